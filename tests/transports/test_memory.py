@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from hub.errors import LinkDown
+from tests.transports.contract import LinkPair, TransportContract, next_received
+from transports.base import LinkChanged
+from transports.memory import MemoryMedium
+
+
+class TestMemoryContract(TransportContract):
+    @pytest.fixture
+    async def link_pair(self) -> AsyncIterator[LinkPair]:
+        medium = MemoryMedium(mtu=200)
+        a, b = medium.attach("a"), medium.attach("b")
+        yield LinkPair(a, b, "a", "b")
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_unplugged_node_cannot_send_and_reports_link_down() -> None:
+    medium = MemoryMedium()
+    a, b = medium.attach("a"), medium.attach("b")
+    medium.unplug("a")
+    with pytest.raises(LinkDown):
+        await a.send("b", b"\x01x")
+    event = await anext(a.events())
+    assert event == LinkChanged(up=False, reason="unplugged")
+    with pytest.raises(LinkDown):
+        await b.probe("a")
+    medium.plug("a")
+    await a.send("b", b"\x01y")
+    assert (await next_received(b, 1)).data == b"\x01y"
+
+
+async def test_loss_drops_a_share_of_frames() -> None:
+    medium = MemoryMedium(loss=0.5, seed=7)
+    a, b = medium.attach("a"), medium.attach("b")
+    for _ in range(200):
+        await a.send("b", b"\x01z")
+    assert 60 < medium.lost < 140
+    assert medium.delivered + medium.lost == 200
+
+
+async def test_latency_delays_delivery() -> None:
+    medium = MemoryMedium(latency=0.05)
+    a, b = medium.attach("a"), medium.attach("b")
+    await a.send("b", b"\x01slow")
+    with pytest.raises(TimeoutError):
+        await next_received(b, 0.01)
+    assert (await next_received(b, 1)).data == b"\x01slow"
+    await asyncio.sleep(0)

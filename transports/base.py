@@ -1,0 +1,113 @@
+"""The transport contract: what the router may ask of a link, and nothing more.
+
+A transport moves opaque byte strings (encoded frames or fragments, never larger than its MTU) to a
+transport-level address (a URL, an MQTT node topic, a mesh node number, an ISSI, an IMEI) and reports
+what arrives and how the link fares. It never looks inside a frame: fragmentation, signatures, acks,
+retries and policy are the hub's. Transports are opened by ``transports.registry.open_transport``,
+already started; ``aclose()`` stops them.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+class Cost(enum.IntEnum):
+    """How dear a link is to use; the policy keeps routine traffic off the dear ones."""
+
+    FREE = 0  # internet, MQTT
+    METERED = 1  # shared airtime or a rate limit (LoRa duty cycle, SDS control channel)
+    PAID = 2  # money per message (satellite credits)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the router needs to know to choose a link and size frames for it."""
+
+    mtu: int
+    """Largest byte string ``send`` accepts; the hub fragments frames to fit."""
+    link_ack: bool
+    """True when a returning ``send`` proves the next hub received the bytes (e.g. a Meshtastic
+    routing ACK or an SDS-TL delivery report), so the hub's own hop ack can be skipped."""
+    cost: Cost = Cost.FREE
+    bytes_per_second: float = 1_000_000.0
+    """Sustained rate the link can carry, for drain-time estimates."""
+    broadcast: bool = False
+    """True when ``send`` to ``BROADCAST_ADDRESS`` reaches every node on the link."""
+
+
+BROADCAST_ADDRESS = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """Bytes that arrived. ``source`` is the sender's address on this link, usable with ``send``."""
+
+    source: str
+    data: bytes
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """Link details worth logging (RSSI, SNR, hop count, arrival topic); never trusted for security."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    """The link (``peer`` None) or the reachability of one peer address changed."""
+
+    up: bool
+    reason: str
+    peer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeHint:
+    """A time reading from an outside source (GPS via the radio, Iridium network time)."""
+
+    unix_time: float
+    source: str
+
+
+TransportEvent = Received | LinkChanged | TimeHint
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A link to other hubs.
+
+    ``send`` returns once the link has taken the bytes (or, with ``capabilities.link_ack``, once the
+    next hub has them). It raises ``FrameTooLarge`` above the MTU, ``LinkDown`` when the link or peer
+    is unreachable now, ``BudgetExhausted`` when airtime/credit/rate is spent, ``DeliveryRefused`` when
+    the far side refuses for good, and ``TransportClosed`` after ``aclose``. A cancelled ``send`` may or
+    may not have put the bytes on the air; the hub's acks settle which.
+
+    ``events`` yields every ``Received``, ``LinkChanged`` and ``TimeHint`` until the transport closes;
+    there is one consumer (the hub). ``probe`` checks cheaply whether ``dest`` is reachable now and raises
+    ``LinkDown`` if not; it never spends paid credit. ``aclose`` is idempotent, releases ports and
+    devices even when cancelled, and ends ``events``.
+    """
+
+    name: str
+    capabilities: Capabilities
+
+    async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None: ...
+
+    def events(self) -> AsyncIterator[TransportEvent]: ...
+
+    async def probe(self, dest: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransportContext:
+    """What the composition root hands every transport factory."""
+
+    node_id: str
+    """This hub's node id, 16 hex digits."""
+    data_dir: Path
+    """Where the transport may keep state (e.g. learned addresses, budget counters)."""
+    logger: logging.Logger
