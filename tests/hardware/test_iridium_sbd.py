@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hardware import iridium_sbd as sbd
+from hub.errors import ProtocolError
+
+# -- checksum and MO writes ------------------------------------------------------------------------
+
+
+def test_checksum_is_low_16_bits_of_byte_sum_big_endian() -> None:
+    assert sbd.checksum(b"hello") == (104 + 101 + 108 + 108 + 111).to_bytes(2, "big") == b"\x02\x14"
+    assert sbd.checksum(b"\xff" * 300) == ((255 * 300) & 0xFFFF).to_bytes(2, "big")
+    assert sbd.checksum(b"") == b"\x00\x00"
+
+
+def test_sbdwb_command_and_payload() -> None:
+    assert sbd.sbdwb_command(5) == b"AT+SBDWB=5\r"
+    assert sbd.sbdwb_payload(b"hello") == b"hello\x02\x14"
+    assert sbd.sbdwb_command(340) == b"AT+SBDWB=340\r"
+
+
+@pytest.mark.parametrize("size", [0, 341, -1])
+def test_sbdwb_refuses_sizes_outside_1_to_340(size: int) -> None:
+    with pytest.raises(ProtocolError, match="1-340"):
+        sbd.sbdwb_command(size)
+
+
+def test_sbdwb_payload_refuses_empty_and_oversize() -> None:
+    with pytest.raises(ProtocolError):
+        sbd.sbdwb_payload(b"")
+    with pytest.raises(ProtocolError):
+        sbd.sbdwb_payload(b"x" * 341)
+
+
+@pytest.mark.parametrize(
+    ("line", "result"),
+    [("0", sbd.WriteResult.OK), ("1\r\n", sbd.WriteResult.TIMEOUT), (" 2", sbd.WriteResult.BAD_CHECKSUM)],
+)
+def test_write_results(line: str, result: sbd.WriteResult) -> None:
+    assert sbd.parse_write_result(line) is result
+
+
+@pytest.mark.parametrize("line", ["", "4", "00", "OK", "READY"])
+def test_write_result_garbage(line: str) -> None:
+    with pytest.raises(ProtocolError):
+        sbd.parse_write_result(line)
+
+
+# -- SBDIX ----------------------------------------------------------------------------------------
+
+
+def test_sbdix_success_with_mt_waiting() -> None:
+    result = sbd.parse_sbdix("+SBDIX: 0, 12, 1, 7, 42, 3")
+    assert result == sbd.SessionResult(0, 12, sbd.MtStatus.RECEIVED, 7, 42, 3)
+    assert result.mo_ok
+    assert result.retry_class is sbd.RetryClass.NONE
+
+
+def test_sbdix_without_spaces_and_trailing_line_end() -> None:
+    assert sbd.parse_sbdix("+SBDIX:32,5,0,0,0,0\r\n").mo_status == 32
+
+
+@pytest.mark.parametrize(
+    ("code", "retry"),
+    [
+        (0, sbd.RetryClass.NONE),
+        (2, sbd.RetryClass.NONE),
+        (4, sbd.RetryClass.NONE),
+        (10, sbd.RetryClass.SOON),
+        (18, sbd.RetryClass.SOON),
+        (32, sbd.RetryClass.LATER),
+        (36, sbd.RetryClass.LATER),
+        (38, sbd.RetryClass.LATER),
+        (33, sbd.RetryClass.FAULT),
+        (34, sbd.RetryClass.FAULT),
+        (12, sbd.RetryClass.NEVER),
+        (25, sbd.RetryClass.SOON),
+    ],
+)
+def test_mo_status_retry_classes(code: int, retry: sbd.RetryClass) -> None:
+    result = sbd.SessionResult(code, 1, sbd.MtStatus.NONE, 0, 0, 0)
+    assert result.retry_class is retry
+    assert result.mo_ok is (retry is sbd.RetryClass.NONE)
+    assert result.meaning
+
+
+def test_mo_status_meanings_name_the_cause() -> None:
+    assert sbd.mo_status_meaning(32)[0] == "no network service"
+    assert "RF drop" in sbd.mo_status_meaning(18)[0]
+
+
+def test_sbdix_format_round_trips() -> None:
+    result = sbd.SessionResult(18, 65535, sbd.MtStatus.ERROR, 0, 0, 0)
+    assert sbd.parse_sbdix(sbd.format_sbdix(result)) == result
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "+SBDIX: 0, 12, 1, 7, 42",  # a field missing
+        "+SBDIX: 0, 12, 3, 7, 42, 0",  # MT status 3 does not exist
+        "+SBDIX: 0, 12, 1, 7, 271, 0",  # MT longer than the 270-byte buffer
+        "+SBDIX: 0, 70000, 0, 0, 0, 0",  # MOMSN is 16 bits
+        "+SBDIX: 0, 12, 1, 7, 42, 3 junk",
+        "OK",
+    ],
+)
+def test_sbdix_malformed(line: str) -> None:
+    with pytest.raises(ProtocolError):
+        sbd.parse_sbdix(line)
+
+
+def test_sbdix_command() -> None:
+    assert sbd.sbdix_command() == b"AT+SBDIX\r"
+    assert sbd.sbdix_command(answer_ring=True) == b"AT+SBDIXA\r"
+
+
+# -- SBDRB: the binary read, three ways -----------------------------------------------------------
+
+MESSAGE = b"\x01\x02frame from the gateway\xff"
+WIRE = sbd.sbdrb_response(MESSAGE)
+
+
+def test_sbdrb_whole() -> None:
+    assert len(MESSAGE).to_bytes(2, "big") + MESSAGE + sbd.checksum(MESSAGE) == WIRE
+    assert sbd.parse_sbdrb(WIRE) == (MESSAGE, len(WIRE))
+
+
+def test_sbdrb_byte_at_a_time_is_incomplete_until_the_last_byte() -> None:
+    for end in range(len(WIRE)):
+        assert sbd.parse_sbdrb(WIRE[:end]) is None
+    assert sbd.parse_sbdrb(WIRE) == (MESSAGE, len(WIRE))
+
+
+def test_sbdrb_leaves_trailing_bytes() -> None:
+    buffer = WIRE + b"\r\nOK\r\n"
+    message, used = sbd.parse_sbdrb(buffer) or (b"", 0)
+    assert message == MESSAGE
+    assert buffer[used:] == b"\r\nOK\r\n"
+
+
+def test_sbdrb_empty_buffer_and_full_size() -> None:
+    assert sbd.parse_sbdrb(b"\x00\x00\x00\x00") == (b"", 4)
+    full = b"z" * 270
+    assert sbd.parse_sbdrb(sbd.sbdrb_response(full)) == (full, 274)
+
+
+def test_sbdrb_bad_checksum() -> None:
+    corrupted = WIRE[:-1] + bytes([WIRE[-1] ^ 0x01])
+    with pytest.raises(ProtocolError, match="checksum mismatch"):
+        sbd.parse_sbdrb(corrupted)
+
+
+def test_sbdrb_impossible_length_fails_before_waiting_for_bytes() -> None:
+    with pytest.raises(ProtocolError, match="exceeds"):
+        sbd.parse_sbdrb(b"\x01\x0f")
+    with pytest.raises(ProtocolError):
+        sbd.sbdrb_response(b"x" * 271)
+
+
+@given(st.binary(max_size=300))
+def test_sbdrb_any_bytes_parse_wait_or_raise_protocol_error(data: bytes) -> None:
+    try:
+        parsed = sbd.parse_sbdrb(data)
+    except ProtocolError:
+        return
+    if parsed is not None:
+        message, used = parsed
+        assert data[:used] == sbd.sbdrb_response(message)
+
+
+@given(st.binary(max_size=270), st.binary(max_size=20))
+def test_sbdrb_round_trip_property(message: bytes, trailing: bytes) -> None:
+    assert sbd.parse_sbdrb(sbd.sbdrb_response(message) + trailing) == (message, len(message) + 4)
+
+
+# -- the line parsers -----------------------------------------------------------------------------
+
+
+def test_sbdd() -> None:
+    assert sbd.sbdd_command(sbd.ClearBuffer.BOTH) == b"AT+SBDD2\r"
+    assert sbd.parse_sbdd_result("0") is True
+    assert sbd.parse_sbdd_result("1\r\n") is False
+    with pytest.raises(ProtocolError):
+        sbd.parse_sbdd_result("2")
+
+
+def test_ring_alert_commands_and_urcs() -> None:
+    assert sbd.sbdmta_command(True) == b"AT+SBDMTA=1\r"
+    assert sbd.sbdareg_command(1) == b"AT+SBDAREG=1\r"
+    with pytest.raises(ProtocolError):
+        sbd.sbdareg_command(3)
+    assert sbd.is_ring("SBDRING\r\n")
+    assert not sbd.is_ring("SBDRINGX")
+    assert sbd.parse_areg("+AREG:2,0") == sbd.Registration(2, 0)
+    with pytest.raises(ProtocolError):
+        sbd.parse_areg("+AREG:")
+
+
+@pytest.mark.parametrize(("line", "bars"), [("+CSQ:5", 5), ("+CSQF:0", 0), ("+CSQ: 3\r\n", 3)])
+def test_csq(line: str, bars: int) -> None:
+    assert sbd.parse_csq(line) == bars
+
+
+@pytest.mark.parametrize("line", ["+CSQ:6", "+CSQ:", "+CSQ:5,99", "CSQ:5"])
+def test_csq_malformed(line: str) -> None:
+    with pytest.raises(ProtocolError):
+        sbd.parse_csq(line)
+
+
+def test_msstm_converts_90_ms_ticks_since_the_2014_epoch() -> None:
+    assert sbd.parse_msstm("-MSSTM: 00000000") == 1_399_818_235
+    # 0x10000000 ticks of 90 ms = 24,159,191.04 s after the epoch
+    assert sbd.parse_msstm("-MSSTM: 10000000\r\n") == pytest.approx(1_399_818_235 + 0x10000000 * 0.09)
+    assert sbd.parse_msstm("-MSSTM: no network service") is None
+
+
+def test_msstm_format_round_trips_within_a_tick() -> None:
+    now = 1_700_000_000.0
+    parsed = sbd.parse_msstm(sbd.format_msstm(now))
+    assert parsed == pytest.approx(now, abs=0.05)
+    assert sbd.format_msstm(None) == "-MSSTM: no network service"
+
+
+def test_msstm_follows_a_new_epoch_after_the_2026_rollover() -> None:
+    # the 2014 epoch's 32-bit counter runs out on 2026-08-10; a later epoch is configurable
+    with pytest.raises(ProtocolError, match="tick range"):
+        sbd.format_msstm(1_800_000_000.0)
+    new_epoch = 1_786_000_000.0
+    line = sbd.format_msstm(1_800_000_000.0, epoch=new_epoch)
+    assert sbd.parse_msstm(line, epoch=new_epoch) == pytest.approx(1_800_000_000.0, abs=0.05)
+
+
+@pytest.mark.parametrize("line", ["-MSSTM: ", "-MSSTM: 123456789", "-MSSTM: xyz", "MSSTM: 00000001"])
+def test_msstm_malformed(line: str) -> None:
+    with pytest.raises(ProtocolError):
+        sbd.parse_msstm(line)
+
+
+def test_sbdtc_and_imei() -> None:
+    assert sbd.parse_sbdtc("SBDTC: Outbound SBD Copied to Inbound SBD: size = 12") == 12
+    assert sbd.parse_imei("300234010753370\r\n") == "300234010753370"
+    with pytest.raises(ProtocolError):
+        sbd.parse_imei("30023401075337")
+    with pytest.raises(ProtocolError):
+        sbd.parse_sbdtc("SBDTC: size 12")
+
+
+@given(st.text(max_size=60))
+def test_line_parsers_return_or_raise_protocol_error(line: str) -> None:
+    parsers = (
+        sbd.parse_write_result,
+        sbd.parse_sbdix,
+        sbd.parse_sbdd_result,
+        sbd.parse_areg,
+        sbd.parse_csq,
+        sbd.parse_msstm,
+        sbd.parse_sbdtc,
+        sbd.parse_imei,
+        sbd.parse_rb_address,
+    )
+    for parse in parsers:
+        with contextlib.suppress(ProtocolError):
+            parse(line)
+
+
+# -- credits and provider addressing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "credits"), [(0, 1), (1, 1), (50, 1), (51, 2), (100, 2), (270, 6), (340, 7)]
+)
+def test_credits_per_started_50_bytes(size: int, credits: int) -> None:
+    assert sbd.credits_for(size) == credits
+
+
+def test_rb_prefix_forms() -> None:
+    assert sbd.rb_prefix(12345) == b"RB0012345"
+    assert sbd.parse_rb_address("RB0012345") == 12345
+    assert sbd.split_rb_prefix(b"RB0012345payload") == (12345, b"payload")
+    assert sbd.split_rb_prefix(b"RB001234xpayload") is None
+    assert sbd.split_rb_prefix(b"RB00123") is None
+    with pytest.raises(ProtocolError):
+        sbd.rb_prefix(10_000_000)
+    with pytest.raises(ProtocolError):
+        sbd.parse_rb_address("RB12345")
+
+
+@given(st.binary(max_size=20))
+def test_split_rb_prefix_never_raises(data: bytes) -> None:
+    split = sbd.split_rb_prefix(data)
+    if split is not None:
+        assert sbd.rb_prefix(split[0]) + split[1] == data
