@@ -1,0 +1,553 @@
+"""The internet link: hubs POST batches of signed frames to each other over HTTP or HTTPS (aiohttp).
+
+Every hub serves ``POST /v1/frames`` and ``GET /v1/probe`` and keeps one client session for its peers. A
+peer's address is its base URL (``http://relay-nord.example:8471``). Sends to one URL are gathered by a
+single pump task per destination: the first frame waits ``batch_delay`` for company, everything queued
+while a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its
+frame got 2xx. The body is each frame prefixed by its length as a 2-byte big-endian integer (decoded by
+the sans-IO ``BatchDecoder``); the ``X-Beredt-Reply-To`` header carries the sender's base URL, which
+becomes ``Received.source``. A 204 only says the frames sit in the receiver's memory, so the link gives
+no hop ack (``link_ack=False``). Peer reachability changes are reported once per change as
+``LinkChanged(peer=url)``. See ``docs/internet.md`` for options, wire format and TLS set-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy as copy_module
+import ssl
+import types
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from hub.errors import (
+    ConfigError,
+    DeliveryRefused,
+    FrameTooLarge,
+    LinkDown,
+    ProtocolError,
+    TransportClosed,
+    TransportError,
+)
+from transports.base import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
+
+FRAMES_PATH = "/v1/frames"
+PROBE_PATH = "/v1/probe"
+REPLY_TO_HEADER = "X-Beredt-Reply-To"
+MAX_MTU = 0xFFFF  # the length prefix is two bytes
+BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
+PRIORITY_LANES = 4  # hub.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
+PROBE_TIMEOUT_CAP = 2.0  # probes must answer fast: the health monitor relies on them
+SHUTDOWN_GRACE = 2.0  # seconds aclose waits for request handlers still running
+
+
+def encode_batch(frames: Sequence[bytes]) -> bytes:
+    """The POST body for ``frames``: each one preceded by its length, 2 bytes big-endian."""
+    parts: list[bytes] = []
+    for frame in frames:
+        if not 0 < len(frame) <= MAX_MTU:
+            raise ValueError(f"frame length {len(frame)} outside 1..{MAX_MTU}")
+        parts.append(len(frame).to_bytes(2, "big"))
+        parts.append(frame)
+    return b"".join(parts)
+
+
+class BatchDecoder:
+    """Incremental decoder of a POST body (sans-IO): feed chunks as they come, then call ``end``.
+
+    ``receive_data`` returns the frames completed by the chunk; a zero length raises ``ProtocolError``
+    and a declared length above ``max_frame`` raises ``FrameTooLarge`` as soon as its prefix is seen.
+    ``end`` raises ``ProtocolError`` if the body stopped inside a frame or held no frame at all.
+    """
+
+    def __init__(self, max_frame: int = MAX_MTU) -> None:
+        self._buffer = bytearray()
+        self._max_frame = max_frame
+        self.frames = 0
+
+    def receive_data(self, data: bytes) -> list[bytes]:
+        buffer = self._buffer
+        buffer += data
+        out: list[bytes] = []
+        at, size = 0, len(buffer)
+        while size - at >= 2:
+            length = (buffer[at] << 8) | buffer[at + 1]
+            if length == 0:
+                raise ProtocolError(f"frame {self.frames + 1} has length zero")
+            if length > self._max_frame:
+                raise FrameTooLarge(
+                    f"frame {self.frames + 1} of {length} bytes exceeds MTU {self._max_frame}"
+                )
+            end = at + 2 + length
+            if end > size:
+                break
+            out.append(bytes(buffer[at + 2 : end]))
+            self.frames += 1
+            at = end
+        del buffer[:at]
+        return out
+
+    def end(self) -> None:
+        if self._buffer:
+            raise ProtocolError(f"body ends inside a frame ({len(self._buffer)} bytes left over)")
+        if not self.frames:
+            raise ProtocolError("empty body: expected one or more length-prefixed frames")
+
+
+@dataclass(frozen=True, slots=True)
+class InternetOptions:
+    """The validated ``[links.<name>]`` table of an internet link."""
+
+    host: str
+    port: int
+    public_url: str | None = None
+    timeout: float = 5.0
+    batch_max: int = 64
+    batch_delay: float = 0.002
+    receive_queue: int = 10_000
+    mtu: int = 16384
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_verify: bool = True
+
+
+@dataclass(eq=False, slots=True)
+class _Peer:
+    """Client-side state of one destination URL: its send lanes, its pump and what we last saw of it."""
+
+    url: str
+    base: URL
+    lanes: tuple[deque[tuple[bytes, asyncio.Future[None]]], ...] = field(
+        default_factory=lambda: tuple(deque() for _ in range(PRIORITY_LANES))
+    )
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: list[tuple[bytes, asyncio.Future[None]]] = field(default_factory=list)
+    pump: asyncio.Task[None] | None = None
+    up: bool | None = None  # None until the first answer or failure
+
+
+@dataclass(slots=True)
+class InternetStats:
+    """Counters for benchmarks, tests and the hub's link page."""
+
+    posts_sent: int = 0
+    frames_sent: int = 0
+    posts_received: int = 0
+    frames_received: int = 0
+    largest_batch_received: int = 0
+    refused_busy: int = 0
+
+
+def _base_url(text: str) -> URL | None:
+    try:
+        url = URL(text)
+    except (ValueError, TypeError):
+        return None
+    return url if url.scheme in ("http", "https") and url.host else None
+
+
+class InternetTransport:
+    """One hub's internet link: an aiohttp server for inbound POSTs and one client session for peers."""
+
+    def __init__(self, name: str, options: InternetOptions, node_id: str, ctx: TransportContext) -> None:
+        self.name = name
+        self.capabilities = Capabilities(
+            mtu=options.mtu, link_ack=False, cost=Cost.FREE, bytes_per_second=10e6
+        )
+        self.stats = InternetStats()
+        self._options = options
+        self._node_id = node_id
+        self._logger = ctx.logger
+        self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue()
+        self._peers: dict[str, _Peer] = {}
+        self._closed = False
+        self._max_body = max(BATCH_BYTES, options.mtu + 2)
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._headers: dict[str, str] = {}
+        self._scheme = "https" if options.tls_cert else "http"
+        self.bound_url = ""
+        self.public_url = ""
+
+    async def start(self) -> None:
+        """Bind the server and open the client session; ``ConfigError`` if the address cannot be used."""
+        opts = self._options
+        server_ssl, client_ssl = self._server_ssl(), self._client_ssl()
+        app = web.Application()
+        app.router.add_post(FRAMES_PATH, self._handle_frames)
+        app.router.add_get(PROBE_PATH, self._handle_probe)
+        self._runner = web.AppRunner(
+            app, access_log=None, auto_decompress=False, shutdown_timeout=SHUTDOWN_GRACE, handle_signals=False
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, opts.host, opts.port, ssl_context=server_ssl)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(
+                f"cannot listen on {opts.host}:{opts.port} ({exc.strerror or exc}); pick a free port",
+                key=f"links.{self.name}.listen",
+            ) from exc
+        port = self._runner.addresses[0][1]
+        host = f"[{opts.host}]" if ":" in opts.host else opts.host
+        self.bound_url = f"{self._scheme}://{host}:{port}"
+        self.public_url = (opts.public_url or self.bound_url).rstrip("/")
+        self._headers = {REPLY_TO_HEADER: self.public_url, "Content-Type": "application/octet-stream"}
+        connector = aiohttp.TCPConnector(ssl=client_ssl)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=opts.timeout), raise_for_status=False
+        )
+
+    def _server_ssl(self) -> ssl.SSLContext | None:
+        opts = self._options
+        if opts.tls_cert is None or opts.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(opts.tls_cert, opts.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot load certificate {opts.tls_cert} with key {opts.tls_key}: {exc}; expected PEM files",
+                key=f"links.{self.name}.tls_cert",
+            ) from exc
+        return context
+
+    def _client_ssl(self) -> ssl.SSLContext | bool:
+        opts = self._options
+        if not opts.tls_verify:
+            return False
+        if opts.tls_ca is None:
+            return True  # the system's trust store
+        try:
+            return ssl.create_default_context(cafile=str(opts.tls_ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot load CA file {opts.tls_ca}: {exc}; expected a PEM file",
+                key=f"links.{self.name}.tls_ca",
+            ) from exc
+
+    # --- inbound ---------------------------------------------------------------------------------
+
+    async def _handle_frames(self, request: web.Request) -> web.Response:
+        if self._closed:
+            return web.Response(status=503, text="hub is shutting down")
+        reply_to = request.headers.get(REPLY_TO_HEADER, "")
+        if _base_url(reply_to) is None:
+            return web.Response(status=400, text=f"{REPLY_TO_HEADER} must be the sender's http(s) base URL")
+        if request.content_length is not None and request.content_length > self._max_body:
+            return web.Response(status=413, text=f"body of {request.content_length} bytes > {self._max_body}")
+        decoder = BatchDecoder(self._options.mtu)
+        frames: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > self._max_body:
+                    return web.Response(status=413, text=f"body exceeds {self._max_body} bytes")
+                frames += decoder.receive_data(chunk)
+            decoder.end()
+        except FrameTooLarge as exc:
+            return web.Response(status=413, text=str(exc))
+        except ProtocolError as exc:
+            return web.Response(status=400, text=str(exc))
+        queued = self._events.qsize()
+        # An empty queue always admits a batch, so a batch larger than the limit cannot wedge a peer.
+        if queued and queued + len(frames) > self._options.receive_queue:
+            self.stats.refused_busy += 1
+            self._logger.warning(
+                "%s: %d frames waiting for the hub; refusing %s with 503", self.name, queued, reply_to
+            )
+            return web.Response(status=503, text="receive queue full", headers={"Retry-After": "1"})
+        meta = types.MappingProxyType({"remote": request.remote or ""})
+        for data in frames:
+            self._events.put_nowait(Received(source=reply_to, data=data, meta=meta))
+        self.stats.posts_received += 1
+        self.stats.frames_received += len(frames)
+        self.stats.largest_batch_received = max(self.stats.largest_batch_received, len(frames))
+        return web.Response(status=204)
+
+    async def _handle_probe(self, request: web.Request) -> web.Response:
+        return web.Response(status=200 if not self._closed else 503, text=self._node_id)
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)  # keep the end mark for any later reader
+                return
+            yield event
+
+    # --- outbound --------------------------------------------------------------------------------
+
+    def _peer(self, dest: str) -> _Peer:
+        peer = self._peers.get(dest)
+        if peer is None:
+            url = _base_url(dest)
+            if url is None:
+                raise DeliveryRefused(
+                    "address is not an http(s) base URL", transport=self.name, peer=dest, reason="bad-address"
+                )
+            peer = self._peers[dest] = _Peer(dest, url)
+        return peer
+
+    async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
+        if self._closed:
+            raise TransportClosed("send after close", transport=self.name, peer=dest)
+        if len(data) > self.capabilities.mtu:
+            raise FrameTooLarge(
+                f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
+            )
+        if not data:
+            raise DeliveryRefused("empty frame", transport=self.name, peer=dest, reason="empty")
+        peer = self._peer(dest)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        peer.lanes[min(max(priority, 0), PRIORITY_LANES - 1)].append((data, future))
+        peer.wakeup.set()
+        if peer.pump is None or peer.pump.done():
+            peer.pump = asyncio.create_task(self._pump(peer), name=f"{self.name} pump -> {dest}")
+        # Bounded: a batch delay, the POST ahead of ours and our own, each capped by the timeout.
+        try:
+            async with asyncio.timeout(self._options.batch_delay + 2 * self._options.timeout + 1.0):
+                await future
+        except TimeoutError:
+            raise LinkDown(
+                "peer too slow: frame still queued at its deadline", transport=self.name, peer=dest
+            ) from None
+
+    async def _pump(self, peer: _Peer) -> None:
+        """Send everything queued for ``peer``, a batch per POST, one POST at a time."""
+        while True:
+            await peer.wakeup.wait()
+            await asyncio.sleep(self._options.batch_delay)  # let concurrent sends join the first POST
+            while batch := self._take(peer):
+                peer.in_flight = batch
+                await self._deliver(peer, batch)
+                peer.in_flight = []
+            peer.wakeup.clear()  # no await since _take found the lanes empty: no wake-up is lost
+
+    def _take(self, peer: _Peer) -> list[tuple[bytes, asyncio.Future[None]]]:
+        batch: list[tuple[bytes, asyncio.Future[None]]] = []
+        size = 0
+        for lane in reversed(peer.lanes):  # highest priority first
+            while lane and len(batch) < self._options.batch_max:
+                data, future = lane[0]
+                if future.done():  # its sender was cancelled or timed out
+                    lane.popleft()
+                    continue
+                if batch and size + len(data) + 2 > BATCH_BYTES:
+                    return batch
+                lane.popleft()
+                batch.append((data, future))
+                size += len(data) + 2
+        return batch
+
+    async def _deliver(self, peer: _Peer, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+        try:
+            await self._post(peer, encode_batch([data for data, _ in batch]))
+        except LinkDown as exc:
+            self._mark(peer, up=False, reason=str(exc))
+            # Everything else queued for this peer would fail the same way: fail it now, not one timeout each.
+            stranded = batch + [item for lane in peer.lanes for item in lane]
+            for lane in peer.lanes:
+                lane.clear()
+            self._fail(stranded, exc)
+            return
+        except FrameTooLarge as exc:
+            self._mark(peer, up=True, reason="peer answered")
+            if len(batch) > 1:  # the peer's MTU is below ours: find the culprit, let the rest through
+                for item in batch:
+                    await self._deliver(peer, [item])
+                return
+            self._fail(batch, exc)
+            return
+        except DeliveryRefused as exc:
+            self._mark(peer, up=True, reason="peer answered")
+            self._fail(batch, exc)
+            return
+        self._mark(peer, up=True, reason="POST accepted")
+        self.stats.posts_sent += 1
+        self.stats.frames_sent += len(batch)
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    async def _post(self, peer: _Peer, body: bytes) -> None:
+        """One POST; its outcome mapped to our errors (2xx returns, 413 / 4xx / 5xx / no answer raise)."""
+        assert self._session is not None
+        try:
+            async with self._session.post(
+                peer.base.joinpath(FRAMES_PATH.lstrip("/")),
+                data=body,
+                headers=self._headers,
+                allow_redirects=False,
+            ) as response:
+                if response.status < 300:
+                    return
+                status, text = response.status, (await response.text(errors="replace"))[:200]
+        except TimeoutError as exc:
+            raise LinkDown(
+                f"no answer within {self._options.timeout} s", transport=self.name, peer=peer.url
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise LinkDown(f"POST failed: {exc}", transport=self.name, peer=peer.url) from exc
+        message = f"HTTP {status}: {text}"
+        if status == 413:
+            raise FrameTooLarge(message, transport=self.name, peer=peer.url)
+        if status >= 500:
+            raise LinkDown(message, transport=self.name, peer=peer.url)
+        raise DeliveryRefused(message, transport=self.name, peer=peer.url, reason=f"http-{status}")
+
+    @staticmethod
+    def _fail(items: list[tuple[bytes, asyncio.Future[None]]], error: TransportError) -> None:
+        """Raise a copy of ``error`` in every waiting ``send`` (copies: waiters must not share tracebacks)."""
+        for _, future in items:
+            if not future.done():
+                copy = copy_module.copy(error)
+                copy.__cause__ = error.__cause__
+                future.set_exception(copy)
+
+    def _mark(self, peer: _Peer, *, up: bool, reason: str) -> None:
+        """Record reachability; report only changes (the first failure, the first success after it)."""
+        changed = peer.up is not up and (up is False or peer.up is False)
+        peer.up = up
+        if changed and not self._closed:
+            self._logger.info("%s: peer %s %s (%s)", self.name, peer.url, "up" if up else "down", reason)
+            self._events.put_nowait(LinkChanged(up=up, reason=reason, peer=peer.url))
+
+    async def probe(self, dest: str) -> None:
+        if self._closed:
+            raise TransportClosed("probe after close", transport=self.name, peer=dest)
+        assert self._session is not None
+        peer = self._peer(dest)
+        timeout = aiohttp.ClientTimeout(total=min(self._options.timeout, PROBE_TIMEOUT_CAP))
+        try:
+            async with self._session.get(
+                peer.base.joinpath(PROBE_PATH.lstrip("/")), timeout=timeout
+            ) as response:
+                status = response.status
+                await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            self._mark(peer, up=False, reason=f"probe failed: {exc!r}")
+            raise LinkDown(f"probe failed: {exc!r}", transport=self.name, peer=dest) from exc
+        if status != 200:
+            self._mark(peer, up=False, reason=f"probe answered HTTP {status}")
+            raise LinkDown(
+                f"probe answered HTTP {status}: not a running Beredt hub", transport=self.name, peer=dest
+            )
+        self._mark(peer, up=True, reason="probe answered")
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        pumps = [peer.pump for peer in self._peers.values() if peer.pump is not None]
+        try:
+            for pump in pumps:
+                pump.cancel()
+            if pumps:
+                await asyncio.wait(pumps, timeout=SHUTDOWN_GRACE)
+        finally:
+            for peer in self._peers.values():
+                stranded = peer.in_flight + [item for lane in peer.lanes for item in lane]
+                self._fail(stranded, TransportClosed("transport closed", transport=self.name, peer=peer.url))
+            try:
+                if self._runner is not None:
+                    await self._runner.cleanup()
+            finally:
+                if self._session is not None:
+                    await self._session.close()
+                self._events.put_nowait(None)
+
+
+def _option(options: Mapping[str, Any], name: str, key: str, kinds: tuple[type, ...], expected: str) -> Any:
+    value = options[key]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ConfigError(f"expected {expected}, got {value!r}", key=f"links.{name}.{key}")
+    return value
+
+
+_EXPECTED = {
+    "kind": "the link kind",
+    "listen": '"host:port"',
+    "public_url": "an http(s) URL",
+    "timeout": "seconds > 0",
+    "batch_max": "an integer >= 1",
+    "batch_delay": "seconds, 0..1",
+    "receive_queue": "an integer >= 1",
+    "mtu": f"an integer 64..{MAX_MTU}",
+    "tls_cert": "a PEM certificate path",
+    "tls_key": "a PEM key path",
+    "tls_ca": "a PEM CA path",
+    "tls_verify": "true or false",
+}
+
+
+def parse_options(name: str, options: Mapping[str, Any], base_dir: Path) -> InternetOptions:
+    """Validate ``[links.<name>]``; relative TLS paths are taken from ``base_dir``."""
+    unknown = sorted(set(options) - set(_EXPECTED))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)}; expected some of {', '.join(_EXPECTED)}",
+            key=f"links.{name}.{unknown[0]}",
+        )
+    if "listen" not in options:
+        raise ConfigError(
+            'missing; expected "host:port" to serve on, e.g. "0.0.0.0:8471"', key=f"links.{name}.listen"
+        )
+    listen = _option(options, name, "listen", (str,), '"host:port"')
+    host, _, port_text = listen.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ConfigError(f'expected "host:port" (port 0..65535), got {listen!r}', key=f"links.{name}.listen")
+    values: dict[str, Any] = {"host": host, "port": int(port_text)}
+    numbers: list[tuple[str, tuple[type, ...], float, float]] = [
+        ("timeout", (int, float), 0.0, 3600.0),
+        ("batch_delay", (int, float), 0.0, 1.0),
+        ("batch_max", (int,), 1, 10_000),
+        ("receive_queue", (int,), 1, 10_000_000),
+        ("mtu", (int,), 64, MAX_MTU),
+    ]
+    for key, kinds, low, high in numbers:
+        if key in options:
+            value = _option(options, name, key, kinds, _EXPECTED[key])
+            if not low <= value <= high or (key == "timeout" and value == 0):
+                raise ConfigError(f"expected {_EXPECTED[key]}, got {value!r}", key=f"links.{name}.{key}")
+            values[key] = value
+    if "public_url" in options:
+        public_url = _option(options, name, "public_url", (str,), _EXPECTED["public_url"])
+        if _base_url(public_url) is None:
+            raise ConfigError(f"expected an http(s) URL, got {public_url!r}", key=f"links.{name}.public_url")
+        values["public_url"] = public_url
+    for key in ("tls_cert", "tls_key", "tls_ca"):
+        if key in options:
+            path = Path(_option(options, name, key, (str,), _EXPECTED[key]))
+            path = path if path.is_absolute() else base_dir / path
+            if not path.is_file():
+                raise ConfigError(
+                    f"file {path} not found; expected {_EXPECTED[key]}", key=f"links.{name}.{key}"
+                )
+            values[key] = path
+    if ("tls_cert" in values) != ("tls_key" in values):
+        raise ConfigError("tls_cert and tls_key go together to serve HTTPS", key=f"links.{name}.tls_cert")
+    if "tls_verify" in options:
+        values["tls_verify"] = _option(options, name, "tls_verify", (bool,), _EXPECTED["tls_verify"])
+    return InternetOptions(**values)
+
+
+async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> InternetTransport:
+    """``[links.<name>] kind = "internet"``: validate the options, bind the server, open the session."""
+    # Relative paths are meant relative to the config file's folder; the context only tells us the data
+    # directory, which the example layout keeps in that folder.
+    parsed = parse_options(name, options, ctx.data_dir.parent)
+    transport = InternetTransport(name, parsed, ctx.node_id, ctx)
+    await transport.start()
+    return transport
