@@ -1,0 +1,482 @@
+"""Where a care-home hub's power comes from, and the buttons and lamps on its box.
+
+A Beredt Pi in a care home must say whether it runs on mains, on the generator or on its UPS battery, and
+let staff report with one press (all OK / need help / emergency) when nobody has time for a keyboard.
+``PowerMonitor`` reads an opto-isolated mains-sense input and an optional generator-running input through
+gpiozero, reads a UPS HAT's battery (the INA219 monitor on Waveshare's UPS HATs, over I2C with smbus2, in a
+worker thread because I2C calls block), watches the push buttons, and drives one LED per link. It yields
+``PowerState`` whenever something significant changes and ``ButtonPressed`` for each press. gpiozero and
+smbus2 come with the optional ``pi`` extra; they are imported only when a ``[power]`` table asks for them,
+and missing hardware, drivers or permissions become a ``ConfigError`` that says what to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Protocol
+
+from hub.errors import ConfigError, ProtocolError
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT = 5.0  # an I2C transfer takes milliseconds; a stuck bus must not stall the poll loop
+QUEUE_LIMIT = 64
+
+
+class PowerSource(enum.StrEnum):
+    MAINS = "mains"
+    GENERATOR = "generator"
+    BATTERY = "battery"
+    UNKNOWN = "unknown"
+
+
+class Button(enum.StrEnum):
+    ALL_OK = "all-ok"
+    NEED_HELP = "need-help"
+    EMERGENCY = "emergency"
+
+
+class LedState(enum.StrEnum):
+    ON = "on"  # link up
+    BLINK = "blink"  # link degraded
+    OFF = "off"  # link down
+
+
+@dataclass(frozen=True, slots=True)
+class PowerState:
+    """What powers the hub now. Inputs that are not fitted, or a battery that cannot be read, are None."""
+
+    source: PowerSource
+    mains: bool | None = None
+    generator: bool | None = None
+    battery_percent: float | None = None
+    battery_volts: float | None = None
+    battery_amps: float | None = None
+    """Positive while charging, negative while the battery feeds the Pi."""
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPressed:
+    button: Button
+
+
+PowerEvent = PowerState | ButtonPressed
+
+
+class SMBusLike(Protocol):
+    """The two transfers the UPS reader uses, as ``smbus2.SMBus`` offers them (tests pass a fake bus)."""
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int, /) -> list[int]: ...
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: Sequence[int], /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryReading:
+    volts: float
+    amps: float
+    percent: float
+
+
+# INA219 registers (TI datasheet SBOS448, section 8.6); 16-bit, most significant byte first on the wire.
+INA219_CONFIG = 0x00
+INA219_BUS_VOLTAGE = 0x02
+INA219_CURRENT = 0x04
+INA219_CALIBRATION = 0x05
+# The 32 V / 2 A setting Waveshare's UPS HATs use: 32 V range, gain /8 (320 mV), 12-bit ADCs averaging 32
+# samples, shunt and bus continuous; calibration 4096 with the 0.1 ohm shunt gives 100 uA per current bit.
+INA219_CONFIG_32V_2A = (0x01 << 13) | (0x03 << 11) | (0x0D << 7) | (0x0D << 3) | 0x07
+INA219_CALIBRATION_32V_2A = 4096
+INA219_CURRENT_LSB_A = 0.0001
+CELL_EMPTY_VOLTS = 3.0
+CELL_FULL_VOLTS = 4.2
+
+
+def battery_percent(volts: float, cells: int) -> float:
+    """State of charge from the pack voltage, linear between 3.0 V and 4.2 V per Li-ion cell."""
+    per_cell = volts / cells
+    fraction = (per_cell - CELL_EMPTY_VOLTS) / (CELL_FULL_VOLTS - CELL_EMPTY_VOLTS)
+    return round(min(max(fraction, 0.0), 1.0) * 100, 1)
+
+
+def decode_register(data: Sequence[int]) -> int:
+    """The 16-bit value of a two-byte register read; anything else is a ``ProtocolError``."""
+    if len(data) != 2 or not all(isinstance(b, int) and 0 <= b <= 0xFF for b in data):
+        raise ProtocolError(f"INA219 register read returned {list(data)!r}, expected two bytes")
+    return (data[0] << 8) | data[1]
+
+
+class Ina219Ups:
+    """Battery voltage and current of a UPS HAT through its INA219 monitor (Waveshare UPS HAT (B): 0x42,
+    two cells; UPS HAT (C): 0x43, one cell). Blocking: call it from a worker thread."""
+
+    def __init__(self, bus: SMBusLike, *, address: int = 0x42, cells: int = 2) -> None:
+        self.bus = bus
+        self.address = address
+        self.cells = cells
+
+    def calibrate(self) -> None:
+        self._write(INA219_CONFIG, INA219_CONFIG_32V_2A)
+        self._write(INA219_CALIBRATION, INA219_CALIBRATION_32V_2A)
+
+    def read(self) -> BatteryReading:
+        # The INA219 forgets its calibration after a brown-out (exactly when batteries matter): set it
+        # again before every reading, as Waveshare's own driver does.
+        self._write(INA219_CALIBRATION, INA219_CALIBRATION_32V_2A)
+        volts = (self._read(INA219_BUS_VOLTAGE) >> 3) * 0.004
+        raw_current = self._read(INA219_CURRENT)
+        amps = (raw_current - 0x10000 if raw_current & 0x8000 else raw_current) * INA219_CURRENT_LSB_A
+        return BatteryReading(
+            volts=round(volts, 3), amps=round(amps, 4), percent=battery_percent(volts, self.cells)
+        )
+
+    def close(self) -> None:
+        self.bus.close()
+
+    def _read(self, register: int) -> int:
+        return decode_register(self.bus.read_i2c_block_data(self.address, register, 2))
+
+    def _write(self, register: int, value: int) -> None:
+        self.bus.write_i2c_block_data(self.address, register, [value >> 8, value & 0xFF])
+
+
+class BatteryReader(Protocol):
+    def read(self) -> BatteryReading: ...
+
+    def close(self) -> None: ...
+
+
+Pin = int | str  # a BCM number or any name gpiozero accepts ("GPIO17", "BOARD11")
+
+
+@dataclass(frozen=True, slots=True)
+class PowerConfig:
+    """The ``[power]`` table: which pins and which UPS are fitted (all optional)."""
+
+    mains_pin: Pin | None = None
+    generator_pin: Pin | None = None
+    active_low: bool = True
+    """Inputs pulled up and active when pulled to ground, as an opto-coupler or relay contact wires them."""
+    ups: str | None = None
+    ups_bus: int = 1
+    ups_address: int = 0x42
+    ups_cells: int = 2
+    battery_poll_seconds: float = 30.0
+    buttons: Mapping[Button, Pin] = field(default_factory=dict)
+    leds: Mapping[str, Pin] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], file: str | None = None) -> PowerConfig:
+        """Validate a ``[power]`` table; errors name the key and the fix."""
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        for key in options:
+            if key not in defaults and key not in ("buttons", "leds"):
+                choices = sorted([*defaults, "buttons", "leds"])
+                raise ConfigError(f"unknown key; expected one of {choices}", file=file, key=f"power.{key}")
+
+        def pin(key: str, value: Any) -> Pin:
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ConfigError("expected a BCM pin number or a name like 'GPIO17'", file=file, key=key)
+            return value
+
+        def optional_pin(name: str) -> Pin | None:
+            return None if options.get(name) is None else pin(f"power.{name}", options[name])
+
+        def number(name: str, low: float) -> float:
+            value = options.get(name, defaults[name])
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+                raise ConfigError(f"expected a number >= {low}", file=file, key=f"power.{name}")
+            return value
+
+        def table(name: str) -> Mapping[str, Any]:
+            value = options.get(name, {})
+            if not isinstance(value, Mapping):
+                raise ConfigError("expected a table of name = pin", file=file, key=f"power.{name}")
+            return value
+
+        buttons: dict[Button, Pin] = {}
+        for name, value in table("buttons").items():
+            try:
+                button = Button(str(name).replace("_", "-"))
+            except ValueError:
+                names = ", ".join(b.value.replace("-", "_") for b in Button)
+                raise ConfigError(
+                    f"unknown button; expected {names}", file=file, key=f"power.buttons.{name}"
+                ) from None
+            buttons[button] = pin(f"power.buttons.{name}", value)
+        leds = {str(name): pin(f"power.leds.{name}", value) for name, value in table("leds").items()}
+        ups = options.get("ups")
+        if ups is not None and ups != "waveshare-ina219":
+            raise ConfigError("unsupported UPS; expected 'waveshare-ina219'", file=file, key="power.ups")
+        return cls(
+            mains_pin=optional_pin("mains_pin"),
+            generator_pin=optional_pin("generator_pin"),
+            active_low=bool(options.get("active_low", True)),
+            ups=ups,
+            ups_bus=int(number("ups_bus", 0)),
+            ups_address=int(number("ups_address", 0x03)),
+            ups_cells=int(number("ups_cells", 1)),
+            battery_poll_seconds=float(number("battery_poll_seconds", 0.1)),
+            buttons=buttons,
+            leds=leds,
+        )
+
+
+def open_smbus(bus: int) -> SMBusLike:
+    """Open ``/dev/i2c-<bus>`` with smbus2, mapping the usual failures to a ``ConfigError`` with the fix."""
+    try:
+        from smbus2 import SMBus
+    except ImportError as exc:
+        raise ConfigError("power.ups needs smbus2: pip install 'beredt[pi]'", key="power.ups") from exc
+    try:
+        return SMBus(bus)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"I2C bus /dev/i2c-{bus} not found: enable I2C (raspi-config nonint do_i2c 0) and reboot",
+            key="power.ups_bus",
+        ) from exc
+    except PermissionError as exc:
+        raise ConfigError(
+            f"no access to /dev/i2c-{bus}: add the beredt user to group i2c", key="power.ups_bus"
+        ) from exc
+
+
+class PowerMonitor:
+    """Reads power inputs, battery and buttons; drives link LEDs. Open with ``PowerMonitor.open``.
+
+    ``events()`` yields a ``PowerState`` first and then on every significant change (an input edge, a
+    battery percent point, a battery that stops or starts answering), and a ``ButtonPressed`` per press.
+    Pending states coalesce (only the newest matters); presses queue up to ``QUEUE_LIMIT`` and the oldest
+    is dropped with an error log beyond that. gpiozero calls back from its own threads, so every callback
+    reaches the event loop through ``call_soon_threadsafe``. ``aclose()`` stops polling, releases the pins
+    and the bus, ends ``events()``, and is idempotent.
+    """
+
+    def __init__(self, config: PowerConfig, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self._loop = loop
+        self._devices: list[Any] = []
+        self._mains: Any = None
+        self._generator: Any = None
+        self._leds: dict[str, Any] = {}
+        self._battery: BatteryReader | None = None
+        self._reading: BatteryReading | None = None
+        self._pending: deque[PowerEvent] = deque()
+        self._wakeup = asyncio.Event()
+        self._published: tuple[object, ...] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._battery_failing = False
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        config: PowerConfig,
+        *,
+        pin_factory: Any = None,
+        bus_factory: Callable[[int], SMBusLike] = open_smbus,
+    ) -> PowerMonitor:
+        """Claim the pins and the UPS. ``pin_factory``: a gpiozero factory (tests pass a ``MockFactory``)."""
+        monitor = cls(config, asyncio.get_running_loop())
+        try:
+            if (
+                config.mains_pin is not None
+                or config.generator_pin is not None
+                or config.buttons
+                or config.leds
+            ):
+                monitor._open_gpio(pin_factory)
+            if config.ups is not None:
+                await monitor._open_ups(bus_factory)
+        except BaseException:
+            await monitor.aclose()
+            raise
+        monitor._publish_state()
+        if monitor._battery is not None:
+            monitor._poller = asyncio.create_task(monitor._poll_battery(), name="power-battery-poll")
+        return monitor
+
+    @property
+    def state(self) -> PowerState:
+        mains = None if self._mains is None else bool(self._mains.is_active)
+        generator = None if self._generator is None else bool(self._generator.is_active)
+        if mains:
+            source = PowerSource.MAINS
+        elif generator:
+            source = PowerSource.GENERATOR
+        elif mains is False and self.config.ups is not None:
+            source = PowerSource.BATTERY
+        else:
+            source = PowerSource.UNKNOWN
+        reading = self._reading
+        return PowerState(
+            source=source,
+            mains=mains,
+            generator=generator,
+            battery_percent=None if reading is None else reading.percent,
+            battery_volts=None if reading is None else reading.volts,
+            battery_amps=None if reading is None else reading.amps,
+        )
+
+    async def events(self) -> AsyncIterator[PowerEvent]:
+        while True:
+            while self._pending:
+                yield self._pending.popleft()
+            if self._closed:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def show_link(self, link: str, state: LedState) -> None:
+        """Light the LED configured for ``link``; links without an LED are ignored."""
+        led = self._leds.get(link)
+        if led is None or self._closed:
+            return
+        match state:
+            case LedState.ON:
+                led.on()
+            case LedState.OFF:
+                led.off()
+            case LedState.BLINK:
+                led.blink(on_time=0.5, off_time=1.5)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        for device in reversed(self._devices):
+            device.close()
+        self._devices.clear()
+        if self._battery is not None:
+            self._battery.close()
+        self._wakeup.set()
+
+    def _open_gpio(self, pin_factory: Any) -> None:
+        try:
+            import gpiozero  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise ConfigError("power inputs need gpiozero: pip install 'beredt[pi]'", key="power") from exc
+        factory = pin_factory if pin_factory is not None else _default_pin_factory(gpiozero)
+        config = self.config
+
+        def claim(key: str, kind: Any, pin: Pin, **kwargs: Any) -> Any:
+            try:
+                device = kind(pin, pin_factory=factory, **kwargs)
+            except Exception as exc:  # gpiozero and its backends (lgpio, RPi.GPIO) raise their own types
+                raise ConfigError(f"cannot use pin {pin!r}: {exc}", key=key) from exc
+            self._devices.append(device)
+            return device
+
+        for key, pin, attribute in (
+            ("power.mains_pin", config.mains_pin, "_mains"),
+            ("power.generator_pin", config.generator_pin, "_generator"),
+        ):
+            if pin is not None:
+                device = claim(key, gpiozero.DigitalInputDevice, pin, pull_up=config.active_low)
+                device.when_activated = device.when_deactivated = self._from_thread(self._publish_state)
+                setattr(self, attribute, device)
+        for button, pin in config.buttons.items():
+            key = f"power.buttons.{button.value.replace('-', '_')}"
+            device = claim(key, gpiozero.Button, pin, bounce_time=0.05)
+            device.when_pressed = self._from_thread(functools.partial(self._push, ButtonPressed(button)))
+        for link, pin in config.leds.items():
+            self._leds[link] = claim(f"power.leds.{link}", gpiozero.LED, pin)
+
+    async def _open_ups(self, bus_factory: Callable[[int], SMBusLike]) -> None:
+        config = self.config
+        bus = bus_factory(config.ups_bus)
+        ups = Ina219Ups(bus, address=config.ups_address, cells=config.ups_cells)
+        self._battery = ups
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ups.calibrate), READ_TIMEOUT)
+            self._reading = await asyncio.wait_for(asyncio.to_thread(ups.read), READ_TIMEOUT)
+        except (OSError, ProtocolError, TimeoutError) as exc:
+            raise ConfigError(
+                f"no UPS answers at I2C address {config.ups_address:#04x} on bus {config.ups_bus}: {exc}",
+                key="power.ups_address",
+            ) from exc
+
+    async def _poll_battery(self) -> None:
+        assert self._battery is not None
+        while True:
+            await asyncio.sleep(self.config.battery_poll_seconds)
+            try:
+                self._reading = await asyncio.wait_for(asyncio.to_thread(self._battery.read), READ_TIMEOUT)
+            except (OSError, ProtocolError, TimeoutError) as exc:
+                # A loose HAT or a browned-out monitor: report "battery unknown" and keep polling.
+                if not self._battery_failing:
+                    log.warning("UPS battery read failed: %r", exc)
+                self._battery_failing = True
+                self._reading = None
+            else:
+                if self._battery_failing:
+                    log.info("UPS battery answers again")
+                self._battery_failing = False
+            self._publish_state()
+
+    def _from_thread(self, callback: Callable[[], None]) -> Callable[[], None]:
+        def hop() -> None:
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(callback)
+
+        return hop
+
+    def _publish_state(self) -> None:
+        if self._closed:
+            return
+        state = self.state
+        # Whole percent points and presence are significant; millivolt and milliamp jitter is not.
+        key = (
+            state.source,
+            state.mains,
+            state.generator,
+            None if state.battery_percent is None else int(state.battery_percent),
+            None if state.battery_amps is None else state.battery_amps > 0,
+        )
+        if key == self._published:
+            return
+        self._published = key
+        if self._pending and isinstance(self._pending[-1], PowerState):
+            self._pending[-1] = state
+        else:
+            self._push(state)
+        self._wakeup.set()
+
+    def _push(self, event: PowerEvent) -> None:
+        if self._closed:
+            return
+        if len(self._pending) >= QUEUE_LIMIT:
+            log.error(
+                "power event queue full: dropping %r; nobody is reading PowerMonitor.events()",
+                self._pending[0],
+            )
+            self._pending.popleft()
+        self._pending.append(event)
+        self._wakeup.set()
+
+
+def _default_pin_factory(gpiozero: Any) -> Any:
+    # gpiozero warns once per backend it fails to load; the ConfigError below says it all in one line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gpiozero.exc.PinWarning)
+        try:
+            gpiozero.Device.ensure_pin_factory()
+        except gpiozero.exc.BadPinFactory as exc:
+            raise ConfigError(
+                "no GPIO driver could be loaded: run on a Raspberry Pi with python3-lgpio (or pip install "
+                "lgpio), or remove the pins from [power]",
+                key="power",
+            ) from exc
+    return gpiozero.Device.pin_factory
