@@ -124,7 +124,8 @@ class _Peer:
     """Client-side state of one destination URL: its send lanes, its pump and what we last saw of it."""
 
     url: str
-    base: URL
+    frames_url: URL
+    probe_url: URL
     lanes: tuple[deque[tuple[bytes, asyncio.Future[None]]], ...] = field(
         default_factory=lambda: tuple(deque() for _ in range(PRIORITY_LANES))
     )
@@ -296,7 +297,8 @@ class InternetTransport:
                 raise DeliveryRefused(
                     "address is not an http(s) base URL", transport=self.name, peer=dest, reason="bad-address"
                 )
-            peer = self._peers[dest] = _Peer(dest, url)
+            peer = _Peer(dest, url.joinpath(FRAMES_PATH.lstrip("/")), url.joinpath(PROBE_PATH.lstrip("/")))
+            self._peers[dest] = peer
         return peer
 
     async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
@@ -385,7 +387,7 @@ class InternetTransport:
         assert self._session is not None
         try:
             async with self._session.post(
-                peer.base.joinpath(FRAMES_PATH.lstrip("/")),
+                peer.frames_url,
                 data=body,
                 headers=self._headers,
                 allow_redirects=False,
@@ -430,9 +432,7 @@ class InternetTransport:
         peer = self._peer(dest)
         timeout = aiohttp.ClientTimeout(total=min(self._options.timeout, PROBE_TIMEOUT_CAP))
         try:
-            async with self._session.get(
-                peer.base.joinpath(PROBE_PATH.lstrip("/")), timeout=timeout
-            ) as response:
+            async with self._session.get(peer.probe_url, timeout=timeout) as response:
                 status = response.status
                 await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:

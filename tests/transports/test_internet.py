@@ -1,0 +1,462 @@
+"""The internet transport against itself on loopback: real aiohttp servers and clients on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.errors import ConfigError, DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
+from tests.transports.contract import LinkPair, TransportContract, next_received
+from transports.base import LinkChanged, Received, TransportContext, TransportEvent
+from transports.internet import (
+    MAX_MTU,
+    REPLY_TO_HEADER,
+    BatchDecoder,
+    InternetTransport,
+    encode_batch,
+    open_transport,
+)
+
+NODE_A, NODE_B = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
+
+
+def context(tmp_path: Path, node_id: str = NODE_A) -> TransportContext:
+    return TransportContext(
+        node_id=node_id, data_dir=tmp_path / "data", logger=logging.getLogger("test.internet")
+    )
+
+
+@contextlib.asynccontextmanager
+async def hub_link(tmp_path: Path, node_id: str = NODE_A, **options: Any) -> AsyncIterator[InternetTransport]:
+    transport = await open_transport(
+        "internet", {"listen": "127.0.0.1:0", **options}, context(tmp_path, node_id)
+    )
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
+
+
+async def next_event(stream: AsyncIterator[TransportEvent]) -> TransportEvent:
+    return await asyncio.wait_for(anext(stream), 10.0)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def raw_post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    sent = {REPLY_TO_HEADER: "http://127.0.0.1:9"} if headers is None else headers
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/v1/frames", data=body, headers=sent) as resp,
+    ):
+        return resp.status, await resp.text()
+
+
+# --- the POST body codec ----------------------------------------------------------------------------
+
+FRAMES = [b"\x01first", b"\x01" + bytes(range(256)) * 3, b"x"]
+
+
+def test_batch_decodes_whole_body() -> None:
+    decoder = BatchDecoder()
+    assert decoder.receive_data(encode_batch(FRAMES)) == FRAMES
+    decoder.end()
+
+
+def test_batch_decodes_one_byte_at_a_time() -> None:
+    decoder = BatchDecoder()
+    got = [frame for byte in encode_batch(FRAMES) for frame in decoder.receive_data(bytes([byte]))]
+    assert got == FRAMES
+    decoder.end()
+
+
+@pytest.mark.parametrize("trailing", [b"\x00", b"\x00\x05", b"\x00\x05abc"])
+def test_batch_with_trailing_bytes_is_malformed(trailing: bytes) -> None:
+    decoder = BatchDecoder()
+    assert decoder.receive_data(encode_batch(FRAMES) + trailing) == FRAMES
+    with pytest.raises(ProtocolError, match="ends inside a frame"):
+        decoder.end()
+
+
+def test_empty_body_and_zero_length_frame_are_malformed() -> None:
+    with pytest.raises(ProtocolError, match="empty body"):
+        BatchDecoder().end()
+    with pytest.raises(ProtocolError, match="length zero"):
+        BatchDecoder().receive_data(encode_batch([b"ok"]) + b"\x00\x00")
+
+
+def test_oversize_frame_is_refused_as_soon_as_its_length_is_read() -> None:
+    decoder = BatchDecoder(max_frame=100)
+    with pytest.raises(FrameTooLarge, match="101 bytes exceeds MTU 100"):
+        decoder.receive_data(b"\x00\x65")
+
+
+def test_encoder_refuses_frames_it_cannot_length_prefix() -> None:
+    with pytest.raises(ValueError, match="outside"):
+        encode_batch([b""])
+    with pytest.raises(ValueError, match="outside"):
+        encode_batch([b"x" * (MAX_MTU + 1)])
+
+
+@given(st.binary(max_size=600), st.integers(min_value=1, max_value=64))
+def test_any_bytes_decode_or_raise_protocol_error(body: bytes, chunk: int) -> None:
+    decoder = BatchDecoder()
+    try:
+        for at in range(0, len(body), chunk):
+            decoder.receive_data(body[at : at + chunk])
+        decoder.end()
+    except ProtocolError:
+        pass
+
+
+@given(st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=8), st.integers(1, 97))
+def test_any_batch_round_trips_in_any_chunking(frames: list[bytes], chunk: int) -> None:
+    body = encode_batch(frames)
+    decoder = BatchDecoder()
+    got = [
+        frame for at in range(0, len(body), chunk) for frame in decoder.receive_data(body[at : at + chunk])
+    ]
+    decoder.end()
+    assert got == frames
+
+
+# --- the contract -----------------------------------------------------------------------------------
+
+
+class TestInternetContract(TransportContract):
+    @pytest.fixture
+    async def link_pair(self, tmp_path: Path) -> AsyncIterator[LinkPair]:
+        async with hub_link(tmp_path, NODE_A) as a, hub_link(tmp_path, NODE_B) as b:
+            yield LinkPair(a, b, a.public_url, b.public_url)
+
+
+# --- batching and priority --------------------------------------------------------------------------
+
+
+async def test_concurrent_sends_share_few_posts_and_all_arrive(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A) as a, hub_link(tmp_path, NODE_B) as b:
+        sent = {b"\x01" + i.to_bytes(2, "big") * 20 for i in range(200)}
+        await asyncio.gather(*(a.send(b.public_url, data) for data in sent))
+        got = {(await next_received(b, 10)).data for _ in sent}
+        assert got == sent
+        assert a.stats.frames_sent == 200
+        assert a.stats.posts_sent <= 8, f"200 concurrent sends took {a.stats.posts_sent} POSTs"
+        assert b.stats.posts_received == a.stats.posts_sent
+
+
+async def test_batches_respect_batch_max(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A, batch_max=10) as a, hub_link(tmp_path, NODE_B) as b:
+        await asyncio.gather(*(a.send(b.public_url, bytes([1, i])) for i in range(50)))
+        assert b.stats.frames_received == 50
+        assert b.stats.largest_batch_received == 10
+        assert a.stats.posts_sent == 5
+
+
+async def test_higher_priority_goes_first(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A, batch_max=1) as a, hub_link(tmp_path, NODE_B) as b:
+        sends = [a.send(b.public_url, bytes([1, i]), priority=0) for i in range(5)]
+        sends.append(a.send(b.public_url, b"\x01flash", priority=3))
+        await asyncio.gather(*sends)
+        assert (await next_received(b, 10)).data == b"\x01flash"
+
+
+# --- what the server refuses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "reason"),
+    [
+        (b"", None, "empty body"),
+        (b"\x00\x05abc", None, "ends inside a frame"),
+        (b"\x00\x02ok\x00", None, "ends inside a frame"),
+        (b"\x00\x00", None, "length zero"),
+        (b"\x00\x02ok", {}, REPLY_TO_HEADER),
+        (b"\x00\x02ok", {REPLY_TO_HEADER: "ftp://somewhere"}, REPLY_TO_HEADER),
+    ],
+)
+async def test_malformed_post_is_400_and_delivers_nothing(
+    tmp_path: Path, body: bytes, headers: dict[str, str] | None, reason: str
+) -> None:
+    async with hub_link(tmp_path, NODE_B) as b:
+        status, text = await raw_post(b.public_url, body, headers)
+        assert (status, reason in text) == (400, True), text
+        assert await raw_post(b.public_url, encode_batch([b"\x01good"])) == (204, "")
+        assert (await next_received(b, 10)).data == b"\x01good"
+        assert b.stats.frames_received == 1
+
+
+async def test_oversize_frame_and_oversize_body_are_413(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_B, mtu=1000) as b:
+        status, text = await raw_post(b.public_url, encode_batch([b"x" * 1001]))
+        assert status == 413
+        assert "exceeds MTU 1000" in text
+        status, text = await raw_post(b.public_url, encode_batch([b"y" * 900] * 80))
+        assert status == 413
+        assert "body" in text
+        assert b.stats.frames_received == 0
+
+
+async def test_frame_above_peer_mtu_raises_frame_too_large_and_spares_its_batch(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A) as a, hub_link(tmp_path, NODE_B, mtu=1000) as b:
+        results = await asyncio.gather(
+            a.send(b.public_url, b"\x01small"),
+            a.send(b.public_url, b"\x01" * 2000),
+            a.send(b.public_url, b"\x01also small"),
+            return_exceptions=True,
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], FrameTooLarge)
+        assert "413" in str(results[1])
+        assert {(await next_received(b, 10)).data for _ in range(2)} == {b"\x01small", b"\x01also small"}
+
+
+async def test_client_errors_are_refusals_and_bad_addresses_too(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A) as a, hub_link(tmp_path, NODE_B) as b:
+        with pytest.raises(DeliveryRefused, match="HTTP 404") as refused:
+            await a.send(f"{b.public_url}/not-a-hub", b"\x01x")
+        assert refused.value.reason == "http-404"
+        with pytest.raises(DeliveryRefused, match="not an http"):
+            await a.send("!0badbeef", b"\x01x")
+        with pytest.raises(LinkDown, match="HTTP 404"):
+            await a.probe(f"{b.public_url}/not-a-hub")
+
+
+# --- peers failing and coming back ------------------------------------------------------------------
+
+
+async def test_peer_down_raises_link_down_reports_once_and_recovers(tmp_path: Path) -> None:
+    port = free_port()
+    dest = f"http://127.0.0.1:{port}"
+    async with hub_link(tmp_path, NODE_A) as a:
+        stream = a.events()
+        for _ in range(3):
+            with pytest.raises(LinkDown, match="POST failed"):
+                await a.send(dest, b"\x01x")
+        with pytest.raises(LinkDown):
+            await a.probe(dest)
+        down = await next_event(stream)
+        assert isinstance(down, LinkChanged) and not down.up and down.peer == dest
+        assert "POST failed" in down.reason
+        async with hub_link(tmp_path, NODE_B, listen=f"127.0.0.1:{port}") as b:
+            await a.send(dest, b"\x01back")
+            # The very next event is the recovery: the three failures and the probe reported "down" once.
+            assert await next_event(stream) == LinkChanged(up=True, reason="POST accepted", peer=dest)
+            assert (await next_received(b, 10)).data == b"\x01back"
+            await a.send(dest, b"\x01again")
+        assert a.stats.frames_sent == 2
+
+
+async def test_full_receive_queue_answers_503_which_is_link_down(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A) as a, hub_link(tmp_path, NODE_B, receive_queue=2) as b:
+        a_events = a.events()
+        await asyncio.gather(a.send(b.public_url, b"\x01one"), a.send(b.public_url, b"\x01two"))
+        with pytest.raises(LinkDown, match="503"):
+            await a.send(b.public_url, b"\x01three")
+        down = await next_event(a_events)
+        assert isinstance(down, LinkChanged) and not down.up and "receive queue full" in down.reason
+        assert b.stats.refused_busy == 1
+        assert [(await next_received(b, 10)).data for _ in range(2)] == [b"\x01one", b"\x01two"]
+        await a.send(b.public_url, b"\x01three")
+        assert await next_event(a_events) == LinkChanged(up=True, reason="POST accepted", peer=b.public_url)
+
+
+@contextlib.asynccontextmanager
+async def stalling_server() -> AsyncIterator[str]:
+    """A TCP server that accepts and reads but never answers, like a peer behind a dead route."""
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def test_stalled_peer_times_out_as_link_down(tmp_path: Path) -> None:
+    async with stalling_server() as dest, hub_link(tmp_path, NODE_A, timeout=0.5) as a:
+        with pytest.raises(LinkDown, match=r"no answer within 0\.5 s"):
+            await a.send(dest, b"\x01x")
+
+
+async def test_close_fails_pending_sends_with_transport_closed(tmp_path: Path) -> None:
+    async with stalling_server() as dest, hub_link(tmp_path, NODE_A, timeout=30) as a:
+        pending = [asyncio.create_task(a.send(dest, bytes([1, i]))) for i in range(3)]
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(a.aclose(), 10)
+        for task in pending:
+            with pytest.raises(TransportClosed):
+                await task
+        with pytest.raises(TransportClosed):
+            await a.probe(dest)
+
+
+async def test_probe_answers_with_the_node_id(tmp_path: Path) -> None:
+    async with (
+        hub_link(tmp_path, NODE_B) as b,
+        aiohttp.ClientSession() as session,
+        session.get(f"{b.public_url}/v1/probe") as response,
+    ):
+        assert (response.status, await response.text()) == (200, NODE_B)
+
+
+async def test_public_url_is_the_source_peers_answer_to(tmp_path: Path) -> None:
+    async with (
+        hub_link(tmp_path, NODE_A, public_url="http://aarhus.example:8471") as a,
+        hub_link(tmp_path, NODE_B) as b,
+    ):
+        await a.send(b.public_url, b"\x01hi")
+        got = await next_received(b, 10)
+        assert isinstance(got, Received) and got.source == "http://aarhus.example:8471"
+        assert got.meta["remote"] == "127.0.0.1"
+
+
+# --- HTTPS ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it, as PEM files."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Beredt test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {"tls_ca": ca, "tls_cert": cert}
+    paths = {}
+    for option, certificate in files.items():
+        path = tmp_path / f"{option}.pem"
+        path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        paths[option] = str(path)
+    key_path = tmp_path / "tls_key.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    paths["tls_key"] = str(key_path)
+    yield paths
+
+
+async def test_https_with_a_private_ca(tmp_path: Path, pki: dict[str, str]) -> None:
+    server = {"tls_cert": pki["tls_cert"], "tls_key": pki["tls_key"]}
+    async with (
+        hub_link(tmp_path, NODE_B, **server) as b,
+        hub_link(tmp_path, NODE_A, tls_ca=pki["tls_ca"]) as trusting,
+        hub_link(tmp_path, NODE_A) as system_trust,
+        hub_link(tmp_path, NODE_A, tls_verify=False) as careless,
+    ):
+        assert b.public_url.startswith("https://127.0.0.1:")
+        await trusting.send(b.public_url, b"\x01sealed in tls")
+        assert (await next_received(b, 10)).data == b"\x01sealed in tls"
+        await trusting.probe(b.public_url)
+        with pytest.raises(LinkDown, match="certificate"):
+            await system_trust.send(b.public_url, b"\x01refused")
+        await careless.send(b.public_url, b"\x01unverified")
+        assert (await next_received(b, 10)).data == b"\x01unverified"
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "key", "words"),
+    [
+        ({"listen": "127.0.0.1:0", "listne": "x"}, "links.net.listne", "unknown option(s) listne; expected"),
+        ({}, "links.net.listen", 'missing; expected "host:port"'),
+        ({"listen": 8471}, "links.net.listen", 'expected "host:port", got 8471'),
+        ({"listen": "localhost"}, "links.net.listen", 'expected "host:port"'),
+        ({"listen": "127.0.0.1:99999"}, "links.net.listen", "port 0..65535"),
+        ({"listen": "127.0.0.1:0", "timeout": "5"}, "links.net.timeout", "expected seconds > 0, got '5'"),
+        ({"listen": "127.0.0.1:0", "timeout": 0}, "links.net.timeout", "expected seconds > 0"),
+        ({"listen": "127.0.0.1:0", "batch_max": 2.5}, "links.net.batch_max", "expected an integer >= 1"),
+        ({"listen": "127.0.0.1:0", "mtu": 70000}, "links.net.mtu", "expected an integer 64..65535"),
+        ({"listen": "127.0.0.1:0", "tls_verify": "no"}, "links.net.tls_verify", "expected true or false"),
+        ({"listen": "127.0.0.1:0", "public_url": "beredt.dk"}, "links.net.public_url", "http(s) URL"),
+        ({"listen": "127.0.0.1:0", "tls_ca": "missing.pem"}, "links.net.tls_ca", "missing.pem not found"),
+    ],
+)
+async def test_config_errors_name_the_key_and_what_is_expected(
+    tmp_path: Path, options: dict[str, Any], key: str, words: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        await open_transport("net", options, context(tmp_path))
+    assert error.value.key == key
+    assert words in str(error.value)
+
+
+async def test_tls_cert_without_key_and_garbage_pem_are_config_errors(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    (tmp_path / "key.pem").write_text("not a key")
+    ctx = context(tmp_path)  # relative paths resolve from the data directory's folder
+    with pytest.raises(ConfigError, match="go together") as error:
+        await open_transport("net", {"listen": "127.0.0.1:0", "tls_cert": "cert.pem"}, ctx)
+    assert error.value.key == "links.net.tls_cert"
+    with pytest.raises(ConfigError, match="cannot load certificate") as error:
+        await open_transport(
+            "net", {"listen": "127.0.0.1:0", "tls_cert": "cert.pem", "tls_key": "key.pem"}, ctx
+        )
+    assert error.value.key == "links.net.tls_cert"
+
+
+async def test_port_in_use_is_a_config_error(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A) as a:
+        port = a.bound_url.rsplit(":", 1)[1]
+        with pytest.raises(ConfigError, match=r"cannot listen on 127\.0\.0\.1") as error:
+            await open_transport("net", {"listen": f"127.0.0.1:{port}"}, context(tmp_path))
+        assert error.value.key == "links.net.listen"
