@@ -58,6 +58,7 @@ class RefusalReason(enum.StrEnum):
     EXPIRED = "expired"
     NOT_ALLOWED = "not-allowed"
     HOP_LIMIT = "hop-limit"
+    NO_ROUTE = "no-route"
 
 
 class TrustError(BeredtError):

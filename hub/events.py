@@ -1,0 +1,81 @@
+"""Hub events for live views (console, CLI watch, log book): a small fan-out bus.
+
+Each subscriber gets its own bounded queue; a subscriber that does not keep up loses its oldest events
+(and is told how many through ``Overflow``) rather than slowing the hub down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    id: str
+    sender: str
+    kind: str
+    link: str
+    priority: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryChanged:
+    id: str
+    hop: str
+    state: str
+    link: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndToEndAcked:
+    id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkHealthChanged:
+    link: str
+    peer: str | None
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRefused:
+    link: str
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    lost: int
+
+
+HubEvent = MessageReceived | DeliveryChanged | EndToEndAcked | LinkHealthChanged | FrameRefused | Overflow
+
+
+class EventBus:
+    def __init__(self, queue_size: int = 1000) -> None:
+        self.queue_size = queue_size
+        self._subscribers: set[asyncio.Queue[HubEvent]] = set()
+
+    def publish(self, event: HubEvent) -> None:
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+                queue.put_nowait(Overflow(1))
+            queue.put_nowait(event)
+
+    async def subscribe(self) -> AsyncIterator[HubEvent]:
+        queue: asyncio.Queue[HubEvent] = asyncio.Queue(self.queue_size)
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)

@@ -1,0 +1,124 @@
+"""Link health per (link, peer): up / degraded / down with hysteresis, and an event for every change.
+
+    UP ──failure──► DEGRADED ──failure × down_after──► DOWN
+    ▲                 │  ▲                               │
+    └──success × up_after (and held for hold_down s)─────┘  (DOWN goes back through DEGRADED)
+    any ──link reported down (hard failure)──► DOWN
+
+Hysteresis keeps a flapping link from causing storms: a link that went down must answer ``up_after``
+times in a row, and not earlier than ``hold_down`` seconds after it fell, before traffic returns to it.
+A whole-link state (peer None) comes from the transport's own ``LinkChanged`` events; the state the
+policy sees for (link, peer) is the worse of the link's and the peer's.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("beredt.health")
+
+
+class LinkState(enum.IntEnum):
+    """Ordered so that ``min`` gives the worse state."""
+
+    DOWN = 0
+    DEGRADED = 1
+    UP = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChanged:
+    link: str
+    peer: str | None
+    old: LinkState
+    new: LinkState
+    reason: str
+    at: float
+
+
+@dataclass(slots=True)
+class LinkHealth:
+    link: str
+    peer: str | None
+    state: LinkState = LinkState.UP
+    since: float = 0.0
+    reason: str = "not yet used"
+    last_success: float | None = None
+    last_failure: float | None = None
+    failures: int = 0
+    successes: int = 0
+
+
+class HealthBoard:
+    def __init__(
+        self,
+        *,
+        down_after: int = 2,
+        up_after: int = 2,
+        hold_down: float = 2.0,
+        on_change: Callable[[HealthChanged], None] | None = None,
+    ) -> None:
+        self.down_after = down_after
+        self.up_after = up_after
+        self.hold_down = hold_down
+        self._entries: dict[tuple[str, str | None], LinkHealth] = {}
+        self._listeners: list[Callable[[HealthChanged], None]] = [on_change] if on_change else []
+
+    def listen(self, callback: Callable[[HealthChanged], None]) -> None:
+        self._listeners.append(callback)
+
+    def entry(self, link: str, peer: str | None) -> LinkHealth:
+        key = (link, peer)
+        health = self._entries.get(key)
+        if health is None:
+            health = self._entries[key] = LinkHealth(link, peer)
+        return health
+
+    def state(self, link: str, peer: str | None) -> LinkState:
+        own = self.entry(link, None).state
+        return own if peer is None else min(own, self.entry(link, peer).state)
+
+    def entries(self) -> list[LinkHealth]:
+        return list(self._entries.values())
+
+    def success(self, link: str, peer: str | None, now: float, reason: str = "answered") -> None:
+        health = self.entry(link, peer)
+        health.last_success = now
+        health.failures = 0
+        health.successes += 1
+        if health.state is LinkState.DOWN:
+            if now - health.since >= self.hold_down:
+                self._move(health, LinkState.DEGRADED, f"{reason}; on probation", now)
+                health.successes = 1
+        elif health.state is LinkState.DEGRADED and health.successes >= self.up_after:
+            self._move(health, LinkState.UP, reason, now)
+
+    def failure(self, link: str, peer: str | None, now: float, reason: str, *, hard: bool = False) -> None:
+        health = self.entry(link, peer)
+        health.last_failure = now
+        health.successes = 0
+        health.failures += 1
+        if hard or health.failures >= self.down_after:
+            if health.state is not LinkState.DOWN:
+                self._move(health, LinkState.DOWN, reason, now)
+            else:
+                health.since = now  # still failing: restart the hold-down
+                health.reason = reason
+        elif health.state is LinkState.UP:
+            self._move(health, LinkState.DEGRADED, reason, now)
+
+    def _move(self, health: LinkHealth, new: LinkState, reason: str, now: float) -> None:
+        old, health.state, health.since, health.reason = health.state, new, now, reason
+        where = health.link + (f" to {health.peer}" if health.peer else "")
+        level = logging.WARNING if new < old else logging.INFO
+        log.log(level, "link %s: %s -> %s (%s)", where, old.label, new.label, reason)
+        event = HealthChanged(health.link, health.peer, old, new, reason, now)
+        for listener in self._listeners:
+            listener(event)

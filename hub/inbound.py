@@ -1,0 +1,147 @@
+"""What happens to bytes that arrive on a link, in order: nothing untrusted touches the store.
+
+    fragment? -> reassemble -> decode -> admit (roster, signature, kind, hops, expiry)
+      -> hop ack? settle our deliveries, done
+      -> seen before? count as replayed, ack again (the sender missed our ack), done
+      -> for us / broadcast / to forward? (no route -> refuse, so the sender tries another way)
+      -> durable commit -> hop ack to the sender -> track onward deliveries, notify, end-to-end ack
+
+Frames carry a hop counter outside the signature; a frame with zero hops came straight from its signer,
+which is how addresses on radio links are learned safely.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hub.acks import AckBatcher, decode_ids
+from hub.clock import Clock
+from hub.errors import ProtocolError, RefusalReason, StoreError, TrustError
+from hub.events import EventBus, FrameRefused, MessageReceived
+from hub.fragment import Reassembler, decode_fragment, is_fragment
+from hub.frame import BROADCAST, Frame, Kind, decode_frame
+from hub.links import LinkSet
+from hub.router import Router
+from hub.store import Store
+from hub.trust import Admission
+from transports.base import Received
+
+log = logging.getLogger("beredt.inbound")
+
+
+class Inbound:
+    def __init__(
+        self,
+        *,
+        me: bytes,
+        admission: Admission,
+        store: Store,
+        router: Router,
+        links: LinkSet,
+        acks: AckBatcher,
+        events: EventBus,
+        clock: Clock,
+    ) -> None:
+        self.me = me
+        self.admission = admission
+        self.store = store
+        self.router = router
+        self.links = links
+        self.acks = acks
+        self.events = events
+        self.clock = clock
+        self.reassembler = Reassembler()
+        self._accepting: set[bytes] = set()
+        self.accepted = 0
+
+    def _refuse(self, link: str, source: str, reason: RefusalReason, detail: str) -> None:
+        try:
+            raise self.admission.refuse(reason, detail, f"{link}:{source}")
+        except TrustError as exc:
+            self.events.publish(FrameRefused(link, source, exc.reason.value))
+
+    async def handle(self, link: str, received: Received) -> None:
+        data = received.data
+        if is_fragment(data):
+            try:
+                whole = self.reassembler.add(
+                    f"{link}|{received.source}", decode_fragment(data), self.clock.monotonic()
+                )
+            except ProtocolError as exc:
+                self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
+                return
+            if whole is None:
+                return
+            data = whole
+        try:
+            frame = decode_frame(data)
+        except ProtocolError as exc:
+            self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
+            return
+        try:
+            self.admission.check(frame, f"{link}:{received.source}")
+        except TrustError as exc:
+            self.events.publish(FrameRefused(link, received.source, exc.reason.value))
+            return
+        if frame.hops == 0:
+            self.links.learn(frame.sender, link, received.source)
+        if frame.kind is Kind.HOP_ACK:
+            self._hop_ack(frame, link, received.source)
+        else:
+            await self._message(frame, data, link, received.source)
+
+    def _hop_ack(self, frame: Frame, link: str, source: str) -> None:
+        if frame.recipient not in (self.me, BROADCAST):
+            return
+        try:
+            ids = decode_ids(frame.payload)
+        except ProtocolError as exc:
+            self._refuse(link, source, RefusalReason.MALFORMED, str(exc))
+            return
+        self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
+        self.router.hop_acked(ids, frame.sender)
+
+    async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> None:
+        message_id = frame.id
+        previous = frame.sender if frame.hops == 0 else self.links.peer_at(link, source)
+        if message_id in self._accepting or await self.store.has(message_id):
+            self.admission.refused[RefusalReason.REPLAYED.value] += 1
+            log.info("duplicate %s from %s:%s acknowledged again, not stored", message_id.hex(), link, source)
+            self.acks.hop_ack(link, source, previous, message_id, frame.priority)
+            return
+        for_me = frame.recipient in (self.me, BROADCAST)
+        exclude = [h for h in (previous, frame.sender) if h is not None]
+        hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
+        if not for_me and not hops:
+            self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
+            return
+        wire = frame.with_hops(frame.hops + 1).encode() if hops else data
+        self._accepting.add(message_id)
+        try:
+            await self.store.accept(frame, wire, hops=hops, local=False,
+                                    for_me=for_me and frame.kind is not Kind.ACK, via=link)  # fmt: skip
+        except StoreError as exc:
+            log.error("could not store %s from %s: %s; the sender will retry", message_id.hex(), link, exc)
+            return
+        finally:
+            self._accepting.discard(message_id)
+        self.accepted += 1
+        self.acks.hop_ack(link, source, previous, message_id, frame.priority)
+        if hops:
+            self.router.track(message_id, wire, frame.recipient, frame.priority, frame.expires, hops,
+                              exclude=exclude)  # fmt: skip
+        else:
+            self.store.retire(message_id, "delivered", len(wire))
+        if not for_me:
+            return
+        if frame.kind is Kind.ACK:
+            try:
+                self.router.e2e_acked(decode_ids(frame.payload), frame.sender)
+            except ProtocolError as exc:
+                log.warning("malformed end-to-end ack from %s: %s", frame.sender.hex(), exc)
+            return
+        self.events.publish(MessageReceived(message_id.hex(), frame.sender.hex(), frame.kind.name.lower(), link,
+                                            frame.priority.name.lower()))  # fmt: skip
+        if frame.recipient == self.me:
+            remaining = max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
+            self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining)
