@@ -1,0 +1,456 @@
+"""The MQTT link: Beredt frames as QoS 1 publications through a broker, with presence and failover.
+
+paho-mqtt (callback API 2, MQTT v5) is driven from the event loop the way aiomqtt does it: the socket is
+watched with ``add_reader``/``add_writer``, ``loop_read``/``loop_write`` run when it is ready and
+``loop_misc`` once a second keeps the MQTT keepalive. Only paho's blocking ``connect`` (TCP and TLS
+handshake) runs in a worker thread, and what it reports back reaches the loop through
+``call_soon_threadsafe``. Each connection gets a fresh paho client, so nothing from a dead connection
+can leak into the next; the broker keeps our persistent session (fixed client id, clean start off,
+a session expiry), so QoS 1 frames for us queue at the broker while the hub is down or restarting.
+
+``send`` returns when the broker's PUBACK arrives. That only proves the broker has the frame, so
+``link_ack`` is False and the hub sends its own hop acks. A lost connection fails every pending send
+with ``LinkDown`` at once; a supervisor task reconnects with capped, jittered exponential back-off,
+cycling through the configured brokers. Presence is a retained ``online`` published on connect and
+a retained ``offline`` last will; peers' presence becomes ``LinkChanged(peer=<node id>)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import threading
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hub.errors import DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
+from transports.base import (
+    BROADCAST_ADDRESS,
+    Capabilities,
+    LinkChanged,
+    Received,
+    TransportContext,
+    TransportEvent,
+)
+from transports.mqtt_topics import (
+    GROUP_SCHEME,
+    PRESENCE_OFFLINE,
+    PRESENCE_ONLINE,
+    Broker,
+    Inbound,
+    MqttOptions,
+    TopicLayout,
+    is_node_id,
+    parse_options,
+    parse_presence,
+)
+
+EVENT_QUEUE_LIMIT = 10_000
+BACKOFF_START = 0.25
+PRESENCE_WAIT = 2.0  # how long probe() waits for a peer's retained presence it has not seen yet
+GOODBYE_WAIT = 2.0  # how long aclose() spends announcing "offline" and disconnecting cleanly
+TCP_USER_TIMEOUT_MS = 3000  # unacknowledged bytes older than this kill the socket: the 3 s detection budget
+
+
+class _Connection:
+    """One paho client on one socket to one broker, driven by the event loop."""
+
+    def __init__(self, owner: MqttTransport, broker: Broker) -> None:
+        self.owner = owner
+        self.broker = broker
+        self.loop = owner._loop
+        self.fd: int | None = None
+        self.connack: asyncio.Future[None] = self.loop.create_future()
+        self.lost: asyncio.Future[str] = self.loop.create_future()
+        self.pending: dict[int, asyncio.Future[None]] = {}
+        self.job: asyncio.Future[None] | None = None  # the worker thread running connect_blocking
+        opts = owner.options
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=opts.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        client.connect_timeout = opts.connect_timeout
+        if opts.username is not None:
+            client.username_pw_set(opts.username, opts.password)
+        if broker.tls:
+            client.tls_set(
+                ca_certs=str(opts.tls_ca) if opts.tls_ca else None,
+                certfile=str(opts.tls_cert) if opts.tls_cert else None,
+                keyfile=str(opts.tls_key) if opts.tls_key else None,
+            )
+        client.will_set(owner.topics.presence(owner.node_id), PRESENCE_OFFLINE, qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = owner._on_message
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        client.on_socket_close = self._on_socket_close
+        self.client = client
+
+    # --- blocking part, run in a worker thread -------------------------------------------------------
+    def connect_blocking(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
+        props.SessionExpiryInterval = self.owner.options.session_expiry
+        self.client.connect(
+            self.broker.host,
+            self.broker.port,
+            self.owner.options.keepalive,
+            clean_start=False,
+            properties=props,
+        )
+
+    # --- loop side ---------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """Start watching the socket that ``connect_blocking`` opened."""
+        sock = self.client.socket()
+        if sock is None:
+            raise LinkDown("broker closed the connection at once", transport=self.owner.name)
+        if hasattr(socket, "TCP_USER_TIMEOUT") and isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
+        self.fd = sock.fileno()
+        self.loop.add_reader(self.fd, self._readable)
+        self._sync_writer()
+
+    def close(self) -> None:
+        """Drop the socket without ceremony; safe to call at any point and more than once."""
+        self._detach()
+        for name in ("on_connect", "on_disconnect", "on_publish", "on_message", "on_socket_close"):
+            setattr(self.client, name, None)
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+        self._fail_all("connection closed")
+
+    def _detach(self) -> None:
+        if self.fd is not None:
+            self.loop.remove_reader(self.fd)
+            self.loop.remove_writer(self.fd)
+            self.fd = None
+
+    def _readable(self) -> None:
+        self._pump(self.client.loop_read)
+
+    def _writable(self) -> None:
+        self._pump(self.client.loop_write)
+
+    def _pump(self, step: Any) -> None:
+        try:
+            step()
+        except Exception as exc:  # paho raises on some socket states instead of returning an error code
+            self._detach()
+            self._mark_lost(f"socket error: {exc!r}")
+
+    def _sync_writer(self) -> None:
+        if self.fd is None:
+            return
+        if self.client.want_write():
+            self.loop.add_writer(self.fd, self._writable)
+        else:
+            self.loop.remove_writer(self.fd)
+
+    def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # During connect this runs in the worker thread; afterwards always on the loop.
+        if threading.get_ident() == self.owner._loop_thread:
+            self._sync_writer()
+        else:
+            self.loop.call_soon_threadsafe(self._sync_writer)
+
+    def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if self.fd is not None and threading.get_ident() == self.owner._loop_thread:
+            self.loop.remove_writer(self.fd)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        if threading.get_ident() == self.owner._loop_thread:
+            self._detach()
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if self.connack.done():
+            return
+        if reason.is_failure:
+            self.connack.set_exception(
+                LinkDown(f"broker {self.broker} refused: {reason}", transport=self.owner.name)
+            )
+        else:
+            self.connack.set_result(None)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        self._mark_lost(f"disconnected from {self.broker}: {reason}")
+
+    def _mark_lost(self, why: str) -> None:
+        if not self.connack.done():
+            self.connack.set_exception(LinkDown(why, transport=self.owner.name))
+        if not self.lost.done():
+            self.lost.set_result(why)
+        self._fail_all(why)
+
+    def _fail_all(self, why: str) -> None:
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(LinkDown(why, transport=self.owner.name))
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
+    ) -> None:
+        future = self.pending.pop(mid, None)
+        if future is None or future.done():
+            return
+        if reason.is_failure:
+            future.set_exception(
+                DeliveryRefused(
+                    f"broker refused the frame: {reason}", transport=self.owner.name, reason=str(reason)
+                )
+            )
+        else:
+            future.set_result(None)
+
+    async def publish(self, topic: str, data: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 and wait for the PUBACK; the registry entry goes whatever happens."""
+        info = self.client.publish(topic, data, qos=1, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise LinkDown(f"publish failed: {paho.error_string(info.rc)}", transport=self.owner.name)
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.pending[info.mid] = future
+        try:
+            async with asyncio.timeout(self.owner.options.publish_timeout):
+                await future
+        except TimeoutError as exc:
+            raise LinkDown(
+                f"no PUBACK within {self.owner.options.publish_timeout:g} s", transport=self.owner.name
+            ) from exc
+        finally:
+            self.pending.pop(info.mid, None)
+
+    def subscribe(self, filters: list[str], *, no_local: bool = False) -> None:
+        if filters:
+            options = SubscribeOptions(qos=1, noLocal=no_local)
+            self.client.subscribe([(f, options) for f in filters])
+
+
+class MqttTransport:
+    """A node's attachment to the broker (or the federation behind it). See the module docstring."""
+
+    def __init__(self, name: str, options: MqttOptions, node_id: str, ctx: TransportContext) -> None:
+        self.name = name
+        self.options = options
+        self.node_id = node_id
+        self.capabilities = Capabilities(
+            mtu=options.mtu, link_ack=False, bytes_per_second=1_000_000.0, broadcast=True
+        )
+        self.topics = TopicLayout(options.prefix, node_id)
+        self.malformed = 0
+        self.dropped = 0
+        self._log = ctx.logger
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue()
+        self._conn: _Connection | None = None  # set only while connected and subscribed
+        self._presence: dict[str, bool] = {}
+        self._presence_seen: dict[str, asyncio.Event] = {}
+        self._watched: set[str] = {p for p in options.peers if p != node_id}
+        self._closed = False
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"mqtt-{name}-supervisor")
+
+    # --- the Transport protocol ----------------------------------------------------------------------
+    async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
+        if self._closed:
+            raise TransportClosed("send after close", transport=self.name, peer=dest)
+        if len(data) > self.capabilities.mtu:
+            raise FrameTooLarge(
+                f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
+            )
+        try:
+            topic = self.topics.publish_topic(dest)
+        except ProtocolError as exc:
+            raise DeliveryRefused(str(exc), transport=self.name, peer=dest, reason="bad-address") from exc
+        conn = self._conn
+        if conn is None:
+            raise LinkDown("not connected to a broker", transport=self.name, peer=dest)
+        self._watch(dest)
+        try:
+            await conn.publish(topic, data)
+        except (LinkDown, DeliveryRefused) as exc:
+            exc.peer = dest
+            raise
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
+
+    async def probe(self, dest: str) -> None:
+        if self._closed:
+            raise TransportClosed("probe after close", transport=self.name, peer=dest)
+        if self._conn is None:
+            raise LinkDown("not connected to a broker", transport=self.name, peer=dest)
+        if dest == BROADCAST_ADDRESS or dest.startswith(GROUP_SCHEME):
+            return
+        try:
+            self.topics.publish_topic(dest)
+        except ProtocolError as exc:
+            raise DeliveryRefused(str(exc), transport=self.name, peer=dest, reason="bad-address") from exc
+        self._watch(dest)
+        if dest not in self._presence:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PRESENCE_WAIT):
+                    await self._presence_seen.setdefault(dest, asyncio.Event()).wait()
+        if not self._presence.get(dest, False):
+            state = "offline" if dest in self._presence else f"unknown after {PRESENCE_WAIT:g} s"
+            raise LinkDown(f"peer presence is {state}", transport=self.name, peer=dest)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # the supervisor stops at its next step
+        try:
+            if self._conn is not None:
+                await self._goodbye(self._conn)
+        finally:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._events.put_nowait(None)
+
+    # --- connection management -----------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        delay, index = BACKOFF_START, 0
+        while not self._closed:
+            broker = self.options.brokers[index]
+            conn = _Connection(self, broker)
+            try:
+                await self._establish(conn)
+            except Exception as exc:  # whatever goes wrong, a crisis link keeps trying
+                self._log.warning("mqtt link %s: cannot use broker %s: %s", self.name, broker, exc)
+                index = (index + 1) % len(self.options.brokers)
+                await self._release(conn)
+            else:
+                delay = BACKOFF_START
+                self._conn = conn
+                self._put(LinkChanged(up=True, reason=f"connected to {broker}"))
+                try:
+                    await self._announce(conn)
+                    why = await self._serve(conn)
+                finally:
+                    self._conn = None
+                    await self._release(conn)
+                self._log.log(
+                    logging.INFO if self._closed else logging.WARNING, "mqtt link %s: %s", self.name, why
+                )
+                self._put(LinkChanged(up=False, reason=why))
+            if not self._closed:
+                await asyncio.sleep(random.uniform(delay / 2, delay))
+                delay = min(self.options.reconnect_max, delay * 2)
+
+    async def _establish(self, conn: _Connection) -> None:
+        try:
+            conn.job = asyncio.ensure_future(asyncio.to_thread(conn.connect_blocking))
+            await asyncio.shield(conn.job)
+            conn.attach()
+            async with asyncio.timeout(self.options.connect_timeout):
+                await conn.connack
+        except (OSError, ValueError, TimeoutError) as exc:  # socket, DNS, TLS (ssl.SSLError is an OSError)
+            raise LinkDown(f"cannot connect to {conn.broker}: {exc!r}", transport=self.name) from exc
+
+    async def _announce(self, conn: _Connection) -> None:
+        """Subscribe (again: retained presence is re-sent per subscribe) and say we are online."""
+        conn.subscribe(
+            [self.topics.inbox_filter()] + [self.topics.presence(p) for p in sorted(self._watched)]
+        )
+        conn.subscribe(
+            [self.topics.all_filter()] + [self.topics.group_filter(g) for g in self.options.groups],
+            no_local=True,
+        )
+        try:
+            await conn.publish(self.topics.presence(self.node_id), PRESENCE_ONLINE, retain=True)
+        except DeliveryRefused as exc:  # an ACL without our presence topic; frames may still flow
+            self._log.warning("mqtt link %s: presence refused: %s", self.name, exc)
+        except LinkDown:  # the connection died under us; _serve reports it
+            pass
+
+    async def _release(self, conn: _Connection) -> None:
+        """Close ``conn``, first letting a connect() still running in its worker thread finish (bounded)."""
+        job = conn.job
+        if job is not None:
+            if not job.done():
+                # The thread cannot be cancelled; wait so the socket it opens is closed, not leaked.
+                await asyncio.wait({job}, timeout=2 * self.options.connect_timeout + 1)
+            if job.done() and not job.cancelled():
+                job.exception()  # retrieved: it was already reported through _establish
+        conn.close()
+
+    async def _serve(self, conn: _Connection) -> str:
+        while not conn.lost.done():
+            await asyncio.wait({conn.lost}, timeout=1.0)
+            if conn.fd is not None and not conn.lost.done():
+                conn._pump(conn.client.loop_misc)  # keepalive: PINGREQ, and give up on a silent broker
+        return conn.lost.result()
+
+    async def _goodbye(self, conn: _Connection) -> None:
+        """Say "offline" ourselves and disconnect cleanly (which suppresses the will), within a deadline."""
+        with contextlib.suppress(LinkDown, DeliveryRefused, TimeoutError):
+            async with asyncio.timeout(GOODBYE_WAIT):
+                await conn.publish(self.topics.presence(self.node_id), PRESENCE_OFFLINE, retain=True)
+                conn.client.disconnect()
+                await asyncio.shield(conn.lost)
+
+    def _watch(self, dest: str) -> None:
+        """Follow the presence of a node we send to or probe."""
+        if dest in self._watched or dest == self.node_id or not is_node_id(dest):
+            return
+        self._watched.add(dest)
+        if self._conn is not None:
+            self._conn.subscribe([self.topics.presence(dest)])
+
+    # --- inbound -----------------------------------------------------------------------------------
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            meaning = self.topics.parse(message.topic)
+            if isinstance(meaning, Inbound):
+                if meaning.sender != self.node_id:
+                    meta = {"topic": message.topic, "channel": meaning.channel}
+                    self._put(Received(source=meaning.sender, data=bytes(message.payload), meta=meta))
+                return
+            up = parse_presence(bytes(message.payload))
+        except ProtocolError as exc:
+            self.malformed += 1
+            self._log.warning("mqtt link %s: dropped a publication: %s", self.name, exc)
+            return
+        node = meaning.node
+        if self._presence.get(node) != up:
+            self._presence[node] = up
+            self._put(LinkChanged(up=up, reason="presence online" if up else "presence offline", peer=node))
+        self._presence_seen.setdefault(node, asyncio.Event()).set()
+
+    def _put(self, event: TransportEvent) -> None:
+        if self._closed:
+            return
+        if self._events.qsize() >= EVENT_QUEUE_LIMIT:  # the hub stopped reading; the broker copy is gone
+            self.dropped += 1
+            self._log.error("mqtt link %s: event queue full, dropped %s", self.name, type(event).__name__)
+            return
+        self._events.put_nowait(event)
+
+
+async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> MqttTransport:
+    """``[links.<name>] kind = "mqtt"``; see ``transports.mqtt_topics.MqttOptions`` for the options."""
+    node_id = ctx.node_id.lower()
+    return MqttTransport(name, parse_options(name, options, node_id), node_id, ctx)
