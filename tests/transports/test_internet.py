@@ -460,3 +460,22 @@ async def test_port_in_use_is_a_config_error(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"cannot listen on 127\.0\.0\.1") as error:
             await open_transport("net", {"listen": f"127.0.0.1:{port}"}, context(tmp_path))
         assert error.value.key == "links.net.listen"
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_ipv6_listen_address_gives_a_bracketed_url(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A, listen="[::1]:0") as a, hub_link(tmp_path, NODE_B) as b:
+        assert a.public_url.startswith("http://[::1]:")
+        await a.send(b.public_url, b"\x01from v6")
+        got = await next_received(b, 10)
+        await b.send(got.source, b"\x01back to v6")
+        assert (await next_received(a, 10)).data == b"\x01back to v6"
