@@ -1,0 +1,248 @@
+"""The unit, the journald drop-in, the udev rules and the installer script, checked by the real tools."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.installer import DEPLOY, find_tool, run_install
+
+
+def directives(path: Path) -> dict[str, list[str]]:
+    """``Section.Key`` -> values of a systemd-style file (keys may repeat, like DeviceAllow=)."""
+    found: dict[str, list[str]] = {}
+    section = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        found.setdefault(f"{section}.{key}", []).append(value)
+    return found
+
+
+def test_shellcheck_is_clean() -> None:
+    shellcheck = find_tool("shellcheck", "shellcheck")
+    result = subprocess.run(
+        [shellcheck, "--shell=bash", "--severity=style", str(DEPLOY / "install.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+    analyze = find_tool("systemd-analyze", "systemd")
+    # Verify inside a scratch root holding systemd's own units, the unit and an ExecStart binary, so that
+    # nothing on this machine (no /opt/beredt here) decides the outcome.
+    shutil.copytree("/usr/lib/systemd/system", tmp_path / "usr/lib/systemd/system", symlinks=True)
+    unit_dir = tmp_path / "etc/systemd/system"
+    unit_dir.mkdir(parents=True)
+    shutil.copy(DEPLOY / "beredt.service", unit_dir / "beredt.service")
+    binary = tmp_path / "opt/beredt/venv/bin/beredt"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    result = subprocess.run(
+        [analyze, "verify", f"--root={tmp_path}", "beredt.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # verify only warns about unknown keys and bad values, so any output at all is a failure.
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_systemd_analyze_verify_catches_a_broken_unit(tmp_path: Path) -> None:
+    """The check above can fail: a misspelt key in the same setup is reported."""
+    analyze = find_tool("systemd-analyze", "systemd")
+    shutil.copytree("/usr/lib/systemd/system", tmp_path / "usr/lib/systemd/system", symlinks=True)
+    unit_dir = tmp_path / "etc/systemd/system"
+    unit_dir.mkdir(parents=True)
+    text = (DEPLOY / "beredt.service").read_text().replace("WatchdogSec=30", "WatchdogSecs=30")
+    (unit_dir / "beredt.service").write_text(text)
+    result = subprocess.run(
+        [analyze, "verify", f"--root={tmp_path}", "beredt.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Unknown key 'WatchdogSecs'" in result.stderr
+
+
+def test_unit_runs_the_hub_as_a_watched_hardened_notify_service() -> None:
+    unit = directives(DEPLOY / "beredt.service")
+    expected = {
+        "Service.Type": ["notify"],
+        "Service.NotifyAccess": ["main"],
+        "Service.WatchdogSec": ["30"],
+        "Service.Restart": ["always"],
+        "Service.ExecStart": ["/opt/beredt/venv/bin/beredt run --config /etc/beredt/beredt.toml"],
+        "Service.User": ["beredt"],
+        "Service.SupplementaryGroups": ["dialout"],
+        "Service.NoNewPrivileges": ["yes"],
+        "Service.ProtectSystem": ["strict"],
+        "Service.ProtectHome": ["yes"],
+        "Service.PrivateTmp": ["yes"],
+        "Service.ReadWritePaths": ["/var/lib/beredt"],
+        "Service.StateDirectory": ["beredt"],
+        "Service.DevicePolicy": ["closed"],
+        "Unit.StartLimitIntervalSec": ["0"],
+    }
+    for key, value in expected.items():
+        assert unit.get(key) == value, key
+    assert set(unit["Service.DeviceAllow"]) == {
+        "/dev/beredt-lora rw",
+        "/dev/beredt-sine rw",
+        "/dev/beredt-iridium rw",
+        "char-ttyUSB rw",
+        "char-ttyACM rw",
+    }
+    # Draining on SIGTERM must fit inside the stop timeout, and the watchdog must allow a slow start.
+    assert int(unit["Service.TimeoutStopSec"][0]) >= 10
+    assert int(unit["Service.RestartSec"][0]) >= 1
+
+
+def test_journald_drop_in_caps_disk_and_memory_use() -> None:
+    journal = directives(DEPLOY / "journald-beredt.conf")
+    assert journal["Journal.SystemMaxUse"] == ["200M"]
+    assert journal["Journal.RuntimeMaxUse"] == ["32M"]
+    assert journal["Journal.SystemKeepFree"] == ["500M"]
+
+
+# -- udev rules: parsed and evaluated the way udev walks them (match keys, SYMLINK+=, GOTO/LABEL) ----------
+
+TOKEN = re.compile(r'(?P<key>[A-Z_]+)(?:\{(?P<attr>[^}]+)\})?(?P<op>==|!=|\+=|=)"(?P<value>[^"]*)"')
+MATCH_KEYS = {"SUBSYSTEM", "SUBSYSTEMS", "ATTRS", "ENV", "KERNEL"}
+ASSIGN_KEYS = {"SYMLINK", "GROUP", "MODE", "GOTO", "LABEL"}
+
+
+def parse_rules(path: Path) -> list[list[tuple[str, str | None, str, str]]]:
+    rules = []
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        tokens = [m.groupdict() for m in TOKEN.finditer(line)]
+        rebuilt = ", ".join(
+            f'{t["key"]}{{{t["attr"]}}}{t["op"]}"{t["value"]}"'
+            if t["attr"]
+            else f'{t["key"]}{t["op"]}"{t["value"]}"'
+            for t in tokens
+        )
+        assert rebuilt == line, f"line {number} does not parse as udev rule tokens: {line}"
+        for t in tokens:
+            assert t["key"] in MATCH_KEYS | ASSIGN_KEYS, f"line {number}: unexpected key {t['key']}"
+        rules.append([(t["key"], t["attr"], t["op"], t["value"]) for t in tokens])
+    return rules
+
+
+def symlinks_for(device: dict[str, str]) -> list[str]:
+    rules = parse_rules(DEPLOY / "99-beredt-radios.rules")
+    links: list[str] = []
+    goto: str | None = None
+    for rule in rules:
+        if goto is not None:
+            if ("LABEL", None, "=", goto) in rule:
+                goto = None
+            continue
+        matched = True
+        for key, attr, op, value in rule:
+            if key in MATCH_KEYS:
+                actual = device.get(f"{key}{{{attr}}}" if attr else key, "")
+                hit = fnmatch.fnmatchcase(actual, value)
+                matched &= hit if op == "==" else not hit
+        if not matched:
+            continue
+        for key, _attr, op, value in rule:
+            if key == "SYMLINK" and op == "+=":
+                links.append(value)
+            if key == "GOTO":
+                goto = value
+        if goto is not None and ("LABEL", None, "=", goto) in rule:
+            goto = None
+    return links
+
+
+def usb_tty(vendor: str, product: str, serial: str = "") -> dict[str, str]:
+    return {
+        "SUBSYSTEM": "tty",
+        "SUBSYSTEMS": "usb",
+        "ATTRS{idVendor}": vendor,
+        "ATTRS{idProduct}": product,
+        "ATTRS{serial}": serial,
+    }
+
+
+@pytest.mark.parametrize(
+    ("device", "links"),
+    [
+        (usb_tty("10c4", "ea60"), ["beredt-lora"]),  # CP210x (Heltec, RAK)
+        (usb_tty("1a86", "7523"), ["beredt-lora"]),  # CH340 (LilyGO)
+        (usb_tty("303a", "1001"), ["beredt-lora"]),  # ESP32-S3 native USB
+        (usb_tty("0403", "6001", "A10KZ3QX"), ["beredt-sine"]),  # FTDI PEI cable
+        (usb_tty("0403", "6015", "FTXXXXXX"), ["beredt-iridium"]),  # the RockBLOCK, by serial, not also SINE
+        (usb_tty("0403", "6001", "FTXXXXXX"), ["beredt-iridium"]),
+        (usb_tty("046d", "c52b"), []),  # anything else is left alone
+        ({**usb_tty("10c4", "ea60"), "SUBSYSTEM": "block"}, []),  # only tty devices
+    ],
+)
+def test_udev_rules_name_each_radio_once(device: dict[str, str], links: list[str]) -> None:
+    assert symlinks_for(device) == links
+
+
+def test_every_udev_rule_gives_the_dialout_group_access() -> None:
+    for rule in parse_rules(DEPLOY / "99-beredt-radios.rules"):
+        if any(key == "SYMLINK" for key, *_ in rule):
+            assert ("GROUP", None, "=", "dialout") in rule
+            assert ("MODE", None, "=", "0660") in rule
+
+
+# -- install.sh arguments ------------------------------------------------------------------------------
+
+
+def test_help_explains_every_option_and_location() -> None:
+    text = run_install("--help").stdout
+    for word in (
+        "--root",
+        "--source",
+        "--wheel",
+        "--no-venv",
+        "BEREDT_PIP",
+        "BEREDT_BIN",
+        "/opt/beredt/venv",
+        "/etc/beredt/beredt.toml",
+        "/var/lib/beredt",
+        "never overwritten",
+        "upgrade",
+    ):
+        assert word in text, word
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frobnicate"], "unknown option: --frobnicate"),
+        (["--root"], "--root needs a directory"),
+        (["--wheel", "/nonexistent/beredt.whl"], "wheel not found: /nonexistent/beredt.whl"),
+        (["--source", "/"], "not a Beredt checkout (no pyproject.toml): /"),
+        (["--no-venv"], "--no-venv needs BEREDT_BIN or 'beredt' on PATH"),
+    ],
+)
+def test_bad_arguments_fail_with_a_clear_message(tmp_path: Path, args: list[str], message: str) -> None:
+    env = {"PATH": "/usr/bin:/bin"}  # no beredt on PATH for the --no-venv case
+    result = run_install("--root", tmp_path / "root", *args, env=env, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
