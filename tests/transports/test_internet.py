@@ -479,3 +479,34 @@ async def test_ipv6_listen_address_gives_a_bracketed_url(tmp_path: Path) -> None
         got = await next_received(b, 10)
         await b.send(got.source, b"\x01back to v6")
         assert (await next_received(a, 10)).data == b"\x01back to v6"
+
+
+async def test_peer_dropping_the_connection_mid_post_is_link_down(tmp_path: Path) -> None:
+    async def drop_after_some_bytes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(40)  # part of the request line and headers, then the cable is pulled
+        writer.transport.abort()
+
+    server = await asyncio.start_server(drop_after_some_bytes, "127.0.0.1", 0)
+    dest = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with hub_link(tmp_path, NODE_A) as a:
+            stream = a.events()
+            results = await asyncio.gather(
+                *(a.send(dest, bytes([1, i]) * 100) for i in range(3)), return_exceptions=True
+            )
+            assert all(isinstance(result, LinkDown) for result in results), results
+            down = await next_event(stream)
+            assert isinstance(down, LinkChanged) and not down.up and "POST failed" in down.reason
+    finally:
+        server.close()
+
+
+async def test_a_cancelled_send_that_has_not_left_is_never_sent(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A, batch_delay=0.5) as a, hub_link(tmp_path, NODE_B) as b:
+        doomed = asyncio.create_task(a.send(b.public_url, b"\x01doomed"))
+        await asyncio.sleep(0.05)
+        doomed.cancel()
+        await asyncio.gather(doomed, return_exceptions=True)
+        await a.send(b.public_url, b"\x01kept")
+        assert (await next_received(b, 10)).data == b"\x01kept"
+        assert (a.stats.frames_sent, b.stats.frames_received) == (1, 1)
