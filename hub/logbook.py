@@ -118,6 +118,11 @@ class LogBook:
     @classmethod
     async def open(cls, path: Path | str, clock: Clock, node: str) -> LogBook:
         """Open (creating if needed) the log book in the database at ``path``; ``aclose`` closes it."""
+        if not Path(path).parent.is_dir():
+            # checked up front: a failed aiosqlite connect leaves its worker thread racing the loop's close
+            raise StoreError(
+                f"cannot open log book database {path}: folder {Path(path).parent} does not exist"
+            )
         try:
             db = await aiosqlite.connect(path)
             await db.execute("PRAGMA journal_mode=WAL")
