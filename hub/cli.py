@@ -1,0 +1,393 @@
+"""``beredt``: the command line. ``init`` and ``run`` manage a hub; the rest talk to a running hub's API.
+
+Exit codes: 0 done, 1 the hub refused or could not be reached, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hub import config as config_module
+from hub.config import HubConfig
+from hub.errors import BeredtError, ConfigError
+from hub.frame import Kind
+from hub.identity import PublicCard
+from hub.kinds import SCHEMAS
+from hub.roster import Roster
+
+log = logging.getLogger("beredt")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+CONFIG_TEMPLATE = """# Beredt hub configuration. Paths are relative to this file's folder.
+[node]
+name = "{name}"
+role = "{role}"          # staff | care-home | relay | region
+data_dir = "{data_dir}"  # identity.key, roster.toml and store.db live here
+
+[api]
+listen = "127.0.0.1:{api_port}"   # local HTTP API and console; keep it on localhost or behind TLS
+
+[links.internet]
+kind = "internet"
+listen = "{link_host}:{link_port}"
+
+# One [[peers]] table per neighbouring hub, with its address on each link:
+# [[peers]]
+# node = "0123456789abcdef"
+# name = "Relay Nord"
+# links = {{ internet = "http://192.0.2.10:8471" }}
+#
+# [routes]
+# default = ["0123456789abcdef"]   # destination node id (or default) -> next hops, in order
+"""
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    value = args.config or os.environ.get("BEREDT_CONFIG")
+    return Path(value) if value else None
+
+
+def _load(args: argparse.Namespace) -> HubConfig:
+    return config_module.load(_config_path(args))
+
+
+# ---- init / id / run ---------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from hub.app import load_identity
+
+    path = _config_path(args)
+    if path is not None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(CONFIG_TEMPLATE.format(name=args.name or "Beredt hub", role=args.role,
+                                               data_dir=args.data_dir, api_port=args.api_port,
+                                               link_host=args.link_host, link_port=args.link_port))  # fmt: skip
+        print(f"wrote {path}")
+    config = config_module.load(path)
+    existed = config.identity_path.exists()
+    identity = load_identity(config, create=True)
+    print(f"{'identity exists' if existed else 'created identity'}: {config.identity_path}")
+    print(f"node id: {identity.node_id.hex()}")
+    print(f"card:    {identity.card.encode()}")
+    print("Give the card to the hubs that should trust this one ('beredt roster add CARD').")
+    return EXIT_OK
+
+
+def cmd_id(args: argparse.Namespace) -> int:
+    from hub.app import load_identity
+
+    identity = load_identity(_load(args), create=False)
+    print(identity.card.encode() if args.card_only else f"{identity.node_id.hex()} {identity.card.encode()}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hub.server import serve
+
+    config = _load(args)
+    logging.getLogger().setLevel(args.log_level or config.log_level)
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+# ---- roster ----------------------------------------------------------------------------------------------
+
+
+def _roster(config: HubConfig) -> Roster:
+    from hub.app import load_identity
+
+    return Roster.load(load_identity(config, create=False).card, config.roster_path)
+
+
+def cmd_roster_add(args: argparse.Namespace) -> int:
+    config = _load(args)
+    roster = _roster(config)
+    try:
+        card = PublicCard.decode(args.card)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (get it with 'beredt id' on that node)", key="CARD") from exc
+    kinds = None
+    if args.kinds:
+        try:
+            kinds = frozenset(Kind[k.strip().upper().replace("-", "_")] for k in args.kinds.split(","))
+        except KeyError as exc:
+            raise ConfigError(f"unknown kind {exc}; known: {', '.join(k.name.lower() for k in Kind)}",
+                              key="--kinds") from None  # fmt: skip
+    entry = roster.add(card, kinds)
+    roster.save()
+    print(f"trusted {entry.name} ({entry.role.value}) as {entry.node_id.hex()}")
+    _notify_reload(config)
+    return EXIT_OK
+
+
+def cmd_roster_remove(args: argparse.Namespace) -> int:
+    config = _load(args)
+    roster = _roster(config)
+    if not roster.remove(bytes.fromhex(args.node)):
+        print(f"{args.node} is not in the roster", file=sys.stderr)
+        return EXIT_FAILED
+    roster.save()
+    _notify_reload(config)
+    return EXIT_OK
+
+
+def cmd_roster_list(args: argparse.Namespace) -> int:
+    roster = _roster(_load(args))
+    rows = [(e.node_id.hex(), e.role.value, e.name, ",".join(sorted(k.name.lower() for k in e.kinds)))
+            for e in roster]  # fmt: skip
+    if args.json:
+        print(json.dumps([dict(zip(("node", "role", "name", "kinds"), r, strict=True)) for r in rows], indent=2))
+    else:
+        _table(("NODE", "ROLE", "NAME", "MAY SEND"), rows)
+    return EXIT_OK
+
+
+def cmd_roster_export(args: argparse.Namespace) -> int:
+    roster = _roster(_load(args))
+    for entry in roster:
+        print(entry.card.encode())
+    return EXIT_OK
+
+
+def _notify_reload(config: HubConfig) -> None:
+    try:
+        _api(config, "POST", "/v1/roster/reload", {})
+        print("running hub reloaded its roster")
+    except _Unreachable:
+        pass
+
+
+# ---- API client commands ---------------------------------------------------------------------------------
+
+
+class _Unreachable(BeredtError):
+    pass
+
+
+def _api(config: HubConfig, method: str, path: str, body: Any = None) -> Any:
+    url = f"http://{config.api_host}:{config.api_port}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error", exc.reason)
+        except (ValueError, AttributeError):
+            reason = exc.reason
+        raise BeredtError(f"hub refused ({exc.code}): {reason}") from exc
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        raise _Unreachable(f"no hub answers at {url} ({exc}); start it with 'beredt run'") from exc
+
+
+def _parse_fields(pairs: Sequence[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"expected field=value, got {pair!r}", key="FIELD")
+        try:
+            parsed: Any = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        target = body
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = parsed
+    return body
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    config = _load(args)
+    kind = args.kind
+    body: Any
+    if kind == "text":
+        body = " ".join(args.fields)
+        if not body:
+            raise ConfigError("a text message needs some text", key="TEXT")
+    elif args.json:
+        body = json.loads(sys.stdin.read() if args.json == "-" else args.json)
+    else:
+        body = _parse_fields(args.fields)
+    request = {"to": args.to, "kind": kind, "body": body, "priority": args.priority, "status": args.status}
+    if args.ttl:
+        request["ttl_minutes"] = args.ttl
+    if args.sealed:
+        request["sealed"] = True
+    answer = _api(config, "POST", "/v1/messages", request)
+    print(answer["id"])
+    return EXIT_OK
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    answer = _api(_load(args), "GET", f"/v1/inbox?limit={args.limit}")
+    if args.json:
+        print(json.dumps(answer["messages"], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    rows = [(m["id"][:12], m["kind"], m["from_name"] or m["from"], m["priority"], m["via"] or "",
+             json.dumps(m["body"], ensure_ascii=False)[:60]) for m in answer["messages"]]  # fmt: skip
+    _table(("ID", "KIND", "FROM", "PRIORITY", "VIA", "BODY"), rows)
+    return EXIT_OK
+
+
+def cmd_message(args: argparse.Namespace) -> int:
+    print(json.dumps(_api(_load(args), "GET", f"/v1/messages/{args.id}"), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_links(args: argparse.Namespace) -> int:
+    links = _api(_load(args), "GET", "/v1/links")["links"]
+    if args.json:
+        print(json.dumps(links, indent=2))
+        return EXIT_OK
+    rows = [(r["link"], r["kind"], r["peer_name"] or r["peer"] or "(link)", r["state"], str(r["queue_depth"]),
+             r["reason"][:50]) for r in links]  # fmt: skip
+    _table(("LINK", "KIND", "PEER", "STATE", "QUEUE", "REASON"), rows)
+    return EXIT_OK
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    peers = _api(_load(args), "GET", "/v1/peers")["peers"]
+    if args.json:
+        print(json.dumps(peers, indent=2))
+        return EXIT_OK
+    rows = [(p["node"], p["name"], "yes" if p["trusted"] else "NO",
+             " ".join(f"{k}:{v}" for k, v in p["state"].items())) for p in peers]  # fmt: skip
+    _table(("NODE", "NAME", "TRUSTED", "LINKS"), rows)
+    return EXIT_OK
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)] if rows else []
+    if not rows:
+        print("(none)")
+        return
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+# ---- argument parsing ------------------------------------------------------------------------------------
+
+
+def _fields_help() -> str:
+    lines = ["fields per kind (nested with dots, values as JSON where they parse):"]
+    for kind, schema in SCHEMAS.items():
+        lines.append(f"  {kind.name.lower()}: " + ", ".join(e.name for e in schema.entries))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="beredt", description="Beredt: resilient signed store-and-forward messaging for crisis staffs.",
+        epilog="Without --config (or $BEREDT_CONFIG) a built-in default is used: data in "
+               f"{config_module.DEFAULT_DATA_DIR}, API on 127.0.0.1:8470, internet link on 127.0.0.1:8471.",
+    )  # fmt: skip
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", help="hub config file (TOML); default: $BEREDT_CONFIG or built-in")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = sub.add_parser("init", parents=[common], help="create the node's keys (and a config file if missing)")
+    init.add_argument("--name", help="this node's name as others see it (new config only)")
+    init.add_argument("--role", default="staff", choices=["staff", "care-home", "relay", "region"])
+    init.add_argument("--data-dir", default="data", help="data folder, relative to the config (new config only)")
+    init.add_argument("--api-port", type=int, default=8470)
+    init.add_argument("--link-host", default="127.0.0.1", help="address the internet link listens on")
+    init.add_argument("--link-port", type=int, default=8471)
+    init.set_defaults(func=cmd_init)
+
+    ident = sub.add_parser("id", parents=[common], help="print this node's id and public card")
+    ident.add_argument("--card-only", action="store_true", help="print only the card")
+    ident.set_defaults(func=cmd_id)
+
+    run = sub.add_parser("run", parents=[common], help="run the hub (creates identity and data dir if absent)")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.set_defaults(func=cmd_run)
+
+    send = sub.add_parser(
+        "send", parents=[common], help="send a message through the running hub",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_fields_help() +
+        "\n\nexamples:\n  beredt send text 0123456789abcdef 'Generator kører, alt vel'\n"
+        "  beredt send sitrep '*' number=1 phase=Initial summary='Strømsvigt i hele kommunen'\n"
+        "  beredt send status 0123456789abcdef facility=Normal power=generator fuel_hours=30",
+    )  # fmt: skip
+    send.add_argument("kind", choices=["text", *(k.name.lower().replace("_", "-") for k in SCHEMAS)])
+    send.add_argument("to", help="recipient node id (16 hex digits) or '*' for everyone")
+    send.add_argument("fields", nargs="*", metavar="FIELD", help="the text, or field=value pairs")
+    send.add_argument("--json", help="the body as JSON ('-' reads standard input) instead of FIELDs")
+    send.add_argument("--priority", default="normal", choices=["routine", "normal", "urgent", "life-safety"])
+    send.add_argument("--status", default="actual", choices=["actual", "exercise", "test"])
+    send.add_argument("--ttl", type=int, help="minutes until the message expires (default from config)")
+    send.add_argument("--sealed", action="store_true", help="encrypt to the recipient (personal data)")
+    send.set_defaults(func=cmd_send)
+
+    inbox = sub.add_parser("inbox", parents=[common], help="messages received by this hub, newest first")
+    inbox.add_argument("--limit", type=int, default=20)
+    inbox.add_argument("--json", action="store_true")
+    inbox.set_defaults(func=cmd_inbox)
+
+    message = sub.add_parser("message", parents=[common], help="one message with its delivery state per hop")
+    message.add_argument("id", help="message id (32 hex digits)")
+    message.set_defaults(func=cmd_message)
+
+    for name, func, text in (("links", cmd_links, "link health per link and peer"),
+                             ("peers", cmd_peers, "configured peers and their links")):  # fmt: skip
+        command = sub.add_parser(name, parents=[common], help=text)
+        command.add_argument("--json", action="store_true")
+        command.set_defaults(func=func)
+
+    roster = sub.add_parser("roster", help="the nodes this hub trusts")
+    roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
+    add = roster_sub.add_parser("add", parents=[common], help="trust a node by its card ('beredt id' on it)")
+    add.add_argument("card")
+    add.add_argument("--kinds", help="comma-separated kinds it may send (default: by its role)")
+    add.set_defaults(func=cmd_roster_add)
+    remove = roster_sub.add_parser("remove", parents=[common], help="stop trusting a node")
+    remove.add_argument("node", help="node id")
+    remove.set_defaults(func=cmd_roster_remove)
+    listing = roster_sub.add_parser("list", parents=[common], help="list trusted nodes")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_roster_list)
+    export = roster_sub.add_parser("export", parents=[common], help="print every trusted card (to share)")
+    export.set_defaults(func=cmd_roster_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        stream=sys.stderr)  # fmt: skip
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as exc:
+        print(f"beredt: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except json.JSONDecodeError as exc:
+        print(f"beredt: --json is not valid JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BeredtError as exc:
+        print(f"beredt: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())

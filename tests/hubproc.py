@@ -1,0 +1,233 @@
+"""Real hubs as subprocesses for end-to-end tests: ``beredt init`` and ``beredt run`` on free ports.
+
+    a = HubProcess.create(tmp_path / "a", "Kommune", "staff")
+    b = HubProcess.create(tmp_path / "b", "Plejehjem", "care-home")
+    a.add_peer(b, links={"internet": b.internet_url}); a.set_default_route([b])
+    a.trust(b); b.trust(a)
+    a.start(); b.start()
+    message_id = a.send(b.node_id, "text", "hej")
+    b.wait_inbox(lambda msgs: ...)
+
+Extra links (MQTT, LoRa, SINE, satellite) are added with ``add_link(name, {...})`` before start.
+Logs go to ``<dir>/hub.log``; on failure tests print them with ``log_tail()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+BEREDT = [sys.executable, "-m", "hub.cli"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """Enough TOML for hub configs: top-level tables, tables of tables, arrays of tables."""
+    lines: list[str] = []
+    for section, content in data.items():
+        if isinstance(content, list):
+            for item in content:
+                lines.append(f"[[{section}]]")
+                lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in item.items()]
+                lines.append("")
+        elif all(isinstance(v, Mapping) for v in content.values()) and content:
+            for name, table in content.items():
+                lines.append(f"[{section}.{json.dumps(name)}]")
+                lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in table.items()]
+                lines.append("")
+        else:
+            lines.append(f"[{section}]")
+            lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in content.items()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+class HubError(AssertionError):
+    pass
+
+
+class HubProcess:
+    def __init__(self, directory: Path, name: str, role: str) -> None:
+        self.dir = directory
+        self.name = name
+        self.role = role
+        self.api_port = free_port()
+        self.link_port = free_port()
+        self.config_path = directory / "beredt.toml"
+        self.config: dict[str, Any] = {
+            "node": {"name": name, "role": role, "data_dir": "data"},
+            "api": {"listen": f"127.0.0.1:{self.api_port}"},
+            "links": {"internet": {"kind": "internet", "listen": f"127.0.0.1:{self.link_port}"}},
+            "peers": [],
+            "routes": {},
+            "timing": {"hop_ack_timeout": 2.0, "retry_initial": 0.2, "retry_cap": 2.0, "probe_interval": 0.5},
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.node_id = ""
+        self.card = ""
+
+    @property
+    def internet_url(self) -> str:
+        return f"http://127.0.0.1:{self.link_port}"
+
+    @classmethod
+    def create(cls, directory: Path, name: str, role: str, *, internet: bool = True) -> HubProcess:
+        directory.mkdir(parents=True, exist_ok=True)
+        hub = cls(directory, name, role)
+        if not internet:
+            hub.config["links"] = {}
+        hub.write_config()
+        out = hub.cli("init")
+        hub.card = next(line.partition(":")[2].strip() for line in out.splitlines() if line.startswith("card:"))
+        hub.node_id = next(line.split()[-1] for line in out.splitlines() if line.startswith("node id:"))
+        return hub
+
+    def write_config(self) -> None:
+        self.config_path.write_text(to_toml(self.config))
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        result = subprocess.run([*BEREDT, *args[:1], "--config", str(self.config_path), *args[1:]]
+                                if args[0] != "roster" else
+                                [*BEREDT, "roster", args[1], "--config", str(self.config_path), *args[2:]],
+                                capture_output=True, text=True, timeout=timeout, cwd=REPO)  # fmt: skip
+        if check and result.returncode != 0:
+            raise HubError(f"beredt {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result.stdout + result.stderr
+
+    # ---- topology -----------------------------------------------------------------------------------
+
+    def add_link(self, name: str, options: Mapping[str, Any]) -> None:
+        self.config["links"][name] = dict(options)
+        self.write_config()
+
+    def add_peer(self, other: HubProcess, links: Mapping[str, str]) -> None:
+        self.config["peers"].append({"node": other.node_id, "name": other.name, "links": dict(links)})
+        self.write_config()
+
+    def set_default_route(self, hops: list[HubProcess]) -> None:
+        self.config["routes"]["default"] = [h.node_id for h in hops]
+        self.write_config()
+
+    def set_route(self, destination: HubProcess, hops: list[HubProcess]) -> None:
+        self.config["routes"][destination.node_id] = [h.node_id for h in hops]
+        self.write_config()
+
+    def trust(self, *others: HubProcess) -> None:
+        for other in others:
+            self.cli("roster", "add", other.card)
+
+    # ---- process ------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30) -> None:
+        log = open(self.dir / "hub.log", "ab")  # noqa: SIM115 - owned by the child process
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([*BEREDT, "run", "--config", str(self.config_path)], stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=REPO, env=env)  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise HubError(f"hub {self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if self.get("/healthz")["ok"]:
+                    return
+            except (OSError, HubError):
+                pass
+            time.sleep(0.1)
+        raise HubError(f"hub {self.name} did not become ready:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or say goodbye, like a power cut."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise HubError(f"hub {self.name} ignored SIGTERM:\n{self.log_tail()}") from None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def log_tail(self, lines: int = 60) -> str:
+        path = self.dir / "hub.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    # ---- API ----------------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def get(self, path: str) -> Any:
+        status, body = self.request("GET", path)
+        if status != 200:
+            raise HubError(f"GET {path} -> {status}: {body}")
+        return body
+
+    def send(self, to: str, kind: str, body: Any, **extra: Any) -> str:
+        status, answer = self.request("POST", "/v1/messages", {"to": to, "kind": kind, "body": body, **extra})
+        if status != 202:
+            raise HubError(f"send refused with {status}: {answer}")
+        message_id: str = answer["id"]
+        return message_id
+
+    def inbox(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.get("/v1/inbox?limit=1000")["messages"]
+        return messages
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.get(f"/v1/messages/{message_id}")
+        return answer
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        raise HubError(f"{self.name}: timed out waiting for {what}\n{self.log_tail()}")
