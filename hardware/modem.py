@@ -14,7 +14,8 @@ the parser and routes events, ``Response`` to the command waiting for it, ``Urc`
 * Raises ``CmeError`` (``code`` from ``+CME ERROR: <n>``/``+CMS ERROR: <n>``, None for ``ERROR``),
   ``CommandTimeout`` past the deadline, ``DeviceGone`` when the device vanished (before or during the
   command). Commands are serialised by a lock; a cancelled command leaves the modem usable.
-* ``await modem.next_urc(deadline)`` -> ``Urc``; ``modem.gone`` is set once the device vanished;
+* ``await modem.next_urc(deadline)`` -> ``Urc`` (``DeviceGone`` once the device vanished and the URCs
+  read before are taken); ``modem.gone`` is set once the device vanished;
   ``await modem.reopen(deadline=...)`` reopens the link with back-off and restarts reading.
 * ``await modem.aclose()`` - idempotent; stops the reader and releases the port.
 
@@ -24,6 +25,7 @@ A response arriving after its command timed out is dropped rather than handed to
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -49,7 +51,9 @@ class AtModem:
         self.default_deadline = default_deadline
         self.gone = asyncio.Event()
         self._parser = AtParser(urc_prefixes=urc_prefixes, urc_with_data=urc_with_data)
-        self._urcs: asyncio.Queue[Urc] = asyncio.Queue(maxsize=urc_queue_size)
+        self._urcs: collections.deque[Urc] = collections.deque()
+        self._urc_limit = urc_queue_size
+        self._urc_signal = asyncio.Event()
         self._lock = asyncio.Lock()
         self._waiter: asyncio.Future[Response] | None = None
         self._prompt: asyncio.Event | None = None
@@ -142,15 +146,23 @@ class AtModem:
         return response
 
     async def next_urc(self, deadline: float | None = None) -> Urc:
-        """The next unsolicited result; ``CommandTimeout`` after ``deadline`` seconds without one."""
+        """The next unsolicited result. ``CommandTimeout`` after ``deadline`` seconds without one,
+        ``DeviceGone`` once the device vanished and every URC read before has been taken."""
         try:
             async with asyncio.timeout(deadline):
-                return await self._urcs.get()
+                while True:
+                    if self._urcs:
+                        return self._urcs.popleft()
+                    if self.gone.is_set() or self._closed:
+                        raise DeviceGone("device vanished", device=self.link.device)
+                    self._urc_signal.clear()
+                    await self._urc_signal.wait()
         except TimeoutError as exc:
             raise CommandTimeout(f"no URC within {deadline} s", device=self.link.device) from exc
 
     async def aclose(self) -> None:
         self._closed = True
+        self._urc_signal.set()
         await self._stop_reader()
         await self.link.aclose()
 
@@ -173,6 +185,7 @@ class AtModem:
         except DeviceGone as exc:
             log.warning("%s: %s", self.link.name, exc)
             self.gone.set()
+            self._urc_signal.set()
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_exception(DeviceGone("device vanished mid-command", device=self.link.device))
@@ -202,9 +215,10 @@ class AtModem:
                         log.info("%s: dropped a response nobody waits for: %s", self.link.name, event)
 
     def _put_urc(self, urc: Urc) -> None:
-        try:
-            self._urcs.put_nowait(urc)
-        except asyncio.QueueFull:
+        if len(self._urcs) >= self._urc_limit:
             # A consumer that stopped reading must not stall command answers: drop, count and say so.
             self.urcs_dropped += 1
             log.warning("%s: URC queue full, dropped %s", self.link.name, urc.line)
+            return
+        self._urcs.append(urc)
+        self._urc_signal.set()

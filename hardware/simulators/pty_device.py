@@ -4,7 +4,7 @@ A driver under test opens a real tty (``os.openpty()``'s slave side, reached thr
 pyserial, termios and the event loop's reader are all exercised as with a USB radio. The device itself is
 a sans-IO ``DeviceModel``: bytes the driver wrote go in through ``receive_data``; bytes for the driver
 come out of ``data_to_send``, and a model with unsolicited output (a call arriving, a network message)
-calls the ``wakeup`` callback it was given so the server flushes it.
+calls the ``wakeup`` callback it was given so the server flushes it (or drops it while unplugged).
 
 ``PtyDevice(model, link_path, baud=...)`` API:
 
@@ -148,10 +148,9 @@ class PtyDevice:
         self._flush()
 
     def _flush(self) -> None:
-        if self._master is None:
-            return
         out = self.model.data_to_send()
-        if out:
+        # Output while unplugged is lost, as bytes sent to a serial port with no cable are.
+        if out and self._master is not None:
             self._write(out)
 
     def _write(self, data: bytes) -> None:

@@ -1,0 +1,309 @@
+"""Pure builders and parsers for the TETRA PEI (ETSI EN 300 392-5) and SDS-TL (ETSI EN 300 392-2 §29).
+
+Theory of operation. A SINE radio's Peripheral Equipment Interface is an AT command set (see
+``hardware.at``). ``AT+CTSP=<profile>,<layer>,<pid>`` routes SDS of one protocol identifier to the PEI;
+``AT+CTSDS=<AI service>,<called type>`` selects what ``AT+CMGS`` sends next: service 12 is SDS type 4
+(here always carrying an SDS-TL PDU), 13 is a status message. ``AT+CMGS=<called>,<bits>`` followed by the
+user data in hex and Ctrl-Z sends it and answers ``+CMGS: <instance>[,<sds status>[,<message ref>]]``
+(status 4 = sent over the air, 5 = failed). ``AT+CMGS=?`` gives the maximum user-data length in bits as
+the upper bound of its last ``(min-max)`` range. Incoming SDS arrive as the two-line URC ``+CTSDSR:
+<AI service>,<calling>,<calling type>,<called>,<called type>,<bits>[,<e2ee>]`` then hex data; the
+identities may be 17-digit TSIs (MCC+MNC+SSI), of which the last 8 digits are the ISSI.
+
+SDS-TL (§29.4.2) is octet aligned: PID, then a 4-bit message type. SDS-TRANSFER (type 0) continues with
+delivery-report request (2 bits: none, received, consumed, both), short-form-report (1), storage (1),
+message reference (8), [storage fields], user data. SDS-REPORT (type 1) continues with ack-required (1),
+reserved (2), storage (1), delivery status (8), message reference (8), [storage fields], optional user
+data. Delivery status (table 29.16): 0x00-0x1F success (0x00 received, 0x02 consumed), 0x20-0x3F
+temporary error (the network keeps trying), 0x40-0x5F failed for good (0x4B destination not registered,
+0x4D too long, 0x5A destination not reachable), 0x60-0x7F flow control. Status SDS carry one 16-bit
+value; 0x8000-0xFFFF are free for a network's user status plan.
+
+Every parser raises ``ProtocolError`` for input it cannot read, and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from hub.errors import ProtocolError
+
+SDS_TYPE4 = 12
+STATUS = 13
+CALLED_SSI = 0
+PRIVATE_PIDS = range(0xC0, 0xFF)
+USER_STATUS = range(0x8000, 0x10000)
+SDSTL_HEADER = 3  # PID, message type + flags, message reference
+STATUS_BITS = 16
+
+
+class ReportRequest(enum.IntEnum):
+    NONE = 0
+    RECEIVED = 1
+    CONSUMED = 2
+    BOTH = 3
+
+
+class DeliveryStatus(enum.IntEnum):
+    """The delivery status codes Beredt acts on; any other byte is still classified by ``outcome``."""
+
+    RECEIVED = 0x00
+    RECEIPT_REPORT_ACK = 0x01
+    CONSUMED = 0x02
+    CONSUMED_REPORT_ACK = 0x03
+    CONGESTION = 0x20
+    STORED = 0x21
+    NETWORK_OVERLOAD = 0x40
+    SERVICE_UNAVAILABLE = 0x41
+    DESTINATION_NOT_REGISTERED = 0x4B
+    TOO_LONG = 0x4D
+    DESTINATION_NOT_REACHABLE = 0x5A
+    MEMORY_FULL = 0x60
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    TEMPORARY = "temporary"
+    FAILED = "failed"
+    FLOW_CONTROL = "flow-control"
+
+
+def outcome(status: int) -> Outcome:
+    """What a delivery status byte means for the sender."""
+    match status >> 5:
+        case 0:
+            return Outcome.DELIVERED
+        case 1:
+            return Outcome.TEMPORARY
+        case 2:
+            return Outcome.FAILED
+        case _:
+            return Outcome.FLOW_CONTROL
+
+
+def status_name(status: int) -> str:
+    try:
+        return DeliveryStatus(status).name.lower().replace("_", "-")
+    except ValueError:
+        return f"0x{status:02X}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """SDS-TRANSFER: user data under a protocol id, with a message reference for reports."""
+
+    pid: int
+    ref: int
+    data: bytes
+    report: ReportRequest = ReportRequest.RECEIVED
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """SDS-REPORT: the fate of the transfer with reference ``ref``."""
+
+    pid: int
+    ref: int
+    status: int
+
+
+SdsTl = Transfer | Report
+
+
+@dataclass(frozen=True, slots=True)
+class Indication:
+    """One received SDS (the ``+CTSDSR`` URC and its data line)."""
+
+    ai_service: int
+    calling: str
+    called: str
+    bits: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CmgsResult:
+    instance: int
+    sds_status: int | None
+    message_ref: int | None
+
+    @property
+    def sent(self) -> bool:
+        return self.sds_status in (None, 4)
+
+
+def _check_byte(name: str, value: int) -> None:
+    if not 0 <= value <= 0xFF:
+        raise ValueError(f"{name} must fit a byte, got {value}")
+
+
+def _issi(value: str) -> str:
+    if not value.isdigit() or not 1 <= len(value) <= 17:
+        raise ValueError(f"not an ISSI/TSI: {value!r}")
+    return value
+
+
+# --- commands ----------------------------------------------------------------------------------------------
+
+
+def ctsp_sdstl(pid: int) -> str:
+    """Route SDS-TL of ``pid`` to the PEI (profile 1 = terminal equipment, layer 3 = SDS-TL)."""
+    _check_byte("pid", pid)
+    return f"AT+CTSP=1,3,{pid}"
+
+
+CTSP_STATUS = "AT+CTSP=1,2,20"
+CNUMF_QUERY = "AT+CNUMF?"
+CMGS_TEST = "AT+CMGS=?"
+
+
+def ctsds(ai_service: int) -> str:
+    if ai_service not in (SDS_TYPE4, STATUS):
+        raise ValueError(f"unsupported AI service {ai_service}")
+    return f"AT+CTSDS={ai_service},{CALLED_SSI}"
+
+
+def cmgs(called: str, bits: int) -> str:
+    if not 1 <= bits <= 2047:
+        raise ValueError(f"SDS length {bits} bits outside 1..2047")
+    return f"AT+CMGS={_issi(called)},{bits}"
+
+
+def status_hex(value: int) -> str:
+    if value not in USER_STATUS:
+        raise ValueError(f"status value 0x{value:X} is outside the user plan range 0x8000-0xFFFF")
+    return f"{value:04X}"
+
+
+# --- SDS-TL PDUs -------------------------------------------------------------------------------------------
+
+
+def encode_transfer(pdu: Transfer) -> bytes:
+    _check_byte("pid", pdu.pid)
+    _check_byte("ref", pdu.ref)
+    return bytes([pdu.pid, pdu.report << 2, pdu.ref]) + pdu.data
+
+
+def encode_report(pdu: Report) -> bytes:
+    for name, value in (("pid", pdu.pid), ("ref", pdu.ref), ("status", pdu.status)):
+        _check_byte(name, value)
+    return bytes([pdu.pid, 0x10, pdu.status, pdu.ref])
+
+
+def _storage_fields(data: bytes, at: int) -> int:
+    """Skip the validity period and forward address a stored (store-and-forward) PDU carries."""
+    if len(data) <= at:
+        raise ProtocolError("SDS-TL storage fields truncated")
+    match data[at] & 0x07:  # 5 bits validity period, 3 bits forward address type
+        case 0b111:
+            return at + 1
+        case 0b000:
+            size = 2
+        case 0b001 | 0b010:
+            size = 4
+        case kind:
+            raise ProtocolError(f"unsupported SDS-TL forward address type {kind}")
+    if len(data) < at + size:
+        raise ProtocolError("SDS-TL forward address truncated")
+    return at + size
+
+
+def decode_sdstl(data: bytes) -> SdsTl:
+    """An SDS-TL TRANSFER or REPORT; ``ProtocolError`` for anything else or truncated input."""
+    if len(data) < 3:
+        raise ProtocolError(f"SDS-TL PDU of {len(data)} bytes is too short")
+    pid, flags = data[0], data[1]
+    match flags >> 4:
+        case 0:
+            report = ReportRequest((flags >> 2) & 0x03)
+            at = 3 if not flags & 0x01 else _storage_fields(data, 3)
+            return Transfer(pid, data[2], data[at:], report)
+        case 1:
+            if len(data) < 4:
+                raise ProtocolError("SDS-TL REPORT truncated")
+            return Report(pid, data[3], data[2])
+        case other:
+            raise ProtocolError(f"unsupported SDS-TL message type {other}")
+
+
+# --- responses and URCs ------------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"\((\d+)-(\d+)\)")
+_SIX_NUMBERS = re.compile(r"^\d+(,\d+){5}$")
+
+
+def _fields(line: str, prefix: str) -> list[str]:
+    if not line.startswith(prefix):
+        raise ProtocolError(f"expected {prefix!r}, got {line[:60]!r}")
+    return [part.strip().strip('"') for part in line[len(prefix) :].split(",")]
+
+
+def _int(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise ProtocolError(f"{what} is not a number: {text[:30]!r}")
+    return int(text)
+
+
+def parse_cmgs_test(info: tuple[str, ...]) -> int:
+    """The maximum SDS user-data length in bits from the answer to ``AT+CMGS=?``."""
+    for line in info:
+        if line.startswith("+CMGS:"):
+            ranges = _RANGE.findall(line)
+            if ranges:
+                return int(ranges[-1][1])
+    raise ProtocolError(f"no length range in the AT+CMGS=? answer {info!r}")
+
+
+def parse_cnumf(info: tuple[str, ...]) -> str:
+    """Our own ISSI from ``+CNUMF: <type>,<TSI or ISSI>[,...]`` (a TSI is cut to its 8-digit SSI)."""
+    for line in info:
+        if line.startswith("+CNUMF:"):
+            fields = _fields(line, "+CNUMF:")
+            if len(fields) >= 2 and fields[1].isdigit():
+                return ssi_of(fields[1])
+    raise ProtocolError(f"no own identity in the AT+CNUMF? answer {info!r}")
+
+
+def ssi_of(identity: str) -> str:
+    """The ISSI of a decimal ISSI or 17-digit TSI, without leading zeros."""
+    if not identity.isdigit() or len(identity) > 17:
+        raise ProtocolError(f"not a TETRA identity: {identity[:30]!r}")
+    return str(int(identity[-8:]))
+
+
+def parse_cmgs(info: tuple[str, ...]) -> CmgsResult:
+    for line in info:
+        if line.startswith("+CMGS:"):
+            fields = _fields(line, "+CMGS:")
+            numbers = [_int(f, "+CMGS field") if f else None for f in fields[:3]]
+            if numbers[0] is None:
+                raise ProtocolError(f"+CMGS without an instance: {line!r}")
+            numbers += [None] * (3 - len(numbers))
+            return CmgsResult(numbers[0], numbers[1], numbers[2])
+    raise ProtocolError(f"no +CMGS line in {info!r}")
+
+
+def parse_ctsdsr(line: str, data: str | None) -> Indication:
+    """A received SDS from the ``+CTSDSR`` URC. Lenient where radios differ: extra fields are ignored, and
+    when the hex is shorter or longer than the declared bits, the hex as received is what counts."""
+    fields = _fields(line, "+CTSDSR:")
+    if len(fields) < 6 or not _SIX_NUMBERS.match(",".join(fields[:6])):
+        raise ProtocolError(f"malformed +CTSDSR: {line[:80]!r}")
+    ai_service, calling, _, called, _, bits = fields[:6]
+    text = (data or "").strip()
+    if len(text) % 2:
+        text = text[:-1]  # a half byte cannot be sent as SDS-TL; radios pad odd bit counts
+    try:
+        payload = bytes.fromhex(text)
+    except ValueError as exc:
+        raise ProtocolError(f"+CTSDSR data is not hex: {text[:40]!r}") from exc
+    return Indication(_int(ai_service, "AI service"), ssi_of(calling), ssi_of(called), int(bits), payload)
+
+
+def parse_status(indication: Indication) -> int:
+    """The 16-bit value of a status SDS indication."""
+    if len(indication.payload) < 2:
+        raise ProtocolError(f"status SDS of {len(indication.payload)} bytes")
+    return int.from_bytes(indication.payload[:2], "big")
