@@ -155,6 +155,13 @@ def _base_url(text: str) -> URL | None:
     return url if url.scheme in ("http", "https") and url.host else None
 
 
+def _describe(exc: BaseException, timeout: float | None) -> str:
+    """A short reason for logs and ``LinkChanged``: aiohttp's reprs carry whole connection keys."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout} s"
+    return str(exc) or type(exc).__name__
+
+
 class InternetTransport:
     """One hub's internet link: an aiohttp server for inbound POSTs and one client session for peers."""
 
@@ -395,12 +402,9 @@ class InternetTransport:
                 if response.status < 300:
                     return
                 status, text = response.status, (await response.text(errors="replace"))[:200]
-        except TimeoutError as exc:
-            raise LinkDown(
-                f"no answer within {self._options.timeout} s", transport=self.name, peer=peer.url
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise LinkDown(f"POST failed: {exc}", transport=self.name, peer=peer.url) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            why = f"POST failed: {_describe(exc, self._options.timeout)}"
+            raise LinkDown(why, transport=self.name, peer=peer.url) from exc
         message = f"HTTP {status}: {text}"
         if status == 413:
             raise FrameTooLarge(message, transport=self.name, peer=peer.url)
@@ -436,8 +440,9 @@ class InternetTransport:
                 status = response.status
                 await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            self._mark(peer, up=False, reason=f"probe failed: {exc!r}")
-            raise LinkDown(f"probe failed: {exc!r}", transport=self.name, peer=dest) from exc
+            why = f"probe failed: {_describe(exc, timeout.total)}"
+            self._mark(peer, up=False, reason=why)
+            raise LinkDown(why, transport=self.name, peer=dest) from exc
         if status != 200:
             self._mark(peer, up=False, reason=f"probe answered HTTP {status}")
             raise LinkDown(
