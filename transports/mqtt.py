@@ -261,7 +261,8 @@ class MqttTransport:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue()
-        self._conn: _Connection | None = None  # set only while connected and subscribed
+        self._conn: _Connection | None = None  # set while connected (CONNACK received)
+        self._up = False  # and subscribed, announced and reported up
         self._presence: dict[str, bool] = {}
         self._presence_seen: dict[str, asyncio.Event] = {}
         self._watched: set[str] = {p for p in options.peers if p != node_id}
@@ -345,12 +346,20 @@ class MqttTransport:
             else:
                 delay = BACKOFF_START
                 self._conn = conn
-                self._put(LinkChanged(up=True, reason=f"connected to {broker}"))
                 try:
                     await self._announce(conn)
+                    # Up only now: our subscriptions are live at the broker, so frames sent to us from
+                    # here on are queued for us. Peer presence that came in meanwhile follows in order.
+                    self._up = True
+                    self._put(LinkChanged(up=True, reason=f"connected to {broker}"))
+                    for node, up in sorted(self._presence.items()):
+                        self._put(LinkChanged(up=up, reason=_presence_reason(up), peer=node))
                     why = await self._serve(conn)
                 finally:
-                    self._conn = None
+                    # Presence learnt on a dead connection is stale; the next one reports it afresh.
+                    self._conn, self._up = None, False
+                    self._presence.clear()
+                    self._presence_seen.clear()
                     await self._release(conn)
                 self._log.log(
                     logging.INFO if self._closed else logging.WARNING, "mqtt link %s: %s", self.name, why
@@ -437,7 +446,8 @@ class MqttTransport:
         node = meaning.node
         if self._presence.get(node) != up:
             self._presence[node] = up
-            self._put(LinkChanged(up=up, reason="presence online" if up else "presence offline", peer=node))
+            if self._up:
+                self._put(LinkChanged(up=up, reason=_presence_reason(up), peer=node))
         self._presence_seen.setdefault(node, asyncio.Event()).set()
 
     def _put(self, event: TransportEvent) -> None:
@@ -448,6 +458,10 @@ class MqttTransport:
             self._log.error("mqtt link %s: event queue full, dropped %s", self.name, type(event).__name__)
             return
         self._events.put_nowait(event)
+
+
+def _presence_reason(up: bool) -> str:
+    return "presence online" if up else "presence offline (left, or its last will)"
 
 
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> MqttTransport:

@@ -1,0 +1,364 @@
+"""The MQTT link against real Mosquitto brokers started by the tests on free ports.
+
+Covers the transport contract, broker death with frames in flight, reconnection to a restarted broker,
+failover between brokers, QoS 1 frames queued for an offline node, presence with the last will of a
+SIGKILLed process, two sites federated by a Mosquitto bridge, outside publishers, ACL refusals, and
+configuration errors. The pure topic layout has its own tests in ``test_mqtt_topics.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from hub.errors import ConfigError, DeliveryRefused, LinkDown, TransportClosed
+from tests.mosquitto import Mosquitto, bridged_mosquittos, free_port, running_mosquitto
+from tests.transports.contract import LinkPair, TransportContract, next_received
+from transports.base import BROADCAST_ADDRESS, LinkChanged, Received, TransportContext, TransportEvent
+from transports.mqtt import MqttTransport, open_transport
+
+REPO = Path(__file__).resolve().parents[2]
+ACL_EXAMPLE = REPO / "deploy" / "mqtt" / "acl.example"
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+async def open_node(url: str | list[str], node: str, **options: Any) -> MqttTransport:
+    brokers = [url] if isinstance(url, str) else url
+    ctx = TransportContext(node_id=node, data_dir=Path("."), logger=logging.getLogger(f"test.mqtt.{node}"))
+    return await open_transport("mqtt", {"kind": "mqtt", "brokers": brokers, **options}, ctx)
+
+
+async def wait_event(
+    transport: MqttTransport, wanted: Callable[[TransportEvent], bool], within: float = 10.0
+) -> TransportEvent:
+    """The first event ``wanted`` accepts, skipping others; fails after ``within`` seconds."""
+
+    async def pull() -> TransportEvent:
+        async for event in transport.events():
+            if wanted(event):
+                return event
+        raise AssertionError("events ended")
+
+    return await asyncio.wait_for(pull(), within)
+
+
+def link_up(up: bool = True, peer: str | None = None) -> Callable[[TransportEvent], bool]:
+    return lambda e: isinstance(e, LinkChanged) and e.up is up and e.peer == peer
+
+
+async def connected_pair(url_a: str, url_b: str, **options: Any) -> tuple[MqttTransport, MqttTransport]:
+    """Two nodes that each have seen the other's presence online."""
+    ida, idb = new_id(), new_id()
+    a = await open_node(url_a, ida, peers=[idb], **options)
+    b = await open_node(url_b, idb, peers=[ida], **options)
+    await wait_event(a, link_up(True, idb), 15)
+    await wait_event(b, link_up(True, ida), 15)
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def shared_broker() -> Iterator[Mosquitto]:
+    with running_mosquitto() as broker:
+        yield broker
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    with running_mosquitto() as broker:
+        yield broker
+
+
+class TestMqttContract(TransportContract):
+    @pytest.fixture
+    async def link_pair(self, shared_broker: Mosquitto) -> AsyncIterator[LinkPair]:
+        a, b = await connected_pair(shared_broker.url, shared_broker.url)
+        yield LinkPair(a, b, a.node_id, b.node_id)
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_broker_death_fails_frames_in_flight_and_the_link_comes_back(broker: Mosquitto) -> None:
+    a, b = await connected_pair(broker.url, broker.url, reconnect_max=1.0)
+    try:
+        broker.freeze()  # the broker takes the frames but never acknowledges them
+        sends = [asyncio.ensure_future(a.send(b.node_id, bytes([1, i]))) for i in range(5)]
+        await asyncio.sleep(0.3)
+        assert not any(s.done() for s in sends)
+        started = time.monotonic()
+        await asyncio.to_thread(broker.kill)
+        results = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 3)
+        assert all(isinstance(r, LinkDown) and r.peer == b.node_id for r in results), results
+        down = await wait_event(a, link_up(False), 3)
+        assert time.monotonic() - started < 3.0, "link death took longer than the 3 s budget"
+        assert isinstance(down, LinkChanged) and "disconnected" in down.reason
+        with pytest.raises(LinkDown):
+            await a.send(b.node_id, b"\x01while down")
+        with pytest.raises(LinkDown):
+            await a.probe(b.node_id)
+
+        await asyncio.to_thread(broker.start)  # same port, same config
+        await wait_event(a, link_up(True), 15)
+        await wait_event(a, link_up(True, b.node_id), 15)  # presence is reported afresh after the gap
+        await a.send(b.node_id, b"\x01after")
+        got = await wait_event(b, lambda e: isinstance(e, Received) and e.data == b"\x01after", 15)
+        assert isinstance(got, Received) and got.source == a.node_id
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_failover_cycles_to_the_next_broker() -> None:
+    with running_mosquitto() as first, running_mosquitto() as second:
+        dead = f"mqtt://127.0.0.1:{free_port()}"
+        node = await open_node(
+            [dead, first.url, second.url], new_id(), reconnect_max=0.5, connect_timeout=1.0
+        )
+        try:
+            up = await wait_event(node, link_up(True), 15)
+            assert isinstance(up, LinkChanged) and first.url in up.reason
+            await asyncio.to_thread(first.kill)
+            await wait_event(node, link_up(False), 3)
+            up = await wait_event(node, link_up(True), 15)
+            assert isinstance(up, LinkChanged) and second.url in up.reason
+        finally:
+            await node.aclose()
+
+
+async def test_no_broker_means_link_down_and_close_is_prompt() -> None:
+    node = await open_node(f"mqtt://127.0.0.1:{free_port()}", new_id(), connect_timeout=1.0)
+    with pytest.raises(LinkDown, match="not connected"):
+        await node.send(new_id(), b"\x01x")
+    with pytest.raises(LinkDown):
+        await node.probe(new_id())
+    started = time.monotonic()
+    await node.aclose()
+    assert time.monotonic() - started < 5
+    with pytest.raises(TransportClosed):
+        await node.probe(new_id())
+
+
+async def test_frames_for_an_offline_node_wait_at_the_broker(broker: Mosquitto) -> None:
+    a, b = await connected_pair(broker.url, broker.url)
+    sleeper = b.node_id
+    await b.aclose()  # a hub restart: its persistent session stays at the broker
+    await wait_event(a, link_up(False, sleeper), 5)
+    frames = [b"\x01queued-%d" % i for i in range(3)]
+    for frame in frames:
+        await a.send(sleeper, frame)  # PUBACK: the broker holds it for the sleeper
+    with pytest.raises(LinkDown, match="offline"):
+        await a.probe(sleeper)
+    back = await open_node(broker.url, sleeper)
+    try:
+        got = [(await next_received(back, 10)).data for _ in frames]
+        assert got == frames
+        await wait_event(a, link_up(True, sleeper), 10)
+        await a.probe(sleeper)
+    finally:
+        await back.aclose()
+        await a.aclose()
+
+
+CHILD = """
+import asyncio, logging, sys
+from pathlib import Path
+from transports.base import LinkChanged, TransportContext
+from transports.mqtt import open_transport
+
+async def main() -> None:
+    ctx = TransportContext(sys.argv[2], Path("."), logging.getLogger("child"))
+    link = await open_transport("mqtt", {"brokers": [sys.argv[1]], "keepalive": 2}, ctx)
+    async for event in link.events():
+        if isinstance(event, LinkChanged) and event.peer is None and event.up:
+            print("ready", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_sigkilled_node_is_reported_offline_by_its_last_will(broker: Mosquitto) -> None:
+    victim = new_id()
+    watcher = await open_node(broker.url, new_id(), peers=[victim], keepalive=2)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, broker.url, victim,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        assert await asyncio.wait_for(child.stdout.readline(), 20) == b"ready\n"
+        await wait_event(watcher, link_up(True, victim), 10)
+        child.kill()
+        started = time.monotonic()
+        gone = await wait_event(watcher, link_up(False, victim), 10)
+        assert isinstance(gone, LinkChanged) and "last will" in gone.reason
+        assert time.monotonic() - started < 3.0, "the last will came later than the 3 s budget"
+        with pytest.raises(LinkDown, match="offline"):
+            await watcher.probe(victim)
+    finally:
+        if child.returncode is None:
+            child.kill()
+        await asyncio.wait_for(child.wait(), 10)
+        await watcher.aclose()
+
+
+async def test_bridged_brokers_carry_frames_between_sites() -> None:
+    with bridged_mosquittos() as (site_one, site_two):
+        a, b = await connected_pair(site_one.url, site_two.url)  # presence crossed the bridge both ways
+        try:
+            await a.send(b.node_id, b"\x01over the bridge")
+            got = await next_received(b, 10)
+            assert (got.source, got.data) == (a.node_id, b"\x01over the bridge")
+            await b.send(got.source, b"\x01and back")
+            back = await next_received(a, 10)
+            assert (back.source, back.data) == (b.node_id, b"\x01and back")
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+
+async def test_groups_and_broadcast_reach_members_but_not_the_sender(shared_broker: Mosquitto) -> None:
+    a, b = await connected_pair(shared_broker.url, shared_broker.url, groups=["krisestab"])
+    outsider = await open_node(shared_broker.url, new_id())
+    try:
+        await wait_event(outsider, link_up(True), 10)
+        await a.send("group:krisestab", b"\x01to the staff")
+        got = await next_received(b, 10)
+        assert (got.source, got.data, got.meta["channel"]) == (
+            a.node_id,
+            b"\x01to the staff",
+            "group:krisestab",
+        )
+        await a.send(BROADCAST_ADDRESS, b"\x01to everyone")
+        for node in (b, outsider):
+            got = await next_received(node, 10)
+            assert (got.source, got.data, got.meta["channel"]) == (a.node_id, b"\x01to everyone", "all")
+        await b.send(
+            a.node_id, b"\x01marker"
+        )  # a's next frame is this one: its own group/all copies never came
+        assert (await next_received(a, 10)).data == b"\x01marker"
+    finally:
+        for node in (a, b, outsider):
+            await node.aclose()
+
+
+async def test_outside_publishers_arrive_as_plain_bytes_and_stray_topics_are_dropped(
+    shared_broker: Mosquitto,
+) -> None:
+    node = await open_node(shared_broker.url, new_id())
+    await wait_event(node, link_up(True), 10)
+    forger = new_id()
+    inbox = f"beredt/node/{node.node_id}/in"
+    try:
+        for topic, payload, retain in (
+            (f"{inbox}/NOT-A-NODE-ID", b"\x01stray", False),  # matches our subscription, not the layout
+            (f"beredt/node/{forger}/presence", b"maybe", True),  # not a presence value
+            (f"{inbox}/{forger}", b"\xff\x00 not a frame", False),
+        ):
+            reason = await asyncio.to_thread(
+                outside_publish, shared_broker.port, topic, payload, retain=retain
+            )
+            assert reason in ("Success", "No matching subscribers")
+        await node.probe(BROADCAST_ADDRESS)
+        with pytest.raises(LinkDown, match="unknown"):
+            await node.probe(forger)  # subscribing now replays the bad retained presence, which is dropped
+        got = await next_received(node, 10)
+        assert (got.source, got.data) == (
+            forger,
+            b"\xff\x00 not a frame",
+        )  # the hub, not the link, refuses it
+        assert node.malformed == 2
+    finally:
+        await node.aclose()
+
+
+async def test_bad_addresses_are_refused_for_good(shared_broker: Mosquitto) -> None:
+    node = await open_node(shared_broker.url, new_id())
+    try:
+        await wait_event(node, link_up(True), 10)
+        for dest in ("ABC", "0123456789ABCDEF", "group:", "group:a/b", "+/#"):
+            with pytest.raises(DeliveryRefused, match=r"node id|group"):
+                await node.send(dest, b"\x01x")
+    finally:
+        await node.aclose()
+
+
+async def test_acl_example_lets_nodes_talk_and_refuses_forged_senders() -> None:
+    with running_mosquitto(f"acl_file {ACL_EXAMPLE}\n") as broker:
+        ida, idb = new_id(), new_id()
+        a = await open_node(broker.url, ida, peers=[idb], username=ida)
+        b = await open_node(broker.url, idb, peers=[ida], username=idb)
+        try:
+            await wait_event(a, link_up(True, idb), 10)
+            await a.send(idb, b"\x01allowed")
+            assert (await next_received(b, 10)).data == b"\x01allowed"
+            with pytest.raises(DeliveryRefused, match="Not authorized"):  # not a member of that group
+                await a.send("group:krisestab", b"\x01not mine")
+            # an outside client claiming to be a is refused by the broker, and b never sees the frame
+            forged = f"beredt/node/{idb}/in/{ida}"
+            refused = await asyncio.to_thread(
+                outside_publish, broker.port, forged, b"\x01forged", username=new_id()
+            )
+            assert refused == "Not authorized"
+            await a.send(idb, b"\x01marker")
+            assert (await next_received(b, 10)).data == b"\x01marker"
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+
+def outside_publish(
+    port: int, topic: str, payload: bytes, *, retain: bool = False, username: str | None = None
+) -> str:
+    """Publish one QoS 1 message as a plain MQTT v5 client (not Beredt) and return the PUBACK's reason."""
+    client = paho.mqtt.client.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    if username is not None:
+        client.username_pw_set(username)
+    reasons: list[str] = []
+    client.on_publish = lambda c, userdata, mid, reason, props: reasons.append(str(reason))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+        return reasons[0]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.mark.parametrize(
+    ("options", "key", "says"),
+    [
+        ({}, "links.m.brokers", "non-empty list"),
+        ({"brokers": "mqtt://h:1"}, "links.m.brokers", "non-empty list"),
+        ({"brokers": ["http://h:1"]}, "links.m.brokers", "mqtt://host:port"),
+        ({"brokers": ["mqtt://h:99999"]}, "links.m.brokers", "mqtt://host:port"),
+        ({"brokers": ["mqtt://h:1"], "keepalive": 0}, "links.m.keepalive", "from 1 to 65535"),
+        ({"brokers": ["mqtt://h:1"], "keepalive": "15"}, "links.m.keepalive", "number"),
+        ({"brokers": ["mqtt://h:1"], "mtu": 10}, "links.m.mtu", "from 64"),
+        ({"brokers": ["mqtt://h:1"], "peers": ["xyz"]}, "links.m.peers", "node ids"),
+        ({"brokers": ["mqtt://h:1"], "groups": ["a/b"]}, "links.m.groups", "group names"),
+        ({"brokers": ["mqtt://h:1"], "prefix": "a/+"}, "links.m.prefix", "topic levels"),
+        ({"brokers": ["mqtt://h:1"], "password": "x"}, "links.m.username", "needs a username"),
+        ({"brokers": ["mqtts://h:1"], "tls_cert": "c.pem"}, "links.m.tls_cert", "go together"),
+        ({"brokers": ["mqtt://h:1"], "tls_ca": "ca.pem"}, "links.m.brokers", "no broker uses mqtts"),
+        ({"brokers": ["mqtt://h:1"], "qos": 2}, "links.m", "unknown option"),
+    ],
+)
+async def test_bad_options_name_the_key(options: dict[str, Any], key: str, says: str) -> None:
+    ctx = TransportContext(node_id=new_id(), data_dir=Path("."), logger=logging.getLogger("test"))
+    with pytest.raises(ConfigError, match=says) as caught:
+        await open_transport("m", options, ctx)
+    assert caught.value.key == key
