@@ -60,8 +60,9 @@ def run_install(
         check=False,
     )
     if check and result.returncode != 0:
+        command = " ".join(map(str, args))
         raise AssertionError(
-            f"install.sh {' '.join(map(str, args))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            f"install.sh {command} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
         )
     return result
 
