@@ -7,6 +7,7 @@ import contextlib
 import datetime
 import ipaddress
 import logging
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.errors import ConfigError, DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
+from tests.hubproc import HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import LinkChanged, Received, TransportContext, TransportEvent
 from transports.internet import (
@@ -510,3 +512,60 @@ async def test_a_cancelled_send_that_has_not_left_is_never_sent(tmp_path: Path) 
         await a.send(b.public_url, b"\x01kept")
         assert (await next_received(b, 10)).data == b"\x01kept"
         assert (a.stats.frames_sent, b.stats.frames_received) == (1, 1)
+
+
+# --- real hubs ----------------------------------------------------------------------------------------
+
+
+def link_state(hub: HubProcess, peer: HubProcess) -> str:
+    state: str = next(
+        entry["state"] for entry in hub.get("/v1/links")["links"] if entry["peer"] == peer.node_id
+    )
+    return state
+
+
+@pytest.fixture
+def tls_pair(tmp_path: Path, pki: dict[str, str]) -> Iterator[tuple[HubProcess, HubProcess]]:
+    """Two real hubs talking HTTPS; the PEM files sit next to each config and are named by relative path."""
+    hubs = [
+        HubProcess.create(tmp_path / name, name, role) for name, role in (("a", "staff"), ("b", "care-home"))
+    ]
+    for hub in hubs:
+        (hub.dir / "tls").mkdir()
+        for source in pki.values():
+            shutil.copy(source, hub.dir / "tls" / Path(source).name)
+        options = {option: f"tls/{Path(source).name}" for option, source in pki.items()}
+        hub.add_link("internet", {**hub.config["links"]["internet"], **options})
+    a, b = hubs
+    a.add_peer(b, {"internet": f"https://127.0.0.1:{b.link_port}"})
+    b.add_peer(a, {"internet": f"https://127.0.0.1:{a.link_port}"})
+    a.set_default_route([b])
+    b.set_default_route([a])
+    a.trust(b)
+    b.trust(a)
+    try:
+        a.start()
+        b.start()
+        yield a, b
+    finally:
+        a.kill()
+        b.kill()
+
+
+def test_real_hubs_relay_over_https_and_see_a_dead_peer_come_back(
+    tls_pair: tuple[HubProcess, HubProcess],
+) -> None:
+    a, b = tls_pair
+    first = a.send(b.node_id, "text", "over TLS")
+    b.wait_for("the first message", lambda: any(m["id"] == first for m in b.inbox()))
+    a.wait_for("the hop ack", lambda: a.message(first)["hops"][0]["state"] == "hop-acked")
+    assert a.message(first)["hops"][0]["link"] == "internet"
+
+    b.kill()
+    a.wait_for("the internet link to b reported down", lambda: link_state(a, b) == "down", timeout=15)
+    second = a.send(b.node_id, "text", "stored while b was away")
+    b.start()
+    b.wait_for("the stored message", lambda: any(m["id"] == second for m in b.inbox()), timeout=30)
+    a.wait_for("the internet link to b back up", lambda: link_state(a, b) == "up", timeout=15)
+    reply = b.send(a.node_id, "text", "tak")
+    a.wait_for("the reply", lambda: any(m["id"] == reply for m in a.inbox()))
