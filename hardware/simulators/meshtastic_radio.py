@@ -64,6 +64,7 @@ class FakeMeshtasticRadio:
         self.hop_limit = hop_limit
         self.from_host: list[mesh_pb2.MeshPacket] = []
         """Every packet the host asked this radio to send, in order (for test assertions)."""
+        self._from_host_changed = asyncio.Condition()
         self._sessions: list[_HostSession] = []
         self._seen: deque[tuple[int, int]] = deque(maxlen=256)
         self._tx_queue: asyncio.Queue[mesh_pb2.MeshPacket] = asyncio.Queue(maxsize=TX_QUEUE_LEN)
@@ -80,6 +81,12 @@ class FakeMeshtasticRadio:
     @property
     def user_id(self) -> str:
         return f"!{self.node_num:08x}"
+
+    async def packets_from_host(self, count: int) -> list[mesh_pb2.MeshPacket]:
+        """Wait until the host has handed over ``count`` packets (the caller bounds the wait)."""
+        async with self._from_host_changed:
+            await self._from_host_changed.wait_for(lambda: len(self.from_host) >= count)
+        return self.from_host[:count]
 
     # -- serving ----------------------------------------------------------------------------------
 
@@ -261,7 +268,12 @@ class FakeMeshtasticRadio:
         except asyncio.QueueFull:
             return False
         self.from_host.append(packet)
+        asyncio.get_running_loop().create_task(self._notify_from_host())
         return True
+
+    async def _notify_from_host(self) -> None:
+        async with self._from_host_changed:
+            self._from_host_changed.notify_all()
 
     async def _transmitter(self) -> None:
         while True:

@@ -1,0 +1,341 @@
+"""The LoRa transport: the real meshtastic library against fake radios on a simulated mesh."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardware.simulators.meshtastic_radio import FakeMeshtasticRadio
+from hardware.simulators.rf_medium import RFMedium
+from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
+from hub.frame import Priority
+from tests.transports.contract import LinkPair, TransportContract, next_received
+from transports.base import BROADCAST_ADDRESS, Cost, LinkChanged, TransportContext
+from transports.lora import LoraSettings, LoraTransport, open_transport
+from transports.lora_airtime import AirtimeBudget, ModemPreset, packet_airtime, time_on_air
+
+A, B, C = 0xA1, 0xB2, 0xC3
+ADDR = {n: f"!{n:08x}" for n in (A, B, C)}
+
+
+def context(tmp_path: Path) -> TransportContext:
+    return TransportContext(node_id="0" * 16, data_dir=tmp_path, logger=logging.getLogger("test.lora"))
+
+
+async def tcp_link(radio: FakeMeshtasticRadio, tmp_path: Path, **options: Any) -> LoraTransport:
+    port = await radio.start_tcp() if not radio.plugged else radio._tcp_port
+    opts = {"kind": "lora", "host": f"127.0.0.1:{port}", "connect_timeout": 15, "reconnect_max": 1, **options}
+    return await open_transport("lora", opts, context(tmp_path))
+
+
+async def pty_link(radio: FakeMeshtasticRadio, tmp_path: Path, **options: Any) -> LoraTransport:
+    link = await radio.start_pty(tmp_path / f"ttyMESH{radio.node_num:x}")
+    opts = {"kind": "lora", "device": str(link), "connect_timeout": 15, "reconnect_max": 1, **options}
+    return await open_transport("lora", opts, context(tmp_path))
+
+
+async def link_change(transport: LoraTransport, *, up: bool, within: float = 15.0) -> LinkChanged:
+    """The next ``LinkChanged`` to ``up``, skipping frames and earlier changes (the opening "connected")."""
+
+    async def pull() -> LinkChanged:
+        async for event in transport.events():
+            if isinstance(event, LinkChanged) and event.up == up:
+                return event
+        raise AssertionError("events ended")
+
+    return await asyncio.wait_for(pull(), within)
+
+
+class Mesh:
+    """Fake radios on one medium and the transports opened on them; closes everything."""
+
+    def __init__(self, tmp_path: Path, **medium: Any) -> None:
+        self.tmp_path = tmp_path
+        self.medium = RFMedium(seed=1, **medium)
+        self.radios: dict[int, FakeMeshtasticRadio] = {}
+        self.links: list[LoraTransport] = []
+
+    async def open(
+        self, num: int, how: Callable[..., Awaitable[LoraTransport]] = tcp_link, **options: Any
+    ) -> LoraTransport:
+        radio = self.radios.setdefault(num, FakeMeshtasticRadio(num, self.medium))
+        transport = await how(radio, self.tmp_path, **options)
+        self.links.append(transport)
+        return transport
+
+    async def aclose(self) -> None:
+        for transport in self.links:
+            await transport.aclose()
+        for radio in self.radios.values():
+            await radio.aclose()
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+    mesh = Mesh(tmp_path)
+    yield mesh
+    await mesh.aclose()
+
+
+# -- the contract, over both attachments ---------------------------------------------------------
+
+
+class TestLoraTcpContract(TransportContract):
+    @pytest.fixture
+    async def link_pair(self, mesh: Mesh) -> AsyncIterator[LinkPair]:
+        a, b = await mesh.open(A), await mesh.open(B)
+        yield LinkPair(a, b, ADDR[A], ADDR[B])
+
+
+class TestLoraSerialContract(TransportContract):
+    @pytest.fixture
+    async def link_pair(self, mesh: Mesh) -> AsyncIterator[LinkPair]:
+        a, b = await mesh.open(A, pty_link), await mesh.open(B, pty_link)
+        yield LinkPair(a, b, ADDR[A], ADDR[B])
+
+
+# -- what goes on the air ------------------------------------------------------------------------
+
+
+async def test_frame_is_a_want_ack_dm_on_the_private_port(mesh: Mesh) -> None:
+    a, b = await mesh.open(A, port=300), await mesh.open(B, port=300)
+    await a.send(ADDR[B], b"\x01frame", priority=Priority.URGENT)
+    got = await next_received(b, 10)
+    assert got.source == ADDR[A]
+    assert {"rxSnr", "rxRssi", "hopStart", "hopLimit"} <= set(got.meta)
+    (packet,) = mesh.radios[A].from_host
+    assert (packet.to, packet.want_ack, packet.decoded.portnum) == (B, True, 300)
+    assert a.capabilities.link_ack and a.capabilities.cost is Cost.METERED and a.capabilities.mtu == 200
+
+
+async def test_broadcast_reaches_everyone_without_ack_and_other_ports_are_ignored(mesh: Mesh) -> None:
+    a, b, c = await mesh.open(A), await mesh.open(B), await mesh.open(C, port=257)
+    await a.send(BROADCAST_ADDRESS, b"\x01all")
+    assert (await next_received(b, 10)).data == b"\x01all"
+    assert mesh.radios[A].from_host[0].to == 0xFFFFFFFF
+    assert not mesh.radios[A].from_host[0].want_ack
+    with pytest.raises(TimeoutError):
+        await next_received(c, 0.5)  # c listens on another private port: the same radio traffic is not for it
+
+
+async def test_two_transports_in_one_process_keep_their_packets_apart(mesh: Mesh) -> None:
+    a, b, c = await mesh.open(A), await mesh.open(B), await mesh.open(C)
+    await a.send(ADDR[B], b"\x01for b")
+    assert (await next_received(b, 10)).data == b"\x01for b"
+    with pytest.raises(TimeoutError):
+        await next_received(c, 0.5)
+
+
+async def test_bad_addresses_and_oversize_frames_are_refused_before_the_radio(mesh: Mesh) -> None:
+    a = await mesh.open(A)
+    with pytest.raises(DeliveryRefused):
+        await a.send("relay-nord", b"\x01x")
+    with pytest.raises(FrameTooLarge):
+        await a.send(ADDR[B], b"\x01" * 201)
+    with pytest.raises(LinkDown):
+        await a.probe("0badbeef")
+    assert mesh.radios[A].from_host == []
+
+
+# -- routing NAKs and losses ---------------------------------------------------------------------
+
+
+async def test_unreachable_node_is_link_down_after_the_radios_retries(mesh: Mesh) -> None:
+    a, _ = await mesh.open(A), await mesh.open(B)
+    mesh.medium.partition([A], [B])
+    with pytest.raises(LinkDown, match="MAX_RETRANSMIT"):
+        await a.send(ADDR[B], b"\x01lost")
+    assert mesh.medium.transmissions == 4  # the original and three retransmissions, nobody to relay
+    assert a.status()["airtime_used_s"] == pytest.approx(
+        4 * packet_airtime(5, ModemPreset.LONG_FAST), rel=0.01
+    )
+
+
+async def test_lossy_medium_loses_a_packet_then_delivers_again(mesh: Mesh) -> None:
+    a, b = await mesh.open(A), await mesh.open(B)
+    mesh.medium.loss = 1.0
+    with pytest.raises(LinkDown, match="MAX_RETRANSMIT"):
+        await a.send(ADDR[B], b"\x01gone")
+    assert mesh.medium.lost == 4
+    mesh.medium.loss = 0.0
+    await a.send(ADDR[B], b"\x01back")
+    assert (await next_received(b, 10)).data == b"\x01back"
+
+
+async def test_relay_carries_a_dm_across_the_mesh(mesh: Mesh) -> None:
+    a, _, c = await mesh.open(A), await mesh.open(B), await mesh.open(C)
+    mesh.medium.connect([(A, B), (B, C)])
+    await a.send(ADDR[C], b"\x01via b")
+    got = await next_received(c, 10)
+    assert got.data == b"\x01via b" and got.meta["hopStart"] - got.meta["hopLimit"] == 1
+    assert mesh.medium.airtime_used(B) > 0  # the relay spent its own airtime (the packet and the ACK)
+
+
+async def test_radio_duty_cycle_refusal_is_budget_exhausted(mesh: Mesh) -> None:
+    a, _ = await mesh.open(A), await mesh.open(B)
+    mesh.medium.charge(A, 359.9)  # the radio has been busy for others; our own ledger does not know
+    with pytest.raises(BudgetExhausted) as refused:
+        await a.send(ADDR[B], b"\x01too much")
+    assert refused.value.retry_after > 60
+    with pytest.raises(BudgetExhausted):  # now known: refused without another trip to the radio
+        await a.send(ADDR[B], b"\x01again")
+    assert len(mesh.radios[A].from_host) == 1
+
+
+async def test_own_budget_keeps_room_for_life_safety(mesh: Mesh) -> None:
+    per_packet = packet_airtime(200, ModemPreset.LONG_FAST)
+    a, _ = await mesh.open(A, airtime_budget_seconds=5 * per_packet + 0.1), await mesh.open(B)
+    frame = b"\x01" * 200
+    for _ in range(3):  # routine may fill 60 % of the hour
+        await a.send(ADDR[B], frame, priority=Priority.ROUTINE)
+    with pytest.raises(BudgetExhausted) as refused:
+        await a.send(ADDR[B], frame, priority=Priority.ROUTINE)
+    assert 3000 < refused.value.retry_after <= 3600
+    await a.send(ADDR[B], frame, priority=Priority.URGENT)
+    await a.send(ADDR[B], frame, priority=Priority.LIFE_SAFETY)
+    await a.send(ADDR[B], frame, priority=Priority.LIFE_SAFETY)  # overshoots a little: life-safety may
+    with pytest.raises(BudgetExhausted):
+        await a.send(ADDR[B], frame, priority=Priority.LIFE_SAFETY)
+    status = a.status()
+    assert status["airtime_used_s"] == pytest.approx(6 * per_packet, rel=0.01)
+    assert status["queue_depth"] == 0 and status["connected"]
+
+
+# -- unplugging ----------------------------------------------------------------------------------
+
+
+async def test_tcp_radio_gone_mid_send_is_link_down_then_recovers(tmp_path: Path) -> None:
+    mesh = Mesh(tmp_path, retry_delay=1.0)
+    try:
+        a, b = await mesh.open(A), await mesh.open(B)
+        mesh.medium.partition([A], [B])  # the ACK will not come: the send is in flight when we unplug
+        sending = asyncio.create_task(a.send(ADDR[B], b"\x01in flight"))
+        await asyncio.wait_for(mesh.radios[A].packets_from_host(1), 10)
+        await mesh.radios[A].unplug()
+        with pytest.raises(LinkDown):
+            await asyncio.wait_for(sending, 10)
+        assert (await link_change(a, up=False)).reason == "radio connection lost"
+        with pytest.raises(LinkDown):
+            await a.send(ADDR[B], b"\x01while down")
+        mesh.medium.heal()
+        await mesh.radios[A].plug()
+        await link_change(a, up=True)
+        await a.send(ADDR[B], b"\x01after")
+        # The radio kept retrying its queued packet while the host was away: "in flight" may arrive too,
+        # which is why the hub deduplicates and never trusts a failed send to mean "not delivered".
+        arrived = [(await next_received(b, 10)).data]
+        while arrived[-1] != b"\x01after":
+            arrived.append((await next_received(b, 10)).data)
+        assert set(arrived) <= {b"\x01in flight", b"\x01after"}
+    finally:
+        await mesh.aclose()
+
+
+async def test_serial_radio_unplugged_and_replugged(mesh: Mesh) -> None:
+    a, b = await mesh.open(A, pty_link), await mesh.open(B)
+    await mesh.radios[A].unplug()
+    await link_change(a, up=False)
+    with pytest.raises(LinkDown):
+        await a.probe(ADDR[B])
+    await mesh.radios[A].plug()
+    await link_change(a, up=True)
+    await a.send(ADDR[B], b"\x01replugged")
+    assert (await next_received(b, 10)).data == b"\x01replugged"
+
+
+async def test_radio_absent_at_start_reports_down_and_connects_when_it_appears(tmp_path: Path) -> None:
+    medium = RFMedium()
+    radio = FakeMeshtasticRadio(A, medium)
+    link = tmp_path / "ttyABSENT"
+    options = {"kind": "lora", "device": str(link), "connect_timeout": 1, "reconnect_max": 0.5}
+    transport = await open_transport("lora", options, context(tmp_path))
+    try:
+        assert "cannot open" in (await link_change(transport, up=False)).reason
+        await radio.start_pty(link)
+        await link_change(transport, up=True)
+        await transport.probe(ADDR[B])
+    finally:
+        await transport.aclose()
+        await radio.aclose()
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({}, "links.l.device"),
+        ({"device": "/dev/ttyUSB0", "host": "radio:4403"}, "links.l.device"),
+        ({"host": "radio:port"}, "links.l.host"),
+        ({"device": "/dev/ttyUSB0", "port": 0}, "links.l.port"),
+        ({"device": "/dev/ttyUSB0", "port": 512}, "links.l.port"),
+        ({"device": "/dev/ttyUSB0", "preset": "VERY_FAST"}, "links.l.preset"),
+        ({"device": "/dev/ttyUSB0", "budget_share": 1.5}, "links.l.budget_share"),
+        ({"device": "/dev/ttyUSB0", "hop_limit": 9}, "links.l.hop_limit"),
+        ({"device": "/dev/ttyUSB0", "baud": 9600}, "links.l"),
+    ],
+)
+def test_bad_options_name_the_key(options: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        LoraSettings.from_options("l", {"kind": "lora", **options})
+    assert error.value.key == key
+
+
+def test_default_options() -> None:
+    settings = LoraSettings.from_options(
+        "l", {"host": "radio.local", "preset": "long_slow", "budget_share": 0.5}
+    )
+    assert (settings.host, settings.tcp_port, settings.port) == ("radio.local", 4403, 256)
+    assert settings.preset is ModemPreset.LONG_SLOW
+    assert settings.airtime_budget_seconds == 180.0
+
+
+# -- airtime ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("preset", "seconds"),
+    [
+        (ModemPreset.SHORT_FAST, 0.204),
+        (ModemPreset.MEDIUM_FAST, 0.642),
+        (ModemPreset.LONG_FAST, 2.157),
+        (ModemPreset.LONG_SLOW, 14.3),
+    ],
+)
+def test_time_on_air_of_a_full_frame_matches_the_firmware_figures(
+    preset: ModemPreset, seconds: float
+) -> None:
+    assert time_on_air(255, preset) == pytest.approx(seconds, rel=0.02)
+
+
+def test_time_on_air_grows_with_length_and_rejects_impossible_packets() -> None:
+    assert time_on_air(10, ModemPreset.LONG_FAST) < time_on_air(100, ModemPreset.LONG_FAST)
+    assert 166 < 360 / time_on_air(255, ModemPreset.LONG_FAST) < 168  # ≈ 167 full frames an hour
+    with pytest.raises(ValueError):
+        time_on_air(256, ModemPreset.LONG_FAST)
+
+
+def test_rolling_budget_forgets_after_an_hour_and_says_when() -> None:
+    budget = AirtimeBudget(100.0)
+    budget.record(0.0, 50.0)
+    budget.record(600.0, 30.0)
+    refused = budget.decide(700.0, 10.0, Priority.NORMAL)  # 80 + 10 over the normal ceiling of 80
+    assert not refused.allowed and refused.retry_after == pytest.approx(2900.0)
+    assert budget.decide(700.0, 10.0, Priority.URGENT).allowed
+    assert budget.decide(3600.0, 10.0, Priority.NORMAL).allowed
+    assert budget.used(4200.0) == 0.0
+
+
+def test_life_safety_goes_while_anything_is_left() -> None:
+    budget = AirtimeBudget(10.0)
+    budget.record(0.0, 9.9)
+    assert not budget.decide(1.0, 2.0, Priority.URGENT).allowed
+    assert budget.decide(1.0, 2.0, Priority.LIFE_SAFETY).allowed
+    budget.record(1.0, 2.0)
+    assert not budget.decide(2.0, 2.0, Priority.LIFE_SAFETY).allowed

@@ -1,0 +1,580 @@
+"""The LoRa mesh link: Beredt frames as Meshtastic direct messages, through the real ``meshtastic`` library.
+
+A ``LoraTransport`` drives one Meshtastic radio, attached by USB serial (``device = "/dev/..."``) or over
+the network (``host = "host:port"``). Each frame goes out as one mesh packet on a private port (256-511)
+addressed to the peer's radio as ``!xxxxxxxx`` with ``want_ack``; ``send`` returns when the far radio's
+routing ACK arrives, so the ACK doubles as Beredt's hop ack (``link_ack``). Routing NAKs are mapped to
+our errors. Before each send the rolling-hour airtime budget (``transports.lora_airtime``) is consulted
+so that the radio's own EU 868 duty-cycle refusal is never provoked in normal operation and routine
+traffic leaves room for life-safety traffic.
+
+The library is thread-based and blocking: every call into it runs on a thread of its own with a deadline,
+and its pubsub callbacks (weakly referenced bound methods of ``_Bridge``, kept alive by the transport,
+filtered on the ``interface`` argument because pubsub is process-global) reach the event loop only
+through ``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio is lost it
+closes the interface, backs off (capped, jittered) and builds a new one, emitting ``LinkChanged``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import random
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pubsub import pub
+
+from hub.errors import (
+    BudgetExhausted,
+    ConfigError,
+    DeliveryRefused,
+    FrameTooLarge,
+    LinkDown,
+    TransportClosed,
+)
+from hub.frame import Priority
+from transports.base import (
+    BROADCAST_ADDRESS,
+    Capabilities,
+    Cost,
+    LinkChanged,
+    Received,
+    TimeHint,
+    TransportContext,
+    TransportEvent,
+)
+from transports.lora_airtime import (
+    EU868_HOURLY_LIMIT,
+    AirtimeBudget,
+    ModemPreset,
+    packet_airtime,
+    preset_from_name,
+)
+
+T = TypeVar("T")
+MTU = 200
+"""Bytes per mesh packet: under the 233-byte Data payload, with room for PKI's 12-byte overhead."""
+ADDRESS = re.compile(r"^![0-9a-f]{8}$")
+POSITION_APP = 3
+RETRANSMISSIONS = 3
+"""What the firmware spends on a lost ``want_ack`` packet beyond the first transmission."""
+DUTY_CYCLE_BACKOFF = 600.0
+"""Seconds to stay off the air after the radio itself refused for duty cycle (its window is unknown)."""
+LINK_DOWN_REASONS = {"NO_ROUTE", "MAX_RETRANSMIT", "TIMEOUT"}
+BUDGET_REASONS = {"DUTY_CYCLE_LIMIT": DUTY_CYCLE_BACKOFF, "RATE_LIMIT_EXCEEDED": 60.0}
+
+
+@dataclass(frozen=True, slots=True)
+class LoraSettings:
+    """The validated ``[links.<name>]`` table of a ``kind = "lora"`` link."""
+
+    device: str | None = None
+    host: str | None = None
+    tcp_port: int = 4403
+    port: int = 256
+    channel: int = 0
+    hop_limit: int | None = None
+    preset: ModemPreset = ModemPreset.LONG_FAST
+    airtime_budget_seconds: float = EU868_HOURLY_LIMIT * 0.9
+    ack_timeout: float = 90.0
+    connect_timeout: float = 30.0
+    reconnect_max: float = 30.0
+
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any]) -> LoraSettings:
+        def key(k: str) -> str:
+            return f"links.{name}.{k}"
+
+        def number(k: str, default: float, low: float, high: float) -> float:
+            value = options.get(k, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise ConfigError(f"expected a number from {low} to {high}, got {value!r}", key=key(k))
+            return float(value)
+
+        known = {"kind", "device", "host", "port", "channel", "hop_limit", "preset", "budget_share"}
+        known |= {"airtime_budget_seconds", "ack_timeout", "connect_timeout", "reconnect_max"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown option(s) {', '.join(unknown)}", key=f"links.{name}")
+        device, host = options.get("device"), options.get("host")
+        if (device is None) == (host is None) or not isinstance(device or host, str):
+            raise ConfigError(
+                'set exactly one of device = "/dev/ttyUSB0" or host = "radio.local:4403"', key=key("device")
+            )
+        tcp_port = 4403
+        if isinstance(host, str):
+            hostname, _, port_text = host.rpartition(":") if ":" in host else (host, "", "4403")
+            if not hostname or not port_text.isdigit():
+                raise ConfigError(f'expected "host:port", got {host!r}', key=key("host"))
+            host, tcp_port = hostname, int(port_text)
+        try:
+            preset = preset_from_name(str(options.get("preset", "LONG_FAST")))
+        except ValueError as exc:
+            raise ConfigError(str(exc), key=key("preset")) from exc
+        share = number("budget_share", 0.9, 0.01, 1.0)
+        hop_limit = options.get("hop_limit")
+        if hop_limit is not None and (not isinstance(hop_limit, int) or not 0 <= hop_limit <= 7):
+            raise ConfigError(f"expected 0-7, got {hop_limit!r}", key=key("hop_limit"))
+        return cls(
+            device=device,
+            host=host,
+            tcp_port=tcp_port,
+            port=int(number("port", 256, 256, 511)),
+            channel=int(number("channel", 0, 0, 7)),
+            hop_limit=hop_limit,
+            preset=preset,
+            airtime_budget_seconds=number(
+                "airtime_budget_seconds", EU868_HOURLY_LIMIT * share, 1.0, EU868_HOURLY_LIMIT
+            ),
+            ack_timeout=number("ack_timeout", 90.0, 1.0, 3600.0),
+            connect_timeout=number("connect_timeout", 30.0, 1.0, 600.0),
+            reconnect_max=number("reconnect_max", 30.0, 0.5, 3600.0),
+        )
+
+
+class _AckWaiter:
+    """Waits for the routing ACK/NAK of one packet; the library calls ``onAckNak`` on its reader thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.future: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+    # The library hands plain ACKs (not only NAKs) to a response callback only if it is named onAckNak.
+    def onAckNak(self, packet: dict[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._settle, packet)
+
+    def _settle(self, packet: dict[str, Any]) -> None:
+        if not self.future.done():
+            self.future.set_result(packet)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+class _PriorityGate:
+    """One packet on its way at a time; waiting senders get the radio by priority, then by arrival."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @property
+    def depth(self) -> int:
+        """Senders waiting plus the one on the air."""
+        return len(self._waiting) + int(self._busy)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, priority: int) -> AsyncIterator[None]:
+        if self._busy:
+            entry = (-priority, next(self._order), asyncio.get_running_loop().create_future())
+            heapq.heappush(self._waiting, entry)
+            try:
+                await entry[2]
+            except BaseException:
+                if entry[2].done() and not entry[2].cancelled():
+                    self._release()  # the turn was handed to us as we were cancelled: pass it on
+                else:
+                    self._waiting.remove(entry)
+                    heapq.heapify(self._waiting)
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, future = heapq.heappop(self._waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self._busy = False
+
+
+class _Bridge:
+    """The pubsub listeners of one transport. Pubsub keeps only weak references: the transport holds us."""
+
+    def __init__(self, transport: LoraTransport) -> None:
+        self._transport = transport
+
+    def on_receive(self, packet: dict[str, Any], interface: Any) -> None:
+        self._transport._from_thread(self._transport._on_packet, packet, interface)
+
+    def on_lost(self, interface: Any) -> None:
+        self._transport._from_thread(self._transport._on_lost, interface)
+
+    def subscribe(self) -> None:
+        pub.subscribe(self.on_receive, "meshtastic.receive")
+        pub.subscribe(self.on_lost, "meshtastic.connection.lost")
+
+    def unsubscribe(self) -> None:
+        for listener, topic in (
+            (self.on_receive, "meshtastic.receive"),
+            (self.on_lost, "meshtastic.connection.lost"),
+        ):
+            with contextlib.suppress(Exception):  # pubsub raises if the topic was never created
+                pub.unsubscribe(listener, topic)
+
+
+class LoraTransport:
+    """One Meshtastic radio as a Beredt link. Open it with ``open_transport``; it is started already."""
+
+    def __init__(self, name: str, settings: LoraSettings, ctx: TransportContext) -> None:
+        self.name = name
+        self.settings = settings
+        preset = settings.preset
+        self.capabilities = Capabilities(
+            mtu=MTU,
+            link_ack=True,
+            cost=Cost.METERED,
+            bytes_per_second=MTU / packet_airtime(MTU, preset),
+            broadcast=True,
+        )
+        self._log = ctx.logger.getChild(f"lora.{name}")
+        self._loop = asyncio.get_running_loop()
+        self._budget = AirtimeBudget(settings.airtime_budget_seconds)
+        self._radio_refuses_until = 0.0
+        self._gate = _PriorityGate()
+        self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
+        self._iface: Any = None
+        self._up = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._waiters: set[_AckWaiter] = set()
+        self._closed = False
+        self._bridge = _Bridge(self)
+        self._bridge.subscribe()
+        self._supervisor: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect to the radio, waiting at most ``connect_timeout``; keeps trying in the background."""
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"lora-{self.name}-supervisor")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), self.settings.connect_timeout)
+
+    # -- the Transport protocol ----------------------------------------------------------------------
+
+    async def send(self, dest: str, data: bytes, *, priority: int = Priority.NORMAL) -> None:
+        if self._closed:
+            raise TransportClosed("send after close", transport=self.name, peer=dest)
+        if len(data) > MTU:
+            raise FrameTooLarge(f"{len(data)} bytes > MTU {MTU}", transport=self.name, peer=dest)
+        if dest != BROADCAST_ADDRESS and not ADDRESS.match(dest):
+            raise DeliveryRefused(
+                f"not a mesh node id like !0badbeef: {dest!r}",
+                transport=self.name,
+                peer=dest,
+                reason="bad-address",
+            )
+        async with self._gate.turn(priority):
+            airtime = packet_airtime(len(data), self.settings.preset)
+            self._check_budget(dest, airtime, priority)
+            iface = self._iface
+            if iface is None or not self._up.is_set():
+                raise LinkDown("radio not connected", transport=self.name, peer=dest)
+            self._budget.record(time.monotonic(), airtime)
+            if dest == BROADCAST_ADDRESS:
+                await self._send_packet(iface, dest, data, None)
+                return
+            waiter = _AckWaiter(self._loop)
+            self._waiters.add(waiter)
+            try:
+                await self._send_packet(iface, dest, data, waiter)
+                try:
+                    answer = await asyncio.wait_for(waiter.future, self.settings.ack_timeout)
+                except TimeoutError:
+                    raise LinkDown(
+                        f"no ACK within {self.settings.ack_timeout:.0f} s", transport=self.name, peer=dest
+                    ) from None
+            finally:
+                self._waiters.discard(waiter)
+                _drop_response_handlers(iface, waiter)
+            self._settle_answer(dest, answer, airtime)
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)  # later callers also see the end
+                return
+            yield event
+
+    async def probe(self, dest: str) -> None:
+        """Cheap and airtime-free: the radio is connected and ``dest`` is a mesh address."""
+        if self._closed:
+            raise TransportClosed("probe after close", transport=self.name, peer=dest)
+        if not self._up.is_set():
+            raise LinkDown("radio not connected", transport=self.name, peer=dest)
+        if dest != BROADCAST_ADDRESS and not ADDRESS.match(dest):
+            raise LinkDown(f"not a mesh node id: {dest!r}", transport=self.name, peer=dest)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._bridge.unsubscribe()
+        for waiter in list(self._waiters):
+            waiter.fail(TransportClosed("closed while waiting for an ACK", transport=self.name))
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        await self._close_interface()
+        self._put(None)
+
+    def status(self) -> dict[str, Any]:
+        """Airtime and queue figures for the links API."""
+        now = time.monotonic()
+        used = self._budget.used(now)
+        per_packet = packet_airtime(MTU, self.settings.preset)
+        depth = self._gate.depth
+        wait = self._budget.decide(now, depth * per_packet, Priority.NORMAL).retry_after if depth else 0.0
+        return {
+            "connected": self._up.is_set(),
+            "preset": self.settings.preset.name,
+            "airtime_used_s": round(used, 3),
+            "airtime_budget_s": self._budget.limit,
+            "queue_depth": depth,
+            "drain_seconds": round(max(wait, depth * per_packet), 1),
+        }
+
+    # -- sending helpers -----------------------------------------------------------------------------
+
+    def _check_budget(self, dest: str, airtime: float, priority: int) -> None:
+        now = time.monotonic()
+        if now < self._radio_refuses_until:
+            raise BudgetExhausted(
+                "the radio refused for duty cycle",
+                transport=self.name,
+                peer=dest,
+                retry_after=self._radio_refuses_until - now,
+            )
+        decision = self._budget.decide(now, airtime, priority)
+        if not decision.allowed:
+            raise BudgetExhausted(
+                f"airtime budget {self._budget.limit:.0f} s/h spent ({self._budget.used(now):.0f} s used)",
+                transport=self.name,
+                peer=dest,
+                retry_after=decision.retry_after,
+            )
+
+    async def _send_packet(self, iface: Any, dest: str, data: bytes, waiter: _AckWaiter | None) -> None:
+        def call() -> Any:
+            return iface.sendData(
+                data,
+                destinationId="^all" if waiter is None else dest,
+                portNum=self.settings.port,
+                wantAck=waiter is not None,
+                onResponse=None if waiter is None else waiter.onAckNak,
+                channelIndex=self.settings.channel,
+                hopLimit=self.settings.hop_limit,
+            )
+
+        try:
+            await _in_thread("send", call, deadline=self.settings.connect_timeout)
+        except TimeoutError:
+            raise LinkDown("radio did not take the packet in time", transport=self.name, peer=dest) from None
+        except Exception as exc:  # MeshInterfaceError, serial and socket errors: the radio is not usable
+            raise LinkDown(f"radio refused the packet: {exc}", transport=self.name, peer=dest) from exc
+
+    def _settle_answer(self, dest: str, answer: dict[str, Any], airtime: float) -> None:
+        decoded = answer.get("decoded", {})
+        reason = str(decoded.get("routing", {}).get("errorReason", "NONE"))
+        if reason == "NONE":
+            if answer.get("from") != int(dest[1:], 16):
+                # A relay's rebroadcast (implicit ACK) shows the packet moved on, not that the hub has it.
+                raise LinkDown("only an implicit ACK from a relay", transport=self.name, peer=dest)
+            return
+        if reason in LINK_DOWN_REASONS:
+            if reason == "MAX_RETRANSMIT":
+                self._budget.record(time.monotonic(), RETRANSMISSIONS * airtime)
+            raise LinkDown(f"radio reports {reason}", transport=self.name, peer=dest)
+        if reason in BUDGET_REASONS:
+            retry_after = BUDGET_REASONS[reason]
+            if reason == "DUTY_CYCLE_LIMIT":
+                self._radio_refuses_until = time.monotonic() + retry_after
+            raise BudgetExhausted(
+                f"radio reports {reason}", transport=self.name, peer=dest, retry_after=retry_after
+            )
+        if reason == "TOO_LARGE":
+            raise FrameTooLarge("radio reports TOO_LARGE", transport=self.name, peer=dest)
+        raise DeliveryRefused(f"radio reports {reason}", transport=self.name, peer=dest, reason=reason)
+
+    # -- events from the library's threads ---------------------------------------------------------
+
+    def _from_thread(self, handler: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the transport is finished anyway
+            self._loop.call_soon_threadsafe(handler, *args)
+
+    def _on_packet(self, packet: dict[str, Any], interface: Any) -> None:
+        if interface is not self._iface or self._iface is None:
+            return  # pubsub is process-global: another transport's radio, or one we already closed
+        raw = packet.get("raw")
+        portnum = getattr(getattr(raw, "decoded", None), "portnum", None)
+        sender = packet.get("from")
+        if not isinstance(sender, int):
+            return
+        if portnum == self.settings.port:
+            meta: dict[str, Any] = {
+                k: packet[k] for k in ("rxSnr", "rxRssi", "hopStart", "hopLimit", "id") if k in packet
+            }
+            self._put(Received(source=f"!{sender:08x}", data=bytes(packet["decoded"]["payload"]), meta=meta))
+        elif portnum == POSITION_APP and sender == _my_node_num(interface):
+            gps_time = packet.get("decoded", {}).get("position", {}).get("time")
+            if isinstance(gps_time, int) and gps_time > 0:
+                self._put(TimeHint(unix_time=float(gps_time), source="meshtastic-gps"))
+
+    def _on_lost(self, interface: Any) -> None:
+        if interface is self._iface and interface is not None:
+            self._lost.set()
+
+    def _put(self, event: TransportEvent | None) -> None:
+        try:
+            self._events.put_nowait(event)
+        except asyncio.QueueFull:
+            self._log.warning("event queue full: dropping %s (the hub is not reading)", type(event).__name__)
+
+    # -- connection supervision ------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            iface = await self._connect_with_backoff()
+            self._iface = iface
+            self._lost.clear()
+            self._up.set()
+            self._put(LinkChanged(up=True, reason=f"radio {_my_id(iface)} connected"))
+            await self._lost.wait()
+            self._up.clear()
+            for waiter in list(self._waiters):
+                waiter.fail(LinkDown("radio connection lost", transport=self.name))
+            self._put(LinkChanged(up=False, reason="radio connection lost"))
+            await self._close_interface()
+
+    async def _connect_with_backoff(self) -> Any:
+        """A fresh back-off sequence for each loss: the first retry after a loss comes quickly."""
+        for attempt, delay in enumerate(_backoff(self.settings.reconnect_max)):
+            try:
+                return await self._open_interface()
+            except LinkDown as exc:
+                if attempt == 0 and not self._up.is_set():
+                    self._put(LinkChanged(up=False, reason=str(exc)))
+                self._log.warning("cannot reach the radio: %s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the back-off sequence is endless")
+
+    async def _open_interface(self) -> Any:
+        settings = self.settings
+        timeout = settings.connect_timeout
+
+        def build() -> Any:
+            # Imported here so that sites without a radio never import the library.
+            if settings.device is not None:
+                from meshtastic.serial_interface import SerialInterface
+
+                return SerialInterface(devPath=settings.device, timeout=int(timeout))
+            from meshtastic.tcp_interface import TCPInterface
+
+            return TCPInterface(settings.host, portNumber=settings.tcp_port, timeout=int(timeout))
+
+        try:
+            return await _in_thread("connect", build, deadline=timeout, orphan=_close_quietly)
+        except TimeoutError:
+            raise LinkDown(f"radio handshake took over {timeout:.0f} s", transport=self.name) from None
+        except Exception as exc:  # serial, socket and library errors while opening
+            raise LinkDown(f"cannot open the radio: {exc}", transport=self.name) from exc
+
+    async def _close_interface(self) -> None:
+        iface, self._iface = self._iface, None
+        self._up.clear()
+        if iface is not None:
+            with contextlib.suppress(TimeoutError, Exception):
+                await asyncio.shield(_in_thread("close", lambda: _close_quietly(iface), deadline=10.0))
+
+
+def _backoff(cap: float) -> Iterator[float]:
+    """Exponential back-off from 0.5 s up to ``cap``, each delay jittered down by up to half."""
+    for attempt in itertools.count():
+        yield min(cap, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+async def _in_thread(
+    what: str, call: Callable[[], T], *, deadline: float, orphan: Callable[[T], None] | None = None
+) -> T:
+    """Run a blocking library call on its own daemon thread, waiting at most ``deadline`` seconds.
+
+    A thread of its own, not the loop's shared executor: a radio call that hangs (the library waits up
+    to 30 s for a lost connection) must neither starve other work nor hold up the loop's shutdown. If we
+    stop waiting, ``orphan`` disposes of a result that arrives later (an interface nobody will close).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            if orphan is not None and error is None:
+                orphan(result)  # type: ignore[arg-type]
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result = call()
+        except SystemExit as exc:  # the library "exits" on some bad arguments: only this call fails
+            outcome: tuple[T | None, BaseException | None] = (
+                None,
+                RuntimeError(f"meshtastic gave up: {exc}"),
+            )
+        except BaseException as exc:
+            outcome = (None, exc)
+        else:
+            outcome = (result, None)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:
+            if orphan is not None and outcome[1] is None:
+                orphan(outcome[0])  # type: ignore[arg-type]
+
+    threading.Thread(target=run, name=f"beredt-lora-{what}", daemon=True).start()
+    return await asyncio.wait_for(future, deadline)
+
+
+def _close_quietly(iface: Any) -> None:
+    with contextlib.suppress(Exception):  # a dead port may fail its final flush; it is closed regardless
+        iface.close()
+
+
+def _drop_response_handlers(iface: Any, waiter: _AckWaiter) -> None:
+    """The library never expires response handlers: remove ours once we stop waiting."""
+    handlers = getattr(iface, "responseHandlers", {})
+    for request_id, handler in list(handlers.items()):
+        if getattr(handler.callback, "__self__", None) is waiter:
+            handlers.pop(request_id, None)
+
+
+def _my_node_num(iface: Any) -> int | None:
+    info = getattr(iface, "myInfo", None)
+    return getattr(info, "my_node_num", None)
+
+
+def _my_id(iface: Any) -> str:
+    num = _my_node_num(iface)
+    return f"!{num:08x}" if isinstance(num, int) else "?"
+
+
+async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> LoraTransport:
+    """``[links.<name>] kind = "lora"``: ``device`` or ``host``, ``port``, ``preset``, budget options."""
+    transport = LoraTransport(name, LoraSettings.from_options(name, options), ctx)
+    await transport.start()
+    return transport
