@@ -165,14 +165,14 @@ def _describe(exc: BaseException, timeout: float | None) -> str:
 class InternetTransport:
     """One hub's internet link: an aiohttp server for inbound POSTs and one client session for peers."""
 
-    def __init__(self, name: str, options: InternetOptions, node_id: str, ctx: TransportContext) -> None:
+    def __init__(self, name: str, options: InternetOptions, ctx: TransportContext) -> None:
         self.name = name
         self.capabilities = Capabilities(
             mtu=options.mtu, link_ack=False, cost=Cost.FREE, bytes_per_second=10e6
         )
         self.stats = InternetStats()
         self._options = options
-        self._node_id = node_id
+        self._node_id = ctx.node_id
         self._logger = ctx.logger
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue()
         self._peers: dict[str, _Peer] = {}
@@ -209,6 +209,12 @@ class InternetTransport:
         host = f"[{opts.host}]" if ":" in opts.host else opts.host
         self.bound_url = f"{self._scheme}://{host}:{port}"
         self.public_url = (opts.public_url or self.bound_url).rstrip("/")
+        if opts.public_url is None and opts.host in ("0.0.0.0", "::"):
+            self._logger.warning(
+                "%s: listening on all interfaces without public_url; peers will be told to answer %s",
+                self.name,
+                self.public_url,
+            )
         self._headers = {REPLY_TO_HEADER: self.public_url, "Content-Type": "application/octet-stream"}
         connector = aiohttp.TCPConnector(ssl=client_ssl)
         self._session = aiohttp.ClientSession(
@@ -553,6 +559,6 @@ async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportCo
     # Relative paths are meant relative to the config file's folder; the context only tells us the data
     # directory, which the example layout keeps in that folder.
     parsed = parse_options(name, options, ctx.data_dir.parent)
-    transport = InternetTransport(name, parsed, ctx.node_id, ctx)
+    transport = InternetTransport(name, parsed, ctx)
     await transport.start()
     return transport

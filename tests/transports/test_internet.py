@@ -336,6 +336,14 @@ async def test_public_url_is_the_source_peers_answer_to(tmp_path: Path) -> None:
         assert got.meta["remote"] == "127.0.0.1"
 
 
+async def test_wildcard_listen_without_public_url_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with hub_link(tmp_path, NODE_A, listen="0.0.0.0:0") as a:
+        assert a.public_url.startswith("http://0.0.0.0:")
+    assert "without public_url" in caplog.text
+
+
 # --- HTTPS ------------------------------------------------------------------------------------------
 
 
