@@ -18,9 +18,9 @@ What goes where (under --root, default /):
   /etc/systemd/journald.conf.d/beredt.conf   journald size limits, so logs cannot fill the SD card
 
 Steps: create the system user 'beredt' (groups dialout, and gpio and i2c where they exist), create the
-venv and pip-install Beredt into it, lay out the files above, create the node identity with
-'beredt init' if there is none, and when installing onto a running system as root: reload systemd and
-udev, enable the service, and restart it if it was running (an upgrade).
+venv and pip-install Beredt into it with the 'pi' extra (gpiozero, smbus2), lay out the files above,
+create the node identity with 'beredt init' if there is none, and when installing onto a running system
+as root: reload systemd and udev, enable the service, and restart it if it was running (an upgrade).
 
 Options:
   --root DIR       install under DIR instead of / (DESTDIR-style; for images and tests). No user is
@@ -131,9 +131,10 @@ if ((use_venv)); then
         say "created venv $venv"
     fi
     read -r -a pip <<<"${BEREDT_PIP:-$venv/bin/pip}"
-    # First bring dependencies up to date, then force Beredt itself to be reinstalled: an upgrade from a
-    # checkout may keep the version number, and pip would otherwise call it already satisfied.
-    "${pip[@]}" install --quiet --disable-pip-version-check "$package"
+    # First bring dependencies up to date (with the 'pi' extra: gpiozero and smbus2 for [power]), then
+    # force Beredt itself to be reinstalled: an upgrade from a checkout may keep the version number, and
+    # pip would otherwise call it already satisfied.
+    "${pip[@]}" install --quiet --disable-pip-version-check "${package}[pi]"
     "${pip[@]}" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$package"
     say "installed Beredt from $package into $venv"
     beredt_bin=${BEREDT_BIN:-$venv/bin/beredt}
@@ -167,7 +168,7 @@ else
         sed -E "s|^([[:space:]]*data_dir[[:space:]]*=).*|\\1 \"$data_dir\"|" "$config" >"$init_config"
     fi
     "$beredt_bin" init --config "$init_config"
-    say "created the node identity: $("$beredt_bin" id --config "$init_config")"
+    say "created the node identity in $data_dir"
 fi
 
 # --- system integration ----------------------------------------------------------------------------------

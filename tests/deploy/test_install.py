@@ -1,0 +1,114 @@
+"""install.sh into a throwaway root: first install, a second run, an upgrade, and one real venv install."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+from tests.deploy.installer import DEPLOY, PROJECT_BIN, copy_checkout, run_install, snapshot
+
+NO_VENV = {"BEREDT_BIN": str(PROJECT_BIN / "beredt")}
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_first_install_lays_out_everything_and_creates_the_identity(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    result = run_install("--root", root, "--no-venv", env=NO_VENV)
+    assert "skipping the beredt user" in result.stdout
+    assert (root / "etc/beredt/beredt.toml").read_text() == (DEPLOY / "beredt.toml").read_text()
+    assert (root / "etc/systemd/system/beredt.service").read_text() == (DEPLOY / "beredt.service").read_text()
+    assert (root / "etc/udev/rules.d/99-beredt-radios.rules").is_file()
+    assert (root / "etc/systemd/journald.conf.d/beredt.conf").is_file()
+    assert (root / "opt/beredt/README.md").is_file()
+    assert mode(root / "etc/beredt") == 0o750
+    assert mode(root / "etc/beredt/beredt.toml") == 0o640
+    assert mode(root / "var/lib/beredt") == 0o750
+    assert mode(root / "etc/systemd/system/beredt.service") == 0o644
+    identity = root / "var/lib/beredt/identity.key"
+    assert identity.stat().st_size > 0
+    assert mode(identity) & 0o077 == 0, "the identity key must be readable by its owner only"
+    # The shipped configuration still names the target's data directory, not the staging root.
+    assert 'data_dir = "/var/lib/beredt"' in (root / "etc/beredt/beredt.toml").read_text()
+
+
+def test_second_run_changes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    run_install("--root", root, "--no-venv", env=NO_VENV)
+    before = snapshot(root)
+    result = run_install("--root", root, "--no-venv", env=NO_VENV)
+    assert snapshot(root) == before  # contents, modes and even modification times
+    assert "keeping configuration" in result.stdout
+    assert "keeping identity" in result.stdout
+    assert "installed" not in result.stdout
+
+
+def test_upgrade_keeps_config_data_and_identity_and_replaces_system_files(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    old = copy_checkout(tmp_path / "old")
+    run_install("--root", root, "--no-venv", checkout=old, env=NO_VENV)
+    config = root / "etc/beredt/beredt.toml"
+    config.write_text(config.read_text().replace("Plejecenter Solbakken", "Plejecenter Engen"))
+    data = root / "var/lib/beredt"
+    identity = (data / "identity.key").read_bytes()
+    (data / "store.db").write_bytes(b"accepted messages " * 100)
+    (data / "roster.toml").write_text("# trusted nodes\n")
+    kept = {path: path.read_bytes() for path in (config, data / "store.db", data / "roster.toml")}
+
+    new = copy_checkout(tmp_path / "new")
+    new_deploy = new / "deploy/raspberry-pi"
+    for name in ("beredt.service", "99-beredt-radios.rules", "journald-beredt.conf", "beredt.toml"):
+        path = new_deploy / name
+        path.write_text(path.read_text() + "# changed in the newer release\n")
+    result = run_install("--root", root, "--no-venv", checkout=new, env=NO_VENV)
+
+    assert (data / "identity.key").read_bytes() == identity
+    for path, content in kept.items():
+        assert path.read_bytes() == content, path
+    assert "Plejecenter Engen" in config.read_text()
+    assert (root / "etc/systemd/system/beredt.service").read_text() == (
+        new_deploy / "beredt.service"
+    ).read_text()
+    assert (root / "etc/udev/rules.d/99-beredt-radios.rules").read_text().endswith("newer release\n")
+    assert (root / "etc/systemd/journald.conf.d/beredt.conf").read_text().endswith("newer release\n")
+    assert "keeping identity" in result.stdout
+
+
+def test_real_venv_install_then_upgrade_from_a_newer_checkout(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    checkout = copy_checkout(tmp_path / "checkout")
+    run_install("--root", root, "--source", checkout)
+    venv = root / "opt/beredt/venv"
+    beredt = venv / "bin/beredt"
+    assert beredt.is_file()
+    identity = (root / "var/lib/beredt/identity.key").read_bytes()
+
+    def installed(code: str) -> str:
+        # Run outside the repository: `python -c` would import the working tree's `hub` from the cwd.
+        return subprocess.run(
+            [venv / "bin/python", "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            cwd=tmp_path,
+        ).stdout.strip()
+
+    # The application runs from the venv's own site-packages, not from the checkout it was built from.
+    location = installed("import hub.watchdog; print(hub.watchdog.__file__)")
+    assert location.startswith(str(venv)), location
+    assert installed("import gpiozero, smbus2; print('pi extra')") == "pi extra"
+    help_text = subprocess.run([beredt, "--help"], capture_output=True, text=True, check=True, timeout=60)
+    assert "init" in help_text.stdout
+
+    # Upgrade: same version number, newer code. The venv must get the new code and keep the identity.
+    marker = f"upgrade {uuid.uuid4().hex}"
+    watchdog_py = checkout / "hub/watchdog.py"
+    watchdog_py.write_text(watchdog_py.read_text() + f"# {marker}\n")
+    run_install("--root", root, "--source", checkout)
+    assert marker in Path(location).read_text()
+    assert (root / "var/lib/beredt/identity.key").read_bytes() == identity
