@@ -190,7 +190,8 @@ class RFMedium:
                         continue
                     received.add(listener)
                     self._deliver(listener, packet, hops_left)
-                    if hops_left > 0:
+                    if hops_left > 0 and listener != packet.to:
+                        # The destination of a direct message keeps it; everybody else passes it on.
                         next_frontier.append((listener, hops_left - 1))
             frontier = next_frontier
             first = False
