@@ -58,6 +58,7 @@ class RFMedium:
         self._nodes: dict[int, Listener] = {}
         self._budgets: dict[int, AirtimeBudget] = {}
         self._hears: dict[int, set[int]] | None = None
+        self._doomed: dict[int, int] = {}
         self.transmissions = 0
         """Packets put on the air, relays, retransmissions and acks included."""
         self.lost = 0
@@ -95,6 +96,10 @@ class RFMedium:
     def heal(self) -> None:
         """Everybody hears everybody again."""
         self._hears = None
+
+    def lose_next(self, node_num: int, count: int = 1) -> None:
+        """Nobody hears the next ``count`` transmissions of ``node_num`` (retries and relays included)."""
+        self._doomed[node_num] = self._doomed.get(node_num, 0) + count
 
     def neighbours(self, node_num: int) -> list[int]:
         if self._hears is None:
@@ -182,6 +187,10 @@ class RFMedium:
             for sender, hops_left in frontier:
                 if not first and not self._spend(sender, airtime):
                     continue  # a relay over its duty cycle stays silent
+                if self._doomed.get(sender, 0) > 0:
+                    self._doomed[sender] -= 1
+                    self.lost += 1
+                    continue
                 for listener in self.neighbours(sender):
                     if listener in received:
                         continue

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -14,11 +15,13 @@ from hardware.simulators.meshtastic_radio import FakeMeshtasticRadio
 from hardware.simulators.rf_medium import RFMedium
 from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
 from hub.frame import Priority
+from tests.hubproc import HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import BROADCAST_ADDRESS, Cost, LinkChanged, TransportContext
 from transports.lora import LoraSettings, LoraTransport, open_transport
 from transports.lora_airtime import AirtimeBudget, ModemPreset, packet_airtime, time_on_air
 
+T = TypeVar("T")
 A, B, C = 0xA1, 0xB2, 0xC3
 ADDR = {n: f"!{n:08x}" for n in (A, B, C)}
 
@@ -339,3 +342,116 @@ def test_life_safety_goes_while_anything_is_left() -> None:
     assert budget.decide(1.0, 2.0, Priority.LIFE_SAFETY).allowed
     budget.record(1.0, 2.0)
     assert not budget.decide(2.0, 2.0, Priority.LIFE_SAFETY).allowed
+
+
+# -- two real hubs over the mesh only ------------------------------------------------------------
+
+
+class MeshInBackground:
+    """Fake radios on their own event loop thread, so that synchronous hub-process tests can use them."""
+
+    def __init__(self, *nums: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-mesh", daemon=True)
+        self.thread.start()
+        self.medium, self.radios, self.ports = self.run(self._start(nums))
+
+    async def _start(
+        self, nums: tuple[int, ...]
+    ) -> tuple[RFMedium, dict[int, FakeMeshtasticRadio], dict[int, int]]:
+        medium = RFMedium(seed=5)
+        radios = {n: FakeMeshtasticRadio(n, medium) for n in nums}
+        return medium, radios, {n: await r.start_tcp() for n, r in radios.items()}
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def frames_from(self, num: int) -> list[bytes]:
+        """Payloads the hub behind radio ``num`` put on our private port, in order."""
+        return [p.decoded.payload for p in list(self.radios[num].from_host) if p.decoded.portnum == 256]
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for radio in self.radios.values():
+                await radio.aclose()
+
+        self.run(stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def hubs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[HubProcess, HubProcess, MeshInBackground]]:
+    """A municipality staff hub and a care home, each with nothing but a LoRa radio."""
+    mesh = MeshInBackground(A, B)
+    root = tmp_path_factory.mktemp("lora-hubs")
+    staff = HubProcess.create(root / "staff", "Aarhus krisestab", "staff", internet=False)
+    home = HubProcess.create(root / "home", "Plejehjemmet Solgaarden", "care-home", internet=False)
+    for hub, num in ((staff, A), (home, B)):
+        hub.add_link("lora", {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15})
+    staff.add_peer(home, {"lora": ADDR[B]})
+    home.add_peer(staff, {"lora": ADDR[A]})
+    staff.set_default_route([home])
+    home.set_default_route([staff])
+    staff.trust(home)
+    home.trust(staff)
+    try:
+        staff.start()
+        home.start()
+        yield staff, home, mesh
+    finally:
+        staff.kill()
+        home.kill()
+        mesh.close()
+
+
+def arrived(hub: HubProcess, message_id: str) -> dict[str, Any] | None:
+    return next((m for m in hub.inbox() if m["id"] == message_id), None)
+
+
+def test_signed_institution_status_crosses_the_mesh_in_one_packet(
+    hubs: tuple[HubProcess, HubProcess, MeshInBackground],
+) -> None:
+    staff, home, mesh = hubs
+    before = len(mesh.frames_from(B))
+    status = {
+        "facility": "Compromised",
+        "power": "generator",
+        "fuel_hours": 14,
+        "residents": {"total": 42, "present": 40, "power_dependent": 3, "needing_help": 2},
+        "needs": ["oxygen", "heat"],
+        "text": "Generator kører, ilt til 14 timer",
+    }
+    message_id = home.send(staff.node_id, "status", status, priority="urgent")
+    staff.wait_for("the status over LoRa", lambda: arrived(staff, message_id) is not None)
+    got = arrived(staff, message_id)
+    assert got is not None and got["from"] == home.node_id and got["body"]["fuel_hours"] == 14
+    first_frame = mesh.frames_from(B)[before]
+    assert first_frame[0] == 1, "a whole frame (version 1), not a fragment"
+    assert len(first_frame) <= 160, f"status frame is {len(first_frame)} bytes"
+    print(f"institution status on the air: {len(first_frame)} bytes in one mesh packet")
+    home.wait_for("the end-to-end ack", lambda: home.message(message_id)["end_to_end_acked"])
+    lora = [row for row in staff.get("/v1/links")["links"] if row["link"] == "lora"]
+    assert lora and lora[0]["details"]["airtime_used_s"] > 0
+
+
+def test_multi_fragment_sitrep_is_reassembled_and_a_lost_fragment_recovered(
+    hubs: tuple[HubProcess, HubProcess, MeshInBackground],
+) -> None:
+    staff, home, mesh = hubs
+    summary = "Strømsvigt i hele kommunen; generatorer kører på plejecentrene. " * 9
+    before = len(mesh.frames_from(A))
+    mesh.medium.lose_next(A, 4)  # the first fragment and all three of the radio's retransmissions
+    message_id = staff.send(
+        home.node_id, "sitrep", {"number": 2, "phase": "Update", "summary": summary[:500]}
+    )
+    home.wait_for("the sitrep over LoRa", lambda: arrived(home, message_id) is not None, timeout=60)
+    got = arrived(home, message_id)
+    assert got is not None and got["body"]["summary"] == summary[:500]
+    fragments = [f for f in mesh.frames_from(A)[before:] if f[0] == 2]
+    set_size = fragments[0][6]
+    assert set_size >= 3 and len(fragments) > set_size, "the lost fragment was sent again"
+    print(f"sitrep: {set_size} fragments, {len(fragments)} sent with the recovery")
