@@ -1,0 +1,558 @@
+"""The satellite link: Iridium SBD through a local 9603 modem, or through the provider's webhook and MT API.
+
+One ``[links.<name>] kind = "satellite"`` table opens one of two roles. The **modem role** (``device``)
+drives a 9603 on a serial port: a frame goes out as one MO message (``AT+SBDWB`` + ``AT+SBDIX``, retried
+by the driver per MO status class) and MT traffic comes in with every session, when a ring alert is
+answered, and on the optional schedule ``mailbox_check_minutes``; there is no blind polling, because an
+empty mailbox check is billed. Addresses on this link are ``"cloud"`` (the provider's webhook, i.e. the
+central hub in webhook role) and ``"RB0012345"`` (another modem on the same account: the provider forwards
+a payload that starts with that prefix). A modem-to-modem payload also carries the sender's own ``RB``
+serial after the destination's, because MT messages say nothing about who sent them. The **webhook role**
+(``webhook_listen``) receives the provider's POSTs (``transports.satellite_webhook``) as frames from the
+modem's IMEI and sends to an IMEI by queueing MT messages through ``mt_url``.
+
+Every message costs credits (one per started 50 bytes, see ``hardware.iridium_sbd.credits_for``). A
+daily budget, persisted in ``ctx.data_dir`` so a restart does not reset it, and a priority floor keep
+routine traffic off the link: ``send`` raises ``BudgetExhausted`` for frames below ``min_priority`` (default
+2, urgent) or beyond ``daily_credit_budget``. The MTU (232 for a modem, 250 for the webhook end) keeps every
+full fragment, prefixes included, at exactly five 50-byte steps. A successful session proves only that the
+gateway has the bytes, so ``link_ack`` is False. ``probe`` reads signal bars (or reaches the MT API host)
+and never opens a paid session. Network time (``AT-MSSTM``) is reported as ``TimeHint`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hardware import iridium_sbd as sbd
+from hardware.iridium_driver import Iridium9603Driver, RetryPolicy, SessionReport
+from hardware.serial_link import backoff_delays
+from hub.clock import Clock, SystemClock
+from hub.errors import (
+    BeredtError,
+    BudgetExhausted,
+    ConfigError,
+    DeliveryRefused,
+    DeviceGone,
+    FrameTooLarge,
+    LinkDown,
+    ModemError,
+    ProtocolError,
+    TransportClosed,
+)
+from transports.base import (
+    Capabilities,
+    Cost,
+    LinkChanged,
+    Received,
+    TimeHint,
+    Transport,
+    TransportContext,
+    TransportEvent,
+)
+
+CLOUD = "cloud"
+MODEM_MTU = 5 * sbd.CREDIT_BYTES - 2 * sbd.RB_PREFIX_SIZE  # 232: RB<dest> RB<own> + frame = 250 bytes
+WEBHOOK_MTU = 5 * sbd.CREDIT_BYTES  # 250, within the 270-byte MT limit
+_SESSION_RATE = 10.0  # bytes/s: ~232 bytes per session of 5-20 s, for drain-time estimates
+_PRIORITY_NAMES = ("routine", "normal", "urgent", "life-safety")
+_TIME_HINT_INTERVAL = 600.0
+
+
+class CreditBudget:
+    """Credits spent per UTC day, kept in a small JSON file so restarts do not forget them."""
+
+    def __init__(self, path: Path, daily: int, clock: Clock, *, transport: str) -> None:
+        self.path = path
+        self.daily = daily
+        self.clock = clock
+        self.transport = transport
+        self._day, self._used = self._load()
+
+    @property
+    def used_today(self) -> int:
+        self._roll()
+        return self._used
+
+    def reserve(self, credits: int, peer: str | None = None) -> None:
+        """Count ``credits`` as spent now, or raise ``BudgetExhausted`` if they do not fit today."""
+        self._roll()
+        if self._used + credits > self.daily:
+            raise BudgetExhausted(
+                f"daily satellite budget spent: {self._used} of {self.daily} credits used, "
+                f"this frame needs {credits}",
+                transport=self.transport,
+                peer=peer,
+                retry_after=self._seconds_to_midnight(),
+            )
+        self._used += credits
+        self._save()
+
+    def refund(self, credits: int) -> None:
+        self._roll()
+        self._used = max(0, self._used - credits)
+        self._save()
+
+    def spend(self, credits: int) -> None:
+        """Count credits already spent (MT traffic the gateway billed), even beyond the budget."""
+        self._roll()
+        self._used += credits
+        self._save()
+
+    def _today(self) -> str:
+        return datetime.fromtimestamp(self.clock.time(), UTC).date().isoformat()
+
+    def _seconds_to_midnight(self) -> float:
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+        return max(1.0, (midnight - now).total_seconds())
+
+    def _roll(self) -> None:
+        if self._day != self._today():
+            self._day, self._used = self._today(), 0
+
+    def _load(self) -> tuple[str, int]:
+        try:
+            state = json.loads(self.path.read_text())
+            return str(state["day"]), int(state["used"])
+        except FileNotFoundError:
+            return self._today(), 0
+        except (ValueError, KeyError, TypeError) as exc:
+            logging.getLogger(__name__).error(
+                "%s unreadable (%s): counting today's credits from 0", self.path, exc
+            )
+            return self._today(), 0
+
+    def _save(self) -> None:
+        # Write-then-rename: a power cut leaves the old count or the new one, never half a file.
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"day": self._day, "used": self._used}))
+        os.replace(tmp, self.path)
+
+
+class SatelliteBase:
+    """What both roles share: events, the priority floor, the budget and closing."""
+
+    def __init__(
+        self, name: str, mtu: int, budget: CreditBudget, min_priority: int, logger: logging.Logger
+    ) -> None:
+        self.name = name
+        self.capabilities = Capabilities(
+            mtu=mtu, link_ack=False, cost=Cost.PAID, bytes_per_second=_SESSION_RATE
+        )
+        self.budget = budget
+        self.min_priority = min_priority
+        self.log = logger
+        self.closed = False
+        self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
+
+    def _admit(self, dest: str, data: bytes, priority: int, wire_size: int) -> int:
+        """Check closing, size and priority, then reserve the frame's credits; returns them."""
+        if self.closed:
+            raise TransportClosed("send after close", transport=self.name, peer=dest)
+        if len(data) > self.capabilities.mtu:
+            raise FrameTooLarge(
+                f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
+            )
+        if priority < self.min_priority:
+            raise BudgetExhausted(
+                f"priority {priority} ({_PRIORITY_NAMES[max(0, min(priority, 3))]}) may not use the paid "
+                f"satellite link; min_priority is {self.min_priority} ({_PRIORITY_NAMES[self.min_priority]})",
+                transport=self.name,
+                peer=dest,
+                retry_after=3600.0,
+            )
+        credits = sbd.credits_for(wire_size)
+        self.budget.reserve(credits, dest)
+        return credits
+
+    def _put(self, event: TransportEvent) -> None:
+        if self.closed:
+            return
+        try:
+            self._events.put_nowait(event)
+        except asyncio.QueueFull:  # the hub stopped reading; a paid message is logged, not lost silently
+            self.log.error("%s: event queue full, dropped %s", self.name, type(event).__name__)
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
+
+    def _end_events(self) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._events.put_nowait(None)
+
+
+class SatelliteModemTransport(SatelliteBase):
+    """The modem role: a 9603 on ``device``."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        device: str,
+        baud: int,
+        budget: CreditBudget,
+        logger: logging.Logger,
+        min_priority: int = 2,
+        serial: int | None = None,
+        mailbox_check_minutes: float = 0.0,
+        retry: RetryPolicy | None = None,
+        session_deadline: float = 120.0,
+        epoch: float = sbd.IRIDIUM_EPOCH,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name, MODEM_MTU, budget, min_priority, logger)
+        self.device, self.baud, self.serial = device, baud, serial
+        self.mailbox_check_minutes = mailbox_check_minutes
+        self.retry, self.session_deadline, self.epoch = retry, session_deadline, epoch
+        self.clock = clock or SystemClock()
+        self.driver: Iridium9603Driver | None = None
+        self.ready = asyncio.Event()
+        self._last_session = -1e18
+        self._last_time_hint = -1e18
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.name} modem supervisor")
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _wire(self, dest: str, data: bytes) -> bytes:
+        if dest == CLOUD:
+            return data
+        try:
+            target = sbd.parse_rb_address(dest)
+        except ProtocolError as exc:
+            raise DeliveryRefused(
+                f"not a satellite address: use {CLOUD!r} or RB + 7 digits",
+                transport=self.name,
+                peer=dest,
+                reason="address",
+            ) from exc
+        if self.serial is None:
+            raise DeliveryRefused(
+                "modem-to-modem sends need this modem's own serial (option 'serial')",
+                transport=self.name,
+                peer=dest,
+                reason="no-serial",
+            )
+        return sbd.rb_prefix(target) + sbd.rb_prefix(self.serial) + data
+
+    async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
+        if self.closed:
+            raise TransportClosed("send after close", transport=self.name, peer=dest)
+        wire = self._wire(dest, data)
+        credits = self._admit(dest, data, priority, len(wire))
+        driver = self.driver
+        if driver is None:
+            self.budget.refund(credits)
+            raise LinkDown("modem not available", transport=self.name, peer=dest)
+        try:
+            report = await driver.send(wire)
+        except BaseException as exc:
+            self.budget.refund(credits)
+            if isinstance(exc, BeredtError):
+                raise self._map(exc, dest) from exc
+            raise
+        self.log.info(
+            "%s: %d bytes to %s cost %d credits (%d of %d used today)%s",
+            self.name,
+            len(wire),
+            dest,
+            credits,
+            self.budget.used_today,
+            self.budget.daily,
+            f" after failures {report.failed}" if report.failed else "",
+        )
+        await self._after_session(driver, report)
+
+    def _map(self, exc: BeredtError, dest: str) -> BeredtError:
+        if isinstance(exc, DeviceGone):
+            return LinkDown(f"modem unplugged: {exc}", transport=self.name, peer=dest)
+        if isinstance(exc, ModemError) and exc.command == "AT+SBDIX" and exc.code is not None:
+            meaning, retry = sbd.mo_status_meaning(exc.code)
+            if retry is sbd.RetryClass.NEVER:
+                return DeliveryRefused(
+                    f"gateway refused: {meaning}", transport=self.name, peer=dest, reason=str(exc.code)
+                )
+            return LinkDown(str(exc), transport=self.name, peer=dest)
+        if isinstance(exc, ModemError | ProtocolError):
+            return LinkDown(f"modem failed: {exc}", transport=self.name, peer=dest)
+        return exc
+
+    async def _after_session(self, driver: Iridium9603Driver, report: SessionReport) -> None:
+        self._last_session = self.clock.monotonic()
+        mt_credits = sum(sbd.credits_for(len(message)) for message in report.mt)
+        if mt_credits:
+            self.budget.spend(mt_credits)
+        for message in report.mt:
+            self._deliver_mt(message, driver.imei)
+        if self.clock.monotonic() - self._last_time_hint >= _TIME_HINT_INTERVAL:
+            await self._time_hint(driver)
+
+    def _deliver_mt(self, message: bytes, imei: str) -> None:
+        # A provider may or may not strip the RB prefix it forwarded on; ours, if present, goes first.
+        if self.serial is not None and message.startswith(sbd.rb_prefix(self.serial)):
+            message = message[sbd.RB_PREFIX_SIZE :]
+        source = CLOUD
+        tagged = sbd.split_rb_prefix(message)
+        if tagged is not None:
+            source, message = f"RB{tagged[0]:07d}", tagged[1]
+        if message:
+            self._put(
+                Received(
+                    source=source, data=message, meta={"imei": imei, "credits": sbd.credits_for(len(message))}
+                )
+            )
+
+    async def _time_hint(self, driver: Iridium9603Driver) -> None:
+        try:
+            unix_time = await driver.network_time()
+        except (ModemError, ProtocolError) as exc:
+            self.log.info("%s: no network time: %s", self.name, exc)
+            return
+        if unix_time is not None:
+            self._last_time_hint = self.clock.monotonic()
+            self._put(TimeHint(unix_time=unix_time, source="iridium"))
+
+    async def probe(self, dest: str) -> None:
+        """Signal bars from the modem's last reading: no session, no credit."""
+        if self.closed:
+            raise TransportClosed("probe after close", transport=self.name, peer=dest)
+        try:
+            self._wire(dest, b"")
+        except DeliveryRefused as exc:
+            raise LinkDown(str(exc), transport=self.name, peer=dest) from exc
+        driver = self.driver
+        if driver is None:
+            raise LinkDown("modem not available", transport=self.name, peer=dest)
+        try:
+            bars = await driver.signal(fast=True)
+        except (ModemError, ProtocolError) as exc:
+            raise LinkDown(f"modem does not answer: {exc}", transport=self.name, peer=dest) from exc
+        if bars == 0:
+            raise LinkDown("no satellite signal", transport=self.name, peer=dest)
+
+    # -- background: open, ring alerts, scheduled checks, reopen after unplug ----------------------
+
+    async def _supervise(self) -> None:
+        delays = backoff_delays(1.0, 60.0)
+        reported_down = False
+        while True:
+            try:
+                driver = await Iridium9603Driver.open(
+                    self.device,
+                    self.baud,
+                    retry=self.retry,
+                    session_deadline=self.session_deadline,
+                    epoch=self.epoch,
+                )
+            except (ModemError, ProtocolError) as exc:
+                if not reported_down:
+                    self._put(LinkChanged(up=False, reason=f"modem unavailable: {exc}"))
+                    reported_down = True
+                await asyncio.sleep(next(delays))
+                continue
+            delays = backoff_delays(1.0, 60.0)
+            reported_down = False
+            self.driver = driver
+            self.ready.set()
+            self._put(LinkChanged(up=True, reason=f"modem {driver.imei} ready"))
+            try:
+                await self._time_hint(driver)
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(self._answer_rings(driver), name=f"{self.name} ring alerts")]
+                    if self.mailbox_check_minutes > 0:
+                        tasks.append(
+                            group.create_task(self._scheduled_checks(driver), name=f"{self.name} mailbox")
+                        )
+                    await driver.modem.gone.wait()
+                    for task in tasks:
+                        task.cancel()
+            finally:
+                self.driver = None
+                self.ready.clear()
+                await driver.aclose()
+            self._put(LinkChanged(up=False, reason="modem unplugged"))
+            reported_down = True
+
+    async def _answer_rings(self, driver: Iridium9603Driver) -> None:
+        while True:
+            await driver.wait_ring()
+            delays = backoff_delays(self.retry.soon_initial if self.retry else 5.0, 300.0)
+            for _ in range(5):
+                if await self._check(driver, answer_ring=True):
+                    break
+                await asyncio.sleep(next(delays))
+
+    async def _scheduled_checks(self, driver: Iridium9603Driver) -> None:
+        interval = self.mailbox_check_minutes * 60.0
+        while True:
+            # A session in the meantime already brought the MT fields for free: wait on from it.
+            wait = self._last_session + interval - self.clock.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            await self._check(driver, answer_ring=False)
+            self._last_session = self.clock.monotonic()
+
+    async def _check(self, driver: Iridium9603Driver, *, answer_ring: bool) -> bool:
+        """One mailbox check; False when it should be tried again."""
+        try:
+            self.budget.reserve(1)  # an empty check is billed one credit; MT traffic is counted after
+        except BudgetExhausted as exc:
+            self.log.error("%s: not checking the mailbox: %s", self.name, exc)
+            return True
+        try:
+            report = await driver.check_mailbox(answer_ring=answer_ring)
+        except (ModemError, ProtocolError) as exc:
+            self.budget.refund(1)
+            self.log.warning("%s: mailbox check failed: %s", self.name, exc)
+            return isinstance(exc, DeviceGone)  # the supervisor reopens; a retry here cannot help
+        if not report.result.mo_ok:
+            self.budget.refund(1)
+            self.log.info("%s: mailbox check failed: %s", self.name, report.result.meaning)
+            return False
+        if report.mt:
+            self.budget.refund(1)
+        await self._after_session(driver, report)
+        return True
+
+    async def aclose(self) -> None:
+        if self.closed and self._supervisor is None:
+            return
+        self._end_events()
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        if self.driver is not None:
+            await self.driver.aclose()
+            self.driver = None
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+_COMMON = {"kind", "daily_credit_budget", "min_priority"}
+_MODEM = {
+    "device",
+    "baud",
+    "serial",
+    "mailbox_check_minutes",
+    "retry_soon_seconds",
+    "retry_later_seconds",
+    "give_up_minutes",
+    "session_timeout",
+    "msstm_epoch",
+}
+_WEBHOOK = {
+    "webhook_listen",
+    "webhook_path",
+    "webhook_token",
+    "mt_url",
+    "mt_username",
+    "mt_password",
+    "imeis",
+}
+
+
+def config_number(
+    options: Mapping[str, Any], name: str, key: str, default: float, *, low: float, high: float
+) -> float:
+    value = options.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(
+            f"expected a number from {low:g} to {high:g}, got {value!r}", key=f"links.{name}.{key}"
+        )
+    return float(value)
+
+
+def config_text(options: Mapping[str, Any], name: str, key: str, default: str | None = None) -> str | None:
+    value = options.get(key, default)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"expected a non-empty string, got {value!r}", key=f"links.{name}.{key}")
+    return value
+
+
+async def open_transport(
+    name: str, options: Mapping[str, Any], ctx: TransportContext, *, clock: Clock | None = None
+) -> Transport:
+    """``[links.<name>] kind = "satellite"``: ``device`` for the modem role or ``webhook_listen`` for the
+    webhook role (see docs/satellite.md for every option)."""
+    unknown = set(options) - _COMMON - _MODEM - _WEBHOOK
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=f"links.{name}")
+    if ("device" in options) == ("webhook_listen" in options):
+        raise ConfigError(
+            "set exactly one of 'device' (a local 9603 modem) or 'webhook_listen' (the provider's webhook)",
+            key=f"links.{name}",
+        )
+    clock = clock or SystemClock()
+    daily = int(config_number(options, name, "daily_credit_budget", 100, low=0, high=1_000_000))
+    min_priority = int(config_number(options, name, "min_priority", 2, low=0, high=3))
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    budget = CreditBudget(ctx.data_dir / f"satellite-{name}-credits.json", daily, clock, transport=name)
+    if "device" in options:
+        stray = set(options) & _WEBHOOK
+        if stray:
+            raise ConfigError(
+                f"webhook option(s) {', '.join(sorted(stray))} do not apply to the modem role",
+                key=f"links.{name}",
+            )
+        serial = options.get("serial")
+        if serial is not None and (
+            not isinstance(serial, int) or isinstance(serial, bool) or not 0 <= serial <= 9_999_999
+        ):
+            raise ConfigError(
+                f"expected the modem's RockBLOCK serial (up to 7 digits), got {serial!r}",
+                key=f"links.{name}.serial",
+            )
+        soon = config_number(options, name, "retry_soon_seconds", 5.0, low=0.001, high=3600)
+        later = config_number(options, name, "retry_later_seconds", 180.0, low=0.001, high=86400)
+        # Back-off doubles from the configured first delay up to 12x (soon) or 5x (later) of it.
+        retry = RetryPolicy(
+            soon_initial=soon,
+            soon_cap=12 * soon,
+            later_initial=later,
+            later_cap=5 * later,
+            give_up_after=60.0 * config_number(options, name, "give_up_minutes", 30.0, low=0.001, high=1440),
+        )
+        transport = SatelliteModemTransport(
+            name,
+            device=str(config_text(options, name, "device")),
+            baud=int(config_number(options, name, "baud", 19200, low=300, high=460800)),
+            budget=budget,
+            logger=ctx.logger,
+            min_priority=min_priority,
+            serial=serial,
+            mailbox_check_minutes=config_number(options, name, "mailbox_check_minutes", 0, low=0, high=10080),
+            retry=retry,
+            session_deadline=config_number(options, name, "session_timeout", 120.0, low=1, high=600),
+            epoch=config_number(options, name, "msstm_epoch", sbd.IRIDIUM_EPOCH, low=0, high=4e9),
+            clock=clock,
+        )
+        transport.start()
+        return transport
+    from transports.satellite_webhook import open_webhook_role  # the module imports this one
+
+    stray = set(options) & _MODEM
+    if stray:
+        raise ConfigError(
+            f"modem option(s) {', '.join(sorted(stray))} do not apply to the webhook role",
+            key=f"links.{name}",
+        )
+    return await open_webhook_role(name, options, ctx, budget, min_priority)
