@@ -1,0 +1,56 @@
+"""In-process hubs on a shared in-memory medium, for fast tests of the hub's own behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from hub.app import Hub
+from hub.config import HubConfig, LinkConfig, PeerConfig, Timing
+from hub.identity import Identity
+from hub.roster import Role
+
+_media = itertools.count()
+
+FAST = Timing(hop_ack_timeout=0.5, retry_initial=0.05, retry_cap=0.5, e2e_ack_delay=0.01, probe_interval=0.2)
+
+
+def medium_name() -> str:
+    return f"test-medium-{next(_media)}"
+
+
+def hub_config(directory: Path, name: str, medium: str, *, role: Role = Role.STAFF, **overrides: object) -> HubConfig:
+    fields: dict[str, object] = {
+        "name": name, "role": role, "data_dir": directory,
+        "links": (LinkConfig("memory", "memory", {"kind": "memory", "medium": medium, "address": name}),),
+        "timing": FAST,
+    }  # fmt: skip
+    fields.update(overrides)
+    return HubConfig(**fields)  # type: ignore[arg-type]
+
+
+def peer(identity: Identity, address: str) -> PeerConfig:
+    return PeerConfig(identity.node_id, identity.name, {"memory": address})
+
+
+@contextlib.asynccontextmanager
+async def running(config: HubConfig, identity: Identity) -> AsyncIterator[Hub]:
+    async with Hub.open(config, identity) as hub:
+        task = asyncio.create_task(hub.run(), name=f"hub-{identity.name}")
+        await hub.ready.wait()
+        try:
+            yield hub
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
