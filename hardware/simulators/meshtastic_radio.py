@@ -296,6 +296,17 @@ class FakeMeshtasticRadio:
         nak.decoded.payload = mesh_pb2.Routing(error_reason=error).SerializeToString()
         self._to_host(nak)
 
+    def report_position(self, unix_time: int, latitude: float = 56.1572, longitude: float = 10.2107) -> None:
+        """Pass the host a position of this radio's own GPS, as the firmware does with a fix."""
+        packet = mesh_pb2.MeshPacket(to=BROADCAST_NUM, id=(unix_time & 0xFFFFFF) or 1)
+        setattr(packet, "from", self.node_num)
+        packet.decoded.portnum = portnums_pb2.PortNum.POSITION_APP
+        position = mesh_pb2.Position(
+            latitude_i=round(latitude * 1e7), longitude_i=round(longitude * 1e7), time=unix_time
+        )
+        packet.decoded.payload = position.SerializeToString()
+        self._to_host(packet)
+
     # -- medium side --------------------------------------------------------------------------------
 
     def hear(self, packet: mesh_pb2.MeshPacket) -> None:

@@ -6,7 +6,7 @@ firmware's ``FloodingRouter`` does), independent loss per reception, partitions 
 whom" graph; by default everybody hears everybody), the originator's retransmissions of a ``want_ack``
 direct message (three, as the firmware's ``NUM_RELIABLE_RETX``) and per-node time on air accounted with
 ``transports.lora_airtime`` against the EU 868 limit of 360 s per rolling hour. Delivery is immediate
-(``hop_delay`` adds a pause per hop) so tests run in milliseconds while airtime is still accounted.
+(``hop_delay`` adds a pause per hop: time on the air) so tests run in milliseconds while airtime is still accounted.
 """
 
 from __future__ import annotations
@@ -181,8 +181,7 @@ class RFMedium:
         frontier = [(origin, packet.hop_limit)]
         first = True
         while frontier:
-            if not first:
-                await asyncio.sleep(self.hop_delay)
+            await asyncio.sleep(self.hop_delay)  # each hop takes its time on the air
             next_frontier: list[tuple[int, int]] = []
             for sender, hops_left in frontier:
                 if not first and not self._spend(sender, airtime):
