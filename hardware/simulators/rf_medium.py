@@ -6,7 +6,8 @@ firmware's ``FloodingRouter`` does), independent loss per reception, partitions 
 whom" graph; by default everybody hears everybody), the originator's retransmissions of a ``want_ack``
 direct message (three, as the firmware's ``NUM_RELIABLE_RETX``) and per-node time on air accounted with
 ``transports.lora_airtime`` against the EU 868 limit of 360 s per rolling hour. Delivery is immediate
-(``hop_delay`` adds a pause per hop: time on the air) so tests run in milliseconds while airtime is still accounted.
+(``hop_delay`` adds a pause per hop for time on the air) so tests run in milliseconds while airtime is
+still accounted.
 """
 
 from __future__ import annotations
