@@ -8,6 +8,7 @@
 * ``await driver.send_sdstl(dest, pdu)`` and ``await driver.send_status(dest, value)`` -> ``CmgsResult``
   (``sent`` False when the radio could not put it on the air); the AI service (``AT+CTSDS``) is switched
   only when it changes.
+* ``await driver.registered()`` -> whether the radio is registered on the network (``AT+CREG?``).
 * ``await driver.next_event()`` -> ``SdsReceived`` (an SDS-TL transfer under our PID), ``ReportReceived``
   or ``StatusReceived``; other PIDs and unreadable URCs are logged and skipped.
 * ``await driver.reopen(deadline)`` waits for an unplugged radio and runs the set-up again;
@@ -80,6 +81,7 @@ class TetraDriver:
         self.deadline = deadline
         self.rates = tuple(rates)
         self.info: RadioInfo | None = None
+        self._closed = False
         self._modem: AtModem | None = None
         self._service: int | None = None
 
@@ -90,9 +92,11 @@ class TetraDriver:
         return self._modem.gone
 
     async def open(self) -> RadioInfo:
+        if self._closed:
+            raise DeviceGone("driver closed", device=self.device)
         baud = self.baud
         if baud is None:
-            baud = await probe_baud(self.device, self.rates, deadline=min(self.deadline, 2.0))
+            baud = await probe_baud(self.device, self.rates, deadline=min(self.deadline, 1.0))
             self.baud = baud
         link = SerialLink(self.device, baud, name=f"sine {self.device}")
         self._modem = await AtModem.open(
@@ -101,12 +105,16 @@ class TetraDriver:
         try:
             return await self._setup()
         except BaseException:
-            await self.aclose()
+            # A radio that fails its set-up is closed so that the next open starts from a clean port.
+            modem, self._modem = self._modem, None
+            await modem.aclose()
             raise
 
     async def reopen(self, *, deadline: float = 60.0) -> RadioInfo:
-        modem = self._require()
-        await modem.reopen(deadline=deadline)
+        """Wait for the radio to come back and set it up again (or open it, if it never was)."""
+        if self._modem is None:
+            return await self.open()
+        await self._modem.reopen(deadline=deadline)
         return await self._setup()
 
     async def _setup(self) -> RadioInfo:
@@ -117,8 +125,7 @@ class TetraDriver:
         await self._select(pei.SDS_TYPE4)
         issi = pei.parse_cnumf((await self._command(pei.CNUMF_QUERY)).info)
         max_bits = pei.parse_cmgs_test((await self._command(pei.CMGS_TEST)).info)
-        assert self.baud is not None
-        self.info = RadioInfo(issi, max_bits, self.baud)
+        self.info = RadioInfo(issi, max_bits, self._require().link.baud)
         return self.info
 
     def _require(self) -> AtModem:
@@ -134,6 +141,10 @@ class TetraDriver:
             self._service = None  # unknown until the radio confirms
             await self._command(pei.ctsds(service))
             self._service = service
+
+    async def registered(self) -> bool:
+        """Whether the radio is registered on the network now (``AT+CREG?``)."""
+        return pei.parse_creg((await self._command(pei.CREG_QUERY)).info)
 
     async def send_sdstl(self, dest: str, pdu: pei.Transfer | pei.Report) -> pei.CmgsResult:
         payload = pei.encode_transfer(pdu) if isinstance(pdu, pei.Transfer) else pei.encode_report(pdu)
@@ -179,6 +190,7 @@ class TetraDriver:
         return SdsReceived(indication.calling, pdu)
 
     async def aclose(self) -> None:
+        self._closed = True
         modem = self._modem
         if modem is not None:
             await modem.aclose()

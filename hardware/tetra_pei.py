@@ -157,6 +157,7 @@ def ctsp_sdstl(pid: int) -> str:
 CTSP_STATUS = "AT+CTSP=1,2,20"
 CNUMF_QUERY = "AT+CNUMF?"
 CMGS_TEST = "AT+CMGS=?"
+CREG_QUERY = "AT+CREG?"
 
 
 def ctsds(ai_service: int) -> str:
@@ -271,6 +272,17 @@ def ssi_of(identity: str) -> str:
     if not identity.isdigit() or len(identity) > 17:
         raise ProtocolError(f"not a TETRA identity: {identity[:30]!r}")
     return str(int(identity[-8:]))
+
+
+def parse_creg(info: tuple[str, ...]) -> bool:
+    """Whether ``+CREG: <mode>,<stat>[,<LA>...]`` says the radio is registered (stat 1 home, 5 roaming).
+    A radio answering only ``+CREG: <stat>`` is read the same way."""
+    for line in info:
+        if line.startswith("+CREG:"):
+            fields = _fields(line, "+CREG:")
+            stat = fields[1] if len(fields) >= 2 else fields[0]
+            return _int(stat, "+CREG status") in (1, 5)
+    raise ProtocolError(f"no +CREG line in {info!r}")
 
 
 def parse_cmgs(info: tuple[str, ...]) -> CmgsResult:

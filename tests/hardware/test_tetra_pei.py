@@ -78,11 +78,15 @@ def test_response_parsers() -> None:
     assert pei.parse_cmgs(("+CMGS: 3,4,7",)) == pei.CmgsResult(3, 4, 7)
     assert pei.parse_cmgs(("+CMGS: 3",)) == pei.CmgsResult(3, None, None)
     assert not pei.parse_cmgs(("+CMGS: 3,5",)).sent
+    assert pei.parse_creg(("+CREG: 0,1,1001",)) and pei.parse_creg(("+CREG: 5",))
+    assert not pei.parse_creg(("+CREG: 0,0",))
     for parse, info in (
         (pei.parse_cmgs_test, ("+CMGS: 1120",)),
         (pei.parse_cnumf, ("+CNUMF: 6,abc",)),
         (pei.parse_cmgs, ("+CMGS: x,4",)),
         (pei.parse_cmgs, ("OK",)),
+        (pei.parse_creg, ("+CREG: 0,x",)),
+        (pei.parse_creg, ()),
     ):
         with pytest.raises(ProtocolError):
             parse(info)

@@ -1,0 +1,244 @@
+"""The SINE transport on simulated radios (each on its own pty) sharing one simulated TETRA network."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardware.simulators.pty_device import PtyDevice
+from hardware.simulators.tetra import TetraNetwork, TetraRadio
+from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, LinkDown
+from hub.fragment import Reassembler, decode_fragment, split
+from tests.transports.contract import LinkPair, TransportContract, next_received
+from transports.base import LinkChanged, Received, Transport, TransportContext, TransportEvent
+from transports.sine import SineTransport, open_transport, pei_mtu
+from transports.sine_status import decode_status
+
+PLAN = {"ok": 0x8001, "needs-power": 0x8002, "needs-medical": 0x8003, "evacuating": 0x8004}
+
+
+@dataclass
+class Site:
+    radio: TetraRadio
+    pty: PtyDevice
+    transport: SineTransport
+
+
+class Sites:
+    """Radios on one network, each served on a pty, each opened as a SINE transport."""
+
+    def __init__(self, tmp_path: Path, network: TetraNetwork) -> None:
+        self.tmp_path = tmp_path
+        self.network = network
+        self.sites: list[Site] = []
+
+    async def add(self, issi: str, *, baud: int = 38400, **options: Any) -> Site:
+        radio = self.network.add_radio(issi, max_bits=1120)
+        pty = PtyDevice(radio, self.tmp_path / f"tty{issi}", baud=baud)
+        pty.start()
+        settings = {
+            "kind": "sine",
+            "device": str(pty.link_path),
+            "baud": baud,
+            "status_plan": PLAN,
+            "max_per_minute": 6000,
+            "timeout": 10,
+        } | options
+        ctx = TransportContext("00" * 8, self.tmp_path, logging.getLogger("test.sine"))
+        site = Site(radio, pty, await open_transport(f"sine{issi}", settings, ctx))
+        self.sites.append(site)
+        return site
+
+    async def aclose(self) -> None:
+        for site in self.sites:
+            await site.transport.aclose()
+            await site.pty.aclose()
+
+
+@pytest.fixture
+async def sites(tmp_path: Path) -> AsyncIterator[Sites]:
+    made = Sites(tmp_path, TetraNetwork(max_per_window=10_000, window=60.0))
+    yield made
+    await made.aclose()
+
+
+async def next_event(
+    transport: Transport, want: Callable[[TransportEvent], bool], deadline: float = 10
+) -> Any:
+    async def pull() -> TransportEvent:
+        async for event in transport.events():
+            if want(event):
+                return event
+        raise AssertionError("events ended")
+
+    return await asyncio.wait_for(pull(), deadline)
+
+
+class TestSineContract(TransportContract):
+    receive_timeout = 10.0
+
+    @pytest.fixture
+    async def link_pair(self, sites: Sites) -> AsyncIterator[LinkPair]:
+        a = await sites.add("1001")
+        b = await sites.add("1002", baud=19200)
+        yield LinkPair(a.transport, b.transport, "1001", "1002")
+
+
+async def test_capabilities_follow_the_radio(sites: Sites) -> None:
+    a = await sites.add("1001")
+    caps = a.transport.capabilities
+    assert (caps.mtu, caps.link_ack, caps.cost.name) == (137, True, "METERED")
+    assert pei_mtu(2047) == 252
+    small = await sites.add("1002", mtu=100)
+    assert small.transport.capabilities.mtu == 100
+    assert a.transport.status()["radio"] == "1001"
+
+
+async def test_fragmented_frame_crosses_in_mtu_sized_sds(sites: Sites) -> None:
+    a, b = await sites.add("1001"), await sites.add("1002")
+    wire = b"\x01" + bytes(range(256)) * 3
+    pieces = split(wire, a.transport.capabilities.mtu)
+    assert len(pieces) >= 6 and all(len(p) <= 137 for p in pieces)
+    await asyncio.gather(*(a.transport.send("1002", piece) for piece in pieces))
+    reassembler = Reassembler()
+    whole = None
+    for _ in pieces:
+        got = await next_received(b.transport, 10)
+        whole = reassembler.add(got.source, decode_fragment(got.data), time.time()) or whole
+    assert whole == wire
+
+
+async def test_status_sds_end_to_end(sites: Sites) -> None:
+    a, b = await sites.add("1001"), await sites.add("1002")
+    await a.transport.send_status("1002", "needs-power")
+    got = await next_received(b.transport, 10)
+    assert got == Received("1001", b"\x00\x80\x02", {"status": "needs-power", "value": 0x8002})
+    assert decode_status(got.data) == 0x8002
+    assert a.radio.commands[-2:] == ["AT+CTSDS=13,0", "AT+CMGS=1002,16"]
+    with pytest.raises(DeliveryRefused, match="not in the plan"):
+        await a.transport.send_status("1002", "party")
+
+
+async def test_rate_limit_is_honoured_and_higher_priority_goes_first(tmp_path: Path) -> None:
+    network = TetraNetwork(max_per_window=5, window=1.0)  # the control channel refuses bursts
+    sites = Sites(tmp_path, network)
+    try:
+        a = await sites.add("1001", max_per_minute=300)  # one SDS per 0.2 s
+        b = await sites.add("1002", max_per_minute=300)
+        started = time.monotonic()
+        low = [asyncio.create_task(a.transport.send("1002", b"\x01low%d" % i, priority=0)) for i in range(4)]
+        await asyncio.sleep(0)
+        high = asyncio.create_task(a.transport.send("1002", b"\x01high", priority=3))
+        await asyncio.gather(*low, high)
+        elapsed = time.monotonic() - started
+        order = [(await next_received(b.transport, 10)).data for _ in range(5)]
+        assert network.refused == 0
+        assert elapsed >= 4 * 0.2
+        assert order.index(b"\x01high") < order.index(b"\x01low2")
+    finally:
+        await sites.aclose()
+
+
+async def test_a_queue_too_long_is_refused_with_retry_after(sites: Sites) -> None:
+    a, _ = await sites.add("1001", max_per_minute=120, max_queue_seconds=1.2), await sites.add("1002")
+    results = await asyncio.gather(
+        *(a.transport.send("1002", b"\x01q%d" % i) for i in range(5)), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, BudgetExhausted)]
+    assert [r for r in results if r is not None and not isinstance(r, BudgetExhausted)] == []
+    assert len(refused) == 2 and min(r.retry_after for r in refused) >= 1.2
+
+
+async def test_unplug_mid_send_is_link_down_then_the_radio_returns(sites: Sites) -> None:
+    a, b = await sites.add("1001"), await sites.add("1002")
+    a.pty.unplug_on(b"AT+CMGS=")
+    with pytest.raises(LinkDown, match="unplugged"):
+        await a.transport.send("1002", b"\x01lost")
+    down = await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and not e.up)
+    assert down.peer is None
+    with pytest.raises(LinkDown):
+        await a.transport.send("1002", b"\x01while away")
+    with pytest.raises(LinkDown):
+        await a.transport.probe("1002")
+    asyncio.get_running_loop().call_later(0.3, a.pty.replug)
+    await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and e.up)
+    await a.transport.send("1002", b"\x01back")
+    assert (await next_received(b.transport, 10)).data == b"\x01back"
+
+
+async def test_radio_plugged_in_after_start(sites: Sites, tmp_path: Path) -> None:
+    radio = sites.network.add_radio("1003")
+    pty = PtyDevice(radio, tmp_path / "late", baud=9600)
+    ctx = TransportContext("00" * 8, tmp_path, logging.getLogger("test.sine"))
+    transport = await open_transport("late", {"device": str(pty.link_path), "baud": "auto"}, ctx)
+    try:
+        first = await next_event(transport, lambda e: isinstance(e, LinkChanged))
+        assert not first.up
+        with pytest.raises(LinkDown):
+            await transport.send("1002", b"\x01x")
+        pty.start()
+        await next_event(transport, lambda e: isinstance(e, LinkChanged) and e.up, deadline=30)
+        assert transport.info is not None and transport.info.baud == 9600
+    finally:
+        await transport.aclose()
+        await pty.aclose()
+
+
+async def test_unregistered_destination_is_link_down_for_that_peer(sites: Sites) -> None:
+    a, b = await sites.add("1001"), await sites.add("1002")
+    b.radio.registered = False
+    with pytest.raises(LinkDown, match="destination-not-registered") as info:
+        await a.transport.send("1002", b"\x01x")
+    assert info.value.peer == "1002"
+    event = await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and e.peer == "1002")
+    assert not event.up
+    with pytest.raises(LinkDown):
+        await a.transport.probe("1002")
+
+
+async def test_losing_registration_takes_the_link_down(sites: Sites) -> None:
+    a = await sites.add("1001", health_interval=0.1)
+    a.radio.registered = False
+    event = await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and not e.up)
+    assert "not registered" in event.reason
+    with pytest.raises(LinkDown, match="not registered"):
+        await a.transport.send("1002", b"\x01x")
+    a.radio.registered = True
+    await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and e.up)
+    await a.transport.probe("1002")
+
+
+async def test_radio_errors_become_link_down(sites: Sites) -> None:
+    a, _ = await sites.add("1001"), await sites.add("1002")
+    a.radio.fail["AT+CMGS="] = 35
+    with pytest.raises(LinkDown, match="CME ERROR: 35"):
+        await a.transport.send("1002", b"\x01x")
+    with pytest.raises(DeliveryRefused, match="not an ISSI"):
+        await a.transport.send("!0badbeef", b"\x01x")
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({}, "links.s.device"),
+        ({"device": "/dev/x", "baud": 12345}, "links.s.baud"),
+        ({"device": "/dev/x", "pid": 0x82}, "links.s.pid"),
+        ({"device": "/dev/x", "status_plan": {"ok": 1}}, "links.s.status_plan.ok"),
+        ({"device": "/dev/x", "status_plan": {"a": 0x8001, "b": 0x8001}}, "links.s.status_plan.b"),
+        ({"device": "/dev/x", "max_per_minute": 0}, "links.s.max_per_minute"),
+        ({"device": "/dev/x", "mtu": 1000}, "links.s.mtu"),
+        ({"device": "/dev/x", "colour": "red"}, "links.s"),
+    ],
+)
+async def test_config_errors_name_the_key(options: dict[str, Any], key: str, tmp_path: Path) -> None:
+    ctx = TransportContext("00" * 8, tmp_path, logging.getLogger("test.sine"))
+    with pytest.raises(ConfigError) as info:
+        await open_transport("s", options, ctx)
+    assert info.value.key == key

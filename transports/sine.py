@@ -1,0 +1,427 @@
+"""The SINE link: Beredt frames as SDS-TL over a TETRA radio's PEI, the delivery report as the hop ack.
+
+Each frame (or fragment, at most ``capabilities.mtu`` bytes) travels as SDS type 4 carrying an SDS-TL
+TRANSFER under Beredt's private protocol id, asking for a "received" report. The far end's transport
+answers with that report itself, so a report proves that the next *hub* has the bytes: ``send`` returns
+only then, and ``capabilities.link_ack`` is True. A failure report raises ``LinkDown`` (destination not
+registered or not reachable, memory full) or ``DeliveryRefused`` (any other definitive failure).
+
+SDS ride the control channel, which tolerates a few messages per minute per radio and no bursts: every
+SDS this radio sends (frames, reports, status) is spaced ``60 / max_per_minute`` seconds apart, queued
+highest priority first (our reports first of all); a frame that would wait longer than
+``max_queue_seconds`` is refused at once with ``BudgetExhausted(retry_after)``. A radio that vanishes
+(unplugged) fails what is queued with ``LinkDown``, reports ``LinkChanged(up=False)`` and is reopened with
+back-off; registration is polled with ``AT+CREG?`` every ``health_interval`` seconds. Status SDS (the
+operator's 16-bit status plan, see ``transports.sine_status``) go out with ``send_status`` and arrive as
+``Received(data=b"\\x00" + value, meta={"status": name, "value": value})``. Options: see ``open_transport``
+and docs/sine.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hardware import tetra_pei as pei
+from hardware.serial_link import backoff_delays
+from hardware.tetra_driver import RadioInfo, ReportReceived, SdsReceived, StatusReceived, TetraDriver
+from hub.errors import (
+    BudgetExhausted,
+    CmeError,
+    CommandTimeout,
+    DeliveryRefused,
+    DeviceGone,
+    FrameTooLarge,
+    LinkDown,
+    ModemError,
+    ProtocolError,
+    TransportClosed,
+    TransportError,
+)
+from transports.base import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
+from transports.sine_status import SineOptions, StatusPlan, encode_status, parse_options
+
+REPORT_PRIORITY = 1_000  # our delivery reports go before any frame: a late report costs the sender a resend
+_UNREACHABLE = {pei.DeliveryStatus.DESTINATION_NOT_REGISTERED, pei.DeliveryStatus.DESTINATION_NOT_REACHABLE}
+
+
+@dataclass(slots=True)
+class _Job:
+    dest: str
+    payload: pei.Transfer | pei.Report | int  # an int is a status value
+    future: asyncio.Future[None] | None
+
+
+class SineTransport:
+    """One SINE radio as a Beredt link; built and started by ``open_transport``."""
+
+    def __init__(self, name: str, driver: TetraDriver, options: SineOptions, logger: logging.Logger) -> None:
+        self.name = name
+        self.plan = options.status_plan
+        self._driver = driver
+        self._options = options
+        self._log = logger
+        self._interval = 60.0 / options.max_per_minute
+        # Until the radio tells its maximum (AT+CMGS=?), assume the 140 bytes most SINE radios take.
+        self.capabilities = self._capabilities(options.mtu or pei_mtu(1120))
+        self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
+        self._queue: list[tuple[int, int, _Job]] = []
+        self._queued = asyncio.Event()
+        self._seq = itertools.count()
+        self._pending: dict[tuple[str, int], asyncio.Future[None]] = {}
+        self._next_ref = random.randrange(256)
+        self._last_sent = float("-inf")
+        self._present = False
+        self._registered = True
+        self._peers_down: set[str] = set()
+        self._closed = False
+        self._runner: asyncio.Task[None] | None = None
+        self.info: RadioInfo | None = None
+        self.counters = {"sent": 0, "received": 0, "reports_sent": 0, "refused": 0, "events_dropped": 0}
+
+    def _capabilities(self, mtu: int) -> Capabilities:
+        return Capabilities(
+            mtu=mtu,
+            link_ack=True,
+            cost=Cost.METERED,
+            bytes_per_second=mtu / self._interval,
+        )
+
+    @property
+    def up(self) -> bool:
+        return self._present and self._registered
+
+    # --- life cycle ----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            self._adopt(await self._driver.open())
+        except (ModemError, ProtocolError) as exc:
+            # A hub must start even with its radio unplugged; the supervisor keeps trying to open it.
+            self._log.warning("%s: radio not ready at start: %s", self.name, exc)
+            self._emit(LinkChanged(up=False, reason=f"radio not ready: {exc}"))
+        self._runner = asyncio.create_task(self._supervise(), name=f"sine {self.name} supervisor")
+
+    def _adopt(self, info: RadioInfo) -> None:
+        self.info = info
+        radio_mtu = pei_mtu(info.max_bits)
+        mtu = min(self._options.mtu, radio_mtu) if self._options.mtu else radio_mtu
+        self.capabilities = self._capabilities(mtu)
+        self._present = self._registered = True
+        self._log.info("%s: radio ISSI %s at %d baud, MTU %d bytes", self.name, info.issi, info.baud, mtu)
+        self._emit(LinkChanged(up=True, reason=f"radio {info.issi} ready"))
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        runner, self._runner = self._runner, None
+        try:
+            if runner is not None:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+        finally:
+            await self._driver.aclose()
+            self._fail_everything(TransportClosed("transport closed", transport=self.name))
+            with contextlib.suppress(asyncio.QueueEmpty):
+                while self._events.full():
+                    self._events.get_nowait()
+            self._events.put_nowait(None)
+
+    async def _supervise(self) -> None:
+        delays = backoff_delays(initial=0.5, cap=30.0)
+        while True:
+            if self._present:
+                reason = await self._serve()
+                self._present = False
+                self._emit(LinkChanged(up=False, reason=reason))
+                self._fail_everything(LinkDown(reason, transport=self.name))
+            try:
+                self._adopt(await self._driver.reopen(deadline=30.0))
+                delays = backoff_delays(initial=0.5, cap=30.0)
+            except (ModemError, ProtocolError) as exc:
+                self._log.info("%s: radio still away: %s", self.name, exc)
+                await asyncio.sleep(next(delays))
+
+    async def _serve(self) -> str:
+        """Run the radio until it vanishes; returns why it stopped."""
+        reason = "radio stopped"
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._receive_loop(), name=f"sine {self.name} receive")
+                group.create_task(self._send_loop(), name=f"sine {self.name} send")
+                group.create_task(self._health_loop(), name=f"sine {self.name} health")
+        except* DeviceGone as gone:
+            reason = f"radio unplugged: {gone.exceptions[0]}"
+        return reason
+
+    # --- sending -------------------------------------------------------------------------------------------
+
+    async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
+        self._check_usable(dest)
+        dest = _issi(dest, self.name)
+        if len(data) > self.capabilities.mtu:
+            raise FrameTooLarge(
+                f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
+            )
+        ref = self._allocate_ref(dest)
+        future = self._enqueue(_Job(dest, pei.Transfer(self._driver.pid, ref, data), None), priority)
+        self._pending[(dest, ref)] = future
+        try:
+            async with asyncio.timeout(self._options.max_queue_seconds + self._options.timeout):
+                await future
+        except TimeoutError as exc:
+            raise LinkDown("no delivery report in time", transport=self.name, peer=dest) from exc
+        finally:
+            self._pending.pop((dest, ref), None)
+            future.cancel()
+        self.counters["sent"] += 1
+
+    async def send_status(self, dest: str, name: str, *, priority: int = 2) -> None:
+        """Send the status ``name`` of the plan as a status SDS; returns once the radio has sent it."""
+        self._check_usable(dest)
+        dest = _issi(dest, self.name)
+        try:
+            value = self.plan.value(name)
+        except KeyError as exc:
+            raise DeliveryRefused(
+                str(exc.args[0]), transport=self.name, peer=dest, reason="unknown-status"
+            ) from exc
+        future = self._enqueue(_Job(dest, value, None), priority)
+        try:
+            async with asyncio.timeout(self._options.max_queue_seconds + self._options.timeout):
+                await future
+        except TimeoutError as exc:
+            raise LinkDown("status not sent in time", transport=self.name, peer=dest) from exc
+        finally:
+            future.cancel()
+
+    def _check_usable(self, dest: str) -> None:
+        if self._closed:
+            raise TransportClosed("send after close", transport=self.name, peer=dest)
+        if not self.up:
+            reason = "radio not registered on the network" if self._present else "radio unplugged"
+            raise LinkDown(reason, transport=self.name, peer=dest)
+
+    def _allocate_ref(self, dest: str) -> int:
+        for _ in range(256):
+            self._next_ref = (self._next_ref + 1) % 256
+            if (dest, self._next_ref) not in self._pending:
+                return self._next_ref
+        raise BudgetExhausted(
+            "256 frames await reports", transport=self.name, peer=dest, retry_after=self._interval
+        )
+
+    def drain_seconds(self, priority: int) -> float:
+        """How long a new SDS of ``priority`` would wait for its turn on the control channel."""
+        loop = asyncio.get_running_loop()
+        ahead = sum(1 for key, _, _ in self._queue if -key >= priority)
+        return max(0.0, self._last_sent + self._interval - loop.time()) + ahead * self._interval
+
+    def _enqueue(self, job: _Job, priority: int) -> asyncio.Future[None]:
+        """Queue a frame or status SDS (refused when it would wait too long); its future settles its fate."""
+        wait = self.drain_seconds(priority)
+        if wait > self._options.max_queue_seconds:
+            self.counters["refused"] += 1
+            raise BudgetExhausted(
+                f"SDS queue needs {wait:.0f} s", transport=self.name, peer=job.dest, retry_after=wait
+            )
+        job.future = asyncio.get_running_loop().create_future()
+        self._push(job, priority)
+        return job.future
+
+    def _push(self, job: _Job, priority: int) -> None:
+        heapq.heappush(self._queue, (-priority, next(self._seq), job))
+        self._queued.set()
+
+    async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            await asyncio.sleep(max(0.0, self._last_sent + self._interval - loop.time()))
+            _, _, job = heapq.heappop(self._queue)
+            if job.future is not None and job.future.done():
+                continue  # the caller gave up while it waited
+            try:
+                await self._transmit(job)
+            finally:
+                self._last_sent = loop.time()
+
+    async def _transmit(self, job: _Job) -> None:
+        try:
+            if isinstance(job.payload, int):
+                result = await self._driver.send_status(job.dest, job.payload)
+            else:
+                result = await self._driver.send_sdstl(job.dest, job.payload)
+        except DeviceGone:
+            _settle(job.future, LinkDown("radio unplugged mid-send", transport=self.name, peer=job.dest))
+            raise
+        except (CmeError, CommandTimeout) as exc:
+            _settle(job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest))
+            return
+        if not result.sent:
+            self.counters["refused"] += 1
+            busy = BudgetExhausted(
+                "control channel refused the SDS",
+                transport=self.name,
+                peer=job.dest,
+                retry_after=2 * self._interval,
+            )
+            _settle(job.future, busy)
+        elif isinstance(job.payload, pei.Report):
+            self.counters["reports_sent"] += 1
+        elif isinstance(job.payload, int):
+            _settle(job.future, None)
+        # A frame's future waits for its delivery report (see _on_report).
+
+    # --- receiving -----------------------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            event = await self._driver.next_event()
+            match event:
+                case SdsReceived(source=source, pdu=pdu):
+                    self._peer_up(source)
+                    if pdu.report is not pei.ReportRequest.NONE:
+                        status = pei.DeliveryStatus.CONSUMED
+                        if pdu.report is not pei.ReportRequest.CONSUMED:
+                            status = pei.DeliveryStatus.RECEIVED
+                        report = pei.Report(pdu.pid, pdu.ref, status)
+                        self._push(_Job(source, report, None), REPORT_PRIORITY)
+                    self.counters["received"] += 1
+                    self._emit(Received(source, pdu.data, {"sds_ref": pdu.ref}))
+                case ReportReceived(source=source, report=report):
+                    self._on_report(source, report)
+                case StatusReceived(source=source, value=value):
+                    if value in pei.USER_STATUS:
+                        meta = {"status": self.plan.name(value), "value": value}
+                        self._emit(Received(source, encode_status(value), meta))
+                    else:
+                        self._log.info("%s: ignored network status 0x%04X from %s", self.name, value, source)
+
+    def _on_report(self, source: str, report: pei.Report) -> None:
+        future = self._pending.get((source, report.ref))
+        if future is None or future.done():
+            self._log.debug("%s: report for no waiting frame: %s from %s", self.name, report, source)
+            return
+        name = pei.status_name(report.status)
+        match pei.outcome(report.status):
+            case pei.Outcome.DELIVERED:
+                self._peer_up(source)
+                future.set_result(None)
+            case pei.Outcome.TEMPORARY:
+                self._log.info("%s: %s to %s delayed: %s", self.name, report.ref, source, name)
+            case pei.Outcome.FLOW_CONTROL:
+                future.set_exception(LinkDown(f"destination busy: {name}", transport=self.name, peer=source))
+            case pei.Outcome.FAILED if report.status in _UNREACHABLE:
+                self._peer_down(source, name)
+                future.set_exception(LinkDown(name, transport=self.name, peer=source))
+            case pei.Outcome.FAILED:
+                future.set_exception(DeliveryRefused(name, transport=self.name, peer=source, reason=name))
+
+    def _peer_up(self, peer: str) -> None:
+        if peer in self._peers_down:
+            self._peers_down.discard(peer)
+            self._emit(LinkChanged(up=True, reason="peer answered", peer=peer))
+
+    def _peer_down(self, peer: str, reason: str) -> None:
+        if peer not in self._peers_down:
+            self._peers_down.add(peer)
+            self._emit(LinkChanged(up=False, reason=reason, peer=peer))
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._options.health_interval)
+            try:
+                registered = await self._driver.registered()
+            except (CmeError, CommandTimeout, ProtocolError) as exc:
+                self._log.warning("%s: registration check failed: %s", self.name, exc)
+                registered = False
+            if registered != self._registered:
+                self._registered = registered
+                reason = "registered on the network" if registered else "not registered on the network"
+                self._emit(LinkChanged(up=registered, reason=reason))
+
+    # --- events and probing --------------------------------------------------------------------------------
+
+    def _emit(self, event: TransportEvent) -> None:
+        if self._closed:
+            return
+        try:
+            self._events.put_nowait(event)
+        except asyncio.QueueFull:  # a hub that stopped reading loses events, as a radio's buffer would
+            self.counters["events_dropped"] += 1
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)
+                return
+            yield event
+
+    async def probe(self, dest: str) -> None:
+        """Cheap: the radio is present and registered and ``dest`` has not failed lately. Spends no SDS."""
+        self._check_usable(dest)
+        dest = _issi(dest, self.name)
+        if dest in self._peers_down:
+            raise LinkDown("last SDS to this radio failed", transport=self.name, peer=dest)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "radio": self.info.issi if self.info else None,
+            "up": self.up,
+            "queue": len(self._queue),
+            "drain_seconds": round(len(self._queue) * self._interval, 1),
+            "awaiting_reports": len(self._pending),
+            **self.counters,
+        }
+
+    def _fail_everything(self, error: TransportError) -> None:
+        for _, _, job in self._queue:
+            _settle(job.future, error)
+        self._queue.clear()
+        for future in self._pending.values():
+            _settle(future, error)
+
+
+def pei_mtu(max_bits: int) -> int:
+    """Largest frame in one SDS-TL transfer for a radio whose ``AT+CMGS=?`` maximum is ``max_bits``."""
+    return min(max_bits, 2047) // 8 - pei.SDSTL_HEADER
+
+
+def _settle(future: asyncio.Future[None] | None, error: BaseException | None) -> None:
+    if future is None or future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def _issi(dest: str, name: str) -> str:
+    if not dest.isdigit() or not 1 <= len(dest) <= 17:
+        raise DeliveryRefused(f"{dest!r} is not an ISSI", transport=name, peer=dest, reason="bad-address")
+    return str(int(dest[-8:]))
+
+
+async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> SineTransport:
+    """``[links.<name>] kind = "sine"``; the keys are checked by ``transports.sine_status.parse_options``."""
+    parsed = parse_options(name, options)
+    driver = TetraDriver(parsed.device, parsed.baud, pid=parsed.pid, deadline=parsed.command_deadline)
+    transport = SineTransport(name, driver, parsed, ctx.logger.getChild(f"sine.{name}"))
+    await transport.start()
+    return transport
+
+
+__all__ = ["REPORT_PRIORITY", "SineTransport", "StatusPlan", "open_transport", "pei_mtu"]

@@ -1,0 +1,151 @@
+"""Settings of a SINE link: its ``[links.<name>]`` options, the status plan, and the status encoding.
+
+``parse_options`` validates the table the hub hands ``transports.sine.open_transport`` and raises
+``ConfigError`` naming the key and what is expected.
+
+A status SDS (TETRA AI service 13) carries one 16-bit number; 0x8000-0xFFFF are the user range, whose
+meaning the network operator and the users agree as a *status plan* (ETSI EN 300 392-5; set in each radio's
+codeplug). Beredt takes the plan from configuration (``status_plan = { ok = 0x8001, ... }``) so the same
+names work on every hub. A received status is handed to the hub as ``Received.data = b"\\x00" + value``
+(big-endian, 3 bytes): a frame never starts with 0x00 (frames start with their version, fragments with 2),
+so the hub can tell a status from a frame by the first byte; ``meta`` carries ``status`` (the plan name,
+or None for a value outside the plan) and ``value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.errors import ConfigError, ProtocolError
+
+STATUS_MARKER = 0x00
+STATUS_RANGE = range(0x8000, 0x10000)
+
+
+def encode_status(value: int) -> bytes:
+    """The ``Received.data`` of a status SDS."""
+    if value not in STATUS_RANGE:
+        raise ValueError(f"status value 0x{value:X} outside 0x8000-0xFFFF")
+    return bytes([STATUS_MARKER]) + value.to_bytes(2, "big")
+
+
+def decode_status(data: bytes) -> int:
+    """The value of a status ``Received.data``; ``ProtocolError`` for anything else."""
+    if len(data) != 3 or data[0] != STATUS_MARKER:
+        raise ProtocolError(f"not a SINE status: {data[:8].hex()}")
+    value = int.from_bytes(data[1:], "big")
+    if value not in STATUS_RANGE:
+        raise ProtocolError(f"status value 0x{value:04X} outside the user range")
+    return value
+
+
+class StatusPlan:
+    """Names to 16-bit values and back; validated from the ``status_plan`` table of a link."""
+
+    def __init__(self, values: Mapping[str, int]) -> None:
+        self._by_name = dict(values)
+        self._by_value = {value: name for name, value in values.items()}
+
+    @classmethod
+    def from_options(cls, table: Any, key: str) -> StatusPlan:
+        if table is None:
+            return cls({})
+        if not isinstance(table, Mapping):
+            raise ConfigError("expected a table of name = 0x8000..0xFFFF", key=key)
+        values: dict[str, int] = {}
+        for name, value in table.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value not in STATUS_RANGE:
+                raise ConfigError(
+                    f"{value!r} is not a user status value (0x8000 to 0xFFFF)", key=f"{key}.{name}"
+                )
+            if value in values.values():
+                raise ConfigError(f"value 0x{value:04X} is used twice", key=f"{key}.{name}")
+            values[str(name)] = value
+        return cls(values)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def value(self, name: str) -> int:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(
+                f"status {name!r} is not in the plan ({', '.join(self.names) or 'empty'})"
+            ) from None
+
+    def name(self, value: int) -> str | None:
+        return self._by_value.get(value)
+
+
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
+_KEYS = {
+    "kind", "device", "baud", "pid", "status_plan", "max_per_minute", "timeout", "mtu",
+    "max_queue_seconds", "health_interval",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SineOptions:
+    device: str
+    baud: int | None
+    """None: probe the radio's rate with ``AT`` at each of ``BAUD_RATES``."""
+    pid: int = 0xC8
+    status_plan: StatusPlan = field(default_factory=lambda: StatusPlan({}))
+    max_per_minute: float = 4.0
+    timeout: float = 90.0
+    """Seconds a frame waits for its delivery report once its turn on the control channel came."""
+    mtu: int | None = None
+    max_queue_seconds: float = 600.0
+    health_interval: float = 30.0
+
+    @property
+    def command_deadline(self) -> float:
+        return min(10.0, self.timeout)
+
+
+def _number(options: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    value = options.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"expected a positive number, got {value!r}", key=f"{where}.{key}")
+    return float(value)
+
+
+def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
+    where = f"links.{name}"
+    unknown = set(options) - _KEYS
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_KEYS))}", key=where
+        )
+    device = options.get("device")
+    if not isinstance(device, str) or not device:
+        raise ConfigError(
+            "the radio's serial device path is required, e.g. /dev/serial/by-id/...", key=f"{where}.device"
+        )
+    baud = options.get("baud", "auto")
+    if baud != "auto" and baud not in BAUD_RATES:
+        rates = ", ".join(map(str, BAUD_RATES))
+        raise ConfigError(f'expected "auto" or one of {rates}, got {baud!r}', key=f"{where}.baud")
+    pid = options.get("pid", 0xC8)
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0xC0 <= pid <= 0xFE:
+        raise ConfigError(
+            f"expected a private SDS-TL protocol id 0xC0-0xFE (192-254), got {pid!r}", key=f"{where}.pid"
+        )
+    mtu = options.get("mtu")
+    if mtu is not None and (not isinstance(mtu, int) or isinstance(mtu, bool) or not 16 <= mtu <= 252):
+        raise ConfigError(f"expected an integer 16-252 (bytes), got {mtu!r}", key=f"{where}.mtu")
+    return SineOptions(
+        device=device,
+        baud=None if baud == "auto" else int(baud),
+        pid=pid,
+        status_plan=StatusPlan.from_options(options.get("status_plan"), f"{where}.status_plan"),
+        max_per_minute=_number(options, "max_per_minute", where, 4.0),
+        timeout=_number(options, "timeout", where, 90.0),
+        mtu=mtu,
+        max_queue_seconds=_number(options, "max_queue_seconds", where, 600.0),
+        health_interval=_number(options, "health_interval", where, 30.0),
+    )
