@@ -240,6 +240,11 @@ class Iridium9603Driver:
         if not sbd.parse_sbdd_result(_info_line(response.info, "", command)):
             raise ModemError("buffer not cleared", device=self.modem.link.device, command=command, code=1)
 
+    @property
+    def busy(self) -> bool:
+        """A session or another exchange holds the modem (a session can take a minute or more)."""
+        return self._lock.locked()
+
     async def read_mt(self) -> bytes:
         """The MT buffer as it is now (``ProtocolError`` on a checksum mismatch)."""
         async with self._lock:

@@ -339,6 +339,8 @@ class SatelliteModemTransport(SatelliteBase):
         driver = self.driver
         if driver is None:
             raise LinkDown("modem not available", transport=self.name, peer=dest)
+        if driver.busy:
+            return  # a session is running, which says more than signal bars; waiting for it would stall
         try:
             bars = await driver.signal(fast=True)
         except (ModemError, ProtocolError) as exc:

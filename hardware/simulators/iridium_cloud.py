@@ -98,6 +98,8 @@ class IridiumCloud:
         self.mo_log: list[tuple[str, bytes]] = []  # (imei, data) of every MO message the gateway took
         self.forwarded: list[tuple[int, int, bytes]] = []  # (from serial, to serial, data)
         self.mt_url = ""
+        self.session_started = asyncio.Event()
+        """Set whenever a session begins; tests clear it and wait for the next one."""
         self._accounts: dict[str, Account] = {}
         self._mt_ids = itertools.count(4_114_651)
         self._random = random.Random(seed)
@@ -140,6 +142,7 @@ class IridiumCloud:
         return self.network_time_source() if self.service else None
 
     def start_session(self, modem: Iridium9603, mo: bytes | None) -> None:
+        self.session_started.set()
         self._spawn(self._session(self._accounts[modem.imei], mo), f"iridium session {modem.imei}")
 
     async def _session(self, account: Account, mo: bytes | None) -> None:

@@ -368,3 +368,85 @@ def test_mtu_keeps_full_fragments_at_five_credit_steps() -> None:
     assert sbd.credits_for(MODEM_MTU + 2 * sbd.RB_PREFIX_SIZE) == 5
     assert sbd.credits_for(MODEM_MTU + 2 * sbd.RB_PREFIX_SIZE + 1) == 6
     assert WEBHOOK_MTU <= sbd.MT_MAX and sbd.credits_for(WEBHOOK_MTU) == 5
+
+
+async def test_probe_during_a_long_session_answers_at_once_and_cancel_refunds(world: World) -> None:
+    modem = await world.modem(IMEI_1, 1)
+    world.cloud.session_delay = 60.0
+    world.cloud.session_started.clear()
+    sending = asyncio.create_task(modem.transport.send("cloud", b"\x01slow sky", priority=3))
+    await asyncio.wait_for(world.cloud.session_started.wait(), 10)
+    assert modem.model.in_session
+    assert modem.transport.budget.used_today == 1
+    await asyncio.wait_for(modem.transport.probe("cloud"), 5)
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert modem.transport.budget.used_today == 0
+
+
+# -- two real hubs over the simulated constellation ----------------------------------------------
+
+
+async def test_care_home_hub_reaches_staff_hub_over_satellite_only(world: World, tmp_path: Path) -> None:
+    """A care home with only a 9603 reports to the staff hub, which has only the provider webhook."""
+    from tests.hubproc import HubProcess, free_port
+
+    model = Iridium9603(IMEI_1, world.cloud)
+    world.cloud.attach(model, 1)
+    device = PtyDevice(model, tmp_path / "iridium-care", baud=19200)
+    device.start()
+    world.closers.append(device.aclose)
+    webhook_port = free_port()
+    world.cloud.webhook_url = f"http://127.0.0.1:{webhook_port}/iridium/mo"
+
+    def build() -> tuple[HubProcess, HubProcess]:
+        staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff", internet=False)
+        care = HubProcess.create(tmp_path / "care", "Plejehjemmet Solgaarden", "care-home", internet=False)
+        staff.add_link("satellite", {
+            "kind": "satellite", "webhook_listen": f"127.0.0.1:{webhook_port}", "webhook_token": SECRET,
+            "mt_url": world.cloud.mt_url, "mt_username": "beredt", "mt_password": "secret",
+        })  # fmt: skip
+        care.add_link(
+            "satellite", {"kind": "satellite", "device": str(device.link_path), "serial": 1} | FAST_RETRY
+        )
+        staff.add_peer(care, {"satellite": IMEI_1})
+        care.add_peer(staff, {"satellite": "cloud"})
+        staff.set_default_route([care])
+        care.set_default_route([staff])
+        staff.trust(care)
+        care.trust(staff)
+        staff.start()
+        care.start()
+        return staff, care
+
+    staff, care = await asyncio.to_thread(build)
+    try:
+        urgent = await asyncio.to_thread(
+            care.send,
+            staff.node_id,
+            "text",
+            "Strømmen er gået; generator kører, 6 timers brændstof",
+            priority="urgent",
+        )
+        routine = await asyncio.to_thread(
+            care.send, staff.node_id, "text", "Ugeplan for kantinen", priority="normal"
+        )
+
+        def arrived() -> bool:
+            return any(m["id"] == urgent for m in staff.inbox())
+
+        await asyncio.to_thread(staff.wait_for, "the urgent report over satellite", arrived, 60)
+        await asyncio.to_thread(
+            care.wait_for,
+            "the end-to-end ack back over MT",
+            lambda: care.message(urgent)["end_to_end_acked"],
+            60,
+        )
+        inbox = await asyncio.to_thread(staff.inbox)
+        assert routine not in {m["id"] for m in inbox}, "routine traffic must not spend satellite credit"
+        assert all(imei == IMEI_1 for imei, _ in world.cloud.mo_log)
+        assert world.cloud.account(IMEI_1).credits > 0
+    finally:
+        await asyncio.to_thread(staff.kill)
+        await asyncio.to_thread(care.kill)
