@@ -91,6 +91,7 @@ class _Connection:
                 keyfile=str(opts.tls_key) if opts.tls_key else None,
             )
         client.will_set(owner.topics.presence(owner.node_id), PRESENCE_OFFLINE, qos=1, retain=True)
+        client.enable_logger(owner._log.getChild("paho"))  # packet traces at DEBUG, for field diagnosis
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
