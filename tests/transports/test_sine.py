@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from hardware.simulators.pty_device import PtyDevice
 from hardware.simulators.tetra import TetraNetwork, TetraRadio
 from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, LinkDown
 from hub.fragment import Reassembler, decode_fragment, split
+from tests.hubproc import REPO, HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import LinkChanged, Received, Transport, TransportContext, TransportEvent
 from transports.sine import SineTransport, open_transport, pei_mtu
@@ -242,3 +246,51 @@ async def test_config_errors_name_the_key(options: dict[str, Any], key: str, tmp
     with pytest.raises(ConfigError) as info:
         await open_transport("s", options, ctx)
     assert info.value.key == key
+
+
+def test_two_real_hubs_talk_over_sine_only(tmp_path: Path) -> None:
+    """Two `beredt run` processes with only a SINE link, radios served by the simulator as a process."""
+    radios = tmp_path / "radios"
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "hardware.simulators.tetra", "--dir", str(radios), "--baud", "38400",
+         "--per-minute", "600", "1001", "1002"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    hubs: list[HubProcess] = []
+    try:
+        assert simulator.stdout is not None
+        ready = [simulator.stdout.readline() for _ in range(2)]
+        assert all(b"radio" in line for line in ready), ready
+        a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff", internet=False)
+        b = HubProcess.create(tmp_path / "b", "Plejehjemmet Solgaarden", "care-home", internet=False)
+        hubs += [a, b]
+        for hub, issi in ((a, "1001"), (b, "1002")):
+            hub.add_link("sine", {"kind": "sine", "device": str(radios / f"tty{issi}"), "baud": "auto",
+                                  "max_per_minute": 600, "status_plan": PLAN})  # fmt: skip
+        a.add_peer(b, {"sine": "1002"})
+        b.add_peer(a, {"sine": "1001"})
+        a.set_default_route([b])
+        b.set_default_route([a])
+        a.trust(b)
+        b.trust(a)
+        a.start()
+        b.start()
+        message_id = b.send(a.node_id, "text", "Generatoren kører, 40 timers brændstof", priority="urgent")
+        a.wait_for("the message over SINE", lambda: any(m["id"] == message_id for m in a.inbox()), timeout=60)
+        b.wait_for("the hop ack", lambda: b.message(message_id)["hops"][0]["state"] != "pending", timeout=60)
+        assert b.message(message_id)["hops"][0]["hop"] == a.node_id
+    except BaseException:
+        for hub in hubs:
+            print(f"--- {hub.name} ---\n{hub.log_tail()}")
+        raise
+    finally:
+        for hub in hubs:
+            hub.kill()
+        simulator.send_signal(signal.SIGINT)
+        try:
+            simulator.wait(10)
+        except subprocess.TimeoutExpired:
+            simulator.kill()
+            simulator.wait(10)
+        if simulator.stdout is not None:
+            simulator.stdout.close()
