@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import re
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -317,9 +317,13 @@ async def _serve(args: argparse.Namespace) -> None:
     cloud = IridiumCloud(
         webhook_url=args.webhook, webhook_secret=args.webhook_secret, session_delay=args.session_delay
     )
-    modem = Iridium9603(args.imei, cloud)
+    modem = Iridium9603(args.imei, cloud, epoch=args.epoch)
     cloud.attach(modem, args.serial)
     device = PtyDevice(modem, args.link, baud=args.baud)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     await cloud.start(args.mt_host, args.mt_port)
     device.start()
     print(
@@ -327,7 +331,7 @@ async def _serve(args: argparse.Namespace) -> None:
         flush=True,
     )
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await device.aclose()
         await cloud.aclose()
@@ -344,10 +348,15 @@ def main() -> None:
     parser.add_argument("--session-delay", type=float, default=5.0, help="seconds each session takes")
     parser.add_argument("--mt-host", default="127.0.0.1")
     parser.add_argument("--mt-port", type=int, default=0, help="port of the MT API (0: any free port)")
+    parser.add_argument(
+        "--epoch",
+        type=float,
+        default=sbd.IRIDIUM_EPOCH,
+        help="Unix time of the -MSSTM epoch (after 2026-08-10)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+    asyncio.run(_serve(args))
 
 
 if __name__ == "__main__":
