@@ -191,11 +191,13 @@ class PowerConfig:
         def optional_pin(name: str) -> Pin | None:
             return None if options.get(name) is None else pin(f"power.{name}", options[name])
 
-        def number(name: str, low: float) -> float:
+        def number(name: str, low: float, kind: type[int] | type[float] = float) -> Any:
             value = options.get(name, defaults[name])
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
-                raise ConfigError(f"expected a number >= {low}", file=file, key=f"power.{name}")
-            return value
+            allowed = int if kind is int else int | float
+            if isinstance(value, bool) or not isinstance(value, allowed) or value < low:
+                what = "an integer" if kind is int else "a number"
+                raise ConfigError(f"expected {what} >= {low}", file=file, key=f"power.{name}")
+            return kind(value)
 
         def table(name: str) -> Mapping[str, Any]:
             value = options.get(name, {})
@@ -214,18 +216,21 @@ class PowerConfig:
                 ) from None
             buttons[button] = pin(f"power.buttons.{name}", value)
         leds = {str(name): pin(f"power.leds.{name}", value) for name, value in table("leds").items()}
+        active_low = options.get("active_low", True)
+        if not isinstance(active_low, bool):
+            raise ConfigError("expected true or false", file=file, key="power.active_low")
         ups = options.get("ups")
         if ups is not None and ups != "waveshare-ina219":
             raise ConfigError("unsupported UPS; expected 'waveshare-ina219'", file=file, key="power.ups")
         return cls(
             mains_pin=optional_pin("mains_pin"),
             generator_pin=optional_pin("generator_pin"),
-            active_low=bool(options.get("active_low", True)),
+            active_low=active_low,
             ups=ups,
-            ups_bus=int(number("ups_bus", 0)),
-            ups_address=int(number("ups_address", 0x03)),
-            ups_cells=int(number("ups_cells", 1)),
-            battery_poll_seconds=float(number("battery_poll_seconds", 0.1)),
+            ups_bus=number("ups_bus", 0, int),
+            ups_address=number("ups_address", 0x03, int),
+            ups_cells=number("ups_cells", 1, int),
+            battery_poll_seconds=number("battery_poll_seconds", 0.1),
             buttons=buttons,
             leds=leds,
         )

@@ -124,7 +124,9 @@ def test_config_reads_a_full_power_table() -> None:
         ({"leds": {"lora": 2.5}}, "power.leds.lora", "BCM pin"),
         ({"ups": "apc"}, "power.ups", "waveshare-ina219"),
         ({"battery_poll_seconds": 0}, "power.battery_poll_seconds", ">= 0.1"),
-        ({"ups_cells": "two"}, "power.ups_cells", ">= 1"),
+        ({"ups_cells": "two"}, "power.ups_cells", "an integer >= 1"),
+        ({"ups_address": 66.5}, "power.ups_address", "an integer >= 3"),
+        ({"active_low": "no"}, "power.active_low", "true or false"),
     ],
 )
 def test_config_errors_name_the_file_and_key(options: dict[str, object], key: str, text: str) -> None:
