@@ -95,6 +95,11 @@ class Mosquitto:
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
 
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze``."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL (works on a frozen broker too); the kernel resets its connections."""
         if self.process is not None and self.process.poll() is None:

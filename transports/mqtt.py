@@ -233,9 +233,13 @@ class _Connection:
             async with asyncio.timeout(self.owner.options.publish_timeout):
                 await future
         except TimeoutError as exc:
-            raise LinkDown(
-                f"no PUBACK within {self.owner.options.publish_timeout:g} s", transport=self.owner.name
-            ) from exc
+            # A broker that holds a PUBACK this long is hung (its kernel still ACKs TCP, so neither the
+            # socket nor TCP_USER_TIMEOUT notices): give up on this connection and let the supervisor
+            # reconnect, rather than wait for two keepalive periods.
+            why = f"no PUBACK within {self.owner.options.publish_timeout:g} s"
+            self._detach()
+            self._mark_lost(why)
+            raise LinkDown(why, transport=self.owner.name) from exc
         finally:
             self.pending.pop(info.mid, None)
 

@@ -3,12 +3,13 @@
 Covers the transport contract, broker death with frames in flight, reconnection to a restarted broker,
 failover between brokers, QoS 1 frames queued for an offline node, presence with the last will of a
 SIGKILLed process, two sites federated by a Mosquitto bridge, outside publishers, ACL refusals, and
-configuration errors. The pure topic layout has its own tests in ``test_mqtt_topics.py``.
+configuration errors; and the pure topic layout, with hypothesis properties.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -20,13 +21,16 @@ from typing import Any
 
 import paho.mqtt.client
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from hub.errors import ConfigError, DeliveryRefused, LinkDown, TransportClosed
+from hub.errors import ConfigError, DeliveryRefused, LinkDown, ProtocolError, TransportClosed
 from tests.mosquitto import Mosquitto, bridged_mosquittos, free_port, running_mosquitto
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import BROADCAST_ADDRESS, LinkChanged, Received, TransportContext, TransportEvent
 from transports.mqtt import MqttTransport, open_transport
+from transports.mqtt_topics import Inbound, Presence, TopicLayout, parse_presence
 
 REPO = Path(__file__).resolve().parents[2]
 ACL_EXAMPLE = REPO / "deploy" / "mqtt" / "acl.example"
@@ -362,3 +366,90 @@ async def test_bad_options_name_the_key(options: dict[str, Any], key: str, says:
     with pytest.raises(ConfigError, match=says) as caught:
         await open_transport("m", options, ctx)
     assert caught.value.key == key
+
+
+async def test_hung_broker_is_given_up_after_the_publish_deadline(broker: Mosquitto) -> None:
+    a, b = await connected_pair(broker.url, broker.url, publish_timeout=1.0, reconnect_max=0.5)
+    try:
+        broker.freeze()
+        started = time.monotonic()
+        with pytest.raises(LinkDown, match="no PUBACK within 1 s"):
+            await a.send(b.node_id, b"\x01into the void")
+        await wait_event(a, link_up(False), 3)
+        assert time.monotonic() - started < 3.0
+        broker.thaw()
+        await wait_event(a, link_up(True), 15)
+        await a.send(b.node_id, b"\x01thawed")
+    finally:
+        broker.thaw()
+        await a.aclose()
+        await b.aclose()
+
+
+# --- the pure topic layout ---------------------------------------------------------------------------
+
+ME, PEER = "00112233aabbccdd", "ffeeddcc99887766"
+
+
+@pytest.mark.parametrize("prefix", ["beredt", "dk/region-midt/beredt"])
+def test_topics_round_trip_between_sender_and_receiver(prefix: str) -> None:
+    sender, receiver = TopicLayout(prefix, PEER), TopicLayout(prefix, ME)
+    assert receiver.parse(sender.publish_topic(ME)) == Inbound(PEER, "direct")
+    assert receiver.parse(sender.publish_topic(BROADCAST_ADDRESS)) == Inbound(PEER, "all")
+    assert receiver.parse(sender.publish_topic("group:krisestab")) == Inbound(PEER, "group:krisestab")
+    assert receiver.parse(sender.presence(PEER)) == Presence(PEER)
+    assert sender.publish_topic(ME) == f"{prefix}/node/{ME}/in/{PEER}"
+    assert receiver.inbox_filter() == f"{prefix}/node/{ME}/in/+"
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        f"other/node/{ME}/in/{PEER}",  # another prefix
+        f"beredt/node/{PEER}/in/{ME}",  # someone else's inbox
+        f"beredt/node/{ME}/in/{PEER}/extra",
+        f"beredt/node/{ME}/in/{PEER.upper()}",  # node ids are lowercase on the wire
+        f"beredt/node/{ME}/in/",
+        "beredt/all",
+        f"beredt/group/a+b/{PEER}",
+        "beredt",
+        "",
+    ],
+)
+def test_topics_outside_the_layout_are_protocol_errors(topic: str) -> None:
+    with pytest.raises(ProtocolError):
+        TopicLayout("beredt", ME).parse(topic)
+
+
+def test_presence_payloads() -> None:
+    assert parse_presence(b"online") is True
+    assert parse_presence(b"offline") is False
+    assert parse_presence(b"") is False  # a cleared retained presence: the node is gone
+    with pytest.raises(ProtocolError):
+        parse_presence(b"Online")
+
+
+@given(st.text(max_size=120))
+def test_any_topic_parses_or_raises_protocol_error(topic: str) -> None:
+    with contextlib.suppress(ProtocolError):
+        assert isinstance(TopicLayout("beredt", ME).parse(topic), Inbound | Presence)
+
+
+@given(st.binary(max_size=64))
+def test_any_presence_payload_parses_or_raises_protocol_error(payload: bytes) -> None:
+    with contextlib.suppress(ProtocolError):
+        assert isinstance(parse_presence(payload), bool)
+
+
+@given(st.text(max_size=40))
+def test_any_address_gives_a_topic_in_the_layout_or_a_protocol_error(dest: str) -> None:
+    sender = TopicLayout("beredt", PEER)
+    try:
+        topic = sender.publish_topic(dest)
+    except ProtocolError:
+        return
+    assert "+" not in topic and "#" not in topic
+    meaning = TopicLayout("beredt", dest if dest != BROADCAST_ADDRESS and "group:" not in dest else ME).parse(
+        topic
+    )
+    assert isinstance(meaning, Inbound) and meaning.sender == PEER
