@@ -127,7 +127,10 @@ fi
 # --- application -----------------------------------------------------------------------------------------
 if ((use_venv)); then
     if [[ ! -x $venv/bin/python ]]; then
-        "${BEREDT_PYTHON:-python3}" -m venv "$venv"
+        python=${BEREDT_PYTHON:-python3}
+        "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
+            die "Beredt needs Python 3.11 or newer; '$python' is not (Raspberry Pi OS Bookworm has 3.11)"
+        "$python" -m venv "$venv" || die "cannot create a venv: apt-get install -y python3-venv"
         say "created venv $venv"
     fi
     read -r -a pip <<<"${BEREDT_PIP:-$venv/bin/pip}"

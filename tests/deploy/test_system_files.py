@@ -246,3 +246,13 @@ def test_bad_arguments_fail_with_a_clear_message(tmp_path: Path, args: list[str]
     result = run_install("--root", tmp_path / "root", *args, env=env, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_too_old_python_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    old_python = tmp_path / "python3.9"
+    old_python.write_text("#!/bin/sh\nexit 1\n")  # what the version check sees from Python < 3.11
+    old_python.chmod(0o755)
+    result = run_install("--root", tmp_path / "root", env={"BEREDT_PYTHON": str(old_python)}, check=False)
+    assert result.returncode != 0
+    assert "Beredt needs Python 3.11 or newer" in result.stderr
+    assert not (tmp_path / "root/opt/beredt/venv").exists()
