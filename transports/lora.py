@@ -92,10 +92,11 @@ class LoraSettings:
         def key(k: str) -> str:
             return f"links.{name}.{k}"
 
-        def number(k: str, default: float, low: float, high: float) -> float:
+        def number(k: str, default: float, low: float, high: float, kind: type = float) -> float:
             value = options.get(k, default)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-                raise ConfigError(f"expected a number from {low} to {high}, got {value!r}", key=key(k))
+            valid = int if kind is int else int | float
+            if isinstance(value, bool) or not isinstance(value, valid) or not low <= value <= high:
+                raise ConfigError(f"expected {kind.__name__} from {low} to {high}, got {value!r}", key=key(k))
             return float(value)
 
         known = {"kind", "device", "host", "port", "channel", "hop_limit", "preset", "budget_share"}
@@ -126,8 +127,8 @@ class LoraSettings:
             device=device,
             host=host,
             tcp_port=tcp_port,
-            port=int(number("port", 256, 256, 511)),
-            channel=int(number("channel", 0, 0, 7)),
+            port=int(number("port", 256, 256, 511, int)),
+            channel=int(number("channel", 0, 0, 7, int)),
             hop_limit=hop_limit,
             preset=preset,
             airtime_budget_seconds=number(
@@ -280,16 +281,19 @@ class LoraTransport:
             airtime = packet_airtime(len(data), self.settings.preset)
             self._check_budget(dest, airtime, priority)
             iface = self._iface
+            if self._closed:
+                raise TransportClosed("closed while waiting for the radio", transport=self.name, peer=dest)
             if iface is None or not self._up.is_set():
                 raise LinkDown("radio not connected", transport=self.name, peer=dest)
-            self._budget.record(time.monotonic(), airtime)
             if dest == BROADCAST_ADDRESS:
                 await self._send_packet(iface, dest, data, None)
+                self._budget.record(time.monotonic(), airtime)
                 return
             waiter = _AckWaiter(self._loop)
             self._waiters.add(waiter)
             try:
                 await self._send_packet(iface, dest, data, waiter)
+                self._budget.record(time.monotonic(), airtime)  # the radio has it: it will go on the air
                 try:
                     answer = await asyncio.wait_for(waiter.future, self.settings.ack_timeout)
                 except TimeoutError:
@@ -305,7 +309,7 @@ class LoraTransport:
         while True:
             event = await self._events.get()
             if event is None:
-                self._events.put_nowait(None)  # later callers also see the end
+                self._put(None)  # later callers also see the end
                 return
             yield event
 
@@ -442,7 +446,13 @@ class LoraTransport:
         try:
             self._events.put_nowait(event)
         except asyncio.QueueFull:
-            self._log.warning("event queue full: dropping %s (the hub is not reading)", type(event).__name__)
+            if event is None:  # the end marker must get in: make room by dropping the oldest event
+                self._events.get_nowait()
+                self._events.put_nowait(None)
+            else:
+                self._log.warning(
+                    "event queue full: dropping %s (the hub is not reading)", type(event).__name__
+                )
 
     # -- connection supervision ------------------------------------------------------------------
 

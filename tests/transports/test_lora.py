@@ -278,6 +278,8 @@ async def test_radio_absent_at_start_reports_down_and_connects_when_it_appears(t
         ({"host": "radio:port"}, "links.l.host"),
         ({"device": "/dev/ttyUSB0", "port": 0}, "links.l.port"),
         ({"device": "/dev/ttyUSB0", "port": 512}, "links.l.port"),
+        ({"device": "/dev/ttyUSB0", "port": 300.5}, "links.l.port"),
+        ({"device": "/dev/ttyUSB0", "ack_timeout": True}, "links.l.ack_timeout"),
         ({"device": "/dev/ttyUSB0", "preset": "VERY_FAST"}, "links.l.preset"),
         ({"device": "/dev/ttyUSB0", "budget_share": 1.5}, "links.l.budget_share"),
         ({"device": "/dev/ttyUSB0", "hop_limit": 9}, "links.l.hop_limit"),
