@@ -263,12 +263,18 @@ class InternetTransport:
         frames: list[bytes] = []
         size = 0
         try:
-            async for chunk in request.content.iter_any():
-                size += len(chunk)
-                if size > self._max_body:
-                    return web.Response(status=413, text=f"body exceeds {self._max_body} bytes")
-                frames += decoder.receive_data(chunk)
+            # A sender that stalls mid-body must not hold a handler (and shutdown) forever.
+            async with asyncio.timeout(self._options.timeout):
+                async for chunk in request.content.iter_any():
+                    size += len(chunk)
+                    if size > self._max_body:
+                        return web.Response(status=413, text=f"body exceeds {self._max_body} bytes")
+                    frames += decoder.receive_data(chunk)
             decoder.end()
+        except TimeoutError:
+            return web.Response(status=408, text=f"body not received within {self._options.timeout} s")
+        except ConnectionResetError:  # the sender vanished mid-body: nothing to deliver, nobody to answer
+            return web.Response(status=400, text="connection lost inside the body")
         except FrameTooLarge as exc:
             return web.Response(status=413, text=str(exc))
         except ProtocolError as exc:

@@ -208,6 +208,39 @@ async def test_malformed_post_is_400_and_delivers_nothing(
         assert b.stats.frames_received == 1
 
 
+PARTIAL_POST = (
+    b"POST /v1/frames HTTP/1.1\r\nHost: hub\r\nX-Beredt-Reply-To: http://127.0.0.1:9\r\n"
+    b"Content-Length: 100\r\n\r\n\x00\x05ab"
+)
+
+
+async def test_sender_stalling_mid_body_gets_408_and_delivers_nothing(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_B, timeout=0.5) as b:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(b.bound_url.rsplit(":", 1)[1]))
+        try:
+            writer.write(PARTIAL_POST)
+            answer = await asyncio.wait_for(reader.read(500), 10)
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert b"body not received within 0.5 s" in answer
+        assert b.stats.frames_received == 0
+
+
+async def test_sender_vanishing_mid_body_delivers_nothing_and_the_server_lives_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with hub_link(tmp_path, NODE_B) as b:
+        _, writer = await asyncio.open_connection("127.0.0.1", int(b.bound_url.rsplit(":", 1)[1]))
+        writer.write(PARTIAL_POST)
+        await writer.drain()
+        writer.transport.abort()
+        assert await raw_post(b.public_url, encode_batch([b"\x01after"])) == (204, "")
+        assert (await next_received(b, 10)).data == b"\x01after"
+        assert b.stats.frames_received == 1
+    assert "Error handling request" not in caplog.text
+
+
 async def test_oversize_frame_and_oversize_body_are_413(tmp_path: Path) -> None:
     async with hub_link(tmp_path, NODE_B, mtu=1000) as b:
         status, text = await raw_post(b.public_url, encode_batch([b"x" * 1001]))
