@@ -19,7 +19,9 @@ the parser and routes events, ``Response`` to the command waiting for it, ``Urc`
   ``await modem.reopen(deadline=...)`` reopens the link with back-off and restarts reading.
 * ``await modem.aclose()`` - idempotent; stops the reader and releases the port.
 
-A response arriving after its command timed out is dropped rather than handed to the next command.
+A response that arrives while no command waits is logged and dropped. A device that answers a command
+only after its deadline and after the next command was written can still have that late answer taken
+for the next command's, so callers treat ``CommandTimeout`` as a reason to doubt the device's state.
 """
 
 from __future__ import annotations

@@ -284,3 +284,34 @@ def test_backoff_grows_to_its_cap_with_jitter() -> None:
     assert 0.5 <= got[0] <= 1.0
     assert all(4.0 <= d <= 8.0 for d in got[4:])
     assert len(set(got)) > 1
+
+
+async def test_commands_from_several_tasks_run_one_at_a_time(modem: AtModem) -> None:
+    answers = await asyncio.gather(
+        *(modem.command(cmd) for cmd in ["AT+CNUMF?", "AT", "AT+CNUMF?", "AT"] * 3)
+    )
+    assert [a.info for a in answers] == [("+CNUMF: 6,1234",), ()] * 6
+
+
+async def test_a_cancelled_command_leaves_the_modem_usable(modem: AtModem) -> None:
+    task = asyncio.create_task(modem.command("AT+SILENT", deadline=10))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await modem.command("AT+CNUMF?")).info == ("+CNUMF: 6,1234",)
+
+
+async def test_link_closes_cleanly_while_a_read_waits(device: tuple[PtyDevice, ScriptedDevice]) -> None:
+    link = SerialLink(str(device[0].link_path), 19200)
+    await link.open()
+    reader = asyncio.create_task(link.read())
+    await asyncio.sleep(0.05)
+    await link.aclose()
+    with pytest.raises(DeviceGone):
+        await reader
+    with pytest.raises(DeviceGone):
+        await link.write(b"AT\r")
+    second = SerialLink(str(device[0].link_path), 19200)  # the port was released: it opens again
+    await second.open()
+    await second.aclose()
