@@ -101,23 +101,31 @@ class Inbound:
         self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
         self.router.hop_acked(ids, frame.sender)
 
+    def _duplicate(self, frame: Frame, link: str, source: str, previous: bytes | None, *, ack: bool = True) -> None:
+        self.admission.refused[RefusalReason.REPLAYED.value] += 1
+        log.info("duplicate %s from %s:%s not stored", frame.id.hex(), link, source)
+        if ack:  # the sender missed our earlier ack
+            self.acks.hop_ack(link, source, previous, frame.id, frame.priority)
+
     async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> None:
         message_id = frame.id
         previous = frame.sender if frame.hops == 0 else self.links.peer_at(link, source)
-        if message_id in self._accepting or await self.store.has(message_id):
-            self.admission.refused[RefusalReason.REPLAYED.value] += 1
-            log.info("duplicate %s from %s:%s acknowledged again, not stored", message_id.hex(), link, source)
-            self.acks.hop_ack(link, source, previous, message_id, frame.priority)
+        # Claim the id before the first await: the same frame may arrive over several links at once.
+        if message_id in self._accepting:  # no ack yet: the first copy is not committed
+            self._duplicate(frame, link, source, None, ack=False)
             return
-        for_me = frame.recipient in (self.me, BROADCAST)
-        exclude = [h for h in (previous, frame.sender) if h is not None]
-        hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
-        if not for_me and not hops:
-            self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
-            return
-        wire = frame.with_hops(frame.hops + 1).encode() if hops else data
         self._accepting.add(message_id)
         try:
+            if await self.store.has(message_id):
+                self._duplicate(frame, link, source, previous)
+                return
+            for_me = frame.recipient in (self.me, BROADCAST)
+            exclude = [h for h in (previous, frame.sender) if h is not None]
+            hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
+            if not for_me and not hops:
+                self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
+                return
+            wire = frame.with_hops(frame.hops + 1).encode() if hops else data
             await self.store.accept(frame, wire, hops=hops, local=False,
                                     for_me=for_me and frame.kind is not Kind.ACK, via=link)  # fmt: skip
         except StoreError as exc:

@@ -255,7 +255,8 @@ class Router:
 
     async def _attempt(self, attempt: _Attempt) -> None:
         delivery, link = attempt.delivery, attempt.candidate.link
-        if delivery.state is not DeliveryState.SENDING:
+        if not delivery.open:  # settled meanwhile (acked by a fan-out sibling, expired, evicted)
+            delivery.inflight -= 1
             return
         peer = attempt.hop.hex()
         error: str | None = None

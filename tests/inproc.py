@@ -32,8 +32,8 @@ def hub_config(directory: Path, name: str, medium: str, *, role: Role = Role.STA
     return HubConfig(**fields)  # type: ignore[arg-type]
 
 
-def peer(identity: Identity, address: str) -> PeerConfig:
-    return PeerConfig(identity.node_id, identity.name, {"memory": address})
+def peer(identity: Identity, address: str, links: tuple[str, ...] = ("memory",)) -> PeerConfig:
+    return PeerConfig(identity.node_id, identity.name, dict.fromkeys(links, address))
 
 
 @contextlib.asynccontextmanager
