@@ -420,7 +420,7 @@ class InternetTransport:
         message = f"HTTP {status}: {text}"
         if status == 413:
             raise FrameTooLarge(message, transport=self.name, peer=peer.url)
-        if status >= 500:
+        if status >= 500 or status in (408, 429):  # server trouble, a slow path or rate limiting: try later
             raise LinkDown(message, transport=self.name, peer=peer.url)
         raise DeliveryRefused(message, transport=self.name, peer=peer.url, reason=f"http-{status}")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -275,6 +276,45 @@ async def test_client_errors_are_refusals_and_bad_addresses_too(tmp_path: Path) 
             await a.send("!0badbeef", b"\x01x")
         with pytest.raises(LinkDown, match="HTTP 404"):
             await a.probe(f"{b.public_url}/not-a-hub")
+
+
+@contextlib.asynccontextmanager
+async def peer_answering(status: int) -> AsyncIterator[str]:
+    """A web server that answers every POST with ``status``: a misbehaving or overloaded peer or proxy."""
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=status, text="as configured", headers={"Location": "http://127.0.0.1:9/"})
+
+    app = web.Application()
+    app.router.add_post("/v1/frames", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (302, DeliveryRefused),
+        (403, DeliveryRefused),
+        (408, LinkDown),
+        (429, LinkDown),
+        (500, LinkDown),
+        (502, LinkDown),
+    ],
+)
+async def test_http_status_maps_to_the_right_error(
+    tmp_path: Path, status: int, error: type[Exception]
+) -> None:
+    async with peer_answering(status) as dest, hub_link(tmp_path, NODE_A) as a:
+        with pytest.raises(error, match=f"HTTP {status}: as configured"):
+            await a.send(dest, b"\x01x")
 
 
 # --- peers failing and coming back ------------------------------------------------------------------
