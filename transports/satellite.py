@@ -35,7 +35,7 @@ from typing import Any
 from hardware import iridium_sbd as sbd
 from hardware.iridium_driver import Iridium9603Driver, RetryPolicy, SessionReport
 from hardware.serial_link import backoff_delays
-from hub.clock import Clock, SystemClock
+from hub.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.errors import (
     BeredtError,
     BudgetExhausted,
@@ -223,6 +223,7 @@ class SatelliteModemTransport(SatelliteBase):
         self.ready = asyncio.Event()
         self._last_session = -1e18
         self._last_time_hint = -1e18
+        self.time_hints_refused = 0
         self._supervisor: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -324,9 +325,20 @@ class SatelliteModemTransport(SatelliteBase):
         except (ModemError, ProtocolError) as exc:
             self.log.info("%s: no network time: %s", self.name, exc)
             return
-        if unix_time is not None:
-            self._last_time_hint = self.clock.monotonic()
-            self._put(TimeHint(unix_time=unix_time, source="iridium"))
+        if unix_time is None:
+            return
+        if unix_time < PLAUSIBLE_EPOCH:
+            # The 2014 epoch's tick counter ran out on 2026-08-10: a wrapped count reads as 2014. A wrong
+            # hint would be believed by a hub whose own clock is untrusted, so none is better.
+            self.time_hints_refused += 1
+            self.log.warning(
+                "%s: Iridium network time reads %s; set msstm_epoch to Iridium's current epoch",
+                self.name,
+                datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="seconds"),
+            )
+            return
+        self._last_time_hint = self.clock.monotonic()
+        self._put(TimeHint(unix_time=unix_time, source="iridium"))
 
     async def probe(self, dest: str) -> None:
         """Signal bars from the modem's last reading: no session, no credit."""
@@ -371,10 +383,10 @@ class SatelliteModemTransport(SatelliteBase):
             delays = backoff_delays(1.0, 60.0)
             reported_down = False
             self.driver = driver
+            await self._time_hint(driver)  # first, so the clock is set before any frame is stamped
             self.ready.set()
             self._put(LinkChanged(up=True, reason=f"modem {driver.imei} ready"))
             try:
-                await self._time_hint(driver)
                 async with asyncio.TaskGroup() as group:
                     tasks = [group.create_task(self._answer_rings(driver), name=f"{self.name} ring alerts")]
                     if self.mailbox_check_minutes > 0:

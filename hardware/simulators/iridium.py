@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hardware import iridium_sbd as sbd
-from hub.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -261,11 +260,10 @@ class Iridium9603:
 
     def _msstm(self, arg: str) -> None:
         now = self.constellation.network_time()
-        try:
-            line = sbd.format_msstm(now, epoch=self.epoch)
-        except ProtocolError:
-            line = sbd.format_msstm(None)  # outside the epoch's tick range: as good as no time
-        self._info(line)
+        if now is not None:
+            # The counter is 32 bits: past its range it wraps, as a modem left on an old epoch would show.
+            now = self.epoch + (now - self.epoch) % (0x1_0000_0000 * sbd.TICK_SECONDS)
+        self._info(sbd.format_msstm(now, epoch=self.epoch))
         self._result("OK")
 
     def _sbdtc(self, arg: str) -> None:

@@ -17,7 +17,7 @@ from hardware.simulators.iridium_cloud import IridiumCloud
 from hardware.simulators.pty_device import PtyDevice
 from hub.errors import DeviceGone, ModemError, ProtocolError
 
-NOW = 1_700_000_000.0
+NOW = 1_760_000_000.0  # 2025-10-09: after PLAUSIBLE_EPOCH, before the 2026 tick rollover
 FAST = RetryPolicy(soon_initial=0.02, soon_cap=0.05, later_initial=0.05, later_cap=0.1, give_up_after=5.0)
 
 

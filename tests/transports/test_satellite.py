@@ -22,7 +22,7 @@ from transports.base import LinkChanged, TimeHint, TransportContext, TransportEv
 from transports.satellite import SatelliteModemTransport, open_transport
 from transports.satellite_webhook import SatelliteWebhookTransport
 
-NOW = 1_700_000_000.0
+NOW = 1_760_000_000.0  # 2025-10-09: after PLAUSIBLE_EPOCH, before the 2026 tick rollover
 SECRET = "shared webhook secret"
 IMEI_1, IMEI_2 = "300234010753371", "300234010753372"
 FAST_RETRY = {"retry_soon_seconds": 0.02, "retry_later_seconds": 0.05, "give_up_minutes": 0.1}
@@ -145,6 +145,18 @@ async def test_modem_link_carries_network_time_and_never_polls_blindly(world: Wo
     assert hint.source == "iridium"
     await asyncio.sleep(0.3)
     assert modem.model.sessions == 0  # idle: no session, no credit
+
+
+async def test_network_time_after_the_2026_rollover_needs_the_new_epoch(world: World) -> None:
+    later = 1_800_000_000.0  # 2027: the 2014 epoch's 32-bit tick counter has wrapped
+    world.cloud.network_time_source = lambda: later
+    stale = await world.modem(IMEI_1, 1)
+    assert stale.transport.time_hints_refused == 1  # a 2014 date is never handed to the hub
+    # an epoch moved to the rollover instant: the modem's counter reads the same as the wrapped one
+    new_epoch = sbd.IRIDIUM_EPOCH + 0x1_0000_0000 * sbd.TICK_SECONDS
+    current = await world.modem(IMEI_2, 2, msstm_epoch=new_epoch)
+    hint = await next_event(current.transport, TimeHint)
+    assert hint.unix_time == pytest.approx(later, abs=0.1)
 
 
 async def test_scheduled_mailbox_check_fetches_mt_without_a_ring(world: World) -> None:
