@@ -1,0 +1,334 @@
+"""The web console's HTTP routes: the static app, a small JSON API behind a login, and server-sent events.
+
+Everything is served by the hub itself under ``/console/`` (no CDN, no outside fonts), so the console
+works on a hub with no internet. A login sets an HttpOnly, SameSite=Strict session cookie; every POST
+must also carry the session's CSRF token in ``X-CSRF-Token``. Roles decide what a user may do:
+coordinators run roll-calls, compose sitreps and alerts and write the log book; institution users send
+their status and confirm instructions; viewers only look. A strict Content-Security-Policy lets the
+page load and connect to its own origin only. Live updates are one SSE stream (``/console/api/events``)
+of small topic events; the browser refetches what a topic names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from hub.console.service import Console, ConsoleOptions, running_console
+from hub.errors import RoutingError, StoreError
+from hub.frame import BROADCAST, Kind, Priority, Status
+from hub.logbook import EntryType
+from hub.users import AuthError, Role, Session
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+
+STATIC = Path(__file__).with_name("static")
+COOKIE = "beredt_session"
+CONSOLE_KEY: web.AppKey[Console] = web.AppKey("console", Console)
+KEEPALIVE = 15.0
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
+    " form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PRESETS: dict[str, tuple[dict[str, Any], Priority]] = {
+    "ok": ({"facility": "Normal"}, Priority.NORMAL),
+    "help": ({"facility": "Compromised"}, Priority.URGENT),
+    "emergency": ({"facility": "Compromised"}, Priority.LIFE_SAFETY),
+}
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Guarded = Callable[[web.Request, Console, Session], Awaitable[web.StreamResponse]]
+STAFF = (Role.COORDINATOR,)
+ANYONE = (Role.COORDINATOR, Role.INSTITUTION, Role.VIEWER)
+
+
+def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None = None) -> None:
+    """Mount the console on the hub's API application; its loops start and stop with the app."""
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with running_console(hub, options) as console:
+            app[CONSOLE_KEY] = console
+            yield
+
+    async def end_streams(app: web.Application) -> None:
+        # runs before aiohttp waits for open connections: live streams end now, not at a timeout
+        app[CONSOLE_KEY].stop_listening()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(end_streams)
+    app.middlewares.append(_security_headers)
+    app.router.add_get("/", _redirect)
+    app.router.add_get("/console/", _index)
+    app.router.add_static("/console/static/", STATIC, follow_symlinks=False)
+    app.router.add_post("/console/api/login", _login)
+    app.router.add_post("/console/api/logout", _logout)
+    routes: list[tuple[str, str, _Guarded, tuple[Role, ...]]] = [
+        ("GET", "me", _me, ANYONE),
+        ("GET", "events", _events, ANYONE),
+        ("GET", "board", _board, ANYONE),
+        ("GET", "messages", _messages, ANYONE),
+        ("POST", "messages", _compose, STAFF),
+        ("GET", "rollcalls", _rollcalls, ANYONE),
+        ("POST", "rollcalls", _start_rollcall, STAFF),
+        ("POST", "status", _send_status, (Role.INSTITUTION, Role.COORDINATOR)),
+        ("POST", "read/{id}", _read, (Role.INSTITUTION, Role.COORDINATOR)),
+        ("GET", "links", _links, ANYONE),
+        ("GET", "logbook", _logbook, (*STAFF, Role.VIEWER)),
+        ("POST", "logbook", _log_entry, STAFF),
+        ("GET", "logbook.html", _logbook_html, (*STAFF, Role.VIEWER)),
+        ("GET", "logbook.csv", _logbook_csv, (*STAFF, Role.VIEWER)),
+    ]
+    for method, path, handler, roles in routes:
+        app.router.add_route(method, f"/console/api/{path}", _guard(handler, roles))
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if request.path == "/" or request.path.startswith("/console/"):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _guard(handler: _Guarded, roles: tuple[Role, ...]) -> _Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        console = request.app[CONSOLE_KEY]
+        try:
+            session = console.users.session(request.cookies.get(COOKIE))
+            if request.method != "GET":
+                console.users.check_csrf(session, request.headers.get("X-CSRF-Token"))
+            console.users.require(session, *roles)
+        except AuthError as exc:
+            return _error(401 if "logged in" in str(exc) or "expired" in str(exc) else 403, str(exc))
+        try:
+            return await handler(request, console, session)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        except RoutingError as exc:
+            return _error(422, str(exc))
+        except StoreError as exc:
+            return _error(503, f"not accepted: {exc}")
+
+    return guarded
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("body: not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("body: expected a JSON object")
+    return body
+
+
+async def _redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console/")
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def _login(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE_KEY]
+    try:
+        body = await _json_body(request)
+        session = await console.users.login(str(body.get("username", "")), str(body.get("password", "")))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    except AuthError as exc:
+        return _error(401, str(exc))
+    await console.note(
+        EntryType.NOTE, f"{session.user.display_name} logget ind", author=session.user.username
+    )
+    response = web.json_response(_me_json(console, session))
+    response.set_cookie(COOKIE, session.token, httponly=True, samesite="Strict", path="/console/")
+    return response
+
+
+async def _logout(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE_KEY]
+    token = request.cookies.get(COOKIE)
+    if token:
+        with contextlib.suppress(AuthError):
+            console.users.check_csrf(console.users.session(token), request.headers.get("X-CSRF-Token"))
+            console.users.logout(token)
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE, path="/console/")
+    return response
+
+
+def _me_json(console: Console, session: Session) -> dict[str, Any]:
+    hub = console.hub
+    return {
+        "username": session.user.username, "display_name": session.user.display_name,
+        "role": session.user.role.value, "csrf": session.csrf, "node": hub.identity.node_id.hex(),
+        "node_name": hub.identity.name, "node_role": hub.identity.role,
+        "institutions": [{"node": n, "name": console.name_of(n)} for n in console.institutions()],
+    }  # fmt: skip
+
+
+async def _me(request: web.Request, console: Console, session: Session) -> web.Response:
+    return web.json_response(_me_json(console, session))
+
+
+async def _events(request: web.Request, console: Console, session: Session) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    await response.write(b"retry: 2000\n\n")
+    events = console.listen()
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(anext(events), KEEPALIVE)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            except StopAsyncIteration:
+                break  # the hub is shutting down
+            data = json.dumps(dict(event.data), separators=(",", ":"))
+            await response.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
+    except ConnectionResetError:
+        pass  # the browser went away
+    finally:
+        await events.aclose()
+    return response
+
+
+async def _board(request: web.Request, console: Console, session: Session) -> web.Response:
+    return web.json_response({"institutions": console.board_rows()})
+
+
+async def _messages(request: web.Request, console: Console, session: Session) -> web.Response:
+    items = [dict(m, read=m["id"] in console.read) for m in console.messages]
+    return web.json_response({"messages": items, "open_rollcall": console.open_rollcall()})
+
+
+def _priority(value: object) -> Priority:
+    try:
+        return Priority[str(value).upper().replace("-", "_")]
+    except KeyError:
+        raise ValueError(f"priority: unknown value {value!r}") from None
+
+
+def _status(value: object) -> Status:
+    try:
+        return Status[str(value).upper()]
+    except KeyError:
+        raise ValueError(f"status: unknown value {value!r}; expected actual, exercise or test") from None
+
+
+def _recipient(value: object) -> bytes:
+    if value in ("*", "all"):
+        return BROADCAST
+    try:
+        raw = bytes.fromhex(str(value))
+    except ValueError:
+        raw = b""
+    if len(raw) != 8:
+        raise ValueError(f"to: expected a node id of 16 hex digits or '*', got {value!r}")
+    return raw
+
+
+async def _compose(request: web.Request, console: Console, session: Session) -> web.Response:
+    body = await _json_body(request)
+    kind_name = str(body.get("kind", "text"))
+    if kind_name not in ("text", "sitrep", "alert", "resource_request", "commitment"):
+        raise ValueError(f"kind: {kind_name!r} cannot be composed here")
+    message_id = await console.send(
+        Kind[kind_name.upper()], _recipient(body.get("to")), body.get("body"), author=session.user.username,
+        priority=_priority(body.get("priority", "normal")), status=_status(body.get("status", "actual")),
+    )  # fmt: skip
+    return web.json_response({"id": message_id}, status=202)
+
+
+async def _rollcalls(request: web.Request, console: Console, session: Session) -> web.Response:
+    return web.json_response({"rollcalls": console.rollcalls.summary()})
+
+
+async def _start_rollcall(request: web.Request, console: Console, session: Session) -> web.Response:
+    body = await _json_body(request)
+    question = body.get("question") or "Meld status"
+    minutes = body.get("minutes", 30)
+    institutions = body.get("institutions") or []
+    if not isinstance(question, str) or len(question.encode()) > 200:
+        raise ValueError("question: expected text of at most 200 bytes")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
+        raise ValueError("minutes: expected a whole number of minutes from 1 to 1440")
+    if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
+        raise ValueError("institutions: expected a list of node ids")
+    request_id = await console.start_rollcall(question, minutes, institutions, author=session.user.username)
+    return web.json_response({"request": request_id}, status=202)
+
+
+async def _send_status(request: web.Request, console: Console, session: Session) -> web.Response:
+    body = await _json_body(request)
+    preset = body.pop("preset", "ok")
+    if preset not in PRESETS:
+        raise ValueError(f"preset: expected one of {', '.join(PRESETS)}")
+    base, priority = PRESETS[preset]
+    status = {**base, **{k: v for k, v in body.items() if v not in (None, "", [])}}
+    message_id = await console.quick_status(status, priority, author=session.user.username)
+    return web.json_response({"id": message_id}, status=202)
+
+
+async def _read(request: web.Request, console: Console, session: Session) -> web.Response:
+    receipt = await console.confirm_read(request.match_info["id"], author=session.user.username,
+                                         by=session.user.display_name)  # fmt: skip
+    return web.json_response({"id": receipt}, status=202)
+
+
+async def _links(request: web.Request, console: Console, session: Session) -> web.Response:
+    return web.json_response({"links": console.hub.links_summary(), "peers": console.hub.peers_summary()})
+
+
+async def _logbook(request: web.Request, console: Console, session: Session) -> web.Response:
+    book = console.logbook
+    entries = await book.entries()
+    return web.json_response({
+        "entries": [{"seq": e.seq, "time": e.time, "author": e.author, "type": e.type.value, "text": e.text}
+                    for e in entries[-500:]],
+        "broken": await book.verify(), "head": await book.head(),
+    })  # fmt: skip
+
+
+async def _log_entry(request: web.Request, console: Console, session: Session) -> web.Response:
+    body = await _json_body(request)
+    try:
+        type_ = EntryType(str(body.get("type")))
+    except ValueError:
+        raise ValueError("type: expected decision, action, omission or note") from None
+    if type_ not in (EntryType.DECISION, EntryType.ACTION, EntryType.OMISSION, EntryType.NOTE):
+        raise ValueError("type: expected decision, action, omission or note")
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > 4000:
+        raise ValueError("text: expected 1 to 4000 characters")
+    await console.note(type_, text.strip(), author=session.user.username)
+    return web.json_response({"ok": True}, status=201)
+
+
+async def _logbook_html(request: web.Request, console: Console, session: Session) -> web.Response:
+    report = await console.logbook.export_html(title=f"Logbog – {console.hub.identity.name}")
+    return web.Response(text=report, content_type="text/html")
+
+
+async def _logbook_csv(request: web.Request, console: Console, session: Session) -> web.Response:
+    report = await console.logbook.export_csv()
+    return web.Response(text=report, content_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="logbog.csv"'})  # fmt: skip
+
+
+__all__ = ["CONSOLE_KEY", "ConsoleOptions", "setup_console"]

@@ -1,0 +1,394 @@
+"""The console's side of the hub: users, log book, roll-calls and the live view, kept current from hub events.
+
+One ``Console`` per hub. ``run()`` owns two named loops in a TaskGroup: one reads the hub's event bus
+(messages received, link health) and turns it into log book entries, status-board updates, roll-call
+answers and live events for the browsers; the other ticks the roll-call board and carries out its
+decisions (send again, escalate), writing each to the log book. Everything the staff or an institution
+does through the console goes through ``Hub.submit`` like any API client, so it is signed, stored
+durably and routed like every other message. Browsers get live updates through ``listen()``: small
+topic events (``message``, ``rollcall``, ``board``, ``link``, ``logbook``) on a bounded queue per
+browser that drops the oldest rather than slowing the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from hub.clock import Clock
+from hub.console.board import StatusBoard
+from hub.errors import BeredtError, ProtocolError, SealError, StoreError
+from hub.events import LinkHealthChanged, MessageReceived
+from hub.frame import BROADCAST, Kind, Priority, Status, decode_frame
+from hub.kinds import decode_payload, encode_payload
+from hub.logbook import EntryType, LogBook
+from hub.rollcall import Escalate, Resend, RollCallBoard
+from hub.seal import open_sealed
+from hub.users import Users
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+    from hub.store import StoredMessage
+
+log = logging.getLogger("beredt.console")
+
+HISTORY = 300
+LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOptions:
+    db_path: Path | None = None  # default: <data_dir>/console.db
+    tick_interval: float = 5.0
+    resend_window: float = 600.0
+    ttl_minutes: int = 24 * 60
+    clock: Clock | None = None  # roll-call deadlines; default: the hub's clock
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleEvent:
+    topic: str
+    data: Mapping[str, Any]
+
+
+class Console:
+    def __init__(self, hub: Hub, db: aiosqlite.Connection, options: ConsoleOptions) -> None:
+        self.hub = hub
+        self.options = options
+        self._db = db
+        self.users = Users(db, hub.clock)
+        self.logbook = LogBook(db, hub.clock, hub.identity.node_id.hex())
+        self.rollcalls = RollCallBoard(options.clock or hub.clock, resend_window=options.resend_window)
+        self.board = StatusBoard()
+        self.messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
+        self.answered: set[str] = set()  # roll-call requests this node has answered
+        self.read: set[str] = set()  # message ids this node has confirmed "read and understood"
+        self._listeners: set[asyncio.Queue[ConsoleEvent | None]] = set()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, hub: Hub, options: ConsoleOptions | None = None) -> Console:
+        options = options or ConsoleOptions()
+        path = options.db_path or hub.config.data_dir / "console.db"
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot open console database {path}: folder {path.parent} does not exist")
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            console = cls(hub, db, options)
+            await console.users.create()
+            await console.logbook.create()
+            await console._load_history()
+        except BaseException:
+            await db.close()
+            raise
+        return console
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._db.close()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._pump_events(), name="console-events")
+            group.create_task(self._tick_rollcalls(), name="console-rollcalls")
+
+    # ---- live view ----------------------------------------------------------------------------------
+
+    async def listen(self) -> AsyncGenerator[ConsoleEvent, None]:
+        """Live events until ``stop_listening``; a slow listener loses its oldest events."""
+        queue: asyncio.Queue[ConsoleEvent | None] = asyncio.Queue(200)
+        self._listeners.add(queue)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            self._listeners.discard(queue)
+
+    def stop_listening(self) -> None:
+        for queue in self._listeners:
+            self._put(queue, None)
+
+    def _emit(self, topic: str, **data: Any) -> None:
+        for queue in self._listeners:
+            self._put(queue, ConsoleEvent(topic, data))
+
+    @staticmethod
+    def _put(queue: asyncio.Queue[ConsoleEvent | None], item: ConsoleEvent | None) -> None:
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(item)
+
+    # ---- what the console shows ---------------------------------------------------------------------
+
+    def institutions(self) -> dict[str, tuple[str, ...]]:
+        """Care homes in the roster, each with the links to try in the hub's configured order."""
+        order = [link.name for link in self.hub.config.links]
+        peers = {p.node_id: p for p in self.hub.config.peers}
+        out = {}
+        for entry in self.hub.roster:
+            if entry.role.value != "care-home":
+                continue
+            peer = peers.get(entry.node_id)
+            links = [name for name in order if peer is None or name in peer.links]
+            out[entry.node_id.hex()] = tuple(links or order)
+        return out
+
+    def name_of(self, node: str) -> str:
+        try:
+            entry = self.hub.roster.get(bytes.fromhex(node))
+        except ValueError:
+            entry = None
+        return entry.name if entry else node
+
+    def board_rows(self) -> list[dict[str, Any]]:
+        for node in self.institutions():
+            self.board.know(node, self.name_of(node))
+        return self.board.rows(self.hub.clock.time())
+
+    def link_kind(self, link: str | None) -> str | None:
+        if link is None:
+            return None
+        try:
+            kind = self.hub.links.kind_of(link)
+        except (KeyError, AttributeError):
+            kind = link
+        return LINK_NAMES.get(kind, kind)
+
+    # ---- inbound ------------------------------------------------------------------------------------
+
+    def _decode(self, message: StoredMessage) -> dict[str, Any]:
+        frame = decode_frame(message.wire)
+        body: Any
+        try:
+            payload = frame.payload
+            if frame.sealed:
+                payload = open_sealed(
+                    payload, self.hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient
+                )
+            body = decode_payload(frame.kind, payload)
+        except (ProtocolError, SealError) as exc:
+            body = {"undecodable": str(exc)}
+        sender = frame.sender.hex()
+        return {
+            "id": message.id.hex(),
+            "kind": frame.kind.name.lower(),
+            "from": sender,
+            "from_name": self.name_of(sender),
+            "to": frame.recipient.hex(),
+            "priority": frame.priority.name.lower().replace("_", "-"),
+            "status": frame.status.name.lower(),
+            "created": frame.created,
+            "received": message.accepted_at,
+            "via": message.via,
+            "via_kind": self.link_kind(message.via),
+            "body": body,
+        }
+
+    async def _load_history(self) -> None:
+        for message in reversed(await self.hub.store.inbox(limit=HISTORY)):
+            self._take(self._decode(message))
+
+    def _take(self, item: dict[str, Any]) -> None:
+        """Fold one received message into the views; returns nothing, emits nothing."""
+        self.messages.appendleft(item)
+        node, name = item["from"], item["from_name"]
+        if node in self.institutions() or item["kind"] == "status":
+            self.board.heard(node, name, item["received"], item["via"], item["via_kind"])
+        body = item["body"]
+        if item["kind"] == "status" and isinstance(body, dict) and "facility" in body:
+            self.board.status(node, name, body, item["priority"], item["received"])
+            request = body.get("rollcall")
+            if request and self.rollcalls.answer(node, request, link=item["via"] or "?", body=body):
+                self.board.rollcall(node, name, "answered")
+
+    async def _pump_events(self) -> None:
+        async for event in self.hub.subscribe():
+            try:
+                match event:
+                    case MessageReceived(id=message_id):
+                        await self._on_message(bytes.fromhex(message_id))
+                    case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
+                        who = f" til {self.name_of(peer)}" if peer else ""
+                        await self.note(
+                            EntryType.LINK, f"{self.link_kind(link)}{who}: {old} → {new} ({reason})"
+                        )
+                        self._emit("link", link=link, peer=peer, state=new)
+            except BeredtError:
+                log.exception("console could not handle %s", event)
+
+    async def _on_message(self, message_id: bytes) -> None:
+        message = await self.hub.store.message(message_id)
+        if message is None or not message.for_me:
+            return
+        item = self._decode(message)
+        self._take(item)
+        summary = item["body"] if isinstance(item["body"], str) else item["body"].get("facility", "")
+        text = f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary}"
+        await self.note(EntryType.RECEIVED, text.rstrip(": "))
+        self._emit("message", id=item["id"], kind=item["kind"])
+        self._emit("board")
+        if item["kind"] == "status":
+            self._emit("rollcall")
+
+    async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None:
+        await self.logbook.append(type, text, author=author)
+        self._emit("logbook")
+
+    # ---- outbound -----------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        kind: Kind,
+        to: bytes,
+        body: object,
+        *,
+        author: str,
+        priority: Priority = Priority.NORMAL,
+        status: Status = Status.ACTUAL,
+        what: str | None = None,
+    ) -> str:
+        payload = encode_payload(kind, body)
+        ttl = self.options.ttl_minutes
+        message_id = await self.hub.submit(
+            kind, to, payload, priority=priority, ttl_minutes=ttl, status=status
+        )
+        target = "alle" if to == BROADCAST else self.name_of(to.hex())
+        await self.note(EntryType.SENT, what or f"{kind.name.lower()} til {target}", author=author)
+        return message_id.hex()
+
+    async def start_rollcall(
+        self, question: str, minutes: int, institutions: list[str], *, author: str
+    ) -> str:
+        known = self.institutions()
+        chosen = {node: known[node] for node in institutions or known if node in known}
+        if not chosen:
+            raise ValueError("institutions: no care homes in the roster to ask")
+        request = self.rollcalls.new_request_id()
+        deadline = int((self.options.clock or self.hub.clock).time()) + minutes * 60
+        self.rollcalls.start(request, question, deadline, chosen)
+        body = {"request": request, "deadline": deadline, "question": question}
+        for node in chosen:
+            self.board.rollcall(node, self.name_of(node), "pending")
+            await self._send_rollcall(
+                node, body, author, f"Roll-call {request} til {self.name_of(node)}: {question}"
+            )
+        self._emit("rollcall")
+        self._emit("board")
+        return request
+
+    async def _send_rollcall(self, node: str, body: dict[str, Any], author: str, what: str) -> None:
+        try:
+            await self.send(
+                Kind.ROLLCALL, bytes.fromhex(node), body, author=author, priority=Priority.URGENT, what=what
+            )
+        except BeredtError as exc:
+            await self.note(EntryType.OMISSION, f"{what} kunne ikke sendes: {exc}", author=author)
+
+    async def _tick_rollcalls(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.tick_interval)
+            for decision in self.rollcalls.tick():
+                name = self.name_of(decision.institution)
+                match decision:
+                    case Resend(
+                        request=request, link=link, attempt=attempt, question=question, deadline=deadline
+                    ):
+                        self.board.rollcall(decision.institution, name, "overdue")
+                        text = (
+                            f"Intet svar fra {name} på roll-call {request} inden fristen: "
+                            f"sender igen via {self.link_kind(link)} (forsøg {attempt})"
+                        )
+                        await self.note(EntryType.DECISION, text)
+                        body = {"request": request, "deadline": deadline, "question": question}
+                        await self._send_rollcall(
+                            decision.institution, body, "hub", f"Roll-call {request} sendt igen til {name}"
+                        )
+                    case Escalate(request=request, tried=tried):
+                        self.board.rollcall(decision.institution, name, "escalated")
+                        links = ", ".join(str(self.link_kind(t)) for t in tried)
+                        text = (
+                            f"Ingen kontakt med {name} (roll-call {request}, prøvet {links}): send nogen ud"
+                        )
+                        await self.note(EntryType.DECISION, text)
+                self._emit("rollcall")
+                self._emit("board")
+
+    def open_rollcall(self) -> dict[str, Any] | None:
+        """For an institution: the newest received roll-call it has not answered yet."""
+        for item in self.messages:
+            body = item["body"]
+            if (
+                item["kind"] == "rollcall"
+                and isinstance(body, dict)
+                and body.get("request") not in self.answered
+            ):
+                return item
+        return None
+
+    async def quick_status(self, body: dict[str, Any], priority: Priority, *, author: str) -> str:
+        """Send an institution's status to the staff; it answers the open roll-call if there is one."""
+        rollcall = self.open_rollcall()
+        if rollcall is not None:
+            body = {**body, "rollcall": rollcall["body"]["request"]}
+            recipients = [rollcall["from"]]
+        else:
+            recipients = [
+                e.node_id.hex()
+                for e in self.hub.roster
+                if e.role.value == "staff" and e.node_id != self.hub.identity.node_id
+            ]
+        if not recipients:
+            raise ValueError("to: no staff node in the roster to report to")
+        ids = []
+        for node in recipients:
+            what = f"Status til {self.name_of(node)}: {body.get('facility')}"
+            ids.append(
+                await self.send(
+                    Kind.STATUS, bytes.fromhex(node), body, author=author, priority=priority, what=what
+                )
+            )
+        if rollcall is not None:
+            self.answered.add(rollcall["body"]["request"])
+        self._emit("rollcall")
+        return ids[0]
+
+    async def confirm_read(self, message_id: str, *, author: str, by: str) -> str:
+        item = next((m for m in self.messages if m["id"] == message_id), None)
+        if item is None:
+            raise ValueError(f"message: no received message {message_id}")
+        body = {"message": message_id, "read_at": int(self.hub.clock.time()), "by": by[:60]}
+        receipt = await self.send(
+            Kind.READ_RECEIPT,
+            bytes.fromhex(item["from"]),
+            body,
+            author=author,
+            what=f"Læst og forstået: {item['kind']} fra {item['from_name']}",
+        )
+        self.read.add(message_id)
+        self._emit("message", id=message_id, kind="read")
+        return receipt
+
+
+@contextlib.asynccontextmanager
+async def running_console(hub: Hub, options: ConsoleOptions | None = None) -> AsyncIterator[Console]:
+    """Open the console and run its loops until the block exits (then cancel them and close)."""
+    console = await Console.open(hub, options)
+    task = asyncio.create_task(console.run(), name="console")
+    try:
+        yield console
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await console.aclose()

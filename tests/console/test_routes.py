@@ -1,0 +1,232 @@
+"""The console's HTTP API between two real hubs: login, CSRF, roles, a roll-call answered over the link,
+escalation past the deadline, read receipts, the log book and the live event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+
+from hub.clock import ManualClock
+from hub.console.service import ConsoleOptions
+from hub.frame import Kind
+from tests.console.conftest import PASSWORD, Pair
+from tests.inproc import eventually
+
+
+class Client:
+    """A browser-like client: cookie jar plus the CSRF header after login."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base, self.csrf = session, base, ""
+
+    async def login(self, username: str, password: str = PASSWORD) -> dict[str, object]:
+        status, body = await self.call("POST", "login", {"username": username, "password": password})
+        assert status == 200, body
+        self.csrf = str(body["csrf"])
+        return body
+
+    async def call(
+        self, method: str, path: str, body: object = None, *, csrf: bool = True
+    ) -> tuple[int, dict]:
+        headers = {"X-CSRF-Token": self.csrf} if csrf and self.csrf else {}
+        async with self.session.request(
+            method, f"{self.base}/console/api/{path}", json=body, headers=headers
+        ) as r:
+            return r.status, (
+                await r.json() if r.content_type == "application/json" else {"text": await r.text()}
+            )
+
+    async def ok(self, method: str, path: str, body: object = None) -> dict:
+        status, data = await self.call(method, path, body)
+        assert status < 300, (status, data)
+        return data
+
+
+@pytest.fixture
+async def clients(pair: Pair) -> AsyncIterator[Callable[[str], Client]]:
+    sessions: list[aiohttp.ClientSession] = []
+
+    def make(base: str) -> Client:
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        sessions.append(session)
+        return Client(session, base)
+
+    yield make
+    for session in sessions:
+        await session.close()
+
+
+async def test_login_csrf_and_roles(pair: Pair, clients: Callable[[str], Client]) -> None:
+    staff = clients(pair.staff.url)
+    status, body = await staff.call("GET", "me")
+    assert status == 401 and body["error"] == "not logged in"
+    status, body = await staff.call("POST", "login", {"username": "hansen", "password": "forkert-kodeord"})
+    assert status == 401 and "wrong username or password" in body["error"]
+    me = await staff.login("hansen")
+    assert me["role"] == "coordinator" and me["institutions"] == [
+        {"node": pair.care.hub.node_id.hex(), "name": "Plejecenter Lindely"}
+    ]
+    status, body = await staff.call("POST", "logbook", {"type": "note", "text": "uden token"}, csrf=False)
+    assert status == 403 and "CSRF" in body["error"]
+    viewer = clients(pair.staff.url)
+    await viewer.login("laeser")
+    status, body = await viewer.call("POST", "rollcalls", {"question": "?"})
+    assert status == 403 and "role viewer may not" in body["error"]
+    assert (await viewer.ok("GET", "board"))["institutions"][0]["name"] == "Plejecenter Lindely"
+    await staff.ok("POST", "logout")
+    status, _ = await staff.call("GET", "me")
+    assert status == 401
+
+
+async def test_pages_are_served_with_a_strict_policy(pair: Pair, clients: Callable[[str], Client]) -> None:
+    client = clients(pair.staff.url)
+    async with client.session.get(f"{pair.staff.url}/console/") as response:
+        assert response.status == 200
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert "Beredt" in await response.text()
+    async with client.session.get(f"{pair.staff.url}/console/static/i18n/da.json") as response:
+        assert (await response.json())["btn_ok"] == "Alt OK"
+    async with client.session.get(f"{pair.staff.url}/console/static/../routes.py") as response:
+        assert response.status in (403, 404)
+
+
+async def test_roll_call_answered_from_the_care_home_reaches_the_board(
+    pair: Pair, clients: Callable[[str], Client]
+) -> None:
+    staff, care = clients(pair.staff.url), clients(pair.care.url)
+    await staff.login("hansen")
+    await care.login("lindely")
+    request = (await staff.ok("POST", "rollcalls", {"question": "Meld status", "minutes": 30}))["request"]
+    await eventually(lambda: pair.care.console.open_rollcall() is not None)
+    opened = (await care.ok("GET", "messages"))["open_rollcall"]
+    assert opened["body"]["request"] == request and opened["body"]["question"] == "Meld status"
+    await care.ok(
+        "POST", "status", {"preset": "help", "power": "generator", "fuel_hours": 6, "needs": ["oxygen"]}
+    )
+    assert (await care.ok("GET", "messages"))["open_rollcall"] is None
+
+    def answered() -> bool:
+        call = pair.staff.console.rollcalls.get(request)
+        return call is not None and call.done
+
+    await eventually(answered)
+    (summary,) = (await staff.ok("GET", "rollcalls"))["rollcalls"]
+    target = summary["targets"][0]
+    assert target["state"] == "answered" and target["answer"]["link"] == "memory"
+    assert target["answer"]["body"]["needs"] == ["oxygen"]
+    (row,) = (await staff.ok("GET", "board"))["institutions"]
+    assert row["concern"] == "help" and row["status"]["fuel_hours"] == 6 and row["last_link"] == "memory"
+    log = (await staff.ok("GET", "logbook"))["entries"]
+    assert any(e["type"] == "sent" and request in e["text"] for e in log)
+    assert any(e["type"] == "received" and "status fra Plejecenter Lindely" in e["text"] for e in log)
+
+
+@pytest.fixture
+def manual() -> ManualClock:
+    import time
+
+    return ManualClock(start=time.time())
+
+
+@pytest.fixture
+def console_options(manual: ManualClock) -> ConsoleOptions:
+    return ConsoleOptions(tick_interval=0.05, resend_window=300, clock=manual)
+
+
+async def test_unanswered_roll_call_is_resent_then_escalated(
+    pair: Pair, clients: Callable[[str], Client], manual: ManualClock
+) -> None:
+    staff = clients(pair.staff.url)
+    await staff.login("hansen")
+    await pair.care.hub.links.transports["memory"].aclose()  # the care home's only link dies
+    request = (await staff.ok("POST", "rollcalls", {"minutes": 30}))["request"]
+    manual.advance(30 * 60)
+
+    async def decisions() -> list[str]:
+        return [e["text"] for e in (await staff.ok("GET", "logbook"))["entries"] if e["type"] == "decision"]
+
+    for _ in range(200):
+        if await decisions():
+            break
+        await asyncio.sleep(0.05)
+    # one link only: nothing to resend over, so the board says to send someone
+    (decision,) = await decisions()
+    assert decision.startswith(f"Ingen kontakt med Plejecenter Lindely (roll-call {request}")
+    assert decision.endswith("send nogen ud")
+    (row,) = (await staff.ok("GET", "board"))["institutions"]
+    assert row["concern"] == "critical" and row["rollcall"] == "escalated"
+
+
+async def test_read_receipt_goes_back_to_the_sender(pair: Pair, clients: Callable[[str], Client]) -> None:
+    staff, care = clients(pair.staff.url), clients(pair.care.url)
+    await staff.login("hansen")
+    await care.login("lindely")
+    alert = {"event": "Stormflod", "urgency": "Immediate", "severity": "Severe", "certainty": "Likely",
+             "instruction": "Flyt beboere fra stueetagen"}  # fmt: skip
+    await staff.ok("POST", "messages", {"to": pair.care.hub.node_id.hex(), "kind": "alert", "body": alert,
+                                        "priority": "urgent"})  # fmt: skip
+    await eventually(lambda: any(m["kind"] == "alert" for m in pair.care.console.messages))
+    message_id = next(m["id"] for m in pair.care.console.messages if m["kind"] == "alert")
+    await care.ok("POST", f"read/{message_id}")
+    assert next(m for m in (await care.ok("GET", "messages"))["messages"] if m["id"] == message_id)["read"]
+    await eventually(lambda: any(m["kind"] == "read_receipt" for m in pair.staff.console.messages))
+    receipt = next(m for m in pair.staff.console.messages if m["kind"] == "read_receipt")
+    assert receipt["body"]["message"] == message_id and receipt["body"]["by"] == "Nattevagt Lindely"
+    status, body = await care.call("POST", f"read/{'0' * 32}")
+    assert status == 400 and "no received message" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("rollcalls", {"minutes": 0}, "minutes: expected a whole number"),
+        ("rollcalls", {"institutions": ["ffffffffffffffff"]}, "no care homes"),
+        ("messages", {"to": "nowhere", "kind": "text", "body": "x"}, "to: expected a node id"),
+        ("messages", {"to": "*", "kind": "rollcall", "body": {}}, "cannot be composed here"),
+        ("messages", {"to": "*", "kind": "sitrep", "body": {"number": 1}}, r"sitrep.phase: required"),
+        ("messages", {"to": "*", "kind": "text", "body": "x", "priority": "asap"}, "priority: unknown"),
+        ("logbook", {"type": "sent", "text": "forfalsket"}, "type: expected decision"),
+        ("logbook", {"type": "note", "text": " "}, "text: expected 1 to 4000"),
+    ],
+)
+async def test_bad_requests_name_the_field(
+    pair: Pair, clients: Callable[[str], Client], path: str, body: object, message: str
+) -> None:
+    staff = clients(pair.staff.url)
+    await staff.login("hansen")
+    status, data = await staff.call("POST", path, body)
+    assert status == 400 and message.replace("\\", "") in data["error"].replace("\\", ""), data
+
+
+async def test_bad_status_from_an_institution_is_refused(
+    pair: Pair, clients: Callable[[str], Client]
+) -> None:
+    care = clients(pair.care.url)
+    await care.login("lindely")
+    status, data = await care.call("POST", "status", {"preset": "ok", "fuel_hours": -3})
+    assert status == 400 and "status.fuel_hours: -3 is outside" in data["error"]
+    status, data = await care.call("POST", "status", {"preset": "panic"})
+    assert status == 400 and "preset: expected one of ok, help, emergency" in data["error"]
+
+
+async def test_live_events_stream_to_the_browser(pair: Pair, clients: Callable[[str], Client]) -> None:
+    staff, care = clients(pair.staff.url), clients(pair.care.url)
+    await staff.login("hansen")
+    await care.login("lindely")
+    async with staff.session.get(f"{pair.staff.url}/console/api/events") as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        await care.ok("POST", "status", {"preset": "ok"})
+        topics: list[str] = []
+        async with asyncio.timeout(20):
+            while "board" not in topics:
+                line = (await stream.content.readline()).decode()
+                if line.startswith("event: "):
+                    topics.append(line[7:].strip())
+                elif line.startswith("data: "):
+                    json.loads(line[6:])
+        assert "message" in topics
+    assert pair.staff.console.messages[0]["kind"] == Kind.STATUS.name.lower()
