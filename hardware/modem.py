@@ -21,7 +21,8 @@ the parser and routes events, ``Response`` to the command waiting for it, ``Urc`
 
 A response that arrives while no command waits is logged and dropped. A device that answers a command
 only after its deadline and after the next command was written can still have that late answer taken
-for the next command's, so callers treat ``CommandTimeout`` as a reason to doubt the device's state.
+for the next command's, so after a ``CommandTimeout`` callers doubt the device's state and may call
+``resync()`` before going on.
 """
 
 from __future__ import annotations
@@ -146,6 +147,17 @@ class AtModem:
                 code=response.code,
             )
         return response
+
+    async def resync(self, *, sequence: bytes = b"\x1b\r", settle: float = 0.3) -> None:
+        """Bring a device of unknown state back to its command prompt after a ``CommandTimeout``: write
+        ``sequence`` (ESC leaves a text prompt, CR ends a half-written line) and, holding the command lock,
+        let ``settle`` seconds of late answers arrive and be dropped before the next command."""
+        async with self._lock:
+            if self._closed or self.gone.is_set():
+                raise DeviceGone("device is not available", device=self.link.device, command="resync")
+            self._parser.begin_command()
+            await self.link.write(sequence)
+            await asyncio.sleep(settle)
 
     async def next_urc(self, deadline: float | None = None) -> Urc:
         """The next unsolicited result. ``CommandTimeout`` after ``deadline`` seconds without one,

@@ -28,7 +28,7 @@ from hardware import tetra_pei as pei
 from hardware.at import Response
 from hardware.modem import AtModem
 from hardware.serial_link import COMMON_RATES, SerialLink, probe_baud
-from hub.errors import DeviceGone, ProtocolError
+from hub.errors import CommandTimeout, DeviceGone, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,13 @@ class TetraDriver:
         return await self._cmgs(dest, bytes.fromhex(text))
 
     async def _cmgs(self, dest: str, payload: bytes) -> pei.CmgsResult:
-        response = await self._command(pei.cmgs(dest, len(payload) * 8), text=payload.hex().upper())
+        try:
+            response = await self._command(pei.cmgs(dest, len(payload) * 8), text=payload.hex().upper())
+        except CommandTimeout:
+            # The radio may still sit in text entry or hold our hex as half a line: ESC and CR clear
+            # both, so the next command is read as a command.
+            await self._require().resync()
+            raise
         return pei.parse_cmgs(response.info)
 
     async def next_event(self, deadline: float | None = None) -> RadioEvent:

@@ -34,8 +34,6 @@ from hardware.serial_link import backoff_delays
 from hardware.tetra_driver import RadioInfo, ReportReceived, SdsReceived, StatusReceived, TetraDriver
 from hub.errors import (
     BudgetExhausted,
-    CmeError,
-    CommandTimeout,
     DeliveryRefused,
     DeviceGone,
     FrameTooLarge,
@@ -266,7 +264,7 @@ class SineTransport:
         except DeviceGone:
             _settle(job.future, LinkDown("radio unplugged mid-send", transport=self.name, peer=job.dest))
             raise
-        except (CmeError, CommandTimeout) as exc:
+        except (ModemError, ProtocolError) as exc:  # +CME ERROR, no answer, an unreadable +CMGS
             _settle(job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest))
             return
         if not result.sent:
@@ -344,7 +342,9 @@ class SineTransport:
             await asyncio.sleep(self._options.health_interval)
             try:
                 registered = await self._driver.registered()
-            except (CmeError, CommandTimeout, ProtocolError) as exc:
+            except DeviceGone:
+                raise
+            except (ModemError, ProtocolError) as exc:
                 self._log.warning("%s: registration check failed: %s", self.name, exc)
                 registered = False
             if registered != self._registered:

@@ -228,6 +228,16 @@ async def test_radio_errors_become_link_down(sites: Sites) -> None:
         await a.transport.send("!0badbeef", b"\x01x")
 
 
+async def test_a_silent_radio_is_link_down_and_the_link_recovers(sites: Sites) -> None:
+    a, b = await sites.add("1001", timeout=1), await sites.add("1002")
+    a.radio.silent.add("AT+CMGS=")
+    with pytest.raises(LinkDown, match="no final result"):
+        await a.transport.send("1002", b"\x01x")
+    a.radio.silent.clear()
+    await a.transport.send("1002", b"\x01y")
+    assert (await next_received(b.transport, 10)).data == b"\x01y"
+
+
 @pytest.mark.parametrize(
     ("options", "key"),
     [
