@@ -10,6 +10,7 @@ its absence is a test failure, not a skip, so CI cannot pass without the real br
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -55,6 +56,9 @@ class Mosquitto:
         self.log = folder / "mosquitto.log"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            # Run as ourselves: started as root, mosquitto would switch to user "mosquitto" and could
+            # then neither write its log and persistence nor read certificates in our private folders.
+            f"user {getpass.getuser()}\n"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {folder}/\n"

@@ -22,8 +22,9 @@ import contextlib
 import logging
 import random
 import socket
+import ssl
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -33,7 +34,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hub.errors import DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
+from hub.errors import ConfigError, DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
 from transports.base import (
     BROADCAST_ADDRESS,
     Capabilities,
@@ -62,6 +63,19 @@ GOODBYE_WAIT = 2.0  # how long aclose() spends announcing "offline" and disconne
 TCP_USER_TIMEOUT_MS = 3000  # unacknowledged bytes older than this kill the socket: the 3 s detection budget
 
 
+class _TrackingContext(ssl.SSLContext):
+    """An SSL context that remembers the sockets it wraps, so a failed handshake's socket is closed."""
+
+    def __init__(self, protocol: ssl._SSLMethod) -> None:
+        super().__init__()
+        self.wrapped: list[ssl.SSLSocket] = []
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        sock = super().wrap_socket(*args, **kwargs)
+        self.wrapped.append(sock)
+        return sock
+
+
 class _Connection:
     """One paho client on one socket to one broker, driven by the event loop."""
 
@@ -84,12 +98,17 @@ class _Connection:
         client.connect_timeout = opts.connect_timeout
         if opts.username is not None:
             client.username_pw_set(opts.username, opts.password)
+        self.tls: _TrackingContext | None = None
         if broker.tls:
-            client.tls_set(
-                ca_certs=str(opts.tls_ca) if opts.tls_ca else None,
-                certfile=str(opts.tls_cert) if opts.tls_cert else None,
-                keyfile=str(opts.tls_key) if opts.tls_key else None,
-            )
+            self.tls = _TrackingContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+            self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            if opts.tls_ca:
+                self.tls.load_verify_locations(cafile=opts.tls_ca)
+            else:
+                self.tls.load_default_certs()
+            if opts.tls_cert and opts.tls_key:
+                self.tls.load_cert_chain(opts.tls_cert, opts.tls_key)
+            client.tls_set_context(self.tls)
         client.will_set(owner.topics.presence(owner.node_id), PRESENCE_OFFLINE, qos=1, retain=True)
         client.enable_logger(owner._log.getChild("paho"))  # packet traces at DEBUG, for field diagnosis
         client.on_connect = self._on_connect
@@ -105,13 +124,19 @@ class _Connection:
     def connect_blocking(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
         props.SessionExpiryInterval = self.owner.options.session_expiry
-        self.client.connect(
-            self.broker.host,
-            self.broker.port,
-            self.owner.options.keepalive,
-            clean_start=False,
-            properties=props,
-        )
+        try:
+            self.client.connect(
+                self.broker.host,
+                self.broker.port,
+                self.owner.options.keepalive,
+                clean_start=False,
+                properties=props,
+            )
+        except BaseException:
+            if self.tls is not None:  # paho drops the socket of a failed TLS handshake without closing it
+                for sock in self.tls.wrapped:
+                    sock.close()
+            raise
 
     # --- loop side ---------------------------------------------------------------------------------
     def attach(self) -> None:
@@ -147,7 +172,7 @@ class _Connection:
     def _writable(self) -> None:
         self._pump(self.client.loop_write)
 
-    def _pump(self, step: Any) -> None:
+    def _pump(self, step: Callable[[], object]) -> None:
         try:
             step()
         except Exception as exc:  # paho raises on some socket states instead of returning an error code
@@ -174,6 +199,7 @@ class _Connection:
             self.loop.remove_writer(self.fd)
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # Only the loop closes a socket it watches; in the worker thread paho closes nothing we attached.
         if threading.get_ident() == self.owner._loop_thread:
             self._detach()
 
@@ -341,13 +367,15 @@ class MqttTransport:
         delay, index = BACKOFF_START, 0
         while not self._closed:
             broker = self.options.brokers[index]
-            conn = _Connection(self, broker)
+            conn: _Connection | None = None
             try:
+                conn = _Connection(self, broker)
                 await self._establish(conn)
             except Exception as exc:  # whatever goes wrong, a crisis link keeps trying
                 self._log.warning("mqtt link %s: cannot use broker %s: %s", self.name, broker, exc)
                 index = (index + 1) % len(self.options.brokers)
-                await self._release(conn)
+                if conn is not None:
+                    await self._release(conn)
             else:
                 delay = BACKOFF_START
                 self._conn = conn
@@ -472,4 +500,9 @@ def _presence_reason(up: bool) -> str:
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> MqttTransport:
     """``[links.<name>] kind = "mqtt"``; see ``transports.mqtt_topics.MqttOptions`` for the options."""
     node_id = ctx.node_id.lower()
-    return MqttTransport(name, parse_options(name, options, node_id), node_id, ctx)
+    parsed = parse_options(name, options, node_id)
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        path = getattr(parsed, key)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"no such file {str(path)!r}; expected a PEM file", key=f"links.{name}.{key}")
+    return MqttTransport(name, parsed, node_id, ctx)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import logging
 import os
 import secrets
@@ -21,6 +23,10 @@ from typing import Any
 
 import paho.mqtt.client
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -453,3 +459,113 @@ def test_any_address_gives_a_topic_in_the_layout_or_a_protocol_error(dest: str) 
         topic
     )
     assert isinstance(meaning, Inbound) and meaning.sender == PEER
+
+
+# --- TLS with a private CA and client certificates -----------------------------------------------------
+
+
+def write_pki(folder: Path) -> dict[str, Path]:
+    """A private CA, a broker certificate for 127.0.0.1 and a hub client certificate, as PEM files."""
+
+    def key() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def cert(
+        subject: str,
+        public: ec.EllipticCurvePublicKey,
+        signer: ec.EllipticCurvePrivateKey,
+        issuer: str,
+        ca: bool,
+    ) -> x509.Certificate:
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def write(name: str, item: x509.Certificate | ec.EllipticCurvePrivateKey) -> Path:
+        path = folder / name
+        if isinstance(item, x509.Certificate):
+            path.write_bytes(item.public_bytes(serialization.Encoding.PEM))
+        else:
+            path.write_bytes(
+                item.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        return path
+
+    ca_key, broker_key, hub_key = key(), key(), key()
+    ca = cert("Beredt test CA", ca_key.public_key(), ca_key, "Beredt test CA", True)
+    return {
+        "ca": write("ca.pem", ca),
+        "broker_cert": write(
+            "broker.pem", cert("broker", broker_key.public_key(), ca_key, "Beredt test CA", False)
+        ),
+        "broker_key": write("broker.key", broker_key),
+        "hub_cert": write("hub.pem", cert("hub", hub_key.public_key(), ca_key, "Beredt test CA", False)),
+        "hub_key": write("hub.key", hub_key),
+        "stranger_ca": write("stranger.pem", cert("Stranger", ca_key.public_key(), key(), "Stranger", True)),
+    }
+
+
+async def test_tls_with_a_private_ca_and_client_certificates(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pki = write_pki(tmp_path)
+    tls = (
+        f"cafile {pki['ca']}\ncertfile {pki['broker_cert']}\nkeyfile {pki['broker_key']}\n"
+        "require_certificate true\n"
+    )
+    with running_mosquitto(tls) as broker:
+        url = f"mqtts://127.0.0.1:{broker.port}"
+        client_tls = {
+            "tls_ca": str(pki["ca"]),
+            "tls_cert": str(pki["hub_cert"]),
+            "tls_key": str(pki["hub_key"]),
+        }
+        a, b = await connected_pair(url, url, **client_tls)
+        try:
+            await a.send(b.node_id, b"\x01sealed in TLS")
+            assert (await next_received(b, 10)).data == b"\x01sealed in TLS"
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+        # a broker whose certificate our CA did not sign is never used
+        refused = asyncio.Event()
+
+        class Spy(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if "certificate verify failed" in record.getMessage():
+                    refused.set()
+
+        stranger = new_id()
+        logging.getLogger(f"test.mqtt.{stranger}").addHandler(Spy())
+        wrong = await open_node(url, stranger, tls_ca=str(pki["stranger_ca"]), connect_timeout=1.0)
+        try:
+            await asyncio.wait_for(refused.wait(), 10)
+            with pytest.raises(LinkDown, match="not connected"):
+                await wrong.send(new_id(), b"\x01x")
+        finally:
+            await wrong.aclose()
+
+
+async def test_missing_tls_files_are_config_errors(tmp_path: Path) -> None:
+    ctx = TransportContext(node_id=new_id(), data_dir=tmp_path, logger=logging.getLogger("test"))
+    options = {"brokers": ["mqtts://h:8883"], "tls_ca": str(tmp_path / "nope.pem")}
+    with pytest.raises(ConfigError, match="no such file") as caught:
+        await open_transport("m", options, ctx)
+    assert caught.value.key == "links.m.tls_ca"
