@@ -193,6 +193,10 @@ function bodyText(message) {
   if (message.kind === "rollcall") return `${body.question || t("rollcall_default_question")} (${t("deadline")} ${clock(body.deadline)})`;
   if (message.kind === "alert") return [body.headline || body.event, body.description, body.instruction].filter(Boolean).join("\n");
   if (message.kind === "sitrep") return `#${body.number} ${body.phase}: ${body.summary}`;
+  if (message.kind === "read_receipt") return t("read_by", { by: body.by || message.from_name, time: clock(body.read_at || message.received) });
+  if (message.kind === "resource_request" || message.kind === "commitment") {
+    return [`${body.quantity} ${body.unit || ""} ${t(`resource_${body.resource}`)}`, body.text].filter(Boolean).join("\n");
+  }
   return JSON.stringify(body);
 }
 
@@ -200,6 +204,7 @@ function messageItem(message, extra = null) {
   return el("li", { class: message.priority, "data-id": message.id, "data-kind": message.kind },
     el("div", { class: "meta" }, `${t(`kind_${message.kind}`)} · ${message.from_name} · ${clock(message.received)} · ${t("via")} ${message.via_kind || "?"}`
       + (message.status !== "actual" ? ` · ${t(`status_${message.status}`)}` : "")),
+    message.priority === "life-safety" ? el("strong", { class: "error" }, t("life_safety")) : null,
     el("pre", { class: "body" }, bodyText(message)), extra);
 }
 

@@ -1,0 +1,162 @@
+"""The console in a real headless Chromium (Debian's, driven by Playwright) against two real hubs.
+
+Staff log in and send a roll-call; the care home's night shift logs in on its own hub, sees the question
+and presses "Alt OK"; the staff page shows the answer live (server-sent events, no reload). Screenshots
+go to ``test-artifacts/``. Every request the pages make is checked: none may leave 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from hub.frame import Kind
+from tests.console.conftest import PASSWORD, Pair
+
+playwright_api = pytest.importorskip("playwright.async_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]  # fmt: skip
+expect = playwright_api.expect
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[playwright_api.Browser]:
+    async with playwright_api.async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+class Outside:
+    """Aborts and records any request that is not to the loopback hub."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    async def __call__(self, route: playwright_api.Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost"):
+            await route.continue_()
+        else:
+            self.requests.append(route.request.url)
+            await route.abort()
+
+
+async def _page(browser: playwright_api.Browser, outside: Outside, **context: object) -> playwright_api.Page:
+    ctx = await browser.new_context(**context)  # type: ignore[arg-type]
+    await ctx.route("**/*", outside)
+    page = await ctx.new_page()
+    page.on("pageerror", lambda error: pytest.fail(f"JavaScript error: {error}"))
+    return page
+
+
+async def _login(page: playwright_api.Page, url: str, username: str) -> None:
+    await page.goto(url + "/")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+
+
+async def test_roll_call_answered_live_from_the_care_home(
+    pair: Pair, browser: playwright_api.Browser
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside = Outside()
+
+    staff = await _page(browser, outside, viewport={"width": 1280, "height": 900})
+    await _login(staff, pair.staff.url, "hansen")
+    await expect(staff.locator("#view-staff")).to_be_visible()
+    await expect(staff.locator(".tabs [data-tab=board]")).to_have_text("Statustavle")  # Danish by default
+    await expect(staff.locator("#live")).to_have_class(re.compile(r"\bon\b"))
+    await expect(staff.locator("#board tbody tr")).to_have_text(
+        re.compile(r"Plejecenter Lindely.*aldrig hørt")
+    )
+
+    await staff.click(".tabs [data-tab=rollcall]")
+    await staff.fill("#rollcall-form input[name=question]", "Meld status efter stormen")
+    await staff.click("#send-rollcall")
+    pending = staff.locator("#rollcalls li[data-state=pending]")
+    await expect(pending).to_have_count(1)
+    await expect(pending).to_contain_text("Plejecenter Lindely")
+    await staff.screenshot(path=ARTIFACTS / "console-staff-rollcall-sent.png", full_page=True)
+
+    care = await _page(browser, outside, viewport={"width": 1024, "height": 768}, has_touch=True)
+    await _login(care, pair.care.url, "lindely")
+    await expect(care.locator("#view-institution")).to_be_visible()
+    await expect(care.locator("#open-rollcall")).to_contain_text("Meld status efter stormen")
+    await care.screenshot(path=ARTIFACTS / "console-institution-rollcall.png", full_page=True)
+    await care.click("button[data-preset=ok]")
+    await expect(care.locator("#sent-confirmation")).to_contain_text("Sendt: Alt OK")
+    await expect(care.locator("#open-rollcall")).to_be_hidden()
+
+    # the staff page was not reloaded: the answer arrives over the live event stream
+    answered = staff.locator("#rollcalls li[data-state=answered]")
+    await expect(answered).to_have_count(1)
+    await expect(answered).to_contain_text("Alt OK")
+    await staff.screenshot(path=ARTIFACTS / "console-staff-rollcall-answered.png", full_page=True)
+
+    await staff.click(".tabs [data-tab=board]")
+    row = staff.locator("#board tbody tr")
+    await expect(row).to_have_class("ok")
+    await expect(row).to_contain_text("sidst hørt for under et minut siden via")
+    await staff.emulate_media(media="print")
+    await staff.screenshot(path=ARTIFACTS / "console-board-print.png", full_page=True)
+    await expect(staff.locator(".tabs")).to_be_hidden()
+    await staff.emulate_media(media="screen")
+
+    await staff.click("#lang")
+    await expect(staff.locator(".tabs [data-tab=board]")).to_have_text("Status board")
+    await expect(row).to_contain_text("last heard under a minute ago via")
+
+    await staff.click(".tabs [data-tab=logbook]")
+    await expect(staff.locator("#logbook-verdict")).to_have_text("The log book is intact.")
+    await expect(staff.locator("#logbook tbody")).to_contain_text("Meld status efter stormen")
+
+    assert outside.requests == [], f"requests left localhost: {outside.requests}"
+
+
+async def test_institution_presses_emergency_and_confirms_an_instruction(
+    pair: Pair, browser: playwright_api.Browser
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside = Outside()
+    alert = {"event": "Strømsvigt", "urgency": "Immediate", "severity": "Severe", "certainty": "Observed",
+             "instruction": "Start generatoren og meld brændstof"}  # fmt: skip
+    await pair.staff.console.send(Kind.ALERT, pair.care.hub.node_id, alert, author="hansen")
+    care = await _page(browser, outside, viewport={"width": 800, "height": 1280}, has_touch=True)
+    await _login(care, pair.care.url, "lindely")
+    instruction = care.locator("#instructions li[data-kind=alert]")
+    await expect(instruction).to_contain_text("Start generatoren og meld brændstof")
+    await instruction.get_by_role("button", name="Læst og forstået").click()
+    await expect(instruction).to_contain_text("✔ Læst og forstået")
+
+    await care.select_option("#status-form select[name=power]", "generator")
+    await care.fill("#status-form input[name=fuel_hours]", "5")
+    await care.check("#status-form input[value=oxygen]")
+    await care.click("button[data-preset=emergency]")
+    await expect(care.locator("#sent-confirmation")).to_contain_text("NØDSITUATION")
+    await care.screenshot(path=ARTIFACTS / "console-institution-emergency.png", full_page=True)
+
+    staff = await _page(browser, outside, viewport={"width": 1280, "height": 900})
+    await _login(staff, pair.staff.url, "hansen")
+    row = staff.locator("#board tbody tr")
+    await expect(row).to_have_class("critical")
+    await expect(row).to_contain_text("Generator (5 t brændstof)")
+    await expect(row).to_contain_text("Ilt")
+    await staff.click(".tabs [data-tab=messages]")
+    await expect(staff.locator("#messages li[data-kind=read_receipt]")).to_have_count(1)
+    await staff.screenshot(path=ARTIFACTS / "console-staff-emergency.png", full_page=True)
+    assert outside.requests == [], f"requests left localhost: {outside.requests}"
