@@ -9,7 +9,8 @@ PID (or status service) was routed to the PEI with ``AT+CTSP``.
 
 What a real network does to a sender is modelled too: the control channel admits ``max_per_window`` SDS
 per radio per ``window`` seconds and answers ``+CMGS: <n>,5`` (not sent) beyond it; an SDS-TL transfer
-asking for a report to a destination that is not registered comes back as an SDS-REPORT with 0x4B;
+asking for a report to a destination that is not registered comes back as an SDS-REPORT with 0x4B (any
+other status can be set per destination in ``reports``);
 failures can be injected per command (``fail``: ``+CME ERROR: <code>``; ``silent``: no answer) and a
 radio can be deregistered. The *received* report is not the network's: Beredt's far end sends it, which
 is what makes it proof that the next hub has the frame.
@@ -51,6 +52,8 @@ class TetraNetwork:
         self.window = window
         self.clock = clock
         self.radios: dict[str, TetraRadio] = {}
+        self.reports: dict[str, int] = {}
+        """Destination ISSI -> delivery status the network reports instead of delivering (e.g. 0x4D)."""
         self.delivered = 0
         self.refused = 0
 
@@ -72,7 +75,8 @@ class TetraNetwork:
 
     def submit(self, sender: TetraRadio, ai_service: int, called: str, bits: int, payload: bytes) -> None:
         dest = self.radios.get(called)
-        if dest is not None and dest.registered:
+        status = self.reports.get(called)
+        if status is None and dest is not None and dest.registered:
             self.delivered += 1
             dest.deliver(ai_service, sender.issi, bits, payload)
             return
@@ -83,8 +87,9 @@ class TetraNetwork:
         except ProtocolError:
             return
         if isinstance(pdu, pei.Transfer) and pdu.report != pei.ReportRequest.NONE:
-            report = pei.Report(pdu.pid, pdu.ref, pei.DeliveryStatus.DESTINATION_NOT_REGISTERED)
-            encoded = pei.encode_report(report)
+            if status is None:
+                status = pei.DeliveryStatus.DESTINATION_NOT_REGISTERED
+            encoded = pei.encode_report(pei.Report(pdu.pid, pdu.ref, status))
             sender.deliver(pei.SDS_TYPE4, called, len(encoded) * 8, encoded)
 
 

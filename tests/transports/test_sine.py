@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardware.simulators.pty_device import PtyDevice
 from hardware.simulators.tetra import TetraNetwork, TetraRadio
-from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, LinkDown
+from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, LinkDown, ProtocolError
 from hub.fragment import Reassembler, decode_fragment, split
 from tests.hubproc import REPO, HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import LinkChanged, Received, Transport, TransportContext, TransportEvent
 from transports.sine import SineTransport, open_transport, pei_mtu
-from transports.sine_status import decode_status
+from transports.sine_status import decode_status, encode_status
 
 PLAN = {"ok": 0x8001, "needs-power": 0x8002, "needs-medical": 0x8003, "evacuating": 0x8004}
 
@@ -205,6 +207,40 @@ async def test_unregistered_destination_is_link_down_for_that_peer(sites: Sites)
     assert not event.up
     with pytest.raises(LinkDown):
         await a.transport.probe("1002")
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "match"),
+    [
+        (0x4D, DeliveryRefused, "too-long"),
+        (0x41, DeliveryRefused, "service-unavailable"),
+        (0x5A, LinkDown, "destination-not-reachable"),
+        (0x60, LinkDown, "destination busy: memory-full"),
+    ],
+)
+async def test_failure_reports_map_to_errors(
+    sites: Sites, status: int, error: type[Exception], match: str
+) -> None:
+    a, _ = await sites.add("1001"), await sites.add("1002")
+    sites.network.reports["1002"] = status
+    with pytest.raises(error, match=match):
+        await a.transport.send("1002", b"\x01x")
+
+
+async def test_a_temporary_report_keeps_the_frame_waiting_until_timeout(sites: Sites) -> None:
+    a, _ = await sites.add("1001", timeout=0.5, max_queue_seconds=0.5), await sites.add("1002")
+    sites.network.reports["1002"] = 0x21  # stored by the network, delivery later
+    with pytest.raises(LinkDown, match="no delivery report in time"):
+        await a.transport.send("1002", b"\x01x")
+
+
+@given(st.binary(max_size=8))
+def test_status_data_decodes_or_raises_protocol_error(data: bytes) -> None:
+    try:
+        value = decode_status(data)
+    except ProtocolError:
+        return
+    assert encode_status(value) == data
 
 
 async def test_losing_registration_takes_the_link_down(sites: Sites) -> None:
