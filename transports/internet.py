@@ -377,7 +377,7 @@ class InternetTransport:
         except LinkDown as exc:
             self._mark(peer, up=False, reason=str(exc))
             # Everything else queued for this peer would fail the same way: fail it now, not one timeout each.
-            stranded = batch + [item for lane in peer.lanes for item in lane]
+            stranded = peer.in_flight + batch + [item for lane in peer.lanes for item in lane]
             for lane in peer.lanes:
                 lane.clear()
             self._fail(stranded, exc)
@@ -386,7 +386,8 @@ class InternetTransport:
             self._mark(peer, up=True, reason="peer answered")
             if len(batch) > 1:  # the peer's MTU is below ours: find the culprit, let the rest through
                 for item in batch:
-                    await self._deliver(peer, [item])
+                    if not item[1].done():  # else a LinkDown on an earlier one already failed it
+                        await self._deliver(peer, [item])
                 return
             self._fail(batch, exc)
             return
@@ -406,10 +407,7 @@ class InternetTransport:
         assert self._session is not None
         try:
             async with self._session.post(
-                peer.frames_url,
-                data=body,
-                headers=self._headers,
-                allow_redirects=False,
+                peer.frames_url, data=body, headers=self._headers, allow_redirects=False
             ) as response:
                 if response.status < 300:
                     return

@@ -317,6 +317,40 @@ async def test_http_status_maps_to_the_right_error(
             await a.send(dest, b"\x01x")
 
 
+async def test_peer_dying_while_a_refused_batch_is_split_fails_the_rest_at_once(tmp_path: Path) -> None:
+    posts = 0
+
+    async def refuse_then_die(request: web.Request) -> web.Response:
+        nonlocal posts
+        posts += 1
+        await request.read()
+        if posts == 1:
+            return web.Response(status=413, text="a frame is above my MTU")
+        assert request.transport is not None
+        request.transport.abort()  # the peer's process dies while the frames are retried one by one
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/v1/frames", refuse_then_die)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with hub_link(tmp_path, NODE_A) as a:
+            dest = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            results = await asyncio.gather(
+                *(a.send(dest, bytes([1, i])) for i in range(3)), return_exceptions=True
+            )
+            assert all(isinstance(result, LinkDown) for result in results), results
+            # Leftover one-by-one retries would follow within milliseconds; allow them ample time to show.
+            await asyncio.sleep(0.5)
+            assert posts == 2, (
+                "after the first single POST failed, the other frames were not tried one by one"
+            )
+    finally:
+        await runner.cleanup()
+
+
 # --- peers failing and coming back ------------------------------------------------------------------
 
 
