@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("beredt.console")
 
 HISTORY = 300
+CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
 LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
 
 
@@ -77,7 +78,7 @@ class Console:
     @classmethod
     async def open(cls, hub: Hub, options: ConsoleOptions | None = None) -> Console:
         options = options or ConsoleOptions()
-        path = options.db_path or hub.config.data_dir / "console.db"
+        path = options.db_path or hub.config.data_dir / CONSOLE_DB
         if not path.parent.is_dir():
             raise StoreError(f"cannot open console database {path}: folder {path.parent} does not exist")
         db = await aiosqlite.connect(path)

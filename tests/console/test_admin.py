@@ -1,0 +1,93 @@
+"""``python -m hub.console.admin``: users and log book checks from the shell, as real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.clock import SystemClock
+from hub.logbook import EntryType, LogBook
+from hub.users import Users
+
+PASSWORD = "korrekt-hest-batteri"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "beredt.toml"
+    path.write_text('[node]\nname = "Aarhus krisestab"\nrole = "staff"\ndata_dir = "data"\n')
+    return path
+
+
+def admin(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub.console.admin", "--config", str(config), *args],
+                          input=stdin, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_add_list_passwd_remove_users(config: Path) -> None:
+    added = admin(config, "user", "add", "hansen", "--role", "coordinator", "--name", "Vagtleder Hansen",
+                  "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == "added hansen (coordinator)\n"
+    listed = admin(config, "user", "list")
+    assert listed.stdout == "hansen\tcoordinator\tVagtleder Hansen\t\n"
+
+    async def login(password: str) -> str:
+        users = await Users.open(config.parent / "data" / "console.db", SystemClock())
+        try:
+            return (await users.login("hansen", password)).user.display_name
+        finally:
+            await users.aclose()
+
+    assert asyncio.run(login(PASSWORD)) == "Vagtleder Hansen"
+    assert (
+        admin(config, "user", "passwd", "hansen", "--password-stdin", stdin="nyt-kodeord-123\n").returncode
+        == 0
+    )
+    assert asyncio.run(login("nyt-kodeord-123")) == "Vagtleder Hansen"
+    assert admin(config, "user", "remove", "hansen").returncode == 0
+    assert admin(config, "user", "list").stdout == ""
+
+
+def test_bad_input_is_a_clear_error(config: Path, tmp_path: Path) -> None:
+    short = admin(config, "user", "add", "hansen", "--role", "viewer", "--password-stdin", stdin="kort\n")
+    assert short.returncode == 2 and "password: use at least 10 characters" in short.stderr
+    institution = admin(config, "user", "add", "lindely", "--role", "institution", "--password-stdin",
+                        stdin=PASSWORD + "\n")  # fmt: skip
+    assert institution.returncode == 2 and "institution: an institution user needs" in institution.stderr
+    missing = admin(tmp_path / "nowhere.toml", "user", "list")
+    assert missing.returncode == 2 and "file not found" in missing.stderr
+    anchor = admin(config, "logbook", "verify", "--anchor", "x")
+    assert anchor.returncode == 2 and "--anchor: expected SEQ:HASH" in anchor.stderr
+
+
+def test_logbook_verify_and_export(config: Path) -> None:
+    db = config.parent / "data" / "console.db"
+    db.parent.mkdir()
+
+    async def write() -> tuple[int, str] | None:
+        book = await LogBook.open(db, SystemClock(), "39baf7fa63050926")
+        try:
+            await book.append(EntryType.DECISION, "Diesel til Lindely først", author="hansen")
+            await book.append(EntryType.ACTION, "Tankvogn sendt", author="hansen")
+            return await book.head()
+        finally:
+            await book.aclose()
+
+    head = asyncio.run(write())
+    assert head is not None
+    ok = admin(config, "logbook", "verify", "--anchor", f"{head[0]}:{head[1]}")
+    assert ok.returncode == 0 and ok.stdout.startswith("intact: 2 entries")
+    csv = admin(config, "logbook", "export")
+    assert "Diesel til Lindely først" in csv.stdout and csv.stdout.startswith("seq,time,author")
+    assert "<h1>Logbog</h1>" in admin(config, "logbook", "export", "--format", "html").stdout
+    with sqlite3.connect(db) as raw:
+        raw.execute("DROP TRIGGER logbook_no_update")
+        raw.execute("UPDATE logbook SET text = 'Diesel til Solbakken først' WHERE seq = 1")
+    broken = admin(config, "logbook", "verify")
+    assert broken.returncode == 3 and "BROKEN at entry 1" in broken.stderr
