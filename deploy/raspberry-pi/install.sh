@@ -134,11 +134,10 @@ if ((use_venv)); then
         say "created venv $venv"
     fi
     read -r -a pip <<<"${BEREDT_PIP:-$venv/bin/pip}"
-    # First bring dependencies up to date (with the 'pi' extra: gpiozero and smbus2 for [power]), then
-    # force Beredt itself to be reinstalled: an upgrade from a checkout may keep the version number, and
-    # pip would otherwise call it already satisfied.
+    # With the 'pi' extra (gpiozero and smbus2 for [power]). pip rebuilds and reinstalls a package given
+    # as a path even when the version number is unchanged, so a newer checkout always replaces the old
+    # code (tests/deploy/test_install.py checks this), while dependencies are only upgraded when needed.
     "${pip[@]}" install --quiet --disable-pip-version-check "${package}[pi]"
-    "${pip[@]}" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$package"
     say "installed Beredt from $package into $venv"
     beredt_bin=${BEREDT_BIN:-$venv/bin/beredt}
 else
