@@ -113,6 +113,13 @@ class Mosquitto:
             self.process.stderr.close()
         self.process = None
 
+    def stop(self) -> None:
+        """SIGTERM: an orderly shutdown, which saves the persistence file (sessions, queued frames)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=START_DEADLINE)
+        self.kill()
+
     def restart(self) -> None:
         self.kill()
         self.start()

@@ -56,7 +56,6 @@ from transports.mqtt_topics import (
     parse_presence,
 )
 
-EVENT_QUEUE_LIMIT = 10_000
 BACKOFF_START = 0.25
 PRESENCE_WAIT = 2.0  # how long probe() waits for a peer's retained presence it has not seen yet
 GOODBYE_WAIT = 2.0  # how long aclose() spends announcing "offline" and disconnecting cleanly
@@ -159,6 +158,14 @@ class _Connection:
         if sock is not None:
             sock.close()
         self._fail_all("connection closed")
+
+    def pause_reading(self) -> None:
+        if self.fd is not None:
+            self.loop.remove_reader(self.fd)
+
+    def resume_reading(self) -> None:
+        if self.fd is not None:
+            self.loop.add_reader(self.fd, self._readable)
 
     def _detach(self) -> None:
         if self.fd is not None:
@@ -287,7 +294,8 @@ class MqttTransport:
         )
         self.topics = TopicLayout(options.prefix, node_id)
         self.malformed = 0
-        self.dropped = 0
+        self.paused_reads = 0
+        self._reading_paused = False
         self._log = ctx.logger
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
@@ -327,6 +335,7 @@ class MqttTransport:
             event = await self._events.get()
             if event is None:
                 return
+            self._maybe_resume()
             yield event
 
     async def probe(self, dest: str) -> None:
@@ -378,7 +387,7 @@ class MqttTransport:
                     await self._release(conn)
             else:
                 delay = BACKOFF_START
-                self._conn = conn
+                self._conn, self._reading_paused = conn, False
                 try:
                     await self._announce(conn)
                     # Up only now: our subscriptions are live at the broker, so frames sent to us from
@@ -486,11 +495,27 @@ class MqttTransport:
     def _put(self, event: TransportEvent) -> None:
         if self._closed:
             return
-        if self._events.qsize() >= EVENT_QUEUE_LIMIT:  # the hub stopped reading; the broker copy is gone
-            self.dropped += 1
-            self._log.error("mqtt link %s: event queue full, dropped %s", self.name, type(event).__name__)
-            return
+        # Never drop: paho has already acknowledged the frame to the broker. Instead, once the hub is
+        # this far behind, stop reading the socket; the broker then holds further frames for us.
         self._events.put_nowait(event)
+        conn = self._conn
+        if (
+            conn is not None
+            and not self._reading_paused
+            and self._events.qsize() >= self.options.receive_queue
+        ):
+            self._reading_paused = True
+            self.paused_reads += 1
+            conn.pause_reading()
+            self._log.warning(
+                "mqtt link %s: %d frames waiting for the hub; reading paused", self.name, self._events.qsize()
+            )
+
+    def _maybe_resume(self) -> None:
+        if self._reading_paused and self._events.qsize() <= self.options.receive_queue // 2:
+            self._reading_paused = False
+            if self._conn is not None:
+                self._conn.resume_reading()
 
 
 def _presence_reason(up: bool) -> str:

@@ -145,12 +145,14 @@ class MqttOptions:
     connect_timeout: float = 5.0
     reconnect_max: float = 30.0
     publish_timeout: float = 10.0
+    receive_queue: int = 10_000
+    """Frames waiting for the hub before the link stops reading and lets the broker hold the rest."""
 
 
 _KNOWN = {
     "kind", "brokers", "client_id", "username", "password", "tls_ca", "tls_cert", "tls_key", "keepalive",
     "prefix", "groups", "peers", "mtu", "session_expiry", "connect_timeout", "reconnect_max",
-    "publish_timeout",
+    "publish_timeout", "receive_queue",
 }  # fmt: skip
 
 
@@ -229,10 +231,13 @@ def parse_options(name: str, options: Mapping[str, Any], node_id: str) -> MqttOp
     for key, low, high in (
         ("keepalive", 1, 65535), ("mtu", 64, 65536), ("session_expiry", 0, 2**32 - 1),
         ("connect_timeout", 0.1, 120), ("reconnect_max", 0.1, 3600), ("publish_timeout", 0.1, 600),
+        ("receive_queue", 16, 1_000_000),
     ):  # fmt: skip
         value = _number(options, key, where, low, high)
         if value is not None:
-            settings[key] = int(value) if key in ("keepalive", "mtu", "session_expiry") else value
+            settings[key] = (
+                int(value) if key in ("keepalive", "mtu", "session_expiry", "receive_queue") else value
+            )
     return MqttOptions(
         brokers=brokers,
         client_id=_text(options, "client_id", where) or f"beredt-{node_id}",

@@ -182,6 +182,26 @@ async def test_frames_for_an_offline_node_wait_at_the_broker(broker: Mosquitto) 
         await a.aclose()
 
 
+async def test_queued_frames_survive_a_broker_restart(broker: Mosquitto) -> None:
+    a, b = await connected_pair(broker.url, broker.url, reconnect_max=0.5)
+    sleeper = b.node_id
+    await b.aclose()
+    frames = [b"\x01kept-%d" % i for i in range(3)]
+    try:
+        for frame in frames:
+            await a.send(sleeper, frame)
+        await asyncio.to_thread(broker.stop)  # orderly: mosquitto writes its persistence file
+        await wait_event(a, link_up(False), 3)
+        await asyncio.to_thread(broker.start)
+        back = await open_node(broker.url, sleeper)
+        try:
+            assert [(await next_received(back, 10)).data for _ in frames] == frames
+        finally:
+            await back.aclose()
+    finally:
+        await a.aclose()
+
+
 CHILD = """
 import asyncio, logging, sys
 from pathlib import Path
@@ -372,6 +392,20 @@ async def test_bad_options_name_the_key(options: dict[str, Any], key: str, says:
     with pytest.raises(ConfigError, match=says) as caught:
         await open_transport("m", options, ctx)
     assert caught.value.key == key
+
+
+async def test_a_slow_hub_pauses_reading_and_loses_nothing(shared_broker: Mosquitto) -> None:
+    a, b = await connected_pair(shared_broker.url, shared_broker.url, receive_queue=16)
+    try:
+        frames = [b"\x01frame-%03d" % i for i in range(200)]
+        for frame in frames:  # nobody reads b's events meanwhile
+            await a.send(b.node_id, frame)
+        got = [(await next_received(b, 10)).data for _ in frames]
+        assert got == frames  # all of them, in order: the broker held what b did not read
+        assert b.paused_reads >= 1
+    finally:
+        await a.aclose()
+        await b.aclose()
 
 
 async def test_hung_broker_is_given_up_after_the_publish_deadline(broker: Mosquitto) -> None:
