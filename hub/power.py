@@ -48,6 +48,11 @@ class LedState(enum.StrEnum):
     BLINK = "blink"  # link degraded
     OFF = "off"  # link down
 
+    @classmethod
+    def for_link(cls, state: str) -> LedState:
+        """The lamp for a link health state by name (``hub.health.LinkState``: up, degraded, down)."""
+        return {"up": cls.ON, "degraded": cls.BLINK}.get(state.lower(), cls.OFF)
+
 
 @dataclass(frozen=True, slots=True)
 class PowerState:

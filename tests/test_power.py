@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.errors import ConfigError, ProtocolError
+from hub.health import LinkState
 from hub.power import (
     INA219_CONFIG_32V_2A,
     Button,
@@ -259,6 +260,10 @@ async def test_battery_poll_reports_changes_and_a_failing_ups(factory: MockFacto
         assert back.battery_percent == 25.0
     finally:
         await monitor.aclose()
+
+
+def test_led_state_follows_link_health() -> None:
+    assert [LedState.for_link(s.name) for s in LinkState] == [LedState.OFF, LedState.BLINK, LedState.ON]
 
 
 async def test_link_leds(factory: MockFactory) -> None:

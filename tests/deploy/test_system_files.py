@@ -6,10 +6,13 @@ import fnmatch
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from hub.config import load as load_config
+from hub.power import Button, PowerConfig
 from tests.deploy.installer import DEPLOY, find_tool, run_install
 
 
@@ -113,6 +116,20 @@ def test_unit_runs_the_hub_as_a_watched_hardened_notify_service() -> None:
     # Draining on SIGTERM must fit inside the stop timeout, and the watchdog must allow a slow start.
     assert int(unit["Service.TimeoutStopSec"][0]) >= 10
     assert int(unit["Service.RestartSec"][0]) >= 1
+
+
+def test_example_configuration_loads_and_its_power_table_is_valid() -> None:
+    config = load_config(DEPLOY / "beredt.toml")
+    assert config.role.value == "care-home"
+    assert str(config.data_dir) == "/var/lib/beredt"
+    assert {link.name: link.options.get("device") for link in config.links}["lora"] == "/dev/beredt-lora"
+    # The [power] example ships commented out; uncommented it must be a valid table.
+    lines = (DEPLOY / "beredt.toml").read_text().splitlines()
+    start = lines.index("# [power]")
+    block = "\n".join(line.removeprefix("# ") for line in lines[start:] if line.startswith("# "))
+    power = PowerConfig.from_options(tomllib.loads(block)["power"], file="beredt.toml")
+    assert power.mains_pin == 17
+    assert set(power.buttons) == set(Button)
 
 
 def test_journald_drop_in_caps_disk_and_memory_use() -> None:
