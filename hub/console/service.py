@@ -158,13 +158,15 @@ class Console:
         return self.board.rows(self.hub.clock.time())
 
     def link_kind(self, link: str | None) -> str | None:
+        """How people name a link: "SINE"; a second link of the same kind is "backup (SINE)"."""
         if link is None:
             return None
         try:
             kind = self.hub.links.kind_of(link)
         except (KeyError, AttributeError):
             kind = link
-        return LINK_NAMES.get(kind, kind)
+        label = LINK_NAMES.get(kind, kind)
+        return label if link == kind else f"{link} ({label})"
 
     # ---- inbound ------------------------------------------------------------------------------------
 
@@ -306,9 +308,10 @@ class Console:
                         request=request, link=link, attempt=attempt, question=question, deadline=deadline
                     ):
                         self.board.rollcall(decision.institution, name, "overdue")
+                        # the hub's router picks the link; the board's next link is logged as the one to prefer
                         text = (
-                            f"Intet svar fra {name} på roll-call {request} inden fristen: "
-                            f"sender igen via {self.link_kind(link)} (forsøg {attempt})"
+                            f"Intet svar fra {name} på roll-call {request} inden fristen: sender igen "
+                            f"(forsøg {attempt}, næste forbindelse: {self.link_kind(link)})"
                         )
                         await self.note(EntryType.DECISION, text)
                         body = {"request": request, "deadline": deadline, "question": question}

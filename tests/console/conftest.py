@@ -12,12 +12,13 @@ from aiohttp import web
 
 from hub.api import build_app
 from hub.app import Hub
+from hub.config import LinkConfig, PeerConfig
 from hub.console.routes import CONSOLE_KEY, setup_console
 from hub.console.service import Console, ConsoleOptions
 from hub.identity import Identity
 from hub.roster import Role as NodeRole
 from hub.users import Role
-from tests.inproc import hub_config, medium_name, peer, running
+from tests.inproc import hub_config, medium_name, running
 
 PASSWORD = "korrekt-hest-batteri"
 
@@ -56,16 +57,36 @@ def console_options() -> ConsoleOptions:
 
 
 @pytest.fixture
-async def pair(tmp_path: Path, console_options: ConsoleOptions) -> AsyncIterator[Pair]:
-    medium = medium_name()
+def link_names() -> tuple[str, ...]:
+    """Memory links between the two hubs, each on its own medium, in the order the hubs prefer them."""
+    return ("memory",)
+
+
+def _links(names: tuple[str, ...], media: dict[str, str], address: str) -> tuple[LinkConfig, ...]:
+    return tuple(
+        LinkConfig(n, "memory", {"kind": "memory", "medium": media[n], "address": address}) for n in names
+    )
+
+
+@pytest.fixture
+async def pair(
+    tmp_path: Path, console_options: ConsoleOptions, link_names: tuple[str, ...]
+) -> AsyncIterator[Pair]:
+    media = {name: medium_name() for name in link_names}
     staff_id = Identity.generate("Aarhus krisestab", "staff")
     care_id = Identity.generate("Plejecenter Lindely", "care-home")
     for name in ("staff", "care"):
         (tmp_path / name).mkdir()
-    staff_config = hub_config(tmp_path / "staff", "staff", medium, role=NodeRole.STAFF,
-                              peers=(peer(care_id, "care"),), default_route=(care_id.node_id,))  # fmt: skip
-    care_config = hub_config(tmp_path / "care", "care", medium, role=NodeRole.CARE_HOME,
-                             peers=(peer(staff_id, "staff"),), default_route=(staff_id.node_id,))  # fmt: skip
+    staff_config = hub_config(
+        tmp_path / "staff", "staff", "", role=NodeRole.STAFF, links=_links(link_names, media, "staff"),
+        peers=(PeerConfig(care_id.node_id, care_id.name, dict.fromkeys(link_names, "care")),),
+        default_route=(care_id.node_id,),
+    )  # fmt: skip
+    care_config = hub_config(
+        tmp_path / "care", "care", "", role=NodeRole.CARE_HOME, links=_links(link_names, media, "care"),
+        peers=(PeerConfig(staff_id.node_id, staff_id.name, dict.fromkeys(link_names, "staff")),),
+        default_route=(staff_id.node_id,),
+    )  # fmt: skip
     async with running(staff_config, staff_id) as staff_hub, running(care_config, care_id) as care_hub:
         staff_hub.roster.add(care_id.card)
         care_hub.roster.add(staff_id.card)
