@@ -308,7 +308,7 @@ class Console:
                         request=request, link=link, attempt=attempt, question=question, deadline=deadline
                     ):
                         self.board.rollcall(decision.institution, name, "overdue")
-                        # the hub's router picks the link; the board's next link is logged as the one to prefer
+                        # the hub's router picks the link; the board's next link is logged as preferred
                         text = (
                             f"Intet svar fra {name} på roll-call {request} inden fristen: sender igen "
                             f"(forsøg {attempt}, næste forbindelse: {self.link_kind(link)})"
