@@ -223,6 +223,7 @@ async def test_sender_stalling_mid_body_gets_408_and_delivers_nothing(tmp_path: 
             answer = await asyncio.wait_for(reader.read(500), 10)
         finally:
             writer.close()
+            await writer.wait_closed()
         assert answer.startswith(b"HTTP/1.1 408")
         assert b"body not received within 0.5 s" in answer
         assert b.stats.frames_received == 0
