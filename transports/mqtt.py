@@ -174,12 +174,13 @@ class _Connection:
             self.fd = None
 
     def _readable(self) -> None:
-        self._pump(self.client.loop_read)
+        self.pump(self.client.loop_read)
 
     def _writable(self) -> None:
-        self._pump(self.client.loop_write)
+        self.pump(self.client.loop_write)
 
-    def _pump(self, step: Callable[[], object]) -> None:
+    def pump(self, step: Callable[[], object]) -> None:
+        """Run one paho step (read, write, keepalive); an exception means the socket is dead."""
         try:
             step()
         except Exception as exc:  # paho raises on some socket states instead of returning an error code
@@ -452,7 +453,7 @@ class MqttTransport:
         while not conn.lost.done():
             await asyncio.wait({conn.lost}, timeout=1.0)
             if conn.fd is not None and not conn.lost.done():
-                conn._pump(conn.client.loop_misc)  # keepalive: PINGREQ, and give up on a silent broker
+                conn.pump(conn.client.loop_misc)  # keepalive: PINGREQ, and give up on a silent broker
         return conn.lost.result()
 
     async def _goodbye(self, conn: _Connection) -> None:
