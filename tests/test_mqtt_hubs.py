@@ -1,12 +1,13 @@
-"""Two real hubs that share nothing but a Mosquitto broker (no internet link at all).
+"""Two real hubs that share nothing but MQTT (no internet link at all).
 
-They exchange signed messages with end-to-end acks over MQTT, survive the broker dying mid-flight
-(every accepted message delivered exactly once after it returns), and refuse frames that an outside
-MQTT client drops into a hub's inbox topic.
+They exchange signed messages with end-to-end acks over one Mosquitto and over two bridged ones,
+survive the broker dying mid-flight (every accepted message delivered exactly once after it returns),
+and refuse frames that an outside MQTT client drops into a hub's inbox topic.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.hubproc import HubProcess
-from tests.mosquitto import Mosquitto, running_mosquitto
+from tests.mosquitto import Mosquitto, bridged_mosquittos, running_mosquitto
 
 
 @pytest.fixture
@@ -25,12 +26,13 @@ def broker() -> Iterator[Mosquitto]:
         yield broker
 
 
-@pytest.fixture
-def hubs(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[HubProcess, HubProcess]]:
-    a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff", internet=False)
-    b = HubProcess.create(tmp_path / "b", "Plejecenter Solbakken", "care-home", internet=False)
-    for hub, other in ((a, b), (b, a)):
-        hub.add_link("mqtt", {"kind": "mqtt", "brokers": [broker.url], "keepalive": 5, "reconnect_max": 1.0})
+@contextlib.contextmanager
+def two_hubs(folder: Path, url_a: str, url_b: str) -> Iterator[tuple[HubProcess, HubProcess]]:
+    """A staff hub on ``url_a`` and a care-home hub on ``url_b``, with MQTT as their only link."""
+    a = HubProcess.create(folder / "a", "Aarhus krisestab", "staff", internet=False)
+    b = HubProcess.create(folder / "b", "Plejecenter Solbakken", "care-home", internet=False)
+    for hub, other, url in ((a, b, url_a), (b, a, url_b)):
+        hub.add_link("mqtt", {"kind": "mqtt", "brokers": [url], "keepalive": 5, "reconnect_max": 1.0})
         hub.add_peer(other, {"mqtt": other.node_id})
         hub.set_default_route([other])
         hub.trust(other)
@@ -41,6 +43,12 @@ def hubs(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[HubProcess, HubPro
     finally:
         a.kill()
         b.kill()
+
+
+@pytest.fixture
+def hubs(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[HubProcess, HubProcess]]:
+    with two_hubs(tmp_path, broker.url, broker.url) as pair:
+        yield pair
 
 
 def delivered(hub: HubProcess, ids: list[str]) -> list[str]:
@@ -91,7 +99,7 @@ def test_broker_death_mid_flight_loses_and_duplicates_nothing(
     broker.start()
     sent += [a.send(b.node_id, "text", f"besked {i}") for i in range(40, 50)]
 
-    b.wait_for("all 50 messages", lambda: len(set(delivered(b, sent))) == 50, timeout=20)
+    b.wait_for("all 50 messages", lambda: len(set(delivered(b, sent))) == 50, timeout=15)
     assert sorted(delivered(b, sent)) == sorted(sent), "every accepted message exactly once"
     a.wait_for(
         "every end-to-end ack", lambda: all(a.message(i)["end_to_end_acked"] for i in sent), timeout=20
@@ -117,3 +125,13 @@ def test_frames_forged_by_an_outside_client_are_refused(
     message_id = a.send(b.node_id, "text", "stadig her")  # the link still carries genuine frames
     b.wait_for("the genuine message", lambda: message_id in delivered(b, [message_id]))
     assert [m["id"] for m in b.inbox()] == [message_id]
+
+
+def test_hubs_on_two_bridged_brokers_talk_end_to_end(tmp_path: Path) -> None:
+    with (
+        bridged_mosquittos() as (site_one, site_two),
+        two_hubs(tmp_path, site_one.url, site_two.url) as (a, b),
+    ):
+        message_id = a.send(b.node_id, "text", "Over broen", priority="urgent")
+        b.wait_for("the message", lambda: message_id in delivered(b, [message_id]))
+        a.wait_for("the end-to-end ack", lambda: a.message(message_id)["end_to_end_acked"])
