@@ -112,6 +112,9 @@ def test_unit_runs_the_hub_as_a_watched_hardened_notify_service() -> None:
         "/dev/beredt-iridium rw",
         "char-ttyUSB rw",
         "char-ttyACM rw",
+        "char-gpiochip rw",
+        "char-gpiomem rw",
+        "char-i2c rw",
     }
     # Draining on SIGTERM must fit inside the stop timeout, and the watchdog must allow a slow start.
     assert int(unit["Service.TimeoutStopSec"][0]) >= 10
