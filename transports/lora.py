@@ -261,7 +261,8 @@ class LoraTransport:
         """Connect to the radio, waiting at most ``connect_timeout``; keeps trying in the background."""
         self._supervisor = asyncio.create_task(self._supervise(), name=f"lora-{self.name}-supervisor")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._up.wait(), self.settings.connect_timeout)
+            async with asyncio.timeout(self.settings.connect_timeout):
+                await self._up.wait()
 
     # -- the Transport protocol ----------------------------------------------------------------------
 
@@ -295,7 +296,8 @@ class LoraTransport:
                 await self._send_packet(iface, dest, data, waiter)
                 self._budget.record(time.monotonic(), airtime)  # the radio has it: it will go on the air
                 try:
-                    answer = await asyncio.wait_for(waiter.future, self.settings.ack_timeout)
+                    async with asyncio.timeout(self.settings.ack_timeout):
+                        answer = await waiter.future
                 except TimeoutError:
                     raise LinkDown(
                         f"no ACK within {self.settings.ack_timeout:.0f} s", transport=self.name, peer=dest
@@ -530,9 +532,11 @@ async def _in_thread(
     future: asyncio.Future[T] = loop.create_future()
 
     def settle(result: T | None, error: BaseException | None) -> None:
-        if future.cancelled():
+        if future.done():  # nobody waits any more: dispose of the result off the loop (closing blocks)
             if orphan is not None and error is None:
-                orphan(result)  # type: ignore[arg-type]
+                threading.Thread(
+                    target=orphan, args=(result,), name=f"lora-{what}-orphan", daemon=True
+                ).start()
         elif error is not None:
             future.set_exception(error)
         else:
@@ -557,7 +561,10 @@ async def _in_thread(
                 orphan(outcome[0])  # type: ignore[arg-type]
 
     threading.Thread(target=run, name=f"beredt-lora-{what}", daemon=True).start()
-    return await asyncio.wait_for(future, deadline)
+    # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation that arrives just as
+    # the call finishes (a TCP write returns at once), and a cancelled send would then wait for its ACK.
+    async with asyncio.timeout(deadline):
+        return await future
 
 
 def _close_quietly(iface: Any) -> None:

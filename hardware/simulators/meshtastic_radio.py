@@ -64,7 +64,9 @@ class FakeMeshtasticRadio:
         self.hop_limit = hop_limit
         self.from_host: list[mesh_pb2.MeshPacket] = []
         """Every packet the host asked this radio to send, in order (for test assertions)."""
-        self._from_host_changed = asyncio.Condition()
+        self.config_delay = 0.0
+        """Seconds the radio takes to answer the config handshake (a big node DB makes it slow)."""
+        self._watchers: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._sessions: list[_HostSession] = []
         self._seen: deque[tuple[int, int]] = deque(maxlen=256)
         self._tx_queue: asyncio.Queue[mesh_pb2.MeshPacket] = asyncio.Queue(maxsize=TX_QUEUE_LEN)
@@ -82,11 +84,38 @@ class FakeMeshtasticRadio:
     def user_id(self) -> str:
         return f"!{self.node_num:08x}"
 
+    @property
+    def host_connections(self) -> int:
+        """Host connections open now (TCP clients, or 1 for a plugged pty)."""
+        return len(self._sessions)
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds after a host connects, disconnects or sends (caller bounds it)."""
+        if condition():
+            return
+        entry = (condition, asyncio.get_running_loop().create_future())
+        self._watchers.append(entry)
+        try:
+            await entry[1]
+        finally:
+            self._watchers.remove(entry)
+
     async def packets_from_host(self, count: int) -> list[mesh_pb2.MeshPacket]:
         """Wait until the host has handed over ``count`` packets (the caller bounds the wait)."""
-        async with self._from_host_changed:
-            await self._from_host_changed.wait_for(lambda: len(self.from_host) >= count)
+        await self.wait_until(lambda: len(self.from_host) >= count)
         return self.from_host[:count]
+
+    def reboot(self) -> None:
+        """Tell the hosts the radio rebooted, as the firmware does after a crash or a config change."""
+        frame = encode_frame(mesh_pb2.FromRadio(rebooted=True).SerializeToString())
+        for session in self._sessions:
+            session.configured = False
+            session.write(frame)
+
+    def _changed(self) -> None:
+        for condition, future in self._watchers:
+            if not future.done() and condition():
+                future.set_result(None)
 
     # -- serving ----------------------------------------------------------------------------------
 
@@ -117,6 +146,7 @@ class FakeMeshtasticRadio:
             self._pty.close()
             self._pty = None
         self._sessions.clear()
+        self._changed()
 
     async def plug(self) -> None:
         """Put the cable back: the same TCP port or the same symlink path serves again."""
@@ -152,6 +182,7 @@ class FakeMeshtasticRadio:
         session = _HostSession(self._pty.write)
         self._pty.session = session
         self._sessions.append(session)
+        self._changed()
         tmp = self._pty_link.with_suffix(".new")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -165,6 +196,7 @@ class FakeMeshtasticRadio:
         self._client_tasks.add(task)
         session = _HostSession(writer.write)
         self._sessions.append(session)
+        self._changed()
         try:
             while data := await reader.read(4096):
                 self._on_host_bytes(session, data)
@@ -174,6 +206,7 @@ class FakeMeshtasticRadio:
             self._client_tasks.discard(task)
             with contextlib.suppress(ValueError):
                 self._sessions.remove(session)
+            self._changed()
             writer.transport.abort()
 
     # -- host protocol ------------------------------------------------------------------------------
@@ -237,9 +270,16 @@ class FakeMeshtasticRadio:
                 mesh_pb2.FromRadio(channel=channel_pb2.Channel(index=index, role=role, settings=settings))
             )
         out.append(mesh_pb2.FromRadio(config_complete_id=config_id))
-        session.configured = True
-        for message in out:
-            session.write(encode_frame(message.SerializeToString()))
+        frames = b"".join(encode_frame(message.SerializeToString()) for message in out)
+        if self.config_delay > 0:
+            asyncio.get_running_loop().call_later(self.config_delay, self._answer_config, session, frames)
+        else:
+            self._answer_config(session, frames)
+
+    def _answer_config(self, session: _HostSession, frames: bytes) -> None:
+        if session in self._sessions:  # the host may have given up waiting and gone
+            session.configured = True
+            session.write(frames)
 
     def _node_info(self) -> mesh_pb2.NodeInfo:
         user = mesh_pb2.User(
@@ -268,12 +308,8 @@ class FakeMeshtasticRadio:
         except asyncio.QueueFull:
             return False
         self.from_host.append(packet)
-        asyncio.get_running_loop().create_task(self._notify_from_host())
+        self._changed()
         return True
-
-    async def _notify_from_host(self) -> None:
-        async with self._from_host_changed:
-            self._from_host_changed.notify_all()
 
     async def _transmitter(self) -> None:
         while True:

@@ -66,7 +66,9 @@ class Mesh:
     async def open(
         self, num: int, how: Callable[..., Awaitable[LoraTransport]] = tcp_link, **options: Any
     ) -> LoraTransport:
-        radio = self.radios.setdefault(num, FakeMeshtasticRadio(num, self.medium))
+        if num not in self.radios:
+            self.radios[num] = FakeMeshtasticRadio(num, self.medium)
+        radio = self.radios[num]
         transport = await how(radio, self.tmp_path, **options)
         self.links.append(transport)
         return transport
@@ -212,19 +214,24 @@ async def test_own_budget_keeps_room_for_life_safety(mesh: Mesh) -> None:
 # -- unplugging ----------------------------------------------------------------------------------
 
 
-async def test_tcp_radio_gone_mid_send_is_link_down_then_recovers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("attach", [tcp_link, pty_link], ids=["tcp", "pty"])
+async def test_radio_gone_mid_send_is_link_down_then_recovers(
+    tmp_path: Path, attach: Callable[..., Awaitable[LoraTransport]]
+) -> None:
     mesh = Mesh(tmp_path, retry_delay=1.0)
     try:
-        a, b = await mesh.open(A), await mesh.open(B)
+        a, b = await mesh.open(A, attach), await mesh.open(B)
         mesh.medium.partition([A], [B])  # the ACK will not come: the send is in flight when we unplug
         sending = asyncio.create_task(a.send(ADDR[B], b"\x01in flight"))
         await asyncio.wait_for(mesh.radios[A].packets_from_host(1), 10)
-        await mesh.radios[A].unplug()
+        await mesh.radios[A].unplug()  # TCP server and connection gone, or the pty master closed
         with pytest.raises(LinkDown):
             await asyncio.wait_for(sending, 10)
         assert (await link_change(a, up=False)).reason == "radio connection lost"
         with pytest.raises(LinkDown):
             await a.send(ADDR[B], b"\x01while down")
+        with pytest.raises(LinkDown):
+            await a.probe(ADDR[B])
         mesh.medium.heal()
         await mesh.radios[A].plug()
         await link_change(a, up=True)
@@ -239,16 +246,25 @@ async def test_tcp_radio_gone_mid_send_is_link_down_then_recovers(tmp_path: Path
         await mesh.aclose()
 
 
-async def test_serial_radio_unplugged_and_replugged(mesh: Mesh) -> None:
-    a, b = await mesh.open(A, pty_link), await mesh.open(B)
-    await mesh.radios[A].unplug()
+async def test_radio_reboot_reconnects(mesh: Mesh) -> None:
+    a, b = await mesh.open(A), await mesh.open(B)
+    mesh.radios[A].reboot()
     await link_change(a, up=False)
-    with pytest.raises(LinkDown):
-        await a.probe(ADDR[B])
-    await mesh.radios[A].plug()
     await link_change(a, up=True)
-    await a.send(ADDR[B], b"\x01replugged")
-    assert (await next_received(b, 10)).data == b"\x01replugged"
+    await a.send(ADDR[B], b"\x01after reboot")
+    assert (await next_received(b, 10)).data == b"\x01after reboot"
+
+
+async def test_slow_handshake_times_out_and_the_abandoned_connection_is_closed(mesh: Mesh) -> None:
+    radio = mesh.radios[A] = FakeMeshtasticRadio(A, mesh.medium)
+    radio.config_delay = 2.5
+    a = await mesh.open(A, connect_timeout=1)
+    assert "handshake took over 1 s" in (await link_change(a, up=False)).reason
+    radio.config_delay = 0.0
+    await link_change(a, up=True)
+    # Every connection the transport gave up on is closed by it in the background, none leaks.
+    await asyncio.wait_for(radio.wait_until(lambda: radio.host_connections == 1), 15)
+    await a.probe(ADDR[B])
 
 
 async def test_radio_absent_at_start_reports_down_and_connects_when_it_appears(tmp_path: Path) -> None:
