@@ -45,7 +45,12 @@ CREATE TABLE IF NOT EXISTS users (
 
 
 class AuthError(BeredtError):
-    """Login refused, session unknown or expired, CSRF token wrong, or role not allowed."""
+    """Login refused or session unknown or expired (log in again), or, with ``forbidden``, a wrong CSRF token
+    or a role that may not do this (logging in again will not help)."""
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        self.forbidden = forbidden
+        super().__init__(message)
 
 
 class Role(enum.StrEnum):
@@ -252,12 +257,12 @@ class Users:
     @staticmethod
     def check_csrf(session: Session, token: str | None) -> None:
         if not token or not hmac.compare_digest(session.csrf.encode(), token.encode()):
-            raise AuthError("missing or wrong CSRF token: reload the page")
+            raise AuthError("missing or wrong CSRF token: reload the page", forbidden=True)
 
     @staticmethod
     def require(session: Session, *roles: Role) -> None:
         if session.user.role not in roles:
-            raise AuthError(f"role {session.user.role} may not do this")
+            raise AuthError(f"role {session.user.role} may not do this", forbidden=True)
 
     def _end_sessions_of(self, username: str) -> None:
         for key in [k for k, s in self._sessions.items() if s.user.username == username]:

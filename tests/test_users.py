@@ -52,8 +52,9 @@ async def test_login_gives_a_session_with_csrf(users: Users) -> None:
     assert users.session(session.token) is session
     users.check_csrf(session, session.csrf)
     for wrong in (None, "", session.csrf[:-1] + "x", session.token):
-        with pytest.raises(AuthError, match="CSRF"):
+        with pytest.raises(AuthError, match="CSRF") as refused:
             users.check_csrf(session, wrong)
+        assert refused.value.forbidden
 
 
 async def test_wrong_password_and_unknown_user_look_the_same(users: Users) -> None:
@@ -114,8 +115,9 @@ async def test_roles_are_enforced(users: Users) -> None:
     institution = await users.login("lindely", PASSWORD)
     assert institution.user.institution == LINDELY
     Users.require(institution, Role.INSTITUTION, Role.COORDINATOR)
-    with pytest.raises(AuthError, match="role institution may not"):
+    with pytest.raises(AuthError, match="role institution may not") as refused:
         Users.require(institution, Role.COORDINATOR)
+    assert refused.value.forbidden
 
 
 async def test_users_persist_across_reopen(users: Users, tmp_path: Path, clock: ManualClock) -> None:

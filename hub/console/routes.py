@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hub.console.exchange import export_cap, import_and_send
 from hub.console.service import Console, ConsoleOptions, running_console
 from hub.errors import RoutingError, StoreError
 from hub.frame import BROADCAST, Kind, Priority, Status
@@ -83,6 +84,8 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("POST", "logbook", _log_entry, STAFF),
         ("GET", "logbook.html", _logbook_html, (*STAFF, Role.VIEWER)),
         ("GET", "logbook.csv", _logbook_csv, (*STAFF, Role.VIEWER)),
+        ("GET", "cap/{id}", export_cap, (*STAFF, Role.VIEWER)),
+        ("POST", "cap", import_and_send, STAFF),
     ]
     for method, path, handler, roles in routes:
         app.router.add_route(method, f"/console/api/{path}", _guard(handler, roles))
@@ -111,7 +114,7 @@ def _guard(handler: _Guarded, roles: tuple[Role, ...]) -> _Handler:
                 console.users.check_csrf(session, request.headers.get("X-CSRF-Token"))
             console.users.require(session, *roles)
         except AuthError as exc:
-            return _error(401 if "logged in" in str(exc) or "expired" in str(exc) else 403, str(exc))
+            return _error(403 if exc.forbidden else 401, str(exc))
         try:
             return await handler(request, console, session)
         except ValueError as exc:

@@ -170,7 +170,7 @@ class Console:
 
     # ---- inbound ------------------------------------------------------------------------------------
 
-    def _decode(self, message: StoredMessage) -> dict[str, Any]:
+    def decode(self, message: StoredMessage) -> dict[str, Any]:
         frame = decode_frame(message.wire)
         body: Any
         try:
@@ -200,7 +200,7 @@ class Console:
 
     async def _load_history(self) -> None:
         for message in reversed(await self.hub.store.inbox(limit=HISTORY)):
-            self._take(self._decode(message))
+            self._take(self.decode(message))
 
     def _take(self, item: dict[str, Any]) -> None:
         """Fold one received message into the views; returns nothing, emits nothing."""
@@ -234,7 +234,7 @@ class Console:
         message = await self.hub.store.message(message_id)
         if message is None or not message.for_me:
             return
-        item = self._decode(message)
+        item = self.decode(message)
         self._take(item)
         summary = item["body"] if isinstance(item["body"], str) else item["body"].get("facility", "")
         text = f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary}"

@@ -1,0 +1,109 @@
+"""CAP 1.2 in and out of the console: export an alert or a read receipt, import an outside alert and send it.
+
+Export takes what the signed frame says — message id, signing node, creation time, Status — so the CAP
+document cannot claim more than the frame did (an exercise stays an Exercise). A read receipt becomes
+CAP's standard receipt (msgType Ack referencing the original). Import accepts a CAP document posted as
+the request body, maps it with ``hub.cap.import_cap`` and sends it as an ALERT with the document's own
+status to every care home or one node; the log book records the import and any text cut to fit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hub.cap import CapHeader, CapReference, export_alert, export_receipt, import_cap
+from hub.console.service import Console
+from hub.errors import ProtocolError
+from hub.frame import BROADCAST, Kind, Priority, Status
+from hub.users import Session
+
+MAX_CAP = 256 * 1024
+_STATUS = {"actual": Status.ACTUAL, "exercise": Status.EXERCISE, "test": Status.TEST}
+_PRIORITY = {"Extreme": Priority.LIFE_SAFETY, "Severe": Priority.URGENT}
+
+
+def sender_of(node: str) -> str:
+    """A CAP sender for a Beredt node: no spaces, commas, '<' or '&', unique per node."""
+    return f"beredt:{node}"
+
+
+async def _reference(console: Console, message_id: str) -> CapReference | None:
+    try:
+        raw = bytes.fromhex(message_id)
+    except ValueError:
+        return None
+    message = await console.hub.store.message(raw)
+    if message is None:
+        return None
+    item = console.decode(message)
+    return CapReference(sender_of(item["from"]), item["id"], int(item["created"]))
+
+
+async def export_cap(request: web.Request, console: Console, session: Session) -> web.Response:
+    """``GET cap/{id}``: the CAP document for a stored ALERT or READ_RECEIPT, sent or received."""
+    message_id = request.match_info["id"]
+    try:
+        message = await console.hub.store.message(bytes.fromhex(message_id))
+    except ValueError:
+        message = None
+    if message is None:
+        return web.json_response({"error": f"no message {message_id}"}, status=404)
+    item = console.decode(message)
+    body: Any = item["body"]
+    header = CapHeader(item["id"], sender_of(item["from"]), int(item["created"]), _STATUS[item["status"]],
+                       sender_name=item["from_name"])  # fmt: skip
+    if item["kind"] == "alert":
+        known = {
+            ref: found for ref in body.get("references", []) if (found := await _reference(console, ref))
+        }
+        xml = export_alert(body, header, known=known)
+    elif item["kind"] == "read_receipt":
+        original = await _reference(console, body["message"])
+        if original is None:
+            return web.json_response(
+                {"error": f"the message read ({body['message']}) is not stored here"}, status=409
+            )
+        xml = export_receipt(
+            original, header, note=f"Læst og forstået af {body.get('by', item['from_name'])}"
+        )
+    else:
+        raise ValueError(f"kind: only alerts and read receipts have a CAP form, not {item['kind']}")
+    disposition = f'attachment; filename="{item["id"]}.cap.xml"'
+    return web.Response(
+        text=xml, content_type="application/xml", headers={"Content-Disposition": disposition}
+    )
+
+
+async def import_and_send(request: web.Request, console: Console, session: Session) -> web.Response:
+    """``POST cap?to=<node|*>``: a CAP document in the body, sent on as an ALERT (default: all care homes)."""
+    document = await request.content.read(MAX_CAP + 1)
+    if len(document) > MAX_CAP:
+        raise ValueError(f"body: a CAP document over {MAX_CAP} bytes")
+    try:
+        imported = import_cap(document)
+    except ProtocolError as exc:
+        raise ValueError(str(exc)) from exc
+    to = request.query.get("to", "care-homes")
+    if to == "care-homes":
+        recipients = [bytes.fromhex(node) for node in console.institutions()]
+    elif to == "*":
+        recipients = [BROADCAST]
+    else:
+        try:
+            recipients = [bytes.fromhex(to)]
+        except ValueError:
+            raise ValueError(f"to: expected a node id, '*' or 'care-homes', got {to!r}") from None
+    if not recipients:
+        raise ValueError("to: no care homes in the roster")
+    priority = _PRIORITY.get(imported.body["severity"], Priority.NORMAL)
+    what = f"CAP {imported.identifier} fra {imported.sender} videresendt: {imported.body['event']}"
+    if imported.truncated:
+        what += f" (forkortet: {', '.join(imported.truncated)})"
+    ids = [
+        await console.send(Kind.ALERT, node, imported.body, author=session.user.username, priority=priority,
+                           status=imported.status, what=what)
+        for node in recipients
+    ]  # fmt: skip
+    return web.json_response({"ids": ids, "truncated": list(imported.truncated)}, status=202)
