@@ -33,8 +33,9 @@ Options:
 
 Environment:
   BEREDT_PYTHON    Python used to create the venv (default: python3; needs 3.11 or newer)
-  BEREDT_PIP       pip command to install with (default: <root>/opt/beredt/venv/bin/pip), e.g.
-                   "pip --no-index --find-links /media/usb/wheels" for an offline install
+  BEREDT_PIP       pip command to install with (default: <root>/opt/beredt/venv/bin/pip); pip's own
+                   PIP_* variables apply too, e.g. PIP_NO_INDEX=1 PIP_FIND_LINKS=/media/usb/wheels
+                   for an offline install from a USB stick
   BEREDT_BIN       beredt executable used for 'beredt init' (default: <root>/opt/beredt/venv/bin/beredt,
                    or 'beredt' on PATH with --no-venv)
 

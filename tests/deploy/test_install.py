@@ -112,3 +112,29 @@ def test_real_venv_install_then_upgrade_from_a_newer_checkout(tmp_path: Path) ->
     run_install("--root", root, "--source", checkout)
     assert marker in Path(location).read_text()
     assert (root / "var/lib/beredt/identity.key").read_bytes() == identity
+
+
+def test_wheel_and_pip_override_reach_pip(tmp_path: Path) -> None:
+    """``--wheel`` installs that file with the pi extra through the ``BEREDT_PIP`` command, as given."""
+    root = tmp_path / "root"
+    python = root / "opt/beredt/venv/bin/python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(PROJECT_BIN / "python")  # an existing venv: the installer must not build another
+    wheel = tmp_path / "wheels/beredt-0.2.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"PK")
+    calls = tmp_path / "pip-calls"
+    pip = tmp_path / "offline-pip"
+    pip.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    pip.chmod(0o755)
+    run_install(
+        "--root",
+        root,
+        "--wheel",
+        wheel,
+        env={"BEREDT_PIP": f"{pip} --timeout 60", **NO_VENV},
+    )
+    assert calls.read_text().splitlines() == [
+        f"--timeout 60 install --quiet --disable-pip-version-check {wheel}[pi]"
+    ]
+    assert (root / "var/lib/beredt/identity.key").is_file()
