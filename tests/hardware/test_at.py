@@ -67,6 +67,16 @@ def test_trailing_partial_line_waits_for_more() -> None:
     assert drain(parser) == [Response(("+CMGS: 0,4,7",), "OK")]
 
 
+def test_urc_inside_an_answer_is_routed_apart_from_the_information_lines() -> None:
+    parser = AtParser(urc_prefixes=URC_PREFIXES, urc_with_data=URC_WITH_DATA)
+    parser.receive_data(b"\r\n+CMGS: 1,4,9\r\n+CTSDSR: 13,1,0,2,0,16\r\n8001\r\nSBDRING\r\nOK\r\n")
+    assert drain(parser) == [
+        Urc("+CTSDSR: 13,1,0,2,0,16", "8001"),
+        Urc("SBDRING"),
+        Response(("+CMGS: 1,4,9",), "OK"),
+    ]
+
+
 def test_prompt_without_line_end_and_verbose_cme() -> None:
     parser = AtParser()
     parser.receive_data(b"\r\n> ")
