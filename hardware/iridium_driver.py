@@ -83,6 +83,7 @@ class Iridium9603Driver:
         self.max_mt_per_check = max_mt_per_check
         self.imei = ""
         self.sessions = 0
+        self.ring_alerts = False
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
 
@@ -116,6 +117,7 @@ class Iridium9603Driver:
             for command in ("ATE0", "AT&K0", "AT&D0"):
                 await self.modem.command(command)
             await self._clear(sbd.ClearBuffer.MO)  # a stale MO message would go out with the next check
+            self.ring_alerts = ring_alerts
             if ring_alerts:
                 await self.modem.command(sbd.sbdmta_command(True).decode().strip())
                 await self.modem.command(sbd.sbdareg_command(1).decode().strip())
@@ -180,18 +182,34 @@ class Iridium9603Driver:
         dropped = 0
         result = first
         for _ in range(self.max_mt_per_check):
-            if result.mt_status is sbd.MtStatus.RECEIVED:
+            if result.mt_status is not sbd.MtStatus.RECEIVED:
+                more = result.mt_queued > 0
+            else:
                 try:
-                    messages.append(await self._read_mt_checked())
+                    messages.append(await self._read_mt_quietly())
                 except ProtocolError as exc:
                     dropped += 1
                     log.warning("iridium MT %d dropped: %s", result.mtmsn, exc)
-            if result.mt_queued == 0:
+                # A ring that came while ring alerts were off for the read shows only in the RA flag.
+                more = result.mt_queued > 0 or (self.ring_alerts and await self._ring_flag())
+            if not more:
                 break
             result = await self._session(answer_ring=False)
             if not result.mo_ok:
                 break
         return tuple(messages), dropped
+
+    async def _read_mt_quietly(self) -> bytes:
+        # hardware.at takes the SBDRB block by count from the first byte after the command, so an SBDRING
+        # crossing AT+SBDRB on the wire would be read as a length prefix. With ring alerts off for the read
+        # no URC can come between; a ring alert in that window stays in the RA flag (see _collect_mt).
+        if not self.ring_alerts:
+            return await self._read_mt_checked()
+        await self.modem.command(sbd.sbdmta_command(False).decode().strip())
+        try:
+            return await self._read_mt_checked()
+        finally:
+            await self.modem.command(sbd.sbdmta_command(True).decode().strip())
 
     async def _read_mt_checked(self) -> bytes:
         # The MT buffer keeps its message, so a checksum error on the serial line costs one re-read,
@@ -262,6 +280,16 @@ class Iridium9603Driver:
         async with self._lock:
             response = await self.modem.command("AT-MSSTM")
         return sbd.parse_msstm(_info_line(response.info, "-MSSTM", "AT-MSSTM"), epoch=self.epoch)
+
+    async def ring_pending(self) -> bool:
+        """Whether a ring alert still waits for an answer (``AT+SBDSX``); a session that fetched the
+        message in the meantime answered it, and a second one would cost a credit for nothing."""
+        async with self._lock:
+            return await self._ring_flag()
+
+    async def _ring_flag(self) -> bool:
+        response = await self.modem.command("AT+SBDSX")
+        return sbd.parse_sbdsx(_info_line(response.info, "+SBDSX", "AT+SBDSX")).ring_alert
 
     async def wait_ring(self, deadline: float | None = None) -> None:
         """Return at the next ``SBDRING``; other URCs are logged and skipped."""

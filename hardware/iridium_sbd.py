@@ -10,8 +10,10 @@ fetches at most one mobile-terminated (MT) message; its answer ``+SBDIX: <MO sta
 status>, <MTMSN>, <MT length>, <MT queued>`` says what happened. ``AT+SBDRB`` returns the MT buffer in
 binary: a 2-byte big-endian length, the message (at most 270 bytes) and the same checksum, read by length
 and never by line. ``SBDRING`` arrives unsolicited when the gateway holds MT traffic and ring alerts are on
-(``AT+SBDMTA=1``, registration ``AT+SBDAREG=1``). ``AT-MSSTM`` reports network time as a hex count of
-90 ms ticks since the Iridium epoch 2014-05-11T14:23:55Z, or ``no network service``.
+(``AT+SBDMTA=1``, registration ``AT+SBDAREG=1``); ``AT+SBDSX`` tells whether a ring alert is still
+unanswered, so a ring already served by another session costs no second one. ``AT-MSSTM`` reports
+network time as a hex count of 90 ms ticks since the Iridium epoch 2014-05-11T14:23:55Z, or
+``no network service``.
 
 Nothing here reads a port or a clock; every parser either returns a value or raises ``ProtocolError``.
 The provider's billing rule (credits per started 50 bytes, one per message at least) and the ``RB`` +
@@ -179,6 +181,40 @@ def format_sbdix(result: SessionResult) -> str:
     return (
         f"+SBDIX: {result.mo_status}, {result.momsn}, {int(result.mt_status)}, {result.mtmsn}, "
         f"{result.mt_length}, {result.mt_queued}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SbdStatus:
+    """The ``+SBDSX`` answer: buffer flags, sequence numbers, whether a ring alert still needs answering
+    and how many MT messages the gateway held at the last session."""
+
+    mo_flag: bool
+    momsn: int
+    mt_flag: bool
+    mtmsn: int
+    ring_alert: bool
+    waiting: int
+
+
+_SBDSX = re.compile(r"\+SBDSX:\s*([01]),\s*(\d{1,5}),\s*([01]),\s*(-?\d{1,5}),\s*([01]),\s*(\d{1,5})")
+
+
+def parse_sbdsx(line: str) -> SbdStatus:
+    match = _SBDSX.fullmatch(line.strip())
+    if match is None:
+        raise ProtocolError(f"not an SBDSX answer: {line!r}")
+    mo_flag, momsn, mt_flag, mtmsn, ring, waiting = match.groups()
+    if int(momsn) > 0xFFFF or int(mtmsn) > 0xFFFF:
+        raise ProtocolError(f"SBDSX sequence number out of range: {line!r}")
+    return SbdStatus(mo_flag == "1", int(momsn), mt_flag == "1", int(mtmsn), ring == "1", int(waiting))
+
+
+def format_sbdsx(status: SbdStatus) -> str:
+    """The line a modem prints for ``AT+SBDSX`` (used by the simulator)."""
+    return (
+        f"+SBDSX: {int(status.mo_flag)}, {status.momsn}, {int(status.mt_flag)}, {status.mtmsn}, "
+        f"{int(status.ring_alert)}, {status.waiting}"
     )
 
 

@@ -406,6 +406,12 @@ class SatelliteModemTransport(SatelliteBase):
     async def _answer_rings(self, driver: Iridium9603Driver) -> None:
         while True:
             await driver.wait_ring()
+            try:
+                if not await driver.ring_pending():
+                    self.log.info("%s: ring alert already answered by a session", self.name)
+                    continue
+            except (ModemError, ProtocolError) as exc:
+                self.log.info("%s: ring status unknown (%s); answering", self.name, exc)
             delays = backoff_delays(self.retry.soon_initial if self.retry else 5.0, 300.0)
             for _ in range(5):
                 if await self._check(driver, answer_ring=True):

@@ -2,13 +2,14 @@
 
 ``Iridium9603`` is the device itself as a sans-IO ``DeviceModel`` (see ``hardware.simulators.pty_device``):
 it speaks the ISU AT command set a RockBLOCK 9603 answers (``AT``, ``ATE0/1``, ``AT&K0``, ``AT&D0``,
-``AT+SBDWB``, ``AT+SBDIX``/``AT+SBDIXA``, ``AT+SBDRB``, ``AT+SBDD0/1/2``, ``AT+SBDMTA``, ``AT+SBDAREG``,
-``AT+CSQ``/``AT+CSQF``, ``AT-MSSTM``, ``AT+SBDTC``, ``AT+CGSN``), with the modem's quirks that matter to a
-driver: echo on until ``ATE0``, the MO buffer kept after a successful session (a second ``AT+SBDIX``
-would send it again), nothing accepted while a session runs, ``SBDRING`` when the gateway holds MT
-traffic and ring alerts are on. The radio side (signal, network time, sessions) belongs to a
-``Constellation``, normally ``hardware.simulators.iridium_cloud.IridiumCloud``, which runs each session
-asynchronously and hands its outcome back through ``finish_session``.
+``AT+SBDWB``, ``AT+SBDIX``/``AT+SBDIXA``, ``AT+SBDRB``, ``AT+SBDD0/1/2``, ``AT+SBDSX``, ``AT+SBDMTA``,
+``AT+SBDAREG``, ``AT+CSQ``/``AT+CSQF``, ``AT-MSSTM``, ``AT+SBDTC``, ``AT+CGSN``), with the modem's quirks
+that matter to a driver: echo on until ``ATE0``, the MO buffer kept after a successful session (a second
+``AT+SBDIX`` would send it again), nothing accepted while a session runs, ``SBDRING`` whenever the
+gateway holds new MT traffic and ring alerts are on (also just before a command arrives, as on a real
+wire), the ring-alert flag kept until a session succeeds. The radio side (signal, network time,
+sessions) belongs to a ``Constellation``, normally ``hardware.simulators.iridium_cloud.IridiumCloud``,
+which runs each session asynchronously and hands its outcome back through ``finish_session``.
 
 Run ``python -m hardware.simulators.iridium --link /tmp/iridium0`` for a modem and its cloud in one
 process (see ``docs/satellite.md``).
@@ -68,13 +69,16 @@ class Iridium9603:
         self.mo: bytes | None = None
         self.mt = b""
         self.momsn = 0
+        self.mtmsn = -1
+        self.mt_waiting = 0
         self.in_session = False
         self.sessions = 0
         self.ring_pending = False
         # Fault injection for tests: the next SBDWB payload is judged to carry a bad checksum, the next
-        # SBDRB answer has its checksum corrupted.
+        # SBDRB answer has its checksum corrupted, a ring alert comes just before the next SBDRB answer.
         self.corrupt_next_write = False
         self.corrupt_next_read = False
+        self.ring_before_next_read = False
         self._input = bytearray()
         self._output = bytearray()
         self._binary_wanted = 0
@@ -125,8 +129,11 @@ class Iridium9603:
                 self.momsn = (self.momsn + 1) & 0xFFFF
             if outcome.mt is not None:
                 self.mt = outcome.mt
+                self.mtmsn = outcome.mtmsn
                 mt_status, mt_length = sbd.MtStatus.RECEIVED, len(outcome.mt)
+            # A successful session answers the ring; a failed one leaves it to be answered.
             self.ring_pending = outcome.mt_queued > 0
+            self.mt_waiting = outcome.mt_queued
         result = sbd.SessionResult(
             outcome.mo_status, self.momsn, mt_status, outcome.mtmsn, mt_length, outcome.mt_queued
         )
@@ -135,11 +142,12 @@ class Iridium9603:
         self._wake()
 
     def ring(self) -> None:
-        """The gateway holds MT traffic for this modem: raise ``SBDRING`` if ring alerts are on."""
-        if not self.ring_alerts or not self.registration:
+        """The gateway holds MT traffic for a registered modem: set the RA flag, and print ``SBDRING``
+        if ring alerts are on."""
+        if not self.registration:
             return
         self.ring_pending = True
-        if not self.in_session:
+        if self.ring_alerts and not self.in_session:
             self._output += b"SBDRING\r\n"
             self._wake()
 
@@ -204,13 +212,16 @@ class Iridium9603:
             self._result("ERROR")
             return
         self.in_session = True
-        self.ring_pending = False
         self.constellation.start_session(self, self.mo)
 
     def _sbdrb(self, arg: str) -> None:
         if arg:
             self._result("ERROR")
             return
+        if self.ring_before_next_read:
+            # The gateway rings just as the command arrives: the URC is on the wire before the answer.
+            self.ring_before_next_read = False
+            self.ring()
         answer = bytearray(sbd.sbdrb_response(self.mt))
         if self.corrupt_next_read:
             self.corrupt_next_read = False
@@ -248,6 +259,13 @@ class Iridium9603:
         else:
             self._result("ERROR")
             return
+        self._result("OK")
+
+    def _sbdsx(self, arg: str) -> None:
+        status = sbd.SbdStatus(
+            self.mo is not None, self.momsn, bool(self.mt), self.mtmsn, self.ring_pending, self.mt_waiting
+        )
+        self._info(sbd.format_sbdsx(status))
         self._result("OK")
 
     def _csq(self, arg: str) -> None:
@@ -300,6 +318,7 @@ _COMMANDS: dict[str, Callable[[Iridium9603, str], None]] = {
     "+SBDD": Iridium9603._sbdd,
     "+SBDMTA": Iridium9603._sbdmta,
     "+SBDAREG": Iridium9603._sbdareg,
+    "+SBDSX": Iridium9603._sbdsx,
     "+CSQ": Iridium9603._csq,
     "+CSQF": Iridium9603._csqf,
     "-MSSTM": Iridium9603._msstm,

@@ -144,6 +144,34 @@ async def test_ring_alert_is_answered_with_sbdixa(rig: Rig) -> None:
     assert b"AT+SBDIXA\r" in rig.device.received
 
 
+async def test_a_session_answers_a_pending_ring_so_no_second_check_is_needed(rig: Rig) -> None:
+    rig.cloud.service = False  # the ring is raised, but the first attempt finds no service
+    rig.cloud.queue_mt(rig.driver.imei, b"\x01waiting")
+    assert not await rig.driver.ring_pending()  # no service: the gateway could not ring
+    rig.cloud.service = True
+    rig.model.ring()
+    await rig.driver.wait_ring(deadline=10)
+    assert await rig.driver.ring_pending()
+    rig.cloud.fail_next(rig.driver.imei, 18)
+    assert (await rig.driver.check_mailbox(answer_ring=True)).failed == (18,)
+    assert await rig.driver.ring_pending()  # a failed session leaves the ring unanswered
+    report = await rig.driver.send(b"\x01outgoing")
+    assert report.mt == (b"\x01waiting",)
+    assert not await rig.driver.ring_pending()
+
+
+async def test_ring_alert_crossing_sbdrb_neither_breaks_the_read_nor_is_lost(rig: Rig) -> None:
+    rig.cloud.queue_mt(rig.driver.imei, b"\x01first")
+    await rig.driver.wait_ring(deadline=10)
+    rig.model.ring_before_next_read = True  # SBDRING would precede the binary SBDRB answer
+    report = await rig.driver.check_mailbox(answer_ring=True)
+    assert report.mt == (b"\x01first",) and report.mt_dropped == 0
+    assert b"AT+SBDMTA=0\r" in rig.device.received  # ring alerts were off for the read
+    assert rig.driver.sessions == 2  # the ring's RA flag led to one more session
+    assert not await rig.driver.ring_pending()
+    assert rig.model.ring_alerts
+
+
 async def test_signal_and_network_time(rig: Rig) -> None:
     assert await rig.driver.signal() == 5
     assert await rig.driver.signal(fast=False) == 5
@@ -233,6 +261,7 @@ def test_model_answers_the_rest_of_the_command_set() -> None:
     assert _talk(model, b"AT+SBDD2\r") == b"\r\n0\r\n\r\nOK\r\n"
     assert _talk(model, b"AT+SBDRB\r") == b"\x00\x00\x00\x00\r\nOK\r\n"
     assert _talk(model, b"AT+SBDMTA?\r") == b"\r\n+SBDMTA:0\r\n\r\nOK\r\n"
+    assert _talk(model, b"AT+SBDSX\r") == b"\r\n+SBDSX: 0, 0, 0, -1, 0, 0\r\n\r\nOK\r\n"
     assert _talk(model, b"AT+BOGUS\r") == b"\r\nERROR\r\n"
     assert _talk(model, b"AT+SBDD7\r") == b"\r\nERROR\r\n"
 

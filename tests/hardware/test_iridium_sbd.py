@@ -120,6 +120,15 @@ def test_sbdix_command() -> None:
     assert sbd.sbdix_command(answer_ring=True) == b"AT+SBDIXA\r"
 
 
+def test_sbdsx_status_and_round_trip() -> None:
+    status = sbd.parse_sbdsx("+SBDSX: 1, 12, 0, -1, 1, 2\r\n")
+    assert status == sbd.SbdStatus(True, 12, False, -1, True, 2)
+    assert sbd.parse_sbdsx(sbd.format_sbdsx(status)) == status
+    for line in ("+SBDSX: 1, 12, 0, -1, 1", "+SBDSX: 2, 12, 0, 0, 1, 0", "+SBDSX: 1, 99999, 0, 0, 1, 0"):
+        with pytest.raises(ProtocolError):
+            sbd.parse_sbdsx(line)
+
+
 # -- SBDRB: the binary read, three ways -----------------------------------------------------------
 
 MESSAGE = b"\x01\x02frame from the gateway\xff"
@@ -256,6 +265,7 @@ def test_line_parsers_return_or_raise_protocol_error(line: str) -> None:
     parsers = (
         sbd.parse_write_result,
         sbd.parse_sbdix,
+        sbd.parse_sbdsx,
         sbd.parse_sbdd_result,
         sbd.parse_areg,
         sbd.parse_csq,
