@@ -78,7 +78,9 @@ class SineTransport:
         self._last_sent = float("-inf")
         self._present = False
         self._registered = True
-        self._peers_down: set[str] = set()
+        self._peers_down: dict[str, float] = {}  # ISSI -> loop time its last SDS failed
+        self.peer_hold = 300.0
+        """Seconds ``probe`` reports a failed peer as down before letting the router try it again."""
         self._closed = False
         self._runner: asyncio.Task[None] | None = None
         self.info: RadioInfo | None = None
@@ -327,15 +329,14 @@ class SineTransport:
             case pei.Outcome.FAILED:
                 future.set_exception(DeliveryRefused(name, transport=self.name, peer=source, reason=name))
 
-    def _peer_up(self, peer: str) -> None:
-        if peer in self._peers_down:
-            self._peers_down.discard(peer)
-            self._emit(LinkChanged(up=True, reason="peer answered", peer=peer))
+    def _peer_up(self, peer: str, reason: str = "peer answered") -> None:
+        if self._peers_down.pop(peer, None) is not None:
+            self._emit(LinkChanged(up=True, reason=reason, peer=peer))
 
     def _peer_down(self, peer: str, reason: str) -> None:
         if peer not in self._peers_down:
-            self._peers_down.add(peer)
             self._emit(LinkChanged(up=False, reason=reason, peer=peer))
+        self._peers_down[peer] = asyncio.get_running_loop().time()
 
     async def _health_loop(self) -> None:
         while True:
@@ -371,11 +372,19 @@ class SineTransport:
             yield event
 
     async def probe(self, dest: str) -> None:
-        """Cheap: the radio is present and registered and ``dest`` has not failed lately. Spends no SDS."""
+        """Cheap: the radio is present and registered and ``dest`` has not failed lately. Spends no SDS.
+
+        A peer whose SDS failed (not registered, not reachable) counts as down for ``peer_hold`` seconds
+        or until it is heard from; then the router may try it again, since only a send can tell."""
         self._check_usable(dest)
         dest = _issi(dest, self.name)
-        if dest in self._peers_down:
-            raise LinkDown("last SDS to this radio failed", transport=self.name, peer=dest)
+        failed_at = self._peers_down.get(dest)
+        if failed_at is None:
+            return
+        if asyncio.get_running_loop().time() - failed_at >= self.peer_hold:
+            self._peer_up(dest, "hold after failure expired")
+            return
+        raise LinkDown("last SDS to this radio failed", transport=self.name, peer=dest)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -207,6 +207,12 @@ async def test_unregistered_destination_is_link_down_for_that_peer(sites: Sites)
     assert not event.up
     with pytest.raises(LinkDown):
         await a.transport.probe("1002")
+    b.radio.registered = True
+    a.transport.peer_hold = 0.0  # only a send can tell whether the peer is back: probing lets it try
+    await a.transport.probe("1002")
+    back = await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and e.peer == "1002")
+    assert back.up
+    await a.transport.send("1002", b"\x01y")
 
 
 @pytest.mark.parametrize(
