@@ -73,6 +73,13 @@ async def test_sdstl_transfer_and_received_report_round_trip(stations: tuple[Sta
     assert await a.driver.next_event(5) == ReportReceived("1002", pei.Report(PID, 5, 0))
 
 
+async def test_radio_without_a_prompt_takes_the_text_too(stations: tuple[Station, Station]) -> None:
+    a, b = stations
+    a.radio.prompt = False
+    assert (await a.driver.send_sdstl("1002", pei.Transfer(PID, 8, b"\x01quiet"))).sent
+    assert await b.driver.next_event(5) == SdsReceived("1001", pei.Transfer(PID, 8, b"\x01quiet"))
+
+
 async def test_status_switches_service_and_back(stations: tuple[Station, Station]) -> None:
     a, b = stations
     await a.driver.send_status("1002", 0x8003)
