@@ -17,6 +17,7 @@ import pytest
 
 from hub.frame import Kind
 from tests.console.conftest import PASSWORD, Pair
+from tests.test_cap import OUTSIDE
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -159,4 +160,13 @@ async def test_institution_presses_emergency_and_confirms_an_instruction(
     await staff.click(".tabs [data-tab=messages]")
     await expect(staff.locator("#messages li[data-kind=read_receipt]")).to_have_count(1)
     await staff.screenshot(path=ARTIFACTS / "console-staff-emergency.png", full_page=True)
+
+    # a national CAP warning imported by the staff appears live at the care home, marked as an exercise
+    document = OUTSIDE.replace("DESCRIPTION", "Vandstanden stiger").encode()
+    upload = {"name": "dmi.xml", "mimeType": "application/xml", "buffer": document}
+    await staff.set_input_files("#cap-form input[type=file]", files=[upload])
+    await staff.click("#cap-form button[type=submit]")
+    imported = care.locator("#instructions li[data-kind=alert]", has_text="Forhøjet vandstand")
+    await expect(imported).to_contain_text("ØVELSE")
+    await care.screenshot(path=ARTIFACTS / "console-institution-cap-alert.png", full_page=True)
     assert outside.requests == [], f"requests left localhost: {outside.requests}"

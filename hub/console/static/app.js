@@ -202,15 +202,30 @@ function bodyText(message) {
 
 function messageItem(message, extra = null) {
   return el("li", { class: message.priority, "data-id": message.id, "data-kind": message.kind },
-    el("div", { class: "meta" }, `${t(`kind_${message.kind}`)} · ${message.from_name} · ${clock(message.received)} · ${t("via")} ${message.via_kind || "?"}`
-      + (message.status !== "actual" ? ` · ${t(`status_${message.status}`)}` : "")),
+    message.status !== "actual" ? el("span", { class: "exercise" }, t(`status_${message.status}`)) : null,
+    el("div", { class: "meta" }, `${t(`kind_${message.kind}`)} · ${message.from_name} · ${clock(message.received)} · ${t("via")} ${message.via_kind || "?"}`),
     message.priority === "life-safety" ? el("strong", { class: "error" }, t("life_safety")) : null,
     el("pre", { class: "body" }, bodyText(message)), extra);
 }
 
 async function renderMessages() {
   const data = await api("messages");
-  $("#messages").replaceChildren(...data.messages.map((m) => messageItem(m)));
+  $("#messages").replaceChildren(...data.messages.map((m) => messageItem(m,
+    ["alert", "read_receipt"].includes(m.kind) ? el("a", { href: `${API}cap/${m.id}`, download: "" }, t("cap_download")) : null)));
+}
+
+async function importCap(event) {
+  event.preventDefault();
+  const form = event.target;
+  const file = form.elements.file.files[0];
+  try {
+    const response = await fetch(API + "cap", { method: "POST", credentials: "same-origin", body: await file.text(),
+      headers: { "Content-Type": "application/xml", "X-CSRF-Token": state.me.csrf } });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error);
+    form.reset();
+    showError(form, null);
+  } catch (error) { showError(form, error); }
 }
 
 // ---- staff: sitrep composer -------------------------------------------------------------------------------
@@ -360,6 +375,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   $("#sitrep-form").addEventListener("submit", sendSitrep);
   $("#logbook-form").addEventListener("submit", addLogEntry);
+  $("#cap-form").addEventListener("submit", importCap);
   for (const button of $all("[data-preset]")) button.addEventListener("click", () => sendStatus(button.dataset.preset));
   await loadLanguage(state.lang);
   start();
