@@ -9,8 +9,8 @@ so that the radio's own EU 868 duty-cycle refusal is never provoked in normal op
 traffic leaves room for life-safety traffic.
 
 The library is thread-based and blocking: every call into it runs on a thread of its own with a deadline,
-and its pubsub callbacks (weakly referenced bound methods of ``_Bridge``, kept alive by the transport,
-filtered on the ``interface`` argument because pubsub is process-global) reach the event loop only
+and its pubsub callbacks (bound methods of the transport, which pubsub holds only weakly; filtered on
+the ``interface`` argument because pubsub is process-global) reach the event loop only
 through ``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio is lost it
 closes the interface, backs off (capped, jittered) and builds a new one, emitting ``LinkChanged``.
 """
@@ -61,7 +61,7 @@ from transports.lora_airtime import (
 T = TypeVar("T")
 MTU = 200
 """Bytes per mesh packet: under the 233-byte Data payload, with room for PKI's 12-byte overhead."""
-ADDRESS = re.compile(r"^![0-9a-f]{8}$")
+ADDRESS = re.compile(r"^![0-9a-fA-F]{8}$")
 POSITION_APP = 3
 RETRANSMISSIONS = 3
 """What the firmware spends on a lost ``want_ack`` packet beyond the first transmission."""
@@ -203,31 +203,6 @@ class _PriorityGate:
         self._busy = False
 
 
-class _Bridge:
-    """The pubsub listeners of one transport. Pubsub keeps only weak references: the transport holds us."""
-
-    def __init__(self, transport: LoraTransport) -> None:
-        self._transport = transport
-
-    def on_receive(self, packet: dict[str, Any], interface: Any) -> None:
-        self._transport._from_thread(self._transport._on_packet, packet, interface)
-
-    def on_lost(self, interface: Any) -> None:
-        self._transport._from_thread(self._transport._on_lost, interface)
-
-    def subscribe(self) -> None:
-        pub.subscribe(self.on_receive, "meshtastic.receive")
-        pub.subscribe(self.on_lost, "meshtastic.connection.lost")
-
-    def unsubscribe(self) -> None:
-        for listener, topic in (
-            (self.on_receive, "meshtastic.receive"),
-            (self.on_lost, "meshtastic.connection.lost"),
-        ):
-            with contextlib.suppress(Exception):  # pubsub raises if the topic was never created
-                pub.unsubscribe(listener, topic)
-
-
 class LoraTransport:
     """One Meshtastic radio as a Beredt link. Open it with ``open_transport``; it is started already."""
 
@@ -253,8 +228,10 @@ class LoraTransport:
         self._lost = asyncio.Event()
         self._waiters: set[_AckWaiter] = set()
         self._closed = False
-        self._bridge = _Bridge(self)
-        self._bridge.subscribe()
+        self._reported_up: bool | None = None
+        # Pubsub keeps weak references: bound methods of this transport live as long as it does.
+        pub.subscribe(self._on_receive_thread, "meshtastic.receive")
+        pub.subscribe(self._on_lost_thread, "meshtastic.connection.lost")
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -328,7 +305,12 @@ class LoraTransport:
         if self._closed:
             return
         self._closed = True
-        self._bridge.unsubscribe()
+        for listener, topic in (
+            (self._on_receive_thread, "meshtastic.receive"),
+            (self._on_lost_thread, "meshtastic.connection.lost"),
+        ):
+            with contextlib.suppress(Exception):  # pubsub raises if the topic is already gone
+                pub.unsubscribe(listener, topic)
         for waiter in list(self._waiters):
             waiter.fail(TransportClosed("closed while waiting for an ACK", transport=self.name))
         if self._supervisor is not None:
@@ -418,9 +400,13 @@ class LoraTransport:
 
     # -- events from the library's threads ---------------------------------------------------------
 
-    def _from_thread(self, handler: Callable[..., None], *args: Any) -> None:
+    def _on_receive_thread(self, packet: dict[str, Any], interface: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone: the transport is finished anyway
-            self._loop.call_soon_threadsafe(handler, *args)
+            self._loop.call_soon_threadsafe(self._on_packet, packet, interface)
+
+    def _on_lost_thread(self, interface: Any) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_lost, interface)
 
     def _on_packet(self, packet: dict[str, Any], interface: Any) -> None:
         if interface is not self._iface or self._iface is None:
@@ -444,6 +430,12 @@ class LoraTransport:
         if interface is self._iface and interface is not None:
             self._lost.set()
 
+    def _report(self, up: bool, reason: str) -> None:
+        """Emit ``LinkChanged`` when the radio's state really changed, not for every failed attempt."""
+        if self._reported_up != up:
+            self._reported_up = up
+            self._put(LinkChanged(up=up, reason=reason))
+
     def _put(self, event: TransportEvent | None) -> None:
         try:
             self._events.put_nowait(event)
@@ -464,22 +456,21 @@ class LoraTransport:
             self._iface = iface
             self._lost.clear()
             self._up.set()
-            self._put(LinkChanged(up=True, reason=f"radio {_my_id(iface)} connected"))
+            self._report(True, f"radio {_my_id(iface)} connected")
             await self._lost.wait()
             self._up.clear()
             for waiter in list(self._waiters):
                 waiter.fail(LinkDown("radio connection lost", transport=self.name))
-            self._put(LinkChanged(up=False, reason="radio connection lost"))
+            self._report(False, "radio connection lost")
             await self._close_interface()
 
     async def _connect_with_backoff(self) -> Any:
         """A fresh back-off sequence for each loss: the first retry after a loss comes quickly."""
-        for attempt, delay in enumerate(_backoff(self.settings.reconnect_max)):
+        for delay in _backoff(self.settings.reconnect_max):
             try:
                 return await self._open_interface()
             except LinkDown as exc:
-                if attempt == 0 and not self._up.is_set():
-                    self._put(LinkChanged(up=False, reason=str(exc)))
+                self._report(False, str(exc))
                 self._log.warning("cannot reach the radio: %s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable: the back-off sequence is endless")

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardware.simulators.meshtastic_radio import FakeMeshtasticRadio
 from hardware.simulators.rf_medium import RFMedium
@@ -19,7 +21,7 @@ from tests.hubproc import HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import BROADCAST_ADDRESS, Cost, LinkChanged, TimeHint, TransportContext
 from transports.lora import LoraSettings, LoraTransport, open_transport
-from transports.lora_airtime import AirtimeBudget, ModemPreset, packet_airtime, time_on_air
+from transports.lora_airtime import PRIORITY_CEILING, AirtimeBudget, ModemPreset, packet_airtime, time_on_air
 
 T = TypeVar("T")
 A, B, C = 0xA1, 0xB2, 0xC3
@@ -528,3 +530,27 @@ async def test_gps_time_of_the_own_radio_becomes_a_time_hint(mesh: Mesh) -> None
         raise AssertionError("events ended")
 
     assert await asyncio.wait_for(hint(), 10) == TimeHint(unix_time=1_800_000_123.0, source="meshtastic-gps")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=600.0),
+            st.floats(min_value=0.05, max_value=15.0),
+            st.sampled_from(list(Priority)),
+        ),
+        max_size=200,
+    )
+)
+def test_budget_never_lets_a_priority_past_its_ceiling(sends: list[tuple[float, float, Priority]]) -> None:
+    budget, now = AirtimeBudget(120.0), 0.0
+    for pause, airtime, priority in sends:
+        now += pause
+        used = budget.used(now)
+        if budget.decide(now, airtime, priority).allowed:
+            if priority is Priority.LIFE_SAFETY:
+                assert used < budget.limit
+            else:
+                assert used + airtime <= budget.limit * PRIORITY_CEILING[priority] + 1e-9
+            budget.record(now, airtime)
+        assert budget.used(now) < budget.limit + 15.0  # only life-safety may overshoot, by one packet
