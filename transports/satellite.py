@@ -133,8 +133,12 @@ class CreditBudget:
 
     def _save(self) -> None:
         # Write-then-rename: a power cut leaves the old count or the new one, never half a file.
+        # A few satellite frames a day make the fsync affordable even on an SD card.
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"day": self._day, "used": self._used}))
+        with tmp.open("w") as file:
+            file.write(json.dumps({"day": self._day, "used": self._used}))
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(tmp, self.path)
 
 

@@ -70,7 +70,6 @@ class World:
             "mt_url": self.cloud.mt_url,
             "mt_username": "beredt",
             "mt_password": "secret",
-            "min_priority": 0,
         } | options
         transport = await open_transport("sat", settings, context(self.tmp_path, "central"))
         assert isinstance(transport, SatelliteWebhookTransport)
@@ -86,7 +85,7 @@ class World:
         self.closers.append(device.aclose)
         if start:
             device.start()
-        settings = {"device": str(path), "serial": serial, "min_priority": 0} | FAST_RETRY | options
+        settings = {"device": str(path), "serial": serial} | FAST_RETRY | options
         transport = await open_transport("sat", settings, context(self.tmp_path, f"modem{serial}"))
         assert isinstance(transport, SatelliteModemTransport)
         self.closers.append(transport.aclose)
@@ -112,8 +111,9 @@ class TestSatelliteModemToWebhookContract(TransportContract):
 
     @pytest.fixture
     async def link_pair(self, world: World) -> AsyncIterator[LinkPair]:
-        central = await world.webhook()
-        modem = await world.modem(IMEI_1, 1)
+        # The contract sends at the default priority (normal); the floor is tested on its own below.
+        central = await world.webhook(min_priority=0)
+        modem = await world.modem(IMEI_1, 1, min_priority=0)
         yield LinkPair(modem.transport, central, IMEI_1, "cloud")
 
 
@@ -122,8 +122,8 @@ class TestSatelliteModemToModemContract(TransportContract):
 
     @pytest.fixture
     async def link_pair(self, world: World) -> AsyncIterator[LinkPair]:
-        one = await world.modem(IMEI_1, 1)
-        two = await world.modem(IMEI_2, 2)
+        one = await world.modem(IMEI_1, 1, min_priority=0)
+        two = await world.modem(IMEI_2, 2, min_priority=0)
         yield LinkPair(one.transport, two.transport, "RB0000001", "RB0000002")
 
 
@@ -168,12 +168,18 @@ async def test_scheduled_mailbox_check_fetches_mt_without_a_ring(world: World) -
 
 
 async def test_routine_priority_is_refused_by_default(world: World) -> None:
-    modem = await world.modem(IMEI_1, 1, min_priority=2)
+    modem = await world.modem(IMEI_1, 1)  # no min_priority option: the default floor applies
     with pytest.raises(BudgetExhausted, match=r"priority 1 \(normal\) may not use the paid satellite link"):
-        await modem.transport.send("cloud", b"\x01routine")
+        await modem.transport.send("cloud", b"\x01normal")
+    with pytest.raises(BudgetExhausted, match=r"priority 0 \(routine\)"):
+        await modem.transport.send("cloud", b"\x01routine", priority=0)
     assert world.cloud.mo_log == []
     await modem.transport.send("cloud", b"\x01urgent", priority=2)
     assert world.cloud.mo_log == [(IMEI_1, b"\x01urgent")]
+    central = await world.webhook()
+    with pytest.raises(BudgetExhausted, match="min_priority is 2"):
+        await central.send(IMEI_1, b"\x01normal MT")
+    assert modem.transport.budget.used_today == 1 and central.budget.used_today == 0
 
 
 async def test_daily_budget_is_counted_per_50_bytes_and_survives_a_restart(
