@@ -11,16 +11,26 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardware import iridium_sbd as sbd
 from hardware.simulators.iridium import Iridium9603
 from hardware.simulators.iridium_cloud import IridiumCloud, hs256_token
 from hardware.simulators.pty_device import PtyDevice
-from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
+from hub.errors import (
+    BudgetExhausted,
+    ConfigError,
+    DeliveryRefused,
+    FrameTooLarge,
+    LinkDown,
+    ProtocolError,
+    TrustError,
+)
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import LinkChanged, TimeHint, TransportContext, TransportEvent
 from transports.satellite import SatelliteModemTransport, open_transport
-from transports.satellite_webhook import SatelliteWebhookTransport
+from transports.satellite_webhook import SatelliteWebhookTransport, parse_delivery
 
 NOW = 1_760_000_000.0  # 2025-10-09: after PLAUSIBLE_EPOCH, before the 2026 tick rollover
 SECRET = "shared webhook secret"
@@ -341,6 +351,30 @@ async def test_webhook_limits_to_listed_imeis(world: World) -> None:
     central = await world.webhook(imeis=[IMEI_2])
     async with aiohttp.ClientSession() as http, http.post(central.receiver.url, data=_form()) as response:
         assert response.status == 403
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["imei", "momsn", "transmit_time", "iridium_latitude", "iridium_cep", "data", "JWT"]),
+        st.text(max_size=40),
+    )
+)
+def test_any_webhook_form_parses_or_is_refused_with_our_errors(fields: dict[str, str]) -> None:
+    for secret in (None, SECRET):
+        try:
+            delivery = parse_delivery(fields, secret=secret)
+        except (ProtocolError, TrustError):
+            continue
+        assert delivery.data == bytes.fromhex(fields["data"])
+
+
+async def test_a_webhook_end_without_mt_url_only_receives(tmp_path: Path) -> None:
+    central = await open_transport("sat", {"webhook_listen": "127.0.0.1:0"}, context(tmp_path, "c"))
+    try:
+        with pytest.raises(DeliveryRefused, match="only receives"):
+            await central.send(IMEI_1, b"\x01x", priority=3)
+    finally:
+        await central.aclose()
 
 
 # -- configuration -------------------------------------------------------------------------------
