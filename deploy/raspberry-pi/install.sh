@@ -168,7 +168,11 @@ else
         init_config=$(mktemp "${TMPDIR:-/tmp}/beredt-init.XXXXXX")
         trap 'rm -f "$init_config"' EXIT
         grep -Eq '^[[:space:]]*data_dir[[:space:]]*=' "$config" || die "$config has no [node] data_dir"
-        sed -E "s|^([[:space:]]*data_dir[[:space:]]*=).*|\\1 \"$data_dir\"|" "$config" >"$init_config"
+        # Quote the path for a TOML string, then for the sed replacement (any of \ | & would be special).
+        toml_path=${data_dir//\\/\\\\}
+        toml_path=${toml_path//\"/\\\"}
+        sed_path=$(printf '%s' "$toml_path" | sed 's/[\\|&]/\\&/g')
+        sed -E "s|^([[:space:]]*data_dir[[:space:]]*=).*|\\1 \"$sed_path\"|" "$config" >"$init_config"
     fi
     "$beredt_bin" init --config "$init_config"
     say "created the node identity in $data_dir"

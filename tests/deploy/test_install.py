@@ -138,3 +138,10 @@ def test_wheel_and_pip_override_reach_pip(tmp_path: Path) -> None:
         f"--timeout 60 install --quiet --disable-pip-version-check {wheel}[pi]"
     ]
     assert (root / "var/lib/beredt/identity.key").is_file()
+
+
+def test_staging_root_with_awkward_characters(tmp_path: Path) -> None:
+    root = tmp_path / 'image "pi" & co | v2\\x'
+    run_install("--root", root, "--no-venv", env=NO_VENV)
+    assert (root / "var/lib/beredt/identity.key").is_file()
+    assert 'data_dir = "/var/lib/beredt"' in (root / "etc/beredt/beredt.toml").read_text()
