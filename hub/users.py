@@ -231,6 +231,7 @@ class Users:
             self._failures[username] = [*recent, now]
             raise AuthError("wrong username or password")
         self._failures.pop(username, None)
+        self._purge(now)
         token = secrets.token_urlsafe(32)
         session = Session(token, row[0], secrets.token_urlsafe(32), started=now, last_seen=now)
         self._sessions[_key(token)] = session
@@ -245,7 +246,7 @@ class Users:
         if session is None:
             raise AuthError("not logged in")
         now = self._clock.monotonic()
-        if now - session.last_seen > self.idle or now - session.started > self.lifetime:
+        if self._expired(session, now):
             del self._sessions[key]
             raise AuthError("session expired: log in again")
         session.last_seen = now
@@ -263,6 +264,14 @@ class Users:
     def require(session: Session, *roles: Role) -> None:
         if session.user.role not in roles:
             raise AuthError(f"role {session.user.role} may not do this", forbidden=True)
+
+    def _purge(self, now: float) -> None:
+        """Forget expired sessions, so abandoned tablets do not accumulate."""
+        for key in [k for k, s in self._sessions.items() if self._expired(s, now)]:
+            del self._sessions[key]
+
+    def _expired(self, session: Session, now: float) -> bool:
+        return now - session.last_seen > self.idle or now - session.started > self.lifetime
 
     def _end_sessions_of(self, username: str) -> None:
         for key in [k for k, s in self._sessions.items() if s.user.username == username]:

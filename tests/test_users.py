@@ -162,3 +162,11 @@ async def test_unknown_user_password_change_is_refused(users: Users) -> None:
 async def test_unopenable_database_is_a_store_error(tmp_path: Path, clock: ManualClock) -> None:
     with pytest.raises(StoreError, match="cannot open user database"):
         await Users.open(tmp_path / "nowhere" / "hub.db", clock)
+
+
+async def test_expired_sessions_are_purged_at_the_next_login(users: Users, clock: ManualClock) -> None:
+    for _ in range(3):
+        await users.login("lindely", PASSWORD)
+    clock.advance(3601)
+    fresh = await users.login("hansen", PASSWORD)
+    assert list(users._sessions.values()) == [fresh]

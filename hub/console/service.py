@@ -26,7 +26,7 @@ import aiosqlite
 from hub.clock import Clock
 from hub.console.board import StatusBoard
 from hub.errors import BeredtError, ProtocolError, SealError, StoreError
-from hub.events import LinkHealthChanged, MessageReceived
+from hub.events import LinkHealthChanged, MessageReceived, Overflow
 from hub.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.kinds import decode_payload, encode_payload
 from hub.logbook import EntryType, LogBook
@@ -221,6 +221,13 @@ class Console:
                 match event:
                     case MessageReceived(id=message_id):
                         await self._on_message(bytes.fromhex(message_id))
+                    case Overflow(lost=lost):
+                        # events were dropped: rebuild from the store; answers re-match idempotently
+                        log.warning("console fell %d events behind; reloading from the store", lost)
+                        self.messages.clear()
+                        await self._load_history()
+                        for topic in ("message", "rollcall", "board"):
+                            self._emit(topic)
                     case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
                         who = f" til {self.name_of(peer)}" if peer else ""
                         await self.note(

@@ -68,13 +68,12 @@ class Text:
     def to_wire(self, name: str, value: object) -> object:
         if not isinstance(value, str):
             raise ValueError(f"{name}: expected a string, got {type(value).__name__}")
-        size = len(value.encode("utf-8", "surrogatepass"))
-        if size > self.max_bytes:
-            raise ValueError(f"{name}: {size} bytes of UTF-8 exceeds the limit of {self.max_bytes}")
         try:
-            value.encode("utf-8")
+            size = len(value.encode("utf-8"))
         except UnicodeEncodeError as exc:
             raise ValueError(f"{name}: not valid Unicode text ({exc.reason})") from None
+        if size > self.max_bytes:
+            raise ValueError(f"{name}: {size} bytes of UTF-8 exceeds the limit of {self.max_bytes}")
         return value
 
     def from_wire(self, name: str, value: object) -> object:

@@ -39,7 +39,7 @@ async def serve(hub: Hub, options: ConsoleOptions) -> AsyncIterator[Site]:
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]
         yield Site(hub, app[CONSOLE_KEY], f"http://127.0.0.1:{port}")
     finally:
         await runner.cleanup()
