@@ -12,6 +12,7 @@ import pytest
 
 from hub.clock import ManualClock
 from hub.console.service import ConsoleOptions
+from hub.events import Overflow
 from hub.frame import Kind
 from tests.console.conftest import PASSWORD, Pair
 from tests.inproc import eventually
@@ -230,3 +231,17 @@ async def test_live_events_stream_to_the_browser(pair: Pair, clients: Callable[[
                     json.loads(line[6:])
         assert "message" in topics
     assert pair.staff.console.messages[0]["kind"] == Kind.STATUS.name.lower()
+
+
+async def test_console_rebuilds_from_the_store_after_missing_events(
+    pair: Pair, clients: Callable[[str], Client]
+) -> None:
+    care = clients(pair.care.url)
+    await care.login("lindely")
+    await care.ok("POST", "status", {"preset": "ok"})
+    await eventually(lambda: len(pair.staff.console.messages) == 1)
+    pair.staff.console.messages.clear()  # as if the console had missed the message's event
+    pair.staff.hub.events.publish(Overflow(1))
+    await eventually(lambda: len(pair.staff.console.messages) == 1)
+    assert pair.staff.console.messages[0]["kind"] == "status"
+    assert pair.staff.console.board_rows()[0]["concern"] == "ok"
