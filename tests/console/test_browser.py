@@ -118,6 +118,18 @@ async def test_roll_call_answered_live_from_the_care_home(
     await expect(staff.locator(".tabs")).to_be_hidden()
     await staff.emulate_media(media="screen")
 
+    await staff.click(".tabs [data-tab=sitrep]")
+    await staff.select_option("#sitrep-to", label="Plejecenter Lindely")
+    await staff.fill("#sitrep-form textarea[name=summary]", "Strømmen er tilbage i Aarhus N kl. 18")
+    await staff.fill("#sitrep-form input[name=evacuated]", "40")
+    await staff.click("#sitrep-form button[type=submit]")
+    await expect(staff.locator("#sitrep-form input[name=number]")).to_have_value("2")
+    await expect(care.locator("#instructions li[data-kind=sitrep]")).to_contain_text("Strømmen er tilbage")
+
+    await staff.click(".tabs [data-tab=links]")
+    await expect(staff.locator("#links tbody tr").first).to_contain_text("memory")
+    await staff.screenshot(path=ARTIFACTS / "console-staff-links.png", full_page=True)
+
     await staff.click("#lang")
     await expect(staff.locator(".tabs [data-tab=board]")).to_have_text("Status board")
     await expect(row).to_contain_text("last heard under a minute ago via")
