@@ -8,8 +8,9 @@ classes the ``meshtastic`` package ships: it answers the config handshake (``wan
 ``ROUTING_APP`` packet whose ``request_id`` is the packet id and whose ``error_reason`` is ``NONE``
 (the far node's ACK), ``MAX_RETRANSMIT`` (lost after the retries, or unreachable) or ``DUTY_CYCLE_LIMIT``
 (the node's rolling hour is spent). Packets heard on the medium for this node or for everybody are
-passed to the host. ``unplug``/``plug`` pull and reinsert the cable (TCP server down, pty closed; the
-pty is reached through a stable symlink that is repointed, as udev's ``/dev/serial/by-id`` names are).
+passed to the host. ``unplug``/``plug`` pull and reinsert the cable (TCP server down, or the pty closed;
+the pty, served by the shared ``hardware.simulators.pty_device``, is reached through a stable symlink
+that comes back with the cable, as udev's ``/dev/serial/by-id`` names do).
 
 Run a small mesh for demos: ``python -m hardware.simulators.meshtastic_radio --tcp 4403 --node-num 1
 --count 3`` serves three radios on ports 4403-4405 that hear each other.
@@ -21,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import tty
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +29,7 @@ from pathlib import Path
 from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, module_config_pb2, portnums_pb2
 
 from hardware.meshtastic_stream import FramePayload, StreamDecoder, encode_frame
+from hardware.simulators.pty_device import PtyDevice
 from hardware.simulators.rf_medium import RFMedium, RouteError
 from hub.errors import ProtocolError
 
@@ -75,8 +76,8 @@ class FakeMeshtasticRadio:
         self._tcp_host = "127.0.0.1"
         self._tcp_port = 0
         self._client_tasks: set[asyncio.Task[None]] = set()
-        self._pty: _PtyPort | None = None
-        self._pty_link: Path | None = None
+        self._pty: PtyDevice | None = None
+        self._pty_host = _PtyHost(self)
         self.plugged = False
         medium.join(self)
 
@@ -128,7 +129,7 @@ class FakeMeshtasticRadio:
 
     async def start_pty(self, link: Path) -> Path:
         """Serve over a new pty reachable as the symlink ``link`` (what the host opens); returns it."""
-        self._pty_link = link
+        self._pty = PtyDevice(self._pty_host, link)
         self._open_pty()
         self._start_tx()
         return link
@@ -143,8 +144,7 @@ class FakeMeshtasticRadio:
             await asyncio.gather(*self._client_tasks, return_exceptions=True)
             self._server = None
         if self._pty is not None:
-            self._pty.close()
-            self._pty = None
+            self._pty.unplug()
         self._sessions.clear()
         self._changed()
 
@@ -152,7 +152,7 @@ class FakeMeshtasticRadio:
         """Put the cable back: the same TCP port or the same symlink path serves again."""
         if self.plugged:
             return
-        if self._pty_link is not None:
+        if self._pty is not None:
             self._open_pty()
         else:
             await self._open_tcp()
@@ -177,17 +177,10 @@ class FakeMeshtasticRadio:
         self.plugged = True
 
     def _open_pty(self) -> None:
-        assert self._pty_link is not None
-        self._pty = _PtyPort(self._on_host_bytes)
-        session = _HostSession(self._pty.write)
-        self._pty.session = session
-        self._sessions.append(session)
+        assert self._pty is not None
+        self._sessions.append(self._pty_host.new_session())
+        self._pty.start()
         self._changed()
-        tmp = self._pty_link.with_suffix(".new")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        tmp.symlink_to(self._pty.slave_path)
-        tmp.replace(self._pty_link)
         self.plugged = True
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -362,65 +355,33 @@ class FakeMeshtasticRadio:
                 session.write(frame)
 
 
-class _PtyPort:
-    """The device end of a pty pair: non-blocking reads into a callback, buffered writes."""
+class _PtyHost:
+    """The radio's side of its pty, as the sans-IO device model that the shared ``PtyDevice`` serves."""
 
-    def __init__(self, on_bytes: Callable[[_HostSession, bytes], None]) -> None:
-        self.master, self._slave = os.openpty()
-        # Raw mode on both ends: no echo, no line editing, no CR/LF translation of binary frames.
-        tty.setraw(self.master)
-        tty.setraw(self._slave)
-        os.set_blocking(self.master, False)
-        self.slave_path = os.ttyname(self._slave)
-        self.session: _HostSession | None = None
-        self._on_bytes = on_bytes
+    def __init__(self, radio: FakeMeshtasticRadio) -> None:
+        self.wakeup: Callable[[], None] | None = None
+        self._radio = radio
         self._out = bytearray()
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self.master, self._readable)
-        self._closed = False
+        self._session = self.new_session()
 
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""  # EIO: no host has the slave open right now; keep waiting
-        if data and self.session is not None:
-            self._on_bytes(self.session, data)
+    def new_session(self) -> _HostSession:
+        """A fresh parser for a freshly plugged cable; output still queued for the old one is lost."""
+        self._out.clear()
+        self._session = _HostSession(self._queue)
+        return self._session
 
-    def write(self, data: bytes) -> None:
-        if self._closed:
-            return
-        was_empty = not self._out
+    def receive_data(self, data: bytes) -> None:
+        self._radio._on_host_bytes(self._session, data)
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def _queue(self, data: bytes) -> None:
         self._out += data
-        if was_empty:
-            self._flush()
-
-    def _flush(self) -> None:
-        try:
-            written = os.write(self.master, self._out)
-        except BlockingIOError:
-            written = 0
-        except OSError:
-            self._out.clear()
-            return
-        del self._out[:written]
-        if self._out:
-            self._loop.add_writer(self.master, self._writable)
-
-    def _writable(self) -> None:
-        self._loop.remove_writer(self.master)
-        self._flush()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._loop.remove_reader(self.master)
-        self._loop.remove_writer(self.master)
-        os.close(self.master)
-        os.close(self._slave)
+        if self.wakeup is not None:
+            self.wakeup()
 
 
 async def _serve_demo(args: argparse.Namespace) -> None:
