@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from hub.api import build_app
 from hub.app import Hub
 from hub.config import LinkConfig, PeerConfig
 from hub.console.routes import CONSOLE_KEY, setup_console
@@ -32,7 +31,7 @@ class Site:
 
 @contextlib.asynccontextmanager
 async def serve(hub: Hub, options: ConsoleOptions) -> AsyncIterator[Site]:
-    app = build_app(hub)
+    app = web.Application()
     setup_console(app, hub, options)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
