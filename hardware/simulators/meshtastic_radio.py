@@ -236,7 +236,13 @@ class FakeMeshtasticRadio:
         out: list[mesh_pb2.FromRadio] = [
             mesh_pb2.FromRadio(my_info=mesh_pb2.MyNodeInfo(my_node_num=self.node_num, min_app_version=30200)),
             mesh_pb2.FromRadio(metadata=mesh_pb2.DeviceMetadata(firmware_version="2.5.20.beredt-sim")),
-            mesh_pb2.FromRadio(node_info=self._node_info()),
+            mesh_pb2.FromRadio(node_info=_node_info(self.node_num, self.long_name)),
+        ]
+        # Like a radio that has been on the air a while, it knows the other nodes of the mesh.
+        out += [
+            mesh_pb2.FromRadio(node_info=_node_info(num, f"Beredt sim {num:08x}"))
+            for num in self.medium.node_nums()
+            if num != self.node_num
         ]
         lora = config_pb2.Config.LoRaConfig(
             use_preset=True,
@@ -273,12 +279,6 @@ class FakeMeshtasticRadio:
         if session in self._sessions:  # the host may have given up waiting and gone
             session.configured = True
             session.write(frames)
-
-    def _node_info(self) -> mesh_pb2.NodeInfo:
-        user = mesh_pb2.User(
-            id=self.user_id, long_name=self.long_name, short_name=f"{self.node_num & 0xFFFF:04x}"
-        )
-        return mesh_pb2.NodeInfo(num=self.node_num, user=user)
 
     def _accept_packet(self, session: _HostSession, packet: mesh_pb2.MeshPacket) -> None:
         # The library resends a packet whose queueStatus it has not seen yet: send each id once.
@@ -353,6 +353,11 @@ class FakeMeshtasticRadio:
         for session in self._sessions:
             if session.configured:
                 session.write(frame)
+
+
+def _node_info(num: int, long_name: str) -> mesh_pb2.NodeInfo:
+    user = mesh_pb2.User(id=f"!{num:08x}", long_name=long_name, short_name=f"{num & 0xFFFF:04x}")
+    return mesh_pb2.NodeInfo(num=num, user=user)
 
 
 class _PtyHost:

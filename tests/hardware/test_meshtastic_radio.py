@@ -106,6 +106,7 @@ async def net() -> AsyncIterator[Net]:
 
 
 async def test_handshake_answers_like_a_device(net: Net) -> None:
+    await net.host(B)
     radio = net.radios[A] = FakeMeshtasticRadio(A, net.medium)
     host = net.hosts[A] = await Host.connect(await radio.start_tcp())
     answers = await host.handshake(config_id=4242)
@@ -114,6 +115,7 @@ async def test_handshake_answers_like_a_device(net: Net) -> None:
     assert kinds[-1] == "config_complete_id" and answers[-1].config_complete_id == 4242
     assert answers[0].my_info.my_node_num == A
     assert answers[2].node_info.user.id == "!000000a1"
+    assert [m.node_info.user.id for m in answers if m.HasField("node_info")] == ["!000000a1", "!000000b2"]
     lora = next(m.config.lora for m in answers if m.config.HasField("lora"))
     assert lora.region == config_pb2.Config.LoRaConfig.RegionCode.EU_868 and lora.hop_limit == 3
     channels = [m.channel for m in answers if m.HasField("channel")]
