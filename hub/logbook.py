@@ -21,6 +21,7 @@ import hashlib
 import html
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -149,25 +150,36 @@ class LogBook:
 
     async def append(self, type: EntryType, text: str, *, author: str) -> LogEntry:
         """Add an entry stamped with the clock's time; durable (committed) when this returns."""
+        (entry,) = await self.append_many([(type, text, author)])
+        return entry
+
+    async def append_many(self, items: Sequence[tuple[EntryType, str, str]]) -> list[LogEntry]:
+        """Add (type, text, author) entries in order with one commit: busy hours cost one fsync per batch."""
         if self._closed:
             raise StoreError("log book is closed")
-        if not text.strip():
-            raise ValueError("text: a log book entry needs text")
+        for _, text, _ in items:
+            if not text.strip():
+                raise ValueError("text: a log book entry needs text")
+        entries: list[LogEntry] = []
         async with self._lock:
             try:
                 async with self._db.execute("SELECT seq, hash FROM logbook ORDER BY seq DESC LIMIT 1") as cur:
                     last = await cur.fetchone()
-                seq, previous = (last[0] + 1, bytes(last[1])) if last else (1, GENESIS)
+                seq, previous = (last[0], bytes(last[1])) if last else (0, GENESIS)
                 time = int(self._clock.time())
-                digest = chain_hash(previous, canonical_bytes(seq, time, author, self.node, type, text))
-                await self._db.execute(
+                for type, text, author in items:
+                    seq += 1
+                    previous = chain_hash(previous, canonical_bytes(seq, time, author, self.node, type, text))
+                    entries.append(LogEntry(seq, time, author, self.node, type, text, previous))
+                await self._db.executemany(
                     "INSERT INTO logbook (seq, time, author, node, type, text, hash) VALUES (?,?,?,?,?,?,?)",
-                    (seq, time, author, self.node, str(type), text, digest),
+                    [(e.seq, e.time, e.author, e.node, str(e.type), e.text, e.hash) for e in entries],
                 )
                 await self._db.commit()
             except aiosqlite.Error as exc:
+                await self._db.rollback()
                 raise StoreError(f"log book append failed: {exc}") from exc
-        return LogEntry(seq, time, author, self.node, type, text, digest)
+        return entries
 
     async def entries(self, *, since: int = 0, limit: int = -1) -> list[LogEntry]:
         """Entries with seq > ``since`` in seq order (all of them unless ``limit``)."""

@@ -76,14 +76,20 @@ async def test_triggers_refuse_update_and_delete(book: LogBook, tmp_path: Path) 
         (["UPDATE logbook SET time = 'tidligt' WHERE seq = 1"], 1),
         (["DELETE FROM logbook WHERE seq = 3"], 3),
         # swap the order of entries 2 and 3 (seq is part of what is hashed)
-        (["UPDATE logbook SET seq = 100 WHERE seq = 2", "UPDATE logbook SET seq = 2 WHERE seq = 3",
-          "UPDATE logbook SET seq = 3 WHERE seq = 100"], 2),
+        (
+            [
+                "UPDATE logbook SET seq = 100 WHERE seq = 2",
+                "UPDATE logbook SET seq = 2 WHERE seq = 3",
+                "UPDATE logbook SET seq = 3 WHERE seq = 100",
+            ],
+            2,
+        ),
         # delete entry 3 and renumber the rest to hide the gap
         (["DELETE FROM logbook WHERE seq = 3", "UPDATE logbook SET seq = seq - 1 WHERE seq > 3"], 3),
         # rewrite an entry together with its own hash: the next entry's chain still breaks
         (["UPDATE logbook SET text = 'ændret', hash = zeroblob(32) WHERE seq = 2"], 2),
     ],
-)  # fmt: skip
+)
 async def test_tampering_is_detected_at_the_first_broken_seq(
     book: LogBook, tmp_path: Path, statements: list[str], broken: int
 ) -> None:
@@ -173,3 +179,18 @@ async def test_a_damaged_row_is_reported_not_misread(book: LogBook, tmp_path: Pa
     with pytest.raises(StoreError, match="log book entry 2 is damaged"):
         await book.entries()
     assert await book.verify() == 2
+
+
+async def test_a_batch_is_one_chain_continuation(book: LogBook) -> None:
+    batch = await book.append_many(
+        [
+            (EntryType.RECEIVED, "status fra Lindely", "hub"),
+            (EntryType.RECEIVED, "status fra Solbakken", "hub"),
+        ]
+    )
+    assert [e.seq for e in batch] == [6, 7]
+    assert await book.verify() is None
+    assert (await book.entries(since=5)) == batch
+    with pytest.raises(ValueError, match="needs text"):
+        await book.append_many([(EntryType.NOTE, "ok", "x"), (EntryType.NOTE, "", "x")])
+    assert await book.head() == (7, batch[-1].hash.hex())

@@ -1,9 +1,10 @@
 """The console's side of the hub: users, log book, roll-calls and the live view, kept current from hub events.
 
-One ``Console`` per hub. ``run()`` owns two named loops in a TaskGroup: one reads the hub's event bus
-(messages received, link health) and turns it into log book entries, status-board updates, roll-call
-answers and live events for the browsers; the other ticks the roll-call board and carries out its
-decisions (send again, escalate), writing each to the log book. Everything the staff or an institution
+One ``Console`` per hub. ``run()`` owns three named loops in a TaskGroup: one reads the hub's event bus
+(messages received, link health); one reads the hub's inbox in batches whenever it has news and folds
+new messages into the status board, roll-call answers, the log book (one commit per batch) and live
+events for the browsers; the third ticks the roll-call board and carries out its decisions (send
+again, escalate), writing each to the log book. Everything the staff or an institution
 does through the console goes through ``Hub.submit`` like any API client, so it is signed, stored
 durably and routed like every other message. Browsers get live updates through ``listen()``: small
 topic events (``message``, ``rollcall``, ``board``, ``link``, ``logbook``) on a bounded queue per
@@ -25,13 +26,13 @@ import aiosqlite
 
 from hub.clock import Clock
 from hub.console.board import StatusBoard
-from hub.errors import BeredtError, ProtocolError, SealError, StoreError
+from hub.console.messages import decode_message, link_label, name_of
+from hub.errors import BeredtError, StoreError
 from hub.events import LinkHealthChanged, MessageReceived, Overflow
-from hub.frame import BROADCAST, Kind, Priority, Status, decode_frame
-from hub.kinds import decode_payload, encode_payload
+from hub.frame import BROADCAST, Kind, Priority, Status
+from hub.kinds import encode_payload
 from hub.logbook import EntryType, LogBook
 from hub.rollcall import Escalate, Resend, RollCallBoard
-from hub.seal import open_sealed
 from hub.users import Users
 
 if TYPE_CHECKING:
@@ -41,8 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("beredt.console")
 
 HISTORY = 300
+BATCH = 1000
+SEEN = 4 * BATCH
+GAP = f"Over {BATCH} beskeder på én gang: kun de nyeste er set og logget"
 CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
-LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,9 @@ class Console:
         self.answered: set[str] = set()  # roll-call requests this node has answered
         self.read: set[str] = set()  # message ids this node has confirmed "read and understood"
         self._listeners: set[asyncio.Queue[ConsoleEvent | None]] = set()
+        self._inbox_changed = asyncio.Event()
+        self._watermark = 0.0  # accepted_at of the newest message folded in
+        self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._closed = False
 
     @classmethod
@@ -102,6 +108,7 @@ class Console:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._pump_events(), name="console-events")
+            group.create_task(self._drain_inbox(), name="console-inbox")
             group.create_task(self._tick_rollcalls(), name="console-rollcalls")
 
     # ---- live view ----------------------------------------------------------------------------------
@@ -146,11 +153,7 @@ class Console:
         return out
 
     def name_of(self, node: str) -> str:
-        try:
-            entry = self.hub.roster.get(bytes.fromhex(node))
-        except ValueError:
-            entry = None
-        return entry.name if entry else node
+        return name_of(self.hub, node)
 
     def board_rows(self) -> list[dict[str, Any]]:
         for node in self.institutions():
@@ -158,49 +161,27 @@ class Console:
         return self.board.rows(self.hub.clock.time())
 
     def link_kind(self, link: str | None) -> str | None:
-        """How people name a link: "SINE"; a second link of the same kind is "backup (SINE)"."""
-        if link is None:
-            return None
-        try:
-            kind = self.hub.links.kind_of(link)
-        except (KeyError, AttributeError):
-            kind = link
-        label = LINK_NAMES.get(kind, kind)
-        return label if link == kind else f"{link} ({label})"
+        return link_label(self.hub, link)
 
     # ---- inbound ------------------------------------------------------------------------------------
 
     def decode(self, message: StoredMessage) -> dict[str, Any]:
-        frame = decode_frame(message.wire)
-        body: Any
-        try:
-            payload = frame.payload
-            if frame.sealed:
-                payload = open_sealed(
-                    payload, self.hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient
-                )
-            body = decode_payload(frame.kind, payload)
-        except (ProtocolError, SealError) as exc:
-            body = {"undecodable": str(exc)}
-        sender = frame.sender.hex()
-        return {
-            "id": message.id.hex(),
-            "kind": frame.kind.name.lower(),
-            "from": sender,
-            "from_name": self.name_of(sender),
-            "to": frame.recipient.hex(),
-            "priority": frame.priority.name.lower().replace("_", "-"),
-            "status": frame.status.name.lower(),
-            "created": frame.created,
-            "received": message.accepted_at,
-            "via": message.via,
-            "via_kind": self.link_kind(message.via),
-            "body": body,
-        }
+        return decode_message(self.hub, message)
 
     async def _load_history(self) -> None:
         for message in reversed(await self.hub.store.inbox(limit=HISTORY)):
-            self._take(self.decode(message))
+            if self._remember(message):
+                self._take(self.decode(message))
+
+    def _remember(self, message: StoredMessage) -> bool:
+        """True the first time a message is seen; advances the inbox watermark."""
+        if message.id in self._seen:
+            return False
+        self._seen[message.id] = None
+        while len(self._seen) > SEEN:
+            self._seen.popitem(last=False)
+        self._watermark = max(self._watermark, message.accepted_at)
+        return True
 
     def _take(self, item: dict[str, Any]) -> None:
         """Fold one received message into the views; returns nothing, emits nothing."""
@@ -219,15 +200,9 @@ class Console:
         async for event in self.hub.subscribe():
             try:
                 match event:
-                    case MessageReceived(id=message_id):
-                        await self._on_message(bytes.fromhex(message_id))
-                    case Overflow(lost=lost):
-                        # events were dropped: rebuild from the store; answers re-match idempotently
-                        log.warning("console fell %d events behind; reloading from the store", lost)
-                        self.messages.clear()
-                        await self._load_history()
-                        for topic in ("message", "rollcall", "board"):
-                            self._emit(topic)
+                    case MessageReceived() | Overflow():
+                        # the inbox is read in batches, so relayed traffic and lost events cost nothing extra
+                        self._inbox_changed.set()
                     case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
                         who = f" til {self.name_of(peer)}" if peer else ""
                         await self.note(
@@ -237,19 +212,35 @@ class Console:
             except BeredtError:
                 log.exception("console could not handle %s", event)
 
-    async def _on_message(self, message_id: bytes) -> None:
-        message = await self.hub.store.message(message_id)
-        if message is None or not message.for_me:
-            return
-        item = self.decode(message)
-        self._take(item)
-        summary = item["body"] if isinstance(item["body"], str) else item["body"].get("facility", "")
-        text = f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary}"
-        await self.note(EntryType.RECEIVED, text.rstrip(": "))
-        self._emit("message", id=item["id"], kind=item["kind"])
-        self._emit("board")
-        if item["kind"] == "status":
-            self._emit("rollcall")
+    async def _drain_inbox(self) -> None:
+        """Fold newly stored messages for this node into the views and the log book, one batch at a time."""
+        while True:
+            await self._inbox_changed.wait()
+            self._inbox_changed.clear()
+            try:
+                # a second of overlap covers messages committed out of order; _remember drops repeats
+                batch = await self.hub.store.inbox(limit=BATCH, since=self._watermark - 1.0)
+                fresh = [m for m in reversed(batch) if self._remember(m)]
+                notes: list[tuple[EntryType, str, str]] = []
+                if len(batch) == BATCH and fresh and batch[-1].id == fresh[0].id:
+                    # the store lists newest first: older unseen messages may lie beyond this batch
+                    notes.append((EntryType.OMISSION, GAP, "hub"))
+                for message in fresh:
+                    item = self.decode(message)
+                    self._take(item)
+                    body = item["body"]
+                    summary = body if isinstance(body, str) else body.get("facility", "")
+                    notes.append((EntryType.RECEIVED,
+                                  f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary}"
+                                  .rstrip(": ")[:4000], "hub"))  # fmt: skip
+                if notes:
+                    await self.logbook.append_many(notes)
+            except BeredtError:
+                log.exception("console could not read the inbox")
+                continue
+            if fresh:
+                for topic in ("message", "board", "rollcall", "logbook"):
+                    self._emit(topic)
 
     async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None:
         await self.logbook.append(type, text, author=author)

@@ -1,0 +1,71 @@
+"""How the console shows a stored message and names nodes and links (JSON for the browser, Danish labels).
+
+A stored message is decoded from its signed wire bytes (opening it first if it was sealed to this hub),
+so the console shows exactly what was signed. A payload that does not decode is shown as such rather
+than hidden; the frame itself was verified when it was admitted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hub.errors import ProtocolError, SealError
+from hub.frame import decode_frame
+from hub.kinds import decode_payload
+from hub.seal import open_sealed
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+    from hub.store import StoredMessage
+
+LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
+
+
+def name_of(hub: Hub, node: str) -> str:
+    """The roster name of a node id (hex), or the id itself for a node not in the roster."""
+    try:
+        entry = hub.roster.get(bytes.fromhex(node))
+    except ValueError:
+        entry = None
+    return entry.name if entry else node
+
+
+def link_label(hub: Hub, link: str | None) -> str | None:
+    """How people name a link: "SINE"; a second link of the same kind is "backup (SINE)"."""
+    if link is None:
+        return None
+    try:
+        kind = hub.links.kind_of(link)
+    except (KeyError, AttributeError):
+        kind = link
+    label = LINK_NAMES.get(kind, kind)
+    return label if link == kind else f"{link} ({label})"
+
+
+def decode_message(hub: Hub, message: StoredMessage) -> dict[str, Any]:
+    frame = decode_frame(message.wire)
+    body: Any
+    try:
+        payload = frame.payload
+        if frame.sealed:
+            payload = open_sealed(
+                payload, hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient
+            )
+        body = decode_payload(frame.kind, payload)
+    except (ProtocolError, SealError) as exc:
+        body = {"undecodable": str(exc)}
+    sender = frame.sender.hex()
+    return {
+        "id": message.id.hex(),
+        "kind": frame.kind.name.lower(),
+        "from": sender,
+        "from_name": name_of(hub, sender),
+        "to": frame.recipient.hex(),
+        "priority": frame.priority.name.lower().replace("_", "-"),
+        "status": frame.status.name.lower(),
+        "created": frame.created,
+        "received": message.accepted_at,
+        "via": message.via,
+        "via_kind": link_label(hub, message.via),
+        "body": body,
+    }
