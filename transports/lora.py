@@ -66,7 +66,9 @@ POSITION_APP = 3
 RETRANSMISSIONS = 3
 """What the firmware spends on a lost ``want_ack`` packet beyond the first transmission."""
 DUTY_CYCLE_BACKOFF = 600.0
-"""Seconds to stay off the air after the radio itself refused for duty cycle (its window is unknown)."""
+"""Seconds to stay off the air after the radio refused for duty cycle without saying for how long."""
+DUTY_NOTICE = re.compile(r"send again in (\d+) min")
+"""The firmware's notice before a duty-cycle NAK: "... You can send again in N mins" (Router.cpp)."""
 LINK_DOWN_REASONS = {"NO_ROUTE", "MAX_RETRANSMIT", "TIMEOUT"}
 BUDGET_REASONS = {"DUTY_CYCLE_LIMIT": DUTY_CYCLE_BACKOFF, "RATE_LIMIT_EXCEEDED": 60.0}
 
@@ -221,6 +223,8 @@ class LoraTransport:
         self._loop = asyncio.get_running_loop()
         self._budget = AirtimeBudget(settings.airtime_budget_seconds)
         self._radio_refuses_until = 0.0
+        self._duty_notice: tuple[float, float] | None = None
+        """When the radio last said how long it will refuse (monotonic time, seconds)."""
         self._gate = _PriorityGate()
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
         self._iface: Any = None
@@ -232,6 +236,7 @@ class LoraTransport:
         # Pubsub keeps weak references: bound methods of this transport live as long as it does.
         pub.subscribe(self._on_receive_thread, "meshtastic.receive")
         pub.subscribe(self._on_lost_thread, "meshtastic.connection.lost")
+        pub.subscribe(self._on_notice_thread, "meshtastic.clientNotification")
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -308,6 +313,7 @@ class LoraTransport:
         for listener, topic in (
             (self._on_receive_thread, "meshtastic.receive"),
             (self._on_lost_thread, "meshtastic.connection.lost"),
+            (self._on_notice_thread, "meshtastic.clientNotification"),
         ):
             with contextlib.suppress(Exception):  # pubsub raises if the topic is already gone
                 pub.unsubscribe(listener, topic)
@@ -390,7 +396,10 @@ class LoraTransport:
         if reason in BUDGET_REASONS:
             retry_after = BUDGET_REASONS[reason]
             if reason == "DUTY_CYCLE_LIMIT":
-                self._radio_refuses_until = time.monotonic() + retry_after
+                now = time.monotonic()
+                if self._duty_notice is not None and now - self._duty_notice[0] < 10.0:
+                    retry_after = self._duty_notice[1]  # the radio's own figure came with the NAK
+                self._radio_refuses_until = now + retry_after
             raise BudgetExhausted(
                 f"radio reports {reason}", transport=self.name, peer=dest, retry_after=retry_after
             )
@@ -407,6 +416,20 @@ class LoraTransport:
     def _on_lost_thread(self, interface: Any) -> None:
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._on_lost, interface)
+
+    def _on_notice_thread(self, notification: Any, interface: Any) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_notice, notification, interface)
+
+    def _on_notice(self, notification: Any, interface: Any) -> None:
+        if interface is not self._iface or self._iface is None:
+            return
+        message = str(getattr(notification, "message", ""))
+        self._log.warning("radio %s says: %s", _my_id(interface), message)
+        if match := DUTY_NOTICE.search(message):
+            now, seconds = time.monotonic(), max(60.0, 60.0 * int(match.group(1)))
+            self._duty_notice = (now, seconds)
+            self._radio_refuses_until = now + seconds
 
     def _on_packet(self, packet: dict[str, Any], interface: Any) -> None:
         if interface is not self._iface or self._iface is None:

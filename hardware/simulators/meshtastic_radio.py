@@ -311,6 +311,15 @@ class FakeMeshtasticRadio:
                 self._report(packet, RouteError.TOO_LARGE)
                 continue
             outcome = await self.medium.transmit(self.node_num, packet)
+            if outcome == RouteError.DUTY_CYCLE_LIMIT:
+                # The firmware explains a duty-cycle refusal before it NAKs (Router.cpp).
+                minutes = self.medium.silent_minutes(self.node_num, packet)
+                notice = mesh_pb2.ClientNotification(
+                    reply_id=packet.id,
+                    level=mesh_pb2.LogRecord.Level.WARNING,
+                    message=f"Duty cycle limit exceeded. You can send again in {minutes} mins",
+                )
+                self._to_host_message(mesh_pb2.FromRadio(clientNotification=notice))
             if outcome != RouteError.NONE and packet.want_ack:
                 self._report(packet, outcome)
 
@@ -349,7 +358,10 @@ class FakeMeshtasticRadio:
         self._to_host(packet)
 
     def _to_host(self, packet: mesh_pb2.MeshPacket) -> None:
-        frame = encode_frame(mesh_pb2.FromRadio(packet=packet).SerializeToString())
+        self._to_host_message(mesh_pb2.FromRadio(packet=packet))
+
+    def _to_host_message(self, message: mesh_pb2.FromRadio) -> None:
+        frame = encode_frame(message.SerializeToString())
         for session in self._sessions:
             if session.configured:
                 session.write(frame)

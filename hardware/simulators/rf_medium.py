@@ -20,6 +20,7 @@ from typing import Protocol
 
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
+from hub.frame import Priority
 from transports.lora_airtime import EU868_HOURLY_LIMIT, AirtimeBudget, ModemPreset, time_on_air
 
 NUM_RELIABLE_RETX = 3
@@ -116,6 +117,12 @@ class RFMedium:
     def charge(self, node_num: int, seconds: float) -> None:
         """Account ``seconds`` of transmission to a node, as if it had been busy (for tests and demos)."""
         self._budget(node_num).record(self._clock(), seconds)
+
+    def silent_minutes(self, node_num: int, packet: mesh_pb2.MeshPacket) -> int:
+        """Whole minutes until ``node_num`` may send ``packet`` under its duty cycle (firmware's notice)."""
+        budget, airtime = self._budget(node_num), self.airtime_of(packet)
+        wait = budget.decide(self._clock(), airtime, Priority.URGENT).retry_after
+        return int(-(-wait // 60))
 
     def airtime_of(self, packet: mesh_pb2.MeshPacket) -> float:
         return time_on_air(min(255, 16 + packet.decoded.ByteSize()), self.preset)

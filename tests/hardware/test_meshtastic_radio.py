@@ -172,6 +172,11 @@ async def test_duty_cycle_limit_is_naked_without_transmitting(net: Net) -> None:
     a, _ = await net.host(A), await net.host(B)
     net.medium.charge(A, 359.99)
     await a.send(dm(B, b"\x01x"))
+    notice = await a.recv()
+    while not notice.HasField("clientNotification"):
+        notice = await a.recv()
+    assert notice.clientNotification.message == "Duty cycle limit exceeded. You can send again in 60 mins"
+    assert notice.clientNotification.reply_id == 0x1234
     assert routing_error(await a.packet()) == Error.DUTY_CYCLE_LIMIT
     assert net.medium.transmissions == 0
     assert net.medium.airtime_used(A) == pytest.approx(359.99)
