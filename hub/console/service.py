@@ -33,6 +33,7 @@ from hub.frame import BROADCAST, Kind, Priority, Status
 from hub.kinds import encode_payload
 from hub.logbook import EntryType, LogBook
 from hub.rollcall import Escalate, Resend, RollCallBoard
+from hub.roster import Role as NodeRole
 from hub.users import Users
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class Console:
         peers = {p.node_id: p for p in self.hub.config.peers}
         out = {}
         for entry in self.hub.roster:
-            if entry.role.value != "care-home":
+            if entry.role is not NodeRole.CARE_HOME:
                 continue
             peer = peers.get(entry.node_id)
             links = [name for name in order if peer is None or name in peer.links]
@@ -348,7 +349,7 @@ class Console:
             recipients = [
                 e.node_id.hex()
                 for e in self.hub.roster
-                if e.role.value == "staff" and e.node_id != self.hub.identity.node_id
+                if e.role is NodeRole.STAFF and e.node_id != self.hub.identity.node_id
             ]
         if not recipients:
             raise ValueError("to: no staff node in the roster to report to")

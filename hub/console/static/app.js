@@ -345,7 +345,10 @@ async function confirmRead(id) {
 
 function selectTab(name) {
   state.tab = name;
-  for (const button of $all(".tabs button")) button.classList.toggle("active", button.dataset.tab === name);
+  for (const button of $all(".tabs button")) {
+    button.classList.toggle("active", button.dataset.tab === name);
+    button.setAttribute("aria-selected", String(button.dataset.tab === name));
+  }
   for (const tab of $all(".tab")) tab.hidden = tab.id !== `tab-${name}`;
 }
 
