@@ -69,3 +69,29 @@ def decode_message(hub: Hub, message: StoredMessage) -> dict[str, Any]:
         "via_kind": link_label(hub, message.via),
         "body": body,
     }
+
+
+def summary(item: dict[str, Any]) -> str:
+    """One line for the log book: what a decoded message says, in the staff's words."""
+    body = item["body"]
+    if isinstance(body, str):
+        return body[:200]
+    if not isinstance(body, dict) or "undecodable" in body:
+        return "(kan ikke læses)"
+    match item["kind"]:
+        case "status":
+            needs = f", mangler {', '.join(body['needs'])}" if body.get("needs") else ""
+            return f"{body.get('facility')}{needs}" + (
+                f" (roll-call {body['rollcall']})" if "rollcall" in body else ""
+            )
+        case "rollcall":
+            return f"{body.get('question', 'Meld status')} (roll-call {body.get('request')})"
+        case "alert":
+            return str(body.get("headline") or body.get("event"))
+        case "sitrep":
+            return f"nr. {body.get('number')} ({body.get('phase')}): {str(body.get('summary'))[:200]}"
+        case "read_receipt":
+            return f"læst og forstået af {body.get('by', '?')}: {body.get('message')}"
+        case "resource_request" | "commitment":
+            return f"{body.get('quantity')} {body.get('unit', '')} {body.get('resource')}".replace("  ", " ")
+    return ""

@@ -26,7 +26,7 @@ import aiosqlite
 
 from hub.clock import Clock
 from hub.console.board import StatusBoard
-from hub.console.messages import decode_message, link_label, name_of
+from hub.console.messages import decode_message, link_label, name_of, summary
 from hub.errors import BeredtError, StoreError
 from hub.events import LinkHealthChanged, MessageReceived, Overflow
 from hub.frame import BROADCAST, Kind, Priority, Status
@@ -107,6 +107,7 @@ class Console:
         await self._db.close()
 
     async def run(self) -> None:
+        self._inbox_changed.set()  # catch what arrived between open() and the first event
         async with asyncio.TaskGroup() as group:
             group.create_task(self._pump_events(), name="console-events")
             group.create_task(self._drain_inbox(), name="console-inbox")
@@ -218,6 +219,11 @@ class Console:
         while True:
             await self._inbox_changed.wait()
             self._inbox_changed.clear()
+            now = self.hub.clock.time()
+            if now < self._watermark:
+                # the hub's clock was set back (it ran fast until GPS or a peer corrected it): start over
+                # a minute ago; messages already folded in are recognised by id
+                self._watermark = now - 60.0
             try:
                 # a second of overlap covers messages committed out of order; _remember drops repeats
                 batch = await self.hub.store.inbox(limit=BATCH, since=self._watermark - 1.0)
@@ -229,11 +235,8 @@ class Console:
                 for message in fresh:
                     item = self.decode(message)
                     self._take(item)
-                    body = item["body"]
-                    summary = body if isinstance(body, str) else body.get("facility", "")
-                    notes.append((EntryType.RECEIVED,
-                                  f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary}"
-                                  .rstrip(": ")[:4000], "hub"))  # fmt: skip
+                    text = f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary(item)}"
+                    notes.append((EntryType.RECEIVED, text.rstrip(": ")[:4000], "hub"))
                 if notes:
                     await self.logbook.append_many(notes)
             except BeredtError:

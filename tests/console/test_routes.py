@@ -251,4 +251,14 @@ async def test_messages_whose_events_were_lost_are_still_picked_up(pair: Pair) -
     await asyncio.sleep(0.3)
     assert len(pair.staff.console.messages) == 1  # read again, folded in once
     entries = [e.text for e in await pair.staff.console.logbook.entries() if e.type == "received"]
-    assert entries == ["status fra Plejecenter Lindely via memory: Compromised"]
+    assert entries == ["status fra Plejecenter Lindely via memory: Compromised, mangler heat"]
+
+
+async def test_a_clock_set_back_does_not_hide_new_messages(
+    pair: Pair, clients: Callable[[str], Client]
+) -> None:
+    pair.staff.console._watermark = time.time() + 3600  # as if the hub's clock had run an hour fast
+    care = clients(pair.care.url)
+    await care.login("lindely")
+    await care.ok("POST", "status", {"preset": "ok"})
+    await eventually(lambda: len(pair.staff.console.messages) == 1)

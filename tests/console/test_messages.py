@@ -1,0 +1,32 @@
+"""Log book summaries of received messages, one line per kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.console.messages import summary
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "expected"),
+    [
+        ("text", "Strømmen er tilbage", "Strømmen er tilbage"),
+        ("status", {"facility": "Compromised", "needs": ["oxygen", "heat"], "rollcall": "a1b2c3d4"},
+         "Compromised, mangler oxygen, heat (roll-call a1b2c3d4)"),
+        ("status", {"facility": "Normal"}, "Normal"),
+        ("rollcall", {"request": "a1b2c3d4", "deadline": 0, "question": "Meld status"},
+         "Meld status (roll-call a1b2c3d4)"),
+        ("alert", {"event": "Stormflod", "headline": "Evakuér kældre"}, "Evakuér kældre"),
+        ("alert", {"event": "Stormflod"}, "Stormflod"),
+        ("sitrep", {"number": 2, "phase": "Update", "summary": "Rolig nat"}, "nr. 2 (Update): Rolig nat"),
+        ("read_receipt", {"message": "00" * 16, "by": "Nattevagt"},
+         f"læst og forstået af Nattevagt: {'00' * 16}"),
+        ("resource_request", {"request": "0000beef", "resource": "diesel", "quantity": 400, "unit": "l"},
+         "400 l diesel"),
+        ("commitment", {"request": "0000beef", "resource": "staff", "quantity": 2}, "2 staff"),
+        ("status", {"undecodable": "bad CBOR"}, "(kan ikke læses)"),
+        ("roster", "0102", "0102"),
+    ],
+)  # fmt: skip
+def test_summary(kind: str, body: object, expected: str) -> None:
+    assert summary({"kind": kind, "body": body}) == expected
