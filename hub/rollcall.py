@@ -207,6 +207,34 @@ class RollCallBoard:
         """Forget a finished roll-call (the log book keeps its history)."""
         self._calls.pop(request, None)
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Everything needed to carry on after a restart, as JSON-ready data (deadlines are wall-clock)."""
+        return [
+            {
+                "request": c.request,
+                "question": c.question,
+                "started": c.started,
+                "deadline": c.deadline,
+                "targets": [_saved_target(t) for t in c.targets.values()],
+            }
+            for c in self._calls.values()
+        ]
+
+    def restore(self, snapshot: Sequence[Mapping[str, Any]]) -> None:
+        """Load roll-calls saved by ``snapshot``; ``ValueError`` says what is wrong with a damaged one."""
+        calls = {}
+        try:
+            for c in snapshot:
+                request = str(c["request"])
+                targets = [_restored_target(request, t) for t in c["targets"]]
+                calls[request] = RollCall(
+                    request, str(c["question"]), float(c["started"]), float(c["deadline"]),
+                    {t.institution: t for t in targets},
+                )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"roll-call snapshot is damaged: {exc!r}") from exc
+        self._calls.update(calls)
+
     def summary(self) -> list[dict[str, Any]]:
         """JSON-ready view for the console, newest roll-call first, worst targets first within each."""
         order = {
@@ -229,6 +257,41 @@ class RollCallBoard:
                 }
             )
         return out
+
+
+def _saved_target(t: Target) -> dict[str, Any]:
+    a = t.answer
+    return {
+        "institution": t.institution,
+        "links": list(t.links),
+        "deadline": t.deadline,
+        "state": t.state.value,
+        "attempts": [[attempt.link, attempt.at] for attempt in t.attempts],
+        "answer": None if a is None else {"link": a.link, "at": a.at, "late": a.late, "body": dict(a.body)},
+    }
+
+
+def _restored_target(request: str, t: Mapping[str, Any]) -> Target:
+    institution, saved = str(t["institution"]), t["answer"]
+    answer = None
+    if saved is not None:
+        answer = Answer(
+            request,
+            institution,
+            str(saved["link"]),
+            float(saved["at"]),
+            bool(saved["late"]),
+            dict(saved["body"]),
+        )
+    attempts = [Attempt(str(link), float(at)) for link, at in t["attempts"]]
+    return Target(
+        institution,
+        tuple(map(str, t["links"])),
+        float(t["deadline"]),
+        TargetState(t["state"]),
+        attempts,
+        answer,
+    )
 
 
 def _target_json(target: Target) -> dict[str, Any]:

@@ -51,8 +51,10 @@ def test_past_deadline_resend_over_next_link_then_escalate(board: RollCallBoard,
         Escalate("a1b2c3d4", BAKKEHUSET, ("sine",)),
     ]
     assert states(board) == {
-        LINDELY: TargetState.OVERDUE, SOLBAKKEN: TargetState.OVERDUE, BAKKEHUSET: TargetState.ESCALATED,
-    }  # fmt: skip
+        LINDELY: TargetState.OVERDUE,
+        SOLBAKKEN: TargetState.OVERDUE,
+        BAKKEHUSET: TargetState.ESCALATED,
+    }
     assert board.tick() == []  # each step happens once
     clock.advance(300)
     assert board.tick() == [
@@ -113,8 +115,9 @@ def test_summary_is_json_and_lists_the_worst_first(board: RollCallBoard, clock: 
     assert summary["counts"] == {"pending": 0, "answered": 1, "overdue": 1, "escalated": 1}
     assert [t["institution"] for t in summary["targets"]] == [BAKKEHUSET, LINDELY, SOLBAKKEN]
     assert summary["targets"][1]["attempts"] == [
-        {"link": "internet", "at": 1_800_000_000}, {"link": "lora", "at": 1_800_001_800},
-    ]  # fmt: skip
+        {"link": "internet", "at": 1_800_000_000},
+        {"link": "lora", "at": 1_800_001_800},
+    ]
     assert summary["targets"][2]["answer"]["link"] == "mqtt"
 
 
@@ -134,9 +137,13 @@ def test_new_request_ids_are_eight_hex_digits_and_unique(clock: ManualClock) -> 
     ],
 )
 def test_bad_roll_calls_are_refused(
-    board: RollCallBoard, clock: ManualClock, request_id: str, deadline_in: int,
-    institutions: dict[str, list[str]], message: str,
-) -> None:  # fmt: skip
+    board: RollCallBoard,
+    clock: ManualClock,
+    request_id: str,
+    deadline_in: int,
+    institutions: dict[str, list[str]],
+    message: str,
+) -> None:
     with pytest.raises(ValueError, match=message):
         board.start(request_id, "?", clock.time() + deadline_in, institutions)
 
@@ -153,3 +160,33 @@ def test_illegal_transitions_raise() -> None:
 def test_resend_window_must_be_positive(clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="resend_window"):
         RollCallBoard(clock, resend_window=0)
+
+
+def test_snapshot_and_restore_carry_on_after_a_restart(board: RollCallBoard, clock: ManualClock) -> None:
+    board.answer(SOLBAKKEN, "a1b2c3d4", link="sine", body={"facility": "Normal"})
+    clock.advance(1800)
+    board.tick()
+    saved = json.loads(json.dumps(board.snapshot()))
+    again = RollCallBoard(clock, resend_window=300)
+    again.restore(saved)
+    assert again.summary() == board.summary()
+    clock.advance(300)
+    assert again.tick() == board.tick()  # the next step is the same on both
+    assert again.answer(LINDELY, "a1b2c3d4", link="lora") is not None
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        [{"request": "x"}],
+        [{"request": "x", "question": "?", "started": 0, "deadline": 0,
+          "targets": [{"institution": "n", "links": [], "deadline": 0, "state": "lost", "attempts": [],
+                       "answer": None}]}],
+        [{"request": "x", "question": "?", "started": "soon", "deadline": 0, "targets": []}],
+    ],
+)  # fmt: skip
+def test_a_damaged_snapshot_is_refused_whole(clock: ManualClock, damaged: list[dict[str, object]]) -> None:
+    board = RollCallBoard(clock)
+    with pytest.raises(ValueError, match="roll-call snapshot is damaged"):
+        board.restore(damaged)
+    assert board.summary() == []
