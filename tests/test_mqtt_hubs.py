@@ -40,6 +40,11 @@ def two_hubs(folder: Path, url_a: str, url_b: str) -> Iterator[tuple[HubProcess,
     b.start()
     try:
         yield a, b
+    except BaseException:
+        for hub in (a, b):  # shown by pytest with the failure
+            exit_code = hub.process.poll() if hub.process else None
+            print(f"--- {hub.name} (exit code {exit_code}) ---\n{hub.log_tail(200)}")
+        raise
     finally:
         a.kill()
         b.kill()
