@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hub.console.exchange import export_cap, import_and_send
-from hub.console.service import Console, ConsoleOptions, running_console
+from hub.console.service import Console, ConsoleOptions
 from hub.errors import RoutingError, StoreError
 from hub.frame import BROADCAST, Kind, Priority, Status
 from hub.logbook import EntryType
@@ -47,6 +47,20 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Guarded = Callable[[web.Request, Console, Session], Awaitable[web.StreamResponse]]
 STAFF = (Role.COORDINATOR,)
 ANYONE = (Role.COORDINATOR, Role.INSTITUTION, Role.VIEWER)
+
+
+@contextlib.asynccontextmanager
+async def running_console(hub: Hub, options: ConsoleOptions | None = None) -> AsyncIterator[Console]:
+    """Open the console and run its loops until the block exits (then cancel them and close)."""
+    console = await Console.open(hub, options)
+    task = asyncio.create_task(console.run(), name="console")
+    try:
+        yield console
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await console.aclose()
 
 
 def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None = None) -> None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from hub.clock import Clock
+from hub.console import state
 from hub.console.board import StatusBoard
 from hub.console.messages import decode_message, link_label, name_of, summary
 from hub.errors import BeredtError, StoreError
@@ -94,11 +94,31 @@ class Console:
             console = cls(hub, db, options)
             await console.users.create()
             await console.logbook.create()
+            await state.create(db)
+            await console._restore()
             await console._load_history()
         except BaseException:
             await db.close()
             raise
         return console
+
+    async def _restore(self) -> None:
+        saved = await state.load(self._db)
+        try:
+            self.rollcalls.restore(saved.get("rollcalls", []))
+        except ValueError as exc:
+            # a damaged board must not keep the console down: say so where the staff will see it
+            await self.note(EntryType.OMISSION, f"Roll-calls fra før genstarten kunne ikke genskabes: {exc}")
+        self.answered.update(map(str, saved.get("answered", [])))
+        self.read.update(map(str, saved.get("read", [])))
+        for call in self.rollcalls.summary():
+            for target in call["targets"]:
+                node = target["institution"]
+                self.board.rollcall(node, self.name_of(node), target["state"])
+
+    async def _save(self) -> None:
+        await state.save(self._db, rollcalls=self.rollcalls.snapshot(), answered=sorted(self.answered),
+                         read=sorted(self.read))  # fmt: skip
 
     async def aclose(self) -> None:
         if self._closed:
@@ -229,16 +249,20 @@ class Console:
                 batch = await self.hub.store.inbox(limit=BATCH, since=self._watermark - 1.0)
                 fresh = [m for m in reversed(batch) if self._remember(m)]
                 notes: list[tuple[EntryType, str, str]] = []
+                statuses = False
                 if len(batch) == BATCH and fresh and batch[-1].id == fresh[0].id:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
                 for message in fresh:
                     item = self.decode(message)
                     self._take(item)
+                    statuses = statuses or item["kind"] == "status"
                     text = f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary(item)}"
                     notes.append((EntryType.RECEIVED, text.rstrip(": ")[:4000], "hub"))
                 if notes:
                     await self.logbook.append_many(notes)
+                if statuses:
+                    await self._save()  # they may have answered roll-calls
             except BeredtError:
                 log.exception("console could not read the inbox")
                 continue
@@ -282,6 +306,7 @@ class Console:
         request = self.rollcalls.new_request_id()
         deadline = int((self.options.clock or self.hub.clock).time()) + minutes * 60
         self.rollcalls.start(request, question, deadline, chosen)
+        await self._save()
         body = {"request": request, "deadline": deadline, "question": question}
         for node in chosen:
             self.board.rollcall(node, self.name_of(node), "pending")
@@ -303,7 +328,10 @@ class Console:
     async def _tick_rollcalls(self) -> None:
         while True:
             await asyncio.sleep(self.options.tick_interval)
-            for decision in self.rollcalls.tick():
+            decisions = self.rollcalls.tick()
+            if decisions:
+                await self._save()
+            for decision in decisions:
                 name = self.name_of(decision.institution)
                 match decision:
                     case Resend(
@@ -366,6 +394,7 @@ class Console:
             )
         if rollcall is not None:
             self.answered.add(rollcall["body"]["request"])
+            await self._save()
         self._emit("rollcall")
         return ids[0]
 
@@ -382,19 +411,6 @@ class Console:
             what=f"Læst og forstået: {item['kind']} fra {item['from_name']}",
         )
         self.read.add(message_id)
+        await self._save()
         self._emit("message", id=message_id, kind="read")
         return receipt
-
-
-@contextlib.asynccontextmanager
-async def running_console(hub: Hub, options: ConsoleOptions | None = None) -> AsyncIterator[Console]:
-    """Open the console and run its loops until the block exits (then cancel them and close)."""
-    console = await Console.open(hub, options)
-    task = asyncio.create_task(console.run(), name="console")
-    try:
-        yield console
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await console.aclose()
