@@ -57,6 +57,7 @@ from transports.mqtt_topics import (
 )
 
 BACKOFF_START = 0.25
+INFLIGHT = 20  # unacknowledged QoS 1 publications at once: Mosquitto's default receive maximum
 PRESENCE_WAIT = 2.0  # how long probe() waits for a peer's retained presence it has not seen yet
 GOODBYE_WAIT = 2.0  # how long aclose() spends announcing "offline" and disconnecting cleanly
 TCP_USER_TIMEOUT_MS = 3000  # unacknowledged bytes older than this kill the socket: the 3 s detection budget
@@ -87,6 +88,7 @@ class _Connection:
         self.lost: asyncio.Future[str] = self.loop.create_future()
         self.pending: dict[int, asyncio.Future[None]] = {}
         self.job: asyncio.Future[None] | None = None  # the worker thread running connect_blocking
+        self.window = asyncio.Semaphore(INFLIGHT)
         opts = owner.options
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -95,6 +97,7 @@ class _Connection:
             reconnect_on_failure=False,
         )
         client.connect_timeout = opts.connect_timeout
+        client.max_inflight_messages_set(INFLIGHT)
         if opts.username is not None:
             client.username_pw_set(opts.username, opts.password)
         self.tls: _TrackingContext | None = None
@@ -258,6 +261,12 @@ class _Connection:
 
     async def publish(self, topic: str, data: bytes, *, retain: bool = False) -> None:
         """Publish at QoS 1 and wait for the PUBACK; the registry entry goes whatever happens."""
+        # Wait for a slot first, so the PUBACK deadline below runs from when our frame goes out, not
+        # from the back of a queue inside paho: a long queue must not look like a hung broker.
+        async with self.window:
+            await self._publish_now(topic, data, retain)
+
+    async def _publish_now(self, topic: str, data: bytes, retain: bool) -> None:
         info = self.client.publish(topic, data, qos=1, retain=retain)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise LinkDown(f"publish failed: {paho.error_string(info.rc)}", transport=self.owner.name)
