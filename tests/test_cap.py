@@ -63,8 +63,14 @@ ALERT_BODY = {
 
 def _signed_alert(status: Status) -> tuple[Identity, bytes, dict[str, object], int]:
     node = Identity.generate("Aarhus krisestab", "staff")
-    frame = node.sign(Kind.ALERT, BROADCAST, encode_payload(Kind.ALERT, ALERT_BODY), created=SENT,
-                      ttl_minutes=360, status=status)  # fmt: skip
+    frame = node.sign(
+        Kind.ALERT,
+        BROADCAST,
+        encode_payload(Kind.ALERT, ALERT_BODY),
+        created=SENT,
+        ttl_minutes=360,
+        status=status,
+    )
     body = decode_payload(Kind.ALERT, frame.payload)
     assert isinstance(body, dict)
     return node, frame.id, body, frame.created
@@ -99,8 +105,11 @@ def test_minimal_alert_is_valid_cap_with_default_category() -> None:
 def test_update_references_resolve_to_sender_identifier_sent() -> None:
     original = CapReference("aarhus@beredt", "00112233445566778899aabbccddeeff", SENT)
     body = dict(ALERT_BODY, msg_type="Update", references=[original.identifier])
-    xml = export_alert(body, CapHeader("x2", "aarhus@beredt", SENT + 60, Status.ACTUAL),
-                       known={original.identifier: original})  # fmt: skip
+    xml = export_alert(
+        body,
+        CapHeader("x2", "aarhus@beredt", SENT + 60, Status.ACTUAL),
+        known={original.identifier: original},
+    )
     doc = assert_valid_cap(xml)
     assert (
         _text(doc, "c:references")
@@ -124,8 +133,10 @@ def test_receipt_is_ack_with_references_and_valid() -> None:
 def test_restricted_scope_needs_a_restriction() -> None:
     with pytest.raises(ValueError, match="restriction"):
         export_alert(ALERT_BODY, CapHeader("x", "s", SENT, Status.ACTUAL, scope="Restricted"))
-    xml = export_alert(ALERT_BODY, CapHeader("x", "s", SENT, Status.ACTUAL, scope="Restricted",
-                                             restriction="Kommunale krisestabe"))  # fmt: skip
+    xml = export_alert(
+        ALERT_BODY,
+        CapHeader("x", "s", SENT, Status.ACTUAL, scope="Restricted", restriction="Kommunale krisestabe"),
+    )
     assert_valid_cap(xml)
 
 
@@ -170,11 +181,18 @@ def test_import_reads_the_danish_info_and_maps_to_an_alert_body() -> None:
     assert imported.status is Status.EXERCISE
     assert imported.sent == int(datetime(2026, 11, 24, 5, 0, tzinfo=UTC).timestamp())
     assert imported.body == {
-        "event": "Stormflod", "urgency": "Expected", "severity": "Severe", "certainty": "Likely",
-        "headline": "Forhøjet vandstand", "description": "Høj vandstand", "area": "Aarhus Bugt; Kalø Vig",
-        "msg_type": "Update", "references": ["00112233445566778899aabbccddeeff"], "category": "Met",
+        "event": "Stormflod",
+        "urgency": "Expected",
+        "severity": "Severe",
+        "certainty": "Likely",
+        "headline": "Forhøjet vandstand",
+        "description": "Høj vandstand",
+        "area": "Aarhus Bugt; Kalø Vig",
+        "msg_type": "Update",
+        "references": ["00112233445566778899aabbccddeeff"],
+        "category": "Met",
         "expires": int(datetime(2026, 11, 25, 5, 0, tzinfo=UTC).timestamp()),
-    }  # fmt: skip
+    }
     assert [r.identifier for r in imported.references] == ["00112233445566778899aabbccddeeff", "DMI-1"]
     assert imported.truncated == ()
     # what came in can go out over Beredt and back to CAP
@@ -197,14 +215,16 @@ def test_import_cuts_long_texts_and_says_so() -> None:
         (OUTSIDE.replace("<status>Exercise</status>", ""), r"<status> is missing"),
         (re.sub(r"<info>.*</info>", "", OUTSIDE, flags=re.S), "has no <info>"),
         (OUTSIDE.replace("<event>Stormflod</event>", ""), r"<event> is missing"),
-        (OUTSIDE.replace("<severity>Severe</severity>", "<severity>Awful</severity>", 2),
-         r"alert\.severity: 'Awful'"),
+        (
+            OUTSIDE.replace("<severity>Severe</severity>", "<severity>Awful</severity>", 2),
+            r"alert\.severity: 'Awful'",
+        ),
         (OUTSIDE.replace("2026-11-24T06:00:00+01:00", "yesterday"), "'yesterday' is not a dateTime"),
         (OUTSIDE.replace("<sent>2026-11-24T06:00:00+01:00", "<sent>2026-11-24T06:00:00"), "no UTC offset"),
         (OUTSIDE.replace(",DMI-1,", ",DMI-1"), "is not sender,identifier,sent"),
         ('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><alert/>', "DTD refused"),
     ],
-)  # fmt: skip
+)
 def test_import_refuses_bad_documents_clearly(document: str, message: str) -> None:
     with pytest.raises(ProtocolError, match=message):
         import_cap(document)
