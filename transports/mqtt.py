@@ -390,6 +390,10 @@ class MqttTransport:
             try:
                 conn = _Connection(self, broker)
                 await self._establish(conn)
+            except asyncio.CancelledError:  # aclose() while connecting
+                if conn is not None:
+                    await self._release(conn)
+                raise
             except Exception as exc:  # whatever goes wrong, a crisis link keeps trying
                 self._log.warning("mqtt link %s: cannot use broker %s: %s", self.name, broker, exc)
                 index = (index + 1) % len(self.options.brokers)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import gc
 import ipaddress
 import logging
 import os
 import secrets
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -603,3 +605,32 @@ async def test_missing_tls_files_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file") as caught:
         await open_transport("m", options, ctx)
     assert caught.value.key == "links.m.tls_ca"
+
+
+async def test_close_during_a_stuck_tls_handshake_releases_the_socket(tmp_path: Path) -> None:
+    pki = write_pki(tmp_path)
+    with socket.socket() as silent:  # accepts TCP (kernel backlog) but never speaks TLS
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"mqtts://127.0.0.1:{silent.getsockname()[1]}"
+        node = await open_node(url, new_id(), tls_ca=str(pki["ca"]), connect_timeout=1.0)
+        await asyncio.sleep(0.3)  # the worker thread is now inside the TLS handshake
+        started = time.monotonic()
+        await node.aclose()
+        assert time.monotonic() - started < 4.0
+    gc.collect()  # an unclosed socket would surface here as an unraisable ResourceWarning (an error)
+
+
+async def test_close_while_waiting_for_connack_closes_the_socket() -> None:
+    with socket.socket() as silent:  # a "broker" that accepts TCP and never answers CONNECT
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        node = await open_node(f"mqtt://127.0.0.1:{silent.getsockname()[1]}", new_id(), connect_timeout=5.0)
+        silent.settimeout(5)
+        peer, _ = await asyncio.to_thread(silent.accept)
+        with peer:
+            assert await asyncio.to_thread(peer.recv, 1) == b"\x10"  # CONNECT: the link waits for CONNACK
+            await node.aclose()
+            peer.settimeout(3)
+            while await asyncio.to_thread(peer.recv, 4096):  # the rest of CONNECT, then EOF: closed
+                pass
