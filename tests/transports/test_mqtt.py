@@ -634,3 +634,27 @@ async def test_close_while_waiting_for_connack_closes_the_socket() -> None:
             peer.settimeout(3)
             while await asyncio.to_thread(peer.recv, 4096):  # the rest of CONNECT, then EOF: closed
                 pass
+
+
+async def test_a_broker_refusing_us_is_reported_and_retried() -> None:
+    with running_mosquitto("allow_anonymous false\n") as broker:  # no password file: nobody gets in
+        refusals: list[str] = []
+        seen = asyncio.Event()
+
+        class Spy(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if "refused" in record.getMessage():
+                    refusals.append(record.getMessage())
+                    if len(refusals) >= 2:
+                        seen.set()
+
+        node_id = new_id()
+        logging.getLogger(f"test.mqtt.{node_id}").addHandler(Spy())
+        node = await open_node(broker.url, node_id, username=node_id, password="wrong", reconnect_max=0.5)
+        try:
+            await asyncio.wait_for(seen.wait(), 10)  # refused, backed off, tried again, refused again
+            assert "Not authorized" in refusals[0]
+            with pytest.raises(LinkDown, match="not connected"):
+                await node.send(new_id(), b"\x01x")
+        finally:
+            await node.aclose()
