@@ -169,6 +169,8 @@ async def test_institution_presses_emergency_and_confirms_an_instruction(
     await expect(row).to_have_class("critical")
     await expect(row).to_contain_text("Generator (5 t brændstof)")
     await expect(row).to_contain_text("Ilt")
+    await expect(row).to_contain_text("NØDSITUATION")
+    await staff.screenshot(path=ARTIFACTS / "console-staff-board-critical.png", full_page=True)
     await staff.click(".tabs [data-tab=messages]")
     await expect(staff.locator("#messages li[data-kind=read_receipt]")).to_have_count(1)
     await staff.screenshot(path=ARTIFACTS / "console-staff-emergency.png", full_page=True)

@@ -154,7 +154,8 @@ async function renderBoard() {
     return el("tr", { class: row.concern, "data-node": row.node },
       el("td", {}, el("strong", {}, row.name)),
       el("td", { class: "concern" }, t(`concern_${row.concern}`) + (row.rollcall ? ` · ${t(`rc_${row.rollcall}`)}` : "")),
-      el("td", {}, statusSummary(row.status)),
+      el("td", {}, row.status_priority === "life-safety" ? el("strong", {}, `${t("life_safety")} · `) : null,
+        statusSummary(row.status)),
       el("td", { class: stale ? "stale" : "" }, heard));
   }));
   $("#print-stamp").textContent = t("printed_at", { time: clock(Date.now() / 1000), node: state.me.node_name });
