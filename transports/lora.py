@@ -225,6 +225,7 @@ class LoraTransport:
         self._radio_refuses_until = 0.0
         self._duty_notice: tuple[float, float] | None = None
         """When the radio last said how long it will refuse (monotonic time, seconds)."""
+        self._notice_arrived = asyncio.Event()
         self._gate = _PriorityGate()
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
         self._iface: Any = None
@@ -287,6 +288,8 @@ class LoraTransport:
             finally:
                 self._waiters.discard(waiter)
                 _drop_response_handlers(iface, waiter)
+            if answer.get("decoded", {}).get("routing", {}).get("errorReason") == "DUTY_CYCLE_LIMIT":
+                await self._await_duty_notice()
             self._settle_answer(dest, answer, airtime)
 
     async def events(self) -> AsyncIterator[TransportEvent]:
@@ -381,6 +384,18 @@ class LoraTransport:
         except Exception as exc:  # MeshInterfaceError, serial and socket errors: the radio is not usable
             raise LinkDown(f"radio refused the packet: {exc}", transport=self.name, peer=dest) from exc
 
+    def _fresh_duty_notice(self) -> float | None:
+        notice = self._duty_notice
+        return notice[1] if notice is not None and time.monotonic() - notice[0] < 10.0 else None
+
+    async def _await_duty_notice(self) -> None:
+        """The firmware sends its notice just before the NAK, but pubsub's thread may deliver it after."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                while self._fresh_duty_notice() is None:
+                    self._notice_arrived.clear()
+                    await self._notice_arrived.wait()
+
     def _settle_answer(self, dest: str, answer: dict[str, Any], airtime: float) -> None:
         decoded = answer.get("decoded", {})
         reason = str(decoded.get("routing", {}).get("errorReason", "NONE"))
@@ -396,10 +411,10 @@ class LoraTransport:
         if reason in BUDGET_REASONS:
             retry_after = BUDGET_REASONS[reason]
             if reason == "DUTY_CYCLE_LIMIT":
-                now = time.monotonic()
-                if self._duty_notice is not None and now - self._duty_notice[0] < 10.0:
-                    retry_after = self._duty_notice[1]  # the radio's own figure came with the NAK
-                self._radio_refuses_until = now + retry_after
+                retry_after = (
+                    self._fresh_duty_notice() or retry_after
+                )  # the radio's own figure, if it gave one
+                self._radio_refuses_until = time.monotonic() + retry_after
             raise BudgetExhausted(
                 f"radio reports {reason}", transport=self.name, peer=dest, retry_after=retry_after
             )
@@ -430,6 +445,7 @@ class LoraTransport:
             now, seconds = time.monotonic(), max(60.0, 60.0 * int(match.group(1)))
             self._duty_notice = (now, seconds)
             self._radio_refuses_until = now + seconds
+            self._notice_arrived.set()
 
     def _on_packet(self, packet: dict[str, Any], interface: Any) -> None:
         if interface is not self._iface or self._iface is None:
