@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from hub.users import AuthError, Role, Session
 if TYPE_CHECKING:
     from hub.app import Hub
 
+log = logging.getLogger("beredt.console")
 STATIC = Path(__file__).with_name("static")
 COOKIE = "beredt_session"
 CONSOLE_KEY: web.AppKey[Console] = web.AppKey("console", Console)
@@ -54,6 +56,7 @@ async def running_console(hub: Hub, options: ConsoleOptions | None = None) -> As
     """Open the console and run its loops until the block exits (then cancel them and close)."""
     console = await Console.open(hub, options)
     task = asyncio.create_task(console.run(), name="console")
+    task.add_done_callback(_report_crash)
     try:
         yield console
     finally:
@@ -61,6 +64,12 @@ async def running_console(hub: Hub, options: ConsoleOptions | None = None) -> As
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await console.aclose()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    # the hub keeps relaying without its console, but the staff must hear that their view is frozen
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the web console stopped: its views no longer update", exc_info=task.exception())
 
 
 def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None = None) -> None:
