@@ -58,7 +58,9 @@ from transports.mqtt_topics import (
 
 BACKOFF_START = 0.25
 INFLIGHT = 20  # unacknowledged QoS 1 publications at once: Mosquitto's default receive maximum
-PRESENCE_WAIT = 2.0  # how long probe() waits for a peer's retained presence it has not seen yet
+PRESENCE_WAIT = (
+    1.0  # how long probe() waits for a peer's retained presence it has not seen yet (ms on a live broker)
+)
 GOODBYE_WAIT = 2.0  # how long aclose() spends announcing "offline" and disconnecting cleanly
 TCP_USER_TIMEOUT_MS = 3000  # unacknowledged bytes older than this kill the socket: the 3 s detection budget
 
