@@ -430,7 +430,10 @@ class MqttTransport:
     async def _establish(self, conn: _Connection) -> None:
         try:
             conn.job = asyncio.ensure_future(asyncio.to_thread(conn.connect_blocking))
-            await asyncio.shield(conn.job)
+            # paho bounds TCP connect and TLS handshake by connect_timeout each; name resolution is
+            # bounded only by the resolver, so the whole step gets a deadline of its own.
+            async with asyncio.timeout(3 * self.options.connect_timeout):
+                await asyncio.shield(conn.job)
             conn.attach()
             async with asyncio.timeout(self.options.connect_timeout):
                 await conn.connack
