@@ -240,7 +240,7 @@ class LogBook:
             else f"ADVARSEL: kæden er brudt ved post {broken}. Loggen er ændret efter den blev skrevet."
         )
         rows = "\n".join(
-            f"<tr class='t-{e.type}'><td>{e.seq}</td><td>{html.escape(_iso(e.time, tz))}</td>"
+            f"<tr class='t-{e.type}'><td>{e.seq}</td><td class='time'>{html.escape(_iso(e.time, tz))}</td>"
             f"<td>{html.escape(e.type.label_da)}</td><td>{html.escape(e.author)}</td>"
             f"<td class='text'>{html.escape(e.text)}</td><td class='hash'>{e.hash.hex()[:16]}</td></tr>"
             for e in entries
@@ -279,6 +279,7 @@ table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ border: 1px solid #444; padding: .25em .4em; vertical-align: top; text-align: left; }}
 th {{ background: #ddd; }}
 td.text {{ white-space: pre-wrap; }}
+td.time {{ white-space: nowrap; }}
 td.hash, .head {{ font-family: monospace; font-size: 9pt; }}
 tr.t-decision td, tr.t-omission td {{ font-weight: bold; }}
 .ok {{ border: 2px solid #060; padding: .5em; }}

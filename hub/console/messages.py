@@ -7,7 +7,9 @@ than hidden; the frame itself was verified when it was admitted.
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import ProtocolError, SealError
 from hub.frame import decode_frame
@@ -17,6 +19,15 @@ from hub.seal import open_sealed
 if TYPE_CHECKING:
     from hub.app import Hub
     from hub.store import StoredMessage
+
+
+def local_zone() -> tzinfo:
+    """Danish time for printed reports (with its UTC offset shown), or UTC where tzdata is missing."""
+    try:
+        return ZoneInfo("Europe/Copenhagen")
+    except ZoneInfoNotFoundError:
+        return UTC
+
 
 LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
 

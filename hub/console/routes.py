@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hub.console.exchange import export_cap, import_and_send
+from hub.console.messages import local_zone
 from hub.console.service import Console, ConsoleOptions
 from hub.errors import RoutingError, StoreError
 from hub.frame import BROADCAST, Kind, Priority, Status
@@ -36,6 +37,7 @@ STATIC = Path(__file__).with_name("static")
 COOKIE = "beredt_session"
 CONSOLE_KEY: web.AppKey[Console] = web.AppKey("console", Console)
 KEEPALIVE = 15.0
+LOCAL = local_zone()
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
     " form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -347,12 +349,12 @@ async def _log_entry(request: web.Request, console: Console, session: Session) -
 
 
 async def _logbook_html(request: web.Request, console: Console, session: Session) -> web.Response:
-    report = await console.logbook.export_html(title=f"Logbog – {console.hub.identity.name}")
+    report = await console.logbook.export_html(title=f"Logbog – {console.hub.identity.name}", tz=LOCAL)
     return web.Response(text=report, content_type="text/html")
 
 
 async def _logbook_csv(request: web.Request, console: Console, session: Session) -> web.Response:
-    report = await console.logbook.export_csv()
+    report = await console.logbook.export_csv(tz=LOCAL)
     return web.Response(text=report, content_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="logbog.csv"'})  # fmt: skip
 

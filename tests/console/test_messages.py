@@ -30,3 +30,12 @@ from hub.console.messages import summary
 )  # fmt: skip
 def test_summary(kind: str, body: object, expected: str) -> None:
     assert summary({"kind": kind, "body": body}) == expected
+
+
+def test_reports_use_danish_time_with_its_offset() -> None:
+    from datetime import datetime
+
+    from hub.console.messages import local_zone
+
+    winter = datetime(2026, 11, 24, 12, 0, tzinfo=local_zone()).isoformat()
+    assert winter.endswith("+01:00")
