@@ -5,16 +5,19 @@ with the frame's priority) and the roll-call state; ``rows(now)`` returns JSON-r
 puts a life-safety call or an escalated roll-call above a request for help, above silence, above "all
 OK"; within a rank the institution heard from longest ago comes first, because silence is the risk.
 The browser renders "sidst hørt for 3 t siden via SINE" from ``last_heard`` and ``last_link_kind``.
+A SINE status SDS (two bytes from the radio's status plan) counts when it is newer than the last
+STATUS message: "ok" is OK, any other value asks for help.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 FUEL_WARNING_HOURS = 12
+OK_STATUS = "ok"  # the status plan entry that means all is well
 
 
 class Concern(enum.IntEnum):
@@ -37,19 +40,24 @@ class Institution:
     status_priority: str | None = None
     status_at: float | None = None
     rollcall: str | None = None  # state of the newest roll-call for this institution
-    escalated: bool = False
-    notes: list[str] = field(default_factory=list)
+    radio_status: str | None = None  # name in the SINE status plan; None for a value outside it
+    radio_value: int | None = None
+    radio_at: float | None = None
 
 
 def concern(item: Institution) -> Concern:
     """How worried the staff should be, from the latest status and the roll-call state."""
     status = item.status or {}
+    radio_news = item.radio_at is not None and (item.status_at is None or item.radio_at >= item.status_at)
     if item.rollcall == "escalated" or item.status_priority == "life-safety":
         return Concern.CRITICAL
     if status.get("facility") in ("Evacuating", "Closed"):
         return Concern.CRITICAL
     if item.rollcall == "overdue":
         return Concern.HELP
+    if radio_news:
+        # a two-byte radio status is all the news there is: anything but the plan's "ok" asks for help
+        return Concern.OK if item.radio_status == OK_STATUS else Concern.HELP
     if status and (
         status.get("facility") == "Compromised"
         or status.get("needs")
@@ -88,6 +96,12 @@ class StatusBoard:
         if item.status_at is None or at >= item.status_at:
             item.status, item.status_priority, item.status_at = dict(body), priority, at
 
+    def radio(self, node: str, name: str, status: str | None, value: int, at: float) -> None:
+        """A SINE status SDS: unsigned, vouched for by the radio network, newest wins."""
+        item = self.know(node, name)
+        if item.radio_at is None or at >= item.radio_at:
+            item.radio_status, item.radio_value, item.radio_at = status, value, at
+
     def rollcall(self, node: str, name: str, state: str) -> None:
         self.know(node, name).rollcall = state
 
@@ -109,6 +123,9 @@ class StatusBoard:
                 "status_priority": i.status_priority,
                 "status_at": i.status_at,
                 "rollcall": i.rollcall,
+                "radio": None
+                if i.radio_at is None
+                else {"status": i.radio_status, "value": i.radio_value, "at": i.radio_at},
             }
             for i in sorted(self._items.values(), key=key)
         ]

@@ -65,3 +65,22 @@ def test_older_news_never_overwrites_newer() -> None:
     board.status("a", "Alfa", {"facility": "Normal"}, "normal", NOW - 600)
     (row,) = board.rows(NOW)
     assert row["status"] == {"facility": "Compromised"} and row["last_link_kind"] == "SINE"
+
+
+def test_radio_status_counts_when_it_is_the_newest_news() -> None:
+    board = StatusBoard()
+    board.status("a", "Alfa", {"facility": "Normal"}, "normal", NOW - 600)
+    board.radio("a", "Alfa", "needs-power", 0x8002, NOW - 60)
+    (row,) = board.rows(NOW)
+    assert row["concern"] == "help" and row["radio"] == {
+        "status": "needs-power",
+        "value": 0x8002,
+        "at": NOW - 60,
+    }
+    board.status("a", "Alfa", {"facility": "Normal"}, "normal", NOW)  # a full status supersedes it
+    assert board.rows(NOW)[0]["concern"] == "ok"
+    board.radio("b", "Bravo", "ok", 0x8001, NOW)
+    board.radio("c", "Charlie", None, 0x9999, NOW)  # outside the status plan: someone should look
+    board.radio("c", "Charlie", "ok", 0x8001, NOW - 3600)  # older news never overwrites newer
+    concerns = {r["node"]: r["concern"] for r in board.rows(NOW)}
+    assert concerns == {"a": "ok", "b": "ok", "c": "help"}

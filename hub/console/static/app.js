@@ -155,7 +155,8 @@ async function renderBoard() {
       el("td", {}, el("strong", {}, row.name)),
       el("td", { class: "concern" }, t(`concern_${row.concern}`) + (row.rollcall ? ` · ${t(`rc_${row.rollcall}`)}` : "")),
       el("td", {}, row.status_priority === "life-safety" ? el("strong", {}, `${t("life_safety")} · `) : null,
-        statusSummary(row.status)),
+        statusSummary(row.status),
+        row.radio ? el("div", { class: "meta" }, t("radio_status", { status: row.radio.status || `0x${row.radio.value.toString(16).toUpperCase()}`, time: clock(row.radio.at) })) : null),
       el("td", { class: stale ? "stale" : "" }, heard));
   }));
   $("#print-stamp").textContent = t("printed_at", { time: clock(Date.now() / 1000), node: state.me.node_name });
