@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import gc
 import ipaddress
+import itertools
 import logging
 import os
 import secrets
@@ -658,3 +659,58 @@ async def test_a_broker_refusing_us_is_reported_and_retried() -> None:
                 await node.send(new_id(), b"\x01x")
         finally:
             await node.aclose()
+
+
+@pytest.mark.parametrize(
+    "restarts", [pytest.param(3, id="short"), pytest.param(30, id="soak", marks=pytest.mark.soak)]
+)
+async def test_every_acknowledged_frame_arrives_while_the_broker_restarts(
+    broker: Mosquitto, restarts: int
+) -> None:
+    a, b = await connected_pair(broker.url, broker.url, reconnect_max=0.5)
+    sent: set[bytes] = set()
+    acked: set[bytes] = set()
+    arrived: set[bytes] = set()
+    stop, caught_up = asyncio.Event(), asyncio.Event()
+
+    async def sender() -> None:
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            frame = b"\x01seq-%06d" % n
+            sent.add(frame)
+            try:
+                await a.send(b.node_id, frame)
+                acked.add(frame)
+            except LinkDown:
+                await asyncio.sleep(0.05)  # the link is down; the hub would try another one meanwhile
+
+    def check() -> None:
+        if stop.is_set() and acked <= arrived:
+            caught_up.set()
+
+    async def receiver() -> None:
+        async for event in b.events():
+            if isinstance(event, Received):
+                arrived.add(event.data)
+                check()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            sending = group.create_task(sender())
+            reading = group.create_task(receiver())
+            for _ in range(restarts):
+                await asyncio.sleep(0.3)
+                await asyncio.to_thread(broker.stop)  # orderly, so the broker keeps what it acknowledged
+                await asyncio.to_thread(broker.start)
+                await wait_event(a, link_up(True), 15)
+            stop.set()
+            await sending
+            check()
+            await asyncio.wait_for(caught_up.wait(), 15)  # every PUBACKed frame reached b
+            reading.cancel()
+        assert len(acked) > restarts * 10
+        assert arrived <= sent  # nothing but what a sent, byte for byte
+    finally:
+        await a.aclose()
+        await b.aclose()
