@@ -228,16 +228,16 @@ def parse_options(name: str, options: Mapping[str, Any], node_id: str) -> MqttOp
     if password is not None and username is None:
         raise ConfigError("a password needs a username", key=f"{where}.username")
     settings: dict[str, Any] = {}
-    for key, low, high in (
-        ("keepalive", 1, 65535), ("mtu", 64, 65536), ("session_expiry", 0, 2**32 - 1),
-        ("connect_timeout", 0.1, 120), ("reconnect_max", 0.1, 3600), ("publish_timeout", 0.1, 600),
-        ("receive_queue", 16, 1_000_000),
+    for key, low, high, whole in (
+        ("keepalive", 1, 65535, True), ("mtu", 64, 65536, True), ("session_expiry", 0, 2**32 - 1, True),
+        ("receive_queue", 16, 1_000_000, True), ("connect_timeout", 0.1, 120, False),
+        ("reconnect_max", 0.1, 3600, False), ("publish_timeout", 0.1, 600, False),
     ):  # fmt: skip
         value = _number(options, key, where, low, high)
+        if value is not None and whole and not value.is_integer():
+            raise ConfigError(f"expected a whole number, got {options[key]!r}", key=f"{where}.{key}")
         if value is not None:
-            settings[key] = (
-                int(value) if key in ("keepalive", "mtu", "session_expiry", "receive_queue") else value
-            )
+            settings[key] = int(value) if whole else value
     return MqttOptions(
         brokers=brokers,
         client_id=_text(options, "client_id", where) or f"beredt-{node_id}",

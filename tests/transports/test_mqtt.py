@@ -381,6 +381,7 @@ def outside_publish(
         ({"brokers": ["mqtt://h:1"], "keepalive": 0}, "links.m.keepalive", "from 1 to 65535"),
         ({"brokers": ["mqtt://h:1"], "keepalive": "15"}, "links.m.keepalive", "number"),
         ({"brokers": ["mqtt://h:1"], "mtu": 10}, "links.m.mtu", "from 64"),
+        ({"brokers": ["mqtt://h:1"], "keepalive": 2.5}, "links.m.keepalive", "whole number"),
         ({"brokers": ["mqtt://h:1"], "peers": ["xyz"]}, "links.m.peers", "node ids"),
         ({"brokers": ["mqtt://h:1"], "groups": ["a/b"]}, "links.m.groups", "group names"),
         ({"brokers": ["mqtt://h:1"], "prefix": "a/+"}, "links.m.prefix", "topic levels"),
