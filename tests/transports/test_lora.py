@@ -213,6 +213,61 @@ async def test_own_budget_keeps_room_for_life_safety(mesh: Mesh) -> None:
     assert status["queue_depth"] == 0 and status["connected"]
 
 
+async def test_waiting_senders_get_the_radio_by_priority(tmp_path: Path) -> None:
+    mesh = Mesh(tmp_path, hop_delay=0.3)  # each packet and its ACK take a while on the air
+    try:
+        a, _ = await mesh.open(A), await mesh.open(B)
+        first = asyncio.create_task(a.send(ADDR[B], b"\x01first", priority=Priority.ROUTINE))
+        await asyncio.wait_for(mesh.radios[A].packets_from_host(1), 10)
+        routine = asyncio.create_task(a.send(ADDR[B], b"\x01routine", priority=Priority.ROUTINE))
+        await asyncio.sleep(0.05)
+        flash = asyncio.create_task(a.send(ADDR[B], b"\x01flash", priority=Priority.LIFE_SAFETY))
+        await asyncio.sleep(0.05)
+        status = a.status()
+        assert status["queue_depth"] == 3
+        assert status["drain_seconds"] == pytest.approx(
+            3 * packet_airtime(200, ModemPreset.LONG_FAST), rel=0.01
+        )
+        await asyncio.wait_for(asyncio.gather(first, routine, flash), 20)
+        assert [p.decoded.payload for p in mesh.radios[A].from_host] == [
+            b"\x01first",
+            b"\x01flash",
+            b"\x01routine",
+        ]
+    finally:
+        await mesh.aclose()
+
+
+async def test_missing_ack_times_out_and_leaves_no_response_handler(tmp_path: Path) -> None:
+    mesh = Mesh(tmp_path, retry_delay=2.0)
+    try:
+        a, _ = await mesh.open(A, ack_timeout=1), await mesh.open(B)
+        mesh.medium.partition([A], [B])
+        with pytest.raises(LinkDown, match="no ACK within 1 s"):
+            await a.send(ADDR[B], b"\x01unanswered")
+        cancelled = asyncio.create_task(a.send(ADDR[B], b"\x01cancelled"))
+        await asyncio.wait_for(mesh.radios[A].packets_from_host(2), 10)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert a._iface.responseHandlers == {}  # the library never expires them by itself
+    finally:
+        await mesh.aclose()
+
+
+async def test_gps_time_of_the_own_radio_becomes_a_time_hint(mesh: Mesh) -> None:
+    a = await mesh.open(A)
+    mesh.radios[A].report_position(1_800_000_123)
+
+    async def hint() -> TimeHint:
+        async for event in a.events():
+            if isinstance(event, TimeHint):
+                return event
+        raise AssertionError("events ended")
+
+    assert await asyncio.wait_for(hint(), 10) == TimeHint(unix_time=1_800_000_123.0, source="meshtastic-gps")
+
+
 # -- unplugging ----------------------------------------------------------------------------------
 
 
@@ -364,6 +419,30 @@ def test_life_safety_goes_while_anything_is_left() -> None:
     assert not budget.decide(2.0, 2.0, Priority.LIFE_SAFETY).allowed
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=600.0),
+            st.floats(min_value=0.05, max_value=15.0),
+            st.sampled_from(list(Priority)),
+        ),
+        max_size=200,
+    )
+)
+def test_budget_never_lets_a_priority_past_its_ceiling(sends: list[tuple[float, float, Priority]]) -> None:
+    budget, now = AirtimeBudget(120.0), 0.0
+    for pause, airtime, priority in sends:
+        now += pause
+        used = budget.used(now)
+        if budget.decide(now, airtime, priority).allowed:
+            if priority is Priority.LIFE_SAFETY:
+                assert used < budget.limit
+            else:
+                assert used + airtime <= budget.limit * PRIORITY_CEILING[priority] + 1e-9
+            budget.record(now, airtime)
+        assert budget.used(now) < budget.limit + 15.0  # only life-safety may overshoot, by one packet
+
+
 # -- two real hubs over the mesh only ------------------------------------------------------------
 
 
@@ -475,82 +554,3 @@ def test_multi_fragment_sitrep_is_reassembled_and_a_lost_fragment_recovered(
     set_size = fragments[0][6]
     assert set_size >= 3 and len(fragments) > set_size, "the lost fragment was sent again"
     print(f"sitrep: {set_size} fragments, {len(fragments)} sent with the recovery")
-
-
-async def test_waiting_senders_get_the_radio_by_priority(tmp_path: Path) -> None:
-    mesh = Mesh(tmp_path, hop_delay=0.3)  # each packet and its ACK take a while on the air
-    try:
-        a, _ = await mesh.open(A), await mesh.open(B)
-        first = asyncio.create_task(a.send(ADDR[B], b"\x01first", priority=Priority.ROUTINE))
-        await asyncio.wait_for(mesh.radios[A].packets_from_host(1), 10)
-        routine = asyncio.create_task(a.send(ADDR[B], b"\x01routine", priority=Priority.ROUTINE))
-        await asyncio.sleep(0.05)
-        flash = asyncio.create_task(a.send(ADDR[B], b"\x01flash", priority=Priority.LIFE_SAFETY))
-        await asyncio.sleep(0.05)
-        status = a.status()
-        assert status["queue_depth"] == 3
-        assert status["drain_seconds"] == pytest.approx(
-            3 * packet_airtime(200, ModemPreset.LONG_FAST), rel=0.01
-        )
-        await asyncio.wait_for(asyncio.gather(first, routine, flash), 20)
-        assert [p.decoded.payload for p in mesh.radios[A].from_host] == [
-            b"\x01first",
-            b"\x01flash",
-            b"\x01routine",
-        ]
-    finally:
-        await mesh.aclose()
-
-
-async def test_missing_ack_times_out_and_leaves_no_response_handler(tmp_path: Path) -> None:
-    mesh = Mesh(tmp_path, retry_delay=2.0)
-    try:
-        a, _ = await mesh.open(A, ack_timeout=1), await mesh.open(B)
-        mesh.medium.partition([A], [B])
-        with pytest.raises(LinkDown, match="no ACK within 1 s"):
-            await a.send(ADDR[B], b"\x01unanswered")
-        cancelled = asyncio.create_task(a.send(ADDR[B], b"\x01cancelled"))
-        await asyncio.wait_for(mesh.radios[A].packets_from_host(2), 10)
-        cancelled.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await cancelled
-        assert a._iface.responseHandlers == {}  # the library never expires them by itself
-    finally:
-        await mesh.aclose()
-
-
-async def test_gps_time_of_the_own_radio_becomes_a_time_hint(mesh: Mesh) -> None:
-    a = await mesh.open(A)
-    mesh.radios[A].report_position(1_800_000_123)
-
-    async def hint() -> TimeHint:
-        async for event in a.events():
-            if isinstance(event, TimeHint):
-                return event
-        raise AssertionError("events ended")
-
-    assert await asyncio.wait_for(hint(), 10) == TimeHint(unix_time=1_800_000_123.0, source="meshtastic-gps")
-
-
-@given(
-    st.lists(
-        st.tuples(
-            st.floats(min_value=0.0, max_value=600.0),
-            st.floats(min_value=0.05, max_value=15.0),
-            st.sampled_from(list(Priority)),
-        ),
-        max_size=200,
-    )
-)
-def test_budget_never_lets_a_priority_past_its_ceiling(sends: list[tuple[float, float, Priority]]) -> None:
-    budget, now = AirtimeBudget(120.0), 0.0
-    for pause, airtime, priority in sends:
-        now += pause
-        used = budget.used(now)
-        if budget.decide(now, airtime, priority).allowed:
-            if priority is Priority.LIFE_SAFETY:
-                assert used < budget.limit
-            else:
-                assert used + airtime <= budget.limit * PRIORITY_CEILING[priority] + 1e-9
-            budget.record(now, airtime)
-        assert budget.used(now) < budget.limit + 15.0  # only life-safety may overshoot, by one packet
