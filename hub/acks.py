@@ -48,7 +48,9 @@ Submit = Callable[[Kind, bytes, bytes, Priority, int], Awaitable[bytes]]
 
 
 class AckBatcher:
-    def __init__(self, identity: Identity, links: LinkSet, clock: Clock, submit: Submit, e2e_delay: float) -> None:
+    def __init__(
+        self, identity: Identity, links: LinkSet, clock: Clock, submit: Submit, e2e_delay: float
+    ) -> None:
         self.identity = identity
         self.links = links
         self.clock = clock
@@ -61,7 +63,9 @@ class AckBatcher:
         self.hop_acks_sent = 0
         self.e2e_acks_sent = 0
 
-    def hop_ack(self, link: str, source: str, previous: bytes | None, message_id: bytes, priority: Priority) -> None:
+    def hop_ack(
+        self, link: str, source: str, previous: bytes | None, message_id: bytes, priority: Priority
+    ) -> None:
         """Acknowledge a stored frame to the hub that handed it to us (unless the link acks by itself)."""
         if self.links.capabilities(link).link_ack:
             return
@@ -94,9 +98,13 @@ class AckBatcher:
         link, source, previous = key
         for start in range(0, len(batch.ids), MAX_IDS_PER_ACK):
             frame = self.identity.sign(
-                Kind.HOP_ACK, previous, encode_ids(batch.ids[start : start + MAX_IDS_PER_ACK]),
-                created=int(self.clock.time()), ttl_minutes=HOP_ACK_TTL_MINUTES, priority=batch.priority,
-            )  # fmt: skip
+                Kind.HOP_ACK,
+                previous,
+                encode_ids(batch.ids[start : start + MAX_IDS_PER_ACK]),
+                created=int(self.clock.time()),
+                ttl_minutes=HOP_ACK_TTL_MINUTES,
+                priority=batch.priority,
+            )
             try:
                 await self.links.send(link, source, frame.encode(), int(batch.priority))
                 self.hop_acks_sent += 1

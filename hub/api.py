@@ -16,7 +16,16 @@ from typing import Any
 from aiohttp import web
 
 from hub.app import Hub
-from hub.errors import ProtocolError, RoutingError, SealError, StoreError, StoreFull
+from hub.errors import (
+    BudgetExhausted,
+    DeliveryRefused,
+    ProtocolError,
+    RoutingError,
+    SealError,
+    StoreError,
+    StoreFull,
+    TransportError,
+)
 from hub.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.kinds import decode_payload, encode_payload
 from hub.seal import open_sealed
@@ -88,8 +97,9 @@ async def send_message(request: web.Request) -> web.Response:
     if recipient != BROADCAST and hub.roster.get(recipient) is None and not hub.router.route(recipient):
         return _error(422, f"unknown recipient {recipient.hex()}: not in the roster and no route to it")
     try:
-        message_id = await hub.submit(kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status,
-                                      seal_payload=sealed)  # fmt: skip
+        message_id = await hub.submit(
+            kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status, seal_payload=sealed
+        )
     except RoutingError as exc:
         return _error(422, str(exc))
     except StoreFull as exc:
@@ -106,17 +116,31 @@ def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
     try:
         payload = frame.payload
         if frame.sealed and frame.recipient == hub.node_id:
-            payload = open_sealed(payload, hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient)
-        body = "(sealed)" if frame.sealed and frame.recipient != hub.node_id else decode_payload(frame.kind, payload)
+            payload = open_sealed(
+                payload, hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient
+            )
+        body = (
+            "(sealed)"
+            if frame.sealed and frame.recipient != hub.node_id
+            else decode_payload(frame.kind, payload)
+        )
     except (ProtocolError, SealError) as exc:
         body = {"undecodable": str(exc)}
     return {
-        "id": message.id.hex(), "kind": frame.kind.name.lower(), "from": frame.sender.hex(),
-        "from_name": sender.name if sender else None, "to": frame.recipient.hex(),
-        "priority": frame.priority.name.lower().replace("_", "-"), "status": frame.status.name.lower(),
-        "created": frame.created, "expires": frame.expires, "received": message.accepted_at, "via": message.via,
-        "sealed": frame.sealed, "body": body,
-    }  # fmt: skip
+        "id": message.id.hex(),
+        "kind": frame.kind.name.lower(),
+        "from": frame.sender.hex(),
+        "from_name": sender.name if sender else None,
+        "to": frame.recipient.hex(),
+        "priority": frame.priority.name.lower().replace("_", "-"),
+        "status": frame.status.name.lower(),
+        "created": frame.created,
+        "expires": frame.expires,
+        "received": message.accepted_at,
+        "via": message.via,
+        "sealed": frame.sealed,
+        "body": body,
+    }
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -130,12 +154,25 @@ async def get_message(request: web.Request) -> web.Response:
         return _error(404, f"no message {request.match_info['id']}")
     deliveries = await hub.store.deliveries(message_id)
     out = _message_json(hub, message)
-    out.update({
-        "local": message.local, "state": message.state,
-        "end_to_end_acked": message.e2e_acked_at is not None, "end_to_end_acked_at": message.e2e_acked_at,
-        "hops": [{"hop": d.hop.hex(), "state": d.state, "attempts": d.attempts, "link": d.link,
-                  "last_error": d.last_error, "updated": d.updated} for d in deliveries],
-    })  # fmt: skip
+    out.update(
+        {
+            "local": message.local,
+            "state": message.state,
+            "end_to_end_acked": message.e2e_acked_at is not None,
+            "end_to_end_acked_at": message.e2e_acked_at,
+            "hops": [
+                {
+                    "hop": d.hop.hex(),
+                    "state": d.state,
+                    "attempts": d.attempts,
+                    "link": d.link,
+                    "last_error": d.last_error,
+                    "updated": d.updated,
+                }
+                for d in deliveries
+            ],
+        }
+    )
     return web.json_response(out)
 
 
@@ -160,12 +197,20 @@ async def peers(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    return web.json_response({
-        "ok": hub.ready.is_set(), "node": hub.node_id.hex(), "name": hub.identity.name,
-        "open_deliveries": hub.router.open_count(), "accepted_inbound": hub.inbound.accepted,
-        "refused": dict(hub.admission.refused), "live_messages": hub.store.live_messages,
-        "evicted": hub.store.evicted, "clock_trusted": hub.clock.trusted, "time": time.time(),
-    })  # fmt: skip
+    return web.json_response(
+        {
+            "ok": hub.ready.is_set(),
+            "node": hub.node_id.hex(),
+            "name": hub.identity.name,
+            "open_deliveries": hub.router.open_count(),
+            "accepted_inbound": hub.inbound.accepted,
+            "refused": dict(hub.admission.refused),
+            "live_messages": hub.store.live_messages,
+            "evicted": hub.store.evicted,
+            "clock_trusted": hub.clock.trusted,
+            "time": time.time(),
+        }
+    )
 
 
 async def roster_reload(request: web.Request) -> web.Response:
@@ -175,6 +220,45 @@ async def roster_reload(request: web.Request) -> web.Response:
     except Exception as exc:
         return _error(400, f"roster not reloaded: {exc}")
     return web.json_response({"nodes": count})
+
+
+async def send_radio_status(request: web.Request) -> web.Response:
+    """Send a status-plan value (a SINE status SDS) to a peer: the cheapest, most robust report there is."""
+    hub = request.app[HUB_KEY]
+    link = request.match_info["link"]
+    transport = hub.links.transports.get(link)
+    if transport is None:
+        return _error(404, f"no link named {link!r}")
+    send_status = getattr(transport, "send_status", None)
+    if send_status is None:
+        return _error(
+            409, f"link {link!r} ({hub.links.kind_of(link)}) has no status messages; use a SINE link"
+        )
+    try:
+        body = await request.json()
+        to, status = body["to"], body["status"]
+        if not isinstance(to, str) or not isinstance(status, str):
+            raise TypeError
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return _error(400, 'body must be {"to": "<node id or address>", "status": "<status plan name>"}')
+    address = to
+    try:
+        peer = hub.links.peers.get(bytes.fromhex(to))
+    except ValueError:
+        peer = None
+    if peer is not None:
+        address = peer.address(link) or ""
+        if not address:
+            return _error(422, f"peer {peer.name} has no address on link {link!r}")
+    try:
+        await send_status(address, status, priority=int(Priority.URGENT))
+    except DeliveryRefused as exc:
+        return _error(409, str(exc))
+    except BudgetExhausted as exc:
+        return web.json_response({"error": str(exc), "retry_after": exc.retry_after}, status=503)
+    except TransportError as exc:
+        return _error(503, str(exc))
+    return web.json_response({"link": link, "to": address, "status": status, "state": "sent"}, status=202)
 
 
 async def openapi(request: web.Request) -> web.FileResponse:
@@ -202,6 +286,7 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_get("/v1/links", links)
     app.router.add_get("/v1/peers", peers)
     app.router.add_post("/v1/roster/reload", roster_reload)
+    app.router.add_post("/v1/links/{link}/status", send_radio_status)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", healthz)
     return app

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.acks import AckBatcher
-from hub.clock import Clock, SystemClock
+from hub.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.config import HubConfig
 from hub.errors import ConfigError, RoutingError
 from hub.events import EventBus, HubEvent, LinkHealthChanged
@@ -71,12 +71,21 @@ class Hub:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, config: HubConfig, identity: Identity, clock: Clock | None = None) -> AsyncIterator[Hub]:
+    async def open(
+        cls, config: HubConfig, identity: Identity, clock: Clock | None = None
+    ) -> AsyncIterator[Hub]:
         hub = cls(config, identity, clock)
-        hub.store = await Store.open(config.store_path, max_messages=config.max_messages, max_bytes=config.max_bytes)
+        hub.store = await Store.open(
+            config.store_path, max_messages=config.max_messages, max_bytes=config.max_bytes
+        )
         transports: dict[str, Transport] = {}
         try:
-            context = TransportContext(identity.node_id.hex(), config.data_dir, logging.getLogger("beredt.link"))
+            context = TransportContext(
+                identity.node_id.hex(),
+                config.data_dir,
+                logging.getLogger("beredt.link"),
+                config_dir=config.path.resolve().parent if config.path else None,
+            )
             for link in config.links:
                 log.info("opening link %s (%s)", link.name, link.kind)
                 transports[link.name] = await open_transport(link.kind, link.name, link.options, context)
@@ -96,37 +105,75 @@ class Hub:
         self.links = LinkSet(transports, kinds, config.peers, self.health, self.clock)
         for peer in config.peers:
             if peer.node_id not in {e.node_id for e in self.roster}:
-                log.warning("peer %s (%s) is not in the roster: frames from it will be refused until"
-                            " 'beredt roster add' is run with its card", peer.name, peer.node_id.hex())  # fmt: skip
+                log.warning(
+                    "peer %s (%s) is not in the roster: frames from it will be refused until"
+                    " 'beredt roster add' is run with its card",
+                    peer.name,
+                    peer.node_id.hex(),
+                )
         self.router = Router(
-            me=self.node_id, store=self.store, links=self.links, policy=config.policy, timing=config.timing,
-            clock=self.clock, events=self.events, routes=dict(config.routes), default_route=config.default_route,
-        )  # fmt: skip
-        self.acks = AckBatcher(self.identity, self.links, self.clock, self._submit_ack, config.timing.e2e_ack_delay)
-        self.inbound = Inbound(me=self.node_id, admission=self.admission, store=self.store, router=self.router,
-                               links=self.links, acks=self.acks, events=self.events, clock=self.clock)  # fmt: skip
+            me=self.node_id,
+            store=self.store,
+            links=self.links,
+            policy=config.policy,
+            timing=config.timing,
+            clock=self.clock,
+            events=self.events,
+            routes=dict(config.routes),
+            default_route=config.default_route,
+        )
+        self.acks = AckBatcher(
+            self.identity, self.links, self.clock, self._submit_ack, config.timing.e2e_ack_delay
+        )
+        self.inbound = Inbound(
+            me=self.node_id,
+            admission=self.admission,
+            store=self.store,
+            router=self.router,
+            links=self.links,
+            acks=self.acks,
+            events=self.events,
+            clock=self.clock,
+        )
 
     async def run(self) -> None:
         """Resume pending deliveries, then run every loop until cancelled."""
         pending = await self.store.pending()
         for item in pending:
             recipient = decode_frame(item.wire).recipient
-            self.router.track(item.message_id, item.wire, recipient, item.priority, item.expires, [item.hop],
-                              attempts=item.attempts)  # fmt: skip
+            self.router.track(
+                item.message_id,
+                item.wire,
+                recipient,
+                item.priority,
+                item.expires,
+                [item.hop],
+                attempts=item.attempts,
+            )
         if pending:
             log.info("resumed %d pending deliveries", len(pending))
         async with asyncio.TaskGroup() as group:
             group.create_task(self.router.run(), name="router")
             group.create_task(self.acks.run(), name="acks")
             group.create_task(self.links.probe_forever(self.config.timing.probe_interval), name="probes")
+            group.create_task(self._maintain_forever(), name="maintenance")
+            if self.config.power is not None:
+                from hub.appliance import Appliance
+
+                self.appliance = Appliance(self, self.config.power, self.config.power_report_to)
+                group.create_task(self.appliance.run(), name="appliance")
             for name, transport in self.links.transports.items():
                 queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=2048)
                 group.create_task(self._read_link(name, transport, queue), name=f"read-{name}")
                 for n in range(_INBOUND_WORKERS):
                     group.create_task(self._inbound_worker(name, queue), name=f"inbound-{name}-{n}")
             self.ready.set()
-            log.info("hub %s (%s) running with links: %s", self.identity.name, self.node_id.hex(),
-                     ", ".join(self.links.transports) or "none")  # fmt: skip
+            log.info(
+                "hub %s (%s) running with links: %s",
+                self.identity.name,
+                self.node_id.hex(),
+                ", ".join(self.links.transports) or "none",
+            )
 
     async def _read_link(self, name: str, transport: Transport, queue: asyncio.Queue[Received]) -> None:
         async for event in transport.events():
@@ -140,14 +187,26 @@ class Hub:
                         peer = node.hex() if node else address
                     now = self.clock.monotonic()
                     if up:
-                        self.health.success(name, peer, now, reason)
+                        self.health.success(name, peer, now, reason, hard=True)
                     else:
                         self.health.failure(name, peer, now, reason, hard=True)
                 case TimeHint(unix_time=when, source=source):
-                    if isinstance(self.clock, SystemClock) and not self.clock.trusted:
+                    if when < PLAUSIBLE_EPOCH:
+                        log.warning("ignored implausible time %.0f from %s", when, source)
+                    elif isinstance(self.clock, SystemClock) and not self.clock.trusted:
                         log.warning("clock untrusted; taking time from %s", source)
                         self.clock.correct(when, source)
         log.info("link %s closed", name)
+
+    async def _maintain_forever(self, interval: float = 600.0) -> None:
+        """Forget finished messages past expiry, so the store and its id index stay bounded."""
+        while True:
+            await asyncio.sleep(interval)
+            self.inbound.reassembler.expire(self.clock.monotonic())
+            if self.clock.trusted:
+                purged = await self.store.purge(self.clock.time())
+                if purged:
+                    log.info("purged %d finished messages past their expiry", purged)
 
     async def _inbound_worker(self, name: str, queue: asyncio.Queue[Received]) -> None:
         while True:
@@ -158,8 +217,9 @@ class Hub:
                 log.exception("inbound frame on %s from %s failed", name, received.source)
 
     def _publish_health(self, change: HealthChanged) -> None:
-        self.events.publish(LinkHealthChanged(change.link, change.peer, change.old.label, change.new.label,
-                                              change.reason))  # fmt: skip
+        self.events.publish(
+            LinkHealthChanged(change.link, change.peer, change.old.label, change.new.label, change.reason)
+        )
 
     # ---- the application side -----------------------------------------------------------------------
 
@@ -186,14 +246,26 @@ class Hub:
         ttl = ttl_minutes or self.config.timing.default_ttl_minutes
         if not 0 < ttl <= MAX_TTL_MINUTES:
             raise ValueError(f"ttl_minutes must be 1..{MAX_TTL_MINUTES}")
-        frame = self.identity.sign(kind, recipient, payload, created=int(self.clock.time()), ttl_minutes=ttl,
-                                   priority=priority, status=status, sealed=seal_payload)  # fmt: skip
+        frame = self.identity.sign(
+            kind,
+            recipient,
+            payload,
+            created=int(self.clock.time()),
+            ttl_minutes=ttl,
+            priority=priority,
+            status=status,
+            sealed=seal_payload,
+        )
         wire = frame.encode()
-        await self.store.accept(frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time())
+        await self.store.accept(
+            frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time()
+        )
         self.router.track(frame.id, wire, recipient, priority, frame.expires, hops)
         return frame.id
 
-    async def _submit_ack(self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int) -> bytes:
+    async def _submit_ack(
+        self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int
+    ) -> bytes:
         return await self.submit(kind, recipient, payload, priority=priority, ttl_minutes=ttl)
 
     def subscribe(self) -> AsyncIterator[HubEvent]:
@@ -220,34 +292,69 @@ class Hub:
                 except ValueError:
                     peer = None
                 peer_name = peer.name if peer else None
-            rows.append({
-                "link": entry.link, "kind": self.links.kind_of(entry.link), "peer": entry.peer,
-                "peer_name": peer_name, "state": entry.state.label, "since": _wall(self.clock, entry.since),
-                "reason": entry.reason, "last_success": _wall(self.clock, entry.last_success),
-                "queue_depth": self.router.queue_depth(entry.link), "mtu": caps.mtu, "cost": caps.cost.name.lower(),
-                "last_failover": self.links.last_failover.get(entry.peer or ""),
-                **_transport_status(transport),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "link": entry.link,
+                    "kind": self.links.kind_of(entry.link),
+                    "peer": entry.peer,
+                    "peer_name": peer_name,
+                    "state": entry.state.label,
+                    "since": _wall(self.clock, entry.since),
+                    "reason": entry.reason,
+                    "last_success": _wall(self.clock, entry.last_success),
+                    "queue_depth": self.router.queue_depth(entry.link),
+                    "mtu": caps.mtu,
+                    "cost": caps.cost.name.lower(),
+                    "last_failover": self.links.last_failover.get(entry.peer or ""),
+                    **_transport_status(transport),
+                }
+            )
         for name, transport in self.links.transports.items():
             if not any(r["link"] == name for r in rows):
-                rows.append({"link": name, "kind": self.links.kind_of(name), "peer": None, "peer_name": None,
-                             "state": "up", "since": None, "reason": "not yet used", "last_success": None,
-                             "queue_depth": self.router.queue_depth(name), "mtu": transport.capabilities.mtu,
-                             "cost": transport.capabilities.cost.name.lower(), "last_failover": None,
-                             **_transport_status(transport)})  # fmt: skip
+                rows.append(
+                    {
+                        "link": name,
+                        "kind": self.links.kind_of(name),
+                        "peer": None,
+                        "peer_name": None,
+                        "state": "up",
+                        "since": None,
+                        "reason": "not yet used",
+                        "last_success": None,
+                        "queue_depth": self.router.queue_depth(name),
+                        "mtu": transport.capabilities.mtu,
+                        "cost": transport.capabilities.cost.name.lower(),
+                        "last_failover": None,
+                        **_transport_status(transport),
+                    }
+                )
         return rows
 
     def peers_summary(self) -> list[dict[str, Any]]:
         out = []
         for peer in self.links.peers.values():
             entry = self.roster.get(peer.node_id)
-            out.append({
-                "node": peer.node_id.hex(), "name": peer.name, "trusted": entry is not None,
-                "role": entry.role.value if entry else None,
-                "links": {link: peer.address(link) for link in self.links.transports if peer.address(link)},
-                "state": {link: self.links.state(link, peer.node_id).label
-                          for link in self.links.transports if peer.address(link)},
-            })  # fmt: skip
+            out.append(
+                {
+                    "node": peer.node_id.hex(),
+                    "name": peer.name,
+                    "trusted": entry is not None,
+                    "role": entry.role.value if entry else None,
+                    "links": {
+                        link: peer.address(link) for link in self.links.transports if peer.address(link)
+                    },
+                    "state": {
+                        link: self.links.state(link, peer.node_id).label
+                        for link in self.links.transports
+                        if peer.address(link)
+                    },
+                    "radio_status": [
+                        {"link": s.link, "status": s.status, "value": s.value}
+                        for s in self.inbound.radio_status.values()
+                        if s.peer == peer.node_id.hex()
+                    ],
+                }
+            )
         return out
 
 

@@ -72,9 +72,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = _config_path(args)
     if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(CONFIG_TEMPLATE.format(name=args.name or "Beredt hub", role=args.role,
-                                               data_dir=args.data_dir, api_port=args.api_port,
-                                               link_host=args.link_host, link_port=args.link_port))  # fmt: skip
+        path.write_text(
+            CONFIG_TEMPLATE.format(
+                name=args.name or "Beredt hub",
+                role=args.role,
+                data_dir=args.data_dir,
+                api_port=args.api_port,
+                link_host=args.link_host,
+                link_port=args.link_port,
+            )
+        )
         print(f"wrote {path}")
     config = config_module.load(path)
     existed = config.identity_path.exists()
@@ -127,8 +134,9 @@ def cmd_roster_add(args: argparse.Namespace) -> int:
         try:
             kinds = frozenset(Kind[k.strip().upper().replace("-", "_")] for k in args.kinds.split(","))
         except KeyError as exc:
-            raise ConfigError(f"unknown kind {exc}; known: {', '.join(k.name.lower() for k in Kind)}",
-                              key="--kinds") from None  # fmt: skip
+            raise ConfigError(
+                f"unknown kind {exc}; known: {', '.join(k.name.lower() for k in Kind)}", key="--kinds"
+            ) from None
     entry = roster.add(card, kinds)
     roster.save()
     print(f"trusted {entry.name} ({entry.role.value}) as {entry.node_id.hex()}")
@@ -149,10 +157,14 @@ def cmd_roster_remove(args: argparse.Namespace) -> int:
 
 def cmd_roster_list(args: argparse.Namespace) -> int:
     roster = _roster(_load(args))
-    rows = [(e.node_id.hex(), e.role.value, e.name, ",".join(sorted(k.name.lower() for k in e.kinds)))
-            for e in roster]  # fmt: skip
+    rows = [
+        (e.node_id.hex(), e.role.value, e.name, ",".join(sorted(k.name.lower() for k in e.kinds)))
+        for e in roster
+    ]
     if args.json:
-        print(json.dumps([dict(zip(("node", "role", "name", "kinds"), r, strict=True)) for r in rows], indent=2))
+        print(
+            json.dumps([dict(zip(("node", "role", "name", "kinds"), r, strict=True)) for r in rows], indent=2)
+        )
     else:
         _table(("NODE", "ROLE", "NAME", "MAY SEND"), rows)
     return EXIT_OK
@@ -183,7 +195,9 @@ class _Unreachable(BeredtError):
 def _api(config: HubConfig, method: str, path: str, body: Any = None) -> Any:
     url = f"http://{config.api_host}:{config.api_port}{path}"
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
@@ -242,8 +256,17 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer["messages"], indent=2, ensure_ascii=False))
         return EXIT_OK
-    rows = [(m["id"][:12], m["kind"], m["from_name"] or m["from"], m["priority"], m["via"] or "",
-             json.dumps(m["body"], ensure_ascii=False)[:60]) for m in answer["messages"]]  # fmt: skip
+    rows = [
+        (
+            m["id"][:12],
+            m["kind"],
+            m["from_name"] or m["from"],
+            m["priority"],
+            m["via"] or "",
+            json.dumps(m["body"], ensure_ascii=False)[:60],
+        )
+        for m in answer["messages"]
+    ]
     _table(("ID", "KIND", "FROM", "PRIORITY", "VIA", "BODY"), rows)
     return EXIT_OK
 
@@ -258,8 +281,17 @@ def cmd_links(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(links, indent=2))
         return EXIT_OK
-    rows = [(r["link"], r["kind"], r["peer_name"] or r["peer"] or "(link)", r["state"], str(r["queue_depth"]),
-             r["reason"][:50]) for r in links]  # fmt: skip
+    rows = [
+        (
+            r["link"],
+            r["kind"],
+            r["peer_name"] or r["peer"] or "(link)",
+            r["state"],
+            str(r["queue_depth"]),
+            r["reason"][:50],
+        )
+        for r in links
+    ]
     _table(("LINK", "KIND", "PEER", "STATE", "QUEUE", "REASON"), rows)
     return EXIT_OK
 
@@ -269,8 +301,15 @@ def cmd_peers(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(peers, indent=2))
         return EXIT_OK
-    rows = [(p["node"], p["name"], "yes" if p["trusted"] else "NO",
-             " ".join(f"{k}:{v}" for k, v in p["state"].items())) for p in peers]  # fmt: skip
+    rows = [
+        (
+            p["node"],
+            p["name"],
+            "yes" if p["trusted"] else "NO",
+            " ".join(f"{k}:{v}" for k, v in p["state"].items()),
+        )
+        for p in peers
+    ]
     _table(("NODE", "NAME", "TRUSTED", "LINKS"), rows)
     return EXIT_OK
 
@@ -296,18 +335,23 @@ def _fields_help() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="beredt", description="Beredt: resilient signed store-and-forward messaging for crisis staffs.",
+        prog="beredt",
+        description="Beredt: resilient signed store-and-forward messaging for crisis staffs.",
         epilog="Without --config (or $BEREDT_CONFIG) a built-in default is used: data in "
-               f"{config_module.DEFAULT_DATA_DIR}, API on 127.0.0.1:8470, internet link on 127.0.0.1:8471.",
-    )  # fmt: skip
+        f"{config_module.DEFAULT_DATA_DIR}, API on 127.0.0.1:8470, internet link on 127.0.0.1:8471.",
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="hub config file (TOML); default: $BEREDT_CONFIG or built-in")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    init = sub.add_parser("init", parents=[common], help="create the node's keys (and a config file if missing)")
+    init = sub.add_parser(
+        "init", parents=[common], help="create the node's keys (and a config file if missing)"
+    )
     init.add_argument("--name", help="this node's name as others see it (new config only)")
     init.add_argument("--role", default="staff", choices=["staff", "care-home", "relay", "region"])
-    init.add_argument("--data-dir", default="data", help="data folder, relative to the config (new config only)")
+    init.add_argument(
+        "--data-dir", default="data", help="data folder, relative to the config (new config only)"
+    )
     init.add_argument("--api-port", type=int, default=8470)
     init.add_argument("--link-host", default="127.0.0.1", help="address the internet link listens on")
     init.add_argument("--link-port", type=int, default=8471)
@@ -317,17 +361,22 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--card-only", action="store_true", help="print only the card")
     ident.set_defaults(func=cmd_id)
 
-    run = sub.add_parser("run", parents=[common], help="run the hub (creates identity and data dir if absent)")
+    run = sub.add_parser(
+        "run", parents=[common], help="run the hub (creates identity and data dir if absent)"
+    )
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(func=cmd_run)
 
     send = sub.add_parser(
-        "send", parents=[common], help="send a message through the running hub",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_fields_help() +
-        "\n\nexamples:\n  beredt send text 0123456789abcdef 'Generator kører, alt vel'\n"
+        "send",
+        parents=[common],
+        help="send a message through the running hub",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_fields_help()
+        + "\n\nexamples:\n  beredt send text 0123456789abcdef 'Generator kører, alt vel'\n"
         "  beredt send sitrep '*' number=1 phase=Initial summary='Strømsvigt i hele kommunen'\n"
         "  beredt send status 0123456789abcdef facility=Normal power=generator fuel_hours=30",
-    )  # fmt: skip
+    )
     send.add_argument("kind", choices=["text", *(k.name.lower().replace("_", "-") for k in SCHEMAS)])
     send.add_argument("to", help="recipient node id (16 hex digits) or '*' for everyone")
     send.add_argument("fields", nargs="*", metavar="FIELD", help="the text, or field=value pairs")
@@ -347,8 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
     message.add_argument("id", help="message id (32 hex digits)")
     message.set_defaults(func=cmd_message)
 
-    for name, func, text in (("links", cmd_links, "link health per link and peer"),
-                             ("peers", cmd_peers, "configured peers and their links")):  # fmt: skip
+    for name, func, text in (
+        ("links", cmd_links, "link health per link and peer"),
+        ("peers", cmd_peers, "configured peers and their links"),
+    ):
         command = sub.add_parser(name, parents=[common], help=text)
         command.add_argument("--json", action="store_true")
         command.set_defaults(func=func)
@@ -371,8 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        stream=sys.stderr)  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

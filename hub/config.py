@@ -19,6 +19,7 @@ from typing import Any
 from hub.errors import ConfigError
 from hub.frame import NODE_ID_SIZE, Priority
 from hub.policy import DEFAULT_ORDER, Policy
+from hub.power import PowerConfig
 from hub.roster import Role, parse_role
 
 DEFAULT_DATA_DIR = "~/.local/share/beredt"
@@ -36,7 +37,7 @@ kind = "internet"
 listen = "127.0.0.1:8471"
 """
 
-_SECTIONS = {"node", "api", "links", "peers", "routes", "policy", "store", "timing", "log"}
+_SECTIONS = {"node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,8 @@ class HubConfig:
     max_bytes: int = 512 * 1024 * 1024
     timing: Timing = Timing()
     log_level: str = "INFO"
+    power: PowerConfig | None = None
+    power_report_to: bytes | None = None
     path: Path | None = None
 
     @property
@@ -104,7 +107,9 @@ class _Reader:
     def error(self, key: str, message: str) -> ConfigError:
         return ConfigError(message, file=self.file, key=f"{self.prefix}.{key}" if self.prefix else key)
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+    def get(
+        self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False
+    ) -> Any:
         self.used.add(key)
         if key not in self.table:
             if required:
@@ -112,7 +117,7 @@ class _Reader:
             return default
         value = self.table[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             names = " or ".join(k.__name__.replace("str", "string").replace("int", "integer") for k in kinds)
             raise self.error(key, f"expected {names}, got {type(value).__name__} {value!r}")
         return value
@@ -130,7 +135,9 @@ def parse_node_id(value: object, file: str, key: str) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) != NODE_ID_SIZE:
-        raise ConfigError(f"expected a node id of 16 hex digits (see 'beredt id'), got {text!r}", file=file, key=key)
+        raise ConfigError(
+            f"expected a node id of 16 hex digits (see 'beredt id'), got {text!r}", file=file, key=key
+        )
     return raw
 
 
@@ -158,7 +165,9 @@ def load(path: Path | None) -> HubConfig:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError("file not found; create one with 'beredt init --config FILE'", file=str(path)) from None
+        raise ConfigError(
+            "file not found; create one with 'beredt init --config FILE'", file=str(path)
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
     try:
@@ -188,7 +197,9 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     links = []
     for link_name, table in data.get("links", {}).items():
         if not isinstance(table, dict):
-            raise ConfigError("expected a table such as [links.internet]", file=file, key=f"links.{link_name}")
+            raise ConfigError(
+                "expected a table such as [links.internet]", file=file, key=f"links.{link_name}"
+            )
         kind = _Reader(table, file, f"links.{link_name}").get("kind", str, required=True)
         links.append(LinkConfig(link_name, kind, table))
 
@@ -200,7 +211,9 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         addresses = peer.get("links", dict, {})
         for link_name, address in addresses.items():
             if link_name not in link_names:
-                raise peer.error(f"links.{link_name}", f"no link named {link_name!r}; defined: {sorted(link_names)}")
+                raise peer.error(
+                    f"links.{link_name}", f"no link named {link_name!r}; defined: {sorted(link_names)}"
+                )
             if not isinstance(address, str):
                 raise peer.error(f"links.{link_name}", "expected the peer's address on that link as a string")
         peers.append(PeerConfig(node_id, peer.get("name", str, node_id.hex()), dict(addresses)))
@@ -234,10 +247,14 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
     timing_table = _Reader(data.get("timing", {}), file, "timing")
     defaults = Timing()
-    timing = Timing(**{
-        key: timing_table.get(key, (int, float) if key != "default_ttl_minutes" else int, getattr(defaults, key))
-        for key in defaults.__dataclass_fields__
-    })  # fmt: skip
+    timing = Timing(
+        **{
+            key: timing_table.get(
+                key, (int, float) if key != "default_ttl_minutes" else int, getattr(defaults, key)
+            )
+            for key in defaults.__dataclass_fields__
+        }
+    )
     timing_table.finish()
     for key in ("hop_ack_timeout", "retry_initial", "retry_cap", "probe_interval"):
         if getattr(timing, key) <= 0:
@@ -249,9 +266,29 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         raise log_table.error("level", "expected one of debug, info, warning, error")
     log_table.finish()
 
+    power = power_report_to = None
+    if "power" in data:
+        options = dict(data["power"])
+        report_to = options.pop("report_to", None)
+        if report_to is not None:
+            power_report_to = parse_node_id(report_to, file, "power.report_to")
+        power = PowerConfig.from_options(options, file=file)
+
     return HubConfig(
-        name=name, role=role, data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
-        api_host=api_host, api_port=api_port, links=tuple(links), peers=tuple(peers), routes=routes,
-        default_route=default_route, policy=policy, max_messages=max_messages, max_bytes=max_bytes,
-        timing=timing, log_level=level,
-    )  # fmt: skip
+        power=power,
+        power_report_to=power_report_to,
+        name=name,
+        role=role,
+        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        api_host=api_host,
+        api_port=api_port,
+        links=tuple(links),
+        peers=tuple(peers),
+        routes=routes,
+        default_route=default_route,
+        policy=policy,
+        max_messages=max_messages,
+        max_bytes=max_bytes,
+        timing=timing,
+        log_level=level,
+    )

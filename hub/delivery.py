@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from hub.frame import Priority
 
+_RANDOM = random.Random()
+
 
 class DeliveryState(enum.StrEnum):
     QUEUED = "queued"
@@ -32,16 +34,25 @@ class DeliveryState(enum.StrEnum):
 
 _OPEN = {DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.SENT}
 TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
-    DeliveryState.QUEUED: frozenset({DeliveryState.SENDING, DeliveryState.HOP_ACKED, DeliveryState.EXPIRED,
-                                     DeliveryState.EVICTED}),
-    DeliveryState.SENDING: frozenset({DeliveryState.SENT, DeliveryState.QUEUED, DeliveryState.HOP_ACKED,
-                                      DeliveryState.EXPIRED, DeliveryState.EVICTED}),
-    DeliveryState.SENT: frozenset({DeliveryState.HOP_ACKED, DeliveryState.QUEUED, DeliveryState.EXPIRED,
-                                   DeliveryState.EVICTED}),
+    DeliveryState.QUEUED: frozenset(
+        {DeliveryState.SENDING, DeliveryState.HOP_ACKED, DeliveryState.EXPIRED, DeliveryState.EVICTED}
+    ),
+    DeliveryState.SENDING: frozenset(
+        {
+            DeliveryState.SENT,
+            DeliveryState.QUEUED,
+            DeliveryState.HOP_ACKED,
+            DeliveryState.EXPIRED,
+            DeliveryState.EVICTED,
+        }
+    ),
+    DeliveryState.SENT: frozenset(
+        {DeliveryState.HOP_ACKED, DeliveryState.QUEUED, DeliveryState.EXPIRED, DeliveryState.EVICTED}
+    ),
     DeliveryState.HOP_ACKED: frozenset(),
     DeliveryState.EXPIRED: frozenset(),
     DeliveryState.EVICTED: frozenset(),
-}  # fmt: skip
+}
 
 
 class IllegalTransition(RuntimeError):
@@ -56,7 +67,7 @@ class Backoff:
     cap: float = 300.0
     factor: float = 2.0
 
-    def delay(self, attempts: int, rng: random.Random = random.Random()) -> float:
+    def delay(self, attempts: int, rng: random.Random = _RANDOM) -> float:
         step = min(self.cap, self.initial * self.factor ** max(0, attempts - 1))
         return step * (0.5 + rng.random() / 2)
 
@@ -88,5 +99,7 @@ class Delivery:
 
     def move(self, new: DeliveryState) -> None:
         if new not in TRANSITIONS[self.state]:
-            raise IllegalTransition(f"delivery {self.message_id.hex()} -> {self.hop.hex()}: {self.state} -> {new}")
+            raise IllegalTransition(
+                f"delivery {self.message_id.hex()} -> {self.hop.hex()}: {self.state} -> {new}"
+            )
         self.state = new

@@ -116,7 +116,9 @@ class BudgetExhausted(TransportError):
 class DeliveryRefused(TransportError):
     """The far side or the network refused the frame for good; ``reason`` is the link's own code."""
 
-    def __init__(self, message: str, *, transport: str = "", peer: str | None = None, reason: str = "") -> None:
+    def __init__(
+        self, message: str, *, transport: str = "", peer: str | None = None, reason: str = ""
+    ) -> None:
         self.reason = reason
         super().__init__(message, transport=transport, peer=peer)
 
@@ -128,9 +130,7 @@ class TransportClosed(TransportError):
 class ModemError(BeredtError):
     """A serial modem failed a command. ``device``, ``command`` and ``code`` locate the failure."""
 
-    def __init__(
-        self, message: str, *, device: str = "", command: str = "", code: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, device: str = "", command: str = "", code: int | None = None) -> None:
         self.device = device
         self.command = command
         self.code = code

@@ -52,11 +52,30 @@ class FrameRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class RadioStatus:
+    """An unsigned status from a radio network (SINE status SDS): vouched for by the network, not by keys."""
+
+    link: str
+    source: str
+    peer: str | None
+    status: str | None
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
 class Overflow:
     lost: int
 
 
-HubEvent = MessageReceived | DeliveryChanged | EndToEndAcked | LinkHealthChanged | FrameRefused | Overflow
+HubEvent = (
+    MessageReceived
+    | DeliveryChanged
+    | EndToEndAcked
+    | LinkHealthChanged
+    | FrameRefused
+    | RadioStatus
+    | Overflow
+)
 
 
 class EventBus:

@@ -6,7 +6,8 @@ count hops and still forward the original signed bytes unchanged. The message id
 bytes of SHA-256 over the signed bytes, so it cannot be chosen by anyone but the signer.
 
     offset size field
-    0      1    version (1); also the envelope type: fragments start with 2 (see hub/fragment.py)
+    0      1    version (1); also the envelope type: fragments start with 2 (see hub/fragment.py), and
+                0 is reserved for link-level status data that is not a frame (a SINE status SDS)
     1      1    hops travelled (mutable, not signed)
     2      1    flags: bits 0-1 priority, 2-3 status, 4 sealed payload, 5-7 zero
     3      1    kind (a Kind value)
@@ -97,7 +98,9 @@ def encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def decode_varint(data: bytes | memoryview, offset: int, max_bytes: int = 3) -> tuple[int, int] | None:
+def decode_varint(
+    data: bytes | bytearray | memoryview, offset: int, max_bytes: int = 3
+) -> tuple[int, int] | None:
     """Decode a varint at ``offset``; return (value, next offset), or None if more bytes are needed."""
     value = 0
     for i in range(max_bytes):
@@ -160,9 +163,19 @@ class Frame:
         if not 0 <= hops <= 255:
             raise ValueError("hops out of range")
         return Frame(
-            self.kind, self.sender, self.recipient, self.created, self.ttl_minutes, self.nonce,
-            self.payload, self.signature, self.priority, self.status, self.sealed, hops,
-        )  # fmt: skip
+            self.kind,
+            self.sender,
+            self.recipient,
+            self.created,
+            self.ttl_minutes,
+            self.nonce,
+            self.payload,
+            self.signature,
+            self.priority,
+            self.status,
+            self.sealed,
+            hops,
+        )
 
 
 def message_id(signed: bytes) -> bytes:
@@ -194,7 +207,7 @@ def signed_part(
     return header[:1] + header[2:] + encode_varint(len(payload)) + payload
 
 
-def frame_length(data: bytes | memoryview) -> int | None:
+def frame_length(data: bytes | bytearray | memoryview) -> int | None:
     """Total length of the frame at the start of ``data``, or None if the header is incomplete."""
     if len(data) < 1:
         return None
@@ -222,7 +235,7 @@ def decode_frame(data: bytes) -> Frame:
 
 
 def _parse(data: bytes, total: int) -> Frame:
-    version, hops, flags, kind, sender, recipient, created, ttl, nonce = _HEADER.unpack_from(data)
+    _, hops, flags, kind, sender, recipient, created, ttl, nonce = _HEADER.unpack_from(data)
     if flags & _RESERVED_FLAGS:
         raise ProtocolError(f"reserved flag bits set: {flags:#04x}")
     try:

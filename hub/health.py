@@ -3,7 +3,7 @@
     UP ──failure──► DEGRADED ──failure × down_after──► DOWN
     ▲                 │  ▲                               │
     └──success × up_after (and held for hold_down s)─────┘  (DOWN goes back through DEGRADED)
-    any ──link reported down (hard failure)──► DOWN
+    any ──link reported down (hard failure)──► DOWN;  any ──link reported up (hard success)──► UP
 
 Hysteresis keeps a flapping link from causing storms: a link that went down must answer ``up_after``
 times in a row, and not earlier than ``hold_down`` seconds after it fell, before traffic returns to it.
@@ -88,12 +88,19 @@ class HealthBoard:
     def entries(self) -> list[LinkHealth]:
         return list(self._entries.values())
 
-    def success(self, link: str, peer: str | None, now: float, reason: str = "answered") -> None:
+    def success(
+        self, link: str, peer: str | None, now: float, reason: str = "answered", *, hard: bool = False
+    ) -> None:
+        """``hard``: the transport itself reports the link up (it reconnects with its own back-off), so
+        no probation applies."""
         health = self.entry(link, peer)
         health.last_success = now
         health.failures = 0
         health.successes += 1
-        if health.state is LinkState.DOWN:
+        if hard:
+            if health.state is not LinkState.UP:
+                self._move(health, LinkState.UP, reason, now)
+        elif health.state is LinkState.DOWN:
             if now - health.since >= self.hold_down:
                 self._move(health, LinkState.DEGRADED, f"{reason}; on probation", now)
                 health.successes = 1

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat, NoEncryption
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from hub.errors import ConfigError
 from hub.frame import NODE_ID_SIZE, Frame, Kind, Priority, Status, signed_part
@@ -114,9 +114,17 @@ class Identity:
     ) -> Frame:
         nonce = secrets.randbits(32)
         fields = dict(
-            kind=kind, sender=self.node_id, recipient=recipient, created=created, ttl_minutes=ttl_minutes,
-            nonce=nonce, payload=payload, priority=priority, status=status, sealed=sealed,
-        )  # fmt: skip
+            kind=kind,
+            sender=self.node_id,
+            recipient=recipient,
+            created=created,
+            ttl_minutes=ttl_minutes,
+            nonce=nonce,
+            payload=payload,
+            priority=priority,
+            status=status,
+            sealed=sealed,
+        )
         signature = self._signing.sign(signed_part(**fields))  # type: ignore[arg-type]
         return Frame(signature=signature, **fields)  # type: ignore[arg-type]
 
@@ -125,7 +133,8 @@ class Identity:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = (
             f'name = "{self.name}"\nrole = "{self.role}"\n'
-            f'ed25519 = "{_b64(_raw_private(self._signing))}"\nx25519 = "{_b64(_raw_private(self.sealing_private))}"\n'
+            f'ed25519 = "{_b64(_raw_private(self._signing))}"\n'
+            f'x25519 = "{_b64(_raw_private(self.sealing_private))}"\n'
         )
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -140,10 +149,13 @@ class Identity:
         try:
             mode = path.stat().st_mode
         except FileNotFoundError:
-            raise ConfigError("identity key file not found; create it with 'beredt init'", file=str(path)) from None
+            raise ConfigError(
+                "identity key file not found; create it with 'beredt init'", file=str(path)
+            ) from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"identity key file is readable by others (mode {stat.S_IMODE(mode):o}); run 'chmod 600 {path}'",
+                f"identity key file is readable by others (mode {stat.S_IMODE(mode):o});"
+                f" run 'chmod 600 {path}'",
                 file=str(path),
             )
         try:
@@ -152,4 +164,6 @@ class Identity:
             sealing = X25519PrivateKey.from_private_bytes(_unb64(data["x25519"]))
             return cls(signing, sealing, str(data["name"]), str(data["role"]))
         except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
-            raise ConfigError(f"identity key file is damaged ({exc}); restore it from backup", file=str(path)) from exc
+            raise ConfigError(
+                f"identity key file is damaged ({exc}); restore it from backup", file=str(path)
+            ) from exc

@@ -17,7 +17,7 @@ import logging
 from hub.acks import AckBatcher, decode_ids
 from hub.clock import Clock
 from hub.errors import ProtocolError, RefusalReason, StoreError, TrustError
-from hub.events import EventBus, FrameRefused, MessageReceived
+from hub.events import EventBus, FrameRefused, MessageReceived, RadioStatus
 from hub.fragment import Reassembler, decode_fragment, is_fragment
 from hub.frame import BROADCAST, Frame, Kind, decode_frame
 from hub.links import LinkSet
@@ -27,6 +27,8 @@ from hub.trust import Admission
 from transports.base import Received
 
 log = logging.getLogger("beredt.inbound")
+
+STATUS_MARKER = b"\x00"  # first byte of link-level status data, never of a frame (see hub/frame.py)
 
 
 class Inbound:
@@ -53,6 +55,7 @@ class Inbound:
         self.reassembler = Reassembler()
         self._accepting: set[bytes] = set()
         self.accepted = 0
+        self.radio_status: dict[str, RadioStatus] = {}
 
     def _refuse(self, link: str, source: str, reason: RefusalReason, detail: str) -> None:
         try:
@@ -62,6 +65,9 @@ class Inbound:
 
     async def handle(self, link: str, received: Received) -> None:
         data = received.data
+        if data[:1] == STATUS_MARKER and "value" in received.meta:
+            self._radio_status(link, received)
+            return
         if is_fragment(data):
             try:
                 whole = self.reassembler.add(
@@ -90,6 +96,22 @@ class Inbound:
         else:
             await self._message(frame, data, link, received.source)
 
+    def _radio_status(self, link: str, received: Received) -> None:
+        peer = self.links.peer_at(link, received.source)
+        status = received.meta.get("status")
+        value = int(received.meta["value"])
+        log.warning(
+            "radio status on %s from %s%s: %s (0x%04X)",
+            link,
+            received.source,
+            f" ({peer.hex()})" if peer else "",
+            status or "outside the status plan",
+            value,
+        )
+        event = RadioStatus(link, received.source, peer.hex() if peer else None, status, value)
+        self.radio_status[received.source] = event
+        self.events.publish(event)
+
     def _hop_ack(self, frame: Frame, link: str, source: str) -> None:
         if frame.recipient not in (self.me, BROADCAST):
             return
@@ -101,7 +123,9 @@ class Inbound:
         self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
         self.router.hop_acked(ids, frame.sender)
 
-    def _duplicate(self, frame: Frame, link: str, source: str, previous: bytes | None, *, ack: bool = True) -> None:
+    def _duplicate(
+        self, frame: Frame, link: str, source: str, previous: bytes | None, *, ack: bool = True
+    ) -> None:
         self.admission.refused[RefusalReason.REPLAYED.value] += 1
         log.info("duplicate %s from %s:%s not stored", frame.id.hex(), link, source)
         if ack:  # the sender missed our earlier ack
@@ -116,7 +140,7 @@ class Inbound:
             return
         self._accepting.add(message_id)
         try:
-            if await self.store.has(message_id):
+            if self.store.has(message_id):
                 self._duplicate(frame, link, source, previous)
                 return
             for_me = frame.recipient in (self.me, BROADCAST)
@@ -126,8 +150,9 @@ class Inbound:
                 self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
                 return
             wire = frame.with_hops(frame.hops + 1).encode() if hops else data
-            await self.store.accept(frame, wire, hops=hops, local=False,
-                                    for_me=for_me and frame.kind is not Kind.ACK, via=link)  # fmt: skip
+            await self.store.accept(
+                frame, wire, hops=hops, local=False, for_me=for_me and frame.kind is not Kind.ACK, via=link
+            )
         except StoreError as exc:
             log.error("could not store %s from %s: %s; the sender will retry", message_id.hex(), link, exc)
             return
@@ -136,8 +161,9 @@ class Inbound:
         self.accepted += 1
         self.acks.hop_ack(link, source, previous, message_id, frame.priority)
         if hops:
-            self.router.track(message_id, wire, frame.recipient, frame.priority, frame.expires, hops,
-                              exclude=exclude)  # fmt: skip
+            self.router.track(
+                message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude
+            )
         else:
             self.store.retire(message_id, "delivered", len(wire))
         if not for_me:
@@ -148,8 +174,15 @@ class Inbound:
             except ProtocolError as exc:
                 log.warning("malformed end-to-end ack from %s: %s", frame.sender.hex(), exc)
             return
-        self.events.publish(MessageReceived(message_id.hex(), frame.sender.hex(), frame.kind.name.lower(), link,
-                                            frame.priority.name.lower()))  # fmt: skip
+        self.events.publish(
+            MessageReceived(
+                message_id.hex(),
+                frame.sender.hex(),
+                frame.kind.name.lower(),
+                link,
+                frame.priority.name.lower(),
+            )
+        )
         if frame.recipient == self.me:
             remaining = max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
             self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining)

@@ -107,11 +107,15 @@ class LinkSet:
             await asyncio.gather(*checks)
             await asyncio.sleep(interval)
 
-    async def _probe(self, link: str, transport: Transport, peer: Peer, address: str, interval: float) -> None:
+    async def _probe(
+        self, link: str, transport: Transport, peer: Peer, address: str, interval: float
+    ) -> None:
         try:
             await asyncio.wait_for(transport.probe(address), timeout=max(interval, 1.0))
         except (LinkDown, TimeoutError) as exc:
-            self.health.failure(link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {exc or 'timeout'}")
+            self.health.failure(
+                link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {exc or 'timeout'}"
+            )
         except BudgetExhausted:
             pass
         except TransportError as exc:

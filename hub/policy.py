@@ -68,7 +68,11 @@ class Policy:
             if link_state is LinkState.DOWN or blocked(option.link) or not self.allowed(caps, priority):
                 continue
             fragments = -(-size // caps.mtu)
-            key = (link_state is not LinkState.UP, self.preference(option.link, kind_of(option.link)), fragments)
+            key = (
+                link_state is not LinkState.UP,
+                self.preference(option.link, kind_of(option.link)),
+                fragments,
+            )
             scored.append((key, option))
         scored.sort(key=lambda pair: pair[0])
         return [option for _, option in scored]

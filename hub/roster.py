@@ -32,8 +32,7 @@ _ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK})
 DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     Role.STAFF: frozenset(Kind),
     Role.REGION: frozenset(Kind),
-    Role.CARE_HOME: _ALWAYS
-    | {Kind.TEXT, Kind.STATUS, Kind.RESOURCE_REQUEST, Kind.READ_RECEIPT, Kind.ALERT},
+    Role.CARE_HOME: _ALWAYS | {Kind.TEXT, Kind.STATUS, Kind.RESOURCE_REQUEST, Kind.READ_RECEIPT, Kind.ALERT},
     Role.RELAY: _ALWAYS | {Kind.TEXT, Kind.STATUS},
 }
 
@@ -64,8 +63,12 @@ class RosterEntry:
     @classmethod
     def from_card(cls, card: PublicCard, kinds: frozenset[Kind] | None = None) -> RosterEntry:
         role = parse_role(card.role)
-        return cls(card, role, kinds if kinds is not None else DEFAULT_KINDS[role],
-                   Ed25519PublicKey.from_public_bytes(card.signing_key))  # fmt: skip
+        return cls(
+            card,
+            role,
+            kinds if kinds is not None else DEFAULT_KINDS[role],
+            Ed25519PublicKey.from_public_bytes(card.signing_key),
+        )
 
 
 class Roster:
@@ -118,8 +121,9 @@ class Roster:
                     kinds = frozenset(Kind[name.upper().replace("-", "_")] for name in table["kinds"])
                 except KeyError as exc:
                     names = ", ".join(k.name.lower() for k in Kind)
-                    raise ConfigError(f"unknown kind {exc}; expected {names}", file=str(path),
-                                      key=f"{key}.kinds") from None  # fmt: skip
+                    raise ConfigError(
+                        f"unknown kind {exc}; expected {names}", file=str(path), key=f"{key}.kinds"
+                    ) from None
             parse_role(card.role, file=str(path), key=f"{key}.card")
             if card.node_id != roster._own.node_id:
                 roster.add(card, kinds)
@@ -136,7 +140,9 @@ class Roster:
             lines.append("[[node]]")
             lines.append(f'card = "{entry.card.encode()}"')
             if entry.kinds != DEFAULT_KINDS[entry.role]:
-                lines.append("kinds = [" + ", ".join(f'"{k.name.lower()}"' for k in sorted(entry.kinds)) + "]")
+                lines.append(
+                    "kinds = [" + ", ".join(f'"{k.name.lower()}"' for k in sorted(entry.kinds)) + "]"
+                )
             lines.append("")
         tmp = target.with_suffix(".tmp")
         tmp.write_text("\n".join(lines))

@@ -105,8 +105,18 @@ class Router:
 
     # ---- tracking -----------------------------------------------------------------------------------
 
-    def track(self, message_id: bytes, wire: bytes, recipient: bytes, priority: Priority, expires: int,
-              hops: Iterable[bytes], *, attempts: int = 0, exclude: Iterable[bytes] = ()) -> None:  # fmt: skip
+    def track(
+        self,
+        message_id: bytes,
+        wire: bytes,
+        recipient: bytes,
+        priority: Priority,
+        expires: int,
+        hops: Iterable[bytes],
+        *,
+        attempts: int = 0,
+        exclude: Iterable[bytes] = (),
+    ) -> None:
         alternatives = self.route(recipient, exclude) if recipient != BROADCAST else []
         for hop in hops:
             delivery = Delivery(message_id, hop, wire, priority, expires, attempts=attempts)
@@ -148,15 +158,25 @@ class Router:
         delivery.move(state)
         self._timer_of.pop(id(delivery), None)
         self._parked_deliveries.pop(id(delivery), None)
-        self.store.record_delivery(delivery.message_id, delivery.hop, state, attempts=delivery.attempts,
-                                   next_attempt=0, link=delivery.link, error=None if state is DeliveryState.HOP_ACKED
-                                   else why)  # fmt: skip
-        self.events.publish(DeliveryChanged(delivery.message_id.hex(), delivery.hop.hex(), state.value, delivery.link))
+        self.store.record_delivery(
+            delivery.message_id,
+            delivery.hop,
+            state,
+            attempts=delivery.attempts,
+            next_attempt=0,
+            link=delivery.link,
+            error=None if state is DeliveryState.HOP_ACKED else why,
+        )
+        self.events.publish(
+            DeliveryChanged(delivery.message_id.hex(), delivery.hop.hex(), state.value, delivery.link)
+        )
         siblings = self._deliveries.get(delivery.message_id, [])
         if not any(d.open for d in siblings):
             self._deliveries.pop(delivery.message_id, None)
             size = self._sizes.pop(delivery.message_id, 0)
-            self.store.retire(delivery.message_id, "done" if state is DeliveryState.HOP_ACKED else state.value, size)
+            self.store.retire(
+                delivery.message_id, "done" if state is DeliveryState.HOP_ACKED else state.value, size
+            )
 
     def _drop_messages(self, ids: list[bytes]) -> None:
         for message_id in ids:
@@ -196,7 +216,9 @@ class Router:
         if not delivery.open or delivery.state is DeliveryState.SENDING:
             return
         if self.clock.trusted and self.clock.time() >= delivery.expires:
-            log.warning("message %s expired before reaching %s", delivery.message_id.hex(), delivery.hop.hex())
+            log.warning(
+                "message %s expired before reaching %s", delivery.message_id.hex(), delivery.hop.hex()
+            )
             self._settle(delivery, DeliveryState.EXPIRED, "expired")
             return
         if delivery.state is DeliveryState.SENT:
@@ -205,9 +227,15 @@ class Router:
             self.links.health.failure(delivery.link, delivery.hop.hex(), now, reason)
             delivery.tried.add(f"{delivery.link}@{delivery.hop.hex()}")
             delivery.move(DeliveryState.QUEUED)
-            self.store.record_delivery(delivery.message_id, delivery.hop, DeliveryState.QUEUED,
-                                       attempts=delivery.attempts, next_attempt=now, link=delivery.link,
-                                       error=reason)  # fmt: skip
+            self.store.record_delivery(
+                delivery.message_id,
+                delivery.hop,
+                DeliveryState.QUEUED,
+                attempts=delivery.attempts,
+                next_attempt=now,
+                link=delivery.link,
+                error=reason,
+            )
         attempts = self._plan(delivery, now)
         if not attempts:
             if delivery.tried:
@@ -222,7 +250,9 @@ class Router:
         delivery.attempts += 1
         delivery.inflight = len(attempts)
         for attempt in attempts:
-            self._queues[attempt.candidate.link].put_nowait((-int(delivery.priority), next(self._seq), attempt))
+            self._queues[attempt.candidate.link].put_nowait(
+                (-int(delivery.priority), next(self._seq), attempt)
+            )
 
     def _plan(self, delivery: Delivery, now: float) -> list[_Attempt]:
         fan_out = self.policy.fan_out(delivery.priority)
@@ -283,8 +313,14 @@ class Router:
             delivery.move(DeliveryState.SENT)
             caps = self.links.capabilities(link)
             deadline = now + self.timing.hop_ack_timeout + 2 * len(delivery.wire) / caps.bytes_per_second
-            self.store.record_delivery(delivery.message_id, delivery.hop, DeliveryState.SENT,
-                                       attempts=delivery.attempts, next_attempt=deadline, link=link)  # fmt: skip
+            self.store.record_delivery(
+                delivery.message_id,
+                delivery.hop,
+                DeliveryState.SENT,
+                attempts=delivery.attempts,
+                next_attempt=deadline,
+                link=link,
+            )
             self.events.publish(DeliveryChanged(delivery.message_id.hex(), delivery.hop.hex(), "sent", link))
             self._schedule(delivery, deadline)
             return

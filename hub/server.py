@@ -40,16 +40,21 @@ async def serve(config: HubConfig, *, stop: asyncio.Event | None = None) -> None
             try:
                 await site.start()
             except OSError as exc:
-                raise BeredtError(f"cannot serve the API on {config.api_host}:{config.api_port}: {exc.strerror};"
-                                  " is another hub running? change [api] listen") from exc  # fmt: skip
+                raise BeredtError(
+                    f"cannot serve the API on {config.api_host}:{config.api_port}: {exc.strerror};"
+                    " is another hub running? change [api] listen"
+                ) from exc
             hub_task = asyncio.create_task(hub.run(), name="hub")
             stop_task = asyncio.create_task(stop.wait(), name="stop")
             ready_task = asyncio.create_task(hub.ready.wait(), name="ready")
             await asyncio.wait({hub_task, ready_task}, return_when=asyncio.FIRST_COMPLETED)
-            log.info("API on http://%s:%d (node %s)", config.api_host, config.api_port, identity.node_id.hex())
-            async with ServiceNotification(SystemdNotifier.from_environ(), status="serving"):
+            log.info(
+                "API on http://%s:%d (node %s)", config.api_host, config.api_port, identity.node_id.hex()
+            )
+            async with ServiceNotification(SystemdNotifier.from_environ(), status="serving") as service:
                 await asyncio.wait({hub_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
                 log.info("stopping: draining")
+                await service.aclose("draining")
                 hub_task.cancel()
                 stop_task.cancel()
                 ready_task.cancel()

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,12 +118,19 @@ class Store:
         self.live_bytes = 0
         self.evicted = 0
         self.commits = 0
+        self.background_delay = 0.25
+        self.on_evicted: Callable[[list[bytes]], None] = lambda ids: None
+        """Set by the router to drop evicted messages from its queues."""
         self._queue: asyncio.Queue[tuple[list[_Write], asyncio.Future[None] | None]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
+        self._ids: set[bytes] = set()
+        """Every message id still in the store: deduplication without a trip to the database thread."""
 
     @classmethod
-    async def open(cls, path: Path, *, max_messages: int = 200_000, max_bytes: int = 512 * 1024 * 1024) -> Store:
+    async def open(
+        cls, path: Path, *, max_messages: int = 200_000, max_bytes: int = 512 * 1024 * 1024
+    ) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = await aiosqlite.connect(path)
@@ -139,10 +146,14 @@ class Store:
             await db.close()
             raise StoreError(f"store {path} failed its integrity check: {row}")
         store = cls(db, path, max_messages=max_messages, max_bytes=max_bytes)
-        async with db.execute("SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE state='active'") as cur:
+        async with db.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE state='active'"
+        ) as cur:
             counted = await cur.fetchone()
         assert counted is not None
         store.live_messages, store.live_bytes = int(counted[0]), int(counted[1])
+        async with db.execute("SELECT id FROM messages") as cursor:
+            store._ids = {row[0] async for row in cursor}
         store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
         return store
 
@@ -161,15 +172,23 @@ class Store:
     # ---- writes -------------------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            # Background-only updates wait briefly for company: fewer commits, less SD-card wear. A write
+            # somebody awaits ends the wait at once.
+            deadline = loop.time() + self.background_delay
+            while batch[-1][1] is None and (remaining := deadline - loop.time()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
             while not self._queue.empty() and len(batch) < 512:
                 batch.append(self._queue.get_nowait())
             error: BaseException | None = None
             try:
-                for writes, _ in batch:
-                    for sql, params in writes:
-                        await self._db.execute(sql, params)
+                for sql, rows in _grouped(batch):
+                    await self._db.executemany(sql, rows)
                 await self._db.commit()
                 self.commits += 1
             except sqlite3.Error as exc:
@@ -220,17 +239,35 @@ class Store:
         """Commit a message and one queued delivery per next hop; return after the durable commit."""
         now = time.time() if now is None else now
         await self._make_room(len(wire), Priority(frame.priority), now)
-        writes: list[_Write] = [(
-            "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created, expires, size,"
-            " local, for_me, state, accepted_at, via) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'active', ?, ?)",
-            (frame.id, wire, frame.sender, frame.recipient, int(frame.kind), int(frame.priority), frame.created,
-             frame.expires, len(wire), int(local), int(for_me), now, via),
-        )]  # fmt: skip
+        writes: list[_Write] = [
+            (
+                "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
+                " expires, size, local, for_me, state, accepted_at, via)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?, 'active', ?, ?)",
+                (
+                    frame.id,
+                    wire,
+                    frame.sender,
+                    frame.recipient,
+                    int(frame.kind),
+                    int(frame.priority),
+                    frame.created,
+                    frame.expires,
+                    len(wire),
+                    int(local),
+                    int(for_me),
+                    now,
+                    via,
+                ),
+            )
+        ]
         writes += [
-            ("INSERT OR IGNORE INTO deliveries(message_id, hop, state, updated) VALUES (?,?,?,?)",
-             (frame.id, hop, DeliveryState.QUEUED.value, now))
+            (
+                "INSERT OR IGNORE INTO deliveries(message_id, hop, state, updated) VALUES (?,?,?,?)",
+                (frame.id, hop, DeliveryState.QUEUED.value, now),
+            )
             for hop in hops
-        ]  # fmt: skip
+        ]
         self.live_messages += 1
         self.live_bytes += len(wire)
         try:
@@ -239,6 +276,7 @@ class Store:
             self.live_messages -= 1
             self.live_bytes -= len(wire)
             raise
+        self._ids.add(frame.id)
 
     def record_delivery(
         self,
@@ -252,21 +290,32 @@ class Store:
         error: str | None = None,
     ) -> None:
         """Write a delivery's new state behind the caller's back (see module docstring)."""
-        self._write_later([(
-            "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, last_error=?, updated=?"
-            " WHERE message_id=? AND hop=?",
-            (state.value, attempts, next_attempt, link, error, time.time(), message_id, hop),
-        )])  # fmt: skip
+        self._write_later(
+            [
+                (
+                    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, last_error=?,"
+                    " updated=?"
+                    " WHERE message_id=? AND hop=?",
+                    (state.value, attempts, next_attempt, link, error, time.time(), message_id, hop),
+                )
+            ]
+        )
 
     def record_e2e_ack(self, ids: Iterable[bytes], when: float) -> None:
-        self._write_later([("UPDATE messages SET e2e_acked_at=? WHERE id=? AND e2e_acked_at IS NULL", (when, i))
-                           for i in ids])  # fmt: skip
+        self._write_later(
+            [
+                ("UPDATE messages SET e2e_acked_at=? WHERE id=? AND e2e_acked_at IS NULL", (when, i))
+                for i in ids
+            ]
+        )
 
     def retire(self, message_id: bytes, state: str, size: int) -> None:
         """A message left the live set (all hops done, expired or evicted)."""
         self.live_messages -= 1
         self.live_bytes -= size
-        self._write_later([("UPDATE messages SET state=? WHERE id=? AND state='active'", (state, message_id))])
+        self._write_later(
+            [("UPDATE messages SET state=? WHERE id=? AND state='active'", (state, message_id))]
+        )
 
     async def flush(self) -> None:
         """Wait until every write queued so far is committed."""
@@ -282,7 +331,8 @@ class Store:
         need_bytes = self.live_bytes + size - self.max_bytes
         victims: list[tuple[bytes, int, int, str]] = []
         async with self._db.execute(
-            "SELECT id, size, priority, CASE WHEN expires <= ? THEN 'expired' ELSE 'evicted' END FROM messages"
+            "SELECT id, size, priority, CASE WHEN expires <= ? THEN 'expired' ELSE 'evicted' END"
+            " FROM messages"
             " WHERE state='active' AND (expires <= ? OR priority < ?)"
             " ORDER BY expires <= ? DESC, priority ASC, accepted_at ASC LIMIT 1000",
             (now, now, min(int(priority) + 1, int(Priority.LIFE_SAFETY)), now),
@@ -300,26 +350,48 @@ class Store:
             )
         writes: list[_Write] = []
         for message_id, victim_size, victim_priority, state in victims:
-            log.warning("store over quota: %s message %s (priority %s, %d bytes)", state, message_id.hex(),
-                        Priority(victim_priority).name.lower(), victim_size)  # fmt: skip
+            log.warning(
+                "store over quota: %s message %s (priority %s, %d bytes)",
+                state,
+                message_id.hex(),
+                Priority(victim_priority).name.lower(),
+                victim_size,
+            )
             writes.append(("UPDATE messages SET state=? WHERE id=?", (state, message_id)))
-            writes.append(("UPDATE deliveries SET state=? WHERE message_id=? AND state IN ('queued','sent')",
-                           (DeliveryState.EVICTED.value if state == "evicted" else DeliveryState.EXPIRED.value,
-                            message_id)))  # fmt: skip
+            writes.append(
+                (
+                    "UPDATE deliveries SET state=? WHERE message_id=? AND state IN ('queued','sent')",
+                    (
+                        DeliveryState.EVICTED.value if state == "evicted" else DeliveryState.EXPIRED.value,
+                        message_id,
+                    ),
+                )
+            )
             self.live_messages -= 1
             self.live_bytes -= victim_size
             self.evicted += 1
         await self._write(writes)
         self.on_evicted([v[0] for v in victims])
 
-    def on_evicted(self, ids: list[bytes]) -> None:
-        """Hook for the router to drop evicted messages from its queues; replaced by the router."""
-
     # ---- reads --------------------------------------------------------------------------------------
 
-    async def has(self, message_id: bytes) -> bool:
-        async with self._db.execute("SELECT 1 FROM messages WHERE id=?", (message_id,)) as cursor:
-            return await cursor.fetchone() is not None
+    def has(self, message_id: bytes) -> bool:
+        return message_id in self._ids
+
+    async def purge(self, now: float) -> int:
+        """Forget finished messages past their expiry; admission refuses expired frames, so their ids
+        are no longer needed for deduplication. Returns how many were removed."""
+        async with self._db.execute(
+            "SELECT id FROM messages WHERE state != 'active' AND expires < ?", (int(now),)
+        ) as cursor:
+            ids = [row[0] async for row in cursor]
+        if ids:
+            await self._write(
+                [("DELETE FROM deliveries WHERE message_id=?", (i,)) for i in ids]
+                + [("DELETE FROM messages WHERE id=?", (i,)) for i in ids]
+            )
+            self._ids.difference_update(ids)
+        return len(ids)
 
     async def pending(self) -> list[PendingDelivery]:
         async with self._db.execute(
@@ -330,7 +402,9 @@ class Store:
         return [PendingDelivery(r[0], r[1], r[2], Priority(r[3]), r[4], r[5]) for r in rows]
 
     async def message(self, message_id: bytes) -> StoredMessage | None:
-        async with self._db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)) as cur:
+        async with self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
+        ) as cur:
             row = await cur.fetchone()
         return _message(row) if row else None
 
@@ -354,6 +428,20 @@ class Store:
             return {row[0]: row[1] async for row in cursor}
 
 
+def _grouped(
+    batch: list[tuple[list[_Write], asyncio.Future[None] | None]],
+) -> list[tuple[str, list[Sequence[Any]]]]:
+    """All writes of one statement become one ``executemany`` (one trip to the database thread).
+
+    Inserts run before updates, each statement's rows in arrival order, so an update never overtakes
+    the insert of the row it changes."""
+    groups: dict[str, list[Sequence[Any]]] = {}
+    for writes, _ in batch:
+        for sql, params in writes:
+            groups.setdefault(sql, []).append(params)
+    return sorted(groups.items(), key=lambda item: not item[0].startswith("INSERT"))
+
+
 _MESSAGE_COLUMNS = (
     "id, wire, sender, recipient, kind, priority, created, expires, local, for_me, state, accepted_at, via,"
     " e2e_acked_at"
@@ -361,5 +449,19 @@ _MESSAGE_COLUMNS = (
 
 
 def _message(row: Sequence[Any]) -> StoredMessage:
-    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]),
-                         bool(row[9]), row[10], row[11], row[12], row[13])  # fmt: skip
+    return StoredMessage(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        bool(row[8]),
+        bool(row[9]),
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+    )

@@ -41,14 +41,19 @@ class Admission:
         """Return the sender's roster entry, or raise ``TrustError`` (already counted and logged)."""
         entry = self.roster.get(frame.sender)
         if entry is None:
-            raise self.refuse(RefusalReason.UNKNOWN_SENDER, f"sender {frame.sender.hex()} not in roster", source)
+            raise self.refuse(
+                RefusalReason.UNKNOWN_SENDER, f"sender {frame.sender.hex()} not in roster", source
+            )
         try:
             entry.verify_key.verify(frame.signature, frame.signed_bytes)
         except InvalidSignature:
-            raise self.refuse(RefusalReason.BAD_SIGNATURE, f"signature of {entry.name} does not verify",
-                              source) from None  # fmt: skip
+            raise self.refuse(
+                RefusalReason.BAD_SIGNATURE, f"signature of {entry.name} does not verify", source
+            ) from None
         if frame.kind not in entry.kinds:
-            raise self.refuse(RefusalReason.NOT_ALLOWED, f"{entry.name} may not send {frame.kind.name}", source)
+            raise self.refuse(
+                RefusalReason.NOT_ALLOWED, f"{entry.name} may not send {frame.kind.name}", source
+            )
         if frame.hops > MAX_HOPS:
             raise self.refuse(RefusalReason.HOP_LIMIT, f"{frame.hops} hops", source)
         if self.clock.trusted:
@@ -56,6 +61,7 @@ class Admission:
             if frame.expires <= now:
                 raise self.refuse(RefusalReason.EXPIRED, f"expired {int(now - frame.expires)} s ago", source)
             if frame.created > now + MAX_FUTURE_SKEW:
-                raise self.refuse(RefusalReason.EXPIRED, f"created {int(frame.created - now)} s in the future",
-                                  source)  # fmt: skip
+                raise self.refuse(
+                    RefusalReason.EXPIRED, f"created {int(frame.created - now)} s in the future", source
+                )
         return entry

@@ -109,7 +109,9 @@ class HubProcess:
             hub.config["links"] = {}
         hub.write_config()
         out = hub.cli("init")
-        hub.card = next(line.partition(":")[2].strip() for line in out.splitlines() if line.startswith("card:"))
+        hub.card = next(
+            line.partition(":")[2].strip() for line in out.splitlines() if line.startswith("card:")
+        )
         hub.node_id = next(line.split()[-1] for line in out.splitlines() if line.startswith("node id:"))
         return hub
 
@@ -117,10 +119,15 @@ class HubProcess:
         self.config_path.write_text(to_toml(self.config))
 
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> str:
-        result = subprocess.run([*BEREDT, *args[:1], "--config", str(self.config_path), *args[1:]]
-                                if args[0] != "roster" else
-                                [*BEREDT, "roster", args[1], "--config", str(self.config_path), *args[2:]],
-                                capture_output=True, text=True, timeout=timeout, cwd=REPO)  # fmt: skip
+        result = subprocess.run(
+            [*BEREDT, *args[:1], "--config", str(self.config_path), *args[1:]]
+            if args[0] != "roster"
+            else [*BEREDT, "roster", args[1], "--config", str(self.config_path), *args[2:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
+        )
         if check and result.returncode != 0:
             raise HubError(f"beredt {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result.stdout + result.stderr
@@ -152,8 +159,13 @@ class HubProcess:
     def start(self, timeout: float = 30) -> None:
         log = open(self.dir / "hub.log", "ab")  # noqa: SIM115 - owned by the child process
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([*BEREDT, "run", "--config", str(self.config_path)], stdout=log,
-                                        stderr=subprocess.STDOUT, cwd=REPO, env=env)  # fmt: skip
+        self.process = subprocess.Popen(
+            [*BEREDT, "run", "--config", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -195,8 +207,12 @@ class HubProcess:
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=15) as response:
                 return response.status, json.loads(response.read())

@@ -22,12 +22,16 @@ def medium_name() -> str:
     return f"test-medium-{next(_media)}"
 
 
-def hub_config(directory: Path, name: str, medium: str, *, role: Role = Role.STAFF, **overrides: object) -> HubConfig:
+def hub_config(
+    directory: Path, name: str, medium: str, *, role: Role = Role.STAFF, **overrides: object
+) -> HubConfig:
     fields: dict[str, object] = {
-        "name": name, "role": role, "data_dir": directory,
+        "name": name,
+        "role": role,
+        "data_dir": directory,
         "links": (LinkConfig("memory", "memory", {"kind": "memory", "medium": medium, "address": name}),),
         "timing": FAST,
-    }  # fmt: skip
+    }
     fields.update(overrides)
     return HubConfig(**fields)  # type: ignore[arg-type]
 

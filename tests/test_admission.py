@@ -71,7 +71,9 @@ async def test_each_bad_frame_is_refused_counted_and_not_stored(tmp_path: Path) 
         await _inject(medium, b"\x01" + b"\x00" * 29 + b"\xff\xff\x03" + b"\x00" * 100)
         await _refused(hub, "malformed", 3)
 
-        not_allowed = CARE_HOME.sign(Kind.ROSTER, STAFF.node_id, b"x", created=int(time.time()), ttl_minutes=5)
+        not_allowed = CARE_HOME.sign(
+            Kind.ROSTER, STAFF.node_id, b"x", created=int(time.time()), ttl_minutes=5
+        )
         await _inject(medium, not_allowed.encode())
         await _refused(hub, "not-allowed")
         assert await hub.store.inbox() == []

@@ -14,8 +14,9 @@ from tests.hubproc import REPO
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -59,8 +60,11 @@ def test_cli_exits_2_on_missing_file(tmp_path: Path) -> None:
 
 
 def test_cli_exits_2_on_bad_toml_unknown_key_and_wrong_type(tmp_path: Path) -> None:
-    for text, expected in (("[node", "not valid TOML"), (GOOD + "x = 1\n", "unknown key"),
-                           (GOOD + "[store]\nmax_messages = 'many'\n", "expected integer")):  # fmt: skip
+    for text, expected in (
+        ("[node", "not valid TOML"),
+        (GOOD + "x = 1\n", "unknown key"),
+        (GOOD + "[store]\nmax_messages = 'many'\n", "expected integer"),
+    ):
         result = run_cli("run", "--config", str(write(tmp_path, text)))
         assert result.returncode == 2, result.stderr
         assert "configuration error" in result.stderr and expected in result.stderr

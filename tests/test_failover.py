@@ -26,10 +26,24 @@ def two_links(medium_fast: str, medium_slow: str, name: str) -> tuple[LinkConfig
 def configs(tmp_path: Path) -> tuple[object, object, str, str]:
     fast, slow = medium_name(), medium_name()
     policy = Policy(order=("fast", "slow"))
-    ca = hub_config(tmp_path / "a", "a", fast, links=two_links(fast, slow, "a"), policy=policy,
-                    peers=(peer(B, "b", ("fast", "slow")),), default_route=(B.node_id,))  # fmt: skip
-    cb = hub_config(tmp_path / "b", "b", fast, links=two_links(fast, slow, "b"), policy=policy,
-                    peers=(peer(A, "a", ("fast", "slow")),), default_route=(A.node_id,))  # fmt: skip
+    ca = hub_config(
+        tmp_path / "a",
+        "a",
+        fast,
+        links=two_links(fast, slow, "a"),
+        policy=policy,
+        peers=(peer(B, "b", ("fast", "slow")),),
+        default_route=(B.node_id,),
+    )
+    cb = hub_config(
+        tmp_path / "b",
+        "b",
+        fast,
+        links=two_links(fast, slow, "b"),
+        policy=policy,
+        peers=(peer(A, "a", ("fast", "slow")),),
+        default_route=(A.node_id,),
+    )
     return ca, cb, fast, slow
 
 
@@ -38,7 +52,7 @@ async def delivered(hub: Hub, count: int) -> None:
 
 
 async def test_failover_to_the_next_link_and_back(tmp_path: Path) -> None:
-    ca, cb, fast, slow = configs(tmp_path)
+    ca, cb, fast, _ = configs(tmp_path)
     async with running(ca, A) as a, running(cb, B) as b:  # type: ignore[arg-type]
         a.roster.add(B.card)
         b.roster.add(A.card)
@@ -97,7 +111,7 @@ async def test_sealed_message_is_readable_only_by_its_recipient(tmp_path: Path) 
     async with running(ca, A) as a, running(cb, B) as b:  # type: ignore[arg-type]
         a.roster.add(B.card)
         b.roster.add(A.card)
-        secret = "Fru Jensen, Solvej 3, har brug for ilt".encode()
+        secret = b"Fru Jensen, Solvej 3, har brug for ilt"
         message_id = await a.submit(Kind.TEXT, B.node_id, secret, seal_payload=True)
         await delivered(b, 1)
         stored = await b.store.message(message_id)

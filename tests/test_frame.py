@@ -34,8 +34,16 @@ def test_round_trip_of_every_field() -> None:
     for priority in Priority:
         for status in Status:
             for sealed in (False, True):
-                frame = IDENTITY.sign(Kind.SITREP, BROADCAST, b"\x00\xff" * 40, created=1_800_000_123,
-                                      ttl_minutes=65535, priority=priority, status=status, sealed=sealed)  # fmt: skip
+                frame = IDENTITY.sign(
+                    Kind.SITREP,
+                    BROADCAST,
+                    b"\x00\xff" * 40,
+                    created=1_800_000_123,
+                    ttl_minutes=65535,
+                    priority=priority,
+                    status=status,
+                    sealed=sealed,
+                )
                 decoded = decode_frame(frame.encode())
                 assert decoded == frame
                 assert decoded.expires == 1_800_000_123 + 65535 * 60

@@ -16,8 +16,9 @@ HOP = bytes.fromhex("00112233445566aa")
 
 
 def frame(priority: Priority = Priority.NORMAL, payload: bytes = b"x", created: int | None = None) -> bytes:
-    return ME.sign(Kind.TEXT, HOP, payload, created=created or int(time.time()), ttl_minutes=60,
-                   priority=priority).encode()  # fmt: skip
+    return ME.sign(
+        Kind.TEXT, HOP, payload, created=created or int(time.time()), ttl_minutes=60, priority=priority
+    ).encode()
 
 
 async def accept(store: Store, wire: bytes) -> bytes:

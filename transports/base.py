@@ -111,3 +111,5 @@ class TransportContext:
     data_dir: Path
     """Where the transport may keep state (e.g. learned addresses, budget counters)."""
     logger: logging.Logger
+    config_dir: Path | None = None
+    """The folder of the config file, for resolving relative paths in link options (certificates)."""

@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from hub.errors import ConfigError, FrameTooLarge, LinkDown, TransportClosed
-from transports.base import BROADCAST_ADDRESS, Capabilities, LinkChanged, Received, TransportContext, TransportEvent
+from transports.base import (
+    BROADCAST_ADDRESS,
+    Capabilities,
+    LinkChanged,
+    Received,
+    TransportContext,
+    TransportEvent,
+)
 
 _MEDIA: dict[str, MemoryMedium] = {}
 
@@ -22,7 +29,9 @@ _MEDIA: dict[str, MemoryMedium] = {}
 class MemoryMedium:
     """The shared ether. ``loss`` is a probability in [0, 1); ``latency`` is seconds per delivery."""
 
-    def __init__(self, *, mtu: int = 4096, latency: float = 0.0, loss: float = 0.0, seed: int | None = None) -> None:
+    def __init__(
+        self, *, mtu: int = 4096, latency: float = 0.0, loss: float = 0.0, seed: int | None = None
+    ) -> None:
         self.mtu = mtu
         self.latency = latency
         self.loss = loss
@@ -53,7 +62,11 @@ class MemoryMedium:
         self._nodes[address].set_plugged(True)
 
     def _deliver(self, source: str, dest: str, data: bytes) -> None:
-        targets = [n for a, n in self._nodes.items() if a != source] if dest == BROADCAST_ADDRESS else [self._nodes[dest]]
+        targets = (
+            [n for a, n in self._nodes.items() if a != source]
+            if dest == BROADCAST_ADDRESS
+            else [self._nodes[dest]]
+        )
         for node in targets:
             if not node.plugged or node.closed or self._random.random() < self.loss:
                 self.lost += 1
@@ -101,7 +114,9 @@ class MemoryTransport:
         if self.closed:
             raise TransportClosed("send after close", transport=self.name, peer=dest)
         if len(data) > self.capabilities.mtu:
-            raise FrameTooLarge(f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest)
+            raise FrameTooLarge(
+                f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
+            )
         if not self.plugged:
             raise LinkDown("unplugged", transport=self.name, peer=dest)
         if dest != BROADCAST_ADDRESS and not self._medium.reachable(dest):
@@ -128,7 +143,8 @@ class MemoryTransport:
 
 
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> MemoryTransport:
-    """``[links.<name>] kind = "memory"``, ``medium`` (shared name), ``address``, ``mtu``, ``latency``, ``loss``."""
+    """``[links.<name>] kind = "memory"`` with ``medium`` (a shared name), ``address``, ``mtu``, ``latency``
+    and ``loss``."""
     settings: dict[str, Any] = {}
     for key, kind in (("mtu", int), ("latency", float), ("loss", float)):
         if key in options:

@@ -30,7 +30,8 @@ async def open_transport(
     module_name = KINDS.get(kind)
     if module_name is None:
         raise ConfigError(
-            f"unknown link kind {kind!r}; expected one of {', '.join(sorted(KINDS))}", key=f"links.{name}.kind"
+            f"unknown link kind {kind!r}; expected one of {', '.join(sorted(KINDS))}",
+            key=f"links.{name}.kind",
         )
     module = importlib.import_module(module_name)
     transport: Transport = await module.open_transport(name, options, ctx)

@@ -125,7 +125,6 @@ def test_power_cuts_under_load_lose_and_duplicate_nothing(pair: tuple[HubProcess
 
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
-@pytest.mark.skipif(not os.environ.get("BEREDT_SOAK"), reason="long power-cut soak: set BEREDT_SOAK=1")
 def test_power_cuts_soak(pair: tuple[HubProcess, HubProcess]) -> None:
     staff, home = pair
     power_cuts(staff, home, cuts=40, limit=950, seed=int(os.environ.get("BEREDT_SOAK_SEED", "7")))

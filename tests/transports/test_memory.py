@@ -38,7 +38,7 @@ async def test_unplugged_node_cannot_send_and_reports_link_down() -> None:
 
 async def test_loss_drops_a_share_of_frames() -> None:
     medium = MemoryMedium(loss=0.5, seed=7)
-    a, b = medium.attach("a"), medium.attach("b")
+    a, _ = medium.attach("a"), medium.attach("b")
     for _ in range(200):
         await a.send("b", b"\x01z")
     assert 60 < medium.lost < 140
