@@ -63,6 +63,8 @@ MTU = 200
 """Bytes per mesh packet: under the 233-byte Data payload, with room for PKI's 12-byte overhead."""
 ADDRESS = re.compile(r"^![0-9a-fA-F]{8}$")
 POSITION_APP = 3
+START_WAIT = 5.0
+"""Seconds ``open_transport`` waits for the radio before returning with the link still coming up."""
 RETRANSMISSIONS = 3
 """What the firmware spends on a lost ``want_ack`` packet beyond the first transmission."""
 DUTY_CYCLE_BACKOFF = 600.0
@@ -241,10 +243,14 @@ class LoraTransport:
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect to the radio, waiting at most ``connect_timeout``; keeps trying in the background."""
+        """Start connecting; wait a little for the radio, then let the supervisor keep trying.
+
+        The hub opens its links one after another: a missing or slow radio must not hold up the others
+        for a whole ``connect_timeout``. Until the radio answers, sends fail with ``LinkDown``.
+        """
         self._supervisor = asyncio.create_task(self._supervise(), name=f"lora-{self.name}-supervisor")
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.connect_timeout):
+            async with asyncio.timeout(min(START_WAIT, self.settings.connect_timeout)):
                 await self._up.wait()
 
     # -- the Transport protocol ----------------------------------------------------------------------
