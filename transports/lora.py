@@ -571,7 +571,7 @@ async def _in_thread(
         if future.done():  # nobody waits any more: dispose of the result off the loop (closing blocks)
             if orphan is not None and error is None:
                 threading.Thread(
-                    target=orphan, args=(result,), name=f"lora-{what}-orphan", daemon=True
+                    target=orphan, args=(result,), name=f"beredt-lora-{what}-orphan", daemon=True
                 ).start()
         elif error is not None:
             future.set_exception(error)
