@@ -715,3 +715,67 @@ async def test_every_acknowledged_frame_arrives_while_the_broker_restarts(
     finally:
         await a.aclose()
         await b.aclose()
+
+
+class SilentPath:
+    """A TCP relay to the broker that can start swallowing bytes both ways, like a dead radio path
+    where no RST or FIN ever comes: only the MQTT keepalive can notice it."""
+
+    def __init__(self, broker_port: int) -> None:
+        self.broker_port = broker_port
+        self.silent = False
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+        self.relays: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return f"mqtt://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:  # EOF for every copy loop, which ends its relay
+            writer.close()
+        if self.relays:
+            await asyncio.wait(self.relays, timeout=5)
+        await self.server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.relays.add(task)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.broker_port)
+        self.writers += [writer, up_writer]
+
+        async def copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(4096):
+                    if not self.silent:
+                        sink.write(data)
+                        await sink.drain()
+            sink.close()
+
+        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+
+
+async def test_a_silently_dead_path_is_noticed_by_the_keepalive(broker: Mosquitto) -> None:
+    path = SilentPath(broker.port)
+    async with path as url:
+        ida, idb = new_id(), new_id()
+        a = await open_node(url, ida, peers=[idb], keepalive=1)
+        b = await open_node(broker.url, idb, peers=[ida])
+        try:
+            await wait_event(a, link_up(True, idb), 10)
+            await wait_event(b, link_up(True, ida), 10)
+            path.silent = True
+            started = time.monotonic()
+            await wait_event(a, link_up(False), 6)  # no PINGRESP: paho gives up on the connection
+            assert time.monotonic() - started < 4.5
+            gone = await wait_event(
+                b, link_up(False, ida), 6
+            )  # and the broker, hearing nothing, sends the will
+            assert isinstance(gone, LinkChanged) and "last will" in gone.reason
+        finally:
+            await a.aclose()
+            await b.aclose()
