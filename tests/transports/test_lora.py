@@ -17,7 +17,7 @@ from hardware.simulators.meshtastic_radio import FakeMeshtasticRadio
 from hardware.simulators.rf_medium import RFMedium
 from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
 from hub.frame import Priority
-from tests.hubproc import HubProcess
+from tests.hubproc import HubProcess, free_port
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import BROADCAST_ADDRESS, Cost, LinkChanged, TimeHint, TransportContext
 from transports.lora import LoraSettings, LoraTransport, open_transport
@@ -554,3 +554,32 @@ def test_multi_fragment_sitrep_is_reassembled_and_a_lost_fragment_recovered(
     set_size = fragments[0][6]
     assert set_size >= 3 and len(fragments) > set_size, "the lost fragment was sent again"
     print(f"sitrep: {set_size} fragments, {len(fragments)} sent with the recovery")
+
+
+def test_internet_dead_the_mesh_carries_the_message(tmp_path: Path) -> None:
+    """Both hubs have internet and LoRa; the care home's internet address is dead, so LoRa takes over."""
+    mesh = MeshInBackground(A, B)
+    staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff")
+    home = HubProcess.create(tmp_path / "home", "Plejehjemmet Solgaarden", "care-home")
+    for hub, num in ((staff, A), (home, B)):
+        hub.add_link("lora", {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}"})
+    dead_port = free_port()  # nobody listens: the internet link to the home fails at once
+    staff.add_peer(home, {"internet": f"http://127.0.0.1:{dead_port}", "lora": ADDR[B]})
+    home.add_peer(staff, {"internet": staff.internet_url, "lora": ADDR[A]})
+    staff.set_default_route([home])
+    home.set_default_route([staff])
+    staff.trust(home)
+    home.trust(staff)
+    try:
+        staff.start()
+        home.start()
+        message_id = staff.send(home.node_id, "text", "Strømmen er tilbage kl. 18", priority="urgent")
+        home.wait_for("the text via LoRa", lambda: arrived(home, message_id) is not None, timeout=60)
+        staff.wait_for("the hop ack", lambda: staff.message(message_id)["hops"][0]["state"] != "queued")
+        hop = staff.message(message_id)["hops"][0]
+        assert (hop["link"], hop["state"]) == ("lora", "hop-acked"), hop  # the radio's ACK was the hop ack
+        assert mesh.frames_from(A), "the frame went over the mesh"
+    finally:
+        staff.kill()
+        home.kill()
+        mesh.close()
