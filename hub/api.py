@@ -94,8 +94,12 @@ async def send_message(request: web.Request) -> web.Response:
         sealed = bool(body.get("sealed", False))
     except ValueError as exc:
         return _error(400, str(exc))
-    if recipient != BROADCAST and hub.roster.get(recipient) is None and not hub.router.route(recipient):
-        return _error(422, f"unknown recipient {recipient.hex()}: not in the roster and no route to it")
+    if recipient != BROADCAST and hub.roster.get(recipient) is None:
+        return _error(
+            422,
+            f"unknown recipient {recipient.hex()}: not in the roster; add its card with 'beredt roster add'"
+            " (its end-to-end acks could not be verified otherwise)",
+        )
     try:
         message_id = await hub.submit(
             kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status, seal_payload=sealed

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -76,7 +77,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             CONFIG_TEMPLATE.format(
                 name=args.name or "Beredt hub",
                 role=args.role,
-                data_dir=args.data_dir,
+                data_dir=args.data_dir or f"{path.stem}-data",
                 api_port=args.api_port,
                 link_host=args.link_host,
                 link_port=args.link_port,
@@ -287,13 +288,26 @@ def cmd_links(args: argparse.Namespace) -> int:
             r["kind"],
             r["peer_name"] or r["peer"] or "(link)",
             r["state"],
+            _ago(r["since"]),
+            _ago(r["last_success"]),
             str(r["queue_depth"]),
             r["reason"][:50],
         )
         for r in links
     ]
-    _table(("LINK", "KIND", "PEER", "STATE", "QUEUE", "REASON"), rows)
+    _table(("LINK", "KIND", "PEER", "STATE", "SINCE", "LAST OK", "QUEUE", "LAST CHANGE"), rows)
     return EXIT_OK
+
+
+def _ago(when: float | None) -> str:
+    if when is None:
+        return "-"
+    seconds = max(0, int(time.time() - when))
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
@@ -350,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--name", help="this node's name as others see it (new config only)")
     init.add_argument("--role", default="staff", choices=["staff", "care-home", "relay", "region"])
     init.add_argument(
-        "--data-dir", default="data", help="data folder, relative to the config (new config only)"
+        "--data-dir",
+        help="data folder, relative to the config (new config only; default: <config name>-data)",
     )
     init.add_argument("--api-port", type=int, default=8470)
     init.add_argument("--link-host", default="127.0.0.1", help="address the internet link listens on")

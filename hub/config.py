@@ -225,6 +225,13 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         if not isinstance(hops, list):
             raise ConfigError("expected a list of next-hop node ids", file=file, key=f"routes.{dest}")
         parsed = tuple(parse_node_id(h, file, f"routes.{dest}") for h in hops)
+        for hop in parsed:
+            if hop not in {p.node_id for p in peers}:
+                raise ConfigError(
+                    f"next hop {hop.hex()} is not in [[peers]]; add it with its link addresses",
+                    file=file,
+                    key=f"routes.{dest}",
+                )
         if dest == "default":
             default_route = parsed
         else:

@@ -38,6 +38,7 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
         ('[node]\nrole = "staff"\n', "node.name: is required"),
         (GOOD.replace("staff", "mayor"), "unknown role 'mayor'"),
         (GOOD + "[routes]\ndefault = ['xyz']\n", "routes.default: expected a node id of 16 hex digits"),
+        (GOOD + "[routes]\ndefault = ['0011223344556677']\n", "is not in [[peers]]"),
         (GOOD + "[[peers]]\nnode = '0011223344556677'\nlinks = { lora = '!1' }\n", "no link named 'lora'"),
         (GOOD + "[timing]\nhop_ack_timeout = 0\n", "timing.hop_ack_timeout: must be greater than zero"),
         (GOOD + "[policy]\npaid_min_priority = 'vip'\n", "unknown priority 'vip'"),
@@ -88,3 +89,12 @@ def test_help_on_every_command() -> None:
         result = run_cli(*([command] if command else []), "--help")
         assert result.returncode == 0, command
         assert "usage: beredt" in result.stdout
+
+
+def test_example_configs_are_valid() -> None:
+    for path in sorted((REPO / "config").glob("*.toml")):
+        loaded = config.load(path)
+        assert loaded.links, path
+        peers = {p.node_id for p in loaded.peers}
+        for hops in (*loaded.routes.values(), loaded.default_route):
+            assert set(hops) <= peers, f"{path}: a route names a node that is not a peer"
