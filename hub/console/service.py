@@ -28,7 +28,7 @@ from hub.console import state
 from hub.console.board import StatusBoard
 from hub.console.messages import decode_message, link_label, name_of, summary
 from hub.errors import BeredtError, StoreError
-from hub.events import LinkHealthChanged, MessageReceived, Overflow
+from hub.events import LinkHealthChanged, MessageReceived, Overflow, RadioStatus
 from hub.frame import BROADCAST, Kind, Priority, Status
 from hub.kinds import encode_payload
 from hub.logbook import EntryType, LogBook
@@ -225,6 +225,8 @@ class Console:
                     case MessageReceived() | Overflow():
                         # the inbox is read in batches, so relayed traffic and lost events cost nothing extra
                         self._inbox_changed.set()
+                    case RadioStatus(link=link, source=source, peer=peer, status=status, value=value):
+                        await self._on_radio_status(link, source, peer, status, value)
                     case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
                         who = f" til {self.name_of(peer)}" if peer else ""
                         await self.note(
@@ -233,6 +235,21 @@ class Console:
                         self._emit("link", link=link, peer=peer, state=new)
             except BeredtError:
                 log.exception("console could not handle %s", event)
+
+    async def _on_radio_status(
+        self, link: str, source: str, peer: str | None, status: str | None, value: int
+    ) -> None:
+        """A SINE status SDS: two bytes from the radio's status plan, vouched for by the network only."""
+        node = peer or f"{link}:{source}"
+        name = self.name_of(peer) if peer else f"{self.link_kind(link)} {source}"
+        now = self.hub.clock.time()
+        self.board.heard(node, name, now, link, self.link_kind(link))
+        self.board.radio(node, name, status, value, now)
+        meaning = status or "uden for statusplanen"
+        await self.note(
+            EntryType.RECEIVED, f"{self.link_kind(link)}-status fra {name}: {meaning} (0x{value:04X})"
+        )
+        self._emit("board")
 
     async def _drain_inbox(self) -> None:
         """Fold newly stored messages for this node into the views and the log book, one batch at a time."""

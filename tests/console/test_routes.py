@@ -13,7 +13,7 @@ import pytest
 
 from hub.clock import ManualClock
 from hub.console.service import ConsoleOptions
-from hub.events import Overflow
+from hub.events import Overflow, RadioStatus
 from hub.frame import Kind
 from hub.kinds import encode_payload
 from tests.console.conftest import PASSWORD, Pair
@@ -262,3 +262,22 @@ async def test_a_clock_set_back_does_not_hide_new_messages(
     await care.login("lindely")
     await care.ok("POST", "status", {"preset": "ok"})
     await eventually(lambda: len(pair.staff.console.messages) == 1)
+
+
+async def test_sine_radio_status_reaches_the_board_and_log_book(pair: Pair) -> None:
+    care = pair.care.hub.node_id.hex()
+    pair.staff.hub.events.publish(RadioStatus("memory", "care", care, "needs-power", 0x8002))
+    await eventually(lambda: pair.staff.console.board_rows()[0]["radio"] is not None)
+    (row,) = pair.staff.console.board_rows()
+    assert (
+        row["concern"] == "help" and row["radio"]["status"] == "needs-power" and row["last_link"] == "memory"
+    )
+    pair.staff.hub.events.publish(RadioStatus("memory", "6001234", None, None, 0x9ABC))
+    await eventually(lambda: len(pair.staff.console.board_rows()) == 2)
+    stranger = next(r for r in pair.staff.console.board_rows() if r["node"] == "memory:6001234")
+    assert stranger["name"] == "memory 6001234" and stranger["concern"] == "help"
+    texts = [e.text for e in await pair.staff.console.logbook.entries() if e.type == "received"]
+    assert texts == [
+        "memory-status fra Plejecenter Lindely: needs-power (0x8002)",
+        "memory-status fra memory 6001234: uden for statusplanen (0x9ABC)",
+    ]
