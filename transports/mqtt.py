@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -545,8 +547,21 @@ async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportCo
     """``[links.<name>] kind = "mqtt"``; see ``transports.mqtt_topics.MqttOptions`` for the options."""
     node_id = ctx.node_id.lower()
     parsed = parse_options(name, options, node_id)
-    for key in ("tls_ca", "tls_cert", "tls_key"):
-        path = getattr(parsed, key)
-        if path is not None and not path.is_file():
+
+    def located(key: str, path: Path | None) -> Path | None:
+        """Relative certificate paths are taken from the config file's folder, like every other path."""
+        if path is None:
+            return None
+        if not path.is_absolute() and ctx.config_dir is not None:
+            path = ctx.config_dir / path
+        if not path.is_file():
             raise ConfigError(f"no such file {str(path)!r}; expected a PEM file", key=f"links.{name}.{key}")
+        return path
+
+    parsed = dataclasses.replace(
+        parsed,
+        tls_ca=located("tls_ca", parsed.tls_ca),
+        tls_cert=located("tls_cert", parsed.tls_cert),
+        tls_key=located("tls_key", parsed.tls_key),
+    )
     return MqttTransport(name, parsed, node_id, ctx)

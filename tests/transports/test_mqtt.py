@@ -601,12 +601,18 @@ async def test_tls_with_a_private_ca_and_client_certificates(
             await wrong.aclose()
 
 
-async def test_missing_tls_files_are_config_errors(tmp_path: Path) -> None:
-    ctx = TransportContext(node_id=new_id(), data_dir=tmp_path, logger=logging.getLogger("test"))
-    options = {"brokers": ["mqtts://h:8883"], "tls_ca": str(tmp_path / "nope.pem")}
+async def test_tls_files_are_found_next_to_the_config_or_named_as_missing(tmp_path: Path) -> None:
+    write_pki(tmp_path)
+    ctx = TransportContext(new_id(), tmp_path / "data", logging.getLogger("test"), config_dir=tmp_path)
+    options = {"brokers": [f"mqtts://127.0.0.1:{free_port()}"], "tls_ca": "ca.pem", "connect_timeout": 1.0}
+    link = await open_transport("m", options, ctx)  # relative to the config file's folder
+    try:
+        assert isinstance(link, MqttTransport) and link.options.tls_ca == tmp_path / "ca.pem"
+    finally:
+        await link.aclose()
     with pytest.raises(ConfigError, match="no such file") as caught:
-        await open_transport("m", options, ctx)
-    assert caught.value.key == "links.m.tls_ca"
+        await open_transport("m", {**options, "tls_ca": "nope.pem"}, ctx)
+    assert caught.value.key == "links.m.tls_ca" and str(tmp_path / "nope.pem") in str(caught.value)
 
 
 async def test_close_during_a_stuck_tls_handshake_releases_the_socket(tmp_path: Path) -> None:
