@@ -2,8 +2,9 @@
 
 Each broker gets its own temporary folder with a generated config file, a persistence file and a log, so
 tests never touch the Mosquitto that may already run on the machine. ``start`` returns once the broker
-accepts TCP connections (or raises with the broker's log); ``kill``, ``freeze`` and ``restart`` (same
-port, same persistence) let tests cut the link under a running transport. Mosquitto must be installed:
+accepts TCP connections (or raises with the broker's log); ``kill`` (SIGKILL), ``stop`` (orderly, saves
+persistence), ``freeze``/``thaw`` (SIGSTOP/SIGCONT) and ``start`` again on the same port with the same
+persistence let tests cut the link under a running transport. Mosquitto must be installed:
 its absence is a test failure, not a skip, so CI cannot pass without the real broker.
 """
 
