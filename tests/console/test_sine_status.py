@@ -1,0 +1,73 @@
+"""A care home's SINE status SDS reaches the staff's board through real radios: the SINE transport of each
+hub on a simulated TETRA radio (its own pty), both on one simulated network."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hardware.simulators.pty_device import PtyDevice
+from hardware.simulators.tetra import TetraNetwork
+from hub.config import LinkConfig, PeerConfig
+from hub.console.routes import running_console
+from hub.console.service import ConsoleOptions
+from hub.identity import Identity
+from hub.roster import Role as NodeRole
+from tests.inproc import eventually, hub_config, running
+
+PLAN = {"ok": 0x8001, "needs-power": 0x8002, "needs-medical": 0x8003}
+
+
+@pytest.fixture
+async def radios(tmp_path: Path) -> AsyncIterator[dict[str, PtyDevice]]:
+    network = TetraNetwork(max_per_window=10_000, window=60.0)
+    ptys = {}
+    for issi in ("1001", "1002"):
+        ptys[issi] = PtyDevice(network.add_radio(issi), tmp_path / f"tty{issi}", baud=38400)
+        ptys[issi].start()
+    yield ptys
+    for pty in ptys.values():
+        await pty.aclose()
+
+
+def _sine(pty: PtyDevice) -> tuple[LinkConfig, ...]:
+    options = {"kind": "sine", "device": str(pty.link_path), "baud": 38400, "status_plan": PLAN,
+               "max_per_minute": 6000, "timeout": 10}  # fmt: skip
+    return (LinkConfig("sine", "sine", options),)
+
+
+async def test_status_sds_from_the_care_home_lands_on_the_staff_board(
+    tmp_path: Path, radios: dict[str, PtyDevice]
+) -> None:
+    staff_id = Identity.generate("Aarhus krisestab", "staff")
+    care_id = Identity.generate("Plejecenter Lindely", "care-home")
+    for name in ("staff", "care"):
+        (tmp_path / name).mkdir()
+    staff_config = hub_config(
+        tmp_path / "staff", "staff", "", role=NodeRole.STAFF, links=_sine(radios["1001"]),
+        peers=(PeerConfig(care_id.node_id, care_id.name, {"sine": "1002"}),),
+        default_route=(care_id.node_id,),
+    )  # fmt: skip
+    care_config = hub_config(
+        tmp_path / "care", "care", "", role=NodeRole.CARE_HOME, links=_sine(radios["1002"]),
+        peers=(PeerConfig(staff_id.node_id, staff_id.name, {"sine": "1001"}),),
+        default_route=(staff_id.node_id,),
+    )  # fmt: skip
+    async with running(staff_config, staff_id) as staff, running(care_config, care_id) as care:
+        staff.roster.add(care_id.card)
+        async with running_console(staff, ConsoleOptions(tick_interval=0.1)) as console:
+            sine = care.links.transports["sine"]
+            await sine.send_status("1001", "needs-power")  # type: ignore[attr-defined]
+
+            def heard() -> bool:
+                rows = console.board_rows()
+                return bool(rows) and rows[0]["radio"] is not None
+
+            await eventually(heard, timeout=30)
+            (row,) = console.board_rows()
+            assert row["name"] == "Plejecenter Lindely" and row["concern"] == "help"
+            assert row["radio"]["status"] == "needs-power" and row["last_link_kind"] == "SINE"
+            texts = [e.text for e in await console.logbook.entries() if e.type == "received"]
+            assert texts == ["SINE-status fra Plejecenter Lindely: needs-power (0x8002)"]
