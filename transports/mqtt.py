@@ -93,6 +93,7 @@ class _Connection:
         self.pending: dict[int, asyncio.Future[None]] = {}
         self.job: asyncio.Future[None] | None = None  # the worker thread running connect_blocking
         self.window = asyncio.Semaphore(INFLIGHT)
+        self.flush_scheduled = False
         opts = owner.options
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -203,11 +204,20 @@ class _Connection:
             self.loop.remove_writer(self.fd)
 
     def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # During connect this runs in the worker thread; afterwards always on the loop.
-        if threading.get_ident() == self.owner._loop_thread:
-            self._sync_writer()
-        else:
+        if threading.get_ident() != self.owner._loop_thread:  # during connect, in the worker thread
             self.loop.call_soon_threadsafe(self._sync_writer)
+        elif not self.flush_scheduled:
+            # Write once at the end of this loop iteration instead of waiting for "writable": the
+            # socket almost always has room, and every publish of the iteration goes out in one pass.
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        if self.fd is not None:
+            self.pump(self.client.loop_write)
+            if self.fd is not None and self.client.want_write():  # the socket was full: wait for room
+                self.loop.add_writer(self.fd, self._writable)
 
     def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         if self.fd is not None and threading.get_ident() == self.owner._loop_thread:
