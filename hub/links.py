@@ -111,7 +111,8 @@ class LinkSet:
         self, link: str, transport: Transport, peer: Peer, address: str, interval: float
     ) -> None:
         try:
-            await asyncio.wait_for(transport.probe(address), timeout=max(interval, 1.0))
+            async with asyncio.timeout(max(interval, 1.0)):
+                await transport.probe(address)
         except (LinkDown, TimeoutError) as exc:
             self.health.failure(
                 link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {exc or 'timeout'}"

@@ -208,7 +208,8 @@ class Router:
             self._wake.clear()
             timeout = self._heap[0][0] - now if self._heap else None
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

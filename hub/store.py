@@ -136,6 +136,7 @@ class Store:
             db = await aiosqlite.connect(path)
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA wal_autocheckpoint=4000")
             await db.executescript(_SCHEMA)
             await db.commit()
             async with db.execute("PRAGMA quick_check") as cursor:
@@ -179,10 +180,12 @@ class Store:
             # somebody awaits ends the wait at once.
             deadline = loop.time() + self.background_delay
             while batch[-1][1] is None and (remaining := deadline - loop.time()) > 0:
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop an item it already got
+                    async with asyncio.timeout(remaining):
+                        item = await self._queue.get()
                 except TimeoutError:
                     break
+                batch.append(item)
             while not self._queue.empty() and len(batch) < 512:
                 batch.append(self._queue.get_nowait())
             error: BaseException | None = None
