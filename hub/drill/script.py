@@ -1,0 +1,452 @@
+"""The telecom-collapse script: six stages of faults, messages flowing in each, and what was measured.
+
+Each stage sets the whole world to a state (internet on or off, broker alive or dead, who hears whom
+on the mesh), so any subset of stages can run on its own. Right after the fault a sitrep leaves the
+staff hub for the stage's watched care home; the stage then measures, from the staff hub's
+``/v1/links``, when the failed link was noticed (degraded) and declared down, and when that first
+sitrep reached the care home's inbox and over which link and next hop. Then the stage's traffic
+flows: sitreps down, statuses up, a roll-call answered by every care home, routine notes, and in
+stage 5 a life-safety call. A stage ends when every message that can be delivered in it is in its
+recipient's inbox and its end-to-end ack is back; routine messages wait for a free link (stage 6).
+
+The invariants checked after every stage are the product's promise: nothing accepted is lost, nothing
+reaches an application twice, routine traffic never touched the satellite, and after the restore the
+traffic is back on the internet link. Breaches are collected as ``problems``, not raised, so a drill
+always prints its whole table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.drill import DrillError
+from hub.drill.runner import Drill
+from hub.drill.topology import CARE_HOMES
+from hub.errors import ProtocolError
+from hub.frame import VERSION, Priority, decode_frame
+
+STAGE_DEADLINE = 90.0
+FIRST_DELIVERY_DEADLINE = 30.0
+DETECTION_BUDGET = 3.0
+FIRST_DELIVERY_BUDGET = 5.0
+
+_FULL_MESH = None
+_HOME3_BEHIND_RELAY = (
+    ("staff", "relay"), ("staff", "home1"), ("staff", "home2"), ("relay", "home1"), ("relay", "home2"),
+    ("home1", "home2"), ("relay", "home3"),
+)  # fmt: skip
+_HOME1_OFF_THE_MESH = (("staff", "relay"), ("staff", "home2"), ("relay", "home2"), ("relay", "home3"))
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    internet: bool
+    broker: bool
+    mesh: tuple[tuple[str, str], ...] | None
+    """Pairs of sites whose radios hear each other; None: everybody hears everybody."""
+
+    @property
+    def free_link(self) -> bool:
+        """Whether a link that routine traffic may use (internet, MQTT) is up."""
+        return self.internet or self.broker
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    number: int
+    title: str
+    world: World
+    watched: str
+    """The care home the staff hub's first sitrep goes to after the fault."""
+    link: str | None
+    """The link whose state the stage watches at the staff hub (to ``watched``)."""
+    target: str
+    """The state that link should reach: ``down`` after a fault, ``up`` after the restore."""
+    expect: str
+    """Link (and next hop, if not the recipient) the first sitrep should take."""
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(1, "all links up", World(True, True, _FULL_MESH), "home2", None, "up", "internet"),
+    Stage(2, "internet cut", World(False, True, _FULL_MESH), "home2", "internet", "down", "mqtt"),
+    Stage(3, "MQTT broker killed", World(False, False, _FULL_MESH), "home2", "mqtt", "down", "lora"),
+    Stage(
+        4,
+        "mesh partitioned: home3 only via the relay",
+        World(False, False, _HOME3_BEHIND_RELAY),
+        "home3",
+        "lora",
+        "down",
+        "lora@relay",
+    ),
+    Stage(
+        5,
+        "home1 left with SINE and satellite",
+        World(False, False, _HOME1_OFF_THE_MESH),
+        "home1",
+        "lora",
+        "down",
+        "sine",
+    ),
+    Stage(6, "everything restored", World(True, True, _FULL_MESH), "home2", "internet", "up", "internet"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    id: str
+    sender: str
+    recipient: str
+    kind: str
+    priority: str
+    stage: int
+
+
+@dataclass(slots=True)
+class StageResult:
+    stage: Stage
+    noticed: float | None = None
+    """Seconds from the fault until the watched link left ``up`` (or, after a restore, came back)."""
+    detected: float | None = None
+    """Seconds from the fault until the watched link reached the target state in ``/v1/links``."""
+    first_delivery: float | None = None
+    first_via: str | None = None
+    sent: list[Sent] = field(default_factory=list)
+    delivered: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    links: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+_STATE_ORDER = {"down": 0, "degraded": 1, "up": 2}
+
+
+class Scenario:
+    """Plays stages against a running ``Drill`` and keeps every message it sent."""
+
+    def __init__(self, drill: Drill, *, rounds: int = 1, log: Callable[[str], None] = lambda _: None) -> None:
+        self.drill = drill
+        self.rounds = rounds
+        self.log = log
+        self.world = World(True, True, _FULL_MESH)
+        self.sent: list[Sent] = []
+        self.results: list[StageResult] = []
+        self._rollcalls = 0
+
+    async def run(self, numbers: Iterable[int] | None = None) -> list[StageResult]:
+        wanted = set(numbers) if numbers is not None else {s.number for s in STAGES}
+        for stage in STAGES:
+            if stage.number in wanted:
+                self.results.append(await self.play(stage))
+        await self.finish()
+        return self.results
+
+    async def play(self, stage: Stage) -> StageResult:
+        result = StageResult(stage)
+        started = time.monotonic()
+        self.log(f"stage {stage.number}: {stage.title}")
+        await self._apply(stage.world)
+        fault_mono, fault_wall = time.monotonic(), time.time()
+        watcher = asyncio.create_task(self._watch(stage, result, fault_mono), name="drill-watch")
+        try:
+            if stage.target == "up":
+                # After a restore, measure how soon traffic is back on the better link once the hubs
+                # see it again; until then the hubs rightly keep using what they know works.
+                await self._healed(stage, result)
+            first = await self._send(stage, "staff", stage.watched, "sitrep", _sitrep(stage, 0), "normal")
+            await self._first_delivery(stage, result, first, fault_wall)
+            for round_number in range(self.rounds):
+                await self._exchange(stage, round_number)
+            await self._settle(stage)
+        finally:
+            if not watcher.done():
+                await asyncio.wait({watcher}, timeout=max(0.0, fault_mono + 10.0 - time.monotonic()))
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        await self._check(stage, result)
+        result.seconds = time.monotonic() - started
+        return result
+
+    async def finish(self) -> None:
+        """After the last stage: whatever is still open must arrive once the world is whole again."""
+        if self.world != STAGES[-1].world:
+            return
+        missing = await self._wait_delivered([s for s in self.sent], STAGE_DEADLINE)
+        lost = Counter(s.stage for s in missing)
+        for result in self.results:
+            result.lost = lost.get(result.stage.number, 0)
+            if result.lost:
+                result.problems.append(f"{result.lost} accepted message(s) never delivered")
+
+    # ---- the world --------------------------------------------------------------------------------
+
+    async def _apply(self, world: World) -> None:
+        drill = self.drill
+        if world.internet != self.world.internet:
+            await (drill.restore_internet() if world.internet else drill.cut_internet())
+        if world.broker != self.world.broker:
+            await (drill.restart_broker() if world.broker else drill.kill_broker())
+        if world.mesh != self.world.mesh:
+            drill.heal_mesh() if world.mesh is None else drill.partition_mesh(world.mesh)
+        self.world = world
+
+    async def _watch(self, stage: Stage, result: StageResult, fault: float) -> None:
+        """Poll the staff hub's view of the watched link until it reaches the stage's target state."""
+        if stage.link is None:
+            return
+        peer = self.drill.node(stage.watched)
+        while True:
+            rows = await self.drill.links("staff")
+            states = [r["state"] for r in rows if r["link"] == stage.link and r["peer"] in (peer, None)]
+            state = min(states, key=_STATE_ORDER.__getitem__) if states else "up"
+            elapsed = time.monotonic() - fault
+            if result.noticed is None and (state != "up") == (stage.target == "down"):
+                result.noticed = elapsed
+            if state == stage.target:
+                result.detected = elapsed
+                return
+            await asyncio.sleep(0.05)
+
+    async def _healed(self, stage: Stage, result: StageResult) -> None:
+        """Wait until every hub sees the restored link up to every peer."""
+
+        async def everywhere() -> bool:
+            for key in self.drill.plans:
+                rows = await self.drill.links(key)
+                if any(r["link"] == stage.link and r["state"] != "up" for r in rows):
+                    return False
+            return True
+
+        try:
+            await self.drill.wait_for(f"{stage.link} up at every hub", everywhere, STAGE_DEADLINE)
+        except DrillError as exc:
+            result.problems.append(str(exc))
+
+    # ---- traffic ----------------------------------------------------------------------------------
+
+    async def _send(
+        self, stage: Stage, sender: str, recipient: str, kind: str, body: Any, priority: str
+    ) -> Sent:
+        message_id = await self.drill.send(sender, recipient, kind, body, priority)
+        sent = Sent(message_id, sender, recipient, kind, priority, stage.number)
+        self.sent.append(sent)
+        return sent
+
+    async def _first_delivery(
+        self, stage: Stage, result: StageResult, first: Sent, fault_wall: float
+    ) -> None:
+        try:
+            await self.drill.wait_for(
+                f"stage {stage.number}'s first sitrep at {first.recipient}",
+                lambda: self._in_inbox(first),
+                FIRST_DELIVERY_DEADLINE,
+                interval=0.05,
+            )
+        except DrillError as exc:
+            result.problems.append(str(exc))
+            return
+        message = next(m for m in await self.drill.inbox(first.recipient) if m["id"] == first.id)
+        result.first_delivery = float(message["received"]) - fault_wall
+        result.first_via = await self._via(first)
+        if result.first_via != stage.expect:
+            result.problems.append(f"first sitrep went {result.first_via}, expected {stage.expect}")
+
+    async def _in_inbox(self, sent: Sent) -> bool:
+        return any(m["id"] == sent.id for m in await self.drill.inbox(sent.recipient))
+
+    async def _via(self, sent: Sent) -> str:
+        """The link (and next hop, when not the recipient) the sender's delivery finally took."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10.0
+        while True:
+            hops = (await self.drill.message(sent.sender, sent.id))["hops"]
+            done = [h for h in hops if h["state"] == "hop-acked" and h["link"]]
+            if done or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        if not done:
+            return f"(not settled: {hops})"
+        link: str = done[0]["link"]
+        # The sender's record names the primary next hop even when an alternative carried the frame;
+        # a copy in the relay's store shows that the relay did.
+        if "relay" not in (sent.sender, sent.recipient):
+            status, _ = await self.drill.request("relay", "GET", f"/v1/messages/{sent.id}")
+            if status == 200:
+                return f"{link}@relay"
+        return link
+
+    async def _exchange(self, stage: Stage, round_number: int) -> None:
+        """One round of a stage's traffic; roll-calls run concurrently with the rest."""
+        n = round_number + 1
+        rollcalls = [
+            asyncio.create_task(self._rollcall(stage, home), name=f"drill-rollcall-{home}")
+            for home in CARE_HOMES
+        ]
+        try:
+            for home in CARE_HOMES:
+                await self._send(stage, "staff", home, "sitrep", _sitrep(stage, n), "normal")
+                await self._send(stage, home, "staff", "status", _status(stage, home), "normal")
+            await self._send(
+                stage, "staff", "home2", "text", f"Kantinens ugeplan ({stage.number}.{n})", "routine"
+            )
+            await self._send(
+                stage, "home3", "staff", "text", f"Vasketøj hentes torsdag ({stage.number}.{n})", "routine"
+            )
+            if stage.number == 5:
+                body = {
+                    "facility": "Compromised",
+                    "power": "generator",
+                    "needs": ["oxygen"],
+                    "text": "Ilt mangler",
+                }
+                await self._send(stage, "home1", "staff", "status", body, "life-safety")
+        finally:
+            await asyncio.gather(*rollcalls)
+
+    async def _rollcall(self, stage: Stage, home: str) -> None:
+        self._rollcalls += 1
+        request = f"{stage.number:02x}{self._rollcalls:06x}"
+        call = await self._send(
+            stage, "staff", home, "rollcall",
+            {"request": request, "deadline": int(time.time()) + 3600, "question": "Status?"}, "urgent",
+        )  # fmt: skip
+        await self.drill.wait_for(f"the roll-call at {home}", lambda: self._in_inbox(call), STAGE_DEADLINE)
+        answer = _status(stage, home) | {"rollcall": request}
+        await self._send(stage, home, "staff", "status", answer, "normal")
+
+    async def _settle(self, stage: Stage) -> None:
+        due = [
+            s
+            for s in self.sent
+            if s.stage == stage.number and (s.priority != "routine" or stage.world.free_link)
+        ]
+        await self._wait_delivered(due, STAGE_DEADLINE)
+
+    async def _wait_delivered(self, messages: list[Sent], timeout: float) -> list[Sent]:
+        """Wait until each message is in its recipient's inbox and acknowledged end to end to its
+        sender; returns those that were not, when ``timeout`` ran out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        waiting = list(messages)
+        while waiting:
+            inboxes = {
+                k: {m["id"] for m in await self.drill.inbox(k)} for k in {s.recipient for s in waiting}
+            }
+            still = []
+            for sent in waiting:
+                arrived = sent.id in inboxes[sent.recipient]
+                if not arrived or not (await self.drill.message(sent.sender, sent.id))["end_to_end_acked"]:
+                    still.append(sent)
+            waiting = still
+            if not waiting or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.25)
+        return waiting
+
+    # ---- invariants -------------------------------------------------------------------------------
+
+    async def _check(self, stage: Stage, result: StageResult) -> None:
+        result.sent = [s for s in self.sent if s.stage == stage.number]
+        inboxes = {key: Counter(m["id"] for m in await self.drill.inbox(key)) for key in self.drill.plans}
+        for sent in result.sent:
+            count = inboxes[sent.recipient][sent.id]
+            result.delivered += count > 0
+            if count > 1:
+                result.duplicates += 1
+                result.problems.append(
+                    f"{sent.kind} {sent.id} reached {sent.recipient}'s inbox {count} times"
+                )
+            result.links[await self._via(sent) if count else "(waiting)"] += 1
+        due = [s for s in result.sent if s.priority != "routine" or stage.world.free_link]
+        missing = await self._wait_delivered(due, 0.0)
+        for sent in missing:
+            result.problems.append(
+                f"{sent.kind} {sent.sender}->{sent.recipient} ({sent.priority}) not delivered and acked"
+            )
+        for sent in self.sent:
+            if sent.priority != "routine":
+                continue
+            hops = (await self.drill.message(sent.sender, sent.id))["hops"]
+            if any(h["link"] == "satellite" for h in hops):
+                result.problems.append(f"routine {sent.kind} {sent.id} was sent over the satellite")
+        for imei, data in self.drill.satellite.cloud.mo_log:
+            if data[:1] == bytes([VERSION]):
+                try:
+                    priority = decode_frame(data).priority
+                except ProtocolError:
+                    continue
+                if priority < Priority.URGENT:
+                    result.problems.append(
+                        f"a {priority.name.lower()} frame crossed the satellite from {imei}"
+                    )
+        if stage.number == STAGES[-1].number:
+            for sent in result.sent:
+                via = await self._via(sent)
+                if via != "internet":
+                    result.problems.append(
+                        f"after the restore a {sent.kind} went {via}, not over the internet"
+                    )
+        self._budgets(stage, result)
+
+    def _budgets(self, stage: Stage, result: StageResult) -> None:
+        if stage.link is None:
+            return
+        if result.detected is None:
+            result.problems.append(
+                f"{stage.link} to {stage.watched} never reached {stage.target} at the staff hub"
+            )
+        elif stage.target == "down" and result.detected > DETECTION_BUDGET:
+            result.problems.append(f"detection took {result.detected:.1f} s (budget {DETECTION_BUDGET} s)")
+        if result.first_delivery is not None and result.first_delivery > FIRST_DELIVERY_BUDGET:
+            result.problems.append(
+                f"first delivery took {result.first_delivery:.1f} s (budget {FIRST_DELIVERY_BUDGET} s)"
+            )
+
+
+def _sitrep(stage: Stage, n: int) -> dict[str, Any]:
+    return {"number": stage.number * 10 + n, "phase": "Update" if stage.number > 1 else "Initial",
+            "summary": f"Fase {stage.number}: {stage.title}. Generatorer kører."}  # fmt: skip
+
+
+def _status(stage: Stage, home: str) -> dict[str, Any]:
+    return {"facility": "Normal" if stage.number in (1, 6) else "Compromised", "power": "generator",
+            "fuel_hours": 40 - 5 * stage.number, "text": f"{home} fase {stage.number}"}  # fmt: skip
+
+
+def table(results: Iterable[StageResult]) -> str:
+    """The stage-by-stage table ``beredt simulate`` prints."""
+    header = (
+        "stage",
+        "fault",
+        "noticed s",
+        "detected s",
+        "1st delivery s",
+        "via",
+        "sent",
+        "deliv",
+        "dup",
+        "lost",
+        "links used",
+    )
+    rows = [header]
+    for r in results:
+        rows.append((
+            str(r.stage.number), r.stage.title, _seconds(r.noticed), _seconds(r.detected),
+            _seconds(r.first_delivery), r.first_via or "-", str(len(r.sent)), str(r.delivered),
+            str(r.duplicates), str(r.lost), ", ".join(f"{k} {v}" for k, v in sorted(r.links.items())),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
