@@ -193,7 +193,7 @@ class Hub:
                 case TimeHint(unix_time=when, source=source):
                     if when < PLAUSIBLE_EPOCH:
                         log.warning("ignored implausible time %.0f from %s", when, source)
-                    elif isinstance(self.clock, SystemClock) and not self.clock.trusted:
+                    elif not self.clock.trusted:
                         log.warning("clock untrusted; taking time from %s", source)
                         self.clock.correct(when, source)
         log.info("link %s closed", name)

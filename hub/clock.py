@@ -29,6 +29,10 @@ class Clock(Protocol):
         """Whether ``time()`` is believed correct to within a few minutes."""
         ...
 
+    def correct(self, unix_time: float, source: str) -> None:
+        """Adopt ``unix_time`` as now, as read from ``source`` (GPS, Iridium, a trusted peer)."""
+        ...
+
 
 class SystemClock:
     """The machine's clock plus an offset learned from outside sources."""
@@ -59,6 +63,7 @@ class ManualClock:
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self.now = start
         self.mono = 0.0
+        self.source = "manual"
 
     def time(self) -> float:
         return self.now
@@ -69,6 +74,10 @@ class ManualClock:
     @property
     def trusted(self) -> bool:
         return self.now >= PLAUSIBLE_EPOCH
+
+    def correct(self, unix_time: float, source: str) -> None:
+        self.now = unix_time
+        self.source = source
 
     def advance(self, seconds: float) -> None:
         self.now += seconds

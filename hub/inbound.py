@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from hub.acks import AckBatcher, decode_ids
-from hub.clock import Clock
+from hub.clock import PLAUSIBLE_EPOCH, Clock
 from hub.errors import ProtocolError, RefusalReason, StoreError, TrustError
 from hub.events import EventBus, FrameRefused, MessageReceived, RadioStatus
 from hub.fragment import Reassembler, decode_fragment, is_fragment
@@ -24,7 +24,7 @@ from hub.links import LinkSet
 from hub.router import Router
 from hub.store import Store
 from hub.trust import Admission
-from transports.base import Received
+from transports.base import Cost, Received
 
 log = logging.getLogger("beredt.inbound")
 
@@ -91,6 +91,11 @@ class Inbound:
             return
         if frame.hops == 0:
             self.links.learn(frame.sender, link, received.source)
+            if not self.clock.trusted and frame.created >= PLAUSIBLE_EPOCH:
+                # A Pi without a real-time clock after a power cut: a trusted neighbour's signed timestamp,
+                # fresh because it came straight from the signer, is the best time there is.
+                log.warning("clock untrusted; taking time from %s's signed timestamp", frame.sender.hex())
+                self.clock.correct(frame.created, f"signed timestamp of {frame.sender.hex()}")
         if frame.kind is Kind.HOP_ACK:
             self._hop_ack(frame, link, received.source)
         else:
@@ -159,7 +164,12 @@ class Inbound:
         finally:
             self._accepting.discard(message_id)
         self.accepted += 1
-        self.acks.hop_ack(link, source, previous, message_id, frame.priority)
+        direct = frame.recipient == self.me and previous == frame.sender
+        e2e_covers_hop = direct and frame.kind is not Kind.ACK
+        if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):
+            # On a paid link the end-to-end ack to a direct neighbour doubles as the hop ack: one message
+            # of satellite credit saved per frame.
+            self.acks.hop_ack(link, source, previous, message_id, frame.priority)
         if hops:
             self.router.track(
                 message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude

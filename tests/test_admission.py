@@ -100,8 +100,14 @@ async def test_a_node_with_its_clock_at_1970_still_accepts_fresh_frames(tmp_path
         await hub.ready.wait()
         try:
             hub.roster.add(CARE_HOME.card)
-            await _inject(medium, _frame())
+            sent_at = int(time.time())
+            await _inject(medium, _frame(created=sent_at))
             await eventually(lambda: hub.inbound.accepted == 1)
+            assert hub.clock.trusted, "the peer's signed timestamp set the clock"
+            assert abs(hub.clock.time() - sent_at) < 5
+            stale = _frame(created=sent_at - 7200, ttl_minutes=60)
+            await _inject(medium, stale)
+            await _refused(hub, "expired")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
