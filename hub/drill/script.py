@@ -122,6 +122,8 @@ class StageResult:
     lost: int = 0
     links: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    satellite_credits: int = 0
+    """Credits the Iridium provider charged during the stage."""
     seconds: float = 0.0
 
 
@@ -150,6 +152,7 @@ class Scenario:
 
     async def play(self, stage: Stage) -> StageResult:
         result = StageResult(stage)
+        credits_before = sum(self.drill.satellite.credits().values())
         started = time.monotonic()
         self.log(f"stage {stage.number}: {stage.title}")
         await self._apply(stage.world)
@@ -172,6 +175,7 @@ class Scenario:
             await asyncio.gather(watcher, return_exceptions=True)
         await self._check(stage, result)
         result.seconds = time.monotonic() - started
+        result.satellite_credits = sum(self.drill.satellite.credits().values()) - credits_before
         return result
 
     async def finish(self) -> None:
@@ -294,7 +298,7 @@ class Scenario:
                 await self._send(stage, "staff", home, "sitrep", _sitrep(stage, n), "normal")
                 await self._send(stage, home, "staff", "status", _status(stage, home), "normal")
             await self._send(
-                stage, "staff", "home2", "text", f"Kantinens ugeplan ({stage.number}.{n})", "routine"
+                stage, "staff", "home1", "text", f"Kantinens ugeplan ({stage.number}.{n})", "routine"
             )
             await self._send(
                 stage, "home3", "staff", "text", f"Vasketøj hentes torsdag ({stage.number}.{n})", "routine"
@@ -422,25 +426,15 @@ def _status(stage: Stage, home: str) -> dict[str, Any]:
 
 def table(results: Iterable[StageResult]) -> str:
     """The stage-by-stage table ``beredt simulate`` prints."""
-    header = (
-        "stage",
-        "fault",
-        "noticed s",
-        "detected s",
-        "1st delivery s",
-        "via",
-        "sent",
-        "deliv",
-        "dup",
-        "lost",
-        "links used",
-    )
+    header = ("stage", "fault", "noticed s", "detected s", "1st delivery s", "via", "sent", "deliv", "dup",
+              "lost", "sat credits", "links used")  # fmt: skip
     rows = [header]
     for r in results:
         rows.append((
             str(r.stage.number), r.stage.title, _seconds(r.noticed), _seconds(r.detected),
             _seconds(r.first_delivery), r.first_via or "-", str(len(r.sent)), str(r.delivered),
-            str(r.duplicates), str(r.lost), ", ".join(f"{k} {v}" for k, v in sorted(r.links.items())),
+            str(r.duplicates), str(r.lost), str(r.satellite_credits),
+            ", ".join(f"{k} {v}" for k, v in sorted(r.links.items())),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
