@@ -21,6 +21,7 @@ from typing import Any
 
 from hub import config as config_module
 from hub.config import HubConfig
+from hub.drill.cli import add_simulate_command
 from hub.errors import BeredtError, ConfigError
 from hub.frame import Kind
 from hub.identity import PublicCard
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_roster_list)
     export = roster_sub.add_parser("export", parents=[common], help="print every trusted card (to share)")
     export.set_defaults(func=cmd_roster_export)
+    add_simulate_command(sub)
     return parser
 
 
