@@ -19,7 +19,7 @@ from hub.clock import PLAUSIBLE_EPOCH, Clock
 from hub.errors import ProtocolError, RefusalReason, StoreError, TrustError
 from hub.events import EventBus, FrameRefused, MessageReceived, RadioStatus
 from hub.fragment import Reassembler, decode_fragment, is_fragment
-from hub.frame import BROADCAST, Frame, Kind, decode_frame
+from hub.frame import BROADCAST, MAX_FRAME, Frame, Kind, decode_frame
 from hub.links import LinkSet
 from hub.router import Router
 from hub.store import Store
@@ -79,6 +79,9 @@ class Inbound:
             if whole is None:
                 return
             data = whole
+        if len(data) > MAX_FRAME:
+            self._refuse(link, received.source, RefusalReason.OVERSIZE, f"{len(data)} bytes > {MAX_FRAME}")
+            return
         try:
             frame = decode_frame(data)
         except ProtocolError as exc:

@@ -17,9 +17,10 @@ CARE_HOME = Identity.generate("Solgaarden", "care-home")
 STRANGER = Identity.generate("Ukendt", "staff")
 
 
-async def _inject(medium: str, data: bytes) -> None:
+async def _inject(medium: str, *pieces: bytes) -> None:
     attacker = MemoryMedium.named(medium).attach(f"attacker-{time.monotonic_ns()}")
-    await attacker.send("staff", data)
+    for data in pieces:
+        await attacker.send("staff", data)
     await attacker.aclose()
 
 
@@ -70,6 +71,11 @@ async def test_each_bad_frame_is_refused_counted_and_not_stored(tmp_path: Path) 
         await _refused(hub, "malformed", 2)
         await _inject(medium, b"\x01" + b"\x00" * 29 + b"\xff\xff\x03" + b"\x00" * 100)
         await _refused(hub, "malformed", 3)
+
+        from hub.fragment import split
+
+        await _inject(medium, *split(b"\x01" + b"\x00" * 6000, 1000))  # fragments of a giant frame
+        await _refused(hub, "oversize")
 
         not_allowed = CARE_HOME.sign(
             Kind.ROSTER, STAFF.node_id, b"x", created=int(time.time()), ttl_minutes=5
