@@ -8,10 +8,10 @@ our errors. Before each send the rolling-hour airtime budget (``transports.lora_
 so that the radio's own EU 868 duty-cycle refusal is never provoked in normal operation and routine
 traffic leaves room for life-safety traffic.
 
-The library is thread-based and blocking: every call into it runs on a thread of its own with a deadline,
-and its pubsub callbacks (bound methods of the transport, which pubsub holds only weakly; filtered on
-the ``interface`` argument because pubsub is process-global) reach the event loop only
-through ``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio is lost it
+The library is thread-based and blocking: every call into it runs on a thread of its own with a deadline
+(``transports.blocking``), and its pubsub callbacks (bound methods of the transport, which pubsub holds
+only weakly; filtered on the ``interface`` argument because pubsub is process-global) reach the event
+loop only through ``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio is lost it
 closes the interface, backs off (capped, jittered) and builds a new one, emitting ``LinkChanged``.
 """
 
@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import random
 import re
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
 from pubsub import pub
 
 from hub.errors import (
     BudgetExhausted,
-    ConfigError,
     DeliveryRefused,
     FrameTooLarge,
     LinkDown,
@@ -50,15 +46,11 @@ from transports.base import (
     TransportContext,
     TransportEvent,
 )
-from transports.lora_airtime import (
-    EU868_HOURLY_LIMIT,
-    AirtimeBudget,
-    ModemPreset,
-    packet_airtime,
-    preset_from_name,
-)
+from transports.blocking import run_blocking
+from transports.lora_airtime import AirtimeBudget, packet_airtime
+from transports.lora_send import AckWaiter, PriorityGate, drop_response_handlers
+from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
 
-T = TypeVar("T")
 MTU = 200
 """Bytes per mesh packet: under the 233-byte Data payload, with room for PKI's 12-byte overhead."""
 ADDRESS = re.compile(r"^![0-9a-fA-F]{8}$")
@@ -73,138 +65,6 @@ DUTY_NOTICE = re.compile(r"send again in (\d+) min")
 """The firmware's notice before a duty-cycle NAK: "... You can send again in N mins" (Router.cpp)."""
 LINK_DOWN_REASONS = {"NO_ROUTE", "MAX_RETRANSMIT", "TIMEOUT"}
 BUDGET_REASONS = {"DUTY_CYCLE_LIMIT": DUTY_CYCLE_BACKOFF, "RATE_LIMIT_EXCEEDED": 60.0}
-
-
-@dataclass(frozen=True, slots=True)
-class LoraSettings:
-    """The validated ``[links.<name>]`` table of a ``kind = "lora"`` link."""
-
-    device: str | None = None
-    host: str | None = None
-    tcp_port: int = 4403
-    port: int = 256
-    channel: int = 0
-    hop_limit: int | None = None
-    preset: ModemPreset = ModemPreset.LONG_FAST
-    airtime_budget_seconds: float = EU868_HOURLY_LIMIT * 0.9
-    ack_timeout: float = 90.0
-    connect_timeout: float = 30.0
-    reconnect_max: float = 30.0
-
-    @classmethod
-    def from_options(cls, name: str, options: Mapping[str, Any]) -> LoraSettings:
-        def key(k: str) -> str:
-            return f"links.{name}.{k}"
-
-        def number(k: str, default: float, low: float, high: float, kind: type = float) -> float:
-            value = options.get(k, default)
-            valid = int if kind is int else int | float
-            if isinstance(value, bool) or not isinstance(value, valid) or not low <= value <= high:
-                raise ConfigError(f"expected {kind.__name__} from {low} to {high}, got {value!r}", key=key(k))
-            return float(value)
-
-        known = {"kind", "device", "host", "port", "channel", "hop_limit", "preset", "budget_share"}
-        known |= {"airtime_budget_seconds", "ack_timeout", "connect_timeout", "reconnect_max"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(unknown)}", key=f"links.{name}")
-        device, host = options.get("device"), options.get("host")
-        if (device is None) == (host is None) or not isinstance(device or host, str):
-            raise ConfigError(
-                'set exactly one of device = "/dev/ttyUSB0" or host = "radio.local:4403"', key=key("device")
-            )
-        tcp_port = 4403
-        if isinstance(host, str):
-            hostname, _, port_text = host.rpartition(":") if ":" in host else (host, "", "4403")
-            if not hostname or not port_text.isdigit():
-                raise ConfigError(f'expected "host:port", got {host!r}', key=key("host"))
-            host, tcp_port = hostname, int(port_text)
-        try:
-            preset = preset_from_name(str(options.get("preset", "LONG_FAST")))
-        except ValueError as exc:
-            raise ConfigError(str(exc), key=key("preset")) from exc
-        share = number("budget_share", 0.9, 0.01, 1.0)
-        hop_limit = options.get("hop_limit")
-        if hop_limit is not None and (not isinstance(hop_limit, int) or not 0 <= hop_limit <= 7):
-            raise ConfigError(f"expected 0-7, got {hop_limit!r}", key=key("hop_limit"))
-        return cls(
-            device=device,
-            host=host,
-            tcp_port=tcp_port,
-            port=int(number("port", 256, 256, 511, int)),
-            channel=int(number("channel", 0, 0, 7, int)),
-            hop_limit=hop_limit,
-            preset=preset,
-            airtime_budget_seconds=number(
-                "airtime_budget_seconds", EU868_HOURLY_LIMIT * share, 1.0, EU868_HOURLY_LIMIT
-            ),
-            ack_timeout=number("ack_timeout", 90.0, 1.0, 3600.0),
-            connect_timeout=number("connect_timeout", 30.0, 1.0, 600.0),
-            reconnect_max=number("reconnect_max", 30.0, 0.5, 3600.0),
-        )
-
-
-class _AckWaiter:
-    """Waits for the routing ACK/NAK of one packet; the library calls ``onAckNak`` on its reader thread."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self.future: asyncio.Future[dict[str, Any]] = loop.create_future()
-
-    # The library hands plain ACKs (not only NAKs) to a response callback only if it is named onAckNak.
-    def onAckNak(self, packet: dict[str, Any]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            self._loop.call_soon_threadsafe(self._settle, packet)
-
-    def _settle(self, packet: dict[str, Any]) -> None:
-        if not self.future.done():
-            self.future.set_result(packet)
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
-
-
-class _PriorityGate:
-    """One packet on its way at a time; waiting senders get the radio by priority, then by arrival."""
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    @property
-    def depth(self) -> int:
-        """Senders waiting plus the one on the air."""
-        return len(self._waiting) + int(self._busy)
-
-    @contextlib.asynccontextmanager
-    async def turn(self, priority: int) -> AsyncIterator[None]:
-        if self._busy:
-            entry = (-priority, next(self._order), asyncio.get_running_loop().create_future())
-            heapq.heappush(self._waiting, entry)
-            try:
-                await entry[2]
-            except BaseException:
-                if entry[2].done() and not entry[2].cancelled():
-                    self._release()  # the turn was handed to us as we were cancelled: pass it on
-                else:
-                    self._waiting.remove(entry)
-                    heapq.heapify(self._waiting)
-                raise
-        self._busy = True
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        while self._waiting:
-            _, _, future = heapq.heappop(self._waiting)
-            if not future.done():
-                future.set_result(None)
-                return
-        self._busy = False
 
 
 class LoraTransport:
@@ -228,12 +88,12 @@ class LoraTransport:
         self._duty_notice: tuple[float, float] | None = None
         """When the radio last said how long it will refuse (monotonic time, seconds)."""
         self._notice_arrived = asyncio.Event()
-        self._gate = _PriorityGate()
+        self._gate = PriorityGate()
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
         self._iface: Any = None
         self._up = asyncio.Event()
         self._lost = asyncio.Event()
-        self._waiters: set[_AckWaiter] = set()
+        self._waiters: set[AckWaiter] = set()
         self._closed = False
         self._reported_up: bool | None = None
         # Pubsub keeps weak references: bound methods of this transport live as long as it does.
@@ -279,7 +139,7 @@ class LoraTransport:
                 await self._send_packet(iface, dest, data, None)
                 self._budget.record(time.monotonic(), airtime)
                 return
-            waiter = _AckWaiter(self._loop)
+            waiter = AckWaiter(self._loop)
             self._waiters.add(waiter)
             try:
                 await self._send_packet(iface, dest, data, waiter)
@@ -293,7 +153,7 @@ class LoraTransport:
                     ) from None
             finally:
                 self._waiters.discard(waiter)
-                _drop_response_handlers(iface, waiter)
+                drop_response_handlers(iface, waiter)
             if answer.get("decoded", {}).get("routing", {}).get("errorReason") == "DUTY_CYCLE_LIMIT":
                 await self._await_duty_notice()
             self._settle_answer(dest, answer, airtime)
@@ -371,7 +231,7 @@ class LoraTransport:
                 retry_after=decision.retry_after,
             )
 
-    async def _send_packet(self, iface: Any, dest: str, data: bytes, waiter: _AckWaiter | None) -> None:
+    async def _send_packet(self, iface: Any, dest: str, data: bytes, waiter: AckWaiter | None) -> None:
         def call() -> Any:
             return iface.sendData(
                 data,
@@ -384,7 +244,7 @@ class LoraTransport:
             )
 
         try:
-            await _in_thread("send", call, deadline=self.settings.connect_timeout)
+            await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-send")
         except TimeoutError:
             raise LinkDown("radio did not take the packet in time", transport=self.name, peer=dest) from None
         except Exception as exc:  # MeshInterfaceError, serial and socket errors: the radio is not usable
@@ -535,7 +395,9 @@ class LoraTransport:
             return TCPInterface(settings.host, portNumber=settings.tcp_port, timeout=int(timeout))
 
         try:
-            return await _in_thread("connect", build, deadline=timeout, orphan=_close_quietly)
+            return await run_blocking(
+                build, deadline=timeout, orphan=_close_quietly, name="beredt-lora-connect"
+            )
         except TimeoutError:
             raise LinkDown(f"radio handshake took over {timeout:.0f} s", transport=self.name) from None
         except Exception as exc:  # serial, socket and library errors while opening
@@ -546,7 +408,9 @@ class LoraTransport:
         self._up.clear()
         if iface is not None:
             with contextlib.suppress(TimeoutError, Exception):
-                await asyncio.shield(_in_thread("close", lambda: _close_quietly(iface), deadline=10.0))
+                await asyncio.shield(
+                    run_blocking(lambda: _close_quietly(iface), deadline=10.0, name="beredt-lora-close")
+                )
 
 
 def _backoff(cap: float) -> Iterator[float]:
@@ -555,65 +419,9 @@ def _backoff(cap: float) -> Iterator[float]:
         yield min(cap, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
 
 
-async def _in_thread(
-    what: str, call: Callable[[], T], *, deadline: float, orphan: Callable[[T], None] | None = None
-) -> T:
-    """Run a blocking library call on its own daemon thread, waiting at most ``deadline`` seconds.
-
-    A thread of its own, not the loop's shared executor: a radio call that hangs (the library waits up
-    to 30 s for a lost connection) must neither starve other work nor hold up the loop's shutdown. If we
-    stop waiting, ``orphan`` disposes of a result that arrives later (an interface nobody will close).
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():  # nobody waits any more: dispose of the result off the loop (closing blocks)
-            if orphan is not None and error is None:
-                threading.Thread(
-                    target=orphan, args=(result,), name=f"beredt-lora-{what}-orphan", daemon=True
-                ).start()
-        elif error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        try:
-            result = call()
-        except SystemExit as exc:  # the library "exits" on some bad arguments: only this call fails
-            outcome: tuple[T | None, BaseException | None] = (
-                None,
-                RuntimeError(f"meshtastic gave up: {exc}"),
-            )
-        except BaseException as exc:
-            outcome = (None, exc)
-        else:
-            outcome = (result, None)
-        try:
-            loop.call_soon_threadsafe(settle, *outcome)
-        except RuntimeError:
-            if orphan is not None and outcome[1] is None:
-                orphan(outcome[0])  # type: ignore[arg-type]
-
-    threading.Thread(target=run, name=f"beredt-lora-{what}", daemon=True).start()
-    # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation that arrives just as
-    # the call finishes (a TCP write returns at once), and a cancelled send would then wait for its ACK.
-    async with asyncio.timeout(deadline):
-        return await future
-
-
 def _close_quietly(iface: Any) -> None:
     with contextlib.suppress(Exception):  # a dead port may fail its final flush; it is closed regardless
         iface.close()
-
-
-def _drop_response_handlers(iface: Any, waiter: _AckWaiter) -> None:
-    """The library never expires response handlers: remove ours once we stop waiting."""
-    handlers = getattr(iface, "responseHandlers", {})
-    for request_id, handler in list(handlers.items()):
-        if getattr(handler.callback, "__self__", None) is waiter:
-            handlers.pop(request_id, None)
 
 
 def _my_node_num(iface: Any) -> int | None:
