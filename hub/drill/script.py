@@ -155,8 +155,10 @@ class Scenario:
         credits_before = sum(self.drill.satellite.credits().values())
         started = time.monotonic()
         self.log(f"stage {stage.number}: {stage.title}")
-        await self._apply(stage.world)
+        # The clock starts before the fault is applied: killing a broker or resetting connections
+        # takes a moment, and the hubs may notice before the runner's call returns.
         fault_mono, fault_wall = time.monotonic(), time.time()
+        await self._apply(stage.world)
         watcher = asyncio.create_task(self._watch(stage, result, fault_mono), name="drill-watch")
         try:
             if stage.target == "up":

@@ -1,0 +1,112 @@
+"""Failover budgets, measured on the telecom-collapse drill: link death -> detected <= 3 s, first
+delivery over the next link <= 5 s, zero loss.
+
+Each run starts the whole drill world (five ``beredt run`` processes, Mosquitto, the fake LoRa mesh,
+SINE and Iridium simulators; see ``hub.drill``) and plays the six stages. Per stage it reports, from
+the fault (or the restore) onwards: when the staff hub's ``/v1/links`` showed the watched link down
+(after the restore: up again at every hub), when the first sitrep sent at the fault reached the care
+home's inbox and over which link, and how many accepted messages were lost or duplicated. With
+several runs the table shows the median and the worst.
+
+    .venv/bin/python bench/bench_failover.py [--runs 3] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hub.drill.runner import Drill
+from hub.drill.script import (
+    DETECTION_BUDGET,
+    FIRST_DELIVERY_BUDGET,
+    STAGES,
+    Scenario,
+    StageResult,
+)
+
+
+async def one_run(rounds: int) -> list[StageResult]:
+    with tempfile.TemporaryDirectory(prefix="beredt-bench-failover-") as folder:
+        async with Drill(Path(folder)) as drill:
+            return await Scenario(drill, rounds=rounds).run()
+
+
+def spread(values: list[float | None]) -> str:
+    seen = [v for v in values if v is not None]
+    if not seen:
+        return "-"
+    if len(seen) < len(values):
+        return f"{statistics.median(seen):.2f} / never"
+    return f"{statistics.median(seen):.2f} / {max(seen):.2f}"
+
+
+def verdict(values: list[float | None], budget: float) -> str:
+    return "ok" if all(v is not None and v <= budget for v in values) else "OVER"
+
+
+async def run(args: argparse.Namespace) -> int:
+    per_stage: dict[int, list[StageResult]] = defaultdict(list)
+    for n in range(args.runs):
+        started = time.monotonic()
+        for result in await one_run(args.rounds):
+            per_stage[result.stage.number].append(result)
+        print(f"run {n + 1}/{args.runs}: {time.monotonic() - started:.1f} s", flush=True)
+    header = ("stage", "fault", "detected s (median / max)", "", "1st delivery s (median / max)", "",
+              "via", "messages", "lost", "dup", "problems")  # fmt: skip
+    rows = [header]
+    failed = False
+    for stage in STAGES:
+        results = per_stage[stage.number]
+        detected = [r.detected for r in results]
+        first = [r.first_delivery for r in results]
+        lost = sum(r.lost for r in results)
+        duplicates = sum(r.duplicates for r in results)
+        problems = sum(len(r.problems) for r in results)
+        has_fault = stage.target == "down"
+        detect_ok = verdict(detected, DETECTION_BUDGET) if has_fault else ""
+        first_ok = verdict(first, FIRST_DELIVERY_BUDGET) if stage.link is not None else ""
+        failed |= "OVER" in (detect_ok, first_ok) or bool(lost or duplicates or problems)
+        rows.append((
+            str(stage.number), stage.title, spread(detected) if stage.link else "-", detect_ok,
+            spread(first), first_ok, ",".join(sorted({r.first_via or "-" for r in results})),
+            str(sum(len(r.sent) for r in results)), str(lost), str(duplicates), str(problems),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    print()
+    for index, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+    print(
+        f"\nbudgets: detection <= {DETECTION_BUDGET:.0f} s (link state down in /v1/links at the staff hub),"
+        f" first delivery over the next link <= {FIRST_DELIVERY_BUDGET:.0f} s, zero loss;"
+        " stage 6 times run from the restore to the link being up at every hub and to the first"
+        " delivery over the internet"
+    )
+    for stage in STAGES:
+        for result in per_stage[stage.number]:
+            for problem in result.problems:
+                print(f"stage {stage.number}: {problem}")
+    return 1 if failed else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3, help="whole drills to play (default 3)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of traffic per stage (default 1)")
+    sys.exit(asyncio.run(run(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
