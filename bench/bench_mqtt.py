@@ -1,0 +1,428 @@
+"""Hub to hub over MQTT against raw paho through the same broker, and how fast presence reaches health.
+
+One run starts its own Mosquitto on a free port (debug logging off, so the broker is not the bottleneck
+of the baseline) and measures, in this order:
+
+1. raw paho (2.x, callback API 2, MQTT v5): one publisher and one subscriber client, QoS 1, N 200-byte
+   messages, messages/s from the first publish to the last receipt. This is the baseline; it is measured
+   again before the hubs and at the end, and the best of the three counts, so a baseline slowed by other
+   load on the machine never flatters the ratios;
+2. the MQTT link alone (``transports/mqtt.py`` opened twice): one send at a time, and 20 in flight;
+3. two hubs over MQTT only: hub A in this process signs, stores and routes; hub B (``beredt run``) verifies
+   and stores durably. Messages are submitted at A (200 at a time) and count when committed to B's store
+   (B's own commit time, read from its ``store.db`` read-only): messages/s, and latency from A's submit
+   to B's commit, saturated and at a fixed rate;
+4. presence -> link health: hub B stops (SIGTERM: it says ``offline``), starts again, and dies (SIGKILL:
+   the broker publishes its last will); the time until hub A's health board moves B's MQTT link.
+
+Every rate is printed as a ratio of (1) beside the design budget (hub to hub >= 25 % of raw paho).
+Hub frames are padded to the baseline's 200 bytes, so the three rates compare like with like.
+
+    .venv/bin/python bench/bench_mqtt.py [--messages 5000] [--rate 500] [--seconds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from hub.app import Hub
+from hub.config import LinkConfig, PeerConfig, load
+from hub.frame import Kind
+from hub.health import HealthChanged
+from hub.identity import Identity
+from hub.roster import Role, Roster
+from tests.hubproc import HubProcess
+from tests.mosquitto import Mosquitto
+from transports.base import LinkChanged, Received, Transport, TransportContext
+from transports.mqtt import INFLIGHT, open_transport
+
+FRAME_BYTES = 200
+DEADLINE = 60.0  # the longest any one phase may take before the run is declared failed
+BUDGET = 0.25  # design section 7: hub -> hub over MQTT >= 25 % of raw paho QoS 1
+DETECT_BUDGET = 3.0  # design section 7: link death detected within 3 s
+
+
+class BenchError(RuntimeError):
+    """A phase did not complete: the figures would be meaningless, so the run stops with the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    what: str
+    rate: float | None = None
+    note: str = ""
+
+
+# ---- 1. raw paho --------------------------------------------------------------------------------------
+
+
+def _client(name: str) -> paho.Client:
+    return paho.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=MQTTProtocolVersion.MQTTv5)
+
+
+def _wait(event: threading.Event, what: str) -> None:
+    if not event.wait(DEADLINE):
+        raise BenchError(f"raw paho: no {what} within {DEADLINE:.0f} s")
+
+
+def raw_paho(port: int, count: int) -> float:
+    """QoS 1 messages/s from one paho publisher to one paho subscriber, each with its network thread."""
+    topic = f"bench/raw/{os.getpid()}"
+    payload = b"\x01" * FRAME_BYTES
+    received = 0
+    subscribed, done = threading.Event(), threading.Event()
+
+    def on_subscribe(
+        client: paho.Client, userdata: object, mid: int, codes: list[ReasonCode], props: object
+    ) -> None:
+        subscribed.set()
+
+    def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        nonlocal received
+        received += 1
+        if received == count:
+            done.set()
+
+    subscriber, publisher = _client("bench-raw-sub"), _client("bench-raw-pub")
+    subscriber.on_subscribe = on_subscribe
+    subscriber.on_message = on_message
+    try:
+        for client in (subscriber, publisher):
+            client.connect("127.0.0.1", port)
+            client.loop_start()
+        subscriber.subscribe(topic, qos=1)
+        _wait(subscribed, "SUBACK")
+        start = time.perf_counter()
+        last = None
+        for _ in range(count):
+            last = publisher.publish(topic, payload, qos=1)
+        _wait(done, f"receipt of all {count} messages (got {received})")
+        elapsed = time.perf_counter() - start
+        if last is not None:
+            last.wait_for_publish(DEADLINE)  # every PUBACK in before the clients go
+        return count / elapsed
+    finally:
+        for client in (subscriber, publisher):
+            client.disconnect()
+            client.loop_stop()
+
+
+# ---- 2. the MQTT link alone ---------------------------------------------------------------------------
+
+
+async def _until(transport: Transport, check: Callable[[object], bool], what: str) -> None:
+    async with asyncio.timeout(DEADLINE):
+        async for event in transport.events():
+            if check(event):
+                return
+    raise BenchError(f"link closed while waiting for {what}")
+
+
+def presence_up(peer: str) -> Callable[[object], bool]:
+    return lambda event: isinstance(event, LinkChanged) and event.peer == peer and event.up
+
+
+async def link_alone(url: str, work: Path, count: int, window: int) -> float:
+    """Frames/s from one MQTT link to another with ``window`` sends waiting for their PUBACK at once."""
+    a_id, b_id = os.urandom(8).hex(), os.urandom(8).hex()
+    log = logging.getLogger("bench.link")
+    a = await open_transport("mqtt", {"brokers": [url], "peers": [b_id]}, TransportContext(a_id, work, log))
+    b = await open_transport("mqtt", {"brokers": [url], "peers": [a_id]}, TransportContext(b_id, work, log))
+    try:
+        for transport, peer in ((a, b_id), (b, a_id)):
+            await _until(transport, presence_up(peer), f"{peer}'s presence")
+        frame = b"\x02" * FRAME_BYTES
+        received = 0
+
+        def arrived(event: object) -> bool:
+            nonlocal received
+            if isinstance(event, Received):
+                received += 1
+            return received == count
+
+        async def sender(share: int) -> None:
+            for _ in range(share):
+                await a.send(b_id, frame)
+
+        start = time.perf_counter()
+        async with asyncio.timeout(DEADLINE), asyncio.TaskGroup() as group:
+            for n in range(window):
+                group.create_task(sender(count // window + (n < count % window)), name=f"sender-{n}")
+            group.create_task(_until(b, arrived, f"all {count} frames"), name="receiver")
+        return count / (time.perf_counter() - start)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+# ---- 3. two hubs --------------------------------------------------------------------------------------
+
+
+def arrivals(db: Path) -> dict[str, float]:
+    """Message id -> commit time of every message for hub B itself, read without disturbing B."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return {
+            row[0].hex(): row[1]
+            for row in conn.execute("SELECT id, accepted_at FROM messages WHERE for_me=1")
+        }
+
+
+async def wait_stored(db: Path, ids: set[str]) -> dict[str, float]:
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        seen = arrivals(db)
+        if ids <= seen.keys():
+            return seen
+        if time.monotonic() > deadline:
+            raise BenchError(f"hub B stored {len(ids & seen.keys())} of {len(ids)} within {DEADLINE:.0f} s")
+        await asyncio.sleep(0.25)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
+
+
+@dataclass(frozen=True, slots=True)
+class HubFigures:
+    rate: float
+    saturated: tuple[float, float]
+    paced: tuple[float, float]
+    paced_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceFigures:
+    stop: float
+    start: float
+    kill: float
+
+
+class HealthWatch:
+    """Times hub A's health board changes for one (link, peer), with this process's monotonic clock."""
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.moves: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+
+    def __call__(self, change: HealthChanged) -> None:
+        if change.link == "mqtt" and change.peer == self.peer:
+            self.moves.put_nowait((change.new.label, time.monotonic()))
+
+    def drain(self) -> None:
+        while not self.moves.empty():
+            self.moves.get_nowait()
+
+    async def until(self, state: str) -> float:
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                label, at = await self.moves.get()
+                if label == state:
+                    return at
+
+
+def make_hub_b(work: Path, url: str, a: Identity) -> HubProcess:
+    b = HubProcess.create(work / "b", "Plejecenter", "care-home", internet=False)
+    b.add_link("mqtt", {"kind": "mqtt", "brokers": [url]})
+    b.config["peers"] = [{"node": a.node_id.hex(), "name": "Krisestab", "links": {"mqtt": a.node_id.hex()}}]
+    b.config["routes"] = {"default": [a.node_id.hex()]}
+    b.config.pop("timing")  # the shipped defaults, not the tests' impatient ones
+    b.config["log"] = {"level": "WARNING"}
+    b.write_config()
+    b.cli("roster", "add", a.card.encode())
+    return b
+
+
+async def hubs(
+    url: str, work: Path, count: int, rate: float, seconds: float
+) -> tuple[HubFigures, PresenceFigures]:
+    a_identity = Identity.generate("Krisestab", "staff")
+    b = make_hub_b(work, url, a_identity)
+    (work / "a").mkdir()
+    base = load(b.config_path)
+    a_config = type(base)(
+        name="Krisestab",
+        role=Role.STAFF,
+        data_dir=work / "a",
+        links=(LinkConfig("mqtt", "mqtt", {"kind": "mqtt", "brokers": [url]}),),
+        peers=(PeerConfig(bytes.fromhex(b.node_id), "Plejecenter", {"mqtt": b.node_id}),),
+        default_route=(bytes.fromhex(b.node_id),),
+        log_level="WARNING",
+    )
+    recipient = bytes.fromhex(b.node_id)
+    overhead = len(a_identity.sign(Kind.TEXT, recipient, b"", created=0, ttl_minutes=60).encode())
+    padding = "x" * (FRAME_BYTES - overhead - len("000000 "))
+    db = b.dir / "data" / "store.db"
+    watch = HealthWatch(b.node_id)
+    try:
+        roster = Roster.load(a_identity.card, a_config.roster_path)
+        roster.add(Identity.load(b.dir / "data" / "identity.key").card)
+        roster.save()
+        await asyncio.to_thread(b.start)
+        async with Hub.open(a_config, a_identity) as a, asyncio.TaskGroup() as group:
+            a.health.listen(watch)
+            runner = group.create_task(a.run(), name="hub-a")
+            async with asyncio.timeout(DEADLINE):
+                await a.ready.wait()
+
+            async def submit(i: int, into: dict[str, float]) -> None:
+                t = time.time()
+                message_id = await a.submit(Kind.TEXT, recipient, f"{i:06d} {padding}".encode())
+                into[message_id.hex()] = t
+
+            warm_up: dict[str, float] = {}  # one message through first: both links up, route open
+            await submit(-1, warm_up)
+            await wait_stored(db, set(warm_up))
+
+            print(f"  hub to hub: {count} messages offered as fast as A takes them ...", flush=True)
+            sent: dict[str, float] = {}
+            start = time.time()
+            for chunk in range(0, count, 200):
+                await asyncio.gather(*(submit(i, sent) for i in range(chunk, min(chunk + 200, count))))
+            seen = await wait_stored(db, set(sent))
+            elapsed = max(seen[i] for i in sent) - start
+            saturated = sorted((seen[i] - t) * 1000 for i, t in sent.items())
+
+            total = int(rate * seconds)
+            print(f"  hub to hub: {total} messages paced at {rate:g}/s ...", flush=True)
+            paced: dict[str, float] = {}
+            t0 = time.monotonic()
+            async with asyncio.TaskGroup() as pacer:
+                for i in range(total):
+                    delay = t0 + i / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    pacer.create_task(submit(count + i, paced))
+            seen = await wait_stored(db, set(paced))
+            latencies = sorted((seen[i] - t) * 1000 for i, t in paced.items())
+            figures = HubFigures(
+                count / elapsed,
+                (statistics.median(saturated), percentile(saturated, 0.99)),
+                (statistics.median(latencies), percentile(latencies, 0.99)),
+                rate,
+            )
+
+            print("  presence: B stops, starts, is killed ...", flush=True)
+            presence = await presence_moves(b, watch)
+            runner.cancel()
+    finally:
+        b.kill()
+    return figures, presence
+
+
+async def presence_moves(b: HubProcess, watch: HealthWatch) -> PresenceFigures:
+    """Seconds from each of B's state changes to hub A's health board following it."""
+    assert b.process is not None
+    watch.drain()
+    t = time.monotonic()
+    b.process.send_signal(signal.SIGTERM)  # orderly: B publishes "offline" itself
+    stop = await watch.until("down") - t
+    await asyncio.to_thread(b.process.wait, DEADLINE)
+
+    t = time.monotonic()
+    start_task = asyncio.create_task(asyncio.to_thread(b.start))
+    up = await watch.until("up")
+    await start_task
+    start = up - t
+
+    watch.drain()
+    await asyncio.sleep(0.5)
+    t = time.monotonic()
+    b.process.send_signal(signal.SIGKILL)  # no goodbye: the broker publishes the last will
+    kill = await watch.until("down") - t
+    await asyncio.to_thread(b.process.wait, DEADLINE)
+    return PresenceFigures(stop, start, kill)
+
+
+# ---- the run ------------------------------------------------------------------------------------------
+
+
+def quiet_broker(folder: Path) -> Mosquitto:
+    """A broker as a site would run it: per-message debug logging would tax the baseline most."""
+    broker = Mosquitto(folder)
+    broker.config.write_text(broker.config.read_text().replace("log_type all\n", "log_type warning\n"))
+    return broker
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=5000, help="messages per throughput phase")
+    parser.add_argument("--rate", type=float, default=500.0, help="paced hub-to-hub rate for latency, /s")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of the paced phase")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="beredt-bench-mqtt-") as folder:
+        work = Path(folder)
+        (work / "broker").mkdir()
+        broker = quiet_broker(work / "broker")
+        broker.start()
+        try:
+            print(
+                f"Mosquitto on port {broker.port}; {args.messages} messages of {FRAME_BYTES} bytes per phase"
+            )
+            raws = [raw_paho(broker.port, args.messages)]
+            print(f"  raw paho: {raws[-1]:,.0f}/s", flush=True)
+            one = asyncio.run(link_alone(broker.url, work, args.messages, 1))
+            window = asyncio.run(link_alone(broker.url, work, args.messages, INFLIGHT))
+            print(
+                f"  link alone: {one:,.0f}/s one at a time, {window:,.0f}/s with {INFLIGHT} in flight",
+                flush=True,
+            )
+            raws.append(raw_paho(broker.port, args.messages))
+            print(f"  raw paho again: {raws[-1]:,.0f}/s", flush=True)
+            hub, presence = asyncio.run(hubs(broker.url, work, args.messages, args.rate, args.seconds))
+            raws.append(raw_paho(broker.port, args.messages))
+            print(f"  raw paho again: {raws[-1]:,.0f}/s", flush=True)
+        finally:
+            broker.kill()
+    raw = max(raws)
+
+    print()
+    print(f"{'figure':<56}{'measured':>12}{'of raw':>9}{'budget':>10}")
+
+    def line(what: str, value: str, ratio: float | None = None, budget: str = "") -> None:
+        print(f"{what:<56}{value:>12}{'' if ratio is None else f'{ratio:.0%}':>9}{budget:>10}")
+
+    line(f"raw paho QoS 1 pub -> sub, /s (best of {len(raws)} runs)", f"{raw:,.0f}", 1.0)
+    line("MQTT link, one send at a time, frames/s", f"{one:,.0f}", one / raw)
+    line(f"MQTT link, {INFLIGHT} in flight, frames/s", f"{window:,.0f}", window / raw)
+    verdict = "ok" if hub.rate / raw >= BUDGET else "MISSED"
+    line(
+        f"hub A -> hub B over MQTT, stored, messages/s ({verdict})",
+        f"{hub.rate:,.0f}",
+        hub.rate / raw,
+        ">= 25%",
+    )
+    line("  latency submit -> stored, saturated, p50 / p99, ms", "{:.0f} / {:.0f}".format(*hub.saturated))
+    line(f"  latency at {hub.paced_rate:g}/s, p50 / p99, ms", "{:.1f} / {:.1f}".format(*hub.paced))
+    line("presence: B stops (offline) -> A's health down, s", f"{presence.stop:.2f}", budget="<= 3 s")
+    line("presence: B killed (last will) -> A's health down, s", f"{presence.kill:.2f}", budget="<= 3 s")
+    line("presence: B's process started -> A's health up, s", f"{presence.start:.2f}")
+    print(f"\nwhole run {time.monotonic() - began:.1f} s")
+    if hub.rate / raw < BUDGET or max(presence.stop, presence.kill) > DETECT_BUDGET:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
