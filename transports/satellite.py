@@ -12,8 +12,8 @@ serial after the destination's, because MT messages say nothing about who sent t
 modem's IMEI and sends to an IMEI by queueing MT messages through ``mt_url``.
 
 Every message costs credits (one per started 50 bytes, see ``hardware.iridium_sbd.credits_for``). A
-daily budget, persisted in ``ctx.data_dir`` so a restart does not reset it, and a priority floor keep
-routine traffic off the link: ``send`` raises ``BudgetExhausted`` for frames below ``min_priority`` (default
+daily budget, persisted in ``ctx.data_dir`` so a restart does not reset it, and a priority floor (both in
+``transports.satellite_budget``) keep routine traffic off the link: ``send`` raises ``BudgetExhausted`` for frames below ``min_priority`` (default
 2, urgent) or beyond ``daily_credit_budget``. The MTU (232 for a modem, 250 for the webhook end) keeps every
 full fragment, prefixes included, at exactly five 50-byte steps. A successful session proves only that the
 gateway has the bytes, so ``link_ack`` is False. ``probe`` reads signal bars (or reaches the MT API host)
@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from hardware import iridium_sbd as sbd
@@ -42,161 +39,24 @@ from hub.errors import (
     ConfigError,
     DeliveryRefused,
     DeviceGone,
-    FrameTooLarge,
     LinkDown,
     ModemError,
     ProtocolError,
     TransportClosed,
 )
-from transports.base import (
-    Capabilities,
-    Cost,
-    LinkChanged,
-    Received,
-    TimeHint,
-    Transport,
-    TransportContext,
-    TransportEvent,
-)
+from transports.base import LinkChanged, Received, TimeHint, Transport, TransportContext
+
+# Shared with the webhook role; re-exported so that these names stay importable from this module too.
+from transports.satellite_budget import WEBHOOK_MTU as WEBHOOK_MTU
+from transports.satellite_budget import CreditBudget as CreditBudget
+from transports.satellite_budget import SatelliteBase as SatelliteBase
+from transports.satellite_budget import config_number as config_number
+from transports.satellite_budget import config_text as config_text
+from transports.satellite_webhook import open_webhook_role
 
 CLOUD = "cloud"
 MODEM_MTU = 5 * sbd.CREDIT_BYTES - 2 * sbd.RB_PREFIX_SIZE  # 232: RB<dest> RB<own> + frame = 250 bytes
-WEBHOOK_MTU = 5 * sbd.CREDIT_BYTES  # 250, within the 270-byte MT limit
-_SESSION_RATE = 10.0  # bytes/s: ~232 bytes per session of 5-20 s, for drain-time estimates
-_PRIORITY_NAMES = ("routine", "normal", "urgent", "life-safety")
 _TIME_HINT_INTERVAL = 600.0
-
-
-class CreditBudget:
-    """Credits spent per UTC day, kept in a small JSON file so restarts do not forget them."""
-
-    def __init__(self, path: Path, daily: int, clock: Clock, *, transport: str) -> None:
-        self.path = path
-        self.daily = daily
-        self.clock = clock
-        self.transport = transport
-        self._day, self._used = self._load()
-
-    @property
-    def used_today(self) -> int:
-        self._roll()
-        return self._used
-
-    def reserve(self, credits: int, peer: str | None = None) -> None:
-        """Count ``credits`` as spent now, or raise ``BudgetExhausted`` if they do not fit today."""
-        self._roll()
-        if self._used + credits > self.daily:
-            raise BudgetExhausted(
-                f"daily satellite budget spent: {self._used} of {self.daily} credits used, "
-                f"this frame needs {credits}",
-                transport=self.transport,
-                peer=peer,
-                retry_after=self._seconds_to_midnight(),
-            )
-        self._used += credits
-        self._save()
-
-    def refund(self, credits: int) -> None:
-        self._roll()
-        self._used = max(0, self._used - credits)
-        self._save()
-
-    def spend(self, credits: int) -> None:
-        """Count credits already spent (MT traffic the gateway billed), even beyond the budget."""
-        self._roll()
-        self._used += credits
-        self._save()
-
-    def _today(self) -> str:
-        return datetime.fromtimestamp(self.clock.time(), UTC).date().isoformat()
-
-    def _seconds_to_midnight(self) -> float:
-        now = datetime.fromtimestamp(self.clock.time(), UTC)
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-        return max(1.0, (midnight - now).total_seconds())
-
-    def _roll(self) -> None:
-        if self._day != self._today():
-            self._day, self._used = self._today(), 0
-
-    def _load(self) -> tuple[str, int]:
-        try:
-            state = json.loads(self.path.read_text())
-            return str(state["day"]), int(state["used"])
-        except FileNotFoundError:
-            return self._today(), 0
-        except (ValueError, KeyError, TypeError) as exc:
-            logging.getLogger(__name__).error(
-                "%s unreadable (%s): counting today's credits from 0", self.path, exc
-            )
-            return self._today(), 0
-
-    def _save(self) -> None:
-        # Write-then-rename: a power cut leaves the old count or the new one, never half a file.
-        # A few satellite frames a day make the fsync affordable even on an SD card.
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as file:
-            file.write(json.dumps({"day": self._day, "used": self._used}))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, self.path)
-
-
-class SatelliteBase:
-    """What both roles share: events, the priority floor, the budget and closing."""
-
-    def __init__(
-        self, name: str, mtu: int, budget: CreditBudget, min_priority: int, logger: logging.Logger
-    ) -> None:
-        self.name = name
-        self.capabilities = Capabilities(
-            mtu=mtu, link_ack=False, cost=Cost.PAID, bytes_per_second=_SESSION_RATE
-        )
-        self.budget = budget
-        self.min_priority = min_priority
-        self.log = logger
-        self.closed = False
-        self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
-
-    def _admit(self, dest: str, data: bytes, priority: int, wire_size: int) -> int:
-        """Check closing, size and priority, then reserve the frame's credits; returns them."""
-        if self.closed:
-            raise TransportClosed("send after close", transport=self.name, peer=dest)
-        if len(data) > self.capabilities.mtu:
-            raise FrameTooLarge(
-                f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
-            )
-        if priority < self.min_priority:
-            raise BudgetExhausted(
-                f"priority {priority} ({_PRIORITY_NAMES[max(0, min(priority, 3))]}) may not use the paid "
-                f"satellite link; min_priority is {self.min_priority} ({_PRIORITY_NAMES[self.min_priority]})",
-                transport=self.name,
-                peer=dest,
-                retry_after=3600.0,
-            )
-        credits = sbd.credits_for(wire_size)
-        self.budget.reserve(credits, dest)
-        return credits
-
-    def _put(self, event: TransportEvent) -> None:
-        if self.closed:
-            return
-        try:
-            self._events.put_nowait(event)
-        except asyncio.QueueFull:  # the hub stopped reading; a paid message is logged, not lost silently
-            self.log.error("%s: event queue full, dropped %s", self.name, type(event).__name__)
-
-    async def events(self) -> AsyncIterator[TransportEvent]:
-        while True:
-            event = await self._events.get()
-            if event is None:
-                return
-            yield event
-
-    def _end_events(self) -> None:
-        self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._events.put_nowait(None)
 
 
 class SatelliteModemTransport(SatelliteBase):
@@ -494,24 +354,6 @@ _WEBHOOK = {
 }
 
 
-def config_number(
-    options: Mapping[str, Any], name: str, key: str, default: float, *, low: float, high: float
-) -> float:
-    value = options.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(
-            f"expected a number from {low:g} to {high:g}, got {value!r}", key=f"links.{name}.{key}"
-        )
-    return float(value)
-
-
-def config_text(options: Mapping[str, Any], name: str, key: str, default: str | None = None) -> str | None:
-    value = options.get(key, default)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigError(f"expected a non-empty string, got {value!r}", key=f"links.{name}.{key}")
-    return value
-
-
 async def open_transport(
     name: str, options: Mapping[str, Any], ctx: TransportContext, *, clock: Clock | None = None
 ) -> Transport:
@@ -571,8 +413,6 @@ async def open_transport(
         )
         transport.start()
         return transport
-    from transports.satellite_webhook import open_webhook_role  # the module imports this one
-
     stray = set(options) & _MODEM
     if stray:
         raise ConfigError(

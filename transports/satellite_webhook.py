@@ -44,7 +44,7 @@ from hub.errors import (
     TrustError,
 )
 from transports.base import Received, TransportContext
-from transports.satellite import WEBHOOK_MTU, CreditBudget, SatelliteBase, config_text
+from transports.satellite_budget import WEBHOOK_MTU, CreditBudget, SatelliteBase, config_text
 
 log = logging.getLogger(__name__)
 
