@@ -16,9 +16,9 @@ daily budget, persisted in ``ctx.data_dir`` so a restart does not reset it, and 
 ``transports.satellite_budget``) keep routine traffic off the link: ``send`` raises ``BudgetExhausted``
 for frames below ``min_priority`` (default 2, urgent) or beyond ``daily_credit_budget``. The MTU (232 for
 a modem, 250 for the webhook end) keeps every full fragment, prefixes included, at exactly five 50-byte
-steps. A successful session proves only that the
-gateway has the bytes, so ``link_ack`` is False. ``probe`` reads signal bars (or reaches the MT API host)
-and never opens a paid session. Network time (``AT-MSSTM``) is reported as ``TimeHint`` events.
+steps. A successful session proves only that the gateway has the bytes, so ``link_ack`` is False.
+``probe`` reads signal bars (or reaches the MT API host) and never opens a paid session. Network time
+(``AT-MSSTM``) is reported as ``TimeHint`` events.
 """
 
 from __future__ import annotations
