@@ -115,3 +115,16 @@ async def _hold(drill: Drill, say: Callable[[str], None]) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hub.drill.cli simulate ...``: the same command without the rest of ``beredt``."""
+    parser = argparse.ArgumentParser(prog="beredt")
+    add_simulate_command(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
