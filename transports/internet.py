@@ -4,11 +4,12 @@ Every hub serves ``POST /v1/frames`` and ``GET /v1/probe`` and keeps one client 
 peer's address is its base URL (``http://relay-nord.example:8471``). Sends to one URL are gathered by a
 single pump task per destination: the first frame waits ``batch_delay`` for company, everything queued
 while a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its
-frame got 2xx. The body is each frame prefixed by its length as a 2-byte big-endian integer (decoded by
-the sans-IO ``BatchDecoder``); the ``X-Beredt-Reply-To`` header carries the sender's base URL, which
-becomes ``Received.source``. A 204 only says the frames sit in the receiver's memory, so the link gives
-no hop ack (``link_ack=False``). Peer reachability changes are reported once per change as
-``LinkChanged(peer=url)``. See ``docs/internet.md`` for options, wire format and TLS set-up.
+frame got 2xx. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
+codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
+which becomes ``Received.source``. A 204 only says the frames sit in the receiver's memory, so the link
+gives no hop ack (``link_ack=False``). Peer reachability changes are reported once per change as
+``LinkChanged(peer=url)``. Options are checked by ``transports.internet_settings``; see
+``docs/internet.md`` for options, wire format and TLS set-up.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import copy as copy_module
 import ssl
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -38,85 +38,21 @@ from hub.errors import (
 )
 from transports.base import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 
+# The codec and the options live in modules of their own; re-exported so that they stay importable from here.
+from transports.internet_codec import MAX_MTU as MAX_MTU
+from transports.internet_codec import BatchDecoder as BatchDecoder
+from transports.internet_codec import encode_batch as encode_batch
+from transports.internet_settings import InternetOptions as InternetOptions
+from transports.internet_settings import base_url
+from transports.internet_settings import parse_options as parse_options
+
 FRAMES_PATH = "/v1/frames"
 PROBE_PATH = "/v1/probe"
 REPLY_TO_HEADER = "X-Beredt-Reply-To"
-MAX_MTU = 0xFFFF  # the length prefix is two bytes
 BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
 PRIORITY_LANES = 4  # hub.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
 PROBE_TIMEOUT_CAP = 2.0  # probes must answer fast: the health monitor relies on them
 SHUTDOWN_GRACE = 2.0  # seconds aclose waits for request handlers still running
-
-
-def encode_batch(frames: Sequence[bytes]) -> bytes:
-    """The POST body for ``frames``: each one preceded by its length, 2 bytes big-endian."""
-    parts: list[bytes] = []
-    for frame in frames:
-        if not 0 < len(frame) <= MAX_MTU:
-            raise ValueError(f"frame length {len(frame)} outside 1..{MAX_MTU}")
-        parts.append(len(frame).to_bytes(2, "big"))
-        parts.append(frame)
-    return b"".join(parts)
-
-
-class BatchDecoder:
-    """Incremental decoder of a POST body (sans-IO): feed chunks as they come, then call ``end``.
-
-    ``receive_data`` returns the frames completed by the chunk; a zero length raises ``ProtocolError``
-    and a declared length above ``max_frame`` raises ``FrameTooLarge`` as soon as its prefix is seen.
-    ``end`` raises ``ProtocolError`` if the body stopped inside a frame or held no frame at all.
-    """
-
-    def __init__(self, max_frame: int = MAX_MTU) -> None:
-        self._buffer = bytearray()
-        self._max_frame = max_frame
-        self.frames = 0
-
-    def receive_data(self, data: bytes) -> list[bytes]:
-        buffer = self._buffer
-        buffer += data
-        out: list[bytes] = []
-        at, size = 0, len(buffer)
-        while size - at >= 2:
-            length = (buffer[at] << 8) | buffer[at + 1]
-            if length == 0:
-                raise ProtocolError(f"frame {self.frames + 1} has length zero")
-            if length > self._max_frame:
-                raise FrameTooLarge(
-                    f"frame {self.frames + 1} of {length} bytes exceeds MTU {self._max_frame}"
-                )
-            end = at + 2 + length
-            if end > size:
-                break
-            out.append(bytes(buffer[at + 2 : end]))
-            self.frames += 1
-            at = end
-        del buffer[:at]
-        return out
-
-    def end(self) -> None:
-        if self._buffer:
-            raise ProtocolError(f"body ends inside a frame ({len(self._buffer)} bytes left over)")
-        if not self.frames:
-            raise ProtocolError("empty body: expected one or more length-prefixed frames")
-
-
-@dataclass(frozen=True, slots=True)
-class InternetOptions:
-    """The validated ``[links.<name>]`` table of an internet link."""
-
-    host: str
-    port: int
-    public_url: str | None = None
-    timeout: float = 5.0
-    batch_max: int = 64
-    batch_delay: float = 0.002
-    receive_queue: int = 10_000
-    mtu: int = 16384
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    tls_ca: Path | None = None
-    tls_verify: bool = True
 
 
 @dataclass(eq=False, slots=True)
@@ -145,14 +81,6 @@ class InternetStats:
     frames_received: int = 0
     largest_batch_received: int = 0
     refused_busy: int = 0
-
-
-def _base_url(text: str) -> URL | None:
-    try:
-        url = URL(text)
-    except (ValueError, TypeError):
-        return None
-    return url if url.scheme in ("http", "https") and url.host else None
 
 
 def _describe(exc: BaseException, timeout: float | None) -> str:
@@ -255,7 +183,7 @@ class InternetTransport:
         if self._closed:
             return web.Response(status=503, text="hub is shutting down")
         reply_to = request.headers.get(REPLY_TO_HEADER, "")
-        if _base_url(reply_to) is None:
+        if base_url(reply_to) is None:
             return web.Response(status=400, text=f"{REPLY_TO_HEADER} must be the sender's http(s) base URL")
         if request.content_length is not None and request.content_length > self._max_body:
             return web.Response(status=413, text=f"body of {request.content_length} bytes > {self._max_body}")
@@ -311,7 +239,7 @@ class InternetTransport:
     def _peer(self, dest: str) -> _Peer:
         peer = self._peers.get(dest)
         if peer is None:
-            url = _base_url(dest)
+            url = base_url(dest)
             if url is None:
                 raise DeliveryRefused(
                     "address is not an http(s) base URL", transport=self.name, peer=dest, reason="bad-address"
@@ -481,81 +409,6 @@ class InternetTransport:
                 if self._session is not None:
                     await self._session.close()
                 self._events.put_nowait(None)
-
-
-def _option(options: Mapping[str, Any], name: str, key: str, kinds: tuple[type, ...], expected: str) -> Any:
-    value = options[key]
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ConfigError(f"expected {expected}, got {value!r}", key=f"links.{name}.{key}")
-    return value
-
-
-_EXPECTED = {
-    "kind": "the link kind",
-    "listen": '"host:port"',
-    "public_url": "an http(s) URL",
-    "timeout": "seconds > 0",
-    "batch_max": "an integer >= 1",
-    "batch_delay": "seconds, 0..1",
-    "receive_queue": "an integer >= 1",
-    "mtu": f"an integer 64..{MAX_MTU}",
-    "tls_cert": "a PEM certificate path",
-    "tls_key": "a PEM key path",
-    "tls_ca": "a PEM CA path",
-    "tls_verify": "true or false",
-}
-
-
-def parse_options(name: str, options: Mapping[str, Any], base_dir: Path) -> InternetOptions:
-    """Validate ``[links.<name>]``; relative TLS paths are taken from ``base_dir``."""
-    unknown = sorted(set(options) - set(_EXPECTED))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)}; expected some of {', '.join(_EXPECTED)}",
-            key=f"links.{name}.{unknown[0]}",
-        )
-    if "listen" not in options:
-        raise ConfigError(
-            'missing; expected "host:port" to serve on, e.g. "0.0.0.0:8471"', key=f"links.{name}.listen"
-        )
-    listen = _option(options, name, "listen", (str,), '"host:port"')
-    host, _, port_text = listen.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port_text.isdigit() or int(port_text) > 65535:
-        raise ConfigError(f'expected "host:port" (port 0..65535), got {listen!r}', key=f"links.{name}.listen")
-    values: dict[str, Any] = {"host": host, "port": int(port_text)}
-    numbers: list[tuple[str, tuple[type, ...], float, float]] = [
-        ("timeout", (int, float), 0.0, 3600.0),
-        ("batch_delay", (int, float), 0.0, 1.0),
-        ("batch_max", (int,), 1, 10_000),
-        ("receive_queue", (int,), 1, 10_000_000),
-        ("mtu", (int,), 64, MAX_MTU),
-    ]
-    for key, kinds, low, high in numbers:
-        if key in options:
-            value = _option(options, name, key, kinds, _EXPECTED[key])
-            if not low <= value <= high or (key == "timeout" and value == 0):
-                raise ConfigError(f"expected {_EXPECTED[key]}, got {value!r}", key=f"links.{name}.{key}")
-            values[key] = value
-    if "public_url" in options:
-        public_url = _option(options, name, "public_url", (str,), _EXPECTED["public_url"])
-        if _base_url(public_url) is None:
-            raise ConfigError(f"expected an http(s) URL, got {public_url!r}", key=f"links.{name}.public_url")
-        values["public_url"] = public_url
-    for key in ("tls_cert", "tls_key", "tls_ca"):
-        if key in options:
-            path = Path(_option(options, name, key, (str,), _EXPECTED[key]))
-            path = path if path.is_absolute() else base_dir / path
-            if not path.is_file():
-                raise ConfigError(
-                    f"file {path} not found; expected {_EXPECTED[key]}", key=f"links.{name}.{key}"
-                )
-            values[key] = path
-    if ("tls_cert" in values) != ("tls_key" in values):
-        raise ConfigError("tls_cert and tls_key go together to serve HTTPS", key=f"links.{name}.tls_cert")
-    if "tls_verify" in options:
-        values["tls_verify"] = _option(options, name, "tls_verify", (bool,), _EXPECTED["tls_verify"])
-    return InternetOptions(**values)
 
 
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> InternetTransport:

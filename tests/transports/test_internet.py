@@ -27,14 +27,8 @@ from hub.errors import ConfigError, DeliveryRefused, FrameTooLarge, LinkDown, Pr
 from tests.hubproc import HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import LinkChanged, Received, TransportContext, TransportEvent
-from transports.internet import (
-    MAX_MTU,
-    REPLY_TO_HEADER,
-    BatchDecoder,
-    InternetTransport,
-    encode_batch,
-    open_transport,
-)
+from transports.internet import REPLY_TO_HEADER, InternetTransport, open_transport
+from transports.internet_codec import MAX_MTU, BatchDecoder, encode_batch
 
 NODE_A, NODE_B = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
 
