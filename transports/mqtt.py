@@ -1,12 +1,13 @@
 """The MQTT link: Beredt frames as QoS 1 publications through a broker, with presence and failover.
 
-paho-mqtt (callback API 2, MQTT v5) is driven from the event loop the way aiomqtt does it: the socket is
-watched with ``add_reader``/``add_writer``, ``loop_read``/``loop_write`` run when it is ready and
-``loop_misc`` once a second keeps the MQTT keepalive. Only paho's blocking ``connect`` (TCP and TLS
-handshake) runs in a worker thread, and what it reports back reaches the loop through
-``call_soon_threadsafe``. Each connection gets a fresh paho client, so nothing from a dead connection
-can leak into the next; the broker keeps our persistent session (fixed client id, clean start off,
-a session expiry), so QoS 1 frames for us queue at the broker while the hub is down or restarting.
+paho-mqtt (callback API 2, MQTT v5) is driven from the event loop the way aiomqtt does it (one
+connection's part is ``transports.mqtt_connection``): the socket is watched with
+``add_reader``/``add_writer``, ``loop_read``/``loop_write`` run when it is ready and ``loop_misc`` once a
+second keeps the MQTT keepalive. Only paho's blocking ``connect`` (TCP and TLS handshake) runs in a
+worker thread, and what it reports back reaches the loop through ``call_soon_threadsafe``. Each
+connection gets a fresh paho client, so nothing from a dead connection can leak into the next; the
+broker keeps our persistent session (fixed client id, clean start off, a session expiry), so QoS 1
+frames for us queue at the broker while the hub is down or restarting.
 
 ``send`` returns when the broker's PUBACK arrives. That only proves the broker has the frame, so
 ``link_ack`` is False and the hub sends its own hop acks. A lost connection fails every pending send
@@ -22,19 +23,12 @@ import contextlib
 import dataclasses
 import logging
 import random
-import socket
-import ssl
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.errors import ConfigError, DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
 from transports.base import (
@@ -45,11 +39,12 @@ from transports.base import (
     TransportContext,
     TransportEvent,
 )
+from transports.mqtt_connection import INFLIGHT as INFLIGHT  # re-exported: benchmarks size by it
+from transports.mqtt_connection import BrokerConnection
 from transports.mqtt_topics import (
     GROUP_SCHEME,
     PRESENCE_OFFLINE,
     PRESENCE_ONLINE,
-    Broker,
     Inbound,
     MqttOptions,
     TopicLayout,
@@ -59,251 +54,10 @@ from transports.mqtt_topics import (
 )
 
 BACKOFF_START = 0.25
-INFLIGHT = 20  # unacknowledged QoS 1 publications at once: Mosquitto's default receive maximum
 PRESENCE_WAIT = (
     1.0  # how long probe() waits for a peer's retained presence it has not seen yet (ms on a live broker)
 )
 GOODBYE_WAIT = 2.0  # how long aclose() spends announcing "offline" and disconnecting cleanly
-TCP_USER_TIMEOUT_MS = 3000  # unacknowledged bytes older than this kill the socket: the 3 s detection budget
-
-
-class _TrackingContext(ssl.SSLContext):
-    """An SSL context that remembers the sockets it wraps, so a failed handshake's socket is closed."""
-
-    def __init__(self, protocol: ssl._SSLMethod) -> None:
-        super().__init__()
-        self.wrapped: list[ssl.SSLSocket] = []
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        sock = super().wrap_socket(*args, **kwargs)
-        self.wrapped.append(sock)
-        return sock
-
-
-class _Connection:
-    """One paho client on one socket to one broker, driven by the event loop."""
-
-    def __init__(self, owner: MqttTransport, broker: Broker) -> None:
-        self.owner = owner
-        self.broker = broker
-        self.loop = owner._loop
-        self.fd: int | None = None
-        self.connack: asyncio.Future[None] = self.loop.create_future()
-        self.lost: asyncio.Future[str] = self.loop.create_future()
-        self.pending: dict[int, asyncio.Future[None]] = {}
-        self.job: asyncio.Future[None] | None = None  # the worker thread running connect_blocking
-        self.window = asyncio.Semaphore(INFLIGHT)
-        self.flush_scheduled = False
-        opts = owner.options
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=opts.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            reconnect_on_failure=False,
-        )
-        client.connect_timeout = opts.connect_timeout
-        client.max_inflight_messages_set(INFLIGHT)
-        if opts.username is not None:
-            client.username_pw_set(opts.username, opts.password)
-        self.tls: _TrackingContext | None = None
-        if broker.tls:
-            self.tls = _TrackingContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
-            self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
-            if opts.tls_ca:
-                self.tls.load_verify_locations(cafile=opts.tls_ca)
-            else:
-                self.tls.load_default_certs()
-            if opts.tls_cert and opts.tls_key:
-                self.tls.load_cert_chain(opts.tls_cert, opts.tls_key)
-            client.tls_set_context(self.tls)
-        client.will_set(owner.topics.presence(owner.node_id), PRESENCE_OFFLINE, qos=1, retain=True)
-        client.enable_logger(owner._log.getChild("paho"))  # packet traces at DEBUG, for field diagnosis
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = owner._on_message
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
-        client.on_socket_close = self._on_socket_close
-        self.client = client
-
-    # --- blocking part, run in a worker thread -------------------------------------------------------
-    def connect_blocking(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
-        props.SessionExpiryInterval = self.owner.options.session_expiry
-        try:
-            self.client.connect(
-                self.broker.host,
-                self.broker.port,
-                self.owner.options.keepalive,
-                clean_start=False,
-                properties=props,
-            )
-        except BaseException:
-            if self.tls is not None:  # paho drops the socket of a failed TLS handshake without closing it
-                for sock in self.tls.wrapped:
-                    sock.close()
-            raise
-
-    # --- loop side ---------------------------------------------------------------------------------
-    def attach(self) -> None:
-        """Start watching the socket that ``connect_blocking`` opened."""
-        sock = self.client.socket()
-        if sock is None:
-            raise LinkDown("broker closed the connection at once", transport=self.owner.name)
-        if hasattr(socket, "TCP_USER_TIMEOUT") and isinstance(sock, socket.socket):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
-        self.fd = sock.fileno()
-        self.loop.add_reader(self.fd, self._readable)
-        self._sync_writer()
-
-    def close(self) -> None:
-        """Drop the socket without ceremony; safe to call at any point and more than once."""
-        self._detach()
-        for name in ("on_connect", "on_disconnect", "on_publish", "on_message", "on_socket_close"):
-            setattr(self.client, name, None)
-        sock = self.client.socket()
-        if sock is not None:
-            sock.close()
-        self._fail_all("connection closed")
-
-    def pause_reading(self) -> None:
-        if self.fd is not None:
-            self.loop.remove_reader(self.fd)
-
-    def resume_reading(self) -> None:
-        if self.fd is not None:
-            self.loop.add_reader(self.fd, self._readable)
-
-    def _detach(self) -> None:
-        if self.fd is not None:
-            self.loop.remove_reader(self.fd)
-            self.loop.remove_writer(self.fd)
-            self.fd = None
-
-    def _readable(self) -> None:
-        self.pump(self.client.loop_read)
-
-    def _writable(self) -> None:
-        self.pump(self.client.loop_write)
-
-    def pump(self, step: Callable[[], object]) -> None:
-        """Run one paho step (read, write, keepalive); an exception means the socket is dead."""
-        try:
-            step()
-        except Exception as exc:  # paho raises on some socket states instead of returning an error code
-            self._detach()
-            self._mark_lost(f"socket error: {exc!r}")
-
-    def _sync_writer(self) -> None:
-        if self.fd is None:
-            return
-        if self.client.want_write():
-            self.loop.add_writer(self.fd, self._writable)
-        else:
-            self.loop.remove_writer(self.fd)
-
-    def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        if threading.get_ident() != self.owner._loop_thread:  # during connect, in the worker thread
-            self.loop.call_soon_threadsafe(self._sync_writer)
-        elif not self.flush_scheduled:
-            # Write once at the end of this loop iteration instead of waiting for "writable": the
-            # socket almost always has room, and every publish of the iteration goes out in one pass.
-            self.flush_scheduled = True
-            self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self.flush_scheduled = False
-        if self.fd is not None:
-            self.pump(self.client.loop_write)
-            if self.fd is not None and self.client.want_write():  # the socket was full: wait for room
-                self.loop.add_writer(self.fd, self._writable)
-
-    def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        if self.fd is not None and threading.get_ident() == self.owner._loop_thread:
-            self.loop.remove_writer(self.fd)
-
-    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # Only the loop closes a socket it watches; in the worker thread paho closes nothing we attached.
-        if threading.get_ident() == self.owner._loop_thread:
-            self._detach()
-
-    def _on_connect(
-        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
-    ) -> None:
-        if self.connack.done():
-            return
-        if reason.is_failure:
-            self.connack.set_exception(
-                LinkDown(f"broker {self.broker} refused: {reason}", transport=self.owner.name)
-            )
-        else:
-            self.connack.set_result(None)
-
-    def _on_disconnect(
-        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
-    ) -> None:
-        self._mark_lost(f"disconnected from {self.broker}: {reason}")
-
-    def _mark_lost(self, why: str) -> None:
-        if not self.connack.done():
-            self.connack.set_exception(LinkDown(why, transport=self.owner.name))
-        if not self.lost.done():
-            self.lost.set_result(why)
-        self._fail_all(why)
-
-    def _fail_all(self, why: str) -> None:
-        pending, self.pending = self.pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(LinkDown(why, transport=self.owner.name))
-
-    def _on_publish(
-        self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
-    ) -> None:
-        future = self.pending.pop(mid, None)
-        if future is None or future.done():
-            return
-        if reason.is_failure:
-            future.set_exception(
-                DeliveryRefused(
-                    f"broker refused the frame: {reason}", transport=self.owner.name, reason=str(reason)
-                )
-            )
-        else:
-            future.set_result(None)
-
-    async def publish(self, topic: str, data: bytes, *, retain: bool = False) -> None:
-        """Publish at QoS 1 and wait for the PUBACK; the registry entry goes whatever happens."""
-        # Wait for a slot first, so the PUBACK deadline below runs from when our frame goes out, not
-        # from the back of a queue inside paho: a long queue must not look like a hung broker.
-        async with self.window:
-            await self._publish_now(topic, data, retain)
-
-    async def _publish_now(self, topic: str, data: bytes, retain: bool) -> None:
-        info = self.client.publish(topic, data, qos=1, retain=retain)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise LinkDown(f"publish failed: {paho.error_string(info.rc)}", transport=self.owner.name)
-        future: asyncio.Future[None] = self.loop.create_future()
-        self.pending[info.mid] = future
-        try:
-            async with asyncio.timeout(self.owner.options.publish_timeout):
-                await future
-        except TimeoutError as exc:
-            # A broker that holds a PUBACK this long is hung (its kernel still ACKs TCP, so neither the
-            # socket nor TCP_USER_TIMEOUT notices): give up on this connection and let the supervisor
-            # reconnect, rather than wait for two keepalive periods.
-            why = f"no PUBACK within {self.owner.options.publish_timeout:g} s"
-            self._detach()
-            self._mark_lost(why)
-            raise LinkDown(why, transport=self.owner.name) from exc
-        finally:
-            self.pending.pop(info.mid, None)
-
-    def subscribe(self, filters: list[str], *, no_local: bool = False) -> None:
-        if filters:
-            options = SubscribeOptions(qos=1, noLocal=no_local)
-            self.client.subscribe([(f, options) for f in filters])
 
 
 class MqttTransport:
@@ -324,7 +78,7 @@ class MqttTransport:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue()
-        self._conn: _Connection | None = None  # set while connected (CONNACK received)
+        self._conn: BrokerConnection | None = None  # set while connected (CONNACK received)
         self._up = False  # and subscribed, announced and reported up
         self._presence: dict[str, bool] = {}
         self._presence_seen: dict[str, asyncio.Event] = {}
@@ -400,9 +154,9 @@ class MqttTransport:
         delay, index = BACKOFF_START, 0
         while not self._closed:
             broker = self.options.brokers[index]
-            conn: _Connection | None = None
+            conn: BrokerConnection | None = None
             try:
-                conn = _Connection(self, broker)
+                conn = BrokerConnection(self, broker)
                 await self._establish(conn)
             except asyncio.CancelledError:  # aclose() while connecting
                 if conn is not None:
@@ -439,7 +193,7 @@ class MqttTransport:
                 await asyncio.sleep(random.uniform(delay / 2, delay))
                 delay = min(self.options.reconnect_max, delay * 2)
 
-    async def _establish(self, conn: _Connection) -> None:
+    async def _establish(self, conn: BrokerConnection) -> None:
         try:
             conn.job = asyncio.ensure_future(asyncio.to_thread(conn.connect_blocking))
             # paho bounds TCP connect and TLS handshake by connect_timeout each; name resolution is
@@ -452,7 +206,7 @@ class MqttTransport:
         except (OSError, ValueError, TimeoutError) as exc:  # socket, DNS, TLS (ssl.SSLError is an OSError)
             raise LinkDown(f"cannot connect to {conn.broker}: {exc!r}", transport=self.name) from exc
 
-    async def _announce(self, conn: _Connection) -> None:
+    async def _announce(self, conn: BrokerConnection) -> None:
         """Subscribe (again: retained presence is re-sent per subscribe) and say we are online."""
         conn.subscribe(
             [self.topics.inbox_filter()] + [self.topics.presence(p) for p in sorted(self._watched)]
@@ -468,7 +222,7 @@ class MqttTransport:
         except LinkDown:  # the connection died under us; _serve reports it
             pass
 
-    async def _release(self, conn: _Connection) -> None:
+    async def _release(self, conn: BrokerConnection) -> None:
         """Close ``conn``, first letting a connect() still running in its worker thread finish (bounded)."""
         job = conn.job
         if job is not None:
@@ -479,14 +233,14 @@ class MqttTransport:
                 job.exception()  # retrieved: it was already reported through _establish
         conn.close()
 
-    async def _serve(self, conn: _Connection) -> str:
+    async def _serve(self, conn: BrokerConnection) -> str:
         while not conn.lost.done():
             await asyncio.wait({conn.lost}, timeout=1.0)
             if conn.fd is not None and not conn.lost.done():
                 conn.pump(conn.client.loop_misc)  # keepalive: PINGREQ, and give up on a silent broker
         return conn.lost.result()
 
-    async def _goodbye(self, conn: _Connection) -> None:
+    async def _goodbye(self, conn: BrokerConnection) -> None:
         """Say "offline" ourselves and disconnect cleanly (which suppresses the will), within a deadline."""
         with contextlib.suppress(LinkDown, DeliveryRefused, TimeoutError):
             async with asyncio.timeout(GOODBYE_WAIT):
