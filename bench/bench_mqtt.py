@@ -197,6 +197,11 @@ async def wait_stored(db: Path, ids: set[str]) -> dict[str, float]:
         await asyncio.sleep(0.25)
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
 
@@ -207,6 +212,8 @@ class HubFigures:
     saturated: tuple[float, float]
     paced: tuple[float, float]
     paced_rate: float
+    cpu: tuple[float, float]
+    """Share of one core that hub A and hub B used during the saturated phase."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,11 +301,14 @@ async def hubs(
 
             print(f"  hub to hub: {count} messages offered as fast as A takes them ...", flush=True)
             sent: dict[str, float] = {}
-            start = time.time()
+            assert b.process is not None
+            cpu_a, cpu_b, start = time.process_time(), cpu_seconds(b.process.pid), time.time()
             for chunk in range(0, count, 200):
                 await asyncio.gather(*(submit(i, sent) for i in range(chunk, min(chunk + 200, count))))
             seen = await wait_stored(db, set(sent))
             elapsed = max(seen[i] for i in sent) - start
+            # CPU used while the last messages were stored (the store poll above ends <= 0.25 s later)
+            busy = (time.process_time() - cpu_a, cpu_seconds(b.process.pid) - cpu_b, time.time() - start)
             saturated = sorted((seen[i] - t) * 1000 for i, t in sent.items())
 
             total = int(rate * seconds)
@@ -318,6 +328,7 @@ async def hubs(
                 (statistics.median(saturated), percentile(saturated, 0.99)),
                 (statistics.median(latencies), percentile(latencies, 0.99)),
                 rate,
+                (busy[0] / busy[2], busy[1] / busy[2]),
             )
 
             print("  presence: B stops, starts, is killed ...", flush=True)
@@ -415,6 +426,7 @@ def main() -> None:
         ">= 25%",
     )
     line("  latency submit -> stored, saturated, p50 / p99, ms", "{:.0f} / {:.0f}".format(*hub.saturated))
+    line("  CPU of hub A / hub B while saturated, share of a core", "{:.0%} / {:.0%}".format(*hub.cpu))
     line(f"  latency at {hub.paced_rate:g}/s, p50 / p99, ms", "{:.1f} / {:.1f}".format(*hub.paced))
     line("presence: B stops (offline) -> A's health down, s", f"{presence.stop:.2f}", budget="<= 3 s")
     line("presence: B killed (last will) -> A's health down, s", f"{presence.kill:.2f}", budget="<= 3 s")
