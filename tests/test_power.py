@@ -15,20 +15,16 @@ from hypothesis import strategies as st
 from hub.errors import ConfigError, ProtocolError
 from hub.health import LinkState
 from hub.power import (
-    INA219_CONFIG_32V_2A,
     Button,
     ButtonPressed,
-    Ina219Ups,
     LedState,
     PowerConfig,
     PowerEvent,
     PowerMonitor,
     PowerSource,
     PowerState,
-    SMBusLike,
-    battery_percent,
-    decode_register,
 )
+from hub.ups import INA219_CONFIG_32V_2A, Ina219Ups, SMBusLike, battery_percent, decode_register
 
 DEADLINE = 10.0
 
