@@ -20,8 +20,9 @@ from hub.frame import Priority
 from tests.hubproc import HubProcess, free_port
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import BROADCAST_ADDRESS, Cost, LinkChanged, TimeHint, TransportContext
-from transports.lora import LoraSettings, LoraTransport, open_transport
+from transports.lora import LoraTransport, open_transport
 from transports.lora_airtime import PRIORITY_CEILING, AirtimeBudget, ModemPreset, packet_airtime, time_on_air
+from transports.lora_settings import LoraSettings
 
 T = TypeVar("T")
 A, B, C = 0xA1, 0xB2, 0xC3

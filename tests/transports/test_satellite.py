@@ -415,7 +415,8 @@ async def test_webhook_port_in_use_is_a_config_error(world: World, tmp_path: Pat
 
 
 def test_mtu_keeps_full_fragments_at_five_credit_steps() -> None:
-    from transports.satellite import MODEM_MTU, WEBHOOK_MTU
+    from transports.satellite import MODEM_MTU
+    from transports.satellite_budget import WEBHOOK_MTU
 
     assert sbd.credits_for(MODEM_MTU + 2 * sbd.RB_PREFIX_SIZE) == 5
     assert sbd.credits_for(MODEM_MTU + 2 * sbd.RB_PREFIX_SIZE + 1) == 6
