@@ -30,7 +30,8 @@ from hub.errors import (
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.base import LinkChanged, TimeHint, TransportContext, TransportEvent
 from transports.satellite import SatelliteModemTransport, open_transport
-from transports.satellite_webhook import SatelliteWebhookTransport, parse_delivery
+from transports.satellite_delivery import parse_delivery
+from transports.satellite_webhook import SatelliteWebhookTransport
 
 NOW = 1_760_000_000.0  # 2025-10-09: after PLAUSIBLE_EPOCH, before the 2026 tick rollover
 SECRET = "shared webhook secret"
