@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -84,8 +85,9 @@ def _wait(event: threading.Event, what: str) -> None:
         raise BenchError(f"raw paho: no {what} within {DEADLINE:.0f} s")
 
 
-def raw_paho(port: int, count: int) -> float:
-    """QoS 1 messages/s from one paho publisher to one paho subscriber, each with its network thread."""
+def raw_paho(port: int, count: int) -> tuple[float, float]:
+    """QoS 1 messages/s from one paho publisher to one paho subscriber, each with its network thread,
+    and the CPU seconds both clients together spent per message."""
     topic = f"bench/raw/{os.getpid()}"
     payload = b"\x01" * FRAME_BYTES
     received = 0
@@ -111,15 +113,15 @@ def raw_paho(port: int, count: int) -> float:
             client.loop_start()
         subscriber.subscribe(topic, qos=1)
         _wait(subscribed, "SUBACK")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         last = None
         for _ in range(count):
             last = publisher.publish(topic, payload, qos=1)
         _wait(done, f"receipt of all {count} messages (got {received})")
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         if last is not None:
             last.wait_for_publish(DEADLINE)  # every PUBACK in before the clients go
-        return count / elapsed
+        return count / elapsed, cpu / count
     finally:
         for client in (subscriber, publisher):
             client.disconnect()
@@ -197,9 +199,16 @@ async def wait_stored(db: Path, ids: set[str]) -> dict[str, float]:
         await asyncio.sleep(0.25)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def scheduled(pid: int) -> tuple[float, float]:
+    """Seconds all threads of ``pid`` ran on a CPU, and waited ready to run for one (Linux schedstat).
+
+    The second figure tells a hub that is slow from one that other load on the machine keeps waiting."""
+    run = wait = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            fields = (task / "schedstat").read_text().split()
+            run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run / 1e9, wait / 1e9
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -214,6 +223,8 @@ class HubFigures:
     paced_rate: float
     cpu: tuple[float, float]
     """Share of one core that hub A and hub B used during the saturated phase."""
+    starved: tuple[float, float]
+    """Their threads' time waiting for a CPU in that phase, per second (can exceed 1 with threads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,13 +313,17 @@ async def hubs(
             print(f"  hub to hub: {count} messages offered as fast as A takes them ...", flush=True)
             sent: dict[str, float] = {}
             assert b.process is not None
-            cpu_a, cpu_b, start = time.process_time(), cpu_seconds(b.process.pid), time.time()
+            sched_a, sched_b, start = scheduled(os.getpid()), scheduled(b.process.pid), time.time()
             for chunk in range(0, count, 200):
                 await asyncio.gather(*(submit(i, sent) for i in range(chunk, min(chunk + 200, count))))
             seen = await wait_stored(db, set(sent))
             elapsed = max(seen[i] for i in sent) - start
             # CPU used while the last messages were stored (the store poll above ends <= 0.25 s later)
-            busy = (time.process_time() - cpu_a, cpu_seconds(b.process.pid) - cpu_b, time.time() - start)
+            wall = time.time() - start
+            sched = [
+                (now[0] - then[0], now[1] - then[1])
+                for now, then in ((scheduled(os.getpid()), sched_a), (scheduled(b.process.pid), sched_b))
+            ]
             saturated = sorted((seen[i] - t) * 1000 for i, t in sent.items())
 
             total = int(rate * seconds)
@@ -328,7 +343,8 @@ async def hubs(
                 (statistics.median(saturated), percentile(saturated, 0.99)),
                 (statistics.median(latencies), percentile(latencies, 0.99)),
                 rate,
-                (busy[0] / busy[2], busy[1] / busy[2]),
+                (sched[0][0] / wall, sched[1][0] / wall),
+                (sched[0][1] / wall, sched[1][1] / wall),
             )
 
             print("  presence: B stops, starts, is killed ...", flush=True)
@@ -393,7 +409,7 @@ def main() -> None:
                 f"Mosquitto on port {broker.port}; {args.messages} messages of {FRAME_BYTES} bytes per phase"
             )
             raws = [raw_paho(broker.port, args.messages)]
-            print(f"  raw paho: {raws[-1]:,.0f}/s", flush=True)
+            print(f"  raw paho: {raws[-1][0]:,.0f}/s", flush=True)
             one = asyncio.run(link_alone(broker.url, work, args.messages, 1))
             window = asyncio.run(link_alone(broker.url, work, args.messages, INFLIGHT))
             print(
@@ -401,19 +417,19 @@ def main() -> None:
                 flush=True,
             )
             raws.append(raw_paho(broker.port, args.messages))
-            print(f"  raw paho again: {raws[-1]:,.0f}/s", flush=True)
+            print(f"  raw paho again: {raws[-1][0]:,.0f}/s", flush=True)
             hub, presence = asyncio.run(hubs(broker.url, work, args.messages, args.rate, args.seconds))
             raws.append(raw_paho(broker.port, args.messages))
-            print(f"  raw paho again: {raws[-1]:,.0f}/s", flush=True)
+            print(f"  raw paho again: {raws[-1][0]:,.0f}/s", flush=True)
         finally:
             broker.kill()
-    raw = max(raws)
+    raw, raw_cpu = max(raws)
 
     print()
-    print(f"{'figure':<56}{'measured':>12}{'of raw':>9}{'budget':>10}")
+    print(f"{'figure':<60}{'measured':>12}{'of raw':>9}{'budget':>10}")
 
     def line(what: str, value: str, ratio: float | None = None, budget: str = "") -> None:
-        print(f"{what:<56}{value:>12}{'' if ratio is None else f'{ratio:.0%}':>9}{budget:>10}")
+        print(f"{what:<60}{value:>12}{'' if ratio is None else f'{ratio:.0%}':>9}{budget:>10}")
 
     line(f"raw paho QoS 1 pub -> sub, /s (best of {len(raws)} runs)", f"{raw:,.0f}", 1.0)
     line("MQTT link, one send at a time, frames/s", f"{one:,.0f}", one / raw)
@@ -427,6 +443,12 @@ def main() -> None:
     )
     line("  latency submit -> stored, saturated, p50 / p99, ms", "{:.0f} / {:.0f}".format(*hub.saturated))
     line("  CPU of hub A / hub B while saturated, share of a core", "{:.0%} / {:.0%}".format(*hub.cpu))
+    per_message = (raw_cpu * 1e6, hub.cpu[0] / hub.rate * 1e6, hub.cpu[1] / hub.rate * 1e6)
+    line(
+        "  CPU per message: raw paho clients / hub A / hub B, us",
+        "{:.0f} / {:.0f} / {:.0f}".format(*per_message),
+    )
+    line("  ... and waiting for a CPU (other load), s per s", "{:.2f} / {:.2f}".format(*hub.starved))
     line(f"  latency at {hub.paced_rate:g}/s, p50 / p99, ms", "{:.1f} / {:.1f}".format(*hub.paced))
     line("presence: B stops (offline) -> A's health down, s", f"{presence.stop:.2f}", budget="<= 3 s")
     line("presence: B killed (last will) -> A's health down, s", f"{presence.kill:.2f}", budget="<= 3 s")
