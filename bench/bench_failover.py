@@ -25,13 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.drill.runner import Drill
-from hub.drill.script import (
-    DETECTION_BUDGET,
-    FIRST_DELIVERY_BUDGET,
-    STAGES,
-    Scenario,
-    StageResult,
-)
+from hub.drill.script import Scenario
+from hub.drill.stages import DETECTION_BUDGET, FIRST_DELIVERY_BUDGET, STAGES, StageResult
 
 
 async def one_run(rounds: int) -> list[StageResult]:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from hub.drill import DrillError
 from hub.drill.runner import Drill
-from hub.drill.script import STAGES, Scenario, StageResult, table
+from hub.drill.script import Scenario
+from hub.drill.stages import STAGES, StageResult, table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 LONG_ROUNDS = 5

@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -149,13 +149,13 @@ class Drill:
 
         await self.wait_for(f"{key} to start", lambda: self._ready_check(key, ready), START_DEADLINE)
 
-    async def _ready_check(self, key: str, ready: Any) -> bool:
+    async def _ready_check(self, key: str, ready: Callable[[list[dict[str, Any]]], bool]) -> bool:
         process = self.hubs[key].process
         if process is not None and process.returncode is not None:
             raise DrillError(f"hub {key} exited with {process.returncode}:\n{self.hubs[key].log_tail()}")
         try:
             health = await self.get(key, "/healthz")
-            return bool(health["ok"]) and bool(ready(await self.links(key)))
+            return bool(health["ok"]) and ready(await self.links(key))
         except (aiohttp.ClientError, TimeoutError, DrillError):
             return False
 
@@ -236,7 +236,9 @@ class Drill:
         rows: list[dict[str, Any]] = (await self.get(key, "/v1/links"))["links"]
         return rows
 
-    async def wait_for(self, what: str, check: Any, timeout: float, interval: float = 0.1) -> None:
+    async def wait_for(
+        self, what: str, check: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.1
+    ) -> None:
         """Poll the async ``check`` until it is true; DrillError naming ``what`` after ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -16,7 +16,8 @@ import pytest
 
 from hub.drill.cli import LONG_ROUNDS
 from hub.drill.runner import Drill
-from hub.drill.script import STAGES, Scenario, StageResult, table
+from hub.drill.script import Scenario
+from hub.drill.stages import STAGES, StageResult, table
 
 
 @pytest.fixture
