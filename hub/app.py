@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,17 +155,21 @@ class Hub:
             log.info("resumed %d pending deliveries", len(pending))
         async with asyncio.TaskGroup() as group:
             group.create_task(self.router.run(), name="router")
-            group.create_task(self.acks.run(), name="acks")
-            group.create_task(self.links.probe_forever(self.config.timing.probe_interval), name="probes")
-            group.create_task(self._maintain_forever(), name="maintenance")
+            group.create_task(_supervised("acks", self.acks.run), name="acks")
+            group.create_task(
+                _supervised("probes", lambda: self.links.probe_forever(self.config.timing.probe_interval)),
+                name="probes",
+            )
+            group.create_task(_supervised("maintenance", self._maintain_forever), name="maintenance")
             if self.config.power is not None:
                 from hub.appliance import Appliance
 
-                self.appliance = Appliance(self, self.config.power, self.config.power_report_to)
-                group.create_task(self.appliance.run(), name="appliance")
+                appliance = Appliance(self, self.config.power, self.config.power_report_to)
+                group.create_task(_supervised("appliance", appliance.run), name="appliance")
             for name, transport in self.links.transports.items():
                 queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=2048)
-                group.create_task(self._read_link(name, transport, queue), name=f"read-{name}")
+                reader = functools.partial(self._read_link, name, transport, queue)
+                group.create_task(_supervised(f"link {name}", reader), name=f"read-{name}")
                 for n in range(_INBOUND_WORKERS):
                     group.create_task(self._inbound_worker(name, queue), name=f"inbound-{name}-{n}")
             self.ready.set()
@@ -356,6 +361,19 @@ class Hub:
                 }
             )
         return out
+
+
+async def _supervised(what: str, run: Callable[[], Awaitable[None]], *, pause: float = 1.0) -> None:
+    """Run a background loop; if it fails, log it and start it again after a pause, so one faulty link
+    or sensor never stops the hub (a cancel still ends it)."""
+    while True:
+        try:
+            await run()
+            return
+        except Exception:
+            log.exception("%s failed; restarting it in %.0f s", what, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 60.0)
 
 
 def _wall(clock: Clock, monotonic: float | None) -> float | None:

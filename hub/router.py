@@ -282,7 +282,10 @@ class Router:
         queue = self._queues[link]
         while True:
             _, _, attempt = await queue.get()
-            await self._attempt(attempt)
+            try:
+                await self._attempt(attempt)
+            except Exception:  # a bug must not stop the router; the delivery's timer retries it
+                log.exception("delivery attempt over %s failed unexpectedly", link)
 
     async def _attempt(self, attempt: _Attempt) -> None:
         delivery, link = attempt.delivery, attempt.candidate.link
@@ -298,6 +301,10 @@ class Router:
             error = str(exc)
         except TransportError as exc:
             error = str(exc)
+            self.links.health.failure(link, peer, self.clock.monotonic(), error)
+        except Exception as exc:  # a transport that breaks its contract counts as a failed send
+            log.exception("link %s raised outside its contract", link)
+            error = f"internal error: {exc!r}"
             self.links.health.failure(link, peer, self.clock.monotonic(), error)
         now = self.clock.monotonic()
         delivery.inflight -= 1

@@ -218,6 +218,12 @@ class HubProcess:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
+        except (ConnectionError, urllib.error.URLError, TimeoutError) as exc:
+            alive = self.process is not None and self.process.poll() is None
+            state = "running" if alive else f"exited with {self.process.returncode if self.process else None}"
+            raise HubError(
+                f"{method} {path} on {self.name} failed ({exc}); hub {state}:\n{self.log_tail()}"
+            ) from exc
 
     def get(self, path: str) -> Any:
         status, body = self.request("GET", path)
