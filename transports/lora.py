@@ -11,8 +11,9 @@ traffic leaves room for life-safety traffic.
 The library is thread-based and blocking: every call into it runs on a thread of its own with a deadline
 (``transports.blocking``), and its pubsub callbacks (bound methods of the transport, which pubsub holds
 only weakly; filtered on the ``interface`` argument because pubsub is process-global) reach the event
-loop only through ``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio is lost it
-closes the interface, backs off (capped, jittered) and builds a new one, emitting ``LinkChanged``.
+loop only through ``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio
+is lost it closes the interface, backs off (capped, jittered) and builds a new one, emitting
+``LinkChanged``.
 """
 
 from __future__ import annotations
