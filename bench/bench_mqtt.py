@@ -221,9 +221,9 @@ class HubFigures:
     saturated: tuple[float, float]
     paced: tuple[float, float]
     paced_rate: float
-    cpu: tuple[float, float]
-    """Share of one core that hub A and hub B used during the saturated phase."""
-    starved: tuple[float, float]
+    cpu: tuple[float, ...]
+    """Share of one core that hub A, hub B and the broker used during the saturated phase."""
+    starved: tuple[float, ...]
     """Their threads' time waiting for a CPU in that phase, per second (can exceed 1 with threads)."""
 
 
@@ -270,8 +270,9 @@ def make_hub_b(work: Path, url: str, a: Identity) -> HubProcess:
 
 
 async def hubs(
-    url: str, work: Path, count: int, rate: float, seconds: float
+    broker: Mosquitto, work: Path, count: int, rate: float, seconds: float
 ) -> tuple[HubFigures, PresenceFigures]:
+    url = broker.url
     a_identity = Identity.generate("Krisestab", "staff")
     b = make_hub_b(work, url, a_identity)
     (work / "a").mkdir()
@@ -312,18 +313,16 @@ async def hubs(
 
             print(f"  hub to hub: {count} messages offered as fast as A takes them ...", flush=True)
             sent: dict[str, float] = {}
-            assert b.process is not None
-            sched_a, sched_b, start = scheduled(os.getpid()), scheduled(b.process.pid), time.time()
+            assert b.process is not None and broker.process is not None
+            pids = (os.getpid(), b.process.pid, broker.process.pid)
+            before, start = [scheduled(pid) for pid in pids], time.time()
             for chunk in range(0, count, 200):
                 await asyncio.gather(*(submit(i, sent) for i in range(chunk, min(chunk + 200, count))))
             seen = await wait_stored(db, set(sent))
             elapsed = max(seen[i] for i in sent) - start
             # CPU used while the last messages were stored (the store poll above ends <= 0.25 s later)
             wall = time.time() - start
-            sched = [
-                (now[0] - then[0], now[1] - then[1])
-                for now, then in ((scheduled(os.getpid()), sched_a), (scheduled(b.process.pid), sched_b))
-            ]
+            after = [scheduled(pid) for pid in pids]
             saturated = sorted((seen[i] - t) * 1000 for i, t in sent.items())
 
             total = int(rate * seconds)
@@ -343,8 +342,8 @@ async def hubs(
                 (statistics.median(saturated), percentile(saturated, 0.99)),
                 (statistics.median(latencies), percentile(latencies, 0.99)),
                 rate,
-                (sched[0][0] / wall, sched[1][0] / wall),
-                (sched[0][1] / wall, sched[1][1] / wall),
+                tuple((now[0] - then[0]) / wall for now, then in zip(after, before, strict=True)),
+                tuple((now[1] - then[1]) / wall for now, then in zip(after, before, strict=True)),
             )
 
             print("  presence: B stops, starts, is killed ...", flush=True)
@@ -418,7 +417,7 @@ def main() -> None:
             )
             raws.append(raw_paho(broker.port, args.messages))
             print(f"  raw paho again: {raws[-1][0]:,.0f}/s", flush=True)
-            hub, presence = asyncio.run(hubs(broker.url, work, args.messages, args.rate, args.seconds))
+            hub, presence = asyncio.run(hubs(broker, work, args.messages, args.rate, args.seconds))
             raws.append(raw_paho(broker.port, args.messages))
             print(f"  raw paho again: {raws[-1][0]:,.0f}/s", flush=True)
         finally:
@@ -442,13 +441,16 @@ def main() -> None:
         ">= 25%",
     )
     line("  latency submit -> stored, saturated, p50 / p99, ms", "{:.0f} / {:.0f}".format(*hub.saturated))
-    line("  CPU of hub A / hub B while saturated, share of a core", "{:.0%} / {:.0%}".format(*hub.cpu))
+    line(
+        "  CPU of hub A / hub B / broker while saturated, per core",
+        "{:.0%} / {:.0%} / {:.0%}".format(*hub.cpu),
+    )
     per_message = (raw_cpu * 1e6, hub.cpu[0] / hub.rate * 1e6, hub.cpu[1] / hub.rate * 1e6)
     line(
         "  CPU per message: raw paho clients / hub A / hub B, us",
         "{:.0f} / {:.0f} / {:.0f}".format(*per_message),
     )
-    line("  ... and waiting for a CPU (other load), s per s", "{:.2f} / {:.2f}".format(*hub.starved))
+    line("  ... and waiting for a CPU (other load), s per s", "{:.2f} / {:.2f} / {:.2f}".format(*hub.starved))
     line(f"  latency at {hub.paced_rate:g}/s, p50 / p99, ms", "{:.1f} / {:.1f}".format(*hub.paced))
     line("presence: B stops (offline) -> A's health down, s", f"{presence.stop:.2f}", budget="<= 3 s")
     line("presence: B killed (last will) -> A's health down, s", f"{presence.kill:.2f}", budget="<= 3 s")
