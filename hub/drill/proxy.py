@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import socket
 
+from hub.drill.topology import free_port
+
 _CHUNK = 65536
 
 
@@ -37,9 +39,7 @@ class SwitchableProxy:
     def reserve(self) -> int:
         """Pick the port now (before the hubs' configs are written); ``switch_on`` binds it."""
         if not self.port:
-            with socket.socket() as sock:
-                sock.bind((self.host, 0))
-                self.port = sock.getsockname()[1]
+            self.port = free_port(self.host)
         return self.port
 
     async def switch_on(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -109,10 +110,12 @@ class Drill:
         await self.mesh.start()
         self._closers.push_async_callback(self.sine.aclose)
         self.sine.start()
-        self.plans = create_hubs(self.root)
         self._closers.push_async_callback(self.satellite.aclose)
+        await self.satellite.start()
+        # Hub ports are picked only now that every simulator holds its own, so none can take one.
+        self.plans = create_hubs(self.root)
         staff = self.plans["staff"]
-        await self.satellite.start(f"http://127.0.0.1:{staff.webhook_port}/iridium/mo")
+        self.satellite.cloud.webhook_url = f"http://127.0.0.1:{staff.webhook_port}/iridium/mo"
         for key, plan in self.plans.items():
             proxy = self.proxies[key] = SwitchableProxy(("127.0.0.1", plan.internet_port))
             self._closers.push_async_callback(proxy.aclose)
@@ -136,9 +139,14 @@ class Drill:
         await asyncio.gather(*(self._wait_ready(key) for key in self.hubs))
 
     async def _wait_ready(self, key: str) -> None:
-        """The API answers and the hub's radios (LoRa, SINE) report connected."""
+        """The API answers, the hub's radios (LoRa, SINE) report connected and its internet and MQTT
+        links are up to every other hub: stage 1 must start from a whole world."""
+        others = {plan.node_id for other, plan in self.plans.items() if other != key}
 
         def ready(rows: list[dict[str, Any]]) -> bool:
+            for kind in ("internet", "mqtt"):
+                if {r["peer"] for r in rows if r["kind"] == kind and r["state"] == "up"} < others:
+                    return False
             for row in rows:
                 details = row.get("details") or {}
                 if row["kind"] == "lora" and not details.get("connected"):
@@ -205,9 +213,16 @@ class Drill:
         url = self.plans[key].api_url + path
         try:
             async with self._http.request(method, url, json=body) as response:
-                return response.status, await response.json(content_type=None)
+                text = await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DrillError(f"{method} {path} on hub {key} failed: {exc!r}") from exc
+        try:
+            return response.status, json.loads(text) if text else None
+        except json.JSONDecodeError:
+            # Something else answers on the hub's API port (it was taken before the hub bound it).
+            raise DrillError(
+                f"{method} {path} on hub {key}: not a Beredt API answer: {text[:80]!r}"
+            ) from None
 
     async def get(self, key: str, path: str) -> Any:
         status, body = await self.request(key, "GET", path)

@@ -193,10 +193,14 @@ class Scenario:
                 break
             await asyncio.sleep(0.1)
         if not done:
-            return f"(not settled: {hops})"
+            return "(not settled)"
         link: str = done[0]["link"]
-        # The sender's record names the primary next hop even when an alternative carried the frame;
-        # a copy in the relay's store shows that the relay did.
+        carrier = done[0].get("next_hop")
+        if carrier is not None:
+            hop = self.drill.key_of(carrier)
+            return link if hop == sent.recipient else f"{link}@{hop}"
+        # A record without ``next_hop`` names only the primary next hop, even when an alternative
+        # carried the frame; a copy in the relay's store shows that the relay did.
         if "relay" not in (sent.sender, sent.recipient):
             status, _ = await self.drill.request("relay", "GET", f"/v1/messages/{sent.id}")
             if status == 200:

@@ -169,8 +169,8 @@ class Satellite:
     def paths(self) -> dict[str, Path]:
         return {key: device.link_path for key, device in self.devices.items()}
 
-    async def start(self, webhook_url: str) -> None:
-        self.cloud.webhook_url = webhook_url
+    async def start(self) -> None:
+        """Serve the MT API and the modems; the webhook URL is set once the staff hub's port is known."""
         await self.cloud.start()
         for device in self.devices.values():
             device.start()

@@ -66,11 +66,19 @@ SITES: tuple[Site, ...] = (
 CARE_HOMES = ("home1", "home2", "home3")
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nobody listens on now and never handed out before by this process: the kernel may offer a
+    just-released port again, and two hubs (or a hub and a proxy) must never be given the same one."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def radio_address(site: Site) -> str:
