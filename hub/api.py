@@ -167,6 +167,7 @@ async def get_message(request: web.Request) -> web.Response:
             "hops": [
                 {
                     "hop": d.hop.hex(),
+                    "next_hop": d.next_hop.hex() if d.next_hop else None,
                     "state": d.state,
                     "attempts": d.attempts,
                     "link": d.link,

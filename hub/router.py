@@ -143,6 +143,7 @@ class Router:
         for message_id in ids:
             for delivery in self._deliveries.get(message_id, ()):
                 if delivery.open and acker in delivery.candidates:
+                    delivery.carrier = acker
                     self._settle(delivery, DeliveryState.HOP_ACKED, f"hop ack from {acker.hex()}")
 
     def e2e_acked(self, ids: Iterable[bytes], by: bytes) -> None:
@@ -165,6 +166,7 @@ class Router:
             attempts=delivery.attempts,
             next_attempt=0,
             link=delivery.link,
+            next_hop=delivery.carrier,
             error=None if state is DeliveryState.HOP_ACKED else why,
         )
         self.events.publish(
@@ -315,6 +317,7 @@ class Router:
             if delivery.link not in (None, link):
                 self.links.last_failover[peer] = f"{delivery.link} -> {link}: {delivery.last_error}"
             delivery.link = attempt.candidate.link
+            delivery.carrier = attempt.hop
             if self.links.capabilities(link).link_ack:
                 self._settle(delivery, DeliveryState.HOP_ACKED, f"link ack on {link}")
                 return
@@ -328,6 +331,7 @@ class Router:
                 attempts=delivery.attempts,
                 next_attempt=deadline,
                 link=link,
+                next_hop=attempt.hop,
             )
             self.events.publish(DeliveryChanged(delivery.message_id.hex(), delivery.hop.hex(), "sent", link))
             self._schedule(delivery, deadline)

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS deliveries(
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL DEFAULT 0,
     link TEXT,
+    next_hop BLOB,
     last_error TEXT,
     updated REAL NOT NULL,
     PRIMARY KEY (message_id, hop)
@@ -101,11 +102,14 @@ class StoredMessage:
 @dataclass(frozen=True, slots=True)
 class DeliveryRow:
     hop: bytes
+    """The route's primary next hop: the delivery's key."""
     state: str
     attempts: int
     link: str | None
     last_error: str | None
     updated: float
+    next_hop: bytes | None
+    """The hop that actually took the frame (an alternative when the primary was unreachable)."""
 
 
 class Store:
@@ -138,6 +142,10 @@ class Store:
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA wal_autocheckpoint=4000")
             await db.executescript(_SCHEMA)
+            async with db.execute("PRAGMA table_info(deliveries)") as cursor:
+                columns = {row[1] async for row in cursor}
+            if "next_hop" not in columns:  # a store written before deliveries recorded their carrier
+                await db.execute("ALTER TABLE deliveries ADD COLUMN next_hop BLOB")
             await db.commit()
             async with db.execute("PRAGMA quick_check") as cursor:
                 row = await cursor.fetchone()
@@ -290,16 +298,26 @@ class Store:
         attempts: int,
         next_attempt: float,
         link: str | None,
+        next_hop: bytes | None = None,
         error: str | None = None,
     ) -> None:
         """Write a delivery's new state behind the caller's back (see module docstring)."""
         self._write_later(
             [
                 (
-                    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, last_error=?,"
-                    " updated=?"
-                    " WHERE message_id=? AND hop=?",
-                    (state.value, attempts, next_attempt, link, error, time.time(), message_id, hop),
+                    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?,"
+                    " last_error=?, updated=? WHERE message_id=? AND hop=?",
+                    (
+                        state.value,
+                        attempts,
+                        next_attempt,
+                        link,
+                        next_hop,
+                        error,
+                        time.time(),
+                        message_id,
+                        hop,
+                    ),
                 )
             ]
         )
@@ -413,7 +431,8 @@ class Store:
 
     async def deliveries(self, message_id: bytes) -> list[DeliveryRow]:
         async with self._db.execute(
-            "SELECT hop, state, attempts, link, last_error, updated FROM deliveries WHERE message_id=?",
+            "SELECT hop, state, attempts, link, last_error, updated, next_hop FROM deliveries"
+            " WHERE message_id=?",
             (message_id,),
         ) as cursor:
             return [DeliveryRow(*row) async for row in cursor]
