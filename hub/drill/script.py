@@ -18,6 +18,7 @@ always prints its whole table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -41,6 +42,8 @@ from hub.frame import VERSION, Priority, decode_frame
 
 STAGE_DEADLINE = 90.0
 FIRST_DELIVERY_DEADLINE = 30.0
+WATCH_DEADLINE = 15.0
+STREAM_INTERVAL = 0.25
 
 _STATE_ORDER = {"down": 0, "degraded": 1, "up": 2}
 
@@ -70,30 +73,44 @@ class Scenario:
         credits_before = sum(self.drill.satellite.credits().values())
         started = time.monotonic()
         self.log(f"stage {stage.number}: {stage.title}")
-        # The clock starts before the fault is applied: killing a broker or resetting connections
-        # takes a moment, and the hubs may notice before the runner's call returns.
-        fault_mono, fault_wall = time.monotonic(), time.time()
-        await self._apply(stage.world)
-        watcher = asyncio.create_task(self._watch(stage, result, fault_mono), name="drill-watch")
-        try:
-            if stage.target == "up":
-                # After a restore, measure how soon traffic is back on the better link once the hubs
-                # see it again; until then the hubs rightly keep using what they know works.
-                await self._healed(stage, result)
-            first = await self._send(stage, "staff", stage.watched, "sitrep", _sitrep(stage, 0), "normal")
-            await self._first_delivery(stage, result, first, fault_wall)
+        stop_stream = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._stream(stage, stop_stream), name="drill-stream")
+            await asyncio.sleep(2 * STREAM_INTERVAL)  # notes are in flight when the fault hits
+            # The clock starts before the fault is applied: killing a broker or resetting connections
+            # takes a moment, and the hubs may notice before the runner's call returns.
+            fault_mono, fault_wall = time.monotonic(), time.time()
+            await self._apply(stage.world)
+            group.create_task(self._watch(stage, result, fault_mono), name="drill-watch")
+            try:
+                if stage.target == "up":
+                    # After a restore, measure how soon traffic is back on the better link once the
+                    # hubs see it again; until then they rightly keep using what they know works.
+                    await self._healed(stage, result)
+                    result.before_heal = {s.id for s in self.sent}
+                first = await self._send(stage, "staff", stage.watched, "sitrep", _sitrep(stage, 0), "normal")
+                await self._first_delivery(stage, result, first, fault_wall)
+            finally:
+                stop_stream.set()
             for round_number in range(self.rounds):
                 await self._exchange(stage, round_number)
             await self._settle(stage)
-        finally:
-            if not watcher.done():
-                await asyncio.wait({watcher}, timeout=max(0.0, fault_mono + 10.0 - time.monotonic()))
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
         await self._check(stage, result)
         result.seconds = time.monotonic() - started
         result.satellite_credits = sum(self.drill.satellite.credits().values()) - credits_before
         return result
+
+    async def _stream(self, stage: Stage, stop: asyncio.Event) -> None:
+        """Notes both ways between the staff hub and the watched care home from just before the fault
+        until its first sitrep is through: frames in flight on the link that dies must not be lost."""
+        n = 0
+        while not stop.is_set():
+            n += 1
+            sender, recipient = ("staff", stage.watched) if n % 2 else (stage.watched, "staff")
+            await self._send(stage, sender, recipient, "text", f"Løbende note {stage.number}.{n}", "normal")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STREAM_INTERVAL):
+                    await stop.wait()
 
     async def finish(self) -> None:
         """After the last stage: whatever is still open must arrive once the world is whole again."""
@@ -133,6 +150,8 @@ class Scenario:
             if state == stage.target:
                 result.detected = elapsed
                 return
+            if elapsed > WATCH_DEADLINE:
+                return  # never reached: the stage's check reports it
             await asyncio.sleep(0.05)
 
     async def _healed(self, stage: Stage, result: StageResult) -> None:
@@ -313,7 +332,7 @@ class Scenario:
                         f"a {priority.name.lower()} frame crossed the satellite from {imei}"
                     )
         if stage.number == STAGES[-1].number:
-            for sent in result.sent:
+            for sent in (s for s in result.sent if s.id not in result.before_heal):
                 via = await self._via(sent)
                 if via != "internet":
                     result.problems.append(

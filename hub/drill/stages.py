@@ -102,6 +102,8 @@ class StageResult:
     lost: int = 0
     links: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    before_heal: set[str] = field(default_factory=set)
+    """After a restore: messages sent before every hub saw the link back (they rightly took others)."""
     satellite_credits: int = 0
     """Credits the Iridium provider charged during the stage."""
     seconds: float = 0.0

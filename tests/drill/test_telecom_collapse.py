@@ -62,9 +62,12 @@ def assert_promises(drill: Drill, results: list[StageResult]) -> None:
     assert by_stage[5].satellite_credits > 0
     assert all(r.satellite_credits == 0 for r in results if r.stage.number < 5)
     assert by_stage[5].links["satellite"] + by_stage[5].links["sine"] >= 1
-    # Stage 4's watched care home is served through the relay hub, stage 6 is all internet again.
+    # Stage 4's watched care home is served through the relay hub; once every hub sees the internet
+    # again after the restore, everything sent goes over it.
     assert by_stage[4].links["lora@relay"] >= 1
-    assert set(by_stage[6].links) == {"internet"}, explain(drill, results)
+    restored = by_stage[6]
+    after_heal = [s for s in restored.sent if s.id not in restored.before_heal]
+    assert len(after_heal) >= 15 and restored.links["internet"] >= len(after_heal), explain(drill, results)
 
 
 @pytest.mark.timeout(240)
