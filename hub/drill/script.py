@@ -214,17 +214,8 @@ class Scenario:
         if not done:
             return "(not settled)"
         link: str = done[0]["link"]
-        carrier = done[0].get("next_hop")
-        if carrier is not None:
-            hop = self.drill.key_of(carrier)
-            return link if hop == sent.recipient else f"{link}@{hop}"
-        # A record without ``next_hop`` names only the primary next hop, even when an alternative
-        # carried the frame; a copy in the relay's store shows that the relay did.
-        if "relay" not in (sent.sender, sent.recipient):
-            status, _ = await self.drill.request("relay", "GET", f"/v1/messages/{sent.id}")
-            if status == 200:
-                return f"{link}@relay"
-        return link
+        hop = self.drill.key_of(done[0].get("next_hop")) or sent.recipient
+        return link if hop == sent.recipient else f"{link}@{hop}"
 
     async def _exchange(self, stage: Stage, round_number: int) -> None:
         """One round of a stage's traffic; roll-calls run concurrently with the rest."""
