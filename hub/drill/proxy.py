@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 
 from hub.drill.topology import free_port
 
@@ -58,7 +59,7 @@ class SwitchableProxy:
             if sock is not None:
                 # SO_LINGER 0 turns close into a reset: peers notice at once instead of on a timeout.
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
         for task in list(self._pipes):
             task.cancel()

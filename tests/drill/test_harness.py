@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub import config as hub_config
-from hub.drill import DrillError
+from hub.drill import DrillError, topology
 from hub.drill.cli import add_simulate_command
 from hub.drill.proxy import SwitchableProxy
 from hub.drill.runner import Drill
@@ -147,3 +147,12 @@ def test_simulate_refuses_unknown_stages(
         parser().parse_args(["simulate", "--stages", value])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+async def test_a_hub_that_refuses_its_config_stops_the_drill_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(topology.TIMING, "probe_interval", 0)
+    with pytest.raises(DrillError, match=r"(?s)hub \w+ exited with 2.*timing\.probe_interval"):
+        async with Drill(tmp_path / "drill"):
+            pass
