@@ -4,7 +4,8 @@
 transport errors to health, learns peers' addresses from frames they signed themselves (a mesh node
 number, say, is never trusted from unsigned data), and probes every (link, peer) pair so a dead link is
 noticed within a few seconds even when no traffic flows. Metered and paid links are probed less often
-because their probes, though free of credit, still cost the radio time.
+because their probes, though free of credit, still cost the radio time, unless they are failing: then
+every round, so traffic returns to them as soon as they heal.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ class LinkSet:
                     if address is None:
                         continue
                     costly = transport.capabilities.cost is not Cost.FREE
-                    if costly and rounds % 30 != 1:
-                        continue
+                    healthy = self.health.state(link, peer.node_id.hex()) is LinkState.UP
+                    if costly and healthy and rounds % 30 != 1:
+                        continue  # a healthy radio link is probed rarely; a failing one every round
                     checks.append(self._probe(link, transport, peer, address, interval))
             await asyncio.gather(*checks)
             await asyncio.sleep(interval)
