@@ -2,8 +2,8 @@
 
 One ``Console`` per hub. ``run()`` owns three named loops in a TaskGroup: one reads the hub's event bus
 (messages received, link health); one reads the hub's inbox in batches whenever it has news and folds
-new messages into the status board, roll-call answers, the log book (one commit per batch) and live
-events for the browsers; the third ticks the roll-call board and carries out its decisions (send
+new messages into the log book (one commit per batch, written first, so whatever the board shows is
+already on record), the status board, roll-call answers and live events for the browsers; the third ticks the roll-call board and carries out its decisions (send
 again, escalate), writing each to the log book. Everything the staff or an institution
 does through the console goes through ``Hub.submit`` like any API client, so it is signed, stored
 durably and routed like every other message. Browsers get live updates through ``listen()``: small
@@ -243,12 +243,12 @@ class Console:
         node = peer or f"{link}:{source}"
         name = self.name_of(peer) if peer else f"{self.link_kind(link)} {source}"
         now = self.hub.clock.time()
-        self.board.heard(node, name, now, link, self.link_kind(link))
-        self.board.radio(node, name, status, value, now)
         meaning = status or "uden for statusplanen"
         await self.note(
             EntryType.RECEIVED, f"{self.link_kind(link)}-status fra {name}: {meaning} (0x{value:04X})"
         )
+        self.board.heard(node, name, now, link, self.link_kind(link))
+        self.board.radio(node, name, status, value, now)
         self._emit("board")
 
     async def _drain_inbox(self) -> None:
@@ -264,21 +264,23 @@ class Console:
             try:
                 # a second of overlap covers messages committed out of order; _remember drops repeats
                 batch = await self.hub.store.inbox(limit=BATCH, since=self._watermark - 1.0)
-                fresh = [m for m in reversed(batch) if self._remember(m)]
+                fresh = [m for m in reversed(batch) if m.id not in self._seen]
+                items = [self.decode(m) for m in fresh]
                 notes: list[tuple[EntryType, str, str]] = []
-                statuses = False
                 if len(batch) == BATCH and fresh and batch[-1].id == fresh[0].id:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
-                for message in fresh:
-                    item = self.decode(message)
-                    self._take(item)
-                    statuses = statuses or item["kind"] == "status"
+                for item in items:
                     text = f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary(item)}"
                     notes.append((EntryType.RECEIVED, text.rstrip(": ")[:4000], "hub"))
                 if notes:
+                    # the log book first: whatever the board shows is already on record, and a failed
+                    # commit leaves the batch unseen, to be read again at the next event
                     await self.logbook.append_many(notes)
-                if statuses:
+                for message, item in zip(fresh, items, strict=True):
+                    self._remember(message)
+                    self._take(item)
+                if any(item["kind"] == "status" for item in items):
                     await self._save()  # they may have answered roll-calls
             except BeredtError:
                 log.exception("console could not read the inbox")
