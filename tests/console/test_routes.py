@@ -153,7 +153,7 @@ async def test_unanswered_roll_call_is_resent_then_escalated(
     async def decisions() -> list[str]:
         return [e["text"] for e in (await staff.ok("GET", "logbook"))["entries"] if e["type"] == "decision"]
 
-    for _ in range(200):
+    for _ in range(400):
         if await decisions():
             break
         await asyncio.sleep(0.05)
