@@ -70,13 +70,6 @@ class BenchError(RuntimeError):
     """A phase did not complete: the figures would be meaningless, so the run stops with the reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    what: str
-    rate: float | None = None
-    note: str = ""
-
-
 # ---- 1. raw paho --------------------------------------------------------------------------------------
 
 
@@ -184,7 +177,7 @@ async def link_alone(url: str, work: Path, count: int, window: int) -> float:
 
 
 def arrivals(db: Path) -> dict[str, float]:
-    """Message id -> commit time of every message for hub B itself, read without disturbing B."""
+    """Message id -> ``accepted_at`` of every message for hub B itself, read without disturbing B."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return {
             row[0].hex(): row[1]
@@ -308,6 +301,9 @@ async def hubs(
     recipient = bytes.fromhex(b.node_id)
     overhead = len(a_identity.sign(Kind.TEXT, recipient, b"", created=0, ttl_minutes=60).encode())
     padding = "x" * (FRAME_BYTES - overhead - len("000000 "))
+    sample = a_identity.sign(Kind.TEXT, recipient, f"000000 {padding}".encode(), created=0, ttl_minutes=60)
+    if len(sample.encode()) != FRAME_BYTES:  # varint lengths could shift it: then the rates compare unlike
+        raise BenchError(f"hub frames are {len(sample.encode())} bytes, not {FRAME_BYTES}")
     db = b.dir / "data" / "store.db"
     watch = HealthWatch(b.node_id)
     try:
@@ -392,10 +388,9 @@ async def presence_moves(b: HubProcess, watch: HealthWatch) -> PresenceFigures:
     await asyncio.to_thread(b.process.wait, DEADLINE)
 
     t = time.monotonic()
-    start_task = asyncio.create_task(asyncio.to_thread(b.start))
-    up = await watch.until("up")
-    await start_task
-    start = up - t
+    async with asyncio.TaskGroup() as group:
+        group.create_task(asyncio.to_thread(b.start), name="start-b")  # returns once B answers /healthz
+        start = await watch.until("up") - t
 
     watch.drain()
     await asyncio.sleep(0.5)
@@ -412,7 +407,10 @@ async def presence_moves(b: HubProcess, watch: HealthWatch) -> PresenceFigures:
 def quiet_broker(folder: Path) -> Mosquitto:
     """A broker as a site would run it: per-message debug logging would tax the baseline most."""
     broker = Mosquitto(folder)
-    broker.config.write_text(broker.config.read_text().replace("log_type all\n", "log_type warning\n"))
+    text = broker.config.read_text()
+    if "log_type all\n" not in text:
+        raise BenchError(f"tests/mosquitto.py changed its logging; update quiet_broker:\n{text}")
+    broker.config.write_text(text.replace("log_type all\n", "log_type warning\n"))
     return broker
 
 
