@@ -22,7 +22,8 @@ saturated phase the CPU each hub and the broker used, and the time their threads
 schedstat), are printed too: on a shared machine the second says whether a low ratio is the hubs' own
 cost or other load, and the CPU per message gives the ratio a machine with a core per hub would reach.
 
-    .venv/bin/python bench/bench_mqtt.py [--messages 5000] [--producers 20] [--rate 500] [--seconds 4]
+    .venv/bin/python bench/bench_mqtt.py [--messages 5000] [--producers 20] [--broker-inflight N]
+                                [--rate 500] [--seconds 4]
 """
 
 from __future__ import annotations
@@ -404,9 +405,12 @@ async def presence_moves(b: HubProcess, watch: HealthWatch) -> PresenceFigures:
 # ---- the run ------------------------------------------------------------------------------------------
 
 
-def quiet_broker(folder: Path) -> Mosquitto:
-    """A broker as a site would run it: per-message debug logging would tax the baseline most."""
-    broker = Mosquitto(folder)
+def quiet_broker(folder: Path, inflight: int | None) -> Mosquitto:
+    """A broker as a site would run it: per-message debug logging would tax the baseline most.
+
+    ``inflight`` sets ``max_inflight_messages``, which Mosquitto also announces as its Receive Maximum:
+    the most QoS 1 publications a client may have unacknowledged (Mosquitto's default is 20)."""
+    broker = Mosquitto(folder, extra="" if inflight is None else f"max_inflight_messages {inflight}\n")
     text = broker.config.read_text()
     if "log_type all\n" not in text:
         raise BenchError(f"tests/mosquitto.py changed its logging; update quiet_broker:\n{text}")
@@ -420,6 +424,9 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=5000, help="messages per throughput phase")
     parser.add_argument("--producers", type=int, default=20, help="applications submitting at hub A at once")
+    parser.add_argument(
+        "--broker-inflight", type=int, help="Mosquitto's max_inflight_messages (its Receive Maximum)"
+    )
     parser.add_argument("--rate", type=float, default=500.0, help="paced hub-to-hub rate for latency, /s")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the paced phase")
     args = parser.parse_args()
@@ -428,11 +435,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="beredt-bench-mqtt-") as folder:
         work = Path(folder)
         (work / "broker").mkdir()
-        broker = quiet_broker(work / "broker")
+        broker = quiet_broker(work / "broker", args.broker_inflight)
         broker.start()
         try:
+            inflight = args.broker_inflight or "default (20)"
             print(
-                f"Mosquitto on port {broker.port}; {args.messages} messages of {FRAME_BYTES} bytes per phase"
+                f"Mosquitto on port {broker.port}, max_inflight_messages {inflight}; the link's window"
+                f" {INFLIGHT}; {args.messages} messages of {FRAME_BYTES} bytes per phase"
             )
             raws = [raw_paho(broker.port, args.messages)]
             print(f"  raw paho: {raws[-1][0]:,.0f}/s", flush=True)
