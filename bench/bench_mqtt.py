@@ -21,9 +21,12 @@ Hub frames are padded to the baseline's 200 bytes, so the three rates compare li
 saturated phase the CPU each hub and the broker used, and the time their threads waited for a CPU (Linux
 schedstat), are printed too: on a shared machine the second says whether a low ratio is the hubs' own
 cost or other load, and the CPU per message gives the ratio a machine with a core per hub would reach.
+Frames hub B refused in that phase are counted ("replayed" ones are copies hub A sent again because a hop
+ack came late: a stall, not a loss). ``--keep`` leaves the work folder (hub B's log and both stores) for
+a closer look at a slow run.
 
     .venv/bin/python bench/bench_mqtt.py [--messages 5000] [--producers 20] [--broker-inflight N]
-                                [--rate 500] [--seconds 4]
+                                [--rate 500] [--seconds 4] [--keep]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -238,6 +242,9 @@ class HubFigures:
     """Share of one core that hub A, hub B and the broker used during the saturated phase."""
     starved: tuple[float, ...]
     """Their threads' time waiting for a CPU in that phase, per second (can exceed 1 with threads)."""
+    refused: int
+    refusals: dict[str, int]
+    """Frames hub B refused by reason in that phase; "replayed" are copies sent again after a late ack."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +356,9 @@ async def hubs(
             wall = time.time() - start
             after = [scheduled(pid) for pid in pids]
             saturated = sorted((seen[i] - t) * 1000 for i, t in sent.items())
+            # Copies B already had: A sent again because a hop ack was late (a stall, not a loss).
+            refused = (await asyncio.to_thread(b.get, "/healthz"))["refused"]
+            again = sum(refused.values())
 
             total = int(rate * seconds)
             print(f"  hub to hub: {total} messages paced at {rate:g}/s ...", flush=True)
@@ -369,6 +379,8 @@ async def hubs(
                 rate,
                 tuple((now[0] - then[0]) / wall for now, then in zip(after, before, strict=True)),
                 tuple((now[1] - then[1]) / wall for now, then in zip(after, before, strict=True)),
+                again,
+                refused,
             )
 
             print("  presence: B stops, starts, is killed ...", flush=True)
@@ -429,11 +441,16 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=500.0, help="paced hub-to-hub rate for latency, /s")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the paced phase")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work folder (hub B's log and store, broker log)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="beredt-bench-mqtt-") as folder:
-        work = Path(folder)
+    work = Path(tempfile.mkdtemp(prefix="beredt-bench-mqtt-"))
+    if args.keep:
+        print(f"work folder (kept): {work}")
+    try:
         (work / "broker").mkdir()
         broker = quiet_broker(work / "broker", args.broker_inflight)
         broker.start()
@@ -461,6 +478,9 @@ def main() -> None:
             print(f"  raw paho again: {raws[-1][0]:,.0f}/s", flush=True)
         finally:
             broker.kill()
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     raw, raw_cpu = max(raws)
 
     print()
@@ -495,6 +515,9 @@ def main() -> None:
     line(
         "  ceiling with a core per hub: raw CPU / busier hub's CPU", "", per_message[0] / max(per_message[1:])
     )
+    line("  frames B refused while saturated (resent copies are 'replayed')", f"{hub.refused:,}")
+    if hub.refused:
+        print(f"    {hub.refusals}")
     line("  fsync on the hubs' disk just before, p50 / p99, ms", "{:.2f} / {:.2f}".format(*fsync))
     line(f"  latency at {hub.paced_rate:g}/s, p50 / p99, ms", "{:.1f} / {:.1f}".format(*hub.paced))
     line("presence: B stops (offline) -> A's health down, s", f"{presence.stop:.2f}", budget="<= 3 s")
