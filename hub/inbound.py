@@ -177,8 +177,6 @@ class Inbound:
             self.router.track(
                 message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude
             )
-        else:
-            self.store.retire(message_id, "delivered", len(wire))
         if not for_me:
             return
         if frame.kind is Kind.ACK:

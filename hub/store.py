@@ -67,6 +67,10 @@ CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state) WHERE state IN (
 """
 
 _Write = tuple[str, Sequence[Any]]
+_UPDATE_DELIVERY = (
+    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
+    " WHERE message_id=? AND hop=?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,9 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = await aiosqlite.connect(path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from exc
+        try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA wal_autocheckpoint=4000")
@@ -150,6 +157,7 @@ class Store:
             async with db.execute("PRAGMA quick_check") as cursor:
                 row = await cursor.fetchone()
         except sqlite3.Error as exc:
+            await db.close()  # its worker thread would otherwise outlive us
             raise StoreError(f"cannot open store {path}: {exc}") from exc
         if row is None or row[0] != "ok":
             await db.close()
@@ -247,14 +255,19 @@ class Store:
         via: str | None,
         now: float | None = None,
     ) -> None:
-        """Commit a message and one queued delivery per next hop; return after the durable commit."""
+        """Commit a message and one queued delivery per next hop; return after the durable commit.
+
+        A message with no next hop (it is for us) is stored as delivered: it takes no queue quota."""
         now = time.time() if now is None else now
-        await self._make_room(len(wire), Priority(frame.priority), now)
+        hops = list(hops)
+        live = bool(hops)
+        if live:
+            await self._make_room(len(wire), Priority(frame.priority), now)
         writes: list[_Write] = [
             (
                 "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
                 " expires, size, local, for_me, state, accepted_at, via)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?, 'active', ?, ?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     frame.id,
                     wire,
@@ -267,6 +280,7 @@ class Store:
                     len(wire),
                     int(local),
                     int(for_me),
+                    "active" if live else "delivered",
                     now,
                     via,
                 ),
@@ -279,13 +293,14 @@ class Store:
             )
             for hop in hops
         ]
-        self.live_messages += 1
-        self.live_bytes += len(wire)
+        counted = (1, len(wire)) if live else (0, 0)
+        self.live_messages += counted[0]
+        self.live_bytes += counted[1]
         try:
             await self._write(writes)
         except BaseException:
-            self.live_messages -= 1
-            self.live_bytes -= len(wire)
+            self.live_messages -= counted[0]
+            self.live_bytes -= counted[1]
             raise
         self._ids.add(frame.id)
 
@@ -456,11 +471,15 @@ def _grouped(
     """All writes of one statement become one ``executemany`` (one trip to the database thread).
 
     Inserts run before updates, each statement's rows in arrival order, so an update never overtakes
-    the insert of the row it changes."""
+    the insert of the row it changes. A delivery's state update sets every column, so only the last one
+    per (message, hop) in a batch is kept."""
     groups: dict[str, list[Sequence[Any]]] = {}
     for writes, _ in batch:
         for sql, params in writes:
             groups.setdefault(sql, []).append(params)
+    rows = groups.get(_UPDATE_DELIVERY)
+    if rows is not None and len(rows) > 1:
+        groups[_UPDATE_DELIVERY] = list({tuple(r[-2:]): r for r in rows}.values())
     return sorted(groups.items(), key=lambda item: not item[0].startswith("INSERT"))
 
 

