@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,50 +26,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hub.drill.topology import free_port, to_toml
+
 BEREDT = [sys.executable, "-m", "hub.cli"]
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def to_toml(data: Mapping[str, Any]) -> str:
-    """Enough TOML for hub configs: top-level tables, tables of tables, arrays of tables."""
-    lines: list[str] = []
-    for section, content in data.items():
-        if isinstance(content, list):
-            for item in content:
-                lines.append(f"[[{section}]]")
-                lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in item.items()]
-                lines.append("")
-        elif all(isinstance(v, Mapping) for v in content.values()) and content:
-            for name, table in content.items():
-                lines.append(f"[{section}.{json.dumps(name)}]")
-                lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in table.items()]
-                lines.append("")
-        else:
-            lines.append(f"[{section}]")
-            lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in content.items()]
-            lines.append("")
-    return "\n".join(lines)
 
 
 class HubError(AssertionError):
