@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.app import Hub
+from hub.console.routes import setup_console
 from hub.errors import (
     BudgetExhausted,
     DeliveryRefused,
@@ -294,4 +295,5 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_post("/v1/links/{link}/status", send_radio_status)
     app.router.add_get("/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", healthz)
+    setup_console(app, hub)
     return app

@@ -238,8 +238,13 @@ class Hub:
         ttl_minutes: int | None = None,
         status: Status = Status.ACTUAL,
         seal_payload: bool = False,
+        via: str | None = None,
     ) -> bytes:
-        """Sign, store durably and queue a message; return its id once it is safe on disk."""
+        """Sign, store durably and queue a message; return its id once it is safe on disk.
+
+        ``via`` names a link to try first when it is usable; the policy still decides otherwise."""
+        if via is not None and via not in self.links.transports:
+            raise RoutingError(f"no link named {via!r}; links: {', '.join(self.links.transports)}")
         hops = self.router.delivery_hops(recipient)
         if not hops:
             raise RoutingError(f"no route to {recipient.hex()}: add it to [routes] or set a default route")
@@ -265,7 +270,7 @@ class Hub:
         await self.store.accept(
             frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time()
         )
-        self.router.track(frame.id, wire, recipient, priority, frame.expires, hops)
+        self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
         return frame.id
 
     async def _submit_ack(

@@ -90,6 +90,8 @@ class Delivery:
     """Links tried since the last full round; failover walks the ranking past these."""
     candidates: list[bytes] = field(default_factory=list)
     """Next hops that may carry it: the route's primary first, then its alternatives."""
+    preferred: str | None = None
+    """A link to try first when it is usable (a roll-call re-sent over the next link, say)."""
     carrier: bytes | None = None
     """The next hop that took the frame (one of ``candidates``)."""
     inflight: int = 0

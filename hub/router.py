@@ -116,10 +116,11 @@ class Router:
         *,
         attempts: int = 0,
         exclude: Iterable[bytes] = (),
+        prefer: str | None = None,
     ) -> None:
         alternatives = self.route(recipient, exclude) if recipient != BROADCAST else []
         for hop in hops:
-            delivery = Delivery(message_id, hop, wire, priority, expires, attempts=attempts)
+            delivery = Delivery(message_id, hop, wire, priority, expires, attempts=attempts, preferred=prefer)
             delivery.candidates = [hop, *(a for a in alternatives if a != hop)]
             self._deliveries.setdefault(message_id, []).append(delivery)
             self._sizes[message_id] = len(wire)
@@ -270,6 +271,8 @@ class Router:
                 state=lambda link, hop=hop: self.links.state(link, hop),  # type: ignore[misc]
                 blocked=lambda link: self._blocked_until.get(link, 0.0) > now,
             )
+            if delivery.preferred is not None:  # stable sort: the preferred link first, the rest as ranked
+                ranked.sort(key=lambda c: c.link != delivery.preferred)
             for candidate in ranked:
                 if f"{candidate.link}@{hop.hex()}" in delivery.tried:
                     continue

@@ -452,10 +452,14 @@ class Store:
         ) as cursor:
             return [DeliveryRow(*row) async for row in cursor]
 
-    async def inbox(self, *, limit: int = 100, since: float = 0.0) -> list[StoredMessage]:
+    async def inbox(
+        self, *, limit: int = 100, since: float = 0.0, oldest_first: bool = False
+    ) -> list[StoredMessage]:
+        """Messages for us received after ``since``: newest first, or oldest first to page through a burst."""
+        order = "ASC" if oldest_first else "DESC"
         async with self._db.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE for_me=1 AND accepted_at > ?"
-            " ORDER BY accepted_at DESC LIMIT ?",
+            f" ORDER BY accepted_at {order} LIMIT ?",
             (since, limit),
         ) as cursor:
             return [_message(row) async for row in cursor]

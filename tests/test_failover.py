@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hub.app import Hub
 from hub.config import LinkConfig
+from hub.errors import RoutingError
 from hub.frame import Kind, Priority
 from hub.identity import Identity
 from hub.policy import Policy
@@ -79,6 +82,18 @@ async def test_failover_to_the_next_link_and_back(tmp_path: Path) -> None:
         await delivered(b, 3)
         assert await link_used(a, third) == "fast"
         assert {m.id for m in await b.store.inbox()} == {first, second, third}
+
+
+async def test_a_preferred_link_goes_first_when_usable(tmp_path: Path) -> None:
+    ca, cb, _, _ = configs(tmp_path)
+    async with running(ca, A) as a, running(cb, B) as b:  # type: ignore[arg-type]
+        a.roster.add(B.card)
+        b.roster.add(A.card)
+        message_id = await a.submit(Kind.ROLLCALL, B.node_id, b"\xa0", via="slow")
+        await delivered(b, 1)
+        assert await link_used(a, message_id) == "slow"
+        with pytest.raises(RoutingError, match="no link named"):
+            await a.submit(Kind.TEXT, B.node_id, b"x", via="pigeon")
 
 
 async def test_messages_wait_while_every_link_is_down_then_flow(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 One ``Console`` per hub. ``run()`` owns three named loops in a TaskGroup: one reads the hub's event bus
 (messages received, link health); one reads the hub's inbox in batches whenever it has news and folds
 new messages into the log book (one commit per batch, written first, so whatever the board shows is
-already on record), the status board, roll-call answers and live events for the browsers; the third ticks the roll-call board and carries out its decisions (send
-again, escalate), writing each to the log book. Everything the staff or an institution
+already on record), the status board, roll-call answers and live events for the browsers; the third
+ticks the roll-call board and carries out its decisions (send again, over the next link first;
+escalate), writing each to the log book. Everything the staff or an institution
 does through the console goes through ``Hub.submit`` like any API client, so it is signed, stored
 durably and routed like every other message. Browsers get live updates through ``listen()``: small
 topic events (``message``, ``rollcall``, ``board``, ``link``, ``logbook``) on a bounded queue per
@@ -305,11 +306,12 @@ class Console:
         priority: Priority = Priority.NORMAL,
         status: Status = Status.ACTUAL,
         what: str | None = None,
+        via: str | None = None,
     ) -> str:
         payload = encode_payload(kind, body)
         ttl = self.options.ttl_minutes
         message_id = await self.hub.submit(
-            kind, to, payload, priority=priority, ttl_minutes=ttl, status=status
+            kind, to, payload, priority=priority, ttl_minutes=ttl, status=status, via=via
         )
         target = "alle" if to == BROADCAST else self.name_of(to.hex())
         await self.note(EntryType.SENT, what or f"{kind.name.lower()} til {target}", author=author)
@@ -336,10 +338,18 @@ class Console:
         self._emit("board")
         return request
 
-    async def _send_rollcall(self, node: str, body: dict[str, Any], author: str, what: str) -> None:
+    async def _send_rollcall(
+        self, node: str, body: dict[str, Any], author: str, what: str, via: str | None = None
+    ) -> None:
         try:
             await self.send(
-                Kind.ROLLCALL, bytes.fromhex(node), body, author=author, priority=Priority.URGENT, what=what
+                Kind.ROLLCALL,
+                bytes.fromhex(node),
+                body,
+                author=author,
+                priority=Priority.URGENT,
+                what=what,
+                via=via,
             )
         except BeredtError as exc:
             await self.note(EntryType.OMISSION, f"{what} kunne ikke sendes: {exc}", author=author)
@@ -357,7 +367,7 @@ class Console:
                         request=request, link=link, attempt=attempt, question=question, deadline=deadline
                     ):
                         self.board.rollcall(decision.institution, name, "overdue")
-                        # the hub's router picks the link; the board's next link is logged as preferred
+                        # the board's next link goes first if usable; the router fails over from there
                         text = (
                             f"Intet svar fra {name} på roll-call {request} inden fristen: sender igen "
                             f"(forsøg {attempt}, næste forbindelse: {self.link_kind(link)})"
@@ -365,7 +375,11 @@ class Console:
                         await self.note(EntryType.DECISION, text)
                         body = {"request": request, "deadline": deadline, "question": question}
                         await self._send_rollcall(
-                            decision.institution, body, "hub", f"Roll-call {request} sendt igen til {name}"
+                            decision.institution,
+                            body,
+                            "hub",
+                            f"Roll-call {request} sendt igen til {name}",
+                            via=link if link in self.hub.links.transports else None,
                         )
                     case Escalate(request=request, tried=tried):
                         self.board.rollcall(decision.institution, name, "escalated")
