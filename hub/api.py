@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.app import Hub
-from hub.console.routes import setup_console
+from hub.console.routes import CONSOLE_KEY, setup_console
 from hub.errors import (
     BudgetExhausted,
     DeliveryRefused,
@@ -267,6 +267,41 @@ async def send_radio_status(request: web.Request) -> web.Response:
     return web.json_response({"link": link, "to": address, "status": status, "state": "sent"}, status=202)
 
 
+async def board(request: web.Request) -> web.Response:
+    """The status board of institutions, as the console shows it (for `beredt board` and local apps)."""
+    return web.json_response({"institutions": request.app[CONSOLE_KEY].board_rows()})
+
+
+async def rollcalls(request: web.Request) -> web.Response:
+    return web.json_response({"rollcalls": request.app[CONSOLE_KEY].rollcalls.summary()})
+
+
+async def start_rollcall(request: web.Request) -> web.Response:
+    """Ask institutions to report status by a deadline; overdue ones are re-sent to, then escalated."""
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as exc:
+        return _error(400, f"body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(400, 'body must be {"question": ..., "minutes": ..., "institutions": [...]}')
+    question = body.get("question") or "Meld status"
+    minutes = body.get("minutes", 30)
+    institutions = body.get("institutions") or []
+    if not isinstance(question, str) or len(question.encode()) > 200:
+        return _error(400, "question: expected text of at most 200 bytes")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
+        return _error(400, "minutes: expected a whole number of minutes from 1 to 1440")
+    if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
+        return _error(400, "institutions: expected a list of node ids")
+    try:
+        request_id = await request.app[CONSOLE_KEY].start_rollcall(
+            question, minutes, institutions, author="api"
+        )
+    except ValueError as exc:
+        return _error(422, str(exc))
+    return web.json_response({"request": request_id}, status=202)
+
+
 async def openapi(request: web.Request) -> web.FileResponse:
     return web.FileResponse(OPENAPI_PATH, headers={"Content-Type": "application/yaml"})
 
@@ -294,6 +329,9 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_post("/v1/roster/reload", roster_reload)
     app.router.add_post("/v1/links/{link}/status", send_radio_status)
     app.router.add_get("/v1/openapi.yaml", openapi)
+    app.router.add_get("/v1/board", board)
+    app.router.add_get("/v1/rollcalls", rollcalls)
+    app.router.add_post("/v1/rollcalls", start_rollcall)
     app.router.add_get("/healthz", healthz)
     setup_console(app, hub)
     return app

@@ -21,7 +21,7 @@ from hub.acks import AckBatcher
 from hub.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.config import HubConfig
 from hub.errors import ConfigError, RoutingError
-from hub.events import EventBus, HubEvent, LinkHealthChanged
+from hub.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
 from hub.frame import BROADCAST, MAX_TTL_MINUTES, Frame, Kind, Priority, Status, decode_frame
 from hub.health import HealthBoard, HealthChanged
 from hub.identity import Identity
@@ -271,6 +271,10 @@ class Hub:
             frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time()
         )
         self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
+        if kind is not Kind.ACK:
+            self.events.publish(
+                MessageSent(frame.id.hex(), recipient.hex(), kind.name.lower(), priority.name.lower())
+            )
         return frame.id
 
     async def _submit_ack(

@@ -26,6 +26,7 @@ from hub.errors import BeredtError, ConfigError
 from hub.frame import Kind
 from hub.identity import PublicCard
 from hub.kinds import SCHEMAS
+from hub.kinds.fields import Choice, HexId, Schema, Text
 from hub.roster import Roster
 
 log = logging.getLogger("beredt")
@@ -213,16 +214,23 @@ def _api(config: HubConfig, method: str, path: str, body: Any = None) -> Any:
         raise _Unreachable(f"no hub answers at {url} ({exc}); start it with 'beredt run'") from exc
 
 
-def _parse_fields(pairs: Sequence[str]) -> dict[str, Any]:
+def _parse_fields(pairs: Sequence[str], schema: Schema | None = None) -> dict[str, Any]:
+    """``field=value`` pairs as a body. Values parse as JSON (numbers, lists) unless the schema says the
+    field is text, an id or a choice: a roll-call id such as 12345678 stays a string."""
+    textual = (
+        {e.name for e in schema.entries if isinstance(e.type, Text | HexId | Choice)} if schema else set()
+    )
     body: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ConfigError(f"expected field=value, got {pair!r}", key="FIELD")
-        try:
-            parsed: Any = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
+        parsed: Any = value
+        if key not in textual:
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                pass
         target = body
         *parents, leaf = key.split(".")
         for parent in parents:
@@ -242,7 +250,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     elif args.json:
         body = json.loads(sys.stdin.read() if args.json == "-" else args.json)
     else:
-        body = _parse_fields(args.fields)
+        body = _parse_fields(args.fields, SCHEMAS.get(Kind[kind.upper().replace("-", "_")]))
     request = {"to": args.to, "kind": kind, "body": body, "priority": args.priority, "status": args.status}
     if args.ttl:
         request["ttl_minutes"] = args.ttl
@@ -327,6 +335,45 @@ def cmd_peers(args: argparse.Namespace) -> int:
     ]
     _table(("NODE", "NAME", "TRUSTED", "LINKS"), rows)
     return EXIT_OK
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    rows = _api(_load(args), "GET", "/v1/board")["institutions"]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    _table(
+        ("INSTITUTION", "CONCERN", "LAST HEARD", "VIA", "ROLL-CALL"),
+        [
+            (
+                str(r.get("name", r.get("node", "?"))),
+                str(r.get("concern") or "-"),
+                _ago(r.get("last_heard")),
+                str(r.get("last_link") or "-"),
+                str(r.get("rollcall") or "-"),
+            )
+            for r in rows
+        ],
+    )
+    return EXIT_OK
+
+
+def cmd_rollcall(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.action == "list":
+        print(json.dumps(_api(config, "GET", "/v1/rollcalls")["rollcalls"], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    body = {"question": args.question, "minutes": args.minutes, "institutions": args.institutions}
+    print(_api(config, "POST", "/v1/rollcalls", body)["request"])
+    return EXIT_OK
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    from hub.console.admin import main as admin
+
+    path = _config_path(args)
+    area = "logbook" if args.command == "log" else args.command
+    return admin([*(["--config", str(path)] if path else []), area, *args.rest])
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -419,6 +466,31 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, parents=[common], help=text)
         command.add_argument("--json", action="store_true")
         command.set_defaults(func=func)
+
+    board = sub.add_parser("board", parents=[common], help="status board of institutions, most urgent first")
+    board.add_argument("--json", action="store_true")
+    board.set_defaults(func=cmd_board)
+
+    rollcall = sub.add_parser(
+        "rollcall", parents=[common], help="ask institutions to report status by a deadline"
+    )
+    rollcall.add_argument("action", choices=["start", "list"])
+    rollcall.add_argument(
+        "institutions", nargs="*", metavar="NODE", help="node ids (default: every care home)"
+    )
+    rollcall.add_argument("--question", default="Meld status")
+    rollcall.add_argument("--minutes", type=int, default=30, help="deadline in minutes (default 30)")
+    rollcall.set_defaults(func=cmd_rollcall)
+
+    for name, text in (
+        ("user", "web console users: add, passwd, remove, list (see 'beredt user -- --help')"),
+        ("log", "the tamper-evident log book: verify, export (see 'beredt log -- --help')"),
+    ):
+        admin = sub.add_parser(name, parents=[common], help=text)
+        admin.add_argument(
+            "rest", nargs=argparse.REMAINDER, metavar="ARGS", help="e.g. 'add hansen --role coordinator'"
+        )
+        admin.set_defaults(func=cmd_admin)
 
     roster = sub.add_parser("roster", help="the nodes this hub trusts")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")

@@ -21,6 +21,16 @@ class MessageReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageSent:
+    """A message from this hub was accepted (signed and stored) for delivery."""
+
+    id: str
+    to: str
+    kind: str
+    priority: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryChanged:
     id: str
     hop: str
@@ -69,6 +79,7 @@ class Overflow:
 
 HubEvent = (
     MessageReceived
+    | MessageSent
     | DeliveryChanged
     | EndToEndAcked
     | LinkHealthChanged

@@ -29,7 +29,7 @@ from hub.console import state
 from hub.console.board import StatusBoard
 from hub.console.messages import decode_message, link_label, name_of, summary
 from hub.errors import BeredtError, StoreError
-from hub.events import LinkHealthChanged, MessageReceived, Overflow, RadioStatus
+from hub.events import LinkHealthChanged, MessageReceived, MessageSent, Overflow, RadioStatus
 from hub.frame import BROADCAST, Kind, Priority, Status
 from hub.kinds import encode_payload
 from hub.logbook import EntryType, LogBook
@@ -81,6 +81,8 @@ class Console:
         self._inbox_changed = asyncio.Event()
         self._watermark = 0.0  # accepted_at of the newest message folded in
         self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        self._sent_here: set[str] = set()
+        """Ids the console sent itself (logged with their author); others came through the API or CLI."""
         self._closed = False
 
     @classmethod
@@ -226,6 +228,13 @@ class Console:
                     case MessageReceived() | Overflow():
                         # the inbox is read in batches, so relayed traffic and lost events cost nothing extra
                         self._inbox_changed.set()
+                    case MessageSent(id=message_id, to=to, kind=kind, priority=priority):
+                        if message_id in self._sent_here:
+                            self._sent_here.discard(message_id)
+                        else:
+                            target = "alle" if to == BROADCAST.hex() else self.name_of(to)
+                            text = f"{kind} til {target} ({priority}, {message_id[:12]})"
+                            await self.note(EntryType.SENT, text, author="api")
                     case RadioStatus(link=link, source=source, peer=peer, status=status, value=value):
                         await self._on_radio_status(link, source, peer, status, value)
                     case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
@@ -313,6 +322,7 @@ class Console:
         message_id = await self.hub.submit(
             kind, to, payload, priority=priority, ttl_minutes=ttl, status=status, via=via
         )
+        self._sent_here.add(message_id.hex())  # before any await: the hub's MessageSent event comes later
         target = "alle" if to == BROADCAST else self.name_of(to.hex())
         await self.note(EntryType.SENT, what or f"{kind.name.lower()} til {target}", author=author)
         return message_id.hex()
