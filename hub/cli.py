@@ -372,7 +372,8 @@ def cmd_admin(args: argparse.Namespace) -> int:
 
     path = _config_path(args)
     area = "logbook" if args.command == "log" else args.command
-    return admin([*(["--config", str(path)] if path else []), area, *args.rest])
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    return admin([*(["--config", str(path)] if path else []), area, *rest])
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -82,7 +82,7 @@ async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hub.console.admin", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="beredt", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, help="the hub's beredt.toml (default: the built-in config)")
     sub = parser.add_subparsers(dest="area", required=True)
     user = sub.add_parser("user", help="web console users").add_subparsers(dest="action", required=True)
