@@ -91,14 +91,17 @@ HubEvent = (
 
 class EventBus:
     def __init__(self, queue_size: int = 1000) -> None:
+        if queue_size < 3:
+            raise ValueError("queue_size must leave room for an overflow marker and an event")
         self.queue_size = queue_size
         self._subscribers: set[asyncio.Queue[HubEvent]] = set()
 
     def publish(self, event: HubEvent) -> None:
         for queue in self._subscribers:
-            if queue.full():
+            if queue.full():  # make room for the marker and the event by dropping the two oldest
                 queue.get_nowait()
-                queue.put_nowait(Overflow(1))
+                queue.get_nowait()
+                queue.put_nowait(Overflow(2))
             queue.put_nowait(event)
 
     async def subscribe(self) -> AsyncIterator[HubEvent]:

@@ -131,6 +131,7 @@ class Store:
         """Set by the router to drop evicted messages from its queues."""
         self._queue: asyncio.Queue[tuple[list[_Write], asyncio.Future[None] | None]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
         self._closed = False
         self._ids: set[bytes] = set()
         """Every message id still in the store: deduplication without a trip to the database thread."""
@@ -147,7 +148,7 @@ class Store:
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
-            await db.execute("PRAGMA wal_autocheckpoint=4000")
+            await db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own connection
             await db.executescript(_SCHEMA)
             async with db.execute("PRAGMA table_info(deliveries)") as cursor:
                 columns = {row[1] async for row in cursor}
@@ -172,12 +173,16 @@ class Store:
         async with db.execute("SELECT id FROM messages") as cursor:
             store._ids = {row[0] async for row in cursor}
         store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
+        store._checkpointer = asyncio.create_task(store._checkpoint_loop(), name="store-checkpointer")
         return store
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
         if self._writer is not None:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             await self._queue.put(([], done))
@@ -185,6 +190,22 @@ class Store:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
         await self._db.close()
+
+    async def _checkpoint_loop(self, interval: float = 1.0) -> None:
+        """Copy the WAL back into the database from a second connection, in its own thread.
+
+        A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its
+        fsync); a PASSIVE checkpoint here runs beside the writer instead, so commit latency stays flat."""
+        connection = await aiosqlite.connect(self.path)
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed (retried in %.0f s): %s", interval, exc)
+        finally:
+            await connection.close()
 
     # ---- writes -------------------------------------------------------------------------------------
 
