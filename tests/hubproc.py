@@ -32,6 +32,23 @@ BEREDT = [sys.executable, "-m", "hub.cli"]
 REPO = Path(__file__).resolve().parent.parent
 
 
+def staff_and_care_home(
+    folder: Path, home_name: str = "Plejecenter Solbakken"
+) -> tuple[HubProcess, HubProcess]:
+    """A staff hub and a care-home hub that route to and trust each other over the internet link.
+
+    Not started: a test may add links, users or options first, then ``start()`` both."""
+    staff = HubProcess.create(folder / "staff", "Aarhus krisestab", "staff")
+    home = HubProcess.create(folder / "home", home_name, "care-home")
+    staff.add_peer(home, {"internet": home.internet_url})
+    home.add_peer(staff, {"internet": staff.internet_url})
+    staff.set_default_route([home])
+    home.set_default_route([staff])
+    staff.trust(home)
+    home.trust(staff)
+    return staff, home
+
+
 class HubError(AssertionError):
     pass
 

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubproc import BEREDT, REPO, HubProcess
+from tests.hubproc import BEREDT, REPO, HubProcess, staff_and_care_home
 
 
 @pytest.fixture
 def staff_and_home(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
-    staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff")
-    home = HubProcess.create(tmp_path / "home", "Plejehjemmet Solgaarden", "care-home")
-    staff.add_peer(home, {"internet": home.internet_url})
-    home.add_peer(staff, {"internet": staff.internet_url})
-    home.set_default_route([staff])
-    staff.trust(home)
-    home.trust(staff)
+    staff, home = staff_and_care_home(tmp_path, "Plejehjemmet Solgaarden")
     staff.start()
     home.start()
     try:

@@ -20,19 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubproc import HubError, HubProcess
+from tests.hubproc import HubError, HubProcess, staff_and_care_home
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
-    staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff")
-    home = HubProcess.create(tmp_path / "home", "Plejecenter Solbakken", "care-home")
-    staff.add_peer(home, {"internet": home.internet_url})
-    home.add_peer(staff, {"internet": staff.internet_url})
-    staff.set_default_route([home])
-    home.set_default_route([staff])
-    staff.trust(home)
-    home.trust(staff)
+    staff, home = staff_and_care_home(tmp_path)
     staff.start()
     home.start()
     try:
