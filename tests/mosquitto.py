@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,24 +24,10 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.drill.sims import mosquitto_binary  # fails loudly, with the fix, when the broker is missing
+from hub.drill.topology import free_port
+
 START_DEADLINE = 10.0
-
-
-def mosquitto_binary() -> str:
-    """The broker's path; fails loudly (with the fix) when it is missing."""
-    found = os.environ.get("MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not os.access(found, os.X_OK):
-        raise RuntimeError(
-            "mosquitto is not installed: apt-get install -y mosquitto (or set MOSQUITTO=/path)"
-        )
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Mosquitto:
