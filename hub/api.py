@@ -19,6 +19,7 @@ from hub.app import Hub
 from hub.console.routes import CONSOLE_KEY, setup_console
 from hub.errors import (
     BudgetExhausted,
+    ConfigError,
     DeliveryRefused,
     ProtocolError,
     RoutingError,
@@ -223,7 +224,7 @@ async def roster_reload(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     try:
         count = hub.reload_roster()
-    except Exception as exc:
+    except ConfigError as exc:
         return _error(400, f"roster not reloaded: {exc}")
     return web.json_response({"nodes": count})
 

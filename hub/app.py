@@ -96,7 +96,7 @@ class Hub:
             for name, transport in transports.items():
                 try:
                     await transport.aclose()
-                except Exception:
+                except Exception:  # close every other link and the store regardless
                     log.exception("closing link %s failed", name)
             await hub.store.close()
 
@@ -397,7 +397,8 @@ def _transport_status(transport: Transport) -> dict[str, Any]:
     if callable(status):
         try:
             value = status()
-        except Exception:
+        except Exception:  # a figure that cannot be read must not break the links view
+            log.exception("reading %s's status failed", transport.name)
             return {}
         if isinstance(value, dict):
             return {"details": value}
