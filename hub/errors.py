@@ -18,10 +18,12 @@ only ever catch ours, and each carries structured fields for logs and counters::
     │   ├── BudgetExhausted     airtime, duty cycle, rate or credit budget spent (retry_after seconds)
     │   ├── DeliveryRefused     the far side or the network refused the frame for good (reason)
     │   └── TransportClosed     the transport was closed; using it is a programming error
-    └── ModemError              a serial modem misbehaved (device, command, code)
-        ├── CommandTimeout      no final result within the command's deadline
-        ├── CmeError            the modem answered ``+CME ERROR: <code>`` or ``ERROR``
-        └── DeviceGone          the serial device vanished (unplugged) mid-command
+    ├── ModemError              a serial modem misbehaved (device, command, code)
+    │   ├── CommandTimeout      no final result within the command's deadline
+    │   ├── CmeError            the modem answered ``+CME ERROR: <code>`` or ``ERROR``
+    │   └── DeviceGone          the serial device vanished (unplugged) mid-command
+    ├── AuthError               console login refused or session expired (forbidden: CSRF token or role)
+    └── DrillError              the drill could not set up its world, or a stage did not hold
 """
 
 from __future__ import annotations
@@ -148,3 +150,16 @@ class CmeError(ModemError):
 
 class DeviceGone(ModemError):
     """The serial device disappeared (unplugged, powered off) while in use."""
+
+
+class AuthError(BeredtError):
+    """Login refused or session unknown or expired (log in again), or, with ``forbidden``, a wrong CSRF token
+    or a role that may not do this (logging in again will not help)."""
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        self.forbidden = forbidden
+        super().__init__(message)
+
+
+class DrillError(BeredtError):
+    """The drill could not set up its world or a stage did not hold (the message says which and why)."""

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiosqlite
 
 from hub.clock import Clock
-from hub.errors import BeredtError, StoreError
+from hub.errors import AuthError, StoreError
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 MIN_PASSWORD = 10
@@ -42,15 +42,6 @@ CREATE TABLE IF NOT EXISTS users (
     password TEXT NOT NULL
 );
 """
-
-
-class AuthError(BeredtError):
-    """Login refused or session unknown or expired (log in again), or, with ``forbidden``, a wrong CSRF token
-    or a role that may not do this (logging in again will not help)."""
-
-    def __init__(self, message: str, *, forbidden: bool = False) -> None:
-        self.forbidden = forbidden
-        super().__init__(message)
 
 
 class Role(enum.StrEnum):

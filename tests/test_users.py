@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hub.clock import ManualClock
-from hub.errors import StoreError
-from hub.users import AuthError, Role, Users, check_password, hash_password
+from hub.errors import AuthError, StoreError
+from hub.users import Role, Users, check_password, hash_password
 
 PASSWORD = "korrekt-hest-batteri"
 LINDELY = "0123456789abcdef"

@@ -24,10 +24,10 @@ from aiohttp import web
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.messages import local_zone
 from hub.console.service import Console, ConsoleOptions
-from hub.errors import RoutingError, StoreError
+from hub.errors import AuthError, RoutingError, StoreError
 from hub.frame import BROADCAST, Kind, Priority, Status
 from hub.logbook import EntryType
-from hub.users import AuthError, Role, Session
+from hub.users import Role, Session
 
 if TYPE_CHECKING:
     from hub.app import Hub

@@ -5,8 +5,6 @@
 faults; ``script`` plays the stages and measures them; ``cli`` registers ``beredt simulate``.
 """
 
-from hub.errors import BeredtError
+from hub.errors import DrillError
 
-
-class DrillError(BeredtError):
-    """The drill could not set up its world or a stage did not hold (the message says which and why)."""
+__all__ = ["DrillError"]
