@@ -1,0 +1,120 @@
+"""Bytes and seconds on air per delivered message over LoRa (EU 868, LONG_FAST), against JSON.
+
+For an institution status, a situation report and a short text, this script prints:
+- the signed Beredt frame size;
+- the mesh packets it takes at Beredt's 200-byte MTU;
+- bytes on air (with Meshtastic's packet header and data overhead);
+- time on air for the packets, plus the routing ACK the radio sends back for each;
+- how many such messages fit in one legal hour (360 s of airtime at the default 90 % share Beredt allows
+  itself).
+
+The same content as compact JSON, signed the same way (64-byte Ed25519 signature plus the same header
+fields as JSON), is printed beside, to show what the binary encoding saves on the scarcest link there is.
+
+    .venv/bin/python bench/bench_lora_airtime.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hub.fragment import split
+from hub.frame import Kind
+from hub.identity import Identity
+from hub.kinds import encode_payload
+from transports.lora import MTU
+from transports.lora_airtime import DATA_OVERHEAD, MESH_HEADER_LEN, ModemPreset, packet_airtime
+
+PRESET = ModemPreset.LONG_FAST
+BUDGET_SECONDS = 360.0 * 0.9
+ACK_PAYLOAD = 2  # a routing ACK carries a tiny Routing message
+
+MESSAGES: dict[str, tuple[Kind, object]] = {
+    "institution status": (
+        Kind.STATUS,
+        {
+            "facility": "Compromised",
+            "staffing": "Adequate",
+            "operations": "Insufficient",
+            "power": "generator",
+            "fuel_hours": 18,
+            "water_days": 2,
+            "food_days": 3,
+            "medicine_days": 5,
+            "residents": {"total": 42, "present": 40, "power_dependent": 3, "needing_help": 2},
+            "needs": ["oxygen", "heat"],
+            "text": "Generator kører, ilt til 2 døgn",
+        },
+    ),
+    "situation report": (
+        Kind.SITREP,
+        {
+            "number": 4,
+            "phase": "Update",
+            "summary": "Strømsvigt i hele kommunen siden 06:10. Varmestuer åbne på Rådhuset og i Hallen. "
+            "Næste opdatering kl. 18.",
+            "casualties": {"injured": 2, "evacuated": 35, "sheltering": 120},
+        },
+    ),
+    "short text": (Kind.TEXT, "Diesel leveres kl. 14 til Solgaarden"),
+}
+
+
+def on_air(packets: list[int]) -> tuple[int, float]:
+    """Bytes and seconds on air for packets of the given application payload sizes, with their ACKs."""
+    air_bytes = sum(p + MESH_HEADER_LEN + DATA_OVERHEAD for p in packets)
+    seconds = sum(packet_airtime(p, PRESET) + packet_airtime(ACK_PAYLOAD, PRESET) for p in packets)
+    return air_bytes, seconds
+
+
+def json_equivalent(identity: Identity, kind: Kind, body: object) -> bytes:
+    """The same message as compact JSON with the same header fields and a base64 Ed25519 signature."""
+    document = {
+        "v": 1,
+        "kind": kind.name.lower(),
+        "from": identity.node_id.hex(),
+        "to": "ffffffffffffffff",
+        "created": int(time.time()),
+        "ttl": 1440,
+        "priority": "normal",
+        "status": "actual",
+        "nonce": 123456789,
+        "body": body,
+        "sig": "A" * 86,  # 64 bytes in base64 without padding
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def main() -> None:
+    identity = Identity.generate("Plejehjemmet Solgaarden", "care-home")
+    header = ("message", "encoding", "bytes", "packets", "bytes on air", "s on air", "per legal hour")
+    rows = []
+    for name, (kind, body) in MESSAGES.items():
+        payload = encode_payload(kind, body)
+        frame = identity.sign(kind, b"\xff" * 8, payload, created=int(time.time()), ttl_minutes=1440)
+        wire = frame.encode()
+        for encoding, data in (("Beredt", wire), ("JSON", json_equivalent(identity, kind, body))):
+            packets = [len(p) for p in split(data, MTU)]
+            air_bytes, seconds = on_air(packets)
+            rows.append(
+                (name, encoding, len(data), len(packets), air_bytes, seconds, int(BUDGET_SECONDS // seconds))
+            )
+    widths = (20, 9, 7, 8, 13, 9, 15)
+    print(f"preset {PRESET.name}, MTU {MTU} B, budget {BUDGET_SECONDS:.0f} s of airtime per rolling hour\n")
+    print("".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        cells = (row[0], row[1], str(row[2]), str(row[3]), str(row[4]), f"{row[5]:.2f}", f"{row[6]:,}")
+        print("".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    print()
+    for index in range(0, len(rows), 2):
+        beredt, as_json = rows[index], rows[index + 1]
+        print(f"{beredt[0]}: JSON costs {as_json[5] / beredt[5]:.1f}x the airtime of the Beredt frame")
+
+
+if __name__ == "__main__":
+    main()
