@@ -44,7 +44,7 @@ async def test_life_safety_queued_behind_routine_goes_first() -> None:
     await asyncio.sleep(0)
     waiting = [asyncio.create_task(send(f"routine {n}", Priority.ROUTINE)) for n in range(500)]
     waiting.append(asyncio.create_task(send("life-safety", Priority.LIFE_SAFETY)))
-    while gate.depth < 502:  # everyone queued behind the packet on the air
+    while gate.depth < 502:  # noqa: ASYNC110 - until everyone is queued behind the packet on the air
         await asyncio.sleep(0)
     on_air.set()
     await asyncio.gather(holder, *waiting)
