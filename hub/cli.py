@@ -1,4 +1,6 @@
-"""``beredt``: the command line. ``init`` and ``run`` manage a hub; the rest talk to a running hub's API.
+"""``beredt``: the command line. ``init``, ``id``, ``run`` and ``roster`` work on a hub's files; the
+commands that talk to a running hub's API live in ``hub.cli_remote``; ``user`` and ``log`` are the
+console's administration (``hub.console.admin``); ``simulate`` is the drill (``hub.drill.cli``).
 
 Exit codes: 0 done, 1 the hub refused or could not be reached, 2 bad usage or configuration.
 """
@@ -9,28 +11,36 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from hub import config as config_module
+from hub.cli_remote import (
+    EXIT_OK,
+    Unreachable,
+    api_call,
+    cmd_board,
+    cmd_inbox,
+    cmd_links,
+    cmd_message,
+    cmd_peers,
+    cmd_rollcall,
+    cmd_send,
+    config_path,
+    load_config,
+    print_table,
+)
 from hub.config import HubConfig
 from hub.drill.cli import add_simulate_command
 from hub.errors import BeredtError, ConfigError
 from hub.frame import Kind
 from hub.identity import PublicCard
 from hub.kinds import SCHEMAS
-from hub.kinds.fields import Choice, HexId, Schema, Text
 from hub.roster import Roster
 
 log = logging.getLogger("beredt")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 CONFIG_TEMPLATE = """# Beredt hub configuration. Paths are relative to this file's folder.
 [node]
@@ -56,22 +66,13 @@ listen = "{link_host}:{link_port}"
 """
 
 
-def _config_path(args: argparse.Namespace) -> Path | None:
-    value = args.config or os.environ.get("BEREDT_CONFIG")
-    return Path(value) if value else None
-
-
-def _load(args: argparse.Namespace) -> HubConfig:
-    return config_module.load(_config_path(args))
-
-
 # ---- init / id / run ---------------------------------------------------------------------------------
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from hub.app import load_identity
 
-    path = _config_path(args)
+    path = config_path(args)
     if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
@@ -98,7 +99,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_id(args: argparse.Namespace) -> int:
     from hub.app import load_identity
 
-    identity = load_identity(_load(args), create=False)
+    identity = load_identity(load_config(args), create=False)
     print(identity.card.encode() if args.card_only else f"{identity.node_id.hex()} {identity.card.encode()}")
     return EXIT_OK
 
@@ -106,7 +107,7 @@ def cmd_id(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from hub.server import serve
 
-    config = _load(args)
+    config = load_config(args)
     logging.getLogger().setLevel(args.log_level or config.log_level)
     try:
         asyncio.run(serve(config))
@@ -125,7 +126,7 @@ def _roster(config: HubConfig) -> Roster:
 
 
 def cmd_roster_add(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config(args)
     roster = _roster(config)
     try:
         card = PublicCard.decode(args.card)
@@ -147,7 +148,7 @@ def cmd_roster_add(args: argparse.Namespace) -> int:
 
 
 def cmd_roster_remove(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config(args)
     roster = _roster(config)
     if not roster.remove(bytes.fromhex(args.node)):
         print(f"{args.node} is not in the roster", file=sys.stderr)
@@ -158,7 +159,7 @@ def cmd_roster_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_roster_list(args: argparse.Namespace) -> int:
-    roster = _roster(_load(args))
+    roster = _roster(load_config(args))
     rows = [
         (e.node_id.hex(), e.role.value, e.name, ",".join(sorted(k.name.lower() for k in e.kinds)))
         for e in roster
@@ -168,12 +169,12 @@ def cmd_roster_list(args: argparse.Namespace) -> int:
             json.dumps([dict(zip(("node", "role", "name", "kinds"), r, strict=True)) for r in rows], indent=2)
         )
     else:
-        _table(("NODE", "ROLE", "NAME", "MAY SEND"), rows)
+        print_table(("NODE", "ROLE", "NAME", "MAY SEND"), rows)
     return EXIT_OK
 
 
 def cmd_roster_export(args: argparse.Namespace) -> int:
-    roster = _roster(_load(args))
+    roster = _roster(load_config(args))
     for entry in roster:
         print(entry.card.encode())
     return EXIT_OK
@@ -181,208 +182,19 @@ def cmd_roster_export(args: argparse.Namespace) -> int:
 
 def _notify_reload(config: HubConfig) -> None:
     try:
-        _api(config, "POST", "/v1/roster/reload", {})
+        api_call(config, "POST", "/v1/roster/reload", {})
         print("running hub reloaded its roster")
-    except _Unreachable:
+    except Unreachable:
         pass
-
-
-# ---- API client commands ---------------------------------------------------------------------------------
-
-
-class _Unreachable(BeredtError):
-    pass
-
-
-def _api(config: HubConfig, method: str, path: str, body: Any = None) -> Any:
-    url = f"http://{config.api_host}:{config.api_port}{path}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            reason = json.loads(exc.read()).get("error", exc.reason)
-        except (ValueError, AttributeError):
-            reason = exc.reason
-        raise BeredtError(f"hub refused ({exc.code}): {reason}") from exc
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-        raise _Unreachable(f"no hub answers at {url} ({exc}); start it with 'beredt run'") from exc
-
-
-def _parse_fields(pairs: Sequence[str], schema: Schema | None = None) -> dict[str, Any]:
-    """``field=value`` pairs as a body. Values parse as JSON (numbers, lists) unless the schema says the
-    field is text, an id or a choice: a roll-call id such as 12345678 stays a string."""
-    textual = (
-        {e.name for e in schema.entries if isinstance(e.type, Text | HexId | Choice)} if schema else set()
-    )
-    body: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"expected field=value, got {pair!r}", key="FIELD")
-        parsed: Any = value
-        if key not in textual:
-            try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        target = body
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            target = target.setdefault(parent, {})
-        target[leaf] = parsed
-    return body
-
-
-def cmd_send(args: argparse.Namespace) -> int:
-    config = _load(args)
-    kind = args.kind
-    body: Any
-    if kind == "text":
-        body = " ".join(args.fields)
-        if not body:
-            raise ConfigError("a text message needs some text", key="TEXT")
-    elif args.json:
-        body = json.loads(sys.stdin.read() if args.json == "-" else args.json)
-    else:
-        body = _parse_fields(args.fields, SCHEMAS.get(Kind[kind.upper().replace("-", "_")]))
-    request = {"to": args.to, "kind": kind, "body": body, "priority": args.priority, "status": args.status}
-    if args.ttl:
-        request["ttl_minutes"] = args.ttl
-    if args.sealed:
-        request["sealed"] = True
-    answer = _api(config, "POST", "/v1/messages", request)
-    print(answer["id"])
-    return EXIT_OK
-
-
-def cmd_inbox(args: argparse.Namespace) -> int:
-    answer = _api(_load(args), "GET", f"/v1/inbox?limit={args.limit}")
-    if args.json:
-        print(json.dumps(answer["messages"], indent=2, ensure_ascii=False))
-        return EXIT_OK
-    rows = [
-        (
-            m["id"][:12],
-            m["kind"],
-            m["from_name"] or m["from"],
-            m["priority"],
-            m["via"] or "",
-            json.dumps(m["body"], ensure_ascii=False)[:60],
-        )
-        for m in answer["messages"]
-    ]
-    _table(("ID", "KIND", "FROM", "PRIORITY", "VIA", "BODY"), rows)
-    return EXIT_OK
-
-
-def cmd_message(args: argparse.Namespace) -> int:
-    print(json.dumps(_api(_load(args), "GET", f"/v1/messages/{args.id}"), indent=2, ensure_ascii=False))
-    return EXIT_OK
-
-
-def cmd_links(args: argparse.Namespace) -> int:
-    links = _api(_load(args), "GET", "/v1/links")["links"]
-    if args.json:
-        print(json.dumps(links, indent=2))
-        return EXIT_OK
-    rows = [
-        (
-            r["link"],
-            r["kind"],
-            r["peer_name"] or r["peer"] or "(link)",
-            r["state"],
-            _ago(r["since"]),
-            _ago(r["last_success"]),
-            str(r["queue_depth"]),
-            r["reason"][:50],
-        )
-        for r in links
-    ]
-    _table(("LINK", "KIND", "PEER", "STATE", "SINCE", "LAST OK", "QUEUE", "LAST CHANGE"), rows)
-    return EXIT_OK
-
-
-def _ago(when: float | None) -> str:
-    if when is None:
-        return "-"
-    seconds = max(0, int(time.time() - when))
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
-
-
-def cmd_peers(args: argparse.Namespace) -> int:
-    peers = _api(_load(args), "GET", "/v1/peers")["peers"]
-    if args.json:
-        print(json.dumps(peers, indent=2))
-        return EXIT_OK
-    rows = [
-        (
-            p["node"],
-            p["name"],
-            "yes" if p["trusted"] else "NO",
-            " ".join(f"{k}:{v}" for k, v in p["state"].items()),
-        )
-        for p in peers
-    ]
-    _table(("NODE", "NAME", "TRUSTED", "LINKS"), rows)
-    return EXIT_OK
-
-
-def cmd_board(args: argparse.Namespace) -> int:
-    rows = _api(_load(args), "GET", "/v1/board")["institutions"]
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return EXIT_OK
-    _table(
-        ("INSTITUTION", "CONCERN", "LAST HEARD", "VIA", "ROLL-CALL"),
-        [
-            (
-                str(r.get("name", r.get("node", "?"))),
-                str(r.get("concern") or "-"),
-                _ago(r.get("last_heard")),
-                str(r.get("last_link") or "-"),
-                str(r.get("rollcall") or "-"),
-            )
-            for r in rows
-        ],
-    )
-    return EXIT_OK
-
-
-def cmd_rollcall(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if args.action == "list":
-        print(json.dumps(_api(config, "GET", "/v1/rollcalls")["rollcalls"], indent=2, ensure_ascii=False))
-        return EXIT_OK
-    body = {"question": args.question, "minutes": args.minutes, "institutions": args.institutions}
-    print(_api(config, "POST", "/v1/rollcalls", body)["request"])
-    return EXIT_OK
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
     from hub.console.admin import main as admin
 
-    path = _config_path(args)
+    path = config_path(args)
     area = "logbook" if args.command == "log" else args.command
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     return admin([*(["--config", str(path)] if path else []), area, *rest])
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)] if rows else []
-    if not rows:
-        print("(none)")
-        return
-    for row in (header, *rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 # ---- argument parsing ------------------------------------------------------------------------------------
