@@ -214,6 +214,9 @@ async def healthz(request: web.Request) -> web.Response:
             "refused": dict(hub.admission.refused),
             "live_messages": hub.store.live_messages,
             "evicted": hub.store.evicted,
+            "hop_acks_sent": hub.acks.hop_acks_sent,
+            "e2e_acks_sent": hub.acks.e2e_acks_sent,
+            "bytes_sent": dict(hub.links.sent_bytes),
             "clock_trusted": hub.clock.trusted,
             "time": time.time(),
         }

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hub.acks import AckBatcher
@@ -22,7 +21,7 @@ from hub.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.config import HubConfig
 from hub.errors import ConfigError, RoutingError
 from hub.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
-from hub.frame import BROADCAST, MAX_TTL_MINUTES, Frame, Kind, Priority, Status, decode_frame
+from hub.frame import BROADCAST, MAX_TTL_MINUTES, Kind, Priority, Status, decode_frame
 from hub.health import HealthBoard, HealthChanged
 from hub.identity import Identity
 from hub.inbound import Inbound
@@ -38,12 +37,6 @@ from transports.registry import open_transport
 log = logging.getLogger("beredt.hub")
 
 _INBOUND_WORKERS = 32
-
-
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    id: bytes
-    frame: Frame
 
 
 class Hub:

@@ -485,10 +485,6 @@ class Store:
         ) as cursor:
             return [_message(row) async for row in cursor]
 
-    async def counts(self) -> dict[str, int]:
-        async with self._db.execute("SELECT state, count(*) FROM deliveries GROUP BY state") as cursor:
-            return {row[0]: row[1] async for row in cursor}
-
 
 def _grouped(
     batch: list[tuple[list[_Write], asyncio.Future[None] | None]],

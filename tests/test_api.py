@@ -96,6 +96,7 @@ async def test_health_links_peers_inbox(client: tuple[TestClient, Hub]) -> None:
     http, _ = client
     health = await (await http.get("/healthz")).json()
     assert health["ok"] is True and health["node"] == ME.node_id.hex()
+    assert health["bytes_sent"] == {"memory": 0} and health["hop_acks_sent"] == 0
     links = (await (await http.get("/v1/links")).json())["links"]
     assert {row["link"] for row in links} == {"memory"}
     peers = (await (await http.get("/v1/peers")).json())["peers"]
