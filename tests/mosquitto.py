@@ -11,7 +11,6 @@ its absence is a test failure, not a skip, so CI cannot pass without the real br
 from __future__ import annotations
 
 import contextlib
-import getpass
 import signal
 import socket
 import subprocess
@@ -24,7 +23,10 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hub.drill.sims import mosquitto_binary  # fails loudly, with the fix, when the broker is missing
+from hub.drill.sims import (  # fails loudly, with the fix, when the broker is missing
+    broker_config,
+    mosquitto_binary,
+)
 from hub.drill.topology import free_port
 
 START_DEADLINE = 10.0
@@ -39,19 +41,7 @@ class Mosquitto:
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config = folder / "mosquitto.conf"
         self.log = folder / "mosquitto.log"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            # Run as ourselves: started as root, mosquitto would switch to user "mosquitto" and could
-            # then neither write its log and persistence nor read certificates in our private folders.
-            f"user {getpass.getuser()}\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {folder}/\n"
-            f"log_dest file {self.log}\n"
-            "log_type all\n"
-            # Beredt's persistent sessions queue frames for offline hubs; the default of 1000 is too low.
-            "max_queued_messages 100000\n" + extra
-        )
+        self.config.write_text(broker_config(folder, self.port, self.log, "log_type all\n" + extra))
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -30,6 +30,22 @@ from transports.lora_airtime import preset_from_name
 START_DEADLINE = 10.0
 
 
+def broker_config(folder: Path, port: int, log: Path, extra: str = "") -> str:
+    """A Mosquitto config for a broker of our own on loopback, keeping its state in ``folder``."""
+    return (
+        f"listener {port} 127.0.0.1\n"
+        # Run as ourselves: started as root, mosquitto would switch to user "mosquitto" and could then
+        # neither write its log and persistence nor read certificates in our private folders.
+        f"user {getpass.getuser()}\n"
+        "allow_anonymous true\n"
+        "persistence true\n"
+        f"persistence_location {folder}/\n"
+        f"log_dest file {log}\n"
+        # Hubs keep persistent sessions; a care home offline for hours needs more than 1000 queued frames.
+        "max_queued_messages 100000\n" + extra
+    )
+
+
 def mosquitto_binary() -> str:
     found = os.environ.get("MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not os.access(found, os.X_OK):
@@ -51,17 +67,7 @@ class Broker:
         self.log = folder / "mosquitto.log"
         self.config = folder / "mosquitto.conf"
         folder.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            # Started as root, mosquitto would switch to user "mosquitto" and lose access to our folder.
-            f"user {getpass.getuser()}\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {folder}/\n"
-            f"log_dest file {self.log}\n"
-            # Hubs keep persistent sessions; a care home offline for hours needs more than 1000 queued.
-            "max_queued_messages 100000\n"
-        )
+        self.config.write_text(broker_config(folder, self.port, self.log))
         self.process: asyncio.subprocess.Process | None = None
 
     @property
