@@ -1,6 +1,6 @@
 """Frame codec benchmark: signing, encoding, decoding and verifying against the Ed25519 floor, one core.
 
-DESIGN.md section 7 budgets sign + encode at >= 20,000 frames/s and decode + verify at >= 7,000 frames/s,
+Beredt budgets sign + encode at >= 20,000 frames/s and decode + verify at >= 7,000 frames/s,
 and asks that decode + verify stay within 85 % of Ed25519 verify alone. Each figure is measured here in the
 same run as its floor, in interleaved rounds (best round kept) so a busy shared machine skews both alike.
 The frame is a typical care-home status report: a 64-byte payload, the size of a packed status. Also
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from hub.frame import BROADCAST, Frame, Kind, Priority, decode_frame
-from hub.identity import Identity
+from hub.core.frame import BROADCAST, Frame, Kind, Priority, decode_frame
+from hub.core.identity import Identity
 
 CREATED = 1_800_000_000
 PAYLOAD = bytes(range(64))

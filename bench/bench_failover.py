@@ -2,7 +2,7 @@
 delivery over the next link <= 5 s, zero loss.
 
 Each run starts the whole drill world (five ``beredt run`` processes, Mosquitto, the fake LoRa mesh,
-SINE and Iridium simulators; see ``hub.drill``) and plays the six stages. Per stage it reports, from
+SINE and Iridium simulators; see ``drill``) and plays the six stages. Per stage it reports, from
 the fault (or the restore) onwards: when the staff hub's ``/v1/links`` showed the watched link down
 (after the restore: up again at every hub), when the first sitrep sent at the fault reached the care
 home's inbox and over which link, and how many accepted messages were lost or duplicated. With
@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.drill.runner import Drill
-from hub.drill.script import Scenario
-from hub.drill.stages import DETECTION_BUDGET, FIRST_DELIVERY_BUDGET, STAGES, StageResult
+from drill.runner import Drill
+from drill.script import Scenario
+from drill.stages import DETECTION_BUDGET, FIRST_DELIVERY_BUDGET, STAGES, StageResult
 
 
 async def one_run(rounds: int) -> list[StageResult]:

@@ -150,17 +150,15 @@ def main() -> int:
         stack.callback(broker.kill)
         stack.enter_context(
             simulator(
-                ["hardware.simulators.meshtastic_radio", "--pty", str(tmp / "lora"), "--count", "2"],
+                ["simulators.meshtastic_radio", "--pty", str(tmp / "lora"), "--count", "2"],
                 tmp / "lora.log",
             )
         )
         stack.enter_context(
-            simulator(
-                ["hardware.simulators.tetra", "1001", "1002", "--dir", str(tmp / "sine")], tmp / "sine.log"
-            )
+            simulator(["simulators.tetra", "1001", "1002", "--dir", str(tmp / "sine")], tmp / "sine.log")
         )
         stack.enter_context(
-            simulator(["hardware.simulators.iridium", "--link", str(tmp / "iridium0")], tmp / "iridium.log")
+            simulator(["simulators.iridium", "--link", str(tmp / "iridium0")], tmp / "iridium.log")
         )
         wait_for_paths(
             [tmp / "lora0", tmp / "lora1", tmp / "sine/tty1001", tmp / "sine/tty1002", tmp / "iridium0"]

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.fragment import split
-from hub.frame import Kind
-from hub.identity import Identity
-from hub.kinds import encode_payload
+from hub.core.fragment import split
+from hub.core.frame import Kind
+from hub.core.identity import Identity
+from hub.core.kinds import encode_payload
 from transports.lora import MTU
 from transports.lora_airtime import DATA_OVERHEAD, MESH_HEADER_LEN, ModemPreset, packet_airtime
 

@@ -54,15 +54,16 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.app import Hub
-from hub.config import LinkConfig, PeerConfig, load
-from hub.frame import Kind
-from hub.health import HealthChanged
-from hub.identity import Identity
-from hub.roster import Role, Roster
+from hub.core.frame import Kind
+from hub.core.identity import Identity
+from hub.core.transport import LinkChanged, Received, Transport, TransportContext
+from hub.relay.health import HealthChanged
+from hub.relay.roster import Role, Roster
+from hub.relay.settings import LinkConfig, PeerConfig
+from hub.service.assembly import open_hub
+from hub.service.config import load
 from tests.hubproc import HubProcess
 from tests.mosquitto import Mosquitto
-from transports.base import LinkChanged, Received, Transport, TransportContext
 from transports.mqtt import INFLIGHT, open_transport
 
 FRAME_BYTES = 200
@@ -319,7 +320,7 @@ async def hubs(
         roster.add(Identity.load(b.dir / "data" / "identity.key").card)
         roster.save()
         await asyncio.to_thread(b.start)
-        async with Hub.open(a_config, a_identity) as a, asyncio.TaskGroup() as group:
+        async with open_hub(a_config, a_identity) as a, asyncio.TaskGroup() as group:
             a.health.listen(watch)
             runner = group.create_task(a.run(), name="hub-a")
             async with asyncio.timeout(DEADLINE):

@@ -26,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.app import Hub
-from hub.config import LinkConfig, PeerConfig, Timing, load
-from hub.frame import Kind
-from hub.identity import Identity
+from hub.core.frame import Kind
+from hub.core.identity import Identity
+from hub.relay.settings import LinkConfig, PeerConfig, Timing
+from hub.service.assembly import open_hub
+from hub.service.config import load
 from tests.hubproc import HubProcess, free_port
 
 
@@ -108,7 +109,7 @@ async def run(args: argparse.Namespace) -> None:
     b.start()
     c.start()
     try:
-        async with Hub.open(a_config, a_identity) as a:
+        async with open_hub(a_config, a_identity) as a:
             a.roster.add(Identity.load(b.dir / "data" / "identity.key").card)
             a.roster.add(Identity.load(c.dir / "data" / "identity.key").card)
             runner = asyncio.create_task(a.run())

@@ -19,12 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.app import Hub
-from hub.config import HubConfig, LinkConfig, PeerConfig
-from hub.frame import Kind
-from hub.identity import Identity
-from hub.roster import Role
-from hub.store import Store
+from hub.core.frame import Kind
+from hub.core.identity import Identity
+from hub.relay.roster import Role
+from hub.relay.settings import LinkConfig, PeerConfig
+from hub.relay.store import Store
+from hub.service.assembly import open_hub
+from hub.service.config import HubConfig
 
 
 async def fill(path: Path, identity: Identity, hop: bytes, count: int) -> float:
@@ -63,7 +64,7 @@ async def run(count: int) -> None:
     )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    async with Hub.open(config, me) as hub:
+    async with open_hub(config, me) as hub:
         task = asyncio.create_task(hub.run())
         await hub.ready.wait()
         ready = time.perf_counter() - start

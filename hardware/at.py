@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 CTRL_Z = b"\x1a"
 ESC = b"\x1b"

@@ -29,7 +29,7 @@ from hardware import iridium_sbd as sbd
 from hardware.at import BinaryRead
 from hardware.modem import AtModem
 from hardware.serial_link import SerialLink, backoff_delays
-from hub.errors import ModemError, ProtocolError
+from hub.core.errors import ModemError, ProtocolError
 
 log = logging.getLogger(__name__)
 

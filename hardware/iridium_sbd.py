@@ -27,7 +27,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 MO_MAX = 340
 MT_MAX = 270

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 START1 = 0x94
 START2 = 0xC3

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 
 from hardware.at import AtParser, BinaryRead, Prompt, Response, Urc, encode_command, encode_text
 from hardware.serial_link import SerialLink
-from hub.errors import CmeError, CommandTimeout, DeviceGone, ProtocolError
+from hub.core.errors import CmeError, CommandTimeout, DeviceGone, ProtocolError
 
 log = logging.getLogger(__name__)
 

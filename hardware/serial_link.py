@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 import serial
 import serial_asyncio_fast
 
-from hub.errors import CommandTimeout, DeviceGone
+from hub.core.errors import CommandTimeout, DeviceGone
 
 COMMON_RATES = (115200, 38400, 19200, 9600, 57600)
 

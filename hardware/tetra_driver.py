@@ -28,7 +28,7 @@ from hardware import tetra_pei as pei
 from hardware.at import Response
 from hardware.modem import AtModem
 from hardware.serial_link import COMMON_RATES, SerialLink, probe_baud
-from hub.errors import CommandTimeout, DeviceGone, ProtocolError
+from hub.core.errors import CommandTimeout, DeviceGone, ProtocolError
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 SDS_TYPE4 = 12
 STATUS = 13

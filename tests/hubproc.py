@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hub.drill.topology import free_port, to_toml
+from drill.topology import free_port, to_toml
 
 BEREDT = [sys.executable, "-m", "hub.cli"]
 REPO = Path(__file__).resolve().parent.parent

@@ -8,10 +8,12 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from hub.app import Hub
-from hub.config import HubConfig, LinkConfig, PeerConfig, Timing
-from hub.identity import Identity
-from hub.roster import Role
+from hub.core.identity import Identity
+from hub.relay.hub import Hub
+from hub.relay.roster import Role
+from hub.relay.settings import LinkConfig, PeerConfig, Timing
+from hub.service.assembly import open_hub
+from hub.service.config import HubConfig
 
 _media = itertools.count()
 
@@ -42,7 +44,7 @@ def peer(identity: Identity, address: str, links: tuple[str, ...] = ("memory",))
 
 @contextlib.asynccontextmanager
 async def running(config: HubConfig, identity: Identity) -> AsyncIterator[Hub]:
-    async with Hub.open(config, identity) as hub:
+    async with open_hub(config, identity) as hub:
         task = asyncio.create_task(hub.run(), name=f"hub-{identity.name}")
         await hub.ready.wait()
         try:

@@ -23,11 +23,11 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hub.drill.sims import (  # fails loudly, with the fix, when the broker is missing
+from drill.sims import (  # fails loudly, with the fix, when the broker is missing
     broker_config,
     mosquitto_binary,
 )
-from hub.drill.topology import free_port
+from drill.topology import free_port
 
 START_DEADLINE = 10.0
 

@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from hub.errors import (
+from hub.core.errors import (
     ConfigError,
     DeliveryRefused,
     FrameTooLarge,
@@ -36,7 +36,7 @@ from hub.errors import (
     TransportClosed,
     TransportError,
 )
-from transports.base import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
+from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 
 # The codec and the options live in modules of their own; re-exported so that they stay importable from here.
 from transports.internet_codec import MAX_MTU as MAX_MTU
@@ -50,7 +50,7 @@ FRAMES_PATH = "/v1/frames"
 PROBE_PATH = "/v1/probe"
 REPLY_TO_HEADER = "X-Beredt-Reply-To"
 BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
-PRIORITY_LANES = 4  # hub.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
+PRIORITY_LANES = 4  # hub.core.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
 PROBE_TIMEOUT_CAP = 2.0  # probes must answer fast: the health monitor relies on them
 SHUTDOWN_GRACE = 2.0  # seconds aclose waits for request handlers still running
 

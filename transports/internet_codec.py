@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.errors import FrameTooLarge, ProtocolError
+from hub.core.errors import FrameTooLarge, ProtocolError
 
 MAX_MTU = 0xFFFF  # the length prefix is two bytes
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from yarl import URL
 
-from hub.errors import ConfigError
+from hub.core.errors import ConfigError
 from transports.internet_codec import MAX_MTU
 
 

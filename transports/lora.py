@@ -29,15 +29,15 @@ from typing import Any
 
 from pubsub import pub
 
-from hub.errors import (
+from hub.core.errors import (
     BudgetExhausted,
     DeliveryRefused,
     FrameTooLarge,
     LinkDown,
     TransportClosed,
 )
-from hub.frame import Priority
-from transports.base import (
+from hub.core.frame import Priority
+from hub.core.transport import (
     BROADCAST_ADDRESS,
     Capabilities,
     Cost,

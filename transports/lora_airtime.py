@@ -27,7 +27,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from hub.frame import Priority
+from hub.core.frame import Priority
 
 MESH_HEADER_LEN = 16
 """Meshtastic's on-air packet header (dest, sender, id, flags, channel hash, next hop, relay node)."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import ConfigError
+from hub.core.errors import ConfigError
 from transports.lora_airtime import EU868_HOURLY_LIMIT, ModemPreset, preset_from_name
 
 

@@ -13,8 +13,8 @@ import random
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from hub.errors import ConfigError, FrameTooLarge, LinkDown, TransportClosed
-from transports.base import (
+from hub.core.errors import ConfigError, FrameTooLarge, LinkDown, TransportClosed
+from hub.core.transport import (
     BROADCAST_ADDRESS,
     Capabilities,
     LinkChanged,

@@ -30,8 +30,15 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from hub.errors import ConfigError, DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
-from transports.base import (
+from hub.core.errors import (
+    ConfigError,
+    DeliveryRefused,
+    FrameTooLarge,
+    LinkDown,
+    ProtocolError,
+    TransportClosed,
+)
+from hub.core.transport import (
     BROADCAST_ADDRESS,
     Capabilities,
     LinkChanged,
@@ -40,7 +47,7 @@ from transports.base import (
     TransportEvent,
 )
 from transports.mqtt_connection import INFLIGHT as INFLIGHT  # re-exported: benchmarks size by it
-from transports.mqtt_connection import BrokerConnection
+from transports.mqtt_connection import BrokerConnection, ConnectionSettings
 from transports.mqtt_topics import (
     GROUP_SCHEME,
     PRESENCE_OFFLINE,
@@ -150,13 +157,24 @@ class MqttTransport:
             self._events.put_nowait(None)
 
     # --- connection management -----------------------------------------------------------------------
+    def _connection_settings(self) -> ConnectionSettings:
+        return ConnectionSettings(
+            name=self.name,
+            options=self.options,
+            will_topic=self.topics.presence(self.node_id),
+            loop=self._loop,
+            loop_thread=self._loop_thread,
+            log=self._log,
+            on_message=self._on_message,
+        )
+
     async def _supervise(self) -> None:
         delay, index = BACKOFF_START, 0
         while not self._closed:
             broker = self.options.brokers[index]
             conn: BrokerConnection | None = None
             try:
-                conn = BrokerConnection(self, broker)
+                conn = BrokerConnection(self._connection_settings(), broker)
                 await self._establish(conn)
             except asyncio.CancelledError:  # aclose() while connecting
                 if conn is not None:

@@ -13,11 +13,13 @@ layout, the logger and the inbound message handler, and decides what to do when 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -26,11 +28,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hub.errors import DeliveryRefused, LinkDown
-from transports.mqtt_topics import PRESENCE_OFFLINE, Broker
-
-if TYPE_CHECKING:  # the transport module imports this one
-    from transports.mqtt import MqttTransport
+from hub.core.errors import DeliveryRefused, LinkDown
+from transports.mqtt_topics import PRESENCE_OFFLINE, Broker, MqttOptions
 
 INFLIGHT = 20  # unacknowledged QoS 1 publications at once: Mosquitto's default receive maximum
 TCP_USER_TIMEOUT_MS = 3000  # unacknowledged bytes older than this kill the socket: the 3 s detection budget
@@ -49,13 +48,26 @@ class _TrackingContext(ssl.SSLContext):
         return sock
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """What a broker connection needs from the transport that owns it."""
+
+    name: str  # the link's name, for errors
+    options: MqttOptions
+    will_topic: str  # the presence topic that the broker marks offline if we vanish
+    loop: asyncio.AbstractEventLoop
+    loop_thread: int  # the event loop's thread id: paho callbacks from elsewhere are marshalled to it
+    log: logging.Logger
+    on_message: Callable[[paho.Client, Any, paho.MQTTMessage], None]
+
+
 class BrokerConnection:
     """One paho client on one socket to one broker, driven by the event loop."""
 
-    def __init__(self, owner: MqttTransport, broker: Broker) -> None:
+    def __init__(self, owner: ConnectionSettings, broker: Broker) -> None:
         self.owner = owner
         self.broker = broker
-        self.loop = owner._loop
+        self.loop = owner.loop
         self.fd: int | None = None
         self.connack: asyncio.Future[None] = self.loop.create_future()
         self.lost: asyncio.Future[str] = self.loop.create_future()
@@ -85,12 +97,12 @@ class BrokerConnection:
             if opts.tls_cert and opts.tls_key:
                 self.tls.load_cert_chain(opts.tls_cert, opts.tls_key)
             client.tls_set_context(self.tls)
-        client.will_set(owner.topics.presence(owner.node_id), PRESENCE_OFFLINE, qos=1, retain=True)
-        client.enable_logger(owner._log.getChild("paho"))  # packet traces at DEBUG, for field diagnosis
+        client.will_set(owner.will_topic, PRESENCE_OFFLINE, qos=1, retain=True)
+        client.enable_logger(owner.log.getChild("paho"))  # packet traces at DEBUG, for field diagnosis
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        client.on_message = owner._on_message
+        client.on_message = owner.on_message
         client.on_socket_register_write = self._on_register_write
         client.on_socket_unregister_write = self._on_unregister_write
         client.on_socket_close = self._on_socket_close
@@ -177,7 +189,7 @@ class BrokerConnection:
             self.loop.remove_writer(self.fd)
 
     def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        if threading.get_ident() != self.owner._loop_thread:  # during connect, in the worker thread
+        if threading.get_ident() != self.owner.loop_thread:  # during connect, in the worker thread
             self.loop.call_soon_threadsafe(self._sync_writer)
         elif not self.flush_scheduled:
             # Write once at the end of this loop iteration instead of waiting for "writable": the
@@ -193,12 +205,12 @@ class BrokerConnection:
                 self.loop.add_writer(self.fd, self._writable)
 
     def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        if self.fd is not None and threading.get_ident() == self.owner._loop_thread:
+        if self.fd is not None and threading.get_ident() == self.owner.loop_thread:
             self.loop.remove_writer(self.fd)
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         # Only the loop closes a socket it watches; in the worker thread paho closes nothing we attached.
-        if threading.get_ident() == self.owner._loop_thread:
+        if threading.get_ident() == self.owner.loop_thread:
             self._detach()
 
     def _on_connect(

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hub.errors import ConfigError, ProtocolError
-from transports.base import BROADCAST_ADDRESS
+from hub.core.errors import ConfigError, ProtocolError
+from hub.core.transport import BROADCAST_ADDRESS
 
 _NODE_ID = re.compile(r"[0-9a-f]{16}")
 _GROUP = re.compile(r"[A-Za-z0-9_.-]{1,64}")

@@ -1,4 +1,4 @@
-"""Which module opens which kind of link. Only the composition root (hub.app) calls this.
+"""Which module opens which kind of link. Only the composition root (hub.service.assembly) calls this.
 
 Each transport module provides ``async def open_transport(name, options, ctx) -> Transport``; it
 validates its own ``[links.<name>]`` options and raises ``ConfigError`` naming the key.
@@ -11,8 +11,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from hub.errors import ConfigError
-from transports.base import Transport, TransportContext
+from hub.core.errors import ConfigError
+from hub.core.transport import Transport, TransportContext
 
 KINDS: dict[str, str] = {
     "memory": "transports.memory",

@@ -33,8 +33,8 @@ from typing import Any
 from hardware import iridium_sbd as sbd
 from hardware.iridium_driver import Iridium9603Driver, RetryPolicy, SessionReport
 from hardware.serial_link import backoff_delays
-from hub.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
-from hub.errors import (
+from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
+from hub.core.errors import (
     BeredtError,
     BudgetExhausted,
     ConfigError,
@@ -45,7 +45,7 @@ from hub.errors import (
     ProtocolError,
     TransportClosed,
 )
-from transports.base import LinkChanged, Received, TimeHint, Transport, TransportContext
+from hub.core.transport import LinkChanged, Received, TimeHint, Transport, TransportContext
 
 # Shared with the webhook role; re-exported so that these names stay importable from this module too.
 from transports.satellite_budget import WEBHOOK_MTU as WEBHOOK_MTU

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from hardware import iridium_sbd as sbd
-from hub.clock import Clock
-from hub.errors import BudgetExhausted, ConfigError, FrameTooLarge, TransportClosed
-from transports.base import Capabilities, Cost, TransportEvent
+from hub.core.clock import Clock
+from hub.core.errors import BudgetExhausted, ConfigError, FrameTooLarge, TransportClosed
+from hub.core.transport import Capabilities, Cost, TransportEvent
 
 WEBHOOK_MTU = 5 * sbd.CREDIT_BYTES  # 250, within the 270-byte MT limit
 _SESSION_RATE = 10.0  # bytes/s: ~232 bytes per session of 5-20 s, for drain-time estimates

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hardware import iridium_sbd as sbd
-from hub.errors import ProtocolError, RefusalReason, TrustError
+from hub.core.errors import ProtocolError, RefusalReason, TrustError
 
 _IMEI = re.compile(r"\d{15}")
 

@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from hardware import iridium_sbd as sbd
-from hub.errors import (
+from hub.core.errors import (
     BudgetExhausted,
     ConfigError,
     DeliveryRefused,
@@ -36,7 +36,7 @@ from hub.errors import (
     TransportClosed,
     TrustError,
 )
-from transports.base import Received, TransportContext
+from hub.core.transport import Received, TransportContext
 from transports.satellite_budget import WEBHOOK_MTU, CreditBudget, SatelliteBase, config_text
 
 # The form parser is sans-IO in a module of its own; re-exported so that its names stay importable from here.

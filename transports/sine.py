@@ -32,7 +32,7 @@ from typing import Any
 from hardware import tetra_pei as pei
 from hardware.serial_link import backoff_delays
 from hardware.tetra_driver import RadioInfo, ReportReceived, SdsReceived, StatusReceived, TetraDriver
-from hub.errors import (
+from hub.core.errors import (
     BudgetExhausted,
     DeliveryRefused,
     DeviceGone,
@@ -43,7 +43,7 @@ from hub.errors import (
     TransportClosed,
     TransportError,
 )
-from transports.base import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
+from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 from transports.sine_status import SineOptions, StatusPlan, encode_status, parse_options
 
 REPORT_PRIORITY = 1_000  # our delivery reports go before any frame: a late report costs the sender a resend

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.errors import ConfigError, ProtocolError
+from hub.core.errors import ConfigError, ProtocolError
 
 STATUS_MARKER = 0x00
 STATUS_RANGE = range(0x8000, 0x10000)

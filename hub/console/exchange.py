@@ -3,7 +3,7 @@
 Export takes what the signed frame says — message id, signing node, creation time, Status — so the CAP
 document cannot claim more than the frame did (an exercise stays an Exercise). A read receipt becomes
 CAP's standard receipt (msgType Ack referencing the original). Import accepts a CAP document posted as
-the request body, maps it with ``hub.cap.import_cap`` and sends it as an ALERT with the document's own
+the request body, maps it with ``hub.console.cap.import_cap`` and sends it as an ALERT with the document's own
 status to every care home or one node; the log book records the import and any text cut to fit.
 """
 
@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.cap import CapHeader, CapReference, export_alert, export_receipt, import_cap
+from hub.console.cap import CapHeader, CapReference, export_alert, export_receipt, import_cap
 from hub.console.service import Console
-from hub.errors import ProtocolError
-from hub.frame import BROADCAST, Kind, Priority, Status
-from hub.users import Session
+from hub.console.users import Session
+from hub.core.errors import ProtocolError
+from hub.core.frame import BROADCAST, Kind, Priority, Status
 
 MAX_CAP = 256 * 1024
 _STATUS = {"actual": Status.ACTUAL, "exercise": Status.EXERCISE, "test": Status.TEST}

@@ -11,14 +11,14 @@ from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.errors import ProtocolError, SealError
-from hub.frame import decode_frame
-from hub.kinds import decode_payload
-from hub.seal import open_sealed
+from hub.core.errors import ProtocolError, SealError
+from hub.core.frame import decode_frame
+from hub.core.kinds import decode_payload
+from hub.core.seal import open_sealed
 
 if TYPE_CHECKING:
-    from hub.app import Hub
-    from hub.store import StoredMessage
+    from hub.relay.hub import Hub
+    from hub.relay.store import StoredMessage
 
 
 def local_zone() -> tzinfo:

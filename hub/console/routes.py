@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hub.console.exchange import export_cap, import_and_send
+from hub.console.logbook import EntryType
 from hub.console.messages import local_zone
 from hub.console.service import Console, ConsoleOptions
-from hub.errors import AuthError, RoutingError, StoreError
-from hub.frame import BROADCAST, Kind, Priority, Status
-from hub.logbook import EntryType
-from hub.users import Role, Session
+from hub.console.users import Role, Session
+from hub.core.errors import AuthError, RoutingError, StoreError
+from hub.core.frame import BROADCAST, Kind, Priority, Status
 
 if TYPE_CHECKING:
-    from hub.app import Hub
+    from hub.relay.hub import Hub
 
 log = logging.getLogger("beredt.console")
 STATIC = Path(__file__).with_name("static")

@@ -24,22 +24,22 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from hub.clock import Clock
 from hub.console import state
 from hub.console.board import StatusBoard
+from hub.console.logbook import EntryType, LogBook
 from hub.console.messages import decode_message, link_label, name_of, summary
-from hub.errors import BeredtError, StoreError
-from hub.events import LinkHealthChanged, MessageReceived, MessageSent, Overflow, RadioStatus
-from hub.frame import BROADCAST, Kind, Priority, Status
-from hub.kinds import encode_payload
-from hub.logbook import EntryType, LogBook
-from hub.rollcall import Escalate, Resend, RollCallBoard
-from hub.roster import Role as NodeRole
-from hub.users import Users
+from hub.console.rollcall import Escalate, Resend, RollCallBoard
+from hub.console.users import Users
+from hub.core.clock import Clock
+from hub.core.errors import BeredtError, StoreError
+from hub.core.frame import BROADCAST, Kind, Priority, Status
+from hub.core.kinds import encode_payload
+from hub.relay.events import LinkHealthChanged, MessageReceived, MessageSent, Overflow, RadioStatus
+from hub.relay.roster import Role as NodeRole
 
 if TYPE_CHECKING:
-    from hub.app import Hub
-    from hub.store import StoredMessage
+    from hub.relay.hub import Hub
+    from hub.relay.store import StoredMessage
 
 log = logging.getLogger("beredt.console")
 

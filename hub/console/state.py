@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from hub.errors import StoreError
+from hub.core.errors import StoreError
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS console_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 

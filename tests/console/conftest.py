@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from hub.app import Hub
-from hub.config import LinkConfig, PeerConfig
 from hub.console.routes import CONSOLE_KEY, setup_console
 from hub.console.service import Console, ConsoleOptions
-from hub.identity import Identity
-from hub.roster import Role as NodeRole
-from hub.users import Role
+from hub.console.users import Role
+from hub.core.identity import Identity
+from hub.relay.hub import Hub
+from hub.relay.roster import Role as NodeRole
+from hub.relay.settings import LinkConfig, PeerConfig
 from tests.inproc import hub_config, medium_name, running
 
 PASSWORD = "korrekt-hest-batteri"

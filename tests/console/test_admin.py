@@ -1,4 +1,4 @@
-"""``python -m hub.console.admin``: users and log book checks from the shell, as real subprocesses."""
+"""``python -m hub.cli.admin``: users and log book checks from the shell, as real subprocesses."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.clock import SystemClock
-from hub.logbook import EntryType, LogBook
-from hub.users import Users
+from hub.console.logbook import EntryType, LogBook
+from hub.console.users import Users
+from hub.core.clock import SystemClock
 
 PASSWORD = "korrekt-hest-batteri"
 
@@ -25,7 +25,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def admin(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hub.console.admin", "--config", str(config), *args],
+    return subprocess.run([sys.executable, "-m", "hub.cli.admin", "--config", str(config), *args],
                           input=stdin, capture_output=True, text=True, timeout=60)  # fmt: skip
 
 

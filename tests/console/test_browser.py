@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import playwright.async_api as playwright_api
 import pytest
 
-from hub.frame import Kind
+from hub.core.frame import Kind
 from tests.console.conftest import PASSWORD, Pair
-from tests.test_cap import OUTSIDE
+from tests.console.test_cap import OUTSIDE
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():  # the real browser is the point of these tests: fail, never skip

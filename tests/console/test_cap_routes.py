@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from hub.frame import Kind, Status
+from hub.core.frame import Kind, Status
 from tests.console.conftest import PASSWORD, Pair
 from tests.inproc import eventually
-from tests.test_cap import OUTSIDE, _text, assert_valid_cap
+from tests.console.test_cap import OUTSIDE, _text, assert_valid_cap
 
 ALERT = {"event": "Stormflod", "urgency": "Immediate", "severity": "Severe", "certainty": "Likely",
          "instruction": "Flyt beboere fra stueetagen", "area": "Aarhus Ø"}  # fmt: skip

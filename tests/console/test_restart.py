@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from hub.console.logbook import EntryType
 from hub.console.service import Console
-from hub.frame import Kind, Priority
-from hub.logbook import EntryType
+from hub.core.frame import Kind, Priority
 from tests.console.conftest import Pair
 from tests.inproc import eventually
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from hub.clock import ManualClock
 from hub.console.service import ConsoleOptions
-from hub.frame import Kind, Priority
+from hub.core.clock import ManualClock
+from hub.core.frame import Kind, Priority
 from tests.console.conftest import Pair
 from tests.inproc import eventually
 

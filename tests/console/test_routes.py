@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
-from hub.clock import ManualClock
 from hub.console.service import ConsoleOptions
-from hub.events import Overflow, RadioStatus
-from hub.frame import Kind
-from hub.kinds import encode_payload
+from hub.core.clock import ManualClock
+from hub.core.frame import Kind
+from hub.core.kinds import encode_payload
+from hub.relay.events import Overflow, RadioStatus
 from tests.console.conftest import PASSWORD, Pair
 from tests.inproc import eventually
 

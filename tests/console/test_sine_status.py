@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hardware.simulators.pty_device import PtyDevice
-from hardware.simulators.tetra import TetraNetwork
-from hub.config import LinkConfig, PeerConfig
 from hub.console.routes import running_console
 from hub.console.service import ConsoleOptions
-from hub.identity import Identity
-from hub.roster import Role as NodeRole
+from hub.core.identity import Identity
+from hub.relay.roster import Role as NodeRole
+from hub.relay.settings import LinkConfig, PeerConfig
+from simulators.pty_device import PtyDevice
+from simulators.tetra import TetraNetwork
 from tests.inproc import eventually, hub_config, running
 
 PLAN = {"ok": 0x8001, "needs-power": 0x8002, "needs-medical": 0x8003}

@@ -15,7 +15,16 @@ PROJECT_BIN = Path(sys.executable).parent
 INSTALL_TIMEOUT = 300.0
 
 # What a Beredt checkout needs to be pip-installed and to install itself; the rest stays behind.
-CHECKOUT_PARTS = ("pyproject.toml", "README.md", "hub", "transports", "hardware", "deploy")
+CHECKOUT_PARTS = (
+    "pyproject.toml",
+    "README.md",
+    "hub",
+    "transports",
+    "hardware",
+    "drill",
+    "simulators",
+    "deploy",
+)
 
 
 def copy_checkout(dest: Path) -> Path:

@@ -99,7 +99,7 @@ def test_real_venv_install_then_upgrade_from_a_newer_checkout(tmp_path: Path) ->
         ).stdout.strip()
 
     # The application runs from the venv's own site-packages, not from the checkout it was built from.
-    location = installed("import hub.watchdog; print(hub.watchdog.__file__)")
+    location = installed("import hub.service.watchdog; print(hub.service.watchdog.__file__)")
     assert location.startswith(str(venv)), location
     assert installed("import gpiozero, smbus2; print('pi extra')") == "pi extra"
     help_text = subprocess.run([beredt, "--help"], capture_output=True, text=True, check=True, timeout=60)
@@ -107,7 +107,7 @@ def test_real_venv_install_then_upgrade_from_a_newer_checkout(tmp_path: Path) ->
 
     # Upgrade: same version number, newer code. The venv must get the new code and keep the identity.
     marker = f"upgrade {uuid.uuid4().hex}"
-    watchdog_py = checkout / "hub/watchdog.py"
+    watchdog_py = checkout / "hub/service/watchdog.py"
     watchdog_py.write_text(watchdog_py.read_text() + f"# {marker}\n")
     run_install("--root", root, "--source", checkout)
     assert marker in Path(location).read_text()

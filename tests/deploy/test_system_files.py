@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import load as load_config
-from hub.power import Button, PowerConfig
+from hub.appliance.power import Button, PowerConfig
+from hub.service.config import load as load_config
 from tests.deploy.installer import DEPLOY, find_tool, run_install
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.config import LinkConfig, PeerConfig
-from hub.frame import Kind
-from hub.identity import Identity
-from hub.policy import Policy
+from hub.core.frame import Kind
+from hub.core.identity import Identity
+from hub.relay.policy import Policy
+from hub.relay.settings import LinkConfig, PeerConfig
 from tests.inproc import eventually, hub_config, medium_name, running
 from transports.memory import MemoryMedium
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hub import config as hub_config
-from hub.drill import DrillError, topology
-from hub.drill.cli import add_simulate_command
-from hub.drill.proxy import SwitchableProxy
-from hub.drill.runner import Drill
-from hub.drill.topology import SITES, SimAddresses, create_hubs, write_configs
+from drill import DrillError, topology
+from drill.proxy import SwitchableProxy
+from drill.runner import Drill
+from drill.topology import SITES, SimAddresses, create_hubs, write_configs
+from hub.cli.simulate import add_simulate_command
+from hub.service import config as hub_config
 
 
 async def echo_server() -> asyncio.Server:

@@ -2,7 +2,7 @@
 one care home is left with SINE and satellite, then everything comes back.
 
 The short run (one round of traffic per stage) is CI's proof of the product's promise; the soak run
-plays five rounds per stage. Both run the same ``hub.drill`` harness that ``beredt simulate`` uses,
+plays five rounds per stage. Both run the same ``drill`` harness that ``beredt simulate`` uses,
 with real ``beredt run`` processes, a real Mosquitto, the real meshtastic library against fake radios
 on a simulated mesh, and the SINE and Iridium drivers against their simulators over ptys.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.drill.cli import LONG_ROUNDS
-from hub.drill.runner import Drill
-from hub.drill.script import Scenario
-from hub.drill.stages import STAGES, StageResult, table
+from drill.runner import Drill
+from drill.script import Scenario
+from drill.stages import STAGES, StageResult, table
+from hub.cli.simulate import LONG_ROUNDS
 
 
 @pytest.fixture

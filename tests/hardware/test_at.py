@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hardware.at import AtEvent, AtParser, BinaryRead, Prompt, Response, Urc, encode_command, encode_text
 from hardware.modem import AtModem
 from hardware.serial_link import SerialLink, backoff_delays, probe_baud
-from hardware.simulators.pty_device import PtyDevice
-from hub.errors import CmeError, CommandTimeout, DeviceGone, ProtocolError
+from hub.core.errors import CmeError, CommandTimeout, DeviceGone, ProtocolError
+from simulators.pty_device import PtyDevice
 
 URC_PREFIXES = ("SBDRING", "+CTXG:")
 URC_WITH_DATA = ("+CTSDSR:",)

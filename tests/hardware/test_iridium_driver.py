@@ -12,10 +12,10 @@ import pytest
 
 from hardware import iridium_sbd as sbd
 from hardware.iridium_driver import Iridium9603Driver, RetryPolicy
-from hardware.simulators.iridium import Iridium9603, SessionOutcome
-from hardware.simulators.iridium_cloud import IridiumCloud
-from hardware.simulators.pty_device import PtyDevice
-from hub.errors import DeviceGone, ModemError, ProtocolError
+from hub.core.errors import DeviceGone, ModemError, ProtocolError
+from simulators.iridium import Iridium9603, SessionOutcome
+from simulators.iridium_cloud import IridiumCloud
+from simulators.pty_device import PtyDevice
 
 NOW = 1_760_000_000.0  # 2025-10-09: after PLAUSIBLE_EPOCH, before the 2026 tick rollover
 FAST = RetryPolicy(soon_initial=0.02, soon_cap=0.05, later_initial=0.05, later_cap=0.1, give_up_after=5.0)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardware import iridium_sbd as sbd
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 # -- checksum and MO writes ------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ import pytest
 from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, portnums_pb2
 
 from hardware.meshtastic_stream import WAKE_UP, FramePayload, StreamDecoder, encode_frame
-from hardware.simulators.meshtastic_radio import FakeMeshtasticRadio
-from hardware.simulators.rf_medium import RFMedium
+from simulators.meshtastic_radio import FakeMeshtasticRadio
+from simulators.rf_medium import RFMedium
 
 A, B, C, D, E, F = 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6
 Error = mesh_pb2.Routing.Error

@@ -14,7 +14,7 @@ from hardware.meshtastic_stream import (
     StreamEvent,
     encode_frame,
 )
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 MY_INFO = mesh_pb2.FromRadio(my_info=mesh_pb2.MyNodeInfo(my_node_num=0x0BADBEEF)).SerializeToString()
 PACKET = mesh_pb2.FromRadio(

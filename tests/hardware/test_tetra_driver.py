@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from hardware import tetra_pei as pei
-from hardware.simulators.pty_device import PtyDevice
-from hardware.simulators.tetra import TetraNetwork, TetraRadio
 from hardware.tetra_driver import ReportReceived, SdsReceived, StatusReceived, TetraDriver
-from hub.errors import CmeError, CommandTimeout, DeviceGone
+from hub.core.errors import CmeError, CommandTimeout, DeviceGone
+from simulators.pty_device import PtyDevice
+from simulators.tetra import TetraNetwork, TetraRadio
 
 PID = 0xC8
 

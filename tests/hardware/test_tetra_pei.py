@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hardware import tetra_pei as pei
 from hardware.at import AtParser, Urc
-from hub.errors import ProtocolError
+from hub.core.errors import ProtocolError
 
 TRANSFER = pei.Transfer(0xC8, 7, b"\x01frame", pei.ReportRequest.RECEIVED)
 TRANSFER_BYTES = bytes([0xC8, 0x04, 7]) + b"\x01frame"

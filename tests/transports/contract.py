@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from hub.errors import FrameTooLarge, TransportClosed
-from transports.base import Capabilities, Received, Transport
+from hub.core.errors import FrameTooLarge, TransportClosed
+from hub.core.transport import Capabilities, Received, Transport
 
 
 @dataclass

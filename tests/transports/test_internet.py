@@ -23,10 +23,17 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.errors import ConfigError, DeliveryRefused, FrameTooLarge, LinkDown, ProtocolError, TransportClosed
+from hub.core.errors import (
+    ConfigError,
+    DeliveryRefused,
+    FrameTooLarge,
+    LinkDown,
+    ProtocolError,
+    TransportClosed,
+)
+from hub.core.transport import LinkChanged, Received, TransportContext, TransportEvent
 from tests.hubproc import HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.base import LinkChanged, Received, TransportContext, TransportEvent
 from transports.internet import REPLY_TO_HEADER, InternetTransport, open_transport
 from transports.internet_codec import MAX_MTU, BatchDecoder, encode_batch
 

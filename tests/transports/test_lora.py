@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware.simulators.meshtastic_radio import FakeMeshtasticRadio
-from hardware.simulators.rf_medium import RFMedium
-from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
-from hub.frame import Priority
+from hub.core.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
+from hub.core.frame import Priority
+from hub.core.transport import BROADCAST_ADDRESS, Cost, LinkChanged, TimeHint, TransportContext
+from simulators.meshtastic_radio import FakeMeshtasticRadio
+from simulators.rf_medium import RFMedium
 from tests.hubproc import HubProcess, free_port
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.base import BROADCAST_ADDRESS, Cost, LinkChanged, TimeHint, TransportContext
 from transports.lora import LoraTransport, open_transport
 from transports.lora_airtime import PRIORITY_CEILING, AirtimeBudget, ModemPreset, packet_airtime, time_on_air
 from transports.lora_settings import LoraSettings

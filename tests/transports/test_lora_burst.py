@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hub.frame import Priority
+from hub.core.frame import Priority
 from transports.lora_airtime import WINDOW, AirtimeBudget, ModemPreset, packet_airtime
 from transports.lora_send import PriorityGate
 

@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hub.errors import LinkDown
+from hub.core.errors import LinkDown
+from hub.core.transport import LinkChanged
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.base import LinkChanged
 from transports.memory import MemoryMedium
 
 

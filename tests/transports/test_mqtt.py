@@ -34,10 +34,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from hub.errors import ConfigError, DeliveryRefused, LinkDown, ProtocolError, TransportClosed
+from hub.core.errors import ConfigError, DeliveryRefused, LinkDown, ProtocolError, TransportClosed
+from hub.core.transport import BROADCAST_ADDRESS, LinkChanged, Received, TransportContext, TransportEvent
 from tests.mosquitto import Mosquitto, bridged_mosquittos, free_port, running_mosquitto
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.base import BROADCAST_ADDRESS, LinkChanged, Received, TransportContext, TransportEvent
 from transports.mqtt import MqttTransport, open_transport
 from transports.mqtt_topics import Inbound, Presence, TopicLayout, parse_presence
 
@@ -208,7 +208,7 @@ async def test_queued_frames_survive_a_broker_restart(broker: Mosquitto) -> None
 CHILD = """
 import asyncio, logging, sys
 from pathlib import Path
-from transports.base import LinkChanged, TransportContext
+from hub.core.transport import LinkChanged, TransportContext
 from transports.mqtt import open_transport
 
 async def main() -> None:

@@ -15,10 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardware import iridium_sbd as sbd
-from hardware.simulators.iridium import Iridium9603
-from hardware.simulators.iridium_cloud import IridiumCloud, hs256_token
-from hardware.simulators.pty_device import PtyDevice
-from hub.errors import (
+from hub.core.errors import (
     BudgetExhausted,
     ConfigError,
     DeliveryRefused,
@@ -27,8 +24,11 @@ from hub.errors import (
     ProtocolError,
     TrustError,
 )
+from hub.core.transport import LinkChanged, TimeHint, TransportContext, TransportEvent
+from simulators.iridium import Iridium9603
+from simulators.iridium_cloud import IridiumCloud, hs256_token
+from simulators.pty_device import PtyDevice
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.base import LinkChanged, TimeHint, TransportContext, TransportEvent
 from transports.satellite import SatelliteModemTransport, open_transport
 from transports.satellite_delivery import parse_delivery
 from transports.satellite_webhook import SatelliteWebhookTransport

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware.simulators.pty_device import PtyDevice
-from hardware.simulators.tetra import TetraNetwork, TetraRadio
-from hub.errors import BudgetExhausted, ConfigError, DeliveryRefused, LinkDown, ProtocolError
-from hub.fragment import Reassembler, decode_fragment, split
+from hub.core.errors import BudgetExhausted, ConfigError, DeliveryRefused, LinkDown, ProtocolError
+from hub.core.fragment import Reassembler, decode_fragment, split
+from hub.core.transport import LinkChanged, Received, Transport, TransportContext, TransportEvent
+from simulators.pty_device import PtyDevice
+from simulators.tetra import TetraNetwork, TetraRadio
 from tests.hubproc import REPO, HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.base import LinkChanged, Received, Transport, TransportContext, TransportEvent
 from transports.sine import SineTransport, open_transport, pei_mtu
 from transports.sine_status import decode_status, encode_status
 
@@ -304,7 +304,7 @@ def test_two_real_hubs_talk_over_sine_only(tmp_path: Path) -> None:
     """Two `beredt run` processes with only a SINE link, radios served by the simulator as a process."""
     radios = tmp_path / "radios"
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "hardware.simulators.tetra", "--dir", str(radios), "--baud", "38400",
+        [sys.executable, "-m", "simulators.tetra", "--dir", str(radios), "--baud", "38400",
          "--per-minute", "600", "1001", "1002"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -1,0 +1,1 @@
+"""The local HTTP API (aiohttp) and its OpenAPI description."""

@@ -1,0 +1,341 @@
+"""The local HTTP API (aiohttp), described in ``hub/api/openapi.yaml``.
+
+JSON at the edge only: bodies are validated and turned into compact payloads by ``hub.core.kinds`` before a
+frame is signed. ``POST /v1/messages`` answers 202 only after the durable commit. Errors are JSON
+``{"error": "..."}`` with a 4xx status that says whose fault it is; a full store answers 507.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hub.console.routes import CONSOLE_KEY, setup_console
+from hub.core.errors import (
+    BudgetExhausted,
+    ConfigError,
+    DeliveryRefused,
+    ProtocolError,
+    RoutingError,
+    SealError,
+    StoreError,
+    StoreFull,
+    TransportError,
+)
+from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
+from hub.core.kinds import decode_payload, encode_payload
+from hub.core.seal import open_sealed
+from hub.relay.hub import Hub
+from hub.relay.store import StoredMessage
+
+MAX_BODY = 64 * 1024
+HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _enum(value: Any, enum: type[Priority] | type[Status], field: str) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a string")
+    try:
+        return enum[value.upper().replace("-", "_")]
+    except KeyError:
+        choices = ", ".join(m.name.lower().replace("_", "-") for m in enum)
+        raise ValueError(f"{field}: unknown value {value!r}; expected one of {choices}") from None
+
+
+def parse_recipient(value: Any) -> bytes:
+    if value in ("*", "all", "broadcast"):
+        return BROADCAST
+    if isinstance(value, str):
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = b""
+        if len(raw) == 8:
+            return raw
+    raise ValueError(f"to: expected a node id of 16 hex digits or '*', got {value!r}")
+
+
+async def send_message(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _error(400, f"body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(400, "body must be a JSON object with 'to', 'kind' and 'body'")
+    unknown = set(body) - {"to", "kind", "body", "priority", "ttl_minutes", "status", "sealed"}
+    if unknown:
+        return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    try:
+        recipient = parse_recipient(body.get("to"))
+        kind_name = body.get("kind", "text")
+        try:
+            kind = Kind[str(kind_name).upper().replace("-", "_")]
+        except KeyError:
+            raise ValueError(f"kind: unknown kind {kind_name!r}") from None
+        if kind in (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER):
+            raise ValueError(f"kind: {kind.name.lower()} messages are made by the hub itself")
+        payload = encode_payload(kind, body.get("body"))
+        priority = _enum(body.get("priority", "normal"), Priority, "priority")
+        status = _enum(body.get("status", "actual"), Status, "status")
+        ttl = body.get("ttl_minutes")
+        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= 0xFFFF):
+            raise ValueError("ttl_minutes: expected a whole number of minutes from 1 to 65535")
+        sealed = bool(body.get("sealed", False))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    if recipient != BROADCAST and hub.roster.get(recipient) is None:
+        return _error(
+            422,
+            f"unknown recipient {recipient.hex()}: not in the roster; add its card with 'beredt roster add'"
+            " (its end-to-end acks could not be verified otherwise)",
+        )
+    try:
+        message_id = await hub.submit(
+            kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status, seal_payload=sealed
+        )
+    except RoutingError as exc:
+        return _error(422, str(exc))
+    except StoreFull as exc:
+        return _error(507, f"not accepted: {exc}")
+    except (StoreError, SealError) as exc:
+        return _error(503, f"not accepted: {exc}")
+    return web.json_response({"id": message_id.hex(), "state": "accepted"}, status=202)
+
+
+def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
+    frame = decode_frame(message.wire)
+    sender = hub.roster.get(frame.sender)
+    body: Any
+    try:
+        payload = frame.payload
+        if frame.sealed and frame.recipient == hub.node_id:
+            payload = open_sealed(
+                payload, hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient
+            )
+        body = (
+            "(sealed)"
+            if frame.sealed and frame.recipient != hub.node_id
+            else decode_payload(frame.kind, payload)
+        )
+    except (ProtocolError, SealError) as exc:
+        body = {"undecodable": str(exc)}
+    return {
+        "id": message.id.hex(),
+        "kind": frame.kind.name.lower(),
+        "from": frame.sender.hex(),
+        "from_name": sender.name if sender else None,
+        "to": frame.recipient.hex(),
+        "priority": frame.priority.name.lower().replace("_", "-"),
+        "status": frame.status.name.lower(),
+        "created": frame.created,
+        "expires": frame.expires,
+        "received": message.accepted_at,
+        "via": message.via,
+        "sealed": frame.sealed,
+        "body": body,
+    }
+
+
+async def get_message(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    try:
+        message_id = bytes.fromhex(request.match_info["id"])
+    except ValueError:
+        return _error(400, "message id must be 32 hex digits")
+    message = await hub.store.message(message_id)
+    if message is None:
+        return _error(404, f"no message {request.match_info['id']}")
+    deliveries = await hub.store.deliveries(message_id)
+    out = _message_json(hub, message)
+    out.update(
+        {
+            "local": message.local,
+            "state": message.state,
+            "end_to_end_acked": message.e2e_acked_at is not None,
+            "end_to_end_acked_at": message.e2e_acked_at,
+            "hops": [
+                {
+                    "hop": d.hop.hex(),
+                    "next_hop": d.next_hop.hex() if d.next_hop else None,
+                    "state": d.state,
+                    "attempts": d.attempts,
+                    "link": d.link,
+                    "last_error": d.last_error,
+                    "updated": d.updated,
+                }
+                for d in deliveries
+            ],
+        }
+    )
+    return web.json_response(out)
+
+
+async def inbox(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    try:
+        limit = int(request.query.get("limit", "100"))
+        since = float(request.query.get("since", "0"))
+    except ValueError:
+        return _error(400, "limit and since must be numbers")
+    messages = await hub.store.inbox(limit=max(1, min(limit, 1000)), since=since)
+    return web.json_response({"messages": [_message_json(hub, m) for m in messages]})
+
+
+async def links(request: web.Request) -> web.Response:
+    return web.json_response({"links": request.app[HUB_KEY].links_summary()})
+
+
+async def peers(request: web.Request) -> web.Response:
+    return web.json_response({"peers": request.app[HUB_KEY].peers_summary()})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    return web.json_response(
+        {
+            "ok": hub.ready.is_set(),
+            "node": hub.node_id.hex(),
+            "name": hub.identity.name,
+            "open_deliveries": hub.router.open_count(),
+            "accepted_inbound": hub.inbound.accepted,
+            "refused": dict(hub.admission.refused),
+            "live_messages": hub.store.live_messages,
+            "evicted": hub.store.evicted,
+            "hop_acks_sent": hub.acks.hop_acks_sent,
+            "e2e_acks_sent": hub.acks.e2e_acks_sent,
+            "bytes_sent": dict(hub.links.sent_bytes),
+            "clock_trusted": hub.clock.trusted,
+            "time": time.time(),
+        }
+    )
+
+
+async def roster_reload(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    try:
+        count = hub.reload_roster()
+    except ConfigError as exc:
+        return _error(400, f"roster not reloaded: {exc}")
+    return web.json_response({"nodes": count})
+
+
+async def send_radio_status(request: web.Request) -> web.Response:
+    """Send a status-plan value (a SINE status SDS) to a peer: the cheapest, most robust report there is."""
+    hub = request.app[HUB_KEY]
+    link = request.match_info["link"]
+    transport = hub.links.transports.get(link)
+    if transport is None:
+        return _error(404, f"no link named {link!r}")
+    send_status = getattr(transport, "send_status", None)
+    if send_status is None:
+        return _error(
+            409, f"link {link!r} ({hub.links.kind_of(link)}) has no status messages; use a SINE link"
+        )
+    try:
+        body = await request.json()
+        to, status = body["to"], body["status"]
+        if not isinstance(to, str) or not isinstance(status, str):
+            raise TypeError
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return _error(400, 'body must be {"to": "<node id or address>", "status": "<status plan name>"}')
+    address = to
+    try:
+        peer = hub.links.peers.get(bytes.fromhex(to))
+    except ValueError:
+        peer = None
+    if peer is not None:
+        address = peer.address(link) or ""
+        if not address:
+            return _error(422, f"peer {peer.name} has no address on link {link!r}")
+    try:
+        await send_status(address, status, priority=int(Priority.URGENT))
+    except DeliveryRefused as exc:
+        return _error(409, str(exc))
+    except BudgetExhausted as exc:
+        return web.json_response({"error": str(exc), "retry_after": exc.retry_after}, status=503)
+    except TransportError as exc:
+        return _error(503, str(exc))
+    return web.json_response({"link": link, "to": address, "status": status, "state": "sent"}, status=202)
+
+
+async def board(request: web.Request) -> web.Response:
+    """The status board of institutions, as the console shows it (for `beredt board` and local apps)."""
+    return web.json_response({"institutions": request.app[CONSOLE_KEY].board_rows()})
+
+
+async def rollcalls(request: web.Request) -> web.Response:
+    return web.json_response({"rollcalls": request.app[CONSOLE_KEY].rollcalls.summary()})
+
+
+async def start_rollcall(request: web.Request) -> web.Response:
+    """Ask institutions to report status by a deadline; overdue ones are re-sent to, then escalated."""
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as exc:
+        return _error(400, f"body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(400, 'body must be {"question": ..., "minutes": ..., "institutions": [...]}')
+    question = body.get("question") or "Meld status"
+    minutes = body.get("minutes", 30)
+    institutions = body.get("institutions") or []
+    if not isinstance(question, str) or len(question.encode()) > 200:
+        return _error(400, "question: expected text of at most 200 bytes")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
+        return _error(400, "minutes: expected a whole number of minutes from 1 to 1440")
+    if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
+        return _error(400, "institutions: expected a list of node ids")
+    try:
+        request_id = await request.app[CONSOLE_KEY].start_rollcall(
+            question, minutes, institutions, author="api"
+        )
+    except ValueError as exc:
+        return _error(422, str(exc))
+    return web.json_response({"request": request_id}, status=202)
+
+
+async def openapi(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(OPENAPI_PATH, headers={"Content-Type": "application/yaml"})
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body larger than {MAX_BODY} bytes")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return _error(exc.status, exc.reason)
+        raise
+
+
+def build_app(hub: Hub) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors])
+    app[HUB_KEY] = hub
+    app.router.add_post("/v1/messages", send_message)
+    app.router.add_get("/v1/messages/{id}", get_message)
+    app.router.add_get("/v1/inbox", inbox)
+    app.router.add_get("/v1/links", links)
+    app.router.add_get("/v1/peers", peers)
+    app.router.add_post("/v1/roster/reload", roster_reload)
+    app.router.add_post("/v1/links/{link}/status", send_radio_status)
+    app.router.add_get("/v1/openapi.yaml", openapi)
+    app.router.add_get("/v1/board", board)
+    app.router.add_get("/v1/rollcalls", rollcalls)
+    app.router.add_post("/v1/rollcalls", start_rollcall)
+    app.router.add_get("/healthz", healthz)
+    setup_console(app, hub)
+    return app

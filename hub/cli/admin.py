@@ -1,0 +1,125 @@
+"""Console administration from the shell: users of the web console and the log book's integrity.
+
+``python -m hub.cli.admin --config beredt.toml user add hansen --role coordinator`` and friends work
+on the same ``console.db`` the running hub uses (SQLite in WAL mode lets both open it), so a user added
+here can log in at once. Passwords are read from standard input (``--password-stdin``, for scripts) or
+asked for twice without echo. ``logbook verify`` recomputes the hash chain and exits non-zero if it is
+broken; ``logbook export`` prints the CSV or the printable HTML report for an FOI request or evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hub.console.logbook import LogBook
+from hub.console.service import CONSOLE_DB
+from hub.console.users import Role, Users
+from hub.core.clock import SystemClock
+from hub.core.errors import BeredtError
+from hub.service.config import load
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Adgangskode / password: ")
+    if getpass.getpass("Gentag / repeat: ") != first:
+        raise ValueError("password: the two entries differ")
+    return first
+
+
+async def _users(args: argparse.Namespace, db: Path) -> int:
+    users = await Users.open(db, SystemClock())
+    try:
+        match args.action:
+            case "add":
+                password = _password(args)
+                role = Role(args.role)
+                user = await users.add(
+                    args.username, password, role, display_name=args.name or "", institution=args.institution
+                )
+                print(f"added {user.username} ({user.role})")
+            case "passwd":
+                await users.set_password(args.username, _password(args))
+                print(f"password changed for {args.username}")
+            case "remove":
+                await users.remove(args.username)
+                print(f"removed {args.username}")
+            case "list":
+                for user in await users.all():
+                    print(f"{user.username}\t{user.role}\t{user.display_name}\t{user.institution or ''}")
+    finally:
+        await users.aclose()
+    return 0
+
+
+async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
+    book = await LogBook.open(db, SystemClock(), node)
+    try:
+        if args.action == "export":
+            sys.stdout.write(await book.export_csv() if args.format == "csv" else await book.export_html())
+            return 0
+        anchor = None
+        if args.anchor:
+            seq, _, digest = args.anchor.partition(":")
+            if not seq.isdigit() or len(digest) != 64:
+                raise ValueError("--anchor: expected SEQ:HASH as printed at the foot of a report")
+            anchor = (int(seq), digest.lower())
+        broken = await book.verify(anchor)
+        head = await book.head()
+        if broken is None:
+            print(f"intact: {head[0] if head else 0} entries, head {head[1] if head else '-'}")
+            return 0
+        print(f"BROKEN at entry {broken}: the log book was changed after it was written", file=sys.stderr)
+        return 3
+    finally:
+        await book.aclose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beredt", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, help="the hub's beredt.toml (default: the built-in config)")
+    sub = parser.add_subparsers(dest="area", required=True)
+    user = sub.add_parser("user", help="web console users").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="add a user")
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.value for r in Role], required=True)
+    add.add_argument("--name", help="display name, e.g. 'Vagtleder Hansen'")
+    add.add_argument("--institution", help="node id (16 hex) an institution user reports for")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    passwd = user.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true")
+    user.add_parser("remove", help="remove a user").add_argument("username")
+    user.add_parser("list", help="list users")
+    book = sub.add_parser("logbook", help="the log book").add_subparsers(dest="action", required=True)
+    verify = book.add_parser("verify", help="recompute the hash chain; exit 3 if broken")
+    verify.add_argument(
+        "--anchor", help="SEQ:HASH from an earlier report: also catches entries cut off the end"
+    )
+    export = book.add_parser("export", help="print the log book")
+    export.add_argument("--format", choices=["csv", "html"], default="csv")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load(args.config)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        db = config.data_dir / CONSOLE_DB
+        if args.area == "user":
+            return asyncio.run(_users(args, db))
+        return asyncio.run(_logbook(args, db, config.name))
+    except (BeredtError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The crisis staff's log book: append-only, tamper-evident, exportable for evaluation and FOI requests.
+
+Danish crisis staffs keep a log of every message, action, decision and omission; after the event it is
+read by evaluators and may be released under the freedom-of-information act, so it must be possible to
+show that nobody changed it afterwards. Each entry carries ``hash = SHA-256(previous hash || canonical
+bytes of the entry)`` (the first entry chains from 32 zero bytes), with canonical bytes being the compact
+UTF-8 JSON array ``[seq, time, author, node, type, text]``, so an auditor can recompute the chain with
+any tool. Changing any field, reordering or deleting an entry breaks the chain from that entry on, and
+``verify`` names the first broken seq. Cutting entries off the *end* leaves a shorter valid chain: that
+is caught by checking an anchor (a seq and hash printed on an earlier report, or sent to a peer) with
+``verify(anchor=...)``. SQLite triggers refuse UPDATE and DELETE, so accidents fail loudly; a deliberate
+forger with file access is caught by the chain, not stopped by the triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import enum
+import hashlib
+import html
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+
+import aiosqlite
+
+from hub.core.clock import Clock
+from hub.core.errors import StoreError
+
+GENESIS = bytes(32)
+_COLUMNS = "seq, time, author, node, type, text, hash"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS logbook (
+    seq INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    node TEXT NOT NULL,
+    type TEXT NOT NULL,
+    text TEXT NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS logbook_no_update BEFORE UPDATE ON logbook
+BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS logbook_no_delete BEFORE DELETE ON logbook
+BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;
+"""
+
+
+class EntryType(enum.StrEnum):
+    """What an entry records; ``label_da`` is how the printed report says it."""
+
+    SENT = "sent"
+    RECEIVED = "received"
+    LINK = "link"
+    DECISION = "decision"
+    ACTION = "action"
+    OMISSION = "omission"
+    NOTE = "note"
+
+    @property
+    def label_da(self) -> str:
+        return _LABELS_DA[self]
+
+
+_LABELS_DA = {
+    EntryType.SENT: "Sendt",
+    EntryType.RECEIVED: "Modtaget",
+    EntryType.LINK: "Forbindelse",
+    EntryType.DECISION: "Beslutning",
+    EntryType.ACTION: "Handling",
+    EntryType.OMISSION: "Undladelse",
+    EntryType.NOTE: "Notat",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One entry as stored; ``hash`` chains it to every entry before it."""
+
+    seq: int
+    time: int
+    author: str
+    node: str
+    type: EntryType
+    text: str
+    hash: bytes
+
+    def canonical(self) -> bytes:
+        return canonical_bytes(self.seq, self.time, self.author, self.node, self.type, self.text)
+
+
+def canonical_bytes(seq: int, time: int, author: str, node: str, type: str, text: str) -> bytes:
+    """The bytes an entry's hash covers (besides the previous hash)."""
+    return json.dumps(
+        [seq, time, author, node, str(type), text], ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def chain_hash(previous: bytes, canonical: bytes) -> bytes:
+    return hashlib.sha256(previous + canonical).digest()
+
+
+class LogBook:
+    """The log book in its own table of an SQLite database; one writer at a time through a lock."""
+
+    def __init__(self, db: aiosqlite.Connection, clock: Clock, node: str, *, owns_db: bool = False) -> None:
+        self._db = db
+        self._clock = clock
+        self.node = node
+        self._owns_db = owns_db
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Clock, node: str) -> LogBook:
+        """Open (creating if needed) the log book in the database at ``path``; ``aclose`` closes it."""
+        if not Path(path).parent.is_dir():
+            # checked up front: a failed aiosqlite connect leaves its worker thread racing the loop's close
+            raise StoreError(
+                f"cannot open log book database {path}: folder {Path(path).parent} does not exist"
+            )
+        try:
+            db = await aiosqlite.connect(path)
+            await db.execute("PRAGMA journal_mode=WAL")
+        except Exception as exc:
+            raise StoreError(f"cannot open log book database {path}: {exc}") from exc
+        book = cls(db, clock, node, owns_db=True)
+        await book.create()
+        return book
+
+    async def create(self) -> None:
+        """Create the table and its append-only triggers if they are missing."""
+        try:
+            await self._db.executescript(_SCHEMA)
+            await self._db.commit()
+        except Exception as exc:
+            raise StoreError(f"cannot create the log book table: {exc}") from exc
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_db:
+            await self._db.close()
+
+    async def append(self, type: EntryType, text: str, *, author: str) -> LogEntry:
+        """Add an entry stamped with the clock's time; durable (committed) when this returns."""
+        (entry,) = await self.append_many([(type, text, author)])
+        return entry
+
+    async def append_many(self, items: Sequence[tuple[EntryType, str, str]]) -> list[LogEntry]:
+        """Add (type, text, author) entries in order with one commit: busy hours cost one fsync per batch."""
+        if self._closed:
+            raise StoreError("log book is closed")
+        for _, text, _ in items:
+            if not text.strip():
+                raise ValueError("text: a log book entry needs text")
+        entries: list[LogEntry] = []
+        async with self._lock:
+            try:
+                async with self._db.execute("SELECT seq, hash FROM logbook ORDER BY seq DESC LIMIT 1") as cur:
+                    last = await cur.fetchone()
+                seq, previous = (last[0], bytes(last[1])) if last else (0, GENESIS)
+                time = int(self._clock.time())
+                for type, text, author in items:
+                    seq += 1
+                    previous = chain_hash(previous, canonical_bytes(seq, time, author, self.node, type, text))
+                    entries.append(LogEntry(seq, time, author, self.node, type, text, previous))
+                await self._db.executemany(
+                    "INSERT INTO logbook (seq, time, author, node, type, text, hash) VALUES (?,?,?,?,?,?,?)",
+                    [(e.seq, e.time, e.author, e.node, str(e.type), e.text, e.hash) for e in entries],
+                )
+                await self._db.commit()
+            except aiosqlite.Error as exc:
+                await self._db.rollback()
+                raise StoreError(f"log book append failed: {exc}") from exc
+        return entries
+
+    async def entries(self, *, since: int = 0, limit: int = -1) -> list[LogEntry]:
+        """Entries with seq > ``since`` in seq order (all of them unless ``limit``)."""
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_row(row) for row in rows]
+
+    async def head(self) -> tuple[int, str] | None:
+        """The newest (seq, hash hex): print or send it somewhere else to anchor the chain."""
+        async with self._db.execute("SELECT seq, hash FROM logbook ORDER BY seq DESC LIMIT 1") as cur:
+            row = await cur.fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]).hex())
+
+    async def verify(self, anchor: tuple[int, str] | None = None) -> int | None:
+        """Recompute the chain; return the first seq that is broken or missing, None if all is intact.
+
+        ``anchor`` is a (seq, hash hex) seen earlier: if that entry is gone or differs, its seq is returned,
+        which is how entries cut off the end are found.
+        """
+        previous, expected = GENESIS, 1
+        async with self._db.execute(f"SELECT {_COLUMNS} FROM logbook ORDER BY seq") as cur:
+            async for raw in cur:
+                seq, time, author, node, type_, text, stored = raw
+                if seq != expected:
+                    return expected
+                if not isinstance(time, int) or not isinstance(text, str):
+                    return int(seq)
+                digest = chain_hash(previous, canonical_bytes(seq, time, author, node, type_, text))
+                if digest != bytes(stored):
+                    return int(seq)
+                if anchor is not None and seq == anchor[0] and digest.hex() != anchor[1]:
+                    return int(seq)
+                previous, expected = digest, expected + 1
+        if anchor is not None and anchor[0] >= expected:
+            return expected
+        return None
+
+    async def export_csv(self, tz: tzinfo = UTC) -> str:
+        """All entries as CSV (seq, ISO 8601 time, author, node, type, text, hash), text exactly as stored."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["seq", "time", "author", "node", "type", "text", "hash"])
+        for e in await self.entries():
+            writer.writerow([e.seq, _iso(e.time, tz), e.author, e.node, e.type, e.text, e.hash.hex()])
+        return out.getvalue()
+
+    async def export_html(self, *, title: str = "Logbog", tz: tzinfo = UTC) -> str:
+        """A self-contained printable report (Danish), ending with the verification result and head hash."""
+        entries = await self.entries()
+        broken = await self.verify()
+        head = entries[-1].hash.hex() if entries else GENESIS.hex()
+        verdict = (
+            "Kæden er intakt: ingen poster er ændret, byttet om eller slettet."
+            if broken is None
+            else f"ADVARSEL: kæden er brudt ved post {broken}. Loggen er ændret efter den blev skrevet."
+        )
+        rows = "\n".join(
+            f"<tr class='t-{e.type}'><td>{e.seq}</td><td class='time'>{html.escape(_iso(e.time, tz))}</td>"
+            f"<td>{html.escape(e.type.label_da)}</td><td>{html.escape(e.author)}</td>"
+            f"<td class='text'>{html.escape(e.text)}</td><td class='hash'>{e.hash.hex()[:16]}</td></tr>"
+            for e in entries
+        )
+        return _REPORT.format(
+            title=html.escape(title),
+            node=html.escape(self.node),
+            count=len(entries),
+            rows=rows,
+            verdict=html.escape(verdict),
+            verdict_class="ok" if broken is None else "broken",
+            head=head,
+            last_seq=entries[-1].seq if entries else 0,
+        )
+
+
+def _row(raw: aiosqlite.Row) -> LogEntry:
+    seq, time, author, node, type_, text, digest = raw
+    try:
+        return LogEntry(
+            int(seq), int(time), str(author), str(node), EntryType(type_), str(text), bytes(digest)
+        )
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"log book entry {seq} is damaged ({exc}); run verify() to see where") from exc
+
+
+def _iso(unix: int, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(unix, tz).isoformat(timespec="seconds")
+
+
+_REPORT = """<!doctype html>
+<html lang="da"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font: 11pt/1.35 system-ui, sans-serif; color: #000; margin: 2em; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border: 1px solid #444; padding: .25em .4em; vertical-align: top; text-align: left; }}
+th {{ background: #ddd; }}
+td.text {{ white-space: pre-wrap; }}
+td.time {{ white-space: nowrap; }}
+td.hash, .head {{ font-family: monospace; font-size: 9pt; }}
+tr.t-decision td, tr.t-omission td {{ font-weight: bold; }}
+.ok {{ border: 2px solid #060; padding: .5em; }}
+.broken {{ border: 3px solid #a00; padding: .5em; color: #a00; font-weight: bold; }}
+@media print {{
+  body {{ margin: 0; }} thead {{ display: table-header-group; }} tr {{ break-inside: avoid; }}
+}}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>Knude: {node} &middot; {count} poster</p>
+<table>
+<thead><tr><th>Nr.</th><th>Tid</th><th>Type</th><th>Forfatter</th><th>Tekst</th><th>Hash</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+<p class="{verdict_class}">{verdict}</p>
+<p class="head">Sidste post {last_seq}, SHA-256: {head}</p>
+</body></html>
+"""

@@ -1,0 +1,169 @@
+"""The schemas of Beredt's structured message kinds, shaped after the OASIS EDXL and CAP standards.
+
+SITREP follows EDXL-SitRep (report number, Initial/Update/Final, incident, period, casualty counts, next
+contact). STATUS follows EDXL-HAVE's facility status and staffing/operations indicators and extends them
+with what a Danish care home on a generator must report (power source, fuel hours, days of supplies,
+residents, needs). ALERT carries the CAP 1.2 ``info`` fields Beredt sends between hubs;
+``hub.console.cap`` turns it into a full CAP document. RESOURCE_REQUEST and COMMITMENT follow EDXL-RM's
+request/commit pair.
+
+The size budget drives the limits: a fully filled STATUS with its free text at the limit still fits one
+LoRa packet (200 bytes, signed frame included) and a minimal one fits a SINE SDS (140 bytes). Wire keys
+and enum orders are append-only (see ``hub.core.kinds.fields``).
+"""
+
+from __future__ import annotations
+
+from hub.core.kinds.fields import (
+    Choice,
+    Entry,
+    Flags,
+    HexId,
+    HexIdList,
+    Schema,
+    Text,
+    TextList,
+    Time,
+    UInt,
+)
+
+MESSAGE_ID = HexId(16)
+REQUEST_ID = HexId(4)  # roll-calls and resource requests: 8 hex digits, cheap enough for every answer
+STATUS_TEXT_MAX = 48  # bytes; keeps a full status inside one LoRa packet
+
+SEVERITY = Choice(("Unknown", "Minor", "Moderate", "Severe", "Extreme"))
+URGENCY = Choice(("Unknown", "Past", "Future", "Expected", "Immediate"))
+CERTAINTY = Choice(("Unknown", "Unlikely", "Possible", "Likely", "Observed"))
+MSG_TYPE = Choice(("Alert", "Update", "Cancel", "Ack", "Error"))
+CATEGORY = Choice(
+    (
+        "Other",
+        "Geo",
+        "Met",
+        "Safety",
+        "Security",
+        "Rescue",
+        "Fire",
+        "Health",
+        "Env",
+        "Transport",
+        "Infra",
+        "CBRNE",
+    )
+)
+PHASE = Choice(("Initial", "Update", "Final"))
+FACILITY = Choice(("Normal", "Compromised", "Evacuating", "Closed"))
+ADEQUACY = Choice(("Adequate", "Insufficient"))
+POWER = Choice(("mains", "generator", "battery", "none"))
+NEEDS = Flags(("oxygen", "dialysis", "heat", "water", "food", "medicine", "transport", "staff"))
+RESOURCE = Choice(("other", "diesel", "oxygen", "water", "staff", "transport"))
+
+CASUALTIES = Schema(
+    "casualties",
+    (
+        Entry(1, "fatalities", UInt()),
+        Entry(2, "hospitalised", UInt()),
+        Entry(3, "injured", UInt()),
+        Entry(4, "missing", UInt()),
+        Entry(5, "evacuated", UInt(0xFFFFFF)),
+        Entry(6, "sheltering", UInt(0xFFFFFF)),
+    ),
+)
+
+SITREP = Schema(
+    "sitrep",
+    (
+        Entry(1, "number", UInt(), required=True),
+        Entry(2, "phase", PHASE, required=True),
+        Entry(3, "incident", Text(40)),
+        Entry(4, "period_from", Time()),
+        Entry(5, "period_to", Time()),
+        Entry(6, "summary", Text(1500), required=True),
+        Entry(7, "severity", SEVERITY),
+        Entry(8, "casualties", CASUALTIES),
+        Entry(9, "actions", TextList(20, Text(200))),
+        Entry(10, "next_contact", Time()),
+    ),
+)
+
+RESIDENTS = Schema(
+    "residents",
+    (
+        Entry(1, "total", UInt(9999)),
+        Entry(2, "present", UInt(9999)),
+        Entry(3, "power_dependent", UInt(9999)),
+        Entry(4, "needing_help", UInt(9999)),
+    ),
+)
+
+STATUS = Schema(
+    "status",
+    (
+        Entry(1, "facility", FACILITY, required=True),
+        Entry(2, "staffing", ADEQUACY),
+        Entry(3, "operations", ADEQUACY),
+        Entry(4, "power", POWER),
+        Entry(5, "fuel_hours", UInt(9999)),
+        Entry(6, "water_days", UInt(99)),
+        Entry(7, "food_days", UInt(99)),
+        Entry(8, "medicine_days", UInt(99)),
+        Entry(9, "residents", RESIDENTS),
+        Entry(10, "needs", NEEDS),
+        Entry(11, "text", Text(STATUS_TEXT_MAX)),
+        Entry(12, "rollcall", REQUEST_ID),
+    ),
+)
+
+ROLLCALL = Schema(
+    "rollcall",
+    (
+        Entry(1, "request", REQUEST_ID, required=True),
+        Entry(2, "deadline", Time(), required=True),
+        Entry(3, "question", Text(200)),
+    ),
+)
+
+ALERT = Schema(
+    "alert",
+    (
+        Entry(1, "event", Text(80), required=True),
+        Entry(2, "urgency", URGENCY, required=True),
+        Entry(3, "severity", SEVERITY, required=True),
+        Entry(4, "certainty", CERTAINTY, required=True),
+        Entry(5, "headline", Text(160)),
+        Entry(6, "description", Text(2000)),
+        Entry(7, "area", Text(200)),
+        Entry(8, "instruction", Text(1000)),
+        Entry(9, "msg_type", MSG_TYPE),
+        Entry(10, "references", HexIdList(16, MESSAGE_ID)),
+        Entry(11, "category", CATEGORY),
+        Entry(12, "expires", Time()),
+    ),
+)
+
+
+def _resource(title: str, when: str) -> Schema:
+    return Schema(
+        title,
+        (
+            Entry(1, "request", REQUEST_ID, required=True),
+            Entry(2, "resource", RESOURCE, required=True),
+            Entry(3, "quantity", UInt(0xFFFFFFFF), required=True),
+            Entry(4, "unit", Text(16)),
+            Entry(5, when, Time()),
+            Entry(6, "text", Text(200)),
+        ),
+    )
+
+
+RESOURCE_REQUEST = _resource("resource_request", "needed_by")
+COMMITMENT = _resource("commitment", "arrives_by")
+
+READ_RECEIPT = Schema(
+    "read_receipt",
+    (
+        Entry(1, "message", MESSAGE_ID, required=True),
+        Entry(2, "read_at", Time()),
+        Entry(3, "by", Text(60)),
+    ),
+)

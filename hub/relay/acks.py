@@ -1,0 +1,127 @@
+"""Batching of acknowledgements, because acks cost airtime on slow links.
+
+Hop acks tell the previous hub "I have stored these ids"; they travel straight back over the link the
+frames came in on, are signed (so nobody can stop a retry by forging one), never stored and never
+forwarded. End-to-end acks tell the originator "the recipient has it"; they are ordinary ACK messages,
+stored and routed back like any other. Both collect ids for a short delay and go out as one frame per
+destination, carrying the highest priority among what they acknowledge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from hub.core.clock import Clock
+from hub.core.errors import BeredtError, ProtocolError, TransportError
+from hub.core.frame import BROADCAST, ID_SIZE, Kind, Priority
+from hub.core.identity import Identity
+from hub.relay.links import LinkSet
+
+log = logging.getLogger("beredt.acks")
+
+MAX_IDS_PER_ACK = 48
+HOP_ACK_TTL_MINUTES = 10
+HOP_ACK_DELAY = 0.005
+
+
+def encode_ids(ids: list[bytes]) -> bytes:
+    return b"".join(ids)
+
+
+def decode_ids(payload: bytes) -> list[bytes]:
+    if not payload or len(payload) % ID_SIZE:
+        raise ProtocolError(f"ack payload of {len(payload)} bytes is not a list of {ID_SIZE}-byte ids")
+    return [payload[i : i + ID_SIZE] for i in range(0, len(payload), ID_SIZE)]
+
+
+@dataclass(slots=True)
+class _Batch:
+    ids: list[bytes] = field(default_factory=list)
+    priority: Priority = Priority.ROUTINE
+    ttl_minutes: int = HOP_ACK_TTL_MINUTES
+
+
+Submit = Callable[[Kind, bytes, bytes, Priority, int], Awaitable[bytes]]
+
+
+class AckBatcher:
+    def __init__(
+        self, identity: Identity, links: LinkSet, clock: Clock, submit: Submit, e2e_delay: float
+    ) -> None:
+        self.identity = identity
+        self.links = links
+        self.clock = clock
+        self.submit = submit
+        self.e2e_delay = e2e_delay
+        self._hop: dict[tuple[str, str, bytes], _Batch] = {}
+        self._e2e: dict[bytes, _Batch] = {}
+        self._hop_ready = asyncio.Event()
+        self._e2e_ready = asyncio.Event()
+        self.hop_acks_sent = 0
+        self.e2e_acks_sent = 0
+
+    def hop_ack(
+        self, link: str, source: str, previous: bytes | None, message_id: bytes, priority: Priority
+    ) -> None:
+        """Acknowledge a stored frame to the hub that handed it to us (unless the link acks by itself)."""
+        if self.links.capabilities(link).link_ack:
+            return
+        batch = self._hop.setdefault((link, source, previous or BROADCAST), _Batch())
+        batch.ids.append(message_id)
+        batch.priority = max(batch.priority, priority)
+        self._hop_ready.set()
+
+    def e2e_ack(self, origin: bytes, message_id: bytes, priority: Priority, remaining_minutes: int) -> None:
+        batch = self._e2e.setdefault(origin, _Batch())
+        batch.ids.append(message_id)
+        batch.priority = max(batch.priority, priority)
+        batch.ttl_minutes = max(batch.ttl_minutes, min(remaining_minutes, 0xFFFF))
+        self._e2e_ready.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._hop_forever(), name="acks-hop")
+            group.create_task(self._e2e_forever(), name="acks-e2e")
+
+    async def _hop_forever(self) -> None:
+        while True:
+            await self._hop_ready.wait()
+            await asyncio.sleep(HOP_ACK_DELAY)
+            self._hop_ready.clear()
+            batches, self._hop = self._hop, {}
+            await asyncio.gather(*(self._send_hop(key, batch) for key, batch in batches.items()))
+
+    async def _send_hop(self, key: tuple[str, str, bytes], batch: _Batch) -> None:
+        link, source, previous = key
+        for start in range(0, len(batch.ids), MAX_IDS_PER_ACK):
+            frame = self.identity.sign(
+                Kind.HOP_ACK,
+                previous,
+                encode_ids(batch.ids[start : start + MAX_IDS_PER_ACK]),
+                created=int(self.clock.time()),
+                ttl_minutes=HOP_ACK_TTL_MINUTES,
+                priority=batch.priority,
+            )
+            try:
+                await self.links.send(link, source, frame.encode(), int(batch.priority))
+                self.hop_acks_sent += 1
+            except TransportError as exc:  # the sender retries and we ack the duplicate
+                log.info("hop ack to %s on %s failed: %s", source, link, exc)
+
+    async def _e2e_forever(self) -> None:
+        while True:
+            await self._e2e_ready.wait()
+            await asyncio.sleep(self.e2e_delay)
+            self._e2e_ready.clear()
+            batches, self._e2e = self._e2e, {}
+            for origin, batch in batches.items():
+                for start in range(0, len(batch.ids), MAX_IDS_PER_ACK):
+                    payload = encode_ids(batch.ids[start : start + MAX_IDS_PER_ACK])
+                    try:
+                        await self.submit(Kind.ACK, origin, payload, batch.priority, batch.ttl_minutes)
+                        self.e2e_acks_sent += 1
+                    except BeredtError:
+                        log.exception("could not queue end-to-end ack to %s", origin.hex())

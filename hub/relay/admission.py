@@ -1,0 +1,67 @@
+"""Admission of inbound frames: who sent it, is it genuine, is it still valid, may they send it.
+
+Every frame from a link passes ``Admission.check`` before it touches the store. Refusals raise
+``TrustError`` with a ``RefusalReason`` and are counted per reason so operators can see an attack or a
+misconfigured peer. Replay (an id already stored) is decided by the store, but counted here too.
+Expiry is only enforced while the clock is trusted: a Pi that booted in 1970 must not refuse every
+fresh frame, nor accept every stale one as fresh (``created`` far in the future is also refused when
+the clock is trusted).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from cryptography.exceptions import InvalidSignature
+
+from hub.core.clock import Clock
+from hub.core.errors import RefusalReason, TrustError
+from hub.core.frame import Frame
+from hub.relay.roster import Roster, RosterEntry
+
+log = logging.getLogger("beredt.trust")
+
+MAX_HOPS = 16
+MAX_FUTURE_SKEW = 600  # seconds a sender's clock may run ahead of ours
+
+
+class Admission:
+    def __init__(self, roster: Roster, clock: Clock) -> None:
+        self.roster = roster
+        self.clock = clock
+        self.refused: Counter[str] = Counter()
+
+    def refuse(self, reason: RefusalReason, detail: str, source: str) -> TrustError:
+        self.refused[reason.value] += 1
+        log.warning("refused frame from %s: %s (%s)", source, reason.value, detail)
+        return TrustError(reason, detail)
+
+    def check(self, frame: Frame, source: str) -> RosterEntry:
+        """Return the sender's roster entry, or raise ``TrustError`` (already counted and logged)."""
+        entry = self.roster.get(frame.sender)
+        if entry is None:
+            raise self.refuse(
+                RefusalReason.UNKNOWN_SENDER, f"sender {frame.sender.hex()} not in roster", source
+            )
+        try:
+            entry.verify_key.verify(frame.signature, frame.signed_bytes)
+        except InvalidSignature:
+            raise self.refuse(
+                RefusalReason.BAD_SIGNATURE, f"signature of {entry.name} does not verify", source
+            ) from None
+        if frame.kind not in entry.kinds:
+            raise self.refuse(
+                RefusalReason.NOT_ALLOWED, f"{entry.name} may not send {frame.kind.name}", source
+            )
+        if frame.hops > MAX_HOPS:
+            raise self.refuse(RefusalReason.HOP_LIMIT, f"{frame.hops} hops", source)
+        if self.clock.trusted:
+            now = self.clock.time()
+            if frame.expires <= now:
+                raise self.refuse(RefusalReason.EXPIRED, f"expired {int(now - frame.expires)} s ago", source)
+            if frame.created > now + MAX_FUTURE_SKEW:
+                raise self.refuse(
+                    RefusalReason.EXPIRED, f"created {int(frame.created - now)} s in the future", source
+                )
+        return entry

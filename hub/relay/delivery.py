@@ -1,0 +1,109 @@
+"""Delivery of one message to one next hop: an explicit state machine.
+
+    QUEUED ──send starts──► SENDING ──link took it──► SENT ──hop ack──► HOP_ACKED
+      ▲                        │  └──link ack (radio/SDS report)──────► HOP_ACKED
+      └──── send failed ───────┘                        │
+      └──────────────────── hop ack timed out ──────────┘
+    QUEUED, SENDING, SENT ──► EXPIRED (past the frame's expiry) or EVICTED (store quota)
+
+An end-to-end ack for the message also settles every open hop (the far end has it, so did the hop).
+``SENDING`` exists only in memory: a restart resumes ``SENT`` and ``QUEUED`` deliveries as ``QUEUED``.
+Retries back off exponentially with jitter, capped, so a dead link is not hammered and many queued
+frames do not retry in lock-step.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+
+from hub.core.frame import Priority
+
+_RANDOM = random.Random()
+
+
+class DeliveryState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    HOP_ACKED = "hop-acked"
+    EXPIRED = "expired"
+    EVICTED = "evicted"
+
+
+_OPEN = {DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.SENT}
+TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
+    DeliveryState.QUEUED: frozenset(
+        {DeliveryState.SENDING, DeliveryState.HOP_ACKED, DeliveryState.EXPIRED, DeliveryState.EVICTED}
+    ),
+    DeliveryState.SENDING: frozenset(
+        {
+            DeliveryState.SENT,
+            DeliveryState.QUEUED,
+            DeliveryState.HOP_ACKED,
+            DeliveryState.EXPIRED,
+            DeliveryState.EVICTED,
+        }
+    ),
+    DeliveryState.SENT: frozenset(
+        {DeliveryState.HOP_ACKED, DeliveryState.QUEUED, DeliveryState.EXPIRED, DeliveryState.EVICTED}
+    ),
+    DeliveryState.HOP_ACKED: frozenset(),
+    DeliveryState.EXPIRED: frozenset(),
+    DeliveryState.EVICTED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A programming error: the router asked for a move the table forbids."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential back-off with full jitter in [base/2, base) of the current step."""
+
+    initial: float = 1.0
+    cap: float = 300.0
+    factor: float = 2.0
+
+    def delay(self, attempts: int, rng: random.Random = _RANDOM) -> float:
+        step = min(self.cap, self.initial * self.factor ** max(0, attempts - 1))
+        return step * (0.5 + rng.random() / 2)
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One (message, next hop) in flight, mirrored in the store's ``deliveries`` table."""
+
+    message_id: bytes
+    hop: bytes
+    wire: bytes
+    priority: Priority
+    expires: int
+    state: DeliveryState = DeliveryState.QUEUED
+    attempts: int = 0
+    next_attempt: float = 0.0
+    link: str | None = None
+    last_error: str | None = None
+    tried: set[str] = field(default_factory=set)
+    """Links tried since the last full round; failover walks the ranking past these."""
+    candidates: list[bytes] = field(default_factory=list)
+    """Next hops that may carry it: the route's primary first, then its alternatives."""
+    preferred: str | None = None
+    """A link to try first when it is usable (a roll-call re-sent over the next link, say)."""
+    carrier: bytes | None = None
+    """The next hop that took the frame (one of ``candidates``)."""
+    inflight: int = 0
+    """Attempts handed to links and not yet finished (several at once for life-safety fan-out)."""
+
+    @property
+    def open(self) -> bool:
+        return self.state in _OPEN
+
+    def move(self, new: DeliveryState) -> None:
+        if new not in TRANSITIONS[self.state]:
+            raise IllegalTransition(
+                f"delivery {self.message_id.hex()} -> {self.hop.hex()}: {self.state} -> {new}"
+            )
+        self.state = new

@@ -1,0 +1,369 @@
+"""The Hub: the relay engine in one object. It opens the store, wires router, inbound pipeline and
+acks to the links it is given, and runs them in one TaskGroup until cancelled.
+
+The hub knows links only through the transport contract; the service layer opens the concrete
+transports and hands them in. Start-up order matters for the durability promise: the store opens (and
+resumes every pending delivery) before any link is read, and ``ready`` is set only then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
+from hub.core.errors import RoutingError
+from hub.core.frame import BROADCAST, MAX_TTL_MINUTES, Kind, Priority, Status, decode_frame
+from hub.core.identity import Identity
+from hub.core.seal import seal
+from hub.core.tasks import supervised
+from hub.core.transport import LinkChanged, Received, TimeHint, Transport
+from hub.relay.acks import AckBatcher
+from hub.relay.admission import Admission
+from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
+from hub.relay.health import HealthBoard, HealthChanged
+from hub.relay.inbound import Inbound
+from hub.relay.links import LinkSet
+from hub.relay.roster import Roster
+from hub.relay.router import Router
+from hub.relay.settings import RelaySettings
+from hub.relay.store import Store
+
+log = logging.getLogger("beredt.hub")
+
+_INBOUND_WORKERS = 32
+
+
+class Hub:
+    """A running hub. Use ``async with Hub.open(settings, identity, transports) as hub: await hub.run()``."""
+
+    def __init__(self, config: RelaySettings, identity: Identity, clock: Clock | None = None) -> None:
+        self.config = config
+        self.identity = identity
+        self.clock: Clock = clock or SystemClock()
+        self.events = EventBus()
+        self.roster = Roster.load(identity.card, config.roster_path)
+        self.admission = Admission(self.roster, self.clock)
+        self.health = HealthBoard(on_change=self._publish_health)
+        self.store: Store
+        self.links: LinkSet
+        self.router: Router
+        self.acks: AckBatcher
+        self.inbound: Inbound
+        self.ready = asyncio.Event()
+
+    @property
+    def node_id(self) -> bytes:
+        return self.identity.node_id
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        config: RelaySettings,
+        identity: Identity,
+        transports: Mapping[str, Transport],
+        clock: Clock | None = None,
+    ) -> AsyncIterator[Hub]:
+        """Open the store and wire the engine to ``transports`` (owned, and closed, by the caller)."""
+        hub = cls(config, identity, clock)
+        hub.store = await Store.open(
+            config.store_path, max_messages=config.max_messages, max_bytes=config.max_bytes
+        )
+        try:
+            hub._wire(dict(transports))
+            yield hub
+        finally:
+            await hub.store.close()
+
+    def _wire(self, transports: dict[str, Transport]) -> None:
+        config = self.config
+        kinds = {link.name: link.kind for link in config.links}
+        self.links = LinkSet(transports, kinds, config.peers, self.health, self.clock)
+        for peer in config.peers:
+            if peer.node_id not in {e.node_id for e in self.roster}:
+                log.warning(
+                    "peer %s (%s) is not in the roster: frames from it will be refused until"
+                    " 'beredt roster add' is run with its card",
+                    peer.name,
+                    peer.node_id.hex(),
+                )
+        self.router = Router(
+            me=self.node_id,
+            store=self.store,
+            links=self.links,
+            policy=config.policy,
+            timing=config.timing,
+            clock=self.clock,
+            events=self.events,
+            routes=dict(config.routes),
+            default_route=config.default_route,
+        )
+        self.acks = AckBatcher(
+            self.identity, self.links, self.clock, self._submit_ack, config.timing.e2e_ack_delay
+        )
+        self.inbound = Inbound(
+            me=self.node_id,
+            admission=self.admission,
+            store=self.store,
+            router=self.router,
+            links=self.links,
+            acks=self.acks,
+            events=self.events,
+            clock=self.clock,
+        )
+
+    async def run(self) -> None:
+        """Resume pending deliveries, then run every loop until cancelled."""
+        pending = await self.store.pending()
+        for item in pending:
+            recipient = decode_frame(item.wire).recipient
+            self.router.track(
+                item.message_id,
+                item.wire,
+                recipient,
+                item.priority,
+                item.expires,
+                [item.hop],
+                attempts=item.attempts,
+            )
+        if pending:
+            log.info("resumed %d pending deliveries", len(pending))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.router.run(), name="router")
+            group.create_task(supervised("acks", self.acks.run), name="acks")
+            group.create_task(
+                supervised("probes", lambda: self.links.probe_forever(self.config.timing.probe_interval)),
+                name="probes",
+            )
+            group.create_task(supervised("maintenance", self._maintain_forever), name="maintenance")
+            for name, transport in self.links.transports.items():
+                queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=2048)
+                reader = functools.partial(self._read_link, name, transport, queue)
+                group.create_task(supervised(f"link {name}", reader), name=f"read-{name}")
+                for n in range(_INBOUND_WORKERS):
+                    group.create_task(self._inbound_worker(name, queue), name=f"inbound-{name}-{n}")
+            self.ready.set()
+            log.info(
+                "hub %s (%s) running with links: %s",
+                self.identity.name,
+                self.node_id.hex(),
+                ", ".join(self.links.transports) or "none",
+            )
+
+    async def _read_link(self, name: str, transport: Transport, queue: asyncio.Queue[Received]) -> None:
+        async for event in transport.events():
+            match event:
+                case Received():
+                    await queue.put(event)
+                case LinkChanged(up=up, reason=reason, peer=address):
+                    peer = None
+                    if address is not None:
+                        node = self.links.peer_at(name, address)
+                        peer = node.hex() if node else address
+                    now = self.clock.monotonic()
+                    if up:
+                        self.health.success(name, peer, now, reason, hard=True)
+                    else:
+                        self.health.failure(name, peer, now, reason, hard=True)
+                case TimeHint(unix_time=when, source=source):
+                    if when < PLAUSIBLE_EPOCH:
+                        log.warning("ignored implausible time %.0f from %s", when, source)
+                    elif not self.clock.trusted:
+                        log.warning("clock untrusted; taking time from %s", source)
+                        self.clock.correct(when, source)
+        log.info("link %s closed", name)
+
+    async def _maintain_forever(self, interval: float = 600.0) -> None:
+        """Forget finished messages past expiry, so the store and its id index stay bounded."""
+        while True:
+            await asyncio.sleep(interval)
+            self.inbound.reassembler.expire(self.clock.monotonic())
+            if self.clock.trusted:
+                purged = await self.store.purge(self.clock.time())
+                if purged:
+                    log.info("purged %d finished messages past their expiry", purged)
+
+    async def _inbound_worker(self, name: str, queue: asyncio.Queue[Received]) -> None:
+        while True:
+            received = await queue.get()
+            try:
+                await self.inbound.handle(name, received)
+            except Exception:  # one bad frame must not stop a link
+                log.exception("inbound frame on %s from %s failed", name, received.source)
+
+    def _publish_health(self, change: HealthChanged) -> None:
+        self.events.publish(
+            LinkHealthChanged(change.link, change.peer, change.old.label, change.new.label, change.reason)
+        )
+
+    # ---- the application side -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        kind: Kind,
+        recipient: bytes,
+        payload: bytes,
+        *,
+        priority: Priority = Priority.NORMAL,
+        ttl_minutes: int | None = None,
+        status: Status = Status.ACTUAL,
+        seal_payload: bool = False,
+        via: str | None = None,
+    ) -> bytes:
+        """Sign, store durably and queue a message; return its id once it is safe on disk.
+
+        ``via`` names a link to try first when it is usable; the policy still decides otherwise."""
+        if via is not None and via not in self.links.transports:
+            raise RoutingError(f"no link named {via!r}; links: {', '.join(self.links.transports)}")
+        hops = self.router.delivery_hops(recipient)
+        if not hops:
+            raise RoutingError(f"no route to {recipient.hex()}: add it to [routes] or set a default route")
+        if seal_payload:
+            entry = self.roster.get(recipient)
+            if entry is None or recipient == BROADCAST:
+                raise RoutingError("a sealed message needs one recipient from the roster")
+            payload = seal(payload, entry.card.sealing_key, sender=self.node_id, recipient=recipient)
+        ttl = ttl_minutes or self.config.timing.default_ttl_minutes
+        if not 0 < ttl <= MAX_TTL_MINUTES:
+            raise ValueError(f"ttl_minutes must be 1..{MAX_TTL_MINUTES}")
+        frame = self.identity.sign(
+            kind,
+            recipient,
+            payload,
+            created=int(self.clock.time()),
+            ttl_minutes=ttl,
+            priority=priority,
+            status=status,
+            sealed=seal_payload,
+        )
+        wire = frame.encode()
+        await self.store.accept(
+            frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time()
+        )
+        self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
+        if kind is not Kind.ACK:
+            self.events.publish(
+                MessageSent(frame.id.hex(), recipient.hex(), kind.name.lower(), priority.name.lower())
+            )
+        return frame.id
+
+    async def _submit_ack(
+        self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int
+    ) -> bytes:
+        return await self.submit(kind, recipient, payload, priority=priority, ttl_minutes=ttl)
+
+    def subscribe(self) -> AsyncIterator[HubEvent]:
+        return self.events.subscribe()
+
+    def reload_roster(self) -> int:
+        fresh = Roster.load(self.identity.card, self.config.roster_path)
+        self.roster = fresh
+        self.admission.roster = fresh
+        log.info("roster reloaded: %d nodes", len(fresh))
+        return len(fresh)
+
+    def links_summary(self) -> list[dict[str, Any]]:
+        rows = []
+        for entry in self.health.entries():
+            transport = self.links.transports.get(entry.link)
+            if transport is None:
+                continue
+            caps = transport.capabilities
+            peer_name = None
+            if entry.peer is not None:
+                try:
+                    peer = self.links.peers.get(bytes.fromhex(entry.peer))
+                except ValueError:
+                    peer = None
+                peer_name = peer.name if peer else None
+            rows.append(
+                {
+                    "link": entry.link,
+                    "kind": self.links.kind_of(entry.link),
+                    "peer": entry.peer,
+                    "peer_name": peer_name,
+                    "state": entry.state.label,
+                    "since": _wall(self.clock, entry.since),
+                    "reason": entry.reason,
+                    "last_success": _wall(self.clock, entry.last_success),
+                    "queue_depth": self.router.queue_depth(entry.link),
+                    "mtu": caps.mtu,
+                    "cost": caps.cost.name.lower(),
+                    "last_failover": self.links.last_failover.get(entry.peer or ""),
+                    **_transport_status(transport),
+                }
+            )
+        for name, transport in self.links.transports.items():
+            if not any(r["link"] == name for r in rows):
+                rows.append(
+                    {
+                        "link": name,
+                        "kind": self.links.kind_of(name),
+                        "peer": None,
+                        "peer_name": None,
+                        "state": "up",
+                        "since": None,
+                        "reason": "not yet used",
+                        "last_success": None,
+                        "queue_depth": self.router.queue_depth(name),
+                        "mtu": transport.capabilities.mtu,
+                        "cost": transport.capabilities.cost.name.lower(),
+                        "last_failover": None,
+                        **_transport_status(transport),
+                    }
+                )
+        return rows
+
+    def peers_summary(self) -> list[dict[str, Any]]:
+        out = []
+        for peer in self.links.peers.values():
+            entry = self.roster.get(peer.node_id)
+            out.append(
+                {
+                    "node": peer.node_id.hex(),
+                    "name": peer.name,
+                    "trusted": entry is not None,
+                    "role": entry.role.value if entry else None,
+                    "links": {
+                        link: peer.address(link) for link in self.links.transports if peer.address(link)
+                    },
+                    "state": {
+                        link: self.links.state(link, peer.node_id).label
+                        for link in self.links.transports
+                        if peer.address(link)
+                    },
+                    "radio_status": [
+                        {"link": s.link, "status": s.status, "value": s.value}
+                        for s in self.inbound.radio_status.values()
+                        if s.peer == peer.node_id.hex()
+                    ],
+                }
+            )
+        return out
+
+
+def _wall(clock: Clock, monotonic: float | None) -> float | None:
+    if monotonic is None or monotonic == 0.0:
+        return None
+    return clock.time() - (clock.monotonic() - monotonic)
+
+
+def _transport_status(transport: Transport) -> dict[str, Any]:
+    """Extra figures a transport may offer (airtime used, credits, drain estimate) via ``status()``."""
+    status = getattr(transport, "status", None)
+    if callable(status):
+        try:
+            value = status()
+        except Exception:  # a figure that cannot be read must not break the links view
+            log.exception("reading %s's status failed", transport.name)
+            return {}
+        if isinstance(value, dict):
+            return {"details": value}
+    return {}

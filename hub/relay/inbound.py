@@ -1,0 +1,199 @@
+"""What happens to bytes that arrive on a link, in order: nothing untrusted touches the store.
+
+    fragment? -> reassemble -> decode -> admit (roster, signature, kind, hops, expiry)
+      -> hop ack? settle our deliveries, done
+      -> seen before? count as replayed, ack again (the sender missed our ack), done
+      -> for us / broadcast / to forward? (no route -> refuse, so the sender tries another way)
+      -> durable commit -> hop ack to the sender -> track onward deliveries, notify, end-to-end ack
+
+Frames carry a hop counter outside the signature; a frame with zero hops came straight from its signer,
+which is how addresses on radio links are learned safely.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hub.core.clock import PLAUSIBLE_EPOCH, Clock
+from hub.core.errors import ProtocolError, RefusalReason, StoreError, TrustError
+from hub.core.fragment import Reassembler, decode_fragment, is_fragment
+from hub.core.frame import BROADCAST, MAX_FRAME, Frame, Kind, decode_frame
+from hub.core.transport import Cost, Received
+from hub.relay.acks import AckBatcher, decode_ids
+from hub.relay.admission import Admission
+from hub.relay.events import EventBus, FrameRefused, MessageReceived, RadioStatus
+from hub.relay.links import LinkSet
+from hub.relay.router import Router
+from hub.relay.store import Store
+
+log = logging.getLogger("beredt.inbound")
+
+STATUS_MARKER = b"\x00"  # first byte of link-level status data, never of a frame (see hub/core/frame.py)
+
+
+class Inbound:
+    def __init__(
+        self,
+        *,
+        me: bytes,
+        admission: Admission,
+        store: Store,
+        router: Router,
+        links: LinkSet,
+        acks: AckBatcher,
+        events: EventBus,
+        clock: Clock,
+    ) -> None:
+        self.me = me
+        self.admission = admission
+        self.store = store
+        self.router = router
+        self.links = links
+        self.acks = acks
+        self.events = events
+        self.clock = clock
+        self.reassembler = Reassembler()
+        self._accepting: set[bytes] = set()
+        self.accepted = 0
+        self.radio_status: dict[str, RadioStatus] = {}
+
+    def _refuse(self, link: str, source: str, reason: RefusalReason, detail: str) -> None:
+        try:
+            raise self.admission.refuse(reason, detail, f"{link}:{source}")
+        except TrustError as exc:
+            self.events.publish(FrameRefused(link, source, exc.reason.value))
+
+    async def handle(self, link: str, received: Received) -> None:
+        data = received.data
+        if data[:1] == STATUS_MARKER and "value" in received.meta:
+            self._radio_status(link, received)
+            return
+        if is_fragment(data):
+            try:
+                whole = self.reassembler.add(
+                    f"{link}|{received.source}", decode_fragment(data), self.clock.monotonic()
+                )
+            except ProtocolError as exc:
+                self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
+                return
+            if whole is None:
+                return
+            data = whole
+        if len(data) > MAX_FRAME:
+            self._refuse(link, received.source, RefusalReason.OVERSIZE, f"{len(data)} bytes > {MAX_FRAME}")
+            return
+        try:
+            frame = decode_frame(data)
+        except ProtocolError as exc:
+            self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
+            return
+        try:
+            self.admission.check(frame, f"{link}:{received.source}")
+        except TrustError as exc:
+            self.events.publish(FrameRefused(link, received.source, exc.reason.value))
+            return
+        if frame.hops == 0:
+            self.links.learn(frame.sender, link, received.source)
+            if not self.clock.trusted and frame.created >= PLAUSIBLE_EPOCH:
+                # A Pi without a real-time clock after a power cut: a trusted neighbour's signed timestamp,
+                # fresh because it came straight from the signer, is the best time there is.
+                log.warning("clock untrusted; taking time from %s's signed timestamp", frame.sender.hex())
+                self.clock.correct(frame.created, f"signed timestamp of {frame.sender.hex()}")
+        if frame.kind is Kind.HOP_ACK:
+            self._hop_ack(frame, link, received.source)
+        else:
+            await self._message(frame, data, link, received.source)
+
+    def _radio_status(self, link: str, received: Received) -> None:
+        peer = self.links.peer_at(link, received.source)
+        status = received.meta.get("status")
+        value = int(received.meta["value"])
+        log.warning(
+            "radio status on %s from %s%s: %s (0x%04X)",
+            link,
+            received.source,
+            f" ({peer.hex()})" if peer else "",
+            status or "outside the status plan",
+            value,
+        )
+        event = RadioStatus(link, received.source, peer.hex() if peer else None, status, value)
+        self.radio_status[received.source] = event
+        self.events.publish(event)
+
+    def _hop_ack(self, frame: Frame, link: str, source: str) -> None:
+        if frame.recipient not in (self.me, BROADCAST):
+            return
+        try:
+            ids = decode_ids(frame.payload)
+        except ProtocolError as exc:
+            self._refuse(link, source, RefusalReason.MALFORMED, str(exc))
+            return
+        self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
+        self.router.hop_acked(ids, frame.sender)
+
+    def _duplicate(
+        self, frame: Frame, link: str, source: str, previous: bytes | None, *, ack: bool = True
+    ) -> None:
+        self.admission.refused[RefusalReason.REPLAYED.value] += 1
+        log.info("duplicate %s from %s:%s not stored", frame.id.hex(), link, source)
+        if ack:  # the sender missed our earlier ack
+            self.acks.hop_ack(link, source, previous, frame.id, frame.priority)
+
+    async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> None:
+        message_id = frame.id
+        previous = frame.sender if frame.hops == 0 else self.links.peer_at(link, source)
+        # Claim the id before the first await: the same frame may arrive over several links at once.
+        if message_id in self._accepting:  # no ack yet: the first copy is not committed
+            self._duplicate(frame, link, source, None, ack=False)
+            return
+        self._accepting.add(message_id)
+        try:
+            if self.store.has(message_id):
+                self._duplicate(frame, link, source, previous)
+                return
+            for_me = frame.recipient in (self.me, BROADCAST)
+            exclude = [h for h in (previous, frame.sender) if h is not None]
+            hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
+            if not for_me and not hops:
+                self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
+                return
+            wire = frame.with_hops(frame.hops + 1).encode() if hops else data
+            await self.store.accept(
+                frame, wire, hops=hops, local=False, for_me=for_me and frame.kind is not Kind.ACK, via=link
+            )
+        except StoreError as exc:
+            log.error("could not store %s from %s: %s; the sender will retry", message_id.hex(), link, exc)
+            return
+        finally:
+            self._accepting.discard(message_id)
+        self.accepted += 1
+        direct = frame.recipient == self.me and previous == frame.sender
+        e2e_covers_hop = direct and frame.kind is not Kind.ACK
+        if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):
+            # On a paid link the end-to-end ack to a direct neighbour doubles as the hop ack: one message
+            # of satellite credit saved per frame.
+            self.acks.hop_ack(link, source, previous, message_id, frame.priority)
+        if hops:
+            self.router.track(
+                message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude
+            )
+        if not for_me:
+            return
+        if frame.kind is Kind.ACK:
+            try:
+                self.router.e2e_acked(decode_ids(frame.payload), frame.sender)
+            except ProtocolError as exc:
+                log.warning("malformed end-to-end ack from %s: %s", frame.sender.hex(), exc)
+            return
+        self.events.publish(
+            MessageReceived(
+                message_id.hex(),
+                frame.sender.hex(),
+                frame.kind.name.lower(),
+                link,
+                frame.priority.name.lower(),
+            )
+        )
+        if frame.recipient == self.me:
+            remaining = max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
+            self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining)

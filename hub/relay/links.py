@@ -1,0 +1,127 @@
+"""The hub's view of its links: open transports, peers' addresses on them, and health.
+
+``LinkSet`` is the only place the router meets transports. It fragments to each link's MTU, maps
+transport errors to health, learns peers' addresses from frames they signed themselves (a mesh node
+number, say, is never trusted from unsigned data), and probes every (link, peer) pair so a dead link is
+noticed within a few seconds even when no traffic flows. Metered and paid links are probed less often
+because their probes, though free of credit, still cost the radio time, unless they are failing: then
+every round, so traffic returns to them as soon as they heal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from hub.core.clock import Clock
+from hub.core.errors import BudgetExhausted, LinkDown, TransportError
+from hub.core.fragment import split
+from hub.core.transport import Capabilities, Cost, Transport
+from hub.relay.health import HealthBoard, LinkState
+from hub.relay.policy import Candidate
+from hub.relay.settings import PeerConfig
+
+log = logging.getLogger("beredt.links")
+
+
+@dataclass(slots=True)
+class Peer:
+    node_id: bytes
+    name: str
+    addresses: dict[str, str]
+    """Link name -> address, from config; learned addresses fill gaps but never override config."""
+    learned: dict[str, str]
+
+    def address(self, link: str) -> str | None:
+        return self.addresses.get(link) or self.learned.get(link)
+
+
+class LinkSet:
+    def __init__(
+        self,
+        transports: Mapping[str, Transport],
+        kinds: Mapping[str, str],
+        peers: Sequence[PeerConfig],
+        health: HealthBoard,
+        clock: Clock,
+    ) -> None:
+        self.transports = dict(transports)
+        self.kinds = dict(kinds)
+        self.health = health
+        self.clock = clock
+        self.peers: dict[bytes, Peer] = {p.node_id: Peer(p.node_id, p.name, dict(p.links), {}) for p in peers}
+        self._by_address = {(link, addr): p.node_id for p in peers for link, addr in p.links.items()}
+        self.sent_bytes: dict[str, int] = dict.fromkeys(self.transports, 0)
+        self.last_failover: dict[str, str] = {}
+
+    def capabilities(self, link: str) -> Capabilities:
+        return self.transports[link].capabilities
+
+    def kind_of(self, link: str) -> str:
+        return self.kinds[link]
+
+    def options(self, hop: bytes) -> list[Candidate]:
+        peer = self.peers.get(hop)
+        if peer is None:
+            return []
+        return [Candidate(link, addr) for link in self.transports if (addr := peer.address(link)) is not None]
+
+    def state(self, link: str, hop: bytes) -> LinkState:
+        return self.health.state(link, hop.hex())
+
+    def learn(self, node_id: bytes, link: str, address: str) -> None:
+        """``node_id`` signed a frame that reached us directly from ``address`` on ``link``."""
+        peer = self.peers.get(node_id)
+        if peer is None or peer.addresses.get(link) or peer.learned.get(link) == address:
+            return
+        log.info("learned address of %s on %s: %s", peer.name, link, address)
+        peer.learned[link] = address
+        self._by_address[(link, address)] = node_id
+
+    def peer_at(self, link: str, address: str) -> bytes | None:
+        return self._by_address.get((link, address))
+
+    async def send(self, link: str, address: str, wire: bytes, priority: int) -> None:
+        """Send an encoded frame, fragmented to the link's MTU; raises TransportError."""
+        transport = self.transports[link]
+        for piece in split(wire, transport.capabilities.mtu):
+            await transport.send(address, piece, priority=priority)
+        self.sent_bytes[link] += len(wire)
+
+    async def probe_forever(self, interval: float) -> None:
+        """Probe every (link, peer) pair; never returns."""
+        rounds = 0
+        while True:
+            rounds += 1
+            checks = []
+            for peer in self.peers.values():
+                for link, transport in self.transports.items():
+                    address = peer.address(link)
+                    if address is None:
+                        continue
+                    costly = transport.capabilities.cost is not Cost.FREE
+                    healthy = self.health.state(link, peer.node_id.hex()) is LinkState.UP
+                    if costly and healthy and rounds % 30 != 1:
+                        continue  # a healthy radio link is probed rarely; a failing one every round
+                    checks.append(self._probe(link, transport, peer, address, interval))
+            await asyncio.gather(*checks)
+            await asyncio.sleep(interval)
+
+    async def _probe(
+        self, link: str, transport: Transport, peer: Peer, address: str, interval: float
+    ) -> None:
+        try:
+            async with asyncio.timeout(max(interval, 1.0)):
+                await transport.probe(address)
+        except (LinkDown, TimeoutError) as exc:
+            self.health.failure(
+                link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {exc or 'timeout'}"
+            )
+        except BudgetExhausted:
+            pass
+        except TransportError as exc:
+            self.health.failure(link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {exc}")
+        else:
+            self.health.success(link, peer.node_id.hex(), self.clock.monotonic(), "probe answered")

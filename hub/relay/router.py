@@ -1,0 +1,357 @@
+"""The router: moves stored messages to their next hops over the best link, until acknowledged.
+
+Every open (message, next hop) delivery lives in a timer heap. When it falls due the dispatcher asks
+the policy for the usable links to its next hops (the configured route's hops, in order: the first is
+the primary, later ones are alternatives), skipping those already tried in this round, and hands the
+attempt to that link's workers. Slow links get one worker and a priority queue, so life-safety frames
+overtake routine ones; free links get many workers. A send that fails, or a hop ack that does not come
+in time, marks that link tried and the delivery is due again at once on the next link: that is the
+failover. When every link has been tried the round starts over after a capped, jittered back-off.
+Health changes for the better wake parked deliveries, so traffic returns to a link as it heals.
+
+The router knows policy and state, never sockets: it talks to links only through ``LinkSet``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hub.core.clock import Clock
+from hub.core.errors import BudgetExhausted, TransportError
+from hub.core.frame import BROADCAST, Priority
+from hub.core.transport import Cost
+from hub.relay.delivery import Backoff, Delivery, DeliveryState
+from hub.relay.events import DeliveryChanged, EndToEndAcked, EventBus
+from hub.relay.health import HealthChanged, LinkState
+from hub.relay.links import LinkSet
+from hub.relay.policy import Candidate, Policy
+from hub.relay.settings import Timing
+from hub.relay.store import Store
+
+log = logging.getLogger("beredt.router")
+
+_FREE_WORKERS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    delivery: Delivery
+    hop: bytes
+    candidate: Candidate
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        me: bytes,
+        store: Store,
+        links: LinkSet,
+        policy: Policy,
+        timing: Timing,
+        clock: Clock,
+        events: EventBus,
+        routes: dict[bytes, tuple[bytes, ...]],
+        default_route: tuple[bytes, ...],
+    ) -> None:
+        self.me = me
+        self.store = store
+        self.links = links
+        self.policy = policy
+        self.timing = timing
+        self.clock = clock
+        self.events = events
+        self.routes = routes
+        self.default_route = default_route
+        self.backoff = Backoff(initial=timing.retry_initial, cap=timing.retry_cap)
+        self._deliveries: dict[bytes, list[Delivery]] = {}
+        self._sizes: dict[bytes, int] = {}
+        self._heap: list[tuple[float, int, int, Delivery]] = []
+        self._timer_of: dict[int, int] = {}
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._parked_deliveries: dict[int, Delivery] = {}
+        self._blocked_until: dict[str, float] = {}
+        self._queues: dict[str, asyncio.PriorityQueue[tuple[int, int, _Attempt]]] = {
+            link: asyncio.PriorityQueue() for link in links.transports
+        }
+        links.health.listen(self._on_health)
+        store.on_evicted = self._drop_messages
+
+    # ---- routing ------------------------------------------------------------------------------------
+
+    def route(self, recipient: bytes, exclude: Iterable[bytes] = ()) -> list[bytes]:
+        """Next hops to try for ``recipient``, best first; empty if it has no route."""
+        skip = {self.me, *exclude}
+        if recipient == BROADCAST:
+            return [p for p in self.links.peers if p not in skip]
+        if recipient in self.routes:
+            hops: tuple[bytes, ...] = self.routes[recipient]
+        elif recipient in self.links.peers:
+            hops = (recipient, *self.default_route)
+        else:
+            hops = self.default_route
+        return [h for h in dict.fromkeys(hops) if h not in skip]
+
+    def delivery_hops(self, recipient: bytes, exclude: Iterable[bytes] = ()) -> list[bytes]:
+        """Which deliveries to create: one per peer for broadcasts, else one (alternatives ride along)."""
+        hops = self.route(recipient, exclude)
+        return hops if recipient == BROADCAST else hops[:1]
+
+    # ---- tracking -----------------------------------------------------------------------------------
+
+    def track(
+        self,
+        message_id: bytes,
+        wire: bytes,
+        recipient: bytes,
+        priority: Priority,
+        expires: int,
+        hops: Iterable[bytes],
+        *,
+        attempts: int = 0,
+        exclude: Iterable[bytes] = (),
+        prefer: str | None = None,
+    ) -> None:
+        alternatives = self.route(recipient, exclude) if recipient != BROADCAST else []
+        for hop in hops:
+            delivery = Delivery(message_id, hop, wire, priority, expires, attempts=attempts, preferred=prefer)
+            delivery.candidates = [hop, *(a for a in alternatives if a != hop)]
+            self._deliveries.setdefault(message_id, []).append(delivery)
+            self._sizes[message_id] = len(wire)
+            self._schedule(delivery, self.clock.monotonic())
+
+    def open_count(self) -> int:
+        return sum(1 for ds in self._deliveries.values() for d in ds if d.open)
+
+    def queue_depth(self, link: str) -> int:
+        return self._queues[link].qsize()
+
+    def _schedule(self, delivery: Delivery, due: float) -> None:
+        seq = next(self._seq)
+        self._timer_of[id(delivery)] = seq
+        heapq.heappush(self._heap, (due, -int(delivery.priority), seq, delivery))
+        self._wake.set()
+
+    # ---- acknowledgements ---------------------------------------------------------------------------
+
+    def hop_acked(self, ids: Iterable[bytes], acker: bytes) -> None:
+        for message_id in ids:
+            for delivery in self._deliveries.get(message_id, ()):
+                if delivery.open and acker in delivery.candidates:
+                    delivery.carrier = acker
+                    self._settle(delivery, DeliveryState.HOP_ACKED, f"hop ack from {acker.hex()}")
+
+    def e2e_acked(self, ids: Iterable[bytes], by: bytes) -> None:
+        ids = list(ids)
+        for message_id in ids:
+            for delivery in list(self._deliveries.get(message_id, ())):
+                if delivery.open:
+                    self._settle(delivery, DeliveryState.HOP_ACKED, "end-to-end ack")
+            self.events.publish(EndToEndAcked(message_id.hex(), by.hex()))
+        self.store.record_e2e_ack(ids, self.clock.time())
+
+    def _settle(self, delivery: Delivery, state: DeliveryState, why: str) -> None:
+        delivery.move(state)
+        self._timer_of.pop(id(delivery), None)
+        self._parked_deliveries.pop(id(delivery), None)
+        self.store.record_delivery(
+            delivery.message_id,
+            delivery.hop,
+            state,
+            attempts=delivery.attempts,
+            next_attempt=0,
+            link=delivery.link,
+            next_hop=delivery.carrier,
+            error=None if state is DeliveryState.HOP_ACKED else why,
+        )
+        self.events.publish(
+            DeliveryChanged(delivery.message_id.hex(), delivery.hop.hex(), state.value, delivery.link)
+        )
+        siblings = self._deliveries.get(delivery.message_id, [])
+        if not any(d.open for d in siblings):
+            self._deliveries.pop(delivery.message_id, None)
+            size = self._sizes.pop(delivery.message_id, 0)
+            self.store.retire(
+                delivery.message_id, "done" if state is DeliveryState.HOP_ACKED else state.value, size
+            )
+
+    def _drop_messages(self, ids: list[bytes]) -> None:
+        for message_id in ids:
+            for delivery in self._deliveries.pop(message_id, []):
+                if delivery.open:
+                    delivery.move(DeliveryState.EVICTED)
+                    self._timer_of.pop(id(delivery), None)
+            self._sizes.pop(message_id, None)
+
+    # ---- the loops ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dispatcher and link workers; returns only by cancellation."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._dispatch_forever(), name="router-dispatch")
+            for link, transport in self.links.transports.items():
+                workers = _FREE_WORKERS if transport.capabilities.cost is Cost.FREE else 1
+                for n in range(workers):
+                    group.create_task(self._work_forever(link), name=f"router-{link}-{n}")
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            now = self.clock.monotonic()
+            while self._heap and self._heap[0][0] <= now:
+                _, _, seq, delivery = heapq.heappop(self._heap)
+                if self._timer_of.get(id(delivery)) == seq:
+                    del self._timer_of[id(delivery)]
+                    self._due(delivery, now)
+            self._wake.clear()
+            timeout = self._heap[0][0] - now if self._heap else None
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def _due(self, delivery: Delivery, now: float) -> None:
+        if not delivery.open or delivery.state is DeliveryState.SENDING:
+            return
+        if self.clock.trusted and self.clock.time() >= delivery.expires:
+            log.warning(
+                "message %s expired before reaching %s", delivery.message_id.hex(), delivery.hop.hex()
+            )
+            self._settle(delivery, DeliveryState.EXPIRED, "expired")
+            return
+        if delivery.state is DeliveryState.SENT:
+            reason = f"no hop ack from {delivery.hop.hex()} within the deadline"
+            assert delivery.link is not None
+            self.links.health.failure(delivery.link, delivery.hop.hex(), now, reason)
+            delivery.tried.add(f"{delivery.link}@{delivery.hop.hex()}")
+            delivery.move(DeliveryState.QUEUED)
+            self.store.record_delivery(
+                delivery.message_id,
+                delivery.hop,
+                DeliveryState.QUEUED,
+                attempts=delivery.attempts,
+                next_attempt=now,
+                link=delivery.link,
+                error=reason,
+            )
+        attempts = self._plan(delivery, now)
+        if not attempts:
+            if delivery.tried:
+                delivery.tried.clear()
+                delay = self.backoff.delay(delivery.attempts)
+            else:
+                delay = min(self.backoff.delay(delivery.attempts + 1), 5.0)
+                self._parked_deliveries[id(delivery)] = delivery
+            self._schedule(delivery, now + delay)
+            return
+        delivery.move(DeliveryState.SENDING)
+        delivery.attempts += 1
+        delivery.inflight = len(attempts)
+        for attempt in attempts:
+            self._queues[attempt.candidate.link].put_nowait(
+                (-int(delivery.priority), next(self._seq), attempt)
+            )
+
+    def _plan(self, delivery: Delivery, now: float) -> list[_Attempt]:
+        fan_out = self.policy.fan_out(delivery.priority)
+        plan: list[_Attempt] = []
+        for hop in delivery.candidates:
+            ranked = self.policy.rank(
+                self.links.options(hop),
+                priority=delivery.priority,
+                size=len(delivery.wire),
+                capabilities=self.links.capabilities,
+                kind_of=self.links.kind_of,
+                state=lambda link, hop=hop: self.links.state(link, hop),  # type: ignore[misc]
+                blocked=lambda link: self._blocked_until.get(link, 0.0) > now,
+            )
+            if delivery.preferred is not None:  # stable sort: the preferred link first, the rest as ranked
+                ranked.sort(key=lambda c: c.link != delivery.preferred)
+            for candidate in ranked:
+                if f"{candidate.link}@{hop.hex()}" in delivery.tried:
+                    continue
+                plan.append(_Attempt(delivery, hop, candidate))
+                if not fan_out:
+                    return plan
+            if plan:
+                return plan
+        return plan
+
+    async def _work_forever(self, link: str) -> None:
+        queue = self._queues[link]
+        while True:
+            _, _, attempt = await queue.get()
+            try:
+                await self._attempt(attempt)
+            except Exception:  # a bug must not stop the router; the delivery's timer retries it
+                log.exception("delivery attempt over %s failed unexpectedly", link)
+
+    async def _attempt(self, attempt: _Attempt) -> None:
+        delivery, link = attempt.delivery, attempt.candidate.link
+        if not delivery.open:  # settled meanwhile (acked by a fan-out sibling, expired, evicted)
+            delivery.inflight -= 1
+            return
+        peer = attempt.hop.hex()
+        error: str | None = None
+        try:
+            await self.links.send(link, attempt.candidate.address, delivery.wire, int(delivery.priority))
+        except BudgetExhausted as exc:
+            self._blocked_until[link] = self.clock.monotonic() + exc.retry_after
+            error = str(exc)
+        except TransportError as exc:
+            error = str(exc)
+            self.links.health.failure(link, peer, self.clock.monotonic(), error)
+        except Exception as exc:  # a transport that breaks its contract counts as a failed send
+            log.exception("link %s raised outside its contract", link)
+            error = f"internal error: {exc!r}"
+            self.links.health.failure(link, peer, self.clock.monotonic(), error)
+        now = self.clock.monotonic()
+        delivery.inflight -= 1
+        if error is None:
+            self.links.health.success(link, peer, now, "frame sent")
+            if delivery.state is not DeliveryState.SENDING:
+                return
+            if delivery.link not in (None, link):
+                self.links.last_failover[peer] = f"{delivery.link} -> {link}: {delivery.last_error}"
+            delivery.link = attempt.candidate.link
+            delivery.carrier = attempt.hop
+            if self.links.capabilities(link).link_ack:
+                self._settle(delivery, DeliveryState.HOP_ACKED, f"link ack on {link}")
+                return
+            delivery.move(DeliveryState.SENT)
+            caps = self.links.capabilities(link)
+            deadline = now + self.timing.hop_ack_timeout + 2 * len(delivery.wire) / caps.bytes_per_second
+            self.store.record_delivery(
+                delivery.message_id,
+                delivery.hop,
+                DeliveryState.SENT,
+                attempts=delivery.attempts,
+                next_attempt=deadline,
+                link=link,
+                next_hop=attempt.hop,
+            )
+            self.events.publish(DeliveryChanged(delivery.message_id.hex(), delivery.hop.hex(), "sent", link))
+            self._schedule(delivery, deadline)
+            return
+        delivery.last_error = error
+        log.info("send of %s to %s over %s failed: %s", delivery.message_id.hex(), peer, link, error)
+        delivery.tried.add(f"{link}@{peer}")
+        if delivery.inflight == 0 and delivery.state is DeliveryState.SENDING:
+            delivery.move(DeliveryState.QUEUED)
+            self._schedule(delivery, now)
+
+    def _on_health(self, change: HealthChanged) -> None:
+        if change.new > change.old:
+            now = self.clock.monotonic()
+            for delivery in self._parked_deliveries.values():
+                if delivery.open:
+                    self._schedule(delivery, now)
+            self._parked_deliveries.clear()
+        if change.new is LinkState.DOWN:
+            log.warning("link %s to %s down: %s", change.link, change.peer or "all peers", change.reason)

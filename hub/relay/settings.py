@@ -1,0 +1,67 @@
+"""What the relay engine is told at start: links, peers, routes, timing, store limits and paths.
+
+``RelaySettings`` is the shape the engine needs; the service's ``HubConfig`` provides it, and tests may
+build one directly. Keeping these types here lets the engine stay below the service layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hub.relay.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    name: str
+    kind: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    node_id: bytes
+    name: str
+    links: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    hop_ack_timeout: float = 5.0
+    retry_initial: float = 1.0
+    retry_cap: float = 120.0
+    e2e_ack_delay: float = 0.2
+    probe_interval: float = 1.0
+    default_ttl_minutes: int = 24 * 60
+
+
+class RelaySettings(Protocol):
+    """The settings ``Hub`` reads; ``hub.service.config.HubConfig`` is the implementation."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def links(self) -> tuple[LinkConfig, ...]: ...
+    @property
+    def peers(self) -> tuple[PeerConfig, ...]: ...
+    @property
+    def routes(self) -> Mapping[bytes, tuple[bytes, ...]]: ...
+    @property
+    def default_route(self) -> tuple[bytes, ...]: ...
+    @property
+    def policy(self) -> Policy: ...
+    @property
+    def max_messages(self) -> int: ...
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def timing(self) -> Timing: ...
+    @property
+    def roster_path(self) -> Path: ...
+    @property
+    def store_path(self) -> Path: ...

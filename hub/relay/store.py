@@ -1,0 +1,529 @@
+"""The durable store: messages, their per-hop deliveries, the inbox (aiosqlite, WAL).
+
+Durability promise: ``accept`` returns only after the message and its delivery rows are committed with
+``synchronous=FULL`` in WAL mode, so a power cut after "accepted" loses nothing. To keep that promise
+cheap on an SD card, writes are *group-committed*: every write that arrives while a commit is under way
+joins the next transaction, and each caller is answered after the commit that holds its write. State
+updates that need not block the caller (a delivery marked sent or acked) go through the same queue
+without waiting; losing one in a crash only means a frame is sent again and deduplicated downstream.
+
+Quota: ``max_messages`` and ``max_bytes`` bound the live messages. Over quota, expired messages are
+evicted first, then the lowest priority and oldest, never life-safety; each eviction is logged loudly.
+When nothing can be evicted, or the disk is full, ``StoreFull`` is raised and the message is not accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from hub.core.errors import StoreError, StoreFull
+from hub.core.frame import Frame, Priority
+from hub.relay.delivery import DeliveryState
+
+log = logging.getLogger("beredt.store")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages(
+    id BLOB PRIMARY KEY,
+    wire BLOB NOT NULL,
+    sender BLOB NOT NULL,
+    recipient BLOB NOT NULL,
+    kind INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    local INTEGER NOT NULL,
+    for_me INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    accepted_at REAL NOT NULL,
+    via TEXT,
+    e2e_acked_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_inbox ON messages(accepted_at) WHERE for_me = 1;
+CREATE INDEX IF NOT EXISTS messages_live ON messages(priority, accepted_at) WHERE state = 'active';
+CREATE TABLE IF NOT EXISTS deliveries(
+    message_id BLOB NOT NULL,
+    hop BLOB NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    link TEXT,
+    next_hop BLOB,
+    last_error TEXT,
+    updated REAL NOT NULL,
+    PRIMARY KEY (message_id, hop)
+);
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state) WHERE state IN ('queued', 'sent');
+"""
+
+_Write = tuple[str, Sequence[Any]]
+_UPDATE_DELIVERY = (
+    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
+    " WHERE message_id=? AND hop=?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """A delivery that was not finished when the store was opened: resume it."""
+
+    message_id: bytes
+    hop: bytes
+    wire: bytes
+    priority: Priority
+    expires: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: bytes
+    wire: bytes
+    sender: bytes
+    recipient: bytes
+    kind: int
+    priority: int
+    created: int
+    expires: int
+    local: bool
+    for_me: bool
+    state: str
+    accepted_at: float
+    via: str | None
+    e2e_acked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    hop: bytes
+    """The route's primary next hop: the delivery's key."""
+    state: str
+    attempts: int
+    link: str | None
+    last_error: str | None
+    updated: float
+    next_hop: bytes | None
+    """The hop that actually took the frame (an alternative when the primary was unreachable)."""
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, path: Path, *, max_messages: int, max_bytes: int) -> None:
+        self._db = db
+        self.path = path
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.live_messages = 0
+        self.live_bytes = 0
+        self.evicted = 0
+        self.commits = 0
+        self.background_delay = 0.25
+        self.on_evicted: Callable[[list[bytes]], None] = lambda ids: None
+        """Set by the router to drop evicted messages from its queues."""
+        self._queue: asyncio.Queue[tuple[list[_Write], asyncio.Future[None] | None]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._ids: set[bytes] = set()
+        """Every message id still in the store: deduplication without a trip to the database thread."""
+
+    @classmethod
+    async def open(
+        cls, path: Path, *, max_messages: int = 200_000, max_bytes: int = 512 * 1024 * 1024
+    ) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = await aiosqlite.connect(path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from exc
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own connection
+            await db.executescript(_SCHEMA)
+            async with db.execute("PRAGMA table_info(deliveries)") as cursor:
+                columns = {row[1] async for row in cursor}
+            if "next_hop" not in columns:  # a store written before deliveries recorded their carrier
+                await db.execute("ALTER TABLE deliveries ADD COLUMN next_hop BLOB")
+            await db.commit()
+            async with db.execute("PRAGMA quick_check") as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.Error as exc:
+            await db.close()  # its worker thread would otherwise outlive us
+            raise StoreError(f"cannot open store {path}: {exc}") from exc
+        if row is None or row[0] != "ok":
+            await db.close()
+            raise StoreError(f"store {path} failed its integrity check: {row}")
+        store = cls(db, path, max_messages=max_messages, max_bytes=max_bytes)
+        async with db.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE state='active'"
+        ) as cur:
+            counted = await cur.fetchone()
+        assert counted is not None
+        store.live_messages, store.live_bytes = int(counted[0]), int(counted[1])
+        async with db.execute("SELECT id FROM messages") as cursor:
+            store._ids = {row[0] async for row in cursor}
+        store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
+        store._checkpointer = asyncio.create_task(store._checkpoint_loop(), name="store-checkpointer")
+        return store
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+        if self._writer is not None:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            await self._queue.put(([], done))
+            await done
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._db.close()
+
+    async def _checkpoint_loop(self, interval: float = 1.0) -> None:
+        """Copy the WAL back into the database from a second connection, in its own thread.
+
+        A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its
+        fsync); a PASSIVE checkpoint here runs beside the writer instead, so commit latency stays flat."""
+        connection = await aiosqlite.connect(self.path)
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed (retried in %.0f s): %s", interval, exc)
+        finally:
+            await connection.close()
+
+    # ---- writes -------------------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            # Background-only updates wait briefly for company: fewer commits, less SD-card wear. A write
+            # somebody awaits ends the wait at once.
+            deadline = loop.time() + self.background_delay
+            while batch[-1][1] is None and (remaining := deadline - loop.time()) > 0:
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop an item it already got
+                    async with asyncio.timeout(remaining):
+                        item = await self._queue.get()
+                except TimeoutError:
+                    break
+                batch.append(item)
+            while not self._queue.empty() and len(batch) < 512:
+                batch.append(self._queue.get_nowait())
+            error: BaseException | None = None
+            try:
+                for sql, rows in _grouped(batch):
+                    await self._db.executemany(sql, rows)
+                await self._db.commit()
+                self.commits += 1
+            except sqlite3.Error as exc:
+                error = self._map_error(exc)
+                try:
+                    await self._db.rollback()
+                except sqlite3.Error:
+                    log.exception("rollback failed")
+            for _, future in batch:
+                if future is None or future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+            if error is not None and any(f is None for _, f in batch):
+                log.error("store: background state update lost: %s", error)
+
+    @staticmethod
+    def _map_error(exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "full" in text:
+            return StoreFull(f"disk or database full: {text}")
+        return StoreError(text)
+
+    async def _write(self, writes: list[_Write]) -> None:
+        if self._closed:
+            raise StoreError("store is closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((writes, future))
+        await future
+
+    def _write_later(self, writes: list[_Write]) -> None:
+        if not self._closed:
+            self._queue.put_nowait((writes, None))
+
+    async def accept(
+        self,
+        frame: Frame,
+        wire: bytes,
+        *,
+        hops: Iterable[bytes],
+        local: bool,
+        for_me: bool,
+        via: str | None,
+        now: float | None = None,
+    ) -> None:
+        """Commit a message and one queued delivery per next hop; return after the durable commit.
+
+        A message with no next hop (it is for us) is stored as delivered: it takes no queue quota."""
+        now = time.time() if now is None else now
+        hops = list(hops)
+        live = bool(hops)
+        if live:
+            await self._make_room(len(wire), Priority(frame.priority), now)
+        writes: list[_Write] = [
+            (
+                "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
+                " expires, size, local, for_me, state, accepted_at, via)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    frame.id,
+                    wire,
+                    frame.sender,
+                    frame.recipient,
+                    int(frame.kind),
+                    int(frame.priority),
+                    frame.created,
+                    frame.expires,
+                    len(wire),
+                    int(local),
+                    int(for_me),
+                    "active" if live else "delivered",
+                    now,
+                    via,
+                ),
+            )
+        ]
+        writes += [
+            (
+                "INSERT OR IGNORE INTO deliveries(message_id, hop, state, updated) VALUES (?,?,?,?)",
+                (frame.id, hop, DeliveryState.QUEUED.value, now),
+            )
+            for hop in hops
+        ]
+        counted = (1, len(wire)) if live else (0, 0)
+        self.live_messages += counted[0]
+        self.live_bytes += counted[1]
+        try:
+            await self._write(writes)
+        except BaseException:
+            self.live_messages -= counted[0]
+            self.live_bytes -= counted[1]
+            raise
+        self._ids.add(frame.id)
+
+    def record_delivery(
+        self,
+        message_id: bytes,
+        hop: bytes,
+        state: DeliveryState,
+        *,
+        attempts: int,
+        next_attempt: float,
+        link: str | None,
+        next_hop: bytes | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Write a delivery's new state behind the caller's back (see module docstring)."""
+        self._write_later(
+            [
+                (
+                    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?,"
+                    " last_error=?, updated=? WHERE message_id=? AND hop=?",
+                    (
+                        state.value,
+                        attempts,
+                        next_attempt,
+                        link,
+                        next_hop,
+                        error,
+                        time.time(),
+                        message_id,
+                        hop,
+                    ),
+                )
+            ]
+        )
+
+    def record_e2e_ack(self, ids: Iterable[bytes], when: float) -> None:
+        self._write_later(
+            [
+                ("UPDATE messages SET e2e_acked_at=? WHERE id=? AND e2e_acked_at IS NULL", (when, i))
+                for i in ids
+            ]
+        )
+
+    def retire(self, message_id: bytes, state: str, size: int) -> None:
+        """A message left the live set (all hops done, expired or evicted)."""
+        self.live_messages -= 1
+        self.live_bytes -= size
+        self._write_later(
+            [("UPDATE messages SET state=? WHERE id=? AND state='active'", (state, message_id))]
+        )
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far is committed."""
+        await self._write([])
+
+    # ---- quota --------------------------------------------------------------------------------------
+
+    async def _make_room(self, size: int, priority: Priority, now: float) -> None:
+        if self.live_messages + 1 <= self.max_messages and self.live_bytes + size <= self.max_bytes:
+            return
+        await self.flush()
+        need_count = self.live_messages + 1 - self.max_messages
+        need_bytes = self.live_bytes + size - self.max_bytes
+        victims: list[tuple[bytes, int, int, str]] = []
+        async with self._db.execute(
+            "SELECT id, size, priority, CASE WHEN expires <= ? THEN 'expired' ELSE 'evicted' END"
+            " FROM messages"
+            " WHERE state='active' AND (expires <= ? OR priority < ?)"
+            " ORDER BY expires <= ? DESC, priority ASC, accepted_at ASC LIMIT 1000",
+            (now, now, min(int(priority) + 1, int(Priority.LIFE_SAFETY)), now),
+        ) as cursor:
+            async for row in cursor:
+                if need_count <= 0 and need_bytes <= 0:
+                    break
+                victims.append((row[0], row[1], row[2], row[3]))
+                need_count -= 1
+                need_bytes -= row[1]
+        if need_count > 0 or need_bytes > 0:
+            raise StoreFull(
+                f"store quota reached ({self.live_messages} messages, {self.live_bytes} bytes) and nothing of"
+                f" lower priority than {priority.name.lower()} can be evicted"
+            )
+        writes: list[_Write] = []
+        for message_id, victim_size, victim_priority, state in victims:
+            log.warning(
+                "store over quota: %s message %s (priority %s, %d bytes)",
+                state,
+                message_id.hex(),
+                Priority(victim_priority).name.lower(),
+                victim_size,
+            )
+            writes.append(("UPDATE messages SET state=? WHERE id=?", (state, message_id)))
+            writes.append(
+                (
+                    "UPDATE deliveries SET state=? WHERE message_id=? AND state IN ('queued','sent')",
+                    (
+                        DeliveryState.EVICTED.value if state == "evicted" else DeliveryState.EXPIRED.value,
+                        message_id,
+                    ),
+                )
+            )
+            self.live_messages -= 1
+            self.live_bytes -= victim_size
+            self.evicted += 1
+        await self._write(writes)
+        self.on_evicted([v[0] for v in victims])
+
+    # ---- reads --------------------------------------------------------------------------------------
+
+    def has(self, message_id: bytes) -> bool:
+        return message_id in self._ids
+
+    async def purge(self, now: float) -> int:
+        """Forget finished messages past their expiry; admission refuses expired frames, so their ids
+        are no longer needed for deduplication. Returns how many were removed."""
+        async with self._db.execute(
+            "SELECT id FROM messages WHERE state != 'active' AND expires < ?", (int(now),)
+        ) as cursor:
+            ids = [row[0] async for row in cursor]
+        if ids:
+            await self._write(
+                [("DELETE FROM deliveries WHERE message_id=?", (i,)) for i in ids]
+                + [("DELETE FROM messages WHERE id=?", (i,)) for i in ids]
+            )
+            self._ids.difference_update(ids)
+        return len(ids)
+
+    async def pending(self) -> list[PendingDelivery]:
+        async with self._db.execute(
+            "SELECT d.message_id, d.hop, m.wire, m.priority, m.expires, d.attempts FROM deliveries d"
+            " JOIN messages m ON m.id = d.message_id WHERE d.state IN ('queued','sent') AND m.state='active'"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [PendingDelivery(r[0], r[1], r[2], Priority(r[3]), r[4], r[5]) for r in rows]
+
+    async def message(self, message_id: bytes) -> StoredMessage | None:
+        async with self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _message(row) if row else None
+
+    async def deliveries(self, message_id: bytes) -> list[DeliveryRow]:
+        async with self._db.execute(
+            "SELECT hop, state, attempts, link, last_error, updated, next_hop FROM deliveries"
+            " WHERE message_id=?",
+            (message_id,),
+        ) as cursor:
+            return [DeliveryRow(*row) async for row in cursor]
+
+    async def inbox(
+        self, *, limit: int = 100, since: float = 0.0, oldest_first: bool = False
+    ) -> list[StoredMessage]:
+        """Messages for us received after ``since``: newest first, or oldest first to page through a burst."""
+        order = "ASC" if oldest_first else "DESC"
+        async with self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE for_me=1 AND accepted_at > ?"
+            f" ORDER BY accepted_at {order} LIMIT ?",
+            (since, limit),
+        ) as cursor:
+            return [_message(row) async for row in cursor]
+
+
+def _grouped(
+    batch: list[tuple[list[_Write], asyncio.Future[None] | None]],
+) -> list[tuple[str, list[Sequence[Any]]]]:
+    """All writes of one statement become one ``executemany`` (one trip to the database thread).
+
+    Inserts run before updates, each statement's rows in arrival order, so an update never overtakes
+    the insert of the row it changes. A delivery's state update sets every column, so only the last one
+    per (message, hop) in a batch is kept."""
+    groups: dict[str, list[Sequence[Any]]] = {}
+    for writes, _ in batch:
+        for sql, params in writes:
+            groups.setdefault(sql, []).append(params)
+    rows = groups.get(_UPDATE_DELIVERY)
+    if rows is not None and len(rows) > 1:
+        groups[_UPDATE_DELIVERY] = list({tuple(r[-2:]): r for r in rows}.values())
+    return sorted(groups.items(), key=lambda item: not item[0].startswith("INSERT"))
+
+
+_MESSAGE_COLUMNS = (
+    "id, wire, sender, recipient, kind, priority, created, expires, local, for_me, state, accepted_at, via,"
+    " e2e_acked_at"
+)
+
+
+def _message(row: Sequence[Any]) -> StoredMessage:
+    return StoredMessage(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        bool(row[8]),
+        bool(row[9]),
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+    )

@@ -1,0 +1,67 @@
+"""Assemble a hub from its configuration: load or create the identity, open the configured transports
+through the registry, and open the relay engine on them.
+
+This is the only place that knows the concrete transports. Links are closed after the engine, each
+on its own, so one faulty link never keeps the others or the store open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from hub.core.clock import Clock
+from hub.core.errors import ConfigError
+from hub.core.identity import Identity
+from hub.core.transport import Transport, TransportContext
+from hub.relay.hub import Hub
+from hub.service.config import HubConfig
+from transports.registry import open_transport
+
+log = logging.getLogger("beredt.hub")
+
+
+@contextlib.asynccontextmanager
+async def open_links(config: HubConfig, identity: Identity) -> AsyncIterator[dict[str, Transport]]:
+    """Open every configured link; close them all on exit, whatever fails."""
+    transports: dict[str, Transport] = {}
+    try:
+        context = TransportContext(
+            identity.node_id.hex(),
+            config.data_dir,
+            logging.getLogger("beredt.link"),
+            config_dir=config.path.resolve().parent if config.path else None,
+        )
+        for link in config.links:
+            log.info("opening link %s (%s)", link.name, link.kind)
+            transports[link.name] = await open_transport(link.kind, link.name, link.options, context)
+        yield transports
+    finally:
+        for name, transport in transports.items():
+            try:
+                await transport.aclose()
+            except Exception:  # close every other link regardless
+                log.exception("closing link %s failed", name)
+
+
+@contextlib.asynccontextmanager
+async def open_hub(config: HubConfig, identity: Identity, clock: Clock | None = None) -> AsyncIterator[Hub]:
+    """The configured links and the relay engine on them, closed in reverse order."""
+    async with (
+        open_links(config, identity) as transports,
+        Hub.open(config, identity, transports, clock) as hub,
+    ):
+        yield hub
+
+
+def load_identity(config: HubConfig, *, create: bool) -> Identity:
+    path = config.identity_path
+    if not path.exists():
+        if not create:
+            raise ConfigError("no identity yet; run 'beredt init' first", file=str(path))
+        identity = Identity.generate(config.name, config.role.value)
+        identity.save(path)
+        log.info("created identity %s for %s", identity.node_id.hex(), config.name)
+        return identity
+    return Identity.load(path)

@@ -1,0 +1,88 @@
+"""``beredt run``: the hub, its API and its service life cycle in one process.
+
+SIGTERM and SIGINT start a graceful drain: systemd hears STOPPING=1, the API stops taking messages,
+the links close, and the store commits what it holds. Everything accepted before that is on disk and
+resumes at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from hub.api.routes import build_app
+from hub.appliance.monitor import Appliance
+from hub.core.errors import BeredtError
+from hub.core.tasks import supervised
+from hub.relay.hub import Hub
+from hub.service.assembly import load_identity, open_hub
+from hub.service.config import HubConfig
+from hub.service.watchdog import ServiceNotification, SystemdNotifier
+
+log = logging.getLogger("beredt.server")
+
+
+class _Stopping(Exception):
+    """Ends the service's task group once a stop was asked for and the drain has begun."""
+
+
+async def serve(config: HubConfig, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    identity = load_identity(config, create=True)
+    async with open_hub(config, identity) as hub:
+        runner = web.AppRunner(build_app(hub), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, config.api_host, config.api_port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise BeredtError(
+                    f"cannot serve the API on {config.api_host}:{config.api_port}: {exc.strerror};"
+                    " is another hub running? change [api] listen"
+                ) from exc
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(hub.run(), name="hub")
+                    if config.power is not None:
+                        appliance = Appliance(hub, config.power, config.power_report_to)
+                        group.create_task(supervised("appliance", appliance.run), name="appliance")
+                    group.create_task(_announce(hub, config, stop), name="service")
+            except BaseExceptionGroup as failure:
+                _raise_unless_stopping(failure)
+        finally:
+            await runner.cleanup()
+        await hub.store.flush()
+    log.info("stopped")
+
+
+async def _announce(hub: Hub, config: HubConfig, stop: asyncio.Event) -> None:
+    """Tell systemd READY=1 only once the hub is ready (if the hub fails first, the task group cancels
+    this before it says anything), then wait for a stop and begin the drain."""
+    await hub.ready.wait()
+    log.info("API on http://%s:%d (node %s)", config.api_host, config.api_port, hub.node_id.hex())
+    async with ServiceNotification(SystemdNotifier.from_environ(), status="serving") as service:
+        await stop.wait()
+        log.info("stopping: draining")
+        await service.aclose("draining")
+    raise _Stopping
+
+
+def _raise_unless_stopping(failure: BaseExceptionGroup[BaseException]) -> None:
+    """Re-raise what really failed (unwrapped when it is one exception), never the stop itself."""
+    _, rest = failure.split(_Stopping)
+    if rest is None:
+        return
+    if len(rest.exceptions) == 1 and not isinstance(rest.exceptions[0], BaseExceptionGroup):
+        raise rest.exceptions[0]
+    raise rest

@@ -1,0 +1,196 @@
+"""Log book: the hash chain detects every kind of after-the-fact change; exports are faithful."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from hub.console.logbook import GENESIS, EntryType, LogBook, canonical_bytes, chain_hash
+from hub.core.clock import ManualClock
+from hub.core.errors import StoreError
+
+TEXTS = [
+    (EntryType.RECEIVED, "Status fra Lindely: generator, 14 t brændstof"),
+    (EntryType.DECISION, "Diesel prioriteres til Lindely før Solbakken"),
+    (EntryType.ACTION, "Tankvogn sendt fra Viby"),
+    (EntryType.OMISSION, "Solbakken ikke kontaktet: ingen forbindelse"),
+    (EntryType.NOTE, "Vagtskifte kl. 14"),
+]
+
+
+@pytest.fixture
+async def book(tmp_path: Path) -> AsyncIterator[LogBook]:
+    clock = ManualClock()
+    book = await LogBook.open(tmp_path / "store.db", clock, "a1b2c3d4e5f60718")
+    for type_, text in TEXTS:
+        await book.append(type_, text, author="Vagtleder Hansen")
+        clock.advance(60)
+    yield book
+    await book.aclose()
+
+
+def tamper(path: Path, *statements: str) -> None:
+    """What someone with the database file and the sqlite3 tool could do."""
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER logbook_no_update")
+        db.execute("DROP TRIGGER logbook_no_delete")
+        for statement in statements:
+            db.execute(statement)
+
+
+async def test_intact_chain_verifies_and_hashes_are_recomputable(book: LogBook) -> None:
+    assert await book.verify() is None
+    entries = await book.entries()
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    previous = GENESIS
+    for e in entries:
+        # an auditor's recomputation from the documented canonical form
+        canonical = f'[{e.seq},{e.time},"{e.author}","{e.node}","{e.type}","{e.text}"]'.encode()
+        assert canonical == canonical_bytes(e.seq, e.time, e.author, e.node, e.type, e.text)
+        previous = chain_hash(previous, canonical)
+        assert previous == e.hash
+    assert await book.head() == (5, entries[-1].hash.hex())
+
+
+async def test_triggers_refuse_update_and_delete(book: LogBook, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("UPDATE logbook SET text = 'x' WHERE seq = 2")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("DELETE FROM logbook WHERE seq = 2")
+
+
+@pytest.mark.parametrize(
+    ("statements", "broken"),
+    [
+        (["UPDATE logbook SET text = 'Diesel prioriteres til Solbakken' WHERE seq = 2"], 2),
+        (["UPDATE logbook SET time = time - 3600 WHERE seq = 3"], 3),
+        (["UPDATE logbook SET author = 'Borgmester' WHERE seq = 4"], 4),
+        (["UPDATE logbook SET type = 'note' WHERE seq = 4"], 4),
+        (["UPDATE logbook SET time = 'tidligt' WHERE seq = 1"], 1),
+        (["DELETE FROM logbook WHERE seq = 3"], 3),
+        # swap the order of entries 2 and 3 (seq is part of what is hashed)
+        (
+            [
+                "UPDATE logbook SET seq = 100 WHERE seq = 2",
+                "UPDATE logbook SET seq = 2 WHERE seq = 3",
+                "UPDATE logbook SET seq = 3 WHERE seq = 100",
+            ],
+            2,
+        ),
+        # delete entry 3 and renumber the rest to hide the gap
+        (["DELETE FROM logbook WHERE seq = 3", "UPDATE logbook SET seq = seq - 1 WHERE seq > 3"], 3),
+        # rewrite an entry together with its own hash: the next entry's chain still breaks
+        (["UPDATE logbook SET text = 'ændret', hash = zeroblob(32) WHERE seq = 2"], 2),
+    ],
+)
+async def test_tampering_is_detected_at_the_first_broken_seq(
+    book: LogBook, tmp_path: Path, statements: list[str], broken: int
+) -> None:
+    tamper(tmp_path / "store.db", *statements)
+    assert await book.verify() == broken
+
+
+async def test_a_forger_who_rehashes_one_entry_still_breaks_the_next(book: LogBook, tmp_path: Path) -> None:
+    entries = await book.entries()
+    forged = canonical_bytes(2, entries[1].time, entries[1].author, entries[1].node, "decision", "ændret")
+    new_hash = chain_hash(entries[0].hash, forged).hex()
+    tamper(tmp_path / "store.db", f"UPDATE logbook SET text = 'ændret', hash = x'{new_hash}' WHERE seq = 2")
+    assert await book.verify() == 3
+
+
+async def test_cutting_off_the_end_is_caught_by_an_anchor(book: LogBook, tmp_path: Path) -> None:
+    anchor = await book.head()
+    assert anchor is not None
+    tamper(tmp_path / "store.db", "DELETE FROM logbook WHERE seq >= 4")
+    assert await book.verify() is None  # a shorter chain is still a chain...
+    assert await book.verify(anchor=anchor) == 4  # ...but the printed head is gone
+
+
+async def test_anchor_with_a_different_hash_is_reported(book: LogBook) -> None:
+    assert await book.verify(anchor=(3, "00" * 32)) == 3
+    head = await book.head()
+    assert await book.verify(anchor=head) is None
+
+
+async def test_appends_continue_the_chain_after_reopen(book: LogBook, tmp_path: Path) -> None:
+    await book.aclose()
+    again = await LogBook.open(tmp_path / "store.db", ManualClock(), "a1b2c3d4e5f60718")
+    try:
+        entry = await again.append(EntryType.LINK, "SINE oppe igen", author="hub")
+        assert entry.seq == 6
+        assert await again.verify() is None
+    finally:
+        await again.aclose()
+
+
+async def test_log_book_lives_in_a_shared_connection(tmp_path: Path) -> None:
+    async with aiosqlite.connect(tmp_path / "shared.db") as db:
+        await db.execute("CREATE TABLE other (x)")
+        book = LogBook(db, ManualClock(), "node")
+        await book.create()
+        await book.append(EntryType.NOTE, "delt database", author="test")
+        await book.aclose()
+        await book.aclose()  # idempotent, and leaves the shared connection open
+        async with db.execute("SELECT count(*) FROM logbook") as cur:
+            assert await cur.fetchone() == (1,)
+
+
+async def test_empty_text_and_closed_book_are_refused(book: LogBook) -> None:
+    with pytest.raises(ValueError, match="needs text"):
+        await book.append(EntryType.NOTE, "  ", author="x")
+    await book.aclose()
+    with pytest.raises(StoreError, match="closed"):
+        await book.append(EntryType.NOTE, "sent", author="x")
+
+
+async def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open log book"):
+        await LogBook.open(tmp_path / "missing-dir" / "store.db", ManualClock(), "node")
+
+
+async def test_csv_export_is_faithful(book: LogBook) -> None:
+    await book.append(EntryType.NOTE, 'Linje 1\nLinje 2, med "citat" og =SUM(A1)', author="Hansen")
+    rows = list(csv.reader(io.StringIO(await book.export_csv())))
+    assert rows[0] == ["seq", "time", "author", "node", "type", "text", "hash"]
+    assert len(rows) == 7
+    assert rows[2][4:6] == ["decision", "Diesel prioriteres til Lindely før Solbakken"]
+    assert rows[6][5] == 'Linje 1\nLinje 2, med "citat" og =SUM(A1)'
+    assert rows[1][1] == "2027-01-15T08:00:00+00:00"
+
+
+async def test_html_report_escapes_text_and_states_the_verdict(book: LogBook, tmp_path: Path) -> None:
+    await book.append(EntryType.NOTE, "<script>alert(1)</script>", author="<b>x</b>")
+    report = await book.export_html(title="Logbog, stormflod")
+    assert "<script>" not in report and "&lt;script&gt;" in report
+    assert "Kæden er intakt" in report and "Beslutning" in report
+    tamper(tmp_path / "store.db", "UPDATE logbook SET text = 'x' WHERE seq = 2")
+    assert "kæden er brudt ved post 2" in await book.export_html()
+
+
+async def test_a_damaged_row_is_reported_not_misread(book: LogBook, tmp_path: Path) -> None:
+    tamper(tmp_path / "store.db", "UPDATE logbook SET time = 'tidligt' WHERE seq = 2")
+    with pytest.raises(StoreError, match="log book entry 2 is damaged"):
+        await book.entries()
+    assert await book.verify() == 2
+
+
+async def test_a_batch_is_one_chain_continuation(book: LogBook) -> None:
+    batch = await book.append_many(
+        [
+            (EntryType.RECEIVED, "status fra Lindely", "hub"),
+            (EntryType.RECEIVED, "status fra Solbakken", "hub"),
+        ]
+    )
+    assert [e.seq for e in batch] == [6, 7]
+    assert await book.verify() is None
+    assert (await book.entries(since=5)) == batch
+    with pytest.raises(ValueError, match="needs text"):
+        await book.append_many([(EntryType.NOTE, "ok", "x"), (EntryType.NOTE, "", "x")])
+    assert await book.head() == (7, batch[-1].hash.hex())

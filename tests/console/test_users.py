@@ -1,0 +1,172 @@
+"""Users: scrypt hashes, login and lockout, expiring sessions, CSRF and roles."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hub.console.users import Role, Users, check_password, hash_password
+from hub.core.clock import ManualClock
+from hub.core.errors import AuthError, StoreError
+
+PASSWORD = "korrekt-hest-batteri"
+LINDELY = "0123456789abcdef"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def users(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Users]:
+    users = await Users.open(tmp_path / "hub.db", clock, idle=3600, lifetime=4 * 3600)
+    await users.add("hansen", PASSWORD, Role.COORDINATOR, display_name="Vagtleder Hansen")
+    await users.add("lindely", PASSWORD, Role.INSTITUTION, institution=LINDELY)
+    yield users
+    await users.aclose()
+
+
+def test_hashes_are_salted_and_name_their_parameters() -> None:
+    one, two = hash_password(PASSWORD), hash_password(PASSWORD)
+    assert one != two
+    assert one.startswith("scrypt$16384$8$1$")
+    assert check_password(PASSWORD, one) and check_password(PASSWORD, two)
+    assert not check_password("forkert-kodeord", one)
+    for damaged in ("", "md5$x", "scrypt$a$b$c$d$e", one.replace("scrypt", "bcrypt")):
+        assert not check_password(PASSWORD, damaged)
+
+
+async def test_passwords_are_never_stored_in_clear(users: Users, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        stored = db.execute("SELECT password FROM users WHERE username = 'hansen'").fetchone()[0]
+    assert PASSWORD not in stored and stored.startswith("scrypt$")
+
+
+async def test_login_gives_a_session_with_csrf(users: Users) -> None:
+    session = await users.login("hansen", PASSWORD)
+    assert session.user.role is Role.COORDINATOR and session.user.display_name == "Vagtleder Hansen"
+    assert users.session(session.token) is session
+    users.check_csrf(session, session.csrf)
+    for wrong in (None, "", session.csrf[:-1] + "x", session.token):
+        with pytest.raises(AuthError, match="CSRF") as refused:
+            users.check_csrf(session, wrong)
+        assert refused.value.forbidden
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(users: Users) -> None:
+    with pytest.raises(AuthError, match="wrong username or password"):
+        await users.login("hansen", "forkert-kodeord")
+    with pytest.raises(AuthError, match="wrong username or password"):
+        await users.login("ukendt", PASSWORD)
+
+
+async def test_repeated_failures_lock_the_name_out_for_a_while(users: Users, clock: ManualClock) -> None:
+    for _ in range(5):
+        with pytest.raises(AuthError, match="wrong"):
+            await users.login("hansen", "forkert-kodeord")
+    with pytest.raises(AuthError, match="too many wrong passwords"):
+        await users.login("hansen", PASSWORD)
+    await users.login("lindely", PASSWORD)  # other names are unaffected
+    clock.advance(15 * 60 + 1)
+    await users.login("hansen", PASSWORD)
+
+
+async def test_sessions_expire_when_idle_and_after_their_lifetime(users: Users, clock: ManualClock) -> None:
+    idle = await users.login("hansen", PASSWORD)
+    clock.advance(3601)
+    with pytest.raises(AuthError, match="expired"):
+        users.session(idle.token)
+    with pytest.raises(AuthError, match="not logged in"):
+        users.session(idle.token)  # and it is gone for good
+    busy = await users.login("hansen", PASSWORD)
+    for _ in range(4):
+        clock.advance(3000)
+        users.session(busy.token)  # use keeps it alive...
+    clock.advance(3000)
+    with pytest.raises(AuthError, match="expired"):
+        users.session(busy.token)  # ...but not past its lifetime
+
+
+async def test_wall_clock_jumps_do_not_expire_sessions(users: Users, clock: ManualClock) -> None:
+    session = await users.login("hansen", PASSWORD)
+    clock.now += 50 * 365 * 86400  # the Pi learns the real date from GPS
+    assert users.session(session.token) is session
+
+
+async def test_logout_and_password_change_end_sessions(users: Users) -> None:
+    first = await users.login("hansen", PASSWORD)
+    users.logout(first.token)
+    with pytest.raises(AuthError):
+        users.session(first.token)
+    second = await users.login("hansen", PASSWORD)
+    await users.set_password("hansen", "nyt-kodeord-123")
+    with pytest.raises(AuthError):
+        users.session(second.token)
+    with pytest.raises(AuthError):
+        await users.login("hansen", PASSWORD)
+    await users.login("hansen", "nyt-kodeord-123")
+
+
+async def test_roles_are_enforced(users: Users) -> None:
+    institution = await users.login("lindely", PASSWORD)
+    assert institution.user.institution == LINDELY
+    Users.require(institution, Role.INSTITUTION, Role.COORDINATOR)
+    with pytest.raises(AuthError, match="role institution may not") as refused:
+        Users.require(institution, Role.COORDINATOR)
+    assert refused.value.forbidden
+
+
+async def test_users_persist_across_reopen(users: Users, tmp_path: Path, clock: ManualClock) -> None:
+    session = await users.login("hansen", PASSWORD)
+    await users.aclose()
+    await users.aclose()
+    again = await Users.open(tmp_path / "hub.db", clock)
+    try:
+        assert [u.username for u in await again.all()] == ["hansen", "lindely"]
+        with pytest.raises(AuthError):
+            again.session(session.token)  # sessions live in memory only
+        await again.login("lindely", PASSWORD)
+        await again.remove("lindely")
+        assert await again.get("lindely") is None
+    finally:
+        await again.aclose()
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "role", "institution", "message"),
+    [
+        ("Hansen", PASSWORD, Role.VIEWER, None, "username: use 1-32"),
+        ("a" * 33, PASSWORD, Role.VIEWER, None, "username: use 1-32"),
+        ("ny", "kort", Role.VIEWER, None, "password: use at least 10"),
+        ("ny", PASSWORD, Role.INSTITUTION, None, "institution: an institution user needs"),
+        ("ny", PASSWORD, Role.INSTITUTION, "lindely", "institution: expected a node id"),
+        ("hansen", PASSWORD, Role.VIEWER, None, "username: 'hansen' already exists"),
+    ],
+)
+async def test_bad_user_data_is_refused_naming_the_field(
+    users: Users, username: str, password: str, role: Role, institution: str | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await users.add(username, password, role, institution=institution)
+
+
+async def test_unknown_user_password_change_is_refused(users: Users) -> None:
+    with pytest.raises(ValueError, match="no user 'ukendt'"):
+        await users.set_password("ukendt", PASSWORD)
+
+
+async def test_unopenable_database_is_a_store_error(tmp_path: Path, clock: ManualClock) -> None:
+    with pytest.raises(StoreError, match="cannot open user database"):
+        await Users.open(tmp_path / "nowhere" / "hub.db", clock)
+
+
+async def test_expired_sessions_are_purged_at_the_next_login(users: Users, clock: ManualClock) -> None:
+    for _ in range(3):
+        await users.login("lindely", PASSWORD)
+    clock.advance(3601)
+    fresh = await users.login("hansen", PASSWORD)
+    assert list(users._sessions.values()) == [fresh]

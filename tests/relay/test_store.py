@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from hub.core.errors import StoreFull
+from hub.core.frame import Kind, Priority
+from hub.core.identity import Identity
+from hub.relay.delivery import DeliveryState
+from hub.relay.store import Store
+
+ME = Identity.generate("Aarhus", "staff")
+HOP = bytes.fromhex("00112233445566aa")
+
+
+def frame(priority: Priority = Priority.NORMAL, payload: bytes = b"x", created: int | None = None) -> bytes:
+    return ME.sign(
+        Kind.TEXT, HOP, payload, created=created or int(time.time()), ttl_minutes=60, priority=priority
+    ).encode()
+
+
+async def accept(store: Store, wire: bytes) -> bytes:
+    from hub.core.frame import decode_frame
+
+    decoded = decode_frame(wire)
+    await store.accept(decoded, wire, hops=[HOP], local=True, for_me=False, via=None)
+    return decoded.id
+
+
+async def test_accepted_messages_survive_reopen_and_resume(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    ids = [await accept(store, frame(payload=bytes([i]))) for i in range(10)]
+    store.record_delivery(ids[0], HOP, DeliveryState.HOP_ACKED, attempts=1, next_attempt=0, link="internet")
+    store.record_delivery(ids[1], HOP, DeliveryState.SENT, attempts=1, next_attempt=0, link="internet")
+    await store.close()
+
+    reopened = await Store.open(tmp_path / "s.db")
+    pending = await reopened.pending()
+    assert sorted(p.message_id for p in pending) == sorted(ids[1:])
+    assert {p.hop for p in pending} == {HOP}
+    assert reopened.live_messages == 10
+    await reopened.close()
+
+
+async def test_concurrent_accepts_share_commits(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await Store.open(tmp_path / "s.db")
+    await asyncio.gather(*(accept(store, frame(payload=i.to_bytes(2, "big"))) for i in range(200)))
+    assert store.commits < 200, "writes arriving together are committed together"
+    assert len(await store.pending()) == 200
+    await store.close()
+
+
+async def test_quota_evicts_lowest_priority_first_and_never_life_safety(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await Store.open(tmp_path / "s.db", max_messages=3)
+    routine = await accept(store, frame(Priority.ROUTINE, b"r"))
+    life = await accept(store, frame(Priority.LIFE_SAFETY, b"l"))
+    normal = await accept(store, frame(Priority.NORMAL, b"n"))
+    urgent = await accept(store, frame(Priority.URGENT, b"u"))  # evicts routine, loudly
+    assert "evicted message " + routine.hex() in caplog.text
+    states = {m: (await store.message(m)).state for m in (routine, life, normal, urgent)}  # type: ignore[union-attr]
+    assert states == {routine: "evicted", life: "active", normal: "active", urgent: "active"}
+    await accept(store, frame(Priority.LIFE_SAFETY, b"l2"))  # evicts normal
+    with pytest.raises(StoreFull, match="nothing of lower priority"):
+        await accept(store, frame(Priority.ROUTINE, b"r2"))
+    assert (await store.message(life)).state == "active"  # type: ignore[union-attr]
+    await store.close()
+
+
+async def test_expired_messages_go_first(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db", max_messages=2)
+    old = await accept(store, frame(Priority.LIFE_SAFETY, b"old", created=int(time.time()) - 7200))
+    await accept(store, frame(Priority.ROUTINE, b"a"))
+    await accept(store, frame(Priority.ROUTINE, b"b"))
+    assert (await store.message(old)).state == "expired"  # type: ignore[union-attr]
+    await store.close()
+
+
+async def test_full_disk_refuses_and_keeps_what_was_accepted(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    kept = await accept(store, frame(payload=b"kept"))
+    await store._db.execute("PRAGMA max_page_count = 1")  # the database may not grow: as a full disk
+    with pytest.raises(StoreFull, match="full"):
+        for i in range(200):
+            await accept(store, frame(payload=i.to_bytes(2, "big") * 400))
+    await store.close()
+    reopened = await Store.open(tmp_path / "s.db")
+    assert (await reopened.message(kept)) is not None
+    assert reopened.live_messages >= 1
+    await reopened.close()
+
+
+async def test_corrupt_database_is_reported_not_used(tmp_path: Path) -> None:
+    from hub.core.errors import StoreError
+
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError):
+        await Store.open(path)

@@ -1,0 +1,100 @@
+"""A broken config gives a message naming the file, the key and the fix, and exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.core.errors import ConfigError
+from hub.service import config
+from tests.hubproc import REPO
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "beredt.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[node\nname = 1", "not valid TOML"),
+        (GOOD + "colour = 'red'\n", "node.colour: unknown key"),
+        (GOOD + "[api]\nlisten = 8470\n", "api.listen: expected string"),
+        (GOOD + "[api]\nlisten = 'localhost'\n", "expected 'host:port'"),
+        ('[node]\nrole = "staff"\n', "node.name: is required"),
+        (GOOD.replace("staff", "mayor"), "unknown role 'mayor'"),
+        (GOOD + "[routes]\ndefault = ['xyz']\n", "routes.default: expected a node id of 16 hex digits"),
+        (GOOD + "[routes]\ndefault = ['0011223344556677']\n", "is not in [[peers]]"),
+        (GOOD + "[[peers]]\nnode = '0011223344556677'\nlinks = { lora = '!1' }\n", "no link named 'lora'"),
+        (GOOD + "[timing]\nhop_ack_timeout = 0\n", "timing.hop_ack_timeout: must be greater than zero"),
+        (GOOD + "[policy]\npaid_min_priority = 'vip'\n", "unknown priority 'vip'"),
+        (GOOD + "[links.x]\nlisten = '1:2'\n", "links.x.kind: is required"),
+        (GOOD + "[surprise]\n", "surprise: unknown key"),
+    ],
+)
+def test_config_errors_name_file_key_and_fix(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert expected in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_cli_exits_2_on_missing_file(tmp_path: Path) -> None:
+    result = run_cli("run", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert "file not found" in result.stderr and "beredt init" in result.stderr
+
+
+def test_cli_exits_2_on_bad_toml_unknown_key_and_wrong_type(tmp_path: Path) -> None:
+    for text, expected in (
+        ("[node", "not valid TOML"),
+        (GOOD + "x = 1\n", "unknown key"),
+        (GOOD + "[store]\nmax_messages = 'many'\n", "expected integer"),
+    ):
+        result = run_cli("run", "--config", str(write(tmp_path, text)))
+        assert result.returncode == 2, result.stderr
+        assert "configuration error" in result.stderr and expected in result.stderr
+
+
+def test_unknown_link_kind_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "data_dir = 'd'\n[links.radio]\nkind = 'pigeon'\n")
+    result = run_cli("run", "--config", str(path))
+    assert result.returncode == 2
+    assert "links.radio.kind" in result.stderr and "unknown link kind 'pigeon'" in result.stderr
+
+
+def test_embedded_default_parses() -> None:
+    loaded = config.load(None)
+    assert loaded.api_port == 8470
+    assert [link.kind for link in loaded.links] == ["internet"]
+
+
+def test_help_on_every_command() -> None:
+    for command in ("", "init", "run", "send", "inbox", "message", "links", "peers", "roster", "id"):
+        result = run_cli(*([command] if command else []), "--help")
+        assert result.returncode == 0, command
+        assert "usage: beredt" in result.stdout
+
+
+def test_example_configs_are_valid() -> None:
+    for path in sorted((REPO / "config").glob("*.toml")):
+        loaded = config.load(path)
+        assert loaded.links, path
+        peers = {p.node_id for p in loaded.peers}
+        for hops in (*loaded.routes.values(), loaded.default_route):
+            assert set(hops) <= peers, f"{path}: a route names a node that is not a peer"
