@@ -9,8 +9,8 @@ import pytest
 
 from hub.core.frame import Kind, Status
 from tests.console.conftest import PASSWORD, Pair
-from tests.inproc import eventually
 from tests.console.test_cap import OUTSIDE, _text, assert_valid_cap
+from tests.inproc import eventually
 
 ALERT = {"event": "Stormflod", "urgency": "Immediate", "severity": "Severe", "certainty": "Likely",
          "instruction": "Flyt beboere fra stueetagen", "area": "Aarhus Ø"}  # fmt: skip
