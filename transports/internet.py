@@ -6,7 +6,7 @@ single pump task per destination: the first frame waits ``batch_delay`` for comp
 while a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its
 frame got 2xx. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
 codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
-which becomes ``Received.source``. A 204 only says the frames sit in the receiver's memory, so the link
+which becomes ``Received.source`` (a wildcard host there stands for the connection's source address). A 204 only says the frames sit in the receiver's memory, so the link
 gives no hop ack (``link_ack=False``). Peer reachability changes are reported once per change as
 ``LinkChanged(peer=url)``. Options are checked by ``transports.internet_settings``; see
 ``docs/internet.md`` for options, wire format and TLS set-up.
@@ -43,7 +43,7 @@ from transports.internet_codec import MAX_MTU as MAX_MTU
 from transports.internet_codec import BatchDecoder as BatchDecoder
 from transports.internet_codec import encode_batch as encode_batch
 from transports.internet_settings import InternetOptions as InternetOptions
-from transports.internet_settings import base_url
+from transports.internet_settings import answer_address, base_url, is_wildcard
 from transports.internet_settings import parse_options as parse_options
 
 FRAMES_PATH = "/v1/frames"
@@ -137,11 +137,12 @@ class InternetTransport:
         host = f"[{opts.host}]" if ":" in opts.host else opts.host
         self.bound_url = f"{self._scheme}://{host}:{port}"
         self.public_url = (opts.public_url or self.bound_url).rstrip("/")
-        if opts.public_url is None and opts.host in ("0.0.0.0", "::"):
-            self._logger.warning(
-                "%s: listening on all interfaces without public_url; peers will be told to answer %s",
+        if opts.public_url is None and is_wildcard(opts.host):
+            self._logger.info(
+                "%s: listening on all interfaces without public_url: peers answer to the address our "
+                "connections come from, port %d (set public_url behind NAT or a proxy)",
                 self.name,
-                self.public_url,
+                port,
             )
         self._headers = {REPLY_TO_HEADER: self.public_url, "Content-Type": "application/octet-stream"}
         connector = aiohttp.TCPConnector(ssl=client_ssl)
@@ -182,8 +183,8 @@ class InternetTransport:
     async def _handle_frames(self, request: web.Request) -> web.Response:
         if self._closed:
             return web.Response(status=503, text="hub is shutting down")
-        reply_to = request.headers.get(REPLY_TO_HEADER, "")
-        if base_url(reply_to) is None:
+        reply_to = answer_address(request.headers.get(REPLY_TO_HEADER, ""), request.remote)
+        if reply_to is None:
             return web.Response(status=400, text=f"{REPLY_TO_HEADER} must be the sender's http(s) base URL")
         if request.content_length is not None and request.content_length > self._max_body:
             return web.Response(status=413, text=f"body of {request.content_length} bytes > {self._max_body}")

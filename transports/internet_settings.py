@@ -1,13 +1,15 @@
 """The options of an internet link: the validated ``[links.<name>]`` table of a ``kind = "internet"`` link.
 
 ``parse_options`` checks every key (unknown keys, types, ranges, the ``listen`` address, URLs, that TLS
-files exist) and raises ``ConfigError`` naming the key and what was expected, so a typo stops the hub at
-start. ``base_url`` is the one test of what counts as a peer's address on this link, shared by the
-option check and the transport. Nothing here opens a socket.
+files exist, that ``public_url`` is an address a peer could reach) and raises ``ConfigError`` naming the
+key and what was expected, so a typo stops the hub at start. ``base_url`` is the one test of what counts
+as a peer's address on this link, shared by the option check and the transport; ``answer_address`` turns
+a sender's reply-to into the address its hop acks go to. Nothing here opens a socket.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,41 @@ def base_url(text: str) -> URL | None:
     except (ValueError, TypeError):
         return None
     return url if url.scheme in ("http", "https") and url.host else None
+
+
+def is_wildcard(host: str) -> bool:
+    """True for the "every interface" addresses (``0.0.0.0``, ``::``): a bind, never a destination."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def answer_address(reply_to: str, remote: str | None) -> str | None:
+    """Where to answer a POST that named ``reply_to`` and came from the TCP peer ``remote``.
+
+    A sender that listens on a wildcard and has no ``public_url`` cannot know which of its addresses a
+    peer reaches; it names the wildcard, meaning "the address my connection comes from". That host is
+    taken from the connection (which the TCP handshake vouches for), the scheme, port and path from the
+    header. Any other reply-to is used as given. None when ``reply_to`` is not an http(s) base URL.
+    """
+    url = base_url(reply_to)
+    if url is None or url.host is None or not is_wildcard(url.host) or not remote:
+        return None if url is None else reply_to
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 peer of a dual-stack socket
+    return str(url.with_host(str(address)))
 
 
 def _option(options: Mapping[str, Any], name: str, key: str, kinds: tuple[type, ...], expected: str) -> Any:
@@ -102,8 +139,16 @@ def parse_options(name: str, options: Mapping[str, Any], base_dir: Path) -> Inte
             values[key] = value
     if "public_url" in options:
         public_url = _option(options, name, "public_url", (str,), _EXPECTED["public_url"])
-        if base_url(public_url) is None:
+        url = base_url(public_url)
+        if url is None or url.host is None:
             raise ConfigError(f"expected an http(s) URL, got {public_url!r}", key=f"links.{name}.public_url")
+        if is_wildcard(url.host) or (is_wildcard(host) and _is_loopback(url.host)):
+            raise ConfigError(
+                f"{public_url} is not an address other hubs can reach: set it to this hub's address as its "
+                'peers see it (e.g. "https://plejecenter.example.dk:8471"), or leave public_url out to let '
+                "peers answer to the address this hub's connections come from",
+                key=f"links.{name}.public_url",
+            )
         values["public_url"] = public_url
     for key in ("tls_cert", "tls_key", "tls_ca"):
         if key in options:

@@ -36,6 +36,7 @@ from tests.hubproc import HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.internet import REPLY_TO_HEADER, InternetTransport, open_transport
 from transports.internet_codec import MAX_MTU, BatchDecoder, encode_batch
+from transports.internet_settings import answer_address
 
 NODE_A, NODE_B = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
 
@@ -445,12 +446,57 @@ async def test_public_url_is_the_source_peers_answer_to(tmp_path: Path) -> None:
         assert got.meta["remote"] == "127.0.0.1"
 
 
-async def test_wildcard_listen_without_public_url_warns(
+async def test_wildcard_listen_without_public_url_is_answered_at_the_connections_source(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with hub_link(tmp_path, NODE_A, listen="0.0.0.0:0") as a:
-        assert a.public_url.startswith("http://0.0.0.0:")
-    assert "without public_url" in caplog.text
+    caplog.set_level(logging.INFO)
+    async with hub_link(tmp_path, NODE_A, listen="0.0.0.0:0") as a, hub_link(tmp_path, NODE_B) as b:
+        port = a.bound_url.rsplit(":", 1)[1]
+        assert a.public_url == f"http://0.0.0.0:{port}"  # what a says: "my connection's address"
+        await a.send(b.public_url, b"\x01hi")
+        got = await next_received(b, 10)
+        assert isinstance(got, Received) and got.source == f"http://127.0.0.1:{port}"
+        await b.send(got.source, b"\x01answer")  # the hop ack's path
+        assert (await next_received(a, 10)).data == b"\x01answer"
+    assert "peers answer to the address our connections come from" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("reply_to", "remote", "answer"),
+    [
+        ("http://0.0.0.0:8471", "192.0.2.7", "http://192.0.2.7:8471"),
+        ("https://0.0.0.0:8471/beredt", "192.0.2.7", "https://192.0.2.7:8471/beredt"),
+        ("http://[::]:8471", "fd00::7", "http://[fd00::7]:8471"),
+        ("http://[::]:8471", "::ffff:192.0.2.7", "http://192.0.2.7:8471"),  # IPv4 on a dual-stack socket
+        ("http://relay.example:8471", "192.0.2.7", "http://relay.example:8471"),  # named: used as given
+        ("http://0.0.0.0:8471", None, "http://0.0.0.0:8471"),  # no TCP peer known: nothing to substitute
+        ("relay.example", "192.0.2.7", None),
+    ],
+)
+def test_answer_address_takes_only_a_wildcard_host_from_the_connection(
+    reply_to: str, remote: str | None, answer: str | None
+) -> None:
+    assert answer_address(reply_to, remote) == answer
+
+
+@pytest.mark.parametrize(
+    ("listen", "public_url"),
+    [
+        ("0.0.0.0:8471", "http://0.0.0.0:8471"),
+        ("[::]:8471", "http://[::]:8471"),
+        ("127.0.0.1:0", "http://0.0.0.0:8471"),
+        ("0.0.0.0:8471", "http://127.0.0.1:8471"),  # other machines would answer to themselves
+        ("0.0.0.0:8471", "http://localhost:8471"),
+    ],
+)
+async def test_an_unreachable_public_url_stops_the_hub_and_says_how_to_fix_it(
+    tmp_path: Path, listen: str, public_url: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        await open_transport("net", {"listen": listen, "public_url": public_url}, context(tmp_path))
+    assert error.value.key == "links.net.public_url"
+    assert "is not an address other hubs can reach" in str(error.value)
+    assert "leave public_url out" in str(error.value)
 
 
 # --- HTTPS ------------------------------------------------------------------------------------------
