@@ -6,8 +6,9 @@ single pump task per destination: the first frame waits ``batch_delay`` for comp
 while a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its
 frame got 2xx. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
 codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
-which becomes ``Received.source`` (a wildcard host there stands for the connection's source address). A 204 only says the frames sit in the receiver's memory, so the link
-gives no hop ack (``link_ack=False``). Peer reachability changes are reported once per change as
+which becomes ``Received.source`` (a wildcard host there stands for the connection's source address).
+A 204 only says the frames sit in the receiver's memory, so the link gives no hop ack
+(``link_ack=False``). Peer reachability changes are reported once per change as
 ``LinkChanged(peer=url)``. Options are checked by ``transports.internet_settings``; see
 ``docs/internet.md`` for options, wire format and TLS set-up.
 """
