@@ -61,6 +61,10 @@ class RefusalReason(enum.StrEnum):
     NOT_ALLOWED = "not-allowed"
     HOP_LIMIT = "hop-limit"
     NO_ROUTE = "no-route"
+    ACK_NOT_FROM_RECIPIENT = "ack-not-from-recipient"
+    """An end-to-end ack signed by someone other than the acknowledged message's recipient."""
+    HOP_ACK_NOT_FROM_HOP = "hop-ack-not-from-hop"
+    """A hop ack signed by a node the acknowledged frame was never handed to."""
 
 
 class TrustError(BeredtError):

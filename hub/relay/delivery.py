@@ -6,7 +6,8 @@
       └──────────────────── hop ack timed out ──────────┘
     QUEUED, SENDING, SENT ──► EXPIRED (past the frame's expiry) or EVICTED (store quota)
 
-An end-to-end ack for the message also settles every open hop (the far end has it, so did the hop).
+An end-to-end ack signed by the message's recipient also settles every open hop (the far end has it, so
+did the hop); a hop ack settles a delivery only when signed by a hop the frame was handed to.
 ``SENDING`` exists only in memory: a restart resumes ``SENT`` and ``QUEUED`` deliveries as ``QUEUED``.
 Retries back off exponentially with jitter, capped, so a dead link is not hammered and many queued
 frames do not retry in lock-step.
@@ -94,6 +95,8 @@ class Delivery:
     """A link to try first when it is usable (a roll-call re-sent over the next link, say)."""
     carrier: bytes | None = None
     """The next hop that took the frame (one of ``candidates``)."""
+    handed_to: set[bytes] = field(default_factory=set)
+    """Next hops the frame was handed to since it was loaded: only their hop acks settle it."""
     inflight: int = 0
     """Attempts handed to links and not yet finished (several at once for life-safety fan-out)."""
 

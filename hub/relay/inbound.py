@@ -129,7 +129,37 @@ class Inbound:
             self._refuse(link, source, RefusalReason.MALFORMED, str(exc))
             return
         self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
-        self.router.hop_acked(ids, frame.sender)
+        misdirected = self.router.hop_acked(ids, frame.sender)
+        if misdirected:
+            self._refuse(
+                link,
+                source,
+                RefusalReason.HOP_ACK_NOT_FROM_HOP,
+                f"{frame.sender.hex()} acked {misdirected} frames it was never handed",
+            )
+
+    async def _e2e_ack(self, frame: Frame, link: str, source: str) -> None:
+        """Settle what the ack's signer may settle: its own messages, its own copy of a broadcast."""
+        try:
+            ids = decode_ids(frame.payload)
+        except ProtocolError as exc:
+            log.warning("malformed end-to-end ack from %s: %s", frame.sender.hex(), exc)
+            return
+        recipients = await self.store.recipients(ids)
+        own = [i for i in ids if recipients.get(i) == frame.sender]
+        broadcast = [i for i in ids if recipients.get(i) == BROADCAST]
+        foreign = len(recipients) - len(own) - len(broadcast)
+        if foreign:
+            self._refuse(
+                link,
+                source,
+                RefusalReason.ACK_NOT_FROM_RECIPIENT,
+                f"{frame.sender.hex()} acked {foreign} messages addressed to someone else",
+            )
+        if own:
+            self.router.e2e_acked(own, frame.sender)
+        if broadcast:
+            self.router.recipient_acked(broadcast, frame.sender)
 
     def _duplicate(
         self, frame: Frame, link: str, source: str, previous: bytes | None, *, ack: bool = True
@@ -180,10 +210,7 @@ class Inbound:
         if not for_me:
             return
         if frame.kind is Kind.ACK:
-            try:
-                self.router.e2e_acked(decode_ids(frame.payload), frame.sender)
-            except ProtocolError as exc:
-                log.warning("malformed end-to-end ack from %s: %s", frame.sender.hex(), exc)
+            await self._e2e_ack(frame, link, source)
             return
         self.events.publish(
             MessageReceived(

@@ -140,14 +140,26 @@ class Router:
 
     # ---- acknowledgements ---------------------------------------------------------------------------
 
-    def hop_acked(self, ids: Iterable[bytes], acker: bytes) -> None:
+    def hop_acked(self, ids: Iterable[bytes], acker: bytes) -> int:
+        """Settle the deliveries ``acker`` proves it holds; return how many ids it had no business acking.
+
+        Only a hop the frame was handed to can settle it. An ack from one of the delivery's route hops
+        that has not been handed the frame since it was loaded (a late ack from before a restart) is
+        ignored; one from any other node is counted as refused."""
+        refused = 0
         for message_id in ids:
             for delivery in self._deliveries.get(message_id, ()):
-                if delivery.open and acker in delivery.candidates:
+                if not delivery.open:
+                    continue
+                if acker in delivery.handed_to:
                     delivery.carrier = acker
                     self._settle(delivery, DeliveryState.HOP_ACKED, f"hop ack from {acker.hex()}")
+                elif acker not in delivery.candidates:
+                    refused += 1
+        return refused
 
     def e2e_acked(self, ids: Iterable[bytes], by: bytes) -> None:
+        """``by`` is the recipient of every message in ``ids`` (the caller checked): all its hops are done."""
         ids = list(ids)
         for message_id in ids:
             for delivery in list(self._deliveries.get(message_id, ())):
@@ -155,6 +167,14 @@ class Router:
                     self._settle(delivery, DeliveryState.HOP_ACKED, "end-to-end ack")
             self.events.publish(EndToEndAcked(message_id.hex(), by.hex()))
         self.store.record_e2e_ack(ids, self.clock.time())
+
+    def recipient_acked(self, ids: Iterable[bytes], by: bytes) -> None:
+        """``by`` acknowledged broadcasts in ``ids``: that settles its own copy, never the whole fan-out."""
+        for message_id in ids:
+            for delivery in list(self._deliveries.get(message_id, ())):
+                if delivery.open and delivery.hop == by:
+                    self._settle(delivery, DeliveryState.HOP_ACKED, f"end-to-end ack from {by.hex()}")
+            self.events.publish(EndToEndAcked(message_id.hex(), by.hex()))
 
     def _settle(self, delivery: Delivery, state: DeliveryState, why: str) -> None:
         delivery.move(state)
@@ -299,6 +319,7 @@ class Router:
             return
         peer = attempt.hop.hex()
         error: str | None = None
+        delivery.handed_to.add(attempt.hop)  # before the send: its hop ack may overtake our return
         try:
             await self.links.send(link, attempt.candidate.address, delivery.wire, int(delivery.priority))
         except BudgetExhausted as exc:

@@ -450,6 +450,17 @@ class Store:
             self._ids.difference_update(ids)
         return len(ids)
 
+    async def recipients(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The recipient of each stored message among ``ids`` (ids not stored are left out)."""
+        known = [i for i in ids if i in self._ids]
+        if not known:
+            return {}
+        marks = ",".join("?" * len(known))
+        async with self._db.execute(
+            f"SELECT id, recipient FROM messages WHERE id IN ({marks})", known
+        ) as cur:
+            return {row[0]: row[1] async for row in cur}
+
     async def pending(self) -> list[PendingDelivery]:
         async with self._db.execute(
             "SELECT d.message_id, d.hop, m.wire, m.priority, m.expires, d.attempts FROM deliveries d"
