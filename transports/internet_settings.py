@@ -17,7 +17,7 @@ from typing import Any
 
 from yarl import URL
 
-from hub.core.errors import ConfigError
+from hub.core.options import Options
 from transports.internet_codec import MAX_MTU
 
 
@@ -83,84 +83,50 @@ def answer_address(reply_to: str, remote: str | None) -> str | None:
     return str(url.with_host(str(address)))
 
 
-def _option(options: Mapping[str, Any], name: str, key: str, kinds: tuple[type, ...], expected: str) -> Any:
-    value = options[key]
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ConfigError(f"expected {expected}, got {value!r}", key=f"links.{name}.{key}")
-    return value
-
-
-_EXPECTED = {
-    "kind": "the link kind",
-    "listen": '"host:port"',
-    "public_url": "an http(s) URL",
-    "timeout": "seconds > 0",
-    "batch_max": "an integer >= 1",
-    "batch_delay": "seconds, 0..1",
-    "receive_queue": "an integer >= 1",
-    "mtu": f"an integer 64..{MAX_MTU}",
-    "tls_cert": "a PEM certificate path",
-    "tls_key": "a PEM key path",
-    "tls_ca": "a PEM CA path",
-    "tls_verify": "true or false",
-}
+_KNOWN = (
+    "kind", "listen", "public_url", "timeout", "batch_max", "batch_delay", "receive_queue", "mtu",
+    "tls_cert", "tls_key", "tls_ca", "tls_verify",
+)  # fmt: skip
 
 
 def parse_options(name: str, options: Mapping[str, Any], base_dir: Path) -> InternetOptions:
     """Validate ``[links.<name>]``; relative TLS paths are taken from ``base_dir``."""
-    unknown = sorted(set(options) - set(_EXPECTED))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)}; expected some of {', '.join(_EXPECTED)}",
-            key=f"links.{name}.{unknown[0]}",
-        )
-    if "listen" not in options:
-        raise ConfigError(
-            'missing; expected "host:port" to serve on, e.g. "0.0.0.0:8471"', key=f"links.{name}.listen"
-        )
-    listen = _option(options, name, "listen", (str,), '"host:port"')
-    host, _, port_text = listen.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port_text.isdigit() or int(port_text) > 65535:
-        raise ConfigError(f'expected "host:port" (port 0..65535), got {listen!r}', key=f"links.{name}.listen")
-    values: dict[str, Any] = {"host": host, "port": int(port_text)}
-    numbers: list[tuple[str, tuple[type, ...], float, float]] = [
-        ("timeout", (int, float), 0.0, 3600.0),
-        ("batch_delay", (int, float), 0.0, 1.0),
-        ("batch_max", (int,), 1, 10_000),
-        ("receive_queue", (int,), 1, 10_000_000),
-        ("mtu", (int,), 64, MAX_MTU),
-    ]
-    for key, kinds, low, high in numbers:
-        if key in options:
-            value = _option(options, name, key, kinds, _EXPECTED[key])
-            if not low <= value <= high or (key == "timeout" and value == 0):
-                raise ConfigError(f"expected {_EXPECTED[key]}, got {value!r}", key=f"links.{name}.{key}")
-            values[key] = value
-    if "public_url" in options:
-        public_url = _option(options, name, "public_url", (str,), _EXPECTED["public_url"])
+    table = Options(options, f"links.{name}", known=_KNOWN)
+    host, port = table.address("listen", example="0.0.0.0:8471")
+    public_url = table.text("public_url")
+    if public_url is not None:
         url = base_url(public_url)
         if url is None or url.host is None:
-            raise ConfigError(f"expected an http(s) URL, got {public_url!r}", key=f"links.{name}.public_url")
+            raise table.error("public_url", f"expected an http(s) URL, got {public_url!r}")
         if is_wildcard(url.host) or (is_wildcard(host) and _is_loopback(url.host)):
-            raise ConfigError(
+            raise table.error(
+                "public_url",
                 f"{public_url} is not an address other hubs can reach: set it to this hub's address as its "
                 'peers see it (e.g. "https://plejecenter.example.dk:8471"), or leave public_url out to let '
                 "peers answer to the address this hub's connections come from",
-                key=f"links.{name}.public_url",
             )
-        values["public_url"] = public_url
+    paths: dict[str, Path] = {}
     for key in ("tls_cert", "tls_key", "tls_ca"):
-        if key in options:
-            path = Path(_option(options, name, key, (str,), _EXPECTED[key]))
-            path = path if path.is_absolute() else base_dir / path
+        text = table.text(key, what="a PEM file path")
+        if text is not None:
+            path = Path(text) if Path(text).is_absolute() else base_dir / text
             if not path.is_file():
-                raise ConfigError(
-                    f"file {path} not found; expected {_EXPECTED[key]}", key=f"links.{name}.{key}"
-                )
-            values[key] = path
-    if ("tls_cert" in values) != ("tls_key" in values):
-        raise ConfigError("tls_cert and tls_key go together to serve HTTPS", key=f"links.{name}.tls_cert")
-    if "tls_verify" in options:
-        values["tls_verify"] = _option(options, name, "tls_verify", (bool,), _EXPECTED["tls_verify"])
-    return InternetOptions(**values)
+                raise table.error(key, f"file {path} not found; expected a PEM file path")
+            paths[key] = path
+    if ("tls_cert" in paths) != ("tls_key" in paths):
+        raise table.error("tls_cert", "tls_cert and tls_key go together to serve HTTPS")
+    defaults = InternetOptions("", 0)
+    return InternetOptions(
+        host=host,
+        port=port,
+        public_url=public_url,
+        timeout=table.number("timeout", defaults.timeout, above=0, high=3600, what="seconds > 0"),
+        batch_max=table.integer("batch_max", defaults.batch_max, low=1, high=10_000),
+        batch_delay=table.number("batch_delay", defaults.batch_delay, low=0, high=1, what="seconds, 0..1"),
+        receive_queue=table.integer("receive_queue", defaults.receive_queue, low=1, high=10_000_000),
+        mtu=table.integer("mtu", defaults.mtu, low=64, high=MAX_MTU),
+        tls_cert=paths.get("tls_cert"),
+        tls_key=paths.get("tls_key"),
+        tls_ca=paths.get("tls_ca"),
+        tls_verify=table.flag("tls_verify", defaults.tls_verify),
+    )

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hub.core.errors import ConfigError, ProtocolError
+from hub.core.errors import ProtocolError
+from hub.core.options import Options
 from hub.core.transport import BROADCAST_ADDRESS
 
 _NODE_ID = re.compile(r"[0-9a-f]{16}")
+_ANY_CASE_NODE_ID = re.compile(r"[0-9a-fA-F]{16}")
 _GROUP = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PREFIX_LEVEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 GROUP_SCHEME = "group:"
@@ -156,100 +158,65 @@ _KNOWN = {
 }  # fmt: skip
 
 
-def _broker(text: object, key: str) -> Broker:
+def _broker(table: Options, text: object) -> Broker:
     expected = "expected 'mqtt://host:port' or 'mqtts://host:port'"
-    if not isinstance(text, str):
-        raise ConfigError(f"{expected}, got {text!r}", key=key)
     try:
-        parts = urlsplit(text)
-        port = parts.port
+        parts = urlsplit(text) if isinstance(text, str) else None
+        port = parts.port if parts else None
     except ValueError as exc:
-        raise ConfigError(f"{expected}, got {text!r} ({exc})", key=key) from exc
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or parts.path not in ("", "/"):
-        raise ConfigError(f"{expected}, got {text!r}", key=key)
+        raise table.error("brokers", f"{expected}, got {text!r} ({exc})") from exc
+    if (
+        parts is None
+        or parts.scheme not in ("mqtt", "mqtts")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+    ):
+        raise table.error("brokers", f"{expected}, got {text!r}")
     tls = parts.scheme == "mqtts"
     return Broker(parts.hostname, port if port is not None else (8883 if tls else 1883), tls)
 
 
-def _number(options: Mapping[str, Any], key: str, where: str, low: float, high: float) -> float | None:
-    if key not in options:
-        return None
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ConfigError(f"expected a number from {low:g} to {high:g}, got {value!r}", key=f"{where}.{key}")
-    return float(value)
-
-
-def _text(options: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = options.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigError(f"expected a non-empty string, got {value!r}", key=f"{where}.{key}")
-    return value
-
-
-def _names(
-    options: Mapping[str, Any], key: str, where: str, check: re.Pattern[str], what: str
-) -> tuple[str, ...]:
-    value = options.get(key, [])
-    if not isinstance(value, list | tuple) or not all(
-        isinstance(v, str) and check.fullmatch(v) for v in value
-    ):
-        raise ConfigError(f"expected a list of {what}, got {value!r}", key=f"{where}.{key}")
-    return tuple(value)
-
-
 def parse_options(name: str, options: Mapping[str, Any], node_id: str) -> MqttOptions:
     """Validate the options of link ``name``; ``ConfigError`` names the key and what it expects."""
-    where = f"links.{name}"
-    unknown = set(options) - _KNOWN
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_KNOWN))}", key=where
-        )
-    raw = options.get("brokers")
-    if not isinstance(raw, list | tuple) or not raw:
-        raise ConfigError(
-            "expected a non-empty list of broker URLs like 'mqtt://host:1883'", key=f"{where}.brokers"
-        )
-    brokers = tuple(_broker(text, f"{where}.brokers") for text in raw)
-    prefix = _text(options, "prefix", where) or "beredt"
+    table = Options(options, f"links.{name}", known=_KNOWN)
+    raw = table.listing("brokers", what="a non-empty list of broker URLs like 'mqtt://host:1883'")
+    if not raw:
+        raise table.error("brokers", "expected a non-empty list of broker URLs like 'mqtt://host:1883'")
+    brokers = tuple(_broker(table, text) for text in raw)
+    prefix = table.text("prefix", "beredt")
     if not all(_PREFIX_LEVEL.fullmatch(level) for level in prefix.split("/")):
-        raise ConfigError(
-            f"expected topic levels of letters, digits, '_', '.', '-', got {prefix!r}", key=f"{where}.prefix"
+        raise table.error(
+            "prefix", f"expected topic levels of letters, digits, '_', '.', '-', got {prefix!r}"
         )
-    paths = {key: _text(options, key, where) for key in ("tls_ca", "tls_cert", "tls_key")}
+    paths = {key: table.text(key) for key in ("tls_ca", "tls_cert", "tls_key")}
     if (paths["tls_cert"] is None) != (paths["tls_key"] is None):
-        raise ConfigError(
-            "tls_cert and tls_key go together (a client certificate and its key)", key=f"{where}.tls_cert"
-        )
+        raise table.error("tls_cert", "tls_cert and tls_key go together (a client certificate and its key)")
     if any(paths.values()) and not any(b.tls for b in brokers):
-        raise ConfigError("TLS files are set but no broker uses mqtts://", key=f"{where}.brokers")
-    username, password = _text(options, "username", where), _text(options, "password", where)
+        raise table.error("brokers", "TLS files are set but no broker uses mqtts://")
+    username, password = table.text("username"), table.text("password")
     if password is not None and username is None:
-        raise ConfigError("a password needs a username", key=f"{where}.username")
-    settings: dict[str, Any] = {}
-    for key, low, high, whole in (
-        ("keepalive", 1, 65535, True), ("mtu", 64, 65536, True), ("session_expiry", 0, 2**32 - 1, True),
-        ("receive_queue", 16, 1_000_000, True), ("connect_timeout", 0.1, 120, False),
-        ("reconnect_max", 0.1, 3600, False), ("publish_timeout", 0.1, 600, False),
-    ):  # fmt: skip
-        value = _number(options, key, where, low, high)
-        if value is not None and whole and not value.is_integer():
-            raise ConfigError(f"expected a whole number, got {options[key]!r}", key=f"{where}.{key}")
-        if value is not None:
-            settings[key] = int(value) if whole else value
+        raise table.error("username", "a password needs a username")
+    defaults = MqttOptions((), "")
     return MqttOptions(
         brokers=brokers,
-        client_id=_text(options, "client_id", where) or f"beredt-{node_id}",
+        client_id=table.text("client_id", f"beredt-{node_id}"),
         prefix=prefix,
         username=username,
         password=password,
         tls_ca=Path(paths["tls_ca"]) if paths["tls_ca"] else None,
         tls_cert=Path(paths["tls_cert"]) if paths["tls_cert"] else None,
         tls_key=Path(paths["tls_key"]) if paths["tls_key"] else None,
-        groups=_names(options, "groups", where, _GROUP, "group names (letters, digits, '_', '.', '-')"),
-        peers=tuple(
-            p.lower() for p in _names(options, "peers", where, re.compile(r"[0-9a-fA-F]{16}"), "node ids")
+        keepalive=table.integer("keepalive", defaults.keepalive, low=1, high=65535),
+        groups=table.names(
+            "groups", valid=_GROUP.fullmatch, what="group names (letters, digits, '_', '.', '-')"
         ),
-        **settings,
+        peers=tuple(
+            p.lower() for p in table.names("peers", valid=_ANY_CASE_NODE_ID.fullmatch, what="node ids")
+        ),
+        mtu=table.integer("mtu", defaults.mtu, low=64, high=65536),
+        session_expiry=table.integer("session_expiry", defaults.session_expiry, low=0, high=2**32 - 1),
+        connect_timeout=table.number("connect_timeout", defaults.connect_timeout, low=0.1, high=120),
+        reconnect_max=table.number("reconnect_max", defaults.reconnect_max, low=0.1, high=3600),
+        publish_timeout=table.number("publish_timeout", defaults.publish_timeout, low=0.1, high=600),
+        receive_queue=table.integer("receive_queue", defaults.receive_queue, low=16, high=1_000_000),
     )

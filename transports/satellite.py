@@ -37,7 +37,6 @@ from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.core.errors import (
     BeredtError,
     BudgetExhausted,
-    ConfigError,
     DeliveryRefused,
     DeviceGone,
     LinkDown,
@@ -45,14 +44,13 @@ from hub.core.errors import (
     ProtocolError,
     TransportClosed,
 )
+from hub.core.options import Options
 from hub.core.transport import LinkChanged, Received, TimeHint, Transport, TransportContext
 
 # Shared with the webhook role; re-exported so that these names stay importable from this module too.
 from transports.satellite_budget import WEBHOOK_MTU as WEBHOOK_MTU
 from transports.satellite_budget import CreditBudget as CreditBudget
 from transports.satellite_budget import SatelliteBase as SatelliteBase
-from transports.satellite_budget import config_number as config_number
-from transports.satellite_budget import config_text as config_text
 from transports.satellite_webhook import open_webhook_role
 
 CLOUD = "cloud"
@@ -360,64 +358,52 @@ async def open_transport(
 ) -> Transport:
     """``[links.<name>] kind = "satellite"``: ``device`` for the modem role or ``webhook_listen`` for the
     webhook role (see docs/satellite.md for every option)."""
-    unknown = set(options) - _COMMON - _MODEM - _WEBHOOK
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=f"links.{name}")
+    table = Options(options, f"links.{name}", known=_COMMON | _MODEM | _WEBHOOK)
     if ("device" in options) == ("webhook_listen" in options):
-        raise ConfigError(
+        raise table.error(
+            "",
             "set exactly one of 'device' (a local 9603 modem) or 'webhook_listen' (the provider's webhook)",
-            key=f"links.{name}",
         )
     clock = clock or SystemClock()
-    daily = int(config_number(options, name, "daily_credit_budget", 100, low=0, high=1_000_000))
-    min_priority = int(config_number(options, name, "min_priority", 2, low=0, high=3))
+    daily = table.integer("daily_credit_budget", 100, low=0, high=1_000_000)
+    min_priority = table.integer("min_priority", 2, low=0, high=3)
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     budget = CreditBudget(ctx.data_dir / f"satellite-{name}-credits.json", daily, clock, transport=name)
     if "device" in options:
         stray = set(options) & _WEBHOOK
         if stray:
-            raise ConfigError(
-                f"webhook option(s) {', '.join(sorted(stray))} do not apply to the modem role",
-                key=f"links.{name}",
+            raise table.error(
+                "", f"webhook option(s) {', '.join(sorted(stray))} do not apply to the modem role"
             )
-        serial = options.get("serial")
-        if serial is not None and (
-            not isinstance(serial, int) or isinstance(serial, bool) or not 0 <= serial <= 9_999_999
-        ):
-            raise ConfigError(
-                f"expected the modem's RockBLOCK serial (up to 7 digits), got {serial!r}",
-                key=f"links.{name}.serial",
-            )
-        soon = config_number(options, name, "retry_soon_seconds", 5.0, low=0.001, high=3600)
-        later = config_number(options, name, "retry_later_seconds", 180.0, low=0.001, high=86400)
+        soon = table.number("retry_soon_seconds", 5.0, low=0.001, high=3600)
+        later = table.number("retry_later_seconds", 180.0, low=0.001, high=86400)
         # Back-off doubles from the configured first delay up to 12x (soon) or 5x (later) of it.
         retry = RetryPolicy(
             soon_initial=soon,
             soon_cap=12 * soon,
             later_initial=later,
             later_cap=5 * later,
-            give_up_after=60.0 * config_number(options, name, "give_up_minutes", 30.0, low=0.001, high=1440),
+            give_up_after=60.0 * table.number("give_up_minutes", 30.0, low=0.001, high=1440),
         )
         transport = SatelliteModemTransport(
             name,
-            device=str(config_text(options, name, "device")),
-            baud=int(config_number(options, name, "baud", 19200, low=300, high=460800)),
+            device=table.required_text("device", "the modem's serial device, e.g. /dev/serial/by-id/..."),
+            baud=table.integer("baud", 19200, low=300, high=460800),
             budget=budget,
             logger=ctx.logger,
             min_priority=min_priority,
-            serial=serial,
-            mailbox_check_minutes=config_number(options, name, "mailbox_check_minutes", 0, low=0, high=10080),
+            serial=table.optional_integer(
+                "serial", low=0, high=9_999_999, what="the modem's RockBLOCK serial (up to 7 digits)"
+            ),
+            mailbox_check_minutes=table.number("mailbox_check_minutes", 0, low=0, high=10080),
             retry=retry,
-            session_deadline=config_number(options, name, "session_timeout", 120.0, low=1, high=600),
-            epoch=config_number(options, name, "msstm_epoch", sbd.IRIDIUM_EPOCH, low=0, high=4e9),
+            session_deadline=table.number("session_timeout", 120.0, low=1, high=600),
+            epoch=table.number("msstm_epoch", sbd.IRIDIUM_EPOCH, low=0, high=4e9),
             clock=clock,
         )
         transport.start()
         return transport
     stray = set(options) & _MODEM
     if stray:
-        raise ConfigError(
-            f"modem option(s) {', '.join(sorted(stray))} do not apply to the webhook role",
-            key=f"links.{name}",
-        )
-    return await open_webhook_role(name, options, ctx, budget, min_priority)
+        raise table.error("", f"modem option(s) {', '.join(sorted(stray))} do not apply to the webhook role")
+    return await open_webhook_role(table, ctx, budget, min_priority)

@@ -1,4 +1,4 @@
-"""What the two satellite roles share: the daily credit budget, the common transport base, option readers.
+"""What the two satellite roles share: the daily credit budget and the common transport base.
 
 Every Iridium SBD message is billed in credits (one per started 50 bytes), whether a local 9603 modem
 sends it (``transports.satellite``) or the provider's MT API queues it (``transports.satellite_webhook``).
@@ -6,7 +6,6 @@ sends it (``transports.satellite``) or the provider's MT API queues it (``transp
 leaves the old count or the new one, and refuses what does not fit with ``BudgetExhausted``.
 ``SatelliteBase`` holds what both role transports do alike: the event queue, the priority floor that keeps
 routine traffic off the paid link, reserving a frame's credits, and ending the events on close.
-``config_number`` and ``config_text`` read the options both roles take from a ``[links.<name>]`` table.
 """
 
 from __future__ import annotations
@@ -16,14 +15,13 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from hardware import iridium_sbd as sbd
 from hub.core.clock import Clock
-from hub.core.errors import BudgetExhausted, ConfigError, FrameTooLarge, TransportClosed
+from hub.core.errors import BudgetExhausted, FrameTooLarge, TransportClosed
 from hub.core.transport import Capabilities, Cost, TransportEvent
 
 WEBHOOK_MTU = 5 * sbd.CREDIT_BYTES  # 250, within the 270-byte MT limit
@@ -161,21 +159,3 @@ class SatelliteBase:
         self.closed = True
         with contextlib.suppress(asyncio.QueueFull):
             self._events.put_nowait(None)
-
-
-def config_number(
-    options: Mapping[str, Any], name: str, key: str, default: float, *, low: float, high: float
-) -> float:
-    value = options.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(
-            f"expected a number from {low:g} to {high:g}, got {value!r}", key=f"links.{name}.{key}"
-        )
-    return float(value)
-
-
-def config_text(options: Mapping[str, Any], name: str, key: str, default: str | None = None) -> str | None:
-    value = options.get(key, default)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigError(f"expected a non-empty string, got {value!r}", key=f"links.{name}.{key}")
-    return value

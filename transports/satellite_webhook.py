@@ -19,7 +19,7 @@ import asyncio
 import logging
 import socket
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,15 +29,15 @@ from aiohttp import web
 from hardware import iridium_sbd as sbd
 from hub.core.errors import (
     BudgetExhausted,
-    ConfigError,
     DeliveryRefused,
     LinkDown,
     ProtocolError,
     TransportClosed,
     TrustError,
 )
+from hub.core.options import Options
 from hub.core.transport import Received, TransportContext
-from transports.satellite_budget import WEBHOOK_MTU, CreditBudget, SatelliteBase, config_text
+from transports.satellite_budget import WEBHOOK_MTU, CreditBudget, SatelliteBase
 
 # The form parser is sans-IO in a module of its own; re-exported so that its names stay importable from here.
 from transports.satellite_delivery import MoDelivery as MoDelivery
@@ -283,52 +283,39 @@ class SatelliteWebhookTransport(SatelliteBase):
 
 
 async def open_webhook_role(
-    name: str, options: Mapping[str, Any], ctx: TransportContext, budget: CreditBudget, min_priority: int
+    table: Options, ctx: TransportContext, budget: CreditBudget, min_priority: int
 ) -> SatelliteWebhookTransport:
     """The webhook role of ``transports.satellite.open_transport`` (options in docs/satellite.md)."""
-    listen = str(config_text(options, name, "webhook_listen"))
-    host, sep, port_text = listen.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-        raise ConfigError(f"expected host:port, got {listen!r}", key=f"links.{name}.webhook_listen")
-    path = str(config_text(options, name, "webhook_path", "/iridium/mo"))
+    name = table.where.removeprefix("links.")
+    host, port = table.address("webhook_listen", example="0.0.0.0:8480")
+    path = table.text("webhook_path", "/iridium/mo")
     if not path.startswith("/"):
-        raise ConfigError(
-            f"expected a path starting with '/', got {path!r}", key=f"links.{name}.webhook_path"
-        )
-    imeis = options.get("imeis", [])
-    if not isinstance(imeis, list) or not all(isinstance(i, str) and is_imei(i) for i in imeis):
-        raise ConfigError(
-            f"expected a list of 15-digit IMEI strings, got {imeis!r}", key=f"links.{name}.imeis"
-        )
-    mt_url = config_text(options, name, "mt_url")
+        raise table.error("webhook_path", f"expected a path starting with '/', got {path!r}")
+    imeis = table.names("imeis", valid=is_imei, what="15-digit IMEI strings")
+    mt_url = table.text("mt_url")
     mt: MtClient | None = None
     if mt_url is not None:
         if not mt_url.startswith(("http://", "https://")):
-            raise ConfigError(f"expected an http(s) URL, got {mt_url!r}", key=f"links.{name}.mt_url")
-        username, password = (
-            config_text(options, name, "mt_username"),
-            config_text(options, name, "mt_password"),
-        )
+            raise table.error("mt_url", f"expected an http(s) URL, got {mt_url!r}")
+        username, password = table.text("mt_username"), table.text("mt_password")
         if username is None or password is None:
-            raise ConfigError(
-                "mt_url needs mt_username and mt_password (the provider account)", key=f"links.{name}"
-            )
+            raise table.error("", "mt_url needs mt_username and mt_password (the provider account)")
         mt = MtClient(mt_url, username, password, transport=name)
     webhook = SatelliteWebhookTransport(
         name,
-        receiver_host=host.strip("[]"),
-        receiver_port=int(port_text),
+        receiver_host=host,
+        receiver_port=port,
         mt=mt,
         budget=budget,
         logger=ctx.logger,
         min_priority=min_priority,
         path=path,
-        token=config_text(options, name, "webhook_token"),
+        token=table.text("webhook_token"),
         imeis=tuple(imeis),
     )
     try:
         await webhook.start()
     except OSError as exc:
         await webhook.aclose()
-        raise ConfigError(f"cannot listen on {listen}: {exc}", key=f"links.{name}.webhook_listen") from exc
+        raise table.error("webhook_listen", f"cannot listen on {host}:{port}: {exc}") from exc
     return webhook

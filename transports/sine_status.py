@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.core.errors import ConfigError, ProtocolError
+from hub.core.errors import ProtocolError
+from hub.core.options import Options
 
 STATUS_MARKER = 0x00
 STATUS_RANGE = range(0x8000, 0x10000)
@@ -49,19 +50,15 @@ class StatusPlan:
         self._by_value = {value: name for name, value in values.items()}
 
     @classmethod
-    def from_options(cls, table: Any, key: str) -> StatusPlan:
-        if table is None:
-            return cls({})
-        if not isinstance(table, Mapping):
-            raise ConfigError("expected a table of name = 0x8000..0xFFFF", key=key)
+    def from_options(cls, table: Options) -> StatusPlan:
+        """The plan from the ``status_plan`` table ``table`` (name = 0x8000..0xFFFF)."""
         values: dict[str, int] = {}
-        for name, value in table.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value not in STATUS_RANGE:
-                raise ConfigError(
-                    f"{value!r} is not a user status value (0x8000 to 0xFFFF)", key=f"{key}.{name}"
-                )
+        for name in table.table:
+            value = table.integer(
+                name, 0, low=0x8000, high=0xFFFF, what="a user status value 0x8000 to 0xFFFF"
+            )
             if value in values.values():
-                raise ConfigError(f"value 0x{value:04X} is used twice", key=f"{key}.{name}")
+                raise table.error(name, f"value 0x{value:04X} is used twice; give each status its own value")
             values[str(name)] = value
         return cls(values)
 
@@ -107,45 +104,25 @@ class SineOptions:
         return min(10.0, self.timeout)
 
 
-def _number(options: Mapping[str, Any], key: str, where: str, default: float) -> float:
-    value = options.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"expected a positive number, got {value!r}", key=f"{where}.{key}")
-    return float(value)
-
-
 def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
-    where = f"links.{name}"
-    unknown = set(options) - _KEYS
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_KEYS))}", key=where
-        )
-    device = options.get("device")
-    if not isinstance(device, str) or not device:
-        raise ConfigError(
-            "the radio's serial device path is required, e.g. /dev/serial/by-id/...", key=f"{where}.device"
-        )
-    baud = options.get("baud", "auto")
+    table = Options(options, f"links.{name}", known=_KEYS)
+    device = table.required_text("device", "the radio's serial device path, e.g. /dev/serial/by-id/...")
+    baud = table.raw("baud", "auto")
     if baud != "auto" and baud not in BAUD_RATES:
-        rates = ", ".join(map(str, BAUD_RATES))
-        raise ConfigError(f'expected "auto" or one of {rates}, got {baud!r}', key=f"{where}.baud")
-    pid = options.get("pid", 0xC8)
-    if not isinstance(pid, int) or isinstance(pid, bool) or not 0xC0 <= pid <= 0xFE:
-        raise ConfigError(
-            f"expected a private SDS-TL protocol id 0xC0-0xFE (192-254), got {pid!r}", key=f"{where}.pid"
+        raise table.error(
+            "baud", f'expected "auto" or one of {", ".join(map(str, BAUD_RATES))}, got {baud!r}'
         )
-    mtu = options.get("mtu")
-    if mtu is not None and (not isinstance(mtu, int) or isinstance(mtu, bool) or not 16 <= mtu <= 252):
-        raise ConfigError(f"expected an integer 16-252 (bytes), got {mtu!r}", key=f"{where}.mtu")
+    plan = table.table_of("status_plan", what="a table of name = 0x8000..0xFFFF")
     return SineOptions(
         device=device,
         baud=None if baud == "auto" else int(baud),
-        pid=pid,
-        status_plan=StatusPlan.from_options(options.get("status_plan"), f"{where}.status_plan"),
-        max_per_minute=_number(options, "max_per_minute", where, 4.0),
-        timeout=_number(options, "timeout", where, 90.0),
-        mtu=mtu,
-        max_queue_seconds=_number(options, "max_queue_seconds", where, 600.0),
-        health_interval=_number(options, "health_interval", where, 30.0),
+        pid=table.integer(
+            "pid", 0xC8, low=0xC0, high=0xFE, what="a private SDS-TL protocol id 0xC0-0xFE (192-254)"
+        ),
+        status_plan=StatusPlan.from_options(plan),
+        max_per_minute=table.number("max_per_minute", 4.0, above=0),
+        timeout=table.number("timeout", 90.0, above=0),
+        mtu=table.optional_integer("mtu", low=16, high=252, what="an integer 16-252 (bytes)"),
+        max_queue_seconds=table.number("max_queue_seconds", 600.0, above=0),
+        health_interval=table.number("health_interval", 30.0, above=0),
     )

@@ -19,7 +19,7 @@ import logging
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # The UPS reader has a module of its own; re-exported so that its names stay importable from here.
@@ -31,6 +31,7 @@ from hub.appliance.ups import battery_percent as battery_percent
 from hub.appliance.ups import decode_register as decode_register
 from hub.appliance.ups import open_smbus as open_smbus
 from hub.core.errors import ConfigError, ProtocolError
+from hub.core.options import Options
 
 log = logging.getLogger(__name__)
 
@@ -104,61 +105,42 @@ class PowerConfig:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], file: str | None = None) -> PowerConfig:
-        """Validate a ``[power]`` table; errors name the key and the fix."""
-        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-        for key in options:
-            if key not in defaults and key not in ("buttons", "leds"):
-                choices = sorted([*defaults, "buttons", "leds"])
-                raise ConfigError(f"unknown key; expected one of {choices}", file=file, key=f"power.{key}")
+        """Validate a ``[power]`` table; errors name the file, the key and the fix."""
+        known = [f.name for f in fields(cls)]
+        table = Options(options, "power", file=file, known=known)
 
-        def pin(key: str, value: Any) -> Pin:
+        def pin(where: Options, name: str) -> Pin:
+            value: object = where.raw(name)
             if isinstance(value, bool) or not isinstance(value, int | str):
-                raise ConfigError("expected a BCM pin number or a name like 'GPIO17'", file=file, key=key)
+                raise where.error(name, f"expected a BCM pin number or a name like 'GPIO17', got {value!r}")
             return value
 
         def optional_pin(name: str) -> Pin | None:
-            return None if options.get(name) is None else pin(f"power.{name}", options[name])
-
-        def number(name: str, low: float, kind: type[int] | type[float] = float) -> Any:
-            value = options.get(name, defaults[name])
-            allowed = int if kind is int else int | float
-            if isinstance(value, bool) or not isinstance(value, allowed) or value < low:
-                what = "an integer" if kind is int else "a number"
-                raise ConfigError(f"expected {what} >= {low}", file=file, key=f"power.{name}")
-            return kind(value)
-
-        def table(name: str) -> Mapping[str, Any]:
-            value = options.get(name, {})
-            if not isinstance(value, Mapping):
-                raise ConfigError("expected a table of name = pin", file=file, key=f"power.{name}")
-            return value
+            return None if table.raw(name) is None else pin(table, name)
 
         buttons: dict[Button, Pin] = {}
-        for name, value in table("buttons").items():
+        button_table = table.table_of("buttons", what="a table of button = pin")
+        for name in button_table.table:
             try:
                 button = Button(str(name).replace("_", "-"))
             except ValueError:
                 names = ", ".join(b.value.replace("-", "_") for b in Button)
-                raise ConfigError(
-                    f"unknown button; expected {names}", file=file, key=f"power.buttons.{name}"
-                ) from None
-            buttons[button] = pin(f"power.buttons.{name}", value)
-        leds = {str(name): pin(f"power.leds.{name}", value) for name, value in table("leds").items()}
-        active_low = options.get("active_low", True)
-        if not isinstance(active_low, bool):
-            raise ConfigError("expected true or false", file=file, key="power.active_low")
-        ups = options.get("ups")
+                raise button_table.error(name, f"unknown button; expected {names}") from None
+            buttons[button] = pin(button_table, name)
+        led_table = table.table_of("leds", what="a table of link name = pin")
+        leds = {str(name): pin(led_table, name) for name in led_table.table}
+        ups = table.raw("ups")
         if ups is not None and ups != "waveshare-ina219":
-            raise ConfigError("unsupported UPS; expected 'waveshare-ina219'", file=file, key="power.ups")
+            raise table.error("ups", f"unsupported UPS {ups!r}; expected 'waveshare-ina219'")
         return cls(
             mains_pin=optional_pin("mains_pin"),
             generator_pin=optional_pin("generator_pin"),
-            active_low=active_low,
+            active_low=table.flag("active_low", True),
             ups=ups,
-            ups_bus=number("ups_bus", 0, int),
-            ups_address=number("ups_address", 0x03, int),
-            ups_cells=number("ups_cells", 1, int),
-            battery_poll_seconds=number("battery_poll_seconds", 0.1),
+            ups_bus=table.integer("ups_bus", 1, low=0),
+            ups_address=table.integer("ups_address", 0x42, low=0x03),
+            ups_cells=table.integer("ups_cells", 2, low=1),
+            battery_poll_seconds=table.number("battery_poll_seconds", 30.0, low=0.1),
             buttons=buttons,
             leds=leds,
         )

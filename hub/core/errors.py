@@ -41,8 +41,13 @@ class ConfigError(BeredtError):
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
         self.file = file
         self.key = key
+        self.message = message
         where = ": ".join(part for part in (file, key) if part)
         super().__init__(f"{where}: {message}" if where else message)
+
+    def in_file(self, file: str) -> ConfigError:
+        """The same error located in ``file``, for code that reads a table without knowing its file."""
+        return ConfigError(self.message, file=file, key=self.key)
 
 
 class ProtocolError(BeredtError):

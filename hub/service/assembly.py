@@ -35,7 +35,12 @@ async def open_links(config: HubConfig, identity: Identity) -> AsyncIterator[dic
         )
         for link in config.links:
             log.info("opening link %s (%s)", link.name, link.kind)
-            transports[link.name] = await open_transport(link.kind, link.name, link.options, context)
+            try:
+                transports[link.name] = await open_transport(link.kind, link.name, link.options, context)
+            except ConfigError as exc:  # a transport reads its table without knowing the file it came from
+                if config.path is None or exc.file:
+                    raise
+                raise exc.in_file(str(config.path)) from exc
         yield transports
     finally:
         for name, transport in transports.items():

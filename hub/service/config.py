@@ -1,9 +1,10 @@
 """The hub's TOML configuration, validated at start.
 
-Every error names the file, the key and what is expected, so a planner on a generator-powered Pi can
-fix it without reading code. Paths are relative to the config file's folder. Link tables are passed to
-their transport modules whole (``kind`` picks the module), which validate their own options. With no
-file at all, ``DEFAULT_CONFIG`` gives a hub that runs on localhost with no broker and no radio.
+Every table is read through ``hub.core.options.Options``, so every error names the file, the key and
+what is expected, and a planner on a generator-powered Pi can fix it without reading code. Paths are
+relative to the config file's folder. Link tables are passed to their transport modules whole (``kind``
+picks the module), which validate their own options the same way. With no file at all,
+``DEFAULT_CONFIG`` gives a hub that runs on localhost with no broker and no radio.
 """
 
 from __future__ import annotations
@@ -19,24 +20,17 @@ from typing import Any
 from hub.appliance.power import PowerConfig
 from hub.core.errors import ConfigError
 from hub.core.frame import NODE_ID_SIZE, Priority
+from hub.core.options import Options
 from hub.relay.policy import DEFAULT_ORDER, Policy
 from hub.relay.roster import Role, parse_role
 from hub.relay.settings import LinkConfig, PeerConfig, Timing
 
 DEFAULT_DATA_DIR = "~/.local/share/beredt"
-DEFAULT_CONFIG = f"""
-[node]
-name = "{socket.gethostname().replace('"', "")}"
-role = "staff"
-data_dir = "{DEFAULT_DATA_DIR}"
-
-[api]
-listen = "127.0.0.1:8470"
-
-[links.internet]
-kind = "internet"
-listen = "127.0.0.1:8471"
-"""
+DEFAULT_CONFIG: Mapping[str, Any] = {
+    "node": {"name": socket.gethostname(), "role": "staff", "data_dir": DEFAULT_DATA_DIR},
+    "api": {"listen": "127.0.0.1:8470"},
+    "links": {"internet": {"kind": "internet", "listen": "127.0.0.1:8471"}},
+}
 
 _SECTIONS = {"node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power"}
 
@@ -74,37 +68,6 @@ class HubConfig:
         return self.data_dir / "store.db"
 
 
-class _Reader:
-    """Typed access to one TOML table with errors that name file and key."""
-
-    def __init__(self, table: Mapping[str, Any], file: str, prefix: str) -> None:
-        self.table, self.file, self.prefix = table, file, prefix
-        self.used: set[str] = set()
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, file=self.file, key=f"{self.prefix}.{key}" if self.prefix else key)
-
-    def get(
-        self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False
-    ) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if required:
-                raise self.error(key, "is required")
-            return default
-        value = self.table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            names = " or ".join(k.__name__.replace("str", "string").replace("int", "integer") for k in kinds)
-            raise self.error(key, f"expected {names}, got {type(value).__name__} {value!r}")
-        return value
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise self.error(unknown[0], f"unknown key; known keys here: {', '.join(sorted(self.used))}")
-
-
 def parse_node_id(value: object, file: str, key: str) -> bytes:
     text = str(value)
     try:
@@ -118,27 +81,16 @@ def parse_node_id(value: object, file: str, key: str) -> bytes:
     return raw
 
 
-def _priority(reader: _Reader, key: str, default: Priority) -> Priority:
-    name = reader.get(key, str, default.name.lower().replace("_", "-"))
-    try:
-        return Priority[name.upper().replace("-", "_")]
-    except KeyError:
-        choices = ", ".join(p.name.lower().replace("_", "-") for p in Priority)
-        raise reader.error(key, f"unknown priority {name!r}; expected one of {choices}") from None
-
-
-def _listen(reader: _Reader, key: str, default: str) -> tuple[str, int]:
-    value = reader.get(key, str, default)
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise reader.error(key, f"expected 'host:port' such as '127.0.0.1:8470', got {value!r}")
-    return host, int(port)
+def _priority(options: Options, key: str, default: Priority) -> Priority:
+    names = [p.name.lower().replace("_", "-") for p in Priority]
+    name = options.choice(key, default.name.lower().replace("_", "-"), names)
+    return Priority[name.upper().replace("-", "_")]
 
 
 def load(path: Path | None) -> HubConfig:
     """Read and validate ``path``, or the embedded default when ``path`` is None."""
     if path is None:
-        return parse(tomllib.loads(DEFAULT_CONFIG), file="<embedded default>", base=Path.cwd())
+        return parse(DEFAULT_CONFIG, file="<embedded default>", base=Path.cwd())
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -156,107 +108,102 @@ def load(path: Path | None) -> HubConfig:
 
 
 def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
-    top = _Reader(data, file, "")
-    for section in _SECTIONS:
-        top.get(section, list if section == "peers" else dict, {} if section != "peers" else [])
-    top.finish()
+    top = Options(data, file=file, known=_SECTIONS)
 
-    node = _Reader(data.get("node", {}), file, "node")
-    name = node.get("name", str, required=True)
-    role = parse_role(node.get("role", str, "staff"), file=file, key="node.role")
-    data_dir = Path(os.path.expanduser(node.get("data_dir", str, "data")))
+    node = top.table_of("node", what="a table [node]")
+    name = node.required_text("name", 'the hub\'s name, e.g. name = "Plejecenter Solbakken"')
+    role = parse_role(node.text("role", "staff"), file=file, key="node.role")
+    data_dir = Path(os.path.expanduser(node.text("data_dir", "data")))
     node.finish()
 
-    api = _Reader(data.get("api", {}), file, "api")
-    api_host, api_port = _listen(api, "listen", "127.0.0.1:8470")
+    api = top.table_of("api", what="a table [api]")
+    api_host, api_port = api.address("listen", "127.0.0.1:8470", example="127.0.0.1:8470")
     api.finish()
 
     links = []
-    for link_name, table in data.get("links", {}).items():
-        if not isinstance(table, dict):
-            raise ConfigError(
-                "expected a table such as [links.internet]", file=file, key=f"links.{link_name}"
-            )
-        kind = _Reader(table, file, f"links.{link_name}").get("kind", str, required=True)
-        links.append(LinkConfig(link_name, kind, table))
+    link_tables = top.table_of("links", what="tables such as [links.internet]")
+    for link_name in link_tables.table:
+        table = link_tables.table_of(link_name, what="a table such as [links.internet]")
+        kind = table.required_text("kind", "the link's kind: memory, internet, mqtt, lora, sine or satellite")
+        links.append(LinkConfig(link_name, kind, table.table))
 
     link_names = {link.name for link in links}
     peers = []
-    for index, table in enumerate(data.get("peers", [])):
-        peer = _Reader(table, file, f"peers[{index}]")
-        node_id = parse_node_id(peer.get("node", str, required=True), file, f"peers[{index}].node")
-        addresses = peer.get("links", dict, {})
-        for link_name, address in addresses.items():
+    for index, item in enumerate(top.listing("peers", what="[[peers]] tables")):
+        if not isinstance(item, Mapping):
+            raise top.error(f"peers[{index}]", "expected a [[peers]] table")
+        peer = Options(item, f"peers[{index}]", file=file)
+        node_id = parse_node_id(
+            peer.required_text("node", "the peer's node id (see 'beredt id')"), file, peer.key("node")
+        )
+        addresses = peer.table_of("links", what="a table of link name = address")
+        for link_name in addresses.table:
             if link_name not in link_names:
-                raise peer.error(
-                    f"links.{link_name}", f"no link named {link_name!r}; defined: {sorted(link_names)}"
+                raise addresses.error(
+                    link_name, f"no link named {link_name!r}; defined: {sorted(link_names)}"
                 )
-            if not isinstance(address, str):
-                raise peer.error(f"links.{link_name}", "expected the peer's address on that link as a string")
-        peers.append(PeerConfig(node_id, peer.get("name", str, node_id.hex()), dict(addresses)))
+            addresses.text(link_name, what="the peer's address on that link as a string")
+        peers.append(PeerConfig(node_id, peer.text("name", node_id.hex()), dict(addresses.table)))
         peer.finish()
 
     routes: dict[bytes, tuple[bytes, ...]] = {}
     default_route: tuple[bytes, ...] = ()
-    for dest, hops in data.get("routes", {}).items():
-        if not isinstance(hops, list):
-            raise ConfigError("expected a list of next-hop node ids", file=file, key=f"routes.{dest}")
-        parsed = tuple(parse_node_id(h, file, f"routes.{dest}") for h in hops)
+    route_table = top.table_of("routes", what="a table of destination = [next hops]")
+    for dest in route_table.table:
+        hops = route_table.listing(dest, what="a list of next-hop node ids")
+        parsed = tuple(parse_node_id(h, file, route_table.key(dest)) for h in hops)
         for hop in parsed:
             if hop not in {p.node_id for p in peers}:
-                raise ConfigError(
-                    f"next hop {hop.hex()} is not in [[peers]]; add it with its link addresses",
-                    file=file,
-                    key=f"routes.{dest}",
+                raise route_table.error(
+                    dest, f"next hop {hop.hex()} is not in [[peers]]; add it with its link addresses"
                 )
         if dest == "default":
             default_route = parsed
         else:
-            routes[parse_node_id(dest, file, f"routes.{dest}")] = parsed
+            routes[parse_node_id(dest, file, route_table.key(dest))] = parsed
 
-    policy_table = _Reader(data.get("policy", {}), file, "policy")
-    order = policy_table.get("order", list, list(DEFAULT_ORDER))
+    policy_table = top.table_of("policy", what="a table [policy]")
+    order = policy_table.names("order", valid=bool, what="link names or kinds") or DEFAULT_ORDER
     policy = Policy(
-        order=tuple(str(o) for o in order),
+        order=tuple(order),
         metered_min=_priority(policy_table, "metered_min_priority", Priority.NORMAL),
         paid_min=_priority(policy_table, "paid_min_priority", Priority.URGENT),
         fan_out_min=_priority(policy_table, "fan_out_min_priority", Priority.LIFE_SAFETY),
     )
     policy_table.finish()
 
-    store = _Reader(data.get("store", {}), file, "store")
-    max_messages = store.get("max_messages", int, 200_000)
-    max_bytes = int(store.get("max_megabytes", (int, float), 512) * 1024 * 1024)
+    store = top.table_of("store", what="a table [store]")
+    max_messages = store.integer("max_messages", 200_000, low=1)
+    max_bytes = int(store.number("max_megabytes", 512, above=0) * 1024 * 1024)
     store.finish()
 
-    timing_table = _Reader(data.get("timing", {}), file, "timing")
+    timing_table = top.table_of("timing", what="a table [timing]")
     defaults = Timing()
     timing = Timing(
-        **{
-            key: timing_table.get(
-                key, (int, float) if key != "default_ttl_minutes" else int, getattr(defaults, key)
-            )
-            for key in defaults.__dataclass_fields__
-        }
+        hop_ack_timeout=timing_table.number("hop_ack_timeout", defaults.hop_ack_timeout, above=0),
+        retry_initial=timing_table.number("retry_initial", defaults.retry_initial, above=0),
+        retry_cap=timing_table.number("retry_cap", defaults.retry_cap, above=0),
+        e2e_ack_delay=timing_table.number("e2e_ack_delay", defaults.e2e_ack_delay, low=0),
+        probe_interval=timing_table.number("probe_interval", defaults.probe_interval, above=0),
+        default_ttl_minutes=timing_table.integer("default_ttl_minutes", defaults.default_ttl_minutes, low=1),
     )
     timing_table.finish()
-    for key in ("hop_ack_timeout", "retry_initial", "retry_cap", "probe_interval"):
-        if getattr(timing, key) <= 0:
-            raise ConfigError("must be greater than zero", file=file, key=f"timing.{key}")
 
-    log_table = _Reader(data.get("log", {}), file, "log")
-    level = log_table.get("level", str, "INFO").upper()
+    log_table = top.table_of("log", what="a table [log]")
+    level = log_table.text("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise log_table.error("level", "expected one of debug, info, warning, error")
+        raise log_table.error("level", f"expected one of debug, info, warning, error, got {level.lower()!r}")
     log_table.finish()
 
     power = power_report_to = None
     if "power" in data:
-        options = dict(data["power"])
-        report_to = options.pop("report_to", None)
+        power_table = top.table_of("power", what="a table [power]")
+        report_to = power_table.raw("report_to")
         if report_to is not None:
             power_report_to = parse_node_id(report_to, file, "power.report_to")
-        power = PowerConfig.from_options(options, file=file)
+        power = PowerConfig.from_options(
+            {k: v for k, v in power_table.table.items() if k != "report_to"}, file=file
+        )
 
     return HubConfig(
         power=power,

@@ -33,15 +33,18 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
     [
         ("[node\nname = 1", "not valid TOML"),
         (GOOD + "colour = 'red'\n", "node.colour: unknown key"),
-        (GOOD + "[api]\nlisten = 8470\n", "api.listen: expected string"),
+        (GOOD + "[api]\nlisten = 8470\n", "api.listen: expected 'host:port'"),
         (GOOD + "[api]\nlisten = 'localhost'\n", "expected 'host:port'"),
         ('[node]\nrole = "staff"\n', "node.name: is required"),
         (GOOD.replace("staff", "mayor"), "unknown role 'mayor'"),
         (GOOD + "[routes]\ndefault = ['xyz']\n", "routes.default: expected a node id of 16 hex digits"),
         (GOOD + "[routes]\ndefault = ['0011223344556677']\n", "is not in [[peers]]"),
         (GOOD + "[[peers]]\nnode = '0011223344556677'\nlinks = { lora = '!1' }\n", "no link named 'lora'"),
-        (GOOD + "[timing]\nhop_ack_timeout = 0\n", "timing.hop_ack_timeout: must be greater than zero"),
-        (GOOD + "[policy]\npaid_min_priority = 'vip'\n", "unknown priority 'vip'"),
+        (GOOD + "[timing]\nhop_ack_timeout = 0\n", "timing.hop_ack_timeout: expected a number > 0"),
+        (
+            GOOD + "[policy]\npaid_min_priority = 'vip'\n",
+            "paid_min_priority: expected one of 'routine', 'normal', 'urgent', 'life-safety', got 'vip'",
+        ),
         (GOOD + "[links.x]\nlisten = '1:2'\n", "links.x.kind: is required"),
         (GOOD + "[surprise]\n", "surprise: unknown key"),
     ],
@@ -64,7 +67,7 @@ def test_cli_exits_2_on_bad_toml_unknown_key_and_wrong_type(tmp_path: Path) -> N
     for text, expected in (
         ("[node", "not valid TOML"),
         (GOOD + "x = 1\n", "unknown key"),
-        (GOOD + "[store]\nmax_messages = 'many'\n", "expected integer"),
+        (GOOD + "[store]\nmax_messages = 'many'\n", "expected an integer"),
     ):
         result = run_cli("run", "--config", str(write(tmp_path, text)))
         assert result.returncode == 2, result.stderr
@@ -76,6 +79,15 @@ def test_unknown_link_kind_is_named(tmp_path: Path) -> None:
     result = run_cli("run", "--config", str(path))
     assert result.returncode == 2
     assert "links.radio.kind" in result.stderr and "unknown link kind 'pigeon'" in result.stderr
+
+
+def test_a_link_option_error_names_the_config_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, GOOD + "data_dir = 'd'\n[links.net]\nkind = 'internet'\nlisten = '127.0.0.1:0'\nmtu = 9\n"
+    )
+    result = run_cli("run", "--config", str(path))
+    assert result.returncode == 2
+    assert f"{path}: links.net.mtu: expected an integer from 64 to 65535, got 9" in result.stderr
 
 
 def test_embedded_default_parses() -> None:

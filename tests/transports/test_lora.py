@@ -357,7 +357,7 @@ async def test_radio_absent_at_start_reports_down_and_connects_when_it_appears(t
         ({"device": "/dev/ttyUSB0", "preset": "VERY_FAST"}, "links.l.preset"),
         ({"device": "/dev/ttyUSB0", "budget_share": 1.5}, "links.l.budget_share"),
         ({"device": "/dev/ttyUSB0", "hop_limit": 9}, "links.l.hop_limit"),
-        ({"device": "/dev/ttyUSB0", "baud": 9600}, "links.l"),
+        ({"device": "/dev/ttyUSB0", "baud": 9600}, "links.l.baud"),
     ],
 )
 def test_bad_options_name_the_key(options: dict[str, Any], key: str) -> None:

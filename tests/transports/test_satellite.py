@@ -386,7 +386,7 @@ async def test_a_webhook_end_without_mt_url_only_receives(tmp_path: Path) -> Non
     [
         ({}, "links.sat"),
         ({"device": "/dev/x", "webhook_listen": "127.0.0.1:0"}, "links.sat"),
-        ({"device": "/dev/x", "colour": "red"}, "links.sat"),
+        ({"device": "/dev/x", "colour": "red"}, "links.sat.colour"),
         ({"device": "/dev/x", "baud": "fast"}, "links.sat.baud"),
         ({"device": "/dev/x", "serial": 123456789}, "links.sat.serial"),
         ({"device": "/dev/x", "daily_credit_budget": -1}, "links.sat.daily_credit_budget"),

@@ -290,7 +290,7 @@ async def test_a_silent_radio_is_link_down_and_the_link_recovers(sites: Sites) -
         ({"device": "/dev/x", "status_plan": {"a": 0x8001, "b": 0x8001}}, "links.s.status_plan.b"),
         ({"device": "/dev/x", "max_per_minute": 0}, "links.s.max_per_minute"),
         ({"device": "/dev/x", "mtu": 1000}, "links.s.mtu"),
-        ({"device": "/dev/x", "colour": "red"}, "links.s"),
+        ({"device": "/dev/x", "colour": "red"}, "links.s.colour"),
     ],
 )
 async def test_config_errors_name_the_key(options: dict[str, Any], key: str, tmp_path: Path) -> None:
