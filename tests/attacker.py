@@ -11,11 +11,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 
+from hub.core.fragment import FRAGMENT_HEADER, Fragment
 from hub.core.frame import Frame, Kind, Priority
 from hub.core.identity import Identity
 from tests.hubproc import HubProcess
-from transports.internet import FRAMES_PATH, REPLY_TO_HEADER
+from transports.internet import BATCH_BYTES, FRAMES_PATH, REPLY_TO_HEADER
 from transports.internet_codec import encode_batch
 
 
@@ -58,3 +60,29 @@ def post_frames(victim: HubProcess, wires: Sequence[bytes], reply_to: str) -> in
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+def rss_mb(hub: HubProcess) -> float:
+    """Resident memory of the hub's process, from /proc."""
+    assert hub.process is not None
+    for line in Path(f"/proc/{hub.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc status")
+
+
+def fragment_flood(victim: HubProcess, *, sets: int, fragments: int, chunk: int, count: int = 255) -> int:
+    """Start ``sets`` fragment sets of ``count`` fragments that never complete (``fragments`` of each are
+    sent, ``chunk`` bytes apiece), each set from its own made-up source. No key is needed. Returns how many
+    POSTs were answered 204."""
+    per_post = max(1, (BATCH_BYTES - 2) // (FRAGMENT_HEADER + chunk + 2))
+    accepted = 0
+    for n in range(sets):
+        pieces = [
+            Fragment(n.to_bytes(4, "big"), index, count, bytes([index % 256]) * chunk).encode()
+            for index in range(fragments)
+        ]
+        for start in range(0, len(pieces), per_post):
+            status = post_frames(victim, pieces[start : start + per_post], f"http://flood-{n}.invalid:1")
+            accepted += status == 204
+    return accepted

@@ -212,6 +212,7 @@ async def healthz(request: web.Request) -> web.Response:
             "open_deliveries": hub.router.open_count(),
             "accepted_inbound": hub.inbound.accepted,
             "refused": dict(hub.admission.refused),
+            "reassembly": hub.inbound.reassembly_status(),
             "live_messages": hub.store.live_messages,
             "evicted": hub.store.evicted,
             "hop_acks_sent": hub.acks.hop_acks_sent,

@@ -68,6 +68,8 @@ class RefusalReason(enum.StrEnum):
     NO_ROUTE = "no-route"
     ACK_NOT_FROM_RECIPIENT = "ack-not-from-recipient"
     """An end-to-end ack signed by someone other than the acknowledged message's recipient."""
+    REASSEMBLY_LIMIT = "reassembly-limit"
+    """A fragment whose set would grow larger than any frame can be."""
     HOP_ACK_NOT_FROM_HOP = "hop-ack-not-from-hop"
     """A hop ack signed by a node the acknowledged frame was never handed to."""
 

@@ -24,6 +24,8 @@ log = logging.getLogger("beredt.trust")
 
 MAX_HOPS = 16
 MAX_FUTURE_SKEW = 600  # seconds a sender's clock may run ahead of ours
+LOG_BURST = 20  # refusals logged per reason per window; the rest are only counted
+LOG_WINDOW = 60.0
 
 
 class Admission:
@@ -31,11 +33,30 @@ class Admission:
         self.roster = roster
         self.clock = clock
         self.refused: Counter[str] = Counter()
+        self._log_windows: dict[RefusalReason, list[float]] = {}
 
     def refuse(self, reason: RefusalReason, detail: str, source: str) -> TrustError:
         self.refused[reason.value] += 1
-        log.warning("refused frame from %s: %s (%s)", source, reason.value, detail)
+        self._log(reason, detail, source)
         return TrustError(reason, detail)
+
+    def _log(self, reason: RefusalReason, detail: str, source: str) -> None:
+        """Log a refusal, at most ``LOG_BURST`` per reason per ``LOG_WINDOW`` seconds: a flood of refused
+        frames must not fill the disk with log lines (the counters still count every one)."""
+        now = self.clock.monotonic()
+        window = self._log_windows.get(reason)
+        if window is None or now - window[0] >= LOG_WINDOW:
+            if window is not None and window[1] > LOG_BURST:
+                log.warning(
+                    "%d more %s refusals in the last %.0f s were not logged",
+                    window[1] - LOG_BURST,
+                    reason.value,
+                    now - window[0],
+                )
+            window = self._log_windows[reason] = [now, 0]
+        window[1] += 1
+        if window[1] <= LOG_BURST:
+            log.warning("refused frame from %s: %s (%s)", source, reason.value, detail)
 
     def check(self, frame: Frame, source: str) -> RosterEntry:
         """Return the sender's roster entry, or raise ``TrustError`` (already counted and logged)."""

@@ -12,6 +12,7 @@ which is how addresses on radio links are learned safely.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock
@@ -57,6 +58,10 @@ class Inbound:
         self.accepted = 0
         self.radio_status: dict[str, RadioStatus] = {}
 
+    def reassembly_status(self) -> dict[str, int]:
+        """Partial fragment sets held, their bytes and budget, and what was refused, evicted or expired."""
+        return {**dataclasses.asdict(self.reassembler.stats), "budget_bytes": self.reassembler.max_bytes}
+
     def _refuse(self, link: str, source: str, reason: RefusalReason, detail: str) -> None:
         try:
             raise self.admission.refuse(reason, detail, f"{link}:{source}")
@@ -75,6 +80,9 @@ class Inbound:
                 )
             except ProtocolError as exc:
                 self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
+                return
+            except TrustError as exc:
+                self._refuse(link, received.source, exc.reason, str(exc))
                 return
             if whole is None:
                 return

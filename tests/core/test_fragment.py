@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.core.errors import ProtocolError
-from hub.core.fragment import FRAGMENT_HEADER, Reassembler, decode_fragment, is_fragment, split
+from hub.core.errors import ProtocolError, TrustError
+from hub.core.fragment import FRAGMENT_HEADER, Fragment, Reassembler, decode_fragment, is_fragment, split
+from hub.core.frame import MAX_FRAME
 
 
 def test_small_frame_is_not_fragmented() -> None:
@@ -44,6 +45,42 @@ def test_partials_are_bounded_and_time_out() -> None:
     assert len(reassembler) == 3 and reassembler.dropped == 2
     reassembler.expire(100.0)
     assert len(reassembler) == 0
+
+
+def test_a_set_larger_than_any_frame_is_refused_at_its_first_fragment() -> None:
+    reassembler = Reassembler()
+    with pytest.raises(TrustError, match="reassembly-limit"):
+        reassembler.add("flood", Fragment(b"abcd", 0, 255, b"x" * 16_000), 0.0)
+    assert reassembler.stats.refused == 1 and reassembler.stats.bytes == 0 and len(reassembler) == 0
+
+
+def test_a_set_that_grows_past_the_largest_frame_is_dropped() -> None:
+    reassembler = Reassembler()
+    chunk = b"x" * (MAX_FRAME // 2 - 100)
+    for index in range(2):
+        assert reassembler.add("flood", Fragment(b"abcd", index, 3, chunk), 0.0) is None
+    with pytest.raises(TrustError):
+        reassembler.add("flood", Fragment(b"abcd", 2, 3, b"y" * 1000), 0.0)
+    assert len(reassembler) == 0 and reassembler.stats.bytes == 0
+
+
+def test_one_source_cannot_push_out_the_others() -> None:
+    reassembler = Reassembler(max_sets=64, max_sets_per_source=4, max_bytes_per_source=10_000)
+    reassembler.add("care-home", Fragment(b"good", 0, 2, b"g" * 100), 0.0)
+    for n in range(100):
+        reassembler.add("flood", Fragment(n.to_bytes(4, "big"), 0, 3, b"x" * 2000), float(n))
+    assert reassembler.missing("care-home", b"good") == [1], "the genuine partial set survived the flood"
+    assert reassembler.stats.bytes == 100 + 4 * 2000
+    assert reassembler.stats.evicted == 96
+
+
+def test_total_bytes_stay_within_budget_across_many_sources() -> None:
+    reassembler = Reassembler(max_bytes=50_000)
+    for n in range(1000):
+        reassembler.add(f"source-{n}", Fragment(n.to_bytes(4, "big"), 0, 3, b"x" * 2000), float(n))
+        assert reassembler.stats.bytes <= 50_000
+    assert reassembler.stats.sets == len(reassembler) == 25
+    assert reassembler.stats.evicted == 975
 
 
 def test_impossible_fragments_are_refused() -> None:

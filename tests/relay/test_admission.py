@@ -76,7 +76,9 @@ async def test_each_bad_frame_is_refused_counted_and_not_stored(tmp_path: Path) 
         from hub.core.fragment import split
 
         await _inject(medium, *split(b"\x01" + b"\x00" * 6000, 1000))  # fragments of a giant frame
-        await _refused(hub, "oversize")
+        await _refused(
+            hub, "reassembly-limit", 6
+        )  # each full-size fragment: no set outgrows the largest frame
 
         not_allowed = CARE_HOME.sign(
             Kind.ROSTER, STAFF.node_id, b"x", created=int(time.time()), ttl_minutes=5
