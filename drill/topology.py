@@ -15,12 +15,13 @@ and is known to its peers only by its proxy's URL (see ``drill.proxy``).
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from hub.core.identity import Identity
 from hub.relay.roster import Roster
@@ -220,37 +221,4 @@ def hub_config(plan: HubPlan, plans: Mapping[str, HubPlan], sims: SimAddresses) 
 
 def write_configs(plans: Mapping[str, HubPlan], sims: SimAddresses) -> None:
     for plan in plans.values():
-        plan.config_path.write_text(to_toml(hub_config(plan, plans, sims)))
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def to_toml(data: Mapping[str, Any]) -> str:
-    """Enough TOML for hub configs: plain tables, tables of tables (``links``), arrays of tables."""
-    lines: list[str] = []
-    for section, content in data.items():
-        if isinstance(content, list):
-            for item in content:
-                lines += [f"[[{section}]]", *(f"{json.dumps(k)} = {_value(v)}" for k, v in item.items()), ""]
-        elif section == "links":
-            for name, table in content.items():
-                lines += [
-                    f"[{section}.{name}]",
-                    *(f"{json.dumps(k)} = {_value(v)}" for k, v in table.items()),
-                ]
-                lines.append("")
-        else:
-            lines += [f"[{section}]", *(f"{json.dumps(k)} = {_value(v)}" for k, v in content.items()), ""]
-    return "\n".join(lines)
+        plan.config_path.write_text(tomli_w.dumps(hub_config(plan, plans, sims)))

@@ -26,7 +26,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from drill.topology import free_port, to_toml
+import tomli_w
+
+from drill.topology import free_port
 
 BEREDT = [sys.executable, "-m", "hub.cli"]
 REPO = Path(__file__).resolve().parent.parent
@@ -92,7 +94,7 @@ class HubProcess:
         return hub
 
     def write_config(self) -> None:
-        self.config_path.write_text(to_toml(self.config))
+        self.config_path.write_text(tomli_w.dumps(self.config))
 
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> str:
         result = subprocess.run(

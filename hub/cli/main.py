@@ -13,6 +13,9 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+import tomli_w
 
 from hub.cli.remote import (
     EXIT_OK,
@@ -42,28 +45,38 @@ log = logging.getLogger("beredt")
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
-CONFIG_TEMPLATE = """# Beredt hub configuration. Paths are relative to this file's folder.
-[node]
-name = "{name}"
-role = "{role}"          # staff | care-home | relay | region
-data_dir = "{data_dir}"  # identity.key, roster.toml and store.db live here
+CONFIG_HEADER = """\
+# Beredt hub configuration. Paths are relative to this file's folder.
+# [node]  role: staff | care-home | relay | region; data_dir holds identity.key, roster.toml and store.db.
+# [api]   the local HTTP API and console: keep it on localhost or behind TLS.
+# [links.internet]  where peer hubs reach this one.
 
-[api]
-listen = "127.0.0.1:{api_port}"   # local HTTP API and console; keep it on localhost or behind TLS
+"""
 
-[links.internet]
-kind = "internet"
-listen = "{link_host}:{link_port}"
-
+CONFIG_FOOTER = """
 # One [[peers]] table per neighbouring hub, with its address on each link:
 # [[peers]]
 # node = "0123456789abcdef"
 # name = "Relay Nord"
-# links = {{ internet = "http://192.0.2.10:8471" }}
+# links = { internet = "http://192.0.2.10:8471" }
 #
 # [routes]
 # default = ["0123456789abcdef"]   # destination node id (or default) -> next hops, in order
 """
+
+
+def new_config(args: argparse.Namespace, path: Path) -> str:
+    """The text of a new config file for ``beredt init`` (written by tomli_w: any name is safe)."""
+    document = {
+        "node": {
+            "name": args.name or "Beredt hub",
+            "role": args.role,
+            "data_dir": args.data_dir or f"{path.stem}-data",
+        },
+        "api": {"listen": f"127.0.0.1:{args.api_port}"},
+        "links": {"internet": {"kind": "internet", "listen": f"{args.link_host}:{args.link_port}"}},
+    }
+    return CONFIG_HEADER + tomli_w.dumps(document) + CONFIG_FOOTER
 
 
 # ---- init / id / run ---------------------------------------------------------------------------------
@@ -75,16 +88,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = config_path(args)
     if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            CONFIG_TEMPLATE.format(
-                name=args.name or "Beredt hub",
-                role=args.role,
-                data_dir=args.data_dir or f"{path.stem}-data",
-                api_port=args.api_port,
-                link_host=args.link_host,
-                link_port=args.link_port,
-            )
-        )
+        path.write_text(new_config(args, path))
         print(f"wrote {path}")
     config = config_module.load(path)
     existed = config.identity_path.exists()

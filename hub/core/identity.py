@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -131,10 +132,13 @@ class Identity:
     def save(self, path: Path) -> None:
         """Write the key file with mode 0600, atomically (never a half-written key)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = (
-            f'name = "{self.name}"\nrole = "{self.role}"\n'
-            f'ed25519 = "{_b64(_raw_private(self._signing))}"\n'
-            f'x25519 = "{_b64(_raw_private(self.sealing_private))}"\n'
+        text = tomli_w.dumps(
+            {
+                "name": self.name,
+                "role": self.role,
+                "ed25519": _b64(_raw_private(self._signing)),
+                "x25519": _b64(_raw_private(self.sealing_private)),
+            }
         )
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

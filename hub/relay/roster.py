@@ -13,7 +13,9 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.core.errors import ConfigError
@@ -133,17 +135,14 @@ class Roster:
         target = path or self.path
         if target is None:
             raise ValueError("roster has no file")
-        lines = []
+        nodes: list[dict[str, Any]] = []
         for entry in self._entries.values():
             if entry is self._own:
                 continue
-            lines.append("[[node]]")
-            lines.append(f'card = "{entry.card.encode()}"')
+            node: dict[str, Any] = {"card": entry.card.encode()}
             if entry.kinds != DEFAULT_KINDS[entry.role]:
-                lines.append(
-                    "kinds = [" + ", ".join(f'"{k.name.lower()}"' for k in sorted(entry.kinds)) + "]"
-                )
-            lines.append("")
+                node["kinds"] = [k.name.lower() for k in sorted(entry.kinds)]
+            nodes.append(node)
         tmp = target.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines))
+        tmp.write_text(tomli_w.dumps({"node": nodes}) if nodes else "")
         os.replace(tmp, target)

@@ -112,6 +112,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
     node = top.table_of("node", what="a table [node]")
     name = node.required_text("name", 'the hub\'s name, e.g. name = "Plejecenter Solbakken"')
+    if ":" in name:
+        raise node.error("name", f"{name!r} contains ':', which separates the parts of a node card; use '-'")
     role = parse_role(node.text("role", "staff"), file=file, key="node.role")
     data_dir = Path(os.path.expanduser(node.text("data_dir", "data")))
     node.finish()
