@@ -17,7 +17,10 @@ words end the answer (Iridium's ``READY``) and whether a binary block comes firs
   the final result word (``"OK"``, ``"ERROR"``, ``"+CME ERROR"``, ``"+CMS ERROR"`` or an extra final such
   as ``"READY"``), the numeric error code when given, and the binary block if one was requested.
 * ``Urc(line, data)`` - an unsolicited line whose text starts with one of ``urc_prefixes``; ``data`` is
-  the following line for prefixes listed in ``urc_with_data``.
+  the following line for prefixes listed in ``urc_with_data``. A prefix can be both a URC and a command's
+  own answer (TETRA's ``+CMGS:`` acknowledges ``AT+CMGS`` and later reports the over-the-air result
+  unsolicited): ``begin_command(solicited=...)`` makes such lines information of the current answer
+  until its final result, after which they are URCs again.
 * ``Prompt()`` - the device waits for message text.
 
 ``next_event`` raises ``ProtocolError`` for a line that is not text (line noise, a wrong baud rate) or
@@ -113,18 +116,27 @@ class AtParser:
         self._buffer = bytearray()
         self._info: list[str] = []
         self._finals: frozenset[str] = frozenset()
+        self._solicited: tuple[str, ...] = ()
         self._binary_spec: BinaryRead | None = None
         self._binary: bytes | None = None
         self._urc_waiting: str | None = None
 
-    def begin_command(self, *, finals: Iterable[str] = (), binary: BinaryRead | None = None) -> None:
+    def begin_command(
+        self,
+        *,
+        finals: Iterable[str] = (),
+        binary: BinaryRead | None = None,
+        solicited: Iterable[str] = (),
+    ) -> None:
         """Start collecting the answer to a new command; call before writing it.
 
         Lines left over from an earlier, abandoned answer are discarded. ``finals`` are extra words that end
-        this answer (besides OK and the errors); ``binary`` says a binary block comes before them.
+        this answer (besides OK and the errors); ``binary`` says a binary block comes before them;
+        ``solicited`` are URC prefixes whose lines belong to this answer until its final result.
         """
         self._info = []
         self._finals = frozenset(finals)
+        self._solicited = tuple(solicited)
         self._binary_spec = binary
         self._binary = None
 
@@ -197,7 +209,7 @@ class AtParser:
             urc = Urc(self._urc_waiting, line)
             self._urc_waiting = None
             return urc
-        if line.startswith(self._urc_prefixes):
+        if line.startswith(self._urc_prefixes) and not (self._solicited and line.startswith(self._solicited)):
             if line.startswith(self._urc_with_data):
                 self._urc_waiting = line
                 return None

@@ -14,6 +14,10 @@ the parser and routes events, ``Response`` to the command waiting for it, ``Urc`
 * Raises ``CmeError`` (``code`` from ``+CME ERROR: <n>``/``+CMS ERROR: <n>``, None for ``ERROR``),
   ``CommandTimeout`` past the deadline, ``DeviceGone`` when the device vanished (before or during the
   command). Commands are serialised by a lock; a cancelled command leaves the modem usable.
+* ``solicited`` names URC prefixes that belong to this command's answer until its final result (see
+  ``hardware.at``). ``claim_urc``, given to the constructor, sees every URC first, in the reader task, and
+  returns True for the ones it handled itself (a driver matching late results to earlier commands);
+  the rest are queued.
 * ``await modem.next_urc(deadline)`` -> ``Urc`` (``DeviceGone`` once the device vanished and the URCs
   read before are taken); ``modem.gone`` is set once the device vanished;
   ``await modem.reopen(deadline=...)`` reopens the link with back-off and restarts reading.
@@ -31,7 +35,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from hardware.at import AtParser, BinaryRead, Prompt, Response, Urc, encode_command, encode_text
 from hardware.serial_link import SerialLink
@@ -49,8 +53,10 @@ class AtModem:
         urc_with_data: Iterable[str] = (),
         default_deadline: float = 5.0,
         urc_queue_size: int = 256,
+        claim_urc: Callable[[Urc], bool] | None = None,
     ) -> None:
         self.link = link
+        self._claim_urc = claim_urc
         self.default_deadline = default_deadline
         self.gone = asyncio.Event()
         self._parser = AtParser(urc_prefixes=urc_prefixes, urc_with_data=urc_with_data)
@@ -73,9 +79,14 @@ class AtModem:
         urc_with_data: Iterable[str] = (),
         default_deadline: float = 5.0,
         deadline: float = 5.0,
+        claim_urc: Callable[[Urc], bool] | None = None,
     ) -> AtModem:
         modem = cls(
-            link, urc_prefixes=urc_prefixes, urc_with_data=urc_with_data, default_deadline=default_deadline
+            link,
+            urc_prefixes=urc_prefixes,
+            urc_with_data=urc_with_data,
+            default_deadline=default_deadline,
+            claim_urc=claim_urc,
         )
         if not link.is_open:
             await link.open(deadline=deadline)
@@ -105,6 +116,7 @@ class AtModem:
         finals: Iterable[str] = (),
         binary: BinaryRead | None = None,
         data: bytes | None = None,
+        solicited: Iterable[str] = (),
     ) -> Response:
         """Send ``command`` (or raw ``data``) and return its ``Response``; see the module docstring."""
         seconds = self.default_deadline if deadline is None else deadline
@@ -115,7 +127,7 @@ class AtModem:
             waiter: asyncio.Future[Response] = loop.create_future()
             self._waiter = waiter
             self._prompt = asyncio.Event() if wait_prompt else None
-            self._parser.begin_command(finals=finals, binary=binary)
+            self._parser.begin_command(finals=finals, binary=binary, solicited=solicited)
             try:
                 async with asyncio.timeout(seconds):
                     await self.link.write(data if data is not None else encode_command(command))
@@ -229,6 +241,8 @@ class AtModem:
                         log.info("%s: dropped a response nobody waits for: %s", self.link.name, event)
 
     def _put_urc(self, urc: Urc) -> None:
+        if self._claim_urc is not None and self._claim_urc(urc):
+            return
         if len(self._urcs) >= self._urc_limit:
             # A consumer that stopped reading must not stall command answers: drop, count and say so.
             self.urcs_dropped += 1

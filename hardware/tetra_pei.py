@@ -1,14 +1,23 @@
 """Pure builders and parsers for the TETRA PEI (ETSI EN 300 392-5) and SDS-TL (ETSI EN 300 392-2 §29).
 
 Theory of operation. A SINE radio's Peripheral Equipment Interface is an AT command set (see
-``hardware.at``). ``AT+CTSP=<profile>,<layer>,<pid>`` routes SDS of one protocol identifier to the PEI;
-``AT+CTSDS=<AI service>,<called type>`` selects what ``AT+CMGS`` sends next: service 12 is SDS type 4
-(here always carrying an SDS-TL PDU), 13 is a status message. ``AT+CMGS=<called>,<bits>`` followed by the
-user data in hex and Ctrl-Z sends it and answers ``+CMGS: <instance>[,<sds status>[,<message ref>]]``
-(status 4 = sent over the air, 5 = failed). ``AT+CMGS=?`` gives the maximum user-data length in bits as
-the upper bound of its last ``(min-max)`` range. Incoming SDS arrive as the two-line URC ``+CTSDSR:
-<AI service>,<calling>,<calling type>,<called>,<called type>,<bits>[,<e2ee>]`` then hex data; the
-identities may be 17-digit TSIs (MCC+MNC+SSI), of which the last 8 digits are the ISSI.
+``hardware.at``). ``AT+CTSP=<profile>,<layer>,<pid>`` routes SDS of one protocol identifier to the PEI; a
+radio that stayed powered answers ``+CME ERROR: 38`` (already registered) when it is asked again, and a
+radio whose programming refuses a private PID may still accept the range selectors 24 (PIDs 0-127) and 25
+(128-255). ``AT+CTSDS=<AI service>,<called type>`` selects what ``AT+CMGS`` sends next: service 12 is SDS
+type 4 (here always carrying an SDS-TL PDU), 13 is a status message; the called party type is 0 for an
+SSI (up to 8 digits) and 1 for a 17-digit TSI (MCC+MNC+SSI). ``AT+CMGS=<called>,<bits>`` followed by the
+user data in hex and Ctrl-Z hands the SDS to the radio in *two stages*: the answer ``+CMGS: <instance>[,
+<message ref>]`` only says the radio took it; the over-the-air result follows unsolicited as ``+CMGS:
+<instance>,<sds status>[,<message ref>]`` (status 4 = sent, 5 = failed). Some radios answer with the
+status at once (``+CMGS: <instance>,<status>,<ref>``). The message reference is the radio's own SDS-TL
+reference when it gives one: reports coming back carry it. ``+CME ERROR: 42`` (signalling in progress),
+36 and 37 (user data refused around a timed-out send) mean "busy, retry shortly". ``AT+CMGS=?`` gives the
+maximum user-data length in bits as the upper bound of its last ``(min-max)`` range; not every terminal
+implements it. ``AT+CREG?`` answers ``+CREG: <n>,<stat>`` (the GSM form) or ``+CREG: <stat>,<LA>,<MNI>``
+(the TETRA form). Incoming SDS arrive as the two-line URC ``+CTSDSR: <AI service>,[<calling>,<calling
+type>,]<called>,<called type>,<bits>[,<e2ee>]`` then hex data; the calling party is optional and the
+identities may be 17-digit TSIs, of which the last 8 digits are the SSI.
 
 SDS-TL (§29.4.2) is octet aligned: PID, then a 4-bit message type. SDS-TRANSFER (type 0) continues with
 delivery-report request (2 bits: none, received, consumed, both), short-form-report (1), storage (1),
@@ -33,6 +42,14 @@ from hub.core.errors import ProtocolError
 SDS_TYPE4 = 12
 STATUS = 13
 CALLED_SSI = 0
+CALLED_TSI = 1
+TSI_DIGITS = 17
+SSI_DIGITS = 8
+SENT = 4
+FAILED = 5
+ALREADY_REGISTERED = 38
+BUSY_ERRORS = frozenset({36, 37, 42})
+"""``+CME ERROR`` codes that mean "the radio is busy, send again shortly", not "the link is down"."""
 PRIVATE_PIDS = range(0xC0, 0xFF)
 USER_STATUS = range(0x8000, 0x10000)
 SDSTL_HEADER = 3  # PID, message type + flags, message reference
@@ -117,32 +134,26 @@ class Indication:
     """One received SDS (the ``+CTSDSR`` URC and its data line)."""
 
     ai_service: int
-    calling: str
+    calling: str | None
+    """None when the radio left out the optional calling-party fields."""
     called: str
     bits: int
     payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class CmgsResult:
-    instance: int
-    sds_status: int | None
-    message_ref: int | None
+class CmgsLine:
+    """One ``+CMGS`` line: the radio's instance number, the over-the-air status when known (``SENT`` or
+    ``FAILED``; None while only accepted) and the radio's SDS-TL message reference when it gives one."""
 
-    @property
-    def sent(self) -> bool:
-        return self.sds_status in (None, 4)
+    instance: int
+    status: int | None
+    ref: int | None
 
 
 def _check_byte(name: str, value: int) -> None:
     if not 0 <= value <= 0xFF:
         raise ValueError(f"{name} must fit a byte, got {value}")
-
-
-def _issi(value: str) -> str:
-    if not value.isdigit() or not 1 <= len(value) <= 17:
-        raise ValueError(f"not an ISSI/TSI: {value!r}")
-    return value
 
 
 # --- commands ----------------------------------------------------------------------------------------------
@@ -160,16 +171,34 @@ CMGS_TEST = "AT+CMGS=?"
 CREG_QUERY = "AT+CREG?"
 
 
-def ctsds(ai_service: int) -> str:
+def ctsp_range(pid: int) -> str:
+    """Route the whole PID range holding ``pid`` to the PEI: selector 24 is PIDs 0-127, 25 is 128-255."""
+    _check_byte("pid", pid)
+    return f"AT+CTSP=1,3,{25 if pid >= 0x80 else 24}"
+
+
+def called_type(identity: str) -> int:
+    """The called party type for ``identity``: an SSI of up to 8 digits or a 17-digit TSI."""
+    if identity.isdigit() and len(identity) <= SSI_DIGITS:
+        return CALLED_SSI
+    if identity.isdigit() and len(identity) == TSI_DIGITS:
+        return CALLED_TSI
+    raise ValueError(f"not an SSI (1-8 digits) or TSI (17 digits): {identity!r}")
+
+
+def ctsds(ai_service: int, called: int = CALLED_SSI) -> str:
     if ai_service not in (SDS_TYPE4, STATUS):
         raise ValueError(f"unsupported AI service {ai_service}")
-    return f"AT+CTSDS={ai_service},{CALLED_SSI}"
+    if called not in (CALLED_SSI, CALLED_TSI):
+        raise ValueError(f"unsupported called party type {called}")
+    return f"AT+CTSDS={ai_service},{called}"
 
 
 def cmgs(called: str, bits: int) -> str:
     if not 1 <= bits <= 2047:
         raise ValueError(f"SDS length {bits} bits outside 1..2047")
-    return f"AT+CMGS={_issi(called)},{bits}"
+    called_type(called)
+    return f"AT+CMGS={called},{bits}"
 
 
 def status_hex(value: int) -> str:
@@ -232,7 +261,6 @@ def decode_sdstl(data: bytes) -> SdsTl:
 # --- responses and URCs ------------------------------------------------------------------------------------
 
 _RANGE = re.compile(r"\((\d+)-(\d+)\)")
-_SIX_NUMBERS = re.compile(r"^\d+(,\d+){5}$")
 
 
 def _fields(line: str, prefix: str) -> list[str]:
@@ -275,35 +303,63 @@ def ssi_of(identity: str) -> str:
 
 
 def parse_creg(info: tuple[str, ...]) -> bool:
-    """Whether ``+CREG: <mode>,<stat>[,<LA>...]`` says the radio is registered (stat 1 home, 5 roaming).
-    A radio answering only ``+CREG: <stat>`` is read the same way."""
+    """Whether the radio is registered (stat 1 home, 5 roaming). The fields tell the form apart: ``<stat>``,
+    ``<n>,<stat>`` (GSM), ``<stat>,<LA>,<MNI>`` (TETRA) or ``<n>,<stat>,<LA>,<MNI>``."""
     for line in info:
         if line.startswith("+CREG:"):
             fields = _fields(line, "+CREG:")
-            stat = fields[1] if len(fields) >= 2 else fields[0]
+            stat = fields[0] if len(fields) in (1, 3) else fields[1]
             return _int(stat, "+CREG status") in (1, 5)
     raise ProtocolError(f"no +CREG line in {info!r}")
 
 
-def parse_cmgs(info: tuple[str, ...]) -> CmgsResult:
-    for line in info:
-        if line.startswith("+CMGS:"):
-            fields = _fields(line, "+CMGS:")
-            numbers = [_int(f, "+CMGS field") if f else None for f in fields[:3]]
-            if numbers[0] is None:
-                raise ProtocolError(f"+CMGS without an instance: {line!r}")
-            numbers += [None] * (3 - len(numbers))
-            return CmgsResult(numbers[0], numbers[1], numbers[2])
-    raise ProtocolError(f"no +CMGS line in {info!r}")
+def _cmgs_numbers(line: str) -> list[int | None]:
+    fields = _fields(line, "+CMGS:")
+    if len(fields) > 3 or not fields[0]:
+        raise ProtocolError(f"malformed +CMGS: {line[:60]!r}")
+    return [_int(f, "+CMGS field") if f else None for f in fields]
+
+
+def parse_cmgs_answer(line: str) -> CmgsLine:
+    """The solicited answer to ``AT+CMGS``: ``<instance>``, ``<instance>,<ref>`` or, from radios that
+    report at once, ``<instance>,<status>,<ref>``."""
+    numbers = _cmgs_numbers(line)
+    instance = numbers[0]
+    assert instance is not None
+    match numbers:
+        case [_]:
+            return CmgsLine(instance, None, None)
+        case [_, ref]:
+            return CmgsLine(instance, None, ref)
+        case [_, status, ref]:
+            return CmgsLine(instance, status, ref)
+    raise ProtocolError(f"malformed +CMGS: {line[:60]!r}")
+
+
+def parse_cmgs_result(line: str) -> CmgsLine:
+    """The unsolicited over-the-air result ``+CMGS: <instance>,<status>[,<ref>]``."""
+    numbers = _cmgs_numbers(line)
+    if len(numbers) < 2 or numbers[1] is None:
+        raise ProtocolError(f"+CMGS result without a status: {line[:60]!r}")
+    instance = numbers[0]
+    assert instance is not None
+    return CmgsLine(instance, numbers[1], numbers[2] if len(numbers) == 3 else None)
 
 
 def parse_ctsdsr(line: str, data: str | None) -> Indication:
-    """A received SDS from the ``+CTSDSR`` URC. Lenient where radios differ: extra fields are ignored, and
-    when the hex is shorter or longer than the declared bits, the hex as received is what counts."""
+    """A received SDS from the ``+CTSDSR`` URC. The field count tells whether the optional calling party is
+    there: 4 or 5 fields (``[,<e2ee>]``) without it, 6 or more with it; fields after the sixth are ignored.
+    When the hex is shorter or longer than the declared bits, the hex as received is what counts."""
     fields = _fields(line, "+CTSDSR:")
-    if len(fields) < 6 or not _SIX_NUMBERS.match(",".join(fields[:6])):
+    if len(fields) in (4, 5):
+        ai_service, called, _, bits = fields[:4]
+        calling = ""
+    elif len(fields) >= 6:
+        ai_service, calling, _, called, _, bits = fields[:6]
+    else:
         raise ProtocolError(f"malformed +CTSDSR: {line[:80]!r}")
-    ai_service, calling, _, called, _, bits = fields[:6]
+    if not all(f.isdigit() for f in (ai_service, called, bits)) or not (calling == "" or calling.isdigit()):
+        raise ProtocolError(f"malformed +CTSDSR: {line[:80]!r}")
     text = (data or "").strip()
     if len(text) % 2:
         text = text[:-1]  # a half byte cannot be sent as SDS-TL; radios pad odd bit counts
@@ -311,7 +367,8 @@ def parse_ctsdsr(line: str, data: str | None) -> Indication:
         payload = bytes.fromhex(text)
     except ValueError as exc:
         raise ProtocolError(f"+CTSDSR data is not hex: {text[:40]!r}") from exc
-    return Indication(_int(ai_service, "AI service"), ssi_of(calling), ssi_of(called), int(bits), payload)
+    source = ssi_of(calling) if calling else None
+    return Indication(_int(ai_service, "AI service"), source, ssi_of(called), int(bits), payload)
 
 
 def parse_status(indication: Indication) -> int:

@@ -1,19 +1,32 @@
 """A simulated SINE/TETRA network and radios speaking the PEI AT command set, for tests and demos.
 
-``TetraNetwork`` carries SDS between ``TetraRadio`` models by ISSI. Each radio is a sans-IO device model
-(serve it with ``PtyDevice``) that answers the PEI commands Beredt uses, as ETSI EN 300 392-5 and the
-radios in service describe them: ``AT``, ``ATE0/1``, ``AT+CTSP``, ``AT+CTSDS``, ``AT+CNUMF?`` (a 17-digit
-Danish TSI), ``AT+CMGS=?`` (the radio's maximum length), ``AT+CMGS=<issi>,<bits>`` with a ``>`` prompt and
-hex text ended by Ctrl-Z (ESC cancels), ``AT+CREG?``. Received SDS come out as ``+CTSDSR`` URCs when their
-PID (or status service) was routed to the PEI with ``AT+CTSP``.
+``TetraNetwork`` carries SDS between ``TetraRadio`` models by SSI. Each radio is a sans-IO device model
+(serve it with ``PtyDevice``) that answers as ETSI EN 300 392-5 describes the PEI, written here from that
+text and not from Beredt's driver: commands end in CR (a LF is tolerated), every answer line is framed
+``\\r\\n<line>\\r\\n``, echo is on until ``ATE0``. Commands: ``AT``, ``ATE0/1``, ``AT+CTSP=<profile>,
+<layer>,<pid>`` (layer 3 routes one SDS-TL PID, or with selector 24/25 the PID range 0-127/128-255, layer 2
+status messages; asking again for a PID already routed answers ``+CME ERROR: 38``), ``AT+CTSDS=<AI
+service>,<called type>`` (12 SDS type 4, 13 status; type 0 SSI, 1 TSI), ``AT+CNUMF?`` (a 17-digit Danish
+TSI), ``AT+CMGS=?`` (the radio's maximum length), ``AT+CMGS=<called>,<bits>`` with a ``>`` prompt and hex
+text ended by Ctrl-Z (ESC cancels), ``AT+CREG?``. Sending is two-stage: ``+CMGS: <instance>,<ref>`` and
+``OK`` when the radio takes the SDS, then the unsolicited ``+CMGS: <instance>,4,<ref>`` (sent) or
+``,5,<ref>`` (the control channel refused it). Received SDS come out as ``+CTSDSR`` URCs when their PID
+(or status service) was routed to the PEI.
+
+Terminals differ; each difference is a switch on the radio: ``prompt`` (print ``>``), ``two_stage``
+(False: the status comes inline, ``+CMGS: <instance>,4,<ref>``), ``own_refs`` (the radio writes its own
+SDS-TL message reference over the PDU's and reports that one), ``refused_pids`` (its programming refuses
+these PIDs), ``cmgs_test`` (False: no ``AT+CMGS=?``), ``creg_tetra_form`` (``+CREG: <stat>,<LA>,<MNI>``
+instead of ``+CREG: <n>,<stat>``), ``calling_party`` (False: ``+CTSDSR`` without the calling-party
+fields), ``result_delay`` (seconds between ``OK`` and the over-the-air result).
 
 What a real network does to a sender is modelled too: the control channel admits ``max_per_window`` SDS
-per radio per ``window`` seconds and answers ``+CMGS: <n>,5`` (not sent) beyond it; an SDS-TL transfer
-asking for a report to a destination that is not registered comes back as an SDS-REPORT with 0x4B (any
-other status can be set per destination in ``reports``);
-failures can be injected per command (``fail``: ``+CME ERROR: <code>``; ``silent``: no answer) and a
-radio can be deregistered. The *received* report is not the network's: Beredt's far end sends it, which
-is what makes it proof that the next hub has the frame.
+per radio per ``window`` seconds; an SDS-TL transfer asking for a report to a destination that is not
+registered comes back as an SDS-REPORT with 0x4B (any other status can be set per destination in
+``reports``); failures can be injected per command (``fail``: ``+CME ERROR: <code>`` until removed;
+``errors_next``: codes for the next commands only; ``silent``: no answer) and a radio can be deregistered.
+The *received* report is not the network's: Beredt's far end sends it, which is what makes it proof that
+the next hub has the frame.
 
 Run ``python -m simulators.tetra --dir /tmp/sine 1001 1002`` to serve radios at
 ``/tmp/sine/tty1001`` and ``/tmp/sine/tty1002`` until interrupted.
@@ -25,21 +38,34 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hardware import tetra_pei as pei
-from hub.core.errors import ProtocolError
 from simulators.pty_device import PtyDevice
 
+# EN 300 392-5 values the radio answers with.
+SDS_TYPE4 = 12
+STATUS = 13
+CALLED_SSI = 0
+CALLED_TSI = 1
+SENT = 4
+FAILED = 5
 NOT_SUPPORTED = 4
 NO_NETWORK = 30
+ALREADY_REGISTERED = 38
+RANGE_LOW, RANGE_HIGH = 24, 25  # AT+CTSP layer-3 selectors for PIDs 0-127 and 128-255
+# EN 300 392-2 §29.4.2: an SDS-TL PDU starts PID, message type (high nibble; 0 TRANSFER, 1 REPORT) with the
+# delivery report request in bits 3-2 of a TRANSFER, then the message reference. A REPORT is PID, 0x10,
+# delivery status, message reference.
+NOT_REGISTERED = 0x4B
+MCC, MNC = 238, 1  # Denmark; SINE's network code here
 
 
-def tsi(issi: str) -> str:
-    """The 17-digit TSI a radio reports for ``issi``: MCC 0238 (Denmark), MNC 00001, 8-digit SSI."""
-    return f"0238{1:05d}{int(issi):08d}"
+def tsi(ssi: str) -> str:
+    """The 17-digit TSI of ``ssi``: MCC (4 digits), MNC (5 digits), SSI (8 digits)."""
+    return f"{MCC:04d}{MNC:05d}{int(ssi):08d}"
 
 
 class TetraNetwork:
@@ -53,7 +79,7 @@ class TetraNetwork:
         self.clock = clock
         self.radios: dict[str, TetraRadio] = {}
         self.reports: dict[str, int] = {}
-        """Destination ISSI -> delivery status the network reports instead of delivering (e.g. 0x4D)."""
+        """Destination SSI -> delivery status the network reports instead of delivering (e.g. 0x4D)."""
         self.delivered = 0
         self.refused = 0
 
@@ -80,17 +106,12 @@ class TetraNetwork:
             self.delivered += 1
             dest.deliver(ai_service, sender.issi, bits, payload)
             return
-        if ai_service != pei.SDS_TYPE4:
-            return
-        try:
-            pdu = pei.decode_sdstl(payload)
-        except ProtocolError:
-            return
-        if isinstance(pdu, pei.Transfer) and pdu.report != pei.ReportRequest.NONE:
-            if status is None:
-                status = pei.DeliveryStatus.DESTINATION_NOT_REGISTERED
-            encoded = pei.encode_report(pei.Report(pdu.pid, pdu.ref, status))
-            sender.deliver(pei.SDS_TYPE4, called, len(encoded) * 8, encoded)
+        if ai_service != SDS_TYPE4 or len(payload) < 3 or payload[1] >> 4 != 0:
+            return  # not an SDS-TL TRANSFER: nobody asked for a report
+        if (payload[1] >> 2) & 0x03 == 0:
+            return  # the TRANSFER asked for no report
+        report = bytes([payload[0], 0x10, NOT_REGISTERED if status is None else status, payload[2]])
+        sender.deliver(SDS_TYPE4, called, len(report) * 8, report)
 
 
 class TetraRadio:
@@ -103,15 +124,26 @@ class TetraRadio:
         self.issi = issi
         self.max_bits = max_bits
         self.prompt = prompt
+        self.two_stage = True
+        self.own_refs = False
+        self.refused_pids: set[int] = set()
+        self.cmgs_test = True
+        self.creg_tetra_form = False
+        self.calling_party = True
+        self.result_delay = 0.0
         self.registered = True
         self.echo = True
         self.fail: dict[str, int] = {}
         """Command prefix -> CME error code answered instead of the command's result."""
+        self.errors_next: dict[str, list[int]] = {}
+        """Command prefix -> CME error codes answered to the next such commands, one each."""
         self.silent: set[str] = set()
         """Command prefixes the radio never answers."""
         self.routed_pids: set[int] = set()
+        self.routed_ranges: set[int] = set()
         self.status_routed = False
-        self.ai_service = pei.SDS_TYPE4
+        self.ai_service = SDS_TYPE4
+        self.called_type = CALLED_SSI
         self.sent_times: collections.deque[float] = collections.deque()
         self.commands: list[str] = []
         self.wakeup: Callable[[], None] | None = None
@@ -119,6 +151,7 @@ class TetraRadio:
         self._out = bytearray()
         self._text_for: tuple[str, int] | None = None
         self._instance = 0
+        self._ref = 0
 
     # --- DeviceModel -------------------------------------------------------------------------------------
 
@@ -136,7 +169,7 @@ class TetraRadio:
                 if terminator == 0x1B:
                     self._reply("OK")
                 else:
-                    self._send_text(called, bits, text)
+                    self._send_text(called, bits, text.strip())
                 continue
             end = next((i for i, b in enumerate(self._in) if b in (0x0D, 0x0A)), -1)
             if end < 0:
@@ -155,13 +188,20 @@ class TetraRadio:
 
     # --- the network side --------------------------------------------------------------------------------
 
+    def routes(self, pid: int) -> bool:
+        return pid in self.routed_pids or (RANGE_HIGH if pid >= 0x80 else RANGE_LOW) in self.routed_ranges
+
     def deliver(self, ai_service: int, calling: str, bits: int, payload: bytes) -> None:
-        if ai_service == pei.STATUS and not self.status_routed:
+        if ai_service == STATUS and not self.status_routed:
             return
-        if ai_service == pei.SDS_TYPE4 and (not payload or payload[0] not in self.routed_pids):
+        if ai_service == SDS_TYPE4 and (not payload or not self.routes(payload[0])):
             return  # the radio itself would consume it (e.g. show a text message)
-        header = f"+CTSDSR: {ai_service},{tsi(calling)},0,{tsi(self.issi)},0,{bits}"
+        parties = f"{tsi(calling)},1,{tsi(self.issi)},1" if self.calling_party else f"{tsi(self.issi)},1"
+        header = f"+CTSDSR: {ai_service},{parties},{bits}"
         self._out += f"\r\n{header}\r\n{payload.hex().upper()}\r\n".encode()
+        self._wake()
+
+    def _wake(self) -> None:
         if self.wakeup is not None:
             self.wakeup()
 
@@ -171,15 +211,21 @@ class TetraRadio:
         for line in lines:
             self._out += f"\r\n{line}\r\n".encode()
 
+    def _injected(self, upper: str) -> int | None:
+        for prefix, codes in self.errors_next.items():
+            if upper.startswith(prefix) and codes:
+                return codes.pop(0)
+        return next((code for prefix, code in self.fail.items() if upper.startswith(prefix)), None)
+
     def _command(self, line: str) -> None:
         self.commands.append(line)
         upper = line.upper()
         if any(upper.startswith(prefix) for prefix in self.silent):
             return
-        for prefix, code in self.fail.items():
-            if upper.startswith(prefix):
-                self._reply(f"+CME ERROR: {code}")
-                return
+        code = self._injected(upper)
+        if code is not None:
+            self._reply(f"+CME ERROR: {code}")
+            return
         match upper:
             case "AT":
                 self._reply("OK")
@@ -188,15 +234,19 @@ class TetraRadio:
                 self._reply("OK")
             case "AT+CNUMF?":
                 self._reply(f"+CNUMF: 6,{tsi(self.issi)}", "OK")
-            case "AT+CMGS=?":
+            case "AT+CMGS=?" if self.cmgs_test:
                 self._reply(f"+CMGS: (0-99999999),(1-{self.max_bits})", "OK")
             case "AT+CREG?":
-                self._reply(f"+CREG: 0,{1 if self.registered else 0},1001", "OK")
+                stat = 1 if self.registered else 0
+                self._reply(
+                    f"+CREG: {stat},1001,{MCC:04d}{MNC:05d}" if self.creg_tetra_form else f"+CREG: 0,{stat}"
+                )
+                self._reply("OK")
             case _ if upper.startswith("AT+CTSP="):
                 self._ctsp(upper[8:])
             case _ if upper.startswith("AT+CTSDS="):
                 self._ctsds(upper[9:])
-            case _ if upper.startswith("AT+CMGS="):
+            case _ if re.fullmatch(r"AT\+CMGS=\d+,\d+", upper):
                 self._cmgs(upper[8:])
             case _:
                 self._reply("ERROR")
@@ -211,51 +261,79 @@ class TetraRadio:
             self._reply("ERROR")
             return
         _, layer, pid = numbers
-        if layer == 3 and 0 <= pid <= 0xFF:
-            self.routed_pids.add(pid)
+        if layer == 3 and pid in (RANGE_LOW, RANGE_HIGH):
+            routed, table = pid in self.routed_ranges, self.routed_ranges
+        elif layer == 3 and 0 <= pid <= 0xFF and pid not in self.refused_pids:
+            routed, table = pid in self.routed_pids, self.routed_pids
         elif layer == 2:
-            self.status_routed = True
+            routed, self.status_routed, table = self.status_routed, True, set()
         else:
             self._reply(f"+CME ERROR: {NOT_SUPPORTED}")
             return
+        if routed:
+            self._reply(f"+CME ERROR: {ALREADY_REGISTERED}")  # a radio that stayed powered keeps its routing
+            return
+        table.add(pid)
         self._reply("OK")
 
     def _ctsds(self, args: str) -> None:
         numbers = self._numbers(args)
-        if numbers is None or numbers[0] not in (pei.SDS_TYPE4, pei.STATUS):
+        if numbers is None or numbers[0] not in (SDS_TYPE4, STATUS) or numbers[1:2] not in ([0], [1]):
             self._reply(f"+CME ERROR: {NOT_SUPPORTED}")
             return
-        self.ai_service = numbers[0]
+        self.ai_service, self.called_type = numbers[0], numbers[1]
         self._reply("OK")
 
     def _cmgs(self, args: str) -> None:
-        numbers = self._numbers(args)
-        if numbers is None or len(numbers) != 2 or not 1 <= numbers[1] <= self.max_bits:
-            self._reply(f"+CME ERROR: {NOT_SUPPORTED}")
+        called, bits = args.split(",")
+        digits = 17 if self.called_type == CALLED_TSI else 8
+        if not 1 <= int(bits) <= self.max_bits or (len(called) != 17 if digits == 17 else len(called) > 8):
+            self._reply(f"+CME ERROR: {NOT_SUPPORTED}")  # too long, or the identity is not of the set type
             return
         if not self.registered:
             self._reply(f"+CME ERROR: {NO_NETWORK}")
             return
-        self._text_for = (str(numbers[0]), numbers[1])
+        self._text_for = (str(int(called[-8:])), int(bits))
         if self.prompt:
             self._out += b"\r\n> "
 
     def _send_text(self, called: str, bits: int, text: bytes) -> None:
         try:
-            payload = bytes.fromhex(text.decode("ascii"))
+            payload = bytearray(bytes.fromhex(text.decode("ascii")))
         except ValueError:
             self._reply(f"+CME ERROR: {NOT_SUPPORTED}")
             return
-        if len(payload) * 8 < bits or (self.ai_service == pei.STATUS and bits != pei.STATUS_BITS):
+        if len(payload) * 8 < bits or (self.ai_service == STATUS and bits != 16):
             self._reply(f"+CME ERROR: {NOT_SUPPORTED}")
             return
-        self._instance = (self._instance + 1) % 256
-        ref = payload[2] if self.ai_service == pei.SDS_TYPE4 and len(payload) >= 3 else 0
-        if not self.network.admit(self):
-            self._reply(f"+CMGS: {self._instance},5", "OK")
+        self._instance = self._instance % 255 + 1
+        ref = 0
+        if self.ai_service == SDS_TYPE4 and len(payload) >= 3:
+            if self.own_refs:
+                self._ref = (self._ref + 1) % 256
+                payload[2] = self._ref
+            ref = payload[2]
+        admitted = self.network.admit(self)
+        status = SENT if admitted else FAILED
+        if self.two_stage:
+            self._reply(f"+CMGS: {self._instance},{ref}", "OK")
+            self._later(f"+CMGS: {self._instance},{status},{ref}")
+        else:
+            self._reply(f"+CMGS: {self._instance},{status},{ref}", "OK")
+        if admitted:
+            self.network.submit(self, self.ai_service, called, bits, bytes(payload[: (bits + 7) // 8]))
+
+    def _later(self, line: str) -> None:
+        """The over-the-air result: after the answer, or ``result_delay`` seconds later."""
+        if self.result_delay <= 0:
+            self._reply(line)
             return
-        self._reply(f"+CMGS: {self._instance},4,{ref}", "OK")
-        self.network.submit(self, self.ai_service, called, bits, payload[: (bits + 7) // 8])
+
+        def emit() -> None:
+            self._reply(line)
+            self._wake()
+
+        asyncio.get_running_loop().call_later(self.result_delay, emit)
 
 
 async def serve(directory: Path, issis: list[str], *, baud: int, max_bits: int, per_minute: int) -> None:

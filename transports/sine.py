@@ -4,7 +4,12 @@ Each frame (or fragment, at most ``capabilities.mtu`` bytes) travels as SDS type
 TRANSFER under Beredt's private protocol id, asking for a "received" report. The far end's transport
 answers with that report itself, so a report proves that the next *hub* has the bytes: ``send`` returns
 only then, and ``capabilities.link_ack`` is True. A failure report raises ``LinkDown`` (destination not
-registered or not reachable, memory full) or ``DeliveryRefused`` (any other definitive failure).
+registered or not reachable, memory full) or ``DeliveryRefused`` (any other definitive failure). The
+radio hands an SDS over in two stages (accepted, then sent or failed over the air, see
+``hardware.tetra_driver``): a frame the radio could not put on the air fails at once with
+``BudgetExhausted``, and a radio that assigns its own SDS-TL reference has its reference matched to the
+report. A busy radio (``+CME ERROR: 36/37/42``) is asked again with back-off and, if it stays busy, the
+frame is refused with ``BudgetExhausted``; the link stays up.
 
 SDS ride the control channel, which tolerates a few messages per minute per radio and no bursts: every
 SDS this radio sends (frames, reports, status) is spaced ``60 / max_per_minute`` seconds apart, queued
@@ -31,9 +36,17 @@ from typing import Any
 
 from hardware import tetra_pei as pei
 from hardware.serial_link import backoff_delays
-from hardware.tetra_driver import RadioInfo, ReportReceived, SdsReceived, StatusReceived, TetraDriver
+from hardware.tetra_driver import (
+    DEFAULT_MAX_BITS,
+    RadioInfo,
+    ReportReceived,
+    SdsReceived,
+    StatusReceived,
+    TetraDriver,
+)
 from hub.core.errors import (
     BudgetExhausted,
+    CmeError,
     DeliveryRefused,
     DeviceGone,
     FrameTooLarge,
@@ -53,8 +66,15 @@ _UNREACHABLE = {pei.DeliveryStatus.DESTINATION_NOT_REGISTERED, pei.DeliveryStatu
 @dataclass(slots=True)
 class _Job:
     dest: str
+    """The address dialled: an SSI, or a 17-digit TSI for a radio of another network."""
     payload: pei.Transfer | pei.Report | int  # an int is a status value
     future: asyncio.Future[None] | None
+    ref: int = 0
+    """The reference the frame's report will carry: ours, or the radio's own once it gives one."""
+
+    @property
+    def peer(self) -> str:
+        return pei.ssi_of(self.dest)
 
 
 class SineTransport:
@@ -167,28 +187,31 @@ class SineTransport:
 
     async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
         self._check_usable(dest)
-        dest = _issi(dest, self.name)
+        address = _address(dest, self.name)
+        peer = pei.ssi_of(address)
         if len(data) > self.capabilities.mtu:
             raise FrameTooLarge(
                 f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
             )
-        ref = self._allocate_ref(dest)
-        future = self._enqueue(_Job(dest, pei.Transfer(self._driver.pid, ref, data), None), priority)
-        self._pending[(dest, ref)] = future
+        ref = self._allocate_ref(peer)
+        job = _Job(address, pei.Transfer(self._driver.send_pid, ref, data), None, ref)
+        future = self._enqueue(job, priority)
+        self._pending[(peer, ref)] = future
         try:
             async with asyncio.timeout(self._options.max_queue_seconds + self._options.timeout):
                 await future
         except TimeoutError as exc:
             raise LinkDown("no delivery report in time", transport=self.name, peer=dest) from exc
         finally:
-            self._pending.pop((dest, ref), None)
+            if self._pending.get((peer, job.ref)) is future:
+                del self._pending[(peer, job.ref)]
             future.cancel()
         self.counters["sent"] += 1
 
     async def send_status(self, dest: str, name: str, *, priority: int = 2) -> None:
         """Send the status ``name`` of the plan as a status SDS; returns once the radio has sent it."""
         self._check_usable(dest)
-        dest = _issi(dest, self.name)
+        dest = _address(dest, self.name)
         try:
             value = self.plan.value(name)
         except KeyError as exc:
@@ -260,29 +283,55 @@ class SineTransport:
     async def _transmit(self, job: _Job) -> None:
         try:
             if isinstance(job.payload, int):
-                result = await self._driver.send_status(job.dest, job.payload)
+                submission = await self._driver.send_status(job.dest, job.payload)
             else:
-                result = await self._driver.send_sdstl(job.dest, job.payload)
+                submission = await self._driver.send_sdstl(job.dest, job.payload)
         except DeviceGone:
             _settle(job.future, LinkDown("radio unplugged mid-send", transport=self.name, peer=job.dest))
             raise
-        except (ModemError, ProtocolError) as exc:  # +CME ERROR, no answer, an unreadable +CMGS
+        except CmeError as exc:
+            if exc.code in pei.BUSY_ERRORS:  # still busy after the driver's retries: later, not down
+                self.counters["refused"] += 1
+                busy = BudgetExhausted(
+                    f"radio busy: {exc}", transport=self.name, peer=job.dest, retry_after=2 * self._interval
+                )
+                _settle(job.future, busy)
+            else:
+                _settle(
+                    job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest)
+                )
+            return
+        except (ModemError, ProtocolError) as exc:  # no answer, an unreadable +CMGS
             _settle(job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest))
             return
-        if not result.sent:
-            self.counters["refused"] += 1
-            busy = BudgetExhausted(
-                "control channel refused the SDS",
-                transport=self.name,
-                peer=job.dest,
-                retry_after=2 * self._interval,
-            )
-            _settle(job.future, busy)
-        elif isinstance(job.payload, pei.Report):
+        if isinstance(job.payload, pei.Report):
             self.counters["reports_sent"] += 1
-        elif isinstance(job.payload, int):
-            _settle(job.future, None)
-        # A frame's future waits for its delivery report (see _on_report).
+            return
+        if isinstance(job.payload, pei.Transfer) and submission.ref is not None and submission.ref != job.ref:
+            self._adopt_radio_ref(job, submission.ref)
+        submission.sent.add_done_callback(lambda sent: self._on_sent(job, sent))
+
+    def _adopt_radio_ref(self, job: _Job, radio_ref: int) -> None:
+        """The radio put its own SDS-TL reference on the frame: its report will come back under that one."""
+        future = self._pending.pop((job.peer, job.ref), None)
+        job.ref = radio_ref
+        if future is not None:
+            self._pending[(job.peer, radio_ref)] = future
+
+    def _on_sent(self, job: _Job, sent: asyncio.Future[bool]) -> None:
+        """The radio's over-the-air result: a status is done once sent; a frame still awaits its report."""
+        if sent.cancelled() or sent.result():
+            if isinstance(job.payload, int):
+                _settle(job.future, None)
+            return
+        self.counters["refused"] += 1
+        busy = BudgetExhausted(
+            "control channel refused the SDS",
+            transport=self.name,
+            peer=job.dest,
+            retry_after=2 * self._interval,
+        )
+        _settle(job.future, busy)
 
     # --- receiving -----------------------------------------------------------------------------------------
 
@@ -290,7 +339,13 @@ class SineTransport:
         while True:
             event = await self._driver.next_event()
             match event:
-                case SdsReceived(source=source, pdu=pdu):
+                case SdsReceived(source=None, pdu=pdu):
+                    # Without the calling party there is no one to report to; the frame is signed and
+                    # says who sent it, so it is still worth handing on.
+                    self._log.info("%s: SDS ref %d without a calling party", self.name, pdu.ref)
+                    self.counters["received"] += 1
+                    self._emit(Received("", pdu.data, {"sds_ref": pdu.ref}))
+                case SdsReceived(source=str() as source, pdu=pdu):
                     self._peer_up(source)
                     if pdu.report is not pei.ReportRequest.NONE:
                         status = pei.DeliveryStatus.CONSUMED
@@ -305,11 +360,18 @@ class SineTransport:
                 case StatusReceived(source=source, value=value):
                     if value in pei.USER_STATUS:
                         meta = {"status": self.plan.name(value), "value": value}
-                        self._emit(Received(source, encode_status(value), meta))
+                        self._emit(Received(source or "", encode_status(value), meta))
                     else:
                         self._log.info("%s: ignored network status 0x%04X from %s", self.name, value, source)
 
-    def _on_report(self, source: str, report: pei.Report) -> None:
+    def _on_report(self, source: str | None, report: pei.Report) -> None:
+        if source is None:
+            # A report without its calling party: the reference alone decides when it names one frame.
+            waiting = [peer for peer, ref in self._pending if ref == report.ref]
+            if len(waiting) != 1:
+                self._log.info("%s: report for ref %d without a calling party", self.name, report.ref)
+                return
+            source = waiting[0]
         future = self._pending.get((source, report.ref))
         if future is None or future.done():
             self._log.debug("%s: report for no waiting frame: %s from %s", self.name, report, source)
@@ -345,6 +407,11 @@ class SineTransport:
                 registered = await self._driver.registered()
             except DeviceGone:
                 raise
+            except CmeError as exc:
+                if exc.code in pei.BUSY_ERRORS:
+                    continue  # a busy radio tells nothing about registration: ask again next time
+                self._log.warning("%s: registration check failed: %s", self.name, exc)
+                registered = False
             except (ModemError, ProtocolError) as exc:
                 self._log.warning("%s: registration check failed: %s", self.name, exc)
                 registered = False
@@ -377,7 +444,7 @@ class SineTransport:
         A peer whose SDS failed (not registered, not reachable) counts as down for ``peer_hold`` seconds
         or until it is heard from; then the router may try it again, since only a send can tell."""
         self._check_usable(dest)
-        dest = _issi(dest, self.name)
+        dest = pei.ssi_of(_address(dest, self.name))
         failed_at = self._peers_down.get(dest)
         if failed_at is None:
             return
@@ -418,16 +485,33 @@ def _settle(future: asyncio.Future[None] | None, error: BaseException | None) ->
         future.set_exception(error)
 
 
-def _issi(dest: str, name: str) -> str:
-    if not dest.isdigit() or not 1 <= len(dest) <= 17:
-        raise DeliveryRefused(f"{dest!r} is not an ISSI", transport=name, peer=dest, reason="bad-address")
-    return str(int(dest[-8:]))
+def _address(dest: str, name: str) -> str:
+    """``dest`` as the radio dials it: an SSI without leading zeros, or a 17-digit TSI as given."""
+    if dest.isdigit() and len(dest) == pei.TSI_DIGITS:
+        return dest
+    if dest.isdigit() and 1 <= len(dest) <= pei.SSI_DIGITS:
+        return str(int(dest))
+    raise DeliveryRefused(
+        f"{dest!r} is not an ISSI (1-8 digits) or TSI (17 digits)",
+        transport=name,
+        peer=dest,
+        reason="bad-address",
+    )
 
 
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> SineTransport:
     """``[links.<name>] kind = "sine"``; the keys are checked by ``transports.sine_status.parse_options``."""
     parsed = parse_options(name, options)
-    driver = TetraDriver(parsed.device, parsed.baud, pid=parsed.pid, deadline=parsed.command_deadline)
+    driver = TetraDriver(
+        parsed.device,
+        parsed.baud,
+        pid=parsed.pid,
+        pid_fallback=parsed.pid_fallback,
+        fallback_bits=8 * (parsed.mtu + pei.SDSTL_HEADER) if parsed.mtu else DEFAULT_MAX_BITS,
+        deadline=parsed.command_deadline,
+        confirm_deadline=min(30.0, parsed.timeout),
+        busy_seconds=parsed.busy_seconds,
+    )
     transport = SineTransport(name, driver, parsed, ctx.logger.getChild(f"sine.{name}"))
     await transport.start()
     return transport

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardware.tetra_driver import PidStep
 from hub.core.errors import ProtocolError
 from hub.core.options import Options
 
@@ -81,7 +82,7 @@ class StatusPlan:
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 _KEYS = {
     "kind", "device", "baud", "pid", "status_plan", "max_per_minute", "timeout", "mtu",
-    "max_queue_seconds", "health_interval",
+    "max_queue_seconds", "health_interval", "pid_fallback", "busy_seconds",
 }  # fmt: skip
 
 
@@ -98,6 +99,10 @@ class SineOptions:
     mtu: int | None = None
     max_queue_seconds: float = 600.0
     health_interval: float = 30.0
+    pid_fallback: tuple[PidStep, ...] = ("range",)
+    """What to route when the radio refuses ``pid``: "range" (selector 24/25) and/or standard PIDs."""
+    busy_seconds: float = 20.0
+    """How long a busy radio (``+CME ERROR: 36/37/42``) is asked again before the SDS is refused."""
 
     @property
     def command_deadline(self) -> float:
@@ -113,6 +118,17 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
             "baud", f'expected "auto" or one of {", ".join(map(str, BAUD_RATES))}, got {baud!r}'
         )
     plan = table.table_of("status_plan", what="a table of name = 0x8000..0xFFFF")
+    fallback = table.raw("pid_fallback", ["range"])
+    steps: list[PidStep] = []
+    for step in fallback if isinstance(fallback, list) else [None]:
+        if step != "range" and not (
+            isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= 0xFF
+        ):
+            raise table.error(
+                "pid_fallback",
+                f'expected a list of "range" and PIDs 0-255, e.g. ["range", 130], got {fallback!r}',
+            )
+        steps.append("range" if step == "range" else step)
     return SineOptions(
         device=device,
         baud=None if baud == "auto" else int(baud),
@@ -125,4 +141,6 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
         mtu=table.optional_integer("mtu", low=16, high=252, what="an integer 16-252 (bytes)"),
         max_queue_seconds=table.number("max_queue_seconds", 600.0, above=0),
         health_interval=table.number("health_interval", 30.0, above=0),
+        pid_fallback=tuple(steps),
+        busy_seconds=table.number("busy_seconds", 20.0, above=0),
     )

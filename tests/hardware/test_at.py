@@ -325,3 +325,10 @@ async def test_link_closes_cleanly_while_a_read_waits(device: tuple[PtyDevice, S
     second = SerialLink(str(device[0].link_path), 19200)  # the port was released: it opens again
     await second.open()
     await second.aclose()
+
+
+def test_a_urc_prefix_can_be_a_commands_own_answer_until_its_final_result() -> None:
+    parser = AtParser(urc_prefixes=("+CMGS:",))
+    parser.begin_command(solicited=("+CMGS:",))
+    parser.receive_data(b"\r\n+CMGS: 2,6\r\n\r\nOK\r\n\r\n+CMGS: 2,4,6\r\n")
+    assert drain(parser) == [Response(("+CMGS: 2,6",), "OK"), Urc("+CMGS: 2,4,6")]

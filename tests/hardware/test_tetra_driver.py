@@ -66,7 +66,7 @@ async def test_init_sequence_routes_our_pid_and_learns_identity_and_size(
 async def test_sdstl_transfer_and_received_report_round_trip(stations: tuple[Station, Station]) -> None:
     a, b = stations
     result = await a.driver.send_sdstl("1002", pei.Transfer(PID, 5, b"\x01hello"))
-    assert result.sent and result.message_ref == 5
+    assert await result.sent and result.ref == 5
     got = await b.driver.next_event(5)
     assert got == SdsReceived("1001", pei.Transfer(PID, 5, b"\x01hello"))
     await b.driver.send_sdstl("1001", pei.Report(PID, 5, pei.DeliveryStatus.RECEIVED))
@@ -76,7 +76,7 @@ async def test_sdstl_transfer_and_received_report_round_trip(stations: tuple[Sta
 async def test_radio_without_a_prompt_takes_the_text_too(stations: tuple[Station, Station]) -> None:
     a, b = stations
     a.radio.prompt = False
-    assert (await a.driver.send_sdstl("1002", pei.Transfer(PID, 8, b"\x01quiet"))).sent
+    assert await (await a.driver.send_sdstl("1002", pei.Transfer(PID, 8, b"\x01quiet"))).sent
     assert await b.driver.next_event(5) == SdsReceived("1001", pei.Transfer(PID, 8, b"\x01quiet"))
 
 
@@ -116,9 +116,9 @@ async def test_control_channel_refusal_is_not_sent(
 ) -> None:
     a, _ = stations
     network.max_per_window = 1
-    assert (await a.driver.send_sdstl("1002", pei.Transfer(PID, 1, b"1"))).sent
+    assert await (await a.driver.send_sdstl("1002", pei.Transfer(PID, 1, b"1"))).sent
     refused = await a.driver.send_sdstl("1002", pei.Transfer(PID, 2, b"2"))
-    assert not refused.sent and refused.sds_status == 5
+    assert await refused.sent is False
     assert network.refused == 1
 
 
@@ -151,7 +151,9 @@ async def test_unplug_mid_command_then_reopen_when_the_radio_returns(
     asyncio.get_running_loop().call_later(0.3, a.pty.replug)
     info = await a.driver.reopen(deadline=10)
     assert info.issi == "1001" and not a.driver.gone.is_set()
-    assert (await a.driver.send_sdstl("1002", pei.Transfer(PID, 2, b"back"))).sent
+    # The radio stayed powered: its routing answered 38 (already registered), which is not a failure.
+    assert a.radio.commands.count("AT+CTSP=1,3,200") == 2
+    assert await (await a.driver.send_sdstl("1002", pei.Transfer(PID, 2, b"back"))).sent
     got = await b.driver.next_event(5)
     assert isinstance(got, SdsReceived) and got.pdu.data == b"back"
 
@@ -172,3 +174,23 @@ async def test_baud_probing_finds_the_radio_rate(network: TetraNetwork, tmp_path
 async def test_private_pid_range_is_enforced() -> None:
     with pytest.raises(ValueError, match="private"):
         TetraDriver("/dev/null", 9600, pid=0x82)
+
+
+async def test_radio_variants_from_the_simulator(stations: tuple[Station, Station]) -> None:
+    a, b = stations
+    a.radio.two_stage = False
+    a.radio.own_refs = True
+    b.radio.calling_party = False
+    a.radio.result_delay = 0.0
+    sent = await a.driver.send_sdstl("1002", pei.Transfer(PID, 5, b"\x01x"))
+    assert sent.sent.done() and sent.sent.result() and sent.ref == 1  # the radio's own reference
+    assert await b.driver.next_event(5) == SdsReceived(None, pei.Transfer(PID, 1, b"\x01x"))
+
+
+async def test_delayed_over_the_air_result(stations: tuple[Station, Station]) -> None:
+    a, b = stations
+    a.radio.result_delay = 0.2
+    sent = await a.driver.send_sdstl("1002", pei.Transfer(PID, 5, b"\x01x"))
+    assert not sent.sent.done()
+    assert await asyncio.wait_for(sent.sent, 5)
+    assert isinstance(await b.driver.next_event(5), SdsReceived)

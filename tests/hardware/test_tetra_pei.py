@@ -56,8 +56,12 @@ def test_delivery_status_outcomes() -> None:
 
 def test_command_builders() -> None:
     assert pei.ctsp_sdstl(0xC8) == "AT+CTSP=1,3,200"
+    assert pei.ctsp_range(0xC8) == "AT+CTSP=1,3,25" and pei.ctsp_range(0x20) == "AT+CTSP=1,3,24"
     assert pei.ctsds(pei.STATUS) == "AT+CTSDS=13,0"
+    assert pei.ctsds(pei.SDS_TYPE4, pei.called_type("02380000100001002")) == "AT+CTSDS=12,1"
+    assert pei.called_type("1002") == pei.CALLED_SSI
     assert pei.cmgs("1002", 88) == "AT+CMGS=1002,88"
+    assert pei.cmgs("02380000100001002", 88) == "AT+CMGS=02380000100001002,88"
     assert pei.status_hex(0x8002) == "8002"
     with pytest.raises(ValueError):
         pei.ctsp_sdstl(256)
@@ -68,6 +72,8 @@ def test_command_builders() -> None:
     with pytest.raises(ValueError):
         pei.cmgs("1002", 2048)
     with pytest.raises(ValueError):
+        pei.cmgs("123456789", 8)  # neither an SSI nor a TSI
+    with pytest.raises(ValueError):
         pei.status_hex(0x7FFF)
 
 
@@ -75,21 +81,30 @@ def test_response_parsers() -> None:
     assert pei.parse_cmgs_test(("+CMGS: (0-99999999),(1-1120)",)) == 1120
     assert pei.parse_cnumf(("+CNUMF: 6,02380000100001001",)) == "1001"
     assert pei.parse_cnumf(("+CNUMF: 0,4711",)) == "4711"
-    assert pei.parse_cmgs(("+CMGS: 3,4,7",)) == pei.CmgsResult(3, 4, 7)
-    assert pei.parse_cmgs(("+CMGS: 3",)) == pei.CmgsResult(3, None, None)
-    assert not pei.parse_cmgs(("+CMGS: 3,5",)).sent
-    assert pei.parse_creg(("+CREG: 0,1,1001",)) and pei.parse_creg(("+CREG: 5",))
-    assert not pei.parse_creg(("+CREG: 0,0",))
+    assert pei.parse_cmgs_answer("+CMGS: 3,4,7") == pei.CmgsLine(3, 4, 7)
+    assert pei.parse_cmgs_answer("+CMGS: 3") == pei.CmgsLine(3, None, None)
+    assert pei.parse_cmgs_answer("+CMGS: 3,7") == pei.CmgsLine(3, None, 7)
+    assert pei.parse_cmgs_result("+CMGS: 3,5") == pei.CmgsLine(3, 5, None)
+    assert pei.parse_cmgs_result("+CMGS: 3,4,7") == pei.CmgsLine(3, 4, 7)
+    assert pei.parse_creg(("+CREG: 1,1001,023800001",)) and pei.parse_creg(("+CREG: 5",))
+    assert pei.parse_creg(("+CREG: 0,1",)) and pei.parse_creg(("+CREG: 0,5,1001,023800001",))
+    assert not pei.parse_creg(("+CREG: 0,0",)) and not pei.parse_creg(("+CREG: 0,1001,023800001",))
     for parse, info in (
         (pei.parse_cmgs_test, ("+CMGS: 1120",)),
         (pei.parse_cnumf, ("+CNUMF: 6,abc",)),
-        (pei.parse_cmgs, ("+CMGS: x,4",)),
-        (pei.parse_cmgs, ("OK",)),
         (pei.parse_creg, ("+CREG: 0,x",)),
         (pei.parse_creg, ()),
     ):
         with pytest.raises(ProtocolError):
             parse(info)
+    for line_parser, line in (
+        (pei.parse_cmgs_answer, "+CMGS: x,4"),
+        (pei.parse_cmgs_answer, "+CMGS: 1,2,3,4"),
+        (pei.parse_cmgs_result, "+CMGS: 3"),
+        (pei.parse_cmgs_result, "+CMGS: 3,,7"),
+    ):
+        with pytest.raises(ProtocolError):
+            line_parser(line)
 
 
 CTSDSR = b"\r\n+CTSDSR: 12,02380000100001001,0,02380000100001002,0,72\r\nC8040701667261\r\n"
@@ -112,8 +127,12 @@ def test_ctsdsr_through_the_at_codec_byte_by_byte() -> None:
 def test_ctsdsr_leniency_and_errors() -> None:
     extra = pei.parse_ctsdsr("+CTSDSR: 12,1001,0,1002,0,24,0,9", "C80407F")
     assert extra.payload == bytes.fromhex("C80407")  # odd hex: the half byte is dropped
+    anonymous = pei.parse_ctsdsr("+CTSDSR: 12,02380000100001002,1,24", "C80407")
+    assert (anonymous.calling, anonymous.called, anonymous.bits) == (None, "1002", 24)
+    assert pei.parse_ctsdsr("+CTSDSR: 12,1002,1,24,0", "C80407").calling is None
+    assert pei.parse_ctsdsr("+CTSDSR: 12,,,1002,1,24", "C80407").calling is None
     for line, data in (
-        ("+CTSDSR: 12,1001,0,1002", "00"),
+        ("+CTSDSR: 12,1001,0", "00"),
         ("+CTSDSR: 12,1001,0,1002,0,x", "00"),
         ("+CTSDSR: 12,1001,0,1002,0,8", "ZZ"),
         ("+CTSDSR: 12,123456789012345678,0,1002,0,8", "00"),
@@ -140,7 +159,7 @@ def test_any_urc_text_parses_or_raises_protocol_error(line: str, data: str | Non
         indication = pei.parse_ctsdsr("+CTSDSR: " + line, data)
     except ProtocolError:
         return
-    assert indication.ai_service >= 0 and indication.calling.isdigit()
+    assert indication.ai_service >= 0 and (indication.calling is None or indication.calling.isdigit())
 
 
 @given(st.binary(max_size=40), st.integers(0, 255), st.sampled_from(list(pei.ReportRequest)))

@@ -346,3 +346,72 @@ def test_two_real_hubs_talk_over_sine_only(tmp_path: Path) -> None:
             simulator.wait(10)
         if simulator.stdout is not None:
             simulator.stdout.close()
+
+
+async def test_a_busy_radio_is_asked_again_and_the_link_stays_up(sites: Sites) -> None:
+    a, b = await sites.add("1001", busy_seconds=2), await sites.add("1002")
+    a.radio.errors_next["AT+CMGS="] = [42]
+    await a.transport.send("1002", b"\x01after one busy answer")
+    assert (await next_received(b.transport, 10)).data == b"\x01after one busy answer"
+    a.radio.fail["AT+CMGS="] = 42
+    with pytest.raises(BudgetExhausted, match="radio busy"):
+        await a.transport.send("1002", b"\x01still busy")
+    assert a.transport.up
+    await a.transport.probe("1002")
+    a.radio.fail.clear()
+    a.radio.errors_next["AT+CREG?"] = [42]
+    await a.transport.send("1002", b"\x01free again")
+
+
+async def test_a_radio_with_its_own_references_and_a_tsi_address(sites: Sites) -> None:
+    a, b = await sites.add("1001"), await sites.add("1002")
+    a.radio.own_refs = True
+    a.radio.two_stage = False
+    await a.transport.send("02380000100001002", b"\x01by TSI")
+    got = await next_received(b.transport, 10)
+    assert got.data == b"\x01by TSI" and got.meta["sds_ref"] == 1  # the radio's reference, not ours
+    assert "AT+CTSDS=12,1" in a.radio.commands
+    assert any(command.startswith("AT+CMGS=02380000100001002,") for command in a.radio.commands)
+
+
+async def test_over_the_air_refusal_comes_after_acceptance(tmp_path: Path) -> None:
+    sites = Sites(tmp_path, TetraNetwork(max_per_window=1, window=60.0))
+    try:
+        a, _ = await sites.add("1001"), await sites.add("1002")
+        a.radio.result_delay = 0.1
+        await a.transport.send("1002", b"\x01first")
+        with pytest.raises(BudgetExhausted, match="control channel refused"):
+            await a.transport.send("1002", b"\x01second")
+        assert a.transport.up
+    finally:
+        await sites.aclose()
+
+
+async def test_terminal_without_cmgs_test_form_uses_the_configured_mtu(sites: Sites, tmp_path: Path) -> None:
+    radio = sites.network.add_radio("1003")
+    radio.cmgs_test = False
+    radio.calling_party = False
+    pty = PtyDevice(radio, tmp_path / "tty1003", baud=38400)
+    pty.start()
+    ctx = TransportContext("00" * 8, tmp_path, logging.getLogger("test.sine"))
+    settings = {"device": str(pty.link_path), "baud": 38400, "mtu": 100, "max_per_minute": 6000}
+    c = await open_transport("c", settings, ctx)
+    try:
+        a = await sites.add("1001")
+        assert c.capabilities.mtu == 100 and c.info is not None and not c.info.max_bits_reported
+        send = asyncio.create_task(a.transport.send("1003", b"\x01anonymous"))
+        got = await next_received(c, 10)
+        assert (got.source, got.data) == ("", b"\x01anonymous")  # no calling party, so no report to send
+        send.cancel()
+    finally:
+        await c.aclose()
+        await pty.aclose()
+
+
+async def test_pid_fallback_is_configured_and_checked(sites: Sites, tmp_path: Path) -> None:
+    a = await sites.add("1001", pid_fallback=["range", 130])
+    assert a.transport.info is not None and a.transport.info.pid == 0xC8
+    ctx = TransportContext("00" * 8, tmp_path, logging.getLogger("test.sine"))
+    with pytest.raises(ConfigError) as info:
+        await open_transport("s", {"device": "/dev/x", "pid_fallback": ["any"]}, ctx)
+    assert info.value.key == "links.s.pid_fallback"
