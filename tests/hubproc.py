@@ -72,6 +72,10 @@ class HubProcess:
             "timing": {"hop_ack_timeout": 2.0, "retry_initial": 0.2, "retry_cap": 2.0, "probe_interval": 0.5},
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.launcher: list[str] = []
+        """A command prefix for ``beredt run``, e.g. ``ip netns exec <host>`` (see tests/netns.py)."""
+        self.opener = urllib.request.build_opener()
+        """How API requests are made (a namespaced host passes its own opener)."""
         self.node_id = ""
         self.card = ""
 
@@ -138,7 +142,7 @@ class HubProcess:
         log = open(self.dir / "hub.log", "ab")  # noqa: SIM115 - owned by the child process
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [*BEREDT, "run", "--config", str(self.config_path)],
+            [*self.launcher, *BEREDT, "run", "--config", str(self.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
@@ -192,7 +196,7 @@ class HubProcess:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:
+            with self.opener.open(request, timeout=15) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
