@@ -135,6 +135,9 @@ class Store:
         self._closed = False
         self._ids: set[bytes] = set()
         """Every message id still in the store: deduplication without a trip to the database thread."""
+        self._room = asyncio.Lock()
+        """Held from the quota check until the newcomer is counted, so two accepts that both need room
+        never choose the same victim (the database still shows it active until the eviction commits)."""
 
     @classmethod
     async def open(
@@ -282,8 +285,6 @@ class Store:
         now = time.time() if now is None else now
         hops = list(hops)
         live = bool(hops)
-        if live:
-            await self._make_room(len(wire), Priority(frame.priority), now)
         writes: list[_Write] = [
             (
                 "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
@@ -315,8 +316,11 @@ class Store:
             for hop in hops
         ]
         counted = (1, len(wire)) if live else (0, 0)
-        self.live_messages += counted[0]
-        self.live_bytes += counted[1]
+        if live:
+            async with self._room:
+                await self._make_room(len(wire), Priority(frame.priority), now)
+                self.live_messages += counted[0]
+                self.live_bytes += counted[1]
         try:
             await self._write(writes)
         except BaseException:

@@ -102,3 +102,23 @@ async def test_corrupt_database_is_reported_not_used(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError):
         await Store.open(path)
+
+
+async def test_concurrent_over_quota_accepts_evict_different_victims(tmp_path: Path) -> None:
+    """Two accepts that both need room must not pick the same victim: the quota holds, and the live
+    count matches the database."""
+    import asyncio
+
+    store = await Store.open(tmp_path / "s.db", max_messages=4)
+    try:
+        for i in range(4):
+            await accept(store, frame(Priority.ROUTINE, bytes([i])))
+        newcomers = [frame(Priority.NORMAL, b"new" + bytes([i])) for i in range(3)]
+        await asyncio.gather(*(accept(store, wire) for wire in newcomers))
+        await store.flush()
+        async with store._db.execute("SELECT count(*) FROM messages WHERE state='active'") as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        assert (row[0], store.live_messages, store.evicted) == (4, 4, 3)
+    finally:
+        await store.close()
