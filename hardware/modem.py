@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
 from hardware.at import AtParser, BinaryRead, Prompt, Response, Urc, encode_command, encode_text
 from hardware.serial_link import SerialLink
 from hub.core.errors import CmeError, CommandTimeout, DeviceGone, ProtocolError
+from hub.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +194,7 @@ class AtModem:
 
     async def _stop_reader(self) -> None:
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await cancel_and_wait(reader)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(DeviceGone("modem closed mid-command", device=self.link.device))

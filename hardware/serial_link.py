@@ -147,10 +147,12 @@ class SerialLink:
         lost = self._reception
         transport.abort()
         if lost is not None:
-            # abort() closes the pyserial port in the executor and then reports connection_lost; wait
-            # (shielded, so a cancelled caller still releases the port) a bounded time for that.
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(_wait_lost(lost)), 2.0)
+            # abort() closes the pyserial port in the executor and then reports connection_lost; wait a
+            # bounded time for that, so a reopen finds the port free. A cancel of the caller ends the
+            # wait and propagates: abort() has released the port either way.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await _wait_lost(lost)
 
 
 async def _wait_lost(reception: _Reception) -> None:

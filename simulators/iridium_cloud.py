@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import itertools
@@ -36,6 +35,7 @@ import aiohttp
 from aiohttp import web
 
 from hardware import iridium_sbd as sbd
+from hub.core.tasks import cancel_and_wait
 from simulators.iridium import Iridium9603, SessionOutcome
 
 log = logging.getLogger(__name__)
@@ -265,10 +265,7 @@ class IridiumCloud:
             return
         self._closed = True
         for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._http is not None:

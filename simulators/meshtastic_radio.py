@@ -30,6 +30,7 @@ from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, module_config
 
 from hardware.meshtastic_stream import FramePayload, StreamDecoder, encode_frame
 from hub.core.errors import ProtocolError
+from hub.core.tasks import cancel_and_wait
 from simulators.pty_device import PtyDevice
 from simulators.rf_medium import RFMedium, RouteError
 
@@ -160,11 +161,8 @@ class FakeMeshtasticRadio:
     async def aclose(self) -> None:
         """Unplug for good and stop the transmitter; idempotent."""
         await self.unplug()
-        if self._tx_task is not None:
-            self._tx_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tx_task
-            self._tx_task = None
+        await cancel_and_wait(self._tx_task)
+        self._tx_task = None
         self.medium.leave(self.node_num)
 
     def _start_tx(self) -> None:

@@ -37,6 +37,7 @@ from hub.core.errors import (
     TransportClosed,
 )
 from hub.core.frame import Priority
+from hub.core.tasks import cancel_and_wait
 from hub.core.transport import (
     BROADCAST_ADDRESS,
     Capabilities,
@@ -189,10 +190,7 @@ class LoraTransport:
                 pub.unsubscribe(listener, topic)
         for waiter in list(self._waiters):
             waiter.fail(TransportClosed("closed while waiting for an ACK", transport=self.name))
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        await cancel_and_wait(self._supervisor)
         await self._close_interface()
         self._put(None)
 

@@ -38,6 +38,7 @@ from hub.core.errors import (
     ProtocolError,
     TransportClosed,
 )
+from hub.core.tasks import cancel_and_wait
 from hub.core.transport import (
     BROADCAST_ADDRESS,
     Capabilities,
@@ -151,9 +152,7 @@ class MqttTransport:
             if self._conn is not None:
                 await self._goodbye(self._conn)
         finally:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            await cancel_and_wait(self._supervisor)
             self._events.put_nowait(None)
 
     # --- connection management -----------------------------------------------------------------------

@@ -24,7 +24,6 @@ steps. A successful session proves only that the gateway has the bytes, so ``lin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -45,6 +44,7 @@ from hub.core.errors import (
     TransportClosed,
 )
 from hub.core.options import Options
+from hub.core.tasks import cancel_and_wait
 from hub.core.transport import LinkChanged, Received, TimeHint, Transport, TransportContext
 
 # Shared with the webhook role; re-exported so that these names stay importable from this module too.
@@ -320,9 +320,7 @@ class SatelliteModemTransport(SatelliteBase):
         self._end_events()
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+            await cancel_and_wait(supervisor)
         if self.driver is not None:
             await self.driver.aclose()
             self.driver = None

@@ -56,6 +56,7 @@ from hub.core.errors import (
     TransportClosed,
     TransportError,
 )
+from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 from transports.sine_status import SineOptions, StatusPlan, encode_status, parse_options
 
@@ -144,10 +145,7 @@ class SineTransport:
         self._closed = True
         runner, self._runner = self._runner, None
         try:
-            if runner is not None:
-                runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await runner
+            await cancel_and_wait(runner)
         finally:
             await self._driver.aclose()
             self._fail_everything(TransportClosed("transport closed", transport=self.name))

@@ -28,6 +28,7 @@ from hub.console.service import Console, ConsoleOptions
 from hub.console.users import Role, Session
 from hub.core.errors import AuthError, RoutingError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
+from hub.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
@@ -62,9 +63,7 @@ async def running_console(hub: Hub, options: ConsoleOptions | None = None) -> As
     try:
         yield console
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         await console.aclose()
 
 

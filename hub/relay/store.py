@@ -27,6 +27,7 @@ import aiosqlite
 
 from hub.core.errors import StoreError, StoreFull
 from hub.core.frame import Frame, Priority
+from hub.core.tasks import cancel_and_wait
 from hub.relay.delivery import DeliveryState
 
 log = logging.getLogger("beredt.store")
@@ -183,15 +184,12 @@ class Store:
         if self._closed:
             return
         self._closed = True
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            await asyncio.gather(self._checkpointer, return_exceptions=True)
+        await cancel_and_wait(self._checkpointer)
         if self._writer is not None:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             await self._queue.put(([], done))
             await done
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+            await cancel_and_wait(self._writer)
         await self._db.close()
 
     async def _checkpoint_loop(self, interval: float = 1.0) -> None:

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
+from hub.core.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -172,13 +174,5 @@ class ServiceNotification:
             return
         self._closed = True
         self.notifier.stopping(status)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                # Our own cancel of the ping task; re-raise only if *we* are being cancelled.
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+        await cancel_and_wait(self._task)
         self.notifier.close()
