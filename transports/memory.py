@@ -1,7 +1,8 @@
 """An in-memory link: a real transport for tests, demos and one-process simulations.
 
 A ``MemoryMedium`` is a shared ether where each ``MemoryTransport`` has an address. It models what the
-router must survive on real links: an MTU, latency, random loss, and unplugging (a node's link goes
+router must survive on real links: an MTU, latency, random loss, a slow radio (``rate``: a send holds
+the sender's attachment for as long as its bytes take on air), and unplugging (a node's link goes
 down, sends fail with ``LinkDown`` and frames to it vanish) and plugging back in. Media are found by
 name so several hubs in one process, each opened from config, meet on the same medium.
 """
@@ -27,14 +28,22 @@ _MEDIA: dict[str, MemoryMedium] = {}
 
 
 class MemoryMedium:
-    """The shared ether. ``loss`` is a probability in [0, 1); ``latency`` is seconds per delivery."""
+    """The shared ether. ``loss`` is a probability in [0, 1); ``latency`` is seconds per delivery;
+    ``rate`` is bytes per second on air (None: no limit)."""
 
     def __init__(
-        self, *, mtu: int = 4096, latency: float = 0.0, loss: float = 0.0, seed: int | None = None
+        self,
+        *,
+        mtu: int = 4096,
+        latency: float = 0.0,
+        loss: float = 0.0,
+        rate: float | None = None,
+        seed: int | None = None,
     ) -> None:
         self.mtu = mtu
         self.latency = latency
         self.loss = loss
+        self.rate = rate
         self._random = random.Random(seed)
         self._nodes: dict[str, MemoryTransport] = {}
         self.delivered = 0
@@ -88,8 +97,14 @@ class MemoryTransport:
     def __init__(self, medium: MemoryMedium, address: str, name: str) -> None:
         self.name = name
         self.address = address
-        self.capabilities = Capabilities(mtu=medium.mtu, link_ack=False, broadcast=True)
+        self.capabilities = Capabilities(
+            mtu=medium.mtu, link_ack=False, broadcast=True, bytes_per_second=medium.rate or 1_000_000.0
+        )
         self._medium = medium
+        self._air = asyncio.Lock()
+        """One transmission at a time, as on a radio; only held when the medium has a ``rate``."""
+        self.on_air = 0
+        """Sends waiting for or holding the air (counted only on a medium with a ``rate``)."""
         self._queue: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=10_000)
         self.plugged = True
         self.closed = False
@@ -121,6 +136,13 @@ class MemoryTransport:
             raise LinkDown("unplugged", transport=self.name, peer=dest)
         if dest != BROADCAST_ADDRESS and not self._medium.reachable(dest):
             raise LinkDown("peer not on the medium", transport=self.name, peer=dest)
+        if self._medium.rate is not None:
+            self.on_air += 1
+            try:
+                async with self._air:
+                    await asyncio.sleep(len(data) / self._medium.rate)
+            finally:
+                self.on_air -= 1
         self._medium._deliver(self.address, dest, data)
 
     async def events(self) -> AsyncIterator[TransportEvent]:

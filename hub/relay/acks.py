@@ -5,6 +5,9 @@ frames came in on, are signed (so nobody can stop a retry by forging one), never
 forwarded. End-to-end acks tell the originator "the recipient has it"; they are ordinary ACK messages,
 stored and routed back like any other. Both collect ids for a short delay and go out as one frame per
 destination, carrying the highest priority among what they acknowledge.
+
+Each link has its own hop-ack loop: a hop ack waiting for an Iridium session or a LoRa duty-cycle slot
+must not hold back the internet's, or the internet's senders time out and fail over for nothing.
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ class AckBatcher:
         self.clock = clock
         self.submit = submit
         self.e2e_delay = e2e_delay
-        self._hop: dict[tuple[str, str, bytes], _Batch] = {}
+        self._hop: dict[str, dict[tuple[str, bytes], _Batch]] = {link: {} for link in links.transports}
+        """Per link: (source address, previous hop) -> ids to acknowledge there."""
+        self._hop_ready = {link: asyncio.Event() for link in links.transports}
         self._e2e: dict[bytes, _Batch] = {}
-        self._hop_ready = asyncio.Event()
         self._e2e_ready = asyncio.Event()
         self.hop_acks_sent = 0
         self.e2e_acks_sent = 0
@@ -69,10 +73,10 @@ class AckBatcher:
         """Acknowledge a stored frame to the hub that handed it to us (unless the link acks by itself)."""
         if self.links.capabilities(link).link_ack:
             return
-        batch = self._hop.setdefault((link, source, previous or BROADCAST), _Batch())
+        batch = self._hop[link].setdefault((source, previous or BROADCAST), _Batch())
         batch.ids.append(message_id)
         batch.priority = max(batch.priority, priority)
-        self._hop_ready.set()
+        self._hop_ready[link].set()
 
     def e2e_ack(self, origin: bytes, message_id: bytes, priority: Priority, remaining_minutes: int) -> None:
         batch = self._e2e.setdefault(origin, _Batch())
@@ -83,19 +87,25 @@ class AckBatcher:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._hop_forever(), name="acks-hop")
+            for link in self._hop:
+                group.create_task(self._hop_forever(link), name=f"acks-hop-{link}")
             group.create_task(self._e2e_forever(), name="acks-e2e")
 
-    async def _hop_forever(self) -> None:
+    async def _hop_forever(self, link: str) -> None:
+        ready = self._hop_ready[link]
         while True:
-            await self._hop_ready.wait()
+            await ready.wait()
             await asyncio.sleep(HOP_ACK_DELAY)
-            self._hop_ready.clear()
-            batches, self._hop = self._hop, {}
-            await asyncio.gather(*(self._send_hop(key, batch) for key, batch in batches.items()))
+            ready.clear()
+            batches, self._hop[link] = self._hop[link], {}
+            await asyncio.gather(
+                *(
+                    self._send_hop(link, source, previous, batch)
+                    for (source, previous), batch in batches.items()
+                )
+            )
 
-    async def _send_hop(self, key: tuple[str, str, bytes], batch: _Batch) -> None:
-        link, source, previous = key
+    async def _send_hop(self, link: str, source: str, previous: bytes, batch: _Batch) -> None:
         for start in range(0, len(batch.ids), MAX_IDS_PER_ACK):
             frame = self.identity.sign(
                 Kind.HOP_ACK,

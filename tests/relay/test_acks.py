@@ -1,0 +1,70 @@
+"""Hop acks over real in-memory links: batched per (link, source), split at the id limit, and one
+link's slow send never holds back another link's acks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from hub.core.frame import Kind, Priority
+from hub.core.tasks import cancel_and_wait
+from hub.relay.acks import MAX_IDS_PER_ACK, AckBatcher, decode_ids
+from tests.inproc import eventually
+from tests.relay.engine_kit import ME, PEER, Wiring, next_frame, wired
+from transports.memory import MemoryMedium
+
+IDS = [bytes([n]) * 16 for n in range(200)]
+
+
+async def _no_e2e(kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int) -> bytes:
+    raise AssertionError("no end-to-end ack expected here")
+
+
+@pytest.fixture
+async def fast_and_slow() -> AsyncIterator[tuple[Wiring, AckBatcher]]:
+    """A fast link and one at 2 bytes/s (a hop ack of ~130 bytes holds it for about a minute)."""
+    media = {"fast": MemoryMedium(), "slow": MemoryMedium(rate=2.0)}
+    async with wired(media) as wiring:
+        batcher = AckBatcher(ME, wiring.links, wiring.clock, _no_e2e, e2e_delay=0.01)
+        task = asyncio.create_task(batcher.run(), name="acks")
+        try:
+            yield wiring, batcher
+        finally:
+            await cancel_and_wait(task)
+
+
+async def test_hop_acks_are_signed_batched_and_addressed_to_the_previous_hop(
+    fast_and_slow: tuple[Wiring, AckBatcher],
+) -> None:
+    wiring, batcher = fast_and_slow
+    for message_id in IDS[:3]:
+        batcher.hop_ack("fast", PEER.name, PEER.node_id, message_id, Priority.URGENT)
+    ack = await next_frame(wiring.far["fast"])
+    assert (ack.kind, ack.sender, ack.recipient) == (Kind.HOP_ACK, ME.node_id, PEER.node_id)
+    assert decode_ids(ack.payload) == IDS[:3]
+    assert ack.priority is Priority.URGENT
+    assert batcher.hop_acks_sent == 1
+
+
+async def test_many_ids_are_split_at_the_limit(fast_and_slow: tuple[Wiring, AckBatcher]) -> None:
+    wiring, batcher = fast_and_slow
+    count = 2 * MAX_IDS_PER_ACK + 4
+    for message_id in IDS[:count]:
+        batcher.hop_ack("fast", PEER.name, PEER.node_id, message_id, Priority.NORMAL)
+    acked = [i for _ in range(3) for i in decode_ids((await next_frame(wiring.far["fast"])).payload)]
+    assert acked == IDS[:count]
+
+
+async def test_a_slow_links_hop_ack_does_not_hold_back_the_fast_links(
+    fast_and_slow: tuple[Wiring, AckBatcher],
+) -> None:
+    wiring, batcher = fast_and_slow
+    slow = wiring.ours["slow"]
+    batcher.hop_ack("slow", PEER.name, PEER.node_id, IDS[0], Priority.NORMAL)
+    await eventually(lambda: slow.on_air == 1)
+    batcher.hop_ack("fast", PEER.name, PEER.node_id, IDS[1], Priority.NORMAL)
+    ack = await next_frame(wiring.far["fast"], timeout=15)
+    assert decode_ids(ack.payload) == [IDS[1]]
+    assert slow.on_air == 1, "the slow link's ack is still on the air"
