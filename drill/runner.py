@@ -28,6 +28,7 @@ from drill import DrillError
 from drill.proxy import SwitchableProxy
 from drill.sims import Broker, Mesh, Satellite, Sine
 from drill.topology import MESH_PRESET, SITES, HubPlan, SimAddresses, create_hubs, write_configs
+from hub.api.local import short_address
 
 REPO = Path(hub.__file__).resolve().parent.parent
 START_DEADLINE = 60.0
@@ -81,7 +82,7 @@ class Drill:
         self.mesh = Mesh(SITES, MESH_PRESET)
         self.sine = Sine(SITES, root / "sine")
         self.satellite = Satellite(SITES, root / "iridium")
-        self._http: aiohttp.ClientSession | None = None
+        self._http: dict[str, aiohttp.ClientSession] = {}  # per hub, over its API socket
         self._closers: contextlib.AsyncExitStack = contextlib.AsyncExitStack()
 
     # ---- life cycle ---------------------------------------------------------------------------------
@@ -101,8 +102,6 @@ class Drill:
 
     async def _start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_DEADLINE))
-        self._closers.push_async_callback(self._http.close)
         self.broker = Broker(self.root / "mosquitto")
         self._closers.push_async_callback(self.broker.kill)
         await self.broker.start()
@@ -208,18 +207,30 @@ class Drill:
     def key_of(self, node_id: str | None) -> str | None:
         return next((k for k, p in self.plans.items() if p.node_id == node_id), None)
 
+    def _session(self, key: str) -> aiohttp.ClientSession:
+        """The hub's API as its CLI reaches it: over the Unix socket in its data folder."""
+        session = self._http.get(key)
+        if session is None:
+            address = self._closers.enter_context(short_address(self.plans[key].socket_path))
+            session = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=address),
+                timeout=aiohttp.ClientTimeout(total=REQUEST_DEADLINE),
+            )
+            self._closers.push_async_callback(session.close)
+            self._http[key] = session
+        return session
+
     async def request(self, key: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        assert self._http is not None
-        url = self.plans[key].api_url + path
+        url = "http://localhost" + path
         try:
-            async with self._http.request(method, url, json=body) as response:
+            async with self._session(key).request(method, url, json=body) as response:
                 text = await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DrillError(f"{method} {path} on hub {key} failed: {exc!r}") from exc
         try:
             return response.status, json.loads(text) if text else None
         except json.JSONDecodeError:
-            # Something else answers on the hub's API port (it was taken before the hub bound it).
+            # Something other than a Beredt hub answers on that socket.
             raise DrillError(
                 f"{method} {path} on hub {key}: not a Beredt API answer: {text[:80]!r}"
             ) from None

@@ -119,7 +119,13 @@ class HubPlan:
 
     @property
     def api_url(self) -> str:
+        """The console (and the token API) on the network port."""
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def socket_path(self) -> Path:
+        """The API socket the CLI and the drill use."""
+        return self.dir / "data" / "api.sock"
 
 
 def create_hubs(root: Path) -> dict[str, HubPlan]:

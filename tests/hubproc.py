@@ -9,7 +9,8 @@
     b.wait_inbox(lambda msgs: ...)
 
 Extra links (MQTT, LoRa, SINE, satellite) are added with ``add_link(name, {...})`` before start.
-Logs go to ``<dir>/hub.log``; on failure tests print them with ``log_tail()``.
+Logs go to ``<dir>/hub.log``; on failure tests print them with ``log_tail()``. The helpers reach the API the
+way the CLI does, over the hub's Unix socket; ``http()`` is the network port, as a tablet or an app sees it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import tomli_w
 
 from drill.topology import free_port
+from hub.api import local
 
 BEREDT = [sys.executable, "-m", "hub.cli"]
 REPO = Path(__file__).resolve().parent.parent
@@ -75,13 +77,22 @@ class HubProcess:
         self.launcher: list[str] = []
         """A command prefix for ``beredt run``, e.g. ``ip netns exec <host>`` (see tests/netns.py)."""
         self.opener = urllib.request.build_opener()
-        """How API requests are made (a namespaced host passes its own opener)."""
+        """How requests to the network port are made (a namespaced host passes its own opener); the
+        API socket is a file, reachable from any namespace."""
         self.node_id = ""
         self.card = ""
 
     @property
     def internet_url(self) -> str:
         return f"http://127.0.0.1:{self.link_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.dir / "data" / local.SOCKET_NAME
 
     @classmethod
     def create(cls, directory: Path, name: str, role: str, *, internet: bool = True) -> HubProcess:
@@ -103,8 +114,8 @@ class HubProcess:
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> str:
         result = subprocess.run(
             [*BEREDT, *args[:1], "--config", str(self.config_path), *args[1:]]
-            if args[0] != "roster"
-            else [*BEREDT, "roster", args[1], "--config", str(self.config_path), *args[2:]],
+            if args[0] not in ("roster", "token")
+            else [*BEREDT, args[0], args[1], "--config", str(self.config_path), *args[2:]],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -153,11 +164,12 @@ class HubProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise HubError(f"hub {self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if self.get("/healthz")["ok"]:
-                    return
-            except (OSError, HubError):
-                pass
+            if self.socket_path.exists():
+                try:
+                    if self.get("/healthz")["ok"]:
+                        return
+                except HubError:
+                    pass
             time.sleep(0.1)
         raise HubError(f"hub {self.name} did not become ready:\n{self.log_tail()}")
 
@@ -188,24 +200,28 @@ class HubProcess:
     # ---- API ----------------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.api_port}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
+        """Over the API socket, as the CLI does."""
         try:
-            with self.opener.open(request, timeout=15) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-        except (ConnectionError, urllib.error.URLError, TimeoutError) as exc:
+            return local.request(self.socket_path, method, path, body, timeout=15)
+        except local.Unreachable as exc:
             alive = self.process is not None and self.process.poll() is None
             state = "running" if alive else f"exited with {self.process.returncode if self.process else None}"
             raise HubError(
                 f"{method} {path} on {self.name} failed ({exc}); hub {state}:\n{self.log_tail()}"
             ) from exc
+
+    def http(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """Over the network port (``[api] listen``), with exactly the headers given."""
+        request = urllib.request.Request(
+            self.api_url + path, data=body, method=method, headers=dict(headers or {})
+        )
+        try:
+            with self.opener.open(request, timeout=15) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
     def get(self, path: str) -> Any:
         status, body = self.request("GET", path)

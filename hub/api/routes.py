@@ -1,20 +1,23 @@
-"""The local HTTP API (aiohttp), described in ``hub/api/openapi.yaml``.
+"""The hub's HTTP API (aiohttp), described in ``hub/api/openapi.yaml``.
 
 JSON at the edge only: bodies are validated and turned into compact payloads by ``hub.core.kinds`` before a
 frame is signed. ``POST /v1/messages`` answers 202 only after the durable commit. Errors are JSON
-``{"error": "..."}`` with a 4xx status that says whose fault it is; a full store answers 507.
+``{"error": "..."}`` with a 4xx status that says whose fault it is; a full store answers 507. Who may call
+which route is decided by ``hub.api.gate``: anyone who can open the Unix socket, and on the network port
+only a bearer token with the route's scope (``ROUTES``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from hub.api.gate import Gate, Handler, host_names
+from hub.api.tokens import Scope, TokenStore
 from hub.console.routes import CONSOLE_KEY, setup_console
 from hub.core.errors import (
     BudgetExhausted,
@@ -35,9 +38,8 @@ from hub.relay.store import StoredMessage
 
 MAX_BODY = 64 * 1024
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
+GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
-
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -204,6 +206,7 @@ async def peers(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
+    gate = request.app[GATE_KEY]
     return web.json_response(
         {
             "ok": hub.ready.is_set(),
@@ -219,6 +222,7 @@ async def healthz(request: web.Request) -> web.Response:
             "e2e_acks_sent": hub.acks.e2e_acks_sent,
             "bytes_sent": dict(hub.links.sent_bytes),
             "clock_trusted": hub.clock.trusted,
+            "http_refused": dict(gate.refusals),
             "time": time.time(),
         }
     )
@@ -312,7 +316,7 @@ async def openapi(request: web.Request) -> web.FileResponse:
 
 
 @web.middleware
-async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
@@ -323,20 +327,31 @@ async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamRes
         raise
 
 
-def build_app(hub: Hub) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors])
+ROUTES: tuple[tuple[str, str, Handler, Scope | None], ...] = (
+    ("POST", "/v1/messages", send_message, Scope.SEND),
+    ("GET", "/v1/messages/{id}", get_message, Scope.READ),
+    ("GET", "/v1/inbox", inbox, Scope.READ),
+    ("GET", "/v1/links", links, Scope.READ),
+    ("GET", "/v1/peers", peers, Scope.READ),
+    ("POST", "/v1/roster/reload", roster_reload, Scope.ADMIN),
+    ("POST", "/v1/links/{link}/status", send_radio_status, Scope.SEND),
+    ("GET", "/v1/openapi.yaml", openapi, None),
+    ("GET", "/v1/board", board, Scope.READ),
+    ("GET", "/v1/rollcalls", rollcalls, Scope.READ),
+    ("POST", "/v1/rollcalls", start_rollcall, Scope.SEND),
+)
+"""Every ``/v1`` route with the token scope it needs on the network port (None: any valid token)."""
+
+
+def build_app(hub: Hub, *, tokens: TokenStore | None = None, hosts: tuple[str, ...] = ()) -> web.Application:
+    """The API and the console in one app. Without ``tokens`` no network client can use ``/v1``; ``hosts``
+    are host names the network port answers to besides its addresses and the machine's own names."""
+    gate = Gate(tokens, host_names(hosts))
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors, gate.middleware])
     app[HUB_KEY] = hub
-    app.router.add_post("/v1/messages", send_message)
-    app.router.add_get("/v1/messages/{id}", get_message)
-    app.router.add_get("/v1/inbox", inbox)
-    app.router.add_get("/v1/links", links)
-    app.router.add_get("/v1/peers", peers)
-    app.router.add_post("/v1/roster/reload", roster_reload)
-    app.router.add_post("/v1/links/{link}/status", send_radio_status)
-    app.router.add_get("/v1/openapi.yaml", openapi)
-    app.router.add_get("/v1/board", board)
-    app.router.add_get("/v1/rollcalls", rollcalls)
-    app.router.add_post("/v1/rollcalls", start_rollcall)
+    app[GATE_KEY] = gate
+    for method, path, handler, scope in ROUTES:
+        app.router.add_route(method, path, gate.scoped(scope, handler))
     app.router.add_get("/healthz", healthz)
     setup_console(app, hub)
     return app

@@ -33,6 +33,7 @@ from hub.cli.remote import (
     print_table,
 )
 from hub.cli.simulate import add_simulate_command
+from hub.cli.tokens import add_token_command
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
@@ -48,7 +49,7 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 CONFIG_HEADER = """\
 # Beredt hub configuration. Paths are relative to this file's folder.
 # [node]  role: staff | care-home | relay | region; data_dir holds identity.key, roster.toml and store.db.
-# [api]   the local HTTP API and console: keep it on localhost or behind TLS.
+# [api]   the web console and token API; 0.0.0.0 lets tablets in (see README). The CLI uses api.sock.
 # [links.internet]  where peer hubs reach this one.
 
 """
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_roster_list)
     export = roster_sub.add_parser("export", parents=[common], help="print every trusted card (to share)")
     export.set_defaults(func=cmd_roster_export)
+    add_token_command(sub, common)
     add_simulate_command(sub)
     return parser
 

@@ -1,4 +1,5 @@
-"""The ``beredt`` commands that talk to a running hub through its local HTTP API.
+"""The ``beredt`` commands that talk to a running hub through its local HTTP API, over the hub's Unix
+socket (``hub.api.local``): whoever may use the socket may use the API, so the CLI needs no token.
 
 send, inbox, message, links, peers, board and roll-call print tables (or JSON with ``--json``); a hub that
 does not answer gives a message that says how to start one.
@@ -11,12 +12,12 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hub.api import local
+from hub.api.local import Unreachable as Unreachable  # re-exported: the commands catch it
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.frame import Kind
 from hub.core.kinds import SCHEMAS
@@ -36,27 +37,13 @@ def load_config(args: argparse.Namespace) -> HubConfig:
     return config_module.load(config_path(args))
 
 
-class Unreachable(BeredtError):
-    pass
-
-
 def api_call(config: HubConfig, method: str, path: str, body: Any = None) -> Any:
-    url = f"http://{config.api_host}:{config.api_port}{path}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            reason = json.loads(exc.read()).get("error", exc.reason)
-        except (ValueError, AttributeError):
-            reason = exc.reason
-        raise BeredtError(f"hub refused ({exc.code}): {reason}") from exc
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-        raise Unreachable(f"no hub answers at {url} ({exc}); start it with 'beredt run'") from exc
+    """The decoded answer of the hub's API; ``BeredtError`` with the hub's reason if it refused."""
+    status, answer = local.request(config.socket_path, method, path, body)
+    if status >= 400:
+        reason = answer.get("error", answer) if isinstance(answer, dict) else answer
+        raise BeredtError(f"hub refused ({status}): {reason}")
+    return answer
 
 
 def _parse_fields(pairs: Sequence[str], schema: Schema | None = None) -> dict[str, Any]:

@@ -42,6 +42,10 @@ class HubConfig:
     data_dir: Path
     api_host: str = "127.0.0.1"
     api_port: int = 8470
+    api_socket: Path | None = None  # None: api.sock in the data folder
+    api_hosts: tuple[str, ...] = ()
+    api_tls_cert: Path | None = None
+    api_tls_key: Path | None = None
     links: tuple[LinkConfig, ...] = ()
     peers: tuple[PeerConfig, ...] = ()
     routes: Mapping[bytes, tuple[bytes, ...]] = field(default_factory=dict)
@@ -66,6 +70,11 @@ class HubConfig:
     @property
     def store_path(self) -> Path:
         return self.data_dir / "store.db"
+
+    @property
+    def socket_path(self) -> Path:
+        """The API's Unix socket, which the CLI uses (``hub.api.local``)."""
+        return self.api_socket or self.data_dir / "api.sock"
 
 
 def parse_node_id(value: object, file: str, key: str) -> bytes:
@@ -120,6 +129,15 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
     api = top.table_of("api", what="a table [api]")
     api_host, api_port = api.address("listen", "127.0.0.1:8470", example="127.0.0.1:8470")
+    api_socket = api.text("socket")
+    api_hosts = api.names(
+        "hosts",
+        valid=lambda h: h and "/" not in h and ":" not in h,
+        what='host names such as "beredt.solbakken.local"',
+    )
+    tls_cert, tls_key = api.text("tls_cert"), api.text("tls_key")
+    if (tls_cert is None) != (tls_key is None):
+        raise api.error("tls_cert", "tls_cert and tls_key go together: give both PEM files or neither")
     api.finish()
 
     links = []
@@ -215,6 +233,10 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         api_host=api_host,
         api_port=api_port,
+        api_socket=None if api_socket is None else base / os.path.expanduser(api_socket),
+        api_hosts=tuple(api_hosts),
+        api_tls_cert=None if tls_cert is None else base / os.path.expanduser(tls_cert),
+        api_tls_key=None if tls_key is None else base / os.path.expanduser(tls_key),
         links=tuple(links),
         peers=tuple(peers),
         routes=routes,

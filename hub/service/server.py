@@ -1,5 +1,8 @@
 """``beredt run``: the hub, its API and its service life cycle in one process.
 
+The API is served twice: on the Unix socket in the data folder for the CLI (``hub.api.local``), and on
+``[api] listen`` for the web console and apps with tokens (optionally over TLS).
+
 SIGTERM and SIGINT start a graceful drain: systemd hears STOPPING=1, the API stops taking messages,
 the links close, and the store commits what it holds. Everything accepted before that is on disk and
 resumes at the next start.
@@ -11,12 +14,15 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 
 from aiohttp import web
 
+from hub.api.local import bind_private
 from hub.api.routes import build_app
+from hub.api.tokens import TokenStore
 from hub.appliance.monitor import Appliance
-from hub.core.errors import BeredtError
+from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised
 from hub.relay.hub import Hub
 from hub.service.assembly import load_identity, open_hub
@@ -37,13 +43,18 @@ async def serve(config: HubConfig, *, stop: asyncio.Event | None = None) -> None
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = load_identity(config, create=True)
+    tls = _server_tls(config)
     async with open_hub(config, identity) as hub:
-        runner = web.AppRunner(build_app(hub), access_log=None, handle_signals=False)
+        app = build_app(hub, tokens=TokenStore(config.data_dir), hosts=config.api_hosts)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
+        bound = False
         try:
-            site = web.TCPSite(runner, config.api_host, config.api_port)
+            await web.SockSite(runner, bind_private(config.socket_path)).start()
+            bound = True
+            site = web.TCPSite(runner, config.api_host, config.api_port, ssl_context=tls)
             try:
                 await site.start()
             except OSError as exc:
@@ -62,15 +73,36 @@ async def serve(config: HubConfig, *, stop: asyncio.Event | None = None) -> None
                 _raise_unless_stopping(failure)
         finally:
             await runner.cleanup()
+            if bound:
+                config.socket_path.unlink(missing_ok=True)
         await hub.store.flush()
     log.info("stopped")
+
+
+def _server_tls(config: HubConfig) -> ssl.SSLContext | None:
+    if config.api_tls_cert is None or config.api_tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.api_tls_cert, config.api_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load certificate {config.api_tls_cert} with key {config.api_tls_key}: {exc};"
+            " expected PEM files",
+            key="api.tls_cert",
+        ) from exc
+    return context
 
 
 async def _announce(hub: Hub, config: HubConfig, stop: asyncio.Event) -> None:
     """Tell systemd READY=1 only once the hub is ready (if the hub fails first, the task group cancels
     this before it says anything), then wait for a stop and begin the drain."""
     await hub.ready.wait()
-    log.info("API on http://%s:%d (node %s)", config.api_host, config.api_port, hub.node_id.hex())
+    scheme = "https" if config.api_tls_cert else "http"
+    log.info(
+        "console and token API on %s://%s:%d, CLI socket %s (node %s)",
+        scheme, config.api_host, config.api_port, config.socket_path, hub.node_id.hex(),
+    )  # fmt: skip
     async with ServiceNotification(SystemdNotifier.from_environ(), status="serving") as service:
         await stop.wait()
         log.info("stopping: draining")

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.api.routes import OPENAPI_PATH, build_app
+from hub.api.tokens import Scope, TokenStore
 from hub.core.identity import Identity
 from hub.relay.hub import Hub
 from tests.inproc import hub_config, medium_name, peer, running
@@ -25,7 +26,10 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Hub]]:  # ty
     )
     async with running(config, ME) as hub:
         hub.roster.add(HOME.card)
-        async with TestClient(TestServer(build_app(hub))) as test_client:
+        tokens = TokenStore(tmp_path)
+        secret = tokens.add("app", frozenset({Scope.ADMIN}))
+        app = build_app(hub, tokens=tokens)
+        async with TestClient(TestServer(app), headers={"Authorization": f"Bearer {secret}"}) as test_client:
             yield test_client, hub
 
 

@@ -1,0 +1,81 @@
+"""``beredt token add|list|revoke``: bearer tokens for apps that use the ``/v1`` API over HTTP.
+
+Works on the token file in the hub's data folder (``hub.api.tokens``); a running hub picks up the change at
+its next request, so no restart is needed. The CLI itself needs no token: it uses the hub's Unix socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+
+from hub.api.tokens import TokenStore, parse_scopes
+from hub.cli.remote import load_config
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_token_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Register ``token`` on the ``beredt`` command's subparsers (``common`` carries ``--config``)."""
+    token = subparsers.add_parser(
+        "token",
+        help="bearer tokens for apps that use the /v1 API over HTTP: add, list, revoke",
+        description="An app on another machine (or a browser-less script) reaches /v1 on [api] listen with "
+        "'Authorization: Bearer TOKEN'. Scopes: send (post messages, start roll-calls, radio status), "
+        "read (inbox with sealed personal data opened, message state, links, board), admin (all of it).",
+    )
+    actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", parents=[common], help="make a token; it is printed once, keep it safe")
+    add.add_argument("name", help="who holds it, e.g. 'alarmcentral' or 'tablet-koekken'")
+    add.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="SCOPE",
+        help="send, read or admin; repeat or separate with commas for more than one",
+    )
+    add.set_defaults(func=cmd_token_add)
+    listing = actions.add_parser(
+        "list", parents=[common], help="list tokens (names and scopes, never secrets)"
+    )
+    listing.set_defaults(func=cmd_token_list)
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a token at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+
+def _store(args: argparse.Namespace) -> TokenStore:
+    return TokenStore(load_config(args).data_dir)
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    scopes = parse_scopes(args.scope)
+    secret = _store(args).add(args.name, scopes)
+    print(secret)
+    print(
+        f"token {args.name!r} ({', '.join(sorted(scopes))}): shown only now. The app sends it as "
+        "'Authorization: Bearer <token>'.",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    tokens = _store(args).all()
+    if not tokens:
+        print("(none)")
+    for t in tokens:
+        created = datetime.datetime.fromtimestamp(t.created).strftime("%Y-%m-%d %H:%M")
+        print(f"{t.name}\t{','.join(sorted(t.scopes))}\t{created}")
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    if not _store(args).revoke(args.name):
+        print(f"no token named {args.name!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"revoked {args.name}")
+    return EXIT_OK
