@@ -173,6 +173,7 @@ class Drill:
         """Stop everything started; safe to call twice."""
         closers, self._closers = self._closers, contextlib.AsyncExitStack()
         await closers.aclose()
+        self._http.clear()
 
     # ---- faults -------------------------------------------------------------------------------------
 
