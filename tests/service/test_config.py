@@ -35,6 +35,8 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
         (GOOD + "colour = 'red'\n", "node.colour: unknown key"),
         (GOOD + "[api]\nlisten = 8470\n", "api.listen: expected 'host:port'"),
         (GOOD + "[api]\nlisten = 'localhost'\n", "expected 'host:port'"),
+        (GOOD + "[api]\ntls_cert = 'c.pem'\n", "tls_cert and tls_key go together"),
+        (GOOD + "[api]\nhosts = ['http://x/']\n", "api.hosts: expected a list of host names"),
         ('[node]\nrole = "staff"\n', "node.name: is required"),
         (GOOD.replace("staff", "mayor"), "unknown role 'mayor'"),
         (GOOD + "[routes]\ndefault = ['xyz']\n", "routes.default: expected a node id of 16 hex digits"),
@@ -92,12 +94,13 @@ def test_a_link_option_error_names_the_config_file(tmp_path: Path) -> None:
 
 def test_embedded_default_parses() -> None:
     loaded = config.load(None)
-    assert loaded.api_port == 8470
+    assert loaded.api_port == 8470 and loaded.api_host == "127.0.0.1", "the default never faces a network"
+    assert loaded.socket_path == loaded.data_dir / "api.sock"
     assert [link.kind for link in loaded.links] == ["internet"]
 
 
 def test_help_on_every_command() -> None:
-    for command in ("", "init", "run", "send", "inbox", "message", "links", "peers", "roster", "id"):
+    for command in ("", "init", "run", "send", "inbox", "message", "links", "peers", "roster", "id", "token"):
         result = run_cli(*([command] if command else []), "--help")
         assert result.returncode == 0, command
         assert "usage: beredt" in result.stdout
