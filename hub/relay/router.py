@@ -19,7 +19,6 @@ import heapq
 import itertools
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from hub.core.clock import Clock
 from hub.core.errors import BudgetExhausted, TransportError
@@ -29,20 +28,14 @@ from hub.relay.delivery import Backoff, Delivery, DeliveryState
 from hub.relay.events import DeliveryChanged, EndToEndAcked, EventBus
 from hub.relay.health import HealthChanged, LinkState
 from hub.relay.links import LinkSet
-from hub.relay.policy import Candidate, Policy
+from hub.relay.planning import Attempt, plan, tried_key
+from hub.relay.policy import Policy
 from hub.relay.settings import Timing
 from hub.relay.store import Store
 
 log = logging.getLogger("beredt.router")
 
 _FREE_WORKERS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class _Attempt:
-    delivery: Delivery
-    hop: bytes
-    candidate: Candidate
 
 
 class Router:
@@ -77,7 +70,7 @@ class Router:
         self._wake = asyncio.Event()
         self._parked_deliveries: dict[int, Delivery] = {}
         self._blocked_until: dict[str, float] = {}
-        self._queues: dict[str, asyncio.PriorityQueue[tuple[int, int, _Attempt]]] = {
+        self._queues: dict[str, asyncio.PriorityQueue[tuple[int, int, Attempt]]] = {
             link: asyncio.PriorityQueue() for link in links.transports
         }
         links.health.listen(self._on_health)
@@ -125,6 +118,10 @@ class Router:
             self._deliveries.setdefault(message_id, []).append(delivery)
             self._sizes[message_id] = len(wire)
             self._schedule(delivery, self.clock.monotonic())
+
+    def deliveries(self, message_id: bytes) -> list[Delivery]:
+        """A message's deliveries while any is open (the router forgets them once all are settled)."""
+        return list(self._deliveries.get(message_id, ()))
 
     def open_count(self) -> int:
         return sum(1 for ds in self._deliveries.values() for d in ds if d.open)
@@ -220,16 +217,21 @@ class Router:
                 for n in range(workers):
                     group.create_task(self._work_forever(link), name=f"router-{link}-{n}")
 
+    def dispatch_due(self) -> None:
+        """Act on every delivery whose time has come: the dispatcher's step, also for a test that moved a
+        manual clock."""
+        now = self.clock.monotonic()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, seq, delivery = heapq.heappop(self._heap)
+            if self._timer_of.get(id(delivery)) == seq:
+                del self._timer_of[id(delivery)]
+                self._due(delivery, now)
+
     async def _dispatch_forever(self) -> None:
         while True:
-            now = self.clock.monotonic()
-            while self._heap and self._heap[0][0] <= now:
-                _, _, seq, delivery = heapq.heappop(self._heap)
-                if self._timer_of.get(id(delivery)) == seq:
-                    del self._timer_of[id(delivery)]
-                    self._due(delivery, now)
+            self.dispatch_due()
             self._wake.clear()
-            timeout = self._heap[0][0] - now if self._heap else None
+            timeout = self._heap[0][0] - self.clock.monotonic() if self._heap else None
             try:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
@@ -246,10 +248,11 @@ class Router:
             self._settle(delivery, DeliveryState.EXPIRED, "expired")
             return
         if delivery.state is DeliveryState.SENT:
-            reason = f"no hop ack from {delivery.hop.hex()} within the deadline"
             assert delivery.link is not None
-            self.links.health.failure(delivery.link, delivery.hop.hex(), now, reason)
-            delivery.tried.add(f"{delivery.link}@{delivery.hop.hex()}")
+            carrier = delivery.carrier or delivery.hop  # an alternative hop may have taken it
+            reason = f"no hop ack from {carrier.hex()} within the deadline"
+            self.links.health.failure(delivery.link, carrier.hex(), now, reason)
+            delivery.tried.add(tried_key(delivery.link, carrier))
             delivery.move(DeliveryState.QUEUED)
             self.store.record_delivery(
                 delivery.message_id,
@@ -260,7 +263,9 @@ class Router:
                 link=delivery.link,
                 error=reason,
             )
-        attempts = self._plan(delivery, now)
+        attempts = plan(
+            delivery, self.policy, self.links, lambda link: self._blocked_until.get(link, 0.0) > now
+        )
         if not attempts:
             if delivery.tried:
                 delivery.tried.clear()
@@ -278,62 +283,28 @@ class Router:
                 (-int(delivery.priority), next(self._seq), attempt)
             )
 
-    def _plan(self, delivery: Delivery, now: float) -> list[_Attempt]:
-        fan_out = self.policy.fan_out(delivery.priority)
-        plan: list[_Attempt] = []
-        for hop in delivery.candidates:
-            ranked = self.policy.rank(
-                self.links.options(hop),
-                priority=delivery.priority,
-                size=len(delivery.wire),
-                capabilities=self.links.capabilities,
-                kind_of=self.links.kind_of,
-                state=lambda link, hop=hop: self.links.state(link, hop),  # type: ignore[misc]
-                blocked=lambda link: self._blocked_until.get(link, 0.0) > now,
-            )
-            if delivery.preferred is not None:  # stable sort: the preferred link first, the rest as ranked
-                ranked.sort(key=lambda c: c.link != delivery.preferred)
-            for candidate in ranked:
-                if f"{candidate.link}@{hop.hex()}" in delivery.tried:
-                    continue
-                plan.append(_Attempt(delivery, hop, candidate))
-                if not fan_out:
-                    return plan
-            if plan:
-                return plan
-        return plan
-
     async def _work_forever(self, link: str) -> None:
         queue = self._queues[link]
         while True:
             _, _, attempt = await queue.get()
             try:
                 await self._attempt(attempt)
-            except Exception:  # a bug must not stop the router; the delivery's timer retries it
-                log.exception("delivery attempt over %s failed unexpectedly", link)
+            except Exception as exc:  # a bug must not stop the router, nor strand the delivery
+                log.exception("delivery attempt over %s failed unexpectedly; it will be retried", link)
+                self._recover(attempt, exc)
 
-    async def _attempt(self, attempt: _Attempt) -> None:
+    async def _attempt(self, attempt: Attempt) -> None:
         delivery, link = attempt.delivery, attempt.candidate.link
         if not delivery.open:  # settled meanwhile (acked by a fan-out sibling, expired, evicted)
             delivery.inflight -= 1
             return
         peer = attempt.hop.hex()
-        error: str | None = None
         delivery.handed_to.add(attempt.hop)  # before the send: its hop ack may overtake our return
         try:
-            await self.links.send(link, attempt.candidate.address, delivery.wire, int(delivery.priority))
-        except BudgetExhausted as exc:
-            self._blocked_until[link] = self.clock.monotonic() + exc.retry_after
-            error = str(exc)
-        except TransportError as exc:
-            error = str(exc)
-            self.links.health.failure(link, peer, self.clock.monotonic(), error)
-        except Exception as exc:  # a transport that breaks its contract counts as a failed send
-            log.exception("link %s raised outside its contract", link)
-            error = f"internal error: {exc!r}"
-            self.links.health.failure(link, peer, self.clock.monotonic(), error)
+            error = await self._send(attempt, peer)
+        finally:
+            delivery.inflight -= 1
         now = self.clock.monotonic()
-        delivery.inflight -= 1
         if error is None:
             self.links.health.success(link, peer, now, "frame sent")
             if delivery.state is not DeliveryState.SENDING:
@@ -362,10 +333,41 @@ class Router:
             return
         delivery.last_error = error
         log.info("send of %s to %s over %s failed: %s", delivery.message_id.hex(), peer, link, error)
-        delivery.tried.add(f"{link}@{peer}")
+        delivery.tried.add(tried_key(link, attempt.hop))
         if delivery.inflight == 0 and delivery.state is DeliveryState.SENDING:
             delivery.move(DeliveryState.QUEUED)
             self._schedule(delivery, now)
+
+    async def _send(self, attempt: Attempt, peer: str) -> str | None:
+        """Hand the frame to the link; return why it failed, or None."""
+        delivery, link = attempt.delivery, attempt.candidate.link
+        try:
+            await self.links.send(link, attempt.candidate.address, delivery.wire, int(delivery.priority))
+        except BudgetExhausted as exc:
+            self._blocked_until[link] = self.clock.monotonic() + exc.retry_after
+            return str(exc)
+        except TransportError as exc:
+            self.links.health.failure(link, peer, self.clock.monotonic(), str(exc))
+            return str(exc)
+        except Exception as exc:  # a transport that breaks its contract counts as a failed send
+            log.exception("link %s raised outside its contract", link)
+            self.links.health.failure(link, peer, self.clock.monotonic(), f"internal error: {exc!r}")
+            return f"internal error: {exc!r}"
+        return None
+
+    def _recover(self, attempt: Attempt, exc: Exception) -> None:
+        """An attempt broke outside the send's own error handling (a listener, a bug): treat it as a failed
+        send (due again at once on the next link; a round with every link tried backs off), never leave
+        the delivery in SENDING or in SENT without a timer, where nothing would make it due again."""
+        delivery = attempt.delivery
+        delivery.last_error = f"internal error: {exc!r}"
+        delivery.tried.add(tried_key(attempt.candidate.link, attempt.hop))
+        if not delivery.open or (delivery.state is DeliveryState.SENDING and delivery.inflight > 0):
+            return  # settled, or a fan-out sibling still in flight moves it on
+        if delivery.state is DeliveryState.SENDING:
+            delivery.move(DeliveryState.QUEUED)
+        if id(delivery) not in self._timer_of:
+            self._schedule(delivery, self.clock.monotonic())
 
     def _on_health(self, change: HealthChanged) -> None:
         if change.new > change.old:

@@ -7,14 +7,21 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from hub.core.clock import ManualClock
 from hub.core.frame import Frame, Kind, Priority, decode_frame
 from hub.core.identity import Identity
+from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Received
+from hub.relay.delivery import Delivery
+from hub.relay.events import EventBus
 from hub.relay.health import HealthBoard
 from hub.relay.links import LinkSet
-from hub.relay.settings import PeerConfig
+from hub.relay.policy import Policy
+from hub.relay.router import Router
+from hub.relay.settings import PeerConfig, Timing
+from hub.relay.store import Store
 from transports.memory import MemoryMedium, MemoryTransport
 
 ME = Identity.generate("Aarhus", "staff")
@@ -66,3 +73,60 @@ def message(
     payload: bytes = b"hello", priority: Priority = Priority.NORMAL, created: int = 1_800_000_000
 ) -> Frame:
     return ME.sign(Kind.TEXT, PEER.node_id, payload, created=created, ttl_minutes=60, priority=priority)
+
+
+@dataclass
+class Engine:
+    """A router over real links and a real store, driven by a manual clock."""
+
+    wiring: Wiring
+    store: Store
+    router: Router
+    events: EventBus
+
+    @property
+    def clock(self) -> ManualClock:
+        return self.wiring.clock
+
+    async def submit(self, frame: Frame, *, hops: tuple[bytes, ...] = (PEER.node_id,)) -> Delivery:
+        """Store ``frame`` and start delivering it; return its (first) delivery."""
+        wire = frame.encode()
+        await self.store.accept(
+            frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time()
+        )
+        self.router.track(frame.id, wire, frame.recipient, frame.priority, frame.expires, hops)
+        return self.router.deliveries(frame.id)[0]
+
+
+@contextlib.asynccontextmanager
+async def engine(
+    tmp_path: Path,
+    media: Mapping[str, MemoryMedium],
+    *,
+    health: HealthBoard | None = None,
+    policy: Policy | None = None,
+    timing: Timing | None = None,
+    peers: tuple[Identity, ...] = (PEER,),
+    default_route: tuple[bytes, ...] = (PEER.node_id,),
+) -> AsyncIterator[Engine]:
+    """A running router (dispatcher and link workers) that sends from ``ME`` over ``media``."""
+    async with wired(media, peers=peers, health=health) as wiring:
+        store = await Store.open(tmp_path / "store.db")
+        events = EventBus()
+        router = Router(
+            me=ME.node_id,
+            store=store,
+            links=wiring.links,
+            policy=policy or Policy(order=tuple(media)),
+            timing=timing or Timing(hop_ack_timeout=5.0, retry_initial=1.0, retry_cap=8.0),
+            clock=wiring.clock,
+            events=events,
+            routes={},
+            default_route=default_route,
+        )
+        task = asyncio.create_task(router.run(), name="router")
+        try:
+            yield Engine(wiring, store, router, events)
+        finally:
+            await cancel_and_wait(task)
+            await store.close()

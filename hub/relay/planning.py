@@ -1,0 +1,55 @@
+"""Which (next hop, link) pairs one attempt of a delivery goes out on.
+
+The route's hops are tried in order (the primary first, then its alternatives); for each, the policy
+ranks the usable links, and pairs already tried in this round are skipped. An ordinary frame takes the
+single best pair; a life-safety frame goes out on every usable link to the first hop that has any (the
+receiver deduplicates). An empty plan means nothing is usable now: the router backs off or parks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hub.relay.delivery import Delivery
+from hub.relay.links import LinkSet
+from hub.relay.policy import Candidate, Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    delivery: Delivery
+    hop: bytes
+    candidate: Candidate
+
+
+def tried_key(link: str, hop: bytes) -> str:
+    """How a delivery remembers a (link, next hop) pair it has tried this round."""
+    return f"{link}@{hop.hex()}"
+
+
+def plan(delivery: Delivery, policy: Policy, links: LinkSet, blocked: Callable[[str], bool]) -> list[Attempt]:
+    """The attempts to make now, best first; ``blocked`` says which links are out of budget."""
+    fan_out = policy.fan_out(delivery.priority)
+    attempts: list[Attempt] = []
+    for hop in delivery.candidates:
+        ranked = policy.rank(
+            links.options(hop),
+            priority=delivery.priority,
+            size=len(delivery.wire),
+            capabilities=links.capabilities,
+            kind_of=links.kind_of,
+            state=lambda link, hop=hop: links.state(link, hop),  # type: ignore[misc]
+            blocked=blocked,
+        )
+        if delivery.preferred is not None:  # stable sort: the preferred link first, the rest as ranked
+            ranked.sort(key=lambda c: c.link != delivery.preferred)
+        for candidate in ranked:
+            if tried_key(candidate.link, hop) in delivery.tried:
+                continue
+            attempts.append(Attempt(delivery, hop, candidate))
+            if not fan_out:
+                return attempts
+        if attempts:
+            return attempts
+    return attempts
