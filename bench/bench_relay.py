@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from drill.topology import free_port
 from hub.core.identity import Identity
 from hub.core.tasks import cancel_and_wait
 from hub.relay.events import MessageReceived, Overflow
@@ -52,7 +53,7 @@ from hub.relay.roster import Role, Roster
 from hub.relay.settings import LinkConfig, PeerConfig
 from hub.service.assembly import open_hub
 from hub.service.config import HubConfig
-from tests.hubproc import HubProcess, free_port
+from tests.hubproc import HubProcess
 
 GENERATOR = Path(__file__).resolve().parent / "relay_load.py"
 
