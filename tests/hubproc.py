@@ -37,12 +37,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def staff_and_care_home(
-    folder: Path, home_name: str = "Plejecenter Solbakken"
+    folder: Path, home_name: str = "Plejecenter Solbakken", *, staff_dir: Path | None = None
 ) -> tuple[HubProcess, HubProcess]:
     """A staff hub and a care-home hub that route to and trust each other over the internet link.
 
-    Not started: a test may add links, users or options first, then ``start()`` both."""
-    staff = HubProcess.create(folder / "staff", "Aarhus krisestab", "staff")
+    The staff hub's folder is ``staff_dir`` if given (a test may put it on a disk of its own). Not
+    started: a test may add links, users or options first, then ``start()`` both."""
+    staff = HubProcess.create(staff_dir or folder / "staff", "Aarhus krisestab", "staff")
     home = HubProcess.create(folder / "home", home_name, "care-home")
     staff.add_peer(home, {"internet": home.internet_url})
     home.add_peer(staff, {"internet": staff.internet_url})
@@ -174,7 +175,7 @@ class HubProcess:
         raise HubError(f"hub {self.name} did not become ready:\n{self.log_tail()}")
 
     def kill(self) -> None:
-        """SIGKILL: no chance to flush or say goodbye, like a power cut."""
+        """SIGKILL: a process crash, no chance to flush or say goodbye (the page cache survives it)."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from hardware import iridium_sbd as sbd
 from hub.core.clock import Clock
 from hub.core.errors import BudgetExhausted, FrameTooLarge, TransportClosed
+from hub.core.files import write_atomically
 from hub.core.transport import Capabilities, Cost, TransportEvent
 
 WEBHOOK_MTU = 5 * sbd.CREDIT_BYTES  # 250, within the 270-byte MT limit
@@ -94,14 +94,9 @@ class CreditBudget:
             return self._today(), 0
 
     def _save(self) -> None:
-        # Write-then-rename: a power cut leaves the old count or the new one, never half a file.
-        # A few satellite frames a day make the fsync affordable even on an SD card.
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as file:
-            file.write(json.dumps({"day": self._day, "used": self._used}))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, self.path)
+        # A power cut leaves the old count or the new one, never half a file. A few satellite frames a day
+        # make the fsyncs affordable even on an SD card.
+        write_atomically(self.path, json.dumps({"day": self._day, "used": self._used}))
 
 
 class SatelliteBase:

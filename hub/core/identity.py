@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 import stat
 import tomllib
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from hub.core.errors import ConfigError
+from hub.core.files import write_atomically
 from hub.core.frame import NODE_ID_SIZE, Frame, Kind, Priority, Status, signed_part
 
 CARD_PREFIX = "beredt1"
@@ -130,8 +130,7 @@ class Identity:
         return Frame(signature=signature, **fields)  # type: ignore[arg-type]
 
     def save(self, path: Path) -> None:
-        """Write the key file with mode 0600, atomically (never a half-written key)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the key file with mode 0600, atomically and durably (never a half-written key)."""
         text = tomli_w.dumps(
             {
                 "name": self.name,
@@ -140,13 +139,7 @@ class Identity:
                 "x25519": _b64(_raw_private(self.sealing_private)),
             }
         )
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_atomically(path, text, mode=0o600)
 
     @classmethod
     def load(cls, path: Path) -> Identity:

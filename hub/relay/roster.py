@@ -8,7 +8,6 @@ kinds a node may originate; ``kinds = [...]`` in its table narrows or widens tha
 from __future__ import annotations
 
 import enum
-import os
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.core.errors import ConfigError
+from hub.core.files import write_atomically
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
 
@@ -143,6 +143,4 @@ class Roster:
             if entry.kinds != DEFAULT_KINDS[entry.role]:
                 node["kinds"] = [k.name.lower() for k in sorted(entry.kinds)]
             nodes.append(node)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(tomli_w.dumps({"node": nodes}) if nodes else "")
-        os.replace(tmp, target)
+        write_atomically(target, tomli_w.dumps({"node": nodes}) if nodes else "")
