@@ -107,7 +107,7 @@ class Mesh:
     """Fake Meshtastic radios, one per site, on one simulated LoRa channel, served over TCP."""
 
     def __init__(self, sites: Iterable[Site], preset: str) -> None:
-        self.medium = RFMedium(seed=6, preset=preset_from_name(preset))
+        self.medium = RFMedium(seed=6, preset=preset_from_name(preset).name)
         # Single-hop radios (lora.hop_limit = 0 in their config): multi-hop is Beredt's relay hub's job.
         self.radios = {
             site.key: FakeMeshtasticRadio(site.radio, self.medium, long_name=site.name, hop_limit=0)

@@ -1,16 +1,26 @@
-"""A fake Meshtastic radio that the real ``meshtastic`` Python library can talk to, over TCP or a pty.
+"""A fake Meshtastic radio that the real ``meshtastic`` library and CLI can talk to, over TCP or a pty.
 
-It speaks the device side of the stream protocol (``hardware.meshtastic_stream``) with the protobuf
-classes the ``meshtastic`` package ships: it answers the config handshake (``want_config_id`` ->
-``my_info``, ``metadata``, ``node_info``, config and module config parts, eight channels,
-``config_complete_id``), confirms each packet from the host with ``queueStatus``, puts it on a shared
-``RFMedium`` and reports the outcome of a ``want_ack`` direct message as the firmware does: a
-``ROUTING_APP`` packet whose ``request_id`` is the packet id and whose ``error_reason`` is ``NONE``
-(the far node's ACK), ``MAX_RETRANSMIT`` (lost after the retries, or unreachable) or ``DUTY_CYCLE_LIMIT``
-(the node's rolling hour is spent). Packets heard on the medium for this node or for everybody are
-passed to the host. ``unplug``/``plug`` pull and reinsert the cable (TCP server down, or the pty closed;
-the pty, served by the shared ``simulators.pty_device``, is reached through a stable symlink
-that comes back with the cable, as udev's ``/dev/serial/by-id`` names do).
+It speaks the device side of the client API (``simulators.meshtastic_framing``) with the protobuf classes
+the ``meshtastic`` package ships, and behaves as the firmware's routers and modules do:
+
+* the config handshake in ``PhoneAPI`` order: ``my_info``, own ``node_info``, ``metadata``, eight
+  channels, config, module config, the other nodes, ``config_complete_id``;
+* each packet from the host is confirmed with ``queueStatus``; a packet for the radio itself (the
+  library's admin requests) is answered locally and never goes on the air (``AdminModule``);
+* ``ReliableRouter``: a ``want_ack`` packet is retransmitted (three times) until an answer comes; a
+  neighbour heard rebroadcasting it stops the retransmissions and the host gets an *implicit ACK* (a
+  routing packet with ``error_reason`` NONE whose ``from`` is this radio); the destination's real ACK
+  (``from`` the destination) follows when it arrives; after the last retry ``MAX_RETRANSMIT``;
+* the destination of a ``want_ack`` packet ACKs it (again for a repeat, since the first ACK may have been
+  lost), unless a module replies, since a reply carrying ``request_id`` is the ACK;
+* requests with ``want_response`` are answered (traceroute, position, telemetry, node info); relays
+  record themselves in a traceroute;
+* ``DUTY_CYCLE_LIMIT`` with the firmware's notice when the node's rolling hour is spent, ``TOO_LARGE``
+  above the 233-byte ``Data`` payload.
+
+``unplug``/``plug`` pull and reinsert the cable (TCP server down, or the pty closed; the pty, served by
+the shared ``simulators.pty_device``, is reached through a stable symlink that comes back with the
+cable, as udev's ``/dev/serial/by-id`` names do).
 
 Run a small mesh for demos: ``python -m simulators.meshtastic_radio --tcp 4403 --node-num 1
 --count 3`` serves three radios on ports 4403-4405 that hear each other.
@@ -22,27 +32,34 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, module_config_pb2, portnums_pb2
+from meshtastic.protobuf import admin_pb2, mesh_pb2, portnums_pb2
 
-from hardware.meshtastic_stream import FramePayload, StreamDecoder, encode_frame
-from hub.core.errors import ProtocolError
 from hub.core.tasks import cancel_and_wait
+from simulators.meshtastic_framing import FrameReader, frame
+from simulators.meshtastic_node import NodeSettings, record_hop
 from simulators.pty_device import PtyDevice
-from simulators.rf_medium import RFMedium, RouteError
+from simulators.rf_medium import RFMedium
 
 BROADCAST_NUM = 0xFFFFFFFF
 TX_QUEUE_LEN = 16
+RETRANSMISSIONS = 3
+"""``NUM_RELIABLE_RETX`` less the first transmission."""
+QUIET_WAIT = 2.0
+"""Longest a radio waits for the air to fall quiet before it decides an answer is not coming."""
+RouteError = mesh_pb2.Routing.Error
+PortNum = portnums_pb2.PortNum
 
 
 class _HostSession:
-    """One host connection (a TCP client or the pty): its decoder and how to write to it."""
+    """One host connection (a TCP client or the pty): its frame reader and how to write to it."""
 
     def __init__(self, write: Callable[[bytes], None]) -> None:
-        self.decoder = StreamDecoder()
+        self.reader = FrameReader()
         self.write = write
         self.configured = False
 
@@ -62,15 +79,22 @@ class FakeMeshtasticRadio:
             raise ValueError(f"node number must be 1..0xfffffffe, not {node_num}")
         self.node_num = node_num
         self.medium = medium
-        self.long_name = long_name or f"Beredt sim {node_num:08x}"
-        self.hop_limit = hop_limit
+        self.settings = NodeSettings(
+            node_num, long_name or f"Beredt sim {node_num:08x}", preset=medium.preset, hop_limit=hop_limit
+        )
         self.from_host: list[mesh_pb2.MeshPacket] = []
-        """Every packet the host asked this radio to send, in order (for test assertions)."""
+        """Every packet the host asked this radio to put on the air, in order (for test assertions)."""
+        self.implicit_acks = 0
+        """Implicit ACKs this radio generated for its host (a neighbour heard repeating our packet)."""
         self.config_delay = 0.0
         """Seconds the radio takes to answer the config handshake (a big node DB makes it slow)."""
+        self._ids = random.Random(node_num)
         self._watchers: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._sessions: list[_HostSession] = []
         self._seen: deque[tuple[int, int]] = deque(maxlen=256)
+        self._local_ids: deque[int] = deque(maxlen=TX_QUEUE_LEN)
+        self._pending: dict[int, asyncio.Event] = {}
+        """Our ``want_ack`` packets waiting for an answer, by id (the firmware's retransmission list)."""
         self._tx_queue: asyncio.Queue[mesh_pb2.MeshPacket] = asyncio.Queue(maxsize=TX_QUEUE_LEN)
         self._tx_task: asyncio.Task[None] | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -85,6 +109,14 @@ class FakeMeshtasticRadio:
     @property
     def user_id(self) -> str:
         return f"!{self.node_num:08x}"
+
+    @property
+    def long_name(self) -> str:
+        return str(self.settings.owner.long_name)
+
+    @property
+    def hop_limit(self) -> int:
+        return self.settings.hop_limit
 
     @property
     def host_connections(self) -> int:
@@ -109,10 +141,10 @@ class FakeMeshtasticRadio:
 
     def reboot(self) -> None:
         """Tell the hosts the radio rebooted, as the firmware does after a crash or a config change."""
-        frame = encode_frame(mesh_pb2.FromRadio(rebooted=True).SerializeToString())
+        message = frame(mesh_pb2.FromRadio(rebooted=True).SerializeToString())
         for session in self._sessions:
             session.configured = False
-            session.write(frame)
+            session.write(message)
 
     def _changed(self) -> None:
         for condition, future in self._watchers:
@@ -203,16 +235,8 @@ class FakeMeshtasticRadio:
     # -- host protocol ------------------------------------------------------------------------------
 
     def _on_host_bytes(self, session: _HostSession, data: bytes) -> None:
-        session.decoder.receive_data(data)
-        while True:
-            try:
-                event = session.decoder.next_event()
-            except ProtocolError:
-                continue  # the decoder has resynchronised; a real radio just drops the bad header
-            if event is None:
-                return
-            if isinstance(event, FramePayload):
-                self._on_to_radio(session, event.payload)
+        for payload in session.reader.feed(data):
+            self._on_to_radio(session, payload)
 
     def _on_to_radio(self, session: _HostSession, payload: bytes) -> None:
         to_radio = mesh_pb2.ToRadio()
@@ -231,10 +255,12 @@ class FakeMeshtasticRadio:
                 pass  # heartbeats and the rest need no answer
 
     def _send_config(self, session: _HostSession, config_id: int) -> None:
+        settings = self.settings
         out: list[mesh_pb2.FromRadio] = [
             mesh_pb2.FromRadio(my_info=mesh_pb2.MyNodeInfo(my_node_num=self.node_num, min_app_version=30200)),
-            mesh_pb2.FromRadio(metadata=mesh_pb2.DeviceMetadata(firmware_version="2.5.20.beredt-sim")),
-            mesh_pb2.FromRadio(node_info=_node_info(self.node_num, self.long_name)),
+            mesh_pb2.FromRadio(node_info=settings.node_info()),
+            mesh_pb2.FromRadio(metadata=settings.metadata()),
+            *settings.handshake_parts(),
         ]
         # Like a radio that has been on the air a while, it knows the other nodes of the mesh.
         out += [
@@ -242,32 +268,8 @@ class FakeMeshtasticRadio:
             for num in self.medium.node_nums()
             if num != self.node_num
         ]
-        lora = config_pb2.Config.LoRaConfig(
-            use_preset=True,
-            modem_preset=config_pb2.Config.LoRaConfig.ModemPreset.Value(self.medium.preset.name),
-            region=config_pb2.Config.LoRaConfig.RegionCode.EU_868,
-            hop_limit=self.hop_limit,
-            tx_enabled=True,
-        )
-        for part in ("device", "position", "power", "network", "display", "bluetooth", "security"):
-            config = config_pb2.Config()
-            getattr(config, part).SetInParent()
-            out.append(mesh_pb2.FromRadio(config=config))
-        out.append(mesh_pb2.FromRadio(config=config_pb2.Config(lora=lora)))
-        for part in ("mqtt", "serial", "store_forward", "telemetry", "neighbor_info"):
-            module = module_config_pb2.ModuleConfig()
-            getattr(module, part).SetInParent()
-            out.append(mesh_pb2.FromRadio(moduleConfig=module))
-        for index in range(8):
-            role = channel_pb2.Channel.Role.PRIMARY if index == 0 else channel_pb2.Channel.Role.DISABLED
-            settings = (
-                channel_pb2.ChannelSettings(psk=b"\x01") if index == 0 else channel_pb2.ChannelSettings()
-            )
-            out.append(
-                mesh_pb2.FromRadio(channel=channel_pb2.Channel(index=index, role=role, settings=settings))
-            )
         out.append(mesh_pb2.FromRadio(config_complete_id=config_id))
-        frames = b"".join(encode_frame(message.SerializeToString()) for message in out)
+        frames = b"".join(frame(message.SerializeToString()) for message in out)
         if self.config_delay > 0:
             asyncio.get_running_loop().call_later(self.config_delay, self._answer_config, session, frames)
         else:
@@ -280,19 +282,39 @@ class FakeMeshtasticRadio:
 
     def _accept_packet(self, session: _HostSession, packet: mesh_pb2.MeshPacket) -> None:
         # The library resends a packet whose queueStatus it has not seen yet: send each id once.
-        duplicate = any(p.id == packet.id for p in self.from_host[-TX_QUEUE_LEN:])
-        queued = duplicate or self._enqueue(packet)
+        local = packet.to == self.node_num
+        recent = self._local_ids if local else [p.id for p in self.from_host[-TX_QUEUE_LEN:]]
+        duplicate = packet.id in recent
+        queued = duplicate or local or self._enqueue(packet)
         status = mesh_pb2.QueueStatus(
             res=0 if queued else 1,
             free=TX_QUEUE_LEN - self._tx_queue.qsize(),
             maxlen=TX_QUEUE_LEN,
             mesh_packet_id=packet.id,
         )
-        session.write(encode_frame(mesh_pb2.FromRadio(queueStatus=status).SerializeToString()))
+        session.write(frame(mesh_pb2.FromRadio(queueStatus=status).SerializeToString()))
+        if local and not duplicate:
+            self._local_ids.append(packet.id)
+            self._handle_local(packet)
+
+    def _handle_local(self, packet: mesh_pb2.MeshPacket) -> None:
+        """A packet from the host to this very node (the library's admin requests): answered here."""
+        setattr(packet, "from", self.node_num)
+        answer = None
+        if packet.decoded.portnum == PortNum.ADMIN_APP:
+            with contextlib.suppress(Exception):  # a malformed admin message is ignored, as the firmware does
+                answer = self.settings.admin(admin_pb2.AdminMessage.FromString(packet.decoded.payload))
+        if answer is not None:
+            self._to_host(self._reply(packet, PortNum.ADMIN_APP, answer.SerializeToString(), hops=0))
+        elif packet.want_ack:
+            self._routing_to_host(packet.id, RouteError.NONE)
 
     def _enqueue(self, packet: mesh_pb2.MeshPacket) -> bool:
         setattr(packet, "from", self.node_num)
         packet.hop_limit = packet.hop_limit or self.hop_limit
+        if packet.want_ack and packet.to == BROADCAST_NUM:
+            # Someone must rebroadcast a broadcast for its implicit ACK (ReliableRouter::send).
+            packet.hop_limit = max(packet.hop_limit, 1)
         packet.hop_start = packet.hop_limit
         try:
             self._tx_queue.put_nowait(packet)
@@ -302,41 +324,73 @@ class FakeMeshtasticRadio:
         self._changed()
         return True
 
+    # -- ReliableRouter ---------------------------------------------------------------------------
+
     async def _transmitter(self) -> None:
         while True:
             packet = await self._tx_queue.get()
             if len(packet.decoded.payload) > mesh_pb2.Constants.DATA_PAYLOAD_LEN:
                 self._report(packet, RouteError.TOO_LARGE)
                 continue
-            outcome = await self.medium.transmit(self.node_num, packet)
-            if outcome == RouteError.DUTY_CYCLE_LIMIT:
-                # The firmware explains a duty-cycle refusal before it NAKs (Router.cpp).
-                minutes = self.medium.silent_minutes(self.node_num, packet)
-                notice = mesh_pb2.ClientNotification(
-                    reply_id=packet.id,
-                    level=mesh_pb2.LogRecord.Level.WARNING,
-                    message=f"Duty cycle limit exceeded. You can send again in {minutes} mins",
-                )
-                self._to_host_message(mesh_pb2.FromRadio(clientNotification=notice))
-            if outcome != RouteError.NONE and packet.want_ack:
-                self._report(packet, outcome)
+            await self._send_reliably(packet)
+
+    async def _send_reliably(self, packet: mesh_pb2.MeshPacket) -> None:
+        """Transmit, and for ``want_ack`` retransmit until answered; tell the host how it ended."""
+        if not packet.want_ack:
+            if await self.medium.flood(self.node_num, packet) is None:
+                self._refuse_for_duty_cycle(packet)
+            return
+        answered = self._pending[packet.id] = asyncio.Event()
+        try:
+            for attempt in range(1 + RETRANSMISSIONS):
+                if attempt:
+                    await asyncio.sleep(self.medium.retry_delay)
+                if answered.is_set():
+                    return
+                if await self.medium.flood(self.node_num, packet) is None:
+                    self._refuse_for_duty_cycle(packet)
+                    return
+                # Whatever our packet set off (relays, the ACK, a reply) is over once the air is quiet.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(QUIET_WAIT):
+                        await self.medium.quiet()
+            if not answered.is_set():
+                self._report(packet, RouteError.MAX_RETRANSMIT)
+        finally:
+            self._pending.pop(packet.id, None)
+
+    def _refuse_for_duty_cycle(self, packet: mesh_pb2.MeshPacket) -> None:
+        # The firmware explains a duty-cycle refusal before it NAKs (Router.cpp).
+        minutes = self.medium.silent_minutes(self.node_num, packet)
+        notice = mesh_pb2.ClientNotification(
+            reply_id=packet.id,
+            level=mesh_pb2.LogRecord.Level.WARNING,
+            message=f"Duty cycle limit exceeded. You can send again in {minutes} mins",
+        )
+        self._to_host_message(mesh_pb2.FromRadio(clientNotification=notice))
+        if packet.want_ack:
+            self._report(packet, RouteError.DUTY_CYCLE_LIMIT)
 
     def _report(self, packet: mesh_pb2.MeshPacket, error: int) -> None:
         """Tell the host that ``packet`` failed with ``error``, as a locally generated routing NAK."""
-        nak = mesh_pb2.MeshPacket()
-        setattr(nak, "from", self.node_num)
-        nak.to = self.node_num
-        nak.id = (packet.id ^ 0x5A5A5A5A) or 1
-        nak.decoded.portnum = portnums_pb2.PortNum.ROUTING_APP
-        nak.decoded.request_id = packet.id
-        nak.decoded.payload = mesh_pb2.Routing(error_reason=error).SerializeToString()
-        self._to_host(nak)
+        self._routing_to_host(packet.id, error)
+
+    def _routing_to_host(self, request_id: int, error: int) -> None:
+        """A routing ACK/NAK generated by this radio for its own host (``from`` is this radio)."""
+        answer = mesh_pb2.MeshPacket(
+            to=self.node_num, id=self._new_id(), priority=mesh_pb2.MeshPacket.Priority.ACK
+        )
+        setattr(answer, "from", self.node_num)
+        answer.decoded.portnum = PortNum.ROUTING_APP
+        answer.decoded.request_id = request_id
+        answer.decoded.payload = mesh_pb2.Routing(error_reason=error).SerializeToString()
+        self._to_host(answer)
 
     def report_position(self, unix_time: int, latitude: float = 56.1572, longitude: float = 10.2107) -> None:
         """Pass the host a position of this radio's own GPS, as the firmware does with a fix."""
         packet = mesh_pb2.MeshPacket(to=BROADCAST_NUM, id=(unix_time & 0xFFFFFF) or 1)
         setattr(packet, "from", self.node_num)
-        packet.decoded.portnum = portnums_pb2.PortNum.POSITION_APP
+        packet.decoded.portnum = PortNum.POSITION_APP
         position = mesh_pb2.Position(
             latitude_i=round(latitude * 1e7), longitude_i=round(longitude * 1e7), time=unix_time
         )
@@ -346,23 +400,79 @@ class FakeMeshtasticRadio:
     # -- medium side --------------------------------------------------------------------------------
 
     def hear(self, packet: mesh_pb2.MeshPacket) -> None:
-        """A packet reached this radio over the air; pass it on if it is for us (once per packet)."""
+        """A packet reached this radio over the air."""
+        sender = getattr(packet, "from")
+        if sender == self.node_num:
+            # A neighbour repeats our own packet (ReliableRouter::shouldFilterReceived): stop
+            # retransmitting and give the host an implicit ACK. The real ACK may follow.
+            answered = self._pending.get(packet.id)
+            if answered is not None and not answered.is_set():
+                answered.set()
+                self.implicit_acks += 1
+                self._routing_to_host(packet.id, RouteError.NONE)
+            return
         if packet.to not in (self.node_num, BROADCAST_NUM):
             return
-        key = (getattr(packet, "from"), packet.id)
-        if key in self._seen:
+        to_us = packet.to == self.node_num
+        repeat = (sender, packet.id) in self._seen
+        replies = to_us and packet.decoded.want_response and self.settings.answer(packet) is not None
+        if to_us and packet.want_ack and (repeat or not replies):
+            self._answer(packet, PortNum.ROUTING_APP, mesh_pb2.Routing().SerializeToString())
+        if repeat:
             return
-        self._seen.append(key)
+        self._seen.append((sender, packet.id))
+        if to_us and packet.decoded.request_id in self._pending:
+            self._pending[packet.decoded.request_id].set()  # an ACK, a NAK or a reply to our packet
+        if to_us:
+            record_hop(packet, self.node_num, snr_only=True)
         self._to_host(packet)
+        if replies and (answer := self.settings.answer(packet)) is not None:
+            self._answer(packet, *answer)
+
+    def relay(self, packet: mesh_pb2.MeshPacket) -> mesh_pb2.MeshPacket:
+        """What this radio rebroadcasts of a packet it heard (FloodingRouter, TraceRouteModule)."""
+        onward = mesh_pb2.MeshPacket()
+        onward.CopyFrom(packet)
+        onward.hop_limit = packet.hop_limit - 1
+        record_hop(onward, self.node_num, snr_only=False)
+        for heard_only in ("rx_snr", "rx_rssi", "rx_time"):
+            onward.ClearField(heard_only)
+        return onward
+
+    def _answer(self, request: mesh_pb2.MeshPacket, port: int, payload: bytes) -> None:
+        """Put an ACK or a module's reply to ``request`` on the air."""
+        hops = self.settings.response_hop_limit(request)
+        self.medium.launch(self.node_num, self._reply(request, port, payload, hops=hops))
+
+    def _reply(
+        self, request: mesh_pb2.MeshPacket, port: int, payload: bytes, *, hops: int
+    ) -> mesh_pb2.MeshPacket:
+        reply = mesh_pb2.MeshPacket(
+            to=getattr(request, "from"),
+            id=self._new_id(),
+            channel=request.channel,
+            hop_limit=hops,
+            hop_start=hops,
+        )
+        setattr(reply, "from", self.node_num)
+        if port == PortNum.ROUTING_APP:
+            reply.priority = mesh_pb2.MeshPacket.Priority.ACK
+        reply.decoded.portnum = port
+        reply.decoded.request_id = request.id
+        reply.decoded.payload = payload
+        return reply
+
+    def _new_id(self) -> int:
+        return self._ids.getrandbits(32) or 1
 
     def _to_host(self, packet: mesh_pb2.MeshPacket) -> None:
         self._to_host_message(mesh_pb2.FromRadio(packet=packet))
 
     def _to_host_message(self, message: mesh_pb2.FromRadio) -> None:
-        frame = encode_frame(message.SerializeToString())
+        data = frame(message.SerializeToString())
         for session in self._sessions:
             if session.configured:
-                session.write(frame)
+                session.write(data)
 
 
 def _node_info(num: int, long_name: str) -> mesh_pb2.NodeInfo:

@@ -4,9 +4,24 @@ A ``LoraTransport`` drives one Meshtastic radio, attached by USB serial (``devic
 the network (``host = "host:port"``). Each frame goes out as one mesh packet on a private port (256-511)
 addressed to the peer's radio as ``!xxxxxxxx`` with ``want_ack``; ``send`` returns when the far radio's
 routing ACK arrives, so the ACK doubles as Beredt's hop ack (``link_ack``). Routing NAKs are mapped to
-our errors. Before each send the rolling-hour airtime budget (``transports.lora_airtime``) is consulted
-so that the radio's own EU 868 duty-cycle refusal is never provoked in normal operation and routine
-traffic leaves room for life-safety traffic.
+our errors.
+
+On a multi-hop mesh the firmware (``ReliableRouter``) first reports an *implicit ACK*: a routing answer
+with no error whose ``from`` is our own radio, generated when it hears a neighbour rebroadcast the packet.
+It then stops retransmitting, and the real ACK from the destination follows. An implicit ACK is neither
+a delivery nor a failure: ``send`` keeps waiting for the destination's ACK until ``ack_timeout`` and
+never resends on its account; only if the destination stays silent until then is the send a
+``LinkDown`` (the relay may have lost it; the hub's store tries again and the far hub drops a repeat).
+
+``probe`` proves the far radio is reachable, not only ours: per peer it keeps the last proof of life
+(any packet or ACK from it) and, for a peer not heard from within ``peer_check_interval``, sends a
+traceroute (``TRACEROUTE_APP``, answered by the far firmware itself) in the background, inside the
+airtime budget at routine priority. A peer that does not answer, or a send that ends without its ACK,
+marks that peer down (``LinkChanged(peer=...)``) until it is heard from again.
+
+Before each send the rolling-hour airtime budget (``transports.lora_airtime``) is consulted so that
+the radio's own EU 868 duty-cycle refusal is never provoked in normal operation and routine traffic
+leaves room for life-safety traffic.
 
 The library is thread-based and blocking: every call into it runs on a thread of its own with a deadline
 (``transports.blocking``), and its pubsub callbacks (bound methods of the transport, which pubsub holds
@@ -50,13 +65,18 @@ from hub.core.transport import (
 )
 from transports.blocking import run_blocking
 from transports.lora_airtime import AirtimeBudget, packet_airtime
-from transports.lora_send import AckWaiter, PriorityGate, drop_response_handlers
+from transports.lora_peers import PeerBook
+from transports.lora_send import AckWaiter, PriorityGate, ResponseWaiter, drop_response_handlers
 from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
 
 MTU = 200
 """Bytes per mesh packet: under the 233-byte Data payload, with room for PKI's 12-byte overhead."""
 ADDRESS = re.compile(r"^![0-9a-fA-F]{8}$")
 POSITION_APP = 3
+ROUTING_APP = 5
+TRACEROUTE_APP = 70
+TRACE_BYTES = 24
+"""A traceroute request with room for the hops relays add (budgeted as one packet of this size)."""
 START_WAIT = 5.0
 """Seconds ``open_transport`` waits for the radio before returning with the link still coming up."""
 RETRANSMISSIONS = 3
@@ -98,6 +118,10 @@ class LoraTransport:
         self._waiters: set[AckWaiter] = set()
         self._closed = False
         self._reported_up: bool | None = None
+        self._peers = PeerBook(settings.peer_check_interval)
+        self._trace_airtime = packet_airtime(TRACE_BYTES, preset)
+        self._checks: set[asyncio.Task[None]] = set()
+        self.counters = {"implicit_acks": 0, "unconfirmed_after_relay": 0, "peer_checks": 0}
         # Pubsub keeps weak references: bound methods of this transport live as long as it does.
         pub.subscribe(self._on_receive_thread, "meshtastic.receive")
         pub.subscribe(self._on_lost_thread, "meshtastic.connection.lost")
@@ -144,15 +168,11 @@ class LoraTransport:
             waiter = AckWaiter(self._loop)
             self._waiters.add(waiter)
             try:
-                await self._send_packet(iface, dest, data, waiter)
+                sent = await self._send_packet(iface, dest, data, waiter)
+                if waiter.packet_id is None and isinstance(getattr(sent, "id", None), int):
+                    waiter.packet_id = sent.id
                 self._budget.record(time.monotonic(), airtime)  # the radio has it: it will go on the air
-                try:
-                    async with asyncio.timeout(self.settings.ack_timeout):
-                        answer = await waiter.future
-                except TimeoutError:
-                    raise LinkDown(
-                        f"no ACK within {self.settings.ack_timeout:.0f} s", transport=self.name, peer=dest
-                    ) from None
+                answer = await self._final_answer(dest, waiter)
             finally:
                 self._waiters.discard(waiter)
                 drop_response_handlers(iface, waiter)
@@ -169,13 +189,32 @@ class LoraTransport:
             yield event
 
     async def probe(self, dest: str) -> None:
-        """Cheap and airtime-free: the radio is connected and ``dest`` is a mesh address."""
+        """The radio is connected and ``dest`` has not been found unreachable; never waits for the air.
+
+        A peer not heard from within ``peer_check_interval`` gets a traceroute in the background (if
+        the airtime budget allows routine traffic); its outcome arrives as ``LinkChanged(peer=dest)``
+        and decides what later probes say.
+        """
         if self._closed:
             raise TransportClosed("probe after close", transport=self.name, peer=dest)
         if not self._up.is_set():
             raise LinkDown("radio not connected", transport=self.name, peer=dest)
-        if dest != BROADCAST_ADDRESS and not ADDRESS.match(dest):
+        if dest == BROADCAST_ADDRESS:
+            return
+        if not ADDRESS.match(dest):
             raise LinkDown(f"not a mesh node id: {dest!r}", transport=self.name, peer=dest)
+        dest = dest.lower()
+        now = time.monotonic()
+        if (
+            self._peers.due(dest, now)
+            and self._budget.decide(now, self._trace_airtime, Priority.ROUTINE).allowed
+        ):
+            self._peers.start_check(dest, now)
+            task = asyncio.create_task(self._check_peer(dest), name=f"lora-{self.name}-check-{dest}")
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+        if self._peers.is_down(dest):
+            raise LinkDown("the peer's radio did not answer over the mesh", transport=self.name, peer=dest)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -190,6 +229,8 @@ class LoraTransport:
                 pub.unsubscribe(listener, topic)
         for waiter in list(self._waiters):
             waiter.fail(TransportClosed("closed while waiting for an ACK", transport=self.name))
+        for check in list(self._checks):
+            await cancel_and_wait(check)
         await cancel_and_wait(self._supervisor)
         await self._close_interface()
         self._put(None)
@@ -208,6 +249,8 @@ class LoraTransport:
             "airtime_budget_s": self._budget.limit,
             "queue_depth": depth,
             "drain_seconds": round(max(wait, depth * per_packet), 1),
+            "peers_down": self._peers.down_peers(),
+            **self.counters,
         }
 
     # -- sending helpers -----------------------------------------------------------------------------
@@ -230,7 +273,36 @@ class LoraTransport:
                 retry_after=decision.retry_after,
             )
 
-    async def _send_packet(self, iface: Any, dest: str, data: bytes, waiter: AckWaiter | None) -> None:
+    async def _final_answer(self, dest: str, waiter: AckWaiter) -> dict[str, Any]:
+        """The answer that settles a send: the destination's ACK, or a NAK; implicit ACKs only wait on."""
+        relayed = False
+        try:
+            async with asyncio.timeout(self.settings.ack_timeout):
+                while True:
+                    answer = await waiter.next_answer()
+                    routing = answer.get("decoded", {}).get("routing", {})
+                    if routing.get("errorReason", "NONE") != "NONE" or answer.get("from") == _node_num(dest):
+                        return answer
+                    # A relay repeated it: the radio stopped retransmitting, the real ACK is to follow.
+                    relayed = True
+                    self.counters["implicit_acks"] += 1
+        except TimeoutError:
+            self._peer_failed(dest, "no ACK from the peer's radio")
+            if relayed:
+                self.counters["unconfirmed_after_relay"] += 1
+                raise LinkDown(
+                    f"a relay repeated the frame but {dest} sent no ACK within "
+                    f"{self.settings.ack_timeout:.0f} s",
+                    transport=self.name,
+                    peer=dest,
+                ) from None
+            raise LinkDown(
+                f"no ACK within {self.settings.ack_timeout:.0f} s", transport=self.name, peer=dest
+            ) from None
+
+    async def _send_packet(self, iface: Any, dest: str, data: bytes, waiter: AckWaiter | None) -> Any:
+        """Hand one packet to the radio; returns the library's ``MeshPacket`` (its id is ours to match)."""
+
         def call() -> Any:
             return iface.sendData(
                 data,
@@ -243,7 +315,7 @@ class LoraTransport:
             )
 
         try:
-            await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-send")
+            return await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-send")
         except TimeoutError:
             raise LinkDown("radio did not take the packet in time", transport=self.name, peer=dest) from None
         except Exception as exc:  # MeshInterfaceError, serial and socket errors: the radio is not usable
@@ -265,13 +337,12 @@ class LoraTransport:
         decoded = answer.get("decoded", {})
         reason = str(decoded.get("routing", {}).get("errorReason", "NONE"))
         if reason == "NONE":
-            if answer.get("from") != int(dest[1:], 16):
-                # A relay's rebroadcast (implicit ACK) shows the packet moved on, not that the hub has it.
-                raise LinkDown("only an implicit ACK from a relay", transport=self.name, peer=dest)
+            self._peer_heard(dest)  # the destination's own ACK (_final_answer passes no other)
             return
         if reason in LINK_DOWN_REASONS:
             if reason == "MAX_RETRANSMIT":
                 self._budget.record(time.monotonic(), RETRANSMISSIONS * airtime)
+            self._peer_failed(dest, f"radio reports {reason}")
             raise LinkDown(f"radio reports {reason}", transport=self.name, peer=dest)
         if reason in BUDGET_REASONS:
             retry_after = BUDGET_REASONS[reason]
@@ -320,7 +391,14 @@ class LoraTransport:
         sender = packet.get("from")
         if not isinstance(sender, int):
             return
-        if portnum == self.settings.port:
+        if self._peers.knows(f"!{sender:08x}"):  # only peers we address: strangers cannot grow the book
+            self._peer_heard(f"!{sender:08x}")
+        if portnum == ROUTING_APP:
+            request_id = packet.get("decoded", {}).get("requestId")
+            for waiter in self._waiters:
+                if waiter.packet_id is not None and waiter.packet_id == request_id:
+                    waiter.offer(packet)
+        elif portnum == self.settings.port:
             meta: dict[str, Any] = {
                 k: packet[k] for k in ("rxSnr", "rxRssi", "hopStart", "hopLimit", "id") if k in packet
             }
@@ -329,6 +407,61 @@ class LoraTransport:
             gps_time = packet.get("decoded", {}).get("position", {}).get("time")
             if isinstance(gps_time, int) and gps_time > 0:
                 self._put(TimeHint(unix_time=float(gps_time), source="meshtastic-gps"))
+
+    # -- peer reachability ----------------------------------------------------------------------------
+
+    def _peer_heard(self, peer: str) -> None:
+        if self._peers.heard(peer, time.monotonic()):
+            self._put(LinkChanged(up=True, reason="heard over the mesh", peer=peer))
+
+    def _peer_failed(self, peer: str, reason: str) -> None:
+        if self._peers.failed(peer):
+            self._log.warning("peer %s unreachable over the mesh: %s", peer, reason)
+            self._put(LinkChanged(up=False, reason=reason, peer=peer))
+
+    async def _check_peer(self, dest: str) -> None:
+        """Traceroute ``dest``: its radio's answer proves the mesh reaches it; silence or a NAK does not."""
+        trace = ResponseWaiter(self._loop)
+        iface = self._iface
+        try:
+            if iface is None:
+                return
+            self.counters["peer_checks"] += 1
+
+            def call() -> Any:
+                return iface.sendData(
+                    b"",  # an empty RouteDiscovery: the relays and the destination fill it in
+                    destinationId=dest,
+                    portNum=TRACEROUTE_APP,
+                    wantAck=True,
+                    wantResponse=True,
+                    onResponse=trace.on_response,
+                    channelIndex=self.settings.channel,
+                    hopLimit=self.settings.hop_limit,
+                )
+
+            try:
+                await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-trace")
+            except Exception:  # the radio itself is failing; its supervisor reports that, not the peer
+                return
+            self._budget.record(time.monotonic(), self._trace_airtime)
+            try:
+                async with asyncio.timeout(self.settings.ack_timeout):
+                    answer = await trace.future
+            except TimeoutError:
+                self._peer_failed(dest, "no answer to a traceroute")
+                return
+            routing = answer.get("decoded", {}).get("routing", {})
+            if routing.get("errorReason", "NONE") != "NONE" or answer.get("from") != _node_num(dest):
+                self._peer_failed(
+                    dest, f"traceroute answered {routing.get('errorReason', 'by another node')}"
+                )
+            else:
+                self._peer_heard(dest)
+        finally:
+            self._peers.end_check(dest)
+            if iface is not None:
+                drop_response_handlers(iface, trace)
 
     def _on_lost(self, interface: Any) -> None:
         if interface is self._iface and interface is not None:
@@ -421,6 +554,10 @@ def _backoff(cap: float) -> Iterator[float]:
 def _close_quietly(iface: Any) -> None:
     with contextlib.suppress(Exception):  # a dead port may fail its final flush; it is closed regardless
         iface.close()
+
+
+def _node_num(address: str) -> int:
+    return int(address[1:], 16)
 
 
 def _my_node_num(iface: Any) -> int | None:

@@ -31,6 +31,8 @@ class LoraSettings:
     ack_timeout: float = 90.0
     connect_timeout: float = 30.0
     reconnect_max: float = 30.0
+    peer_check_interval: float = 600.0
+    """Seconds a peer may stay silent before a probe spends a traceroute on it."""
 
     @classmethod
     def from_options(cls, name: str, options: Mapping[str, Any]) -> LoraSettings:
@@ -65,10 +67,11 @@ class LoraSettings:
             ack_timeout=table.number("ack_timeout", 90.0, low=1.0, high=3600.0),
             connect_timeout=table.number("connect_timeout", 30.0, low=1.0, high=600.0),
             reconnect_max=table.number("reconnect_max", 30.0, low=0.5, high=3600.0),
+            peer_check_interval=table.number("peer_check_interval", 600.0, low=1.0, high=86400.0),
         )
 
 
 _KNOWN = (
     "kind", "device", "host", "port", "channel", "hop_limit", "preset", "budget_share",
-    "airtime_budget_seconds", "ack_timeout", "connect_timeout", "reconnect_max",
+    "airtime_budget_seconds", "ack_timeout", "connect_timeout", "reconnect_max", "peer_check_interval",
 )  # fmt: skip
