@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, portnums_pb2
+from meshtastic.protobuf import admin_pb2, channel_pb2, config_pb2, mesh_pb2, portnums_pb2, telemetry_pb2
 
 from hardware.meshtastic_stream import WAKE_UP, FramePayload, StreamDecoder, encode_frame
 from simulators.meshtastic_radio import FakeMeshtasticRadio
@@ -111,10 +111,10 @@ async def test_handshake_answers_like_a_device(net: Net) -> None:
     host = net.hosts[A] = await Host.connect(await radio.start_tcp())
     answers = await host.handshake(config_id=4242)
     kinds = [m.WhichOneof("payload_variant") for m in answers]
-    assert kinds[:3] == ["my_info", "metadata", "node_info"]
+    assert kinds[:3] == ["my_info", "node_info", "metadata"]  # PhoneAPI's order
     assert kinds[-1] == "config_complete_id" and answers[-1].config_complete_id == 4242
     assert answers[0].my_info.my_node_num == A
-    assert answers[2].node_info.user.id == "!000000a1"
+    assert answers[1].node_info.user.id == "!000000a1"
     assert [m.node_info.user.id for m in answers if m.HasField("node_info")] == ["!000000a1", "!000000b2"]
     lora = next(m.config.lora for m in answers if m.config.HasField("lora"))
     assert lora.region == config_pb2.Config.LoRaConfig.RegionCode.EU_868 and lora.hop_limit == 3
@@ -204,15 +204,22 @@ async def test_relays_extend_reach_up_to_the_hop_limit_and_spend_their_own_airti
     await hosts[A].send(dm(E, b"\x01far", packet_id=1))
     got = await hosts[E].packet()
     assert got.hop_start - got.hop_limit == 3  # three relays: B, C, D
-    assert routing_error(await hosts[A].packet()) == Error.NONE
+    implicit, real = await hosts[A].packet(), await hosts[A].packet()
+    assert (getattr(implicit, "from"), routing_error(implicit)) == (A, Error.NONE)  # B heard repeating it
+    assert (getattr(real, "from"), routing_error(real), real.decoded.request_id) == (E, Error.NONE, 1)
     packet_air = net.medium.airtime_used(A)
     assert net.medium.airtime_used(B) > packet_air  # B relayed the packet and the ACK
     with pytest.raises(TimeoutError):
         await hosts[F].packet(
             within=0.2
         )  # F heard only the flooded ACK (and relayed it): nothing for its host
+    # Beyond the hop limit: B still repeats it, so the radio reports an implicit ACK and stops
+    # retransmitting; no ACK and no NAK follow (the firmware cannot know the packet died at D).
     await hosts[A].send(dm(F, b"\x01too far", packet_id=2))
-    assert routing_error(await hosts[A].packet()) == Error.MAX_RETRANSMIT
+    implicit = await hosts[A].packet()
+    assert (getattr(implicit, "from"), routing_error(implicit), implicit.decoded.request_id) == (A, 0, 2)
+    with pytest.raises(TimeoutError):
+        await hosts[A].packet(within=0.3)
 
 
 async def test_broadcast_reaches_all_and_gets_no_routing_answer(net: Net) -> None:
@@ -281,3 +288,159 @@ async def test_pty_keeps_its_path_across_unplug_and_replug(tmp_path: Path) -> No
 def test_node_numbers_are_checked() -> None:
     with pytest.raises(ValueError):
         FakeMeshtasticRadio(0xFFFFFFFF, RFMedium())
+
+
+# -- literal transcripts: the bytes of the Meshtastic client API, written out by hand ------------
+
+
+async def test_transcript_of_a_handshake_and_a_queued_packet(net: Net) -> None:
+    await net.host(B)
+    radio = net.radios[A] = FakeMeshtasticRadio(A, net.medium)
+    reader, writer = await asyncio.open_connection("127.0.0.1", await radio.start_tcp())
+    try:
+        # 32 wake-up bytes, then ToRadio{want_config_id: 4242}: field 3 varint 0x92 0x21.
+        writer.write(b"\xc3" * 32 + b"\x94\xc3\x00\x03\x18\x92\x21")
+        # FromRadio{my_info{my_node_num: 0xa1, min_app_version: 30200}} comes first.
+        first = await asyncio.wait_for(reader.readexactly(13), 5)
+        assert first == b"\x94\xc3\x00\x09\x1a\x07\x08\xa1\x01\x58\xf8\xeb\x01"
+        rest = b""
+        while not rest.endswith(b"\x38\x92\x21"):  # ... config_complete_id (field 7) = 4242 ends it
+            rest += await asyncio.wait_for(reader.read(4096), 5)
+        # ToRadio{packet{to: 0xb2, decoded{portnum: 256, payload: 01 'hi'}, id: 0xbeef, hop_limit: 3,
+        # want_ack}}; the radio confirms with FromRadio{queueStatus{free: 15, maxlen: 16, id: 0xbeef}}.
+        writer.write(
+            b"\x94\xc3\x00\x1a\x0a\x18\x15\xb2\x00\x00\x00\x22\x08\x08\x80\x02\x12\x03\x01hi"
+            b"\x35\xef\xbe\x00\x00\x48\x03\x50\x01"
+        )
+        status = await asyncio.wait_for(reader.readexactly(14), 5)
+        assert status == b"\x94\xc3\x00\x0a\x5a\x08\x10\x0f\x18\x10\x20\xef\xfd\x02"
+        (packet,) = await asyncio.wait_for(radio.packets_from_host(1), 5)
+        assert (packet.to, packet.id, packet.decoded.payload) == (B, 0xBEEF, b"\x01hi")
+    finally:
+        writer.close()
+
+
+async def test_transcript_of_an_admin_request_answered_by_the_radio_itself(net: Net) -> None:
+    radio = net.radios[A] = FakeMeshtasticRadio(A, net.medium, hop_limit=4)
+    host = net.hosts[A] = await Host.connect(await radio.start_tcp())
+    await host.handshake()
+    # ToRadio{packet{to: 0xa1 (the radio itself), decoded{portnum: ADMIN_APP (6),
+    # payload: AdminMessage{get_config_request: LORA_CONFIG (5)}, want_response}, id: 0x77, want_ack}}
+    await host.write(
+        b"\x94\xc3\x00\x18\x0a\x16\x15\xa1\x00\x00\x00\x22\x08\x08\x06\x12\x02\x28\x05\x18\x01"
+        b"\x35\x77\x00\x00\x00\x50\x01"
+    )
+    answer = await host.packet()
+    assert (getattr(answer, "from"), answer.to, answer.decoded.request_id) == (A, A, 0x77)
+    assert answer.decoded.portnum == portnums_pb2.PortNum.ADMIN_APP
+    lora = admin_pb2.AdminMessage.FromString(answer.decoded.payload).get_config_response.lora
+    assert (lora.hop_limit, lora.region) == (4, config_pb2.Config.LoRaConfig.RegionCode.EU_868)
+    assert net.medium.transmissions == 0  # answered locally, never on the air
+
+
+# -- what the firmware's routers and modules do --------------------------------------------------
+
+
+async def test_a_relay_repeating_our_dm_is_an_implicit_ack_and_stops_the_retransmissions(net: Net) -> None:
+    a, b, c = await net.host(A), await net.host(B), await net.host(C)
+    net.medium.connect([(A, B), (B, C)])
+    await a.send(dm(C, b"\x01via b", packet_id=0x42))
+    implicit = await a.packet()
+    assert (getattr(implicit, "from"), implicit.to, implicit.decoded.request_id) == (A, A, 0x42)
+    assert routing_error(implicit) == Error.NONE
+    real = await a.packet()
+    assert (getattr(real, "from"), real.decoded.request_id, routing_error(real)) == (C, 0x42, Error.NONE)
+    assert (await c.packet()).decoded.payload == b"\x01via b"
+    with pytest.raises(TimeoutError):
+        await c.packet(within=0.3)  # delivered once
+    with pytest.raises(TimeoutError):
+        await b.packet(within=0.1)  # the relay's host sees nothing: it was not for it
+    # A's packet, B's relay of it, C's ACK, B's relay of the ACK: no retransmission.
+    assert net.medium.transmissions == 4
+    assert net.radios[A].implicit_acks == 1
+
+
+async def test_a_broadcast_with_want_ack_gets_an_implicit_ack_from_whoever_repeats_it(net: Net) -> None:
+    a, b = await net.host(A), await net.host(B)
+    await a.send(dm(0xFFFFFFFF, b"\x01all", packet_id=0x51))
+    implicit = await a.packet()
+    assert (getattr(implicit, "from"), implicit.decoded.request_id, routing_error(implicit)) == (
+        A,
+        0x51,
+        Error.NONE,
+    )
+    assert (await b.packet()).decoded.payload == b"\x01all"
+
+
+async def test_admin_set_takes_effect_in_the_getter_and_the_next_handshake(net: Net) -> None:
+    a = await net.host(A)
+    request = admin_pb2.AdminMessage()
+    request.set_config.lora.CopyFrom(net.radios[A].settings.config.lora)
+    request.set_config.lora.hop_limit = 5
+    await a.send(admin(A, request, packet_id=0x61))
+    ack = await a.packet()
+    assert (ack.decoded.request_id, routing_error(ack)) == (0x61, Error.NONE)
+    await a.send(admin(A, admin_pb2.AdminMessage(get_config_request=5), packet_id=0x62))
+    answer = admin_pb2.AdminMessage.FromString((await a.packet()).decoded.payload)
+    assert answer.get_config_response.lora.hop_limit == 5
+    again = await Host.connect(net.radios[A]._tcp_port)
+    try:
+        lora = next(m.config.lora for m in await again.handshake() if m.config.HasField("lora"))
+        assert lora.hop_limit == 5
+    finally:
+        again.close()
+
+
+async def test_traceroute_records_the_relay_both_ways(net: Net) -> None:
+    a, _, _ = await net.host(A), await net.host(B), await net.host(C)
+    net.medium.connect([(A, B), (B, C)])
+    request = mesh_pb2.MeshPacket(to=C, id=0x71, hop_limit=3)
+    request.decoded.portnum = portnums_pb2.PortNum.TRACEROUTE_APP
+    request.decoded.want_response = True
+    await a.send(mesh_pb2.ToRadio(packet=request))
+    reply = await a.packet()
+    assert (getattr(reply, "from"), reply.decoded.request_id) == (C, 0x71)
+    route = mesh_pb2.RouteDiscovery.FromString(reply.decoded.payload)
+    assert list(route.route) == [B] and list(route.route_back) == [B]
+    assert len(route.snr_towards) == 2 and len(route.snr_back) == 2  # each hop and the end add an SNR
+    assert reply.hop_start > 0
+
+
+@pytest.mark.parametrize(
+    ("port", "request_payload"),
+    [
+        (portnums_pb2.PortNum.POSITION_APP, mesh_pb2.Position().SerializeToString()),
+        (
+            portnums_pb2.PortNum.TELEMETRY_APP,
+            telemetry_pb2.Telemetry(device_metrics=telemetry_pb2.DeviceMetrics()).SerializeToString(),
+        ),
+    ],
+    ids=["position", "telemetry"],
+)
+async def test_position_and_telemetry_requests_are_answered(
+    net: Net, port: int, request_payload: bytes
+) -> None:
+    a, _ = await net.host(A), await net.host(B)
+    request = mesh_pb2.MeshPacket(to=B, id=0x81, hop_limit=3, want_ack=True)
+    request.decoded.portnum = port  # type: ignore[assignment]
+    request.decoded.payload = request_payload
+    request.decoded.want_response = True
+    await a.send(mesh_pb2.ToRadio(packet=request))
+    reply = await a.packet()
+    assert (getattr(reply, "from"), reply.decoded.request_id, reply.decoded.portnum) == (B, 0x81, port)
+    if port == portnums_pb2.PortNum.POSITION_APP:
+        position = mesh_pb2.Position.FromString(reply.decoded.payload)
+        assert round(position.latitude_i / 1e7, 2) == 56.16
+    else:
+        metrics = telemetry_pb2.Telemetry.FromString(reply.decoded.payload).device_metrics
+        assert metrics.battery_level == 101 and metrics.voltage > 0
+    with pytest.raises(TimeoutError):
+        await a.packet(within=0.3)  # the reply was the ACK: no separate routing ACK follows
+
+
+def admin(to: int, message: admin_pb2.AdminMessage, *, packet_id: int) -> mesh_pb2.ToRadio:
+    packet = mesh_pb2.MeshPacket(to=to, id=packet_id, want_ack=True)
+    packet.decoded.portnum = portnums_pb2.PortNum.ADMIN_APP
+    packet.decoded.payload = message.SerializeToString()
+    packet.decoded.want_response = True
+    return mesh_pb2.ToRadio(packet=packet)
