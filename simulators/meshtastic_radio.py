@@ -383,7 +383,7 @@ class FakeMeshtasticRadio:
         setattr(answer, "from", self.node_num)
         answer.decoded.portnum = PortNum.ROUTING_APP
         answer.decoded.request_id = request_id
-        answer.decoded.payload = mesh_pb2.Routing(error_reason=error).SerializeToString()
+        answer.decoded.payload = _routing(error)
         self._to_host(answer)
 
     def report_position(self, unix_time: int, latitude: float = 56.1572, longitude: float = 10.2107) -> None:
@@ -417,7 +417,7 @@ class FakeMeshtasticRadio:
         repeat = (sender, packet.id) in self._seen
         replies = to_us and packet.decoded.want_response and self.settings.answer(packet) is not None
         if to_us and packet.want_ack and (repeat or not replies):
-            self._answer(packet, PortNum.ROUTING_APP, mesh_pb2.Routing().SerializeToString())
+            self._answer(packet, PortNum.ROUTING_APP, _routing(RouteError.NONE))
         if repeat:
             return
         self._seen.append((sender, packet.id))
@@ -473,6 +473,13 @@ class FakeMeshtasticRadio:
         for session in self._sessions:
             if session.configured:
                 session.write(data)
+
+
+def _routing(error: int) -> bytes:
+    """``Routing{error_reason}``: a oneof member, so NONE is on the wire too (the library reads it)."""
+    routing = mesh_pb2.Routing()
+    routing.error_reason = mesh_pb2.Routing.Error.ValueType(error)
+    return bytes(routing.SerializeToString())
 
 
 def _node_info(num: int, long_name: str) -> mesh_pb2.NodeInfo:
