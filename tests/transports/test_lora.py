@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from hub.core.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
 from hub.core.frame import Priority
+from hub.core.tasks import cancel_and_wait
 from hub.core.transport import BROADCAST_ADDRESS, Cost, LinkChanged, TimeHint, TransportContext
 from simulators.meshtastic_radio import FakeMeshtasticRadio
 from simulators.rf_medium import RFMedium
@@ -182,6 +184,70 @@ async def test_relay_carries_a_dm_across_the_mesh(mesh: Mesh) -> None:
     got = await next_received(c, 10)
     assert got.data == b"\x01via b" and got.meta["hopStart"] - got.meta["hopLimit"] == 1
     assert mesh.medium.airtime_used(B) > 0  # the relay spent its own airtime (the packet and the ACK)
+
+
+async def test_a_relay_repeating_the_frame_is_not_a_failure_delivered_once_no_resend(mesh: Mesh) -> None:
+    a, _, c = await mesh.open(A), await mesh.open(B), await mesh.open(C)
+    mesh.medium.connect([(A, B), (B, C)])  # B relays: A hears it repeat the frame before C's ACK
+    await a.send(ADDR[C], b"\x01via the relay")  # returns: reported delivered
+    assert (await next_received(c, 10)).data == b"\x01via the relay"
+    with pytest.raises(TimeoutError):
+        await next_received(c, 0.5)  # exactly once
+    assert len(mesh.radios[A].from_host) == 1  # one send, nothing resent
+    assert mesh.radios[A].implicit_acks == 1
+    status = a.status()
+    assert (status["implicit_acks"], status["unconfirmed_after_relay"], status["peers_down"]) == (1, 0, [])
+
+
+async def test_implicit_ack_without_the_destinations_ack_fails_at_the_deadline_without_resending(
+    mesh: Mesh,
+) -> None:
+    a, _ = await mesh.open(A, ack_timeout=2), await mesh.open(B)
+    mesh.medium.connect([(A, B), (B, C)])  # C's radio is switched off: B repeats into the void
+    with pytest.raises(LinkDown, match="a relay repeated the frame but !000000c3 sent no ACK within 2 s"):
+        await a.send(ADDR[C], b"\x01lost beyond the relay")
+    assert len(mesh.radios[A].from_host) == 1
+    assert mesh.medium.transmissions == 2  # ours and B's repeat: the radio stopped retransmitting
+    assert a.status()["unconfirmed_after_relay"] == 1
+    assert (await link_change(a, up=False)).peer == ADDR[C]
+    with pytest.raises(LinkDown, match="did not answer"):
+        await a.probe(ADDR[C])
+
+
+async def test_partitioned_mesh_marks_the_far_peer_down_within_the_check_interval(mesh: Mesh) -> None:
+    interval, answer_deadline = 2.0, 3.0
+    options = {"peer_check_interval": interval, "ack_timeout": answer_deadline}
+    a, _, _ = await mesh.open(A, **options), await mesh.open(B), await mesh.open(C)
+    await a.probe(ADDR[C])  # first probe: a traceroute goes out in the background
+    await asyncio.wait_for(asyncio.gather(*a._checks), 10)
+    assert a.status()["peer_checks"] == 1 and a.status()["peers_down"] == []
+    mesh.medium.partition([A, B], [C])
+    loop = asyncio.get_running_loop()
+    cut_at = loop.time()
+
+    async def probe_like_the_hub() -> None:
+        while True:
+            with contextlib.suppress(LinkDown):
+                await a.probe(ADDR[C])
+            await asyncio.sleep(0.2)
+
+    prober = asyncio.create_task(probe_like_the_hub())
+    try:
+        down = await link_change(a, up=False, within=interval + answer_deadline + 20)
+        assert (down.peer, down.reason) == (ADDR[C], "no answer to a traceroute")
+        # The bound holds on an idle machine; the slack is for a loaded one.
+        assert loop.time() - cut_at <= interval + answer_deadline + 15
+        with pytest.raises(LinkDown):
+            await a.probe(ADDR[C])
+        await a.probe(ADDR[B])  # the near peer is unaffected
+        assert a.status()["peers_down"] == [ADDR[C]]
+        mesh.medium.heal()
+        up = await link_change(a, up=True, within=interval + answer_deadline + 20)
+        assert up.peer == ADDR[C]
+        await a.probe(ADDR[C])
+    finally:
+        await cancel_and_wait(prober)
+    assert 2 <= a.status()["peer_checks"] <= 2 + 3 * 20 / interval  # rate-limited to one per interval
 
 
 async def test_radio_duty_cycle_refusal_is_budget_exhausted(mesh: Mesh) -> None:
