@@ -84,6 +84,8 @@ class FakeMeshtasticRadio:
         )
         self.from_host: list[mesh_pb2.MeshPacket] = []
         """Every packet the host asked this radio to put on the air, in order (for test assertions)."""
+        self.on_air: dict[int, int] = {}
+        """How many times each packet id from the host went on the air (retransmissions show here)."""
         self.implicit_acks = 0
         """Implicit ACKs this radio generated for its host (a neighbour heard repeating our packet)."""
         self.config_delay = 0.0
@@ -347,6 +349,7 @@ class FakeMeshtasticRadio:
                     await asyncio.sleep(self.medium.retry_delay)
                 if answered.is_set():
                     return
+                self.on_air[packet.id] = self.on_air.get(packet.id, 0) + 1
                 if await self.medium.flood(self.node_num, packet) is None:
                     self._refuse_for_duty_cycle(packet)
                     return

@@ -119,6 +119,8 @@ class LoraTransport:
         self._closed = False
         self._reported_up: bool | None = None
         self._peers = PeerBook(settings.peer_check_interval)
+        self._spelling: dict[str, str] = {}
+        """Peer book key (lower case) -> the node id as the hub wrote it."""
         self._trace_airtime = packet_airtime(TRACE_BYTES, preset)
         self._checks: set[asyncio.Task[None]] = set()
         self.counters = {"implicit_acks": 0, "unconfirmed_after_relay": 0, "peer_checks": 0}
@@ -203,18 +205,12 @@ class LoraTransport:
             return
         if not ADDRESS.match(dest):
             raise LinkDown(f"not a mesh node id: {dest!r}", transport=self.name, peer=dest)
-        dest = dest.lower()
-        now = time.monotonic()
-        if (
-            self._peers.due(dest, now)
-            and self._budget.decide(now, self._trace_airtime, Priority.ROUTINE).allowed
-        ):
-            self._peers.start_check(dest, now)
-            task = asyncio.create_task(self._check_peer(dest), name=f"lora-{self.name}-check-{dest}")
-            self._checks.add(task)
-            task.add_done_callback(self._checks.discard)
-        if self._peers.is_down(dest):
+        key = self._key(dest)
+        self._maybe_check(key)
+        if self._peers.is_down(key):
             raise LinkDown("the peer's radio did not answer over the mesh", transport=self.name, peer=dest)
+        if self._peers.is_suspect(key):
+            raise LinkDown("the last frame got no ACK; checking the peer", transport=self.name, peer=dest)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -287,7 +283,7 @@ class LoraTransport:
                     relayed = True
                     self.counters["implicit_acks"] += 1
         except TimeoutError:
-            self._peer_failed(dest, "no ACK from the peer's radio")
+            self._peer_suspect(self._key(dest))
             if relayed:
                 self.counters["unconfirmed_after_relay"] += 1
                 raise LinkDown(
@@ -337,12 +333,12 @@ class LoraTransport:
         decoded = answer.get("decoded", {})
         reason = str(decoded.get("routing", {}).get("errorReason", "NONE"))
         if reason == "NONE":
-            self._peer_heard(dest)  # the destination's own ACK (_final_answer passes no other)
+            self._peer_heard(self._key(dest))  # the destination's own ACK (_final_answer passes no other)
             return
         if reason in LINK_DOWN_REASONS:
             if reason == "MAX_RETRANSMIT":
                 self._budget.record(time.monotonic(), RETRANSMISSIONS * airtime)
-            self._peer_failed(dest, f"radio reports {reason}")
+            self._peer_suspect(self._key(dest))
             raise LinkDown(f"radio reports {reason}", transport=self.name, peer=dest)
         if reason in BUDGET_REASONS:
             retry_after = BUDGET_REASONS[reason]
@@ -410,14 +406,36 @@ class LoraTransport:
 
     # -- peer reachability ----------------------------------------------------------------------------
 
+    def _key(self, address: str) -> str:
+        """The peer book's key for a node id; remembers how the hub spells it, for ``LinkChanged``."""
+        key = address.lower()
+        self._spelling.setdefault(key, address)
+        return key
+
     def _peer_heard(self, peer: str) -> None:
         if self._peers.heard(peer, time.monotonic()):
-            self._put(LinkChanged(up=True, reason="heard over the mesh", peer=peer))
+            self._put(LinkChanged(up=True, reason="heard over the mesh", peer=self._spelling.get(peer, peer)))
+
+    def _peer_suspect(self, peer: str) -> None:
+        """A send got no ACK: lost on the way, or the peer is gone; a traceroute tells which."""
+        self._peers.suspect(peer)
+        self._maybe_check(peer)
+
+    def _maybe_check(self, peer: str) -> None:
+        now = time.monotonic()
+        if not self._peers.due(peer, now) or self._iface is None:
+            return
+        if not self._budget.decide(now, self._trace_airtime, Priority.ROUTINE).allowed:
+            return  # routine airtime is spent: the peer keeps its state until traffic or budget returns
+        self._peers.start_check(peer, now)
+        task = asyncio.create_task(self._check_peer(peer), name=f"lora-{self.name}-check-{peer}")
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     def _peer_failed(self, peer: str, reason: str) -> None:
         if self._peers.failed(peer):
             self._log.warning("peer %s unreachable over the mesh: %s", peer, reason)
-            self._put(LinkChanged(up=False, reason=reason, peer=peer))
+            self._put(LinkChanged(up=False, reason=reason, peer=self._spelling.get(peer, peer)))
 
     async def _check_peer(self, dest: str) -> None:
         """Traceroute ``dest``: its radio's answer proves the mesh reaches it; silence or a NAK does not."""
