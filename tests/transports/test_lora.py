@@ -24,6 +24,7 @@ from tests.hubproc import HubProcess, free_port
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.lora import LoraTransport, open_transport
 from transports.lora_airtime import PRIORITY_CEILING, AirtimeBudget, ModemPreset, packet_airtime, time_on_air
+from transports.lora_peers import RECHECK_DOWN, PeerBook
 from transports.lora_settings import LoraSettings
 
 T = TypeVar("T")
@@ -319,6 +320,7 @@ async def test_missing_ack_times_out_and_leaves_no_response_handler(tmp_path: Pa
         cancelled.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cancelled
+        await asyncio.wait_for(asyncio.gather(*a._checks), 10)  # the traceroute the failure set off
         assert a._iface.responseHandlers == {}  # the library never expires them by itself
     finally:
         await mesh.aclose()
@@ -425,6 +427,7 @@ async def test_radio_absent_at_start_reports_down_and_connects_when_it_appears(t
         ({"device": "/dev/ttyUSB0", "preset": "VERY_FAST"}, "links.l.preset"),
         ({"device": "/dev/ttyUSB0", "budget_share": 1.5}, "links.l.budget_share"),
         ({"device": "/dev/ttyUSB0", "hop_limit": 9}, "links.l.hop_limit"),
+        ({"device": "/dev/ttyUSB0", "peer_check_interval": 0}, "links.l.peer_check_interval"),
         ({"device": "/dev/ttyUSB0", "baud": 9600}, "links.l.baud"),
     ],
 )
@@ -441,6 +444,30 @@ def test_default_options() -> None:
     assert (settings.host, settings.tcp_port, settings.port) == ("radio.local", 4403, 256)
     assert settings.preset is ModemPreset.LONG_SLOW
     assert settings.airtime_budget_seconds == 180.0
+    assert settings.peer_check_interval == 600.0
+
+
+# -- peer reachability bookkeeping ---------------------------------------------------------------
+
+
+def test_peer_book_checks_silent_peers_once_per_interval_and_suspects_at_once() -> None:
+    book = PeerBook(check_interval=100.0)
+    assert book.due("!b", 0.0)  # never heard: check
+    book.start_check("!b", 0.0)
+    assert not book.due("!b", 1.0)  # one check at a time
+    book.end_check("!b")
+    assert book.heard("!b", 1.0) is False  # it was never in doubt
+    assert not book.due("!b", 100.0) and book.due("!b", 101.0)  # silent for the whole interval
+    book.heard("!b", 150.0)
+    book.suspect("!b")  # a send got no ACK: check now, whatever the interval says
+    assert book.due("!b", 151.0) and book.is_suspect("!b") and not book.is_down("!b")
+    book.start_check("!b", 151.0)
+    book.end_check("!b")
+    assert book.failed("!b") is True and book.failed("!b") is False  # down once
+    assert book.down_peers() == ["!b"]
+    assert not book.due("!b", 151.0 + RECHECK_DOWN - 1) and book.due("!b", 151.0 + RECHECK_DOWN)
+    assert book.heard("!b", 300.0) is True and book.down_peers() == []
+    assert not book.knows("!stranger")
 
 
 # -- airtime ---------------------------------------------------------------------------------------
