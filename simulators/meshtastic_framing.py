@@ -30,6 +30,11 @@ class FrameReader:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
+    @property
+    def pending(self) -> int:
+        """Bytes held back: the start of a frame whose rest has not arrived."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return the payloads of the frames it completed, dropping everything else."""
         self._buffer += data

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from meshtastic.protobuf import admin_pb2, channel_pb2, config_pb2, mesh_pb2, portnums_pb2, telemetry_pb2
 
-from hardware.meshtastic_stream import WAKE_UP, FramePayload, StreamDecoder, encode_frame
+from simulators.meshtastic_framing import FrameReader, frame
 from simulators.meshtastic_radio import FakeMeshtasticRadio
 from simulators.rf_medium import RFMedium
 
 A, B, C, D, E, F = 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6
+WAKE_UP = b"\xc3" * 32
+"""What a host sends first to wake the device and reset its parser (client API doc)."""
 Error = mesh_pb2.Routing.Error
 
 
@@ -24,7 +26,8 @@ class Host:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
-        self.decoder = StreamDecoder()
+        self.frames = FrameReader()
+        self.received: list[bytes] = []
 
     @classmethod
     async def connect(cls, port: int) -> Host:
@@ -35,18 +38,15 @@ class Host:
         await self.writer.drain()
 
     async def send(self, message: mesh_pb2.ToRadio) -> None:
-        await self.write(encode_frame(message.SerializeToString()))
+        await self.write(frame(message.SerializeToString()))
 
     async def recv(self, within: float = 5.0) -> mesh_pb2.FromRadio:
         async with asyncio.timeout(within):
-            while True:
-                event = self.decoder.next_event()
-                if isinstance(event, FramePayload):
-                    return mesh_pb2.FromRadio.FromString(event.payload)
-                if event is None:
-                    data = await self.reader.read(4096)
-                    assert data, "radio closed the connection"
-                    self.decoder.receive_data(data)
+            while not self.received:
+                data = await self.reader.read(4096)
+                assert data, "radio closed the connection"
+                self.received += self.frames.feed(data)
+            return mesh_pb2.FromRadio.FromString(self.received.pop(0))
 
     async def handshake(self, config_id: int = 77) -> list[mesh_pb2.FromRadio]:
         await self.write(WAKE_UP)
@@ -128,7 +128,7 @@ async def test_request_split_into_single_bytes_and_garbage_before_it_still_works
     radio = net.radios[A] = FakeMeshtasticRadio(A, net.medium)
     host = net.hosts[A] = await Host.connect(await radio.start_tcp())
     junk = b"\x00\xff\x94\x94\xc3\x7f\xff" + bytes([0x94, 0xC3, 0x02, 0x01])  # includes a 513-byte header
-    request = WAKE_UP + encode_frame(mesh_pb2.ToRadio(want_config_id=9).SerializeToString())
+    request = WAKE_UP + frame(mesh_pb2.ToRadio(want_config_id=9).SerializeToString())
     for byte in junk + b"\x00" * 4 + request:
         await host.write(bytes([byte]))
     answers = [await host.recv()]
@@ -256,16 +256,14 @@ async def pty_handshake(path: Path) -> int:
     """Open the pty like a serial port, handshake, return the node number the radio reports."""
     fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
     try:
-        os.write(fd, WAKE_UP + encode_frame(mesh_pb2.ToRadio(want_config_id=5).SerializeToString()))
-        decoder = StreamDecoder()
+        os.write(fd, WAKE_UP + frame(mesh_pb2.ToRadio(want_config_id=5).SerializeToString()))
+        frames = FrameReader()
         async with asyncio.timeout(5):
             while True:
-                decoder.receive_data(await asyncio.to_thread(_read_pty, fd, 0.5))
-                while (event := decoder.next_event()) is not None:
-                    if isinstance(event, FramePayload):
-                        message = mesh_pb2.FromRadio.FromString(event.payload)
-                        if message.HasField("my_info"):
-                            return message.my_info.my_node_num
+                for payload in frames.feed(await asyncio.to_thread(_read_pty, fd, 0.5)):
+                    message = mesh_pb2.FromRadio.FromString(payload)
+                    if message.HasField("my_info"):
+                        return int(message.my_info.my_node_num)
     finally:
         os.close(fd)
 
