@@ -679,3 +679,39 @@ def test_internet_dead_the_mesh_carries_the_message(tmp_path: Path) -> None:
         staff.kill()
         home.kill()
         mesh.close()
+
+
+def test_two_hubs_across_a_relay_radio_deliver_once_and_report_it_delivered(tmp_path: Path) -> None:
+    """Staff and care home radios cannot hear each other; a third radio (no hub) repeats between them."""
+    mesh = MeshInBackground(A, B, C)
+    mesh.medium.connect([(A, C), (C, B)])
+    staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff", internet=False)
+    home = HubProcess.create(tmp_path / "home", "Plejehjemmet Solgaarden", "care-home", internet=False)
+    for hub, num in ((staff, A), (home, B)):
+        hub.add_link("lora", {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15})
+    staff.add_peer(home, {"lora": ADDR[B]})
+    home.add_peer(staff, {"lora": ADDR[A]})
+    staff.set_default_route([home])
+    home.set_default_route([staff])
+    staff.trust(home)
+    home.trust(staff)
+    try:
+        staff.start()
+        home.start()
+        message_id = staff.send(home.node_id, "text", "Evakuering kl. 14 via relæ", priority="urgent")
+        home.wait_for("the text across the relay", lambda: arrived(home, message_id) is not None, timeout=60)
+        staff.wait_for(
+            "the end-to-end ack", lambda: staff.message(message_id)["end_to_end_acked"], timeout=60
+        )
+        hop = staff.message(message_id)["hops"][0]
+        assert (hop["link"], hop["state"]) == ("lora", "hop-acked"), hop
+        frames = mesh.frames_from(A)
+        assert len(frames) == 1, f"sent {len(frames)} times: the relay's implicit ACK caused a resend"
+        assert [m["id"] for m in home.inbox()].count(message_id) == 1
+        assert mesh.radios[A].implicit_acks >= 1  # the relay was heard repeating it
+        lora = next(row for row in staff.get("/v1/links")["links"] if row["link"] == "lora")
+        assert lora["details"]["implicit_acks"] >= 1 and lora["details"]["unconfirmed_after_relay"] == 0
+    finally:
+        staff.kill()
+        home.kill()
+        mesh.close()
