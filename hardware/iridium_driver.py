@@ -3,7 +3,8 @@
 The driver turns the AT dialogue of Iridium's ISU AT Command Reference into five operations: send one MO
 message (``AT+SBDWB`` then ``AT+SBDIX``, retried with back-off chosen by the MO status class), check the
 mailbox (clear the MO buffer, then ``AT+SBDIX``, or ``AT+SBDIXA`` when answering a ring alert), read
-signal bars (``AT+CSQF``/``AT+CSQ``), read network time (``AT-MSSTM``) and wait for ``SBDRING``. After every
+signal bars (``AT+CSQF``/``AT+CSQ``), read network time (``AT-MSSTM``, read against Iridium's time eras,
+see ``hardware.iridium_sbd.msstm_time``, unless ``epoch`` pins one) and wait for ``SBDRING``. After every
 successful session it reads the MT message the session brought (``AT+SBDRB``) and runs further sessions
 while the gateway reports more queued, so callers get all waiting MT traffic without polling blindly.
 
@@ -29,6 +30,7 @@ from hardware import iridium_sbd as sbd
 from hardware.at import BinaryRead
 from hardware.modem import AtModem
 from hardware.serial_link import SerialLink, backoff_delays
+from hub.core.clock import PLAUSIBLE_EPOCH
 from hub.core.errors import ModemError, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,7 @@ class Iridium9603Driver:
         *,
         retry: RetryPolicy | None = None,
         session_deadline: float = 120.0,
-        epoch: float = sbd.IRIDIUM_EPOCH,
+        epoch: float | None = None,
         max_mt_per_check: int = 32,
         rng: random.Random | None = None,
     ) -> None:
@@ -97,7 +99,7 @@ class Iridium9603Driver:
         deadline: float = 5.0,
         retry: RetryPolicy | None = None,
         session_deadline: float = 120.0,
-        epoch: float = sbd.IRIDIUM_EPOCH,
+        epoch: float | None = None,
     ) -> Iridium9603Driver:
         """Open ``device``, start the AT reader and initialise the modem."""
         link = SerialLink(device, baud, name="iridium")
@@ -111,10 +113,12 @@ class Iridium9603Driver:
         return driver
 
     async def initialise(self, *, ring_alerts: bool = True) -> None:
-        """Echo off, no flow control, DTR ignored (3-wire RockBLOCK wiring), ring alerts, IMEI."""
+        """Echo off, verbose results, no flow control, DTR ignored (3-wire RockBLOCK wiring), ring alerts,
+        IMEI. A modem another client left with numeric results (``ATV0``) answers the first command
+        ``0``; that is taken as its OK."""
         async with self._lock:
-            await self.modem.command("AT")
-            for command in ("ATE0", "AT&K0", "AT&D0"):
+            await self.modem.command("ATE0V1Q0", finals=("0",))
+            for command in ("AT&K0", "AT&D0"):
                 await self.modem.command(command)
             await self._clear(sbd.ClearBuffer.MO)  # a stale MO message would go out with the next check
             self.ring_alerts = ring_alerts
@@ -279,7 +283,12 @@ class Iridium9603Driver:
         """Unix time from the Iridium network, or None without network service."""
         async with self._lock:
             response = await self.modem.command("AT-MSSTM")
-        return sbd.parse_msstm(_info_line(response.info, "-MSSTM", "AT-MSSTM"), epoch=self.epoch)
+        frames = sbd.parse_msstm_frames(_info_line(response.info, "-MSSTM", "AT-MSSTM"))
+        if frames is None:
+            return None
+        if self.epoch is not None:
+            return self.epoch + frames * sbd.TICK_SECONDS
+        return sbd.msstm_time(frames, not_before=PLAUSIBLE_EPOCH)
 
     async def ring_pending(self) -> bool:
         """Whether a ring alert still waits for an answer (``AT+SBDSX``); a session that fetched the

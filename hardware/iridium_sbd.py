@@ -12,8 +12,12 @@ binary: a 2-byte big-endian length, the message (at most 270 bytes) and the same
 and never by line. ``SBDRING`` arrives unsolicited when the gateway holds MT traffic and ring alerts are on
 (``AT+SBDMTA=1``, registration ``AT+SBDAREG=1``); ``AT+SBDSX`` tells whether a ring alert is still
 unanswered, so a ring already served by another session costs no second one. ``AT-MSSTM`` reports
-network time as a hex count of 90 ms ticks since the Iridium epoch 2014-05-11T14:23:55Z, or
-``no network service``.
+network time as a hex count of 90 ms frames since the current Iridium era's epoch, or ``no network
+service``. The count has 32 bits (12.2 years), and Iridium moves the epoch before it runs out ("re-epoch"):
+ERA2 began 2014-05-11T14:23:55Z, ERA3 2025-02-14T18:14:17Z (broadcast from 2026, before ERA2's count ran
+out on 2026-08-10). The epoch is not broadcast, so ``msstm_time`` reads a count against every known era
+and keeps the earliest reading that is not before a floor (the build date): an ERA3 count read against
+ERA2 lands before 2017, an ERA2 count read against ERA3 lands after 2035.
 
 Nothing here reads a port or a clock; every parser either returns a value or raises ``ProtocolError``.
 The provider's billing rule (credits per started 50 bytes, one per message at least) and the ``RB`` +
@@ -32,7 +36,9 @@ from hub.core.errors import ProtocolError
 MO_MAX = 340
 MT_MAX = 270
 CREDIT_BYTES = 50
-IRIDIUM_EPOCH = 1_399_818_235  # 2014-05-11T14:23:55Z, the epoch of the current Iridium system time
+IRIDIUM_EPOCH = 1_399_818_235  # 2014-05-11T14:23:55Z, ERA2
+ERA3_EPOCH = 1_739_556_857  # 2025-02-14T18:14:17Z
+IRIDIUM_ERAS = (IRIDIUM_EPOCH, ERA3_EPOCH)
 TICK_SECONDS = 0.09
 RB_PREFIX_SIZE = 9  # b"RB" + 7 decimal digits
 
@@ -176,14 +182,6 @@ def parse_sbdix(line: str) -> SessionResult:
     return SessionResult(mo, momsn, MtStatus(mt), mtmsn, length, queued)
 
 
-def format_sbdix(result: SessionResult) -> str:
-    """The line a modem prints for ``result`` (used by the simulator)."""
-    return (
-        f"+SBDIX: {result.mo_status}, {result.momsn}, {int(result.mt_status)}, {result.mtmsn}, "
-        f"{result.mt_length}, {result.mt_queued}"
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class SbdStatus:
     """The ``+SBDSX`` answer: buffer flags, sequence numbers, whether a ring alert still needs answering
@@ -210,22 +208,7 @@ def parse_sbdsx(line: str) -> SbdStatus:
     return SbdStatus(mo_flag == "1", int(momsn), mt_flag == "1", int(mtmsn), ring == "1", int(waiting))
 
 
-def format_sbdsx(status: SbdStatus) -> str:
-    """The line a modem prints for ``AT+SBDSX`` (used by the simulator)."""
-    return (
-        f"+SBDSX: {int(status.mo_flag)}, {status.momsn}, {int(status.mt_flag)}, {status.mtmsn}, "
-        f"{int(status.ring_alert)}, {status.waiting}"
-    )
-
-
 # -- reading the MT buffer ------------------------------------------------------------------------
-
-
-def sbdrb_response(message: bytes) -> bytes:
-    """What a modem sends for ``AT+SBDRB`` before its final ``OK`` (used by the simulator)."""
-    if len(message) > MT_MAX:
-        raise ProtocolError(f"an MT message is at most {MT_MAX} bytes, not {len(message)}")
-    return len(message).to_bytes(2, "big") + message + checksum(message)
 
 
 def parse_sbdrb(buffer: bytes) -> tuple[bytes, int] | None:
@@ -321,29 +304,22 @@ def parse_csq(line: str) -> int:
 _MSSTM = re.compile(r"-MSSTM:\s*([0-9A-Fa-f]{1,8})")
 
 
-def parse_msstm(line: str, *, epoch: float = IRIDIUM_EPOCH) -> float | None:
-    """Unix time from ``-MSSTM: <hex ticks>``, or None for ``-MSSTM: no network service``.
-
-    The 32-bit tick counter spans about 12.25 years, so the 2014 epoch runs out on 2026-08-10; Iridium
-    moves the epoch when that happens, and ``epoch`` (Unix seconds) lets a deployment follow it.
-    """
+def parse_msstm_frames(line: str) -> int | None:
+    """The frame count of ``-MSSTM: <hex>``, or None for ``-MSSTM: no network service``."""
     text = line.strip()
     if re.fullmatch(r"-MSSTM:\s*no network service", text):
         return None
     match = _MSSTM.fullmatch(text)
     if match is None:
         raise ProtocolError(f"not an MSSTM answer: {line!r}")
-    return epoch + int(match.group(1), 16) * TICK_SECONDS
+    return int(match.group(1), 16)
 
 
-def format_msstm(unix_time: float | None, *, epoch: float = IRIDIUM_EPOCH) -> str:
-    """The line a modem prints for ``AT-MSSTM`` at ``unix_time`` (None: no service)."""
-    if unix_time is None:
-        return "-MSSTM: no network service"
-    ticks = round((unix_time - epoch) / TICK_SECONDS)
-    if not 0 <= ticks <= 0xFFFFFFFF:
-        raise ProtocolError(f"{unix_time} is outside the 32-bit tick range of the epoch {epoch}")
-    return f"-MSSTM: {ticks:08x}"
+def msstm_time(frames: int, *, epochs: tuple[float, ...] = IRIDIUM_ERAS, not_before: float) -> float:
+    """Unix time of a frame count: the earliest reading against ``epochs`` that is not before
+    ``not_before``; the latest epoch's reading when none is (a clock that old cannot be told apart)."""
+    readings = sorted(epoch + frames * TICK_SECONDS for epoch in epochs)
+    return next((reading for reading in readings if reading >= not_before), readings[-1])
 
 
 _SBDTC = re.compile(r"SBDTC: Outbound SBD Copied to Inbound SBD: size = (\d{1,3})")

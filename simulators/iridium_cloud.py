@@ -34,11 +34,25 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from hardware import iridium_sbd as sbd
 from hub.core.tasks import cancel_and_wait
-from simulators.iridium import Iridium9603, SessionOutcome
+from simulators.iridium_modem import MT_MAX, Iridium9603, SessionOutcome, mo_succeeded
 
 log = logging.getLogger(__name__)
+
+CREDIT_BYTES = 50  # the provider bills one credit per started 50 bytes of a message, and one at least
+
+
+def credits_for(size: int) -> int:
+    return max(1, -(-size // CREDIT_BYTES))
+
+
+def rb_forward(data: bytes) -> tuple[int, bytes] | None:
+    """The serial and the rest of an MO payload that starts ``RB`` + 7 digits: the provider forwards
+    such a message to that modem on the same account."""
+    head = data[:9]
+    if len(head) == 9 and head[:2] == b"RB" and head[2:].isdigit():
+        return int(head[2:]), bytes(data[9:])
+    return None
 
 
 @dataclass
@@ -124,8 +138,8 @@ class IridiumCloud:
 
     def queue_mt(self, imei: str, data: bytes) -> int:
         """Queue an MT message and ring the modem; returns the MT id."""
-        if not 1 <= len(data) <= sbd.MT_MAX:
-            raise ValueError(f"an MT message is 1-{sbd.MT_MAX} bytes, not {len(data)}")
+        if not 1 <= len(data) <= MT_MAX:
+            raise ValueError(f"an MT message is 1-{MT_MAX} bytes, not {len(data)}")
         account = self._accounts[imei]
         mt_id = next(self._mt_ids)
         account.mt_queue.append((mt_id & 0xFFFF, data))
@@ -153,24 +167,24 @@ class IridiumCloud:
             code = account.failures.popleft()
         else:
             code = 0
-        if sbd.mo_status_meaning(code)[1] is not sbd.RetryClass.NONE:
+        if not mo_succeeded(code):
             account.modem.finish_session(SessionOutcome(code))
             return
         if mo is not None:
-            account.credits += sbd.credits_for(len(mo))
+            account.credits += credits_for(len(mo))
             self._route_mo(account, mo)
         mt: bytes | None = None
         mtmsn = 0
         if account.mt_queue:
             mtmsn, mt = account.mt_queue.popleft()
-            account.credits += sbd.credits_for(len(mt))
+            account.credits += credits_for(len(mt))
         elif mo is None:
             account.credits += 1  # an empty mailbox check is billed too
         account.modem.finish_session(SessionOutcome(code, mt, mtmsn, len(account.mt_queue)))
 
     def _route_mo(self, account: Account, mo: bytes) -> None:
         self.mo_log.append((account.modem.imei, mo))
-        forward = sbd.split_rb_prefix(mo)
+        forward = rb_forward(mo)
         if forward is not None:
             serial, rest = forward
             target = next((a for a in self._accounts.values() if a.serial == serial), None)
@@ -244,7 +258,7 @@ class IridiumCloud:
             data = bytes.fromhex(hex_data)
         except ValueError:
             return _failed(14, "Could not decode hex data")
-        if len(data) > sbd.MT_MAX:
+        if len(data) > MT_MAX:
             return _failed(15, "Data too long")
         if params.get("flush") == "yes":
             self._accounts[params["imei"]].mt_queue.clear()

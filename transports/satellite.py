@@ -74,7 +74,7 @@ class SatelliteModemTransport(SatelliteBase):
         mailbox_check_minutes: float = 0.0,
         retry: RetryPolicy | None = None,
         session_deadline: float = 120.0,
-        epoch: float = sbd.IRIDIUM_EPOCH,
+        epoch: float | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(name, MODEM_MTU, budget, min_priority, logger)
@@ -191,11 +191,11 @@ class SatelliteModemTransport(SatelliteBase):
         if unix_time is None:
             return
         if unix_time < PLAUSIBLE_EPOCH:
-            # The 2014 epoch's tick counter ran out on 2026-08-10: a wrapped count reads as 2014. A wrong
-            # hint would be believed by a hub whose own clock is untrusted, so none is better.
+            # A count read against the wrong era (msstm_epoch pinned to an old one) lands years back. A
+            # wrong hint would be believed by a hub whose own clock is untrusted, so none is better.
             self.time_hints_refused += 1
             self.log.warning(
-                "%s: Iridium network time reads %s; set msstm_epoch to Iridium's current epoch",
+                "%s: Iridium network time reads %s; remove msstm_epoch or set Iridium's current epoch",
                 self.name,
                 datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="seconds"),
             )
@@ -396,7 +396,7 @@ async def open_transport(
             mailbox_check_minutes=table.number("mailbox_check_minutes", 0, low=0, high=10080),
             retry=retry,
             session_deadline=table.number("session_timeout", 120.0, low=1, high=600),
-            epoch=table.number("msstm_epoch", sbd.IRIDIUM_EPOCH, low=0, high=4e9),
+            epoch=table.number("msstm_epoch", 0.0, low=0, high=4e9) if "msstm_epoch" in table else None,
             clock=clock,
         )
         transport.start()

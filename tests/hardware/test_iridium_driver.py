@@ -13,7 +13,7 @@ import pytest
 from hardware import iridium_sbd as sbd
 from hardware.iridium_driver import Iridium9603Driver, RetryPolicy
 from hub.core.errors import DeviceGone, ModemError, ProtocolError
-from simulators.iridium import Iridium9603, SessionOutcome
+from simulators.iridium import Iridium9603
 from simulators.iridium_cloud import IridiumCloud
 from simulators.pty_device import PtyDevice
 
@@ -58,8 +58,8 @@ async def test_initialise_reads_imei_and_sets_up_ring_alerts(rig: Rig) -> None:
     assert rig.driver.imei == "300234010753370"
     assert not rig.model.echo
     assert rig.model.ring_alerts and rig.model.registration == 1
-    for command in (b"ATE0\r", b"AT&K0\r", b"AT&D0\r", b"AT+SBDD0\r"):
-        assert command in rig.device.received
+    # Every command ends in CR alone, as the ISU AT Command Reference has it.
+    assert rig.device.received == b"ATE0V1Q0\rAT&K0\rAT&D0\rAT+SBDD0\rAT+SBDMTA=1\rAT+SBDAREG=1\rAT+CGSN\r"
 
 
 async def test_send_writes_mo_with_checksum_and_clears_the_buffer(rig: Rig) -> None:
@@ -205,76 +205,6 @@ async def test_modem_to_modem_forwarding_by_rb_prefix(rig: Rig, cloud: IridiumCl
     finally:
         await other.driver.aclose()
         await other.device.aclose()
-
-
-# -- the simulated modem itself (sans-IO) ---------------------------------------------------------
-
-
-class _Sky:
-    """A constellation that records sessions and is finished by hand."""
-
-    def __init__(self) -> None:
-        self.sessions: list[tuple[Iridium9603, bytes | None]] = []
-
-    def signal_bars(self) -> int:
-        return 3
-
-    def network_time(self) -> float | None:
-        return NOW
-
-    def start_session(self, modem: Iridium9603, mo: bytes | None) -> None:
-        self.sessions.append((modem, mo))
-
-
-def _talk(model: Iridium9603, data: bytes) -> bytes:
-    model.receive_data(data)
-    return model.data_to_send()
-
-
-def test_model_is_busy_during_a_session_and_keeps_the_mo_buffer() -> None:
-    sky = _Sky()
-    model = Iridium9603("300234010753370", sky)
-    assert _talk(model, b"ATE0\r").endswith(b"OK\r\n")
-    assert _talk(model, b"AT+SBDWB=2\r") == b"READY\r\n"
-    assert _talk(model, b"hi" + sbd.checksum(b"hi")) == b"\r\n0\r\n\r\nOK\r\n"
-    assert _talk(model, b"AT+SBDIX\r") == b""
-    assert _talk(model, b"AT\r") == b""  # ignored while the session runs
-    model.finish_session(SessionOutcome(0))
-    assert model.data_to_send() == b"\r\n+SBDIX: 0, 1, 0, 0, 0, 0\r\n\r\nOK\r\n"
-    _talk(model, b"AT+SBDIX\r")
-    assert sky.sessions[1][1] == b"hi"  # a second session would send the same MO again
-
-
-def test_model_answers_the_rest_of_the_command_set() -> None:
-    model = Iridium9603("300234010753370", _Sky())
-    assert _talk(model, b"AT\r") == b"AT\r\r\nOK\r\n"  # echo is on after power-up
-    _talk(model, b"ATE0\r")
-    assert _talk(model, b"AT+SBDWB=341\r") == b"\r\n3\r\n\r\nOK\r\n"
-    assert _talk(model, b"AT+CSQF\r") == b"\r\n+CSQF:3\r\n\r\nOK\r\n"
-    assert sbd.parse_msstm(_talk(model, b"AT-MSSTM\r").split(b"\r\n")[1].decode()) == pytest.approx(
-        NOW, abs=0.1
-    )
-    _talk(model, b"AT+SBDWB=3\r")
-    _talk(model, b"abc" + sbd.checksum(b"abc"))
-    assert b"size = 3" in _talk(model, b"AT+SBDTC\r")
-    assert _talk(model, b"AT+SBDRB\r") == sbd.sbdrb_response(b"abc") + b"\r\nOK\r\n"
-    assert _talk(model, b"AT+SBDD2\r") == b"\r\n0\r\n\r\nOK\r\n"
-    assert _talk(model, b"AT+SBDRB\r") == b"\x00\x00\x00\x00\r\nOK\r\n"
-    assert _talk(model, b"AT+SBDMTA?\r") == b"\r\n+SBDMTA:0\r\n\r\nOK\r\n"
-    assert _talk(model, b"AT+SBDSX\r") == b"\r\n+SBDSX: 0, 0, 0, -1, 0, 0\r\n\r\nOK\r\n"
-    assert _talk(model, b"AT+BOGUS\r") == b"\r\nERROR\r\n"
-    assert _talk(model, b"AT+SBDD7\r") == b"\r\nERROR\r\n"
-
-
-def test_model_rings_only_with_ring_alerts_on() -> None:
-    model = Iridium9603("300234010753370", _Sky())
-    _talk(model, b"ATE0\r")
-    model.ring()
-    assert model.data_to_send() == b""
-    _talk(model, b"AT+SBDMTA=1\r")
-    _talk(model, b"AT+SBDAREG=1\r")
-    model.ring()
-    assert model.data_to_send() == b"SBDRING\r\n"
 
 
 # -- the provider's MT API --------------------------------------------------------------------------
