@@ -228,3 +228,20 @@ async def test_mt_api_answers_like_the_provider(rig: Rig) -> None:
     assert (await post(imei=imei, username="beredt", password="secret", data="0102")).startswith("OK,")
     await asyncio.wait_for(rig.driver.wait_ring(), 10)
     assert (await rig.driver.check_mailbox(answer_ring=True)).mt == (b"\x01\x02",)
+
+
+async def test_a_modem_left_in_numeric_mode_by_another_client_is_set_up(
+    cloud: IridiumCloud, tmp_path: Path
+) -> None:
+    model = Iridium9603("300234010753371", cloud)
+    cloud.attach(model, 3)
+    model.verbose = False  # ATV0 from an earlier client: results are "0\r"
+    device = PtyDevice(model, tmp_path / "numeric", baud=19200)
+    device.start()
+    driver = await Iridium9603Driver.open(str(device.link_path), 19200, retry=FAST, session_deadline=10.0)
+    try:
+        assert model.verbose and not model.echo and driver.imei == "300234010753371"
+        assert (await driver.send(b"\x01after ATV0")).result.mo_ok
+    finally:
+        await driver.aclose()
+        await device.aclose()
