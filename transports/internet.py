@@ -37,6 +37,7 @@ from hub.core.errors import (
     TransportClosed,
     TransportError,
 )
+from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 
 # The codec and the options live in modules of their own; re-exported so that they stay importable from here.
@@ -54,6 +55,9 @@ BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone 
 PRIORITY_LANES = 4  # hub.core.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
 PROBE_TIMEOUT_CAP = 2.0  # probes must answer fast: the health monitor relies on them
 SHUTDOWN_GRACE = 2.0  # seconds aclose waits for request handlers still running
+MAX_DESTINATIONS = (
+    256  # client-side peers kept; idle ones beyond this are forgotten, least recently used first
+)
 
 
 @dataclass(eq=False, slots=True)
@@ -238,8 +242,11 @@ class InternetTransport:
 
     # --- outbound --------------------------------------------------------------------------------
 
-    def _peer(self, dest: str) -> _Peer:
-        peer = self._peers.get(dest)
+    async def _peer(self, dest: str) -> _Peer:
+        """The client-side state of ``dest``, made on first use. Destinations come from senders' reply-to
+        headers too (hop acks go there), so at most ``MAX_DESTINATIONS`` are kept: beyond that the least
+        recently used idle one is forgotten, its pump stopped."""
+        peer = self._peers.pop(dest, None)
         if peer is None:
             url = base_url(dest)
             if url is None:
@@ -247,8 +254,20 @@ class InternetTransport:
                     "address is not an http(s) base URL", transport=self.name, peer=dest, reason="bad-address"
                 )
             peer = _Peer(dest, url.joinpath(FRAMES_PATH.lstrip("/")), url.joinpath(PROBE_PATH.lstrip("/")))
-            self._peers[dest] = peer
+            excess = len(self._peers) + 1 - MAX_DESTINATIONS
+            if excess > 0:
+                # Chosen and removed without an await, so none of them can take a frame meanwhile.
+                idle = [p for p in self._peers.values() if not p.in_flight and not any(p.lanes)][:excess]
+                for old in idle:
+                    del self._peers[old.url]
+                for old in idle:
+                    await cancel_and_wait(old.pump)
+        self._peers[dest] = peer  # most recently used last
         return peer
+
+    def status(self) -> dict[str, int]:
+        """Figures for the hub's link view."""
+        return {"destinations": len(self._peers), "refused_busy": self.stats.refused_busy}
 
     async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
         if self._closed:
@@ -259,7 +278,7 @@ class InternetTransport:
             )
         if not data:
             raise DeliveryRefused("empty frame", transport=self.name, peer=dest, reason="empty")
-        peer = self._peer(dest)
+        peer = await self._peer(dest)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         peer.lanes[min(max(priority, 0), PRIORITY_LANES - 1)].append((data, future))
         peer.wakeup.set()
@@ -373,7 +392,7 @@ class InternetTransport:
         if self._closed:
             raise TransportClosed("probe after close", transport=self.name, peer=dest)
         assert self._session is not None
-        peer = self._peer(dest)
+        peer = await self._peer(dest)
         timeout = aiohttp.ClientTimeout(total=min(self._options.timeout, PROBE_TIMEOUT_CAP))
         try:
             async with self._session.get(peer.probe_url, timeout=timeout) as response:

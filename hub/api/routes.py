@@ -219,6 +219,7 @@ async def healthz(request: web.Request) -> web.Response:
             "live_messages": hub.store.live_messages,
             "evicted": hub.store.evicted,
             "hop_acks_sent": hub.acks.hop_acks_sent,
+            "hop_acks_failed": hub.acks.hop_acks_failed,
             "e2e_acks_sent": hub.acks.e2e_acks_sent,
             "bytes_sent": dict(hub.links.sent_bytes),
             "clock_trusted": hub.clock.trusted,

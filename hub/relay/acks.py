@@ -65,6 +65,7 @@ class AckBatcher:
         self._e2e: dict[bytes, _Batch] = {}
         self._e2e_ready = asyncio.Event()
         self.hop_acks_sent = 0
+        self.hop_acks_failed = 0
         self.e2e_acks_sent = 0
 
     def hop_ack(
@@ -119,7 +120,10 @@ class AckBatcher:
                 await self.links.send(link, source, frame.encode(), int(batch.priority))
                 self.hop_acks_sent += 1
             except TransportError as exc:  # the sender retries and we ack the duplicate
-                log.info("hop ack to %s on %s failed: %s", source, link, exc)
+                self.hop_acks_failed += 1
+                # A reply-to address no peer has is the sender's claim: not worth a line each.
+                level = logging.INFO if self.links.peer_at(link, source) else logging.DEBUG
+                log.log(level, "hop ack to %s on %s failed: %s", source, link, exc)
 
     async def _e2e_forever(self) -> None:
         while True:

@@ -166,7 +166,10 @@ class Hub:
                     peer = None
                     if address is not None:
                         node = self.links.peer_at(name, address)
-                        peer = node.hex() if node else address
+                        if node is None:  # an address no peer has (a sender's claimed reply-to, say)
+                            log.debug("%s: %s %s (%s)", name, address, "up" if up else "down", reason)
+                            continue
+                        peer = node.hex()
                     now = self.clock.monotonic()
                     if up:
                         self.health.success(name, peer, now, reason, hard=True)
@@ -175,9 +178,10 @@ class Hub:
                 case TimeHint(unix_time=when, source=source):
                     if when < PLAUSIBLE_EPOCH:
                         log.warning("ignored implausible time %.0f from %s", when, source)
-                    elif not self.clock.trusted:
-                        log.warning("clock untrusted; taking time from %s", source)
+                    elif not self.clock.trusted or self.inbound.neighbour_time.owns_clock:
+                        log.warning("clock untrusted or set by neighbours; taking time from %s", source)
                         self.clock.correct(when, source)
+                        self.inbound.neighbour_time.outside_hint()
         log.info("link %s closed", name)
 
     async def _maintain_forever(self, interval: float = 600.0) -> None:

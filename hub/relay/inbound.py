@@ -4,10 +4,11 @@
       -> hop ack? settle our deliveries, done
       -> seen before? count as replayed, ack again (the sender missed our ack), done
       -> for us / broadcast / to forward? (no route -> refuse, so the sender tries another way)
-      -> durable commit -> hop ack to the sender -> track onward deliveries, notify, end-to-end ack
+      -> durable commit -> learn from it -> hop ack to the sender -> track onward deliveries, notify, ack
 
-Frames carry a hop counter outside the signature; a frame with zero hops came straight from its signer,
-which is how addresses on radio links are learned safely.
+Frames carry a hop counter outside the signature, so it decides nothing on its own: a neighbour's address
+and the time are learned only from a frame that was just stored as new (never from a replay), with zero
+hops, and, for addresses, stamped within ``FRESH`` seconds of a clock we trust (``_learn``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from hub.core.clock import PLAUSIBLE_EPOCH, Clock
+from hub.core.clock import Clock
 from hub.core.errors import ProtocolError, RefusalReason, StoreError, TrustError
 from hub.core.fragment import Reassembler, decode_fragment, is_fragment
 from hub.core.frame import BROADCAST, MAX_FRAME, Frame, Kind, decode_frame
@@ -26,9 +27,11 @@ from hub.relay.events import EventBus, FrameRefused, MessageReceived, RadioStatu
 from hub.relay.links import LinkSet
 from hub.relay.router import Router
 from hub.relay.store import Store
+from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.inbound")
 
+FRESH = 300  # seconds: a frame stamped longer ago (or ahead) than this teaches no address
 STATUS_MARKER = b"\x00"  # first byte of link-level status data, never of a frame (see hub/core/frame.py)
 
 
@@ -53,6 +56,7 @@ class Inbound:
         self.acks = acks
         self.events = events
         self.clock = clock
+        self.neighbour_time = NeighbourTime(clock)
         self.reassembler = Reassembler()
         self._accepting: set[bytes] = set()
         self.accepted = 0
@@ -100,13 +104,6 @@ class Inbound:
         except TrustError as exc:
             self.events.publish(FrameRefused(link, received.source, exc.reason.value))
             return
-        if frame.hops == 0:
-            self.links.learn(frame.sender, link, received.source)
-            if not self.clock.trusted and frame.created >= PLAUSIBLE_EPOCH:
-                # A Pi without a real-time clock after a power cut: a trusted neighbour's signed timestamp,
-                # fresh because it came straight from the signer, is the best time there is.
-                log.warning("clock untrusted; taking time from %s's signed timestamp", frame.sender.hex())
-                self.clock.correct(frame.created, f"signed timestamp of {frame.sender.hex()}")
         if frame.kind is Kind.HOP_ACK:
             self._hop_ack(frame, link, received.source)
         else:
@@ -145,6 +142,19 @@ class Inbound:
                 RefusalReason.HOP_ACK_NOT_FROM_HOP,
                 f"{frame.sender.hex()} acked {misdirected} frames it was never handed",
             )
+
+    def _learn(self, frame: Frame, link: str, source: str) -> None:
+        """A frame just stored as new, signed by a trusted node: perhaps the time, perhaps its address.
+
+        Zero hops is only the sender's word (the counter is unsigned), so it merely filters out frames
+        that were relayed and may be old; what makes it safe is that a replay is never new, the clock
+        moves only on agreement of several signers, and an address is taken only from a frame stamped
+        within ``FRESH`` seconds of a clock we trust."""
+        if frame.hops != 0:
+            return
+        self.neighbour_time.offer(frame.sender, frame.created)
+        if self.clock.trusted and abs(self.clock.time() - frame.created) <= FRESH:
+            self.links.learn(frame.sender, link, source)
 
     async def _e2e_ack(self, frame: Frame, link: str, source: str) -> None:
         """Settle what the ack's signer may settle: its own messages, its own copy of a broadcast."""
@@ -205,6 +215,7 @@ class Inbound:
         finally:
             self._accepting.discard(message_id)
         self.accepted += 1
+        self._learn(frame, link, source)
         direct = frame.recipient == self.me and previous == frame.sender
         e2e_covers_hop = direct and frame.kind is not Kind.ACK
         if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):

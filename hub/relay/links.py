@@ -72,10 +72,18 @@ class LinkSet:
         return self.health.state(link, hop.hex())
 
     def learn(self, node_id: bytes, link: str, address: str) -> None:
-        """``node_id`` signed a frame that reached us directly from ``address`` on ``link``."""
+        """``node_id`` signed a fresh frame, new to us, that reached us directly from ``address`` on ``link``.
+
+        Only configured peers learn, one address per link, and a configured address always wins: what
+        is learned stays bounded by the config, whatever arrives."""
         peer = self.peers.get(node_id)
-        if peer is None or peer.addresses.get(link) or peer.learned.get(link) == address:
+        if peer is None or peer.addresses.get(link):
             return
+        old = peer.learned.get(link)
+        if old == address:
+            return
+        if old is not None:
+            self._by_address.pop((link, old), None)
         log.info("learned address of %s on %s: %s", peer.name, link, address)
         peer.learned[link] = address
         self._by_address[(link, address)] = node_id

@@ -1,0 +1,92 @@
+"""Nothing unsigned, and nothing replayed, steers a real hub: a recorded frame three days old teaches no
+address, and a flood of made-up reply-to URLs leaves no state behind. The staff hub knows the care home
+only by its key (no configured URL), so it must learn the address, which is what an attacker would
+steer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.core.frame import Kind
+from tests.attacker import post_frames, sign_as
+from tests.hubproc import HubProcess
+from transports.internet import MAX_DESTINATIONS
+
+THREE_DAYS = 3 * 24 * 3600
+
+
+@pytest.fixture
+def staff_and_unlisted_home(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
+    staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff")
+    home = HubProcess.create(tmp_path / "home", "Plejecenter Solbakken", "care-home")
+    staff.add_peer(home, {})  # reached at whatever address it proves, by signing a fresh frame
+    home.add_peer(staff, {"internet": staff.internet_url})
+    home.set_default_route([staff])
+    staff.trust(home)
+    home.trust(staff)
+    staff.start()
+    home.start()
+    try:
+        yield staff, home
+    finally:
+        staff.kill()
+        home.kill()
+
+
+def _address_of(staff: HubProcess, home: HubProcess) -> str | None:
+    peer = next(p for p in staff.get("/v1/peers")["peers"] if p["node"] == home.node_id)
+    address: str | None = peer["links"].get("internet")
+    return address
+
+
+def test_a_replayed_old_frame_and_a_reply_to_flood_steer_nothing(
+    staff_and_unlisted_home: tuple[HubProcess, HubProcess],
+) -> None:
+    staff, home = staff_and_unlisted_home
+    hello = home.send(staff.node_id, "text", "Solbakken er på nettet")
+    staff.wait_for("the care home's first message", lambda: any(m["id"] == hello for m in staff.inbox()))
+    staff.wait_for("its address, learned", lambda: _address_of(staff, home) == home.internet_url)
+
+    # A frame the care home really signed three days ago (still within its time to live), replayed
+    # with the attacker's reply-to, twice.
+    recorded = sign_as(
+        home,
+        Kind.TEXT,
+        staff.node_id,
+        b"Ring til os her",
+        created=time.time() - THREE_DAYS,
+        ttl_minutes=5 * 24 * 60,
+    ).encode()
+    attacker = "http://127.0.0.1:9"
+    assert post_frames(staff, [recorded], reply_to=attacker) == 204
+    assert post_frames(staff, [recorded], reply_to=attacker) == 204
+    staff.wait_for("the replay refused", lambda: staff.get("/healthz")["refused"].get("replayed", 0) >= 1)
+    assert _address_of(staff, home) == home.internet_url, "a replayed frame steered the address"
+
+    # Each new reply-to URL gets the replayed frame's hop ack, and nothing more.
+    for port in range(1, 2 * MAX_DESTINATIONS + 1):
+        assert post_frames(staff, [recorded], reply_to=f"http://127.0.0.1:{port}") == 204
+    staff.wait_for(
+        "the flood counted",
+        lambda: staff.get("/healthz")["refused"].get("replayed", 0) >= 2 * MAX_DESTINATIONS,
+    )
+    last = f"peer http://127.0.0.1:{2 * MAX_DESTINATIONS} down"
+    staff.wait_for("the last hop ack tried", lambda: last in (staff.dir / "hub.log").read_text())
+    links = staff.get("/v1/links")["links"]
+    assert len(links) <= 2, f"one row per link and known peer, not per claimed URL: {links}"
+    internet = next(row for row in links if row["link"] == "internet")
+    # Idle destinations are forgotten beyond the cap; one still busy with its POST may linger.
+    assert internet["details"]["destinations"] <= MAX_DESTINATIONS + 8, internet
+    assert [p["node"] for p in staff.get("/v1/peers")["peers"]] == [home.node_id]
+    assert _address_of(staff, home) == home.internet_url
+
+    reply = staff.send(home.node_id, "text", "Vi kommer kl. 14")
+    home.wait_for(
+        "the staff's reply at the true address", lambda: any(m["id"] == reply for m in home.inbox())
+    )
+    log = (staff.dir / "hub.log").read_text()
+    assert log.count("learned address of") == 1, "the address was learned once, from the fresh frame"
