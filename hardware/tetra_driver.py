@@ -126,7 +126,7 @@ class TetraDriver:
         self._modem: AtModem | None = None
         self._selected: tuple[int, int] | None = None
         self._awaited: collections.OrderedDict[int, asyncio.Future[bool]] = collections.OrderedDict()
-        self._early: collections.OrderedDict[int, bool] = collections.OrderedDict()
+        self._early: dict[int, bool] = {}
         self._timers: set[asyncio.TimerHandle] = set()
 
     @property
@@ -271,6 +271,9 @@ class TetraDriver:
 
     async def _cmgs(self, dest: str, payload: bytes) -> Submission:
         modem = self._require()
+        # Results kept for an answer still to come belong to this command alone; older ones are stale
+        # (an instance number the radio reuses later must not find them).
+        self._early.clear()
         try:
             response = await modem.command(
                 pei.cmgs(dest, len(payload) * 8),
@@ -341,8 +344,6 @@ class TetraDriver:
         if sent is None:
             # The result can overtake the command's own answer inside one read: keep it for _await_result.
             self._early[result.instance] = result.status == pei.SENT
-            while len(self._early) > _AWAITED_LIMIT:
-                self._early.popitem(last=False)
         elif not sent.done():
             sent.set_result(result.status == pei.SENT)
         return True
