@@ -6,7 +6,7 @@
     any ──link reported down (hard failure)──► DOWN;  any ──link reported up (hard success)──► UP
 
 Hysteresis keeps a flapping link from causing storms: a link that went down must answer ``up_after``
-times in a row, and not earlier than ``hold_down`` seconds after it fell, before traffic returns to it.
+times in a row, and not earlier than ``hold_down`` seconds after it last failed, before traffic returns.
 A whole-link state (peer None) comes from the transport's own ``LinkChanged`` events; the state the
 policy sees for (link, peer) is the worse of the link's and the peer's.
 """
@@ -112,12 +112,11 @@ class HealthBoard:
         health.last_failure = now
         health.successes = 0
         health.failures += 1
-        if hard or health.failures >= self.down_after:
-            if health.state is not LinkState.DOWN:
-                self._move(health, LinkState.DOWN, reason, now)
-            else:
-                health.since = now  # still failing: restart the hold-down
-                health.reason = reason
+        if health.state is LinkState.DOWN:
+            health.since = now  # still failing: restart the hold-down
+            health.reason = reason
+        elif hard or health.failures >= self.down_after:
+            self._move(health, LinkState.DOWN, reason, now)
         elif health.state is LinkState.UP:
             self._move(health, LinkState.DEGRADED, reason, now)
 
