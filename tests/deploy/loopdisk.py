@@ -77,4 +77,11 @@ class LoopDisk:
         self._attach()
 
     def close(self) -> None:
-        self._detach()
+        """Unmount and detach; a disk still held by a process that outlived its test is unmounted lazily
+        (it goes once that process ends) so no mount is left behind."""
+        try:
+            self._detach()
+        except RuntimeError:
+            subprocess.run(["umount", "--lazy", str(self.mount)], check=False, timeout=60)
+            subprocess.run(["losetup", "--detach", self.device], check=False, timeout=60)
+            self.device = ""
