@@ -14,7 +14,8 @@ import random
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from hub.core.errors import ConfigError, FrameTooLarge, LinkDown, TransportClosed
+from hub.core.errors import FrameTooLarge, LinkDown, TransportClosed
+from hub.core.options import Options
 from hub.core.transport import (
     BROADCAST_ADDRESS,
     Capabilities,
@@ -167,15 +168,13 @@ class MemoryTransport:
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> MemoryTransport:
     """``[links.<name>] kind = "memory"`` with ``medium`` (a shared name), ``address``, ``mtu``, ``latency``
     and ``loss``."""
+    table = Options(options, f"links.{name}", known=("kind", "medium", "address", "mtu", "latency", "loss"))
     settings: dict[str, Any] = {}
-    for key, kind in (("mtu", int), ("latency", float), ("loss", float)):
-        if key in options:
-            value = options[key]
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ConfigError(f"expected a number, got {value!r}", key=f"links.{name}.{key}")
-            settings[key] = kind(value)
-    unknown = set(options) - {"kind", "medium", "address", "mtu", "latency", "loss"}
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=f"links.{name}")
-    medium = MemoryMedium.named(str(options.get("medium", "default")), **settings)
-    return medium.attach(str(options.get("address", ctx.node_id)), name)
+    if "mtu" in table:
+        settings["mtu"] = table.integer("mtu", 0, low=1)
+    if "latency" in table:
+        settings["latency"] = table.number("latency", 0.0, low=0)
+    if "loss" in table:
+        settings["loss"] = table.number("loss", 0.0, low=0, high=1)
+    medium = MemoryMedium.named(table.text("medium", "default"), **settings)
+    return medium.attach(table.text("address", ctx.node_id), name)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hub.core.errors import LinkDown
-from hub.core.transport import LinkChanged
+from hub.core.errors import ConfigError, LinkDown
+from hub.core.transport import LinkChanged, TransportContext
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.memory import MemoryMedium
+from transports.memory import MemoryMedium, open_transport
 
 
 class TestMemoryContract(TransportContract):
@@ -53,3 +56,19 @@ async def test_latency_delays_delivery() -> None:
         await next_received(b, 0.01)
     assert (await next_received(b, 1)).data == b"\x01slow"
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"mtu": 2.5}, "links.m.mtu"),
+        ({"loss": 2}, "links.m.loss"),
+        ({"latency": "slow"}, "links.m.latency"),
+        ({"colour": "red"}, "links.m.colour"),
+    ],
+)
+async def test_bad_options_name_the_key(options: dict[str, Any], key: str, tmp_path: Path) -> None:
+    ctx = TransportContext("00" * 8, tmp_path, logging.getLogger("test.memory"))
+    with pytest.raises(ConfigError) as caught:
+        await open_transport("m", {"kind": "memory", **options}, ctx)
+    assert caught.value.key == key
