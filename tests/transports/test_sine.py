@@ -415,3 +415,15 @@ async def test_pid_fallback_is_configured_and_checked(sites: Sites, tmp_path: Pa
     with pytest.raises(ConfigError) as info:
         await open_transport("s", {"device": "/dev/x", "pid_fallback": ["any"]}, ctx)
     assert info.value.key == "links.s.pid_fallback"
+
+
+async def test_late_over_the_air_results_never_refuse_the_next_frame(sites: Sites) -> None:
+    a, b = await sites.add("1001"), await sites.add("1002")
+    a.radio.result_delay = 0.05  # each result arrives while the next SDS is being handed over
+    frames = [b"\x01frame %d" % i for i in range(6)]
+    await asyncio.gather(*(a.transport.send("1002", frame) for frame in frames))
+    got = [(await next_received(b.transport, 10)).data for _ in frames]
+    assert sorted(got) == sorted(frames) and a.transport.counters["refused"] == 0
+    assert sum(command.startswith("AT+CMGS=1002,") for command in a.radio.commands) == len(
+        frames
+    )  # no resend
