@@ -214,15 +214,20 @@ class HubProcess:
     def http(
         self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> tuple[int, Any]:
-        """Over the network port (``[api] listen``), with exactly the headers given."""
+        """Over the network port (``[api] listen``), with exactly the headers given: the status and the
+        body, decoded if it is JSON."""
         request = urllib.request.Request(
             self.api_url + path, data=body, method=method, headers=dict(headers or {})
         )
         try:
             with self.opener.open(request, timeout=15) as response:
-                return response.status, json.loads(response.read() or b"null")
+                status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            status, raw = exc.code, exc.read()
+        try:
+            return status, json.loads(raw or b"null")
+        except ValueError:
+            return status, raw.decode(errors="replace")
 
     def get(self, path: str) -> Any:
         status, body = self.request("GET", path)

@@ -28,6 +28,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
 from hub.core.errors import (
     ConfigError,
     DeliveryRefused,
@@ -58,6 +59,9 @@ SHUTDOWN_GRACE = 2.0  # seconds aclose waits for request handlers still running
 MAX_DESTINATIONS = (
     256  # client-side peers kept; idle ones beyond this are forgotten, least recently used first
 )
+# Idle connections close after 30 s, longer than a peer's aiohttp client keeps one for reuse (15 s), so a
+# peer never POSTs into a connection this side is closing. Bodies are timed by the handler itself.
+SERVER_LIMITS = ConnectionLimits(total=512, per_source=32, idle_timeout=30.0, body_timeout=None)
 
 
 @dataclass(eq=False, slots=True)
@@ -104,6 +108,8 @@ class InternetTransport:
             mtu=options.mtu, link_ack=False, cost=Cost.FREE, bytes_per_second=10e6
         )
         self.stats = InternetStats()
+        self.guard = ConnectionGuard(SERVER_LIMITS)
+        """Bounds the server's connections; its refusals show in /healthz."""
         self._options = options
         self._node_id = ctx.node_id
         self._logger = ctx.logger
@@ -122,16 +128,16 @@ class InternetTransport:
         """Bind the server and open the client session; ``ConfigError`` if the address cannot be used."""
         opts = self._options
         server_ssl, client_ssl = self._server_ssl(), self._client_ssl()
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware])
         app.router.add_post(FRAMES_PATH, self._handle_frames)
         app.router.add_get(PROBE_PATH, self._handle_probe)
         self._runner = web.AppRunner(
             app, access_log=None, auto_decompress=False, shutdown_timeout=SHUTDOWN_GRACE, handle_signals=False
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, opts.host, opts.port, ssl_context=server_ssl)
         try:
-            await site.start()
+            sock = listen_tcp(opts.host, opts.port)
+            await GuardedSite(self._runner, sock, self.guard, ssl_context=server_ssl).start()
         except OSError as exc:
             await self._runner.cleanup()
             raise ConfigError(

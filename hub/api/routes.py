@@ -19,6 +19,7 @@ from aiohttp import web
 from hub.api.gate import Gate, Handler, host_names
 from hub.api.tokens import Scope, TokenStore
 from hub.console.routes import CONSOLE_KEY, setup_console
+from hub.core.bounded_http import ConnectionGuard
 from hub.core.errors import (
     BudgetExhausted,
     ConfigError,
@@ -39,6 +40,7 @@ from hub.relay.store import StoredMessage
 MAX_BODY = 64 * 1024
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
 GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
+GUARDS_KEY: web.AppKey[tuple[ConnectionGuard, ...]] = web.AppKey("guards", tuple)
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 
@@ -206,7 +208,11 @@ async def peers(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    gate = request.app[GATE_KEY]
+    guards = request.app[GUARDS_KEY]
+    refused = request.app[GATE_KEY].refusals.copy()
+    for api_guard in guards:
+        refused.update(api_guard.refused)
+    link_guards = {name: getattr(t, "guard", None) for name, t in hub.links.transports.items()}
     return web.json_response(
         {
             "ok": hub.ready.is_set(),
@@ -223,7 +229,11 @@ async def healthz(request: web.Request) -> web.Response:
             "e2e_acks_sent": hub.acks.e2e_acks_sent,
             "bytes_sent": dict(hub.links.sent_bytes),
             "clock_trusted": hub.clock.trusted,
-            "http_refused": dict(gate.refusals),
+            "http_refused": dict(refused),
+            "http_connections": sum(g.open_connections for g in guards),
+            "link_http_refused": {
+                name: dict(g.refused) for name, g in link_guards.items() if isinstance(g, ConnectionGuard)
+            },
             "time": time.time(),
         }
     )
@@ -344,15 +354,25 @@ ROUTES: tuple[tuple[str, str, Handler, Scope | None], ...] = (
 """Every ``/v1`` route with the token scope it needs on the network port (None: any valid token)."""
 
 
-def build_app(hub: Hub, *, tokens: TokenStore | None = None, hosts: tuple[str, ...] = ()) -> web.Application:
+def build_app(
+    hub: Hub,
+    *,
+    tokens: TokenStore | None = None,
+    hosts: tuple[str, ...] = (),
+    guards: tuple[ConnectionGuard, ...] = (),
+) -> web.Application:
     """The API and the console in one app. Without ``tokens`` no network client can use ``/v1``; ``hosts``
-    are host names the network port answers to besides its addresses and the machine's own names."""
+    are host names the network port answers to besides its addresses and the machine's own names;
+    ``guards`` bound the connections of the sites that serve the app (their refusals show in /healthz)."""
     gate = Gate(tokens, host_names(hosts))
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors, gate.middleware])
     app[HUB_KEY] = hub
     app[GATE_KEY] = gate
+    app[GUARDS_KEY] = guards
     for method, path, handler, scope in ROUTES:
         app.router.add_route(method, path, gate.scoped(scope, handler))
     app.router.add_get("/healthz", healthz)
     setup_console(app, hub)
+    # innermost, so that a body read under the guard's deadline still gets the JSON errors above
+    app.middlewares.extend(guard.middleware for guard in guards)
     return app

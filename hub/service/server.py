@@ -22,14 +22,18 @@ from hub.api.local import bind_private
 from hub.api.routes import build_app
 from hub.api.tokens import TokenStore
 from hub.appliance.monitor import Appliance
+from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised
 from hub.relay.hub import Hub
 from hub.service.assembly import load_identity, open_hub
 from hub.service.config import HubConfig
+from hub.service.log_limit import limited_logging
 from hub.service.watchdog import ServiceNotification, SystemdNotifier
 
 log = logging.getLogger("beredt.server")
+# Everyone on the socket is the same local source: one cap for all of them.
+LOCAL_LIMITS = ConnectionLimits(total=64, per_source=64)
 
 
 class _Stopping(Exception):
@@ -37,8 +41,12 @@ class _Stopping(Exception):
 
 
 async def serve(config: HubConfig, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set)."""
-    stop = stop or asyncio.Event()
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), with repeated log lines rate-limited meanwhile."""
+    with limited_logging():
+        await _serve(config, stop or asyncio.Event())
+
+
+async def _serve(config: HubConfig, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -47,16 +55,19 @@ async def serve(config: HubConfig, *, stop: asyncio.Event | None = None) -> None
     identity = load_identity(config, create=True)
     tls = _server_tls(config)
     async with open_hub(config, identity) as hub:
-        app = build_app(hub, tokens=TokenStore(config.data_dir), hosts=config.api_hosts)
+        network, local = ConnectionGuard(), ConnectionGuard(LOCAL_LIMITS)
+        tokens = TokenStore(config.data_dir)
+        app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         bound = False
         try:
-            await web.SockSite(runner, bind_private(config.socket_path)).start()
+            await GuardedSite(runner, bind_private(config.socket_path), local).start()
             bound = True
-            site = web.TCPSite(runner, config.api_host, config.api_port, ssl_context=tls)
             try:
-                await site.start()
+                await GuardedSite(
+                    runner, listen_tcp(config.api_host, config.api_port), network, ssl_context=tls
+                ).start()
             except OSError as exc:
                 raise BeredtError(
                     f"cannot serve the API on {config.api_host}:{config.api_port}: {exc.strerror};"

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from hub.appliance.power import Button, PowerConfig
+from hub.core.bounded_http import ConnectionLimits
 from hub.service.config import load as load_config
+from hub.service.server import LOCAL_LIMITS
 from tests.deploy.installer import DEPLOY, find_tool, run_install
+from transports.internet import SERVER_LIMITS
 
 
 def directives(path: Path) -> dict[str, list[str]]:
@@ -119,6 +122,13 @@ def test_unit_runs_the_hub_as_a_watched_hardened_notify_service() -> None:
     # Draining on SIGTERM must fit inside the stop timeout, and the watchdog must allow a slow start.
     assert int(unit["Service.TimeoutStopSec"][0]) >= 10
     assert int(unit["Service.RestartSec"][0]) >= 1
+
+
+def test_the_file_limit_leaves_room_above_every_connection_cap() -> None:
+    """A connection flood must meet the hub's own caps (counted, answered 503), never EMFILE in accept()."""
+    unit = directives(DEPLOY / "beredt.service")
+    caps = ConnectionLimits().total + LOCAL_LIMITS.total + SERVER_LIMITS.total
+    assert int(unit["Service.LimitNOFILE"][0]) >= 4 * caps
 
 
 def test_example_configuration_loads_and_its_power_table_is_valid() -> None:
