@@ -160,7 +160,11 @@ async def phase(
 
 
 async def run(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="beredt-bench-relay-"))
+    with tempfile.TemporaryDirectory(prefix="beredt-bench-relay-", ignore_cleanup_errors=True) as folder:
+        await measure(args, Path(folder))
+
+
+async def measure(args: argparse.Namespace, work: Path) -> None:
     source = Identity.generate("Kilde", "staff")
     source.save(work / "a.key")
     sink = Identity.generate("Modtager", "care-home")

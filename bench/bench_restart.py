@@ -133,7 +133,11 @@ def start_and_measure(hub: HubProcess, settle: float) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="beredt-bench-restart-"))
+    with tempfile.TemporaryDirectory(prefix="beredt-bench-restart-", ignore_cleanup_errors=True) as folder:
+        await measure(args, Path(folder))
+
+
+async def measure(args: argparse.Namespace, work: Path) -> None:
     far = Identity.generate("Solgaarden", "care-home")
     empty = hub_on_dead_link(work / "empty", far)
     full = hub_on_dead_link(work / "full", far)
