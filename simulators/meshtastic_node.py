@@ -41,6 +41,10 @@ MODULE_PARTS = [
 ]
 """``ModuleConfig`` variants in ``AdminMessage.ModuleConfigType`` order (MQTT_CONFIG = 0, ...)."""
 FIRMWARE_VERSION = "2.5.20.beredt-sim"
+ANSWERED_PORTS = frozenset(
+    {PortNum.TRACEROUTE_APP, PortNum.POSITION_APP, PortNum.TELEMETRY_APP, PortNum.NODEINFO_APP}
+)
+"""Ports whose module answers a ``want_response`` request (``NodeSettings.answer``)."""
 
 
 class NodeSettings:

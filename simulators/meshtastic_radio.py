@@ -41,7 +41,7 @@ from meshtastic.protobuf import admin_pb2, mesh_pb2, portnums_pb2
 
 from hub.core.tasks import cancel_and_wait
 from simulators.meshtastic_framing import FrameReader, frame
-from simulators.meshtastic_node import NodeSettings, record_hop
+from simulators.meshtastic_node import ANSWERED_PORTS, NodeSettings, record_hop
 from simulators.pty_device import PtyDevice
 from simulators.rf_medium import RFMedium
 
@@ -418,7 +418,7 @@ class FakeMeshtasticRadio:
             return
         to_us = packet.to == self.node_num
         repeat = (sender, packet.id) in self._seen
-        replies = to_us and packet.decoded.want_response and self.settings.answer(packet) is not None
+        replies = to_us and packet.decoded.want_response and packet.decoded.portnum in ANSWERED_PORTS
         if to_us and packet.want_ack and (repeat or not replies):
             self._answer(packet, PortNum.ROUTING_APP, _routing(RouteError.NONE))
         if repeat:
