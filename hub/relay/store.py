@@ -139,6 +139,8 @@ class Store:
         self._room = asyncio.Lock()
         """Held from the quota check until the newcomer is counted, so two accepts that both need room
         never choose the same victim (the database still shows it active until the eviction commits)."""
+        self._retired_meanwhile: set[bytes] = set()
+        """Messages retired while an eviction held ``_room``: never its victims (counted out already)."""
 
     @classmethod
     async def open(
@@ -370,6 +372,8 @@ class Store:
 
     def retire(self, message_id: bytes, state: str, size: int) -> None:
         """A message left the live set (all hops done, expired or evicted)."""
+        if self._room.locked():  # an eviction may be choosing victims from rows read before this
+            self._retired_meanwhile.add(message_id)
         self.live_messages -= 1
         self.live_bytes -= size
         self._write_later(
@@ -383,25 +387,34 @@ class Store:
     # ---- quota --------------------------------------------------------------------------------------
 
     async def _make_room(self, size: int, priority: Priority, now: float) -> None:
+        """Evict enough to fit a message of ``size`` bytes (the caller holds ``_room``)."""
         if self.live_messages + 1 <= self.max_messages and self.live_bytes + size <= self.max_bytes:
             return
-        await self.flush()
-        need_count = self.live_messages + 1 - self.max_messages
-        need_bytes = self.live_bytes + size - self.max_bytes
-        victims: list[tuple[bytes, int, int, str]] = []
-        async with self._db.execute(
-            "SELECT id, size, priority, CASE WHEN expires <= ? THEN 'expired' ELSE 'evicted' END"
-            " FROM messages"
-            " WHERE state='active' AND (expires <= ? OR priority < ?)"
-            " ORDER BY expires <= ? DESC, priority ASC, accepted_at ASC LIMIT 1000",
-            (now, now, min(int(priority) + 1, int(Priority.LIFE_SAFETY)), now),
-        ) as cursor:
-            async for row in cursor:
+        try:
+            await self.flush()
+            async with self._db.execute(
+                "SELECT id, size, priority, CASE WHEN expires <= ? THEN 'expired' ELSE 'evicted' END"
+                " FROM messages"
+                " WHERE state='active' AND (expires <= ? OR priority < ?)"
+                " ORDER BY expires <= ? DESC, priority ASC, accepted_at ASC LIMIT 1000",
+                (now, now, min(int(priority) + 1, int(Priority.LIFE_SAFETY)), now),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            # From here to the router's drop nothing awaits, so no message settles in between; one that
+            # settled while the query ran is already counted out and is no victim.
+            need_count = self.live_messages + 1 - self.max_messages
+            need_bytes = self.live_bytes + size - self.max_bytes
+            victims: list[tuple[bytes, int, int, str]] = []
+            for row in rows:
                 if need_count <= 0 and need_bytes <= 0:
                     break
+                if row[0] in self._retired_meanwhile:
+                    continue
                 victims.append((row[0], row[1], row[2], row[3]))
                 need_count -= 1
                 need_bytes -= row[1]
+        finally:
+            self._retired_meanwhile.clear()
         if need_count > 0 or need_bytes > 0:
             raise StoreFull(
                 f"store quota reached ({self.live_messages} messages, {self.live_bytes} bytes) and nothing of"
@@ -429,8 +442,8 @@ class Store:
             self.live_messages -= 1
             self.live_bytes -= victim_size
             self.evicted += 1
+        self.on_evicted([v[0] for v in victims])  # before the write: an ack arriving meanwhile finds none
         await self._write(writes)
-        self.on_evicted([v[0] for v in victims])
 
     # ---- reads --------------------------------------------------------------------------------------
 

@@ -108,10 +108,11 @@ async def engine(
     timing: Timing | None = None,
     peers: tuple[Identity, ...] = (PEER,),
     default_route: tuple[bytes, ...] = (PEER.node_id,),
+    max_messages: int = 1000,
 ) -> AsyncIterator[Engine]:
     """A running router (dispatcher and link workers) that sends from ``ME`` over ``media``."""
     async with wired(media, peers=peers, health=health) as wiring:
-        store = await Store.open(tmp_path / "store.db")
+        store = await Store.open(tmp_path / "store.db", max_messages=max_messages)
         events = EventBus()
         router = Router(
             me=ME.node_id,
