@@ -32,6 +32,7 @@ from hub.appliance.ups import decode_register as decode_register
 from hub.appliance.ups import open_smbus as open_smbus
 from hub.core.errors import ConfigError, ProtocolError
 from hub.core.options import Options
+from hub.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +250,7 @@ class PowerMonitor:
         if self._closed:
             return
         self._closed = True
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        await cancel_and_wait(self._poller)
         for device in reversed(self._devices):
             device.close()
         self._devices.clear()
