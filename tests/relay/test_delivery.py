@@ -99,7 +99,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         assert self.delivery.open is (self.delivery.state in OPEN)
 
 
-DeliveryMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=20, deadline=None)
+DeliveryMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=15, deadline=None)
 TestDeliveryMachine = DeliveryMachine.TestCase
 
 
@@ -121,7 +121,7 @@ class _Extreme(random.Random):
     attempts=st.integers(0, 200),
     seed=st.integers(0, 2**32),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_backoff_stays_in_half_to_full_step_and_under_the_cap(
     initial: float, cap: float, factor: float, attempts: int, seed: int
 ) -> None:
