@@ -323,13 +323,25 @@ async def _links(request: web.Request, console: Console, session: Session) -> we
 
 
 async def _logbook(request: web.Request, console: Console, session: Session) -> web.Response:
+    """A window of the log book, newest first: ``?before=SEQ`` pages back, ``?limit=`` up to 200."""
     book = console.logbook
-    entries = await book.entries()
+    before = _int_param(request, "before", None)
+    entries = await book.page(before=before, limit=_int_param(request, "limit", 100) or 100)
     return web.json_response({
-        "entries": [{"seq": e.seq, "time": e.time, "author": e.author, "type": e.type.value, "text": e.text}
-                    for e in entries[-500:]],
-        "broken": await book.verify(), "head": await book.head(),
+        "entries": [e.view() for e in entries],
+        "more": bool(entries) and entries[-1].seq > 1,
+        "broken": await book.verify_new(), "head": await book.head(),
     })  # fmt: skip
+
+
+def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a whole number, got {raw!r}") from None
 
 
 async def _log_entry(request: web.Request, console: Console, session: Session) -> web.Response:

@@ -26,7 +26,7 @@ import aiosqlite
 
 from hub.console import state
 from hub.console.board import StatusBoard
-from hub.console.logbook import EntryType, LogBook
+from hub.console.logbook import EntryType, LogBook, LogEntry
 from hub.console.messages import decode_message, link_label, name_of, summary
 from hub.console.rollcall import Escalate, Resend, RollCallBoard
 from hub.console.users import Users
@@ -46,6 +46,7 @@ log = logging.getLogger("beredt.console")
 HISTORY = 300
 BATCH = 1000
 SEEN = 4 * BATCH
+LIVE_ENTRIES = 50  # log book entries carried by one live event
 GAP = f"Over {BATCH} beskeder på én gang: kun de nyeste er set og logget"
 CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
 
@@ -277,6 +278,7 @@ class Console:
                 fresh = [m for m in reversed(batch) if m.id not in self._seen]
                 items = [self.decode(m) for m in fresh]
                 notes: list[tuple[EntryType, str, str]] = []
+                logged: list[LogEntry] = []
                 if len(batch) == BATCH and fresh and batch[-1].id == fresh[0].id:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
@@ -286,7 +288,7 @@ class Console:
                 if notes:
                     # the log book first: whatever the board shows is already on record, and a failed
                     # commit leaves the batch unseen, to be read again at the next event
-                    await self.logbook.append_many(notes)
+                    logged = await self.logbook.append_many(notes)
                 for message, item in zip(fresh, items, strict=True):
                     self._remember(message)
                     self._take(item)
@@ -296,12 +298,18 @@ class Console:
                 log.exception("console could not read the inbox")
                 continue
             if fresh:
-                for topic in ("message", "board", "rollcall", "logbook"):
+                for topic in ("message", "board", "rollcall"):
                     self._emit(topic)
+            self._emit_logged(logged)
 
     async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None:
-        await self.logbook.append(type, text, author=author)
-        self._emit("logbook")
+        self._emit_logged([await self.logbook.append(type, text, author=author)])
+
+    def _emit_logged(self, entries: list[LogEntry]) -> None:
+        """Browsers add new entries from the event itself; after a burst they reload the newest page."""
+        if entries:
+            shown = entries[-LIVE_ENTRIES:]
+            self._emit("logbook", entries=[e.view() for e in shown], gap=len(entries) > len(shown))
 
     # ---- outbound -----------------------------------------------------------------------------------
 

@@ -139,6 +139,15 @@ async def test_roll_call_answered_live_from_the_care_home(
     await staff.click(".tabs [data-tab=logbook]")
     await expect(staff.locator("#logbook-verdict")).to_have_text("The log book is intact.")
     await expect(staff.locator("#logbook tbody")).to_contain_text("Meld status efter stormen")
+    # a new entry arrives in the live event and is added on top: the log book is not fetched again
+    fetches: list[str] = []
+    staff.on(
+        "request", lambda r: fetches.append(r.url) if r.method == "GET" and "api/logbook" in r.url else None
+    )
+    await staff.fill("#logbook-form input[name=text]", "Tankvogn sendt til Lindely")
+    await staff.click("#logbook-form button[type=submit]")
+    await expect(staff.locator("#logbook tbody tr").first).to_contain_text("Tankvogn sendt til Lindely")
+    assert fetches == []
 
     assert outside.requests == [], f"requests left localhost: {outside.requests}"
 

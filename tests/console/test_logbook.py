@@ -194,3 +194,35 @@ async def test_a_batch_is_one_chain_continuation(book: LogBook) -> None:
     with pytest.raises(ValueError, match="needs text"):
         await book.append_many([(EntryType.NOTE, "ok", "x"), (EntryType.NOTE, "", "x")])
     assert await book.head() == (7, batch[-1].hash.hex())
+
+
+async def test_pages_run_newest_first_a_window_at_a_time(book: LogBook) -> None:
+    first = await book.page(limit=2)
+    assert [e.seq for e in first] == [5, 4]
+    assert [e.seq for e in await book.page(before=first[-1].seq, limit=2)] == [3, 2]
+    assert [e.seq for e in await book.page(before=2, limit=200)] == [1]
+    assert await book.page(before=1) == []
+    for limit in (0, 201):
+        with pytest.raises(ValueError, match="limit"):
+            await book.page(limit=limit)
+
+
+async def test_incremental_verification_walks_only_new_entries_yet_sees_a_cut_head(
+    book: LogBook, tmp_path: Path
+) -> None:
+    assert await book.verify_new() is None
+    await book.append(EntryType.NOTE, "efter første kontrol", author="x")
+    assert await book.verify_new() is None
+    # a change below the verified head is the full walk's to find; a change after it is found at once
+    await book.append(EntryType.NOTE, "endnu en", author="x")
+    tamper(tmp_path / "store.db", "UPDATE logbook SET text='ændret' WHERE seq=7")
+    assert await book.verify_new() == 7
+    assert await book.verify() == 7
+
+
+async def test_incremental_verification_notices_the_verified_head_removed(
+    book: LogBook, tmp_path: Path
+) -> None:
+    assert await book.verify_new() is None
+    tamper(tmp_path / "store.db", "DELETE FROM logbook WHERE seq=5")
+    assert await book.verify_new() == 5

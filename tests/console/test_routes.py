@@ -236,6 +236,33 @@ async def test_live_events_stream_to_the_browser(pair: Pair, clients: Callable[[
     assert pair.staff.console.messages[0]["kind"] == Kind.STATUS.name.lower()
 
 
+async def test_log_book_is_read_a_page_at_a_time_and_live_events_carry_new_entries(
+    pair: Pair, clients: Callable[[str], Client]
+) -> None:
+    staff = clients(pair.staff.url)
+    await staff.login("hansen")
+    for n in range(5):
+        await staff.ok("POST", "logbook", {"type": "note", "text": f"notat {n}"})
+    first = await staff.ok("GET", "logbook?limit=2")
+    assert [e["text"] for e in first["entries"]] == ["notat 4", "notat 3"]
+    assert first["more"] and first["broken"] is None
+    older = await staff.ok("GET", f"logbook?limit=2&before={first['entries'][-1]['seq']}")
+    assert [e["text"] for e in older["entries"]] == ["notat 2", "notat 1"]
+    for query, field in (("limit=201", "limit"), ("before=x", "before")):
+        status, data = await staff.call("GET", f"logbook?{query}")
+        assert status == 400 and data["error"].startswith(field), data
+    async with staff.session.get(f"{pair.staff.url}/console/api/events") as stream:
+        await staff.ok("POST", "logbook", {"type": "decision", "text": "live"})
+        async with asyncio.timeout(20):
+            while True:
+                line = (await stream.content.readline()).decode()
+                if line.startswith("data: ") and '"live"' in line:
+                    break
+    event = json.loads(line[6:])
+    assert [(e["type"], e["text"]) for e in event["entries"]] == [("decision", "live")]
+    assert event["gap"] is False
+
+
 async def test_messages_whose_events_were_lost_are_still_picked_up(pair: Pair) -> None:
     care = pair.care.hub.identity
     payload = encode_payload(Kind.STATUS, {"facility": "Compromised", "needs": ["heat"]})

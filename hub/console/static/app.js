@@ -109,9 +109,12 @@ function connectEvents() {
   const live = $("#live");
   source.onopen = () => { live.className = "live on"; live.textContent = t("live_on"); refreshAll(); };
   source.onerror = () => { live.className = "live off"; live.textContent = t("live_off"); };
-  for (const topic of ["message", "rollcall", "board", "link", "logbook"]) {
+  for (const topic of ["message", "rollcall", "board", "link"]) {
     source.addEventListener(topic, () => refreshTopic(topic));
   }
+  source.addEventListener("logbook", (event) => {
+    if (state.me && state.me.role !== "institution") appendLogbook(JSON.parse(event.data));
+  });
   state.events = source;
 }
 
@@ -268,14 +271,42 @@ async function sendSitrep(event) {
 
 // ---- staff: log book and links ----------------------------------------------------------------------------
 
+// The log book is read a page at a time, newest first; live events carry the new entries themselves, so an
+// open console costs the hub the same after three days as after three minutes.
+const LOGBOOK_SHOWN = 500;
+
+function logbookRow(e) {
+  return el("tr", { "data-seq": e.seq },
+    el("td", {}, e.seq), el("td", {}, clock(e.time)), el("td", {}, t(`type_${e.type}`)), el("td", {}, e.author),
+    el("td", {}, e.text));
+}
+
 async function renderLogbook() {
   const data = await api("logbook");
   const verdict = $("#logbook-verdict");
   verdict.textContent = data.broken === null ? t("logbook_intact") : t("logbook_broken", { seq: data.broken });
   verdict.className = data.broken === null ? "confirmation" : "error";
-  $("#logbook tbody").replaceChildren(...data.entries.slice().reverse().map((e) => el("tr", {},
-    el("td", {}, e.seq), el("td", {}, clock(e.time)), el("td", {}, t(`type_${e.type}`)), el("td", {}, e.author),
-    el("td", {}, e.text))));
+  $("#logbook tbody").replaceChildren(...data.entries.map(logbookRow));
+  $("#logbook-older").hidden = !data.more;
+}
+
+async function olderLogbook() {
+  const rows = $all("#logbook tbody tr");
+  const oldest = rows.length ? rows[rows.length - 1].dataset.seq : null;
+  const data = await api(oldest ? `logbook?before=${oldest}` : "logbook");
+  $("#logbook tbody").append(...data.entries.map(logbookRow));
+  $("#logbook-older").hidden = !data.more;
+}
+
+function appendLogbook(data) {
+  if (!data || !data.entries || data.gap) { refreshTopic("logbook"); return; }
+  const body = $("#logbook tbody");
+  const newest = body.firstElementChild ? Number(body.firstElementChild.dataset.seq) : 0;
+  const fresh = data.entries.filter((e) => e.seq > newest);
+  if (fresh.length && newest && fresh[0].seq !== newest + 1) { refreshTopic("logbook"); return; }  // missed some
+  body.prepend(...fresh.reverse().map(logbookRow));
+  while (body.children.length > LOGBOOK_SHOWN) body.lastElementChild.remove();
+  if (body.children.length >= LOGBOOK_SHOWN) $("#logbook-older").hidden = false;
 }
 
 async function addLogEntry(event) {
@@ -380,6 +411,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   $("#sitrep-form").addEventListener("submit", sendSitrep);
   $("#logbook-form").addEventListener("submit", addLogEntry);
+  $("#logbook-older").addEventListener("click", () => olderLogbook().catch((error) => console.warn("logbook", error)));
   $("#cap-form").addEventListener("submit", importCap);
   for (const button of $all("[data-preset]")) button.addEventListener("click", () => sendStatus(button.dataset.preset));
   await loadLanguage(state.lang);
