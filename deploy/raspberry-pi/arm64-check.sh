@@ -136,7 +136,8 @@ chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
     bash /home/pi/beredt/deploy/raspberry-pi/install.sh >"$work/install.log" 2>&1 ||
     { tail -30 "$work/install.log" >&2; die "install.sh failed in the arm64 root"; }
 install_done=$(seconds)
-compiled=$(grep -c 'Building wheel for' "$work/install.log" || true)
+# Beredt itself is always built (pure Python); anything else built here had no aarch64 wheel.
+compiled=$(grep -E 'Created wheel for ' "$work/install.log" | grep -vc 'for beredt:' || true)
 non_wheels=$(grep -Eo 'Downloading [^ ]+\.(tar\.gz|zip)' "$work/install.log" || true)
 
 # --- start the hub with the shipped configuration, in a network of its own --------------------------------
@@ -174,7 +175,7 @@ say "  install.sh (venv, pip, files):     $(elapsed "$install_started" "$install
 say "  hub start to /healthz ok:          $(elapsed "$start_started" "$start_done") s"
 say "  venv on disk:                      ${venv_size} MB (whole root ${root_size} MB)"
 say "  packages in the venv:              $packages"
-say "  packages built from source:        $compiled"
+say "  dependencies built from source:    $compiled (0: every one an aarch64 wheel)"
 say "  hub resident memory (emulator):    $((hub_rss / 1024)) MB"
 if [[ -n $non_wheels ]]; then
     say "  source downloads: $non_wheels"

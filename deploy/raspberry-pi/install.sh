@@ -7,24 +7,33 @@ usage() {
 Usage: install.sh [OPTIONS]
 
 Install Beredt as a systemd service, or upgrade an existing installation. Run it again with a newer
-checkout to upgrade: the configuration, the data directory and the node's identity are kept.
+checkout to upgrade: the configuration, the data directory and the node's identity are kept, and so are
+your own edits to the udev rules and the journald limits.
 
 What goes where (under --root, default /):
   /opt/beredt/venv                       the application, in its own Python virtual environment
+  /usr/local/bin/beredt                  a link to the venv's beredt, so it is on everyone's PATH
   /etc/beredt/beredt.toml                configuration: installed once from the example, never overwritten
   /var/lib/beredt                        data: identity.key, roster.toml, store.db (kept on upgrade)
   /etc/systemd/system/beredt.service     the service (Type=notify, watchdog, hardening): replaced on upgrade
   /etc/udev/rules.d/99-beredt-radios.rules   /dev/beredt-lora, /dev/beredt-sine, /dev/beredt-iridium
   /etc/systemd/journald.conf.d/beredt.conf   journald size limits, so logs cannot fill the SD card
+The last two are yours to edit: an upgrade replaces them only while they are as shipped; an edited one
+is kept and the new version is put beside it as <file>.new for you to compare.
 
-Steps: create the system user 'beredt' (groups dialout, and gpio and i2c where they exist), create the
-venv and pip-install Beredt into it with the 'pi' extra (gpiozero, smbus2), lay out the files above,
-create the node identity with 'beredt init' if there is none, and when installing onto a running system
-as root: reload systemd and udev, enable the service, and restart it if it was running (an upgrade).
+Steps: create the system user 'beredt' (groups dialout, and gpio and i2c where they exist), build a
+wheel from a clean temporary copy of the checkout (never from what earlier builds left in it), install
+it into the venv with the 'pi' extra (gpiozero, smbus2, and lgpio on ARM), replacing the previous
+version completely, lay out the files above, create the node identity with 'beredt init' if there is
+none, and when installing onto a running system as root: reload systemd and udev, enable the service,
+and restart it if it was running (an upgrade).
 
 Options:
-  --root DIR       install under DIR instead of / (DESTDIR-style; for images and tests). No user is
-                   created, nothing is enabled; files are laid out and the identity is created.
+  --root DIR       install under DIR instead of / (DESTDIR-style; for images and tests): nothing is
+                   enabled or started. The venv is made to run at its final path /opt/beredt/venv
+                   once DIR is the image's /. Run as root on an image with a user database
+                   (DIR/etc/passwd), the user 'beredt' is created in the image and owns the data;
+                   otherwise ownership is left as it is and set by a later install on the target.
   --source DIR     the Beredt checkout to install (default: the checkout holding this script)
   --wheel FILE     install this built wheel instead of the checkout
   --no-venv        do not create a venv or pip-install: use an existing 'beredt' (BEREDT_BIN) for
@@ -33,15 +42,16 @@ Options:
 
 Environment:
   BEREDT_PYTHON    Python used to create the venv (default: python3; needs 3.11 or newer)
-  BEREDT_PIP       pip command to install with (default: <root>/opt/beredt/venv/bin/pip); pip's own
+  BEREDT_PIP       pip command (default: <root>/opt/beredt/venv/bin/python -m pip); pip's own
                    PIP_* variables apply too, e.g. PIP_NO_INDEX=1 PIP_FIND_LINKS=/media/usb/wheels
-                   for an offline install from a USB stick
+                   for an offline install from a USB stick (wheels for Python 3.11 on aarch64)
   BEREDT_BIN       beredt executable used for 'beredt init' (default: <root>/opt/beredt/venv/bin/beredt,
                    or 'beredt' on PATH with --no-venv)
 
 Examples:
   sudo ./deploy/raspberry-pi/install.sh                       first install, or upgrade after git pull
   sudo ./deploy/raspberry-pi/install.sh --wheel beredt-0.2.0-py3-none-any.whl
+  sudo ./deploy/raspberry-pi/install.sh --root /mnt/pi-image   prepare an SD-card image's root
   ./deploy/raspberry-pi/install.sh --root /tmp/img --no-venv  lay out files only, as a normal user
 EOF
 }
@@ -77,11 +87,20 @@ data_dir=$prefix/var/lib/beredt
 unit_dir=$prefix/etc/systemd/system
 udev_dir=$prefix/etc/udev/rules.d
 journald_dir=$prefix/etc/systemd/journald.conf.d
+bin_link=$prefix/usr/local/bin/beredt
+shipped_record=$opt_dir/shipped-files.sha256
+final_venv=/opt/beredt/venv
 
-# A real install onto this machine's / by root manages users and services; anything else only lays out files.
+# A real install onto this machine's / by root manages users and services; anything else only lays out
+# files. Root preparing an image that has a user database manages the user inside the image.
 system_install=0
-if [[ $root == / && $(id -u) -eq 0 ]]; then
-    system_install=1
+image_users=0
+if [[ $(id -u) -eq 0 ]]; then
+    if [[ $root == / ]]; then
+        system_install=1
+    elif [[ -f $root/etc/passwd && -f $root/etc/group ]]; then
+        image_users=1
+    fi
 fi
 
 [[ -f $script_dir/beredt.service ]] || die "deploy files not found next to this script in $script_dir"
@@ -92,6 +111,10 @@ else
     [[ -f $source_dir/pyproject.toml ]] || die "not a Beredt checkout (no pyproject.toml): $source_dir"
     package=$(cd "$source_dir" && pwd)
 fi
+
+# Files and folders of this run only, removed however it ends.
+temporary=()
+trap 'rm -rf "${temporary[@]}"' EXIT
 
 # Copy a file only when its content differs, so a second run changes nothing (not even timestamps).
 # Sets `changed` to 1 when it copied.
@@ -107,22 +130,78 @@ install_file() {
     say "installed $dest"
 }
 
+# The checksum recorded when this installer last put the shipped version of a file in place.
+shipped_sum() {
+    [[ -f $shipped_record ]] || return 0
+    awk -v path="$1" '$2 == path { print $1 }' "$shipped_record"
+}
+
+record_shipped() {
+    local dest=$1 sum
+    sum=$(sha256sum "$dest" | cut -d' ' -f1)
+    mkdir -p "$(dirname "$shipped_record")"
+    touch "$shipped_record"
+    { awk -v path="$dest" '$2 != path' "$shipped_record"; printf '%s %s\n' "$sum" "$dest"; } >"$shipped_record.tmp"
+    mv "$shipped_record.tmp" "$shipped_record"
+}
+
+# A file the owner may edit (like a dpkg conffile): replaced while it is as this installer left it, kept
+# when the owner changed it, with the new shipped version put beside it as <file>.new. Sets `changed`.
+install_owned_file() {
+    local mode=$1 src=$2 dest=$3 current
+    changed=0
+    if [[ -f $dest ]]; then
+        current=$(sha256sum "$dest" | cut -d' ' -f1)
+        if cmp -s "$src" "$dest"; then
+            if [[ $current != "$(shipped_sum "$dest")" ]]; then record_shipped "$dest"; fi
+            rm -f "$dest.new"
+            return 0
+        fi
+        if [[ $current != "$(shipped_sum "$dest")" ]]; then
+            if [[ ! -f $dest.new ]] || ! cmp -s "$src" "$dest.new"; then
+                install -m "$mode" "$src" "$dest.new"
+                say "keeping your edited $dest; the new shipped version is $dest.new: compare and merge"
+            fi
+            return 0
+        fi
+    fi
+    install -D -m "$mode" "$src" "$dest"
+    record_shipped "$dest"
+    rm -f "$dest.new"
+    changed=1
+    say "installed $dest"
+}
+
 # --- user ------------------------------------------------------------------------------------------------
-if ((system_install)); then
-    if ! getent passwd beredt >/dev/null; then
-        useradd --system --user-group --home-dir /var/lib/beredt --no-create-home \
+# The user database: this machine's, or the image's (useradd/usermod --root work inside it).
+db_entry() { # db_entry passwd|group NAME -> the line, from the image when preparing one
+    if ((image_users)); then
+        grep -E "^$2:" "$root/etc/$1" || true
+    else
+        getent "$1" "$2" || true
+    fi
+}
+if ((system_install || image_users)); then
+    user_tools=()
+    if ((image_users)); then user_tools=(--root "$root"); fi
+    if [[ -z $(db_entry passwd beredt) ]]; then
+        useradd "${user_tools[@]}" --system --user-group --home-dir /var/lib/beredt --no-create-home \
             --shell /usr/sbin/nologin --comment "Beredt hub" beredt
-        say "created system user beredt"
+        say "created system user beredt${user_tools[*]:+ in $root}"
     fi
     # dialout: the radios; gpio and i2c (Raspberry Pi OS): the power inputs, buttons, LEDs and UPS HAT.
     for group in dialout gpio i2c; do
-        if getent group "$group" >/dev/null && ! id -nG beredt | tr ' ' '\n' | grep -qx "$group"; then
-            usermod -a -G "$group" beredt
+        entry=$(db_entry group "$group")
+        if [[ -n $entry ]] && ! cut -d: -f4 <<<"$entry" | tr ',' '\n' | grep -qx beredt; then
+            usermod "${user_tools[@]}" -a -G "$group" beredt
             say "added beredt to group $group"
         fi
     done
+    beredt_uid=$(db_entry passwd beredt | cut -d: -f3)
+    beredt_gid=$(db_entry passwd beredt | cut -d: -f4)
 else
-    say "not installing onto / as root: skipping the beredt user, ownership and systemctl"
+    say "not installing as root onto / or an image with a user database: skipping the beredt user," \
+        "ownership and systemctl"
 fi
 
 # --- application -----------------------------------------------------------------------------------------
@@ -134,18 +213,50 @@ if ((use_venv)); then
         "$python" -m venv "$venv" || die "cannot create a venv: apt-get install -y python3-venv"
         say "created venv $venv"
     fi
-    read -r -a pip <<<"${BEREDT_PIP:-$venv/bin/pip}"
-    # With the 'pi' extra (gpiozero and smbus2 for [power]). pip rebuilds and reinstalls a package given
-    # as a path even when the version number is unchanged, so a newer checkout always replaces the old
-    # code (tests/deploy/test_install.py checks this), while dependencies are only upgraded when needed.
+    read -r -a pip <<<"${BEREDT_PIP:-$venv/bin/python -m pip}"
+    if [[ -z $wheel ]]; then
+        # Build from a clean copy: a build/ or *.egg-info left in the checkout by an earlier run would be
+        # packaged again (bringing back modules deleted upstream), and the build must not leave
+        # root-owned files in the owner's checkout. In a git checkout only what git knows is copied.
+        build_dir=$(mktemp -d "${TMPDIR:-/tmp}/beredt-build.XXXXXX")
+        temporary+=("$build_dir")
+        mkdir "$build_dir/src" "$build_dir/wheel"
+        if [[ -e $package/.git ]] && command -v git >/dev/null; then
+            git -C "$package" ls-files -z --cached --others --exclude-standard |
+                (cd "$package" && tar --null --ignore-failed-read -T - -cf - 2>/dev/null) |
+                tar -C "$build_dir/src" -xf -
+        else
+            tar -C "$package" --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+                --exclude=__pycache__ --exclude=./.venv --exclude=./.git -cf - . | tar -C "$build_dir/src" -xf -
+        fi
+        "${pip[@]}" wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$build_dir/wheel" \
+            "$build_dir/src"
+        built=("$build_dir"/wheel/beredt-*.whl)
+        [[ -f ${built[0]} ]] || die "building the wheel from $package produced no beredt-*.whl"
+        package=${built[0]}
+    fi
+    # With the 'pi' extra (gpiozero and smbus2 for [power], lgpio on ARM for the Pi 5). Dependencies are
+    # only upgraded when needed; Beredt itself is then reinstalled even when its version number did not
+    # change, which removes the old version's files first, so a module deleted upstream is gone.
     "${pip[@]}" install --quiet --disable-pip-version-check "${package}[pi]"
-    say "installed Beredt from $package into $venv"
-    beredt_bin=${BEREDT_BIN:-$venv/bin/beredt}
+    "${pip[@]}" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$package"
+    say "installed Beredt from $(basename "$package") into $venv"
+    if [[ $venv != "$final_venv" ]]; then
+        # Scripts pip wrote name the staging path (#!/srv/img/opt/beredt/venv/bin/python); in the image
+        # the venv lives at /opt/beredt/venv. Point them there (and keep a venv of our own making only).
+        grep -lsZ "^#!$venv/bin/" "$venv"/bin/* | xargs -0 -r sed -i "1s|^#!$venv/bin/|#!$final_venv/bin/|"
+        sed -i "s|$venv|$final_venv|g" "$venv/pyvenv.cfg" "$venv"/bin/activate*
+        say "made $venv run as $final_venv"
+    fi
+    # The venv's python, isolated (-I) so that a checkout in the working folder is not imported instead.
+    beredt=("$venv/bin/python" -I -m hub.cli)
+    if [[ -n ${BEREDT_BIN:-} ]]; then beredt=("$BEREDT_BIN"); fi
 else
     beredt_bin=${BEREDT_BIN:-$(command -v beredt || true)}
     [[ -n $beredt_bin ]] || die "--no-venv needs BEREDT_BIN or 'beredt' on PATH"
+    beredt=("$beredt_bin")
 fi
-[[ -x $beredt_bin ]] || die "beredt executable not found: $beredt_bin"
+[[ -x ${beredt[0]} ]] || die "beredt executable not found: ${beredt[0]}"
 install_file 0644 "$script_dir/README.md" "$opt_dir/README.md"
 
 # --- configuration and data (kept on upgrade) ------------------------------------------------------------
@@ -166,7 +277,7 @@ else
     if [[ $root != / ]]; then
         # The configuration names the target's /var/lib/beredt; create the identity in the staging root.
         init_config=$(mktemp "${TMPDIR:-/tmp}/beredt-init.XXXXXX")
-        trap 'rm -f "$init_config"' EXIT
+        temporary+=("$init_config")
         grep -Eq '^[[:space:]]*data_dir[[:space:]]*=' "$config" || die "$config has no [node] data_dir"
         # Quote the path for a TOML string, then for the sed replacement (any of \ | & would be special).
         toml_path=${data_dir//\\/\\\\}
@@ -174,20 +285,35 @@ else
         sed_path=$(printf '%s' "$toml_path" | sed 's/[\\|&]/\\&/g')
         sed -E "s|^([[:space:]]*data_dir[[:space:]]*=).*|\\1 \"$sed_path\"|" "$config" >"$init_config"
     fi
-    "$beredt_bin" init --config "$init_config"
+    "${beredt[@]}" init --config "$init_config"
     say "created the node identity in $data_dir"
 fi
 
 # --- system integration ----------------------------------------------------------------------------------
 install_file 0644 "$script_dir/beredt.service" "$unit_dir/beredt.service"
-install_file 0644 "$script_dir/99-beredt-radios.rules" "$udev_dir/99-beredt-radios.rules"
+install_owned_file 0644 "$script_dir/99-beredt-radios.rules" "$udev_dir/99-beredt-radios.rules"
 udev_changed=$changed
-install_file 0644 "$script_dir/journald-beredt.conf" "$journald_dir/beredt.conf"
+install_owned_file 0644 "$script_dir/journald-beredt.conf" "$journald_dir/beredt.conf"
 journald_changed=$changed
+if ((use_venv)); then
+    # On everyone's PATH, without activating the venv; a beredt there that is not ours is left alone.
+    if [[ ! -e $bin_link || $(readlink "$bin_link") == "$final_venv/bin/beredt" ]]; then
+        if [[ $(readlink "$bin_link" 2>/dev/null) != "$final_venv/bin/beredt" ]]; then
+            mkdir -p "$(dirname "$bin_link")"
+            ln -sfn "$final_venv/bin/beredt" "$bin_link"
+            say "linked $bin_link to $final_venv/bin/beredt"
+        fi
+    else
+        say "leaving $bin_link alone (not a link to $final_venv/bin/beredt)"
+    fi
+fi
 
+if ((system_install || image_users)); then
+    # Numeric ids: in an image they are the image's, which this machine's names need not match.
+    chown "0:$beredt_gid" "$etc_dir" "$config"
+    chown -R "$beredt_uid:$beredt_gid" "$data_dir"
+fi
 if ((system_install)); then
-    chown root:beredt "$etc_dir" "$config"
-    chown -R beredt:beredt "$data_dir"
     if [[ -d /run/systemd/system ]]; then
         systemctl daemon-reload
         systemctl enable beredt.service

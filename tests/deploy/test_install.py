@@ -78,40 +78,84 @@ def test_upgrade_keeps_config_data_and_identity_and_replaces_system_files(tmp_pa
     assert "keeping identity" in result.stdout
 
 
-def test_real_venv_install_then_upgrade_from_a_newer_checkout(tmp_path: Path) -> None:
+def test_upgrade_keeps_the_owners_edits_to_the_journald_and_udev_files(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    run_install("--root", root, "--no-venv", checkout=copy_checkout(tmp_path / "old"), env=NO_VENV)
+    journald = root / "etc/systemd/journald.conf.d/beredt.conf"
+    rules = root / "etc/udev/rules.d/99-beredt-radios.rules"
+    # What read-only-root.md tells the owner to do, on a read-only root.
+    edited = journald.read_text().replace("Storage=persistent", "Storage=volatile")
+    journald.write_text(edited)
+
+    new = copy_checkout(tmp_path / "new")
+    for name in ("journald-beredt.conf", "99-beredt-radios.rules"):
+        path = new / "deploy/raspberry-pi" / name
+        path.write_text(path.read_text() + "# changed in the newer release\n")
+    result = run_install("--root", root, "--no-venv", checkout=new, env=NO_VENV)
+    assert journald.read_text() == edited
+    assert journald.with_name("beredt.conf.new").read_text().endswith("newer release\n")
+    assert f"keeping your edited {journald}" in result.stdout
+    assert rules.read_text().endswith("newer release\n")  # not edited: replaced as before
+    assert not rules.with_name(rules.name + ".new").exists()
+
+    # The owner merges by taking the new version: later upgrades replace it again.
+    journald.write_text(journald.with_name("beredt.conf.new").read_text())
+    run_install("--root", root, "--no-venv", checkout=new, env=NO_VENV)
+    assert not journald.with_name("beredt.conf.new").exists()
+    newest = copy_checkout(tmp_path / "newest")
+    path = newest / "deploy/raspberry-pi/journald-beredt.conf"
+    path.write_text(path.read_text() + "# and again\n")
+    run_install("--root", root, "--no-venv", checkout=newest, env=NO_VENV)
+    assert journald.read_text().endswith("# and again\n")
+
+
+def run_in_venv(venv: Path, code: str, cwd: Path) -> str:
+    """``code`` run by the venv's Python, outside the repository (a cwd checkout would be imported)."""
+    return subprocess.run(
+        [venv / "bin/python", "-I", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=cwd,
+    ).stdout.strip()
+
+
+def test_real_venv_install_then_upgrade_without_a_deleted_module_or_leftovers(tmp_path: Path) -> None:
     root = tmp_path / "root"
     checkout = copy_checkout(tmp_path / "checkout")
+    obsolete = checkout / "hub/service/obsolete_helper.py"
+    obsolete.write_text('"""A module the next release deletes."""\n')
     run_install("--root", root, "--source", checkout)
     venv = root / "opt/beredt/venv"
-    beredt = venv / "bin/beredt"
-    assert beredt.is_file()
     identity = (root / "var/lib/beredt/identity.key").read_bytes()
 
-    def installed(code: str) -> str:
-        # Run outside the repository: `python -c` would import the working tree's `hub` from the cwd.
-        return subprocess.run(
-            [venv / "bin/python", "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-            cwd=tmp_path,
-        ).stdout.strip()
-
     # The application runs from the venv's own site-packages, not from the checkout it was built from.
-    location = installed("import hub.service.watchdog; print(hub.service.watchdog.__file__)")
+    location = run_in_venv(venv, "import hub.service.watchdog as m; print(m.__file__)", tmp_path)
     assert location.startswith(str(venv)), location
-    assert installed("import gpiozero, smbus2; print('pi extra')") == "pi extra"
-    help_text = subprocess.run([beredt, "--help"], capture_output=True, text=True, check=True, timeout=60)
-    assert "init" in help_text.stdout
+    assert run_in_venv(venv, "import gpiozero, smbus2; print('pi extra')", tmp_path) == "pi extra"
+    assert (Path(location).parent / "obsolete_helper.py").is_file()
+    # The build happened in a temporary copy: nothing new in the owner's checkout.
+    assert not (checkout / "build").exists()
+    assert not list(checkout.glob("*.egg-info"))
 
-    # Upgrade: same version number, newer code. The venv must get the new code and keep the identity.
+    # Upstream deletes the module; an earlier build's leftovers in the checkout must not bring it back.
+    obsolete.unlink()
+    leftover = checkout / "build/lib/hub/service/obsolete_helper.py"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text('"""Left in build/ by an old in-place build."""\n')
     marker = f"upgrade {uuid.uuid4().hex}"
     watchdog_py = checkout / "hub/service/watchdog.py"
     watchdog_py.write_text(watchdog_py.read_text() + f"# {marker}\n")
-    run_install("--root", root, "--source", checkout)
+    run_install("--root", root, "--source", checkout)  # same version number, newer code
     assert marker in Path(location).read_text()
+    assert not (Path(location).parent / "obsolete_helper.py").exists()
+    missing = run_in_venv(
+        venv, "import importlib.util as u; print(u.find_spec('hub.service.obsolete_helper'))", tmp_path
+    )
+    assert missing == "None"
     assert (root / "var/lib/beredt/identity.key").read_bytes() == identity
+    assert not list(checkout.glob("*.egg-info"))
 
 
 def test_wheel_and_pip_override_reach_pip(tmp_path: Path) -> None:
@@ -134,8 +178,10 @@ def test_wheel_and_pip_override_reach_pip(tmp_path: Path) -> None:
         wheel,
         env={"BEREDT_PIP": f"{pip} --timeout 60", **NO_VENV},
     )
+    # Dependencies as needed, then Beredt itself replaced whole even at the same version number.
     assert calls.read_text().splitlines() == [
-        f"--timeout 60 install --quiet --disable-pip-version-check {wheel}[pi]"
+        f"--timeout 60 install --quiet --disable-pip-version-check {wheel}[pi]",
+        f"--timeout 60 install --quiet --disable-pip-version-check --force-reinstall --no-deps {wheel}",
     ]
     assert (root / "var/lib/beredt/identity.key").is_file()
 

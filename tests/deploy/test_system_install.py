@@ -113,3 +113,36 @@ def test_install_as_root_creates_the_user_owns_the_data_and_reloads_only_what_ch
         "systemctl try-restart beredt.service",
     ]
     assert not Path("/var/lib/beredt").exists(), "the namespace leaked onto this machine"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="useradd --root and chown need root")
+def test_root_image_with_a_user_database_gets_the_user_and_ownership(tmp_path: Path) -> None:
+    find_tool("useradd", "passwd")
+    image = tmp_path / "image"
+    (image / "etc").mkdir(parents=True)
+    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+        if Path("/etc", name).exists():
+            shutil.copy2(Path("/etc", name), image / "etc" / name)
+    if passwd_entry(image / "etc", "beredt") is not None:
+        raise AssertionError("this machine already has a 'beredt' user; the test needs a machine without one")
+    result = subprocess.run(
+        ["bash", str(DEPLOY / "install.sh"), "--root", str(image), "--no-venv"],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": f"{PROJECT_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
+            "BEREDT_BIN": str(PROJECT_BIN / "beredt"),
+        },
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    user = passwd_entry(image / "etc", "beredt")
+    assert user is not None, "the user belongs in the image's user database"
+    assert passwd_entry(Path("/etc"), "beredt") is None, "and never in this machine's"
+    uid, gid = int(user[2]), int(user[3])
+    data = image / "var/lib/beredt"
+    for path in (data, data / "identity.key"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (uid, gid), path
+    config = image / "etc/beredt/beredt.toml"
+    assert (config.stat().st_uid, config.stat().st_gid) == (0, gid)
