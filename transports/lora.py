@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import random
 import re
 import time
@@ -134,9 +135,14 @@ class LoraTransport:
         """Start connecting; wait a little for the radio, then let the supervisor keep trying.
 
         The hub opens its links one after another: a missing or slow radio must not hold up the others
-        for a whole ``connect_timeout``. Until the radio answers, sends fail with ``LinkDown``.
+        for a whole ``connect_timeout``, and a serial radio that is not plugged in (no device node) is
+        not waited for at all. Until the radio answers, sends fail with ``LinkDown``.
         """
         self._supervisor = asyncio.create_task(self._supervise(), name=f"lora-{self.name}-supervisor")
+        device = self.settings.device
+        if device is not None and not os.path.exists(device):
+            self._log.info("no radio at %s yet: the link comes up when one is plugged in", device)
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(min(START_WAIT, self.settings.connect_timeout)):
                 await self._up.wait()

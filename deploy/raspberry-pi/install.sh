@@ -243,9 +243,21 @@ if ((use_venv)); then
     say "installed Beredt from $(basename "$package") into $venv"
     if [[ $venv != "$final_venv" ]]; then
         # Scripts pip wrote name the staging path (#!/srv/img/opt/beredt/venv/bin/python); in the image
-        # the venv lives at /opt/beredt/venv. Point them there (and keep a venv of our own making only).
-        grep -lsZ "^#!$venv/bin/" "$venv"/bin/* | xargs -0 -r sed -i "1s|^#!$venv/bin/|#!$final_venv/bin/|"
-        sed -i "s|$venv|$final_venv|g" "$venv/pyvenv.cfg" "$venv"/bin/activate*
+        # the venv lives at /opt/beredt/venv. Point them, the activate scripts and pyvenv.cfg there.
+        "$venv/bin/python" -I - "$venv" "$final_venv" <<'PYTHON'
+import pathlib, sys
+
+staged, final = (argument.encode() for argument in sys.argv[1:3])
+venv = pathlib.Path(sys.argv[1])
+for path in [venv / "pyvenv.cfg", *sorted((venv / "bin").iterdir())]:
+    if path.is_symlink() or not path.is_file():
+        continue
+    data = path.read_bytes()
+    if path.parent.name == "bin" and not path.name.startswith("activate"):
+        if not data.startswith(b"#!" + staged + b"/bin/"):
+            continue
+    path.write_bytes(data.replace(staged, final))
+PYTHON
         say "made $venv run as $final_venv"
     fi
     # The venv's python, isolated (-I) so that a checkout in the working folder is not imported instead.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 
@@ -11,6 +12,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 from hypothesis import given
 from hypothesis import strategies as st
+from packaging.requirements import Requirement
 
 from hub.appliance.power import (
     Button,
@@ -332,3 +334,57 @@ async def test_unusable_pins_name_the_key(factory: MockFactory, config: PowerCon
     with pytest.raises(ConfigError, match="cannot use pin") as caught:
         await PowerMonitor.open(config, pin_factory=factory)
     assert caught.value.key == key
+
+
+# -- Raspberry Pi 5 and Pi 4: the driver the `pi` extra brings, the pins through gpiozero's own selection ---
+
+PI5_REVISION = "d04170"  # Raspberry Pi 5 Model B, 8 GB
+PI4_REVISION = "c03115"  # Raspberry Pi 4 Model B, 4 GB, rev 1.5
+
+
+def pi_extra_on(machine: str) -> set[str]:
+    environment = {"extra": "pi", "sys_platform": "linux", "platform_machine": machine}
+    return {
+        requirement.name
+        for requirement in map(Requirement, importlib.metadata.requires("beredt") or [])
+        if requirement.marker is not None and requirement.marker.evaluate(environment)
+    }
+
+
+def test_the_pi_extra_brings_lgpio_on_the_pis_architectures() -> None:
+    """A Pi 5's GPIO is reachable only through lgpio, and a venv does not see Debian's python3-lgpio."""
+    for machine in ("aarch64", "armv7l"):
+        assert {"gpiozero", "smbus2", "lgpio"} <= pi_extra_on(machine), machine
+    assert "lgpio" not in pi_extra_on("x86_64")  # no GPIO there to drive
+
+
+@pytest.mark.parametrize(("revision", "model"), [(PI5_REVISION, "5B"), (PI4_REVISION, "4B")])
+async def test_power_monitor_on_a_pi5_and_a_pi4_through_gpiozeros_own_factory_choice(
+    revision: str, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No factory passed in: the monitor lets gpiozero choose, as on the Pi (a mock board here)."""
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    monkeypatch.setenv("GPIOZERO_MOCK_REVISION", revision)
+    config = PowerConfig.from_options(
+        {"mains_pin": 17, "generator_pin": 27, "buttons": {"emergency": 13}, "leds": {"internet": 22}}
+    )
+    try:
+        monitor = await PowerMonitor.open(config)
+        events = monitor.events()
+        try:
+            factory = gpiozero.Device.pin_factory
+            assert factory.board_info.model == model
+            assert (await next_event(events)).source is PowerSource.UNKNOWN  # type: ignore[union-attr]
+            factory.pin(17).drive_low()
+            on_mains = await next_event(events)
+            assert isinstance(on_mains, PowerState) and on_mains.source is PowerSource.MAINS
+            factory.pin(13).drive_low()
+            assert await next_event(events) == ButtonPressed(Button.EMERGENCY)
+            monitor.show_link("internet", LedState.ON)
+            assert lit_within(factory.pin(22), DEADLINE)
+        finally:
+            await monitor.aclose()
+    finally:
+        if gpiozero.Device.pin_factory is not None:  # no test may leave a global factory behind
+            gpiozero.Device.pin_factory.close()
+            gpiozero.Device.pin_factory = None

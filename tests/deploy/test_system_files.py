@@ -88,6 +88,17 @@ def test_systemd_analyze_verify_catches_a_broken_unit(tmp_path: Path) -> None:
     assert "Unknown key 'WatchdogSecs'" in result.stderr
 
 
+def test_unit_starts_without_waiting_for_the_network() -> None:
+    """A crisis hub starts with the network down: nothing may pull in or wait for network-online."""
+    unit = directives(DEPLOY / "beredt.service")
+    for key in ("Wants", "Requires", "Requisite", "BindsTo", "After", "Upholds"):
+        for value in unit.get(f"Unit.{key}", []):
+            assert "network-online.target" not in value.split(), f"{key}={value}"
+    assert "time-sync.target" in unit["Unit.After"][0].split()
+    text = (DEPLOY / "beredt.service").read_text()
+    assert "Starts without waiting for the network" in text  # and the comment says so
+
+
 def test_unit_runs_the_hub_as_a_watched_hardened_notify_service() -> None:
     unit = directives(DEPLOY / "beredt.service")
     expected = {
@@ -152,16 +163,18 @@ def test_journald_drop_in_caps_disk_and_memory_use() -> None:
     assert journal["Journal.SystemKeepFree"] == ["500M"]
 
 
-# -- udev rules: parsed and evaluated the way udev walks them (match keys, SYMLINK+=, GOTO/LABEL) ----------
+# -- udev rules: evaluated the way udev walks them (match keys, SYMLINK+=, ENV, TEST, GOTO/LABEL) ----------
 
 TOKEN = re.compile(r'(?P<key>[A-Z_]+)(?:\{(?P<attr>[^}]+)\})?(?P<op>==|!=|\+=|=)"(?P<value>[^"]*)"')
-MATCH_KEYS = {"SUBSYSTEM", "SUBSYSTEMS", "ATTRS", "ENV", "KERNEL"}
-ASSIGN_KEYS = {"SYMLINK", "GROUP", "MODE", "GOTO", "LABEL"}
+MATCH_KEYS = {"SUBSYSTEM", "SUBSYSTEMS", "ATTRS", "ENV", "KERNEL", "TEST"}
+ASSIGN_KEYS = {"SYMLINK", "GROUP", "MODE", "GOTO", "LABEL", "ENV"}
+PINS = "/etc/udev/rules.d/98-beredt-pins.rules"
+Rule = list[tuple[str, str | None, str, str]]
 
 
-def parse_rules(path: Path) -> list[list[tuple[str, str | None, str, str]]]:
+def parse_rules(text: str) -> list[Rule]:
     rules = []
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -174,14 +187,14 @@ def parse_rules(path: Path) -> list[list[tuple[str, str | None, str, str]]]:
         )
         assert rebuilt == line, f"line {number} does not parse as udev rule tokens: {line}"
         for t in tokens:
-            assert t["key"] in MATCH_KEYS | ASSIGN_KEYS, f"line {number}: unexpected key {t['key']}"
+            known = MATCH_KEYS if t["op"] in ("==", "!=") else ASSIGN_KEYS
+            assert t["key"] in known, f"line {number}: unexpected {t['key']}{t['op']}"
         rules.append([(t["key"], t["attr"], t["op"], t["value"]) for t in tokens])
     return rules
 
 
-def symlinks_for(device: dict[str, str]) -> list[str]:
-    rules = parse_rules(DEPLOY / "99-beredt-radios.rules")
-    links: list[str] = []
+def apply_rules(rules: list[Rule], device: dict[str, str], files: set[str], links: list[str]) -> None:
+    """Walk ``rules`` for ``device`` as udev does: ENV= assignments are seen by later rules."""
     goto: str | None = None
     for rule in rules:
         if goto is not None:
@@ -190,19 +203,34 @@ def symlinks_for(device: dict[str, str]) -> list[str]:
             continue
         matched = True
         for key, attr, op, value in rule:
-            if key in MATCH_KEYS:
-                actual = device.get(f"{key}{{{attr}}}" if attr else key, "")
-                hit = fnmatch.fnmatchcase(actual, value)
-                matched &= hit if op == "==" else not hit
+            if op not in ("==", "!="):
+                continue
+            if key == "TEST":
+                hit = value in files
+            else:
+                hit = fnmatch.fnmatchcase(device.get(f"{key}{{{attr}}}" if attr else key, ""), value)
+            matched &= hit if op == "==" else not hit
         if not matched:
             continue
-        for key, _attr, op, value in rule:
+        for key, attr, op, value in rule:
             if key == "SYMLINK" and op == "+=":
                 links.append(value)
+            if key == "ENV" and op == "=":
+                device[f"ENV{{{attr}}}"] = value
             if key == "GOTO":
                 goto = value
         if goto is not None and ("LABEL", None, "=", goto) in rule:
             goto = None
+
+
+def symlinks_for(device: dict[str, str], pins: str | None = None) -> list[str]:
+    """The names the shipped rules give ``device``, after the owner's pins file when there is one."""
+    links: list[str] = []
+    device = dict(device)
+    if pins is not None:
+        apply_rules(parse_rules(pins), device, set(), links)
+    files = {PINS} if pins is not None else set()
+    apply_rules(parse_rules((DEPLOY / "99-beredt-radios.rules").read_text()), device, files, links)
     return links
 
 
@@ -219,22 +247,53 @@ def usb_tty(vendor: str, product: str, serial: str = "") -> dict[str, str]:
 @pytest.mark.parametrize(
     ("device", "links"),
     [
-        (usb_tty("10c4", "ea60"), ["beredt-lora"]),  # CP210x (Heltec, RAK)
-        (usb_tty("1a86", "7523"), ["beredt-lora"]),  # CH340 (LilyGO)
+        (usb_tty("10c4", "ea60"), ["beredt-lora"]),  # CP2102 (Heltec V3, RAK)
+        (usb_tty("1a86", "55d4"), ["beredt-lora"]),  # CH9102 (LilyGO T-Beam)
+        (usb_tty("1a86", "7523"), ["beredt-lora"]),  # CH340
         (usb_tty("303a", "1001"), ["beredt-lora"]),  # ESP32-S3 native USB
+        (usb_tty("239a", "8029"), ["beredt-lora"]),  # RAK4631
         (usb_tty("0403", "6001", "A10KZ3QX"), ["beredt-sine"]),  # FTDI PEI cable
-        (usb_tty("0403", "6015", "FTXXXXXX"), ["beredt-iridium"]),  # the RockBLOCK, by serial, not also SINE
-        (usb_tty("0403", "6001", "FTXXXXXX"), ["beredt-iridium"]),
+        (usb_tty("0403", "6015", "FT5X9QZB"), []),  # a RockBLOCK is never guessed: it must be pinned
         (usb_tty("046d", "c52b"), []),  # anything else is left alone
         ({**usb_tty("10c4", "ea60"), "SUBSYSTEM": "block"}, []),  # only tty devices
     ],
 )
-def test_udev_rules_name_each_radio_once(device: dict[str, str], links: list[str]) -> None:
+def test_udev_rules_name_each_documented_radio_once(device: dict[str, str], links: list[str]) -> None:
     assert symlinks_for(device) == links
 
 
+# The pin lines as the rules file's own comment and the README show them.
+OWNER_PINS = "\n".join(
+    f'SUBSYSTEM=="tty", ATTRS{{idVendor}}=="{vendor}", ATTRS{{idProduct}}=="{product}", '
+    f'ATTRS{{serial}}=="{serial}", ENV{{BEREDT_RADIO}}="{radio}"'
+    for vendor, product, serial, radio in (
+        ("10c4", "ea60", "0001", "lora"),
+        ("0403", "6015", "FT5X9QZB", "iridium"),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("device", "links"),
+    [
+        (usb_tty("10c4", "ea60", "0001"), ["beredt-lora"]),  # the pinned LoRa radio
+        (usb_tty("10c4", "ea60", "0002"), []),  # a second CP2102 (a GPS) no longer takes its name
+        (usb_tty("0403", "6015", "FT5X9QZB"), ["beredt-iridium"]),  # the pinned RockBLOCK
+        (usb_tty("0403", "6001", "A10KZ3QX"), []),  # with pins, an unpinned PEI cable is not guessed
+    ],
+)
+def test_pinned_radios_are_the_only_ones_named(device: dict[str, str], links: list[str]) -> None:
+    assert symlinks_for(device, OWNER_PINS) == links
+
+
+def test_the_pin_example_in_the_rules_file_is_a_working_pin() -> None:
+    text = (DEPLOY / "99-beredt-radios.rules").read_text()
+    example = next(line.strip("# ") for line in text.splitlines() if 'ENV{BEREDT_RADIO}="lora"' in line)
+    assert symlinks_for(usb_tty("10c4", "ea60", "0001"), example) == ["beredt-lora"]
+
+
 def test_every_udev_rule_gives_the_dialout_group_access() -> None:
-    for rule in parse_rules(DEPLOY / "99-beredt-radios.rules"):
+    for rule in parse_rules((DEPLOY / "99-beredt-radios.rules").read_text()):
         if any(key == "SYMLINK" for key, *_ in rule):
             assert ("GROUP", None, "=", "dialout") in rule
             assert ("MODE", None, "=", "0660") in rule

@@ -715,3 +715,18 @@ def test_two_hubs_across_a_relay_radio_deliver_once_and_report_it_delivered(tmp_
         staff.kill()
         home.kill()
         mesh.close()
+
+
+async def test_a_radio_that_is_not_plugged_in_is_not_waited_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shipped Pi config names /dev/beredt-lora; a hub without the radio must start without it."""
+    caplog.set_level(logging.INFO)
+    device = tmp_path / "beredt-lora"
+    transport = await open_transport("lora", {"device": str(device)}, context(tmp_path))
+    try:
+        assert f"no radio at {device} yet" in caplog.text
+        with pytest.raises(LinkDown):
+            await transport.send("!0badbeef", b"\x01hello")
+    finally:
+        await transport.aclose()
