@@ -56,7 +56,8 @@ def is_wildcard(host: str) -> bool:
         return False
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches (``127.0.0.0/8``, ``::1``, ``localhost``)."""
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -98,7 +99,7 @@ def parse_options(name: str, options: Mapping[str, Any], base_dir: Path) -> Inte
         url = base_url(public_url)
         if url is None or url.host is None:
             raise table.error("public_url", f"expected an http(s) URL, got {public_url!r}")
-        if is_wildcard(url.host) or (is_wildcard(host) and _is_loopback(url.host)):
+        if is_wildcard(url.host) or (is_wildcard(host) and is_loopback(url.host)):
             raise table.error(
                 "public_url",
                 f"{public_url} is not an address other hubs can reach: set it to this hub's address as its "

@@ -90,6 +90,11 @@ LINK_DOWN_REASONS = {"NO_ROUTE", "MAX_RETRANSMIT", "TIMEOUT"}
 BUDGET_REASONS = {"DUTY_CYCLE_LIMIT": DUTY_CYCLE_BACKOFF, "RATE_LIMIT_EXCEEDED": 60.0}
 
 
+def _plugged_in(device: str) -> bool:
+    """Whether the radio's device node exists (a stat of /dev: it does not block the loop)."""
+    return os.path.exists(device)
+
+
 class LoraTransport:
     """One Meshtastic radio as a Beredt link. Open it with ``open_transport``; it is started already."""
 
@@ -140,7 +145,7 @@ class LoraTransport:
         """
         self._supervisor = asyncio.create_task(self._supervise(), name=f"lora-{self.name}-supervisor")
         device = self.settings.device
-        if device is not None and not os.path.exists(device):
+        if device is not None and not _plugged_in(device):
             self._log.info("no radio at %s yet: the link comes up when one is plugged in", device)
             return
         with contextlib.suppress(TimeoutError):

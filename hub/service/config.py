@@ -24,6 +24,7 @@ from hub.core.options import Options
 from hub.relay.policy import DEFAULT_ORDER, Policy
 from hub.relay.roster import Role, parse_role
 from hub.relay.settings import LinkConfig, PeerConfig, Timing
+from transports.internet_settings import base_url, is_loopback
 
 DEFAULT_DATA_DIR = "~/.local/share/beredt"
 DEFAULT_CONFIG: Mapping[str, Any] = {
@@ -96,6 +97,30 @@ def _priority(options: Options, key: str, default: Priority) -> Priority:
     return Priority[name.upper().replace("-", "_")]
 
 
+def _check_internet_reachable(links: list[LinkConfig], peers: list[PeerConfig], file: str) -> None:
+    """Refuse an internet link that only this machine can reach while its peers are elsewhere.
+
+    A hub listening on loopback without ``public_url`` tells its peers to answer to 127.0.0.1: a peer on
+    another machine would send its hop acks to itself, and every delivery to it would fall back to
+    end-to-end acks. The transport checks the link's own options; this needs the peers too."""
+    for link in links:
+        if link.kind != "internet" or "public_url" in link.options:
+            continue
+        host = str(link.options.get("listen", "")).rpartition(":")[0].strip("[]")
+        if not is_loopback(host):
+            continue
+        for peer in peers:
+            url = base_url(peer.links.get(link.name, ""))
+            if url is not None and url.host is not None and not is_loopback(url.host):
+                raise ConfigError(
+                    f"listens on {host}, which only this machine reaches, but peer {peer.name!r} is at "
+                    f'{url.host}: listen on "0.0.0.0:PORT" (peers then answer to the address this hub\'s '
+                    "connections come from) or set public_url to the address the peers reach this hub at",
+                    file=file,
+                    key=f"links.{link.name}.listen",
+                )
+
+
 def load(path: Path | None) -> HubConfig:
     """Read and validate ``path``, or the embedded default when ``path`` is None."""
     if path is None:
@@ -165,6 +190,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
             addresses.text(link_name, what="the peer's address on that link as a string")
         peers.append(PeerConfig(node_id, peer.text("name", node_id.hex()), dict(addresses.table)))
         peer.finish()
+
+    _check_internet_reachable(links, peers, file)
 
     routes: dict[bytes, tuple[bytes, ...]] = {}
     default_route: tuple[bytes, ...] = ()

@@ -48,6 +48,13 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
             "paid_min_priority: expected one of 'routine', 'normal', 'urgent', 'life-safety', got 'vip'",
         ),
         (GOOD + "[links.x]\nlisten = '1:2'\n", "links.x.kind: is required"),
+        (
+            GOOD + "[links.net]\nkind = 'internet'\nlisten = '127.0.0.1:8471'\n"
+            "[[peers]]\nnode = '0011223344556677'\nname = 'Relay Nord'\n"
+            "links = { net = 'http://192.0.2.7:8471' }\n",
+            "links.net.listen: listens on 127.0.0.1, which only this machine reaches, but peer 'Relay Nord'"
+            ' is at 192.0.2.7: listen on "0.0.0.0:PORT"',
+        ),
         (GOOD + "[surprise]\n", "surprise: unknown key"),
     ],
 )
@@ -113,3 +120,14 @@ def test_example_configs_are_valid() -> None:
         peers = {p.node_id for p in loaded.peers}
         for hops in (*loaded.routes.values(), loaded.default_route):
             assert set(hops) <= peers, f"{path}: a route names a node that is not a peer"
+
+
+def test_loopback_internet_link_is_fine_with_peers_on_this_machine_or_a_public_url(tmp_path: Path) -> None:
+    peer = "[[peers]]\nnode = '0011223344556677'\nlinks = { net = '%s' }\n"
+    for link, address in (
+        ("listen = '127.0.0.1:8471'", "http://127.0.0.1:8472"),  # hubs side by side, as in the tests
+        ("listen = '127.0.0.1:8471'\npublic_url = 'https://hub.example.dk'", "https://relay.example.dk"),
+        ("listen = '0.0.0.0:8471'", "https://relay.example.dk"),
+    ):
+        text = GOOD + f"[links.net]\nkind = 'internet'\n{link}\n" + peer % address
+        assert config.load(write(tmp_path, text)).peers[0].links == {"net": address}
