@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.installer import DEPLOY, copy_checkout, find_tool, run_install
+from tests.deploy.installer import DEPLOY, REPO, copy_checkout, find_tool, run_install
 from tests.deploy.test_service_notify import receive_until
 from tests.deploy.test_system_files import directives
 
@@ -43,6 +43,18 @@ class Upgraded:
     marker: str
 
 
+def git(checkout: Path, *args: str) -> None:
+    identity = {"GIT_AUTHOR_NAME": "Beredt test", "GIT_AUTHOR_EMAIL": "test@beredt.invalid"}
+    identity |= {"GIT_COMMITTER_NAME": "Beredt test", "GIT_COMMITTER_EMAIL": "test@beredt.invalid"}
+    subprocess.run(
+        [find_tool("git", "git"), "-C", str(checkout), *args],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, **identity},
+    )
+
+
 def run_in_venv(venv: Path, code: str, cwd: Path) -> str:
     """``code`` run by the venv's Python, outside the repository (a cwd checkout would be imported)."""
     return subprocess.run(
@@ -60,7 +72,12 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory) -> Upgraded:
     folder = tmp_path_factory.mktemp("venv-install")
     root = folder / "root"
     checkout = copy_checkout(folder / "checkout")
+    # A git clone, as the owner has: the installer then copies only what git knows.
+    shutil.copy(REPO / ".gitignore", checkout / ".gitignore")
     (checkout / OBSOLETE).write_text('"""A module the next release deletes."""\n')
+    git(checkout, "init", "--quiet")
+    git(checkout, "add", "--all")
+    git(checkout, "commit", "--quiet", "--message", "release 1")
     run_install("--root", root, "--source", checkout)
     venv = root / "opt/beredt/venv"
     location = Path(run_in_venv(venv, "import hub.service.watchdog as m; print(m.__file__)", folder))
@@ -69,13 +86,14 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory) -> Upgraded:
     identity = (root / "var/lib/beredt/identity.key").read_bytes()
 
     # Upstream deletes the module; an old in-place build left it in the checkout's build/ as well.
-    (checkout / OBSOLETE).unlink()
+    git(checkout, "rm", "--quiet", OBSOLETE)
     leftover = checkout / "build/lib" / OBSOLETE
     leftover.parent.mkdir(parents=True)
     leftover.write_text('"""Left in build/ by an old in-place build."""\n')
     marker = f"upgrade {uuid.uuid4().hex}"
     watchdog_py = checkout / "hub/service/watchdog.py"
     watchdog_py.write_text(watchdog_py.read_text() + f"# {marker}\n")
+    git(checkout, "commit", "--quiet", "--all", "--message", "release 2")
     run_install("--root", root, "--source", checkout)  # same version number, newer code
     return Upgraded(root, checkout, venv, location.parent, identity, obsolete_before, build_left, marker)
 
