@@ -66,7 +66,7 @@ from hub.core.transport import (
 )
 from transports.blocking import run_blocking
 from transports.lora_airtime import AirtimeBudget, packet_airtime
-from transports.lora_peers import PeerBook
+from transports.lora_peers import PeerWatch, TraceOutcome
 from transports.lora_send import AckWaiter, PriorityGate, ResponseWaiter, drop_response_handlers
 from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
 
@@ -124,12 +124,15 @@ class LoraTransport:
         self._waiters: set[AckWaiter] = set()
         self._closed = False
         self._reported_up: bool | None = None
-        self._peers = PeerBook(settings.peer_check_interval)
-        self._spelling: dict[str, str] = {}
-        """Peer book key (lower case) -> the node id as the hub wrote it."""
         self._trace_airtime = packet_airtime(TRACE_BYTES, preset)
-        self._checks: set[asyncio.Task[None]] = set()
-        self.counters = {"implicit_acks": 0, "unconfirmed_after_relay": 0, "peer_checks": 0}
+        self._peers = PeerWatch(
+            settings.peer_check_interval,
+            trace=self._trace,
+            may_spend=self._may_trace,
+            emit=self._put,
+            log=self._log,
+        )
+        self.counters = {"implicit_acks": 0, "unconfirmed_after_relay": 0}
         # Pubsub keeps weak references: bound methods of this transport live as long as it does.
         pub.subscribe(self._on_receive_thread, "meshtastic.receive")
         pub.subscribe(self._on_lost_thread, "meshtastic.connection.lost")
@@ -216,12 +219,10 @@ class LoraTransport:
             return
         if not ADDRESS.match(dest):
             raise LinkDown(f"not a mesh node id: {dest!r}", transport=self.name, peer=dest)
-        key = self._key(dest)
-        self._maybe_check(key)
-        if self._peers.is_down(key):
-            raise LinkDown("the peer's radio did not answer over the mesh", transport=self.name, peer=dest)
-        if self._peers.is_suspect(key):
-            raise LinkDown("the last frame got no ACK; checking the peer", transport=self.name, peer=dest)
+        key = self._peers.key(dest)
+        self._peers.poke(key)
+        if (doubt := self._peers.doubt(key)) is not None:
+            raise LinkDown(doubt, transport=self.name, peer=dest)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -236,8 +237,7 @@ class LoraTransport:
                 pub.unsubscribe(listener, topic)
         for waiter in list(self._waiters):
             waiter.fail(TransportClosed("closed while waiting for an ACK", transport=self.name))
-        for check in list(self._checks):
-            await cancel_and_wait(check)
+        await self._peers.aclose()
         await cancel_and_wait(self._supervisor)
         await self._close_interface()
         self._put(None)
@@ -257,6 +257,7 @@ class LoraTransport:
             "queue_depth": depth,
             "drain_seconds": round(max(wait, depth * per_packet), 1),
             "peers_down": self._peers.down_peers(),
+            "peer_checks": self._peers.checks_started,
             **self.counters,
         }
 
@@ -294,7 +295,7 @@ class LoraTransport:
                     relayed = True
                     self.counters["implicit_acks"] += 1
         except TimeoutError:
-            self._peer_suspect(self._key(dest))
+            self._peers.suspect(self._peers.key(dest))
             if relayed:
                 self.counters["unconfirmed_after_relay"] += 1
                 raise LinkDown(
@@ -344,12 +345,12 @@ class LoraTransport:
         decoded = answer.get("decoded", {})
         reason = str(decoded.get("routing", {}).get("errorReason", "NONE"))
         if reason == "NONE":
-            self._peer_heard(self._key(dest))  # the destination's own ACK (_final_answer passes no other)
+            self._peers.heard(self._peers.key(dest))  # the destination's own ACK (no other gets here)
             return
         if reason in LINK_DOWN_REASONS:
             if reason == "MAX_RETRANSMIT":
                 self._budget.record(time.monotonic(), RETRANSMISSIONS * airtime)
-            self._peer_suspect(self._key(dest))
+            self._peers.suspect(self._peers.key(dest))
             raise LinkDown(f"radio reports {reason}", transport=self.name, peer=dest)
         if reason in BUDGET_REASONS:
             retry_after = BUDGET_REASONS[reason]
@@ -399,7 +400,7 @@ class LoraTransport:
         if not isinstance(sender, int):
             return
         if self._peers.knows(f"!{sender:08x}"):  # only peers we address: strangers cannot grow the book
-            self._peer_heard(f"!{sender:08x}")
+            self._peers.heard(f"!{sender:08x}")
         if portnum == ROUTING_APP:
             request_id = packet.get("decoded", {}).get("requestId")
             for waiter in self._waiters:
@@ -417,80 +418,49 @@ class LoraTransport:
 
     # -- peer reachability ----------------------------------------------------------------------------
 
-    def _key(self, address: str) -> str:
-        """The peer book's key for a node id; remembers how the hub spells it, for ``LinkChanged``."""
-        key = address.lower()
-        self._spelling.setdefault(key, address)
-        return key
-
-    def _peer_heard(self, peer: str) -> None:
-        if self._peers.heard(peer, time.monotonic()):
-            self._put(LinkChanged(up=True, reason="heard over the mesh", peer=self._spelling.get(peer, peer)))
-
-    def _peer_suspect(self, peer: str) -> None:
-        """A send got no ACK: lost on the way, or the peer is gone; a traceroute tells which."""
-        self._peers.suspect(peer)
-        self._maybe_check(peer)
-
-    def _maybe_check(self, peer: str) -> None:
+    def _may_trace(self) -> bool:
         now = time.monotonic()
-        if not self._peers.due(peer, now) or self._iface is None:
-            return
-        if not self._budget.decide(now, self._trace_airtime, Priority.ROUTINE).allowed:
-            return  # routine airtime is spent: the peer keeps its state until traffic or budget returns
-        self._peers.start_check(peer, now)
-        task = asyncio.create_task(self._check_peer(peer), name=f"lora-{self.name}-check-{peer}")
-        self._checks.add(task)
-        task.add_done_callback(self._checks.discard)
+        return (
+            self._iface is not None
+            and self._budget.decide(now, self._trace_airtime, Priority.ROUTINE).allowed
+        )
 
-    def _peer_failed(self, peer: str, reason: str) -> None:
-        if self._peers.failed(peer):
-            self._log.warning("peer %s unreachable over the mesh: %s", peer, reason)
-            self._put(LinkChanged(up=False, reason=reason, peer=self._spelling.get(peer, peer)))
-
-    async def _check_peer(self, dest: str) -> None:
+    async def _trace(self, dest: str) -> TraceOutcome:
         """Traceroute ``dest``: its radio's answer proves the mesh reaches it; silence or a NAK does not."""
         trace = ResponseWaiter(self._loop)
         iface = self._iface
+        if iface is None:
+            return ""
+
+        def call() -> Any:
+            return iface.sendData(
+                b"",  # an empty RouteDiscovery: the relays and the destination fill it in
+                destinationId=dest,
+                portNum=TRACEROUTE_APP,
+                wantAck=True,
+                wantResponse=True,
+                onResponse=trace.on_response,
+                channelIndex=self.settings.channel,
+                hopLimit=self.settings.hop_limit,
+            )
+
         try:
-            if iface is None:
-                return
-            self.counters["peer_checks"] += 1
-
-            def call() -> Any:
-                return iface.sendData(
-                    b"",  # an empty RouteDiscovery: the relays and the destination fill it in
-                    destinationId=dest,
-                    portNum=TRACEROUTE_APP,
-                    wantAck=True,
-                    wantResponse=True,
-                    onResponse=trace.on_response,
-                    channelIndex=self.settings.channel,
-                    hopLimit=self.settings.hop_limit,
-                )
-
             try:
                 await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-trace")
             except Exception:  # the radio itself is failing; its supervisor reports that, not the peer
-                return
+                return ""
             self._budget.record(time.monotonic(), self._trace_airtime)
             try:
                 async with asyncio.timeout(self.settings.ack_timeout):
                     answer = await trace.future
             except TimeoutError:
-                self._peer_failed(dest, "no answer to a traceroute")
-                return
-            routing = answer.get("decoded", {}).get("routing", {})
-            if routing.get("errorReason", "NONE") != "NONE" or answer.get("from") != _node_num(dest):
-                self._peer_failed(
-                    dest, f"traceroute answered {routing.get('errorReason', 'by another node')}"
-                )
-            else:
-                self._peer_heard(dest)
+                return "no answer to a traceroute"
         finally:
-            self._peers.end_check(dest)
-            if iface is not None:
-                drop_response_handlers(iface, trace)
+            drop_response_handlers(iface, trace)
+        reason = answer.get("decoded", {}).get("routing", {}).get("errorReason", "NONE")
+        if reason != "NONE" or answer.get("from") != _node_num(dest):
+            return f"traceroute answered {reason if reason != 'NONE' else 'by another node'}"
+        return None
 
     def _on_lost(self, interface: Any) -> None:
         if interface is self._iface and interface is not None:

@@ -222,7 +222,7 @@ async def test_partitioned_mesh_marks_the_far_peer_down_within_the_check_interva
     options = {"peer_check_interval": interval, "ack_timeout": answer_deadline}
     a, _, _ = await mesh.open(A, **options), await mesh.open(B), await mesh.open(C)
     await a.probe(ADDR[C])  # first probe: a traceroute goes out in the background
-    await asyncio.wait_for(asyncio.gather(*a._checks), 10)
+    await asyncio.wait_for(a._peers.settled(), 10)
     assert a.status()["peer_checks"] == 1 and a.status()["peers_down"] == []
     mesh.medium.partition([A, B], [C])
     loop = asyncio.get_running_loop()
@@ -320,7 +320,7 @@ async def test_missing_ack_times_out_and_leaves_no_response_handler(tmp_path: Pa
         cancelled.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cancelled
-        await asyncio.wait_for(asyncio.gather(*a._checks), 10)  # the traceroute the failure set off
+        await asyncio.wait_for(a._peers.settled(), 10)  # the traceroute the failure set off
         assert a._iface.responseHandlers == {}  # the library never expires them by itself
     finally:
         await mesh.aclose()
