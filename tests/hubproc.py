@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +150,12 @@ class HubProcess:
 
     # ---- process ------------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, *, options: Sequence[str] = ()) -> None:
+        """``beredt run`` (with ``options`` such as ``--new-store``) until ``/healthz`` says ready."""
         log = open(self.dir / "hub.log", "ab")  # noqa: SIM115 - owned by the child process
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [*self.launcher, *BEREDT, "run", "--config", str(self.config_path)],
+            [*self.launcher, *BEREDT, "run", "--config", str(self.config_path), *options],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hub.api.gate import Gate, Handler, host_names
 from hub.api.tokens import Scope, TokenStore
-from hub.console.routes import CONSOLE_KEY, setup_console
+from hub.console.routes import CONSOLE_KEY, console_status, setup_console
 from hub.core.bounded_http import ConnectionGuard
 from hub.core.errors import (
     BudgetExhausted,
@@ -224,6 +224,8 @@ async def healthz(request: web.Request) -> web.Response:
             "reassembly": hub.inbound.reassembly_status(),
             "live_messages": hub.store.live_messages,
             "evicted": hub.store.evicted,
+            "quarantined": hub.store.quarantined,
+            "console": console_status(request.app),
             "hop_acks_sent": hub.acks.hop_acks_sent,
             "hop_acks_failed": hub.acks.hop_acks_failed,
             "e2e_acks_sent": hub.acks.e2e_acks_sent,
@@ -289,15 +291,27 @@ async def send_radio_status(request: web.Request) -> web.Response:
 
 async def board(request: web.Request) -> web.Response:
     """The status board of institutions, as the console shows it (for `beredt board` and local apps)."""
+    if CONSOLE_KEY not in request.app:
+        return _error(
+            503, f"board and roll-calls live in the console, which is {console_status(request.app)}"
+        )
     return web.json_response({"institutions": request.app[CONSOLE_KEY].board_rows()})
 
 
 async def rollcalls(request: web.Request) -> web.Response:
+    if CONSOLE_KEY not in request.app:
+        return _error(
+            503, f"board and roll-calls live in the console, which is {console_status(request.app)}"
+        )
     return web.json_response({"rollcalls": request.app[CONSOLE_KEY].rollcalls.summary()})
 
 
 async def start_rollcall(request: web.Request) -> web.Response:
     """Ask institutions to report status by a deadline; overdue ones are re-sent to, then escalated."""
+    if CONSOLE_KEY not in request.app:
+        return _error(
+            503, f"board and roll-calls live in the console, which is {console_status(request.app)}"
+        )
     try:
         body = await request.json()
     except json.JSONDecodeError as exc:

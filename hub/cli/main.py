@@ -34,7 +34,7 @@ from hub.cli.remote import (
 )
 from hub.cli.simulate import add_simulate_command
 from hub.cli.tokens import add_token_command
-from hub.core.errors import BeredtError, ConfigError
+from hub.core.errors import BeredtError, ConfigError, StoreMissing
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
 from hub.core.kinds import SCHEMAS
@@ -45,6 +45,7 @@ from hub.service.config import HubConfig
 log = logging.getLogger("beredt")
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_STORE_MISSING = 3  # the unit's RestartPreventExitStatus: restarting cannot bring the store back
 
 CONFIG_HEADER = """\
 # Beredt hub configuration. Paths are relative to this file's folder.
@@ -115,9 +116,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args)
     logging.getLogger().setLevel(args.log_level or config.log_level)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, new_store=args.new_store))
     except KeyboardInterrupt:
         pass
+    except StoreMissing as exc:
+        print(f"beredt: not started: {exc}", file=sys.stderr)
+        return EXIT_STORE_MISSING
     return EXIT_OK
 
 
@@ -245,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[common], help="run the hub (creates identity and data dir if absent)"
     )
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--new-store",
+        action="store_true",
+        help="start even though this hub's message store is missing or empty (its queued messages are"
+        " lost); without it such a start is refused with exit code 3",
+    )
     run.set_defaults(func=cmd_run)
 
     send = sub.add_parser(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ log = logging.getLogger("beredt.console")
 STATIC = Path(__file__).with_name("static")
 COOKIE = "beredt_session"
 CONSOLE_KEY: web.AppKey[Console] = web.AppKey("console", Console)
+CONSOLE_DISABLED: web.AppKey[str] = web.AppKey("console_disabled", str)
+"""Why the console could not start (its database damaged, say); absent while it runs."""
 KEEPALIVE = 15.0
 LOCAL = local_zone()
 CSP = (
@@ -77,16 +80,23 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
     """Mount the console on the hub's API application; its loops start and stop with the app."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        async with running_console(hub, options) as console:
-            app[CONSOLE_KEY] = console
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                app[CONSOLE_KEY] = await stack.enter_async_context(running_console(hub, options))
+            except (StoreError, sqlite3.Error, OSError) as exc:
+                # The relay matters more than its console: a damaged console.db disables only the console.
+                app[CONSOLE_DISABLED] = f"console database unusable: {exc}"
+                log.critical("the web console is disabled, the hub relays on: %s", app[CONSOLE_DISABLED])
             yield
 
     async def end_streams(app: web.Application) -> None:
         # runs before aiohttp waits for open connections: live streams end now, not at a timeout
-        app[CONSOLE_KEY].stop_listening()
+        if CONSOLE_KEY in app:
+            app[CONSOLE_KEY].stop_listening()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(end_streams)
+    app.middlewares.append(_when_disabled)
     app.middlewares.append(_security_headers)
     app.router.add_get("/", _redirect)
     app.router.add_get("/console/", _index)
@@ -113,6 +123,19 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
     ]
     for method, path, handler, roles in routes:
         app.router.add_route(method, f"/console/api/{path}", _guard(handler, roles))
+
+
+def console_status(app: web.Application) -> str:
+    """``running``, or ``disabled: <why>`` (for ``/healthz``)."""
+    return f"disabled: {app[CONSOLE_DISABLED]}" if CONSOLE_DISABLED in app else "running"
+
+
+@web.middleware
+async def _when_disabled(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """A disabled console answers 503 with the reason; the rest of the application is untouched."""
+    if CONSOLE_DISABLED in request.app and (request.path == "/" or request.path.startswith("/console/")):
+        return _error(503, f"the console is disabled ({request.app[CONSOLE_DISABLED]}); the hub still relays")
+    return await handler(request)
 
 
 @web.middleware

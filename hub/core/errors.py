@@ -10,7 +10,8 @@ only ever catch ours, and each carries structured fields for logs and counters::
     ├── TrustError              a well-formed frame we refuse (reason: a RefusalReason value)
     ├── SealError               a sealed payload that cannot be sealed or opened
     ├── StoreError              the durable store failed
-    │   └── StoreFull           quota or disk exhausted and nothing could be evicted
+    │   ├── StoreFull           quota or disk exhausted and nothing could be evicted
+    │   └── StoreMissing        the store that held this hub's messages is gone or empty
     ├── RoutingError            no route to a recipient, unknown recipient or peer
     ├── TransportError          a link could not carry a frame (transport, peer)
     │   ├── LinkDown            the link or the peer is unreachable now: retry later or elsewhere
@@ -92,6 +93,10 @@ class StoreError(BeredtError):
 
 class StoreFull(StoreError):
     """The store's quota or the disk is exhausted and nothing of lower priority could be evicted."""
+
+
+class StoreMissing(StoreError):
+    """The hub had a store, and it is now missing or empty: starting would silently drop what it held."""
 
 
 class RoutingError(BeredtError):

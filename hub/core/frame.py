@@ -182,6 +182,12 @@ def message_id(signed: bytes) -> bytes:
     return hashlib.sha256(signed).digest()[:ID_SIZE]
 
 
+def wire_id(wire: bytes) -> bytes:
+    """The message id of an encoded frame, without decoding it: every byte but the hop counter and the
+    signature is hashed, so a stored copy whose bytes changed no longer matches its id."""
+    return message_id(wire[:1] + wire[2:-SIGNATURE_SIZE])
+
+
 def signed_part(
     *,
     kind: Kind,

@@ -70,11 +70,18 @@ class Hub:
         identity: Identity,
         transports: Mapping[str, Transport],
         clock: Clock | None = None,
+        *,
+        new_store: bool = False,
     ) -> AsyncIterator[Hub]:
-        """Open the store and wire the engine to ``transports`` (owned, and closed, by the caller)."""
+        """Open the store and wire the engine to ``transports`` (owned, and closed, by the caller).
+
+        ``new_store`` allows starting on an empty store where this hub had one (see ``Store.open``)."""
         hub = cls(config, identity, clock)
         hub.store = await Store.open(
-            config.store_path, max_messages=config.max_messages, max_bytes=config.max_bytes
+            config.store_path,
+            max_messages=config.max_messages,
+            max_bytes=config.max_bytes,
+            new_store=new_store,
         )
         try:
             hub._wire(dict(transports))

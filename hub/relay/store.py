@@ -25,12 +25,14 @@ from typing import Any
 
 import aiosqlite
 
-from hub.core.errors import StoreError, StoreFull
-from hub.core.frame import Frame, Priority
+from hub.core.errors import StoreError, StoreFull, StoreMissing
+from hub.core.frame import ID_SIZE, SIGNATURE_SIZE, Frame, Priority, wire_id
 from hub.core.tasks import cancel_and_wait
 from hub.relay.delivery import DeliveryState
 
 log = logging.getLogger("beredt.store")
+
+STORE_MARK_SUFFIX = ".created"  # store.db.created: proof that this hub had a store, so losing it is noticed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages(
@@ -65,6 +67,12 @@ CREATE TABLE IF NOT EXISTS deliveries(
     PRIMARY KEY (message_id, hop)
 );
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state) WHERE state IN ('queued', 'sent');
+CREATE TABLE IF NOT EXISTS quarantine(
+    message_id BLOB,
+    wire BLOB,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL
+);
 """
 
 _Write = tuple[str, Sequence[Any]]
@@ -126,6 +134,8 @@ class Store:
         self.live_messages = 0
         self.live_bytes = 0
         self.evicted = 0
+        self.quarantined = 0
+        """Damaged messages moved aside since the store was made (see ``_quarantine_damaged``)."""
         self.commits = 0
         self.background_delay = 0.25
         self.on_evicted: Callable[[list[bytes]], None] = lambda ids: None
@@ -144,9 +154,20 @@ class Store:
 
     @classmethod
     async def open(
-        cls, path: Path, *, max_messages: int = 200_000, max_bytes: int = 512 * 1024 * 1024
+        cls,
+        path: Path,
+        *,
+        max_messages: int = 200_000,
+        max_bytes: int = 512 * 1024 * 1024,
+        new_store: bool = False,
     ) -> Store:
+        """Open (or create) the store at ``path``.
+
+        A store leaves a mark beside itself when it is first created. If the mark is there and the
+        store is missing or empty (a deleted file, a card restored without it), ``StoreMissing`` is
+        raised instead of starting empty, unless ``new_store`` says that an empty store is intended."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_lost_store(path, new_store)
         try:
             db = await aiosqlite.connect(path)
         except sqlite3.Error as exc:
@@ -169,7 +190,13 @@ class Store:
         if row is None or row[0] != "ok":
             await db.close()
             raise StoreError(f"store {path} failed its integrity check: {row}")
+        _mark_store(path, renew=new_store)
         store = cls(db, path, max_messages=max_messages, max_bytes=max_bytes)
+        try:
+            await store._quarantine_damaged()
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreError(f"cannot read store {path}: {exc}") from exc
         async with db.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE state='active'"
         ) as cur:
@@ -181,6 +208,34 @@ class Store:
         store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
         store._checkpointer = asyncio.create_task(store._checkpoint_loop(), name="store-checkpointer")
         return store
+
+    async def _quarantine_damaged(self) -> None:
+        """Move messages whose stored bytes no longer match their id (or whose columns make no sense)
+        out of the way, into the ``quarantine`` table, so that one damaged record cannot stop the hub from
+        serving all the others. Each is logged as an error and counted in ``quarantined``."""
+        damaged: list[tuple[int, Any, Any, str]] = []
+        async with self._db.execute("SELECT rowid, id, wire, priority FROM messages") as cursor:
+            async for rowid, message_id, wire, priority in cursor:
+                reason = _damage(message_id, wire, priority)
+                if reason is not None:
+                    damaged.append((rowid, message_id, wire, reason))
+        now = time.time()
+        for rowid, message_id, wire, reason in damaged:
+            shown = message_id.hex() if isinstance(message_id, bytes) else repr(message_id)
+            log.error(
+                "store: message %s is damaged (%s); moved to quarantine, the rest is served", shown, reason
+            )
+            await self._db.execute(
+                "INSERT INTO quarantine(message_id, wire, reason, quarantined_at) VALUES (?,?,?,?)",
+                (message_id, wire, reason, now),
+            )
+            await self._db.execute("DELETE FROM deliveries WHERE message_id=?", (message_id,))
+            await self._db.execute("DELETE FROM messages WHERE rowid=?", (rowid,))
+        if damaged:
+            await self._db.commit()
+        async with self._db.execute("SELECT count(*) FROM quarantine") as cursor:
+            row = await cursor.fetchone()
+        self.quarantined = int(row[0]) if row else 0
 
     async def close(self) -> None:
         if self._closed:
@@ -510,6 +565,43 @@ class Store:
             (since, limit),
         ) as cursor:
             return [_message(row) async for row in cursor]
+
+
+def _mark_path(path: Path) -> Path:
+    return path.with_name(path.name + STORE_MARK_SUFFIX)
+
+
+def _refuse_lost_store(path: Path, new_store: bool) -> None:
+    """Raise ``StoreMissing`` if this hub had a store at ``path`` and it is now missing or empty."""
+    mark = _mark_path(path)
+    if new_store or not mark.exists() or (path.exists() and path.stat().st_size > 0):
+        return
+    state = "missing" if not path.exists() else "empty (0 bytes)"
+    raise StoreMissing(
+        f"the store {path} is {state}, but this hub had one (created {mark.read_text().strip()}):"
+        " starting would drop every message it held. Restore the file from a backup, or, if an"
+        " empty store is intended, start once with 'beredt run --new-store'"
+    )
+
+
+def _mark_store(path: Path, *, renew: bool) -> None:
+    """Leave the mark that this hub has a store at ``path`` (renewed when a new store was asked for)."""
+    mark = _mark_path(path)
+    if renew or not mark.exists():
+        mark.write_text(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()) + "\n")
+
+
+def _damage(message_id: Any, wire: Any, priority: Any) -> str | None:
+    """Why a stored message cannot be trusted, or None if it is intact."""
+    if not isinstance(message_id, bytes) or len(message_id) != ID_SIZE:
+        return "its id is not a message id"
+    if not isinstance(wire, bytes) or len(wire) <= SIGNATURE_SIZE + 2:
+        return "its frame is missing or truncated"
+    if wire_id(wire) != message_id:
+        return "its frame's bytes no longer match its id"
+    if priority not in tuple(Priority):
+        return f"its priority {priority!r} is not one of {[int(p) for p in Priority]}"
+    return None
 
 
 def _grouped(

@@ -51,11 +51,13 @@ async def open_links(config: HubConfig, identity: Identity) -> AsyncIterator[dic
 
 
 @contextlib.asynccontextmanager
-async def open_hub(config: HubConfig, identity: Identity, clock: Clock | None = None) -> AsyncIterator[Hub]:
+async def open_hub(
+    config: HubConfig, identity: Identity, clock: Clock | None = None, *, new_store: bool = False
+) -> AsyncIterator[Hub]:
     """The configured links and the relay engine on them, closed in reverse order."""
     async with (
         open_links(config, identity) as transports,
-        Hub.open(config, identity, transports, clock) as hub,
+        Hub.open(config, identity, transports, clock, new_store=new_store) as hub,
     ):
         yield hub
 

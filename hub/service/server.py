@@ -40,13 +40,15 @@ class _Stopping(Exception):
     """Ends the service's task group once a stop was asked for and the drain has begun."""
 
 
-async def serve(config: HubConfig, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set), with repeated log lines rate-limited meanwhile."""
+async def serve(config: HubConfig, *, stop: asyncio.Event | None = None, new_store: bool = False) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), with repeated log lines rate-limited meanwhile.
+
+    ``new_store`` allows starting on an empty store where this hub had one (see ``Store.open``)."""
     with limited_logging():
-        await _serve(config, stop or asyncio.Event())
+        await _serve(config, stop or asyncio.Event(), new_store=new_store)
 
 
-async def _serve(config: HubConfig, stop: asyncio.Event) -> None:
+async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -54,7 +56,7 @@ async def _serve(config: HubConfig, stop: asyncio.Event) -> None:
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = load_identity(config, create=True)
     tls = _server_tls(config)
-    async with open_hub(config, identity) as hub:
+    async with open_hub(config, identity, new_store=new_store) as hub:
         network, local = ConnectionGuard(), ConnectionGuard(LOCAL_LIMITS)
         tokens = TokenStore(config.data_dir)
         app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local))
