@@ -35,10 +35,11 @@ def directives(path: Path) -> dict[str, list[str]]:
     return found
 
 
-def test_shellcheck_is_clean() -> None:
+@pytest.mark.parametrize("script", ["install.sh", "arm64-check.sh"])
+def test_shellcheck_is_clean(script: str) -> None:
     shellcheck = find_tool("shellcheck", "shellcheck")
     result = subprocess.run(
-        [shellcheck, "--shell=bash", "--severity=style", str(DEPLOY / "install.sh")],
+        [shellcheck, "--shell=bash", "--severity=style", str(DEPLOY / script)],
         capture_output=True,
         text=True,
         timeout=60,
