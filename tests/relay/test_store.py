@@ -122,3 +122,47 @@ async def test_concurrent_over_quota_accepts_evict_different_victims(tmp_path: P
         assert (row[0], store.live_messages, store.evicted) == (4, 4, 3)
     finally:
         await store.close()
+
+
+async def test_a_damaged_record_is_quarantined_and_the_rest_resumed(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = await Store.open(tmp_path / "s.db")
+    ids = [await accept(store, frame(payload=bytes([i]) * 20)) for i in range(4)]
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        (wire,) = db.execute("SELECT wire FROM messages WHERE id=?", (ids[1],)).fetchone()
+        db.execute("UPDATE messages SET wire=? WHERE id=?", (wire[:-70] + wire[-69:], ids[1]))  # a byte lost
+        db.execute("UPDATE messages SET priority=9 WHERE id=?", (ids[2],))
+    db.close()
+
+    reopened = await Store.open(tmp_path / "s.db")
+    try:
+        assert reopened.quarantined == 2
+        assert sorted(p.message_id for p in await reopened.pending()) == sorted([ids[0], ids[3]])
+        assert reopened.live_messages == 2 and not reopened.has(ids[1])
+    finally:
+        await reopened.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        reasons = dict(db.execute("SELECT message_id, reason FROM quarantine").fetchall())
+    db.close()
+    assert "no longer match" in reasons[ids[1]] and "priority 9" in reasons[ids[2]]
+
+
+async def test_a_lost_store_is_refused_unless_a_new_one_is_asked_for(tmp_path: Path) -> None:
+    from hub.core.errors import StoreMissing
+
+    store = await Store.open(tmp_path / "s.db")
+    await accept(store, frame())
+    await store.close()
+    for part in ("s.db", "s.db-wal", "s.db-shm"):
+        (tmp_path / part).unlink(missing_ok=True)
+    with pytest.raises(StoreMissing, match="--new-store"):
+        await Store.open(tmp_path / "s.db")
+    (tmp_path / "s.db").write_bytes(b"")
+    with pytest.raises(StoreMissing, match="empty"):
+        await Store.open(tmp_path / "s.db")
+    fresh = await Store.open(tmp_path / "s.db", new_store=True)
+    assert fresh.live_messages == 0
+    await fresh.close()
+    await (await Store.open(tmp_path / "s.db")).close()  # from now on this is the hub's store
