@@ -1,12 +1,13 @@
 """The web console's HTTP routes: the static app, a small JSON API behind a login, and server-sent events.
 
 Everything is served by the hub itself under ``/console/`` (no CDN, no outside fonts), so the console
-works on a hub with no internet. A login sets an HttpOnly, SameSite=Strict session cookie; every POST
-must also carry the session's CSRF token in ``X-CSRF-Token``. Roles decide what a user may do:
-coordinators run roll-calls, compose sitreps and alerts and write the log book; institution users send
-their status and confirm instructions; viewers only look. A strict Content-Security-Policy lets the
-page load and connect to its own origin only. Live updates are one SSE stream (``/console/api/events``)
-of small topic events; the browser refetches what a topic names.
+works on a hub with no internet. A login sets an HttpOnly, SameSite=Strict session cookie (also Secure
+when served over TLS); every POST must also carry the session's CSRF token in ``X-CSRF-Token``. Wrong
+passwords lock out with back-off (429 with ``Retry-After``); a login the log book cannot record is 503.
+Roles decide what a user may do: coordinators run roll-calls, compose sitreps and alerts and write the log
+book; institution users send their status and confirm instructions; viewers only look. A strict
+Content-Security-Policy lets the page load and connect to its own origin only. Live updates are one SSE
+stream (``/console/api/events``) of small topic events; the browser refetches what a topic names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -27,6 +29,7 @@ from hub.console.logbook import EntryType
 from hub.console.messages import local_zone
 from hub.console.service import Console, ConsoleOptions
 from hub.console.users import Role, Session
+from hub.core.bounded_http import source_of
 from hub.core.errors import AuthError, RoutingError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
 from hub.core.tasks import cancel_and_wait
@@ -194,18 +197,34 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 async def _login(request: web.Request) -> web.Response:
     console = request.app[CONSOLE_KEY]
+    source = source_of(request.transport) if request.transport is not None else "local"
     try:
         body = await _json_body(request)
-        session = await console.users.login(str(body.get("username", "")), str(body.get("password", "")))
+        session = await console.users.login(
+            str(body.get("username", "")), str(body.get("password", "")), source=source
+        )
     except ValueError as exc:
         return _error(400, str(exc))
     except AuthError as exc:
-        return _error(401, str(exc))
-    await console.note(
-        EntryType.NOTE, f"{session.user.display_name} logget ind", author=session.user.username
-    )
+        if exc.retry_after is None:
+            return _error(401, str(exc))
+        response = _error(429, str(exc))
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
+    try:
+        await console.note(
+            EntryType.NOTE, f"{session.user.display_name} logget ind", author=session.user.username
+        )
+    except StoreError as exc:
+        # the log book must show every login: no record (a full disk), no session
+        console.users.logout(session.token)
+        log.error("login of %s refused: the log book cannot record it: %s", session.user.username, exc)
+        return _error(503, "the hub cannot write its log book (is the disk full?): try again later")
     response = web.json_response(_me_json(console, session))
-    response.set_cookie(COOKIE, session.token, httponly=True, samesite="Strict", path="/console/")
+    # Secure whenever the console is served over TLS, so the cookie never travels in the clear
+    response.set_cookie(
+        COOKIE, session.token, httponly=True, samesite="Strict", path="/console/", secure=request.secure
+    )
     return response
 
 

@@ -7,8 +7,9 @@ without breaking old hashes. Hashing runs in a worker thread because it is delib
 are kept in memory and measured on the monotonic clock: a wall clock that jumps (a Pi booting in 1970,
 then corrected from GPS) cannot expire or resurrect them, and a restart simply asks people to log in
 again. A session ends after ``idle`` seconds without use or ``lifetime`` seconds in all. Each session
-has its own CSRF token that every state-changing request must echo. Repeated wrong passwords lock the
-name out for a while, so a console on a shared tablet cannot be guessed open.
+has its own CSRF token that every state-changing request must echo. Repeated wrong passwords lock out the
+name from that source, the source and, at a higher count, the name, with growing back-off; password
+hashing has a budget per second (``hub.console.login_guard``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from pathlib import Path
 
 import aiosqlite
 
+from hub.console.login_guard import HashBudget, LoginThrottle
 from hub.core.clock import Clock
 from hub.core.errors import AuthError, StoreError
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 MIN_PASSWORD = 10
-MAX_FAILURES = 5
-LOCKOUT = 15 * 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -115,7 +115,8 @@ class Users:
         self._scrypt_n = scrypt_n
         self._owns_db = owns_db
         self._sessions: dict[bytes, Session] = {}  # keyed by SHA-256 of the token
-        self._failures: dict[str, list[float]] = {}
+        self.throttle = LoginThrottle(clock)
+        self.hashing = HashBudget(clock)
         # a real hash to check against for unknown names, so timing does not reveal which names exist
         self._decoy = hash_password(secrets.token_hex(16), n=scrypt_n)
         self._closed = False
@@ -209,19 +210,22 @@ class Users:
         ) as cur:
             return [User(r[0], r[1], Role(r[2]), r[3]) for r in await cur.fetchall()]
 
-    async def login(self, username: str, password: str) -> Session:
-        """Check the password and open a session; ``AuthError`` says why not, without naming which part."""
-        now = self._clock.monotonic()
-        recent = [t for t in self._failures.get(username, []) if now - t < LOCKOUT]
-        if len(recent) >= MAX_FAILURES:
-            raise AuthError("too many wrong passwords: try again in 15 minutes")
+    async def login(self, username: str, password: str, *, source: str = "local") -> Session:
+        """Check the password and open a session; ``AuthError`` says why not, without naming which part.
+
+        ``source`` is where the attempt comes from (an address, see ``hub.core.bounded_http.source_of``);
+        lockouts count per name and source, per source and per name. A locked-out or over-budget attempt
+        costs no hashing (``AuthError.retry_after`` says how long to wait)."""
+        self.throttle.check(username, source)
         row = await self._row(username)
         stored = row[1] if row else self._decoy
-        ok = await asyncio.to_thread(check_password, password, stored)
+        async with self.hashing.spend():
+            ok = await asyncio.to_thread(check_password, password, stored)
         if row is None or not ok:
-            self._failures[username] = [*recent, now]
+            self.throttle.failed(username, source)
             raise AuthError("wrong username or password")
-        self._failures.pop(username, None)
+        self.throttle.succeeded(username, source)
+        now = self._clock.monotonic()
         self._purge(now)
         token = secrets.token_urlsafe(32)
         session = Session(token, row[0], secrets.token_urlsafe(32), started=now, last_seen=now)

@@ -170,10 +170,12 @@ class DeviceGone(ModemError):
 
 class AuthError(BeredtError):
     """Login refused or session unknown or expired (log in again), or, with ``forbidden``, a wrong CSRF token
-    or a role that may not do this (logging in again will not help)."""
+    or a role that may not do this (logging in again will not help). ``retry_after`` (seconds) says that
+    logins are held back for now: locked out after wrong passwords, or too many logins at once."""
 
-    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+    def __init__(self, message: str, *, forbidden: bool = False, retry_after: float | None = None) -> None:
         self.forbidden = forbidden
+        self.retry_after = retry_after
         super().__init__(message)
 
 

@@ -23,7 +23,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def users(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Users]:
-    users = await Users.open(tmp_path / "hub.db", clock, idle=3600, lifetime=4 * 3600)
+    # a cheap hash: these tests log in hundreds of times; the real cost is checked on hash_password itself
+    users = await Users.open(tmp_path / "hub.db", clock, idle=3600, lifetime=4 * 3600, scrypt_n=2**8)
     await users.add("hansen", PASSWORD, Role.COORDINATOR, display_name="Vagtleder Hansen")
     await users.add("lindely", PASSWORD, Role.INSTITUTION, institution=LINDELY)
     yield users
@@ -64,15 +65,83 @@ async def test_wrong_password_and_unknown_user_look_the_same(users: Users) -> No
         await users.login("ukendt", PASSWORD)
 
 
-async def test_repeated_failures_lock_the_name_out_for_a_while(users: Users, clock: ManualClock) -> None:
-    for _ in range(5):
-        with pytest.raises(AuthError, match="wrong"):
-            await users.login("hansen", "forkert-kodeord")
+async def _wrong(users: Users, username: str, source: str, times: int = 1) -> None:
+    for _ in range(times):
+        with pytest.raises(AuthError, match="wrong username or password"):
+            await users.login(username, "forkert-kodeord", source=source)
+
+
+async def test_wrong_passwords_lock_the_name_out_from_that_source_only(
+    users: Users, clock: ManualClock
+) -> None:
+    await _wrong(users, "hansen", "192.0.2.66", times=5)
+    with pytest.raises(AuthError, match="too many wrong passwords") as locked:
+        await users.login("hansen", PASSWORD, source="192.0.2.66")
+    assert locked.value.retry_after == pytest.approx(60)
+    # The coordinator's own tablet still gets in: a guesser cannot lock anyone out from afar.
+    await users.login("hansen", PASSWORD, source="192.0.2.10")
+    await users.login("lindely", PASSWORD, source="192.0.2.66")  # other names from that source too
+    clock.advance(61)
+    await users.login("hansen", PASSWORD, source="192.0.2.66")
+
+
+async def test_back_off_doubles_with_each_lockout(users: Users, clock: ManualClock) -> None:
+    for expected in (60, 120, 240):
+        await _wrong(users, "hansen", "192.0.2.66", times=5)
+        with pytest.raises(AuthError) as locked:
+            await users.login("hansen", PASSWORD, source="192.0.2.66")
+        assert locked.value.retry_after == pytest.approx(expected)
+        clock.advance(expected + 1)
+
+
+async def test_one_source_trying_many_names_is_locked_out(users: Users, clock: ManualClock) -> None:
+    for i in range(20):
+        await _wrong(users, f"navn{i}", "192.0.2.66")
+        clock.advance(0.5)  # within the hashing budget
+    with pytest.raises(AuthError, match="too many wrong passwords") as locked:
+        await users.login("hansen", PASSWORD, source="192.0.2.66")
+    assert locked.value.retry_after == pytest.approx(300, abs=1)
+    await users.login("hansen", PASSWORD, source="192.0.2.10")
+    assert users.throttle.lockouts["source"] == 1
+
+
+async def test_guessing_one_name_from_many_sources_is_slowed(users: Users, clock: ManualClock) -> None:
+    for i in range(50):
+        await _wrong(users, "hansen", f"192.0.2.{i}")
+        clock.advance(0.5)  # within the hashing budget
     with pytest.raises(AuthError, match="too many wrong passwords"):
-        await users.login("hansen", PASSWORD)
-    await users.login("lindely", PASSWORD)  # other names are unaffected
-    clock.advance(15 * 60 + 1)
-    await users.login("hansen", PASSWORD)
+        await users.login("hansen", PASSWORD, source="192.0.2.200")
+    assert users.throttle.lockouts["name"] == 1
+
+
+async def test_a_locked_out_attempt_costs_no_hashing(users: Users) -> None:
+    await _wrong(users, "hansen", "192.0.2.66", times=5)
+    budget = users.hashing._tokens
+    for _ in range(100):
+        with pytest.raises(AuthError, match="too many"):
+            await users.login("hansen", PASSWORD, source="192.0.2.66")
+    assert users.hashing._tokens == budget
+
+
+async def test_hashing_has_a_budget_per_second(users: Users, clock: ManualClock) -> None:
+    refused = 0
+    for i in range(40):
+        try:
+            await users.login("lindely", PASSWORD, source=f"198.51.100.{i}")
+        except AuthError as exc:
+            assert exc.retry_after is not None and "busy" in str(exc)
+            refused += 1
+    assert refused == 40 - users.hashing.burst and users.hashing.refused == refused
+    clock.advance(1)
+    await users.login("lindely", PASSWORD, source="198.51.100.1")
+
+
+async def test_the_lockout_table_stays_bounded(users: Users, clock: ManualClock) -> None:
+    from hub.console import login_guard
+
+    for i in range(3 * login_guard.MAX_ENTRIES // 3):
+        users.throttle.failed(f"navn{i}", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+    assert len(users.throttle._records) <= login_guard.MAX_ENTRIES
 
 
 async def test_sessions_expire_when_idle_and_after_their_lifetime(users: Users, clock: ManualClock) -> None:
