@@ -4,7 +4,8 @@ Every hub on one loopback shares one address, one port space and one routing tab
 reply address that only works on localhost goes unnoticed. Here each ``Host`` has its own network stack:
 its own loopback, one interface ``eth0`` with an address in 192.0.2.0/24 (TEST-NET-1, never routed), and
 a cable to a bridge in a switch namespace, like Pis on a LAN. Everything is made by ``Lan`` and removed when
-it closes, even after a failure; nothing is added to this machine's own network namespace.
+it closes, even after a failure (and what a killed test run left behind is removed by the next ``Lan``);
+nothing is added to this machine's own network namespace.
 
     with Lan(2) as (a, b):
         hub.launcher = a.command()                       # `ip netns exec <a> ...`
@@ -23,6 +24,7 @@ import functools
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -177,6 +179,20 @@ class Host:
             self.run("ip", "neigh", "del", self._dropped.pop(), "dev", self.interface)
 
 
+def _remove_orphans() -> None:
+    """Remove namespaces a killed test run left behind (named after a process that no longer exists)."""
+    listing = subprocess.run(
+        [_ip() or "ip", "netns", "list"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+    )
+    for line in listing.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        match = re.fullmatch(r"beredt-(\d+)-\d{4}-\w+", name)
+        if match and not os.path.exists(f"/proc/{match.group(1)}"):
+            subprocess.run(
+                [_ip() or "ip", "netns", "del", name], capture_output=True, timeout=COMMAND_TIMEOUT
+            )
+
+
 class Lan:
     """``count`` hosts on one bridge: 192.0.2.1, .2, ...; a context manager that removes all of it."""
 
@@ -192,6 +208,7 @@ class Lan:
             host.neighbours = [other for other in self.hosts if other is not host]
 
     def __enter__(self) -> list[Host]:
+        _remove_orphans()
         try:
             self._build()
         except BaseException:

@@ -221,9 +221,11 @@ if ((use_venv)); then
         build_dir=$(mktemp -d "${TMPDIR:-/tmp}/beredt-build.XXXXXX")
         temporary+=("$build_dir")
         mkdir "$build_dir/src" "$build_dir/wheel"
-        if [[ -e $package/.git ]] && command -v git >/dev/null; then
-            git -C "$package" ls-files -z --cached --others --exclude-standard |
-                (cd "$package" && tar --null --ignore-failed-read -T - -cf - 2>/dev/null) |
+        # safe.directory: root running git in the owner's checkout is otherwise refused as "dubious".
+        if [[ -e $package/.git ]] && command -v git >/dev/null &&
+            git -c safe.directory="$package" -C "$package" ls-files -z --cached --others --exclude-standard \
+                >"$build_dir/files"; then
+            (cd "$package" && tar --null --ignore-failed-read -T "$build_dir/files" -cf - 2>/dev/null) |
                 tar -C "$build_dir/src" -xf -
         else
             tar -C "$package" --exclude=./build --exclude=./dist --exclude='*.egg-info' \

@@ -29,6 +29,7 @@ from tests.deploy.test_system_files import directives
 pytestmark = pytest.mark.timeout(900)
 
 OBSOLETE = "hub/service/obsolete_helper.py"
+OWNER = 4242  # a uid that is not root's: the Pi's owner
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def git(checkout: Path, *args: str) -> None:
     identity = {"GIT_AUTHOR_NAME": "Beredt test", "GIT_AUTHOR_EMAIL": "test@beredt.invalid"}
     identity |= {"GIT_COMMITTER_NAME": "Beredt test", "GIT_COMMITTER_EMAIL": "test@beredt.invalid"}
     subprocess.run(
-        [find_tool("git", "git"), "-C", str(checkout), *args],
+        [find_tool("git", "git"), "-c", "safe.directory=*", "-C", str(checkout), *args],
         check=True,
         capture_output=True,
         timeout=60,
@@ -74,10 +75,16 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory) -> Upgraded:
     checkout = copy_checkout(folder / "checkout")
     # A git clone, as the owner has: the installer then copies only what git knows.
     shutil.copy(REPO / ".gitignore", checkout / ".gitignore")
+    # A file of the owner's that git ignores: only what git knows may be built.
+    with (checkout / ".gitignore").open("a") as ignore:
+        ignore.write("hub/local_*.py\n")
+    (checkout / "hub/local_experiment.py").write_text('"""The owner\'s scratch file."""\n')
     (checkout / OBSOLETE).write_text('"""A module the next release deletes."""\n')
     git(checkout, "init", "--quiet")
     git(checkout, "add", "--all")
     git(checkout, "commit", "--quiet", "--message", "release 1")
+    if os.geteuid() == 0:  # the owner's clone, installed with sudo: git refuses root there unless told
+        subprocess.run(["chown", "-R", f"{OWNER}:{OWNER}", str(checkout)], check=True, timeout=60)
     run_install("--root", root, "--source", checkout)
     venv = root / "opt/beredt/venv"
     location = Path(run_in_venv(venv, "import hub.service.watchdog as m; print(m.__file__)", folder))
@@ -116,6 +123,11 @@ def test_an_upgrade_brings_the_new_code_and_removes_a_module_deleted_upstream(
     )
     assert spec == "None"
     assert (upgraded.root / "var/lib/beredt/identity.key").read_bytes() == upgraded.identity_before
+
+
+def test_only_what_git_knows_is_installed(upgraded: Upgraded) -> None:
+    assert not (upgraded.package_dir.parent / "local_experiment.py").exists()
+    assert (upgraded.checkout / "hub/local_experiment.py").is_file()
 
 
 def test_installs_leave_nothing_in_the_owners_checkout(upgraded: Upgraded) -> None:
