@@ -116,7 +116,7 @@ class Gate:
 
         async def authorized(request: web.Request) -> web.StreamResponse:
             if via_socket(request):
-                return await handler(request)
+                return await _audited(request, "the CLI socket", handler)
             kind, _, secret = request.headers.get("Authorization", "").partition(" ")
             if kind.lower() != "bearer" or not secret:
                 return refuse(
@@ -134,6 +134,14 @@ class Gate:
                 return refuse(
                     self.refusals, "out_of_scope", 403, f"token {token.name!r} lacks the {scope} scope"
                 )
-            return await handler(request)
+            return await _audited(request, f"token {token.name!r}", handler)
 
         return authorized
+
+
+async def _audited(request: web.Request, who: str, handler: Handler) -> web.StreamResponse:
+    """Run ``handler``; a state-changing request is logged with who made it (the hub's audit trail)."""
+    response = await handler(request)
+    if request.method not in SAFE_METHODS:
+        log.info("%s %s by %s: %d", request.method, request.path, who, response.status)
+    return response

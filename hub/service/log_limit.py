@@ -3,7 +3,8 @@
 A thousand bad connections once wrote 143 MB of log in a minute. ``RepeatLimit`` lets through at most
 ``burst`` records of one message (logger, level and format string) and ``per_logger`` records of one
 logger per ``window`` seconds; the first record let through after a quiet spell says how many were held
-back. Records at DEBUG pass untouched: whoever turns on debug logging asked for all of it.
+back. Only warnings and errors are limited: information (such as the API's record of who sent what) and
+debug output pass untouched.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class RepeatLimit(logging.Filter):
         return decisions[self]
 
     def _decide(self, record: logging.LogRecord) -> bool:
-        if record.levelno <= logging.DEBUG:
+        if record.levelno < logging.WARNING:
             return True
         now = self._clock()
         message = self._window(self._messages, (record.name, record.levelno, str(record.msg)), now)

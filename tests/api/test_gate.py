@@ -144,3 +144,14 @@ def test_openapi_names_the_scope_of_every_route() -> None:
             documented[method, path] = found[1]
     served = {(method, path): str(scope) if scope else "any valid token" for method, path, _, scope in ROUTES}
     assert documented == served
+
+
+async def test_what_a_token_changes_is_logged_with_its_name(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = api.bearer("alarmcentral", Scope.SEND)
+    with caplog.at_level("INFO", logger="beredt.api"):
+        assert (await api.http.post("/v1/messages", json=_text(HOME.node_id), headers=sender)).status == 202
+        assert (await api.http.get("/v1/links", headers=api.bearer("skaerm", Scope.READ))).status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "beredt.api"]
+    assert lines == ["POST /v1/messages by token 'alarmcentral': 202"], "reads are not logged"

@@ -42,9 +42,10 @@ def test_many_different_messages_from_one_logger_are_bounded_too() -> None:
     assert len(limit._messages) <= 100, "memory stays bounded whatever the messages say"
 
 
-def test_debug_is_never_held_back() -> None:
+def test_information_and_debug_are_never_held_back() -> None:
     limit = RepeatLimit(burst=1, clock=Clock())
-    assert all(limit.filter(_record("x", level=logging.DEBUG)) for _ in range(100))
+    for level in (logging.DEBUG, logging.INFO):
+        assert all(limit.filter(_record("x", level=level)) for _ in range(100))
 
 
 def test_limited_logging_filters_the_root_handlers_only_while_active(
