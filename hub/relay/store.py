@@ -254,7 +254,14 @@ class Store:
 
         A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its
         fsync); a PASSIVE checkpoint here runs beside the writer instead, so commit latency stays flat."""
-        connection = await aiosqlite.connect(self.path)
+        opening = asyncio.ensure_future(aiosqlite.connect(self.path))
+        try:
+            connection = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # Closed while connecting: the connection's thread opens it anyway, and left open it would
+            # call into an event loop that may be gone by then.
+            await (await opening).close()
+            raise
         try:
             while True:
                 await asyncio.sleep(interval)
