@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="beredt",
         description="Beredt: resilient signed store-and-forward messaging for crisis staffs.",
         epilog="Without --config (or $BEREDT_CONFIG) a built-in default is used: data in "
-        f"{config_module.DEFAULT_DATA_DIR}, API on 127.0.0.1:8470, internet link on 127.0.0.1:8471.",
+        f"{config_module.DEFAULT_DATA_DIR} (the CLI reaches the hub through api.sock there), console and "
+        "token API on 127.0.0.1:8470, internet link on 127.0.0.1:8471.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="hub config file (TOML); default: $BEREDT_CONFIG or built-in")
