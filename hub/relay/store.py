@@ -215,10 +215,11 @@ class Store:
         serving all the others. Each is logged as an error and counted in ``quarantined``."""
         damaged: list[tuple[int, Any, Any, str]] = []
         async with self._db.execute("SELECT rowid, id, wire, priority FROM messages") as cursor:
-            async for rowid, message_id, wire, priority in cursor:
-                reason = _damage(message_id, wire, priority)
-                if reason is not None:
-                    damaged.append((rowid, message_id, wire, reason))
+            while rows := await cursor.fetchmany(10_000):  # a trip to the database thread per batch, not row
+                for rowid, message_id, wire, priority in rows:
+                    reason = _damage(message_id, wire, priority)
+                    if reason is not None:
+                        damaged.append((rowid, message_id, wire, reason))
         now = time.time()
         for rowid, message_id, wire, reason in damaged:
             shown = message_id.hex() if isinstance(message_id, bytes) else repr(message_id)
@@ -598,6 +599,9 @@ def _mark_store(path: Path, *, renew: bool) -> None:
         mark.write_text(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()) + "\n")
 
 
+_PRIORITIES = frozenset(int(p) for p in Priority)
+
+
 def _damage(message_id: Any, wire: Any, priority: Any) -> str | None:
     """Why a stored message cannot be trusted, or None if it is intact."""
     if not isinstance(message_id, bytes) or len(message_id) != ID_SIZE:
@@ -606,8 +610,8 @@ def _damage(message_id: Any, wire: Any, priority: Any) -> str | None:
         return "its frame is missing or truncated"
     if wire_id(wire) != message_id:
         return "its frame's bytes no longer match its id"
-    if priority not in tuple(Priority):
-        return f"its priority {priority!r} is not one of {[int(p) for p in Priority]}"
+    if priority not in _PRIORITIES:
+        return f"its priority {priority!r} is not one of {sorted(_PRIORITIES)}"
     return None
 
 
