@@ -127,7 +127,7 @@ class RFMedium:
         self._nodes: dict[int, Listener] = {}
         self._ledgers: dict[int, _Ledger] = {}
         self._hears: dict[int, set[int]] | None = None
-        self._doomed: dict[int, int] = {}
+        self._doomed: dict[tuple[int, int | None], int] = {}
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -169,9 +169,10 @@ class RFMedium:
         """Everybody hears everybody again."""
         self._hears = None
 
-    def lose_next(self, node_num: int, count: int = 1) -> None:
-        """Nobody hears the next ``count`` transmissions of ``node_num`` (retries and relays included)."""
-        self._doomed[node_num] = self._doomed.get(node_num, 0) + count
+    def lose_next(self, node_num: int, count: int = 1, *, port: int | None = None) -> None:
+        """Nobody hears the next ``count`` transmissions of ``node_num`` (retries and relays included),
+        or only of its packets on ``port`` (``ROUTING_APP``: its ACKs)."""
+        self._doomed[node_num, port] = self._doomed.get((node_num, port), 0) + count
 
     def neighbours(self, node_num: int) -> list[int]:
         if self._hears is None:
@@ -250,9 +251,7 @@ class RFMedium:
             for sender, sent in frontier:
                 if sender != origin and not self._spend(sender, self.airtime_of(sent)):
                     continue  # a relay over its duty cycle stays silent
-                if self._doomed.get(sender, 0) > 0:
-                    self._doomed[sender] -= 1
-                    self.lost += 1
+                if self._doom(sender, sent):
                     continue
                 for listener in self.neighbours(sender):
                     if listener in received and listener != origin:
@@ -269,6 +268,15 @@ class RFMedium:
                         onward.append((listener, self._nodes[listener].relay(heard)))
             frontier = onward
         return received - {origin}
+
+    def _doom(self, sender: int, packet: mesh_pb2.MeshPacket) -> bool:
+        """Whether this transmission is one ``lose_next`` asked to lose (and count it)."""
+        for key in ((sender, None), (sender, int(packet.decoded.portnum))):
+            if self._doomed.get(key, 0) > 0:
+                self._doomed[key] -= 1
+                self.lost += 1
+                return True
+        return False
 
     def _deliver(self, listener: int, packet: mesh_pb2.MeshPacket) -> mesh_pb2.MeshPacket | None:
         node = self._nodes.get(listener)
