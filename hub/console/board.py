@@ -7,13 +7,17 @@ OK"; within a rank the institution heard from longest ago comes first, because s
 The browser renders "sidst hørt for 3 t siden via SINE" from ``last_heard`` and ``last_link_kind``.
 A SINE status SDS (two bytes from the radio's status plan) counts when it is newer than the last
 STATUS message: "ok" is OK, any other value asks for help.
+
+Every change marks the institution; ``changed()`` hands the marked ones over (as JSON-ready documents)
+for the console to save, and ``load`` puts saved documents back after a restart, so the board shows
+each institution's last status and last-heard time however long ago it was heard.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 FUEL_WARNING_HOURS = 12
@@ -74,11 +78,15 @@ def concern(item: Institution) -> Concern:
     return Concern.OK
 
 
+_SAVED = tuple(f.name for f in fields(Institution))
+
+
 class StatusBoard:
     """Institutions known to this hub, updated from inbound traffic."""
 
     def __init__(self) -> None:
         self._items: dict[str, Institution] = {}
+        self._changed: set[str] = set()
 
     def know(self, node: str, name: str) -> Institution:
         item = self._items.get(node)
@@ -86,24 +94,49 @@ class StatusBoard:
             item = self._items[node] = Institution(node, name)
         return item
 
+    def _touch(self, node: str, name: str) -> Institution:
+        self._changed.add(node)
+        return self.know(node, name)
+
     def heard(self, node: str, name: str, at: float, link: str | None, link_kind: str | None) -> None:
         item = self.know(node, name)
         if item.last_heard is None or at >= item.last_heard:
+            self._touch(node, name)
             item.last_heard, item.last_link, item.last_link_kind = at, link, link_kind
 
     def status(self, node: str, name: str, body: Mapping[str, Any], priority: str, at: float) -> None:
         item = self.know(node, name)
         if item.status_at is None or at >= item.status_at:
+            self._touch(node, name)
             item.status, item.status_priority, item.status_at = dict(body), priority, at
 
     def radio(self, node: str, name: str, status: str | None, value: int, at: float) -> None:
         """A SINE status SDS: unsigned, vouched for by the radio network, newest wins."""
         item = self.know(node, name)
         if item.radio_at is None or at >= item.radio_at:
+            self._touch(node, name)
             item.radio_status, item.radio_value, item.radio_at = status, value, at
 
     def rollcall(self, node: str, name: str, state: str) -> None:
-        self.know(node, name).rollcall = state
+        self._touch(node, name).rollcall = state
+
+    def changed(self) -> dict[str, dict[str, Any]]:
+        """The institutions changed since the last call, as documents for ``load``; clears the marks."""
+        out = {node: asdict(self._items[node]) for node in self._changed}
+        self._changed.clear()
+        return out
+
+    def mark_changed(self, nodes: Iterable[str]) -> None:
+        """Mark again what ``changed`` handed over but could not be saved."""
+        self._changed.update(node for node in nodes if node in self._items)
+
+    def load(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        """Put saved institutions back (unknown fields are ignored, so old documents still load)."""
+        for node, document in documents.items():
+            known = {key: document[key] for key in _SAVED if key in document}
+            self._items[node] = Institution(
+                **{**known, "node": node, "name": str(document.get("name", node))}
+            )
 
     def rows(self, now: float) -> list[dict[str, Any]]:
         def key(item: Institution) -> tuple[int, float, str]:

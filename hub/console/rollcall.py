@@ -17,6 +17,11 @@ and however late, and a second copy of the same answer over another link changes
     overdue    deadline, no links left   escalated    Escalate
     escalated  answer                    answered     (a late answer still counts; the board shows it)
     answered   anything                  answered     (duplicates over other links are ignored)
+
+A roll-call is *finished* when every institution has answered, or when none is waiting any more (each
+answered or escalated) and ``late_window`` has passed since its last deadline; the hub then closes it:
+it leaves this board (which so holds only live roll-calls, however many were run) and stays in the
+archive. An answer to a closed roll-call still updates the status board, just not the roll-call.
 """
 
 from __future__ import annotations
@@ -114,6 +119,15 @@ class RollCall:
     def done(self) -> bool:
         return all(t.state is TargetState.ANSWERED for t in self.targets.values())
 
+    def finished(self, now: float, late_window: float) -> bool:
+        """Done, or nobody is waiting any more and a late answer is no longer expected."""
+        if self.done:
+            return True
+        waiting = (TargetState.PENDING, TargetState.OVERDUE)
+        if any(t.state in waiting for t in self.targets.values()):
+            return False
+        return now >= max(t.deadline for t in self.targets.values()) + late_window
+
 
 class RollCallBoard:
     """All roll-calls of this hub; ``resend_window`` is how long each resend waits before the next step."""
@@ -203,22 +217,21 @@ class RollCallBoard:
     def get(self, request: str) -> RollCall | None:
         return self._calls.get(request)
 
-    def close(self, request: str) -> None:
-        """Forget a finished roll-call (the log book keeps its history)."""
-        self._calls.pop(request, None)
+    def finished(self, late_window: float) -> list[str]:
+        """The roll-calls to close now (see the module docstring)."""
+        now = self._clock.time()
+        return [c.request for c in self._calls.values() if c.finished(now, late_window)]
+
+    def close(self, request: str) -> RollCall | None:
+        """Forget a finished roll-call (the archive and the log book keep its history)."""
+        return self._calls.pop(request, None)
+
+    def __len__(self) -> int:
+        return len(self._calls)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Everything needed to carry on after a restart, as JSON-ready data (deadlines are wall-clock)."""
-        return [
-            {
-                "request": c.request,
-                "question": c.question,
-                "started": c.started,
-                "deadline": c.deadline,
-                "targets": [_saved_target(t) for t in c.targets.values()],
-            }
-            for c in self._calls.values()
-        ]
+        return [call_document(c) for c in self._calls.values()]
 
     def restore(self, snapshot: Sequence[Mapping[str, Any]]) -> None:
         """Load roll-calls saved by ``snapshot``; ``ValueError`` says what is wrong with a damaged one."""
@@ -235,8 +248,9 @@ class RollCallBoard:
             raise ValueError(f"roll-call snapshot is damaged: {exc!r}") from exc
         self._calls.update(calls)
 
-    def summary(self) -> list[dict[str, Any]]:
-        """JSON-ready view for the console, newest roll-call first, worst targets first within each."""
+    def summary(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """JSON-ready view for the console, newest roll-call first (the newest ``limit``), worst targets
+        first within each."""
         order = {
             TargetState.ESCALATED: 0,
             TargetState.OVERDUE: 1,
@@ -244,7 +258,7 @@ class RollCallBoard:
             TargetState.ANSWERED: 3,
         }
         out = []
-        for call in sorted(self._calls.values(), key=lambda c: -c.started):
+        for call in sorted(self._calls.values(), key=lambda c: -c.started)[:limit]:
             targets = sorted(call.targets.values(), key=lambda t: (order[t.state], t.institution))
             out.append(
                 {
@@ -259,7 +273,19 @@ class RollCallBoard:
         return out
 
 
-def _saved_target(t: Target) -> dict[str, Any]:
+def call_document(c: RollCall) -> dict[str, Any]:
+    """One roll-call as JSON-ready data; ``RollCallBoard.restore`` reads a list of these."""
+    return {
+        "request": c.request,
+        "question": c.question,
+        "started": c.started,
+        "deadline": c.deadline,
+        "targets": [target_document(t) for t in c.targets.values()],
+    }
+
+
+def target_document(t: Target) -> dict[str, Any]:
+    """One target as JSON-ready data: what the console saves after each answer or decision."""
     a = t.answer
     return {
         "institution": t.institution,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hub.console import rollcall_rows
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.logbook import EntryType
 from hub.console.messages import local_zone
@@ -325,7 +326,11 @@ async def _compose(request: web.Request, console: Console, session: Session) -> 
 
 
 async def _rollcalls(request: web.Request, console: Console, session: Session) -> web.Response:
-    return web.json_response({"rollcalls": console.rollcalls.summary()})
+    """The newest roll-calls, open ones first, then closed ones from the archive; ``?limit=`` up to 50."""
+    limit = _int_param(request, "limit", 10) or 10
+    if not 1 <= limit <= rollcall_rows.MAX_PAGE:
+        raise ValueError(f"limit: expected 1 to {rollcall_rows.MAX_PAGE} roll-calls")
+    return web.json_response({"rollcalls": await console.rollcall_view(limit)})
 
 
 async def _start_rollcall(request: web.Request, console: Console, session: Session) -> web.Response:

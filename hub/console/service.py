@@ -17,18 +17,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from hub.console import state
+from hub.console import rollcall_rows, state
 from hub.console.board import StatusBoard
 from hub.console.logbook import EntryType, LogBook, LogEntry
 from hub.console.messages import decode_message, link_label, name_of, summary
-from hub.console.rollcall import Escalate, Resend, RollCallBoard
+from hub.console.rollcall import Escalate, Resend, RollCallBoard, Target
 from hub.console.users import Users
 from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
@@ -58,6 +58,10 @@ class ConsoleOptions:
     resend_window: float = 600.0
     ttl_minutes: int = 24 * 60
     clock: Clock | None = None  # roll-call deadlines; default: the hub's clock
+    late_window: float = (
+        12 * 3600.0
+    )  # a roll-call nobody waits on any more is closed this long after its deadline
+    board_save_interval: float = 60.0  # changed board rows are saved this often (and at a clean stop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,7 @@ class Console:
         self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._sent_here: set[str] = set()
         """Ids the console sent itself (logged with their author); others came through the API or CLI."""
+        self._board_saved_at = 0.0  # the inbox watermark when the board rows were last saved
         self._closed = False
 
     @classmethod
@@ -99,6 +104,7 @@ class Console:
             await console.users.create()
             await console.logbook.create()
             await state.create(db)
+            await rollcall_rows.create(db)
             await console._restore()
             await console._load_history()
         except BaseException:
@@ -109,25 +115,52 @@ class Console:
     async def _restore(self) -> None:
         saved = await state.load(self._db)
         try:
-            self.rollcalls.restore(saved.get("rollcalls", []))
+            if "rollcalls" in saved:
+                # a console.db from before roll-calls had rows of their own: carry them over once
+                self.rollcalls.restore(saved["rollcalls"])
+                for request in [c["request"] for c in self.rollcalls.snapshot()]:
+                    carried = self.rollcalls.get(request)
+                    assert carried is not None
+                    await rollcall_rows.save_call(self._db, carried)
+                await state.forget(self._db, "rollcalls")
+            else:
+                self.rollcalls.restore(await rollcall_rows.load_open(self._db))
         except ValueError as exc:
             # a damaged board must not keep the console down: say so where the staff will see it
             await self.note(EntryType.OMISSION, f"Roll-calls fra før genstarten kunne ikke genskabes: {exc}")
         self.answered.update(map(str, saved.get("answered", [])))
         self.read.update(map(str, saved.get("read", [])))
-        for call in self.rollcalls.summary():
-            for target in call["targets"]:
+        self.board.load(await state.load_board(self._db))
+        self._board_saved_at = float(saved.get("board_saved_at", 0.0))
+        for open_call in self.rollcalls.summary():
+            for target in open_call["targets"]:
                 node = target["institution"]
                 self.board.rollcall(node, self.name_of(node), target["state"])
 
     async def _save(self) -> None:
-        await state.save(self._db, rollcalls=self.rollcalls.snapshot(), answered=sorted(self.answered),
-                         read=sorted(self.read))  # fmt: skip
+        """What this node answered and confirmed: small, and changed only by a person."""
+        await state.save(self._db, answered=sorted(self.answered), read=sorted(self.read))
+
+    async def save_board(self) -> None:
+        """Write the board rows changed since the last save (see ``hub.console.state``)."""
+        changed = self.board.changed()
+        if not changed:
+            return
+        try:
+            await state.save_board(self._db, changed, self._watermark)
+        except StoreError:
+            self.board.mark_changed(changed)
+            raise
+        self._board_saved_at = self._watermark
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        try:
+            await self.save_board()
+        except StoreError:
+            log.exception("the status board could not be saved: the next start rebuilds it from the store")
         await self._db.close()
 
     async def run(self) -> None:
@@ -195,9 +228,19 @@ class Console:
         return decode_message(self.hub, message)
 
     async def _load_history(self) -> None:
+        """The newest messages for the list; then everything received since the board was last saved,
+        oldest first, folded into the board and roll-calls (what a crash kept from being saved)."""
         for message in reversed(await self.hub.store.inbox(limit=HISTORY)):
-            if self._remember(message):
-                self._take(self.decode(message))
+            self.messages.appendleft(self.decode(message))
+        since, changed = self._board_saved_at - 1.0, []
+        while batch := await self.hub.store.inbox(limit=BATCH, since=since, oldest_first=True):
+            for message in batch:
+                if self._remember(message):
+                    changed += self._fold(self.decode(message))
+            since = batch[-1].accepted_at
+            if len(batch) < BATCH:
+                break
+        await rollcall_rows.save_targets(self._db, changed)
 
     def _remember(self, message: StoredMessage) -> bool:
         """True the first time a message is seen; advances the inbox watermark."""
@@ -209,9 +252,13 @@ class Console:
         self._watermark = max(self._watermark, message.accepted_at)
         return True
 
-    def _take(self, item: dict[str, Any]) -> None:
-        """Fold one received message into the views; returns nothing, emits nothing."""
+    def _take(self, item: dict[str, Any]) -> list[tuple[str, Target]]:
+        """Fold one received message into the views; returns the roll-call targets it answered."""
         self.messages.appendleft(item)
+        return self._fold(item)
+
+    def _fold(self, item: dict[str, Any]) -> list[tuple[str, Target]]:
+        """The board and roll-call side of ``_take``; emits nothing."""
         node, name = item["from"], item["from_name"]
         if node in self.institutions() or item["kind"] == "status":
             self.board.heard(node, name, item["received"], item["via"], item["via_kind"])
@@ -221,6 +268,10 @@ class Console:
             request = body.get("rollcall")
             if request and self.rollcalls.answer(node, request, link=item["via"] or "?", body=body):
                 self.board.rollcall(node, name, "answered")
+                call = self.rollcalls.get(request)
+                assert call is not None
+                return [(request, call.targets[node])]
+        return []
 
     async def _pump_events(self) -> None:
         async for event in self.hub.subscribe():
@@ -289,11 +340,11 @@ class Console:
                     # the log book first: whatever the board shows is already on record, and a failed
                     # commit leaves the batch unseen, to be read again at the next event
                     logged = await self.logbook.append_many(notes)
+                answered: list[tuple[str, Target]] = []
                 for message, item in zip(fresh, items, strict=True):
                     self._remember(message)
-                    self._take(item)
-                if any(item["kind"] == "status" for item in items):
-                    await self._save()  # they may have answered roll-calls
+                    answered += self._take(item)
+                await rollcall_rows.save_targets(self._db, answered)
             except BeredtError:
                 log.exception("console could not read the inbox")
                 continue
@@ -344,8 +395,8 @@ class Console:
             raise ValueError("institutions: no care homes in the roster to ask")
         request = self.rollcalls.new_request_id()
         deadline = int((self.options.clock or self.hub.clock).time()) + minutes * 60
-        self.rollcalls.start(request, question, deadline, chosen)
-        await self._save()
+        call = self.rollcalls.start(request, question, deadline, chosen)
+        await rollcall_rows.save_call(self._db, call)
         body = {"request": request, "deadline": deadline, "question": question}
         for node in chosen:
             self.board.rollcall(node, self.name_of(node), "pending")
@@ -373,11 +424,21 @@ class Console:
             await self.note(EntryType.OMISSION, f"{what} kunne ikke sendes: {exc}", author=author)
 
     async def _tick_rollcalls(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_board_save = loop.time() + self.options.board_save_interval
         while True:
             await asyncio.sleep(self.options.tick_interval)
+            if loop.time() >= next_board_save:
+                next_board_save = loop.time() + self.options.board_save_interval
+                await self._guarded(self.save_board(), "save the status board")
+            await self._guarded(self._close_finished(), "archive finished roll-calls")
             decisions = self.rollcalls.tick()
-            if decisions:
-                await self._save()
+            changed = []
+            for decision in decisions:
+                call = self.rollcalls.get(decision.request)
+                assert call is not None
+                changed.append((decision.request, call.targets[decision.institution]))
+            await self._guarded(rollcall_rows.save_targets(self._db, changed), "save roll-call decisions")
             for decision in decisions:
                 name = self.name_of(decision.institution)
                 match decision:
@@ -408,6 +469,33 @@ class Console:
                         await self.note(EntryType.DECISION, text)
                 self._emit("rollcall")
                 self._emit("board")
+
+    async def _close_finished(self) -> None:
+        finished = self.rollcalls.finished(self.options.late_window)
+        if finished:
+            await rollcall_rows.close(self._db, finished, self.hub.clock.time())
+            for request in finished:
+                self.rollcalls.close(request)
+            self._emit("rollcall")
+
+    @staticmethod
+    async def _guarded(work: Awaitable[None], what: str) -> None:
+        """A failed save is logged and retried at the next tick; the roll-call loop goes on."""
+        try:
+            await work
+        except StoreError:
+            log.exception("console could not %s", what)
+
+    async def rollcall_view(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` roll-calls: open ones first, then from the archive (``closed_at`` set)."""
+        view = [dict(call, closed_at=None) for call in self.rollcalls.summary(limit)]
+        if len(view) < limit:
+            archive = await rollcall_rows.archived(self._db, limit=limit - len(view))
+            closed = RollCallBoard(self.hub.clock)
+            closed.restore(archive)
+            at = {doc["request"]: doc["closed_at"] for doc in archive}
+            view += [dict(call, closed_at=at[call["request"]]) for call in closed.summary()]
+        return view
 
     def open_rollcall(self) -> dict[str, Any] | None:
         """For an institution: the newest received roll-call it has not answered yet."""

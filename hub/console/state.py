@@ -1,9 +1,10 @@
-"""What the console must remember across a restart, in its own table of ``console.db``.
+"""What the console must remember across a restart, in its own tables of ``console.db``.
 
-The roll-call board (who has answered, what was sent again, who is escalated), which roll-calls this
-institution has answered and which instructions it has confirmed are small JSON documents saved after
-every change: a hub restarted in the middle of a roll-call picks up where it stopped, and an answered
-roll-call does not pop up again on the institution's screen.
+Which roll-calls this institution has answered and which instructions it has confirmed are small JSON
+documents saved after every change, so an answered roll-call does not pop up again on the institution's
+screen. The status board is one row per institution, saved every ``board_save_interval`` (only the rows
+that changed): after a restart the board starts from these rows and the store's inbox since the last
+save is folded in over them. Roll-calls have their own rows (``hub.console.rollcall_rows``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import aiosqlite
 
 from hub.core.errors import StoreError
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS console_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS console_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS board (node TEXT PRIMARY KEY, document TEXT NOT NULL) WITHOUT ROWID;
+"""
 
 
 async def create(db: aiosqlite.Connection) -> None:
     try:
-        await db.execute(_SCHEMA)
+        await db.executescript(_SCHEMA)
         await db.commit()
     except aiosqlite.Error as exc:
         raise StoreError(f"cannot create the console state table: {exc}") from exc
@@ -46,3 +50,36 @@ async def save(db: aiosqlite.Connection, **documents: Any) -> None:
         await db.commit()
     except aiosqlite.Error as exc:
         raise StoreError(f"cannot save console state: {exc}") from exc
+
+
+async def forget(db: aiosqlite.Connection, key: str) -> None:
+    """Drop a document that has moved elsewhere."""
+    try:
+        await db.execute("DELETE FROM console_state WHERE key = ?", (key,))
+        await db.commit()
+    except aiosqlite.Error as exc:
+        raise StoreError(f"cannot save console state: {exc}") from exc
+
+
+async def load_board(db: aiosqlite.Connection) -> dict[str, dict[str, Any]]:
+    """The saved board rows by node; a damaged row is reported, not half-read."""
+    async with db.execute("SELECT node, document FROM board") as cursor:
+        rows = await cursor.fetchall()
+    try:
+        return {str(node): json.loads(document) for node, document in rows}
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"status board in the database is damaged: {exc}") from exc
+
+
+async def save_board(db: aiosqlite.Connection, documents: dict[str, dict[str, Any]], saved_at: float) -> None:
+    """Replace the given board rows and record when, in one commit."""
+    rows = [(node, json.dumps(doc, separators=(",", ":"))) for node, doc in documents.items()]
+    try:
+        await db.executemany("INSERT OR REPLACE INTO board (node, document) VALUES (?, ?)", rows)
+        await db.execute(
+            "INSERT OR REPLACE INTO console_state (key, value) VALUES ('board_saved_at', ?)",
+            (json.dumps(saved_at),),
+        )
+        await db.commit()
+    except aiosqlite.Error as exc:
+        raise StoreError(f"cannot save the status board: {exc}") from exc

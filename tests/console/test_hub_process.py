@@ -99,4 +99,7 @@ def test_roll_call_over_the_internet_link_and_log_book_after_sigkill(
     coordinator.login("hansen")
     after = coordinator.call("GET", "logbook")[1]
     assert after["broken"] is None
-    assert after["entries"][: len(before["entries"])] == before["entries"]
+    assert after["entries"][-len(before["entries"]) :] == before["entries"]  # newest first
+    # the board comes back from durable state: the care home's last status and when it was heard
+    (row,) = coordinator.call("GET", "board")[1]["institutions"]
+    assert row["status"]["fuel_hours"] == 8 and row["last_heard"] is not None

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
+from collections.abc import Callable
+
+import pytest
 
 from hub.console.logbook import EntryType
-from hub.console.service import Console
+from hub.console.service import Console, ConsoleOptions
 from hub.core.frame import Kind, Priority
 from tests.console.conftest import Pair
+from tests.console.test_routes import Client, clients  # noqa: F401 (a fixture)
 from tests.inproc import eventually
 
 
@@ -15,17 +21,24 @@ async def test_roll_call_state_survives_a_console_restart(pair: Pair) -> None:
     staff, care = pair.staff.console, pair.care.console
     request = await staff.start_rollcall("Meld status", 30, [], author="hansen")
     await eventually(lambda: care.open_rollcall() is not None)
+    in_flight = await Console.open(pair.staff.hub, staff.options)
+    try:
+        (call,) = in_flight.rollcalls.summary()
+        assert call["request"] == request and call["targets"][0]["state"] == "pending"
+    finally:
+        await in_flight.aclose()
     alert = {"event": "Strømsvigt", "urgency": "Immediate", "severity": "Severe", "certainty": "Observed"}
     sent = await staff.send(Kind.ALERT, pair.care.hub.node_id, alert, author="hansen")
     await eventually(lambda: any(m["id"] == sent for m in care.messages))
     await care.confirm_read(sent, author="lindely", by="Nattevagt")
     await care.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
-    await eventually(lambda: staff.rollcalls.summary()[0]["counts"]["answered"] == 1)
+    await eventually(lambda: len(staff.rollcalls) == 0, timeout=30)  # answered by all, so closed
 
     again = await Console.open(pair.staff.hub, staff.options)
     try:
-        (call,) = again.rollcalls.summary()
+        (call,) = await again.rollcall_view(10)
         assert call["request"] == request and call["targets"][0]["state"] == "answered"
+        assert call["closed_at"] is not None
         assert again.board_rows()[0]["rollcall"] == "answered"
     finally:
         await again.aclose()
@@ -47,5 +60,65 @@ async def test_damaged_saved_state_is_reported_in_the_log_book(pair: Pair) -> No
         # the running console may log link changes meanwhile: look for the omission, not at the last line
         omissions = [e.text for e in await again.logbook.entries() if e.type is EntryType.OMISSION]
         assert any("kunne ikke genskabes" in text for text in omissions), omissions
+    finally:
+        await again.aclose()
+
+
+@pytest.fixture
+def console_options() -> ConsoleOptions:
+    # the board saved at once, so a restart after the store forgot the messages finds it
+    return ConsoleOptions(tick_interval=0.1, board_save_interval=0.1)
+
+
+async def test_board_comes_back_from_its_rows_after_the_store_forgot_the_messages(pair: Pair) -> None:
+    staff, care = pair.staff.console, pair.care.console
+    await care.quick_status({"facility": "Normal", "power": "generator", "fuel_hours": 30}, Priority.NORMAL,
+                            author="lindely")  # fmt: skip
+    node = pair.care.hub.node_id.hex()
+    db = pair.staff.hub.config.data_dir / "console.db"
+
+    def saved() -> bool:
+        with sqlite3.connect(db) as raw:
+            return raw.execute("SELECT count(*) FROM board WHERE node = ?", (node,)).fetchone()[0] == 1
+
+    await eventually(saved, timeout=30)
+    # days later: the status expired and was purged from the store
+    assert await pair.staff.hub.store.purge(time.time() + 10 * 86400) >= 1
+    assert await pair.staff.hub.store.inbox() == []
+    again = await Console.open(pair.staff.hub, staff.options)
+    try:
+        (row,) = again.board_rows()
+        assert row["node"] == node and row["status"]["fuel_hours"] == 30
+        assert row["last_heard"] is not None and row["last_link"] == "memory"
+    finally:
+        await again.aclose()
+
+
+async def test_finished_roll_calls_move_to_the_archive_a_row_at_a_time(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    staff, care = pair.staff.console, pair.care.console
+    request = await staff.start_rollcall("Meld status", 30, [], author="hansen")
+    await eventually(lambda: care.open_rollcall() is not None, timeout=30)
+    await care.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
+    await eventually(lambda: len(staff.rollcalls) == 0, timeout=30)  # answered by all: closed
+    db = pair.staff.hub.config.data_dir / "console.db"
+    with sqlite3.connect(db) as raw:
+        (closed_at,) = raw.execute("SELECT closed_at FROM rollcalls WHERE request = ?", (request,)).fetchone()
+        (document,) = raw.execute(
+            "SELECT document FROM rollcall_targets WHERE request = ?", (request,)
+        ).fetchone()
+    assert closed_at is not None and json.loads(document)["state"] == "answered"
+    coordinator = clients(pair.staff.url)
+    await coordinator.login("hansen")
+    (call,) = (await coordinator.ok("GET", "rollcalls"))["rollcalls"]
+    assert call["request"] == request and call["closed_at"] == closed_at
+    assert call["counts"]["answered"] == 1
+    status, data = await coordinator.call("GET", "rollcalls?limit=51")
+    assert status == 400 and data["error"].startswith("limit")
+    again = await Console.open(pair.staff.hub, staff.options)
+    try:
+        assert len(again.rollcalls) == 0  # the archive is not loaded at start
     finally:
         await again.aclose()

@@ -190,3 +190,38 @@ def test_a_damaged_snapshot_is_refused_whole(clock: ManualClock, damaged: list[d
     with pytest.raises(ValueError, match="roll-call snapshot is damaged"):
         board.restore(damaged)
     assert board.summary() == []
+
+
+def test_a_roll_call_everyone_answered_is_finished_at_once(board: RollCallBoard) -> None:
+    assert board.finished(late_window=3600) == []
+    for institution in LINKS:
+        board.answer(institution, "a1b2c3d4", link="internet")
+    assert board.finished(late_window=3600) == ["a1b2c3d4"]
+    closed = board.close("a1b2c3d4")
+    assert closed is not None and closed.done
+    assert len(board) == 0 and board.get("a1b2c3d4") is None
+    assert board.answer(LINDELY, "a1b2c3d4", link="lora") is None  # a closed roll-call takes no answers
+
+
+def test_a_roll_call_nobody_waits_on_is_finished_after_the_late_window(
+    board: RollCallBoard, clock: ManualClock
+) -> None:
+    board.answer(LINDELY, "a1b2c3d4", link="internet")
+    for _ in range(3):  # resends until every remaining target is escalated
+        clock.advance(1800)
+        board.tick()
+    assert {s for s in states(board).values()} == {TargetState.ANSWERED, TargetState.ESCALATED}
+    call = board.get("a1b2c3d4")
+    assert call is not None
+    clock.advance(max(t.deadline for t in call.targets.values()) + 3599 - clock.time())
+    assert board.finished(late_window=3600) == []  # a late answer may still come
+    clock.advance(1)
+    assert board.finished(late_window=3600) == ["a1b2c3d4"]
+
+
+def test_summary_is_bounded(clock: ManualClock) -> None:
+    board = RollCallBoard(clock)
+    for n in range(5):
+        board.start(f"r{n}", "Meld status", clock.time() + 600, {LINDELY: ["internet"]})
+        clock.advance(1)
+    assert [c["request"] for c in board.summary(limit=2)] == ["r4", "r3"]

@@ -1,0 +1,124 @@
+"""Roll-calls in ``console.db``: one row per roll-call and one per institution asked, written as they change.
+
+An answer or a decision rewrites one target's row, not the whole board, so the bytes written per received
+status do not grow with the number of roll-calls run. A closed roll-call keeps its rows with ``closed_at``
+set: that is the archive, read a few roll-calls at a time; only open ones are loaded at start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from hub.console.rollcall import RollCall, Target, target_document
+from hub.core.errors import StoreError
+
+MAX_PAGE = 50
+"""The most roll-calls one read of the archive returns."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rollcalls (
+    request TEXT PRIMARY KEY,
+    question TEXT NOT NULL,
+    started REAL NOT NULL,
+    deadline REAL NOT NULL,
+    closed_at REAL
+);
+CREATE INDEX IF NOT EXISTS rollcalls_closed ON rollcalls(started) WHERE closed_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS rollcall_targets (
+    request TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (request, institution)
+) WITHOUT ROWID;
+"""
+
+
+async def create(db: aiosqlite.Connection) -> None:
+    try:
+        await db.executescript(_SCHEMA)
+        await db.commit()
+    except aiosqlite.Error as exc:
+        raise StoreError(f"cannot create the roll-call tables: {exc}") from exc
+
+
+async def _commit(db: aiosqlite.Connection, what: str, writes: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+    try:
+        for sql, params in writes:
+            await db.execute(sql, params)
+        await db.commit()
+    except aiosqlite.Error as exc:
+        await db.rollback()
+        raise StoreError(f"cannot save {what}: {exc}") from exc
+
+
+def _target_row(request: str, target: Target) -> tuple[str, tuple[Any, ...]]:
+    document = json.dumps(target_document(target), separators=(",", ":"))
+    return (
+        "INSERT OR REPLACE INTO rollcall_targets (request, institution, document) VALUES (?, ?, ?)",
+        (request, target.institution, document),
+    )
+
+
+async def save_call(db: aiosqlite.Connection, call: RollCall) -> None:
+    """Write a roll-call and all its targets (when it starts, or when it is carried over from old state)."""
+    head = (
+        "INSERT OR REPLACE INTO rollcalls (request, question, started, deadline) VALUES (?, ?, ?, ?)",
+        (call.request, call.question, call.started, call.deadline),
+    )
+    await _commit(
+        db,
+        f"roll-call {call.request}",
+        [head, *(_target_row(call.request, t) for t in call.targets.values())],
+    )
+
+
+async def save_targets(db: aiosqlite.Connection, changed: Iterable[tuple[str, Target]]) -> None:
+    """Rewrite the rows of the (request, target) pairs that changed, in one commit."""
+    rows = [_target_row(request, target) for request, target in changed]
+    if rows:
+        await _commit(db, "roll-call answers", rows)
+
+
+async def close(db: aiosqlite.Connection, requests: Iterable[str], at: float) -> None:
+    """Move finished roll-calls to the archive."""
+    writes = [("UPDATE rollcalls SET closed_at = ? WHERE request = ?", (at, r)) for r in requests]
+    if writes:
+        await _commit(db, "closed roll-calls", writes)
+
+
+async def load_open(db: aiosqlite.Connection) -> list[dict[str, Any]]:
+    """Every open roll-call as ``RollCallBoard.restore`` reads it."""
+    return await _documents(db, "closed_at IS NULL ORDER BY started", ())
+
+
+async def archived(
+    db: aiosqlite.Connection, *, before: float | None = None, limit: int = 10
+) -> list[dict[str, Any]]:
+    """Closed roll-calls started before ``before``, newest first, at most ``limit`` (up to ``MAX_PAGE``)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit: expected 1 to {MAX_PAGE} roll-calls")
+    where = "closed_at IS NOT NULL AND started < ? ORDER BY started DESC LIMIT ?"
+    return await _documents(db, where, (float("inf") if before is None else before, limit))
+
+
+async def _documents(db: aiosqlite.Connection, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    async with db.execute(
+        f"SELECT request, question, started, deadline, closed_at FROM rollcalls WHERE {where}", params
+    ) as cur:
+        calls = await cur.fetchall()
+    out = []
+    for request, question, started, deadline, closed_at in calls:
+        async with db.execute(
+            "SELECT document FROM rollcall_targets WHERE request = ? ORDER BY institution", (request,)
+        ) as cur:
+            try:
+                targets = [json.loads(row[0]) async for row in cur]
+            except json.JSONDecodeError as exc:
+                raise StoreError(f"roll-call {request} in the database is damaged: {exc}") from exc
+        out.append({"request": request, "question": question, "started": started, "deadline": deadline,
+                    "closed_at": closed_at, "targets": targets})  # fmt: skip
+    return out
