@@ -60,8 +60,9 @@ MAX_DESTINATIONS = (
     256  # client-side peers kept; idle ones beyond this are forgotten, least recently used first
 )
 # Idle connections close after 30 s, longer than a peer's aiohttp client keeps one for reuse (15 s), so a
-# peer never POSTs into a connection this side is closing. Bodies are timed by the handler itself.
-SERVER_LIMITS = ConnectionLimits(total=512, per_source=32, idle_timeout=30.0, body_timeout=None)
+# peer never POSTs into a connection this side is closing. 64 per address leaves room for a dozen hubs behind
+# one NAT (each holds a few). Bodies are timed by the handler itself.
+SERVER_LIMITS = ConnectionLimits(total=1024, per_source=64, idle_timeout=30.0, body_timeout=None)
 
 
 @dataclass(eq=False, slots=True)

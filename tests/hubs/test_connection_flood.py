@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.core.bounded_http import ConnectionLimits
 from tests.hubproc import HubProcess
+from transports.internet import SERVER_LIMITS
 
 FLOOD = 1_100
 ATTACKER = "127.0.0.2"  # all of loopback's /8 reaches the hub; the staff's own traffic comes from 127.0.0.1
@@ -56,13 +58,13 @@ def test_idle_connections_leave_the_api_answering(hub: HubProcess) -> None:
     assert hub.process is not None
     held = _flood(hub.api_port, FLOOD) + _flood(hub.link_port, FLOOD)
     try:
-        over_cap = FLOOD - 32  # per source, on both listeners
 
         def all_refused() -> bool:
             health = hub.get("/healthz")
             api = health["http_refused"].get("connections_over_source", 0)
             link = health["link_http_refused"]["internet"].get("connections_over_source", 0)
-            return bool(api >= over_cap and link >= over_cap)
+            over_api = FLOOD - ConnectionLimits().per_source
+            return bool(api >= over_api and link >= FLOOD - SERVER_LIMITS.per_source)
 
         hub.wait_for("the flood refused at the caps", all_refused, timeout=60)
         # The CLI's socket, the console for a tablet and the link for a peer all still answer.
