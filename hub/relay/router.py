@@ -140,19 +140,18 @@ class Router:
     def hop_acked(self, ids: Iterable[bytes], acker: bytes) -> int:
         """Settle the deliveries ``acker`` proves it holds; return how many ids it had no business acking.
 
-        Only a hop the frame was handed to can settle it. An ack from one of the delivery's route hops
-        that has not been handed the frame since it was loaded (a late ack from before a restart) is
-        ignored; one from any other node is counted as refused."""
+        Only a hop the frame was handed to can settle it. An ack from a node that is a route hop of the
+        message (a late ack from before a restart, a duplicate after its own copy of a broadcast was
+        settled) is ignored; one from any other node, for a message still in flight, is counted."""
         refused = 0
         for message_id in ids:
-            for delivery in self._deliveries.get(message_id, ()):
-                if not delivery.open:
-                    continue
-                if acker in delivery.handed_to:
+            deliveries = list(self._deliveries.get(message_id, ()))
+            for delivery in deliveries:
+                if delivery.open and acker in delivery.handed_to:
                     delivery.carrier = acker
                     self._settle(delivery, DeliveryState.HOP_ACKED, f"hop ack from {acker.hex()}")
-                elif acker not in delivery.candidates:
-                    refused += 1
+            if deliveries and not any(acker in d.candidates or acker in d.handed_to for d in deliveries):
+                refused += 1
         return refused
 
     def e2e_acked(self, ids: Iterable[bytes], by: bytes) -> None:
