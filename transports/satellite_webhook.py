@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from hardware import iridium_sbd as sbd
+from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite
 from hub.core.errors import (
     BudgetExhausted,
     DeliveryRefused,
@@ -48,6 +49,8 @@ from transports.satellite_delivery import verify_hs256 as verify_hs256
 log = logging.getLogger(__name__)
 
 _SEEN_LIMIT = 4096
+# The provider posts from a handful of addresses, one small form at a time.
+_LIMITS = ConnectionLimits(total=64, per_source=16, idle_timeout=15.0, body_timeout=10.0)
 
 
 class WebhookReceiver:
@@ -72,19 +75,20 @@ class WebhookReceiver:
         self._on_delivery = on_delivery
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._runner: web.AppRunner | None = None
+        self.guard = ConnectionGuard(_LIMITS)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}{self.path}"
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=16 * 1024)
+        app = web.Application(client_max_size=16 * 1024, middlewares=[self.guard.middleware])
         app.router.add_post(self.path, self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.create_server((self.host, self.port))
         self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        await GuardedSite(self._runner, sock, self.guard).start()
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:
@@ -207,6 +211,8 @@ class SatelliteWebhookTransport(SatelliteBase):
             receiver_host, receiver_port, self._on_delivery, path=path, secret=token, imeis=imeis
         )
         self.mt = mt
+        self.guard = self.receiver.guard
+        """Bounds the webhook's connections; its refusals show in /healthz."""
 
     async def start(self) -> None:
         await self.receiver.start()
