@@ -681,22 +681,38 @@ def test_internet_dead_the_mesh_carries_the_message(tmp_path: Path) -> None:
         mesh.close()
 
 
-def relayed_hubs(tmp_path: Path, mesh: MeshInBackground, **lora: Any) -> tuple[HubProcess, HubProcess]:
+@pytest.fixture(scope="module")
+def relayed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[HubProcess, HubProcess, MeshInBackground]]:
     """Staff on radio A and a care home on radio B, which hear each other only through radio C."""
+    mesh = MeshInBackground(A, B, C)
     mesh.medium.connect([(A, C), (C, B)])
-    staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff", internet=False)
-    home = HubProcess.create(tmp_path / "home", "Plejehjemmet Solgaarden", "care-home", internet=False)
+    root = tmp_path_factory.mktemp("lora-relayed")
+    staff = HubProcess.create(root / "staff", "Aarhus krisestab", "staff", internet=False)
+    home = HubProcess.create(root / "home", "Plejehjemmet Solgaarden", "care-home", internet=False)
     for hub, num in ((staff, A), (home, B)):
-        hub.add_link(
-            "lora", {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15, **lora}
-        )
+        link = {
+            "kind": "lora",
+            "host": f"127.0.0.1:{mesh.ports[num]}",
+            "connect_timeout": 15,
+            "ack_timeout": 8,
+        }
+        hub.add_link("lora", link)
     staff.add_peer(home, {"lora": ADDR[B]})
     home.add_peer(staff, {"lora": ADDR[A]})
     staff.set_default_route([home])
     home.set_default_route([staff])
     staff.trust(home)
     home.trust(staff)
-    return staff, home
+    try:
+        staff.start()
+        home.start()
+        yield staff, home, mesh
+    finally:
+        staff.kill()
+        home.kill()
+        mesh.close()
 
 
 def lora_details(hub: HubProcess) -> dict[str, Any]:
@@ -705,59 +721,43 @@ def lora_details(hub: HubProcess) -> dict[str, Any]:
     return details
 
 
-def test_two_hubs_across_a_relay_radio_deliver_once_and_report_it_delivered(tmp_path: Path) -> None:
-    mesh = MeshInBackground(A, B, C)
-    staff, home = relayed_hubs(tmp_path, mesh)
-    try:
-        staff.start()
-        home.start()
-        message_id = staff.send(home.node_id, "text", "Evakuering kl. 14 via relæ", priority="urgent")
-        home.wait_for("the text across the relay", lambda: arrived(home, message_id) is not None, timeout=60)
-        staff.wait_for(
-            "the end-to-end ack", lambda: staff.message(message_id)["end_to_end_acked"], timeout=60
-        )
-        hop = staff.message(message_id)["hops"][0]
-        assert (hop["link"], hop["state"]) == ("lora", "hop-acked"), hop
-        frames = mesh.frames_from(A)
-        assert len(frames) == 1, f"sent {len(frames)} times: the relay's implicit ACK caused a resend"
-        assert [m["id"] for m in home.inbox()].count(message_id) == 1
-        assert mesh.radios[A].implicit_acks >= 1  # the relay was heard repeating it
-        details = lora_details(staff)
-        assert details["implicit_acks"] >= 1 and details["unconfirmed_after_relay"] == 0
-    finally:
-        staff.kill()
-        home.kill()
-        mesh.close()
+def test_two_hubs_across_a_relay_radio_deliver_once_and_report_it_delivered(
+    relayed: tuple[HubProcess, HubProcess, MeshInBackground],
+) -> None:
+    staff, home, mesh = relayed
+    before, relayed_before = len(mesh.frames_from(A)), lora_details(staff)["unconfirmed_after_relay"]
+    message_id = staff.send(home.node_id, "text", "Evakuering kl. 14 via relæ", priority="urgent")
+    home.wait_for("the text across the relay", lambda: arrived(home, message_id) is not None, timeout=60)
+    staff.wait_for("the end-to-end ack", lambda: staff.message(message_id)["end_to_end_acked"], timeout=60)
+    hop = staff.message(message_id)["hops"][0]
+    assert (hop["link"], hop["state"]) == ("lora", "hop-acked"), hop
+    frames = mesh.frames_from(A)[before:]
+    assert len(frames) == 1, f"sent {len(frames)} times: the relay's implicit ACK caused a resend"
+    assert [m["id"] for m in home.inbox()].count(message_id) == 1
+    assert mesh.radios[A].implicit_acks >= 1  # the relay was heard repeating it
+    details = lora_details(staff)
+    assert details["implicit_acks"] >= 1 and details["unconfirmed_after_relay"] == relayed_before
 
 
 def test_a_lost_radio_ack_after_a_relay_is_settled_by_the_end_to_end_ack_without_a_resend(
-    tmp_path: Path,
+    relayed: tuple[HubProcess, HubProcess, MeshInBackground],
 ) -> None:
-    mesh = MeshInBackground(A, B, C)
-    staff, home = relayed_hubs(tmp_path, mesh, ack_timeout=8)
-    try:
-        staff.start()
-        home.start()
-        mesh.medium.lose_next(B, 1, port=ROUTING_APP)  # the home radio's ACK for our frame never arrives
-        message_id = staff.send(home.node_id, "text", "Vand til 200 personer", priority="urgent")
-        home.wait_for("the text across the relay", lambda: arrived(home, message_id) is not None, timeout=60)
-        staff.wait_for(
-            "the end-to-end ack", lambda: staff.message(message_id)["end_to_end_acked"], timeout=60
-        )
-        staff.wait_for(
-            "the send to give up on the radio ACK",
-            lambda: lora_details(staff)["unconfirmed_after_relay"] == 1,
-            timeout=60,
-        )
-        # The end-to-end ack settled the hop while the send still waited: the give-up queues nothing.
-        hop = staff.message(message_id)["hops"][0]
-        assert (hop["state"], hop["attempts"]) == ("hop-acked", 1), hop
-        assert len(mesh.frames_from(A)) == 1
-        assert [m["id"] for m in home.inbox()].count(message_id) == 1
-    finally:
-        staff.kill()
-        home.kill()
-        mesh.close()
+    staff, home, mesh = relayed
+    before, relayed_before = len(mesh.frames_from(A)), lora_details(staff)["unconfirmed_after_relay"]
+    mesh.medium.lose_next(B, 1, port=ROUTING_APP)  # the home radio's ACK for our frame never arrives
+    message_id = staff.send(home.node_id, "text", "Vand til 200 personer", priority="urgent")
+    home.wait_for("the text across the relay", lambda: arrived(home, message_id) is not None, timeout=60)
+    staff.wait_for("the end-to-end ack", lambda: staff.message(message_id)["end_to_end_acked"], timeout=60)
+    staff.wait_for(
+        "the send to give up on the radio ACK",
+        lambda: lora_details(staff)["unconfirmed_after_relay"] == relayed_before + 1,
+        timeout=60,
+    )
+    # The end-to-end ack settled the hop while the send still waited: the give-up queues nothing.
+    hop = staff.message(message_id)["hops"][0]
+    assert (hop["state"], hop["attempts"]) == ("hop-acked", 1), hop
+    assert len(mesh.frames_from(A)[before:]) == 1
+    assert [m["id"] for m in home.inbox()].count(message_id) == 1
 
 
 async def test_a_radio_that_is_not_plugged_in_is_not_waited_for(
