@@ -2,7 +2,8 @@
 
 Every hub on one loopback shares one address, one port space and one routing table, so a wrong bind or a
 reply address that only works on localhost goes unnoticed. Here each ``Host`` has its own network stack:
-its own loopback, one interface ``eth0`` with an address in 192.0.2.0/24 (TEST-NET-1, never routed), and
+its own loopback, one interface ``eth0`` with an address in 192.0.2.0/24 (TEST-NET-1, never routed) and
+one in fd00:db8:b::/64 (a unique local prefix), and
 a cable to a bridge in a switch namespace, like Pis on a LAN. Everything is made by ``Lan`` and removed when
 it closes, even after a failure (and what a killed test run left behind is removed by the next ``Lan``);
 nothing is added to this machine's own network namespace.
@@ -35,6 +36,8 @@ from typing import Any
 
 SUBNET_PREFIX = "192.0.2."
 PREFIX_LENGTH = 24
+SUBNET6_PREFIX = "fd00:db8:b::"
+PREFIX6_LENGTH = 64
 UNUSED_MAC = "02:00:5e:00:53:ff"  # locally administered, given to no interface here
 CLONE_NEWNET = 0x40000000
 COMMAND_TIMEOUT = 30.0
@@ -113,11 +116,12 @@ class _NamespaceHandler(urllib.request.HTTPHandler):
 
 
 class Host:
-    """One machine: a network namespace with loopback and ``eth0`` at ``address``."""
+    """One machine: a network namespace with loopback and ``eth0`` at ``address`` and ``address6``."""
 
-    def __init__(self, namespace: str, address: str) -> None:
+    def __init__(self, namespace: str, address: str, address6: str) -> None:
         self.namespace = namespace
         self.address = address
+        self.address6 = address6
         self.interface = "eth0"
         self.opener = urllib.request.build_opener(_NamespaceHandler(namespace))
         """A urllib opener whose connections start inside this host (for its loopback-only API)."""
@@ -202,7 +206,10 @@ class Lan:
             raise RuntimeError(reason)
         self._tag = f"beredt-{os.getpid()}-{id(self) % 10_000:04d}"
         self._switch = f"{self._tag}-sw"
-        self.hosts = [Host(f"{self._tag}-{index}", f"{SUBNET_PREFIX}{index + 1}") for index in range(count)]
+        self.hosts = [
+            Host(f"{self._tag}-{index}", f"{SUBNET_PREFIX}{index + 1}", f"{SUBNET6_PREFIX}{index + 1}")
+            for index in range(count)
+        ]
         self._made: list[str] = []
         for host in self.hosts:
             host.neighbours = [other for other in self.hosts if other is not host]
@@ -236,6 +243,18 @@ class Lan:
                  "netns", host.namespace)  # fmt: skip
             _run(ip, "-n", self._switch, "link", "set", port, "master", "br0", "up")
             _run(ip, "-n", host.namespace, "addr", "add", f"{host.address}/{PREFIX_LENGTH}", "dev", "eth0")
+            # nodad: usable at once, without waiting out duplicate address detection.
+            _run(
+                ip,
+                "-n",
+                host.namespace,
+                "addr",
+                "add",
+                f"{host.address6}/{PREFIX6_LENGTH}",
+                "dev",
+                "eth0",
+                "nodad",
+            )
             _run(ip, "-n", host.namespace, "link", "set", "eth0", "up")
             _run(ip, "-n", host.namespace, "link", "set", "lo", "up")
 

@@ -55,3 +55,12 @@ def test_netem_delays_or_says_the_kernel_cannot() -> None:
         assert "netem" in a.run("tc", "qdisc", "show", "dev", a.interface)
         a.restore()
         assert "netem" not in a.run("tc", "qdisc", "show", "dev", a.interface)
+
+
+def test_hosts_also_talk_over_ipv6() -> None:
+    with netns.Lan(2) as (a, b), netns.socket_in(b.namespace, socket.AF_INET6) as server:
+        server.bind((b.address6, 0))
+        server.listen()
+        with netns.socket_in(a.namespace, socket.AF_INET6) as client:
+            client.settimeout(10)
+            client.connect((b.address6, server.getsockname()[1]))
