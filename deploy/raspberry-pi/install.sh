@@ -145,8 +145,15 @@ record_shipped() {
     mv "$shipped_record.tmp" "$shipped_record"
 }
 
-# A file the owner may edit (like a dpkg conffile): replaced while it is as this installer left it, kept
-# when the owner changed it, with the new shipped version put beside it as <file>.new. Sets `changed`.
+# Whether this content is a version Beredt shipped (released.sha256 lists them all), so an install made
+# before installs kept a record is still recognised as unedited.
+was_released() {
+    grep -qx "$1  $(basename "$2")" "$script_dir/released.sha256" 2>/dev/null
+}
+
+# A file the owner may edit (like a dpkg conffile): replaced while it is as this installer left it (or
+# any released version), kept when the owner changed it, with the new shipped version put beside it as
+# <file>.new. Sets `changed`.
 install_owned_file() {
     local mode=$1 src=$2 dest=$3 current
     changed=0
@@ -157,7 +164,7 @@ install_owned_file() {
             rm -f "$dest.new"
             return 0
         fi
-        if [[ $current != "$(shipped_sum "$dest")" ]]; then
+        if [[ $current != "$(shipped_sum "$dest")" ]] && ! was_released "$current" "$src"; then
             if [[ ! -f $dest.new ]] || ! cmp -s "$src" "$dest.new"; then
                 install -m "$mode" "$src" "$dest.new"
                 say "keeping your edited $dest; the new shipped version is $dest.new: compare and merge"

@@ -5,6 +5,7 @@ The real venv install, upgrade and image are in ``test_venv_install.py``.
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from pathlib import Path
 
@@ -108,6 +109,27 @@ def test_upgrade_keeps_the_owners_edits_to_the_journald_and_udev_files(tmp_path:
     path.write_text(path.read_text() + "# and again\n")
     run_install("--root", root, "--no-venv", checkout=newest, env=NO_VENV)
     assert journald.read_text().endswith("# and again\n")
+
+
+def test_every_shipped_owner_file_is_listed_as_released() -> None:
+    """released.sha256 must list the current versions, so that the next release recognises them."""
+    listed = set((DEPLOY / "released.sha256").read_text().splitlines())
+    for name in ("99-beredt-radios.rules", "journald-beredt.conf"):
+        digest = hashlib.sha256((DEPLOY / name).read_bytes()).hexdigest()
+        assert f"{digest}  {name}" in listed, f"add '{digest}  {name}' to deploy/raspberry-pi/released.sha256"
+
+
+def test_an_unedited_file_from_before_the_record_is_replaced(tmp_path: Path) -> None:
+    """An install made by an installer that kept no record: a released version counts as unedited."""
+    root = tmp_path / "root"
+    run_install("--root", root, "--no-venv", env=NO_VENV)
+    (root / "opt/beredt/shipped-files.sha256").unlink()
+    rules = root / "etc/udev/rules.d/99-beredt-radios.rules"  # as released, but no record of it
+    new = copy_checkout(tmp_path / "new")
+    (new / "deploy/raspberry-pi/99-beredt-radios.rules").write_text(rules.read_text() + "# newer\n")
+    result = run_install("--root", root, "--no-venv", checkout=new, env=NO_VENV)
+    assert rules.read_text().endswith("# newer\n"), result.stdout
+    assert not rules.with_name(rules.name + ".new").exists()
 
 
 def test_wheel_and_pip_override_reach_pip(tmp_path: Path) -> None:
