@@ -3,8 +3,9 @@
 What is measured, on a real hub process (``python -m hub.cli run``) started from nothing:
 
 - time to serving: from starting the process until its API answers ``/healthz`` with ``ok: true``, which
-  the hub sets only after its store is open and every pending delivery is resumed. The store holds
-  --messages accepted messages queued for one next hop whose link is down, written beforehand.
+  the hub sets once its store is open and the first page of each next hop's queue is tracked (the rest is
+  resumed a page at a time as those settle; it stays on disk until then). The store holds --messages
+  accepted messages queued for one next hop whose link is down, written beforehand.
 - peak RSS (``VmHWM`` from /proc) when it starts serving, and again --settle seconds later while the
   resumed deliveries are being tried.
 
@@ -154,7 +155,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     print()
     for name, figures in (("empty store", floor), ("full store", loaded)):
         cache = "cold (dropped before the start)" if figures["cold"] else "WARM: dropping it was not allowed"
-        print(f"{name}: page cache {cache}; deliveries resumed {figures['resumed']:,}")
+        print(f"{name}: page cache {cache}; deliveries in memory when serving {figures['resumed']:,}")
     print()
     settle = f"{args.settle:g} s later"
     print(f"{'figure':<52}{'floor':>10}{'measured':>10}{'budget':>10}")
@@ -164,7 +165,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     label = f"peak RSS {settle} (resumed deliveries being tried), MB"
     print(f"{label:<52}{floor['peak_settled']:>10.0f}{loaded['peak_settled']:>10.0f}{'<= 120':>10}")
     print(f"{'RSS ' + settle + ', MB':<52}{floor['rss_settled']:>10.0f}{loaded['rss_settled']:>10.0f}")
-    print(f"{'queued messages':<52}{0:>10,}{loaded['resumed']:>10,}")
+    print(f"{'queued messages':<52}{0:>10,}{args.messages:>10,}")
 
 
 def main() -> None:

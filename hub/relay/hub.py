@@ -2,8 +2,11 @@
 acks to the links it is given, and runs them in one TaskGroup until cancelled.
 
 The hub knows links only through the transport contract; the service layer opens the concrete
-transports and hands them in. Start-up order matters for the durability promise: the store opens (and
-resumes every pending delivery) before any link is read, and ``ready`` is set only then.
+transports and hands them in. Start-up order matters for the durability promise: the store opens
+before any link is read, and ``ready`` is set once the first page of every next hop's pending
+deliveries is tracked. The rest are resumed a page at a time while the hub serves: they stay on disk
+until then, and a duplicate, hop ack or end-to-end ack arriving for one meanwhile is handled as for any
+stored message (see ``Router.resume``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.core.errors import RoutingError
-from hub.core.frame import BROADCAST, MAX_TTL_MINUTES, Kind, Priority, Status, decode_frame
+from hub.core.frame import BROADCAST, MAX_TTL_MINUTES, Kind, Priority, Status
 from hub.core.identity import Identity
 from hub.core.seal import seal
 from hub.core.tasks import supervised
@@ -127,21 +130,8 @@ class Hub:
         )
 
     async def run(self) -> None:
-        """Resume pending deliveries, then run every loop until cancelled."""
-        pending = await self.store.pending()
-        for item in pending:
-            recipient = decode_frame(item.wire).recipient
-            self.router.track(
-                item.message_id,
-                item.wire,
-                recipient,
-                item.priority,
-                item.expires,
-                [item.hop],
-                attempts=item.attempts,
-            )
-        if pending:
-            log.info("resumed %d pending deliveries", len(pending))
+        """Run every loop until cancelled; ``ready`` once the first of the pending deliveries are resumed
+        (the rest follow a page at a time, see ``Router.resume``)."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.router.run(), name="router")
             group.create_task(supervised("acks", self.acks.run), name="acks")
@@ -150,12 +140,15 @@ class Hub:
                 name="probes",
             )
             group.create_task(supervised("maintenance", self._maintain_forever), name="maintenance")
+            resumed = asyncio.Event()
+            group.create_task(self.router.resume(resumed), name="resume")
             for name, transport in self.links.transports.items():
                 queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=2048)
                 reader = functools.partial(self._read_link, name, transport, queue)
                 group.create_task(supervised(f"link {name}", reader), name=f"read-{name}")
                 for n in range(_INBOUND_WORKERS):
                     group.create_task(self._inbound_worker(name, queue), name=f"inbound-{name}-{n}")
+            await resumed.wait()
             self.ready.set()
             log.info(
                 "hub %s (%s) running with links: %s",

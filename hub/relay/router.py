@@ -31,11 +31,15 @@ from hub.relay.links import LinkSet
 from hub.relay.planning import Attempt, plan, tried_key
 from hub.relay.policy import Policy
 from hub.relay.settings import Timing
-from hub.relay.store import Store
+from hub.relay.store import PendingDelivery, Store
 
 log = logging.getLogger("beredt.router")
 
 _FREE_WORKERS = 64
+RESUME_WINDOW = 1024
+"""Messages resumed from the store that each next hop holds in memory at once; the rest of its queue
+waits on disk, in priority order, until these settle (see ``Router.resume``)."""
+RESUME_PAGE = 256
 
 
 class Router:
@@ -70,6 +74,11 @@ class Router:
         self._wake = asyncio.Event()
         self._parked_deliveries: dict[int, Delivery] = {}
         self._blocked_until: dict[str, float] = {}
+        self._resumed: dict[bytes, set[bytes]] = {}
+        """Per next hop whose queue is being resumed: the ids of its resumed messages still open."""
+        self._resume_room: dict[bytes, asyncio.Event] = {}
+        self.resume_window = RESUME_WINDOW
+        self.resume_page = RESUME_PAGE
         self._queues: dict[str, asyncio.PriorityQueue[tuple[int, int, Attempt]]] = {
             link: asyncio.PriorityQueue() for link in links.transports
         }
@@ -118,6 +127,78 @@ class Router:
             self._deliveries.setdefault(message_id, []).append(delivery)
             self._sizes[message_id] = len(wire)
             self._schedule(delivery, self.clock.monotonic())
+
+    async def resume(self, loaded: asyncio.Event) -> None:
+        """Track what the store held when it was opened, a page at a time; set ``loaded`` once every next
+        hop has its first ``resume_window`` messages (or all of them) in memory, return when all are.
+
+        Each next hop's queue is resumed highest priority first, oldest first, holding at most
+        ``resume_window`` of its resumed messages in memory: the next page is read as they settle. So a
+        long queue costs neither memory nor start-up time, and a hop that is down holds back only its
+        own queue. Nothing is lost meanwhile: the messages are on disk, and an ack for one still there
+        is recorded and honoured when it is read."""
+        upto = await self.store.resume_bound()
+        hops = await self.store.pending_hops()
+        first_pages = [asyncio.Event() for _ in hops]
+        async with asyncio.TaskGroup() as group:
+            for hop, first in zip(hops, first_pages, strict=True):
+                group.create_task(self._resume_hop(hop, upto, first), name=f"resume-{hop.hex()}")
+            for first in first_pages:
+                await first.wait()
+            loaded.set()
+        self._resumed.clear()
+        self._resume_room.clear()
+
+    async def _resume_hop(self, hop: bytes, upto: int, first: asyncio.Event) -> None:
+        resumed = self._resumed[hop] = set()
+        room = self._resume_room[hop] = asyncio.Event()
+        for priority in sorted(Priority, reverse=True):
+            after = (0.0, 0)
+            while True:
+                while len(resumed) >= self.resume_window:
+                    first.set()
+                    room.clear()
+                    await room.wait()
+                evicted = self.store.evicted
+                limit = min(self.resume_page, self.resume_window - len(resumed))
+                page = await self.store.pending(hop, priority, after=after, upto=upto, limit=limit)
+                if self.store.evicted != evicted:
+                    continue  # the page may hold a message evicted meanwhile: read it again
+                if not page.deliveries:
+                    break
+                after = page.after
+                self._track_resumed(page.deliveries, resumed)
+        first.set()
+
+    def _track_resumed(self, pending: list[PendingDelivery], resumed: set[bytes]) -> None:
+        by_message: dict[bytes, list[PendingDelivery]] = {}
+        for item in pending:
+            by_message.setdefault(item.message_id, []).append(item)
+        for message_id, items in by_message.items():
+            if message_id in self._deliveries:  # tracked already (accepted again since the bound was read)
+                continue
+            first = items[0]
+            for item in items:
+                self.track(
+                    message_id,
+                    item.wire,
+                    item.recipient,
+                    item.priority,
+                    item.expires,
+                    [item.hop],
+                    attempts=item.attempts,
+                )
+            resumed.add(message_id)
+            if first.end_to_end_acked and first.recipient != BROADCAST:
+                for delivery in self.deliveries(message_id):
+                    self._settle(delivery, DeliveryState.HOP_ACKED, "end-to-end ack")
+
+    def _forget_resumed(self, message_id: bytes) -> None:
+        for hop, resumed in self._resumed.items():
+            if message_id in resumed:
+                resumed.discard(message_id)
+                self._resume_room[hop].set()
+                return
 
     def deliveries(self, message_id: bytes) -> list[Delivery]:
         """A message's deliveries while any is open (the router forgets them once all are settled)."""
@@ -192,6 +273,8 @@ class Router:
         siblings = self._deliveries.get(delivery.message_id, [])
         if not any(d.open for d in siblings):
             self._deliveries.pop(delivery.message_id, None)
+            if self._resumed:
+                self._forget_resumed(delivery.message_id)
             size = self._sizes.pop(delivery.message_id, 0)
             self.store.retire(
                 delivery.message_id, "done" if state is DeliveryState.HOP_ACKED else state.value, size
@@ -204,6 +287,8 @@ class Router:
                     delivery.move(DeliveryState.EVICTED)
                     self._timer_of.pop(id(delivery), None)
             self._sizes.pop(message_id, None)
+            if self._resumed:
+                self._forget_resumed(message_id)
 
     # ---- the loops ----------------------------------------------------------------------------------
 

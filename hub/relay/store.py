@@ -88,10 +88,22 @@ class PendingDelivery:
 
     message_id: bytes
     hop: bytes
+    recipient: bytes
     wire: bytes
     priority: Priority
     expires: int
     attempts: int
+    end_to_end_acked: bool
+    """The recipient's end-to-end ack is on record (it came while the delivery waited on disk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    """One page of a next hop's unfinished deliveries, and where the next page of that priority starts."""
+
+    deliveries: list[PendingDelivery]
+    after: tuple[float, int]
+    """(accepted_at, rowid) of the last message read; pass it back to read on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,13 +551,47 @@ class Store:
         ) as cur:
             return {row[0]: row[1] async for row in cur}
 
-    async def pending(self) -> list[PendingDelivery]:
+    async def resume_bound(self) -> int:
+        """The newest message's rowid now: resuming reads only up to it, because everything accepted later
+        is tracked by whoever accepted it."""
+        async with self._db.execute("SELECT coalesce(max(rowid), 0) FROM messages") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def pending_hops(self) -> list[bytes]:
+        """The next hops that have unfinished deliveries."""
         async with self._db.execute(
-            "SELECT d.message_id, d.hop, m.wire, m.priority, m.expires, d.attempts FROM deliveries d"
-            " JOIN messages m ON m.id = d.message_id WHERE d.state IN ('queued','sent') AND m.state='active'"
+            "SELECT DISTINCT hop FROM deliveries WHERE state IN ('queued','sent')"
         ) as cursor:
-            rows = await cursor.fetchall()
-        return [PendingDelivery(r[0], r[1], r[2], Priority(r[3]), r[4], r[5]) for r in rows]
+            return [row[0] async for row in cursor]
+
+    async def pending(
+        self, hop: bytes, priority: Priority, *, after: tuple[float, int], upto: int, limit: int
+    ) -> PendingPage:
+        """Up to ``limit`` live messages of ``priority`` whose first unfinished delivery (by hop id) is to
+        ``hop``, oldest first, accepted after the position ``after`` and with a rowid up to ``upto`` (see
+        ``resume_bound``), with every unfinished delivery of each.
+
+        Each message belongs to exactly one hop's pages and comes with all its open deliveries, so a
+        broadcast is never resumed in part. A page is one range read of the ``messages_live`` index, so
+        a queue of any length is resumed a page at a time without reading it all at once."""
+        async with self._db.execute(
+            "SELECT m.id, d.hop, m.recipient, m.wire, m.expires, d.attempts, m.e2e_acked_at, m.accepted_at,"
+            " m.position FROM (SELECT id, recipient, wire, expires, e2e_acked_at, accepted_at,"
+            " rowid AS position FROM messages"
+            " WHERE state = 'active' AND priority = ? AND rowid <= ? AND (accepted_at, rowid) > (?, ?)"
+            " AND (SELECT min(hop) FROM deliveries WHERE message_id = messages.id"
+            " AND state IN ('queued','sent')) = ?"
+            " ORDER BY accepted_at, rowid LIMIT ?) m"
+            " JOIN deliveries d ON d.message_id = m.id AND d.state IN ('queued','sent')"
+            " ORDER BY m.accepted_at, m.position",
+            (int(priority), upto, *after, hop, limit),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        deliveries = [
+            PendingDelivery(r[0], r[1], r[2], r[3], priority, r[4], r[5], r[6] is not None) for r in rows
+        ]
+        return PendingPage(deliveries, (rows[-1][7], rows[-1][8]) if rows else after)
 
     async def message(self, message_id: bytes) -> StoredMessage | None:
         async with self._db.execute(
