@@ -209,14 +209,6 @@ class Store:
         except sqlite3.Error as exc:
             await db.close()
             raise StoreError(f"cannot read store {path}: {exc}") from exc
-        async with db.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE state='active'"
-        ) as cur:
-            counted = await cur.fetchone()
-        assert counted is not None
-        store.live_messages, store.live_bytes = int(counted[0]), int(counted[1])
-        async with db.execute("SELECT id FROM messages") as cursor:
-            store._ids = {row[0] async for row in cursor}
         store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
         store._checkpointer = asyncio.create_task(store._checkpoint_loop(), name="store-checkpointer")
         return store
@@ -224,14 +216,24 @@ class Store:
     async def _quarantine_damaged(self) -> None:
         """Move messages whose stored bytes no longer match their id (or whose columns make no sense)
         out of the way, into the ``quarantine`` table, so that one damaged record cannot stop the hub from
-        serving all the others. Each is logged as an error and counted in ``quarantined``."""
+        serving all the others. Each is logged as an error and counted in ``quarantined``. The intact ones
+        set the live counts and the id index."""
         damaged: list[tuple[int, Any, Any, str]] = []
-        async with self._db.execute("SELECT rowid, id, wire, priority FROM messages") as cursor:
+        ids: set[bytes] = set()
+        live_messages = live_bytes = 0
+        async with self._db.execute("SELECT rowid, id, wire, priority, state, size FROM messages") as cursor:
             while rows := await cursor.fetchmany(10_000):  # a trip to the database thread per batch, not row
-                for rowid, message_id, wire, priority in rows:
+                for rowid, message_id, wire, priority, state, size in rows:
                     reason = _damage(message_id, wire, priority)
                     if reason is not None:
                         damaged.append((rowid, message_id, wire, reason))
+                        continue
+                    ids.add(message_id)
+                    if state == "active":
+                        live_messages += 1
+                        live_bytes += size
+        # The same read counts the live messages and gathers the ids: one pass over the table at start.
+        self._ids, self.live_messages, self.live_bytes = ids, live_messages, live_bytes
         now = time.time()
         for rowid, message_id, wire, reason in damaged:
             shown = message_id.hex() if isinstance(message_id, bytes) else repr(message_id)
