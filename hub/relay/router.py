@@ -1,12 +1,12 @@
 """The router: moves stored messages to their next hops over the best link, until acknowledged.
 
-Every open (message, next hop) delivery lives in a timer heap. When it falls due the dispatcher asks
-the policy for the usable links to its next hops (the configured route's hops, in order: the first is
-the primary, later ones are alternatives), skipping those already tried in this round, and hands the
-attempt to that link's workers. Slow links get one worker and a priority queue, so life-safety frames
-overtake routine ones; free links get many workers. A send that fails, or a hop ack that does not come
-in time, marks that link tried and the delivery is due again at once on the next link: that is the
-failover. When every link has been tried the round starts over after a capped, jittered back-off.
+Every open (message, next hop) delivery lives in a timer heap. When it falls due the dispatcher plans
+the attempt (``hub.relay.planning``: the policy's usable links to its next hops, the configured route's
+hops in order, the first the primary and later ones alternatives, skipping those already tried in this
+round) and hands it to that link's workers. Slow links get one worker and a priority queue, so
+life-safety frames overtake routine ones; free links get many workers. A send that fails, an attempt
+that breaks after its send, or a hop ack that does not come in time marks that link tried and the
+delivery is due again at once on the next link: that is the failover. When every link has been tried the round starts over after a capped, jittered back-off.
 Health changes for the better wake parked deliveries, so traffic returns to a link as it heals.
 
 The router knows policy and state, never sockets: it talks to links only through ``LinkSet``.

@@ -58,6 +58,19 @@ async def test_latency_delays_delivery() -> None:
     await asyncio.sleep(0)
 
 
+async def test_a_rated_medium_holds_the_sender_for_the_airtime_one_send_at_a_time() -> None:
+    medium = MemoryMedium(rate=1000.0)  # 100 bytes: 0.1 s on air
+    a, b = medium.attach("a"), medium.attach("b")
+    assert a.capabilities.bytes_per_second == 1000.0
+    first = asyncio.create_task(a.send("b", b"\x01" + bytes(99)))
+    second = asyncio.create_task(a.send("b", b"\x02" + bytes(99)))
+    await asyncio.sleep(0)
+    assert a.on_air == 2 and not first.done()  # one on air, one waiting for it
+    await asyncio.gather(first, second)
+    assert a.on_air == 0
+    assert [(await next_received(b, 1)).data[0] for _ in range(2)] == [1, 2]
+
+
 @pytest.mark.parametrize(
     ("options", "key"),
     [
