@@ -6,8 +6,9 @@ hops in order, the first the primary and later ones alternatives, skipping those
 round) and hands it to that link's workers. Slow links get one worker and a priority queue, so
 life-safety frames overtake routine ones; free links get many workers. A send that fails, an attempt
 that breaks after its send, or a hop ack that does not come in time marks that link tried and the
-delivery is due again at once on the next link: that is the failover. When every link has been tried the round starts over after a capped, jittered back-off.
-Health changes for the better wake parked deliveries, so traffic returns to a link as it heals.
+delivery is due again at once on the next link: that is the failover. When every link has been tried
+the round starts over after a capped, jittered back-off. Health changes for the better wake parked
+deliveries, so traffic returns to a link as it heals.
 
 The router knows policy and state, never sockets: it talks to links only through ``LinkSet``.
 """
