@@ -56,6 +56,7 @@ async def test_the_delivery_record_names_the_next_hop_that_carried_the_frame(tmp
         await eventually(lambda: h.inbound.accepted >= 1, timeout=15)
         await eventually(lambda: s.router.open_count() == 0, timeout=15)
         assert await r.store.message(message_id) is not None, "the relay carried the frame"
+        await s.store.flush()
         [row] = await s.store.deliveries(message_id)
         assert row.state == "hop-acked"
         assert row.hop == HOME.node_id, "the delivery stays keyed by its primary next hop"
