@@ -7,6 +7,15 @@ joins the next transaction, and each caller is answered after the commit that ho
 updates that need not block the caller (a delivery marked sent or acked) go through the same queue
 without waiting; losing one in a crash only means a frame is sent again and deduplicated downstream.
 
+Disk: the WAL is copied back every second by a PASSIVE checkpoint beside the writer; when sustained writes
+keep it from ever being copied in full and it passes ``WAL_TRUNCATE_AT``, a TRUNCATE checkpoint waits for
+a gap between commits and empties it, so the WAL stays bounded (and a power cut replays little).
+``journal_size_limit`` shrinks the file back after it was reset. Finished messages are purged in batches
+of ``PURGE_BATCH`` (each its own short transaction, so accepts are not held up), and a store created by
+this version frees the purged pages with ``incremental_vacuum``; an older store keeps its size, and can
+be compacted once with ``sqlite3 store.db 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM'`` while the hub is
+stopped.
+
 Quota: ``max_messages`` and ``max_bytes`` bound the live messages. Over quota, expired messages are
 evicted first, then the lowest priority and oldest, never life-safety; each eviction is logged loudly.
 When nothing can be evicted, or the disk is full, ``StoreFull`` is raised and the message is not accepted.
@@ -31,6 +40,13 @@ from hub.core.tasks import cancel_and_wait
 from hub.relay.delivery import DeliveryState
 
 log = logging.getLogger("beredt.store")
+
+WAL_TRUNCATE_AT = 16 * 1024 * 1024
+"""WAL size past which the checkpointer empties it (a TRUNCATE checkpoint) instead of copying beside."""
+PURGE_BATCH = 500
+"""Finished messages deleted per transaction: a short pause for the writer, not one long one."""
+VACUUM_PAGES = 1024
+"""Free pages handed back to the file system after each purge batch (4 MiB at the default page size)."""
 
 STORE_MARK_SUFFIX = ".created"  # store.db.created: proof that this hub had a store, so losing it is noticed
 
@@ -149,6 +165,9 @@ class Store:
         self.quarantined = 0
         """Damaged messages moved aside since the store was made (see ``_quarantine_damaged``)."""
         self.commits = 0
+        self.wal_limit = WAL_TRUNCATE_AT
+        self.wal_truncations = 0
+        self._vacuum_due = False
         self.background_delay = 0.25
         self.on_evicted: Callable[[list[bytes]], None] = lambda ids: None
         """Set by the router to drop evicted messages from its queues."""
@@ -185,9 +204,12 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {path}: {exc}") from exc
         try:
+            # only takes effect while the file has no tables: a new store frees purged pages as it goes
+            await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own connection
+            await db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_AT}")
             await db.executescript(_SCHEMA)
             async with db.execute("PRAGMA table_info(deliveries)") as cursor:
                 columns = {row[1] async for row in cursor}
@@ -277,11 +299,23 @@ class Store:
             # call into an event loop that may be gone by then.
             await (await opening).close()
             raise
+        wal = self.path.with_name(self.path.name + "-wal")
         try:
+            # a TRUNCATE checkpoint waits this long for the writer's commit in flight to end
+            await connection.execute("PRAGMA busy_timeout=5000")
             while True:
                 await asyncio.sleep(interval)
                 try:
                     await connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if _size(wal) > self.wal_limit:
+                        async with connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                            busy = await cursor.fetchone()
+                        self.wal_truncations += 1
+                        log.info("WAL passed %d KiB under sustained writes: emptied (busy=%s)",
+                                 self.wal_limit >> 10, busy and busy[0])  # fmt: skip
+                    if self._vacuum_due:
+                        self._vacuum_due = False
+                        await _vacuum(connection)
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed (retried in %.0f s): %s", interval, exc)
         finally:
@@ -529,18 +563,26 @@ class Store:
 
     async def purge(self, now: float) -> int:
         """Forget finished messages past their expiry; admission refuses expired frames, so their ids
-        are no longer needed for deduplication. Returns how many were removed."""
-        async with self._db.execute(
-            "SELECT id FROM messages WHERE state != 'active' AND expires < ?", (int(now),)
-        ) as cursor:
-            ids = [row[0] async for row in cursor]
-        if ids:
+        are no longer needed for deduplication. Deletes ``PURGE_BATCH`` at a time, each batch its own
+        commit, then frees the pages (see module docstring). Returns how many were removed."""
+        removed = 0
+        while True:
+            async with self._db.execute(
+                "SELECT id FROM messages WHERE state != 'active' AND expires < ? LIMIT ?",
+                (int(now), PURGE_BATCH),
+            ) as cursor:
+                ids = [row[0] async for row in cursor]
+            if not ids:
+                return removed
             await self._write(
                 [("DELETE FROM deliveries WHERE message_id=?", (i,)) for i in ids]
                 + [("DELETE FROM messages WHERE id=?", (i,)) for i in ids]
             )
             self._ids.difference_update(ids)
-        return len(ids)
+            removed += len(ids)
+            self._vacuum_due = True  # the checkpointer frees the pages, beside the writer
+            if len(ids) < PURGE_BATCH:
+                return removed
 
     async def recipients(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
         """The recipient of each stored message among ``ids`` (ids not stored are left out)."""
@@ -621,6 +663,29 @@ class Store:
             (since, limit),
         ) as cursor:
             return [_message(row) async for row in cursor]
+
+
+async def _vacuum(connection: aiosqlite.Connection) -> None:
+    """Hand purged pages back to the file system, ``VACUUM_PAGES`` at a time (a no-op on a store created
+    without incremental auto-vacuum). ``executescript``: ``execute`` would step the pragma, and free a
+    page, only once."""
+    while True:
+        async with connection.execute("PRAGMA freelist_count") as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] == 0:
+            return
+        await connection.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+        async with connection.execute("PRAGMA freelist_count") as cursor:
+            after = await cursor.fetchone()
+        if after is None or after[0] >= row[0]:
+            return  # auto-vacuum is off for this store: nothing to hand back this way
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _mark_path(path: Path) -> Path:

@@ -58,3 +58,18 @@ async def test_probes_take_a_dead_peer_down_and_bring_it_back_after_the_hold_dow
             await eventually(lambda: health.state("net", peer) is LinkState.UP)
         finally:
             await cancel_and_wait(probing)
+
+
+async def test_a_peer_heard_from_within_the_interval_is_not_probed() -> None:
+    health = HealthBoard()
+    async with wired({"net": MemoryMedium()}, health=health) as w:
+        peer = PEER.node_id.hex()
+        health.success("net", peer, w.clock.monotonic(), "hop ack")  # traffic just showed it working
+        probing = asyncio.create_task(w.links.probe_forever(0.05))
+        try:
+            await eventually(lambda: w.links.probes_skipped >= 3)
+            assert health.entry("net", peer).successes == 1, "no probe went out"
+            w.clock.advance(1.0)  # quiet for longer than the interval: probed again
+            await eventually(lambda: health.entry("net", peer).successes >= 2)
+        finally:
+            await cancel_and_wait(probing)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -178,3 +179,46 @@ async def test_a_lost_store_is_refused_unless_a_new_one_is_asked_for(tmp_path: P
     assert fresh.live_messages == 0
     await fresh.close()
     await (await Store.open(tmp_path / "s.db")).close()  # from now on this is the hub's store
+
+
+async def test_purge_deletes_in_small_batches_and_a_new_store_frees_the_pages(tmp_path: Path) -> None:
+    from hub.core.frame import decode_frame
+    from hub.relay.store import PURGE_BATCH
+    from tests.inproc import eventually
+
+    store = await Store.open(tmp_path / "s.db")
+    count = PURGE_BATCH * 2 + 100
+    wires = [frame(payload=i.to_bytes(4, "big") + bytes(1000)) for i in range(count)]
+    await asyncio.gather(
+        *(store.accept(decode_frame(w), w, hops=[], local=False, for_me=True, via="internet") for w in wires)
+    )
+    kept = await accept(store, frame(payload=b"still live"))  # active: never purged
+    commits = store.commits
+    assert await store.purge(time.time() + 2 * 3600) == count
+    assert store.commits - commits >= 3, "one commit per batch"
+    assert await store.inbox() == [] and store.has(kept)
+    await eventually(lambda: _pages_freed(store), timeout=30)
+    await store.close()
+
+
+def _pages_freed(store: Store) -> bool:
+    import sqlite3
+
+    with sqlite3.connect(store.path) as raw:
+        return int(raw.execute("PRAGMA freelist_count").fetchone()[0]) == 0
+
+
+async def test_sustained_writes_do_not_grow_the_wal_past_its_limit(tmp_path: Path) -> None:
+    from tests.inproc import eventually
+
+    store = await Store.open(tmp_path / "s.db")
+    store.wal_limit = 256 * 1024
+    wal = tmp_path / "s.db-wal"
+    # ~400 KiB of frames plus their pages, a commit at a time: past the limit
+    await asyncio.gather(
+        *(accept(store, frame(payload=i.to_bytes(2, "big") + bytes(1000))) for i in range(400))
+    )
+    await eventually(lambda: store.wal_truncations >= 1, timeout=30)
+    await eventually(lambda: not wal.exists() or wal.stat().st_size < store.wal_limit, timeout=30)
+    assert len(await store.pending()) == 400
+    await store.close()
