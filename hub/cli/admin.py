@@ -12,36 +12,61 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hub.cli.remote import print_table
 from hub.console.logbook import LogBook
 from hub.console.service import CONSOLE_DB
 from hub.console.users import Role, Users
 from hub.core.clock import SystemClock
 from hub.core.errors import BeredtError
-from hub.service.config import load
+from hub.relay.roster import Role as NodeRole
+from hub.service.config import HubConfig, load
 
 
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise ValueError("password: standard input was empty; pipe the password in, one line")
+        return password
+    if not sys.stdin.isatty():
+        raise ValueError("password: no terminal to ask on; use --password-stdin and pipe the password in")
     first = getpass.getpass("Adgangskode / password: ")
     if getpass.getpass("Gentag / repeat: ") != first:
         raise ValueError("password: the two entries differ")
     return first
 
 
-async def _users(args: argparse.Namespace, db: Path) -> int:
+def _own_institution(config: HubConfig) -> str | None:
+    """On a care home's own hub an institution user reports for that hub: no id to copy by hand."""
+    if config.role is not NodeRole.CARE_HOME or not config.identity_path.exists():
+        return None
+    from hub.service.assembly import load_identity
+
+    return load_identity(config, create=False).node_id.hex()
+
+
+async def _users(args: argparse.Namespace, db: Path, config: HubConfig) -> int:
     users = await Users.open(db, SystemClock())
     try:
         match args.action:
             case "add":
-                password = _password(args)
                 role = Role(args.role)
+                institution = args.institution
+                if role is Role.INSTITUTION and institution is None:
+                    institution = _own_institution(config)
+                    if institution is None:
+                        raise ValueError(
+                            "--institution: give the node id of the care home this user reports for"
+                            " (only a care home's own hub knows it by itself)"
+                        )
+                password = _password(args)
                 user = await users.add(
-                    args.username, password, role, display_name=args.name or "", institution=args.institution
+                    args.username, password, role, display_name=args.name or "", institution=institution
                 )
                 print(f"added {user.username} ({user.role})")
             case "passwd":
@@ -51,8 +76,14 @@ async def _users(args: argparse.Namespace, db: Path) -> int:
                 await users.remove(args.username)
                 print(f"removed {args.username}")
             case "list":
-                for user in await users.all():
-                    print(f"{user.username}\t{user.role}\t{user.display_name}\t{user.institution or ''}")
+                rows = [
+                    (u.username, str(u.role), u.display_name, u.institution or "") for u in await users.all()
+                ]
+                if args.json:
+                    keys = ("username", "role", "display_name", "institution")
+                    print(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2))
+                else:
+                    print_table(("USER", "ROLE", "NAME", "INSTITUTION"), rows)
     finally:
         await users.aclose()
     return 0
@@ -83,20 +114,29 @@ async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beredt", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, help="the hub's beredt.toml (default: the built-in config)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        help="the hub's beredt.toml (default: $BEREDT_CONFIG or the built-in config)",
+    )
     sub = parser.add_subparsers(dest="area", required=True)
     user = sub.add_parser("user", help="web console users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add a user")
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], required=True)
-    add.add_argument("--name", help="display name, e.g. 'Vagtleder Hansen'")
-    add.add_argument("--institution", help="node id (16 hex) an institution user reports for")
+    add.add_argument("--name", "--display-name", dest="name", help="display name, e.g. 'Vagtleder Hansen'")
+    add.add_argument(
+        "--institution",
+        help="node id (16 hex) an institution user reports for (default on a care home's hub: that hub)",
+    )
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     passwd = user.add_parser("passwd", help="set a new password (ends the user's sessions)")
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
     user.add_parser("remove", help="remove a user").add_argument("username")
-    user.add_parser("list", help="list users")
+    listing = user.add_parser("list", help="list users")
+    listing.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
     book = sub.add_parser("logbook", help="the log book").add_subparsers(dest="action", required=True)
     verify = book.add_parser("verify", help="recompute the hash chain; exit 3 if broken")
     verify.add_argument(
@@ -114,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         db = config.data_dir / CONSOLE_DB
         if args.area == "user":
-            return asyncio.run(_users(args, db))
+            return asyncio.run(_users(args, db, config))
         return asyncio.run(_logbook(args, db, config.name))
     except (BeredtError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

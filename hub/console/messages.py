@@ -29,6 +29,45 @@ def local_zone() -> tzinfo:
         return UTC
 
 
+KIND_NAMES = {
+    "text": "besked", "sitrep": "situationsrapport", "status": "status", "rollcall": "statusrunde",
+    "alert": "varsel", "resource_request": "ressourceanmodning", "commitment": "tilsagn",
+    "read_receipt": "læst-kvittering", "roster": "rosteropdatering", "ack": "kvittering",
+}  # fmt: skip
+FACILITY_NAMES = {
+    "Normal": "alt OK",
+    "Compromised": "påvirket",
+    "Evacuating": "evakuerer",
+    "Closed": "lukket",
+}
+NEED_NAMES = {
+    "oxygen": "ilt", "dialysis": "dialyse", "heat": "varme", "water": "vand", "food": "mad",
+    "medicine": "medicin", "transport": "transport", "staff": "personale",
+}  # fmt: skip
+RESOURCE_NAMES = {**NEED_NAMES, "diesel": "diesel", "other": "andet"}
+PHASE_NAMES = {"Initial": "første", "Update": "opdatering", "Final": "afsluttende"}
+LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
+
+
+def link_reason(reason: str) -> str:
+    """A link health reason in the staff's words; the transport's own text stays in the hub's log."""
+    lowered = reason.lower()
+    for marker, words in (
+        ("probe answered", "svarede på prøve"), ("probe failed", "svarede ikke på prøve"),
+        ("frame sent", "sendte en besked"), ("hop ack", "kvitterede ikke i tide"),
+        ("on probation", "på prøve efter fejl"), ("link reported up", "forbindelsen meldt oppe"),
+        ("link reported down", "forbindelsen meldt nede"), ("answered", "svarede"),
+    ):  # fmt: skip
+        if marker in lowered:
+            return words
+    return "detaljer i hubbens log"
+
+
+def kind_name(kind: str) -> str:
+    """The Danish word for a message kind, as the log book writes it."""
+    return KIND_NAMES.get(kind, kind)
+
+
 LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
 
 
@@ -91,18 +130,20 @@ def summary(item: dict[str, Any]) -> str:
         return "(kan ikke læses)"
     match item["kind"]:
         case "status":
-            needs = f", mangler {', '.join(body['needs'])}" if body.get("needs") else ""
-            return f"{body.get('facility')}{needs}" + (
-                f" (roll-call {body['rollcall']})" if "rollcall" in body else ""
-            )
+            wanted = [NEED_NAMES.get(n, n) for n in body.get("needs", [])]
+            needs = f", mangler {', '.join(wanted)}" if wanted else ""
+            facility = FACILITY_NAMES.get(str(body.get("facility")), str(body.get("facility")))
+            return f"{facility}{needs}" + (f" (statusrunde {body['rollcall']})" if "rollcall" in body else "")
         case "rollcall":
-            return f"{body.get('question', 'Meld status')} (roll-call {body.get('request')})"
+            return f"{body.get('question', 'Meld status')} (statusrunde {body.get('request')})"
         case "alert":
             return str(body.get("headline") or body.get("event"))
         case "sitrep":
-            return f"nr. {body.get('number')} ({body.get('phase')}): {str(body.get('summary'))[:200]}"
+            phase = PHASE_NAMES.get(str(body.get("phase")), str(body.get("phase")))
+            return f"nr. {body.get('number')} ({phase}): {str(body.get('summary'))[:200]}"
         case "read_receipt":
             return f"læst og forstået af {body.get('by', '?')}: {body.get('message')}"
         case "resource_request" | "commitment":
-            return f"{body.get('quantity')} {body.get('unit', '')} {body.get('resource')}".replace("  ", " ")
+            resource = RESOURCE_NAMES.get(str(body.get("resource")), str(body.get("resource")))
+            return f"{body.get('quantity')} {body.get('unit', '')} {resource}".replace("  ", " ")
     return ""

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import math
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -33,6 +34,7 @@ from hub.console.users import Role, Session
 from hub.core.bounded_http import source_of
 from hub.core.errors import AuthError, RoutingError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
+from hub.core.kinds import encode_payload
 from hub.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -113,6 +115,7 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("GET", "board", _board, ANYONE),
         ("GET", "messages", _messages, ANYONE),
         ("POST", "messages", _compose, STAFF),
+        ("GET", "sent", _sent, ANYONE),
         ("GET", "rollcalls", _rollcalls, ANYONE),
         ("POST", "rollcalls", _start_rollcall, STAFF),
         ("POST", "status", _send_status, (Role.INSTITUTION, Role.COORDINATOR)),
@@ -248,6 +251,8 @@ def _me_json(console: Console, session: Session) -> dict[str, Any]:
         "role": session.user.role.value, "csrf": session.csrf, "node": hub.identity.node_id.hex(),
         "node_name": hub.identity.name, "node_role": hub.identity.role,
         "institutions": [{"node": n, "name": console.name_of(n)} for n in console.institutions()],
+        "timezone": getattr(LOCAL, "key", "UTC"), "sitrep_next": console.sitrep_number + 1,
+        "contact_interval": console.options.contact_interval,
     }  # fmt: skip
 
 
@@ -284,6 +289,14 @@ async def _board(request: web.Request, console: Console, session: Session) -> we
 
 async def _messages(request: web.Request, console: Console, session: Session) -> web.Response:
     items = [dict(m, read=m["id"] in console.read) for m in console.messages]
+    for item in items:
+        body = item["body"]
+        if item["kind"] == "read_receipt" and isinstance(body, dict):
+            original = console.outbox.get(str(body.get("message")))
+            item["about"] = None if original is None else {
+                "id": original.id, "kind": original.kind, "summary": original.summary, "at": original.at,
+                "to_name": console.name_of(original.to),
+            }  # fmt: skip
     return web.json_response({"messages": items, "open_rollcall": console.open_rollcall()})
 
 
@@ -313,16 +326,50 @@ def _recipient(value: object) -> bytes:
     return raw
 
 
+def _recipients(console: Console, value: object) -> list[bytes]:
+    """One node, or every institution ('*', 'all' or 'care-homes'): one message each, so every
+    recipient gets its own end-to-end ack and read receipt."""
+    if value in ("*", "all", "care-homes"):
+        nodes = [bytes.fromhex(n) for n in console.institutions()]
+        if not nodes:
+            raise ValueError("to: no institutions in the roster to send to")
+        return nodes
+    node = _recipient(value)
+    if console.hub.roster.get(node) is None:
+        raise RoutingError(f"to: {value} is not in the roster; add its card first")
+    return [node]
+
+
 async def _compose(request: web.Request, console: Console, session: Session) -> web.Response:
     body = await _json_body(request)
-    kind_name = str(body.get("kind", "text"))
+    kind_name = str(body.get("kind", "text")).replace("-", "_")
     if kind_name not in ("text", "sitrep", "alert", "resource_request", "commitment"):
         raise ValueError(f"kind: {kind_name!r} cannot be composed here")
-    message_id = await console.send(
-        Kind[kind_name.upper()], _recipient(body.get("to")), body.get("body"), author=session.user.username,
-        priority=_priority(body.get("priority", "normal")), status=_status(body.get("status", "actual")),
-    )  # fmt: skip
-    return web.json_response({"id": message_id}, status=202)
+    kind = Kind[kind_name.upper()]
+    content = body.get("body")
+    encode_payload(kind, content)  # refuse a malformed body before anything is signed or stored
+    recipients = _recipients(console, body.get("to"))
+    priority = _priority(body.get("priority", "normal"))
+    status = _status(body.get("status", "actual"))
+    if (
+        kind is Kind.SITREP
+        and isinstance(content, dict)
+        and content.get("number", 0) <= console.sitrep_number
+    ):
+        raise ValueError(
+            f"number: sitrep {content.get('number')} is already sent; the next is {console.sitrep_number + 1}"
+        )
+    batch = secrets.token_hex(4)
+    ids = [
+        await console.send(kind, node, content, author=session.user.username, priority=priority,
+                           status=status, batch=batch)
+        for node in recipients
+    ]  # fmt: skip
+    return web.json_response({"ids": ids, "batch": batch}, status=202)
+
+
+async def _sent(request: web.Request, console: Console, session: Session) -> web.Response:
+    return web.json_response({"sent": await console.sent_view(), "now": console.hub.clock.time()})
 
 
 async def _rollcalls(request: web.Request, console: Console, session: Session) -> web.Response:
@@ -355,7 +402,7 @@ async def _send_status(request: web.Request, console: Console, session: Session)
         raise ValueError(f"preset: expected one of {', '.join(PRESETS)}")
     base, priority = PRESETS[preset]
     status = {**base, **{k: v for k, v in body.items() if v not in (None, "", [])}}
-    message_id = await console.quick_status(status, priority, author=session.user.username)
+    message_id = await console.quick_status(status, priority, author=session.user.username, preset=preset)
     return web.json_response({"id": message_id}, status=202)
 
 

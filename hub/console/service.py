@@ -18,7 +18,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +27,32 @@ import aiosqlite
 from hub.console import rollcall_rows, state
 from hub.console.board import StatusBoard
 from hub.console.logbook import EntryType, LogBook, LogEntry
-from hub.console.messages import decode_message, link_label, name_of, summary
+from hub.console.messages import (
+    LINK_STATES,
+    decode_message,
+    kind_name,
+    link_label,
+    link_reason,
+    name_of,
+    summary,
+)
+from hub.console.outbox import Outbox, Sent, recipient_state
 from hub.console.rollcall import Escalate, Resend, RollCallBoard, Target
 from hub.console.users import Users
 from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
 from hub.core.kinds import encode_payload
-from hub.relay.events import LinkHealthChanged, MessageReceived, MessageSent, Overflow, RadioStatus
+from hub.relay.events import (
+    DeliveryChanged,
+    EndToEndAcked,
+    LinkHealthChanged,
+    MessageReceived,
+    MessageSent,
+    Overflow,
+    RadioStatus,
+)
+from hub.relay.health import LinkState
 from hub.relay.roster import Role as NodeRole
 
 if TYPE_CHECKING:
@@ -47,6 +65,7 @@ HISTORY = 300
 BATCH = 1000
 SEEN = 4 * BATCH
 LIVE_ENTRIES = 50  # log book entries carried by one live event
+_CONCERNS = ["critical", "help", "unknown", "ok"]
 GAP = f"Over {BATCH} beskeder på én gang: kun de nyeste er set og logget"
 CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
 
@@ -62,6 +81,11 @@ class ConsoleOptions:
         12 * 3600.0
     )  # a roll-call nobody waits on any more is closed this long after its deadline
     board_save_interval: float = 60.0  # changed board rows are saved this often (and at a clean stop)
+    contact_interval: float = 3600.0
+    """An institution silent for longer than this is flagged on the board (roll-calls and status reports
+    are expected at least this often)."""
+    confirm_within: float = 120.0
+    """A life-safety message to an institution not confirmed end to end within this is flagged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +106,9 @@ class Console:
         self.messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
         self.answered: set[str] = set()  # roll-call requests this node has answered
         self.read: set[str] = set()  # message ids this node has confirmed "read and understood"
+        self.outbox = Outbox()
+        self.sitrep_number = 0  # the newest sitrep number sent from this hub: numbering survives logins
+        self._outbox_dirty = False
         self._listeners: set[asyncio.Queue[ConsoleEvent | None]] = set()
         self._inbox_changed = asyncio.Event()
         self._watermark = 0.0  # accepted_at of the newest message folded in
@@ -127,9 +154,13 @@ class Console:
                 self.rollcalls.restore(await rollcall_rows.load_open(self._db))
         except ValueError as exc:
             # a damaged board must not keep the console down: say so where the staff will see it
-            await self.note(EntryType.OMISSION, f"Roll-calls fra før genstarten kunne ikke genskabes: {exc}")
+            await self.note(
+                EntryType.OMISSION, f"Statusrunder fra før genstarten kunne ikke genskabes: {exc}"
+            )
         self.answered.update(map(str, saved.get("answered", [])))
         self.read.update(map(str, saved.get("read", [])))
+        self.outbox.restore(saved.get("outbox", {}))
+        self.sitrep_number = int(saved.get("sitrep_number", 0))
         self.board.load(await state.load_board(self._db))
         self._board_saved_at = float(saved.get("board_saved_at", 0.0))
         for open_call in self.rollcalls.summary():
@@ -140,6 +171,11 @@ class Console:
     async def _save(self) -> None:
         """What this node answered and confirmed: small, and changed only by a person."""
         await state.save(self._db, answered=sorted(self.answered), read=sorted(self.read))
+
+    async def _save_outbox(self) -> None:
+        """What this hub sent and what became of it, and the newest sitrep number (survives restarts)."""
+        self._outbox_dirty = False
+        await state.save(self._db, outbox=self.outbox.snapshot(), sitrep_number=self.sitrep_number)
 
     async def save_board(self) -> None:
         """Write the board rows changed since the last save (see ``hub.console.state``)."""
@@ -215,9 +251,63 @@ class Console:
         return name_of(self.hub, node)
 
     def board_rows(self) -> list[dict[str, Any]]:
+        """The board with each institution's contact: how it can be reached now, when it was last heard
+        from (a message, or a link answering it directly), and the alarms a coordinator must act on."""
         for node in self.institutions():
             self.board.know(node, self.name_of(node))
-        return self.board.rows(self.hub.clock.time())
+        now = self.hub.clock.time()
+        rows = self.board.rows(now)
+        for row in rows:
+            row["contact"] = self.contact(row["node"], row["last_heard"], row["last_link"], now)
+        # out of contact first within each concern: silence is the risk the board exists for
+        return sorted(rows, key=lambda r: (_CONCERNS.index(r["concern"]), not r["contact"]["alarms"]))
+
+    def contact(
+        self, node: str, last_heard: float | None, last_link: str | None, now: float
+    ) -> dict[str, Any]:
+        try:
+            raw = bytes.fromhex(node)
+        except ValueError:
+            raw = b""
+        paths = []
+        if len(raw) == 8:
+            for hop in self.hub.router.route(raw):
+                for candidate in self.hub.links.options(hop):
+                    link_state = self.hub.links.state(candidate.link, hop)
+                    paths.append({"hop": hop.hex(), "hop_name": self.name_of(hop.hex()),
+                                  "link": candidate.link, "link_kind": self.link_kind(candidate.link),
+                                  "state": link_state.label})  # fmt: skip
+        offset = now - self.hub.clock.monotonic()
+        for entry in self.hub.health.entries():
+            # a link answering the institution itself (a probe or a hop ack) is contact too
+            if entry.peer == node and entry.last_success and entry.last_success + offset > (last_heard or 0):
+                last_heard, last_link = entry.last_success + offset, entry.link
+        alarms = []
+        if paths and not any(p["state"] != LinkState.DOWN.label for p in paths):
+            alarms.append("route_down")
+        elif not paths:
+            alarms.append("no_route")
+        silent = None if last_heard is None else max(0.0, now - last_heard)
+        if silent is None or silent > self.options.contact_interval:
+            alarms.append("silent")
+        unconfirmed = self.outbox.unconfirmed(node, ("life-safety",), now - self.options.confirm_within)
+        if unconfirmed:
+            alarms.append("unconfirmed")
+        return {
+            "last_heard": last_heard, "silent_for": silent, "last_link": last_link,
+            "last_link_kind": self.link_kind(last_link), "paths": paths, "alarms": alarms,
+            "expected_interval": self.options.contact_interval,
+            "unconfirmed": [{"id": s.id, "kind": s.kind, "at": s.at} for s in unconfirmed],
+        }  # fmt: skip
+
+    async def sent_view(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest messages sent from this hub, each with its recipient's delivery state."""
+        out = []
+        for sent in self.outbox.newest(limit):
+            state = await recipient_state(self.hub, sent, self.outbox.receipts.get(sent.id))
+            to_name = "*" if sent.to == BROADCAST.hex() else self.name_of(sent.to)
+            out.append({**asdict(sent), "to_name": to_name, **state})
+        return out
 
     def link_kind(self, link: str | None) -> str | None:
         return link_label(self.hub, link)
@@ -263,6 +353,10 @@ class Console:
         if node in self.institutions() or item["kind"] == "status":
             self.board.heard(node, name, item["received"], item["via"], item["via_kind"])
         body = item["body"]
+        if item["kind"] == "read_receipt" and isinstance(body, dict):
+            read_at = body.get("read_at") or item["received"]
+            if self.outbox.receipt(str(body.get("message")), str(body.get("by") or name), float(read_at)):
+                self._outbox_dirty = True
         if item["kind"] == "status" and isinstance(body, dict) and "facility" in body:
             self.board.status(node, name, body, item["priority"], item["received"])
             request = body.get("rollcall")
@@ -284,17 +378,34 @@ class Console:
                         if message_id in self._sent_here:
                             self._sent_here.discard(message_id)
                         else:
+                            self.outbox.add(Sent(message_id, to, kind, priority.replace("_", "-"),
+                                                 self.hub.clock.time(), "api"))  # fmt: skip
+                            self._outbox_dirty = True
+                            self._emit("delivery", id=message_id)
+                            if kind == "status":
+                                await self._answered_elsewhere(message_id)
                             target = "alle" if to == BROADCAST.hex() else self.name_of(to)
-                            text = f"{kind} til {target} ({priority}, {message_id[:12]})"
+                            text = f"{kind_name(kind)} til {target} ({priority}, {message_id[:12]})"
                             await self.note(EntryType.SENT, text, author="api")
                     case RadioStatus(link=link, source=source, peer=peer, status=status, value=value):
                         await self._on_radio_status(link, source, peer, status, value)
                     case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
                         who = f" til {self.name_of(peer)}" if peer else ""
-                        await self.note(
-                            EntryType.LINK, f"{self.link_kind(link)}{who}: {old} → {new} ({reason})"
-                        )
+                        change = f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}"
+                        text = f"{self.link_kind(link)}{who}: {change} ({link_reason(reason)})"
+                        await self.note(EntryType.LINK, text)
                         self._emit("link", link=link, peer=peer, state=new)
+                        self._emit("board")
+                        self._emit("delivery")
+                    case EndToEndAcked(id=message_id):
+                        if self.outbox.delivered(message_id, self.hub.clock.time()):
+                            self._outbox_dirty = True
+                            self._emit("delivery", id=message_id)
+                            self._emit("board")
+                    case DeliveryChanged(id=message_id):
+                        if message_id in self.outbox:
+                            self._emit("delivery", id=message_id)
+                            self._emit("board")
             except BeredtError:
                 log.exception("console could not handle %s", event)
 
@@ -334,7 +445,8 @@ class Console:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
                 for item in items:
-                    text = f"{item['kind']} fra {item['from_name']} via {item['via_kind']}: {summary(item)}"
+                    heard = f"{kind_name(item['kind'])} fra {item['from_name']} via {item['via_kind']}"
+                    text = f"{heard}: {summary(item)}"
                     notes.append((EntryType.RECEIVED, text.rstrip(": ")[:4000], "hub"))
                 if notes:
                     # the log book first: whatever the board shows is already on record, and a failed
@@ -349,7 +461,9 @@ class Console:
                 log.exception("console could not read the inbox")
                 continue
             if fresh:
-                for topic in ("message", "board", "rollcall"):
+                if self._outbox_dirty:
+                    await self._save_outbox()
+                for topic in ("message", "board", "rollcall", "delivery"):
                     self._emit(topic)
             self._emit_logged(logged)
 
@@ -375,6 +489,8 @@ class Console:
         status: Status = Status.ACTUAL,
         what: str | None = None,
         via: str | None = None,
+        preset: str | None = None,
+        batch: str | None = None,
     ) -> str:
         payload = encode_payload(kind, body)
         ttl = self.options.ttl_minutes
@@ -382,8 +498,16 @@ class Console:
             kind, to, payload, priority=priority, ttl_minutes=ttl, status=status, via=via
         )
         self._sent_here.add(message_id.hex())  # before any await: the hub's MessageSent event comes later
+        text = summary({"kind": kind.name.lower(), "body": body})
+        self.outbox.add(Sent(message_id.hex(), to.hex(), kind.name.lower(),
+                             priority.name.lower().replace("_", "-"), self.hub.clock.time(), author,
+                             text, preset, batch))  # fmt: skip
+        if kind is Kind.SITREP and isinstance(body, dict) and isinstance(body.get("number"), int):
+            self.sitrep_number = max(self.sitrep_number, body["number"])
+        await self._save_outbox()
+        self._emit("delivery", id=message_id.hex())
         target = "alle" if to == BROADCAST else self.name_of(to.hex())
-        await self.note(EntryType.SENT, what or f"{kind.name.lower()} til {target}", author=author)
+        await self.note(EntryType.SENT, what or f"{kind_name(kind.name.lower())} til {target}", author=author)
         return message_id.hex()
 
     async def start_rollcall(
@@ -401,7 +525,7 @@ class Console:
         for node in chosen:
             self.board.rollcall(node, self.name_of(node), "pending")
             await self._send_rollcall(
-                node, body, author, f"Roll-call {request} til {self.name_of(node)}: {question}"
+                node, body, author, f"Statusrunde {request} til {self.name_of(node)}: {question}"
             )
         self._emit("rollcall")
         self._emit("board")
@@ -439,6 +563,8 @@ class Console:
                 assert call is not None
                 changed.append((decision.request, call.targets[decision.institution]))
             await self._guarded(rollcall_rows.save_targets(self._db, changed), "save roll-call decisions")
+            if self._outbox_dirty:
+                await self._guarded(self._save_outbox(), "save the sent messages")
             for decision in decisions:
                 name = self.name_of(decision.institution)
                 match decision:
@@ -448,7 +574,7 @@ class Console:
                         self.board.rollcall(decision.institution, name, "overdue")
                         # the board's next link goes first if usable; the router fails over from there
                         text = (
-                            f"Intet svar fra {name} på roll-call {request} inden fristen: sender igen "
+                            f"Intet svar fra {name} på statusrunde {request} inden fristen: sender igen "
                             f"(forsøg {attempt}, næste forbindelse: {self.link_kind(link)})"
                         )
                         await self.note(EntryType.DECISION, text)
@@ -457,14 +583,14 @@ class Console:
                             decision.institution,
                             body,
                             "hub",
-                            f"Roll-call {request} sendt igen til {name}",
+                            f"Statusrunde {request} sendt igen til {name}",
                             via=link if link in self.hub.links.transports else None,
                         )
                     case Escalate(request=request, tried=tried):
                         self.board.rollcall(decision.institution, name, "escalated")
                         links = ", ".join(str(self.link_kind(t)) for t in tried)
                         text = (
-                            f"Ingen kontakt med {name} (roll-call {request}, prøvet {links}): send nogen ud"
+                            f"Ingen kontakt med {name} (statusrunde {request}, prøvet {links}): send nogen ud"
                         )
                         await self.note(EntryType.DECISION, text)
                 self._emit("rollcall")
@@ -498,18 +624,28 @@ class Console:
         return view
 
     def open_rollcall(self) -> dict[str, Any] | None:
-        """For an institution: the newest received roll-call it has not answered yet."""
+        """For an institution: the newest received roll-call, unless it is answered (an older one never
+        comes back: the newest question is the one the staff are waiting on)."""
         for item in self.messages:
             body = item["body"]
-            if (
-                item["kind"] == "rollcall"
-                and isinstance(body, dict)
-                and body.get("request") not in self.answered
-            ):
-                return item
+            if item["kind"] == "rollcall" and isinstance(body, dict):
+                return None if body.get("request") in self.answered else item
         return None
 
-    async def quick_status(self, body: dict[str, Any], priority: Priority, *, author: str) -> str:
+    async def _answered_elsewhere(self, message_id: str) -> None:
+        """A status sent through the API or CLI may answer a roll-call: close it on this screen too."""
+        stored = await self.hub.store.message(bytes.fromhex(message_id))
+        if stored is None:
+            return
+        body = self.decode(stored)["body"]
+        if isinstance(body, dict) and isinstance(body.get("rollcall"), str):
+            self.answered.add(body["rollcall"])
+            await self._save()
+            self._emit("rollcall")
+
+    async def quick_status(
+        self, body: dict[str, Any], priority: Priority, *, author: str, preset: str | None = None
+    ) -> str:
         """Send an institution's status to the staff; it answers the open roll-call if there is one."""
         rollcall = self.open_rollcall()
         if rollcall is not None:
@@ -528,7 +664,13 @@ class Console:
             what = f"Status til {self.name_of(node)}: {body.get('facility')}"
             ids.append(
                 await self.send(
-                    Kind.STATUS, bytes.fromhex(node), body, author=author, priority=priority, what=what
+                    Kind.STATUS,
+                    bytes.fromhex(node),
+                    body,
+                    author=author,
+                    priority=priority,
+                    what=what,
+                    preset=preset,
                 )
             )
         if rollcall is not None:
@@ -547,7 +689,7 @@ class Console:
             bytes.fromhex(item["from"]),
             body,
             author=author,
-            what=f"Læst og forstået: {item['kind']} fra {item['from_name']}",
+            what=f"Læst og forstået: {kind_name(item['kind'])} fra {item['from_name']}",
         )
         self.read.add(message_id)
         await self._save()

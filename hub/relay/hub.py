@@ -31,7 +31,8 @@ from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
 from hub.relay.health import HealthBoard, HealthChanged
 from hub.relay.inbound import Inbound
 from hub.relay.links import LinkSet
-from hub.relay.roster import Roster
+from hub.relay.roster import DEFAULT_KINDS, Roster
+from hub.relay.roster import Role as NodeRole
 from hub.relay.router import Router
 from hub.relay.settings import RelaySettings
 from hub.relay.store import Store
@@ -226,6 +227,7 @@ class Hub:
         ``via`` names a link to try first when it is usable; the policy still decides otherwise."""
         if via is not None and via not in self.links.transports:
             raise RoutingError(f"no link named {via!r}; links: {', '.join(self.links.transports)}")
+        self._check_may_send(kind)
         hops = self.router.delivery_hops(recipient)
         if not hops:
             raise RoutingError(f"no route to {recipient.hex()}: add it to [routes] or set a default route")
@@ -257,6 +259,20 @@ class Hub:
                 MessageSent(frame.id.hex(), recipient.hex(), kind.name.lower(), priority.name.lower())
             )
         return frame.id
+
+    def _check_may_send(self, kind: Kind) -> None:
+        """Refuse now what every receiver would refuse for ever: a kind this node's role may not send."""
+        try:
+            role = NodeRole(self.identity.role)
+        except ValueError:
+            return  # an unknown role is refused at admission with its own reason
+        allowed = DEFAULT_KINDS[role]
+        if kind not in allowed:
+            may = ", ".join(sorted(k.name.lower() for k in allowed if k not in (Kind.ACK, Kind.HOP_ACK)))
+            raise RoutingError(
+                f"a {role.value} node may not send {kind.name.lower()} messages (its roster role allows"
+                f" {may}); the receiving hubs would refuse it"
+            )
 
     async def _submit_ack(
         self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int

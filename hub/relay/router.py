@@ -20,6 +20,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from hub.core.clock import Clock
 from hub.core.errors import BudgetExhausted, TransportError
@@ -41,6 +42,21 @@ RESUME_WINDOW = 1024
 """Messages resumed from the store that each next hop holds in memory at once; the rest of its queue
 waits on disk, in priority order, until these settle (see ``Router.resume``)."""
 RESUME_PAGE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProgress:
+    """An open delivery as the router sees it now, for people watching a message (console, CLI)."""
+
+    hop: bytes
+    state: DeliveryState
+    link: str | None
+    last_error: str | None
+    attempts: int
+    next_try: float | None
+    """Wall-clock time of the next attempt (or of the hop-ack deadline while it is sent)."""
+    no_usable_link: bool
+    """The last round found no link up to any of its next hops."""
 
 
 class Router:
@@ -210,6 +226,23 @@ class Router:
 
     def queue_depth(self, link: str) -> int:
         return self._queues[link].qsize()
+
+    def progress(self, message_id: bytes) -> list[DeliveryProgress]:
+        """The open deliveries of one message (none once every hop has settled). Scans the timer heap,
+        so it is meant for a person looking at a few messages, not for the hot path."""
+        open_ = [d for d in self._deliveries.get(message_id, ()) if d.open]
+        if not open_:
+            return []
+        wanted = {id(d): self._timer_of.get(id(d), -1) for d in open_}
+        due = {seq: when for when, _, seq, d in self._heap if wanted.get(id(d)) == seq}
+        offset = self.clock.time() - self.clock.monotonic()
+        out = []
+        for d in open_:
+            when = due.get(wanted[id(d)])
+            next_try = None if when is None else when + offset
+            parked = id(d) in self._parked_deliveries
+            out.append(DeliveryProgress(d.hop, d.state, d.link, d.last_error, d.attempts, next_try, parked))
+        return out
 
     def _schedule(self, delivery: Delivery, due: float) -> None:
         seq = next(self._seq)

@@ -64,6 +64,6 @@ def test_users_and_log_book_from_the_cli(staff_and_home: tuple[HubProcess, HubPr
     staff.send(home.node_id, "text", "Husk at tanke generatoren")
     staff.wait_for(
         "the log book entry",
-        lambda: "text til Plejehjemmet Solgaarden" in staff.cli("log", "export"),
+        lambda: "besked til Plejehjemmet Solgaarden" in staff.cli("log", "export"),
     )
     assert "intact" in staff.cli("log", "verify")

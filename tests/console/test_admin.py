@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +36,11 @@ def test_add_list_passwd_remove_users(config: Path) -> None:
     assert added.returncode == 0, added.stderr
     assert added.stdout == "added hansen (coordinator)\n"
     listed = admin(config, "user", "list")
-    assert listed.stdout == "hansen\tcoordinator\tVagtleder Hansen\t\n"
+    assert listed.stdout.splitlines() == ["USER    ROLE         NAME              INSTITUTION",
+                                          "hansen  coordinator  Vagtleder Hansen"]  # fmt: skip
+    as_json = json.loads(admin(config, "user", "list", "--json").stdout)
+    assert as_json == [{"username": "hansen", "role": "coordinator", "display_name": "Vagtleder Hansen",
+                        "institution": ""}]  # fmt: skip
 
     async def login(password: str) -> str:
         users = await Users.open(config.parent / "data" / "console.db", SystemClock())
@@ -51,7 +56,7 @@ def test_add_list_passwd_remove_users(config: Path) -> None:
     )
     assert asyncio.run(login("nyt-kodeord-123")) == "Vagtleder Hansen"
     assert admin(config, "user", "remove", "hansen").returncode == 0
-    assert admin(config, "user", "list").stdout == ""
+    assert admin(config, "user", "list").stdout == "(none)\n"
 
 
 def test_bad_input_is_a_clear_error(config: Path, tmp_path: Path) -> None:
@@ -59,7 +64,10 @@ def test_bad_input_is_a_clear_error(config: Path, tmp_path: Path) -> None:
     assert short.returncode == 2 and "password: use at least 10 characters" in short.stderr
     institution = admin(config, "user", "add", "lindely", "--role", "institution", "--password-stdin",
                         stdin=PASSWORD + "\n")  # fmt: skip
-    assert institution.returncode == 2 and "institution: an institution user needs" in institution.stderr
+    assert institution.returncode == 2 and "--institution: give the node id" in institution.stderr
+    no_terminal = admin(config, "user", "add", "ole", "--role", "viewer")  # no tty, no --password-stdin
+    assert no_terminal.returncode == 2 and "no terminal to ask on; use --password-stdin" in no_terminal.stderr
+    assert "Traceback" not in no_terminal.stderr
     missing = admin(tmp_path / "nowhere.toml", "user", "list")
     assert missing.returncode == 2 and "file not found" in missing.stderr
     anchor = admin(config, "logbook", "verify", "--anchor", "x")

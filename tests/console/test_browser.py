@@ -84,8 +84,9 @@ async def test_roll_call_answered_live_from_the_care_home(
     await expect(staff.locator("#view-staff")).to_be_visible()
     await expect(staff.locator(".tabs [data-tab=board]")).to_have_text("Statustavle")  # Danish by default
     await expect(staff.locator("#live")).to_have_class(re.compile(r"\bon\b"))
+    # the hubs are neighbours: the link's probes are contact, though no message came yet
     await expect(staff.locator("#board tbody tr")).to_have_text(
-        re.compile(r"Plejecenter Lindely.*aldrig hørt")
+        re.compile(r"Plejecenter Lindely.*I kontakt.*sidst hørt for under et minut siden via memory")
     )
 
     await staff.click(".tabs [data-tab=rollcall]")
@@ -102,7 +103,7 @@ async def test_roll_call_answered_live_from_the_care_home(
     await expect(care.locator("#open-rollcall")).to_contain_text("Meld status efter stormen")
     await care.screenshot(path=ARTIFACTS / "console-institution-rollcall.png", full_page=True)
     await care.click("button[data-preset=ok]")
-    await expect(care.locator("#sent-confirmation")).to_contain_text("Sendt: Alt OK")
+    await expect(care.locator("#sent-confirmation")).to_contain_text("Alt OK: modtaget af kommunen")
     await expect(care.locator("#open-rollcall")).to_be_hidden()
 
     # the staff page was not reloaded: the answer arrives over the live event stream
@@ -120,12 +121,13 @@ async def test_roll_call_answered_live_from_the_care_home(
     await expect(staff.locator(".tabs")).to_be_hidden()
     await staff.emulate_media(media="screen")
 
-    await staff.click(".tabs [data-tab=sitrep]")
-    await staff.select_option("#sitrep-to", label="Plejecenter Lindely")
-    await staff.fill("#sitrep-form textarea[name=summary]", "Strømmen er tilbage i Aarhus N kl. 18")
-    await staff.fill("#sitrep-form input[name=evacuated]", "40")
-    await staff.click("#sitrep-form button[type=submit]")
-    await expect(staff.locator("#sitrep-form input[name=number]")).to_have_value("2")
+    await staff.click(".tabs [data-tab=write]")
+    await staff.select_option("#compose-kind", "sitrep")
+    await staff.select_option("#compose-to", label="Plejecenter Lindely")
+    await staff.fill("#compose-form textarea[name=summary]", "Strømmen er tilbage i Aarhus N kl. 18")
+    await staff.fill("#compose-form input[name=evacuated]", "40")
+    await staff.click("#compose-form button[type=submit]")
+    await expect(staff.locator("#compose-form input[name=number]")).to_have_value("2")
     await expect(care.locator("#instructions li[data-kind=sitrep]")).to_contain_text("Strømmen er tilbage")
 
     await staff.click(".tabs [data-tab=links]")
@@ -172,6 +174,7 @@ async def test_institution_presses_emergency_and_confirms_an_instruction(
     await care.check("#status-form input[value=oxygen]")
     await care.click("button[data-preset=emergency]")
     await expect(care.locator("#sent-confirmation")).to_contain_text("NØDSITUATION")
+    await expect(care.locator("button[data-preset=emergency]")).to_contain_text("modtaget af kommunen")
     await care.screenshot(path=ARTIFACTS / "console-institution-emergency.png", full_page=True)
 
     staff = await _page(browser, outside, viewport={"width": 1280, "height": 900})
@@ -183,12 +186,17 @@ async def test_institution_presses_emergency_and_confirms_an_instruction(
     await expect(row).to_contain_text("NØDSITUATION")
     await staff.screenshot(path=ARTIFACTS / "console-staff-board-critical.png", full_page=True)
     await staff.click(".tabs [data-tab=messages]")
-    await expect(staff.locator("#messages li[data-kind=read_receipt]")).to_have_count(1)
+    receipt = staff.locator("#messages li[data-kind=read_receipt]")
+    await expect(receipt).to_have_count(1)
+    await expect(receipt).to_contain_text("Læst og forstået af Nattevagt Lindely")
+    await expect(receipt).to_contain_text("Varsel sendt")  # names what was read
+    await expect(receipt).to_contain_text("«Strømsvigt»")
     await staff.screenshot(path=ARTIFACTS / "console-staff-emergency.png", full_page=True)
 
     # a national CAP warning imported by the staff appears live at the care home, marked as an exercise
     document = OUTSIDE.replace("DESCRIPTION", "Vandstanden stiger").encode()
     upload = {"name": "dmi.xml", "mimeType": "application/xml", "buffer": document}
+    await staff.click(".tabs [data-tab=write]")
     await staff.set_input_files("#cap-form input[type=file]", files=[upload])
     await staff.click("#cap-form button[type=submit]")
     imported = care.locator("#instructions li[data-kind=alert]", has_text="Forhøjet vandstand")

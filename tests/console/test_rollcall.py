@@ -1,4 +1,4 @@
-"""Roll-call board: deadlines, resends over the next link, escalation and answers over any link."""
+"""Statusrunde board: deadlines, resends over the next link, escalation and answers over any link."""
 
 from __future__ import annotations
 

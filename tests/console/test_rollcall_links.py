@@ -50,7 +50,7 @@ async def test_resend_over_next_link_then_escalate(pair: Pair, manual: ManualClo
 
     manual.advance(30 * 60)
     (resend,) = await decisions(pair, 1)
-    assert resend == (f"Intet svar fra Plejecenter Lindely på roll-call {request} inden fristen: "
+    assert resend == (f"Intet svar fra Plejecenter Lindely på statusrunde {request} inden fristen: "
                       "sender igen (forsøg 2, næste forbindelse: backup (memory))")  # fmt: skip
     # the second copy carries the same request id and a fresh deadline
     await eventually(lambda: len(rollcalls_at_care_home(pair)) == 2)
@@ -61,7 +61,7 @@ async def test_resend_over_next_link_then_escalate(pair: Pair, manual: ManualClo
 
     manual.advance(300)
     _, escalation = await decisions(pair, 2)
-    assert escalation == (f"Ingen kontakt med Plejecenter Lindely (roll-call {request}, "
+    assert escalation == (f"Ingen kontakt med Plejecenter Lindely (statusrunde {request}, "
                           "prøvet memory, backup (memory)): send nogen ud")  # fmt: skip
     (row,) = console.board_rows()
     assert row["concern"] == "critical" and row["rollcall"] == "escalated"

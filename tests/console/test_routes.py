@@ -158,7 +158,7 @@ async def test_unanswered_roll_call_is_resent_then_escalated(
         await asyncio.sleep(0.05)
     # one link only: nothing to resend over, so the board says to send someone
     (decision,) = await decisions()
-    assert decision.startswith(f"Ingen kontakt med Plejecenter Lindely (roll-call {request}")
+    assert decision.startswith(f"Ingen kontakt med Plejecenter Lindely (statusrunde {request}")
     assert decision.endswith("send nogen ud")
     (row,) = (await staff.ok("GET", "board"))["institutions"]
     assert row["concern"] == "critical" and row["rollcall"] == "escalated"
@@ -278,7 +278,7 @@ async def test_messages_whose_events_were_lost_are_still_picked_up(pair: Pair) -
     await asyncio.sleep(0.3)
     assert len(pair.staff.console.messages) == 1  # read again, folded in once
     entries = [e.text for e in await pair.staff.console.logbook.entries() if e.type == "received"]
-    assert entries == ["status fra Plejecenter Lindely via memory: Compromised, mangler heat"]
+    assert entries == ["status fra Plejecenter Lindely via memory: påvirket, mangler varme"]
 
 
 async def test_a_clock_set_back_does_not_hide_new_messages(

@@ -1,9 +1,13 @@
 // Beredt web console: plain JavaScript, no framework, no outside requests. Everything the server sends is
 // inserted as text (never as HTML), so a message body can never run script in the console.
+// The server sends codes and numbers; every word a person reads comes from i18n/<lang>.json.
 "use strict";
 
 const API = "/console/api/";
-const state = { me: null, lang: localStorage.getItem("beredt-lang") || "da", t: {}, tab: "board", events: null };
+const state = {
+  me: null, lang: localStorage.getItem("beredt-lang") || "da", t: {}, tab: "board", events: null,
+  socket: "closed", links: [], board: new Map(), announced: new Set(), requests: [],
+};
 
 // ---- helpers ------------------------------------------------------------------------------------------
 
@@ -13,20 +17,29 @@ function $all(selector, root = document) { return Array.from(root.querySelectorA
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined) continue;
     if (key === "class") node.className = value;
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "role" || key === "lang") node.setAttribute(key, value);
     else if (key === "onclick") node.addEventListener("click", value);
     else node[key] = value;
   }
   for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+    if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
   }
   return node;
 }
 
 function t(key, vars = {}) {
-  const text = state.t[key] || key;
+  const text = key in state.t ? state.t[key] : key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : ""));
+}
+
+class ApiError extends Error {
+  constructor(status, data) {
+    super((data && data.error) || String(status));
+    this.status = status;
+    this.data = data;
+  }
 }
 
 async function api(path, options = {}) {
@@ -39,8 +52,25 @@ async function api(path, options = {}) {
   const response = await fetch(API + path, init);
   const data = response.headers.get("Content-Type")?.includes("json") ? await response.json() : null;
   if (response.status === 401 && path !== "login") { showLogin(); }
-  if (!response.ok) throw new Error((data && data.error) || response.statusText);
+  if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+// The server's refusal in the reader's language: known reasons are worded here, the rest is shown as
+// the hub wrote it, marked as English for screen readers.
+function errorNode(error) {
+  if (error.status === 401) return t("err_login");
+  if (error.status === 403) return t("err_forbidden");
+  if (error.status === 429) return t("err_locked");
+  if (error.status === 422) return el("span", {}, `${t("err_refused")} `, el("span", { lang: "en" }, error.message));
+  if (error.status === 503 || error.status === 507) return el("span", {}, `${t("err_store")} `, el("span", { lang: "en" }, error.message));
+  if (error.status === 400) return el("span", {}, `${t("err_invalid")} `, el("span", { lang: "en" }, error.message));
+  return t("err_unreachable");
+}
+
+function showError(form, error) {
+  const p = $(".error", form);
+  if (p) p.replaceChildren(error ? errorNode(error) : "");
 }
 
 function ago(seconds) {
@@ -51,12 +81,41 @@ function ago(seconds) {
   return t("unit_days", { n: Math.floor(seconds / 86400) });
 }
 
+function zone() { return (state.me && state.me.timezone) || "Europe/Copenhagen"; }
+
 function clock(unix) {
+  if (unix === null || unix === undefined) return "—";
   return new Date(unix * 1000).toLocaleString(state.lang === "da" ? "da-DK" : "en-GB",
-    { dateStyle: "short", timeStyle: "short" });
+    { dateStyle: "short", timeStyle: "short", timeZone: zone() });
 }
 
-function showError(form, error) { const p = $(".error", form); if (p) p.textContent = error ? error.message : ""; }
+function timeOnly(unix) {
+  return new Date(unix * 1000).toLocaleTimeString(state.lang === "da" ? "da-DK" : "en-GB",
+    { hour: "2-digit", minute: "2-digit", timeZone: zone() });
+}
+
+function now() { return Date.now() / 1000; }
+
+function announce(text, urgent = false) {
+  const region = $(urgent ? "#announce-assertive" : "#announce-polite");
+  region.textContent = "";
+  setTimeout(() => { region.textContent = text; }, 50);  // a change, so it is read even if repeated
+}
+
+// Replace a list's children without dropping the reader's place: focus returns to the same item (by
+// data-id) or to the list itself, never to <body>.
+function replaceKeepingFocus(container, children) {
+  const active = document.activeElement;
+  const inside = active && container.contains(active) && active !== container;
+  const key = inside ? active.closest("[data-id]")?.dataset.id : null;
+  const role = inside ? active.dataset.focus : null;
+  container.replaceChildren(...children);
+  if (!inside) return;
+  const item = key ? container.querySelector(`[data-id="${CSS.escape(key)}"]`) : null;
+  const target = (item && role && item.querySelector(`[data-focus="${role}"]`)) || item || container;
+  if (!target.hasAttribute("tabindex") && !["BUTTON", "A", "INPUT"].includes(target.tagName)) target.tabIndex = -1;
+  target.focus();
+}
 
 // ---- language ---------------------------------------------------------------------------------------------
 
@@ -68,8 +127,19 @@ async function loadLanguage(lang) {
   document.documentElement.lang = lang;
   for (const node of $all("[data-i18n]")) node.textContent = t(node.dataset.i18n);
   for (const node of $all("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
-  $("#lang").textContent = lang === "da" ? "English" : "Dansk";
-  if (state.me) refreshAll();
+  for (const node of $all("[data-i18n-label]")) node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+  const button = $("#lang");
+  button.textContent = lang === "da" ? "English" : "Dansk";
+  button.lang = lang === "da" ? "en" : "da";
+  renderLive();
+  setTitle();
+  if (state.me) { fillRecipients(); refreshAll(); }
+}
+
+function setTitle() {
+  let view = t("title_login");
+  if (state.me) view = state.me.role === "institution" ? t("institution_title") : t(`tab_${state.tab}`);
+  document.title = `${view} – Beredt`;
 }
 
 // ---- login ------------------------------------------------------------------------------------------------
@@ -81,35 +151,45 @@ function showView(name) {
 function showLogin() {
   state.me = null;
   if (state.events) { state.events.close(); state.events = null; }
+  state.socket = "closed";
   $("#who").textContent = "";
   $("#logout").hidden = true;
   showView("login");
+  renderLive();
+  setTitle();
 }
 
-async function start() {
+async function start(focus = false) {
   try {
     state.me = await api("me");
   } catch {
     showLogin();
+    if (focus) $("#login-form input[name=username]").focus();
     return;
   }
   $("#node-name").textContent = state.me.node_name;
   $("#who").textContent = state.me.display_name;
   $("#logout").hidden = false;
-  showView(state.me.role === "institution" ? "institution" : "staff");
+  const view = state.me.role === "institution" ? "institution" : "staff";
+  showView(view);
   for (const node of $all("[data-staff-only]")) node.hidden = state.me.role !== "coordinator";
   fillRecipients();
+  setTitle();
   connectEvents();
   refreshAll();
+  if (focus) $(`#view-${view} h1`).focus();
 }
 
 function connectEvents() {
   if (state.events) state.events.close();
   const source = new EventSource(API + "events");
-  const live = $("#live");
-  source.onopen = () => { live.className = "live on"; live.textContent = t("live_on"); refreshAll(); };
-  source.onerror = () => { live.className = "live off"; live.textContent = t("live_off"); };
-  for (const topic of ["message", "rollcall", "board", "link"]) {
+  source.onopen = () => { state.socket = "open"; renderLive(); refreshAll(); };
+  source.onerror = () => {
+    if (state.socket === "open") announce(t("live_lost"), true);
+    state.socket = "lost";
+    renderLive();
+  };
+  for (const topic of ["message", "rollcall", "board", "link", "delivery"]) {
     source.addEventListener(topic, () => refreshTopic(topic));
   }
   source.addEventListener("logbook", (event) => {
@@ -118,24 +198,63 @@ function connectEvents() {
   state.events = source;
 }
 
+// The badge tells the truth about the hub's own links, not just about this browser's connection.
+function renderLive() {
+  const live = $("#live");
+  if (!live) return;
+  live.hidden = !state.me;
+  if (!state.me) return;
+  if (state.socket !== "open") {
+    live.className = "live off";
+    live.textContent = t("live_no_hub");
+    return;
+  }
+  // a link counts as up when it reaches at least one neighbour (or, before any is known, by its own state)
+  const byLink = new Map();
+  const rank = (row) => ({ up: 2, degraded: 1, down: 0 }[row.state] ?? 0);
+  for (const row of state.links) {
+    const peers = state.links.filter((r) => r.link === row.link && r.peer);
+    const whole = state.links.find((r) => r.link === row.link && !r.peer);
+    let best = peers.length ? Math.max(...peers.map(rank)) : rank(row);
+    if (whole && rank(whole) === 0) best = 0;
+    byLink.set(row.link, best);
+  }
+  const total = byLink.size;
+  const down = [...byLink.values()].filter((r) => r === 0).length;
+  const weak = [...byLink.values()].filter((r) => r === 1).length;
+  if (total === 0 || down === total) { live.className = "live off"; live.textContent = t("live_links_none"); }
+  else if (down || weak) { live.className = "live partial"; live.textContent = t("live_links_some", { up: total - down, total }); }
+  else { live.className = "live on"; live.textContent = t("live_links_all", { total }); }
+}
+
 // ---- refreshing -------------------------------------------------------------------------------------------
 
 const refreshers = {
   board: () => state.me.role !== "institution" && renderBoard(),
   rollcall: () => (state.me.role === "institution" ? renderInstitution() : renderRollcalls()),
   message: () => (state.me.role === "institution" ? renderInstitution() : renderMessages()),
-  link: () => state.me.role !== "institution" && renderLinks(),
+  link: () => renderLinks(),
   logbook: () => state.me.role !== "institution" && renderLogbook(),
+  delivery: () => (state.me.role === "institution" ? renderOutbox() : renderSent()),
 };
 
+const pending = new Map();
 function refreshTopic(topic) {
+  // events come in bursts: one refetch per topic at a time, and one more if news came meanwhile
   const run = refreshers[topic];
-  if (run && state.me) Promise.resolve(run()).catch((error) => console.warn(topic, error));
+  if (!run || !state.me) return;
+  if (pending.get(topic)) { pending.set(topic, "again"); return; }
+  pending.set(topic, "running");
+  Promise.resolve(run()).catch((error) => console.warn(topic, error)).finally(() => {
+    const again = pending.get(topic) === "again";
+    pending.delete(topic);
+    if (again) refreshTopic(topic);
+  });
 }
 
 function refreshAll() { for (const topic of Object.keys(refreshers)) refreshTopic(topic); }
 
-// ---- staff: status board ----------------------------------------------------------------------------------
+// ---- wording of shared things -----------------------------------------------------------------------------
 
 function statusSummary(status) {
   if (!status) return t("no_status");
@@ -147,32 +266,87 @@ function statusSummary(status) {
   return parts.join(" · ");
 }
 
+function recipientName(node, name) { return node === "ffffffffffffffff" || name === "*" ? t("to_all") : name; }
+
+// One sentence per delivery state (see hub/console/outbox.py for what each means).
+function deliveryText(d) {
+  const hop = d.hop_name || "?";
+  const link = d.link_kind || d.link || "?";
+  switch (d.state) {
+    case "read": return t("d_read", { by: d.read_by, time: timeOnly(d.read_at) });
+    case "delivered": return t("d_delivered", { time: timeOnly(d.delivered_at) });
+    case "carried": return t("d_carried", { hop, link });
+    case "sent": return t("d_sent", { hop, link });
+    case "failed": return t(`d_failed_${d.why}`);
+    case "unknown": return t("d_unknown");
+    default: {
+      const why = d.why ? t(`why_${d.why}`, { hop, link }) : t("why_waiting");
+      const next = d.next_try ? t("d_next_try", { time: timeOnly(d.next_try) }) : "";
+      return `${t("d_queued")}: ${why}${next}`;
+    }
+  }
+}
+
+function confirmed(d) { return d.state === "delivered" || d.state === "read"; }
+
+function deliveryPill(d) {
+  const cls = confirmed(d) ? "answered" : d.state === "failed" ? "escalated" : "pending";
+  return el("span", { class: `pill ${cls}`, "data-state": d.state }, deliveryText(d));
+}
+
+function sentSummary(s) {
+  if (s.kind === "status") return s.summary ? t(`facility_${s.summary.split(",")[0].split(" ")[0]}`) : "";
+  return s.summary || "";
+}
+
+// ---- staff: status board ----------------------------------------------------------------------------------
+
+function contactCell(row) {
+  const c = row.contact;
+  const heard = c.last_heard === null ? t("never_heard")
+    : t("last_heard", { ago: ago(c.silent_for), link: c.last_link_kind || c.last_link || "?" });
+  const alarms = c.alarms.map((a) => {
+    const vars = { hops: [...new Set(c.paths.map((p) => p.hop_name))].join(", "), interval: ago(c.expected_interval),
+      n: c.unconfirmed.length, ago: c.unconfirmed.length ? ago(now() - c.unconfirmed[0].at) : "" };
+    return el("span", { class: "pill escalated", "data-alarm": a }, t(`alarm_${a}`, vars));
+  });
+  const paths = c.paths.map((p) => `${p.hop_name} (${p.link_kind}): ${t(`link_${p.state}`)}`).join("; ");
+  return el("td", { class: c.alarms.length ? "stale" : "", "data-label": t("col_contact") },
+    alarms.length ? el("div", {}, ...alarms) : el("span", { class: "pill answered" }, t("contact_ok")),
+    el("div", {}, heard), paths ? el("div", { class: "meta" }, `${t("route")}: ${paths}`) : null);
+}
+
 async function renderBoard() {
   const data = await api("board");
-  const body = $("#board tbody");
-  body.replaceChildren(...data.institutions.map((row) => {
-    const heard = row.last_heard === null ? t("never_heard")
-      : t("last_heard", { ago: ago(row.silent_for), link: row.last_link_kind || "?" });
-    const stale = row.silent_for === null || row.silent_for > 3 * 3600;
-    return el("tr", { class: row.concern, "data-node": row.node },
-      el("td", {}, el("strong", {}, row.name)),
-      el("td", { class: "concern" }, t(`concern_${row.concern}`) + (row.rollcall ? ` · ${t(`rc_${row.rollcall}`)}` : "")),
-      el("td", {}, row.status_priority === "life-safety" ? el("strong", {}, `${t("life_safety")} · `) : null,
-        statusSummary(row.status),
-        row.radio ? el("div", { class: "meta" }, t("radio_status", { status: row.radio.status || `0x${row.radio.value.toString(16).toUpperCase()}`, time: clock(row.radio.at) })) : null),
-      el("td", { class: stale ? "stale" : "" }, heard));
-  }));
-  $("#print-stamp").textContent = t("printed_at", { time: clock(Date.now() / 1000), node: state.me.node_name });
+  const rows = data.institutions;
+  for (const row of rows) {
+    const before = state.board.get(row.node);
+    const signature = `${row.concern}|${row.contact.alarms.join(",")}`;
+    if (before !== undefined && before !== signature) {
+      const alarms = row.contact.alarms.map((a) => t(`alarm_short_${a}`)).join(", ");
+      announce(t("board_changed", { name: row.name, concern: t(`concern_${row.concern}`), alarms }), row.concern === "critical");
+    }
+    state.board.set(row.node, signature);
+  }
+  replaceKeepingFocus($("#board tbody"), rows.map((row) => el("tr", { class: row.concern, "data-node": row.node, "data-id": row.node, "data-contact": row.contact.alarms.length ? "lost" : "ok" },
+    el("th", { scope: "row", "data-label": t("col_institution") }, row.name),
+    el("td", { class: "concern", "data-label": t("col_state") }, t(`concern_${row.concern}`) + (row.rollcall ? ` · ${t(`rc_${row.rollcall}`)}` : "")),
+    contactCell(row),
+    el("td", { "data-label": t("col_status") }, row.status_priority === "life-safety" ? el("strong", {}, `${t("life_safety")} · `) : null,
+      statusSummary(row.status),
+      row.status_at ? el("div", { class: "meta" }, clock(row.status_at)) : null,
+      row.radio ? el("div", { class: "meta" }, t("radio_status", { status: row.radio.status || `0x${row.radio.value.toString(16).toUpperCase()}`, time: clock(row.radio.at) })) : null))));
+  $("#print-stamp").textContent = t("printed_at", { time: clock(now()), node: state.me.node_name });
 }
 
 // ---- staff: roll-call -------------------------------------------------------------------------------------
 
 async function renderRollcalls() {
   const data = await api("rollcalls");
-  $("#rollcalls").replaceChildren(...data.rollcalls.map((call) => {
+  replaceKeepingFocus($("#rollcalls"), data.rollcalls.map((call) => {
     const counts = Object.entries(call.counts).filter(([, n]) => n > 0)
       .map(([s, n]) => el("span", { class: `pill ${s}` }, `${t(`rc_${s}`)}: ${n}`));
-    return el("div", { class: "rollcall", "data-request": call.request },
+    return el("div", { class: "rollcall", "data-request": call.request, "data-id": call.request },
       el("h3", {}, `${call.question} `, el("span", { class: "meta" }, `(${call.request}, ${t("deadline")} ${clock(call.deadline)})`)),
       el("p", {}, ...counts),
       el("ul", {}, ...call.targets.map((target) => el("li", { "data-node": target.institution, "data-state": target.state },
@@ -189,34 +363,50 @@ function nameOf(node) {
   return found ? found.name : node;
 }
 
-// ---- staff: messages --------------------------------------------------------------------------------------
+// ---- messages ---------------------------------------------------------------------------------------------
 
 function bodyText(message) {
   const body = message.body;
   if (typeof body === "string") return body;
+  if (body && body.undecodable) return t("undecodable");
   if (message.kind === "status") return statusSummary(body);
   if (message.kind === "rollcall") return `${body.question || t("rollcall_default_question")} (${t("deadline")} ${clock(body.deadline)})`;
   if (message.kind === "alert") return [body.headline || body.event, body.description, body.instruction].filter(Boolean).join("\n");
-  if (message.kind === "sitrep") return `#${body.number} ${body.phase}: ${body.summary}`;
-  if (message.kind === "read_receipt") return t("read_by", { by: body.by || message.from_name, time: clock(body.read_at || message.received) });
+  if (message.kind === "sitrep") return `${t("sitrep_no", { n: body.number })} (${t(`phase_${body.phase}`)}): ${body.summary}`;
+  if (message.kind === "read_receipt") {
+    const by = body.by || message.from_name;
+    const time = clock(body.read_at || message.received);
+    if (message.about) return t("read_by_about", { by, time, kind: t(`kind_${message.about.kind}`), what: message.about.summary, sent: clock(message.about.at) });
+    return t("read_by", { by, time, id: String(body.message).slice(0, 8) });
+  }
   if (message.kind === "resource_request" || message.kind === "commitment") {
     return [`${body.quantity} ${body.unit || ""} ${t(`resource_${body.resource}`)}`, body.text].filter(Boolean).join("\n");
   }
   return JSON.stringify(body);
 }
 
-function messageItem(message, extra = null) {
+function priorityLabel(message) {
+  if (message.priority === "life-safety") return el("strong", { class: "flag critical" }, t("life_safety"));
+  if (message.priority === "urgent") return el("strong", { class: "flag urgent" }, t("prio_urgent"));
+  return null;
+}
+
+function messageItem(message, ...extra) {
   return el("li", { class: message.priority, "data-id": message.id, "data-kind": message.kind },
     message.status !== "actual" ? el("span", { class: "exercise" }, t(`status_${message.status}`)) : null,
     el("div", { class: "meta" }, `${t(`kind_${message.kind}`)} · ${message.from_name} · ${clock(message.received)} · ${t("via")} ${message.via_kind || "?"}`),
-    message.priority === "life-safety" ? el("strong", { class: "error" }, t("life_safety")) : null,
-    el("pre", { class: "body" }, bodyText(message)), extra);
+    priorityLabel(message),
+    el("pre", { class: "body" }, bodyText(message)), ...extra);
 }
 
 async function renderMessages() {
   const data = await api("messages");
-  $("#messages").replaceChildren(...data.messages.map((m) => messageItem(m,
-    ["alert", "read_receipt"].includes(m.kind) ? el("a", { href: `${API}cap/${m.id}`, download: "" }, t("cap_download")) : null)));
+  state.requests = data.messages.filter((m) => m.kind === "resource_request");
+  fillRequests();
+  replaceKeepingFocus($("#messages"), data.messages.map((m) => messageItem(m,
+    ["alert", "read_receipt"].includes(m.kind) ? el("a", { href: `${API}cap/${m.id}`, download: "" }, t("cap_download")) : null,
+    m.kind === "resource_request" && state.me.role === "coordinator"
+      ? el("button", { type: "button", class: "small", "data-focus": "answer", onclick: () => answerRequest(m) }, t("answer_request")) : null)));
 }
 
 async function importCap(event) {
@@ -227,46 +417,131 @@ async function importCap(event) {
     const response = await fetch(API + "cap", { method: "POST", credentials: "same-origin", body: await file.text(),
       headers: { "Content-Type": "application/xml", "X-CSRF-Token": state.me.csrf } });
     const data = await response.json();
-    if (!response.ok) throw new Error(data.error);
+    if (!response.ok) throw new ApiError(response.status, data);
     form.reset();
     showError(form, null);
   } catch (error) { showError(form, error); }
 }
 
-// ---- staff: sitrep composer -------------------------------------------------------------------------------
+// ---- staff: writing ---------------------------------------------------------------------------------------
 
 function fillRecipients() {
-  const select = $("#sitrep-to");
-  if (!select) return;
-  select.replaceChildren(el("option", { value: "*" }, t("to_all")),
+  const select = $("#compose-to");
+  if (!select || !state.me) return;
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "*" }, t("to_all_institutions")),
     ...(state.me.institutions || []).map((i) => el("option", { value: i.node }, i.name)));
+  if (chosen) select.value = chosen;
+  const number = $("#compose-form input[name=number]");
+  if (number && state.me.sitrep_next && Number(number.value) < state.me.sitrep_next) number.value = state.me.sitrep_next;
+}
+
+function fillRequests() {
+  const select = $("#compose-request");
+  select.replaceChildren(...state.requests.map((m) => el("option", { value: m.id },
+    `${m.from_name}: ${m.body.quantity} ${m.body.unit || ""} ${t(`resource_${m.body.resource}`)} (${clock(m.received)})`)));
+}
+
+function answerRequest(message) {
+  selectTab("write", true);
+  const form = $("#compose-form");
+  form.elements.kind.value = "commitment";
+  showKind("commitment");
+  form.elements.request.value = message.id;
+  form.elements.to.value = message.from;
+  form.elements.resource.value = message.body.resource;
+  form.elements.quantity.value = message.body.quantity;
+  form.elements.unit.value = message.body.unit || "";
+  form.elements.quantity.focus();
+}
+
+function showKind(kind) {
+  for (const fieldset of $all("#compose-form fieldset[data-kind]")) {
+    fieldset.hidden = fieldset.dataset.kind !== kind;
+    fieldset.disabled = fieldset.hidden;
+  }
 }
 
 function numberOrNull(value) { return value === "" || value === null ? null : Number(value); }
 
-async function sendSitrep(event) {
+function composeBody(kind, f) {
+  const text = (name) => String(f.get(name) || "").trim();
+  if (kind === "text") {
+    if (!text("text")) throw new Error(t("need_field", { field: t("text_body") }));
+    return text("text");
+  }
+  if (kind === "alert") {
+    if (!text("event")) throw new Error(t("need_field", { field: t("alert_event") }));
+    const body = { event: text("event"), urgency: f.get("urgency"), severity: f.get("severity"), certainty: f.get("certainty") };
+    for (const key of ["headline", "description", "instruction", "area"]) if (text(key)) body[key] = text(key);
+    return body;
+  }
+  if (kind === "sitrep") {
+    if (!text("summary")) throw new Error(t("need_field", { field: t("sitrep_summary") }));
+    const casualties = {};
+    for (const key of ["fatalities", "hospitalised", "injured", "missing", "evacuated", "sheltering"]) {
+      const n = numberOrNull(f.get(key));
+      if (n !== null) casualties[key] = n;
+    }
+    const at = Math.floor(now());
+    const body = {
+      number: Number(f.get("number")), phase: f.get("phase"), summary: text("summary"), severity: f.get("sitrep_severity"),
+      period_to: at, next_contact: at + 3600 * Number(f.get("next_hours") || 0),
+      actions: text("actions").split("\n").map((s) => s.trim()).filter(Boolean),
+    };
+    if (text("incident")) body.incident = text("incident");
+    if (Object.keys(casualties).length) body.casualties = casualties;
+    return body;
+  }
+  const request = state.requests.find((m) => m.id === f.get("request"));
+  if (!request) throw new Error(t("need_request"));
+  const body = { request: request.body.request, resource: f.get("resource"), quantity: Number(f.get("quantity") || 0) };
+  if (text("unit")) body.unit = text("unit");
+  if (f.get("arrives_hours")) body.arrives_by = Math.floor(now()) + 3600 * Number(f.get("arrives_hours"));
+  if (text("commit_text")) body.text = text("commit_text");
+  return body;
+}
+
+async function sendComposed(event) {
   event.preventDefault();
   const form = event.target;
   const f = new FormData(form);
-  const casualties = {};
-  for (const key of ["fatalities", "hospitalised", "injured", "missing", "evacuated", "sheltering"]) {
-    const n = numberOrNull(f.get(key));
-    if (n !== null) casualties[key] = n;
-  }
-  const now = Math.floor(Date.now() / 1000);
-  const body = {
-    number: Number(f.get("number")), phase: f.get("phase"), summary: f.get("summary"), severity: f.get("severity"),
-    period_to: now, next_contact: now + 3600 * Number(f.get("next_hours") || 0),
-    actions: String(f.get("actions") || "").split("\n").map((s) => s.trim()).filter(Boolean),
-  };
-  if (f.get("incident")) body.incident = f.get("incident");
-  if (Object.keys(casualties).length) body.casualties = casualties;
+  const kind = f.get("kind");
+  const confirmation = $(".confirmation", form);
+  confirmation.textContent = "";
+  let body;
+  try { body = composeBody(kind, f); } catch (error) { $(".error", form).textContent = error.message; return; }
   try {
-    await api("messages", { method: "POST", body: { to: f.get("to"), kind: "sitrep", body, priority: "urgent" } });
+    const result = await api("messages", { method: "POST", body: { to: f.get("to"), kind, body, priority: f.get("priority"), status: f.get("status") } });
     showError(form, null);
-    form.elements.number.value = Number(f.get("number")) + 1;
-    form.elements.summary.value = "";
+    confirmation.textContent = t("write_done", { n: result.ids.length });
+    if (kind === "sitrep") { state.me.sitrep_next = body.number + 1; form.elements.number.value = body.number + 1; form.elements.summary.value = ""; }
+    if (kind === "text") form.elements.text.value = "";
+    renderSent();
   } catch (error) { showError(form, error); }
+}
+
+// ---- sent: per-recipient delivery state --------------------------------------------------------------------
+
+async function renderSent() {
+  const data = await api("sent");
+  const groups = new Map();
+  for (const item of data.sent) {
+    const key = item.batch || item.id;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(item);
+  }
+  replaceKeepingFocus($("#sent"), [...groups.entries()].map(([key, items]) => {
+    const first = items[0];
+    const done = items.filter(confirmed).length;
+    return el("li", { class: first.priority, "data-id": key, "data-kind": first.kind },
+      el("div", { class: "meta" }, `${t(`kind_${first.kind}`)} · ${clock(first.at)} · ${first.author === "api" ? t("by_api") : first.author}`),
+      priorityLabel(first),
+      el("p", { class: "body" }, sentSummary(first)),
+      el("p", {}, t("confirmed_count", { done, total: items.length })),
+      el("ul", { class: "recipients" }, ...items.map((d) => el("li", { "data-node": d.to, "data-state": d.state },
+        el("strong", {}, recipientName(d.to, d.to_name)), ": ", deliveryPill(d)))));
+  }));
 }
 
 // ---- staff: log book and links ----------------------------------------------------------------------------
@@ -276,9 +551,10 @@ async function sendSitrep(event) {
 const LOGBOOK_SHOWN = 500;
 
 function logbookRow(e) {
-  return el("tr", { "data-seq": e.seq },
-    el("td", {}, e.seq), el("td", {}, clock(e.time)), el("td", {}, t(`type_${e.type}`)), el("td", {}, e.author),
-    el("td", {}, e.text));
+  return el("tr", { "data-seq": e.seq, "data-id": e.seq },
+    el("td", { "data-label": "#" }, e.seq), el("td", { "data-label": t("col_time") }, clock(e.time)),
+    el("td", { "data-label": t("col_type") }, t(`type_${e.type}`)), el("td", { "data-label": t("col_author") }, e.author),
+    el("td", { "data-label": t("col_text") }, e.text));
 }
 
 async function renderLogbook() {
@@ -286,7 +562,7 @@ async function renderLogbook() {
   const verdict = $("#logbook-verdict");
   verdict.textContent = data.broken === null ? t("logbook_intact") : t("logbook_broken", { seq: data.broken });
   verdict.className = data.broken === null ? "confirmation" : "error";
-  $("#logbook tbody").replaceChildren(...data.entries.map(logbookRow));
+  replaceKeepingFocus($("#logbook tbody"), data.entries.map(logbookRow));
   $("#logbook-older").hidden = !data.more;
 }
 
@@ -321,9 +597,15 @@ async function addLogEntry(event) {
 
 async function renderLinks() {
   const data = await api("links");
-  $("#links tbody").replaceChildren(...data.links.map((l) => el("tr", { class: l.state },
-    el("td", {}, `${l.link} (${l.kind})`), el("td", {}, l.peer_name || l.peer || "—"),
-    el("td", {}, t(`link_${l.state}`)), el("td", {}, l.queue_depth), el("td", {}, l.reason || ""))));
+  state.links = data.links;
+  renderLive();
+  if (state.me.role === "institution") return;
+  replaceKeepingFocus($("#links tbody"), data.links.map((l) => el("tr", { class: l.state },
+    el("td", { "data-label": t("col_link") }, `${l.link} (${l.kind})`),
+    el("td", { "data-label": t("col_peer") }, l.peer_name || l.peer || t("whole_link")),
+    el("td", { "data-label": t("col_link_state") }, el("span", { class: `pill ${l.state === "up" ? "answered" : l.state === "down" ? "escalated" : "overdue"}` }, t(`link_${l.state}`))),
+    el("td", { "data-label": t("col_last_success") }, l.last_success ? t("ago", { ago: ago(now() - l.last_success) }) : t("never")),
+    el("td", { "data-label": t("col_reason") }, l.reason === "not yet used" ? t("not_used") : el("span", { lang: "en" }, l.reason || "")))));
 }
 
 // ---- institution view -------------------------------------------------------------------------------------
@@ -332,12 +614,54 @@ async function renderInstitution() {
   const data = await api("messages");
   const banner = $("#open-rollcall");
   const open = data.open_rollcall;
+  const wasHidden = banner.hidden;
   banner.hidden = !open;
-  if (open) banner.textContent = t("rollcall_banner", { question: open.body.question || t("rollcall_default_question"), deadline: clock(open.body.deadline) });
-  const instructions = data.messages.filter((m) => ["alert", "text", "sitrep"].includes(m.kind));
-  $("#instructions").replaceChildren(...instructions.map((m) => messageItem(m, m.read
-    ? el("p", { class: "read-done" }, t("read_done"))
-    : el("button", { type: "button", class: "primary", onclick: () => confirmRead(m.id) }, t("read_confirm")))));
+  if (open) {
+    const text = t("rollcall_banner", { question: open.body.question || t("rollcall_default_question"), deadline: clock(open.body.deadline) });
+    if (banner.textContent !== text) banner.textContent = text;
+  } else if (!wasHidden) banner.textContent = "";
+  const instructions = data.messages.filter((m) => ["alert", "text", "sitrep", "commitment"].includes(m.kind));
+  for (const m of instructions) {
+    if (!state.announced.has(m.id) && !m.read && state.announced.size) announce(t("new_instruction", { from: m.from_name, text: bodyText(m).slice(0, 120) }));
+  }
+  const first = state.announced.size === 0;
+  for (const m of instructions) state.announced.add(m.id);
+  if (first) state.announced.add("");
+  replaceKeepingFocus($("#instructions"), instructions.map((m) => messageItem(m, m.read
+    ? el("p", { class: "read-done", "data-focus": "read", tabIndex: -1 }, t("read_done"))
+    : el("button", { type: "button", class: "primary", "data-focus": "read", onclick: () => confirmRead(m.id) }, t("read_confirm")))));
+}
+
+async function renderOutbox() {
+  const data = await api("sent");
+  const mine = data.sent;
+  for (const button of $all("[data-preset]")) {
+    const last = mine.find((s) => s.preset === button.dataset.preset);
+    const label = $(".btn-state", button);
+    if (!last) { label.textContent = ""; continue; }
+    label.textContent = confirmed(last) ? t("btn_confirmed", { time: timeOnly(last.delivered_at || last.read_at) })
+      : t("btn_unconfirmed", { time: timeOnly(last.at) });
+  }
+  const waiting = mine.filter((s) => !confirmed(s) && s.kind === "status" && s.priority !== "normal" && s.priority !== "routine");
+  const warning = $("#unconfirmed");
+  warning.hidden = waiting.length === 0;
+  if (waiting.length) {
+    const w = waiting[0];
+    const text = t("unconfirmed_warning", { what: t(`preset_${w.preset || "help"}`), ago: ago(data.now - w.at), state: deliveryText(w) });
+    if (warning.textContent !== text) warning.textContent = text;
+  } else warning.textContent = "";
+  const latest = mine.find((s) => s.preset);
+  if (latest) {
+    $("#sent-confirmation").textContent = confirmed(latest)
+      ? t("sent_confirmed", { what: t(`preset_${latest.preset}`), time: timeOnly(latest.delivered_at || latest.read_at) })
+      : t("sent_unconfirmed", { what: t(`preset_${latest.preset}`), time: timeOnly(latest.at), ago: ago(data.now - latest.at) });
+    $("#sent-confirmation").className = confirmed(latest) ? "confirmation" : "pending-note";
+  }
+  replaceKeepingFocus($("#outbox"), mine.slice(0, 20).map((s) => el("li", { class: s.priority, "data-id": s.id, "data-kind": s.kind },
+    el("div", { class: "meta" }, `${t(`kind_${s.kind}`)} · ${clock(s.at)} · ${t("to")} ${recipientName(s.to, s.to_name)}`),
+    priorityLabel(s),
+    el("p", { class: "body" }, s.preset ? t(`preset_${s.preset}`) : sentSummary(s)),
+    deliveryPill(s))));
 }
 
 function statusFields() {
@@ -362,27 +686,48 @@ async function sendStatus(preset) {
   try {
     await api("status", { method: "POST", body: { preset, ...statusFields() } });
     error.textContent = "";
-    confirmation.textContent = t(`sent_${preset}`, { time: clock(Date.now() / 1000) });
+    confirmation.className = "pending-note";
+    confirmation.textContent = t("sent_unconfirmed", { what: t(`preset_${preset}`), time: timeOnly(now()), ago: ago(0) });
     renderInstitution();
-  } catch (e) { error.textContent = e.message; }
+    renderOutbox();
+  } catch (e) { error.replaceChildren(errorNode(e)); }
 }
 
 async function confirmRead(id) {
   try {
     await api(`read/${id}`, { method: "POST" });
-    renderInstitution();
-  } catch (e) { $("#institution-error").textContent = e.message; }
+    await renderInstitution();
+    const done = $(`#instructions [data-id="${CSS.escape(id)}"] [data-focus=read]`);
+    if (done) done.focus();
+  } catch (e) { $("#institution-error").replaceChildren(errorNode(e)); }
 }
 
 // ---- wiring -----------------------------------------------------------------------------------------------
 
-function selectTab(name) {
+function visibleTabs() { return $all(".tabs [role=tab]").filter((b) => !b.hidden); }
+
+function selectTab(name, focus = false) {
   state.tab = name;
-  for (const button of $all(".tabs button")) {
-    button.classList.toggle("active", button.dataset.tab === name);
-    button.setAttribute("aria-selected", String(button.dataset.tab === name));
+  for (const button of $all(".tabs [role=tab]")) {
+    const selected = button.dataset.tab === name;
+    button.classList.toggle("active", selected);
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;
+    if (selected && focus) button.focus();
   }
   for (const tab of $all(".tab")) tab.hidden = tab.id !== `tab-${name}`;
+  setTitle();
+}
+
+function tabKeys(event) {
+  const tabs = visibleTabs();
+  const index = tabs.indexOf(event.target);
+  if (index < 0) return;
+  const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 };
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
+  selectTab(next.dataset.tab, true);
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -393,12 +738,19 @@ document.addEventListener("DOMContentLoaded", async () => {
       state.me = await api("login", { method: "POST", body: { username: form.elements.username.value, password: form.elements.password.value } });
       form.reset();
       $("#login-error").textContent = "";
-      start();
-    } catch (error) { $("#login-error").textContent = error.message; }
+      start(true);
+    } catch (error) { $("#login-error").replaceChildren(errorNode(error)); }
   });
-  $("#logout").addEventListener("click", async () => { await api("logout", { method: "POST" }).catch(() => null); showLogin(); });
+  $("#logout").addEventListener("click", async () => {
+    await api("logout", { method: "POST" }).catch(() => null);
+    showLogin();
+    $("#view-login h1").focus();
+  });
   $("#lang").addEventListener("click", () => loadLanguage(state.lang === "da" ? "en" : "da"));
-  for (const button of $all(".tabs button")) button.addEventListener("click", () => selectTab(button.dataset.tab));
+  for (const button of $all(".tabs [role=tab]")) {
+    button.addEventListener("click", () => selectTab(button.dataset.tab));
+    button.addEventListener("keydown", tabKeys);
+  }
   $("#print-board").addEventListener("click", () => { selectTab("board"); window.print(); });
   $("#rollcall-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -409,11 +761,16 @@ document.addEventListener("DOMContentLoaded", async () => {
       renderRollcalls();
     } catch (error) { showError(form, error); }
   });
-  $("#sitrep-form").addEventListener("submit", sendSitrep);
+  $("#compose-form").addEventListener("submit", sendComposed);
+  $("#compose-kind").addEventListener("change", (event) => showKind(event.target.value));
   $("#logbook-form").addEventListener("submit", addLogEntry);
   $("#logbook-older").addEventListener("click", () => olderLogbook().catch((error) => console.warn("logbook", error)));
   $("#cap-form").addEventListener("submit", importCap);
   for (const button of $all("[data-preset]")) button.addEventListener("click", () => sendStatus(button.dataset.preset));
+  showKind("text");
+  selectTab("board");
+  // "for how long" grows while nothing happens: re-word the times every half minute
+  setInterval(() => { if (state.me) { refreshTopic("delivery"); refreshTopic("board"); refreshTopic("link"); } }, 30_000);
   await loadLanguage(state.lang);
   start();
 });

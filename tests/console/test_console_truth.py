@@ -1,0 +1,287 @@
+"""The console tells the truth, in Chromium against a small municipality of real ``beredt run`` processes.
+
+Staff hub -> relay -> two care homes over the internet link. With the relay stopped, a care home's
+emergency says "not confirmed" and the staff board flags the home as out of contact; with the relay back
+both turn to confirmed. A coordinator writes to every institution and watches each recipient's state go
+to "read". Every view, in both languages, at phone and desktop width, has no sideways scrolling and no
+axe-core WCAG 2.1 A/AA violation, and the Danish console shows no English. One browser and one
+municipality serve the whole module (the tests run in file order and build on each other).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.console.test_hub_process import PASSWORD, add_user
+from tests.hubproc import REPO, HubProcess
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = REPO / "build" / "test-tools" / "node_modules" / "axe-core" / "axe.min.js"
+for needed, how in ((Path(CHROMIUM), "apt-get install -y chromium"), (AXE, "scripts/dev check installs it")):
+    if not needed.exists():  # the real browser and the real checker are the point: fail, never skip
+        raise RuntimeError(f"{needed} is missing: {how}")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]  # fmt: skip
+ARTIFACTS = REPO / "test-artifacts"
+I18N = REPO / "hub" / "console" / "static" / "i18n"
+STAFF_TABS = ["board", "write", "sent", "rollcall", "messages", "logbook", "links"]
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+expect.set_options(timeout=30_000)
+
+
+class Municipality:
+    def __init__(self, folder: Path) -> None:
+        self.staff = HubProcess.create(folder / "staff", "Aarhus krisestab", "staff")
+        self.relay = HubProcess.create(folder / "relay", "Relay Nord", "relay")
+        self.homes = [
+            HubProcess.create(folder / "lindely", "Plejecenter Lindely", "care-home"),
+            HubProcess.create(folder / "solbakken", "Plejecenter Solbakken", "care-home"),
+        ]
+        everyone = [self.staff, self.relay, *self.homes]
+        for hub in (self.staff, *self.homes):
+            hub.add_peer(self.relay, {"internet": self.relay.internet_url})
+            self.relay.add_peer(hub, {"internet": hub.internet_url})
+            self.relay.set_route(hub, [hub])
+            hub.set_default_route([self.relay])
+        for hub in everyone:
+            hub.trust(*(other for other in everyone if other is not hub))
+        add_user(self.staff, "hansen", "coordinator", "--display-name", "Vagtleder Hansen")
+        add_user(self.homes[0], "lindely", "institution", "--display-name", "Nattevagt Birgit")
+        add_user(self.homes[1], "solbakken", "institution", "--display-name", "Nattevagt Ole")
+        for hub in everyone:
+            hub.start()
+
+    def stop(self) -> None:
+        for hub in (self.staff, self.relay, *self.homes):
+            hub.kill()
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Municipality]:
+    town = Municipality(tmp_path_factory.mktemp("town"))
+    try:
+        yield town
+    finally:
+        town.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(
+    browser: Browser, hub: HubProcess, user: str | None, *, width: int = 1280, lang: str = "da"
+) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True, locale="da-DK")
+    context.add_init_script(f"localStorage.setItem('beredt-lang', '{lang}')")
+    page = context.new_page()
+    page.on("pageerror", lambda error: pytest.fail(f"JavaScript error: {error}"))
+    page.goto(f"http://127.0.0.1:{hub.api_port}/console/")
+    if user is not None:
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        expect(page.locator("#logout")).to_be_visible()
+    return page
+
+
+def board_row(page: Page, name: str) -> Any:
+    return page.locator("#board tbody tr", has_text=name)
+
+
+def test_emergency_is_unconfirmed_while_the_relay_is_down_and_confirmed_when_it_is_back(
+    town: Municipality, browser: Browser
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    staff = open_page(browser, town.staff, "hansen")
+    care = open_page(browser, town.homes[0], "lindely", width=390)
+    expect(staff.locator("#live")).to_have_text("Forbindelser: alle 1 oppe")
+
+    town.relay.kill()
+    lindely = board_row(staff, "Plejecenter Lindely")
+    expect(lindely).to_have_attribute("data-contact", "lost")
+    expect(lindely.locator("[data-alarm=route_down]")).to_contain_text("INGEN KONTAKT")
+    expect(staff.locator("#live")).to_have_text("Ingen forbindelse ud")
+
+    care.click("button[data-preset=emergency]")
+    emergency = care.locator("button[data-preset=emergency] .btn-state")
+    expect(emergency).to_contain_text("ikke bekræftet")
+    expect(care.locator("#unconfirmed")).to_contain_text(
+        "Kommunen har ikke bekræftet jeres melding «NØDSITUATION»"
+    )
+    expect(care.locator("#outbox li[data-kind=status]").first).to_contain_text("i kø")
+    care.screenshot(path=ARTIFACTS / "console-care-emergency-unconfirmed.png", full_page=True)
+    staff.screenshot(path=ARTIFACTS / "console-staff-out-of-contact.png", full_page=True)
+
+    town.relay.start()
+    expect(emergency).to_contain_text("modtaget af kommunen", timeout=45_000)
+    expect(care.locator("#unconfirmed")).to_be_hidden()
+    expect(lindely).to_have_attribute("data-contact", "ok", timeout=45_000)
+    expect(lindely).to_have_class("critical")
+    expect(lindely).to_contain_text("NØDSITUATION")
+    expect(staff.locator("#live")).to_have_text("Forbindelser: alle 1 oppe")
+    staff.context.close()
+    care.context.close()
+
+
+def test_coordinator_writes_to_every_institution_and_sees_each_read(
+    town: Municipality, browser: Browser
+) -> None:
+    staff = open_page(browser, town.staff, "hansen")
+    staff.click("#tabbtn-write")
+    staff.select_option("#compose-to", "*")
+    staff.fill("#compose-form textarea[name=text]", "Brændstof kommer kl. 14")
+    staff.select_option("#compose-form select[name=priority]", "urgent")
+    staff.click("#compose-form button[type=submit]")
+    expect(staff.locator("#compose-form .confirmation")).to_contain_text("Sendt til 2 modtager(e)")
+
+    staff.click("#tabbtn-sent")
+    sent = staff.locator("#sent > li", has_text="Brændstof kommer kl. 14")
+    expect(sent.locator("li[data-node]")).to_have_count(2)
+    expect(sent.locator("li[data-state=delivered]")).to_have_count(2, timeout=45_000)
+
+    care = open_page(browser, town.homes[0], "lindely", width=390)
+    instruction = care.locator("#instructions li", has_text="Brændstof kommer kl. 14")
+    instruction.get_by_role("button", name="Læst og forstået").click()
+    expect(instruction.locator(".read-done")).to_be_focused()  # focus stays where the reader was
+
+    read = sent.locator("li[data-state=read]")
+    expect(read).to_have_count(1, timeout=45_000)
+    expect(read).to_contain_text("læst og forstået af Nattevagt Birgit")
+    expect(sent).to_contain_text("Bekræftet af 2 af 2")
+    staff.click("#tabbtn-messages")
+    receipt = staff.locator("#messages li[data-kind=read_receipt]").first
+    expect(receipt).to_contain_text("Brændstof kommer kl. 14")  # the receipt names the message
+    staff.screenshot(path=ARTIFACTS / "console-staff-sent.png", full_page=True)
+    staff.context.close()
+    care.context.close()
+
+
+def test_the_next_sitrep_number_survives_a_new_login(town: Municipality, browser: Browser) -> None:
+    for summary in ("Strømsvigt i Aarhus N", "Strømmen er tilbage"):
+        staff = open_page(browser, town.staff, "hansen")
+        staff.click("#tabbtn-write")
+        staff.select_option("#compose-kind", "sitrep")
+        number = staff.locator("#compose-form input[name=number]")
+        expected = "1" if summary.startswith("Strømsvigt") else "2"
+        expect(number).to_have_value(expected)
+        staff.fill("#compose-form textarea[name=summary]", summary)
+        staff.click("#compose-form button[type=submit]")
+        expect(staff.locator("#compose-form .confirmation")).to_contain_text("Sendt")
+        staff.context.close()
+
+
+def _views(page: Page, role: str) -> Iterator[str]:
+    if role == "institution":
+        yield "institution"
+        return
+    for tab in STAFF_TABS:
+        page.click(f"#tabbtn-{tab}")
+        expect(page.locator(f"#tab-{tab}")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        yield tab
+
+
+def _axe(page: Page) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG)
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+            for v in result["violations"]]  # fmt: skip
+
+
+def _english_words() -> set[str]:
+    """Words of the English console that the Danish one never uses (names and numbers excluded)."""
+
+    def words(path: Path) -> set[str]:
+        text = " ".join(json.loads(path.read_text()).values())
+        return {w.lower() for w in re.findall(r"[A-Za-z][a-z]{3,}", re.sub(r"\{\w+\}", " ", text))}
+
+    return words(I18N / "en.json") - words(I18N / "da.json")
+
+
+VISIBLE_DANISH_TEXT = """() => {
+  const skip = (node) => node.closest('[lang="en"]') || node.closest('[hidden]') || node.closest('.sr-only');
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const out = [];
+  while (walker.nextNode()) {
+    const n = walker.currentNode;
+    if (!skip(n.parentElement)) out.push(n.textContent);
+  }
+  for (const n of document.querySelectorAll('[aria-label], [placeholder]')) {
+    if (!skip(n)) out.push(n.getAttribute('aria-label') || '', n.getAttribute('placeholder') || '');
+  }
+  return out.join(' ');
+}"""
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_every_view_fits_a_phone_passes_axe_and_speaks_one_language(
+    town: Municipality, browser: Browser, lang: str
+) -> None:
+    english = _english_words()
+    problems: list[str] = []
+    for width in (360, 390, 1280):
+        login = open_page(browser, town.staff, None, width=width, lang=lang)
+        expect(login.locator("#view-login")).to_be_visible()
+        pages = [("login", login)]
+        pages.append(("staff", open_page(browser, town.staff, "hansen", width=width, lang=lang)))
+        pages.append(("institution", open_page(browser, town.homes[1], "solbakken", width=width, lang=lang)))
+        for role, page in pages:
+            views = (
+                ["login"]
+                if role == "login"
+                else _views(page, "institution" if role == "institution" else "staff")
+            )
+            for view in views:
+                where = f"{lang} {width}px {view}"
+                overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                if overflow[0] > overflow[1]:
+                    problems.append(f"{where}: scrollWidth {overflow[0]} > innerWidth {overflow[1]}")
+                if not page.title().endswith("– Beredt") or page.title() == "Beredt":
+                    problems.append(f"{where}: no view title ({page.title()!r})")
+                if width != 360:  # axe once per language and layout
+                    problems += [f"{where}: axe {v}" for v in _axe(page)]
+                if lang == "da":
+                    seen = {
+                        w.lower()
+                        for w in re.findall(r"[A-Za-z][a-z]{3,}", page.evaluate(VISIBLE_DANISH_TEXT))
+                    }
+                    leaked = sorted(seen & english)
+                    if leaked:
+                        problems.append(f"{where}: English in the Danish console: {leaked}")
+            if width == 390:
+                page.screenshot(path=ARTIFACTS / f"console-{lang}-{role}-390.png", full_page=True)
+        for _, page in pages:
+            page.context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def test_tabs_follow_the_arrow_keys_and_say_which_is_selected(town: Municipality, browser: Browser) -> None:
+    staff = open_page(browser, town.staff, "hansen")
+    board = staff.locator("#tabbtn-board")
+    expect(board).to_have_attribute("aria-selected", "true")
+    board.focus()
+    staff.keyboard.press("ArrowRight")
+    expect(staff.locator("#tabbtn-write")).to_be_focused()
+    expect(staff.locator("#tabbtn-write")).to_have_attribute("aria-selected", "true")
+    expect(staff.locator("#tab-write")).to_be_visible()
+    expect(staff).to_have_title("Skriv – Beredt")
+    staff.keyboard.press("End")
+    expect(staff.locator("#tabbtn-links")).to_be_focused()
+    staff.keyboard.press("ArrowRight")
+    expect(staff.locator("#tabbtn-board")).to_be_focused()
+    staff.context.close()
