@@ -57,7 +57,8 @@ async def hostile_site(hubs: tuple[HubProcess, HubProcess]) -> AsyncIterator[str
       fetch("{target}/v1/messages", {{method: "POST", mode: "no-cors", body: {json.dumps(message)},
                                       headers: {{"Content-Type": "text/plain"}}}}),
       fetch("{target}/console/api/login", {{method: "POST", mode: "no-cors", credentials: "include",
-                                            body: {json.dumps(login)}, headers: {{"Content-Type": "text/plain"}}}}),
+                                            body: {json.dumps(login)},
+                                            headers: {{"Content-Type": "text/plain"}}}}),
     ];
     Promise.allSettled(hits).then(() => {{ document.title = "done"; }});
     </script>"""
