@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hub.core.errors import ProtocolError
 
@@ -131,6 +131,9 @@ class Frame:
     status: Status = Status.ACTUAL
     sealed: bool = False
     hops: int = 0
+    _signed: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """``signed_bytes``, kept once computed (or once decoded): a relay reads them several times per frame."""
+    _id: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def expires(self) -> int:
@@ -138,22 +141,30 @@ class Frame:
 
     @property
     def signed_bytes(self) -> bytes:
-        return signed_part(
-            kind=self.kind,
-            sender=self.sender,
-            recipient=self.recipient,
-            created=self.created,
-            ttl_minutes=self.ttl_minutes,
-            nonce=self.nonce,
-            payload=self.payload,
-            priority=self.priority,
-            status=self.status,
-            sealed=self.sealed,
-        )
+        signed = self._signed
+        if signed is None:
+            signed = signed_part(
+                kind=self.kind,
+                sender=self.sender,
+                recipient=self.recipient,
+                created=self.created,
+                ttl_minutes=self.ttl_minutes,
+                nonce=self.nonce,
+                payload=self.payload,
+                priority=self.priority,
+                status=self.status,
+                sealed=self.sealed,
+            )
+            object.__setattr__(self, "_signed", signed)  # a cache: the frame's fields never change
+        return signed
 
     @property
     def id(self) -> bytes:
-        return message_id(self.signed_bytes)
+        found = self._id
+        if found is None:
+            found = message_id(self.signed_bytes)
+            object.__setattr__(self, "_id", found)
+        return found
 
     def encode(self) -> bytes:
         signed = self.signed_bytes
@@ -162,7 +173,7 @@ class Frame:
     def with_hops(self, hops: int) -> Frame:
         if not 0 <= hops <= 255:
             raise ValueError("hops out of range")
-        return Frame(
+        moved = Frame(
             self.kind,
             self.sender,
             self.recipient,
@@ -176,6 +187,9 @@ class Frame:
             self.sealed,
             hops,
         )
+        object.__setattr__(moved, "_signed", self._signed)  # the hop counter is outside the signature
+        object.__setattr__(moved, "_id", self._id)
+        return moved
 
 
 def message_id(signed: bytes) -> bytes:
@@ -254,7 +268,7 @@ def _parse(data: bytes, total: int) -> Frame:
     decoded = decode_varint(data, HEADER_SIZE)
     assert decoded is not None  # frame_length already checked
     length, payload_at = decoded
-    return Frame(
+    frame = Frame(
         kind=kind_value,
         sender=sender,
         recipient=recipient,
@@ -268,6 +282,10 @@ def _parse(data: bytes, total: int) -> Frame:
         sealed=bool(flags & _SEALED_FLAG),
         hops=hops,
     )
+    # The signed bytes are the frame less its hop counter and signature; decoding accepts only the minimal
+    # length varint, so they are exactly what ``signed_part`` would build from the fields.
+    object.__setattr__(frame, "_signed", data[:1] + data[2 : payload_at + length])
+    return frame
 
 
 class FrameDecoder:

@@ -126,8 +126,10 @@ class Identity:
             status=status,
             sealed=sealed,
         )
-        signature = self._signing.sign(signed_part(**fields))  # type: ignore[arg-type]
-        return Frame(signature=signature, **fields)  # type: ignore[arg-type]
+        signed = signed_part(**fields)  # type: ignore[arg-type]
+        frame = Frame(signature=self._signing.sign(signed), **fields)  # type: ignore[arg-type]
+        object.__setattr__(frame, "_signed", signed)  # Frame keeps its signed bytes once known
+        return frame
 
     def save(self, path: Path) -> None:
         """Write the key file with mode 0600, atomically and durably (never a half-written key)."""

@@ -10,6 +10,7 @@ from hub.core.frame import (
     HEADER_SIZE,
     MAX_PAYLOAD,
     SIGNATURE_SIZE,
+    Frame,
     FrameDecoder,
     Kind,
     Priority,
@@ -17,6 +18,8 @@ from hub.core.frame import (
     decode_frame,
     decode_varint,
     encode_varint,
+    message_id,
+    signed_part,
 )
 from hub.core.identity import Identity
 
@@ -63,6 +66,28 @@ def test_hop_counter_is_outside_the_signature_and_the_id() -> None:
     assert relayed.hops == 3
     assert relayed.id == frame.id
     assert relayed.signed_bytes == frame.signed_bytes
+
+
+@given(st.binary(max_size=300), st.sampled_from(list(Priority)), st.integers(0, 255))
+def test_the_signed_bytes_a_decoded_frame_keeps_are_those_its_fields_sign(
+    payload: bytes, priority: Priority, hops: int
+) -> None:
+    decoded = decode_frame(make(payload, priority=priority))
+    fields = {name: getattr(decoded, name) for name in ("kind", "sender", "recipient", "created")}
+    fields |= {name: getattr(decoded, name) for name in ("ttl_minutes", "nonce", "payload", "priority")}
+    rebuilt = signed_part(**fields, status=decoded.status, sealed=decoded.sealed)  # type: ignore[arg-type]
+    assert decoded.signed_bytes == rebuilt
+    assert decoded.id == message_id(rebuilt) == decoded.with_hops(hops).id
+    assert decoded.with_hops(hops).encode() == make_hops(decoded, hops)
+
+
+def make_hops(frame: Frame, hops: int) -> bytes:
+    """The frame's wire with another hop count, built from scratch (no kept bytes)."""
+    fresh = Frame(
+        frame.kind, frame.sender, frame.recipient, frame.created, frame.ttl_minutes, frame.nonce,
+        frame.payload, frame.signature, frame.priority, frame.status, frame.sealed, hops,
+    )  # fmt: skip
+    return fresh.encode()
 
 
 def test_message_id_changes_with_any_signed_byte() -> None:
