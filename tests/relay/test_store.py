@@ -220,5 +220,5 @@ async def test_sustained_writes_do_not_grow_the_wal_past_its_limit(tmp_path: Pat
     )
     await eventually(lambda: store.wal_truncations >= 1, timeout=30)
     await eventually(lambda: not wal.exists() or wal.stat().st_size < store.wal_limit, timeout=30)
-    assert len(await store.pending()) == 400
+    assert len(await all_pending(store)) == 400
     await store.close()
