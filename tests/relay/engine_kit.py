@@ -109,8 +109,11 @@ async def engine(
     peers: tuple[Identity, ...] = (PEER,),
     default_route: tuple[bytes, ...] = (PEER.node_id,),
     max_messages: int = 1000,
+    probe_interval: float | None = None,
 ) -> AsyncIterator[Engine]:
-    """A running router (dispatcher and link workers) that sends from ``ME`` over ``media``."""
+    """A running router (dispatcher and link workers) that sends from ``ME`` over ``media``; with
+    ``probe_interval`` (real seconds) the links are probed too, as in a hub, so a peer marked down by
+    missing acks comes back once it answers."""
     async with wired(media, peers=peers, health=health) as wiring:
         store = await Store.open(tmp_path / "store.db", max_messages=max_messages)
         events = EventBus()
@@ -125,9 +128,12 @@ async def engine(
             routes={},
             default_route=default_route,
         )
-        task = asyncio.create_task(router.run(), name="router")
+        tasks = [asyncio.create_task(router.run(), name="router")]
+        if probe_interval is not None:
+            tasks.append(asyncio.create_task(wiring.links.probe_forever(probe_interval), name="probes"))
         try:
             yield Engine(wiring, store, router, events)
         finally:
-            await cancel_and_wait(task)
+            for task in tasks:
+                await cancel_and_wait(task)
             await store.close()
