@@ -49,8 +49,9 @@ def via_socket(request: web.Request) -> bool:
 
 def host_names(extra: Iterable[str] = ()) -> frozenset[str]:
     """The names (lower case, no port) this hub answers to besides any IP address."""
+    # no DNS lookup (getfqdn): a hub must start quickly when the network is down
     hostname = socket.gethostname().lower()
-    names = {"localhost", hostname, f"{hostname}.local", socket.getfqdn().lower()}
+    names = {"localhost", hostname, f"{hostname}.local"}
     return frozenset(n.strip(".") for n in (*names, *(e.lower() for e in extra)) if n)
 
 

@@ -54,7 +54,10 @@ def bind_private(path: Path) -> socket.socket:
         raise ConfigError(
             f"another hub already serves {path}; stop it first (two hubs must not share a data folder)"
         )
-    staging = Path(tempfile.mkdtemp(prefix=".api-", dir=path.parent))  # mode 0700
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".api-", dir=path.parent))  # mode 0700
+    except OSError as exc:
+        raise ConfigError(f"cannot create the API socket in {path.parent}: {exc.strerror or exc}") from exc
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         staged = staging / SOCKET_NAME
