@@ -67,6 +67,10 @@ def test_lockout_by_source_leaves_the_coordinator_in(hub: HubProcess) -> None:
     status, headers, body = login(hub, PASSWORD, COORDINATOR)
     assert status == 200, body
     assert "Secure" not in headers["Set-Cookie"], "plain HTTP: a Secure cookie would never come back"
+    # A console session is for the console's own routes, which check the user's role; never for /v1.
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert hub.http("GET", "/v1/inbox", None, {"Cookie": cookie})[0] == 401
+    assert hub.http("GET", "/console/api/me", None, {"Cookie": cookie})[0] == 200
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
