@@ -34,6 +34,7 @@ def on_host(hub: HubProcess, host: netns.Host) -> None:
     hub.opener = host.opener
 
 
+@pytest.mark.timeout(400)  # generous deadlines for a loaded 2-core machine
 def test_a_silent_path_holds_the_message_until_it_returns(tmp_path: Path, lan: list[netns.Host]) -> None:
     staff_host, home_host = lan
     staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff")
