@@ -25,6 +25,7 @@ async def active_in_database(store: Store) -> int:
 async def test_hop_acks_that_arrive_while_an_eviction_is_written(tmp_path: Path) -> None:
     async with engine(tmp_path, {"memory": MemoryMedium()}, max_messages=2) as e:
         old = await e.submit(message(b"old", Priority.ROUTINE))
+        e.clock.advance(1)  # the oldest routine message is the victim
         newer = await e.submit(message(b"newer", Priority.ROUTINE))
         await eventually(lambda: old.state is newer.state is DeliveryState.SENT)
 
