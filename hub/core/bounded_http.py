@@ -240,6 +240,7 @@ class GuardedSite(web.BaseSite):
 def listen_tcp(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``OSError`` if it cannot be bound), for ``GuardedSite``."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=128)
+    # a deep queue: a burst of connects waits for accept() instead of a dropped SYN and a 1 s retry
+    sock = socket.create_server((host, port), family=family, backlog=1024)
     sock.setblocking(False)
     return sock

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import playwright.async_api as playwright_api
 import pytest
@@ -23,9 +22,9 @@ from tests.hubproc import HubProcess, staff_and_care_home
 expect = playwright_api.expect
 
 
-@pytest.fixture
-def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
-    staff, home = staff_and_care_home(tmp_path)
+@pytest.fixture(scope="module")
+def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubProcess, HubProcess]]:
+    staff, home = staff_and_care_home(tmp_path_factory.mktemp("hubs"))
     add_user(staff, "hansen", "coordinator")
     staff.start()
     home.start()
