@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    os.umask(0o077)  # console.db holds password hashes and the log book
     try:
         config = load(args.config)
         config.data_dir.mkdir(parents=True, exist_ok=True)

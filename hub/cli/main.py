@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import importlib.metadata
 import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
@@ -34,10 +39,11 @@ from hub.cli.remote import (
 )
 from hub.cli.simulate import add_simulate_command
 from hub.cli.tokens import add_token_command
-from hub.core.errors import BeredtError, ConfigError, StoreMissing
+from hub.core.errors import BeredtError, ConfigError, StoreMissing, UsageError
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
 from hub.core.kinds import SCHEMAS
+from hub.core.kinds.fields import Choice, Flags, HexId, Schema, Text, Time, UInt
 from hub.relay.roster import Roster
 from hub.service import config as config_module
 from hub.service.config import HubConfig
@@ -110,11 +116,34 @@ def cmd_id(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def lock_data_dir(config: HubConfig) -> int:
+    """Hold ``<data_dir>/.lock`` for the life of this process: two hubs on one data folder would share one
+    identity and one store. The folder and what is in it are made private to this user."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.chmod(0o700)
+    for child in config.data_dir.iterdir():
+        if child.is_file() and not child.is_symlink():
+            child.chmod(0o600)
+    fd = os.open(config.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(
+            f"another beredt run already uses the data folder {config.data_dir}; stop it first, or give this"
+            " config its own [node] data_dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hub.service.server import serve
 
     config = load_config(args)
     logging.getLogger().setLevel(args.log_level or config.log_level)
+    lock_data_dir(config)  # released by the kernel when the process ends, however it ends
     try:
         asyncio.run(serve(config, new_store=args.new_store))
     except KeyboardInterrupt:
@@ -140,14 +169,14 @@ def cmd_roster_add(args: argparse.Namespace) -> int:
     try:
         card = PublicCard.decode(args.card)
     except ValueError as exc:
-        raise ConfigError(f"{exc} (get it with 'beredt id' on that node)", key="CARD") from exc
+        raise UsageError(f"CARD: {exc} (get it with 'beredt id' on that node)") from exc
     kinds = None
     if args.kinds:
         try:
             kinds = frozenset(Kind[k.strip().upper().replace("-", "_")] for k in args.kinds.split(","))
         except KeyError as exc:
-            raise ConfigError(
-                f"unknown kind {exc}; known: {', '.join(k.name.lower() for k in Kind)}", key="--kinds"
+            raise UsageError(
+                f"--kinds: unknown kind {exc}; known: {', '.join(k.name.lower() for k in Kind)}"
             ) from None
     entry = roster.add(card, kinds)
     roster.save()
@@ -189,6 +218,61 @@ def cmd_roster_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_peer_add(args: argparse.Namespace) -> int:
+    """Trust a neighbour and tell this hub how to reach it, from its card alone: no ids copied by hand."""
+    path = config_path(args)
+    if path is None or not path.exists():
+        raise UsageError("peer add writes the config file: give it with -c FILE (or $BEREDT_CONFIG)")
+    config = config_module.load(path)
+    try:
+        card = PublicCard.decode(args.card)
+    except ValueError as exc:
+        raise UsageError(f"CARD: {exc} (get it with 'beredt id --card-only' on that node)") from exc
+    node = card.node_id.hex()
+    links: dict[str, str] = {}
+    for item in args.via:
+        link, sep, address = item.partition("=")
+        if not sep or not address:
+            raise UsageError(f"--via: expected LINK=ADDRESS, got {item!r}")
+        if link not in {c.name for c in config.links}:
+            known = ", ".join(c.name for c in config.links) or "none"
+            raise UsageError(f"--via: this hub has no link named {link!r} (its links: {known})")
+        links[link] = address
+    if args.default_route and not links:
+        raise UsageError("--default-route: say how to reach the peer with --via LINK=ADDRESS")
+    if any(peer.node_id == card.node_id for peer in config.peers):
+        raise UsageError(f"{card.name} ({node}) is already a peer in {path}: change its addresses there")
+    roster = _roster(config)
+    entry = roster.add(card, None)
+    roster.save()
+    print(f"trusted {entry.name} ({entry.role.value}) as {node}")
+    text = path.read_text()
+    addition = ""
+    # table headers, never bare keys: appended keys would land in whatever table ends the file
+    if links:
+        scalars = tomli_w.dumps({"node": node, "name": card.name})
+        addition += f"\n[[peers]]\n{scalars}\n[peers.links]\n{tomli_w.dumps(links)}"
+    if args.default_route:
+        if config.default_route or re.search(r"^\s*\[routes\]", text, re.MULTILINE):
+            print(f"{path} already has [routes]: add {node} to it by hand", file=sys.stderr)
+        else:
+            addition += f"\n[routes]\n{tomli_w.dumps({'default': [node]})}"
+    if addition:
+        # the new file must load before it replaces the old one: a hub never finds a broken config
+        draft = path.with_name(f".{path.name}.new")
+        draft.write_text(text.rstrip("\n") + "\n" + addition)
+        try:
+            config_module.load(draft)
+        except ConfigError:
+            draft.unlink()
+            raise
+        draft.replace(path)
+        print(f"added {card.name} to {path}" + (f" via {', '.join(links)}" if links else ""))
+        print("restart the hub to use the new peer (the roster is reloaded at once)")
+    _notify_reload(config)
+    return EXIT_OK
+
+
 def _notify_reload(config: HubConfig) -> None:
     try:
         api_call(config, "POST", "/v1/roster/reload", {})
@@ -200,20 +284,101 @@ def _notify_reload(config: HubConfig) -> None:
 def cmd_admin(args: argparse.Namespace) -> int:
     from hub.cli.admin import main as admin
 
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else list(args.rest)
+    # -c in the same place as for every other command: 'beredt user add hansen -c beredt.toml' works too
+    for index, word in enumerate(rest):
+        if word in ("-c", "--config") and index + 1 < len(rest):
+            args.config = rest[index + 1]
+            del rest[index : index + 2]
+            break
+        if word.startswith("--config="):
+            args.config = word.partition("=")[2]
+            del rest[index]
+            break
     path = config_path(args)
     area = "logbook" if args.command == "log" else args.command
-    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     return admin([*(["--config", str(path)] if path else []), area, *rest])
 
 
 # ---- argument parsing ------------------------------------------------------------------------------------
 
 
-def _fields_help() -> str:
-    lines = ["fields per kind (nested with dots, values as JSON where they parse):"]
-    for kind, schema in SCHEMAS.items():
-        lines.append(f"  {kind.name.lower()}: " + ", ".join(e.name for e in schema.entries))
+def _describe(field: object) -> str:
+    """What a field accepts, in the words of ``beredt send KIND --help``."""
+    match field:
+        case Choice(names=names):
+            return "one of " + ", ".join(names)
+        case Flags(names=names):
+            return "a JSON list of " + ", ".join(names)
+        case Text(max_bytes=n):
+            return f"text, at most {n} bytes"
+        case UInt(high=high):
+            return f"a whole number 0..{high}"
+        case Time():
+            return "a Unix time or ISO 8601 with offset (2026-12-06T14:00+01:00)"
+        case HexId(size=size):
+            return f"{2 * size} hex digits"
+        case Schema(entries=entries):
+            return "a group: " + ", ".join(f"{field.title}.{e.name}" for e in entries)
+    return "a JSON value"
+
+
+def _kind_help(kind: Kind) -> str:
+    schema = SCHEMAS[kind]
+    lines = [f"fields of {kind.name.lower().replace('_', '-')} (field=value; * = required):"]
+    for entry in schema.entries:
+        mark = "*" if entry.required else " "
+        lines.append(f"  {mark} {entry.name:<14} {_describe(entry.type)}")
     return "\n".join(lines)
+
+
+SEND_EXAMPLES = {
+    "text": "beredt send text 0123456789abcdef 'Generator kører, alt vel'",
+    "sitrep": "beredt send sitrep '*' number=1 phase=Initial summary='Strømsvigt i hele kommunen'",
+    "status": "beredt send status 0123456789abcdef facility=Normal power=generator fuel_hours=30",
+    "alert": "beredt send alert 0123456789abcdef event=Strømsvigt urgency=Immediate severity=Severe"
+    " certainty=Observed instruction='Start generatoren'",
+}
+
+
+def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``beredt send KIND TO FIELD...``: one sub-command per kind, each with its own fields in --help;
+    names take a dash or an underscore (resource-request = resource_request)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "to", help="recipient node id (16 hex digits, or a unique prefix of a roster id) or '*'"
+    )
+    options.add_argument("fields", nargs="*", metavar="FIELD", help="the text, or field=value pairs")
+    options.add_argument("--body", help="the body as JSON ('-' reads standard input) instead of FIELDs")
+    options.add_argument("--json", action="store_true", help="print the hub's answer as JSON")
+    options.add_argument(
+        "--priority", default="normal", choices=["routine", "normal", "urgent", "life-safety"]
+    )
+    options.add_argument("--status", default="actual", choices=["actual", "exercise", "test"])
+    options.add_argument("--ttl", type=int, help="minutes until the message expires (default from config)")
+    options.add_argument("--sealed", action="store_true", help="encrypt to the recipient (personal data)")
+    send = sub.add_parser(
+        "send",
+        parents=[common],
+        help="send a message through the running hub",
+        description="Send a message; 'beredt send KIND --help' lists that kind's fields.",
+    )
+    kinds = send.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind in (Kind.TEXT, *SCHEMAS):
+        name = kind.name.lower().replace("_", "-")
+        aliases = [kind.name.lower()] if "_" in kind.name else []
+        epilog = "the text is the rest of the line" if kind is Kind.TEXT else _kind_help(kind)
+        if name in SEND_EXAMPLES:
+            epilog += f"\n\nexample:\n  {SEND_EXAMPLES[name]}"
+        command = kinds.add_parser(
+            name,
+            aliases=aliases,
+            parents=[common, options],
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            help="free text" if kind is Kind.TEXT else f"{SCHEMAS[kind].title} fields",
+        )
+        command.set_defaults(func=cmd_send, kind=name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,8 +389,17 @@ def build_parser() -> argparse.ArgumentParser:
         f"{config_module.DEFAULT_DATA_DIR} (the CLI reaches the hub through api.sock there), console and "
         "token API on 127.0.0.1:8470, internet link on 127.0.0.1:8471.",
     )
+    parser.add_argument("--version", action="version", version=f"beredt {_version()}")
+    # -c works before the command and after it ('beredt -c x.toml inbox' = 'beredt inbox -c x.toml'); the
+    # sub-commands' copy must not overwrite the top-level value with its default, hence SUPPRESS
+    parser.add_argument("-c", "--config", help="hub config file (TOML); default: $BEREDT_CONFIG or built-in")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", help="hub config file (TOML); default: $BEREDT_CONFIG or built-in")
+    common.add_argument(
+        "-c",
+        "--config",
+        default=argparse.SUPPRESS,
+        help="hub config file (TOML); default: $BEREDT_CONFIG or built-in",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser(
@@ -258,25 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    send = sub.add_parser(
-        "send",
-        parents=[common],
-        help="send a message through the running hub",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_fields_help()
-        + "\n\nexamples:\n  beredt send text 0123456789abcdef 'Generator kører, alt vel'\n"
-        "  beredt send sitrep '*' number=1 phase=Initial summary='Strømsvigt i hele kommunen'\n"
-        "  beredt send status 0123456789abcdef facility=Normal power=generator fuel_hours=30",
-    )
-    send.add_argument("kind", choices=["text", *(k.name.lower().replace("_", "-") for k in SCHEMAS)])
-    send.add_argument("to", help="recipient node id (16 hex digits) or '*' for everyone")
-    send.add_argument("fields", nargs="*", metavar="FIELD", help="the text, or field=value pairs")
-    send.add_argument("--json", help="the body as JSON ('-' reads standard input) instead of FIELDs")
-    send.add_argument("--priority", default="normal", choices=["routine", "normal", "urgent", "life-safety"])
-    send.add_argument("--status", default="actual", choices=["actual", "exercise", "test"])
-    send.add_argument("--ttl", type=int, help="minutes until the message expires (default from config)")
-    send.add_argument("--sealed", action="store_true", help="encrypt to the recipient (personal data)")
-    send.set_defaults(func=cmd_send)
+    add_send_command(sub, common)
 
     inbox = sub.add_parser("inbox", parents=[common], help="messages received by this hub, newest first")
     inbox.add_argument("--limit", type=int, default=20)
@@ -284,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.set_defaults(func=cmd_inbox)
 
     message = sub.add_parser("message", parents=[common], help="one message with its delivery state per hop")
-    message.add_argument("id", help="message id (32 hex digits)")
+    message.add_argument("id", help="message id (32 hex digits, or a unique prefix of a received one)")
+    message.add_argument("--json", action="store_true", help="the API's JSON instead of the summary")
     message.set_defaults(func=cmd_message)
 
     for name, func, text in (
@@ -308,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollcall.add_argument("--question", default="Meld status")
     rollcall.add_argument("--minutes", type=int, default=30, help="deadline in minutes (default 30)")
+    rollcall.add_argument("--json", action="store_true", help="list: JSON for scripts instead of a table")
     rollcall.set_defaults(func=cmd_rollcall)
 
     for name, text in (
@@ -320,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         admin.set_defaults(func=cmd_admin)
 
-    roster = sub.add_parser("roster", help="the nodes this hub trusts")
+    roster = sub.add_parser("roster", parents=[common], help="the nodes this hub trusts")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
     add = roster_sub.add_parser("add", parents=[common], help="trust a node by its card ('beredt id' on it)")
     add.add_argument("card")
@@ -334,9 +492,40 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_roster_list)
     export = roster_sub.add_parser("export", parents=[common], help="print every trusted card (to share)")
     export.set_defaults(func=cmd_roster_export)
+    peer = sub.add_parser(
+        "peer", parents=[common], help="neighbouring hubs: trust one and say how to reach it"
+    )
+    peer_sub = peer.add_subparsers(dest="peer_command", required=True, metavar="ACTION")
+    peer_add = peer_sub.add_parser(
+        "add",
+        parents=[common],
+        help="trust a node by its card and add it to [[peers]] with its link addresses",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  beredt peer add -c kommune.toml beredt1:Relay... --via internet=http://10.0.0.2:8471"
+        " --default-route",
+    )
+    peer_add.add_argument("card", help="the node's card ('beredt id --card-only' on it)")
+    peer_add.add_argument(
+        "--via",
+        action="append",
+        default=[],
+        metavar="LINK=ADDRESS",
+        help="how to reach it on a link (repeat)",
+    )
+    peer_add.add_argument(
+        "--default-route", action="store_true", help="send everything without its own route through it"
+    )
+    peer_add.set_defaults(func=cmd_peer_add)
     add_token_command(sub, common)
     add_simulate_command(sub)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("beredt")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -344,14 +533,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # keys, stores, console users and the log book: readable by this user only
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
         return code
+    except BrokenPipeError:
+        # 'beredt inbox | head': the reader has what it wanted; say nothing more and send nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except UsageError as exc:
+        print(f"beredt: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"beredt: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except json.JSONDecodeError as exc:
-        print(f"beredt: --json is not valid JSON: {exc}", file=sys.stderr)
+        print(f"beredt: --body is not valid JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BeredtError as exc:
         print(f"beredt: {exc}", file=sys.stderr)

@@ -13,12 +13,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hub.api import local
 from hub.api.local import Unreachable as Unreachable  # re-exported: the commands catch it
-from hub.core.errors import BeredtError, ConfigError
+from hub.console.messages import local_zone
+from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind
 from hub.core.kinds import SCHEMAS
 from hub.core.kinds.fields import Choice, HexId, Schema, Text
@@ -26,6 +28,7 @@ from hub.service import config as config_module
 from hub.service.config import HubConfig
 
 EXIT_OK = 0
+LOCAL = local_zone()
 
 
 def config_path(args: argparse.Namespace) -> Path | None:
@@ -56,7 +59,7 @@ def _parse_fields(pairs: Sequence[str], schema: Schema | None = None) -> dict[st
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"expected field=value, got {pair!r}", key="FIELD")
+            raise UsageError(f"FIELD: expected field=value, got {pair!r} (see 'beredt send KIND --help')")
         parsed: Any = value
         if key not in textual:
             try:
@@ -71,6 +74,42 @@ def _parse_fields(pairs: Sequence[str], schema: Schema | None = None) -> dict[st
     return body
 
 
+def _resolve(prefix: str, candidates: Sequence[tuple[str, str]], what: str) -> str:
+    """A full id from a unique prefix of an id or a name among ``(id, name)`` pairs (an exact match wins)."""
+    wanted = prefix.lower()
+    exact = {i for i, name in candidates if i == wanted or (name and name.casefold() == prefix.casefold())}
+    found = exact or {
+        i
+        for i, name in candidates
+        if i.startswith(wanted) or (name and name.casefold().startswith(prefix.casefold()))
+    }
+    if len(found) == 1:
+        return found.pop()
+    if not found:
+        raise UsageError(f"no {what} matches {prefix!r}")
+    raise UsageError(f"{prefix!r} matches {len(found)} {what}s: give more digits")
+
+
+def recipient(config: HubConfig, value: str) -> str:
+    """'*', a full node id, or a unique prefix or name of a node in the roster."""
+    if value in ("*", "all") or (len(value) == 16 and all(c in "0123456789abcdef" for c in value.lower())):
+        return "*" if value == "all" else value.lower()
+    from hub.relay.roster import Roster
+    from hub.service.assembly import load_identity
+
+    roster = Roster.load(load_identity(config, create=False).card, config.roster_path)
+    return _resolve(value, [(e.node_id.hex(), e.name) for e in roster], "node in the roster")
+
+
+def local_time(when: float | None) -> str:
+    """A moment as people here read it: local date and time (the hub's zone, Europe/Copenhagen)."""
+    if when is None:
+        return "-"
+    moment = datetime.fromtimestamp(when, LOCAL)
+    today = datetime.now(LOCAL).date()
+    return moment.strftime("%H:%M:%S" if moment.date() == today else "%Y-%m-%d %H:%M")
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     config = load_config(args)
     kind = args.kind
@@ -78,18 +117,25 @@ def cmd_send(args: argparse.Namespace) -> int:
     if kind == "text":
         body = " ".join(args.fields)
         if not body:
-            raise ConfigError("a text message needs some text", key="TEXT")
-    elif args.json:
-        body = json.loads(sys.stdin.read() if args.json == "-" else args.json)
+            raise UsageError("TEXT: a text message needs some text: beredt send text TO 'the text'")
+    elif args.body:
+        body = json.loads(sys.stdin.read() if args.body == "-" else args.body)
     else:
         body = _parse_fields(args.fields, SCHEMAS.get(Kind[kind.upper().replace("-", "_")]))
-    request = {"to": args.to, "kind": kind, "body": body, "priority": args.priority, "status": args.status}
+    to = recipient(config, args.to)
+    request = {"to": to, "kind": kind, "body": body, "priority": args.priority, "status": args.status}
     if args.ttl:
         request["ttl_minutes"] = args.ttl
     if args.sealed:
         request["sealed"] = True
     answer = api_call(config, "POST", "/v1/messages", request)
-    print(answer["id"])
+    if args.json:
+        print(json.dumps(answer))
+    else:
+        print(answer["id"])
+        print(
+            f"accepted and stored; follow its delivery with: beredt message {answer['id']}", file=sys.stderr
+        )
     return EXIT_OK
 
 
@@ -101,24 +147,52 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     rows = [
         (
             m["id"][:12],
+            local_time(m["received"]),
             m["kind"],
             m["from_name"] or m["from"],
             m["priority"],
             m["via"] or "",
-            json.dumps(m["body"], ensure_ascii=False)[:60],
+            _body_text(m["body"])[:60],
         )
         for m in answer["messages"]
     ]
-    print_table(("ID", "KIND", "FROM", "PRIORITY", "VIA", "BODY"), rows)
+    print_table(("ID", "RECEIVED", "KIND", "FROM", "PRIORITY", "VIA", "BODY"), rows)
     return EXIT_OK
 
 
+def _body_text(body: Any) -> str:
+    return body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+
+
 def cmd_message(args: argparse.Namespace) -> int:
-    print(
-        json.dumps(
-            api_call(load_config(args), "GET", f"/v1/messages/{args.id}"), indent=2, ensure_ascii=False
-        )
-    )
+    config = load_config(args)
+    message_id = args.id.lower()
+    if len(message_id) != 32:
+        # a short id as 'beredt inbox' prints it: unique among the newest received messages
+        inbox = api_call(config, "GET", "/v1/inbox?limit=1000")["messages"]
+        message_id = _resolve(message_id, [(m["id"], "") for m in inbox], "received message")
+    message = api_call(config, "GET", f"/v1/messages/{message_id}")
+    if args.json:
+        print(json.dumps(message, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    acked = message.get("end_to_end_acked_at")
+    for label, value in (
+        ("id", message["id"]), ("kind", message["kind"]), ("from", message["from_name"] or message["from"]),
+        ("to", message["to"]), ("priority", message["priority"]), ("status", message["status"]),
+        ("created", local_time(message["created"])), ("stored", local_time(message["received"])),
+        ("state", message.get("state", "-")),
+        ("end-to-end", f"acknowledged {local_time(acked)}" if acked else "not acknowledged yet"),
+        ("body", _body_text(message["body"])),
+    ):  # fmt: skip
+        print(f"{label + ':':<12}{value}")
+    hops = message.get("hops", [])
+    if hops:
+        print()
+        print_table(
+            ("NEXT HOP", "STATE", "LINK", "TRIES", "UPDATED", "LAST ERROR"),
+            [(h["next_hop"] or h["hop"], h["state"], h["link"] or "-", str(h["attempts"]),
+              local_time(h["updated"]), (h["last_error"] or "")[:50]) for h in hops],
+        )  # fmt: skip
     return EXIT_OK
 
 
@@ -184,7 +258,9 @@ def cmd_board(args: argparse.Namespace) -> int:
             (
                 str(r.get("name", r.get("node", "?"))),
                 str(r.get("concern") or "-"),
-                _ago(r.get("last_heard")),
+                f"{local_time(r.get('last_heard'))} ({_ago(r.get('last_heard'))})"
+                if r.get("last_heard")
+                else "never",
                 str(r.get("last_link") or "-"),
                 str(r.get("rollcall") or "-"),
             )
@@ -197,7 +273,17 @@ def cmd_board(args: argparse.Namespace) -> int:
 def cmd_rollcall(args: argparse.Namespace) -> int:
     config = load_config(args)
     if args.action == "list":
-        print(json.dumps(api_call(config, "GET", "/v1/rollcalls")["rollcalls"], indent=2, ensure_ascii=False))
+        calls = api_call(config, "GET", "/v1/rollcalls")["rollcalls"]
+        if args.json:
+            print(json.dumps(calls, indent=2, ensure_ascii=False))
+            return EXIT_OK
+        rows = [
+            (call["request"], call["question"], local_time(call["deadline"]),
+             target.get("name") or target["institution"], target["state"],
+             local_time(target["answer"]["at"]) if target.get("answer") else "-")
+            for call in calls for target in call["targets"]
+        ]  # fmt: skip
+        print_table(("ROLL-CALL", "QUESTION", "DEADLINE", "INSTITUTION", "STATE", "ANSWERED"), rows)
         return EXIT_OK
     body = {"question": args.question, "minutes": args.minutes, "institutions": args.institutions}
     print(api_call(config, "POST", "/v1/rollcalls", body)["request"])

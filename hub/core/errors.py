@@ -51,6 +51,10 @@ class ConfigError(BeredtError):
         return ConfigError(self.message, file=file, key=self.key)
 
 
+class UsageError(BeredtError):
+    """A command used the wrong way (a missing field, a value of the wrong form); the message says how."""
+
+
 class ProtocolError(BeredtError):
     """Bytes that do not decode: a malformed frame, fragment, PDU or modem response."""
 

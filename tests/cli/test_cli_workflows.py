@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,11 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     request = staff.cli("rollcall", "start", home.node_id, "--question", "Meld status", "--minutes", "30")
     request_id = request.strip().splitlines()[-1]
     assert len(request_id) == 8
+    calls = staff.cli("rollcall", "list")  # a table with local times, not JSON with Unix times
+    assert calls.splitlines()[0].split() == ["ROLL-CALL", "QUESTION", "DEADLINE", "INSTITUTION", "STATE",
+                                             "ANSWERED"]  # fmt: skip
+    assert request_id in calls and "pending" in calls and "{" not in calls
+    assert json.loads(_stdout(staff, "rollcall", "list"))[0]["request"] == request_id
 
     home.wait_for("the roll-call", lambda: any(m["kind"] == "rollcall" for m in home.inbox()))
     home.cli("send", "status", staff.node_id, "facility=Normal", "power=generator", "fuel_hours=30",
@@ -44,6 +50,32 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     staff.wait_for("the answer on the board", answered)
     table = staff.cli("board")
     assert "Plejehjemmet Solgaarden" in table and "answered" in table
+
+    # the short id 'inbox' prints is accepted by 'message', which answers in words and local times
+    short = next(line.split()[0] for line in staff.cli("inbox").splitlines()[1:] if " status " in line)
+    assert len(short) == 12
+    shown = staff.cli("message", short)
+    assert "kind:       status" in shown and "end-to-end:" in shown and "{" in shown  # the body stays JSON
+    # a recipient by its roster name, as people know it
+    staff.cli("send", "text", "Plejehjemmet", "Brændstof kommer kl. 14")
+    home.wait_for("the text", lambda: any(m["body"] == "Brændstof kommer kl. 14" for m in home.inbox()))
+
+
+def test_a_second_hub_on_the_same_data_folder_is_refused(
+    staff_and_home: tuple[HubProcess, HubProcess],
+) -> None:
+    staff, _ = staff_and_home
+    twin = staff.config_path.with_name("twin.toml")
+    twin.write_text(staff.config_path.read_text().replace(str(staff.api_port), "1").replace(
+        str(staff.link_port), "2"))  # fmt: skip
+    refused = subprocess.run([*BEREDT, "run", "-c", str(twin)], capture_output=True, text=True, cwd=REPO,
+                             timeout=60)  # fmt: skip
+    assert refused.returncode == 2
+    assert "another beredt run already uses the data folder" in refused.stderr
+    data = staff.dir / "data"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("store.db", "console.db", "identity.key"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
 
 
 def _stdout(hub: HubProcess, *args: str) -> str:
