@@ -1,5 +1,6 @@
-"""Parts for driving the relay engine directly: two hubs' identities, a link set built from real
-in-memory transports, and the frames they exchange. Nothing here replaces an engine class."""
+"""Parts for driving the relay engine directly: our hub's and two peers' identities, a link set built
+from real in-memory transports, a running router over a real store, and the frames they exchange.
+Nothing here replaces an engine class."""
 
 from __future__ import annotations
 
@@ -45,14 +46,13 @@ async def wired(
     *,
     peers: tuple[Identity, ...] = (PEER,),
     health: HealthBoard | None = None,
-    kinds: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Wiring]:
     """A link per medium: ours at address "me", each peer's at its name (only the first peer listens)."""
     ours = {name: medium.attach("me", name) for name, medium in media.items()}
     far = {name: medium.attach(peers[0].name, name) for name, medium in media.items()}
     clock = ManualClock()
     configs = [PeerConfig(p.node_id, p.name, dict.fromkeys(media, p.name)) for p in peers]
-    links = LinkSet(ours, kinds or dict.fromkeys(media, "memory"), configs, health or HealthBoard(), clock)
+    links = LinkSet(ours, dict.fromkeys(media, "memory"), configs, health or HealthBoard(), clock)
     try:
         yield Wiring(links, clock, ours, far)
     finally:
