@@ -68,3 +68,26 @@ async def test_a_slow_links_hop_ack_does_not_hold_back_the_fast_links(
     ack = await next_frame(wiring.far["fast"], timeout=15)
     assert decode_ids(ack.payload) == [IDS[1]]
     assert slow.on_air == 1, "the slow link's ack is still on the air"
+
+
+async def test_end_to_end_acks_are_batched_per_originator_with_the_highest_priority() -> None:
+    submitted: list[tuple[Kind, bytes, list[bytes], Priority, int]] = []
+    done = asyncio.Event()
+
+    async def submit(kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int) -> bytes:
+        submitted.append((kind, recipient, decode_ids(payload), priority, ttl))
+        done.set()
+        return b"\x00" * 16
+
+    async with wired({"fast": MemoryMedium()}) as wiring:
+        batcher = AckBatcher(ME, wiring.links, wiring.clock, submit, e2e_delay=0.01)
+        batcher.e2e_ack(PEER.node_id, IDS[0], Priority.ROUTINE, remaining_minutes=30)
+        batcher.e2e_ack(PEER.node_id, IDS[1], Priority.URGENT, remaining_minutes=90)
+        task = asyncio.create_task(batcher.run())
+        try:
+            async with asyncio.timeout(10):
+                await done.wait()
+        finally:
+            await cancel_and_wait(task)
+    assert submitted == [(Kind.ACK, PEER.node_id, IDS[:2], Priority.URGENT, 90)]
+    assert batcher.e2e_acks_sent == 1
