@@ -413,7 +413,10 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         # what the history left behind (resends, acks, the WAL copied into the database) is not the real
         # rate's cost
         print(f"  settling for {args.settle:g} s", flush=True)
-        await asyncio.sleep(args.settle)
+        await asyncio.sleep(args.settle / 2)
+        cpu0, w0, t0 = proc.cpu(), proc.written(), time.monotonic()
+        await asyncio.sleep(args.settle / 2)
+        idle = {"cpu": proc.cpu() - cpu0, "written": proc.written() - w0, "wall": time.monotonic() - t0}
         print(f"phase 2: real rate for {args.real:g} s with one console open ...", flush=True)
         console.times.clear()  # only the real-rate phase's fetches are reported
         live = asyncio.get_running_loop().create_task(console.live())
@@ -463,9 +466,9 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         watcher.cancel()
         await console.close()
         hub.stop()
+        await runner.cleanup()  # no more frames in, so no more answers started
         await homes.close()
-        await runner.cleanup()
-    report(hist, rate, console, wal, complete, restart_s, flood_fig)
+    report(hist, idle, rate, console, wal, complete, restart_s, flood_fig)
 
 
 def row(name: str, measured: str, pi: str = "", budget: str = "") -> None:
@@ -474,6 +477,7 @@ def row(name: str, measured: str, pi: str = "", budget: str = "") -> None:
 
 def report(
     hist: dict[str, Any],
+    idle: dict[str, Any],
     rate: dict[str, Any],
     console: ConsoleClient,
     wal: WalWatch,
@@ -496,6 +500,13 @@ def report(
             f"{fig['written'] / n / 1024:.1f}",
             budget="<= 8",
         )
+    row(
+        "no statuses (second half of the settling): CPU, % of a core",
+        f"{idle['cpu'] / idle['wall'] * 100:.1f}",
+    )
+    row("  bytes written per second, KB", f"{idle['written'] / idle['wall'] / 1024:.1f}")
+    marginal = (rate["written"] - idle["written"] / idle["wall"] * rate["wall"]) / max(1, rate["statuses"])
+    row("real rate: bytes written per status above that floor, KB", f"{marginal / 1024:.1f}", budget="<= 8")
     share = rate["cpu"] / rate["wall"] * 100
     row(
         "hub CPU at the real rate with one console, % of a core",
