@@ -4,23 +4,31 @@ Beredt carries an alert between hubs as a compact ALERT payload (``hub.core.kind
 edge it becomes a full CAP 1.2 document so any CAP-aware system (a national alert gateway, a media feed, a
 regional staff's tool) can take it. The frame's own header supplies what the payload leaves out: the
 message id is the CAP ``identifier``, the signing node the ``sender``, the frame's creation time the
-``sent`` (with a UTC offset and no fractions, as CAP requires) and the frame's Status the CAP ``status``,
-so an exercise is never exported as Actual. A read receipt becomes the standard CAP receipt: msgType Ack
-with ``references`` naming the original (``sender,identifier,sent``). Import reads a CAP document from
-outside (first ``info`` in the preferred language) into an ALERT body ready for ``encode_payload``; texts
-longer than the compact limits are cut at a character boundary and reported, never silently. Documents
-with a DTD are refused outright: CAP needs none, and entity expansion is an attack surface."""
+``sent`` (with a UTC offset and no fractions; UTC itself as ``-00:00``, as CAP requires) and the frame's
+Status the CAP ``status``, so an exercise is never exported as Actual. A read receipt becomes the
+standard CAP receipt: msgType Ack with ``references`` naming the original (``sender,identifier,sent``).
+
+Import reads a CAP document from outside into an ALERT body ready for ``encode_payload``, keeping what
+changes its meaning if lost: scope and restriction, msgType and the original's references (verbatim, so
+a relayed Cancel still names what it cancels), the original's identifier, sender and sent time, each
+info's language, response types, event codes, onset/effective/expires, parameters and the area geometry
+(polygons, circles, geocodes). The info in the preferred language leads; every other info keeps its own
+wording (event, headline, description, instruction, area names, parameters) as a translation. Texts
+longer than the compact limits are cut at a character boundary, and elements Beredt does not carry are
+named; both are reported, never silently dropped. A Private alert is refused (its addressees cannot
+follow it through a relay). Documents with a DTD are refused outright: CAP needs none, and entity
+expansion is an attack surface."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from hub.core.errors import ProtocolError
-from hub.core.frame import Status
+from hub.core.frame import MAX_PAYLOAD, Status
 from hub.core.kinds import catalog
 from hub.core.kinds.fields import Text
 
@@ -58,7 +66,10 @@ class CapHeader:
 
 @dataclass(frozen=True, slots=True)
 class ImportedCap:
-    """An outside CAP document read into Beredt terms; ``body`` is a valid ALERT body."""
+    """An outside CAP document read into Beredt terms; ``body`` is a valid ALERT body.
+
+    ``truncated`` names the texts cut to fit; ``not_kept`` names what the document had and Beredt does
+    not carry (an unsupported element, an info whose shared fields differ from the first's)."""
 
     identifier: str
     sender: str
@@ -67,11 +78,13 @@ class ImportedCap:
     body: dict[str, Any]
     references: tuple[CapReference, ...] = ()
     truncated: tuple[str, ...] = field(default=())
+    not_kept: tuple[str, ...] = field(default=())
 
 
 def format_time(unix: int, tz: tzinfo = UTC) -> str:
-    """CAP dateTime: ``2026-11-24T10:00:00+01:00`` (offset always, ``-00:00`` never, no fractions)."""
-    return datetime.fromtimestamp(unix, tz).isoformat(timespec="seconds")
+    """CAP dateTime: ``2026-11-24T10:00:00+01:00``; an offset always, UTC as ``-00:00``, no fractions."""
+    text = datetime.fromtimestamp(unix, tz).isoformat(timespec="seconds")
+    return text[:-6] + "-00:00" if text.endswith("+00:00") else text
 
 
 def _parse_time(text: str, where: str) -> int:
@@ -89,8 +102,20 @@ def _sub(parent: ET.Element, tag: str, text: str | None) -> None:
         ET.SubElement(parent, _Q + tag).text = text
 
 
+def _pairs(parent: ET.Element, tag: str, pairs: Sequence[Sequence[str]]) -> None:
+    for name, value in pairs:
+        element = ET.SubElement(parent, _Q + tag)
+        _sub(element, "valueName", name)
+        _sub(element, "value", value)
+
+
 def _alert_element(
-    header: CapHeader, msg_type: str, references: Sequence[CapReference], tz: tzinfo
+    header: CapHeader,
+    msg_type: str,
+    references: Sequence[str],
+    tz: tzinfo,
+    *,
+    note: str | None = None,
 ) -> ET.Element:
     if header.scope not in SCOPES:
         raise ValueError(f"scope: {header.scope!r} is not one of {', '.join(SCOPES)}")
@@ -104,14 +129,61 @@ def _alert_element(
     _sub(root, "msgType", msg_type)
     _sub(root, "scope", header.scope)
     _sub(root, "restriction", header.restriction if header.scope == "Restricted" else None)
+    _sub(root, "note", note)
     if references:
-        _sub(root, "references", " ".join(ref.render(tz) for ref in references))
+        _sub(root, "references", " ".join(references))
     return root
 
 
 def _serialise(root: ET.Element) -> str:
     ET.register_namespace("", NS)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _area_elements(info: ET.Element, body: Mapping[str, Any], names: Sequence[str] | None) -> None:
+    areas = body.get("areas")
+    if areas is None:
+        if "area" in body:
+            _sub(ET.SubElement(info, _Q + "area"), "areaDesc", body["area"])
+        return
+    for index, item in enumerate(areas):
+        area = ET.SubElement(info, _Q + "area")
+        _sub(area, "areaDesc", names[index] if names and index < len(names) else item["desc"])
+        for polygon in item.get("polygons", []):
+            _sub(area, "polygon", polygon)
+        for circle in item.get("circles", []):
+            _sub(area, "circle", circle)
+        _pairs(area, "geocode", item.get("geocodes", []))
+
+
+def _info_element(
+    root: ET.Element,
+    body: Mapping[str, Any],
+    words: Mapping[str, Any],
+    header: CapHeader,
+    tz: tzinfo,
+) -> None:
+    """One <info>: shared fields from ``body``, wording (texts, area names, parameters) from ``words``."""
+    info = ET.SubElement(root, _Q + "info")
+    _sub(info, "language", words.get("language", header.language))
+    _sub(info, "category", body.get("category", "Other"))
+    _sub(info, "event", words.get("event", body["event"]))
+    for response in body.get("response", []):
+        _sub(info, "responseType", response)
+    _sub(info, "urgency", body["urgency"])
+    _sub(info, "severity", body["severity"])
+    _sub(info, "certainty", body["certainty"])
+    _pairs(info, "eventCode", body.get("event_codes", []))
+    for tag in ("effective", "onset", "expires"):
+        if tag in body:
+            _sub(info, tag, format_time(body[tag], tz))
+    origin = body.get("origin", {})
+    _sub(info, "senderName", words.get("sender_name", origin.get("sender_name", header.sender_name)))
+    for tag in ("headline", "description", "instruction"):
+        _sub(info, tag, words.get(tag))
+    _sub(info, "web", words.get("web", origin.get("web")))
+    _pairs(info, "parameter", words.get("parameters", body.get("parameters", [])))
+    _area_elements(info, body, words.get("area_descs"))
 
 
 def export_alert(
@@ -121,31 +193,29 @@ def export_alert(
     known: Mapping[str, CapReference] | None = None,
     tz: tzinfo = UTC,
 ) -> str:
-    """CAP 1.2 XML for a decoded ALERT body. ``known`` resolves referenced message ids to CAP references."""
+    """CAP 1.2 XML for a decoded ALERT body. ``known`` resolves referenced message ids to CAP references.
+
+    The body's own scope, restriction and language (an imported alert's) win over ``header``'s; an
+    imported alert names its original in ``<note>`` and keeps the original's references after Beredt's."""
     catalog.ALERT.to_wire("alert", dict(body))  # the same validation, and the same messages, as the API
     references = []
     for index, message_id in enumerate(body.get("references", [])):
         ref = (known or {}).get(message_id)
         if ref is None:
             raise ValueError(f"alert.references[{index}]: message {message_id} is unknown to this hub")
-        references.append(ref)
-    root = _alert_element(header, body.get("msg_type", "Alert"), references, tz)
-    info = ET.SubElement(root, _Q + "info")
-    _sub(info, "language", header.language)
-    _sub(info, "category", body.get("category", "Other"))
-    _sub(info, "event", body["event"])
-    _sub(info, "urgency", body["urgency"])
-    _sub(info, "severity", body["severity"])
-    _sub(info, "certainty", body["certainty"])
-    if "expires" in body:
-        _sub(info, "expires", format_time(body["expires"], tz))
-    _sub(info, "senderName", header.sender_name)
-    _sub(info, "headline", body.get("headline"))
-    _sub(info, "description", body.get("description"))
-    _sub(info, "instruction", body.get("instruction"))
-    if "area" in body:
-        area = ET.SubElement(info, _Q + "area")
-        _sub(area, "areaDesc", body["area"])
+        references.append(ref.render(tz))
+    note = None
+    if (origin := body.get("origin")) is not None:
+        references += origin.get("references", [])
+        note = f"Relayed by Beredt. Original: {origin['sender']},{origin['identifier']},"
+        note += format_time(origin["sent"], tz)
+    if "scope" in body:
+        header = replace(header, scope=body["scope"], restriction=body.get("restriction"))
+    root = _alert_element(header, body.get("msg_type", "Alert"), references, tz, note=note)
+    _info_element(root, body, body if "language" in body else {**body, "language": header.language},
+                  header, tz)  # fmt: skip
+    for translation in body.get("translations", []):
+        _info_element(root, body, translation, header, tz)
     return _serialise(root)
 
 
@@ -153,15 +223,7 @@ def export_receipt(
     original: CapReference, header: CapHeader, *, note: str | None = None, tz: tzinfo = UTC
 ) -> str:
     """A CAP receipt: msgType Ack referencing ``original`` (Beredt's READ_RECEIPT, "læst og forstået")."""
-    root = _alert_element(header, "Ack", [original], tz)
-    if note is not None:
-        # note sits before references in the CAP sequence
-        references = root.find(_Q + "references")
-        assert references is not None  # _alert_element always writes the one reference we gave it
-        element = ET.Element(_Q + "note")
-        element.text = note
-        root.insert(list(root).index(references), element)
-    return _serialise(root)
+    return _serialise(_alert_element(header, "Ack", [original.render(tz)], tz, note=note))
 
 
 def _text(parent: ET.Element, tag: str) -> str | None:
@@ -169,11 +231,22 @@ def _text(parent: ET.Element, tag: str) -> str | None:
     return None if element is None or element.text is None else element.text.strip()
 
 
+def _texts(parent: ET.Element, tag: str) -> list[str]:
+    return [" ".join((element.text or "").split()) for element in parent.findall(_Q + tag)]
+
+
 def _required(parent: ET.Element, tag: str, where: str) -> str:
     value = _text(parent, tag)
     if not value:
         raise ProtocolError(f"CAP {where}: required element <{tag}> is missing or empty")
     return value
+
+
+def _read_pairs(parent: ET.Element, tag: str) -> list[list[str]]:
+    return [
+        [_required(element, "valueName", tag), _text(element, "value") or ""]
+        for element in parent.findall(_Q + tag)
+    ]
 
 
 def _fit(value: str, limit: Text) -> str:
@@ -194,14 +267,130 @@ def _parse_references(text: str | None) -> tuple[CapReference, ...]:
     return tuple(refs)
 
 
-def _choose_info(root: ET.Element, language: str) -> ET.Element:
-    infos = root.findall(_Q + "info")
-    if not infos:
-        raise ProtocolError("CAP alert has no <info>: nothing for Beredt to relay")
-    for info in infos:
+# What Beredt carries; any other child element is named in ImportedCap.not_kept.
+_ALERT_KEPT = {
+    "identifier",
+    "sender",
+    "sent",
+    "status",
+    "msgType",
+    "scope",
+    "restriction",
+    "references",
+    "info",
+}
+_INFO_KEPT = {
+    "language", "category", "event", "responseType", "urgency", "severity", "certainty", "eventCode",
+    "effective", "onset", "expires", "senderName", "headline", "description", "instruction", "web",
+    "parameter", "area",
+}  # fmt: skip
+_AREA_KEPT = {"areaDesc", "polygon", "circle", "geocode"}
+# Fields every info of an alert shares in Beredt's form; only the first info's are carried.
+_SHARED = ("category", "urgency", "severity", "certainty", "response", "event_codes", "effective", "onset",
+           "expires")  # fmt: skip
+
+
+def _unkept(element: ET.Element, kept: set[str], where: str) -> list[str]:
+    names = {child.tag.removeprefix(_Q) for child in element} - kept
+    return [f"{where}<{name}>" for name in sorted(names)]
+
+
+def _read_area(area: ET.Element) -> dict[str, Any]:
+    item: dict[str, Any] = {"desc": _required(area, "areaDesc", "area")}
+    for key, tag in (("polygons", "polygon"), ("circles", "circle")):
+        if values := _texts(area, tag):
+            item[key] = values
+    if geocodes := _read_pairs(area, "geocode"):
+        item["geocodes"] = geocodes
+    return item
+
+
+def _read_info(info: ET.Element) -> dict[str, Any]:
+    """One <info> in ALERT terms (translations are cut down from this later)."""
+    body: dict[str, Any] = {
+        "language": _text(info, "language") or "en-US",  # CAP's default when absent
+        "category": _required(info, "category", "info"),
+        "event": _required(info, "event", "info"),
+        "urgency": _required(info, "urgency", "info"),
+        "severity": _required(info, "severity", "info"),
+        "certainty": _required(info, "certainty", "info"),
+    }
+    if responses := _texts(info, "responseType"):
+        body["response"] = responses
+    if event_codes := _read_pairs(info, "eventCode"):
+        body["event_codes"] = event_codes
+    for tag in ("effective", "onset", "expires"):
+        if (value := _text(info, tag)) is not None:
+            body[tag] = _parse_time(value, tag)
+    for tag in ("headline", "description", "instruction"):
+        if (value := _text(info, tag)) is not None:
+            body[tag] = value
+    for key, tag in (("sender_name", "senderName"), ("web", "web")):
+        if (value := _text(info, tag)) is not None:
+            body[key] = value
+    if parameters := _read_pairs(info, "parameter"):
+        body["parameters"] = parameters
+    areas = [_read_area(area) for area in info.findall(_Q + "area")]
+    if areas:
+        body["areas"] = areas
+        body["area"] = "; ".join(area["desc"] for area in areas)
+    return body
+
+
+def _canonical(schema_field: Any, name: str, value: object) -> object:
+    """A value after a wire round trip, so "met" and "Met" compare equal."""
+    try:
+        return schema_field.from_wire(name, schema_field.to_wire(name, value))
+    except ValueError as exc:
+        raise ProtocolError(f"CAP document does not map to a Beredt alert: {exc}") from exc
+
+
+def _translation(
+    first: dict[str, Any], other: dict[str, Any], index: int
+) -> tuple[dict[str, Any], list[str]]:
+    """The wording of another info, and what about it differs from the first info and is not kept."""
+    wording = ("language", "event", "headline", "description", "instruction")
+    words: dict[str, Any] = {key: other[key] for key in wording if key in other}
+    first_areas, other_areas = first.get("areas", []), other.get("areas", [])
+    descs = [area["desc"] for area in other_areas]
+    if descs and descs != [area["desc"] for area in first_areas]:
+        words["area_descs"] = descs
+    if other.get("parameters", []) != first.get("parameters", []):
+        words["parameters"] = other.get("parameters", [])
+    for key in ("sender_name", "web"):
+        if key in other and other[key] != first.get(key):
+            words[key] = other[key]
+    lost = []
+    entries = {entry.name: entry.type for entry in catalog.ALERT.entries}
+    for key in _SHARED:
+        if key in first or key in other:
+            mine = _canonical(entries[key], f"alert.{key}", first[key]) if key in first else None
+            theirs = _canonical(entries[key], f"info[{index}].{key}", other[key]) if key in other else None
+            if mine != theirs:
+                lost.append(f"info[{index}].{key}")
+    geometry = [{k: v for k, v in area.items() if k != "desc"} for area in first_areas]
+    if geometry != [{k: v for k, v in area.items() if k != "desc"} for area in other_areas]:
+        lost.append(f"info[{index}].area")
+    return words, lost
+
+
+def _choose_info(infos: list[ET.Element], language: str) -> int:
+    for index, info in enumerate(infos):
         if (_text(info, "language") or "en-US").lower().startswith(language.lower()):
-            return info
-    return infos[0]
+            return index
+    return 0
+
+
+def _fit_texts(body: dict[str, Any], schema: Any, where: str) -> list[str]:
+    """Cut every text of ``body`` (a ``schema`` map) to its limit; the names of those cut."""
+    cut = []
+    for entry in schema.entries:
+        value = body.get(entry.name)
+        if isinstance(entry.type, Text) and isinstance(value, str):
+            body[entry.name] = _fit(value, entry.type)
+            if body[entry.name] != value:
+                cut.append(f"{where}{entry.name}")
+    return cut
 
 
 def import_cap(document: bytes | str, *, language: str = "da") -> ImportedCap:
@@ -219,48 +408,89 @@ def import_cap(document: bytes | str, *, language: str = "da") -> ImportedCap:
     names = {name: status for status, name in _STATUS_NAMES.items()}
     if status_text not in names:
         raise ProtocolError(f"CAP status {status_text!r} is not relayed (only Actual, Exercise, Test)")
-    info = _choose_info(root, language)
-    candidate: dict[str, Any] = {
-        "event": _required(info, "event", "info"),
-        "urgency": _required(info, "urgency", "info"),
-        "severity": _required(info, "severity", "info"),
-        "certainty": _required(info, "certainty", "info"),
-        "msg_type": _required(root, "msgType", "alert"),
-        "category": _required(info, "category", "info"),
-    }
-    for tag in ("headline", "description", "instruction"):
-        if (value := _text(info, tag)) is not None:
-            candidate[tag] = value
-    areas = [_required(area, "areaDesc", "area") for area in info.findall(_Q + "area")]
-    if areas:
-        candidate["area"] = "; ".join(areas)
-    if (expires := _text(info, "expires")) is not None:
-        candidate["expires"] = _parse_time(expires, "expires")
+    scope = _required(root, "scope", "alert")
+    if scope == "Private":
+        raise ProtocolError(
+            "CAP scope Private is not relayed: its <addresses> cannot follow it through Beredt"
+        )
+    infos = root.findall(_Q + "info")
+    if not infos:
+        raise ProtocolError("CAP alert has no <info>: nothing for Beredt to relay")
+    lead = _choose_info(infos, language)
+    order = [lead] + [i for i in range(len(infos)) if i != lead]
+    read = {i: _read_info(infos[i]) for i in order}
+    candidate = read[lead]
+    candidate["msg_type"] = _required(root, "msgType", "alert")
+    candidate["scope"] = scope
+    if scope == "Restricted":
+        candidate["restriction"] = _required(root, "restriction", "alert")
     references = _parse_references(_text(root, "references"))
     ours = [ref.identifier for ref in references if _is_message_id(ref.identifier)]
     if ours:
         candidate["references"] = ours[:16]
-    truncated = []
-    for entry in catalog.ALERT.entries:
-        value = candidate.get(entry.name)
-        if isinstance(entry.type, Text) and isinstance(value, str):
-            candidate[entry.name] = _fit(value, entry.type)
-            if candidate[entry.name] != value:
-                truncated.append(entry.name)
-    try:
-        # a wire round trip also canonicalises the spelling of enumerations ("met" -> "Met")
-        body = catalog.ALERT.from_wire("alert", catalog.ALERT.to_wire("alert", candidate))
-    except ValueError as exc:
-        raise ProtocolError(f"CAP document does not map to a Beredt alert: {exc}") from exc
+    origin: dict[str, Any] = {
+        "identifier": _required(root, "identifier", "alert"),
+        "sender": _required(root, "sender", "alert"),
+        "sent": _parse_time(_required(root, "sent", "alert"), "sent"),
+    }
+    theirs = [item for item, ref in zip((_text(root, "references") or "").split(), references, strict=True)
+              if not _is_message_id(ref.identifier)]  # fmt: skip
+    if theirs:
+        origin["references"] = theirs
+    for key in ("sender_name", "web"):
+        if key in candidate:
+            origin[key] = candidate.pop(key)
+    candidate["origin"] = origin
+    not_kept = _unkept(root, _ALERT_KEPT, "")
+    translations = []
+    for index in order:
+        not_kept += _unkept(infos[index], _INFO_KEPT, f"info[{index}]")
+        for area in infos[index].findall(_Q + "area"):
+            not_kept += _unkept(area, _AREA_KEPT, f"info[{index}].area")
+        if index != lead:
+            words, lost = _translation(candidate, read[index], index)
+            translations.append(words)
+            not_kept += lost
+    truncated = _fit_texts(candidate, catalog.ALERT, "") + _fit_texts(origin, catalog.CAP_ORIGIN, "origin.")
+    for number, words in enumerate(translations):
+        truncated += _fit_texts(words, catalog.CAP_TRANSLATION, f"translations[{number}].")
+    body = _to_body(candidate, translations, not_kept)
     return ImportedCap(
-        identifier=_required(root, "identifier", "alert"),
-        sender=_required(root, "sender", "alert"),
-        sent=_parse_time(_required(root, "sent", "alert"), "sent"),
+        identifier=origin["identifier"],
+        sender=origin["sender"],
+        sent=origin["sent"],
         status=names[status_text],
         body=body,
         references=references,
-        truncated=tuple(truncated),
+        truncated=tuple(sorted(set(truncated), key=truncated.index)),
+        not_kept=tuple(dict.fromkeys(not_kept)),
     )
+
+
+def _to_body(
+    candidate: dict[str, Any], translations: list[dict[str, Any]], not_kept: list[str]
+) -> dict[str, Any]:
+    """A valid ALERT body; translations that do not fit the payload limit are left out (and named)."""
+    if "area" in candidate:
+        candidate["area"] = _fit(candidate["area"], Text(200))
+    while True:
+        if translations:
+            candidate["translations"] = translations
+        else:
+            candidate.pop("translations", None)
+        try:
+            # a wire round trip also canonicalises the spelling of enumerations ("met" -> "Met")
+            wire = catalog.ALERT.encode(candidate)
+        except ValueError as exc:
+            raise ProtocolError(f"CAP document does not map to a Beredt alert: {exc}") from exc
+        if len(wire) <= MAX_PAYLOAD:
+            return catalog.ALERT.decode(wire)
+        if not translations:
+            raise ProtocolError(
+                f"CAP alert needs {len(wire)} bytes as a Beredt alert, more than the {MAX_PAYLOAD}-byte limit"
+            )
+        dropped = translations.pop()
+        not_kept.append(f"translation {dropped['language']} (over the {MAX_PAYLOAD}-byte limit)")
 
 
 def _is_message_id(text: str) -> bool:

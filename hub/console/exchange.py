@@ -4,7 +4,8 @@ Export takes what the signed frame says — message id, signing node, creation t
 document cannot claim more than the frame did (an exercise stays an Exercise). A read receipt becomes
 CAP's standard receipt (msgType Ack referencing the original). Import accepts a CAP document posted as
 the request body, maps it with ``hub.console.cap.import_cap`` and sends it as an ALERT with the document's own
-status to every care home or one node; the log book records the import and any text cut to fit.
+status to every care home or one node; the log book records the import, any text cut to fit and any
+element not carried on.
 """
 
 from __future__ import annotations
@@ -101,9 +102,12 @@ async def import_and_send(request: web.Request, console: Console, session: Sessi
     what = f"CAP {imported.identifier} fra {imported.sender} videresendt: {imported.body['event']}"
     if imported.truncated:
         what += f" (forkortet: {', '.join(imported.truncated)})"
+    if imported.not_kept:
+        what += f" (ikke videresendt: {', '.join(imported.not_kept)})"
     ids = [
         await console.send(Kind.ALERT, node, imported.body, author=session.user.username, priority=priority,
                            status=imported.status, what=what)
         for node in recipients
     ]  # fmt: skip
-    return web.json_response({"ids": ids, "truncated": list(imported.truncated)}, status=202)
+    answer = {"ids": ids, "truncated": list(imported.truncated), "not_kept": list(imported.not_kept)}
+    return web.json_response(answer, status=202)

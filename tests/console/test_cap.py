@@ -91,8 +91,10 @@ def test_exported_alert_is_valid_cap_and_keeps_frame_status(status: Status) -> N
     assert _text(doc, "c:info/c:description") == ALERT_BODY["description"]
 
 
-def test_sent_has_an_offset_and_no_fractions_even_in_utc() -> None:
-    assert format_time(SENT) == "2026-11-24T09:00:00+00:00"
+def test_sent_has_an_offset_and_no_fractions_and_utc_is_minus_zero() -> None:
+    # CAP 1.2 forbids "Z" and writes UTC as -00:00
+    assert format_time(SENT) == "2026-11-24T09:00:00-00:00"
+    assert format_time(SENT, timezone(timedelta(0))) == "2026-11-24T09:00:00-00:00"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", format_time(SENT, CPH_WINTER))
 
 
@@ -113,7 +115,7 @@ def test_update_references_resolve_to_sender_identifier_sent() -> None:
     doc = assert_valid_cap(xml)
     assert (
         _text(doc, "c:references")
-        == "aarhus@beredt,00112233445566778899aabbccddeeff,2026-11-24T09:00:00+00:00"
+        == "aarhus@beredt,00112233445566778899aabbccddeeff,2026-11-24T09:00:00-00:00"
     )
     with pytest.raises(ValueError, match=r"alert\.references\[0\]: message 0011.* is unknown"):
         export_alert(body, CapHeader("x2", "aarhus@beredt", SENT + 60, Status.ACTUAL))
@@ -188,13 +190,25 @@ def test_import_reads_the_danish_info_and_maps_to_an_alert_body() -> None:
         "headline": "Forhøjet vandstand",
         "description": "Høj vandstand",
         "area": "Aarhus Bugt; Kalø Vig",
+        "areas": [{"desc": "Aarhus Bugt"}, {"desc": "Kalø Vig"}],
         "msg_type": "Update",
         "references": ["00112233445566778899aabbccddeeff"],
         "category": "Met",
         "expires": int(datetime(2026, 11, 25, 5, 0, tzinfo=UTC).timestamp()),
+        "language": "da-DK",
+        "scope": "Public",
+        "origin": {
+            "identifier": "DMI-2026-0042",
+            "sender": "varsling@dmi.dk",
+            "sent": imported.sent,
+            "references": ["dmi,DMI-1,2026-11-24T04:00:00+01:00"],
+        },
+        "translations": [{"language": "en-GB", "event": "Storm surge"}],
     }
     assert [r.identifier for r in imported.references] == ["00112233445566778899aabbccddeeff", "DMI-1"]
     assert imported.truncated == ()
+    # the English info has no expiry and no areas: that difference is named, not hidden
+    assert imported.not_kept == ("info[0].expires", "info[0].area")
     # what came in can go out over Beredt and back to CAP
     assert decode_payload(Kind.ALERT, encode_payload(Kind.ALERT, imported.body)) == imported.body
 

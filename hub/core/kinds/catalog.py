@@ -3,9 +3,11 @@
 SITREP follows EDXL-SitRep (report number, Initial/Update/Final, incident, period, casualty counts, next
 contact). STATUS follows EDXL-HAVE's facility status and staffing/operations indicators and extends them
 with what a Danish care home on a generator must report (power source, fuel hours, days of supplies,
-residents, needs). ALERT carries the CAP 1.2 ``info`` fields Beredt sends between hubs;
-``hub.console.cap`` turns it into a full CAP document. RESOURCE_REQUEST and COMMITMENT follow EDXL-RM's
-request/commit pair.
+residents, needs). ALERT carries the CAP 1.2 ``info`` fields Beredt sends between hubs, and for an
+alert imported from outside CAP what keeps its meaning on the way on: scope and restriction, the
+original's identifier, sender, sent and references, area geometry, parameters, event codes and the texts
+of its other languages; ``hub.console.cap`` turns it into a full CAP document. RESOURCE_REQUEST and
+COMMITMENT follow EDXL-RM's request/commit pair.
 
 The size budget drives the limits: a fully filled STATUS with its free text at the limit still fits one
 LoRa packet (200 bytes, signed frame included) and a minimal one fits a SINE SDS (140 bytes). Wire keys
@@ -20,6 +22,8 @@ from hub.core.kinds.fields import (
     Flags,
     HexId,
     HexIdList,
+    Items,
+    Pairs,
     Schema,
     Text,
     TextList,
@@ -123,6 +127,56 @@ ROLLCALL = Schema(
     ),
 )
 
+SCOPE = Choice(("Public", "Restricted", "Private"))
+RESPONSE = Flags(
+    ("Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess", "AllClear", "None")
+)
+GEOCODES = Pairs(32, Text(100), Text(100))
+
+# An imported alert's pointer to the CAP message it came from; references are kept verbatim
+# ("sender,identifier,sent") so an outside Update or Cancel still names what it updates or cancels.
+# The first info's senderName and web live here too: they describe the original, not the relay.
+CAP_ORIGIN = Schema(
+    "origin",
+    (
+        Entry(1, "identifier", Text(200), required=True),
+        Entry(2, "sender", Text(200), required=True),
+        Entry(3, "sent", Time(), required=True),
+        Entry(4, "references", TextList(16, Text(500))),
+        Entry(5, "sender_name", Text(80)),
+        Entry(6, "web", Text(200)),
+    ),
+)
+
+# CAP polygons and circles travel as their CAP text: exact, and no bigger than a number encoding for
+# the two to four decimals senders actually use.
+CAP_AREA = Schema(
+    "area",
+    (
+        Entry(1, "desc", Text(200), required=True),
+        Entry(2, "polygons", TextList(8, Text(2000))),
+        Entry(3, "circles", TextList(8, Text(60))),
+        Entry(4, "geocodes", GEOCODES),
+    ),
+)
+
+# Another <info> of the same alert in another language: only what is worded differently; everything
+# else (category, urgency, times, geometry, codes) is the first info's.
+CAP_TRANSLATION = Schema(
+    "translation",
+    (
+        Entry(1, "language", Text(35), required=True),
+        Entry(2, "event", Text(80)),
+        Entry(3, "headline", Text(160)),
+        Entry(4, "description", Text(2000)),
+        Entry(5, "instruction", Text(1000)),
+        Entry(6, "area_descs", TextList(16, Text(200))),
+        Entry(7, "parameters", Pairs(32, Text(100), Text(500))),
+        Entry(8, "sender_name", Text(80)),
+        Entry(9, "web", Text(200)),
+    ),
+)
+
 ALERT = Schema(
     "alert",
     (
@@ -138,6 +192,17 @@ ALERT = Schema(
         Entry(10, "references", HexIdList(16, MESSAGE_ID)),
         Entry(11, "category", CATEGORY),
         Entry(12, "expires", Time()),
+        Entry(13, "language", Text(35)),
+        Entry(14, "scope", SCOPE),
+        Entry(15, "restriction", Text(200)),
+        Entry(16, "origin", CAP_ORIGIN),
+        Entry(17, "areas", Items(16, CAP_AREA)),
+        Entry(18, "parameters", Pairs(32, Text(100), Text(500))),
+        Entry(19, "event_codes", Pairs(16, Text(100), Text(100))),
+        Entry(20, "response", RESPONSE),
+        Entry(21, "onset", Time()),
+        Entry(22, "effective", Time()),
+        Entry(23, "translations", Items(4, CAP_TRANSLATION)),
     ),
 )
 

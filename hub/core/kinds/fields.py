@@ -205,6 +205,60 @@ class HexIdList:
 
 
 @dataclass(frozen=True, slots=True)
+class Items:
+    """A short list of values of one field type (CAP areas, for instance)."""
+
+    max_items: int
+    item: Field
+
+    def to_wire(self, name: str, value: object) -> object:
+        if not isinstance(value, list) or len(value) > self.max_items:
+            raise ValueError(f"{name}: expected a list of at most {self.max_items} items")
+        return [self.item.to_wire(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+    def from_wire(self, name: str, value: object) -> object:
+        if not isinstance(value, list) or len(value) > self.max_items:
+            raise ProtocolError(f"{name}: expected a list of at most {self.max_items} items")
+        return [self.item.from_wire(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+@dataclass(frozen=True, slots=True)
+class Pairs:
+    """Named values (CAP parameters, geocodes): ``[[name, value], ...]`` in JSON, one flat list on the wire.
+
+    Flat, because a list of two-item lists would cost a nesting level that an area inside an alert
+    cannot spare (``MAX_DEPTH``)."""
+
+    max_items: int
+    name: Text
+    value: Text
+
+    def to_wire(self, name: str, value: object) -> object:
+        if not isinstance(value, list) or len(value) > self.max_items:
+            raise ValueError(f"{name}: expected a list of at most {self.max_items} [name, value] pairs")
+        flat: list[object] = []
+        for i, pair in enumerate(value):
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise ValueError(f"{name}[{i}]: expected a [name, value] pair, got {pair!r}")
+            flat += [
+                self.name.to_wire(f"{name}[{i}][0]", pair[0]),
+                self.value.to_wire(f"{name}[{i}][1]", pair[1]),
+            ]
+        return flat
+
+    def from_wire(self, name: str, value: object) -> object:
+        if not isinstance(value, list) or len(value) % 2 or len(value) > 2 * self.max_items:
+            raise ProtocolError(f"{name}: expected a flat list of at most {self.max_items} name/value pairs")
+        return [
+            [
+                self.name.from_wire(f"{name}[{i // 2}][0]", value[i]),
+                self.value.from_wire(f"{name}[{i // 2}][1]", value[i + 1]),
+            ]
+            for i in range(0, len(value), 2)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One row of a schema: wire key, JSON name, type, and whether a body must carry it."""
 
