@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from drill.topology import free_port
+from hub.core.errors import RefusalReason
 from hub.core.identity import Identity
 from hub.core.tasks import cancel_and_wait
 from hub.relay.events import MessageReceived, Overflow
@@ -209,7 +210,9 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
                 flush=True,
             )
             floors = [verify_floor()]
+            resent = c.admission.refused[RefusalReason.REPLAYED.value]
             flood, flood_report, flood_gen_cpu = await phase(a, b, current, args.messages, 0, "flood")
+            resent = c.admission.refused[RefusalReason.REPLAYED.value] - resent
             floors.append(verify_floor())
             total = int(args.rate * args.seconds)
             print(f"phase 2: {total:,} messages paced at {args.rate:g}/s ...", flush=True)
@@ -237,6 +240,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         f" POSTs B refused as busy (503, retried): {report['busy_refusals']};"
         f" hop-acked by B: {report['hop_acked']:,}; end-to-end acks back at A: {report['e2e_acked']:,}"
     )
+    print(f"  frames C received again (B resent them: C's hop ack was later than B's deadline): {resent:,}")
     print(
         f"  over that window: relay B ran {relay_share:.0%} of a core and waited for a CPU {wait:.0%} of it;"
         f" sink C (this process) ran {sink_share:.0%}; generator A {flood_gen_cpu / window:.0%} (whole run)"

@@ -7,7 +7,8 @@ What is measured, on a real hub process (``python -m hub.cli run``) started from
   resumed a page at a time as those settle; it stays on disk until then). The store holds --messages
   accepted messages queued for one next hop whose link is down, written beforehand.
 - peak RSS (``VmHWM`` from /proc) when it starts serving, and again --settle seconds later while the
-  resumed deliveries are being tried.
+  resumed deliveries are being tried; the CPU the process used over those seconds (its link is down, so
+  this is what waiting deliveries cost).
 
 Before each start the page cache is dropped (``sync; echo 3 > /proc/sys/vm/drop_caches``, as root) so
 Python, the libraries and the store are read from disk as after a reboot; if that is not allowed the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -55,6 +57,11 @@ def vm_kilobytes(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def healthz(port: int) -> dict[str, Any] | None:
@@ -119,8 +126,10 @@ def start_and_measure(hub: HubProcess, settle: float) -> dict[str, Any]:
             time.sleep(0.01)
         serving = time.perf_counter() - start
         peak_at_ready = vm_kilobytes(process.pid, "VmHWM")
+        cpu_at_ready = cpu_seconds(process.pid)
         time.sleep(settle)
         return {
+            "cpu_settled": (cpu_seconds(process.pid) - cpu_at_ready) / settle,
             "cold": cold,
             "serving": serving,
             "resumed": answer["open_deliveries"],
@@ -164,6 +173,8 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     print(f"{'peak RSS when serving starts, MB':<52}{ready[0]:>10.0f}{ready[1]:>10.0f}")
     label = f"peak RSS {settle} (resumed deliveries being tried), MB"
     print(f"{label:<52}{floor['peak_settled']:>10.0f}{loaded['peak_settled']:>10.0f}{'<= 120':>10}")
+    label = f"CPU over those {args.settle:g} s, share of a core"
+    print(f"{label:<52}{floor['cpu_settled']:>10.0%}{loaded['cpu_settled']:>10.0%}")
     print(f"{'RSS ' + settle + ', MB':<52}{floor['rss_settled']:>10.0f}{loaded['rss_settled']:>10.0f}")
     print(f"{'queued messages':<52}{0:>10,}{args.messages:>10,}")
 

@@ -38,6 +38,10 @@ from hub.relay.store import PendingDelivery, Store
 log = logging.getLogger("beredt.router")
 
 _FREE_WORKERS = 64
+PARKED_RECHECK = 5.0
+"""A delivery with no usable link looks again after 2.5-5 s, or at once when a link's health improves.
+Only a fallback (an address learned, a budget that ran out): re-planning thousands of parked deliveries
+every second while a link is down would cost a relay more than the traffic it still carries."""
 RESUME_WINDOW = 1024
 """Messages resumed from the store that each next hop holds in memory at once; the rest of its queue
 waits on disk, in priority order, until these settle (see ``Router.resume``)."""
@@ -83,6 +87,7 @@ class Router:
         self.routes = routes
         self.default_route = default_route
         self.backoff = Backoff(initial=timing.retry_initial, cap=timing.retry_cap)
+        self._park = Backoff(initial=PARKED_RECHECK, cap=PARKED_RECHECK)
         self._deliveries: dict[bytes, list[Delivery]] = {}
         self._sizes: dict[bytes, int] = {}
         self._heap: list[tuple[float, int, int, Delivery]] = []
@@ -389,7 +394,7 @@ class Router:
                 delivery.tried.clear()
                 delay = self.backoff.delay(delivery.attempts)
             else:
-                delay = min(self.backoff.delay(delivery.attempts + 1), 5.0)
+                delay = self._park.delay(1)
                 self._parked_deliveries[id(delivery)] = delivery
             self._schedule(delivery, now + delay)
             return
