@@ -221,6 +221,7 @@ async def healthz(request: web.Request) -> web.Response:
             "open_deliveries": hub.router.open_count(),
             "accepted_inbound": hub.inbound.accepted,
             "refused": dict(hub.admission.refused),
+            "roster_version": hub.roster_updates.version,
             "reassembly": hub.inbound.reassembly_status(),
             "live_messages": hub.store.live_messages,
             "evicted": hub.store.evicted,

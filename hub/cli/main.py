@@ -22,6 +22,7 @@ from typing import Any
 
 import tomli_w
 
+from hub.cli.municipality import add_municipality_commands
 from hub.cli.remote import (
     EXIT_OK,
     Unreachable,
@@ -517,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     peer_add.set_defaults(func=cmd_peer_add)
     add_token_command(sub, common)
+    add_municipality_commands(sub, common)
     add_simulate_command(sub)
     return parser
 

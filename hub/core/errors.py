@@ -77,6 +77,12 @@ class RefusalReason(enum.StrEnum):
     """A fragment whose set would grow larger than any frame can be."""
     HOP_ACK_NOT_FROM_HOP = "hop-ack-not-from-hop"
     """A hop ack signed by a node the acknowledged frame was never handed to."""
+    REVOKED = "revoked"
+    """A sender the municipality's signed roster revokes."""
+    ROSTER_FORGED = "roster-forged"
+    """A roster version not signed by the municipality's root key (or not decodable)."""
+    ROSTER_STALE = "roster-stale"
+    """A roster version older than the one this hub holds: a replay cannot undo a revocation."""
 
 
 class TrustError(BeredtError):

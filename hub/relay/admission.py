@@ -17,8 +17,9 @@ from cryptography.exceptions import InvalidSignature
 
 from hub.core.clock import Clock
 from hub.core.errors import RefusalReason, TrustError
-from hub.core.frame import Frame
+from hub.core.frame import Frame, Kind
 from hub.relay.roster import Roster, RosterEntry
+from hub.relay.roster_updates import RosterUpdates
 
 log = logging.getLogger("beredt.trust")
 
@@ -29,9 +30,10 @@ LOG_WINDOW = 60.0
 
 
 class Admission:
-    def __init__(self, roster: Roster, clock: Clock) -> None:
+    def __init__(self, roster: Roster, clock: Clock, updates: RosterUpdates | None = None) -> None:
         self.roster = roster
         self.clock = clock
+        self.updates = updates
         self.refused: Counter[str] = Counter()
         self._log_windows: dict[RefusalReason, list[float]] = {}
 
@@ -60,8 +62,12 @@ class Admission:
 
     def check(self, frame: Frame, source: str) -> RosterEntry:
         """Return the sender's roster entry, or raise ``TrustError`` (already counted and logged)."""
-        entry = self.roster.get(frame.sender)
+        entry = self.roster.get(frame.sender) or self._vouched(frame, source)
         if entry is None:
+            if self.roster.is_revoked(frame.sender):
+                raise self.refuse(
+                    RefusalReason.REVOKED, f"sender {frame.sender.hex()} is revoked by the roster", source
+                )
             raise self.refuse(
                 RefusalReason.UNKNOWN_SENDER, f"sender {frame.sender.hex()} not in roster", source
             )
@@ -79,6 +85,8 @@ class Admission:
             raise self.refuse(RefusalReason.HOP_LIMIT, f"{frame.hops} hops", source)
         if self.clock.trusted:
             now = self.clock.time()
+            if entry.valid_until and now >= entry.valid_until:
+                raise self.refuse(RefusalReason.EXPIRED, f"{entry.name}'s place in the roster ended", source)
             if frame.expires <= now:
                 raise self.refuse(RefusalReason.EXPIRED, f"expired {int(now - frame.expires)} s ago", source)
             if frame.created > now + MAX_FUTURE_SKEW:
@@ -86,3 +94,18 @@ class Admission:
                     RefusalReason.EXPIRED, f"created {int(frame.created - now)} s in the future", source
                 )
         return entry
+
+    def _vouched(self, frame: Frame, source: str) -> RosterEntry | None:
+        """A sender we do not know yet, vouched for by the root-signed roster version it carries.
+
+        This is how a new hub, configured with only the root key, trusts its first ROSTER frame: the
+        version must verify against the root and list the sender; the frame's own signature is then
+        checked against that card as for any other sender."""
+        if frame.kind is not Kind.ROSTER or self.updates is None or self.roster.is_revoked(frame.sender):
+            return None
+        try:
+            version = self.updates.check(frame.payload)
+        except TrustError as exc:
+            raise self.refuse(exc.reason, str(exc), source) from None
+        node = version.node(frame.sender)
+        return None if node is None or node.node_id in version.revoked else RosterEntry.from_node(node)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.core.errors import RoutingError
 from hub.core.frame import BROADCAST, MAX_TTL_MINUTES, Kind, Priority, Status
 from hub.core.identity import Identity
+from hub.core.kinds.roster import parse_root_public
 from hub.core.seal import seal
 from hub.core.tasks import supervised
 from hub.core.transport import LinkChanged, Received, TimeHint, Transport
@@ -33,6 +35,7 @@ from hub.relay.inbound import Inbound
 from hub.relay.links import LinkSet
 from hub.relay.roster import DEFAULT_KINDS, Roster
 from hub.relay.roster import Role as NodeRole
+from hub.relay.roster_updates import RosterUpdates
 from hub.relay.router import Router
 from hub.relay.settings import RelaySettings
 from hub.relay.store import Store
@@ -51,7 +54,11 @@ class Hub:
         self.clock: Clock = clock or SystemClock()
         self.events = EventBus()
         self.roster = Roster.load(identity.card, config.roster_path)
-        self.admission = Admission(self.roster, self.clock)
+        root = parse_root_public(config.trust.root) if config.trust.root else None
+        self.roster_updates = RosterUpdates(self.roster, root, config.data_dir)
+        self.roster_updates.load()
+        self._announce_now = asyncio.Event()
+        self.admission = Admission(self.roster, self.clock, self.roster_updates)
         self.health = HealthBoard(on_change=self._publish_health)
         self.store: Store
         self.links: LinkSet
@@ -97,7 +104,7 @@ class Hub:
         config = self.config
         kinds = {link.name: link.kind for link in config.links}
         self.links = LinkSet(transports, kinds, config.peers, self.health, self.clock)
-        for peer in config.peers:
+        for peer in config.peers if self.roster_updates.root is None else ():  # else the root vouches
             if peer.node_id not in {e.node_id for e in self.roster}:
                 log.warning(
                     "peer %s (%s) is not in the roster: frames from it will be refused until"
@@ -128,6 +135,7 @@ class Hub:
             acks=self.acks,
             events=self.events,
             clock=self.clock,
+            roster_updates=self.roster_updates,
         )
 
     async def run(self) -> None:
@@ -141,6 +149,8 @@ class Hub:
                 name="probes",
             )
             group.create_task(supervised("maintenance", self._maintain_forever), name="maintenance")
+            if self.config.trust.announce_interval > 0:
+                group.create_task(supervised("roster", self._announce_forever), name="roster")
             resumed = asyncio.Event()
             group.create_task(self.router.resume(resumed), name="resume")
             for name, transport in self.links.transports.items():
@@ -194,6 +204,28 @@ class Hub:
                 purged = await self.store.purge(self.clock.time())
                 if purged:
                     log.info("purged %d finished messages past their expiry", purged)
+
+    async def _announce_forever(self) -> None:
+        """Broadcast the signed roster now and every ``announce_interval``, and at once when a new
+        version is loaded: a hub that was offline, or is new, catches up within one interval."""
+        interval = self.config.trust.announce_interval
+        while True:
+            self._announce_now.clear()
+            payload = self.roster_updates.payload
+            if payload is not None:
+                try:
+                    await self.submit(
+                        Kind.ROSTER,
+                        BROADCAST,
+                        payload,
+                        priority=Priority.URGENT,  # revocations may use metered radio, not paid links
+                        ttl_minutes=max(1, math.ceil(2 * interval / 60)),  # the next one supersedes it
+                    )
+                except RoutingError as exc:
+                    log.warning("roster version %d not announced: %s", self.roster_updates.version, exc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._announce_now.wait()
 
     async def _inbound_worker(self, name: str, queue: asyncio.Queue[Received]) -> None:
         while True:
@@ -283,9 +315,13 @@ class Hub:
         return self.events.subscribe()
 
     def reload_roster(self) -> int:
+        """Re-read the local roster file and the signed version; announce a newer signed version now."""
         fresh = Roster.load(self.identity.card, self.config.roster_path)
-        self.roster = fresh
-        self.admission.roster = fresh
+        if self.roster.version is not None:
+            fresh.apply(self.roster.version)
+        self.roster = self.roster_updates.roster = self.admission.roster = fresh
+        if self.roster_updates.load():
+            self._announce_now.set()
         log.info("roster reloaded: %d nodes", len(fresh))
         return len(fresh)
 

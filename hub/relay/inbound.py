@@ -25,6 +25,7 @@ from hub.relay.acks import AckBatcher, decode_ids
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, FrameRefused, MessageReceived, RadioStatus
 from hub.relay.links import LinkSet
+from hub.relay.roster_updates import RosterUpdates
 from hub.relay.router import Router
 from hub.relay.store import Store
 from hub.relay.timesync import NeighbourTime
@@ -47,8 +48,10 @@ class Inbound:
         acks: AckBatcher,
         events: EventBus,
         clock: Clock,
+        roster_updates: RosterUpdates | None = None,
     ) -> None:
         self.me = me
+        self.roster_updates = roster_updates
         self.admission = admission
         self.store = store
         self.router = router
@@ -199,6 +202,13 @@ class Inbound:
             if self.store.has(message_id):
                 self._duplicate(frame, link, source, previous)
                 return
+            version = None
+            if frame.kind is Kind.ROSTER and self.roster_updates and self.roster_updates.root:
+                try:  # a forged or stale version goes no further than this hub
+                    version = self.roster_updates.check(frame.payload)
+                except TrustError as exc:
+                    self._refuse(link, source, exc.reason, str(exc))
+                    return
             for_me = frame.recipient in (self.me, BROADCAST)
             exclude = [h for h in (previous, frame.sender) if h is not None]
             hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
@@ -216,6 +226,8 @@ class Inbound:
             self._accepting.discard(message_id)
         self.accepted += 1
         self._learn(frame, link, source)
+        if version is not None and self.roster_updates is not None:
+            self.roster_updates.apply(version, frame.payload)
         direct = frame.recipient == self.me and previous == frame.sender
         e2e_covers_hop = direct and frame.kind is not Kind.ACK
         if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):

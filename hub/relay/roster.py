@@ -1,8 +1,12 @@
 """The roster: which nodes this hub trusts, in which role, and which kinds each may send.
 
-The roster is a TOML file in the data directory, one ``[[node]]`` table per trusted node holding its
-public card (see hub.core.identity). The hub's own card is always trusted. A role decides the default
-kinds a node may originate; ``kinds = [...]`` in its table narrows or widens that.
+Two sources, one lookup. The local roster is a TOML file in the data directory, one ``[[node]]`` table per
+trusted node holding its public card (see hub.core.identity), edited with ``beredt roster``. A hub given
+the municipality's root key (``[trust] root``) also trusts every node of the newest root-signed version
+(``hub.core.kinds.roster``, applied by ``hub.relay.roster_updates``); that version's revocation list
+overrides both sources, so a revoked node is refused even where someone once added it by hand. The hub's
+own card is always trusted. A role decides the default kinds a node may originate; ``kinds = [...]`` in
+its table narrows or widens that.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from hub.core.errors import ConfigError
 from hub.core.files import write_atomically
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
+from hub.core.kinds.roster import RosterNode, RosterVersion
 
 
 class Role(enum.StrEnum):
@@ -53,6 +58,8 @@ class RosterEntry:
     role: Role
     kinds: frozenset[Kind]
     verify_key: Ed25519PublicKey
+    institution: str = ""
+    valid_until: int = 0  # Unix seconds after which the root no longer vouches for it; 0: open
 
     @property
     def node_id(self) -> bytes:
@@ -72,23 +79,53 @@ class RosterEntry:
             Ed25519PublicKey.from_public_bytes(card.signing_key),
         )
 
+    @classmethod
+    def from_node(cls, node: RosterNode) -> RosterEntry:
+        """The entry for a node of a root-signed version (an unknown role gets no kinds at all)."""
+        try:
+            role = Role(node.card.role)
+        except ValueError:
+            role, kinds = Role.RELAY, frozenset[Kind]()
+        else:
+            kinds = DEFAULT_KINDS[role]
+        verify_key = Ed25519PublicKey.from_public_bytes(node.card.signing_key)
+        return cls(node.card, role, kinds, verify_key, node.institution, node.valid_until)
+
 
 class Roster:
-    """Trusted nodes by node id. Saved atomically; reloaded when the file changes."""
+    """Trusted nodes by node id: the local file's, then the signed version's, minus the revoked.
+
+    Only the local part is saved (atomically) to the file; the signed part is replaced whole by
+    ``apply``."""
 
     def __init__(self, own: PublicCard, path: Path | None = None) -> None:
         self.path = path
         self._own = RosterEntry.from_card(own, frozenset(Kind))
         self._entries: dict[bytes, RosterEntry] = {own.node_id: self._own}
+        self._signed: dict[bytes, RosterEntry] = {}
+        self.version: RosterVersion | None = None
 
     def get(self, node_id: bytes) -> RosterEntry | None:
-        return self._entries.get(node_id)
+        if node_id == self._own.node_id:
+            return self._own
+        if self.is_revoked(node_id):
+            return None
+        return self._entries.get(node_id) or self._signed.get(node_id)
+
+    def is_revoked(self, node_id: bytes) -> bool:
+        return self.version is not None and node_id in self.version.revoked
+
+    def apply(self, version: RosterVersion) -> None:
+        """Trust exactly the nodes of ``version`` (besides the local file's); its revocations win."""
+        self.version = version
+        self._signed = {n.node_id: RosterEntry.from_node(n) for n in version.nodes}
 
     def __iter__(self) -> Iterator[RosterEntry]:
-        return iter(self._entries.values())
+        merged = {**self._signed, **self._entries}
+        return iter(e for e in merged.values() if e is self._own or not self.is_revoked(e.node_id))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(1 for _ in self)
 
     def add(self, card: PublicCard, kinds: frozenset[Kind] | None = None) -> RosterEntry:
         entry = RosterEntry.from_card(card, kinds)
@@ -96,6 +133,7 @@ class Roster:
         return entry
 
     def remove(self, node_id: bytes) -> bool:
+        """Drop a node from the local file's part (a signed node stays until the root revokes it)."""
         if node_id == self._own.node_id:
             return False
         return self._entries.pop(node_id, None) is not None

@@ -38,6 +38,18 @@ class Timing:
     default_ttl_minutes: int = 24 * 60
 
 
+@dataclass(frozen=True, slots=True)
+class TrustSettings:
+    """The municipality's root of trust (``[trust]``): see ``hub.relay.roster_updates``."""
+
+    root: str | None = None
+    """The root's public key (base64); None: only the local roster file is trusted."""
+    root_key: Path | None = None
+    """The root's private key file, on the hub that approves enrolments; used by the CLI only."""
+    announce_interval: float = 0.0
+    """Seconds between re-broadcasts of the current signed roster; 0: never (only on a new version)."""
+
+
 class RelaySettings(Protocol):
     """The settings ``Hub`` reads; ``hub.service.config.HubConfig`` is the implementation."""
 
@@ -63,5 +75,7 @@ class RelaySettings(Protocol):
     def timing(self) -> Timing: ...
     @property
     def roster_path(self) -> Path: ...
+    @property
+    def trust(self) -> TrustSettings: ...
     @property
     def store_path(self) -> Path: ...

@@ -20,10 +20,11 @@ from typing import Any
 from hub.appliance.power import PowerConfig
 from hub.core.errors import ConfigError
 from hub.core.frame import NODE_ID_SIZE, Priority
+from hub.core.kinds.roster import parse_root_public
 from hub.core.options import Options
 from hub.relay.policy import DEFAULT_ORDER, Policy
 from hub.relay.roster import Role, parse_role
-from hub.relay.settings import LinkConfig, PeerConfig, Timing
+from hub.relay.settings import LinkConfig, PeerConfig, Timing, TrustSettings
 from transports.internet_settings import base_url, is_loopback
 
 DEFAULT_DATA_DIR = "~/.local/share/beredt"
@@ -33,7 +34,8 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
     "links": {"internet": {"kind": "internet", "listen": "127.0.0.1:8471"}},
 }
 
-_SECTIONS = {"node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power"}
+_SECTIONS = {"node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust"}
+DEFAULT_ANNOUNCE_INTERVAL = 600.0  # seconds; the hub holding the root key re-broadcasts the roster
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class HubConfig:
     log_level: str = "INFO"
     power: PowerConfig | None = None
     power_report_to: bytes | None = None
+    trust: TrustSettings = TrustSettings()
     path: Path | None = None
 
     @property
@@ -236,6 +239,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     )
     timing_table.finish()
 
+    trust = _trust(top.table_of("trust", what="a table [trust]"), base)
+
     log_table = top.table_of("log", what="a table [log]")
     level = log_table.text("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -273,4 +278,25 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         max_bytes=max_bytes,
         timing=timing,
         log_level=level,
+        trust=trust,
+    )
+
+
+def _trust(table: Options, base: Path) -> TrustSettings:
+    root = table.text("root", what="the root's public key, printed by 'beredt root init'")
+    if root is not None:
+        try:
+            parse_root_public(root)
+        except ValueError as exc:
+            raise table.error("root", str(exc)) from None
+    root_key = table.text("root_key", what="the root key file (on the hub that approves enrolments)")
+    if root_key is not None and root is None:
+        raise table.error("root_key", "root_key needs root = the key's public half ('beredt root init')")
+    default_interval = DEFAULT_ANNOUNCE_INTERVAL if root_key is not None else 0.0
+    interval = table.number("announce_interval", default_interval, low=0)
+    table.finish()
+    return TrustSettings(
+        root=root,
+        root_key=None if root_key is None else base / os.path.expanduser(root_key),
+        announce_interval=interval,
     )

@@ -1,0 +1,226 @@
+"""``beredt root init``, ``beredt enrol``, ``beredt enrol approve`` and ``beredt revoke``: the municipality's
+root of trust and the signed roster it issues (``hub.core.kinds.roster``, ``hub.relay.roster_updates``).
+
+The root key signs roster versions and nothing else; it lives on the staff hub (``[trust] root_key``) or
+on a USB stick mounted only while approving. ``approve`` and ``revoke`` write the next version into the
+staff hub's data folder and tell the running hub, which applies it and broadcasts it to every hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import datetime
+import shlex
+import stat
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import tomli_w
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from hub.cli.remote import Unreachable, api_call, load_config, print_table
+from hub.core.errors import ConfigError, ProtocolError
+from hub.core.files import write_atomically
+from hub.core.identity import PublicCard
+from hub.core.kinds.roster import (
+    RosterNode,
+    RosterVersion,
+    enrolment_code,
+    parse_root_public,
+    root_public_text,
+    verify,
+)
+from hub.relay.roster import Role
+from hub.relay.roster_updates import FILE_NAME
+from hub.service.config import HubConfig
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+BACKUP_ADVICE = """\
+Back the root key up now, before anything is enrolled: copy {path} to two USB sticks, label them
+'Beredt rodnøgle', and keep them in two locked places (e.g. the crisis staff's safe and the IT department's).
+Whoever holds the file can enrol any node; without it (and without a copy) no node can be enrolled or
+revoked until every hub is given a new root."""
+
+
+def add_municipality_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Register ``root``, ``enrol`` and ``revoke`` (``common`` carries ``--config``)."""
+    root = subparsers.add_parser("root", help="the municipality's root key that signs the roster")
+    actions = root.add_subparsers(dest="root_command", required=True, metavar="ACTION")
+    init = actions.add_parser(
+        "init",
+        help="create the root key (once per municipality) and print the line every hub's config needs",
+    )
+    init.add_argument(
+        "--out", required=True, type=Path, help="the key file to write, e.g. /media/usb/root.key"
+    )
+    init.set_defaults(func=cmd_root_init)
+
+    enrol = subparsers.add_parser(
+        "enrol",
+        parents=[common],
+        help="on a new node: print its enrolment code and card; 'enrol approve' on the staff hub",
+        description="Run on the new node: prints a short code and the node's card. The coordinator then "
+        "runs 'beredt enrol approve CODE --card CARD --role ROLE --institution NAME' on the staff hub.",
+    )
+    enrol.set_defaults(func=cmd_enrol)
+    enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="ACTION")
+    approve = enrol_actions.add_parser(
+        "approve", parents=[common], help="on the staff hub: sign the node into the next roster version"
+    )
+    approve.add_argument("code", help="the code the new node printed, e.g. ABCD-EFGH")
+    approve.add_argument("--card", required=True, help="the card the new node printed")
+    approve.add_argument("--role", required=True, choices=[r.value for r in Role])
+    approve.add_argument("--institution", default="", help='e.g. "Plejecenter Solbakken"')
+    approve.add_argument(
+        "--group", action="append", default=[], help="a group it belongs to, e.g. district-nord (repeat)"
+    )
+    approve.add_argument("--valid-days", type=int, help="trusted for this many days (default: until revoked)")
+    approve.set_defaults(func=cmd_enrol_approve)
+
+    revoke = subparsers.add_parser(
+        "revoke",
+        parents=[common],
+        help="shut a node out everywhere: a new roster version revokes it (e.g. a stolen Pi)",
+    )
+    revoke.add_argument("node", help="its node id (16 hex digits; see 'beredt roster list')")
+    revoke.set_defaults(func=cmd_revoke)
+
+
+def cmd_root_init(args: argparse.Namespace) -> int:
+    path: Path = args.out
+    if path.exists():
+        raise ConfigError("a root key exists there already; never overwrite it", file=str(path))
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    write_atomically(path, tomli_w.dumps({"ed25519": base64.urlsafe_b64encode(raw).decode()}), mode=0o600)
+    print(f"wrote root key {path} (mode 0600)")
+    print("Put this in every hub's config:")
+    print(f'[trust]\nroot = "{root_public_text(key.public_key())}"')
+    print(f'and on the staff hub that approves enrolments also: root_key = "{path}"')
+    print(BACKUP_ADVICE.format(path=path))
+    return EXIT_OK
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from hub.service.assembly import load_identity
+
+    config = load_config(args)
+    card = load_identity(config, create=True).card
+    print(f"enrolment code: {enrolment_code(card)}")
+    print(f"card:           {card.encode()}")
+    print("Read both to the coordinator, who runs on the staff hub:")
+    code, text = enrolment_code(card), shlex.quote(card.encode())
+    print(f'  beredt enrol approve {code} --card {text} --role {card.role} --institution "..."')
+    if config.trust.root is None:
+        print("This hub has no [trust] root yet: add the line 'beredt root init' printed.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_enrol_approve(args: argparse.Namespace) -> int:
+    try:
+        claimed = PublicCard.decode(args.card)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (the new node prints it with 'beredt enrol')", key="--card") from None
+    if args.code.strip().upper() != enrolment_code(claimed):
+        raise ConfigError(
+            "the code does not match the card: read both again from the new node's screen", key="CODE"
+        )
+    card = PublicCard(claimed.name, args.role, claimed.signing_key, claimed.sealing_key)
+    valid_until = 0
+    if args.valid_days:
+        valid_until = int(
+            (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=args.valid_days)).timestamp()
+        )
+    node = RosterNode(card, args.institution, tuple(args.group), valid_until)
+    config = load_config(args)
+    issued = _issue(config, lambda current: current.with_node(node))
+    print(f"enrolled {card.name} ({args.role}) as {node.node_id.hex()} in roster version {issued.version}")
+    return EXIT_OK
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    try:
+        node_id = bytes.fromhex(args.node)
+    except ValueError:
+        node_id = b""
+    if len(node_id) != 8:
+        raise ConfigError(f"expected a node id of 16 hex digits, got {args.node!r}", key="NODE")
+    config = load_config(args)
+    issued = _issue(config, lambda current: current.with_revoked(node_id))
+    print(f"revoked {args.node} in roster version {issued.version}; every hub refuses it once it has this")
+    return EXIT_OK
+
+
+def _issue(config: HubConfig, change: Callable[[RosterVersion], RosterVersion]) -> RosterVersion:
+    """Sign ``change(current)`` with the root key, save it in this hub's data folder, tell the hub."""
+    from hub.service.assembly import load_identity
+
+    root = _load_root_key(config)
+    current = _current(config)
+    own = load_identity(config, create=False).card
+    if current.node(own.node_id) is None:  # hubs trust a ROSTER frame by its sender's card in it
+        current = RosterVersion(
+            current.version, current.issued, (*current.nodes, RosterNode(own)), current.revoked
+        )
+    issued = change(current)
+    try:
+        payload = issued.sign(root)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    write_atomically(config.data_dir / FILE_NAME, base64.b64encode(payload).decode() + "\n")
+    try:
+        api_call(config, "POST", "/v1/roster/reload", {})
+        print("the running hub applied it and is broadcasting it to every hub")
+    except Unreachable:
+        print("the hub is not running: it broadcasts the new version when it starts")
+    rows = [
+        (n.node_id.hex(), n.card.role, n.card.name, n.institution, ",".join(n.groups)) for n in issued.nodes
+    ]
+    print_table(("NODE", "ROLE", "NAME", "INSTITUTION", "GROUPS"), rows)
+    return issued
+
+
+def _current(config: HubConfig) -> RosterVersion:
+    if config.trust.root is None:
+        raise ConfigError(
+            "no [trust] root in the config: add the line 'beredt root init' printed", key="trust"
+        )
+    path = config.data_dir / FILE_NAME
+    if not path.exists():
+        return RosterVersion(0, 0)
+    try:
+        return verify(
+            base64.b64decode(path.read_text().strip(), validate=True), parse_root_public(config.trust.root)
+        )
+    except (binascii.Error, ValueError, ProtocolError) as exc:
+        raise ConfigError(
+            f"the signed roster does not verify against [trust] root: {exc}", file=str(path)
+        ) from None
+
+
+def _load_root_key(config: HubConfig) -> Ed25519PrivateKey:
+    path = config.trust.root_key
+    if path is None:
+        raise ConfigError("no root_key in [trust]: this is not the hub that approves enrolments", key="trust")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError("root key not found: is the USB stick mounted?", file=str(path)) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"root key is readable by others; run 'chmod 600 {path}'", file=str(path))
+    try:
+        raw = base64.urlsafe_b64decode(tomllib.loads(path.read_text())["ed25519"])
+        key = Ed25519PrivateKey.from_private_bytes(raw)
+    except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
+        raise ConfigError(f"root key file is damaged ({exc}); use the backup copy", file=str(path)) from None
+    if config.trust.root and root_public_text(key.public_key()) != config.trust.root:
+        raise ConfigError("this root key is not the one [trust] root names", file=str(path))
+    return key

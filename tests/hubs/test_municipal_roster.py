@@ -1,0 +1,134 @@
+"""Real hubs that trust the municipality's root key, not each other's cards: enrolment with one command on
+each side, revocation, and forged or replayed roster versions refused.
+
+Topology: staff hub A (holds the root key) with care homes B and C as its peers; B and C route through A.
+Nothing is added with ``beredt roster add``: every hub trusts only what the root signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.core.frame import BROADCAST, Kind
+from hub.core.identity import PublicCard
+from hub.core.kinds.roster import RosterNode, RosterVersion
+from tests.attacker import post_frames, sign_as
+from tests.hubproc import BEREDT, REPO, HubProcess
+
+ANNOUNCE = 2.0  # seconds between the staff hub's re-broadcasts
+
+
+def beredt(*args: str) -> str:
+    result = subprocess.run([*BEREDT, *args], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, f"beredt {' '.join(args)}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def enrol(new: HubProcess, staff: HubProcess, institution: str) -> None:
+    """``beredt enrol`` on the new node, ``beredt enrol approve`` with what it printed on the staff hub."""
+    shown = beredt("enrol", "--config", str(new.config_path))
+    code = re.search(r"enrolment code: (\S+)", shown)
+    card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
+    assert code and card, shown
+    beredt(
+        "enrol", "approve", code[1], "--config", str(staff.config_path), "--card", card[1],
+        "--role", new.role, "--institution", institution, "--group", "district-nord",
+    )  # fmt: skip
+
+
+def roster_version(hub: HubProcess) -> int:
+    version: int = hub.get("/healthz")["roster_version"]
+    return version
+
+
+def refused(hub: HubProcess, reason: str) -> int:
+    count: int = hub.get("/healthz")["refused"].get(reason, 0)
+    return count
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess]]:
+    out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
+    root = re.search(r'root = "([^"]+)"', out)
+    assert root, out
+    assert (tmp_path / "usb" / "root.key").stat().st_mode & 0o777 == 0o600
+    a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff")
+    b = HubProcess.create(tmp_path / "b", "Plejecenter Solbakken", "care-home")
+    c = HubProcess.create(tmp_path / "c", "Bofælleskabet Lyngen", "care-home")
+    for hub in (a, b, c):
+        hub.config["trust"] = {"root": root[1]}
+    a.config["trust"] |= {"root_key": str(tmp_path / "usb" / "root.key"), "announce_interval": ANNOUNCE}
+    for home in (b, c):  # links and routes are configured; trust is not
+        a.add_peer(home, {"internet": home.internet_url})
+        home.add_peer(a, {"internet": a.internet_url})
+        home.set_default_route([a])
+    enrol(b, a, "Plejecenter Solbakken")  # before anything runs: the staff hub announces it at start
+    hubs = (a, b, c)
+    try:
+        for hub in hubs:
+            hub.start()
+        yield hubs
+    finally:
+        for hub in hubs:
+            hub.kill()
+
+
+def test_enrol_trust_and_revoke_without_editing_a_file(
+    network: tuple[HubProcess, HubProcess, HubProcess],
+) -> None:
+    a, b, c = network
+    b.wait_for("roster version 1 from the staff hub", lambda: roster_version(b) == 1)
+    to_b = a.send(b.node_id, "text", "Prøvebesked fra krisestaben")
+    b.wait_for("the staff's message", lambda: any(m["id"] == to_b for m in b.inbox()))
+
+    enrol(c, a, "Bofælleskabet Lyngen")
+    for hub in (a, b, c):
+        hub.wait_for("roster version 2", lambda hub=hub: roster_version(hub) == 2)  # type: ignore[misc]
+    from_c = c.send(b.node_id, "text", "Lyngen er med i nettet")
+    b.wait_for("the new node's message", lambda: any(m["id"] == from_c for m in b.inbox()))
+    c.wait_for("its end-to-end ack", lambda: c.message(from_c)["end_to_end_acked"])
+
+    beredt("revoke", c.node_id, "--config", str(a.config_path))
+    b.wait_for("roster version 3", lambda: roster_version(b) == 3, timeout=ANNOUNCE * 3)
+    before = refused(a, "revoked")
+    stolen = c.send(b.node_id, "text", "Falsk besked fra en stjålet Pi")
+    a.wait_for("the revoked node's frame refused", lambda: refused(a, "revoked") > before)
+    # B does not hear it directly either: handed straight to B, its next frame is refused there too.
+    frame = sign_as(c, Kind.TEXT, b.node_id, b"direkte")
+    post_frames(b, [frame.encode()], c.internet_url)
+    b.wait_for("the revoked node refused at B", lambda: refused(b, "revoked") >= 1)
+    assert all(m["id"] != stolen for m in b.inbox())
+
+
+def test_forged_and_replayed_rosters_are_refused(
+    network: tuple[HubProcess, HubProcess, HubProcess], tmp_path: Path
+) -> None:
+    a, b, c = network
+    b.wait_for("roster version 1", lambda: roster_version(b) == 1)
+    old = base64.b64decode((a.dir / "data" / "roster.signed").read_text())
+    enrol(c, a, "Bofælleskabet Lyngen")
+    b.wait_for("roster version 2", lambda: roster_version(b) == 2)
+
+    # A care home may not send rosters at all; a thief of the staff hub's own key (not the root key)
+    # signs a version with a key that is not the root's, vouching for an intruder and revoking C.
+    intruder = PublicCard("Indtrænger", "staff", b"\x01" * 32, b"\x02" * 32)
+    forged = RosterVersion(99, 0, (RosterNode(intruder),), frozenset({bytes.fromhex(c.node_id)}))
+    payload = forged.sign(Ed25519PrivateKey.generate())
+    post_frames(b, [sign_as(c, Kind.ROSTER, BROADCAST.hex(), payload).encode()], c.internet_url)
+    b.wait_for("a roster from a care home refused", lambda: refused(b, "not-allowed") == 1)
+    post_frames(b, [sign_as(a, Kind.ROSTER, BROADCAST.hex(), payload).encode()], a.internet_url)
+    b.wait_for("the forged roster refused", lambda: refused(b, "roster-forged") == 1)
+
+    # An old genuine version, replayed in a fresh frame by a trusted node, would drop C again.
+    post_frames(b, [sign_as(a, Kind.ROSTER, BROADCAST.hex(), old).encode()], a.internet_url)
+    b.wait_for("the old version refused", lambda: refused(b, "roster-stale") == 1)
+    assert roster_version(b) == 2
+    from_c = c.send(b.node_id, "text", "stadig betroet")
+    b.wait_for("C still trusted", lambda: any(m["id"] == from_c for m in b.inbox()))
