@@ -212,8 +212,7 @@ def export_alert(
     if "scope" in body:
         header = replace(header, scope=body["scope"], restriction=body.get("restriction"))
     root = _alert_element(header, body.get("msg_type", "Alert"), references, tz, note=note)
-    _info_element(root, body, body if "language" in body else {**body, "language": header.language},
-                  header, tz)  # fmt: skip
+    _info_element(root, body, body, header, tz)
     for translation in body.get("translations", []):
         _info_element(root, body, translation, header, tz)
     return _serialise(root)
@@ -393,6 +392,20 @@ def _fit_texts(body: dict[str, Any], schema: Any, where: str) -> list[str]:
     return cut
 
 
+def _origin(root: ET.Element, references: Sequence[CapReference]) -> dict[str, Any]:
+    """The pointer to the original message, with its references to outside messages kept verbatim."""
+    origin: dict[str, Any] = {
+        "identifier": _required(root, "identifier", "alert"),
+        "sender": _required(root, "sender", "alert"),
+        "sent": _parse_time(_required(root, "sent", "alert"), "sent"),
+    }
+    texts = (_text(root, "references") or "").split()
+    theirs = [text for text, ref in zip(texts, references, strict=True) if not _is_message_id(ref.identifier)]
+    if theirs:
+        origin["references"] = theirs
+    return origin
+
+
 def import_cap(document: bytes | str, *, language: str = "da") -> ImportedCap:
     """Read an outside CAP 1.2 document; ``ProtocolError`` names what is missing or malformed."""
     raw = document.encode() if isinstance(document, str) else document
@@ -428,19 +441,6 @@ def import_cap(document: bytes | str, *, language: str = "da") -> ImportedCap:
     ours = [ref.identifier for ref in references if _is_message_id(ref.identifier)]
     if ours:
         candidate["references"] = ours[:16]
-    origin: dict[str, Any] = {
-        "identifier": _required(root, "identifier", "alert"),
-        "sender": _required(root, "sender", "alert"),
-        "sent": _parse_time(_required(root, "sent", "alert"), "sent"),
-    }
-    theirs = [item for item, ref in zip((_text(root, "references") or "").split(), references, strict=True)
-              if not _is_message_id(ref.identifier)]  # fmt: skip
-    if theirs:
-        origin["references"] = theirs
-    for key in ("sender_name", "web"):
-        if key in candidate:
-            origin[key] = candidate.pop(key)
-    candidate["origin"] = origin
     not_kept = _unkept(root, _ALERT_KEPT, "")
     translations = []
     for index in order:
@@ -451,6 +451,10 @@ def import_cap(document: bytes | str, *, language: str = "da") -> ImportedCap:
             words, lost = _translation(candidate, read[index], index)
             translations.append(words)
             not_kept += lost
+    origin = candidate["origin"] = _origin(root, references)
+    for key in ("sender_name", "web"):  # the first info's, about the original
+        if key in candidate:
+            origin[key] = candidate.pop(key)
     truncated = _fit_texts(candidate, catalog.ALERT, "") + _fit_texts(origin, catalog.CAP_ORIGIN, "origin.")
     for number, words in enumerate(translations):
         truncated += _fit_texts(words, catalog.CAP_TRANSLATION, f"translations[{number}].")
@@ -462,7 +466,7 @@ def import_cap(document: bytes | str, *, language: str = "da") -> ImportedCap:
         status=names[status_text],
         body=body,
         references=references,
-        truncated=tuple(sorted(set(truncated), key=truncated.index)),
+        truncated=tuple(dict.fromkeys(truncated)),
         not_kept=tuple(dict.fromkeys(not_kept)),
     )
 

@@ -7,10 +7,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 from lxml import etree
 
 from hub.console.cap import CapHeader, export_alert, format_time, import_cap
+from hub.core.errors import ProtocolError
 from hub.core.frame import BROADCAST, Kind, Status, decode_frame
 from hub.core.identity import Identity
 from hub.core.kinds import decode_payload, encode_payload
@@ -133,6 +135,8 @@ def test_imported_alert_exports_with_the_same_meaning(case: str) -> None:
     imported = import_cap(document)
     assert imported.truncated == ()
     assert imported.not_kept == not_kept
+    payload = encode_payload(Kind.ALERT, imported.body)
+    assert len(payload) < len(document.encode()) / 2  # compact: CBOR keys and enum indices, not XML
     body, header = _over_the_wire(imported.body, imported.status)
     assert body == imported.body
     assert_same_meaning(document, export_alert(body, header))
@@ -171,7 +175,7 @@ def test_a_private_alert_is_refused_not_widened() -> None:
     document = fixture("nws_update.xml").replace(
         "<scope>Public</scope>", "<scope>Private</scope><addresses>ops@example.org</addresses>"
     )
-    with pytest.raises(Exception, match="scope Private is not relayed"):
+    with pytest.raises(ProtocolError, match="scope Private is not relayed"):
         import_cap(document)
 
 
@@ -190,3 +194,19 @@ def test_infos_that_differ_beyond_wording_are_named_and_translations_over_the_li
     imported = import_cap(bloated)
     assert [t["language"] for t in imported.body["translations"]] == ["en-GB"]
     assert "translation en-US (over the 4096-byte limit)" in imported.not_kept
+
+
+def test_named_values_are_pairs_in_json_and_a_flat_list_on_the_wire() -> None:
+    body = {"event": "x", "urgency": "Past", "severity": "Minor", "certainty": "Likely",
+            "parameters": [["VTEC", "/O.NEW/"]],
+            "areas": [{"desc": "A", "geocodes": [["SAME", "025027"]]}]}  # fmt: skip
+    wire = cbor2.loads(encode_payload(Kind.ALERT, body))
+    assert wire[18] == ["VTEC", "/O.NEW/"] and wire[17] == [{1: "A", 4: ["SAME", "025027"]}]
+    assert decode_payload(Kind.ALERT, encode_payload(Kind.ALERT, body)) == body
+    with pytest.raises(ValueError, match=r"alert\.parameters\[0\]: expected a \[name, value\] pair"):
+        encode_payload(Kind.ALERT, {**body, "parameters": [["VTEC"]]})
+    with pytest.raises(ValueError, match=r"alert\.areas\[0\]\.geocodes\[0\]\[1\]: expected a string"):
+        encode_payload(Kind.ALERT, {**body, "areas": [{"desc": "A", "geocodes": [["SAME", 25027]]}]})
+    wire[18] = ["VTEC"]  # a name without its value
+    with pytest.raises(ProtocolError, match=r"alert\.parameters: expected a flat list"):
+        decode_payload(Kind.ALERT, cbor2.dumps(wire, canonical=True))
