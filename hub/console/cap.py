@@ -21,6 +21,7 @@ expansion is an attack surface."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _Q = "{" + NS + "}"
 _STATUS_NAMES = {Status.ACTUAL: "Actual", Status.EXERCISE: "Exercise", Status.TEST: "Test"}
 SCOPES = ("Public", "Restricted", "Private")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ def _parse_time(text: str, where: str) -> int:
 
 def _sub(parent: ET.Element, tag: str, text: str | None) -> None:
     if text is not None:
+        if _XML_ILLEGAL.search(text):
+            raise ValueError(f"{tag}: a control character that a CAP (XML 1.0) document cannot carry")
         ET.SubElement(parent, _Q + tag).text = text
 
 

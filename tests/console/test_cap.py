@@ -145,6 +145,9 @@ def test_restricted_scope_needs_a_restriction() -> None:
 def test_export_rejects_a_bad_body_naming_the_field() -> None:
     with pytest.raises(ValueError, match=r"alert\.severity"):
         export_alert(dict(ALERT_BODY, severity="Bad"), CapHeader("x", "s", SENT, Status.ACTUAL))
+    # valid Beredt text, but XML 1.0 cannot carry it: a clear error, not a broken document
+    with pytest.raises(ValueError, match="description: a control character"):
+        export_alert(dict(ALERT_BODY, description="a\x01b"), CapHeader("x", "s", SENT, Status.ACTUAL))
 
 
 OUTSIDE = """<?xml version="1.0" encoding="UTF-8"?>
