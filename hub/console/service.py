@@ -288,7 +288,9 @@ class Console:
         elif not paths:
             alarms.append("no_route")
         silent = None if last_heard is None else max(0.0, now - last_heard)
-        if silent is None or silent > self.options.contact_interval:
+        if silent is None:
+            alarms.append("never_heard")
+        elif silent > self.options.contact_interval:
             alarms.append("silent")
         unconfirmed = self.outbox.unconfirmed(node, ("life-safety",), now - self.options.confirm_within)
         if unconfirmed:

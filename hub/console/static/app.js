@@ -294,10 +294,8 @@ function deliveryPill(d) {
   return el("span", { class: `pill ${cls}`, "data-state": d.state }, deliveryText(d));
 }
 
-function sentSummary(s) {
-  if (s.kind === "status") return s.summary ? t(`facility_${s.summary.split(",")[0].split(" ")[0]}`) : "";
-  return s.summary || "";
-}
+// the hub's own one-line summary (Danish, as the log book has it); a care home's button names itself
+function sentSummary(s) { return s.preset ? t(`preset_${s.preset}`) : s.summary || ""; }
 
 // ---- staff: status board ----------------------------------------------------------------------------------
 
@@ -660,7 +658,7 @@ async function renderOutbox() {
   replaceKeepingFocus($("#outbox"), mine.slice(0, 20).map((s) => el("li", { class: s.priority, "data-id": s.id, "data-kind": s.kind },
     el("div", { class: "meta" }, `${t(`kind_${s.kind}`)} · ${clock(s.at)} · ${t("to")} ${recipientName(s.to, s.to_name)}`),
     priorityLabel(s),
-    el("p", { class: "body" }, s.preset ? t(`preset_${s.preset}`) : sentSummary(s)),
+    el("p", { class: "body" }, sentSummary(s)),
     deliveryPill(s))));
 }
 
