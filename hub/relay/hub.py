@@ -137,6 +137,7 @@ class Hub:
             clock=self.clock,
             roster_updates=self.roster_updates,
         )
+        self.roster_updates.on_revoked = self._report_revoked
 
     async def run(self) -> None:
         """Run every loop until cancelled; ``ready`` once the first of the pending deliveries are resumed
@@ -226,6 +227,17 @@ class Hub:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._announce_now.wait()
+
+    def _report_revoked(self, node_id: bytes) -> None:
+        """What is queued to a node just revoked stays held (its hop acks are refused now) until it
+        expires; say how much, so staff can resend it another way."""
+        log.warning(
+            "node %s revoked by roster version %d: frames from it are refused; %d deliveries queued to it"
+            " are held until they expire",
+            node_id.hex(),
+            self.roster_updates.version,
+            self.router.open_to(node_id),
+        )
 
     async def _inbound_worker(self, name: str, queue: asyncio.Queue[Received]) -> None:
         while True:

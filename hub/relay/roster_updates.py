@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -40,6 +41,8 @@ class RosterUpdates:
         self.root = root
         self.path = data_dir / FILE_NAME
         self.payload: bytes | None = None
+        self.on_revoked: Callable[[bytes], None] | None = None
+        """Told each node a newly applied version revokes (the hub reports what is queued to it)."""
 
     @property
     def version(self) -> int:
@@ -86,8 +89,12 @@ class RosterUpdates:
         return True
 
     def _adopt(self, version: RosterVersion, payload: bytes) -> None:
+        before = self.roster.version.revoked if self.roster.version else frozenset()
         self.roster.apply(version)
         self.payload = payload
+        if self.on_revoked is not None:
+            for node_id in version.revoked - before:
+                self.on_revoked(node_id)
         log.info(
             "roster version %d: %d nodes, %d revoked",
             version.version,

@@ -1,0 +1,124 @@
+"""Root-signed roster versions: what a hub trusts from them, what it refuses, what survives a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.core.clock import ManualClock
+from hub.core.errors import ConfigError, RefusalReason, TrustError
+from hub.core.frame import BROADCAST, Frame, Kind
+from hub.core.identity import Identity
+from hub.core.kinds.roster import (
+    RosterNode,
+    RosterVersion,
+    enrolment_code,
+    parse_root_public,
+    root_public_text,
+)
+from hub.relay.admission import Admission
+from hub.relay.roster import Role, Roster
+from hub.relay.roster_updates import RosterUpdates
+
+ROOT = Ed25519PrivateKey.generate()
+ME = Identity.generate("Plejecenter Solbakken", "care-home")
+STAFF = Identity.generate("Aarhus krisestab", "staff")
+HOME = Identity.generate("Lyngen", "care-home")
+CLOCK = ManualClock()
+
+
+def _hub(folder: Path) -> tuple[Roster, RosterUpdates, Admission]:
+    roster = Roster(ME.card)
+    updates = RosterUpdates(roster, ROOT.public_key(), folder)
+    return roster, updates, Admission(roster, CLOCK, updates)
+
+
+def _version(number: int, *nodes: RosterNode, revoked: frozenset[bytes] = frozenset()) -> RosterVersion:
+    return RosterVersion(number, int(CLOCK.time()), nodes, revoked)
+
+
+def _frame(sender: Identity, kind: Kind, payload: bytes) -> Frame:
+    return sender.sign(kind, BROADCAST, payload, created=int(CLOCK.time()), ttl_minutes=10)
+
+
+def test_a_version_is_applied_persisted_and_only_moves_forward(tmp_path: Path) -> None:
+    roster, updates, _ = _hub(tmp_path)
+    v1 = _version(1, RosterNode(STAFF.card, "Krisestaben", ("kommune",)))
+    assert updates.apply(updates.check(v1.sign(ROOT)), v1.sign(ROOT))
+    entry = roster.get(STAFF.node_id)
+    assert entry is not None and entry.role is Role.STAFF and entry.institution == "Krisestaben"
+
+    v2 = v1.with_node(RosterNode(HOME.card, "Lyngen"), now=CLOCK.time())
+    assert updates.apply(updates.check(v2.sign(ROOT)), v2.sign(ROOT))
+    assert not updates.apply(v1, v1.sign(ROOT)), "an older version never replaces a newer one"
+    with pytest.raises(TrustError) as stale:
+        updates.check(v1.sign(ROOT))
+    assert stale.value.reason is RefusalReason.ROSTER_STALE
+    assert updates.check(v2.sign(ROOT)).version == 2, "the same version again is passed on, not refused"
+
+    restarted, again, _ = _hub(tmp_path)
+    assert again.load() and again.version == 2
+    assert restarted.get(HOME.node_id) is not None
+
+    signed = tmp_path / "roster.signed"
+    signed.write_text(signed.read_text().replace("A", "B", 1))
+    with pytest.raises(ConfigError, match="does not verify"):
+        _hub(tmp_path)[1].load()
+
+
+def test_a_version_signed_by_another_key_is_forged(tmp_path: Path) -> None:
+    _, updates, _ = _hub(tmp_path)
+    forged = _version(5, RosterNode(HOME.card)).sign(Ed25519PrivateKey.generate())
+    with pytest.raises(TrustError) as refused:
+        updates.check(forged)
+    assert refused.value.reason is RefusalReason.ROSTER_FORGED
+    genuine = bytearray(_version(5, RosterNode(HOME.card)).sign(ROOT))
+    genuine[-3] ^= 1  # one bit of the body changed after signing
+    with pytest.raises(TrustError, match="root key"):
+        updates.check(bytes(genuine))
+
+
+def test_a_new_hub_trusts_the_first_roster_frame_by_the_card_in_it(tmp_path: Path) -> None:
+    roster, _, admission = _hub(tmp_path)
+    payload = _version(1, RosterNode(STAFF.card)).sign(ROOT)
+    assert admission.check(_frame(STAFF, Kind.ROSTER, payload), "test").name == STAFF.name
+    with pytest.raises(TrustError):  # vouching covers the ROSTER frame, nothing else
+        admission.check(_frame(STAFF, Kind.TEXT, b"hej"), "test")
+    assert admission.refused[RefusalReason.UNKNOWN_SENDER.value] == 1
+    with pytest.raises(TrustError):  # a version that does not list the sender vouches for nobody
+        admission.check(_frame(HOME, Kind.ROSTER, payload), "test")
+    assert roster.get(STAFF.node_id) is None, "vouching trusts the frame, it does not apply the version"
+
+
+def test_revoked_and_expired_nodes_are_refused_even_if_added_by_hand(tmp_path: Path) -> None:
+    roster, updates, admission = _hub(tmp_path)
+    roster.add(HOME.card)  # an old hand edit
+    until = int(CLOCK.time()) + 60
+    v1 = _version(1, RosterNode(STAFF.card, valid_until=until), RosterNode(HOME.card))
+    updates.apply(v1, v1.sign(ROOT))
+    text = _frame(HOME, Kind.TEXT, b"hej")
+    assert admission.check(text, "test").node_id == HOME.node_id
+
+    v2 = v1.with_revoked(HOME.node_id, now=CLOCK.time())
+    updates.apply(v2, v2.sign(ROOT))
+    with pytest.raises(TrustError) as refused:
+        admission.check(text, "test")
+    assert refused.value.reason is RefusalReason.REVOKED
+    assert HOME.node_id not in {e.node_id for e in roster}
+    assert roster.get(ME.node_id) is not None, "a hub never stops trusting itself"
+
+    CLOCK.advance(61)
+    with pytest.raises(TrustError, match="place in the roster ended"):
+        admission.check(_frame(STAFF, Kind.TEXT, b"hej"), "test")
+
+
+def test_codes_and_root_keys_round_trip() -> None:
+    code = enrolment_code(HOME.card)
+    assert len(code) == 9 and code[4] == "-" and code == enrolment_code(HOME.card)
+    assert code != enrolment_code(STAFF.card)
+    text = root_public_text(ROOT.public_key())
+    assert root_public_text(parse_root_public(text)) == text
+    with pytest.raises(ValueError, match="43 characters"):
+        parse_root_public("kort")
