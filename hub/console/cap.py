@@ -195,12 +195,15 @@ def export_alert(
     header: CapHeader,
     *,
     known: Mapping[str, CapReference] | None = None,
+    copies: Sequence[CapReference] = (),
     tz: tzinfo = UTC,
 ) -> str:
     """CAP 1.2 XML for a decoded ALERT body. ``known`` resolves referenced message ids to CAP references.
 
     The body's own scope, restriction and language (an imported alert's) win over ``header``'s; an
-    imported alert names its original in ``<note>`` and keeps the original's references after Beredt's."""
+    imported alert names its original in ``<note>`` and keeps the original's references after Beredt's
+    and after ``copies``: this hub's Beredt messages that relayed those originals, so a consumer that
+    only ever saw Beredt's documents can still tell what an Update or Cancel refers to."""
     catalog.ALERT.to_wire("alert", dict(body))  # the same validation, and the same messages, as the API
     references = []
     for index, message_id in enumerate(body.get("references", [])):
@@ -208,6 +211,7 @@ def export_alert(
         if ref is None:
             raise ValueError(f"alert.references[{index}]: message {message_id} is unknown to this hub")
         references.append(ref.render(tz))
+    references += [copy.render(tz) for copy in copies]
     note = None
     if (origin := body.get("origin")) is not None:
         references += origin.get("references", [])

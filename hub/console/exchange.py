@@ -42,6 +42,21 @@ async def _reference(console: Console, message_id: str) -> CapReference | None:
     return CapReference(sender_of(item["from"]), item["id"], int(item["created"]))
 
 
+def _copies(console: Console, originals: list[str]) -> list[CapReference]:
+    """This hub's received Beredt copies of the outside messages (``sender,identifier,sent``) named,
+    in the order the originals are named."""
+    order = {tuple(text.split(",")[:2]): index for index, text in enumerate(originals)}
+    found = [
+        (order[key], CapReference(sender_of(item["from"]), item["id"], int(item["created"])))
+        for item in console.messages
+        if item["kind"] == "alert"
+        and (origin := item["body"].get("origin")) is not None
+        and (key := (origin["sender"], origin["identifier"])) in order
+    ]
+    found.sort(key=lambda row: (row[0], row[1].sent))
+    return [ref for _, ref in found]
+
+
 async def export_cap(request: web.Request, console: Console, session: Session) -> web.Response:
     """``GET cap/{id}``: the CAP document for a stored ALERT or READ_RECEIPT, sent or received."""
     message_id = request.match_info["id"]
@@ -59,7 +74,8 @@ async def export_cap(request: web.Request, console: Console, session: Session) -
         known = {
             ref: found for ref in body.get("references", []) if (found := await _reference(console, ref))
         }
-        xml = export_alert(body, header, known=known)
+        copies = _copies(console, body.get("origin", {}).get("references", []))
+        xml = export_alert(body, header, known=known, copies=copies)
     elif item["kind"] == "read_receipt":
         original = await _reference(console, body["message"])
         if original is None:
