@@ -74,6 +74,7 @@ class Homes:
         self.ids = [Identity.generate(f"Plejecenter {i:02d}", "care-home") for i in range(HOMES)]
         self.by_node = {home.node_id: i for i, home in enumerate(self.ids)}
         self.received: Counter[bytes] = Counter()  # data frames from the hub, by id (resends count twice)
+        self.kinds: dict[bytes, str] = {}
         self.busy = 0
         self.sent = 0
         self.session: aiohttp.ClientSession | None = None
@@ -111,6 +112,7 @@ class Homes:
             if frame.kind is Kind.HOP_ACK:
                 continue
             self.received[frame.id] += 1
+            self.kinds[frame.id] = frame.kind.name.lower()
             acks.append(frame.id)
             if frame.kind is Kind.ROLLCALL and self.received[frame.id] == 1:
                 body = decode_payload(Kind.ROLLCALL, frame.payload)
@@ -453,7 +455,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         cpu0, t0 = proc.cpu(), time.monotonic()
         flooded = await flood(args.flood, homes)
         await asyncio.sleep(5)  # acks and answers still under way
-        flood_fig = {
+        flood_fig: dict[str, Any] = {
             "statuses": flooded,
             "wall": time.monotonic() - t0,
             "cpu": proc.cpu() - cpu0,
@@ -462,6 +464,12 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
             "received": sum(homes.received.values()),
             "distinct": len(homes.received),
         }
+        distinct: Counter[str] = Counter()
+        resent: Counter[str] = Counter()
+        for frame_id, copies in homes.received.items():
+            distinct[homes.kinds[frame_id]] += 1
+            resent[homes.kinds[frame_id]] += copies - 1
+        flood_fig["resent_of"] = [(kind, n, distinct[kind]) for kind, n in resent.most_common()]
     finally:
         watcher.cancel()
         await console.close()
@@ -529,6 +537,8 @@ def report(
         f" {f['busy']} batches refused busy (503, Retry-After honoured)"
     )
     row("  hub frames to the homes: received / distinct", f"{ratio:.2f}", budget="<= 1.1")
+    resent = ", ".join(f"{kind} {n} of {sent}" for kind, n, sent in f["resent_of"]) or "none"
+    print(f"  resends by kind (resent of distinct): {resent}")
     row("  link-down events during the flood", f"{f['downs']}", budget="0")
     row("  hub CPU during the flood, % of a core", f"{f['cpu'] / f['wall'] * 100:.0f}")
     print()
