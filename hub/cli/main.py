@@ -45,7 +45,9 @@ from hub.core.frame import Kind
 from hub.core.identity import PublicCard
 from hub.core.kinds import SCHEMAS
 from hub.core.kinds.fields import Choice, Flags, HexId, Schema, Text, Time, UInt
+from hub.core.kinds.roster import parse_root_public
 from hub.relay.roster import Roster
+from hub.relay.roster_updates import RosterUpdates
 from hub.service import config as config_module
 from hub.service.config import HubConfig
 
@@ -161,7 +163,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _roster(config: HubConfig) -> Roster:
     from hub.service.assembly import load_identity
 
-    return Roster.load(load_identity(config, create=False).card, config.roster_path)
+    roster = Roster.load(load_identity(config, create=False).card, config.roster_path)
+    if config.trust.root:  # the root-signed nodes too, minus the revoked (only the local part is saved)
+        RosterUpdates(roster, parse_root_public(config.trust.root), config.data_dir).load()
+    return roster
 
 
 def cmd_roster_add(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from hub.relay.timesync import NeighbourTime
 log = logging.getLogger("beredt.inbound")
 
 FRESH = 300  # seconds: a frame stamped longer ago (or ahead) than this teaches no address
+_NOT_FOR_PEOPLE = (Kind.ACK, Kind.ROSTER)  # handled by the hub itself, never shown in an inbox
 STATUS_MARKER = b"\x00"  # first byte of link-level status data, never of a frame (see hub/core/frame.py)
 
 
@@ -217,7 +218,12 @@ class Inbound:
                 return
             wire = frame.with_hops(frame.hops + 1).encode() if hops else data
             await self.store.accept(
-                frame, wire, hops=hops, local=False, for_me=for_me and frame.kind is not Kind.ACK, via=link
+                frame,
+                wire,
+                hops=hops,
+                local=False,
+                for_me=for_me and frame.kind not in _NOT_FOR_PEOPLE,
+                via=link,
             )
         except StoreError as exc:
             log.error("could not store %s from %s: %s; the sender will retry", message_id.hex(), link, exc)
@@ -242,6 +248,8 @@ class Inbound:
             return
         if frame.kind is Kind.ACK:
             await self._e2e_ack(frame, link, source)
+            return
+        if frame.kind is Kind.ROSTER:  # applied above; no one's inbox
             return
         self.events.publish(
             MessageReceived(

@@ -94,6 +94,9 @@ def test_enrol_trust_and_revoke_without_editing_a_file(
     from_c = c.send(b.node_id, "text", "Lyngen er med i nettet")
     b.wait_for("the new node's message", lambda: any(m["id"] == from_c for m in b.inbox()))
     c.wait_for("its end-to-end ack", lambda: c.message(from_c)["end_to_end_acked"])
+    assert all(m["kind"] != "roster" for m in b.inbox()), "roster versions are the hub's, not staff's"
+    listed = beredt("roster", "list", "--config", str(b.config_path))
+    assert c.node_id in listed and "Bofælleskabet Lyngen" in listed
 
     beredt("revoke", c.node_id, "--config", str(a.config_path))
     b.wait_for("roster version 3", lambda: roster_version(b) == 3, timeout=ANNOUNCE * 3)
@@ -108,6 +111,7 @@ def test_enrol_trust_and_revoke_without_editing_a_file(
     status, answer = a.request("POST", "/v1/messages", {"to": c.node_id, "kind": "text", "body": "hej"})
     assert status == 422 and "unknown recipient" in answer["error"], (status, answer)
     assert f"node {c.node_id} revoked by roster version 3" in a.log_tail(200)
+    assert c.node_id not in beredt("roster", "list", "--config", str(b.config_path))
 
 
 def test_forged_and_replayed_rosters_are_refused(
