@@ -1,0 +1,104 @@
+"""``beredt root init``, ``enrol``, ``enrol approve`` and ``revoke`` on files (no hub running): what they
+write, and the clear refusals when the key, the code or the config is wrong."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from hub.cli.main import main
+from hub.core.identity import Identity
+from hub.core.kinds.roster import parse_root_public
+from hub.relay.roster import Roster
+from hub.relay.roster_updates import RosterUpdates
+from hub.service import config as config_module
+from hub.service.config import DEFAULT_ANNOUNCE_INTERVAL
+
+
+def _config(folder: Path, name: str, role: str, trust: dict[str, object]) -> Path:
+    path = folder / name / "beredt.toml"
+    path.parent.mkdir(parents=True)
+    document = {"node": {"name": name, "role": role, "data_dir": "data"}, "links": {}, "trust": trust}
+    path.write_text(tomli_w.dumps(document))
+    return path
+
+
+def _root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, str]:
+    key = tmp_path / "usb" / "root.key"
+    assert main(["root", "init", "--out", str(key)]) == 0
+    printed = capsys.readouterr().out
+    found = re.search(r'root = "([^"]+)"', printed)
+    assert found and "two USB sticks" in printed
+    return key, found[1]
+
+
+def test_enrol_approve_and_revoke_write_signed_versions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, root = _root(tmp_path, capsys)
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert main(["root", "init", "--out", str(key)]) == 2, "an existing root key is never overwritten"
+    assert "never overwrite" in capsys.readouterr().err
+
+    staff = _config(tmp_path, "staff", "staff", {"root": root, "root_key": str(key)})
+    home = _config(tmp_path, "home", "care-home", {"root": root})
+    assert config_module.load(staff).trust.announce_interval == DEFAULT_ANNOUNCE_INTERVAL
+    assert config_module.load(home).trust.announce_interval == 0
+    assert main(["init", "-c", str(staff)]) == 0
+    capsys.readouterr()
+    assert main(["enrol", "-c", str(home)]) == 0
+    shown = capsys.readouterr().out
+    code = re.search(r"enrolment code: (\S+)", shown)
+    card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
+    assert code and card
+
+    wrong = "AAAA-AAAA" if code[1] != "AAAA-AAAA" else "BBBB-BBBB"
+    approve = ["enrol", "approve", "-c", str(staff), "--card", card[1], "--role", "care-home"]
+    assert main([*approve[:2], wrong, *approve[2:]]) == 2
+    assert "does not match the card" in capsys.readouterr().err
+    assert main([*approve[:2], code[1], *approve[2:], "--institution", "Solbakken", "--group", "nord"]) == 0
+    assert "roster version 1" in capsys.readouterr().out
+
+    staff_config = config_module.load(staff)
+    identity = Identity.load(staff_config.identity_path)
+    roster = Roster(identity.card)
+    updates = RosterUpdates(roster, parse_root_public(root), staff_config.data_dir)
+    assert updates.load() and updates.version == 1
+    home_id = Identity.load(config_module.load(home).identity_path).node_id
+    entry = roster.get(home_id)
+    assert entry is not None and entry.institution == "Solbakken" and entry.role.value == "care-home"
+    assert roster.version is not None and roster.version.node(identity.node_id) is not None, (
+        "the issuing hub signs itself in: hubs trust its ROSTER frames by that card"
+    )
+
+    assert main(["revoke", home_id.hex(), "-c", str(staff)]) == 0
+    assert updates.load() and updates.version == 2 and roster.get(home_id) is None
+    assert main(["revoke", "xyz", "-c", str(staff)]) == 2
+
+
+def test_clear_refusals_for_a_missing_or_exposed_key_and_a_bad_trust_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, root = _root(tmp_path, capsys)
+    home = _config(tmp_path, "home", "care-home", {"root": root})
+    assert main(["init", "-c", str(home)]) == 0
+    capsys.readouterr()
+    assert main(["revoke", "0123456789abcdef", "-c", str(home)]) == 2
+    assert "not the hub that approves enrolments" in capsys.readouterr().err
+
+    key.chmod(0o644)
+    staff = _config(tmp_path, "staff", "staff", {"root": root, "root_key": str(key)})
+    assert main(["init", "-c", str(staff)]) == 0
+    capsys.readouterr()
+    assert main(["revoke", "0123456789abcdef", "-c", str(staff)]) == 2
+    assert "chmod 600" in capsys.readouterr().err
+
+    other = _config(tmp_path, "other", "staff", {"root": "kort"})
+    assert main(["id", "-c", str(other)]) == 2
+    assert "trust.root: a root key is 43 characters" in capsys.readouterr().err
+    orphan = _config(tmp_path, "orphan", "staff", {"root_key": str(key)})
+    assert main(["id", "-c", str(orphan)]) == 2
+    assert "root_key needs root" in capsys.readouterr().err
