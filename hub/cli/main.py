@@ -22,6 +22,7 @@ from typing import Any
 
 import tomli_w
 
+from hub.cli.demo import add_demo_command
 from hub.cli.municipality import add_municipality_commands
 from hub.cli.remote import (
     EXIT_OK,
@@ -525,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_command(sub, common)
     add_municipality_commands(sub, common)
     add_simulate_command(sub)
+    add_demo_command(sub)
     return parser
 
 
