@@ -139,3 +139,20 @@ def test_forged_and_replayed_rosters_are_refused(
     assert roster_version(b) == 2
     from_c = c.send(b.node_id, "text", "stadig betroet")
     b.wait_for("C still trusted", lambda: any(m["id"] == from_c for m in b.inbox()))
+
+
+def test_a_hub_offline_during_a_revocation_catches_up_and_keeps_its_version(
+    network: tuple[HubProcess, HubProcess, HubProcess],
+) -> None:
+    a, b, c = network
+    enrol(c, a, "Bofælleskabet Lyngen")
+    b.wait_for("roster version 2", lambda: roster_version(b) == 2)
+    b.kill()
+    beredt("revoke", c.node_id, "--config", str(a.config_path))
+    c.wait_for("roster version 3 at the others", lambda: roster_version(c) == 3)
+
+    b.start()  # the version it saved is back at once; the newer one comes from A
+    assert roster_version(b) >= 2
+    b.wait_for("the revocation after being offline", lambda: roster_version(b) == 3, timeout=ANNOUNCE * 10)
+    post_frames(b, [sign_as(c, Kind.TEXT, b.node_id, b"efter genstart").encode()], c.internet_url)
+    b.wait_for("the revoked node refused", lambda: refused(b, "revoked") >= 1)
