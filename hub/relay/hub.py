@@ -207,23 +207,30 @@ class Hub:
                     log.info("purged %d finished messages past their expiry", purged)
 
     async def _announce_forever(self) -> None:
-        """Broadcast the signed roster now and every ``announce_interval``, and at once when a new
-        version is loaded: a hub that was offline, or is new, catches up within one interval."""
+        """Broadcast the signed roster at once when a version is new here, and again every
+        ``announce_interval``, so a hub that was offline, or is new, catches up within one interval.
+
+        A new version goes out urgent (a revocation may use metered radio, not paid links) and lives as
+        long as any message, queued for hubs that are away; the repeats are routine (so they keep off
+        metered and paid links) and live two intervals, since the next one supersedes them."""
         interval = self.config.trust.announce_interval
+        announced = 0
         while True:
             self._announce_now.clear()
-            payload = self.roster_updates.payload
+            version, payload = self.roster_updates.version, self.roster_updates.payload
             if payload is not None:
+                new = version != announced
                 try:
                     await self.submit(
                         Kind.ROSTER,
                         BROADCAST,
                         payload,
-                        priority=Priority.URGENT,  # revocations may use metered radio, not paid links
-                        ttl_minutes=max(1, math.ceil(2 * interval / 60)),  # the next one supersedes it
+                        priority=Priority.URGENT if new else Priority.ROUTINE,
+                        ttl_minutes=None if new else max(1, math.ceil(2 * interval / 60)),
                     )
+                    announced = version
                 except RoutingError as exc:
-                    log.warning("roster version %d not announced: %s", self.roster_updates.version, exc)
+                    log.warning("roster version %d not announced: %s", version, exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._announce_now.wait()
