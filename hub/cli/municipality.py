@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import datetime
 import shlex
 import stat
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from hub.cli.remote import Unreachable, api_call, load_config, print_table
-from hub.core.errors import ConfigError, ProtocolError
+from hub.core.errors import ConfigError
 from hub.core.files import write_atomically
 from hub.core.identity import PublicCard
 from hub.core.kinds.roster import (
@@ -33,10 +32,9 @@ from hub.core.kinds.roster import (
     enrolment_code,
     parse_root_public,
     root_public_text,
-    verify,
 )
 from hub.relay.roster import Role
-from hub.relay.roster_updates import FILE_NAME
+from hub.relay.roster_updates import FILE_NAME, read_signed, write_signed
 from hub.service.config import HubConfig
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -172,10 +170,10 @@ def _issue(config: HubConfig, change: Callable[[RosterVersion], RosterVersion]) 
         )
     issued = change(current)
     try:
-        payload = issued.sign(root)
+        payloads = issued.sign(root)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    write_atomically(config.data_dir / FILE_NAME, base64.b64encode(payload).decode() + "\n")
+    write_signed(config.data_dir / FILE_NAME, payloads)
     try:
         api_call(config, "POST", "/v1/roster/reload", {})
         print("the running hub applied it and is broadcasting it to every hub")
@@ -196,14 +194,7 @@ def _current(config: HubConfig) -> RosterVersion:
     path = config.data_dir / FILE_NAME
     if not path.exists():
         return RosterVersion(0, 0)
-    try:
-        return verify(
-            base64.b64decode(path.read_text().strip(), validate=True), parse_root_public(config.trust.root)
-        )
-    except (binascii.Error, ValueError, ProtocolError) as exc:
-        raise ConfigError(
-            f"the signed roster does not verify against [trust] root: {exc}", file=str(path)
-        ) from None
+    return read_signed(path, parse_root_public(config.trust.root))[0]
 
 
 def _load_root_key(config: HubConfig) -> Ed25519PrivateKey:

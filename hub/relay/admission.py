@@ -100,12 +100,13 @@ class Admission:
 
         This is how a new hub, configured with only the root key, trusts its first ROSTER frame: the
         version must verify against the root and list the sender; the frame's own signature is then
-        checked against that card as for any other sender."""
+        checked against that card as for any other sender. A later page of the same version is vouched
+        for by the card in an earlier one this hub holds."""
         if frame.kind is not Kind.ROSTER or self.updates is None or self.roster.is_revoked(frame.sender):
             return None
         try:
-            version = self.updates.check(frame.payload)
+            page = self.updates.check(frame.payload)
         except TrustError as exc:
             raise self.refuse(exc.reason, str(exc), source) from None
-        node = version.node(frame.sender)
-        return None if node is None or node.node_id in version.revoked else RosterEntry.from_node(node)
+        node = self.updates.vouched(page, frame.sender)
+        return None if node is None else RosterEntry.from_node(node)

@@ -217,10 +217,10 @@ class Hub:
         announced = 0
         while True:
             self._announce_now.clear()
-            version, payload = self.roster_updates.version, self.roster_updates.payload
-            if payload is not None:
-                new = version != announced
-                try:
+            version, payloads = self.roster_updates.version, self.roster_updates.payloads
+            new = version != announced
+            try:
+                for payload in payloads:  # one frame per page
                     await self.submit(
                         Kind.ROSTER,
                         BROADCAST,
@@ -228,9 +228,9 @@ class Hub:
                         priority=Priority.URGENT if new else Priority.ROUTINE,
                         ttl_minutes=None if new else max(1, math.ceil(2 * interval / 60)),
                     )
-                    announced = version
-                except RoutingError as exc:
-                    log.warning("roster version %d not announced: %s", version, exc)
+                announced = version
+            except RoutingError as exc:
+                log.warning("roster version %d not announced: %s", version, exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._announce_now.wait()

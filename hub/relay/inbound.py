@@ -203,10 +203,10 @@ class Inbound:
             if self.store.has(message_id):
                 self._duplicate(frame, link, source, previous)
                 return
-            version = None
+            roster_page = None
             if frame.kind is Kind.ROSTER and self.roster_updates and self.roster_updates.root:
                 try:  # a forged or stale version goes no further than this hub
-                    version = self.roster_updates.check(frame.payload)
+                    roster_page = self.roster_updates.check(frame.payload)
                 except TrustError as exc:
                     self._refuse(link, source, exc.reason, str(exc))
                     return
@@ -232,8 +232,8 @@ class Inbound:
             self._accepting.discard(message_id)
         self.accepted += 1
         self._learn(frame, link, source)
-        if version is not None and self.roster_updates is not None:
-            self.roster_updates.apply(version, frame.payload)
+        if roster_page is not None and self.roster_updates is not None:
+            self.roster_updates.apply(roster_page, frame.payload)
         direct = frame.recipient == self.me and previous == frame.sender
         e2e_covers_hop = direct and frame.kind is not Kind.ACK
         if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):

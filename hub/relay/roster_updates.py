@@ -1,13 +1,14 @@
-"""Root-signed roster versions on this hub: check one, apply it, keep it across restarts.
+"""Root-signed roster versions on this hub: check a page, apply a complete version, keep it across restarts.
 
 A hub with ``[trust] root`` holds at most one signed version, the newest it has seen, in
-``roster.signed`` in its data folder (the payload as received, base64: it verifies again at every
-start, so a file edited by hand is refused, not trusted). ``check`` decides what an arriving ROSTER
+``roster.signed`` in its data folder (the pages as received, base64, one a line: they verify again at
+every start, so a file edited by hand is refused, not trusted). ``check`` decides what an arriving ROSTER
 payload is worth before it is stored or forwarded: forged (not the root's) and stale (older than ours)
-versions are refused, so neither travels further; the same version again is harmless and is passed on
-(a neighbour may still lack it). ``apply`` moves the roster forward and persists it.
+pages are refused, so neither travels further; the same version again is harmless and is passed on (a
+neighbour may still lack it). ``apply`` collects the pages of a newer version (those of one version only,
+at most ``MAX_PAGES``), and once it has them all moves the roster forward and persists it.
 
-Distribution rides on the relay engine: a version travels as a ROSTER broadcast, which every hub stores,
+Distribution rides on the relay engine: each page travels as a ROSTER broadcast, which every hub stores,
 hop-acks and floods to its peers; a hub that is offline gets it from its neighbours' queues when it
 returns (until the frame expires), and the hub holding the root key re-broadcasts the current version
 every ``announce_interval`` so a hub offline for longer, or new, catches up within one interval.
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.core.errors import ConfigError, ProtocolError, RefusalReason, TrustError
 from hub.core.files import write_atomically
-from hub.core.kinds.roster import RosterVersion, verify
+from hub.core.kinds.roster import RosterNode, RosterPage, RosterVersion, assemble, verify
 from hub.relay.roster import Roster
 
 log = logging.getLogger("beredt.roster")
@@ -33,14 +34,34 @@ log = logging.getLogger("beredt.roster")
 FILE_NAME = "roster.signed"
 
 
+def read_signed(path: Path, root: Ed25519PublicKey) -> tuple[RosterVersion, list[bytes]]:
+    """The version saved at ``path`` and its page payloads; ``ConfigError`` if they do not verify."""
+    try:
+        payloads = [base64.b64decode(line, validate=True) for line in path.read_text().split()]
+        version = assemble([verify(payload, root) for payload in payloads])
+    except (binascii.Error, ValueError, IndexError, ProtocolError) as exc:
+        raise ConfigError(
+            f"signed roster does not verify against [trust] root ({exc or 'empty'}); delete it and the hub"
+            " fetches the current version from its neighbours",
+            file=str(path),
+        ) from None
+    return version, payloads
+
+
+def write_signed(path: Path, payloads: list[bytes]) -> None:
+    write_atomically(path, "".join(base64.b64encode(p).decode() + "\n" for p in payloads))
+
+
 class RosterUpdates:
-    """The signed part of ``roster``: the root that signs it, the payload held, the file it lives in."""
+    """The signed part of a ``Roster``: the root that signs it, the pages held, the file they live in."""
 
     def __init__(self, roster: Roster, root: Ed25519PublicKey | None, data_dir: Path) -> None:
         self.roster = roster
         self.root = root
         self.path = data_dir / FILE_NAME
-        self.payload: bytes | None = None
+        self.payloads: list[bytes] = []
+        """The pages of the version held, as signed by the root: what the hub announces."""
+        self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
         self.on_revoked: Callable[[bytes], None] | None = None
         """Told each node a newly applied version revokes (the hub reports what is queued to it)."""
 
@@ -52,52 +73,68 @@ class RosterUpdates:
         """Apply the version saved in the data folder if it is newer than the one held; True if it was."""
         if self.root is None or not self.path.exists():
             return False
-        try:
-            payload = base64.b64decode(self.path.read_text().strip(), validate=True)
-            version = verify(payload, self.root)
-        except (binascii.Error, ValueError, ProtocolError) as exc:
-            raise ConfigError(
-                f"signed roster does not verify against [trust] root ({exc}); delete it and the hub"
-                " fetches the current version from its neighbours",
-                file=str(self.path),
-            ) from None
+        version, payloads = read_signed(self.path, self.root)
         if version.version <= self.version:
             return False
-        self._adopt(version, payload)
+        self._adopt(version, payloads)
         return True
 
-    def check(self, payload: bytes) -> RosterVersion:
-        """The version in ``payload`` if it is the root's and not older than ours, else ``TrustError``."""
+    def check(self, payload: bytes) -> RosterPage:
+        """The page in ``payload`` if it is the root's and not older than ours, else ``TrustError``."""
         if self.root is None:
             raise TrustError(RefusalReason.NOT_ALLOWED, "this hub has no [trust] root to check rosters with")
         try:
-            version = verify(payload, self.root)
+            page = verify(payload, self.root)
         except ProtocolError as exc:
             raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
-        if version.version < self.version:
+        if page.version.version < self.version:
             raise TrustError(
-                RefusalReason.ROSTER_STALE, f"version {version.version} is older than ours ({self.version})"
+                RefusalReason.ROSTER_STALE,
+                f"version {page.version.version} is older than ours ({self.version})",
             )
-        return version
+        return page
 
-    def apply(self, version: RosterVersion, payload: bytes) -> bool:
-        """Trust ``version`` and save it, if it is newer than the one held; True if it was applied."""
-        if version.version <= self.version:
+    def vouched(self, page: RosterPage, node_id: bytes) -> RosterNode | None:
+        """``node_id``'s entry in ``page`` or in a page already held of the same version, unless revoked."""
+        pages = [page, *(p for p, _ in self._pending.values() if p.version.version == page.version.version)]
+        for candidate in pages:
+            node = candidate.version.node(node_id)
+            if node is not None and node_id not in page.version.revoked:
+                return node
+        return None
+
+    def apply(self, page: RosterPage, payload: bytes) -> bool:
+        """Hold ``page`` of a newer version; once every page is held, trust that version and save it.
+        True if the roster moved forward."""
+        number = page.version.version
+        if number <= self.version:
             return False
-        write_atomically(self.path, base64.b64encode(payload).decode() + "\n")
-        self._adopt(version, payload)
+        held = next(iter(self._pending.values()), None)
+        if held is not None and (held[0].version.version, held[0].count) != (number, page.count):
+            if held[0].version.version > number:
+                return False  # a still newer version is being collected
+            self._pending.clear()
+        self._pending[page.index] = (page, payload)
+        if len(self._pending) < page.count:
+            return False
+        pages = sorted(self._pending.values(), key=lambda held: held[0].index)
+        self._pending.clear()
+        version = assemble([p for p, _ in pages])
+        payloads = [payload for _, payload in pages]
+        write_signed(self.path, payloads)
+        self._adopt(version, payloads)
         return True
 
-    def _adopt(self, version: RosterVersion, payload: bytes) -> None:
+    def _adopt(self, version: RosterVersion, payloads: list[bytes]) -> None:
         before = self.roster.version.revoked if self.roster.version else frozenset()
         self.roster.apply(version)
-        self.payload = payload
-        if self.on_revoked is not None:
-            for node_id in version.revoked - before:
-                self.on_revoked(node_id)
+        self.payloads = payloads
         log.info(
             "roster version %d: %d nodes, %d revoked",
             version.version,
             len(version.nodes),
             len(version.revoked),
         )
+        if self.on_revoked is not None:
+            for node_id in version.revoked - before:
+                self.on_revoked(node_id)

@@ -9,10 +9,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.core.clock import ManualClock
 from hub.core.errors import ConfigError, RefusalReason, TrustError
-from hub.core.frame import BROADCAST, Frame, Kind
+from hub.core.frame import BROADCAST, MAX_PAYLOAD, Frame, Kind
 from hub.core.identity import Identity
 from hub.core.kinds.roster import (
     RosterNode,
+    RosterPage,
     RosterVersion,
     enrolment_code,
     parse_root_public,
@@ -26,6 +27,7 @@ ROOT = Ed25519PrivateKey.generate()
 ME = Identity.generate("Plejecenter Solbakken", "care-home")
 STAFF = Identity.generate("Aarhus krisestab", "staff")
 HOME = Identity.generate("Lyngen", "care-home")
+OTHER = Identity.generate("Stjålet", "care-home")
 CLOCK = ManualClock()
 
 
@@ -39,6 +41,11 @@ def _version(number: int, *nodes: RosterNode, revoked: frozenset[bytes] = frozen
     return RosterVersion(number, int(CLOCK.time()), nodes, revoked)
 
 
+def _apply(updates: RosterUpdates, version: RosterVersion) -> bool:
+    """Offer every page of ``version`` as the inbound pipeline does; True if the last one applied it."""
+    return [updates.apply(updates.check(p), p) for p in version.sign(ROOT)][-1]
+
+
 def _frame(sender: Identity, kind: Kind, payload: bytes) -> Frame:
     return sender.sign(kind, BROADCAST, payload, created=int(CLOCK.time()), ttl_minutes=10)
 
@@ -46,17 +53,17 @@ def _frame(sender: Identity, kind: Kind, payload: bytes) -> Frame:
 def test_a_version_is_applied_persisted_and_only_moves_forward(tmp_path: Path) -> None:
     roster, updates, _ = _hub(tmp_path)
     v1 = _version(1, RosterNode(STAFF.card, "Krisestaben", ("kommune",)))
-    assert updates.apply(updates.check(v1.sign(ROOT)), v1.sign(ROOT))
+    assert _apply(updates, v1)
     entry = roster.get(STAFF.node_id)
     assert entry is not None and entry.role is Role.STAFF and entry.institution == "Krisestaben"
 
     v2 = v1.with_node(RosterNode(HOME.card, "Lyngen"), now=CLOCK.time())
-    assert updates.apply(updates.check(v2.sign(ROOT)), v2.sign(ROOT))
-    assert not updates.apply(v1, v1.sign(ROOT)), "an older version never replaces a newer one"
+    assert _apply(updates, v2)
     with pytest.raises(TrustError) as stale:
-        updates.check(v1.sign(ROOT))
+        updates.check(v1.sign(ROOT)[0])
     assert stale.value.reason is RefusalReason.ROSTER_STALE
-    assert updates.check(v2.sign(ROOT)).version == 2, "the same version again is passed on, not refused"
+    assert not updates.apply(RosterPage(v1), v1.sign(ROOT)[0]), "an older version never replaces a newer one"
+    assert updates.check(v2.sign(ROOT)[0]).version.version == 2, "the same version again is passed on"
 
     restarted, again, _ = _hub(tmp_path)
     assert again.load() and again.version == 2
@@ -70,11 +77,11 @@ def test_a_version_is_applied_persisted_and_only_moves_forward(tmp_path: Path) -
 
 def test_a_version_signed_by_another_key_is_forged(tmp_path: Path) -> None:
     _, updates, _ = _hub(tmp_path)
-    forged = _version(5, RosterNode(HOME.card)).sign(Ed25519PrivateKey.generate())
+    [forged] = _version(5, RosterNode(HOME.card)).sign(Ed25519PrivateKey.generate())
     with pytest.raises(TrustError) as refused:
         updates.check(forged)
     assert refused.value.reason is RefusalReason.ROSTER_FORGED
-    genuine = bytearray(_version(5, RosterNode(HOME.card)).sign(ROOT))
+    genuine = bytearray(_version(5, RosterNode(HOME.card)).sign(ROOT)[0])
     genuine[-3] ^= 1  # one bit of the body changed after signing
     with pytest.raises(TrustError, match="root key"):
         updates.check(bytes(genuine))
@@ -82,7 +89,7 @@ def test_a_version_signed_by_another_key_is_forged(tmp_path: Path) -> None:
 
 def test_a_new_hub_trusts_the_first_roster_frame_by_the_card_in_it(tmp_path: Path) -> None:
     roster, _, admission = _hub(tmp_path)
-    payload = _version(1, RosterNode(STAFF.card)).sign(ROOT)
+    [payload] = _version(1, RosterNode(STAFF.card)).sign(ROOT)
     assert admission.check(_frame(STAFF, Kind.ROSTER, payload), "test").name == STAFF.name
     with pytest.raises(TrustError):  # vouching covers the ROSTER frame, nothing else
         admission.check(_frame(STAFF, Kind.TEXT, b"hej"), "test")
@@ -97,12 +104,12 @@ def test_revoked_and_expired_nodes_are_refused_even_if_added_by_hand(tmp_path: P
     roster.add(HOME.card)  # an old hand edit
     until = int(CLOCK.time()) + 60
     v1 = _version(1, RosterNode(STAFF.card, valid_until=until), RosterNode(HOME.card))
-    updates.apply(v1, v1.sign(ROOT))
+    _apply(updates, v1)
     text = _frame(HOME, Kind.TEXT, b"hej")
     assert admission.check(text, "test").node_id == HOME.node_id
 
     v2 = v1.with_revoked(HOME.node_id, now=CLOCK.time())
-    updates.apply(v2, v2.sign(ROOT))
+    _apply(updates, v2)
     with pytest.raises(TrustError) as refused:
         admission.check(text, "test")
     assert refused.value.reason is RefusalReason.REVOKED
@@ -122,3 +129,31 @@ def test_codes_and_root_keys_round_trip() -> None:
     assert root_public_text(parse_root_public(text)) == text
     with pytest.raises(ValueError, match="43 characters"):
         parse_root_public("kort")
+
+
+def test_a_version_too_large_for_one_frame_travels_as_pages(tmp_path: Path) -> None:
+    roster, updates, admission = _hub(tmp_path)
+    homes = [Identity.generate(f"Plejehjem {i:02}", "care-home") for i in range(80)]
+    nodes = (
+        RosterNode(STAFF.card),
+        *(RosterNode(h.card, f"Plejehjem {i:02}", ("nord",)) for i, h in enumerate(homes)),
+    )
+    version = _version(1, *nodes, revoked=frozenset({OTHER.node_id}))
+    pages = version.sign(ROOT)
+    assert len(pages) == 3 and all(len(p) <= MAX_PAYLOAD for p in pages)
+
+    last = pages[-1]  # the first page to arrive lists only care homes: its sender is vouched for by none
+    with pytest.raises(TrustError):
+        admission.check(_frame(STAFF, Kind.ROSTER, last), "test")
+    assert not updates.apply(updates.check(pages[0]), pages[0]), "one page of three applies nothing"
+    assert admission.check(_frame(STAFF, Kind.ROSTER, last), "test").node_id == STAFF.node_id, (
+        "a later page is vouched for by the sender's card in a page already held"
+    )
+    assert not updates.apply(updates.check(last), last)
+    assert roster.get(homes[0].node_id) is None
+    assert updates.apply(updates.check(pages[1]), pages[1])
+    assert all(roster.get(h.node_id) is not None for h in homes) and roster.is_revoked(OTHER.node_id)
+
+    restarted, again, _ = _hub(tmp_path)
+    assert again.load() and again.payloads == pages
+    assert len(restarted) == 82  # itself, the staff hub and 80 homes

@@ -4,17 +4,23 @@ Theory of operation. The municipality holds one Ed25519 *root* key; hubs are con
 half and trust exactly the nodes the newest root-signed version lists, minus those it revokes. A
 version is a complete snapshot (not a delta), so any one version received over any link is enough for a
 hub that was offline to catch up, and applying one is idempotent. Versions only move forward: a hub keeps
-the highest it has seen and refuses any lower or equal number, so a replayed old version (one that still
-trusts a stolen Pi) changes nothing.
+the highest it has seen and refuses any lower number, so a replayed old version (one that still trusts a
+stolen Pi) changes nothing.
 
-    payload = root signature (64 bytes) || CBOR map, canonical
+A version larger than one frame is cut into *pages* (at most ``MAX_PAGES``), each signed on its own and
+carrying the version number, its index, the page count and the whole revocation list; a hub applies the
+version once it holds every page. Each payload is
+
+    root signature (64 bytes) || CBOR map, canonical
       1 version (uint, > 0)     2 issued (Unix seconds)
       3 nodes: list of maps     1 ed25519 (32 bytes)  2 x25519 (32 bytes)  3 name  4 role
                                 5 institution  6 groups (list of text)  7 valid_until (Unix s, 0 = open)
       4 revoked: list of node ids (8 bytes each)
+      5 page index (absent: 0)  6 page count (absent: 1)
 
-A node costs about 110 bytes, so one version of about 35 nodes fits a frame (``MAX_PAYLOAD``); the
-fragment layer carries it over LoRa and SBD. Unknown map keys are skipped, so fields may be added.
+A node costs about 110 bytes, so a page holds about 35 nodes (``MAX_PAYLOAD``) and a version up to about
+500; the fragment layer carries each page over LoRa and SBD. Unknown map keys are skipped, so fields may
+be added.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from hub.core.identity import PublicCard
 
 SIGNATURE_SIZE = 64
 MAX_NODES = 1000
+MAX_PAGES = 16
 MAX_TEXT = 80
 
 
@@ -51,9 +58,6 @@ class RosterNode:
     @property
     def node_id(self) -> bytes:
         return self.card.node_id
-
-    def valid_at(self, now: float) -> bool:
-        return self.valid_until == 0 or now < self.valid_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,35 +90,69 @@ class RosterVersion:
             revoked=self.revoked | {node_id},
         )  # fmt: skip
 
-    def body(self) -> bytes:
-        nodes = []
+    def sign(self, root: Ed25519PrivateKey) -> list[bytes]:
+        """The ROSTER payloads, one per page, each within ``MAX_PAYLOAD``; ``ValueError`` if the version
+        needs more than ``MAX_PAGES`` pages."""
+        chunks: list[list[dict[int, Any]]] = [[]]
         for node in self.nodes:
-            item: dict[int, Any] = {
-                1: node.card.signing_key,
-                2: node.card.sealing_key,
-                3: node.card.name,
-                4: node.card.role,
-            }
-            if node.institution:
-                item[5] = node.institution
-            if node.groups:
-                item[6] = list(node.groups)
-            if node.valid_until:
-                item[7] = node.valid_until
-            nodes.append(item)
-        document = {1: self.version, 2: self.issued, 3: nodes, 4: sorted(self.revoked)}
+            item = _node_map(node)
+            if (
+                chunks[-1]
+                and len(self._body(chunks[-1] + [item], MAX_PAGES - 1, MAX_PAGES)) + SIGNATURE_SIZE
+                > MAX_PAYLOAD
+            ):
+                chunks.append([])
+            chunks[-1].append(item)
+        if len(chunks) > MAX_PAGES:
+            raise ValueError(
+                f"roster version {self.version} needs {len(chunks)} pages, more than {MAX_PAGES}:"
+                f" {len(self.nodes)} nodes and {len(self.revoked)} revocations are too many"
+            )
+        bodies = [self._body(chunk, index, len(chunks)) for index, chunk in enumerate(chunks)]
+        return [root.sign(body) + body for body in bodies]
+
+    def _body(self, nodes: list[dict[int, Any]], index: int, count: int) -> bytes:
+        document: dict[int, Any] = {1: self.version, 2: self.issued, 3: nodes, 4: sorted(self.revoked)}
+        if count > 1:  # a single page carries neither key: the common case stays as small as it can
+            document |= {5: index, 6: count}
         return bytes(cbor2.dumps(document, canonical=True))
 
-    def sign(self, root: Ed25519PrivateKey) -> bytes:
-        """The ROSTER payload; ``ValueError`` if it is larger than one frame can carry."""
-        body = self.body()
-        payload = root.sign(body) + body
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError(
-                f"roster version {self.version} is {len(payload)} bytes, more than one frame's"
-                f" {MAX_PAYLOAD}; {len(self.nodes)} nodes is too many for one signed version"
-            )
-        return payload
+
+@dataclass(frozen=True, slots=True)
+class RosterPage:
+    """One signed page of a version: its part of the nodes, the whole revocation list."""
+
+    version: RosterVersion
+    index: int = 0
+    count: int = 1
+
+
+def assemble(pages: list[RosterPage]) -> RosterVersion:
+    """The version whose pages these are, all of them (``ValueError`` otherwise)."""
+    first = pages[0].version
+    indexes = sorted(p.index for p in pages)
+    if indexes != list(range(pages[0].count)) or any(
+        p.version.version != first.version or p.count != pages[0].count for p in pages
+    ):
+        raise ValueError(f"roster version {first.version}: pages missing or from different versions")
+    nodes = tuple(n for p in sorted(pages, key=lambda p: p.index) for n in p.version.nodes)
+    return RosterVersion(first.version, first.issued, nodes, first.revoked)
+
+
+def _node_map(node: RosterNode) -> dict[int, Any]:
+    item: dict[int, Any] = {
+        1: node.card.signing_key,
+        2: node.card.sealing_key,
+        3: node.card.name,
+        4: node.card.role,
+    }
+    if node.institution:
+        item[5] = node.institution
+    if node.groups:
+        item[6] = list(node.groups)
+    if node.valid_until:
+        item[7] = node.valid_until
+    return item
 
 
 def root_public_text(key: Ed25519PublicKey) -> str:
@@ -141,8 +179,8 @@ def enrolment_code(card: PublicCard) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
-def verify(payload: bytes, root: Ed25519PublicKey) -> RosterVersion:
-    """Check the root's signature and decode; ``ProtocolError`` for anything else than a genuine version."""
+def verify(payload: bytes, root: Ed25519PublicKey) -> RosterPage:
+    """Check the root's signature and decode; ``ProtocolError`` for anything but a genuine page."""
     if len(payload) <= SIGNATURE_SIZE:
         raise ProtocolError("roster payload too short to carry the root's signature")
     signature, body = payload[:SIGNATURE_SIZE], payload[SIGNATURE_SIZE:]
@@ -153,19 +191,22 @@ def verify(payload: bytes, root: Ed25519PublicKey) -> RosterVersion:
     return _decode(body)
 
 
-def _decode(body: bytes) -> RosterVersion:
+def _decode(body: bytes) -> RosterPage:
     try:
         document = cbor2.loads(body)
         version, issued = document[1], document[2]
         nodes = tuple(_node(item) for item in document.get(3, [])[:MAX_NODES])
         revoked = frozenset(bytes(r) for r in document.get(4, []))
+        index, count = document.get(5, 0), document.get(6, 1)
     except (cbor2.CBORError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"roster version does not decode: {exc}") from None
     if not isinstance(version, int) or version <= 0 or not isinstance(issued, int):
         raise ProtocolError("roster version number must be a positive integer")
     if any(len(r) != NODE_ID_SIZE for r in revoked):
         raise ProtocolError("roster revocation list holds something that is not a node id")
-    return RosterVersion(version, issued, nodes, revoked)
+    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count <= MAX_PAGES):
+        raise ProtocolError(f"roster page {index!r} of {count!r} is not a page of at most {MAX_PAGES}")
+    return RosterPage(RosterVersion(version, issued, nodes, revoked), index, count)
 
 
 def _node(item: dict[int, Any]) -> RosterNode:
