@@ -305,7 +305,7 @@ class Hub:
             frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time()
         )
         self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
-        if kind is not Kind.ACK:
+        if kind not in (Kind.ACK, Kind.ROSTER):  # the hub's own traffic: no one's outbox or log book
             self.events.publish(
                 MessageSent(frame.id.hex(), recipient.hex(), kind.name.lower(), priority.name.lower())
             )
