@@ -33,7 +33,6 @@ from hub.core.errors import (
 )
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
-from hub.core.seal import open_sealed
 from hub.relay.hub import Hub
 from hub.relay.store import StoredMessage
 
@@ -79,7 +78,7 @@ async def send_message(request: web.Request) -> web.Response:
         return _error(400, f"body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return _error(400, "body must be a JSON object with 'to', 'kind' and 'body'")
-    unknown = set(body) - {"to", "kind", "body", "priority", "ttl_minutes", "status", "sealed"}
+    unknown = set(body) - {"to", "kind", "body", "priority", "ttl_minutes", "status", "public"}
     if unknown:
         return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
     try:
@@ -97,7 +96,9 @@ async def send_message(request: web.Request) -> web.Response:
         ttl = body.get("ttl_minutes")
         if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= 0xFFFF):
             raise ValueError("ttl_minutes: expected a whole number of minutes from 1 to 65535")
-        sealed = bool(body.get("sealed", False))
+        public = body.get("public", False)
+        if not isinstance(public, bool):
+            raise ValueError("public: expected true (readable by every hub on the way) or false (sealed)")
     except ValueError as exc:
         return _error(400, str(exc))
     if recipient != BROADCAST and hub.roster.get(recipient) is None:
@@ -108,13 +109,13 @@ async def send_message(request: web.Request) -> web.Response:
         )
     try:
         message_id = await hub.submit(
-            kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status, seal_payload=sealed
+            kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status, public=public
         )
-    except RoutingError as exc:
+    except (RoutingError, SealError) as exc:
         return _error(422, str(exc))
     except StoreFull as exc:
         return _error(507, f"not accepted: {exc}")
-    except (StoreError, SealError) as exc:
+    except StoreError as exc:
         return _error(503, f"not accepted: {exc}")
     return web.json_response({"id": message_id.hex(), "state": "accepted"}, status=202)
 
@@ -124,17 +125,10 @@ def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
     sender = hub.roster.get(frame.sender)
     body: Any
     try:
-        payload = frame.payload
-        if frame.sealed and frame.recipient == hub.node_id:
-            payload = open_sealed(
-                payload, hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient
-            )
-        body = (
-            "(sealed)"
-            if frame.sealed and frame.recipient != hub.node_id
-            else decode_payload(frame.kind, payload)
-        )
-    except (ProtocolError, SealError) as exc:
+        body = decode_payload(frame.kind, hub.open_payload(frame))
+    except SealError:
+        body = "(sealed)"
+    except ProtocolError as exc:
         body = {"undecodable": str(exc)}
     return {
         "id": message.id.hex(),

@@ -363,7 +363,12 @@ def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     options.add_argument("--status", default="actual", choices=["actual", "exercise", "test"])
     options.add_argument("--ttl", type=int, help="minutes until the message expires (default from config)")
-    options.add_argument("--sealed", action="store_true", help="encrypt to the recipient (personal data)")
+    options.add_argument(
+        "--public",
+        action="store_true",
+        help="send in clear, readable by every hub and link on the way (for content with no personal"
+        " data, such as a public warning); by default a message is sealed to its recipients",
+    )
     send = sub.add_parser(
         "send",
         parents=[common],

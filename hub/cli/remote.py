@@ -126,8 +126,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     request = {"to": to, "kind": kind, "body": body, "priority": args.priority, "status": args.status}
     if args.ttl:
         request["ttl_minutes"] = args.ttl
-    if args.sealed:
-        request["sealed"] = True
+    if args.public:
+        request["public"] = True
     answer = api_call(config, "POST", "/v1/messages", request)
     if args.json:
         print(json.dumps(answer))

@@ -1,7 +1,7 @@
 """How the console shows a stored message and names nodes and links (JSON for the browser, Danish labels).
 
-A stored message is decoded from its signed wire bytes (opening it first if it was sealed to this hub),
-so the console shows exactly what was signed. A payload that does not decode is shown as such rather
+A stored message is decoded from its signed wire bytes (opening it first if it was sealed to or by this
+hub), so the console shows exactly what was signed. A payload that does not decode is shown as such rather
 than hidden; the frame itself was verified when it was admitted.
 """
 
@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from hub.core.errors import ProtocolError, SealError
 from hub.core.frame import decode_frame
 from hub.core.kinds import decode_payload
-from hub.core.seal import open_sealed
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
@@ -96,12 +95,7 @@ def decode_message(hub: Hub, message: StoredMessage) -> dict[str, Any]:
     frame = decode_frame(message.wire)
     body: Any
     try:
-        payload = frame.payload
-        if frame.sealed:
-            payload = open_sealed(
-                payload, hub.identity.sealing_private, sender=frame.sender, recipient=frame.recipient
-            )
-        body = decode_payload(frame.kind, payload)
+        body = decode_payload(frame.kind, hub.open_payload(frame))
     except (ProtocolError, SealError) as exc:
         body = {"undecodable": str(exc)}
     sender = frame.sender.hex()

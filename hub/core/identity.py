@@ -112,8 +112,11 @@ class Identity:
         priority: Priority = Priority.NORMAL,
         status: Status = Status.ACTUAL,
         sealed: bool = False,
+        nonce: int | None = None,
     ) -> Frame:
-        nonce = secrets.randbits(32)
+        """Sign a new frame; ``nonce`` is random unless given (a sealed payload is bound to it)."""
+        if nonce is None:
+            nonce = secrets.randbits(32)
         fields = dict(
             kind=kind,
             sender=self.node_id,

@@ -1,51 +1,202 @@
-"""Sealing a payload to one recipient, for personal data (a named citizen who needs oxygen).
+"""Sealing personal data to its recipients (a named citizen who needs oxygen), sans-IO.
 
-Sealed payload = ephemeral X25519 public key (32) || ChaCha20-Poly1305 ciphertext with tag. The key is
-HKDF-SHA256 over the X25519 shared secret, bound to both public keys; the AEAD's associated data is
-sender id || recipient id, so a sealed payload cannot be replayed under another sender's frame. A fresh
-ephemeral key per message makes a fixed nonce safe. The frame signature covers the ciphertext, so
-relays can verify and forward without reading it.
+A sealed payload takes one of two forms, told apart by its first byte:
+
+    DIRECT, to one node:           0x01 || ChaCha20-Poly1305(k, plaintext)            17 bytes added
+    WRAPPED, to several (a broadcast): 0x02 || varint N || N x (hint 2 || wrapped key 16)
+                                   || ChaCha20-Poly1305(content key, plaintext)      18 + 18 N bytes added
+
+Keys. Every node has a static X25519 key on its card. The pair secret X25519(sender, recipient) is
+computed once per peer and kept (``SealingKey``). DIRECT derives the message key with HKDF-SHA256 from
+that secret, salted with the frame's sender, recipient, kind, created time and nonce: a fresh key per
+message without a fresh ephemeral key on air. WRAPPED seals once under a random 128-bit content key and
+wraps it per recipient: HKDF over the pair secret and the same context plus the recipient's id gives 18
+bytes, a 2-byte hint (so a recipient finds its slot without trying all of them, and an observer cannot
+tell who the recipients are) and a 16-byte mask XORed onto the content key.
+
+Why no ephemeral key: the frame's Ed25519 signature already authenticates the sender, so the
+static-static exchange adds no forgery risk, and it saves 32 bytes a frame on LoRa and SBD. What it
+gives up: no forward secrecy per message (whoever later steals a node's X25519 key reads every message
+that node sent or received, recorded or stored), and a repeated (sender, recipient, kind, created, nonce)
+would reuse a key (the 32-bit nonce is random per message, so two messages between the same pair in the
+same second collide with probability 2^-32). The wrapped key has no tag of its own: a wrong or altered
+slot yields a wrong content key, which the AEAD tag refuses, and any change to the slots breaks the frame
+signature that every hub checks first. The AEAD's associated data is the same context, so a sealed
+payload cannot be moved under another frame's header.
 """
 
 from __future__ import annotations
+
+import hmac
+import secrets
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hub.core.errors import SealError
+from hub.core.errors import ProtocolError, SealError
+from hub.core.frame import Frame, decode_varint, encode_varint
 
-OVERHEAD = 32 + 16
-_NONCE = b"\x00" * 12
-_INFO = b"beredt seal v1"
+DIRECT = 0x01
+WRAPPED = 0x02
+TAG_SIZE = 16
+HINT_SIZE = 2
+WRAPPED_KEY_SIZE = 16
+SLOT_SIZE = HINT_SIZE + WRAPPED_KEY_SIZE
+DIRECT_OVERHEAD = 1 + TAG_SIZE
+
+_NONCE = b"\x00" * 12  # every key below seals exactly one message
+_DIRECT_INFO = b"beredt seal v2 direct"
+_WRAP_INFO = b"beredt seal v2 wrap"
+_CONTENT_INFO = b"beredt seal v2 content\x01"
+_CONTEXT = struct.Struct(">8s8sBII")
 
 
-def _key(shared: bytes, ephemeral: bytes, recipient_key: bytes) -> bytes:
-    return HKDF(hashes.SHA256(), 32, salt=ephemeral + recipient_key, info=_INFO).derive(shared)
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The frame fields a sealed payload is bound to (all of them signed)."""
+
+    sender: bytes
+    recipient: bytes
+    kind: int
+    created: int
+    nonce: int
+
+    @classmethod
+    def of(cls, frame: Frame) -> Context:
+        return cls(frame.sender, frame.recipient, frame.kind, frame.created, frame.nonce)
+
+    def encode(self) -> bytes:
+        return _CONTEXT.pack(self.sender, self.recipient, self.kind, self.created, self.nonce)
 
 
-def seal(plaintext: bytes, recipient_key: bytes, *, sender: bytes, recipient: bytes) -> bytes:
+def wrapped_overhead(recipients: int) -> int:
+    """Bytes a WRAPPED seal adds to a payload for ``recipients`` recipients."""
+    return 1 + len(encode_varint(recipients)) + recipients * SLOT_SIZE + TAG_SIZE
+
+
+class SealingKey:
+    """This node's X25519 key and the pair secrets it has computed (one exchange per peer key)."""
+
+    def __init__(self, private: X25519PrivateKey, node_id: bytes) -> None:
+        self._private = private
+        self.node_id = node_id
+        self._pairs: dict[bytes, bytes] = {}
+
+    def _pair(self, peer_key: bytes) -> bytes:
+        secret = self._pairs.get(peer_key)
+        if secret is None:
+            try:
+                secret = self._private.exchange(X25519PublicKey.from_public_bytes(peer_key))
+            except ValueError as exc:
+                raise SealError(f"sealing key on the card is invalid: {exc}") from exc
+            if len(self._pairs) >= 4096:  # a roster is far smaller; bound it anyway
+                self._pairs.clear()
+            self._pairs[peer_key] = secret
+        return secret
+
+    def _derive(self, peer_key: bytes, salt: bytes, info: bytes, size: int) -> bytes:
+        return HKDF(hashes.SHA256(), size, salt=salt, info=info).derive(self._pair(peer_key))
+
+    # ---- sealing ------------------------------------------------------------------------------------
+
+    def seal_direct(self, plaintext: bytes, recipient_key: bytes, context: Context) -> bytes:
+        """Seal to the one recipient named in ``context`` (its card's sealing key)."""
+        encoded = context.encode()
+        key = self._derive(recipient_key, encoded, _DIRECT_INFO, 32)
+        return bytes([DIRECT]) + ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, encoded)
+
+    def seal_wrapped(
+        self, plaintext: bytes, recipients: Sequence[tuple[bytes, bytes]], context: Context
+    ) -> bytes:
+        """Seal once and wrap the content key for each (node id, sealing key) in ``recipients``."""
+        if not recipients:
+            raise SealError("a sealed message needs at least one recipient who can open it")
+        encoded = context.encode()
+        content_key = secrets.token_bytes(WRAPPED_KEY_SIZE)
+        out = bytearray([WRAPPED]) + encode_varint(len(recipients))
+        for node_id, key in recipients:
+            slot = self._derive(key, encoded + node_id, _WRAP_INFO, SLOT_SIZE)
+            out += slot[:HINT_SIZE] + bytes(a ^ b for a, b in zip(slot[HINT_SIZE:], content_key, strict=True))
+        out += ChaCha20Poly1305(_expand(content_key)).encrypt(_NONCE, plaintext, encoded)
+        return bytes(out)
+
+    # ---- opening ------------------------------------------------------------------------------------
+
+    def open(self, sealed: bytes, context: Context, keys: Mapping[bytes, bytes]) -> bytes:
+        """The plaintext of a payload sealed by or to this node; ``keys`` maps node ids to sealing keys
+        (the roster). ``SealError`` if this node is neither sender nor recipient, or the bytes were altered.
+        """
+        if not sealed:
+            raise SealError("sealed payload is empty")
+        if sealed[0] == DIRECT:
+            return self._open_direct(sealed, context, keys)
+        if sealed[0] == WRAPPED:
+            return self._open_wrapped(sealed, context, keys)
+        raise SealError(f"unknown sealed form {sealed[0]:#04x}")
+
+    def _open_direct(self, sealed: bytes, context: Context, keys: Mapping[bytes, bytes]) -> bytes:
+        if self.node_id == context.recipient:
+            peer = context.sender
+        elif self.node_id == context.sender:
+            peer = context.recipient
+        else:
+            raise SealError("sealed to another node")
+        peer_key = _key_of(keys, peer)
+        encoded = context.encode()
+        key = self._derive(peer_key, encoded, _DIRECT_INFO, 32)
+        return _decrypt(key, sealed[1:], encoded)
+
+    def _open_wrapped(self, sealed: bytes, context: Context, keys: Mapping[bytes, bytes]) -> bytes:
+        try:
+            decoded = decode_varint(sealed, 1)
+        except ProtocolError as exc:
+            raise SealError(f"sealed payload is malformed: {exc}") from exc
+        if decoded is None:
+            raise SealError("sealed payload is truncated")
+        count, at = decoded
+        body_at = at + count * SLOT_SIZE
+        if len(sealed) < body_at + TAG_SIZE:
+            raise SealError("sealed payload is truncated")
+        slots = [sealed[at + i * SLOT_SIZE : at + (i + 1) * SLOT_SIZE] for i in range(count)]
+        encoded = context.encode()
+        if self.node_id == context.sender:  # our own broadcast: any recipient's slot opens it
+            candidates = [(node, key) for node, key in keys.items() if node != self.node_id]
+        else:
+            candidates = [(self.node_id, _key_of(keys, context.sender))]
+        for node_id, peer_key in candidates:
+            mask = self._derive(peer_key, encoded + node_id, _WRAP_INFO, SLOT_SIZE)
+            for slot in slots:
+                if hmac.compare_digest(slot[:HINT_SIZE], mask[:HINT_SIZE]):
+                    content_key = bytes(
+                        a ^ b for a, b in zip(slot[HINT_SIZE:], mask[HINT_SIZE:], strict=True)
+                    )
+                    try:
+                        return _decrypt(_expand(content_key), sealed[body_at:], encoded)
+                    except SealError:
+                        continue  # a hint that matched by chance (1 in 65,536)
+        raise SealError("sealed to other nodes")
+
+
+def _key_of(keys: Mapping[bytes, bytes], node_id: bytes) -> bytes:
+    key = keys.get(node_id)
+    if key is None:
+        raise SealError(f"node {node_id.hex()} is not in the roster, so its sealed payload cannot be opened")
+    return key
+
+
+def _expand(content_key: bytes) -> bytes:
+    """The 256-bit ChaCha20 key from a 128-bit content key (HKDF-Expand, one block)."""
+    return hmac.digest(content_key, _CONTENT_INFO, "sha256")
+
+
+def _decrypt(key: bytes, ciphertext: bytes, associated: bytes) -> bytes:
     try:
-        peer = X25519PublicKey.from_public_bytes(recipient_key)
-    except ValueError as exc:
-        raise SealError(f"recipient sealing key is invalid: {exc}") from exc
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_public = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key = _key(ephemeral.exchange(peer), ephemeral_public, recipient_key)
-    return ephemeral_public + ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, sender + recipient)
-
-
-def open_sealed(sealed: bytes, private: X25519PrivateKey, *, sender: bytes, recipient: bytes) -> bytes:
-    if len(sealed) < OVERHEAD:
-        raise SealError("sealed payload too short")
-    own_public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    ephemeral_public = sealed[:32]
-    try:
-        shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
-        key = _key(shared, ephemeral_public, own_public)
-        return ChaCha20Poly1305(key).decrypt(_NONCE, sealed[32:], sender + recipient)
-    except (InvalidTag, ValueError) as exc:
-        raise SealError("sealed payload cannot be opened with our key (not for us, or tampered)") from exc
+        return ChaCha20Poly1305(key).decrypt(_NONCE, ciphertext, associated)
+    except InvalidTag as exc:
+        raise SealError("sealed payload cannot be opened (not for us, or altered)") from exc

@@ -16,15 +16,17 @@ import contextlib
 import functools
 import logging
 import math
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
-from hub.core.errors import RoutingError
-from hub.core.frame import BROADCAST, MAX_TTL_MINUTES, Kind, Priority, Status
+from hub.core.errors import RoutingError, SealError
+from hub.core.frame import BROADCAST, MAX_PAYLOAD, MAX_TTL_MINUTES, Frame, Kind, Priority, Status
 from hub.core.identity import Identity
+from hub.core.kinds import sealed_by_default
 from hub.core.kinds.roster import parse_root_public
-from hub.core.seal import seal
+from hub.core.seal import Context, SealingKey
 from hub.core.tasks import supervised
 from hub.core.transport import LinkChanged, Received, TimeHint, Transport
 from hub.relay.acks import AckBatcher
@@ -51,6 +53,7 @@ class Hub:
     def __init__(self, config: RelaySettings, identity: Identity, clock: Clock | None = None) -> None:
         self.config = config
         self.identity = identity
+        self.sealing = SealingKey(identity.sealing_private, identity.node_id)
         self.clock: Clock = clock or SystemClock()
         self.events = EventBus()
         self.roster = Roster.load(identity.card, config.roster_path)
@@ -270,35 +273,37 @@ class Hub:
         priority: Priority = Priority.NORMAL,
         ttl_minutes: int | None = None,
         status: Status = Status.ACTUAL,
-        seal_payload: bool = False,
+        public: bool = False,
         via: str | None = None,
     ) -> bytes:
         """Sign, store durably and queue a message; return its id once it is safe on disk.
 
-        ``via`` names a link to try first when it is usable; the policy still decides otherwise."""
+        A kind that may carry personal data is sealed to its recipients (every reader in the roster for a
+        broadcast) unless ``public``; ``SealError`` if it cannot be. ``via`` names a link to try first when
+        it is usable; the policy still decides otherwise."""
         if via is not None and via not in self.links.transports:
             raise RoutingError(f"no link named {via!r}; links: {', '.join(self.links.transports)}")
         self._check_may_send(kind)
         hops = self.router.delivery_hops(recipient)
         if not hops:
             raise RoutingError(f"no route to {recipient.hex()}: add it to [routes] or set a default route")
-        if seal_payload:
-            entry = self.roster.get(recipient)
-            if entry is None or recipient == BROADCAST:
-                raise RoutingError("a sealed message needs one recipient from the roster")
-            payload = seal(payload, entry.card.sealing_key, sender=self.node_id, recipient=recipient)
         ttl = ttl_minutes or self.config.timing.default_ttl_minutes
         if not 0 < ttl <= MAX_TTL_MINUTES:
             raise ValueError(f"ttl_minutes must be 1..{MAX_TTL_MINUTES}")
+        sealed = sealed_by_default(kind, public=public)
+        context = Context(self.node_id, recipient, kind, int(self.clock.time()), secrets.randbits(32))
+        if sealed:
+            payload = self._seal(payload, context)
         frame = self.identity.sign(
             kind,
             recipient,
             payload,
-            created=int(self.clock.time()),
+            created=context.created,
             ttl_minutes=ttl,
             priority=priority,
             status=status,
-            sealed=seal_payload,
+            sealed=sealed,
+            nonce=context.nonce,
         )
         wire = frame.encode()
         await self.store.accept(
@@ -324,6 +329,42 @@ class Hub:
                 f"a {role.value} node may not send {kind.name.lower()} messages (its roster role allows"
                 f" {may}); the receiving hubs would refuse it"
             )
+
+    def _seal(self, payload: bytes, context: Context) -> bytes:
+        if context.recipient != BROADCAST:
+            entry = self.roster.get(context.recipient)
+            if entry is None:
+                raise SealError(
+                    f"{context.recipient.hex()} is not in the roster, so it could not open a sealed message:"
+                    " add its card with 'beredt roster add', or send the message as public"
+                )
+            return self.sealing.seal_direct(payload, entry.card.sealing_key, context)
+        # a broadcast is read by every hub in the roster that has people at it; relays only forward
+        readers = [
+            (e.node_id, e.card.sealing_key)
+            for e in self.roster
+            if e.node_id != self.node_id and e.role is not NodeRole.RELAY
+        ]
+        if not readers:
+            raise SealError(
+                "nobody in the roster could open a sealed broadcast: add the other hubs' cards with"
+                " 'beredt roster add', or send the message as public"
+            )
+        sealed = self.sealing.seal_wrapped(payload, readers, context)
+        if len(sealed) > MAX_PAYLOAD:
+            raise SealError(
+                f"sealed for {len(readers)} readers the message is {len(sealed)} bytes, more than the"
+                f" {MAX_PAYLOAD}-byte limit: shorten it, or send it to fewer recipients"
+            )
+        return sealed
+
+    def open_payload(self, frame: Frame) -> bytes:
+        """The payload of ``frame`` in clear, opened if it was sealed; ``SealError`` if this hub is not
+        among those it was sealed to (nor its sender)."""
+        if not frame.sealed:
+            return frame.payload
+        keys = {entry.node_id: entry.card.sealing_key for entry in self.roster}
+        return self.sealing.open(frame.payload, Context.of(frame), keys)
 
     async def _submit_ack(
         self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int

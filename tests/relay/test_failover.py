@@ -123,19 +123,25 @@ async def test_life_safety_goes_out_on_every_link_and_is_deduplicated(tmp_path: 
         assert a.links.sent_bytes["fast"] > 0 and a.links.sent_bytes["slow"] > 0
 
 
-async def test_sealed_message_is_readable_only_by_its_recipient(tmp_path: Path) -> None:
+async def test_personal_data_is_sealed_by_default_and_readable_only_by_its_ends(tmp_path: Path) -> None:
+    from hub.core.errors import SealError
     from hub.core.frame import decode_frame
-    from hub.core.seal import open_sealed
+    from hub.core.seal import Context, SealingKey
 
     ca, cb, _, _ = configs(tmp_path)
     async with running(ca, A) as a, running(cb, B) as b:  # type: ignore[arg-type]
         a.roster.add(B.card)
         b.roster.add(A.card)
         secret = b"Fru Jensen, Solvej 3, har brug for ilt"
-        message_id = await a.submit(Kind.TEXT, B.node_id, secret, seal_payload=True)
+        message_id = await a.submit(Kind.TEXT, B.node_id, secret)
         await delivered(b, 1)
         stored = await b.store.message(message_id)
         assert stored is not None and secret not in stored.wire
         frame = decode_frame(stored.wire)
         assert frame.sealed
-        assert open_sealed(frame.payload, B.sealing_private, sender=A.node_id, recipient=B.node_id) == secret
+        assert b.open_payload(frame) == secret
+        assert a.open_payload(frame) == secret  # the sender's console shows what it sent
+        third = Identity.generate("Tredje", "staff")
+        keys = {A.node_id: A.sealing_public, B.node_id: B.sealing_public}
+        with pytest.raises(SealError, match="another node"):
+            SealingKey(third.sealing_private, third.node_id).open(frame.payload, Context.of(frame), keys)

@@ -16,7 +16,7 @@ from hub.core.frame import ID_SIZE, MAX_PAYLOAD, Kind
 from hub.core.kinds import catalog
 from hub.core.kinds.fields import Schema
 
-__all__ = ["SCHEMAS", "decode_payload", "encode_payload"]
+__all__ = ["NO_PERSONAL_DATA", "SCHEMAS", "decode_payload", "encode_payload", "sealed_by_default"]
 
 SCHEMAS: dict[Kind, Schema] = {
     Kind.SITREP: catalog.SITREP,
@@ -29,6 +29,16 @@ SCHEMAS: dict[Kind, Schema] = {
 }
 
 _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)
+
+# The kinds that cannot carry personal data: message ids and public cards, made by the hubs themselves.
+# Every other kind, including any added later, may name a citizen and is sealed unless marked public.
+NO_PERSONAL_DATA = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.ROSTER})
+
+
+def sealed_by_default(kind: Kind, *, public: bool = False) -> bool:
+    """Whether a message of ``kind`` is sealed to its recipients: yes unless it cannot carry personal
+    data or its sender marked it ``public`` (an alert for everyone, a drill notice)."""
+    return kind not in NO_PERSONAL_DATA and not public
 
 
 def encode_payload(kind: Kind, body: object) -> bytes:

@@ -1,0 +1,116 @@
+"""Sealing: who can open what, what it costs in bytes on real signed frames, and altered bytes refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.core.errors import SealError
+from hub.core.frame import BROADCAST, Frame, Kind, Priority, decode_frame
+from hub.core.identity import Identity
+from hub.core.kinds import NO_PERSONAL_DATA, decode_payload, encode_payload, sealed_by_default
+from hub.core.seal import DIRECT_OVERHEAD, SLOT_SIZE, Context, SealingKey, wrapped_overhead
+from tests.core.kinds.test_kinds import BODIES, FULL_STATUS, NOW
+
+MESHTASTIC_PAYLOAD = 233  # bytes of application data in one Meshtastic packet
+
+SENDER = Identity.generate("Plejecenter Lindely", "care-home")
+PEOPLE = [Identity.generate(f"Hub {n}", "staff") for n in range(12)]
+KEYS = {i.node_id: i.sealing_public for i in [SENDER, *PEOPLE]}
+
+
+def key_of(identity: Identity) -> SealingKey:
+    return SealingKey(identity.sealing_private, identity.node_id)
+
+
+def signed(kind: Kind, recipient: bytes, payload: bytes, *, seal_to: list[Identity] | None = None) -> Frame:
+    """A real signed frame, its payload sealed to ``seal_to`` (DIRECT for a single node recipient)."""
+    context = Context(SENDER.node_id, recipient, kind, NOW, 0x12345678)
+    if seal_to is not None:
+        sealer = key_of(SENDER)
+        if recipient == BROADCAST:
+            payload = sealer.seal_wrapped(payload, [(p.node_id, p.sealing_public) for p in seal_to], context)
+        else:
+            payload = sealer.seal_direct(payload, seal_to[0].sealing_public, context)
+    return SENDER.sign(
+        kind,
+        recipient,
+        payload,
+        created=NOW,
+        ttl_minutes=720,
+        priority=Priority.URGENT,
+        sealed=seal_to is not None,
+        nonce=context.nonce,
+    )
+
+
+def test_direct_opens_for_recipient_and_sender_only() -> None:
+    payload = encode_payload(Kind.TEXT, "Karen Jensen, 010203-1234, skal have ilt")
+    frame = decode_frame(signed(Kind.TEXT, PEOPLE[0].node_id, payload, seal_to=[PEOPLE[0]]).encode())
+    assert b"Karen" not in frame.payload and b"010203" not in frame.payload
+    assert key_of(PEOPLE[0]).open(frame.payload, Context.of(frame), KEYS) == payload
+    assert key_of(SENDER).open(frame.payload, Context.of(frame), KEYS) == payload
+    with pytest.raises(SealError, match="another node"):
+        key_of(PEOPLE[1]).open(frame.payload, Context.of(frame), KEYS)
+
+
+def test_wrapped_opens_for_each_recipient_and_the_sender_only() -> None:
+    payload = encode_payload(Kind.SITREP, BODIES[Kind.SITREP])
+    readers = PEOPLE[:10]
+    frame = decode_frame(signed(Kind.SITREP, BROADCAST, payload, seal_to=readers).encode())
+    for person in [*readers, SENDER]:
+        assert key_of(person).open(frame.payload, Context.of(frame), KEYS) == payload
+    for outsider in PEOPLE[10:]:
+        with pytest.raises(SealError, match="other nodes"):
+            key_of(outsider).open(frame.payload, Context.of(frame), KEYS)
+
+
+def test_a_sealed_payload_moved_under_another_header_or_altered_does_not_open() -> None:
+    payload = encode_payload(Kind.TEXT, "Karen Jensen")
+    for recipient, readers in ((PEOPLE[0].node_id, [PEOPLE[0]]), (BROADCAST, PEOPLE[:3])):
+        frame = signed(Kind.TEXT, recipient, payload, seal_to=readers)
+        opener = key_of(PEOPLE[0])
+        moved = Context(SENDER.node_id, recipient, Kind.STATUS, NOW, frame.nonce)
+        with pytest.raises(SealError):
+            opener.open(frame.payload, moved, KEYS)
+        # the tag, the ciphertext, and the opener's own slot (other slots are covered by the signature)
+        for at in (len(frame.payload) - 1, len(frame.payload) - 17, 3, 6):
+            altered = bytearray(frame.payload)
+            altered[at] ^= 0x01
+            with pytest.raises(SealError):
+                opener.open(bytes(altered), Context.of(frame), KEYS)
+        for cut in (0, 1, 2, 17):
+            with pytest.raises(SealError):
+                opener.open(frame.payload[:cut], Context.of(frame), KEYS)
+
+
+def test_a_sender_not_in_the_roster_cannot_be_opened_and_says_why() -> None:
+    frame = signed(Kind.TEXT, PEOPLE[0].node_id, b"hej", seal_to=[PEOPLE[0]])
+    with pytest.raises(SealError, match="not in the roster"):
+        key_of(PEOPLE[0]).open(frame.payload, Context.of(frame), {})
+
+
+def test_overhead_budgets_on_signed_frames() -> None:
+    payload = encode_payload(Kind.SITREP, BODIES[Kind.SITREP])
+    plain = len(signed(Kind.SITREP, PEOPLE[0].node_id, payload).encode())
+    one = len(signed(Kind.SITREP, PEOPLE[0].node_id, payload, seal_to=[PEOPLE[0]]).encode())
+    assert one - plain == DIRECT_OVERHEAD <= 32
+    sizes = [len(signed(Kind.SITREP, BROADCAST, payload, seal_to=PEOPLE[:n]).encode()) for n in (1, 2, 10)]
+    assert sizes[1] - sizes[0] == SLOT_SIZE <= 24
+    assert sizes[2] - sizes[0] == 9 * SLOT_SIZE
+    assert sizes[0] - plain == wrapped_overhead(1)
+
+
+def test_full_sealed_status_fits_one_meshtastic_packet() -> None:
+    payload = encode_payload(Kind.STATUS, FULL_STATUS)
+    frame = signed(Kind.STATUS, PEOPLE[0].node_id, payload, seal_to=[PEOPLE[0]])
+    wire = frame.encode()
+    assert len(wire) <= MESHTASTIC_PAYLOAD, f"full sealed status frame is {len(wire)} bytes"
+    opened = key_of(PEOPLE[0]).open(decode_frame(wire).payload, Context.of(frame), KEYS)
+    assert decode_payload(Kind.STATUS, opened) == FULL_STATUS
+
+
+def test_every_kind_but_acks_and_rosters_is_sealed_unless_public() -> None:
+    assert {Kind.ACK, Kind.HOP_ACK, Kind.ROSTER} == NO_PERSONAL_DATA
+    for kind in Kind:
+        assert sealed_by_default(kind) is (kind not in NO_PERSONAL_DATA)
+        assert not sealed_by_default(kind, public=True)
