@@ -1,7 +1,8 @@
 """Bytes and seconds on air per delivered message over LoRa (EU 868, LONG_FAST), against JSON.
 
 For an institution status, a situation report and a short text, this script prints:
-- the signed Beredt frame size;
+- the signed Beredt frame size, in clear (marked public) and sealed to one recipient as it is sent by
+  default; the status and the sitrep also sealed as a broadcast to 10 readers (one wrapped key each);
 - the mesh packets it takes at Beredt's 200-byte MTU;
 - bytes on air (with Meshtastic's packet header and data overhead);
 - time on air for the packets, plus the routing ACK the radio sends back for each;
@@ -24,9 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.core.fragment import split
-from hub.core.frame import Kind
+from hub.core.frame import BROADCAST, Frame, Kind
 from hub.core.identity import Identity
 from hub.core.kinds import encode_payload
+from hub.core.seal import Context, SealingKey
 from transports.lora import MTU
 from transports.lora_airtime import DATA_OVERHEAD, MESH_HEADER_LEN, ModemPreset, packet_airtime
 
@@ -90,30 +92,66 @@ def json_equivalent(identity: Identity, kind: Kind, body: object) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+BROADCAST_READERS = 10
+
+
+def signed(identity: Identity, kind: Kind, payload: bytes, readers: list[Identity] | None) -> Frame:
+    """A frame as the hub signs it: in clear, sealed to one reader, or sealed as a broadcast to several."""
+    recipient = BROADCAST if readers is None or len(readers) > 1 else readers[0].node_id
+    context = Context(identity.node_id, recipient, kind, int(time.time()), 0x5EA1ED)
+    if readers is not None:
+        sealer = SealingKey(identity.sealing_private, identity.node_id)
+        if recipient == BROADCAST:
+            payload = sealer.seal_wrapped(payload, [(r.node_id, r.sealing_public) for r in readers], context)
+        else:
+            payload = sealer.seal_direct(payload, readers[0].sealing_public, context)
+    return identity.sign(
+        kind,
+        recipient,
+        payload,
+        created=context.created,
+        ttl_minutes=1440,
+        sealed=readers is not None,
+        nonce=context.nonce,
+    )
+
+
 def main() -> None:
     identity = Identity.generate("Plejehjemmet Solgaarden", "care-home")
+    readers = [Identity.generate(f"Hub {n}", "staff") for n in range(BROADCAST_READERS)]
     header = ("message", "encoding", "bytes", "packets", "bytes on air", "s on air", "per legal hour")
     rows = []
     for name, (kind, body) in MESSAGES.items():
         payload = encode_payload(kind, body)
-        frame = identity.sign(kind, b"\xff" * 8, payload, created=int(time.time()), ttl_minutes=1440)
-        wire = frame.encode()
-        for encoding, data in (("Beredt", wire), ("JSON", json_equivalent(identity, kind, body))):
+        encodings = [
+            ("sealed 1", signed(identity, kind, payload, readers[:1]).encode()),
+            ("public", signed(identity, kind, payload, None).encode()),
+            ("JSON", json_equivalent(identity, kind, body)),
+        ]
+        if kind is not Kind.TEXT:
+            encodings.insert(
+                1, (f"sealed {BROADCAST_READERS}", signed(identity, kind, payload, readers).encode())
+            )
+        for encoding, data in encodings:
             packets = [len(p) for p in split(data, MTU)]
             air_bytes, seconds = on_air(packets)
             rows.append(
                 (name, encoding, len(data), len(packets), air_bytes, seconds, int(BUDGET_SECONDS // seconds))
             )
-    widths = (20, 9, 7, 8, 13, 9, 15)
+    widths = (20, 11, 7, 8, 13, 9, 15)
     print(f"preset {PRESET.name}, MTU {MTU} B, budget {BUDGET_SECONDS:.0f} s of airtime per rolling hour\n")
     print("".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for row in rows:
         cells = (row[0], row[1], str(row[2]), str(row[3]), str(row[4]), f"{row[5]:.2f}", f"{row[6]:,}")
         print("".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
     print()
-    for index in range(0, len(rows), 2):
-        beredt, as_json = rows[index], rows[index + 1]
-        print(f"{beredt[0]}: JSON costs {as_json[5] / beredt[5]:.1f}x the airtime of the Beredt frame")
+    by_name = {(row[0], row[1]): row for row in rows}
+    for name in MESSAGES:
+        sealed, public, as_json = by_name[name, "sealed 1"], by_name[name, "public"], by_name[name, "JSON"]
+        print(
+            f"{name}: sealing to one recipient adds {sealed[2] - public[2]} bytes;"
+            f" JSON costs {as_json[5] / sealed[5]:.1f}x the airtime of the sealed Beredt frame"
+        )
 
 
 if __name__ == "__main__":
