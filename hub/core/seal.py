@@ -7,12 +7,12 @@ A sealed payload takes one of two forms, told apart by its first byte:
                                    || ChaCha20-Poly1305(content key, plaintext)      18 + 18 N bytes added
 
 Keys. Every node has a static X25519 key on its card. The pair secret X25519(sender, recipient) is
-computed once per peer and kept (``SealingKey``). DIRECT derives the message key with HKDF-SHA256 from
-that secret, salted with the frame's sender, recipient, kind, created time and nonce: a fresh key per
-message without a fresh ephemeral key on air. WRAPPED seals once under a random 128-bit content key and
-wraps it per recipient: HKDF over the pair secret and the same context plus the recipient's id gives 18
-bytes, a 2-byte hint (so a recipient finds its slot without trying all of them, and an observer cannot
-tell who the recipients are) and a 16-byte mask XORed onto the content key.
+computed once per peer and kept, extracted with HKDF-SHA256 (``SealingKey``). DIRECT expands it into
+the message key with the frame's sender, recipient, kind, created time and nonce as HKDF info: a fresh
+key per message without a fresh ephemeral key on air. WRAPPED seals once under a random 128-bit content
+key and wraps it per recipient: expanding the pair key with the same context plus the recipient's id
+gives 18 bytes, a 2-byte hint (so a recipient finds its slot without trying all of them, and an
+observer cannot tell who the recipients are) and a 16-byte mask XORed onto the content key.
 
 Why no ephemeral key: the frame's Ed25519 signature already authenticates the sender, so the
 static-static exchange adds no forgery risk, and it saves 32 bytes a frame on LoRa and SBD. What it
@@ -34,10 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub.core.errors import ProtocolError, SealError
 from hub.core.frame import Frame, decode_varint, encode_varint
@@ -50,6 +48,7 @@ WRAPPED_KEY_SIZE = 16
 SLOT_SIZE = HINT_SIZE + WRAPPED_KEY_SIZE
 DIRECT_OVERHEAD = 1 + TAG_SIZE
 
+_SALT = b"beredt seal v2"
 _NONCE = b"\x00" * 12  # every key below seals exactly one message
 _DIRECT_INFO = b"beredt seal v2 direct"
 _WRAP_INFO = b"beredt seal v2 wrap"
@@ -89,26 +88,28 @@ class SealingKey:
         self._pairs: dict[bytes, bytes] = {}
 
     def _pair(self, peer_key: bytes) -> bytes:
-        secret = self._pairs.get(peer_key)
-        if secret is None:
+        """HKDF-Extract of the pair secret with a fixed salt, kept per peer (one X25519 per peer key)."""
+        prk = self._pairs.get(peer_key)
+        if prk is None:
             try:
-                secret = self._private.exchange(X25519PublicKey.from_public_bytes(peer_key))
+                shared = self._private.exchange(X25519PublicKey.from_public_bytes(peer_key))
             except ValueError as exc:
                 raise SealError(f"sealing key on the card is invalid: {exc}") from exc
             if len(self._pairs) >= 4096:  # a roster is far smaller; bound it anyway
                 self._pairs.clear()
-            self._pairs[peer_key] = secret
-        return secret
+            prk = self._pairs[peer_key] = hmac.digest(_SALT, shared, "sha256")
+        return prk
 
-    def _derive(self, peer_key: bytes, salt: bytes, info: bytes, size: int) -> bytes:
-        return HKDF(hashes.SHA256(), size, salt=salt, info=info).derive(self._pair(peer_key))
+    def _derive(self, peer_key: bytes, info: bytes, size: int) -> bytes:
+        """HKDF-Expand (RFC 5869, one block) of the pair's key: everything it is bound to is in ``info``."""
+        return hmac.digest(self._pair(peer_key), info + b"\x01", "sha256")[:size]
 
     # ---- sealing ------------------------------------------------------------------------------------
 
     def seal_direct(self, plaintext: bytes, recipient_key: bytes, context: Context) -> bytes:
         """Seal to the one recipient named in ``context`` (its card's sealing key)."""
         encoded = context.encode()
-        key = self._derive(recipient_key, encoded, _DIRECT_INFO, 32)
+        key = self._derive(recipient_key, _DIRECT_INFO + encoded, 32)
         return bytes([DIRECT]) + ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, encoded)
 
     def seal_wrapped(
@@ -121,8 +122,8 @@ class SealingKey:
         content_key = secrets.token_bytes(WRAPPED_KEY_SIZE)
         out = bytearray([WRAPPED]) + encode_varint(len(recipients))
         for node_id, key in recipients:
-            slot = self._derive(key, encoded + node_id, _WRAP_INFO, SLOT_SIZE)
-            out += slot[:HINT_SIZE] + bytes(a ^ b for a, b in zip(slot[HINT_SIZE:], content_key, strict=True))
+            slot = self._derive(key, _WRAP_INFO + encoded + node_id, SLOT_SIZE)
+            out += slot[:HINT_SIZE] + _xor(slot[HINT_SIZE:], content_key)
         out += ChaCha20Poly1305(_expand(content_key)).encrypt(_NONCE, plaintext, encoded)
         return bytes(out)
 
@@ -149,7 +150,7 @@ class SealingKey:
             raise SealError("sealed to another node")
         peer_key = _key_of(keys, peer)
         encoded = context.encode()
-        key = self._derive(peer_key, encoded, _DIRECT_INFO, 32)
+        key = self._derive(peer_key, _DIRECT_INFO + encoded, 32)
         return _decrypt(key, sealed[1:], encoded)
 
     def _open_wrapped(self, sealed: bytes, context: Context, keys: Mapping[bytes, bytes]) -> bytes:
@@ -170,7 +171,7 @@ class SealingKey:
         else:
             candidates = [(self.node_id, _key_of(keys, context.sender))]
         for node_id, peer_key in candidates:
-            mask = self._derive(peer_key, encoded + node_id, _WRAP_INFO, SLOT_SIZE)
+            mask = self._derive(peer_key, _WRAP_INFO + encoded + node_id, SLOT_SIZE)
             for slot in slots:
                 if hmac.compare_digest(slot[:HINT_SIZE], mask[:HINT_SIZE]):
                     content_key = bytes(
@@ -188,6 +189,10 @@ def _key_of(keys: Mapping[bytes, bytes], node_id: bytes) -> bytes:
     if key is None:
         raise SealError(f"node {node_id.hex()} is not in the roster, so its sealed payload cannot be opened")
     return key
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a) ^ int.from_bytes(b)).to_bytes(len(a))
 
 
 def _expand(content_key: bytes) -> bytes:
