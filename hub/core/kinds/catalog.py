@@ -10,7 +10,9 @@ of its other languages; ``hub.console.cap`` turns it into a full CAP document. R
 COMMITMENT follow EDXL-RM's request/commit pair.
 
 The size budget drives the limits: a fully filled STATUS with its free text at the limit still fits one
-LoRa packet (200 bytes, signed frame included) and a minimal one fits a SINE SDS (140 bytes). Wire keys
+LoRa packet (200 bytes, signed frame included) and a minimal one fits a SINE SDS (140 bytes). Sealed to
+one recipient, as it is sent by default, it is 17 bytes larger: still one Meshtastic packet (233 bytes),
+though over Beredt's 200-byte LoRa MTU, so it goes as two fragments there. Wire keys
 and enum orders are append-only (see ``hub.core.kinds.fields``).
 """
 
