@@ -8,6 +8,7 @@ see that one, or it is not listening.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,11 +106,14 @@ def test_a_broker_spy_sees_no_name_or_cpr_number_from_any_kind_or_sender(
     sent[home.send(everyone, "status", {"facility": "Compromised", "text": PERSONAL})] = staff
 
     # the CLI, to one and to all
+    def cli_send(hub: HubProcess, *args: str) -> str:
+        printed = re.search(r"\b[0-9a-f]{32}\b", hub.cli("send", *args))
+        assert printed, "beredt send printed no message id"
+        return printed.group()
+
     for to in (home.node_id, everyone):
-        sent[staff.cli("send", "text", to, PERSONAL).strip().splitlines()[-1]] = home
-    sent[home.cli("send", "status", staff.node_id, "facility=Compromised", f"text={PERSONAL}").strip()] = (
-        staff
-    )
+        sent[cli_send(staff, "text", to, PERSONAL)] = home
+    sent[cli_send(home, "status", staff.node_id, "facility=Compromised", f"text={PERSONAL}")] = staff
 
     # the console: the composer to one and to all, and the care home's status button
     coordinator, institution = Browser(staff), Browser(home)
