@@ -9,7 +9,14 @@ codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carrie
 which becomes ``Received.source`` (a wildcard host there stands for the connection's source address).
 A 204 only says the frames sit in the receiver's memory, so the link gives no hop ack
 (``link_ack=False``). Peer reachability changes are reported once per change as
-``LinkChanged(peer=url)``. Options are checked by ``transports.internet_settings``; see
+``LinkChanged(peer=url)``.
+
+Acks go first both ways. The hub hands in ``TransportContext.frame_rank`` (acks rank above any data,
+data ranks by priority), so this module orders frames without knowing message kinds: received frames
+wait in a ``RankedQueue`` and sent acks ride in a lane above life-safety data. When more than half of
+``receive_queue`` is data waiting for the hub, a batch of data only is answered 503 with ``Retry-After``
+(a batch carrying an ack is taken up to the whole ``receive_queue``); a sender told so waits and retries
+the batch, without reporting the peer down. Options are checked by ``transports.internet_settings``; see
 ``docs/internet.md`` for options, wire format and TLS set-up.
 """
 
@@ -30,6 +37,7 @@ from yarl import URL
 
 from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
 from hub.core.errors import (
+    BudgetExhausted,
     ConfigError,
     DeliveryRefused,
     FrameTooLarge,
@@ -38,6 +46,7 @@ from hub.core.errors import (
     TransportClosed,
     TransportError,
 )
+from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 
@@ -54,6 +63,11 @@ PROBE_PATH = "/v1/probe"
 REPLY_TO_HEADER = "X-Beredt-Reply-To"
 BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
 PRIORITY_LANES = 4  # hub.core.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
+SEND_LANES = (
+    URGENT_RANK + 1
+)  # the priority lanes and, above them, acks (ranked by TransportContext.frame_rank)
+RETRY_AFTER = 1  # seconds a busy receiver asks data-only batches to wait
+MAX_RETRY_AFTER = 30.0  # a longer Retry-After from a peer is cut to this
 PROBE_TIMEOUT_CAP = 2.0  # probes must answer fast: the health monitor relies on them
 SHUTDOWN_GRACE = 2.0  # seconds aclose waits for request handlers still running
 MAX_DESTINATIONS = (
@@ -65,6 +79,9 @@ MAX_DESTINATIONS = (
 SERVER_LIMITS = ConnectionLimits(total=1024, per_source=64, idle_timeout=30.0, body_timeout=None)
 
 
+_Item = tuple[bytes, "asyncio.Future[None]", int]  # a frame, its sender's future, its send lane
+
+
 @dataclass(eq=False, slots=True)
 class _Peer:
     """Client-side state of one destination URL: its send lanes, its pump and what we last saw of it."""
@@ -72,13 +89,12 @@ class _Peer:
     url: str
     frames_url: URL
     probe_url: URL
-    lanes: tuple[deque[tuple[bytes, asyncio.Future[None]]], ...] = field(
-        default_factory=lambda: tuple(deque() for _ in range(PRIORITY_LANES))
-    )
+    lanes: tuple[deque[_Item], ...] = field(default_factory=lambda: tuple(deque() for _ in range(SEND_LANES)))
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    in_flight: list[tuple[bytes, asyncio.Future[None]]] = field(default_factory=list)
+    in_flight: list[_Item] = field(default_factory=list)
     pump: asyncio.Task[None] | None = None
     up: bool | None = None  # None until the first answer or failure
+    busy: bool = False  # its last answer was 503 with Retry-After: we wait, it is not down
 
 
 @dataclass(slots=True)
@@ -91,6 +107,7 @@ class InternetStats:
     frames_received: int = 0
     largest_batch_received: int = 0
     refused_busy: int = 0
+    busy_answers: int = 0  # 503 with Retry-After received as a sender: waited and retried
 
 
 def _describe(exc: BaseException, timeout: float | None) -> str:
@@ -98,6 +115,13 @@ def _describe(exc: BaseException, timeout: float | None) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout} s"
     return str(exc) or type(exc).__name__
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header in delta-seconds form (capped); None if absent or a date."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return min(float(value.strip()), MAX_RETRY_AFTER)
 
 
 class InternetTransport:
@@ -114,7 +138,10 @@ class InternetTransport:
         self._options = options
         self._node_id = ctx.node_id
         self._logger = ctx.logger
-        self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue()
+        self._rank = ctx.frame_rank
+        # Received frames by rank, link changes above them; None (the end mark) is queued last of all.
+        self._events: RankedQueue[TransportEvent | None] = RankedQueue(URGENT_RANK + 2)
+        self._high_water = max(1, options.receive_queue // 2)
         self._peers: dict[str, _Peer] = {}
         self._closed = False
         self._max_body = max(BATCH_BYTES, options.mtu + 2)
@@ -220,17 +247,25 @@ class InternetTransport:
             return web.Response(status=413, text=str(exc))
         except ProtocolError as exc:
             return web.Response(status=400, text=str(exc))
+        ranks = [self._rank(data) for data in frames]
+        data_only = max(ranks, default=0) < URGENT_RANK
         queued = self._events.qsize()
-        # An empty queue always admits a batch, so a batch larger than the limit cannot wedge a peer.
-        if queued and queued + len(frames) > self._options.receive_queue:
+        data_queued = self._events.qsize(below=URGENT_RANK)
+        # Over the high-water mark data waits at the sender, so acks still get in; the whole queue stays
+        # bounded for batches with acks too. An empty queue always admits a batch, so a batch larger than
+        # the limit cannot wedge a peer.
+        busy = data_only and data_queued > 0 and data_queued + len(frames) > self._high_water
+        if busy or (queued and queued + len(frames) > self._options.receive_queue):
             self.stats.refused_busy += 1
             self._logger.warning(
                 "%s: %d frames waiting for the hub; refusing %s with 503", self.name, queued, reply_to
             )
-            return web.Response(status=503, text="receive queue full", headers={"Retry-After": "1"})
+            return web.Response(
+                status=503, text="receive queue full", headers={"Retry-After": str(RETRY_AFTER)}
+            )
         meta = types.MappingProxyType({"remote": request.remote or ""})
-        for data in frames:
-            self._events.put_nowait(Received(source=reply_to, data=data, meta=meta))
+        for data, rank in zip(frames, ranks, strict=True):
+            self._events.put_nowait(Received(source=reply_to, data=data, meta=meta), rank)
         self.stats.posts_received += 1
         self.stats.frames_received += len(frames)
         self.stats.largest_batch_received = max(self.stats.largest_batch_received, len(frames))
@@ -243,7 +278,7 @@ class InternetTransport:
         while True:
             event = await self._events.get()
             if event is None:
-                self._events.put_nowait(None)  # keep the end mark for any later reader
+                self._events.put_nowait(None, 0)  # keep the end mark for any later reader
                 return
             yield event
 
@@ -274,7 +309,11 @@ class InternetTransport:
 
     def status(self) -> dict[str, int]:
         """Figures for the hub's link view."""
-        return {"destinations": len(self._peers), "refused_busy": self.stats.refused_busy}
+        return {
+            "destinations": len(self._peers),
+            "refused_busy": self.stats.refused_busy,
+            "busy_answers": self.stats.busy_answers,
+        }
 
     async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
         if self._closed:
@@ -287,7 +326,9 @@ class InternetTransport:
             raise DeliveryRefused("empty frame", transport=self.name, peer=dest, reason="empty")
         peer = await self._peer(dest)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        peer.lanes[min(max(priority, 0), PRIORITY_LANES - 1)].append((data, future))
+        urgent = self._rank(data) >= URGENT_RANK
+        lane = URGENT_RANK if urgent else min(max(priority, 0), PRIORITY_LANES - 1)
+        peer.lanes[lane].append((data, future, lane))
         peer.wakeup.set()
         if peer.pump is None or peer.pump.done():
             peer.pump = asyncio.create_task(self._pump(peer), name=f"{self.name} pump -> {dest}")
@@ -296,6 +337,13 @@ class InternetTransport:
             async with asyncio.timeout(self._options.batch_delay + 2 * self._options.timeout + 1.0):
                 await future
         except TimeoutError:
+            if peer.busy:  # the peer keeps asking us to wait: not a failure of the link
+                raise BudgetExhausted(
+                    "peer busy: frame still queued at its deadline",
+                    transport=self.name,
+                    peer=dest,
+                    retry_after=RETRY_AFTER,
+                ) from None
             raise LinkDown(
                 "peer too slow: frame still queued at its deadline", transport=self.name, peer=dest
             ) from None
@@ -311,25 +359,35 @@ class InternetTransport:
                 peer.in_flight = []
             peer.wakeup.clear()  # no await since _take found the lanes empty: no wake-up is lost
 
-    def _take(self, peer: _Peer) -> list[tuple[bytes, asyncio.Future[None]]]:
-        batch: list[tuple[bytes, asyncio.Future[None]]] = []
+    def _take(self, peer: _Peer) -> list[_Item]:
+        batch: list[_Item] = []
         size = 0
         for lane in reversed(peer.lanes):  # highest priority first
             while lane and len(batch) < self._options.batch_max:
-                data, future = lane[0]
+                data, future, _ = lane[0]
                 if future.done():  # its sender was cancelled or timed out
                     lane.popleft()
                     continue
                 if batch and size + len(data) + 2 > BATCH_BYTES:
                     return batch
-                lane.popleft()
-                batch.append((data, future))
+                batch.append(lane.popleft())
                 size += len(data) + 2
         return batch
 
-    async def _deliver(self, peer: _Peer, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+    async def _deliver(self, peer: _Peer, batch: list[_Item]) -> None:
         try:
-            await self._post(peer, encode_batch([data for data, _ in batch]))
+            await self._post(peer, encode_batch([data for data, _, _ in batch]))
+        except BudgetExhausted as exc:
+            # The peer is up but its queue is full of data: put the batch back in front of its lanes and
+            # wait as told. Acks queued meanwhile lead the next batch, and the peer takes those.
+            peer.busy = True
+            self.stats.busy_answers += 1
+            self._mark(peer, up=True, reason="peer answered")
+            for item in reversed(batch):
+                if not item[1].done():
+                    peer.lanes[item[2]].appendleft(item)
+            await asyncio.sleep(exc.retry_after)
+            return
         except LinkDown as exc:
             self._mark(peer, up=False, reason=str(exc))
             # Everything else queued for this peer would fail the same way: fail it now, not one timeout each.
@@ -339,6 +397,7 @@ class InternetTransport:
             self._fail(stranded, exc)
             return
         except FrameTooLarge as exc:
+            peer.busy = False
             self._mark(peer, up=True, reason="peer answered")
             if len(batch) > 1:  # the peer's MTU is below ours: find the culprit, let the rest through
                 for item in batch:
@@ -348,13 +407,15 @@ class InternetTransport:
             self._fail(batch, exc)
             return
         except DeliveryRefused as exc:
+            peer.busy = False
             self._mark(peer, up=True, reason="peer answered")
             self._fail(batch, exc)
             return
+        peer.busy = False
         self._mark(peer, up=True, reason="POST accepted")
         self.stats.posts_sent += 1
         self.stats.frames_sent += len(batch)
-        for _, future in batch:
+        for _, future, _ in batch:
             if not future.done():
                 future.set_result(None)
 
@@ -368,10 +429,13 @@ class InternetTransport:
                 if response.status < 300:
                     return
                 status, text = response.status, (await response.text(errors="replace"))[:200]
+                retry_after = _retry_after(response.headers.get("Retry-After"))
         except (TimeoutError, aiohttp.ClientError) as exc:
             why = f"POST failed: {_describe(exc, self._options.timeout)}"
             raise LinkDown(why, transport=self.name, peer=peer.url) from exc
         message = f"HTTP {status}: {text}"
+        if status == 503 and retry_after is not None:  # busy, not down: it asks us to come back
+            raise BudgetExhausted(message, transport=self.name, peer=peer.url, retry_after=retry_after)
         if status == 413:
             raise FrameTooLarge(message, transport=self.name, peer=peer.url)
         if status >= 500 or status in (408, 429):  # server trouble, a slow path or rate limiting: try later
@@ -379,9 +443,9 @@ class InternetTransport:
         raise DeliveryRefused(message, transport=self.name, peer=peer.url, reason=f"http-{status}")
 
     @staticmethod
-    def _fail(items: list[tuple[bytes, asyncio.Future[None]]], error: TransportError) -> None:
+    def _fail(items: list[_Item], error: TransportError) -> None:
         """Raise a copy of ``error`` in every waiting ``send`` (copies: waiters must not share tracebacks)."""
-        for _, future in items:
+        for _, future, _ in items:
             if not future.done():
                 copy = copy_module.copy(error)
                 copy.__cause__ = error.__cause__
@@ -393,7 +457,7 @@ class InternetTransport:
         peer.up = up
         if changed and not self._closed:
             self._logger.info("%s: peer %s %s (%s)", self.name, peer.url, "up" if up else "down", reason)
-            self._events.put_nowait(LinkChanged(up=up, reason=reason, peer=peer.url))
+            self._events.put_nowait(LinkChanged(up=up, reason=reason, peer=peer.url), URGENT_RANK + 1)
 
     async def probe(self, dest: str) -> None:
         if self._closed:
@@ -436,7 +500,7 @@ class InternetTransport:
             finally:
                 if self._session is not None:
                     await self._session.close()
-                self._events.put_nowait(None)
+                self._events.put_nowait(None, 0)
 
 
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> InternetTransport:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from hub.core.ranked import FrameRank, unranked
+
 
 class Cost(enum.IntEnum):
     """How dear a link is to use; the policy keeps routine traffic off the dear ones."""
@@ -113,3 +115,6 @@ class TransportContext:
     logger: logging.Logger
     config_dir: Path | None = None
     """The folder of the config file, for resolving relative paths in link options (certificates)."""
+    frame_rank: FrameRank = unranked
+    """How urgent a frame is (``hub.core.ranked``), given by the hub: a transport that queues what it
+    receives, or what it sends, may serve acks first without knowing message kinds."""

@@ -26,6 +26,7 @@ from hub.core.frame import BROADCAST, MAX_PAYLOAD, MAX_TTL_MINUTES, Frame, Kind,
 from hub.core.identity import Identity
 from hub.core.kinds import sealed_by_default
 from hub.core.kinds.roster import parse_root_public
+from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.seal import Context, SealingKey
 from hub.core.tasks import supervised
 from hub.core.transport import LinkChanged, Received, TimeHint, Transport
@@ -34,6 +35,7 @@ from hub.relay.admission import Admission
 from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
 from hub.relay.health import HealthBoard, HealthChanged
 from hub.relay.inbound import Inbound
+from hub.relay.lanes import frame_rank
 from hub.relay.links import LinkSet
 from hub.relay.roster import DEFAULT_KINDS, Roster
 from hub.relay.roster import Role as NodeRole
@@ -45,6 +47,7 @@ from hub.relay.store import Store
 log = logging.getLogger("beredt.hub")
 
 _INBOUND_WORKERS = 32
+_INBOUND_PER_RANK = 2048  # frames read from a link and waiting for a worker, per rank
 
 
 class Hub:
@@ -158,7 +161,9 @@ class Hub:
             resumed = asyncio.Event()
             group.create_task(self.router.resume(resumed), name="resume")
             for name, transport in self.links.transports.items():
-                queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=2048)
+                # Acks first, then data by priority: an ack stuck behind a flood of data would miss the
+                # sender's hop-ack deadline and make it resend the very flood we are working through.
+                queue: RankedQueue[Received] = RankedQueue(URGENT_RANK + 1, maxsize=_INBOUND_PER_RANK)
                 reader = functools.partial(self._read_link, name, transport, queue)
                 group.create_task(supervised(f"link {name}", reader), name=f"read-{name}")
                 for n in range(_INBOUND_WORKERS):
@@ -172,11 +177,11 @@ class Hub:
                 ", ".join(self.links.transports) or "none",
             )
 
-    async def _read_link(self, name: str, transport: Transport, queue: asyncio.Queue[Received]) -> None:
+    async def _read_link(self, name: str, transport: Transport, queue: RankedQueue[Received]) -> None:
         async for event in transport.events():
             match event:
-                case Received():
-                    await queue.put(event)
+                case Received(data=data):
+                    await queue.put(event, frame_rank(data))
                 case LinkChanged(up=up, reason=reason, peer=address):
                     peer = None
                     if address is not None:
@@ -249,7 +254,7 @@ class Hub:
             self.router.open_to(node_id),
         )
 
-    async def _inbound_worker(self, name: str, queue: asyncio.Queue[Received]) -> None:
+    async def _inbound_worker(self, name: str, queue: RankedQueue[Received]) -> None:
         while True:
             received = await queue.get()
             try:

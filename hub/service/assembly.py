@@ -16,6 +16,7 @@ from hub.core.errors import ConfigError
 from hub.core.identity import Identity
 from hub.core.transport import Transport, TransportContext
 from hub.relay.hub import Hub
+from hub.relay.lanes import frame_rank
 from hub.service.config import HubConfig
 from transports.registry import open_transport
 
@@ -32,6 +33,7 @@ async def open_links(config: HubConfig, identity: Identity) -> AsyncIterator[dic
             config.data_dir,
             logging.getLogger("beredt.link"),
             config_dir=config.path.resolve().parent if config.path else None,
+            frame_rank=frame_rank,
         )
         for link in config.links:
             log.info("opening link %s (%s)", link.name, link.kind)

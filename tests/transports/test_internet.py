@@ -31,8 +31,12 @@ from hub.core.errors import (
     ProtocolError,
     TransportClosed,
 )
+from hub.core.frame import Kind, Priority
+from hub.core.ranked import FrameRank, unranked
 from hub.core.transport import LinkChanged, Received, TransportContext, TransportEvent
+from hub.relay.lanes import frame_rank
 from tests.hubproc import HubProcess
+from tests.inproc import eventually
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.internet import REPLY_TO_HEADER, InternetTransport, open_transport
 from transports.internet_codec import MAX_MTU, BatchDecoder, encode_batch
@@ -41,16 +45,21 @@ from transports.internet_settings import answer_address
 NODE_A, NODE_B = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
 
 
-def context(tmp_path: Path, node_id: str = NODE_A) -> TransportContext:
+def context(tmp_path: Path, node_id: str = NODE_A, frame_rank: FrameRank = unranked) -> TransportContext:
     return TransportContext(
-        node_id=node_id, data_dir=tmp_path / "data", logger=logging.getLogger("test.internet")
+        node_id=node_id,
+        data_dir=tmp_path / "data",
+        logger=logging.getLogger("test.internet"),
+        frame_rank=frame_rank,
     )
 
 
 @contextlib.asynccontextmanager
-async def hub_link(tmp_path: Path, node_id: str = NODE_A, **options: Any) -> AsyncIterator[InternetTransport]:
+async def hub_link(
+    tmp_path: Path, node_id: str = NODE_A, frame_rank: FrameRank = unranked, **options: Any
+) -> AsyncIterator[InternetTransport]:
     transport = await open_transport(
-        "internet", {"listen": "127.0.0.1:0", **options}, context(tmp_path, node_id)
+        "internet", {"listen": "127.0.0.1:0", **options}, context(tmp_path, node_id, frame_rank)
     )
     try:
         yield transport
@@ -379,18 +388,36 @@ async def test_peer_down_raises_link_down_reports_once_and_recovers(tmp_path: Pa
         assert a.stats.frames_sent == 2
 
 
-async def test_full_receive_queue_answers_503_which_is_link_down(tmp_path: Path) -> None:
+async def test_busy_receiver_answers_503_retry_after_and_the_sender_waits_without_reporting_down(
+    tmp_path: Path,
+) -> None:
     async with hub_link(tmp_path, NODE_A) as a, hub_link(tmp_path, NODE_B, receive_queue=2) as b:
         a_events = a.events()
         await asyncio.gather(a.send(b.public_url, b"\x01one"), a.send(b.public_url, b"\x01two"))
-        with pytest.raises(LinkDown, match="503"):
-            await a.send(b.public_url, b"\x01three")
-        down = await next_event(a_events)
-        assert isinstance(down, LinkChanged) and not down.up and "receive queue full" in down.reason
-        assert b.stats.refused_busy == 1
-        assert [(await next_received(b, 10)).data for _ in range(2)] == [b"\x01one", b"\x01two"]
-        await a.send(b.public_url, b"\x01three")
-        assert await next_event(a_events) == LinkChanged(up=True, reason="POST accepted", peer=b.public_url)
+        third = asyncio.create_task(a.send(b.public_url, b"\x01three"))
+        await eventually(lambda: a.stats.busy_answers >= 1)  # refused while the hub side has not read
+        assert not third.done() and b.stats.refused_busy >= 1
+        received = [(await next_received(b, 10)).data for _ in range(3)]
+        assert received == [b"\x01one", b"\x01two", b"\x01three"]
+        await asyncio.wait_for(third, 30)  # retried after Retry-After, not failed
+        await a.aclose()
+        seen = [event async for event in a_events]
+        assert not [e for e in seen if isinstance(e, LinkChanged) and not e.up]
+
+
+async def test_busy_receiver_still_takes_batches_with_acks_and_hands_acks_out_first(tmp_path: Path) -> None:
+    hop_ack = bytes([1, 0, 0, Kind.HOP_ACK]) + b"ack"
+    life_safety = bytes([1, 0, int(Priority.LIFE_SAFETY), Kind.ALERT]) + b"alert"
+    routine = [bytes([1, 0, int(Priority.ROUTINE), Kind.TEXT, n]) for n in range(4)]
+    async with hub_link(tmp_path, NODE_B, frame_rank=frame_rank, receive_queue=6) as b:
+        for frame in routine[:3]:  # one per POST, up to the high-water mark (half the queue)
+            assert (await raw_post(b.bound_url, encode_batch([frame])))[0] == 204
+        status, _ = await raw_post(b.bound_url, encode_batch([routine[3]]))
+        assert status == 503  # data only, over the mark
+        status, _ = await raw_post(b.bound_url, encode_batch([routine[3], life_safety, hop_ack]))
+        assert status == 204  # it carries an ack: taken whole, up to the full queue
+        received = [(await next_received(b, 10)).data for _ in range(6)]
+        assert received == [hop_ack, life_safety, *routine]
 
 
 @contextlib.asynccontextmanager
