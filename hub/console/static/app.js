@@ -231,25 +231,32 @@ function renderLive() {
 
 const refreshers = {
   board: () => state.me.role !== "institution" && renderBoard(),
-  rollcall: () => (state.me.role === "institution" ? renderInstitution() : renderRollcalls()),
+  // the care-home page draws roll-calls and messages from one fetch: one topic, so one fetch at a time
+  rollcall: () => (state.me.role === "institution" ? refreshTopic("message") : renderRollcalls()),
   message: () => (state.me.role === "institution" ? renderInstitution() : renderMessages()),
   link: () => renderLinks(),
   logbook: () => state.me.role !== "institution" && renderLogbook(),
   delivery: () => (state.me.role === "institution" ? renderOutbox() : renderSent()),
 };
 
+// Every refetch goes through here, one per topic at a time, and once more if news came meanwhile: an
+// answer fetched before an event can then never be drawn over one fetched after it.
 const pending = new Map();
 function refreshTopic(topic) {
-  // events come in bursts: one refetch per topic at a time, and one more if news came meanwhile
   const run = refreshers[topic];
-  if (!run || !state.me) return;
-  if (pending.get(topic)) { pending.set(topic, "again"); return; }
-  pending.set(topic, "running");
-  Promise.resolve(run()).catch((error) => console.warn(topic, error)).finally(() => {
-    const again = pending.get(topic) === "again";
+  if (!run || !state.me) return Promise.resolve();
+  const current = pending.get(topic);
+  if (current) { current.again = true; return current.done; }
+  const entry = { again: true, done: null };
+  pending.set(topic, entry);
+  entry.done = (async () => {
+    while (entry.again && state.me) {
+      entry.again = false;
+      try { await run(); } catch (error) { console.warn(topic, error); }
+    }
     pending.delete(topic);
-    if (again) refreshTopic(topic);
-  });
+  })();
+  return entry.done;
 }
 
 function refreshAll() { for (const topic of Object.keys(refreshers)) refreshTopic(topic); }
@@ -515,7 +522,7 @@ async function sendComposed(event) {
     confirmation.textContent = t("write_done", { n: result.ids.length });
     if (kind === "sitrep") { state.me.sitrep_next = body.number + 1; form.elements.number.value = body.number + 1; form.elements.summary.value = ""; }
     if (kind === "text") form.elements.text.value = "";
-    renderSent();
+    refreshTopic("delivery");
   } catch (error) { showError(form, error); }
 }
 
@@ -686,15 +693,15 @@ async function sendStatus(preset) {
     error.textContent = "";
     confirmation.className = "pending-note";
     confirmation.textContent = t("sent_unconfirmed", { what: t(`preset_${preset}`), time: timeOnly(now()), ago: ago(0) });
-    renderInstitution();
-    renderOutbox();
+    refreshTopic("message");
+    refreshTopic("delivery");
   } catch (e) { error.replaceChildren(errorNode(e)); }
 }
 
 async function confirmRead(id) {
   try {
     await api(`read/${id}`, { method: "POST" });
-    await renderInstitution();
+    await refreshTopic("message");
     const done = $(`#instructions [data-id="${CSS.escape(id)}"] [data-focus=read]`);
     if (done) done.focus();
   } catch (e) { $("#institution-error").replaceChildren(errorNode(e)); }
@@ -756,7 +763,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     try {
       await api("rollcalls", { method: "POST", body: { question: form.elements.question.value || t("rollcall_default_question"), minutes: Number(form.elements.minutes.value) } });
       showError(form, null);
-      renderRollcalls();
+      refreshTopic("rollcall");
     } catch (error) { showError(form, error); }
   });
   $("#compose-form").addEventListener("submit", sendComposed);
