@@ -35,6 +35,7 @@ from hub.core.kinds.roster import (
 )
 from hub.relay.roster import Role
 from hub.relay.roster_updates import FILE_NAME, read_signed, write_signed
+from hub.service import config as config_module
 from hub.service.config import HubConfig
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -67,6 +68,11 @@ def add_municipality_commands(
         help="on a new node: print its enrolment code and card; 'enrol approve' on the staff hub",
         description="Run on the new node: prints a short code and the node's card. The coordinator then "
         "runs 'beredt enrol approve CODE --card CARD --role ROLE --institution NAME' on the staff hub.",
+    )
+    enrol.add_argument(
+        "--root",
+        help="the municipality's root key (printed by 'beredt root init'): written into this node's config"
+        " as [trust] root if it has none",
     )
     enrol.set_defaults(func=cmd_enrol)
     enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="ACTION")
@@ -111,6 +117,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     from hub.service.assembly import load_identity
 
     config = load_config(args)
+    if args.root and config.trust.root is None:
+        config = _trust_root(config, args.root)
     card = load_identity(config, create=True).card
     print(f"enrolment code: {enrolment_code(card)}")
     print(f"card:           {card.encode()}")
@@ -118,8 +126,31 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     code, text = enrolment_code(card), shlex.quote(card.encode())
     print(f'  beredt enrol approve {code} --card {text} --role {card.role} --institution "..."')
     if config.trust.root is None:
-        print("This hub has no [trust] root yet: add the line 'beredt root init' printed.", file=sys.stderr)
+        print(
+            "This hub has no [trust] root yet: run again with --root KEY ('beredt root init').",
+            file=sys.stderr,
+        )
+    elif config.trust.root != args.root and args.root:
+        raise ConfigError(
+            "the config names another root key than --root", file=str(config.path), key="trust.root"
+        )
     return EXIT_OK
+
+
+def _trust_root(config: HubConfig, root: str) -> HubConfig:
+    """Append ``[trust] root`` to the config file (comments and layout kept) and read it back."""
+    try:
+        parse_root_public(root)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--root") from None
+    if config.path is None:
+        raise ConfigError("--root needs a config file (-c FILE) to write [trust] into", key="--root")
+    text = config.path.read_text()
+    if "[trust]" in text:
+        raise ConfigError("has a [trust] table without root: add root there", file=str(config.path))
+    write_atomically(config.path, text.rstrip("\n") + f'\n\n[trust]\nroot = "{root}"\n')
+    print(f"wrote [trust] root into {config.path}")
+    return config_module.load(config.path)
 
 
 def cmd_enrol_approve(args: argparse.Namespace) -> int:

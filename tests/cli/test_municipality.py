@@ -21,7 +21,9 @@ from hub.service.config import DEFAULT_ANNOUNCE_INTERVAL
 def _config(folder: Path, name: str, role: str, trust: dict[str, object]) -> Path:
     path = folder / name / "beredt.toml"
     path.parent.mkdir(parents=True)
-    document = {"node": {"name": name, "role": role, "data_dir": "data"}, "links": {}, "trust": trust}
+    document: dict[str, object] = {"node": {"name": name, "role": role, "data_dir": "data"}, "links": {}}
+    if trust:
+        document["trust"] = trust
     path.write_text(tomli_w.dumps(document))
     return path
 
@@ -44,12 +46,15 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     assert "never overwrite" in capsys.readouterr().err
 
     staff = _config(tmp_path, "staff", "staff", {"root": root, "root_key": str(key)})
-    home = _config(tmp_path, "home", "care-home", {"root": root})
+    home = _config(tmp_path, "home", "care-home", {})
     assert config_module.load(staff).trust.announce_interval == DEFAULT_ANNOUNCE_INTERVAL
-    assert config_module.load(home).trust.announce_interval == 0
     assert main(["init", "-c", str(staff)]) == 0
     capsys.readouterr()
-    assert main(["enrol", "-c", str(home)]) == 0
+    assert main(["enrol", "-c", str(home), "--root", "kort"]) == 2
+    assert config_module.load(home).trust.root is None, "a bad key is not written"
+    assert main(["enrol", "-c", str(home), "--root", root]) == 0
+    assert config_module.load(home).trust.root == root
+    assert config_module.load(home).trust.announce_interval == 0
     shown = capsys.readouterr().out
     code = re.search(r"enrolment code: (\S+)", shown)
     card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)

@@ -32,8 +32,9 @@ def beredt(*args: str) -> str:
 
 
 def enrol(new: HubProcess, staff: HubProcess, institution: str) -> None:
-    """``beredt enrol`` on the new node, ``beredt enrol approve`` with what it printed on the staff hub."""
-    shown = beredt("enrol", "--config", str(new.config_path))
+    """``beredt enrol --root KEY`` on the new node, ``beredt enrol approve`` with what it printed on the
+    staff hub: no config edited by hand on either."""
+    shown = beredt("enrol", "--config", str(new.config_path), "--root", staff.config["trust"]["root"])
     code = re.search(r"enrolment code: (\S+)", shown)
     card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
     assert code and card, shown
@@ -62,9 +63,11 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess
     a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff")
     b = HubProcess.create(tmp_path / "b", "Plejecenter Solbakken", "care-home")
     c = HubProcess.create(tmp_path / "c", "Bofælleskabet Lyngen", "care-home")
-    for hub in (a, b, c):
-        hub.config["trust"] = {"root": root[1]}
-    a.config["trust"] |= {"root_key": str(tmp_path / "usb" / "root.key"), "announce_interval": ANNOUNCE}
+    a.config["trust"] = {
+        "root": root[1],
+        "root_key": str(tmp_path / "usb" / "root.key"),
+        "announce_interval": ANNOUNCE,
+    }
     for home in (b, c):  # links and routes are configured; trust is not
         a.add_peer(home, {"internet": home.internet_url})
         home.add_peer(a, {"internet": a.internet_url})
@@ -72,9 +75,9 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess
     enrol(b, a, "Plejecenter Solbakken")  # before anything runs: the staff hub announces it at start
     hubs = (a, b, c)
     try:
-        for hub in hubs:
-            hub.start()
-        yield hubs
+        a.start()
+        b.start()
+        yield hubs  # C is enrolled, then started, by the test
     finally:
         for hub in hubs:
             hub.kill()
@@ -89,6 +92,7 @@ def test_enrol_trust_and_revoke_without_editing_a_file(
     b.wait_for("the staff's message", lambda: any(m["id"] == to_b for m in b.inbox()))
 
     enrol(c, a, "Bofælleskabet Lyngen")
+    c.start()
     for hub in (a, b, c):
         hub.wait_for("roster version 2", lambda hub=hub: roster_version(hub) == 2)  # type: ignore[misc]
     from_c = c.send(b.node_id, "text", "Lyngen er med i nettet")
@@ -121,7 +125,9 @@ def test_forged_and_replayed_rosters_are_refused(
     b.wait_for("roster version 1", lambda: roster_version(b) == 1)
     [old] = [base64.b64decode(line) for line in (a.dir / "data" / "roster.signed").read_text().split()]
     enrol(c, a, "Bofælleskabet Lyngen")
-    b.wait_for("roster version 2", lambda: roster_version(b) == 2)
+    c.start()
+    for hub in (b, c):
+        hub.wait_for("roster version 2", lambda hub=hub: roster_version(hub) == 2)  # type: ignore[misc]
 
     # A care home may not send rosters at all; a thief of the staff hub's own key (not the root key)
     # signs a version with a key that is not the root's, vouching for an intruder and revoking C.
@@ -146,6 +152,7 @@ def test_a_hub_offline_during_a_revocation_catches_up_and_keeps_its_version(
 ) -> None:
     a, b, c = network
     enrol(c, a, "Bofælleskabet Lyngen")
+    c.start()
     b.wait_for("roster version 2", lambda: roster_version(b) == 2)
     b.kill()
     beredt("revoke", c.node_id, "--config", str(a.config_path))
