@@ -58,6 +58,7 @@ async def test_send_then_read_state(client: tuple[TestClient, Hub]) -> None:  # 
         ({"to": "00" * 8, "kind": "status", "body": {"facility": "Splendid"}}, 400, "facility"),
         ({"to": "00" * 8, "kind": "ack", "body": ["00" * 16]}, 400, "made by the hub itself"),
         ({"to": "77" * 8, "body": "x"}, 422, "unknown recipient"),
+        ({"to": "00" * 8, "body": "x", "public": "yes"}, 400, "public: expected true"),
     ],
 )
 async def test_bad_requests_say_what_is_wrong(
@@ -79,6 +80,25 @@ async def test_bad_requests_say_what_is_wrong(
     assert response.status == status
     assert fragment in (await response.json())["error"]
     assert hub.store.live_messages == 0
+
+
+async def test_sealed_unless_public_and_a_broadcast_nobody_could_open_is_refused(
+    client: tuple[TestClient, Hub],  # type: ignore[type-arg]
+) -> None:
+    http, hub = client
+    for to, public in ((HOME.node_id.hex(), False), ("*", False), (HOME.node_id.hex(), True)):
+        body = {"to": to, "kind": "text", "body": "Karen Jensen", "public": public}
+        response = await http.post("/v1/messages", json=body)
+        assert response.status == 202, await response.json()
+        message_id = (await response.json())["id"]
+        stored = await hub.store.message(bytes.fromhex(message_id))
+        assert stored is not None and (b"Karen Jensen" in stored.wire) is public
+        shown = await (await http.get(f"/v1/messages/{message_id}")).json()
+        assert shown["sealed"] is not public and shown["body"] == "Karen Jensen"  # the sender reads it
+    hub.roster.remove(HOME.node_id)
+    response = await http.post("/v1/messages", json={"to": "*", "kind": "text", "body": "Karen Jensen"})
+    assert response.status == 422
+    assert "nobody in the roster could open" in (await response.json())["error"]
 
 
 async def test_oversize_body_is_413(client: tuple[TestClient, Hub]) -> None:  # type: ignore[type-arg]
