@@ -136,8 +136,11 @@ async def recipient_state(hub: Hub, sent: Sent, receipt: Receipt | None) -> dict
     }  # fmt: skip
     if receipt is not None:
         out.update(state="read", read_at=receipt.at, read_by=receipt.by)
-    if stored is not None and stored.e2e_acked_at is not None:
-        out["delivered_at"] = stored.e2e_acked_at
+    # the ack as heard on the event bus first: the store writes it behind the router's back, so a view
+    # fetched at once after the live event could otherwise still miss it
+    acked = sent.delivered_at or (stored.e2e_acked_at if stored is not None else None)
+    if acked is not None:
+        out["delivered_at"] = acked
         if receipt is None:
             out["state"] = "delivered"
     if out["state"] in ("read", "delivered"):

@@ -29,7 +29,7 @@ from hub.console import rollcall_rows
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.logbook import EntryType
 from hub.console.messages import local_zone
-from hub.console.service import Console, ConsoleOptions
+from hub.console.service import Console, ConsoleEvent, ConsoleOptions
 from hub.console.users import Role, Session
 from hub.core.bounded_http import source_of
 from hub.core.errors import AuthError, RoutingError, StoreError
@@ -46,7 +46,6 @@ COOKIE = "beredt_session"
 CONSOLE_KEY: web.AppKey[Console] = web.AppKey("console", Console)
 CONSOLE_DISABLED: web.AppKey[str] = web.AppKey("console_disabled", str)
 """Why the console could not start (its database damaged, say); absent while it runs."""
-KEEPALIVE = 15.0
 LOCAL = local_zone()
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
@@ -265,13 +264,20 @@ async def _events(request: web.Request, console: Console, session: Session) -> w
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
     events = console.listen()
+    # the wait for the next event outlives each keepalive: cancelling it (as wait_for would) would end the
+    # listener's generator, and the stream with it, after the first quiet 15 seconds
+    next_event: asyncio.Task[ConsoleEvent] | None = None
     try:
         while True:
-            try:
-                event = await asyncio.wait_for(anext(events), KEEPALIVE)
-            except TimeoutError:
+            if next_event is None:
+                next_event = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({next_event}, timeout=console.options.keepalive)
+            if not done:
                 await response.write(b": keepalive\n\n")
                 continue
+            task, next_event = next_event, None
+            try:
+                event = task.result()
             except StopAsyncIteration:
                 break  # the hub is shutting down
             data = json.dumps(dict(event.data), separators=(",", ":"))
@@ -279,6 +285,8 @@ async def _events(request: web.Request, console: Console, session: Session) -> w
     except ConnectionResetError:
         pass  # the browser went away
     finally:
+        if next_event is not None:
+            await cancel_and_wait(next_event)
         await events.aclose()
     return response
 

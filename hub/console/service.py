@@ -86,6 +86,7 @@ class ConsoleOptions:
     are expected at least this often)."""
     confirm_within: float = 120.0
     """A life-safety message to an institution not confirmed end to end within this is flagged."""
+    keepalive: float = 15.0  # seconds between comments on a quiet live-event stream
 
 
 @dataclass(frozen=True, slots=True)

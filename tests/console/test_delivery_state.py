@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from hub.console.service import ConsoleOptions
 from hub.core.errors import RoutingError
 from hub.core.frame import Kind
 from hub.core.kinds import encode_payload
@@ -72,3 +73,25 @@ async def test_a_kind_the_role_may_not_send_is_refused_before_it_is_stored(pair:
     with pytest.raises(RoutingError, match="a care-home node may not send sitrep messages"):
         await care.submit(Kind.SITREP, pair.staff.hub.node_id, payload)
     assert care.store.live_messages == before
+
+
+@pytest.fixture
+def console_options() -> ConsoleOptions:
+    return ConsoleOptions(tick_interval=0.1, keepalive=0.2)
+
+
+async def test_a_quiet_live_stream_stays_open_past_its_keepalives(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    staff, care = clients(pair.staff.url), clients(pair.care.url)
+    await staff.login("hansen")
+    await care.login("lindely")
+    async with staff.session.get(f"{pair.staff.url}/console/api/events") as stream:
+        keepalives = 0
+        async with asyncio.timeout(20):
+            while keepalives < 3:  # a wait cancelled at each keepalive once ended the stream after the first
+                keepalives += (await stream.content.readline()).startswith(b": keepalive")
+            await care.ok("POST", "status", {"preset": "ok"})
+            while not (await stream.content.readline()).startswith(b"event: message"):
+                pass
