@@ -52,6 +52,7 @@ from drill.topology import free_port
 from hub.core.frame import Kind, Priority, decode_frame
 from hub.core.identity import Identity
 from hub.core.kinds import decode_payload, encode_payload
+from hub.core.seal import Context, SealingKey
 from hub.relay.acks import MAX_IDS_PER_ACK, encode_ids
 from hub.relay.roster import Roster
 from tests.hubproc import REPO, HubProcess
@@ -73,6 +74,8 @@ class Homes:
         self.port = free_port()
         self.ids = [Identity.generate(f"Plejecenter {i:02d}", "care-home") for i in range(HOMES)]
         self.by_node = {home.node_id: i for i, home in enumerate(self.ids)}
+        self.sealing = [SealingKey(home.sealing_private, home.node_id) for home in self.ids]
+        self.hub_sealing_key = b""  # the staff hub's card's sealing key, set once its identity exists
         self.received: Counter[bytes] = Counter()  # data frames from the hub, by id (resends count twice)
         self.kinds: dict[bytes, str] = {}
         self.busy = 0
@@ -115,7 +118,11 @@ class Homes:
             self.kinds[frame.id] = frame.kind.name.lower()
             acks.append(frame.id)
             if frame.kind is Kind.ROLLCALL and self.received[frame.id] == 1:
-                body = decode_payload(Kind.ROLLCALL, frame.payload)
+                payload = frame.payload
+                if frame.sealed:  # roll-calls are sealed to their readers like any personal data
+                    keys = {self.hub_id: self.hub_sealing_key}
+                    payload = self.sealing[i].open(payload, Context.of(frame), keys)
+                body = decode_payload(Kind.ROLLCALL, payload)
                 assert isinstance(body, dict)
                 answers.append(self.status(i, rollcall=str(body["request"])))
         if acks or answers:
@@ -289,6 +296,7 @@ def setup(work: Path, homes: Homes) -> HubProcess:
     hub.config["log"] = {"level": "WARNING"}
     hub.write_config()
     own = Identity.load(hub.dir / "data" / "identity.key")
+    homes.hub_sealing_key = own.card.sealing_key
     roster = Roster.load(own.card, hub.dir / "data" / "roster.toml")
     for home in homes.ids:
         roster.add(home.card)

@@ -18,11 +18,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drill import DrillError
-from drill.runner import Drill
-from drill.script import Scenario
 from drill.stages import STAGES, StageResult, table
+
+if TYPE_CHECKING:  # at run time imported where the drill starts
+    from drill.runner import Drill
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 LONG_ROUNDS = 5
@@ -80,6 +82,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 async def _simulate(folder: Path, args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the drill pulls in every device simulator, which a hub's own
+    # commands (``beredt run`` on a Pi) have no use for.
+    from drill.runner import Drill
+    from drill.script import Scenario
+
     started = time.monotonic()
 
     def say(text: str) -> None:
