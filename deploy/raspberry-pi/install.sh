@@ -34,6 +34,8 @@ Options:
                    once DIR is the image's /. Run as root on an image with a user database
                    (DIR/etc/passwd), the user 'beredt' is created in the image and owns the data;
                    otherwise ownership is left as it is and set by a later install on the target.
+  --image          with --root: an image to copy onto many Pis. No identity is created in it: each Pi
+                   creates its own at its first start, so no two sites share a key
   --source DIR     the Beredt checkout to install (default: the checkout holding this script)
   --wheel FILE     install this built wheel instead of the checkout
   --no-venv        do not create a venv or pip-install: use an existing 'beredt' (BEREDT_BIN) for
@@ -64,6 +66,7 @@ root=/
 source_dir=$(cd "$script_dir/../.." && pwd)
 wheel=""
 use_venv=1
+image=0
 
 while (($#)); do
     case "$1" in
@@ -71,11 +74,13 @@ while (($#)); do
         --source) [[ $# -ge 2 ]] || die "--source needs a directory"; source_dir=$2; shift 2 ;;
         --wheel) [[ $# -ge 2 ]] || die "--wheel needs a file"; wheel=$2; shift 2 ;;
         --no-venv) use_venv=0; shift ;;
+        --image) image=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
 done
 
+[[ $image -eq 0 || $root != / ]] || die "--image needs --root: the image's root folder"
 mkdir -p "$root"
 root=$(cd "$root" && pwd)
 prefix=${root%/}
@@ -292,7 +297,10 @@ install -d -m 0750 "$data_dir"
 
 # --- identity (created once) -----------------------------------------------------------------------------
 if [[ -e $data_dir/identity.key ]]; then
+    ((image == 0)) || die "$data_dir/identity.key exists in the image: delete it, or every Pi copied from it shares one key"
     say "keeping identity in $data_dir"
+elif ((image)); then
+    say "no identity in the image: each Pi creates its own at its first start"
 else
     init_config=$config
     if [[ $root != / ]]; then

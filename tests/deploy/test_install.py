@@ -38,6 +38,18 @@ def test_first_install_lays_out_everything_and_creates_the_identity(tmp_path: Pa
     assert 'data_dir = "/var/lib/beredt"' in (root / "etc/beredt/beredt.toml").read_text()
 
 
+def test_an_image_for_many_pis_holds_no_identity(tmp_path: Path) -> None:
+    root = tmp_path / "image"
+    result = run_install("--root", root, "--no-venv", "--image", env=NO_VENV)
+    assert "each Pi creates its own" in result.stdout
+    assert (root / "etc/beredt/beredt.toml").is_file() and (root / "var/lib/beredt").is_dir()
+    assert not (root / "var/lib/beredt/identity.key").exists(), "every Pi copied from it would share one key"
+    # An image that already carries a key is refused rather than copied with it.
+    run_install("--root", tmp_path / "staged", "--no-venv", env=NO_VENV)
+    refused = run_install("--root", tmp_path / "staged", "--no-venv", "--image", env=NO_VENV, check=False)
+    assert refused.returncode != 0 and "shares one key" in refused.stderr
+
+
 def test_second_run_changes_nothing(tmp_path: Path) -> None:
     root = tmp_path / "root"
     run_install("--root", root, "--no-venv", env=NO_VENV)
