@@ -34,7 +34,7 @@ from hub.core.errors import (
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
 from hub.relay.hub import Hub
-from hub.relay.store import StoredMessage
+from hub.relay.store_records import StoredMessage
 
 MAX_BODY = 64 * 1024
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)

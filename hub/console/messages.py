@@ -17,7 +17,7 @@ from hub.core.kinds import decode_payload
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
-    from hub.relay.store import StoredMessage
+    from hub.relay.store_records import StoredMessage
 
 
 def local_zone() -> tzinfo:

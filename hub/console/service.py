@@ -57,7 +57,7 @@ from hub.relay.roster import Role as NodeRole
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
-    from hub.relay.store import StoredMessage
+    from hub.relay.store_records import StoredMessage
 
 log = logging.getLogger("beredt.console")
 

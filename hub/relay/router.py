@@ -33,7 +33,8 @@ from hub.relay.links import LinkSet
 from hub.relay.planning import Attempt, plan, tried_key
 from hub.relay.policy import Policy
 from hub.relay.settings import Timing
-from hub.relay.store import PendingDelivery, Store
+from hub.relay.store import Store
+from hub.relay.store_records import PendingDelivery
 
 log = logging.getLogger("beredt.router")
 

@@ -28,27 +28,33 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from hub.core.errors import StoreError, StoreFull, StoreMissing
-from hub.core.frame import ID_SIZE, SIGNATURE_SIZE, Frame, Priority, wire_id
+from hub.core.errors import StoreError, StoreFull
+from hub.core.frame import Frame, Priority
 from hub.core.tasks import cancel_and_wait
 from hub.relay.delivery import DeliveryState
+from hub.relay.store_checks import damage, mark_store, refuse_lost_store
+from hub.relay.store_records import (
+    MESSAGE_COLUMNS,
+    DeliveryRow,
+    PendingDelivery,
+    PendingPage,
+    StoredMessage,
+    message_from_row,
+)
+from hub.relay.store_upkeep import WAL_TRUNCATE_AT, WalUpkeep
 
 log = logging.getLogger("beredt.store")
 
-WAL_TRUNCATE_AT = 16 * 1024 * 1024
 """WAL size past which the checkpointer empties it (a TRUNCATE checkpoint) instead of copying beside."""
 PURGE_BATCH = 500
 """Finished messages deleted per transaction: a short pause for the writer, not one long one."""
-VACUUM_PAGES = 1024
 """Free pages handed back to the file system after each purge batch (4 MiB at the default page size)."""
 
-STORE_MARK_SUFFIX = ".created"  # store.db.created: proof that this hub had a store, so losing it is noticed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages(
@@ -98,61 +104,6 @@ _UPDATE_DELIVERY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PendingDelivery:
-    """A delivery that was not finished when the store was opened: resume it."""
-
-    message_id: bytes
-    hop: bytes
-    recipient: bytes
-    wire: bytes
-    priority: Priority
-    expires: int
-    attempts: int
-    end_to_end_acked: bool
-    """The recipient's end-to-end ack is on record (it came while the delivery waited on disk)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PendingPage:
-    """One page of a next hop's unfinished deliveries, and where the next page of that priority starts."""
-
-    deliveries: list[PendingDelivery]
-    after: tuple[float, int]
-    """(accepted_at, rowid) of the last message read; pass it back to read on."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: bytes
-    wire: bytes
-    sender: bytes
-    recipient: bytes
-    kind: int
-    priority: int
-    created: int
-    expires: int
-    local: bool
-    for_me: bool
-    state: str
-    accepted_at: float
-    via: str | None
-    e2e_acked_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRow:
-    hop: bytes
-    """The route's primary next hop: the delivery's key."""
-    state: str
-    attempts: int
-    link: str | None
-    last_error: str | None
-    updated: float
-    next_hop: bytes | None
-    """The hop that actually took the frame (an alternative when the primary was unreachable)."""
-
-
 class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path, *, max_messages: int, max_bytes: int) -> None:
         self._db = db
@@ -165,14 +116,12 @@ class Store:
         self.quarantined = 0
         """Damaged messages moved aside since the store was made (see ``_quarantine_damaged``)."""
         self.commits = 0
-        self.wal_limit = WAL_TRUNCATE_AT
-        self.wal_truncations = 0
-        self._vacuum_due = False
         self.background_delay = 0.25
         self.on_evicted: Callable[[list[bytes]], None] = lambda ids: None
         """Set by the router to drop evicted messages from its queues."""
         self._queue: asyncio.Queue[tuple[list[_Write], asyncio.Future[None] | None]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self.upkeep = WalUpkeep(path)
         self._checkpointer: asyncio.Task[None] | None = None
         self._closed = False
         self._ids: set[bytes] = set()
@@ -198,7 +147,7 @@ class Store:
         store is missing or empty (a deleted file, a card restored without it), ``StoreMissing`` is
         raised instead of starting empty, unless ``new_store`` says that an empty store is intended."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        _refuse_lost_store(path, new_store)
+        refuse_lost_store(path, new_store)
         try:
             db = await aiosqlite.connect(path)
         except sqlite3.Error as exc:
@@ -224,7 +173,7 @@ class Store:
         if row is None or row[0] != "ok":
             await db.close()
             raise StoreError(f"store {path} failed its integrity check: {row}")
-        _mark_store(path, renew=new_store)
+        mark_store(path, renew=new_store)
         store = cls(db, path, max_messages=max_messages, max_bytes=max_bytes)
         try:
             await store._quarantine_damaged()
@@ -232,7 +181,7 @@ class Store:
             await db.close()
             raise StoreError(f"cannot read store {path}: {exc}") from exc
         store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
-        store._checkpointer = asyncio.create_task(store._checkpoint_loop(), name="store-checkpointer")
+        store._checkpointer = asyncio.create_task(store.upkeep.run(), name="store-checkpointer")
         return store
 
     async def _quarantine_damaged(self) -> None:
@@ -246,7 +195,7 @@ class Store:
         async with self._db.execute("SELECT rowid, id, wire, priority, state, size FROM messages") as cursor:
             while rows := await cursor.fetchmany(10_000):  # a trip to the database thread per batch, not row
                 for rowid, message_id, wire, priority, state, size in rows:
-                    reason = _damage(message_id, wire, priority)
+                    reason = damage(message_id, wire, priority)
                     if reason is not None:
                         damaged.append((rowid, message_id, wire, reason))
                         continue
@@ -285,41 +234,6 @@ class Store:
             await done
             await cancel_and_wait(self._writer)
         await self._db.close()
-
-    async def _checkpoint_loop(self, interval: float = 1.0) -> None:
-        """Copy the WAL back into the database from a second connection, in its own thread.
-
-        A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its
-        fsync); a PASSIVE checkpoint here runs beside the writer instead, so commit latency stays flat."""
-        opening = asyncio.ensure_future(aiosqlite.connect(self.path))
-        try:
-            connection = await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            # Closed while connecting: the connection's thread opens it anyway, and left open it would
-            # call into an event loop that may be gone by then.
-            await (await opening).close()
-            raise
-        wal = self.path.with_name(self.path.name + "-wal")
-        try:
-            # a TRUNCATE checkpoint waits this long for the writer's commit in flight to end
-            await connection.execute("PRAGMA busy_timeout=5000")
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    if _size(wal) > self.wal_limit:
-                        async with connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
-                            busy = await cursor.fetchone()
-                        self.wal_truncations += 1
-                        log.info("WAL passed %d KiB under sustained writes: emptied (busy=%s)",
-                                 self.wal_limit >> 10, busy and busy[0])  # fmt: skip
-                    if self._vacuum_due:
-                        self._vacuum_due = False
-                        await _vacuum(connection)
-                except sqlite3.Error as exc:
-                    log.warning("WAL checkpoint failed (retried in %.0f s): %s", interval, exc)
-        finally:
-            await connection.close()
 
     # ---- writes -------------------------------------------------------------------------------------
 
@@ -580,7 +494,7 @@ class Store:
             )
             self._ids.difference_update(ids)
             removed += len(ids)
-            self._vacuum_due = True  # the checkpointer frees the pages, beside the writer
+            self.upkeep.vacuum_due = True  # the checkpointer frees the pages, beside the writer
             if len(ids) < PURGE_BATCH:
                 return removed
 
@@ -639,10 +553,10 @@ class Store:
 
     async def message(self, message_id: bytes) -> StoredMessage | None:
         async with self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
         ) as cur:
             row = await cur.fetchone()
-        return _message(row) if row else None
+        return message_from_row(row) if row else None
 
     async def deliveries(self, message_id: bytes) -> list[DeliveryRow]:
         async with self._db.execute(
@@ -658,74 +572,11 @@ class Store:
         """Messages for us received after ``since``: newest first, or oldest first to page through a burst."""
         order = "ASC" if oldest_first else "DESC"
         async with self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE for_me=1 AND accepted_at > ?"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE for_me=1 AND accepted_at > ?"
             f" ORDER BY accepted_at {order} LIMIT ?",
             (since, limit),
         ) as cursor:
-            return [_message(row) async for row in cursor]
-
-
-async def _vacuum(connection: aiosqlite.Connection) -> None:
-    """Hand purged pages back to the file system, ``VACUUM_PAGES`` at a time (a no-op on a store created
-    without incremental auto-vacuum). ``executescript``: ``execute`` would step the pragma, and free a
-    page, only once."""
-    while True:
-        async with connection.execute("PRAGMA freelist_count") as cursor:
-            row = await cursor.fetchone()
-        if row is None or row[0] == 0:
-            return
-        await connection.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
-        async with connection.execute("PRAGMA freelist_count") as cursor:
-            after = await cursor.fetchone()
-        if after is None or after[0] >= row[0]:
-            return  # auto-vacuum is off for this store: nothing to hand back this way
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _mark_path(path: Path) -> Path:
-    return path.with_name(path.name + STORE_MARK_SUFFIX)
-
-
-def _refuse_lost_store(path: Path, new_store: bool) -> None:
-    """Raise ``StoreMissing`` if this hub had a store at ``path`` and it is now missing or empty."""
-    mark = _mark_path(path)
-    if new_store or not mark.exists() or (path.exists() and path.stat().st_size > 0):
-        return
-    state = "missing" if not path.exists() else "empty (0 bytes)"
-    raise StoreMissing(
-        f"the store {path} is {state}, but this hub had one (created {mark.read_text().strip()}):"
-        " starting would drop every message it held. Restore the file from a backup, or, if an"
-        " empty store is intended, start once with 'beredt run --new-store'"
-    )
-
-
-def _mark_store(path: Path, *, renew: bool) -> None:
-    """Leave the mark that this hub has a store at ``path`` (renewed when a new store was asked for)."""
-    mark = _mark_path(path)
-    if renew or not mark.exists():
-        mark.write_text(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()) + "\n")
-
-
-_PRIORITIES = frozenset(int(p) for p in Priority)
-
-
-def _damage(message_id: Any, wire: Any, priority: Any) -> str | None:
-    """Why a stored message cannot be trusted, or None if it is intact."""
-    if not isinstance(message_id, bytes) or len(message_id) != ID_SIZE:
-        return "its id is not a message id"
-    if not isinstance(wire, bytes) or len(wire) <= SIGNATURE_SIZE + 2:
-        return "its frame is missing or truncated"
-    if wire_id(wire) != message_id:
-        return "its frame's bytes no longer match its id"
-    if priority not in _PRIORITIES:
-        return f"its priority {priority!r} is not one of {sorted(_PRIORITIES)}"
-    return None
+            return [message_from_row(row) async for row in cursor]
 
 
 def _grouped(
@@ -744,28 +595,3 @@ def _grouped(
     if rows is not None and len(rows) > 1:
         groups[_UPDATE_DELIVERY] = list({tuple(r[-2:]): r for r in rows}.values())
     return sorted(groups.items(), key=lambda item: not item[0].startswith("INSERT"))
-
-
-_MESSAGE_COLUMNS = (
-    "id, wire, sender, recipient, kind, priority, created, expires, local, for_me, state, accepted_at, via,"
-    " e2e_acked_at"
-)
-
-
-def _message(row: Sequence[Any]) -> StoredMessage:
-    return StoredMessage(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        bool(row[8]),
-        bool(row[9]),
-        row[10],
-        row[11],
-        row[12],
-        row[13],
-    )

@@ -10,7 +10,8 @@ from hub.core.errors import StoreFull
 from hub.core.frame import Kind, Priority
 from hub.core.identity import Identity
 from hub.relay.delivery import DeliveryState
-from hub.relay.store import PendingDelivery, Store
+from hub.relay.store import Store
+from hub.relay.store_records import PendingDelivery
 
 ME = Identity.generate("Aarhus", "staff")
 HOP = bytes.fromhex("00112233445566aa")
@@ -212,13 +213,13 @@ async def test_sustained_writes_do_not_grow_the_wal_past_its_limit(tmp_path: Pat
     from tests.inproc import eventually
 
     store = await Store.open(tmp_path / "s.db")
-    store.wal_limit = 256 * 1024
+    store.upkeep.wal_limit = 256 * 1024
     wal = tmp_path / "s.db-wal"
     # ~400 KiB of frames plus their pages, a commit at a time: past the limit
     await asyncio.gather(
         *(accept(store, frame(payload=i.to_bytes(2, "big") + bytes(1000))) for i in range(400))
     )
-    await eventually(lambda: store.wal_truncations >= 1, timeout=30)
-    await eventually(lambda: not wal.exists() or wal.stat().st_size < store.wal_limit, timeout=30)
+    await eventually(lambda: store.upkeep.wal_truncations >= 1, timeout=30)
+    await eventually(lambda: not wal.exists() or wal.stat().st_size < store.upkeep.wal_limit, timeout=30)
     assert len(await all_pending(store)) == 400
     await store.close()

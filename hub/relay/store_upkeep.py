@@ -1,0 +1,89 @@
+"""Store upkeep beside the writer: WAL checkpoints that keep the WAL bounded, and handing purged pages back.
+
+A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its fsync), so a
+PASSIVE checkpoint runs every second on a second connection instead; when sustained writes keep it from
+ever copying the WAL in full and the WAL passes ``WAL_TRUNCATE_AT``, a TRUNCATE checkpoint waits for a
+gap between commits and empties it, so a power cut replays little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger("beredt.store")
+
+WAL_TRUNCATE_AT = 16 * 1024 * 1024
+VACUUM_PAGES = 1024  # pages handed back per incremental_vacuum step
+
+
+class WalUpkeep:
+    """The checkpointer of one store file. ``vacuum_due`` asks it to free purged pages on its next round."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wal_limit = WAL_TRUNCATE_AT
+        self.wal_truncations = 0
+        self.vacuum_due = False
+
+    async def run(self, interval: float = 1.0) -> None:
+        """Copy the WAL back into the database from a second connection, in its own thread.
+
+        A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its
+        fsync); a PASSIVE checkpoint here runs beside the writer instead, so commit latency stays flat."""
+        opening = asyncio.ensure_future(aiosqlite.connect(self.path))
+        try:
+            connection = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # Closed while connecting: the connection's thread opens it anyway, and left open it would
+            # call into an event loop that may be gone by then.
+            await (await opening).close()
+            raise
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            # a TRUNCATE checkpoint waits this long for the writer's commit in flight to end
+            await connection.execute("PRAGMA busy_timeout=5000")
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if _size(wal) > self.wal_limit:
+                        async with connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                            busy = await cursor.fetchone()
+                        self.wal_truncations += 1
+                        log.info("WAL passed %d KiB under sustained writes: emptied (busy=%s)",
+                                 self.wal_limit >> 10, busy and busy[0])  # fmt: skip
+                    if self.vacuum_due:
+                        self.vacuum_due = False
+                        await _vacuum(connection)
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed (retried in %.0f s): %s", interval, exc)
+        finally:
+            await connection.close()
+
+
+async def _vacuum(connection: aiosqlite.Connection) -> None:
+    """Hand purged pages back to the file system, ``VACUUM_PAGES`` at a time (a no-op on a store created
+    without incremental auto-vacuum). ``executescript``: ``execute`` would step the pragma, and free a
+    page, only once."""
+    while True:
+        async with connection.execute("PRAGMA freelist_count") as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] == 0:
+            return
+        await connection.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+        async with connection.execute("PRAGMA freelist_count") as cursor:
+            after = await cursor.fetchone()
+        if after is None or after[0] >= row[0]:
+            return  # auto-vacuum is off for this store: nothing to hand back this way
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
