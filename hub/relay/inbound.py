@@ -137,15 +137,18 @@ class Inbound:
         except ProtocolError as exc:
             self._refuse(link, source, RefusalReason.MALFORMED, str(exc))
             return
-        self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
-        misdirected = self.router.hop_acked(ids, frame.sender)
-        if misdirected:
+        outcome = self.router.hop_acked(ids, frame.sender)
+        if outcome.refused:
             self._refuse(
                 link,
                 source,
                 RefusalReason.HOP_ACK_NOT_FROM_HOP,
-                f"{frame.sender.hex()} acked {misdirected} frames it was never handed",
+                f"{frame.sender.hex()} acked {outcome.refused} frames it was never handed",
             )
+        # Only an ack that settled a delivery proves the hop alive: a misdirected, late or replayed one
+        # (anyone can replay a signed hop ack) must not keep a dead link looking up.
+        if outcome.settled:
+            self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
 
     def _learn(self, frame: Frame, link: str, source: str) -> None:
         """A frame just stored as new, signed by a trusted node: perhaps the time, perhaps its address.

@@ -50,6 +50,14 @@ RESUME_PAGE = 256
 
 
 @dataclass(frozen=True, slots=True)
+class HopAckOutcome:
+    """What one hop ack did: deliveries it settled, and ids its signer was never handed."""
+
+    settled: int
+    refused: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryProgress:
     """An open delivery as the router sees it now, for people watching a message (console, CLI)."""
 
@@ -262,22 +270,24 @@ class Router:
 
     # ---- acknowledgements ---------------------------------------------------------------------------
 
-    def hop_acked(self, ids: Iterable[bytes], acker: bytes) -> int:
-        """Settle the deliveries ``acker`` proves it holds; return how many ids it had no business acking.
+    def hop_acked(self, ids: Iterable[bytes], acker: bytes) -> HopAckOutcome:
+        """Settle the deliveries ``acker`` proves it holds; say how many it settled and how many ids it had
+        no business acking.
 
         Only a hop the frame was handed to can settle it. An ack from a node that is a route hop of the
         message (a late ack from before a restart, a duplicate after its own copy of a broadcast was
         settled) is ignored; one from any other node, for a message still in flight, is counted."""
-        refused = 0
+        settled = refused = 0
         for message_id in ids:
             deliveries = list(self._deliveries.get(message_id, ()))
             for delivery in deliveries:
                 if delivery.open and acker in delivery.handed_to:
                     delivery.carrier = acker
                     self._settle(delivery, DeliveryState.HOP_ACKED, f"hop ack from {acker.hex()}")
+                    settled += 1
             if deliveries and not any(acker in d.candidates or acker in d.handed_to for d in deliveries):
                 refused += 1
-        return refused
+        return HopAckOutcome(settled, refused)
 
     def e2e_acked(self, ids: Iterable[bytes], by: bytes) -> None:
         """``by`` is the recipient of every message in ``ids`` (the caller checked): all its hops are done."""

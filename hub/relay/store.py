@@ -37,7 +37,7 @@ from hub.core.errors import StoreError, StoreFull
 from hub.core.frame import Frame, Priority
 from hub.core.tasks import cancel_and_wait
 from hub.relay.delivery import DeliveryState
-from hub.relay.store_checks import damage, mark_store, refuse_lost_store
+from hub.relay.store_checks import claim_store, damage, refuse_lost_store
 from hub.relay.store_records import (
     MESSAGE_COLUMNS,
     DeliveryRow,
@@ -143,9 +143,8 @@ class Store:
     ) -> Store:
         """Open (or create) the store at ``path``.
 
-        A store leaves a mark beside itself when it is first created. If the mark is there and the
-        store is missing or empty (a deleted file, a card restored without it), ``StoreMissing`` is
-        raised instead of starting empty, unless ``new_store`` says that an empty store is intended."""
+        If this hub had a store and it is now missing, empty or another one (``store_checks``),
+        ``StoreMissing`` is raised unless ``new_store`` says that this store is intended."""
         path.parent.mkdir(parents=True, exist_ok=True)
         refuse_lost_store(path, new_store)
         try:
@@ -173,7 +172,11 @@ class Store:
         if row is None or row[0] != "ok":
             await db.close()
             raise StoreError(f"store {path} failed its integrity check: {row}")
-        mark_store(path, renew=new_store)
+        try:
+            await claim_store(db, path, new_store=new_store)
+        except StoreError:
+            await db.close()
+            raise
         store = cls(db, path, max_messages=max_messages, max_bytes=max_bytes)
         try:
             await store._quarantine_damaged()

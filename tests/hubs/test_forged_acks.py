@@ -1,6 +1,7 @@
 """Acks prove what they say, across real hubs: municipality A -> relay B -> care home C, and a second care
 home D whose key A trusts (a stolen Pi). D's signed acks for A's messages to C settle nothing; C still
-gets every message and its own acks settle them."""
+gets every message and its own acks settle them. A refused hop ack does not count as the link to D
+answering."""
 
 from __future__ import annotations
 
@@ -76,6 +77,9 @@ def test_acks_signed_by_another_care_home_settle_nothing(
         state = a.message(message_id)
         assert not state["end_to_end_acked"], "a second care home's ack settled a message to the first"
         assert state["hops"][0]["state"] in ("queued", "sent"), state
+    # D is not running, so nothing it really answered can show: its refused hop ack counted no success.
+    rows = [r for r in a.get("/v1/links")["links"] if r["peer"] == d.node_id]
+    assert rows and all(r["last_success"] is None for r in rows), rows
 
     b.start()
     c.start()

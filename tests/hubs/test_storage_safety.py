@@ -32,12 +32,14 @@ def test_a_lost_store_refuses_to_start_until_a_new_one_is_asked_for(tmp_path: Pa
             staff.send(home.node_id, "text", f"Besked {n} til Solbakken")
         assert staff.stop() == 0
         data = staff.dir / "data"
-        for part in ("store.db", "store.db-wal", "store.db-shm"):
-            (data / part).unlink(missing_ok=True)
+        for part in data.glob("store.db*"):  # what `rm store.db*` removes: the store and its WAL files
+            part.unlink()
+        assert (data / "identity.store-id").exists()
 
         deleted = _run_refused(staff)
         assert deleted.returncode == EXIT_STORE_MISSING, deleted.stderr
         assert "missing" in deleted.stderr and "--new-store" in deleted.stderr
+        assert not (data / "store.db").exists(), "a refused start must not leave an empty store behind"
 
         (data / "store.db").write_bytes(b"")
         emptied = _run_refused(staff)

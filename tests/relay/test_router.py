@@ -14,6 +14,7 @@ from hub.relay.health import HealthBoard, LinkState
 from hub.relay.links import LinkSet
 from hub.relay.planning import plan, tried_key
 from hub.relay.policy import Policy
+from hub.relay.router import HopAckOutcome
 from tests.inproc import eventually
 from tests.relay.engine_kit import OTHER, PEER, Engine, engine, message, next_frame, wired
 from transports.memory import MemoryMedium
@@ -88,9 +89,9 @@ async def test_a_hop_ack_from_the_hop_settles_the_delivery_and_retires_the_messa
         await e.store.flush()
         assert [r.state for r in await e.store.deliveries(d.message_id)] == ["sent"]
 
-        assert e.router.hop_acked([d.message_id], OTHER.node_id) == 1  # not handed to it: refused
+        assert e.router.hop_acked([d.message_id], OTHER.node_id) == HopAckOutcome(0, 1)  # never handed it
         assert d.state is DeliveryState.SENT
-        assert e.router.hop_acked([d.message_id], PEER.node_id) == 0
+        assert e.router.hop_acked([d.message_id], PEER.node_id) == HopAckOutcome(1, 0)
         assert d.state is DeliveryState.HOP_ACKED
         assert e.router.open_count() == 0 and e.router.deliveries(d.message_id) == []
         assert e.store.live_messages == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from hub.core.frame import Kind
 from hub.relay.delivery import DeliveryState
 from hub.relay.health import HealthBoard, HealthChanged, LinkState
+from hub.relay.router import HopAckOutcome
 from tests.inproc import eventually
 from tests.relay.engine_kit import PEER, engine, message, next_frame
 from transports.memory import MemoryMedium
@@ -40,7 +41,7 @@ async def test_a_failure_after_the_send_leaves_the_delivery_retryable(tmp_path: 
         await eventually(lambda: delivery.state is DeliveryState.SENT)
         assert delivery.attempts == 2
 
-        assert e.router.hop_acked([first.id], PEER.node_id) == 0
+        assert e.router.hop_acked([first.id], PEER.node_id) == HopAckOutcome(1, 0)
         assert delivery.state is DeliveryState.HOP_ACKED
         assert e.router.open_count() == 0
         assert first.kind is Kind.TEXT

@@ -182,6 +182,34 @@ async def test_a_lost_store_is_refused_unless_a_new_one_is_asked_for(tmp_path: P
     await (await Store.open(tmp_path / "s.db")).close()  # from now on this is the hub's store
 
 
+async def test_a_store_swapped_for_another_is_refused_and_an_old_mark_still_counts(tmp_path: Path) -> None:
+    from hub.core.errors import StoreMissing
+
+    ours, other = tmp_path / "ours" / "store.db", tmp_path / "other" / "store.db"
+    for path in (ours, other):
+        await (await Store.open(path)).close()
+    ours.write_bytes(other.read_bytes())  # another hub's store, or an old copy, put in its place
+    with pytest.raises(StoreMissing, match="not the store this hub had"):
+        await Store.open(ours)
+    await (await Store.open(ours, new_store=True)).close()
+    await (await Store.open(ours)).close()
+
+    # A hub that kept only the older mark beside its store: a lost store is still refused, and the first
+    # start with the store present moves the evidence to the record.
+    legacy = tmp_path / "legacy" / "store.db"
+    await (await Store.open(legacy)).close()
+    (legacy.parent / "identity.store-id").unlink()
+    (legacy.parent / "store.db.created").write_text("2026-01-01 12:00:00 UTC\n")
+    await (await Store.open(legacy)).close()
+    assert not (legacy.parent / "store.db.created").exists()
+    assert (legacy.parent / "identity.store-id").exists()
+    (legacy.parent / "identity.store-id").unlink()
+    (legacy.parent / "store.db.created").write_text("2026-01-01 12:00:00 UTC\n")
+    legacy.unlink()
+    with pytest.raises(StoreMissing, match="missing"):
+        await Store.open(legacy)
+
+
 async def test_purge_deletes_in_small_batches_and_a_new_store_frees_the_pages(tmp_path: Path) -> None:
     from hub.core.frame import decode_frame
     from hub.relay.store import PURGE_BATCH
