@@ -1,0 +1,86 @@
+"""The exercise journal: what the timeline and the after-action report read back, across a reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.core.clock import ManualClock
+from hub.core.errors import StoreError, UsageError
+from hub.exercise.record import ExerciseRecord, Participant, State
+
+
+async def test_a_whole_exercise_is_read_back_after_a_reopen(tmp_path: Path) -> None:
+    clock = ManualClock(1_800_000_000)
+    path = tmp_path / "exercises.db"
+    record = await ExerciseRecord.open(path, clock)
+    try:
+        ex = await record.begin(
+            "Strømsvigt", 'name = "Strømsvigt"', [Participant("aa" * 8, "Solbakken")],
+            coordinator="hansen", planned_end=clock.time() + 3600,
+        )  # fmt: skip
+        clock.advance(60)
+        await record.inject_sent(ex.id, number=1, kind="message", text="Strømmen er gået", due=clock.time(),
+                                 message_ids=["11" * 16], recipients=["aa" * 8])  # fmt: skip
+        await record.outage_applied(ex.id, number=2, hub="Solbakken", link="internet",
+                                    starts=clock.time(), ends=clock.time() + 1800)  # fmt: skip
+        clock.advance(60)
+        await record.pause(ex.id, by="hansen")
+        clock.advance(300)
+        await record.note(ex.id, author="observatør", text="  Solbakken svarede over LoRa  ")
+        await record.resume(ex.id, by="hansen")
+        clock.advance(100)
+        ended = await record.end(ex.id, by="hansen")
+    finally:
+        await record.aclose()
+
+    assert ended.state == State.ENDED and ended.ended == 1_800_000_520
+    record = await ExerciseRecord.open(path, clock)
+    try:
+        (again,) = await record.exercises()
+        assert again == ended and await record.active() is None
+        assert [p.state for p in again.phases] == [State.RUNNING, State.PAUSED, State.RUNNING, State.ENDED]
+        assert again.paused_seconds(clock.time()) == 300
+        assert again.participants == (Participant("aa" * 8, "Solbakken"),)
+        (inject,) = await record.injects(ex.id)
+        assert inject.message_ids == ("11" * 16,) and inject.sent == 1_800_000_060
+        (outage,) = await record.outages(ex.id)
+        assert outage.lifted == 1_800_000_520  # ended before its planned end: undone then
+        (note,) = await record.notes(ex.id)
+        assert (note.author, note.text, note.time) == (
+            "observatør",
+            "Solbakken svarede over LoRa",
+            1_800_000_420,
+        )
+    finally:
+        await record.aclose()
+
+
+async def test_wrong_moves_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    clock = ManualClock()
+    record = await ExerciseRecord.open(tmp_path / "exercises.db", clock)
+    try:
+        ex = await record.begin("Øvelse", "", [], coordinator="hansen", planned_end=clock.time() + 60)
+        with pytest.raises(UsageError, match="end it first"):
+            await record.begin("Anden", "", [], coordinator="hansen", planned_end=clock.time() + 60)
+        with pytest.raises(UsageError, match="cannot be running"):
+            await record.resume(ex.id, by="hansen")
+        await record.inject_sent(ex.id, number=1, kind="message", text="x", due=clock.time())
+        with pytest.raises(UsageError, match="already recorded"):
+            await record.inject_sent(ex.id, number=1, kind="message", text="x", due=clock.time())
+        with pytest.raises(UsageError, match="1 to 2000"):
+            await record.note(ex.id, author="a", text="   ")
+        with pytest.raises(UsageError, match="no exercise"):
+            await record.note("nope", author="a", text="x")
+        await record.end(ex.id, by="hansen")
+        with pytest.raises(UsageError, match="is ended"):
+            await record.pause(ex.id, by="hansen")
+        assert len(await record.injects(ex.id)) == 1 and await record.notes(ex.id) == []
+    finally:
+        await record.aclose()
+
+
+async def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        await ExerciseRecord.open(tmp_path / "nope" / "exercises.db", ManualClock())

@@ -1,0 +1,148 @@
+"""The scenario format: every field read, every mistake refused with the key that is wrong."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hub.core.errors import ConfigError, UsageError
+from hub.core.frame import Priority
+from hub.exercise.scenario import InjectKind, format_duration, load, parse, parse_duration
+
+ZONE = ZoneInfo("Europe/Copenhagen")
+SAMPLE = Path(__file__).parents[2] / "config" / "exercise-power-outage.toml"
+
+MINIMAL = """
+name = "Øvelse"
+duration = "4h"
+[participants]
+groups = ["plejehjem"]
+"""
+
+
+def with_injects(injects: str) -> str:
+    return MINIMAL + injects
+
+
+def test_the_sample_scenario_parses_with_six_or_more_injects_and_an_outage() -> None:
+    scenario, text = load(str(SAMPLE))
+    assert "Strømsvigt" in scenario.name and text.startswith("#")
+    assert len(scenario.injects) >= 6
+    kinds = {i.kind for i in scenario.injects}
+    assert kinds == {InjectKind.MESSAGE, InjectKind.ROLLCALL, InjectKind.OUTAGE}
+    assert scenario.targets.rollcall_answer == 15 * 60 and scenario.targets.first_status == 30 * 60
+    outage = next(i for i in scenario.injects if i.kind == InjectKind.OUTAGE)
+    assert (outage.hub, outage.link) == ("Plejehjem", "internet")
+    start = datetime(2026, 12, 6, 8, 0, tzinfo=ZONE).timestamp()
+    plan = scenario.timeline(start, ZONE)
+    assert [p.due for p in plan] == sorted(p.due for p in plan)
+    placed = next(p for p in plan if p.inject is outage)
+    assert (placed.due - start, placed.ends) == (5400, start + 3 * 3600)
+
+
+def test_every_inject_field_is_read() -> None:
+    scenario = parse(
+        with_injects("""
+[[injects]]
+at = "1h30m"
+kind = "message"
+text = "Strømmen er gået i hele distrikt Syd"
+groups = ["plejehjem"]
+nodes = ["Kommune"]
+priority = "life-safety"
+expect = ["Status", "Brændstof"]
+deadline = "30m"
+""")
+    )
+    (inject,) = scenario.injects
+    assert inject.at.offset == 5400 and inject.priority == Priority.LIFE_SAFETY
+    assert inject.audience.groups == ("plejehjem",) and inject.audience.nodes == ("Kommune",)
+    assert inject.expect == ("Status", "Brændstof") and inject.deadline == 1800
+    assert inject.describe() == "Besked: Strømmen er gået i hele distrikt Syd"
+
+
+def test_clock_times_resolve_in_danish_time_and_a_rollcall_gets_a_default_deadline() -> None:
+    scenario = parse(
+        with_injects("""
+[[injects]]
+at = "10:30"
+kind = "rollcall"
+text = "Hvordan går det?"
+
+[[injects]]
+at = "10:30"
+kind = "outage"
+hub = "Solbakken"
+link = "internet"
+until = "12:00"
+""")
+    )
+    rollcall, _ = scenario.injects
+    assert rollcall.deadline == 15 * 60
+    start = datetime(2026, 7, 1, 9, 0, tzinfo=ZONE).timestamp()
+    plan = scenario.timeline(start, ZONE)
+    assert datetime.fromtimestamp(plan[0].due, UTC).hour == 8  # 10:30 summer time is 08:30 UTC
+    assert plan[1].ends is not None and plan[1].ends - plan[1].due == 5400
+    with pytest.raises(UsageError, match="outside the exercise"):
+        scenario.timeline(datetime(2026, 7, 1, 11, 0, tzinfo=ZONE).timestamp(), ZONE)
+
+
+def test_an_outage_over_midnight_ends_the_next_day() -> None:
+    scenario = parse(
+        MINIMAL.replace('"4h"', '"1d"')
+        + """
+[[injects]]
+at = "22:00"
+kind = "outage"
+hub = "Solbakken"
+link = "lora"
+duration = "3h"
+"""
+    )
+    start = datetime(2026, 12, 6, 21, 0, tzinfo=ZONE).timestamp()
+    (planned,) = scenario.timeline(start, ZONE)
+    assert planned.ends is not None and planned.ends - planned.due == 3 * 3600
+
+
+@pytest.mark.parametrize(
+    ("injects", "key", "says"),
+    [
+        ('[[injects]]\nat = "1h"\ntext = "x"\n', "injects[1].kind", "is required"),
+        ('[[injects]]\nkind = "message"\ntext = "x"\n', "injects[1].at", "is required"),
+        ('[[injects]]\nat = 90\nkind = "message"\ntext = "x"\n', "injects[1].at", "offset"),
+        ('[[injects]]\nat = "1h"\nkind = "mail"\ntext = "x"\n', "injects[1].kind", "one of"),
+        ('[[injects]]\nat = "1h"\nkind = "message"\n', "injects[1].text", "is required"),
+        ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ntxet = 1\n', "injects[1].txet", "unknown"),
+        ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ngroups = ["andre"]\n', "groups", "not among"),
+        ('[[injects]]\nat = "1h"\nkind = "rollcall"\ntext = "' + "x" * 201 + '"\n', "text", "at most 200"),
+        ('[[injects]]\nat = "1h"\nkind = "outage"\nhub = "A"\nlink = "internet"\n', "until", "either"),
+        ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ndeadline = "10 min"\n', "deadline", "90m"),
+    ],
+)
+def test_mistakes_name_the_key(injects: str, key: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as caught:
+        parse(with_injects(injects), file="s.toml")
+    assert caught.value.key is not None and key in caught.value.key and caught.value.file == "s.toml"
+
+
+def test_the_top_level_is_checked() -> None:
+    with pytest.raises(ConfigError, match="name"):
+        parse('duration = "1h"\n[participants]\nnodes = ["A"]\n[[injects]]\n')
+    with pytest.raises(ConfigError, match="participants"):
+        parse('name = "x"\nduration = "1h"\n[[injects]]\nat = "0m"\nkind = "message"\ntext = "x"\n')
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse("name = ")
+    with pytest.raises(ConfigError, match="duration"):
+        parse(MINIMAL.replace('"4h"', '"0m"'))
+
+
+def test_durations_round_trip() -> None:
+    for text, seconds in [("90m", 5400), ("1h30m", 5400), ("2d", 172800), ("45s", 45), ("1h0m5s", 3605)]:
+        assert parse_duration(text) == seconds
+        assert parse_duration(format_duration(seconds)) == seconds
+    for bad in ["", "90", "1m1h", "h"]:
+        with pytest.raises(ValueError):
+            parse_duration(bad)
