@@ -4,12 +4,12 @@ One ``Console`` per hub. ``run()`` owns three named loops in a TaskGroup: one re
 (messages received, link health); one reads the hub's inbox in batches whenever it has news and folds
 new messages into the log book (one commit per batch, written first, so whatever the board shows is
 already on record), the status board, roll-call answers and live events for the browsers; the third
-ticks the roll-call board and carries out its decisions (send again, over the next link first;
-escalate), writing each to the log book. Everything the staff or an institution
-does through the console goes through ``Hub.submit`` like any API client, so it is signed, stored
-durably and routed like every other message. Browsers get live updates through ``listen()``: small
-topic events (``message``, ``rollcall``, ``board``, ``link``, ``logbook``) on a bounded queue per
-browser that drops the oldest rather than slowing the hub.
+ticks the roll-call workflow (``hub.console.rollcall_flow``: send again, over the next link first;
+escalate; each decision written to the log book) and saves the board now and then. Everything the
+staff or an institution does through the console goes through ``Hub.submit`` like any API client, so
+it is signed, stored durably and routed like every other message. Browsers get live updates through
+``listen()``: small topic events (``message``, ``rollcall``, ``board``, ``link``, ``logbook``) on a
+bounded queue per browser that drops the oldest rather than slowing the hub.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,8 @@ from hub.console.messages import (
     summary,
 )
 from hub.console.outbox import Outbox, Sent, recipient_state
-from hub.console.rollcall import Escalate, Resend, RollCallBoard, Target
+from hub.console.rollcall import RollCallBoard, Target
+from hub.console.rollcall_flow import RollCallFlow, guarded
 from hub.console.users import Users
 from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
@@ -99,7 +100,7 @@ class Console:
     def __init__(self, hub: Hub, db: aiosqlite.Connection, options: ConsoleOptions) -> None:
         self.hub = hub
         self.options = options
-        self._db = db
+        self.db = db
         self.users = Users(db, hub.clock)
         self.logbook = LogBook(db, hub.clock, hub.identity.node_id.hex())
         self.rollcalls = RollCallBoard(options.clock or hub.clock, resend_window=options.resend_window)
@@ -108,6 +109,7 @@ class Console:
         self.answered: set[str] = set()  # roll-call requests this node has answered
         self.read: set[str] = set()  # message ids this node has confirmed "read and understood"
         self.outbox = Outbox()
+        self.rollcall_flow = RollCallFlow(self)
         self.sitrep_number = 0  # the newest sitrep number sent from this hub: numbering survives logins
         self._outbox_dirty = False
         self._listeners: set[asyncio.Queue[ConsoleEvent | None]] = set()
@@ -141,7 +143,7 @@ class Console:
         return console
 
     async def _restore(self) -> None:
-        saved = await state.load(self._db)
+        saved = await state.load(self.db)
         try:
             if "rollcalls" in saved:
                 # a console.db from before roll-calls had rows of their own: carry them over once
@@ -149,10 +151,10 @@ class Console:
                 for request in [c["request"] for c in self.rollcalls.snapshot()]:
                     carried = self.rollcalls.get(request)
                     assert carried is not None
-                    await rollcall_rows.save_call(self._db, carried)
-                await state.forget(self._db, "rollcalls")
+                    await rollcall_rows.save_call(self.db, carried)
+                await state.forget(self.db, "rollcalls")
             else:
-                self.rollcalls.restore(await rollcall_rows.load_open(self._db))
+                self.rollcalls.restore(await rollcall_rows.load_open(self.db))
         except ValueError as exc:
             # a damaged board must not keep the console down: say so where the staff will see it
             await self.note(
@@ -162,21 +164,21 @@ class Console:
         self.read.update(map(str, saved.get("read", [])))
         self.outbox.restore(saved.get("outbox", {}))
         self.sitrep_number = int(saved.get("sitrep_number", 0))
-        self.board.load(await state.load_board(self._db))
+        self.board.load(await state.load_board(self.db))
         self._board_saved_at = float(saved.get("board_saved_at", 0.0))
         for open_call in self.rollcalls.summary():
             for target in open_call["targets"]:
                 node = target["institution"]
                 self.board.rollcall(node, self.name_of(node), target["state"])
 
-    async def _save(self) -> None:
+    async def save_answers(self) -> None:
         """What this node answered and confirmed: small, and changed only by a person."""
-        await state.save(self._db, answered=sorted(self.answered), read=sorted(self.read))
+        await state.save(self.db, answered=sorted(self.answered), read=sorted(self.read))
 
     async def _save_outbox(self) -> None:
         """What this hub sent and what became of it, and the newest sitrep number (survives restarts)."""
         self._outbox_dirty = False
-        await state.save(self._db, outbox=self.outbox.snapshot(), sitrep_number=self.sitrep_number)
+        await state.save(self.db, outbox=self.outbox.snapshot(), sitrep_number=self.sitrep_number)
 
     async def save_board(self) -> None:
         """Write the board rows changed since the last save (see ``hub.console.state``)."""
@@ -184,7 +186,7 @@ class Console:
         if not changed:
             return
         try:
-            await state.save_board(self._db, changed, self._watermark)
+            await state.save_board(self.db, changed, self._watermark)
         except StoreError:
             self.board.mark_changed(changed)
             raise
@@ -198,14 +200,14 @@ class Console:
             await self.save_board()
         except StoreError:
             log.exception("the status board could not be saved: the next start rebuilds it from the store")
-        await self._db.close()
+        await self.db.close()
 
     async def run(self) -> None:
         self._inbox_changed.set()  # catch what arrived between open() and the first event
         async with asyncio.TaskGroup() as group:
             group.create_task(self._pump_events(), name="console-events")
             group.create_task(self._drain_inbox(), name="console-inbox")
-            group.create_task(self._tick_rollcalls(), name="console-rollcalls")
+            group.create_task(self._tick(), name="console-rollcalls")
 
     # ---- live view ----------------------------------------------------------------------------------
 
@@ -223,7 +225,7 @@ class Console:
         for queue in self._listeners:
             self._put(queue, None)
 
-    def _emit(self, topic: str, **data: Any) -> None:
+    def emit(self, topic: str, **data: Any) -> None:
         for queue in self._listeners:
             self._put(queue, ConsoleEvent(topic, data))
 
@@ -333,7 +335,7 @@ class Console:
             since = batch[-1].accepted_at
             if len(batch) < BATCH:
                 break
-        await rollcall_rows.save_targets(self._db, changed)
+        await rollcall_rows.save_targets(self.db, changed)
 
     def _remember(self, message: StoredMessage) -> bool:
         """True the first time a message is seen; advances the inbox watermark."""
@@ -384,9 +386,9 @@ class Console:
                             self.outbox.add(Sent(message_id, to, kind, priority.replace("_", "-"),
                                                  self.hub.clock.time(), "api"))  # fmt: skip
                             self._outbox_dirty = True
-                            self._emit("delivery", id=message_id)
+                            self.emit("delivery", id=message_id)
                             if kind == "status":
-                                await self._answered_elsewhere(message_id)
+                                await self.rollcall_flow.answered_elsewhere(message_id)
                             target = "alle" if to == BROADCAST.hex() else self.name_of(to)
                             text = f"{kind_name(kind)} til {target} ({priority}, {message_id[:12]})"
                             await self.note(EntryType.SENT, text, author="api")
@@ -397,18 +399,18 @@ class Console:
                         change = f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}"
                         text = f"{self.link_kind(link)}{who}: {change} ({link_reason(reason)})"
                         await self.note(EntryType.LINK, text)
-                        self._emit("link", link=link, peer=peer, state=new)
-                        self._emit("board")
-                        self._emit("delivery")
+                        self.emit("link", link=link, peer=peer, state=new)
+                        self.emit("board")
+                        self.emit("delivery")
                     case EndToEndAcked(id=message_id):
                         if self.outbox.delivered(message_id, self.hub.clock.time()):
                             self._outbox_dirty = True
-                            self._emit("delivery", id=message_id)
-                            self._emit("board")
+                            self.emit("delivery", id=message_id)
+                            self.emit("board")
                     case DeliveryChanged(id=message_id):
                         if message_id in self.outbox:
-                            self._emit("delivery", id=message_id)
-                            self._emit("board")
+                            self.emit("delivery", id=message_id)
+                            self.emit("board")
             except BeredtError:
                 log.exception("console could not handle %s", event)
 
@@ -425,7 +427,7 @@ class Console:
         )
         self.board.heard(node, name, now, link, self.link_kind(link))
         self.board.radio(node, name, status, value, now)
-        self._emit("board")
+        self.emit("board")
 
     async def _drain_inbox(self) -> None:
         """Fold newly stored messages for this node into the views and the log book, one batch at a time."""
@@ -459,7 +461,7 @@ class Console:
                 for message, item in zip(fresh, items, strict=True):
                     self._remember(message)
                     answered += self._take(item)
-                await rollcall_rows.save_targets(self._db, answered)
+                await rollcall_rows.save_targets(self.db, answered)
             except BeredtError:
                 log.exception("console could not read the inbox")
                 continue
@@ -467,7 +469,7 @@ class Console:
                 if self._outbox_dirty:
                     await self._save_outbox()
                 for topic in ("message", "board", "rollcall", "delivery"):
-                    self._emit(topic)
+                    self.emit(topic)
             self._emit_logged(logged)
 
     async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None:
@@ -477,7 +479,7 @@ class Console:
         """Browsers add new entries from the event itself; after a burst they reload the newest page."""
         if entries:
             shown = entries[-LIVE_ENTRIES:]
-            self._emit("logbook", entries=[e.view() for e in shown], gap=len(entries) > len(shown))
+            self.emit("logbook", entries=[e.view() for e in shown], gap=len(entries) > len(shown))
 
     # ---- outbound -----------------------------------------------------------------------------------
 
@@ -508,7 +510,7 @@ class Console:
         if kind is Kind.SITREP and isinstance(body, dict) and isinstance(body.get("number"), int):
             self.sitrep_number = max(self.sitrep_number, body["number"])
         await self._save_outbox()
-        self._emit("delivery", id=message_id.hex())
+        self.emit("delivery", id=message_id.hex())
         target = "alle" if to == BROADCAST else self.name_of(to.hex())
         await self.note(EntryType.SENT, what or f"{kind_name(kind.name.lower())} til {target}", author=author)
         return message_id.hex()
@@ -516,135 +518,26 @@ class Console:
     async def start_rollcall(
         self, question: str, minutes: int, institutions: list[str], *, author: str
     ) -> str:
-        known = self.institutions()
-        chosen = {node: known[node] for node in institutions or known if node in known}
-        if not chosen:
-            raise ValueError("institutions: no care homes in the roster to ask")
-        request = self.rollcalls.new_request_id()
-        deadline = int((self.options.clock or self.hub.clock).time()) + minutes * 60
-        call = self.rollcalls.start(request, question, deadline, chosen)
-        await rollcall_rows.save_call(self._db, call)
-        body = {"request": request, "deadline": deadline, "question": question}
-        for node in chosen:
-            self.board.rollcall(node, self.name_of(node), "pending")
-            await self._send_rollcall(
-                node, body, author, f"Statusrunde {request} til {self.name_of(node)}: {question}"
-            )
-        self._emit("rollcall")
-        self._emit("board")
-        return request
+        return await self.rollcall_flow.start(question, minutes, institutions, author=author)
 
-    async def _send_rollcall(
-        self, node: str, body: dict[str, Any], author: str, what: str, via: str | None = None
-    ) -> None:
-        try:
-            await self.send(
-                Kind.ROLLCALL,
-                bytes.fromhex(node),
-                body,
-                author=author,
-                priority=Priority.URGENT,
-                what=what,
-                via=via,
-            )
-        except BeredtError as exc:
-            await self.note(EntryType.OMISSION, f"{what} kunne ikke sendes: {exc}", author=author)
-
-    async def _tick_rollcalls(self) -> None:
+    async def _tick(self) -> None:
+        """Roll-calls due now, and the saves that wait for a quiet moment."""
         loop = asyncio.get_running_loop()
         next_board_save = loop.time() + self.options.board_save_interval
         while True:
             await asyncio.sleep(self.options.tick_interval)
             if loop.time() >= next_board_save:
                 next_board_save = loop.time() + self.options.board_save_interval
-                await self._guarded(self.save_board(), "save the status board")
-            await self._guarded(self._close_finished(), "archive finished roll-calls")
-            decisions = self.rollcalls.tick()
-            changed = []
-            for decision in decisions:
-                call = self.rollcalls.get(decision.request)
-                assert call is not None
-                changed.append((decision.request, call.targets[decision.institution]))
-            await self._guarded(rollcall_rows.save_targets(self._db, changed), "save roll-call decisions")
+                await guarded(self.save_board(), "save the status board")
+            await self.rollcall_flow.tick()
             if self._outbox_dirty:
-                await self._guarded(self._save_outbox(), "save the sent messages")
-            for decision in decisions:
-                name = self.name_of(decision.institution)
-                match decision:
-                    case Resend(
-                        request=request, link=link, attempt=attempt, question=question, deadline=deadline
-                    ):
-                        self.board.rollcall(decision.institution, name, "overdue")
-                        # the board's next link goes first if usable; the router fails over from there
-                        text = (
-                            f"Intet svar fra {name} på statusrunde {request} inden fristen: sender igen "
-                            f"(forsøg {attempt}, næste forbindelse: {self.link_kind(link)})"
-                        )
-                        await self.note(EntryType.DECISION, text)
-                        body = {"request": request, "deadline": deadline, "question": question}
-                        await self._send_rollcall(
-                            decision.institution,
-                            body,
-                            "hub",
-                            f"Statusrunde {request} sendt igen til {name}",
-                            via=link if link in self.hub.links.transports else None,
-                        )
-                    case Escalate(request=request, tried=tried):
-                        self.board.rollcall(decision.institution, name, "escalated")
-                        links = ", ".join(str(self.link_kind(t)) for t in tried)
-                        text = (
-                            f"Ingen kontakt med {name} (statusrunde {request}, prøvet {links}): send nogen ud"
-                        )
-                        await self.note(EntryType.DECISION, text)
-                self._emit("rollcall")
-                self._emit("board")
-
-    async def _close_finished(self) -> None:
-        finished = self.rollcalls.finished(self.options.late_window)
-        if finished:
-            await rollcall_rows.close(self._db, finished, self.hub.clock.time())
-            for request in finished:
-                self.rollcalls.close(request)
-            self._emit("rollcall")
-
-    @staticmethod
-    async def _guarded(work: Awaitable[None], what: str) -> None:
-        """A failed save is logged and retried at the next tick; the roll-call loop goes on."""
-        try:
-            await work
-        except StoreError:
-            log.exception("console could not %s", what)
+                await guarded(self._save_outbox(), "save the sent messages")
 
     async def rollcall_view(self, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` roll-calls: open ones first, then from the archive (``closed_at`` set)."""
-        view = [dict(call, closed_at=None) for call in self.rollcalls.summary(limit)]
-        if len(view) < limit:
-            archive = await rollcall_rows.archived(self._db, limit=limit - len(view))
-            closed = RollCallBoard(self.hub.clock)
-            closed.restore(archive)
-            at = {doc["request"]: doc["closed_at"] for doc in archive}
-            view += [dict(call, closed_at=at[call["request"]]) for call in closed.summary()]
-        return view
+        return await self.rollcall_flow.view(limit)
 
     def open_rollcall(self) -> dict[str, Any] | None:
-        """For an institution: the newest received roll-call, unless it is answered (an older one never
-        comes back: the newest question is the one the staff are waiting on)."""
-        for item in self.messages:
-            body = item["body"]
-            if item["kind"] == "rollcall" and isinstance(body, dict):
-                return None if body.get("request") in self.answered else item
-        return None
-
-    async def _answered_elsewhere(self, message_id: str) -> None:
-        """A status sent through the API or CLI may answer a roll-call: close it on this screen too."""
-        stored = await self.hub.store.message(bytes.fromhex(message_id))
-        if stored is None:
-            return
-        body = self.decode(stored)["body"]
-        if isinstance(body, dict) and isinstance(body.get("rollcall"), str):
-            self.answered.add(body["rollcall"])
-            await self._save()
-            self._emit("rollcall")
+        return self.rollcall_flow.waiting()
 
     async def quick_status(
         self, body: dict[str, Any], priority: Priority, *, author: str, preset: str | None = None
@@ -678,8 +571,8 @@ class Console:
             )
         if rollcall is not None:
             self.answered.add(rollcall["body"]["request"])
-            await self._save()
-        self._emit("rollcall")
+            await self.save_answers()
+        self.emit("rollcall")
         return ids[0]
 
     async def confirm_read(self, message_id: str, *, author: str, by: str) -> str:
@@ -695,6 +588,6 @@ class Console:
             what=f"Læst og forstået: {kind_name(item['kind'])} fra {item['from_name']}",
         )
         self.read.add(message_id)
-        await self._save()
-        self._emit("message", id=message_id, kind="read")
+        await self.save_answers()
+        self.emit("message", id=message_id, kind="read")
         return receipt

@@ -1,0 +1,157 @@
+"""The roll-call workflow of one console: start a roll-call, resend or escalate at each tick, archive the
+finished ones, and show them.
+
+``RollCallBoard`` (``hub.console.rollcall``) decides what is due; this module carries the decisions out
+through the console: each question is sent as an urgent ``ROLLCALL`` message, each decision is written
+to the log book, and the board's rows are saved (``hub.console.rollcall_rows``) before browsers hear
+of them. On an institution's side it finds the roll-call waiting for an answer and notices one answered
+through the API or CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from hub.console import rollcall_rows
+from hub.console.logbook import EntryType
+from hub.console.rollcall import Escalate, Resend, RollCallBoard
+from hub.core.errors import BeredtError, StoreError
+from hub.core.frame import Kind, Priority
+
+if TYPE_CHECKING:
+    from hub.console.service import Console
+
+log = logging.getLogger("beredt.console")
+
+
+async def guarded(work: Awaitable[None], what: str) -> None:
+    """A failed save is logged and retried at the next tick; the console's loop goes on."""
+    try:
+        await work
+    except StoreError:
+        log.exception("console could not %s", what)
+
+
+class RollCallFlow:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def start(self, question: str, minutes: int, institutions: list[str], *, author: str) -> str:
+        console = self.console
+        known = console.institutions()
+        chosen = {node: known[node] for node in institutions or known if node in known}
+        if not chosen:
+            raise ValueError("institutions: no care homes in the roster to ask")
+        request = console.rollcalls.new_request_id()
+        deadline = int((console.options.clock or console.hub.clock).time()) + minutes * 60
+        call = console.rollcalls.start(request, question, deadline, chosen)
+        await rollcall_rows.save_call(console.db, call)
+        body = {"request": request, "deadline": deadline, "question": question}
+        for node in chosen:
+            console.board.rollcall(node, console.name_of(node), "pending")
+            await self._send(
+                node, body, author, f"Statusrunde {request} til {console.name_of(node)}: {question}"
+            )
+        console.emit("rollcall")
+        console.emit("board")
+        return request
+
+    async def _send(
+        self, node: str, body: dict[str, Any], author: str, what: str, via: str | None = None
+    ) -> None:
+        try:
+            await self.console.send(
+                Kind.ROLLCALL,
+                bytes.fromhex(node),
+                body,
+                author=author,
+                priority=Priority.URGENT,
+                what=what,
+                via=via,
+            )
+        except BeredtError as exc:
+            await self.console.note(EntryType.OMISSION, f"{what} kunne ikke sendes: {exc}", author=author)
+
+    async def tick(self) -> None:
+        """Archive finished roll-calls, then carry out what the board decided is due now."""
+        console = self.console
+        await guarded(self._close_finished(), "archive finished roll-calls")
+        decisions = console.rollcalls.tick()
+        changed = []
+        for decision in decisions:
+            call = console.rollcalls.get(decision.request)
+            assert call is not None
+            changed.append((decision.request, call.targets[decision.institution]))
+        await guarded(rollcall_rows.save_targets(console.db, changed), "save roll-call decisions")
+        for decision in decisions:
+            name = console.name_of(decision.institution)
+            match decision:
+                case Resend(
+                    request=request, link=link, attempt=attempt, question=question, deadline=deadline
+                ):
+                    console.board.rollcall(decision.institution, name, "overdue")
+                    # the board's next link goes first if usable; the router fails over from there
+                    text = (
+                        f"Intet svar fra {name} på statusrunde {request} inden fristen: sender igen "
+                        f"(forsøg {attempt}, næste forbindelse: {console.link_kind(link)})"
+                    )
+                    await console.note(EntryType.DECISION, text)
+                    body = {"request": request, "deadline": deadline, "question": question}
+                    await self._send(
+                        decision.institution,
+                        body,
+                        "hub",
+                        f"Statusrunde {request} sendt igen til {name}",
+                        via=link if link in console.hub.links.transports else None,
+                    )
+                case Escalate(request=request, tried=tried):
+                    console.board.rollcall(decision.institution, name, "escalated")
+                    links = ", ".join(str(console.link_kind(t)) for t in tried)
+                    text = f"Ingen kontakt med {name} (statusrunde {request}, prøvet {links}): send nogen ud"
+                    await console.note(EntryType.DECISION, text)
+            console.emit("rollcall")
+            console.emit("board")
+
+    async def _close_finished(self) -> None:
+        console = self.console
+        finished = console.rollcalls.finished(console.options.late_window)
+        if finished:
+            await rollcall_rows.close(console.db, finished, console.hub.clock.time())
+            for request in finished:
+                console.rollcalls.close(request)
+            console.emit("rollcall")
+
+    async def view(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` roll-calls: open ones first, then from the archive (``closed_at`` set)."""
+        console = self.console
+        view = [dict(call, closed_at=None) for call in console.rollcalls.summary(limit)]
+        if len(view) < limit:
+            archive = await rollcall_rows.archived(console.db, limit=limit - len(view))
+            closed = RollCallBoard(console.hub.clock)
+            closed.restore(archive)
+            at = {doc["request"]: doc["closed_at"] for doc in archive}
+            view += [dict(call, closed_at=at[call["request"]]) for call in closed.summary()]
+        return view
+
+    def waiting(self) -> dict[str, Any] | None:
+        """For an institution: the newest received roll-call, unless it is answered (an older one never
+        comes back: the newest question is the one the staff are waiting on)."""
+        for item in self.console.messages:
+            body = item["body"]
+            if item["kind"] == "rollcall" and isinstance(body, dict):
+                return None if body.get("request") in self.console.answered else item
+        return None
+
+    async def answered_elsewhere(self, message_id: str) -> None:
+        """A status sent through the API or CLI may answer a roll-call: close it on this screen too."""
+        console = self.console
+        stored = await console.hub.store.message(bytes.fromhex(message_id))
+        if stored is None:
+            return
+        body = console.decode(stored)["body"]
+        if isinstance(body, dict) and isinstance(body.get("rollcall"), str):
+            console.answered.add(body["rollcall"])
+            await console.save_answers()
+            console.emit("rollcall")
