@@ -33,6 +33,8 @@ from hub.core.errors import (
 )
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
+from hub.relay.group_sends import progress
+from hub.relay.groups import group_address
 from hub.relay.hub import Hub
 from hub.relay.store_records import StoredMessage
 
@@ -67,7 +69,7 @@ def parse_recipient(value: Any) -> bytes:
             raw = b""
         if len(raw) == 8:
             return raw
-    raise ValueError(f"to: expected a node id of 16 hex digits or '*', got {value!r}")
+    raise ValueError(f"to: expected a node id of 16 hex digits, 'group:NAME' or '*', got {value!r}")
 
 
 async def send_message(request: web.Request) -> web.Response:
@@ -81,8 +83,9 @@ async def send_message(request: web.Request) -> web.Response:
     unknown = set(body) - {"to", "kind", "body", "priority", "ttl_minutes", "status", "public"}
     if unknown:
         return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    group = group_address(body["to"]) if isinstance(body.get("to"), str) else None
     try:
-        recipient = parse_recipient(body.get("to"))
+        recipient = BROADCAST if group is not None else parse_recipient(body.get("to"))
         kind_name = body.get("kind", "text")
         try:
             kind = Kind[str(kind_name).upper().replace("-", "_")]
@@ -101,6 +104,8 @@ async def send_message(request: web.Request) -> web.Response:
             raise ValueError("public: expected true (readable by every hub on the way) or false (sealed)")
     except ValueError as exc:
         return _error(400, str(exc))
+    if group is not None:
+        return await _send_to_group(hub, group, kind, payload, priority, ttl, status, public)
     if recipient != BROADCAST and hub.roster.get(recipient) is None:
         return _error(
             422,
@@ -118,6 +123,69 @@ async def send_message(request: web.Request) -> web.Response:
     except StoreError as exc:
         return _error(503, f"not accepted: {exc}")
     return web.json_response({"id": message_id.hex(), "state": "accepted"}, status=202)
+
+
+async def _send_to_group(
+    hub: Hub,
+    group: str,
+    kind: Kind,
+    payload: bytes,
+    priority: Priority,
+    ttl: int | None,
+    status: Status,
+    public: bool,
+) -> web.Response:
+    """One message per member of the group as it is now, tracked as one group message."""
+    try:
+        sent = await hub.submit_group(
+            kind, group, payload, priority=priority, ttl_minutes=ttl, status=status, public=public
+        )
+    except (RoutingError, SealError) as exc:
+        return _error(422, str(exc))
+    except StoreFull as exc:
+        return _error(507, f"not accepted (members sent before the store filled are tracked): {exc}")
+    except StoreError as exc:
+        return _error(503, f"not accepted: {exc}")
+    messages = [
+        {"to": node, "to_name": name_of_node(hub, node), "id": message} for node, message in sent.members
+    ]
+    return web.json_response(
+        {"id": sent.id, "group": sent.group, "state": "accepted", "messages": messages}, status=202
+    )
+
+
+def name_of_node(hub: Hub, node: str) -> str | None:
+    entry = hub.roster.get(bytes.fromhex(node))
+    return entry.name if entry else None
+
+
+async def groups(request: web.Request) -> web.Response:
+    """Every group with at least one trusted member, and its members now."""
+    hub = request.app[HUB_KEY]
+    out = []
+    for name, count in hub.groups.names().items():
+        members = [{"node": m.hex(), "name": name_of_node(hub, m.hex())} for m in hub.groups.members(name)]
+        out.append({"name": name, "count": count, "members": members})
+    return web.json_response({"groups": out})
+
+
+async def group_messages(request: web.Request) -> web.Response:
+    """The newest group messages sent from this hub, each with how many members have received it."""
+    hub = request.app[HUB_KEY]
+    try:
+        limit = max(1, min(int(request.query.get("limit", "50")), 500))
+    except ValueError:
+        return _error(400, "limit must be a number")
+    sends = hub.group_sends.newest(limit)
+    return web.json_response({"group_messages": [await progress(s, hub.store, hub.roster) for s in sends]})
+
+
+async def group_message(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    sent = hub.group_sends.get(request.match_info["id"])
+    if sent is None:
+        return _error(404, f"no group message {request.match_info['id']}")
+    return web.json_response(await progress(sent, hub.store, hub.roster))
 
 
 def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
@@ -354,6 +422,9 @@ ROUTES: tuple[tuple[str, str, Handler, Scope | None], ...] = (
     ("GET", "/v1/links", links, Scope.READ),
     ("GET", "/v1/peers", peers, Scope.READ),
     ("POST", "/v1/roster/reload", roster_reload, Scope.ADMIN),
+    ("GET", "/v1/groups", groups, Scope.READ),
+    ("GET", "/v1/group-messages", group_messages, Scope.READ),
+    ("GET", "/v1/group-messages/{id}", group_message, Scope.READ),
     ("POST", "/v1/links/{link}/status", send_radio_status, Scope.SEND),
     ("GET", "/v1/openapi.yaml", openapi, None),
     ("GET", "/v1/board", board, Scope.READ),

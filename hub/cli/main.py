@@ -23,6 +23,7 @@ from typing import Any
 import tomli_w
 
 from hub.cli.demo import add_demo_command
+from hub.cli.groups import add_group_commands
 from hub.cli.municipality import add_municipality_commands
 from hub.cli.remote import (
     EXIT_OK,
@@ -353,7 +354,9 @@ def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
     names take a dash or an underscore (resource-request = resource_request)."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument(
-        "to", help="recipient node id (16 hex digits, or a unique prefix of a roster id) or '*'"
+        "to",
+        help="recipient: node id (16 hex digits, or a unique prefix or name of a roster node), '*',"
+        " or a group as group:NAME or by its name (one message per member; see 'beredt groups')",
     )
     options.add_argument("fields", nargs="*", metavar="FIELD", help="the text, or field=value pairs")
     options.add_argument("--body", help="the body as JSON ('-' reads standard input) instead of FIELDs")
@@ -445,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     add_send_command(sub, common)
+    add_group_commands(sub, common)
 
     inbox = sub.add_parser("inbox", parents=[common], help="messages received by this hub, newest first")
     inbox.add_argument("--limit", type=int, default=20)

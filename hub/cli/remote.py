@@ -24,6 +24,7 @@ from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind
 from hub.core.kinds import SCHEMAS
 from hub.core.kinds.fields import Choice, HexId, Schema, Text
+from hub.relay.groups import group_address, group_key
 from hub.service import config as config_module
 from hub.service.config import HubConfig
 
@@ -91,14 +92,22 @@ def _resolve(prefix: str, candidates: Sequence[tuple[str, str]], what: str) -> s
 
 
 def recipient(config: HubConfig, value: str) -> str:
-    """'*', a full node id, or a unique prefix or name of a node in the roster."""
+    """'*', a full node id, 'group:NAME', or a node's unique prefix or name; a group's name where no node
+    has exactly that name (the hub's groups, as ``GET /v1/groups`` lists them)."""
     if value in ("*", "all") or (len(value) == 16 and all(c in "0123456789abcdef" for c in value.lower())):
         return "*" if value == "all" else value.lower()
+    if group_address(value) is not None:
+        return value
     from hub.relay.roster import Roster
     from hub.service.assembly import load_identity
 
     roster = Roster.load(load_identity(config, create=False).card, config.roster_path)
-    return _resolve(value, [(e.node_id.hex(), e.name) for e in roster], "node in the roster")
+    nodes = [(e.node_id.hex(), e.name) for e in roster]
+    if not any(name.casefold() == value.casefold() for _, name in nodes):
+        groups = api_call(config, "GET", "/v1/groups")["groups"]
+        if any(group_key(g["name"]) == group_key(value) for g in groups):
+            return f"group:{value}"
+    return _resolve(value, nodes, "node in the roster")
 
 
 def local_time(when: float | None) -> str:
@@ -131,6 +140,13 @@ def cmd_send(args: argparse.Namespace) -> int:
     answer = api_call(config, "POST", "/v1/messages", request)
     if args.json:
         print(json.dumps(answer))
+    elif "group" in answer:
+        print(answer["id"])
+        print(
+            f"sendt til {len(answer['messages'])} medlemmer af {answer['group']}, én besked hver; følg"
+            f" med: beredt group-message {answer['id']}",
+            file=sys.stderr,
+        )
     else:
         print(answer["id"])
         print(

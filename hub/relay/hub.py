@@ -17,7 +17,7 @@ import functools
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
@@ -33,6 +33,8 @@ from hub.core.transport import LinkChanged, Received, TimeHint, Transport
 from hub.relay.acks import AckBatcher
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
+from hub.relay.group_sends import LEDGER_FILE, GroupSend, GroupSends
+from hub.relay.groups import Groups
 from hub.relay.health import HealthBoard, HealthChanged
 from hub.relay.inbound import Inbound
 from hub.relay.lanes import frame_rank
@@ -63,6 +65,9 @@ class Hub:
         root = parse_root_public(config.trust.root) if config.trust.root else None
         self.roster_updates = RosterUpdates(self.roster, root, config.data_dir)
         self.roster_updates.load()
+        self.groups = Groups(lambda: self.roster, identity.node_id, config.peers)
+        self.group_sends = GroupSends(config.data_dir / LEDGER_FILE)
+        self.group_sends.load()
         self._announce_now = asyncio.Event()
         self.admission = Admission(self.roster, self.clock, self.roster_updates)
         self.health = HealthBoard(on_change=self._publish_health)
@@ -320,6 +325,41 @@ class Hub:
                 MessageSent(frame.id.hex(), recipient.hex(), kind.name.lower(), priority.name.lower())
             )
         return frame.id
+
+    async def submit_group(
+        self,
+        kind: Kind,
+        group: str,
+        payload: bytes,
+        *,
+        priority: Priority = Priority.NORMAL,
+        ttl_minutes: int | None = None,
+        status: Status = Status.ACTUAL,
+        public: bool = False,
+    ) -> GroupSend:
+        """Send ``payload`` to every member ``group`` has now, one message each (sealed to that member,
+        acknowledged by it), recorded as one group message. ``RoutingError`` for a group without members
+        or a member without a route, before anything is stored."""
+        members = self.groups.members(group)
+        if not members:
+            known = ", ".join(self.groups.names()) or "none"
+            raise RoutingError(f"group {group!r} has no members in the roster; groups: {known}")
+        self._check_may_send(kind)
+        unroutable = [m.hex() for m in members if not self.router.delivery_hops(m)]
+        if unroutable:
+            raise RoutingError(
+                f"no route to {', '.join(unroutable)} in group {group!r}: add them to [routes] or set a"
+                " default route"
+            )
+
+        def submit_one(member: bytes) -> Awaitable[bytes]:
+            return self.submit(kind, member, payload, priority=priority, ttl_minutes=ttl_minutes,
+                               status=status, public=public)  # fmt: skip
+
+        name = self.groups.canonical(group) or group
+        return await self.group_sends.send(
+            name, members, submit_one, kind=kind.name.lower(), now=self.clock.time()
+        )
 
     def _check_may_send(self, kind: Kind) -> None:
         """Refuse now what every receiver would refuse for ever: a kind this node's role may not send."""

@@ -1,7 +1,8 @@
 """The roster: which nodes this hub trusts, in which role, and which kinds each may send.
 
 Two sources, one lookup. The local roster is a TOML file in the data directory, one ``[[node]]`` table per
-trusted node holding its public card (see hub.core.identity), edited with ``beredt roster``. A hub given
+trusted node holding its public card (see hub.core.identity) and optionally ``groups = [...]``, edited
+with ``beredt roster``. A hub given
 the municipality's root key (``[trust] root``) also trusts every node of the newest root-signed version
 (``hub.core.kinds.roster``, applied by ``hub.relay.roster_updates``); that version's revocation list
 overrides both sources, so a revoked node is refused even where someone once added it by hand. The hub's
@@ -25,7 +26,7 @@ from hub.core.errors import ConfigError
 from hub.core.files import write_atomically
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
-from hub.core.kinds.roster import RosterNode, RosterVersion
+from hub.core.kinds.roster import MAX_TEXT, RosterNode, RosterVersion
 
 
 class Role(enum.StrEnum):
@@ -44,6 +45,11 @@ DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
 }
 
 
+def valid_group_name(name: str) -> bool:
+    """A name a group may have: 1-80 characters, not only spaces, no colon (``group:NAME`` addresses it)."""
+    return bool(name.strip()) and len(name) <= MAX_TEXT and ":" not in name
+
+
 def parse_role(value: str, *, file: str | None = None, key: str = "role") -> Role:
     try:
         return Role(value)
@@ -60,6 +66,7 @@ class RosterEntry:
     verify_key: Ed25519PublicKey
     institution: str = ""
     valid_until: int = 0  # Unix seconds after which the root no longer vouches for it; 0: open
+    groups: tuple[str, ...] = ()  # the groups it may be addressed through (see hub.relay.groups)
 
     @property
     def node_id(self) -> bytes:
@@ -70,13 +77,16 @@ class RosterEntry:
         return self.card.name
 
     @classmethod
-    def from_card(cls, card: PublicCard, kinds: frozenset[Kind] | None = None) -> RosterEntry:
+    def from_card(
+        cls, card: PublicCard, kinds: frozenset[Kind] | None = None, groups: tuple[str, ...] = ()
+    ) -> RosterEntry:
         role = parse_role(card.role)
         return cls(
             card,
             role,
             kinds if kinds is not None else DEFAULT_KINDS[role],
             Ed25519PublicKey.from_public_bytes(card.signing_key),
+            groups=groups,
         )
 
     @classmethod
@@ -89,7 +99,7 @@ class RosterEntry:
         else:
             kinds = DEFAULT_KINDS[role]
         verify_key = Ed25519PublicKey.from_public_bytes(node.card.signing_key)
-        return cls(node.card, role, kinds, verify_key, node.institution, node.valid_until)
+        return cls(node.card, role, kinds, verify_key, node.institution, node.valid_until, node.groups)
 
 
 class Roster:
@@ -127,8 +137,10 @@ class Roster:
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def add(self, card: PublicCard, kinds: frozenset[Kind] | None = None) -> RosterEntry:
-        entry = RosterEntry.from_card(card, kinds)
+    def add(
+        self, card: PublicCard, kinds: frozenset[Kind] | None = None, groups: tuple[str, ...] = ()
+    ) -> RosterEntry:
+        entry = RosterEntry.from_card(card, kinds, groups)
         self._entries[entry.node_id] = entry
         return entry
 
@@ -164,9 +176,18 @@ class Roster:
                     raise ConfigError(
                         f"unknown kind {exc}; expected {names}", file=str(path), key=f"{key}.kinds"
                     ) from None
+            groups = table.get("groups", [])
+            if not isinstance(groups, list) or not all(
+                isinstance(g, str) and valid_group_name(g) for g in groups
+            ):
+                raise ConfigError(
+                    'expected a list of group names (no colon), such as ["distrikt-syd", "plejehjem"]',
+                    file=str(path),
+                    key=f"{key}.groups",
+                )
             parse_role(card.role, file=str(path), key=f"{key}.card")
             if card.node_id != roster._own.node_id:
-                roster.add(card, kinds)
+                roster.add(card, kinds, tuple(g.strip() for g in groups))
         return roster
 
     def save(self, path: Path | None = None) -> None:
@@ -180,5 +201,7 @@ class Roster:
             node: dict[str, Any] = {"card": entry.card.encode()}
             if entry.kinds != DEFAULT_KINDS[entry.role]:
                 node["kinds"] = [k.name.lower() for k in sorted(entry.kinds)]
+            if entry.groups:
+                node["groups"] = list(entry.groups)
             nodes.append(node)
         write_atomically(target, tomli_w.dumps({"node": nodes}) if nodes else "")

@@ -26,6 +26,7 @@ class PeerConfig:
     node_id: bytes
     name: str
     links: Mapping[str, str]
+    groups: tuple[str, ...] = ()  # groups this peer is addressed through besides its roster ones
 
 
 @dataclass(frozen=True, slots=True)

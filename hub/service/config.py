@@ -23,7 +23,7 @@ from hub.core.frame import NODE_ID_SIZE, Priority
 from hub.core.kinds.roster import parse_root_public
 from hub.core.options import Options
 from hub.relay.policy import DEFAULT_ORDER, Policy
-from hub.relay.roster import Role, parse_role
+from hub.relay.roster import Role, parse_role, valid_group_name
 from hub.relay.settings import LinkConfig, PeerConfig, Timing, TrustSettings
 from transports.internet_settings import base_url, is_loopback
 
@@ -191,7 +191,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
                     link_name, f"no link named {link_name!r}; defined: {sorted(link_names)}"
                 )
             addresses.text(link_name, what="the peer's address on that link as a string")
-        peers.append(PeerConfig(node_id, peer.text("name", node_id.hex()), dict(addresses.table)))
+        groups = peer.names("groups", valid=valid_group_name, what='group names such as "distrikt-syd"')
+        peers.append(PeerConfig(node_id, peer.text("name", node_id.hex()), dict(addresses.table), groups))
         peer.finish()
 
     _check_internet_reachable(links, peers, file)
