@@ -73,7 +73,6 @@ class Homes:
         self.hub_id = hub_id
         self.port = free_port()
         self.ids = [Identity.generate(f"Plejecenter {i:02d}", "care-home") for i in range(HOMES)]
-        self.by_node = {home.node_id: i for i, home in enumerate(self.ids)}
         self.sealing = [SealingKey(home.sealing_private, home.node_id) for home in self.ids]
         self.hub_sealing_key = b""  # the staff hub's card's sealing key, set once its identity exists
         self.received: Counter[bytes] = Counter()  # data frames from the hub, by id (resends count twice)
@@ -305,7 +304,7 @@ def setup(work: Path, homes: Homes) -> HubProcess:
         [
             sys.executable,
             "-m",
-            "hub.cli.admin",
+            "hub.cli",
             "--config",
             str(hub.config_path),
             "user",

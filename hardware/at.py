@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from hub.core.errors import ProtocolError
 
 CTRL_Z = b"\x1a"
-ESC = b"\x1b"
 _ERROR_RESULTS = frozenset({"ERROR", "+CME ERROR", "+CMS ERROR"})
 _CODED_ERROR = re.compile(r"^(\+CME ERROR|\+CMS ERROR):\s*(.*)$")
 _PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09}

@@ -192,10 +192,6 @@ class RFMedium:
         """Account ``seconds`` of transmission to a node, as if it had been busy (for tests and demos)."""
         self._ledger(node_num).record(self._clock(), seconds)
 
-    def may_transmit(self, node_num: int, packet: mesh_pb2.MeshPacket) -> bool:
-        """Whether the law lets ``node_num`` put ``packet`` on the air now."""
-        return self.airtime_used(node_num) + self.airtime_of(packet) <= self.duty_cycle_limit
-
     def silent_minutes(self, node_num: int, packet: mesh_pb2.MeshPacket) -> int:
         """Whole minutes until ``node_num`` may send ``packet`` (the figure in the firmware's notice)."""
         wait = self._ledger(node_num).wait_for(self._clock(), self.airtime_of(packet), self.duty_cycle_limit)

@@ -65,10 +65,6 @@ class ModemPreset(enum.Enum):
     def symbol_time(self) -> float:
         return float(2**self.spreading_factor) / self.bandwidth
 
-    def bit_rate(self) -> float:
-        """Raw useful bit rate in bits per second (SF * BW / 2^SF * 4 / (4 + CR))."""
-        return self.spreading_factor * 4.0 / (4 + self.coding_rate) / self.symbol_time()
-
 
 def time_on_air(phy_payload_len: int, preset: ModemPreset, *, preamble: int = 16) -> float:
     """Seconds a LoRa packet of ``phy_payload_len`` bytes occupies the channel (Semtech formula)."""

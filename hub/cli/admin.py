@@ -1,10 +1,10 @@
 """Console administration from the shell: users of the web console and the log book's integrity.
 
-``python -m hub.cli.admin --config beredt.toml user add hansen --role coordinator`` and friends work
+``beredt user add hansen --role coordinator -c beredt.toml`` and friends work
 on the same ``console.db`` the running hub uses (SQLite in WAL mode lets both open it), so a user added
 here can log in at once. Passwords are read from standard input (``--password-stdin``, for scripts) or
-asked for twice without echo. ``logbook verify`` recomputes the hash chain and exits non-zero if it is
-broken; ``logbook export`` prints the CSV or the printable HTML report for an FOI request or evaluation.
+asked for twice without echo. ``log verify`` recomputes the hash chain and exits non-zero if it is
+broken; ``log export`` prints the CSV or the printable HTML report for an FOI request or evaluation.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
-from hub.cli.remote import print_table
+from hub.cli.remote import load_config, print_table
 from hub.console.logbook import LogBook
 from hub.console.service import CONSOLE_DB
 from hub.console.users import Role, Users
 from hub.core.clock import SystemClock
 from hub.core.errors import BeredtError
 from hub.relay.roster import Role as NodeRole
-from hub.service.config import HubConfig, load
+from hub.service.config import HubConfig
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -113,17 +113,22 @@ async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
         await book.aclose()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="beredt", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        help="the hub's beredt.toml (default: $BEREDT_CONFIG or the built-in config)",
+def add_admin_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Register ``user`` and ``log`` on the ``beredt`` command's subparsers (``common`` carries
+    ``--config``, so ``-c`` works before the command and after the action alike)."""
+    user = subparsers.add_parser(
+        "user",
+        parents=[common],
+        help="web console users: add, passwd, remove, list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  beredt user add hansen --role coordinator --name 'Vagtleder Hansen' -c beredt.toml\n"
+        "  echo 'korrekt-hest-batteri' | beredt user passwd hansen --password-stdin -c beredt.toml",
     )
-    sub = parser.add_subparsers(dest="area", required=True)
-    user = sub.add_parser("user", help="web console users").add_subparsers(dest="action", required=True)
-    add = user.add_parser("add", help="add a user")
+    actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", parents=[common], help="add a user (asks for the password twice)")
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], required=True)
     add.add_argument("--name", "--display-name", dest="name", help="display name, e.g. 'Vagtleder Hansen'")
@@ -132,36 +137,51 @@ def _parser() -> argparse.ArgumentParser:
         help="node id (16 hex) an institution user reports for (default on a care home's hub: that hub)",
     )
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    passwd = user.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    passwd = actions.add_parser(
+        "passwd", parents=[common], help="set a new password (ends the user's sessions)"
+    )
     passwd.add_argument("username")
-    passwd.add_argument("--password-stdin", action="store_true")
-    user.add_parser("remove", help="remove a user").add_argument("username")
-    listing = user.add_parser("list", help="list users")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    actions.add_parser("remove", parents=[common], help="remove a user").add_argument("username")
+    listing = actions.add_parser("list", parents=[common], help="list users")
     listing.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
-    book = sub.add_parser("logbook", help="the log book").add_subparsers(dest="action", required=True)
-    verify = book.add_parser("verify", help="recompute the hash chain; exit 3 if broken")
+    user.set_defaults(func=cmd_user)
+
+    book = subparsers.add_parser(
+        "log",
+        parents=[common],
+        help="the tamper-evident log book: verify, export",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  beredt log verify --anchor 118:9f2c... -c beredt.toml\n"
+        "  beredt log export --format html -c beredt.toml > logbog.html",
+    )
+    book_actions = book.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = book_actions.add_parser(
+        "verify", parents=[common], help="recompute the hash chain; exit 3 if broken"
+    )
     verify.add_argument(
         "--anchor", help="SEQ:HASH from an earlier report: also catches entries cut off the end"
     )
-    export = book.add_parser("export", help="print the log book")
+    export = book_actions.add_parser("export", parents=[common], help="print the log book")
     export.add_argument("--format", choices=["csv", "html"], default="csv")
-    return parser
+    book.set_defaults(func=cmd_log)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    os.umask(0o077)  # console.db holds password hashes and the log book
+def cmd_user(args: argparse.Namespace) -> int:
+    return _run_admin(args, lambda db, config: _users(args, db, config))
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    return _run_admin(args, lambda db, config: _logbook(args, db, config.name))
+
+
+def _run_admin(args: argparse.Namespace, work: Callable[[Path, HubConfig], Coroutine[Any, Any, int]]) -> int:
+    """Both work on ``console.db`` in the hub's data folder; a refused entry (short password, unknown
+    user, a bad anchor) is bad usage: exit 2 with the reason."""
+    config = load_config(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        config = load(args.config)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        db = config.data_dir / CONSOLE_DB
-        if args.area == "user":
-            return asyncio.run(_users(args, db, config))
-        return asyncio.run(_logbook(args, db, config.name))
+        return asyncio.run(work(config.data_dir / CONSOLE_DB, config))
     except (BeredtError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"beredt: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,6 +22,7 @@ from typing import Any
 
 import tomli_w
 
+from hub.cli.admin import add_admin_commands
 from hub.cli.demo import add_demo_command
 from hub.cli.groups import add_group_commands
 from hub.cli.municipality import add_municipality_commands
@@ -289,25 +290,6 @@ def _notify_reload(config: HubConfig) -> None:
         pass
 
 
-def cmd_admin(args: argparse.Namespace) -> int:
-    from hub.cli.admin import main as admin
-
-    rest = args.rest[1:] if args.rest[:1] == ["--"] else list(args.rest)
-    # -c in the same place as for every other command: 'beredt user add hansen -c beredt.toml' works too
-    for index, word in enumerate(rest):
-        if word in ("-c", "--config") and index + 1 < len(rest):
-            args.config = rest[index + 1]
-            del rest[index : index + 2]
-            break
-        if word.startswith("--config="):
-            args.config = word.partition("=")[2]
-            del rest[index]
-            break
-    path = config_path(args)
-    area = "logbook" if args.command == "log" else args.command
-    return admin([*(["--config", str(path)] if path else []), area, *rest])
-
-
 # ---- argument parsing ------------------------------------------------------------------------------------
 
 
@@ -484,15 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollcall.add_argument("--json", action="store_true", help="list: JSON for scripts instead of a table")
     rollcall.set_defaults(func=cmd_rollcall)
 
-    for name, text in (
-        ("user", "web console users: add, passwd, remove, list (see 'beredt user -- --help')"),
-        ("log", "the tamper-evident log book: verify, export (see 'beredt log -- --help')"),
-    ):
-        admin = sub.add_parser(name, parents=[common], help=text)
-        admin.add_argument(
-            "rest", nargs=argparse.REMAINDER, metavar="ARGS", help="e.g. 'add hansen --role coordinator'"
-        )
-        admin.set_defaults(func=cmd_admin)
+    add_admin_commands(sub, common)
 
     roster = sub.add_parser("roster", parents=[common], help="the nodes this hub trusts")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")

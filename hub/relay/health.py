@@ -51,7 +51,6 @@ class LinkHealth:
     since: float = 0.0
     reason: str = "not yet used"
     last_success: float | None = None
-    last_failure: float | None = None
     failures: int = 0
     successes: int = 0
 
@@ -109,7 +108,6 @@ class HealthBoard:
 
     def failure(self, link: str, peer: str | None, now: float, reason: str, *, hard: bool = False) -> None:
         health = self.entry(link, peer)
-        health.last_failure = now
         health.successes = 0
         health.failures += 1
         if health.state is LinkState.DOWN:

@@ -1,4 +1,4 @@
-"""``python -m hub.cli.admin``: users and log book checks from the shell, as real subprocesses."""
+"""``beredt user`` and ``beredt log``: users and log book checks from the shell, as real subprocesses."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def admin(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hub.cli.admin", "--config", str(config), *args],
+    return subprocess.run([sys.executable, "-m", "hub.cli", "--config", str(config), *args],
                           input=stdin, capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def test_bad_input_is_a_clear_error(config: Path, tmp_path: Path) -> None:
     assert "Traceback" not in no_terminal.stderr
     missing = admin(tmp_path / "nowhere.toml", "user", "list")
     assert missing.returncode == 2 and "file not found" in missing.stderr
-    anchor = admin(config, "logbook", "verify", "--anchor", "x")
+    anchor = admin(config, "log", "verify", "--anchor", "x")
     assert anchor.returncode == 2 and "--anchor: expected SEQ:HASH" in anchor.stderr
 
 
@@ -89,13 +89,30 @@ def test_logbook_verify_and_export(config: Path) -> None:
 
     head = asyncio.run(write())
     assert head is not None
-    ok = admin(config, "logbook", "verify", "--anchor", f"{head[0]}:{head[1]}")
+    ok = admin(config, "log", "verify", "--anchor", f"{head[0]}:{head[1]}")
     assert ok.returncode == 0 and ok.stdout.startswith("intact: 2 entries")
-    csv = admin(config, "logbook", "export")
+    csv = admin(config, "log", "export")
     assert "Diesel til Lindely først" in csv.stdout and csv.stdout.startswith("seq,time,author")
-    assert "<h1>Logbog</h1>" in admin(config, "logbook", "export", "--format", "html").stdout
+    assert "<h1>Logbog</h1>" in admin(config, "log", "export", "--format", "html").stdout
     with sqlite3.connect(db) as raw:
         raw.execute("DROP TRIGGER logbook_no_update")
         raw.execute("UPDATE logbook SET text = 'Diesel til Solbakken først' WHERE seq = 1")
-    broken = admin(config, "logbook", "verify")
+    broken = admin(config, "log", "verify")
     assert broken.returncode == 3 and "BROKEN at entry 1" in broken.stderr
+
+
+def test_help_belongs_to_the_one_command_tree(config: Path) -> None:
+    """``user`` and ``log`` are ordinary sub-commands: their help names them and their actions, and ``-c``
+    works after the action as for every other command."""
+    log_help = admin(config, "log", "--help")
+    assert log_help.returncode == 0, log_help.stderr
+    assert log_help.stdout.startswith("usage: beredt log ")
+    assert "verify" in log_help.stdout and "export" in log_help.stdout
+    assert "beredt log verify --anchor" in log_help.stdout and "user add" not in log_help.stdout
+    add_help = admin(config, "user", "add", "--help")
+    assert add_help.stdout.startswith("usage: beredt user add ") and "--password-stdin" in add_help.stdout
+    unknown = admin(config, "log", "rewrite")
+    assert unknown.returncode == 2 and "invalid choice: 'rewrite'" in unknown.stderr
+    after = subprocess.run([sys.executable, "-m", "hub.cli", "user", "list", "-c", str(config)],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert after.returncode == 0 and after.stdout == "(none)\n", after.stderr

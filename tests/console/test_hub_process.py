@@ -47,7 +47,7 @@ class Browser:
 
 
 def add_user(hub: HubProcess, username: str, role: str, *extra: str) -> None:
-    command = [sys.executable, "-m", "hub.cli.admin", "--config", str(hub.config_path), "user", "add",
+    command = [sys.executable, "-m", "hub.cli", "--config", str(hub.config_path), "user", "add",
                username, "--role", role, "--password-stdin", *extra]  # fmt: skip
     subprocess.run(
         command, input=PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=REPO, timeout=60
