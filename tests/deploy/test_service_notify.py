@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubproc import HubProcess
+from tests.hubproc import HubError, HubProcess
 
 DEADLINE = 30.0
 
@@ -56,4 +56,40 @@ def test_hub_reports_ready_pings_the_watchdog_and_reports_stopping(
         assert hub.stop() == 0
         receive_until(sock, "STOPPING=1")
     finally:
+        hub.kill()
+
+
+def drain(sock: socket.socket) -> list[str]:
+    """Every datagram already queued, without waiting for more."""
+    sock.setblocking(False)
+    seen: list[str] = []
+    while True:
+        try:
+            seen.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return seen
+
+
+@pytest.mark.parametrize("taken", ["link", "api"])
+def test_a_hub_that_fails_before_ready_never_says_ready(
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], monkeypatch: pytest.MonkeyPatch, taken: str
+) -> None:
+    """A port another program holds: the hub exits with a clear reason and systemd never hears READY=1,
+    so ``Type=notify`` counts the start as failed instead of a hub that is not serving."""
+    sock, path = notify_socket
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    hub = HubProcess.create(tmp_path / "hub", "Plejecenter Solbakken", "care-home")
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", hub.link_port if taken == "link" else hub.api_port))
+    squatter.listen()
+    try:
+        with pytest.raises(HubError, match="exited with"):
+            hub.start()
+        assert hub.process is not None and hub.process.returncode not in (0, None)
+        log = hub.log_tail()
+        assert "address already in use" in log.lower(), log
+        assert "Traceback" not in log, log
+        assert not any("READY=1" in m.splitlines() for m in drain(sock)), "READY=1 from a hub that failed"
+    finally:
+        squatter.close()
         hub.kill()
