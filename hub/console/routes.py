@@ -59,7 +59,7 @@ PRESETS: dict[str, tuple[dict[str, Any], Priority]] = {
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Guarded = Callable[[web.Request, Console, Session], Awaitable[web.StreamResponse]]
 STAFF = (Role.COORDINATOR,)
-ANYONE = (Role.COORDINATOR, Role.INSTITUTION, Role.VIEWER)
+ANYONE = (Role.COORDINATOR, Role.INSTITUTION, Role.VIEWER, Role.NURSE)
 
 
 @contextlib.asynccontextmanager

@@ -45,11 +45,13 @@ CREATE TABLE IF NOT EXISTS users (
 
 
 class Role(enum.StrEnum):
-    """What a user may do: coordinators run the staff view; institutions report for one node; viewers read."""
+    """What a user may do: coordinators run the staff view; institutions report for one node; viewers read;
+    nurses (hjemmesygeplejersker) read what viewers read and, with coordinators, the citizen register."""
 
     COORDINATOR = "coordinator"
     INSTITUTION = "institution"
     VIEWER = "viewer"
+    NURSE = "nurse"
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,8 @@ class Kind(enum.IntEnum):
     RESOURCE_REQUEST = 9
     COMMITMENT = 10
     READ_RECEIPT = 11
+    FOLLOWUP_LIST = 13
+    VISIT = 14
 
 
 _SEALED_FLAG = 0x10

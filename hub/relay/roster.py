@@ -40,7 +40,9 @@ _ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK})
 DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     Role.STAFF: frozenset(Kind),
     Role.REGION: frozenset(Kind),
-    Role.CARE_HOME: _ALWAYS | {Kind.TEXT, Kind.STATUS, Kind.RESOURCE_REQUEST, Kind.READ_RECEIPT, Kind.ALERT},
+    # a home-care team's hub is a care-home node: it reports the visits it makes (VISIT)
+    Role.CARE_HOME: _ALWAYS
+    | {Kind.TEXT, Kind.STATUS, Kind.RESOURCE_REQUEST, Kind.READ_RECEIPT, Kind.ALERT, Kind.VISIT},
     Role.RELAY: _ALWAYS | {Kind.TEXT, Kind.STATUS},
 }
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from hub.core.errors import ProtocolError
 from hub.core.frame import ID_SIZE, MAX_PAYLOAD, Kind
-from hub.core.kinds import catalog
+from hub.core.kinds import catalog, followup
 from hub.core.kinds.fields import Schema
 
 __all__ = ["NO_PERSONAL_DATA", "SCHEMAS", "decode_payload", "encode_payload", "sealed_by_default"]
@@ -26,6 +26,8 @@ SCHEMAS: dict[Kind, Schema] = {
     Kind.RESOURCE_REQUEST: catalog.RESOURCE_REQUEST,
     Kind.COMMITMENT: catalog.COMMITMENT,
     Kind.READ_RECEIPT: catalog.READ_RECEIPT,
+    Kind.FOLLOWUP_LIST: followup.FOLLOWUP_LIST,
+    Kind.VISIT: followup.VISIT,
 }
 
 _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)

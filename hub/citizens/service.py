@@ -1,0 +1,373 @@
+"""The follow-up of power-dependent citizens on a running hub: lists out, visits in, alarms, retention.
+
+One ``FollowUp`` per hub that holds a register. ``run()`` owns two loops: one reads the hub's event bus
+for received FOLLOWUP_LIST and VISIT messages; the other ticks on the hub's clock and (1) builds and
+sends the lists of outages marked since the last tick, by this hub's API or by the CLI writing to
+``citizens.db``, one list per team, sealed to the team's hub like every message; (2) raises alarms for
+citizens not yet seen whose battery runs out within the margin; (3) deletes incident data past
+retention. State lives in ``citizens.db`` only, so the CLI and the hub see the same thing.
+
+Trust: a VISIT counts only from a hub the citizen's list was sent to (or the hub that sent the list,
+for a team's hub); a FOLLOWUP_LIST is taken only from a staff or region node (the roster's kinds say
+who may send one). Everything personal is read through ``Register`` with a ``Reader`` whose role may.
+
+The small API other parts build on (the console's field and board pages):
+
+- ``mark_outage(reader, districts=..., addresses=..., started=None)`` → outage id
+- ``record_visit(citizen, outcome, by=reader, at=None, outage=None)`` → True if new
+- ``followup_view(reader, district=None)`` → rows, most urgent first
+- ``district_summary(reader)`` → one row per district
+- ``request_evacuation(reader, citizens, centre=None)`` → the RESOURCE_REQUEST's request id
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hub.citizens.followup import (
+    NEEDS_HELP,
+    OUTCOME_DANISH,
+    Entry,
+    Outage,
+    Visit,
+    affected,
+    due_alarms,
+    entries_from_list,
+    list_bodies,
+    merge,
+)
+from hub.citizens.incidents import Incidents
+from hub.citizens.register import CITIZENS_DB, HUB_READER, Reader, Register
+from hub.citizens.settings import CitizensConfig
+from hub.citizens.vault import KEY_FILE, Vault
+from hub.core.errors import BeredtError, UsageError
+from hub.core.frame import Kind, Priority, decode_frame
+from hub.core.kinds import decode_payload, encode_payload
+from hub.core.kinds.followup import OUTCOME
+from hub.relay.events import MessageReceived
+
+if TYPE_CHECKING:
+    from hub.relay.hub import Hub
+
+log = logging.getLogger("beredt.citizens")
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """A citizen not yet seen whose equipment runs out soon: for the coordinator's log book and board."""
+
+    outage: str
+    citizen: str
+    district: str
+    runs_out: float
+    equipment: tuple[str, ...]
+
+    def text(self, hours_left: float) -> str:
+        return (
+            f"Borger {self.citizen} i {self.district or 'ukendt distrikt'} er ikke set, og udstyret"
+            f" ({', '.join(self.equipment)}) har {max(0.0, hours_left):.1f} timer tilbage"
+        )
+
+
+AlarmSink = Callable[[Alarm], Awaitable[None]]
+
+
+class FollowUp:
+    def __init__(self, hub: Hub, register: Register, incidents: Incidents, config: CitizensConfig) -> None:
+        self.hub = hub
+        self.register = register
+        self.incidents = incidents
+        self.config = config
+        self._sinks: list[AlarmSink] = []
+        self._dispatching = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, hub: Hub, config: CitizensConfig | None = None) -> FollowUp:
+        """Open the register in the hub's data folder; its key beside the identity key (made if new)."""
+        vault = Vault.load(hub.config.data_dir / KEY_FILE, create=True)
+        register = await Register.open(hub.config.data_dir / CITIZENS_DB, vault, hub.clock)
+        incidents = await Incidents.open(register.db, vault)
+        return cls(hub, register, incidents, config or CitizensConfig())
+
+    async def aclose(self) -> None:
+        await self.register.close()
+
+    def on_alarm(self, sink: AlarmSink) -> None:
+        """Call ``sink`` for every alarm raised (the console writes it to the log book)."""
+        self._sinks.append(sink)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._pump_events(), name="citizens-events")
+            group.create_task(self._tick_loop(), name="citizens-tick")
+
+    # ---- the API ------------------------------------------------------------------------------------
+
+    async def mark_outage(
+        self,
+        reader: Reader,
+        *,
+        districts: Sequence[str] = (),
+        addresses: Sequence[str] = (),
+        started: float | None = None,
+    ) -> str:
+        """Record an outage and send its lists at once."""
+        reader.check()
+        if not districts and not addresses:
+            raise UsageError("angiv mindst ét distrikt eller én adresse")
+        outage = Outage(secrets.token_hex(4), started if started is not None else self.hub.clock.time(),
+                        frozenset(districts), frozenset(addresses))  # fmt: skip
+        await self.incidents.add_outage(outage)
+        await self.register.log(reader, "strømsvigt markeret", f"{outage.id}: {len(districts)} distrikter, "
+                                f"{len(addresses)} adresser")  # fmt: skip
+        await self._dispatch_new(self.hub.clock.time())
+        return outage.id
+
+    async def record_visit(
+        self,
+        citizen: str,
+        outcome: str,
+        *,
+        by: Reader,
+        at: int | None = None,
+        outage: str | None = None,
+    ) -> bool:
+        """Record what a visit found; on a team's hub also report it to the hub that sent the list.
+        True if new, False if the same visit (citizen, outage, moment) was already recorded."""
+        by.check()
+        if outcome not in OUTCOME.names:
+            raise UsageError(f"ukendt udfald {outcome!r}; kendte: {', '.join(OUTCOME.names)}")
+        entry = self._entry_for(await self.incidents.entries(), citizen, outage)
+        if entry is None:
+            raise UsageError(f"borger {citizen} er ikke på nogen opfølgningsliste")
+        moment = at if at is not None else int(self.hub.clock.time())
+        new = await self.incidents.add_visit(
+            Visit(citizen, entry.outage, outcome, moment, by.who), self.hub.clock.time()
+        )
+        await self.register.log(by, "besøg registreret", citizen)
+        source = await self.incidents.source_of(entry.outage)
+        if new and source:
+            body = {"citizen": citizen, "outcome": outcome, "at": moment, "outage": entry.outage}
+            await self.hub.submit(Kind.VISIT, bytes.fromhex(source), encode_payload(Kind.VISIT, body),
+                                  priority=Priority.URGENT, ttl_minutes=self.config.ttl_minutes)  # fmt: skip
+        return new
+
+    async def followup_view(self, reader: Reader, *, district: str | None = None) -> list[dict[str, Any]]:
+        """The follow-up list with personal details, most urgent first; the read is access-logged."""
+        reader.check()
+        entries = merge([await self.incidents.entries()])
+        people = {c.id: c for c in await self.register.citizens(reader, why="opfølgningsliste læst")}
+        visits = await self.incidents.visits()
+        alarms = await self.incidents.alarms()
+        now = self.hub.clock.time()
+        rows = []
+        for entry in entries:
+            person = people.get(entry.citizen)
+            district_name = entry.district or (person.district if person else "")
+            if district is not None and district_name.casefold() != district.casefold():
+                continue
+            last = visits.latest(entry.citizen)
+            rows.append({
+                "id": entry.citizen,
+                "outage": entry.outage,
+                "name": person.name if person else None,
+                "address": person.address if person else None,
+                "district": district_name,
+                "equipment": list(entry.equipment),
+                "backup": person.backup if person else None,
+                "contact": person.contact if person else None,
+                "runs_out": entry.runs_out,
+                "hours_left": round(entry.hours_left(now), 2),
+                "team": entry.team,
+                "seen": visits.seen(entry.citizen),
+                "outcome": last.outcome if last else None,
+                "outcome_text": OUTCOME_DANISH[last.outcome] if last else "ikke besøgt",
+                "visited_at": last.at if last else None,
+                "alarm": (entry.outage, entry.citizen) in alarms,
+            })  # fmt: skip
+        return rows
+
+    async def district_summary(self, reader: Reader) -> list[dict[str, Any]]:
+        """Per district: how many are affected, seen, needing help, not seen, alarmed; the earliest
+        run-out among those not seen. No personal details, but still only for roles that may read."""
+        rows = await self.followup_view(reader)
+        summary: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            item = summary.setdefault(row["district"], {"district": row["district"], "affected": 0,
+                                      "seen": 0, "needs_help": 0, "not_seen": 0, "alarms": 0,
+                                      "first_runs_out": None})  # fmt: skip
+            item["affected"] += 1
+            item["seen"] += row["seen"]
+            item["needs_help"] += row["outcome"] in NEEDS_HELP
+            item["alarms"] += row["alarm"]
+            if not row["seen"]:
+                item["not_seen"] += 1
+                first = item["first_runs_out"]
+                item["first_runs_out"] = row["runs_out"] if first is None else min(first, row["runs_out"])
+        return sorted(summary.values(), key=lambda s: (s["first_runs_out"] is None, s["first_runs_out"] or 0))
+
+    async def request_evacuation(
+        self, reader: Reader, citizens: Sequence[str], *, centre: str | None = None
+    ) -> str:
+        """Ask the evacuation centre's hub for transport and beds for ``citizens`` (ids only; the text
+        names the equipment, not the people). The centre is the one configured for their district."""
+        reader.check()
+        entries = merge([await self.incidents.entries()])
+        chosen = [e for e in entries if e.citizen in set(citizens)]
+        if not chosen:
+            raise UsageError("ingen af de valgte borgere er på en opfølgningsliste")
+        if centre is None:
+            districts = {e.district for e in chosen}
+            nodes = [n for d in districts for n in self.config.centres.get(d, ())]
+            if not nodes:
+                raise UsageError(f"intet evakueringscenter er sat op for {', '.join(sorted(districts))}"
+                                 " ([citizens.centres] i konfigurationen)")  # fmt: skip
+            centre = nodes[0]
+        equipment = sorted({e for c in chosen for e in c.equipment})
+        request = secrets.token_hex(4)
+        body = {
+            "request": request,
+            "resource": "transport",
+            "quantity": len(chosen),
+            "unit": "borgere",
+            "needed_by": int(min(e.runs_out for e in chosen)),
+            "text": f"Evakuering af {len(chosen)} strømafhængige borgere ({', '.join(equipment)}):"
+            f" {' '.join(e.citizen for e in chosen)}"[:200],
+        }
+        await self.hub.submit(Kind.RESOURCE_REQUEST, bytes.fromhex(centre),
+                              encode_payload(Kind.RESOURCE_REQUEST, body), priority=Priority.LIFE_SAFETY,
+                              ttl_minutes=self.config.ttl_minutes)  # fmt: skip
+        await self.register.log(reader, "evakuering anmodet", f"{request}: {len(chosen)} borgere")
+        return request
+
+    async def erase(self, reader: Reader, citizen: str) -> bool:
+        """Erase a person from the register and from every incident row."""
+        gone = await self.register.erase(reader, citizen)
+        await self.incidents.erase_citizen(citizen)
+        return gone
+
+    # ---- the loops ----------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except BeredtError:
+                log.exception("citizens: the follow-up tick failed; trying again at the next")
+            await asyncio.sleep(self.config.tick_interval)
+
+    async def tick(self) -> None:
+        """One round: send the lists of new outages, raise due alarms, delete what is past retention."""
+        now = self.hub.clock.time()
+        await self._dispatch_new(now)
+        await self._raise_alarms(now)
+        gone = await self.incidents.purge(now, self.config.retention_days * 86400.0)
+        if gone:
+            await self.register.log(HUB_READER, "slettet efter opbevaringstid", ", ".join(gone))
+
+    async def _dispatch_new(self, now: float) -> None:
+        async with self._dispatching:  # the API and the tick may both find the same new outage
+            for outage in await self.incidents.undispatched():
+                await self._dispatch(outage, now)
+
+    async def _dispatch(self, outage: Outage, now: float) -> None:
+        people = await self.register.citizens(HUB_READER, why=f"opfølgningsliste {outage.id} bygget")
+        entries = affected(people, outage, self.config.teams)
+        await self.incidents.put_entries(entries)
+        for team in sorted({e.team for e in entries if e.team}):
+            for body in list_bodies([e for e in entries if e.team == team], outage):
+                payload = encode_payload(Kind.FOLLOWUP_LIST, body)
+                part = body.get("part", 1)
+                assert isinstance(part, int)
+                for node in self._team_nodes(team):  # each of the team's devices gets its own sealed copy
+                    message = await self.hub.submit(Kind.FOLLOWUP_LIST, bytes.fromhex(node), payload,
+                                                    priority=Priority.URGENT,
+                                                    ttl_minutes=self.config.ttl_minutes)  # fmt: skip
+                    await self.incidents.list_sent(outage.id, node, part, message.hex(), now, len(payload))
+        unassigned = [e.district for e in entries if e.team is None]
+        if unassigned:
+            log.warning("outage %s: %d citizens in districts without a team: %s", outage.id,
+                        len(unassigned), ", ".join(sorted(set(unassigned))))  # fmt: skip
+        await self.incidents.dispatched(outage.id, now)
+        log.info("outage %s: %d citizens on follow-up lists", outage.id, len(entries))
+
+    async def _raise_alarms(self, now: float) -> None:
+        own = {o.id for o in await self.incidents.outages(active_only=True, source="")}
+        entries = [e for e in merge([await self.incidents.entries()]) if e.outage in own]
+        if not entries:
+            return
+        alarmed = set(await self.incidents.alarms())
+        visits = await self.incidents.visits()
+        for entry in due_alarms(entries, visits, alarmed, now, self.config.alarm_hours * 3600.0):
+            if not await self.incidents.add_alarm(entry.outage, entry.citizen, now):
+                continue
+            alarm = Alarm(entry.outage, entry.citizen, entry.district, entry.runs_out, entry.equipment)
+            log.warning("citizens: alarm for %s in outage %s (%.1f h left, not seen)", entry.citizen,
+                        entry.outage, entry.hours_left(now))  # fmt: skip
+            for sink in self._sinks:
+                await sink(alarm)
+
+    async def _pump_events(self) -> None:
+        async for event in self.hub.subscribe():
+            if isinstance(event, MessageReceived) and event.kind in ("followup_list", "visit"):
+                try:
+                    await self._received(bytes.fromhex(event.id))
+                except BeredtError:
+                    log.exception("citizens: could not take in message %s", event.id)
+
+    async def _received(self, message_id: bytes) -> None:
+        stored = await self.hub.store.message(message_id)
+        if stored is None or not stored.for_me:
+            return
+        frame = decode_frame(stored.wire)
+        body = decode_payload(frame.kind, self.hub.open_payload(frame))
+        assert isinstance(body, dict)
+        sender = frame.sender.hex()
+        if frame.kind is Kind.FOLLOWUP_LIST:
+            await self._take_list(body, sender)
+        else:
+            await self._take_visit(body, sender)
+
+    async def _take_list(self, body: dict[str, Any], sender: str) -> None:
+        outage = Outage(body["outage"], float(body["started"]))
+        await self.incidents.add_outage(outage, source=sender)
+        entries = entries_from_list(body, self.hub.node_id.hex())
+        people = {
+            c.id: c for c in await self.register.citizens(HUB_READER, why=f"liste {outage.id} modtaget")
+        }
+        known = [Entry(e.citizen, e.outage, people[e.citizen].district if e.citizen in people else "",
+                       e.runs_out, e.equipment, e.team) for e in entries]  # fmt: skip
+        await self.incidents.put_entries(known)
+        missing = sum(e.citizen not in people for e in entries)
+        log.info("outage %s: list part %s/%s from %s, %d citizens (%d not in this hub's register)",
+                 outage.id, body.get("part"), body.get("parts"), sender, len(entries), missing)  # fmt: skip
+
+    async def _take_visit(self, body: dict[str, Any], sender: str) -> None:
+        citizen = body["citizen"]
+        entry = self._entry_for(await self.incidents.entries(), citizen, body.get("outage"))
+        if entry is None or entry.team is None or sender not in self._team_nodes(entry.team):
+            # a visit counts only from the team the citizen's list went to
+            log.warning(
+                "citizens: visit for %s from %s ignored: not on a list sent to that hub", citizen, sender
+            )
+            return
+        visit = Visit(citizen, entry.outage, body["outcome"], int(body["at"]), sender)
+        if await self.incidents.add_visit(visit, self.hub.clock.time()):
+            log.info("citizens: visit for %s: %s", citizen, visit.outcome)
+
+    def _team_nodes(self, team: str) -> tuple[str, ...]:
+        """Every hub of the team whose first hub is ``team`` (an entry names the team by it)."""
+        for nodes in self.config.teams.values():
+            if nodes and nodes[0] == team:
+                return nodes
+        return (team,)
+
+    @staticmethod
+    def _entry_for(entries: list[Entry], citizen: str, outage: str | None) -> Entry | None:
+        matching = [e for e in entries if e.citizen == citizen and (outage is None or e.outage == outage)]
+        return min(matching, key=lambda e: e.runs_out) if matching else None

@@ -1,0 +1,84 @@
+"""The register at rest: sealed rows, a key outside the database, reads only for roles that may, an
+access log without personal data, and erasure that leaves nothing readable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hub.citizens.records import to_csv
+from hub.citizens.register import CITIZENS_DB, Reader, Register
+from hub.citizens.sample import sample_citizens
+from hub.citizens.vault import KEY_FILE, Vault
+from hub.core.clock import ManualClock
+from hub.core.errors import AuthError, ConfigError
+
+NURSE = Reader("sygeplejerske-anna", "nurse")
+PEOPLE = sample_citizens(30, ["Nord", "Syd", "Øst"])
+
+
+def _files(folder: Path) -> bytes:
+    """Every byte of the database as someone copying the data folder without the key would get it."""
+    return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith(CITIZENS_DB))
+
+
+async def test_a_copied_database_holds_no_name_cpr_or_address(tmp_path: Path) -> None:
+    vault = Vault.load(tmp_path / KEY_FILE, create=True)
+    register = await Register.open(tmp_path / CITIZENS_DB, vault, ManualClock())
+    try:
+        report = await register.import_csv(to_csv(PEOPLE), NURSE)
+        assert (report.added, report.updated, report.rejected) == (30, 0, [])
+        again = await register.import_csv(to_csv(PEOPLE[:5]), NURSE)
+        assert (again.added, again.updated) == (0, 5)  # matched by CPR, not added twice
+        assert await register.citizens(NURSE) == sorted(PEOPLE, key=lambda p: p.id)
+        copied = _files(tmp_path)
+        for person in PEOPLE:
+            for value in (person.name, person.cpr, person.cpr.replace("-", ""), person.address, person.contact):
+                assert value.encode() not in copied, value
+        assert oct(os.stat(tmp_path / CITIZENS_DB).st_mode & 0o777) == "0o600"
+        log = await register.access_log()
+        assert [e["action"] for e in log][:2] == ["læst", "import"]
+        assert all(p.name not in str(log) and p.cpr not in str(log) for p in PEOPLE)
+    finally:
+        await register.close()
+
+
+async def test_only_nurses_and_coordinators_read_and_the_key_must_be_private(tmp_path: Path) -> None:
+    vault = Vault.load(tmp_path / KEY_FILE, create=True)
+    assert oct((tmp_path / KEY_FILE).stat().st_mode & 0o777) == "0o600"
+    register = await Register.open(tmp_path / CITIZENS_DB, vault, ManualClock())
+    try:
+        await register.import_csv(to_csv(PEOPLE), Reader("hansen", "coordinator"))
+        with pytest.raises(AuthError, match="må ikke"):
+            await register.citizens(Reader("koekken", "institution"))
+        with pytest.raises(AuthError):
+            await register.import_csv(to_csv(PEOPLE), Reader("viewer", "viewer"))
+    finally:
+        await register.close()
+    (tmp_path / KEY_FILE).chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        Vault.load(tmp_path / KEY_FILE)
+    other = Vault.load(tmp_path / "other.key", create=True)
+    register = await Register.open(tmp_path / CITIZENS_DB, other, ManualClock())
+    try:
+        with pytest.raises(Exception, match="does not open"):
+            await register.citizens(NURSE)  # the database alone, with another key, opens nothing
+    finally:
+        await register.close()
+
+
+async def test_erasure_removes_the_person_and_their_key(tmp_path: Path) -> None:
+    vault = Vault.load(tmp_path / KEY_FILE, create=True)
+    register = await Register.open(tmp_path / CITIZENS_DB, vault, ManualClock())
+    try:
+        await register.import_csv(to_csv(PEOPLE), NURSE)
+        gone = PEOPLE[3]
+        assert await register.erase(NURSE, gone.id)
+        assert not await register.erase(NURSE, gone.id)
+        assert gone.id not in {c.id for c in await register.citizens(NURSE)}
+        assert await register.count() == len(PEOPLE) - 1
+        assert ("slettet", gone.id) in [(e["action"], e["subject"]) for e in await register.access_log()]
+    finally:
+        await register.close()
