@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-from hub.citizens.settings import CitizensConfig
 from hub.citizens.service import FollowUp
+from hub.citizens.settings import CitizensConfig
 from hub.core.clock import Clock
 from hub.core.identity import Identity
 from hub.service.assembly import open_hub
@@ -17,8 +16,12 @@ from hub.service.config import HubConfig
 
 @contextlib.asynccontextmanager
 async def follow_up(
-    config: HubConfig, identity: Identity, settings: CitizensConfig, clock: Clock | None = None,
-    *, run: bool = True
+    config: HubConfig,
+    identity: Identity,
+    settings: CitizensConfig,
+    clock: Clock | None = None,
+    *,
+    run: bool = True,
 ) -> AsyncIterator[FollowUp]:
     """A running hub with its follow-up service (``run=False``: the test calls ``tick()`` itself)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)

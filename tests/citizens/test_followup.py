@@ -11,7 +11,7 @@ from pathlib import Path
 from hub.citizens.records import Citizen, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.sample import sample_citizens
-from hub.citizens.service import FollowUp
+from hub.citizens.service import Alarm, FollowUp
 from hub.citizens.settings import CitizensConfig
 from hub.core.clock import ManualClock
 from hub.core.frame import Kind
@@ -122,8 +122,8 @@ async def test_escalation_fires_for_the_right_citizen_at_the_right_time(tmp_path
     settings = CitizensConfig(alarm_hours=2.0)
     async with follow_up(config, STAFF, settings, clock, run=False) as staff:
 
-        async def sink(alarm: object) -> None:
-            alarms.append(getattr(alarm, "citizen"))
+        async def sink(alarm: Alarm) -> None:
+            alarms.append(alarm.citizen)
 
         staff.on_alarm(sink)
         await staff.register.import_csv(to_csv(people), COORDINATOR)

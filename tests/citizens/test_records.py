@@ -12,12 +12,16 @@ GOOD = "Karen Jensen;000150-1234;Skovvej 3, Nord;Nord;ilt+sug;4,5;ilt-flasker;Je
 
 
 def test_good_and_bad_rows_are_sorted_out_with_reasons() -> None:
-    text = HEADER + GOOD + (
-        "Poul Hansen;321350-1111;Engvej 1;Syd;ilt;3;;\n"  # line 3: no such date
-        "Inge Nielsen;000250-2222;Engvej 2;Syd;brødrister;3;;\n"  # line 4: unknown equipment
-        "Erik Larsen;000350-3333;;Syd;dialyse;-1;;\n"  # line 5: no address, negative hours
-        "Ruth Madsen;000150-1234;Engvej 9;Syd;respirator;2;;\n"  # line 6: same CPR as line 2
-        "Ole Berg;3105501234;Kirkevej 1;Syd;respirator;12;;\n"  # line 7: good, dash left out
+    text = (
+        HEADER
+        + GOOD
+        + (
+            "Poul Hansen;321350-1111;Engvej 1;Syd;ilt;3;;\n"  # line 3: no such date
+            "Inge Nielsen;000250-2222;Engvej 2;Syd;brødrister;3;;\n"  # line 4: unknown equipment
+            "Erik Larsen;000350-3333;;Syd;dialyse;-1;;\n"  # line 5: no address, negative hours
+            "Ruth Madsen;000150-1234;Engvej 9;Syd;respirator;2;;\n"  # line 6: same CPR as line 2
+            "Ole Berg;3105501234;Kirkevej 1;Syd;respirator;12;;\n"  # line 7: good, dash left out
+        )
     )
     parsed = parse_csv(text)
     assert [(line, c.name) for line, c in parsed.accepted] == [(2, "Karen Jensen"), (7, "Ole Berg")]

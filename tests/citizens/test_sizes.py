@@ -3,12 +3,11 @@ ten citizens one LoRa packet; a long list is split into parts that each decode o
 
 from __future__ import annotations
 
+import cbor2
 import pytest
 
 from hub.citizens.followup import Entry, Outage, list_bodies
 from hub.core.errors import ProtocolError
-import cbor2
-
 from hub.core.frame import Kind
 from hub.core.identity import Identity
 from hub.core.kinds import decode_payload, encode_payload
@@ -51,9 +50,13 @@ def test_a_long_list_goes_in_parts_and_order_is_kept() -> None:
 
 
 def test_bad_lists_are_refused() -> None:
-    with pytest.raises(ValueError, match="citizens\\[0\\].equipment"):
-        encode_payload(Kind.FOLLOWUP_LIST, {"outage": "0000cafe", "started": 0,
-                                            "citizens": [{"id": "0a0b0c0d", "minutes": 1, "equipment": ["tv"]}]})  # fmt: skip
+    bad = {
+        "outage": "0000cafe",
+        "started": 0,
+        "citizens": [{"id": "0a0b0c0d", "minutes": 1, "equipment": ["tv"]}],
+    }
+    with pytest.raises(ValueError, match=r"citizens\[0\]\.equipment"):
+        encode_payload(Kind.FOLLOWUP_LIST, bad)
     short_entry = cbor2.dumps({1: b"\x00\x00\xca\xfe", 2: 0, 3: b"\x0a\x0b\x0c\x0d\x00\x01"})
     with pytest.raises(ProtocolError, match="packed entries"):
         decode_payload(Kind.FOLLOWUP_LIST, short_entry)

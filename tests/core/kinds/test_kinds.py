@@ -74,7 +74,8 @@ BODIES: dict[Kind, object] = {
     Kind.READ_RECEIPT: {"message": "00112233445566778899aabbccddeeff", "read_at": NOW, "by": "Vagtleder"},
     Kind.FOLLOWUP_LIST: {"outage": "0000cafe", "started": NOW, "part": 1, "parts": 1,
                          "citizens": [{"id": "0a0b0c0d", "minutes": 90, "equipment": ["oxygen"]},
-                                      {"id": "0a0b0c0e", "minutes": 600, "equipment": ["dialysis", "suction"]}]},
+                                      {"id": "0a0b0c0e", "minutes": 600,
+                                       "equipment": ["dialysis", "suction"]}]},
     Kind.VISIT: {"citizen": "0a0b0c0d", "outcome": "needs_oxygen", "at": NOW, "outage": "0000cafe"},
 }  # fmt: skip
 
