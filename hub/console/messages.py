@@ -32,6 +32,7 @@ KIND_NAMES = {
     "text": "besked", "sitrep": "situationsrapport", "status": "status", "rollcall": "statusrunde",
     "alert": "varsel", "resource_request": "ressourceanmodning", "commitment": "tilsagn",
     "read_receipt": "læst-kvittering", "roster": "rosteropdatering", "ack": "kvittering",
+    "exercise_control": "øvelsesstyring",
 }  # fmt: skip
 FACILITY_NAMES = {
     "Normal": "alt OK",

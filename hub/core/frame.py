@@ -77,6 +77,8 @@ class Kind(enum.IntEnum):
     RESOURCE_REQUEST = 9
     COMMITMENT = 10
     READ_RECEIPT = 11
+    EXERCISE_CONTROL = 12
+    """A coordinator starts, pauses, resumes or ends an exercise, or simulates a link outage in it."""
     FOLLOWUP_LIST = 13
     VISIT = 14
 

@@ -99,6 +99,25 @@ class Delivery:
     """Next hops the frame was handed to since it was loaded: only their hop acks settle it."""
     inflight: int = 0
     """Attempts handed to links and not yet finished (several at once for life-safety fan-out)."""
+    drill: bool = False
+    """An exercise's or a test's frame: queued behind every real one, and never on a paid link."""
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Queue key, smallest first: real before drill, then higher priority first."""
+        return int(self.drill), -int(self.priority)
+
+    @property
+    def policy_priority(self) -> Priority:
+        """The priority the link policy sees: a drill may use free and metered links (so an exercise fails
+        over for real), never paid credit, and never fans out."""
+        return min(self.priority, Priority.NORMAL) if self.drill else self.priority
+
+    @property
+    def send_priority(self) -> Priority:
+        """The priority a link's own queue and budget see: routine for a drill, so it waits behind real
+        frames and fills only the routine share of a radio's airtime."""
+        return Priority.ROUTINE if self.drill else self.priority
 
     @property
     def open(self) -> bool:

@@ -73,6 +73,13 @@ class RadioStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ExerciseChanged:
+    """The exercise this hub takes part in started, paused, resumed, took a link down or ended (None)."""
+
+    exercise: dict[str, object] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Overflow:
     lost: int
 
@@ -85,6 +92,7 @@ HubEvent = (
     | LinkHealthChanged
     | FrameRefused
     | RadioStatus
+    | ExerciseChanged
     | Overflow
 )
 

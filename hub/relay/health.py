@@ -9,6 +9,10 @@ Hysteresis keeps a flapping link from causing storms: a link that went down must
 times in a row, and not earlier than ``hold_down`` seconds after it last failed, before traffic returns.
 A whole-link state (peer None) comes from the transport's own ``LinkChanged`` events; the state the
 policy sees for (link, peer) is the worse of the link's and the peer's.
+
+An exercise may *simulate* an outage (``simulate_down``): the pair, or the whole link, then reads as down
+to the policy, so the router fails over for real, while the link itself stays open and its measured
+health goes on underneath; ``lift_simulated`` gives the measured state back.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class HealthBoard:
         self.up_after = up_after
         self.hold_down = hold_down
         self._entries: dict[tuple[str, str | None], LinkHealth] = {}
+        self._simulated: dict[tuple[str, str | None], str] = {}
+        """(link, peer or None for the whole link) -> why an exercise treats it as down."""
         self._listeners: list[Callable[[HealthChanged], None]] = [on_change] if on_change else []
 
     def listen(self, callback: Callable[[HealthChanged], None]) -> None:
@@ -81,8 +87,33 @@ class HealthBoard:
         return health
 
     def state(self, link: str, peer: str | None) -> LinkState:
+        if self.simulated(link, peer) is not None:
+            return LinkState.DOWN
         own = self.entry(link, None).state
         return own if peer is None else min(own, self.entry(link, peer).state)
+
+    def simulated(self, link: str, peer: str | None) -> str | None:
+        """Why an exercise treats (link, peer) as down (the whole link or this peer on it), or None."""
+        whole = self._simulated.get((link, None))
+        return whole if whole is not None or peer is None else self._simulated.get((link, peer))
+
+    def simulations(self) -> dict[tuple[str, str | None], str]:
+        return dict(self._simulated)
+
+    def simulate_down(self, link: str, peer: str | None, reason: str, now: float) -> None:
+        """Treat (link, peer), or the whole link for peer None, as down until ``lift_simulated``."""
+        old = self.state(link, peer)
+        self._simulated[(link, peer)] = reason
+        log.warning("link %s%s: simulated down (%s)", link, f" to {peer}" if peer else "", reason)
+        self._notify(HealthChanged(link, peer, old, LinkState.DOWN, reason, now))
+
+    def lift_simulated(self, link: str, peer: str | None, now: float) -> None:
+        """End a simulated outage: the measured state counts again (and parked traffic wakes up)."""
+        if self._simulated.pop((link, peer), None) is None:
+            return
+        new = self.state(link, peer)
+        log.info("link %s%s: simulated outage lifted (%s)", link, f" to {peer}" if peer else "", new.label)
+        self._notify(HealthChanged(link, peer, LinkState.DOWN, new, "simulated outage lifted", now))
 
     def entries(self) -> list[LinkHealth]:
         return list(self._entries.values())
@@ -123,6 +154,8 @@ class HealthBoard:
         where = health.link + (f" to {health.peer}" if health.peer else "")
         level = logging.WARNING if new < old else logging.INFO
         log.log(level, "link %s: %s -> %s (%s)", where, old.label, new.label, reason)
-        event = HealthChanged(health.link, health.peer, old, new, reason, now)
+        self._notify(HealthChanged(health.link, health.peer, old, new, reason, now))
+
+    def _notify(self, event: HealthChanged) -> None:
         for listener in self._listeners:
             listener(event)

@@ -24,7 +24,7 @@ from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
 from hub.core.errors import RoutingError, SealError
 from hub.core.frame import BROADCAST, MAX_PAYLOAD, MAX_TTL_MINUTES, Frame, Kind, Priority, Status
 from hub.core.identity import Identity
-from hub.core.kinds import sealed_by_default
+from hub.core.kinds import decode_payload, encode_payload, sealed_by_default
 from hub.core.kinds.roster import parse_root_public
 from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.seal import Context, SealingKey
@@ -33,6 +33,7 @@ from hub.core.transport import LinkChanged, Received, TimeHint, Transport
 from hub.relay.acks import AckBatcher
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
+from hub.relay.exercises import ExerciseState
 from hub.relay.group_sends import LEDGER_FILE, GroupSend, GroupSends
 from hub.relay.groups import Groups
 from hub.relay.health import HealthBoard, HealthChanged
@@ -76,6 +77,7 @@ class Hub:
         self.router: Router
         self.acks: AckBatcher
         self.inbound: Inbound
+        self.exercise: ExerciseState
         self.ready = asyncio.Event()
 
     @property
@@ -148,6 +150,8 @@ class Hub:
             clock=self.clock,
             roster_updates=self.roster_updates,
         )
+        self.exercise = ExerciseState(self.node_id, self.health, self.links, self.clock, self.events)
+        self.inbound.exercise = self.exercise
         self.roster_updates.on_revoked = self._report_revoked
 
     async def run(self) -> None:
@@ -161,6 +165,7 @@ class Hub:
                 name="probes",
             )
             group.create_task(supervised("maintenance", self._maintain_forever), name="maintenance")
+            group.create_task(supervised("exercise", self.exercise.expire_forever), name="exercise")
             if self.config.trust.announce_interval > 0:
                 group.create_task(supervised("roster", self._announce_forever), name="roster")
             resumed = asyncio.Event()
@@ -360,6 +365,18 @@ class Hub:
         return await self.group_sends.send(
             name, members, submit_one, kind=kind.name.lower(), now=self.clock.time()
         )
+
+    async def send_exercise_control(self, body: dict[str, object]) -> bytes:
+        """Broadcast a signed EXERCISE_CONTROL (CAP status Exercise) to every hub, and act on it here too:
+        the coordinator's own hub takes part in its exercise like any other."""
+        payload = encode_payload(Kind.EXERCISE_CONTROL, body)
+        message_id = await self.submit(
+            Kind.EXERCISE_CONTROL, BROADCAST, payload, priority=Priority.URGENT, status=Status.EXERCISE
+        )
+        decoded = decode_payload(Kind.EXERCISE_CONTROL, payload)
+        assert isinstance(decoded, dict)
+        self.exercise.act(decoded, self.node_id.hex())
+        return message_id
 
     def _check_may_send(self, kind: Kind) -> None:
         """Refuse now what every receiver would refuse for ever: a kind this node's role may not send."""

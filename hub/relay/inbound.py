@@ -24,6 +24,7 @@ from hub.core.transport import Cost, Received
 from hub.relay.acks import AckBatcher, decode_ids
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, FrameRefused, MessageReceived, RadioStatus
+from hub.relay.exercises import ExerciseState
 from hub.relay.links import LinkSet
 from hub.relay.roster_updates import RosterUpdates
 from hub.relay.router import Router
@@ -33,7 +34,11 @@ from hub.relay.timesync import NeighbourTime
 log = logging.getLogger("beredt.inbound")
 
 FRESH = 300  # seconds: a frame stamped longer ago (or ahead) than this teaches no address
-_NOT_FOR_PEOPLE = (Kind.ACK, Kind.ROSTER)  # handled by the hub itself, never shown in an inbox
+_NOT_FOR_PEOPLE = (
+    Kind.ACK,
+    Kind.ROSTER,
+    Kind.EXERCISE_CONTROL,
+)  # handled by the hub itself, never shown in an inbox
 STATUS_MARKER = b"\x00"  # first byte of link-level status data, never of a frame (see hub/core/frame.py)
 
 
@@ -64,7 +69,10 @@ class Inbound:
         self.reassembler = Reassembler()
         self._accepting: set[bytes] = set()
         self.accepted = 0
+        self.simulated_dropped = 0
+        """Frames ignored because an exercise treats the link they came in on as down."""
         self.radio_status: dict[str, RadioStatus] = {}
+        self.exercise: ExerciseState | None = None
 
     def reassembly_status(self) -> dict[str, int]:
         """Partial fragment sets held, their bytes and budget, and what was refused, evicted or expired."""
@@ -78,6 +86,9 @@ class Inbound:
 
     async def handle(self, link: str, received: Received) -> None:
         data = received.data
+        if self._simulated_out(link, received.source):
+            self.simulated_dropped += 1  # as if it never arrived: the sender gets no hop ack and fails over
+            return
         if data[:1] == STATUS_MARKER and "value" in received.meta:
             self._radio_status(link, received)
             return
@@ -112,6 +123,14 @@ class Inbound:
             self._hop_ack(frame, link, received.source)
         else:
             await self._message(frame, data, link, received.source)
+
+    def _simulated_out(self, link: str, source: str) -> bool:
+        """Whether an exercise treats ``link`` (or the peer at ``source`` on it) as down right now."""
+        health = self.links.health
+        if health.simulated(link, None) is not None:
+            return True
+        peer = self.links.peer_at(link, source)
+        return peer is not None and health.simulated(link, peer.hex()) is not None
 
     def _radio_status(self, link: str, received: Received) -> None:
         peer = self.links.peer_at(link, received.source)
@@ -253,6 +272,10 @@ class Inbound:
             await self._e2e_ack(frame, link, source)
             return
         if frame.kind is Kind.ROSTER:  # applied above; no one's inbox
+            return
+        if frame.kind is Kind.EXERCISE_CONTROL:  # the console's banner shows it, not the inbox
+            if self.exercise is not None:
+                self.exercise.apply(frame)
             return
         self.events.publish(
             MessageReceived(

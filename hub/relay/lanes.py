@@ -1,16 +1,19 @@
-"""How urgent a received frame is, from its first bytes, before any signature is checked.
+"""How urgent a frame is, from its first bytes, before any signature is checked.
 
 Only the order of work depends on it, never trust: a forged "ack" ranked urgent is still verified (and
-refused) like any frame, and every queue it can enter stays bounded.
+refused) like any frame, and every queue it can enter stays bounded. Real traffic goes first: a frame of
+an exercise or a test (CAP status not Actual) ranks as routine, whatever priority it claims, and the
+router queues it behind every real frame (``is_drill``).
 """
 
 from __future__ import annotations
 
-from hub.core.frame import VERSION, Kind, Priority
+from hub.core.frame import VERSION, Kind, Priority, Status
 from hub.core.ranked import URGENT_RANK
 
 _ACK_KINDS = frozenset({Kind.ACK, Kind.HOP_ACK})
 _PRIORITY_BITS = 0x03
+_STATUS_SHIFT = 2
 
 
 def frame_rank(data: bytes) -> int:
@@ -21,4 +24,13 @@ def frame_rank(data: bytes) -> int:
         return int(Priority.NORMAL)
     if data[3] in _ACK_KINDS:
         return URGENT_RANK
+    if is_drill(data):
+        return int(Priority.ROUTINE)
     return data[2] & _PRIORITY_BITS
+
+
+def is_drill(data: bytes) -> bool:
+    """Whether a version-1 frame is marked Exercise or Test (flags byte 2, bits 2-3): not the real thing."""
+    if len(data) < 4 or data[0] != VERSION:
+        return False
+    return (data[2] >> _STATUS_SHIFT) & 0x03 in (Status.EXERCISE, Status.TEST)

@@ -30,12 +30,12 @@ def tried_key(link: str, hop: bytes) -> str:
 
 def plan(delivery: Delivery, policy: Policy, links: LinkSet, blocked: Callable[[str], bool]) -> list[Attempt]:
     """The attempts to make now, best first; ``blocked`` says which links are out of budget."""
-    fan_out = policy.fan_out(delivery.priority)
+    fan_out = policy.fan_out(delivery.policy_priority)
     attempts: list[Attempt] = []
     for hop in delivery.candidates:
         ranked = policy.rank(
             links.options(hop),
-            priority=delivery.priority,
+            priority=delivery.policy_priority,
             size=len(delivery.wire),
             capabilities=links.capabilities,
             kind_of=links.kind_of,

@@ -4,7 +4,8 @@ Every open (message, next hop) delivery lives in a timer heap. When it falls due
 the attempt (``hub.relay.planning``: the policy's usable links to its next hops, the configured route's
 hops in order, the first the primary and later ones alternatives, skipping those already tried in this
 round) and hands it to that link's workers. Slow links get one worker and a priority queue, so
-life-safety frames overtake routine ones; free links get many workers. A send that fails, an attempt
+life-safety frames overtake routine ones, and every real frame overtakes an exercise's (CAP status
+Exercise or Test: ``Delivery.order``); free links get many workers. A send that fails, an attempt
 that breaks after its send, or a hop ack that does not come in time marks that link tried and the
 delivery is due again at once on the next link: that is the failover. When every link has been tried
 the round starts over after a capped, jittered back-off. Health changes for the better wake parked
@@ -29,6 +30,7 @@ from hub.core.transport import Cost
 from hub.relay.delivery import Backoff, Delivery, DeliveryState
 from hub.relay.events import DeliveryChanged, EndToEndAcked, EventBus
 from hub.relay.health import HealthChanged, LinkState
+from hub.relay.lanes import is_drill
 from hub.relay.links import LinkSet
 from hub.relay.planning import Attempt, plan, tried_key
 from hub.relay.policy import Policy
@@ -99,7 +101,7 @@ class Router:
         self._park = Backoff(initial=PARKED_RECHECK, cap=PARKED_RECHECK)
         self._deliveries: dict[bytes, list[Delivery]] = {}
         self._sizes: dict[bytes, int] = {}
-        self._heap: list[tuple[float, int, int, Delivery]] = []
+        self._heap: list[tuple[float, tuple[int, int], int, Delivery]] = []
         self._timer_of: dict[int, int] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
@@ -110,7 +112,7 @@ class Router:
         self._resume_room: dict[bytes, asyncio.Event] = {}
         self.resume_window = RESUME_WINDOW
         self.resume_page = RESUME_PAGE
-        self._queues: dict[str, asyncio.PriorityQueue[tuple[int, int, Attempt]]] = {
+        self._queues: dict[str, asyncio.PriorityQueue[tuple[tuple[int, int], int, Attempt]]] = {
             link: asyncio.PriorityQueue() for link in links.transports
         }
         links.health.listen(self._on_health)
@@ -153,7 +155,16 @@ class Router:
     ) -> None:
         alternatives = self.route(recipient, exclude) if recipient != BROADCAST else []
         for hop in hops:
-            delivery = Delivery(message_id, hop, wire, priority, expires, attempts=attempts, preferred=prefer)
+            delivery = Delivery(
+                message_id,
+                hop,
+                wire,
+                priority,
+                expires,
+                attempts=attempts,
+                preferred=prefer,
+                drill=is_drill(wire),
+            )
             delivery.candidates = [hop, *(a for a in alternatives if a != hop)]
             self._deliveries.setdefault(message_id, []).append(delivery)
             self._sizes[message_id] = len(wire)
@@ -265,7 +276,7 @@ class Router:
     def _schedule(self, delivery: Delivery, due: float) -> None:
         seq = next(self._seq)
         self._timer_of[id(delivery)] = seq
-        heapq.heappush(self._heap, (due, -int(delivery.priority), seq, delivery))
+        heapq.heappush(self._heap, (due, delivery.order, seq, delivery))
         self._wake.set()
 
     # ---- acknowledgements ---------------------------------------------------------------------------
@@ -402,7 +413,7 @@ class Router:
                 error=reason,
             )
         attempts = plan(
-            delivery, self.policy, self.links, lambda link: self._blocked_until.get(link, 0.0) > now
+            delivery, self.policy, self.links, lambda link: self._blocked(link, delivery.drill, now)
         )
         if not attempts:
             if delivery.tried:
@@ -417,9 +428,14 @@ class Router:
         delivery.attempts += 1
         delivery.inflight = len(attempts)
         for attempt in attempts:
-            self._queues[attempt.candidate.link].put_nowait(
-                (-int(delivery.priority), next(self._seq), attempt)
-            )
+            self._queues[attempt.candidate.link].put_nowait((delivery.order, next(self._seq), attempt))
+
+    def _blocked(self, link: str, drill: bool, now: float) -> bool:
+        """Whether ``link``'s budget is spent for real traffic, or, for a drill, for drills."""
+        until = self._blocked_until.get(link, 0.0)
+        if drill:
+            until = max(until, self._blocked_until.get(_budget_key(link, True), 0.0))
+        return until > now
 
     async def _work_forever(self, link: str) -> None:
         queue = self._queues[link]
@@ -480,9 +496,11 @@ class Router:
         """Hand the frame to the link; return why it failed, or None."""
         delivery, link = attempt.delivery, attempt.candidate.link
         try:
-            await self.links.send(link, attempt.candidate.address, delivery.wire, int(delivery.priority))
-        except BudgetExhausted as exc:
-            self._blocked_until[link] = self.clock.monotonic() + exc.retry_after
+            await self.links.send(link, attempt.candidate.address, delivery.wire, int(delivery.send_priority))
+        except (
+            BudgetExhausted
+        ) as exc:  # a drill's share being spent holds back drills only, never real traffic
+            self._blocked_until[_budget_key(link, delivery.drill)] = self.clock.monotonic() + exc.retry_after
             return str(exc)
         except TransportError as exc:
             self.links.health.failure(link, peer, self.clock.monotonic(), str(exc))
@@ -516,3 +534,7 @@ class Router:
             self._parked_deliveries.clear()
         if change.new is LinkState.DOWN:
             log.warning("link %s to %s down: %s", change.link, change.peer or "all peers", change.reason)
+
+
+def _budget_key(link: str, drill: bool) -> str:
+    return f"{link}#drill" if drill else link

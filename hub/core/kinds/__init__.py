@@ -26,6 +26,7 @@ SCHEMAS: dict[Kind, Schema] = {
     Kind.RESOURCE_REQUEST: catalog.RESOURCE_REQUEST,
     Kind.COMMITMENT: catalog.COMMITMENT,
     Kind.READ_RECEIPT: catalog.READ_RECEIPT,
+    Kind.EXERCISE_CONTROL: catalog.EXERCISE_CONTROL,
     Kind.FOLLOWUP_LIST: followup.FOLLOWUP_LIST,
     Kind.VISIT: followup.VISIT,
 }
@@ -34,7 +35,7 @@ _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)
 
 # The kinds that cannot carry personal data: message ids and public cards, made by the hubs themselves.
 # Every other kind, including any added later, may name a citizen and is sealed unless marked public.
-NO_PERSONAL_DATA = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.ROSTER})
+NO_PERSONAL_DATA = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.EXERCISE_CONTROL})
 
 
 def sealed_by_default(kind: Kind, *, public: bool = False) -> bool:

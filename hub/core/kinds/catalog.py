@@ -234,3 +234,19 @@ READ_RECEIPT = Schema(
         Entry(3, "by", Text(60)),
     ),
 )
+
+# An exercise's control, from a coordinator's hub (staff) to every participating hub. It changes state
+# (a simulated outage makes a hub treat a link as down), so it is signed like every frame, always carries
+# CAP status Exercise, and acts only within the exercise it names.
+EXERCISE_ACTION = Choice(("start", "pause", "resume", "end", "outage"))
+EXERCISE_CONTROL = Schema(
+    "exercise_control",
+    (
+        Entry(1, "exercise", REQUEST_ID, required=True),
+        Entry(2, "action", EXERCISE_ACTION, required=True),
+        Entry(3, "name", Text(80)),
+        Entry(4, "until", Time()),
+        Entry(5, "node", HexId(8)),
+        Entry(6, "link", Text(32)),
+    ),
+)

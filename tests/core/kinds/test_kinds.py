@@ -72,6 +72,8 @@ BODIES: dict[Kind, object] = {
     Kind.COMMITMENT: {"request": "0000beef", "resource": "diesel", "quantity": 400, "unit": "l",
                       "arrives_by": NOW + 2 * 3600},
     Kind.READ_RECEIPT: {"message": "00112233445566778899aabbccddeeff", "read_at": NOW, "by": "Vagtleder"},
+    Kind.EXERCISE_CONTROL: {"exercise": "0a1b2c3d", "action": "outage", "name": "Strømsvigt",
+                            "until": NOW + 5400, "node": "0011223344556677", "link": "internet"},
     Kind.FOLLOWUP_LIST: {"outage": "0000cafe", "started": NOW, "part": 1, "parts": 1,
                          "citizens": [{"id": "0a0b0c0d", "minutes": 90, "equipment": ["oxygen"]},
                                       {"id": "0a0b0c0e", "minutes": 600,

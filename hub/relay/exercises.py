@@ -1,0 +1,177 @@
+"""What a hub knows of the exercise it takes part in, and the simulated outages that exercise imposes.
+
+A coordinator's hub broadcasts signed EXERCISE_CONTROL frames (CAP status Exercise, staff or region
+senders only: admission refuses anyone else). Every hub that admits one applies it here:
+
+    start   the exercise is active until ``until`` (its planned end): consoles show the exercise banner
+    pause / resume   shown on the banner; the coordinator's hub holds back its injects meanwhile
+    outage  within the active exercise only: ``node``'s ``link`` counts as down until ``until``. The
+            named hub treats the whole link as down; every other hub treats that link to ``node`` as down.
+            Nothing is closed: the health board reports the pair down, so the router fails over for real,
+            and frames arriving over it are ignored, so senders fail over too.
+    end     the exercise is over: every outage it imposed is lifted at once
+
+Outages and the exercise itself also end on their own at ``until`` (``expire``, run every second by the
+hub), so a lost "end" cannot leave a hub cut off. A control for another exercise than the active one, or
+one that is not EXERCISE status, changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from hub.core.clock import Clock
+from hub.core.errors import ProtocolError
+from hub.core.frame import Frame, Kind, Status
+from hub.core.kinds import decode_payload
+from hub.relay.events import EventBus, ExerciseChanged
+from hub.relay.health import HealthBoard
+from hub.relay.links import LinkSet
+
+log = logging.getLogger("beredt.exercise")
+
+EXPIRY_CHECK = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    link: str
+    peer: str | None
+    """The peer (hex id) on ``link`` treated as down, or None: the whole link (this hub is the one out)."""
+    until: float
+    node: str
+    """The hub whose link is out (hex id), as the control named it."""
+
+
+@dataclass(slots=True)
+class ActiveExercise:
+    id: str
+    name: str
+    until: float
+    coordinator: str
+    """Hex id of the hub that started it."""
+    paused: bool = False
+    outages: list[Outage] = field(default_factory=list)
+
+    def view(self) -> dict[str, object]:
+        """JSON for the console banner and the API."""
+        outages = [{"link": o.link, "node": o.node, "until": int(o.until)} for o in self.outages]
+        return {"id": self.id, "name": self.name, "until": int(self.until), "paused": self.paused,
+                "coordinator": self.coordinator, "outages": outages}  # fmt: skip
+
+
+class ExerciseState:
+    """The active exercise at this hub (at most one) and the outages applied for it."""
+
+    def __init__(
+        self, me: bytes, health: HealthBoard, links: LinkSet, clock: Clock, events: EventBus
+    ) -> None:
+        self.me = me.hex()
+        self.health = health
+        self.links = links
+        self.clock = clock
+        self.events = events
+        self.active: ActiveExercise | None = None
+        self.ignored = 0
+        """Controls that named no active exercise or were not marked Exercise."""
+
+    def apply(self, frame: Frame) -> bool:
+        """Act on an admitted EXERCISE_CONTROL frame; False when it changes nothing."""
+        if frame.kind is not Kind.EXERCISE_CONTROL or frame.status is not Status.EXERCISE:
+            self.ignored += 1
+            return False
+        try:
+            body = decode_payload(Kind.EXERCISE_CONTROL, frame.payload)
+        except ProtocolError as exc:
+            log.warning("undecodable exercise control from %s: %s", frame.sender.hex(), exc)
+            self.ignored += 1
+            return False
+        assert isinstance(body, dict)
+        return self.act(body, frame.sender.hex())
+
+    def act(self, body: dict[str, object], sender: str) -> bool:
+        """Apply a decoded control ``body`` signed by ``sender`` (hex id)."""
+        exercise, action = str(body["exercise"]), str(body["action"])
+        now = self.clock.time()
+        until = float(body.get("until", 0) or 0)  # type: ignore[arg-type]
+        if action == "start":
+            if self.active is not None and self.active.id != exercise:
+                self._finish(now, "replaced by a newer exercise")
+            if self.active is None:
+                self.active = ActiveExercise(exercise, str(body.get("name", "")), until, sender)
+                log.warning("exercise %s (%s) started by %s", exercise, self.active.name, sender)
+            self._publish()
+            return True
+        active = self.active
+        if active is None or active.id != exercise:
+            self.ignored += 1
+            return False
+        if action in ("pause", "resume"):
+            active.paused = action == "pause"
+        elif action == "end":
+            self._finish(now, "ended by the coordinator")
+        elif action == "outage":
+            return self._outage(active, body, until, now)
+        self._publish()
+        return True
+
+    def _outage(self, active: ActiveExercise, body: dict[str, object], until: float, now: float) -> bool:
+        node, link = str(body.get("node", "")), str(body.get("link", ""))
+        if not node or not link or until <= now or link not in self.links.transports:
+            self.ignored += 1
+            return False  # not a link this hub has: nothing here to take down
+        peer = None if node == self.me else node
+        if peer is not None and bytes.fromhex(peer) not in self.links.peers:
+            self.ignored += 1
+            return False
+        until = min(until, active.until)
+        active.outages.append(Outage(link, peer, until, node))
+        self.health.simulate_down(
+            link, peer, f"exercise {active.name}: simulated outage", self.clock.monotonic()
+        )
+        self._publish()
+        return True
+
+    def expire(self) -> None:
+        """Lift outages whose time is up, and end an exercise past its planned end."""
+        active = self.active
+        if active is None:
+            return
+        now = self.clock.time()
+        if now >= active.until:
+            self._finish(now, "its time window is over")
+            self._publish()
+            return
+        due = [o for o in active.outages if o.until <= now]
+        for outage in due:
+            active.outages.remove(outage)
+            self._lift(outage)
+        if due:
+            self._publish()
+
+    async def expire_forever(self) -> None:
+        while True:
+            self.expire()
+            await asyncio.sleep(EXPIRY_CHECK)
+
+    def _finish(self, now: float, why: str) -> None:
+        active = self.active
+        if active is None:
+            return
+        outages, active.outages = active.outages, []
+        for outage in outages:
+            self._lift(outage)
+        log.warning("exercise %s (%s) is over: %s", active.id, active.name, why)
+        self.active = None
+
+    def _lift(self, outage: Outage) -> None:
+        if not any(o.link == outage.link and o.peer == outage.peer for o in self._others(outage)):
+            self.health.lift_simulated(outage.link, outage.peer, self.clock.monotonic())
+
+    def _others(self, outage: Outage) -> list[Outage]:
+        return [o for o in (self.active.outages if self.active else []) if o is not outage]
+
+    def _publish(self) -> None:
+        self.events.publish(ExerciseChanged(None if self.active is None else self.active.view()))

@@ -1,0 +1,128 @@
+"""Exercises in the engine: real traffic first on every queue, and simulated outages that make the hubs
+fail over for real without closing a link, lifted by the exercise's end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.core.clock import ManualClock
+from hub.core.frame import Kind, Priority, Status
+from hub.relay.events import EventBus
+from hub.relay.exercises import ExerciseState
+from hub.relay.health import HealthBoard, LinkState
+from hub.relay.lanes import frame_rank, is_drill
+from hub.relay.policy import Policy
+from hub.relay.router import Router
+from hub.relay.settings import Timing
+from hub.relay.store import Store
+from tests.inproc import eventually, running
+from tests.relay.engine_kit import ME, PEER, wired
+from tests.relay.test_failover import A, B, configs, delivered, link_used
+from transports.memory import MemoryMedium
+
+
+def text(payload: bytes, priority: Priority, status: Status = Status.ACTUAL) -> bytes:
+    frame = ME.sign(
+        Kind.TEXT,
+        PEER.node_id,
+        payload,
+        created=1_800_000_000,
+        ttl_minutes=60,
+        priority=priority,
+        status=status,
+    )
+    return frame.encode()
+
+
+def test_a_drill_frame_ranks_as_routine_on_arrival() -> None:
+    drill = text(b"x", Priority.LIFE_SAFETY, Status.EXERCISE)
+    assert is_drill(drill) and frame_rank(drill) == Priority.ROUTINE
+    real = text(b"x", Priority.URGENT)
+    assert not is_drill(real) and frame_rank(real) == Priority.URGENT
+
+
+async def test_a_real_routine_frame_is_queued_before_a_life_safety_exercise_frame(tmp_path: Path) -> None:
+    async with wired({"slow": MemoryMedium()}) as wiring:
+        store = await Store.open(tmp_path / "store.db")
+        try:
+            router = Router(
+                me=ME.node_id, store=store, links=wiring.links, policy=Policy(order=("slow",), metered_min=0),
+                timing=Timing(), clock=wiring.clock, events=EventBus(), routes={},
+                default_route=(PEER.node_id,),
+            )  # fmt: skip
+            drill = text(b"drill", Priority.LIFE_SAFETY, Status.EXERCISE)
+            real = text(b"real", Priority.ROUTINE)
+            for wire, priority in ((drill, Priority.LIFE_SAFETY), (real, Priority.ROUTINE)):
+                router.track(wire[:16], wire, PEER.node_id, priority, 1_900_000_000, [PEER.node_id])
+            router.dispatch_due()  # both due at once: the router's worker queue decides who goes first
+            queue = router._queues["slow"]
+            first, second = queue.get_nowait()[2].delivery, queue.get_nowait()[2].delivery
+            assert (first.wire, second.wire) == (real, drill)
+            assert second.policy_priority == Priority.NORMAL and second.send_priority == Priority.ROUTINE
+        finally:
+            await store.close()
+
+
+async def test_an_outage_acts_only_inside_its_exercise_and_expires_by_itself() -> None:
+    clock = ManualClock()
+    health = HealthBoard()
+    async with wired({"internet": MemoryMedium()}, health=health) as wiring:
+        state = ExerciseState(ME.node_id, health, wiring.links, clock, EventBus())
+        peer = PEER.node_id.hex()
+        outage = {"exercise": "0000abcd", "action": "outage", "node": peer, "link": "internet",
+                  "until": int(clock.time()) + 600}  # fmt: skip
+        assert not state.act(outage, "coordinator")  # no exercise running: nothing happens
+        assert health.state("internet", peer) is LinkState.UP
+        start = {
+            "exercise": "0000abcd",
+            "action": "start",
+            "name": "Øvelse",
+            "until": int(clock.time()) + 3600,
+        }
+        assert state.act(start, "coordinator") and state.act(outage, "coordinator")
+        assert health.state("internet", peer) is LinkState.DOWN
+        assert not state.act({**outage, "exercise": "ffff0000"}, "coordinator")  # another exercise
+        clock.advance(601)
+        state.expire()
+        assert health.state("internet", peer) is LinkState.UP and state.active is not None
+        clock.advance(3000)
+        state.expire()
+        assert state.active is None
+
+
+async def test_a_simulated_outage_fails_over_for_real_and_the_end_restores_the_link(tmp_path: Path) -> None:
+    ca, cb, fast, _ = configs(tmp_path)
+    async with running(ca, A) as a, running(cb, B) as b:  # type: ignore[arg-type]
+        a.roster.add(B.card)
+        b.roster.add(A.card)
+        until = int(a.clock.time()) + 3600
+        await a.send_exercise_control(
+            {"exercise": "0a0b0c0d", "action": "start", "name": "Øvelse", "until": until}
+        )
+        await eventually(lambda: b.exercise.active is not None)
+        await a.send_exercise_control(
+            {
+                "exercise": "0a0b0c0d",
+                "action": "outage",
+                "node": B.node_id.hex(),
+                "link": "fast",
+                "until": until,
+            }
+        )
+        await eventually(lambda: b.health.simulated("fast", None) is not None)
+        assert a.links.state("fast", B.node_id) is LinkState.DOWN  # both ends treat it as down
+        assert b.links.state("fast", A.node_id) is LinkState.DOWN
+        assert MemoryMedium.named(fast).reachable("b")  # and nothing was actually closed
+
+        during = await a.submit(Kind.TEXT, B.node_id, b"under udfaldet", status=Status.EXERCISE)
+        await delivered(b, 1)
+        assert await link_used(a, during) == "slow"
+
+        await a.send_exercise_control({"exercise": "0a0b0c0d", "action": "end"})
+        await eventually(lambda: b.exercise.active is None and b.health.simulated("fast", None) is None)
+        await eventually(lambda: a.links.state("fast", B.node_id) is LinkState.UP, timeout=15)
+        after = await a.submit(Kind.TEXT, B.node_id, b"efter", status=Status.ACTUAL)
+        await delivered(b, 2)
+        assert await link_used(a, after) == "fast"
+        stored = [await b.store.message(i) for i in (during, after)]
+        assert [m.wire[2] >> 2 & 3 if m else None for m in stored] == [Status.EXERCISE, Status.ACTUAL]
