@@ -118,13 +118,13 @@ def chain_hash(previous: bytes, canonical: bytes) -> bytes:
 
 
 class LogBook:
-    """The log book in its own table of an SQLite database; one writer at a time through a lock."""
+    """The log book in its own table of an SQLite database, on a connection of its own; each append is
+    one write transaction that reads the head and adds the entries, so writers never share a seq."""
 
-    def __init__(self, db: aiosqlite.Connection, clock: Clock, node: str, *, owns_db: bool = False) -> None:
-        self._db = db
+    def __init__(self, db: aiosqlite.Connection, clock: Clock, node: str) -> None:
+        self._db = db  # its own connection: an append's write transaction is never mixed with other work
         self._clock = clock
         self.node = node
-        self._owns_db = owns_db
         self._lock = asyncio.Lock()
         self._closed = False
         self._verified: tuple[int, bytes] = (0, GENESIS)
@@ -143,8 +143,12 @@ class LogBook:
             await db.execute("PRAGMA journal_mode=WAL")
         except Exception as exc:
             raise StoreError(f"cannot open log book database {path}: {exc}") from exc
-        book = cls(db, clock, node, owns_db=True)
-        await book.create()
+        book = cls(db, clock, node)
+        try:
+            await book.create()
+        except BaseException:
+            await db.close()
+            raise
         return book
 
     async def create(self) -> None:
@@ -159,8 +163,7 @@ class LogBook:
         if self._closed:
             return
         self._closed = True
-        if self._owns_db:
-            await self._db.close()
+        await self._db.close()
 
     async def append(self, type: EntryType, text: str, *, author: str) -> LogEntry:
         """Add an entry stamped with the clock's time; durable (committed) when this returns."""
@@ -177,6 +180,9 @@ class LogBook:
         entries: list[LogEntry] = []
         async with self._lock:
             try:
+                # the write lock before the head is read: another writer on this file (a console still
+                # closing while its successor starts) waits instead of taking the same seq
+                await self._db.execute("BEGIN IMMEDIATE")
                 async with self._db.execute("SELECT seq, hash FROM logbook ORDER BY seq DESC LIMIT 1") as cur:
                     last = await cur.fetchone()
                 seq, previous = (last[0], bytes(last[1])) if last else (0, GENESIS)

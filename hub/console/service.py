@@ -97,12 +97,14 @@ class ConsoleEvent:
 
 
 class Console:
-    def __init__(self, hub: Hub, db: aiosqlite.Connection, options: ConsoleOptions) -> None:
+    def __init__(
+        self, hub: Hub, db: aiosqlite.Connection, logbook: LogBook, options: ConsoleOptions
+    ) -> None:
         self.hub = hub
         self.options = options
         self.db = db
         self.users = Users(db, hub.clock)
-        self.logbook = LogBook(db, hub.clock, hub.identity.node_id.hex())
+        self.logbook = logbook
         self.rollcalls = RollCallBoard(options.clock or hub.clock, resend_window=options.resend_window)
         self.board = StatusBoard()
         self.messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
@@ -127,18 +129,23 @@ class Console:
         path = options.db_path or hub.config.data_dir / CONSOLE_DB
         if not path.parent.is_dir():
             raise StoreError(f"cannot open console database {path}: folder {path.parent} does not exist")
-        db = await aiosqlite.connect(path)
+        logbook = await LogBook.open(path, hub.clock, hub.identity.node_id.hex())
+        try:
+            db = await aiosqlite.connect(path)
+        except BaseException:
+            await logbook.aclose()
+            raise
         try:
             await db.execute("PRAGMA journal_mode=WAL")
-            console = cls(hub, db, options)
+            console = cls(hub, db, logbook, options)
             await console.users.create()
-            await console.logbook.create()
             await state.create(db)
             await rollcall_rows.create(db)
             await console._restore()
             await console._load_history()
         except BaseException:
             await db.close()
+            await logbook.aclose()
             raise
         return console
 
@@ -201,6 +208,7 @@ class Console:
         except StoreError:
             log.exception("the status board could not be saved: the next start rebuilds it from the store")
         await self.db.close()
+        await self.logbook.aclose()
 
     async def run(self) -> None:
         self._inbox_changed.set()  # catch what arrived between open() and the first event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import sqlite3
@@ -130,14 +131,14 @@ async def test_appends_continue_the_chain_after_reopen(book: LogBook, tmp_path: 
         await again.aclose()
 
 
-async def test_log_book_lives_in_a_shared_connection(tmp_path: Path) -> None:
+async def test_log_book_shares_its_database_file_with_other_tables(tmp_path: Path) -> None:
     async with aiosqlite.connect(tmp_path / "shared.db") as db:
         await db.execute("CREATE TABLE other (x)")
-        book = LogBook(db, ManualClock(), "node")
-        await book.create()
+        await db.commit()
+        book = await LogBook.open(tmp_path / "shared.db", ManualClock(), "node")
         await book.append(EntryType.NOTE, "delt database", author="test")
         await book.aclose()
-        await book.aclose()  # idempotent, and leaves the shared connection open
+        await book.aclose()  # idempotent
         async with db.execute("SELECT count(*) FROM logbook") as cur:
             assert await cur.fetchone() == (1,)
 
@@ -226,3 +227,25 @@ async def test_incremental_verification_notices_the_verified_head_removed(
     assert await book.verify_new() is None
     tamper(tmp_path / "store.db", "DELETE FROM logbook WHERE seq=5")
     assert await book.verify_new() == 5
+
+
+async def test_two_writers_on_one_database_both_land_in_one_chain(tmp_path: Path) -> None:
+    # a console restarting while the old one still writes, or two processes on one console.db: each
+    # append reads the head and inserts in one write transaction, so neither reuses the other's seq
+    path = tmp_path / "console.db"
+    first = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718")
+    second = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718")
+    try:
+
+        async def write(book: LogBook, who: str) -> None:
+            for n in range(40):
+                await book.append_many([(EntryType.NOTE, f"{who} {n}", who), (EntryType.NOTE, "og", who)])
+
+        await asyncio.gather(write(first, "gammel"), write(second, "ny"))
+        entries = await first.entries()
+        assert [e.seq for e in entries] == list(range(1, 161))
+        assert sum(e.author == "ny" for e in entries) == 80
+        assert await second.verify() is None
+    finally:
+        await first.aclose()
+        await second.aclose()
