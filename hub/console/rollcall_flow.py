@@ -10,18 +10,24 @@ through the API or CLI.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiosqlite
 
 from hub.console import rollcall_rows
+from hub.console.board import StatusBoard
 from hub.console.logbook import EntryType
 from hub.console.rollcall import Escalate, Resend, RollCallBoard
+from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import Kind, Priority
 
 if TYPE_CHECKING:
-    from hub.console.service import Console
+    from hub.relay.hub import Hub
+    from hub.relay.store_records import StoredMessage
 
 log = logging.getLogger("beredt.console")
 
@@ -34,9 +40,34 @@ async def guarded(work: Awaitable[None], what: str) -> None:
         log.exception("console could not %s", what)
 
 
+class ConsoleSide(Protocol):
+    """What the workflow uses of its console (``hub.console.service.Console``)."""
+
+    hub: Hub
+    db: aiosqlite.Connection
+    board: StatusBoard
+    rollcalls: RollCallBoard
+    messages: collections.deque[dict[str, Any]]
+    answered: set[str]
+
+    def institutions(self) -> dict[str, tuple[str, ...]]: ...
+    def name_of(self, node: str) -> str: ...
+    def link_kind(self, link: str | None) -> str | None: ...
+    def decode(self, message: StoredMessage) -> dict[str, Any]: ...
+    def emit(self, topic: str, **data: Any) -> None: ...
+    async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None: ...
+    async def save_answers(self) -> None: ...
+    async def send(
+        self, kind: Kind, to: bytes, body: object, *, author: str, priority: Priority = ...,
+        what: str | None = None, via: str | None = None,
+    ) -> str: ...  # fmt: skip
+
+
 class RollCallFlow:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: ConsoleSide, clock: Clock, late_window: float) -> None:
         self.console = console
+        self.clock = clock  # roll-call deadlines
+        self.late_window = late_window  # a roll-call nobody waits on is closed this long after its deadline
 
     async def start(self, question: str, minutes: int, institutions: list[str], *, author: str) -> str:
         console = self.console
@@ -45,7 +76,7 @@ class RollCallFlow:
         if not chosen:
             raise ValueError("institutions: no care homes in the roster to ask")
         request = console.rollcalls.new_request_id()
-        deadline = int((console.options.clock or console.hub.clock).time()) + minutes * 60
+        deadline = int(self.clock.time()) + minutes * 60
         call = console.rollcalls.start(request, question, deadline, chosen)
         await rollcall_rows.save_call(console.db, call)
         body = {"request": request, "deadline": deadline, "question": question}
@@ -116,7 +147,7 @@ class RollCallFlow:
 
     async def _close_finished(self) -> None:
         console = self.console
-        finished = console.rollcalls.finished(console.options.late_window)
+        finished = console.rollcalls.finished(self.late_window)
         if finished:
             await rollcall_rows.close(console.db, finished, console.hub.clock.time())
             for request in finished:

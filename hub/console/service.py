@@ -97,9 +97,7 @@ class ConsoleEvent:
 
 
 class Console:
-    def __init__(
-        self, hub: Hub, db: aiosqlite.Connection, logbook: LogBook, options: ConsoleOptions
-    ) -> None:
+    def __init__(self, hub: Hub, db: aiosqlite.Connection, logbook: LogBook, options: ConsoleOptions) -> None:
         self.hub = hub
         self.options = options
         self.db = db
@@ -111,7 +109,7 @@ class Console:
         self.answered: set[str] = set()  # roll-call requests this node has answered
         self.read: set[str] = set()  # message ids this node has confirmed "read and understood"
         self.outbox = Outbox()
-        self.rollcall_flow = RollCallFlow(self)
+        self.rollcall_flow = RollCallFlow(self, options.clock or hub.clock, options.late_window)
         self.sitrep_number = 0  # the newest sitrep number sent from this hub: numbering survives logins
         self._outbox_dirty = False
         self._listeners: set[asyncio.Queue[ConsoleEvent | None]] = set()
