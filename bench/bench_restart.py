@@ -132,7 +132,7 @@ def start_and_measure(hub: HubProcess, settle: float) -> dict[str, Any]:
             "cpu_settled": (cpu_seconds(process.pid) - cpu_at_ready) / settle,
             "cold": cold,
             "serving": serving,
-            "resumed": answer["open_deliveries"],
+            "open": answer["open_deliveries"],
             "peak_at_ready": peak_at_ready / 1024,
             "peak_settled": vm_kilobytes(process.pid, "VmHWM") / 1024,
             "rss_settled": vm_kilobytes(process.pid, "VmRSS") / 1024,
@@ -164,7 +164,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     print()
     for name, figures in (("empty store", floor), ("full store", loaded)):
         cache = "cold (dropped before the start)" if figures["cold"] else "WARM: dropping it was not allowed"
-        print(f"{name}: page cache {cache}; deliveries in memory when serving {figures['resumed']:,}")
+        print(f"{name}: page cache {cache}; open deliveries when serving {figures['open']:,}")
     print()
     settle = f"{args.settle:g} s later"
     print(f"{'figure':<52}{'floor':>10}{'measured':>10}{'budget':>10}")

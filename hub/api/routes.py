@@ -280,7 +280,7 @@ async def healthz(request: web.Request) -> web.Response:
             "ok": hub.ready.is_set(),
             "node": hub.node_id.hex(),
             "name": hub.identity.name,
-            "open_deliveries": hub.router.open_count(),
+            "open_deliveries": await hub.store.open_deliveries(),
             "accepted_inbound": hub.inbound.accepted,
             "refused": dict(hub.admission.refused),
             "roster_version": hub.roster_updates.version,

@@ -370,25 +370,8 @@ class Store:
         error: str | None = None,
     ) -> None:
         """Write a delivery's new state behind the caller's back (see module docstring)."""
-        self._write_later(
-            [
-                (
-                    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?,"
-                    " last_error=?, updated=? WHERE message_id=? AND hop=?",
-                    (
-                        state.value,
-                        attempts,
-                        next_attempt,
-                        link,
-                        next_hop,
-                        error,
-                        time.time(),
-                        message_id,
-                        hop,
-                    ),
-                )
-            ]
-        )
+        row = (state.value, attempts, next_attempt, link, next_hop, error, time.time(), message_id, hop)
+        self._write_later([(_UPDATE_DELIVERY, row)])
 
     def record_e2e_ack(self, ids: Iterable[bytes], when: float) -> None:
         self._write_later(
@@ -516,6 +499,16 @@ class Store:
         """The newest message's rowid now: resuming reads only up to it, because everything accepted later
         is tracked by whoever accepted it."""
         async with self._db.execute("SELECT coalesce(max(rowid), 0) FROM messages") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def open_deliveries(self) -> int:
+        """Deliveries not yet settled, on disk or in memory: a count over the ``deliveries_open`` index, so
+        it costs the open deliveries only, never the history. Background state updates land within
+        ``background_delay``, so a delivery settled a moment ago may still be counted."""
+        async with self._db.execute(
+            "SELECT count(*) FROM deliveries WHERE state IN ('queued','sent')"
+        ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.api.routes import OPENAPI_PATH, build_app
 from hub.api.tokens import Scope, TokenStore
+from hub.core.frame import Kind
 from hub.core.identity import Identity
 from hub.relay.hub import Hub
-from tests.inproc import hub_config, medium_name, peer, running
+from hub.relay.router import RESUME_PAGE, RESUME_WINDOW
+from tests.inproc import eventually, hub_config, medium_name, peer, running
 
 ME = Identity.generate("Aarhus", "staff")
 HOME = Identity.generate("Solgaarden", "care-home")
@@ -151,3 +154,25 @@ async def test_openapi_documents_every_route(client: tuple[TestClient, Hub]) -> 
         and route.resource.canonical != "/"
     }
     assert {re.sub(r"\{(\w+)\}", "{x}", p) for p in documented} == served
+
+
+async def test_healthz_counts_open_deliveries_on_disk_not_only_the_resumed_window(tmp_path: Path) -> None:
+    # nobody answers on the medium, so every message stays queued; after a restart the router holds only
+    # a window of them in memory and the rest wait on disk
+    config = hub_config(
+        tmp_path, "staff", medium_name(), peers=(peer(HOME, "home"),), default_route=(HOME.node_id,)
+    )
+    queued = RESUME_WINDOW + RESUME_PAGE
+    async with running(config, ME) as hub:
+        hub.roster.add(HOME.card)
+        await asyncio.gather(
+            *(hub.submit(Kind.TEXT, HOME.node_id, f"besked {n}".encode(), public=True) for n in range(queued))
+        )
+    async with running(config, ME) as hub:
+        tokens = TokenStore(tmp_path)
+        secret = tokens.add("monitor", frozenset({Scope.READ}))
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with TestClient(TestServer(build_app(hub, tokens=tokens)), headers=headers) as http:
+            await eventually(lambda: hub.router.open_count() == RESUME_WINDOW, timeout=60)
+            health = await (await http.get("/healthz")).json()
+            assert health["open_deliveries"] == queued
