@@ -7,17 +7,19 @@ goes around the hub's own code: the frames travel over loopback into a real ``be
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from hub.core.address_card import LIFETIME, AddressCard, signed_message
 from hub.core.fragment import FRAGMENT_HEADER, Fragment
 from hub.core.frame import Frame, Kind, Priority
 from hub.core.identity import Identity
 from tests.hubproc import HubProcess
-from transports.internet import BATCH_BYTES, FRAMES_PATH, REPLY_TO_HEADER
+from transports.internet import BATCH_BYTES, CARD_HEADER, FRAMES_PATH, REPLY_TO_HEADER
 from transports.internet_codec import encode_batch
 
 
@@ -47,13 +49,22 @@ def sign_as(
     )
 
 
-def post_frames(victim: HubProcess, wires: Sequence[bytes], reply_to: str) -> int:
-    """POST encoded frames (or fragments) to the victim's internet link; return the HTTP status."""
+def card_as(hub: HubProcess, address: str, *, issued: float | None = None, kind: str = "internet") -> str:
+    """An address card genuinely signed with ``hub``'s key (one recorded earlier, say), encoded."""
+    at = int(time.time() if issued is None else issued)
+    unsigned = AddressCard(bytes.fromhex(hub.node_id), kind, address, at, at + LIFETIME)
+    signature = identity_of(hub).sign_statement(signed_message(unsigned))
+    return dataclasses.replace(unsigned, signature=signature).encode()
+
+
+def post_frames(victim: HubProcess, wires: Sequence[bytes], reply_to: str, card: str | None = None) -> int:
+    """POST encoded frames (or fragments) to the victim's internet link, with ``card`` as the address
+    card header if given; return the HTTP status."""
+    headers = {REPLY_TO_HEADER: reply_to, "Content-Type": "application/octet-stream"}
+    if card is not None:
+        headers[CARD_HEADER] = card
     request = urllib.request.Request(
-        victim.internet_url + FRAMES_PATH,
-        data=encode_batch(list(wires)),
-        method="POST",
-        headers={REPLY_TO_HEADER: reply_to, "Content-Type": "application/octet-stream"},
+        victim.internet_url + FRAMES_PATH, data=encode_batch(list(wires)), method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=15) as response:

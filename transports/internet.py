@@ -6,7 +6,9 @@ single pump task per destination: the first frame waits ``batch_delay`` for comp
 while a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its
 frame got 2xx. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
 codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
-which becomes ``Received.source`` (a wildcard host there stands for the connection's source address).
+which becomes ``Received.source`` (a wildcard host there stands for the connection's source address): where
+hop acks go, a hint only. The ``X-Beredt-Address-Card`` header carries the sender's signed address card
+(``Received.meta["card"]``), the only thing the hub learns a peer's address from.
 A 204 only says the frames sit in the receiver's memory, so the link gives no hop ack
 (``link_ack=False``). Peer reachability changes are reported once per change as
 ``LinkChanged(peer=url)``.
@@ -35,6 +37,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from hub.core.address_card import MAX_CARD_TEXT
 from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
 from hub.core.errors import (
     BudgetExhausted,
@@ -60,7 +63,8 @@ from transports.internet_settings import parse_options as parse_options
 
 FRAMES_PATH = "/v1/frames"
 PROBE_PATH = "/v1/probe"
-REPLY_TO_HEADER = "X-Beredt-Reply-To"
+REPLY_TO_HEADER = "X-Beredt-Reply-To"  # where to send hop acks: a hint, never learned
+CARD_HEADER = "X-Beredt-Address-Card"  # the sender's signed address card (hub.core.address_card)
 BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
 PRIORITY_LANES = 4  # hub.core.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
 SEND_LANES = (
@@ -130,7 +134,11 @@ class InternetTransport:
     def __init__(self, name: str, options: InternetOptions, ctx: TransportContext) -> None:
         self.name = name
         self.capabilities = Capabilities(
-            mtu=options.mtu, link_ack=False, cost=Cost.FREE, bytes_per_second=10e6
+            mtu=options.mtu,
+            link_ack=False,
+            cost=Cost.FREE,
+            bytes_per_second=10e6,
+            address_cards=ctx.address_card is not None,
         )
         self.stats = InternetStats()
         self.guard = ConnectionGuard(SERVER_LIMITS)
@@ -139,6 +147,7 @@ class InternetTransport:
         self._node_id = ctx.node_id
         self._logger = ctx.logger
         self._rank = ctx.frame_rank
+        self._address_card = ctx.address_card
         # Received frames by rank, link changes above them; None (the end mark) is queued last of all.
         self._events: RankedQueue[TransportEvent | None] = RankedQueue(URGENT_RANK + 2)
         self._high_water = max(1, options.receive_queue // 2)
@@ -222,6 +231,7 @@ class InternetTransport:
     async def _handle_frames(self, request: web.Request) -> web.Response:
         if self._closed:
             return web.Response(status=503, text="hub is shutting down")
+        # Where to answer: a hint that changes no state. Addresses are learned only from the signed card.
         reply_to = answer_address(request.headers.get(REPLY_TO_HEADER, ""), request.remote)
         if reply_to is None:
             return web.Response(status=400, text=f"{REPLY_TO_HEADER} must be the sender's http(s) base URL")
@@ -263,7 +273,11 @@ class InternetTransport:
             return web.Response(
                 status=503, text="receive queue full", headers={"Retry-After": str(RETRY_AFTER)}
             )
-        meta = types.MappingProxyType({"remote": request.remote or ""})
+        details = {"remote": request.remote or ""}
+        card = request.headers.get(CARD_HEADER)
+        if card is not None and len(card) <= MAX_CARD_TEXT:  # checked by the hub; a longer one is ignored
+            details["card"] = card
+        meta = types.MappingProxyType(details)
         for data, rank in zip(frames, ranks, strict=True):
             self._events.put_nowait(Received(source=reply_to, data=data, meta=meta), rank)
         self.stats.posts_received += 1
@@ -424,7 +438,7 @@ class InternetTransport:
         assert self._session is not None
         try:
             async with self._session.post(
-                peer.frames_url, data=body, headers=self._headers, allow_redirects=False
+                peer.frames_url, data=body, headers=self._post_headers(), allow_redirects=False
             ) as response:
                 if response.status < 300:
                     return
@@ -441,6 +455,12 @@ class InternetTransport:
         if status >= 500 or status in (408, 429):  # server trouble, a slow path or rate limiting: try later
             raise LinkDown(message, transport=self.name, peer=peer.url)
         raise DeliveryRefused(message, transport=self.name, peer=peer.url, reason=f"http-{status}")
+
+    def _post_headers(self) -> dict[str, str]:
+        """The reply-to hint and, with a hub behind us, this node's signed address card (renewed by it)."""
+        if self._address_card is None:
+            return self._headers
+        return {**self._headers, CARD_HEADER: self._address_card("internet", self.public_url)}
 
     @staticmethod
     def _fail(items: list[_Item], error: TransportError) -> None:

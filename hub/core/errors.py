@@ -83,6 +83,9 @@ class RefusalReason(enum.StrEnum):
     """A roster version not signed by the municipality's root key (or not decodable)."""
     ROSTER_STALE = "roster-stale"
     """A roster version older than the one this hub holds: a replay cannot undo a revocation."""
+    ADDRESS_CARD = "address-card"
+    """An address card that is forged, another node's, expired or older than one already taken: the
+    frame it came with is kept, no address is learned from it."""
 
 
 class TrustError(BeredtError):

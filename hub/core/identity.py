@@ -28,6 +28,9 @@ from hub.core.frame import NODE_ID_SIZE, Frame, Kind, Priority, Status, signed_p
 CARD_PREFIX = "beredt1"
 
 
+STATEMENT_TAG = b"beredt "  # the start of every signed statement's domain tag (frames start with 0x01)
+
+
 def node_id_of(public_key: bytes) -> bytes:
     return hashlib.sha256(public_key).digest()[:NODE_ID_SIZE]
 
@@ -133,6 +136,14 @@ class Identity:
         frame = Frame(signature=self._signing.sign(signed), **fields)  # type: ignore[arg-type]
         object.__setattr__(frame, "_signed", signed)  # Frame keeps its signed bytes once known
         return frame
+
+    def sign_statement(self, message: bytes) -> bytes:
+        """Sign a statement that is not a frame (an address card, a time answer). It must start with a
+        ``b"beredt "`` domain tag, which no frame's signed bytes start with, so a signed statement can
+        never pass for a frame nor one kind of statement for another."""
+        if not message.startswith(STATEMENT_TAG):
+            raise ValueError("a signed statement starts with its domain tag")
+        return self._signing.sign(message)
 
     def save(self, path: Path) -> None:
         """Write the key file with mode 0600, atomically and durably (never a half-written key)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -41,6 +41,10 @@ class Capabilities:
     """Sustained rate the link can carry, for drain-time estimates."""
     broadcast: bool = False
     """True when ``send`` to ``BROADCAST_ADDRESS`` reaches every node on the link."""
+    address_cards: bool = False
+    """True when the link carries the sender's signed address card with what it receives
+    (``Received.meta["card"]``, from ``TransportContext.address_card``): the hub then learns a peer's
+    address on it only from a valid card, never from ``Received.source``."""
 
 
 BROADCAST_ADDRESS = "*"
@@ -53,7 +57,8 @@ class Received:
     source: str
     data: bytes
     meta: Mapping[str, Any] = field(default_factory=dict)
-    """Link details worth logging (RSSI, SNR, hop count, arrival topic); never trusted for security."""
+    """Link details worth logging (RSSI, SNR, hop count, arrival topic); never trusted for security,
+    except a signed address card (``"card"``) once the hub has checked its signature."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,9 @@ class TransportContext:
     logger: logging.Logger
     config_dir: Path | None = None
     """The folder of the config file, for resolving relative paths in link options (certificates)."""
+    address_card: Callable[[str, str], str] | None = None
+    """This node's signed address card for (link kind, address), encoded (``hub.core.address_card``),
+    renewed by the hub as time passes; None where no hub runs (a transport tested alone)."""
     frame_rank: FrameRank = unranked
     """How urgent a frame is (``hub.core.ranked``), given by the hub: a transport that queues what it
     receives, or what it sends, may serve acks first without knowing message kinds."""

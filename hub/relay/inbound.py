@@ -22,10 +22,12 @@ from hub.core.fragment import Reassembler, decode_fragment, is_fragment
 from hub.core.frame import BROADCAST, MAX_FRAME, Frame, Kind, decode_frame
 from hub.core.transport import Cost, Received
 from hub.relay.acks import AckBatcher, decode_ids
+from hub.relay.address_cards import AddressCards
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, FrameRefused, MessageReceived, RadioStatus
 from hub.relay.exercises import ExerciseState
 from hub.relay.links import LinkSet
+from hub.relay.roster import RosterEntry
 from hub.relay.roster_updates import RosterUpdates
 from hub.relay.router import Router
 from hub.relay.store import Store
@@ -66,6 +68,7 @@ class Inbound:
         self.events = events
         self.clock = clock
         self.neighbour_time = NeighbourTime(clock)
+        self.cards = AddressCards(clock)
         self.reassembler = Reassembler()
         self._accepting: set[bytes] = set()
         self.accepted = 0
@@ -115,14 +118,14 @@ class Inbound:
             self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
             return
         try:
-            self.admission.check(frame, f"{link}:{received.source}")
+            signer = self.admission.check(frame, f"{link}:{received.source}")
         except TrustError as exc:
             self.events.publish(FrameRefused(link, received.source, exc.reason.value))
             return
         if frame.kind is Kind.HOP_ACK:
             self._hop_ack(frame, link, received.source)
-        else:
-            await self._message(frame, data, link, received.source)
+        elif await self._message(frame, data, link, received.source):
+            self._learn(frame, signer, link, received)
 
     def _simulated_out(self, link: str, source: str) -> bool:
         """Whether an exercise treats ``link`` (or the peer at ``source`` on it) as down right now."""
@@ -169,18 +172,31 @@ class Inbound:
         if outcome.settled:
             self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
 
-    def _learn(self, frame: Frame, link: str, source: str) -> None:
+    def _learn(self, frame: Frame, signer: RosterEntry, link: str, received: Received) -> None:
         """A frame just stored as new, signed by a trusted node: perhaps the time, perhaps its address.
 
         Zero hops is only the sender's word (the counter is unsigned), so it merely filters out frames
         that were relayed and may be old; what makes it safe is that a replay is never new, the clock
         moves only on agreement of several signers, and an address is taken only from a frame stamped
-        within ``FRESH`` seconds of a clock we trust."""
+        within ``FRESH`` seconds of a clock we trust. On a link that carries address cards the address
+        is the one the sender's signed card names (``AddressCards``), never the unsigned source."""
         if frame.hops != 0:
             return
         self.neighbour_time.offer(frame.sender, frame.created)
-        if self.clock.trusted and abs(self.clock.time() - frame.created) <= FRESH:
-            self.links.learn(frame.sender, link, source)
+        if not (self.clock.trusted and abs(self.clock.time() - frame.created) <= FRESH):
+            return
+        address: str | None = received.source
+        if self.links.capabilities(link).address_cards:
+            card = received.meta.get("card")
+            if not isinstance(card, str):  # a hub of an older version: only configured addresses
+                return
+            try:
+                address = self.cards.address(card, signer, link, self.links.kind_of(link))
+            except TrustError as exc:
+                self._refuse(link, received.source, exc.reason, str(exc))
+                return
+        if address is not None:
+            self.links.learn(frame.sender, link, address)
 
     async def _e2e_ack(self, frame: Frame, link: str, source: str) -> None:
         """Settle what the ack's signer may settle: its own messages, its own copy of a broadcast."""
@@ -213,31 +229,32 @@ class Inbound:
         if ack:  # the sender missed our earlier ack
             self.acks.hop_ack(link, source, previous, frame.id, frame.priority)
 
-    async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> None:
+    async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> bool:
+        """Store, ack and pass on a message; True if it was stored as new."""
         message_id = frame.id
         previous = frame.sender if frame.hops == 0 else self.links.peer_at(link, source)
         # Claim the id before the first await: the same frame may arrive over several links at once.
         if message_id in self._accepting:  # no ack yet: the first copy is not committed
             self._duplicate(frame, link, source, None, ack=False)
-            return
+            return False
         self._accepting.add(message_id)
         try:
             if self.store.has(message_id):
                 self._duplicate(frame, link, source, previous)
-                return
+                return False
             roster_page = None
             if frame.kind is Kind.ROSTER and self.roster_updates and self.roster_updates.root:
                 try:  # a forged or stale version goes no further than this hub
                     roster_page = self.roster_updates.check(frame.payload)
                 except TrustError as exc:
                     self._refuse(link, source, exc.reason, str(exc))
-                    return
+                    return False
             for_me = frame.recipient in (self.me, BROADCAST)
             exclude = [h for h in (previous, frame.sender) if h is not None]
             hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
             if not for_me and not hops:
                 self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
-                return
+                return False
             wire = frame.with_hops(frame.hops + 1).encode() if hops else data
             await self.store.accept(
                 frame,
@@ -249,11 +266,10 @@ class Inbound:
             )
         except StoreError as exc:
             log.error("could not store %s from %s: %s; the sender will retry", message_id.hex(), link, exc)
-            return
+            return False
         finally:
             self._accepting.discard(message_id)
         self.accepted += 1
-        self._learn(frame, link, source)
         if roster_page is not None and self.roster_updates is not None:
             self.roster_updates.apply(roster_page, frame.payload)
         direct = frame.recipient == self.me and previous == frame.sender
@@ -267,16 +283,16 @@ class Inbound:
                 message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude
             )
         if not for_me:
-            return
+            return True
         if frame.kind is Kind.ACK:
             await self._e2e_ack(frame, link, source)
-            return
+            return True
         if frame.kind is Kind.ROSTER:  # applied above; no one's inbox
-            return
+            return True
         if frame.kind is Kind.EXERCISE_CONTROL:  # the console's banner shows it, not the inbox
             if self.exercise is not None:
                 self.exercise.apply(frame)
-            return
+            return True
         self.events.publish(
             MessageReceived(
                 message_id.hex(),
@@ -289,3 +305,4 @@ class Inbound:
         if frame.recipient == self.me:
             remaining = max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
             self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining)
+        return True

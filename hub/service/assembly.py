@@ -11,7 +11,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from hub.core.clock import Clock
+from hub.core.address_card import CardIssuer
+from hub.core.clock import Clock, SystemClock
 from hub.core.errors import ConfigError
 from hub.core.identity import Identity
 from hub.core.transport import Transport, TransportContext
@@ -24,7 +25,9 @@ log = logging.getLogger("beredt.hub")
 
 
 @contextlib.asynccontextmanager
-async def open_links(config: HubConfig, identity: Identity) -> AsyncIterator[dict[str, Transport]]:
+async def open_links(
+    config: HubConfig, identity: Identity, clock: Clock | None = None
+) -> AsyncIterator[dict[str, Transport]]:
     """Open every configured link; close them all on exit, whatever fails."""
     transports: dict[str, Transport] = {}
     try:
@@ -33,6 +36,7 @@ async def open_links(config: HubConfig, identity: Identity) -> AsyncIterator[dic
             config.data_dir,
             logging.getLogger("beredt.link"),
             config_dir=config.path.resolve().parent if config.path else None,
+            address_card=CardIssuer(identity, clock or SystemClock()).card,
             frame_rank=frame_rank,
         )
         for link in config.links:
@@ -57,8 +61,9 @@ async def open_hub(
     config: HubConfig, identity: Identity, clock: Clock | None = None, *, new_store: bool = False
 ) -> AsyncIterator[Hub]:
     """The configured links and the relay engine on them, closed in reverse order."""
+    clock = clock or SystemClock()  # one clock: the links' address cards are stamped by the hub's time
     async with (
-        open_links(config, identity) as transports,
+        open_links(config, identity, clock) as transports,
         Hub.open(config, identity, transports, clock, new_store=new_store) as hub,
     ):
         yield hub
