@@ -75,8 +75,9 @@ def test_only_the_peers_own_current_card_teaches_its_address(
         # A frame the care home signed just now, as the attacker captured it on its way.
         frame = sign_as(home, Kind.TEXT, staff.node_id, f"Besked {n}".encode())
         assert post_frames(staff, [frame.encode()], reply_to=ATTACKER, card=card) == 204, what
+        stored = frame.id.hex()
         staff.wait_for(
-            f"the frame with {what}", lambda: any(m["id"] == frame.id.hex() for m in staff.inbox())
+            f"the frame with {what}", lambda stored=stored: stored in {m["id"] for m in staff.inbox()}
         )
         refused = n if card is not None else 0  # every card but the missing one is refused and counted
         staff.wait_for(f"{what} refused", lambda refused=refused: _refused_cards(staff) == refused)
