@@ -37,6 +37,8 @@ from hub.core.clock import Clock
 from hub.core.errors import StoreError
 
 GENESIS = bytes(32)
+EXERCISE_MARK = "ØVELSE: "
+"""How an entry about an exercise's message begins, so nobody reading the book takes it for real."""
 MAX_PAGE = 200
 """The most entries one ``page`` returns: a view costs the same after three days as after three minutes."""
 _COLUMNS = "seq, time, author, node, type, text, hash"

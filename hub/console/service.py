@@ -26,7 +26,7 @@ import aiosqlite
 
 from hub.console import rollcall_rows, state
 from hub.console.board import StatusBoard
-from hub.console.logbook import EntryType, LogBook, LogEntry
+from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook, LogEntry
 from hub.console.messages import (
     LINK_STATES,
     decode_message,
@@ -385,7 +385,7 @@ class Console:
                     case MessageReceived() | Overflow():
                         # the inbox is read in batches, so relayed traffic and lost events cost nothing extra
                         self._inbox_changed.set()
-                    case MessageSent(id=message_id, to=to, kind=kind, priority=priority):
+                    case MessageSent(id=message_id, to=to, kind=kind, priority=priority, status=status):
                         if message_id in self._sent_here:
                             self._sent_here.discard(message_id)
                         else:
@@ -397,6 +397,7 @@ class Console:
                                 await self.rollcall_flow.answered_elsewhere(message_id)
                             target = "alle" if to == BROADCAST.hex() else self.name_of(to)
                             text = f"{kind_name(kind)} til {target} ({priority}, {message_id[:12]})"
+                            text = EXERCISE_MARK + text if status == "exercise" else text
                             await self.note(EntryType.SENT, text, author="api")
                     case RadioStatus(link=link, source=source, peer=peer, status=status, value=value):
                         await self._on_radio_status(link, source, peer, status, value)
@@ -458,6 +459,7 @@ class Console:
                 for item in items:
                     heard = f"{kind_name(item['kind'])} fra {item['from_name']} via {item['via_kind']}"
                     text = f"{heard}: {summary(item)}"
+                    text = EXERCISE_MARK + text if item.get("status") == "exercise" else text
                     notes.append((EntryType.RECEIVED, text.rstrip(": ")[:4000], "hub"))
                 if notes:
                     # the log book first: whatever the board shows is already on record, and a failed
@@ -518,7 +520,9 @@ class Console:
         await self._save_outbox()
         self.emit("delivery", id=message_id.hex())
         target = "alle" if to == BROADCAST else self.name_of(to.hex())
-        await self.note(EntryType.SENT, what or f"{kind_name(kind.name.lower())} til {target}", author=author)
+        text = what or f"{kind_name(kind.name.lower())} til {target}"
+        mark = EXERCISE_MARK if status is Status.EXERCISE else ""
+        await self.note(EntryType.SENT, mark + text, author=author)
         return message_id.hex()
 
     async def start_rollcall(

@@ -56,8 +56,8 @@ from hub.core.options import Options
 MAX_INJECTS = 500
 MAX_NAME = 80
 MAX_TEXT = 1000
-MAX_ROLLCALL_QUESTION = 200
-"""The roll-call frame's question field holds 200 characters."""
+MAX_ROLLCALL_QUESTION = 190
+"""The roll-call frame's question holds 200 characters, and the runner puts "ØVELSE: " in front."""
 MAX_DURATION = 14 * 86400
 DEFAULT_ROLLCALL_DEADLINE = 15 * 60
 

@@ -28,6 +28,8 @@ class MessageSent:
     to: str
     kind: str
     priority: str
+    status: str = "actual"
+    """CAP status: actual, exercise or test."""
 
 
 @dataclass(frozen=True, slots=True)

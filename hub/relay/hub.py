@@ -327,7 +327,13 @@ class Hub:
         self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
         if kind not in (Kind.ACK, Kind.ROSTER):  # the hub's own traffic: no one's outbox or log book
             self.events.publish(
-                MessageSent(frame.id.hex(), recipient.hex(), kind.name.lower(), priority.name.lower())
+                MessageSent(
+                    frame.id.hex(),
+                    recipient.hex(),
+                    kind.name.lower(),
+                    priority.name.lower(),
+                    status.name.lower(),
+                )
             )
         return frame.id
 

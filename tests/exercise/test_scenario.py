@@ -117,7 +117,7 @@ duration = "3h"
         ('[[injects]]\nat = "1h"\nkind = "message"\n', "injects[1].text", "is required"),
         ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ntxet = 1\n', "injects[1].txet", "unknown"),
         ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ngroups = ["andre"]\n', "groups", "not among"),
-        ('[[injects]]\nat = "1h"\nkind = "rollcall"\ntext = "' + "x" * 201 + '"\n', "text", "at most 200"),
+        ('[[injects]]\nat = "1h"\nkind = "rollcall"\ntext = "' + "x" * 191 + '"\n', "text", "at most 190"),
         ('[[injects]]\nat = "1h"\nkind = "outage"\nhub = "A"\nlink = "internet"\n', "until", "either"),
         ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ndeadline = "10 min"\n', "deadline", "90m"),
     ],
