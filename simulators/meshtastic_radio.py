@@ -42,6 +42,7 @@ from meshtastic.protobuf import admin_pb2, mesh_pb2, portnums_pb2
 from hub.core.tasks import cancel_and_wait
 from simulators.meshtastic_framing import FrameReader, frame
 from simulators.meshtastic_node import ANSWERED_PORTS, NodeSettings, record_hop
+from simulators.meshtastic_pki import forged_dm, new_public_key, open_incoming, seal_outgoing
 from simulators.pty_device import PtyDevice
 from simulators.rf_medium import RFMedium
 
@@ -74,6 +75,7 @@ class FakeMeshtasticRadio:
         *,
         long_name: str | None = None,
         hop_limit: int = 3,
+        pki: bool = True,
     ) -> None:
         if not 0 < node_num < BROADCAST_NUM:
             raise ValueError(f"node number must be 1..0xfffffffe, not {node_num}")
@@ -82,6 +84,12 @@ class FakeMeshtasticRadio:
         self.settings = NodeSettings(
             node_num, long_name or f"Beredt sim {node_num:08x}", preset=medium.preset, hop_limit=hop_limit
         )
+        self.public_key = new_public_key() if pki else None
+        """This node's PKI public key (``simulators.meshtastic_pki``); None: firmware without PKI."""
+        if self.public_key is not None:
+            self.settings.owner.public_key = self.public_key
+        self.node_keys: dict[int, bytes] = {}
+        """Keys this node's database holds that differ from the nodes' own (a stale or planted key)."""
         self.from_host: list[mesh_pb2.MeshPacket] = []
         """Every packet the host asked this radio to put on the air, in order (for test assertions)."""
         self.on_air: dict[int, int] = {}
@@ -266,7 +274,7 @@ class FakeMeshtasticRadio:
         ]
         # Like a radio that has been on the air a while, it knows the other nodes of the mesh.
         out += [
-            mesh_pb2.FromRadio(node_info=_node_info(num, f"Beredt sim {num:08x}"))
+            mesh_pb2.FromRadio(node_info=_node_info(num, f"Beredt sim {num:08x}", self.known_key(num)))
             for num in self.medium.node_nums()
             if num != self.node_num
         ]
@@ -311,8 +319,20 @@ class FakeMeshtasticRadio:
         elif packet.want_ack:
             self._routing_to_host(packet.id, RouteError.NONE)
 
+    def known_key(self, node_num: int) -> bytes | None:
+        """The public key this node's database holds for ``node_num`` (learnt from its node info)."""
+        if node_num in self.node_keys:
+            return self.node_keys[node_num]
+        return getattr(self.medium.node(node_num), "public_key", None)
+
+    def send_forged(self, claimed_from: int, to: int, port: int, payload: bytes) -> None:
+        """Put on the air a direct message that claims to come from ``claimed_from`` (a spoofer)."""
+        assert self.public_key is not None, "a forger needs a key pair of its own"
+        self.medium.launch(self.node_num, forged_dm(claimed_from, to, port, payload, self.public_key))
+
     def _enqueue(self, packet: mesh_pb2.MeshPacket) -> bool:
         setattr(packet, "from", self.node_num)
+        seal_outgoing(packet, self.public_key, self.known_key(packet.to))
         packet.hop_limit = packet.hop_limit or self.hop_limit
         if packet.want_ack and packet.to == BROADCAST_NUM:
             # Someone must rebroadcast a broadcast for its implicit ACK (ReliableRouter::send).
@@ -416,6 +436,8 @@ class FakeMeshtasticRadio:
             return
         if packet.to not in (self.node_num, BROADCAST_NUM):
             return
+        if not open_incoming(packet, self.node_num, self.known_key(sender)):
+            return  # PKI decryption failed: the firmware drops it, unanswered
         to_us = packet.to == self.node_num
         repeat = (sender, packet.id) in self._seen
         replies = to_us and packet.decoded.want_response and packet.decoded.portnum in ANSWERED_PORTS
@@ -485,8 +507,10 @@ def _routing(error: int) -> bytes:
     return bytes(routing.SerializeToString())
 
 
-def _node_info(num: int, long_name: str) -> mesh_pb2.NodeInfo:
-    user = mesh_pb2.User(id=f"!{num:08x}", long_name=long_name, short_name=f"{num & 0xFFFF:04x}")
+def _node_info(num: int, long_name: str, public_key: bytes | None) -> mesh_pb2.NodeInfo:
+    user = mesh_pb2.User(
+        id=f"!{num:08x}", long_name=long_name, short_name=f"{num & 0xFFFF:04x}", public_key=public_key or b""
+    )
     return mesh_pb2.NodeInfo(num=num, user=user)
 
 

@@ -145,6 +145,10 @@ class RFMedium:
     def leave(self, node_num: int) -> None:
         self._nodes.pop(node_num, None)
 
+    def node(self, node_num: int) -> Listener | None:
+        """The node numbered ``node_num`` on this medium, if any."""
+        return self._nodes.get(node_num)
+
     def node_nums(self) -> list[int]:
         return sorted(self._nodes)
 

@@ -53,6 +53,8 @@ from hub.core.errors import (
     TransportClosed,
 )
 from hub.core.frame import Priority
+from hub.core.handhelds import FILE_NAME as HANDHELDS_FILE
+from hub.core.handhelds import load_handhelds
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import (
     BROADCAST_ADDRESS,
@@ -66,6 +68,7 @@ from hub.core.transport import (
 )
 from transports.blocking import run_blocking
 from transports.lora_airtime import AirtimeBudget, packet_airtime
+from transports.lora_alarm import ALARM_PORTS, AlarmGate
 from transports.lora_peers import PeerWatch, TraceOutcome
 from transports.lora_send import AckWaiter, PriorityGate, ResponseWaiter, drop_response_handlers
 from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
@@ -133,6 +136,13 @@ class LoraTransport:
             log=self._log,
         )
         self.counters = {"implicit_acks": 0, "unconfirmed_after_relay": 0}
+        self.alarms = (
+            AlarmGate(
+                load_handhelds(ctx.data_dir / HANDHELDS_FILE), interval=settings.alarm_interval, log=self._log
+            )
+            if settings.personal_alarms
+            else None
+        )
         # Pubsub keeps weak references: bound methods of this transport live as long as it does.
         pub.subscribe(self._on_receive_thread, "meshtastic.receive")
         pub.subscribe(self._on_lost_thread, "meshtastic.connection.lost")
@@ -259,6 +269,7 @@ class LoraTransport:
             "peers_down": self._peers.down_peers(),
             "peer_checks": self._peers.checks_started,
             **self.counters,
+            **({"personal_alarms": dict(self.alarms.counters)} if self.alarms is not None else {}),
         }
 
     # -- sending helpers -----------------------------------------------------------------------------
@@ -411,6 +422,10 @@ class LoraTransport:
                 k: packet[k] for k in ("rxSnr", "rxRssi", "hopStart", "hopLimit", "id") if k in packet
             }
             self._put(Received(source=f"!{sender:08x}", data=bytes(packet["decoded"]["payload"]), meta=meta))
+        elif portnum in ALARM_PORTS and self.alarms is not None:
+            if (alarm := self.alarms.judge(packet, _my_node_num(interface))) is not None:
+                self._log.warning("personal alarm from handheld !%08x (%s)", sender, alarm.port)
+                self._put(alarm)
         elif portnum == POSITION_APP and sender == _my_node_num(interface):
             gps_time = packet.get("decoded", {}).get("position", {}).get("time")
             if isinstance(gps_time, int) and gps_time > 0:

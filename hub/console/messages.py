@@ -33,6 +33,7 @@ KIND_NAMES = {
     "alert": "varsel", "resource_request": "ressourceanmodning", "commitment": "tilsagn",
     "read_receipt": "læst-kvittering", "roster": "rosteropdatering", "ack": "kvittering",
     "exercise_control": "øvelsesstyring",
+    "citizen_alarm": "nødkald",
 }  # fmt: skip
 FACILITY_NAMES = {
     "Normal": "alt OK",
@@ -136,6 +137,10 @@ def summary(item: dict[str, Any]) -> str:
         case "sitrep":
             phase = PHASE_NAMES.get(str(body.get("phase")), str(body.get("phase")))
             return f"nr. {body.get('number')} ({phase}): {str(body.get('summary'))[:200]}"
+        case "citizen_alarm":
+            how = "alarmknap" if body.get("port") == "alert" else "besked"
+            text = f": {body['text']}" if body.get("text") else ""
+            return f"håndsender !{body.get('handheld')} ({how}){text}"
         case "read_receipt":
             return f"læst og forstået af {body.get('by', '?')}: {body.get('message')}"
         case "resource_request" | "commitment":

@@ -81,6 +81,7 @@ class Kind(enum.IntEnum):
     """A coordinator starts, pauses, resumes or ends an exercise, or simulates a link outage in it."""
     FOLLOWUP_LIST = 13
     VISIT = 14
+    CITIZEN_ALARM = 15
 
 
 _SEALED_FLAG = 0x10

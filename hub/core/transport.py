@@ -78,7 +78,22 @@ class TimeHint:
     source: str
 
 
-TransportEvent = Received | LinkChanged | TimeHint
+@dataclass(frozen=True, slots=True)
+class PersonalAlarm:
+    """A registered Meshtastic handheld's button or canned message, heard by this link's radio.
+
+    Not a frame and not signed by a hub: the radio's firmware decrypted it as a direct message to our
+    node with the public key it holds for ``node``, and the link checked that node and key against the
+    handheld register (``hub.core.handhelds``) and its rate limit. The hub signs it on as CITIZEN_ALARM."""
+
+    node: int
+    public_key: bytes
+    text: str
+    port: str
+    """``text`` (a canned or typed message) or ``alert`` (the firmware's alert button)."""
+
+
+TransportEvent = Received | LinkChanged | TimeHint | PersonalAlarm
 
 
 @runtime_checkable
@@ -91,7 +106,8 @@ class Transport(Protocol):
     the far side refuses for good, and ``TransportClosed`` after ``aclose``. A cancelled ``send`` may or
     may not have put the bytes on the air; the hub's acks settle which.
 
-    ``events`` yields every ``Received``, ``LinkChanged`` and ``TimeHint`` until the transport closes;
+    ``events`` yields every ``Received``, ``LinkChanged``, ``TimeHint`` and ``PersonalAlarm`` until the
+    transport closes;
     there is one consumer (the hub). ``probe`` checks cheaply whether ``dest`` is reachable now and raises
     ``LinkDown`` if not; it never spends paid credit. ``aclose`` is idempotent, releases ports and
     devices even when cancelled, and ends ``events``.

@@ -29,10 +29,10 @@ from hub.core.kinds.roster import parse_root_public
 from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.seal import Context, SealingKey
 from hub.core.tasks import supervised
-from hub.core.transport import LinkChanged, Received, TimeHint, Transport
+from hub.core.transport import LinkChanged, PersonalAlarm, Received, TimeHint, Transport
 from hub.relay.acks import AckBatcher
 from hub.relay.admission import Admission
-from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageSent
+from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageReceived, MessageSent
 from hub.relay.exercises import ExerciseState
 from hub.relay.group_sends import LEDGER_FILE, GroupSend, GroupSends
 from hub.relay.groups import Groups
@@ -40,6 +40,7 @@ from hub.relay.health import HealthBoard, HealthChanged
 from hub.relay.inbound import Inbound
 from hub.relay.lanes import frame_rank
 from hub.relay.links import LinkSet
+from hub.relay.personal_alarms import PersonalAlarms
 from hub.relay.roster import DEFAULT_KINDS, Roster
 from hub.relay.roster import Role as NodeRole
 from hub.relay.roster_updates import RosterUpdates
@@ -79,6 +80,7 @@ class Hub:
         self.inbound: Inbound
         self.exercise: ExerciseState
         self.ready = asyncio.Event()
+        self.personal_alarms = PersonalAlarms(self._submit_alarm, self.clock, report_to=identity.node_id)
 
     @property
     def node_id(self) -> bytes:
@@ -205,6 +207,8 @@ class Hub:
                         self.health.success(name, peer, now, reason, hard=True)
                     else:
                         self.health.failure(name, peer, now, reason, hard=True)
+                case PersonalAlarm():
+                    await self.personal_alarms.forward(name, event)
                 case TimeHint(unix_time=when, source=source):
                     if when < PLAUSIBLE_EPOCH:
                         log.warning("ignored implausible time %.0f from %s", when, source)
@@ -299,8 +303,9 @@ class Hub:
         if via is not None and via not in self.links.transports:
             raise RoutingError(f"no link named {via!r}; links: {', '.join(self.links.transports)}")
         self._check_may_send(kind)
-        hops = self.router.delivery_hops(recipient)
-        if not hops:
+        to_self = recipient == self.node_id
+        hops = [] if to_self else self.router.delivery_hops(recipient)
+        if not hops and not to_self:
             raise RoutingError(f"no route to {recipient.hex()}: add it to [routes] or set a default route")
         ttl = ttl_minutes or self.config.timing.default_ttl_minutes
         if not 0 < ttl <= MAX_TTL_MINUTES:
@@ -322,8 +327,14 @@ class Hub:
         )
         wire = frame.encode()
         await self.store.accept(
-            frame, wire, hops=hops, local=True, for_me=False, via=None, now=self.clock.time()
+            frame, wire, hops=hops, local=True, for_me=to_self, via=None, now=self.clock.time()
         )
+        if to_self:  # in this hub's own inbox, as if received: nothing to route
+            event = MessageReceived(
+                frame.id.hex(), self.node_id.hex(), kind.name.lower(), "local", priority.name.lower()
+            )
+            self.events.publish(event)
+            return frame.id
         self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
         if kind not in (Kind.ACK, Kind.ROSTER):  # the hub's own traffic: no one's outbox or log book
             self.events.publish(
@@ -433,6 +444,9 @@ class Hub:
             return frame.payload
         keys = {entry.node_id: entry.card.sealing_key for entry in self.roster}
         return self.sealing.open(frame.payload, Context.of(frame), keys)
+
+    async def _submit_alarm(self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority) -> bytes:
+        return await self.submit(kind, recipient, payload, priority=priority)
 
     async def _submit_ack(
         self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int

@@ -42,8 +42,17 @@ DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     Role.REGION: frozenset(Kind),
     # a home-care team's hub is a care-home node: it reports the visits it makes (VISIT)
     Role.CARE_HOME: _ALWAYS
-    | {Kind.TEXT, Kind.STATUS, Kind.RESOURCE_REQUEST, Kind.READ_RECEIPT, Kind.ALERT, Kind.VISIT},
-    Role.RELAY: _ALWAYS | {Kind.TEXT, Kind.STATUS},
+    | {
+        Kind.TEXT,
+        Kind.STATUS,
+        Kind.RESOURCE_REQUEST,
+        Kind.READ_RECEIPT,
+        Kind.ALERT,
+        Kind.VISIT,
+        Kind.CITIZEN_ALARM,
+    },
+    # A relay's radio may hear a citizen's handheld (transports.lora_alarm): it passes the alarm on.
+    Role.RELAY: _ALWAYS | {Kind.TEXT, Kind.STATUS, Kind.CITIZEN_ALARM},
 }
 
 

@@ -34,7 +34,10 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
     "links": {"internet": {"kind": "internet", "listen": "127.0.0.1:8471"}},
 }
 
-_SECTIONS = {"node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust"}
+_SECTIONS = {
+    "node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust",
+    "personal_alarm",
+}  # fmt: skip
 DEFAULT_ANNOUNCE_INTERVAL = 600.0  # seconds; the hub holding the root key re-broadcasts the roster
 
 
@@ -60,6 +63,8 @@ class HubConfig:
     log_level: str = "INFO"
     power: PowerConfig | None = None
     power_report_to: bytes | None = None
+    alarm_report_to: bytes | None = None
+    """Where personal alarms this hub's radio hears go (``[personal_alarm] report_to``); None: here."""
     trust: TrustSettings = TrustSettings()
     path: Path | None = None
 
@@ -258,7 +263,13 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
             {k: v for k, v in power_table.table.items() if k != "report_to"}, file=file
         )
 
+    alarm_table = top.table_of("personal_alarm", what="a table [personal_alarm]")
+    alarm_to = alarm_table.raw("report_to")
+    alarm_report_to = None if alarm_to is None else parse_node_id(alarm_to, file, "personal_alarm.report_to")
+    alarm_table.finish()
+
     return HubConfig(
+        alarm_report_to=alarm_report_to,
         power=power,
         power_report_to=power_report_to,
         name=name,

@@ -57,6 +57,8 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
     identity = load_identity(config, create=True)
     tls = _server_tls(config)
     async with open_hub(config, identity, new_store=new_store) as hub:
+        if config.alarm_report_to is not None:
+            hub.personal_alarms.report_to = config.alarm_report_to
         network, local = ConnectionGuard(), ConnectionGuard(LOCAL_LIMITS)
         tokens = TokenStore(config.data_dir)
         app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local))

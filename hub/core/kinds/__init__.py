@@ -14,6 +14,7 @@ from __future__ import annotations
 from hub.core.errors import ProtocolError
 from hub.core.frame import ID_SIZE, MAX_PAYLOAD, Kind
 from hub.core.kinds import catalog, followup
+from hub.core.kinds.citizen_alarm import CITIZEN_ALARM
 from hub.core.kinds.fields import Schema
 
 __all__ = ["NO_PERSONAL_DATA", "SCHEMAS", "decode_payload", "encode_payload", "sealed_by_default"]
@@ -29,6 +30,7 @@ SCHEMAS: dict[Kind, Schema] = {
     Kind.EXERCISE_CONTROL: catalog.EXERCISE_CONTROL,
     Kind.FOLLOWUP_LIST: followup.FOLLOWUP_LIST,
     Kind.VISIT: followup.VISIT,
+    Kind.CITIZEN_ALARM: CITIZEN_ALARM,
 }
 
 _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)

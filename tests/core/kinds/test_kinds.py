@@ -79,6 +79,8 @@ BODIES: dict[Kind, object] = {
                                       {"id": "0a0b0c0e", "minutes": 600,
                                        "equipment": ["dialysis", "suction"]}]},
     Kind.VISIT: {"citizen": "0a0b0c0d", "outcome": "needs_oxygen", "at": NOW, "outage": "0000cafe"},
+    Kind.CITIZEN_ALARM: {"handheld": "a1b2c3d4", "key": "0011223344556677", "heard": NOW, "port": "text",
+                         "text": "Jeg er faldet og kan ikke rejse mig"},
 }  # fmt: skip
 
 

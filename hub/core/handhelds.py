@@ -1,0 +1,125 @@
+"""The register of Meshtastic handhelds at citizens' homes: node id and public key -> citizen id.
+
+A personal alarm (a press of the handheld's button or a canned message) counts only from a handheld
+listed here, and only when the radio's firmware decrypted it with the public key listed for that node
+(see ``transports.lora_alarm``). The register is a TOML file, ``handhelds.toml`` in the hub's data folder
+unless a link names another::
+
+    [[handheld]]
+    node = "!a1b2c3d4"                      # the handheld's node id, as 'meshtastic --info' prints it
+    public_key = "base64 of 32 bytes"       # its public key, as 'meshtastic --info' prints it
+    citizen = "C-0042"                      # the citizen's id in the register (municipality hub only)
+
+The hub that owns the radio needs ``node`` and ``public_key``; the municipality's hub also ``citizen``.
+A sealed CITIZEN_ALARM names the handheld and the first 8 bytes of SHA-256 over its key (``fingerprint``),
+so the municipality's hub can tell when the two registers disagree about a handheld.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.core.errors import ConfigError
+
+FILE_NAME = "handhelds.toml"
+MAX_HANDHELDS = 10_000
+"""More than any municipality hands out; keeps the file's cost bounded."""
+KEY_SIZE = 32
+NODE_ID = re.compile(r"^![0-9a-f]{8}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Handheld:
+    node: int
+    public_key: bytes
+    citizen: str | None = None
+
+    @property
+    def node_id(self) -> str:
+        return node_label(self.node)
+
+
+def node_label(node: int) -> str:
+    """Meshtastic's spelling of a node number: ``!`` and eight hex digits."""
+    return f"!{node:08x}"
+
+
+def fingerprint(public_key: bytes) -> bytes:
+    """Eight bytes that tell two public keys apart: the start of SHA-256 over the key."""
+    return hashlib.sha256(public_key).digest()[:8]
+
+
+def parse_node(value: object) -> int:
+    """``!a1b2c3d4`` (case ignored) as a node number; ``ValueError`` says what was expected."""
+    text = str(value).strip().lower()
+    if not NODE_ID.match(text):
+        raise ValueError(f"expected a node id like !a1b2c3d4, got {value!r}")
+    return int(text[1:], 16)
+
+
+def parse_key(value: object) -> bytes:
+    """A base64 public key of 32 bytes; ``ValueError`` says what was expected."""
+    try:
+        raw = base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != KEY_SIZE:
+        raise ValueError(
+            "expected the handheld's public key: base64 of 32 bytes, as 'meshtastic --info' shows"
+        )
+    return raw
+
+
+def load_handhelds(path: Path) -> dict[int, Handheld]:
+    """The handhelds listed in ``path`` by node number; an absent file is an empty register."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the handheld register: {exc.strerror}", file=str(path)) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+    return parse_handhelds(data, file=str(path))
+
+
+def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handheld]:
+    entries = data.get("handheld", [])
+    unknown = set(data) - {"handheld"}
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}; expected [[handheld]] tables", file=file)
+    if not isinstance(entries, list):
+        raise ConfigError("expected [[handheld]] tables", file=file, key="handheld")
+    if len(entries) > MAX_HANDHELDS:
+        raise ConfigError(f"{len(entries)} handhelds: at most {MAX_HANDHELDS}", file=file, key="handheld")
+    out: dict[int, Handheld] = {}
+    for index, entry in enumerate(entries):
+        key = f"handheld[{index}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError("expected a [[handheld]] table", file=file, key=key)
+        extra = set(entry) - {"node", "public_key", "citizen"}
+        if extra:
+            raise ConfigError(
+                f"unknown keys {sorted(extra)}; known: node, public_key, citizen", file=file, key=key
+            )
+        try:
+            node = parse_node(entry.get("node"))
+            public_key = parse_key(entry.get("public_key"))
+        except ValueError as exc:
+            raise ConfigError(str(exc), file=file, key=key) from None
+        citizen = entry.get("citizen")
+        if citizen is not None and (not isinstance(citizen, str) or not citizen.strip()):
+            raise ConfigError("citizen: expected the citizen's id as a string", file=file, key=key)
+        if node in out:
+            raise ConfigError(f"{node_label(node)} is listed twice", file=file, key=key)
+        out[node] = Handheld(node, public_key, citizen.strip() if citizen else None)
+    return out
