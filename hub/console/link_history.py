@@ -1,0 +1,57 @@
+"""Every change of a link's health, as rows in ``console.db``: when, which link, towards whom, from what to
+what and why. The log book keeps the same change as a sentence for people; these rows let the
+after-action report draw when each link was down and when traffic failed over, without reading prose.
+
+A change happens only after ``down_after`` failures or ``up_after`` successes in a row (the health board's
+hysteresis), so the table grows with real outages, not with traffic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from hub.core.errors import StoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS link_changes (
+    time REAL NOT NULL,
+    link TEXT NOT NULL,
+    peer TEXT,
+    old TEXT NOT NULL,
+    new TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS link_changes_time ON link_changes(time);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    time: float
+    link: str
+    peer: str | None
+    """The peer's node id (hex), or None when the whole link changed."""
+    old: str
+    new: str
+    reason: str
+
+
+async def create(db: aiosqlite.Connection) -> None:
+    try:
+        await db.executescript(_SCHEMA)
+        await db.commit()
+    except aiosqlite.Error as exc:
+        raise StoreError(f"cannot create the link history table: {exc}") from exc
+
+
+async def record(db: aiosqlite.Connection, change: LinkChange) -> None:
+    try:
+        await db.execute(
+            "INSERT INTO link_changes (time, link, peer, old, new, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            (change.time, change.link, change.peer, change.old, change.new, change.reason),
+        )
+        await db.commit()
+    except aiosqlite.Error as exc:
+        raise StoreError(f"cannot save a link change: {exc}") from exc

@@ -1,0 +1,311 @@
+"""Build a ``ReportInput`` from what was recorded: the exercise's own facts, the hub's ``store.db`` and
+its ``console.db``. Read-only: the hub may still be running (both databases are SQLite in WAL mode).
+
+Where each figure comes from:
+
+- messages sent in the exercise: ``store.db`` messages from this hub (``local``) flagged as an exercise
+  in their signed frame, accepted within the exercise window; ``e2e_acked_at`` is the recipient's signed
+  acknowledgement; ``deliveries`` say which link took each to its next hop, how often it was sent and
+  when the hop acknowledged it (``updated`` of a ``hop-acked`` row);
+- first status after an inject: the first STATUS frame from that institution accepted after the inject;
+- roll-calls: ``console.db`` ``rollcalls``/``rollcall_targets`` started within the window;
+- read receipts: the console's outbox (``console_state`` key ``outbox``), which keeps the newest 300;
+- link changes: ``console.db`` ``link_changes``; simulated outages from the exercise's own facts;
+- airtime and credits: estimated from each delivery's link, size and number of sends (see ``usage``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardware.iridium_sbd import RB_PREFIX_SIZE, credits_for
+from hub.core.errors import ProtocolError, StoreError
+from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
+from hub.exercise.report.model import (
+    Carried,
+    Inject,
+    LinkEvent,
+    Note,
+    ReportInput,
+    RollCallAnswer,
+    RollCallResult,
+    SentMessage,
+    Targets,
+    Usage,
+)
+from transports.lora import MTU as LORA_MTU
+from transports.lora_airtime import ModemPreset, packet_airtime
+from transports.satellite import MODEM_MTU as SATELLITE_MTU
+
+NOT_MESSAGES = (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.READ_RECEIPT)
+"""Kinds that are bookkeeping, not something a person sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class InjectSent:
+    label: str
+    kind: str
+    at: float
+    recipients: tuple[str, ...]
+    """Node ids (hex)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A link outage the exercise simulated: ``peer`` None means towards every peer."""
+
+    link: str
+    peer: str | None
+    start: float
+    end: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExerciseFacts:
+    """What the exercise itself recorded (its record at the coordinating hub)."""
+
+    id: str
+    name: str
+    started: float
+    ended: float | None
+    participants: tuple[str, ...]
+    """Node ids (hex) of the participating institutions."""
+    targets: Targets
+    injects: tuple[InjectSent, ...] = ()
+    outages: tuple[Outage, ...] = ()
+    notes: tuple[Note, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HubFacts:
+    """What the report needs to know about the hub it reads: its files, names and links."""
+
+    name: str
+    store: Path
+    console: Path
+    names: Mapping[str, str]
+    """Node id (hex) -> name, from the roster."""
+    link_kinds: Mapping[str, str]
+    lora_presets: Mapping[str, ModemPreset]
+    timezone: str = "Europe/Copenhagen"
+
+
+@contextmanager
+def _read(path: Path, what: str) -> Iterator[sqlite3.Connection]:
+    if not path.is_file():
+        raise StoreError(f"{what} {path} does not exist: run the report on the hub that ran the exercise")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {what} {path}: {exc}") from exc
+    try:
+        yield db
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {what} {path}: {exc}") from exc
+    finally:
+        db.close()
+
+
+def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInput:
+    """Everything the report shows about ``exercise``; an exercise still running is read up to ``now``."""
+    end = exercise.ended if exercise.ended is not None else now
+
+    def name(node: str) -> str:
+        return "alle" if node == BROADCAST.hex() else hub.names.get(node, node)
+
+    gaps = [
+        "Sendetid (LoRa) og satellitkreditter er beregnet ud fra størrelsen og antallet af afsendelser af"
+        " øvelsens beskeder fra denne hub; kvitteringer og forbindelsestest er ikke medregnet.",
+        "Læsekvitteringer kendes for de seneste 300 beskeder sendt fra denne hubs konsol.",
+    ]
+    with _read(hub.store, "the store") as db:
+        messages = _sent_messages(db, exercise.started, end, name)
+        statuses = _statuses(db, exercise.started, end)
+    injects = tuple(
+        Inject(i.label, i.kind, i.at, tuple(name(r) for r in i.recipients),
+               {name(r): _first_after(statuses.get(r, []), i.at) for r in i.recipients})
+        for i in exercise.injects
+    )  # fmt: skip
+    rollcalls: tuple[RollCallResult, ...] = ()
+    events: list[LinkEvent] = []
+    if hub.console.is_file():
+        with _read(hub.console, "the console database") as db:
+            rollcalls = _rollcalls(db, exercise.started, end, name)
+            receipts = _receipts(db)
+            events = _link_events(db, exercise.started, end, name)
+        messages = [_with_receipt(m, receipts.get(m.id)) for m in messages]
+    else:
+        gaps.append("Hubben har ingen konsol: navneopråb, læsekvitteringer og forbindelsesskift mangler.")
+    for outage in exercise.outages:
+        peer = None if outage.peer is None else name(outage.peer)
+        events.append(LinkEvent(outage.start, outage.link, peer, "down", "Simuleret udfald begynder", True))
+        if outage.end is not None:
+            events.append(LinkEvent(outage.end, outage.link, peer, "up", "Simuleret udfald slutter", True))
+    return ReportInput(
+        exercise_id=exercise.id,
+        name=exercise.name,
+        hub=hub.name,
+        started=exercise.started,
+        ended=exercise.ended,
+        timezone=hub.timezone,
+        targets=exercise.targets,
+        institutions=tuple(name(p) for p in exercise.participants),
+        rollcalls=rollcalls,
+        injects=injects,
+        messages=tuple(messages),
+        link_events=tuple(sorted(events, key=lambda e: e.at)),
+        usage=tuple(usage(messages, hub.link_kinds, hub.lora_presets)),
+        notes=tuple(sorted(exercise.notes, key=lambda n: n.at)),
+        link_kinds=dict(hub.link_kinds),
+        gaps=tuple(gaps),
+    )
+
+
+def _sent_messages(
+    db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str]
+) -> list[SentMessage]:
+    rows = db.execute(
+        "SELECT id, wire, recipient, kind, priority, size, accepted_at, e2e_acked_at FROM messages"
+        " WHERE local = 1 AND accepted_at BETWEEN ? AND ?"
+        f" AND kind NOT IN ({','.join('?' * len(NOT_MESSAGES))}) ORDER BY accepted_at",
+        (start, end, *map(int, NOT_MESSAGES)),
+    ).fetchall()
+    out = []
+    for message_id, wire, recipient, kind, priority, size, accepted_at, acked_at in rows:
+        try:
+            if decode_frame(bytes(wire)).status is not Status.EXERCISE:
+                continue  # real traffic during the exercise is not the exercise's
+        except ProtocolError as exc:
+            raise StoreError(f"message {bytes(message_id).hex()} in the store is damaged: {exc}") from exc
+        hops = tuple(
+            Carried(bytes(hop).hex(), link, state, attempts, updated if state == "hop-acked" else None)
+            for hop, link, state, attempts, updated in db.execute(
+                "SELECT hop, link, state, attempts, updated FROM deliveries WHERE message_id = ?"
+                " ORDER BY hop",
+                (message_id,),
+            )
+        )
+        out.append(
+            SentMessage(bytes(message_id).hex(), name(bytes(recipient).hex()), Kind(kind).name.lower(),
+                        _priority(priority), size, accepted_at, acked_at, None, None, hops)
+        )  # fmt: skip
+    return out
+
+
+def _priority(value: int) -> str:
+    return Priority(value).name.lower().replace("_", "-")
+
+
+def _statuses(db: sqlite3.Connection, start: float, end: float) -> dict[str, list[float]]:
+    """Sender (hex) -> times of the STATUS frames received from it in the window, oldest first."""
+    out: dict[str, list[float]] = {}
+    for sender, at in db.execute(
+        "SELECT sender, accepted_at FROM messages"
+        " WHERE kind = ? AND local = 0 AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
+        (int(Kind.STATUS), start, end),
+    ):
+        out.setdefault(bytes(sender).hex(), []).append(at)
+    return out
+
+
+def _first_after(times: list[float], at: float) -> float | None:
+    return next((t for t in times if t >= at), None)
+
+
+def _rollcalls(
+    db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str]
+) -> tuple[RollCallResult, ...]:
+    out = []
+    for request, question, started in db.execute(
+        "SELECT request, question, started FROM rollcalls WHERE started BETWEEN ? AND ? ORDER BY started",
+        (start, end),
+    ).fetchall():
+        answers = []
+        for (document,) in db.execute(
+            "SELECT document FROM rollcall_targets WHERE request = ? ORDER BY institution", (request,)
+        ):
+            target = json.loads(document)
+            answer = target["answer"]
+            answers.append(
+                RollCallAnswer(
+                    name(target["institution"]),
+                    None if answer is None else float(answer["at"]),
+                    None if answer is None else str(answer["link"]),
+                    tuple(str(link) for link, _ in target["attempts"]),
+                    target["state"] == "escalated",
+                )
+            )
+        out.append(RollCallResult(request, question, started, tuple(answers)))
+    return tuple(out)
+
+
+def _receipts(db: sqlite3.Connection) -> dict[str, tuple[str, float]]:
+    row = db.execute("SELECT value FROM console_state WHERE key = 'outbox'").fetchone()
+    if row is None:
+        return {}
+    saved = json.loads(row[0]).get("receipts", {})
+    return {message_id: (str(by), float(at)) for message_id, (by, at) in saved.items()}
+
+
+def _with_receipt(message: SentMessage, receipt: tuple[str, float] | None) -> SentMessage:
+    if receipt is None:
+        return message
+    by, at = receipt
+    return SentMessage(message.id, message.to, message.kind, message.priority, message.size, message.sent_at,
+                       message.delivered_at, at, by, message.hops)  # fmt: skip
+
+
+def _link_events(
+    db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str]
+) -> list[LinkEvent]:
+    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'link_changes'").fetchone()
+    if not has_table:
+        return []
+    return [
+        LinkEvent(at, link, None if peer is None else name(peer), new, f"{old} → {new}: {reason}")
+        for at, link, peer, old, new, reason in db.execute(
+            "SELECT time, link, peer, old, new, reason FROM link_changes WHERE time BETWEEN ? AND ?"
+            " ORDER BY time",
+            (start, end),
+        )
+    ]
+
+
+def usage(
+    messages: list[SentMessage], kinds: Mapping[str, str], presets: Mapping[str, ModemPreset]
+) -> list[Usage]:
+    """Per link: messages it took, sends and bytes; LoRa airtime and satellite credits estimated per send
+    from the frame's size cut into the link's MTU (fragment headers, acks and probes not counted)."""
+    totals: dict[str, list[Any]] = {}
+    for message in messages:
+        for hop in message.hops:
+            if hop.link is None or hop.attempts == 0:
+                continue
+            kind = kinds.get(hop.link, hop.link)
+            entry = totals.setdefault(hop.link, [kind, set(), 0, 0, None, None])
+            entry[1].add(message.id)
+            entry[2] += hop.attempts
+            entry[3] += hop.attempts * message.size
+            if kind == "lora":
+                preset = presets.get(hop.link, ModemPreset.LONG_FAST)
+                each = sum(packet_airtime(piece, preset) for piece in _pieces(message.size, LORA_MTU))
+                entry[4] = (entry[4] or 0.0) + hop.attempts * each
+            elif kind == "satellite":
+                pieces = _pieces(message.size, SATELLITE_MTU)
+                each_credits = sum(credits_for(piece + 2 * RB_PREFIX_SIZE) for piece in pieces)
+                entry[5] = (entry[5] or 0) + hop.attempts * each_credits
+    return [
+        Usage(link, kind, len(ids), attempts, size, airtime, credits)
+        for link, (kind, ids, attempts, size, airtime, credits) in sorted(totals.items())
+    ]
+
+
+def _pieces(size: int, mtu: int) -> list[int]:
+    full, rest = divmod(size, mtu)
+    return [mtu] * full + ([rest] if rest else [])

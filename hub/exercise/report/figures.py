@@ -1,0 +1,242 @@
+"""The report's numbers, derived from ``ReportInput`` alone: response times, comparisons with the scenario's
+targets, and the findings per institution (Danish sentences for the preparedness committee).
+
+A time that never happened (no answer) counts as *not met*, never as zero; a median is over the answers
+that came.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hub.exercise.report.model import ReportInput, SentMessage
+
+LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
+
+
+def duration(seconds: float | None) -> str:
+    """A duration as people say it: "45 s", "3 min 20 s", "1 t 05 min"; "—" for none."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} t {minutes:02d} min"
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One figure beside its target: ``met`` is None when the scenario set no target."""
+
+    label: str
+    value: str
+    target: str
+    met: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionFigures:
+    institution: str
+    rollcall_seconds: tuple[float | None, ...]
+    """Per roll-call the institution was asked in, the seconds to its answer (None: no answer)."""
+    status_seconds: tuple[float | None, ...]
+    """Per inject it received, the seconds to its first status after it."""
+    sent: int
+    delivered: int
+    read: int
+    delivery_seconds: tuple[float, ...]
+    read_seconds: tuple[float, ...]
+    links: tuple[str, ...]
+    findings: tuple[str, ...]
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def rollcall_seconds(report: ReportInput) -> dict[str, list[float | None]]:
+    out: dict[str, list[float | None]] = {name: [] for name in report.institutions}
+    for call in report.rollcalls:
+        for answer in call.answers:
+            took = None if answer.answered_at is None else answer.answered_at - call.started
+            out.setdefault(answer.institution, []).append(took)
+    return out
+
+
+def status_seconds(report: ReportInput) -> dict[str, list[float | None]]:
+    out: dict[str, list[float | None]] = {name: [] for name in report.institutions}
+    for inject in report.injects:
+        for name, at in inject.first_status.items():
+            out.setdefault(name, []).append(None if at is None else at - inject.sent_at)
+    return out
+
+
+def messages_to(report: ReportInput, institution: str) -> list[SentMessage]:
+    return [m for m in report.messages if m.to == institution]
+
+
+def _within(values: list[float | None], target: float | None) -> bool | None:
+    if target is None:
+        return None
+    return bool(values) and all(v is not None and v <= target for v in values)
+
+
+def comparisons(report: ReportInput) -> list[Comparison]:
+    """The headline figures of the exercise beside what the scenario set."""
+    targets = report.targets
+    calls = [t for times in rollcall_seconds(report).values() for t in times]
+    statuses = [t for times in status_seconds(report).values() for t in times]
+    delivered: list[float | None] = [
+        None if m.delivered_at is None else m.delivered_at - m.sent_at for m in report.messages
+    ]
+    read: list[float | None] = [None if m.read_at is None else m.read_at - m.sent_at for m in report.messages]
+    out = [
+        Comparison(
+            "Svar på navneopråb (median; langsomste)",
+            f"{duration(median(calls))}; {_slowest(calls)}" if calls else "intet navneopråb",
+            _target(targets.rollcall_answer),
+            _within(calls, targets.rollcall_answer) if calls else None,
+        ),
+        Comparison(
+            "Første status efter inject (median; langsomste)",
+            f"{duration(median(statuses))}; {_slowest(statuses)}" if statuses else "ingen injects",
+            _target(targets.first_status),
+            _within(statuses, targets.first_status) if statuses else None,
+        ),
+        Comparison(
+            "Leveret til modtageren (median; ikke leveret)",
+            f"{duration(median(delivered))}; {sum(v is None for v in delivered)} af {len(delivered)}",
+            _target(targets.delivery),
+            _within(delivered, targets.delivery) if delivered else None,
+        ),
+        Comparison(
+            "Læst og forstået (median; ikke læst)",
+            f"{duration(median(read))}; {sum(v is None for v in read)} af {len(read)}",
+            _target(targets.read_receipt),
+            _within(read, targets.read_receipt) if read else None,
+        ),
+    ]
+    credits = sum(u.credits or 0 for u in report.usage)
+    airtime = sum(u.airtime or 0.0 for u in report.usage)
+    out.append(
+        Comparison(
+            "Satellitkreditter brugt",
+            str(credits),
+            "—" if targets.satellite_credits is None else f"højst {targets.satellite_credits}",
+            None if targets.satellite_credits is None else credits <= targets.satellite_credits,
+        )
+    )
+    out.append(
+        Comparison(
+            "LoRa-sendetid brugt (beregnet)",
+            f"{airtime:.1f} s",
+            "—" if targets.lora_airtime is None else f"højst {targets.lora_airtime:.0f} s",
+            None if targets.lora_airtime is None else airtime <= targets.lora_airtime,
+        )
+    )
+    return out
+
+
+def _target(seconds: float | None) -> str:
+    return "—" if seconds is None else f"inden for {duration(seconds)}"
+
+
+def _slowest(values: list[float | None]) -> str:
+    missing = sum(v is None for v in values)
+    if missing:
+        return f"{missing} uden svar"
+    return duration(max(v for v in values if v is not None))
+
+
+def institution_figures(report: ReportInput) -> list[InstitutionFigures]:
+    calls, statuses = rollcall_seconds(report), status_seconds(report)
+    out = []
+    for name in report.institutions:
+        sent = messages_to(report, name)
+        delivery = tuple(m.delivered_at - m.sent_at for m in sent if m.delivered_at is not None)
+        read = tuple(m.read_at - m.sent_at for m in sent if m.read_at is not None)
+        links = tuple(sorted({m.link for m in sent if m.link is not None}))
+        out.append(
+            InstitutionFigures(
+                name,
+                tuple(calls.get(name, [])),
+                tuple(statuses.get(name, [])),
+                len(sent),
+                len(delivery),
+                len(read),
+                delivery,
+                read,
+                links,
+                tuple(findings(report, name)),
+            )
+        )
+    return out
+
+
+def findings(report: ReportInput, institution: str) -> list[str]:
+    """What the committee should know about one institution, worst first."""
+    targets = report.targets
+    out: list[str] = []
+    for call in report.rollcalls:
+        for answer in call.answers:
+            if answer.institution != institution:
+                continue
+            if answer.answered_at is None:
+                how = "eskaleret: ingen kontakt" if answer.escalated else "intet svar"
+                tried = ", ".join(answer.links_tried)
+                out.append(f"Svarede ikke på navneopråbet «{call.question}» ({how}; forsøgt via {tried}).")
+                continue
+            took = answer.answered_at - call.started
+            if targets.rollcall_answer is not None and took > targets.rollcall_answer:
+                out.append(
+                    f"Svarede på navneopråbet «{call.question}» efter {duration(took)}"
+                    f" (mål: {duration(targets.rollcall_answer)})."
+                )
+    for inject in report.injects:
+        if institution not in inject.first_status:
+            continue
+        at = inject.first_status[institution]
+        if at is None:
+            out.append(f"Sendte ingen status efter «{inject.label}».")
+        elif targets.first_status is not None and at - inject.sent_at > targets.first_status:
+            out.append(
+                f"Første status efter «{inject.label}» kom efter {duration(at - inject.sent_at)}"
+                f" (mål: {duration(targets.first_status)})."
+            )
+    sent = messages_to(report, institution)
+    failed = [m for m in sent if m.failed]
+    unconfirmed = [m for m in sent if m.delivered_at is None and not m.failed]
+    if failed:
+        out.append(f"{len(failed)} besked(er) udløb uden at nå frem.")
+    if unconfirmed:
+        out.append(f"{len(unconfirmed)} besked(er) blev ikke bekræftet modtaget.")
+    unread = [m for m in sent if m.delivered_at is not None and m.read_at is None and m.kind != "status"]
+    if unread and targets.read_receipt is not None:
+        out.append(f"{len(unread)} modtaget besked(er) blev ikke kvitteret som læst.")
+    links = {m.link for m in sent if m.link is not None}
+    if links and links <= {link for link in links if _is_backup(report, link)}:
+        out.append("Blev kun nået over reserveforbindelser (" + ", ".join(sorted(links)) + ").")
+    if not out:
+        out.append("Ingen afvigelser: svarede og modtog inden for målene.")
+    return out
+
+
+def _is_backup(report: ReportInput, link: str) -> bool:
+    """A link other than the internet: a message that went over it has failed over (or was meant to)."""
+    return report.link_kinds.get(link, link) != "internet"
+
+
+def link_name(report: ReportInput, link: str | None) -> str:
+    """How people name a link ("LoRa", "satellit"); a second link of a kind keeps its own name."""
+    if link is None:
+        return "—"
+    kind = report.link_kinds.get(link, link)
+    label = LINK_NAMES.get(kind, kind)
+    return label if link == kind else f"{link} ({label})"

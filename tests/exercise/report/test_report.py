@@ -1,0 +1,133 @@
+"""The after-action report of an exercise played between real in-process hubs (see conftest): its numbers
+equal what the stores recorded, computed here straight from the SQLite files; the PDF renders page by page
+with pdftoppm; the page loads in Chromium with no errors and every chart image loads."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from hub.core.frame import Status, decode_frame
+from tests.exercise.report.conftest import Played
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
+    store = sqlite3.connect(played.staff_dir / "store.db")
+    console = sqlite3.connect(played.staff_dir / "console.db")
+    exercise_rows = [
+        (bytes(i).hex(), accepted, acked)
+        for i, wire, accepted, acked in store.execute(
+            "SELECT id, wire, accepted_at, e2e_acked_at FROM messages WHERE local = 1 AND kind = 1"
+        )
+        if decode_frame(bytes(wire)).status is Status.EXERCISE
+    ]
+    assert sorted(i for i, _, _ in exercise_rows) == sorted(played.sent)  # the real message is left out
+    by_id = {m["id"]: m for m in rows(played.files.html.parent / "csv" / "beskeder.csv")}
+    assert set(by_id) == set(played.sent)
+    receipts = json.loads(console.execute("SELECT value FROM console_state WHERE key='outbox'").fetchone()[0])
+    for message_id, accepted, acked in exercise_rows:
+        row = by_id[message_id]
+        assert row["leveringstid_s"] == ("" if acked is None else str(round(acked - accepted)))
+        read = receipts["receipts"].get(message_id)
+        assert row["laesetid_s"] == ("" if read is None else str(round(read[1] - accepted)))
+        (link,) = store.execute(
+            "SELECT link FROM deliveries WHERE message_id = ? AND state = 'hop-acked'",
+            (bytes.fromhex(message_id),),
+        ).fetchone() or (None,)
+        if acked is not None:
+            assert row["forbindelse"] == link
+    first, second, third = played.sent
+    assert by_id[first]["forbindelse"] == "memory" and by_id[second]["forbindelse"] == "backup"
+    assert by_id[third]["leveret"] == "" and by_id[first]["laest_af"] == "Nattevagt Birgit"
+
+    (started, document) = console.execute(
+        "SELECT r.started, t.document FROM rollcalls r JOIN rollcall_targets t USING (request)"
+    ).fetchone()
+    answer = json.loads(document)["answer"]
+    (rollcall,) = rows(played.files.html.parent / "csv" / "navneopraab.csv")
+    assert (
+        rollcall["svartid_s"] == str(round(answer["at"] - started)) and rollcall["svar_via"] == answer["link"]
+    )
+
+    inject = played.report.injects[0]
+    (first_status,) = store.execute(
+        "SELECT min(accepted_at) FROM messages WHERE kind = 3 AND local = 0 AND accepted_at >= ?",
+        (inject.sent_at,),
+    ).fetchone()
+    (inject_row,) = rows(played.files.html.parent / "csv" / "injects.csv")
+    assert inject_row["tid_til_status_s"] == str(round(first_status - inject.sent_at))
+
+    recorded = console.execute(
+        "SELECT time, link, peer, new FROM link_changes WHERE time BETWEEN ? AND ? ORDER BY time",
+        (played.report.started, played.report.ended),
+    ).fetchall()
+    assert [link for _, link, peer, new in recorded if peer is None and new == "down"] == ["memory", "backup"]
+    events = [e for e in rows(played.files.html.parent / "csv" / "forbindelser.csv") if e["simuleret"] == "0"]
+    names = {None: "", played.care_id: played.care_name}
+    assert [(e["forbindelse"], e["modpart"], e["tilstand"]) for e in events] == [
+        (link, names.get(peer, peer), new) for _, link, peer, new in recorded
+    ]
+    (usage,) = [
+        u for u in rows(played.files.html.parent / "csv" / "forbrug.csv") if u["forbindelse"] == "backup"
+    ]
+    marks = ",".join("?" * len(played.sent))
+    attempts = store.execute(
+        f"SELECT sum(attempts) FROM deliveries WHERE link = 'backup' AND message_id IN ({marks})",
+        [bytes.fromhex(i) for i in played.sent],
+    ).fetchone()[0]
+    assert int(usage["afsendelser"]) == attempts
+
+    findings = [r["fund"] for r in rows(played.files.html.parent / "csv" / "fund.csv")]
+    assert "1 besked(er) blev ikke bekræftet modtaget." in findings
+
+
+def test_pdf_renders_every_page(played: Played, tmp_path: Path) -> None:
+    info = subprocess.run(["pdfinfo", played.files.pdf], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    assert pages >= 3
+    subprocess.run(["pdftoppm", "-r", "40", "-png", played.files.pdf, tmp_path / "side"], check=True)
+    images = sorted(tmp_path.glob("side-*.png"))
+    assert len(images) == pages and all(image.stat().st_size > 2000 for image in images)
+    text = " ".join(
+        subprocess.run(
+            ["pdftotext", played.files.pdf, "-"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert "Evaluering af øvelsen «Strømsvigt i distrikt Syd»" in text and played.care_name in text
+
+
+def test_page_loads_in_chromium_with_its_charts(played: Played) -> None:
+    errors: list[str] = []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+            page.goto(played.files.html.as_uri())
+            images = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+            )
+            title = page.locator("h1").inner_text()
+        finally:
+            browser.close()
+    assert errors == []
+    assert {src for src, _ in images} == {
+        f"figurer/{n}.png" for n in ("rollcall", "status", "timeline", "receipts")
+    }
+    assert all(loaded for _, loaded in images)
+    assert title == "Evaluering af øvelsen «Strømsvigt i distrikt Syd»"
