@@ -1,6 +1,7 @@
-"""Every change of a link's health, as rows in ``console.db``: when, which link, towards whom, from what to
-what and why. The log book keeps the same change as a sentence for people; these rows let the
-after-action report draw when each link was down and when traffic failed over, without reading prose.
+"""Every change of a link's health, as rows in ``console.db`` (table ``link_changes``): when, which link,
+towards whom, from what to what and why. The log book keeps the same change as a sentence for people;
+these rows let the after-action report draw when each link was down and when traffic failed over,
+without reading prose.
 
 A change happens only after ``down_after`` failures or ``up_after`` successes in a row (the health board's
 hysteresis), so the table grows with real outages, not with traffic.
@@ -8,11 +9,10 @@ hysteresis), so the table grows with real outages, not with traffic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aiosqlite
 
 from hub.core.errors import StoreError
+from hub.relay.events import LinkHealthChanged
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS link_changes (
@@ -27,30 +27,15 @@ CREATE INDEX IF NOT EXISTS link_changes_time ON link_changes(time);
 """
 
 
-@dataclass(frozen=True, slots=True)
-class LinkChange:
-    time: float
-    link: str
-    peer: str | None
-    """The peer's node id (hex), or None when the whole link changed."""
-    old: str
-    new: str
-    reason: str
-
-
-async def create(db: aiosqlite.Connection) -> None:
+async def record(db: aiosqlite.Connection, time: float, change: LinkHealthChanged) -> None:
+    """One change at ``time``; its ``peer`` is the peer's node id (hex), or None when the whole link
+    changed. The table is made at the first change (changes are rare: creating it if needed each time
+    costs nothing)."""
     try:
         await db.executescript(_SCHEMA)
-        await db.commit()
-    except aiosqlite.Error as exc:
-        raise StoreError(f"cannot create the link history table: {exc}") from exc
-
-
-async def record(db: aiosqlite.Connection, change: LinkChange) -> None:
-    try:
         await db.execute(
             "INSERT INTO link_changes (time, link, peer, old, new, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (change.time, change.link, change.peer, change.old, change.new, change.reason),
+            (time, change.link, change.peer, change.old, change.new, change.reason),
         )
         await db.commit()
     except aiosqlite.Error as exc:

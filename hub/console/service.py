@@ -26,7 +26,6 @@ import aiosqlite
 
 from hub.console import link_history, rollcall_rows, state
 from hub.console.board import StatusBoard
-from hub.console.link_history import LinkChange
 from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook, LogEntry
 from hub.console.messages import (
     LINK_STATES,
@@ -140,7 +139,6 @@ class Console:
             await console.users.create()
             await state.create(db)
             await rollcall_rows.create(db)
-            await link_history.create(db)
             await console._restore()
             await console._load_history()
         except BaseException:
@@ -408,8 +406,7 @@ class Console:
                         change = f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}"
                         text = f"{self.link_kind(link)}{who}: {change} ({link_reason(reason)})"
                         await self.note(EntryType.LINK, text)
-                        at = self.hub.clock.time()
-                        await link_history.record(self._db, LinkChange(at, link, peer, old, new, reason))
+                        await link_history.record(self.db, self.hub.clock.time(), event)
                         self.emit("link", link=link, peer=peer, state=new)
                         self.emit("board")
                         self.emit("delivery")

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hub.exercise.report.figures import link_name, rollcall_seconds
+from hub.exercise.report.figures import link_name, rollcall_seconds, status_target
 from hub.exercise.report.model import ReportInput
 
 DPI = 150
@@ -60,10 +60,13 @@ def _target_line(ax: Axes, seconds: float | None) -> None:
         ax.axvline(seconds / 60, color=TARGET, linestyle="--", linewidth=1.2, label="Mål")
 
 
-def _dot_rows(ax: Axes, rows: list[tuple[str, list[float | None]]], target: float | None, what: str) -> None:
-    """One row per label: a dot per time, a red cross at the right edge for each that never came."""
+def _dot_rows(
+    ax: Axes, rows: list[tuple[str, list[float | None]]], limits: list[float | None], what: str
+) -> None:
+    """One row per label: a dot per time, a red cross at the right edge for each that never came; the
+    target is a dashed line when all rows share it, else a bar on each row that has one."""
     present = [v for _, values in rows for v in _minutes(values) if v is not None]
-    edge = max([*present, (target or 0) / 60, 1.0]) * 1.15
+    edge = max([*present, *((limit or 0) / 60 for limit in limits), 1.0]) * 1.15
     missing_drawn = False
     for y, (_, values) in enumerate(rows):
         for value in _minutes(values):
@@ -73,14 +76,21 @@ def _dot_rows(ax: Axes, rows: list[tuple[str, list[float | None]]], target: floa
                 missing_drawn = True
             else:
                 ax.plot(value, y, marker="o", color=PALETTE[0], markersize=8, linestyle="", alpha=0.85)
-    _target_line(ax, target)
+    shared = set(limits)
+    if len(shared) == 1:
+        _target_line(ax, shared.pop())
+    else:
+        for y, limit in enumerate(limits):
+            if limit is not None:
+                ax.plot(limit / 60, y, marker="|", color=TARGET, markersize=22, markeredgewidth=2,
+                        linestyle="", label="Mål" if y == limits.index(limit) else None)  # fmt: skip
     ax.set_yticks(range(len(rows)), [label for label, _ in rows])
     ax.invert_yaxis()
     ax.set_xlim(0, edge * 1.05)
     ax.set_xlabel("minutter")
     ax.grid(axis="x", alpha=0.3)
-    if target is not None or missing_drawn:
-        ax.legend(loc="lower right", fontsize=8)
+    if any(limit is not None for limit in limits) or missing_drawn:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
 
 
 def rollcall_chart(report: ReportInput) -> Figure | None:
@@ -90,7 +100,7 @@ def rollcall_chart(report: ReportInput) -> Figure | None:
     if not rows:
         return None
     figure, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
-    _dot_rows(ax, rows, report.targets.rollcall_answer, "svar")
+    _dot_rows(ax, rows, [report.targets.rollcall_answer] * len(rows), "svar")
     ax.set_title("Svartid på navneopråb pr. institution")
     return figure
 
@@ -99,10 +109,11 @@ def status_chart(report: ReportInput) -> Figure | None:
     """Time to the first status after each inject (one dot per institution that got it)."""
     if not any(inject.first_status for inject in report.injects):
         return None
+    injects = [i for i in report.injects if i.first_status]
     rows = [(_short(i.label), [None if at is None else at - i.sent_at for at in i.first_status.values()])
-            for i in report.injects if i.first_status]  # fmt: skip
+            for i in injects]  # fmt: skip
     figure, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
-    _dot_rows(ax, rows, report.targets.first_status, "status")
+    _dot_rows(ax, rows, [status_target(report, i) for i in injects], "status")
     ax.set_title("Tid til første status efter hvert inject")
     return figure
 
@@ -214,5 +225,5 @@ def receipts_chart(report: ReportInput) -> Figure | None:
     ax.set_xlabel("minutter efter afsendelse")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("Leverings- og læsetider pr. institution")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return figure

@@ -54,6 +54,7 @@ class InjectSent:
     at: float
     recipients: tuple[str, ...]
     """Node ids (hex)."""
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,8 @@ def _read(path: Path, what: str) -> Iterator[sqlite3.Connection]:
 
 def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInput:
     """Everything the report shows about ``exercise``; an exercise still running is read up to ``now``."""
-    end = exercise.ended if exercise.ended is not None else now
+    # the journal keeps whole seconds: everything within the exercise's last second belongs to it
+    end = (exercise.ended + 1) if exercise.ended is not None else now
 
     def name(node: str) -> str:
         return "alle" if node == BROADCAST.hex() else hub.names.get(node, node)
@@ -129,7 +131,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
         statuses = _statuses(db, exercise.started, end)
     injects = tuple(
         Inject(i.label, i.kind, i.at, tuple(name(r) for r in i.recipients),
-               {name(r): _first_after(statuses.get(r, []), i.at) for r in i.recipients})
+               {name(r): _first_after(statuses.get(r, []), i.at) for r in i.recipients}, i.deadline)
         for i in exercise.injects
     )  # fmt: skip
     rollcalls: tuple[RollCallResult, ...] = ()

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hub.exercise.report.model import ReportInput, SentMessage
+from hub.exercise.report.model import Inject, ReportInput, SentMessage
 
 LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
 
@@ -78,6 +78,11 @@ def status_seconds(report: ReportInput) -> dict[str, list[float | None]]:
     return out
 
 
+def status_target(report: ReportInput, inject: Inject) -> float | None:
+    """The inject's own deadline, else the scenario's target for the first status."""
+    return inject.deadline if inject.deadline is not None else report.targets.first_status
+
+
 def messages_to(report: ReportInput, institution: str) -> list[SentMessage]:
     return [m for m in report.messages if m.to == institution]
 
@@ -107,8 +112,8 @@ def comparisons(report: ReportInput) -> list[Comparison]:
         Comparison(
             "Første status efter inject (median; langsomste)",
             f"{duration(median(statuses))}; {_slowest(statuses)}" if statuses else "ingen injects",
-            _target(targets.first_status),
-            _within(statuses, targets.first_status) if statuses else None,
+            _status_target_text(report),
+            _statuses_met(report) if statuses else None,
         ),
         Comparison(
             "Leveret til modtageren (median; ikke leveret)",
@@ -142,6 +147,25 @@ def comparisons(report: ReportInput) -> list[Comparison]:
         )
     )
     return out
+
+
+def _status_target_text(report: ReportInput) -> str:
+    limits = {status_target(report, i) for i in report.injects if i.first_status}
+    if limits == {None} or not limits:
+        return "—"
+    if len(limits) == 1:
+        return _target(limits.pop())
+    return "injectets egen frist"
+
+
+def _statuses_met(report: ReportInput) -> bool | None:
+    """None when no inject had a target; else whether every first status came within its inject's."""
+    verdicts = [
+        _within([None if at is None else at - i.sent_at for at in i.first_status.values()], limit)
+        for i in report.injects
+        if i.first_status and (limit := status_target(report, i)) is not None
+    ]
+    return all(verdicts) if verdicts else None
 
 
 def _target(seconds: float | None) -> str:
@@ -205,10 +229,10 @@ def findings(report: ReportInput, institution: str) -> list[str]:
         at = inject.first_status[institution]
         if at is None:
             out.append(f"Sendte ingen status efter «{inject.label}».")
-        elif targets.first_status is not None and at - inject.sent_at > targets.first_status:
+        elif (limit := status_target(report, inject)) is not None and at - inject.sent_at > limit:
             out.append(
                 f"Første status efter «{inject.label}» kom efter {duration(at - inject.sent_at)}"
-                f" (mål: {duration(targets.first_status)})."
+                f" (mål: {duration(limit)})."
             )
     sent = messages_to(report, institution)
     failed = [m for m in sent if m.failed]

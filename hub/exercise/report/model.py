@@ -59,6 +59,8 @@ class Inject:
     recipients: tuple[str, ...]
     first_status: dict[str, float | None]
     """Institution -> time of its first status after the inject (None: none came before the end)."""
+    deadline: float | None = None
+    """The inject's own deadline for an answer (seconds); None: the scenario's ``first_status`` applies."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 
 from hub.console.service import ConsoleOptions
+from hub.core.clock import SystemClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.identity import Identity
+from hub.exercise.record import ExerciseRecord, Participant
 from hub.exercise.report import ReportFiles, write_report
-from hub.exercise.report.collect import ExerciseFacts, HubFacts, InjectSent, Outage, collect
-from hub.exercise.report.model import Note, ReportInput, Targets
+from hub.exercise.report.collect import HubFacts, collect
+from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts
+from hub.exercise.report.model import ReportInput
 from hub.relay.roster import Role as NodeRole
 from hub.relay.settings import LinkConfig, PeerConfig
 from hub.relay.store import Store
@@ -31,15 +34,16 @@ from transports.memory import MemoryMedium
 
 LINKS = ("memory", "backup")
 INJECT = "Strømmen er gået i hele distrikt Syd"
+SCENARIO = (Path(__file__).parent / "scenario.toml").read_text(encoding="utf-8")
 
 
 @dataclass
 class Played:
     folder: Path
+    exercise_id: str
     staff_dir: Path
     care_name: str
     care_id: str
-    started: float
     sent: list[str]
     report: ReportInput
     files: ReportFiles
@@ -79,53 +83,55 @@ async def play(folder: Path) -> Played:
         default_route=(staff_id.node_id,),
     )  # fmt: skip
     options = ConsoleOptions(tick_interval=0.1)
-    started = time.time() - 1
+    staff_id.save(folder / "staff" / "identity.key")  # for 'beredt exercise report' on this data folder
+    record = await ExerciseRecord.open(folder / "staff" / EXERCISES_DB, SystemClock())
     async with running(staff_config, staff_id) as staff_hub, running(care_config, care_id) as care_hub:
         staff_hub.roster.add(care_id.card)
         care_hub.roster.add(staff_id.card)
         async with serve(staff_hub, options) as staff, serve(care_hub, options) as care:
             to = care_id.node_id
+            exercise = await record.begin(
+                "Strømsvigt i distrikt Syd", SCENARIO, [Participant(to.hex(), care_id.name)],
+                coordinator="leder", planned_end=time.time() + 3600,
+            )  # fmt: skip
             first = await staff.console.send(Kind.TEXT, to, INJECT, author="leder", status=Status.EXERCISE)
-            inject_at = time.time()
+            await record.inject_sent(exercise.id, number=1, kind="message", text=INJECT, due=time.time(),
+                                     message_ids=[first], recipients=[to.hex()])  # fmt: skip
             await eventually(lambda: any(m["id"] == first for m in care.console.messages))
             await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
             await care.console.confirm_read(first, author="lindely", by="Nattevagt Birgit")
             await eventually(lambda: first in staff.console.outbox.receipts, timeout=30)
+            await record.note(
+                exercise.id, author="observatør Jensen", text="Nattevagten fandt tabletten hurtigt."
+            )
 
-            request = await staff.console.start_rollcall("Meld status", 30, [], author="leder")
+            await staff.console.start_rollcall("Meld status", 30, [], author="leder")
             await eventually(lambda: care.console.open_rollcall() is not None, timeout=30)
             await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
             await eventually(lambda: staff.console.board_rows()[0]["rollcall"] == "answered", timeout=30)
 
             MemoryMedium.named(media["memory"]).unplug("staff")
-            outage_at = time.time()
+            await record.outage_applied(exercise.id, number=3, hub=staff_id.name, link="memory",
+                                        starts=time.time(), ends=time.time() + 1800)  # fmt: skip
             second = await staff.console.send(Kind.TEXT, to, "Vandtrykket falder", author="leder",
                                               priority=Priority.URGENT, status=Status.EXERCISE)  # fmt: skip
             await until_delivered(staff_hub.store, second)
             MemoryMedium.named(media["backup"]).unplug("staff")
             third = await staff.console.send(Kind.TEXT, to, "Kan I modtage evakuerede?", author="leder",
                                              status=Status.EXERCISE)  # fmt: skip
-            real = await staff.console.send(Kind.TEXT, to, "Ikke en del af øvelsen", author="leder")
-            del request, real
+            await staff.console.send(Kind.TEXT, to, "Ikke en del af øvelsen", author="leder")
             await staff_hub.store.flush()
-            await care_hub.store.flush()
-            ended = time.time() + 1
-            exercise = ExerciseFacts(
-                "ov-1", "Strømsvigt i distrikt Syd", started, ended, (to.hex(),),
-                Targets(rollcall_answer=600, first_status=300, delivery=60, read_receipt=900,
-                        satellite_credits=10, lora_airtime=60),
-                injects=(InjectSent(INJECT, "message", inject_at, (to.hex(),)),),
-                outages=(Outage("memory", None, outage_at, None),),
-                notes=(Note(inject_at + 2, "observatør Jensen", "Nattevagten fandt tabletten hurtigt."),),
-            )  # fmt: skip
+            await record.end(exercise.id, by="leder")
+            facts, participants = await exercise_facts(record, exercise.id)
+            await record.aclose()
             hub_facts = HubFacts(
                 "Beredskabsstaben", folder / "staff" / "store.db", folder / "staff" / "console.db",
-                {care_id.node_id.hex(): care_id.name}, dict.fromkeys(LINKS, "memory"), {},
+                participants, dict.fromkeys(LINKS, "memory"), {},
             )  # fmt: skip
-            report = collect(exercise, hub_facts, now=time.time())
+            report = collect(facts, hub_facts, now=time.time())
             files = write_report(report, folder / "rapport")
-            return Played(folder, folder / "staff", care_id.name, to.hex(), started, [first, second, third],
-                         report, files)  # fmt: skip
+            sent = [first, second, third]
+            return Played(folder, exercise.id, folder / "staff", care_id.name, to.hex(), sent, report, files)
 
 
 @pytest.fixture(scope="module")

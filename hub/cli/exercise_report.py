@@ -1,0 +1,98 @@
+"""``beredt exercise report ID --out DIR``: the after-action report of an exercise, from the hub's files.
+
+Run it on the hub the exercise was run from (its data folder holds the exercise journal, ``store.db`` and
+``console.db``); the hub may be running. Writes ``rapport.html``, ``rapport.pdf``, the charts and the CSV
+files into DIR. The charts and the PDF need the optional ``report`` extra; without it the command says how
+to install it and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hub.cli.remote import load_config
+from hub.core.clock import SystemClock
+from hub.core.errors import ConfigError
+from hub.exercise.record import ExerciseRecord
+from hub.exercise.report import missing_libraries, write_report
+from hub.exercise.report.collect import HubFacts, collect
+from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts
+from hub.exercise.report.model import ReportInput
+from hub.relay.roster import Roster
+from hub.service.assembly import load_identity
+from hub.service.config import HubConfig
+from transports.lora_airtime import ModemPreset, preset_from_name
+
+EXIT_OK = 0
+
+
+def add_report_command(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Register ``report`` on the ``beredt exercise`` command's actions (``common`` carries ``--config``)."""
+    report = actions.add_parser(
+        "report",
+        parents=[common],
+        help="the after-action report of an exercise: HTML, PDF and CSV",
+        description="Writes the evaluation report of exercise ID (see 'beredt exercise status') into a "
+        "folder: rapport.html, rapport.pdf (A4, for the preparedness committee), figurer/*.png and "
+        "csv/*.csv (for the municipality's own evaluation). Run it on the coordinating hub; it only reads.",
+        epilog="example: beredt exercise report 3f9a1c2e --out ~/evaluering-stroemsvigt",
+    )
+    report.add_argument("id", help="the exercise's id")
+    report.add_argument("--out", required=True, type=Path, help="folder to write the report into")
+    report.set_defaults(func=cmd_exercise_report)
+
+
+def cmd_exercise_report(args: argparse.Namespace) -> int:
+    missing = missing_libraries()
+    if missing:  # before any work: say at once what to install
+        raise ConfigError(
+            f"the report needs {', '.join(missing)}: pip install 'beredt[report]'"
+            " (on a Pi also: sudo apt install libpango-1.0-0 libpangoft2-1.0-0)"
+        )
+    config = load_config(args)
+    facts = asyncio.run(_facts(config, args.id))
+    files = write_report(facts, args.out.expanduser())
+    print(f"Rapport: {files.html}")
+    print(f"PDF:     {files.pdf}")
+    print(f"CSV:     {files.csv[0].parent}/ ({len(files.csv)} filer)")
+    return EXIT_OK
+
+
+async def _facts(config: HubConfig, exercise_id: str) -> ReportInput:
+    journal = config.data_dir / EXERCISES_DB
+    if not journal.is_file():
+        raise ConfigError(
+            f"no exercise journal at {journal}: run the report on the hub that ran the exercise"
+        )
+    record = await ExerciseRecord.open(journal, SystemClock())
+    try:
+        exercise, participant_names = await exercise_facts(record, exercise_id)
+    finally:
+        await record.aclose()
+    identity = load_identity(config, create=False)
+    roster = Roster.load(identity.card, config.roster_path)
+    names = {entry.node_id.hex(): entry.name for entry in roster} | participant_names
+    hub = HubFacts(
+        config.name,
+        config.store_path,
+        config.data_dir / "console.db",
+        names,
+        {link.name: link.kind for link in config.links},
+        {link.name: _preset(link.options) for link in config.links if link.kind == "lora"},
+    )
+    return collect(exercise, hub, now=time.time())
+
+
+def _preset(options: Mapping[str, Any]) -> ModemPreset:
+    """The LoRa link's modem preset (``beredt run`` has refused a wrong one already)."""
+    try:
+        return preset_from_name(str(options.get("preset", "LONG_FAST")))
+    except ValueError:
+        return ModemPreset.LONG_FAST

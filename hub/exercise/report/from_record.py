@@ -1,0 +1,48 @@
+"""The exercise's own facts for the report, read from its journal (``hub.exercise.record``).
+
+The targets come from the scenario text the exercise was started with, so the report measures against
+what actually ran. An inject's own ``deadline`` is its target for the first status after it; without one
+the scenario's ``first_status`` applies. A simulated outage ends where it was lifted, or at its planned
+end.
+"""
+
+from __future__ import annotations
+
+from hub.core.errors import UsageError
+from hub.exercise import scenario
+from hub.exercise.record import ExerciseRecord
+from hub.exercise.report.collect import ExerciseFacts, InjectSent, Outage
+from hub.exercise.report.model import Note, Targets
+
+EXERCISES_DB = "exercises.db"
+"""The journal's file in the hub's data folder."""
+
+
+async def exercise_facts(record: ExerciseRecord, exercise_id: str) -> tuple[ExerciseFacts, dict[str, str]]:
+    """The facts of exercise ``exercise_id`` and its participants' names by node id (hex)."""
+    exercise = await record.exercise(exercise_id)
+    if exercise is None:
+        known = ", ".join(f"{e.id} ({e.name})" for e in await record.exercises()) or "none yet"
+        raise UsageError(f"no exercise {exercise_id!r} in the journal; exercises: {known}")
+    planned = scenario.parse(exercise.scenario)
+    deadlines = {inject.number: inject.deadline for inject in planned.injects}
+    targets = Targets(
+        rollcall_answer=planned.targets.rollcall_answer, first_status=planned.targets.first_status
+    )
+    injects = tuple(
+        InjectSent(sent.text, sent.kind, sent.sent, sent.recipients, deadlines.get(sent.number))
+        for sent in await record.injects(exercise_id)
+        if sent.kind != scenario.InjectKind.OUTAGE
+    )
+    names = {p.node: p.name for p in exercise.participants}
+    by_name = {p.name: p.node for p in exercise.participants}
+    outages = tuple(
+        Outage(o.link, by_name.get(o.hub, o.hub), o.starts, o.lifted if o.lifted is not None else o.ends)
+        for o in await record.outages(exercise_id)
+    )
+    notes = tuple(Note(n.time, n.author, n.text) for n in await record.notes(exercise_id))
+    facts = ExerciseFacts(
+        exercise.id, exercise.name, exercise.started, exercise.ended,
+        tuple(p.node for p in exercise.participants), targets, injects, outages, notes,
+    )  # fmt: skip
+    return facts, names
