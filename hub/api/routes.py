@@ -177,7 +177,7 @@ async def group_messages(request: web.Request) -> web.Response:
     except ValueError:
         return _error(400, "limit must be a number")
     sends = hub.group_sends.newest(limit)
-    return web.json_response({"group_messages": [await progress(s, hub.store, hub.roster) for s in sends]})
+    return web.json_response({"group_messages": await progress(sends, hub.store, hub.roster)})
 
 
 async def group_message(request: web.Request) -> web.Response:
@@ -185,7 +185,7 @@ async def group_message(request: web.Request) -> web.Response:
     sent = hub.group_sends.get(request.match_info["id"])
     if sent is None:
         return _error(404, f"no group message {request.match_info['id']}")
-    return web.json_response(await progress(sent, hub.store, hub.roster))
+    return web.json_response((await progress([sent], hub.store, hub.roster))[0])
 
 
 def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from hub.core.identity import PublicCard
 from hub.core.kinds import SCHEMAS
 from hub.core.kinds.fields import Choice, Flags, HexId, Schema, Text, Time, UInt
 from hub.core.kinds.roster import parse_root_public
-from hub.relay.roster import Roster
+from hub.relay.roster import Roster, valid_group_name
 from hub.relay.roster_updates import RosterUpdates
 from hub.service import config as config_module
 from hub.service.config import HubConfig
@@ -188,9 +188,15 @@ def cmd_roster_add(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--kinds: unknown kind {exc}; known: {', '.join(k.name.lower() for k in Kind)}"
             ) from None
-    entry = roster.add(card, kinds)
+    bad = [g for g in args.group if not valid_group_name(g)]
+    if bad:
+        raise UsageError(f"--group: {bad[0]!r} is no group name (1-80 characters, no colon)")
+    known = roster.get(card.node_id)
+    groups = tuple(g.strip() for g in args.group) or (known.groups if known else ())
+    entry = roster.add(card, kinds, groups)
     roster.save()
-    print(f"trusted {entry.name} ({entry.role.value}) as {entry.node_id.hex()}")
+    in_groups = f" in {', '.join(entry.groups)}" if entry.groups else ""
+    print(f"trusted {entry.name} ({entry.role.value}) as {entry.node_id.hex()}{in_groups}")
     _notify_reload(config)
     return EXIT_OK
 
@@ -209,15 +215,15 @@ def cmd_roster_remove(args: argparse.Namespace) -> int:
 def cmd_roster_list(args: argparse.Namespace) -> int:
     roster = _roster(load_config(args))
     rows = [
-        (e.node_id.hex(), e.role.value, e.name, ",".join(sorted(k.name.lower() for k in e.kinds)))
+        (e.node_id.hex(), e.role.value, e.name, ",".join(e.groups),
+         ",".join(sorted(k.name.lower() for k in e.kinds)))
         for e in roster
-    ]
+    ]  # fmt: skip
     if args.json:
-        print(
-            json.dumps([dict(zip(("node", "role", "name", "kinds"), r, strict=True)) for r in rows], indent=2)
-        )
+        keys = ("node", "role", "name", "groups", "kinds")
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2, ensure_ascii=False))
     else:
-        print_table(("NODE", "ROLE", "NAME", "MAY SEND"), rows)
+        print_table(("NODE", "ROLE", "NAME", "GROUPS", "MAY SEND"), rows)
     return EXIT_OK
 
 
@@ -474,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = roster_sub.add_parser("add", parents=[common], help="trust a node by its card ('beredt id' on it)")
     add.add_argument("card")
     add.add_argument("--kinds", help="comma-separated kinds it may send (default: by its role)")
+    add.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        help="a group it can be addressed through, e.g. distrikt-syd (repeat; default: the groups it has)",
+    )
     add.set_defaults(func=cmd_roster_add)
     remove = roster_sub.add_parser("remove", parents=[common], help="stop trusting a node")
     remove.add_argument("node", help="node id")

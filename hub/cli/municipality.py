@@ -33,7 +33,7 @@ from hub.core.kinds.roster import (
     parse_root_public,
     root_public_text,
 )
-from hub.relay.roster import Role
+from hub.relay.roster import Role, valid_group_name
 from hub.relay.roster_updates import FILE_NAME, read_signed, write_signed
 from hub.service import config as config_module
 from hub.service.config import HubConfig
@@ -168,7 +168,10 @@ def cmd_enrol_approve(args: argparse.Namespace) -> int:
         valid_until = int(
             (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=args.valid_days)).timestamp()
         )
-    node = RosterNode(card, args.institution, tuple(args.group), valid_until)
+    bad = [g for g in args.group if not valid_group_name(g)]
+    if bad:
+        raise ConfigError(f"{bad[0]!r} is no group name (1-80 characters, no colon)", key="--group")
+    node = RosterNode(card, args.institution, tuple(g.strip() for g in args.group), valid_until)
     config = load_config(args)
     issued = _issue(config, lambda current: current.with_node(node))
     print(f"enrolled {card.name} ({args.role}) as {node.node_id.hex()} in roster version {issued.version}")

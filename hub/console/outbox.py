@@ -43,6 +43,7 @@ class Sent:
     preset: str | None = None  # the care-home button that sent it
     batch: str | None = None  # one composition sent to several recipients shares a batch id
     delivered_at: float | None = None  # the end-to-end ack, as heard on the event bus
+    group: str | None = None  # sent to this group: the batch id is then the group message's id
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from hub.core.errors import AuthError, RoutingError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
 from hub.core.kinds import encode_payload
 from hub.core.tasks import cancel_and_wait
+from hub.relay.groups import group_address
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
@@ -252,6 +253,7 @@ def _me_json(console: Console, session: Session) -> dict[str, Any]:
         "institutions": [{"node": n, "name": console.name_of(n)} for n in console.institutions()],
         "timezone": getattr(LOCAL, "key", "UTC"), "sitrep_next": console.sitrep_number + 1,
         "contact_interval": console.options.contact_interval,
+        "groups": [{"name": name, "count": count} for name, count in hub.groups.names().items()],
     }  # fmt: skip
 
 
@@ -356,7 +358,8 @@ async def _compose(request: web.Request, console: Console, session: Session) -> 
     kind = Kind[kind_name.upper()]
     content = body.get("body")
     encode_payload(kind, content)  # refuse a malformed body before anything is signed or stored
-    recipients = _recipients(console, body.get("to"))
+    group = group_address(str(body.get("to", "")))
+    recipients = [] if group is not None else _recipients(console, body.get("to"))
     priority = _priority(body.get("priority", "normal"))
     status = _status(body.get("status", "actual"))
     if (
@@ -367,6 +370,8 @@ async def _compose(request: web.Request, console: Console, session: Session) -> 
         raise ValueError(
             f"number: sitrep {content.get('number')} is already sent; the next is {console.sitrep_number + 1}"
         )
+    if group is not None:
+        return await _compose_to_group(console, session, group, kind, content, priority, status)
     batch = secrets.token_hex(4)
     ids = [
         await console.send(kind, node, content, author=session.user.username, priority=priority,
@@ -374,6 +379,43 @@ async def _compose(request: web.Request, console: Console, session: Session) -> 
         for node in recipients
     ]  # fmt: skip
     return web.json_response({"ids": ids, "batch": batch}, status=202)
+
+
+async def _compose_to_group(
+    console: Console,
+    session: Session,
+    group: str,
+    kind: Kind,
+    content: object,
+    priority: Priority,
+    status: Status,
+) -> web.Response:
+    """One message per member the group has now, recorded as one group message (see hub.relay.groups)."""
+    hub = console.hub
+    members = hub.groups.members(group)
+    if not members:
+        raise RoutingError(f"to: the group {group!r} has no members in the roster")
+    name = hub.groups.canonical(group) or group
+    send_id = secrets.token_hex(8)
+
+    async def one(node: bytes) -> bytes:
+        sent = await console.send(
+            kind,
+            node,
+            content,
+            author=session.user.username,
+            priority=priority,
+            status=status,
+            batch=send_id,
+            group=name,
+        )
+        return bytes.fromhex(sent)
+
+    sent = await hub.group_sends.send(
+        name, members, one, kind=kind.name.lower(), now=hub.clock.time(), send_id=send_id
+    )
+    return web.json_response({"ids": [m for _, m in sent.members], "batch": send_id, "group": name},
+                             status=202)  # fmt: skip
 
 
 async def _sent(request: web.Request, console: Console, session: Session) -> web.Response:

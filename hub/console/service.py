@@ -505,6 +505,7 @@ class Console:
         via: str | None = None,
         preset: str | None = None,
         batch: str | None = None,
+        group: str | None = None,
     ) -> str:
         payload = encode_payload(kind, body)
         ttl = self.options.ttl_minutes
@@ -515,12 +516,14 @@ class Console:
         text = summary({"kind": kind.name.lower(), "body": body})
         self.outbox.add(Sent(message_id.hex(), to.hex(), kind.name.lower(),
                              priority.name.lower().replace("_", "-"), self.hub.clock.time(), author,
-                             text, preset, batch))  # fmt: skip
+                             text, preset, batch, group=group))  # fmt: skip
         if kind is Kind.SITREP and isinstance(body, dict) and isinstance(body.get("number"), int):
             self.sitrep_number = max(self.sitrep_number, body["number"])
         await self._save_outbox()
         self.emit("delivery", id=message_id.hex())
         target = "alle" if to == BROADCAST else self.name_of(to.hex())
+        if group is not None:
+            target += f" (gruppen {group})"
         text = what or f"{kind_name(kind.name.lower())} til {target}"
         mark = EXERCISE_MARK if status is Status.EXERCISE else ""
         await self.note(EntryType.SENT, mark + text, author=author)

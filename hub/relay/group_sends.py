@@ -103,12 +103,14 @@ class GroupSends:
         *,
         kind: str,
         now: float,
+        send_id: str | None = None,
     ) -> GroupSend:
-        """Submit one message per member with ``submit_one`` and record them as one group message.
+        """Submit one message per member with ``submit_one`` and record them as one group message (under
+        ``send_id`` if given: the console makes it first, to label the member messages with it).
 
         If a submit fails part way (a full store), the members already sent are recorded before the
         error is raised, so what was accepted is still tracked."""
-        send_id = secrets.token_hex(8)
+        send_id = send_id or secrets.token_hex(8)
         sent: list[tuple[str, str]] = []
         async with self._lock:
             try:
@@ -122,9 +124,16 @@ class GroupSends:
         return self._sends[send_id]
 
 
-async def progress(send: GroupSend, store: Store, roster: Roster) -> dict[str, Any]:
-    """Per member: ``received`` (its signed end-to-end ack came back), ``pending``, ``failed`` (expired or
-    evicted first) or ``revoked`` (no longer trusted: dropped from the count); and the totals."""
+async def progress(sends: Sequence[GroupSend], store: Store, roster: Roster) -> list[dict[str, Any]]:
+    """Per group message and member: ``received`` (its signed end-to-end ack came back), ``pending``,
+    ``failed`` (expired or evicted first) or ``revoked`` (no longer trusted: dropped from the count); and
+    the totals. The store writes acks behind the router's back, so its queued writes are committed first:
+    an ack the console has shown is counted here too."""
+    await store.flush()
+    return [await _progress(send, store, roster) for send in sends]
+
+
+async def _progress(send: GroupSend, store: Store, roster: Roster) -> dict[str, Any]:
     rows = []
     for node_hex, message_hex in send.members:
         node = bytes.fromhex(node_hex)

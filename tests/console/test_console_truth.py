@@ -53,6 +53,8 @@ class Municipality:
             hub.set_default_route([self.relay])
         for hub in everyone:
             hub.trust(*(other for other in everyone if other is not hub))
+        for home in self.homes:  # both homes in one district: a group the staff can write to
+            self.staff.cli("roster", "add", home.card, "--group", "distrikt-syd")
         add_user(self.staff, "hansen", "coordinator", "--display-name", "Vagtleder Hansen")
         add_user(self.homes[0], "lindely", "institution", "--display-name", "Nattevagt Birgit")
         add_user(self.homes[1], "solbakken", "institution", "--display-name", "Nattevagt Ole")
@@ -169,6 +171,31 @@ def test_coordinator_writes_to_every_institution_and_sees_each_read(
     staff.screenshot(path=ARTIFACTS / "console-staff-sent.png", full_page=True)
     staff.context.close()
     care.context.close()
+
+
+def test_coordinator_writes_to_a_group_and_sees_how_many_have_it(
+    town: Municipality, browser: Browser
+) -> None:
+    staff = open_page(browser, town.staff, "hansen")
+    staff.click("#tabbtn-write")
+    option = staff.locator("#compose-to optgroup option", has_text="distrikt-syd")
+    expect(option).to_have_text("Gruppen distrikt-syd (2 modtagere)")
+    staff.select_option("#compose-to", "group:distrikt-syd")
+    staff.fill("#compose-form textarea[name=text]", "Varmestuen i hallen er åben")
+    staff.click("#compose-form button[type=submit]")
+    expect(staff.locator("#compose-form .confirmation")).to_contain_text("Sendt til 2 modtager(e)")
+
+    staff.click("#tabbtn-sent")
+    sent = staff.locator("#sent > li", has_text="Varmestuen i hallen er åben")
+    expect(sent.locator("li[data-node]")).to_have_count(2)
+    expect(sent.locator(".group-count")).to_have_text(
+        "Gruppen distrikt-syd: 2 af 2 har modtaget", timeout=45_000
+    )
+    # the same group message through the API: the hub tracks it as one
+    group_messages = town.staff.get("/v1/group-messages")["group_messages"]
+    assert group_messages[0]["group"] == "distrikt-syd"
+    assert (group_messages[0]["received"], group_messages[0]["total"]) == (2, 2)
+    staff.context.close()
 
 
 def test_the_next_sitrep_number_survives_a_new_login(town: Municipality, browser: Browser) -> None:

@@ -104,10 +104,10 @@ async def test_group_message_is_one_sealed_message_per_member(tmp_path: Path) ->
         # with the homes gone, a second message waits; revoking one member drops it from the count
         waiting = await staff.submit_group(Kind.TEXT, "distrikt-syd", b"Meld status")
         assert len(waiting.members) == 3
-        state = await progress(waiting, staff.store, staff.roster)
+        (state,) = await progress([waiting], staff.store, staff.roster)
         assert (state["received"], state["total"]) == (0, 3)
         staff.roster.apply(RosterVersion(2, 0, (), frozenset({HOMES[0].node_id})))
-        state = await progress(waiting, staff.store, staff.roster)
+        (state,) = await progress([waiting], staff.store, staff.roster)
         assert (state["received"], state["total"]) == (0, 2)
         assert {m["node"]: m["state"] for m in state["members"]}[HOMES[0].node_id.hex()] == "revoked"
     # the ledger survives a restart
@@ -121,7 +121,7 @@ async def _received(staff: Hub, send_id: str, received: int, total: int) -> None
     sent = staff.group_sends.get(send_id)
     assert sent is not None
     for _ in range(500):
-        state = await progress(sent, staff.store, staff.roster)
+        (state,) = await progress([sent], staff.store, staff.roster)
         if (state["received"], state["total"]) == (received, total):
             return
         await asyncio.sleep(0.02)

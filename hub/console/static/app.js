@@ -434,7 +434,11 @@ function fillRecipients() {
   const select = $("#compose-to");
   if (!select || !state.me) return;
   const chosen = select.value;
+  const groups = state.me.groups || [];
   select.replaceChildren(el("option", { value: "*" }, t("to_all_institutions")),
+    ...(groups.length ? [el("optgroup", { label: t("write_groups") },
+      ...groups.map((g) => el("option", { value: `group:${g.name}`, "data-count": g.count },
+        t("group_option", { name: g.name, n: g.count }))))] : []),
     ...(state.me.institutions || []).map((i) => el("option", { value: i.node }, i.name)));
   if (chosen) select.value = chosen;
   const number = $("#compose-form input[name=number]");
@@ -543,7 +547,8 @@ async function renderSent() {
       el("div", { class: "meta" }, `${t(`kind_${first.kind}`)} · ${clock(first.at)} · ${first.author === "api" ? t("by_api") : first.author}`),
       priorityLabel(first),
       el("p", { class: "body" }, sentSummary(first)),
-      el("p", {}, t("confirmed_count", { done, total: items.length })),
+      first.group ? el("p", { class: "group-count" }, t("group_received", { group: first.group, done, total: items.length }))
+        : el("p", {}, t("confirmed_count", { done, total: items.length })),
       el("ul", { class: "recipients" }, ...items.map((d) => el("li", { "data-node": d.to, "data-state": d.state },
         el("strong", {}, recipientName(d.to, d.to_name)), ": ", deliveryPill(d)))));
   }));
