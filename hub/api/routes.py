@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from hub.api.gate import Gate, Handler, host_names
 from hub.api.tokens import Scope, TokenStore
+from hub.citizens.service import FollowUp
 from hub.console.routes import CONSOLE_KEY, console_status, setup_console
 from hub.core.bounded_http import ConnectionGuard
 from hub.core.errors import (
@@ -43,6 +45,17 @@ HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
 GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
 GUARDS_KEY: web.AppKey[tuple[ConnectionGuard, ...]] = web.AppKey("guards", tuple)
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+
+
+@dataclass(slots=True)
+class CitizensSlot:
+    """The follow-up of power-dependent citizens once it runs (``hub.service.server`` fills it after the
+    app has started; None on a hub without a register)."""
+
+    service: FollowUp | None = None
+
+
+CITIZENS_KEY: web.AppKey[CitizensSlot] = web.AppKey("citizens", CitizensSlot)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -447,6 +460,7 @@ def build_app(
     gate = Gate(tokens, host_names(hosts))
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors, gate.middleware])
     app[HUB_KEY] = hub
+    app[CITIZENS_KEY] = CitizensSlot()
     app[GATE_KEY] = gate
     app[GUARDS_KEY] = guards
     for method, path, handler, scope in ROUTES:

@@ -29,9 +29,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hub.citizens.desk import Desk
 from hub.citizens.followup import (
-    NEEDS_HELP,
-    OUTCOME_DANISH,
     Entry,
     Outage,
     Visit,
@@ -42,9 +41,8 @@ from hub.citizens.followup import (
     merge,
 )
 from hub.citizens.incidents import Incidents
-from hub.citizens.register import CITIZENS_DB, HUB_READER, Reader, Register
+from hub.citizens.register import HUB_READER, Reader, Register
 from hub.citizens.settings import CitizensConfig
-from hub.citizens.vault import KEY_FILE, Vault
 from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind, Priority, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
@@ -53,8 +51,10 @@ from hub.relay.events import MessageReceived
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
+    from hub.relay.store_records import StoredMessage
 
 log = logging.getLogger("beredt.citizens")
+CATCH_UP_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,25 +77,18 @@ class Alarm:
 AlarmSink = Callable[[Alarm], Awaitable[None]]
 
 
-class FollowUp:
+class FollowUp(Desk):
     def __init__(self, hub: Hub, register: Register, incidents: Incidents, config: CitizensConfig) -> None:
+        super().__init__(register, incidents, config, hub.clock)
         self.hub = hub
-        self.register = register
-        self.incidents = incidents
-        self.config = config
         self._sinks: list[AlarmSink] = []
         self._dispatching = asyncio.Lock()
 
     @classmethod
-    async def open(cls, hub: Hub, config: CitizensConfig | None = None) -> FollowUp:
+    async def open_for(cls, hub: Hub, config: CitizensConfig | None = None) -> FollowUp:
         """Open the register in the hub's data folder; its key beside the identity key (made if new)."""
-        vault = Vault.load(hub.config.data_dir / KEY_FILE, create=True)
-        register = await Register.open(hub.config.data_dir / CITIZENS_DB, vault, hub.clock)
-        incidents = await Incidents.open(register.db, vault)
+        register, incidents = await cls.open_parts(hub.config.data_dir, hub.clock, create=True)
         return cls(hub, register, incidents, config or CitizensConfig())
-
-    async def aclose(self) -> None:
-        await self.register.close()
 
     def on_alarm(self, sink: AlarmSink) -> None:
         """Call ``sink`` for every alarm raised (the console writes it to the log book)."""
@@ -104,6 +97,7 @@ class FollowUp:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._pump_events(), name="citizens-events")
+            group.create_task(self._catch_up(), name="citizens-catch-up")
             group.create_task(self._tick_loop(), name="citizens-tick")
 
     # ---- the API ------------------------------------------------------------------------------------
@@ -116,17 +110,10 @@ class FollowUp:
         addresses: Sequence[str] = (),
         started: float | None = None,
     ) -> str:
-        """Record an outage and send its lists at once."""
-        reader.check()
-        if not districts and not addresses:
-            raise UsageError("angiv mindst ét distrikt eller én adresse")
-        outage = Outage(secrets.token_hex(4), started if started is not None else self.hub.clock.time(),
-                        frozenset(districts), frozenset(addresses))  # fmt: skip
-        await self.incidents.add_outage(outage)
-        await self.register.log(reader, "strømsvigt markeret", f"{outage.id}: {len(districts)} distrikter, "
-                                f"{len(addresses)} adresser")  # fmt: skip
+        """Record an outage and send its lists before returning."""
+        outage = await super().mark_outage(reader, districts=districts, addresses=addresses, started=started)
         await self._dispatch_new(self.hub.clock.time())
-        return outage.id
+        return outage
 
     async def record_visit(
         self,
@@ -156,60 +143,6 @@ class FollowUp:
             await self.hub.submit(Kind.VISIT, bytes.fromhex(source), encode_payload(Kind.VISIT, body),
                                   priority=Priority.URGENT, ttl_minutes=self.config.ttl_minutes)  # fmt: skip
         return new
-
-    async def followup_view(self, reader: Reader, *, district: str | None = None) -> list[dict[str, Any]]:
-        """The follow-up list with personal details, most urgent first; the read is access-logged."""
-        reader.check()
-        entries = merge([await self.incidents.entries()])
-        people = {c.id: c for c in await self.register.citizens(reader, why="opfølgningsliste læst")}
-        visits = await self.incidents.visits()
-        alarms = await self.incidents.alarms()
-        now = self.hub.clock.time()
-        rows = []
-        for entry in entries:
-            person = people.get(entry.citizen)
-            district_name = entry.district or (person.district if person else "")
-            if district is not None and district_name.casefold() != district.casefold():
-                continue
-            last = visits.latest(entry.citizen)
-            rows.append({
-                "id": entry.citizen,
-                "outage": entry.outage,
-                "name": person.name if person else None,
-                "address": person.address if person else None,
-                "district": district_name,
-                "equipment": list(entry.equipment),
-                "backup": person.backup if person else None,
-                "contact": person.contact if person else None,
-                "runs_out": entry.runs_out,
-                "hours_left": round(entry.hours_left(now), 2),
-                "team": entry.team,
-                "seen": visits.seen(entry.citizen),
-                "outcome": last.outcome if last else None,
-                "outcome_text": OUTCOME_DANISH[last.outcome] if last else "ikke besøgt",
-                "visited_at": last.at if last else None,
-                "alarm": (entry.outage, entry.citizen) in alarms,
-            })  # fmt: skip
-        return rows
-
-    async def district_summary(self, reader: Reader) -> list[dict[str, Any]]:
-        """Per district: how many are affected, seen, needing help, not seen, alarmed; the earliest
-        run-out among those not seen. No personal details, but still only for roles that may read."""
-        rows = await self.followup_view(reader)
-        summary: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            item = summary.setdefault(row["district"], {"district": row["district"], "affected": 0,
-                                      "seen": 0, "needs_help": 0, "not_seen": 0, "alarms": 0,
-                                      "first_runs_out": None})  # fmt: skip
-            item["affected"] += 1
-            item["seen"] += row["seen"]
-            item["needs_help"] += row["outcome"] in NEEDS_HELP
-            item["alarms"] += row["alarm"]
-            if not row["seen"]:
-                item["not_seen"] += 1
-                first = item["first_runs_out"]
-                item["first_runs_out"] = row["runs_out"] if first is None else min(first, row["runs_out"])
-        return sorted(summary.values(), key=lambda s: (s["first_runs_out"] is None, s["first_runs_out"] or 0))
 
     async def request_evacuation(
         self, reader: Reader, citizens: Sequence[str], *, centre: str | None = None
@@ -244,12 +177,6 @@ class FollowUp:
                               ttl_minutes=self.config.ttl_minutes)  # fmt: skip
         await self.register.log(reader, "evakuering anmodet", f"{request}: {len(chosen)} borgere")
         return request
-
-    async def erase(self, reader: Reader, citizen: str) -> bool:
-        """Erase a person from the register and from every incident row."""
-        gone = await self.register.erase(reader, citizen)
-        await self.incidents.erase_citizen(citizen)
-        return gone
 
     # ---- the loops ----------------------------------------------------------------------------------
 
@@ -315,14 +242,31 @@ class FollowUp:
     async def _pump_events(self) -> None:
         async for event in self.hub.subscribe():
             if isinstance(event, MessageReceived) and event.kind in ("followup_list", "visit"):
-                try:
-                    await self._received(bytes.fromhex(event.id))
-                except BeredtError:
-                    log.exception("citizens: could not take in message %s", event.id)
+                stored = await self.hub.store.message(bytes.fromhex(event.id))
+                if stored is not None:
+                    await self._guarded_take(stored)
 
-    async def _received(self, message_id: bytes) -> None:
-        stored = await self.hub.store.message(message_id)
-        if stored is None or not stored.for_me:
+    async def _catch_up(self) -> None:
+        """Lists and visits stored while the service was not running (taking one twice changes nothing).
+        Started after the event pump has subscribed, so nothing arrives unseen between the two."""
+        await asyncio.sleep(0)
+        since = 0.0
+        while batch := await self.hub.store.inbox(limit=CATCH_UP_BATCH, since=since, oldest_first=True):
+            for stored in batch:
+                if stored.kind in (Kind.FOLLOWUP_LIST, Kind.VISIT):
+                    await self._guarded_take(stored)
+            since = batch[-1].accepted_at
+            if len(batch) < CATCH_UP_BATCH:
+                break
+
+    async def _guarded_take(self, stored: StoredMessage) -> None:
+        try:
+            await self._received(stored)
+        except BeredtError:
+            log.exception("citizens: could not take in message %s", stored.id.hex())
+
+    async def _received(self, stored: StoredMessage) -> None:
+        if not stored.for_me:
             return
         frame = decode_frame(stored.wire)
         body = decode_payload(frame.kind, self.hub.open_payload(frame))
@@ -366,8 +310,3 @@ class FollowUp:
             if nodes and nodes[0] == team:
                 return nodes
         return (team,)
-
-    @staticmethod
-    def _entry_for(entries: list[Entry], citizen: str, outage: str | None) -> Entry | None:
-        matching = [e for e in entries if e.citizen == citizen and (outage is None or e.outage == outage)]
-        return min(matching, key=lambda e: e.runs_out) if matching else None

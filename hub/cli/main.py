@@ -23,6 +23,7 @@ from typing import Any
 import tomli_w
 
 from hub.cli.admin import add_admin_commands
+from hub.cli.citizens import add_citizens_commands
 from hub.cli.demo import add_demo_command
 from hub.cli.exercise_report import add_report_command
 from hub.cli.groups import add_group_commands
@@ -474,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollcall.set_defaults(func=cmd_rollcall)
 
     add_admin_commands(sub, common)
+    add_citizens_commands(sub, common)
 
     roster = sub.add_parser("roster", parents=[common], help="the nodes this hub trusts")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")

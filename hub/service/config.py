@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.appliance.power import PowerConfig
+from hub.citizens.settings import CitizensConfig
 from hub.core.errors import ConfigError
 from hub.core.frame import NODE_ID_SIZE, Priority
 from hub.core.kinds.roster import parse_root_public
@@ -36,7 +37,7 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
 
 _SECTIONS = {
     "node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust",
-    "personal_alarm",
+    "personal_alarm", "citizens",
 }  # fmt: skip
 DEFAULT_ANNOUNCE_INTERVAL = 600.0  # seconds; the hub holding the root key re-broadcasts the roster
 
@@ -66,6 +67,7 @@ class HubConfig:
     alarm_report_to: bytes | None = None
     """Where personal alarms this hub's radio hears go (``[personal_alarm] report_to``); None: here."""
     trust: TrustSettings = TrustSettings()
+    citizens: CitizensConfig | None = None  # the register of power-dependent citizens (docs/citizens.md)
     path: Path | None = None
 
     @property
@@ -268,8 +270,13 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     alarm_report_to = None if alarm_to is None else parse_node_id(alarm_to, file, "personal_alarm.report_to")
     alarm_table.finish()
 
+    citizens = None
+    if "citizens" in data:
+        citizens = CitizensConfig.from_options(top.table_of("citizens", what="a table [citizens]").table, file)
+
     return HubConfig(
         alarm_report_to=alarm_report_to,
+        citizens=citizens,
         power=power,
         power_report_to=power_report_to,
         name=name,

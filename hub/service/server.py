@@ -19,9 +19,13 @@ import ssl
 from aiohttp import web
 
 from hub.api.local import bind_private
-from hub.api.routes import build_app
+from hub.api.routes import CITIZENS_KEY, build_app
 from hub.api.tokens import TokenStore
 from hub.appliance.monitor import Appliance
+from hub.citizens.register import CITIZENS_DB
+from hub.citizens.service import Alarm, FollowUp
+from hub.console.logbook import EntryType
+from hub.console.routes import CONSOLE_KEY
 from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised
@@ -83,6 +87,9 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
                     if config.power is not None:
                         appliance = Appliance(hub, config.power, config.power_report_to)
                         group.create_task(supervised("appliance", appliance.run), name="appliance")
+                    if config.citizens is not None or (config.data_dir / CITIZENS_DB).exists():
+                        group.create_task(supervised("citizens", lambda: _citizens(hub, config, app)),
+                                          name="citizens")  # fmt: skip
                     group.create_task(_announce(hub, config, stop), name="service")
             except BaseExceptionGroup as failure:
                 _raise_unless_stopping(failure)
@@ -92,6 +99,25 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
                 config.socket_path.unlink(missing_ok=True)
         await hub.store.flush()
     log.info("stopped")
+
+
+async def _citizens(hub: Hub, config: HubConfig, app: web.Application) -> None:
+    """The follow-up of power-dependent citizens, on a hub with a register or a ``[citizens]`` table; its
+    alarms go to the console's log book, and the console's pages find it at ``CITIZENS_KEY``."""
+    follow_up = await FollowUp.open_for(hub, config.citizens)
+
+    async def to_logbook(alarm: Alarm) -> None:
+        if CONSOLE_KEY in app:
+            hours = (alarm.runs_out - hub.clock.time()) / 3600.0
+            await app[CONSOLE_KEY].note(EntryType.DECISION, f"ALARM: {alarm.text(hours)}")
+
+    follow_up.on_alarm(to_logbook)
+    app[CITIZENS_KEY].service = follow_up
+    try:
+        await follow_up.run()
+    finally:
+        app[CITIZENS_KEY].service = None
+        await follow_up.aclose()
 
 
 def _server_tls(config: HubConfig) -> ssl.SSLContext | None:

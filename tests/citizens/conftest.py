@@ -28,7 +28,7 @@ async def follow_up(
     async with open_hub(config, identity, clock) as hub:
         tasks = [asyncio.create_task(hub.run(), name=f"hub-{identity.name}")]
         await hub.ready.wait()
-        service = await FollowUp.open(hub, settings)
+        service = await FollowUp.open_for(hub, settings)
         if run:
             tasks.append(asyncio.create_task(service.run(), name=f"citizens-{identity.name}"))
         try:

@@ -1,0 +1,145 @@
+"""The register's desk: outages, the follow-up view and erasure, without a running hub.
+
+``Desk`` works on ``citizens.db`` with a clock; the CLI uses it directly while the hub runs (SQLite in
+WAL mode lets both open the file). ``hub.citizens.service.FollowUp`` is a desk with a hub: it also sends
+the lists, takes in visits and raises alarms.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hub.citizens.followup import NEEDS_HELP, OUTCOME_DANISH, Entry, Outage, merge
+from hub.citizens.incidents import Incidents
+from hub.citizens.register import CITIZENS_DB, Reader, Register
+from hub.citizens.settings import CitizensConfig
+from hub.citizens.vault import KEY_FILE, Vault
+from hub.core.clock import Clock
+from hub.core.errors import UsageError
+
+
+class Desk:
+    def __init__(
+        self, register: Register, incidents: Incidents, config: CitizensConfig, clock: Clock
+    ) -> None:
+        self.register = register
+        self.incidents = incidents
+        self.config = config
+        self.clock = clock
+
+    @staticmethod
+    async def open_parts(data_dir: Path, clock: Clock, *, create: bool) -> tuple[Register, Incidents]:
+        """The register and incident tables in ``data_dir``; the key beside the identity key there
+        (made with ``create``, otherwise it must exist)."""
+        vault = Vault.load(data_dir / KEY_FILE, create=create)
+        register = await Register.open(data_dir / CITIZENS_DB, vault, clock)
+        try:
+            return register, await Incidents.open(register.db, vault)
+        except BaseException:
+            await register.close()
+            raise
+
+    @classmethod
+    async def open(
+        cls, data_dir: Path, clock: Clock, config: CitizensConfig | None = None, *, create: bool = False
+    ) -> Desk:
+        register, incidents = await cls.open_parts(data_dir, clock, create=create)
+        return cls(register, incidents, config or CitizensConfig(), clock)
+
+    async def aclose(self) -> None:
+        await self.register.close()
+
+    async def mark_outage(
+        self,
+        reader: Reader,
+        *,
+        districts: Sequence[str] = (),
+        addresses: Sequence[str] = (),
+        started: float | None = None,
+    ) -> str:
+        """Record an outage marked on this hub; the hub sends its lists (at once, or at its next tick
+        when the outage was marked from the CLI)."""
+        reader.check()
+        if not districts and not addresses:
+            raise UsageError("angiv mindst ét distrikt eller én adresse")
+        outage = Outage(secrets.token_hex(4), started if started is not None else self.clock.time(),
+                        frozenset(districts), frozenset(addresses))  # fmt: skip
+        await self.incidents.add_outage(outage)
+        await self.register.log(reader, "strømsvigt markeret", f"{outage.id}: {len(districts)} distrikter, "
+                                f"{len(addresses)} adresser")  # fmt: skip
+        return outage.id
+
+    async def end_outage(self, reader: Reader, outage: str) -> bool:
+        """The power is back: the outage's rows are deleted once its retention has passed."""
+        reader.check()
+        ended = await self.incidents.end_outage(outage, self.clock.time())
+        await self.register.log(reader, "strømsvigt afsluttet", outage)
+        return ended
+
+    async def followup_view(self, reader: Reader, *, district: str | None = None) -> list[dict[str, Any]]:
+        """The follow-up list with personal details, most urgent first; the read is access-logged."""
+        reader.check()
+        entries = merge([await self.incidents.entries()])
+        people = {c.id: c for c in await self.register.citizens(reader, why="opfølgningsliste læst")}
+        visits = await self.incidents.visits()
+        alarms = await self.incidents.alarms()
+        now = self.clock.time()
+        rows = []
+        for entry in entries:
+            person = people.get(entry.citizen)
+            district_name = entry.district or (person.district if person else "")
+            if district is not None and district_name.casefold() != district.casefold():
+                continue
+            last = visits.latest(entry.citizen)
+            rows.append({
+                "id": entry.citizen,
+                "outage": entry.outage,
+                "name": person.name if person else None,
+                "address": person.address if person else None,
+                "district": district_name,
+                "equipment": list(entry.equipment),
+                "backup": person.backup if person else None,
+                "contact": person.contact if person else None,
+                "runs_out": entry.runs_out,
+                "hours_left": round(entry.hours_left(now), 2),
+                "team": entry.team,
+                "seen": visits.seen(entry.citizen),
+                "outcome": last.outcome if last else None,
+                "outcome_text": OUTCOME_DANISH[last.outcome] if last else "ikke besøgt",
+                "visited_at": last.at if last else None,
+                "alarm": (entry.outage, entry.citizen) in alarms,
+            })  # fmt: skip
+        return rows
+
+    async def district_summary(self, reader: Reader) -> list[dict[str, Any]]:
+        """Per district: how many are affected, seen, needing help, not seen, alarmed; the earliest
+        run-out among those not seen. No personal details, but still only for roles that may read."""
+        rows = await self.followup_view(reader)
+        summary: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            item = summary.setdefault(row["district"], {"district": row["district"], "affected": 0,
+                                      "seen": 0, "needs_help": 0, "not_seen": 0, "alarms": 0,
+                                      "first_runs_out": None})  # fmt: skip
+            item["affected"] += 1
+            item["seen"] += row["seen"]
+            item["needs_help"] += row["outcome"] in NEEDS_HELP
+            item["alarms"] += row["alarm"]
+            if not row["seen"]:
+                item["not_seen"] += 1
+                first = item["first_runs_out"]
+                item["first_runs_out"] = row["runs_out"] if first is None else min(first, row["runs_out"])
+        return sorted(summary.values(), key=lambda s: (s["first_runs_out"] is None, s["first_runs_out"] or 0))
+
+    async def erase(self, reader: Reader, citizen: str) -> bool:
+        """Erase a person from the register and from every incident row."""
+        gone = await self.register.erase(reader, citizen)
+        await self.incidents.erase_citizen(citizen)
+        return gone
+
+    @staticmethod
+    def _entry_for(entries: list[Entry], citizen: str, outage: str | None) -> Entry | None:
+        matching = [e for e in entries if e.citizen == citizen and (outage is None or e.outage == outage)]
+        return min(matching, key=lambda e: e.runs_out) if matching else None

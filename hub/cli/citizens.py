@@ -1,0 +1,192 @@
+"""``beredt citizens``: the register of power-dependent citizens from the shell (docs/citizens.md).
+
+The commands work on ``citizens.db`` in the hub's data folder, like ``beredt user`` on ``console.db``:
+SQLite in WAL mode lets the running hub and the CLI open it together. An outage marked here is picked
+up by the running hub at its next tick (``[citizens] tick_interval``, 2 s), which builds and sends the
+lists. Whoever runs these commands can read the hub's data folder, so they act as a coordinator; the
+register's access log names them by their user name on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hub.citizens.desk import Desk
+from hub.citizens.records import EQUIPMENT_DANISH, to_csv
+from hub.citizens.register import Reader
+from hub.citizens.sample import sample_csv
+from hub.cli.remote import load_config, print_table
+from hub.console.messages import local_zone
+from hub.core.clock import SystemClock
+from hub.core.errors import UsageError
+from hub.service.config import HubConfig
+
+EXIT_OK, EXIT_REJECTED = 0, 1
+
+
+def add_citizens_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    citizens = subparsers.add_parser(
+        "citizens",
+        parents=[common],
+        help="register of power-dependent citizens: import, outage, list, erase, export, sample",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  beredt citizens sample --count 40 --district Nord --district Syd > borgere.csv\n"
+        "  beredt citizens import borgere.csv\n"
+        "  beredt citizens outage --district Nord --district Syd\n"
+        "  beredt citizens list\n"
+        "  beredt citizens export --district Nord > nord.csv   # for the Nord team's hub",
+    )
+    actions = citizens.add_subparsers(dest="action", required=True, metavar="ACTION")
+    imported = actions.add_parser("import", parents=[common], help="import the care system's CSV export")
+    imported.add_argument("file", type=Path)
+    outage = actions.add_parser("outage", parents=[common], help="mark an outage (or end one with --end)")
+    outage.add_argument("--district", action="append", default=[], help="a district without power")
+    outage.add_argument("--address", action="append", default=[], help="a street or house without power")
+    outage.add_argument("--started", help="when the power went, ISO 8601 (default: now)")
+    outage.add_argument("--end", metavar="OUTAGE", help="the power is back in this outage")
+    listing = actions.add_parser("list", parents=[common], help="the follow-up list, most urgent first")
+    listing.add_argument("--district")
+    listing.add_argument("--register", action="store_true", help="the whole register instead")
+    listing.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
+    erase = actions.add_parser("erase", parents=[common], help="erase one person (their register id)")
+    erase.add_argument("citizen")
+    export = actions.add_parser("export", parents=[common], help="the register as CSV with ids, for a team")
+    export.add_argument("--district", action="append", default=[])
+    sample = actions.add_parser("sample", parents=[common], help="a fictitious register (CPR day 00)")
+    sample.add_argument("--count", type=int, default=40)
+    sample.add_argument("--district", action="append", default=[])
+    sample.add_argument("--seed", type=int, default=16)
+    citizens.set_defaults(func=cmd_citizens)
+
+
+def cmd_citizens(args: argparse.Namespace) -> int:
+    if args.action == "sample":
+        if not 1 <= args.count <= 20_000:
+            raise UsageError("--count: mellem 1 og 20000")
+        sys.stdout.write(
+            sample_csv(args.count, args.district or ["Nord", "Syd", "Øst", "Vest"], seed=args.seed)
+        )
+        return EXIT_OK
+    work: dict[str, Callable[[argparse.Namespace, Desk], Coroutine[Any, Any, int]]] = {
+        "import": _import,
+        "outage": _outage,
+        "list": _list,
+        "erase": _erase,
+        "export": _export,
+    }
+    config = load_config(args)
+    return asyncio.run(
+        _with_desk(config, lambda desk: work[args.action](args, desk), args.action == "import")
+    )
+
+
+async def _with_desk(
+    config: HubConfig, work: Callable[[Desk], Coroutine[Any, Any, int]], create: bool
+) -> int:
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    desk = await Desk.open(config.data_dir, SystemClock(), config.citizens, create=create)
+    try:
+        return await work(desk)
+    finally:
+        await desk.aclose()
+
+
+def _reader() -> Reader:
+    return Reader(f"cli:{getpass.getuser()}", "coordinator")
+
+
+async def _import(args: argparse.Namespace, desk: Desk) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"kan ikke læse {args.file}: {exc}") from None
+    try:
+        report = await desk.register.import_csv(text, _reader())
+    except ValueError as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    print("\n".join(report.lines()))
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+async def _outage(args: argparse.Namespace, desk: Desk) -> int:
+    if args.end:
+        if not await desk.end_outage(_reader(), args.end):
+            raise UsageError(f"intet igangværende strømsvigt med id {args.end}")
+        print(f"Strømsvigt {args.end} afsluttet; data slettes {desk.config.retention_days:g} dage efter.")
+        return EXIT_OK
+    started = None
+    if args.started:
+        try:
+            moment = datetime.fromisoformat(args.started)
+        except ValueError:
+            raise UsageError(f"--started: {args.started!r} er ikke et ISO 8601-tidspunkt") from None
+        started = (moment if moment.tzinfo else moment.replace(tzinfo=local_zone())).timestamp()
+    outage = await desk.mark_outage(
+        _reader(), districts=args.district, addresses=args.address, started=started
+    )
+    print(f"Strømsvigt {outage} registreret; hubben sender holdenes lister inden for "
+          f"{desk.config.tick_interval:g} sekunder (hvis den kører).")  # fmt: skip
+    return EXIT_OK
+
+
+async def _list(args: argparse.Namespace, desk: Desk) -> int:
+    if args.register:
+        people = [p for p in await desk.register.citizens(_reader())
+                  if args.district is None or p.district.casefold() == args.district.casefold()]  # fmt: skip
+        if args.json:
+            print(json.dumps([asdict(p) for p in people], ensure_ascii=False, indent=1))
+            return EXIT_OK
+        print_table(("id", "navn", "distrikt", "udstyr", "batteritimer"),
+                    [(p.id, p.name, p.district, _equipment(p.equipment), f"{p.battery_hours:g}")
+                     for p in people])  # fmt: skip
+        return EXIT_OK
+    rows = await desk.followup_view(_reader(), district=args.district)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    if not rows:
+        print("Ingen borgere på opfølgningslister (intet igangværende strømsvigt).")
+        return EXIT_OK
+    print_table(
+        ("id", "navn", "adresse", "distrikt", "udstyr", "timer tilbage", "løber tør", "besøg", "alarm"),
+        [(r["id"], r["name"] or "?", r["address"] or "?", r["district"], _equipment(r["equipment"]),
+          f"{r['hours_left']:.1f}", _local(r["runs_out"]), r["outcome_text"], "ALARM" if r["alarm"] else "")
+         for r in rows],
+    )  # fmt: skip
+    return EXIT_OK
+
+
+async def _erase(args: argparse.Namespace, desk: Desk) -> int:
+    if not await desk.erase(_reader(), args.citizen):
+        raise UsageError(f"ingen borger med id {args.citizen} i registret")
+    print(f"Borger {args.citizen} er slettet fra registret og fra alle opfølgningslister.")
+    return EXIT_OK
+
+
+async def _export(args: argparse.Namespace, desk: Desk) -> int:
+    wanted = {d.casefold() for d in args.district}
+    people = [p for p in await desk.register.citizens(_reader(), why="eksporteret")
+              if not wanted or p.district.casefold() in wanted]  # fmt: skip
+    sys.stdout.write(to_csv(people))
+    print(f"{len(people)} borgere eksporteret", file=sys.stderr)
+    return EXIT_OK
+
+
+def _equipment(names: Any) -> str:
+    return "+".join(EQUIPMENT_DANISH.get(n, n) for n in names)
+
+
+def _local(moment: float) -> str:
+    return datetime.fromtimestamp(moment, local_zone()).strftime("%d.%m %H:%M")

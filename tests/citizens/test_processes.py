@@ -1,0 +1,85 @@
+"""Real ``beredt run`` processes over a real Mosquitto, driven by the ``beredt citizens`` CLI: the staff
+hub imports a fictitious register, marks an outage, the team's hub shows its list with names from its
+own register, and neither a spy subscribed to ``#`` on the broker nor a copy of either ``citizens.db``
+holds a name, CPR number or address."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.citizens.records import parse_csv
+from hub.citizens.register import CITIZENS_DB
+from tests.hubproc import HubProcess
+from tests.hubs.test_sealed_on_air import Spy
+from tests.mosquitto import running_mosquitto
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, Spy]]:
+    with running_mosquitto() as broker:
+        spy = Spy(broker)
+        staff = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff", internet=False)
+        team = HubProcess.create(tmp_path / "team", "Hjemmepleje Nord", "care-home", internet=False)
+        for hub, other in ((staff, team), (team, staff)):
+            hub.add_link("mqtt", {"kind": "mqtt", "brokers": [broker.url], "keepalive": 5})
+            hub.add_peer(other, {"mqtt": other.node_id})
+            hub.set_default_route([other])
+            hub.trust(other)
+        staff.config["citizens"] = {"teams": {"Nord": [team.node_id]}, "tick_interval": 0.5}
+        staff.write_config()
+        try:
+            yield staff, team, spy
+        finally:
+            spy.close()
+            staff.kill()
+            team.kill()
+
+
+def _db_bytes(hub: HubProcess) -> bytes:
+    return b"".join(p.read_bytes() for p in (hub.dir / "data").iterdir() if p.name.startswith(CITIZENS_DB))
+
+
+def test_outage_from_the_cli_reaches_the_team_and_nothing_personal_leaks(
+    network: tuple[HubProcess, HubProcess, Spy], tmp_path: Path
+) -> None:
+    staff, team, spy = network
+    register = tmp_path / "borgere.csv"
+    register.write_text(
+        staff.cli("citizens", "sample", "--count", "12", "--district", "Nord", "--district", "Syd")
+    )
+    people = [c for _, c in parse_csv(register.read_text()).accepted]
+    assert len(people) == 12
+    bad = tmp_path / "fejl.csv"
+    bad.write_text(register.read_text() + "Ny Person;999999-9999;Vej 1;Nord;ilt;3;;\n")
+    out = staff.cli("citizens", "import", str(bad), check=False)
+    assert "Importeret: 12 nye, 0 opdaterede, 1 afvist" in out and "linje 14: cpr:" in out
+    nord = tmp_path / "nord.csv"
+    exported = staff.cli("citizens", "export", "--district", "Nord")  # stdout and the count on stderr
+    nord.write_text("".join(line for line in exported.splitlines(True) if "eksporteret" not in line))
+    assert "6 nye" in team.cli("citizens", "import", str(nord))
+
+    staff.start()
+    team.start()
+    out = staff.cli("citizens", "outage", "--district", "Nord")
+    outage = out.split()[1]
+
+    def team_rows() -> list[dict[str, object]]:
+        return list(json.loads(team.cli("citizens", "list", "--json")))
+
+    team.wait_for("the Nord list on the team's hub", lambda: len(team_rows()) == 6, timeout=60)
+    rows = team_rows()
+    assert {r["district"] for r in rows} == {"Nord"} and all(r["name"] for r in rows)
+    assert [r["hours_left"] for r in rows] == sorted(r["hours_left"] for r in rows)
+    staff_rows = json.loads(staff.cli("citizens", "list", "--json"))
+    assert [r["id"] for r in staff_rows] == [r["id"] for r in rows] and staff_rows[0]["outage"] == outage
+
+    assert spy.seen, "the spy heard nothing: it is not listening"
+    for person in people:
+        for value in (person.name, person.cpr, person.address, person.contact):
+            assert not spy.saw(value), f"the broker carried {value!r}"
+            for hub in (staff, team):
+                assert value.encode() not in _db_bytes(hub), f"{hub.name}'s citizens.db holds {value!r}"
