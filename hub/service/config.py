@@ -272,7 +272,9 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
     citizens = None
     if "citizens" in data:
-        citizens = CitizensConfig.from_options(top.table_of("citizens", what="a table [citizens]").table, file)
+        citizens = CitizensConfig.from_options(
+            top.table_of("citizens", what="a table [citizens]").table, file
+        )
 
     return HubConfig(
         alarm_report_to=alarm_report_to,
