@@ -17,6 +17,11 @@ exercise starts (``Scenario.timeline``). The format (``docs/exercises.md`` shows
     [targets]                               # optional: what the evaluation measures against
     rollcall_answer = "15m"                 # every roll-call answered within this
     first_status = "30m"                    # each participant's first status within this of the start
+                                            # and of each inject it receives (an inject's deadline wins)
+    delivery = "2m"                         # each exercise message confirmed by its recipient within this
+    read_receipt = "20m"                    # each one read and understood within this
+    satellite_credits = 40                  # the most satellite credits the exercise may spend
+    lora_airtime = "10m"                    # the most LoRa airtime the exercise may spend
 
     [[injects]]
     at = "0m"                               # an offset from the start ("1h30m", "2d4h") or a local
@@ -114,6 +119,11 @@ class Targets:
 
     rollcall_answer: int | None = None
     first_status: int | None = None
+    delivery: int | None = None
+    read_receipt: int | None = None
+    satellite_credits: int | None = None
+    """A count of credits, not seconds."""
+    lora_airtime: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +223,14 @@ def parse(text: str, *, file: str | None = None) -> Scenario:
     participants = _audience(top.table_of("participants", what="a table", known=("groups", "nodes")))
     if not participants:
         raise top.error("participants", 'name at least one group or node, e.g. groups = ["plejehjem"]')
-    targets_table = top.table_of("targets", what="a table", known=("rollcall_answer", "first_status"))
-    targets = Targets(_duration(targets_table, "rollcall_answer"), _duration(targets_table, "first_status"))
+    durations = ("rollcall_answer", "first_status", "delivery", "read_receipt", "lora_airtime")
+    targets_table = top.table_of("targets", what="a table", known=(*durations, "satellite_credits"))
+    targets = Targets(
+        **{name: _duration(targets_table, name) for name in durations},
+        satellite_credits=targets_table.optional_integer(
+            "satellite_credits", low=0, what="a number of credits"
+        ),
+    )
     raw_injects = top.listing("injects", what="a list of [[injects]] tables", required="add [[injects]]")
     if len(raw_injects) > MAX_INJECTS:
         raise top.error("injects", f"at most {MAX_INJECTS} injects in one scenario")

@@ -9,7 +9,8 @@ Where each figure comes from:
   when the hop acknowledged it (``updated`` of a ``hop-acked`` row);
 - first status after an inject: the first STATUS frame from that institution accepted after the inject;
 - roll-calls: ``console.db`` ``rollcalls``/``rollcall_targets`` started within the window;
-- read receipts: the console's outbox (``console_state`` key ``outbox``), which keeps the newest 300;
+- read receipts: the console's outbox (``console_state`` key ``outbox``), which keeps the newest 300 (a
+  receipt's time has whole seconds, so one read within the second of sending counts as read then);
 - link changes: ``console.db`` ``link_changes``; simulated outages from the exercise's own facts;
 - airtime and credits: estimated from each delivery's link, size and number of sends (see ``usage``).
 """
@@ -43,6 +44,7 @@ from transports.lora import MTU as LORA_MTU
 from transports.lora_airtime import ModemPreset, packet_airtime
 from transports.satellite import MODEM_MTU as SATELLITE_MTU
 
+LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
 NOT_MESSAGES = (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.READ_RECEIPT)
 """Kinds that are bookkeeping, not something a person sent."""
 
@@ -194,9 +196,19 @@ def _sent_messages(
             )
         )
         out.append(
-            SentMessage(bytes(message_id).hex(), name(bytes(recipient).hex()), Kind(kind).name.lower(),
-                        _priority(priority), size, accepted_at, acked_at, None, None, hops)
-        )  # fmt: skip
+            SentMessage(
+                bytes(message_id).hex(),
+                name(bytes(recipient).hex()),
+                Kind(kind).name.lower(),
+                _priority(priority),
+                size,
+                accepted_at,
+                acked_at,
+                None,
+                None,
+                hops,
+            )
+        )
     return out
 
 
@@ -259,6 +271,7 @@ def _with_receipt(message: SentMessage, receipt: tuple[str, float] | None) -> Se
     if receipt is None:
         return message
     by, at = receipt
+    at = max(at, message.sent_at)  # a receipt has whole seconds: one read in the sending's second counts then
     return SentMessage(message.id, message.to, message.kind, message.priority, message.size, message.sent_at,
                        message.delivered_at, at, by, message.hops)  # fmt: skip
 
@@ -270,7 +283,14 @@ def _link_events(
     if not has_table:
         return []
     return [
-        LinkEvent(at, link, None if peer is None else name(peer), new, f"{old} → {new}: {reason}")
+        LinkEvent(
+            at,
+            link,
+            None if peer is None else name(peer),
+            new,
+            f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}",
+            reason=reason,
+        )
         for at, link, peer, old, new, reason in db.execute(
             "SELECT time, link, peer, old, new, reason FROM link_changes WHERE time BETWEEN ? AND ?"
             " ORDER BY time",

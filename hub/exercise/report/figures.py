@@ -128,24 +128,27 @@ def comparisons(report: ReportInput) -> list[Comparison]:
             _within(read, targets.read_receipt) if read else None,
         ),
     ]
-    credits = sum(u.credits or 0 for u in report.usage)
-    airtime = sum(u.airtime or 0.0 for u in report.usage)
-    out.append(
-        Comparison(
-            "Satellitkreditter brugt",
-            str(credits),
-            "—" if targets.satellite_credits is None else f"højst {targets.satellite_credits}",
-            None if targets.satellite_credits is None else credits <= targets.satellite_credits,
+    kinds = set(report.link_kinds.values())
+    if "satellite" in kinds:
+        credits = sum(u.credits or 0 for u in report.usage)
+        out.append(
+            Comparison(
+                "Satellitkreditter brugt (beregnet)",
+                str(credits),
+                "—" if targets.satellite_credits is None else f"højst {targets.satellite_credits}",
+                None if targets.satellite_credits is None else credits <= targets.satellite_credits,
+            )
         )
-    )
-    out.append(
-        Comparison(
-            "LoRa-sendetid brugt (beregnet)",
-            f"{airtime:.1f} s",
-            "—" if targets.lora_airtime is None else f"højst {targets.lora_airtime:.0f} s",
-            None if targets.lora_airtime is None else airtime <= targets.lora_airtime,
+    if "lora" in kinds:
+        airtime = sum(u.airtime or 0.0 for u in report.usage)
+        out.append(
+            Comparison(
+                "LoRa-sendetid brugt (beregnet)",
+                f"{airtime:.1f} s",
+                "—" if targets.lora_airtime is None else f"højst {targets.lora_airtime:.0f} s",
+                None if targets.lora_airtime is None else airtime <= targets.lora_airtime,
+            )
         )
-    )
     return out
 
 

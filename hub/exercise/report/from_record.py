@@ -26,9 +26,11 @@ async def exercise_facts(record: ExerciseRecord, exercise_id: str) -> tuple[Exer
         raise UsageError(f"no exercise {exercise_id!r} in the journal; exercises: {known}")
     planned = scenario.parse(exercise.scenario)
     deadlines = {inject.number: inject.deadline for inject in planned.injects}
+    aims = planned.targets
     targets = Targets(
-        rollcall_answer=planned.targets.rollcall_answer, first_status=planned.targets.first_status
-    )
+        aims.rollcall_answer, aims.first_status, aims.delivery, aims.read_receipt, aims.satellite_credits,
+        aims.lora_airtime,
+    )  # fmt: skip
     injects = tuple(
         InjectSent(sent.text, sent.kind, sent.sent, sent.recipients, deadlines.get(sent.number))
         for sent in await record.injects(exercise_id)

@@ -112,7 +112,10 @@ class LinkEvent:
     state: str
     """``up``, ``degraded`` or ``down``."""
     text: str
+    """The change in Danish (``oppe → nede``)."""
     simulated: bool = False
+    reason: str = ""
+    """The transport's own words for why (technical, English), empty for a simulated outage."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,9 @@ def write_all(report: ReportInput, folder: Path) -> list[Path]:
               m.link or "", int(m.failed)) for m in report.messages],
         ),
         "forbindelser.csv": (
-            ("tid", "forbindelse", "modpart", "tilstand", "simuleret", "tekst"),
-            [(at(e.at), e.link, e.peer or "", e.state, int(e.simulated), e.text) for e in report.link_events],
+            ("tid", "forbindelse", "modpart", "tilstand", "simuleret", "tekst", "aarsag"),
+            [(at(e.at), e.link, e.peer or "", e.state, int(e.simulated), e.text, e.reason)
+             for e in report.link_events],
         ),
         "forbrug.csv": (
             ("forbindelse", "art", "beskeder", "afsendelser", "bytes", "sendetid_s", "kreditter"),
