@@ -8,7 +8,12 @@ the fault (or the restore) onwards: when the staff hub's ``/v1/links`` showed th
 home's inbox and over which link, and how many accepted messages were lost or duplicated. With
 several runs the table shows the median and the worst.
 
-    .venv/bin/python bench/bench_failover.py [--runs 3] [--rounds 1]
+Two kinds of fault, each with its own table: ``loud`` (the internet's connections are refused and
+reset, the broker is killed) and ``silent`` (connections open and hang, nothing passes either way:
+packets vanish, the broker's sessions stay up and carry nothing). A silent fault is the harder one:
+nothing tells the hubs, they must notice by waiting.
+
+    .venv/bin/python bench/bench_failover.py [--runs 3] [--rounds 1] [--faults loud|silent|both]
 """
 
 from __future__ import annotations
@@ -26,13 +31,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drill.runner import Drill
 from drill.script import Scenario
-from drill.stages import DETECTION_BUDGET, FIRST_DELIVERY_BUDGET, STAGES, StageResult
+from drill.stages import (
+    DETECTION_BUDGET,
+    FIRST_DELIVERY_BUDGET,
+    SILENT_STAGES,
+    STAGES,
+    Stage,
+    StageResult,
+)
+
+FAULTS = {"loud": STAGES, "silent": SILENT_STAGES}
 
 
-async def one_run(rounds: int) -> list[StageResult]:
+async def one_run(rounds: int, stages: tuple[Stage, ...]) -> list[StageResult]:
     with tempfile.TemporaryDirectory(prefix="beredt-bench-failover-") as folder:
         async with Drill(Path(folder)) as drill:
-            return await Scenario(drill, rounds=rounds).run()
+            return await Scenario(drill, rounds=rounds, stages=stages).run()
 
 
 def spread(values: list[float | None]) -> str:
@@ -49,17 +63,32 @@ def verdict(values: list[float | None], budget: float) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    failed = False
+    for fault in ("loud", "silent") if args.faults == "both" else (args.faults,):
+        failed |= await measure(fault, FAULTS[fault], args)
+    print(
+        f"\nbudgets: detection <= {DETECTION_BUDGET:.0f} s (link state down in /v1/links at the staff hub),"
+        f" first delivery over the next link <= {FIRST_DELIVERY_BUDGET:.0f} s, zero loss;"
+        " stage 6 times run from the restore to the link being up at every hub and to the first"
+        " delivery over the internet"
+    )
+    return 1 if failed else 0
+
+
+async def measure(fault: str, stages: tuple[Stage, ...], args: argparse.Namespace) -> bool:
+    """Play ``args.runs`` drills with ``fault``-kind faults, print their table; True if any budget or
+    promise was missed."""
     per_stage: dict[int, list[StageResult]] = defaultdict(list)
     for n in range(args.runs):
         started = time.monotonic()
-        for result in await one_run(args.rounds):
+        for result in await one_run(args.rounds, stages):
             per_stage[result.stage.number].append(result)
-        print(f"run {n + 1}/{args.runs}: {time.monotonic() - started:.1f} s", flush=True)
+        print(f"{fault} faults, run {n + 1}/{args.runs}: {time.monotonic() - started:.1f} s", flush=True)
     header = ("stage", "fault", "detected s (median / max)", "", "1st delivery s (median / max)", "",
               "via", "messages", "lost", "dup", "problems")  # fmt: skip
     rows = [header]
     failed = False
-    for stage in STAGES:
+    for stage in stages:
         results = per_stage[stage.number]
         detected = [r.detected for r in results]
         first = [r.first_delivery for r in results]
@@ -76,22 +105,16 @@ async def run(args: argparse.Namespace) -> int:
             str(sum(len(r.sent) for r in results)), str(lost), str(duplicates), str(problems),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    print()
+    print(f"\n{fault} faults ({args.runs} runs)")
     for index, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if index == 0:
             print("  ".join("-" * w for w in widths))
-    print(
-        f"\nbudgets: detection <= {DETECTION_BUDGET:.0f} s (link state down in /v1/links at the staff hub),"
-        f" first delivery over the next link <= {FIRST_DELIVERY_BUDGET:.0f} s, zero loss;"
-        " stage 6 times run from the restore to the link being up at every hub and to the first"
-        " delivery over the internet"
-    )
-    for stage in STAGES:
+    for stage in stages:
         for result in per_stage[stage.number]:
             for problem in result.problems:
-                print(f"stage {stage.number}: {problem}")
-    return 1 if failed else 0
+                print(f"{fault} stage {stage.number}: {problem}")
+    return failed
 
 
 def main() -> None:
@@ -100,6 +123,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3, help="whole drills to play (default 3)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of traffic per stage (default 1)")
+    parser.add_argument(
+        "--faults", choices=["loud", "silent", "both"], default="both", help="kind of fault (default both)"
+    )
     sys.exit(asyncio.run(run(parser.parse_args())))
 
 

@@ -1,9 +1,16 @@
-"""A switchable TCP proxy: the drill's honest way to cut a hub off the internet.
+"""A switchable TCP proxy: the drill's honest way to cut a hub off the internet or from its broker.
 
 Each hub's internet link listens on a private port; its peers know it only by the proxy's address (the
-hub's ``public_url``). Switching the proxy off closes its listening socket and resets every connection
-through it, so peers see exactly what a dead uplink gives them: refused connections and broken POSTs.
-Switching it on listens again on the same port. The hub process itself is never touched.
+hub's ``public_url``), and the hubs reach Mosquitto through one too. Two faults:
+
+- ``switch_off``: a loud death. The listening socket closes and every connection through it is reset,
+  so peers see exactly what a dead uplink gives them: refused connections and broken POSTs.
+- ``go_silent``: a silent drop, the kind a cable cut far away or a wedged router gives. Nothing is
+  refused or reset: connections open as before, but not one byte passes in either direction, so a
+  client learns of it only by waiting. Bytes already sent wait in the proxy (as unacknowledged segments
+  wait in a sender's TCP buffer), and ``switch_on`` lets them through late, as retransmission would.
+
+``switch_on`` ends either fault. The hub process itself is never touched.
 """
 
 from __future__ import annotations
@@ -28,10 +35,16 @@ class SwitchableProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def on(self) -> bool:
         return self._server is not None
+
+    @property
+    def silent(self) -> bool:
+        return self.on and not self._flowing.is_set()
 
     @property
     def url(self) -> str:
@@ -44,15 +57,23 @@ class SwitchableProxy:
         return self.port
 
     async def switch_on(self) -> None:
+        """Listen (again) and let bytes flow, those held while silent first."""
+        self._flowing.set()
         if self._server is not None:
             return
         self._server = await asyncio.start_server(self._serve, self.host, self.reserve(), reuse_address=True)
+
+    async def go_silent(self) -> None:
+        """Keep accepting connections but pass nothing, with no reset and no close (see the module)."""
+        await self.switch_on()
+        self._flowing.clear()
 
     async def switch_off(self) -> None:
         """Stop listening and reset every open connection (RST, as a dead router would cause)."""
         server, self._server = self._server, None
         if server is None:
             return
+        self._flowing.set()  # a silent link that then dies outright: the resets below must not wait
         server.close()
         for writer in list(self._writers):
             sock = writer.get_extra_info("socket")
@@ -70,12 +91,17 @@ class SwitchableProxy:
         await self.switch_off()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        await self._flowing.wait()  # silent: the client's connection opens, and then nothing happens
+        if self._server is None or writer.is_closing():
+            return  # switched off meanwhile: already reset
         try:
             up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 5.0)
         except (OSError, TimeoutError):
+            self._writers.discard(writer)
             writer.transport.abort()
             return
-        self._writers.update((writer, up_writer))
+        self._writers.add(up_writer)
         tasks = {
             asyncio.create_task(self._pipe(reader, up_writer), name="proxy-up"),
             asyncio.create_task(self._pipe(up_reader, writer), name="proxy-down"),
@@ -89,15 +115,16 @@ class SwitchableProxy:
                 self._writers.discard(w)
                 w.transport.abort()
 
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
             while data := await source.read(_CHUNK):
+                await self._flowing.wait()  # silent: hold it (and read no more) until the path returns
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
             pass
         finally:
+            await self._flowing.wait()  # an end of stream is a packet too
             if sink.can_write_eof():
                 with contextlib.suppress(OSError, RuntimeError):
                     sink.write_eof()

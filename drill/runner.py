@@ -5,7 +5,10 @@ starts Mosquitto, the mesh, the SINE network, the Iridium provider and one switc
 internet link, then the hubs, and waits until every hub serves its API and its radios are connected.
 Leaving it stops the hubs (SIGTERM, then SIGKILL after a deadline) and everything else, whatever
 happened. The faults are the ones a telecom collapse brings: the internet goes (every proxy off), the
-broker's machine dies (SIGKILL), the mesh breaks into pieces, and all of it comes back.
+broker's machine dies (SIGKILL), the mesh breaks into pieces, and all of it comes back. The internet and
+the broker can also fail silently, so no hub is told and each must notice by waiting: the proxies keep
+connections open and pass nothing (packets vanish), the broker keeps its sessions and acknowledges
+every publication but delivers none.
 """
 
 from __future__ import annotations
@@ -181,6 +184,10 @@ class Drill:
         for key in keys or self.proxies:
             await self.proxies[key].switch_off()
 
+    async def silence_internet(self) -> None:
+        for proxy in self.proxies.values():
+            await proxy.go_silent()
+
     async def restore_internet(self) -> None:
         for proxy in self.proxies.values():
             await proxy.switch_on()
@@ -189,8 +196,14 @@ class Drill:
         assert self.broker is not None
         await self.broker.kill()
 
+    async def silence_broker(self) -> None:
+        """The broker accepts and acknowledges every publication and delivers none."""
+        assert self.broker is not None
+        self.broker.go_silent()
+
     async def restart_broker(self) -> None:
         assert self.broker is not None
+        self.broker.speak()
         if not self.broker.running:
             await self.broker.start()
 

@@ -51,9 +51,17 @@ _STATE_ORDER = {"down": 0, "degraded": 1, "up": 2}
 class Scenario:
     """Plays stages against a running ``Drill`` and keeps every message it sent."""
 
-    def __init__(self, drill: Drill, *, rounds: int = 1, log: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        drill: Drill,
+        *,
+        rounds: int = 1,
+        log: Callable[[str], None] = lambda _: None,
+        stages: tuple[Stage, ...] = STAGES,
+    ) -> None:
         self.drill = drill
         self.rounds = rounds
+        self.stages = stages
         self.log = log
         self.world = World(True, True, FULL_MESH)
         self.sent: list[Sent] = []
@@ -61,8 +69,8 @@ class Scenario:
         self._rollcalls = 0
 
     async def run(self, numbers: Iterable[int] | None = None) -> list[StageResult]:
-        wanted = set(numbers) if numbers is not None else {s.number for s in STAGES}
-        for stage in STAGES:
+        wanted = set(numbers) if numbers is not None else {s.number for s in self.stages}
+        for stage in self.stages:
             if stage.number in wanted:
                 self.results.append(await self.play(stage))
         await self.finish()
@@ -114,7 +122,7 @@ class Scenario:
 
     async def finish(self) -> None:
         """After the last stage: whatever is still open must arrive once the world is whole again."""
-        if self.world != STAGES[-1].world:
+        if self.world != self.stages[-1].world:
             return
         missing = await self._wait_delivered([s for s in self.sent], STAGE_DEADLINE)
         lost = Counter(s.stage for s in missing)
@@ -126,11 +134,19 @@ class Scenario:
     # ---- the world --------------------------------------------------------------------------------
 
     async def _apply(self, world: World) -> None:
-        drill = self.drill
-        if world.internet != self.world.internet:
-            await (drill.restore_internet() if world.internet else drill.cut_internet())
-        if world.broker != self.world.broker:
-            await (drill.restart_broker() if world.broker else drill.kill_broker())
+        drill, was = self.drill, self.world
+        internet = _fate(world.internet, world.silent)
+        if internet != _fate(was.internet, was.silent):
+            faults = {
+                "up": drill.restore_internet,
+                "silent": drill.silence_internet,
+                "dead": drill.cut_internet,
+            }
+            await faults[internet]()
+        broker = _fate(world.broker, world.silent)
+        if broker != _fate(was.broker, was.silent):
+            faults = {"up": drill.restart_broker, "silent": drill.silence_broker, "dead": drill.kill_broker}
+            await faults[broker]()
         if world.mesh != self.world.mesh:
             drill.heal_mesh() if world.mesh is None else drill.partition_mesh(world.mesh)
         self.world = world
@@ -322,7 +338,7 @@ class Scenario:
                     result.problems.append(
                         f"a {priority.name.lower()} frame crossed the satellite from {imei}"
                     )
-        if stage.number == STAGES[-1].number:
+        if stage.number == self.stages[-1].number:
             for sent in (s for s in result.sent if s.id not in result.before_heal):
                 via = await self._via(sent)
                 if via != "internet":
@@ -344,6 +360,10 @@ class Scenario:
             result.problems.append(
                 f"first delivery took {result.first_delivery:.1f} s (budget {FIRST_DELIVERY_BUDGET} s)"
             )
+
+
+def _fate(alive: bool, silent: bool) -> str:
+    return "up" if alive else "silent" if silent else "dead"
 
 
 def _sitrep(stage: Stage, n: int) -> dict[str, Any]:

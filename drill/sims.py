@@ -2,9 +2,11 @@
 mesh of fake Meshtastic radios, the SINE network of simulated TETRA radios and the Iridium provider.
 
 Each piece offers the faults the script needs and nothing more: the broker is killed (SIGKILL) and
-started again on the same port; the mesh is partitioned by "who hears whom"; radios and modems stay on
-line throughout. Mosquitto is a separate process started from a generated config on a free port (never
-the system's broker); its absence is a ``DrillError`` that says how to install it.
+started again on the same port, or goes silent (it keeps every session, accepts and acknowledges every
+publication and delivers none: its ACL is swapped for a write-only one and reloaded with SIGHUP); the
+mesh is partitioned by "who hears whom"; radios and modems stay on line throughout. Mosquitto is a
+separate process started from a generated config on a free port (never the system's broker); its
+absence is a ``DrillError`` that says how to install it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import getpass
 import os
 import shutil
+import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -28,6 +31,8 @@ from simulators.tetra import TetraNetwork
 from transports.lora_airtime import preset_from_name
 
 START_DEADLINE = 10.0
+ACL_OPEN = "topic readwrite #\n"
+ACL_DEAF = "topic write #\n"  # publications accepted and acknowledged, delivered to nobody
 
 
 def broker_config(folder: Path, port: int, log: Path, extra: str = "") -> str:
@@ -66,8 +71,10 @@ class Broker:
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.log = folder / "mosquitto.log"
         self.config = folder / "mosquitto.conf"
+        self.acl = folder / "acl"
         folder.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(broker_config(folder, self.port, self.log))
+        self.acl.write_text(ACL_OPEN)
+        self.config.write_text(broker_config(folder, self.port, self.log, f"acl_file {self.acl}\n"))
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -91,6 +98,19 @@ class Broker:
             await asyncio.sleep(0.05)
         await self.kill()
         raise DrillError(f"mosquitto did not listen on {self.port} within {START_DEADLINE} s: {self._tail()}")
+
+    def go_silent(self) -> None:
+        """Deliver nothing from now on, while accepting and acknowledging everything (see the module)."""
+        self._reload(ACL_DEAF)
+
+    def speak(self) -> None:
+        """Deliver again after ``go_silent`` (a broker started later reads the open ACL anyway)."""
+        self._reload(ACL_OPEN)
+
+    def _reload(self, acl: str) -> None:
+        self.acl.write_text(acl)
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGHUP)  # mosquitto rereads its ACL file
 
     async def kill(self) -> None:
         """SIGKILL: the broker machine dies; the kernel resets the hubs' connections."""

@@ -1,6 +1,7 @@
 """The telecom-collapse stages: what the world looks like in each, what is watched, what is recorded.
 
-A stage is a whole world state (internet on or off, broker alive or dead, who hears whom on the mesh),
+A stage is a whole world state (internet on or off, broker alive or dead, who hears whom on the mesh,
+whether the dead links died loudly or silently),
 the care home the staff hub's first sitrep goes to right after the fault, the link whose state the
 staff hub should report, and the link that sitrep should take. ``StageResult`` holds what a run
 measured; ``table`` prints a run stage by stage.
@@ -29,6 +30,10 @@ class World:
     broker: bool
     mesh: tuple[tuple[str, str], ...] | None
     """Pairs of sites whose radios hear each other; None: everybody hears everybody."""
+    silent: bool = False
+    """How the internet and the broker fail: False, loudly (connections refused and reset, the broker
+    process killed); True, silently (internet connections open and hang with nothing passing; the
+    broker acknowledges every publication and delivers none). Nothing is refused either way."""
 
     @property
     def free_link(self) -> bool:
@@ -51,30 +56,38 @@ class Stage:
     """Link (and next hop, if not the recipient) the first sitrep should take."""
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage(1, "all links up", World(True, True, FULL_MESH), "home2", None, "up", "internet"),
-    Stage(2, "internet cut", World(False, True, FULL_MESH), "home2", "internet", "down", "mqtt"),
-    Stage(3, "MQTT broker killed", World(False, False, FULL_MESH), "home2", "mqtt", "down", "lora"),
-    Stage(
-        4,
-        "mesh partitioned: home3 only via the relay",
-        World(False, False, _HOME3_BEHIND_RELAY),
-        "home3",
-        "lora",
-        "down",
-        "lora@relay",
-    ),
-    Stage(
-        5,
-        "home1 left with SINE and satellite",
-        World(False, False, _HOME1_OFF_THE_MESH),
-        "home1",
-        "lora",
-        "down",
-        "sine",
-    ),
-    Stage(6, "everything restored", World(True, True, FULL_MESH), "home2", "internet", "up", "internet"),
-)
+def stages(*, silent: bool = False) -> tuple[Stage, ...]:
+    """The telecom collapse; ``silent``: the internet and the broker fail without a word (see World)."""
+    internet = "internet goes silent (packets vanish)" if silent else "internet cut"
+    broker = "MQTT broker goes silent (acknowledges, delivers nothing)" if silent else "MQTT broker killed"
+    return (
+        Stage(1, "all links up", World(True, True, FULL_MESH), "home2", None, "up", "internet"),
+        Stage(2, internet, World(False, True, FULL_MESH, silent), "home2", "internet", "down", "mqtt"),
+        Stage(3, broker, World(False, False, FULL_MESH, silent), "home2", "mqtt", "down", "lora"),
+        Stage(
+            4,
+            "mesh partitioned: home3 only via the relay",
+            World(False, False, _HOME3_BEHIND_RELAY, silent),
+            "home3",
+            "lora",
+            "down",
+            "lora@relay",
+        ),
+        Stage(
+            5,
+            "home1 left with SINE and satellite",
+            World(False, False, _HOME1_OFF_THE_MESH, silent),
+            "home1",
+            "lora",
+            "down",
+            "sine",
+        ),
+        Stage(6, "everything restored", World(True, True, FULL_MESH), "home2", "internet", "up", "internet"),
+    )
+
+
+STAGES = stages()
+SILENT_STAGES = stages(silent=True)
 
 
 @dataclass(frozen=True, slots=True)

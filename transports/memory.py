@@ -2,8 +2,9 @@
 
 A ``MemoryMedium`` is a shared ether where each ``MemoryTransport`` has an address. It models what the
 router must survive on real links: an MTU, latency, random loss, a slow radio (``rate``: a send holds
-the sender's attachment for as long as its bytes take on air), and unplugging (a node's link goes
-down, sends fail with ``LinkDown`` and frames to it vanish) and plugging back in. Media are found by
+the sender's attachment for as long as its bytes take on air), unplugging (a node's link goes
+down, sends fail with ``LinkDown`` and frames to it vanish) and plugging back in, and silence (a node
+that answers nothing: frames to it vanish without an error and probes of it never return). Media are found by
 name so several hubs in one process, each opened from config, meet on the same medium.
 """
 
@@ -47,6 +48,7 @@ class MemoryMedium:
         self.rate = rate
         self._random = random.Random(seed)
         self._nodes: dict[str, MemoryTransport] = {}
+        self._silent: dict[str, asyncio.Event] = {}  # set when the address speaks again
         self.delivered = 0
         self.lost = 0
 
@@ -71,6 +73,21 @@ class MemoryMedium:
     def plug(self, address: str) -> None:
         self._nodes[address].set_plugged(True)
 
+    def silence(self, address: str) -> None:
+        """From now on nothing reaches ``address`` and nothing tells its senders so (see the module)."""
+        self._silent.setdefault(address, asyncio.Event())
+
+    def unsilence(self, address: str) -> None:
+        voice = self._silent.pop(address, None)
+        if voice is not None:
+            voice.set()
+
+    async def answer(self, dest: str) -> None:
+        """Return at once, or, while ``dest`` is silent, only once it speaks again."""
+        voice = self._silent.get(dest)
+        if voice is not None:
+            await voice.wait()
+
     def _deliver(self, source: str, dest: str, data: bytes) -> None:
         targets = (
             [n for a, n in self._nodes.items() if a != source]
@@ -78,7 +95,12 @@ class MemoryMedium:
             else [self._nodes[dest]]
         )
         for node in targets:
-            if not node.plugged or node.closed or self._random.random() < self.loss:
+            if (
+                not node.plugged
+                or node.closed
+                or node.address in self._silent
+                or self._random.random() < self.loss
+            ):
                 self.lost += 1
                 continue
             self.delivered += 1
@@ -158,6 +180,7 @@ class MemoryTransport:
             raise TransportClosed("probe after close", transport=self.name, peer=dest)
         if not self.plugged or not self._medium.reachable(dest):
             raise LinkDown("peer unreachable", transport=self.name, peer=dest)
+        await self._medium.answer(dest)
 
     async def aclose(self) -> None:
         if not self.closed:

@@ -14,6 +14,12 @@ frames for us queue at the broker while the hub is down or restarting.
 with ``LinkDown`` at once; a supervisor task reconnects with capped, jittered exponential back-off,
 cycling through the configured brokers. Presence is a retained ``online`` published on connect and
 a retained ``offline`` last will; peers' presence becomes ``LinkChanged(peer=<node id>)``.
+
+``probe`` checks the peer's presence and that the broker still carries messages at all: an echo, a
+small publication to our own inbox that must come back through the broker. A broker that goes quiet
+(a wedged process, a path that drops every packet) leaves the TCP session open and the retained
+presence as it was, so only a round trip tells: no echo, and the link is down. One echo serves every
+peer probed in the same round.
 """
 
 from __future__ import annotations
@@ -66,6 +72,9 @@ PRESENCE_WAIT = (
     1.0  # how long probe() waits for a peer's retained presence it has not seen yet (ms on a live broker)
 )
 GOODBYE_WAIT = 2.0  # how long aclose() spends announcing "offline" and disconnecting cleanly
+ECHO_MARK = b"beredt-echo:"  # never a frame (frames start with their version byte), so never confused
+ECHO_FRESH = 0.5  # seconds an echo that came back vouches for the broker to further probes
+ECHO_WAIT = 2.0  # an echo not back by then fails (the hub's prober may give up sooner)
 
 
 class MqttTransport:
@@ -90,6 +99,10 @@ class MqttTransport:
         self._up = False  # and subscribed, announced and reported up
         self._presence: dict[str, bool] = {}
         self._presence_seen: dict[str, asyncio.Event] = {}
+        self._echoes: dict[bytes, asyncio.Future[None]] = {}
+        self._echo: asyncio.Future[None] | None = None  # the round trip in flight, shared by probes
+        self._echoed_at = -ECHO_FRESH  # loop time the last echo came back
+        self._echo_count = 0
         self._watched: set[str] = {p for p in options.peers if p != node_id}
         self._closed = False
         self._supervisor = asyncio.create_task(self._supervise(), name=f"mqtt-{name}-supervisor")
@@ -136,6 +149,7 @@ class MqttTransport:
         except ProtocolError as exc:
             raise DeliveryRefused(str(exc), transport=self.name, peer=dest, reason="bad-address") from exc
         self._watch(dest)
+        await self._echo_round_trip(dest)
         if dest not in self._presence:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(PRESENCE_WAIT):
@@ -143,6 +157,37 @@ class MqttTransport:
         if not self._presence.get(dest, False):
             state = "offline" if dest in self._presence else f"unknown after {PRESENCE_WAIT:g} s"
             raise LinkDown(f"peer presence is {state}", transport=self.name, peer=dest)
+
+    async def _echo_round_trip(self, dest: str) -> None:
+        """Return once an echo went through the broker and back (recently, or now); ``LinkDown`` if not."""
+        if self._loop.time() - self._echoed_at < ECHO_FRESH:
+            return
+        if self._echo is None or self._echo.done():
+            self._echo = asyncio.ensure_future(self._send_echo())
+        try:
+            await asyncio.shield(self._echo)
+        except LinkDown as exc:
+            raise LinkDown(str(exc), transport=self.name, peer=dest) from exc
+
+    async def _send_echo(self) -> None:
+        conn = self._conn
+        if conn is None:
+            raise LinkDown("not connected to a broker", transport=self.name)
+        self._echo_count += 1
+        token = ECHO_MARK + b"%d" % self._echo_count
+        back = self._echoes[token] = self._loop.create_future()
+        try:
+            async with asyncio.timeout(ECHO_WAIT):
+                await conn.publish(self.topics.publish_topic(self.node_id), token)
+                await back
+        except TimeoutError:
+            raise LinkDown(
+                f"the broker passes nothing: our own echo did not come back within {ECHO_WAIT:g} s",
+                transport=self.name,
+            ) from None
+        finally:
+            self._echoes.pop(token, None)
+        self._echoed_at = self._loop.time()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -278,7 +323,11 @@ class MqttTransport:
         try:
             meaning = self.topics.parse(message.topic)
             if isinstance(meaning, Inbound):
-                if meaning.sender != self.node_id:
+                if meaning.sender == self.node_id:
+                    back = self._echoes.get(bytes(message.payload))
+                    if back is not None and not back.done():
+                        back.set_result(None)
+                else:
                     meta = {"topic": message.topic, "channel": meaning.channel}
                     self._put(Received(source=meaning.sender, data=bytes(message.payload), meta=meta))
                 return

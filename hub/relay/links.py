@@ -129,13 +129,14 @@ class LinkSet:
     async def _probe(
         self, link: str, transport: Transport, peer: Peer, address: str, interval: float
     ) -> None:
+        deadline = max(interval, 1.0)
         try:
-            async with asyncio.timeout(max(interval, 1.0)):
+            async with asyncio.timeout(deadline):
                 await transport.probe(address)
         except (LinkDown, TimeoutError) as exc:
-            self.health.failure(
-                link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {exc or 'timeout'}"
-            )
+            # A TimeoutError has no text of its own: say what the silence was.
+            why = str(exc) or f"no answer within {deadline:g} s"
+            self.health.failure(link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {why}")
         except BudgetExhausted:
             pass
         except TransportError as exc:

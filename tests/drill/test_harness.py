@@ -65,6 +65,67 @@ async def test_proxy_cuts_open_connections_refuses_new_ones_and_comes_back_on_th
         await server.wait_closed()
 
 
+async def nothing_arrives(reader: asyncio.StreamReader) -> bool:
+    """True if no byte and no end of stream arrive within half a second (a silent path stays silent
+    however loaded the machine is, so a short look cannot give a false failure)."""
+    try:
+        await asyncio.wait_for(reader.read(1), 0.5)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_a_silent_proxy_accepts_and_holds_everything_without_a_reset_until_it_returns() -> None:
+    server = await echo_server()
+    proxy = SwitchableProxy(server.sockets[0].getsockname()[:2])
+    try:
+        await proxy.switch_on()
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"x")
+        assert await asyncio.wait_for(reader.readexactly(1), 5) == b"x"
+
+        await proxy.go_silent()
+        assert proxy.silent and proxy.on
+        writer.write(b"y")
+        await writer.drain()  # no error: the bytes leave as if all were well
+        assert await nothing_arrives(reader)
+        late_reader, late_writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", proxy.port), 5
+        )  # a new connection opens (no refusal) ...
+        late_writer.write(b"z")
+        assert await nothing_arrives(late_reader)  # ... and nothing comes through it either
+
+        await proxy.switch_on()
+        assert not proxy.silent
+        assert await asyncio.wait_for(reader.readexactly(1), 5) == b"y"  # held, then let through
+        assert await asyncio.wait_for(late_reader.readexactly(1), 5) == b"z"
+        for w in (writer, late_writer):
+            w.close()
+    finally:
+        await proxy.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_silent_proxy_switched_off_resets_its_held_connections() -> None:
+    server = await echo_server()
+    proxy = SwitchableProxy(server.sockets[0].getsockname()[:2])
+    try:
+        await proxy.switch_on()
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        await proxy.go_silent()
+        writer.write(b"y")
+        assert await nothing_arrives(reader)
+        await proxy.switch_off()
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(reader.readexactly(1), 5)
+        writer.close()
+    finally:
+        await proxy.aclose()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_proxy_to_a_dead_target_drops_the_connection() -> None:
     server = await echo_server()
     target = server.sockets[0].getsockname()[:2]

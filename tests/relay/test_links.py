@@ -60,6 +60,26 @@ async def test_probes_take_a_dead_peer_down_and_bring_it_back_after_the_hold_dow
             await cancel_and_wait(probing)
 
 
+async def test_a_silent_peer_is_probed_down_by_the_deadline_and_says_so() -> None:
+    """A peer that answers nothing fails each probe at the prober's deadline (1 s at the least), not
+    never: two such silences in a row and it is down, with a reason a person can read."""
+    medium = MemoryMedium()
+    health = HealthBoard(down_after=2, up_after=2, hold_down=5.0)
+    async with wired({"net": medium}, health=health) as w:
+        peer = PEER.node_id.hex()
+        probing = asyncio.create_task(w.links.probe_forever(0.01))
+        try:
+            await eventually(lambda: health.entry("net", peer).successes >= 1)
+            medium.silence(PEER.name)
+            w.clock.advance(1.0)  # quiet for longer than the interval: probed again
+            await eventually(lambda: health.state("net", peer) is LinkState.DOWN, timeout=30)
+            assert health.entry("net", peer).reason == "probe failed: no answer within 1 s"
+            medium.unsilence(PEER.name)
+            await eventually(lambda: health.entry("net", peer).successes >= 1, timeout=30)
+        finally:
+            await cancel_and_wait(probing)
+
+
 async def test_a_peer_heard_from_within_the_interval_is_not_probed() -> None:
     health = HealthBoard()
     async with wired({"net": MemoryMedium()}, health=health) as w:

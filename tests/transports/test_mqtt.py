@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import secrets
+import signal
 import socket
 import sys
 import time
@@ -782,6 +783,51 @@ async def test_a_silently_dead_path_is_noticed_by_the_keepalive(broker: Mosquitt
                 b, link_up(False, ida), 6
             )  # and the broker, hearing nothing, sends the will
             assert isinstance(gone, LinkChanged) and "last will" in gone.reason
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+
+def set_acl(broker: Mosquitto, acl: Path, rules: str) -> None:
+    """Rewrite the broker's ACL file and make it reread it (SIGHUP), sessions untouched."""
+    acl.write_text(rules)
+    assert broker.process is not None
+    broker.process.send_signal(signal.SIGHUP)
+
+
+async def probe_until(node: MqttTransport, peer: str, *, fails: bool, within: float = 30.0) -> str:
+    """Probe until the probe fails (``fails``) or passes; the LinkDown's text, or "" for a pass."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await node.probe(peer)
+            outcome = ""
+        except LinkDown as exc:
+            outcome = str(exc)
+        if bool(outcome) is fails:
+            return outcome
+        assert time.monotonic() < deadline, f"probe still {'passes' if fails else 'fails'}: {outcome}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_broker_that_acknowledges_and_delivers_nothing_fails_the_probe(tmp_path: Path) -> None:
+    """A wedged broker (here: an ACL that lets everyone publish and nobody read) keeps every session and
+    acknowledges every frame; the peer's retained presence still says online. Only the probe's echo
+    through the broker shows that nothing arrives anywhere."""
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite #\n")
+    with running_mosquitto(f"acl_file {acl}\n") as broker:
+        a, b = await connected_pair(broker.url, broker.url)
+        try:
+            assert await probe_until(a, b.node_id, fails=False) == ""
+            set_acl(broker, acl, "topic write #\n")
+            why = await probe_until(a, b.node_id, fails=True)
+            assert "the broker passes nothing: our own echo did not come back" in why
+            await a.send(b.node_id, b"\x01swallowed")  # still acknowledged: only the echo tells
+            set_acl(broker, acl, "topic readwrite #\n")
+            assert await probe_until(a, b.node_id, fails=False) == ""
+            await a.send(b.node_id, b"\x01heard again")
+            assert (await next_received(b, 10)).data == b"\x01heard again"
         finally:
             await a.aclose()
             await b.aclose()
