@@ -274,7 +274,7 @@ async def inbox(request: web.Request) -> web.Response:
 
 
 async def links(request: web.Request) -> web.Response:
-    return web.json_response({"links": request.app[HUB_KEY].links_summary()})
+    return web.json_response({"links": await request.app[HUB_KEY].links_summary()})
 
 
 async def peers(request: web.Request) -> web.Response:

@@ -463,7 +463,9 @@ async def _read(request: web.Request, console: Console, session: Session) -> web
 
 
 async def _links(request: web.Request, console: Console, session: Session) -> web.Response:
-    return web.json_response({"links": console.hub.links_summary(), "peers": console.hub.peers_summary()})
+    return web.json_response(
+        {"links": await console.hub.links_summary(), "peers": console.hub.peers_summary()}
+    )
 
 
 async def _logbook(request: web.Request, console: Console, session: Session) -> web.Response:

@@ -30,6 +30,7 @@ from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.seal import Context, SealingKey
 from hub.core.tasks import supervised
 from hub.core.transport import LinkChanged, PersonalAlarm, Received, TimeHint, Transport
+from hub.relay import link_view
 from hub.relay.acks import AckBatcher
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageReceived, MessageSent
@@ -467,101 +468,9 @@ class Hub:
         log.info("roster reloaded: %d nodes", len(fresh))
         return len(fresh)
 
-    def links_summary(self) -> list[dict[str, Any]]:
-        rows = []
-        for entry in self.health.entries():
-            transport = self.links.transports.get(entry.link)
-            if transport is None:
-                continue
-            caps = transport.capabilities
-            peer_name = None
-            if entry.peer is not None:
-                try:
-                    peer = self.links.peers.get(bytes.fromhex(entry.peer))
-                except ValueError:
-                    peer = None
-                peer_name = peer.name if peer else None
-            rows.append(
-                {
-                    "link": entry.link,
-                    "kind": self.links.kind_of(entry.link),
-                    "peer": entry.peer,
-                    "peer_name": peer_name,
-                    "state": entry.state.label,
-                    "since": _wall(self.clock, entry.since),
-                    "reason": entry.reason,
-                    "last_success": _wall(self.clock, entry.last_success),
-                    "queue_depth": self.router.queue_depth(entry.link),
-                    "mtu": caps.mtu,
-                    "cost": caps.cost.name.lower(),
-                    "last_failover": self.links.last_failover.get(entry.peer or ""),
-                    **_transport_status(transport),
-                }
-            )
-        for name, transport in self.links.transports.items():
-            if not any(r["link"] == name for r in rows):
-                rows.append(
-                    {
-                        "link": name,
-                        "kind": self.links.kind_of(name),
-                        "peer": None,
-                        "peer_name": None,
-                        "state": "up",
-                        "since": None,
-                        "reason": "not yet used",
-                        "last_success": None,
-                        "queue_depth": self.router.queue_depth(name),
-                        "mtu": transport.capabilities.mtu,
-                        "cost": transport.capabilities.cost.name.lower(),
-                        "last_failover": None,
-                        **_transport_status(transport),
-                    }
-                )
-        return rows
+    async def links_summary(self) -> list[dict[str, Any]]:
+        """One row per link and peer for people (``/v1/links``, the console): see hub.relay.link_view."""
+        return await link_view.links_summary(self)
 
     def peers_summary(self) -> list[dict[str, Any]]:
-        out = []
-        for peer in self.links.peers.values():
-            entry = self.roster.get(peer.node_id)
-            out.append(
-                {
-                    "node": peer.node_id.hex(),
-                    "name": peer.name,
-                    "trusted": entry is not None,
-                    "role": entry.role.value if entry else None,
-                    "links": {
-                        link: peer.address(link) for link in self.links.transports if peer.address(link)
-                    },
-                    "state": {
-                        link: self.links.state(link, peer.node_id).label
-                        for link in self.links.transports
-                        if peer.address(link)
-                    },
-                    "radio_status": [
-                        {"link": s.link, "status": s.status, "value": s.value}
-                        for s in self.inbound.radio_status.values()
-                        if s.peer == peer.node_id.hex()
-                    ],
-                }
-            )
-        return out
-
-
-def _wall(clock: Clock, monotonic: float | None) -> float | None:
-    if monotonic is None or monotonic == 0.0:
-        return None
-    return clock.time() - (clock.monotonic() - monotonic)
-
-
-def _transport_status(transport: Transport) -> dict[str, Any]:
-    """Extra figures a transport may offer (airtime used, credits, drain estimate) via ``status()``."""
-    status = getattr(transport, "status", None)
-    if callable(status):
-        try:
-            value = status()
-        except Exception:  # a figure that cannot be read must not break the links view
-            log.exception("reading %s's status failed", transport.name)
-            return {}
-        if isinstance(value, dict):
-            return {"details": value}
-    return {}
+        return link_view.peers_summary(self)

@@ -514,10 +514,15 @@ class Store:
 
     async def pending_hops(self) -> list[bytes]:
         """The next hops that have unfinished deliveries."""
+        return list(await self.open_by_hop())
+
+    async def open_by_hop(self) -> dict[bytes, int]:
+        """Unfinished deliveries (queued, or sent and awaiting the hop ack) per next hop, from disk: every
+        one waiting, also those not yet resumed into memory (``open_deliveries`` says how fresh)."""
         async with self._db.execute(
-            "SELECT DISTINCT hop FROM deliveries WHERE state IN ('queued','sent')"
+            "SELECT hop, count(*) FROM deliveries WHERE state IN ('queued','sent') GROUP BY hop"
         ) as cursor:
-            return [row[0] async for row in cursor]
+            return {row[0]: int(row[1]) async for row in cursor}
 
     async def pending(
         self, hop: bytes, priority: Priority, *, after: tuple[float, int], upto: int, limit: int

@@ -615,6 +615,7 @@ async function renderLinks() {
     el("td", { "data-label": t("col_peer") }, l.peer_name || l.peer || t("whole_link")),
     el("td", { "data-label": t("col_link_state") }, el("span", { class: `pill ${l.state === "up" ? "answered" : l.state === "down" ? "escalated" : "overdue"}` }, t(`link_${l.state}`))),
     el("td", { "data-label": t("col_last_success") }, l.last_success ? t("ago", { ago: ago(now() - l.last_success) }) : t("never")),
+    el("td", { "data-label": t("col_waiting"), class: "waiting" }, String(l.queue_depth)),
     el("td", { "data-label": t("col_reason") }, l.reason === "not yet used" ? t("not_used") : el("span", { lang: "en" }, l.reason || "")))));
 }
 
