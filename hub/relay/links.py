@@ -103,10 +103,14 @@ class LinkSet:
         self.sent_bytes[link] += len(wire)
 
     async def probe_forever(self, interval: float) -> None:
-        """Probe every (link, peer) pair; never returns."""
+        """Probe every (link, peer) pair, a round every ``interval`` seconds from the start of the last;
+        never returns. A round that waited out a silent peer's deadline is followed at once by the next,
+        so two failures in a row (down) take two deadlines, not two deadlines and two intervals."""
+        loop = asyncio.get_running_loop()
         rounds = 0
         while True:
             rounds += 1
+            started = loop.time()
             checks = []
             now = self.clock.monotonic()
             for peer in self.peers.values():
@@ -124,7 +128,7 @@ class LinkSet:
                         continue  # traffic answered within the interval: a probe would say nothing new
                     checks.append(self._probe(link, transport, peer, address, interval))
             await asyncio.gather(*checks)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
 
     async def _probe(
         self, link: str, transport: Transport, peer: Peer, address: str, interval: float
