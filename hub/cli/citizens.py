@@ -39,7 +39,7 @@ def add_citizens_commands(
     citizens = subparsers.add_parser(
         "citizens",
         parents=[common],
-        help="register of power-dependent citizens: import, outage, list, erase, export, sample",
+        help="register of power-dependent citizens: import, outage, list, erase, export, log, sample",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  beredt citizens sample --count 40 --district Nord --district Syd > borgere.csv\n"
@@ -64,6 +64,8 @@ def add_citizens_commands(
     erase.add_argument("citizen")
     export = actions.add_parser("export", parents=[common], help="the register as CSV with ids, for a team")
     export.add_argument("--district", action="append", default=[])
+    access = actions.add_parser("log", parents=[common], help="the register's access log (who read what)")
+    access.add_argument("--limit", type=int, default=200)
     sample = actions.add_parser("sample", parents=[common], help="a fictitious register (CPR day 00)")
     sample.add_argument("--count", type=int, default=40)
     sample.add_argument("--district", action="append", default=[])
@@ -85,6 +87,7 @@ def cmd_citizens(args: argparse.Namespace) -> int:
         "list": _list,
         "erase": _erase,
         "export": _export,
+        "log": _access_log,
     }
     config = load_config(args)
     return asyncio.run(
@@ -184,9 +187,17 @@ async def _export(args: argparse.Namespace, desk: Desk) -> int:
     return EXIT_OK
 
 
+async def _access_log(args: argparse.Namespace, desk: Desk) -> int:
+    entries = await desk.register.access_log(limit=args.limit)
+    print_table(("tid", "hvem", "handling", "hvad"),
+                [(_local(float(str(e["at"]))), str(e["who"]), str(e["action"]), str(e["subject"]))
+                 for e in entries])  # fmt: skip
+    return EXIT_OK
+
+
 def _equipment(names: Any) -> str:
     return "+".join(EQUIPMENT_DANISH.get(n, n) for n in names)
 
 
 def _local(moment: float) -> str:
-    return datetime.fromtimestamp(moment, local_zone()).strftime("%d.%m %H:%M")
+    return datetime.fromtimestamp(moment, local_zone()).strftime("%d.%m.%Y %H:%M")

@@ -29,7 +29,12 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, Spy]]:
             hub.add_peer(other, {"mqtt": other.node_id})
             hub.set_default_route([other])
             hub.trust(other)
-        staff.config["citizens"] = {"teams": {"Nord": [team.node_id]}, "tick_interval": 0.5}
+        # a margin of 48 h, beyond any sample battery: everyone not yet seen raises an alarm at once
+        staff.config["citizens"] = {
+            "teams": {"Nord": [team.node_id]},
+            "tick_interval": 0.5,
+            "alarm_hours": 48,
+        }
         staff.write_config()
         try:
             yield staff, team, spy
@@ -76,6 +81,14 @@ def test_outage_from_the_cli_reaches_the_team_and_nothing_personal_leaks(
     assert [r["hours_left"] for r in rows] == sorted(r["hours_left"] for r in rows)
     staff_rows = json.loads(staff.cli("citizens", "list", "--json"))
     assert [r["id"] for r in staff_rows] == [r["id"] for r in rows] and staff_rows[0]["outage"] == outage
+
+    # the alarms reached the coordinator's log book, and the register's access log names who read it
+    staff.wait_for(
+        "six alarms in the log book", lambda: staff.cli("log", "export").count("ALARM: Borger") == 6
+    )
+    assert all(r["alarm"] for r in json.loads(staff.cli("citizens", "list", "--json")))
+    access = staff.cli("citizens", "log")
+    assert "import" in access and "strømsvigt markeret" in access and "opfølgningsliste læst" in access
 
     assert spy.seen, "the spy heard nothing: it is not listening"
     for person in people:

@@ -1,0 +1,85 @@
+"""Retention and erasure of incident data, and the evacuation request, on a real in-process hub with a
+manual clock: rows go when the outage's retention has passed, a person's erasure takes their visits and
+alarms with them, and the evacuation centre gets a sealed RESOURCE_REQUEST naming ids, not people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.citizens.records import Citizen, to_csv
+from hub.citizens.register import Reader
+from hub.citizens.settings import CitizensConfig
+from hub.core.clock import ManualClock
+from hub.core.frame import Kind, decode_frame
+from hub.core.identity import Identity
+from hub.core.kinds import decode_payload
+from tests.citizens.conftest import follow_up
+from tests.citizens.test_followup import _until
+from tests.inproc import hub_config, medium_name, peer, running
+
+STAFF = Identity.generate("Aarhus krisestab", "staff")
+CENTRE = Identity.generate("Evakueringscenter Nord", "staff")
+COORDINATOR = Reader("hansen", "coordinator")
+DAY = 86400.0
+
+
+def _people() -> list[Citizen]:
+    return [
+        Citizen("Karen Jensen", "000150-0001", "Skovvej 1", "Nord", ("ventilator",), 3.0, "", "", "00000001"),
+        Citizen("Poul Hansen", "000250-0002", "Skovvej 2", "Nord", ("oxygen",), 6.0, "", "", "00000002"),
+    ]
+
+
+async def test_incident_rows_go_after_retention_and_with_an_erased_person(tmp_path: Path) -> None:
+    clock = ManualClock()
+    config = hub_config(tmp_path / "staff", STAFF.name, medium_name())
+    async with follow_up(config, STAFF, CitizensConfig(alarm_hours=8.0, retention_days=30), clock,
+                         run=False) as staff:  # fmt: skip
+        await staff.register.import_csv(to_csv(_people()), COORDINATOR)
+        outage = await staff.mark_outage(COORDINATOR, addresses=["Skovvej"])  # the whole street
+        await staff.tick()  # both run out within the 8-hour margin: alarms for both
+        await staff.record_visit("00000002", "seen_ok", by=COORDINATOR)
+        assert len(await staff.incidents.alarms()) == 2 and len(await staff.incidents.visits()) == 1
+
+        assert await staff.erase(COORDINATOR, "00000002")
+        assert [r["id"] for r in await staff.followup_view(COORDINATOR)] == ["00000001"]
+        assert len(await staff.incidents.visits()) == 0 and len(await staff.incidents.alarms()) == 1
+
+        clock.advance(DAY)
+        assert await staff.end_outage(COORDINATOR, outage)
+        clock.advance(29 * DAY)
+        await staff.tick()
+        assert await staff.incidents.outages() != []  # 29 days after the end: kept
+        clock.advance(1 * DAY + 1)
+        await staff.tick()
+        assert await staff.incidents.outages() == []
+        assert await staff.incidents.entries(active_only=False) == []
+        assert await staff.incidents.alarms() == {}
+        assert await staff.register.count() == 1  # the register itself stays
+        log = [(e["action"], e["subject"]) for e in await staff.register.access_log()]
+        assert ("slettet efter opbevaringstid", outage) in log
+
+
+async def test_evacuation_request_goes_to_the_districts_centre_without_names(tmp_path: Path) -> None:
+    medium = medium_name()
+    settings = CitizensConfig(centres={"Nord": (CENTRE.node_id.hex(),)})
+    staff_config = hub_config(tmp_path / "staff", STAFF.name, medium, peers=(peer(CENTRE, CENTRE.name),))
+    centre_config = hub_config(tmp_path / "centre", CENTRE.name, medium, peers=(peer(STAFF, STAFF.name),))
+    async with follow_up(staff_config, STAFF, settings) as staff, running(centre_config, CENTRE) as centre:
+        staff.hub.roster.add(CENTRE.card)
+        centre.roster.add(STAFF.card)
+        await staff.register.import_csv(to_csv(_people()), COORDINATOR)
+        await staff.mark_outage(COORDINATOR, districts=["Nord"])
+        request = await staff.request_evacuation(COORDINATOR, ["00000001", "00000002"])
+
+        async def arrived() -> bool:
+            return bool(await centre.store.inbox())
+
+        await _until(arrived)
+        (stored,) = await centre.store.inbox()
+        frame = decode_frame(stored.wire)
+        assert frame.kind is Kind.RESOURCE_REQUEST and frame.sealed
+        body = decode_payload(frame.kind, centre.open_payload(frame))
+        assert isinstance(body, dict)
+        assert (body["request"], body["resource"], body["quantity"]) == (request, "transport", 2)
+        assert "00000001" in body["text"] and "Karen" not in body["text"] and "Skovvej" not in body["text"]
