@@ -20,7 +20,7 @@ from aiohttp import web
 from hub.api.gate import Gate, Handler, host_names
 from hub.api.tokens import Scope, TokenStore
 from hub.citizens.service import FollowUp
-from hub.console.routes import CONSOLE_KEY, console_status, setup_console
+from hub.console.routes import CONSOLE_KEY, ConsoleOptions, console_status, setup_console
 from hub.core.bounded_http import ConnectionGuard
 from hub.core.errors import (
     BudgetExhausted,
@@ -453,10 +453,12 @@ def build_app(
     tokens: TokenStore | None = None,
     hosts: tuple[str, ...] = (),
     guards: tuple[ConnectionGuard, ...] = (),
+    console: ConsoleOptions | None = None,
 ) -> web.Application:
     """The API and the console in one app. Without ``tokens`` no network client can use ``/v1``; ``hosts``
     are host names the network port answers to besides its addresses and the machine's own names;
-    ``guards`` bound the connections of the sites that serve the app (their refusals show in /healthz)."""
+    ``guards`` bound the connections of the sites that serve the app (their refusals show in /healthz);
+    ``console`` is the console's options (from the config's ``[console]`` table)."""
     gate = Gate(tokens, host_names(hosts))
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors, gate.middleware])
     app[HUB_KEY] = hub
@@ -466,7 +468,7 @@ def build_app(
     for method, path, handler, scope in ROUTES:
         app.router.add_route(method, path, gate.scoped(scope, handler))
     app.router.add_get("/healthz", healthz)
-    setup_console(app, hub)
+    setup_console(app, hub, console)
     # innermost, so that a body read under the guard's deadline still gets the JSON errors above
     app.middlewares.extend(guard.middleware for guard in guards)
     return app

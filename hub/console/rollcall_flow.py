@@ -10,6 +10,7 @@ through the API or CLI.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 from collections.abc import Awaitable
@@ -64,10 +65,15 @@ class ConsoleSide(Protocol):
 
 
 class RollCallFlow:
-    def __init__(self, console: ConsoleSide, clock: Clock, late_window: float) -> None:
+    def __init__(
+        self, console: ConsoleSide, clock: Clock, late_window: float, *, retention: float, purge_every: float
+    ) -> None:
         self.console = console
         self.clock = clock  # roll-call deadlines
         self.late_window = late_window  # a roll-call nobody waits on is closed this long after its deadline
+        self.retention = retention  # a closed roll-call is deleted from the archive this long after closing
+        self.purge_every = purge_every
+        self._next_purge = 0.0  # loop time
 
     async def start(self, question: str, minutes: int, institutions: list[str], *, author: str) -> str:
         console = self.console
@@ -109,6 +115,9 @@ class RollCallFlow:
         """Archive finished roll-calls, then carry out what the board decided is due now."""
         console = self.console
         await guarded(self._close_finished(), "archive finished roll-calls")
+        if asyncio.get_running_loop().time() >= self._next_purge:
+            self._next_purge = asyncio.get_running_loop().time() + self.purge_every
+            await guarded(self._purge_archive(), "purge the roll-call archive")
         decisions = console.rollcalls.tick()
         changed = []
         for decision in decisions:
@@ -152,6 +161,16 @@ class RollCallFlow:
             await rollcall_rows.close(console.db, finished, console.hub.clock.time())
             for request in finished:
                 console.rollcalls.close(request)
+            console.emit("rollcall")
+
+    async def _purge_archive(self) -> None:
+        """Closed roll-calls past the retention are deleted; the log book says how many and why."""
+        console = self.console
+        purged = await rollcall_rows.purge(console.db, console.hub.clock.time() - self.retention)
+        if purged:
+            days = self.retention / 86400
+            text = f"{purged} afsluttede statusrunder slettet fra arkivet (opbevares {days:g} døgn)"
+            await console.note(EntryType.NOTE, text)
             console.emit("rollcall")
 
     async def view(self, limit: int) -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 An answer or a decision rewrites one target's row, not the whole board, so the bytes written per received
 status do not grow with the number of roll-calls run. A closed roll-call keeps its rows with ``closed_at``
-set: that is the archive, read a few roll-calls at a time; only open ones are loaded at start.
+set: that is the archive, read a few roll-calls at a time; only open ones are loaded at start. The
+archive is kept for the retention the hub's config sets (``[console] rollcall_retention_days``), then
+``purge`` deletes it.
 """
 
 from __future__ import annotations
@@ -88,6 +90,19 @@ async def close(db: aiosqlite.Connection, requests: Iterable[str], at: float) ->
     writes = [("UPDATE rollcalls SET closed_at = ? WHERE request = ?", (at, r)) for r in requests]
     if writes:
         await _commit(db, "closed roll-calls", writes)
+
+
+async def purge(db: aiosqlite.Connection, closed_before: float) -> int:
+    """Delete roll-calls closed before ``closed_before`` with their targets; returns how many."""
+    async with db.execute("SELECT request FROM rollcalls WHERE closed_at < ?", (closed_before,)) as cur:
+        requests = [str(row[0]) async for row in cur]
+    writes: list[tuple[str, tuple[Any, ...]]] = []
+    for request in requests:
+        writes += [("DELETE FROM rollcall_targets WHERE request = ?", (request,)),
+                   ("DELETE FROM rollcalls WHERE request = ?", (request,))]  # fmt: skip
+    if writes:
+        await _commit(db, "the roll-call archive's purge", writes)
+    return len(requests)
 
 
 async def load_open(db: aiosqlite.Connection) -> list[dict[str, Any]]:

@@ -88,6 +88,9 @@ class ConsoleOptions:
     confirm_within: float = 120.0
     """A life-safety message to an institution not confirmed end to end within this is flagged."""
     keepalive: float = 15.0  # seconds between comments on a quiet live-event stream
+    rollcall_retention: float = 90 * 86400.0
+    """Seconds a closed roll-call stays in the archive (``[console] rollcall_retention_days``)."""
+    archive_purge_interval: float = 3600.0  # how often the archive is checked for roll-calls past it
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,10 @@ class Console:
         self.answered: set[str] = set()  # roll-call requests this node has answered
         self.read: set[str] = set()  # message ids this node has confirmed "read and understood"
         self.outbox = Outbox()
-        self.rollcall_flow = RollCallFlow(self, options.clock or hub.clock, options.late_window)
+        self.rollcall_flow = RollCallFlow(
+            self, options.clock or hub.clock, options.late_window,
+            retention=options.rollcall_retention, purge_every=options.archive_purge_interval,
+        )  # fmt: skip
         self.sitrep_number = 0  # the newest sitrep number sent from this hub: numbering survives logins
         self._outbox_dirty = False
         self._listeners: set[asyncio.Queue[ConsoleEvent | None]] = set()

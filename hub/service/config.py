@@ -37,7 +37,7 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
 
 _SECTIONS = {
     "node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust",
-    "personal_alarm", "citizens",
+    "personal_alarm", "citizens", "console",
 }  # fmt: skip
 DEFAULT_ANNOUNCE_INTERVAL = 600.0  # seconds; the hub holding the root key re-broadcasts the roster
 
@@ -68,6 +68,7 @@ class HubConfig:
     """Where personal alarms this hub's radio hears go (``[personal_alarm] report_to``); None: here."""
     trust: TrustSettings = TrustSettings()
     citizens: CitizensConfig | None = None  # the register of power-dependent citizens (docs/citizens.md)
+    rollcall_retention_days: float = 90.0  # closed roll-calls are deleted from console.db after this
     path: Path | None = None
 
     @property
@@ -255,6 +256,10 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         raise log_table.error("level", f"expected one of debug, info, warning, error, got {level.lower()!r}")
     log_table.finish()
 
+    console = top.table_of("console", what="a table [console]")
+    rollcall_retention_days = console.number("rollcall_retention_days", 90.0, above=0)
+    console.finish()
+
     power = power_report_to = None
     if "power" in data:
         power_table = top.table_of("power", what="a table [power]")
@@ -300,6 +305,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         timing=timing,
         log_level=level,
         trust=trust,
+        rollcall_retention_days=rollcall_retention_days,
     )
 
 

@@ -26,6 +26,7 @@ from hub.citizens.register import CITIZENS_DB
 from hub.citizens.service import Alarm, FollowUp
 from hub.console.logbook import EntryType
 from hub.console.routes import CONSOLE_KEY
+from hub.console.service import ConsoleOptions
 from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised
@@ -65,7 +66,8 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
             hub.personal_alarms.report_to = config.alarm_report_to
         network, local = ConnectionGuard(), ConnectionGuard(LOCAL_LIMITS)
         tokens = TokenStore(config.data_dir)
-        app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local))
+        console = ConsoleOptions(rollcall_retention=config.rollcall_retention_days * 86400)
+        app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local), console=console)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         bound = False

@@ -56,6 +56,7 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
             ' is at 192.0.2.7: listen on "0.0.0.0:PORT"',
         ),
         (GOOD + "[surprise]\n", "surprise: unknown key"),
+        (GOOD + "[console]\nrollcall_retention_days = 0\n", "console.rollcall_retention_days: expected"),
     ],
 )
 def test_config_errors_name_file_key_and_fix(tmp_path: Path, text: str, expected: str) -> None:
@@ -131,3 +132,8 @@ def test_loopback_internet_link_is_fine_with_peers_on_this_machine_or_a_public_u
     ):
         text = GOOD + f"[links.net]\nkind = 'internet'\n{link}\n" + peer % address
         assert config.load(write(tmp_path, text)).peers[0].links == {"net": address}
+
+
+def test_console_rollcall_retention_is_read_in_days(tmp_path: Path) -> None:
+    assert config.load(write(tmp_path, GOOD)).rollcall_retention_days == 90
+    assert config.load(write(tmp_path, GOOD + "[console]\nrollcall_retention_days = 7\n")).rollcall_retention_days == 7
