@@ -38,7 +38,8 @@ async def test_closed_roll_calls_past_the_retention_are_purged_and_logged(pair: 
 
     def rows(table: str, request: str) -> int:
         with sqlite3.connect(db) as raw:
-            return int(raw.execute(f"SELECT count(*) FROM {table} WHERE request = ?", (request,)).fetchone()[0])
+            (count,) = raw.execute(f"SELECT count(*) FROM {table} WHERE request = ?", (request,)).fetchone()
+            return int(count)
 
     await eventually(lambda: rows("rollcalls", old) == 0, timeout=30)
     assert rows("rollcall_targets", old) == 0

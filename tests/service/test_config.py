@@ -136,4 +136,5 @@ def test_loopback_internet_link_is_fine_with_peers_on_this_machine_or_a_public_u
 
 def test_console_rollcall_retention_is_read_in_days(tmp_path: Path) -> None:
     assert config.load(write(tmp_path, GOOD)).rollcall_retention_days == 90
-    assert config.load(write(tmp_path, GOOD + "[console]\nrollcall_retention_days = 7\n")).rollcall_retention_days == 7
+    week = config.load(write(tmp_path, GOOD + "[console]\nrollcall_retention_days = 7\n"))
+    assert week.rollcall_retention_days == 7
