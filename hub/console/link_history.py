@@ -9,6 +9,8 @@ hysteresis), so the table grows with real outages, not with traffic.
 
 from __future__ import annotations
 
+import sqlite3
+
 import aiosqlite
 
 from hub.core.errors import StoreError
@@ -27,16 +29,21 @@ CREATE INDEX IF NOT EXISTS link_changes_time ON link_changes(time);
 """
 
 
+_INSERT = "INSERT INTO link_changes (time, link, peer, old, new, reason) VALUES (?, ?, ?, ?, ?, ?)"
+
+
 async def record(db: aiosqlite.Connection, time: float, change: LinkHealthChanged) -> None:
     """One change at ``time``; its ``peer`` is the peer's node id (hex), or None when the whole link
-    changed. The table is made at the first change (changes are rare: creating it if needed each time
-    costs nothing)."""
+    changed. The table is made at the first change, so a console that never sees one adds nothing."""
+    row = (time, change.link, change.peer, change.old, change.new, change.reason)
     try:
-        await db.executescript(_SCHEMA)
-        await db.execute(
-            "INSERT INTO link_changes (time, link, peer, old, new, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (time, change.link, change.peer, change.old, change.new, change.reason),
-        )
+        try:
+            await db.execute(_INSERT, row)
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            await db.executescript(_SCHEMA)
+            await db.execute(_INSERT, row)
         await db.commit()
     except aiosqlite.Error as exc:
         raise StoreError(f"cannot save a link change: {exc}") from exc

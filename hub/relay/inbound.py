@@ -263,6 +263,7 @@ class Inbound:
                 local=False,
                 for_me=for_me and frame.kind not in _NOT_FOR_PEOPLE,
                 via=link,
+                now=self.clock.time(),  # the hub's clock, as for what it sends: one timeline in the store
             )
         except StoreError as exc:
             log.error("could not store %s from %s: %s; the sender will retry", message_id.hex(), link, exc)

@@ -41,7 +41,8 @@ def draw_all(report: ReportInput, folder: Path) -> dict[str, Path]:
     }
     out = {}
     for name, draw in charts.items():
-        figure = draw(report)
+        with plt.rc_context({"font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8}):
+            figure = draw(report)
         if figure is None:
             continue
         path = folder / f"{name}.png"
@@ -148,13 +149,14 @@ def outage_spans(report: ReportInput) -> list[tuple[str | None, str, float, floa
 
 
 def timeline_chart(report: ReportInput) -> Figure | None:
-    """Every message sent, on its recipient's row, coloured by the link that carried it; grey bands where a
-    link was down (hatched: an outage the exercise simulated)."""
-    if not report.messages and not report.link_events:
+    """Every message sent, on its recipient's row, coloured by the link that carried it (a line to the
+    recipient's acknowledgement), each status it sent back (a triangle in the colour of the link it came
+    over); grey bands where a link was down (hatched: an outage the exercise simulated)."""
+    if not report.messages and not report.link_events and not report.heard:
         return None
     rows = list(report.institutions)
     row_of = {name: y for y, name in enumerate(rows)}
-    figure, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 2.0))
+    figure, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.8))
     colours: dict[str, str] = {}
     labelled: set[str] = set()
     for peer, link, start, end, simulated in outage_spans(report):
@@ -184,6 +186,15 @@ def timeline_chart(report: ReportInput) -> Figure | None:
         ax.plot(sent, row, marker="o", color=colour, markersize=7, linestyle="", zorder=3,
                 label=None if name in labelled else name)  # fmt: skip
         labelled.add(name)
+    for heard in report.heard:
+        row = row_of.get(heard.institution)
+        if row is None:
+            continue
+        name = link_name(report, heard.link)
+        colour = colours.setdefault(name, PALETTE[len(colours) % len(PALETTE)])
+        ax.plot(_day(report, heard.at), row + 0.22, marker="^", color=colour, markersize=6, linestyle="",
+                zorder=3, label=None if "s" in labelled else "Status modtaget")  # fmt: skip
+        labelled.add("s")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     clock = mdates.DateFormatter("%H:%M", tz=ZoneInfo(report.timezone))  # type: ignore[no-untyped-call]

@@ -7,7 +7,8 @@ Where each figure comes from:
   in their signed frame, accepted within the exercise window; ``e2e_acked_at`` is the recipient's signed
   acknowledgement; ``deliveries`` say which link took each to its next hop, how often it was sent and
   when the hop acknowledged it (``updated`` of a ``hop-acked`` row);
-- first status after an inject: the first STATUS frame from that institution accepted after the inject;
+- statuses heard and the first status after an inject: the STATUS frames from each participating
+  institution accepted in the window, with the link they came over (``via``);
 - roll-calls: ``console.db`` ``rollcalls``/``rollcall_targets`` started within the window;
 - read receipts: the console's outbox (``console_state`` key ``outbox``), which keeps the newest 300 (a
   receipt's time has whole seconds, so one read within the second of sending counts as read then);
@@ -30,6 +31,7 @@ from hub.core.errors import ProtocolError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.exercise.report.model import (
     Carried,
+    Heard,
     Inject,
     LinkEvent,
     Note,
@@ -163,6 +165,16 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
         rollcalls=rollcalls,
         injects=injects,
         messages=tuple(messages),
+        heard=tuple(
+            sorted(
+                (
+                    Heard(name(node), at, via)
+                    for node in exercise.participants
+                    for at, via in statuses.get(node, [])
+                ),
+                key=lambda h: h.at,
+            )
+        ),
         link_events=tuple(sorted(events, key=lambda e: e.at)),
         usage=tuple(usage(messages, hub.link_kinds, hub.lora_presets)),
         notes=tuple(sorted(exercise.notes, key=lambda n: n.at)),
@@ -216,20 +228,20 @@ def _priority(value: int) -> str:
     return Priority(value).name.lower().replace("_", "-")
 
 
-def _statuses(db: sqlite3.Connection, start: float, end: float) -> dict[str, list[float]]:
-    """Sender (hex) -> times of the STATUS frames received from it in the window, oldest first."""
-    out: dict[str, list[float]] = {}
-    for sender, at in db.execute(
-        "SELECT sender, accepted_at FROM messages"
+def _statuses(db: sqlite3.Connection, start: float, end: float) -> dict[str, list[tuple[float, str | None]]]:
+    """Sender (hex) -> (time, link) of the STATUS frames received from it in the window, oldest first."""
+    out: dict[str, list[tuple[float, str | None]]] = {}
+    for sender, at, via in db.execute(
+        "SELECT sender, accepted_at, via FROM messages"
         " WHERE kind = ? AND local = 0 AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
         (int(Kind.STATUS), start, end),
     ):
-        out.setdefault(bytes(sender).hex(), []).append(at)
+        out.setdefault(bytes(sender).hex(), []).append((at, via))
     return out
 
 
-def _first_after(times: list[float], at: float) -> float | None:
-    return next((t for t in times if t >= at), None)
+def _first_after(heard: list[tuple[float, str | None]], at: float) -> float | None:
+    return next((t for t, _ in heard if t >= at), None)
 
 
 def _rollcalls(

@@ -56,6 +56,11 @@ class InstitutionFigures:
     findings: tuple[str, ...]
 
 
+def count(number: int, one: str, many: str) -> str:
+    """ "1 besked", "3 beskeder": Danish findings read as sentences, not as forms."""
+    return f"{number} {one if number == 1 else many}"
+
+
 def median(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
@@ -241,12 +246,29 @@ def findings(report: ReportInput, institution: str) -> list[str]:
     failed = [m for m in sent if m.failed]
     unconfirmed = [m for m in sent if m.delivered_at is None and not m.failed]
     if failed:
-        out.append(f"{len(failed)} besked(er) udløb uden at nå frem.")
+        out.append(f"{count(len(failed), 'besked', 'beskeder')} udløb uden at nå frem.")
     if unconfirmed:
-        out.append(f"{len(unconfirmed)} besked(er) blev ikke bekræftet modtaget.")
+        out.append(f"{count(len(unconfirmed), 'besked', 'beskeder')} blev ikke bekræftet modtaget.")
     unread = [m for m in sent if m.delivered_at is not None and m.read_at is None and m.kind != "status"]
     if unread and targets.read_receipt is not None:
-        out.append(f"{len(unread)} modtaget besked(er) blev ikke kvitteret som læst.")
+        out.append(
+            f"{count(len(unread), 'modtaget besked', 'modtagne beskeder')} blev ikke kvitteret som læst."
+        )
+    late_reads = [m for m in sent if m.read_at is not None and targets.read_receipt is not None
+                  and m.read_at - m.sent_at > targets.read_receipt]  # fmt: skip
+    if late_reads:
+        slowest = max(m.read_at - m.sent_at for m in late_reads if m.read_at is not None)
+        out.append(
+            f"{count(len(late_reads), 'besked', 'beskeder')} blev først kvitteret som læst efter målet"
+            f" (langsomste {duration(slowest)}; mål: {duration(targets.read_receipt)})."
+        )
+    slow = [m for m in sent if m.delivered_at is not None and targets.delivery is not None
+            and m.delivered_at - m.sent_at > targets.delivery]  # fmt: skip
+    if slow:
+        out.append(
+            f"{count(len(slow), 'besked', 'beskeder')} nåede først frem efter målet på"
+            f" {duration(targets.delivery)}."
+        )
     links = {m.link for m in sent if m.link is not None}
     if links and links <= {link for link in links if _is_backup(report, link)}:
         out.append("Blev kun nået over reserveforbindelser (" + ", ".join(sorted(links)) + ").")

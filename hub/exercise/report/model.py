@@ -103,6 +103,15 @@ class SentMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Heard:
+    """A status an institution sent during the exercise, and the link it arrived over."""
+
+    institution: str
+    at: float
+    link: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class LinkEvent:
     """A link's health changed (as the log book recorded it), or an exercise outage began or ended."""
 
@@ -155,6 +164,7 @@ class ReportInput:
     rollcalls: tuple[RollCallResult, ...] = ()
     injects: tuple[Inject, ...] = ()
     messages: tuple[SentMessage, ...] = ()
+    heard: tuple[Heard, ...] = ()
     link_events: tuple[LinkEvent, ...] = ()
     usage: tuple[Usage, ...] = ()
     notes: tuple[Note, ...] = ()

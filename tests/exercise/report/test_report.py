@@ -64,6 +64,16 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
         rollcall["svartid_s"] == str(round(answer["at"] - started)) and rollcall["svar_via"] == answer["link"]
     )
 
+    assert played.report.ended is not None
+    heard = store.execute(
+        "SELECT accepted_at, via FROM messages WHERE kind = 3 AND local = 0 AND sender = ?"
+        " AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
+        (bytes.fromhex(played.care_id), played.report.started, played.report.ended + 1),
+    ).fetchall()
+    assert len(heard) == 2  # the status after the inject and the roll-call's answer
+    assert [(h.institution, h.at, h.link) for h in played.report.heard] == [
+        (played.care_name, at, via) for at, via in heard
+    ]
     inject = played.report.injects[0]
     (first_status,) = store.execute(
         "SELECT min(accepted_at) FROM messages WHERE kind = 3 AND local = 0 AND accepted_at >= ?",
@@ -94,7 +104,7 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     assert int(usage["afsendelser"]) == attempts
 
     findings = [r["fund"] for r in rows(played.files.html.parent / "csv" / "fund.csv")]
-    assert "1 besked(er) blev ikke bekræftet modtaget." in findings
+    assert "1 besked blev ikke bekræftet modtaget." in findings
 
 
 def test_pdf_renders_every_page(played: Played, tmp_path: Path) -> None:
