@@ -77,6 +77,8 @@ class HubProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.launcher: list[str] = []
         """A command prefix for ``beredt run``, e.g. ``ip netns exec <host>`` (see tests/netns.py)."""
+        self.env: dict[str, str] = {}
+        """Extra environment for ``beredt run`` (``BEREDT_TEST_CLOCK_OFFSET``, say)."""
         self.opener = urllib.request.build_opener()
         """How requests to the network port are made (a namespaced host passes its own opener); the
         API socket is a file, reachable from any namespace."""
@@ -153,7 +155,7 @@ class HubProcess:
     def start(self, timeout: float = 30, *, options: Sequence[str] = ()) -> None:
         """``beredt run`` (with ``options`` such as ``--new-store``) until ``/healthz`` says ready."""
         log = open(self.dir / "hub.log", "ab")  # noqa: SIM115 - owned by the child process
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
             [*self.launcher, *BEREDT, "run", "--config", str(self.config_path), *options],
             stdout=log,

@@ -51,6 +51,7 @@ from hub.core.errors import (
 )
 from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.tasks import cancel_and_wait
+from hub.core.time_answer import MAX_ROUND_TRIP, NONCE_SIZE
 from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 
 # The codec and the options live in modules of their own; re-exported so that they stay importable from here.
@@ -65,6 +66,7 @@ FRAMES_PATH = "/v1/frames"
 PROBE_PATH = "/v1/probe"
 REPLY_TO_HEADER = "X-Beredt-Reply-To"  # where to send hop acks: a hint, never learned
 CARD_HEADER = "X-Beredt-Address-Card"  # the sender's signed address card (hub.core.address_card)
+TIME_HEADER = "X-Beredt-Time"  # a probe's signed answer to a time challenge (hub.core.time_answer)
 BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
 PRIORITY_LANES = 4  # hub.core.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
 SEND_LANES = (
@@ -148,6 +150,7 @@ class InternetTransport:
         self._logger = ctx.logger
         self._rank = ctx.frame_rank
         self._address_card = ctx.address_card
+        self._time_answer = ctx.time_answer
         # Received frames by rank, link changes above them; None (the end mark) is queued last of all.
         self._events: RankedQueue[TransportEvent | None] = RankedQueue(URGENT_RANK + 2)
         self._high_water = max(1, options.receive_queue // 2)
@@ -286,7 +289,16 @@ class InternetTransport:
         return web.Response(status=204)
 
     async def _handle_probe(self, request: web.Request) -> web.Response:
-        return web.Response(status=200 if not self._closed else 503, text=self._node_id)
+        headers = {}
+        nonce = request.query.get("time", "")
+        if self._time_answer is not None and len(nonce) == 2 * NONCE_SIZE:
+            try:
+                answer = self._time_answer(bytes.fromhex(nonce))
+            except ValueError:  # not hex: no answer, the probe itself still answers
+                answer = None
+            if answer is not None:
+                headers[TIME_HEADER] = answer
+        return web.Response(status=200 if not self._closed else 503, text=self._node_id, headers=headers)
 
     async def events(self) -> AsyncIterator[TransportEvent]:
         while True:
@@ -499,6 +511,24 @@ class InternetTransport:
                 f"probe answered HTTP {status}: not a running Beredt hub", transport=self.name, peer=dest
             )
         self._mark(peer, up=True, reason="probe answered")
+
+    async def ask_time(self, dest: str, nonce: bytes) -> str | None:
+        """Put a time challenge to ``dest`` in a probe (``GET /v1/probe?time=<nonce>``); its signed answer
+        from the ``X-Beredt-Time`` header, or None if it gave none. The hub checks the answer."""
+        if self._closed:
+            raise TransportClosed("time challenge after close", transport=self.name, peer=dest)
+        assert self._session is not None
+        peer = await self._peer(dest)
+        timeout = aiohttp.ClientTimeout(total=MAX_ROUND_TRIP)
+        try:
+            async with self._session.get(
+                peer.probe_url.with_query(time=nonce.hex()), timeout=timeout
+            ) as response:
+                await response.read()
+                return response.headers.get(TIME_HEADER) if response.status == 200 else None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            why = f"time challenge failed: {_describe(exc, timeout.total)}"
+            raise LinkDown(why, transport=self.name, peer=dest) from exc
 
     async def aclose(self) -> None:
         if self._closed:

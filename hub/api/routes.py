@@ -307,6 +307,8 @@ async def healthz(request: web.Request) -> web.Response:
             "e2e_acks_sent": hub.acks.e2e_acks_sent,
             "bytes_sent": dict(hub.links.sent_bytes),
             "clock_trusted": hub.clock.trusted,
+            "clock_time": hub.clock.time(),
+            "time_answers": {"taken": hub.time_challenges.answers, "refused": hub.time_challenges.refused},
             "http_refused": dict(refused),
             "http_connections": sum(g.open_connections for g in guards),
             "link_http_refused": {

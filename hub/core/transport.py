@@ -125,6 +125,16 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class AsksTime(Protocol):
+    """A transport that can put a time challenge to a peer (the internet link, in its probe)."""
+
+    async def ask_time(self, dest: str, nonce: bytes) -> str | None:
+        """The peer's encoded signed answer to ``nonce`` (``hub.core.time_answer``), or None if it gave
+        none (an older hub, or one without a trusted clock); ``LinkDown`` if unreachable."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class TransportContext:
     """What the composition root hands every transport factory."""
@@ -139,6 +149,9 @@ class TransportContext:
     address_card: Callable[[str, str], str] | None = None
     """This node's signed address card for (link kind, address), encoded (``hub.core.address_card``),
     renewed by the hub as time passes; None where no hub runs (a transport tested alone)."""
+    time_answer: Callable[[bytes], str | None] | None = None
+    """This node's signed answer to a time challenge's nonce, encoded (``hub.core.time_answer``), or
+    None when it has none to give; None where no hub runs."""
     frame_rank: FrameRank = unranked
     """How urgent a frame is (``hub.core.ranked``), given by the hub: a transport that queues what it
     receives, or what it sends, may serve acks first without knowing message kinds."""

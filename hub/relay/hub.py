@@ -48,6 +48,8 @@ from hub.relay.roster_updates import RosterUpdates
 from hub.relay.router import Router
 from hub.relay.settings import RelaySettings
 from hub.relay.store import Store
+from hub.relay.time_challenge import TimeChallenges
+from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.hub")
 
@@ -154,6 +156,10 @@ class Hub:
             roster_updates=self.roster_updates,
         )
         self.exercise = ExerciseState(self.node_id, self.health, self.links, self.clock, self.events)
+        self.neighbour_time = NeighbourTime(self.clock)
+        self.time_challenges = TimeChallenges(
+            self.links, lambda: self.roster, self.clock, self.neighbour_time
+        )
         self.inbound.exercise = self.exercise
         self.roster_updates.on_revoked = self._report_revoked
 
@@ -169,6 +175,7 @@ class Hub:
             )
             group.create_task(supervised("maintenance", self._maintain_forever), name="maintenance")
             group.create_task(supervised("exercise", self.exercise.expire_forever), name="exercise")
+            group.create_task(supervised("time", self.time_challenges.run), name="time")
             if self.config.trust.announce_interval > 0:
                 group.create_task(supervised("roster", self._announce_forever), name="roster")
             resumed = asyncio.Event()
@@ -213,10 +220,10 @@ class Hub:
                 case TimeHint(unix_time=when, source=source):
                     if when < PLAUSIBLE_EPOCH:
                         log.warning("ignored implausible time %.0f from %s", when, source)
-                    elif not self.clock.trusted or self.inbound.neighbour_time.owns_clock:
+                    elif not self.clock.trusted or self.neighbour_time.owns_clock:
                         log.warning("clock untrusted or set by neighbours; taking time from %s", source)
                         self.clock.correct(when, source)
-                        self.inbound.neighbour_time.outside_hint()
+                        self.neighbour_time.outside_hint()
         log.info("link %s closed", name)
 
     async def _maintain_forever(self, interval: float = 600.0) -> None:

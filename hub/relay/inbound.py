@@ -4,11 +4,12 @@
       -> hop ack? settle our deliveries, done
       -> seen before? count as replayed, ack again (the sender missed our ack), done
       -> for us / broadcast / to forward? (no route -> refuse, so the sender tries another way)
-      -> durable commit -> learn from it -> hop ack to the sender -> track onward deliveries, notify, ack
+      -> durable commit -> hop ack to the sender -> track onward deliveries, notify, ack -> learn from it
 
 Frames carry a hop counter outside the signature, so it decides nothing on its own: a neighbour's address
-and the time are learned only from a frame that was just stored as new (never from a replay), with zero
-hops, and, for addresses, stamped within ``FRESH`` seconds of a clock we trust (``_learn``).
+is learned only from a frame that was just stored as new (never from a replay), with zero hops, stamped
+within ``FRESH`` seconds of a clock we trust (``_learn``). The time is never taken from frames (see
+``hub.relay.time_challenge``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from hub.relay.roster import RosterEntry
 from hub.relay.roster_updates import RosterUpdates
 from hub.relay.router import Router
 from hub.relay.store import Store
-from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.inbound")
 
@@ -67,7 +67,6 @@ class Inbound:
         self.acks = acks
         self.events = events
         self.clock = clock
-        self.neighbour_time = NeighbourTime(clock)
         self.cards = AddressCards(clock)
         self.reassembler = Reassembler()
         self._accepting: set[bytes] = set()
@@ -173,16 +172,15 @@ class Inbound:
             self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
 
     def _learn(self, frame: Frame, signer: RosterEntry, link: str, received: Received) -> None:
-        """A frame just stored as new, signed by a trusted node: perhaps the time, perhaps its address.
+        """A frame just stored as new, signed by a trusted node: perhaps its address.
 
         Zero hops is only the sender's word (the counter is unsigned), so it merely filters out frames
-        that were relayed and may be old; what makes it safe is that a replay is never new, the clock
-        moves only on agreement of several signers, and an address is taken only from a frame stamped
-        within ``FRESH`` seconds of a clock we trust. On a link that carries address cards the address
-        is the one the sender's signed card names (``AddressCards``), never the unsigned source."""
+        that were relayed and may be old; what makes it safe is that a replay is never new, and an address
+        is taken only from a frame stamped within ``FRESH`` seconds of a clock we trust. On a link that
+        carries address cards the address is the one the sender's signed card names (``AddressCards``),
+        never the unsigned source."""
         if frame.hops != 0:
             return
-        self.neighbour_time.offer(frame.sender, frame.created)
         if not (self.clock.trusted and abs(self.clock.time() - frame.created) <= FRESH):
             return
         address: str | None = received.source

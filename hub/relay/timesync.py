@@ -4,10 +4,10 @@ booted in 1970 after a power cut), taken only as far as it is safe.
 A signed timestamp proves who stamped a frame, not when it was sent: a recorded frame can be replayed
 days later, and the hop counter that says "straight from the signer" is outside the signature. So:
 
-- only frames that passed admission and were stored as new count (the caller offers them after the
-  replay check), one latest sample per signer;
+- frames never count; only live readings do: answers to a fresh time challenge, signed by the peer
+  asked and back within seconds (``hub.relay.time_challenge``), one latest reading per signer;
 - the clock moves only when at least ``quorum`` distinct signers agree, within ``agree`` seconds, on what
-  the time is now; one replayed frame, or one stolen key, is not enough;
+  the time is now; one stolen key is not enough;
 - once the clock reads right, neighbours may only nudge it by ``max_step`` seconds at a time, and only
   while it is they who set it. A clock that is right by itself (past 2025 on its own) or was set from GPS
   or Iridium network time is never touched, and such a hint replaces neighbours' time at once.
@@ -32,12 +32,12 @@ MIN_STEP = 5.0  # smaller differences are transit time and skew, not worth a cor
 
 @dataclass(frozen=True, slots=True)
 class _Sample:
-    created: int
+    reading: float  # the signer's time when we received it
     received: float  # monotonic
 
 
 class NeighbourTime:
-    """Collects signed timestamps from trusted neighbours and corrects ``clock`` by consensus."""
+    """Collects live signed readings from trusted neighbours and corrects ``clock`` by consensus."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -45,14 +45,14 @@ class NeighbourTime:
         """True while the clock's time came from neighbours (an outside hint takes it back)."""
         self._samples: dict[bytes, _Sample] = {}
 
-    def offer(self, signer: bytes, created: int) -> None:
-        """``signer`` stamped a frame with ``created`` that we just stored as new (never a replay)."""
-        if created < PLAUSIBLE_EPOCH or (self.clock.trusted and not self.owns_clock):
+    def offer(self, signer: bytes, reading: float) -> None:
+        """``signer``'s clock read ``reading`` just now, by its signed answer to our fresh challenge."""
+        if reading < PLAUSIBLE_EPOCH or (self.clock.trusted and not self.owns_clock):
             return
         now = self.clock.monotonic()
-        self._samples[signer] = _Sample(created, now)
+        self._samples[signer] = _Sample(reading, now)
         readings = {
-            who: sample.created + (now - sample.received)
+            who: sample.reading + (now - sample.received)
             for who, sample in self._samples.items()
             if now - sample.received <= SAMPLE_LIFETIME
         }
@@ -63,16 +63,16 @@ class NeighbourTime:
         consensus = statistics.median_low(readings[who] for who in agreeing)
         signers = ", ".join(sorted(who.hex() for who in agreeing))
         if not self.clock.trusted:
-            log.warning("clock untrusted; taking time from the signed timestamps of %s", signers)
-            self.clock.correct(consensus, f"signed timestamps of {signers}")
+            log.warning("clock untrusted; taking time from the signed answers of %s", signers)
+            self.clock.correct(consensus, f"signed answers of {signers}")
             self.owns_clock = True
             return
         difference = consensus - self.clock.time()
         if abs(difference) < MIN_STEP:
             return
         step = max(-MAX_STEP, min(MAX_STEP, difference))
-        log.info("clock %+.0f s towards the signed timestamps of %s (%+.0f s off)", step, signers, difference)
-        self.clock.correct(self.clock.time() + step, f"signed timestamps of {signers}")
+        log.info("clock %+.0f s towards the signed answers of %s (%+.0f s off)", step, signers, difference)
+        self.clock.correct(self.clock.time() + step, f"signed answers of {signers}")
 
     def outside_hint(self) -> None:
         """GPS or Iridium time was taken: it outranks neighbours from now on."""

@@ -15,6 +15,7 @@ from hub.core.address_card import CardIssuer
 from hub.core.clock import Clock, SystemClock
 from hub.core.errors import ConfigError
 from hub.core.identity import Identity
+from hub.core.time_answer import TimeWitness
 from hub.core.transport import Transport, TransportContext
 from hub.relay.hub import Hub
 from hub.relay.lanes import frame_rank
@@ -30,13 +31,15 @@ async def open_links(
 ) -> AsyncIterator[dict[str, Transport]]:
     """Open every configured link; close them all on exit, whatever fails."""
     transports: dict[str, Transport] = {}
+    clock = clock or SystemClock()
     try:
         context = TransportContext(
             identity.node_id.hex(),
             config.data_dir,
             logging.getLogger("beredt.link"),
             config_dir=config.path.resolve().parent if config.path else None,
-            address_card=CardIssuer(identity, clock or SystemClock()).card,
+            address_card=CardIssuer(identity, clock).card,
+            time_answer=TimeWitness(identity, clock).answer,
             frame_rank=frame_rank,
         )
         for link in config.links:

@@ -32,6 +32,7 @@ from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised
 from hub.relay.hub import Hub
 from hub.service.assembly import load_identity, open_hub
+from hub.service.clock_offset import hub_clock
 from hub.service.config import HubConfig
 from hub.service.log_limit import limited_logging
 from hub.service.watchdog import ServiceNotification, SystemdNotifier
@@ -61,7 +62,7 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = load_identity(config, create=True)
     tls = _server_tls(config)
-    async with open_hub(config, identity, new_store=new_store) as hub:
+    async with open_hub(config, identity, hub_clock(config.data_dir), new_store=new_store) as hub:
         if config.alarm_report_to is not None:
             hub.personal_alarms.report_to = config.alarm_report_to
         network, local = ConnectionGuard(), ConnectionGuard(LOCAL_LIMITS)

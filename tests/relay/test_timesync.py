@@ -1,4 +1,6 @@
-"""Time from neighbours: a hub at 1970 takes it only when several signers agree, and only nudges it after."""
+"""Time from neighbours: a hub at 1970 takes it only when several signers' live readings (answers to its
+time challenges) agree, and only nudges it after. That frames and recorded answers never count is tested
+across processes in tests/hubs/test_clock_from_peers.py."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ A, B, C = b"a" * 8, b"b" * 8, b"c" * 8
 def test_one_signer_does_not_set_an_untrusted_clock() -> None:
     clock = ManualClock(start=100.0)
     time = NeighbourTime(clock)
-    time.offer(A, NOW - THREE_DAYS)  # a replayed frame, genuinely signed three days ago
+    time.offer(A, NOW - THREE_DAYS)  # a peer whose own clock is three days behind
     time.offer(A, NOW)
     assert not clock.trusted and clock.time() == 100.0
 
