@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.api.fieldwork import setup_fieldwork
 from hub.api.gate import Gate, Handler, host_names
 from hub.api.tokens import Scope, TokenStore
 from hub.citizens.service import FollowUp
@@ -471,6 +472,7 @@ def build_app(
         app.router.add_route(method, path, gate.scoped(scope, handler))
     app.router.add_get("/healthz", healthz)
     setup_console(app, hub, console)
+    setup_fieldwork(app, lambda: app[CITIZENS_KEY].service)
     # innermost, so that a body read under the guard's deadline still gets the JSON errors above
     app.middlewares.extend(guard.middleware for guard in guards)
     return app

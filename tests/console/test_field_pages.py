@@ -1,0 +1,190 @@
+"""The field page and the district board in a real headless Chromium against a real in-process hub.
+
+A nurse on a phone records two visits with the network off, reloads the page while still offline, and
+comes back online: both visits reach the hub once (measured: the sync time). The coordinator's district
+board shows the counts, the soonest run-out first, and a handheld's personal alarm live, and passes
+axe-core's WCAG 2.1 A/AA checks at phone width.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import playwright.async_api as playwright_api
+import pytest
+from aiohttp import web
+
+from hub.api.fieldwork import FIELD_VISITS, setup_fieldwork
+from hub.citizens.records import Citizen, to_csv
+from hub.citizens.register import Reader
+from hub.citizens.service import FollowUp
+from hub.citizens.settings import CitizensConfig
+from hub.console.routes import CONSOLE_KEY, setup_console
+from hub.console.service import Console, ConsoleOptions
+from hub.console.users import Role
+from hub.core.identity import Identity
+from hub.core.transport import PersonalAlarm
+from tests.citizens.conftest import follow_up
+from tests.console.conftest import PASSWORD
+from tests.console.test_browser import CHROMIUM, FLAGS, Outside, _page
+from tests.console.test_console_truth import AXE, WCAG
+from tests.inproc import hub_config, medium_name
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "bypass_csp": True}
+"""A phone; the CSP is bypassed only so that the axe-core checker can be injected."""
+COORDINATOR = Reader("hansen", "coordinator")
+expect = playwright_api.expect
+expect.set_options(timeout=20_000)
+
+
+@dataclass
+class Site:
+    follow_up: FollowUp
+    console: Console
+    url: str
+
+
+def _person(n: int, district: str, hours: float) -> Citizen:
+    return Citizen(f"Borger {n}", f"00{n:02d}50-{n:04d}", f"Vej {n}, {district}", district, ("oxygen",),
+                   hours, "", "", f"{n:08x}")  # fmt: skip
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    identity = Identity.generate("Aarhus krisestab", "staff")
+    config = hub_config(tmp_path, identity.name, medium_name())
+    async with follow_up(config, identity, CitizensConfig()) as service:
+        people = [_person(1, "Nord", 4), _person(2, "Nord", 10), _person(3, "Syd", 2), _person(4, "Syd", 30)]
+        await service.register.import_csv(to_csv(people), COORDINATOR)
+        await service.mark_outage(COORDINATOR, districts=["Nord", "Syd"])
+        app = web.Application()
+        setup_console(app, service.hub, ConsoleOptions(tick_interval=0.1))
+        setup_fieldwork(app, lambda: service)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            server = web.TCPSite(runner, "127.0.0.1", 0)
+            await server.start()
+            console = app[CONSOLE_KEY]
+            await console.users.add("anna", PASSWORD, Role.NURSE, display_name="Sygeplejerske Anna")
+            await console.users.add("hansen", PASSWORD, Role.COORDINATOR)
+            yield Site(service, console, f"http://127.0.0.1:{runner.addresses[0][1]}")
+        finally:
+            await runner.cleanup()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[playwright_api.Browser]:
+    async with playwright_api.async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def _login(page: playwright_api.Page, username: str) -> None:
+    await page.fill("#login-form input[name=username]", username)
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+
+
+async def _field_rows(site: Site) -> list[Any]:
+    await site.follow_up.register.db.execute(FIELD_VISITS)
+    async with site.follow_up.register.db.execute("SELECT key, citizen, outcome FROM field_visits") as cursor:
+        return list(await cursor.fetchall())
+
+
+async def _axe(page: playwright_api.Page) -> list[dict[str, Any]]:
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG)
+    return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:3]} for v in result["violations"]]
+
+
+async def test_visits_recorded_offline_arrive_once_after_a_reload_and_a_reconnect(
+    site: Site, browser: playwright_api.Browser
+) -> None:
+    outside = Outside()
+    page = await _page(browser, outside, **PHONE)
+    await page.goto(site.url + "/console/field")
+    await _login(page, "anna")
+    items = page.locator("#list > li")
+    await expect(items).to_have_count(4)
+    await expect(items.first).to_contain_text("Borger 3")  # the soonest run-out first
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    assert await _axe(page) == []
+
+    await page.context.set_offline(True)
+    await expect(page.locator("#net")).to_contain_text("Uden forbindelse")
+    await page.click("#list > li[data-citizen='00000003'] button[data-outcome=needs_oxygen]")
+    await page.click("#list > li[data-citizen='00000001'] button[data-outcome=seen_ok]")
+    await expect(page.locator("#queue")).to_have_text("2 besøg venter på at blive sendt")
+    await page.reload()  # offline: the service worker serves the page, the browser still holds the queue
+    await expect(page.locator("#queue")).to_have_text("2 besøg venter på at blive sendt")
+    await expect(page.locator("#list > li[data-citizen='00000003'] .state")).to_contain_text("mangler ilt")
+    assert await _field_rows(site) == []
+
+    started = time.monotonic()
+    await page.context.set_offline(False)
+    await expect(page.locator("#queue")).to_have_text("Alle besøg er sendt til hubben")
+    rows = await _field_rows(site)
+    synced = time.monotonic() - started
+    print(f"two offline visits synced {synced:.2f} s after the connection came back")
+    assert sorted((citizen, outcome) for _, citizen, outcome in rows) == [
+        ("00000001", "seen_ok"), ("00000003", "needs_oxygen")]  # fmt: skip
+    view = {row["id"]: row for row in await site.follow_up.followup_view(COORDINATOR)}
+    assert view["00000001"]["seen"] and view["00000003"]["outcome"] == "needs_oxygen"
+    assert not view["00000002"]["seen"]
+
+    # A lost answer makes the phone send a visit again: the same key counts once.
+    key = rows[0][0]
+    again = await page.evaluate(
+        """async (key) => {
+            const me = await (await fetch('/console/api/me')).json();
+            const response = await fetch('/console/api/field/visits', {method: 'POST',
+              headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf},
+              body: JSON.stringify({key, citizen: '00000001', outcome: 'seen_ok', at: 1})});
+            return response.json();
+        }""",
+        key,
+    )
+    assert again["duplicate"] is True and len(await _field_rows(site)) == 2
+    assert outside.requests == []
+
+
+async def test_district_board_counts_sorts_and_shows_a_handheld_alarm_live(
+    site: Site, browser: playwright_api.Browser
+) -> None:
+    await site.follow_up.record_visit("00000003", "needs_oxygen", by=COORDINATOR)
+    page = await _page(browser, Outside(), **PHONE)
+    await page.goto(site.url + "/console/")
+    await page.fill("input[name=username]", "hansen")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#view-staff")).to_be_visible()
+    await page.goto(site.url + "/console/districts")
+    rows = page.locator("#districts tbody tr")
+    await expect(rows).to_have_count(2)
+    # Nord's first unseen citizen runs out in 4 h, Syd's in 30 h (the 2 h one is seen): Nord first
+    await expect(rows.nth(0)).to_contain_text("Nord")
+    nord = [await cell.inner_text() for cell in await rows.nth(0).locator("td").all()]
+    syd = [await cell.inner_text() for cell in await rows.nth(1).locator("td").all()]
+    assert nord[:4] == ["2", "0", "0", "2"] and syd[:4] == ["2", "1", "1", "1"]
+    await expect(page.locator("#no-alarms")).to_be_visible()
+    await expect(page.locator("#live")).to_have_text("Direkte")
+
+    await site.follow_up.hub.personal_alarms.forward(
+        "lora", PersonalAlarm(0xD1, b"\x01" * 32, "Hjælp", "text")
+    )
+    alarm = page.locator("#alarms > li.open")
+    await expect(alarm).to_have_count(1)  # live, without a reload
+    await expect(alarm).to_contain_text("UKENDT håndsender")
+    await expect(alarm).to_contain_text("Hjælp")
+    await expect(page.locator("#announce")).to_contain_text("Nyt nødkald")
+    assert await _axe(page) == []
+    await alarm.locator("button").click()
+    await expect(page.locator("#alarms > li.handled")).to_contain_text("Kvitteret af hansen")
