@@ -15,6 +15,7 @@ and is known to its peers only by its proxy's URL (see ``drill.proxy``).
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 
 import tomli_w
 
+from hub.core.errors import DrillError
 from hub.core.identity import Identity
 from hub.relay.roster import Roster
 
@@ -68,18 +70,40 @@ CARE_HOMES = ("home1", "home2", "home3")
 
 
 _GIVEN: set[int] = set()
+_LOWEST_PORT = 20000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_pick = random.Random()  # seeded from the OS: concurrent test processes pick different ports
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # the Linux default
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now and never handed out before by this process: the kernel may offer a
-    just-released port again, and two hubs (or a hub and a proxy) must never be given the same one."""
-    while True:
+    """A port nobody listens on now and never handed out before by this process, for a server that
+    binds it a moment later.
+
+    It comes from below the kernel's ephemeral range. A port the kernel picks (bind to port 0) is an
+    ephemeral one, which the next outgoing connection of any process may take as its local port before
+    our server binds it: with several drills and test runs at once that happened ("Address already in
+    use" at a hub's start). Below the range only another listener can take it, and each process picks
+    at random."""
+    top = _first_ephemeral_port()
+    for _ in range(1000):
+        wanted = _pick.randrange(_LOWEST_PORT, top) if top - _LOWEST_PORT >= 1000 else 0
         with socket.socket() as sock:
-            sock.bind((host, 0))
+            try:
+                sock.bind((host, wanted))
+            except OSError:
+                continue  # in use: pick another
             port: int = sock.getsockname()[1]
         if port not in _GIVEN:
             _GIVEN.add(port)
             return port
+    raise DrillError(f"no free port to listen on at {host}")
 
 
 def radio_address(site: Site) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,15 @@ async def test_a_hub_that_refuses_its_config_stops_the_drill_with_its_log(
     with pytest.raises(DrillError, match=r"(?s)hub \w+ exited with 2.*timing\.probe_interval"):
         async with Drill(tmp_path / "drill"):
             pass
+
+
+def test_free_ports_are_distinct_listenable_and_below_the_ephemeral_range() -> None:
+    """Outgoing connections take their local ports from the ephemeral range, so a listening port picked
+    from it could be taken before the hub binds it; ours never are."""
+    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [topology.free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(port < first_ephemeral for port in ports)
+    for port in ports[:5]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
