@@ -15,6 +15,7 @@ import pytest
 from meshtastic.tcp_interface import TCPInterface
 
 from hub.core.handhelds import FILE_NAME, fingerprint
+from tests.console.test_hub_process import Browser, add_user
 from tests.hubproc import HubProcess
 from tests.transports.test_lora import MeshInBackground
 
@@ -45,6 +46,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, MeshInBackgr
     mast.trust(staff)
     for hub in (staff, mast):
         write_register(hub, key)
+    add_user(staff, "hansen", "coordinator")
     try:
         staff.start()
         mast.start()
@@ -81,3 +83,15 @@ def test_a_handheld_alarm_reaches_the_municipality_signed_and_sealed(
     assert alarm["sealed"] is True
     lora = next(row for row in mast.get("/v1/links")["links"] if row["link"] == "lora")
     assert lora["details"]["personal_alarms"]["accepted"] == 1
+
+    # The municipality's console matches it to the citizen and keeps it open until acknowledged.
+    coordinator = Browser(staff)
+    coordinator.login("hansen")
+    status, board = coordinator.call("GET", "districts")
+    assert status == 200, board
+    (row,) = board["alarms"]
+    assert (row["citizen"], row["match"], row["handheld"]) == ("C-0042", "registered", f"!{HANDHELD:08x}")
+    assert coordinator.call("POST", f"alarms/{row['id']}/ack")[0] == 200
+    status, logbook = coordinator.call("GET", "logbook")
+    texts = [entry["text"] for entry in logbook["entries"]]
+    assert any("NØDKALD fra borger C-0042" in text for text in texts), texts
