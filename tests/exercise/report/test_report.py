@@ -9,8 +9,10 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import sync_playwright
 
 from hub.cli.main import main
@@ -155,3 +157,12 @@ def test_cli_writes_the_same_report_from_the_hub_folder(played: Played, tmp_path
     for table in ("beskeder.csv", "navneopraab.csv", "injects.csv", "noter.csv"):
         assert rows(out / "csv" / table) == rows(played.files.html.parent / "csv" / table)
     assert main(["exercise", "report", "nosuchid", "--out", str(out), "-c", str(config)]) == 2
+
+
+def test_cli_says_how_to_install_the_report_libraries(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if WeasyPrint were not installed
+    assert main(["exercise", "report", "x", "--out", str(tmp_path)]) == 2
+    assert "pip install 'beredt[report]'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
