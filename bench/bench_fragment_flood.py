@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.attacker import fragment_flood, rss_mb  # noqa: E402 - the repository root goes on the path first
+from tests.attacker import fragment_flood, peak_rss_mb, rss_mb  # noqa: E402 - the repository root goes on the path first
 from tests.hubproc import HubProcess, staff_and_care_home  # noqa: E402
 
 RSS_BUDGET_MB = 100.0
@@ -33,24 +32,11 @@ RSS_BUDGET_MB = 100.0
 
 def flood_peak(relay: HubProcess, **flood: int) -> tuple[float, float]:
     """Run one flood; return (its peak RSS in MB, seconds it took)."""
-    peak = rss_mb(relay)
-    done = threading.Event()
-
-    def watch() -> None:
-        nonlocal peak
-        while not done.wait(0.1):
-            peak = max(peak, rss_mb(relay))
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     started = time.monotonic()
-    try:
+    with peak_rss_mb(relay) as peak:
         fragment_flood(relay, **flood)
         time.sleep(1.0)  # let the hub drain what the link queued
-    finally:
-        done.set()
-        watcher.join()
-    return max(peak, rss_mb(relay)), time.monotonic() - started
+    return peak.value, time.monotonic() - started
 
 
 def main() -> int:

@@ -7,11 +7,13 @@ goes around the hub's own code: the frames travel over loopback into a real ``be
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hub.core.address_card import LIFETIME, AddressCard, signed_message
@@ -80,6 +82,32 @@ def rss_mb(hub: HubProcess) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS in /proc status")
+
+
+@dataclasses.dataclass(slots=True)
+class Peak:
+    value: float
+
+
+@contextlib.contextmanager
+def peak_rss_mb(hub: HubProcess, every: float = 0.1) -> Iterator[Peak]:
+    """The highest resident memory of the hub's process (MB), sampled every ``every`` seconds while the
+    block runs and once more at its end; read ``.value`` after the block."""
+    peak = Peak(rss_mb(hub))
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(every):
+            peak.value = max(peak.value, rss_mb(hub))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        watcher.join()
+        peak.value = max(peak.value, rss_mb(hub))
 
 
 def fragment_flood(victim: HubProcess, *, sets: int, fragments: int, chunk: int, count: int = 255) -> int:
