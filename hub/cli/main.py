@@ -50,7 +50,7 @@ from hub.core.frame import Kind
 from hub.core.identity import PublicCard
 from hub.core.kinds import SCHEMAS
 from hub.core.kinds.fields import Choice, Flags, HexId, Schema, Text, Time, UInt
-from hub.core.kinds.roster import parse_root_public
+from hub.core.kinds.roster import MAX_CONTACT_MINUTES, parse_root_public
 from hub.relay.roster import Roster, valid_group_name
 from hub.relay.roster_updates import RosterUpdates
 from hub.service import config as config_module
@@ -194,7 +194,12 @@ def cmd_roster_add(args: argparse.Namespace) -> int:
         raise UsageError(f"--group: {bad[0]!r} is no group name (1-80 characters, no colon)")
     known = roster.get(card.node_id)
     groups = tuple(g.strip() for g in args.group) or (known.groups if known else ())
-    entry = roster.add(card, kinds, groups)
+    if args.contact_minutes is not None and not 0 <= args.contact_minutes <= MAX_CONTACT_MINUTES:
+        raise UsageError(f"--contact-minutes: expected 1 to {MAX_CONTACT_MINUTES} minutes (0: the default)")
+    contact = (
+        args.contact_minutes if args.contact_minutes is not None else (known.contact_minutes if known else 0)
+    )
+    entry = roster.add(card, kinds, groups, contact)
     roster.save()
     in_groups = f" in {', '.join(entry.groups)}" if entry.groups else ""
     print(f"trusted {entry.name} ({entry.role.value}) as {entry.node_id.hex()}{in_groups}")
@@ -487,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="a group it can be addressed through, e.g. distrikt-syd (repeat; default: the groups it has)",
+    )
+    add.add_argument(
+        "--contact-minutes",
+        type=int,
+        help="how often it should be heard from before the board says TAVS (0: the console's default)",
     )
     add.set_defaults(func=cmd_roster_add)
     remove = roster_sub.add_parser("remove", parents=[common], help="stop trusting a node")

@@ -27,6 +27,7 @@ from hub.core.errors import ConfigError
 from hub.core.files import write_atomically
 from hub.core.identity import PublicCard
 from hub.core.kinds.roster import (
+    MAX_CONTACT_MINUTES,
     RosterNode,
     RosterVersion,
     enrolment_code,
@@ -83,6 +84,12 @@ def add_municipality_commands(
     approve.add_argument("--card", required=True, help="the card the new node printed")
     approve.add_argument("--role", required=True, choices=[r.value for r in Role])
     approve.add_argument("--institution", default="", help='e.g. "Plejecenter Solbakken"')
+    approve.add_argument(
+        "--contact-minutes",
+        type=int,
+        default=0,
+        help="how often it should be heard from before the staff board says TAVS (0: the console's default)",
+    )
     approve.add_argument(
         "--group", action="append", default=[], help="a group it belongs to, e.g. district-nord (repeat)"
     )
@@ -171,7 +178,12 @@ def cmd_enrol_approve(args: argparse.Namespace) -> int:
     bad = [g for g in args.group if not valid_group_name(g)]
     if bad:
         raise ConfigError(f"{bad[0]!r} is no group name (1-80 characters, no colon)", key="--group")
-    node = RosterNode(card, args.institution, tuple(g.strip() for g in args.group), valid_until)
+    if not 0 <= args.contact_minutes <= MAX_CONTACT_MINUTES:
+        raise ConfigError(
+            f"expected 1 to {MAX_CONTACT_MINUTES} minutes (0: the default)", key="--contact-minutes"
+        )
+    groups = tuple(g.strip() for g in args.group)
+    node = RosterNode(card, args.institution, groups, valid_until, args.contact_minutes)
     config = load_config(args)
     issued = _issue(config, lambda current: current.with_node(node))
     print(f"enrolled {card.name} ({args.role}) as {node.node_id.hex()} in roster version {issued.version}")

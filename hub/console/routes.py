@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hub.console import rollcall_rows
+from hub.console import rollcall_rows, state
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.logbook import EntryType
 from hub.console.messages import local_zone
@@ -121,6 +121,7 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("POST", "status", _send_status, (Role.INSTITUTION, Role.COORDINATOR)),
         ("POST", "read/{id}", _read, (Role.INSTITUTION, Role.COORDINATOR)),
         ("GET", "links", _links, ANYONE),
+        ("POST", "contact-interval", _set_contact_interval, STAFF),
         ("GET", "logbook", _logbook, (*STAFF, Role.VIEWER)),
         ("POST", "logbook", _log_entry, STAFF),
         ("GET", "logbook.html", _logbook_html, (*STAFF, Role.VIEWER)),
@@ -295,6 +296,23 @@ async def _events(request: web.Request, console: Console, session: Session) -> w
 
 async def _board(request: web.Request, console: Console, session: Session) -> web.Response:
     return web.json_response({"institutions": console.board_rows()})
+
+
+async def _set_contact_interval(request: web.Request, console: Console, session: Session) -> web.Response:
+    """How often one institution must be heard from before the board says TAVS (null: its roster's or
+    the default); saved in console.db and written to the log book."""
+    body = await _json_body(request)
+    node = str(body.get("node", ""))
+    if node not in console.institutions():
+        raise ValueError(f"node: {node!r} is not an institution in the roster")
+    console.contact_intervals.choose(node, body.get("minutes"))
+    await state.save(console.db, contact_intervals=console.contact_intervals.set_here)
+    seconds, source = console.contact_intervals.expected(node)
+    what = f"hvert {int(seconds // 60)}. minut" if source == "console" else "som standard"
+    await console.note(EntryType.DECISION, f"Forventet kontakt med {console.name_of(node)}: {what}",
+                       author=session.user.username)  # fmt: skip
+    console.emit("board")
+    return web.json_response({"node": node, "expected_interval": seconds, "interval_source": source})
 
 
 async def _messages(request: web.Request, console: Console, session: Session) -> web.Response:

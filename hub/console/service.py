@@ -26,6 +26,7 @@ import aiosqlite
 
 from hub.console import link_history, rollcall_rows, state
 from hub.console.board import StatusBoard
+from hub.console.contact import ContactIntervals
 from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook, LogEntry
 from hub.console.messages import (
     LINK_STATES,
@@ -112,6 +113,7 @@ class Console:
         self.answered: set[str] = set()  # roll-call requests this node has answered
         self.read: set[str] = set()  # message ids this node has confirmed "read and understood"
         self.outbox = Outbox()
+        self.contact_intervals = ContactIntervals(hub, options.contact_interval)
         self.rollcall_flow = RollCallFlow(
             self, options.clock or hub.clock, options.late_window,
             retention=options.rollcall_retention, purge_every=options.archive_purge_interval,
@@ -175,6 +177,7 @@ class Console:
         self.read.update(map(str, saved.get("read", [])))
         self.outbox.restore(saved.get("outbox", {}))
         self.sitrep_number = int(saved.get("sitrep_number", 0))
+        self.contact_intervals.restore(saved.get("contact_intervals"))
         self.board.load(await state.load_board(self.db))
         self._board_saved_at = float(saved.get("board_saved_at", 0.0))
         for open_call in self.rollcalls.summary():
@@ -303,9 +306,10 @@ class Console:
         elif not paths:
             alarms.append("no_route")
         silent = None if last_heard is None else max(0.0, now - last_heard)
+        expected, source = self.contact_intervals.expected(node)
         if silent is None:
             alarms.append("never_heard")
-        elif silent > self.options.contact_interval:
+        elif silent > expected:
             alarms.append("silent")
         unconfirmed = self.outbox.unconfirmed(node, ("life-safety",), now - self.options.confirm_within)
         if unconfirmed:
@@ -313,7 +317,7 @@ class Console:
         return {
             "last_heard": last_heard, "silent_for": silent, "last_link": last_link,
             "last_link_kind": self.link_kind(last_link), "paths": paths, "alarms": alarms,
-            "expected_interval": self.options.contact_interval,
+            "expected_interval": expected, "interval_source": source,
             "unconfirmed": [{"id": s.id, "kind": s.kind, "at": s.at} for s in unconfirmed],
         }  # fmt: skip
 

@@ -1,8 +1,8 @@
 """The roster: which nodes this hub trusts, in which role, and which kinds each may send.
 
 Two sources, one lookup. The local roster is a TOML file in the data directory, one ``[[node]]`` table per
-trusted node holding its public card (see hub.core.identity) and optionally ``groups = [...]``, edited
-with ``beredt roster``. A hub given
+trusted node holding its public card (see hub.core.identity) and optionally ``groups = [...]`` and
+``contact_minutes`` (how often it should be heard from), edited with ``beredt roster``. A hub given
 the municipality's root key (``[trust] root``) also trusts every node of the newest root-signed version
 (``hub.core.kinds.roster``, applied by ``hub.relay.roster_updates``); that version's revocation list
 overrides both sources, so a revoked node is refused even where someone once added it by hand. The hub's
@@ -26,7 +26,7 @@ from hub.core.errors import ConfigError
 from hub.core.files import write_atomically
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
-from hub.core.kinds.roster import MAX_TEXT, RosterNode, RosterVersion
+from hub.core.kinds.roster import MAX_CONTACT_MINUTES, MAX_TEXT, RosterNode, RosterVersion
 
 
 class Role(enum.StrEnum):
@@ -78,6 +78,7 @@ class RosterEntry:
     institution: str = ""
     valid_until: int = 0  # Unix seconds after which the root no longer vouches for it; 0: open
     groups: tuple[str, ...] = ()  # the groups it may be addressed through (see hub.relay.groups)
+    contact_minutes: int = 0  # how often it should be heard from; 0: the console's default
 
     @property
     def node_id(self) -> bytes:
@@ -89,7 +90,11 @@ class RosterEntry:
 
     @classmethod
     def from_card(
-        cls, card: PublicCard, kinds: frozenset[Kind] | None = None, groups: tuple[str, ...] = ()
+        cls,
+        card: PublicCard,
+        kinds: frozenset[Kind] | None = None,
+        groups: tuple[str, ...] = (),
+        contact_minutes: int = 0,
     ) -> RosterEntry:
         role = parse_role(card.role)
         return cls(
@@ -98,6 +103,7 @@ class RosterEntry:
             kinds if kinds is not None else DEFAULT_KINDS[role],
             Ed25519PublicKey.from_public_bytes(card.signing_key),
             groups=groups,
+            contact_minutes=contact_minutes,
         )
 
     @classmethod
@@ -110,7 +116,10 @@ class RosterEntry:
         else:
             kinds = DEFAULT_KINDS[role]
         verify_key = Ed25519PublicKey.from_public_bytes(node.card.signing_key)
-        return cls(node.card, role, kinds, verify_key, node.institution, node.valid_until, node.groups)
+        return cls(
+            node.card, role, kinds, verify_key, node.institution, node.valid_until, node.groups,
+            node.contact_minutes,
+        )  # fmt: skip
 
 
 class Roster:
@@ -149,9 +158,13 @@ class Roster:
         return sum(1 for _ in self)
 
     def add(
-        self, card: PublicCard, kinds: frozenset[Kind] | None = None, groups: tuple[str, ...] = ()
+        self,
+        card: PublicCard,
+        kinds: frozenset[Kind] | None = None,
+        groups: tuple[str, ...] = (),
+        contact_minutes: int = 0,
     ) -> RosterEntry:
-        entry = RosterEntry.from_card(card, kinds, groups)
+        entry = RosterEntry.from_card(card, kinds, groups, contact_minutes)
         self._entries[entry.node_id] = entry
         return entry
 
@@ -196,9 +209,20 @@ class Roster:
                     file=str(path),
                     key=f"{key}.groups",
                 )
+            contact = table.get("contact_minutes", 0)
+            if (
+                isinstance(contact, bool)
+                or not isinstance(contact, int)
+                or not 0 <= contact <= MAX_CONTACT_MINUTES
+            ):
+                raise ConfigError(
+                    f"expected whole minutes from 1 to {MAX_CONTACT_MINUTES} (0: the console's default)",
+                    file=str(path),
+                    key=f"{key}.contact_minutes",
+                )
             parse_role(card.role, file=str(path), key=f"{key}.card")
             if card.node_id != roster._own.node_id:
-                roster.add(card, kinds, tuple(g.strip() for g in groups))
+                roster.add(card, kinds, tuple(g.strip() for g in groups), contact)
         return roster
 
     def save(self, path: Path | None = None) -> None:
@@ -214,5 +238,7 @@ class Roster:
                 node["kinds"] = [k.name.lower() for k in sorted(entry.kinds)]
             if entry.groups:
                 node["groups"] = list(entry.groups)
+            if entry.contact_minutes:
+                node["contact_minutes"] = entry.contact_minutes
             nodes.append(node)
         write_atomically(target, tomli_w.dumps({"node": nodes}) if nodes else "")

@@ -27,6 +27,7 @@ class PeerConfig:
     name: str
     links: Mapping[str, str]
     groups: tuple[str, ...] = ()  # groups this peer is addressed through besides its roster ones
+    contact_minutes: int = 0  # how often it should be heard from (the board's alarm); 0: the default
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from hub.appliance.power import PowerConfig
 from hub.citizens.settings import CitizensConfig
 from hub.core.errors import ConfigError
 from hub.core.frame import NODE_ID_SIZE, Priority
-from hub.core.kinds.roster import parse_root_public
+from hub.core.kinds.roster import MAX_CONTACT_MINUTES, parse_root_public
 from hub.core.options import Options
 from hub.relay.policy import DEFAULT_ORDER, Policy
 from hub.relay.roster import Role, parse_role, valid_group_name
@@ -200,7 +200,9 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
                 )
             addresses.text(link_name, what="the peer's address on that link as a string")
         groups = peer.names("groups", valid=valid_group_name, what='group names such as "distrikt-syd"')
-        peers.append(PeerConfig(node_id, peer.text("name", node_id.hex()), dict(addresses.table), groups))
+        contact = peer.integer("contact_minutes", 0, low=0, high=MAX_CONTACT_MINUTES)
+        name = peer.text("name", node_id.hex())
+        peers.append(PeerConfig(node_id, name, dict(addresses.table), groups, contact))
         peer.finish()
 
     _check_internet_reachable(links, peers, file)

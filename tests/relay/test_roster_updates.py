@@ -18,6 +18,7 @@ from hub.core.kinds.roster import (
     enrolment_code,
     parse_root_public,
     root_public_text,
+    verify,
 )
 from hub.relay.admission import Admission
 from hub.relay.roster import Role, Roster
@@ -157,3 +158,18 @@ def test_a_version_too_large_for_one_frame_travels_as_pages(tmp_path: Path) -> N
     restarted, again, _ = _hub(tmp_path)
     assert again.load() and again.payloads == pages
     assert len(restarted) == 82  # itself, the staff hub and 80 homes
+
+
+def test_groups_and_contact_interval_travel_in_the_signed_roster_and_in_roster_toml(tmp_path: Path) -> None:
+    node = RosterNode(HOME.card, "Lyngen", ("distrikt-syd", "botilbud"), 0, 45)
+    (payload,) = RosterVersion(3, 1_800_000_000, (node,)).sign(ROOT)
+    carried = verify(payload, ROOT.public_key()).version.nodes[0]
+    assert (carried.groups, carried.contact_minutes) == (("distrikt-syd", "botilbud"), 45)
+    local = Roster(ME.card, tmp_path / "roster.toml")
+    local.add(HOME.card, groups=("distrikt-syd",), contact_minutes=20)
+    local.save()
+    loaded = Roster.load(ME.card, tmp_path / "roster.toml").get(HOME.node_id)
+    assert loaded is not None and (loaded.groups, loaded.contact_minutes) == (("distrikt-syd",), 20)
+    (tmp_path / "bad.toml").write_text(f'[[node]]\ncard = "{HOME.card.encode()}"\ngroups = ["a:b"]\n')
+    with pytest.raises(ConfigError, match="group names"):
+        Roster.load(ME.card, tmp_path / "bad.toml")

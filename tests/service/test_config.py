@@ -138,3 +138,15 @@ def test_console_rollcall_retention_is_read_in_days(tmp_path: Path) -> None:
     assert config.load(write(tmp_path, GOOD)).rollcall_retention_days == 90
     week = config.load(write(tmp_path, GOOD + "[console]\nrollcall_retention_days = 7\n"))
     assert week.rollcall_retention_days == 7
+
+
+def test_peers_carry_groups_and_an_expected_contact_interval(tmp_path: Path) -> None:
+    peer = "[[peers]]\nnode = '0011223344556677'\nlinks = { net = 'http://127.0.0.1:8472' }\n"
+    base = GOOD + "[links.net]\nkind = 'internet'\nlisten = '127.0.0.1:8471'\n" + peer
+    loaded = config.load(
+        write(tmp_path, base + "groups = ['distrikt-syd', 'botilbud']\ncontact_minutes = 30\n")
+    )
+    assert loaded.peers[0].groups == ("distrikt-syd", "botilbud") and loaded.peers[0].contact_minutes == 30
+    for bad, expected in (("groups = ['a:b']", "group names"), ("contact_minutes = 0.5", "contact_minutes")):
+        with pytest.raises(ConfigError, match=expected):
+            config.load(write(tmp_path, base + bad + "\n"))

@@ -318,7 +318,36 @@ function contactCell(row) {
   const paths = c.paths.map((p) => `${p.hop_name} (${p.link_kind}): ${t(`link_${p.state}`)}`).join("; ");
   return el("td", { class: c.alarms.length ? "stale" : "", "data-label": t("col_contact") },
     alarms.length ? el("div", {}, ...alarms) : el("span", { class: "pill answered" }, t("contact_ok")),
-    el("div", {}, heard), paths ? el("div", { class: "meta" }, `${t("route")}: ${paths}`) : null);
+    el("div", {}, heard), paths ? el("div", { class: "meta" }, `${t("route")}: ${paths}`) : null,
+    intervalControl(row));
+}
+
+// How often this institution must be heard from: a coordinator picks it from a list (a list, not a typed
+// number, so a live refresh of the board can never eat half a keystroke).
+const INTERVALS = [15, 30, 60, 120, 240, 480, 720, 1440];
+
+function intervalText(minutes) { return minutes < 60 ? t("unit_min", { n: minutes }) : t("unit_hours", { n: minutes / 60 }); }
+
+function intervalControl(row) {
+  const c = row.contact;
+  const minutes = Math.round(c.expected_interval / 60);
+  const label = t("interval_now", { interval: intervalText(minutes), source: t(`interval_${c.interval_source}`) });
+  if (state.me.role !== "coordinator") return el("div", { class: "meta" }, label);
+  const chosen = c.interval_source === "console" ? minutes : "";
+  const values = [...new Set([...INTERVALS, ...(chosen ? [chosen] : [])])].sort((a, b) => a - b);
+  const select = el("select", { name: "interval", "data-focus": "interval", "aria-label": t("interval_label", { name: row.name }) },
+    el("option", { value: "" }, t("interval_standard")),
+    ...values.map((m) => el("option", { value: String(m) }, intervalText(m))));
+  select.value = String(chosen);
+  const error = el("span", { class: "error" });
+  select.addEventListener("change", async () => {
+    try {
+      await api("contact-interval", { method: "POST", body: { node: row.node, minutes: select.value ? Number(select.value) : null } });
+      error.replaceChildren("");
+      refreshTopic("board");
+    } catch (failure) { error.replaceChildren(errorNode(failure)); }
+  });
+  return el("div", { class: "interval meta" }, label, " ", select, error);
 }
 
 async function renderBoard() {

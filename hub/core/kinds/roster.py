@@ -15,6 +15,7 @@ version once it holds every page. Each payload is
       1 version (uint, > 0)     2 issued (Unix seconds)
       3 nodes: list of maps     1 ed25519 (32 bytes)  2 x25519 (32 bytes)  3 name  4 role
                                 5 institution  6 groups (list of text)  7 valid_until (Unix s, 0 = open)
+                                8 contact_minutes (how often it should be heard from; 0 = the default)
       4 revoked: list of node ids (8 bytes each)
       5 page index (absent: 0)  6 page count (absent: 1)
 
@@ -44,6 +45,7 @@ SIGNATURE_SIZE = 64
 MAX_NODES = 1000
 MAX_PAGES = 16
 MAX_TEXT = 80
+MAX_CONTACT_MINUTES = 7 * 24 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class RosterNode:
     institution: str = ""
     groups: tuple[str, ...] = ()
     valid_until: int = 0  # Unix seconds; 0: until revoked
+    contact_minutes: int = 0  # how often it should be heard from (the board's silence alarm); 0: default
 
     @property
     def node_id(self) -> bytes:
@@ -152,6 +155,8 @@ def _node_map(node: RosterNode) -> dict[int, Any]:
         item[6] = list(node.groups)
     if node.valid_until:
         item[7] = node.valid_until
+    if node.contact_minutes:
+        item[8] = node.contact_minutes
     return item
 
 
@@ -217,7 +222,10 @@ def _node(item: dict[int, Any]) -> RosterNode:
     valid_until = item.get(7, 0)
     if not isinstance(valid_until, int):
         raise ValueError("valid_until must be Unix seconds")
-    return RosterNode(card, _text(item.get(5, "")), groups, valid_until)
+    contact = item.get(8, 0)
+    if not isinstance(contact, int) or not 0 <= contact <= MAX_CONTACT_MINUTES:
+        raise ValueError(f"contact_minutes must be 0..{MAX_CONTACT_MINUTES}")
+    return RosterNode(card, _text(item.get(5, "")), groups, valid_until, contact)
 
 
 def _text(value: object) -> str:
