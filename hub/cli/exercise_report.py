@@ -11,22 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from hub.cli.remote import load_config
 from hub.core.clock import SystemClock
 from hub.core.errors import ConfigError
 from hub.exercise.record import ExerciseRecord
 from hub.exercise.report import missing_libraries, write_report
-from hub.exercise.report.collect import HubFacts, collect
-from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts
+from hub.exercise.report.collect import collect
+from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts, hub_facts
 from hub.exercise.report.model import ReportInput
 from hub.relay.roster import Roster
 from hub.service.assembly import load_identity
 from hub.service.config import HubConfig
-from transports.lora_airtime import ModemPreset, preset_from_name
 
 EXIT_OK = 0
 
@@ -79,20 +76,4 @@ async def _facts(config: HubConfig, exercise_id: str) -> ReportInput:
     identity = load_identity(config, create=False)
     roster = Roster.load(identity.card, config.roster_path)
     names = {entry.node_id.hex(): entry.name for entry in roster} | participant_names
-    hub = HubFacts(
-        config.name,
-        config.store_path,
-        config.data_dir / "console.db",
-        names,
-        {link.name: link.kind for link in config.links},
-        {link.name: _preset(link.options) for link in config.links if link.kind == "lora"},
-    )
-    return collect(exercise, hub, now=time.time())
-
-
-def _preset(options: Mapping[str, Any]) -> ModemPreset:
-    """The LoRa link's modem preset (``beredt run`` has refused a wrong one already)."""
-    try:
-        return preset_from_name(str(options.get("preset", "LONG_FAST")))
-    except ValueError:
-        return ModemPreset.LONG_FAST
+    return collect(exercise, hub_facts(config, names), now=time.time())

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hub.console import rollcall_rows, state
+from hub.console import exercise_report, rollcall_rows, state
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.logbook import EntryType
 from hub.console.messages import local_zone
@@ -127,6 +127,7 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("GET", "logbook.html", _logbook_html, (*STAFF, Role.VIEWER)),
         ("GET", "logbook.csv", _logbook_csv, (*STAFF, Role.VIEWER)),
         ("GET", "cap/{id}", export_cap, (*STAFF, Role.VIEWER)),
+        ("GET", "exercise-report/{id}/{file:.+}", exercise_report.report_file, (*STAFF, Role.VIEWER)),
         ("POST", "cap", import_and_send, STAFF),
     ]
     for method, path, handler, roles in routes:

@@ -3,7 +3,7 @@
 ``collect`` builds a ``ReportInput`` from the exercise record and the hub's databases; ``write_report``
 draws the charts and writes everything into one folder::
 
-    rapport.html  rapport.pdf  figurer/*.png  csv/*.csv
+    rapport.html  report.css  rapport.pdf  figurer/*.png  csv/*.csv
 
 The charts and the PDF need the optional ``report`` extra (matplotlib, Jinja2, WeasyPrint):
 ``pip install 'beredt[report]'``; without it ``write_report`` raises ``ConfigError`` saying so.
@@ -12,6 +12,7 @@ The charts and the PDF need the optional ``report`` extra (matplotlib, Jinja2, W
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,13 @@ def write_report(report: ReportInput, folder: Path, *, generated: float | None =
 
     folder.mkdir(parents=True, exist_ok=True)
     drawn = charts.draw_all(report, folder / "figurer")
+    csv_files = tables.write_all(report, folder / "csv")
+    shutil.copyfile(page.STYLESHEET, folder / page.STYLESHEET.name)
     html_file = folder / "rapport.html"
+    when = time.time() if generated is None else generated
     html_file.write_text(
-        page.render_html(report, drawn, folder, time.time() if generated is None else generated),
-        encoding="utf-8",
+        page.render_html(report, drawn, [f.name for f in csv_files], folder, when), encoding="utf-8"
     )
     pdf_file = folder / "rapport.pdf"
     page.write_pdf(html_file, pdf_file)
-    return ReportFiles(html_file, pdf_file, drawn, tables.write_all(report, folder / "csv"))
+    return ReportFiles(html_file, pdf_file, drawn, csv_files)

@@ -8,14 +8,36 @@ end.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hub.core.errors import UsageError
 from hub.exercise import scenario
 from hub.exercise.record import ExerciseRecord
-from hub.exercise.report.collect import ExerciseFacts, InjectSent, Outage
+from hub.exercise.report.collect import ExerciseFacts, HubFacts, InjectSent, Outage
 from hub.exercise.report.model import Note, Targets
+from hub.relay.settings import RelaySettings
+from transports.lora_airtime import ModemPreset, preset_from_name
 
 EXERCISES_DB = "exercises.db"
 """The journal's file in the hub's data folder."""
+CONSOLE_DB = "console.db"
+"""The console's database in the hub's data folder (``hub.console.service.CONSOLE_DB``)."""
+
+
+def hub_facts(settings: RelaySettings, names: Mapping[str, str]) -> HubFacts:
+    """What the report needs of the hub whose files it reads: its name, databases and links."""
+    presets = {link.name: _preset(link.options) for link in settings.links if link.kind == "lora"}
+    kinds = {link.name: link.kind for link in settings.links}
+    console = settings.data_dir / CONSOLE_DB
+    return HubFacts(settings.name, settings.store_path, console, dict(names), kinds, presets)
+
+
+def _preset(options: Mapping[str, object]) -> ModemPreset:
+    """The LoRa link's modem preset (``beredt run`` has refused a wrong one already)."""
+    try:
+        return preset_from_name(str(options.get("preset", "LONG_FAST")))
+    except ValueError:
+        return ModemPreset.LONG_FAST
 
 
 async def exercise_facts(record: ExerciseRecord, exercise_id: str) -> tuple[ExerciseFacts, dict[str, str]]:

@@ -19,9 +19,13 @@ from hub.exercise.report.charts import outage_spans
 from hub.exercise.report.model import ReportInput
 
 TEMPLATE = "report.html"
+STYLESHEET = Path(__file__).with_name("report.css")
+"""Beside the page in the report's folder: a page may not carry its own styles under the console's CSP."""
 
 
-def render_html(report: ReportInput, charts: Mapping[str, Path], folder: Path, generated: float) -> str:
+def render_html(
+    report: ReportInput, charts: Mapping[str, Path], csv_files: list[str], folder: Path, generated: float
+) -> str:
     """The report page; chart images are referenced relative to ``folder`` (where the page is written)."""
     zone = ZoneInfo(report.timezone)
 
@@ -50,6 +54,7 @@ def render_html(report: ReportInput, charts: Mapping[str, Path], folder: Path, g
         unread=[m for m in report.messages if m.delivered_at is not None and m.read_at is None],
         outages=outage_spans(report),
         generated=local(generated, with_date=True),
+        csv_files=csv_files,
     )
 
 

@@ -134,7 +134,7 @@ async def play(folder: Path) -> Played:
             return Played(folder, exercise.id, folder / "staff", care_id.name, to.hex(), sent, report, files)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def played(tmp_path_factory: pytest.TempPathFactory) -> Played:
-    """Played once per module (the hubs are closed again); the tests read the files it left."""
+    """Played once for these tests (the hubs are closed again); they read the files it left."""
     return asyncio.run(play(tmp_path_factory.mktemp("exercise")))
