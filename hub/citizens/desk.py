@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hub.citizens.followup import NEEDS_HELP, OUTCOME_DANISH, Entry, Outage, merge
+from hub.citizens.followup import NEEDS_HELP, OUTCOME_DANISH, Entry, Outage, Visit, merge
 from hub.citizens.incidents import Incidents
 from hub.citizens.register import CITIZENS_DB, Reader, Register
 from hub.citizens.settings import CitizensConfig
 from hub.citizens.vault import KEY_FILE, Vault
 from hub.core.clock import Clock
 from hub.core.errors import UsageError
+from hub.core.kinds.followup import OUTCOME
 
 
 class Desk:
@@ -71,6 +72,31 @@ class Desk:
         await self.register.log(reader, "strømsvigt markeret", f"{outage.id}: {len(districts)} distrikter, "
                                 f"{len(addresses)} adresser")  # fmt: skip
         return outage.id
+
+    async def record_visit(
+        self,
+        citizen: str,
+        outcome: str,
+        *,
+        by: Reader,
+        at: int | None = None,
+        outage: str | None = None,
+    ) -> bool:
+        """Record what a visit found (for a list received from another hub, marked for reporting back
+        to it: the running hub sends it). True if new, False if the same visit (citizen, outage, moment)
+        was already recorded."""
+        by.check()
+        if outcome not in OUTCOME.names:
+            raise UsageError(f"ukendt udfald {outcome!r}; kendte: {', '.join(OUTCOME.names)}")
+        entry = self._entry_for(await self.incidents.entries(), citizen, outage)
+        if entry is None:
+            raise UsageError(f"borger {citizen} er ikke på nogen igangværende opfølgningsliste")
+        moment = at if at is not None else int(self.clock.time())
+        source = await self.incidents.source_of(entry.outage) or ""
+        visit = Visit(citizen, entry.outage, outcome, moment, by.who)
+        new = await self.incidents.add_visit(visit, self.clock.time(), report_to=source)
+        await self.register.log(by, "besøg registreret", citizen)
+        return new
 
     async def end_outage(self, reader: Reader, outage: str) -> bool:
         """The power is back: the outage's rows are deleted once its retention has passed."""

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS visits (
     by TEXT NOT NULL,
     received REAL NOT NULL,
     sealed BLOB NOT NULL,
+    report_to TEXT NOT NULL DEFAULT '',
+    reported TEXT,
     PRIMARY KEY (outage, citizen, at)
 );
 CREATE TABLE IF NOT EXISTS alarms (
@@ -155,16 +157,37 @@ class Incidents:
 
     # ---- visits and alarms --------------------------------------------------------------------------
 
-    async def add_visit(self, visit: Visit, received: float) -> bool:
-        """Store a visit; False if this (outage, citizen, moment) is already recorded."""
+    async def add_visit(self, visit: Visit, received: float, *, report_to: str = "") -> bool:
+        """Store a visit; False if this (outage, citizen, moment) is already recorded. ``report_to``: the
+        hub to send it to (a team's hub reports to the hub that sent the list); see ``unreported``."""
         sealed = self._seal({"outcome": visit.outcome}, "visit", f"{visit.outage}{visit.citizen}{visit.at}")
         cursor = await self._db.execute(
-            "INSERT OR IGNORE INTO visits (outage, citizen, at, by, received, sealed)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (visit.outage, visit.citizen, visit.at, visit.by, received, sealed),
+            "INSERT OR IGNORE INTO visits (outage, citizen, at, by, received, sealed, report_to)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (visit.outage, visit.citizen, visit.at, visit.by, received, sealed, report_to),
         )
         await self._db.commit()
         return cursor.rowcount > 0
+
+    async def unreported(self) -> list[tuple[Visit, str]]:
+        """Visits recorded here and not yet handed to the hub for sending, with where they go."""
+        async with self._db.execute(
+            "SELECT outage, citizen, at, by, sealed, report_to FROM visits"
+            " WHERE report_to != '' AND reported IS NULL ORDER BY received"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        out = []
+        for outage_id, citizen, at, by, sealed, report_to in rows:
+            fields = self._open(bytes(sealed), "visit", f"{outage_id}{citizen}{at}")
+            out.append((Visit(citizen, outage_id, fields["outcome"], at, by), str(report_to)))
+        return out
+
+    async def reported(self, visit: Visit, message: str) -> None:
+        await self._db.execute(
+            "UPDATE visits SET reported = ? WHERE outage = ? AND citizen = ? AND at = ?",
+            (message, visit.outage, visit.citizen, visit.at),
+        )
+        await self._db.commit()
 
     async def visits(self) -> Visits:
         visits = Visits()

@@ -46,7 +46,6 @@ from hub.citizens.settings import CitizensConfig
 from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind, Priority, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
-from hub.core.kinds.followup import OUTCOME
 from hub.relay.events import MessageReceived
 
 if TYPE_CHECKING:
@@ -83,6 +82,7 @@ class FollowUp(Desk):
         self.hub = hub
         self._sinks: list[AlarmSink] = []
         self._dispatching = asyncio.Lock()
+        self._reporting = asyncio.Lock()
 
     @classmethod
     async def open_for(cls, hub: Hub, config: CitizensConfig | None = None) -> FollowUp:
@@ -124,24 +124,10 @@ class FollowUp(Desk):
         at: int | None = None,
         outage: str | None = None,
     ) -> bool:
-        """Record what a visit found; on a team's hub also report it to the hub that sent the list.
+        """Record what a visit found; on a team's hub also send it to the hub that sent the list.
         True if new, False if the same visit (citizen, outage, moment) was already recorded."""
-        by.check()
-        if outcome not in OUTCOME.names:
-            raise UsageError(f"ukendt udfald {outcome!r}; kendte: {', '.join(OUTCOME.names)}")
-        entry = self._entry_for(await self.incidents.entries(), citizen, outage)
-        if entry is None:
-            raise UsageError(f"borger {citizen} er ikke på nogen opfølgningsliste")
-        moment = at if at is not None else int(self.hub.clock.time())
-        new = await self.incidents.add_visit(
-            Visit(citizen, entry.outage, outcome, moment, by.who), self.hub.clock.time()
-        )
-        await self.register.log(by, "besøg registreret", citizen)
-        source = await self.incidents.source_of(entry.outage)
-        if new and source:
-            body = {"citizen": citizen, "outcome": outcome, "at": moment, "outage": entry.outage}
-            await self.hub.submit(Kind.VISIT, bytes.fromhex(source), encode_payload(Kind.VISIT, body),
-                                  priority=Priority.URGENT, ttl_minutes=self.config.ttl_minutes)  # fmt: skip
+        new = await super().record_visit(citizen, outcome, by=by, at=at, outage=outage)
+        await self._report_visits()
         return new
 
     async def request_evacuation(
@@ -192,6 +178,7 @@ class FollowUp(Desk):
         """One round: send the lists of new outages, raise due alarms, delete what is past retention."""
         now = self.hub.clock.time()
         await self._dispatch_new(now)
+        await self._report_visits()
         await self._raise_alarms(now)
         gone = await self.incidents.purge(now, self.config.retention_days * 86400.0)
         if gone:
@@ -222,6 +209,29 @@ class FollowUp(Desk):
                         len(unassigned), ", ".join(sorted(set(unassigned))))  # fmt: skip
         await self.incidents.dispatched(outage.id, now)
         log.info("outage %s: %d citizens on follow-up lists", outage.id, len(entries))
+
+    async def _report_visits(self) -> None:
+        """Send the visits recorded here (by the API or the CLI) to the hubs that sent their lists; one
+        that could not be sent now is tried again at the next tick."""
+        async with self._reporting:
+            for visit, to in await self.incidents.unreported():
+                body = {
+                    "citizen": visit.citizen,
+                    "outcome": visit.outcome,
+                    "at": visit.at,
+                    "outage": visit.outage,
+                }
+                payload = encode_payload(Kind.VISIT, body)
+                try:
+                    message = await self.hub.submit(
+                        Kind.VISIT, bytes.fromhex(to), payload, priority=Priority.URGENT,
+                        ttl_minutes=self.config.ttl_minutes,
+                    )  # fmt: skip
+                except BeredtError as exc:
+                    log.warning("citizens: visit for %s not sent yet (%s); trying again at the next tick",
+                                visit.citizen, exc)  # fmt: skip
+                    continue
+                await self.incidents.reported(visit, message.hex())
 
     async def _raise_alarms(self, now: float) -> None:
         own = {o.id for o in await self.incidents.outages(active_only=True, source="")}

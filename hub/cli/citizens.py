@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.citizens.desk import Desk
+from hub.citizens.followup import OUTCOME_DANISH
 from hub.citizens.records import EQUIPMENT_DANISH, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.sample import sample_csv
@@ -28,6 +29,7 @@ from hub.cli.remote import load_config, print_table
 from hub.console.messages import local_zone
 from hub.core.clock import SystemClock
 from hub.core.errors import UsageError
+from hub.core.kinds.followup import OUTCOME
 from hub.service.config import HubConfig
 
 EXIT_OK, EXIT_REJECTED = 0, 1
@@ -39,7 +41,7 @@ def add_citizens_commands(
     citizens = subparsers.add_parser(
         "citizens",
         parents=[common],
-        help="register of power-dependent citizens: import, outage, list, erase, export, log, sample",
+        help="register of power-dependent citizens: import, outage, list, visit, erase, export, log, sample",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  beredt citizens sample --count 40 --district Nord --district Syd > borgere.csv\n"
@@ -60,6 +62,15 @@ def add_citizens_commands(
     listing.add_argument("--district")
     listing.add_argument("--register", action="store_true", help="the whole register instead")
     listing.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
+    visit = actions.add_parser(
+        "visit", parents=[common], help="record what a visit found (sent on to the hub that sent the list)"
+    )
+    visit.add_argument("citizen")
+    visit.add_argument(
+        "outcome", choices=OUTCOME.names, help=", ".join(f"{k}: {v}" for k, v in OUTCOME_DANISH.items())
+    )
+    visit.add_argument("--at", help="when, ISO 8601 (default: now)")
+    visit.add_argument("--outage", help="the outage, when the citizen is on more than one list")
     erase = actions.add_parser("erase", parents=[common], help="erase one person (their register id)")
     erase.add_argument("citizen")
     export = actions.add_parser("export", parents=[common], help="the register as CSV with ids, for a team")
@@ -88,6 +99,7 @@ def cmd_citizens(args: argparse.Namespace) -> int:
         "erase": _erase,
         "export": _export,
         "log": _access_log,
+        "visit": _visit,
     }
     config = load_config(args)
     return asyncio.run(
@@ -129,13 +141,7 @@ async def _outage(args: argparse.Namespace, desk: Desk) -> int:
             raise UsageError(f"intet igangværende strømsvigt med id {args.end}")
         print(f"Strømsvigt {args.end} afsluttet; data slettes {desk.config.retention_days:g} dage efter.")
         return EXIT_OK
-    started = None
-    if args.started:
-        try:
-            moment = datetime.fromisoformat(args.started)
-        except ValueError:
-            raise UsageError(f"--started: {args.started!r} er ikke et ISO 8601-tidspunkt") from None
-        started = (moment if moment.tzinfo else moment.replace(tzinfo=local_zone())).timestamp()
+    started = None if args.started is None else _moment(args.started, "--started")
     outage = await desk.mark_outage(
         _reader(), districts=args.district, addresses=args.address, started=started
     )
@@ -171,6 +177,14 @@ async def _list(args: argparse.Namespace, desk: Desk) -> int:
     return EXIT_OK
 
 
+async def _visit(args: argparse.Namespace, desk: Desk) -> int:
+    at = None if args.at is None else int(_moment(args.at, "--at"))
+    new = await desk.record_visit(args.citizen, args.outcome, by=_reader(), at=at, outage=args.outage)
+    what = OUTCOME_DANISH[args.outcome]
+    print(f"Besøg hos {args.citizen} registreret: {what}." if new else "Det besøg var allerede registreret.")
+    return EXIT_OK
+
+
 async def _erase(args: argparse.Namespace, desk: Desk) -> int:
     if not await desk.erase(_reader(), args.citizen):
         raise UsageError(f"ingen borger med id {args.citizen} i registret")
@@ -193,6 +207,15 @@ async def _access_log(args: argparse.Namespace, desk: Desk) -> int:
                 [(_local(float(str(e["at"]))), str(e["who"]), str(e["action"]), str(e["subject"]))
                  for e in entries])  # fmt: skip
     return EXIT_OK
+
+
+def _moment(text: str, option: str) -> float:
+    """An ISO 8601 time; without an offset it is Danish time."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option}: {text!r} er ikke et ISO 8601-tidspunkt (2026-12-06T14:30)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=local_zone())).timestamp()
 
 
 def _equipment(names: Any) -> str:

@@ -5,14 +5,19 @@ holds a name, CPR number or address."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hub.citizens.desk import Desk
 from hub.citizens.records import parse_csv
-from hub.citizens.register import CITIZENS_DB
+from hub.citizens.register import CITIZENS_DB, Reader
+from hub.core.clock import SystemClock
 from tests.hubproc import HubProcess
 from tests.hubs.test_sealed_on_air import Spy
 from tests.mosquitto import running_mosquitto
@@ -44,6 +49,19 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, Spy]]:
             team.kill()
 
 
+def _rows(hub: HubProcess) -> list[dict[str, Any]]:
+    """The hub's follow-up list read from its own files (as the CLI does, without starting one)."""
+
+    async def read() -> list[dict[str, Any]]:
+        desk = await Desk.open(hub.dir / "data", SystemClock())
+        try:
+            return await desk.followup_view(Reader("test", "coordinator"))
+        finally:
+            await desk.aclose()
+
+    return asyncio.run(read())
+
+
 def _db_bytes(hub: HubProcess) -> bytes:
     return b"".join(p.read_bytes() for p in (hub.dir / "data").iterdir() if p.name.startswith(CITIZENS_DB))
 
@@ -72,21 +90,31 @@ def test_outage_from_the_cli_reaches_the_team_and_nothing_personal_leaks(
     out = staff.cli("citizens", "outage", "--district", "Nord")
     outage = out.split()[1]
 
-    def team_rows() -> list[dict[str, object]]:
-        return list(json.loads(team.cli("citizens", "list", "--json")))
-
-    team.wait_for("the Nord list on the team's hub", lambda: len(team_rows()) == 6, timeout=60)
-    rows = team_rows()
+    team.wait_for("the Nord list on the team's hub", lambda: len(_rows(team)) == 6, timeout=60)
+    rows = json.loads(team.cli("citizens", "list", "--json"))
     assert {r["district"] for r in rows} == {"Nord"} and all(r["name"] for r in rows)
     assert [r["hours_left"] for r in rows] == sorted(r["hours_left"] for r in rows)
-    staff_rows = json.loads(staff.cli("citizens", "list", "--json"))
+    staff_rows = _rows(staff)
     assert [r["id"] for r in staff_rows] == [r["id"] for r in rows] and staff_rows[0]["outage"] == outage
+
+    # a nurse on the team's hub records a visit from the shell; the running team hub sends it on
+    first = str(rows[0]["id"])
+    assert "registreret: mangler strøm" in team.cli("citizens", "visit", first, "needs_power")
+    at = datetime.fromtimestamp(float(str(_rows(team)[0]["visited_at"])), UTC).isoformat()
+    assert "allerede registreret" in team.cli("citizens", "visit", first, "needs_power", "--at", at)
+
+    def outcome() -> object:
+        return next(r["outcome"] for r in _rows(staff) if r["id"] == first)
+
+    staff.wait_for("the visit on the staff hub", lambda: outcome() == "needs_power", timeout=60)
+    table = staff.cli("citizens", "list")
+    assert "timer tilbage" in table and "mangler strøm" in table and "ALARM" in table
 
     # the alarms reached the coordinator's log book, and the register's access log names who read it
     staff.wait_for(
         "six alarms in the log book", lambda: staff.cli("log", "export").count("ALARM: Borger") == 6
     )
-    assert all(r["alarm"] for r in json.loads(staff.cli("citizens", "list", "--json")))
+    assert all(r["alarm"] for r in _rows(staff))
     access = staff.cli("citizens", "log")
     assert "import" in access and "strømsvigt markeret" in access and "opfølgningsliste læst" in access
 
