@@ -37,7 +37,7 @@ SAME_SITE = frozenset({"same-origin", "none"})
 
 def refuse(refusals: Counter[str], reason: str, status: int, message: str) -> web.Response:
     refusals[reason] += 1
-    return web.json_response({"error": message}, status=status)
+    return web.json_response({"code": reason, "error": message}, status=status)
 
 
 def via_socket(request: web.Request) -> bool:
@@ -100,16 +100,16 @@ class Gate:
         if not local and not host_allowed(request.headers.get("Host"), self.names):
             return refuse(
                 self.refusals, "foreign_host", 421,
-                "this hub does not answer to that host name; add it to [api] hosts if it is yours",
+                "Hubben svarer ikke på det værtsnavn; tilføj det under [api] hosts, hvis det er jeres",
             )  # fmt: skip
         if not local and not same_origin(request):
-            return refuse(self.refusals, "cross_origin", 403, "cross-origin request refused")
+            return refuse(self.refusals, "cross_origin", 403, "Anmodning fra et andet websted afvist")
         if (
             request.path.startswith("/v1/")
             and request.method not in SAFE_METHODS
             and request.content_type != "application/json"
         ):
-            return refuse(self.refusals, "not_json", 415, "send the body as Content-Type: application/json")
+            return refuse(self.refusals, "not_json", 415, "Send indholdet som Content-Type: application/json")
         return await handler(request)
 
     def scoped(self, scope: Scope | None, handler: Handler) -> Handler:
@@ -122,18 +122,18 @@ class Gate:
             if kind.lower() != "bearer" or not secret:
                 return refuse(
                     self.refusals, "unauthenticated", 401,
-                    "this API needs 'Authorization: Bearer <token>'; make one with 'beredt token add'",
+                    "API'et kræver 'Authorization: Bearer <token>'; lav et med 'beredt token add'",
                 )  # fmt: skip
             try:
                 token = self.tokens.find(secret.strip()) if self.tokens is not None else None
             except ConfigError as exc:
                 log.error("refusing every API token: %s", exc)
-                return refuse(self.refusals, "tokens_unreadable", 503, "the hub cannot read its API tokens")
+                return refuse(self.refusals, "tokens_unreadable", 503, "Hubben kan ikke læse sine API-tokens")
             if token is None:
-                return refuse(self.refusals, "unknown_token", 401, "unknown or revoked token")
+                return refuse(self.refusals, "unknown_token", 401, "Ukendt eller tilbagekaldt token")
             if scope is not None and not token.allows(scope):
                 return refuse(
-                    self.refusals, "out_of_scope", 403, f"token {token.name!r} lacks the {scope} scope"
+                    self.refusals, "out_of_scope", 403, f"Token {token.name!r} mangler rettigheden {scope}"
                 )
             return await _audited(request, f"token {token.name!r}", handler)
 

@@ -2,7 +2,8 @@
 
 JSON at the edge only: bodies are validated and turned into compact payloads by ``hub.core.kinds`` before a
 frame is signed. ``POST /v1/messages`` answers 202 only after the durable commit. Errors are JSON
-``{"error": "..."}`` with a 4xx status that says whose fault it is; a full store answers 507. Who may call
+``{"code": "...", "error": "..."}``: a stable English code for programs and a Danish text for people,
+with a 4xx status that says whose fault it is; a full store answers 507. Who may call
 which route is decided by ``hub.api.gate``: anyone who can open the Unix socket, and on the network port
 only a bearer token with the route's scope (``ROUTES``).
 """
@@ -42,6 +43,10 @@ from hub.relay.hub import Hub
 from hub.relay.store_records import StoredMessage
 
 MAX_BODY = 64 * 1024
+_HTTP_DA = {
+    404: "Ukendt adresse i API'et (se /v1/openapi.yaml)",
+    405: "Metoden er ikke tilladt på denne adresse",
+}
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
 GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
 GUARDS_KEY: web.AppKey[tuple[ConnectionGuard, ...]] = web.AppKey("guards", tuple)
@@ -59,18 +64,19 @@ class CitizensSlot:
 CITIZENS_KEY: web.AppKey[CitizensSlot] = web.AppKey("citizens", CitizensSlot)
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, code: str, message: str) -> web.Response:
+    """An error for a program (``code``: stable, English) and for a person (``error``: Danish)."""
+    return web.json_response({"code": code, "error": message}, status=status)
 
 
 def _enum(value: Any, enum: type[Priority] | type[Status], field: str) -> Any:
     if not isinstance(value, str):
-        raise ValueError(f"{field}: expected a string")
+        raise ValueError(f"{field}: forventede tekst")
     try:
         return enum[value.upper().replace("-", "_")]
     except KeyError:
         choices = ", ".join(m.name.lower().replace("_", "-") for m in enum)
-        raise ValueError(f"{field}: unknown value {value!r}; expected one of {choices}") from None
+        raise ValueError(f"{field}: ukendt værdi {value!r}; brug en af {choices}") from None
 
 
 def parse_recipient(value: Any) -> bytes:
@@ -83,7 +89,7 @@ def parse_recipient(value: Any) -> bytes:
             raw = b""
         if len(raw) == 8:
             return raw
-    raise ValueError(f"to: expected a node id of 16 hex digits, 'group:NAME' or '*', got {value!r}")
+    raise ValueError(f"to: forventede et node-id på 16 hex-cifre, 'group:NAVN' eller '*', fik {value!r}")
 
 
 async def send_message(request: web.Request) -> web.Response:
@@ -91,12 +97,12 @@ async def send_message(request: web.Request) -> web.Response:
     try:
         body = await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, f"body is not valid JSON: {exc}")
+        return _error(400, "invalid_json", f"Indholdet er ikke gyldig JSON: {exc}")
     if not isinstance(body, dict):
-        return _error(400, "body must be a JSON object with 'to', 'kind' and 'body'")
+        return _error(400, "invalid_request", "Indholdet skal være et JSON-objekt med 'to', 'kind' og 'body'")
     unknown = set(body) - {"to", "kind", "body", "priority", "ttl_minutes", "status", "public"}
     if unknown:
-        return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+        return _error(400, "unknown_field", f"Ukendte felter: {', '.join(sorted(unknown))}")
     group = group_address(body["to"]) if isinstance(body.get("to"), str) else None
     try:
         recipient = BROADCAST if group is not None else parse_recipient(body.get("to"))
@@ -104,39 +110,56 @@ async def send_message(request: web.Request) -> web.Response:
         try:
             kind = Kind[str(kind_name).upper().replace("-", "_")]
         except KeyError:
-            raise ValueError(f"kind: unknown kind {kind_name!r}") from None
+            raise ValueError(f"kind: ukendt slags besked {kind_name!r}") from None
         if kind in (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER):
-            raise ValueError(f"kind: {kind.name.lower()} messages are made by the hub itself")
-        payload = encode_payload(kind, body.get("body"))
+            raise ValueError(f"kind: {kind.name.lower()}-beskeder laves kun af hubben selv")
+        try:
+            payload = encode_payload(kind, body.get("body"))
+        except ValueError as exc:  # the field's own words name it: status.fuel_hours: -1 is outside 0..9999
+            raise ValueError(f"Ugyldigt indhold for en {kind.name.lower()}-besked: {exc}") from None
         priority = _enum(body.get("priority", "normal"), Priority, "priority")
         status = _enum(body.get("status", "actual"), Status, "status")
         ttl = body.get("ttl_minutes")
         if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= 0xFFFF):
-            raise ValueError("ttl_minutes: expected a whole number of minutes from 1 to 65535")
+            raise ValueError("ttl_minutes: forventede et helt antal minutter fra 1 til 65535")
         public = body.get("public", False)
         if not isinstance(public, bool):
-            raise ValueError("public: expected true (readable by every hub on the way) or false (sealed)")
+            raise ValueError(
+                "public: forventede true (kan læses af alle hubber på vejen) eller false (forseglet)"
+            )
     except ValueError as exc:
-        return _error(400, str(exc))
+        return _error(400, "invalid_request", str(exc))
     if group is not None:
         return await _send_to_group(hub, group, kind, payload, priority, ttl, status, public)
     if recipient != BROADCAST and hub.roster.get(recipient) is None:
         return _error(
             422,
-            f"unknown recipient {recipient.hex()}: not in the roster; add its card with 'beredt roster add'"
-            " (its end-to-end acks could not be verified otherwise)",
+            "unknown_recipient",
+            f"Ukendt modtager {recipient.hex()}: ikke i rosteren; tilføj dens kort med 'beredt roster add'"
+            " (ellers kunne dens kvitteringer ikke efterprøves)",
         )
     try:
         message_id = await hub.submit(
             kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status, public=public
         )
-    except (RoutingError, SealError) as exc:
-        return _error(422, str(exc))
-    except StoreFull as exc:
-        return _error(507, f"not accepted: {exc}")
-    except StoreError as exc:
-        return _error(503, f"not accepted: {exc}")
+    except (RoutingError, SealError, StoreError) as exc:
+        return _not_accepted(exc)
     return web.json_response({"id": message_id.hex(), "state": "accepted"}, status=202)
+
+
+def _not_accepted(exc: RoutingError | SealError | StoreError) -> web.Response:
+    """Why the hub did not accept a message (for a group: members sent before are in its group message)."""
+    if isinstance(exc, SealError):
+        return _error(422, "cannot_seal", str(exc))
+    if isinstance(exc, RoutingError):
+        return _error(422, "cannot_send", str(exc))
+    if isinstance(exc, StoreFull):
+        return _error(
+            507, "store_full",
+            "Ikke modtaget: hubbens lager er fuldt, og der kunne ikke gøres plads (livsvigtige beskeder"
+            " ryddes aldrig); se hubbens log",
+        )  # fmt: skip
+    return _error(503, "store_failed", "Ikke modtaget: hubbens lager svigtede; se hubbens log og prøv igen")
 
 
 async def _send_to_group(
@@ -154,12 +177,8 @@ async def _send_to_group(
         sent = await hub.submit_group(
             kind, group, payload, priority=priority, ttl_minutes=ttl, status=status, public=public
         )
-    except (RoutingError, SealError) as exc:
-        return _error(422, str(exc))
-    except StoreFull as exc:
-        return _error(507, f"not accepted (members sent before the store filled are tracked): {exc}")
-    except StoreError as exc:
-        return _error(503, f"not accepted: {exc}")
+    except (RoutingError, SealError, StoreError) as exc:
+        return _not_accepted(exc)
     messages = [
         {"to": node, "to_name": name_of_node(hub, node), "id": message} for node, message in sent.members
     ]
@@ -189,7 +208,7 @@ async def group_messages(request: web.Request) -> web.Response:
     try:
         limit = max(1, min(int(request.query.get("limit", "50")), 500))
     except ValueError:
-        return _error(400, "limit must be a number")
+        return _error(400, "invalid_query", "limit skal være et tal")
     sends = hub.group_sends.newest(limit)
     return web.json_response({"group_messages": await progress(sends, hub.store, hub.roster)})
 
@@ -198,7 +217,7 @@ async def group_message(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     sent = hub.group_sends.get(request.match_info["id"])
     if sent is None:
-        return _error(404, f"no group message {request.match_info['id']}")
+        return _error(404, "not_found", f"Ingen gruppebesked {request.match_info['id']}")
     return web.json_response((await progress([sent], hub.store, hub.roster))[0])
 
 
@@ -234,10 +253,10 @@ async def get_message(request: web.Request) -> web.Response:
     try:
         message_id = bytes.fromhex(request.match_info["id"])
     except ValueError:
-        return _error(400, "message id must be 32 hex digits")
+        return _error(400, "invalid_id", "Et besked-id er 32 hex-cifre")
     message = await hub.store.message(message_id)
     if message is None:
-        return _error(404, f"no message {request.match_info['id']}")
+        return _error(404, "not_found", f"Ingen besked {request.match_info['id']}")
     deliveries = await hub.store.deliveries(message_id)
     out = _message_json(hub, message)
     out.update(
@@ -269,7 +288,7 @@ async def inbox(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "100"))
         since = float(request.query.get("since", "0"))
     except ValueError:
-        return _error(400, "limit and since must be numbers")
+        return _error(400, "invalid_query", "limit og since skal være tal")
     messages = await hub.store.inbox(limit=max(1, min(limit, 1000)), since=since)
     return web.json_response({"messages": [_message_json(hub, m) for m in messages]})
 
@@ -325,7 +344,7 @@ async def roster_reload(request: web.Request) -> web.Response:
     try:
         count = hub.reload_roster()
     except ConfigError as exc:
-        return _error(400, f"roster not reloaded: {exc}")
+        return _error(400, "invalid_roster", f"Rosteren blev ikke genindlæst: {exc}")
     return web.json_response({"nodes": count})
 
 
@@ -335,19 +354,24 @@ async def send_radio_status(request: web.Request) -> web.Response:
     link = request.match_info["link"]
     transport = hub.links.transports.get(link)
     if transport is None:
-        return _error(404, f"no link named {link!r}")
+        return _error(404, "unknown_link", f"Ingen forbindelse ved navn {link!r}")
     send_status = getattr(transport, "send_status", None)
     if send_status is None:
         return _error(
-            409, f"link {link!r} ({hub.links.kind_of(link)}) has no status messages; use a SINE link"
-        )
+            409, "no_status_messages",
+            f"Forbindelsen {link!r} ({hub.links.kind_of(link)}) kan ikke sende statusbeskeder;"
+            " brug en SINE-forbindelse",
+        )  # fmt: skip
     try:
         body = await request.json()
         to, status = body["to"], body["status"]
         if not isinstance(to, str) or not isinstance(status, str):
             raise TypeError
     except (json.JSONDecodeError, KeyError, TypeError):
-        return _error(400, 'body must be {"to": "<node id or address>", "status": "<status plan name>"}')
+        return _error(
+            400, "invalid_request",
+            'Indholdet skal være {"to": "<node-id eller adresse>", "status": "<navn fra statusplanen>"}',
+        )  # fmt: skip
     address = to
     try:
         peer = hub.links.peers.get(bytes.fromhex(to))
@@ -356,62 +380,71 @@ async def send_radio_status(request: web.Request) -> web.Response:
     if peer is not None:
         address = peer.address(link) or ""
         if not address:
-            return _error(422, f"peer {peer.name} has no address on link {link!r}")
+            return _error(422, "no_address", f"{peer.name} har ingen adresse på forbindelsen {link!r}")
     try:
         await send_status(address, status, priority=int(Priority.URGENT))
     except DeliveryRefused as exc:
-        return _error(409, str(exc))
+        return _error(409, "refused_by_link", f"Forbindelsen afviste statusbeskeden: {exc}")
     except BudgetExhausted as exc:
-        return web.json_response({"error": str(exc), "retry_after": exc.retry_after}, status=503)
+        return web.json_response(
+            {"code": "budget_exhausted", "retry_after": exc.retry_after,
+             "error": f"Forbindelsens sendebudget er brugt; prøv igen om {exc.retry_after:.0f} s"},
+            status=503,
+        )  # fmt: skip
     except TransportError as exc:
-        return _error(503, str(exc))
+        return _error(503, "link_failed", f"Forbindelsen svigtede: {exc}")
     return web.json_response({"link": link, "to": address, "status": status, "state": "sent"}, status=202)
+
+
+def _console_unavailable(request: web.Request) -> web.Response:
+    return _error(
+        503, "console_unavailable",
+        f"Statustavle og statusrunder bor i konsollen, som ikke kører ({console_status(request.app)})",
+    )  # fmt: skip
 
 
 async def board(request: web.Request) -> web.Response:
     """The status board of institutions, as the console shows it (for `beredt board` and local apps)."""
     if CONSOLE_KEY not in request.app:
-        return _error(
-            503, f"board and roll-calls live in the console, which is {console_status(request.app)}"
-        )
+        return _console_unavailable(request)
     return web.json_response({"institutions": request.app[CONSOLE_KEY].board_rows()})
 
 
 async def rollcalls(request: web.Request) -> web.Response:
     if CONSOLE_KEY not in request.app:
-        return _error(
-            503, f"board and roll-calls live in the console, which is {console_status(request.app)}"
-        )
+        return _console_unavailable(request)
     return web.json_response({"rollcalls": request.app[CONSOLE_KEY].rollcalls.summary()})
 
 
 async def start_rollcall(request: web.Request) -> web.Response:
     """Ask institutions to report status by a deadline; overdue ones are re-sent to, then escalated."""
     if CONSOLE_KEY not in request.app:
-        return _error(
-            503, f"board and roll-calls live in the console, which is {console_status(request.app)}"
-        )
+        return _console_unavailable(request)
     try:
         body = await request.json()
     except json.JSONDecodeError as exc:
-        return _error(400, f"body is not valid JSON: {exc}")
+        return _error(400, "invalid_json", f"Indholdet er ikke gyldig JSON: {exc}")
     if not isinstance(body, dict):
-        return _error(400, 'body must be {"question": ..., "minutes": ..., "institutions": [...]}')
+        return _error(
+            400,
+            "invalid_request",
+            'Indholdet skal være {"question": ..., "minutes": ..., "institutions": [...]}',
+        )
     question = body.get("question") or "Meld status"
     minutes = body.get("minutes", 30)
     institutions = body.get("institutions") or []
     if not isinstance(question, str) or len(question.encode()) > 200:
-        return _error(400, "question: expected text of at most 200 bytes")
+        return _error(400, "invalid_request", "question: forventede tekst på højst 200 bytes")
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
-        return _error(400, "minutes: expected a whole number of minutes from 1 to 1440")
+        return _error(400, "invalid_request", "minutes: forventede et helt antal minutter fra 1 til 1440")
     if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
-        return _error(400, "institutions: expected a list of node ids")
+        return _error(400, "invalid_request", "institutions: forventede en liste af node-id'er")
     try:
         request_id = await request.app[CONSOLE_KEY].start_rollcall(
             question, minutes, institutions, author="api"
         )
     except ValueError as exc:
-        return _error(422, str(exc))
+        return _error(422, "rollcall_refused", str(exc))
     return web.json_response({"request": request_id}, status=202)
 
 
@@ -424,10 +457,10 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"body larger than {MAX_BODY} bytes")
+        return _error(413, "too_large", f"Indholdet er større end {MAX_BODY} bytes")
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return _error(exc.status, exc.reason)
+            return _error(exc.status, f"http_{exc.status}", _HTTP_DA.get(exc.status, exc.reason))
         raise
 
 

@@ -309,12 +309,16 @@ class Hub:
         broadcast) unless ``public``; ``SealError`` if it cannot be. ``via`` names a link to try first when
         it is usable; the policy still decides otherwise."""
         if via is not None and via not in self.links.transports:
-            raise RoutingError(f"no link named {via!r}; links: {', '.join(self.links.transports)}")
+            raise RoutingError(
+                f"ingen forbindelse ved navn {via!r}; forbindelser: {', '.join(self.links.transports)}"
+            )
         self._check_may_send(kind)
         to_self = recipient == self.node_id
         hops = [] if to_self else self.router.delivery_hops(recipient)
         if not hops and not to_self:
-            raise RoutingError(f"no route to {recipient.hex()}: add it to [routes] or set a default route")
+            raise RoutingError(
+                f"ingen rute til {recipient.hex()}: tilføj den under [routes], eller sæt en standardrute"
+            )
         ttl = ttl_minutes or self.config.timing.default_ttl_minutes
         if not 0 < ttl <= MAX_TTL_MINUTES:
             raise ValueError(f"ttl_minutes must be 1..{MAX_TTL_MINUTES}")
@@ -372,14 +376,14 @@ class Hub:
         or a member without a route, before anything is stored."""
         members = self.groups.members(group)
         if not members:
-            known = ", ".join(self.groups.names()) or "none"
-            raise RoutingError(f"group {group!r} has no members in the roster; groups: {known}")
+            known = ", ".join(self.groups.names()) or "ingen"
+            raise RoutingError(f"gruppen {group!r} har ingen medlemmer i rosteren; grupper: {known}")
         self._check_may_send(kind)
         unroutable = [m.hex() for m in members if not self.router.delivery_hops(m)]
         if unroutable:
             raise RoutingError(
-                f"no route to {', '.join(unroutable)} in group {group!r}: add them to [routes] or set a"
-                " default route"
+                f"ingen rute til {', '.join(unroutable)} i gruppen {group!r}: tilføj dem under [routes],"
+                " eller sæt en standardrute"
             )
 
         def submit_one(member: bytes) -> Awaitable[bytes]:
@@ -413,8 +417,8 @@ class Hub:
         if kind not in allowed:
             may = ", ".join(sorted(k.name.lower() for k in allowed if k not in (Kind.ACK, Kind.HOP_ACK)))
             raise RoutingError(
-                f"a {role.value} node may not send {kind.name.lower()} messages (its roster role allows"
-                f" {may}); the receiving hubs would refuse it"
+                f"en {role.value}-node må ikke sende {kind.name.lower()}-beskeder (dens rolle i rosteren"
+                f" tillader {may}); de modtagende hubber ville afvise dem"
             )
 
     def _seal(self, payload: bytes, context: Context) -> bytes:
@@ -422,8 +426,8 @@ class Hub:
             entry = self.roster.get(context.recipient)
             if entry is None:
                 raise SealError(
-                    f"{context.recipient.hex()} is not in the roster, so it could not open a sealed message:"
-                    " add its card with 'beredt roster add', or send the message as public"
+                    f"{context.recipient.hex()} er ikke i rosteren og kunne ikke åbne en forseglet besked:"
+                    " tilføj dens kort med 'beredt roster add', eller send beskeden som offentlig"
                 )
             return self.sealing.seal_direct(payload, entry.card.sealing_key, context)
         # a broadcast is read by every hub in the roster that has people at it; relays only forward
@@ -434,14 +438,14 @@ class Hub:
         ]
         if not readers:
             raise SealError(
-                "nobody in the roster could open a sealed broadcast: add the other hubs' cards with"
-                " 'beredt roster add', or send the message as public"
+                "ingen i rosteren kunne åbne en forseglet rundsending: tilføj de andre hubbers kort med"
+                " 'beredt roster add', eller send beskeden som offentlig"
             )
         sealed = self.sealing.seal_wrapped(payload, readers, context)
         if len(sealed) > MAX_PAYLOAD:
             raise SealError(
-                f"sealed for {len(readers)} readers the message is {len(sealed)} bytes, more than the"
-                f" {MAX_PAYLOAD}-byte limit: shorten it, or send it to fewer recipients"
+                f"forseglet til {len(readers)} læsere fylder beskeden {len(sealed)} bytes, mere end grænsen"
+                f" på {MAX_PAYLOAD} bytes: gør den kortere, eller send den til færre modtagere"
             )
         return sealed
 

@@ -49,25 +49,31 @@ async def test_send_then_read_state(client: tuple[TestClient, Hub]) -> None:  # 
 
 
 @pytest.mark.parametrize(
-    ("body", "status", "fragment"),
+    ("body", "status", "code", "fragment"),
     [
-        ("{not json", 400, "not valid JSON"),
-        ([1, 2], 400, "JSON object"),
-        ({"to": "x", "body": "hej"}, 400, "to: expected a node id"),
-        ({"to": "00" * 8, "kind": "telegram", "body": "x"}, 400, "unknown kind"),
-        ({"to": "00" * 8, "body": "x", "colour": "red"}, 400, "unknown field(s): colour"),
-        ({"to": "00" * 8, "body": "x", "priority": "vip"}, 400, "priority: unknown value"),
-        ({"to": "00" * 8, "body": "x", "ttl_minutes": 0}, 400, "ttl_minutes"),
-        ({"to": "00" * 8, "kind": "status", "body": {"facility": "Splendid"}}, 400, "facility"),
-        ({"to": "00" * 8, "kind": "ack", "body": ["00" * 16]}, 400, "made by the hub itself"),
-        ({"to": "77" * 8, "body": "x"}, 422, "unknown recipient"),
-        ({"to": "00" * 8, "body": "x", "public": "yes"}, 400, "public: expected true"),
+        ("{not json", 400, "invalid_json", "ikke gyldig JSON"),
+        ([1, 2], 400, "invalid_request", "JSON-objekt"),
+        ({"to": "x", "body": "hej"}, 400, "invalid_request", "to: forventede et node-id"),
+        ({"to": "00" * 8, "kind": "telegram", "body": "x"}, 400, "invalid_request", "ukendt slags besked"),
+        ({"to": "00" * 8, "body": "x", "colour": "red"}, 400, "unknown_field", "Ukendte felter: colour"),
+        ({"to": "00" * 8, "body": "x", "priority": "vip"}, 400, "invalid_request", "priority: ukendt værdi"),
+        ({"to": "00" * 8, "body": "x", "ttl_minutes": 0}, 400, "invalid_request", "ttl_minutes"),
+        (
+            {"to": "00" * 8, "kind": "status", "body": {"facility": "Splendid"}},
+            400,
+            "invalid_request",
+            "facility",
+        ),
+        ({"to": "00" * 8, "kind": "ack", "body": ["00" * 16]}, 400, "invalid_request", "laves kun af hubben"),
+        ({"to": "77" * 8, "body": "x"}, 422, "unknown_recipient", "Ukendt modtager"),
+        ({"to": "00" * 8, "body": "x", "public": "yes"}, 400, "invalid_request", "public: forventede true"),
     ],
 )
 async def test_bad_requests_say_what_is_wrong(
     client: tuple[TestClient, Hub],  # type: ignore[type-arg]
     body: object,
     status: int,
+    code: str,
     fragment: str,
 ) -> None:
     http, hub = client
@@ -81,7 +87,8 @@ async def test_bad_requests_say_what_is_wrong(
         )
         response = await http.post("/v1/messages", json=body)
     assert response.status == status
-    assert fragment in (await response.json())["error"]
+    answer = await response.json()
+    assert answer["code"] == code and fragment in answer["error"], answer
     assert hub.store.live_messages == 0
 
 
@@ -101,7 +108,7 @@ async def test_sealed_unless_public_and_a_broadcast_nobody_could_open_is_refused
     hub.roster.remove(HOME.node_id)
     response = await http.post("/v1/messages", json={"to": "*", "kind": "text", "body": "Karen Jensen"})
     assert response.status == 422
-    assert "nobody in the roster could open" in (await response.json())["error"]
+    assert "ingen i rosteren kunne åbne" in (await response.json())["error"]
 
 
 async def test_oversize_body_is_413(client: tuple[TestClient, Hub]) -> None:  # type: ignore[type-arg]
@@ -110,7 +117,8 @@ async def test_oversize_body_is_413(client: tuple[TestClient, Hub]) -> None:  # 
         "/v1/messages", data=b"x" * 70_000, headers={"Content-Type": "application/json"}
     )
     assert response.status == 413
-    assert "larger than" in (await response.json())["error"]
+    answer = await response.json()
+    assert answer["code"] == "too_large" and "større end" in answer["error"]
 
 
 async def test_unknown_message_and_bad_id(client: tuple[TestClient, Hub]) -> None:  # type: ignore[type-arg]

@@ -55,7 +55,7 @@ async def test_send_to_a_group_and_read_it_back(client: tuple[TestClient, Hub]) 
 
 @pytest.mark.parametrize(
     ("to", "status", "fragment"),
-    [("group:ingen", 422, "has no members"), ("group:", 422, "has no members")],
+    [("group:ingen", 422, "har ingen medlemmer"), ("group:", 422, "har ingen medlemmer")],
 )
 async def test_group_refusals(
     client: tuple[TestClient, Hub],  # type: ignore[type-arg]

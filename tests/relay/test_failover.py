@@ -92,7 +92,7 @@ async def test_a_preferred_link_goes_first_when_usable(tmp_path: Path) -> None:
         message_id = await a.submit(Kind.ROLLCALL, B.node_id, b"\xa0", via="slow")
         await delivered(b, 1)
         assert await link_used(a, message_id) == "slow"
-        with pytest.raises(RoutingError, match="no link named"):
+        with pytest.raises(RoutingError, match="ingen forbindelse ved navn"):
             await a.submit(Kind.TEXT, B.node_id, b"x", via="pigeon")
 
 

@@ -78,7 +78,7 @@ async def test_group_message_is_one_sealed_message_per_member(tmp_path: Path) ->
         for h in HOMES[:2]
     ]  # fmt: skip
     async with running(staff_config, STAFF) as staff:
-        with pytest.raises(RoutingError, match="no members"):
+        with pytest.raises(RoutingError, match="ingen medlemmer"):
             await staff.submit_group(Kind.TEXT, "ingen", b"x")
         async with running(homes[0], HOMES[0]) as h0, running(homes[1], HOMES[1]) as h1:
             for home in (h0, h1):
