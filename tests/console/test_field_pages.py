@@ -18,6 +18,7 @@ import playwright.async_api as playwright_api
 import pytest
 from aiohttp import web
 
+from drill.proxy import SwitchableProxy
 from hub.api.fieldwork import FIELD_VISITS, setup_fieldwork
 from hub.citizens.records import Citizen, to_csv
 from hub.citizens.register import Reader
@@ -45,7 +46,12 @@ expect.set_options(timeout=20_000)
 class Site:
     follow_up: FollowUp
     console: Console
-    url: str
+    proxy: SwitchableProxy
+    """The phone reaches the hub only through this: switched off, the hub is really unreachable."""
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
 
 
 def _person(n: int, district: str, hours: float) -> Citizen:
@@ -72,7 +78,11 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             console = app[CONSOLE_KEY]
             await console.users.add("anna", PASSWORD, Role.NURSE, display_name="Sygeplejerske Anna")
             await console.users.add("hansen", PASSWORD, Role.COORDINATOR)
-            yield Site(service, console, f"http://127.0.0.1:{runner.addresses[0][1]}")
+            proxy = SwitchableProxy(("127.0.0.1", runner.addresses[0][1]))
+            proxy.reserve()
+            await proxy.switch_on()
+            yield Site(service, console, proxy)
+            await proxy.aclose()
         finally:
             await runner.cleanup()
 
@@ -118,7 +128,10 @@ async def test_visits_recorded_offline_arrive_once_after_a_reload_and_a_reconnec
     await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     assert await _axe(page) == []
 
+    # Offline for the browser, and the hub really out of reach (a service worker's requests would not
+    # all be stopped by the browser's offline switch alone).
     await page.context.set_offline(True)
+    await site.proxy.switch_off()
     await expect(page.locator("#net")).to_contain_text("Uden forbindelse")
     await page.click("#list > li[data-citizen='00000003'] button[data-outcome=needs_oxygen]")
     await page.click("#list > li[data-citizen='00000001'] button[data-outcome=seen_ok]")
@@ -129,6 +142,7 @@ async def test_visits_recorded_offline_arrive_once_after_a_reload_and_a_reconnec
     assert await _field_rows(site) == []
 
     started = time.monotonic()
+    await site.proxy.switch_on()
     await page.context.set_offline(False)
     await expect(page.locator("#queue")).to_have_text("Alle besøg er sendt til hubben")
     rows = await _field_rows(site)
@@ -166,7 +180,8 @@ async def test_district_board_counts_sorts_and_shows_a_handheld_alarm_live(
     await page.fill("input[name=password]", PASSWORD)
     await page.click("#login-form button[type=submit]")
     await expect(page.locator("#view-staff")).to_be_visible()
-    await page.goto(site.url + "/console/districts")
+    await expect(page.locator("#link-field")).to_have_text("Besøg i marken")
+    await page.click("#link-districts")  # the console's header leads there for roles that may read
     rows = page.locator("#districts tbody tr")
     await expect(rows).to_have_count(2)
     # Nord's first unseen citizen runs out in 4 h, Syd's in 30 h (the 2 h one is seen): Nord first

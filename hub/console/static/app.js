@@ -154,6 +154,7 @@ function showLogin() {
   state.socket = "closed";
   $("#who").textContent = "";
   $("#logout").hidden = true;
+  for (const link of ["#link-districts", "#link-field"]) $(link).hidden = true;
   showView("login");
   renderLive();
   setTitle();
@@ -170,6 +171,9 @@ async function start(focus = false) {
   $("#node-name").textContent = state.me.node_name;
   $("#who").textContent = state.me.display_name;
   $("#logout").hidden = false;
+  for (const link of ["#link-districts", "#link-field"]) {
+    $(link).hidden = !["coordinator", "nurse"].includes(state.me.role);  // roles that may read the register
+  }
   const view = state.me.role === "institution" ? "institution" : "staff";
   showView(view);
   for (const node of $all("[data-staff-only]")) node.hidden = state.me.role !== "coordinator";
