@@ -1,17 +1,23 @@
 """``beredt demo``: a small municipality on one machine, to see what Beredt does before any radio arrives.
 
 Five real ``beredt run`` processes on loopback: the municipality's staff hub, a relay and three care homes
-that reach the staff through the relay over the internet link. Every hub trusts the others, each has a
-console user, and the staff console shows the live board. Typing ``r`` cuts the relay (the process is
-stopped, as a power cut at the relay site would); ``r`` again brings it back. Watch the care home's
-emergency stay "ikke bekræftet" and the board flag the homes out of contact, then both turn confirmed.
-Everything lives in one folder (``beredt-demo`` by default); the hubs stop with ``q`` or Ctrl-C.
+that reach the staff through the relay over two kinds of link: the internet link and, when Mosquitto is
+installed, MQTT through a broker the demo starts. Every hub trusts the others, each has a console user,
+and the staff console shows the live board. Typing ``i`` cuts the internet (every hub's internet link
+goes through a switchable proxy, which the demo closes): the links view shows the internet down and
+messages move to MQTT within seconds; ``i`` again restores it, and traffic returns to the internet.
+Typing ``r`` cuts the relay (the process is stopped, as a power cut at the relay site would); ``r``
+again brings it back: the care home's emergency stays "ikke bekræftet" and the board flags the homes out
+of contact, then both turn confirmed. Without Mosquitto the demo has the internet link only and says
+so. Everything lives in one folder (``beredt-demo`` by default); the hubs stop with ``q`` or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +28,8 @@ from pathlib import Path
 
 import tomli_w
 
+from drill.proxy import SwitchableProxy
+from drill.sims import Broker
 from drill.topology import free_port
 from hub.console.service import CONSOLE_DB
 from hub.console.users import Role as UserRole
@@ -44,6 +52,7 @@ class DemoHub:
     folder: Path
     api_port: int = 0
     link_port: int = 0
+    proxy_port: int = 0  # peers reach the internet link here: the demo's switch in front of it
     node: str = ""
     card: str = ""
     user: str = ""
@@ -55,15 +64,26 @@ class DemoHub:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.link_port}"
+        return f"http://127.0.0.1:{self.proxy_port}"
 
-    def document(self, peers: list[DemoHub], default_route: DemoHub | None) -> dict[str, object]:
+    def document(
+        self, peers: list[DemoHub], default_route: DemoHub | None, broker: str | None = None
+    ) -> dict[str, object]:
         routes: dict[str, list[str]] = {"default": [default_route.node]} if default_route else {}
+        links: dict[str, object] = {
+            "internet": {"kind": "internet", "listen": f"127.0.0.1:{self.link_port}", "public_url": self.url}
+        }
+        if broker is not None:  # the second kind of link, tried after the internet
+            links["mqtt"] = {"kind": "mqtt", "brokers": [broker], "keepalive": 5}
+
+        def addresses(peer: DemoHub) -> dict[str, str]:
+            return {"internet": peer.url, **({"mqtt": peer.node} if broker is not None else {})}
+
         return {
             "node": {"name": self.name, "role": self.role, "data_dir": f"{self.key}-data"},
             "api": {"listen": f"127.0.0.1:{self.api_port}"},
-            "links": {"internet": {"kind": "internet", "listen": f"127.0.0.1:{self.link_port}"}},
-            "peers": [{"node": p.node, "name": p.name, "links": {"internet": p.url}} for p in peers],
+            "links": links,
+            "peers": [{"node": p.node, "name": p.name, "links": addresses(p)} for p in peers],
             "routes": routes,
             # a demo should show failure and recovery within seconds, not minutes
             "timing": {"hop_ack_timeout": 3.0, "retry_initial": 0.5, "retry_cap": 5.0, "probe_interval": 2.0},
@@ -79,6 +99,7 @@ def _municipality(folder: Path, port: int) -> tuple[DemoHub, DemoHub, list[DemoH
     for index, hub in enumerate([staff, relay, *homes]):
         hub.api_port = port + index if port else free_port()
         hub.link_port = port + 100 + index if port else free_port()
+        hub.proxy_port = port + 200 + index if port else free_port()
     return staff, relay, homes
 
 
@@ -92,10 +113,15 @@ async def _add_user(hub: DemoHub, role: UserRole, display: str) -> None:
         await users.aclose()
 
 
-def build(folder: Path, port: int = 0) -> tuple[DemoHub, DemoHub, list[DemoHub]]:
-    """Write five configs, identities, rosters and console users into ``folder``."""
-    if folder.exists() and any(folder.iterdir()):
-        raise UsageError(f"{folder} is not empty: give 'beredt demo --dir' a new folder, or remove it")
+def mosquitto() -> str | None:
+    """The Mosquitto broker the MQTT link needs, if this machine has one."""
+    found = os.environ.get("MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return found if os.access(found, os.X_OK) else None
+
+
+def build(folder: Path, port: int = 0, broker: str | None = None) -> tuple[DemoHub, DemoHub, list[DemoHub]]:
+    """Write five configs, identities, rosters and console users into ``folder`` (with an MQTT link to
+    ``broker`` too if given)."""
     folder.mkdir(parents=True, exist_ok=True)
     staff, relay, homes = _municipality(folder, port)
     everyone = [staff, relay, *homes]
@@ -103,11 +129,11 @@ def build(folder: Path, port: int = 0) -> tuple[DemoHub, DemoHub, list[DemoHub]]
         hub.config_path.write_text(tomli_w.dumps(hub.document([], None)))
         identity = load_identity(config_module.load(hub.config_path), create=True)
         hub.node, hub.card = identity.node_id.hex(), identity.card.encode()
-    relay_document = relay.document([staff, *homes], None)
+    relay_document = relay.document([staff, *homes], None, broker)
     relay_document["routes"] = {hub.node: [hub.node] for hub in (staff, *homes)}
     relay.config_path.write_text(tomli_w.dumps(relay_document))
     for hub in (staff, *homes):
-        hub.config_path.write_text(tomli_w.dumps(hub.document([relay], relay)))
+        hub.config_path.write_text(tomli_w.dumps(hub.document([relay], relay, broker)))
     for hub in everyone:
         config = config_module.load(hub.config_path)
         identity = load_identity(config, create=False)
@@ -138,30 +164,49 @@ def _wait_listening(hub: DemoHub, timeout: float = 60) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     folder = Path(args.dir).resolve()
-    staff, relay, homes = build(folder, args.port)
+    if folder.exists() and any(folder.iterdir()):
+        raise UsageError(f"{folder} is not empty: give 'beredt demo --dir' a new folder, or remove it")
+    return asyncio.run(_demo(folder, args.port))
+
+
+def _launch(hubs: list[DemoHub]) -> None:
+    """Start every hub (``beredt run``) and wait until each console answers."""
+    for hub in hubs:
+        with open(hub.folder / f"{hub.key}.log", "ab") as log:
+            hub.process = subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "run", "-c", str(hub.config_path)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+    for hub in hubs:
+        _wait_listening(hub)
+
+
+async def _demo(folder: Path, port: int) -> int:
+    loop = asyncio.get_running_loop()
+    broker = Broker(folder / "mosquitto") if mosquitto() else None
+    if broker is not None:
+        await broker.start()
+    staff, relay, homes = await loop.run_in_executor(
+        None, build, folder, port, broker.url if broker else None
+    )
     everyone = [staff, relay, *homes]
+    proxies = [SwitchableProxy(("127.0.0.1", hub.link_port)) for hub in everyone]
+    for proxy, hub in zip(proxies, everyone, strict=True):
+        proxy.port = hub.proxy_port
+        await proxy.switch_on()
     try:
-        for hub in everyone:
-            with open(folder / f"{hub.key}.log", "ab") as log:
-                hub.process = subprocess.Popen(
-                    [sys.executable, "-m", "hub.cli", "run", "-c", str(hub.config_path)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                )  # fmt: skip
-        for hub in everyone:
-            _wait_listening(hub)
+        await loop.run_in_executor(None, _launch, everyone)
         print(f"Beredt-demo kører i {folder} (adgangskode for alle: {PASSWORD})")
         for hub in (staff, *homes):
             print(f"  {hub.name:<26} http://127.0.0.1:{hub.api_port}/console/  bruger {hub.user}")
-        print("Skriv r + Enter for at afbryde eller genoprette relæet, q + Enter for at stoppe.", flush=True)
-        cut = False
-        for line in sys.stdin:
-            command = line.strip().lower()
-            if command == "q":
-                break
-            if command == "r" and relay.process is not None:
-                cut = not cut
-                relay.process.send_signal(signal.SIGSTOP if cut else signal.SIGCONT)
-                print("relæet er afbrudt" if cut else "relæet kører igen", flush=True)
+        if broker is not None:
+            print(f"Forbindelser: internet, og MQTT gennem Mosquitto på port {broker.port} som reserve.")
+        else:
+            print("Forbindelser: kun internet (Mosquitto findes ikke på maskinen, så der er ingen"
+                  " MQTT-reserve; installér mosquitto for at se skiftet).")  # fmt: skip
+        print("Skriv i + Enter for at afbryde eller genoprette internettet, r + Enter for relæet,"
+              " q + Enter for at stoppe.", flush=True)  # fmt: skip
+        await _commands(relay, proxies, broker is not None)
     except KeyboardInterrupt:
         pass
     finally:
@@ -172,11 +217,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for hub in everyone:
             if hub.process is not None:
                 try:
-                    hub.process.wait(20)
+                    await loop.run_in_executor(None, hub.process.wait, 20)
                 except subprocess.TimeoutExpired:
                     hub.process.kill()
+        for proxy in proxies:
+            await proxy.aclose()
+        if broker is not None:
+            await broker.kill()
     print("demoen er stoppet; filerne ligger i", folder)
     return 0
+
+
+async def _commands(relay: DemoHub, proxies: list[SwitchableProxy], mqtt: bool) -> None:
+    """Read i, r and q from standard input until q or its end."""
+    loop = asyncio.get_running_loop()
+    relay_cut = internet_cut = False
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        command = line.strip().lower()
+        if command == "q":
+            return
+        if command == "r" and relay.process is not None:
+            relay_cut = not relay_cut
+            relay.process.send_signal(signal.SIGSTOP if relay_cut else signal.SIGCONT)
+            print("relæet er afbrudt" if relay_cut else "relæet kører igen", flush=True)
+        if command == "i":
+            internet_cut = not internet_cut
+            for proxy in proxies:
+                await (proxy.switch_off() if internet_cut else proxy.switch_on())
+            if internet_cut:
+                moved = "beskederne går nu over MQTT" if mqtt else "der er ingen anden forbindelse"
+                print(f"internettet er afbrudt: {moved}", flush=True)
+            else:
+                print("internettet er tilbage", flush=True)
 
 
 def add_demo_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,5 +1,6 @@
-"""'beredt demo': five real hubs that talk, consoles that log in, a relay that can be cut and restored,
-and nothing left running after 'q'."""
+"""'beredt demo': five real hubs that talk, consoles that log in, an internet that can be cut so traffic
+moves to MQTT (a real Mosquitto the demo starts), a relay that can be cut and restored, and nothing left
+running after 'q'."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO, Any
 
+from hub.api import local
 from hub.cli.demo import PASSWORD
 from tests.hubproc import BEREDT, REPO
 
@@ -21,30 +24,72 @@ def _login(url: str, user: str) -> int:
         return int(response.status)
 
 
-def test_demo_brings_up_a_municipality_and_cuts_the_relay(tmp_path: Path) -> None:
-    with subprocess.Popen([*BEREDT, "demo", "--dir", str(tmp_path / "demo"), "--port", "0"],
+def _say(demo: subprocess.Popen[str], command: str) -> str:
+    assert demo.stdin is not None and demo.stdout is not None
+    demo.stdin.write(command + "\n")
+    demo.stdin.flush()
+    return demo.stdout.readline().strip()
+
+
+def _delivered_over(socket: Path, to: str, text: str) -> str:
+    """Send from the staff hub; the link its end-to-end-acknowledged message left on."""
+    status, answer = local.request(socket, "POST", "/v1/messages", {"to": to, "body": text})
+    assert status == 202, answer
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, state = local.request(socket, "GET", f"/v1/messages/{answer['id']}")
+        if state["end_to_end_acked"] and state["hops"][0]["link"]:
+            return str(state["hops"][0]["link"])
+        time.sleep(0.2)
+    raise AssertionError(f"not delivered: {state}")
+
+
+def _links(socket: Path) -> list[dict[str, Any]]:
+    _, answer = local.request(socket, "GET", "/v1/links")
+    links: list[dict[str, Any]] = answer["links"]
+    return links
+
+
+def _read_until(stdout: IO[str], prefix: str, demo: subprocess.Popen[str]) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while not any(line.startswith(prefix) for line in lines):
+        assert time.monotonic() < deadline and demo.poll() is None, lines
+        lines.append(stdout.readline())
+    return lines
+
+
+def test_demo_fails_over_from_internet_to_mqtt_and_cuts_the_relay(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    with subprocess.Popen([*BEREDT, "demo", "--dir", str(folder), "--port", "0"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                           text=True, cwd=REPO) as demo:  # fmt: skip
         assert demo.stdin is not None and demo.stdout is not None
         try:
-            lines = []
-            deadline = time.monotonic() + 120
-            while not any(line.startswith("Skriv r") for line in lines):
-                assert time.monotonic() < deadline and demo.poll() is None, lines
-                lines.append(demo.stdout.readline())
+            lines = _read_until(demo.stdout, "Skriv i", demo)
+            assert any("MQTT gennem Mosquitto" in line for line in lines), lines
             consoles = [line.split() for line in lines if "/console/" in line]
             assert len(consoles) == 4  # the staff hub and three care homes
             for words in consoles:
                 assert _login(words[-3], words[-1]) == 200
-            demo.stdin.write("r\n")
+            staff = folder / "kommune-data" / local.SOCKET_NAME
+            shown = subprocess.run([*BEREDT, "id", "-c", str(folder / "plejehjem1.toml")],
+                                   capture_output=True, text=True, cwd=REPO, check=True)  # fmt: skip
+            home = shown.stdout.split()[0]  # 'beredt id' prints the node id, then the card
+            assert _delivered_over(staff, home, "Før afbrydelsen") == "internet"
+
+            assert _say(demo, "i") == "internettet er afbrudt: beskederne går nu over MQTT"
+            assert _delivered_over(staff, home, "Under afbrydelsen") == "mqtt"
+            assert any(r["link"] == "internet" and r["state"] == "down" for r in _links(staff))
+
+            assert _say(demo, "i") == "internettet er tilbage"
+            assert _say(demo, "r") == "relæet er afbrudt"
+            assert _say(demo, "r") == "relæet kører igen"
+            demo.stdin.write("q\n")
             demo.stdin.flush()
-            assert demo.stdout.readline().strip() == "relæet er afbrudt"
-            demo.stdin.write("r\nq\n")
-            demo.stdin.flush()
-            assert demo.stdout.readline().strip() == "relæet kører igen"
             assert demo.wait(60) == 0
         finally:
             if demo.poll() is None:
                 demo.kill()
-    leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True)
-    assert leftover.stdout == "", "hubs still running after 'q'"
+    leftover = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True)
+    assert leftover.stdout == "", "hubs or the broker still running after 'q'"
