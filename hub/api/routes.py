@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.api.exercise_routes import HUB, exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
 from hub.api.gate import Gate, Handler, host_names
 from hub.api.tokens import Scope, TokenStore
@@ -47,7 +48,7 @@ _HTTP_DA = {
     404: "Ukendt adresse i API'et (se /v1/openapi.yaml)",
     405: "Metoden er ikke tilladt på denne adresse",
 }
-HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
+HUB_KEY = HUB
 GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
 GUARDS_KEY: web.AppKey[tuple[ConnectionGuard, ...]] = web.AppKey("guards", tuple)
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
@@ -479,6 +480,8 @@ ROUTES: tuple[tuple[str, str, Handler, Scope | None], ...] = (
     ("GET", "/v1/board", board, Scope.READ),
     ("GET", "/v1/rollcalls", rollcalls, Scope.READ),
     ("POST", "/v1/rollcalls", start_rollcall, Scope.SEND),
+    ("GET", "/v1/exercise", exercise_state, Scope.READ),
+    ("POST", "/v1/exercise/{action}", exercise_action, Scope.SEND),
 )
 """Every ``/v1`` route with the token scope it needs on the network port (None: any valid token)."""
 

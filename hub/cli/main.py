@@ -25,6 +25,7 @@ import tomli_w
 from hub.cli.admin import add_admin_commands
 from hub.cli.citizens import add_citizens_commands
 from hub.cli.demo import add_demo_command
+from hub.cli.exercise import DESCRIPTION, EPILOG, add_exercise_commands
 from hub.cli.exercise_report import add_report_command
 from hub.cli.groups import add_group_commands
 from hub.cli.municipality import add_municipality_commands
@@ -532,10 +533,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     peer_add.set_defaults(func=cmd_peer_add)
     add_token_command(sub, common)
-    exercise = sub.add_parser("exercise", help="exercises: the after-action report (report)")
-    add_report_command(
-        exercise.add_subparsers(dest="exercise_command", required=True, metavar="ACTION"), common
+    exercise = sub.add_parser(
+        "exercise",
+        help="exercises: start a scenario, pause, resume, end, follow it, add notes, report on it",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="ACTION")
+    add_exercise_commands(actions, common)
+    add_report_command(actions, common)
     add_municipality_commands(sub, common)
     add_simulate_command(sub)
     add_demo_command(sub)

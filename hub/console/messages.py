@@ -54,6 +54,8 @@ def link_reason(reason: str) -> str:
     """A link health reason in the staff's words; the transport's own text stays in the hub's log."""
     lowered = reason.lower()
     for marker, words in (
+        ("simulated outage lifted", "øvelsens simulerede udfald ophævet"),
+        ("simulated outage", "ØVELSE: simuleret udfald"),
         ("probe answered", "svarede på prøve"), ("probe failed", "svarede ikke på prøve"),
         ("frame sent", "sendte en besked"), ("hop ack", "kvitterede ikke i tide"),
         ("on probation", "på prøve efter fejl"), ("link reported up", "forbindelsen meldt oppe"),

@@ -25,14 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hub.console import exercise_report, rollcall_rows, state
+from hub.console import exercise_report, exercises, rollcall_rows, state
 from hub.console.exchange import export_cap, import_and_send
-from hub.console.logbook import EntryType
+from hub.console.exercises import EXERCISE_KEY
+from hub.console.logbook import EXERCISE_MARK, EntryType
 from hub.console.messages import local_zone
 from hub.console.service import Console, ConsoleEvent, ConsoleOptions
 from hub.console.users import Role, Session
 from hub.core.bounded_http import source_of
-from hub.core.errors import AuthError, RoutingError, StoreError
+from hub.core.errors import AuthError, BeredtError, RoutingError, StoreError, UsageError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
 from hub.core.kinds import encode_payload
 from hub.core.tasks import cancel_and_wait
@@ -101,6 +102,7 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
             app[CONSOLE_KEY].stop_listening()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(exercises.lifecycle(hub))
     app.on_shutdown.append(end_streams)
     app.middlewares.append(_when_disabled)
     app.middlewares.append(_security_headers)
@@ -129,6 +131,9 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("GET", "cap/{id}", export_cap, (*STAFF, Role.VIEWER)),
         ("GET", "exercise-report/{id}/{file:.+}", exercise_report.report_file, (*STAFF, Role.VIEWER)),
         ("POST", "cap", import_and_send, STAFF),
+        ("GET", "exercise", _exercise, ANYONE),
+        ("POST", "exercise/note", _exercise_action, (Role.COORDINATOR, Role.VIEWER)),
+        ("POST", "exercise/{action}", _exercise_action, STAFF),
     ]
     for method, path, handler, roles in routes:
         app.router.add_route(method, f"/console/api/{path}", _guard(handler, roles))
@@ -533,6 +538,29 @@ async def _logbook_csv(request: web.Request, console: Console, session: Session)
     report = await console.logbook.export_csv(tz=LOCAL)
     return web.Response(text=report, content_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="logbog.csv"'})  # fmt: skip
+
+
+async def _exercise(request: web.Request, console: Console, session: Session) -> web.Response:
+    try:
+        view = await exercises.state(console.hub, request.app[EXERCISE_KEY], request.query.get("id"))
+    except UsageError as exc:
+        return _error(404, str(exc))
+    return web.json_response(view)
+
+
+async def _exercise_action(request: web.Request, console: Console, session: Session) -> web.Response:
+    runner = request.app[EXERCISE_KEY]
+    action = request.match_info.get("action", "note")
+    body = await _json_body(request) if request.body_exists else {}
+    try:
+        exercise = await exercises.act(runner, action, body, session.user.username)
+    except BeredtError as exc:
+        return _error(exercises.error_status(exc), str(exc))
+    if exercise is not None:
+        text = f"{exercises.PHASES_DA[exercise.state.value]}: {exercise.name} ({exercise.id})"
+        await console.note(EntryType.ACTION, EXERCISE_MARK + text, author=session.user.username)
+    console.emit("exercise")
+    return web.json_response(await exercises.state(console.hub, runner, exercise.id if exercise else None))
 
 
 __all__ = ["CONSOLE_KEY", "ConsoleOptions", "setup_console"]

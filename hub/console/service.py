@@ -48,6 +48,7 @@ from hub.core.kinds import encode_payload
 from hub.relay.events import (
     DeliveryChanged,
     EndToEndAcked,
+    ExerciseChanged,
     LinkHealthChanged,
     MessageReceived,
     MessageSent,
@@ -409,6 +410,9 @@ class Console:
                             text = f"{kind_name(kind)} til {target} ({priority}, {message_id[:12]})"
                             text = EXERCISE_MARK + text if status == "exercise" else text
                             await self.note(EntryType.SENT, text, author="api")
+                    case ExerciseChanged():
+                        self.emit("exercise")
+                        self.emit("board")
                     case RadioStatus(link=link, source=source, peer=peer, status=status, value=value):
                         await self._on_radio_status(link, source, peer, status, value)
                     case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):

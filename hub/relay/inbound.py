@@ -248,6 +248,9 @@ class Inbound:
                     self._refuse(link, source, exc.reason, str(exc))
                     return False
             for_me = frame.recipient in (self.me, BROADCAST)
+            if for_me and frame.kind is Kind.EXERCISE_CONTROL and self.exercise is not None:
+                # at once, before the first await: frames read after it are judged by the new state
+                self.exercise.apply(frame)
             exclude = [h for h in (previous, frame.sender) if h is not None]
             hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
             if not for_me and not hops:

@@ -12,17 +12,20 @@ from hub.core.frame import VERSION, Kind, Priority, Status
 from hub.core.ranked import URGENT_RANK
 
 _ACK_KINDS = frozenset({Kind.ACK, Kind.HOP_ACK})
+_READ_FIRST = _ACK_KINDS | {Kind.EXERCISE_CONTROL}
+"""Acks, and an exercise's control: the end of a simulated outage must act before the frames that came
+with it are judged, or they would be ignored as if the link were still down."""
 _PRIORITY_BITS = 0x03
 _STATUS_SHIFT = 2
 
 
 def frame_rank(data: bytes) -> int:
-    """``URGENT_RANK`` for an unfragmented ack (kind, byte 3), else the frame's priority (flags byte 2,
+    """``URGENT_RANK`` for an unfragmented ack or exercise control (kind, byte 3), else the frame's priority (flags byte 2,
     bits 0-1). A fragment (or anything that is not a version-1 frame) cannot be read this cheaply and
     ranks as normal data."""
     if len(data) < 4 or data[0] != VERSION:
         return int(Priority.NORMAL)
-    if data[3] in _ACK_KINDS:
+    if data[3] in _READ_FIRST:
         return URGENT_RANK
     if is_drill(data):
         return int(Priority.ROUTINE)

@@ -1,0 +1,114 @@
+"""``beredt exercise``: plan, run and follow an exercise from the command line (docs/exercises.md).
+
+It talks to the running hub over its API socket, so the console and the CLI drive the same exercise."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from pathlib import Path
+from typing import Any
+
+from hub.cli.remote import EXIT_OK, api_call, load_config, local_time
+from hub.exercise.scenario import load
+
+STATES = {"running": "kører", "paused": "på pause", "ended": "slut"}
+
+DESCRIPTION = "Kør en øvelse på de rigtige hubs ud fra en scenariefil (TOML), følg den og evaluér den."
+EPILOG = """\
+eksempler:
+  beredt exercise check config/exercise-power-outage.toml    # læs scenariet og vis dets plan
+  beredt exercise start config/exercise-power-outage.toml    # start øvelsen nu
+  beredt exercise status                                     # tidslinje og kommende injects
+  beredt exercise note "Solbakken svarede først over LoRa"   # observatørens notat
+  beredt exercise pause | resume | end
+  beredt exercise report ID --out evaluering/                 # evalueringsrapporten bagefter
+
+Alt hvad øvelsen sender, er mærket ØVELSE (CAP-status Exercise) og går efter al rigtig trafik.
+Scenariets format: docs/exercises.md."""
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    action = args.exercise_command
+    if action == "check":
+        return _check(args.file)
+    config = load_config(args)
+    by = args.by or getpass.getuser()
+    if action == "start":
+        path = Path(args.file)
+        load(str(path))  # a broken file is reported here, with the key and the fix, before the hub sees it
+        body: dict[str, Any] = {"scenario": path.read_text(encoding="utf-8"), "file": path.name, "by": by}
+        view = api_call(config, "POST", "/v1/exercise/start", body)
+    elif action == "note":
+        note = {"text": " ".join(args.text), "by": by, **({"exercise": args.id} if args.id else {})}
+        view = api_call(config, "POST", "/v1/exercise/note", note)
+    elif action == "status":
+        view = api_call(config, "GET", f"/v1/exercise?id={args.id}" if args.id else "/v1/exercise")
+    else:
+        view = api_call(config, "POST", f"/v1/exercise/{action}", {"by": by})
+    if args.json:
+        print(json.dumps(view, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    _print(view, limit=args.limit)
+    return EXIT_OK
+
+
+def _check(file: str) -> int:
+    scenario, _ = load(file)
+    print(f"{scenario.name}: {len(scenario.injects)} injects over {scenario.duration // 60} minutter")
+    for inject in scenario.injects:
+        print(f"  {inject.at!s:>12}  {inject.describe()}")
+    return EXIT_OK
+
+
+def _print(view: dict[str, Any], *, limit: int) -> None:
+    banner = view.get("banner")
+    shown = view.get("shown")
+    if banner:
+        paused = " (på pause)" if banner["paused"] else ""
+        print(f"ØVELSE: {banner['name']}{paused} til {local_time(banner['until'])}")
+    if not shown:
+        print("ingen øvelse kører" if not banner else "øvelsen styres fra en anden hub")
+        return
+    print(f"øvelse {shown['id']}: {shown['name']}, {STATES.get(shown['state'], shown['state'])}, "
+          f"startet {local_time(shown['started'])} af {shown['coordinator']}")  # fmt: skip
+    print("deltagere: " + (", ".join(p["name"] for p in shown["participants"]) or "-"))
+    for item in view.get("upcoming", [])[:5]:
+        print(f"  kommer {local_time(item['due'])}  {item['text']}")
+    for item in view.get("timeline", [])[:limit]:
+        print(f"  {local_time(item['time'])}  {item['type']:<6} {item['text']}  ({item['author']})")
+
+
+def add_exercise_commands(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Register check, start, pause, resume, end, status and note on the ``beredt exercise`` command."""
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="the API's JSON instead of the summary")
+    output.add_argument("--limit", type=int, default=30, help="timeline entries to show (default 30)")
+    person = argparse.ArgumentParser(add_help=False)
+    person.add_argument("--by", help="who does it, for the journal and the log book (default: your user)")
+
+    check = actions.add_parser("check", help="read a scenario file and show its plan (no hub needed)")
+    check.add_argument("file", help="the scenario file (TOML)")
+    start = actions.add_parser(
+        "start", parents=[common, output, person], help="start the exercise in a scenario file now"
+    )
+    start.add_argument("file", help="the scenario file (TOML); its format: docs/exercises.md")
+    for name, text in (
+        ("pause", "hold the injects back (the rest of the scenario moves later by the pause)"),
+        ("resume", "go on after a pause"),
+        ("end", "end the exercise now: every hub lifts its simulated outages and drops the banner"),
+    ):
+        actions.add_parser(name, parents=[common, output, person], help=text)
+    status = actions.add_parser(
+        "status", parents=[common, output], help="the exercise now: banner, timeline, upcoming injects"
+    )
+    status.add_argument("--id", help="a past exercise's id instead of the current one")
+    note = actions.add_parser("note", parents=[common, output, person], help="add an observer's note")
+    note.add_argument("text", nargs="+", help="the note")
+    note.add_argument("--id", help="a past exercise's id instead of the current one")
+    for action in actions.choices.values():
+        if action.get_default("func") is None:
+            action.set_defaults(func=cmd_exercise)

@@ -1,0 +1,158 @@
+"""An exercise on real ``beredt run`` processes, driven by the CLI: a scenario of eight injects with two
+simulated outages. Every message the exercise makes arrives marked Exercise; the hubs fail over from the
+"down" link to the other one for real (nothing is closed); a real message sent while the exercise's
+messages wait is delivered before them; and ending the exercise restores the links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hubproc import HubProcess
+
+SCENARIO = """
+name = "Strømsvigt i distrikt Syd"
+duration = "2h"
+
+[participants]
+groups = ["plejehjem"]
+
+[[injects]]
+at = "0s"
+kind = "message"
+text = "Strømmen er gået i hele distrikt Syd"
+
+[[injects]]
+at = "0s"
+kind = "outage"
+hub = "Solbakken"
+link = "internet"
+duration = "1h"
+
+[[injects]]
+at = "1s"
+kind = "message"
+text = "Forvent mindst 72 timer uden net"
+
+[[injects]]
+at = "2s"
+kind = "rollcall"
+text = "Kører nødstrømmen?"
+deadline = "15m"
+
+[[injects]]
+at = "3s"
+kind = "message"
+text = "Mobilnettet er nede"
+priority = "urgent"
+
+[[injects]]
+at = "4s"
+kind = "message"
+text = "Brændstof kommer i eftermiddag"
+
+[[injects]]
+at = "6s"
+kind = "outage"
+hub = "Solbakken"
+link = "reserve"
+duration = "1h"
+
+[[injects]]
+at = "8s"
+kind = "message"
+text = "Varmestuen på rådhuset er åben"
+"""
+
+
+def two_links(hub: HubProcess) -> str:
+    """A second internet link, "reserve", on a port of its own; returns its URL."""
+    port = hub.link_port + 1000 if hub.link_port < 64000 else hub.link_port - 1000
+    hub.add_link("reserve", {"kind": "internet", "listen": f"127.0.0.1:{port}"})
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
+    staff = HubProcess.create(tmp_path / "staff", "Kommune", "staff")
+    home = HubProcess.create(tmp_path / "home", "Solbakken", "care-home")
+    staff_reserve, home_reserve = two_links(staff), two_links(home)
+    staff.config["peers"].append({"node": home.node_id, "name": home.name, "groups": ["plejehjem"],
+                                  "links": {"internet": home.internet_url, "reserve": home_reserve}})  # fmt: skip
+    home.add_peer(staff, {"internet": staff.internet_url, "reserve": staff_reserve})
+    staff.set_default_route([home])
+    home.set_default_route([staff])
+    staff.trust(home)
+    home.trust(staff)
+    try:
+        staff.start()
+        home.start()
+        yield staff, home
+    finally:
+        staff.stop()
+        home.stop()
+
+
+def link_state(hub: HubProcess, link: str, peer: HubProcess) -> str | None:
+    rows = hub.get("/v1/links")["links"]
+    return next((r["state"] for r in rows if r["link"] == link and r["peer"] == peer.node_id), None)
+
+
+def texts(inbox: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {m["body"] if isinstance(m["body"], str) else m["body"].get("question", ""): m for m in inbox}
+
+
+def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path: Path) -> None:
+    staff, home = hubs
+    scenario = tmp_path / "syd.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    out = staff.cli("exercise", "start", str(scenario), "--by", "hansen")
+    assert "Strømsvigt i distrikt Syd" in out and "kører" in out
+
+    # the first five injects' messages arrive, marked, over "reserve": "internet" counts as down
+    home.wait_for("the exercise's first messages", lambda: len(home.inbox()) >= 5, timeout=30)
+    banner = home.get("/v1/exercise")["banner"]
+    assert banner is not None and banner["name"] == "Strømsvigt i distrikt Syd"
+    first = [m for m in home.inbox() if m["body"] != "ØVELSE: Strømmen er gået i hele distrikt Syd"]
+    assert {m["status"] for m in home.inbox()} == {"exercise"}
+    assert {m["via"] for m in first} == {"reserve"}
+    assert all(str(texts([m]).popitem()[0]).startswith("ØVELSE: ") for m in home.inbox())
+    assert link_state(staff, "internet", home) == "down"
+
+    # both links "down": the last inject waits at the staff hub, and so does a real message after it
+    staff.wait_for("the last inject", lambda: any(i["text"].startswith("Inject 8.") for i in
+                                                  staff.get("/v1/exercise")["timeline"]), timeout=30)  # fmt: skip
+    real = staff.send(home.node_id, "text", "Rigtig besked: vandværket melder driftsstop")
+    assert len(home.inbox()) == 5
+
+    out = staff.cli("exercise", "end", "--by", "hansen")
+    assert "slut" in out
+    home.wait_for("everything", lambda: len(home.inbox()) >= 7, timeout=30)
+    inbox = home.inbox()
+    by_text = texts(inbox)
+    late = by_text["ØVELSE: Varmestuen på rådhuset er åben"]
+    assert by_text["Rigtig besked: vandværket melder driftsstop"]["id"] == real
+    assert by_text["Rigtig besked: vandværket melder driftsstop"]["status"] == "actual"
+    assert by_text["Rigtig besked: vandværket melder driftsstop"]["received"] <= late["received"]
+    assert late["status"] == "exercise"
+
+    # the end restored the links: no banner, and the next message takes "internet" again
+    assert home.get("/v1/exercise")["banner"] is None and staff.get("/v1/exercise")["banner"] is None
+    staff.wait_for("internet to Solbakken up again", lambda: link_state(staff, "internet", home) == "up")
+    assert not any(row["simulated"] for row in home.get("/v1/links")["links"])
+    after = staff.send(home.node_id, "text", "Efter øvelsen")
+    home.wait_for("the message after", lambda: any(m["id"] == after for m in home.inbox()))
+    assert next(m for m in home.inbox() if m["id"] == after)["via"] == "internet"
+
+    # the journal has it all: eight injects sent, two outages lifted by the end, the CLI's timeline
+    view = staff.get("/v1/exercise?id=" + staff.get("/v1/exercise")["exercises"][0]["id"])
+    injects = [i for i in view["timeline"] if i["type"] == "inject"]
+    assert len(injects) == 8 and view["shown"]["state"] == "ended"
+    staff.cli(
+        "exercise", "note", "Solbakken svarede hurtigt", "--by", "observatør", "--id", view["shown"]["id"]
+    )
+    status = staff.cli("exercise", "status", "--id", view["shown"]["id"])
+    assert "Solbakken svarede hurtigt" in status
