@@ -20,9 +20,9 @@ _STATUS_SHIFT = 2
 
 
 def frame_rank(data: bytes) -> int:
-    """``URGENT_RANK`` for an unfragmented ack or exercise control (kind, byte 3), else the frame's priority (flags byte 2,
-    bits 0-1). A fragment (or anything that is not a version-1 frame) cannot be read this cheaply and
-    ranks as normal data."""
+    """``URGENT_RANK`` for an unfragmented ack or exercise control (kind, byte 3), else the frame's
+    priority (flags byte 2, bits 0-1). A fragment (or anything that is not a version-1 frame) cannot be
+    read this cheaply and ranks as normal data."""
     if len(data) < 4 or data[0] != VERSION:
         return int(Priority.NORMAL)
     if data[3] in _READ_FIRST:

@@ -80,8 +80,10 @@ def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
     staff = HubProcess.create(tmp_path / "staff", "Kommune", "staff")
     home = HubProcess.create(tmp_path / "home", "Solbakken", "care-home")
     staff_reserve, home_reserve = two_links(staff), two_links(home)
-    staff.config["peers"].append({"node": home.node_id, "name": home.name, "groups": ["plejehjem"],
-                                  "links": {"internet": home.internet_url, "reserve": home_reserve}})  # fmt: skip
+    links = {"internet": home.internet_url, "reserve": home_reserve}
+    staff.config["peers"].append(
+        {"node": home.node_id, "name": home.name, "groups": ["plejehjem"], "links": links}
+    )
     home.add_peer(staff, {"internet": staff.internet_url, "reserve": staff_reserve})
     staff.set_default_route([home])
     home.set_default_route([staff])
@@ -123,8 +125,10 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
     assert link_state(staff, "internet", home) == "down"
 
     # both links "down": the last inject waits at the staff hub, and so does a real message after it
-    staff.wait_for("the last inject", lambda: any(i["text"].startswith("Inject 8.") for i in
-                                                  staff.get("/v1/exercise")["timeline"]), timeout=30)  # fmt: skip
+    def last_inject_sent() -> bool:
+        return any(i["text"].startswith("Inject 8.") for i in staff.get("/v1/exercise")["timeline"])
+
+    staff.wait_for("the last inject", last_inject_sent, timeout=30)
     real = staff.send(home.node_id, "text", "Rigtig besked: vandværket melder driftsstop")
     assert len(home.inbox()) == 5
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hub.core.clock import ManualClock
 from hub.core.frame import Kind, Priority, Status
+from hub.core.ranked import URGENT_RANK
 from hub.relay.events import EventBus
 from hub.relay.exercises import ExerciseState
 from hub.relay.health import HealthBoard, LinkState
@@ -39,6 +40,9 @@ def test_a_drill_frame_ranks_as_routine_on_arrival() -> None:
     assert is_drill(drill) and frame_rank(drill) == Priority.ROUTINE
     real = text(b"x", Priority.URGENT)
     assert not is_drill(real) and frame_rank(real) == Priority.URGENT
+    control = ME.sign(Kind.EXERCISE_CONTROL, PEER.node_id, b"\xa0", created=1_800_000_000, ttl_minutes=60,
+                      status=Status.EXERCISE).encode()  # fmt: skip
+    assert frame_rank(control) == URGENT_RANK  # read before the data it came with (an end lifts first)
 
 
 async def test_a_real_routine_frame_is_queued_before_a_life_safety_exercise_frame(tmp_path: Path) -> None:
