@@ -117,7 +117,7 @@ class HubProcess:
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> str:
         result = subprocess.run(
             [*BEREDT, *args[:1], "--config", str(self.config_path), *args[1:]]
-            if args[0] not in ("roster", "token")
+            if args[0] not in ("roster", "token", "exercise")
             else [*BEREDT, args[0], args[1], "--config", str(self.config_path), *args[2:]],
             capture_output=True,
             text=True,

@@ -34,7 +34,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     if action == "check":
         return _check(args.file)
     config = load_config(args)
-    by = args.by or getpass.getuser()
+    by = getattr(args, "by", None) or getpass.getuser()
     if action == "start":
         path = Path(args.file)
         load(str(path))  # a broken file is reported here, with the key and the fix, before the hub sees it

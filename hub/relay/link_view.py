@@ -57,9 +57,13 @@ async def links_summary(hub: Hub) -> list[dict[str, Any]]:
             except ValueError:
                 peer = None
             peer_name = peer.name if peer else None
+        # an exercise's simulated outage is what the router acts on, so it is what people see
+        simulated = hub.health.simulated(entry.link, entry.peer)
+        state, reason = ("down", simulated) if simulated else (entry.state.label, entry.reason)
         rows.append(
-            _row(hub, entry.link, transport, entry.peer, peer_name, entry.state.label, entry.reason)
+            _row(hub, entry.link, transport, entry.peer, peer_name, state, reason)
             | {
+                "simulated": simulated is not None,
                 "since": _wall(hub.clock, entry.since),
                 "last_success": _wall(hub.clock, entry.last_success),
                 "queue_depth": depth(entry.link, entry.peer) if peer_name else 0,
@@ -99,6 +103,7 @@ def _row(
         "mtu": caps.mtu,
         "cost": caps.cost.name.lower(),
         "last_failover": None,
+        "simulated": False,
         **_transport_status(transport),
     }
 
