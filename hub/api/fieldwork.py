@@ -3,7 +3,8 @@
 ``/console/field`` is for home-care staff on a phone: the team's follow-up list, and a visit recorded with
 one tap. It works offline: a service worker (``/console/field-sw.js``) keeps the page, the browser keeps
 the last list and a queue of visits, each with an idempotency key made on the phone, and sends the queue
-when the hub answers again. The hub records each key once (``field_visits`` in ``citizens.db``), so a
+when the hub answers again. The hub records each key once (``field_visits`` in ``citizens.db``: the key
+and when, nothing else), so a
 visit sent twice (a lost answer, a reload mid-sync) counts once; the follow-up engine's own rule (the same
 citizen, outage and moment count once) holds as well.
 
@@ -45,11 +46,11 @@ READERS = (Role.NURSE, Role.COORDINATOR)
 KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 PLAUSIBLE_PAST = 14 * 86400.0
 """How old a visit recorded offline may be; a phone whose clock is further off gets the hub's time."""
-FIELD_VISITS = """
-CREATE TABLE IF NOT EXISTS field_visits (
-    key TEXT PRIMARY KEY, citizen TEXT NOT NULL, outcome TEXT NOT NULL, at INTEGER NOT NULL,
-    recorded REAL NOT NULL, by TEXT NOT NULL
-)"""
+FIELD_VISITS = "CREATE TABLE IF NOT EXISTS field_visits (key TEXT PRIMARY KEY, recorded REAL NOT NULL)"
+"""The keys of visits sent from phones: only the random key and when, nothing about the visit itself (the
+follow-up engine keeps that, sealed)."""
+KEY_RETENTION = 30 * 86400.0
+"""Keys older than this are forgotten: no phone keeps a visit queued that long."""
 MATCH_DANISH = {
     "registered": "registreret håndsender",
     "unregistered": "UKENDT håndsender (ikke i registret)",
@@ -183,10 +184,8 @@ async def _field_visit(request: web.Request, console: Console, session: Session)
     if isinstance(at, bool) or not isinstance(at, int) or not now - PLAUSIBLE_PAST <= at <= now + 600:
         at = int(now)  # the phone's clock cannot be trusted with this visit: the hub's time instead
     new = await follow_up.record_visit(citizen, outcome, by=_reader(session), at=at, outage=outage)
-    await db.execute(
-        "INSERT OR IGNORE INTO field_visits (key, citizen, outcome, at, recorded, by) VALUES (?,?,?,?,?,?)",
-        (key, citizen, outcome, at, time.time(), session.user.username),
-    )
+    await db.execute("INSERT OR IGNORE INTO field_visits (key, recorded) VALUES (?, ?)", (key, time.time()))
+    await db.execute("DELETE FROM field_visits WHERE recorded < ?", (time.time() - KEY_RETENTION,))
     await db.commit()
     console.emit("citizens", visit=citizen)
     return web.json_response({"key": key, "recorded": new, "duplicate": not new})

@@ -442,3 +442,48 @@ def admin(to: int, message: admin_pb2.AdminMessage, *, packet_id: int) -> mesh_p
     packet.decoded.payload = message.SerializeToString()
     packet.decoded.want_response = True
     return mesh_pb2.ToRadio(packet=packet)
+
+
+async def test_transcript_of_a_pki_direct_message_as_the_destination_hands_it_over(net: Net) -> None:
+    """Router.cpp: a DM to a node whose key is known goes out PKI-encrypted on channel hash 0; the
+    destination passes it up marked ``pki_encrypted`` with the key it decrypted it with, channel index 0."""
+    key = bytes(range(32))
+    hub = await net.host(B)
+    radio = net.radios[A] = FakeMeshtasticRadio(A, net.medium)
+    radio.public_key = radio.settings.owner.public_key = key  # a fixed key, for a literal transcript
+    host = net.hosts[A] = await Host.connect(await radio.start_tcp())
+    await host.handshake()
+    # ToRadio{packet{to: 0xb2, decoded{portnum: TEXT_MESSAGE_APP (1), payload: 'HJ'}, id: 0xbeef,
+    # hop_limit: 3, want_ack}}: what the library sends for sendText("HJ", "!000000b2", wantAck=True).
+    await host.write(
+        b"\x94\xc3\x00\x18\x0a\x16\x15\xb2\x00\x00\x00\x22\x06\x08\x01\x12\x02HJ"
+        b"\x35\xef\xbe\x00\x00\x48\x03\x50\x01"
+    )
+    packet = await hub.packet()
+    for heard_only in ("rx_time", "rx_snr", "rx_rssi"):  # the air's own values: not part of the transcript
+        packet.ClearField(heard_only)
+    # MeshPacket{from: 0xa1, to: 0xb2, decoded{portnum: 1, payload: 'HJ'}, id: 0xbeef, hop_limit: 3,
+    # want_ack, hop_start: 3, public_key (field 16): the sender's key, pki_encrypted (field 17): true};
+    # no channel field: index 0, the default.
+    assert packet.SerializeToString() == (
+        b"\x0d\xa1\x00\x00\x00\x15\xb2\x00\x00\x00\x22\x06\x08\x01\x12\x02HJ\x35\xef\xbe\x00\x00"
+        b"\x48\x03\x50\x01\x78\x03\x82\x01\x20" + key + b"\x88\x01\x01"
+    )
+    # The host's own copy went to the air marked the same way, and the radio still ACKed it.
+    assert net.radios[A].from_host[0].pki_encrypted and net.radios[A].from_host[0].channel == 0
+    ack = await host.packet()
+    assert (getattr(ack, "from"), ack.decoded.request_id, routing_error(ack)) == (B, 0xBEEF, Error.NONE)
+
+
+async def test_a_pki_dm_the_destination_cannot_decrypt_is_dropped_unanswered(net: Net) -> None:
+    """A node database holding another key for the sender (a swapped handheld, a forged sender id):
+    decryption fails, so the firmware drops the packet: no ACK, nothing to the host."""
+    hub = await net.host(B)
+    sender = await net.host(A)
+    net.radios[B].node_keys[A] = b"\x07" * 32
+    await sender.send(dm(B, b"\x01hi", packet_id=0xD00D))
+    nak = await sender.packet(within=15)
+    assert (nak.decoded.request_id, routing_error(nak)) == (0xD00D, Error.MAX_RETRANSMIT)
+    assert net.radios[A].on_air[0xD00D] == 4
+    with pytest.raises(TimeoutError):
+        await hub.packet(within=0.5)
