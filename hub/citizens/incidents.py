@@ -57,13 +57,18 @@ CREATE TABLE IF NOT EXISTS alarms (
     PRIMARY KEY (outage, citizen)
 );
 CREATE TABLE IF NOT EXISTS sent_lists (
+    message TEXT PRIMARY KEY,
     outage TEXT NOT NULL,
     team TEXT NOT NULL,
-    part INTEGER NOT NULL,
-    message TEXT NOT NULL,
     at REAL NOT NULL,
-    bytes INTEGER NOT NULL,
-    PRIMARY KEY (outage, team, part)
+    bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent_entries (
+    outage TEXT NOT NULL,
+    node TEXT NOT NULL,
+    citizen TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (outage, node, citizen)
 );
 """
 
@@ -142,11 +147,15 @@ class Incidents:
         )  # fmt: skip
         await self._db.commit()
 
-    async def entries(self, *, active_only: bool = True) -> list[Entry]:
+    async def entries(self, *, active_only: bool = True, outage: str | None = None) -> list[Entry]:
         query = "SELECT e.outage, e.citizen, e.sealed FROM entries e JOIN outages o ON o.id = e.outage"
-        if active_only:
-            query += " WHERE o.ended IS NULL"
-        async with self._db.execute(query) as cursor:
+        clauses, params = (["o.ended IS NULL"] if active_only else []), []
+        if outage is not None:
+            clauses.append("e.outage = ?")
+            params.append(outage)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        async with self._db.execute(query, params) as cursor:
             rows = await cursor.fetchall()
         out = []
         for outage_id, citizen, sealed in rows:
@@ -211,22 +220,33 @@ class Incidents:
     # ---- lists sent ---------------------------------------------------------------------------------
 
     async def list_sent(
-        self, outage_id: str, team: str, part: int, message: str, at: float, size: int
+        self, outage_id: str, node: str, citizens: Iterable[str], message: str, at: float, size: int
     ) -> None:
+        """One FOLLOWUP_LIST message handed to the hub for ``node``, naming ``citizens``."""
         await self._db.execute(
-            "INSERT OR REPLACE INTO sent_lists (outage, team, part, message, at, bytes)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (outage_id, team, part, message, at, size),
+            "INSERT INTO sent_lists (message, outage, team, at, bytes) VALUES (?, ?, ?, ?, ?)",
+            (message, outage_id, node, at, size),
+        )
+        await self._db.executemany(
+            "INSERT OR REPLACE INTO sent_entries (outage, node, citizen, message) VALUES (?, ?, ?, ?)",
+            [(outage_id, node, citizen, message) for citizen in citizens],
         )
         await self._db.commit()
 
+    async def sent_to(self, outage_id: str, node: str) -> set[str]:
+        """The citizens of ``outage_id`` already on a list sent to ``node``."""
+        async with self._db.execute(
+            "SELECT citizen FROM sent_entries WHERE outage = ? AND node = ?", (outage_id, node)
+        ) as cursor:
+            return {str(r[0]) for r in await cursor.fetchall()}
+
     async def lists_sent(self, outage_id: str) -> list[dict[str, object]]:
         async with self._db.execute(
-            "SELECT team, part, message, at, bytes FROM sent_lists WHERE outage = ? ORDER BY at",
+            "SELECT team, message, at, bytes FROM sent_lists WHERE outage = ? ORDER BY at, rowid",
             (outage_id,),
         ) as cursor:
             rows = await cursor.fetchall()
-        return [{"team": r[0], "part": r[1], "message": r[2], "at": r[3], "bytes": r[4]} for r in rows]
+        return [{"team": r[0], "message": r[1], "at": r[2], "bytes": r[3]} for r in rows]
 
     # ---- retention and erasure ----------------------------------------------------------------------
 
@@ -238,14 +258,14 @@ class Incidents:
             (retention, now, retention + STALE, now),
         ) as cursor:
             gone = [str(r[0]) for r in await cursor.fetchall()]
-        for table in ("entries", "visits", "alarms", "sent_lists"):
+        for table in ("entries", "visits", "alarms", "sent_lists", "sent_entries"):
             await self._db.executemany(f"DELETE FROM {table} WHERE outage = ?", [(o,) for o in gone])
         await self._db.executemany("DELETE FROM outages WHERE id = ?", [(o,) for o in gone])
         await self._db.commit()
         return gone
 
     async def erase_citizen(self, citizen: str) -> None:
-        for table in ("entries", "visits", "alarms"):
+        for table in ("entries", "visits", "alarms", "sent_entries"):
             await self._db.execute(f"DELETE FROM {table} WHERE citizen = ?", (citizen,))
         await self._db.commit()
 

@@ -200,6 +200,12 @@ class Register:
         await self.log(reader, "slettet", citizen_id)
         return cursor.rowcount > 0
 
+    async def generation(self) -> tuple[int, float]:
+        """Changes whenever someone is added, updated or erased: (how many, the newest change)."""
+        async with self._db.execute("SELECT COUNT(*), COALESCE(MAX(updated), 0) FROM citizens") as cursor:
+            row = await cursor.fetchone()
+        return (int(row[0]), float(row[1])) if row else (0, 0.0)
+
     async def count(self) -> int:
         async with self._db.execute("SELECT COUNT(*) FROM citizens") as cursor:
             row = await cursor.fetchone()

@@ -39,8 +39,10 @@ from hub.citizens.followup import (
     entries_from_list,
     list_bodies,
     merge,
+    urgency_key,
 )
 from hub.citizens.incidents import Incidents
+from hub.citizens.records import Citizen
 from hub.citizens.register import HUB_READER, Reader, Register
 from hub.citizens.settings import CitizensConfig
 from hub.core.errors import BeredtError, UsageError
@@ -83,6 +85,7 @@ class FollowUp(Desk):
         self._sinks: list[AlarmSink] = []
         self._dispatching = asyncio.Lock()
         self._reporting = asyncio.Lock()
+        self._generation: tuple[int, float] | None = None  # the register as last built into lists
 
     @classmethod
     async def open_for(cls, hub: Hub, config: CitizensConfig | None = None) -> FollowUp:
@@ -185,30 +188,55 @@ class FollowUp(Desk):
             await self.register.log(HUB_READER, "slettet efter opbevaringstid", ", ".join(gone))
 
     async def _dispatch_new(self, now: float) -> None:
+        """Build the lists of new outages, add people imported since into running ones, and send every
+        team the citizens it has not been sent yet (a send that failed is tried again next time)."""
         async with self._dispatching:  # the API and the tick may both find the same new outage
-            for outage in await self.incidents.undispatched():
-                await self._dispatch(outage, now)
+            fresh = await self.incidents.undispatched()
+            generation = await self.register.generation()
+            running = await self.incidents.outages(active_only=True, source="")
+            if fresh or generation != self._generation:
+                self._generation = generation
+                people = await self.register.citizens(HUB_READER, why="opfølgningslister bygget")
+                for outage in running:
+                    await self._build(outage, people, now, new=outage in fresh)
+            for outage in running:
+                await self._send_lists(outage, now)
 
-    async def _dispatch(self, outage: Outage, now: float) -> None:
-        people = await self.register.citizens(HUB_READER, why=f"opfølgningsliste {outage.id} bygget")
+    async def _build(self, outage: Outage, people: list[Citizen], now: float, *, new: bool) -> None:
         entries = affected(people, outage, self.config.teams)
-        await self.incidents.put_entries(entries)
+        held = {e.citizen: e for e in await self.incidents.entries(outage=outage.id)}
+        # a person imported during the outage joins it (and goes to the team at once); a changed record
+        # is updated here, while the team keeps the list it has
+        await self.incidents.put_entries([e for e in entries if held.get(e.citizen) != e])
+        if new:
+            await self.incidents.dispatched(outage.id, now)
+            unassigned = sorted({e.district for e in entries if e.team is None})
+            if unassigned:
+                log.warning(
+                    "outage %s: citizens in districts without a team: %s", outage.id, ", ".join(unassigned)
+                )
+            log.info("outage %s: %d citizens on follow-up lists", outage.id, len(entries))
+
+    async def _send_lists(self, outage: Outage, now: float) -> None:
+        entries = sorted(await self.incidents.entries(outage=outage.id), key=urgency_key)
         for team in sorted({e.team for e in entries if e.team}):
-            for body in list_bodies([e for e in entries if e.team == team], outage):
-                payload = encode_payload(Kind.FOLLOWUP_LIST, body)
-                part = body.get("part", 1)
-                assert isinstance(part, int)
-                for node in self._team_nodes(team):  # each of the team's devices gets its own sealed copy
-                    message = await self.hub.submit(Kind.FOLLOWUP_LIST, bytes.fromhex(node), payload,
-                                                    priority=Priority.URGENT,
-                                                    ttl_minutes=self.config.ttl_minutes)  # fmt: skip
-                    await self.incidents.list_sent(outage.id, node, part, message.hex(), now, len(payload))
-        unassigned = [e.district for e in entries if e.team is None]
-        if unassigned:
-            log.warning("outage %s: %d citizens in districts without a team: %s", outage.id,
-                        len(unassigned), ", ".join(sorted(set(unassigned))))  # fmt: skip
-        await self.incidents.dispatched(outage.id, now)
-        log.info("outage %s: %d citizens on follow-up lists", outage.id, len(entries))
+            for node in self._team_nodes(team):  # each of the team's devices gets its own sealed copy
+                sent = await self.incidents.sent_to(outage.id, node)
+                waiting = [e for e in entries if e.team == team and e.citizen not in sent]
+                for body in list_bodies(waiting, outage) if waiting else []:
+                    payload = encode_payload(Kind.FOLLOWUP_LIST, body)
+                    try:
+                        message = await self.hub.submit(Kind.FOLLOWUP_LIST, bytes.fromhex(node), payload,
+                                                        priority=Priority.URGENT,
+                                                        ttl_minutes=self.config.ttl_minutes)  # fmt: skip
+                    except BeredtError as exc:
+                        log.warning("outage %s: list for %s not sent yet (%s); trying again at the next tick",
+                                    outage.id, node, exc)  # fmt: skip
+                        break
+                    citizens = [str(c["id"]) for c in body["citizens"]]  # type: ignore[attr-defined]
+                    await self.incidents.list_sent(
+                        outage.id, node, citizens, message.hex(), now, len(payload)
+                    )
 
     async def _report_visits(self) -> None:
         """Send the visits recorded here (by the API or the CLI) to the hubs that sent their lists; one

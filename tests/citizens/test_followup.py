@@ -75,6 +75,21 @@ async def test_outage_in_two_districts_gives_each_team_its_sorted_list(tmp_path:
             rows = await team.followup_view(NURSE)
             assert rows[0]["name"] and rows[0]["district"] == district  # details from the team's own register
 
+        # someone imported while the power is out joins the outage, and only they go to the team
+        late = _person(99, "Nord", ("ventilator",), 0.5)
+        for desk in (staff, nord):
+            await desk.register.import_csv(to_csv([late]), COORDINATOR)
+        await staff.tick()
+
+        async def joined() -> bool:
+            return late.id in [r["id"] for r in await nord.followup_view(NURSE)]
+
+        await _until(joined)
+        sent = await staff.incidents.lists_sent(outage)
+        assert len(sent) == 3 and sent[-1]["team"] == NORD.node_id.hex() and sent[-1]["bytes"] < 30
+        await staff.tick()
+        assert len(await staff.incidents.lists_sent(outage)) == 3  # nothing sent twice
+
         first = (await nord.followup_view(NURSE))[0]["id"]
         assert await nord.record_visit(first, "needs_oxygen", by=NURSE, at=1_900_000_000)
         assert not await nord.record_visit(first, "needs_oxygen", by=NURSE, at=1_900_000_000)
@@ -99,6 +114,7 @@ async def test_outage_in_two_districts_gives_each_team_its_sorted_list(tmp_path:
         assert len(visits) == 1 and visits.latest(first).outcome == "needs_oxygen"  # type: ignore[union-attr]
         summary = {s["district"]: s for s in await staff.district_summary(COORDINATOR)}
         assert summary["Nord"]["seen"] == 1 and summary["Nord"]["needs_help"] == 1
+        assert summary["Nord"]["affected"] == sum(p.district == "Nord" for p in people) + 1
         assert summary["Syd"]["seen"] == 0
 
 
@@ -107,6 +123,33 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) ->
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_a_team_that_cannot_be_reached_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    stranger = Identity.generate("Hjemmepleje Syd, ikke i rosteren", "care-home")
+    teams = {"Nord": (NORD.node_id.hex(),), "Syd": (stranger.node_id.hex(),)}
+    medium = medium_name()
+    staff_config = hub_config(tmp_path / "staff", STAFF.name, medium, peers=(peer(NORD, NORD.name),))
+    team_config = hub_config(tmp_path / "nord", NORD.name, medium, role=Role.CARE_HOME,
+                             peers=(peer(STAFF, STAFF.name),))  # fmt: skip
+    people = [_person(1, "Nord", ("oxygen",), 4.0), _person(2, "Syd", ("oxygen",), 2.0)]
+    async with (
+        follow_up(staff_config, STAFF, CitizensConfig(teams=teams), run=False) as staff,
+        follow_up(team_config, NORD, CitizensConfig()) as nord,
+    ):
+        staff.hub.roster.add(NORD.card)
+        nord.hub.roster.add(STAFF.card)
+        await staff.register.import_csv(to_csv(people), COORDINATOR)
+        outage = await staff.mark_outage(COORDINATOR, districts=["Nord", "Syd"])  # Syd's hub is unknown
+        await staff.tick()
+        await staff.tick()
+        sent = await staff.incidents.lists_sent(outage)
+        assert [s["team"] for s in sent] == [NORD.node_id.hex()]  # once, however often Syd is tried
+
+        async def arrived() -> bool:
+            return [r["id"] for r in await nord.followup_view(NURSE)] == ["00000001"]
+
+        await _until(arrived)
 
 
 async def test_escalation_fires_for_the_right_citizen_at_the_right_time(tmp_path: Path) -> None:
