@@ -19,7 +19,7 @@ from hub.core.errors import ConfigError
 from hub.exercise.record import ExerciseRecord
 from hub.exercise.report import missing_libraries, write_report
 from hub.exercise.report.collect import collect
-from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts, hub_facts
+from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts, hub_facts, payload_opener
 from hub.exercise.report.model import ReportInput
 from hub.relay.roster import Roster
 from hub.service.assembly import load_identity
@@ -76,4 +76,4 @@ async def _facts(config: HubConfig, exercise_id: str) -> ReportInput:
     identity = load_identity(config, create=False)
     roster = Roster.load(identity.card, config.roster_path)
     names = {entry.node_id.hex(): entry.name for entry in roster} | participant_names
-    return collect(exercise, hub_facts(config, names), now=time.time())
+    return collect(exercise, hub_facts(config, names, payload_opener(identity, roster)), now=time.time())

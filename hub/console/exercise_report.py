@@ -71,7 +71,7 @@ async def _write(console: Console, exercise_id: str, folder: Path, *, fresh: boo
         if (folder / "rapport.html").is_file() and (exercise.ended is not None or not fresh):
             return
         names = {entry.node_id.hex(): entry.name for entry in hub.roster} | participants
-        facts, now = hub_facts(hub.config, names), hub.clock.time()
+        facts, now = hub_facts(hub.config, names, hub.open_payload), hub.clock.time()
         await asyncio.to_thread(
             lambda: write_report(collect(exercise, facts, now=now), folder, generated=now)
         )

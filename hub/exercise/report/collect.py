@@ -9,7 +9,8 @@ Where each figure comes from:
   when the hop acknowledged it (``updated`` of a ``hop-acked`` row);
 - statuses heard and the first status after an inject: the STATUS frames from each participating
   institution accepted in the window, with the link they came over (``via``);
-- roll-calls: ``console.db`` ``rollcalls``/``rollcall_targets`` started within the window;
+- roll-calls: those the console ran (``console.db`` ``rollcalls``/``rollcall_targets``) started within
+  the window, and those the exercise sent as injects (``hub.exercise.report.rollcalls``);
 - read receipts: the console's outbox (``console_state`` key ``outbox``), which keeps the newest 300 (a
   receipt's time has whole seconds, so one read within the second of sending counts as read then);
 - link changes: ``console.db`` ``link_changes``; simulated outages from the exercise's own facts;
@@ -42,6 +43,7 @@ from hub.exercise.report.model import (
     Targets,
     Usage,
 )
+from hub.exercise.report.rollcalls import Opener, inject_rollcalls
 from transports.lora import MTU as LORA_MTU
 from transports.lora_airtime import ModemPreset, packet_airtime
 from transports.satellite import MODEM_MTU as SATELLITE_MTU
@@ -59,6 +61,8 @@ class InjectSent:
     recipients: tuple[str, ...]
     """Node ids (hex)."""
     deadline: float | None = None
+    message_ids: tuple[str, ...] = ()
+    """The messages it was sent as (hex): a roll-call inject's answers are matched to these."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,8 @@ class HubFacts:
     """Node id (hex) -> name, from the roster."""
     link_kinds: Mapping[str, str]
     lora_presets: Mapping[str, ModemPreset]
+    open_payload: Opener | None = None
+    """Opens the hub's sealed frames (roll-calls and their answers); None: roll-call injects go unread."""
     timezone: str = "Europe/Copenhagen"
 
 
@@ -130,9 +136,15 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
         " øvelsens beskeder fra denne hub; kvitteringer og forbindelsestest er ikke medregnet.",
         "Læsekvitteringer kendes for de seneste 300 beskeder sendt fra denne hubs konsol.",
     ]
+    asked = [m for i in exercise.injects if i.kind == "rollcall" for m in i.message_ids]
+    injected: list[RollCallResult] = []
     with _read(hub.store, "the store") as db:
         messages = _sent_messages(db, exercise.started, end, name)
         statuses = _statuses(db, exercise.started, end)
+        if hub.open_payload is not None:
+            injected = inject_rollcalls(db, asked, exercise.started, end, name, hub.open_payload)
+    if asked and hub.open_payload is None:
+        gaps.append("Øvelsens navneopråb kunne ikke læses: hubbens nøgle var ikke tilgængelig.")
     injects = tuple(
         Inject(i.label, i.kind, i.at, tuple(name(r) for r in i.recipients),
                {name(r): _first_after(statuses.get(r, []), i.at) for r in i.recipients}, i.deadline)
@@ -162,7 +174,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
         timezone=hub.timezone,
         targets=exercise.targets,
         institutions=tuple(name(p) for p in exercise.participants),
-        rollcalls=rollcalls,
+        rollcalls=tuple(sorted((*rollcalls, *injected), key=lambda c: c.started)),
         injects=injects,
         messages=tuple(messages),
         heard=tuple(

@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hub.core.errors import UsageError
+from hub.core.frame import Frame
+from hub.core.identity import Identity
+from hub.core.seal import Context, SealingKey
 from hub.exercise import scenario
 from hub.exercise.record import ExerciseRecord
 from hub.exercise.report.collect import ExerciseFacts, HubFacts, InjectSent, Outage
 from hub.exercise.report.model import Note, Targets
+from hub.exercise.report.rollcalls import Opener
+from hub.relay.roster import Roster
 from hub.relay.settings import RelaySettings
 from transports.lora_airtime import ModemPreset, preset_from_name
 
@@ -24,12 +29,23 @@ CONSOLE_DB = "console.db"
 """The console's database in the hub's data folder (``hub.console.service.CONSOLE_DB``)."""
 
 
-def hub_facts(settings: RelaySettings, names: Mapping[str, str]) -> HubFacts:
-    """What the report needs of the hub whose files it reads: its name, databases and links."""
+def hub_facts(settings: RelaySettings, names: Mapping[str, str], open_payload: Opener) -> HubFacts:
+    """What the report needs of the hub whose files it reads: its name, databases, links and key."""
     presets = {link.name: _preset(link.options) for link in settings.links if link.kind == "lora"}
     kinds = {link.name: link.kind for link in settings.links}
     console = settings.data_dir / CONSOLE_DB
-    return HubFacts(settings.name, settings.store_path, console, dict(names), kinds, presets)
+    return HubFacts(settings.name, settings.store_path, console, dict(names), kinds, presets, open_payload)
+
+
+def payload_opener(identity: Identity, roster: Roster) -> Opener:
+    """Opens frames sealed to this hub as the running hub does (``Hub.open_payload``), for the CLI."""
+    sealing = SealingKey(identity.sealing_private, identity.node_id)
+    keys = {entry.node_id: entry.card.sealing_key for entry in roster}
+
+    def open_payload(frame: Frame) -> bytes:
+        return sealing.open(frame.payload, Context.of(frame), keys) if frame.sealed else frame.payload
+
+    return open_payload
 
 
 def _preset(options: Mapping[str, object]) -> ModemPreset:
@@ -54,7 +70,9 @@ async def exercise_facts(record: ExerciseRecord, exercise_id: str) -> tuple[Exer
         aims.lora_airtime,
     )  # fmt: skip
     injects = tuple(
-        InjectSent(sent.text, sent.kind, sent.sent, sent.recipients, deadlines.get(sent.number))
+        InjectSent(
+            sent.text, sent.kind, sent.sent, sent.recipients, deadlines.get(sent.number), sent.message_ids
+        )
         for sent in await record.injects(exercise_id)
         if sent.kind != scenario.InjectKind.OUTAGE
     )

@@ -20,6 +20,7 @@ from hub.console.service import ConsoleOptions
 from hub.core.clock import SystemClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.identity import Identity
+from hub.core.kinds import encode_payload
 from hub.exercise.record import ExerciseRecord, Participant
 from hub.exercise.report import ReportFiles, write_report
 from hub.exercise.report.collect import HubFacts, collect
@@ -28,12 +29,13 @@ from hub.exercise.report.model import ReportInput
 from hub.relay.roster import Role as NodeRole
 from hub.relay.settings import LinkConfig, PeerConfig
 from hub.relay.store import Store
-from tests.console.conftest import serve
+from tests.console.conftest import Site, serve
 from tests.inproc import eventually, hub_config, medium_name, running
 from transports.memory import MemoryMedium
 
 LINKS = ("memory", "backup")
 INJECT = "Strømmen er gået i hele distrikt Syd"
+ROLLCALL_REQUEST = "0a1b2c3d"
 SCENARIO = (Path(__file__).parent / "scenario.toml").read_text(encoding="utf-8")
 
 
@@ -66,6 +68,12 @@ async def until_delivered(store: Store, message_id: str, timeout: float = 30.0) 
     raise AssertionError(f"message {message_id} was not delivered in time")
 
 
+def _asked(site: Site) -> object:
+    """The request id of the roll-call open at an institution's console, if any."""
+    call = site.console.open_rollcall()
+    return None if call is None else call["body"]["request"]
+
+
 async def play(folder: Path) -> Played:
     media = {name: medium_name() for name in LINKS}
     staff_id = Identity.generate("Beredskabsstaben", "staff")
@@ -87,6 +95,7 @@ async def play(folder: Path) -> Played:
     record = await ExerciseRecord.open(folder / "staff" / EXERCISES_DB, SystemClock())
     async with running(staff_config, staff_id) as staff_hub, running(care_config, care_id) as care_hub:
         staff_hub.roster.add(care_id.card)
+        staff_hub.roster.save()  # as 'beredt roster add' does: the report command reads it
         care_hub.roster.add(staff_id.card)
         async with serve(staff_hub, options) as staff, serve(care_hub, options) as care:
             to = care_id.node_id
@@ -110,6 +119,28 @@ async def play(folder: Path) -> Played:
             await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
             await eventually(lambda: staff.console.board_rows()[0]["rollcall"] == "answered", timeout=30)
 
+            # inject 2 as the exercise runner sends a roll-call: straight through the hub, marked Exercise
+            asked = {
+                "request": ROLLCALL_REQUEST,
+                "question": "ØVELSE: Har I varme?",
+                "deadline": int(time.time()) + 600,
+            }
+            rollcall = await staff_hub.submit(Kind.ROLLCALL, to, encode_payload(Kind.ROLLCALL, asked),
+                                              status=Status.EXERCISE)  # fmt: skip
+            await record.inject_sent(exercise.id, number=2, kind="rollcall", text="Har I varme?",
+                                     due=time.time(), message_ids=[rollcall.hex()],
+                                     recipients=[to.hex()])  # fmt: skip
+            await eventually(
+                lambda: (
+                    (care.console.open_rollcall() or {}).get("body", {}).get("request") == ROLLCALL_REQUEST
+                )
+            )
+            statuses = len([m for m in staff.console.messages if m["kind"] == "status"])
+            await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
+            await eventually(
+                lambda: len([m for m in staff.console.messages if m["kind"] == "status"]) > statuses
+            )
+
             MemoryMedium.named(media["memory"]).unplug("staff")
             await record.outage_applied(exercise.id, number=3, hub=staff_id.name, link="memory",
                                         starts=time.time(), ends=time.time() + 1800)  # fmt: skip
@@ -126,7 +157,7 @@ async def play(folder: Path) -> Played:
             await record.aclose()
             hub_facts = HubFacts(
                 "Beredskabsstaben", folder / "staff" / "store.db", folder / "staff" / "console.db",
-                participants, dict.fromkeys(LINKS, "memory"), {},
+                participants, dict.fromkeys(LINKS, "memory"), {}, staff_hub.open_payload,
             )  # fmt: skip
             report = collect(facts, hub_facts, now=time.time())
             files = write_report(report, folder / "rapport")

@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from hub.cli.main import main
 from hub.core.frame import Status, decode_frame
-from tests.exercise.report.conftest import Played
+from tests.exercise.report.conftest import ROLLCALL_REQUEST, Played
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -39,10 +39,11 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     ]
     assert sorted(i for i, _, _ in exercise_rows) == sorted(played.sent)  # the real message is left out
     by_id = {m["id"]: m for m in rows(played.files.html.parent / "csv" / "beskeder.csv")}
-    assert set(by_id) == set(played.sent)
+    assert {i for i, row in by_id.items() if row["art"] == "text"} == set(played.sent)
+    assert [row["art"] for row in by_id.values() if row["art"] != "text"] == ["rollcall"]  # inject 2
     receipts = json.loads(console.execute("SELECT value FROM console_state WHERE key='outbox'").fetchone()[0])
     for message_id, accepted, acked in exercise_rows:
-        row = by_id[message_id]
+        row = by_id[message_id]  # the text messages: each one's numbers as the store has them
         assert row["leveringstid_s"] == ("" if acked is None else str(round(acked - accepted)))
         read = receipts["receipts"].get(message_id)
         # a receipt has whole seconds: read within the second of sending counts as read then
@@ -57,14 +58,27 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     assert by_id[first]["forbindelse"] == "memory" and by_id[second]["forbindelse"] == "backup"
     assert by_id[third]["leveret"] == "" and by_id[first]["laest_af"] == "Nattevagt Birgit"
 
-    (started, document) = console.execute(
-        "SELECT r.started, t.document FROM rollcalls r JOIN rollcall_targets t USING (request)"
+    (request, started, document) = console.execute(
+        "SELECT r.request, r.started, t.document FROM rollcalls r JOIN rollcall_targets t USING (request)"
     ).fetchone()
     answer = json.loads(document)["answer"]
-    (rollcall,) = rows(played.files.html.parent / "csv" / "navneopraab.csv")
-    assert (
-        rollcall["svartid_s"] == str(round(answer["at"] - started)) and rollcall["svar_via"] == answer["link"]
-    )
+    by_call = {r["navneopraab"]: r for r in rows(played.files.html.parent / "csv" / "navneopraab.csv")}
+    assert set(by_call) == {request, ROLLCALL_REQUEST}
+    assert by_call[request]["svartid_s"] == str(round(answer["at"] - started))
+    assert by_call[request]["svar_via"] == answer["link"]
+    # the roll-call sent as an inject: its answer is the care home's next status (nothing else came between)
+    (asked_at,) = [
+        at
+        for wire, at in store.execute("SELECT wire, accepted_at FROM messages WHERE kind = 4 AND local = 1")
+        if decode_frame(bytes(wire)).status is Status.EXERCISE
+    ]
+    answered_at, via = store.execute(
+        "SELECT accepted_at, via FROM messages WHERE kind = 3 AND local = 0 AND accepted_at > ?"
+        " ORDER BY accepted_at LIMIT 1",
+        (asked_at,),
+    ).fetchone()
+    assert by_call[ROLLCALL_REQUEST]["svartid_s"] == str(round(answered_at - asked_at))
+    assert by_call[ROLLCALL_REQUEST]["svar_via"] == via
 
     assert played.report.ended is not None
     heard = store.execute(
@@ -72,7 +86,7 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
         " AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
         (bytes.fromhex(played.care_id), played.report.started, played.report.ended + 1),
     ).fetchall()
-    assert len(heard) == 2  # the status after the inject and the roll-call's answer
+    assert len(heard) == 3  # the status after the first inject and the two roll-calls' answers
     assert [(h.institution, h.at, h.link) for h in played.report.heard] == [
         (played.care_name, at, via) for at, via in heard
     ]
@@ -81,7 +95,7 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
         "SELECT min(accepted_at) FROM messages WHERE kind = 3 AND local = 0 AND accepted_at >= ?",
         (inject.sent_at,),
     ).fetchone()
-    (inject_row,) = rows(played.files.html.parent / "csv" / "injects.csv")
+    inject_row, _ = rows(played.files.html.parent / "csv" / "injects.csv")  # the message, the roll-call
     assert inject_row["tid_til_status_s"] == str(round(first_status - inject.sent_at))
 
     assert played.report.ended is not None
