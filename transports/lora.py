@@ -136,13 +136,14 @@ class LoraTransport:
             log=self._log,
         )
         self.counters = {"implicit_acks": 0, "unconfirmed_after_relay": 0}
-        self.alarms = (
-            AlarmGate(
-                load_handhelds(ctx.data_dir / HANDHELDS_FILE), interval=settings.alarm_interval, log=self._log
-            )
-            if settings.personal_alarms
-            else None
-        )
+        self.alarms: AlarmGate | None = None
+        if settings.personal_alarms:
+            handhelds = load_handhelds(ctx.data_dir / HANDHELDS_FILE)
+            if not handhelds:
+                self._log.warning(
+                    "personal alarms on, but %s lists no handhelds", ctx.data_dir / HANDHELDS_FILE
+                )
+            self.alarms = AlarmGate(handhelds, interval=settings.alarm_interval, log=self._log)
         # Pubsub keeps weak references: bound methods of this transport live as long as it does.
         pub.subscribe(self._on_receive_thread, "meshtastic.receive")
         pub.subscribe(self._on_lost_thread, "meshtastic.connection.lost")

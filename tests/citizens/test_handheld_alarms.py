@@ -36,13 +36,20 @@ async def test_alarms_are_matched_flagged_acknowledged_and_survive_a_restart(tmp
         # The hub's own radio heard them: they land in its own inbox, signed and sealed.
         await hub.personal_alarms.forward("lora", PersonalAlarm(0xD1, KEY, "Jeg er faldet", "text"))
         await hub.personal_alarms.forward("lora", PersonalAlarm(0xD2, OTHER_KEY, "", "alert"))
+        # A radio hub whose report_to has no route keeps the alarm itself rather than lose it.
+        hub.personal_alarms.report_to = b"\x01" * 8
         await hub.personal_alarms.forward("lora", PersonalAlarm(0xD9, KEY, "hjælp", "text"))
+        hub.personal_alarms.report_to = hub.node_id
         await eventually(lambda: len(raised) == 3, 10)
         by_handheld = {row.handheld: row for row in raised}
         assert (by_handheld["!000000d1"].citizen, by_handheld["!000000d1"].match) == ("C-0042", "registered")
         assert (by_handheld["!000000d2"].citizen, by_handheld["!000000d2"].match) == (None, "key_differs")
         assert (by_handheld["!000000d9"].citizen, by_handheld["!000000d9"].match) == (None, "unregistered")
         first = by_handheld["!000000d1"].id
+        stored = await hub.store.message(bytes.fromhex(first))
+        assert stored is not None
+        print(f"sealed CITIZEN_ALARM with a 13-byte text: {len(stored.wire)} bytes signed (LoRa MTU 200)")
+        assert len(stored.wire) <= 200  # one LoRa packet
         assert alarms.acknowledge(first, "hansen") and not alarms.acknowledge(first, "hansen")
         assert [row["id"] for row in alarms.rows()][-1] == first  # handled ones go to the bottom
         task.cancel()
