@@ -113,6 +113,12 @@ class Register:
         )
         await self._db.commit()
 
+    async def prune_access_log(self, before: float) -> int:
+        """Delete access-log lines older than ``before``; returns how many."""
+        cursor = await self._db.execute("DELETE FROM access_log WHERE at < ?", (before,))
+        await self._db.commit()
+        return cursor.rowcount
+
     async def access_log(self, limit: int = 200) -> list[dict[str, object]]:
         async with self._db.execute(
             "SELECT at, who, action, subject FROM access_log ORDER BY seq DESC LIMIT ?", (limit,)

@@ -186,6 +186,7 @@ class FollowUp(Desk):
         gone = await self.incidents.purge(now, self.config.retention_days * 86400.0)
         if gone:
             await self.register.log(HUB_READER, "slettet efter opbevaringstid", ", ".join(gone))
+        await self.register.prune_access_log(now - self.config.access_log_days * 86400.0)
 
     async def _dispatch_new(self, now: float) -> None:
         """Build the lists of new outages, add people imported since into running ones, and send every

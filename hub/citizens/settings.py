@@ -26,6 +26,7 @@ class CitizensConfig:
     centres: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     alarm_hours: float = 2.0
     retention_days: float = 30.0
+    access_log_days: float = 365.0
     tick_interval: float = 2.0  # seconds between looks for new outages, alarms and retention
     ttl_minutes: int = 24 * 60  # lists and visits expire after a day undelivered
 
@@ -36,9 +37,10 @@ class CitizensConfig:
         centres = _districts(table.table_of("centres", what="a table of district = [node ids]"))
         alarm = table.number("alarm_hours", 2.0, low=0.0, high=72.0)
         retention = table.number("retention_days", 30.0, low=0.0, high=3650.0)
+        access = table.number("access_log_days", 365.0, low=1.0, high=3650.0)
         tick = table.number("tick_interval", 2.0, above=0.0, high=60.0)
         table.finish()
-        return cls(teams, centres, alarm, retention, tick)
+        return cls(teams, centres, alarm, retention, access, tick)
 
 
 def _districts(table: Options) -> dict[str, tuple[str, ...]]:

@@ -58,6 +58,9 @@ async def test_incident_rows_go_after_retention_and_with_an_erased_person(tmp_pa
         assert await staff.register.count() == 1  # the register itself stays
         log = [(e["action"], e["subject"]) for e in await staff.register.access_log()]
         assert ("slettet efter opbevaringstid", outage) in log
+        clock.advance(366 * DAY)
+        await staff.tick()  # the access log is kept a year
+        assert [e["action"] for e in await staff.register.access_log()] == []
 
 
 async def test_evacuation_request_goes_to_the_districts_centre_without_names(tmp_path: Path) -> None:
