@@ -65,18 +65,22 @@ def lifecycle(hub: Hub) -> Callable[[web.Application], contextlib.AbstractAsyncC
 
 
 async def state(hub: Hub, runner: ExerciseRunner, exercise_id: str | None = None) -> dict[str, Any]:
-    """The banner, the coordinator's current exercise with its timeline, and the exercises on record."""
+    """The banner, the exercise shown (``exercise_id``, else the current one, else the latest) with its
+    timeline, the current one, and the exercises on record."""
     current = runner.current
-    chosen = await runner.record.exercise(exercise_id) if exercise_id else current
+    past = await runner.record.exercises()
+    # without an id: the exercise running now, else the latest one, for its evaluation
+    chosen = await runner.record.exercise(exercise_id) if exercise_id else current or next(iter(past), None)
     if exercise_id and chosen is None:
         raise UsageError(f"no exercise {exercise_id!r}")
-    past = await runner.record.exercises()
     return {
         "banner": hub.exercise.active.view() if hub.exercise.active else None,
         "current": _exercise_view(current) if current else None,
         "shown": _exercise_view(chosen) if chosen else None,
         "timeline": await timeline(hub, runner, chosen) if chosen else [],
-        "upcoming": runner.upcoming() if chosen is not None and chosen is current else [],
+        "upcoming": runner.upcoming()
+        if current is not None and chosen is not None and chosen.id == current.id
+        else [],
         "exercises": [
             {"id": e.id, "name": e.name, "started": e.started, "ended": e.ended} for e in past[:50]
         ],

@@ -193,7 +193,7 @@ function connectEvents() {
     state.socket = "lost";
     renderLive();
   };
-  for (const topic of ["message", "rollcall", "board", "link", "delivery"]) {
+  for (const topic of ["message", "rollcall", "board", "link", "delivery", "exercise"]) {
     source.addEventListener(topic, () => refreshTopic(topic));
   }
   source.addEventListener("logbook", (event) => {

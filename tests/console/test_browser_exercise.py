@@ -1,0 +1,73 @@
+"""An exercise in a real headless Chromium against two real hubs: the coordinator starts it from the
+exercise tab, both consoles show the permanent ØVELSE banner (the care home's over the live stream, from
+the signed control that reached its hub), an observer adds a note the coordinator sees in the timeline,
+and ending it takes the banner down everywhere."""
+
+from __future__ import annotations
+
+import playwright.async_api as playwright_api
+
+from tests.console.conftest import Pair
+from tests.console.test_browser import ARTIFACTS, Outside, _login, _page, browser, expect
+
+__all__ = ["browser"]
+
+SCENARIO = """
+name = "Strømsvigt i distrikt Syd"
+duration = "1h"
+[participants]
+nodes = ["Plejecenter Lindely"]
+[[injects]]
+at = "0m"
+kind = "message"
+text = "Strømmen er gået i hele distrikt Syd"
+[[injects]]
+at = "30m"
+kind = "rollcall"
+text = "Kører nødstrømmen?"
+"""
+
+
+async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playwright_api.Browser) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside = Outside()
+    staff = await _page(browser, outside, viewport={"width": 1280, "height": 900})
+    await _login(staff, pair.staff.url, "hansen")
+    await expect(staff.locator("#view-staff")).to_be_visible()
+    await expect(staff.locator("#exercise-banner")).to_be_hidden()
+    care = await _page(browser, outside, viewport={"width": 1024, "height": 768})
+    await _login(care, pair.care.url, "lindely")
+    await expect(care.locator("#view-institution")).to_be_visible()
+    await expect(care.locator("#exercise-banner")).to_be_hidden()
+
+    await staff.click(".tabs [data-tab=exercise]")
+    await staff.fill("#exercise-start textarea[name=scenario]", SCENARIO)
+    await staff.click("#exercise-start button[type=submit]")
+    banner = staff.locator("#exercise-banner")
+    await expect(banner).to_contain_text("ØVELSE – Strømsvigt i distrikt Syd")
+    await expect(staff.locator("#exercise-timeline")).to_contain_text("Inject 1. Besked: Strømmen er gået")
+    await expect(staff.locator("#exercise-upcoming")).to_contain_text("Statusrunde: Kører nødstrømmen?")
+    await expect(staff.locator("#exercise-start")).to_be_hidden()
+
+    # the care home's page was not reloaded: its hub applied the signed control and told the page
+    await expect(care.locator("#exercise-banner")).to_contain_text("ØVELSE – Strømsvigt i distrikt Syd")
+    await expect(care.locator("#instructions")).to_contain_text(
+        "ØVELSE: Strømmen er gået i hele distrikt Syd"
+    )
+    await care.screenshot(path=ARTIFACTS / "console-exercise-care-home.png", full_page=True)
+
+    observer = await _page(browser, outside, viewport={"width": 1024, "height": 768})
+    await _login(observer, pair.staff.url, "laeser")
+    await observer.click(".tabs [data-tab=exercise]")
+    await expect(observer.locator("#exercise-end")).to_be_hidden()  # an observer does not run it
+    await observer.fill("#exercise-note textarea[name=text]", "Lindely læste beskeden højt for vagten")
+    await observer.click("#exercise-note button[type=submit]")
+    await expect(staff.locator("#exercise-timeline")).to_contain_text("Lindely læste beskeden højt")
+    await staff.screenshot(path=ARTIFACTS / "console-exercise-timeline.png", full_page=True)
+
+    staff.once("dialog", lambda dialog: dialog.accept())
+    await staff.click("#exercise-end")
+    await expect(staff.locator("#exercise-banner")).to_be_hidden()
+    await expect(care.locator("#exercise-banner")).to_be_hidden()
+    await expect(staff.locator("#exercise-timeline")).to_contain_text("Øvelsen er slut")
+    assert outside.requests == []
