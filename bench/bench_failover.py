@@ -69,8 +69,9 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"\nbudgets: detection <= {DETECTION_BUDGET:.0f} s (link state down in /v1/links at the staff hub),"
         f" first delivery over the next link <= {FIRST_DELIVERY_BUDGET:.0f} s, zero loss;"
-        " stage 6 times run from the restore to the link being up at every hub and to the first"
-        " delivery over the internet"
+        " stage 6 (the restore) is measured, not budgeted: its times run from the restore to the link"
+        " being up at every hub and to the first delivery over the internet, while the other links"
+        " carry the traffic"
     )
     return 1 if failed else 0
 
@@ -97,7 +98,7 @@ async def measure(fault: str, stages: tuple[Stage, ...], args: argparse.Namespac
         problems = sum(len(r.problems) for r in results)
         has_fault = stage.target == "down"
         detect_ok = verdict(detected, DETECTION_BUDGET) if has_fault else ""
-        first_ok = verdict(first, FIRST_DELIVERY_BUDGET) if stage.link is not None else ""
+        first_ok = verdict(first, FIRST_DELIVERY_BUDGET) if has_fault else ""
         failed |= "OVER" in (detect_ok, first_ok) or bool(lost or duplicates or problems)
         rows.append((
             str(stage.number), stage.title, spread(detected) if stage.link else "-", detect_ok,
