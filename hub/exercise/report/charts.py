@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hub.exercise.report.figures import link_name, rollcall_seconds, status_target
+from hub.exercise.report.figures import expects_receipt, link_name, rollcall_seconds, status_target
 from hub.exercise.report.model import ReportInput
 
 DPI = 150
@@ -102,7 +102,7 @@ def rollcall_chart(report: ReportInput) -> Figure | None:
         return None
     figure, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
     _dot_rows(ax, rows, [report.targets.rollcall_answer] * len(rows), "svar")
-    ax.set_title("Svartid på navneopråb pr. institution")
+    ax.set_title("Svartid på statusrunder pr. institution")
     return figure
 
 
@@ -211,7 +211,7 @@ def receipts_chart(report: ReportInput) -> Figure | None:
     """Per institution: time to delivery and to "read and understood" of each message sent to it."""
     rows = []
     for name in report.institutions:
-        sent = [m for m in report.messages if m.to == name and m.kind != "status"]
+        sent = [m for m in report.messages if m.to == name and expects_receipt(m)]
         if sent:
             rows.append((name, sent))
     if not rows:

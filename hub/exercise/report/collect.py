@@ -144,7 +144,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
         if hub.open_payload is not None:
             injected = inject_rollcalls(db, asked, exercise.started, end, name, hub.open_payload)
     if asked and hub.open_payload is None:
-        gaps.append("Øvelsens navneopråb kunne ikke læses: hubbens nøgle var ikke tilgængelig.")
+        gaps.append("Øvelsens statusrunder kunne ikke læses: hubbens nøgle var ikke tilgængelig.")
     injects = tuple(
         Inject(i.label, i.kind, i.at, tuple(name(r) for r in i.recipients),
                {name(r): _first_after(statuses.get(r, []), i.at) for r in i.recipients}, i.deadline)
@@ -159,7 +159,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
             events = _link_events(db, exercise.started, end, name)
         messages = [_with_receipt(m, receipts.get(m.id)) for m in messages]
     else:
-        gaps.append("Hubben har ingen konsol: navneopråb, læsekvitteringer og forbindelsesskift mangler.")
+        gaps.append("Hubben har ingen konsol: statusrunder, læsekvitteringer og forbindelsesskift mangler.")
     for outage in exercise.outages:
         peer = None if outage.peer is None else name(outage.peer)
         events.append(LinkEvent(outage.start, outage.link, peer, "down", "Simuleret udfald begynder", True))

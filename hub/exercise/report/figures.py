@@ -13,6 +13,12 @@ from dataclasses import dataclass
 
 from hub.exercise.report.model import Inject, ReportInput, SentMessage
 
+KIND_NAMES = {
+    "text": "besked", "sitrep": "situationsrapport", "status": "status", "rollcall": "statusrunde",
+    "alert": "varsel", "resource_request": "ressourceanmodning", "commitment": "tilsagn",
+}  # fmt: skip
+"""The kinds as the console names them; the CSV files keep the codes."""
+PRIORITY_NAMES = {"routine": "rutine", "normal": "normal", "urgent": "haster", "life-safety": "liv i fare"}
 LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
 
 
@@ -83,6 +89,11 @@ def status_seconds(report: ReportInput) -> dict[str, list[float | None]]:
     return out
 
 
+def expects_receipt(message: SentMessage) -> bool:
+    """Whether "read and understood" is asked of it: not of a status, nor of a roll-call (it is answered)."""
+    return message.kind not in ("status", "rollcall")
+
+
 def status_target(report: ReportInput, inject: Inject) -> float | None:
     """The inject's own deadline, else the scenario's target for the first status."""
     return inject.deadline if inject.deadline is not None else report.targets.first_status
@@ -106,11 +117,13 @@ def comparisons(report: ReportInput) -> list[Comparison]:
     delivered: list[float | None] = [
         None if m.delivered_at is None else m.delivered_at - m.sent_at for m in report.messages
     ]
-    read: list[float | None] = [None if m.read_at is None else m.read_at - m.sent_at for m in report.messages]
+    read: list[float | None] = [
+        None if m.read_at is None else m.read_at - m.sent_at for m in report.messages if expects_receipt(m)
+    ]
     out = [
         Comparison(
-            "Svar på navneopråb (median; langsomste)",
-            f"{duration(median(calls))}; {_slowest(calls)}" if calls else "intet navneopråb",
+            "Svar på statusrunder (median; langsomste)",
+            f"{duration(median(calls))}; {_slowest(calls)}" if calls else "ingen statusrunder",
             _target(targets.rollcall_answer),
             _within(calls, targets.rollcall_answer) if calls else None,
         ),
@@ -223,12 +236,12 @@ def findings(report: ReportInput, institution: str) -> list[str]:
             if answer.answered_at is None:
                 how = "eskaleret: ingen kontakt" if answer.escalated else "intet svar"
                 tried = ", ".join(answer.links_tried)
-                out.append(f"Svarede ikke på navneopråbet «{call.question}» ({how}; forsøgt via {tried}).")
+                out.append(f"Svarede ikke på statusrunden «{call.question}» ({how}; forsøgt via {tried}).")
                 continue
             took = answer.answered_at - call.started
             if targets.rollcall_answer is not None and took > targets.rollcall_answer:
                 out.append(
-                    f"Svarede på navneopråbet «{call.question}» efter {duration(took)}"
+                    f"Svarede på statusrunden «{call.question}» efter {duration(took)}"
                     f" (mål: {duration(targets.rollcall_answer)})."
                 )
     for inject in report.injects:
@@ -249,7 +262,7 @@ def findings(report: ReportInput, institution: str) -> list[str]:
         out.append(f"{count(len(failed), 'besked', 'beskeder')} udløb uden at nå frem.")
     if unconfirmed:
         out.append(f"{count(len(unconfirmed), 'besked', 'beskeder')} blev ikke bekræftet modtaget.")
-    unread = [m for m in sent if m.delivered_at is not None and m.read_at is None and m.kind != "status"]
+    unread = [m for m in sent if m.delivered_at is not None and m.read_at is None and expects_receipt(m)]
     if unread and targets.read_receipt is not None:
         out.append(
             f"{count(len(unread), 'modtaget besked', 'modtagne beskeder')} blev ikke kvitteret som læst."

@@ -44,6 +44,8 @@ def render_html(
     environment.filters["local"] = local
     environment.filters["duration"] = figures.duration
     environment.filters["link"] = lambda link: figures.link_name(report, link)
+    environment.filters["kind"] = lambda kind: figures.KIND_NAMES.get(kind, kind)
+    environment.filters["priority"] = lambda priority: figures.PRIORITY_NAMES.get(priority, priority)
     unanswered = [m for m in report.messages if m.delivered_at is None]
     return environment.get_template(TEMPLATE).render(
         report=report,
@@ -51,7 +53,11 @@ def render_html(
         comparisons=figures.comparisons(report),
         institutions=figures.institution_figures(report),
         unanswered=unanswered,
-        unread=[m for m in report.messages if m.delivered_at is not None and m.read_at is None],
+        unread=[
+            m
+            for m in report.messages
+            if m.delivered_at is not None and m.read_at is None and figures.expects_receipt(m)
+        ],
         outages=outage_spans(report),
         generated=local(generated, with_date=True),
         csv_files=csv_files,

@@ -30,8 +30,8 @@ def write_all(report: ReportInput, folder: Path) -> list[Path]:
         return "" if end is None else str(round(end - start))
 
     tables: dict[str, tuple[Row, Iterable[Row]]] = {
-        "navneopraab.csv": (
-            ("navneopraab", "spoergsmaal", "startet", "institution", "svar", "svartid_s", "svar_via",
+        "statusrunder.csv": (
+            ("statusrunde", "spoergsmaal", "startet", "institution", "svar", "svartid_s", "svar_via",
              "forsoegt_via", "eskaleret"),
             [(c.request, c.question, at(c.started), a.institution, at(a.answered_at),
               took(c.started, a.answered_at), a.link or "", " ".join(a.links_tried), int(a.escalated))

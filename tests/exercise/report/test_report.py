@@ -62,7 +62,7 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
         "SELECT r.request, r.started, t.document FROM rollcalls r JOIN rollcall_targets t USING (request)"
     ).fetchone()
     answer = json.loads(document)["answer"]
-    by_call = {r["navneopraab"]: r for r in rows(played.files.html.parent / "csv" / "navneopraab.csv")}
+    by_call = {r["statusrunde"]: r for r in rows(played.files.html.parent / "csv" / "statusrunder.csv")}
     assert set(by_call) == {request, ROLLCALL_REQUEST}
     assert by_call[request]["svartid_s"] == str(round(answer["at"] - started))
     assert by_call[request]["svar_via"] == answer["link"]
@@ -168,7 +168,7 @@ def test_cli_writes_the_same_report_from_the_hub_folder(played: Played, tmp_path
     out = tmp_path / "evaluering"
     assert main(["exercise", "report", played.exercise_id, "--out", str(out), "-c", str(config)]) == 0
     assert (out / "rapport.pdf").stat().st_size > 10_000 and (out / "figurer" / "timeline.png").is_file()
-    for table in ("beskeder.csv", "navneopraab.csv", "injects.csv", "noter.csv"):
+    for table in ("beskeder.csv", "statusrunder.csv", "injects.csv", "noter.csv"):
         assert rows(out / "csv" / table) == rows(played.files.html.parent / "csv" / table)
     assert main(["exercise", "report", "nosuchid", "--out", str(out), "-c", str(config)]) == 2
 
