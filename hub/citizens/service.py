@@ -1,15 +1,17 @@
 """The follow-up of power-dependent citizens on a running hub: lists out, visits in, alarms, retention.
 
-One ``FollowUp`` per hub that holds a register. ``run()`` owns two loops: one reads the hub's event bus
-for received FOLLOWUP_LIST and VISIT messages; the other ticks on the hub's clock and (1) builds and
-sends the lists of outages marked since the last tick, by this hub's API or by the CLI writing to
-``citizens.db``, one list per team, sealed to the team's hub like every message; (2) raises alarms for
-citizens not yet seen whose battery runs out within the margin; (3) deletes incident data past
-retention. State lives in ``citizens.db`` only, so the CLI and the hub see the same thing.
+One ``FollowUp`` per hub that holds a register. ``run()`` reads the hub's event bus for received
+FOLLOWUP_LIST and VISIT messages (and, once at start, those stored while it was not running), and ticks
+on the hub's clock: (1) it builds the lists of outages marked since the last tick, by this hub's API or
+by the CLI writing to ``citizens.db``, and sends each team's hubs the citizens they have not been sent
+yet, sealed like every message; (2) it sends on the visits recorded here for lists received from
+another hub; (3) it raises alarms for citizens not yet seen whose battery runs out within the margin;
+(4) it deletes incident data past retention and access-log lines past their time. State lives in
+``citizens.db`` only, so the CLI and the hub see the same thing.
 
-Trust: a VISIT counts only from a hub the citizen's list was sent to (or the hub that sent the list,
-for a team's hub); a FOLLOWUP_LIST is taken only from a staff or region node (the roster's kinds say
-who may send one). Everything personal is read through ``Register`` with a ``Reader`` whose role may.
+Trust: a VISIT counts only from a hub the citizen's list was sent to; a FOLLOWUP_LIST is taken only
+from a node the roster lets send one (staff and region nodes), and never into an outage another hub
+started. Everything personal is read through ``Register`` with a ``Reader`` whose role may.
 
 The small API other parts build on (the console's field and board pages):
 
@@ -42,7 +44,7 @@ from hub.citizens.followup import (
     urgency_key,
 )
 from hub.citizens.incidents import Incidents
-from hub.citizens.records import Citizen
+from hub.citizens.records import EQUIPMENT_DANISH, Citizen
 from hub.citizens.register import HUB_READER, Reader, Register
 from hub.citizens.settings import CitizensConfig
 from hub.core.errors import BeredtError, UsageError
@@ -69,9 +71,10 @@ class Alarm:
     equipment: tuple[str, ...]
 
     def text(self, hours_left: float) -> str:
+        equipment = ", ".join(EQUIPMENT_DANISH.get(e, e) for e in self.equipment)
         return (
             f"Borger {self.citizen} i {self.district or 'ukendt distrikt'} er ikke set, og udstyret"
-            f" ({', '.join(self.equipment)}) har {max(0.0, hours_left):.1f} timer tilbage"
+            f" ({equipment}) har {max(0.0, hours_left):.1f} timer tilbage"
         )
 
 
@@ -139,8 +142,8 @@ class FollowUp(Desk):
         """Ask the evacuation centre's hub for transport and beds for ``citizens`` (ids only; the text
         names the equipment, not the people). The centre is the one configured for their district."""
         reader.check()
-        entries = merge([await self.incidents.entries()])
-        chosen = [e for e in entries if e.citizen in set(citizens)]
+        wanted = set(citizens)
+        chosen = [e for e in merge([await self.incidents.entries()]) if e.citizen in wanted]
         if not chosen:
             raise UsageError("ingen af de valgte borgere er på en opfølgningsliste")
         if centre is None:
@@ -318,6 +321,9 @@ class FollowUp(Desk):
 
     async def _take_list(self, body: dict[str, Any], sender: str) -> None:
         outage = Outage(body["outage"], float(body["started"]))
+        if await self.incidents.source_of(outage.id) not in (None, sender):
+            log.warning("citizens: list from %s ignored: outage %s belongs to another hub", sender, outage.id)
+            return
         await self.incidents.add_outage(outage, source=sender)
         entries = entries_from_list(body, self.hub.node_id.hex())
         people = {
@@ -342,6 +348,8 @@ class FollowUp(Desk):
         visit = Visit(citizen, entry.outage, body["outcome"], int(body["at"]), sender)
         if await self.incidents.add_visit(visit, self.hub.clock.time()):
             log.info("citizens: visit for %s: %s", citizen, visit.outcome)
+        else:
+            log.info("citizens: visit for %s at %d from %s already recorded", citizen, visit.at, sender)
 
     def _team_nodes(self, team: str) -> tuple[str, ...]:
         """Every hub of the team whose first hub is ``team`` (an entry names the team by it)."""

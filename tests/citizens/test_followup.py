@@ -5,8 +5,11 @@ at the right time on the hub's (manual) clock."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import pytest
 
 from hub.citizens.records import Citizen, to_csv
 from hub.citizens.register import Reader
@@ -34,7 +37,10 @@ def _person(n: int, district: str, equipment: tuple[str, ...], hours: float) -> 
                    equipment, hours, "", "", f"{n:08x}")  # fmt: skip
 
 
-async def test_outage_in_two_districts_gives_each_team_its_sorted_list(tmp_path: Path) -> None:
+async def test_outage_in_two_districts_gives_each_team_its_sorted_list(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "beredt.citizens")
     medium = medium_name()
     teams = {"Nord": (NORD.node_id.hex(),), "Syd": (SYD.node_id.hex(),)}
     people = sample_citizens(60, ["Nord", "Syd", "Øst"])
@@ -105,11 +111,14 @@ async def test_outage_in_two_districts_gives_each_team_its_sorted_list(tmp_path:
         forged = {**body, "outcome": "seen_ok", "at": 1_900_000_100}
         stranger = await syd.hub.submit(Kind.VISIT, STAFF.node_id, encode_payload(Kind.VISIT, forged))
 
-        async def stored() -> bool:
-            return all([await staff.hub.store.message(again), await staff.hub.store.message(stranger)])
+        async def taken() -> bool:
+            said = [r.getMessage() for r in caplog.records]
+            return any(f"from {SYD.node_id.hex()} ignored" in m for m in said) and any(
+                f"{first} at 1900000000 from {NORD.node_id.hex()} already recorded" in m for m in said
+            )
 
-        await _until(stored)
-        await staff.tick()
+        await _until(taken)
+        assert await staff.hub.store.message(again) and await staff.hub.store.message(stranger)
         visits = await staff.incidents.visits()
         assert len(visits) == 1 and visits.latest(first).outcome == "needs_oxygen"  # type: ignore[union-attr]
         summary = {s["district"]: s for s in await staff.district_summary(COORDINATOR)}

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hub.citizens.records import Citizen, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.settings import CitizensConfig
 from hub.core.clock import ManualClock
 from hub.core.frame import Kind, decode_frame
 from hub.core.identity import Identity
-from hub.core.kinds import decode_payload
+from hub.core.kinds import decode_payload, encode_payload
 from tests.citizens.conftest import follow_up
 from tests.citizens.test_followup import _until
 from tests.inproc import hub_config, medium_name, peer, running
@@ -63,7 +65,9 @@ async def test_incident_rows_go_after_retention_and_with_an_erased_person(tmp_pa
         assert [e["action"] for e in await staff.register.access_log()] == []
 
 
-async def test_evacuation_request_goes_to_the_districts_centre_without_names(tmp_path: Path) -> None:
+async def test_evacuation_request_goes_to_the_districts_centre_without_names(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     medium = medium_name()
     settings = CitizensConfig(centres={"Nord": (CENTRE.node_id.hex(),)})
     staff_config = hub_config(tmp_path / "staff", STAFF.name, medium, peers=(peer(CENTRE, CENTRE.name),))
@@ -72,7 +76,7 @@ async def test_evacuation_request_goes_to_the_districts_centre_without_names(tmp
         staff.hub.roster.add(CENTRE.card)
         centre.roster.add(STAFF.card)
         await staff.register.import_csv(to_csv(_people()), COORDINATOR)
-        await staff.mark_outage(COORDINATOR, districts=["Nord"])
+        outage = await staff.mark_outage(COORDINATOR, districts=["Nord"])
         request = await staff.request_evacuation(COORDINATOR, ["00000001", "00000002"])
 
         async def arrived() -> bool:
@@ -86,3 +90,17 @@ async def test_evacuation_request_goes_to_the_districts_centre_without_names(tmp
         assert isinstance(body, dict)
         assert (body["request"], body["resource"], body["quantity"]) == (request, "transport", 2)
         assert "00000001" in body["text"] and "Karen" not in body["text"] and "Skovvej" not in body["text"]
+
+        # another staff hub's list naming this hub's own outage changes nothing here
+        before = await staff.incidents.entries()
+        forged = {"outage": outage, "started": 0, "citizens": [{"id": "00000001", "minutes": 1}]}
+        sent = await centre.submit(
+            Kind.FOLLOWUP_LIST, STAFF.node_id, encode_payload(Kind.FOLLOWUP_LIST, forged)
+        )
+
+        async def refused() -> bool:
+            return any(f"outage {outage} belongs to another hub" in r.getMessage() for r in caplog.records)
+
+        await _until(refused)
+        assert await staff.hub.store.message(sent) is not None
+        assert await staff.incidents.entries() == before and await staff.incidents.source_of(outage) == ""
