@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drill import DrillError
-from drill.stages import STAGES, StageResult, table
+from drill.stages import SILENT_STAGES, STAGES, StageResult, table
 
 if TYPE_CHECKING:  # at run time imported where the drill starts
     from drill.runner import Drill
@@ -40,6 +40,12 @@ def add_simulate_command(subparsers: argparse._SubParsersAction[argparse.Argumen
         description=f"Stages: {numbers}.",
     )
     command.add_argument("--short", action="store_true", help="one round of traffic per stage (as in CI)")
+    command.add_argument(
+        "--silent",
+        action="store_true",
+        help="the internet and the broker fail silently (packets vanish; the broker acknowledges and"
+        " delivers nothing) instead of loudly (connections refused and reset, the broker killed)",
+    )
     command.add_argument(
         "--stages",
         type=_stages,
@@ -95,7 +101,12 @@ async def _simulate(folder: Path, args: argparse.Namespace) -> int:
     say(f"starting the world in {folder}")
     async with Drill(folder) as drill:
         say("five hubs running: " + ", ".join(f"{k} {p.api_url}" for k, p in drill.plans.items()))
-        scenario = Scenario(drill, rounds=1 if args.short else LONG_ROUNDS, log=say)
+        scenario = Scenario(
+            drill,
+            rounds=1 if args.short else LONG_ROUNDS,
+            log=say,
+            stages=SILENT_STAGES if args.silent else STAGES,
+        )
         results = await scenario.run(args.stages)
         problems = [f"stage {r.stage.number}: {p}" for r in results for p in r.problems]
         if results:

@@ -199,6 +199,8 @@ def test_simulate_options() -> None:
     assert args.short and args.keep_running and args.stages == [1, 2, 6]
     assert parser().parse_args(["simulate", "--stages", "none"]).stages == []
     assert parser().parse_args(["simulate"]).stages is None
+    assert parser().parse_args(["simulate", "--silent"]).silent
+    assert not parser().parse_args(["simulate"]).silent
 
 
 @pytest.mark.parametrize(("value", "message"), [("9", "no stage 9"), ("1,x", "expected stage numbers")])
