@@ -119,7 +119,7 @@ class Desk:
             district_name = entry.district or (person.district if person else "")
             if district is not None and district_name.casefold() != district.casefold():
                 continue
-            last = visits.latest(entry.citizen)
+            last = visits.latest(entry.citizen, entry.outage)
             rows.append({
                 "id": entry.citizen,
                 "outage": entry.outage,
@@ -132,7 +132,7 @@ class Desk:
                 "runs_out": entry.runs_out,
                 "hours_left": round(entry.hours_left(now), 2),
                 "team": entry.team,
-                "seen": visits.seen(entry.citizen),
+                "seen": visits.seen(entry.citizen, entry.outage),
                 "outcome": last.outcome if last else None,
                 "outcome_text": OUTCOME_DANISH[last.outcome] if last else "ikke besøgt",
                 "visited_at": last.at if last else None,

@@ -9,7 +9,8 @@ citizen whose address starts with it at a word boundary, so "Skovvej" marks the 
 "Skovvej 12" one house.
 
 ``Visits`` keeps one outcome per (citizen, outage, moment reported): the same report arriving twice,
-over two links or sent again, counts once. A citizen counts as *seen* after any outcome but "not at home".
+over two links or sent again, counts once. A citizen counts as *seen* in an outage after any outcome
+but "not at home" in that outage (being seen in an earlier outage does not count).
 ``due_alarms`` returns the entries whose battery runs out within the alarm margin and who are not seen
 yet, once each: the hub raises those to the coordinator.
 """
@@ -169,15 +170,15 @@ class Visits:
         reports[key] = visit
         return True
 
-    def latest(self, citizen: str) -> Visit | None:
-        reports = self._by_citizen.get(citizen)
-        return max(reports.values(), key=lambda v: v.at) if reports else None
+    def latest(self, citizen: str, outage: str) -> Visit | None:
+        reports = [v for v in self._by_citizen.get(citizen, {}).values() if v.outage == outage]
+        return max(reports, key=lambda v: v.at) if reports else None
 
-    def seen(self, citizen: str) -> bool:
-        return any(v.outcome != NOT_SEEN for v in self._by_citizen.get(citizen, {}).values())
-
-    def forget(self, citizen: str) -> None:
-        self._by_citizen.pop(citizen, None)
+    def seen(self, citizen: str, outage: str) -> bool:
+        """Whether anyone saw the citizen in this outage (a visit in an earlier one does not count)."""
+        return any(
+            v.outage == outage and v.outcome != NOT_SEEN for v in self._by_citizen.get(citizen, {}).values()
+        )
 
     def __len__(self) -> int:
         return sum(len(r) for r in self._by_citizen.values())
@@ -191,5 +192,7 @@ def due_alarms(
     return [
         e
         for e in entries
-        if e.runs_out - now <= margin and not visits.seen(e.citizen) and (e.outage, e.citizen) not in alarmed
+        if e.runs_out - now <= margin
+        and not visits.seen(e.citizen, e.outage)
+        and (e.outage, e.citizen) not in alarmed
     ]

@@ -120,7 +120,7 @@ async def test_outage_in_two_districts_gives_each_team_its_sorted_list(
         await _until(taken)
         assert await staff.hub.store.message(again) and await staff.hub.store.message(stranger)
         visits = await staff.incidents.visits()
-        assert len(visits) == 1 and visits.latest(first).outcome == "needs_oxygen"  # type: ignore[union-attr]
+        assert len(visits) == 1 and visits.latest(first, outage).outcome == "needs_oxygen"  # type: ignore[union-attr]
         summary = {s["district"]: s for s in await staff.district_summary(COORDINATOR)}
         assert summary["Nord"]["seen"] == 1 and summary["Nord"]["needs_help"] == 1
         assert summary["Nord"]["affected"] == sum(p.district == "Nord" for p in people) + 1
@@ -201,3 +201,10 @@ async def test_escalation_fires_for_the_right_citizen_at_the_right_time(tmp_path
         assert alarms == ["00000001", "00000002"]  # dialysis was seen: no alarm however late
         rows = {r["id"]: r for r in await staff.followup_view(COORDINATOR)}
         assert rows["00000001"]["alarm"] and rows["00000002"]["alarm"] and not rows["00000003"]["alarm"]
+
+        # the power comes back, then fails again: being seen last time does not count this time
+        assert await staff.end_outage(COORDINATOR, rows["00000003"]["outage"])
+        await staff.mark_outage(COORDINATOR, districts=["Nord"])
+        clock.advance(8.5 * HOUR)  # 1.5 h left for the dialysis
+        await staff.tick()
+        assert alarms[2:] == ["00000001", "00000002", "00000003"]
