@@ -36,6 +36,10 @@ async function renderExercise() {
   $("#exercise-end").hidden = !coordinator || !current;
   $("#exercise-start").hidden = !coordinator || Boolean(current) || Boolean(view.banner);
   $("#exercise-note").hidden = !["coordinator", "viewer"].includes(state.me.role) || !shown;
+  // the after-action report of the exercise shown, drawn by the hub when opened (hub/console/exercise_report.py)
+  const report = $("#exercise-report");
+  report.hidden = !["coordinator", "viewer"].includes(state.me.role) || !shown;
+  if (shown) report.href = `/console/api/exercise-report/${encodeURIComponent(shown.id)}/rapport.html`;
   const upcoming = view.upcoming.map((i) => el("li", {}, el("span", { class: "meta" }, clock(i.due)), el("div", {}, i.text)));
   $("#exercise-upcoming").replaceChildren(...(upcoming.length ? upcoming : [el("li", {}, t("exercise_nothing"))]));
   const timeline = view.timeline.map(exerciseItem);

@@ -1,6 +1,7 @@
 """The console serves the after-action report of the exercise played in conftest, from the coordinator's
-own data folder: to coordinators and viewers, not to institutions; only the report's own files; and the page
-loads in Chromium under the console's content security policy with every chart."""
+own data folder: to coordinators and viewers, not to institutions; only the report's own files; the
+exercise tab links it, and the page loads in Chromium under the console's content security policy with
+every chart."""
 
 from __future__ import annotations
 
@@ -74,10 +75,14 @@ async def test_the_console_serves_the_report_to_staff_and_observers_under_its_po
             await page.fill("input[name=password]", PASSWORD)
             await page.click("#login-form button[type=submit]")
             await page.wait_for_selector("#logout", state="visible")
+            await page.click("#tabbtn-exercise")  # the exercise tab links the report of the exercise shown
+            link = page.locator("#exercise-report")
+            await link.wait_for(state="visible")
+            assert await link.inner_text() == "Evalueringsrapport (side, PDF og CSV)"
+            href = await link.get_attribute("href")
+            assert href == f"/console/api/exercise-report/{played.exercise_id}/rapport.html"
             errors.clear()  # the console's own page is tested elsewhere: from here on, only the report
-            await page.goto(
-                f"{coordinator_site.url}/console/api/exercise-report/{played.exercise_id}/rapport.html"
-            )
+            await page.goto(f"{coordinator_site.url}{href}")
             images = await page.eval_on_selector_all(
                 "img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
             )
