@@ -53,7 +53,6 @@ BUSY_ERRORS = frozenset({36, 37, 42})
 PRIVATE_PIDS = range(0xC0, 0xFF)
 USER_STATUS = range(0x8000, 0x10000)
 SDSTL_HEADER = 3  # PID, message type + flags, message reference
-STATUS_BITS = 16
 
 
 class ReportRequest(enum.IntEnum):
