@@ -493,6 +493,8 @@ class Console:
                     await self._save_outbox()
                 for topic in ("message", "board", "rollcall", "delivery"):
                     self.emit(topic)
+                if any(item.get("status") == "exercise" for item in items):
+                    self.emit("exercise")  # an answer in the exercise: the lead's timeline shows it live
             self._emit_logged(logged)
 
     async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None:
@@ -570,8 +572,11 @@ class Console:
     async def quick_status(
         self, body: dict[str, Any], priority: Priority, *, author: str, preset: str | None = None
     ) -> str:
-        """Send an institution's status to the staff; it answers the open roll-call if there is one."""
+        """Send an institution's status to the staff; it answers the open roll-call if there is one (marked
+        Exercise when the roll-call was: the answer belongs to the exercise, a status of its own never)."""
         rollcall = self.open_rollcall()
+        drill = rollcall is not None and rollcall.get("status") == Status.EXERCISE.name.lower()
+        status = Status.EXERCISE if drill else Status.ACTUAL
         if rollcall is not None:
             body = {**body, "rollcall": rollcall["body"]["request"]}
             recipients = [rollcall["from"]]
@@ -593,6 +598,7 @@ class Console:
                     body,
                     author=author,
                     priority=priority,
+                    status=status,
                     what=what,
                     preset=preset,
                 )

@@ -22,9 +22,13 @@ at = "0m"
 kind = "message"
 text = "Strømmen er gået i hele distrikt Syd"
 [[injects]]
-at = "30m"
+at = "0m"
 kind = "rollcall"
 text = "Kører nødstrømmen?"
+[[injects]]
+at = "30m"
+kind = "rollcall"
+text = "Er der varme nok til natten?"
 """
 
 
@@ -46,7 +50,7 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     banner = staff.locator("#exercise-banner")
     await expect(banner).to_contain_text("ØVELSE – Strømsvigt i distrikt Syd")
     await expect(staff.locator("#exercise-timeline")).to_contain_text("Inject 1. Besked: Strømmen er gået")
-    await expect(staff.locator("#exercise-upcoming")).to_contain_text("Statusrunde: Kører nødstrømmen?")
+    await expect(staff.locator("#exercise-upcoming")).to_contain_text("Statusrunde: Er der varme nok")
     await expect(staff.locator("#exercise-start")).to_be_hidden()
 
     # the care home's page was not reloaded: its hub applied the signed control and told the page
@@ -54,7 +58,10 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     await expect(care.locator("#instructions")).to_contain_text(
         "ØVELSE: Strømmen er gået i hele distrikt Syd"
     )
+    await expect(care.locator("#open-rollcall")).to_contain_text("ØVELSE: Kører nødstrømmen?")
     await care.screenshot(path=ARTIFACTS / "console-exercise-care-home.png", full_page=True)
+    await care.click("button[data-preset=ok]")  # the answer to an exercise roll-call is marked Exercise too
+    await expect(staff.locator("#exercise-timeline")).to_contain_text("Svar fra Plejecenter Lindely")
 
     observer = await _page(browser, outside, viewport={"width": 1024, "height": 768})
     await _login(observer, pair.staff.url, "laeser")
