@@ -18,7 +18,7 @@ from hub.citizens.register import CITIZENS_DB, Reader, Register
 from hub.citizens.settings import CitizensConfig
 from hub.citizens.vault import KEY_FILE, Vault
 from hub.core.clock import Clock
-from hub.core.errors import UsageError
+from hub.core.errors import ConfigError, UsageError
 from hub.core.kinds.followup import OUTCOME
 
 
@@ -35,8 +35,16 @@ class Desk:
     async def open_parts(data_dir: Path, clock: Clock, *, create: bool) -> tuple[Register, Incidents]:
         """The register and incident tables in ``data_dir``; the key beside the identity key there
         (made with ``create``, otherwise it must exist)."""
-        vault = Vault.load(data_dir / KEY_FILE, create=create)
-        register = await Register.open(data_dir / CITIZENS_DB, vault, clock)
+        key, db = data_dir / KEY_FILE, data_dir / CITIZENS_DB
+        if create and not key.exists() and db.exists():
+            # a new key would open nothing already in the register: never make one beside old data
+            raise ConfigError(
+                f"{db} exists but its register key {key} is missing; restore the key from its backup"
+                " (without it the register cannot be read)",
+                file=str(key),
+            )
+        vault = Vault.load(key, create=create)
+        register = await Register.open(db, vault, clock)
         try:
             return register, await Incidents.open(register.db, vault)
         except BaseException:

@@ -61,7 +61,11 @@ class Vault:
                 f"register key is readable by others (mode {stat.S_IMODE(mode):o}); run 'chmod 600 {path}'",
                 file=str(path),
             )
-        return cls(path.read_bytes())
+        key = path.read_bytes()
+        if len(key) != KEY_SIZE:
+            raise ConfigError(f"register key is {len(key)} bytes, not {KEY_SIZE}; restore it from its backup",
+                              file=str(path))  # fmt: skip
+        return cls(key)
 
     def cpr_tag(self, cpr: str) -> bytes:
         """A lookup tag for a CPR number that cannot be reversed without the register key."""

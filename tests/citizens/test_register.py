@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.citizens.desk import Desk
 from hub.citizens.records import to_csv
 from hub.citizens.register import CITIZENS_DB, Reader, Register
 from hub.citizens.sample import sample_citizens
@@ -73,6 +74,20 @@ async def test_only_nurses_and_coordinators_read_and_the_key_must_be_private(tmp
             await register.citizens(NURSE)  # the database alone, with another key, opens nothing
     finally:
         await register.close()
+
+
+async def test_a_lost_key_is_never_replaced_by_a_new_one(tmp_path: Path) -> None:
+    desk = await Desk.open(tmp_path, ManualClock(), create=True)
+    await desk.register.import_csv(to_csv(PEOPLE[:3]), NURSE)
+    await desk.aclose()
+    (tmp_path / KEY_FILE).unlink()
+    with pytest.raises(ConfigError, match="restore the key"):
+        await Desk.open(tmp_path, ManualClock(), create=True)
+    assert not (tmp_path / KEY_FILE).exists()
+    (tmp_path / KEY_FILE).write_bytes(b"short")
+    (tmp_path / KEY_FILE).chmod(0o600)
+    with pytest.raises(ConfigError, match="5 bytes"):
+        await Desk.open(tmp_path, ManualClock())
 
 
 async def test_erasure_removes_the_person_and_their_key(tmp_path: Path) -> None:
