@@ -192,6 +192,18 @@ async def test_district_board_counts_sorts_and_shows_a_handheld_alarm_live(
     await expect(page.locator("#no-alarms")).to_be_visible()
     await expect(page.locator("#live")).to_have_text("Direkte")
 
+    # A visit from a phone moves Nord's count on the open board, without a reload.
+    await page.evaluate(
+        """async () => {
+            const me = await (await fetch('/console/api/me')).json();
+            await fetch('/console/api/field/visits', {method: 'POST',
+              headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf},
+              body: JSON.stringify({key: 'besoeg-0001', citizen: '00000001', outcome: 'seen_ok',
+                                    at: Math.floor(Date.now() / 1000)})});
+        }"""
+    )
+    await expect(rows.nth(0).locator("td").nth(1)).to_have_text("1")
+
     await site.follow_up.hub.personal_alarms.forward(
         "lora", PersonalAlarm(0xD1, b"\x01" * 32, "Hjælp", "text")
     )
