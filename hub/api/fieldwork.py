@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,7 +39,6 @@ from hub.console.users import Role, Session
 from hub.core.errors import AuthError, UsageError
 from hub.core.tasks import cancel_and_wait, supervised
 
-log = logging.getLogger("beredt.fieldwork")
 STATIC = Path(__file__).resolve().parents[1] / "console" / "static"
 READERS = (Role.NURSE, Role.COORDINATOR)
 KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
