@@ -122,13 +122,13 @@ def request(
         raw = response.read()
     except PermissionError as exc:
         raise Unreachable(
-            f"may not use the hub's API socket {path}: run this as the hub's user (sudo -u beredt beredt ...)"
-            " or use a token on the HTTP port"
+            f"må ikke bruge hubbens API-sokkel {path}: kør som hubbens bruger (sudo -u beredt beredt ...)"
+            " eller brug et token på HTTP-porten"
         ) from exc
     except (FileNotFoundError, ConnectionRefusedError) as exc:
-        raise Unreachable(f"no hub answers on {path}; start it with 'beredt run'") from exc
+        raise Unreachable(f"ingen hub svarer på {path}; start den med 'beredt run'") from exc
     except (OSError, http.client.HTTPException) as exc:
-        raise Unreachable(f"the hub on {path} did not answer: {exc}") from exc
+        raise Unreachable(f"hubben på {path} svarede ikke: {exc}") from exc
     finally:
         connection.close()
     try:

@@ -574,10 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"beredt: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as exc:
-        print(f"beredt: configuration error: {exc}", file=sys.stderr)
+        print(f"beredt: fejl i opsætningen: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except json.JSONDecodeError as exc:
-        print(f"beredt: --body is not valid JSON: {exc}", file=sys.stderr)
+        print(f"beredt: --body er ikke gyldig JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BeredtError as exc:
         print(f"beredt: {exc}", file=sys.stderr)

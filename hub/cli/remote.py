@@ -46,7 +46,7 @@ def api_call(config: HubConfig, method: str, path: str, body: Any = None) -> Any
     status, answer = local.request(config.socket_path, method, path, body)
     if status >= 400:
         reason = answer.get("error", answer) if isinstance(answer, dict) else answer
-        raise BeredtError(f"hub refused ({status}): {reason}")
+        raise BeredtError(f"hubben afviste ({status}): {reason}")
     return answer
 
 
@@ -60,7 +60,7 @@ def _parse_fields(pairs: Sequence[str], schema: Schema | None = None) -> dict[st
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise UsageError(f"FIELD: expected field=value, got {pair!r} (see 'beredt send KIND --help')")
+            raise UsageError(f"FELT: forventede felt=værdi, fik {pair!r} (se 'beredt send SLAGS --help')")
         parsed: Any = value
         if key not in textual:
             try:
@@ -87,8 +87,8 @@ def _resolve(prefix: str, candidates: Sequence[tuple[str, str]], what: str) -> s
     if len(found) == 1:
         return found.pop()
     if not found:
-        raise UsageError(f"no {what} matches {prefix!r}")
-    raise UsageError(f"{prefix!r} matches {len(found)} {what}s: give more digits")
+        raise UsageError(f"ingen {what} passer til {prefix!r}")
+    raise UsageError(f"{prefix!r} passer til {len(found)}: giv flere cifre eller et længere navn ({what})")
 
 
 def recipient(config: HubConfig, value: str) -> str:
@@ -107,7 +107,7 @@ def recipient(config: HubConfig, value: str) -> str:
         groups = api_call(config, "GET", "/v1/groups")["groups"]
         if any(group_key(g["name"]) == group_key(value) for g in groups):
             return f"group:{value}"
-    return _resolve(value, nodes, "node in the roster")
+    return _resolve(value, nodes, "node i rosteren")
 
 
 def local_time(when: float | None) -> str:
@@ -126,7 +126,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if kind == "text":
         body = " ".join(args.fields)
         if not body:
-            raise UsageError("TEXT: a text message needs some text: beredt send text TO 'the text'")
+            raise UsageError("TEKST: en tekstbesked skal have en tekst: beredt send text TIL 'teksten'")
     elif args.body:
         body = json.loads(sys.stdin.read() if args.body == "-" else args.body)
     else:
@@ -149,9 +149,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         )
     else:
         print(answer["id"])
-        print(
-            f"accepted and stored; follow its delivery with: beredt message {answer['id']}", file=sys.stderr
-        )
+        print(f"modtaget og gemt; følg leveringen med: beredt message {answer['id']}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -172,7 +170,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         )
         for m in answer["messages"]
     ]
-    print_table(("ID", "RECEIVED", "KIND", "FROM", "PRIORITY", "VIA", "BODY"), rows)
+    print_table(("ID", "MODTAGET", "SLAGS", "FRA", "PRIORITET", "VIA", "INDHOLD"), rows)
     return EXIT_OK
 
 
@@ -186,26 +184,26 @@ def cmd_message(args: argparse.Namespace) -> int:
     if len(message_id) != 32:
         # a short id as 'beredt inbox' prints it: unique among the newest received messages
         inbox = api_call(config, "GET", "/v1/inbox?limit=1000")["messages"]
-        message_id = _resolve(message_id, [(m["id"], "") for m in inbox], "received message")
+        message_id = _resolve(message_id, [(m["id"], "") for m in inbox], "modtaget besked")
     message = api_call(config, "GET", f"/v1/messages/{message_id}")
     if args.json:
         print(json.dumps(message, indent=2, ensure_ascii=False))
         return EXIT_OK
     acked = message.get("end_to_end_acked_at")
     for label, value in (
-        ("id", message["id"]), ("kind", message["kind"]), ("from", message["from_name"] or message["from"]),
-        ("to", message["to"]), ("priority", message["priority"]), ("status", message["status"]),
-        ("created", local_time(message["created"])), ("stored", local_time(message["received"])),
-        ("state", message.get("state", "-")),
-        ("end-to-end", f"acknowledged {local_time(acked)}" if acked else "not acknowledged yet"),
-        ("body", _body_text(message["body"])),
+        ("id", message["id"]), ("slags", message["kind"]), ("fra", message["from_name"] or message["from"]),
+        ("til", message["to"]), ("prioritet", message["priority"]), ("status", message["status"]),
+        ("oprettet", local_time(message["created"])), ("gemt", local_time(message["received"])),
+        ("tilstand", message.get("state", "-")),
+        ("modtager", f"kvitteret {local_time(acked)}" if acked else "ikke kvitteret endnu"),
+        ("indhold", _body_text(message["body"])),
     ):  # fmt: skip
         print(f"{label + ':':<12}{value}")
     hops = message.get("hops", [])
     if hops:
         print()
         print_table(
-            ("NEXT HOP", "STATE", "LINK", "TRIES", "UPDATED", "LAST ERROR"),
+            ("NÆSTE HOP", "TILSTAND", "FORBINDELSE", "FORSØG", "OPDATERET", "SIDSTE FEJL"),
             [(h["next_hop"] or h["hop"], h["state"], h["link"] or "-", str(h["attempts"]),
               local_time(h["updated"]), (h["last_error"] or "")[:50]) for h in hops],
         )  # fmt: skip
@@ -221,7 +219,7 @@ def cmd_links(args: argparse.Namespace) -> int:
         (
             r["link"],
             r["kind"],
-            r["peer_name"] or r["peer"] or "(link)",
+            r["peer_name"] or r["peer"] or "(hele forbindelsen)",
             r["state"],
             _ago(r["since"]),
             _ago(r["last_success"]),
@@ -230,7 +228,9 @@ def cmd_links(args: argparse.Namespace) -> int:
         )
         for r in links
     ]
-    print_table(("LINK", "KIND", "PEER", "STATE", "SINCE", "LAST OK", "QUEUE", "LAST CHANGE"), rows)
+    print_table(
+        ("FORBINDELSE", "SLAGS", "NABO", "TILSTAND", "SIDEN", "SIDST OK", "VENTER", "SIDSTE SKIFT"), rows
+    )
     return EXIT_OK
 
 
@@ -239,10 +239,10 @@ def _ago(when: float | None) -> str:
         return "-"
     seconds = max(0, int(time.time() - when))
     if seconds < 120:
-        return f"{seconds} s ago"
+        return f"for {seconds} s siden"
     if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
+        return f"for {seconds // 60} min siden"
+    return f"for {seconds // 3600} t siden"
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
@@ -254,12 +254,12 @@ def cmd_peers(args: argparse.Namespace) -> int:
         (
             p["node"],
             p["name"],
-            "yes" if p["trusted"] else "NO",
+            "ja" if p["trusted"] else "NEJ",
             " ".join(f"{k}:{v}" for k, v in p["state"].items()),
         )
         for p in peers
     ]
-    print_table(("NODE", "NAME", "TRUSTED", "LINKS"), rows)
+    print_table(("NODE", "NAVN", "BETROET", "FORBINDELSER"), rows)
     return EXIT_OK
 
 
@@ -269,14 +269,14 @@ def cmd_board(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return EXIT_OK
     print_table(
-        ("INSTITUTION", "CONCERN", "LAST HEARD", "VIA", "ROLL-CALL"),
+        ("INSTITUTION", "VURDERING", "SIDST HØRT", "VIA", "STATUSRUNDE"),
         [
             (
                 str(r.get("name", r.get("node", "?"))),
                 str(r.get("concern") or "-"),
                 f"{local_time(r.get('last_heard'))} ({_ago(r.get('last_heard'))})"
                 if r.get("last_heard")
-                else "never",
+                else "aldrig",
                 str(r.get("last_link") or "-"),
                 str(r.get("rollcall") or "-"),
             )
@@ -299,7 +299,7 @@ def cmd_rollcall(args: argparse.Namespace) -> int:
              local_time(target["answer"]["at"]) if target.get("answer") else "-")
             for call in calls for target in call["targets"]
         ]  # fmt: skip
-        print_table(("ROLL-CALL", "QUESTION", "DEADLINE", "INSTITUTION", "STATE", "ANSWERED"), rows)
+        print_table(("STATUSRUNDE", "SPØRGSMÅL", "FRIST", "INSTITUTION", "TILSTAND", "SVARET"), rows)
         return EXIT_OK
     body = {"question": args.question, "minutes": args.minutes, "institutions": args.institutions}
     print(api_call(config, "POST", "/v1/rollcalls", body)["request"])
@@ -309,7 +309,7 @@ def cmd_rollcall(args: argparse.Namespace) -> int:
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)] if rows else []
     if not rows:
-        print("(none)")
+        print("(ingen)")
         return
     for row in (header, *rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

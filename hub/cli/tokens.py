@@ -66,7 +66,7 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     tokens = _store(args).all()
     if not tokens:
-        print("(none)")
+        print("(ingen)")
     for t in tokens:
         created = datetime.datetime.fromtimestamp(t.created).strftime("%Y-%m-%d %H:%M")
         print(f"{t.name}\t{','.join(sorted(t.scopes))}\t{created}")

@@ -47,9 +47,9 @@ def test_a_stale_socket_is_replaced_and_a_missing_hub_is_explained(tmp_path: Pat
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))
     stale.close()  # a hub that died: its socket file stays behind, nobody answers
-    with pytest.raises(local.Unreachable, match="start it with 'beredt run'"):
+    with pytest.raises(local.Unreachable, match="start den med 'beredt run'"):
         local.request(path, "GET", "/healthz")
     local.bind_private(path).close()
     path.unlink()
-    with pytest.raises(local.Unreachable, match="no hub answers"):
+    with pytest.raises(local.Unreachable, match="ingen hub svarer"):
         local.request(path, "GET", "/healthz")

@@ -56,12 +56,12 @@ def test_usage_mistakes_are_not_configuration_errors(two_configs: tuple[Path, Pa
     kommune, _ = two_configs
     wrong = beredt("send", "status", "0123456789abcdef", "facility", "-c", str(kommune))
     assert wrong.returncode == 2
-    assert "configuration error" not in wrong.stderr and "expected field=value" in wrong.stderr
+    assert "fejl i opsætningen" not in wrong.stderr and "forventede felt=værdi" in wrong.stderr
     card = beredt("roster", "add", "not-a-card", "-c", str(kommune))
-    assert card.returncode == 2 and "configuration error" not in card.stderr and "CARD" in card.stderr
+    assert card.returncode == 2 and "fejl i opsætningen" not in card.stderr and "CARD" in card.stderr
     broken = kommune.with_name("broken.toml")
     broken.write_text("[node]\nname = 3\n")
-    assert "configuration error" in beredt("roster", "list", "-c", str(broken)).stderr
+    assert "fejl i opsætningen" in beredt("roster", "list", "-c", str(broken)).stderr
 
 
 def test_no_traceback_for_a_closed_pipe_or_a_missing_terminal(two_configs: tuple[Path, Path]) -> None:

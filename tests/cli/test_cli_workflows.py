@@ -33,8 +33,8 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     request_id = request.strip().splitlines()[-1]
     assert len(request_id) == 8
     calls = staff.cli("rollcall", "list")  # a table with local times, not JSON with Unix times
-    assert calls.splitlines()[0].split() == ["ROLL-CALL", "QUESTION", "DEADLINE", "INSTITUTION", "STATE",
-                                             "ANSWERED"]  # fmt: skip
+    assert calls.splitlines()[0].split() == ["STATUSRUNDE", "SPØRGSMÅL", "FRIST", "INSTITUTION", "TILSTAND",
+                                             "SVARET"]  # fmt: skip
     assert request_id in calls and "pending" in calls and "{" not in calls
     assert json.loads(_stdout(staff, "rollcall", "list"))[0]["request"] == request_id
 
@@ -55,7 +55,7 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     short = next(line.split()[0] for line in staff.cli("inbox").splitlines()[1:] if " status " in line)
     assert len(short) == 12
     shown = staff.cli("message", short)
-    assert "kind:       status" in shown and "end-to-end:" in shown and "{" in shown  # the body stays JSON
+    assert "slags:      status" in shown and "modtager:" in shown and "{" in shown  # the body stays JSON
     # a recipient by its roster name, as people know it
     staff.cli("send", "text", "Plejehjemmet", "Brændstof kommer kl. 14")
     home.wait_for("the text", lambda: any(m["body"] == "Brændstof kommer kl. 14" for m in home.inbox()))

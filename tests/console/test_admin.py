@@ -56,7 +56,7 @@ def test_add_list_passwd_remove_users(config: Path) -> None:
     )
     assert asyncio.run(login("nyt-kodeord-123")) == "Vagtleder Hansen"
     assert admin(config, "user", "remove", "hansen").returncode == 0
-    assert admin(config, "user", "list").stdout == "(none)\n"
+    assert admin(config, "user", "list").stdout == "(ingen)\n"
 
 
 def test_bad_input_is_a_clear_error(config: Path, tmp_path: Path) -> None:
@@ -113,4 +113,4 @@ def test_help_belongs_to_the_one_command_tree(config: Path) -> None:
     assert add_help.stdout.startswith("usage: beredt user add ") and "--password-stdin" in add_help.stdout
     after = subprocess.run([sys.executable, "-m", "hub.cli", "user", "list", "-c", str(config)],
                            capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert after.returncode == 0 and after.stdout == "(none)\n", after.stderr
+    assert after.returncode == 0 and after.stdout == "(ingen)\n", after.stderr

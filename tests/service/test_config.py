@@ -81,7 +81,7 @@ def test_cli_exits_2_on_bad_toml_unknown_key_and_wrong_type(tmp_path: Path) -> N
     ):
         result = run_cli("run", "--config", str(write(tmp_path, text)))
         assert result.returncode == 2, result.stderr
-        assert "configuration error" in result.stderr and expected in result.stderr
+        assert "fejl i opsætningen" in result.stderr and expected in result.stderr
 
 
 def test_unknown_link_kind_is_named(tmp_path: Path) -> None:
