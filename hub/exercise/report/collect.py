@@ -49,8 +49,8 @@ from transports.lora_airtime import ModemPreset, packet_airtime
 from transports.satellite import MODEM_MTU as SATELLITE_MTU
 
 LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
-NOT_MESSAGES = (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.READ_RECEIPT)
-"""Kinds that are bookkeeping, not something a person sent."""
+NOT_MESSAGES = (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.READ_RECEIPT, Kind.EXERCISE_CONTROL)
+"""Kinds that are bookkeeping, not something a person sent (an exercise's controls steer the hubs)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ top of Pango, which Raspberry Pi OS and Debian ship (``libpango-1.0-0``, ``libpa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +67,8 @@ def render_html(
 
 def write_pdf(html_file: Path, pdf_file: Path) -> None:
     """Print the page (with its chart files beside it) to PDF."""
+    for name in ("weasyprint", "weasyprint.progress", "fontTools"):  # their step-by-step progress is not news
+        logging.getLogger(name).setLevel(logging.WARNING)
     import weasyprint  # imported here: its Pango binding loads native libraries at import
 
     weasyprint.HTML(filename=str(html_file), base_url=str(html_file.parent)).write_pdf(str(pdf_file))
