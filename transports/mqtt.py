@@ -103,6 +103,7 @@ class MqttTransport:
         self._echo: asyncio.Future[None] | None = None  # the round trip in flight, shared by probes
         self._echoed_at = -ECHO_FRESH  # loop time the last echo came back
         self._echo_count = 0
+        self._echo_refused = False  # the broker's ACL forbids it: presence is all a probe can check
         self._watched: set[str] = {p for p in options.peers if p != node_id}
         self._closed = False
         self._supervisor = asyncio.create_task(self._supervise(), name=f"mqtt-{name}-supervisor")
@@ -160,7 +161,7 @@ class MqttTransport:
 
     async def _echo_round_trip(self, dest: str) -> None:
         """Return once an echo went through the broker and back (recently, or now); ``LinkDown`` if not."""
-        if self._loop.time() - self._echoed_at < ECHO_FRESH:
+        if self._echo_refused or self._loop.time() - self._echoed_at < ECHO_FRESH:
             return
         if self._echo is None or self._echo.done():
             self._echo = asyncio.ensure_future(self._send_echo())
@@ -180,6 +181,16 @@ class MqttTransport:
             async with asyncio.timeout(ECHO_WAIT):
                 await conn.publish(self.topics.publish_topic(self.node_id), token)
                 await back
+        except DeliveryRefused as exc:
+            self._echo_refused = True
+            self._log.warning(
+                "mqtt link %s: the broker refuses our echo (%s); probes check presence only and cannot"
+                " notice a broker that acknowledges and delivers nothing: let each node write its own"
+                " inbox topic (deploy/mqtt/acl.example does)",
+                self.name,
+                exc,
+            )
+            return
         except TimeoutError:
             raise LinkDown(
                 f"the broker passes nothing: our own echo did not come back within {ECHO_WAIT:g} s",

@@ -831,3 +831,32 @@ async def test_a_broker_that_acknowledges_and_delivers_nothing_fails_the_probe(t
         finally:
             await a.aclose()
             await b.aclose()
+
+
+async def test_an_acl_without_the_echo_leaves_probes_to_presence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stricter ACL than the example (no node may write its own inbox) refuses the echo: the probe
+    says so once in the log and still answers from presence, rather than calling a working link down."""
+    ida, idb = new_id(), new_id()
+    acl = tmp_path / "acl"
+    acl.write_text("".join(
+        f"user {me}\ntopic write beredt/node/{other}/in/{me}\ntopic read beredt/node/{me}/in/+\n"
+        f"topic readwrite beredt/node/{me}/presence\ntopic read beredt/node/+/presence\n"
+        for me, other in ((ida, idb), (idb, ida))
+    ))  # fmt: skip
+    with running_mosquitto(f"acl_file {acl}\n") as broker:
+        a = await open_node(broker.url, ida, peers=[idb], username=ida)
+        b = await open_node(broker.url, idb, peers=[ida], username=idb)
+        try:
+            await wait_event(a, link_up(True, idb), 10)
+            with caplog.at_level(logging.WARNING, logger=f"test.mqtt.{ida}"):
+                await a.probe(idb)
+                await a.probe(idb)
+            refusals = [r for r in caplog.records if "refuses our echo" in r.getMessage()]
+            assert len(refusals) == 1
+            await a.send(idb, b"\x01still flows")
+            assert (await next_received(b, 10)).data == b"\x01still flows"
+        finally:
+            await a.aclose()
+            await b.aclose()
