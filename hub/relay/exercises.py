@@ -13,17 +13,23 @@ senders only: admission refuses anyone else). Every hub that admits one applies 
 
 Outages and the exercise itself also end on their own at ``until`` (``expire``, run every second by the
 hub), so a lost "end" cannot leave a hub cut off. A control for another exercise than the active one, or
-one that is not EXERCISE status, changes nothing.
+one that is not EXERCISE status, changes nothing. At most ``MAX_OUTAGES`` outages are held per exercise.
+
+The state is kept in ``exercise.json`` in the data folder, so a hub restarted mid-exercise still shows the
+banner and still treats the simulated links as down (until their end, checked again at load).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from hub.core.clock import Clock
 from hub.core.errors import ProtocolError
+from hub.core.files import write_atomically
 from hub.core.frame import Frame, Kind, Status
 from hub.core.kinds import decode_payload
 from hub.relay.events import EventBus, ExerciseChanged
@@ -33,6 +39,9 @@ from hub.relay.links import LinkSet
 log = logging.getLogger("beredt.exercise")
 
 EXPIRY_CHECK = 1.0
+MAX_OUTAGES = 64
+"""Simulated outages one exercise may hold at a hub: even a staff hub's controls stay bounded."""
+STATE_FILE = "exercise.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +75,16 @@ class ExerciseState:
     """The active exercise at this hub (at most one) and the outages applied for it."""
 
     def __init__(
-        self, me: bytes, health: HealthBoard, links: LinkSet, clock: Clock, events: EventBus
+        self,
+        me: bytes,
+        health: HealthBoard,
+        links: LinkSet,
+        clock: Clock,
+        events: EventBus,
+        path: Path | None = None,
     ) -> None:
+        self.path = path
+        """Where the state is kept across restarts (None: only in memory)."""
         self.me = me.hex()
         self.health = health
         self.links = links
@@ -76,6 +93,29 @@ class ExerciseState:
         self.active: ActiveExercise | None = None
         self.ignored = 0
         """Controls that named no active exercise or were not marked Exercise."""
+
+    def load(self) -> None:
+        """Take up the state saved before a restart, with what has expired meanwhile left out."""
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+            outages = [Outage(**o) for o in saved.pop("outages")]
+            active = ActiveExercise(**saved)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.error("ignoring the saved exercise state %s: %s", self.path, exc)
+            return
+        now = self.clock.time()
+        if active.until <= now:
+            self._save_state(None)
+            return
+        self.active = active
+        for outage in outages:
+            if outage.until > now and len(active.outages) < MAX_OUTAGES:
+                active.outages.append(outage)
+                reason = f"exercise {active.name}: simulated outage"
+                self.health.simulate_down(outage.link, outage.peer, reason, self.clock.monotonic())
+        log.warning("exercise %s (%s) still on after a restart", active.id, active.name)
 
     def apply(self, frame: Frame) -> bool:
         """Act on an admitted EXERCISE_CONTROL frame; False when it changes nothing."""
@@ -126,6 +166,10 @@ class ExerciseState:
         if peer is not None and bytes.fromhex(peer) not in self.links.peers:
             self.ignored += 1
             return False
+        if len(active.outages) >= MAX_OUTAGES:
+            log.warning("exercise %s: more than %d outages; this one is ignored", active.id, MAX_OUTAGES)
+            self.ignored += 1
+            return False
         until = min(until, active.until)
         active.outages.append(Outage(link, peer, until, node))
         self.health.simulate_down(
@@ -174,4 +218,16 @@ class ExerciseState:
         return [o for o in (self.active.outages if self.active else []) if o is not outage]
 
     def _publish(self) -> None:
+        self._save_state(self.active)
         self.events.publish(ExerciseChanged(None if self.active is None else self.active.view()))
+
+    def _save_state(self, active: ActiveExercise | None) -> None:
+        if self.path is None:
+            return
+        try:
+            if active is None:
+                self.path.unlink(missing_ok=True)
+            else:
+                write_atomically(self.path, json.dumps(asdict(active)), mode=0o600)
+        except OSError as exc:  # the exercise goes on; only a restart would forget it
+            log.error("could not save the exercise state to %s: %s", self.path, exc)

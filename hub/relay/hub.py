@@ -34,6 +34,7 @@ from hub.relay import link_view
 from hub.relay.acks import AckBatcher
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageReceived, MessageSent
+from hub.relay.exercises import STATE_FILE as EXERCISE_FILE
 from hub.relay.exercises import ExerciseState
 from hub.relay.group_sends import LEDGER_FILE, GroupSend, GroupSends
 from hub.relay.groups import Groups
@@ -155,7 +156,10 @@ class Hub:
             clock=self.clock,
             roster_updates=self.roster_updates,
         )
-        self.exercise = ExerciseState(self.node_id, self.health, self.links, self.clock, self.events)
+        self.exercise = ExerciseState(
+            self.node_id, self.health, self.links, self.clock, self.events, config.data_dir / EXERCISE_FILE
+        )
+        self.exercise.load()
         self.neighbour_time = NeighbourTime(self.clock)
         self.time_challenges = TimeChallenges(
             self.links, lambda: self.roster, self.clock, self.neighbour_time

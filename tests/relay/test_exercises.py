@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hub.core.clock import ManualClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.ranked import URGENT_RANK
 from hub.relay.events import EventBus
-from hub.relay.exercises import ExerciseState
+from hub.relay.exercises import MAX_OUTAGES, ExerciseState
 from hub.relay.health import HealthBoard, LinkState
 from hub.relay.lanes import frame_rank, is_drill
 from hub.relay.policy import Policy
@@ -130,3 +132,40 @@ async def test_a_simulated_outage_fails_over_for_real_and_the_end_restores_the_l
         assert await link_used(a, after) == "fast"
         stored = [await b.store.message(i) for i in (during, after)]
         assert [m.wire[2] >> 2 & 3 if m else None for m in stored] == [Status.EXERCISE, Status.ACTUAL]
+
+
+async def test_the_state_survives_a_restart_and_outages_stay_bounded(tmp_path: Path) -> None:
+    clock = ManualClock()
+    path = tmp_path / "exercise.json"
+    async with wired({"internet": MemoryMedium()}) as wiring:
+        state = ExerciseState(ME.node_id, wiring.links.health, wiring.links, clock, EventBus(), path)
+        until = int(clock.time()) + 3600
+        state.act({"exercise": "0000abcd", "action": "start", "name": "Øvelse", "until": until}, "c")
+        outage = {"exercise": "0000abcd", "action": "outage", "node": ME.node_id.hex(), "link": "internet"}
+        assert state.act({**outage, "until": until - 1800}, "c")
+        for _ in range(MAX_OUTAGES + 5):
+            state.act({**outage, "until": until - 60}, "c")
+        assert state.active is not None and len(state.active.outages) == MAX_OUTAGES
+
+    async with wired({"internet": MemoryMedium()}) as wiring:  # the hub restarted: a fresh health board
+        again = ExerciseState(ME.node_id, wiring.links.health, wiring.links, clock, EventBus(), path)
+        again.load()
+        assert again.active is not None and again.active.name == "Øvelse"
+        assert wiring.links.health.state("internet", None) is LinkState.DOWN
+        clock.advance(3600)
+        again.expire()
+        assert again.active is None and not path.exists()
+        assert wiring.links.health.state("internet", None) is LinkState.UP
+
+
+def test_only_staff_may_control_an_exercise() -> None:
+    from hub.core.errors import TrustError
+    from hub.relay.admission import Admission
+    from hub.relay.roster import Roster
+
+    roster = Roster(ME.card)
+    roster.add(PEER.card)  # a care home
+    control = PEER.sign(Kind.EXERCISE_CONTROL, ME.node_id, b"\xa0", created=1_800_000_000, ttl_minutes=60,
+                        status=Status.EXERCISE)  # fmt: skip
+    with pytest.raises(TrustError, match="not-allowed"):
+        Admission(roster, ManualClock()).check(control, "internet:x")
