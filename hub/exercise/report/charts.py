@@ -197,7 +197,9 @@ def timeline_chart(report: ReportInput) -> Figure | None:
         labelled.add("s")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    clock = mdates.DateFormatter("%H:%M", tz=ZoneInfo(report.timezone))  # type: ignore[no-untyped-call]
+    span = (report.ended or max([report.started, *(m.sent_at for m in report.messages)])) - report.started
+    shown = "%H:%M" if span > 600 else "%H:%M:%S"  # a short drill needs its seconds
+    clock = mdates.DateFormatter(shown, tz=ZoneInfo(report.timezone))  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_formatter(clock)
     ax.xaxis_date()
     ax.set_xlabel(f"lokal tid ({report.timezone})")
