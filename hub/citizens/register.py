@@ -25,7 +25,7 @@ from hub.core.errors import AuthError, StoreError
 
 CITIZENS_DB = "citizens.db"
 READERS = frozenset({"coordinator", "nurse"})  # console roles that may read personal details
-SYSTEM = "hub"  # the hub itself, building lists and raising alarms
+SYSTEM = "hub:system"  # the hub itself, building lists (no console user name has a colon)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS citizens (
@@ -53,7 +53,7 @@ class Reader:
     role: str
 
     def check(self) -> None:
-        if self.role not in READERS and self.who != SYSTEM:
+        if self.role not in READERS:
             raise AuthError(
                 f"rollen {self.role!r} må ikke se borgerregistret (kun {', '.join(sorted(READERS))})",
                 forbidden=True,

@@ -62,6 +62,8 @@ async def test_only_nurses_and_coordinators_read_and_the_key_must_be_private(tmp
             await register.citizens(Reader("koekken", "institution"))
         with pytest.raises(AuthError):
             await register.import_csv(to_csv(PEOPLE), Reader("viewer", "viewer"))
+        with pytest.raises(AuthError):  # a user who happens to share the hub's own name gets nothing more
+            await register.citizens(Reader("hub", "viewer"))
     finally:
         await register.close()
     (tmp_path / KEY_FILE).chmod(0o644)
