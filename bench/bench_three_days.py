@@ -9,9 +9,10 @@ answer each roll-call with a status carrying its request id. Phases:
    every 5 minutes is 864 rounds, 69,120 statuses), with a broadcast sitrep every 12 rounds (one an
    hour) and a roll-call every ``--rounds // rollcalls`` rounds, through the console's own API.
 2. the real rate for ``--real`` seconds (80 statuses per 5 minutes), with one console client that
-   behaves as the browser does: it holds the live event stream and on each event fetches what that
-   topic names (the board, the roll-calls, the messages; log-book events carry their entries, so no
-   fetch), and opens the log-book tab now and then.
+   behaves as the browser does: it holds the live event stream and patches what an event carries (the
+   changed board rows, roll-calls and messages of a batch; log-book entries) with no fetch, fetches what
+   an event names without its rows (the board, the roll-calls, the messages), and opens the log-book tab
+   now and then.
 3. a restart: the hub is killed (SIGKILL, as a power cut) and started again; the board must show all 80
    homes with their last status and last-heard time.
 4. a flood: every home sends as fast as the hub takes it for ``--flood`` seconds (it answers 503 with
@@ -226,6 +227,8 @@ class ConsoleClient:
     """A coordinator's browser: the live stream, and the fetches app.js makes for each topic."""
 
     FETCHES: ClassVar[dict[str, str]] = {"board": "board", "rollcall": "rollcalls", "message": "messages"}
+    CARRIED: ClassVar[dict[str, str]] = {"board": "rows", "rollcall": "calls", "message": "items"}
+    """What an event carries when app.js patches its view with no fetch."""
 
     def __init__(
         self, base: str, *, times: dict[str, list[float]] | None = None, events: Counter[str] | None = None
@@ -260,7 +263,8 @@ class ConsoleClient:
         return data
 
     async def live(self) -> None:
-        """Follow the event stream; a topic's fetch runs one at a time, once more if events came meanwhile."""
+        """Follow the event stream; a topic's fetch runs one at a time, once more if events came meanwhile,
+        and only for an event that does not carry its rows."""
         dirty: dict[str, asyncio.Event] = {topic: asyncio.Event() for topic in self.FETCHES}
 
         async def refresher(topic: str) -> None:
@@ -273,13 +277,18 @@ class ConsoleClient:
             for topic in self.FETCHES:
                 group.create_task(refresher(topic))
             async with self.session.get(self.base + "events", timeout=aiohttp.ClientTimeout(total=None)) as r:
+                topic = ""
                 async for raw in r.content:
                     line = raw.decode().strip()
                     if line.startswith("event: "):
                         topic = line[7:]
                         self.events[topic] += 1
-                        if topic in dirty:
-                            dirty[topic].set()
+                    elif (
+                        line.startswith("data: ")
+                        and topic in dirty
+                        and f'"{self.CARRIED[topic]}":' not in line
+                    ):
+                        dirty[topic].set()  # an event naming only its topic: the view is fetched again
 
     async def close(self) -> None:
         await self.session.close()

@@ -143,22 +143,28 @@ class StatusBoard:
             silence = now - item.last_heard if item.last_heard is not None else float("inf")
             return (concern(item), -silence, item.name)
 
-        return [
-            {
-                "node": i.node,
-                "name": i.name,
-                "concern": concern(i).name.lower(),
-                "last_heard": i.last_heard,
-                "silent_for": None if i.last_heard is None else max(0.0, now - i.last_heard),
-                "last_link": i.last_link,
-                "last_link_kind": i.last_link_kind,
-                "status": i.status,
-                "status_priority": i.status_priority,
-                "status_at": i.status_at,
-                "rollcall": i.rollcall,
-                "radio": None
-                if i.radio_at is None
-                else {"status": i.radio_status, "value": i.radio_value, "at": i.radio_at},
-            }
-            for i in sorted(self._items.values(), key=key)
-        ]
+        return [_row(i, now) for i in sorted(self._items.values(), key=key)]
+
+    def row(self, node: str, now: float) -> dict[str, Any] | None:
+        """One institution's row as ``rows`` has it (None if the board does not know it)."""
+        item = self._items.get(node)
+        return None if item is None else _row(item, now)
+
+
+def _row(i: Institution, now: float) -> dict[str, Any]:
+    return {
+        "node": i.node,
+        "name": i.name,
+        "concern": concern(i).name.lower(),
+        "last_heard": i.last_heard,
+        "silent_for": None if i.last_heard is None else max(0.0, now - i.last_heard),
+        "last_link": i.last_link,
+        "last_link_kind": i.last_link_kind,
+        "status": i.status,
+        "status_priority": i.status_priority,
+        "status_at": i.status_at,
+        "rollcall": i.rollcall,
+        "radio": None
+        if i.radio_at is None
+        else {"status": i.radio_status, "value": i.radio_value, "at": i.radio_at},
+    }

@@ -173,6 +173,11 @@ class RollCallFlow:
             await console.note(EntryType.NOTE, text)
             console.emit("rollcall")
 
+    def open_calls(self, requests: set[str]) -> list[dict[str, Any]]:
+        """The open roll-calls among ``requests`` as ``view`` shows them (a closed one is left out: the
+        browser's view is fetched again when roll-calls close)."""
+        return [dict(c, closed_at=None) for c in self.console.rollcalls.summary() if c["request"] in requests]
+
     async def view(self, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` roll-calls: open ones first, then from the archive (``closed_at`` set)."""
         console = self.console

@@ -61,6 +61,7 @@ PRESETS: dict[str, tuple[dict[str, Any], Priority]] = {
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Guarded = Callable[[web.Request, Console, Session], Awaitable[web.StreamResponse]]
 STAFF = (Role.COORDINATOR,)
+LOGBOOK_READERS = (*STAFF, Role.VIEWER)
 ANYONE = (Role.COORDINATOR, Role.INSTITUTION, Role.VIEWER, Role.NURSE)
 
 
@@ -124,10 +125,10 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("POST", "read/{id}", _read, (Role.INSTITUTION, Role.COORDINATOR)),
         ("GET", "links", _links, ANYONE),
         ("POST", "contact-interval", _set_contact_interval, STAFF),
-        ("GET", "logbook", _logbook, (*STAFF, Role.VIEWER)),
+        ("GET", "logbook", _logbook, LOGBOOK_READERS),
         ("POST", "logbook", _log_entry, STAFF),
-        ("GET", "logbook.html", _logbook_html, (*STAFF, Role.VIEWER)),
-        ("GET", "logbook.csv", _logbook_csv, (*STAFF, Role.VIEWER)),
+        ("GET", "logbook.html", _logbook_html, LOGBOOK_READERS),
+        ("GET", "logbook.csv", _logbook_csv, LOGBOOK_READERS),
         ("GET", "cap/{id}", export_cap, (*STAFF, Role.VIEWER)),
         ("GET", "exercise-report/{id}/{file:.+}", exercise_report.report_file, (*STAFF, Role.VIEWER)),
         ("POST", "cap", import_and_send, STAFF),
@@ -289,7 +290,10 @@ async def _events(request: web.Request, console: Console, session: Session) -> w
                 event = task.result()
             except StopAsyncIteration:
                 break  # the hub is shutting down
-            data = json.dumps(dict(event.data), separators=(",", ":"))
+            # who may not read the log book hears that it changed, not what it says
+            private = event.topic == "logbook" and session.user.role not in LOGBOOK_READERS
+            shown = {} if private else event.data
+            data = json.dumps(dict(shown), separators=(",", ":"))
             await response.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
     except ConnectionResetError:
         pass  # the browser went away
@@ -322,15 +326,7 @@ async def _set_contact_interval(request: web.Request, console: Console, session:
 
 
 async def _messages(request: web.Request, console: Console, session: Session) -> web.Response:
-    items = [dict(m, read=m["id"] in console.read) for m in console.messages]
-    for item in items:
-        body = item["body"]
-        if item["kind"] == "read_receipt" and isinstance(body, dict):
-            original = console.outbox.get(str(body.get("message")))
-            item["about"] = None if original is None else {
-                "id": original.id, "kind": original.kind, "summary": original.summary, "at": original.at,
-                "to_name": console.name_of(original.to),
-            }  # fmt: skip
+    items = [console.message_view(m) for m in console.messages]
     return web.json_response({"messages": items, "open_rollcall": console.open_rollcall()})
 
 

@@ -281,6 +281,27 @@ class Console:
         # out of contact first within each concern: silence is the risk the board exists for
         return sorted(rows, key=lambda r: (_CONCERNS.index(r["concern"]), not r["contact"]["alarms"]))
 
+    def board_patch(self, nodes: set[str]) -> list[dict[str, Any]]:
+        """The board rows of ``nodes`` as ``board_rows`` has them, for a live event to patch in place."""
+        now = self.hub.clock.time()
+        rows = [row for node in sorted(nodes) if (row := self.board.row(node, now)) is not None]
+        for row in rows:
+            row["contact"] = self.contact(row["node"], row["last_heard"], row["last_link"], now)
+        return rows
+
+    def message_view(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A received message as the messages view shows it: whether it was confirmed read, and for a read
+        receipt what it is about."""
+        view = dict(item, read=item["id"] in self.read)
+        body = item["body"]
+        if item["kind"] == "read_receipt" and isinstance(body, dict):
+            original = self.outbox.get(str(body.get("message")))
+            view["about"] = None if original is None else {
+                "id": original.id, "kind": original.kind, "summary": original.summary, "at": original.at,
+                "to_name": self.name_of(original.to),
+            }  # fmt: skip
+        return view
+
     def contact(
         self, node: str, last_heard: float | None, last_link: str | None, now: float
     ) -> dict[str, Any]:
@@ -491,11 +512,22 @@ class Console:
             if fresh:
                 if self._outbox_dirty:
                     await self._save_outbox()
-                for topic in ("message", "board", "rollcall", "delivery"):
-                    self.emit(topic)
+                self._emit_changes(items, answered)
                 if any(item.get("status") == "exercise" for item in items):
                     self.emit("exercise")  # an answer in the exercise: the lead's timeline shows it live
             self._emit_logged(logged)
+
+    def _emit_changes(self, items: list[dict[str, Any]], answered: list[tuple[str, Target]]) -> None:
+        """Live events that carry what a batch changed, so browsers patch their views in place; a batch
+        too large for one event sends the topics alone, and browsers fetch the views again."""
+        if len(items) > LIVE_ENTRIES:
+            for topic in ("message", "board", "rollcall"):
+                self.emit(topic)
+        else:
+            self.emit("message", items=[self.message_view(item) for item in reversed(items)])
+            self.emit("board", rows=self.board_patch({item["from"] for item in items}))
+            self.emit("rollcall", calls=self.rollcall_flow.open_calls({request for request, _ in answered}))
+        self.emit("delivery")
 
     async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None:
         self._emit_logged([await self.logbook.append(type, text, author=author)])

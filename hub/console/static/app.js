@@ -7,7 +7,9 @@ const API = "/console/api/";
 const state = {
   me: null, lang: localStorage.getItem("beredt-lang") || "da", t: {}, tab: "board", events: null,
   socket: "closed", links: [], board: new Map(), announced: new Set(), requests: [],
+  boardRows: new Map(), rollcalls: [], messages: [], drawn: new Set(),  // views as drawn, for live patches
 };
+const MESSAGES_KEPT = 300;  // the hub's HISTORY
 
 // ---- helpers ------------------------------------------------------------------------------------------
 
@@ -150,6 +152,7 @@ function showView(name) {
 
 function showLogin() {
   state.me = null;
+  state.drawn.clear();
   if (state.events) { state.events.close(); state.events = null; }
   state.socket = "closed";
   $("#who").textContent = "";
@@ -194,7 +197,7 @@ function connectEvents() {
     renderLive();
   };
   for (const topic of ["message", "rollcall", "board", "link", "delivery", "exercise"]) {
-    source.addEventListener(topic, () => refreshTopic(topic));
+    source.addEventListener(topic, (event) => onTopic(topic, event.data ? JSON.parse(event.data) : {}));
   }
   source.addEventListener("logbook", (event) => {
     if (state.me && state.me.role !== "institution") appendLogbook(JSON.parse(event.data));
@@ -264,6 +267,20 @@ function refreshTopic(topic) {
 }
 
 function refreshAll() { for (const topic of Object.keys(refreshers)) refreshTopic(topic); }
+
+// An event that carries the changed rows is patched into the view as it is drawn, with no fetch; one that
+// names only its topic (or comes while a fetch of that topic is under way) fetches the view again.
+const patchers = {
+  board: (data) => data.rows && patchBoard(data.rows),
+  message: (data) => data.items && patchMessages(data.items),
+  rollcall: (data) => data.calls && patchRollcalls(data.calls),
+};
+function onTopic(topic, data) {
+  const patch = patchers[topic];
+  const staffView = state.me && state.me.role !== "institution";
+  if (patch && staffView && !pending.has(topic) && state.drawn.has(topic) && patch(data)) return;
+  refreshTopic(topic);
+}
 
 // ---- wording of shared things -----------------------------------------------------------------------------
 
@@ -356,7 +373,27 @@ function intervalControl(row) {
 
 async function renderBoard() {
   const data = await api("board");
-  const rows = data.institutions;
+  state.boardRows = new Map(data.institutions.map((row) => [row.node, row]));
+  drawBoard(data.institutions);
+  state.drawn.add("board");
+}
+
+// the hub's order: concern, out of contact first, longest silent first, then by name
+const CONCERNS = ["critical", "help", "unknown", "ok"];
+function boardOrder(a, b) {
+  const heard = (row) => (row.last_heard === null ? -Infinity : row.last_heard);
+  return CONCERNS.indexOf(a.concern) - CONCERNS.indexOf(b.concern)
+    || (b.contact.alarms.length > 0) - (a.contact.alarms.length > 0)
+    || heard(a) - heard(b) || a.name.localeCompare(b.name);
+}
+
+function patchBoard(rows) {
+  for (const row of rows) state.boardRows.set(row.node, row);
+  drawBoard([...state.boardRows.values()].sort(boardOrder));
+  return true;
+}
+
+function drawBoard(rows) {
   for (const row of rows) {
     const before = state.board.get(row.node);
     const signature = `${row.concern}|${row.contact.alarms.join(",")}`;
@@ -381,7 +418,23 @@ async function renderBoard() {
 
 async function renderRollcalls() {
   const data = await api("rollcalls");
-  replaceKeepingFocus($("#rollcalls"), data.rollcalls.map((call) => {
+  state.rollcalls = data.rollcalls;
+  drawRollcalls();
+  state.drawn.add("rollcall");
+}
+
+// an answered roll-call replaces its own entry; one the view does not show yet needs the whole view
+function patchRollcalls(calls) {
+  const shown = new Map(state.rollcalls.map((call) => [call.request, call]));
+  if (!calls.every((call) => shown.has(call.request))) return false;
+  for (const call of calls) shown.set(call.request, call);
+  state.rollcalls = [...shown.values()];
+  if (calls.length) drawRollcalls();
+  return true;
+}
+
+function drawRollcalls() {
+  replaceKeepingFocus($("#rollcalls"), state.rollcalls.map((call) => {
     const counts = Object.entries(call.counts).filter(([, n]) => n > 0)
       .map(([s, n]) => el("span", { class: `pill ${s}` }, `${t(`rc_${s}`)}: ${n}`));
     return el("div", { class: "rollcall", "data-request": call.request, "data-id": call.request },
@@ -439,9 +492,25 @@ function messageItem(message, ...extra) {
 
 async function renderMessages() {
   const data = await api("messages");
-  state.requests = data.messages.filter((m) => m.kind === "resource_request");
+  state.messages = data.messages;
+  drawMessages();
+  state.drawn.add("message");
+}
+
+// new messages go on top, as the hub lists them (newest first, at most as many as it keeps)
+function patchMessages(items) {
+  const known = new Set(state.messages.map((m) => m.id));
+  const fresh = items.filter((m) => !known.has(m.id));
+  if (!fresh.length) return true;
+  state.messages = [...fresh, ...state.messages].slice(0, MESSAGES_KEPT);
+  drawMessages();
+  return true;
+}
+
+function drawMessages() {
+  state.requests = state.messages.filter((m) => m.kind === "resource_request");
   fillRequests();
-  replaceKeepingFocus($("#messages"), data.messages.map((m) => messageItem(m,
+  replaceKeepingFocus($("#messages"), state.messages.map((m) => messageItem(m,
     ["alert", "read_receipt"].includes(m.kind) ? el("a", { href: `${API}cap/${m.id}`, download: "" }, t("cap_download")) : null,
     m.kind === "resource_request" && state.me.role === "coordinator"
       ? el("button", { type: "button", class: "small", "data-focus": "answer", onclick: () => answerRequest(m) }, t("answer_request")) : null)));
