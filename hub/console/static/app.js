@@ -200,7 +200,7 @@ function connectEvents() {
     source.addEventListener(topic, (event) => onTopic(topic, event.data ? JSON.parse(event.data) : {}));
   }
   source.addEventListener("logbook", (event) => {
-    if (state.me && state.me.role !== "institution") appendLogbook(JSON.parse(event.data));
+    if (state.me && ["coordinator", "viewer"].includes(state.me.role)) appendLogbook(JSON.parse(event.data));
   });
   state.events = source;
 }
