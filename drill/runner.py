@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -35,6 +36,9 @@ from hub.api.local import short_address
 
 REPO = Path(hub.__file__).resolve().parent.parent
 START_DEADLINE = 60.0
+START_ATTEMPTS = 3
+"""A port picked free can be taken by another program before the hub binds it (other test runs on the
+machine pick from the same range): the world is then built again on fresh ports, this many times."""
 STOP_DEADLINE = 15.0
 REQUEST_DEADLINE = 15.0
 
@@ -78,25 +82,38 @@ class Drill:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.start_attempts = 0
+        self._new_world()
+
+    def _new_world(self) -> None:
         self.plans: dict[str, HubPlan] = {}
         self.hubs: dict[str, HubRunner] = {}
         self.proxies: dict[str, SwitchableProxy] = {}
         self.broker: Broker | None = None
         self.mesh = Mesh(SITES, MESH_PRESET)
-        self.sine = Sine(SITES, root / "sine")
-        self.satellite = Satellite(SITES, root / "iridium")
+        self.sine = Sine(SITES, self.root / "sine")
+        self.satellite = Satellite(SITES, self.root / "iridium")
         self._http: dict[str, aiohttp.ClientSession] = {}  # per hub, over its API socket
         self._closers: contextlib.AsyncExitStack = contextlib.AsyncExitStack()
 
     # ---- life cycle ---------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Drill:
-        try:
-            await self._start()
-        except BaseException:
-            await self.aclose()
-            raise
-        return self
+        while True:
+            self.start_attempts += 1
+            try:
+                await self._start()
+                return self
+            except DrillError as exc:
+                await self.aclose()
+                if self.start_attempts >= START_ATTEMPTS or "Address already in use" not in str(exc):
+                    raise
+            except BaseException:
+                await self.aclose()
+                raise
+            # Another program took one of our ports: a new world, new keys and new ports.
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._new_world()
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -232,3 +232,31 @@ def test_free_ports_are_distinct_listenable_and_below_the_ephemeral_range() -> N
     for port in ports[:5]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(300)
+async def test_a_port_taken_before_the_hub_binds_it_gets_a_new_world(tmp_path: Path) -> None:
+    """Another program binds the staff hub's API port between the drill's pick and the hub's start, as a
+    concurrent test run can: the drill builds the world again on fresh ports instead of failing."""
+    drill = Drill(tmp_path / "drill")
+    squatter = socket.socket()
+
+    async def squat() -> int:
+        while "staff" not in drill.plans:  # noqa: ASYNC110 - the harness has no event for "ports picked"
+            await asyncio.sleep(0)
+        port = drill.plans["staff"].api_port
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        return port
+
+    taking = asyncio.create_task(squat())
+    try:
+        async with drill:
+            taken = await taking
+            assert drill.start_attempts == 2
+            assert drill.plans["staff"].api_port != taken
+            assert (await drill.get("staff", "/healthz"))["ok"]
+    finally:
+        taking.cancel()
+        squatter.close()
