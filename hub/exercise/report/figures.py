@@ -55,9 +55,9 @@ class InstitutionFigures:
     """Per inject it received, the seconds to its first status after it."""
     sent: int
     delivered: int
+    readable: int
+    """Messages a read receipt is asked for (not statuses or roll-calls)."""
     read: int
-    delivery_seconds: tuple[float, ...]
-    read_seconds: tuple[float, ...]
     links: tuple[str, ...]
     findings: tuple[str, ...]
 
@@ -205,8 +205,7 @@ def institution_figures(report: ReportInput) -> list[InstitutionFigures]:
     out = []
     for name in report.institutions:
         sent = messages_to(report, name)
-        delivery = tuple(m.delivered_at - m.sent_at for m in sent if m.delivered_at is not None)
-        read = tuple(m.read_at - m.sent_at for m in sent if m.read_at is not None)
+        readable = [m for m in sent if expects_receipt(m)]
         links = tuple(sorted({m.link for m in sent if m.link is not None}))
         out.append(
             InstitutionFigures(
@@ -214,10 +213,9 @@ def institution_figures(report: ReportInput) -> list[InstitutionFigures]:
                 tuple(calls.get(name, [])),
                 tuple(statuses.get(name, [])),
                 len(sent),
-                len(delivery),
-                len(read),
-                delivery,
-                read,
+                sum(m.delivered_at is not None for m in sent),
+                len(readable),
+                sum(m.read_at is not None for m in readable),
                 links,
                 tuple(findings(report, name)),
             )
@@ -235,7 +233,7 @@ def findings(report: ReportInput, institution: str) -> list[str]:
                 continue
             if answer.answered_at is None:
                 how = "eskaleret: ingen kontakt" if answer.escalated else "intet svar"
-                tried = ", ".join(answer.links_tried)
+                tried = ", ".join(link_name(report, link) for link in answer.links_tried)
                 out.append(f"Svarede ikke på statusrunden «{call.question}» ({how}; forsøgt via {tried}).")
                 continue
             took = answer.answered_at - call.started
@@ -284,7 +282,8 @@ def findings(report: ReportInput, institution: str) -> list[str]:
         )
     links = {m.link for m in sent if m.link is not None}
     if links and links <= {link for link in links if _is_backup(report, link)}:
-        out.append("Blev kun nået over reserveforbindelser (" + ", ".join(sorted(links)) + ").")
+        names = ", ".join(link_name(report, link) for link in sorted(links))
+        out.append(f"Blev kun nået over reserveforbindelser ({names}).")
     if not out:
         out.append("Ingen afvigelser: svarede og modtog inden for målene.")
     return out

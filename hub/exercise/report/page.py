@@ -44,6 +44,7 @@ def render_html(
     )
     environment.filters["local"] = local
     environment.filters["duration"] = figures.duration
+    environment.filters["median"] = figures.median
     environment.filters["link"] = lambda link: figures.link_name(report, link)
     environment.filters["kind"] = lambda kind: figures.KIND_NAMES.get(kind, kind)
     environment.filters["priority"] = lambda priority: figures.PRIORITY_NAMES.get(priority, priority)
