@@ -28,6 +28,8 @@ HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
 
 async def exercise_state(request: web.Request) -> web.Response:
     hub = request.app[HUB]
+    if EXERCISE_KEY not in request.app:
+        return _error(503, "unavailable", exercises.unavailable())
     try:
         view = await exercises.state(hub, request.app[EXERCISE_KEY], request.query.get("id"))
     except UsageError as exc:
@@ -37,6 +39,8 @@ async def exercise_state(request: web.Request) -> web.Response:
 
 async def exercise_action(request: web.Request) -> web.Response:
     hub = request.app[HUB]
+    if EXERCISE_KEY not in request.app:
+        return _error(503, "unavailable", exercises.unavailable())
     runner = request.app[EXERCISE_KEY]
     try:
         body = await request.json() if request.body_exists else {}

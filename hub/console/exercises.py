@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.console.messages import decode_message, local_zone, summary
-from hub.core.errors import BeredtError, ConfigError, UsageError
+from hub.core.errors import BeredtError, ConfigError, StoreError, UsageError
 from hub.core.frame import Status
 from hub.core.tasks import cancel_and_wait, supervised
 from hub.exercise.record import Exercise, ExerciseRecord
@@ -45,7 +45,12 @@ def lifecycle(hub: Hub) -> Callable[[web.Application], contextlib.AbstractAsyncC
 
     @contextlib.asynccontextmanager
     async def running(app: web.Application) -> AsyncIterator[None]:
-        record = await ExerciseRecord.open(hub.config.data_dir / EXERCISES_DB, hub.clock)
+        try:
+            record = await ExerciseRecord.open(hub.config.data_dir / EXERCISES_DB, hub.clock)
+        except StoreError as exc:  # the relay matters more than its exercises: they alone are off
+            log.critical("exercises are unavailable, the hub relays on: %s", exc)
+            yield
+            return
         try:
             runner = ExerciseRunner(hub, record, local_zone())
             await runner.restore()
@@ -147,6 +152,10 @@ async def act(runner: ExerciseRunner, action: str, body: dict[str, Any], author:
             await runner.note(text, author=author, exercise_id=exercise)
             return None
     raise UsageError(f"unknown action {action!r}")
+
+
+def unavailable() -> str:
+    return "exercises are unavailable at this hub (its exercise journal could not be opened; see its log)"
 
 
 def error_status(exc: BeredtError) -> int:

@@ -537,6 +537,8 @@ async def _logbook_csv(request: web.Request, console: Console, session: Session)
 
 
 async def _exercise(request: web.Request, console: Console, session: Session) -> web.Response:
+    if EXERCISE_KEY not in request.app:
+        return _error(503, exercises.unavailable())
     try:
         view = await exercises.state(console.hub, request.app[EXERCISE_KEY], request.query.get("id"))
     except UsageError as exc:
@@ -545,6 +547,8 @@ async def _exercise(request: web.Request, console: Console, session: Session) ->
 
 
 async def _exercise_action(request: web.Request, console: Console, session: Session) -> web.Response:
+    if EXERCISE_KEY not in request.app:
+        return _error(503, exercises.unavailable())
     runner = request.app[EXERCISE_KEY]
     action = request.match_info.get("action", "note")
     body = await _json_body(request) if request.body_exists else {}
