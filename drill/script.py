@@ -83,7 +83,7 @@ class Scenario:
         self.log(f"stage {stage.number}: {stage.title}")
         stop_stream = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._stream(stage, stop_stream), name="drill-stream")
+            group.create_task(self._stream(stage, result, stop_stream), name="drill-stream")
             await asyncio.sleep(2 * STREAM_INTERVAL)  # notes are in flight when the fault hits
             # The clock starts before the fault is applied: killing a broker or resetting connections
             # takes a moment, and the hubs may notice before the runner's call returns.
@@ -108,11 +108,14 @@ class Scenario:
         result.satellite_credits = sum(self.drill.satellite.credits().values()) - credits_before
         return result
 
-    async def _stream(self, stage: Stage, stop: asyncio.Event) -> None:
+    async def _stream(self, stage: Stage, result: StageResult, stop: asyncio.Event) -> None:
         """Notes both ways between the staff hub and the watched care home from just before the fault
-        until its first sitrep is through: frames in flight on the link that dies must not be lost."""
+        until the staff hub has seen it (or the first sitrep is through): frames in flight on the link
+        that dies must not be lost. Not longer: four notes a second would swamp a slow next link (SINE
+        takes two SDS a second, reports included), and the first sitrep would wait behind the drill's
+        own notes instead of showing how soon the hub fails over."""
         n = 0
-        while not stop.is_set():
+        while not stop.is_set() and result.detected is None:
             n += 1
             sender, recipient = ("staff", stage.watched) if n % 2 else (stage.watched, "staff")
             await self._send(stage, sender, recipient, "text", f"Løbende note {stage.number}.{n}", "normal")
