@@ -77,7 +77,7 @@ async def state(hub: Hub, runner: ExerciseRunner, exercise_id: str | None = None
     # without an id: the exercise running now, else the latest one, for its evaluation
     chosen = await runner.record.exercise(exercise_id) if exercise_id else current or next(iter(past), None)
     if exercise_id and chosen is None:
-        raise UsageError(f"no exercise {exercise_id!r}")
+        raise UsageError(f"ingen øvelse {exercise_id!r}")
     return {
         "banner": hub.exercise.active.view() if hub.exercise.active else None,
         "current": _exercise_view(current) if current else None,
@@ -135,9 +135,7 @@ async def act(runner: ExerciseRunner, action: str, body: dict[str, Any], author:
         case "start":
             scenario = body.get("scenario")
             if not isinstance(scenario, str) or not scenario.strip() or len(scenario) > MAX_SCENARIO:
-                raise UsageError(
-                    f"scenario: expected the scenario's TOML text, at most {MAX_SCENARIO} characters"
-                )
+                raise UsageError(f"scenario: forventede scenariets TOML-tekst, højst {MAX_SCENARIO} tegn")
             return await runner.start(scenario, by=author, file=str(body.get("file") or "scenario"))
         case "pause":
             return await runner.pause(by=author)
@@ -148,14 +146,14 @@ async def act(runner: ExerciseRunner, action: str, body: dict[str, Any], author:
         case "note":
             text, exercise = body.get("text"), body.get("exercise")
             if not isinstance(text, str) or (exercise is not None and not isinstance(exercise, str)):
-                raise UsageError('body must be {"text": "...", "exercise": "<id, optional>"}')
+                raise UsageError('body skal være {"text": "...", "exercise": "<id, valgfri>"}')
             await runner.note(text, author=author, exercise_id=exercise)
             return None
-    raise UsageError(f"unknown action {action!r}")
+    raise UsageError(f"ukendt handling {action!r}")
 
 
 def unavailable() -> str:
-    return "exercises are unavailable at this hub (its exercise journal could not be opened; see its log)"
+    return "øvelser er ikke til rådighed på denne hub (øvelsesjournalen kunne ikke åbnes; se hubbens log)"
 
 
 def error_status(exc: BeredtError) -> int:

@@ -19,8 +19,8 @@ def node_by_name(hub: Hub, name: str) -> bytes:
     for entry in hub.roster:
         if entry.name.casefold() == wanted or entry.node_id.hex() == wanted:
             return entry.node_id
-    known = ", ".join(sorted(e.name for e in hub.roster)) or "none"
-    raise UsageError(f"no node called {name!r} in the roster; known nodes: {known}")
+    known = ", ".join(sorted(e.name for e in hub.roster)) or "ingen"
+    raise UsageError(f"ingen node hedder {name!r} i rosteren; kendte noder: {known}")
 
 
 def members(hub: Hub, audience: Audience) -> tuple[bytes, ...]:
@@ -29,8 +29,8 @@ def members(hub: Hub, audience: Audience) -> tuple[bytes, ...]:
     for group in audience.groups:
         group_members = hub.groups.members(group)
         if not group_members:
-            known = ", ".join(hub.groups.names()) or "none"
-            raise UsageError(f"group {group!r} has no members in the roster; groups: {known}")
+            known = ", ".join(hub.groups.names()) or "ingen"
+            raise UsageError(f"gruppen {group!r} har ingen medlemmer i rosteren; grupper: {known}")
         found.update(dict.fromkeys(group_members))
     for name in audience.nodes:
         found[node_by_name(hub, name)] = None
@@ -47,11 +47,11 @@ def check(hub: Hub, scenario: Scenario) -> tuple[bytes, ...]:
     """Resolve every name in ``scenario`` now; return the participants. ``UsageError`` names what fails."""
     participants = members(hub, scenario.participants)
     if not participants:
-        raise UsageError("the scenario's participants are only this hub: name other hubs or groups")
+        raise UsageError("scenariets deltagere er kun denne hub: nævn andre hubs eller grupper")
     for inject in scenario.injects:
         if inject.kind == InjectKind.OUTAGE:
             if inject.hub.strip().casefold() != hub.identity.name.casefold():
                 node_by_name(hub, inject.hub)
         elif not recipients(hub, inject, participants):
-            raise UsageError(f"inject {inject.number} reaches nobody but this hub")
+            raise UsageError(f"inject {inject.number} når ingen andre end denne hub")
     return participants

@@ -97,6 +97,10 @@ class State(enum.StrEnum):
     ENDED = "ended"
 
 
+STATE_DA = {State.RUNNING: "i gang", State.PAUSED: "på pause", State.ENDED: "afsluttet"}
+CHANGE_DA = {State.RUNNING: "fortsætte", State.PAUSED: "sættes på pause", State.ENDED: "afsluttes"}
+
+
 @dataclass(frozen=True, slots=True)
 class Participant:
     node: str
@@ -214,7 +218,9 @@ class ExerciseRecord:
         """Record a new running exercise; ``UsageError`` while another one is running or paused."""
         active = await self.active()
         if active is not None:
-            raise UsageError(f"exercise {active.name!r} ({active.id}) is still {active.state}; end it first")
+            raise UsageError(
+                f"øvelsen {active.name!r} ({active.id}) er {STATE_DA[active.state]}; afslut den først"
+            )
         exercise_id = secrets.token_hex(4)
         now = int(self._clock.time())
         await self._write(
@@ -278,13 +284,13 @@ class ExerciseRecord:
         """An observer's note, stamped now; ``UsageError`` for an empty or too long one."""
         text = text.strip()
         if not text or len(text) > MAX_NOTE:
-            raise UsageError(f"a note is 1 to {MAX_NOTE} characters, got {len(text)}")
+            raise UsageError(f"et notat er 1 til {MAX_NOTE} tegn, ikke {len(text)}")
         if await self._exercise_row(exercise_id) is None:
-            raise UsageError(f"no exercise {exercise_id!r}")
+            raise UsageError(f"ingen øvelse {exercise_id!r}")
         async with self._db.execute("SELECT COUNT(*) FROM notes WHERE exercise = ?", (exercise_id,)) as cur:
             (count,) = await cur.fetchone() or (0,)
         if count >= MAX_NOTES:
-            raise UsageError(f"this exercise already has {MAX_NOTES} notes")
+            raise UsageError(f"øvelsen har allerede {MAX_NOTES} notater")
         row = Note(int(self._clock.time()), author, text)
         await self._write(
             [("INSERT INTO notes (exercise, time, author, text) VALUES (?,?,?,?)",
@@ -366,9 +372,11 @@ class ExerciseRecord:
     ) -> Exercise:
         exercise = await self.exercise(exercise_id)
         if exercise is None:
-            raise UsageError(f"no exercise {exercise_id!r}")
+            raise UsageError(f"ingen øvelse {exercise_id!r}")
         if exercise.state == State.ENDED or (allowed_from is not None and exercise.state != allowed_from):
-            raise UsageError(f"exercise {exercise.name!r} is {exercise.state}; it cannot be {state} now")
+            raise UsageError(
+                f"øvelsen {exercise.name!r} er {STATE_DA[exercise.state]}; den kan ikke {CHANGE_DA[state]} nu"
+            )
         now = int(self._clock.time())
         statements: list[tuple[str, tuple[object, ...]]] = [
             ("INSERT INTO phases (exercise, time, state, author) VALUES (?,?,?,?)",
@@ -393,7 +401,7 @@ class ExerciseRecord:
                 await self._db.commit()
             except aiosqlite.IntegrityError as exc:
                 await self._db.rollback()
-                raise UsageError(f"already recorded: {exc}") from exc
+                raise UsageError(f"allerede registreret: {exc}") from exc
             except aiosqlite.Error as exc:
                 await self._db.rollback()
                 raise StoreError(f"exercise journal write failed: {exc}") from exc

@@ -151,7 +151,7 @@ class ExerciseRunner:
         """An observer's note on ``exercise_id`` (the current exercise by default)."""
         target = exercise_id or (self._running.exercise.id if self._running else None)
         if target is None:
-            raise UsageError("no exercise is running; name the exercise the note is about")
+            raise UsageError("ingen øvelse er i gang; angiv hvilken øvelse notatet gælder (--id)")
         await self.record.note(target, author=author, text=text)
 
     async def step(self) -> int:
@@ -205,7 +205,7 @@ class ExerciseRunner:
 
     def _require(self) -> _Running:
         if self._running is None:
-            raise UsageError("no exercise is running")
+            raise UsageError("ingen øvelse er i gang")
         return self._running
 
     async def _end(self, running: _Running, by: str) -> Exercise:

@@ -184,13 +184,13 @@ class Scenario:
             ends = inject.until.resolve(start, zone) if inject.until is not None else None
             if not start <= due <= end:
                 raise UsageError(
-                    f"inject {inject.number} at {inject.at} falls outside the exercise "
-                    f"({_local(start, zone)} to {_local(end, zone)}); start at another time or change 'at'"
+                    f"inject {inject.number} kl. {inject.at} ligger uden for øvelsen ({_local(start, zone)} "
+                    f"til {_local(end, zone)}); start på et andet tidspunkt eller ret 'at'"
                 )
             if ends is not None and not due < ends <= end:
                 raise UsageError(
-                    f"inject {inject.number}: the outage must end after it starts and by the exercise's end "
-                    f"({_local(end, zone)}), not at {_local(ends, zone)}"
+                    f"inject {inject.number}: udfaldet skal slutte efter det begynder og senest ved "
+                    f"øvelsens slut ({_local(end, zone)}), ikke {_local(ends, zone)}"
                 )
             planned.append(Planned(inject, due, ends))
         return sorted(planned, key=lambda p: (p.due, p.inject.number))

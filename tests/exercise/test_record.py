@@ -62,19 +62,19 @@ async def test_wrong_moves_are_refused_and_change_nothing(tmp_path: Path) -> Non
     record = await ExerciseRecord.open(tmp_path / "exercises.db", clock)
     try:
         ex = await record.begin("Øvelse", "", [], coordinator="hansen", planned_end=clock.time() + 60)
-        with pytest.raises(UsageError, match="end it first"):
+        with pytest.raises(UsageError, match="afslut den først"):
             await record.begin("Anden", "", [], coordinator="hansen", planned_end=clock.time() + 60)
-        with pytest.raises(UsageError, match="cannot be running"):
+        with pytest.raises(UsageError, match="kan ikke fortsætte"):
             await record.resume(ex.id, by="hansen")
         await record.inject_sent(ex.id, number=1, kind="message", text="x", due=clock.time())
-        with pytest.raises(UsageError, match="already recorded"):
+        with pytest.raises(UsageError, match="allerede registreret"):
             await record.inject_sent(ex.id, number=1, kind="message", text="x", due=clock.time())
-        with pytest.raises(UsageError, match="1 to 2000"):
+        with pytest.raises(UsageError, match="1 til 2000"):
             await record.note(ex.id, author="a", text="   ")
-        with pytest.raises(UsageError, match="no exercise"):
+        with pytest.raises(UsageError, match="ingen øvelse"):
             await record.note("nope", author="a", text="x")
         await record.end(ex.id, by="hansen")
-        with pytest.raises(UsageError, match="is ended"):
+        with pytest.raises(UsageError, match="er afsluttet"):
             await record.pause(ex.id, by="hansen")
         assert len(await record.injects(ex.id)) == 1 and await record.notes(ex.id) == []
     finally:

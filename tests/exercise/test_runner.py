@@ -143,13 +143,13 @@ async def test_a_bad_scenario_or_name_starts_nothing(tmp_path: Path) -> None:
     async with coordinator(tmp_path) as (hub, runner, _):
         with pytest.raises(ConfigError, match="duration"):
             await runner.start('name = "x"', by="hansen")
-        with pytest.raises(UsageError, match="no node called 'Ukendt'"):
+        with pytest.raises(UsageError, match="ingen node hedder 'Ukendt'"):
             await runner.start(SCENARIO.replace('hub = "Solbakken"', 'hub = "Ukendt"'), by="hansen")
-        with pytest.raises(UsageError, match="no members"):
+        with pytest.raises(UsageError, match="ingen medlemmer"):
             await runner.start(SCENARIO.replace('["plejehjem"]', '["botilbud"]'), by="hansen")
         assert await runner.record.exercises() == [] and hub.exercise.active is None
         await runner.start(SCENARIO, by="hansen")
-        with pytest.raises(UsageError, match="end it first"):
+        with pytest.raises(UsageError, match="afslut den først"):
             await runner.start(SCENARIO, by="hansen")
 
 

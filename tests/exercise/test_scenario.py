@@ -86,7 +86,7 @@ until = "12:00"
     plan = scenario.timeline(start, ZONE)
     assert datetime.fromtimestamp(plan[0].due, UTC).hour == 8  # 10:30 summer time is 08:30 UTC
     assert plan[1].ends is not None and plan[1].ends - plan[1].due == 5400
-    with pytest.raises(UsageError, match="outside the exercise"):
+    with pytest.raises(UsageError, match="uden for øvelsen"):
         scenario.timeline(datetime(2026, 7, 1, 11, 0, tzinfo=ZONE).timestamp(), ZONE)
 
 

@@ -49,7 +49,7 @@ async function renderExercise() {
 function exerciseError(target, error) {
   const node = target.tagName === "FORM" ? $(".error", target) : $("#exercise-error");
   if (!error) { node.textContent = ""; return; }
-  if (error.status === 409) node.replaceChildren(`${t("err_conflict")} `, el("span", { lang: "en" }, error.message));
+  if (error.status === 409) node.replaceChildren(`${t("err_conflict")} ${error.message}`);  // the hub words these in Danish
   else node.replaceChildren(errorNode(error));
 }
 
