@@ -26,6 +26,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from hub.console.logbook import PAGE_SIZE
 from hub.console.login_guard import HashBudget, LoginThrottle
 from hub.core.clock import Clock
 from hub.core.errors import AuthError, StoreError
@@ -133,6 +134,7 @@ class Users:
             raise StoreError(f"cannot open user database {path}: folder {Path(path).parent} does not exist")
         try:
             db = await aiosqlite.connect(path)
+            await db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # console.db may be made here (see logbook)
         except Exception as exc:
             raise StoreError(f"cannot open user database {path}: {exc}") from exc
         users = cls(db, clock, idle=idle, lifetime=lifetime, scrypt_n=scrypt_n, owns_db=True)

@@ -7,9 +7,8 @@ joins the next transaction, and each caller is answered after the commit that ho
 updates that need not block the caller (a delivery marked sent or acked) go through the same queue
 without waiting; losing one in a crash only means a frame is sent again and deduplicated downstream.
 
-Disk: the WAL is copied back every second by a PASSIVE checkpoint beside the writer; when sustained writes
-keep it from ever being copied in full and it passes ``WAL_TRUNCATE_AT``, a TRUNCATE checkpoint waits for
-a gap between commits and empties it, so the WAL stays bounded (and a power cut replays little).
+Disk: the WAL is copied back every minute by a PASSIVE checkpoint beside the writer (``store_upkeep``);
+when it passes ``WAL_TRUNCATE_AT``, a TRUNCATE checkpoint waits for a gap between commits and empties it.
 ``journal_size_limit`` shrinks the file back after it was reset. Finished messages are purged in batches
 of ``PURGE_BATCH`` (each its own short transaction, so accepts are not held up), and a store created by
 this version frees the purged pages with ``incremental_vacuum``; an older store keeps its size, and can
@@ -50,10 +49,11 @@ from hub.relay.store_upkeep import WAL_TRUNCATE_AT, WalUpkeep
 
 log = logging.getLogger("beredt.store")
 
-"""WAL size past which the checkpointer empties it (a TRUNCATE checkpoint) instead of copying beside."""
 PURGE_BATCH = 500
 """Finished messages deleted per transaction: a short pause for the writer, not one long one."""
-"""Free pages handed back to the file system after each purge batch (4 MiB at the default page size)."""
+PAGE_SIZE = 1024
+"""Bytes per page of a store made now: a commit writes each page it changed whole, and most of ours change
+a small row of each table and index (an older store keeps 4096)."""
 
 
 _SCHEMA = """
@@ -152,7 +152,9 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {path}: {exc}") from exc
         try:
-            # only takes effect while the file has no tables: a new store frees purged pages as it goes
+            # only take effect while the file has no tables: a new store has small pages (PAGE_SIZE) and
+            # frees purged pages as it goes
+            await db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")

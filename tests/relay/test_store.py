@@ -251,3 +251,22 @@ async def test_sustained_writes_do_not_grow_the_wal_past_its_limit(tmp_path: Pat
     await eventually(lambda: not wal.exists() or wal.stat().st_size < store.upkeep.wal_limit, timeout=30)
     assert len(await all_pending(store)) == 400
     await store.close()
+
+
+async def test_a_new_store_has_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    from hub.relay.store import PAGE_SIZE
+
+    store = await Store.open(tmp_path / "new.db")
+    await accept(store, frame())
+    await store.close()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as raw:  # a store from before: 4096-byte pages
+        raw.execute("CREATE TABLE early (x)")
+    again = await Store.open(old, new_store=True)
+    await accept(again, frame())
+    await again.close()
+    for path, size in ((tmp_path / "new.db", PAGE_SIZE), (old, 4096)):
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA page_size").fetchone()[0] == size
