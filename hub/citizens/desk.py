@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hub.citizens.followup import NEEDS_HELP, OUTCOME_DANISH, Entry, Outage, Visit, merge
+from hub.citizens.followup import NEEDS_HELP, OUTCOME_DANISH, Entry, Outage, Visit, affected, merge
 from hub.citizens.incidents import Incidents
 from hub.citizens.register import CITIZENS_DB, Reader, Register
 from hub.citizens.settings import CitizensConfig
@@ -69,16 +69,19 @@ class Desk:
         addresses: Sequence[str] = (),
         started: float | None = None,
     ) -> str:
-        """Record an outage marked on this hub; the hub sends its lists (at once, or at its next tick
-        when the outage was marked from the CLI)."""
+        """Record an outage marked on this hub and build its follow-up list; the hub sends the teams their
+        lists (at once, or at its next tick when the outage was marked from the CLI)."""
         reader.check()
         if not districts and not addresses:
             raise UsageError("angiv mindst ét distrikt eller én adresse")
         outage = Outage(secrets.token_hex(4), started if started is not None else self.clock.time(),
                         frozenset(districts), frozenset(addresses))  # fmt: skip
         await self.incidents.add_outage(outage)
-        await self.register.log(reader, "strømsvigt markeret", f"{outage.id}: {len(districts)} distrikter, "
-                                f"{len(addresses)} adresser")  # fmt: skip
+        scope = ", ".join([*(f"distrikt {d}" for d in districts), f"{len(addresses)} adresse(r)"])
+        await self.register.log(reader, "strømsvigt markeret", f"{outage.id}: {scope}")
+        # the list is built here, so it shows at once; the running hub sends it
+        people = await self.register.citizens(reader, why=f"opfølgningsliste {outage.id} bygget")
+        await self.incidents.put_entries(affected(people, outage, self.config.teams))
         return outage.id
 
     async def record_visit(

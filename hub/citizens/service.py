@@ -72,9 +72,10 @@ class Alarm:
 
     def text(self, hours_left: float) -> str:
         equipment = ", ".join(EQUIPMENT_DANISH.get(e, e) for e in self.equipment)
+        hours = f"{max(0.0, hours_left):.1f}".replace(".", ",")  # Danish decimal comma
         return (
             f"Borger {self.citizen} i {self.district or 'ukendt distrikt'} er ikke set, og udstyret"
-            f" ({equipment}) har {max(0.0, hours_left):.1f} timer tilbage"
+            f" ({equipment}) har {hours} timer tilbage"
         )
 
 

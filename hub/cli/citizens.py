@@ -139,14 +139,18 @@ async def _outage(args: argparse.Namespace, desk: Desk) -> int:
     if args.end:
         if not await desk.end_outage(_reader(), args.end):
             raise UsageError(f"intet igangværende strømsvigt med id {args.end}")
-        print(f"Strømsvigt {args.end} afsluttet; data slettes {desk.config.retention_days:g} dage efter.")
+        print(
+            f"Strømsvigt {args.end} afsluttet; data slettes {_number(desk.config.retention_days)} dage efter."
+        )
         return EXIT_OK
     started = None if args.started is None else _moment(args.started, "--started")
     outage = await desk.mark_outage(
         _reader(), districts=args.district, addresses=args.address, started=started
     )
-    print(f"Strømsvigt {outage} registreret; hubben sender holdenes lister inden for "
-          f"{desk.config.tick_interval:g} sekunder (hvis den kører).")  # fmt: skip
+    count = len([r for r in await desk.followup_view(_reader()) if r["outage"] == outage])
+    within = _number(desk.config.tick_interval)
+    print(f"Strømsvigt {outage} registreret: {count} borgere på opfølgningslisten. Hubben sender holdene"
+          f" deres lister inden for {within} sekunder (hvis den kører).")  # fmt: skip
     return EXIT_OK
 
 
@@ -158,7 +162,7 @@ async def _list(args: argparse.Namespace, desk: Desk) -> int:
             print(json.dumps([asdict(p) for p in people], ensure_ascii=False, indent=1))
             return EXIT_OK
         print_table(("id", "navn", "distrikt", "udstyr", "batteritimer"),
-                    [(p.id, p.name, p.district, _equipment(p.equipment), f"{p.battery_hours:g}")
+                    [(p.id, p.name, p.district, _equipment(p.equipment), _number(p.battery_hours))
                      for p in people])  # fmt: skip
         return EXIT_OK
     rows = await desk.followup_view(_reader(), district=args.district)
@@ -171,8 +175,8 @@ async def _list(args: argparse.Namespace, desk: Desk) -> int:
     print_table(
         ("id", "navn", "adresse", "distrikt", "udstyr", "timer tilbage", "løber tør", "besøg", "alarm"),
         [(r["id"], r["name"] or "?", r["address"] or "?", r["district"], _equipment(r["equipment"]),
-          f"{r['hours_left']:.1f}", _local(r["runs_out"]), r["outcome_text"], "ALARM" if r["alarm"] else "")
-         for r in rows],
+          _number(round(r["hours_left"], 1)), _local(r["runs_out"]), r["outcome_text"],
+          "ALARM" if r["alarm"] else "") for r in rows],
     )  # fmt: skip
     return EXIT_OK
 
@@ -216,6 +220,10 @@ def _moment(text: str, option: str) -> float:
     except ValueError:
         raise UsageError(f"{option}: {text!r} er ikke et ISO 8601-tidspunkt (2026-12-06T14:30)") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=local_zone())).timestamp()
+
+
+def _number(value: float) -> str:
+    return f"{value + 0.0:g}".replace(".", ",")  # Danish decimal comma; + 0.0 turns -0.0 into 0
 
 
 def _equipment(names: Any) -> str:

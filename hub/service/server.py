@@ -112,7 +112,7 @@ async def _citizens(hub: Hub, config: HubConfig, app: web.Application) -> None:
     async def to_logbook(alarm: Alarm) -> None:
         if CONSOLE_KEY in app:
             hours = (alarm.runs_out - hub.clock.time()) / 3600.0
-            await app[CONSOLE_KEY].note(EntryType.DECISION, f"ALARM: {alarm.text(hours)}")
+            await app[CONSOLE_KEY].note(EntryType.NOTE, f"ALARM: {alarm.text(hours)}")
 
     follow_up.on_alarm(to_logbook)
     app[CITIZENS_KEY].service = follow_up

@@ -89,6 +89,7 @@ def test_outage_from_the_cli_reaches_the_team_and_nothing_personal_leaks(
     team.start()
     out = staff.cli("citizens", "outage", "--district", "Nord")
     outage = out.split()[1]
+    assert "6 borgere på opfølgningslisten" in out  # built by the CLI itself; the hub sends it
 
     team.wait_for("the Nord list on the team's hub", lambda: len(_rows(team)) == 6, timeout=60)
     rows = json.loads(team.cli("citizens", "list", "--json"))
