@@ -146,3 +146,13 @@ def test_durations_round_trip() -> None:
     for bad in ["", "90", "1m1h", "h"]:
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_the_drill_sample_names_the_drills_hubs_and_links() -> None:
+    from drill.topology import SITES
+
+    scenario, _ = load(str(SAMPLE.with_name("exercise-drill.toml")))
+    names = {site.name for site in SITES}
+    assert set(scenario.participants.nodes) <= names and len(scenario.injects) >= 6
+    outages = [i for i in scenario.injects if i.kind == InjectKind.OUTAGE]
+    assert outages and all(o.hub in names and o.link == "internet" for o in outages)
