@@ -42,6 +42,8 @@ EXPIRY_CHECK = 1.0
 MAX_OUTAGES = 64
 """Simulated outages one exercise may hold at a hub: even a staff hub's controls stay bounded."""
 STATE_FILE = "exercise.json"
+MAX_WINDOW = 14 * 86400
+"""The longest an exercise may last at a hub, whatever its control says (a scenario allows no more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ class ExerciseState:
             if self.active is not None and self.active.id != exercise:
                 self._finish(now, "replaced by a newer exercise")
             if self.active is None:
+                until = min(until, now + MAX_WINDOW)
                 self.active = ActiveExercise(exercise, str(body.get("name", "")), until, sender)
                 log.warning("exercise %s (%s) started by %s", exercise, self.active.name, sender)
             self._publish()

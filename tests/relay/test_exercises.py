@@ -11,7 +11,7 @@ from hub.core.clock import ManualClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.ranked import URGENT_RANK
 from hub.relay.events import EventBus
-from hub.relay.exercises import MAX_OUTAGES, ExerciseState
+from hub.relay.exercises import MAX_OUTAGES, MAX_WINDOW, ExerciseState
 from hub.relay.health import HealthBoard, LinkState
 from hub.relay.lanes import frame_rank, is_drill
 from hub.relay.policy import Policy
@@ -94,6 +94,9 @@ async def test_an_outage_acts_only_inside_its_exercise_and_expires_by_itself() -
         clock.advance(3000)
         state.expire()
         assert state.active is None
+        forever = {**start, "exercise": "0000beef", "until": 2**32 - 1}
+        assert state.act(forever, "coordinator") and state.active is not None
+        assert state.active.until == clock.time() + MAX_WINDOW  # a control cannot keep a hub in for ever
 
 
 async def test_a_simulated_outage_fails_over_for_real_and_the_end_restores_the_link(tmp_path: Path) -> None:
