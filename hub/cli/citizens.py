@@ -102,6 +102,8 @@ def cmd_citizens(args: argparse.Namespace) -> int:
         "visit": _visit,
     }
     config = load_config(args)
+    if args.action == "import":
+        args.text = _read_export(args.file)  # before the register is opened (and, the first time, made)
     return asyncio.run(
         _with_desk(config, lambda desk: work[args.action](args, desk), args.action == "import")
     )
@@ -122,13 +124,22 @@ def _reader() -> Reader:
     return Reader(f"cli:{getpass.getuser()}", "coordinator")
 
 
+def _read_export(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"kan ikke læse {path}: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Danish spreadsheets often save CSV as Windows-1252; every byte decodes, so say so
+        print(f"{path} er ikke UTF-8: læst som Windows-1252 (tjek æ, ø og å i rapporten)", file=sys.stderr)
+        return raw.decode("cp1252", errors="replace")
+
+
 async def _import(args: argparse.Namespace, desk: Desk) -> int:
     try:
-        text = args.file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"kan ikke læse {args.file}: {exc}") from None
-    try:
-        report = await desk.register.import_csv(text, _reader())
+        report = await desk.register.import_csv(args.text, _reader())
     except ValueError as exc:
         raise UsageError(f"{args.file}: {exc}") from None
     print("\n".join(report.lines()))

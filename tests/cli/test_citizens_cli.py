@@ -1,0 +1,45 @@
+"""``beredt citizens`` on files a care system really exports: Windows-1252 from a Danish spreadsheet,
+a file that is not there, a visit for someone on no list; each with a clear message and exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.citizens.records import to_csv
+from hub.citizens.sample import sample_citizens
+from hub.cli.main import main
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "beredt.toml"
+    path.write_text('[node]\nname = "Aarhus krisestab"\nrole = "staff"\ndata_dir = "data"\n')
+    return path
+
+
+def test_a_windows_1252_export_imports_with_a_note(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    people = sample_citizens(5, ["Nørre Sogn", "Århus Ø"])
+    export = config.parent / "eksport.csv"
+    export.write_bytes(to_csv(people).encode("cp1252"))
+    assert main(["citizens", "import", str(export), "-c", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert "Importeret: 5 nye" in out and "Windows-1252" in err
+    assert main(["citizens", "list", "--register", "-c", str(config)]) == 0
+    listed = capsys.readouterr().out
+    assert all(p.name in listed for p in people) and "Nørre Sogn" in listed
+
+
+def test_mistakes_get_a_message_and_exit_2(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["citizens", "import", str(config.parent / "findes-ikke.csv"), "-c", str(config)]) == 2
+    assert "kan ikke læse" in capsys.readouterr().err
+    assert main(["citizens", "list", "-c", str(config)]) == 2  # no register yet: nothing to open
+    assert "beredt citizens import" in capsys.readouterr().err
+    export = config.parent / "eksport.csv"
+    export.write_text(to_csv(sample_citizens(3, ["Nord"])))
+    assert main(["citizens", "import", str(export), "-c", str(config)]) == 0
+    assert main(["citizens", "visit", "0a0b0c0d", "seen_ok", "-c", str(config)]) == 2
+    assert "ikke på nogen igangværende opfølgningsliste" in capsys.readouterr().err
+    assert main(["citizens", "outage", "-c", str(config)]) == 2
+    assert "mindst ét distrikt" in capsys.readouterr().err
