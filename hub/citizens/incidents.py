@@ -8,7 +8,7 @@ the sender's node id for one learnt from a received FOLLOWUP_LIST (a team's hub 
 
 Retention: an outage ended more than the retention period ago is deleted with all its rows; one that
 never ended (a team's hub does not learn the end) is deleted that long after ``STALE`` past its start.
-Erasing a person deletes their entries, visits and alarms in every outage.
+Erasing a person deletes their entries, visits, alarms and the record of which lists named them.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Incidents:
         return cursor.rowcount > 0
 
     async def outages(self, *, active_only: bool = False, source: str | None = None) -> list[Outage]:
-        query = "SELECT id, started, ended, sealed, source FROM outages"
+        query = "SELECT id, started, ended, sealed FROM outages"
         clauses = ["ended IS NULL"] if active_only else []
         params: list[object] = []
         if source is not None:
@@ -114,7 +114,7 @@ class Incidents:
         async with self._db.execute(query + " ORDER BY started", params) as cursor:
             rows = await cursor.fetchall()
         out = []
-        for outage_id, started, ended, sealed, _ in rows:
+        for outage_id, started, ended, sealed in rows:
             scope = self._open(bytes(sealed), "outage", outage_id)
             out.append(Outage(outage_id, started, frozenset(scope["districts"]),
                               frozenset(scope["addresses"]), ended))  # fmt: skip
