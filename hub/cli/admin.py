@@ -69,13 +69,13 @@ async def _users(args: argparse.Namespace, db: Path, config: HubConfig) -> int:
                 user = await users.add(
                     args.username, password, role, display_name=args.name or "", institution=institution
                 )
-                print(f"added {user.username} ({user.role})")
+                print(f"tilføjede {user.username} ({user.role})")
             case "passwd":
                 await users.set_password(args.username, _password(args))
-                print(f"password changed for {args.username}")
+                print(f"adgangskoden er skiftet for {args.username}")
             case "remove":
                 await users.remove(args.username)
-                print(f"removed {args.username}")
+                print(f"fjernede {args.username}")
             case "list":
                 rows = [
                     (u.username, str(u.role), u.display_name, u.institution or "") for u in await users.all()
@@ -105,9 +105,9 @@ async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
         broken = await book.verify(anchor)
         head = await book.head()
         if broken is None:
-            print(f"intact: {head[0] if head else 0} entries, head {head[1] if head else '-'}")
+            print(f"intakt: {head[0] if head else 0} indførsler, seneste {head[1] if head else '-'}")
             return 0
-        print(f"BROKEN at entry {broken}: the log book was changed after it was written", file=sys.stderr)
+        print(f"BRUDT ved indførsel {broken}: logbogen er ændret, efter den blev skrevet", file=sys.stderr)
         return 3
     finally:
         await book.aclose()

@@ -113,7 +113,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"{'identity exists' if existed else 'created identity'}: {config.identity_path}")
     print(f"node id: {identity.node_id.hex()}")
     print(f"card:    {identity.card.encode()}")
-    print("Give the card to the hubs that should trust this one ('beredt roster add CARD').")
+    print("Giv kortet til de hubber, der skal stole på denne ('beredt roster add KORT').")
     return EXIT_OK
 
 
@@ -139,8 +139,8 @@ def lock_data_dir(config: HubConfig) -> int:
     except BlockingIOError:
         os.close(fd)
         raise UsageError(
-            f"another beredt run already uses the data folder {config.data_dir}; stop it first, or give this"
-            " config its own [node] data_dir"
+            f"en anden beredt run bruger allerede datamappen {config.data_dir}; stop den først, eller giv"
+            " denne opsætning sin egen [node] data_dir"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except StoreMissing as exc:
-        print(f"beredt: not started: {exc}", file=sys.stderr)
+        print(f"beredt: ikke startet: {exc}", file=sys.stderr)
         return EXIT_STORE_MISSING
     return EXIT_OK
 
@@ -181,29 +181,29 @@ def cmd_roster_add(args: argparse.Namespace) -> int:
     try:
         card = PublicCard.decode(args.card)
     except ValueError as exc:
-        raise UsageError(f"CARD: {exc} (get it with 'beredt id' on that node)") from exc
+        raise UsageError(f"KORT: {exc} (hent det med 'beredt id' på den node)") from exc
     kinds = None
     if args.kinds:
         try:
             kinds = frozenset(Kind[k.strip().upper().replace("-", "_")] for k in args.kinds.split(","))
         except KeyError as exc:
             raise UsageError(
-                f"--kinds: unknown kind {exc}; known: {', '.join(k.name.lower() for k in Kind)}"
+                f"--kinds: ukendt slags {exc}; kendte: {', '.join(k.name.lower() for k in Kind)}"
             ) from None
     bad = [g for g in args.group if not valid_group_name(g)]
     if bad:
-        raise UsageError(f"--group: {bad[0]!r} is no group name (1-80 characters, no colon)")
+        raise UsageError(f"--group: {bad[0]!r} er ikke et gruppenavn (1-80 tegn, intet kolon)")
     known = roster.get(card.node_id)
     groups = tuple(g.strip() for g in args.group) or (known.groups if known else ())
     if args.contact_minutes is not None and not 0 <= args.contact_minutes <= MAX_CONTACT_MINUTES:
-        raise UsageError(f"--contact-minutes: expected 1 to {MAX_CONTACT_MINUTES} minutes (0: the default)")
+        raise UsageError(f"--contact-minutes: forventede 1 til {MAX_CONTACT_MINUTES} minutter (0: standard)")
     contact = (
         args.contact_minutes if args.contact_minutes is not None else (known.contact_minutes if known else 0)
     )
     entry = roster.add(card, kinds, groups, contact)
     roster.save()
-    in_groups = f" in {', '.join(entry.groups)}" if entry.groups else ""
-    print(f"trusted {entry.name} ({entry.role.value}) as {entry.node_id.hex()}{in_groups}")
+    in_groups = f" i {', '.join(entry.groups)}" if entry.groups else ""
+    print(f"betror {entry.name} ({entry.role.value}) som {entry.node_id.hex()}{in_groups}")
     _notify_reload(config)
     return EXIT_OK
 
@@ -212,7 +212,7 @@ def cmd_roster_remove(args: argparse.Namespace) -> int:
     config = load_config(args)
     roster = _roster(config)
     if not roster.remove(bytes.fromhex(args.node)):
-        print(f"{args.node} is not in the roster", file=sys.stderr)
+        print(f"{args.node} er ikke i rosteren", file=sys.stderr)
         return EXIT_FAILED
     roster.save()
     _notify_reload(config)
@@ -245,30 +245,32 @@ def cmd_peer_add(args: argparse.Namespace) -> int:
     """Trust a neighbour and tell this hub how to reach it, from its card alone: no ids copied by hand."""
     path = config_path(args)
     if path is None or not path.exists():
-        raise UsageError("peer add writes the config file: give it with -c FILE (or $BEREDT_CONFIG)")
+        raise UsageError("peer add skriver i opsætningsfilen: angiv den med -c FIL (eller $BEREDT_CONFIG)")
     config = config_module.load(path)
     try:
         card = PublicCard.decode(args.card)
     except ValueError as exc:
-        raise UsageError(f"CARD: {exc} (get it with 'beredt id --card-only' on that node)") from exc
+        raise UsageError(f"KORT: {exc} (hent det med 'beredt id --card-only' på den node)") from exc
     node = card.node_id.hex()
     links: dict[str, str] = {}
     for item in args.via:
         link, sep, address = item.partition("=")
         if not sep or not address:
-            raise UsageError(f"--via: expected LINK=ADDRESS, got {item!r}")
+            raise UsageError(f"--via: forventede FORBINDELSE=ADRESSE, fik {item!r}")
         if link not in {c.name for c in config.links}:
-            known = ", ".join(c.name for c in config.links) or "none"
-            raise UsageError(f"--via: this hub has no link named {link!r} (its links: {known})")
+            known = ", ".join(c.name for c in config.links) or "ingen"
+            raise UsageError(
+                f"--via: hubben har ingen forbindelse ved navn {link!r} (dens forbindelser: {known})"
+            )
         links[link] = address
     if args.default_route and not links:
-        raise UsageError("--default-route: say how to reach the peer with --via LINK=ADDRESS")
+        raise UsageError("--default-route: sig med --via FORBINDELSE=ADRESSE, hvordan naboen nås")
     if any(peer.node_id == card.node_id for peer in config.peers):
-        raise UsageError(f"{card.name} ({node}) is already a peer in {path}: change its addresses there")
+        raise UsageError(f"{card.name} ({node}) er allerede nabo i {path}: ret dens adresser der")
     roster = _roster(config)
     entry = roster.add(card, None)
     roster.save()
-    print(f"trusted {entry.name} ({entry.role.value}) as {node}")
+    print(f"betror {entry.name} ({entry.role.value}) som {node}")
     text = path.read_text()
     addition = ""
     # table headers, never bare keys: appended keys would land in whatever table ends the file
@@ -277,7 +279,7 @@ def cmd_peer_add(args: argparse.Namespace) -> int:
         addition += f"\n[[peers]]\n{scalars}\n[peers.links]\n{tomli_w.dumps(links)}"
     if args.default_route:
         if config.default_route or re.search(r"^\s*\[routes\]", text, re.MULTILINE):
-            print(f"{path} already has [routes]: add {node} to it by hand", file=sys.stderr)
+            print(f"{path} har allerede [routes]: tilføj {node} der i hånden", file=sys.stderr)
         else:
             addition += f"\n[routes]\n{tomli_w.dumps({'default': [node]})}"
     if addition:
@@ -290,8 +292,8 @@ def cmd_peer_add(args: argparse.Namespace) -> int:
             draft.unlink()
             raise
         draft.replace(path)
-        print(f"added {card.name} to {path}" + (f" via {', '.join(links)}" if links else ""))
-        print("restart the hub to use the new peer (the roster is reloaded at once)")
+        print(f"tilføjede {card.name} til {path}" + (f" via {', '.join(links)}" if links else ""))
+        print("genstart hubben for at bruge den nye nabo (rosteren genindlæses med det samme)")
     _notify_reload(config)
     return EXIT_OK
 
@@ -299,7 +301,7 @@ def cmd_peer_add(args: argparse.Namespace) -> int:
 def _notify_reload(config: HubConfig) -> None:
     try:
         api_call(config, "POST", "/v1/roster/reload", {})
-        print("running hub reloaded its roster")
+        print("den kørende hub har genindlæst sin roster")
     except Unreachable:
         pass
 

@@ -56,7 +56,7 @@ def cmd_token_add(args: argparse.Namespace) -> int:
     secret = _store(args).add(args.name, scopes)
     print(secret)
     print(
-        f"token {args.name!r} ({', '.join(sorted(scopes))}): shown only now. The app sends it as "
+        f"token {args.name!r} ({', '.join(sorted(scopes))}): vises kun nu. Appen sender det som "
         "'Authorization: Bearer <token>'.",
         file=sys.stderr,
     )
@@ -75,7 +75,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     if not _store(args).revoke(args.name):
-        print(f"no token named {args.name!r}", file=sys.stderr)
+        print(f"intet token ved navn {args.name!r}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"revoked {args.name}")
+    print(f"tilbagekaldte {args.name}")
     return EXIT_OK

@@ -58,7 +58,7 @@ def test_usage_mistakes_are_not_configuration_errors(two_configs: tuple[Path, Pa
     assert wrong.returncode == 2
     assert "fejl i opsætningen" not in wrong.stderr and "forventede felt=værdi" in wrong.stderr
     card = beredt("roster", "add", "not-a-card", "-c", str(kommune))
-    assert card.returncode == 2 and "fejl i opsætningen" not in card.stderr and "CARD" in card.stderr
+    assert card.returncode == 2 and "fejl i opsætningen" not in card.stderr and "KORT" in card.stderr
     broken = kommune.with_name("broken.toml")
     broken.write_text("[node]\nname = 3\n")
     assert "fejl i opsætningen" in beredt("roster", "list", "-c", str(broken)).stderr
@@ -92,9 +92,9 @@ def test_peer_added_from_its_card_writes_roster_and_peer(two_configs: tuple[Path
     assert written["routes"] == {"default": [node]}
     assert "Relay Nord" in beredt("roster", "list", "-c", str(kommune)).stdout
     again = beredt("peer", "add", card, "--via", "internet=http://127.0.0.1:9", "-c", str(kommune))
-    assert again.returncode == 2 and "already a peer" in again.stderr
+    assert again.returncode == 2 and "allerede nabo" in again.stderr
     unknown = beredt("peer", "add", card, "--via", "lora=!1234", "-c", str(relay))
-    assert unknown.returncode == 2 and "no link named 'lora'" in unknown.stderr
+    assert unknown.returncode == 2 and "ingen forbindelse ved navn 'lora'" in unknown.stderr
 
 
 def test_institution_user_on_its_own_care_home_hub_needs_no_node_id(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_a_second_hub_on_the_same_data_folder_is_refused(
     refused = subprocess.run([*BEREDT, "run", "-c", str(twin)], capture_output=True, text=True, cwd=REPO,
                              timeout=60)  # fmt: skip
     assert refused.returncode == 2
-    assert "another beredt run already uses the data folder" in refused.stderr
+    assert "en anden beredt run bruger allerede datamappen" in refused.stderr
     data = staff.dir / "data"
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for name in ("store.db", "console.db", "identity.key"):
@@ -98,4 +98,4 @@ def test_users_and_log_book_from_the_cli(staff_and_home: tuple[HubProcess, HubPr
         "the log book entry",
         lambda: "besked til Plejehjemmet Solgaarden" in staff.cli("log", "export"),
     )
-    assert "intact" in staff.cli("log", "verify")
+    assert "intakt" in staff.cli("log", "verify")

@@ -34,7 +34,7 @@ def test_add_list_passwd_remove_users(config: Path) -> None:
     added = admin(config, "user", "add", "hansen", "--role", "coordinator", "--name", "Vagtleder Hansen",
                   "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
     assert added.returncode == 0, added.stderr
-    assert added.stdout == "added hansen (coordinator)\n"
+    assert added.stdout == "tilføjede hansen (coordinator)\n"
     listed = admin(config, "user", "list")
     assert listed.stdout.splitlines() == ["USER    ROLE         NAME              INSTITUTION",
                                           "hansen  coordinator  Vagtleder Hansen"]  # fmt: skip
@@ -90,7 +90,7 @@ def test_logbook_verify_and_export(config: Path) -> None:
     head = asyncio.run(write())
     assert head is not None
     ok = admin(config, "log", "verify", "--anchor", f"{head[0]}:{head[1]}")
-    assert ok.returncode == 0 and ok.stdout.startswith("intact: 2 entries")
+    assert ok.returncode == 0 and ok.stdout.startswith("intakt: 2 indførsler")
     csv = admin(config, "log", "export")
     assert "Diesel til Lindely først" in csv.stdout and csv.stdout.startswith("seq,time,author")
     assert "<h1>Logbog</h1>" in admin(config, "log", "export", "--format", "html").stdout
@@ -98,7 +98,7 @@ def test_logbook_verify_and_export(config: Path) -> None:
         raw.execute("DROP TRIGGER logbook_no_update")
         raw.execute("UPDATE logbook SET text = 'Diesel til Solbakken først' WHERE seq = 1")
     broken = admin(config, "log", "verify")
-    assert broken.returncode == 3 and "BROKEN at entry 1" in broken.stderr
+    assert broken.returncode == 3 and "BRUDT ved indførsel 1" in broken.stderr
 
 
 def test_help_belongs_to_the_one_command_tree(config: Path) -> None:
