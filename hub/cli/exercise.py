@@ -18,8 +18,8 @@ STATES = {"running": "kører", "paused": "på pause", "ended": "slut"}
 DESCRIPTION = "Kør en øvelse på de rigtige hubs ud fra en scenariefil (TOML), følg den og evaluér den."
 EPILOG = """\
 eksempler:
-  beredt exercise check config/exercise-power-outage.toml    # læs scenariet og vis dets plan
-  beredt exercise start config/exercise-power-outage.toml    # start øvelsen nu
+  beredt exercise check config/exercises/power-outage.toml    # læs scenariet og vis dets plan
+  beredt exercise start config/exercises/power-outage.toml    # start øvelsen nu
   beredt exercise status                                     # tidslinje og kommende injects
   beredt exercise note "Solbakken svarede først over LoRa"   # observatørens notat
   beredt exercise pause | resume | end

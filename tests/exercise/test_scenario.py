@@ -13,7 +13,7 @@ from hub.core.frame import Priority
 from hub.exercise.scenario import InjectKind, format_duration, load, parse, parse_duration
 
 ZONE = ZoneInfo("Europe/Copenhagen")
-SAMPLE = Path(__file__).parents[2] / "config" / "exercise-power-outage.toml"
+SAMPLE = Path(__file__).parents[2] / "config" / "exercises" / "power-outage.toml"
 
 MINIMAL = """
 name = "Øvelse"
@@ -151,7 +151,7 @@ def test_durations_round_trip() -> None:
 def test_the_drill_sample_names_the_drills_hubs_and_links() -> None:
     from drill.topology import SITES
 
-    scenario, _ = load(str(SAMPLE.with_name("exercise-drill.toml")))
+    scenario, _ = load(str(SAMPLE.with_name("drill.toml")))
     names = {site.name for site in SITES}
     assert set(scenario.participants.nodes) <= names and len(scenario.injects) >= 6
     outages = [i for i in scenario.injects if i.kind == InjectKind.OUTAGE]
