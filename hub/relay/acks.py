@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from hub.core.clock import Clock
 from hub.core.errors import BeredtError, ProtocolError, TransportError
-from hub.core.frame import BROADCAST, ID_SIZE, Kind, Priority
+from hub.core.frame import BROADCAST, ID_SIZE, Kind, Priority, Status
 from hub.core.identity import Identity
 from hub.relay.links import LinkSet
 
@@ -47,7 +47,7 @@ class _Batch:
     ttl_minutes: int = HOP_ACK_TTL_MINUTES
 
 
-Submit = Callable[[Kind, bytes, bytes, Priority, int], Awaitable[bytes]]
+Submit = Callable[[Kind, bytes, bytes, Priority, int, Status], Awaitable[bytes]]
 
 
 class AckBatcher:
@@ -62,7 +62,8 @@ class AckBatcher:
         self._hop: dict[str, dict[tuple[str, bytes], _Batch]] = {link: {} for link in links.transports}
         """Per link: (source address, previous hop) -> ids to acknowledge there."""
         self._hop_ready = {link: asyncio.Event() for link in links.transports}
-        self._e2e: dict[bytes, _Batch] = {}
+        self._e2e: dict[tuple[bytes, Status], _Batch] = {}
+        """Per (origin, CAP status): an exercise's acks travel as the exercise's, behind real traffic."""
         self._e2e_ready = asyncio.Event()
         self.hop_acks_sent = 0
         self.hop_acks_failed = 0
@@ -79,8 +80,15 @@ class AckBatcher:
         batch.priority = max(batch.priority, priority)
         self._hop_ready[link].set()
 
-    def e2e_ack(self, origin: bytes, message_id: bytes, priority: Priority, remaining_minutes: int) -> None:
-        batch = self._e2e.setdefault(origin, _Batch())
+    def e2e_ack(
+        self,
+        origin: bytes,
+        message_id: bytes,
+        priority: Priority,
+        remaining_minutes: int,
+        status: Status = Status.ACTUAL,
+    ) -> None:
+        batch = self._e2e.setdefault((origin, status), _Batch())
         batch.ids.append(message_id)
         batch.priority = max(batch.priority, priority)
         batch.ttl_minutes = max(batch.ttl_minutes, min(remaining_minutes, 0xFFFF))
@@ -131,11 +139,13 @@ class AckBatcher:
             await asyncio.sleep(self.e2e_delay)
             self._e2e_ready.clear()
             batches, self._e2e = self._e2e, {}
-            for origin, batch in batches.items():
+            for (origin, status), batch in batches.items():
                 for start in range(0, len(batch.ids), MAX_IDS_PER_ACK):
                     payload = encode_ids(batch.ids[start : start + MAX_IDS_PER_ACK])
                     try:
-                        await self.submit(Kind.ACK, origin, payload, batch.priority, batch.ttl_minutes)
+                        await self.submit(
+                            Kind.ACK, origin, payload, batch.priority, batch.ttl_minutes, status
+                        )
                         self.e2e_acks_sent += 1
                     except BeredtError:
                         log.exception("could not queue end-to-end ack to %s", origin.hex())

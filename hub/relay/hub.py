@@ -465,9 +465,9 @@ class Hub:
         return await self.submit(kind, recipient, payload, priority=priority)
 
     async def _submit_ack(
-        self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int
+        self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int, status: Status
     ) -> bytes:
-        return await self.submit(kind, recipient, payload, priority=priority, ttl_minutes=ttl)
+        return await self.submit(kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status)
 
     def subscribe(self) -> AsyncIterator[HubEvent]:
         return self.events.subscribe()

@@ -20,7 +20,7 @@ import logging
 from hub.core.clock import Clock
 from hub.core.errors import ProtocolError, RefusalReason, StoreError, TrustError
 from hub.core.fragment import Reassembler, decode_fragment, is_fragment
-from hub.core.frame import BROADCAST, MAX_FRAME, Frame, Kind, decode_frame
+from hub.core.frame import BROADCAST, MAX_FRAME, Frame, Kind, Priority, Status, decode_frame
 from hub.core.transport import Cost, Received
 from hub.relay.acks import AckBatcher, decode_ids
 from hub.relay.address_cards import AddressCards
@@ -225,7 +225,7 @@ class Inbound:
         self.admission.refused[RefusalReason.REPLAYED.value] += 1
         log.info("duplicate %s from %s:%s not stored", frame.id.hex(), link, source)
         if ack:  # the sender missed our earlier ack
-            self.acks.hop_ack(link, source, previous, frame.id, frame.priority)
+            self.acks.hop_ack(link, source, previous, frame.id, _ack_priority(frame))
 
     async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> bool:
         """Store, ack and pass on a message; True if it was stored as new."""
@@ -279,7 +279,7 @@ class Inbound:
         if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):
             # On a paid link the end-to-end ack to a direct neighbour doubles as the hop ack: one message
             # of satellite credit saved per frame.
-            self.acks.hop_ack(link, source, previous, message_id, frame.priority)
+            self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame))
         if hops:
             self.router.track(
                 message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude
@@ -306,5 +306,10 @@ class Inbound:
         )
         if frame.recipient == self.me:
             remaining = max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
-            self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining)
+            self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining, frame.status)
         return True
+
+
+def _ack_priority(frame: Frame) -> Priority:
+    """A hop ack goes at its frame's priority, an exercise's at routine: it spends no real budget."""
+    return frame.priority if frame.status is Status.ACTUAL else Priority.ROUTINE

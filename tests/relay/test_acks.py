@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hub.core.frame import Kind, Priority
+from hub.core.frame import Kind, Priority, Status
 from hub.core.tasks import cancel_and_wait
 from hub.relay.acks import MAX_IDS_PER_ACK, AckBatcher, decode_ids
 from tests.inproc import eventually
@@ -18,7 +18,9 @@ from transports.memory import MemoryMedium
 IDS = [bytes([n]) * 16 for n in range(200)]
 
 
-async def _no_e2e(kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int) -> bytes:
+async def _no_e2e(
+    kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int, status: Status
+) -> bytes:
     raise AssertionError("no end-to-end ack expected here")
 
 
@@ -71,23 +73,31 @@ async def test_a_slow_links_hop_ack_does_not_hold_back_the_fast_links(
 
 
 async def test_end_to_end_acks_are_batched_per_originator_with_the_highest_priority() -> None:
-    submitted: list[tuple[Kind, bytes, list[bytes], Priority, int]] = []
+    submitted: list[tuple[Kind, bytes, list[bytes], Priority, int, Status]] = []
     done = asyncio.Event()
 
-    async def submit(kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int) -> bytes:
-        submitted.append((kind, recipient, decode_ids(payload), priority, ttl))
-        done.set()
+    async def submit(
+        kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int, status: Status
+    ) -> bytes:
+        submitted.append((kind, recipient, decode_ids(payload), priority, ttl, status))
+        if len(submitted) == 2:
+            done.set()
         return b"\x00" * 16
 
     async with wired({"fast": MemoryMedium()}) as wiring:
         batcher = AckBatcher(ME, wiring.links, wiring.clock, submit, e2e_delay=0.01)
         batcher.e2e_ack(PEER.node_id, IDS[0], Priority.ROUTINE, remaining_minutes=30)
         batcher.e2e_ack(PEER.node_id, IDS[1], Priority.URGENT, remaining_minutes=90)
+        # an exercise's message gets an exercise's ack, apart, so it queues behind the real ones
+        batcher.e2e_ack(PEER.node_id, IDS[2], Priority.URGENT, remaining_minutes=60, status=Status.EXERCISE)
         task = asyncio.create_task(batcher.run())
         try:
             async with asyncio.timeout(10):
                 await done.wait()
         finally:
             await cancel_and_wait(task)
-    assert submitted == [(Kind.ACK, PEER.node_id, IDS[:2], Priority.URGENT, 90)]
-    assert batcher.e2e_acks_sent == 1
+    assert submitted == [
+        (Kind.ACK, PEER.node_id, IDS[:2], Priority.URGENT, 90, Status.ACTUAL),
+        (Kind.ACK, PEER.node_id, IDS[2:3], Priority.URGENT, 60, Status.EXERCISE),
+    ]
+    assert batcher.e2e_acks_sent == 2
