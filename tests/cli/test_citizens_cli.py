@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.citizens.records import to_csv
+from hub.citizens.records import parse_csv, to_csv
 from hub.citizens.sample import sample_citizens
 from hub.cli.main import main
 
@@ -29,6 +29,26 @@ def test_a_windows_1252_export_imports_with_a_note(config: Path, capsys: pytest.
     assert main(["citizens", "list", "--register", "-c", str(config)]) == 0
     listed = capsys.readouterr().out
     assert all(p.name in listed for p in people) and "Nørre Sogn" in listed
+
+
+def test_sample_export_and_a_report_of_rejected_rows(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["citizens", "sample", "--count", "12", "--district", "Nord", "--district", "Syd"]) == 0
+    sample = capsys.readouterr().out
+    people = [c for _, c in parse_csv(sample).accepted]
+    assert len(people) == 12 and all(p.cpr.startswith("00") for p in people)
+    bad = config.parent / "fejl.csv"
+    bad.write_text(sample + "Ny Person;999999-9999;Vej 1;Nord;ilt;3;;\n")
+    assert main(["citizens", "import", str(bad), "-c", str(config)]) == 1  # the good rows are in
+    out = capsys.readouterr().out
+    assert "Importeret: 12 nye, 0 opdaterede, 1 afvist" in out and "linje 14: cpr:" in out
+    assert main(["citizens", "export", "--district", "Nord", "-c", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert [c for _, c in parse_csv(out).accepted] == [
+        p for p in sorted(people, key=lambda p: p.id) if p.district == "Nord"
+    ]
+    assert "6 borgere eksporteret" in err
 
 
 def test_mistakes_get_a_message_and_exit_2(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
