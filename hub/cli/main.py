@@ -28,6 +28,7 @@ from hub.cli.demo import add_demo_command
 from hub.cli.exercise import DESCRIPTION, EPILOG, add_exercise_commands
 from hub.cli.exercise_report import add_report_command
 from hub.cli.groups import add_group_commands
+from hub.cli.keys import add_key_commands
 from hub.cli.municipality import add_municipality_commands
 from hub.cli.remote import (
     EXIT_OK,
@@ -546,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_exercise_commands(actions, common)
     add_report_command(actions, common)
     add_municipality_commands(sub, common)
+    add_key_commands(sub, common)
     add_simulate_command(sub)
     add_demo_command(sub)
     return parser

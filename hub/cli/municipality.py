@@ -14,6 +14,7 @@ import datetime
 import shlex
 import stat
 import sys
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -185,7 +186,7 @@ def cmd_enrol_approve(args: argparse.Namespace) -> int:
     groups = tuple(g.strip() for g in args.group)
     node = RosterNode(card, args.institution, groups, valid_until, args.contact_minutes)
     config = load_config(args)
-    issued = _issue(config, lambda current: current.with_node(node))
+    issued = issue_version(config, lambda current: current.with_node(node))
     print(f"enrolled {card.name} ({args.role}) as {node.node_id.hex()} in roster version {issued.version}")
     return EXIT_OK
 
@@ -198,12 +199,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     if len(node_id) != 8:
         raise ConfigError(f"expected a node id of 16 hex digits, got {args.node!r}", key="NODE")
     config = load_config(args)
-    issued = _issue(config, lambda current: current.with_revoked(node_id))
+    issued = issue_version(config, lambda current: current.with_revoked(node_id))
     print(f"revoked {args.node} in roster version {issued.version}; every hub refuses it once it has this")
     return EXIT_OK
 
 
-def _issue(config: HubConfig, change: Callable[[RosterVersion], RosterVersion]) -> RosterVersion:
+def issue_version(config: HubConfig, change: Callable[[RosterVersion], RosterVersion]) -> RosterVersion:
     """Sign ``change(current)`` with the root key, save it in this hub's data folder, tell the hub."""
     from hub.service.assembly import load_identity
 
@@ -214,7 +215,7 @@ def _issue(config: HubConfig, change: Callable[[RosterVersion], RosterVersion]) 
         current = RosterVersion(
             current.version, current.issued, (*current.nodes, RosterNode(own)), current.revoked
         )
-    issued = change(current)
+    issued = change(current).with_expired_revoked(time.time())  # refused even by a hub with no clock yet
     try:
         payloads = issued.sign(root)
     except ValueError as exc:

@@ -25,7 +25,7 @@ from hub.core.errors import RoutingError, SealError
 from hub.core.frame import BROADCAST, MAX_PAYLOAD, MAX_TTL_MINUTES, Frame, Kind, Priority, Status
 from hub.core.identity import Identity
 from hub.core.kinds import decode_payload, encode_payload, sealed_by_default
-from hub.core.kinds.roster import parse_root_public
+from hub.core.kinds.roster import RosterVersion, parse_root_public
 from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.seal import Context, SealingKey
 from hub.core.tasks import supervised
@@ -166,6 +166,9 @@ class Hub:
         )
         self.inbound.exercise = self.exercise
         self.roster_updates.on_revoked = self._report_revoked
+        self.roster_updates.on_adopted = self._follow_rotations
+        if self.roster.version is not None:  # a rotation approved while this hub was down
+            self._follow_rotations(self.roster.version)
 
     async def run(self) -> None:
         """Run every loop until cancelled; ``ready`` once the first of the pending deliveries are resumed
@@ -279,6 +282,26 @@ class Hub:
             self.roster_updates.version,
             self.router.open_to(node_id),
         )
+
+    def _follow_rotations(self, version: RosterVersion) -> None:
+        """A peer whose new key the root approved is the same peer: its links and routes move over."""
+        for node in version.nodes:
+            old, new = node.replaces, node.node_id
+            if not old or not self.links.rename(old, new):
+                continue
+            swap = {old: new}
+            routes = self.router.routes
+            for recipient, hops in list(routes.items()):
+                routes.pop(recipient)
+                routes[swap.get(recipient, recipient)] = tuple(swap.get(h, h) for h in hops)
+            self.router.default_route = tuple(swap.get(h, h) for h in self.router.default_route)
+            log.info(
+                "peer %s rotated its key: links and routes now go to %s; %d deliveries queued to the old"
+                " key are held until they expire",
+                old.hex(),
+                new.hex(),
+                self.router.open_to(old),
+            )
 
     async def _inbound_worker(self, name: str, queue: RankedQueue[Received]) -> None:
         while True:

@@ -92,6 +92,20 @@ class LinkSet:
         peer.learned[link] = address
         self._by_address[(link, address)] = node_id
 
+    def rename(self, old: bytes, new: bytes) -> bool:
+        """The peer ``old`` now signs with the key of ``new`` (a root-approved key rotation): its addresses
+        move over. False if ``old`` is no peer or ``new`` is one already."""
+        peer = self.peers.get(old)
+        if peer is None or new in self.peers:
+            return False
+        del self.peers[old]
+        peer.node_id = new
+        self.peers[new] = peer
+        for key, node in self._by_address.items():
+            if node == old:
+                self._by_address[key] = new
+        return True
+
     def peer_at(self, link: str, address: str) -> bytes | None:
         return self._by_address.get((link, address))
 

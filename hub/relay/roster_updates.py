@@ -64,6 +64,8 @@ class RosterUpdates:
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
         self.on_revoked: Callable[[bytes], None] | None = None
         """Told each node a newly applied version revokes (the hub reports what is queued to it)."""
+        self.on_adopted: Callable[[RosterVersion], None] | None = None
+        """Told each version applied (the hub moves a rotated peer's links to its new key)."""
 
     @property
     def version(self) -> int:
@@ -138,3 +140,5 @@ class RosterUpdates:
         if self.on_revoked is not None:
             for node_id in version.revoked - before:
                 self.on_revoked(node_id)
+        if self.on_adopted is not None:
+            self.on_adopted(version)

@@ -34,6 +34,7 @@ from hub.relay.hub import Hub
 from hub.service.assembly import load_identity, open_hub
 from hub.service.clock_offset import hub_clock
 from hub.service.config import HubConfig
+from hub.service.key_rotation import take_approved_key
 from hub.service.log_limit import limited_logging
 from hub.service.watchdog import ServiceNotification, SystemdNotifier
 
@@ -60,6 +61,7 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    take_approved_key(config)
     identity = load_identity(config, create=True)
     tls = _server_tls(config)
     async with open_hub(config, identity, hub_clock(config.data_dir), new_store=new_store) as hub:

@@ -16,6 +16,7 @@ version once it holds every page. Each payload is
       3 nodes: list of maps     1 ed25519 (32 bytes)  2 x25519 (32 bytes)  3 name  4 role
                                 5 institution  6 groups (list of text)  7 valid_until (Unix s, 0 = open)
                                 8 contact_minutes (how often it should be heard from; 0 = the default)
+                                9 replaces (the node id this key pair took over from, see ``with_rotated``)
       4 revoked: list of node ids (8 bytes each)
       5 page index (absent: 0)  6 page count (absent: 1)
 
@@ -57,6 +58,7 @@ class RosterNode:
     groups: tuple[str, ...] = ()
     valid_until: int = 0  # Unix seconds; 0: until revoked
     contact_minutes: int = 0  # how often it should be heard from (the board's silence alarm); 0: default
+    replaces: bytes = b""  # the node id whose key this node's key replaced (hubs move its links over)
 
     @property
     def node_id(self) -> bytes:
@@ -92,6 +94,29 @@ class RosterVersion:
             self, version=self.version + 1, issued=int(now or time.time()), nodes=others,
             revoked=self.revoked | {node_id},
         )  # fmt: skip
+
+    def with_rotated(self, old_id: bytes, card: PublicCard, grace_until: int, *, now: float) -> RosterVersion:
+        """The next version in which ``card`` takes over ``old_id``'s place (institution, groups, role,
+        validity) and the old key stays trusted only until ``grace_until``, so frames it signed and that are
+        still on their way arrive; ``ValueError`` if ``old_id`` is not a node of this version."""
+        old = self.node(old_id)
+        if old is None:
+            raise ValueError(f"node {old_id.hex()} is not in roster version {self.version}")
+        retiring = replace(old, valid_until=min(old.valid_until or grace_until, grace_until))
+        successor = replace(old, card=card, replaces=old_id)
+        others = tuple(n for n in self.nodes if n.node_id not in {old_id, card.node_id})
+        return replace(
+            self, version=self.version + 1, issued=int(now), nodes=(*others, retiring, successor),
+        )  # fmt: skip
+
+    def with_expired_revoked(self, now: float) -> RosterVersion:
+        """This version with every node whose time ran out (``valid_until``) moved to the revoked list,
+        so it stays refused by hubs whose clock is not trusted yet. The same object if none has."""
+        expired = {n.node_id for n in self.nodes if n.valid_until and n.valid_until <= now}
+        if not expired:
+            return self
+        nodes = tuple(n for n in self.nodes if n.node_id not in expired)
+        return replace(self, nodes=nodes, revoked=self.revoked | expired)
 
     def sign(self, root: Ed25519PrivateKey) -> list[bytes]:
         """The ROSTER payloads, one per page, each within ``MAX_PAYLOAD``; ``ValueError`` if the version
@@ -157,6 +182,8 @@ def _node_map(node: RosterNode) -> dict[int, Any]:
         item[7] = node.valid_until
     if node.contact_minutes:
         item[8] = node.contact_minutes
+    if node.replaces:
+        item[9] = node.replaces
     return item
 
 
@@ -225,7 +252,10 @@ def _node(item: dict[int, Any]) -> RosterNode:
     contact = item.get(8, 0)
     if not isinstance(contact, int) or not 0 <= contact <= MAX_CONTACT_MINUTES:
         raise ValueError(f"contact_minutes must be 0..{MAX_CONTACT_MINUTES}")
-    return RosterNode(card, _text(item.get(5, "")), groups, valid_until, contact)
+    replaces = bytes(item.get(9, b""))
+    if len(replaces) not in (0, NODE_ID_SIZE):
+        raise ValueError("replaces must be a node id")
+    return RosterNode(card, _text(item.get(5, "")), groups, valid_until, contact, replaces)
 
 
 def _text(value: object) -> str:
