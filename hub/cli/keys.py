@@ -72,7 +72,8 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
     print("Koordinatoren kører på krisestabens hub:")
     print(f"  beredt key approve {shlex.quote(statement)}")
     print(
-        f"Genstart denne hub, når 'beredt roster list' viser {new.node_id.hex()}: så signerer den med den nye nøgle."
+        f"Genstart denne hub, når 'beredt roster list' viser {new.node_id.hex()}:"
+        " så signerer den med den nye nøgle."
     )
     return EXIT_OK
 
