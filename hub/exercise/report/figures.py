@@ -238,9 +238,14 @@ def findings(report: ReportInput, institution: str) -> list[str]:
                 continue
             took = answer.answered_at - call.started
             if targets.rollcall_answer is not None and took > targets.rollcall_answer:
+                again = ""
+                if len(answer.links_tried) > 1:  # the hub asked again over the next link before it answered
+                    again = "; spurgt igen via " + ", ".join(
+                        link_name(report, x) for x in answer.links_tried[1:]
+                    )
                 out.append(
                     f"Svarede på statusrunden «{call.question}» efter {duration(took)}"
-                    f" (mål: {duration(targets.rollcall_answer)})."
+                    f" (mål: {duration(targets.rollcall_answer)}{again})."
                 )
     for inject in report.injects:
         if institution not in inject.first_status:

@@ -68,3 +68,11 @@ def test_durations_and_counts_read_as_people_say_them() -> None:
                                                                         "1 t 05 min"]  # fmt: skip
     assert figures.count(1, "besked", "beskeder") == "1 besked"
     assert figures.count(3, "besked", "beskeder") == "3 beskeder"
+
+
+def test_a_late_answer_after_asking_again_says_over_which_link() -> None:
+    r = report(Targets(rollcall_answer=60), lindely_answers=True, lindely_status=T0 + 540)
+    (_, lindely) = figures.institution_figures(r)
+    assert lindely.findings[0] == (
+        "Svarede på statusrunden «Har I varme?» efter 2 min (mål: 1 min; spurgt igen via LoRa)."
+    )
