@@ -33,6 +33,7 @@ from typing import Any
 
 import aiosqlite
 
+from hub.console import logbook_archive as archive
 from hub.core.clock import Clock
 from hub.core.errors import StoreError
 
@@ -56,9 +57,10 @@ CREATE TABLE IF NOT EXISTS logbook (
 );
 CREATE TRIGGER IF NOT EXISTS logbook_no_update BEFORE UPDATE ON logbook
 BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS logbook_no_delete BEFORE DELETE ON logbook
-BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;
-"""
+""" + (
+    _NO_DELETE := """CREATE TRIGGER IF NOT EXISTS logbook_no_delete BEFORE DELETE ON logbook
+BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;"""
+)
 
 
 class EntryType(enum.StrEnum):
@@ -124,14 +126,19 @@ class LogBook:
     """The log book in its own table of an SQLite database, on a connection of its own; each append is
     one write transaction that reads the head and adds the entries, so writers never share a seq."""
 
-    def __init__(self, db: aiosqlite.Connection, clock: Clock, node: str) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, clock: Clock, node: str, archive: Path | None = None
+    ) -> None:
         self._db = db  # its own connection: an append's write transaction is never mixed with other work
         self._clock = clock
         self.node = node
+        self.archive = archive
+        """The folder of archive segments (``hub.console.logbook_archive``); None: nothing is archived."""
         self._lock = asyncio.Lock()
         self._closed = False
         self._verified: tuple[int, bytes] = (0, GENESIS)
         """The newest (seq, hash) whose chain back to the genesis has been checked by this process."""
+        self._archived: tuple[int, bytes] | None = None  # see _archived_head
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock, node: str) -> LogBook:
@@ -149,7 +156,7 @@ class LogBook:
             await db.execute("PRAGMA journal_mode=WAL")
         except Exception as exc:
             raise StoreError(f"cannot open log book database {path}: {exc}") from exc
-        book = cls(db, clock, node)
+        book = cls(db, clock, node, Path(path).parent / archive.FOLDER)
         try:
             await book.create()
         except BaseException:
@@ -208,13 +215,72 @@ class LogBook:
         return entries
 
     async def entries(self, *, since: int = 0, limit: int = -1) -> list[LogEntry]:
-        """Entries with seq > ``since`` in seq order (all of them unless ``limit``)."""
+        """Entries with seq > ``since`` in seq order (all of them unless ``limit``), archived ones first."""
+        return [_row(row) for row in (await self._rows(since))[: None if limit < 0 else limit]]
+
+    async def _rows(self, since: int = 0) -> list[Any]:
+        """Archived then live rows with seq > ``since``; a live row the archive already holds (a rotation
+        cut short before it let go of it) is the archive's."""
+        archived: list[Any] = []
+        if (folder := self.archive) is not None:
+            archived = await asyncio.to_thread(lambda: list(archive.read(folder, since=since)))
+        after = max(since, archived[-1][0] if archived else await self._archived_seq())
         async with self._db.execute(
-            f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq LIMIT ?",
-            (since, limit),
+            f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq", (after,)
         ) as cur:
-            rows = await cur.fetchall()
-        return [_row(row) for row in rows]
+            return archived + list(await cur.fetchall())
+
+    async def _archived_seq(self) -> int:
+        found = await self._archived_head()
+        return found[0] if found else 0
+
+    async def _archived_head(self) -> tuple[int, bytes] | None:
+        """The archive's newest (seq, hash), read once (only ``rotate`` changes it)."""
+        if self._archived is None and self.archive is not None:
+            found = await asyncio.to_thread(archive.head, self.archive)
+            self._archived = found or (0, GENESIS)
+        return None if self._archived is None or not self._archived[0] else self._archived
+
+    async def rotate(self, keep: int, most: int = 10_000) -> int:
+        """Move the oldest live entries, all but the newest ``keep`` (at most ``most`` at a time), into a new
+        archive segment; returns how many moved. The entries moved are checked to chain on from the
+        archive first: a broken chain is a ``StoreError`` and nothing moves."""
+        if self.archive is None or keep < 1:
+            raise ValueError("rotate: needs an archive folder and keep >= 1")
+        folder = self.archive
+        async with self._lock:
+            found = await asyncio.to_thread(archive.head, folder)
+            seq, previous = found or (0, GENESIS)
+            async with self._db.execute(
+                f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? AND seq <= (SELECT max(seq) FROM logbook) - ?"
+                " ORDER BY seq LIMIT ?",
+                (seq, keep, most),
+            ) as cur:
+                rows = [(*raw[:6], bytes(raw[6])) for raw in await cur.fetchall()]
+            for raw in rows:
+                if _check(raw, seq + 1, previous) is not None:
+                    raise StoreError(f"log book entry {seq + 1} breaks the chain: nothing archived")
+                seq, previous = raw[0], raw[6]
+            if rows:
+                await asyncio.to_thread(archive.write, folder, rows)
+            else:
+                async with self._db.execute("SELECT min(seq) FROM logbook") as cur:
+                    (oldest,) = await cur.fetchone() or (None,)
+                if oldest is None or oldest > seq:
+                    return 0  # nothing to move, and nothing archived still held
+            try:  # the segment is durable: the live table lets go of it (and of any left by a cut-short run)
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.execute("DROP TRIGGER logbook_no_delete")
+                await self._db.execute("DELETE FROM logbook WHERE seq <= ?", (seq,))
+                await self._db.execute(_NO_DELETE)
+                await self._db.commit()
+            except aiosqlite.Error as exc:
+                await self._db.rollback()
+                raise StoreError(f"log book rotation failed: {exc}") from exc
+            self._archived = (seq, previous)
+            if self._verified[0] <= seq:
+                self._verified = (seq, previous)
+        return len(rows)
 
     async def page(self, *, before: int | None = None, limit: int = 100) -> list[LogEntry]:
         """Up to ``limit`` (at most ``MAX_PAGE``) entries with seq < ``before``, newest first."""
@@ -234,7 +300,10 @@ class LogBook:
         rewriting its newest verified entry is still found; a change deeper in the verified part is
         found by ``verify`` (the audit, the report and ``beredt logbook verify`` run the full walk)."""
         seq, previous = self._verified
-        if seq:
+        archived = await self._archived_head()
+        if archived is not None and archived[0] >= seq:
+            seq, previous = archived  # the archive is checked by the full walk; the live table chains on
+        elif seq:
             async with self._db.execute("SELECT hash FROM logbook WHERE seq = ?", (seq,)) as cur:
                 row = await cur.fetchone()
             if row is None or bytes(row[0]) != previous:
@@ -264,15 +333,14 @@ class LogBook:
         which is how entries cut off the end are found.
         """
         previous, expected = GENESIS, 1
-        async with self._db.execute(f"SELECT {_COLUMNS} FROM logbook ORDER BY seq") as cur:
-            async for raw in cur:
-                broken = _check(raw, expected, previous)
-                if broken is not None:
-                    return broken
-                digest = bytes(raw[6])
-                if anchor is not None and raw[0] == anchor[0] and digest.hex() != anchor[1]:
-                    return int(raw[0])
-                previous, expected = digest, expected + 1
+        for raw in await self._rows():
+            broken = _check(raw, expected, previous)
+            if broken is not None:
+                return broken
+            digest = bytes(raw[6])
+            if anchor is not None and raw[0] == anchor[0] and digest.hex() != anchor[1]:
+                return int(raw[0])
+            previous, expected = digest, expected + 1
         if anchor is not None and anchor[0] >= expected:
             return expected
         return None
@@ -314,7 +382,7 @@ class LogBook:
         )
 
 
-def _check(raw: aiosqlite.Row, expected: int, previous: bytes) -> int | None:
+def _check(raw: Sequence[Any], expected: int, previous: bytes) -> int | None:
     """The seq at which this stored row breaks the chain (``expected`` if it is missing), else None."""
     seq, time, author, node, type_, text, stored = raw
     if seq != expected:

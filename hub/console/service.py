@@ -92,7 +92,10 @@ class ConsoleOptions:
     keepalive: float = 15.0  # seconds between comments on a quiet live-event stream
     rollcall_retention: float = 90 * 86400.0
     """Seconds a closed roll-call stays in the archive (``[console] rollcall_retention_days``)."""
-    archive_purge_interval: float = 3600.0  # how often the archive is checked for roll-calls past it
+    archive_purge_interval: float = 3600.0
+    """How often closed roll-calls past their retention are purged and the log book is rotated."""
+    logbook_live_entries: int = 20_000
+    """Log-book entries kept in console.db; older ones move to archive segments (``logbook_archive``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,14 +589,23 @@ class Console:
         """Roll-calls due now, and the saves that wait for a quiet moment."""
         loop = asyncio.get_running_loop()
         next_board_save = loop.time() + self.options.board_save_interval
+        next_rotation = loop.time()
         while True:
             await asyncio.sleep(self.options.tick_interval)
             if loop.time() >= next_board_save:
                 next_board_save = loop.time() + self.options.board_save_interval
                 await guarded(self.save_board(), "save the status board")
+            if loop.time() >= next_rotation:
+                next_rotation = loop.time() + self.options.archive_purge_interval
+                await guarded(self._rotate_logbook(), "archive old log-book entries")
             await self.rollcall_flow.tick()
             if self._outbox_dirty:
                 await guarded(self._save_outbox(), "save the sent messages")
+
+    async def _rotate_logbook(self) -> None:
+        """Keep the live log book at ``logbook_live_entries``: older entries go to archive segments."""
+        while await self.logbook.rotate(keep=self.options.logbook_live_entries):
+            pass
 
     async def rollcall_view(self, limit: int) -> list[dict[str, Any]]:
         return await self.rollcall_flow.view(limit)

@@ -1,0 +1,107 @@
+"""Log-book rotation: old entries move into archive segments, the chain runs on across them, and a
+changed or missing segment is found by the full verification."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hub.console import logbook_archive
+from hub.console.logbook import EntryType, LogBook
+from hub.console.service import ConsoleOptions
+from hub.core.clock import ManualClock
+from hub.core.errors import StoreError
+from tests.console.conftest import Pair
+from tests.inproc import eventually
+
+
+@pytest.fixture
+async def book(tmp_path: Path) -> AsyncIterator[LogBook]:
+    book = await LogBook.open(tmp_path / "console.db", ManualClock(), "a1b2c3d4e5f60718")
+    await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(1, 31)])
+    yield book
+    await book.aclose()
+
+
+def live_seqs(path: Path) -> list[int]:
+    with sqlite3.connect(path) as raw:
+        return [row[0] for row in raw.execute("SELECT seq FROM logbook ORDER BY seq")]
+
+
+async def test_rotation_moves_the_oldest_into_segments_and_the_chain_runs_on(
+    book: LogBook, tmp_path: Path
+) -> None:
+    assert await book.rotate(keep=10, most=15) == 15
+    assert await book.rotate(keep=10, most=15) == 5
+    assert await book.rotate(keep=10) == 0
+    assert book.archive is not None
+    assert [p.name for p in logbook_archive.segments(book.archive)] == [
+        "segment-000000001-000000015.jsonl", "segment-000000016-000000020.jsonl"]  # fmt: skip
+    assert live_seqs(tmp_path / "console.db") == list(range(21, 31))  # the live table stays bounded
+    await book.append(EntryType.DECISION, "efter rotationen", author="hansen")
+    entries = await book.entries()
+    assert [e.seq for e in entries] == list(range(1, 32)) and entries[0].text == "post 1"
+    assert await book.verify() is None and await book.verify_new() is None
+    assert "post 1" in await book.export_csv()
+    head = await book.head()
+    assert head is not None and await book.verify(anchor=head) is None
+
+
+async def test_a_changed_or_missing_segment_breaks_the_verification(book: LogBook) -> None:
+    await book.rotate(keep=10, most=10)
+    await book.rotate(keep=10, most=10)
+    assert book.archive is not None
+    first, second = logbook_archive.segments(book.archive)
+    lines = second.read_text().splitlines()
+    forged = json.loads(lines[2])
+    forged["text"] = "noget andet"
+    second.write_text("\n".join([*lines[:2], json.dumps(forged), *lines[3:]]) + "\n")
+    assert await book.verify() == 13
+    first.unlink()
+    assert await book.verify() == 1
+
+
+async def test_a_rotation_cut_short_leaves_one_copy_and_is_finished_next_time(
+    book: LogBook, tmp_path: Path
+) -> None:
+    # the segment was written, then the power went before the live table let go of its entries
+    rows = [
+        (e.seq, e.time, e.author, e.node, str(e.type), e.text, e.hash) for e in (await book.entries())[:5]
+    ]
+    assert book.archive is not None
+    logbook_archive.write(book.archive, rows)
+    assert [e.seq for e in await book.entries()] == list(range(1, 31))
+    assert await book.verify() is None
+    assert await book.rotate(keep=25) == 0  # nothing new to move, but the leftovers go
+    assert live_seqs(tmp_path / "console.db") == list(range(6, 31))
+
+
+async def test_a_broken_chain_is_not_archived(book: LogBook, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "console.db") as raw:
+        raw.execute("DROP TRIGGER logbook_no_update")
+        raw.execute("UPDATE logbook SET text = 'ændret' WHERE seq = 4")
+    with pytest.raises(StoreError, match="entry 4 breaks the chain"):
+        await book.rotate(keep=10)
+    assert book.archive is not None and logbook_archive.segments(book.archive) == []
+    assert live_seqs(tmp_path / "console.db") == list(range(1, 31))
+
+
+@pytest.fixture
+def console_options() -> ConsoleOptions:
+    return ConsoleOptions(tick_interval=0.1, archive_purge_interval=0.1, logbook_live_entries=5)
+
+
+async def test_the_running_console_keeps_its_live_log_book_bounded(pair: Pair) -> None:
+    staff = pair.staff.console
+    for n in range(12):
+        await staff.note(EntryType.NOTE, f"notat {n}", author="hansen")
+    db = pair.staff.hub.config.data_dir / "console.db"
+    await eventually(lambda: len(live_seqs(db)) <= 5, timeout=30)
+    assert staff.logbook.archive is not None and logbook_archive.segments(staff.logbook.archive)
+    texts = [e.text for e in await staff.logbook.entries()]
+    assert [f"notat {n}" for n in range(12)] == [t for t in texts if t.startswith("notat")]
+    assert await staff.logbook.verify() is None
