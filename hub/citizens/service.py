@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("beredt.citizens")
 CATCH_UP_BATCH = 500
+UPKEEP_INTERVAL = 60.0  # seconds between retention runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class FollowUp(Desk):
         self._dispatching = asyncio.Lock()
         self._reporting = asyncio.Lock()
         self._generation: tuple[int, float] | None = None  # the register as last built into lists
+        self._upkept_at = float("-inf")  # hub time of the last retention and access-log upkeep
 
     @classmethod
     async def open_for(cls, hub: Hub, config: CitizensConfig | None = None) -> FollowUp:
@@ -187,10 +189,12 @@ class FollowUp(Desk):
         await self._dispatch_new(now)
         await self._report_visits()
         await self._raise_alarms(now)
-        gone = await self.incidents.purge(now, self.config.retention_days * 86400.0)
-        if gone:
-            await self.register.log(HUB_READER, "slettet efter opbevaringstid", ", ".join(gone))
-        await self.register.prune_access_log(now - self.config.access_log_days * 86400.0)
+        if abs(now - self._upkept_at) >= UPKEEP_INTERVAL:  # retention is in days: no writes every tick
+            self._upkept_at = now
+            gone = await self.incidents.purge(now, self.config.retention_days * 86400.0)
+            if gone:
+                await self.register.log(HUB_READER, "slettet efter opbevaringstid", ", ".join(gone))
+            await self.register.prune_access_log(now - self.config.access_log_days * 86400.0)
 
     async def _dispatch_new(self, now: float) -> None:
         """Build the lists of new outages, add people imported since into running ones, and send every
