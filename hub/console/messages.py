@@ -33,6 +33,7 @@ KIND_NAMES = {
     "alert": "varsel", "resource_request": "ressourceanmodning", "commitment": "tilsagn",
     "read_receipt": "læst-kvittering", "roster": "rosteropdatering", "ack": "kvittering",
     "exercise_control": "øvelsesstyring",
+    "logbook_head": "logbogsanker",
     "citizen_alarm": "nødkald",
 }  # fmt: skip
 FACILITY_NAMES = {
@@ -143,6 +144,9 @@ def summary(item: dict[str, Any]) -> str:
             how = "alarmknap" if body.get("port") == "alert" else "besked"
             text = f": {body['text']}" if body.get("text") else ""
             return f"håndsender !{body.get('handheld')} ({how}){text}"
+        case "logbook_head":
+            # the whole anchor, as ``beredt log verify --anchor`` takes it
+            return f"post {body.get('seq')}, anker {body.get('seq')}:{body.get('hash')}"
         case "read_receipt":
             return f"læst og forstået af {body.get('by', '?')}: {body.get('message')}"
         case "resource_request" | "commitment":

@@ -70,6 +70,7 @@ SEEN = 4 * BATCH
 LIVE_ENTRIES = 50  # log book entries carried by one live event
 _CONCERNS = ["critical", "help", "unknown", "ok"]
 GAP = f"Over {BATCH} beskeder på én gang: kun de nyeste er set og logget"
+UNLISTED = {"logbook_head"}  # kept in the log book only: nothing for a person to read or answer
 CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
 
 
@@ -94,6 +95,10 @@ class ConsoleOptions:
     """Seconds a closed roll-call stays in the archive (``[console] rollcall_retention_days``)."""
     archive_purge_interval: float = 3600.0
     """How often closed roll-calls past their retention are purged and the log book is rotated."""
+    witness_interval: float = 3600.0
+    """How often the log book's head is sent to its witnesses (when it changed since the last time)."""
+    witnesses: tuple[str, ...] | None = None
+    """Node ids that keep this hub's log-book heads; None: the staff hubs in the roster (not this one)."""
     logbook_live_entries: int = 20_000
     """Log-book entries kept in console.db; older ones move to archive segments (``logbook_archive``)."""
 
@@ -132,6 +137,7 @@ class Console:
         """Ids the console sent itself (logged with their author); others came through the API or CLI."""
         self._board_saved_at = 0.0  # the inbox watermark when the board rows were last saved
         self._closed = False
+        self._witnessed: tuple[int, str] | None = None  # the log-book head last sent to the witnesses
 
     @classmethod
     async def open(cls, hub: Hub, options: ConsoleOptions | None = None) -> Console:
@@ -367,7 +373,8 @@ class Console:
         """The newest messages for the list; then everything received since the board was last saved,
         oldest first, folded into the board and roll-calls (what a crash kept from being saved)."""
         for message in reversed(await self.hub.store.inbox(limit=HISTORY)):
-            self.messages.appendleft(self.decode(message))
+            if (item := self.decode(message))["kind"] not in UNLISTED:
+                self.messages.appendleft(item)
         since, changed = self._board_saved_at - 1.0, []
         while batch := await self.hub.store.inbox(limit=BATCH, since=since, oldest_first=True):
             for message in batch:
@@ -390,7 +397,8 @@ class Console:
 
     def _take(self, item: dict[str, Any]) -> list[tuple[str, Target]]:
         """Fold one received message into the views; returns the roll-call targets it answered."""
-        self.messages.appendleft(item)
+        if item["kind"] not in UNLISTED:
+            self.messages.appendleft(item)
         return self._fold(item)
 
     def _fold(self, item: dict[str, Any]) -> list[tuple[str, Target]]:
@@ -527,7 +535,8 @@ class Console:
             for topic in ("message", "board", "rollcall"):
                 self.emit(topic)
         else:
-            self.emit("message", items=[self.message_view(item) for item in reversed(items)])
+            listed = [self.message_view(item) for item in reversed(items) if item["kind"] not in UNLISTED]
+            self.emit("message", items=listed)
             self.emit("board", rows=self.board_patch({item["from"] for item in items}))
             self.emit("rollcall", calls=self.rollcall_flow.open_calls({request for request, _ in answered}))
         self.emit("delivery")
@@ -589,18 +598,46 @@ class Console:
         """Roll-calls due now, and the saves that wait for a quiet moment."""
         loop = asyncio.get_running_loop()
         next_board_save = loop.time() + self.options.board_save_interval
-        next_rotation = loop.time()
+        next_rotation = next_witness = loop.time()
         while True:
             await asyncio.sleep(self.options.tick_interval)
             if loop.time() >= next_board_save:
                 next_board_save = loop.time() + self.options.board_save_interval
                 await guarded(self.save_board(), "save the status board")
+            if loop.time() >= next_witness:
+                next_witness = loop.time() + self.options.witness_interval
+                await self._witness()
             if loop.time() >= next_rotation:
                 next_rotation = loop.time() + self.options.archive_purge_interval
                 await guarded(self._rotate_logbook(), "archive old log-book entries")
             await self.rollcall_flow.tick()
             if self._outbox_dirty:
                 await guarded(self._save_outbox(), "save the sent messages")
+
+    async def _witness(self) -> None:
+        """Send the log book's head to the witnesses, who keep it in their own log books: a book rewritten
+        later (a stolen Pi, the hashes recomputed) no longer matches what they hold."""
+        head = await self.logbook.head()
+        if head is None or head == self._witnessed:
+            return
+        witnesses = self.options.witnesses
+        if witnesses is None:
+            me = self.hub.identity.node_id
+            witnesses = tuple(
+                e.node_id.hex() for e in self.hub.roster if e.role is NodeRole.STAFF and e.node_id != me
+            )
+        body = {"seq": head[0], "hash": head[1], "at": int(self.hub.clock.time())}
+        payload = encode_payload(Kind.LOGBOOK_HEAD, body)
+        for node in witnesses:
+            try:
+                sent = await self.hub.submit(
+                    Kind.LOGBOOK_HEAD, bytes.fromhex(node), payload, priority=Priority.ROUTINE
+                )
+            except (BeredtError, ValueError) as exc:
+                log.warning("the log book's head could not be sent to witness %s: %s", node, exc)
+                continue
+            self._sent_here.add(sent.hex())  # not a message for the outbox or the log book
+        self._witnessed = head
 
     async def _rotate_logbook(self) -> None:
         """Keep the live log book at ``logbook_live_entries``: older entries go to archive segments."""

@@ -82,6 +82,8 @@ class Kind(enum.IntEnum):
     FOLLOWUP_LIST = 13
     VISIT = 14
     CITIZEN_ALARM = 15
+    LOGBOOK_HEAD = 16
+    """The newest entry of the sender's log book (seq and hash), for a witness to keep (docs/security.md)."""
 
 
 _SEALED_FLAG = 0x10

@@ -36,7 +36,7 @@ class Role(enum.StrEnum):
     REGION = "region"
 
 
-_ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK})
+_ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.LOGBOOK_HEAD})  # every hub's log book has a witness
 DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     Role.STAFF: frozenset(Kind),
     Role.REGION: frozenset(Kind),

@@ -31,13 +31,14 @@ SCHEMAS: dict[Kind, Schema] = {
     Kind.FOLLOWUP_LIST: followup.FOLLOWUP_LIST,
     Kind.VISIT: followup.VISIT,
     Kind.CITIZEN_ALARM: CITIZEN_ALARM,
+    Kind.LOGBOOK_HEAD: catalog.LOGBOOK_HEAD,
 }
 
 _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)
 
 # The kinds that cannot carry personal data: message ids and public cards, made by the hubs themselves.
 # Every other kind, including any added later, may name a citizen and is sealed unless marked public.
-NO_PERSONAL_DATA = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.EXERCISE_CONTROL})
+NO_PERSONAL_DATA = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.EXERCISE_CONTROL, Kind.LOGBOOK_HEAD})
 
 
 def sealed_by_default(kind: Kind, *, public: bool = False) -> bool:

@@ -239,6 +239,17 @@ READ_RECEIPT = Schema(
 # (a simulated outage makes a hub treat a link as down), so it is signed like every frame, always carries
 # CAP status Exercise, and acts only within the exercise it names.
 EXERCISE_ACTION = Choice(("start", "pause", "resume", "end", "outage"))
+# The head of the sender's log book hash chain, sent now and then to a hub that keeps it in its own log
+# book: a sender's book rewritten later (a stolen Pi) no longer matches what the witness holds.
+LOGBOOK_HEAD = Schema(
+    "logbook_head",
+    (
+        Entry(1, "seq", UInt(high=2**53), required=True),
+        Entry(2, "hash", HexId(32), required=True),
+        Entry(3, "at", Time(), required=True),
+    ),
+)
+
 EXERCISE_CONTROL = Schema(
     "exercise_control",
     (

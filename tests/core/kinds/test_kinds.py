@@ -81,6 +81,7 @@ BODIES: dict[Kind, object] = {
     Kind.VISIT: {"citizen": "0a0b0c0d", "outcome": "needs_oxygen", "at": NOW, "outage": "0000cafe"},
     Kind.CITIZEN_ALARM: {"handheld": "a1b2c3d4", "key": "0011223344556677", "heard": NOW, "port": "text",
                          "text": "Jeg er faldet og kan ikke rejse mig"},
+    Kind.LOGBOOK_HEAD: {"seq": 74_112, "hash": "9f" * 32, "at": NOW},
 }  # fmt: skip
 
 

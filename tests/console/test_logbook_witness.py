@@ -1,0 +1,59 @@
+"""A hub's log-book head is witnessed by the staff hub: a care home's log book rewritten later, its hashes
+recomputed so that it verifies on its own, no longer matches the anchor the witness holds."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+
+import pytest
+
+from hub.console.logbook import GENESIS, EntryType, LogBook, canonical_bytes, chain_hash
+from hub.console.service import ConsoleOptions
+from hub.core.clock import ManualClock
+from tests.console.conftest import Pair
+
+ANCHOR = re.compile(r"anker (\d+):([0-9a-f]{64})")
+
+
+@pytest.fixture
+def console_options() -> ConsoleOptions:
+    return ConsoleOptions(tick_interval=0.1, witness_interval=0.2)
+
+
+def rewrite(path: str, seq: int, text: str) -> None:
+    """What a thief with the SD card can do: change an entry and recompute every hash after it."""
+    with sqlite3.connect(path) as raw:
+        raw.execute("DROP TRIGGER logbook_no_update")
+        raw.execute("UPDATE logbook SET text = ? WHERE seq = ?", (text, seq))
+        previous = GENESIS
+        rows = raw.execute("SELECT seq, time, author, node, type, text FROM logbook ORDER BY seq").fetchall()
+        for row in rows:
+            previous = chain_hash(previous, canonical_bytes(*row))
+            raw.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
+
+
+async def test_a_rewritten_log_book_verifies_alone_but_not_against_its_witnessed_anchor(pair: Pair) -> None:
+    care, staff = pair.care.console, pair.staff.console
+    await care.note(EntryType.DECISION, "Beboer flyttet til stuen", author="lindely")
+
+    async def witnessed() -> list[tuple[int, str]]:
+        return [(int(m[1]), m[2]) for e in await staff.logbook.entries() if (m := ANCHOR.search(e.text))]
+
+    # the care hub sends its head on its own tick; the staff hub logs it when it arrives
+    deadline = asyncio.get_running_loop().time() + 30
+    while not (anchors := await witnessed()):
+        assert asyncio.get_running_loop().time() < deadline, "no anchor reached the staff hub's log book"
+        await asyncio.sleep(0.1)
+    seq, digest = anchors[-1]
+    assert not [m for m in staff.messages if m["kind"] == "logbook_head"]  # in the log book only
+    path = str(pair.care.hub.config.data_dir / "console.db")
+    book = await LogBook.open(path, ManualClock(), "x")
+    try:
+        assert await book.verify(anchor=(seq, digest)) is None  # the true book matches its witness
+        rewrite(path, 1, "Intet at bemærke")
+        assert await book.verify() is None  # consistent on its own: the hashes were recomputed
+        assert await book.verify(anchor=(seq, digest)) == seq  # the witness's anchor tells
+    finally:
+        await book.aclose()
