@@ -598,7 +598,8 @@ class Console:
         """Roll-calls due now, and the saves that wait for a quiet moment."""
         loop = asyncio.get_running_loop()
         next_board_save = loop.time() + self.options.board_save_interval
-        next_rotation = next_witness = loop.time()
+        next_rotation = loop.time()
+        next_witness = loop.time() + self.options.witness_interval  # a fresh start has nothing to witness yet
         while True:
             await asyncio.sleep(self.options.tick_interval)
             if loop.time() >= next_board_save:
