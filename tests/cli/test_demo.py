@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
+
 from hub.api import local
 from hub.cli.demo import PASSWORD
 from tests.hubproc import BEREDT, REPO
@@ -59,6 +61,7 @@ def _read_until(stdout: IO[str], prefix: str, demo: subprocess.Popen[str]) -> li
     return lines
 
 
+@pytest.mark.timeout(400)  # five hubs and a broker on a loaded 2-core machine
 def test_demo_fails_over_from_internet_to_mqtt_and_cuts_the_relay(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     with subprocess.Popen([*BEREDT, "demo", "--dir", str(folder), "--port", "0"],
