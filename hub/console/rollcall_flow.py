@@ -187,7 +187,12 @@ class RollCallFlow:
             closed = RollCallBoard(console.hub.clock)
             closed.restore(archive)
             at = {doc["request"]: doc["closed_at"] for doc in archive}
-            view += [dict(call, closed_at=at[call["request"]]) for call in closed.summary()]
+            shown = {call["request"] for call in view}  # one closed while the archive was read is shown once
+            view += [
+                dict(call, closed_at=at[call["request"]])
+                for call in closed.summary()
+                if call["request"] not in shown
+            ]
         return view
 
     def waiting(self) -> dict[str, Any] | None:

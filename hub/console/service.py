@@ -35,6 +35,7 @@ from hub.console.messages import (
     link_label,
     link_reason,
     name_of,
+    received_line,
     summary,
 )
 from hub.console.outbox import Outbox, Sent, recipient_state
@@ -504,10 +505,9 @@ class Console:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
                 for item in items:
-                    heard = f"{kind_name(item['kind'])} fra {item['from_name']} via {item['via_kind']}"
-                    text = f"{heard}: {summary(item)}"
+                    text = received_line(item)
                     text = EXERCISE_MARK + text if item.get("status") == "exercise" else text
-                    notes.append((EntryType.RECEIVED, text.rstrip(": ")[:4000], "hub"))
+                    notes.append((EntryType.RECEIVED, text[:4000], "hub"))
                 if notes:
                     # the log book first: whatever the board shows is already on record, and a failed
                     # commit leaves the batch unseen, to be read again at the next event

@@ -278,7 +278,9 @@ async def test_messages_whose_events_were_lost_are_still_picked_up(pair: Pair) -
     await asyncio.sleep(0.3)
     assert len(pair.staff.console.messages) == 1  # read again, folded in once
     entries = [e.text for e in await pair.staff.console.logbook.entries() if e.type == "received"]
-    assert entries == ["status fra Plejecenter Lindely via memory: påvirket, mangler varme"]
+    assert entries == [
+        f"status fra Plejecenter Lindely via memory: påvirket, mangler varme [id {frame.id.hex()}]"
+    ]
 
 
 async def test_a_clock_set_back_does_not_hide_new_messages(
