@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.console.messages import summary
+from hub.console.messages import received_line, summary
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,24 @@ def test_reports_use_danish_time_with_its_offset() -> None:
 
     winter = datetime(2026, 11, 24, 12, 0, tzinfo=local_zone()).isoformat()
     assert winter.endswith("+01:00")
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "logged", "kept_out"),
+    [
+        ("text", "Fru Jensen på stue 4 er faldet", "besked fra Lindely via internet: 30 tegn", "Jensen"),
+        ("citizen_alarm", {"handheld": "a1b2c3d4", "port": "text", "text": "Jeg er faldet"},
+         "håndsender !a1b2c3d4 (besked)", "faldet"),
+        ("read_receipt", {"message": "ab" * 16, "by": "Nattevagt Birgit"}, "læst og forstået: " + "ab" * 16,
+         "Birgit"),
+        ("status", {"facility": "Compromised", "needs": ["heat"], "text": "Hr. Hansen har feber"},
+         "påvirket, mangler varme", "Hansen"),
+    ],
+)  # fmt: skip
+def test_the_log_book_line_of_a_received_message_holds_no_personal_text(
+    kind: str, body: object, logged: str, kept_out: str
+) -> None:
+    line = received_line(
+        {"kind": kind, "from_name": "Lindely", "via_kind": "internet", "body": body, "id": "cd" * 16}
+    )
+    assert logged in line and kept_out not in line and line.endswith(f"[id {'cd' * 16}]")
