@@ -19,6 +19,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import segno
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -130,6 +131,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     card = load_identity(config, create=True).card
     print(f"enrolment code: {enrolment_code(card)}")
     print(f"card:           {card.encode()}")
+    print("Kode og kort som QR-kode (scan den i stedet for at læse op):")
+    enrolment_qr(card).terminal(out=sys.stdout, compact=True)
     print("Read both to the coordinator, who runs on the staff hub:")
     code, text = enrolment_code(card), shlex.quote(card.encode())
     print(f'  beredt enrol approve {code} --card {text} --role {card.role} --institution "..."')
@@ -143,6 +146,11 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             "the config names another root key than --root", file=str(config.path), key="trust.root"
         )
     return EXIT_OK
+
+
+def enrolment_qr(card: PublicCard) -> segno.QRCode:
+    """The code and the card in one QR code, as ``CODE CARD``: scanned, it is what ``approve`` needs."""
+    return segno.make(f"{enrolment_code(card)} {card.encode()}", error="m")
 
 
 def _trust_root(config: HubConfig, root: str) -> HubConfig:

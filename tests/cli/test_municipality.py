@@ -3,10 +3,12 @@ write, and the clear refusals when the key, the code or the config is wrong."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
+import segno
 import tomli_w
 
 from hub.cli.main import main
@@ -59,6 +61,9 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     code = re.search(r"enrolment code: (\S+)", shown)
     card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
     assert code and card
+    qr = io.StringIO()  # the QR code carries exactly what the coordinator would otherwise type
+    segno.make(f"{code[1]} {card[1]}", error="m").terminal(out=qr, compact=True)
+    assert qr.getvalue() in shown and len(qr.getvalue().splitlines()) > 20
 
     wrong = "AAAA-AAAA" if code[1] != "AAAA-AAAA" else "BBBB-BBBB"
     approve = ["enrol", "approve", "-c", str(staff), "--card", card[1], "--role", "care-home"]
