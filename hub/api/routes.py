@@ -323,6 +323,7 @@ async def healthz(request: web.Request) -> web.Response:
             "evicted": hub.store.evicted,
             "quarantined": hub.store.quarantined,
             "console": console_status(request.app),
+            "console_logins": _login_status(request.app),
             "hop_acks_sent": hub.acks.hop_acks_sent,
             "hop_acks_failed": hub.acks.hop_acks_failed,
             "e2e_acks_sent": hub.acks.e2e_acks_sent,
@@ -338,6 +339,14 @@ async def healthz(request: web.Request) -> web.Response:
             "time": time.time(),
         }
     )
+
+
+def _login_status(app: web.Application) -> dict[str, object] | None:
+    """Console logins refused and counted (None while the console is not running)."""
+    if CONSOLE_KEY not in app:
+        return None
+    users = app[CONSOLE_KEY].users
+    return {**users.throttle.status(), "refused_busy": users.hashing.refused}
 
 
 async def roster_reload(request: web.Request) -> web.Response:

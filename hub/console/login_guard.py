@@ -55,6 +55,9 @@ class LoginThrottle:
         self._clock = clock
         self._records: dict[tuple[str, str], _Record] = {}
         self.lockouts: dict[str, int] = {"name_and_source": 0, "source": 0, "name": 0}
+        self.failed_logins = 0
+        self.refused_locked = 0
+        """Attempts answered 429 because a lock was on (no password was checked)."""
 
     def _keys(self, username: str, source: str) -> tuple[tuple[str, str, Rule], ...]:
         return (
@@ -72,11 +75,13 @@ class LoginThrottle:
             if record is not None:
                 wait = max(wait, record.locked_until - now)
         if wait > 0:
+            self.refused_locked += 1
             minutes = max(1, round(wait / 60))
             raise AuthError(f"too many wrong passwords: try again in {minutes} min", retry_after=wait)
 
     def failed(self, username: str, source: str) -> None:
         now = self._clock.monotonic()
+        self.failed_logins += 1
         for kind, key, rule in self._keys(username, source):
             record = self._record(kind, key, now)
             record.failures += 1
@@ -86,6 +91,15 @@ class LoginThrottle:
                 record.failures = 0
                 record.locked_until = now + min(rule.cap, rule.first * 2 ** (record.lockouts - 1))
                 self.lockouts[kind] += 1
+
+    def status(self) -> dict[str, object]:
+        """What ``/healthz`` shows of logins: wrong passwords, lockouts by kind, attempts refused while
+        locked."""
+        return {
+            "failed": self.failed_logins,
+            "lockouts": dict(self.lockouts),
+            "refused_locked": self.refused_locked,
+        }
 
     def succeeded(self, username: str, source: str) -> None:
         """The right password from this source: its own count for this name starts over."""

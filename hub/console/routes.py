@@ -192,7 +192,7 @@ def _guard(handler: _Guarded, roles: tuple[Role, ...]) -> _Handler:
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # nested too deep: not a 500
         raise ValueError("body: not valid JSON") from None
     if not isinstance(body, dict):
         raise ValueError("body: expected a JSON object")

@@ -220,6 +220,10 @@ class Users:
         ``source`` is where the attempt comes from (an address, see ``hub.core.bounded_http.source_of``);
         lockouts count per name and source, per source and per name. A locked-out or over-budget attempt
         costs no hashing (``AuthError.retry_after`` says how long to wait)."""
+        if not USERNAME.fullmatch(username):
+            # no user has such a name; counted under one key, so a flood of long made-up names cannot
+            # grow the lockout table's keys (a login body may hold 64 KiB)
+            username = ""
         self.throttle.check(username, source)
         row = await self._row(username)
         stored = row[1] if row else self._decoy

@@ -223,7 +223,8 @@ class Inbound:
         self, frame: Frame, link: str, source: str, previous: bytes | None, *, ack: bool = True
     ) -> None:
         self.admission.refused[RefusalReason.REPLAYED.value] += 1
-        log.info("duplicate %s from %s:%s not stored", frame.id.hex(), link, source)
+        # debug only: anyone holding a recorded frame can send it again and again (it is counted above)
+        log.debug("duplicate %s from %s:%s not stored", frame.id.hex(), link, source)
         if ack:  # the sender missed our earlier ack
             self.acks.hop_ack(link, source, previous, frame.id, _ack_priority(frame))
 

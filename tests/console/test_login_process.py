@@ -64,6 +64,9 @@ def test_lockout_by_source_leaves_the_coordinator_in(hub: HubProcess) -> None:
     status, headers, body = login(hub, PASSWORD, GUESSER)
     assert status == 429, body
     assert 30 <= int(headers["Retry-After"]) <= 60
+    logins = hub.get("/healthz")["console_logins"]
+    assert logins["failed"] == 5 and logins["lockouts"]["name_and_source"] == 1, logins
+    assert logins["refused_locked"] == 1, logins
     status, headers, body = login(hub, PASSWORD, COORDINATOR)
     assert status == 200, body
     assert "Secure" not in headers["Set-Cookie"], "plain HTTP: a Secure cookie would never come back"
@@ -71,6 +74,9 @@ def test_lockout_by_source_leaves_the_coordinator_in(hub: HubProcess) -> None:
     cookie = headers["Set-Cookie"].split(";")[0]
     assert hub.http("GET", "/v1/inbox", None, {"Cookie": cookie})[0] == 401
     assert hub.http("GET", "/console/api/me", None, {"Cookie": cookie})[0] == 200
+    # A login body nested too deep for the JSON parser is bad input (400), not a server error.
+    nested = b"[" * 60_000
+    assert hub.http("POST", "/console/api/login", nested, {"Content-Type": "application/json"})[0] == 400
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

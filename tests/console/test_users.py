@@ -144,6 +144,16 @@ async def test_the_lockout_table_stays_bounded(users: Users, clock: ManualClock)
     assert len(users.throttle._records) <= login_guard.MAX_ENTRIES
 
 
+async def test_made_up_long_names_cannot_grow_the_lockout_table(users: Users) -> None:
+    # a login body may hold 64 KiB: a name no user can have is counted under one short key
+    for n in range(3):
+        with pytest.raises(AuthError, match="wrong username or password"):
+            await users.login(f"{n}" + "x" * 60_000, PASSWORD, source="192.0.2.7")
+    longest = max(len(key) for _, key in users.throttle._records)
+    assert longest < 100, f"a lockout key of {longest} characters"
+    assert users.throttle.failed_logins == 3
+
+
 async def test_sessions_expire_when_idle_and_after_their_lifetime(users: Users, clock: ManualClock) -> None:
     idle = await users.login("hansen", PASSWORD)
     clock.advance(3601)
