@@ -133,6 +133,7 @@ class Roster:
         self._own = RosterEntry.from_card(own, frozenset(Kind))
         self._entries: dict[bytes, RosterEntry] = {own.node_id: self._own}
         self._signed: dict[bytes, RosterEntry] = {}
+        self._retired: frozenset[bytes] = frozenset()  # old ids of rotated keys, still in their grace
         self.version: RosterVersion | None = None
 
     def get(self, node_id: bytes) -> RosterEntry | None:
@@ -149,10 +150,17 @@ class Roster:
         """Trust exactly the nodes of ``version`` (besides the local file's); its revocations win."""
         self.version = version
         self._signed = {n.node_id: RosterEntry.from_node(n) for n in version.nodes}
+        self._retired = frozenset(n.replaces for n in version.nodes if n.replaces)
 
     def __iter__(self) -> Iterator[RosterEntry]:
+        """The nodes to list, address and seal to: an old key in its grace after a rotation is not one
+        of them (``get`` still finds it, so its frames on the way are accepted until the grace ends)."""
         merged = {**self._signed, **self._entries}
-        return iter(e for e in merged.values() if e is self._own or not self.is_revoked(e.node_id))
+        return iter(
+            e
+            for e in merged.values()
+            if e is self._own or not (self.is_revoked(e.node_id) or e.node_id in self._retired)
+        )
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
