@@ -7,6 +7,7 @@ the lists, takes in visits and raises alarms.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from hub.citizens.vault import KEY_FILE, Vault
 from hub.core.clock import Clock
 from hub.core.errors import ConfigError, UsageError
 from hub.core.kinds.followup import OUTCOME
+
+log = logging.getLogger("beredt.citizens")
 
 
 class Desk:
@@ -170,10 +173,51 @@ class Desk:
                 item["first_runs_out"] = row["runs_out"] if first is None else min(first, row["runs_out"])
         return sorted(summary.values(), key=lambda s: (s["first_runs_out"] is None, s["first_runs_out"] or 0))
 
+    async def evacuation(
+        self, reader: Reader, citizens: Sequence[str], *, centre: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The evacuation centre's node id and the RESOURCE_REQUEST body asking it for transport for
+        ``citizens`` (ids and equipment, not the people); the centre is the one configured for their
+        district unless named. The caller sends it (the running hub, or the CLI through the hub's API)
+        and then calls ``evacuation_sent``."""
+        reader.check()
+        wanted = set(citizens)
+        chosen = [e for e in merge([await self.incidents.entries()]) if e.citizen in wanted]
+        if not chosen:
+            raise UsageError("ingen af de valgte borgere er på en opfølgningsliste")
+        if centre is None:
+            districts = {e.district for e in chosen}
+            nodes = [n for d in districts for n in self.config.centres.get(d, ())]
+            if not nodes:
+                raise UsageError(f"intet evakueringscenter er sat op for {', '.join(sorted(districts))}"
+                                 " ([citizens.centres] i konfigurationen)")  # fmt: skip
+            centre = nodes[0]
+        equipment = sorted({e for c in chosen for e in c.equipment})
+        body = {
+            "request": secrets.token_hex(4),
+            "resource": "transport",
+            "quantity": len(chosen),
+            "unit": "borgere",
+            "needed_by": int(min(e.runs_out for e in chosen)),
+            "text": f"Evakuering af {len(chosen)} strømafhængige borgere ({', '.join(equipment)}):"
+            f" {' '.join(e.citizen for e in chosen)}"[:200],
+        }
+        return centre, body
+
+    async def evacuation_sent(self, reader: Reader, body: dict[str, Any]) -> None:
+        """Write a sent evacuation request to the access log (its id and how many, not who)."""
+        await self.register.log(
+            reader, "evakuering anmodet", f"{body['request']}: {body['quantity']} borgere"
+        )
+
     async def erase(self, reader: Reader, citizen: str) -> bool:
-        """Erase a person from the register and from every incident row."""
+        """Erase a person from the register and from every incident row, and checkpoint the database so
+        the erased rows' old pages do not linger in its write-ahead log."""
         gone = await self.register.erase(reader, citizen)
         await self.incidents.erase_citizen(citizen)
+        if not await self.register.checkpoint():
+            log.warning("erasure of %s: the WAL is still in use; its old pages go at the next checkpoint",
+                        citizen)  # fmt: skip
         return gone
 
     @staticmethod

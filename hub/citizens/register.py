@@ -206,6 +206,15 @@ class Register:
         await self.log(reader, "slettet", citizen_id)
         return cursor.rowcount > 0
 
+    async def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database and empty it, so the old pages of an erased row
+        (still whole in earlier WAL frames and in the main file until a checkpoint) are overwritten
+        now, not at SQLite's next automatic checkpoint. False if another connection's open read kept
+        part of the log (then the next checkpoint finishes it)."""
+        async with self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+            row = await cursor.fetchone()
+        return row is not None and row[0] == 0
+
     async def generation(self) -> tuple[int, float]:
         """Changes whenever someone is added, updated or erased: (how many, the newest change)."""
         async with self._db.execute("SELECT COUNT(*), COALESCE(MAX(updated), 0) FROM citizens") as cursor:

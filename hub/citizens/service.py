@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,7 +46,7 @@ from hub.citizens.incidents import Incidents
 from hub.citizens.records import EQUIPMENT_DANISH, Citizen
 from hub.citizens.register import HUB_READER, Reader, Register
 from hub.citizens.settings import CitizensConfig
-from hub.core.errors import BeredtError, UsageError
+from hub.core.errors import BeredtError
 from hub.core.frame import Kind, Priority, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
 from hub.relay.events import MessageReceived
@@ -144,34 +143,12 @@ class FollowUp(Desk):
     ) -> str:
         """Ask the evacuation centre's hub for transport and beds for ``citizens`` (ids only; the text
         names the equipment, not the people). The centre is the one configured for their district."""
-        reader.check()
-        wanted = set(citizens)
-        chosen = [e for e in merge([await self.incidents.entries()]) if e.citizen in wanted]
-        if not chosen:
-            raise UsageError("ingen af de valgte borgere er på en opfølgningsliste")
-        if centre is None:
-            districts = {e.district for e in chosen}
-            nodes = [n for d in districts for n in self.config.centres.get(d, ())]
-            if not nodes:
-                raise UsageError(f"intet evakueringscenter er sat op for {', '.join(sorted(districts))}"
-                                 " ([citizens.centres] i konfigurationen)")  # fmt: skip
-            centre = nodes[0]
-        equipment = sorted({e for c in chosen for e in c.equipment})
-        request = secrets.token_hex(4)
-        body = {
-            "request": request,
-            "resource": "transport",
-            "quantity": len(chosen),
-            "unit": "borgere",
-            "needed_by": int(min(e.runs_out for e in chosen)),
-            "text": f"Evakuering af {len(chosen)} strømafhængige borgere ({', '.join(equipment)}):"
-            f" {' '.join(e.citizen for e in chosen)}"[:200],
-        }
+        centre, body = await self.evacuation(reader, citizens, centre=centre)
         await self.hub.submit(Kind.RESOURCE_REQUEST, bytes.fromhex(centre),
                               encode_payload(Kind.RESOURCE_REQUEST, body), priority=Priority.LIFE_SAFETY,
                               ttl_minutes=self.config.ttl_minutes)  # fmt: skip
-        await self.register.log(reader, "evakuering anmodet", f"{request}: {len(chosen)} borgere")
-        return request
+        await self.evacuation_sent(reader, body)
+        return str(body["request"])
 
     # ---- the loops ----------------------------------------------------------------------------------
 

@@ -25,10 +25,12 @@ from hub.citizens.followup import OUTCOME_DANISH
 from hub.citizens.records import EQUIPMENT_DANISH, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.sample import sample_csv
-from hub.cli.remote import load_config, print_table
+from hub.cli.remote import api_call, load_config, print_table, recipient
 from hub.console.messages import local_zone
 from hub.core.clock import SystemClock
 from hub.core.errors import UsageError
+from hub.core.handhelds import FILE_NAME as HANDHELDS_FILE
+from hub.core.handhelds import load_handhelds
 from hub.core.kinds.followup import OUTCOME
 from hub.service.config import HubConfig
 
@@ -41,13 +43,15 @@ def add_citizens_commands(
     citizens = subparsers.add_parser(
         "citizens",
         parents=[common],
-        help="register of power-dependent citizens: import, outage, list, visit, erase, export, log, sample",
+        help="register of power-dependent citizens: import, outage, list, visit, evacuate, erase, export,"
+        " log, sample",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  beredt citizens sample --count 40 --district Nord --district Syd > borgere.csv\n"
         "  beredt citizens import borgere.csv\n"
         "  beredt citizens outage --district Nord --district Syd\n"
         "  beredt citizens list\n"
+        "  beredt citizens evacuate 0a0b0c0d 1a2b3c4d   # transport from the district's evacuation centre\n"
         "  beredt citizens export --district Nord > nord.csv   # for the Nord team's hub",
     )
     actions = citizens.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -71,6 +75,13 @@ def add_citizens_commands(
     )
     visit.add_argument("--at", help="when, ISO 8601 (default: now)")
     visit.add_argument("--outage", help="the outage, when the citizen is on more than one list")
+    evacuate = actions.add_parser(
+        "evacuate", parents=[common], help="bed evakueringscentret om transport (kræver den kørende hub)"
+    )
+    evacuate.add_argument("citizen", nargs="+", help="register-id på borgere på en opfølgningsliste")
+    evacuate.add_argument(
+        "--centre", help="centrets hub: node-id eller navn (standard: [citizens.centres] for distriktet)"
+    )
     erase = actions.add_parser("erase", parents=[common], help="erase one person (their register id)")
     erase.add_argument("citizen")
     export = actions.add_parser("export", parents=[common], help="the register as CSV with ids, for a team")
@@ -100,6 +111,7 @@ def cmd_citizens(args: argparse.Namespace) -> int:
         "export": _export,
         "log": _access_log,
         "visit": _visit,
+        "evacuate": _evacuate,
     }
     config = load_config(args)
     if args.action == "import":
@@ -200,10 +212,30 @@ async def _visit(args: argparse.Namespace, desk: Desk) -> int:
     return EXIT_OK
 
 
+async def _evacuate(args: argparse.Namespace, desk: Desk) -> int:
+    config = load_config(args)
+    centre = None if args.centre is None else recipient(config, args.centre)
+    centre, body = await desk.evacuation(_reader(), args.citizen, centre=centre)
+    request = {"to": centre, "kind": "resource_request", "body": body, "priority": "life-safety",
+               "ttl_minutes": desk.config.ttl_minutes}  # fmt: skip
+    # the running hub signs, seals and sends it; without a hub this fails before anything is logged
+    answer = await asyncio.to_thread(api_call, config, "POST", "/v1/messages", request)
+    await desk.evacuation_sent(_reader(), body)
+    print(f"Evakuering anmodet hos {centre}: {body['quantity']} borgere (anmodning {body['request']})."
+          f" Følg leveringen med: beredt message {answer['id']}")  # fmt: skip
+    return EXIT_OK
+
+
 async def _erase(args: argparse.Namespace, desk: Desk) -> int:
     if not await desk.erase(_reader(), args.citizen):
         raise UsageError(f"ingen borger med id {args.citizen} i registret")
     print(f"Borger {args.citizen} er slettet fra registret og fra alle opfølgningslister.")
+    config = load_config(args)
+    for handheld in load_handhelds(config.data_dir / HANDHELDS_FILE).values():
+        if handheld.citizen == args.citizen:  # the file is the operator's: say so rather than rewrite it
+            print(f"Bemærk: håndsenderen {handheld.node_id} står stadig i {config.data_dir / HANDHELDS_FILE}"
+                  " for denne borger. Fjern dens [[handheld]]-afsnit der og på den hub, der ejer radioen,"
+                  " og genstart hubberne.", file=sys.stderr)  # fmt: skip
     return EXIT_OK
 
 

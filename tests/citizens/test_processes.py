@@ -1,7 +1,7 @@
 """Real ``beredt run`` processes over a real Mosquitto, driven by the ``beredt citizens`` CLI: the staff
 hub imports a fictitious register, marks an outage, the team's hub shows its list with names from its
-own register, and neither a spy subscribed to ``#`` on the broker nor a copy of either ``citizens.db``
-holds a name, CPR number or address."""
+own register, an evacuation request reaches the district's centre, and neither a spy subscribed to
+``#`` on the broker nor a copy of either ``citizens.db`` holds a name, CPR number or address."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, Spy]]:
             "teams": {"Nord": [team.node_id]},
             "tick_interval": 0.5,
             "alarm_hours": 48,
+            "centres": {"Nord": [team.node_id]},  # the team's hub stands in for the evacuation centre
         }
         staff.write_config()
         try:
@@ -119,6 +120,21 @@ def test_outage_from_the_cli_reaches_the_team_and_nothing_personal_leaks(
     assert all(r["alarm"] for r in _rows(staff))
     access = staff.cli("citizens", "log")
     assert "import" in access and "strømsvigt markeret" in access and "opfølgningsliste læst" in access
+
+    # the coordinator asks the district's evacuation centre for transport from the shell
+    second = str(rows[1]["id"])
+    out = staff.cli("citizens", "evacuate", first, second)
+    assert f"Evakuering anmodet hos {team.node_id}: 2 borgere" in out
+
+    def resource_requests() -> list[dict[str, Any]]:
+        inbox = json.loads(team.cli("inbox", "--json"))
+        return [m for m in inbox if m["kind"] == "resource_request"]
+
+    team.wait_for("the evacuation request at the centre", lambda: bool(resource_requests()), timeout=60)
+    (request,) = resource_requests()
+    assert request["priority"] == "life-safety" and request["body"]["quantity"] == 2
+    assert first in request["body"]["text"] and second in request["body"]["text"]
+    assert "evakuering anmodet" in staff.cli("citizens", "log")
 
     assert spy.seen, "the spy heard nothing: it is not listening"
     for person in people:

@@ -105,3 +105,25 @@ async def test_erasure_removes_the_person_and_their_key(tmp_path: Path) -> None:
         assert ("slettet", gone.id) in [(e["action"], e["subject"]) for e in await register.access_log()]
     finally:
         await register.close()
+
+
+async def test_erasure_leaves_no_old_copy_of_the_key_or_row_in_the_files(tmp_path: Path) -> None:
+    """With WAL, the erased row's old pages stay whole in earlier log frames and in the main file until a
+    checkpoint; erasure checkpoints, so a copy of the data folder taken right after holds neither."""
+    desk = await Desk.open(tmp_path, ManualClock(), create=True)
+    try:
+        await desk.register.import_csv(to_csv(PEOPLE), NURSE)
+        gone = PEOPLE[3]
+        async with desk.register.db.execute(
+            "SELECT wrapped_key, sealed FROM citizens WHERE id = ?", (gone.id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        wrapped, sealed = bytes(row[0]), bytes(row[1])
+        assert wrapped in _files(tmp_path) and sealed in _files(tmp_path)  # the copy would have them now
+        assert await desk.erase(NURSE, gone.id)
+        copied = _files(tmp_path)
+        assert wrapped not in copied and sealed not in copied
+        assert PEOPLE[4].id in {c.id for c in await desk.register.citizens(NURSE)}  # the others stay
+    finally:
+        await desk.aclose()

@@ -3,6 +3,7 @@ a file that is not there, a visit for someone on no list; each with a clear mess
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,41 @@ def test_mistakes_get_a_message_and_exit_2(config: Path, capsys: pytest.CaptureF
     assert "ikke på nogen igangværende opfølgningsliste" in capsys.readouterr().err
     assert main(["citizens", "outage", "-c", str(config)]) == 2
     assert "mindst ét distrikt" in capsys.readouterr().err
+
+
+def test_erasing_a_person_points_at_their_handheld(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    people = sample_citizens(2, ["Nord"])
+    export = config.parent / "eksport.csv"
+    export.write_text(to_csv(people))
+    assert main(["citizens", "import", str(export), "-c", str(config)]) == 0
+    key = base64.b64encode(bytes(range(32))).decode()
+    (config.parent / "data" / "handhelds.toml").write_text(
+        "".join(
+            f'[[handheld]]\nnode = "!0000000{n}"\npublic_key = "{key}"\ncitizen = "{p.id}"\n'
+            for n, p in enumerate(people)
+        )
+    )
+    capsys.readouterr()
+    assert main(["citizens", "erase", people[1].id, "-c", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert "er slettet" in out
+    assert "håndsenderen !00000001" in err and "!00000000" not in err
+
+
+def test_an_evacuation_needs_a_list_a_centre_and_the_running_hub(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    people = sample_citizens(2, ["Nord"])
+    export = config.parent / "eksport.csv"
+    export.write_text(to_csv(people))
+    assert main(["citizens", "import", str(export), "-c", str(config)]) == 0
+    assert main(["citizens", "evacuate", people[0].id, "-c", str(config)]) == 2
+    assert "ingen af de valgte borgere er på en opfølgningsliste" in capsys.readouterr().err
+    assert main(["citizens", "outage", "--district", "Nord", "-c", str(config)]) == 0
+    assert main(["citizens", "evacuate", people[0].id, "-c", str(config)]) == 2
+    assert "intet evakueringscenter er sat op for Nord" in capsys.readouterr().err
+    centre = "0123456789abcdef"
+    assert main(["citizens", "evacuate", people[0].id, "--centre", centre, "-c", str(config)]) != 0
+    assert "hub" in capsys.readouterr().err  # no hub runs here: it says so, and nothing is logged as sent
+    assert main(["citizens", "log", "-c", str(config)]) == 0
+    assert "evakuering anmodet" not in capsys.readouterr().out
