@@ -1,12 +1,15 @@
-"""Hop acks for a broadcast: each recipient settles its own copy, and none of them is mistaken for a
-forged ack of its siblings' copies (in-process hubs over one memory medium)."""
+"""Acks for a broadcast: each recipient settles its own copy, and none of them is mistaken for a forged
+ack of its siblings' copies; an end-to-end ack naming a broadcast, signed by one recipient, never settles
+the whole fan-out (in-process hubs over one memory medium)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from hub.core.frame import BROADCAST, Kind
 from hub.core.identity import Identity
+from hub.relay.events import EndToEndAcked
 from hub.relay.roster import Role
 from tests.inproc import eventually, hub_config, medium_name, peer, running
 
@@ -38,3 +41,24 @@ async def test_each_recipient_settles_only_its_own_copy(tmp_path: Path) -> None:
             assert states[HOMES[0].node_id] == states[HOMES[1].node_id] == "hop-acked"
             assert states[HOMES[2].node_id] != "hop-acked"
             assert staff.admission.refused["hop-ack-not-from-hop"] == 0
+
+            # A trusted recipient's end-to-end ack for the broadcast settles its own copy only: the third
+            # home, still down, keeps its open delivery.
+            acked = asyncio.Event()
+
+            async def watch() -> None:
+                async for event in staff.subscribe():
+                    if isinstance(event, EndToEndAcked) and event.id == message_id.hex():
+                        acked.set()
+
+            watcher = asyncio.create_task(watch())
+            await asyncio.sleep(0)  # the watcher subscribes before the ack can arrive
+            try:
+                await h0.submit(Kind.ACK, STAFF.node_id, message_id)
+                await asyncio.wait_for(acked.wait(), timeout=30)
+            finally:
+                watcher.cancel()
+            await staff.store.flush()
+            states = {row.hop: row.state for row in await staff.store.deliveries(message_id)}
+            assert states[HOMES[2].node_id] != "hop-acked", "one recipient's ack settled the whole fan-out"
+            assert staff.router.open_count() == 1
