@@ -46,6 +46,7 @@ from hub.relay.personal_alarms import PersonalAlarms
 from hub.relay.roster import DEFAULT_KINDS, Roster
 from hub.relay.roster import Role as NodeRole
 from hub.relay.roster_updates import RosterUpdates
+from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
 from hub.relay.settings import RelaySettings
 from hub.relay.store import Store
@@ -131,6 +132,9 @@ class Hub:
                     peer.name,
                     peer.node_id.hex(),
                 )
+        self.routes = RouteLearning(
+            self.identity, self.links, lambda node: self.roster.get(node) is not None, self.clock
+        )
         self.router = Router(
             me=self.node_id,
             store=self.store,
@@ -141,6 +145,7 @@ class Hub:
             events=self.events,
             routes=dict(config.routes),
             default_route=config.default_route,
+            learned=self.routes.next_hops,
         )
         self.acks = AckBatcher(
             self.identity, self.links, self.clock, self._submit_ack, config.timing.e2e_ack_delay
@@ -165,6 +170,7 @@ class Hub:
             self.links, lambda: self.roster, self.clock, self.neighbour_time
         )
         self.inbound.exercise = self.exercise
+        self.inbound.routes = self.routes
         self.roster_updates.on_revoked = self._report_revoked
         self.roster_updates.on_adopted = self._follow_rotations
         if self.roster.version is not None:  # a rotation approved while this hub was down
@@ -183,6 +189,7 @@ class Hub:
             group.create_task(supervised("maintenance", self._maintain_forever), name="maintenance")
             group.create_task(supervised("exercise", self.exercise.expire_forever), name="exercise")
             group.create_task(supervised("time", self.time_challenges.run), name="time")
+            group.create_task(supervised("routes", self.routes.run), name="routes")
             if self.config.trust.announce_interval > 0:
                 group.create_task(supervised("roster", self._announce_forever), name="roster")
             resumed = asyncio.Event()

@@ -30,6 +30,7 @@ from hub.relay.exercises import ExerciseState
 from hub.relay.links import LinkSet
 from hub.relay.roster import RosterEntry
 from hub.relay.roster_updates import RosterUpdates
+from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
 from hub.relay.store import Store
 
@@ -75,6 +76,7 @@ class Inbound:
         """Frames ignored because an exercise treats the link they came in on as down."""
         self.radio_status: dict[str, RadioStatus] = {}
         self.exercise: ExerciseState | None = None
+        self.routes: RouteLearning | None = None
 
     def reassembly_status(self) -> dict[str, int]:
         """Partial fragment sets held, their bytes and budget, and what was refused, evicted or expired."""
@@ -123,6 +125,8 @@ class Inbound:
             return
         if frame.kind is Kind.HOP_ACK:
             self._hop_ack(frame, link, received.source)
+        elif frame.kind is Kind.ROUTE:
+            self._route(frame, signer, link, received)
         elif await self._message(frame, data, link, received.source):
             self._learn(frame, signer, link, received)
 
@@ -171,6 +175,21 @@ class Inbound:
         if outcome.settled:
             self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
 
+    def _route(self, frame: Frame, signer: RosterEntry, link: str, received: Received) -> None:
+        """A neighbour's route announcement: taken by the route table, never stored nor forwarded. One
+        newer than any taken from its sender may teach its address (a replay never is newer), so a new
+        hub that announces itself becomes a neighbour without being configured."""
+        if self.routes is None:
+            why: str | None = "this hub does not learn routes"
+        else:
+            if frame.recipient == self.me and self.routes.newer(frame):
+                self._learn(frame, signer, link, received)
+            why = self.routes.hear(frame, self.me)
+        if why is not None:
+            self._refuse(
+                link, received.source, RefusalReason.NOT_ALLOWED, f"route announcement refused: {why}"
+            )
+
     def _learn(self, frame: Frame, signer: RosterEntry, link: str, received: Received) -> None:
         """A frame just stored as new, signed by a trusted node: perhaps its address.
 
@@ -194,7 +213,7 @@ class Inbound:
                 self._refuse(link, received.source, exc.reason, str(exc))
                 return
         if address is not None:
-            self.links.learn(frame.sender, link, address)
+            self.links.learn(frame.sender, link, address, signer.name)
 
     async def _e2e_ack(self, frame: Frame, link: str, source: str) -> None:
         """Settle what the ack's signer may settle: its own messages, its own copy of a broadcast."""

@@ -75,12 +75,16 @@ class LinkSet:
     def state(self, link: str, hop: bytes) -> LinkState:
         return self.health.state(link, hop.hex())
 
-    def learn(self, node_id: bytes, link: str, address: str) -> None:
+    def learn(self, node_id: bytes, link: str, address: str, name: str | None = None) -> None:
         """``node_id`` signed a fresh frame, new to us, that reached us directly from ``address`` on ``link``.
 
-        Only configured peers learn, one address per link, and a configured address always wins: what
-        is learned stays bounded by the config, whatever arrives."""
+        One address per link, and a configured address always wins. A node that is no configured peer
+        becomes one only when the caller names it (it is in the roster): what is learned stays bounded
+        by the config and the roster, whatever arrives."""
         peer = self.peers.get(node_id)
+        if peer is None and name is not None:
+            log.info("learned neighbour %s (%s) on %s", name, node_id.hex(), link)
+            peer = self.peers[node_id] = Peer(node_id, name, {}, {})
         if peer is None or peer.addresses.get(link):
             return
         old = peer.learned.get(link)

@@ -36,7 +36,8 @@ class Role(enum.StrEnum):
     REGION = "region"
 
 
-_ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.LOGBOOK_HEAD})  # every hub's log book has a witness
+# every hub's log book has a witness; every hub tells its neighbours what it reaches
+_ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.LOGBOOK_HEAD, Kind.ROUTE})
 DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     Role.STAFF: frozenset(Kind),
     Role.REGION: frozenset(Kind),

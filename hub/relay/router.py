@@ -20,7 +20,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hub.core.clock import Clock
@@ -87,6 +87,7 @@ class Router:
         events: EventBus,
         routes: dict[bytes, tuple[bytes, ...]],
         default_route: tuple[bytes, ...],
+        learned: Callable[[bytes], list[bytes]] | None = None,
     ) -> None:
         self.me = me
         self.store = store
@@ -97,6 +98,8 @@ class Router:
         self.events = events
         self.routes = routes
         self.default_route = default_route
+        self.learned = learned
+        """Learned next hops per destination (``hub.relay.route_learning``); configured routes win."""
         self.backoff = Backoff(initial=timing.retry_initial, cap=timing.retry_cap)
         self._park = Backoff(initial=PARKED_RECHECK, cap=PARKED_RECHECK)
         self._deliveries: dict[bytes, list[Delivery]] = {}
@@ -125,12 +128,13 @@ class Router:
         skip = {self.me, *exclude}
         if recipient == BROADCAST:
             return [p for p in self.links.peers if p not in skip]
+        learned = self.learned(recipient) if self.learned is not None else []
         if recipient in self.routes:
             hops: tuple[bytes, ...] = self.routes[recipient]
         elif recipient in self.links.peers:
-            hops = (recipient, *self.default_route)
+            hops = (recipient, *learned, *self.default_route)
         else:
-            hops = self.default_route
+            hops = (*learned, *self.default_route)
         return [h for h in dict.fromkeys(hops) if h not in skip]
 
     def delivery_hops(self, recipient: bytes, exclude: Iterable[bytes] = ()) -> list[bytes]:

@@ -109,8 +109,15 @@ def test_full_sealed_status_fits_one_meshtastic_packet() -> None:
     assert decode_payload(Kind.STATUS, opened) == FULL_STATUS
 
 
-def test_every_kind_but_acks_rosters_exercise_controls_and_log_book_heads_is_sealed_unless_public() -> None:
-    assert {Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.EXERCISE_CONTROL, Kind.LOGBOOK_HEAD} == NO_PERSONAL_DATA
+def test_every_kind_but_acks_rosters_exercise_controls_log_book_heads_and_routes_is_sealed_unless_public() -> None:
+    assert {
+        Kind.ACK,
+        Kind.HOP_ACK,
+        Kind.ROSTER,
+        Kind.EXERCISE_CONTROL,
+        Kind.LOGBOOK_HEAD,
+        Kind.ROUTE,
+    } == NO_PERSONAL_DATA
     for kind in Kind:
         assert sealed_by_default(kind) is (kind not in NO_PERSONAL_DATA)
         assert not sealed_by_default(kind, public=True)

@@ -4,8 +4,9 @@
 a list of hex ids for ACK and HOP_ACK) and returns the payload bytes; a bad body raises ``ValueError``
 whose message names the bad field. ``decode_payload`` turns payload bytes back into a JSON-serialisable
 value and raises ``hub.core.errors.ProtocolError`` for bytes that do not decode. TEXT is plain UTF-8; ACK and
-HOP_ACK are concatenated 16-byte message ids (the core's format); ROSTER payloads belong to the roster
-module and decode here only to hex; every other kind is a CBOR map described in ``hub.core.kinds.catalog``.
+HOP_ACK are concatenated 16-byte message ids (the core's format); ROSTER and ROUTE payloads belong to
+their own modules and decode here only to hex; every other kind is a CBOR map described in
+``hub.core.kinds.catalog``.
 Both functions are pure: no clock, no I/O.
 """
 
@@ -38,7 +39,9 @@ _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)
 
 # The kinds that cannot carry personal data: message ids and public cards, made by the hubs themselves.
 # Every other kind, including any added later, may name a citizen and is sealed unless marked public.
-NO_PERSONAL_DATA = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.EXERCISE_CONTROL, Kind.LOGBOOK_HEAD})
+NO_PERSONAL_DATA = frozenset(
+    {Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.EXERCISE_CONTROL, Kind.LOGBOOK_HEAD, Kind.ROUTE}
+)
 
 
 def sealed_by_default(kind: Kind, *, public: bool = False) -> bool:

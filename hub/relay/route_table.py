@@ -1,0 +1,265 @@
+"""Learned routes: each hub's next hops per destination, from its neighbours' ROUTE announcements.
+
+Path-vector (``hub.core.kinds.routes``): a neighbour tells us, for every destination it reaches, its
+cost and the whole path. We take a path only if it does not hold our own id and is at most ``MAX_PATH``
+long, so a loop cannot form and no bad news has to count to infinity; a destination we lose is
+withdrawn explicitly at once (triggered), and an entry not refreshed within ``EXPIRY_INTERVALS`` of its
+sender's intervals is forgotten, so a relay that vanished silently is routed around within three
+intervals. Split horizon comes with it: a route through a neighbour is never offered back to it, and
+when our best route to a destination starts going through a neighbour we withdraw it from that one
+(poisoned reverse), so it drops any route through us at once.
+
+Radio links cannot carry a whole table (EU868 allows 36 s of airtime an hour). To a neighbour reached
+only over a metered link (LoRa, SINE) a hub sends, rarely, just what is behind radio hops (routes costing
+at least ``RADIO_COST``) and, if it holds no default itself, a *default*: "everything else through me".
+A default is taken only from a hub that has no default of its own, so a chain of defaults is one hop long
+and cannot loop; explicit routes always come first. Paid links (satellite) carry no announcements.
+
+The cost of a hop is the cost of the cheapest link kind that reaches that neighbour
+(``LINK_COSTS``); among equal costs the shorter path wins, then the lower neighbour id, so every hub
+decides the same way. Only destinations ``known`` (the roster) are learned, so what one neighbour can
+make us hold is bounded by the roster's size. Sans-IO: time is passed in, nothing is sent here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from hub.core.kinds.routes import (
+    EXPIRY_INTERVALS,
+    MAX_PATH,
+    RouteAnnouncement,
+    RouteEntry,
+    paginate,
+)
+
+LINK_COSTS = {"internet": 1, "memory": 1, "mqtt": 2, "lora": 10, "sine": 10, "satellite": 100}
+"""What one hop over a link of each kind costs; unknown kinds cost as much as satellite."""
+UNKNOWN_KIND_COST = 100
+RADIO_COST = LINK_COSTS["lora"]
+
+
+def hop_cost(kind: str) -> int:
+    return LINK_COSTS.get(kind, UNKNOWN_KIND_COST)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    cost: int
+    path: tuple[bytes, ...]
+    """From us: the next hop first, the destination last."""
+    expires: float
+
+    @property
+    def rank(self) -> tuple[int, int, bytes]:
+        return (self.cost, len(self.path), self.path[0])
+
+
+@dataclass(slots=True)
+class Pace:
+    """How often one neighbour is told our table: in full every ``interval``, changes at most every
+    ``gap``; over a ``radio`` link only the radio part and a default."""
+
+    interval: float
+    gap: float
+    radio: bool = False
+    told_default: bool = False
+    next_full: float = 0.0
+    last_sent: float = float("-inf")
+    pending: set[bytes] = field(default_factory=set)
+
+
+class RouteTable:
+    def __init__(self, me: bytes, known: Callable[[bytes], bool] = lambda _: True) -> None:
+        self.me = me
+        self.known = known
+        self._cost: dict[bytes, int] = {}
+        """Neighbour -> cost of the hop to it; absent: not a neighbour now."""
+        self._heard: dict[bytes, dict[bytes, Route]] = {}
+        """Neighbour -> destination -> the route through that neighbour."""
+        self._best: dict[bytes, list[Route]] = {}
+        self._pace: dict[bytes, Pace] = {}
+        self._defaults: dict[bytes, float] = {}
+        self._next_expiry = float("inf")
+        """No entry expires before this: most calls to ``expire`` are a comparison."""
+        """Neighbour offering itself as the way to everything else -> when that offer expires."""
+
+    # ---- what we know -------------------------------------------------------------------------------
+
+    def next_hops(self, destination: bytes) -> list[bytes]:
+        """Neighbours to try for ``destination``, best first (explicit routes, then defaults); empty if
+        none reaches it."""
+        hops = [route.path[0] for route in self._best.get(destination, ())]
+        if destination != self.me and self._defaults and self.known(destination):
+            by_cost = sorted(self._defaults, key=lambda n: (self._cost[n], n))
+            hops += [n for n in by_cost if n not in hops]
+        return hops
+
+    @property
+    def offers_default(self) -> bool:
+        """Whether we may offer ourselves as a default: we know routes and rely on no default."""
+        return bool(self._best) and not self._defaults
+
+    def best(self, destination: bytes) -> Route | None:
+        routes = self._best.get(destination)
+        return routes[0] if routes else None
+
+    def destinations(self) -> list[bytes]:
+        return list(self._best)
+
+    def neighbours(self) -> list[bytes]:
+        return list(self._cost)
+
+    # ---- what changes it ----------------------------------------------------------------------------
+
+    def neighbour_up(self, neighbour: bytes, cost: int, pace: Pace) -> None:
+        """``neighbour`` is reachable directly at ``cost``: announce to it at ``pace`` (a full table now).
+        Routes through it count once it has announced itself."""
+        if neighbour == self.me:
+            return
+        if neighbour not in self._cost:
+            self._pace[neighbour] = pace
+        old = self._cost.get(neighbour)
+        self._cost[neighbour] = cost
+        routes = self._heard.get(neighbour)
+        if old is not None and old != cost and routes:
+            for dest, route in list(routes.items()):
+                routes[dest] = Route(route.cost - old + cost, route.path, route.expires)
+            self._recompute(list(routes))
+
+    def neighbour_down(self, neighbour: bytes) -> None:
+        """No link reaches ``neighbour`` now: forget every route through it."""
+        if self._cost.pop(neighbour, None) is None:
+            return
+        self._pace.pop(neighbour, None)
+        self._drop_default(neighbour)
+        self._recompute(self._heard.pop(neighbour, {}))
+
+    def set_pace(self, neighbour: bytes, pace: Pace) -> None:
+        """Change how ``neighbour`` is told (its best link changed kind); a full table goes out now."""
+        if neighbour in self._pace:
+            pace.pending = self._pace[neighbour].pending
+            self._pace[neighbour] = pace
+
+    def hear(self, neighbour: bytes, announcement: RouteAnnouncement, now: float) -> int:
+        """Take ``neighbour``'s announcement; return how many of its entries were refused (loops,
+        unknown destinations, too long). A neighbour we hold no link to is ignored."""
+        cost = self._cost.get(neighbour)
+        if cost is None:
+            return len(announcement.entries)
+        routes = self._heard.setdefault(neighbour, {})
+        expires = now + EXPIRY_INTERVALS * announcement.interval
+        self._next_expiry = min(self._next_expiry, expires)
+        routes[neighbour] = Route(cost, (neighbour,), expires)
+        touched: list[bytes] = [neighbour]
+        refused = 0
+        for entry in announcement.entries:
+            path = (neighbour, *entry.path)
+            dest = entry.destination
+            if self.me in path or neighbour in entry.path or len(path) > MAX_PATH or not self.known(dest):
+                refused += 1
+                if dest in routes and dest != neighbour:  # its route now runs through us: drop ours via it
+                    del routes[dest]
+                    touched.append(dest)
+                continue
+            routes[dest] = Route(cost + entry.cost, path, expires)
+            touched.append(dest)
+        for dest in announcement.withdrawn:
+            if dest != neighbour and routes.pop(dest, None) is not None:
+                touched.append(dest)
+        if announcement.default:
+            self._defaults[neighbour] = expires
+        self._recompute(touched)
+        return refused
+
+    def _drop_default(self, neighbour: bytes) -> None:
+        self._defaults.pop(neighbour, None)
+
+    def expire(self, now: float) -> None:
+        """Forget entries whose sender has not repeated them in time."""
+        if now < self._next_expiry:
+            return
+        later = [r.expires for routes in self._heard.values() for r in routes.values() if r.expires > now]
+        later += [e for e in self._defaults.values() if e > now]
+        self._next_expiry = min(later, default=float("inf"))
+        for routes in self._heard.values():
+            stale = [dest for dest, route in routes.items() if route.expires <= now]
+            for dest in stale:
+                del routes[dest]
+            self._recompute(stale)
+        for neighbour in [n for n, expires in self._defaults.items() if expires <= now]:
+            self._drop_default(neighbour)
+
+    def _recompute(self, destinations: Iterable[bytes]) -> None:
+        for dest in set(destinations):
+            if dest == self.me:
+                continue
+            routes = sorted(
+                (r for n, heard in self._heard.items() if (r := heard.get(dest)) is not None),
+                key=lambda r: r.rank,
+            )
+            old = self._best.get(dest)
+            if routes:
+                self._best[dest] = routes
+            else:
+                self._best.pop(dest, None)
+            if _head(old) != _head(routes):
+                for pace in self._pace.values():
+                    pace.pending.add(dest)
+
+    # ---- what we tell ---------------------------------------------------------------------------------
+
+    def outgoing(self, now: float) -> dict[bytes, list[RouteAnnouncement]]:
+        """The announcements due now, per neighbour: the full table when its interval is up, else the
+        changes since the last one once its gap has passed."""
+        due: dict[bytes, list[RouteAnnouncement]] = {}
+        offers_default = self.offers_default
+        for neighbour, pace in self._pace.items():
+            if pace.radio and pace.told_default != offers_default:
+                pace.pending.add(self.me)  # radio neighbours learn it at their next gap
+            if now >= pace.next_full:
+                dests: Iterable[bytes] = self._best.keys()
+                pace.next_full = now + pace.interval
+                full = True
+            elif pace.pending and now >= pace.last_sent + pace.gap:
+                dests = pace.pending & self._best.keys()
+                full = False
+            else:
+                continue
+            withdrawn = [d for d in pace.pending if d not in self._best and d not in (neighbour, self.me)]
+            entries, poisoned = self._offer(neighbour, dests, pace)
+            default = pace.radio and offers_default
+            news = default != pace.told_default
+            pace.told_default = default
+            pace.pending.clear()
+            pace.last_sent = now
+            if full or entries or withdrawn or poisoned or news:
+                interval = max(1, round(pace.interval))
+                due[neighbour] = paginate(interval, entries, [*withdrawn, *poisoned], default=default)
+                if not due[neighbour]:  # nothing to say, but our silence would expire our own entry
+                    due[neighbour] = [RouteAnnouncement(interval)]
+        return due
+
+    def _offer(
+        self, neighbour: bytes, dests: Iterable[bytes], pace: Pace
+    ) -> tuple[list[RouteEntry], list[bytes]]:
+        """What ``neighbour`` may hear about ``dests``: our best route, unless it runs through the
+        neighbour (then, if it changed, a withdrawal: poisoned reverse) or is the neighbour itself; over
+        radio only routes that cross a radio hop already."""
+        entries: list[RouteEntry] = []
+        poisoned: list[bytes] = []
+        for dest in sorted(dests):
+            if dest == neighbour:
+                continue
+            route = self._best[dest][0]
+            if neighbour in route.path:
+                if dest in pace.pending:
+                    poisoned.append(dest)
+            elif len(route.path) < MAX_PATH and (not pace.radio or route.cost >= RADIO_COST):
+                entries.append(RouteEntry(route.cost, route.path))
+        return entries, poisoned
+
+
+def _head(routes: list[Route] | None) -> tuple[int, tuple[bytes, ...]] | None:
+    return (routes[0].cost, routes[0].path) if routes else None

@@ -1,0 +1,213 @@
+"""Learned routes: the path-vector table alone, and many tables over memory links on a manual clock."""
+
+from __future__ import annotations
+
+import cbor2
+import pytest
+
+from hub.core.errors import ProtocolError
+from hub.core.kinds.routes import MAX_PATH, RouteAnnouncement, RouteEntry, decode, encode, paginate
+from hub.relay.route_table import Pace, RouteTable
+from drill.route_mesh import FREE_PACE, RouteMesh
+
+
+def nid(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+A, B, C, D, E = (nid(n) for n in range(1, 6))
+
+
+def free_pace() -> Pace:
+    return Pace(*FREE_PACE)
+
+
+# ---- the payload --------------------------------------------------------------------------------------
+
+
+def test_announcement_round_trips() -> None:
+    sent = RouteAnnouncement(30, (RouteEntry(3, (B, C)), RouteEntry(1, (D,))), (E,), default=True)
+    assert decode(encode(sent)) == sent
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"\xa0", "interval"),
+        (encode(RouteAnnouncement(30))[:-1], "not CBOR"),
+        (cbor2.dumps({1: 30, 2: [[1, b"\x01"]]}), "not a list of 8-byte"),
+        (cbor2.dumps({1: 30, 2: [[-1, A]]}), "cost"),
+        (cbor2.dumps({1: 30, 4: 1}), "default"),
+    ],
+)
+def test_bad_payloads_are_refused_with_a_reason(body: bytes, why: str) -> None:
+    with pytest.raises(ProtocolError, match=why):
+        decode(body)
+
+
+def test_a_path_holding_a_node_twice_or_too_long_is_refused() -> None:
+    twice = encode(RouteAnnouncement(30, (RouteEntry(2, (B, C, B)),)))
+    with pytest.raises(ProtocolError, match="twice"):
+        decode(twice)
+    long = encode(RouteAnnouncement(30, (RouteEntry(2, tuple(nid(100 + i) for i in range(MAX_PATH + 1))),)))
+    with pytest.raises(ProtocolError, match="hops"):
+        decode(long)
+
+
+def test_a_large_table_is_cut_into_self_contained_pages() -> None:
+    entries = [RouteEntry(i, (nid(1000 + i), nid(2000 + i))) for i in range(400)]
+    pages = paginate(30, entries, [nid(9)], budget=4000)
+    assert len(pages) > 1
+    assert all(len(encode(page)) <= 4000 for page in pages)
+    assert [e for page in pages for e in decode(encode(page)).entries] == entries
+    assert [w for page in pages for w in page.withdrawn] == [nid(9)]
+
+
+# ---- one table ----------------------------------------------------------------------------------------
+
+
+def test_a_path_through_ourselves_is_refused_and_drops_the_route_through_that_neighbour() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (C,)),)), now=0)
+    assert table.next_hops(C) == [B]
+    refused = table.hear(B, RouteAnnouncement(30, (RouteEntry(2, (A, C)),)), now=1)
+    assert refused == 1
+    assert table.next_hops(C) == []
+    assert table.next_hops(B) == [B]
+
+
+def test_unknown_destinations_are_not_learned() -> None:
+    table = RouteTable(A, known=lambda n: n != D)
+    table.neighbour_up(B, 1, free_pace())
+    assert table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (C,)), RouteEntry(1, (D,)))), now=0) == 1
+    assert table.destinations() == [B, C] or set(table.destinations()) == {B, C}
+
+
+def test_cheapest_then_shortest_route_first_and_withdrawal_falls_back() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.neighbour_up(C, 10, free_pace())
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(3, (E, D)),)), now=0)
+    table.hear(C, RouteAnnouncement(30, (RouteEntry(1, (D,)),)), now=0)
+    assert table.next_hops(D) == [B, C]  # 1 + 3 < 10 + 1
+    table.hear(B, RouteAnnouncement(30, withdrawn=(D,)), now=1)
+    assert table.next_hops(D) == [C]
+
+
+def test_entries_expire_unless_repeated() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (C,)),)), now=0)
+    table.expire(74)
+    assert table.next_hops(C) == [B]
+    table.expire(75)
+    assert table.next_hops(C) == []
+    assert table.next_hops(B) == []  # the neighbour itself fell silent too
+
+
+def test_split_horizon_and_poisoned_reverse() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.neighbour_up(C, 1, free_pace())
+    table.outgoing(0)
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (D,)),)), now=0)
+    sent = table.outgoing(2)
+    to_b = [e.destination for page in sent[B] for e in page.entries]
+    to_c = [e.path for page in sent[C] for e in page.entries]
+    assert D not in to_b  # never offered back to the neighbour it goes through
+    assert [w for page in sent[B] for w in page.withdrawn] == [D]  # and withdrawn from it at once
+    assert (B, D) in to_c
+
+
+def test_radio_neighbours_get_a_default_and_only_radio_routes() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.neighbour_up(C, 10, Pace(1800, 300, radio=True))
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (D,)), RouteEntry(12, (E,)))), now=0)
+    sent = table.outgoing(0)[C]
+    assert sent[0].default
+    assert [e.destination for page in sent for e in page.entries] == [E]  # E is behind a radio hop
+
+    stub = RouteTable(C)
+    stub.neighbour_up(A, 10, Pace(1800, 300, radio=True))
+    for page in sent:
+        stub.hear(A, page, now=0)
+    assert stub.next_hops(D) == [A]  # through the default
+    assert not stub.offers_default  # one default deep: a stub never passes one on
+
+
+# ---- many tables --------------------------------------------------------------------------------------
+
+
+def ring_with_stubs(mesh: RouteMesh, ring: int, stubs: int) -> list[bytes]:
+    nodes = [nid(i) for i in range(ring + stubs)]
+    for node in nodes:
+        mesh.add_node(node)
+    for i in range(ring):
+        mesh.link(nodes[i], nodes[(i + 1) % ring], "internet")
+    for i in range(stubs):
+        mesh.link(nodes[ring + i], nodes[i % ring], "internet")
+    return nodes
+
+
+def test_a_ring_converges_and_routes_around_a_relay_lost_silently_without_loops() -> None:
+    mesh = RouteMesh()
+    nodes = ring_with_stubs(mesh, 6, 6)
+    mesh.link(nodes[6 + 2], nodes[3], "internet")  # the stub on relay 2 also reaches relay 3
+    mesh.run(15)
+    assert mesh.unreached(nodes) == []
+    mesh.kill(nodes[2])
+    lost_at = mesh.now
+    while mesh.unreached(nodes):
+        mesh.run(1)
+        assert mesh.loops(nodes) == []  # at every step, not just at the end
+        assert mesh.now - lost_at <= 3 * FREE_PACE[0], mesh.unreached(nodes)[:3]
+    path, arrived = mesh.forwarding(nodes[0], nodes[8])
+    assert arrived and nodes[2] not in path
+
+
+def test_a_cut_line_does_not_count_to_infinity() -> None:
+    mesh = RouteMesh()
+    for node in (A, B, C):
+        mesh.add_node(node)
+    mesh.link(A, B, "internet")
+    mesh.link(B, C, "internet")
+    mesh.run(5)
+    assert mesh.forwarding(A, C) == ([A, B, C], True)
+    mesh.unlink(B, C)
+    mesh.run(3)
+    assert mesh.tables[A].next_hops(C) == []
+    assert mesh.tables[B].next_hops(C) == []
+    sent_before = mesh.sent["internet"].frames
+    mesh.run(60)
+    assert mesh.tables[A].next_hops(C) == []
+    assert mesh.sent["internet"].frames - sent_before <= 2 * 2 * 2 + 2  # full refreshes only: no churn
+
+
+def test_a_moved_care_home_is_relearned_within_seconds() -> None:
+    mesh = RouteMesh()
+    nodes = ring_with_stubs(mesh, 5, 5)
+    home = nodes[5]
+    mesh.run(15)
+    assert mesh.forwarding(nodes[2], home)[0][-2] == nodes[0]
+    mesh.unlink(home, nodes[0])
+    mesh.link(home, nodes[3], "internet")
+    mesh.run(10)
+    assert mesh.unreached(nodes) == []
+    assert all(mesh.forwarding(n, home)[0][-2] == nodes[3] for n in nodes if n not in (home, nodes[3]))
+
+
+def test_a_lora_only_care_home_reaches_everyone_through_a_default() -> None:
+    mesh = RouteMesh()
+    nodes = ring_with_stubs(mesh, 4, 0)
+    home = nid(99)
+    mesh.add_node(home)
+    mesh.run(15)
+    mesh.link(home, nodes[1], "lora")
+    mesh.run(15)
+    assert mesh.unreached([*nodes, home]) == []
+    assert mesh.sent["lora"].frames == 2  # one announcement each way, until the next interval
+    mesh.run(3600)
+    assert mesh.sent_by[home]["lora"].frames <= 3
+    assert mesh.sent_by[nodes[1]]["lora"].frames <= 3
