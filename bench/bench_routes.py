@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.core.frame import HEADER_SIZE, SIGNATURE_SIZE
 from drill.route_mesh import FREE_PACE, RouteMesh
+from hub.core.frame import HEADER_SIZE, SIGNATURE_SIZE
 from transports.lora_airtime import ModemPreset, packet_airtime
 
 INTERVAL = FREE_PACE[0]
@@ -96,9 +96,9 @@ def main() -> None:
     took, loops = converge(mesh, nodes, 600)
     print(f"start: every hub reaches every other after {took:.1f} s; forwarding loops seen: {loops}")
 
-    mesh.run(3600 - mesh.now)  # settle into a steady hour, then measure one
+    mesh.run(3600 - mesh.now, dt=1.0)  # settle into a steady hour, then measure one
     before = {n: {k: (s.frames, s.payload_bytes) for k, s in mesh.sent_by.get(n, {}).items()} for n in nodes}
-    mesh.run(3600)
+    mesh.run(3600, dt=1.0)
     internet = []
     airtime = []
     for node in nodes:

@@ -86,6 +86,9 @@ class RefusalReason(enum.StrEnum):
     ADDRESS_CARD = "address-card"
     """An address card that is forged, another node's, expired or older than one already taken: the
     frame it came with is kept, no address is learned from it."""
+    ROUTE = "route"
+    """A route announcement relayed, from no neighbour, older than the last one taken, or undecodable:
+    nothing in it is learned."""
 
 
 class TrustError(BeredtError):

@@ -186,9 +186,7 @@ class Inbound:
                 self._learn(frame, signer, link, received)
             why = self.routes.hear(frame, self.me)
         if why is not None:
-            self._refuse(
-                link, received.source, RefusalReason.NOT_ALLOWED, f"route announcement refused: {why}"
-            )
+            self._refuse(link, received.source, RefusalReason.ROUTE, f"route announcement refused: {why}")
 
     def _learn(self, frame: Frame, signer: RosterEntry, link: str, received: Received) -> None:
         """A frame just stored as new, signed by a trusted node: perhaps its address.

@@ -10,8 +10,8 @@ when our best route to a destination starts going through a neighbour we withdra
 (poisoned reverse), so it drops any route through us at once.
 
 Radio links cannot carry a whole table (EU868 allows 36 s of airtime an hour). To a neighbour reached
-only over a metered link (LoRa, SINE) a hub sends, rarely, just what is behind radio hops (routes costing
-at least ``RADIO_COST``) and, if it holds no default itself, a *default*: "everything else through me".
+only over a metered link (LoRa, SINE) a hub sends, rarely, just what it reaches through its other radio
+neighbours and, if it holds no default itself, a *default*: "everything else through me".
 A default is taken only from a hub that has no default of its own, so a chain of defaults is one hop long
 and cannot loop; explicit routes always come first. Paid links (satellite) carry no announcements.
 
@@ -37,7 +37,6 @@ from hub.core.kinds.routes import (
 LINK_COSTS = {"internet": 1, "memory": 1, "mqtt": 2, "lora": 10, "sine": 10, "satellite": 100}
 """What one hop over a link of each kind costs; unknown kinds cost as much as satellite."""
 UNKNOWN_KIND_COST = 100
-RADIO_COST = LINK_COSTS["lora"]
 
 
 def hop_cost(kind: str) -> int:
@@ -65,6 +64,8 @@ class Pace:
     gap: float
     radio: bool = False
     told_default: bool = False
+    offered: set[bytes] = field(default_factory=set)
+    """Over radio: the destinations this neighbour was offered, the only ones worth withdrawing there."""
     next_full: float = 0.0
     last_sent: float = float("-inf")
     pending: set[bytes] = field(default_factory=set)
@@ -229,6 +230,11 @@ class RouteTable:
                 continue
             withdrawn = [d for d in pace.pending if d not in self._best and d not in (neighbour, self.me)]
             entries, poisoned = self._offer(neighbour, dests, pace)
+            if pace.radio:  # airtime: withdraw there only what was offered there
+                withdrawn = [d for d in withdrawn if d in pace.offered]
+                poisoned = [d for d in poisoned if d in pace.offered]
+                pace.offered.difference_update(withdrawn, poisoned)
+                pace.offered.update(e.destination for e in entries)
             default = pace.radio and offers_default
             news = default != pace.told_default
             pace.told_default = default
@@ -241,12 +247,16 @@ class RouteTable:
                     due[neighbour] = [RouteAnnouncement(interval)]
         return due
 
+    def _radio(self, neighbour: bytes) -> bool:
+        pace = self._pace.get(neighbour)
+        return pace is not None and pace.radio
+
     def _offer(
         self, neighbour: bytes, dests: Iterable[bytes], pace: Pace
     ) -> tuple[list[RouteEntry], list[bytes]]:
         """What ``neighbour`` may hear about ``dests``: our best route, unless it runs through the
         neighbour (then, if it changed, a withdrawal: poisoned reverse) or is the neighbour itself; over
-        radio only routes that cross a radio hop already."""
+        radio only routes whose first hop is itself a radio neighbour (what only radio reaches)."""
         entries: list[RouteEntry] = []
         poisoned: list[bytes] = []
         for dest in sorted(dests):
@@ -256,7 +266,7 @@ class RouteTable:
             if neighbour in route.path:
                 if dest in pace.pending:
                     poisoned.append(dest)
-            elif len(route.path) < MAX_PATH and (not pace.radio or route.cost >= RADIO_COST):
+            elif len(route.path) < MAX_PATH and (not pace.radio or self._radio(route.path[0])):
                 entries.append(RouteEntry(route.cost, route.path))
         return entries, poisoned
 

@@ -109,7 +109,7 @@ def test_full_sealed_status_fits_one_meshtastic_packet() -> None:
     assert decode_payload(Kind.STATUS, opened) == FULL_STATUS
 
 
-def test_every_kind_but_acks_rosters_exercise_controls_log_book_heads_and_routes_is_sealed_unless_public() -> None:
+def test_every_kind_but_the_hubs_own_traffic_is_sealed_unless_public() -> None:
     assert {
         Kind.ACK,
         Kind.HOP_ACK,

@@ -107,7 +107,7 @@ async def test_a_relayed_route_announcement_is_refused_and_changes_nothing(
 
         async def watch() -> None:
             async for event in a.subscribe():
-                if isinstance(event, FrameRefused) and event.reason == "not-allowed":
+                if isinstance(event, FrameRefused) and event.reason == "route":
                     refusals.append(event)
 
         watcher = asyncio.create_task(watch())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import cbor2
 import pytest
 
+from drill.route_mesh import FREE_PACE, RouteMesh
 from hub.core.errors import ProtocolError
 from hub.core.kinds.routes import MAX_PATH, RouteAnnouncement, RouteEntry, decode, encode, paginate
 from hub.relay.route_table import Pace, RouteTable
-from drill.route_mesh import FREE_PACE, RouteMesh
 
 
 def nid(n: int) -> bytes:
@@ -124,10 +124,13 @@ def test_radio_neighbours_get_a_default_and_only_radio_routes() -> None:
     table = RouteTable(A)
     table.neighbour_up(B, 1, free_pace())
     table.neighbour_up(C, 10, Pace(1800, 300, radio=True))
-    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (D,)), RouteEntry(12, (E,)))), now=0)
+    table.neighbour_up(E, 10, Pace(1800, 300, radio=True))
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (D,)), RouteEntry(12, (nid(7),)))), now=0)
+    table.hear(E, RouteAnnouncement(1800), now=0)
     sent = table.outgoing(0)[C]
     assert sent[0].default
-    assert [e.destination for page in sent for e in page.entries] == [E]  # E is behind a radio hop
+    # only what another radio neighbour gives access to; the rest is covered by the default
+    assert [e.path for page in sent for e in page.entries] == [(E,)]
 
     stub = RouteTable(C)
     stub.neighbour_up(A, 10, Pace(1800, 300, radio=True))
