@@ -139,6 +139,9 @@ class TetraRadio:
         """Command prefix -> CME error codes answered to the next such commands, one each."""
         self.silent: set[str] = set()
         """Command prefixes the radio never answers."""
+        self.mute = False
+        """A hung terminal still plugged in: it reads everything and says nothing at all (no answer, no
+        echo, no SDS or report from the network) until unmuted."""
         self.routed_pids: set[int] = set()
         self.routed_ranges: set[int] = set()
         self.status_routed = False
@@ -182,7 +185,7 @@ class TetraRadio:
                 self._command(line)
 
     def data_to_send(self) -> bytes:
-        out = bytes(self._out)
+        out = b"" if self.mute else bytes(self._out)
         self._out.clear()
         return out
 

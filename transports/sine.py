@@ -47,6 +47,7 @@ from hardware.tetra_driver import (
 from hub.core.errors import (
     BudgetExhausted,
     CmeError,
+    CommandTimeout,
     DeliveryRefused,
     DeviceGone,
     FrameTooLarge,
@@ -99,6 +100,8 @@ class SineTransport:
         self._last_sent = float("-inf")
         self._present = False
         self._registered = True
+        self._down_reason = ""
+        """Why a present radio is not usable: not registered, or not answering commands."""
         self._peers_down: dict[str, float] = {}  # ISSI -> loop time its last SDS failed
         self.peer_hold = 300.0
         """Seconds ``probe`` reports a failed peer as down before letting the router try it again."""
@@ -229,7 +232,7 @@ class SineTransport:
         if self._closed:
             raise TransportClosed("send after close", transport=self.name, peer=dest)
         if not self.up:
-            reason = "radio not registered on the network" if self._present else "radio unplugged"
+            reason = self._down_reason if self._present else "radio unplugged"
             raise LinkDown(reason, transport=self.name, peer=dest)
 
     def _allocate_ref(self, dest: str) -> int:
@@ -287,6 +290,13 @@ class SineTransport:
         except DeviceGone:
             _settle(job.future, LinkDown("radio unplugged mid-send", transport=self.name, peer=job.dest))
             raise
+        except CommandTimeout as exc:
+            # Plugged in but mute: nothing else would tell us, so the command deadline does. The link goes
+            # down at once (what waits goes elsewhere); the health check brings it back once it answers.
+            reason = f"radio not answering: {exc}"
+            _settle(job.future, LinkDown(reason, transport=self.name, peer=job.dest))
+            self._set_usable(False, reason)
+            return
         except CmeError as exc:
             if exc.code in pei.BUSY_ERRORS:  # still busy after the driver's retries: later, not down
                 self.counters["refused"] += 1
@@ -403,20 +413,33 @@ class SineTransport:
             await asyncio.sleep(self._options.health_interval)
             try:
                 registered = await self._driver.registered()
+                reason = "registered on the network" if registered else "not registered on the network"
             except DeviceGone:
                 raise
             except CmeError as exc:
                 if exc.code in pei.BUSY_ERRORS:
                     continue  # a busy radio tells nothing about registration: ask again next time
                 self._log.warning("%s: registration check failed: %s", self.name, exc)
-                registered = False
+                registered, reason = False, "not registered on the network"
+            except CommandTimeout as exc:
+                registered, reason = False, f"radio not answering: {exc}"
             except (ModemError, ProtocolError) as exc:
                 self._log.warning("%s: registration check failed: %s", self.name, exc)
-                registered = False
-            if registered != self._registered:
-                self._registered = registered
-                reason = "registered on the network" if registered else "not registered on the network"
-                self._emit(LinkChanged(up=registered, reason=reason))
+                registered, reason = False, "not registered on the network"
+            self._set_usable(registered, reason)
+
+    def _set_usable(self, usable: bool, reason: str) -> None:
+        """Registered and answering (or not): tell the hub on a change; a link going down fails what
+        waits on it, so the router can send it another way at once."""
+        if not usable:
+            self._down_reason = reason
+        if usable == self._registered:
+            return
+        self._registered = usable
+        self._log.log(logging.INFO if usable else logging.WARNING, "%s: %s", self.name, reason)
+        self._emit(LinkChanged(up=usable, reason=reason))
+        if not usable:
+            self._fail_everything(LinkDown(reason, transport=self.name))
 
     # --- events and probing --------------------------------------------------------------------------------
 

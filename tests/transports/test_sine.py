@@ -271,11 +271,16 @@ async def test_radio_errors_become_link_down(sites: Sites) -> None:
 
 
 async def test_a_silent_radio_is_link_down_and_the_link_recovers(sites: Sites) -> None:
-    a, b = await sites.add("1001", timeout=1), await sites.add("1002")
-    a.radio.silent.add("AT+CMGS=")
+    a, b = await sites.add("1001", timeout=1, health_interval=0.2), await sites.add("1002")
+    a.radio.silent.add("")  # no command gets an answer, the registration check neither
     with pytest.raises(LinkDown, match="no final result"):
         await a.transport.send("1002", b"\x01x")
+    with pytest.raises(LinkDown, match="radio not answering"):  # the whole link is down, not one frame
+        await a.transport.probe("1002")
     a.radio.silent.clear()
+    await next_event(
+        a.transport, lambda e: isinstance(e, LinkChanged) and e.reason == "registered on the network"
+    )
     await a.transport.send("1002", b"\x01y")
     assert (await next_received(b.transport, 10)).data == b"\x01y"
 
