@@ -119,7 +119,12 @@ async def send_message(request: web.Request) -> web.Response:
         except ValueError as exc:  # the field's own words name it: status.fuel_hours: -1 is outside 0..9999
             raise ValueError(f"Ugyldigt indhold for en {kind.name.lower()}-besked: {exc}") from None
         priority = _enum(body.get("priority", "normal"), Priority, "priority")
-        status = _enum(body.get("status", "actual"), Status, "status")
+        # a person who names no status during an exercise sends an exercise message; real only by choice
+        status = (
+            hub.exercise.default_status()
+            if body.get("status") is None
+            else _enum(body["status"], Status, "status")
+        )
         ttl = body.get("ttl_minutes")
         if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= 0xFFFF):
             raise ValueError("ttl_minutes: forventede et helt antal minutter fra 1 til 65535")
@@ -145,7 +150,9 @@ async def send_message(request: web.Request) -> web.Response:
         )
     except (RoutingError, SealError, StoreError) as exc:
         return _not_accepted(exc)
-    return web.json_response({"id": message_id.hex(), "state": "accepted"}, status=202)
+    return web.json_response(
+        {"id": message_id.hex(), "state": "accepted", "status": status.name.lower()}, status=202
+    )
 
 
 def _not_accepted(exc: RoutingError | SealError | StoreError) -> web.Response:
@@ -184,7 +191,14 @@ async def _send_to_group(
         {"to": node, "to_name": name_of_node(hub, node), "id": message} for node, message in sent.members
     ]
     return web.json_response(
-        {"id": sent.id, "group": sent.group, "state": "accepted", "messages": messages}, status=202
+        {
+            "id": sent.id,
+            "group": sent.group,
+            "state": "accepted",
+            "messages": messages,
+            "status": status.name.lower(),
+        },
+        status=202,
     )
 
 

@@ -363,7 +363,19 @@ def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
     options.add_argument(
         "--priority", default="normal", choices=["routine", "normal", "urgent", "life-safety"]
     )
-    options.add_argument("--status", default="actual", choices=["actual", "exercise", "test"])
+    status = options.add_mutually_exclusive_group()
+    status.add_argument(
+        "--status",
+        choices=["actual", "exercise", "test"],
+        help="CAP status (default: exercise while this hub takes part in an exercise, else actual)",
+    )
+    status.add_argument(
+        "--actual",
+        dest="status",
+        action="store_const",
+        const="actual",
+        help="a real message, also during an exercise (REEL HÆNDELSE – IKKE ØVELSE)",
+    )
     options.add_argument("--ttl", type=int, help="minutes until the message expires (default from config)")
     options.add_argument(
         "--public",

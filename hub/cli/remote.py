@@ -132,7 +132,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     else:
         body = _parse_fields(args.fields, SCHEMAS.get(Kind[kind.upper().replace("-", "_")]))
     to = recipient(config, args.to)
-    request = {"to": to, "kind": kind, "body": body, "priority": args.priority, "status": args.status}
+    request = {"to": to, "kind": kind, "body": body, "priority": args.priority}
+    if args.status:  # none given: the hub decides (exercise while it takes part in one)
+        request["status"] = args.status
     if args.ttl:
         request["ttl_minutes"] = args.ttl
     if args.public:
@@ -140,7 +142,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     answer = api_call(config, "POST", "/v1/messages", request)
     if args.json:
         print(json.dumps(answer))
-    elif "group" in answer:
+        return EXIT_OK
+    if answer.get("status") == "exercise":
+        print("ØVELSE: sendt som øvelsesbesked (en reel besked kræver --actual)", file=sys.stderr)
+    elif answer.get("status") == "actual" and args.status == "actual":
+        print("REEL HÆNDELSE – IKKE ØVELSE: sendt som reel besked", file=sys.stderr)
+    if "group" in answer:
         print(answer["id"])
         print(
             f"sendt til {len(answer['messages'])} medlemmer af {answer['group']}, én besked hver; følg"

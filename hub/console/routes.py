@@ -344,6 +344,12 @@ def _status(value: object) -> Status:
         raise ValueError(f"status: unknown value {value!r}; expected actual, exercise or test") from None
 
 
+def _status_or_default(console: Console, value: object) -> Status:
+    """The status the person chose, or (none chosen) Exercise while this hub takes part in an exercise:
+    a real message during an exercise is only ever an explicit choice."""
+    return console.hub.exercise.default_status() if value in (None, "") else _status(value)
+
+
 def _recipient(value: object) -> bytes:
     if value in ("*", "all"):
         return BROADCAST
@@ -381,7 +387,7 @@ async def _compose(request: web.Request, console: Console, session: Session) -> 
     group = group_address(str(body.get("to", "")))
     recipients = [] if group is not None else _recipients(console, body.get("to"))
     priority = _priority(body.get("priority", "normal"))
-    status = _status(body.get("status", "actual"))
+    status = _status_or_default(console, body.get("status"))
     if (
         kind is Kind.SITREP
         and isinstance(content, dict)
@@ -470,9 +476,13 @@ async def _send_status(request: web.Request, console: Console, session: Session)
     preset = body.pop("preset", "ok")
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {', '.join(PRESETS)}")
+    chosen = body.pop("status", None)
+    cap_status = None if chosen in (None, "") else _status(chosen)  # None: the hub's default
     base, priority = PRESETS[preset]
     status = {**base, **{k: v for k, v in body.items() if v not in (None, "", [])}}
-    message_id = await console.quick_status(status, priority, author=session.user.username, preset=preset)
+    message_id = await console.quick_status(
+        status, priority, author=session.user.username, preset=preset, cap_status=cap_status
+    )
     return web.json_response({"id": message_id}, status=202)
 
 

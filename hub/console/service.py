@@ -652,13 +652,25 @@ class Console:
         return self.rollcall_flow.waiting()
 
     async def quick_status(
-        self, body: dict[str, Any], priority: Priority, *, author: str, preset: str | None = None
+        self,
+        body: dict[str, Any],
+        priority: Priority,
+        *,
+        author: str,
+        preset: str | None = None,
+        cap_status: Status | None = None,
     ) -> str:
-        """Send an institution's status to the staff; it answers the open roll-call if there is one (marked
-        Exercise when the roll-call was: the answer belongs to the exercise, a status of its own never)."""
+        """Send an institution's status to the staff. Unless the person chose (``cap_status``), it is
+        marked Exercise while this hub takes part in an exercise or an exercise roll-call is open. It
+        answers the open roll-call when both are of the same kind: a real status never answers an exercise
+        roll-call, nor an exercise status a real one; otherwise it goes to the staff hubs."""
         rollcall = self.open_rollcall()
         drill = rollcall is not None and rollcall.get("status") == Status.EXERCISE.name.lower()
-        status = Status.EXERCISE if drill else Status.ACTUAL
+        status = cap_status
+        if status is None:
+            status = Status.EXERCISE if drill else self.hub.exercise.default_status()
+        if rollcall is not None and drill != (status is Status.EXERCISE):
+            rollcall = None
         if rollcall is not None:
             body = {**body, "rollcall": rollcall["body"]["request"]}
             recipients = [rollcall["from"]]

@@ -96,6 +96,15 @@ class ExerciseState:
         self.ignored = 0
         """Controls that named no active exercise or were not marked Exercise."""
 
+    def taking_part(self) -> bool:
+        """True while this hub is in an active exercise (its time window not yet over)."""
+        return self.active is not None and self.clock.time() < self.active.until
+
+    def default_status(self) -> Status:
+        """The CAP status of a message a person creates here without choosing one: Exercise while this hub
+        takes part in an exercise, so nothing typed in it can be mistaken for real; Actual otherwise."""
+        return Status.EXERCISE if self.taking_part() else Status.ACTUAL
+
     def load(self) -> None:
         """Take up the state saved before a restart, with what has expired meanwhile left out."""
         if self.path is None or not self.path.exists():

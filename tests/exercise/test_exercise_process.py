@@ -1,7 +1,8 @@
 """An exercise on real ``beredt run`` processes, driven by the CLI: a scenario of eight injects with two
 simulated outages. Every message the exercise makes arrives marked Exercise; the hubs fail over from the
-"down" link to the other one for real (nothing is closed); a real message sent while the exercise's
-messages wait is delivered before them; and ending the exercise restores the links."""
+"down" link to the other one for real (nothing is closed); a text typed with ``beredt send`` meanwhile is
+an exercise message unless sent with ``--actual``, and that real message, sent while the exercise's
+messages wait, is delivered before them; and ending the exercise restores the links."""
 
 from __future__ import annotations
 
@@ -129,12 +130,18 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
         return any(i["text"].startswith("Inject 8.") for i in staff.get("/v1/exercise")["timeline"])
 
     staff.wait_for("the last inject", last_inject_sent, timeout=30)
-    real = staff.send(home.node_id, "text", "Rigtig besked: vandværket melder driftsstop")
+    # what a person sends during the exercise is an exercise message, and the CLI says so; a real one
+    # takes --actual, and is said to be real
+    typed = staff.cli("send", "text", home.node_id, "Husk at tanke generatoren")
+    assert "ØVELSE: sendt som øvelsesbesked" in typed
+    out = staff.cli("send", "text", home.node_id, "Rigtig besked: vandværket melder driftsstop", "--actual")
+    assert "REEL HÆNDELSE – IKKE ØVELSE" in out
+    real = out.splitlines()[0]
     assert len(home.inbox()) == 5
 
     out = staff.cli("exercise", "end", "--by", "hansen")
     assert "slut" in out
-    home.wait_for("everything", lambda: len(home.inbox()) >= 7, timeout=30)
+    home.wait_for("everything", lambda: len(home.inbox()) >= 8, timeout=30)
     inbox = home.inbox()
     by_text = texts(inbox)
     late = by_text["ØVELSE: Varmestuen på rådhuset er åben"]
@@ -142,6 +149,9 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
     assert by_text["Rigtig besked: vandværket melder driftsstop"]["status"] == "actual"
     assert by_text["Rigtig besked: vandværket melder driftsstop"]["received"] <= late["received"]
     assert late["status"] == "exercise"
+    typed_in = by_text["Husk at tanke generatoren"]
+    assert typed_in["status"] == "exercise"
+    assert by_text["Rigtig besked: vandværket melder driftsstop"]["received"] <= typed_in["received"]
 
     # the end restored the links: no banner, and the next message takes "internet" again
     assert home.get("/v1/exercise")["banner"] is None and staff.get("/v1/exercise")["banner"] is None

@@ -613,19 +613,24 @@ function composeBody(kind, f) {
   return body;
 }
 
-async function sendComposed(event) {
+function inExercise() { return document.body.classList.contains("in-exercise"); }
+
+// real: the person chose "Reel hændelse – ikke øvelse" and confirmed it. Otherwise, during an exercise, no
+// status is sent and the hub marks the message Exercise (hub/relay/exercises.py, default_status).
+async function sendComposed(event, real = false) {
   event.preventDefault();
-  const form = event.target;
+  const form = $("#compose-form");
   const f = new FormData(form);
+  const status = real ? "actual" : inExercise() ? undefined : f.get("status");
   const kind = f.get("kind");
   const confirmation = $(".confirmation", form);
   confirmation.textContent = "";
   let body;
   try { body = composeBody(kind, f); } catch (error) { $(".error", form).textContent = error.message; return; }
   try {
-    const result = await api("messages", { method: "POST", body: { to: f.get("to"), kind, body, priority: f.get("priority"), status: f.get("status") } });
+    const result = await api("messages", { method: "POST", body: { to: f.get("to"), kind, body, priority: f.get("priority"), status } });
     showError(form, null);
-    confirmation.textContent = t("write_done", { n: result.ids.length });
+    confirmation.textContent = t(real ? "write_done_real" : "write_done", { n: result.ids.length });
     if (kind === "sitrep") { state.me.sitrep_next = body.number + 1; form.elements.number.value = body.number + 1; form.elements.summary.value = ""; }
     if (kind === "text") form.elements.text.value = "";
     refreshTopic("delivery");
@@ -792,12 +797,20 @@ function statusFields() {
   return body;
 }
 
+// "Reel hændelse – ikke øvelse", confirmed: the next status goes as real; without it the hub marks a status
+// sent during an exercise Exercise
+function armRealStatus() {
+  if (window.confirm(t("confirm_real_status"))) document.body.classList.add("real-armed");
+}
+
 async function sendStatus(preset) {
   const error = $("#institution-error");
   const confirmation = $("#sent-confirmation");
   confirmation.textContent = "";
+  const real = document.body.classList.contains("real-armed");
   try {
-    await api("status", { method: "POST", body: { preset, ...statusFields() } });
+    await api("status", { method: "POST", body: { preset, ...statusFields(), ...(real ? { status: "actual" } : {}) } });
+    document.body.classList.remove("real-armed");
     error.textContent = "";
     confirmation.className = "pending-note";
     confirmation.textContent = t("sent_unconfirmed", { what: t(`preset_${preset}`), time: timeOnly(now()), ago: ago(0) });
@@ -874,7 +887,9 @@ document.addEventListener("DOMContentLoaded", async () => {
       refreshTopic("rollcall");
     } catch (error) { showError(form, error); }
   });
-  $("#compose-form").addEventListener("submit", sendComposed);
+  $("#compose-form").addEventListener("submit", (event) => sendComposed(event));
+  $("#compose-real").addEventListener("click", (event) => { if (window.confirm(t("confirm_real_compose"))) sendComposed(event, true); });
+  $("#status-real").addEventListener("click", armRealStatus);
   $("#compose-kind").addEventListener("change", (event) => showKind(event.target.value));
   $("#logbook-form").addEventListener("submit", addLogEntry);
   $("#logbook-older").addEventListener("click", () => olderLogbook().catch((error) => console.warn("logbook", error)));

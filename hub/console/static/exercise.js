@@ -7,7 +7,7 @@ function exerciseBanner(banner) {
   const node = $("#exercise-banner");
   node.hidden = !banner;
   document.body.classList.toggle("in-exercise", Boolean(banner));
-  if (!banner) { node.replaceChildren(); return; }
+  if (!banner) { document.body.classList.remove("real-armed"); node.replaceChildren(); return; }
   const head = t(banner.paused ? "exercise_banner_paused" : "exercise_banner", { name: banner.name });
   node.replaceChildren(head, " ", el("span", { class: "sub" }, t("exercise_banner_until", { time: clock(banner.until) })));
 }
