@@ -30,6 +30,7 @@ from aiohttp import web
 
 from hub.citizens.followup import OUTCOME_DANISH
 from hub.citizens.handheld_alarms import HandheldAlarms, PersonalAlarmRow
+from hub.citizens.records import EQUIPMENT_DANISH
 from hub.citizens.register import Reader
 from hub.citizens.service import FollowUp
 from hub.console.logbook import EntryType
@@ -149,6 +150,7 @@ async def _field_list(request: web.Request, console: Console, session: Session) 
     rows = await follow_up.followup_view(_reader(session), district=district)
     return web.json_response({
         "rows": rows, "now": console.hub.clock.time(), "outcomes": OUTCOME_DANISH,
+        "equipment": EQUIPMENT_DANISH,  # the register's codes are English; a nurse reads Danish
         "districts": sorted({row["district"] for row in rows if row["district"]}),
     })  # fmt: skip
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.citizens.followup import NEEDS_HELP, OUTCOME_DANISH, Entry, Outage, Visit, affected, merge
 from hub.citizens.incidents import Incidents
+from hub.citizens.records import EQUIPMENT_DANISH
 from hub.citizens.register import CITIZENS_DB, Reader, Register
 from hub.citizens.settings import CitizensConfig
 from hub.citizens.vault import KEY_FILE, Vault
@@ -192,7 +193,7 @@ class Desk:
                 raise UsageError(f"intet evakueringscenter er sat op for {', '.join(sorted(districts))}"
                                  " ([citizens.centres] i konfigurationen)")  # fmt: skip
             centre = nodes[0]
-        equipment = sorted({e for c in chosen for e in c.equipment})
+        equipment = sorted({EQUIPMENT_DANISH.get(e, e) for c in chosen for e in c.equipment})
         body = {
             "request": secrets.token_hex(4),
             "resource": "transport",

@@ -32,13 +32,15 @@ def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         if not password:
-            raise ValueError("password: standard input was empty; pipe the password in, one line")
+            raise ValueError("adgangskode: standard input var tom; send adgangskoden ind på én linje")
         return password
     if not sys.stdin.isatty():
-        raise ValueError("password: no terminal to ask on; use --password-stdin and pipe the password in")
+        raise ValueError(
+            "adgangskode: ingen terminal at spørge på; brug --password-stdin og send adgangskoden ind"
+        )
     first = getpass.getpass("Adgangskode / password: ")
     if getpass.getpass("Gentag / repeat: ") != first:
-        raise ValueError("password: the two entries differ")
+        raise ValueError("adgangskode: de to indtastninger er forskellige")
     return first
 
 
@@ -62,8 +64,8 @@ async def _users(args: argparse.Namespace, db: Path, config: HubConfig) -> int:
                     institution = _own_institution(config)
                     if institution is None:
                         raise ValueError(
-                            "--institution: give the node id of the care home this user reports for"
-                            " (only a care home's own hub knows it by itself)"
+                            "--institution: angiv node-id for det plejehjem brugeren melder for"
+                            " (kun plejehjemmets egen hub kender det af sig selv)"
                         )
                 password = _password(args)
                 user = await users.add(
@@ -100,7 +102,7 @@ async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
         if args.anchor:
             seq, _, digest = args.anchor.partition(":")
             if not seq.isdigit() or len(digest) != 64:
-                raise ValueError("--anchor: expected SEQ:HASH as printed at the foot of a report")
+                raise ValueError("--anchor: forventede NR:HASH som trykt nederst i en rapport")
             anchor = (int(seq), digest.lower())
         broken = await book.verify(anchor)
         head = await book.head()

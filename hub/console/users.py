@@ -295,4 +295,4 @@ def _key(token: str) -> bytes:
 
 def _check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise ValueError(f"password: use at least {MIN_PASSWORD} characters")
+        raise ValueError(f"adgangskode: brug mindst {MIN_PASSWORD} tegn")

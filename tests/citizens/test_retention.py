@@ -90,6 +90,7 @@ async def test_evacuation_request_goes_to_the_districts_centre_without_names(
         assert isinstance(body, dict)
         assert (body["request"], body["resource"], body["quantity"]) == (request, "transport", 2)
         assert "00000001" in body["text"] and "Karen" not in body["text"] and "Skovvej" not in body["text"]
+        assert "(ilt, respirator)" in body["text"]  # the centre's staff read the equipment in Danish
 
         # another staff hub's list naming this hub's own outage changes nothing here
         before = await staff.incidents.entries()

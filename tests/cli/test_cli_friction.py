@@ -75,7 +75,7 @@ def test_no_traceback_for_a_closed_pipe_or_a_missing_terminal(two_configs: tuple
     reader.stderr.close()
     no_tty = beredt("user", "add", "ole", "--role", "viewer", "-c", str(kommune), stdin="")
     assert no_tty.returncode == 2 and "Traceback" not in no_tty.stderr
-    assert "no terminal to ask on; use --password-stdin" in no_tty.stderr
+    assert "ingen terminal at spørge på; brug --password-stdin" in no_tty.stderr
 
 
 def test_peer_added_from_its_card_writes_roster_and_peer(two_configs: tuple[Path, Path]) -> None:

@@ -61,17 +61,20 @@ def test_add_list_passwd_remove_users(config: Path) -> None:
 
 def test_bad_input_is_a_clear_error(config: Path, tmp_path: Path) -> None:
     short = admin(config, "user", "add", "hansen", "--role", "viewer", "--password-stdin", stdin="kort\n")
-    assert short.returncode == 2 and "password: use at least 10 characters" in short.stderr
+    assert short.returncode == 2 and "adgangskode: brug mindst 10 tegn" in short.stderr
     institution = admin(config, "user", "add", "lindely", "--role", "institution", "--password-stdin",
                         stdin=PASSWORD + "\n")  # fmt: skip
-    assert institution.returncode == 2 and "--institution: give the node id" in institution.stderr
+    assert institution.returncode == 2 and "--institution: angiv node-id" in institution.stderr
     no_terminal = admin(config, "user", "add", "ole", "--role", "viewer")  # no tty, no --password-stdin
-    assert no_terminal.returncode == 2 and "no terminal to ask on; use --password-stdin" in no_terminal.stderr
+    assert (
+        no_terminal.returncode == 2
+        and "ingen terminal at spørge på; brug --password-stdin" in no_terminal.stderr
+    )
     assert "Traceback" not in no_terminal.stderr
     missing = admin(tmp_path / "nowhere.toml", "user", "list")
     assert missing.returncode == 2 and "file not found" in missing.stderr
     anchor = admin(config, "log", "verify", "--anchor", "x")
-    assert anchor.returncode == 2 and "--anchor: expected SEQ:HASH" in anchor.stderr
+    assert anchor.returncode == 2 and "--anchor: forventede NR:HASH" in anchor.stderr
 
 
 def test_logbook_verify_and_export(config: Path) -> None:

@@ -1,6 +1,7 @@
 """An exercise in a real headless Chromium against two real hubs: the coordinator starts it from the
 exercise tab, both consoles show the permanent ØVELSE banner (the care home's over the live stream, from
-the signed control that reached its hub), an observer adds a note the coordinator sees in the timeline,
+the signed control that reached its hub; both pages with the banner pass axe-core and the care home's
+fits a 390 px phone), an observer adds a note the coordinator sees in the timeline,
 and ending it takes the banner down everywhere."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import playwright.async_api as playwright_api
 
 from tests.console.conftest import Pair
 from tests.console.test_browser import ARTIFACTS, Outside, _login, _page, browser, expect
+from tests.console.test_field_pages import _axe
 
 __all__ = ["browser"]
 
@@ -35,11 +37,11 @@ text = "Er der varme nok til natten?"
 async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playwright_api.Browser) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     outside = Outside()
-    staff = await _page(browser, outside, viewport={"width": 1280, "height": 900})
+    staff = await _page(browser, outside, viewport={"width": 1280, "height": 900}, bypass_csp=True)
     await _login(staff, pair.staff.url, "hansen")
     await expect(staff.locator("#view-staff")).to_be_visible()
     await expect(staff.locator("#exercise-banner")).to_be_hidden()
-    care = await _page(browser, outside, viewport={"width": 1024, "height": 768})
+    care = await _page(browser, outside, viewport={"width": 390, "height": 844}, bypass_csp=True)
     await _login(care, pair.care.url, "lindely")
     await expect(care.locator("#view-institution")).to_be_visible()
     await expect(care.locator("#exercise-banner")).to_be_hidden()
@@ -60,6 +62,8 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     )
     await expect(care.locator("#open-rollcall")).to_contain_text("ØVELSE: Kører nødstrømmen?")
     await care.screenshot(path=ARTIFACTS / "console-exercise-care-home.png", full_page=True)
+    assert await care.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert await _axe(care) == []
     await care.click("button[data-preset=ok]")  # the answer to an exercise roll-call is marked Exercise too
     await expect(staff.locator("#exercise-timeline")).to_contain_text("Svar fra Plejecenter Lindely")
 
@@ -71,6 +75,7 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     await observer.click("#exercise-note button[type=submit]")
     await expect(staff.locator("#exercise-timeline")).to_contain_text("Lindely læste beskeden højt")
     await staff.screenshot(path=ARTIFACTS / "console-exercise-timeline.png", full_page=True)
+    assert await _axe(staff) == []  # the exercise tab with a running exercise, banner shown
 
     staff.once("dialog", lambda dialog: dialog.accept())
     await staff.click("#exercise-end")

@@ -38,7 +38,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--no-first-run"]  # fmt: skip
 ARTIFACTS = REPO / "test-artifacts"
 I18N = REPO / "hub" / "console" / "static" / "i18n"
-STAFF_TABS = ["board", "write", "sent", "rollcall", "messages", "logbook", "links"]
+STAFF_TABS = ["board", "write", "sent", "rollcall", "messages", "logbook", "links", "exercise"]
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 FULL_MATRIX = os.environ.get("BEREDT_SOAK") == "1"
 WIDTHS = {"da": (360, 390, 1280), "en": (360, 390, 1280)} if FULL_MATRIX else {"da": (390,), "en": (1280,)}

@@ -8,6 +8,7 @@ axe-core's WCAG 2.1 A/AA checks at phone width.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from aiohttp import web
 
 from drill.proxy import SwitchableProxy
 from hub.api.fieldwork import FIELD_VISITS, setup_fieldwork
-from hub.citizens.records import Citizen, to_csv
+from hub.citizens.followup import OUTCOME_DANISH
+from hub.citizens.records import EQUIPMENT_DANISH, Citizen, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.service import FollowUp
 from hub.citizens.settings import CitizensConfig
@@ -32,7 +34,7 @@ from hub.core.transport import PersonalAlarm
 from tests.citizens.conftest import follow_up
 from tests.console.conftest import PASSWORD
 from tests.console.test_browser import CHROMIUM, FLAGS, Outside, _page
-from tests.console.test_console_truth import AXE, WCAG
+from tests.console.test_console_truth import AXE, VISIBLE_DANISH_TEXT, WCAG, _english_words
 from tests.inproc import hub_config, medium_name
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "bypass_csp": True}
@@ -115,6 +117,25 @@ async def _axe(page: playwright_api.Page) -> list[dict[str, Any]]:
     return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:3]} for v in result["violations"]]
 
 
+def _english() -> set[str]:
+    """The English console's words plus the register's English codes (equipment, visit outcomes)."""
+    codes = " ".join([*EQUIPMENT_DANISH, *OUTCOME_DANISH]).replace("_", " ")
+    danish = " ".join([*EQUIPMENT_DANISH.values(), *OUTCOME_DANISH.values()])  # 'hospital' is both
+    return _english_words() | (set(re.findall(r"[a-z]{4,}", codes)) - set(re.findall(r"\w+", danish)))
+
+
+async def _fits_and_speaks_danish(page: playwright_api.Page) -> list[str]:
+    """No sideways scrolling at phone width and no English word in the rendered page."""
+    problems = []
+    scroll, inner = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if scroll > inner:
+        problems.append(f"scrollWidth {scroll} > innerWidth {inner}")
+    seen = {w.lower() for w in re.findall(r"[A-Za-z][a-z]{3,}", await page.evaluate(VISIBLE_DANISH_TEXT))}
+    if leaked := sorted(seen & _english()):
+        problems.append(f"English in the Danish page: {leaked}")
+    return problems
+
+
 async def test_visits_recorded_offline_arrive_once_after_a_reload_and_a_reconnect(
     site: Site, browser: playwright_api.Browser
 ) -> None:
@@ -125,8 +146,10 @@ async def test_visits_recorded_offline_arrive_once_after_a_reload_and_a_reconnec
     items = page.locator("#list > li")
     await expect(items).to_have_count(4)
     await expect(items.first).to_contain_text("Borger 3")  # the soonest run-out first
+    await expect(items.first).to_contain_text("ilt: ")  # the equipment in Danish, not its code
     await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     assert await _axe(page) == []
+    assert await _fits_and_speaks_danish(page) == []
 
     # Offline for the browser, and the hub really out of reach (a service worker's requests would not
     # all be stopped by the browser's offline switch alone).
@@ -213,5 +236,6 @@ async def test_district_board_counts_sorts_and_shows_a_handheld_alarm_live(
     await expect(alarm).to_contain_text("Hjælp")
     await expect(page.locator("#announce")).to_contain_text("Nyt nødkald")
     assert await _axe(page) == []
+    assert await _fits_and_speaks_danish(page) == []
     await alarm.locator("button").click()
     await expect(page.locator("#alarms > li.handled")).to_contain_text("Kvitteret af hansen")

@@ -220,7 +220,7 @@ async def test_users_persist_across_reopen(users: Users, tmp_path: Path, clock: 
     [
         ("Hansen", PASSWORD, Role.VIEWER, None, "username: use 1-32"),
         ("a" * 33, PASSWORD, Role.VIEWER, None, "username: use 1-32"),
-        ("ny", "kort", Role.VIEWER, None, "password: use at least 10"),
+        ("ny", "kort", Role.VIEWER, None, "adgangskode: brug mindst 10"),
         ("ny", PASSWORD, Role.INSTITUTION, None, "institution: an institution user needs"),
         ("ny", PASSWORD, Role.INSTITUTION, "lindely", "institution: expected a node id"),
         ("hansen", PASSWORD, Role.VIEWER, None, "username: 'hansen' already exists"),

@@ -48,7 +48,8 @@ function showQueue() {
   $("rejected-box").hidden = rejected.length === 0;
   $("rejected").replaceChildren(...rejected.map((item) => {
     const li = document.createElement("li");
-    li.textContent = `${item.citizen}: ${item.outcome} – ${item.error}`;
+    const outcome = load(STORE.list, null)?.outcomes?.[item.outcome] || item.outcome;
+    li.textContent = `${item.citizen}: ${outcome} – ${item.error}`;
     return li;
   }));
 }
@@ -82,7 +83,8 @@ function render() {
     const where = document.createElement("p");
     where.textContent = [row.address, row.district].filter(Boolean).join(", ");
     const what = document.createElement("p");
-    what.textContent = `${row.equipment.join(", ")}: ${hoursText(left)}`;
+    const equipment = row.equipment.map((code) => cached.equipment?.[code] || code);  // codes are English
+    what.textContent = `${equipment.join(", ")}: ${hoursText(left)}`;
     const state = document.createElement("p");
     const queued = waiting.get(row.id);
     state.className = queued ? "pending state" : "state";

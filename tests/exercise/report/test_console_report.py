@@ -1,7 +1,7 @@
 """The console serves the after-action report of the exercise played in conftest, from the coordinator's
 own data folder: to coordinators and viewers, not to institutions; only the report's own files; the
 exercise tab links it, and the page loads in Chromium under the console's content security policy with
-every chart."""
+every chart, fits a 390 px phone and passes axe-core's WCAG 2.1 A/AA checks."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from hub.console.users import Role
 from hub.core.identity import Identity
 from hub.relay.roster import Role as NodeRole
 from tests.console.conftest import PASSWORD, Site, serve
+from tests.console.test_field_pages import _axe
 from tests.exercise.report.conftest import Played
 from tests.exercise.report.test_report import CHROMIUM
 from tests.inproc import hub_config, medium_name, running
@@ -87,8 +88,16 @@ async def test_the_console_serves_the_report_to_staff_and_observers_under_its_po
                 "img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
             )
             styled = await page.eval_on_selector("h2", "h => getComputedStyle(h).color")
+            # on a phone, with the policy bypassed only so that the axe-core checker can be injected
+            phone = await browser.new_page(viewport={"width": 390, "height": 844}, bypass_csp=True)
+            await phone.context.add_cookies(await page.context.cookies())
+            await phone.goto(f"{coordinator_site.url}{href}")
+            fits = await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            violations = await _axe(phone)
         finally:
             await browser.close()
     assert errors == []
     assert len(images) == 4 and all(images)
+    assert fits, "the report scrolls sideways at 390 px"
+    assert violations == []
     assert styled == "rgb(31, 78, 121)"  # the report's stylesheet applied: the console's CSP allows it
