@@ -19,6 +19,7 @@ from typing import Any
 
 from hub.api import local
 from hub.api.local import Unreachable as Unreachable  # re-exported: the commands catch it
+from hub.cli.words import danish
 from hub.console.messages import local_zone
 from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind
@@ -201,7 +202,7 @@ def cmd_message(args: argparse.Namespace) -> int:
         ("id", message["id"]), ("slags", message["kind"]), ("fra", message["from_name"] or message["from"]),
         ("til", message["to"]), ("prioritet", message["priority"]), ("status", message["status"]),
         ("oprettet", local_time(message["created"])), ("gemt", local_time(message["received"])),
-        ("tilstand", message.get("state", "-")),
+        ("tilstand", danish(message.get("state", "-"))),
         ("modtager", f"kvitteret {local_time(acked)}" if acked else "ikke kvitteret endnu"),
         ("indhold", _body_text(message["body"])),
     ):  # fmt: skip
@@ -211,7 +212,7 @@ def cmd_message(args: argparse.Namespace) -> int:
         print()
         print_table(
             ("NÆSTE HOP", "TILSTAND", "FORBINDELSE", "FORSØG", "OPDATERET", "SIDSTE FEJL"),
-            [(h["next_hop"] or h["hop"], h["state"], h["link"] or "-", str(h["attempts"]),
+            [(h["next_hop"] or h["hop"], danish(h["state"]), h["link"] or "-", str(h["attempts"]),
               local_time(h["updated"]), (h["last_error"] or "")[:50]) for h in hops],
         )  # fmt: skip
     return EXIT_OK
@@ -227,11 +228,11 @@ def cmd_links(args: argparse.Namespace) -> int:
             r["link"],
             r["kind"],
             r["peer_name"] or r["peer"] or "(hele forbindelsen)",
-            r["state"],
+            danish(r["state"]),
             _ago(r["since"]),
             _ago(r["last_success"]),
             str(r["queue_depth"]),
-            r["reason"][:50],
+            danish(r["reason"])[:50],
         )
         for r in links
     ]
@@ -280,12 +281,12 @@ def cmd_board(args: argparse.Namespace) -> int:
         [
             (
                 str(r.get("name", r.get("node", "?"))),
-                str(r.get("concern") or "-"),
+                danish(str(r.get("concern") or "-")),
                 f"{local_time(r.get('last_heard'))} ({_ago(r.get('last_heard'))})"
                 if r.get("last_heard")
                 else "aldrig",
                 str(r.get("last_link") or "-"),
-                str(r.get("rollcall") or "-"),
+                danish(str(r.get("rollcall") or "-")),
             )
             for r in rows
         ],
@@ -302,7 +303,7 @@ def cmd_rollcall(args: argparse.Namespace) -> int:
             return EXIT_OK
         rows = [
             (call["request"], call["question"], local_time(call["deadline"]),
-             target.get("name") or target["institution"], target["state"],
+             target.get("name") or target["institution"], danish(target["state"]),
              local_time(target["answer"]["at"]) if target.get("answer") else "-")
             for call in calls for target in call["targets"]
         ]  # fmt: skip

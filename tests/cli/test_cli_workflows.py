@@ -35,7 +35,7 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     calls = staff.cli("rollcall", "list")  # a table with local times, not JSON with Unix times
     assert calls.splitlines()[0].split() == ["STATUSRUNDE", "SPØRGSMÅL", "FRIST", "INSTITUTION", "TILSTAND",
                                              "SVARET"]  # fmt: skip
-    assert request_id in calls and "pending" in calls and "{" not in calls
+    assert request_id in calls and "afventer" in calls and "{" not in calls  # states in Danish too
     assert json.loads(_stdout(staff, "rollcall", "list"))[0]["request"] == request_id
 
     home.wait_for("the roll-call", lambda: any(m["kind"] == "rollcall" for m in home.inbox()))
@@ -49,7 +49,9 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
 
     staff.wait_for("the answer on the board", answered)
     table = staff.cli("board")
-    assert "Plejehjemmet Solgaarden" in table and "answered" in table
+    assert "Plejehjemmet Solgaarden" in table and "svaret" in table and "answered" not in table
+    links = staff.cli("links")
+    assert "oppe" in links and " up " not in links
 
     # the short id 'inbox' prints is accepted by 'message', which answers in words and local times
     short = next(line.split()[0] for line in staff.cli("inbox").splitlines()[1:] if " status " in line)
