@@ -24,7 +24,8 @@ from hub.console.messages import decode_message, local_zone, summary
 from hub.core.errors import BeredtError, ConfigError, StoreError, UsageError
 from hub.core.frame import Status
 from hub.core.tasks import cancel_and_wait, supervised
-from hub.exercise.record import Exercise, ExerciseRecord
+from hub.exercise.entries import Exercise
+from hub.exercise.record import ExerciseRecord
 from hub.exercise.runner import ExerciseRunner
 from hub.relay.hub import Hub
 

@@ -17,23 +17,33 @@ One SQLite database (``exercises.db`` in the data folder), written only by the c
 Times are Unix seconds (people see them in Danish local time). The scenario's TOML text is kept as it was
 started, so the targets it measures against cannot drift from what ran. Rows are only added, never
 changed, except that an exercise's end and an outage's lifting are written once, when they happen.
-At most one exercise is active (running or paused) at a time; ``begin`` refuses a second.
+At most one exercise is active (running or paused) at a time; ``begin`` refuses a second. What it hands
+back (``Exercise``, ``InjectSent``, ...) is defined in ``hub.exercise.entries``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
 
 from hub.core.clock import Clock
 from hub.core.errors import StoreError, UsageError
+from hub.exercise.entries import (
+    CHANGE_DA,
+    STATE_DA,
+    Exercise,
+    InjectSent,
+    Note,
+    OutageApplied,
+    Participant,
+    Phase,
+    State,
+)
 
 MAX_NOTE = 2000
 MAX_NOTES = 5000
@@ -89,92 +99,6 @@ CREATE TABLE IF NOT EXISTS notes (
     text TEXT NOT NULL
 );
 """
-
-
-class State(enum.StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    ENDED = "ended"
-
-
-STATE_DA = {State.RUNNING: "i gang", State.PAUSED: "på pause", State.ENDED: "afsluttet"}
-CHANGE_DA = {State.RUNNING: "fortsætte", State.PAUSED: "sættes på pause", State.ENDED: "afsluttes"}
-
-
-@dataclass(frozen=True, slots=True)
-class Participant:
-    node: str
-    """Node id, hex."""
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    """A change of state: the start (running), each pause and resume, and the end."""
-
-    time: int
-    state: State
-    author: str
-
-
-@dataclass(frozen=True, slots=True)
-class Exercise:
-    id: str
-    name: str
-    scenario: str
-    """The scenario's TOML text as started (``hub.exercise.scenario.parse`` reads it)."""
-    coordinator: str
-    started: int
-    planned_end: int
-    ended: int | None
-    participants: tuple[Participant, ...]
-    phases: tuple[Phase, ...]
-
-    @property
-    def state(self) -> State:
-        return self.phases[-1].state if self.phases else State.RUNNING
-
-    def paused_seconds(self, now: float) -> int:
-        """How long the exercise has been paused in all, up to ``now`` (or its end)."""
-        total = 0
-        since: int | None = None
-        for phase in self.phases:
-            paused = phase.state == State.PAUSED
-            if paused and since is None:
-                since = phase.time
-            elif not paused and since is not None:
-                total, since = total + phase.time - since, None
-        return total + (int(now) - since if since is not None else 0)
-
-
-@dataclass(frozen=True, slots=True)
-class InjectSent:
-    number: int
-    kind: str
-    text: str
-    due: int
-    sent: int
-    message_ids: tuple[str, ...]
-    recipients: tuple[str, ...]
-    """Node ids (hex) it went to; empty for an outage."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutageApplied:
-    number: int
-    hub: str
-    link: str
-    starts: int
-    ends: int
-    lifted: int | None
-    """When it was undone early (by the end of the exercise); None if it ran to ``ends``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    time: int
-    author: str
-    text: str
 
 
 class ExerciseRecord:

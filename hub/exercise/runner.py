@@ -28,7 +28,8 @@ from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind, Status
 from hub.core.kinds import encode_payload
 from hub.exercise import audience
-from hub.exercise.record import Exercise, ExerciseRecord, Participant, State
+from hub.exercise.entries import Exercise, Participant, State
+from hub.exercise.record import ExerciseRecord
 from hub.exercise.scenario import InjectKind, Planned, Scenario, parse
 from hub.relay.hub import Hub
 

@@ -8,7 +8,8 @@ import pytest
 
 from hub.core.clock import ManualClock
 from hub.core.errors import StoreError, UsageError
-from hub.exercise.record import ExerciseRecord, Participant, State
+from hub.exercise.entries import Participant, State
+from hub.exercise.record import ExerciseRecord
 
 
 async def test_a_whole_exercise_is_read_back_after_a_reopen(tmp_path: Path) -> None:

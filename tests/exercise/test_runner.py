@@ -14,7 +14,8 @@ from hub.core.clock import ManualClock
 from hub.core.errors import ConfigError, UsageError
 from hub.core.frame import Kind, Status, decode_frame
 from hub.core.identity import Identity
-from hub.exercise.record import ExerciseRecord, State
+from hub.exercise.entries import State
+from hub.exercise.record import ExerciseRecord
 from hub.exercise.runner import ExerciseRunner
 from hub.relay.hub import Hub
 from hub.relay.roster import Role

@@ -24,7 +24,8 @@ from hub.console.service import ConsoleOptions
 from hub.core.clock import SystemClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.identity import Identity
-from hub.exercise.record import ExerciseRecord, Participant
+from hub.exercise.entries import Participant
+from hub.exercise.record import ExerciseRecord
 from hub.exercise.report import ReportFiles, write_report
 from hub.exercise.report.collect import HubFacts, collect
 from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts
