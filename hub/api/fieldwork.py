@@ -195,6 +195,11 @@ async def _districts(request: web.Request, console: Console, session: Session) -
     follow_up = request.app[SOURCE_KEY]()
     summary = [] if follow_up is None else await follow_up.district_summary(_reader(session))
     alarms = request.app[ALARMS_KEY].rows() if ALARMS_KEY in request.app else []
+    if follow_up is not None:  # whoever answers an open alarm needs the name and the address
+        for alarm in alarms:
+            if alarm["citizen"] and alarm["acknowledged_at"] is None:
+                person = await follow_up.register.citizen(_reader(session), alarm["citizen"])
+                alarm["name"], alarm["address"] = (person.name, person.address) if person else (None, None)
     return web.json_response({
         "districts": summary, "alarms": alarms, "now": console.hub.clock.time(),
         "register": follow_up is not None,

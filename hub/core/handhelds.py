@@ -8,7 +8,7 @@ unless a link names another::
     [[handheld]]
     node = "!a1b2c3d4"                      # the handheld's node id, as 'meshtastic --info' prints it
     public_key = "base64 of 32 bytes"       # its public key, as 'meshtastic --info' prints it
-    citizen = "C-0042"                      # the citizen's id in the register (municipality hub only)
+    citizen = "0a0b0c0d"                    # the citizen's id in the register (municipality hub only)
 
 The hub that owns the radio needs ``node`` and ``public_key``; the municipality's hub also ``citizen``.
 A sealed CITIZEN_ALARM names the handheld and the first 8 bytes of SHA-256 over its key (``fingerprint``),

@@ -137,7 +137,7 @@ def test_outage_from_the_cli_reaches_the_team_and_nothing_personal_leaks(
 
     team.wait_for("the evacuation request at the centre", evacuation_arrived, timeout=60)
     (request,) = requests
-    assert request["priority"] == "life-safety" and request["body"]["quantity"] == 2
+    assert request["priority"] == "life-safety" and request["sealed"] and request["body"]["quantity"] == 2
     assert first in request["body"]["text"] and second in request["body"]["text"]
 
     assert spy.seen, "the spy heard nothing: it is not listening"

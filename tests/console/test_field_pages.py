@@ -2,12 +2,13 @@
 
 A nurse on a phone records two visits with the network off, reloads the page while still offline, and
 comes back online: both visits reach the hub once (measured: the sync time). The coordinator's district
-board shows the counts, the soonest run-out first, and a handheld's personal alarm live, and passes
-axe-core's WCAG 2.1 A/AA checks at phone width.
+board shows the counts, the soonest run-out first, and handhelds' personal alarms live (a registered
+one with the citizen's name and address), and passes axe-core's WCAG 2.1 A/AA checks at phone width.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from hub.citizens.settings import CitizensConfig
 from hub.console.routes import CONSOLE_KEY, setup_console
 from hub.console.service import Console, ConsoleOptions
 from hub.console.users import Role
+from hub.core.handhelds import FILE_NAME as HANDHELDS
 from hub.core.identity import Identity
 from hub.core.transport import PersonalAlarm
 from tests.citizens.conftest import follow_up
@@ -40,6 +42,7 @@ from tests.inproc import hub_config, medium_name
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "bypass_csp": True}
 """A phone; the CSP is bypassed only so that the axe-core checker can be injected."""
 COORDINATOR = Reader("hansen", "coordinator")
+HANDHELD_KEY = b"\x02" * 32
 expect = playwright_api.expect
 expect.set_options(timeout=20_000)
 
@@ -69,6 +72,10 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         people = [_person(1, "Nord", 4), _person(2, "Nord", 10), _person(3, "Syd", 2), _person(4, "Syd", 30)]
         await service.register.import_csv(to_csv(people), COORDINATOR)
         await service.mark_outage(COORDINATOR, districts=["Nord", "Syd"])
+        key = base64.b64encode(HANDHELD_KEY).decode()  # the handheld at Borger 2's home
+        (config.data_dir / HANDHELDS).write_text(
+            f'[[handheld]]\nnode = "!000000d2"\npublic_key = "{key}"\ncitizen = "00000002"\n'
+        )
         app = web.Application()
         setup_console(app, service.hub, ConsoleOptions(tick_interval=0.1))
         setup_fieldwork(app, lambda: service)
@@ -239,3 +246,9 @@ async def test_district_board_counts_sorts_and_shows_a_handheld_alarm_live(
     assert await _fits_and_speaks_danish(page) == []
     await alarm.locator("button").click()
     await expect(page.locator("#alarms > li.handled")).to_contain_text("Kvitteret af hansen")
+
+    # A registered handheld's alarm names the citizen and the address from the register.
+    await site.follow_up.hub.personal_alarms.forward("lora", PersonalAlarm(0xD2, HANDHELD_KEY, "", "alert"))
+    await expect(alarm).to_have_count(1)
+    await expect(alarm).to_contain_text("Borger 2, Vej 2, Nord")
+    await expect(alarm).to_contain_text("alarmknap")

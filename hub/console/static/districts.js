@@ -39,12 +39,15 @@ function drawAlarms(alarms) {
     li.className = alarm.acknowledged_at === null ? "open" : "handled";
     const head = document.createElement("p");
     const strong = document.createElement("strong");
-    strong.textContent = alarm.citizen ? `Borger ${alarm.citizen}` : MATCH[alarm.match];
+    // an open alarm of a registered handheld carries the name and address from the register
+    strong.textContent = !alarm.citizen ? MATCH[alarm.match]
+      : alarm.name ? `${alarm.name}, ${alarm.address}` : `Borger ${alarm.citizen}`;
     head.append(strong, ` – ${alarm.port === "alert" ? "alarmknap" : "besked"} kl. ${clock(alarm.heard)}`);
     const text = document.createElement("p");
     text.textContent = alarm.text ? `“${alarm.text}”` : "";
     const how = document.createElement("p");
-    how.textContent = `Håndsender ${alarm.handheld}` + (alarm.citizen ? "" : ` (${MATCH[alarm.match]})`);
+    how.textContent = `Håndsender ${alarm.handheld}` +
+      (alarm.citizen ? (alarm.name ? ` – borger ${alarm.citizen}` : "") : ` (${MATCH[alarm.match]})`);
     li.append(head, text, how);
     if (alarm.acknowledged_at === null) {
       const button = document.createElement("button");
