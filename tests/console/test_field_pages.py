@@ -252,3 +252,4 @@ async def test_district_board_counts_sorts_and_shows_a_handheld_alarm_live(
     await expect(alarm).to_have_count(1)
     await expect(alarm).to_contain_text("Borger 2, Vej 2, Nord")
     await expect(alarm).to_contain_text("alarmknap")
+    assert await _fits_and_speaks_danish(page) == []
