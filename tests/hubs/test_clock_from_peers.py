@@ -67,6 +67,7 @@ class _RecordedAnswer(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.timeout(400)  # three hubs, a 1970 clock and live time answers on a loaded 2-core machine
 def test_replays_leave_a_1970_clock_alone_and_live_peers_set_it(
     hubs: tuple[HubProcess, HubProcess, HubProcess],
 ) -> None:

@@ -41,6 +41,7 @@ def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess, H
             hub.kill()
 
 
+@pytest.mark.timeout(400)  # four hubs and a dozen CLI runs on a loaded 2-core machine
 def test_acks_signed_by_another_care_home_settle_nothing(
     hubs: tuple[HubProcess, HubProcess, HubProcess, HubProcess],
 ) -> None:
