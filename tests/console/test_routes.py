@@ -104,7 +104,7 @@ async def test_roll_call_answered_from_the_care_home_reaches_the_board(
     await staff.login("hansen")
     await care.login("lindely")
     request = (await staff.ok("POST", "rollcalls", {"question": "Meld status", "minutes": 30}))["request"]
-    await eventually(lambda: pair.care.console.open_rollcall() is not None)
+    await eventually(lambda: pair.care.console.open_rollcall() is not None, 60)  # generous: a loaded machine
     opened = (await care.ok("GET", "messages"))["open_rollcall"]
     assert opened["body"]["request"] == request and opened["body"]["question"] == "Meld status"
     await care.ok(
@@ -115,7 +115,7 @@ async def test_roll_call_answered_from_the_care_home_reaches_the_board(
     def answered() -> bool:  # the roll-call itself may already be closed and archived
         return [row["rollcall"] for row in pair.staff.console.board_rows()] == ["answered"]
 
-    await eventually(answered)
+    await eventually(answered, 60)
     (summary,) = (await staff.ok("GET", "rollcalls"))["rollcalls"]
     target = summary["targets"][0]
     assert target["state"] == "answered" and target["answer"]["link"] == "memory"

@@ -69,6 +69,15 @@ async def until_delivered(store: Store, message_id: str, timeout: float = 30.0) 
     raise AssertionError(f"message {message_id} was not delivered in time")
 
 
+WAIT = 60.0
+"""Seconds to wait for a message between the hubs: generous, for a loaded 2-core machine."""
+
+
+def _statuses(site: Site) -> int:
+    """The STATUS messages a console has received."""
+    return sum(m["kind"] == "status" for m in site.console.messages)
+
+
 def _asked(site: Site) -> object:
     """The request id of the roll-call open at an institution's console, if any."""
     call = site.console.open_rollcall()
@@ -107,18 +116,21 @@ async def play(folder: Path) -> Played:
             first = await staff.console.send(Kind.TEXT, to, INJECT, author="leder", status=Status.EXERCISE)
             await record.inject_sent(exercise.id, number=1, kind="message", text=INJECT, due=time.time(),
                                      message_ids=[first], recipients=[to.hex()])  # fmt: skip
-            await eventually(lambda: any(m["id"] == first for m in care.console.messages))
+            await eventually(lambda: any(m["id"] == first for m in care.console.messages), WAIT)
             await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
+            # at the staff before anything else happens: a status still under way would be counted below
+            # as the answer to the inject's roll-call, and arrive over whichever link is left by then
+            await eventually(lambda: _statuses(staff) == 1, WAIT)
             await care.console.confirm_read(first, author="lindely", by="Nattevagt Birgit")
-            await eventually(lambda: first in staff.console.outbox.receipts, timeout=30)
+            await eventually(lambda: first in staff.console.outbox.receipts, WAIT)
             await record.note(
                 exercise.id, author="observatør Jensen", text="Nattevagten fandt tabletten hurtigt."
             )
 
             await staff.console.start_rollcall("Meld status", 30, [], author="leder")
-            await eventually(lambda: care.console.open_rollcall() is not None, timeout=30)
+            await eventually(lambda: care.console.open_rollcall() is not None, WAIT)
             await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
-            await eventually(lambda: staff.console.board_rows()[0]["rollcall"] == "answered", timeout=30)
+            await eventually(lambda: staff.console.board_rows()[0]["rollcall"] == "answered", WAIT)
 
             # inject 2 as the exercise runner sends a roll-call: straight through the hub, marked Exercise
             asked = {
@@ -134,13 +146,12 @@ async def play(folder: Path) -> Played:
             await eventually(
                 lambda: (
                     (care.console.open_rollcall() or {}).get("body", {}).get("request") == ROLLCALL_REQUEST
-                )
+                ),
+                WAIT,
             )
-            statuses = len([m for m in staff.console.messages if m["kind"] == "status"])
+            statuses = _statuses(staff)
             await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
-            await eventually(
-                lambda: len([m for m in staff.console.messages if m["kind"] == "status"]) > statuses
-            )
+            await eventually(lambda: _statuses(staff) > statuses, WAIT)
 
             MemoryMedium.named(media["memory"]).unplug("staff")
             await record.outage_applied(exercise.id, number=3, hub=staff_id.name, link="memory",
