@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hub.core.kinds.routes import decode, encode
+from hub.relay.route_learning import RADIO_GAP, RADIO_INTERVAL
 from hub.relay.route_table import Pace, RouteTable, hop_cost
 
 FREE_PACE = (30.0, 1.0)
 """(interval, gap) over free links in the simulation, seconds."""
-RADIO_PACE = (1800.0, 300.0)
+RADIO_PACE = (RADIO_INTERVAL, RADIO_GAP)
 
 
 @dataclass(slots=True)

@@ -30,6 +30,11 @@ from hub.relay.route_table import Pace, RouteTable, hop_cost
 log = logging.getLogger("beredt.routes")
 
 TICK = 1.0
+RADIO_INTERVAL = 12 * 3600.0
+"""A LoRa frame with its signature takes about 1.3 s of air (LONG_FAST), and announcements may use 1.8 s
+an hour (5 % of the EU868 duty cycle): so a radio neighbour hears our table twice a day, and a change at
+most hourly. Probes, not announcements, notice a radio link lost."""
+RADIO_GAP = 3600.0
 
 
 class RouteLearning:
@@ -42,8 +47,8 @@ class RouteLearning:
         *,
         interval: float = 30.0,
         gap: float = 1.0,
-        radio_interval: float = 1800.0,
-        radio_gap: float = 300.0,
+        radio_interval: float = RADIO_INTERVAL,
+        radio_gap: float = RADIO_GAP,
     ) -> None:
         self.identity = identity
         self.links = links
