@@ -132,7 +132,8 @@ class Router:
         if recipient in self.routes:
             hops: tuple[bytes, ...] = self.routes[recipient]
         elif recipient in self.links.peers:
-            hops = (recipient, *learned, *self.default_route)
+            # the configured default route is the operator's detour; a learned one may be hours old on radio
+            hops = (recipient, *self.default_route, *learned)
         else:
             hops = (*learned, *self.default_route)
         return [h for h in dict.fromkeys(hops) if h not in skip]

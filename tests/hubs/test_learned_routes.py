@@ -52,8 +52,20 @@ def test_an_enrolled_care_home_is_reached_through_its_relay_without_routes(tmp_p
 
         a.wait_for("a learned route to the new care home", a_routes_to_c, timeout=120)
         c.wait_for("the staff hub's message", lambda: any(m["id"] == sent[0] for m in c.inbox()), timeout=60)
-        reply = c.send(a.node_id, "text", "Solbakken er med")
-        a.wait_for("the care home's answer", lambda: any(m["id"] == reply for m in a.inbox()), timeout=60)
+        replies: list[str] = []
+
+        def c_routes_to_a() -> bool:  # the care home learns its route back on its own announcement round
+            status, answer = c.request(
+                "POST", "/v1/messages", {"to": a.node_id, "kind": "text", "body": "Solbakken er med"}
+            )
+            if status < 300:
+                replies.append(answer["id"])
+            return status < 300
+
+        c.wait_for("a learned route back to the staff hub", c_routes_to_a, timeout=120)
+        a.wait_for(
+            "the care home's answer", lambda: any(m["id"] == replies[0] for m in a.inbox()), timeout=60
+        )
         assert {h: h.config_path.read_text() for h in (a, r)} == config_before
         assert all(not tomllib.loads(h.config_path.read_text())["routes"] for h in (a, r, c))  # none at all
     finally:
