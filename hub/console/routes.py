@@ -30,7 +30,8 @@ from hub.console.exchange import export_cap, import_and_send
 from hub.console.exercises import EXERCISE_KEY
 from hub.console.logbook import EXERCISE_MARK, EntryType
 from hub.console.messages import local_zone
-from hub.console.service import Console, ConsoleEvent, ConsoleOptions
+from hub.console.options import ConsoleOptions
+from hub.console.service import Console, ConsoleEvent
 from hub.console.users import Role, Session
 from hub.core.bounded_http import source_of
 from hub.core.errors import AuthError, BeredtError, RoutingError, StoreError, UsageError

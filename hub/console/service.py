@@ -18,16 +18,16 @@ import asyncio
 import collections
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from hub.console import link_history, rollcall_rows, state
+from hub.console import link_history, rollcall_rows, state, views
 from hub.console.board import StatusBoard
 from hub.console.contact import ContactIntervals
 from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook, LogEntry
+from hub.console.logbook_upkeep import Witness, archive_old
 from hub.console.messages import (
     LINK_STATES,
     decode_message,
@@ -38,11 +38,11 @@ from hub.console.messages import (
     received_line,
     summary,
 )
-from hub.console.outbox import Outbox, Sent, recipient_state
+from hub.console.options import ConsoleOptions
+from hub.console.outbox import Outbox, Sent
 from hub.console.rollcall import RollCallBoard, Target
 from hub.console.rollcall_flow import RollCallFlow, guarded
 from hub.console.users import Users
-from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
 from hub.core.kinds import encode_payload
@@ -56,7 +56,6 @@ from hub.relay.events import (
     Overflow,
     RadioStatus,
 )
-from hub.relay.health import LinkState
 from hub.relay.roster import Role as NodeRole
 
 if TYPE_CHECKING:
@@ -69,39 +68,9 @@ HISTORY = 300
 BATCH = 1000
 SEEN = 4 * BATCH
 LIVE_ENTRIES = 50  # log book entries carried by one live event
-_CONCERNS = ["critical", "help", "unknown", "ok"]
 GAP = f"Over {BATCH} beskeder på én gang: kun de nyeste er set og logget"
 UNLISTED = {"logbook_head"}  # kept in the log book only: nothing for a person to read or answer
 CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleOptions:
-    db_path: Path | None = None  # default: <data_dir>/console.db
-    tick_interval: float = 5.0
-    resend_window: float = 600.0
-    ttl_minutes: int = 24 * 60
-    clock: Clock | None = None  # roll-call deadlines; default: the hub's clock
-    late_window: float = (
-        12 * 3600.0
-    )  # a roll-call nobody waits on any more is closed this long after its deadline
-    board_save_interval: float = 60.0  # changed board rows are saved this often (and at a clean stop)
-    contact_interval: float = 3600.0
-    """An institution silent for longer than this is flagged on the board (roll-calls and status reports
-    are expected at least this often)."""
-    confirm_within: float = 120.0
-    """A life-safety message to an institution not confirmed end to end within this is flagged."""
-    keepalive: float = 15.0  # seconds between comments on a quiet live-event stream
-    rollcall_retention: float = 90 * 86400.0
-    """Seconds a closed roll-call stays in the archive (``[console] rollcall_retention_days``)."""
-    archive_purge_interval: float = 3600.0
-    """How often closed roll-calls past their retention are purged and the log book is rotated."""
-    witness_interval: float = 3600.0
-    """How often the log book's head is sent to its witnesses (when it changed since the last time)."""
-    witnesses: tuple[str, ...] | None = None
-    """Node ids that keep this hub's log-book heads; None: the staff hubs in the roster (not this one)."""
-    logbook_live_entries: int = 20_000
-    """Log-book entries kept in console.db; older ones move to archive segments (``logbook_archive``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +107,7 @@ class Console:
         """Ids the console sent itself (logged with their author); others came through the API or CLI."""
         self._board_saved_at = 0.0  # the inbox watermark when the board rows were last saved
         self._closed = False
-        self._witnessed: tuple[int, str] | None = None  # the log-book head last sent to the witnesses
+        self.witness = Witness(hub, logbook, options.witnesses, self._sent_here)
 
     @classmethod
     async def open(cls, hub: Hub, options: ConsoleOptions | None = None) -> Console:
@@ -264,103 +233,39 @@ class Console:
     # ---- what the console shows ---------------------------------------------------------------------
 
     def institutions(self) -> dict[str, tuple[str, ...]]:
-        """Care homes in the roster, each with the links to try in the hub's configured order."""
-        order = [link.name for link in self.hub.config.links]
-        peers = {p.node_id: p for p in self.hub.config.peers}
-        out = {}
-        for entry in self.hub.roster:
-            if entry.role is not NodeRole.CARE_HOME:
-                continue
-            peer = peers.get(entry.node_id)
-            links = [name for name in order if peer is None or name in peer.links]
-            out[entry.node_id.hex()] = tuple(links or order)
-        return out
+        return views.institutions(self.hub)
 
     def name_of(self, node: str) -> str:
         return name_of(self.hub, node)
 
     def board_rows(self) -> list[dict[str, Any]]:
-        """The board with each institution's contact: how it can be reached now, when it was last heard
-        from (a message, or a link answering it directly), and the alarms a coordinator must act on."""
+        """The board with each institution's contact (``hub.console.views.with_contact``)."""
         for node in self.institutions():
             self.board.know(node, self.name_of(node))
-        now = self.hub.clock.time()
-        rows = self.board.rows(now)
-        for row in rows:
-            row["contact"] = self.contact(row["node"], row["last_heard"], row["last_link"], now)
-        # out of contact first within each concern: silence is the risk the board exists for
-        return sorted(rows, key=lambda r: (_CONCERNS.index(r["concern"]), not r["contact"]["alarms"]))
+        return views.by_urgency(self._with_contact(self.board.rows(self.hub.clock.time())))
 
     def board_patch(self, nodes: set[str]) -> list[dict[str, Any]]:
         """The board rows of ``nodes`` as ``board_rows`` has them, for a live event to patch in place."""
         now = self.hub.clock.time()
-        rows = [row for node in sorted(nodes) if (row := self.board.row(node, now)) is not None]
-        for row in rows:
-            row["contact"] = self.contact(row["node"], row["last_heard"], row["last_link"], now)
-        return rows
+        return self._with_contact(
+            [row for node in sorted(nodes) if (row := self.board.row(node, now)) is not None]
+        )
+
+    def _with_contact(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return views.with_contact(
+            self.hub,
+            rows,
+            self.hub.clock.time(),
+            self.contact_intervals,
+            self.outbox,
+            self.options.confirm_within,
+        )
 
     def message_view(self, item: dict[str, Any]) -> dict[str, Any]:
-        """A received message as the messages view shows it: whether it was confirmed read, and for a read
-        receipt what it is about."""
-        view = dict(item, read=item["id"] in self.read)
-        body = item["body"]
-        if item["kind"] == "read_receipt" and isinstance(body, dict):
-            original = self.outbox.get(str(body.get("message")))
-            view["about"] = None if original is None else {
-                "id": original.id, "kind": original.kind, "summary": original.summary, "at": original.at,
-                "to_name": self.name_of(original.to),
-            }  # fmt: skip
-        return view
-
-    def contact(
-        self, node: str, last_heard: float | None, last_link: str | None, now: float
-    ) -> dict[str, Any]:
-        try:
-            raw = bytes.fromhex(node)
-        except ValueError:
-            raw = b""
-        paths = []
-        if len(raw) == 8:
-            for hop in self.hub.router.route(raw):
-                for candidate in self.hub.links.options(hop):
-                    link_state = self.hub.links.state(candidate.link, hop)
-                    paths.append({"hop": hop.hex(), "hop_name": self.name_of(hop.hex()),
-                                  "link": candidate.link, "link_kind": self.link_kind(candidate.link),
-                                  "state": link_state.label})  # fmt: skip
-        offset = now - self.hub.clock.monotonic()
-        for entry in self.hub.health.entries():
-            # a link answering the institution itself (a probe or a hop ack) is contact too
-            if entry.peer == node and entry.last_success and entry.last_success + offset > (last_heard or 0):
-                last_heard, last_link = entry.last_success + offset, entry.link
-        alarms = []
-        if paths and not any(p["state"] != LinkState.DOWN.label for p in paths):
-            alarms.append("route_down")
-        elif not paths:
-            alarms.append("no_route")
-        silent = None if last_heard is None else max(0.0, now - last_heard)
-        expected, source = self.contact_intervals.expected(node)
-        if silent is None:
-            alarms.append("never_heard")
-        elif silent > expected:
-            alarms.append("silent")
-        unconfirmed = self.outbox.unconfirmed(node, ("life-safety",), now - self.options.confirm_within)
-        if unconfirmed:
-            alarms.append("unconfirmed")
-        return {
-            "last_heard": last_heard, "silent_for": silent, "last_link": last_link,
-            "last_link_kind": self.link_kind(last_link), "paths": paths, "alarms": alarms,
-            "expected_interval": expected, "interval_source": source,
-            "unconfirmed": [{"id": s.id, "kind": s.kind, "at": s.at} for s in unconfirmed],
-        }  # fmt: skip
+        return views.message_row(self.hub, item, self.read, self.outbox)
 
     async def sent_view(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest messages sent from this hub, each with its recipient's delivery state."""
-        out = []
-        for sent in self.outbox.newest(limit):
-            state = await recipient_state(self.hub, sent, self.outbox.receipts.get(sent.id))
-            to_name = "*" if sent.to == BROADCAST.hex() else self.name_of(sent.to)
-            out.append({**asdict(sent), "to_name": to_name, **state})
-        return out
+        return await views.sent_rows(self.hub, self.outbox, limit)
 
     def link_kind(self, link: str | None) -> str | None:
         return link_label(self.hub, link)
@@ -607,43 +512,16 @@ class Console:
                 await guarded(self.save_board(), "save the status board")
             if loop.time() >= next_witness:
                 next_witness = loop.time() + self.options.witness_interval
-                await self._witness()
+                await self.witness.send_head()
             if loop.time() >= next_rotation:
                 next_rotation = loop.time() + self.options.archive_purge_interval
-                await guarded(self._rotate_logbook(), "archive old log-book entries")
+                await guarded(
+                    archive_old(self.logbook, self.options.logbook_live_entries),
+                    "archive old log-book entries",
+                )
             await self.rollcall_flow.tick()
             if self._outbox_dirty:
                 await guarded(self._save_outbox(), "save the sent messages")
-
-    async def _witness(self) -> None:
-        """Send the log book's head to the witnesses, who keep it in their own log books: a book rewritten
-        later (a stolen Pi, the hashes recomputed) no longer matches what they hold."""
-        head = await self.logbook.head()
-        if head is None or head == self._witnessed:
-            return
-        witnesses = self.options.witnesses
-        if witnesses is None:
-            me = self.hub.identity.node_id
-            witnesses = tuple(
-                e.node_id.hex() for e in self.hub.roster if e.role is NodeRole.STAFF and e.node_id != me
-            )
-        body = {"seq": head[0], "hash": head[1], "at": int(self.hub.clock.time())}
-        payload = encode_payload(Kind.LOGBOOK_HEAD, body)
-        for node in witnesses:
-            try:
-                sent = await self.hub.submit(
-                    Kind.LOGBOOK_HEAD, bytes.fromhex(node), payload, priority=Priority.ROUTINE
-                )
-            except (BeredtError, ValueError) as exc:
-                log.warning("the log book's head could not be sent to witness %s: %s", node, exc)
-                continue
-            self._sent_here.add(sent.hex())  # not a message for the outbox or the log book
-        self._witnessed = head
-
-    async def _rotate_logbook(self) -> None:
-        """Keep the live log book at ``logbook_live_entries``: older entries go to archive segments."""
-        while await self.logbook.rotate(keep=self.options.logbook_live_entries):
-            pass
 
     async def rollcall_view(self, limit: int) -> list[dict[str, Any]]:
         return await self.rollcall_flow.view(limit)

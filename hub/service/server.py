@@ -25,8 +25,8 @@ from hub.appliance.monitor import Appliance
 from hub.citizens.register import CITIZENS_DB
 from hub.citizens.service import Alarm, FollowUp
 from hub.console.logbook import EntryType
+from hub.console.options import ConsoleOptions
 from hub.console.routes import CONSOLE_KEY
-from hub.console.service import ConsoleOptions
 from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised

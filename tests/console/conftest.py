@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from hub.console.options import ConsoleOptions
 from hub.console.routes import CONSOLE_KEY, setup_console
-from hub.console.service import Console, ConsoleOptions
+from hub.console.service import Console
 from hub.console.users import Role
 from hub.core.identity import Identity
 from hub.relay.hub import Hub

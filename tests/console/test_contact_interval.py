@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hub.console import state
+from hub.console import state, views
 from hub.core.identity import Identity
 from tests.console.conftest import Pair
 from tests.console.test_routes import Client, clients  # noqa: F401 - the fixture
@@ -23,7 +23,10 @@ async def test_interval_from_roster_and_console_drives_the_silence_alarm(
     now = hub.clock.time()
 
     def contact(silent_for: float) -> dict[str, object]:
-        return console.contact(node, now - silent_for, "memory", now)
+        row: dict[str, object] = {"node": node, "last_heard": now - silent_for, "last_link": "memory"}
+        within = console.options.confirm_within
+        [checked] = views.with_contact(hub, [row], now, console.contact_intervals, console.outbox, within)
+        return checked["contact"]  # type: ignore[no-any-return]
 
     assert contact(0)["expected_interval"] == 3600 and contact(0)["interval_source"] == "default"
     assert "silent" not in contact(1000)["alarms"]  # type: ignore[operator]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.errors import RoutingError
 from hub.core.frame import Kind
 from hub.core.kinds import encode_payload

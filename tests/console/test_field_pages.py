@@ -27,8 +27,9 @@ from hub.citizens.records import EQUIPMENT_DANISH, Citizen, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.service import FollowUp
 from hub.citizens.settings import CitizensConfig
+from hub.console.options import ConsoleOptions
 from hub.console.routes import CONSOLE_KEY, setup_console
-from hub.console.service import Console, ConsoleOptions
+from hub.console.service import Console
 from hub.console.users import Role
 from hub.core.handhelds import FILE_NAME as HANDHELDS
 from hub.core.identity import Identity

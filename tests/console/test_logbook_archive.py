@@ -12,7 +12,7 @@ import pytest
 
 from hub.console import logbook_archive
 from hub.console.logbook import EntryType, LogBook
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.clock import ManualClock
 from hub.core.errors import StoreError
 from tests.console.conftest import Pair

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from hub.console.logbook import GENESIS, EntryType, LogBook, canonical_bytes, chain_hash
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.clock import ManualClock
 from tests.console.conftest import Pair
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from hub.console.logbook import EntryType
-from hub.console.service import Console, ConsoleOptions
+from hub.console.options import ConsoleOptions
+from hub.console.service import Console
 from hub.core.frame import Kind, Priority
 from tests.console.conftest import Pair
 from tests.console.test_routes import Client, clients  # noqa: F401 (a fixture)

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from hub.console.logbook import EntryType
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.frame import Priority
 from tests.console.conftest import Pair
 from tests.inproc import eventually

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.clock import ManualClock
 from hub.core.frame import Kind, Priority
 from tests.console.conftest import Pair

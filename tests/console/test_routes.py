@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.clock import ManualClock
 from hub.core.frame import Kind
 from hub.core.kinds import encode_payload

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.console.options import ConsoleOptions
 from hub.console.routes import running_console
-from hub.console.service import ConsoleOptions
 from hub.core.identity import Identity
 from hub.relay.roster import Role as NodeRole
 from hub.relay.settings import LinkConfig, PeerConfig

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.clock import SystemClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.identity import Identity

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.core.clock import SystemClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.identity import Identity

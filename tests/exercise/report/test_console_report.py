@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from playwright.async_api import async_playwright
 
-from hub.console.service import ConsoleOptions
+from hub.console.options import ConsoleOptions
 from hub.console.users import Role
 from hub.core.identity import Identity
 from hub.relay.roster import Role as NodeRole

@@ -1,0 +1,38 @@
+"""The console's settings: intervals, retention and who witnesses its log book (from ``[console]`` in
+the hub's config, or given directly in tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.core.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOptions:
+    db_path: Path | None = None  # default: <data_dir>/console.db
+    tick_interval: float = 5.0
+    resend_window: float = 600.0
+    ttl_minutes: int = 24 * 60
+    clock: Clock | None = None  # roll-call deadlines; default: the hub's clock
+    late_window: float = (
+        12 * 3600.0
+    )  # a roll-call nobody waits on any more is closed this long after its deadline
+    board_save_interval: float = 60.0  # changed board rows are saved this often (and at a clean stop)
+    contact_interval: float = 3600.0
+    """An institution silent for longer than this is flagged on the board (roll-calls and status reports
+    are expected at least this often)."""
+    confirm_within: float = 120.0
+    """A life-safety message to an institution not confirmed end to end within this is flagged."""
+    keepalive: float = 15.0  # seconds between comments on a quiet live-event stream
+    rollcall_retention: float = 90 * 86400.0
+    """Seconds a closed roll-call stays in the archive (``[console] rollcall_retention_days``)."""
+    archive_purge_interval: float = 3600.0
+    """How often closed roll-calls past their retention are purged and the log book is rotated."""
+    witness_interval: float = 3600.0
+    """How often the log book's head is sent to its witnesses (when it changed since the last time)."""
+    witnesses: tuple[str, ...] | None = None
+    """Node ids that keep this hub's log-book heads; None: the staff hubs in the roster (not this one)."""
+    logbook_live_entries: int = 20_000
+    """Log-book entries kept in console.db; older ones move to archive segments (``logbook_archive``)."""
