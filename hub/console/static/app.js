@@ -810,7 +810,9 @@ async function sendStatus(preset) {
   const real = document.body.classList.contains("real-armed");
   try {
     await api("status", { method: "POST", body: { preset, ...statusFields(), ...(real ? { status: "actual" } : {}) } });
-    document.body.classList.remove("real-armed");
+    // only a status that went as real disarms: "Reel hændelse" chosen while an exercise status was on its way
+    // holds for the next one
+    if (real) document.body.classList.remove("real-armed");
     error.textContent = "";
     confirmation.className = "pending-note";
     confirmation.textContent = t("sent_unconfirmed", { what: t(`preset_${preset}`), time: timeOnly(now()), ago: ago(0) });
