@@ -50,8 +50,8 @@ def cmd_exercise_report(args: argparse.Namespace) -> int:
     missing = missing_libraries()
     if missing:  # before any work: say at once what to install
         raise ConfigError(
-            f"the report needs {', '.join(missing)}: pip install 'beredt[report]'"
-            " (on a Pi also: sudo apt install libpango-1.0-0 libpangoft2-1.0-0)"
+            f"rapporten kræver {', '.join(missing)}: pip install 'beredt[report]'"
+            " (på en Pi også: sudo apt install libpango-1.0-0 libpangoft2-1.0-0)"
         )
     config = load_config(args)
     facts = asyncio.run(_facts(config, args.id))
@@ -66,7 +66,7 @@ async def _facts(config: HubConfig, exercise_id: str) -> ReportInput:
     journal = config.data_dir / EXERCISES_DB
     if not journal.is_file():
         raise ConfigError(
-            f"no exercise journal at {journal}: run the report on the hub that ran the exercise"
+            f"ingen øvelsesjournal i {journal}: lav rapporten på den hub, øvelsen blev kørt fra"
         )
     record = await ExerciseRecord.open(journal, SystemClock())
     try:

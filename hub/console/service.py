@@ -591,6 +591,9 @@ class Console:
             bytes.fromhex(item["from"]),
             body,
             author=author,
+            status=Status[
+                str(item["status"]).upper()
+            ],  # a receipt for an exercise's message is the exercise's
             what=f"Læst og forstået: {kind_name(item['kind'])} fra {item['from_name']}",
         )
         self.read.add(message_id)

@@ -16,16 +16,53 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, overload
 
 from hub.core.errors import ConfigError
 
 
-def _range(kind: str, low: float | None, high: float | None, above: float | None) -> str:
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """The words of the errors ``Options`` raises: English for the hub's config (read by its operator
+    next to English logs), Danish for files people in the municipality write (an exercise scenario)."""
+
+    required: str = "is required; {hint}"
+    expected: str = "expected {what}, got {value!r}"
+    unknown: str = "unknown key; {hint}remove it or use one of the known keys: {known}"
+    near: str = "did you mean {name!r}? "
+    text: str = "a non-empty string"
+    integer: str = "an integer"
+    number: str = "a number"
+    flag: str = "true or false"
+    one_of: str = "one of "
+    list_of: str = "a list of "
+    and_: str = "and"
+    from_to: str = "{kind} from {low:g} to {high:g}"
+
+
+ENGLISH = Wording()
+DANISH = Wording(
+    required="mangler; {hint}",
+    expected="forventede {what}, ikke {value!r}",
+    unknown="ukendt nøgle; {hint}fjern den eller brug en af de kendte nøgler: {known}",
+    near="mente du {name!r}? ",
+    text="en tekst, der ikke er tom",
+    integer="et heltal",
+    number="et tal",
+    flag="true eller false",
+    one_of="en af ",
+    list_of="en liste af ",
+    and_="og",
+    from_to="{kind} fra {low:g} til {high:g}",
+)
+
+
+def _range(words: Wording, kind: str, low: float | None, high: float | None, above: float | None) -> str:
     if above is not None:
-        return f"{kind} > {above:g}" + (f" and <= {high:g}" if high is not None else "")
+        return f"{kind} > {above:g}" + (f" {words.and_} <= {high:g}" if high is not None else "")
     if low is not None and high is not None:
-        return f"{kind} from {low:g} to {high:g}"
+        return words.from_to.format(kind=kind, low=low, high=high)
     if low is not None:
         return f"{kind} >= {low:g}"
     if high is not None:
@@ -43,10 +80,12 @@ class Options:
         *,
         file: str | None = None,
         known: Iterable[str] | None = None,
+        words: Wording = ENGLISH,
     ) -> None:
         self.table = table
         self.where = where
         self.file = file
+        self.words = words
         self._read: set[str] = set()
         self._known = frozenset(known) if known is not None else None
         if self._known is not None:
@@ -80,21 +119,19 @@ class Options:
             return
         name = unknown[0]
         near = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise self.error(
-            name, f"unknown key; {hint}remove it or use one of the known keys: {', '.join(sorted(known))}"
-        )
+        hint = self.words.near.format(name=near[0]) if near else ""
+        raise self.error(name, self.words.unknown.format(hint=hint, known=", ".join(sorted(known))))
 
     def _present(self, name: str, required: str | None) -> bool:
         self._read.add(name)
         if name in self.table:
             return True
         if required is not None:
-            raise self.error(name, f"is required; {required}")
+            raise self.error(name, self.words.required.format(hint=required))
         return False
 
     def _expected(self, name: str, what: str) -> ConfigError:
-        return self.error(name, f"expected {what}, got {self.table[name]!r}")
+        return self.error(name, self.words.expected.format(what=what, value=self.table[name]))
 
     # -- values ----------------------------------------------------------------------------------------
 
@@ -112,7 +149,7 @@ class Options:
             return default
         value = self.table[name]
         if not isinstance(value, str) or not value:
-            raise self._expected(name, what if what != "a string" else "a non-empty string")
+            raise self._expected(name, what if what != "a string" else self.words.text)
         return value
 
     def required_text(self, name: str, hint: str) -> str:
@@ -146,7 +183,7 @@ class Options:
             or (low is not None and value < low)
             or (high is not None and value > high)
         ):
-            raise self._expected(name, what or _range("an integer", low, high, None))
+            raise self._expected(name, what or _range(self.words, self.words.integer, low, high, None))
         return value
 
     def number(
@@ -170,7 +207,7 @@ class Options:
             or (high is not None and value > high)
             or (above is not None and value <= above)
         ):
-            raise self._expected(name, what or _range("a number", low, high, above))
+            raise self._expected(name, what or _range(self.words, self.words.number, low, high, above))
         return float(value)
 
     def flag(self, name: str, default: bool) -> bool:
@@ -178,7 +215,7 @@ class Options:
             return default
         value = self.table[name]
         if not isinstance(value, bool):
-            raise self._expected(name, "true or false")
+            raise self._expected(name, self.words.flag)
         return value
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
@@ -187,7 +224,7 @@ class Options:
             return default
         value = self.table[name]
         if value not in choices:
-            raise self._expected(name, "one of " + ", ".join(repr(c) for c in choices))
+            raise self._expected(name, self.words.one_of + ", ".join(repr(c) for c in choices))
         return str(value)
 
     def names(self, name: str, *, valid: Callable[[str], object], what: str) -> tuple[str, ...]:
@@ -198,7 +235,7 @@ class Options:
         if not isinstance(value, list | tuple) or not all(
             isinstance(item, str) and valid(item) for item in value
         ):
-            raise self._expected(name, f"a list of {what}")
+            raise self._expected(name, self.words.list_of + what)
         return tuple(value)
 
     def listing(self, name: str, *, what: str, required: str | None = None) -> list[Any]:
@@ -226,4 +263,4 @@ class Options:
         value = self.table.get(name, {})
         if not isinstance(value, Mapping):
             raise self._expected(name, what)
-        return Options(value, self.key(name), file=self.file, known=known)
+        return Options(value, self.key(name), file=self.file, known=known, words=self.words)

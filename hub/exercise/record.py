@@ -113,16 +113,14 @@ class ExerciseRecord:
     async def open(cls, path: Path | str, clock: Clock) -> ExerciseRecord:
         """Open (creating if needed) the journal at ``path``; ``aclose`` closes it."""
         if not Path(path).parent.is_dir():
-            raise StoreError(
-                f"cannot open exercise journal {path}: folder {Path(path).parent} does not exist"
-            )
+            raise StoreError(f"kan ikke åbne øvelsesjournalen {path}: mappen {Path(path).parent} findes ikke")
         try:
             db = await aiosqlite.connect(path)
             await db.execute("PRAGMA journal_mode=WAL")
             await db.executescript(_SCHEMA)
             await db.commit()
         except Exception as exc:
-            raise StoreError(f"cannot open exercise journal {path}: {exc}") from exc
+            raise StoreError(f"kan ikke åbne øvelsesjournalen {path}: {exc}") from exc
         return cls(db, clock)
 
     async def aclose(self) -> None:
@@ -328,4 +326,4 @@ class ExerciseRecord:
                 raise UsageError(f"allerede registreret: {exc}") from exc
             except aiosqlite.Error as exc:
                 await self._db.rollback()
-                raise StoreError(f"exercise journal write failed: {exc}") from exc
+                raise StoreError(f"øvelsesjournalen kunne ikke skrives: {exc}") from exc

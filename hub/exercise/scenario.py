@@ -56,7 +56,7 @@ from datetime import datetime, time, timedelta, tzinfo
 
 from hub.core.errors import ConfigError, UsageError
 from hub.core.frame import Priority
-from hub.core.options import Options
+from hub.core.options import DANISH, Options
 
 MAX_INJECTS = 500
 MAX_NAME = 80
@@ -76,6 +76,13 @@ class InjectKind(enum.StrEnum):
     MESSAGE = "message"
     ROLLCALL = "rollcall"
     OUTAGE = "outage"
+
+
+_KIND_NAMES = {
+    InjectKind.MESSAGE: "en besked",
+    InjectKind.ROLLCALL: "en statusrunde",
+    InjectKind.OUTAGE: "et udfald",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +209,9 @@ def load(path: str) -> tuple[Scenario, str]:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read the scenario: {exc.strerror}", file=path) from None
+        raise ConfigError(f"kan ikke læse scenariet: {exc.strerror}", file=path) from None
     except UnicodeDecodeError:
-        raise ConfigError("the scenario is not UTF-8 text", file=path) from None
+        raise ConfigError("scenariet er ikke UTF-8-tekst", file=path) from None
     return parse(text, file=path), text
 
 
@@ -213,27 +220,29 @@ def parse(text: str, *, file: str | None = None) -> Scenario:
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=file) from None
-    top = Options(table, file=file)
-    name = _short(top, "name", required='e.g. name = "Strømsvigt i tre døgn"')
+        raise ConfigError(f"ikke gyldig TOML: {exc}", file=file) from None
+    top = Options(table, file=file, words=DANISH)
+    name = _short(top, "name", required='fx name = "Strømsvigt i tre døgn"')
     description = top.text("description", "")
-    duration = _duration(top, "duration", required='e.g. duration = "10h"')
+    duration = _duration(top, "duration", required='fx duration = "10h"')
     if duration is None or not 0 < duration <= MAX_DURATION:
-        raise top.error("duration", f"expected more than 0 and at most {MAX_DURATION // 86400} days")
-    participants = _audience(top.table_of("participants", what="a table", known=("groups", "nodes")))
+        raise top.error("duration", f"forventede mere end 0 og højst {MAX_DURATION // 86400} døgn")
+    participants = _audience(top.table_of("participants", what="en tabel", known=("groups", "nodes")))
     if not participants:
-        raise top.error("participants", 'name at least one group or node, e.g. groups = ["plejehjem"]')
+        raise top.error("participants", 'nævn mindst én gruppe eller node, fx groups = ["plejehjem"]')
     durations = ("rollcall_answer", "first_status", "delivery", "read_receipt", "lora_airtime")
-    targets_table = top.table_of("targets", what="a table", known=(*durations, "satellite_credits"))
+    targets_table = top.table_of("targets", what="en tabel", known=(*durations, "satellite_credits"))
     targets = Targets(
         **{name: _duration(targets_table, name) for name in durations},
         satellite_credits=targets_table.optional_integer(
-            "satellite_credits", low=0, what="a number of credits"
+            "satellite_credits", low=0, what="et antal kreditter"
         ),
     )
-    raw_injects = top.listing("injects", what="a list of [[injects]] tables", required="add [[injects]]")
+    raw_injects = top.listing(
+        "injects", what="en liste af [[injects]]-tabeller", required="tilføj [[injects]]"
+    )
     if len(raw_injects) > MAX_INJECTS:
-        raise top.error("injects", f"at most {MAX_INJECTS} injects in one scenario")
+        raise top.error("injects", f"højst {MAX_INJECTS} injects i ét scenarie")
     injects = tuple(
         _inject(number, raw, file, participants) for number, raw in enumerate(raw_injects, start=1)
     )
@@ -245,7 +254,7 @@ def parse_duration(text: str) -> int:
     """Seconds in ``"1h30m"``-style text; ``ValueError`` when it is not one."""
     match = _DURATION.match(text.strip())
     if not text.strip() or match is None:
-        raise ValueError(f"expected a duration such as '90m' or '1h30m', got {text!r}")
+        raise ValueError(f"forventede en varighed som '90m' eller '1h30m', ikke {text!r}")
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
@@ -263,22 +272,24 @@ def format_duration(seconds: int) -> str:
 def _inject(number: int, raw: object, file: str | None, participants: Audience) -> Inject:
     where = f"injects[{number}]"
     if not isinstance(raw, Mapping):
-        raise ConfigError("expected a [[injects]] table", file=file, key=where)
-    o = Options(raw, where, file=file)
+        raise ConfigError("forventede en [[injects]]-tabel", file=file, key=where)
+    o = Options(raw, where, file=file, words=DANISH)
     if "kind" not in o:
-        raise o.error("kind", "is required: " + " | ".join(k.value for k in InjectKind))
+        raise o.error("kind", "mangler: " + " | ".join(k.value for k in InjectKind))
     kind = InjectKind(o.choice("kind", "", [k.value for k in InjectKind]))
     day = o.integer("day", 1, low=1, high=MAX_DURATION // 86400)
     at = _when(o, "at", day)
     if at is None:
-        raise o.error("at", 'is required: an offset such as "1h30m" or a local time such as "10:30"')
+        raise o.error("at", 'mangler: en forskydning som "1h30m" eller et klokkeslæt som "10:30"')
     if kind == InjectKind.OUTAGE:
-        hub = _short(o, "hub", required='the hub whose link goes down, e.g. hub = "Solbakken"')
-        link = _short(o, "link", required='the link name in that hub\'s config, e.g. link = "internet"')
+        hub = _short(o, "hub", required='hubben hvis forbindelse går ned, fx hub = "Solbakken"')
+        link = _short(o, "link", required='forbindelsens navn i den hubs opsætning, fx link = "internet"')
         until = _when(o, "until", day)
         length = _duration(o, "duration")
         if (until is None) == (length is None):
-            raise o.error("until", 'give either until = "12:00" (or an offset) or duration = "90m"')
+            raise o.error(
+                "until", 'angiv enten until = "12:00" (eller en forskydning) eller duration = "90m"'
+            )
         if until is not None and until.clock is not None and at.clock is not None and until.clock <= at.clock:
             until = When(clock=until.clock, day=at.day + 1)  # "from 22:00 until 02:00" ends the next day
         if until is None:
@@ -293,20 +304,20 @@ def _inject(number: int, raw: object, file: str | None, participants: Audience) 
         o.finish()
         return Inject(number, kind, at, hub=hub, link=link, until=until)
     limit = MAX_ROLLCALL_QUESTION if kind == InjectKind.ROLLCALL else MAX_TEXT
-    text = o.required_text("text", 'what the participants receive, e.g. text = "Strømmen er gået"')
+    text = o.required_text("text", 'det deltagerne modtager, fx text = "Strømmen er gået"')
     if len(text) > limit:
-        raise o.error("text", f"at most {limit} characters for a {kind.value}, got {len(text)}")
+        raise o.error("text", f"højst {limit} tegn for {_KIND_NAMES[kind]}, ikke {len(text)}")
     audience = _audience(o)
     for group in audience.groups:
         if participants.groups and group not in participants.groups:
-            raise o.error("groups", f"group {group!r} is not among the participants' groups")
+            raise o.error("groups", f"gruppen {group!r} er ikke blandt deltagernes grupper")
     priority = _PRIORITIES[o.choice("priority", "normal", list(_PRIORITIES))]
-    expect = o.names("expect", valid=lambda s: 0 < len(s) <= MAX_TEXT, what="expected answers (text)")
+    expect = o.names("expect", valid=lambda s: 0 < len(s) <= MAX_TEXT, what="forventede svar (tekst)")
     deadline = _duration(o, "deadline")
     if kind == InjectKind.ROLLCALL and deadline is None:
         deadline = DEFAULT_ROLLCALL_DEADLINE
     if deadline == 0:
-        raise o.error("deadline", "expected a duration longer than 0")
+        raise o.error("deadline", "forventede en varighed over 0")
     o.finish()
     return Inject(number, kind, at, text, audience, priority, expect, deadline)
 
@@ -315,8 +326,8 @@ def _audience(o: Options) -> Audience:
     def valid(name: str) -> bool:
         return 0 < len(name) <= MAX_NAME
 
-    return Audience(o.names("groups", valid=valid, what="group names"),
-                    o.names("nodes", valid=valid, what="node names"))  # fmt: skip
+    return Audience(o.names("groups", valid=valid, what="gruppenavne"),
+                    o.names("nodes", valid=valid, what="nodenavne"))  # fmt: skip
 
 
 def _when(o: Options, name: str, day: int) -> When | None:
@@ -331,18 +342,22 @@ def _when(o: Options, name: str, day: int) -> When | None:
             return When(offset=parse_duration(value))
         except ValueError:
             pass
-    raise o.error(name, f'expected an offset such as "1h30m" or a local time such as "10:30", got {value!r}')
+    raise o.error(
+        name, f'forventede en forskydning som "1h30m" eller et klokkeslæt som "10:30", ikke {value!r}'
+    )
 
 
 def _duration(o: Options, name: str, *, required: str | None = None) -> int | None:
     if name not in o.table:
         if required:
-            raise o.error(name, f"is required; {required}")
+            raise o.error(name, f"mangler; {required}")
         return None
     value = o.raw(name)
     try:
         if not isinstance(value, str):
-            raise ValueError(f"expected a duration in quotes such as '90m' or '1h30m', got {value!r}")
+            raise ValueError(
+                f"forventede en varighed i anførselstegn som '90m' eller '1h30m', ikke {value!r}"
+            )
         return parse_duration(value)
     except ValueError as exc:
         raise o.error(name, str(exc)) from None
@@ -351,7 +366,7 @@ def _duration(o: Options, name: str, *, required: str | None = None) -> int | No
 def _short(o: Options, name: str, *, required: str) -> str:
     value = o.required_text(name, required)
     if len(value) > MAX_NAME:
-        raise o.error(name, f"at most {MAX_NAME} characters")
+        raise o.error(name, f"højst {MAX_NAME} tegn")
     return value
 
 

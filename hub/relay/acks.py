@@ -59,8 +59,11 @@ class AckBatcher:
         self.clock = clock
         self.submit = submit
         self.e2e_delay = e2e_delay
-        self._hop: dict[str, dict[tuple[str, bytes], _Batch]] = {link: {} for link in links.transports}
-        """Per link: (source address, previous hop) -> ids to acknowledge there."""
+        self._hop: dict[str, dict[tuple[str, bytes, Status], _Batch]] = {
+            link: {} for link in links.transports
+        }
+        """Per link: (source address, previous hop, CAP status) -> ids to acknowledge there. An exercise's
+        frames are acknowledged apart, in hop acks marked as the exercise's."""
         self._hop_ready = {link: asyncio.Event() for link in links.transports}
         self._e2e: dict[tuple[bytes, Status], _Batch] = {}
         """Per (origin, CAP status): an exercise's acks travel as the exercise's, behind real traffic."""
@@ -70,12 +73,19 @@ class AckBatcher:
         self.e2e_acks_sent = 0
 
     def hop_ack(
-        self, link: str, source: str, previous: bytes | None, message_id: bytes, priority: Priority
+        self,
+        link: str,
+        source: str,
+        previous: bytes | None,
+        message_id: bytes,
+        priority: Priority,
+        status: Status = Status.ACTUAL,
     ) -> None:
-        """Acknowledge a stored frame to the hub that handed it to us (unless the link acks by itself)."""
+        """Acknowledge a stored frame to the hub that handed it to us (unless the link acks by itself),
+        in a hop ack with the frame's CAP status."""
         if self.links.capabilities(link).link_ack:
             return
-        batch = self._hop[link].setdefault((source, previous or BROADCAST), _Batch())
+        batch = self._hop[link].setdefault((source, previous or BROADCAST, status), _Batch())
         batch.ids.append(message_id)
         batch.priority = max(batch.priority, priority)
         self._hop_ready[link].set()
@@ -109,12 +119,12 @@ class AckBatcher:
             batches, self._hop[link] = self._hop[link], {}
             await asyncio.gather(
                 *(
-                    self._send_hop(link, source, previous, batch)
-                    for (source, previous), batch in batches.items()
+                    self._send_hop(link, source, previous, status, batch)
+                    for (source, previous, status), batch in batches.items()
                 )
             )
 
-    async def _send_hop(self, link: str, source: str, previous: bytes, batch: _Batch) -> None:
+    async def _send_hop(self, link: str, source: str, previous: bytes, status: Status, batch: _Batch) -> None:
         for start in range(0, len(batch.ids), MAX_IDS_PER_ACK):
             frame = self.identity.sign(
                 Kind.HOP_ACK,
@@ -123,6 +133,7 @@ class AckBatcher:
                 created=int(self.clock.time()),
                 ttl_minutes=HOP_ACK_TTL_MINUTES,
                 priority=batch.priority,
+                status=status,
             )
             try:
                 await self.links.send(link, source, frame.encode(), int(batch.priority))

@@ -243,7 +243,7 @@ class Inbound:
         # debug only: anyone holding a recorded frame can send it again and again (it is counted above)
         log.debug("duplicate %s from %s:%s not stored", frame.id.hex(), link, source)
         if ack:  # the sender missed our earlier ack
-            self.acks.hop_ack(link, source, previous, frame.id, _ack_priority(frame))
+            self.acks.hop_ack(link, source, previous, frame.id, _ack_priority(frame), frame.status)
 
     async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> bool:
         """Store, ack and pass on a message; True if it was stored as new."""
@@ -297,7 +297,7 @@ class Inbound:
         if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):
             # On a paid link the end-to-end ack to a direct neighbour doubles as the hop ack: one message
             # of satellite credit saved per frame.
-            self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame))
+            self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame), frame.status)
         if hops:
             self.router.track(
                 message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude

@@ -83,5 +83,5 @@ async def test_wrong_moves_are_refused_and_change_nothing(tmp_path: Path) -> Non
 
 
 async def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="does not exist"):
+    with pytest.raises(StoreError, match="findes ikke"):
         await ExerciseRecord.open(tmp_path / "nope" / "exercises.db", ManualClock())

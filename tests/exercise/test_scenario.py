@@ -110,15 +110,27 @@ duration = "3h"
 @pytest.mark.parametrize(
     ("injects", "key", "says"),
     [
-        ('[[injects]]\nat = "1h"\ntext = "x"\n', "injects[1].kind", "is required"),
-        ('[[injects]]\nkind = "message"\ntext = "x"\n', "injects[1].at", "is required"),
-        ('[[injects]]\nat = 90\nkind = "message"\ntext = "x"\n', "injects[1].at", "offset"),
-        ('[[injects]]\nat = "1h"\nkind = "mail"\ntext = "x"\n', "injects[1].kind", "one of"),
-        ('[[injects]]\nat = "1h"\nkind = "message"\n', "injects[1].text", "is required"),
-        ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ntxet = 1\n', "injects[1].txet", "unknown"),
-        ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ngroups = ["andre"]\n', "groups", "not among"),
-        ('[[injects]]\nat = "1h"\nkind = "rollcall"\ntext = "' + "x" * 191 + '"\n', "text", "at most 190"),
-        ('[[injects]]\nat = "1h"\nkind = "outage"\nhub = "A"\nlink = "internet"\n', "until", "either"),
+        ('[[injects]]\nat = "1h"\ntext = "x"\n', "injects[1].kind", "mangler"),
+        ('[[injects]]\nkind = "message"\ntext = "x"\n', "injects[1].at", "mangler"),
+        ('[[injects]]\nat = 90\nkind = "message"\ntext = "x"\n', "injects[1].at", "forskydning"),
+        ('[[injects]]\nat = "1h"\nkind = "mail"\ntext = "x"\n', "injects[1].kind", "en af"),
+        ('[[injects]]\nat = "1h"\nkind = "message"\n', "injects[1].text", "mangler"),
+        (
+            '[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ntxet = 1\n',
+            "injects[1].txet",
+            "ukendt nøgle; mente du 'text'",
+        ),
+        (
+            '[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ngroups = ["andre"]\n',
+            "groups",
+            "ikke blandt",
+        ),
+        (
+            '[[injects]]\nat = "1h"\nkind = "rollcall"\ntext = "' + "x" * 191 + '"\n',
+            "text",
+            "højst 190 tegn for en statusrunde",
+        ),
+        ('[[injects]]\nat = "1h"\nkind = "outage"\nhub = "A"\nlink = "internet"\n', "until", "angiv enten"),
         ('[[injects]]\nat = "1h"\nkind = "message"\ntext = "x"\ndeadline = "10 min"\n', "deadline", "90m"),
     ],
 )
@@ -133,7 +145,7 @@ def test_the_top_level_is_checked() -> None:
         parse('duration = "1h"\n[participants]\nnodes = ["A"]\n[[injects]]\n')
     with pytest.raises(ConfigError, match="participants"):
         parse('name = "x"\nduration = "1h"\n[[injects]]\nat = "0m"\nkind = "message"\ntext = "x"\n')
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="ikke gyldig TOML"):
         parse("name = ")
     with pytest.raises(ConfigError, match="duration"):
         parse(MINIMAL.replace('"4h"', '"0m"'))

@@ -22,7 +22,7 @@ from hub.exercise.report.model import ReportInput
 
 REPORT_LIBRARIES = {"matplotlib": "matplotlib", "jinja2": "Jinja2", "weasyprint": "WeasyPrint"}
 INSTALL_HINT = (
-    "pip install 'beredt[report]'  (on a Pi also: sudo apt install libpango-1.0-0 libpangoft2-1.0-0)"
+    "pip install 'beredt[report]'  (på en Pi også: sudo apt install libpango-1.0-0 libpangoft2-1.0-0)"
 )
 
 
@@ -44,7 +44,7 @@ def write_report(report: ReportInput, folder: Path, *, generated: float | None =
     missing = missing_libraries()
     if missing:
         raise ConfigError(
-            f"the after-action report needs {', '.join(missing)}, which is not installed: {INSTALL_HINT}"
+            f"evalueringsrapporten kræver {', '.join(missing)}, som ikke er installeret: {INSTALL_HINT}"
         )
     from hub.exercise.report import charts, page, tables  # the optional libraries, loaded only here
 

@@ -110,15 +110,15 @@ class HubFacts:
 @contextmanager
 def _read(path: Path, what: str) -> Iterator[sqlite3.Connection]:
     if not path.is_file():
-        raise StoreError(f"{what} {path} does not exist: run the report on the hub that ran the exercise")
+        raise StoreError(f"{what} {path} findes ikke: lav rapporten på den hub, øvelsen blev kørt fra")
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open {what} {path}: {exc}") from exc
+        raise StoreError(f"kan ikke åbne {what} {path}: {exc}") from exc
     try:
         yield db
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot read {what} {path}: {exc}") from exc
+        raise StoreError(f"kan ikke læse {what} {path}: {exc}") from exc
     finally:
         db.close()
 
@@ -138,7 +138,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     ]
     asked = [m for i in exercise.injects if i.kind == "rollcall" for m in i.message_ids]
     injected: list[RollCallResult] = []
-    with _read(hub.store, "the store") as db:
+    with _read(hub.store, "lageret") as db:
         messages = _sent_messages(db, exercise.started, end, name)
         statuses = _statuses(db, exercise.started, end)
         if hub.open_payload is not None:
@@ -153,7 +153,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     rollcalls: tuple[RollCallResult, ...] = ()
     events: list[LinkEvent] = []
     if hub.console.is_file():
-        with _read(hub.console, "the console database") as db:
+        with _read(hub.console, "konsollens database") as db:
             rollcalls = _rollcalls(db, exercise.started, end, name)
             receipts = _receipts(db)
             events = _link_events(db, exercise.started, end, name)
@@ -210,7 +210,7 @@ def _sent_messages(
             if decode_frame(bytes(wire)).status is not Status.EXERCISE:
                 continue  # real traffic during the exercise is not the exercise's
         except ProtocolError as exc:
-            raise StoreError(f"message {bytes(message_id).hex()} in the store is damaged: {exc}") from exc
+            raise StoreError(f"beskeden {bytes(message_id).hex()} i lageret er beskadiget: {exc}") from exc
         hops = tuple(
             Carried(bytes(hop).hex(), link, state, attempts, updated if state == "hop-acked" else None)
             for hop, link, state, attempts, updated in db.execute(

@@ -60,8 +60,8 @@ async def exercise_facts(record: ExerciseRecord, exercise_id: str) -> tuple[Exer
     """The facts of exercise ``exercise_id`` and its participants' names by node id (hex)."""
     exercise = await record.exercise(exercise_id)
     if exercise is None:
-        known = ", ".join(f"{e.id} ({e.name})" for e in await record.exercises()) or "none yet"
-        raise UsageError(f"no exercise {exercise_id!r} in the journal; exercises: {known}")
+        known = ", ".join(f"{e.id} ({e.name})" for e in await record.exercises()) or "ingen endnu"
+        raise UsageError(f"ingen øvelse {exercise_id!r} i journalen; øvelser: {known}")
     planned = scenario.parse(exercise.scenario)
     deadlines = {inject.number: inject.deadline for inject in planned.injects}
     aims = planned.targets
