@@ -332,6 +332,9 @@ async def healthz(request: web.Request) -> web.Response:
             "accepted_inbound": hub.inbound.accepted,
             "refused": dict(hub.admission.refused),
             "roster_version": hub.roster_updates.version,
+            "cross_certified": {  # other municipalities our root vouches for: the version of theirs held
+                c.cross.name: c.version for c in hub.roster_updates.foreign.values() if c.cross
+            },
             "reassembly": hub.inbound.reassembly_status(),
             "live_messages": hub.store.live_messages,
             "evicted": hub.store.evicted,

@@ -27,6 +27,7 @@ from hub.cli.citizens import add_citizens_commands
 from hub.cli.demo import add_demo_command
 from hub.cli.exercise import DESCRIPTION, EPILOG, add_exercise_commands
 from hub.cli.exercise_report import add_report_command
+from hub.cli.federation import add_cross_certify
 from hub.cli.groups import add_group_commands
 from hub.cli.keys import add_key_commands
 from hub.cli.municipality import add_municipality_commands
@@ -223,9 +224,9 @@ def cmd_roster_remove(args: argparse.Namespace) -> int:
 def cmd_roster_list(args: argparse.Namespace) -> int:
     roster = _roster(load_config(args))
     rows = [
-        (e.node_id.hex(), e.role.value, e.name, ",".join(e.groups),
-         ",".join(sorted(k.name.lower() for k in e.kinds)))
-        for e in roster
+        (e.node_id.hex(), e.role.value, f"{e.name} ({e.municipality})" if e.municipality else e.name,
+         ",".join(e.groups), ",".join(sorted(k.name.lower() for k in e.kinds)))
+        for e in (*roster, *roster.foreign())
     ]  # fmt: skip
     if args.json:
         keys = ("node", "role", "name", "groups", "kinds")
@@ -558,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="ACTION")
     add_exercise_commands(actions, common)
     add_report_command(actions, common)
-    add_municipality_commands(sub, common)
+    add_cross_certify(add_municipality_commands(sub, common), common)
     add_key_commands(sub, common)
     add_simulate_command(sub)
     add_demo_command(sub)

@@ -12,10 +12,7 @@ import argparse
 import base64
 import datetime
 import shlex
-import stat
 import sys
-import time
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,8 +33,8 @@ from hub.core.kinds.roster import (
     parse_root_public,
     root_public_text,
 )
+from hub.relay import roster_issue
 from hub.relay.roster import Role, valid_group_name
-from hub.relay.roster_updates import FILE_NAME, read_signed, write_signed
 from hub.service import config as config_module
 from hub.service.config import HubConfig
 
@@ -52,8 +49,9 @@ revoked until every hub is given a new root."""
 
 def add_municipality_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Register ``root``, ``enrol`` and ``revoke`` (``common`` carries ``--config``)."""
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Register ``root``, ``enrol`` and ``revoke`` (``common`` carries ``--config``); returns ``root``'s
+    actions, so ``hub.cli.federation`` adds ``cross-certify`` to them."""
     root = subparsers.add_parser("root", help="the municipality's root key that signs the roster")
     actions = root.add_subparsers(dest="root_command", required=True, metavar="ACTION")
     init = actions.add_parser(
@@ -105,6 +103,7 @@ def add_municipality_commands(
     )
     revoke.add_argument("node", help="its node id (16 hex digits; see 'beredt roster list')")
     revoke.set_defaults(func=cmd_revoke)
+    return actions
 
 
 def cmd_root_init(args: argparse.Namespace) -> int:
@@ -216,19 +215,8 @@ def issue_version(config: HubConfig, change: Callable[[RosterVersion], RosterVer
     """Sign ``change(current)`` with the root key, save it in this hub's data folder, tell the hub."""
     from hub.service.assembly import load_identity
 
-    root = _load_root_key(config)
-    current = _current(config)
     own = load_identity(config, create=False).card
-    if current.node(own.node_id) is None:  # hubs trust a ROSTER frame by its sender's card in it
-        current = RosterVersion(
-            current.version, current.issued, (*current.nodes, RosterNode(own)), current.revoked
-        )
-    issued = change(current).with_expired_revoked(time.time())  # refused even by a hub with no clock yet
-    try:
-        payloads = issued.sign(root)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    write_signed(config.data_dir / FILE_NAME, payloads)
+    issued = roster_issue.issue(config.trust, config.data_dir, own, change)
     try:
         api_call(config, "POST", "/v1/roster/reload", {})
         print("the running hub applied it and is broadcasting it to every hub")
@@ -239,34 +227,3 @@ def issue_version(config: HubConfig, change: Callable[[RosterVersion], RosterVer
     ]
     print_table(("NODE", "ROLE", "NAME", "INSTITUTION", "GROUPS"), rows)
     return issued
-
-
-def _current(config: HubConfig) -> RosterVersion:
-    if config.trust.root is None:
-        raise ConfigError(
-            "no [trust] root in the config: add the line 'beredt root init' printed", key="trust"
-        )
-    path = config.data_dir / FILE_NAME
-    if not path.exists():
-        return RosterVersion(0, 0)
-    return read_signed(path, parse_root_public(config.trust.root))[0]
-
-
-def _load_root_key(config: HubConfig) -> Ed25519PrivateKey:
-    path = config.trust.root_key
-    if path is None:
-        raise ConfigError("no root_key in [trust]: this is not the hub that approves enrolments", key="trust")
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError("root key not found: is the USB stick mounted?", file=str(path)) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"root key is readable by others; run 'chmod 600 {path}'", file=str(path))
-    try:
-        raw = base64.urlsafe_b64decode(tomllib.loads(path.read_text())["ed25519"])
-        key = Ed25519PrivateKey.from_private_bytes(raw)
-    except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
-        raise ConfigError(f"root key file is damaged ({exc}); use the backup copy", file=str(path)) from None
-    if config.trust.root and root_public_text(key.public_key()) != config.trust.root:
-        raise ConfigError("this root key is not the one [trust] root names", file=str(path))
-    return key

@@ -83,6 +83,8 @@ class RefusalReason(enum.StrEnum):
     """A roster version not signed by the municipality's root key (or not decodable)."""
     ROSTER_STALE = "roster-stale"
     """A roster version older than the one this hub holds: a replay cannot undo a revocation."""
+    OUT_OF_SCOPE = "out-of-scope"
+    """A node of a cross-certified municipality whose role or groups our root's cross-certificate excludes."""
     ADDRESS_CARD = "address-card"
     """An address card that is forged, another node's, expired or older than one already taken: the
     frame it came with is kept, no address is learned from it."""

@@ -68,6 +68,12 @@ class Admission:
                 raise self.refuse(
                     RefusalReason.REVOKED, f"sender {frame.sender.hex()} is revoked by the roster", source
                 )
+            if self.roster.out_of_scope(frame.sender):
+                raise self.refuse(
+                    RefusalReason.OUT_OF_SCOPE,
+                    f"sender {frame.sender.hex()} is outside the scope our root cross-certified",
+                    source,
+                )
             raise self.refuse(
                 RefusalReason.UNKNOWN_SENDER, f"sender {frame.sender.hex()} not in roster", source
             )
@@ -105,8 +111,7 @@ class Admission:
         if frame.kind is not Kind.ROSTER or self.updates is None or self.roster.is_revoked(frame.sender):
             return None
         try:
-            page = self.updates.check(frame.payload)
+            collector, page = self.updates.check_any(frame.payload)
         except TrustError as exc:
             raise self.refuse(exc.reason, str(exc), source) from None
-        node = self.updates.vouched(page, frame.sender)
-        return None if node is None else RosterEntry.from_node(node)
+        return collector.vouched(page, frame.sender)

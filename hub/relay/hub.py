@@ -505,9 +505,8 @@ class Hub:
     def reload_roster(self) -> int:
         """Re-read the local roster file and the signed version; announce a newer signed version now."""
         fresh = Roster.load(self.identity.card, self.config.roster_path)
-        if self.roster.version is not None:
-            fresh.apply(self.roster.version)
-        self.roster = self.roster_updates.roster = self.admission.roster = fresh
+        self.roster_updates.rebind(fresh)
+        self.roster = self.admission.roster = fresh
         if self.roster_updates.load():
             self._announce_now.set()
         log.info("roster reloaded: %d nodes", len(fresh))

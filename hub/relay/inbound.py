@@ -261,7 +261,7 @@ class Inbound:
             roster_page = None
             if frame.kind is Kind.ROSTER and self.roster_updates and self.roster_updates.root:
                 try:  # a forged or stale version goes no further than this hub
-                    roster_page = self.roster_updates.check(frame.payload)
+                    roster_page = self.roster_updates.check_any(frame.payload)
                 except TrustError as exc:
                     self._refuse(link, source, exc.reason, str(exc))
                     return False
@@ -290,8 +290,9 @@ class Inbound:
         finally:
             self._accepting.discard(message_id)
         self.accepted += 1
-        if roster_page is not None and self.roster_updates is not None:
-            self.roster_updates.apply(roster_page, frame.payload)
+        if roster_page is not None:  # ours, or a cross-certified municipality's
+            collector, page = roster_page
+            collector.apply(page, frame.payload)
         direct = frame.recipient == self.me and previous == frame.sender
         e2e_covers_hop = direct and frame.kind is not Kind.ACK
         if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):

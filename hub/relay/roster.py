@@ -6,8 +6,10 @@ trusted node holding its public card (see hub.core.identity) and optionally ``gr
 the municipality's root key (``[trust] root``) also trusts every node of the newest root-signed version
 (``hub.core.kinds.roster``, applied by ``hub.relay.roster_updates``); that version's revocation list
 overrides both sources, so a revoked node is refused even where someone once added it by hand. The hub's
-own card is always trusted. A role decides the default kinds a node may originate; ``kinds = [...]`` in
-its table narrows or widens that.
+own card is always trusted. Nodes of another municipality's roster are trusted when our root's version
+cross-certifies that municipality's root (``hub.core.kinds.cross_cert``), only within its scope and
+validity, and never in place of a node of our own: our word on a node id always wins. A role decides
+the default kinds a node may originate; ``kinds = [...]`` in its table narrows or widens that.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import enum
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from hub.core.errors import ConfigError
 from hub.core.files import write_atomically
 from hub.core.frame import Kind
 from hub.core.identity import PublicCard
+from hub.core.kinds.cross_cert import CrossCertificate
 from hub.core.kinds.roster import MAX_CONTACT_MINUTES, MAX_TEXT, RosterNode, RosterVersion
 
 
@@ -80,6 +83,7 @@ class RosterEntry:
     valid_until: int = 0  # Unix seconds after which the root no longer vouches for it; 0: open
     groups: tuple[str, ...] = ()  # the groups it may be addressed through (see hub.relay.groups)
     contact_minutes: int = 0  # how often it should be heard from; 0: the console's default
+    municipality: str = ""  # another municipality's name when its root vouches for it (cross-certified)
 
     @property
     def node_id(self) -> bytes:
@@ -123,6 +127,39 @@ class RosterEntry:
         )  # fmt: skip
 
 
+def scoped_entry(cert: CrossCertificate, node: RosterNode) -> RosterEntry | None:
+    """A foreign root's node as trusted here: within ``cert``'s scope, no longer than ``cert`` is valid."""
+    if not cert.covers(node.card.role, node.groups):
+        return None
+    entry = RosterEntry.from_node(node)
+    until = min(node.valid_until or cert.valid_until, cert.valid_until)
+    return replace(entry, valid_until=until, municipality=cert.name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Foreign:
+    """The newest version of a cross-certified root's roster, and what of it is trusted here."""
+
+    cert: CrossCertificate
+    version: RosterVersion
+    entries: dict[bytes, RosterEntry]
+    out_of_scope: frozenset[bytes]
+
+    @classmethod
+    def of(cls, cert: CrossCertificate, version: RosterVersion) -> _Foreign:
+        entries: dict[bytes, RosterEntry] = {}
+        outside: set[bytes] = set()
+        for node in version.nodes:
+            if node.node_id in version.revoked:
+                continue
+            entry = scoped_entry(cert, node)
+            if entry is None:
+                outside.add(node.node_id)
+            else:
+                entries[node.node_id] = entry
+        return cls(cert, version, entries, frozenset(outside))
+
+
 class Roster:
     """Trusted nodes by node id: the local file's, then the signed version's, minus the revoked.
 
@@ -135,6 +172,7 @@ class Roster:
         self._entries: dict[bytes, RosterEntry] = {own.node_id: self._own}
         self._signed: dict[bytes, RosterEntry] = {}
         self._retired: frozenset[bytes] = frozenset()  # old ids of rotated keys, still in their grace
+        self._foreign: dict[bytes, _Foreign] = {}  # cross-certified root -> its roster
         self.version: RosterVersion | None = None
 
     def get(self, node_id: bytes) -> RosterEntry | None:
@@ -142,7 +180,39 @@ class Roster:
             return self._own
         if self.is_revoked(node_id):
             return None
-        return self._entries.get(node_id) or self._signed.get(node_id)
+        own = self._entries.get(node_id) or self._signed.get(node_id)
+        if own is not None or self.is_ours(node_id):
+            return own
+        return next((f.entries[node_id] for f in self._foreign.values() if node_id in f.entries), None)
+
+    def is_ours(self, node_id: bytes) -> bool:
+        """True if our own roster (file or root) has a word on this node: no other root may change it."""
+        return (
+            node_id == self._own.node_id
+            or node_id in self._entries
+            or node_id in self._signed
+            or self.is_revoked(node_id)
+            or node_id in self._retired
+        )
+
+    def out_of_scope(self, node_id: bytes) -> bool:
+        """True if a cross-certified root lists this node but outside the scope our root allows."""
+        return not self.is_ours(node_id) and any(node_id in f.out_of_scope for f in self._foreign.values())
+
+    def foreign_version(self, root: bytes) -> RosterVersion | None:
+        part = self._foreign.get(root)
+        return part.version if part else None
+
+    def apply_foreign(self, root: bytes, version: RosterVersion) -> None:
+        """Trust ``version`` of ``root``'s roster within the scope our version's cross-certificate gives."""
+        cert = next((c for c in self.version.cross if c.root == root), None) if self.version else None
+        if cert is not None:
+            self._foreign[root] = _Foreign.of(cert, version)
+
+    def foreign(self) -> Iterator[RosterEntry]:
+        """Other municipalities' nodes trusted here (not addressed by groups or broadcast seals)."""
+        for part in self._foreign.values():
+            yield from (e for n, e in part.entries.items() if not self.is_ours(n))
 
     def is_revoked(self, node_id: bytes) -> bool:
         return self.version is not None and node_id in self.version.revoked
@@ -152,6 +222,12 @@ class Roster:
         self.version = version
         self._signed = {n.node_id: RosterEntry.from_node(n) for n in version.nodes}
         self._retired = frozenset(n.replaces for n in version.nodes if n.replaces)
+        certs = {c.root: c for c in version.cross}  # a cross-certificate no longer signed ends here
+        self._foreign = {
+            root: _Foreign.of(certs[root], part.version)
+            for root, part in self._foreign.items()
+            if root in certs
+        }
 
     def __iter__(self) -> Iterator[RosterEntry]:
         """The nodes to list, address and seal to: an old key in its grace after a rotation is not one

@@ -12,6 +12,10 @@ Distribution rides on the relay engine: each page travels as a ROSTER broadcast,
 hop-acks and floods to its peers; a hub that is offline gets it from its neighbours' queues when it
 returns (until the frame expires), and the hub holding the root key re-broadcasts the current version
 every ``announce_interval`` so a hub offline for longer, or new, catches up within one interval.
+
+Another municipality's roster is collected the same way, by a child ``RosterUpdates`` per root our own
+version cross-certifies (its pages checked against that root, kept in ``roster.<root>.signed``): ``check_any``
+tells which collector a page belongs to. A child goes, file and all, when our root stops vouching for it.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.core.errors import ConfigError, ProtocolError, RefusalReason, TrustError
 from hub.core.files import write_atomically
-from hub.core.kinds.roster import RosterNode, RosterPage, RosterVersion, assemble, verify
-from hub.relay.roster import Roster
+from hub.core.kinds.cross_cert import CrossCertificate
+from hub.core.kinds.roster import RosterPage, RosterVersion, assemble, verify
+from hub.relay.roster import Roster, RosterEntry, scoped_entry
 
 log = logging.getLogger("beredt.roster")
 
@@ -55,10 +60,22 @@ def write_signed(path: Path, payloads: list[bytes]) -> None:
 class RosterUpdates:
     """The signed part of a ``Roster``: the root that signs it, the pages held, the file they live in."""
 
-    def __init__(self, roster: Roster, root: Ed25519PublicKey | None, data_dir: Path) -> None:
+    def __init__(
+        self,
+        roster: Roster,
+        root: Ed25519PublicKey | None,
+        data_dir: Path,
+        *,
+        cross: CrossCertificate | None = None,
+    ) -> None:
         self.roster = roster
-        self.root = root
-        self.path = data_dir / FILE_NAME
+        self.root = cross.verify_key() if cross else root
+        self.cross = cross
+        """Set for another municipality's roster: the cross-certificate our root signed for it."""
+        self.data_dir = data_dir
+        self.path = data_dir / (f"roster.{cross.root.hex()[:16]}.signed" if cross else FILE_NAME)
+        self.foreign: dict[bytes, RosterUpdates] = {}
+        """Collectors of the rosters of the roots our version cross-certifies, by root key."""
         self.payloads: list[bytes] = []
         """The pages of the version held, as signed by the root: what the hub announces."""
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
@@ -69,7 +86,37 @@ class RosterUpdates:
 
     @property
     def version(self) -> int:
-        return self.roster.version.version if self.roster.version else 0
+        held = self.roster.foreign_version(self.cross.root) if self.cross else self.roster.version
+        return held.version if held else 0
+
+    def rebind(self, roster: Roster) -> None:
+        """Move what is held onto ``roster`` (a reloaded local file): our version, then the others'."""
+        old, self.roster = self.roster, roster
+        if self.cross:
+            held = old.foreign_version(self.cross.root)
+            if held is not None:
+                roster.apply_foreign(self.cross.root, held)
+            return
+        if old.version is not None:
+            roster.apply(old.version)
+        for child in self.foreign.values():
+            child.rebind(roster)
+
+    def check_any(self, payload: bytes) -> tuple[RosterUpdates, RosterPage]:
+        """The collector ``payload`` belongs to (ours, or a cross-certified root's) and its page;
+        ``TrustError`` as ``check`` when no root we follow signed it."""
+        try:
+            return self, self.check(payload)
+        except TrustError as exc:
+            if exc.reason is not RefusalReason.ROSTER_FORGED:
+                raise
+            for child in self.foreign.values():
+                try:
+                    return child, child.check(payload)
+                except TrustError as foreign:
+                    if foreign.reason is not RefusalReason.ROSTER_FORGED:
+                        raise
+            raise
 
     def load(self) -> bool:
         """Apply the version saved in the data folder if it is newer than the one held; True if it was."""
@@ -96,13 +143,16 @@ class RosterUpdates:
             )
         return page
 
-    def vouched(self, page: RosterPage, node_id: bytes) -> RosterNode | None:
-        """``node_id``'s entry in ``page`` or in a page already held of the same version, unless revoked."""
+    def vouched(self, page: RosterPage, node_id: bytes) -> RosterEntry | None:
+        """``node_id``'s entry in ``page`` or in a page already held of the same version, unless revoked
+        (for another municipality's roster: only within the scope our root gave it)."""
+        if self.cross and self.roster.is_ours(node_id):
+            return None
         pages = [page, *(p for p, _ in self._pending.values() if p.version.version == page.version.version)]
         for candidate in pages:
             node = candidate.version.node(node_id)
             if node is not None and node_id not in page.version.revoked:
-                return node
+                return scoped_entry(self.cross, node) if self.cross else RosterEntry.from_node(node)
         return None
 
     def apply(self, page: RosterPage, payload: bytes) -> bool:
@@ -128,9 +178,19 @@ class RosterUpdates:
         return True
 
     def _adopt(self, version: RosterVersion, payloads: list[bytes]) -> None:
+        self.payloads = payloads
+        if self.cross:
+            self.roster.apply_foreign(self.cross.root, version)
+            log.info(
+                "roster version %d of %s (cross-certified): %d nodes trusted here",
+                version.version,
+                self.cross.name,
+                sum(1 for n in version.nodes if self.roster.get(n.node_id) is not None),
+            )
+            return
         before = self.roster.version.revoked if self.roster.version else frozenset()
         self.roster.apply(version)
-        self.payloads = payloads
+        self._follow_cross(version)
         log.info(
             "roster version %d: %d nodes, %d revoked",
             version.version,
@@ -142,3 +202,24 @@ class RosterUpdates:
                 self.on_revoked(node_id)
         if self.on_adopted is not None:
             self.on_adopted(version)
+
+    def _follow_cross(self, version: RosterVersion) -> None:
+        """Collect the rosters of the roots ``version`` cross-certifies; forget those it no longer does."""
+        certs = {c.root: c for c in version.cross}
+        for root in [r for r in self.foreign if r not in certs]:
+            gone = self.foreign.pop(root)
+            gone.path.unlink(missing_ok=True)
+            log.warning(
+                "cross-certificate for %s ended: its nodes are no longer trusted",
+                gone.cross and gone.cross.name,
+            )
+        for root, cert in certs.items():
+            child = self.foreign.get(root)
+            if child is None:
+                child = self.foreign[root] = RosterUpdates(self.roster, None, self.data_dir, cross=cert)
+                try:
+                    child.load()
+                except ConfigError as exc:
+                    log.warning("%s; waiting for %s to announce its roster", exc, cert.name)
+            else:
+                child.cross = cert

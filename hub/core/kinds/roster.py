@@ -19,6 +19,8 @@ version once it holds every page. Each payload is
                                 9 replaces (the node id this key pair took over from, see ``with_rotated``)
       4 revoked: list of node ids (8 bytes each)
       5 page index (absent: 0)  6 page count (absent: 1)
+      7 cross-certificates: list of maps (other municipalities' roots this root vouches for within a
+        scope, ``hub.core.kinds.cross_cert``; absent: none)
 
 A node costs about 110 bytes, so a page holds about 35 nodes (``MAX_PAYLOAD``) and a version up to about
 500; the fragment layer carries each page over LoRa and SBD. Unknown map keys are skipped, so fields may
@@ -41,6 +43,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hub.core.errors import ProtocolError
 from hub.core.frame import MAX_PAYLOAD, NODE_ID_SIZE
 from hub.core.identity import PublicCard
+from hub.core.kinds.cross_cert import MAX_CROSS, CrossCertificate, cross_from_map
 
 SIGNATURE_SIZE = 64
 MAX_NODES = 1000
@@ -73,6 +76,7 @@ class RosterVersion:
     issued: int
     nodes: tuple[RosterNode, ...] = ()
     revoked: frozenset[bytes] = field(default_factory=frozenset)
+    cross: tuple[CrossCertificate, ...] = ()
 
     def node(self, node_id: bytes) -> RosterNode | None:
         for node in self.nodes:
@@ -83,9 +87,22 @@ class RosterVersion:
     def with_node(self, node: RosterNode, *, now: float | None = None) -> RosterVersion:
         """The next version with ``node`` added (or replaced), un-revoked if it was revoked."""
         others = tuple(n for n in self.nodes if n.node_id != node.node_id)
-        return RosterVersion(
-            self.version + 1, int(now or time.time()), (*others, node), self.revoked - {node.node_id}
-        )
+        return replace(
+            self, version=self.version + 1, issued=int(now or time.time()), nodes=(*others, node),
+            revoked=self.revoked - {node.node_id},
+        )  # fmt: skip
+
+    def with_cross(self, cert: CrossCertificate, *, now: float | None = None) -> RosterVersion:
+        """The next version vouching for ``cert.root`` within ``cert``'s scope (replacing an earlier one)."""
+        others = tuple(c for c in self.cross if c.root != cert.root)
+        return replace(self, version=self.version + 1, issued=int(now or time.time()), cross=(*others, cert))
+
+    def without_cross(self, root: bytes, *, now: float | None = None) -> RosterVersion:
+        """The next version that no longer vouches for ``root``: every hub drops its nodes on applying it."""
+        if all(c.root != root for c in self.cross):
+            raise ValueError("this roster holds no cross-certificate for that root key")
+        others = tuple(c for c in self.cross if c.root != root)
+        return replace(self, version=self.version + 1, issued=int(now or time.time()), cross=others)
 
     def with_revoked(self, node_id: bytes, *, now: float | None = None) -> RosterVersion:
         """The next version with ``node_id`` dropped from the nodes and listed as revoked."""
@@ -113,10 +130,11 @@ class RosterVersion:
         """This version with every node whose time ran out (``valid_until``) moved to the revoked list,
         so it stays refused by hubs whose clock is not trusted yet. The same object if none has."""
         expired = {n.node_id for n in self.nodes if n.valid_until and n.valid_until <= now}
-        if not expired:
+        cross = tuple(c for c in self.cross if c.valid_until > now)
+        if not expired and cross == self.cross:
             return self
         nodes = tuple(n for n in self.nodes if n.node_id not in expired)
-        return replace(self, nodes=nodes, revoked=self.revoked | expired)
+        return replace(self, nodes=nodes, revoked=self.revoked | expired, cross=cross)
 
     def sign(self, root: Ed25519PrivateKey) -> list[bytes]:
         """The ROSTER payloads, one per page, each within ``MAX_PAYLOAD``; ``ValueError`` if the version
@@ -141,6 +159,8 @@ class RosterVersion:
 
     def _body(self, nodes: list[dict[int, Any]], index: int, count: int) -> bytes:
         document: dict[int, Any] = {1: self.version, 2: self.issued, 3: nodes, 4: sorted(self.revoked)}
+        if self.cross:
+            document[7] = [c.to_map() for c in self.cross]
         if count > 1:  # a single page carries neither key: the common case stays as small as it can
             document |= {5: index, 6: count}
         return bytes(cbor2.dumps(document, canonical=True))
@@ -164,7 +184,7 @@ def assemble(pages: list[RosterPage]) -> RosterVersion:
     ):
         raise ValueError(f"roster version {first.version}: pages missing or from different versions")
     nodes = tuple(n for p in sorted(pages, key=lambda p: p.index) for n in p.version.nodes)
-    return RosterVersion(first.version, first.issued, nodes, first.revoked)
+    return RosterVersion(first.version, first.issued, nodes, first.revoked, first.cross)
 
 
 def _node_map(node: RosterNode) -> dict[int, Any]:
@@ -230,6 +250,7 @@ def _decode(body: bytes) -> RosterPage:
         nodes = tuple(_node(item) for item in document.get(3, [])[:MAX_NODES])
         revoked = frozenset(bytes(r) for r in document.get(4, []))
         index, count = document.get(5, 0), document.get(6, 1)
+        cross = tuple(cross_from_map(item, _text) for item in document.get(7, [])[:MAX_CROSS])
     except (cbor2.CBORError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"roster version does not decode: {exc}") from None
     if not isinstance(version, int) or version <= 0 or not isinstance(issued, int):
@@ -238,7 +259,7 @@ def _decode(body: bytes) -> RosterPage:
         raise ProtocolError("roster revocation list holds something that is not a node id")
     if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count <= MAX_PAGES):
         raise ProtocolError(f"roster page {index!r} of {count!r} is not a page of at most {MAX_PAGES}")
-    return RosterPage(RosterVersion(version, issued, nodes, revoked), index, count)
+    return RosterPage(RosterVersion(version, issued, nodes, revoked, cross), index, count)
 
 
 def _node(item: dict[int, Any]) -> RosterNode:

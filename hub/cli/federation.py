@@ -1,0 +1,90 @@
+"""``beredt root cross-certify``: let another municipality's hubs talk with ours in a joint incident.
+
+Our root signs, in the next roster version, a cross-certificate naming the other municipality's root key,
+the roles (and optionally groups) of its nodes we trust and until when (``hub.core.kinds.cross_cert``).
+The other municipality does the same for ours. ``--revoke`` signs a version without it, which ends it on
+every hub that applies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from hub.cli.municipality import issue_version
+from hub.cli.remote import load_config, local_time
+from hub.core.errors import ConfigError
+from hub.core.kinds.cross_cert import CrossCertificate
+from hub.core.kinds.roster import MAX_TEXT, parse_root_public
+from hub.relay.roster import Role, valid_group_name
+
+
+def add_cross_certify(
+    root_actions: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    cross = root_actions.add_parser(
+        "cross-certify",
+        parents=[common],
+        help="trust another municipality's nodes within a scope (on the staff hub holding our root key)",
+        description="Signs, in the next roster version, that nodes of the other municipality's roster with "
+        "one of the given roles (and groups, if given) are trusted by our hubs until the validity ends. "
+        "The other municipality runs the same with our root key. --revoke ends it.",
+    )
+    cross.add_argument("other_root", metavar="ROOT", help="the other municipality's root key ([trust] root)")
+    cross.add_argument("--name", help='the other municipality, e.g. "Randers Kommune"')
+    cross.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        choices=[r.value for r in Role],
+        help="a role of theirs we trust (repeat); e.g. staff for their crisis staff hubs only",
+    )
+    cross.add_argument("--group", action="append", default=[], help="only their nodes in this group (repeat)")
+    cross.add_argument("--valid-days", type=float, default=30.0, help="how long it holds (default 30 days)")
+    cross.add_argument("--revoke", action="store_true", help="end the cross-certificate for ROOT")
+    cross.set_defaults(func=cmd_cross_certify)
+
+
+def cmd_cross_certify(args: argparse.Namespace) -> int:
+    try:
+        other = _raw(parse_root_public(args.other_root))
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="ROOT") from None
+    config = load_config(args)
+    if config.trust.root and _raw(parse_root_public(config.trust.root)) == other:
+        raise ConfigError("ROOT is our own root key: name the other municipality's", key="ROOT")
+    if args.revoke:
+        try:
+            issued = issue_version(config, lambda current: current.without_cross(other))
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="ROOT") from None
+        print(f"krydscertifikatet er trukket tilbage i roster-version {issued.version}: dets noder afvises")
+        return 0
+    if not args.name or not args.name.strip() or len(args.name) > MAX_TEXT:
+        raise ConfigError(f"name the other municipality (1-{MAX_TEXT} characters)", key="--name")
+    if not args.role:
+        raise ConfigError("name at least one role of theirs to trust, e.g. --role staff", key="--role")
+    bad = [g for g in args.group if not valid_group_name(g)]
+    if bad:
+        raise ConfigError(f"{bad[0]!r} is no group name (1-80 characters, no colon)", key="--group")
+    if not 0 < args.valid_days <= 3660:
+        raise ConfigError("expected more than 0 and at most 3660 days", key="--valid-days")
+    until = int(time.time() + args.valid_days * 86400)
+    cert = CrossCertificate(
+        other, args.name.strip(), tuple(dict.fromkeys(args.role)), tuple(g.strip() for g in args.group), until
+    )
+    issued = issue_version(config, lambda current: current.with_cross(cert))
+    scope = ", ".join(cert.roles) + (f" i grupperne {', '.join(cert.groups)}" if cert.groups else "")
+    print(
+        f"{cert.name} er krydscertificeret i roster-version {issued.version}: deres noder med rollen {scope}"
+        f" er betroet indtil {local_time(until)}"
+    )
+    print("Den anden kommune skal gøre det samme med vores rodnøgle, før deres hubber stoler på vores.")
+    return 0
+
+
+def _raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)

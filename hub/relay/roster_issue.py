@@ -1,0 +1,74 @@
+"""Signing the next roster version with the municipality's root key, on the hub that holds it.
+
+Used by the CLI (``beredt enrol approve``, ``beredt revoke``, ``beredt key approve``, ``beredt root
+cross-certify``) and by the console's enrolment page: both read the current version from the data folder,
+apply one change, sign it and write it back; the running hub then applies and broadcasts it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import stat
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.core.errors import ConfigError
+from hub.core.identity import PublicCard
+from hub.core.kinds.roster import RosterNode, RosterVersion, parse_root_public, root_public_text
+from hub.relay.roster_updates import FILE_NAME, read_signed, write_signed
+from hub.relay.settings import TrustSettings
+
+
+def current_version(trust: TrustSettings, data_dir: Path) -> RosterVersion:
+    """The signed version in the data folder (version 0 if there is none yet)."""
+    if trust.root is None:
+        raise ConfigError(
+            "no [trust] root in the config: add the line 'beredt root init' printed", key="trust"
+        )
+    path = data_dir / FILE_NAME
+    if not path.exists():
+        return RosterVersion(0, 0)
+    return read_signed(path, parse_root_public(trust.root))[0]
+
+
+def issue(
+    trust: TrustSettings, data_dir: Path, own: PublicCard, change: Callable[[RosterVersion], RosterVersion]
+) -> RosterVersion:
+    """Sign ``change(current)`` with the root key and save it in ``data_dir``; ``ConfigError`` if the key
+    is missing, readable by others or not ``[trust] root``'s, or the version does not fit."""
+    root = load_root_key(trust)
+    current = current_version(trust, data_dir)
+    if current.node(own.node_id) is None:  # hubs trust a ROSTER frame by its sender's card in it
+        current = dataclasses.replace(current, nodes=(*current.nodes, RosterNode(own)))
+    issued = change(current).with_expired_revoked(time.time())  # refused even by a hub with no clock yet
+    try:
+        payloads = issued.sign(root)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    write_signed(data_dir / FILE_NAME, payloads)
+    return issued
+
+
+def load_root_key(trust: TrustSettings) -> Ed25519PrivateKey:
+    path = trust.root_key
+    if path is None:
+        raise ConfigError("no root_key in [trust]: this is not the hub that approves enrolments", key="trust")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError("root key not found: is the USB stick mounted?", file=str(path)) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"root key is readable by others; run 'chmod 600 {path}'", file=str(path))
+    try:
+        raw = base64.urlsafe_b64decode(tomllib.loads(path.read_text())["ed25519"])
+        key = Ed25519PrivateKey.from_private_bytes(raw)
+    except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
+        raise ConfigError(f"root key file is damaged ({exc}); use the backup copy", file=str(path)) from None
+    if trust.root and root_public_text(key.public_key()) != trust.root:
+        raise ConfigError("this root key is not the one [trust] root names", file=str(path))
+    return key
