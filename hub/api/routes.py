@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.api.data_routes import data_erase, data_search
 from hub.api.exercise_routes import HUB, exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
 from hub.api.gate import Gate, Handler, host_names
@@ -508,6 +509,8 @@ ROUTES: tuple[tuple[str, str, Handler, Scope | None], ...] = (
     ("POST", "/v1/rollcalls", start_rollcall, Scope.SEND),
     ("GET", "/v1/exercise", exercise_state, Scope.READ),
     ("POST", "/v1/exercise/{action}", exercise_action, Scope.SEND),
+    ("POST", "/v1/data/search", data_search, Scope.ADMIN),
+    ("POST", "/v1/data/erase", data_erase, Scope.ADMIN),
 )
 """Every ``/v1`` route with the token scope it needs on the network port (None: any valid token)."""
 

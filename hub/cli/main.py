@@ -24,6 +24,7 @@ import tomli_w
 
 from hub.cli.admin import add_admin_commands
 from hub.cli.citizens import add_citizens_commands
+from hub.cli.data import add_data_commands
 from hub.cli.demo import add_demo_command
 from hub.cli.exercise import DESCRIPTION, EPILOG, add_exercise_commands
 from hub.cli.exercise_report import add_report_command
@@ -498,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_admin_commands(sub, common)
     add_citizens_commands(sub, common)
+    add_data_commands(sub, common)
 
     roster = sub.add_parser("roster", parents=[common], help="the nodes this hub trusts")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")

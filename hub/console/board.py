@@ -16,7 +16,7 @@ each institution's last status and last-heard time however long ago it was heard
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -119,6 +119,19 @@ class StatusBoard:
 
     def rollcall(self, node: str, name: str, state: str) -> None:
         self._touch(node, name).rollcall = state
+
+    def statuses(self) -> dict[str, dict[str, Any]]:
+        """The newest status of each institution that sent one."""
+        return {node: item.status for node, item in self._items.items() if item.status is not None}
+
+    def redact(self, redacted: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+        """Replace each status with ``redacted(status)``; returns how many changed (marked to be saved)."""
+        changed = 0
+        for node, status in self.statuses().items():
+            if (new := redacted(status)) != status:
+                self._touch(node, self._items[node].name).status = new
+                changed += 1
+        return changed
 
     def changed(self) -> dict[str, dict[str, Any]]:
         """The institutions changed since the last call, as documents for ``load``; clears the marks."""

@@ -19,6 +19,7 @@ States are codes with parameters, never sentences, so the Danish and the English
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,14 @@ class Outbox:
 
     def newest(self, limit: int = KEEP) -> list[Sent]:
         return list(reversed(self._sent.values()))[:limit]
+
+    def redact(self, redacted: Callable[[str], str]) -> int:
+        """Replace each summary with ``redacted(summary)``; returns how many changed."""
+        changed = 0
+        for sent in self._sent.values():
+            if (new := redacted(sent.summary)) != sent.summary:
+                sent.summary, changed = new, changed + 1
+        return changed
 
     def snapshot(self) -> dict[str, Any]:
         return {

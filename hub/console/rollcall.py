@@ -214,6 +214,10 @@ class RollCallBoard:
                     decisions.append(Escalate(call.request, target.institution, target.links))
         return decisions
 
+    def calls(self) -> list[RollCall]:
+        """The open roll-calls."""
+        return list(self._calls.values())
+
     def get(self, request: str) -> RollCall | None:
         return self._calls.get(request)
 

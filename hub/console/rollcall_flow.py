@@ -22,6 +22,7 @@ from hub.console import rollcall_rows
 from hub.console.board import StatusBoard
 from hub.console.logbook import EntryType
 from hub.console.rollcall import Escalate, Resend, RollCallBoard
+from hub.console.sealed_documents import DocumentSealer
 from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import Kind, Priority
@@ -46,6 +47,7 @@ class ConsoleSide(Protocol):
 
     hub: Hub
     db: aiosqlite.Connection
+    sealer: DocumentSealer
     board: StatusBoard
     rollcalls: RollCallBoard
     messages: collections.deque[dict[str, Any]]
@@ -84,7 +86,7 @@ class RollCallFlow:
         request = console.rollcalls.new_request_id()
         deadline = int(self.clock.time()) + minutes * 60
         call = console.rollcalls.start(request, question, deadline, chosen)
-        await rollcall_rows.save_call(console.db, call)
+        await rollcall_rows.save_call(console.db, console.sealer, call)
         body = {"request": request, "deadline": deadline, "question": question}
         for node in chosen:
             console.board.rollcall(node, console.name_of(node), "pending")
@@ -124,7 +126,9 @@ class RollCallFlow:
             call = console.rollcalls.get(decision.request)
             assert call is not None
             changed.append((decision.request, call.targets[decision.institution]))
-        await guarded(rollcall_rows.save_targets(console.db, changed), "save roll-call decisions")
+        await guarded(
+            rollcall_rows.save_targets(console.db, console.sealer, changed), "save roll-call decisions"
+        )
         for decision in decisions:
             name = console.name_of(decision.institution)
             match decision:
@@ -183,7 +187,7 @@ class RollCallFlow:
         console = self.console
         view = [dict(call, closed_at=None) for call in console.rollcalls.summary(limit)]
         if len(view) < limit:
-            archive = await rollcall_rows.archived(console.db, limit=limit - len(view))
+            archive = await rollcall_rows.archived(console.db, console.sealer, limit=limit - len(view))
             closed = RollCallBoard(console.hub.clock)
             closed.restore(archive)
             at = {doc["request"]: doc["closed_at"] for doc in archive}

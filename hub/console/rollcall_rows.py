@@ -9,13 +9,13 @@ archive is kept for the retention the hub's config sets (``[console] rollcall_re
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiosqlite
 
 from hub.console.rollcall import RollCall, Target, target_document
+from hub.console.sealed_documents import DocumentSealer
 from hub.core.errors import StoreError
 
 MAX_PAGE = 50
@@ -57,32 +57,60 @@ async def _commit(db: aiosqlite.Connection, what: str, writes: Iterable[tuple[st
         raise StoreError(f"cannot save {what}: {exc}") from exc
 
 
-def _target_row(request: str, target: Target) -> tuple[str, tuple[Any, ...]]:
-    document = json.dumps(target_document(target), separators=(",", ":"))
+def _target_row(sealer: DocumentSealer, request: str, target: Target) -> tuple[str, tuple[Any, ...]]:
+    document = sealer.seal(target_document(target), f"rollcall:{request}:{target.institution}")
     return (
         "INSERT OR REPLACE INTO rollcall_targets (request, institution, document) VALUES (?, ?, ?)",
         (request, target.institution, document),
     )
 
 
-async def save_call(db: aiosqlite.Connection, call: RollCall) -> None:
+async def save_call(db: aiosqlite.Connection, sealer: DocumentSealer, call: RollCall) -> None:
     """Write a roll-call and all its targets (when it starts, or when it is carried over from old state)."""
     head = (
         "INSERT OR REPLACE INTO rollcalls (request, question, started, deadline) VALUES (?, ?, ?, ?)",
-        (call.request, call.question, call.started, call.deadline),
+        (call.request, sealer.seal(call.question, f"rollcall:{call.request}"), call.started, call.deadline),
     )
     await _commit(
         db,
         f"roll-call {call.request}",
-        [head, *(_target_row(call.request, t) for t in call.targets.values())],
+        [head, *(_target_row(sealer, call.request, t) for t in call.targets.values())],
     )
 
 
-async def save_targets(db: aiosqlite.Connection, changed: Iterable[tuple[str, Target]]) -> None:
+async def save_targets(
+    db: aiosqlite.Connection, sealer: DocumentSealer, changed: Iterable[tuple[str, Target]]
+) -> None:
     """Rewrite the rows of the (request, target) pairs that changed, in one commit."""
-    rows = [_target_row(request, target) for request, target in changed]
+    rows = [_target_row(sealer, request, target) for request, target in changed]
     if rows:
         await _commit(db, "roll-call answers", rows)
+
+
+async def all_targets(
+    db: aiosqlite.Connection, sealer: DocumentSealer
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every target row, open and archived, as (request, institution, document), past retention left out."""
+    async with db.execute("SELECT request, institution, document FROM rollcall_targets") as cur:
+        rows = await cur.fetchall()
+    opened = [(str(r[0]), str(r[1]), sealer.open(r[2], f"rollcall:{r[0]}:{r[1]}")) for r in rows]
+    return [(request, institution, doc) for request, institution, doc in opened if doc is not None]
+
+
+async def redact_targets(
+    db: aiosqlite.Connection, sealer: DocumentSealer, redacted: Callable[[dict[str, Any]], dict[str, Any]]
+) -> int:
+    """Rewrite every target row whose document ``redacted`` changes, in one commit; returns how many."""
+    writes: list[tuple[str, tuple[Any, ...]]] = []
+    for request, institution, document in await all_targets(db, sealer):
+        if (new := redacted(document)) != document:
+            writes.append((
+                "UPDATE rollcall_targets SET document = ? WHERE request = ? AND institution = ?",
+                (sealer.seal(new, f"rollcall:{request}:{institution}"), request, institution),
+            ))  # fmt: skip
+    if writes:
+        await _commit(db, "erased roll-call answers", writes)
+    return len(writes)
 
 
 async def close(db: aiosqlite.Connection, requests: Iterable[str], at: float) -> None:
@@ -105,22 +133,25 @@ async def purge(db: aiosqlite.Connection, closed_before: float) -> int:
     return len(requests)
 
 
-async def load_open(db: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def load_open(db: aiosqlite.Connection, sealer: DocumentSealer) -> list[dict[str, Any]]:
     """Every open roll-call as ``RollCallBoard.restore`` reads it."""
-    return await _documents(db, "closed_at IS NULL ORDER BY started", ())
+    return await _documents(db, sealer, "closed_at IS NULL ORDER BY started", ())
 
 
 async def archived(
-    db: aiosqlite.Connection, *, before: float | None = None, limit: int = 10
+    db: aiosqlite.Connection, sealer: DocumentSealer, *, before: float | None = None, limit: int = 10
 ) -> list[dict[str, Any]]:
     """Closed roll-calls started before ``before``, newest first, at most ``limit`` (up to ``MAX_PAGE``)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit: expected 1 to {MAX_PAGE} roll-calls")
     where = "closed_at IS NOT NULL AND started < ? ORDER BY started DESC LIMIT ?"
-    return await _documents(db, where, (float("inf") if before is None else before, limit))
+    return await _documents(db, sealer, where, (float("inf") if before is None else before, limit))
 
 
-async def _documents(db: aiosqlite.Connection, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+async def _documents(
+    db: aiosqlite.Connection, sealer: DocumentSealer, where: str, params: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    """The roll-calls and their targets; a question or answer past its retention is left out."""
     async with db.execute(
         f"SELECT request, question, started, deadline, closed_at FROM rollcalls WHERE {where}", params
     ) as cur:
@@ -128,12 +159,12 @@ async def _documents(db: aiosqlite.Connection, where: str, params: tuple[Any, ..
     out = []
     for request, question, started, deadline, closed_at in calls:
         async with db.execute(
-            "SELECT document FROM rollcall_targets WHERE request = ? ORDER BY institution", (request,)
+            "SELECT institution, document FROM rollcall_targets WHERE request = ? ORDER BY institution",
+            (request,),
         ) as cur:
-            try:
-                targets = [json.loads(row[0]) async for row in cur]
-            except json.JSONDecodeError as exc:
-                raise StoreError(f"roll-call {request} in the database is damaged: {exc}") from exc
-        out.append({"request": request, "question": question, "started": started, "deadline": deadline,
+            opened = [sealer.open(row[1], f"rollcall:{request}:{row[0]}") async for row in cur]
+        targets = [target for target in opened if target is not None]
+        question = sealer.open(question, f"rollcall:{request}") if isinstance(question, bytes) else question
+        out.append({"request": request, "question": question or "", "started": started, "deadline": deadline,
                     "closed_at": closed_at, "targets": targets})  # fmt: skip
     return out

@@ -317,7 +317,7 @@ async def _set_contact_interval(request: web.Request, console: Console, session:
     if node not in console.institutions():
         raise ValueError(f"node: {node!r} is not an institution in the roster")
     console.contact_intervals.choose(node, body.get("minutes"))
-    await state.save(console.db, contact_intervals=console.contact_intervals.set_here)
+    await state.save(console.db, console.sealer, contact_intervals=console.contact_intervals.set_here)
     seconds, source = console.contact_intervals.expected(node)
     what = f"hvert {int(seconds // 60)}. minut" if source == "console" else "som standard"
     await console.note(EntryType.DECISION, f"Forventet kontakt med {console.name_of(node)}: {what}",

@@ -42,6 +42,7 @@ from hub.console.options import ConsoleOptions
 from hub.console.outbox import Outbox, Sent
 from hub.console.rollcall import RollCallBoard, Target
 from hub.console.rollcall_flow import RollCallFlow, guarded
+from hub.console.sealed_documents import DocumentSealer
 from hub.console.users import Users
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
@@ -84,6 +85,7 @@ class Console:
         self.hub = hub
         self.options = options
         self.db = db
+        self.sealer = DocumentSealer(hub.store.vault.keys, hub.config.retention.days, hub.clock.time)
         self.users = Users(db, hub.clock)
         self.logbook = logbook
         self.rollcalls = RollCallBoard(options.clock or hub.clock, resend_window=options.resend_window)
@@ -123,6 +125,7 @@ class Console:
             raise
         try:
             await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA secure_delete=ON")  # a document sealed again leaves no old copy behind
             console = cls(hub, db, logbook, options)
             await console.users.create()
             await state.create(db)
@@ -136,7 +139,7 @@ class Console:
         return console
 
     async def _restore(self) -> None:
-        saved = await state.load(self.db)
+        saved = await state.load(self.db, self.sealer)
         try:
             if "rollcalls" in saved:
                 # a console.db from before roll-calls had rows of their own: carry them over once
@@ -144,10 +147,10 @@ class Console:
                 for request in [c["request"] for c in self.rollcalls.snapshot()]:
                     carried = self.rollcalls.get(request)
                     assert carried is not None
-                    await rollcall_rows.save_call(self.db, carried)
+                    await rollcall_rows.save_call(self.db, self.sealer, carried)
                 await state.forget(self.db, "rollcalls")
             else:
-                self.rollcalls.restore(await rollcall_rows.load_open(self.db))
+                self.rollcalls.restore(await rollcall_rows.load_open(self.db, self.sealer))
         except ValueError as exc:
             # a damaged board must not keep the console down: say so where the staff will see it
             await self.note(
@@ -158,7 +161,7 @@ class Console:
         self.outbox.restore(saved.get("outbox", {}))
         self.sitrep_number = int(saved.get("sitrep_number", 0))
         self.contact_intervals.restore(saved.get("contact_intervals"))
-        self.board.load(await state.load_board(self.db))
+        self.board.load(await state.load_board(self.db, self.sealer))
         self._board_saved_at = float(saved.get("board_saved_at", 0.0))
         for open_call in self.rollcalls.summary():
             for target in open_call["targets"]:
@@ -167,12 +170,14 @@ class Console:
 
     async def save_answers(self) -> None:
         """What this node answered and confirmed: small, and changed only by a person."""
-        await state.save(self.db, answered=sorted(self.answered), read=sorted(self.read))
+        await state.save(self.db, self.sealer, answered=sorted(self.answered), read=sorted(self.read))
 
-    async def _save_outbox(self) -> None:
+    async def save_outbox(self) -> None:
         """What this hub sent and what became of it, and the newest sitrep number (survives restarts)."""
         self._outbox_dirty = False
-        await state.save(self.db, outbox=self.outbox.snapshot(), sitrep_number=self.sitrep_number)
+        await state.save(
+            self.db, self.sealer, outbox=self.outbox.snapshot(), sitrep_number=self.sitrep_number
+        )
 
     async def save_board(self) -> None:
         """Write the board rows changed since the last save (see ``hub.console.state``)."""
@@ -180,7 +185,7 @@ class Console:
         if not changed:
             return
         try:
-            await state.save_board(self.db, changed, self._watermark)
+            await state.save_board(self.db, self.sealer, changed, self._watermark)
         except StoreError:
             self.board.mark_changed(changed)
             raise
@@ -289,7 +294,7 @@ class Console:
             since = batch[-1].accepted_at
             if len(batch) < BATCH:
                 break
-        await rollcall_rows.save_targets(self.db, changed)
+        await rollcall_rows.save_targets(self.db, self.sealer, changed)
 
     def _remember(self, message: StoredMessage) -> bool:
         """True the first time a message is seen; advances the inbox watermark."""
@@ -421,13 +426,13 @@ class Console:
                 for message, item in zip(fresh, items, strict=True):
                     self._remember(message)
                     answered += self._take(item)
-                await rollcall_rows.save_targets(self.db, answered)
+                await rollcall_rows.save_targets(self.db, self.sealer, answered)
             except BeredtError:
                 log.exception("console could not read the inbox")
                 continue
             if fresh:
                 if self._outbox_dirty:
-                    await self._save_outbox()
+                    await self.save_outbox()
                 self._emit_changes(items, answered)
                 if any(item.get("status") == "exercise" for item in items):
                     self.emit("exercise")  # an answer in the exercise: the lead's timeline shows it live
@@ -484,7 +489,7 @@ class Console:
                              text, preset, batch, group=group))  # fmt: skip
         if kind is Kind.SITREP and isinstance(body, dict) and isinstance(body.get("number"), int):
             self.sitrep_number = max(self.sitrep_number, body["number"])
-        await self._save_outbox()
+        await self.save_outbox()
         self.emit("delivery", id=message_id.hex())
         target = "alle" if to == BROADCAST else self.name_of(to.hex())
         if group is not None:
@@ -521,7 +526,7 @@ class Console:
                 )
             await self.rollcall_flow.tick()
             if self._outbox_dirty:
-                await guarded(self._save_outbox(), "save the sent messages")
+                await guarded(self.save_outbox(), "save the sent messages")
 
     async def rollcall_view(self, limit: int) -> list[dict[str, Any]]:
         return await self.rollcall_flow.view(limit)

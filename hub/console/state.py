@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from hub.console.sealed_documents import DocumentSealer
 from hub.core.errors import StoreError
 
 _SCHEMA = """
@@ -30,22 +31,21 @@ async def create(db: aiosqlite.Connection) -> None:
         raise StoreError(f"cannot create the console state table: {exc}") from exc
 
 
-async def load(db: aiosqlite.Connection) -> dict[str, Any]:
-    """Every saved document by key; a document that is not JSON is reported, not half-read."""
+async def load(db: aiosqlite.Connection, sealer: DocumentSealer) -> dict[str, Any]:
+    """Every saved document by key (sealed at rest, ``hub.console.sealed_documents``); a document that
+    does not open is reported, not half-read, and one past its retention is left out."""
     async with db.execute("SELECT key, value FROM console_state") as cursor:
         rows = await cursor.fetchall()
-    try:
-        return {str(key): json.loads(value) for key, value in rows}
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"console state in the database is damaged: {exc}") from exc
+    documents = {str(key): sealer.open(value, f"console_state:{key}") for key, value in rows}
+    return {key: document for key, document in documents.items() if document is not None}
 
 
-async def save(db: aiosqlite.Connection, **documents: Any) -> None:
+async def save(db: aiosqlite.Connection, sealer: DocumentSealer, **documents: Any) -> None:
     """Replace the named documents in one commit."""
     try:
         await db.executemany(
             "INSERT OR REPLACE INTO console_state (key, value) VALUES (?, ?)",
-            [(key, json.dumps(value, separators=(",", ":"))) for key, value in documents.items()],
+            [(key, sealer.seal(value, f"console_state:{key}")) for key, value in documents.items()],
         )
         await db.commit()
     except aiosqlite.Error as exc:
@@ -61,19 +61,19 @@ async def forget(db: aiosqlite.Connection, key: str) -> None:
         raise StoreError(f"cannot save console state: {exc}") from exc
 
 
-async def load_board(db: aiosqlite.Connection) -> dict[str, dict[str, Any]]:
+async def load_board(db: aiosqlite.Connection, sealer: DocumentSealer) -> dict[str, dict[str, Any]]:
     """The saved board rows by node; a damaged row is reported, not half-read."""
     async with db.execute("SELECT node, document FROM board") as cursor:
         rows = await cursor.fetchall()
-    try:
-        return {str(node): json.loads(document) for node, document in rows}
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"status board in the database is damaged: {exc}") from exc
+    documents = {str(node): sealer.open(document, f"board:{node}") for node, document in rows}
+    return {node: document for node, document in documents.items() if document is not None}
 
 
-async def save_board(db: aiosqlite.Connection, documents: dict[str, dict[str, Any]], saved_at: float) -> None:
+async def save_board(
+    db: aiosqlite.Connection, sealer: DocumentSealer, documents: dict[str, dict[str, Any]], saved_at: float
+) -> None:
     """Replace the given board rows and record when, in one commit."""
-    rows = [(node, json.dumps(doc, separators=(",", ":"))) for node, doc in documents.items()]
+    rows = [(node, sealer.seal(doc, f"board:{node}")) for node, doc in documents.items()]
     try:
         await db.executemany("INSERT OR REPLACE INTO board (node, document) VALUES (?, ?)", rows)
         await db.execute(

@@ -9,6 +9,7 @@ only ever catch ours, and each carries structured fields for logs and counters::
     ├── ProtocolError           bytes that are not a valid frame, fragment, PDU or AT response
     ├── TrustError              a well-formed frame we refuse (reason: a RefusalReason value)
     ├── SealError               a sealed payload that cannot be sealed or opened
+    │   └── DataErased          stored data whose day key was destroyed (retention ended, or erased)
     ├── StoreError              the durable store failed
     │   ├── StoreFull           quota or disk exhausted and nothing could be evicted
     │   └── StoreMissing        the store that held this hub's messages is gone or empty
@@ -103,6 +104,10 @@ class TrustError(BeredtError):
 
 class SealError(BeredtError):
     """A payload could not be sealed to its recipient or opened by us."""
+
+
+class DataErased(SealError):
+    """Stored data whose day key is destroyed: its retention ended (``hub.core.at_rest``)."""
 
 
 class StoreError(BeredtError):

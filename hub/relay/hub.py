@@ -113,6 +113,7 @@ class Hub:
             max_messages=config.max_messages,
             max_bytes=config.max_bytes,
             new_store=new_store,
+            retention=config.retention,
         )
         try:
             hub._wire(dict(transports))
@@ -249,6 +250,17 @@ class Hub:
                 purged = await self.store.purge(self.clock.time())
                 if purged:
                     log.info("purged %d finished messages past their expiry", purged)
+                await self.shred()
+
+    async def shred(self) -> None:
+        """Delete what is past its retention and destroy its day keys (only on a clock we trust)."""
+        if not self.clock.trusted:
+            return
+        shredded, keys = await self.store.shred(self.clock.time())
+        if keys:
+            log.info(
+                "retention ended: erased %d stored messages, destroyed day keys %s", shredded, ", ".join(keys)
+            )
 
     async def _announce_forever(self) -> None:
         """Broadcast the signed roster at once when a version is new here, and again every

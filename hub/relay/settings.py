@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from hub.core.at_rest import Retention
 from hub.relay.policy import Policy
 
 
@@ -81,3 +82,5 @@ class RelaySettings(Protocol):
     def trust(self) -> TrustSettings: ...
     @property
     def store_path(self) -> Path: ...
+    @property
+    def retention(self) -> Retention: ...

@@ -18,6 +18,9 @@ stopped.
 Quota: ``max_messages`` and ``max_bytes`` bound the live messages. Over quota, expired messages are
 evicted first, then the lowest priority and oldest, never life-safety; each eviction is logged loudly.
 When nothing can be evicted, or the disk is full, ``StoreFull`` is raised and the message is not accepted.
+
+At rest: each frame is sealed under the day key of its kind's retention (``store_at_rest``); ``shred``
+deletes the messages whose retention ended and destroys their keys, ``erase`` removes chosen ones.
 """
 
 from __future__ import annotations
@@ -26,16 +29,18 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
 from hub.core.errors import StoreError, StoreFull
 from hub.core.frame import Frame, Priority
 from hub.core.tasks import cancel_and_wait
 from hub.relay.delivery import DeliveryState
+from hub.relay.store_at_rest import ERASED, GONE, FrameVault, add_key_column, reseal_legacy
 from hub.relay.store_checks import claim_store, damage, refuse_lost_store
 from hub.relay.store_records import (
     MESSAGE_COLUMNS,
@@ -105,9 +110,12 @@ _UPDATE_DELIVERY = (
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection, path: Path, *, max_messages: int, max_bytes: int) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, path: Path, vault: FrameVault, *, max_messages: int, max_bytes: int
+    ) -> None:
         self._db = db
         self.path = path
+        self.vault = vault
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.live_messages = 0
@@ -123,6 +131,7 @@ class Store:
         self._writer: asyncio.Task[None] | None = None
         self.upkeep = WalUpkeep(path)
         self._checkpointer: asyncio.Task[None] | None = None
+        self._resealer: asyncio.Task[int] | None = None
         self._closed = False
         self._ids: set[bytes] = set()
         """Every message id still in the store: deduplication without a trip to the database thread."""
@@ -140,8 +149,11 @@ class Store:
         max_messages: int = 200_000,
         max_bytes: int = 512 * 1024 * 1024,
         new_store: bool = False,
+        retention: Retention | None = None,
+        keys: DataKeys | None = None,
     ) -> Store:
-        """Open (or create) the store at ``path``.
+        """Open (or create) the store at ``path``; frames are sealed under ``keys`` (by default the day
+        keys in the folder beside it) for as long as ``retention`` says.
 
         If this hub had a store and it is now missing, empty or another one (``store_checks``),
         ``StoreMissing`` is raised unless ``new_store`` says that this store is intended."""
@@ -160,7 +172,9 @@ class Store:
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own connection
             await db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_AT}")
+            await db.execute("PRAGMA secure_delete=ON")  # an erased or resealed frame leaves zeros behind
             await db.executescript(_SCHEMA)
+            await add_key_column(db)
             async with db.execute("PRAGMA table_info(deliveries)") as cursor:
                 columns = {row[1] async for row in cursor}
             if "next_hop" not in columns:  # a store written before deliveries recorded their carrier
@@ -179,7 +193,8 @@ class Store:
         except StoreError:
             await db.close()
             raise
-        store = cls(db, path, max_messages=max_messages, max_bytes=max_bytes)
+        vault = FrameVault(keys or DataKeys(path.with_name(KEY_FOLDER)), retention or Retention())
+        store = cls(db, path, vault, max_messages=max_messages, max_bytes=max_bytes)
         try:
             await store._quarantine_damaged()
         except sqlite3.Error as exc:
@@ -187,6 +202,7 @@ class Store:
             raise StoreError(f"cannot read store {path}: {exc}") from exc
         store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
         store._checkpointer = asyncio.create_task(store.upkeep.run(), name="store-checkpointer")
+        store._resealer = asyncio.create_task(reseal_legacy(db, vault, store._write), name="store-resealer")
         return store
 
     async def _quarantine_damaged(self) -> None:
@@ -195,14 +211,26 @@ class Store:
         serving all the others. Each is logged as an error and counted in ``quarantined``. The intact ones
         set the live counts and the id index."""
         damaged: list[tuple[int, Any, Any, str]] = []
+        gone: list[bytes] = []
         ids: set[bytes] = set()
         live_messages = live_bytes = 0
-        async with self._db.execute("SELECT rowid, id, wire, priority, state, size FROM messages") as cursor:
+        async with self._db.execute(
+            "SELECT rowid, id, wire, priority, state, size, key_id FROM messages"
+        ) as cursor:
             while rows := await cursor.fetchmany(10_000):  # a trip to the database thread per batch, not row
-                for rowid, message_id, wire, priority, state, size in rows:
-                    reason = damage(message_id, wire, priority)
+                for rowid, message_id, stored, priority, state, size, key_id in rows:
+                    if key_id == ERASED:
+                        ids.add(message_id)  # erased on request: its id still refuses a replay
+                        continue
+                    wire, reason = stored, None
+                    if isinstance(message_id, bytes) and isinstance(stored, bytes):
+                        wire, reason = self.vault.opened(message_id, key_id, stored)
+                    if reason == GONE:
+                        gone.append(message_id)
+                        continue
+                    reason = reason or damage(message_id, wire, priority)
                     if reason is not None:
-                        damaged.append((rowid, message_id, wire, reason))
+                        damaged.append((rowid, message_id, stored, reason))
                         continue
                     ids.add(message_id)
                     if state == "active":
@@ -222,7 +250,12 @@ class Store:
             )
             await self._db.execute("DELETE FROM deliveries WHERE message_id=?", (message_id,))
             await self._db.execute("DELETE FROM messages WHERE rowid=?", (rowid,))
-        if damaged:
+        for message_id in gone:  # their key was destroyed before they were deleted (a stop in between)
+            await self._db.execute("DELETE FROM deliveries WHERE message_id=?", (message_id,))
+            await self._db.execute("DELETE FROM messages WHERE id=?", (message_id,))
+        if gone:
+            log.info("store: deleted %d messages whose retention had ended", len(gone))
+        if damaged or gone:
             await self._db.commit()
         async with self._db.execute("SELECT count(*) FROM quarantine") as cursor:
             row = await cursor.fetchone()
@@ -232,6 +265,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        await cancel_and_wait(self._resealer)
         await cancel_and_wait(self._checkpointer)
         if self._writer is not None:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -315,14 +349,15 @@ class Store:
         now = time.time() if now is None else now
         hops = list(hops)
         live = bool(hops)
+        key_id, sealed = self.vault.seal(frame, wire, now)
         writes: list[_Write] = [
             (
                 "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
-                " expires, size, local, for_me, state, accepted_at, via)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " expires, size, local, for_me, state, accepted_at, via, key_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     frame.id,
-                    wire,
+                    sealed,
                     frame.sender,
                     frame.recipient,
                     int(frame.kind),
@@ -335,6 +370,7 @@ class Store:
                     "active" if live else "delivered",
                     now,
                     via,
+                    key_id,
                 ),
             )
         ]
@@ -486,6 +522,58 @@ class Store:
             if len(ids) < PURGE_BATCH:
                 return removed
 
+    async def shred(self, now: float) -> tuple[int, list[str]]:
+        """Delete every message whose retention ended at ``now`` (also one still undelivered) and destroy
+        the day keys they were sealed with. Returns how many messages went, and the keys destroyed."""
+        keys = self.vault.keys.expired(now)
+        if not keys:
+            return 0, []
+        marks = ",".join("?" * len(keys))
+        async with self._db.execute(f"SELECT id FROM messages WHERE key_id IN ({marks})", keys) as cursor:
+            ids = [row[0] async for row in cursor]
+        await self._remove(ids, delete=True)
+        for key_id in keys:
+            self.vault.keys.destroy(key_id)
+        return len(ids), keys
+
+    async def erase(self, ids: Sequence[bytes]) -> int:
+        """Erase these messages' frames now (a person's request): the bytes are overwritten and the
+        message leaves every queue; its id stays until it expires so a replay is still refused."""
+        return await self._remove(ids, delete=False)
+
+    async def _remove(self, ids: Sequence[bytes], *, delete: bool) -> int:
+        found: list[bytes] = []
+        for start in range(0, len(ids), PURGE_BATCH):
+            part = list(ids[start : start + PURGE_BATCH])
+            marks = ",".join("?" * len(part))
+            async with self._db.execute(
+                f"SELECT id, state, size FROM messages WHERE id IN ({marks}) AND key_id IS NOT ?",
+                (*part, ERASED),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            live = [row for row in rows if row[1] == "active"]
+            for message_id, _, size in live:
+                log.warning("store: message %s leaves its queue undelivered (erased)", message_id.hex())
+                self.retire(message_id, "erased", size)
+            self.on_evicted([row[0] for row in live])
+            found += [row[0] for row in rows]
+            undelivered = DeliveryState.EVICTED.value
+            writes: list[_Write] = [
+                ("UPDATE deliveries SET state=? WHERE message_id=? AND state IN ('queued','sent')",
+                 (undelivered, row[0])) for row in live
+            ]  # fmt: skip
+            if delete:
+                writes += [("DELETE FROM deliveries WHERE message_id=?", (row[0],)) for row in rows]
+                writes += [("DELETE FROM messages WHERE id=?", (row[0],)) for row in rows]
+                self._ids.difference_update(row[0] for row in rows)
+            else:
+                writes += [
+                    ("UPDATE messages SET wire=X'', key_id=?, state=?, for_me=0 WHERE id=?",
+                     (ERASED, "erased", row[0])) for row in rows
+                ]  # fmt: skip
+            await self._write(writes)
+        return len(found)
+
     async def recipients(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
         """The recipient of each stored message among ``ids`` (ids not stored are left out)."""
         known = [i for i in ids if i in self._ids]
@@ -538,8 +626,8 @@ class Store:
         a queue of any length is resumed a page at a time without reading it all at once."""
         async with self._db.execute(
             "SELECT m.id, d.hop, m.recipient, m.wire, m.expires, d.attempts, m.e2e_acked_at, m.accepted_at,"
-            " m.position FROM (SELECT id, recipient, wire, expires, e2e_acked_at, accepted_at,"
-            " rowid AS position FROM messages"
+            " m.position, m.key_id FROM (SELECT id, recipient, wire, expires, e2e_acked_at, accepted_at,"
+            " rowid AS position, key_id FROM messages"
             " WHERE state = 'active' AND priority = ? AND rowid <= ? AND (accepted_at, rowid) > (?, ?)"
             " AND (SELECT min(hop) FROM deliveries WHERE message_id = messages.id"
             " AND state IN ('queued','sent')) = ?"
@@ -550,16 +638,23 @@ class Store:
         ) as cursor:
             rows = list(await cursor.fetchall())
         deliveries = [
-            PendingDelivery(r[0], r[1], r[2], r[3], priority, r[4], r[5], r[6] is not None) for r in rows
+            PendingDelivery(r[0], r[1], r[2], wire, priority, r[4], r[5], r[6] is not None)
+            for r in rows
+            if (wire := self.vault.open(r[0], r[9], r[3])) is not None
         ]
         return PendingPage(deliveries, (rows[-1][7], rows[-1][8]) if rows else after)
 
     async def message(self, message_id: bytes) -> StoredMessage | None:
+        """The stored message, or None when it is not stored, erased or past its retention."""
         async with self._db.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
+            f"SELECT {MESSAGE_COLUMNS}, key_id FROM messages WHERE id=?", (message_id,)
         ) as cur:
             row = await cur.fetchone()
-        return message_from_row(row) if row else None
+        return self._opened(row) if row else None
+
+    def _opened(self, row: Sequence[Any]) -> StoredMessage | None:
+        wire = self.vault.open(row[0], row[-1], row[1])
+        return None if wire is None else message_from_row((row[0], wire, *row[2:-1]))
 
     async def deliveries(self, message_id: bytes) -> list[DeliveryRow]:
         async with self._db.execute(
@@ -569,17 +664,35 @@ class Store:
         ) as cursor:
             return [DeliveryRow(*row) async for row in cursor]
 
+    async def every_message(self, batch: int = 500) -> AsyncIterator[StoredMessage]:
+        """Every message this hub can still read, oldest first, ``batch`` rows per read (subject access)."""
+        after = 0
+        while True:
+            async with self._db.execute(
+                f"SELECT rowid, {MESSAGE_COLUMNS}, key_id FROM messages WHERE rowid > ?"
+                " ORDER BY rowid LIMIT ?",
+                (after, batch),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            if not rows:
+                return
+            for row in rows:
+                if (message := self._opened(row[1:])) is not None:
+                    yield message
+            after = rows[-1][0]
+
     async def inbox(
         self, *, limit: int = 100, since: float = 0.0, oldest_first: bool = False
     ) -> list[StoredMessage]:
         """Messages for us received after ``since``: newest first, or oldest first to page through a burst."""
         order = "ASC" if oldest_first else "DESC"
         async with self._db.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE for_me=1 AND accepted_at > ?"
+            f"SELECT {MESSAGE_COLUMNS}, key_id FROM messages WHERE for_me=1 AND accepted_at > ?"
             f" ORDER BY accepted_at {order} LIMIT ?",
             (since, limit),
         ) as cursor:
-            return [message_from_row(row) async for row in cursor]
+            rows = await cursor.fetchall()
+        return [m for row in rows if (m := self._opened(row)) is not None]
 
 
 def _grouped(

@@ -19,8 +19,9 @@ from typing import Any
 
 from hub.appliance.power import PowerConfig
 from hub.citizens.settings import CitizensConfig
+from hub.core.at_rest import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, Retention
 from hub.core.errors import ConfigError
-from hub.core.frame import NODE_ID_SIZE, Priority
+from hub.core.frame import NODE_ID_SIZE, Kind, Priority
 from hub.core.kinds.roster import MAX_CONTACT_MINUTES, parse_root_public
 from hub.core.options import Options
 from hub.relay.policy import DEFAULT_ORDER, Policy
@@ -37,7 +38,7 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
 
 _SECTIONS = {
     "node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust",
-    "personal_alarm", "citizens", "console",
+    "personal_alarm", "citizens", "console", "retention",
 }  # fmt: skip
 DEFAULT_ANNOUNCE_INTERVAL = 600.0  # seconds; the hub holding the root key re-broadcasts the roster
 
@@ -69,6 +70,7 @@ class HubConfig:
     trust: TrustSettings = TrustSettings()
     citizens: CitizensConfig | None = None  # the register of power-dependent citizens (docs/citizens.md)
     rollcall_retention_days: float = 90.0  # closed roll-calls are deleted from console.db after this
+    retention: Retention = Retention()  # days personal content is kept at rest, per kind ([retention])
     path: Path | None = None
 
     @property
@@ -106,6 +108,18 @@ def _priority(options: Options, key: str, default: Priority) -> Priority:
     names = [p.name.lower().replace("_", "-") for p in Priority]
     name = options.choice(key, default.name.lower().replace("_", "-"), names)
     return Priority[name.upper().replace("-", "_")]
+
+
+def _retention(table: Options) -> Retention:
+    """``days`` for every kind, and a kind's own number of days under its name (``text = 30``)."""
+    days = table.integer("days", DEFAULT_RETENTION_DAYS, low=1, high=MAX_RETENTION_DAYS)
+    by_kind = {
+        kind.name.lower(): table.integer(kind.name.lower(), days, low=1, high=MAX_RETENTION_DAYS)
+        for kind in Kind
+        if kind.name.lower() in table
+    }
+    table.finish()
+    return Retention(days, by_kind)
 
 
 def _check_internet_reachable(links: list[LinkConfig], peers: list[PeerConfig], file: str) -> None:
@@ -258,6 +272,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         raise log_table.error("level", f"expected one of debug, info, warning, error, got {level.lower()!r}")
     log_table.finish()
 
+    retention = _retention(top.table_of("retention", what="a table [retention]"))
+
     console = top.table_of("console", what="a table [console]")
     rollcall_retention_days = console.number("rollcall_retention_days", 90.0, above=0)
     console.finish()
@@ -308,6 +324,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         log_level=level,
         trust=trust,
         rollcall_retention_days=rollcall_retention_days,
+        retention=retention,
     )
 
 

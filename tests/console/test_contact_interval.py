@@ -43,7 +43,9 @@ async def test_interval_from_roster_and_console_drives_the_silence_alarm(
     board = await staff.ok("GET", "board")
     row = next(r for r in board["institutions"] if r["node"] == node)
     assert row["contact"]["expected_interval"] == 1800
-    assert (await state.load(console.db))["contact_intervals"] == {node: 30}, "kept across a restart"
+    assert (await state.load(console.db, console.sealer))["contact_intervals"] == {node: 30}, (
+        "kept across a restart"
+    )
     entries = await console.logbook.page(limit=5)
     assert any("Forventet kontakt med Plejecenter Bøgely: hvert 30. minut" in e.text for e in entries)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -107,10 +106,11 @@ async def test_finished_roll_calls_move_to_the_archive_a_row_at_a_time(
     db = pair.staff.hub.config.data_dir / "console.db"
     with sqlite3.connect(db) as raw:
         (closed_at,) = raw.execute("SELECT closed_at FROM rollcalls WHERE request = ?", (request,)).fetchone()
-        (document,) = raw.execute(
-            "SELECT document FROM rollcall_targets WHERE request = ?", (request,)
+        institution, document = raw.execute(
+            "SELECT institution, document FROM rollcall_targets WHERE request = ?", (request,)
         ).fetchone()
-    assert closed_at is not None and json.loads(document)["state"] == "answered"
+    assert isinstance(document, bytes), "sealed at rest (hub.console.sealed_documents)"
+    assert staff.sealer.open(document, f"rollcall:{request}:{institution}")["state"] == "answered"
     coordinator = clients(pair.staff.url)
     await coordinator.login("hansen")
     (call,) = (await coordinator.ok("GET", "rollcalls"))["rollcalls"]

@@ -160,7 +160,7 @@ async def test_a_damaged_record_is_quarantined_and_the_rest_resumed(tmp_path: Pa
     with sqlite3.connect(tmp_path / "s.db") as db:
         reasons = dict(db.execute("SELECT message_id, reason FROM quarantine").fetchall())
     db.close()
-    assert "no longer match" in reasons[ids[1]] and "priority 9" in reasons[ids[2]]
+    assert "does not open" in reasons[ids[1]] and "priority 9" in reasons[ids[2]]
 
 
 async def test_a_lost_store_is_refused_unless_a_new_one_is_asked_for(tmp_path: Path) -> None:

@@ -1,0 +1,146 @@
+"""Personal data at rest: day keys kept outside the databases, destroyed when their retention ends.
+
+What ``store.db`` and ``console.db`` hold that may name a person (a message's frame, a console document)
+is encrypted with ChaCha20-Poly1305 under a *day key*: 32 random bytes in a file of its own,
+``at-rest-keys/<day>.<days>d.key`` in the data folder (files 0600, folder 0700), never inside a database.
+A copied database file without that folder reads nothing personal. The file's name says the UTC day it
+serves and how many days what it encrypts is kept (the retention of the message's kind, ``Retention``),
+so once that many days have passed the key is destroyed (overwritten, then removed) and every copy of the
+rows under it, in free pages, the WAL or an old backup of the database, is unreadable for good
+(crypto-shredding). Each sealed value is bound to its row (the associated data), so a ciphertext cannot be
+moved to another row.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from hub.core.errors import ConfigError, DataErased, SealError
+
+KEY_FOLDER = "at-rest-keys"
+KEY_SIZE = 32
+NONCE_SIZE = 12
+DAY = 86400
+DEFAULT_RETENTION_DAYS = 60
+"""Longer than any frame lives (45 days at most), so retention never ends a delivery still under way."""
+MAX_RETENTION_DAYS = 3650
+_KEY_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d{1,5})d$")
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How many days personal content is kept, per message kind (``[retention]`` in the config)."""
+
+    days: int = DEFAULT_RETENTION_DAYS
+    by_kind: Mapping[str, int] = field(default_factory=dict)
+
+    def days_for(self, kind: str) -> int:
+        return self.by_kind.get(kind, self.days)
+
+
+class DataKeys:
+    """The day keys of one data folder: made on first use, cached, destroyed when their days are over."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._keys: dict[str, ChaCha20Poly1305] = {}
+
+    @staticmethod
+    def key_id(when: float, keep_days: int) -> str:
+        """The key for data written at ``when`` (Unix seconds) and kept ``keep_days`` days."""
+        day = datetime.datetime.fromtimestamp(max(when, 0), datetime.UTC).date()
+        return f"{day.isoformat()}.{keep_days}d"
+
+    @staticmethod
+    def ends(key_id: str) -> float | None:
+        """When the data under ``key_id`` must be gone (Unix seconds); None for a name that is no key."""
+        match = _KEY_NAME.match(key_id)
+        if match is None:
+            return None
+        day = datetime.date.fromisoformat(match.group(1))
+        start = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp()
+        return start + DAY * (1 + int(match.group(2)))  # the whole day, then its days of retention
+
+    def seal(self, key_id: str, plain: bytes, context: bytes) -> bytes:
+        nonce = secrets.token_bytes(NONCE_SIZE)
+        return nonce + self._aead(key_id, create=True).encrypt(nonce, plain, context)
+
+    def open(self, key_id: str, sealed: bytes, context: bytes) -> bytes:
+        """The plain bytes; ``DataErased`` when the key was destroyed, ``SealError`` when they do not open."""
+        try:
+            return self._aead(key_id, create=False).decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], context)
+        except InvalidTag:
+            raise SealError(f"stored data does not open with day key {key_id} (damaged row)") from None
+
+    def held(self) -> list[str]:
+        """The key ids on disk, oldest first."""
+        if not self.folder.exists():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.key") if _KEY_NAME.match(p.stem))
+
+    def expired(self, now: float) -> list[str]:
+        """Key ids whose retention has ended at ``now``."""
+        return [k for k in self.held() if (self.ends(k) or now + 1) <= now]
+
+    def destroy(self, key_id: str) -> None:
+        """Overwrite the key file and remove it: data under it can no longer be opened by anyone."""
+        self._keys.pop(key_id, None)
+        path = self._path(key_id)
+        try:
+            with open(path, "r+b") as handle:
+                handle.write(bytes(KEY_SIZE))
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            return
+
+    def _path(self, key_id: str) -> Path:
+        if _KEY_NAME.match(key_id) is None:
+            raise SealError(f"{key_id!r} is not the name of a day key")
+        return self.folder / f"{key_id}.key"
+
+    def _aead(self, key_id: str, *, create: bool) -> ChaCha20Poly1305:
+        aead = self._keys.get(key_id)
+        if aead is None:
+            aead = ChaCha20Poly1305(self._load(key_id, create))
+            self._keys[key_id] = aead
+        return aead
+
+    def _load(self, key_id: str, create: bool) -> bytes:
+        path = self._path(key_id)
+        if create and not path.exists():
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(secrets.token_bytes(KEY_SIZE))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise DataErased(f"day key {key_id} is destroyed: what it encrypted is erased") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"day key is readable by others (mode {stat.S_IMODE(mode):o}); run 'chmod 600 {path}'",
+                file=str(path),
+            )
+        key = path.read_bytes()
+        if len(key) != KEY_SIZE:
+            raise ConfigError(f"day key is {len(key)} bytes, not {KEY_SIZE}; restore it from its backup",
+                              file=str(path))  # fmt: skip
+        return key

@@ -1,0 +1,86 @@
+"""Personal data at rest on real ``beredt run`` processes: copies of a hub's database files, taken while it
+runs and after it stopped, hold neither the name nor the CPR number of the person its messages were about,
+sealed or public; the hub itself still shows every message, also after a restart."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.hubproc import HubProcess, staff_and_care_home
+
+NAME, CPR = "Vinterberg", "170345-1234"
+PUBLIC_NAME, PUBLIC_CPR = "Bisgaard", "010160-4321"
+PERSONAL = [NAME, CPR, CPR.replace("-", ""), PUBLIC_NAME, PUBLIC_CPR]
+
+
+@pytest.fixture
+def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
+    staff, home = staff_and_care_home(tmp_path, "Plejecenter Lindely")
+    staff.start()
+    home.start()
+    try:
+        yield staff, home
+    finally:
+        staff.kill()
+        home.kill()
+
+
+def copy_databases(hub: HubProcess, to: Path) -> list[Path]:
+    to.mkdir(parents=True)
+    copies = []
+    for path in sorted((hub.dir / "data").glob("*.db*")):
+        copies.append(Path(shutil.copy2(path, to / path.name)))
+    return copies
+
+
+def assert_nothing_personal(copies: list[Path]) -> None:
+    """Neither the raw bytes (free pages and WAL included) nor what SQLite reads from the copies."""
+    assert any(p.name == "store.db" for p in copies) and any(p.name == "console.db" for p in copies)
+    for copy in copies:
+        raw = copy.read_bytes()
+        for word in PERSONAL:
+            assert word.encode() not in raw, f"{word} in {copy.name}"
+    for copy in copies:
+        if copy.suffix != ".db":
+            continue
+        with sqlite3.connect(copy) as db:  # reads the copied WAL too
+            dump = "\n".join(db.iterdump())
+        db.close()
+        for word in PERSONAL:
+            assert word not in dump, f"{word} in what SQLite reads from {copy.name}"
+
+
+def bodies(hub: HubProcess, ids: list[str]) -> str:
+    return " ".join(str(hub.message(i)["body"]) for i in ids)
+
+
+def test_copied_database_files_hold_nothing_personal_and_the_hub_still_shows_it(
+    hubs: tuple[HubProcess, HubProcess], tmp_path: Path
+) -> None:
+    staff, home = hubs
+    ids = [
+        home.send(staff.node_id, "text", f"Karen {NAME}, CPR {CPR}, mangler ilt"),
+        home.send(staff.node_id, "text", f"Jens {PUBLIC_NAME} ({PUBLIC_CPR}) er flyttet", public=True),
+        home.send(staff.node_id, "status", {"facility": "Compromised", "text": f"{NAME} på iltkoncentrator"}),
+        staff.send(home.node_id, "text", f"Hent {NAME} ({CPR.replace('-', '')}) kl. 14", public=True),
+    ]
+    staff.wait_for("the care home's messages", lambda: set(ids[:3]) <= {m["id"] for m in staff.inbox()})
+    home.wait_for("the staff's message", lambda: ids[3] in {m["id"] for m in home.inbox()})
+    shown = bodies(staff, ids[:3])
+    assert NAME in shown and CPR in shown and PUBLIC_NAME in shown and PUBLIC_CPR in shown
+
+    assert_nothing_personal(copy_databases(staff, tmp_path / "running-staff"))
+    assert_nothing_personal(copy_databases(home, tmp_path / "running-home"))
+    assert staff.stop() == 0 and home.stop() == 0
+    assert_nothing_personal(copy_databases(staff, tmp_path / "stopped-staff"))
+    assert_nothing_personal(copy_databases(home, tmp_path / "stopped-home"))
+
+    staff.start()
+    assert bodies(staff, ids[:3]) == shown
+    keys = sorted((staff.dir / "data" / "at-rest-keys").iterdir())
+    assert keys and all(k.stat().st_mode & 0o077 == 0 for k in keys)
