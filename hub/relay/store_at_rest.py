@@ -10,12 +10,13 @@ expires, so a replay of the frame is still refused, but the bytes are gone.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiosqlite
 
-from hub.core.at_rest import DataKeys, Retention
+from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
 from hub.core.errors import DataErased, SealError
 from hub.core.frame import Frame, Kind
 
@@ -55,7 +56,10 @@ class FrameVault:
         try:
             return self.keys.open(key_id, stored, message_id), None
         except DataErased:
-            return None, GONE
+            ends = self.keys.ends(key_id)
+            if ends is not None and ends <= time.time():
+                return None, GONE
+            return None, f"its day key {key_id} is missing (restore {KEY_FOLDER}/ from its backup)"
         except SealError:
             return None, "its frame does not open with its day key"
 

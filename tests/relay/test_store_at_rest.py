@@ -117,3 +117,20 @@ async def test_an_erased_message_is_gone_but_its_replay_still_refused(tmp_path: 
         assert await reopened.message(kept) is not None and reopened.live_messages == 1
     finally:
         await reopened.close()
+
+
+async def test_a_lost_day_key_quarantines_its_messages_instead_of_deleting_them(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    lost = await accept(store, frame(PERSON))
+    await store.close()
+    for key in (tmp_path / KEY_FOLDER).iterdir():
+        key.unlink()
+    reopened = await Store.open(tmp_path / "s.db")
+    try:
+        assert reopened.quarantined == 1 and not reopened.has(lost)
+    finally:
+        await reopened.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        (reason,) = db.execute("SELECT reason FROM quarantine").fetchone()
+    db.close()
+    assert "is missing" in reason and KEY_FOLDER in reason
