@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hub.console import exercise_report, exercises, rollcall_rows, state
+from hub.console import exercise_report, exercises, rollcall_rows, state, subject_page
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.exercises import EXERCISE_KEY
 from hub.console.logbook import EXERCISE_MARK, EntryType
@@ -110,6 +110,7 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
     app.middlewares.append(_security_headers)
     app.router.add_get("/", _redirect)
     app.router.add_get("/console/", _index)
+    app.router.add_get("/console/persondata", subject_page.page)
     app.router.add_static("/console/static/", STATIC, follow_symlinks=False)
     app.router.add_post("/console/api/login", _login)
     app.router.add_post("/console/api/logout", _logout)
@@ -136,6 +137,9 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("GET", "exercise", _exercise, ANYONE),
         ("POST", "exercise/note", _exercise_action, (Role.COORDINATOR, Role.VIEWER)),
         ("POST", "exercise/{action}", _exercise_action, STAFF),
+        ("POST", "data/search", subject_page.search, STAFF),
+        ("POST", "data/export", subject_page.export, STAFF),
+        ("POST", "data/erase", subject_page.erase, STAFF),
     ]
     for method, path, handler, roles in routes:
         app.router.add_route(method, f"/console/api/{path}", _guard(handler, roles))

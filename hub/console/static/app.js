@@ -157,7 +157,7 @@ function showLogin() {
   state.socket = "closed";
   $("#who").textContent = "";
   $("#logout").hidden = true;
-  for (const link of ["#link-districts", "#link-field"]) $(link).hidden = true;
+  for (const link of ["#link-districts", "#link-field", "#link-persondata"]) $(link).hidden = true;
   showView("login");
   renderLive();
   setTitle();
