@@ -242,7 +242,9 @@ class Hub:
         log.info("link %s closed", name)
 
     async def _maintain_forever(self, interval: float = 600.0) -> None:
-        """Forget finished messages past expiry, so the store and its id index stay bounded."""
+        """Forget finished messages past expiry, so the store and its id index stay bounded, and erase what
+        is past its retention (at once too: a hub that was off when a retention ended erases as it starts)."""
+        await self.shred()
         while True:
             await asyncio.sleep(interval)
             self.inbound.reassembler.expire(self.clock.monotonic())

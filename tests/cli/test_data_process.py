@@ -19,7 +19,7 @@ NAME, CPR = "Vinterberg", "170345-1234"
 @pytest.fixture
 def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
     staff, home = staff_and_care_home(tmp_path, "Plejecenter Lindely")
-    staff.start()
+    staff.start(timeout=120)
     home.start()
     try:
         yield staff, home
@@ -82,6 +82,6 @@ def test_search_export_and_erase_one_person(hubs: tuple[HubProcess, HubProcess],
     for path in copy.iterdir():
         raw = path.read_bytes()
         assert NAME.encode() not in raw and b"170345" not in raw and NAME.upper().encode() not in raw
-    staff.start()
+    staff.start(timeout=120)
     assert found(staff, NAME) == {} and "Generatoren" in str(staff.message(other)["body"])
     staff.cli("log", "verify")

@@ -21,7 +21,7 @@ PERSONAL = [NAME, CPR, CPR.replace("-", ""), PUBLIC_NAME, PUBLIC_CPR]
 @pytest.fixture
 def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
     staff, home = staff_and_care_home(tmp_path, "Plejecenter Lindely")
-    staff.start()
+    staff.start(timeout=120)
     home.start()
     try:
         yield staff, home
@@ -59,6 +59,7 @@ def bodies(hub: HubProcess, ids: list[str]) -> str:
     return " ".join(str(hub.message(i)["body"]) for i in ids)
 
 
+@pytest.mark.timeout(400)  # two hubs, a stop and a restart on a loaded 2-core machine
 def test_copied_database_files_hold_nothing_personal_and_the_hub_still_shows_it(
     hubs: tuple[HubProcess, HubProcess], tmp_path: Path
 ) -> None:
@@ -80,7 +81,25 @@ def test_copied_database_files_hold_nothing_personal_and_the_hub_still_shows_it(
     assert_nothing_personal(copy_databases(staff, tmp_path / "stopped-staff"))
     assert_nothing_personal(copy_databases(home, tmp_path / "stopped-home"))
 
-    staff.start()
+    staff.start(timeout=120)
     assert bodies(staff, ids[:3]) == shown
     keys = sorted((staff.dir / "data" / "at-rest-keys").iterdir())
     assert keys and all(k.stat().st_mode & 0o077 == 0 for k in keys)
+
+
+@pytest.mark.timeout(400)  # two hubs and a restart on a loaded 2-core machine
+def test_a_hub_erases_what_is_past_its_retention_as_it_starts(
+    hubs: tuple[HubProcess, HubProcess], tmp_path: Path
+) -> None:
+    staff, home = hubs
+    sent = home.send(staff.node_id, "text", f"Karen {NAME}, CPR {CPR}")
+    staff.wait_for("the care home's message", lambda: sent in {m["id"] for m in staff.inbox()})
+    keys = staff.dir / "data" / "at-rest-keys"
+    assert list(keys.iterdir())
+    assert staff.stop() == 0
+    staff.env["BEREDT_TEST_CLOCK_OFFSET"] = str(62 * 86400)  # two months on: past the 60 days of retention
+    staff.start(timeout=120)
+    staff.wait_for("the retention purge", lambda: "retention ended" in staff.log_tail(200), timeout=60)
+    assert staff.request("GET", f"/v1/messages/{sent}")[0] == 404
+    assert list(keys.iterdir()) == []
+    assert "erased 1 stored messages" in staff.log_tail(200)
