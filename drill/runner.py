@@ -5,7 +5,8 @@ starts Mosquitto, the mesh, the SINE network, the Iridium provider and one switc
 internet link, then the hubs, and waits until every hub serves its API and its radios are connected.
 Leaving it stops the hubs (SIGTERM, then SIGKILL after a deadline) and everything else, whatever
 happened. The faults are the ones a telecom collapse brings: the internet goes (every proxy off), the
-broker's machine dies (SIGKILL), the mesh breaks into pieces, and all of it comes back. The internet and
+broker's machine dies (SIGKILL), the mesh breaks into pieces, a SINE terminal hangs (plugged in,
+answering nothing), and all of it comes back. The internet and
 the broker can also fail silently, so no hub is told and each must notice by waiting: the proxies keep
 connections open and pass nothing (packets vanish), the broker keeps its sessions and acknowledges
 every publication but delivers none.
@@ -229,6 +230,10 @@ class Drill:
 
     def heal_mesh(self) -> None:
         self.mesh.heal()
+
+    def mute_sine(self, key: str, mute: bool) -> None:
+        """Hang (or revive) the SINE terminal of hub ``key``: plugged in, it reads and answers nothing."""
+        self.sine.mute(key, mute)
 
     # ---- the hubs' API ------------------------------------------------------------------------------
 

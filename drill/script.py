@@ -152,6 +152,8 @@ class Scenario:
             await faults[broker]()
         if world.mesh != self.world.mesh:
             drill.heal_mesh() if world.mesh is None else drill.partition_mesh(world.mesh)
+        if world.sine_mute != was.sine_mute:
+            drill.mute_sine("staff", world.sine_mute)
         self.world = world
 
     async def _watch(self, stage: Stage, result: StageResult, fault: float) -> None:

@@ -4,7 +4,8 @@ mesh of fake Meshtastic radios, the SINE network of simulated TETRA radios and t
 Each piece offers the faults the script needs and nothing more: the broker is killed (SIGKILL) and
 started again on the same port, or goes silent (it keeps every session, accepts and acknowledges every
 publication and delivers none: its ACL is swapped for a write-only one and reloaded with SIGHUP); the
-mesh is partitioned by "who hears whom"; radios and modems stay on line throughout. Mosquitto is a
+mesh is partitioned by "who hears whom"; a SINE terminal can go mute (plugged in, answering nothing);
+radios and modems stay on line throughout. Mosquitto is a
 separate process started from a generated config on a free port (never the system's broker); its
 absence is a ``DrillError`` that says how to install it.
 """
@@ -27,7 +28,7 @@ from simulators.iridium_cloud import IridiumCloud
 from simulators.meshtastic_radio import FakeMeshtasticRadio
 from simulators.pty_device import PtyDevice
 from simulators.rf_medium import RFMedium
-from simulators.tetra import TetraNetwork
+from simulators.tetra import TetraNetwork, TetraRadio
 from transports.lora_airtime import preset_from_name
 
 START_DEADLINE = 10.0
@@ -157,11 +158,17 @@ class Sine:
     def __init__(self, sites: Iterable[Site], folder: Path) -> None:
         self.network = TetraNetwork(max_per_window=SINE_PER_MINUTE, window=60.0)
         folder.mkdir(parents=True, exist_ok=True)
-        self.devices: dict[str, PtyDevice] = {
-            site.key: PtyDevice(self.network.add_radio(site.issi), folder / f"tty{site.issi}", baud=38400)
-            for site in sites
-            if site.issi is not None
+        self.radios: dict[str, TetraRadio] = {
+            site.key: self.network.add_radio(site.issi) for site in sites if site.issi is not None
         }
+        self.devices: dict[str, PtyDevice] = {
+            key: PtyDevice(radio, folder / f"tty{radio.issi}", baud=38400)
+            for key, radio in self.radios.items()
+        }
+
+    def mute(self, key: str, mute: bool) -> None:
+        """The site's terminal hangs (still plugged in, reads everything, answers nothing) or recovers."""
+        self.radios[key].mute = mute
 
     @property
     def paths(self) -> dict[str, Path]:

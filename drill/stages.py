@@ -1,7 +1,7 @@
 """The telecom-collapse stages: what the world looks like in each, what is watched, what is recorded.
 
 A stage is a whole world state (internet on or off, broker alive or dead, who hears whom on the mesh,
-whether the dead links died loudly or silently),
+whether the dead links died loudly or silently, whether the staff hub's SINE radio is mute),
 the care home the staff hub's first sitrep goes to right after the fault, the link whose state the
 staff hub should report, and the link that sitrep should take. ``StageResult`` holds what a run
 measured; ``table`` prints a run stage by stage.
@@ -34,6 +34,9 @@ class World:
     """How the internet and the broker fail: False, loudly (connections refused and reset, the broker
     process killed); True, silently (internet connections open and hang with nothing passing; the
     broker acknowledges every publication and delivers none). Nothing is refused either way."""
+    sine_mute: bool = False
+    """The staff hub's SINE terminal stays plugged in and answers nothing (a hung firmware): no error,
+    no echo, no report. The hub must notice from its own command deadlines."""
 
     @property
     def free_link(self) -> bool:
@@ -82,7 +85,16 @@ def stages(*, silent: bool = False) -> tuple[Stage, ...]:
             "down",
             "sine",
         ),
-        Stage(6, "everything restored", World(True, True, FULL_MESH), "home2", "internet", "up", "internet"),
+        Stage(
+            6,
+            "the staff hub's SINE radio goes mute (plugged in, answers nothing)",
+            World(False, False, _HOME1_OFF_THE_MESH, silent, sine_mute=True),
+            "home1",
+            "sine",
+            "down",
+            "lora@relay",
+        ),
+        Stage(7, "everything restored", World(True, True, FULL_MESH), "home2", "internet", "up", "internet"),
     )
 
 

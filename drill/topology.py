@@ -32,6 +32,12 @@ MESH_PRESET = "LONG_FAST"
 SINE_PID = 0xC8
 SINE_PER_MINUTE = 120
 """SDS per minute in the drill: the real control channel takes a few, which would stretch a CI run."""
+SINE_COMMAND_TIMEOUT = 2.0
+SINE_HEALTH_INTERVAL = 1.0
+"""A mute SINE terminal is noticed by the first command it leaves unanswered: a frame's ``AT+CMGS`` after
+``SINE_COMMAND_TIMEOUT``, or, with no traffic, the next ``AT+CREG?`` health check, so at most
+``SINE_HEALTH_INTERVAL + SINE_COMMAND_TIMEOUT`` = 3 s after it hangs (the failover budget). Both ask
+only the terminal, not the air; production keeps 10 s and 30 s (see docs/sine.md)."""
 SATELLITE_SECRET = "drill webhook secret"
 MSSTM_EPOCH = 1786365291.64
 """The Iridium time epoch after the 2026-08-10 rollover (see docs/satellite.md)."""
@@ -204,6 +210,8 @@ def hub_config(plan: HubPlan, plans: Mapping[str, HubPlan], sims: SimAddresses) 
             "pid": SINE_PID,
             "max_per_minute": SINE_PER_MINUTE,
             "timeout": 15,
+            "command_timeout": SINE_COMMAND_TIMEOUT,
+            "health_interval": SINE_HEALTH_INTERVAL,
         }
     if site.webhook:
         links["satellite"] = {

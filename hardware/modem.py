@@ -26,7 +26,8 @@ the parser and routes events, ``Response`` to the command waiting for it, ``Urc`
 A response that arrives while no command waits is logged and dropped. A device that answers a command
 only after its deadline and after the next command was written can still have that late answer taken
 for the next command's, so after a ``CommandTimeout`` callers doubt the device's state and may call
-``resync()`` before going on.
+``resync()`` before going on (or ask for it with ``resync_on_timeout``, which does it before any command
+queued meanwhile).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from hub.core.errors import CmeError, CommandTimeout, DeviceGone, ProtocolError
 from hub.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
+
+RESYNC_SEQUENCE = b"\x1b\r"
+RESYNC_SETTLE = 0.3
 
 
 class AtModem:
@@ -117,8 +121,11 @@ class AtModem:
         binary: BinaryRead | None = None,
         data: bytes | None = None,
         solicited: Iterable[str] = (),
+        resync_on_timeout: bool = False,
     ) -> Response:
-        """Send ``command`` (or raw ``data``) and return its ``Response``; see the module docstring."""
+        """Send ``command`` (or raw ``data``) and return its ``Response``; see the module docstring.
+        ``resync_on_timeout``: on a ``CommandTimeout``, ``resync`` before the lock is let go, so that no
+        other command (queued behind this one, with a deadline of its own) waits out the silence first."""
         seconds = self.default_deadline if deadline is None else deadline
         async with self._lock:
             if self._closed or self.gone.is_set():
@@ -137,6 +144,8 @@ class AtModem:
                         await self.link.write(encode_text(text))
                     response = await waiter
             except TimeoutError as exc:
+                if resync_on_timeout:
+                    await self._resync_locked(RESYNC_SEQUENCE, RESYNC_SETTLE)
                 raise CommandTimeout(
                     f"no final result within {seconds} s", device=self.link.device, command=command
                 ) from exc
@@ -160,16 +169,19 @@ class AtModem:
             )
         return response
 
-    async def resync(self, *, sequence: bytes = b"\x1b\r", settle: float = 0.3) -> None:
+    async def resync(self, *, sequence: bytes = RESYNC_SEQUENCE, settle: float = RESYNC_SETTLE) -> None:
         """Bring a device of unknown state back to its command prompt after a ``CommandTimeout``: write
         ``sequence`` (ESC leaves a text prompt, CR ends a half-written line) and, holding the command lock,
         let ``settle`` seconds of late answers arrive and be dropped before the next command."""
         async with self._lock:
             if self._closed or self.gone.is_set():
                 raise DeviceGone("device is not available", device=self.link.device, command="resync")
-            self._parser.begin_command()
-            await self.link.write(sequence)
-            await asyncio.sleep(settle)
+            await self._resync_locked(sequence, settle)
+
+    async def _resync_locked(self, sequence: bytes, settle: float) -> None:
+        self._parser.begin_command()
+        await self.link.write(sequence)
+        await asyncio.sleep(settle)
 
     async def next_urc(self, deadline: float | None = None) -> Urc:
         """The next unsolicited result. ``CommandTimeout`` after ``deadline`` seconds without one,

@@ -39,7 +39,7 @@ from hardware import tetra_pei as pei
 from hardware.at import Response, Urc
 from hardware.modem import AtModem
 from hardware.serial_link import COMMON_RATES, SerialLink, backoff_delays, probe_baud
-from hub.core.errors import CmeError, CommandTimeout, DeviceGone, ProtocolError
+from hub.core.errors import CmeError, DeviceGone, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -280,10 +280,14 @@ class TetraDriver:
                 deadline=self.deadline,
                 text=payload.hex().upper(),
                 solicited=URC_PREFIXES,
+                # A mute radio must be reported after one deadline, not after a health check that
+                # queued behind this command has waited out its own too.
+                resync_on_timeout=True,
             )
-        except (CommandTimeout, CmeError):
+        except CmeError:
             # The radio may still sit in text entry, or it refused the command line and now holds our hex
-            # as half a line: ESC and CR clear both, so the next command is read as a command.
+            # as half a line: ESC and CR clear both, so the next command is read as a command (after a
+            # timeout the modem has done so already).
             await modem.resync()
             raise
         lines = [line for line in response.info if line.startswith("+CMGS:")]

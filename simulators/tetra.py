@@ -140,8 +140,9 @@ class TetraRadio:
         self.silent: set[str] = set()
         """Command prefixes the radio never answers."""
         self.mute = False
-        """A hung terminal still plugged in: it reads everything and says nothing at all (no answer, no
-        echo, no SDS or report from the network) until unmuted."""
+        """A hung terminal still plugged in: it reads everything, acts on nothing (no SDS goes on the
+        air) and says nothing at all (no answer, no echo, no SDS or report from the network) until
+        unmuted."""
         self.routed_pids: set[int] = set()
         self.routed_ranges: set[int] = set()
         self.status_routed = False
@@ -159,6 +160,8 @@ class TetraRadio:
     # --- DeviceModel -------------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
+        if self.mute:
+            return  # a hung firmware: the bytes are read off the wire and lost
         self._in += data
         while True:
             if self._text_for is not None:

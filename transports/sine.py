@@ -190,6 +190,7 @@ class SineTransport:
         self._check_usable(dest)
         address = _address(dest, self.name)
         peer = pei.ssi_of(address)
+        self._check_peer(peer)
         if len(data) > self.capabilities.mtu:
             raise FrameTooLarge(
                 f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
@@ -327,10 +328,14 @@ class SineTransport:
             self._pending[(job.peer, radio_ref)] = future
 
     def _on_sent(self, job: _Job, sent: asyncio.Future[bool]) -> None:
-        """The radio's over-the-air result: a status is done once sent; a frame still awaits its report."""
+        """The radio's over-the-air result: a status is done once sent; a frame still awaits its report,
+        for ``timeout`` seconds (a far radio that went mute or lost its network sends none)."""
         if sent.cancelled() or sent.result():
             if isinstance(job.payload, int):
                 _settle(job.future, None)
+            elif job.future is not None and not job.future.done():
+                deadline = asyncio.get_running_loop().call_later(self._options.timeout, self._no_report, job)
+                job.future.add_done_callback(lambda _: deadline.cancel())
             return
         self.counters["refused"] += 1
         busy = BudgetExhausted(
@@ -340,6 +345,13 @@ class SineTransport:
             retry_after=2 * self._interval,
         )
         _settle(job.future, busy)
+
+    def _no_report(self, job: _Job) -> None:
+        """A sent frame's report did not come: the far radio is mute or off its network. It counts as
+        down like an unreachable one, so what waits for it here takes another way at once."""
+        reason = f"no delivery report within {self._options.timeout:g} s"
+        self._peer_down(job.peer, reason)
+        _settle(job.future, LinkDown(reason, transport=self.name, peer=job.dest))
 
     # --- receiving -----------------------------------------------------------------------------------------
 
@@ -465,14 +477,18 @@ class SineTransport:
         A peer whose SDS failed (not registered, not reachable) counts as down for ``peer_hold`` seconds
         or until it is heard from; then the router may try it again, since only a send can tell."""
         self._check_usable(dest)
-        dest = pei.ssi_of(_address(dest, self.name))
-        failed_at = self._peers_down.get(dest)
+        self._check_peer(pei.ssi_of(_address(dest, self.name)))
+
+    def _check_peer(self, peer: str) -> None:
+        """``LinkDown`` while ``peer`` is held down after a failed SDS (frames queued for it before then
+        included: each would otherwise wait out its own report deadline)."""
+        failed_at = self._peers_down.get(peer)
         if failed_at is None:
             return
         if asyncio.get_running_loop().time() - failed_at >= self.peer_hold:
-            self._peer_up(dest, "hold after failure expired")
+            self._peer_up(peer, "hold after failure expired")
             return
-        raise LinkDown("last SDS to this radio failed", transport=self.name, peer=dest)
+        raise LinkDown("last SDS to this radio failed", transport=self.name, peer=peer)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -82,7 +82,7 @@ class StatusPlan:
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 _KEYS = {
     "kind", "device", "baud", "pid", "status_plan", "max_per_minute", "timeout", "mtu",
-    "max_queue_seconds", "health_interval", "pid_fallback", "busy_seconds",
+    "max_queue_seconds", "health_interval", "pid_fallback", "busy_seconds", "command_timeout",
 }  # fmt: skip
 
 
@@ -103,10 +103,14 @@ class SineOptions:
     """What to route when the radio refuses ``pid``: "range" (selector 24/25) and/or standard PIDs."""
     busy_seconds: float = 20.0
     """How long a busy radio (``+CME ERROR: 36/37/42``) is asked again before the SDS is refused."""
+    command_timeout: float = 10.0
+    """Seconds an AT command may go unanswered before the radio counts as mute (default ``min(10,
+    timeout)``): a frame's ``AT+CMGS`` or a health check's ``AT+CREG?`` left unanswered this long takes
+    the link down."""
 
     @property
     def command_deadline(self) -> float:
-        return min(10.0, self.timeout)
+        return self.command_timeout
 
 
 def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
@@ -118,6 +122,7 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
             "baud", f'expected "auto" or one of {", ".join(map(str, BAUD_RATES))}, got {baud!r}'
         )
     plan = table.table_of("status_plan", what="a table of name = 0x8000..0xFFFF")
+    timeout = table.number("timeout", 90.0, above=0)
     fallback = table.raw("pid_fallback", ["range"])
     steps: list[PidStep] = []
     for step in fallback if isinstance(fallback, list) else [None]:
@@ -137,10 +142,11 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
         ),
         status_plan=StatusPlan.from_options(plan),
         max_per_minute=table.number("max_per_minute", 4.0, above=0),
-        timeout=table.number("timeout", 90.0, above=0),
+        timeout=timeout,
         mtu=table.optional_integer("mtu", low=16, high=252, what="an integer 16-252 (bytes)"),
         max_queue_seconds=table.number("max_queue_seconds", 600.0, above=0),
         health_interval=table.number("health_interval", 30.0, above=0),
         pid_fallback=tuple(steps),
         busy_seconds=table.number("busy_seconds", 20.0, above=0),
+        command_timeout=table.number("command_timeout", min(10.0, timeout), above=0),
     )

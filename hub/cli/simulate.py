@@ -125,7 +125,9 @@ def _held_extra(results: list[StageResult]) -> str:
         return ", traffic back on the internet after the restore"
     waiting = sum(r.links["(waiting)"] for r in results)
     return (
-        f"; {waiting} routine message(s) still wait for a free link (stage 6 restores it)" if waiting else ""
+        f"; {waiting} routine message(s) still wait for a free link (stage {STAGES[-1].number} restores it)"
+        if waiting
+        else ""
     )
 
 

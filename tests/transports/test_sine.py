@@ -25,7 +25,7 @@ from simulators.tetra import TetraNetwork, TetraRadio
 from tests.hubproc import REPO, HubProcess
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.sine import SineTransport, open_transport, pei_mtu
-from transports.sine_status import decode_status, encode_status
+from transports.sine_status import decode_status, encode_status, parse_options
 
 PLAN = {"ok": 0x8001, "needs-power": 0x8002, "needs-medical": 0x8003, "evacuating": 0x8004}
 
@@ -236,8 +236,30 @@ async def test_failure_reports_map_to_errors(
 async def test_a_temporary_report_keeps_the_frame_waiting_until_timeout(sites: Sites) -> None:
     a, _ = await sites.add("1001", timeout=0.5, max_queue_seconds=0.5), await sites.add("1002")
     sites.network.reports["1002"] = 0x21  # stored by the network, delivery later
-    with pytest.raises(LinkDown, match="no delivery report in time"):
+    with pytest.raises(LinkDown, match="no delivery report"):
         await a.transport.send("1002", b"\x01x")
+
+
+async def test_a_far_radio_gone_mute_fails_the_frame_after_timeout_not_after_the_queue_limit(
+    sites: Sites,
+) -> None:
+    """The far terminal hangs (plugged in, answers nothing): our radio sends the SDS, no report ever
+    comes, and the frame fails after ``timeout`` so the hub can take another link, whatever room the
+    queue has (``max_queue_seconds`` only bounds the wait for the control channel)."""
+    a, b = await sites.add("1001", timeout=1, max_queue_seconds=600), await sites.add("1002")
+    b.radio.mute = True
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(LinkDown, match="no delivery report within 1 s"):
+        async with asyncio.timeout(60):
+            await a.transport.send("1002", b"\x01x")
+    assert loop.time() - started < 30
+    assert a.transport.up  # our own radio answers: only that peer is down
+    with pytest.raises(LinkDown, match="last SDS to this radio failed"):
+        await a.transport.probe("1002")
+    with pytest.raises(LinkDown, match="last SDS to this radio failed"):  # at once, not after 1 s
+        async with asyncio.timeout(0.5):
+            await a.transport.send("1002", b"\x01y")
 
 
 @given(st.binary(max_size=8))
@@ -296,6 +318,7 @@ async def test_a_silent_radio_is_link_down_and_the_link_recovers(sites: Sites) -
         ({"device": "/dev/x", "max_per_minute": 0}, "links.s.max_per_minute"),
         ({"device": "/dev/x", "mtu": 1000}, "links.s.mtu"),
         ({"device": "/dev/x", "colour": "red"}, "links.s.colour"),
+        ({"device": "/dev/x", "command_timeout": 0}, "links.s.command_timeout"),
     ],
 )
 async def test_config_errors_name_the_key(options: dict[str, Any], key: str, tmp_path: Path) -> None:
@@ -303,6 +326,12 @@ async def test_config_errors_name_the_key(options: dict[str, Any], key: str, tmp
     with pytest.raises(ConfigError) as info:
         await open_transport("s", options, ctx)
     assert info.value.key == key
+
+
+def test_the_command_deadline_is_command_timeout_or_at_most_ten_seconds_of_timeout() -> None:
+    assert parse_options("s", {"device": "/dev/x"}).command_deadline == 10.0
+    assert parse_options("s", {"device": "/dev/x", "timeout": 4}).command_deadline == 4.0
+    assert parse_options("s", {"device": "/dev/x", "command_timeout": 2.5}).command_deadline == 2.5
 
 
 def test_two_real_hubs_talk_over_sine_only(tmp_path: Path) -> None:
