@@ -394,6 +394,8 @@ class SineTransport:
             source = waiting[0]
         future = self._pending.get((source, report.ref))
         if future is None or future.done():
+            if pei.outcome(report.status) is pei.Outcome.DELIVERED:
+                self._peer_up(source, "a late delivery report came")  # it is alive after all
             self._log.debug("%s: report for no waiting frame: %s from %s", self.name, report, source)
             return
         name = pei.status_name(report.status)

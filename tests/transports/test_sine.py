@@ -260,6 +260,9 @@ async def test_a_far_radio_gone_mute_fails_the_frame_after_timeout_not_after_the
     with pytest.raises(LinkDown, match="last SDS to this radio failed"):  # at once, not after 1 s
         async with asyncio.timeout(0.5):
             await a.transport.send("1002", b"\x01y")
+    b.radio.mute = False  # the far radio answers again: the next SDS from it clears the hold
+    await b.transport.send("1001", b"\x01z")
+    await a.transport.probe("1002")
 
 
 @given(st.binary(max_size=8))
