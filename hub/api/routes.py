@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.data_routes import data_erase, data_search
+from hub.api.enrolment import enrol
 from hub.api.exercise_routes import HUB, exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
 from hub.api.gate import Gate, Handler, host_names
@@ -39,6 +40,7 @@ from hub.core.errors import (
 )
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
+from hub.relay.enrolment_requests import ENROL_PATH
 from hub.relay.group_sends import progress
 from hub.relay.groups import group_address
 from hub.relay.hub import Hub
@@ -536,6 +538,7 @@ def build_app(
     for method, path, handler, scope in ROUTES:
         app.router.add_route(method, path, gate.scoped(scope, handler))
     app.router.add_get("/healthz", healthz)
+    app.router.add_post(ENROL_PATH, enrol)
     setup_console(app, hub, console)
     setup_fieldwork(app, lambda: app[CITIZENS_KEY].service)
     # innermost, so that a body read under the guard's deadline still gets the JSON errors above

@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import json
 import shlex
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from hub.cli.remote import Unreachable, api_call, load_config, print_table
+from hub.cli.remote import Unreachable, api_call, load_config, local_time, print_table
 from hub.core.errors import ConfigError
 from hub.core.files import write_atomically
 from hub.core.identity import PublicCard
@@ -34,6 +37,7 @@ from hub.core.kinds.roster import (
     root_public_text,
 )
 from hub.relay import roster_issue
+from hub.relay.enrolment_requests import ENROL_PATH, request_statement
 from hub.relay.roster import Role, valid_group_name
 from hub.service import config as config_module
 from hub.service.config import HubConfig
@@ -74,6 +78,12 @@ def add_municipality_commands(
         "--root",
         help="the municipality's root key (printed by 'beredt root init'): written into this node's config"
         " as [trust] root if it has none",
+    )
+    enrol.add_argument(
+        "--request",
+        metavar="URL",
+        help="also send the card to the staff hub's console (its [api] address, e.g. http://10.0.0.2:8080):"
+        " the coordinator approves it there",
     )
     enrol.set_defaults(func=cmd_enrol)
     enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="ACTION")
@@ -127,11 +137,14 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     config = load_config(args)
     if args.root and config.trust.root is None:
         config = _trust_root(config, args.root)
-    card = load_identity(config, create=True).card
+    identity = load_identity(config, create=True)
+    card = identity.card
     print(f"enrolment code: {enrolment_code(card)}")
     print(f"card:           {card.encode()}")
     print("Kode og kort som QR-kode (scan den i stedet for at læse op):")
     enrolment_qr(card).terminal(out=sys.stdout, compact=True)
+    if args.request:
+        send_request(args.request, card.encode(), identity.sign_statement(request_statement(card)))
     print("Read both to the coordinator, who runs on the staff hub:")
     code, text = enrolment_code(card), shlex.quote(card.encode())
     print(f'  beredt enrol approve {code} --card {text} --role {card.role} --institution "..."')
@@ -145,6 +158,25 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             "the config names another root key than --root", file=str(config.path), key="trust.root"
         )
     return EXIT_OK
+
+
+def send_request(url: str, card: str, signature: bytes) -> None:
+    """POST the card, signed with its own key, to the staff hub's ``/enrol``."""
+    body = json.dumps({"card": card, "signature": base64.b64encode(signature).decode()}).encode()
+    target = url.rstrip("/") + ENROL_PATH
+    request = urllib.request.Request(target, body, {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise ConfigError(
+            f"the staff hub refused the request ({exc.code}): {detail}", key="--request"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ConfigError(f"could not reach {target}: {exc}", key="--request") from None
+    print(f"Anmodningen er sendt til {url}: koordinatoren godkender den i konsollen under 'Tilmelding'.")
+    print("Sammenlign koden i konsollen med koden herover, før den godkendes.")
 
 
 def enrolment_qr(card: PublicCard) -> segno.QRCode:
@@ -226,4 +258,7 @@ def issue_version(config: HubConfig, change: Callable[[RosterVersion], RosterVer
         (n.node_id.hex(), n.card.role, n.card.name, n.institution, ",".join(n.groups)) for n in issued.nodes
     ]
     print_table(("NODE", "ROLE", "NAME", "INSTITUTION", "GROUPS"), rows)
+    for cert in issued.cross:
+        scope = ", ".join(cert.roles) + (f" i grupperne {', '.join(cert.groups)}" if cert.groups else "")
+        print(f"krydscertificeret: {cert.name} ({scope}) indtil {local_time(cert.valid_until)}")
     return issued

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hub.console import exercise_report, exercises, rollcall_rows, state, subject_page
+from hub.console import enrolment, exercise_report, exercises, rollcall_rows, state, subject_page
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.exercises import EXERCISE_KEY
 from hub.console.logbook import EXERCISE_MARK, EntryType
@@ -140,6 +140,8 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("POST", "data/search", subject_page.search, STAFF),
         ("POST", "data/export", subject_page.export, STAFF),
         ("POST", "data/erase", subject_page.erase, STAFF),
+        ("GET", "enrolment", _enrolment, STAFF),
+        ("POST", "enrolment/{action}", _enrolment_action, STAFF),
     ]
     for method, path, handler, roles in routes:
         app.router.add_route(method, f"/console/api/{path}", _guard(handler, roles))
@@ -576,6 +578,19 @@ async def _exercise_action(request: web.Request, console: Console, session: Sess
         await console.note(EntryType.ACTION, EXERCISE_MARK + text, author=session.user.username)
     console.emit("exercise")
     return web.json_response(await exercises.state(console.hub, runner, exercise.id if exercise else None))
+
+
+async def _enrolment(request: web.Request, console: Console, session: Session) -> web.Response:
+    return web.json_response(enrolment.view(console.hub))
+
+
+async def _enrolment_action(request: web.Request, console: Console, session: Session) -> web.Response:
+    try:
+        text = await enrolment.act(console.hub, request.match_info["action"], await _json_body(request))
+    except UsageError as exc:
+        return _error(400, str(exc))
+    await console.note(EntryType.ACTION, text, author=session.user.username)
+    return web.json_response(enrolment.view(console.hub))
 
 
 __all__ = ["CONSOLE_KEY", "ConsoleOptions", "setup_console"]

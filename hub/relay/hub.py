@@ -33,6 +33,7 @@ from hub.core.transport import LinkChanged, PersonalAlarm, Received, TimeHint, T
 from hub.relay import link_view
 from hub.relay.acks import AckBatcher
 from hub.relay.admission import Admission
+from hub.relay.enrolment_requests import EnrolmentRequests
 from hub.relay.events import EventBus, HubEvent, LinkHealthChanged, MessageReceived, MessageSent
 from hub.relay.exercises import STATE_FILE as EXERCISE_FILE
 from hub.relay.exercises import ExerciseState
@@ -86,6 +87,8 @@ class Hub:
         self.exercise: ExerciseState
         self.ready = asyncio.Event()
         self.personal_alarms = PersonalAlarms(self._submit_alarm, self.clock, report_to=identity.node_id)
+        self.enrolment_requests = EnrolmentRequests(config.data_dir) if config.trust.root_key else None
+        """Cards waiting for a coordinator's approval, on the hub that holds the root key."""
 
     @property
     def node_id(self) -> bytes:
