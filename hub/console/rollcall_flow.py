@@ -22,7 +22,7 @@ from hub.console import rollcall_rows
 from hub.console.board import StatusBoard
 from hub.console.logbook import EntryType
 from hub.console.rollcall import Escalate, Resend, RollCallBoard
-from hub.console.sealed_documents import DocumentSealer
+from hub.core.at_rest import DocumentSealer
 from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import Kind, Priority

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 
 from hub.console.rollcall import RollCall, Target, target_document
-from hub.console.sealed_documents import DocumentSealer
+from hub.core.at_rest import DocumentSealer
 from hub.core.errors import StoreError
 
 MAX_PAGE = 50

@@ -42,8 +42,8 @@ from hub.console.options import ConsoleOptions
 from hub.console.outbox import Outbox, Sent
 from hub.console.rollcall import RollCallBoard, Target
 from hub.console.rollcall_flow import RollCallFlow, guarded
-from hub.console.sealed_documents import DocumentSealer
 from hub.console.users import Users
+from hub.core.at_rest import DocumentSealer
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
 from hub.core.kinds import encode_payload

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from hub.console.sealed_documents import DocumentSealer
+from hub.core.at_rest import DocumentSealer
 from hub.core.errors import StoreError
 
 _SCHEMA = """
@@ -32,7 +32,7 @@ async def create(db: aiosqlite.Connection) -> None:
 
 
 async def load(db: aiosqlite.Connection, sealer: DocumentSealer) -> dict[str, Any]:
-    """Every saved document by key (sealed at rest, ``hub.console.sealed_documents``); a document that
+    """Every saved document by key (sealed at rest, ``hub.core.at_rest.DocumentSealer``); a document that
     does not open is reported, not half-read, and one past its retention is left out."""
     async with db.execute("SELECT key, value FROM console_state") as cursor:
         rows = await cursor.fetchall()

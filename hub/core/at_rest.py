@@ -14,18 +14,20 @@ moved to another row.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from hub.core.errors import ConfigError, DataErased, SealError
+from hub.core.errors import ConfigError, DataErased, SealError, StoreError
 
 KEY_FOLDER = "at-rest-keys"
 KEY_SIZE = 32
@@ -144,3 +146,37 @@ class DataKeys:
             raise ConfigError(f"day key is {len(key)} bytes, not {KEY_SIZE}; restore it from its backup",
                               file=str(path))  # fmt: skip
         return key
+
+
+class DocumentSealer:
+    """JSON documents at rest (the console's records in ``console.db``), sealed under today's day key.
+
+    A document is written as a BLOB: the day key's id, a newline, and the JSON sealed under that key with
+    the document's place (table and key) as associated data. It is sealed again under the day's key at
+    every save, so a key is destroyed ``keep_days`` after the last save of anything under it. A TEXT value
+    is a document written before documents were sealed: it is read as it is and sealed at its next save.
+    A document whose key was destroyed reads as None (past its retention)."""
+
+    def __init__(self, keys: DataKeys, keep_days: int, now: Callable[[], float]) -> None:
+        self.keys = keys
+        self.keep_days = keep_days
+        self._now = now
+
+    def seal(self, document: Any, place: str) -> bytes:
+        key_id = self.keys.key_id(self._now(), self.keep_days)
+        plain = json.dumps(document, separators=(",", ":")).encode()
+        return key_id.encode() + b"\n" + self.keys.seal(key_id, plain, place.encode())
+
+    def open(self, value: object, place: str) -> Any:
+        """The document, or None when its key was destroyed; ``StoreError`` when it is damaged."""
+        try:
+            if isinstance(value, bytes):
+                key_id, _, sealed = value.partition(b"\n")
+                plain: str | bytes = self.keys.open(key_id.decode(), sealed, place.encode())
+            else:
+                plain = str(value)
+            return json.loads(plain)
+        except DataErased:
+            return None
+        except (SealError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{place} in the database is damaged: {exc}") from exc

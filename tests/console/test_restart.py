@@ -109,7 +109,7 @@ async def test_finished_roll_calls_move_to_the_archive_a_row_at_a_time(
         institution, document = raw.execute(
             "SELECT institution, document FROM rollcall_targets WHERE request = ?", (request,)
         ).fetchone()
-    assert isinstance(document, bytes), "sealed at rest (hub.console.sealed_documents)"
+    assert isinstance(document, bytes), "sealed at rest (hub.core.at_rest.DocumentSealer)"
     assert staff.sealer.open(document, f"rollcall:{request}:{institution}")["state"] == "answered"
     coordinator = clients(pair.staff.url)
     await coordinator.login("hansen")

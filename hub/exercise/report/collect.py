@@ -19,8 +19,8 @@ Where each figure comes from:
 
 from __future__ import annotations
 
-import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.iridium_sbd import RB_PREFIX_SIZE, credits_for
+from hub.core.at_rest import DEFAULT_RETENTION_DAYS, KEY_FOLDER, DataKeys, DocumentSealer, Retention
 from hub.core.errors import ProtocolError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.exercise.report.model import (
@@ -44,6 +45,7 @@ from hub.exercise.report.model import (
     Usage,
 )
 from hub.exercise.report.rollcalls import Opener, inject_rollcalls
+from hub.relay.store_at_rest import FrameVault
 from transports.lora import MTU as LORA_MTU
 from transports.lora_airtime import ModemPreset, packet_airtime
 from transports.satellite import MODEM_MTU as SATELLITE_MTU
@@ -138,11 +140,13 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     ]
     asked = [m for i in exercise.injects if i.kind == "rollcall" for m in i.message_ids]
     injected: list[RollCallResult] = []
+    keys = DataKeys(hub.store.with_name(KEY_FOLDER))  # both databases are sealed at rest with these
+    frames, documents = FrameVault(keys, Retention()), DocumentSealer(keys, DEFAULT_RETENTION_DAYS, time.time)
     with _read(hub.store, "lageret") as db:
-        messages = _sent_messages(db, exercise.started, end, name)
+        messages = _sent_messages(db, exercise.started, end, name, frames)
         statuses = _statuses(db, exercise.started, end)
         if hub.open_payload is not None:
-            injected = inject_rollcalls(db, asked, exercise.started, end, name, hub.open_payload)
+            injected = inject_rollcalls(db, asked, exercise.started, end, name, hub.open_payload, frames)
     if asked and hub.open_payload is None:
         gaps.append("Øvelsens statusrunder kunne ikke læses: hubbens nøgle var ikke tilgængelig.")
     injects = tuple(
@@ -154,8 +158,8 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     events: list[LinkEvent] = []
     if hub.console.is_file():
         with _read(hub.console, "konsollens database") as db:
-            rollcalls = _rollcalls(db, exercise.started, end, name)
-            receipts = _receipts(db)
+            rollcalls = _rollcalls(db, exercise.started, end, name, documents)
+            receipts = _receipts(db, documents)
             events = _link_events(db, exercise.started, end, name)
         messages = [_with_receipt(m, receipts.get(m.id)) for m in messages]
     else:
@@ -196,18 +200,21 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
 
 
 def _sent_messages(
-    db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str]
+    db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str], frames: FrameVault
 ) -> list[SentMessage]:
     rows = db.execute(
-        "SELECT id, wire, recipient, kind, priority, size, accepted_at, e2e_acked_at FROM messages"
+        "SELECT id, wire, recipient, kind, priority, size, accepted_at, e2e_acked_at, key_id FROM messages"
         " WHERE local = 1 AND accepted_at BETWEEN ? AND ?"
         f" AND kind NOT IN ({','.join('?' * len(NOT_MESSAGES))}) ORDER BY accepted_at",
         (start, end, *map(int, NOT_MESSAGES)),
     ).fetchall()
     out = []
-    for message_id, wire, recipient, kind, priority, size, accepted_at, acked_at in rows:
+    for message_id, stored, recipient, kind, priority, size, accepted_at, acked_at, key_id in rows:
+        wire = frames.open(bytes(message_id), key_id, bytes(stored))
+        if wire is None:
+            continue  # erased on request, or past its retention
         try:
-            if decode_frame(bytes(wire)).status is not Status.EXERCISE:
+            if decode_frame(wire).status is not Status.EXERCISE:
                 continue  # real traffic during the exercise is not the exercise's
         except ProtocolError as exc:
             raise StoreError(f"beskeden {bytes(message_id).hex()} i lageret er beskadiget: {exc}") from exc
@@ -257,7 +264,7 @@ def _first_after(heard: list[tuple[float, str | None]], at: float) -> float | No
 
 
 def _rollcalls(
-    db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str]
+    db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str], documents: DocumentSealer
 ) -> tuple[RollCallResult, ...]:
     out = []
     for request, question, started in db.execute(
@@ -265,10 +272,13 @@ def _rollcalls(
         (start, end),
     ).fetchall():
         answers = []
-        for (document,) in db.execute(
-            "SELECT document FROM rollcall_targets WHERE request = ? ORDER BY institution", (request,)
+        for institution, document in db.execute(
+            "SELECT institution, document FROM rollcall_targets WHERE request = ? ORDER BY institution",
+            (request,),
         ):
-            target = json.loads(document)
+            target = documents.open(document, f"rollcall:{request}:{institution}")
+            if target is None:
+                continue  # past its retention
             answer = target["answer"]
             answers.append(
                 RollCallAnswer(
@@ -279,15 +289,19 @@ def _rollcalls(
                     target["state"] == "escalated",
                 )
             )
-        out.append(RollCallResult(request, question, started, tuple(answers)))
+        question = (
+            documents.open(question, f"rollcall:{request}") if isinstance(question, bytes) else question
+        )
+        out.append(RollCallResult(request, question or "", started, tuple(answers)))
     return tuple(out)
 
 
-def _receipts(db: sqlite3.Connection) -> dict[str, tuple[str, float]]:
+def _receipts(db: sqlite3.Connection, documents: DocumentSealer) -> dict[str, tuple[str, float]]:
     row = db.execute("SELECT value FROM console_state WHERE key = 'outbox'").fetchone()
-    if row is None:
+    outbox = None if row is None else documents.open(row[0], "console_state:outbox")
+    if outbox is None:
         return {}
-    saved = json.loads(row[0]).get("receipts", {})
+    saved = outbox.get("receipts", {})
     return {message_id: (str(by), float(at)) for message_id, (by, at) in saved.items()}
 
 

@@ -1,11 +1,11 @@
 """The after-action report of an exercise played between real in-process hubs (see conftest): its numbers
-equal what the stores recorded, computed here straight from the SQLite files; the PDF renders page by page
+equal what the stores recorded, computed here straight from the SQLite files (opened with the day keys
+beside them: both are sealed at rest); the PDF renders page by page
 with pdftoppm; the page loads in Chromium with no errors and every chart image loads."""
 
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import sqlite3
 import subprocess
@@ -16,7 +16,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from hub.cli.main import main
+from hub.core.at_rest import KEY_FOLDER, DataKeys, DocumentSealer, Retention
 from hub.core.frame import Status, decode_frame
+from hub.relay.store_at_rest import FrameVault
 from tests.exercise.report.conftest import ROLLCALL_REQUEST, Played
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -30,18 +32,27 @@ def rows(path: Path) -> list[dict[str, str]]:
 def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     store = sqlite3.connect(played.staff_dir / "store.db")
     console = sqlite3.connect(played.staff_dir / "console.db")
+    keys = DataKeys(played.staff_dir / KEY_FOLDER)
+    frames, documents = FrameVault(keys, Retention()), DocumentSealer(keys, 60, lambda: 0.0)
+
+    def wire(message_id: bytes, stored: bytes, key_id: str | None) -> bytes:
+        opened = frames.open(bytes(message_id), key_id, bytes(stored))
+        assert opened is not None
+        return opened
+
     exercise_rows = [
         (bytes(i).hex(), accepted, acked)
-        for i, wire, accepted, acked in store.execute(
-            "SELECT id, wire, accepted_at, e2e_acked_at FROM messages WHERE local = 1 AND kind = 1"
+        for i, stored, accepted, acked, key_id in store.execute(
+            "SELECT id, wire, accepted_at, e2e_acked_at, key_id FROM messages WHERE local = 1 AND kind = 1"
         )
-        if decode_frame(bytes(wire)).status is Status.EXERCISE
+        if decode_frame(wire(i, stored, key_id)).status is Status.EXERCISE
     ]
     assert sorted(i for i, _, _ in exercise_rows) == sorted(played.sent)  # the real message is left out
     by_id = {m["id"]: m for m in rows(played.files.html.parent / "csv" / "beskeder.csv")}
     assert {i for i, row in by_id.items() if row["art"] == "text"} == set(played.sent)
     assert [row["art"] for row in by_id.values() if row["art"] != "text"] == ["rollcall"]  # inject 2
-    receipts = json.loads(console.execute("SELECT value FROM console_state WHERE key='outbox'").fetchone()[0])
+    (outbox,) = console.execute("SELECT value FROM console_state WHERE key='outbox'").fetchone()
+    receipts = documents.open(outbox, "console_state:outbox")
     for message_id, accepted, acked in exercise_rows:
         row = by_id[message_id]  # the text messages: each one's numbers as the store has them
         assert row["leveringstid_s"] == ("" if acked is None else str(round(acked - accepted)))
@@ -58,10 +69,11 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     assert by_id[first]["forbindelse"] == "memory" and by_id[second]["forbindelse"] == "backup"
     assert by_id[third]["leveret"] == "" and by_id[first]["laest_af"] == "Nattevagt Birgit"
 
-    (request, started, document) = console.execute(
-        "SELECT r.request, r.started, t.document FROM rollcalls r JOIN rollcall_targets t USING (request)"
+    (request, started, institution, document) = console.execute(
+        "SELECT r.request, r.started, t.institution, t.document FROM rollcalls r"
+        " JOIN rollcall_targets t USING (request)"
     ).fetchone()
-    answer = json.loads(document)["answer"]
+    answer = documents.open(document, f"rollcall:{request}:{institution}")["answer"]
     by_call = {r["statusrunde"]: r for r in rows(played.files.html.parent / "csv" / "statusrunder.csv")}
     assert set(by_call) == {request, ROLLCALL_REQUEST}
     assert by_call[request]["svartid_s"] == str(round(answer["at"] - started))
@@ -69,8 +81,10 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     # the roll-call sent as an inject: its answer is the care home's next status (nothing else came between)
     (asked_at,) = [
         at
-        for wire, at in store.execute("SELECT wire, accepted_at FROM messages WHERE kind = 4 AND local = 1")
-        if decode_frame(bytes(wire)).status is Status.EXERCISE
+        for i, stored, at, key_id in store.execute(
+            "SELECT id, wire, accepted_at, key_id FROM messages WHERE kind = 4 AND local = 1"
+        )
+        if decode_frame(wire(i, stored, key_id)).status is Status.EXERCISE
     ]
     answered_at, via = store.execute(
         "SELECT accepted_at, via FROM messages WHERE kind = 3 AND local = 0 AND accepted_at > ?"
