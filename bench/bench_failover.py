@@ -11,7 +11,9 @@ several runs the table shows the median and the worst.
 Two kinds of fault, each with its own table: ``loud`` (the internet's connections are refused and
 reset, the broker is killed) and ``silent`` (connections open and hang, nothing passes either way:
 packets vanish, the broker's sessions stay up and carry nothing). A silent fault is the harder one:
-nothing tells the hubs, they must notice by waiting.
+nothing tells the hubs, they must notice by waiting. Stage 6 is silent in both tables: the staff hub's
+SINE radio hangs with its cable in, and its row is the mute radio's figure (SINE down at the staff
+hub, first sitrep to home1 over LoRa through the relay).
 
     .venv/bin/python bench/bench_failover.py [--runs 3] [--rounds 1] [--faults loud|silent|both]
 """
@@ -69,9 +71,9 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"\nbudgets: detection <= {DETECTION_BUDGET:.0f} s (link state down in /v1/links at the staff hub),"
         f" first delivery over the next link <= {FIRST_DELIVERY_BUDGET:.0f} s, zero loss;"
-        " stage 6 (the restore) is measured, not budgeted: its times run from the restore to the link"
-        " being up at every hub and to the first delivery over the internet, while the other links"
-        " carry the traffic"
+        f" stage {STAGES[-1].number} (the restore) is measured, not budgeted: its times run from the"
+        " restore to the link being up at every hub and to the first delivery over the internet, while"
+        " the other links carry the traffic"
     )
     return 1 if failed else 0
 

@@ -18,6 +18,11 @@ the ``meshtastic`` package ships, and behaves as the firmware's routers and modu
 * ``DUTY_CYCLE_LIMIT`` with the firmware's notice when the node's rolling hour is spent, ``TOO_LARGE``
   above the 233-byte ``Data`` payload.
 
+``mute`` hangs the radio with its cable in (a hung firmware, or a dead PA as far as the mesh can tell):
+the TCP connection or the pty stays open and every byte from the host is read, but nothing is acted
+on, nothing goes on the air, nothing heard is passed on and nothing at all comes back to the host
+(no ``queueStatus``, no routing answer, no config), until ``mute`` is cleared.
+
 ``unplug``/``plug`` pull and reinsert the cable (TCP server down, or the pty closed; the pty, served by
 the shared ``simulators.pty_device``, is reached through a stable symlink that comes back with the
 cable, as udev's ``/dev/serial/by-id`` names do).
@@ -114,6 +119,8 @@ class FakeMeshtasticRadio:
         self._pty: PtyDevice | None = None
         self._pty_host = _PtyHost(self)
         self.plugged = False
+        self.mute = False
+        """Hung with the cable in: reads everything, does and says nothing (see the module)."""
         medium.join(self)
 
     @property
@@ -245,6 +252,8 @@ class FakeMeshtasticRadio:
     # -- host protocol ------------------------------------------------------------------------------
 
     def _on_host_bytes(self, session: _HostSession, data: bytes) -> None:
+        if self.mute:
+            return  # read off the wire and lost
         for payload in session.reader.feed(data):
             self._on_to_radio(session, payload)
 
@@ -351,6 +360,8 @@ class FakeMeshtasticRadio:
     async def _transmitter(self) -> None:
         while True:
             packet = await self._tx_queue.get()
+            if self.mute:
+                continue  # queued before the hang: never goes on the air, never reported
             if len(packet.decoded.payload) > mesh_pb2.Constants.DATA_PAYLOAD_LEN:
                 self._report(packet, RouteError.TOO_LARGE)
                 continue
@@ -367,7 +378,7 @@ class FakeMeshtasticRadio:
             for attempt in range(1 + RETRANSMISSIONS):
                 if attempt:
                     await asyncio.sleep(self.medium.retry_delay)
-                if answered.is_set():
+                if answered.is_set() or self.mute:
                     return
                 self.on_air[packet.id] = self.on_air.get(packet.id, 0) + 1
                 if await self.medium.flood(self.node_num, packet) is None:
@@ -423,7 +434,7 @@ class FakeMeshtasticRadio:
     # -- medium side --------------------------------------------------------------------------------
 
     def hear(self, packet: mesh_pb2.MeshPacket) -> None:
-        """A packet reached this radio over the air."""
+        """A packet reached this radio over the air (never while mute: the medium passes it by)."""
         sender = getattr(packet, "from")
         if sender == self.node_num:
             # A neighbour repeats our own packet (ReliableRouter::shouldFilterReceived): stop
@@ -494,6 +505,8 @@ class FakeMeshtasticRadio:
         self._to_host_message(mesh_pb2.FromRadio(packet=packet))
 
     def _to_host_message(self, message: mesh_pb2.FromRadio) -> None:
+        if self.mute:
+            return
         data = frame(message.SerializeToString())
         for session in self._sessions:
             if session.configured:

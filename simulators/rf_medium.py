@@ -66,6 +66,8 @@ class Listener(Protocol):
     """A node on the medium (a fake radio): it has a number, hears packets and may relay them."""
 
     node_num: int
+    mute: bool
+    """A hung radio: it hears nothing and relays nothing."""
 
     def hear(self, packet: mesh_pb2.MeshPacket) -> None: ...
 
@@ -280,7 +282,7 @@ class RFMedium:
 
     def _deliver(self, listener: int, packet: mesh_pb2.MeshPacket) -> mesh_pb2.MeshPacket | None:
         node = self._nodes.get(listener)
-        if node is None:
+        if node is None or node.mute:
             return None
         heard = mesh_pb2.MeshPacket()
         heard.CopyFrom(packet)

@@ -72,6 +72,7 @@ from transports.lora_alarm import ALARM_PORTS, AlarmGate
 from transports.lora_peers import PeerWatch, TraceOutcome
 from transports.lora_send import AckWaiter, PriorityGate, ResponseWaiter, drop_response_handlers
 from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
+from transports.lora_watch import CONNECTION_LOST, RadioWatch
 
 MTU = 200
 """Bytes per mesh packet: under the 233-byte Data payload, with room for PKI's 12-byte overhead."""
@@ -124,6 +125,7 @@ class LoraTransport:
         self._iface: Any = None
         self._up = asyncio.Event()
         self._lost = asyncio.Event()
+        self._watch = RadioWatch(settings.radio_check_interval, settings.radio_check_timeout)
         self._waiters: set[AckWaiter] = set()
         self._closed = False
         self._reported_up: bool | None = None
@@ -269,6 +271,7 @@ class LoraTransport:
             "drain_seconds": round(max(wait, depth * per_packet), 1),
             "peers_down": self._peers.down_peers(),
             "peer_checks": self._peers.checks_started,
+            "radio_checks": self._watch.checks,
             **self.counters,
             **({"personal_alarms": dict(self.alarms.counters)} if self.alarms is not None else {}),
         }
@@ -308,6 +311,7 @@ class LoraTransport:
                     self.counters["implicit_acks"] += 1
         except TimeoutError:
             self._peers.suspect(self._peers.key(dest))
+            self._watch.poke()  # silence from far away, or from our own radio?
             if relayed:
                 self.counters["unconfirmed_after_relay"] += 1
                 raise LinkDown(
@@ -509,11 +513,13 @@ class LoraTransport:
             self._lost.clear()
             self._up.set()
             self._report(True, f"radio {_my_id(iface)} connected")
-            await self._lost.wait()
+            reason = await self._watch.until_lost(iface, _my_node_num(iface), self._lost)
             self._up.clear()
             for waiter in list(self._waiters):
-                waiter.fail(LinkDown("radio connection lost", transport=self.name))
-            self._report(False, "radio connection lost")
+                waiter.fail(LinkDown(reason, transport=self.name))
+            if reason != CONNECTION_LOST:
+                self._log.warning("radio %s: %s; connecting again", _my_id(iface), reason)
+            self._report(False, reason)
             await self._close_interface()
 
     async def _connect_with_backoff(self) -> Any:

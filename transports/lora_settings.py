@@ -33,6 +33,10 @@ class LoraSettings:
     reconnect_max: float = 30.0
     peer_check_interval: float = 600.0
     """Seconds a peer may stay silent before a probe spends a traceroute on it."""
+    radio_check_interval: float = 30.0
+    """Seconds between asking our own radio (off the air) whether it still answers."""
+    radio_check_timeout: float = 10.0
+    """Seconds our own radio may leave that question unanswered before it counts as hung."""
     personal_alarms: bool = False
     """Hear registered handhelds' alarms (``transports.lora_alarm``; the register is ``handhelds.toml``)."""
     alarm_interval: float = 60.0
@@ -72,6 +76,8 @@ class LoraSettings:
             connect_timeout=table.number("connect_timeout", 30.0, low=1.0, high=600.0),
             reconnect_max=table.number("reconnect_max", 30.0, low=0.5, high=3600.0),
             peer_check_interval=table.number("peer_check_interval", 600.0, low=1.0, high=86400.0),
+            radio_check_interval=table.number("radio_check_interval", 30.0, low=0.5, high=86400.0),
+            radio_check_timeout=table.number("radio_check_timeout", 10.0, low=0.5, high=600.0),
             personal_alarms=table.flag("personal_alarms", False),
             alarm_interval=table.number("alarm_interval", 60.0, low=1.0, high=3600.0),
         )
@@ -80,5 +86,6 @@ class LoraSettings:
 _KNOWN = (
     "kind", "device", "host", "port", "channel", "hop_limit", "preset", "budget_share",
     "airtime_budget_seconds", "ack_timeout", "connect_timeout", "reconnect_max", "peer_check_interval",
+    "radio_check_interval", "radio_check_timeout",
     "personal_alarms", "alarm_interval",
 )  # fmt: skip

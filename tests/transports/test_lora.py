@@ -428,6 +428,7 @@ async def test_radio_absent_at_start_reports_down_and_connects_when_it_appears(t
         ({"device": "/dev/ttyUSB0", "budget_share": 1.5}, "links.l.budget_share"),
         ({"device": "/dev/ttyUSB0", "hop_limit": 9}, "links.l.hop_limit"),
         ({"device": "/dev/ttyUSB0", "peer_check_interval": 0}, "links.l.peer_check_interval"),
+        ({"device": "/dev/ttyUSB0", "radio_check_timeout": 0}, "links.l.radio_check_timeout"),
         ({"device": "/dev/ttyUSB0", "baud": 9600}, "links.l.baud"),
     ],
 )
@@ -445,6 +446,7 @@ def test_default_options() -> None:
     assert settings.preset is ModemPreset.LONG_SLOW
     assert settings.airtime_budget_seconds == 180.0
     assert settings.peer_check_interval == 600.0
+    assert (settings.radio_check_interval, settings.radio_check_timeout) == (30.0, 10.0)
 
 
 # -- peer reachability bookkeeping ---------------------------------------------------------------
