@@ -56,7 +56,10 @@ from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.hub")
 
-_INBOUND_WORKERS = 32
+_INBOUND_WORKERS = 4
+"""Batches worked at once per link: while one waits for its commit, the next is being verified."""
+_INBOUND_BATCH = 64
+"""Frames a worker takes from its link's queue at once: checked one by one, committed together."""
 _INBOUND_PER_RANK = 2048  # frames read from a link and waiting for a worker, per rank
 
 
@@ -328,12 +331,15 @@ class Hub:
             )
 
     async def _inbound_worker(self, name: str, queue: RankedQueue[Received]) -> None:
+        """Take what has arrived (up to ``_INBOUND_BATCH``, acks first) and work it as one batch."""
         while True:
-            received = await queue.get()
+            batch = [await queue.get()]
+            while len(batch) < _INBOUND_BATCH and queue.qsize():
+                batch.append(queue.get_nowait())
             try:
-                await self.inbound.handle(name, received)
-            except Exception:  # one bad frame must not stop a link
-                log.exception("inbound frame on %s from %s failed", name, received.source)
+                await self.inbound.handle_batch(name, batch)
+            except Exception:  # a bug in one batch must not stop a link
+                log.exception("inbound batch of %d frames on %s failed", len(batch), name)
 
     def _publish_health(self, change: HealthChanged) -> None:
         self.events.publish(

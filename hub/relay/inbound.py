@@ -6,6 +6,11 @@
       -> for us / broadcast / to forward? (no route -> refuse, so the sender tries another way)
       -> durable commit -> hop ack to the sender -> track onward deliveries, notify, ack -> learn from it
 
+Frames read together from a link are worked as a batch (``handle_batch``): each is checked on its own and
+in order, then the batch's new messages are committed in one transaction, and every step after the
+commit runs only once that transaction is durable. One fsync serves the batch; a crash before it loses
+only frames that were never hop-acked, so their senders send them again.
+
 Frames carry a hop counter outside the signature, so it decides nothing on its own: a neighbour's address
 is learned only from a frame that was just stored as new (never from a replay), with zero hops, stamped
 within ``FRESH`` seconds of a clock we trust (``_learn``). The time is never taken from frames (see
@@ -16,11 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from hub.core.clock import Clock
-from hub.core.errors import ProtocolError, RefusalReason, StoreError, TrustError
+from hub.core.errors import ProtocolError, RefusalReason, TrustError
 from hub.core.fragment import Reassembler, decode_fragment, is_fragment
 from hub.core.frame import BROADCAST, MAX_FRAME, Frame, Kind, Priority, Status, decode_frame
+from hub.core.kinds.roster import RosterPage
 from hub.core.transport import Cost, Received
 from hub.relay.acks import AckBatcher, decode_ids
 from hub.relay.address_cards import AddressCards
@@ -33,6 +41,7 @@ from hub.relay.roster_updates import RosterUpdates
 from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
 from hub.relay.store import Store
+from hub.relay.store_records import Incoming
 
 log = logging.getLogger("beredt.inbound")
 
@@ -89,13 +98,51 @@ class Inbound:
             self.events.publish(FrameRefused(link, source, exc.reason.value))
 
     async def handle(self, link: str, received: Received) -> None:
+        await self.handle_batch(link, [received])
+
+    async def handle_batch(self, link: str, batch: Sequence[Received]) -> None:
+        """Work frames read together from ``link``. Each is checked on its own and in order, so a bad one
+        refuses only itself and each frame is judged by the state its predecessors left; then every new
+        message among them is committed in one transaction (one fsync for the batch), and only after that
+        commit is any of them hop-acked, passed on or announced."""
+        pending: list[_Pending] = []
+        try:
+            for received in batch:
+                try:
+                    item = self._admit(link, received)
+                except Exception:  # one bad frame must not cost the others
+                    log.exception("inbound frame on %s from %s failed", link, received.source)
+                    continue
+                if item is not None:
+                    pending.append(item)
+            if not pending:
+                return
+            outcome = await self.store.accept_many([item.incoming for item in pending], self.clock.time())
+        finally:
+            self._accepting.difference_update(item.incoming.frame.id for item in pending)
+        for item, error in zip(pending, outcome, strict=True):
+            if error is not None:
+                log.error(
+                    "could not store %s from %s: %s; the sender will retry",
+                    item.incoming.frame.id.hex(),
+                    link,
+                    error,
+                )
+                continue
+            try:
+                await self._committed(item)
+            except Exception:
+                log.exception("inbound frame on %s from %s failed", link, item.received.source)
+
+    def _admit(self, link: str, received: Received) -> _Pending | None:
+        """Everything before the store: the message to commit, or None if the frame ends here."""
         data = received.data
         if self._simulated_out(link, received.source):
             self.simulated_dropped += 1  # as if it never arrived: the sender gets no hop ack and fails over
-            return
+            return None
         if data[:1] == STATUS_MARKER and "value" in received.meta:
             self._radio_status(link, received)
-            return
+            return None
         if is_fragment(data):
             try:
                 whole = self.reassembler.add(
@@ -103,32 +150,33 @@ class Inbound:
                 )
             except ProtocolError as exc:
                 self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
-                return
+                return None
             except TrustError as exc:
                 self._refuse(link, received.source, exc.reason, str(exc))
-                return
+                return None
             if whole is None:
-                return
+                return None
             data = whole
         if len(data) > MAX_FRAME:
             self._refuse(link, received.source, RefusalReason.OVERSIZE, f"{len(data)} bytes > {MAX_FRAME}")
-            return
+            return None
         try:
             frame = decode_frame(data)
         except ProtocolError as exc:
             self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
-            return
+            return None
         try:
             signer = self.admission.check(frame, f"{link}:{received.source}")
         except TrustError as exc:
             self.events.publish(FrameRefused(link, received.source, exc.reason.value))
-            return
+            return None
         if frame.kind is Kind.HOP_ACK:
             self._hop_ack(frame, link, received.source)
-        elif frame.kind is Kind.ROUTE:
+            return None
+        if frame.kind is Kind.ROUTE:
             self._route(frame, signer, link, received)
-        elif await self._message(frame, data, link, received.source):
-            self._learn(frame, signer, link, received)
+            return None
+        return self._message(frame, data, signer, link, received)
 
     def _simulated_out(self, link: str, source: str) -> bool:
         """Whether an exercise treats ``link`` (or the peer at ``source`` on it) as down right now."""
@@ -245,53 +293,51 @@ class Inbound:
         if ack:  # the sender missed our earlier ack
             self.acks.hop_ack(link, source, previous, frame.id, _ack_priority(frame), frame.status)
 
-    async def _message(self, frame: Frame, data: bytes, link: str, source: str) -> bool:
-        """Store, ack and pass on a message; True if it was stored as new."""
-        message_id = frame.id
+    def _message(
+        self, frame: Frame, data: bytes, signer: RosterEntry, link: str, received: Received
+    ) -> _Pending | None:
+        """A message to store, or None (a duplicate, a refused roster version, no route)."""
+        message_id, source = frame.id, received.source
         previous = frame.sender if frame.hops == 0 else self.links.peer_at(link, source)
-        # Claim the id before the first await: the same frame may arrive over several links at once.
+        # Claim the id before the commit is awaited: the same frame may arrive over several links at once.
         if message_id in self._accepting:  # no ack yet: the first copy is not committed
             self._duplicate(frame, link, source, None, ack=False)
-            return False
+            return None
+        if self.store.has(message_id):
+            self._duplicate(frame, link, source, previous)
+            return None
+        roster_page = None
+        if frame.kind is Kind.ROSTER and self.roster_updates and self.roster_updates.root:
+            try:  # a forged or stale version goes no further than this hub
+                roster_page = self.roster_updates.check_any(frame.payload)
+            except TrustError as exc:
+                self._refuse(link, source, exc.reason, str(exc))
+                return None
+        for_me = frame.recipient in (self.me, BROADCAST)
+        exclude = tuple(h for h in (previous, frame.sender) if h is not None)
+        hops = (
+            () if frame.recipient == self.me else tuple(self.router.delivery_hops(frame.recipient, exclude))
+        )
+        if not for_me and not hops:
+            self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
+            return None
+        if for_me and frame.kind is Kind.EXERCISE_CONTROL and self.exercise is not None:
+            # at once, before the commit is awaited: frames read after it are judged by the new state
+            self.exercise.apply(frame)
+        wire = frame.with_hops(frame.hops + 1).encode() if hops else data
+        for_people = for_me and frame.kind not in _NOT_FOR_PEOPLE
         self._accepting.add(message_id)
-        try:
-            if self.store.has(message_id):
-                self._duplicate(frame, link, source, previous)
-                return False
-            roster_page = None
-            if frame.kind is Kind.ROSTER and self.roster_updates and self.roster_updates.root:
-                try:  # a forged or stale version goes no further than this hub
-                    roster_page = self.roster_updates.check_any(frame.payload)
-                except TrustError as exc:
-                    self._refuse(link, source, exc.reason, str(exc))
-                    return False
-            for_me = frame.recipient in (self.me, BROADCAST)
-            if for_me and frame.kind is Kind.EXERCISE_CONTROL and self.exercise is not None:
-                # at once, before the first await: frames read after it are judged by the new state
-                self.exercise.apply(frame)
-            exclude = [h for h in (previous, frame.sender) if h is not None]
-            hops = [] if frame.recipient == self.me else self.router.delivery_hops(frame.recipient, exclude)
-            if not for_me and not hops:
-                self._refuse(link, source, RefusalReason.NO_ROUTE, f"no route to {frame.recipient.hex()}")
-                return False
-            wire = frame.with_hops(frame.hops + 1).encode() if hops else data
-            await self.store.accept(
-                frame,
-                wire,
-                hops=hops,
-                local=False,
-                for_me=for_me and frame.kind not in _NOT_FOR_PEOPLE,
-                via=link,
-                now=self.clock.time(),  # the hub's clock, as for what it sends: one timeline in the store
-            )
-        except StoreError as exc:
-            log.error("could not store %s from %s: %s; the sender will retry", message_id.hex(), link, exc)
-            return False
-        finally:
-            self._accepting.discard(message_id)
+        # the hub's clock stamps it, as for what it sends: one timeline in the store
+        incoming = Incoming(frame, wire, hops, local=False, for_me=for_people, via=link)
+        return _Pending(incoming, signer, link, received, previous, exclude, for_me, roster_page)
+
+    async def _committed(self, item: _Pending) -> None:
+        """A message just committed: hop ack it, pass it on, announce or act on it, learn from it."""
+        frame, link, source = item.incoming.frame, item.link, item.received.source
+        message_id, hops, previous = frame.id, item.incoming.hops, item.previous
         self.accepted += 1
-        if roster_page is not None:  # ours, or a cross-certified municipality's
-            collector, page = roster_page
+        if item.roster_page is not None:  # ours, or a cross-certified municipality's
+            collector, page = item.roster_page
             collector.apply(page, frame.payload)
         direct = frame.recipient == self.me and previous == frame.sender
         e2e_covers_hop = direct and frame.kind is not Kind.ACK
@@ -301,19 +347,29 @@ class Inbound:
             self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame), frame.status)
         if hops:
             self.router.track(
-                message_id, wire, frame.recipient, frame.priority, frame.expires, hops, exclude=exclude
+                message_id,
+                item.incoming.wire,
+                frame.recipient,
+                frame.priority,
+                frame.expires,
+                list(hops),
+                exclude=list(item.exclude),
             )
-        if not for_me:
-            return True
+        if item.for_me:
+            await self._for_me(frame, link, source)
+        self._learn(frame, item.signer, link, item.received)
+
+    async def _for_me(self, frame: Frame, link: str, source: str) -> None:
+        message_id = frame.id
         if frame.kind is Kind.ACK:
             await self._e2e_ack(frame, link, source)
-            return True
-        if frame.kind is Kind.ROSTER:  # applied above; no one's inbox
-            return True
+            return
+        if frame.kind is Kind.ROSTER:  # applied on its commit; no one's inbox
+            return
         if frame.kind is Kind.EXERCISE_CONTROL:  # the console's banner shows it, not the inbox
             if self.exercise is not None:
                 self.exercise.apply(frame)
-            return True
+            return
         self.events.publish(
             MessageReceived(
                 message_id.hex(),
@@ -326,7 +382,20 @@ class Inbound:
         if frame.recipient == self.me:
             remaining = max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
             self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining, frame.status)
-        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A message admitted from a batch and waiting for the batch's commit, with what acts on it after."""
+
+    incoming: Incoming
+    signer: RosterEntry
+    link: str
+    received: Received
+    previous: bytes | None
+    exclude: tuple[bytes, ...]
+    for_me: bool
+    roster_page: tuple[RosterUpdates, RosterPage] | None
 
 
 def _ack_priority(frame: Frame) -> Priority:

@@ -45,6 +45,7 @@ from hub.relay.store_checks import claim_store, damage, refuse_lost_store
 from hub.relay.store_records import (
     MESSAGE_COLUMNS,
     DeliveryRow,
+    Incoming,
     PendingDelivery,
     PendingPage,
     StoredMessage,
@@ -103,6 +104,12 @@ CREATE TABLE IF NOT EXISTS quarantine(
 """
 
 _Write = tuple[str, Sequence[Any]]
+_INSERT_MESSAGE = (
+    "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
+    " expires, size, local, for_me, state, accepted_at, via, key_id)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_DELIVERY = "INSERT OR IGNORE INTO deliveries(message_id, hop, state, updated) VALUES (?,?,?,?)"
 _UPDATE_DELIVERY = (
     "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
     " WHERE message_id=? AND hop=?"
@@ -346,54 +353,63 @@ class Store:
         """Commit a message and one queued delivery per next hop; return after the durable commit.
 
         A message with no next hop (it is for us) is stored as delivered: it takes no queue quota."""
+        incoming = Incoming(frame, wire, tuple(hops), local, for_me, via)
+        error = (await self.accept_many([incoming], now))[0]
+        if error is not None:
+            raise error
+
+    async def accept_many(
+        self, batch: Sequence[Incoming], now: float | None = None
+    ) -> list[StoreError | None]:
+        """Commit a batch of messages in one transaction (one fsync for all); return after that commit.
+
+        Each message is counted against the quota on its own: one that finds no room (``StoreFull``) is
+        left out and the rest are committed. The answer says, per message, None (committed) or why not;
+        when the commit itself fails, every message of the batch has that error."""
         now = time.time() if now is None else now
-        hops = list(hops)
-        live = bool(hops)
-        key_id, sealed = self.vault.seal(frame, wire, now)
-        writes: list[_Write] = [
-            (
-                "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
-                " expires, size, local, for_me, state, accepted_at, via, key_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    frame.id,
-                    sealed,
-                    frame.sender,
-                    frame.recipient,
-                    int(frame.kind),
-                    int(frame.priority),
-                    frame.created,
-                    frame.expires,
-                    len(wire),
-                    int(local),
-                    int(for_me),
-                    "active" if live else "delivered",
-                    now,
-                    via,
-                    key_id,
-                ),
-            )
-        ]
-        writes += [
-            (
-                "INSERT OR IGNORE INTO deliveries(message_id, hop, state, updated) VALUES (?,?,?,?)",
-                (frame.id, hop, DeliveryState.QUEUED.value, now),
-            )
-            for hop in hops
-        ]
-        counted = (1, len(wire)) if live else (0, 0)
-        if live:
-            async with self._room:
-                await self._make_room(len(wire), Priority(frame.priority), now)
-                self.live_messages += counted[0]
-                self.live_bytes += counted[1]
+        outcome: list[StoreError | None] = [None] * len(batch)
+        writes: list[_Write] = []
+        counted = [0, 0]
         try:
-            await self._write(writes)
+            async with self._room:
+                for index, item in enumerate(batch):
+                    if item.hops:
+                        try:
+                            await self._make_room(len(item.wire), Priority(item.frame.priority), now)
+                        except StoreError as exc:
+                            outcome[index] = exc
+                            continue
+                        self.live_messages += 1
+                        self.live_bytes += len(item.wire)
+                        counted[0] += 1
+                        counted[1] += len(item.wire)
+                    writes += self._accept_writes(item, now)
+            if writes:
+                await self._write(writes)
+        except StoreError as exc:
+            self.live_messages -= counted[0]
+            self.live_bytes -= counted[1]
+            return [exc] * len(batch)
         except BaseException:
             self.live_messages -= counted[0]
             self.live_bytes -= counted[1]
             raise
-        self._ids.add(frame.id)
+        self._ids.update(item.frame.id for item, error in zip(batch, outcome, strict=True) if error is None)
+        return outcome
+
+    def _accept_writes(self, item: Incoming, now: float) -> list[_Write]:
+        """The message row (its frame sealed at rest), and a queued delivery row per next hop."""
+        frame, wire = item.frame, item.wire
+        key_id, sealed = self.vault.seal(frame, wire, now)
+        message = (
+            frame.id, sealed, frame.sender, frame.recipient, int(frame.kind), int(frame.priority),
+            frame.created, frame.expires, len(wire), int(item.local), int(item.for_me),
+            "active" if item.hops else "delivered", now, item.via, key_id,
+        )  # fmt: skip
+        return [
+            (_INSERT_MESSAGE, message),
+            *((_INSERT_DELIVERY, (frame.id, hop, DeliveryState.QUEUED.value, now)) for hop in item.hops),
+        ]
 
     def record_delivery(
         self,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.core.frame import Priority
+from hub.core.frame import Frame, Priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +87,16 @@ def message_from_row(row: Sequence[Any]) -> StoredMessage:
         row[12],
         row[13],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A message to commit with ``Store.accept_many``: its frame, the bytes to store (hop counter already
+    raised when it goes on), and one queued delivery per next hop (none: it is for us, stored delivered)."""
+
+    frame: Frame
+    wire: bytes
+    hops: tuple[bytes, ...]
+    local: bool
+    for_me: bool
+    via: str | None
