@@ -17,6 +17,11 @@ Figures, each against what it is compared with:
 - latency: A paces messages at --rate per second; each is timed from the moment A hands it to B's link
   port to C's ``MessageReceived`` event, which the hub publishes only after C's store has committed the
   message (synchronous=FULL). Budget p99 <= 50 ms at 500 messages/s.
+- commit floor: how long one durable commit of one small row takes on the disk the stores are on
+  (SQLite, WAL, synchronous=FULL, as the store commits), measured just before and just after phase 2. A
+  message is committed twice on its way (at B and at C) and group commit makes a frame that arrives
+  during a commit wait for the next one, so the latency cannot be below about two of these on this disk
+  at this moment; the disk is shared with the other load on the machine.
 - CPU used by B (from /proc, user + system) over the measured window, as a share of one core, and how
   long B's threads waited for a CPU (schedstat): waiting means other load on the machine held B back.
   A's and C's CPU are printed too so the reader can see which process was the limit.
@@ -32,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -70,6 +76,31 @@ def verify_floor(seconds: float = 2.0) -> tuple[float, float]:
         public.verify(signature, message)
         count += 1
     return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
+
+
+def commit_floor(folder: Path, commits: int = 100) -> list[float]:
+    """Milliseconds per durable commit of one small row, as the store commits (WAL, synchronous=FULL)."""
+    path = folder / "commit-floor.db"
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE IF NOT EXISTS t(x BLOB)")
+        db.commit()
+        times = []
+        for _ in range(commits):
+            start = time.perf_counter()
+            db.execute("INSERT INTO t VALUES (?)", (os.urandom(150),))
+            db.commit()
+            times.append((time.perf_counter() - start) * 1000)
+    finally:
+        db.close()
+    return times
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share) - 1)]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -215,8 +246,10 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
             resent = c.admission.refused[RefusalReason.REPLAYED.value] - resent
             floors.append(verify_floor())
             total = int(args.rate * args.seconds)
+            commits = await asyncio.to_thread(commit_floor, work)
             print(f"phase 2: {total:,} messages paced at {args.rate:g}/s ...", flush=True)
             paced, paced_report, _ = await phase(a, b, current, total, args.rate, "paced")
+            commits += await asyncio.to_thread(commit_floor, work)
         finally:
             await cancel_and_wait(watch_task)
             await cancel_and_wait(hub_task)
@@ -231,7 +264,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         (paced.at[i] - sent) * 1000 for i, sent in paced_report["sent_at"].items() if i in paced.at
     )
     p50 = statistics.median(latencies)
-    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+    p99 = percentile(latencies, 0.99)
     relay_share = flood.cpu["relay"] / window
     print()
     report, wait, sink_share = flood_report, flood.cpu["relay_wait"] / window, flood.cpu["sink"] / window
@@ -266,6 +299,9 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     print(f"{label + ', p50':<60}{p50:>12.1f}")
     print(f"{label + ', p99':<60}{p99:>12.1f}{'<= 50':>12}")
     print(f"{label + ', max':<60}{latencies[-1]:>12.1f}")
+    floor_label = "commit floor on this disk (one row, synchronous=FULL), ms"
+    print(f"{floor_label + ', p50':<60}{percentile(commits, 0.5):>12.1f}")
+    print(f"{floor_label + ', p99':<60}{percentile(commits, 0.99):>12.1f}")
 
 
 def main() -> None:
