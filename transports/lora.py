@@ -55,6 +55,7 @@ from hub.core.errors import (
 from hub.core.frame import Priority
 from hub.core.handhelds import FILE_NAME as HANDHELDS_FILE
 from hub.core.handhelds import load_handhelds
+from hub.core.metering import AIRTIME, charge
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import (
     BROADCAST_ADDRESS,
@@ -192,7 +193,7 @@ class LoraTransport:
                 raise LinkDown("radio not connected", transport=self.name, peer=dest)
             if dest == BROADCAST_ADDRESS:
                 await self._send_packet(iface, dest, data, None)
-                self._budget.record(time.monotonic(), airtime)
+                self._spend(airtime)
                 return
             waiter = AckWaiter(self._loop)
             self._waiters.add(waiter)
@@ -200,7 +201,7 @@ class LoraTransport:
                 sent = await self._send_packet(iface, dest, data, waiter)
                 if waiter.packet_id is None and isinstance(getattr(sent, "id", None), int):
                     waiter.packet_id = sent.id
-                self._budget.record(time.monotonic(), airtime)  # the radio has it: it will go on the air
+                self._spend(airtime)  # the radio has it: it will go on the air
                 answer = await self._final_answer(dest, waiter)
             finally:
                 self._waiters.discard(waiter)
@@ -277,6 +278,12 @@ class LoraTransport:
         }
 
     # -- sending helpers -----------------------------------------------------------------------------
+
+    def _spend(self, airtime: float) -> None:
+        """Count airtime a send put on the air: against the hourly budget, and on the account of the
+        exercise the hub sends for (``hub.core.metering``), if any."""
+        self._budget.record(time.monotonic(), airtime)
+        charge(AIRTIME, airtime)
 
     def _check_budget(self, dest: str, airtime: float, priority: int) -> None:
         now = time.monotonic()
@@ -365,7 +372,7 @@ class LoraTransport:
             return
         if reason in LINK_DOWN_REASONS:
             if reason == "MAX_RETRANSMIT":
-                self._budget.record(time.monotonic(), RETRANSMISSIONS * airtime)
+                self._spend(RETRANSMISSIONS * airtime)
             self._peers.suspect(self._peers.key(dest))
             raise LinkDown(f"radio reports {reason}", transport=self.name, peer=dest)
         if reason in BUDGET_REASONS:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from hub.core.errors import FrameTooLarge, LinkDown, TransportClosed
+from hub.core.metering import AIRTIME, charge
 from hub.core.options import Options
 from hub.core.transport import (
     BROADCAST_ADDRESS,
@@ -164,6 +165,7 @@ class MemoryTransport:
             try:
                 async with self._air:
                     await asyncio.sleep(len(data) / self._medium.rate)
+                    charge(AIRTIME, len(data) / self._medium.rate)  # a slow radio's time on air, metered
             finally:
                 self.on_air -= 1
         self._medium._deliver(self.address, dest, data)

@@ -22,6 +22,7 @@ from hardware import iridium_sbd as sbd
 from hub.core.clock import Clock
 from hub.core.errors import BudgetExhausted, FrameTooLarge, TransportClosed
 from hub.core.files import write_atomically
+from hub.core.metering import CREDITS, charge
 from hub.core.transport import Capabilities, Cost, TransportEvent
 
 WEBHOOK_MTU = 5 * sbd.CREDIT_BYTES  # 250, within the 270-byte MT limit
@@ -57,11 +58,13 @@ class CreditBudget:
             )
         self._used += credits
         self._save()
+        charge(CREDITS, credits)  # on the account of the exercise the hub sends for, if any
 
     def refund(self, credits: int) -> None:
         self._roll()
         self._used = max(0, self._used - credits)
         self._save()
+        charge(CREDITS, -credits)
 
     def spend(self, credits: int) -> None:
         """Count credits already spent (MT traffic the gateway billed), even beyond the budget."""

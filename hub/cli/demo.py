@@ -42,6 +42,9 @@ from hub.service.assembly import load_identity
 
 PASSWORD = "beredt-demo"
 HOMES = ("Plejecenter Lindely", "Plejehjemmet Solbakken", "Bofællesskabet Egely")
+HOME_GROUP = "plejehjem"
+"""The care homes' group in every roster: the sample exercise names it (``SAMPLE_EXERCISE``)."""
+SAMPLE_EXERCISE = "config/exercises/power-outage.toml"
 
 
 @dataclass
@@ -140,7 +143,8 @@ def build(folder: Path, port: int = 0, broker: str | None = None) -> tuple[DemoH
         roster = Roster.load(identity.card, config.roster_path)
         for other in everyone:
             if other is not hub:
-                roster.add(load_identity(config_module.load(other.config_path), create=False).card, None)
+                card = load_identity(config_module.load(other.config_path), create=False).card
+                roster.add(card, None, (HOME_GROUP,) if other in homes else ())
         roster.save()
     asyncio.run(_add_user(staff, UserRole.COORDINATOR, "Vagtleder Hansen"))
     for hub in homes:
@@ -204,6 +208,8 @@ async def _demo(folder: Path, port: int) -> int:
         else:
             print("Forbindelser: kun internet (Mosquitto findes ikke på maskinen, så der er ingen"
                   " MQTT-reserve; installér mosquitto for at se skiftet).")  # fmt: skip
+        print(f"Øvelse: beredt exercise start {SAMPLE_EXERCISE} -c {staff.config_path}"
+              " (efter 5 minutter falder Plejehjemmet Solbakkens internet ud i øvelsen).")  # fmt: skip
         print("Skriv i + Enter for at afbryde eller genoprette internettet, r + Enter for relæet,"
               " q + Enter for at stoppe.", flush=True)  # fmt: skip
         await _commands(relay, proxies, broker is not None)

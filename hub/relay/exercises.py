@@ -33,6 +33,7 @@ from hub.core.files import write_atomically
 from hub.core.frame import Frame, Kind, Status
 from hub.core.kinds import decode_payload
 from hub.relay.events import EventBus, ExerciseChanged
+from hub.relay.exercise_usage import USAGE_FILE, ExerciseUsage
 from hub.relay.health import HealthBoard
 from hub.relay.links import LinkSet
 
@@ -93,6 +94,8 @@ class ExerciseState:
         self.clock = clock
         self.events = events
         self.active: ActiveExercise | None = None
+        self.usage = ExerciseUsage(None if path is None else path.with_name(USAGE_FILE))
+        """What this hub's links spent on each exercise's frames, metered."""
         self.ignored = 0
         """Controls that named no active exercise or were not marked Exercise."""
 
@@ -107,6 +110,7 @@ class ExerciseState:
 
     def load(self) -> None:
         """Take up the state saved before a restart, with what has expired meanwhile left out."""
+        self.usage.load()
         if self.path is None or not self.path.exists():
             return
         try:
@@ -121,6 +125,8 @@ class ExerciseState:
             self._save_state(None)
             return
         self.active = active
+        if self.usage.latest() != active.id:
+            self.usage.begin(active.id)
         for outage in outages:
             if outage.until > now and len(active.outages) < MAX_OUTAGES:
                 active.outages.append(outage)
@@ -153,6 +159,7 @@ class ExerciseState:
             if self.active is None:
                 until = min(until, now + MAX_WINDOW)
                 self.active = ActiveExercise(exercise, str(body.get("name", "")), until, sender)
+                self.usage.begin(exercise)
                 log.warning("exercise %s (%s) started by %s", exercise, self.active.name, sender)
             self._publish()
             return True
@@ -191,7 +198,9 @@ class ExerciseState:
         return True
 
     def expire(self) -> None:
-        """Lift outages whose time is up, and end an exercise past its planned end."""
+        """Lift outages whose time is up, end an exercise past its planned end, and keep the metered
+        usage."""
+        self.usage.save_if_changed()
         active = self.active
         if active is None:
             return

@@ -172,6 +172,7 @@ class Hub:
             self.node_id, self.health, self.links, self.clock, self.events, config.data_dir / EXERCISE_FILE
         )
         self.exercise.load()
+        self.links.account = self.exercise.usage.account
         self.neighbour_time = NeighbourTime(self.clock)
         self.time_challenges = TimeChallenges(
             self.links, lambda: self.roster, self.clock, self.neighbour_time
@@ -456,6 +457,8 @@ class Hub:
         """Broadcast a signed EXERCISE_CONTROL (CAP status Exercise) to every hub, and act on it here too:
         the coordinator's own hub takes part in its exercise like any other."""
         payload = encode_payload(Kind.EXERCISE_CONTROL, body)
+        if body.get("action") == "start":  # what the links spend on this control is the exercise's already
+            self.exercise.usage.begin(str(body["exercise"]))
         message_id = await self.submit(
             Kind.EXERCISE_CONTROL, BROADCAST, payload, priority=Priority.URGENT, status=Status.EXERCISE
         )

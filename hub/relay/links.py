@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hub.core.clock import Clock
 from hub.core.errors import BudgetExhausted, LinkDown, TransportError
 from hub.core.fragment import split
+from hub.core.metering import Tally, charged_to
 from hub.core.transport import Capabilities, Cost, Transport
 from hub.relay.health import HealthBoard, LinkState
 from hub.relay.policy import Candidate
@@ -38,6 +39,10 @@ class Peer:
 
     def address(self, link: str) -> str | None:
         return self.addresses.get(link) or self.learned.get(link)
+
+
+def _no_account(link: str, wire: bytes) -> Tally | None:
+    return None
 
 
 class LinkSet:
@@ -59,6 +64,8 @@ class LinkSet:
         self.last_failover: dict[str, str] = {}
         self.probes_skipped = 0
         """Probes left out because traffic had just shown the pair working."""
+        self.account: Callable[[str, bytes], Tally | None] = _no_account
+        """The tally what a link spends on a frame is charged to (``hub.relay.exercise_usage``)."""
 
     def capabilities(self, link: str) -> Capabilities:
         return self.transports[link].capabilities
@@ -116,8 +123,9 @@ class LinkSet:
     async def send(self, link: str, address: str, wire: bytes, priority: int) -> None:
         """Send an encoded frame, fragmented to the link's MTU; raises TransportError."""
         transport = self.transports[link]
-        for piece in split(wire, transport.capabilities.mtu):
-            await transport.send(address, piece, priority=priority)
+        with charged_to(self.account(link, wire)):
+            for piece in split(wire, transport.capabilities.mtu):
+                await transport.send(address, piece, priority=priority)
         self.sent_bytes[link] += len(wire)
 
     async def probe_forever(self, interval: float) -> None:

@@ -119,6 +119,7 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, FrameSpy]]
             home.kill()
 
 
+@pytest.mark.timeout(400)  # real processes on a loaded 2-core machine
 def test_every_frame_of_an_exercise_is_marked_exercise_on_the_wire(
     network: tuple[HubProcess, HubProcess, FrameSpy], tmp_path: Path
 ) -> None:

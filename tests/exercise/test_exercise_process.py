@@ -108,6 +108,7 @@ def texts(inbox: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {m["body"] if isinstance(m["body"], str) else m["body"].get("question", ""): m for m in inbox}
 
 
+@pytest.mark.timeout(400)  # real processes on a loaded 2-core machine
 def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path: Path) -> None:
     staff, home = hubs
     scenario = tmp_path / "syd.toml"

@@ -35,12 +35,13 @@ def test_the_sample_scenario_parses_with_six_or_more_injects_and_an_outage() -> 
     assert kinds == {InjectKind.MESSAGE, InjectKind.ROLLCALL, InjectKind.OUTAGE}
     assert scenario.targets.rollcall_answer == 15 * 60 and scenario.targets.first_status == 30 * 60
     outage = next(i for i in scenario.injects if i.kind == InjectKind.OUTAGE)
-    assert (outage.hub, outage.link) == ("Plejehjem", "internet")
+    assert (outage.hub, outage.link) == ("Plejehjemmet Solbakken", "internet")  # a home of 'beredt demo'
+    assert scenario.participants.groups == ("plejehjem",)
     start = datetime(2026, 12, 6, 8, 0, tzinfo=ZONE).timestamp()
     plan = scenario.timeline(start, ZONE)
     assert [p.due for p in plan] == sorted(p.due for p in plan)
     placed = next(p for p in plan if p.inject is outage)
-    assert (placed.due - start, placed.ends) == (5400, start + 3 * 3600)
+    assert (placed.due - start, placed.ends) == (300, start + 300 + 5400)
 
 
 def test_every_inject_field_is_read() -> None:

@@ -11,10 +11,12 @@ Where each figure comes from:
   institution accepted in the window, with the link they came over (``via``);
 - roll-calls: those the console ran (``console.db`` ``rollcalls``/``rollcall_targets``) started within
   the window, and those the exercise sent as injects (``hub.exercise.report.rollcalls``);
-- read receipts: the console's outbox (``console_state`` key ``outbox``), which keeps the newest 300 (a
-  receipt's time has whole seconds, so one read within the second of sending counts as read then);
+- read receipts: the READ_RECEIPT frames the recipients signed, from ``store.db`` (``hub.exercise.report.
+  receipts``; a receipt's time has whole seconds, so one read within the second of sending counts as read
+  then);
 - link changes: ``console.db`` ``link_changes``; simulated outages from the exercise's own facts;
-- airtime and credits: estimated from each delivery's link, size and number of sends (see ``usage``).
+- airtime and credits: metered, as this hub's LoRa and satellite links counted them for the exercise's
+  frames (``hub.relay.exercise_usage``; every frame marked Exercise, acknowledgements too).
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from hardware.iridium_sbd import RB_PREFIX_SIZE, credits_for
 from hub.core.at_rest import DEFAULT_RETENTION_DAYS, KEY_FOLDER, DataKeys, DocumentSealer, Retention
 from hub.core.errors import ProtocolError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
+from hub.core.metering import Tally
 from hub.exercise.report.model import (
     Carried,
     Heard,
@@ -44,11 +45,10 @@ from hub.exercise.report.model import (
     Targets,
     Usage,
 )
+from hub.exercise.report.receipts import read_receipts
 from hub.exercise.report.rollcalls import Opener, inject_rollcalls
+from hub.relay.exercise_usage import read_usage
 from hub.relay.store_at_rest import FrameVault
-from transports.lora import MTU as LORA_MTU
-from transports.lora_airtime import ModemPreset, packet_airtime
-from transports.satellite import MODEM_MTU as SATELLITE_MTU
 
 LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
 NOT_MESSAGES = (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.READ_RECEIPT, Kind.EXERCISE_CONTROL)
@@ -103,7 +103,8 @@ class HubFacts:
     names: Mapping[str, str]
     """Node id (hex) -> name, from the roster."""
     link_kinds: Mapping[str, str]
-    lora_presets: Mapping[str, ModemPreset]
+    usage_file: Path | None
+    """The hub's metered exercise usage (``hub.relay.exercise_usage``); None: not metered."""
     open_payload: Opener | None = None
     """Opens the hub's sealed frames (roll-calls and their answers); None: roll-call injects go unread."""
     timezone: str = "Europe/Copenhagen"
@@ -133,11 +134,14 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     def name(node: str) -> str:
         return "alle" if node == BROADCAST.hex() else hub.names.get(node, node)
 
+    metered = None if hub.usage_file is None else read_usage(hub.usage_file, exercise.id)
     gaps = [
-        "Sendetid (LoRa) og satellitkreditter er beregnet ud fra størrelsen og antallet af afsendelser af"
-        " øvelsens beskeder fra denne hub; kvitteringer og forbindelsestest er ikke medregnet.",
-        "Læsekvitteringer kendes for de seneste 300 beskeder sendt fra denne hubs konsol.",
+        "Sendetid (LoRa) og satellitkreditter er målt: det, denne hubs forbindelser brugte på øvelsens"
+        " rammer (beskeder, svar og kvitteringer). Andre hubs' forbrug står i deres egne tal."
+        if metered is not None
+        else "Sendetid (LoRa) og satellitkreditter blev ikke målt for denne øvelse på denne hub.",
     ]
+    receipts: dict[str, tuple[str, float]] = {}
     asked = [m for i in exercise.injects if i.kind == "rollcall" for m in i.message_ids]
     injected: list[RollCallResult] = []
     keys = DataKeys(hub.store.with_name(KEY_FOLDER))  # both databases are sealed at rest with these
@@ -147,8 +151,13 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
         statuses = _statuses(db, exercise.started, end)
         if hub.open_payload is not None:
             injected = inject_rollcalls(db, asked, exercise.started, end, name, hub.open_payload, frames)
-    if asked and hub.open_payload is None:
-        gaps.append("Øvelsens statusrunder kunne ikke læses: hubbens nøgle var ikke tilgængelig.")
+            ids = {m.id for m in messages}
+            receipts = read_receipts(db, frames, ids, exercise.started, hub.open_payload)
+    if hub.open_payload is None:
+        gaps.append(
+            "Øvelsens statusrunder og læsekvitteringer kunne ikke læses: hubbens nøgle var ikke tilgængelig."
+        )
+    messages = [_with_receipt(m, receipts.get(m.id)) for m in messages]
     injects = tuple(
         Inject(i.label, i.kind, i.at, tuple(name(r) for r in i.recipients),
                {name(r): _first_after(statuses.get(r, []), i.at) for r in i.recipients}, i.deadline)
@@ -159,11 +168,9 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     if hub.console.is_file():
         with _read(hub.console, "konsollens database") as db:
             rollcalls = _rollcalls(db, exercise.started, end, name, documents)
-            receipts = _receipts(db, documents)
             events = _link_events(db, exercise.started, end, name)
-        messages = [_with_receipt(m, receipts.get(m.id)) for m in messages]
     else:
-        gaps.append("Hubben har ingen konsol: statusrunder, læsekvitteringer og forbindelsesskift mangler.")
+        gaps.append("Hubben har ingen konsol: konsollens statusrunder og forbindelsesskift mangler.")
     for outage in exercise.outages:
         peer = None if outage.peer is None else name(outage.peer)
         events.append(LinkEvent(outage.start, outage.link, peer, "down", "Simuleret udfald begynder", True))
@@ -192,7 +199,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
             )
         ),
         link_events=tuple(sorted(events, key=lambda e: e.at)),
-        usage=tuple(usage(messages, hub.link_kinds, hub.lora_presets)),
+        usage=tuple(usage(messages, hub.link_kinds, metered)),
         notes=tuple(sorted(exercise.notes, key=lambda n: n.at)),
         link_kinds=dict(hub.link_kinds),
         gaps=tuple(gaps),
@@ -207,7 +214,7 @@ def _sent_messages(
         " WHERE local = 1 AND accepted_at BETWEEN ? AND ?"
         f" AND kind NOT IN ({','.join('?' * len(NOT_MESSAGES))}) ORDER BY accepted_at",
         (start, end, *map(int, NOT_MESSAGES)),
-    ).fetchall()
+    )  # read row by row: an exercise's messages are never all in memory at once as frames
     out = []
     for message_id, stored, recipient, kind, priority, size, accepted_at, acked_at, key_id in rows:
         wire = frames.open(bytes(message_id), key_id, bytes(stored))
@@ -296,19 +303,11 @@ def _rollcalls(
     return tuple(out)
 
 
-def _receipts(db: sqlite3.Connection, documents: DocumentSealer) -> dict[str, tuple[str, float]]:
-    row = db.execute("SELECT value FROM console_state WHERE key = 'outbox'").fetchone()
-    outbox = None if row is None else documents.open(row[0], "console_state:outbox")
-    if outbox is None:
-        return {}
-    saved = outbox.get("receipts", {})
-    return {message_id: (str(by), float(at)) for message_id, (by, at) in saved.items()}
-
-
 def _with_receipt(message: SentMessage, receipt: tuple[str, float] | None) -> SentMessage:
     if receipt is None:
         return message
     by, at = receipt
+    by = by or message.to  # the reader gave no name: the recipient read it
     at = max(at, message.sent_at)  # a receipt has whole seconds: one read in the sending's second counts then
     return SentMessage(message.id, message.to, message.kind, message.priority, message.size, message.sent_at,
                        message.delivered_at, at, by, message.hops)  # fmt: skip
@@ -338,34 +337,26 @@ def _link_events(
 
 
 def usage(
-    messages: list[SentMessage], kinds: Mapping[str, str], presets: Mapping[str, ModemPreset]
+    messages: list[SentMessage], kinds: Mapping[str, str], metered: Mapping[str, Tally] | None
 ) -> list[Usage]:
-    """Per link: messages it took, sends and bytes; LoRa airtime and satellite credits estimated per send
-    from the frame's size cut into the link's MTU (fragment headers, acks and probes not counted)."""
-    totals: dict[str, list[Any]] = {}
+    """Per link: the exercise's messages it took, their sends and bytes (from the deliveries), and the
+    airtime (LoRa) and credits (satellite) it spent on the exercise's frames as metered (None: not
+    metered, or a link that spends neither)."""
+    totals: dict[str, tuple[set[str], list[int]]] = {}
     for message in messages:
         for hop in message.hops:
             if hop.link is None or hop.attempts == 0:
                 continue
-            kind = kinds.get(hop.link, hop.link)
-            entry = totals.setdefault(hop.link, [kind, set(), 0, 0, None, None])
-            entry[1].add(message.id)
-            entry[2] += hop.attempts
-            entry[3] += hop.attempts * message.size
-            if kind == "lora":
-                preset = presets.get(hop.link, ModemPreset.LONG_FAST)
-                each = sum(packet_airtime(piece, preset) for piece in _pieces(message.size, LORA_MTU))
-                entry[4] = (entry[4] or 0.0) + hop.attempts * each
-            elif kind == "satellite":
-                pieces = _pieces(message.size, SATELLITE_MTU)
-                each_credits = sum(credits_for(piece + 2 * RB_PREFIX_SIZE) for piece in pieces)
-                entry[5] = (entry[5] or 0) + hop.attempts * each_credits
-    return [
-        Usage(link, kind, len(ids), attempts, size, airtime, credits)
-        for link, (kind, ids, attempts, size, airtime, credits) in sorted(totals.items())
-    ]
-
-
-def _pieces(size: int, mtu: int) -> list[int]:
-    full, rest = divmod(size, mtu)
-    return [mtu] * full + ([rest] if rest else [])
+            ids, counts = totals.setdefault(hop.link, (set(), [0, 0]))
+            ids.add(message.id)
+            counts[0] += hop.attempts
+            counts[1] += hop.attempts * message.size
+    out = []
+    for link in sorted(set(totals) | set(metered or {})):
+        kind = kinds.get(link, link)
+        ids, (attempts, size) = totals.get(link, (set(), [0, 0]))
+        tally = (metered or {}).get(link, Tally())
+        airtime = tally.airtime_s if metered is not None and kind == "lora" else None
+        credits = tally.credits if metered is not None and kind == "satellite" else None
+        out.append(Usage(link, kind, len(ids), attempts, size, airtime, credits))
+    return out

@@ -148,23 +148,27 @@ def comparisons(report: ReportInput) -> list[Comparison]:
     ]
     kinds = set(report.link_kinds.values())
     if "satellite" in kinds:
-        credits = sum(u.credits or 0 for u in report.usage)
+        spent = [u.credits for u in report.usage if u.credits is not None]
+        credits = sum(spent)
         out.append(
             Comparison(
-                "Satellitkreditter brugt (beregnet)",
-                str(credits),
+                "Satellitkreditter brugt (målt)",
+                str(credits) if spent else "ikke målt",
                 "—" if targets.satellite_credits is None else f"højst {targets.satellite_credits}",
-                None if targets.satellite_credits is None else credits <= targets.satellite_credits,
+                None
+                if targets.satellite_credits is None or not spent
+                else credits <= targets.satellite_credits,
             )
         )
     if "lora" in kinds:
-        airtime = sum(u.airtime or 0.0 for u in report.usage)
+        aired = [u.airtime for u in report.usage if u.airtime is not None]
+        airtime = sum(aired)
         out.append(
             Comparison(
-                "LoRa-sendetid brugt (beregnet)",
-                f"{airtime:.1f} s",
+                "LoRa-sendetid brugt (målt)",
+                f"{airtime:.1f} s" if aired else "ikke målt",
                 "—" if targets.lora_airtime is None else f"højst {targets.lora_airtime:.0f} s",
-                None if targets.lora_airtime is None else airtime <= targets.lora_airtime,
+                None if targets.lora_airtime is None or not aired else airtime <= targets.lora_airtime,
             )
         )
     return out

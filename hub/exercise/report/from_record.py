@@ -19,9 +19,9 @@ from hub.exercise.record import ExerciseRecord
 from hub.exercise.report.collect import ExerciseFacts, HubFacts, InjectSent, Outage
 from hub.exercise.report.model import Note, Targets
 from hub.exercise.report.rollcalls import Opener
+from hub.relay.exercise_usage import USAGE_FILE
 from hub.relay.roster import Roster
 from hub.relay.settings import RelaySettings
-from transports.lora_airtime import ModemPreset, preset_from_name
 
 EXERCISES_DB = "exercises.db"
 """The journal's file in the hub's data folder."""
@@ -31,10 +31,9 @@ CONSOLE_DB = "console.db"
 
 def hub_facts(settings: RelaySettings, names: Mapping[str, str], open_payload: Opener) -> HubFacts:
     """What the report needs of the hub whose files it reads: its name, databases, links and key."""
-    presets = {link.name: _preset(link.options) for link in settings.links if link.kind == "lora"}
     kinds = {link.name: link.kind for link in settings.links}
-    console = settings.data_dir / CONSOLE_DB
-    return HubFacts(settings.name, settings.store_path, console, dict(names), kinds, presets, open_payload)
+    console, usage = settings.data_dir / CONSOLE_DB, settings.data_dir / USAGE_FILE
+    return HubFacts(settings.name, settings.store_path, console, dict(names), kinds, usage, open_payload)
 
 
 def payload_opener(identity: Identity, roster: Roster) -> Opener:
@@ -46,14 +45,6 @@ def payload_opener(identity: Identity, roster: Roster) -> Opener:
         return sealing.open(frame.payload, Context.of(frame), keys) if frame.sealed else frame.payload
 
     return open_payload
-
-
-def _preset(options: Mapping[str, object]) -> ModemPreset:
-    """The LoRa link's modem preset (``beredt run`` has refused a wrong one already)."""
-    try:
-        return preset_from_name(str(options.get("preset", "LONG_FAST")))
-    except ValueError:
-        return ModemPreset.LONG_FAST
 
 
 async def exercise_facts(record: ExerciseRecord, exercise_id: str) -> tuple[ExerciseFacts, dict[str, str]]:

@@ -129,7 +129,8 @@ class LinkEvent:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """What one link spent carrying the exercise's messages from this hub."""
+    """What one link of this hub carried for the exercise: its messages (with sends and bytes) and what
+    it spent on every frame of the exercise (acknowledgements too), metered."""
 
     link: str
     kind: str
@@ -137,9 +138,9 @@ class Usage:
     attempts: int
     bytes: int
     airtime: float | None = None
-    """Seconds on air (LoRa), estimated from the frames' sizes and the link's modem preset."""
+    """Seconds on air (LoRa) spent on the exercise's frames, as the link metered them."""
     credits: int | None = None
-    """Satellite credits (one per started 50 bytes per send)."""
+    """Satellite credits spent on the exercise's frames, as the link metered them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ Opener = Callable[[Frame], bytes]
 """Opens a frame's payload, sealed or not (``Hub.open_payload``); raises ``SealError`` if it cannot."""
 
 
-def _body(wire: bytes | None, kind: Kind, open_payload: Opener) -> dict[str, object] | None:
+def opened_body(wire: bytes | None, kind: Kind, open_payload: Opener) -> dict[str, object] | None:
     if wire is None:  # erased, or past its retention
         return None
     try:
@@ -52,7 +52,7 @@ def inject_rollcalls(
             (bytes.fromhex(message_id), int(Kind.ROLLCALL)),
         ).fetchone()
         wire = None if row is None else frames.open(bytes.fromhex(message_id), row[3], bytes(row[0]))
-        body = None if row is None else _body(wire, Kind.ROLLCALL, open_payload)
+        body = None if row is None else opened_body(wire, Kind.ROLLCALL, open_payload)
         if body is None:
             continue
         links = tuple(
@@ -92,7 +92,7 @@ def _answers(
         " WHERE kind = ? AND local = 0 AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
         (int(Kind.STATUS), start, end),
     ):
-        body = _body(frames.open(bytes(message_id), key_id, bytes(stored)), Kind.STATUS, open_payload)
+        body = opened_body(frames.open(bytes(message_id), key_id, bytes(stored)), Kind.STATUS, open_payload)
         request = None if body is None else body.get("rollcall")
         if isinstance(request, str) and request in requests:
             out.setdefault((request, bytes(sender).hex()), (at, via))

@@ -27,6 +27,7 @@ from hub.exercise.report import ReportFiles, write_report
 from hub.exercise.report.collect import HubFacts, collect
 from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts
 from hub.exercise.report.model import ReportInput
+from hub.relay.exercise_usage import USAGE_FILE
 from hub.relay.roster import Role as NodeRole
 from hub.relay.settings import LinkConfig, PeerConfig
 from hub.relay.store import Store
@@ -35,6 +36,10 @@ from tests.inproc import eventually, hub_config, medium_name, running
 from transports.memory import MemoryMedium
 
 LINKS = ("memory", "backup")
+LINK_KINDS = {"memory": "internet", "backup": "lora"}
+"""What the report calls them: ``backup`` is slow (``BACKUP_RATE``), as a radio is."""
+BACKUP_RATE = 20_000.0
+"""Bytes per second on the ``backup`` medium: every frame holds it for a few milliseconds."""
 INJECT = "Strømmen er gået i hele distrikt Syd"
 ROLLCALL_REQUEST = "0a1b2c3d"
 SCENARIO = (Path(__file__).parent / "scenario.toml").read_text(encoding="utf-8")
@@ -86,6 +91,7 @@ def _asked(site: Site) -> object:
 
 async def play(folder: Path) -> Played:
     media = {name: medium_name() for name in LINKS}
+    MemoryMedium.named(media["backup"], rate=BACKUP_RATE)  # a slow radio: its time on air is metered
     staff_id = Identity.generate("Beredskabsstaben", "staff")
     care_id = Identity.generate("Plejecenter Lindely", "care-home")
     for name in ("staff", "care"):
@@ -113,6 +119,17 @@ async def play(folder: Path) -> Played:
                 "Strømsvigt i distrikt Syd", SCENARIO, [Participant(to.hex(), care_id.name)],
                 coordinator="leder", planned_end=time.time() + 3600,
             )  # fmt: skip
+            # the coordinator's hub takes part, as the start control makes it (the care home is not told:
+            # its statuses stay real and answer the console's real roll-call below)
+            staff_hub.exercise.act(
+                {
+                    "exercise": exercise.id,
+                    "action": "start",
+                    "name": exercise.name,
+                    "until": time.time() + 3600,
+                },
+                staff_id.node_id.hex(),
+            )
             first = await staff.console.send(Kind.TEXT, to, INJECT, author="leder", status=Status.EXERCISE)
             await record.inject_sent(exercise.id, number=1, kind="message", text=INJECT, due=time.time(),
                                      message_ids=[first], recipients=[to.hex()])  # fmt: skip
@@ -164,12 +181,14 @@ async def play(folder: Path) -> Played:
                                              status=Status.EXERCISE)  # fmt: skip
             await staff.console.send(Kind.TEXT, to, "Ikke en del af øvelsen", author="leder")
             await staff_hub.store.flush()
+            staff_hub.exercise.usage.save_if_changed()  # as the hub does each second
             await record.end(exercise.id, by="leder")
             facts, participants = await exercise_facts(record, exercise.id)
             await record.aclose()
             hub_facts = HubFacts(
                 "Beredskabsstaben", folder / "staff" / "store.db", folder / "staff" / "console.db",
-                participants, dict.fromkeys(LINKS, "memory"), {}, staff_hub.open_payload,
+                participants, LINK_KINDS, folder / "staff" / USAGE_FILE,
+                staff_hub.open_payload,
             )  # fmt: skip
             report = collect(facts, hub_facts, now=time.time())
             files = write_report(report, folder / "rapport")

@@ -2,12 +2,12 @@
 
 ``python -m tests.exercise.report.sample OUT`` plays "Strømsvigt i distrikt Syd": the staff hub and three
 institutions, each reachable over two in-memory links named ``internet`` and ``lora`` (the report labels
-them as those kinds; the memory links carry the frames as a real link would, so the report's airtime is
-the estimate a real LoRa link would get for the same frames). Every message, status, receipt, roll-call
-and link change is real: sent, stored, acknowledged and recorded by the hubs and consoles. Only the
-hours between the injects are skipped, by moving the shared wall clock forward (the hubs' timers run on
-the monotonic clock, so nothing else notices). The report goes to OUT; the pages shown in
-docs/exercises.md were rendered from it with ``pdftoppm``.
+them as those kinds; the memory links carry the frames as a real link would, and ``lora`` is as slow as a
+LoRa radio, so the report's metered airtime is that medium's time on air for the exercise's frames). Every
+message, status, receipt, roll-call and link change is real: sent, stored, acknowledged and recorded by
+the hubs and consoles. Only the hours between the injects are skipped, by moving the shared wall clock
+forward (the hubs' timers run on the monotonic clock, so nothing else notices). The report goes to OUT;
+the pages shown in docs/exercises.md were rendered from it with ``pdftoppm``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from hub.exercise.record import ExerciseRecord
 from hub.exercise.report import ReportFiles, write_report
 from hub.exercise.report.collect import HubFacts, collect
 from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts
+from hub.relay.exercise_usage import USAGE_FILE
 from hub.relay.health import LinkState
 from hub.relay.hub import Hub
 from hub.relay.roster import Role as NodeRole
@@ -39,6 +40,8 @@ from tests.inproc import eventually, hub_config, medium_name
 from transports.memory import MemoryMedium
 
 LINKS = ("internet", "lora")
+LORA_RATE = 134.0
+"""Bytes per second on the ``lora`` medium: about Meshtastic's LONG_FAST (1.07 kbit/s)."""
 HOMES = ("Plejecenter Solbakken", "Plejecenter Lindely", "Bofællesskabet Nordly")
 SCENARIO = """\
 name = "Strømsvigt i distrikt Syd"
@@ -119,6 +122,7 @@ def _delivered(staff: Site, message_id: str) -> bool:
 async def play(folder: Path) -> ReportFiles:
     clock = SystemClock()
     media = {name: medium_name() for name in LINKS}
+    MemoryMedium.named(media["lora"], rate=LORA_RATE)
     staff_id = Identity.generate("Beredskabsstaben", "staff")
     home_ids = [Identity.generate(name, "care-home") for name in HOMES]
     for identity in (staff_id, *home_ids):
@@ -149,6 +153,14 @@ async def play(folder: Path) -> ReportFiles:
             "Strømsvigt i distrikt Syd", SCENARIO, [Participant(i.node_id.hex(), i.name) for i in home_ids],
             coordinator="vagtleder", planned_end=clock.time() + 3 * 3600,
         )  # fmt: skip
+        # the coordinator's hub takes part, as the start control makes it: its links meter the exercise
+        start = {
+            "exercise": exercise.id,
+            "action": "start",
+            "name": exercise.name,
+            "until": clock.time() + 3 * 3600,
+        }
+        staff_hub.exercise.act(start, staff_id.node_id.hex())
 
         async def inject(number: int, text: str) -> list[str]:
             ids = [await staff.console.send(Kind.TEXT, i.node_id, text, author="vagtleder",
@@ -228,8 +240,10 @@ async def play(folder: Path) -> ReportFiles:
         facts, names = await exercise_facts(record, exercise.id)
         await record.aclose()
         staff_dir = folder / staff_id.name
+        staff_hub.exercise.usage.save_if_changed()  # as the hub does each second
         hub_facts = HubFacts(staff_id.name, staff_dir / "store.db", staff_dir / "console.db", names,
-                             {"internet": "internet", "lora": "lora"}, {})  # fmt: skip
+                             {"internet": "internet", "lora": "lora"}, staff_dir / USAGE_FILE,
+                             staff_hub.open_payload)  # fmt: skip
         return write_report(collect(facts, hub_facts, now=clock.time()), folder / "rapport")
 
 

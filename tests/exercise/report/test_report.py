@@ -6,6 +6,7 @@ with pdftoppm; the page loads in Chromium with no errors and every chart image l
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from playwright.sync_api import sync_playwright
 from hub.cli.main import main
 from hub.core.at_rest import KEY_FOLDER, DataKeys, DocumentSealer, Retention
 from hub.core.frame import Status, decode_frame
+from hub.relay.exercise_usage import USAGE_FILE
 from hub.relay.store_at_rest import FrameVault
 from tests.exercise.report.conftest import ROLLCALL_REQUEST, Played
 
@@ -132,6 +134,12 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
         [bytes.fromhex(i) for i in played.sent],
     ).fetchone()[0]
     assert int(usage["afsendelser"]) == attempts
+    # airtime is metered: what the slow link put on air for the exercise's frames, as the hub kept it
+    metered = json.loads((played.staff_dir / USAGE_FILE).read_text())[played.exercise_id]
+    assert float(usage["sendetid_s"]) == pytest.approx(metered["backup"]["airtime_s"], abs=0.001)
+    assert metered["backup"]["airtime_s"] > 0
+    text = played.files.html.read_text(encoding="utf-8")
+    assert "LoRa-sendetid brugt (målt)" in text and "beregnet" not in text
 
     findings = [r["fund"] for r in rows(played.files.html.parent / "csv" / "fund.csv")]
     assert "1 besked blev ikke bekræftet modtaget." in findings
