@@ -4,7 +4,9 @@ Each hub is a ``RouteTable``; every ``step`` lets each live hub expire what is s
 (encoded with the real ROUTE codec, so bytes are counted as they would be on the air), and delivers what
 has arrived. Nodes and links can be killed, added and moved; a killed node is silent (its neighbours
 notice only because its announcements stop), a removed link is noticed at once (the hub's probes see
-it). ``forwarding`` follows each hub's first next hop towards a destination, the way a frame would go.
+it). Radio links broadcast, as LoRa does: a hub's announcement on one reaches every live neighbour it
+has over that kind at once, one frame. ``forwarding`` follows each hub's first next hop towards a
+destination, the way a frame would go.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class RouteMesh:
     sent: dict[str, Sent] = field(default_factory=dict)
     sent_by: dict[bytes, dict[str, Sent]] = field(default_factory=dict)
     refused: int = 0
-    _queue: list[tuple[float, int, bytes, bytes, bytes]] = field(default_factory=list)
+    _queue: list[tuple[float, int, bytes, bytes | str, bytes]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def add_node(self, node: bytes) -> None:
@@ -68,23 +70,28 @@ class RouteMesh:
             return
         radio = hop_cost(kind) >= hop_cost("lora")
         interval, gap = RADIO_PACE if radio else FREE_PACE
-        table.neighbour_up(other, hop_cost(kind), Pace(interval, gap, radio=radio, next_full=self.now))
+        pace = Pace(interval, gap, radio=radio, next_full=self.now)
+        table.neighbour_up(other, hop_cost(kind), pace, channel=kind if radio else None)
 
     def step(self, dt: float) -> None:
         """Advance the clock by ``dt``: deliver what arrives meanwhile, then let every hub speak."""
         end = self.now + dt
         while self._queue and self._queue[0][0] <= end:
-            when, _, sender, receiver, payload = heapq.heappop(self._queue)
+            when, _, sender, target, payload = heapq.heappop(self._queue)
             self.now = when
-            if receiver not in self.dead and frozenset((sender, receiver)) in self.links:
-                self.refused += self.tables[receiver].hear(sender, decode(payload), when)
+            shared = isinstance(target, str)
+            receivers = self._on_channel(sender, target) if isinstance(target, str) else [target]
+            for receiver in receivers:
+                if receiver not in self.dead and frozenset((sender, receiver)) in self.links:
+                    heard = self.tables[receiver].hear(sender, decode(payload), when, shared=shared)
+                    self.refused += heard
         self.now = end
         for node, table in self.tables.items():
             if node in self.dead:
                 continue
             table.expire(self.now)
-            for neighbour, pages in table.outgoing(self.now).items():
-                kind = self.links[frozenset((node, neighbour))]
+            for target, pages in table.outgoing(self.now).items():
+                kind = target if isinstance(target, str) else self.links[frozenset((node, target))]
                 for page in pages:
                     payload = encode(page)
                     for tally in (
@@ -94,8 +101,17 @@ class RouteMesh:
                         tally.frames += 1
                         tally.payload_bytes += len(payload)
                     heapq.heappush(
-                        self._queue, (self.now + self.latency, next(self._seq), node, neighbour, payload)
+                        self._queue, (self.now + self.latency, next(self._seq), node, target, payload)
                     )
+
+    def _on_channel(self, sender: bytes, kind: str) -> list[bytes]:
+        """The hubs a broadcast by ``sender`` on its ``kind`` radio reaches: its neighbours over that kind."""
+        return [
+            other
+            for pair, k in self.links.items()
+            if k == kind and sender in pair
+            for other in pair - {sender}
+        ]
 
     def run(self, seconds: float, dt: float = 0.25) -> None:
         for _ in range(round(seconds / dt)):

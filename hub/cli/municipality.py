@@ -12,6 +12,7 @@ import argparse
 import base64
 import datetime
 import json
+import re
 import shlex
 import sys
 import urllib.error
@@ -41,6 +42,7 @@ from hub.relay.enrolment_requests import ENROL_PATH, request_statement
 from hub.relay.roster import Role, valid_group_name
 from hub.service import config as config_module
 from hub.service.config import HubConfig
+from transports.internet_settings import base_url
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -84,6 +86,15 @@ def add_municipality_commands(
         metavar="URL",
         help="also send the card to the staff hub's console (its [api] address, e.g. http://10.0.0.2:8080):"
         " the coordinator approves it there",
+    )
+    enrol.add_argument(
+        "--entry",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a relay's internet address where this node joins the municipality's network, e.g."
+        " http://relae-nord.kommune.dk:8471 (repeat for more): written into its config as [trust] entry,"
+        " so it needs no [[peers]] entry for its relay",
     )
     enrol.set_defaults(func=cmd_enrol)
     enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="ACTION")
@@ -135,8 +146,16 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     from hub.service.assembly import load_identity
 
     config = load_config(args)
-    if args.root and config.trust.root is None:
-        config = _trust_root(config, args.root)
+    root = args.root if args.root and config.trust.root is None else None
+    entry = tuple(dict.fromkeys(args.entry))
+    if entry and config.trust.entry and config.trust.entry != entry:
+        raise ConfigError(
+            f"the config names other entry points ({', '.join(config.trust.entry)}): edit [trust] entry",
+            file=str(config.path),
+            key="trust.entry",
+        )
+    if root or (entry and not config.trust.entry):
+        config = _write_trust(config, root, entry if not config.trust.entry else ())
     identity = load_identity(config, create=True)
     card = identity.card
     print(f"enrolment code: {enrolment_code(card)}")
@@ -184,19 +203,31 @@ def enrolment_qr(card: PublicCard) -> segno.QRCode:
     return segno.make(f"{enrolment_code(card)} {card.encode()}", error="m")
 
 
-def _trust_root(config: HubConfig, root: str) -> HubConfig:
-    """Append ``[trust] root`` to the config file (comments and layout kept) and read it back."""
-    try:
-        parse_root_public(root)
-    except ValueError as exc:
-        raise ConfigError(str(exc), key="--root") from None
+def _write_trust(config: HubConfig, root: str | None, entry: tuple[str, ...]) -> HubConfig:
+    """Write ``[trust] root`` and ``entry`` into the config file (comments and layout kept) and read it
+    back: a new [trust] table at the end, or the entry points at the top of the existing one."""
+    option = "--root" if root else "--entry"
+    if root is not None:
+        try:
+            parse_root_public(root)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="--root") from None
+    bad = [e for e in entry if base_url(e) is None]
+    if bad:
+        raise ConfigError(f"{bad[0]!r} is no http(s) address like http://relae-nord:8471", key="--entry")
     if config.path is None:
-        raise ConfigError("--root needs a config file (-c FILE) to write [trust] into", key="--root")
+        raise ConfigError(f"{option} needs a config file (-c FILE) to write [trust] into", key=option)
     text = config.path.read_text()
-    if "[trust]" in text:
+    lines = ([f'root = "{root}"'] if root else []) + ([f"entry = {json.dumps(list(entry))}"] if entry else [])
+    header = re.search(r"^\[trust\][ \t]*(#.*)?$", text, re.MULTILINE)
+    if header is None:
+        text = text.rstrip("\n") + "\n\n[trust]\n" + "".join(line + "\n" for line in lines)
+    elif root:
         raise ConfigError("has a [trust] table without root: add root there", file=str(config.path))
-    write_atomically(config.path, text.rstrip("\n") + f'\n\n[trust]\nroot = "{root}"\n')
-    print(f"wrote [trust] root into {config.path}")
+    else:
+        text = text[: header.end()] + "".join("\n" + line for line in lines) + text[header.end() :]
+    write_atomically(config.path, text)
+    print(f"wrote [trust] {' and '.join(line.split(' =')[0] for line in lines)} into {config.path}")
     return config_module.load(config.path)
 
 

@@ -140,7 +140,11 @@ class Hub:
                     peer.node_id.hex(),
                 )
         self.routes = RouteLearning(
-            self.identity, self.links, lambda node: self.roster.get(node) is not None, self.clock
+            self.identity,
+            self.links,
+            lambda node: self.roster.get(node) is not None,
+            self.clock,
+            entry=config.trust.entry,
         )
         self.router = Router(
             me=self.node_id,

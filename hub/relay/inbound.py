@@ -230,7 +230,7 @@ class Inbound:
         if self.routes is None:
             why: str | None = "this hub does not learn routes"
         else:
-            if frame.recipient == self.me and self.routes.newer(frame):
+            if frame.recipient in (self.me, BROADCAST) and self.routes.newer(frame):
                 self._learn(frame, signer, link, received)
             why = self.routes.hear(frame, self.me)
         if why is not None:

@@ -4,10 +4,20 @@ Every second the hub looks at its neighbours (the peers ``LinkSet`` knows, confi
 neighbour is told over its best usable free link (internet, MQTT) when it has one, else over a metered
 one (LoRa, SINE: the radio pace of ``hub.relay.route_table``), never over a paid one (satellite). A
 neighbour with no usable link at all is down: every route through it is dropped at once. ROUTE frames are
-signed, sent straight to the neighbour's address with zero hops, never stored, queued or retried: a lost
-one is made good by the next. One is taken only when it is addressed to us, comes from a neighbour with
-zero hops and is not older than the last one taken from it, so a recorded announcement replayed later
-cannot bring back a route that was withdrawn.
+signed, sent with zero hops, never stored, queued or retried: a lost one is made good by the next. Over
+a radio link that broadcasts (LoRa) one frame to everyone tells all the neighbours there at once (one
+frame's airtime instead of one per neighbour); elsewhere each goes straight to one neighbour's address.
+One is taken only when it is addressed to us or to everyone, comes from a neighbour with zero hops, is
+unexpired and is not older than the last one taken from it, so a recorded announcement replayed later
+cannot bring back a route that was withdrawn; a hub never passes one on.
+
+A hub that knows no neighbour on an internet link yet (a new care home, configured with nothing but the
+root key and its municipality's *entry points*, ``[trust] entry``) announces itself to each entry point
+there, an empty announcement to everyone, at once and then every interval until it has one. The relay
+at that address takes it like any announcement from a roster-trusted hub: it learns the care home's
+address from its signed address card and starts telling it its routes, which is how the care home in
+turn learns the relay. When its last neighbour there is lost, it starts again (a relay replaced or
+moved is found at another entry point).
 """
 
 from __future__ import annotations
@@ -19,13 +29,13 @@ from collections.abc import Callable
 
 from hub.core.clock import Clock
 from hub.core.errors import ProtocolError, TransportError
-from hub.core.frame import Frame, Kind, Priority
+from hub.core.frame import BROADCAST, Frame, Kind, Priority
 from hub.core.identity import Identity
 from hub.core.kinds.routes import EXPIRY_INTERVALS, RouteAnnouncement, decode, encode
-from hub.core.transport import Cost
+from hub.core.transport import BROADCAST_ADDRESS, Cost
 from hub.relay.health import LinkState
 from hub.relay.links import LinkSet
-from hub.relay.route_table import Pace, RouteTable, hop_cost
+from hub.relay.route_table import Pace, RouteTable, Target, hop_cost
 
 log = logging.getLogger("beredt.routes")
 
@@ -49,6 +59,7 @@ class RouteLearning:
         gap: float = 1.0,
         radio_interval: float = RADIO_INTERVAL,
         radio_gap: float = RADIO_GAP,
+        entry: tuple[str, ...] = (),
     ) -> None:
         self.identity = identity
         self.links = links
@@ -58,6 +69,11 @@ class RouteLearning:
         self.radio_pace = (radio_interval, radio_gap)
         self._via: dict[bytes, tuple[str, str, bool]] = {}
         """Neighbour -> (link, address, radio) that tells it now."""
+        self.entry = entry
+        self._next_hello: dict[str, float] = {}
+        """Internet link without a neighbour -> when to announce ourselves to the entry points again."""
+        self.broadcasts = 0
+        """Announcements sent once to every neighbour on a radio link."""
         self._newest: dict[bytes, int] = {}
         self.sent_frames = 0
         self.sent_bytes = 0
@@ -91,11 +107,9 @@ class RouteLearning:
             link, address, radio, cost = chosen
             interval, gap = self.radio_pace if radio else self.free_pace
             pace = Pace(interval, gap, radio=radio, next_full=now)  # used only when new or changed
-            old = self._via.get(neighbour)
             self._via[neighbour] = (link, address, radio)
-            self.table.neighbour_up(neighbour, cost, pace)
-            if old is not None and old[2] != radio:
-                self.table.set_pace(neighbour, pace)
+            shared = radio and self.links.capabilities(link).broadcast
+            self.table.neighbour_up(neighbour, cost, pace, channel=link if shared else None)
 
     async def run(self) -> None:
         """Announce what is due, forget what is stale, every second; never returns."""
@@ -103,31 +117,64 @@ class RouteLearning:
             self.refresh()
             now = self.clock.monotonic()
             self.table.expire(now)
-            for neighbour, pages in self.table.outgoing(now).items():
-                await self._send(neighbour, pages)
+            for target, pages in self.table.outgoing(now).items():
+                await self._send(target, pages)
+            await self._hello(now)
             await asyncio.sleep(TICK)
 
-    async def _send(self, neighbour: bytes, pages: list[RouteAnnouncement]) -> None:
-        link, address, radio = self._via[neighbour]
-        priority = Priority.NORMAL if radio else Priority.ROUTINE  # routine traffic may not use radio
+    async def _hello(self, now: float) -> None:
+        """Announce ourselves to the entry points over each internet link that has no neighbour."""
+        if not self.entry:
+            return
+        interval = self.free_pace[0]
+        for link in self.links.transports:
+            if self.links.kind_of(link) != "internet":
+                continue
+            if any(via[0] == link for via in self._via.values()):
+                self._next_hello.pop(link, None)  # the next time it has none, at once
+                continue
+            if now < self._next_hello.get(link, now):
+                continue
+            self._next_hello[link] = now + interval
+            for address in self.entry:
+                await self._send_page(link, address, BROADCAST, RouteAnnouncement(max(1, round(interval))))
+
+    async def _send(self, target: Target, pages: list[RouteAnnouncement]) -> None:
+        """Send ``pages`` to one neighbour, or broadcast them on the radio link named by ``target``."""
+        if isinstance(target, str):
+            link, address, radio, recipient = target, BROADCAST_ADDRESS, True, BROADCAST
+        else:
+            link, address, radio = self._via[target]
+            recipient = target
         for page in pages:
-            ttl = max(1, math.ceil(EXPIRY_INTERVALS * page.interval / 60))
-            frame = self.identity.sign(
-                Kind.ROUTE,
-                neighbour,
-                encode(page),
-                created=int(self.clock.time()),
-                ttl_minutes=ttl,
-                priority=priority,
-            )
-            wire = frame.encode()
-            try:
-                await self.links.send(link, address, wire, int(priority))
-            except TransportError as exc:
-                log.debug("route announcement to %s over %s not sent: %s", neighbour.hex(), link, exc)
+            if not await self._send_page(link, address, recipient, page, radio=radio):
                 return
-            self.sent_frames += 1
-            self.sent_bytes += len(wire)
+
+    async def _send_page(
+        self, link: str, address: str, recipient: bytes, page: RouteAnnouncement, *, radio: bool = False
+    ) -> bool:
+        """Sign and send one announcement; False if the link would not take it."""
+        priority = Priority.NORMAL if radio else Priority.ROUTINE  # routine traffic may not use radio
+        ttl = max(1, math.ceil(EXPIRY_INTERVALS * page.interval / 60))
+        frame = self.identity.sign(
+            Kind.ROUTE,
+            recipient,
+            encode(page),
+            created=int(self.clock.time()),
+            ttl_minutes=ttl,
+            priority=priority,
+        )
+        wire = frame.encode()
+        try:
+            await self.links.send(link, address, wire, int(priority))
+        except TransportError as exc:
+            who = "everyone" if recipient == BROADCAST else recipient.hex()
+            log.debug("route announcement to %s at %s over %s not sent: %s", who, address, link, exc)
+            return False
+        self.broadcasts += recipient == BROADCAST and radio
+        self.sent_frames += 1
+        self.sent_bytes += len(wire)
+        return True
 
     def newer(self, frame: Frame) -> bool:
         """Whether ``frame`` is newer than every announcement taken from its sender."""
@@ -135,7 +182,7 @@ class RouteLearning:
 
     def hear(self, frame: Frame, me: bytes) -> str | None:
         """Take an admitted ROUTE frame; return why it was refused, or None."""
-        if frame.recipient != me or frame.hops != 0:
+        if frame.recipient not in (me, BROADCAST) or frame.hops != 0:
             return "a route announcement is for one neighbour, never relayed"
         if frame.sender not in self._via and frame.sender in self.links.peers:
             self.refresh()  # a neighbour just learned from this very frame
@@ -148,5 +195,6 @@ class RouteLearning:
         except ProtocolError as exc:
             return str(exc)
         self._newest[frame.sender] = frame.created
-        self.refused += self.table.hear(frame.sender, announcement, self.clock.monotonic())
+        shared = frame.recipient == BROADCAST
+        self.refused += self.table.hear(frame.sender, announcement, self.clock.monotonic(), shared=shared)
         return None

@@ -9,9 +9,12 @@ intervals. Split horizon comes with it: a route through a neighbour is never off
 when our best route to a destination starts going through a neighbour we withdraw it from that one
 (poisoned reverse), so it drops any route through us at once.
 
-Radio links cannot carry a whole table (EU868 allows 36 s of airtime an hour). To a neighbour reached
+Radio links cannot carry a whole table (EU868 allows 36 s of airtime an hour). To neighbours reached
 only over a metered link (LoRa, SINE) a hub sends, rarely, just what it reaches through its other radio
-neighbours and, if it holds no default itself, a *default*: "everything else through me".
+neighbours and, if it holds no default itself, a *default*: "everything else through me". On a radio
+link that broadcasts (LoRa) that is one announcement for all its neighbours there, a *channel*: split
+horizon then falls to the receivers, which refuse any path holding their own id and drop their route
+through us for it (the poisoned reverse a unicast withdrawal would have told them).
 A default is taken only from a hub that has no default of its own, so a chain of defaults is one hop long
 and cannot loop; explicit routes always come first. Paid links (satellite) carry no announcements.
 
@@ -55,6 +58,10 @@ class Route:
         return (self.cost, len(self.path), self.path[0])
 
 
+Target = bytes | str
+"""Who an announcement is for: one neighbour (its node id) or every neighbour on a channel (link name)."""
+
+
 @dataclass(slots=True)
 class Pace:
     """How often one neighbour is told our table: in full every ``interval``, changes at most every
@@ -80,11 +87,14 @@ class RouteTable:
         self._heard: dict[bytes, dict[bytes, Route]] = {}
         """Neighbour -> destination -> the route through that neighbour."""
         self._best: dict[bytes, list[Route]] = {}
-        self._pace: dict[bytes, Pace] = {}
+        self._pace: dict[Target, Pace] = {}
+        """Neighbour or channel -> how it is told; a neighbour on a channel has no pace of its own."""
+        self._channel: dict[bytes, str] = {}
+        """Neighbour -> the channel it is told on, if any."""
         self._defaults: dict[bytes, float] = {}
+        """Neighbour offering itself as the way to everything else -> when that offer expires."""
         self._next_expiry = float("inf")
         """No entry expires before this: most calls to ``expire`` are a comparison."""
-        """Neighbour offering itself as the way to everything else -> when that offer expires."""
 
     # ---- what we know -------------------------------------------------------------------------------
 
@@ -114,13 +124,28 @@ class RouteTable:
 
     # ---- what changes it ----------------------------------------------------------------------------
 
-    def neighbour_up(self, neighbour: bytes, cost: int, pace: Pace) -> None:
-        """``neighbour`` is reachable directly at ``cost``: announce to it at ``pace`` (a full table now).
-        Routes through it count once it has announced itself."""
+    def neighbour_up(self, neighbour: bytes, cost: int, pace: Pace, channel: str | None = None) -> None:
+        """``neighbour`` is reachable directly at ``cost``: announce to it at ``pace``, or on ``channel``
+        (a broadcast every neighbour there hears) at that channel's pace. A neighbour new to its target
+        gets a full table now (on a channel: once the channel's gap allows). Routes through it count
+        once it has announced itself."""
         if neighbour == self.me:
             return
-        if neighbour not in self._cost:
-            self._pace[neighbour] = pace
+        target: Target = channel if channel is not None else neighbour
+        if self._target(neighbour) != target:
+            self._leave(neighbour)
+            if channel is not None:
+                self._channel[neighbour] = channel
+            current = self._pace.get(target)
+            if current is None:
+                self._pace[target] = pace
+            else:  # one more neighbour on a channel: the full table again, within the channel's gap
+                current.next_full = min(
+                    current.next_full, max(pace.next_full, current.last_sent + current.gap)
+                )
+        elif self._pace[target].radio != pace.radio:  # its best link changed kind: a full table now
+            pace.pending = self._pace[target].pending
+            self._pace[target] = pace
         old = self._cost.get(neighbour)
         self._cost[neighbour] = cost
         routes = self._heard.get(neighbour)
@@ -133,19 +158,30 @@ class RouteTable:
         """No link reaches ``neighbour`` now: forget every route through it."""
         if self._cost.pop(neighbour, None) is None:
             return
-        self._pace.pop(neighbour, None)
+        self._leave(neighbour)
         self._drop_default(neighbour)
         self._recompute(self._heard.pop(neighbour, {}))
 
-    def set_pace(self, neighbour: bytes, pace: Pace) -> None:
-        """Change how ``neighbour`` is told (its best link changed kind); a full table goes out now."""
-        if neighbour in self._pace:
-            pace.pending = self._pace[neighbour].pending
-            self._pace[neighbour] = pace
+    def _target(self, neighbour: bytes) -> Target | None:
+        if neighbour in self._channel:
+            return self._channel[neighbour]
+        return neighbour if neighbour in self._pace else None
 
-    def hear(self, neighbour: bytes, announcement: RouteAnnouncement, now: float) -> int:
+    def _leave(self, neighbour: bytes) -> None:
+        """Stop telling ``neighbour`` where it is told now; a channel nobody is on any more goes."""
+        channel = self._channel.pop(neighbour, None)
+        if channel is None:
+            self._pace.pop(neighbour, None)
+        elif channel not in self._channel.values():
+            self._pace.pop(channel, None)
+
+    def hear(
+        self, neighbour: bytes, announcement: RouteAnnouncement, now: float, *, shared: bool = False
+    ) -> int:
         """Take ``neighbour``'s announcement; return how many of its entries were refused (loops,
-        unknown destinations, too long). A neighbour we hold no link to is ignored."""
+        unknown destinations, too long). A neighbour we hold no link to is ignored. In a ``shared`` one
+        (broadcast on a channel) paths through us are expected, the split horizon left to us: they are
+        dropped like the others but not counted."""
         cost = self._cost.get(neighbour)
         if cost is None:
             return len(announcement.entries)
@@ -159,7 +195,7 @@ class RouteTable:
             path = (neighbour, *entry.path)
             dest = entry.destination
             if self.me in path or neighbour in entry.path or len(path) > MAX_PATH or not self.known(dest):
-                refused += 1
+                refused += not (shared and self.me in path)
                 if dest in routes and dest != neighbour:  # its route now runs through us: drop ours via it
                     del routes[dest]
                     touched.append(dest)
@@ -211,12 +247,12 @@ class RouteTable:
 
     # ---- what we tell ---------------------------------------------------------------------------------
 
-    def outgoing(self, now: float) -> dict[bytes, list[RouteAnnouncement]]:
-        """The announcements due now, per neighbour: the full table when its interval is up, else the
-        changes since the last one once its gap has passed."""
-        due: dict[bytes, list[RouteAnnouncement]] = {}
+    def outgoing(self, now: float) -> dict[Target, list[RouteAnnouncement]]:
+        """The announcements due now, per neighbour or channel: the full table when its interval is up,
+        else the changes since the last one once its gap has passed."""
+        due: dict[Target, list[RouteAnnouncement]] = {}
         offers_default = self.offers_default
-        for neighbour, pace in self._pace.items():
+        for target, pace in self._pace.items():
             if pace.radio and pace.told_default != offers_default:
                 pace.pending.add(self.me)  # radio neighbours learn it at their next gap
             if now >= pace.next_full:
@@ -228,47 +264,51 @@ class RouteTable:
                 full = False
             else:
                 continue
-            withdrawn = [d for d in pace.pending if d not in self._best and d not in (neighbour, self.me)]
-            entries, poisoned = self._offer(neighbour, dests, pace)
-            if pace.radio:  # airtime: withdraw there only what was offered there
-                withdrawn = [d for d in withdrawn if d in pace.offered]
-                poisoned = [d for d in poisoned if d in pace.offered]
-                pace.offered.difference_update(withdrawn, poisoned)
-                pace.offered.update(e.destination for e in entries)
+            entries, withdrawn = self._offer(target, dests, pace, full)
             default = pace.radio and offers_default
             news = default != pace.told_default
             pace.told_default = default
             pace.pending.clear()
             pace.last_sent = now
-            if full or entries or withdrawn or poisoned or news:
+            if full or entries or withdrawn or news:
                 interval = max(1, round(pace.interval))
-                due[neighbour] = paginate(interval, entries, [*withdrawn, *poisoned], default=default)
-                if not due[neighbour]:  # nothing to say, but our silence would expire our own entry
-                    due[neighbour] = [RouteAnnouncement(interval)]
+                due[target] = paginate(interval, entries, withdrawn, default=default)
+                if not due[target]:  # nothing to say, but our silence would expire our own entry
+                    due[target] = [RouteAnnouncement(interval)]
         return due
 
     def _radio(self, neighbour: bytes) -> bool:
-        pace = self._pace.get(neighbour)
+        target = self._target(neighbour)
+        pace = None if target is None else self._pace.get(target)
         return pace is not None and pace.radio
 
     def _offer(
-        self, neighbour: bytes, dests: Iterable[bytes], pace: Pace
+        self, target: Target, dests: Iterable[bytes], pace: Pace, full: bool
     ) -> tuple[list[RouteEntry], list[bytes]]:
-        """What ``neighbour`` may hear about ``dests``: our best route, unless it runs through the
-        neighbour (then, if it changed, a withdrawal: poisoned reverse) or is the neighbour itself; over
-        radio only routes whose first hop is itself a radio neighbour (what only radio reaches)."""
+        """What ``target`` may hear about ``dests``, and what it must forget: our best route, unless it
+        runs through the neighbour (then, if it changed, a withdrawal: poisoned reverse) or is the
+        neighbour itself; over radio only routes whose first hop is itself a radio neighbour (what only
+        radio reaches), and withdrawals only of what was offered there (airtime). On a channel every
+        route goes out as it is: a receiver refuses a path holding itself."""
         entries: list[RouteEntry] = []
         poisoned: list[bytes] = []
         for dest in sorted(dests):
-            if dest == neighbour:
+            if dest == target:
                 continue
             route = self._best[dest][0]
-            if neighbour in route.path:
+            if isinstance(target, bytes) and target in route.path:
                 if dest in pace.pending:
                     poisoned.append(dest)
             elif len(route.path) < MAX_PATH and (not pace.radio or self._radio(route.path[0])):
                 entries.append(RouteEntry(route.cost, route.path))
-        return entries, poisoned
+        lost = [d for d in pace.pending if d not in self._best and d not in (target, self.me)]
+        if not pace.radio:
+            return entries, [*sorted(lost), *poisoned]
+        offered = {e.destination for e in entries}
+        gone = sorted(d for d in pace.offered - offered if full or d in pace.pending)
+        pace.offered.difference_update(gone)
+        pace.offered.update(offered)
+        return entries, gone
 
 
 def _head(routes: list[Route] | None) -> tuple[int, tuple[bytes, ...]] | None:

@@ -51,6 +51,9 @@ class TrustSettings:
     """The root's private key file, on the hub that approves enrolments; used by the CLI only."""
     announce_interval: float = 0.0
     """Seconds between re-broadcasts of the current signed roster; 0: never (only on a new version)."""
+    entry: tuple[str, ...] = ()
+    """Internet addresses of the municipality's relays where a hub with no neighbour there announces
+    itself (``hub.relay.route_learning``): how a new hub joins without [[peers]]."""
 
 
 class RelaySettings(Protocol):

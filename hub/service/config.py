@@ -340,9 +340,18 @@ def _trust(table: Options, base: Path) -> TrustSettings:
         raise table.error("root_key", "root_key needs root = the key's public half ('beredt root init')")
     default_interval = DEFAULT_ANNOUNCE_INTERVAL if root_key is not None else 0.0
     interval = table.number("announce_interval", default_interval, low=0)
+    entry = table.raw("entry")
+    if entry is None:
+        entry = []
+    if not isinstance(entry, list) or not all(isinstance(e, str) for e in entry):
+        raise table.error("entry", 'expected a list of addresses, e.g. entry = ["http://relae-nord:8471"]')
+    for address in entry:
+        if base_url(address) is None:
+            raise table.error("entry", f"{address!r} is no http(s) address like http://relae-nord:8471")
     table.finish()
     return TrustSettings(
         root=root,
         root_key=None if root_key is None else base / os.path.expanduser(root_key),
         announce_interval=interval,
+        entry=tuple(entry),
     )

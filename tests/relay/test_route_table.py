@@ -214,3 +214,64 @@ def test_a_lora_only_care_home_reaches_everyone_through_a_default() -> None:
     mesh.run(3600)
     assert mesh.sent_by[home]["lora"].frames <= 3
     assert mesh.sent_by[nodes[1]]["lora"].frames <= 3
+
+
+def test_radio_neighbours_on_a_channel_share_one_broadcast_and_split_horizon_is_theirs() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    for radio in (C, D, E):
+        table.neighbour_up(radio, 10, Pace(1800, 300, radio=True), channel="lora")
+    table.hear(E, RouteAnnouncement(1800, (RouteEntry(10, (nid(7),)),)), now=0, shared=True)
+    due = table.outgoing(0)
+    assert set(due) == {B, "lora"}  # one announcement for C, D and E together, none to each
+    sent = due["lora"]
+    assert sent[0].default
+    assert (E, nid(7)) in [e.path for page in sent for e in page.entries]
+
+    # E hears its own route to 7 offered back: refused without counting it, and it drops any route to
+    # 7 through A (the poisoned reverse a unicast withdrawal would have told it)
+    at_e = RouteTable(E)
+    at_e.neighbour_up(A, 10, Pace(1800, 300, radio=True), channel="lora")
+    at_e.hear(A, RouteAnnouncement(1800, (RouteEntry(10, (nid(7),)),)), now=0, shared=True)
+    assert at_e.next_hops(nid(7)) == [A]
+    assert sum(at_e.hear(A, page, now=1, shared=True) for page in sent) == 0
+    assert at_e.best(nid(7)) is None
+
+    # a fourth radio neighbour waits for the channel's gap, then everyone hears the full table once more
+    table.neighbour_up(nid(8), 10, Pace(1800, 300, radio=True, next_full=10), channel="lora")
+    assert "lora" not in table.outgoing(10)
+    assert "lora" in table.outgoing(300)
+    for radio in (C, D, E, nid(8)):
+        table.neighbour_down(radio)
+    assert "lora" not in table.outgoing(5000)  # nobody left on the channel: it goes
+
+
+def test_a_route_that_leaves_the_radio_is_withdrawn_there() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.neighbour_up(C, 10, Pace(1800, 300, radio=True), channel="lora")
+    table.neighbour_up(E, 10, Pace(1800, 300, radio=True), channel="lora")
+    table.hear(E, RouteAnnouncement(1800, (RouteEntry(10, (D,)),)), now=0, shared=True)
+    first = table.outgoing(0)["lora"]
+    assert D in [e.destination for page in first for e in page.entries]
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (D,)),)), now=1)  # cheaper now, over the internet
+    later = table.outgoing(400)["lora"]
+    assert D in [w for page in later for w in page.withdrawn]
+    assert D not in [e.destination for page in later for e in page.entries]
+
+
+def test_a_relay_with_several_lora_homes_spends_one_frame_per_announcement() -> None:
+    mesh = RouteMesh()
+    nodes = ring_with_stubs(mesh, 4, 0)
+    homes = [nid(90 + i) for i in range(5)]
+    for home in homes:
+        mesh.add_node(home)
+    mesh.run(15)
+    for home in homes:
+        mesh.link(home, nodes[1], "lora")
+    mesh.run(15)
+    assert mesh.unreached([*nodes, *homes]) == []
+    assert mesh.sent_by[nodes[1]]["lora"].frames == 1  # the relay: one broadcast heard by all five
+    mesh.run(3 * 3600)
+    assert mesh.sent_by[nodes[1]]["lora"].frames <= 2
+    assert mesh.loops([*nodes, *homes]) == []
