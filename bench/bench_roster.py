@@ -126,7 +126,7 @@ async def main() -> None:
 
             watchers = [asyncio.create_task(watch(h)) for h in hubs[1:]]
             await asyncio.sleep(0.1)
-            await staff.submit(Kind.TEXT, BROADCAST, b"floor")
+            await staff.submit(Kind.TEXT, BROADCAST, b"floor", public=True)
             floor = await _until(lambda: len(received) == len(hubs) - 1)
             for watcher in watchers:
                 await cancel_and_wait(watcher)
