@@ -336,15 +336,6 @@ class Inbound:
         frame, link, source = item.incoming.frame, item.link, item.received.source
         message_id, hops, previous = frame.id, item.incoming.hops, item.previous
         self.accepted += 1
-        if item.roster_page is not None:  # ours, or a cross-certified municipality's
-            collector, page = item.roster_page
-            collector.apply(page, frame.payload)
-        direct = frame.recipient == self.me and previous == frame.sender
-        e2e_covers_hop = direct and frame.kind is not Kind.ACK
-        if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):
-            # On a paid link the end-to-end ack to a direct neighbour doubles as the hop ack: one message
-            # of satellite credit saved per frame.
-            self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame), frame.status)
         if hops:
             self.router.track(
                 message_id,
@@ -355,6 +346,17 @@ class Inbound:
                 list(hops),
                 exclude=list(item.exclude),
             )
+        if item.roster_page is not None:  # ours, or a cross-certified municipality's: trusted at once,
+            collector, page = item.roster_page  # passed on already, saved before our hop ack says we hold it
+            adopted = collector.collect(page, frame.payload)
+            if adopted is not None:
+                await collector.save(adopted)
+        direct = frame.recipient == self.me and previous == frame.sender
+        e2e_covers_hop = direct and frame.kind is not Kind.ACK
+        if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):
+            # On a paid link the end-to-end ack to a direct neighbour doubles as the hop ack: one message
+            # of satellite credit saved per frame.
+            self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame), frame.status)
         if item.for_me:
             await self._for_me(frame, link, source)
         self._learn(frame, item.signer, link, item.received)

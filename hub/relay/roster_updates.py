@@ -20,6 +20,7 @@ tells which collector a page belongs to. A child goes, file and all, when our ro
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -79,6 +80,7 @@ class RosterUpdates:
         self.payloads: list[bytes] = []
         """The pages of the version held, as signed by the root: what the hub announces."""
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
+        self._saving = asyncio.Lock()
         self.on_revoked: Callable[[bytes], None] | None = None
         """Told each node a newly applied version revokes (the hub reports what is queued to it)."""
         self.on_adopted: Callable[[RosterVersion], None] | None = None
@@ -157,25 +159,42 @@ class RosterUpdates:
 
     def apply(self, page: RosterPage, payload: bytes) -> bool:
         """Hold ``page`` of a newer version; once every page is held, trust that version and save it.
-        True if the roster moved forward."""
+        True if the roster moved forward. Saves on the caller's thread: the hub uses ``collect`` and
+        ``save`` instead."""
+        payloads = self.collect(page, payload)
+        if payloads is None:
+            return False
+        write_signed(self.path, payloads)
+        return True
+
+    def collect(self, page: RosterPage, payload: bytes) -> list[bytes] | None:
+        """Hold ``page`` of a newer version; once every page is held, trust that version at once and
+        return its pages for ``save``. None if the roster did not move."""
         number = page.version.version
         if number <= self.version:
-            return False
+            return None
         held = next(iter(self._pending.values()), None)
         if held is not None and (held[0].version.version, held[0].count) != (number, page.count):
             if held[0].version.version > number:
-                return False  # a still newer version is being collected
+                return None  # a still newer version is being collected
             self._pending.clear()
         self._pending[page.index] = (page, payload)
         if len(self._pending) < page.count:
-            return False
+            return None
         pages = sorted(self._pending.values(), key=lambda held: held[0].index)
         self._pending.clear()
         version = assemble([p for p, _ in pages])
         payloads = [payload for _, payload in pages]
-        write_signed(self.path, payloads)
         self._adopt(version, payloads)
-        return True
+        return payloads
+
+    async def save(self, payloads: list[bytes]) -> None:
+        """Write a version ``collect`` adopted to the data folder, in a thread: its two fsyncs would
+        otherwise stop the hub, and every frame it is passing on, while the disk works. A version
+        superseded before its turn is not written; the newer one's own ``save`` writes that."""
+        async with self._saving:
+            if payloads is self.payloads:
+                await asyncio.to_thread(write_signed, self.path, payloads)
 
     def _adopt(self, version: RosterVersion, payloads: list[bytes]) -> None:
         self.payloads = payloads
