@@ -112,3 +112,34 @@ def test_clear_refusals_for_a_missing_or_exposed_key_and_a_bad_trust_table(
     orphan = _config(tmp_path, "orphan", "staff", {"root_key": str(key)})
     assert main(["id", "-c", str(orphan)]) == 2
     assert "root_key needs root" in capsys.readouterr().err
+
+
+def test_enrol_writes_the_entry_points_into_the_config_and_refuses_bad_or_conflicting_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, root = _root(tmp_path, capsys)
+    relay = "http://relae-nord.kommune.dk:8471"
+    fresh = _config(tmp_path, "fresh", "care-home", {})
+    assert main(["enrol", "-c", str(fresh), "--root", root, "--entry", relay, "--entry", relay]) == 0
+    trust = config_module.load(fresh).trust
+    assert (trust.root, trust.entry) == (root, (relay,))
+    capsys.readouterr()
+
+    # a hub that has its root already: the entry points go into its [trust] table, comments kept
+    rooted = _config(tmp_path, "rooted", "care-home", {"root": root})
+    rooted.write_text("# Solbakken\n" + rooted.read_text())
+    assert main(["enrol", "-c", str(rooted), "--entry", relay, "--entry", "https://relae-syd:8471"]) == 0
+    assert config_module.load(rooted).trust.entry == (relay, "https://relae-syd:8471")
+    assert rooted.read_text().startswith("# Solbakken\n")
+    assert main(["enrol", "-c", str(rooted), "--entry", relay, "--entry", "https://relae-syd:8471"]) == 0
+    capsys.readouterr()
+    assert main(["enrol", "-c", str(rooted), "--entry", "http://andet:8471"]) == 2
+    assert "other entry points" in capsys.readouterr().err
+
+    bad = _config(tmp_path, "bad", "care-home", {})
+    assert main(["enrol", "-c", str(bad), "--root", root, "--entry", "relae-nord:8471"]) == 2
+    assert "no http(s) address" in capsys.readouterr().err
+    assert config_module.load(bad).trust.root is None, "nothing is written when one argument is bad"
+    broken = _config(tmp_path, "broken", "care-home", {"root": root, "entry": "http://x:1"})
+    assert main(["id", "-c", str(broken)]) == 2
+    assert "trust.entry: expected a list" in capsys.readouterr().err
