@@ -20,6 +20,7 @@ from typing import Any
 
 from hub.cli.remote import load_config, print_table
 from hub.console.logbook import LogBook
+from hub.console.logbook_export import export_csv, export_html
 from hub.console.service import CONSOLE_DB
 from hub.console.users import Role, Users
 from hub.core.clock import SystemClock
@@ -96,7 +97,7 @@ async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
     book = await LogBook.open(db, SystemClock(), node)
     try:
         if args.action == "export":
-            sys.stdout.write(await book.export_csv() if args.format == "csv" else await book.export_html())
+            sys.stdout.write(await export_csv(book) if args.format == "csv" else await export_html(book))
             return 0
         anchor = None
         if args.anchor:

@@ -29,6 +29,7 @@ from hub.console import enrolment, exercise_report, exercises, rollcall_rows, st
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.exercises import EXERCISE_KEY
 from hub.console.logbook import EXERCISE_MARK, EntryType
+from hub.console.logbook_export import export_csv, export_html
 from hub.console.messages import local_zone
 from hub.console.options import ConsoleOptions
 from hub.console.service import Console, ConsoleEvent
@@ -543,12 +544,12 @@ async def _log_entry(request: web.Request, console: Console, session: Session) -
 
 
 async def _logbook_html(request: web.Request, console: Console, session: Session) -> web.Response:
-    report = await console.logbook.export_html(title=f"Logbog – {console.hub.identity.name}", tz=LOCAL)
+    report = await export_html(console.logbook, title=f"Logbog – {console.hub.identity.name}", tz=LOCAL)
     return web.Response(text=report, content_type="text/html")
 
 
 async def _logbook_csv(request: web.Request, console: Console, session: Session) -> web.Response:
-    report = await console.logbook.export_csv(tz=LOCAL)
+    report = await export_csv(console.logbook, tz=LOCAL)
     return web.Response(text=report, content_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="logbog.csv"'})  # fmt: skip
 
