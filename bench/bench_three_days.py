@@ -8,6 +8,8 @@ answer each roll-call with a status carrying its request id. Phases:
 1. history, accelerated: ``--rounds`` rounds of a status from each of the 80 homes (three days at one
    every 5 minutes is 864 rounds, 69,120 statuses), with a broadcast sitrep every 12 rounds (one an
    hour) and a roll-call every ``--rounds // rollcalls`` rounds, through the console's own API.
+   Then the bench waits until a checkpoint has copied the history's WAL into each database (the store
+   copies every 5 minutes), and measures ``--settle`` seconds of quiet.
 2. the real rate for ``--real`` seconds (80 statuses per 5 minutes), with one console client that
    behaves as the browser does: it holds the live event stream and patches what an event carries (the
    changed board rows, roll-calls and messages of a batch; log-book entries) with no fetch, fetches what
@@ -395,6 +397,18 @@ async def flood(seconds: float, homes: Homes) -> int:
     return sum(counts)
 
 
+async def checkpointed(data: Path, since: float, limit: float) -> float:
+    """Wait (at most ``limit`` seconds) until store.db and console.db were both written after ``since``: in
+    WAL mode only a checkpoint writes the database file itself. Returns the seconds waited."""
+    start = time.monotonic()
+    files = [data / "store.db", data / "console.db"]
+    for _ in range(int(limit)):  # polled: a file's mtime has no event to wait on
+        if all(f.stat().st_mtime > since for f in files):
+            break
+        await asyncio.sleep(1)
+    return time.monotonic() - start
+
+
 def downs(hub: HubProcess) -> int:
     text = (hub.dir / "hub.log").read_text(errors="replace")
     return text.count("-> down")
@@ -429,8 +443,10 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         )
 
         # what the history left behind (resends, acks, the WAL copied into the database) is not the real
-        # rate's cost
-        print(f"  settling for {args.settle:g} s", flush=True)
+        # rate's cost: wait until a checkpoint of each database has copied it, then measure the quiet
+        print("  waiting for both databases' checkpoints after the history ...", flush=True)
+        waited = await checkpointed(hub.dir / "data", time.time(), args.checkpoint_wait)
+        print(f"  {waited:.0f} s; settling for {args.settle:g} s", flush=True)
         await asyncio.sleep(args.settle / 2)
         cpu0, w0, t0 = proc.cpu(), proc.written(), time.monotonic()
         await asyncio.sleep(args.settle / 2)
@@ -577,6 +593,12 @@ def main() -> None:
     parser.add_argument("--rollcalls", type=int, default=30, help="roll-calls during the history")
     parser.add_argument("--real", type=float, default=300.0, help="seconds at the real rate, console open")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds of quiet after the history")
+    parser.add_argument(
+        "--checkpoint-wait",
+        type=float,
+        default=400.0,
+        help="at most this many seconds for the checkpoints that copy the history's WAL (before the quiet)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print the time of every round")
     parser.add_argument("--flood", type=float, default=30.0, help="seconds of flood")
     args = parser.parse_args()

@@ -11,6 +11,13 @@ is caught by checking an anchor (a seq and hash printed on an earlier report, or
 ``verify(anchor=...)``. SQLite triggers refuse UPDATE and DELETE, so accidents fail loudly; a deliberate
 forger with file access is caught by the chain, not stopped by the triggers.
 
+Durability: an entry is committed when ``append`` returns. Entries a person writes, and every entry by
+default, are fsynced at once (``synchronous=FULL``). The entries that record received messages are
+written with ``durable=False`` (``synchronous=NORMAL``): they survive a crash of the process at once,
+and a power cut once the next durable entry or ``sync`` (a checkpoint, every few minutes) has run; the
+messages themselves are durable in the store before they are acknowledged. At a status every few seconds
+this saves an fsync, and the half-page of WAL it rewrites, per status.
+
 The work per view does not grow with the book: ``page`` reads a window of entries newest first by seq,
 and ``verify_new`` remembers the head it last verified and checks only the entries after it (and that
 the remembered head is still there, unchanged). The full walk, ``verify``, is for audits and reports.
@@ -30,7 +37,7 @@ from typing import Any
 import aiosqlite
 
 from hub.console import logbook_archive as archive
-from hub.core.clock import Clock
+from hub.core.clock import PLAUSIBLE_EPOCH, Clock
 from hub.core.errors import StoreError
 
 GENESIS = bytes(32)
@@ -135,6 +142,7 @@ class LogBook:
         self._verified: tuple[int, bytes] = (0, GENESIS)
         """The newest (seq, hash) whose chain back to the genesis has been checked by this process."""
         self._archived: tuple[int, bytes] | None = None  # see _archived_head
+        self._synchronous = "FULL"  # SQLite's default; see append_many
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock, node: str) -> LogBook:
@@ -179,8 +187,11 @@ class LogBook:
         (entry,) = await self.append_many([(type, text, author)])
         return entry
 
-    async def append_many(self, items: Sequence[tuple[EntryType, str, str]]) -> list[LogEntry]:
-        """Add (type, text, author) entries in order with one commit: busy hours cost one fsync per batch."""
+    async def append_many(
+        self, items: Sequence[tuple[EntryType, str, str]], *, durable: bool = True
+    ) -> list[LogEntry]:
+        """Add (type, text, author) entries in order with one commit: busy hours cost one fsync per batch,
+        and with ``durable=False`` none (see the module docstring)."""
         if self._closed:
             raise StoreError("log book is closed")
         for _, text, _ in items:
@@ -189,6 +200,10 @@ class LogBook:
         entries: list[LogEntry] = []
         async with self._lock:
             try:
+                wanted = "FULL" if durable else "NORMAL"
+                if wanted != self._synchronous:
+                    await self._db.execute(f"PRAGMA synchronous={wanted}")
+                    self._synchronous = wanted
                 # the write lock before the head is read: another writer on this file (a console still
                 # closing while its successor starts) waits instead of taking the same seq
                 await self._db.execute("BEGIN IMMEDIATE")
@@ -209,6 +224,13 @@ class LogBook:
                 await self._db.rollback()
                 raise StoreError(f"log book append failed: {exc}") from exc
         return entries
+
+    async def sync(self) -> None:
+        """Make every entry durable: a PASSIVE checkpoint fsyncs the WAL and copies it into the database."""
+        try:
+            await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except aiosqlite.Error as exc:
+            raise StoreError(f"log book sync failed: {exc}") from exc
 
     async def entries(self, *, since: int = 0, limit: int = -1) -> list[LogEntry]:
         """Entries with seq > ``since`` in seq order (all of them unless ``limit``), archived ones first."""
@@ -237,10 +259,13 @@ class LogBook:
             self._archived = found or (0, GENESIS)
         return None if self._archived is None or not self._archived[0] else self._archived
 
-    async def rotate(self, keep: int, most: int = 10_000) -> int:
-        """Move the oldest live entries, all but the newest ``keep`` (at most ``most`` at a time), into a new
-        archive segment; returns how many moved. The entries moved are checked to chain on from the
-        archive first: a broken chain is a ``StoreError`` and nothing moves."""
+    async def rotate(self, keep: int, most: int = 10_000, *, older_than: int | None = None) -> int:
+        """Move the oldest live entries into a new archive segment (at most ``most`` at a time): all but the
+        newest ``keep``, and with ``older_than`` (Unix seconds) also every entry up to the newest one written
+        before it, except the newest ``MAX_PAGE`` (the log-book tab always has a page to show). Entries
+        stamped before ``PLAUSIBLE_EPOCH`` (a clock not yet set) do not count as old. Returns how many
+        moved. The entries moved are checked to chain on from the archive first: a broken chain is a
+        ``StoreError`` and nothing moves."""
         if self.archive is None or keep < 1:
             raise ValueError("rotate: needs an archive folder and keep >= 1")
         folder = self.archive
@@ -248,9 +273,11 @@ class LogBook:
             found = await asyncio.to_thread(archive.head, folder)
             seq, previous = found or (0, GENESIS)
             async with self._db.execute(
-                f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? AND seq <= (SELECT max(seq) FROM logbook) - ?"
+                f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? AND seq <= max((SELECT max(seq) FROM logbook)"
+                " - ?, min((SELECT max(seq) FROM logbook) - ?,"
+                " coalesce((SELECT max(seq) FROM logbook WHERE time < ? AND time >= ?), 0)))"
                 " ORDER BY seq LIMIT ?",
-                (seq, keep, most),
+                (seq, keep, MAX_PAGE, older_than or 0, PLAUSIBLE_EPOCH, most),
             ) as cur:
                 rows = [(*raw[:6], bytes(raw[6])) for raw in await cur.fetchall()]
             for raw in rows:

@@ -1,6 +1,7 @@
 """Upkeep of the console's log book, run by the console's tick.
 
-Archiving: entries beyond the newest ``keep`` move to archive segments (``hub.console.logbook``).
+Archiving: entries beyond the newest ``keep``, and entries older than ``max_age`` (``[console]
+logbook_live_days``), move to archive segments (``hub.console.logbook``).
 Witnessed heads: the console sends its log book's newest number and hash to witnesses (the staff
 hubs in its roster, unless configured), who keep it in their own log books, so a book rewritten later
 (a stolen Pi, every hash recomputed) no longer matches what they hold."""
@@ -55,7 +56,8 @@ class Witness:
         self.last = head
 
 
-async def archive_old(logbook: LogBook, keep: int) -> None:
-    """Keep the live log book at ``keep`` entries: older ones go to archive segments, a batch at a time."""
-    while await logbook.rotate(keep=keep):
+async def archive_old(logbook: LogBook, keep: int, max_age: float, now: float) -> None:
+    """Keep the live log book at ``keep`` entries written within ``max_age`` seconds before ``now`` (but
+    at least a page of them): the rest go to archive segments, a batch at a time."""
+    while await logbook.rotate(keep=keep, older_than=int(now - max_age)):
         pass

@@ -19,7 +19,10 @@ class ConsoleOptions:
     late_window: float = (
         12 * 3600.0
     )  # a roll-call nobody waits on any more is closed this long after its deadline
-    board_save_interval: float = 60.0  # changed board rows are saved this often (and at a clean stop)
+    board_save_interval: float = 300.0  # changed board rows are saved this often (and at a clean stop)
+    logbook_sync_interval: float = 300.0
+    """How often the log book's entries of received messages, written without an fsync of their own, are
+    made durable (``LogBook.sync``): what a power cut can lose of them."""
     contact_interval: float = 3600.0
     """An institution silent for longer than this is flagged on the board (roll-calls and status reports
     are expected at least this often)."""
@@ -36,3 +39,6 @@ class ConsoleOptions:
     """Node ids that keep this hub's log-book heads; None: the staff hubs in the roster (not this one)."""
     logbook_live_entries: int = 20_000
     """Log-book entries kept in console.db; older ones move to archive segments (``logbook_archive``)."""
+    logbook_live_age: float = 7 * 86400.0
+    """Seconds an entry stays in console.db at most (``[console] logbook_live_days``); then it moves to an
+    archive segment too, except the newest page of entries."""

@@ -421,7 +421,8 @@ class Console:
                 if notes:
                     # the log book first: whatever the board shows is already on record, and a failed
                     # commit leaves the batch unseen, to be read again at the next event
-                    logged = await self.logbook.append_many(notes)
+                    # the messages are durable in the store: their entries need no fsync of their own
+                    logged = await self.logbook.append_many(notes, durable=False)
                 answered: list[tuple[str, Target]] = []
                 for message, item in zip(fresh, items, strict=True):
                     self._remember(message)
@@ -508,6 +509,7 @@ class Console:
         """Roll-calls due now, and the saves that wait for a quiet moment."""
         loop = asyncio.get_running_loop()
         next_board_save = loop.time() + self.options.board_save_interval
+        next_sync = loop.time() + self.options.logbook_sync_interval
         next_rotation = loop.time()
         next_witness = loop.time() + self.options.witness_interval  # a fresh start has nothing to witness yet
         while True:
@@ -515,13 +517,21 @@ class Console:
             if loop.time() >= next_board_save:
                 next_board_save = loop.time() + self.options.board_save_interval
                 await guarded(self.save_board(), "save the status board")
+            if loop.time() >= next_sync:
+                next_sync = loop.time() + self.options.logbook_sync_interval
+                await guarded(self.logbook.sync(), "sync the log book")
             if loop.time() >= next_witness:
                 next_witness = loop.time() + self.options.witness_interval
                 await self.witness.send_head()
             if loop.time() >= next_rotation:
                 next_rotation = loop.time() + self.options.archive_purge_interval
                 await guarded(
-                    archive_old(self.logbook, self.options.logbook_live_entries),
+                    archive_old(
+                        self.logbook,
+                        self.options.logbook_live_entries,
+                        self.options.logbook_live_age,
+                        self.hub.clock.time(),
+                    ),
                     "archive old log-book entries",
                 )
             await self.rollcall_flow.tick()

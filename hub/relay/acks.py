@@ -6,6 +6,12 @@ forwarded. End-to-end acks tell the originator "the recipient has it"; they are 
 stored and routed back like any other. Both collect ids for a short delay and go out as one frame per
 destination, carrying the highest priority among what they acknowledge.
 
+An end-to-end ack to an origin nothing was acknowledged to within the last ``e2e_delay`` is made at once
+instead (``reply_now``) and stored in the same transaction as the message it acknowledges: at a status
+every few seconds that is one commit per status instead of two, and the ack leaves without the delay.
+Later messages from that origin within ``e2e_delay`` are batched as before, so a burst costs one ack
+more than it did, not one per message.
+
 Each link has its own hop-ack loop: a hop ack waiting for an Iridium session or a LoRa duty-cycle slot
 must not hold back the internet's, or the internet's senders time out and fail over for nothing.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +29,7 @@ from hub.core.errors import BeredtError, ProtocolError, TransportError
 from hub.core.frame import BROADCAST, ID_SIZE, Kind, Priority, Status
 from hub.core.identity import Identity
 from hub.relay.links import LinkSet
+from hub.relay.store_records import Incoming
 
 log = logging.getLogger("beredt.acks")
 
@@ -48,17 +56,30 @@ class _Batch:
 
 
 Submit = Callable[[Kind, bytes, bytes, Priority, int, Status], Awaitable[bytes]]
+Prepare = Callable[[Kind, bytes, bytes, Priority, int, Status], Incoming]
+REPLIED_KEPT = 1024  # origins remembered for reply_now before the stale ones are forgotten
 
 
 class AckBatcher:
     def __init__(
-        self, identity: Identity, links: LinkSet, clock: Clock, submit: Submit, e2e_delay: float
+        self,
+        identity: Identity,
+        links: LinkSet,
+        clock: Clock,
+        submit: Submit,
+        e2e_delay: float,
+        *,
+        prepare: Prepare | None = None,
     ) -> None:
         self.identity = identity
         self.links = links
         self.clock = clock
         self.submit = submit
         self.e2e_delay = e2e_delay
+        self.prepare = prepare
+        """Signs and routes an ack without storing it (``reply_now``); None: every ack is batched."""
+        self._replied: dict[tuple[bytes, Status], float] = {}
+        """(origin, CAP status) -> when an ack was last made at once for it (monotonic)."""
         self._hop: dict[str, dict[tuple[str, bytes, Status], _Batch]] = {
             link: {} for link in links.transports
         }
@@ -103,6 +124,31 @@ class AckBatcher:
         batch.priority = max(batch.priority, priority)
         batch.ttl_minutes = max(batch.ttl_minutes, min(remaining_minutes, 0xFFFF))
         self._e2e_ready.set()
+
+    def reply_now(
+        self, origin: bytes, message_id: bytes, priority: Priority, remaining_minutes: int, status: Status
+    ) -> Incoming | None:
+        """The end-to-end ack of ``message_id`` alone, signed and routed, for the caller to store with the
+        message and send once both are committed; None when acks to ``origin`` are being batched (or it
+        cannot be made now): then the caller uses ``e2e_ack``."""
+        key, now = (origin, status), self.clock.monotonic()
+        if (
+            self.prepare is None
+            or key in self._e2e
+            or now - self._replied.get(key, -math.inf) < self.e2e_delay
+        ):
+            return None
+        ttl = max(HOP_ACK_TTL_MINUTES, min(remaining_minutes, 0xFFFF))
+        try:
+            out = self.prepare(Kind.ACK, origin, encode_ids([message_id]), priority, ttl, status)
+        except BeredtError as exc:
+            log.info("end-to-end ack to %s left to the batch: %s", origin.hex(), exc)
+            return None
+        if len(self._replied) >= REPLIED_KEPT:
+            self._replied = {k: t for k, t in self._replied.items() if now - t < self.e2e_delay}
+        self._replied[key] = now
+        self.e2e_acks_sent += 1
+        return out
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:

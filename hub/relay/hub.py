@@ -51,6 +51,7 @@ from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
 from hub.relay.settings import RelaySettings
 from hub.relay.store import Store
+from hub.relay.store_records import Incoming
 from hub.relay.time_challenge import TimeChallenges
 from hub.relay.timesync import NeighbourTime
 
@@ -159,7 +160,12 @@ class Hub:
             learned=self.routes.next_hops,
         )
         self.acks = AckBatcher(
-            self.identity, self.links, self.clock, self._submit_ack, config.timing.e2e_ack_delay
+            self.identity,
+            self.links,
+            self.clock,
+            self._submit_ack,
+            config.timing.e2e_ack_delay,
+            prepare=self._prepare,
         )
         self.inbound = Inbound(
             me=self.node_id,
@@ -364,8 +370,10 @@ class Hub:
         status: Status = Status.ACTUAL,
         public: bool = False,
         via: str | None = None,
+        durable: bool = True,
     ) -> bytes:
-        """Sign, store durably and queue a message; return its id once it is safe on disk.
+        """Sign, store durably and queue a message; return its id once it is safe on disk (or, with
+        ``durable=False``, once it is committed: see ``hub.relay.store``).
 
         A kind that may carry personal data is sealed to its recipients (every reader in the roster for a
         broadcast) unless ``public``; ``SealError`` if it cannot be. ``via`` names a link to try first when
@@ -374,6 +382,50 @@ class Hub:
             raise RoutingError(
                 f"ingen forbindelse ved navn {via!r}; forbindelser: {', '.join(self.links.transports)}"
             )
+        to_self = recipient == self.node_id
+        out = self._prepare(kind, recipient, payload, priority, ttl_minutes, status, public=public)
+        frame, wire, hops = out.frame, out.wire, list(out.hops)
+        await self.store.accept(
+            frame,
+            wire,
+            hops=hops,
+            local=True,
+            for_me=to_self,
+            via=None,
+            now=self.clock.time(),
+            durable=durable,
+        )
+        if to_self:  # in this hub's own inbox, as if received: nothing to route
+            event = MessageReceived(
+                frame.id.hex(), self.node_id.hex(), kind.name.lower(), "local", priority.name.lower()
+            )
+            self.events.publish(event)
+            return frame.id
+        self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
+        if kind not in (Kind.ACK, Kind.ROSTER):  # the hub's own traffic: no one's outbox or log book
+            self.events.publish(
+                MessageSent(
+                    frame.id.hex(),
+                    recipient.hex(),
+                    kind.name.lower(),
+                    priority.name.lower(),
+                    status.name.lower(),
+                )
+            )
+        return frame.id
+
+    def _prepare(
+        self,
+        kind: Kind,
+        recipient: bytes,
+        payload: bytes,
+        priority: Priority,
+        ttl_minutes: int | None,
+        status: Status,
+        *,
+        public: bool = False,
+    ) -> Incoming:
+        """A message of this hub's, sealed if it may carry personal data, signed and routed; not stored."""
         self._check_may_send(kind)
         to_self = recipient == self.node_id
         hops = [] if to_self else self.router.delivery_hops(recipient)
@@ -399,28 +451,7 @@ class Hub:
             sealed=sealed,
             nonce=context.nonce,
         )
-        wire = frame.encode()
-        await self.store.accept(
-            frame, wire, hops=hops, local=True, for_me=to_self, via=None, now=self.clock.time()
-        )
-        if to_self:  # in this hub's own inbox, as if received: nothing to route
-            event = MessageReceived(
-                frame.id.hex(), self.node_id.hex(), kind.name.lower(), "local", priority.name.lower()
-            )
-            self.events.publish(event)
-            return frame.id
-        self.router.track(frame.id, wire, recipient, priority, frame.expires, hops, prefer=via)
-        if kind not in (Kind.ACK, Kind.ROSTER):  # the hub's own traffic: no one's outbox or log book
-            self.events.publish(
-                MessageSent(
-                    frame.id.hex(),
-                    recipient.hex(),
-                    kind.name.lower(),
-                    priority.name.lower(),
-                    status.name.lower(),
-                )
-            )
-        return frame.id
+        return Incoming(frame, frame.encode(), tuple(hops), local=True, for_me=to_self, via=None)
 
     async def submit_group(
         self,
@@ -527,7 +558,12 @@ class Hub:
     async def _submit_ack(
         self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int, status: Status
     ) -> bytes:
-        return await self.submit(kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status)
+        # An end-to-end ack is made only after the message it acknowledges is durable. Its own commit is
+        # fsynced with the next durable one: a power cut before that loses the ack, as a cut a moment
+        # before it was made would.
+        return await self.submit(
+            kind, recipient, payload, priority=priority, ttl_minutes=ttl, status=status, durable=False
+        )
 
     def subscribe(self) -> AsyncIterator[HubEvent]:
         return self.events.subscribe()

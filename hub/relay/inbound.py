@@ -4,7 +4,8 @@
       -> hop ack? settle our deliveries, done
       -> seen before? count as replayed, ack again (the sender missed our ack), done
       -> for us / broadcast / to forward? (no route -> refuse, so the sender tries another way)
-      -> durable commit -> hop ack to the sender -> track onward deliveries, notify, ack -> learn from it
+      -> durable commit (with its end-to-end ack, when one is made at once: ``AckBatcher.reply_now``)
+      -> hop ack to the sender -> track onward deliveries, notify, ack -> learn from it
 
 Frames read together from a link are worked as a batch (``handle_batch``): each is checked on its own and
 in order, then the batch's new messages are committed in one transaction, and every step after the
@@ -117,10 +118,16 @@ class Inbound:
                     pending.append(item)
             if not pending:
                 return
-            outcome = await self.store.accept_many([item.incoming for item in pending], self.clock.time())
+            # each message, then its end-to-end ack if one was made at once: one transaction. A message
+            # with an ack is for us and takes no quota, so it fails only with the whole commit, ack and all.
+            stored = [m for item in pending for m in (item.incoming, item.reply) if m is not None]
+            errors = iter(await self.store.accept_many(stored, self.clock.time()))
         finally:
             self._accepting.difference_update(item.incoming.frame.id for item in pending)
-        for item, error in zip(pending, outcome, strict=True):
+        for item in pending:
+            error = next(errors)
+            if item.reply is not None and next(errors) is not None:
+                item = dataclasses.replace(item, reply=None)  # no room for it: the batch path says why
             if error is not None:
                 log.error(
                     "could not store %s from %s: %s; the sender will retry",
@@ -326,10 +333,15 @@ class Inbound:
             self.exercise.apply(frame)
         wire = frame.with_hops(frame.hops + 1).encode() if hops else data
         for_people = for_me and frame.kind not in _NOT_FOR_PEOPLE
+        reply = None
+        if frame.recipient == self.me and for_people:
+            reply = self.acks.reply_now(
+                frame.sender, message_id, frame.priority, self._ack_minutes(frame), frame.status
+            )
         self._accepting.add(message_id)
         # the hub's clock stamps it, as for what it sends: one timeline in the store
         incoming = Incoming(frame, wire, hops, local=False, for_me=for_people, via=link)
-        return _Pending(incoming, signer, link, received, previous, exclude, for_me, roster_page)
+        return _Pending(incoming, signer, link, received, previous, exclude, for_me, roster_page, reply)
 
     async def _committed(self, item: _Pending) -> None:
         """A message just committed: hop ack it, pass it on, announce or act on it, learn from it."""
@@ -358,10 +370,10 @@ class Inbound:
             # of satellite credit saved per frame.
             self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame), frame.status)
         if item.for_me:
-            await self._for_me(frame, link, source)
+            await self._for_me(frame, link, source, item.reply)
         self._learn(frame, item.signer, link, item.received)
 
-    async def _for_me(self, frame: Frame, link: str, source: str) -> None:
+    async def _for_me(self, frame: Frame, link: str, source: str, reply: Incoming | None) -> None:
         message_id = frame.id
         if frame.kind is Kind.ACK:
             await self._e2e_ack(frame, link, source)
@@ -381,9 +393,17 @@ class Inbound:
                 frame.priority.name.lower(),
             )
         )
-        if frame.recipient == self.me:
-            remaining = max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
-            self.acks.e2e_ack(frame.sender, message_id, frame.priority, remaining, frame.status)
+        if reply is not None:  # committed with the message: it goes now
+            ack = reply.frame
+            self.router.track(ack.id, reply.wire, ack.recipient, ack.priority, ack.expires, list(reply.hops))
+        elif frame.recipient == self.me:
+            self.acks.e2e_ack(
+                frame.sender, message_id, frame.priority, self._ack_minutes(frame), frame.status
+            )
+
+    def _ack_minutes(self, frame: Frame) -> int:
+        """How long an end-to-end ack of ``frame`` lives: as long as the frame still would."""
+        return max(10, int((frame.expires - self.clock.time()) // 60)) if self.clock.trusted else 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +418,8 @@ class _Pending:
     exclude: tuple[bytes, ...]
     for_me: bool
     roster_page: tuple[RosterUpdates, RosterPage] | None
+    reply: Incoming | None = None
+    """The end-to-end ack made at once (``AckBatcher.reply_now``), committed with the message."""
 
 
 def _ack_priority(frame: Frame) -> Priority:

@@ -5,9 +5,16 @@ Durability promise: ``accept`` returns only after the message and its delivery r
 cheap on an SD card, writes are *group-committed*: every write that arrives while a commit is under way
 joins the next transaction, and each caller is answered after the commit that holds its write. State
 updates that need not block the caller (a delivery marked sent or acked) go through the same queue
-without waiting; losing one in a crash only means a frame is sent again and deduplicated downstream.
+without waiting, and wait up to ``background_delay`` for company; losing one in a crash only means a
+frame is sent again and deduplicated downstream.
 
-Disk: the WAL is copied back every minute by a PASSIVE checkpoint beside the writer (``store_upkeep``);
+Only a transaction that holds a durable write is fsynced: one of nothing but state updates and
+``durable=False`` accepts (the hub's own end-to-end acks) commits with ``synchronous=NORMAL``, which
+in WAL mode survives a crash of the process and is fsynced by the next durable commit or checkpoint; a
+power cut before that loses it (an end-to-end ack is then not sent, as if the cut came a moment
+earlier). Each fsync of a half-written WAL page writes that page again, so fewer fsyncs write less.
+
+Disk: the WAL is copied back every few minutes by a PASSIVE checkpoint beside the writer (``store_upkeep``);
 when it passes ``WAL_TRUNCATE_AT``, a TRUNCATE checkpoint waits for a gap between commits and empties it.
 ``journal_size_limit`` shrinks the file back after it was reset. Finished messages are purged in batches
 of ``PURGE_BATCH`` (each its own short transaction, so accepts are not held up), and a store created by
@@ -57,6 +64,10 @@ log = logging.getLogger("beredt.store")
 
 PURGE_BATCH = 500
 """Finished messages deleted per transaction: a short pause for the writer, not one long one."""
+BACKGROUND_DELAY = 5.0
+"""Seconds a commit of nothing but state updates waits for company: at a received status every few seconds
+(80 care homes every 5 minutes), the updates of one status's end-to-end ack (sent, hop-acked, retired)
+ride on the next status's commit instead of a commit of their own."""
 PAGE_SIZE = 1024
 """Bytes per page of a store made now: a commit writes each page it changed whole, and most of ours change
 a small row of each table and index (an older store keeps 4096)."""
@@ -110,6 +121,8 @@ _INSERT_MESSAGE = (
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_DELIVERY = "INSERT OR IGNORE INTO deliveries(message_id, hop, state, updated) VALUES (?,?,?,?)"
+_Queued = tuple[list[_Write], "asyncio.Future[None] | None", bool]
+"""Writes, the future of whoever awaits them (None: nobody), and whether they must be fsynced."""
 _UPDATE_DELIVERY = (
     "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
     " WHERE message_id=? AND hop=?"
@@ -131,10 +144,13 @@ class Store:
         self.quarantined = 0
         """Damaged messages moved aside since the store was made (see ``_quarantine_damaged``)."""
         self.commits = 0
-        self.background_delay = 0.25
+        self.background_delay = BACKGROUND_DELAY
+        self.syncs = 0
+        """Commits that were fsynced (``commits`` counts them all)."""
+        self._synchronous = "FULL"
         self.on_evicted: Callable[[list[bytes]], None] = lambda ids: None
         """Set by the router to drop evicted messages from its queues."""
-        self._queue: asyncio.Queue[tuple[list[_Write], asyncio.Future[None] | None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.upkeep = WalUpkeep(path)
         self._checkpointer: asyncio.Task[None] | None = None
@@ -276,7 +292,7 @@ class Store:
         await cancel_and_wait(self._checkpointer)
         if self._writer is not None:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            await self._queue.put(([], done))
+            await self._queue.put(([], done, True))
             await done
             await cancel_and_wait(self._writer)
         await self._db.close()
@@ -287,8 +303,8 @@ class Store:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            # Background-only updates wait briefly for company: fewer commits, less SD-card wear. A write
-            # somebody awaits ends the wait at once.
+            # Background-only updates wait for company: fewer commits, less SD-card wear. A write somebody
+            # awaits ends the wait at once.
             deadline = loop.time() + self.background_delay
             while batch[-1][1] is None and (remaining := deadline - loop.time()) > 0:
                 try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop an item it already got
@@ -301,25 +317,34 @@ class Store:
                 batch.append(self._queue.get_nowait())
             error: BaseException | None = None
             try:
+                await self._synchronous_for(any(durable for _, _, durable in batch))
                 for sql, rows in _grouped(batch):
                     await self._db.executemany(sql, rows)
                 await self._db.commit()
                 self.commits += 1
+                self.syncs += self._synchronous == "FULL"
             except sqlite3.Error as exc:
                 error = self._map_error(exc)
                 try:
                     await self._db.rollback()
                 except sqlite3.Error:
                     log.exception("rollback failed")
-            for _, future in batch:
+            for _, future, _ in batch:
                 if future is None or future.done():
                     continue
                 if error is None:
                     future.set_result(None)
                 else:
                     future.set_exception(error)
-            if error is not None and any(f is None for _, f in batch):
+            if error is not None and any(f is None for _, f, _ in batch):
                 log.error("store: background state update lost: %s", error)
+
+    async def _synchronous_for(self, durable: bool) -> None:
+        """FULL (fsync at commit) for a transaction that holds a durable write, NORMAL for the rest."""
+        wanted = "FULL" if durable else "NORMAL"
+        if wanted != self._synchronous:
+            await self._db.execute(f"PRAGMA synchronous={wanted}")
+            self._synchronous = wanted
 
     @staticmethod
     def _map_error(exc: sqlite3.Error) -> StoreError:
@@ -328,16 +353,16 @@ class Store:
             return StoreFull(f"disk or database full: {text}")
         return StoreError(text)
 
-    async def _write(self, writes: list[_Write]) -> None:
+    async def _write(self, writes: list[_Write], *, durable: bool = True) -> None:
         if self._closed:
             raise StoreError("store is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((writes, future))
+        await self._queue.put((writes, future, durable))
         await future
 
     def _write_later(self, writes: list[_Write]) -> None:
         if not self._closed:
-            self._queue.put_nowait((writes, None))
+            self._queue.put_nowait((writes, None, False))
 
     async def accept(
         self,
@@ -349,19 +374,23 @@ class Store:
         for_me: bool,
         via: str | None,
         now: float | None = None,
+        durable: bool = True,
     ) -> None:
-        """Commit a message and one queued delivery per next hop; return after the durable commit.
+        """Commit a message and one queued delivery per next hop; return after the durable commit, or with
+        ``durable=False`` after a commit that is fsynced later (see the module docstring).
 
         A message with no next hop (it is for us) is stored as delivered: it takes no queue quota."""
         incoming = Incoming(frame, wire, tuple(hops), local, for_me, via)
-        error = (await self.accept_many([incoming], now))[0]
+        error = (await self.accept_many([incoming], now, durable=durable))[0]
         if error is not None:
             raise error
 
     async def accept_many(
-        self, batch: Sequence[Incoming], now: float | None = None
+        self, batch: Sequence[Incoming], now: float | None = None, *, durable: bool = True
     ) -> list[StoreError | None]:
-        """Commit a batch of messages in one transaction (one fsync for all); return after that commit.
+        """Commit a batch of messages in one transaction (one fsync for all, none with ``durable=False``);
+        return after that commit. A received message and the end-to-end ack this hub made for it
+        (``AckBatcher.reply_now``) are one batch: the ack is durable with the message, and sent after it.
 
         Each message is counted against the quota on its own: one that finds no room (``StoreFull``) is
         left out and the rest are committed. The answer says, per message, None (committed) or why not;
@@ -385,7 +414,7 @@ class Store:
                         counted[1] += len(item.wire)
                     writes += self._accept_writes(item, now)
             if writes:
-                await self._write(writes)
+                await self._write(writes, durable=durable)
         except StoreError as exc:
             self.live_messages -= counted[0]
             self.live_bytes -= counted[1]
@@ -711,16 +740,14 @@ class Store:
         return [m for row in rows if (m := self._opened(row)) is not None]
 
 
-def _grouped(
-    batch: list[tuple[list[_Write], asyncio.Future[None] | None]],
-) -> list[tuple[str, list[Sequence[Any]]]]:
+def _grouped(batch: list[_Queued]) -> list[tuple[str, list[Sequence[Any]]]]:
     """All writes of one statement become one ``executemany`` (one trip to the database thread).
 
     Inserts run before updates, each statement's rows in arrival order, so an update never overtakes
     the insert of the row it changes. A delivery's state update sets every column, so only the last one
     per (message, hop) in a batch is kept."""
     groups: dict[str, list[Sequence[Any]]] = {}
-    for writes, _ in batch:
+    for writes, _, _ in batch:
         for sql, params in writes:
             groups.setdefault(sql, []).append(params)
     rows = groups.get(_UPDATE_DELIVERY)

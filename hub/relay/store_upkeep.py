@@ -1,12 +1,13 @@
 """Store upkeep beside the writer: WAL checkpoints that keep the WAL bounded, and handing purged pages back.
 
 A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its fsync), so a
-PASSIVE checkpoint runs on a second connection instead, every ``CHECKPOINT_EVERY`` seconds: a page that
-many commits changed meanwhile (the newest leaf of each table and index) is copied into the database once,
-not once per commit (a third less written per status at the real rate in ``bench_three_days.py``). The
-WAL is what makes a commit durable, so the cadence costs no durability, only a longer replay after a
-power cut. When sustained writes grow the WAL past ``WAL_TRUNCATE_AT`` (checked every second), a TRUNCATE
-checkpoint waits for a gap between commits and empties it.
+PASSIVE checkpoint runs on a second connection instead, every ``CHECKPOINT_EVERY`` seconds or as soon as
+the WAL passes ``CHECKPOINT_AT``: a page that many commits changed meanwhile (the newest leaf of each table
+and index, the small indexes of live messages and open deliveries) is copied into the database once, not
+once per commit. The WAL is what makes a commit durable, so the cadence costs no durability, only a
+longer replay after a power cut (a few MiB at most). When sustained writes grow the WAL past
+``WAL_TRUNCATE_AT`` (checked every second), a TRUNCATE checkpoint waits for a gap between commits and
+empties it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ log = logging.getLogger("beredt.store")
 
 WAL_TRUNCATE_AT = 16 * 1024 * 1024
 """WAL size past which the checkpointer empties it (a TRUNCATE checkpoint) instead of copying beside."""
-CHECKPOINT_EVERY = 60.0  # seconds between copies of the WAL into the database
+CHECKPOINT_EVERY = 300.0  # seconds between copies of the WAL into the database
+CHECKPOINT_AT = 4 * 1024 * 1024
+"""WAL size at which the copy is not left for the next ``CHECKPOINT_EVERY``: a burst is copied back soon."""
 VACUUM_PAGES = 1024  # pages handed back per incremental_vacuum step
 
 
@@ -34,11 +37,13 @@ class WalUpkeep:
         self.wal_limit = WAL_TRUNCATE_AT
         self.wal_truncations = 0
         self.checkpoint_every = CHECKPOINT_EVERY
+        self.checkpoint_at = CHECKPOINT_AT
         self.vacuum_due = False
 
     async def run(self, interval: float = 1.0) -> None:
         """Copy the WAL back into the database from a second connection, in its own thread: a PASSIVE
-        checkpoint every ``checkpoint_every`` seconds, the WAL's size checked every ``interval``."""
+        checkpoint every ``checkpoint_every`` seconds or past ``checkpoint_at`` bytes of WAL, the WAL's
+        size checked every ``interval``."""
         opening = asyncio.ensure_future(aiosqlite.connect(self.path))
         try:
             connection = await asyncio.shield(opening)
@@ -52,12 +57,16 @@ class WalUpkeep:
             # a TRUNCATE checkpoint waits this long for the writer's commit in flight to end
             await connection.execute("PRAGMA busy_timeout=5000")
             loop = asyncio.get_running_loop()
-            copied_at = loop.time()
+            copied_at, copied_size = loop.time(), _size(wal)
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    if loop.time() - copied_at >= self.checkpoint_every or self.vacuum_due:
-                        copied_at = loop.time()
+                    # a copied WAL is written again from its start and keeps its size: only growth past
+                    # the size at the last copy is new
+                    size = _size(wal)
+                    grown = size > max(self.checkpoint_at, copied_size)
+                    if grown or self.vacuum_due or loop.time() - copied_at >= self.checkpoint_every:
+                        copied_at, copied_size = loop.time(), size
                         await connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     if _size(wal) > self.wal_limit:
                         async with connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:

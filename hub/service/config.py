@@ -71,6 +71,7 @@ class HubConfig:
     citizens: CitizensConfig | None = None  # the register of power-dependent citizens (docs/citizens.md)
     rollcall_retention_days: float = 90.0  # closed roll-calls are deleted from console.db after this
     retention: Retention = Retention()  # days personal content is kept at rest, per kind ([retention])
+    logbook_live_days: float = 7.0  # log-book entries older than this move from console.db to the archive
     path: Path | None = None
 
     @property
@@ -276,6 +277,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
     console = top.table_of("console", what="a table [console]")
     rollcall_retention_days = console.number("rollcall_retention_days", 90.0, above=0)
+    logbook_live_days = console.number("logbook_live_days", 7.0, above=0)
     console.finish()
 
     power = power_report_to = None
@@ -325,6 +327,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         trust=trust,
         rollcall_retention_days=rollcall_retention_days,
         retention=retention,
+        logbook_live_days=logbook_live_days,
     )
 
 

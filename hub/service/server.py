@@ -69,7 +69,10 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
             hub.personal_alarms.report_to = config.alarm_report_to
         network, local = ConnectionGuard(), ConnectionGuard(LOCAL_LIMITS)
         tokens = TokenStore(config.data_dir)
-        console = ConsoleOptions(rollcall_retention=config.rollcall_retention_days * 86400)
+        console = ConsoleOptions(
+            rollcall_retention=config.rollcall_retention_days * 86400,
+            logbook_live_age=config.logbook_live_days * 86400,
+        )
         app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local), console=console)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

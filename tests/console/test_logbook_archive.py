@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub.console import logbook_archive
-from hub.console.logbook import EntryType, LogBook
+from hub.console.logbook import MAX_PAGE, EntryType, LogBook
 from hub.console.logbook_export import export_csv
 from hub.console.options import ConsoleOptions
 from hub.core.clock import ManualClock
@@ -91,9 +91,57 @@ async def test_a_broken_chain_is_not_archived(book: LogBook, tmp_path: Path) -> 
     assert live_seqs(tmp_path / "console.db") == list(range(1, 31))
 
 
+DAY = 86400
+
+
+async def test_entries_older_than_the_age_move_to_the_archive(tmp_path: Path) -> None:
+    clock = ManualClock()
+    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718")
+    try:
+        await book.append_many([(EntryType.NOTE, f"gammel {n}", "hansen") for n in range(300)])
+        clock.advance(8 * DAY)
+        await book.append_many([(EntryType.NOTE, f"ny {n}", "hansen") for n in range(250)])
+        week_ago = int(clock.time() - 7 * DAY)
+        assert await book.rotate(keep=20_000, older_than=week_ago) == 300  # far below the count
+        assert live_seqs(tmp_path / "console.db") == list(range(301, 551))
+        assert await book.rotate(keep=20_000, older_than=week_ago) == 0
+        entries = await book.entries()
+        assert [e.text for e in entries[:2]] == ["gammel 0", "gammel 1"] and len(entries) == 550
+        assert await book.verify() is None and await book.verify_new() is None
+    finally:
+        await book.aclose()
+
+
+async def test_a_quiet_book_keeps_its_newest_page_live(tmp_path: Path) -> None:
+    clock = ManualClock()
+    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718")
+    try:
+        await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(MAX_PAGE + 40)])
+        clock.advance(30 * DAY)  # nothing written for a month: the console's tab still shows a page
+        assert await book.rotate(keep=20_000, older_than=int(clock.time() - 7 * DAY)) == 40
+        assert len(await book.page(limit=MAX_PAGE)) == MAX_PAGE
+    finally:
+        await book.aclose()
+
+
+async def test_entries_from_a_clock_not_yet_set_do_not_count_as_old(tmp_path: Path) -> None:
+    clock = ManualClock(start=86_400.0)  # a Pi without a real-time clock boots in 1970
+    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718")
+    try:
+        await book.append_many([(EntryType.NOTE, f"før uret {n}", "hub") for n in range(MAX_PAGE + 40)])
+        clock.correct(1_800_000_000.0, "gps")
+        await book.append(EntryType.NOTE, "uret er stillet", author="hub")
+        assert await book.rotate(keep=20_000, older_than=int(clock.time() - 7 * DAY)) == 0
+        assert len(live_seqs(tmp_path / "console.db")) == MAX_PAGE + 41
+    finally:
+        await book.aclose()
+
+
 @pytest.fixture
 def console_options() -> ConsoleOptions:
-    return ConsoleOptions(tick_interval=0.1, archive_purge_interval=0.1, logbook_live_entries=5)
+    return ConsoleOptions(
+        tick_interval=0.1, archive_purge_interval=0.1, logbook_live_entries=5, logbook_live_age=7 * DAY
+    )
 
 
 async def test_the_running_console_keeps_its_live_log_book_bounded(pair: Pair) -> None:

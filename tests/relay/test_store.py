@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hub.core.errors import StoreFull
-from hub.core.frame import Kind, Priority
+from hub.core.frame import Kind, Priority, decode_frame
 from hub.core.identity import Identity
 from hub.relay.delivery import DeliveryState
 from hub.relay.store import Store
@@ -270,3 +270,22 @@ async def test_a_new_store_has_small_pages_and_an_old_one_keeps_its_own(tmp_path
     for path, size in ((tmp_path / "new.db", PAGE_SIZE), (old, 4096)):
         with sqlite3.connect(path) as raw:
             assert raw.execute("PRAGMA page_size").fetchone()[0] == size
+
+
+async def test_only_transactions_holding_an_accepted_message_are_fsynced(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    first = await accept(store, frame(payload=b"a"))
+    assert (store.commits, store.syncs) == (1, 1)
+    ack = decode_frame(frame(payload=b"ack"))
+    await store.accept(ack, ack.encode(), hops=[HOP], local=True, for_me=False, via=None, durable=False)
+    assert (store.commits, store.syncs) == (2, 1), "the hub's own end-to-end ack waits for the next fsync"
+    store.record_delivery(first, HOP, DeliveryState.SENT, attempts=1, next_attempt=0, link="internet")
+    store.record_delivery(first, HOP, DeliveryState.HOP_ACKED, attempts=1, next_attempt=0, link="internet")
+    second = await accept(store, frame(payload=b"b"))
+    # the state updates waited for company and rode in the next durable commit
+    assert (store.commits, store.syncs) == (3, 2)
+    assert [row.state for row in await store.deliveries(first)] == ["hop-acked"]
+    await store.close()
+    reopened = await Store.open(tmp_path / "s.db")
+    assert {p.message_id for p in await all_pending(reopened)} == {ack.id, second}
+    await reopened.close()

@@ -57,6 +57,7 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
         ),
         (GOOD + "[surprise]\n", "surprise: unknown key"),
         (GOOD + "[console]\nrollcall_retention_days = 0\n", "console.rollcall_retention_days: expected"),
+        (GOOD + "[console]\nlogbook_live_days = -1\n", "console.logbook_live_days: expected"),
     ],
 )
 def test_config_errors_name_file_key_and_fix(tmp_path: Path, text: str, expected: str) -> None:
@@ -138,6 +139,12 @@ def test_console_rollcall_retention_is_read_in_days(tmp_path: Path) -> None:
     assert config.load(write(tmp_path, GOOD)).rollcall_retention_days == 90
     week = config.load(write(tmp_path, GOOD + "[console]\nrollcall_retention_days = 7\n"))
     assert week.rollcall_retention_days == 7
+
+
+def test_console_log_book_age_is_read_in_days(tmp_path: Path) -> None:
+    assert config.load(write(tmp_path, GOOD)).logbook_live_days == 7
+    month = config.load(write(tmp_path, GOOD + "[console]\nlogbook_live_days = 30\n"))
+    assert month.logbook_live_days == 30
 
 
 def test_peers_carry_groups_and_an_expected_contact_interval(tmp_path: Path) -> None:
