@@ -64,6 +64,8 @@ log = logging.getLogger("beredt.store")
 
 PURGE_BATCH = 500
 """Finished messages deleted per transaction: a short pause for the writer, not one long one."""
+BUSY_TIMEOUT_MS = 30_000
+"""How long a commit waits for the checkpointer's lock; a TRUNCATE of 16 MiB on a slow card takes seconds."""
 BACKGROUND_DELAY = 5.0
 """Seconds a commit of nothing but state updates waits for company: at a received status every few seconds
 (80 care homes every 5 minutes), the updates of one status's end-to-end ack (sent, hop-acked, retired)
@@ -194,6 +196,9 @@ class Store:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own connection
+            # a TRUNCATE checkpoint (the WAL past its limit under sustained writes) holds writers off while
+            # it copies: a commit waits for it rather than failing with "database is locked"
+            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_AT}")
             await db.execute("PRAGMA secure_delete=ON")  # an erased or resealed frame leaves zeros behind
             await db.executescript(_SCHEMA)
