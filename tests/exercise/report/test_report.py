@@ -24,6 +24,7 @@ from hub.relay.store_at_rest import FrameVault
 from tests.exercise.report.conftest import ROLLCALL_REQUEST, Played
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.timeout(400)  # the first test plays the exercise (the package's fixture)
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -122,9 +123,12 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     assert [link for _, link, peer, new in recorded if peer is None and new == "down"] == ["memory", "backup"]
     events = [e for e in rows(played.files.html.parent / "csv" / "forbindelser.csv") if e["simuleret"] == "0"]
     names = {None: "", played.care_id: played.care_name}
-    assert [(e["forbindelse"], e["modpart"], e["tilstand"]) for e in events] == [
-        (link, names.get(peer, peer), new) for _, link, peer, new in recorded
-    ]
+    shown = [(e["forbindelse"], e["modpart"], e["tilstand"]) for e in events]
+    expected = [(link, names.get(peer, peer), new) for _, link, peer, new in recorded]
+    # rows are only added: a peer's change still being written as the report was collected (its probe
+    # failing after the unplug) may be missing from the report, never out of order or different
+    assert shown == expected[: len(shown)]
+    assert [link for link, peer, new in shown if peer == "" and new == "down"] == ["memory", "backup"]
     (usage,) = [
         u for u in rows(played.files.html.parent / "csv" / "forbrug.csv") if u["forbindelse"] == "backup"
     ]
