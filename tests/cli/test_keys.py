@@ -23,7 +23,7 @@ def test_rotate_then_approve_and_the_refusals(tmp_path: Path, capsys: pytest.Cap
     stranger = _config(tmp_path, "stranger", "care-home", {})
     assert main(["init", "-c", str(staff)]) == 0 and main(["init", "-c", str(stranger)]) == 0
     capsys.readouterr()
-    assert main(["enrol", "-c", str(home), "--root", root]) == 0
+    assert main(["enrol", "-c", str(home), f"--root={root}"]) == 0
     shown = capsys.readouterr().out
     code, card = re.search(r"enrolment code: (\S+)", shown), re.search(r"^card: +(.+)$", shown, re.MULTILINE)
     assert code and card

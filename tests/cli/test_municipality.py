@@ -54,7 +54,7 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     capsys.readouterr()
     assert main(["enrol", "-c", str(home), "--root", "kort"]) == 2
     assert config_module.load(home).trust.root is None, "a bad key is not written"
-    assert main(["enrol", "-c", str(home), "--root", root]) == 0
+    assert main(["enrol", "-c", str(home), f"--root={root}"]) == 0
     assert config_module.load(home).trust.root == root
     assert config_module.load(home).trust.announce_interval == 0
     shown = capsys.readouterr().out
@@ -120,7 +120,7 @@ def test_enrol_writes_the_entry_points_into_the_config_and_refuses_bad_or_confli
     _, root = _root(tmp_path, capsys)
     relay = "http://relae-nord.kommune.dk:8471"
     fresh = _config(tmp_path, "fresh", "care-home", {})
-    assert main(["enrol", "-c", str(fresh), "--root", root, "--entry", relay, "--entry", relay]) == 0
+    assert main(["enrol", "-c", str(fresh), f"--root={root}", "--entry", relay, "--entry", relay]) == 0
     trust = config_module.load(fresh).trust
     assert (trust.root, trust.entry) == (root, (relay,))
     capsys.readouterr()
@@ -137,7 +137,7 @@ def test_enrol_writes_the_entry_points_into_the_config_and_refuses_bad_or_confli
     assert "other entry points" in capsys.readouterr().err
 
     bad = _config(tmp_path, "bad", "care-home", {})
-    assert main(["enrol", "-c", str(bad), "--root", root, "--entry", "relae-nord:8471"]) == 2
+    assert main(["enrol", "-c", str(bad), f"--root={root}", "--entry", "relae-nord:8471"]) == 2
     assert "no http(s) address" in capsys.readouterr().err
     assert config_module.load(bad).trust.root is None, "nothing is written when one argument is bad"
     broken = _config(tmp_path, "broken", "care-home", {"root": root, "entry": "http://x:1"})

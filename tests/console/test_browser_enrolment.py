@@ -68,7 +68,7 @@ async def browser() -> AsyncIterator[playwright_api.Browser]:
 
 def request_enrolment(node: HubProcess, root: str, staff: HubProcess) -> str:
     """``beredt enrol --root KEY --request URL`` on the new node; the code it printed."""
-    shown = beredt("enrol", "--config", str(node.config_path), "--root", root, "--request", staff.api_url)
+    shown = beredt("enrol", "--config", str(node.config_path), f"--root={root}", "--request", staff.api_url)
     code = re.search(r"enrolment code: (\S+)", shown)
     assert code and "Anmodningen er sendt" in shown, shown
     return code[1]

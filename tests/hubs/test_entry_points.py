@@ -47,7 +47,7 @@ def _install_care_home(tmp_path: Path, staff: HubProcess, entry: list[HubProcess
     home = HubProcess.create(tmp_path / "c", "Plejecenter Solbakken", "care-home")
     entries = [arg for relay in entry for arg in ("--entry", relay.internet_url)]
     shown = beredt(
-        "enrol", "--config", str(home.config_path), "--root", staff.config["trust"]["root"], *entries
+        "enrol", "--config", str(home.config_path), f"--root={staff.config['trust']['root']}", *entries
     )
     code = re.search(r"enrolment code: (\S+)", shown)
     card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)

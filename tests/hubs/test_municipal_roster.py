@@ -34,7 +34,7 @@ def beredt(*args: str) -> str:
 def enrol(new: HubProcess, staff: HubProcess, institution: str) -> None:
     """``beredt enrol --root KEY`` on the new node, ``beredt enrol approve`` with what it printed on the
     staff hub: no config edited by hand on either."""
-    shown = beredt("enrol", "--config", str(new.config_path), "--root", staff.config["trust"]["root"])
+    shown = beredt("enrol", "--config", str(new.config_path), f"--root={staff.config['trust']['root']}")
     code = re.search(r"enrolment code: (\S+)", shown)
     card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
     assert code and card, shown
