@@ -88,7 +88,7 @@ async def _network(folder: Path, count: int, root: Ed25519PrivateKey) -> AsyncIt
                 await cancel_and_wait(task)
 
 
-async def _until(check: Callable[[], bool], timeout: float = 120.0) -> float:
+async def _until(check: Callable[[], bool], timeout: float = 900.0) -> float:
     start = time.perf_counter()
     while not check():
         if time.perf_counter() - start > timeout:
