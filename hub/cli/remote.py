@@ -20,7 +20,7 @@ from typing import Any
 from hub.api import local
 from hub.api.local import Unreachable as Unreachable  # re-exported: the commands catch it
 from hub.cli.words import danish
-from hub.console.messages import local_zone
+from hub.console.messages import link_reason, local_zone
 from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind
 from hub.core.kinds import SCHEMAS
@@ -232,7 +232,7 @@ def cmd_links(args: argparse.Namespace) -> int:
             _ago(r["since"]),
             _ago(r["last_success"]),
             str(r["queue_depth"]),
-            danish(r["reason"])[:50],
+            link_reason(r["reason_code"], r["reason_params"])[:50],
         )
         for r in links
     ]

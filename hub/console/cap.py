@@ -93,16 +93,16 @@ def _parse_time(text: str, where: str) -> int:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ProtocolError(f"CAP {where}: {text!r} is not a dateTime") from None
+        raise ProtocolError(f"CAP {where}: {text!r} er ikke et dateTime-tidspunkt") from None
     if moment.tzinfo is None:
-        raise ProtocolError(f"CAP {where}: {text!r} has no UTC offset")
+        raise ProtocolError(f"CAP {where}: {text!r} mangler forskydning fra UTC")
     return int(moment.timestamp())
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None) -> None:
     if text is not None:
         if _XML_ILLEGAL.search(text):
-            raise ValueError(f"{tag}: a control character that a CAP (XML 1.0) document cannot carry")
+            raise ValueError(f"{tag}: et kontroltegn, som et CAP-dokument (XML 1.0) ikke kan bære")
         ET.SubElement(parent, _Q + tag).text = text
 
 
@@ -122,9 +122,9 @@ def _alert_element(
     note: str | None = None,
 ) -> ET.Element:
     if header.scope not in SCOPES:
-        raise ValueError(f"scope: {header.scope!r} is not one of {', '.join(SCOPES)}")
+        raise ValueError(f"scope: {header.scope!r} er ikke en af {', '.join(SCOPES)}")
     if header.scope == "Restricted" and not header.restriction:
-        raise ValueError("restriction: CAP requires a restriction text when scope is Restricted")
+        raise ValueError("restriction: CAP kræver en begrænsningstekst, når scope er Restricted")
     root = ET.Element(_Q + "alert")
     _sub(root, "identifier", header.identifier)
     _sub(root, "sender", header.sender)
@@ -209,7 +209,7 @@ def export_alert(
     for index, message_id in enumerate(body.get("references", [])):
         ref = (known or {}).get(message_id)
         if ref is None:
-            raise ValueError(f"alert.references[{index}]: message {message_id} is unknown to this hub")
+            raise ValueError(f"alert.references[{index}]: beskeden {message_id} kendes ikke af denne hub")
         references.append(ref.render(tz))
     references += [copy.render(tz) for copy in copies]
     note = None
@@ -245,7 +245,7 @@ def _texts(parent: ET.Element, tag: str) -> list[str]:
 def _required(parent: ET.Element, tag: str, where: str) -> str:
     value = _text(parent, tag)
     if not value:
-        raise ProtocolError(f"CAP {where}: required element <{tag}> is missing or empty")
+        raise ProtocolError(f"CAP {where}: det krævede element <{tag}> mangler eller er tomt")
     return value
 
 
@@ -269,7 +269,7 @@ def _parse_references(text: str | None) -> tuple[CapReference, ...]:
     for item in (text or "").split():
         parts = item.split(",")
         if len(parts) != 3:
-            raise ProtocolError(f"CAP references: {item!r} is not sender,identifier,sent")
+            raise ProtocolError(f"CAP references: {item!r} har ikke formen sender,identifier,sent")
         refs.append(CapReference(parts[0], parts[1], _parse_time(parts[2], "references")))
     return tuple(refs)
 
@@ -349,7 +349,7 @@ def _canonical(schema_field: Any, name: str, value: object) -> object:
     try:
         return schema_field.from_wire(name, schema_field.to_wire(name, value))
     except ValueError as exc:
-        raise ProtocolError(f"CAP document does not map to a Beredt alert: {exc}") from exc
+        raise ProtocolError(f"CAP-dokumentet kan ikke blive et Beredt-varsel: {exc}") from exc
 
 
 def _translation(
@@ -418,25 +418,27 @@ def import_cap(document: bytes | str, *, language: str = "da") -> ImportedCap:
     """Read an outside CAP 1.2 document; ``ProtocolError`` names what is missing or malformed."""
     raw = document.encode() if isinstance(document, str) else document
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-        raise ProtocolError("CAP document with a DTD refused: CAP needs none and entities are unsafe")
+        raise ProtocolError("CAP-dokument med DTD afvist: CAP bruger ingen, og entiteter er usikre")
     try:
         root = ET.fromstring(raw)
     except ET.ParseError as exc:
-        raise ProtocolError(f"CAP document is not well-formed XML: {exc}") from exc
+        raise ProtocolError(
+            f"CAP-dokumentet er ikke velformet XML (linje {exc.position[0]}, kolonne {exc.position[1]})"
+        ) from exc
     if root.tag != _Q + "alert":
-        raise ProtocolError(f"not a CAP 1.2 alert: root element is {root.tag}")
+        raise ProtocolError(f"ikke et CAP 1.2-varsel: rodelementet er {root.tag}")
     status_text = _required(root, "status", "alert")
     names = {name: status for status, name in _STATUS_NAMES.items()}
     if status_text not in names:
-        raise ProtocolError(f"CAP status {status_text!r} is not relayed (only Actual, Exercise, Test)")
+        raise ProtocolError(f"CAP-status {status_text!r} videresendes ikke (kun Actual, Exercise, Test)")
     scope = _required(root, "scope", "alert")
     if scope == "Private":
         raise ProtocolError(
-            "CAP scope Private is not relayed: its <addresses> cannot follow it through Beredt"
+            "CAP scope Private videresendes ikke: dens <addresses> kan ikke følge med gennem Beredt"
         )
     infos = root.findall(_Q + "info")
     if not infos:
-        raise ProtocolError("CAP alert has no <info>: nothing for Beredt to relay")
+        raise ProtocolError("CAP-varslet har ingen <info>: intet for Beredt at videresende")
     lead = _choose_info(infos, language)
     order = [lead] + [i for i in range(len(infos)) if i != lead]
     read = {i: _read_info(infos[i]) for i in order}
@@ -494,12 +496,13 @@ def _to_body(
             # a wire round trip also canonicalises the spelling of enumerations ("met" -> "Met")
             wire = catalog.ALERT.encode(candidate)
         except ValueError as exc:
-            raise ProtocolError(f"CAP document does not map to a Beredt alert: {exc}") from exc
+            raise ProtocolError(f"CAP-dokumentet kan ikke blive et Beredt-varsel: {exc}") from exc
         if len(wire) <= MAX_PAYLOAD:
             return catalog.ALERT.decode(wire)
         if not translations:
             raise ProtocolError(
-                f"CAP alert needs {len(wire)} bytes as a Beredt alert, more than the {MAX_PAYLOAD}-byte limit"
+                f"CAP-varslet fylder {len(wire)} bytes som Beredt-varsel,"
+                f" mere end grænsen på {MAX_PAYLOAD} bytes"
             )
         dropped = translations.pop()
         not_kept.append(f"translation {dropped['language']} (over the {MAX_PAYLOAD}-byte limit)")

@@ -58,7 +58,7 @@ class ContactIntervals:
             or not isinstance(minutes, int)
             or not 1 <= minutes <= MAX_CONTACT_MINUTES
         ):
-            raise ValueError(f"minutes: expected whole minutes from 1 to {MAX_CONTACT_MINUTES}, or null")
+            raise ValueError(f"minutes: forventede hele minutter fra 1 til {MAX_CONTACT_MINUTES}, eller null")
         self.set_here[node] = minutes
 
     def restore(self, saved: object) -> None:

@@ -86,7 +86,7 @@ async def export_cap(request: web.Request, console: Console, session: Session) -
             original, header, note=f"Læst og forstået af {body.get('by', item['from_name'])}"
         )
     else:
-        raise ValueError(f"kind: only alerts and read receipts have a CAP form, not {item['kind']}")
+        raise ValueError(f"kind: kun varsler og læst-kvitteringer har en CAP-form, ikke {item['kind']}")
     disposition = f'attachment; filename="{item["id"]}.cap.xml"'
     return web.Response(
         text=xml, content_type="application/xml", headers={"Content-Disposition": disposition}
@@ -97,7 +97,7 @@ async def import_and_send(request: web.Request, console: Console, session: Sessi
     """``POST cap?to=<node|*>``: a CAP document in the body, sent on as an ALERT (default: all care homes)."""
     document = await request.content.read(MAX_CAP + 1)
     if len(document) > MAX_CAP:
-        raise ValueError(f"body: a CAP document over {MAX_CAP} bytes")
+        raise ValueError(f"body: et CAP-dokument på over {MAX_CAP} bytes")
     try:
         imported = import_cap(document)
     except ProtocolError as exc:
@@ -111,9 +111,9 @@ async def import_and_send(request: web.Request, console: Console, session: Sessi
         try:
             recipients = [bytes.fromhex(to)]
         except ValueError:
-            raise ValueError(f"to: expected a node id, '*' or 'care-homes', got {to!r}") from None
+            raise ValueError(f"to: forventede et node-id, '*' eller 'care-homes', fik {to!r}") from None
     if not recipients:
-        raise ValueError("to: no care homes in the roster")
+        raise ValueError("to: ingen plejehjem i rosteren")
     priority = _PRIORITY.get(imported.body["severity"], Priority.NORMAL)
     what = f"CAP {imported.identifier} fra {imported.sender} videresendt: {imported.body['event']}"
     if imported.truncated:

@@ -35,7 +35,7 @@ _INSERT = "INSERT INTO link_changes (time, link, peer, old, new, reason) VALUES 
 async def record(db: aiosqlite.Connection, time: float, change: LinkHealthChanged) -> None:
     """One change at ``time``; its ``peer`` is the peer's node id (hex), or None when the whole link
     changed. The table is made at the first change, so a console that never sees one adds nothing."""
-    row = (time, change.link, change.peer, change.old, change.new, change.reason)
+    row = (time, change.link, change.peer, change.old, change.new, str(change.reason))
     try:
         try:
             await db.execute(_INSERT, row)

@@ -196,7 +196,7 @@ class LogBook:
             raise StoreError("log book is closed")
         for _, text, _ in items:
             if not text.strip():
-                raise ValueError("text: a log book entry needs text")
+                raise ValueError("text: en logbogspost skal have tekst")
         entries: list[LogEntry] = []
         async with self._lock:
             try:
@@ -308,7 +308,7 @@ class LogBook:
     async def page(self, *, before: int | None = None, limit: int = 100) -> list[LogEntry]:
         """Up to ``limit`` (at most ``MAX_PAGE``) entries with seq < ``before``, newest first."""
         if not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"limit: expected 1 to {MAX_PAGE} entries")
+            raise ValueError(f"limit: forventede 1 til {MAX_PAGE} poster")
         async with self._db.execute(
             f"SELECT {_COLUMNS} FROM logbook WHERE seq < ? ORDER BY seq DESC LIMIT ?",
             (before if before is not None else 2**63 - 1, limit),

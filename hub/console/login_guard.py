@@ -77,7 +77,7 @@ class LoginThrottle:
         if wait > 0:
             self.refused_locked += 1
             minutes = max(1, round(wait / 60))
-            raise AuthError(f"too many wrong passwords: try again in {minutes} min", retry_after=wait)
+            raise AuthError(f"for mange forkerte adgangskoder: prøv igen om {minutes} min", retry_after=wait)
 
     def failed(self, username: str, source: str) -> None:
         now = self._clock.monotonic()
@@ -144,7 +144,7 @@ class HashBudget:
         if self._tokens < 1:
             self.refused += 1
             raise AuthError(
-                "the hub is busy checking other logins: try again in a few seconds",
+                "hubben har travlt med andre logins: prøv igen om nogle sekunder",
                 retry_after=(1 - self._tokens) / self.rate,
             )
         self._tokens -= 1

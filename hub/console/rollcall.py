@@ -153,16 +153,16 @@ class RollCallBoard:
     ) -> RollCall:
         """Register a roll-call just sent to each institution over the first of its links."""
         if request in self._calls:
-            raise ValueError(f"request: roll-call {request} already exists")
+            raise ValueError(f"request: statusrunden {request} findes allerede")
         if not institutions:
-            raise ValueError("institutions: a roll-call needs at least one institution")
+            raise ValueError("institutions: en statusrunde skal have mindst én institution")
         now = self._clock.time()
         if deadline <= now:
-            raise ValueError("deadline: must be in the future")
+            raise ValueError("deadline: skal ligge i fremtiden")
         targets = {}
         for institution, links in institutions.items():
             if not links:
-                raise ValueError(f"institutions.{institution}: no link to reach it over")
+                raise ValueError(f"institutions.{institution}: ingen forbindelse at nå den over")
             target = Target(institution, tuple(links), deadline)
             target.attempts.append(Attempt(links[0], now))
             targets[institution] = target

@@ -82,7 +82,7 @@ class RollCallFlow:
         known = console.institutions()
         chosen = {node: known[node] for node in institutions or known if node in known}
         if not chosen:
-            raise ValueError("institutions: no care homes in the roster to ask")
+            raise ValueError("institutions: ingen plejehjem i rosteren at spørge")
         request = console.rollcalls.new_request_id()
         deadline = int(self.clock.time()) + minutes * 60
         call = console.rollcalls.start(request, question, deadline, chosen)

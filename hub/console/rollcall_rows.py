@@ -143,7 +143,7 @@ async def archived(
 ) -> list[dict[str, Any]]:
     """Closed roll-calls started before ``before``, newest first, at most ``limit`` (up to ``MAX_PAGE``)."""
     if not 1 <= limit <= MAX_PAGE:
-        raise ValueError(f"limit: expected 1 to {MAX_PAGE} roll-calls")
+        raise ValueError(f"limit: forventede 1 til {MAX_PAGE} statusrunder")
     where = "closed_at IS NOT NULL AND started < ? ORDER BY started DESC LIMIT ?"
     return await _documents(db, sealer, where, (float("inf") if before is None else before, limit))
 

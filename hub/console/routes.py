@@ -157,7 +157,9 @@ def console_status(app: web.Application) -> str:
 async def _when_disabled(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """A disabled console answers 503 with the reason; the rest of the application is untouched."""
     if CONSOLE_DISABLED in request.app and (request.path == "/" or request.path.startswith("/console/")):
-        return _error(503, f"the console is disabled ({request.app[CONSOLE_DISABLED]}); the hub still relays")
+        return _error(
+            503, f"konsollen er slået fra ({request.app[CONSOLE_DISABLED]}); hubben videresender stadig"
+        )
     return await handler(request)
 
 
@@ -191,8 +193,9 @@ def _guard(handler: _Guarded, roles: tuple[Role, ...]) -> _Handler:
             return _error(400, str(exc))
         except RoutingError as exc:
             return _error(422, str(exc))
-        except StoreError as exc:
-            return _error(503, f"not accepted: {exc}")
+        except StoreError as exc:  # the store's own words are for the log, not for the person waiting
+            log.error("console %s %s not accepted: %s", request.method, request.path, exc)
+            return _error(503, "Ikke modtaget: hubbens lager svigtede; se hubbens log og prøv igen")
 
     return guarded
 
@@ -201,9 +204,9 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # nested too deep: not a 500
-        raise ValueError("body: not valid JSON") from None
+        raise ValueError("body: ikke gyldig JSON") from None
     if not isinstance(body, dict):
-        raise ValueError("body: expected a JSON object")
+        raise ValueError("body: forventede et JSON-objekt")
     return body
 
 
@@ -239,7 +242,7 @@ async def _login(request: web.Request) -> web.Response:
         # the log book must show every login: no record (a full disk), no session
         console.users.logout(session.token)
         log.error("login of %s refused: the log book cannot record it: %s", session.user.username, exc)
-        return _error(503, "the hub cannot write its log book (is the disk full?): try again later")
+        return _error(503, "hubben kan ikke skrive i sin logbog (er disken fuld?): prøv igen senere")
     response = web.json_response(_me_json(console, session))
     # Secure whenever the console is served over TLS, so the cookie never travels in the clear
     response.set_cookie(
@@ -322,7 +325,7 @@ async def _set_contact_interval(request: web.Request, console: Console, session:
     body = await _json_body(request)
     node = str(body.get("node", ""))
     if node not in console.institutions():
-        raise ValueError(f"node: {node!r} is not an institution in the roster")
+        raise ValueError(f"node: {node!r} er ikke en institution i rosteren")
     console.contact_intervals.choose(node, body.get("minutes"))
     await state.save(console.db, console.sealer, contact_intervals=console.contact_intervals.set_here)
     seconds, source = console.contact_intervals.expected(node)
@@ -342,14 +345,14 @@ def _priority(value: object) -> Priority:
     try:
         return Priority[str(value).upper().replace("-", "_")]
     except KeyError:
-        raise ValueError(f"priority: unknown value {value!r}") from None
+        raise ValueError(f"priority: ukendt værdi {value!r}") from None
 
 
 def _status(value: object) -> Status:
     try:
         return Status[str(value).upper()]
     except KeyError:
-        raise ValueError(f"status: unknown value {value!r}; expected actual, exercise or test") from None
+        raise ValueError(f"status: ukendt værdi {value!r}; forventede actual, exercise eller test") from None
 
 
 def _status_or_default(console: Console, value: object) -> Status:
@@ -366,7 +369,7 @@ def _recipient(value: object) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) != 8:
-        raise ValueError(f"to: expected a node id of 16 hex digits or '*', got {value!r}")
+        raise ValueError(f"to: forventede et node-id på 16 hex-cifre eller '*', fik {value!r}")
     return raw
 
 
@@ -376,11 +379,11 @@ def _recipients(console: Console, value: object) -> list[bytes]:
     if value in ("*", "all", "care-homes"):
         nodes = [bytes.fromhex(n) for n in console.institutions()]
         if not nodes:
-            raise ValueError("to: no institutions in the roster to send to")
+            raise ValueError("to: ingen institutioner i rosteren at sende til")
         return nodes
     node = _recipient(value)
     if console.hub.roster.get(node) is None:
-        raise RoutingError(f"to: {value} is not in the roster; add its card first")
+        raise RoutingError(f"to: {value} er ikke i rosteren; tilføj først dens kort")
     return [node]
 
 
@@ -388,7 +391,7 @@ async def _compose(request: web.Request, console: Console, session: Session) -> 
     body = await _json_body(request)
     kind_name = str(body.get("kind", "text")).replace("-", "_")
     if kind_name not in ("text", "sitrep", "alert", "resource_request", "commitment"):
-        raise ValueError(f"kind: {kind_name!r} cannot be composed here")
+        raise ValueError(f"kind: {kind_name!r} kan ikke skrives her")
     kind = Kind[kind_name.upper()]
     content = body.get("body")
     encode_payload(kind, content)  # refuse a malformed body before anything is signed or stored
@@ -402,7 +405,8 @@ async def _compose(request: web.Request, console: Console, session: Session) -> 
         and content.get("number", 0) <= console.sitrep_number
     ):
         raise ValueError(
-            f"number: sitrep {content.get('number')} is already sent; the next is {console.sitrep_number + 1}"
+            f"number: situationsrapport {content.get('number')} er allerede sendt; den næste er"
+            f" {console.sitrep_number + 1}"
         )
     if group is not None:
         return await _compose_to_group(console, session, group, kind, content, priority, status)
@@ -428,7 +432,7 @@ async def _compose_to_group(
     hub = console.hub
     members = hub.groups.members(group)
     if not members:
-        raise RoutingError(f"to: the group {group!r} has no members in the roster")
+        raise RoutingError(f"to: gruppen {group!r} har ingen medlemmer i rosteren")
     name = hub.groups.canonical(group) or group
     send_id = secrets.token_hex(8)
 
@@ -460,7 +464,7 @@ async def _rollcalls(request: web.Request, console: Console, session: Session) -
     """The newest roll-calls, open ones first, then closed ones from the archive; ``?limit=`` up to 50."""
     limit = _int_param(request, "limit", 10) or 10
     if not 1 <= limit <= rollcall_rows.MAX_PAGE:
-        raise ValueError(f"limit: expected 1 to {rollcall_rows.MAX_PAGE} roll-calls")
+        raise ValueError(f"limit: forventede 1 til {rollcall_rows.MAX_PAGE} statusrunder")
     return web.json_response({"rollcalls": await console.rollcall_view(limit)})
 
 
@@ -470,11 +474,11 @@ async def _start_rollcall(request: web.Request, console: Console, session: Sessi
     minutes = body.get("minutes", 30)
     institutions = body.get("institutions") or []
     if not isinstance(question, str) or len(question.encode()) > 200:
-        raise ValueError("question: expected text of at most 200 bytes")
+        raise ValueError("question: forventede tekst på højst 200 bytes")
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
-        raise ValueError("minutes: expected a whole number of minutes from 1 to 1440")
+        raise ValueError("minutes: forventede et helt antal minutter fra 1 til 1440")
     if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
-        raise ValueError("institutions: expected a list of node ids")
+        raise ValueError("institutions: forventede en liste af node-id'er")
     request_id = await console.start_rollcall(question, minutes, institutions, author=session.user.username)
     return web.json_response({"request": request_id}, status=202)
 
@@ -483,7 +487,7 @@ async def _send_status(request: web.Request, console: Console, session: Session)
     body = await _json_body(request)
     preset = body.pop("preset", "ok")
     if preset not in PRESETS:
-        raise ValueError(f"preset: expected one of {', '.join(PRESETS)}")
+        raise ValueError(f"preset: forventede en af {', '.join(PRESETS)}")
     chosen = body.pop("status", None)
     cap_status = None if chosen in (None, "") else _status(chosen)  # None: the hub's default
     base, priority = PRESETS[preset]
@@ -525,7 +529,7 @@ def _int_param(request: web.Request, name: str, default: int | None) -> int | No
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{name}: expected a whole number, got {raw!r}") from None
+        raise ValueError(f"{name}: forventede et helt tal, fik {raw!r}") from None
 
 
 async def _log_entry(request: web.Request, console: Console, session: Session) -> web.Response:
@@ -533,12 +537,12 @@ async def _log_entry(request: web.Request, console: Console, session: Session) -
     try:
         type_ = EntryType(str(body.get("type")))
     except ValueError:
-        raise ValueError("type: expected decision, action, omission or note") from None
+        raise ValueError("type: forventede decision, action, omission eller note") from None
     if type_ not in (EntryType.DECISION, EntryType.ACTION, EntryType.OMISSION, EntryType.NOTE):
-        raise ValueError("type: expected decision, action, omission or note")
+        raise ValueError("type: forventede decision, action, omission eller note")
     text = body.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > 4000:
-        raise ValueError("text: expected 1 to 4000 characters")
+        raise ValueError("text: forventede 1 til 4000 tegn")
     await console.note(type_, text.strip(), author=session.user.username)
     return web.json_response({"ok": True}, status=201)
 

@@ -361,7 +361,8 @@ class Console:
                     case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
                         who = f" til {self.name_of(peer)}" if peer else ""
                         change = f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}"
-                        text = f"{self.link_kind(link)}{who}: {change} ({link_reason(reason)})"
+                        why = link_reason(reason.code, reason.params)
+                        text = f"{self.link_kind(link)}{who}: {change} ({why})"
                         await self.note(EntryType.LINK, text)
                         await link_history.record(self.db, self.hub.clock.time(), event)
                         self.emit("link", link=link, peer=peer, state=new)
@@ -574,7 +575,7 @@ class Console:
                 if e.role is NodeRole.STAFF and e.node_id != self.hub.identity.node_id
             ]
         if not recipients:
-            raise ValueError("to: no staff node in the roster to report to")
+            raise ValueError("to: ingen stabsnode i rosteren at rapportere til")
         ids = []
         for node in recipients:
             what = f"Status til {self.name_of(node)}: {body.get('facility')}"
@@ -599,7 +600,7 @@ class Console:
     async def confirm_read(self, message_id: str, *, author: str, by: str) -> str:
         item = next((m for m in self.messages if m["id"] == message_id), None)
         if item is None:
-            raise ValueError(f"message: no received message {message_id}")
+            raise ValueError(f"message: ingen modtaget besked {message_id}")
         body = {"message": message_id, "read_at": int(self.hub.clock.time()), "by": by[:60]}
         receipt = await self.send(
             Kind.READ_RECEIPT,

@@ -167,13 +167,15 @@ class Users:
     ) -> User:
         if not USERNAME.fullmatch(username):
             raise ValueError(
-                "username: use 1-32 of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+                "username: brug 1-32 tegn blandt a-z, 0-9, '.', '_' og '-', først et bogstav eller ciffer"
             )
         _check_password_rules(password)
         if role is Role.INSTITUTION and not institution:
-            raise ValueError("institution: an institution user needs the node id it reports for")
+            raise ValueError(
+                "institution: en institutionsbruger skal have node-id'et for den institution, den melder for"
+            )
         if institution is not None and not re.fullmatch(r"[0-9a-f]{16}", institution):
-            raise ValueError("institution: expected a node id of 16 hex digits")
+            raise ValueError("institution: forventede et node-id på 16 hex-cifre")
         stored = await asyncio.to_thread(hash_password, password, n=self._scrypt_n)
         user = User(username, display_name or username, role, institution)
         try:
@@ -183,7 +185,7 @@ class Users:
             )
             await self._db.commit()
         except aiosqlite.IntegrityError:
-            raise ValueError(f"username: {username!r} already exists") from None
+            raise ValueError(f"username: {username!r} findes allerede") from None
         except aiosqlite.Error as exc:
             raise StoreError(f"cannot add user: {exc}") from exc
         return user
@@ -196,7 +198,7 @@ class Users:
         )
         await self._db.commit()
         if cursor.rowcount == 0:
-            raise ValueError(f"username: no user {username!r}")
+            raise ValueError(f"username: ingen bruger {username!r}")
         self._end_sessions_of(username)
 
     async def remove(self, username: str) -> None:
@@ -231,7 +233,7 @@ class Users:
             ok = await asyncio.to_thread(check_password, password, stored)
         if row is None or not ok:
             self.throttle.failed(username, source)
-            raise AuthError("wrong username or password")
+            raise AuthError("forkert brugernavn eller adgangskode")
         self.throttle.succeeded(username, source)
         now = self._clock.monotonic()
         self._purge(now)
@@ -243,15 +245,15 @@ class Users:
     def session(self, token: str | None) -> Session:
         """The live session for ``token`` (refreshing its idle timer); ``AuthError`` if none or expired."""
         if not token:
-            raise AuthError("not logged in")
+            raise AuthError("ikke logget ind")
         key = _key(token)
         session = self._sessions.get(key)
         if session is None:
-            raise AuthError("not logged in")
+            raise AuthError("ikke logget ind")
         now = self._clock.monotonic()
         if self._expired(session, now):
             del self._sessions[key]
-            raise AuthError("session expired: log in again")
+            raise AuthError("sessionen er udløbet: log ind igen")
         session.last_seen = now
         return session
 
@@ -261,12 +263,12 @@ class Users:
     @staticmethod
     def check_csrf(session: Session, token: str | None) -> None:
         if not token or not hmac.compare_digest(session.csrf.encode(), token.encode()):
-            raise AuthError("missing or wrong CSRF token: reload the page", forbidden=True)
+            raise AuthError("manglende eller forkert CSRF-token: genindlæs siden", forbidden=True)
 
     @staticmethod
     def require(session: Session, *roles: Role) -> None:
         if session.user.role not in roles:
-            raise AuthError(f"role {session.user.role} may not do this", forbidden=True)
+            raise AuthError(f"rollen {session.user.role} må ikke gøre dette", forbidden=True)
 
     def _purge(self, now: float) -> None:
         """Forget expired sessions, so abandoned tablets do not accumulate."""

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from hub.relay.link_reasons import Reason
+
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
@@ -53,7 +55,7 @@ class LinkHealthChanged:
     peer: str | None
     old: str
     new: str
-    reason: str
+    reason: Reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from hub.core.kinds import decode_payload
 from hub.relay.events import EventBus, ExerciseChanged
 from hub.relay.exercise_usage import USAGE_FILE, ExerciseUsage
 from hub.relay.health import HealthBoard
+from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 
 log = logging.getLogger("beredt.exercise")
@@ -130,7 +131,7 @@ class ExerciseState:
         for outage in outages:
             if outage.until > now and len(active.outages) < MAX_OUTAGES:
                 active.outages.append(outage)
-                reason = f"exercise {active.name}: simulated outage"
+                reason = Reason(Why.SIMULATED, params={"exercise": active.name})
                 self.health.simulate_down(outage.link, outage.peer, reason, self.clock.monotonic())
         log.warning("exercise %s (%s) still on after a restart", active.id, active.name)
 
@@ -192,7 +193,7 @@ class ExerciseState:
         until = min(until, active.until)
         active.outages.append(Outage(link, peer, until, node))
         self.health.simulate_down(
-            link, peer, f"exercise {active.name}: simulated outage", self.clock.monotonic()
+            link, peer, Reason(Why.SIMULATED, params={"exercise": active.name}), self.clock.monotonic()
         )
         self._publish()
         return True

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hub.relay.link_reasons import NOT_USED, Reason, Why
+
 log = logging.getLogger("beredt.health")
 
 
@@ -43,7 +45,7 @@ class HealthChanged:
     peer: str | None
     old: LinkState
     new: LinkState
-    reason: str
+    reason: Reason
     at: float
 
 
@@ -53,7 +55,7 @@ class LinkHealth:
     peer: str | None
     state: LinkState = LinkState.UP
     since: float = 0.0
-    reason: str = "not yet used"
+    reason: Reason = NOT_USED
     last_success: float | None = None
     failures: int = 0
     successes: int = 0
@@ -72,7 +74,7 @@ class HealthBoard:
         self.up_after = up_after
         self.hold_down = hold_down
         self._entries: dict[tuple[str, str | None], LinkHealth] = {}
-        self._simulated: dict[tuple[str, str | None], str] = {}
+        self._simulated: dict[tuple[str, str | None], Reason] = {}
         """(link, peer or None for the whole link) -> why an exercise treats it as down."""
         self._listeners: list[Callable[[HealthChanged], None]] = [on_change] if on_change else []
 
@@ -92,15 +94,15 @@ class HealthBoard:
         own = self.entry(link, None).state
         return own if peer is None else min(own, self.entry(link, peer).state)
 
-    def simulated(self, link: str, peer: str | None) -> str | None:
+    def simulated(self, link: str, peer: str | None) -> Reason | None:
         """Why an exercise treats (link, peer) as down (the whole link or this peer on it), or None."""
         whole = self._simulated.get((link, None))
         return whole if whole is not None or peer is None else self._simulated.get((link, peer))
 
-    def simulations(self) -> dict[tuple[str, str | None], str]:
+    def simulations(self) -> dict[tuple[str, str | None], Reason]:
         return dict(self._simulated)
 
-    def simulate_down(self, link: str, peer: str | None, reason: str, now: float) -> None:
+    def simulate_down(self, link: str, peer: str | None, reason: Reason, now: float) -> None:
         """Treat (link, peer), or the whole link for peer None, as down until ``lift_simulated``."""
         old = self.state(link, peer)
         self._simulated[(link, peer)] = reason
@@ -113,14 +115,12 @@ class HealthBoard:
             return
         new = self.state(link, peer)
         log.info("link %s%s: simulated outage lifted (%s)", link, f" to {peer}" if peer else "", new.label)
-        self._notify(HealthChanged(link, peer, LinkState.DOWN, new, "simulated outage lifted", now))
+        self._notify(HealthChanged(link, peer, LinkState.DOWN, new, Reason(Why.SIMULATED_LIFTED), now))
 
     def entries(self) -> list[LinkHealth]:
         return list(self._entries.values())
 
-    def success(
-        self, link: str, peer: str | None, now: float, reason: str = "answered", *, hard: bool = False
-    ) -> None:
+    def success(self, link: str, peer: str | None, now: float, reason: Reason, *, hard: bool = False) -> None:
         """``hard``: the transport itself reports the link up (it reconnects with its own back-off), so
         no probation applies."""
         health = self.entry(link, peer)
@@ -132,12 +132,12 @@ class HealthBoard:
                 self._move(health, LinkState.UP, reason, now)
         elif health.state is LinkState.DOWN:
             if now - health.since >= self.hold_down:
-                self._move(health, LinkState.DEGRADED, f"{reason}; on probation", now)
+                self._move(health, LinkState.DEGRADED, Reason(Why.PROBATION, str(reason)), now)
                 health.successes = 1
         elif health.state is LinkState.DEGRADED and health.successes >= self.up_after:
             self._move(health, LinkState.UP, reason, now)
 
-    def failure(self, link: str, peer: str | None, now: float, reason: str, *, hard: bool = False) -> None:
+    def failure(self, link: str, peer: str | None, now: float, reason: Reason, *, hard: bool = False) -> None:
         health = self.entry(link, peer)
         health.successes = 0
         health.failures += 1
@@ -149,7 +149,7 @@ class HealthBoard:
         elif health.state is LinkState.UP:
             self._move(health, LinkState.DEGRADED, reason, now)
 
-    def _move(self, health: LinkHealth, new: LinkState, reason: str, now: float) -> None:
+    def _move(self, health: LinkHealth, new: LinkState, reason: Reason, now: float) -> None:
         old, health.state, health.since, health.reason = health.state, new, now, reason
         where = health.link + (f" to {health.peer}" if health.peer else "")
         level = logging.WARNING if new < old else logging.INFO

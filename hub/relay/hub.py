@@ -42,6 +42,7 @@ from hub.relay.groups import Groups
 from hub.relay.health import HealthBoard, HealthChanged
 from hub.relay.inbound import Inbound
 from hub.relay.lanes import frame_rank
+from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.personal_alarms import PersonalAlarms
 from hub.relay.roster import DEFAULT_KINDS, Roster
@@ -244,9 +245,9 @@ class Hub:
                         peer = node.hex()
                     now = self.clock.monotonic()
                     if up:
-                        self.health.success(name, peer, now, reason, hard=True)
+                        self.health.success(name, peer, now, Reason(Why.LINK_UP, reason), hard=True)
                     else:
-                        self.health.failure(name, peer, now, reason, hard=True)
+                        self.health.failure(name, peer, now, Reason(Why.LINK_DOWN, reason), hard=True)
                 case PersonalAlarm():
                     await self.personal_alarms.forward(name, event)
                 case TimeHint(unix_time=when, source=source):

@@ -36,6 +36,7 @@ from hub.relay.address_cards import AddressCards
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, FrameRefused, MessageReceived, RadioStatus
 from hub.relay.exercises import ExerciseState
+from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.roster import RosterEntry
 from hub.relay.roster_updates import RosterUpdates
@@ -228,7 +229,7 @@ class Inbound:
         # Only an ack that settled a delivery proves the hop alive: a misdirected, late or replayed one
         # (anyone can replay a signed hop ack) must not keep a dead link looking up.
         if outcome.settled:
-            self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), "hop ack")
+            self.links.health.success(link, frame.sender.hex(), self.clock.monotonic(), Reason(Why.HOP_ACK))
 
     def _route(self, frame: Frame, signer: RosterEntry, link: str, received: Received) -> None:
         """A neighbour's route announcement: taken by the route table, never stored nor forwarded. One

@@ -17,6 +17,7 @@ from hub.core.clock import Clock
 from hub.core.transport import Transport
 from hub.relay.health import HealthBoard
 from hub.relay.inbound import Inbound
+from hub.relay.link_reasons import NOT_USED, Reason
 from hub.relay.links import LinkSet
 from hub.relay.roster import Roster
 from hub.relay.router import Router
@@ -73,8 +74,7 @@ async def links_summary(hub: Hub) -> list[dict[str, Any]]:
     for name, transport in hub.links.transports.items():
         if not any(r["link"] == name for r in rows):
             rows.append(
-                _row(hub, name, transport, None, None, "up", "not yet used")
-                | {"queue_depth": depth(name, None)}
+                _row(hub, name, transport, None, None, "up", NOT_USED) | {"queue_depth": depth(name, None)}
             )
     return rows
 
@@ -86,7 +86,7 @@ def _row(
     peer: str | None,
     peer_name: str | None,
     state: str,
-    reason: str,
+    reason: Reason,
 ) -> dict[str, Any]:
     caps = transport.capabilities
     return {
@@ -96,7 +96,7 @@ def _row(
         "peer_name": peer_name,
         "state": state,
         "since": None,
-        "reason": reason,
+        **reason.as_json(),
         "last_success": None,
         "queue_depth": 0,
         "sending": hub.router.queue_depth(link),

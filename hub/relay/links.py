@@ -23,6 +23,7 @@ from hub.core.fragment import split
 from hub.core.metering import Tally, charged_to
 from hub.core.transport import Capabilities, Cost, Transport
 from hub.relay.health import HealthBoard, LinkState
+from hub.relay.link_reasons import Reason, Why
 from hub.relay.policy import Candidate
 from hub.relay.settings import PeerConfig
 
@@ -165,11 +166,17 @@ class LinkSet:
                 await transport.probe(address)
         except (LinkDown, TimeoutError) as exc:
             # A TimeoutError has no text of its own: say what the silence was.
-            why = str(exc) or f"no answer within {deadline:g} s"
-            self.health.failure(link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {why}")
+            why = (
+                Reason(Why.PROBE_FAILED, str(exc))
+                if str(exc)
+                else Reason(Why.PROBE_SILENT, params={"seconds": f"{deadline:g}"})
+            )
+            self.health.failure(link, peer.node_id.hex(), self.clock.monotonic(), why)
         except BudgetExhausted:
             pass
         except TransportError as exc:
-            self.health.failure(link, peer.node_id.hex(), self.clock.monotonic(), f"probe failed: {exc}")
+            self.health.failure(
+                link, peer.node_id.hex(), self.clock.monotonic(), Reason(Why.PROBE_FAILED, str(exc))
+            )
         else:
-            self.health.success(link, peer.node_id.hex(), self.clock.monotonic(), "probe answered")
+            self.health.success(link, peer.node_id.hex(), self.clock.monotonic(), Reason(Why.PROBE_ANSWERED))

@@ -31,6 +31,7 @@ from hub.relay.delivery import Backoff, Delivery, DeliveryState
 from hub.relay.events import DeliveryChanged, EndToEndAcked, EventBus
 from hub.relay.health import HealthChanged, LinkState
 from hub.relay.lanes import is_drill
+from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.planning import Attempt, plan, tried_key
 from hub.relay.policy import Policy
@@ -404,7 +405,7 @@ class Router:
         if delivery.state is DeliveryState.SENT:
             assert delivery.link is not None
             carrier = delivery.carrier or delivery.hop  # an alternative hop may have taken it
-            reason = f"no hop ack from {carrier.hex()} within the deadline"
+            reason = Reason(Why.NO_HOP_ACK, f"nothing from {carrier.hex()}")
             self.links.health.failure(delivery.link, carrier.hex(), now, reason)
             delivery.tried.add(tried_key(delivery.link, carrier))
             delivery.move(DeliveryState.QUEUED)
@@ -415,7 +416,7 @@ class Router:
                 attempts=delivery.attempts,
                 next_attempt=now,
                 link=delivery.link,
-                error=reason,
+                error=str(reason),
             )
         attempts = plan(
             delivery, self.policy, self.links, lambda link: self._blocked(link, delivery.drill, now)
@@ -465,7 +466,7 @@ class Router:
             delivery.inflight -= 1
         now = self.clock.monotonic()
         if error is None:
-            self.links.health.success(link, peer, now, "frame sent")
+            self.links.health.success(link, peer, now, Reason(Why.FRAME_SENT))
             if delivery.state is not DeliveryState.SENDING:
                 return
             if delivery.link not in (None, link):
@@ -508,11 +509,12 @@ class Router:
             self._blocked_until[_budget_key(link, delivery.drill)] = self.clock.monotonic() + exc.retry_after
             return str(exc)
         except TransportError as exc:
-            self.links.health.failure(link, peer, self.clock.monotonic(), str(exc))
+            self.links.health.failure(link, peer, self.clock.monotonic(), Reason(Why.SEND_FAILED, str(exc)))
             return str(exc)
         except Exception as exc:  # a transport that breaks its contract counts as a failed send
             log.exception("link %s raised outside its contract", link)
-            self.links.health.failure(link, peer, self.clock.monotonic(), f"internal error: {exc!r}")
+            failed = Reason(Why.SEND_FAILED, f"internal error: {exc!r}")
+            self.links.health.failure(link, peer, self.clock.monotonic(), failed)
             return f"internal error: {exc!r}"
         return None
 

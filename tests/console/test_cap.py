@@ -117,7 +117,7 @@ def test_update_references_resolve_to_sender_identifier_sent() -> None:
         _text(doc, "c:references")
         == "aarhus@beredt,00112233445566778899aabbccddeeff,2026-11-24T09:00:00-00:00"
     )
-    with pytest.raises(ValueError, match=r"alert\.references\[0\]: message 0011.* is unknown"):
+    with pytest.raises(ValueError, match=r"alert\.references\[0\]: beskeden 0011.* kendes ikke"):
         export_alert(body, CapHeader("x2", "aarhus@beredt", SENT + 60, Status.ACTUAL))
 
 
@@ -146,7 +146,7 @@ def test_export_rejects_a_bad_body_naming_the_field() -> None:
     with pytest.raises(ValueError, match=r"alert\.severity"):
         export_alert(dict(ALERT_BODY, severity="Bad"), CapHeader("x", "s", SENT, Status.ACTUAL))
     # valid Beredt text, but XML 1.0 cannot carry it: a clear error, not a broken document
-    with pytest.raises(ValueError, match="description: a control character"):
+    with pytest.raises(ValueError, match="description: et kontroltegn"):
         export_alert(dict(ALERT_BODY, description="a\x01b"), CapHeader("x", "s", SENT, Status.ACTUAL))
 
 
@@ -226,20 +226,23 @@ def test_import_cuts_long_texts_and_says_so() -> None:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ("<alert", "not well-formed"),
-        ("<alert xmlns='urn:x'/>", "not a CAP 1.2 alert"),
-        (OUTSIDE.replace("<status>Exercise</status>", "<status>Draft</status>"), "Draft.* is not relayed"),
-        (OUTSIDE.replace("<status>Exercise</status>", ""), r"<status> is missing"),
-        (re.sub(r"<info>.*</info>", "", OUTSIDE, flags=re.S), "has no <info>"),
-        (OUTSIDE.replace("<event>Stormflod</event>", ""), r"<event> is missing"),
+        ("<alert", "ikke velformet"),
+        ("<alert xmlns='urn:x'/>", "ikke et CAP 1.2-varsel"),
+        (OUTSIDE.replace("<status>Exercise</status>", "<status>Draft</status>"), "Draft.* videresendes ikke"),
+        (OUTSIDE.replace("<status>Exercise</status>", ""), r"<status> mangler"),
+        (re.sub(r"<info>.*</info>", "", OUTSIDE, flags=re.S), "har ingen <info>"),
+        (OUTSIDE.replace("<event>Stormflod</event>", ""), r"<event> mangler"),
         (
             OUTSIDE.replace("<severity>Severe</severity>", "<severity>Awful</severity>", 2),
             r"alert\.severity: 'Awful'",
         ),
-        (OUTSIDE.replace("2026-11-24T06:00:00+01:00", "yesterday"), "'yesterday' is not a dateTime"),
-        (OUTSIDE.replace("<sent>2026-11-24T06:00:00+01:00", "<sent>2026-11-24T06:00:00"), "no UTC offset"),
-        (OUTSIDE.replace(",DMI-1,", ",DMI-1"), "is not sender,identifier,sent"),
-        ('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><alert/>', "DTD refused"),
+        (OUTSIDE.replace("2026-11-24T06:00:00+01:00", "yesterday"), "'yesterday' er ikke et dateTime"),
+        (
+            OUTSIDE.replace("<sent>2026-11-24T06:00:00+01:00", "<sent>2026-11-24T06:00:00"),
+            "mangler forskydning fra UTC",
+        ),
+        (OUTSIDE.replace(",DMI-1,", ",DMI-1"), "har ikke formen sender,identifier,sent"),
+        ('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><alert/>', "DTD afvist"),
     ],
 )
 def test_import_refuses_bad_documents_clearly(document: str, message: str) -> None:

@@ -175,7 +175,7 @@ def test_a_private_alert_is_refused_not_widened() -> None:
     document = fixture("nws_update.xml").replace(
         "<scope>Public</scope>", "<scope>Private</scope><addresses>ops@example.org</addresses>"
     )
-    with pytest.raises(ProtocolError, match="scope Private is not relayed"):
+    with pytest.raises(ProtocolError, match="scope Private videresendes ikke"):
         import_cap(document)
 
 
@@ -203,7 +203,7 @@ def test_named_values_are_pairs_in_json_and_a_flat_list_on_the_wire() -> None:
     wire = cbor2.loads(encode_payload(Kind.ALERT, body))
     assert wire[18] == ["VTEC", "/O.NEW/"] and wire[17] == [{1: "A", 4: ["SAME", "025027"]}]
     assert decode_payload(Kind.ALERT, encode_payload(Kind.ALERT, body)) == body
-    with pytest.raises(ValueError, match=r"alert\.parameters\[0\]: expected a \[name, value\] pair"):
+    with pytest.raises(ValueError, match=r"alert\.parameters\[0\]: forventede et par \[navn, værdi\]"):
         encode_payload(Kind.ALERT, {**body, "parameters": [["VTEC"]]})
     with pytest.raises(ValueError, match=r"alert\.areas\[0\]\.geocodes\[0\]\[1\]: expected a string"):
         encode_payload(Kind.ALERT, {**body, "areas": [{"desc": "A", "geocodes": [["SAME", 25027]]}]})

@@ -82,13 +82,13 @@ async def test_bad_cap_requests_are_refused_clearly(pair: Pair, http: aiohttp.Cl
     async with http.post(
         f"{pair.staff.url}/console/api/cap", data="<alert", headers={"X-CSRF-Token": csrf}
     ) as r:
-        assert r.status == 400 and "not well-formed" in (await r.json())["error"]
+        assert r.status == 400 and "ikke velformet" in (await r.json())["error"]
     async with http.post(f"{pair.staff.url}/console/api/cap?to=nowhere", data=OUTSIDE,
                          headers={"X-CSRF-Token": csrf}) as r:  # fmt: skip
-        assert r.status == 400 and "to: expected a node id" in (await r.json())["error"]
+        assert r.status == 400 and "to: forventede et node-id" in (await r.json())["error"]
     text = await pair.staff.console.send(Kind.TEXT, pair.care.hub.node_id, "hej", author="hansen")
     status, body = await _cap(http, pair.staff.url, text)
-    assert status == 400 and "only alerts and read receipts" in body
+    assert status == 400 and "kun varsler og læst-kvitteringer" in body
     status, body = await _cap(http, pair.staff.url, "00" * 16)
     assert status == 404
     status, body = await _cap(http, pair.staff.url, "not-hex")

@@ -257,7 +257,7 @@ def _english_words() -> set[str]:
 
 
 VISIBLE_DANISH_TEXT = """() => {
-  const skip = (node) => node.closest('[lang="en"]') || node.closest('[hidden]') || node.closest('.sr-only');
+  const skip = (node) => node.closest('[hidden]') || node.closest('.sr-only');
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const out = [];
   while (walker.nextNode()) {

@@ -63,7 +63,7 @@ async def test_the_next_sitrep_number_is_kept_and_a_used_one_refused(
     await staff.ok("POST", "messages", {"to": "*", "kind": "sitrep", "body": body})
     assert (await staff.ok("GET", "me"))["sitrep_next"] == 2
     status, refused = await staff.call("POST", "messages", {"to": "*", "kind": "sitrep", "body": body})
-    assert status == 400 and "already sent; the next is 2" in refused["error"]
+    assert status == 400 and "allerede sendt; den næste er 2" in refused["error"]
 
 
 async def test_a_kind_the_role_may_not_send_is_refused_before_it_is_stored(pair: Pair) -> None:

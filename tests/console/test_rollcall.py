@@ -130,10 +130,10 @@ def test_new_request_ids_are_eight_hex_digits_and_unique(clock: ManualClock) -> 
 @pytest.mark.parametrize(
     ("request_id", "deadline_in", "institutions", "message"),
     [
-        ("a1b2c3d4", 60, {LINDELY: ["sine"]}, "already exists"),
-        ("00000002", 60, {}, "needs at least one institution"),
-        ("00000003", 0, {LINDELY: ["sine"]}, "deadline: must be in the future"),
-        ("00000004", 60, {LINDELY: []}, f"institutions.{LINDELY}: no link"),
+        ("a1b2c3d4", 60, {LINDELY: ["sine"]}, "findes allerede"),
+        ("00000002", 60, {}, "mindst én institution"),
+        ("00000003", 0, {LINDELY: ["sine"]}, "deadline: skal ligge i fremtiden"),
+        ("00000004", 60, {LINDELY: []}, f"institutions.{LINDELY}: ingen forbindelse"),
     ],
 )
 def test_bad_roll_calls_are_refused(

@@ -66,9 +66,9 @@ async def clients(pair: Pair) -> AsyncIterator[Callable[[str], Client]]:
 async def test_login_csrf_and_roles(pair: Pair, clients: Callable[[str], Client]) -> None:
     staff = clients(pair.staff.url)
     status, body = await staff.call("GET", "me")
-    assert status == 401 and body["error"] == "not logged in"
+    assert status == 401 and body["error"] == "ikke logget ind"
     status, body = await staff.call("POST", "login", {"username": "hansen", "password": "forkert-kodeord"})
-    assert status == 401 and "wrong username or password" in body["error"]
+    assert status == 401 and "forkert brugernavn eller adgangskode" in body["error"]
     me = await staff.login("hansen")
     assert me["role"] == "coordinator" and me["institutions"] == [
         {"node": pair.care.hub.node_id.hex(), "name": "Plejecenter Lindely"}
@@ -78,7 +78,7 @@ async def test_login_csrf_and_roles(pair: Pair, clients: Callable[[str], Client]
     viewer = clients(pair.staff.url)
     await viewer.login("laeser")
     status, body = await viewer.call("POST", "rollcalls", {"question": "?"})
-    assert status == 403 and "role viewer may not" in body["error"]
+    assert status == 403 and "rollen viewer må ikke" in body["error"]
     assert (await viewer.ok("GET", "board"))["institutions"][0]["name"] == "Plejecenter Lindely"
     await staff.ok("POST", "logout")
     status, _ = await staff.call("GET", "me")
@@ -180,20 +180,20 @@ async def test_read_receipt_goes_back_to_the_sender(pair: Pair, clients: Callabl
     receipt = next(m for m in pair.staff.console.messages if m["kind"] == "read_receipt")
     assert receipt["body"]["message"] == message_id and receipt["body"]["by"] == "Nattevagt Lindely"
     status, body = await care.call("POST", f"read/{'0' * 32}")
-    assert status == 400 and "no received message" in body["error"]
+    assert status == 400 and "ingen modtaget besked" in body["error"]
 
 
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        ("rollcalls", {"minutes": 0}, "minutes: expected a whole number"),
-        ("rollcalls", {"institutions": ["ffffffffffffffff"]}, "no care homes"),
-        ("messages", {"to": "nowhere", "kind": "text", "body": "x"}, "to: expected a node id"),
-        ("messages", {"to": "*", "kind": "rollcall", "body": {}}, "cannot be composed here"),
-        ("messages", {"to": "*", "kind": "sitrep", "body": {"number": 1}}, r"sitrep.phase: required"),
-        ("messages", {"to": "*", "kind": "text", "body": "x", "priority": "asap"}, "priority: unknown"),
-        ("logbook", {"type": "sent", "text": "forfalsket"}, "type: expected decision"),
-        ("logbook", {"type": "note", "text": " "}, "text: expected 1 to 4000"),
+        ("rollcalls", {"minutes": 0}, "minutes: forventede et helt antal"),
+        ("rollcalls", {"institutions": ["ffffffffffffffff"]}, "ingen plejehjem"),
+        ("messages", {"to": "nowhere", "kind": "text", "body": "x"}, "to: forventede et node-id"),
+        ("messages", {"to": "*", "kind": "rollcall", "body": {}}, "kan ikke skrives her"),
+        ("messages", {"to": "*", "kind": "sitrep", "body": {"number": 1}}, r"sitrep.phase: feltet mangler"),
+        ("messages", {"to": "*", "kind": "text", "body": "x", "priority": "asap"}, "priority: ukendt"),
+        ("logbook", {"type": "sent", "text": "forfalsket"}, "type: forventede decision"),
+        ("logbook", {"type": "note", "text": " "}, "text: forventede 1 til 4000"),
     ],
 )
 async def test_bad_requests_name_the_field(
@@ -211,7 +211,7 @@ async def test_bad_status_from_an_institution_is_refused(
     care = clients(pair.care.url)
     await care.login("lindely")
     status, data = await care.call("POST", "status", {"preset": "ok", "fuel_hours": -3})
-    assert status == 400 and "status.fuel_hours: -3 is outside" in data["error"]
+    assert status == 400 and "status.fuel_hours: -3 ligger uden for" in data["error"]
     status, data = await care.call("POST", "status", {"preset": "panic"})
     assert status == 400 and "preset: expected one of ok, help, emergency" in data["error"]
 

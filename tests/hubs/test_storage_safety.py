@@ -90,7 +90,7 @@ def test_a_damaged_console_database_disables_only_the_console(tmp_path: Path) ->
         console = staff.get("/healthz")["console"]
         assert console.startswith("disabled: console database unusable"), console
         status, answer = staff.request("GET", "/console/api/me")
-        assert status == 503 and "disabled" in answer["error"]
+        assert status == 503 and "slået fra" in answer["error"]
         message_id = staff.send(home.node_id, "text", "Relæet kører uden konsollen")
         home.wait_for(
             "a message relayed without the console", lambda: any(m["id"] == message_id for m in home.inbox())

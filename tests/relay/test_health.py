@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from hub.relay.health import HealthBoard, HealthChanged, LinkState
+from hub.relay.link_reasons import NOT_USED, Reason, Why
 
 UP, DEGRADED, DOWN = LinkState.UP, LinkState.DEGRADED, LinkState.DOWN
 PEER = "00112233445566aa"
+ANSWER = Reason(Why.PROBE_ANSWERED)
 
 
 def board(**kwargs: float) -> tuple[HealthBoard, list[HealthChanged]]:
@@ -22,53 +24,53 @@ def board(**kwargs: float) -> tuple[HealthBoard, list[HealthChanged]]:
 def test_a_new_link_is_up_and_not_yet_used() -> None:
     health, changes = board()
     assert health.state("internet", PEER) is UP
-    assert health.entry("internet", PEER).reason == "not yet used"
+    assert health.entry("internet", PEER).reason == NOT_USED
     assert changes == []
 
 
 def test_one_failure_degrades_and_down_after_failures_take_it_down() -> None:
     health, changes = board(down_after=3)
-    health.failure("internet", PEER, 1.0, "timeout")
+    health.failure("internet", PEER, 1.0, Reason(Why.SEND_FAILED, "timeout"))
     assert health.state("internet", PEER) is DEGRADED
-    health.failure("internet", PEER, 2.0, "timeout")
+    health.failure("internet", PEER, 2.0, Reason(Why.SEND_FAILED, "timeout"))
     assert health.state("internet", PEER) is DEGRADED
-    health.failure("internet", PEER, 3.0, "refused")
+    health.failure("internet", PEER, 3.0, Reason(Why.SEND_FAILED, "refused"))
     assert health.state("internet", PEER) is DOWN
     assert [(c.old, c.new, c.at) for c in changes] == [(UP, DEGRADED, 1.0), (DEGRADED, DOWN, 3.0)]
-    assert changes[-1].reason == "refused"
+    assert str(changes[-1].reason) == "send failed: refused"
 
 
 def test_a_success_between_failures_restarts_the_count() -> None:
     health, _ = board(down_after=2)
-    health.failure("lora", PEER, 1.0, "no ack")
-    health.success("lora", PEER, 2.0)
-    health.failure("lora", PEER, 3.0, "no ack")
+    health.failure("lora", PEER, 1.0, Reason(Why.SEND_FAILED, "no ack"))
+    health.success("lora", PEER, 2.0, ANSWER)
+    health.failure("lora", PEER, 3.0, Reason(Why.SEND_FAILED, "no ack"))
     assert health.state("lora", PEER) is DEGRADED
 
 
 def test_a_down_link_waits_out_the_hold_down_then_serves_its_probation() -> None:
     health, changes = board(down_after=1, up_after=3, hold_down=10.0)
-    health.failure("lora", PEER, 100.0, "no ack")
+    health.failure("lora", PEER, 100.0, Reason(Why.SEND_FAILED, "no ack"))
     assert health.state("lora", PEER) is DOWN
-    health.success("lora", PEER, 105.0)  # too early: still down
+    health.success("lora", PEER, 105.0, ANSWER)  # too early: still down
     assert health.state("lora", PEER) is DOWN
-    health.success("lora", PEER, 110.0)
+    health.success("lora", PEER, 110.0, ANSWER)
     assert health.state("lora", PEER) is DEGRADED  # on probation; this answer counts as the first
-    assert "probation" in health.entry("lora", PEER).reason
-    health.success("lora", PEER, 111.0)
+    assert health.entry("lora", PEER).reason.code is Why.PROBATION
+    health.success("lora", PEER, 111.0, ANSWER)
     assert health.state("lora", PEER) is DEGRADED
-    health.success("lora", PEER, 112.0)
+    health.success("lora", PEER, 112.0, ANSWER)
     assert health.state("lora", PEER) is UP
     assert [(c.old, c.new) for c in changes] == [(UP, DOWN), (DOWN, DEGRADED), (DEGRADED, UP)]
 
 
 def test_failing_while_down_restarts_the_hold_down() -> None:
     health, changes = board(down_after=1, hold_down=10.0)
-    health.failure("lora", PEER, 100.0, "no ack")
-    health.failure("lora", PEER, 108.0, "still nothing")
+    health.failure("lora", PEER, 100.0, Reason(Why.SEND_FAILED, "no ack"))
+    health.failure("lora", PEER, 108.0, Reason(Why.SEND_FAILED, "still nothing"))
     assert health.entry("lora", PEER).since == 108.0
-    assert health.entry("lora", PEER).reason == "still nothing"
-    health.success("lora", PEER, 112.0)  # 12 s after the first failure, 4 after the last
+    assert health.entry("lora", PEER).reason.detail == "still nothing"
+    health.success("lora", PEER, 112.0, ANSWER)  # 12 s after the first failure, 4 after the last
     assert health.state("lora", PEER) is DOWN
     assert len(changes) == 1
 
@@ -76,30 +78,30 @@ def test_failing_while_down_restarts_the_hold_down() -> None:
 def test_any_failure_while_down_restarts_the_hold_down() -> None:
     """Also one failure short of ``down_after``: the link fell hard, then failed once more."""
     health, _ = board(down_after=3, hold_down=30.0)
-    health.failure("lora", PEER, 0.0, "radio unplugged", hard=True)
-    health.failure("lora", PEER, 10.0, "no ack")
-    health.success("lora", PEER, 30.0)  # 30 s after the fall, 20 after the last failure
+    health.failure("lora", PEER, 0.0, Reason(Why.SEND_FAILED, "radio unplugged"), hard=True)
+    health.failure("lora", PEER, 10.0, Reason(Why.SEND_FAILED, "no ack"))
+    health.success("lora", PEER, 30.0, ANSWER)  # 30 s after the fall, 20 after the last failure
     assert health.state("lora", PEER) is DOWN
-    health.success("lora", PEER, 40.0)
+    health.success("lora", PEER, 40.0, ANSWER)
     assert health.state("lora", PEER) is DEGRADED
 
 
 def test_hard_reports_skip_the_hysteresis() -> None:
     health, changes = board(down_after=5, hold_down=60.0)
-    health.failure("mqtt", None, 1.0, "broker connection lost", hard=True)
+    health.failure("mqtt", None, 1.0, Reason(Why.SEND_FAILED, "broker connection lost"), hard=True)
     assert health.state("mqtt", None) is DOWN
-    health.success("mqtt", None, 2.0, "reconnected", hard=True)
+    health.success("mqtt", None, 2.0, Reason(Why.LINK_UP, "reconnected"), hard=True)
     assert health.state("mqtt", None) is UP
     assert [(c.old, c.new, c.peer) for c in changes] == [(UP, DOWN, None), (DOWN, UP, None)]
 
 
 def test_a_peer_is_seen_through_the_worse_of_its_own_and_the_links_state() -> None:
     health, _ = board()
-    health.failure("mqtt", None, 1.0, "broker gone", hard=True)
+    health.failure("mqtt", None, 1.0, Reason(Why.SEND_FAILED, "broker gone"), hard=True)
     assert health.state("mqtt", PEER) is DOWN
     assert health.entry("mqtt", PEER).state is UP  # the peer's own record is untouched
-    health.success("mqtt", None, 2.0, "broker back", hard=True)
-    health.failure("mqtt", PEER, 3.0, "peer offline", hard=True)
+    health.success("mqtt", None, 2.0, Reason(Why.LINK_UP, "broker back"), hard=True)
+    health.failure("mqtt", PEER, 3.0, Reason(Why.SEND_FAILED, "peer offline"), hard=True)
     assert health.state("mqtt", PEER) is DOWN
     assert health.state("mqtt", "ffeeddccbbaa9988") is UP
 
@@ -108,7 +110,7 @@ def test_every_listener_hears_every_change() -> None:
     health, first = board()
     second: list[HealthChanged] = []
     health.listen(second.append)
-    health.failure("sine", PEER, 1.0, "no coverage", hard=True)
+    health.failure("sine", PEER, 1.0, Reason(Why.SEND_FAILED, "no coverage"), hard=True)
     assert first == second and len(first) == 1
     assert (first[0].link, first[0].peer) == ("sine", PEER)
 
@@ -149,7 +151,7 @@ class HealthMachine(RuleBasedStateMachine):
     def failure(self, dt: float, hard: bool) -> None:
         self.now += dt
         before, seen = self.state, len(self.changes)
-        self.health.failure("lora", PEER, self.now, "lost", hard=hard)
+        self.health.failure("lora", PEER, self.now, Reason(Why.SEND_FAILED, "lost"), hard=hard)
         self.failures_in_a_row += 1
         self.successes_in_a_row = 0
         after = self._observe(before, seen)
@@ -164,7 +166,7 @@ class HealthMachine(RuleBasedStateMachine):
     def success(self, dt: float, hard: bool) -> None:
         self.now += dt
         before, seen = self.state, len(self.changes)
-        self.health.success("lora", PEER, self.now, hard=hard)
+        self.health.success("lora", PEER, self.now, ANSWER, hard=hard)
         self.failures_in_a_row = 0
         self.successes_in_a_row += 1
         after = self._observe(before, seen)

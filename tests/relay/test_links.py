@@ -12,6 +12,7 @@ from hub.core.fragment import Reassembler, decode_fragment, is_fragment
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Received
 from hub.relay.health import HealthBoard, LinkState
+from hub.relay.link_reasons import Reason, Why
 from tests.inproc import eventually
 from tests.relay.engine_kit import PEER, message, wired
 from transports.memory import MemoryMedium
@@ -73,7 +74,7 @@ async def test_a_silent_peer_is_probed_down_by_the_deadline_and_says_so() -> Non
             medium.silence(PEER.name)
             w.clock.advance(1.0)  # quiet for longer than the interval: probed again
             await eventually(lambda: health.state("net", peer) is LinkState.DOWN, timeout=30)
-            assert health.entry("net", peer).reason == "probe failed: no answer within 1 s"
+            assert health.entry("net", peer).reason == Reason(Why.PROBE_SILENT, params={"seconds": "1"})
             medium.unsilence(PEER.name)
             await eventually(lambda: health.entry("net", peer).successes >= 1, timeout=30)
         finally:
@@ -84,7 +85,9 @@ async def test_a_peer_heard_from_within_the_interval_is_not_probed() -> None:
     health = HealthBoard()
     async with wired({"net": MemoryMedium()}, health=health) as w:
         peer = PEER.node_id.hex()
-        health.success("net", peer, w.clock.monotonic(), "hop ack")  # traffic just showed it working
+        health.success(
+            "net", peer, w.clock.monotonic(), Reason(Why.HOP_ACK)
+        )  # traffic just showed it working
         probing = asyncio.create_task(w.links.probe_forever(0.05))
         try:
             await eventually(lambda: w.links.probes_skipped >= 3)

@@ -11,6 +11,7 @@ from hub.core.tasks import cancel_and_wait
 from hub.relay.delivery import Delivery, DeliveryState
 from hub.relay.events import EndToEndAcked, HubEvent
 from hub.relay.health import HealthBoard, LinkState
+from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.planning import plan, tried_key
 from hub.relay.policy import Policy
@@ -59,7 +60,7 @@ async def test_plan_walks_links_then_alternative_hops() -> None:
 async def test_plan_skips_a_hop_whose_links_are_down_and_honours_a_preferred_link() -> None:
     async with wired(two_media(), peers=(PEER, OTHER)) as w:
         for link in ("a", "b"):
-            w.links.health.failure(link, PEER.node_id.hex(), 0.0, "gone", hard=True)
+            w.links.health.failure(link, PEER.node_id.hex(), 0.0, Reason(Why.LINK_DOWN, "gone"), hard=True)
         assert pairs(pending(), w.links) == [("a", "other")]
         assert pairs(pending(preferred="b"), w.links) == [("b", "other")]
 
@@ -67,7 +68,7 @@ async def test_plan_skips_a_hop_whose_links_are_down_and_honours_a_preferred_lin
 async def test_life_safety_fans_out_on_every_usable_link_of_the_first_reachable_hop() -> None:
     async with wired(two_media(), peers=(PEER, OTHER)) as w:
         assert pairs(pending(Priority.LIFE_SAFETY), w.links) == [("a", "peer"), ("b", "peer")]
-        w.links.health.failure("a", PEER.node_id.hex(), 0.0, "gone", hard=True)
+        w.links.health.failure("a", PEER.node_id.hex(), 0.0, Reason(Why.LINK_DOWN, "gone"), hard=True)
         assert pairs(pending(Priority.LIFE_SAFETY), w.links) == [("b", "peer")]
 
 
@@ -140,12 +141,12 @@ async def test_when_every_link_fails_the_round_backs_off_then_starts_over(tmp_pa
 async def test_a_delivery_with_no_usable_link_waits_until_one_heals(tmp_path: Path) -> None:
     health = HealthBoard()
     for link in ("a", "b"):
-        health.failure(link, None, 0.0, "link down", hard=True)
+        health.failure(link, None, 0.0, Reason(Why.SEND_FAILED, "link down"), hard=True)
     async with engine(tmp_path, two_media(), health=health) as e:
         d = await e.submit(message())
         e.router.dispatch_due()
         assert d.state is DeliveryState.QUEUED and d.attempts == 0  # parked
-        health.success("b", None, e.clock.monotonic(), "link up", hard=True)  # no clock move needed
+        health.success("b", None, e.clock.monotonic(), Reason(Why.LINK_UP), hard=True)  # no clock move needed
         await _sent_over(e, d, "b")
 
 
@@ -164,8 +165,8 @@ async def test_a_delivery_past_its_expiry_is_settled_as_expired(tmp_path: Path) 
 
 async def test_an_end_to_end_ack_settles_every_open_delivery(tmp_path: Path) -> None:
     health = HealthBoard()
-    health.failure("a", None, 0.0, "link down", hard=True)
-    health.failure("b", None, 0.0, "link down", hard=True)
+    health.failure("a", None, 0.0, Reason(Why.SEND_FAILED, "link down"), hard=True)
+    health.failure("b", None, 0.0, Reason(Why.SEND_FAILED, "link down"), hard=True)
     async with engine(tmp_path, two_media(), health=health) as e:
         seen: list[HubEvent] = []
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from hub.core.frame import Kind
 from hub.relay.delivery import DeliveryState
 from hub.relay.health import HealthBoard, HealthChanged, LinkState
+from hub.relay.link_reasons import Reason, Why
 from hub.relay.router import HopAckOutcome
 from tests.inproc import eventually
 from tests.relay.engine_kit import PEER, engine, message, next_frame
@@ -26,7 +27,9 @@ async def test_a_failure_after_the_send_leaves_the_delivery_retryable(tmp_path: 
             raise RuntimeError("listener bug")
 
     health.listen(breaks_once)
-    health.failure("memory", PEER.node_id.hex(), 0.0, "one lost probe")  # degraded: the send heals it
+    health.failure(
+        "memory", PEER.node_id.hex(), 0.0, Reason(Why.PROBE_FAILED, "one lost probe")
+    )  # degraded: the send heals it
     async with engine(tmp_path, {"memory": MemoryMedium()}, health=health) as e:
         delivery = await e.submit(message())
         first = await next_frame(e.wiring.far["memory"])

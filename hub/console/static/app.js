@@ -58,15 +58,16 @@ async function api(path, options = {}) {
   return data;
 }
 
-// The server's refusal in the reader's language: known reasons are worded here, the rest is shown as
-// the hub wrote it, marked as English for screen readers.
+// The server's refusal in the reader's language: known reasons are worded here; the hub words the
+// details (which field, what it expected) in Danish, so in the English console they are marked as Danish.
 function errorNode(error) {
   if (error.status === 401) return t("err_login");
   if (error.status === 403) return t("err_forbidden");
   if (error.status === 429) return t("err_locked");
-  if (error.status === 422) return el("span", {}, `${t("err_refused")} `, el("span", { lang: "en" }, error.message));
-  if (error.status === 503 || error.status === 507) return el("span", {}, `${t("err_store")} `, el("span", { lang: "en" }, error.message));
-  if (error.status === 400) return el("span", {}, `${t("err_invalid")} `, el("span", { lang: "en" }, error.message));
+  const detail = (label) => el("span", {}, `${t(label)} `, el("span", { lang: "da" }, error.message));
+  if (error.status === 422) return detail("err_refused");
+  if (error.status === 503 || error.status === 507) return detail("err_store");
+  if (error.status === 400) return detail("err_invalid");
   return t("err_unreachable");
 }
 
@@ -723,7 +724,13 @@ async function renderLinks() {
     el("td", { "data-label": t("col_link_state") }, el("span", { class: `pill ${l.state === "up" ? "answered" : l.state === "down" ? "escalated" : "overdue"}` }, t(`link_${l.state}`))),
     el("td", { "data-label": t("col_last_success") }, l.last_success ? t("ago", { ago: ago(now() - l.last_success) }) : t("never")),
     el("td", { "data-label": t("col_waiting"), class: "waiting" }, String(l.queue_depth)),
-    el("td", { "data-label": t("col_reason") }, l.reason === "not yet used" ? t("not_used") : el("span", { lang: "en" }, l.reason || "")))));
+    el("td", { "data-label": t("col_reason") }, linkReason(l)))));
+}
+
+// A link's reason in the reader's words, from its code; the transport's own text stays in the hub's log.
+function linkReason(row) {
+  const key = `reason_${row.reason_code}`;
+  return t(key in state.t ? key : "reason_other", row.reason_params || {});
 }
 
 // ---- institution view -------------------------------------------------------------------------------------

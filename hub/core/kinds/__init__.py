@@ -54,19 +54,19 @@ def encode_payload(kind: Kind, body: object) -> bytes:
     """Validate ``body`` for ``kind`` and return the compact payload; ``ValueError`` names the bad field."""
     if kind == Kind.TEXT:
         if not isinstance(body, str):
-            raise ValueError(f"body: a text message body is a string, got {type(body).__name__}")
+            raise ValueError("body: en tekstbesked er en tekst")
         try:
             payload = body.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"body: not valid Unicode text ({exc.reason})") from None
+        except UnicodeEncodeError:
+            raise ValueError("body: ikke gyldig Unicode-tekst") from None
     elif kind in _ID_LIST_KINDS:
         payload = _encode_ids(body)
     elif kind in SCHEMAS:
         payload = SCHEMAS[kind].encode(body)
     else:
-        raise ValueError(f"kind: {kind.name.lower()} payloads are not built from a JSON body")
+        raise ValueError(f"kind: {kind.name.lower()}-beskeder laves ikke ud fra JSON")
     if len(payload) > MAX_PAYLOAD:
-        raise ValueError(f"body: encodes to {len(payload)} bytes, more than the {MAX_PAYLOAD}-byte limit")
+        raise ValueError(f"body: fylder {len(payload)} bytes, mere end grænsen på {MAX_PAYLOAD} bytes")
     return payload
 
 
@@ -88,7 +88,7 @@ def decode_payload(kind: Kind, payload: bytes) -> object:
 
 def _encode_ids(body: object) -> bytes:
     if not isinstance(body, list) or not body:
-        raise ValueError("body: an acknowledgement body is a non-empty list of message ids (32 hex digits)")
+        raise ValueError("body: en kvittering er en ikke-tom liste af besked-id'er (32 hex-cifre)")
     out = bytearray()
     for index, item in enumerate(body):
         try:
@@ -96,6 +96,6 @@ def _encode_ids(body: object) -> bytes:
         except ValueError:
             raw = b""
         if len(raw) != ID_SIZE:
-            raise ValueError(f"body[{index}]: expected a message id of 32 hex digits, got {item!r}")
+            raise ValueError(f"body[{index}]: forventede et besked-id på 32 hex-cifre, fik {item!r}")
         out += raw
     return bytes(out)

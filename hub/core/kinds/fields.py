@@ -34,12 +34,27 @@ class Field(Protocol):
     def from_wire(self, name: str, value: object) -> object: ...
 
 
+_JSON_TYPES = {
+    bool: "sand/falsk",
+    int: "et tal",
+    float: "et tal",
+    str: "tekst",
+    list: "en liste",
+    dict: "et objekt",
+}
+
+
+def _json_type(value: object) -> str:
+    """What a JSON value is, in the words of the person who sent it."""
+    return "ingenting" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
 def _check_int(name: str, value: object, low: int, high: int) -> int:
     # bool is an int subclass; "true" people count is always a mistake
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}: expected an integer, got {type(value).__name__}")
+        raise ValueError(f"{name}: forventede et heltal, fik {_json_type(value)}")
     if not low <= value <= high:
-        raise ValueError(f"{name}: {value} is outside {low}..{high}")
+        raise ValueError(f"{name}: {value} ligger uden for {low}..{high}")
     return value
 
 
@@ -67,13 +82,13 @@ class Text:
 
     def to_wire(self, name: str, value: object) -> object:
         if not isinstance(value, str):
-            raise ValueError(f"{name}: expected a string, got {type(value).__name__}")
+            raise ValueError(f"{name}: forventede tekst, fik {_json_type(value)}")
         try:
             size = len(value.encode("utf-8"))
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"{name}: not valid Unicode text ({exc.reason})") from None
+        except UnicodeEncodeError:
+            raise ValueError(f"{name}: ikke gyldig Unicode-tekst") from None
         if size > self.max_bytes:
-            raise ValueError(f"{name}: {size} bytes of UTF-8 exceeds the limit of {self.max_bytes}")
+            raise ValueError(f"{name}: {size} bytes UTF-8 er over grænsen på {self.max_bytes}")
         return value
 
     def from_wire(self, name: str, value: object) -> object:
@@ -91,7 +106,7 @@ class TextList:
 
     def to_wire(self, name: str, value: object) -> object:
         if not isinstance(value, list) or len(value) > self.max_items:
-            raise ValueError(f"{name}: expected a list of at most {self.max_items} strings")
+            raise ValueError(f"{name}: forventede en liste med højst {self.max_items} tekster")
         return [self.item.to_wire(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
     def from_wire(self, name: str, value: object) -> object:
@@ -111,7 +126,7 @@ class Choice:
             for index, candidate in enumerate(self.names):
                 if candidate.casefold() == value.casefold():
                     return index
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(self.names)}")
+        raise ValueError(f"{name}: {value!r} er ikke en af {', '.join(self.names)}")
 
     def from_wire(self, name: str, value: object) -> object:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(self.names):
@@ -127,12 +142,12 @@ class Flags:
 
     def to_wire(self, name: str, value: object) -> object:
         if not isinstance(value, list):
-            raise ValueError(f"{name}: expected a list of names from {', '.join(self.names)}")
+            raise ValueError(f"{name}: forventede en liste af navne blandt {', '.join(self.names)}")
         folded = [n.casefold() for n in self.names]
         mask = 0
         for item in value:
             if not isinstance(item, str) or item.casefold() not in folded:
-                raise ValueError(f"{name}: {item!r} is not one of {', '.join(self.names)}")
+                raise ValueError(f"{name}: {item!r} er ikke en af {', '.join(self.names)}")
             mask |= 1 << folded.index(item.casefold())
         return mask
 
@@ -151,9 +166,9 @@ class Time:
             try:
                 moment = datetime.fromisoformat(value)
             except ValueError:
-                raise ValueError(f"{name}: {value!r} is not an ISO 8601 time") from None
+                raise ValueError(f"{name}: {value!r} er ikke et ISO 8601-tidspunkt") from None
             if moment.tzinfo is None:
-                raise ValueError(f"{name}: {value!r} needs a UTC offset (e.g. +01:00 or Z)")
+                raise ValueError(f"{name}: {value!r} mangler forskydning fra UTC (fx +01:00 eller Z)")
             value = int(moment.timestamp())
         return _check_int(name, value, 0, 0xFFFFFFFF)
 
@@ -178,7 +193,7 @@ class HexId:
                 raw = b""
             if len(raw) == self.size:
                 return raw
-        raise ValueError(f"{name}: expected {self.size * 2} hex digits, got {value!r}")
+        raise ValueError(f"{name}: forventede {self.size * 2} hex-cifre, fik {value!r}")
 
     def from_wire(self, name: str, value: object) -> object:
         if not isinstance(value, bytes) or len(value) != self.size:
@@ -195,7 +210,7 @@ class HexIdList:
 
     def to_wire(self, name: str, value: object) -> object:
         if not isinstance(value, list) or len(value) > self.max_items:
-            raise ValueError(f"{name}: expected a list of at most {self.max_items} ids")
+            raise ValueError(f"{name}: forventede en liste med højst {self.max_items} id'er")
         return [self.item.to_wire(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
     def from_wire(self, name: str, value: object) -> object:
@@ -213,7 +228,7 @@ class Items:
 
     def to_wire(self, name: str, value: object) -> object:
         if not isinstance(value, list) or len(value) > self.max_items:
-            raise ValueError(f"{name}: expected a list of at most {self.max_items} items")
+            raise ValueError(f"{name}: forventede en liste med højst {self.max_items} elementer")
         return [self.item.to_wire(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
     def from_wire(self, name: str, value: object) -> object:
@@ -235,11 +250,11 @@ class Pairs:
 
     def to_wire(self, name: str, value: object) -> object:
         if not isinstance(value, list) or len(value) > self.max_items:
-            raise ValueError(f"{name}: expected a list of at most {self.max_items} [name, value] pairs")
+            raise ValueError(f"{name}: forventede en liste med højst {self.max_items} par [navn, værdi]")
         flat: list[object] = []
         for i, pair in enumerate(value):
             if not isinstance(pair, list | tuple) or len(pair) != 2:
-                raise ValueError(f"{name}[{i}]: expected a [name, value] pair, got {pair!r}")
+                raise ValueError(f"{name}[{i}]: forventede et par [navn, værdi], fik {pair!r}")
             flat += [
                 self.name.to_wire(f"{name}[{i}][0]", pair[0]),
                 self.value.to_wire(f"{name}[{i}][1]", pair[1]),
@@ -282,17 +297,17 @@ class Schema:
 
     def to_wire(self, name: str, value: object) -> dict[int, object]:
         if not isinstance(value, Mapping):
-            raise ValueError(f"{name}: expected an object with fields {self._names()}")
+            raise ValueError(f"{name}: forventede et objekt med felterne {self._names()}")
         known = {e.name for e in self.entries}
         unknown = sorted(str(k) for k in value if k not in known)
         if unknown:
-            raise ValueError(f"{name}: unknown field(s) {', '.join(unknown)}; known: {self._names()}")
+            raise ValueError(f"{name}: ukendte felter {', '.join(unknown)}; kendte: {self._names()}")
         out: dict[int, object] = {}
         for entry in self.entries:
             item = value.get(entry.name)
             if item is None:
                 if entry.required:
-                    raise ValueError(f"{self._path(name, entry)}: required field is missing")
+                    raise ValueError(f"{self._path(name, entry)}: feltet mangler")
                 continue
             out[entry.key] = entry.type.to_wire(self._path(name, entry), item)
         return out

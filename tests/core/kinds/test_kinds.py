@@ -127,7 +127,7 @@ def test_minimal_status_frame_fits_one_sds() -> None:
 
 
 def test_status_text_limit_counts_bytes_not_characters() -> None:
-    with pytest.raises(ValueError, match=r"status\.text: 50 bytes of UTF-8 exceeds the limit of 48"):
+    with pytest.raises(ValueError, match=r"status\.text: 50 bytes UTF-8 er over grænsen på 48"):
         encode_payload(Kind.STATUS, {"facility": "Normal", "text": "æ" * 25})
 
 
@@ -147,33 +147,33 @@ def test_iso_times_with_offset_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("kind", "body", "message"),
     [
-        (Kind.TEXT, {"text": "hej"}, r"body: a text message body is a string"),
-        (Kind.TEXT, "\ud800", r"body: not valid Unicode"),
-        (Kind.STATUS, {}, r"status\.facility: required field is missing"),
-        (Kind.STATUS, "OK", r"status: expected an object"),
-        (Kind.STATUS, {"facility": "Fine"}, r"status\.facility: 'Fine' is not one of Normal"),
-        (Kind.STATUS, {"facility": "Normal", "fuel_hours": -1}, r"fuel_hours: -1 is outside 0\.\.9999"),
-        (Kind.STATUS, {"facility": "Normal", "fuel_hours": True}, r"status\.fuel_hours: expected an integer"),
-        (Kind.STATUS, {"facility": "Normal", "fuel_hours": 1.5}, r"status\.fuel_hours: expected an integer"),
-        (Kind.STATUS, {"facility": "Normal", "needs": ["beer"]}, r"status\.needs: 'beer' is not one of"),
-        (Kind.STATUS, {"facility": "Normal", "needs": "water"}, r"status\.needs: expected a list"),
+        (Kind.TEXT, {"text": "hej"}, r"body: en tekstbesked er en tekst"),
+        (Kind.TEXT, "\ud800", r"body: ikke gyldig Unicode"),
+        (Kind.STATUS, {}, r"status\.facility: feltet mangler"),
+        (Kind.STATUS, "OK", r"status: forventede et objekt"),
+        (Kind.STATUS, {"facility": "Fine"}, r"status\.facility: 'Fine' er ikke en af Normal"),
+        (Kind.STATUS, {"facility": "Normal", "fuel_hours": -1}, r"fuel_hours: -1 ligger uden for 0\.\.9999"),
+        (Kind.STATUS, {"facility": "Normal", "fuel_hours": True}, r"fuel_hours: forventede et heltal"),
+        (Kind.STATUS, {"facility": "Normal", "fuel_hours": 1.5}, r"fuel_hours: forventede et heltal"),
+        (Kind.STATUS, {"facility": "Normal", "needs": ["beer"]}, r"status\.needs: 'beer' er ikke en af"),
+        (Kind.STATUS, {"facility": "Normal", "needs": "water"}, r"status\.needs: forventede en liste"),
         (Kind.STATUS, {"facility": "Normal", "residents": {"total": "many"}},
-         r"status\.residents\.total: expected an integer"),
-        (Kind.STATUS, {"facility": "Normal", "colour": "red"}, r"status: unknown field\(s\) colour"),
-        (Kind.STATUS, {"facility": "Normal", "rollcall": "xyz"}, r"status\.rollcall: expected 8 hex digits"),
+         r"status\.residents\.total: forventede et heltal"),
+        (Kind.STATUS, {"facility": "Normal", "colour": "red"}, r"status: ukendte felter colour"),
+        (Kind.STATUS, {"facility": "Normal", "rollcall": "xyz"}, r"status\.rollcall: forventede 8 hex-cifre"),
         (Kind.ROLLCALL, {"request": "00000001", "deadline": "tomorrow"},
-         r"rollcall\.deadline: 'tomorrow' is not an ISO 8601 time"),
+         r"rollcall\.deadline: 'tomorrow' er ikke et ISO 8601-tidspunkt"),
         (Kind.ROLLCALL, {"request": "00000001", "deadline": "2026-11-24T12:00:00"},
-         r"rollcall\.deadline: .* needs a UTC offset"),
+         r"rollcall\.deadline: .* mangler forskydning fra UTC"),
         (Kind.SITREP, {"number": 1, "phase": "Initial", "summary": "x", "actions": ["ok", 3]},
-         r"sitrep\.actions\[1\]: expected a string"),
+         r"sitrep\.actions\[1\]: forventede tekst"),
         (Kind.ALERT, {"event": "x", "urgency": "Now", "severity": "Minor", "certainty": "Likely"},
-         r"alert\.urgency: 'Now' is not one of"),
+         r"alert\.urgency: 'Now' er ikke en af"),
         (Kind.ALERT, {"event": "x", "urgency": "Past", "severity": "Minor", "certainty": "Likely",
-                      "references": ["00"]}, r"alert\.references\[0\]: expected 32 hex digits"),
-        (Kind.ACK, [], r"non-empty list"),
-        (Kind.ACK, ["zz"], r"body\[0\]: expected a message id"),
-        (Kind.ROSTER, {}, r"roster payloads are not built from a JSON body"),
+                      "references": ["00"]}, r"alert\.references\[0\]: forventede 32 hex-cifre"),
+        (Kind.ACK, [], r"ikke-tom liste"),
+        (Kind.ACK, ["zz"], r"body\[0\]: forventede et besked-id"),
+        (Kind.ROSTER, {}, r"roster-beskeder laves ikke ud fra JSON"),
         (Kind.SITREP, {"number": 1, "phase": "Initial", "summary": "x" * 1501}, r"summary: 1501 bytes"),
     ],
 )  # fmt: skip
