@@ -89,9 +89,14 @@ async def _personal_alarms(app: web.Application) -> AsyncIterator[None]:
     alarms = app[ALARMS_KEY] = await HandheldAlarms.open(console.hub)
 
     async def tell_staff(row: PersonalAlarmRow) -> None:
+        # metadata only: the append-only book never forgets, so the citizen's own words stay in the
+        # sealed message (its id binds them) and on the district board
         who = f"borger {row.citizen}" if row.citizen else MATCH_DANISH[row.match]
-        text = f": {row.text}" if row.text else ""
-        await console.note(EntryType.DECISION, f"NØDKALD fra {who} (håndsender {row.handheld}){text}")
+        how = "alarmknap" if row.port == "alert" else "besked"
+        said = f", tekst på {len(row.text)} tegn i beskeden" if row.text else ""
+        via = console.name_of(row.radio_hub)
+        text = f"NØDKALD fra {who} (håndsender {row.handheld}, {how} via {via}{said}) [id {row.id}]"
+        await console.note(EntryType.DECISION, text)
         console.emit("citizens", alarm=row.id)
 
     alarms.on_alarm(tell_staff)

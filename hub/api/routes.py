@@ -11,6 +11,7 @@ only a bearer token with the route's scope (``ROUTES``).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ from hub.relay.hub import Hub
 from hub.relay.store_records import StoredMessage
 
 MAX_BODY = 64 * 1024
+MESSAGE_ID = re.compile(r"[0-9a-f]{4,32}")
+"""A message id, or a short id: its first digits, as the CLI and the console show them."""
 _HTTP_DA = {
     404: "Ukendt adresse i API'et (se /v1/openapi.yaml)",
     405: "Metoden er ikke tilladt på denne adresse",
@@ -267,14 +270,20 @@ def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
 
 
 async def get_message(request: web.Request) -> web.Response:
+    """One message by its id, or by a short id (its first 4 to 31 hex digits) that only it begins with."""
     hub = request.app[HUB_KEY]
-    try:
-        message_id = bytes.fromhex(request.match_info["id"])
-    except ValueError:
-        return _error(400, "invalid_id", "Et besked-id er 32 hex-cifre")
-    message = await hub.store.message(message_id)
+    wanted = request.match_info["id"].lower()
+    if not MESSAGE_ID.fullmatch(wanted):
+        return _error(400, "invalid_id", "Et besked-id er 32 hex-cifre, eller de første (mindst 4) af dem")
+    found = await hub.store.ids_starting(wanted)
+    if len(found) > 1:
+        return _error(
+            409, "ambiguous_id", f"Flere beskeder begynder med {wanted}: giv flere cifre af besked-id'et"
+        )
+    message = await hub.store.message(found[0]) if found else None
     if message is None:
-        return _error(404, "not_found", f"Ingen besked {request.match_info['id']}")
+        return _error(404, "not_found", f"Ingen besked {wanted}")
+    message_id = message.id
     deliveries = await hub.store.deliveries(message_id)
     out = _message_json(hub, message)
     out.update(

@@ -43,7 +43,7 @@ from hub.citizens.followup import (
     urgency_key,
 )
 from hub.citizens.incidents import Incidents
-from hub.citizens.records import EQUIPMENT_DANISH, Citizen
+from hub.citizens.records import Citizen
 from hub.citizens.register import HUB_READER, Reader, Register
 from hub.citizens.settings import CitizensConfig
 from hub.core.errors import BeredtError
@@ -71,11 +71,12 @@ class Alarm:
     equipment: tuple[str, ...]
 
     def text(self, hours_left: float) -> str:
-        equipment = ", ".join(EQUIPMENT_DANISH.get(e, e) for e in self.equipment)
+        """The log book's line: the register id, never a name, and no equipment (health data), which the
+        citizen list shows to those allowed to see it."""
         hours = f"{max(0.0, hours_left):.1f}".replace(".", ",")  # Danish decimal comma
         return (
-            f"Borger {self.citizen} i {self.district or 'ukendt distrikt'} er ikke set, og udstyret"
-            f" ({equipment}) har {hours} timer tilbage"
+            f"Borger {self.citizen} i {self.district or 'ukendt distrikt'} er ikke set, og udstyret har"
+            f" {hours} timer tilbage (se borgerlisten)"
         )
 
 

@@ -469,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.set_defaults(func=cmd_inbox)
 
     message = sub.add_parser("message", parents=[common], help="one message with its delivery state per hop")
-    message.add_argument("id", help="message id (32 hex digits, or a unique prefix of a received one)")
+    message.add_argument(
+        "id", help="besked-id: 32 hex-cifre, eller de første (mindst 4), når kun én besked begynder med dem"
+    )
     message.add_argument("--json", action="store_true", help="the API's JSON instead of the summary")
     message.set_defaults(func=cmd_message)
 

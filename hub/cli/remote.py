@@ -157,7 +157,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         )
     else:
         print(answer["id"])
-        print(f"modtaget og gemt; følg leveringen med: beredt message {answer['id']}", file=sys.stderr)
+        print(f"modtaget og gemt; følg leveringen med: beredt message {answer['id'][:12]}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -188,12 +188,9 @@ def _body_text(body: Any) -> str:
 
 def cmd_message(args: argparse.Namespace) -> int:
     config = load_config(args)
-    message_id = args.id.lower()
-    if len(message_id) != 32:
-        # a short id as 'beredt inbox' prints it: unique among the newest received messages
-        inbox = api_call(config, "GET", "/v1/inbox?limit=1000")["messages"]
-        message_id = _resolve(message_id, [(m["id"], "") for m in inbox], "modtaget besked")
-    message = api_call(config, "GET", f"/v1/messages/{message_id}")
+    # a short id as 'beredt inbox', 'beredt send' and the console show it: the hub finds the one message
+    # (sent, received or relayed) that begins with it, or says it is ambiguous
+    message = api_call(config, "GET", f"/v1/messages/{args.id.lower()}")
     if args.json:
         print(json.dumps(message, indent=2, ensure_ascii=False))
         return EXIT_OK

@@ -37,6 +37,7 @@ from typing import Any
 import aiosqlite
 
 from hub.console import logbook_archive as archive
+from hub.console.note_texts import NoteTexts, referenced
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock
 from hub.core.errors import StoreError
 
@@ -108,10 +109,11 @@ class LogEntry:
     def canonical(self) -> bytes:
         return canonical_bytes(self.seq, self.time, self.author, self.node, self.type, self.text)
 
-    def view(self) -> dict[str, Any]:
-        """What the console shows of an entry, JSON-ready."""
+    def view(self, note: str | None = None) -> dict[str, Any]:
+        """What the console shows of an entry, JSON-ready; ``note``: the typed text kept beside the book
+        (``hub.console.note_texts``) that this entry's digest stands for, while it is still held."""
         return {"seq": self.seq, "time": self.time, "author": self.author, "type": self.type.value,
-                "text": self.text}  # fmt: skip
+                "text": self.text, "note": note}  # fmt: skip
 
 
 def canonical_bytes(seq: int, time: int, author: str, node: str, type: str, text: str) -> bytes:
@@ -133,6 +135,7 @@ class LogBook:
         self, db: aiosqlite.Connection, clock: Clock, node: str, archive: Path | None = None
     ) -> None:
         self._db = db  # its own connection: an append's write transaction is never mixed with other work
+        self.notes = NoteTexts(db)
         self._clock = clock
         self.node = node
         self.archive = archive
@@ -175,6 +178,7 @@ class LogBook:
             await self._db.commit()
         except Exception as exc:
             raise StoreError(f"cannot create the log book table: {exc}") from exc
+        await self.notes.create()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -186,6 +190,17 @@ class LogBook:
         """Add an entry stamped with the clock's time; durable (committed) when this returns."""
         (entry,) = await self.append_many([(type, text, author)])
         return entry
+
+    async def append_typed(self, type: EntryType, text: str, *, author: str) -> LogEntry:
+        """An entry a person typed: the text is kept beside the book, the entry records its digest."""
+        if not text.strip():
+            raise ValueError("text: en logbogspost skal have tekst")
+        return await self.append(type, await self.notes.keep(text), author=author)
+
+    async def views(self, entries: Sequence[LogEntry]) -> list[dict[str, Any]]:
+        """The console's view of these entries, each typed one with its text while that is held."""
+        held = await self.notes.held(e.text for e in entries)
+        return [e.view(held.get(referenced(e.text) or "")) for e in entries]
 
     async def append_many(
         self, items: Sequence[tuple[EntryType, str, str]], *, durable: bool = True

@@ -10,15 +10,20 @@ import io
 from datetime import UTC, datetime, tzinfo
 
 from hub.console.logbook import GENESIS, LogBook
+from hub.console.note_texts import referenced
 
 
 async def export_csv(book: LogBook, tz: tzinfo = UTC) -> str:
-    """All entries as CSV (seq, ISO 8601 time, author, node, type, text, hash), text exactly as stored."""
+    """All entries as CSV (seq, ISO 8601 time, author, node, type, text, hash), text exactly as stored,
+    then ``note``: a typed entry's text while it is still held beside the book (``note_texts``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["seq", "time", "author", "node", "type", "text", "hash"])
-    for e in await book.entries():
-        writer.writerow([e.seq, _iso(e.time, tz), e.author, e.node, e.type, e.text, e.hash.hex()])
+    writer.writerow(["seq", "time", "author", "node", "type", "text", "hash", "note"])
+    entries = await book.entries()
+    held = await book.notes.held(e.text for e in entries)
+    for e in entries:
+        note = held.get(referenced(e.text) or "", "")
+        writer.writerow([e.seq, _iso(e.time, tz), e.author, e.node, e.type, e.text, e.hash.hex(), note])
     return out.getvalue()
 
 
@@ -27,6 +32,7 @@ async def export_html(book: LogBook, *, title: str = "Logbog", tz: tzinfo = UTC)
     entries = await book.entries()
     broken = await book.verify()
     head = entries[-1].hash.hex() if entries else GENESIS.hex()
+    held = await book.notes.held(e.text for e in entries)
     verdict = (
         "Kæden er intakt: ingen poster er ændret, byttet om eller slettet."
         if broken is None
@@ -35,7 +41,8 @@ async def export_html(book: LogBook, *, title: str = "Logbog", tz: tzinfo = UTC)
     rows = "\n".join(
         f"<tr class='t-{e.type}'><td>{e.seq}</td><td class='time'>{html.escape(_iso(e.time, tz))}</td>"
         f"<td>{html.escape(e.type.label_da)}</td><td>{html.escape(e.author)}</td>"
-        f"<td class='text'>{html.escape(e.text)}</td><td class='hash'>{e.hash.hex()[:16]}</td></tr>"
+        f"<td class='text'>{html.escape(_shown(e.text, held))}</td>"
+        f"<td class='hash'>{e.hash.hex()[:16]}</td></tr>"
         for e in entries
     )
     return _REPORT.format(
@@ -48,6 +55,14 @@ async def export_html(book: LogBook, *, title: str = "Logbog", tz: tzinfo = UTC)
         head=head,
         last_seq=entries[-1].seq if entries else 0,
     )
+
+
+def _shown(text: str, held: dict[str, str]) -> str:
+    """An entry's text for the printed report: a typed text still held follows its digest."""
+    digest = referenced(text)
+    if digest is None:
+        return text
+    return f"{text}: {held[digest]}" if digest in held else f"{text}: (teksten er slettet)"
 
 
 def _iso(unix: int, tz: tzinfo) -> str:

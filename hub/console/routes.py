@@ -516,7 +516,7 @@ async def _logbook(request: web.Request, console: Console, session: Session) -> 
     before = _int_param(request, "before", None)
     entries = await book.page(before=before, limit=_int_param(request, "limit", 100) or 100)
     return web.json_response({
-        "entries": [e.view() for e in entries],
+        "entries": await book.views(entries),
         "more": bool(entries) and entries[-1].seq > 1,
         "broken": await book.verify_new(), "head": await book.head(),
     })  # fmt: skip
@@ -543,7 +543,7 @@ async def _log_entry(request: web.Request, console: Console, session: Session) -
     text = body.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > 4000:
         raise ValueError("text: forventede 1 til 4000 tegn")
-    await console.note(type_, text.strip(), author=session.user.username)
+    await console.note_typed(type_, text.strip(), author=session.user.username)
     return web.json_response({"ok": True}, status=201)
 
 

@@ -456,6 +456,11 @@ class Console:
     async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None:
         self._emit_logged([await self.logbook.append(type, text, author=author)])
 
+    async def note_typed(self, type: EntryType, text: str, *, author: str) -> None:
+        """What a person typed: the book records its digest, the text is kept beside it (note_texts)."""
+        entry = await self.logbook.append_typed(type, text, author=author)
+        self.emit("logbook", entries=[entry.view(text)], gap=False)
+
     def _emit_logged(self, entries: list[LogEntry]) -> None:
         """Browsers add new entries from the event itself; after a burst they reload the newest page."""
         if entries:

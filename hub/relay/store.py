@@ -706,6 +706,14 @@ class Store:
         wire = self.vault.open(row[0], row[-1], row[1])
         return None if wire is None else message_from_row((row[0], wire, *row[2:-1]))
 
+    async def ids_starting(self, prefix: str, limit: int = 2) -> list[bytes]:
+        """Stored message ids that begin with the hex ``prefix`` (sent, received or relayed), at most
+        ``limit``: a short id as people copy it is unique when exactly one comes back."""
+        low, high = bytes.fromhex(prefix.ljust(32, "0")), bytes.fromhex(prefix.ljust(32, "f"))
+        sql = "SELECT id FROM messages WHERE id BETWEEN ? AND ? LIMIT ?"
+        async with self._db.execute(sql, (low, high, limit)) as cursor:
+            return [row[0] async for row in cursor]
+
     async def deliveries(self, message_id: bytes) -> list[DeliveryRow]:
         async with self._db.execute(
             "SELECT hop, state, attempts, link, last_error, updated, next_hop FROM deliveries"

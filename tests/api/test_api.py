@@ -125,6 +125,25 @@ async def test_unknown_message_and_bad_id(client: tuple[TestClient, Hub]) -> Non
     http, _ = client
     assert (await http.get("/v1/messages/" + "ab" * 16)).status == 404
     assert (await http.get("/v1/messages/zz")).status == 400
+    assert (await http.get("/v1/messages/abc")).status == 400  # fewer than 4 digits name nothing
+
+
+async def test_a_short_id_finds_the_one_message_it_begins_and_says_when_it_is_ambiguous(
+    client: tuple[TestClient, Hub],  # type: ignore[type-arg]
+) -> None:
+    http, _ = client
+    by_prefix: dict[str, str] = {}
+    while True:  # sent messages until two share their first 4 digits (about 320 on average)
+        response = await http.post("/v1/messages", json={"to": HOME.node_id.hex(), "body": "hej"})
+        message_id = (await response.json())["id"]
+        if (twin := by_prefix.setdefault(message_id[:4], message_id)) != message_id:
+            break
+    ambiguous = await http.get(f"/v1/messages/{message_id[:4]}")
+    answer = await ambiguous.json()
+    assert ambiguous.status == 409 and answer["code"] == "ambiguous_id" and "flere cifre" in answer["error"]
+    for full in (message_id, twin):
+        shown = await (await http.get(f"/v1/messages/{full[:12].upper()}")).json()
+        assert shown["id"] == full and shown["local"] is True  # a sent message, by its short id
 
 
 async def test_health_links_peers_inbox(client: tuple[TestClient, Hub]) -> None:  # type: ignore[type-arg]

@@ -59,8 +59,14 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     shown = staff.cli("message", short)
     assert "slags:      status" in shown and "modtager:" in shown and "{" in shown  # the body stays JSON
     # a recipient by its roster name, as people know it
-    staff.cli("send", "text", "Plejehjemmet", "Brændstof kommer kl. 14")
+    sent = staff.cli("send", "text", "Plejehjemmet", "Brændstof kommer kl. 14").splitlines()[0]
     home.wait_for("the text", lambda: any(m["body"] == "Brændstof kommer kl. 14" for m in home.inbox()))
+    # a sent message by its short id too, as 'send' suggests following it
+    shown = staff.cli("message", sent[:12])
+    assert f"id:         {sent}" in shown and "Brændstof kommer kl. 14" in shown
+    too_short = subprocess.run([*BEREDT, "message", sent[:3], "-c", str(staff.config_path)],
+                               capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
+    assert too_short.returncode != 0 and "mindst 4" in too_short.stderr
 
 
 def test_a_second_hub_on_the_same_data_folder_is_refused(

@@ -205,7 +205,7 @@ def test_named_values_are_pairs_in_json_and_a_flat_list_on_the_wire() -> None:
     assert decode_payload(Kind.ALERT, encode_payload(Kind.ALERT, body)) == body
     with pytest.raises(ValueError, match=r"alert\.parameters\[0\]: forventede et par \[navn, værdi\]"):
         encode_payload(Kind.ALERT, {**body, "parameters": [["VTEC"]]})
-    with pytest.raises(ValueError, match=r"alert\.areas\[0\]\.geocodes\[0\]\[1\]: expected a string"):
+    with pytest.raises(ValueError, match=r"alert\.areas\[0\]\.geocodes\[0\]\[1\]: forventede tekst"):
         encode_payload(Kind.ALERT, {**body, "areas": [{"desc": "A", "geocodes": [["SAME", 25027]]}]})
     wire[18] = ["VTEC"]  # a name without its value
     with pytest.raises(ProtocolError, match=r"alert\.parameters: expected a flat list"):

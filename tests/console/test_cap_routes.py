@@ -88,7 +88,7 @@ async def test_bad_cap_requests_are_refused_clearly(pair: Pair, http: aiohttp.Cl
         assert r.status == 400 and "to: forventede et node-id" in (await r.json())["error"]
     text = await pair.staff.console.send(Kind.TEXT, pair.care.hub.node_id, "hej", author="hansen")
     status, body = await _cap(http, pair.staff.url, text)
-    assert status == 400 and "kun varsler og læst-kvitteringer" in body
+    assert status == 400 and "har en CAP-form, ikke text" in body
     status, body = await _cap(http, pair.staff.url, "00" * 16)
     assert status == 404
     status, body = await _cap(http, pair.staff.url, "not-hex")

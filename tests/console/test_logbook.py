@@ -145,7 +145,7 @@ async def test_log_book_shares_its_database_file_with_other_tables(tmp_path: Pat
 
 
 async def test_empty_text_and_closed_book_are_refused(book: LogBook) -> None:
-    with pytest.raises(ValueError, match="needs text"):
+    with pytest.raises(ValueError, match="skal have tekst"):
         await book.append(EntryType.NOTE, "  ", author="x")
     await book.aclose()
     with pytest.raises(StoreError, match="closed"):
@@ -160,7 +160,7 @@ async def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
 async def test_csv_export_is_faithful(book: LogBook) -> None:
     await book.append(EntryType.NOTE, 'Linje 1\nLinje 2, med "citat" og =SUM(A1)', author="Hansen")
     rows = list(csv.reader(io.StringIO(await export_csv(book))))
-    assert rows[0] == ["seq", "time", "author", "node", "type", "text", "hash"]
+    assert rows[0] == ["seq", "time", "author", "node", "type", "text", "hash", "note"]
     assert len(rows) == 7
     assert rows[2][4:6] == ["decision", "Diesel prioriteres til Lindely før Solbakken"]
     assert rows[6][5] == 'Linje 1\nLinje 2, med "citat" og =SUM(A1)'
@@ -193,7 +193,7 @@ async def test_a_batch_is_one_chain_continuation(book: LogBook) -> None:
     assert [e.seq for e in batch] == [6, 7]
     assert await book.verify() is None
     assert (await book.entries(since=5)) == batch
-    with pytest.raises(ValueError, match="needs text"):
+    with pytest.raises(ValueError, match="skal have tekst"):
         await book.append_many([(EntryType.NOTE, "ok", "x"), (EntryType.NOTE, "", "x")])
     assert await book.head() == (7, batch[-1].hash.hex())
 

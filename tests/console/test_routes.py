@@ -213,7 +213,7 @@ async def test_bad_status_from_an_institution_is_refused(
     status, data = await care.call("POST", "status", {"preset": "ok", "fuel_hours": -3})
     assert status == 400 and "status.fuel_hours: -3 ligger uden for" in data["error"]
     status, data = await care.call("POST", "status", {"preset": "panic"})
-    assert status == 400 and "preset: expected one of ok, help, emergency" in data["error"]
+    assert status == 400 and "preset: forventede en af ok, help, emergency" in data["error"]
 
 
 async def test_live_events_stream_to_the_browser(pair: Pair, clients: Callable[[str], Client]) -> None:
@@ -243,10 +243,11 @@ async def test_log_book_is_read_a_page_at_a_time_and_live_events_carry_new_entri
     for n in range(5):
         await staff.ok("POST", "logbook", {"type": "note", "text": f"notat {n}"})
     first = await staff.ok("GET", "logbook?limit=2")
-    assert [e["text"] for e in first["entries"]] == ["notat 4", "notat 3"]
+    assert [e["note"] for e in first["entries"]] == ["notat 4", "notat 3"]  # typed: kept beside the book
+    assert all(e["text"].startswith("tekst ") and "notat" not in e["text"] for e in first["entries"])
     assert first["more"] and first["broken"] is None
     older = await staff.ok("GET", f"logbook?limit=2&before={first['entries'][-1]['seq']}")
-    assert [e["text"] for e in older["entries"]] == ["notat 2", "notat 1"]
+    assert [e["note"] for e in older["entries"]] == ["notat 2", "notat 1"]
     for query, field in (("limit=201", "limit"), ("before=x", "before")):
         status, data = await staff.call("GET", f"logbook?{query}")
         assert status == 400 and data["error"].startswith(field), data
@@ -258,7 +259,7 @@ async def test_log_book_is_read_a_page_at_a_time_and_live_events_carry_new_entri
                 if line.startswith("data: ") and '"live"' in line:
                     break
     event = json.loads(line[6:])
-    assert [(e["type"], e["text"]) for e in event["entries"]] == [("decision", "live")]
+    assert [(e["type"], e["note"]) for e in event["entries"]] == [("decision", "live")]
     assert event["gap"] is False
 
 

@@ -94,4 +94,7 @@ def test_a_handheld_alarm_reaches_the_municipality_signed_and_sealed(
     assert coordinator.call("POST", f"alarms/{row['id']}/ack")[0] == 200
     status, logbook = coordinator.call("GET", "logbook")
     texts = [entry["text"] for entry in logbook["entries"]]
-    assert any("NØDKALD fra borger C-0042" in text for text in texts), texts
+    assert any("NØDKALD fra borger C-0042" in text and f"[id {row['id']}]" in text for text in texts), texts
+    # the citizen's own words stay in the sealed message: the append-only book keeps only metadata
+    assert not any("faldet" in text for text in texts), texts
+    assert "faldet" not in staff.cli("log", "export")

@@ -672,7 +672,7 @@ function logbookRow(e) {
   return el("tr", { "data-seq": e.seq, "data-id": e.seq },
     el("td", { "data-label": "#" }, e.seq), el("td", { "data-label": t("col_time") }, clock(e.time)),
     el("td", { "data-label": t("col_type") }, t(`type_${e.type}`)), el("td", { "data-label": t("col_author") }, e.author),
-    el("td", { "data-label": t("col_text") }, e.text));
+    el("td", { "data-label": t("col_text") }, e.note ? `${e.note} (${e.text})` : e.text));
 }
 
 async function renderLogbook() {

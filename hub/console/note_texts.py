@@ -1,0 +1,84 @@
+"""What staff type into the log book, kept beside the book rather than in it.
+
+The log book is append-only and can never forget, and a typed note may name a citizen or describe their
+health. So the book's entry records who wrote what kind of entry, when, how long the text is and a salted
+SHA-256 of it (``tekst 3f2a…9c (42 tegn)``); the text and its salt live in the ``note_texts`` table of
+the same ``console.db``, which is an ordinary table: a text can be erased (a data subject's request, the
+end of the retention period) without breaking the book's chain, and with the salt gone the digest says
+nothing about what the text was. Until then the console and the exports show the text next to its entry,
+and anyone holding the row can check it against the digest the chain protects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+
+import aiosqlite
+
+from hub.core.errors import StoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS note_texts (
+    digest TEXT PRIMARY KEY,
+    salt BLOB NOT NULL,
+    text TEXT NOT NULL
+);
+"""
+_REFERENCE = re.compile(r"tekst ([0-9a-f]{32}) \(\d+ tegn\)")
+
+
+def digest_of(salt: bytes, text: str) -> str:
+    """The first 128 bits of SHA-256 over the salt and the UTF-8 text, as the book records them."""
+    return hashlib.sha256(salt + text.encode()).hexdigest()[:32]
+
+
+def referenced(entry_text: str) -> str | None:
+    """The digest an entry's text refers to, or None for an entry that holds its own words."""
+    found = _REFERENCE.search(entry_text)
+    return found.group(1) if found else None
+
+
+class NoteTexts:
+    """The ``note_texts`` table on the log book's own connection (one writer, no mixed transactions)."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def create(self) -> None:
+        try:
+            await self._db.executescript(_SCHEMA)
+            await self._db.commit()
+        except aiosqlite.Error as exc:
+            raise StoreError(f"cannot create the note texts table: {exc}") from exc
+
+    async def keep(self, text: str) -> str:
+        """Store ``text`` under a fresh salt; returns what the log book entry says in its place. Committed
+        before the entry is written, so the book never refers to a text that was not kept."""
+        salt = os.urandom(16)
+        digest = digest_of(salt, text)
+        try:
+            await self._db.execute(
+                "INSERT INTO note_texts (digest, salt, text) VALUES (?, ?, ?)", (digest, salt, text)
+            )
+            await self._db.commit()
+        except aiosqlite.Error as exc:
+            raise StoreError(f"cannot keep a note's text: {exc}") from exc
+        return f"tekst {digest} ({len(text)} tegn)"
+
+    async def held(self, entry_texts: Iterable[str]) -> dict[str, str]:
+        """The texts still held for the digests these entry texts refer to, by digest; each is checked
+        against its digest, so a text changed in the table is not shown as the one the book recorded."""
+        digests = sorted({d for t in entry_texts if (d := referenced(t)) is not None})
+        found: dict[str, str] = {}
+        for start in range(0, len(digests), 500):  # SQLite's limit on bound parameters
+            chunk = digests[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT digest, salt, text FROM note_texts WHERE digest IN ({marks})"
+            async with self._db.execute(sql, chunk) as cursor:
+                async for digest, salt, text in cursor:
+                    if digest_of(bytes(salt), text) == digest:
+                        found[digest] = text
+        return found

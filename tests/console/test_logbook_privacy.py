@@ -1,0 +1,60 @@
+"""What staff type into the log book stays out of the append-only book, on a real ``beredt run``.
+
+The book records who wrote what kind of entry and a salted digest of the text; the text itself is kept
+beside it, shown by the console and the exports while it is held, and can be erased without breaking
+the chain.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.console.test_hub_process import Browser, add_user
+from tests.hubproc import HubProcess
+
+NOTE = "Borger Jens Hansen, Østergade 4, faldet og har brug for ilt"
+
+
+@pytest.fixture
+def staff(tmp_path: Path) -> Iterator[HubProcess]:
+    hub = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff")
+    add_user(hub, "hansen", "coordinator")
+    hub.start(timeout=120)
+    try:
+        yield hub
+    finally:
+        hub.kill()
+
+
+def test_a_typed_note_is_kept_beside_the_book_and_can_be_erased(staff: HubProcess) -> None:
+    coordinator = Browser(staff)
+    coordinator.login("hansen")
+    status, _ = coordinator.call("POST", "logbook", {"type": "decision", "text": NOTE})
+    assert status == 201
+    entry = coordinator.call("GET", "logbook")[1]["entries"][0]
+    assert entry["type"] == "decision" and entry["author"] == "hansen"
+    assert entry["note"] == NOTE  # the coordinator still reads what was written
+    assert "Hansen" not in entry["text"] and entry["text"].startswith("tekst ")
+    assert f"({len(NOTE)} tegn)" in entry["text"]
+
+    database = staff.dir / "data" / "console.db"
+    with sqlite3.connect(database) as db:
+        book = " ".join(row[0] for row in db.execute("SELECT text FROM logbook"))
+    assert "Hansen" not in book and "Østergade" not in book
+
+    exported = staff.cli("log", "export", "--format", "csv")
+    assert NOTE in exported  # the export shows the text while it is held
+
+    # erased (a data subject's request): the chain still holds, the entry stays, its words are gone
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM note_texts")
+    assert staff.cli("log", "verify").startswith("intakt")
+    after = coordinator.call("GET", "logbook")[1]
+    assert after["broken"] is None and after["entries"][0]["note"] is None
+    assert after["entries"][0]["text"] == entry["text"]
+    report = staff.cli("log", "export", "--format", "html")
+    assert "(teksten er slettet)" in report and "Hansen" not in report
