@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from hub.cli.danish_argparse import DanishFormatter
 from hub.cli.remote import load_config, print_table
 from hub.console.logbook import LogBook
 from hub.console.logbook_export import export_csv, export_html
@@ -124,48 +125,50 @@ def add_admin_commands(
     user = subparsers.add_parser(
         "user",
         parents=[common],
-        help="web console users: add, passwd, remove, list",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
+        help="webkonsollens brugere: add, passwd, remove, list",
+        formatter_class=DanishFormatter,
+        epilog="eksempler:\n"
         "  beredt user add hansen --role coordinator --name 'Vagtleder Hansen' -c beredt.toml\n"
         "  echo 'korrekt-hest-batteri' | beredt user passwd hansen --password-stdin -c beredt.toml",
     )
-    actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = actions.add_parser("add", parents=[common], help="add a user (asks for the password twice)")
+    actions = user.add_subparsers(dest="action", required=True, metavar="HANDLING")
+    add = actions.add_parser(
+        "add", parents=[common], help="tilføj en bruger (spørger om adgangskoden to gange)"
+    )
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], required=True)
-    add.add_argument("--name", "--display-name", dest="name", help="display name, e.g. 'Vagtleder Hansen'")
+    add.add_argument("--name", "--display-name", dest="name", help="visningsnavn, fx 'Vagtleder Hansen'")
     add.add_argument(
         "--institution",
-        help="node id (16 hex) an institution user reports for (default on a care home's hub: that hub)",
+        help="node-id (16 hex), en institutionsbruger melder for (standard på et plejehjems hub: den hub)",
     )
-    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--password-stdin", action="store_true", help="læs adgangskoden fra standard-input")
     passwd = actions.add_parser(
-        "passwd", parents=[common], help="set a new password (ends the user's sessions)"
+        "passwd", parents=[common], help="sæt en ny adgangskode (afslutter brugerens sessioner)"
     )
     passwd.add_argument("username")
-    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    actions.add_parser("remove", parents=[common], help="remove a user").add_argument("username")
-    listing = actions.add_parser("list", parents=[common], help="list users")
-    listing.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
+    passwd.add_argument("--password-stdin", action="store_true", help="læs adgangskoden fra standard-input")
+    actions.add_parser("remove", parents=[common], help="fjern en bruger").add_argument("username")
+    listing = actions.add_parser("list", parents=[common], help="vis brugerne")
+    listing.add_argument("--json", action="store_true", help="JSON til scripts i stedet for en tabel")
     user.set_defaults(func=cmd_user)
 
     book = subparsers.add_parser(
         "log",
         parents=[common],
-        help="the tamper-evident log book: verify, export",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  beredt log verify --anchor 118:9f2c... -c beredt.toml\n"
+        help="den manipulationssikre logbog: verify, export",
+        formatter_class=DanishFormatter,
+        epilog="eksempler:\n  beredt log verify --anchor 118:9f2c... -c beredt.toml\n"
         "  beredt log export --format html -c beredt.toml > logbog.html",
     )
-    book_actions = book.add_subparsers(dest="action", required=True, metavar="ACTION")
+    book_actions = book.add_subparsers(dest="action", required=True, metavar="HANDLING")
     verify = book_actions.add_parser(
-        "verify", parents=[common], help="recompute the hash chain; exit 3 if broken"
+        "verify", parents=[common], help="genberegn hashkæden; afslutningskode 3, hvis den er brudt"
     )
     verify.add_argument(
-        "--anchor", help="SEQ:HASH from an earlier report: also catches entries cut off the end"
+        "--anchor", help="NR:HASH fra en tidligere rapport: fanger også poster skåret af enden"
     )
-    export = book_actions.add_parser("export", parents=[common], help="print the log book")
+    export = book_actions.add_parser("export", parents=[common], help="skriv logbogen ud")
     export.add_argument("--format", choices=["csv", "html"], default="csv")
     book.set_defaults(func=cmd_log)
 

@@ -25,6 +25,7 @@ from hub.citizens.followup import OUTCOME_DANISH
 from hub.citizens.records import EQUIPMENT_DANISH, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.sample import sample_csv
+from hub.cli.danish_argparse import DanishFormatter
 from hub.cli.remote import api_call, load_config, print_table, recipient
 from hub.console.messages import local_zone
 from hub.core.clock import SystemClock
@@ -43,38 +44,42 @@ def add_citizens_commands(
     citizens = subparsers.add_parser(
         "citizens",
         parents=[common],
-        help="register of power-dependent citizens: import, outage, list, visit, evacuate, erase, export,"
+        help="registret over strømafhængige borgere: import, outage, list, visit, evacuate, erase, export,"
         " log, sample",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
+        formatter_class=DanishFormatter,
+        epilog="eksempler:\n"
         "  beredt citizens sample --count 40 --district Nord --district Syd > borgere.csv\n"
         "  beredt citizens import borgere.csv\n"
         "  beredt citizens outage --district Nord --district Syd\n"
         "  beredt citizens list\n"
-        "  beredt citizens evacuate 0a0b0c0d 1a2b3c4d   # transport from the district's evacuation centre\n"
-        "  beredt citizens export --district Nord > nord.csv   # for the Nord team's hub",
+        "  beredt citizens evacuate 0a0b0c0d 1a2b3c4d   # transport fra distriktets evakueringscenter\n"
+        "  beredt citizens export --district Nord > nord.csv   # til Nord-teamets hub",
     )
-    actions = citizens.add_subparsers(dest="action", required=True, metavar="ACTION")
-    imported = actions.add_parser("import", parents=[common], help="import the care system's CSV export")
+    actions = citizens.add_subparsers(dest="action", required=True, metavar="HANDLING")
+    imported = actions.add_parser("import", parents=[common], help="importér omsorgssystemets CSV-udtræk")
     imported.add_argument("file", type=Path)
-    outage = actions.add_parser("outage", parents=[common], help="mark an outage (or end one with --end)")
-    outage.add_argument("--district", action="append", default=[], help="a district without power")
-    outage.add_argument("--address", action="append", default=[], help="a street or house without power")
-    outage.add_argument("--started", help="when the power went, ISO 8601 (default: now)")
-    outage.add_argument("--end", metavar="OUTAGE", help="the power is back in this outage")
-    listing = actions.add_parser("list", parents=[common], help="the follow-up list, most urgent first")
+    outage = actions.add_parser(
+        "outage", parents=[common], help="markér et strømsvigt (eller afslut et med --end)"
+    )
+    outage.add_argument("--district", action="append", default=[], help="et distrikt uden strøm")
+    outage.add_argument("--address", action="append", default=[], help="en gade eller et hus uden strøm")
+    outage.add_argument("--started", help="hvornår strømmen gik, ISO 8601 (standard: nu)")
+    outage.add_argument("--end", metavar="SVIGT", help="strømmen er tilbage i dette svigt")
+    listing = actions.add_parser("list", parents=[common], help="opfølgningslisten, mest presserende først")
     listing.add_argument("--district")
-    listing.add_argument("--register", action="store_true", help="the whole register instead")
-    listing.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
+    listing.add_argument("--register", action="store_true", help="hele registret i stedet")
+    listing.add_argument("--json", action="store_true", help="JSON til scripts i stedet for en tabel")
     visit = actions.add_parser(
-        "visit", parents=[common], help="record what a visit found (sent on to the hub that sent the list)"
+        "visit",
+        parents=[common],
+        help="notér hvad et besøg fandt (sendes videre til hubben, der sendte listen)",
     )
     visit.add_argument("citizen")
     visit.add_argument(
         "outcome", choices=OUTCOME.names, help=", ".join(f"{k}: {v}" for k, v in OUTCOME_DANISH.items())
     )
-    visit.add_argument("--at", help="when, ISO 8601 (default: now)")
-    visit.add_argument("--outage", help="the outage, when the citizen is on more than one list")
+    visit.add_argument("--at", help="hvornår, ISO 8601 (standard: nu)")
+    visit.add_argument("--outage", help="strømsvigtet, når borgeren er på mere end én liste")
     evacuate = actions.add_parser(
         "evacuate", parents=[common], help="bed evakueringscentret om transport (kræver den kørende hub)"
     )
@@ -82,13 +87,13 @@ def add_citizens_commands(
     evacuate.add_argument(
         "--centre", help="centrets hub: node-id eller navn (standard: [citizens.centres] for distriktet)"
     )
-    erase = actions.add_parser("erase", parents=[common], help="erase one person (their register id)")
+    erase = actions.add_parser("erase", parents=[common], help="slet én person (personens register-id)")
     erase.add_argument("citizen")
-    export = actions.add_parser("export", parents=[common], help="the register as CSV with ids, for a team")
+    export = actions.add_parser("export", parents=[common], help="registret som CSV med id'er, til et team")
     export.add_argument("--district", action="append", default=[])
-    access = actions.add_parser("log", parents=[common], help="the register's access log (who read what)")
+    access = actions.add_parser("log", parents=[common], help="registrets adgangslog (hvem læste hvad)")
     access.add_argument("--limit", type=int, default=200)
-    sample = actions.add_parser("sample", parents=[common], help="a fictitious register (CPR day 00)")
+    sample = actions.add_parser("sample", parents=[common], help="et opdigtet register (CPR-dag 00)")
     sample.add_argument("--count", type=int, default=40)
     sample.add_argument("--district", action="append", default=[])
     sample.add_argument("--seed", type=int, default=16)

@@ -40,6 +40,18 @@ from hub.relay.roster import Roster
 from hub.service import config as config_module
 from hub.service.assembly import load_identity
 
+DESCRIPTION = """\
+Fem rigtige 'beredt run'-processer på denne maskine: kommunens stabshub, et relæ og tre plejehjem, der når
+staben gennem relæet over to slags forbindelser: internetforbindelsen og, når Mosquitto er installeret,
+MQTT gennem en broker, demoen starter. Alle hubber stoler på hinanden, hver har en konsolbruger, og
+stabens konsol viser den levende tavle. Tast i for at afbryde internettet (forbindelserne går gennem en
+proxy, demoen lukker): forbindelsesvisningen viser internettet nede, og beskederne flytter til MQTT
+inden for sekunder; i igen genopretter det. Tast r for at afbryde relæet (processen stoppes, som ved et
+strømsvigt ved relæet); r igen bringer det tilbage: plejehjemmets nødsituation står som "ikke bekræftet",
+og tavlen viser hjemmene uden kontakt, indtil begge bliver bekræftet. Uden Mosquitto har demoen kun
+internetforbindelsen og siger det. Alt ligger i én mappe (standard: beredt-demo); hubberne stopper med q
+eller Ctrl-C."""
+
 PASSWORD = "beredt-demo"
 HOMES = ("Plejecenter Lindely", "Plejehjemmet Solbakken", "Bofællesskabet Egely")
 HOME_GROUP = "plejehjem"
@@ -260,17 +272,17 @@ async def _commands(relay: DemoHub, proxies: list[SwitchableProxy], mqtt: bool) 
 def add_demo_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = subparsers.add_parser(
         "demo",
-        help="a municipality on this machine: staff hub, relay, three care homes, with consoles",
-        description=(__doc__ or "").split("\n\n")[1],
+        help="en kommune på denne maskine: stabens hub, relæ, tre plejehjem, med konsoller",
+        description=DESCRIPTION,
     )
     command.add_argument(
-        "--dir", default="beredt-demo", help="a new folder for the demo (default: beredt-demo)"
+        "--dir", default="beredt-demo", help="en ny mappe til demoen (standard: beredt-demo)"
     )
     command.add_argument(
         "--port",
         type=int,
         default=8480,
-        help="the staff console's port; the others follow (0: any free ports)",
+        help="stabskonsollens port; de andre følger efter (0: vilkårlige ledige porte)",
     )
     command.set_defaults(func=cmd_demo)
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hub.cli.danish_argparse import DanishParser
 from hub.cli.remote import EXIT_OK, api_call, load_config, local_time
 from hub.exercise.scenario import load
 
@@ -84,31 +85,31 @@ def add_exercise_commands(
     actions: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     """Register check, start, pause, resume, end, status and note on the ``beredt exercise`` command."""
-    output = argparse.ArgumentParser(add_help=False)
-    output.add_argument("--json", action="store_true", help="the API's JSON instead of the summary")
-    output.add_argument("--limit", type=int, default=30, help="timeline entries to show (default 30)")
-    person = argparse.ArgumentParser(add_help=False)
-    person.add_argument("--by", help="who does it, for the journal and the log book (default: your user)")
+    output = DanishParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="API'ets JSON i stedet for oversigten")
+    output.add_argument("--limit", type=int, default=30, help="antal poster på tidslinjen (standard 30)")
+    person = DanishParser(add_help=False)
+    person.add_argument("--by", help="hvem gør det, til journalen og logbogen (standard: din bruger)")
 
-    check = actions.add_parser("check", help="read a scenario file and show its plan (no hub needed)")
-    check.add_argument("file", help="the scenario file (TOML)")
+    check = actions.add_parser("check", help="læs en scenariefil og vis dens plan (ingen hub nødvendig)")
+    check.add_argument("file", help="scenariefilen (TOML)")
     start = actions.add_parser(
-        "start", parents=[common, output, person], help="start the exercise in a scenario file now"
+        "start", parents=[common, output, person], help="start øvelsen i en scenariefil nu"
     )
-    start.add_argument("file", help="the scenario file (TOML); its format: docs/exercises.md")
+    start.add_argument("file", help="scenariefilen (TOML); formatet: docs/exercises.md")
     for name, text in (
-        ("pause", "hold the injects back (the rest of the scenario moves later by the pause)"),
-        ("resume", "go on after a pause"),
-        ("end", "end the exercise now: every hub lifts its simulated outages and drops the banner"),
+        ("pause", "hold indspillene tilbage (resten af scenariet rykker med pausens længde)"),
+        ("resume", "fortsæt efter en pause"),
+        ("end", "afslut øvelsen nu: alle hubber ophæver deres simulerede udfald og fjerner banneret"),
     ):
         actions.add_parser(name, parents=[common, output, person], help=text)
     status = actions.add_parser(
-        "status", parents=[common, output], help="the exercise now: banner, timeline, upcoming injects"
+        "status", parents=[common, output], help="øvelsen nu: banner, tidslinje, kommende indspil"
     )
-    status.add_argument("--id", help="a past exercise's id instead of the current one")
-    note = actions.add_parser("note", parents=[common, output, person], help="add an observer's note")
-    note.add_argument("text", nargs="+", help="the note")
-    note.add_argument("--id", help="a past exercise's id instead of the current one")
+    status.add_argument("--id", help="id på en tidligere øvelse i stedet for den igangværende")
+    note = actions.add_parser("note", parents=[common, output, person], help="tilføj en observatørs note")
+    note.add_argument("text", nargs="+", help="noten")
+    note.add_argument("--id", help="id på en tidligere øvelse i stedet for den igangværende")
     for action in actions.choices.values():
         if action.get_default("func") is None:
             action.set_defaults(func=cmd_exercise)

@@ -35,14 +35,14 @@ def add_report_command(
     report = actions.add_parser(
         "report",
         parents=[common],
-        help="the after-action report of an exercise: HTML, PDF and CSV",
-        description="Writes the evaluation report of exercise ID (see 'beredt exercise status') into a "
-        "folder: rapport.html, rapport.pdf (A4, for the preparedness committee), figurer/*.png and "
-        "csv/*.csv (for the municipality's own evaluation). Run it on the coordinating hub; it only reads.",
-        epilog="example: beredt exercise report 3f9a1c2e --out ~/evaluering-stroemsvigt",
+        help="evalueringsrapporten for en øvelse: HTML, PDF og CSV",
+        description="Skriver evalueringsrapporten for øvelse ID (se 'beredt exercise status') i en "
+        "mappe: rapport.html, rapport.pdf (A4, til beredskabskommissionen), figurer/*.png og "
+        "csv/*.csv (til kommunens egen evaluering). Kør den på den koordinerende hub; den læser kun.",
+        epilog="eksempel: beredt exercise report 3f9a1c2e --out ~/evaluering-stroemsvigt",
     )
-    report.add_argument("id", help="the exercise's id")
-    report.add_argument("--out", required=True, type=Path, help="folder to write the report into")
+    report.add_argument("id", help="øvelsens id")
+    report.add_argument("--out", required=True, type=Path, help="mappen, rapporten skrives i")
     report.set_defaults(func=cmd_exercise_report)
 
 

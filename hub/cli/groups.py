@@ -58,12 +58,14 @@ def cmd_group_message(args: argparse.Namespace) -> int:
 
 
 def add_group_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    groups = sub.add_parser("groups", parents=[common], help="the groups this hub can send to, with members")
+    groups = sub.add_parser(
+        "groups", parents=[common], help="de grupper, hubben kan sende til, med medlemmer"
+    )
     groups.add_argument("--json", action="store_true")
     groups.set_defaults(func=cmd_groups)
     message = sub.add_parser(
-        "group-message", parents=[common], help="one group message: which members have received it"
+        "group-message", parents=[common], help="én gruppebesked: hvilke medlemmer der har modtaget den"
     )
-    message.add_argument("id", help="group message id (16 hex digits, or a unique prefix)")
-    message.add_argument("--json", action="store_true", help="the API's JSON instead of the summary")
+    message.add_argument("id", help="gruppebeskedens id (16 hex-cifre, eller en entydig begyndelse)")
+    message.add_argument("--json", action="store_true", help="API'ets JSON i stedet for oversigten")
     message.set_defaults(func=cmd_group_message)

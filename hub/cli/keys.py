@@ -31,26 +31,26 @@ def add_key_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     key = subparsers.add_parser(
-        "key", help="replace this node's key pair (rotate, then approve on the staff hub)"
+        "key", help="udskift nodens nøglepar (rotate, derefter approve på stabens hub)"
     )
-    actions = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    actions = key.add_subparsers(dest="key_command", required=True, metavar="HANDLING")
     rotate = actions.add_parser(
         "rotate",
         parents=[common],
-        help="on the node: make a new key pair and print the statement the coordinator approves",
+        help="på noden: lav et nyt nøglepar, og skriv erklæringen, koordinatoren godkender",
     )
     rotate.set_defaults(func=cmd_key_rotate)
     approve = actions.add_parser(
         "approve",
         parents=[common],
-        help="on the staff hub: sign the node's new key into the next roster version",
+        help="på stabens hub: signér nodens nye nøgle ind i næste rosterversion",
     )
-    approve.add_argument("statement", help="the line 'beredt key rotate' printed (beredt-rotation1:...)")
+    approve.add_argument("statement", help="linjen, 'beredt key rotate' skrev (beredt-rotation1:...)")
     approve.add_argument(
         "--grace-minutes",
         type=float,
         default=DEFAULT_GRACE_MINUTES,
-        help="how long frames signed with the old key are still accepted (default: one day)",
+        help="hvor længe beskeder signeret med den gamle nøgle stadig godtages (standard: et døgn)",
     )
     approve.set_defaults(func=cmd_key_approve)
 

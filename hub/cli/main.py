@@ -24,6 +24,7 @@ import tomli_w
 
 from hub.cli.admin import add_admin_commands
 from hub.cli.citizens import add_citizens_commands
+from hub.cli.danish_argparse import DanishFormatter, DanishParser
 from hub.cli.data import add_data_commands
 from hub.cli.demo import add_demo_command
 from hub.cli.exercise import DESCRIPTION, EPILOG, add_exercise_commands
@@ -316,25 +317,25 @@ def _describe(field: object) -> str:
     """What a field accepts, in the words of ``beredt send KIND --help``."""
     match field:
         case Choice(names=names):
-            return "one of " + ", ".join(names)
+            return "en af " + ", ".join(names)
         case Flags(names=names):
-            return "a JSON list of " + ", ".join(names)
+            return "en JSON-liste af " + ", ".join(names)
         case Text(max_bytes=n):
-            return f"text, at most {n} bytes"
+            return f"tekst, højst {n} bytes"
         case UInt(high=high):
-            return f"a whole number 0..{high}"
+            return f"et helt tal 0..{high}"
         case Time():
-            return "a Unix time or ISO 8601 with offset (2026-12-06T14:00+01:00)"
+            return "et Unix-tidspunkt eller ISO 8601 med forskydning (2026-12-06T14:00+01:00)"
         case HexId(size=size):
-            return f"{2 * size} hex digits"
+            return f"{2 * size} hex-cifre"
         case Schema(entries=entries):
-            return "a group: " + ", ".join(f"{field.title}.{e.name}" for e in entries)
-    return "a JSON value"
+            return "en gruppe: " + ", ".join(f"{field.title}.{e.name}" for e in entries)
+    return "en JSON-værdi"
 
 
 def _kind_help(kind: Kind) -> str:
     schema = SCHEMAS[kind]
-    lines = [f"fields of {kind.name.lower().replace('_', '-')} (field=value; * = required):"]
+    lines = [f"felter i {kind.name.lower().replace('_', '-')} (felt=værdi; * = skal gives):"]
     for entry in schema.entries:
         mark = "*" if entry.required else " "
         lines.append(f"  {mark} {entry.name:<14} {_describe(entry.type)}")
@@ -353,15 +354,15 @@ SEND_EXAMPLES = {
 def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
     """``beredt send KIND TO FIELD...``: one sub-command per kind, each with its own fields in --help;
     names take a dash or an underscore (resource-request = resource_request)."""
-    options = argparse.ArgumentParser(add_help=False)
+    options = DanishParser(add_help=False)
     options.add_argument(
         "to",
-        help="recipient: node id (16 hex digits, or a unique prefix or name of a roster node), '*',"
-        " or a group as group:NAME or by its name (one message per member; see 'beredt groups')",
+        help="modtager: node-id (16 hex-cifre, eller en entydig begyndelse eller et navn i rosteren), '*',"
+        " eller en gruppe som group:NAVN eller ved sit navn (én besked pr. medlem; se 'beredt groups')",
     )
-    options.add_argument("fields", nargs="*", metavar="FIELD", help="the text, or field=value pairs")
-    options.add_argument("--body", help="the body as JSON ('-' reads standard input) instead of FIELDs")
-    options.add_argument("--json", action="store_true", help="print the hub's answer as JSON")
+    options.add_argument("fields", nargs="*", metavar="FIELD", help="teksten, eller par af felt=værdi")
+    options.add_argument("--body", help="indholdet som JSON ('-' læser standard-input) i stedet for FELTer")
+    options.add_argument("--json", action="store_true", help="skriv hubbens svar som JSON")
     options.add_argument(
         "--priority", default="normal", choices=["routine", "normal", "urgent", "life-safety"]
     )
@@ -369,198 +370,207 @@ def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
     status.add_argument(
         "--status",
         choices=["actual", "exercise", "test"],
-        help="CAP status (default: exercise while this hub takes part in an exercise, else actual)",
+        help="CAP-status (standard: exercise, mens hubben er med i en øvelse, ellers actual)",
     )
     status.add_argument(
         "--actual",
         dest="status",
         action="store_const",
         const="actual",
-        help="a real message, also during an exercise (REEL HÆNDELSE – IKKE ØVELSE)",
+        help="en reel besked, også under en øvelse (REEL HÆNDELSE – IKKE ØVELSE)",
     )
-    options.add_argument("--ttl", type=int, help="minutes until the message expires (default from config)")
+    options.add_argument("--ttl", type=int, help="minutter til beskeden udløber (standard fra opsætningen)")
     options.add_argument(
         "--public",
         action="store_true",
-        help="send in clear, readable by every hub and link on the way (for content with no personal"
-        " data, such as a public warning); by default a message is sealed to its recipients",
+        help="send i klartekst, som alle hubber og forbindelser på vejen kan læse (for indhold uden"
+        " personoplysninger, fx et offentligt varsel); ellers forsegles en besked til modtagerne",
     )
     send = sub.add_parser(
         "send",
         parents=[common],
-        help="send a message through the running hub",
-        description="Send a message; 'beredt send KIND --help' lists that kind's fields.",
+        help="send en besked gennem den kørende hub",
+        description="Send en besked; 'beredt send SLAGS --help' viser den slags beskeds felter.",
     )
-    kinds = send.add_subparsers(dest="kind", required=True, metavar="KIND")
+    kinds = send.add_subparsers(dest="kind", required=True, metavar="SLAGS")
     for kind in (Kind.TEXT, *SCHEMAS):
         name = kind.name.lower().replace("_", "-")
         aliases = [kind.name.lower()] if "_" in kind.name else []
-        epilog = "the text is the rest of the line" if kind is Kind.TEXT else _kind_help(kind)
+        epilog = "teksten er resten af linjen" if kind is Kind.TEXT else _kind_help(kind)
         if name in SEND_EXAMPLES:
-            epilog += f"\n\nexample:\n  {SEND_EXAMPLES[name]}"
+            epilog += f"\n\neksempel:\n  {SEND_EXAMPLES[name]}"
         command = kinds.add_parser(
             name,
             aliases=aliases,
             parents=[common, options],
             epilog=epilog,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            help="free text" if kind is Kind.TEXT else f"{SCHEMAS[kind].title} fields",
+            formatter_class=DanishFormatter,
+            help="fri tekst" if kind is Kind.TEXT else f"felterne i {SCHEMAS[kind].title}",
         )
         command.set_defaults(func=cmd_send, kind=name)
 
 
+CONFIG_HELP = "hubbens opsætningsfil (TOML); standard: $BEREDT_CONFIG eller den indbyggede"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = DanishParser(
         prog="beredt",
-        description="Beredt: resilient signed store-and-forward messaging for crisis staffs.",
-        epilog="Without --config (or $BEREDT_CONFIG) a built-in default is used: data in "
-        f"{config_module.DEFAULT_DATA_DIR} (the CLI reaches the hub through api.sock there), console and "
-        "token API on 127.0.0.1:8470, internet link on 127.0.0.1:8471.",
+        description="Beredt: robuste, signerede beskeder, der gemmes og sendes videre, for kriseledelser.",
+        epilog="Uden --config (eller $BEREDT_CONFIG) bruges en indbygget standard: data i "
+        f"{config_module.DEFAULT_DATA_DIR} (kommandoerne når hubben gennem api.sock dér), konsol og "
+        "token-API på 127.0.0.1:8470, internetforbindelse på 127.0.0.1:8471.",
     )
-    parser.add_argument("--version", action="version", version=f"beredt {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"beredt {_version()}", help="vis versionen og afslut"
+    )
     # -c works before the command and after it ('beredt -c x.toml inbox' = 'beredt inbox -c x.toml'); the
     # sub-commands' copy must not overwrite the top-level value with its default, hence SUPPRESS
-    parser.add_argument("-c", "--config", help="hub config file (TOML); default: $BEREDT_CONFIG or built-in")
-    common = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "-c", "--config", help="hubbens opsætningsfil (TOML); standard: $BEREDT_CONFIG eller den indbyggede"
+    )
+    common = DanishParser(add_help=False)
     common.add_argument(
         "-c",
         "--config",
         default=argparse.SUPPRESS,
-        help="hub config file (TOML); default: $BEREDT_CONFIG or built-in",
+        help=CONFIG_HELP,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="KOMMANDO")
 
     init = sub.add_parser(
-        "init", parents=[common], help="create the node's keys (and a config file if missing)"
+        "init", parents=[common], help="lav nodens nøgler (og en opsætningsfil, hvis der ingen er)"
     )
-    init.add_argument("--name", help="this node's name as others see it (new config only)")
+    init.add_argument("--name", help="nodens navn, som andre ser det (kun ny opsætning)")
     init.add_argument("--role", default="staff", choices=["staff", "care-home", "relay", "region"])
     init.add_argument(
         "--data-dir",
-        help="data folder, relative to the config (new config only; default: <config name>-data)",
+        help="datamappe i forhold til opsætningsfilen (kun ny opsætning; standard: <opsætningens navn>-data)",
     )
     init.add_argument("--api-port", type=int, default=8470)
-    init.add_argument("--link-host", default="127.0.0.1", help="address the internet link listens on")
+    init.add_argument("--link-host", default="127.0.0.1", help="adressen, internetforbindelsen lytter på")
     init.add_argument("--link-port", type=int, default=8471)
     init.set_defaults(func=cmd_init)
 
-    ident = sub.add_parser("id", parents=[common], help="print this node's id and public card")
-    ident.add_argument("--card-only", action="store_true", help="print only the card")
+    ident = sub.add_parser("id", parents=[common], help="skriv nodens id og offentlige kort")
+    ident.add_argument("--card-only", action="store_true", help="skriv kun kortet")
     ident.set_defaults(func=cmd_id)
 
     run = sub.add_parser(
-        "run", parents=[common], help="run the hub (creates identity and data dir if absent)"
+        "run", parents=[common], help="kør hubben (laver identitet og datamappe, hvis de mangler)"
     )
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument(
         "--new-store",
         action="store_true",
-        help="start even though this hub's message store is missing or empty (its queued messages are"
-        " lost); without it such a start is refused with exit code 3",
+        help="start, selv om hubbens beskedlager mangler eller er tomt (beskederne i kø er tabt);"
+        " uden dette afvises sådan en start med afslutningskode 3",
     )
     run.set_defaults(func=cmd_run)
 
     add_send_command(sub, common)
     add_group_commands(sub, common)
 
-    inbox = sub.add_parser("inbox", parents=[common], help="messages received by this hub, newest first")
+    inbox = sub.add_parser("inbox", parents=[common], help="beskeder modtaget af hubben, nyeste først")
     inbox.add_argument("--limit", type=int, default=20)
     inbox.add_argument("--json", action="store_true")
     inbox.set_defaults(func=cmd_inbox)
 
-    message = sub.add_parser("message", parents=[common], help="one message with its delivery state per hop")
+    message = sub.add_parser("message", parents=[common], help="én besked med dens leveringstilstand pr. hop")
     message.add_argument(
         "id", help="besked-id: 32 hex-cifre, eller de første (mindst 4), når kun én besked begynder med dem"
     )
-    message.add_argument("--json", action="store_true", help="the API's JSON instead of the summary")
+    message.add_argument("--json", action="store_true", help="API'ets JSON i stedet for oversigten")
     message.set_defaults(func=cmd_message)
 
     for name, func, text in (
-        ("links", cmd_links, "link health per link and peer"),
-        ("peers", cmd_peers, "configured peers and their links"),
+        ("links", cmd_links, "forbindelsernes tilstand pr. forbindelse og nabo"),
+        ("peers", cmd_peers, "de opsatte naboer og deres forbindelser"),
     ):
         command = sub.add_parser(name, parents=[common], help=text)
         command.add_argument("--json", action="store_true")
         command.set_defaults(func=func)
 
-    board = sub.add_parser("board", parents=[common], help="status board of institutions, most urgent first")
+    board = sub.add_parser(
+        "board", parents=[common], help="statustavlen over institutioner, mest presserende først"
+    )
     board.add_argument("--json", action="store_true")
     board.set_defaults(func=cmd_board)
 
     rollcall = sub.add_parser(
-        "rollcall", parents=[common], help="ask institutions to report status by a deadline"
+        "rollcall", parents=[common], help="bed institutioner melde status inden en frist"
     )
     rollcall.add_argument("action", choices=["start", "list"])
     rollcall.add_argument(
-        "institutions", nargs="*", metavar="NODE", help="node ids (default: every care home)"
+        "institutions", nargs="*", metavar="NODE", help="node-id'er (standard: alle plejehjem)"
     )
     rollcall.add_argument("--question", default="Meld status")
-    rollcall.add_argument("--minutes", type=int, default=30, help="deadline in minutes (default 30)")
-    rollcall.add_argument("--json", action="store_true", help="list: JSON for scripts instead of a table")
+    rollcall.add_argument("--minutes", type=int, default=30, help="frist i minutter (standard 30)")
+    rollcall.add_argument("--json", action="store_true", help="list: JSON til scripts i stedet for en tabel")
     rollcall.set_defaults(func=cmd_rollcall)
 
     add_admin_commands(sub, common)
     add_citizens_commands(sub, common)
     add_data_commands(sub, common)
 
-    roster = sub.add_parser("roster", parents=[common], help="the nodes this hub trusts")
-    roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
-    add = roster_sub.add_parser("add", parents=[common], help="trust a node by its card ('beredt id' on it)")
+    roster = sub.add_parser("roster", parents=[common], help="de noder, hubben stoler på")
+    roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="HANDLING")
+    add = roster_sub.add_parser(
+        "add", parents=[common], help="stol på en node ud fra dens kort ('beredt id' på den)"
+    )
     add.add_argument("card")
-    add.add_argument("--kinds", help="comma-separated kinds it may send (default: by its role)")
+    add.add_argument("--kinds", help="kommaseparerede slags, den må sende (standard: efter dens rolle)")
     add.add_argument(
         "--group",
         action="append",
         default=[],
-        help="a group it can be addressed through, e.g. distrikt-syd (repeat; default: the groups it has)",
+        help="en gruppe, den kan nås gennem, fx distrikt-syd (gentag; standard: de grupper, den har)",
     )
     add.add_argument(
         "--contact-minutes",
         type=int,
-        help="how often it should be heard from before the board says TAVS (0: the console's default)",
+        help="hvor tit den skal høres fra, før tavlen siger TAVS (0: konsollens standard)",
     )
     add.set_defaults(func=cmd_roster_add)
-    remove = roster_sub.add_parser("remove", parents=[common], help="stop trusting a node")
-    remove.add_argument("node", help="node id")
+    remove = roster_sub.add_parser("remove", parents=[common], help="hold op med at stole på en node")
+    remove.add_argument("node", help="node-id")
     remove.set_defaults(func=cmd_roster_remove)
-    listing = roster_sub.add_parser("list", parents=[common], help="list trusted nodes")
+    listing = roster_sub.add_parser("list", parents=[common], help="vis de noder, hubben stoler på")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_roster_list)
-    export = roster_sub.add_parser("export", parents=[common], help="print every trusted card (to share)")
-    export.set_defaults(func=cmd_roster_export)
-    peer = sub.add_parser(
-        "peer", parents=[common], help="neighbouring hubs: trust one and say how to reach it"
+    export = roster_sub.add_parser(
+        "export", parents=[common], help="skriv alle kort, hubben stoler på (til at dele)"
     )
-    peer_sub = peer.add_subparsers(dest="peer_command", required=True, metavar="ACTION")
+    export.set_defaults(func=cmd_roster_export)
+    peer = sub.add_parser("peer", parents=[common], help="nabohubber: stol på en og sig, hvordan den nås")
+    peer_sub = peer.add_subparsers(dest="peer_command", required=True, metavar="HANDLING")
     peer_add = peer_sub.add_parser(
         "add",
         parents=[common],
-        help="trust a node by its card and add it to [[peers]] with its link addresses",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  beredt peer add -c kommune.toml beredt1:Relay... --via internet=http://10.0.0.2:8471"
+        help="stol på en node ud fra dens kort, og tilføj den til [[peers]] med dens adresser",
+        formatter_class=DanishFormatter,
+        epilog="eksempel:\n  beredt peer add -c kommune.toml beredt1:Relay... --via internet=http://10.0.0.2:8471"
         " --default-route",
     )
-    peer_add.add_argument("card", help="the node's card ('beredt id --card-only' on it)")
+    peer_add.add_argument("card", help="nodens kort ('beredt id --card-only' på den)")
     peer_add.add_argument(
         "--via",
         action="append",
         default=[],
         metavar="LINK=ADDRESS",
-        help="how to reach it on a link (repeat)",
+        help="hvordan den nås på en forbindelse (gentag)",
     )
-    peer_add.add_argument(
-        "--default-route", action="store_true", help="send everything without its own route through it"
-    )
+    peer_add.add_argument("--default-route", action="store_true", help="send alt uden egen rute gennem den")
     peer_add.set_defaults(func=cmd_peer_add)
     add_token_command(sub, common)
     exercise = sub.add_parser(
         "exercise",
-        help="exercises: start a scenario, pause, resume, end, follow it, add notes, report on it",
+        help="øvelser: start et scenarie, sæt på pause, genoptag, afslut, følg med, noter, rapport",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=DanishFormatter,
     )
-    actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="ACTION")
+    actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="HANDLING")
     add_exercise_commands(actions, common)
     add_report_command(actions, common)
     add_cross_certify(add_municipality_commands(sub, common), common)

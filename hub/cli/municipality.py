@@ -58,34 +58,34 @@ def add_municipality_commands(
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     """Register ``root``, ``enrol`` and ``revoke`` (``common`` carries ``--config``); returns ``root``'s
     actions, so ``hub.cli.federation`` adds ``cross-certify`` to them."""
-    root = subparsers.add_parser("root", help="the municipality's root key that signs the roster")
-    actions = root.add_subparsers(dest="root_command", required=True, metavar="ACTION")
+    root = subparsers.add_parser("root", help="kommunens rodnøgle, der signerer rosteren")
+    actions = root.add_subparsers(dest="root_command", required=True, metavar="HANDLING")
     init = actions.add_parser(
         "init",
-        help="create the root key (once per municipality) and print the line every hub's config needs",
+        help="lav rodnøglen (én gang pr. kommune), og skriv linjen, alle hubbers opsætning skal have",
     )
     init.add_argument(
-        "--out", required=True, type=Path, help="the key file to write, e.g. /media/usb/root.key"
+        "--out", required=True, type=Path, help="nøglefilen, der skal skrives, fx /media/usb/root.key"
     )
     init.set_defaults(func=cmd_root_init)
 
     enrol = subparsers.add_parser(
         "enrol",
         parents=[common],
-        help="on a new node: print its enrolment code and card; 'enrol approve' on the staff hub",
-        description="Run on the new node: prints a short code and the node's card. The coordinator then "
-        "runs 'beredt enrol approve CODE --card CARD --role ROLE --institution NAME' on the staff hub.",
+        help="på en ny node: skriv dens tilmeldingskode og kort; 'enrol approve' på stabens hub",
+        description="Kør på den nye node: skriver en kort kode og nodens kort. Koordinatoren kører så "
+        "'beredt enrol approve KODE --card KORT --role ROLLE --institution NAVN' på stabens hub.",
     )
     enrol.add_argument(
         "--root",
-        help="the municipality's root key (printed by 'beredt root init'): written into this node's config"
-        " as [trust] root if it has none",
+        help="kommunens rodnøgle (skrevet af 'beredt root init'): skrives ind i nodens opsætning"
+        " som [trust] root, hvis den ingen har",
     )
     enrol.add_argument(
         "--request",
         metavar="URL",
-        help="also send the card to the staff hub's console (its [api] address, e.g. http://10.0.0.2:8080):"
-        " the coordinator approves it there",
+        help="send også kortet til stabshubbens konsol (dens [api]-adresse, fx http://10.0.0.2:8080):"
+        " koordinatoren godkender det dér",
     )
     enrol.add_argument(
         "--entry",
@@ -97,32 +97,34 @@ def add_municipality_commands(
         " so it needs no [[peers]] entry for its relay",
     )
     enrol.set_defaults(func=cmd_enrol)
-    enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="ACTION")
+    enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="HANDLING")
     approve = enrol_actions.add_parser(
-        "approve", parents=[common], help="on the staff hub: sign the node into the next roster version"
+        "approve", parents=[common], help="på stabens hub: signér noden ind i næste rosterversion"
     )
-    approve.add_argument("code", help="the code the new node printed, e.g. ABCD-EFGH")
-    approve.add_argument("--card", required=True, help="the card the new node printed")
+    approve.add_argument("code", help="koden, den nye node skrev, fx ABCD-EFGH")
+    approve.add_argument("--card", required=True, help="kortet, den nye node skrev")
     approve.add_argument("--role", required=True, choices=[r.value for r in Role])
-    approve.add_argument("--institution", default="", help='e.g. "Plejecenter Solbakken"')
+    approve.add_argument("--institution", default="", help='fx "Plejecenter Solbakken"')
     approve.add_argument(
         "--contact-minutes",
         type=int,
         default=0,
-        help="how often it should be heard from before the staff board says TAVS (0: the console's default)",
+        help="hvor tit den skal høres fra, før stabens tavle siger TAVS (0: konsollens standard)",
     )
     approve.add_argument(
-        "--group", action="append", default=[], help="a group it belongs to, e.g. district-nord (repeat)"
+        "--group", action="append", default=[], help="en gruppe, den hører til, fx distrikt-nord (gentag)"
     )
-    approve.add_argument("--valid-days", type=int, help="trusted for this many days (default: until revoked)")
+    approve.add_argument(
+        "--valid-days", type=int, help="betroet i så mange dage (standard: til den tilbagekaldes)"
+    )
     approve.set_defaults(func=cmd_enrol_approve)
 
     revoke = subparsers.add_parser(
         "revoke",
         parents=[common],
-        help="shut a node out everywhere: a new roster version revokes it (e.g. a stolen Pi)",
+        help="luk en node ude overalt: en ny rosterversion tilbagekalder den (fx en stjålet Pi)",
     )
-    revoke.add_argument("node", help="its node id (16 hex digits; see 'beredt roster list')")
+    revoke.add_argument("node", help="dens node-id (16 hex-cifre; se 'beredt roster list')")
     revoke.set_defaults(func=cmd_revoke)
     return actions
 

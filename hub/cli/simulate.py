@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from drill import DrillError
 from drill.stages import SILENT_STAGES, STAGES, StageResult, table
+from hub.cli.danish_argparse import DanishParser
 
 if TYPE_CHECKING:  # at run time imported where the drill starts
     from drill.runner import Drill
@@ -33,28 +34,29 @@ ALL_HELD = "every check held: no loss, no duplicates, no routine traffic on the 
 
 def add_simulate_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``simulate`` on the ``beredt`` command's subparsers."""
-    numbers = ", ".join(f"{s.number} {s.title}" for s in STAGES)
     command = subparsers.add_parser(
         "simulate",
-        help="run the telecom-collapse drill: five hubs, every link simulated, faults stage by stage",
-        description=f"Stages: {numbers}.",
+        help="kør øvelsen med telekollaps: fem hubber, alle forbindelser simuleret, fejl trin for trin",
+        description=f"{len(STAGES)} trin, ét ad gangen; --stages vælger hvilke.",
     )
-    command.add_argument("--short", action="store_true", help="one round of traffic per stage (as in CI)")
+    command.add_argument("--short", action="store_true", help="én runde trafik pr. trin (som i CI)")
     command.add_argument(
         "--silent",
         action="store_true",
-        help="the internet and the broker fail silently (packets vanish; the broker acknowledges and"
-        " delivers nothing) instead of loudly (connections refused and reset, the broker killed)",
+        help="internettet og brokeren svigter stille (pakker forsvinder; brokeren kvitterer og"
+        " leverer intet) i stedet for højlydt (forbindelser afvist og nulstillet, brokeren dræbt)",
     )
     command.add_argument(
         "--stages",
         type=_stages,
         default=None,
-        help="comma-separated stage numbers to play (default: all), or 'none' to only start the world",
+        help="kommaseparerede trin at spille (standard: alle), eller 'none' for kun at starte verdenen",
     )
-    command.add_argument("--dir", type=Path, help="working folder (default: a temporary one, removed after)")
     command.add_argument(
-        "--keep-running", action="store_true", help="leave the world running after the stages, until Ctrl-C"
+        "--dir", type=Path, help="arbejdsmappe (standard: en midlertidig, der fjernes bagefter)"
+    )
+    command.add_argument(
+        "--keep-running", action="store_true", help="lad verdenen køre efter trinene, indtil Ctrl-C"
     )
     command.set_defaults(func=cmd_simulate)
 
@@ -146,8 +148,8 @@ async def _hold(drill: Drill, say: Callable[[str], None]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m hub.cli.simulate simulate ...``: the same command without the rest of ``beredt``."""
-    parser = argparse.ArgumentParser(prog="beredt")
-    add_simulate_command(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    parser: argparse.ArgumentParser = DanishParser(prog="beredt")
+    add_simulate_command(parser.add_subparsers(dest="command", required=True, metavar="KOMMANDO"))
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code

@@ -22,27 +22,31 @@ def add_token_command(
     """Register ``token`` on the ``beredt`` command's subparsers (``common`` carries ``--config``)."""
     token = subparsers.add_parser(
         "token",
-        help="bearer tokens for apps that use the /v1 API over HTTP: add, list, revoke",
-        description="An app on another machine (or a browser-less script) reaches /v1 on [api] listen with "
-        "'Authorization: Bearer TOKEN'. Scopes: send (post messages, start roll-calls, radio status), "
-        "read (inbox with sealed personal data opened, message state, links, board), admin (all of it).",
+        help="bearer-tokens til apps, der bruger /v1-API'et over HTTP: add, list, revoke",
+        description="En app på en anden maskine (eller et script uden browser) når /v1 på [api] listen med "
+        "'Authorization: Bearer TOKEN'. Rettigheder: send (sende beskeder, starte statusrunder, "
+        "radiostatus), "
+        "read (indbakke med forseglede personoplysninger åbnet, beskedtilstand, forbindelser, tavle), "
+        "admin (det hele).",
     )
-    actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    add = actions.add_parser("add", parents=[common], help="make a token; it is printed once, keep it safe")
-    add.add_argument("name", help="who holds it, e.g. 'alarmcentral' or 'tablet-koekken'")
+    actions = token.add_subparsers(dest="token_command", required=True, metavar="HANDLING")
+    add = actions.add_parser(
+        "add", parents=[common], help="lav et token; det vises én gang, så gem det sikkert"
+    )
+    add.add_argument("name", help="hvem der har det, fx 'alarmcentral' eller 'tablet-koekken'")
     add.add_argument(
         "--scope",
         action="append",
         required=True,
         metavar="SCOPE",
-        help="send, read or admin; repeat or separate with commas for more than one",
+        help="send, read eller admin; gentag eller adskil med komma for flere",
     )
     add.set_defaults(func=cmd_token_add)
     listing = actions.add_parser(
-        "list", parents=[common], help="list tokens (names and scopes, never secrets)"
+        "list", parents=[common], help="vis tokens (navne og rettigheder, aldrig hemmeligheder)"
     )
     listing.set_defaults(func=cmd_token_list)
-    revoke = actions.add_parser("revoke", parents=[common], help="revoke a token at once")
+    revoke = actions.add_parser("revoke", parents=[common], help="tilbagekald et token med det samme")
     revoke.add_argument("name")
     revoke.set_defaults(func=cmd_token_revoke)
 

@@ -155,7 +155,7 @@ def load(path: Path | None) -> HubConfig:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(
-            "file not found; create one with 'beredt init --config FILE'", file=str(path)
+            "filen findes ikke; lav en med 'beredt init --config FIL'", file=str(path)
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc

@@ -72,7 +72,7 @@ def test_bad_input_is_a_clear_error(config: Path, tmp_path: Path) -> None:
     )
     assert "Traceback" not in no_terminal.stderr
     missing = admin(tmp_path / "nowhere.toml", "user", "list")
-    assert missing.returncode == 2 and "file not found" in missing.stderr
+    assert missing.returncode == 2 and "filen findes ikke" in missing.stderr
     anchor = admin(config, "log", "verify", "--anchor", "x")
     assert anchor.returncode == 2 and "--anchor: forventede NR:HASH" in anchor.stderr
 

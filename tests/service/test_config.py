@@ -71,7 +71,7 @@ def test_config_errors_name_file_key_and_fix(tmp_path: Path, text: str, expected
 def test_cli_exits_2_on_missing_file(tmp_path: Path) -> None:
     result = run_cli("run", "--config", str(tmp_path / "nope.toml"))
     assert result.returncode == 2
-    assert "file not found" in result.stderr and "beredt init" in result.stderr
+    assert "filen findes ikke" in result.stderr and "beredt init" in result.stderr
 
 
 def test_cli_exits_2_on_bad_toml_unknown_key_and_wrong_type(tmp_path: Path) -> None:
