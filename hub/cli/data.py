@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub.cli.danish_argparse import DanishFormatter
 from hub.cli.remote import EXIT_OK, api_call, load_config, local_time, print_table
 from hub.console.subject_access import Finding, export_csv, export_json
 from hub.core.errors import UsageError
@@ -24,25 +25,25 @@ def add_data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     data = sub.add_parser(
         "data",
         parents=[common],
-        help="personal data: find, export or erase everything about one person (name or CPR number)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
+        help="personoplysninger: find, eksportér eller slet alt om én person (navn eller CPR-nummer)",
+        formatter_class=DanishFormatter,
+        epilog="eksempler:\n"
         '  beredt data search "Karen Vinterberg"\n'
         "  beredt data export 170345-1234 --format csv --out indsigt.csv\n"
         "  beredt data erase 170345-1234 --by hansen",
     )
-    actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
-    search = actions.add_parser("search", parents=[common], help="list what the hub holds about the person")
-    search.add_argument("term", help="a name or a CPR number (at least 3 characters)")
-    search.add_argument("--json", action="store_true", help="the API's JSON instead of a table")
-    export = actions.add_parser("export", parents=[common], help="write what was found as JSON or CSV")
+    actions = data.add_subparsers(dest="action", required=True, metavar="HANDLING")
+    search = actions.add_parser("search", parents=[common], help="vis hvad hubben har om personen")
+    search.add_argument("term", help="et navn eller et CPR-nummer (mindst 3 tegn)")
+    search.add_argument("--json", action="store_true", help="API'ets JSON i stedet for en tabel")
+    export = actions.add_parser("export", parents=[common], help="skriv det fundne som JSON eller CSV")
     export.add_argument("term")
     export.add_argument("--format", choices=("json", "csv"), default="json")
-    export.add_argument("--out", type=Path, help="the file to write (0600); default: standard output")
-    erase = actions.add_parser("erase", parents=[common], help="erase everything found about the person")
+    export.add_argument("--out", type=Path, help="filen, der skrives (0600); standard: standard-output")
+    erase = actions.add_parser("erase", parents=[common], help="slet alt fundet om personen")
     erase.add_argument("term")
-    erase.add_argument("--by", default=os.environ.get("USER", "cli"), help="who erases (for the log book)")
-    erase.add_argument("--yes", action="store_true", help="do not ask first")
+    erase.add_argument("--by", default=os.environ.get("USER", "cli"), help="hvem der sletter (til logbogen)")
+    erase.add_argument("--yes", action="store_true", help="spørg ikke først")
     data.set_defaults(func=cmd_data)
 
 

@@ -28,23 +28,26 @@ def add_cross_certify(
     cross = root_actions.add_parser(
         "cross-certify",
         parents=[common],
-        help="trust another municipality's nodes within a scope (on the staff hub holding our root key)",
-        description="Signs, in the next roster version, that nodes of the other municipality's roster with "
-        "one of the given roles (and groups, if given) are trusted by our hubs until the validity ends. "
-        "The other municipality runs the same with our root key. --revoke ends it.",
+        help="stol på en anden kommunes noder inden for en ramme (på stabshubben med vores rodnøgle)",
+        description="Signerer i næste rosterversion, at noder i den anden kommunes roster med "
+        "en af de givne roller (og grupper, hvis givet) er betroede hos vores hubber, "
+        "til gyldigheden udløber. "
+        "Den anden kommune kører det samme med vores rodnøgle. --revoke afslutter det.",
     )
-    cross.add_argument("other_root", metavar="ROOT", help="the other municipality's root key ([trust] root)")
-    cross.add_argument("--name", help='the other municipality, e.g. "Randers Kommune"')
+    cross.add_argument("other_root", metavar="ROOT", help="den anden kommunes rodnøgle ([trust] root)")
+    cross.add_argument("--name", help='den anden kommune, fx "Randers Kommune"')
     cross.add_argument(
         "--role",
         action="append",
         default=[],
         choices=[r.value for r in Role],
-        help="a role of theirs we trust (repeat); e.g. staff for their crisis staff hubs only",
+        help="en af deres roller, vi stoler på (gentag); fx staff for kun deres krisestabes hubber",
     )
-    cross.add_argument("--group", action="append", default=[], help="only their nodes in this group (repeat)")
-    cross.add_argument("--valid-days", type=float, default=30.0, help="how long it holds (default 30 days)")
-    cross.add_argument("--revoke", action="store_true", help="end the cross-certificate for ROOT")
+    cross.add_argument("--group", action="append", default=[], help="kun deres noder i denne gruppe (gentag)")
+    cross.add_argument(
+        "--valid-days", type=float, default=30.0, help="hvor længe det gælder (standard 30 dage)"
+    )
+    cross.add_argument("--revoke", action="store_true", help="afslut krydscertifikatet for ROOT")
     cross.set_defaults(func=cmd_cross_certify)
 
 
