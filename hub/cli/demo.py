@@ -168,20 +168,20 @@ def _wait_listening(hub: DemoHub, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if hub.process is not None and hub.process.poll() is not None:
-            raise UsageError(f"{hub.name} stopped at start; see {hub.folder / (hub.key + '.log')}")
+            raise UsageError(f"{hub.name} stoppede ved start; se {hub.folder / (hub.key + '.log')}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", hub.api_port)) == 0:
                 return
         time.sleep(0.2)
     raise UsageError(
-        f"{hub.name} did not start within {timeout:.0f} s; see {hub.folder / (hub.key + '.log')}"
+        f"{hub.name} startede ikke inden for {timeout:.0f} s; se {hub.folder / (hub.key + '.log')}"
     )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     folder = Path(args.dir).resolve()
     if folder.exists() and any(folder.iterdir()):
-        raise UsageError(f"{folder} is not empty: give 'beredt demo --dir' a new folder, or remove it")
+        raise UsageError(f"{folder} er ikke tom: giv 'beredt demo --dir' en ny mappe, eller fjern den")
     return asyncio.run(_demo(folder, args.port))
 
 

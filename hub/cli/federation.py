@@ -58,7 +58,7 @@ def cmd_cross_certify(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc), key="ROOT") from None
     config = load_config(args)
     if config.trust.root and _raw(parse_root_public(config.trust.root)) == other:
-        raise ConfigError("ROOT is our own root key: name the other municipality's", key="ROOT")
+        raise ConfigError("ROOT er vores egen rodnøgle: angiv den anden kommunes", key="ROOT")
     if args.revoke:
         try:
             issued = issue_version(config, lambda current: current.without_cross(other))
@@ -67,14 +67,14 @@ def cmd_cross_certify(args: argparse.Namespace) -> int:
         print(f"krydscertifikatet er trukket tilbage i roster-version {issued.version}: dets noder afvises")
         return 0
     if not args.name or not args.name.strip() or len(args.name) > MAX_TEXT:
-        raise ConfigError(f"name the other municipality (1-{MAX_TEXT} characters)", key="--name")
+        raise ConfigError(f"angiv den anden kommunes navn (1-{MAX_TEXT} tegn)", key="--name")
     if not args.role:
-        raise ConfigError("name at least one role of theirs to trust, e.g. --role staff", key="--role")
+        raise ConfigError("angiv mindst én af deres roller at stole på, fx --role staff", key="--role")
     bad = [g for g in args.group if not valid_group_name(g)]
     if bad:
-        raise ConfigError(f"{bad[0]!r} is no group name (1-80 characters, no colon)", key="--group")
+        raise ConfigError(f"{bad[0]!r} er intet gruppenavn (1-80 tegn, intet kolon)", key="--group")
     if not 0 < args.valid_days <= 3660:
-        raise ConfigError("expected more than 0 and at most 3660 days", key="--valid-days")
+        raise ConfigError("forventede mere end 0 og højst 3660 dage", key="--valid-days")
     until = int(time.time() + args.valid_days * 86400)
     cert = CrossCertificate(
         other, args.name.strip(), tuple(dict.fromkeys(args.role)), tuple(g.strip() for g in args.group), until

@@ -68,7 +68,7 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
         new.save(waiting)
     statement = sign_rotation(old, new.card).encode()
     print(f"ny nøgle {new.node_id.hex()} venter i {waiting}; noden signerer stadig som {old.node_id.hex()}")
-    print(f"rotation statement: {statement}")
+    print(f"rotationserklæring: {statement}")
     print("Koordinatoren kører på krisestabens hub:")
     print(f"  beredt key approve {shlex.quote(statement)}")
     print(
@@ -82,9 +82,9 @@ def cmd_key_approve(args: argparse.Namespace) -> int:
     try:
         rotation = decode(args.statement)
     except ValueError as exc:
-        raise ConfigError(f"{exc} (the node prints it with 'beredt key rotate')", key="STATEMENT") from None
+        raise ConfigError(f"{exc} (noden skriver den med 'beredt key rotate')", key="STATEMENT") from None
     if not 0 <= args.grace_minutes <= 30 * 24 * 60:
-        raise ConfigError("expected 0 to 43200 minutes (30 days)", key="--grace-minutes")
+        raise ConfigError("forventede 0 til 43200 minutter (30 dage)", key="--grace-minutes")
     grace_until = int(time.time() + args.grace_minutes * 60)
     moved: list[PublicCard] = []
 
@@ -92,11 +92,12 @@ def cmd_key_approve(args: argparse.Namespace) -> int:
         old = current.node(rotation.old_id)
         if old is None:
             raise ConfigError(
-                f"node {rotation.old_id.hex()} is not in the signed roster (revoked, or never enrolled)"
+                f"noden {rotation.old_id.hex()} er ikke i den signerede roster"
+                " (tilbagekaldt eller aldrig tilmeldt)"
             )
         if rotation.card.node_id in current.revoked:
             raise ConfigError(
-                "the new key is revoked already; run 'beredt key rotate' on a fresh data folder"
+                "den nye nøgle er allerede tilbagekaldt; kør 'beredt key rotate' i en ny datamappe"
             )
         try:
             rotation.verify(old.card.signing_key)

@@ -47,10 +47,10 @@ from transports.internet_settings import base_url
 EXIT_OK, EXIT_FAILED = 0, 1
 
 BACKUP_ADVICE = """\
-Back the root key up now, before anything is enrolled: copy {path} to two USB sticks, label them
-'Beredt rodnøgle', and keep them in two locked places (e.g. the crisis staff's safe and the IT department's).
-Whoever holds the file can enrol any node; without it (and without a copy) no node can be enrolled or
-revoked until every hub is given a new root."""
+Tag en sikkerhedskopi af rodnøglen nu, før noget tilmeldes: kopiér {path} til to USB-nøgler, mærk dem
+'Beredt rodnøgle', og opbevar dem to aflåste steder (fx krisestabens pengeskab og IT-afdelingens).
+Den, der har filen, kan tilmelde enhver node; uden den (og uden en kopi) kan ingen node tilmeldes eller
+tilbagekaldes, før alle hubber har fået en ny rod."""
 
 
 def add_municipality_commands(
@@ -92,9 +92,9 @@ def add_municipality_commands(
         action="append",
         default=[],
         metavar="URL",
-        help="a relay's internet address where this node joins the municipality's network, e.g."
-        " http://relae-nord.kommune.dk:8471 (repeat for more): written into its config as [trust] entry,"
-        " so it needs no [[peers]] entry for its relay",
+        help="et relæs internetadresse, hvor noden kommer ind i kommunens net, fx"
+        " http://relae-nord.kommune.dk:8471 (gentag for flere): skrives i opsætningen som [trust] entry,"
+        " så den ikke behøver en [[peers]]-post for sit relæ",
     )
     enrol.set_defaults(func=cmd_enrol)
     enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="HANDLING")
@@ -132,14 +132,14 @@ def add_municipality_commands(
 def cmd_root_init(args: argparse.Namespace) -> int:
     path: Path = args.out
     if path.exists():
-        raise ConfigError("a root key exists there already; never overwrite it", file=str(path))
+        raise ConfigError("der ligger allerede en rodnøgle dér; overskriv den aldrig", file=str(path))
     key = Ed25519PrivateKey.generate()
     raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     write_atomically(path, tomli_w.dumps({"ed25519": base64.urlsafe_b64encode(raw).decode()}), mode=0o600)
-    print(f"wrote root key {path} (mode 0600)")
-    print("Put this in every hub's config:")
+    print(f"skrev rodnøglen {path} (tilstand 0600)")
+    print("Skriv dette i alle hubbers opsætning:")
     print(f'[trust]\nroot = "{root_public_text(key.public_key())}"')
-    print(f'and on the staff hub that approves enrolments also: root_key = "{path}"')
+    print(f'og på stabshubben, der godkender tilmeldinger, også: root_key = "{path}"')
     print(BACKUP_ADVICE.format(path=path))
     return EXIT_OK
 
@@ -152,7 +152,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     entry = tuple(dict.fromkeys(args.entry))
     if entry and config.trust.entry and config.trust.entry != entry:
         raise ConfigError(
-            f"the config names other entry points ({', '.join(config.trust.entry)}): edit [trust] entry",
+            f"opsætningen nævner andre indgange ({', '.join(config.trust.entry)}): ret [trust] entry",
             file=str(config.path),
             key="trust.entry",
         )
@@ -160,23 +160,23 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         config = _write_trust(config, root, entry if not config.trust.entry else ())
     identity = load_identity(config, create=True)
     card = identity.card
-    print(f"enrolment code: {enrolment_code(card)}")
-    print(f"card:           {card.encode()}")
+    print(f"tilmeldingskode: {enrolment_code(card)}")
+    print(f"kort:            {card.encode()}")
     print("Kode og kort som QR-kode (scan den i stedet for at læse op):")
     enrolment_qr(card).terminal(out=sys.stdout, compact=True)
     if args.request:
         send_request(args.request, card.encode(), identity.sign_statement(request_statement(card)))
-    print("Read both to the coordinator, who runs on the staff hub:")
+    print("Læs begge op for koordinatoren, som kører på stabens hub:")
     code, text = enrolment_code(card), shlex.quote(card.encode())
     print(f'  beredt enrol approve {code} --card {text} --role {card.role} --institution "..."')
     if config.trust.root is None:
         print(
-            "This hub has no [trust] root yet: run again with --root KEY ('beredt root init').",
+            "Hubben har ingen [trust] root endnu: kør igen med --root NØGLE ('beredt root init').",
             file=sys.stderr,
         )
     elif config.trust.root != args.root and args.root:
         raise ConfigError(
-            "the config names another root key than --root", file=str(config.path), key="trust.root"
+            "opsætningen nævner en anden rodnøgle end --root", file=str(config.path), key="trust.root"
         )
     return EXIT_OK
 
@@ -192,10 +192,10 @@ def send_request(url: str, card: str, signature: bytes) -> None:
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
         raise ConfigError(
-            f"the staff hub refused the request ({exc.code}): {detail}", key="--request"
+            f"stabshubben afviste anmodningen ({exc.code}): {detail}", key="--request"
         ) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ConfigError(f"could not reach {target}: {exc}", key="--request") from None
+        raise ConfigError(f"kunne ikke nå {target}: {exc}", key="--request") from None
     print(f"Anmodningen er sendt til {url}: koordinatoren godkender den i konsollen under 'Tilmelding'.")
     print("Sammenlign koden i konsollen med koden herover, før den godkendes.")
 
@@ -216,16 +216,16 @@ def _write_trust(config: HubConfig, root: str | None, entry: tuple[str, ...]) ->
             raise ConfigError(str(exc), key="--root") from None
     bad = [e for e in entry if base_url(e) is None]
     if bad:
-        raise ConfigError(f"{bad[0]!r} is no http(s) address like http://relae-nord:8471", key="--entry")
+        raise ConfigError(f"{bad[0]!r} er ingen http(s)-adresse som http://relae-nord:8471", key="--entry")
     if config.path is None:
-        raise ConfigError(f"{option} needs a config file (-c FILE) to write [trust] into", key=option)
+        raise ConfigError(f"{option} kræver en opsætningsfil (-c FIL) at skrive [trust] i", key=option)
     text = config.path.read_text()
     lines = ([f'root = "{root}"'] if root else []) + ([f"entry = {json.dumps(list(entry))}"] if entry else [])
     header = re.search(r"^\[trust\][ \t]*(#.*)?$", text, re.MULTILINE)
     if header is None:
         text = text.rstrip("\n") + "\n\n[trust]\n" + "".join(line + "\n" for line in lines)
     elif root:
-        raise ConfigError("has a [trust] table without root: add root there", file=str(config.path))
+        raise ConfigError("har en [trust]-tabel uden root: tilføj root dér", file=str(config.path))
     else:
         text = text[: header.end()] + "".join("\n" + line for line in lines) + text[header.end() :]
     write_atomically(config.path, text)
@@ -237,11 +237,9 @@ def cmd_enrol_approve(args: argparse.Namespace) -> int:
     try:
         claimed = PublicCard.decode(args.card)
     except ValueError as exc:
-        raise ConfigError(f"{exc} (the new node prints it with 'beredt enrol')", key="--card") from None
+        raise ConfigError(f"{exc} (den nye node skriver det med 'beredt enrol')", key="--card") from None
     if args.code.strip().upper() != enrolment_code(claimed):
-        raise ConfigError(
-            "the code does not match the card: read both again from the new node's screen", key="CODE"
-        )
+        raise ConfigError("koden passer ikke til kortet: læs begge igen fra den nye nodes skærm", key="CODE")
     card = PublicCard(claimed.name, args.role, claimed.signing_key, claimed.sealing_key)
     valid_until = 0
     if args.valid_days:
@@ -250,16 +248,16 @@ def cmd_enrol_approve(args: argparse.Namespace) -> int:
         )
     bad = [g for g in args.group if not valid_group_name(g)]
     if bad:
-        raise ConfigError(f"{bad[0]!r} is no group name (1-80 characters, no colon)", key="--group")
+        raise ConfigError(f"{bad[0]!r} er intet gruppenavn (1-80 tegn, intet kolon)", key="--group")
     if not 0 <= args.contact_minutes <= MAX_CONTACT_MINUTES:
         raise ConfigError(
-            f"expected 1 to {MAX_CONTACT_MINUTES} minutes (0: the default)", key="--contact-minutes"
+            f"forventede 1 til {MAX_CONTACT_MINUTES} minutter (0: standarden)", key="--contact-minutes"
         )
     groups = tuple(g.strip() for g in args.group)
     node = RosterNode(card, args.institution, groups, valid_until, args.contact_minutes)
     config = load_config(args)
     issued = issue_version(config, lambda current: current.with_node(node))
-    print(f"enrolled {card.name} ({args.role}) as {node.node_id.hex()} in roster version {issued.version}")
+    print(f"tilmeldte {card.name} ({args.role}) som {node.node_id.hex()} i rosterversion {issued.version}")
     return EXIT_OK
 
 
@@ -269,10 +267,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     except ValueError:
         node_id = b""
     if len(node_id) != 8:
-        raise ConfigError(f"expected a node id of 16 hex digits, got {args.node!r}", key="NODE")
+        raise ConfigError(f"forventede et node-id på 16 hex-cifre, fik {args.node!r}", key="NODE")
     config = load_config(args)
     issued = issue_version(config, lambda current: current.with_revoked(node_id))
-    print(f"revoked {args.node} in roster version {issued.version}; every hub refuses it once it has this")
+    print(
+        f"tilbagekaldte {args.node} i rosterversion {issued.version}; alle hubber afviser den, når de har den"
+    )
     return EXIT_OK
 
 
@@ -284,9 +284,9 @@ def issue_version(config: HubConfig, change: Callable[[RosterVersion], RosterVer
     issued = roster_issue.issue(config.trust, config.data_dir, own, change)
     try:
         api_call(config, "POST", "/v1/roster/reload", {})
-        print("the running hub applied it and is broadcasting it to every hub")
+        print("den kørende hub har taget den i brug og rundsender den til alle hubber")
     except Unreachable:
-        print("the hub is not running: it broadcasts the new version when it starts")
+        print("hubben kører ikke: den rundsender den nye version, når den starter")
     rows = [
         (n.node_id.hex(), n.card.role, n.card.name, n.institution, ",".join(n.groups)) for n in issued.nodes
     ]

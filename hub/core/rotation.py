@@ -55,7 +55,7 @@ def decode(text: str) -> Rotation:
     """The statement in ``text``; ``ValueError`` says what one looks like."""
     parts = text.strip().split(":", 3)
     if len(parts) != 4 or parts[0] != PREFIX:
-        raise ValueError(f"a rotation statement looks like '{PREFIX}:<node id>:<signature>:<card>'")
+        raise ValueError(f"en rotationserklæring ser sådan ud: '{PREFIX}:<node-id>:<signatur>:<kort>'")
     try:
         old_id = bytes.fromhex(parts[1])
         signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))

@@ -25,20 +25,20 @@ def test_rotate_then_approve_and_the_refusals(tmp_path: Path, capsys: pytest.Cap
     capsys.readouterr()
     assert main(["enrol", "-c", str(home), f"--root={root}"]) == 0
     shown = capsys.readouterr().out
-    code, card = re.search(r"enrolment code: (\S+)", shown), re.search(r"^card: +(.+)$", shown, re.MULTILINE)
+    code, card = re.search(r"tilmeldingskode: (\S+)", shown), re.search(r"^kort: +(.+)$", shown, re.MULTILINE)
     assert code and card
     approve = ["enrol", "approve", code[1], "-c", str(staff), "--card", card[1], "--role", "care-home"]
     assert main([*approve, "--institution", "Solbakken", "--group", "nord"]) == 0
     capsys.readouterr()
 
     assert main(["key", "rotate", "-c", str(stranger)]) == 0  # signed by a key the roster does not list
-    foreign = re.search(r"^rotation statement: (.+)$", capsys.readouterr().out, re.MULTILINE)
+    foreign = re.search(r"^rotationserklæring: (.+)$", capsys.readouterr().out, re.MULTILINE)
     assert foreign
     assert main(["key", "approve", foreign[1], "-c", str(staff)]) == 2
-    assert "not in the signed roster" in capsys.readouterr().err
+    assert "ikke i den signerede roster" in capsys.readouterr().err
 
     assert main(["key", "rotate", "-c", str(home)]) == 0
-    statement = re.search(r"^rotation statement: (.+)$", capsys.readouterr().out, re.MULTILINE)
+    statement = re.search(r"^rotationserklæring: (.+)$", capsys.readouterr().out, re.MULTILINE)
     assert statement
     old_id, signature, rest = statement[1].split(":", 3)[1:]
     flipped = ("B" if signature[0] != "B" else "C") + signature[1:]  # the first byte of the signature changed
@@ -46,7 +46,7 @@ def test_rotate_then_approve_and_the_refusals(tmp_path: Path, capsys: pytest.Cap
     assert main(["key", "approve", tampered, "-c", str(staff)]) == 2
     assert "not signed by the node's current key" in capsys.readouterr().err
     assert main(["key", "approve", "beredt1:x", "-c", str(staff)]) == 2
-    assert "rotation statement looks like" in capsys.readouterr().err
+    assert "en rotationserklæring ser sådan ud" in capsys.readouterr().err
 
     assert main(["key", "approve", statement[1], "-c", str(staff), "--grace-minutes", "60"]) == 0
     assert "i roster-version 2" in capsys.readouterr().out

@@ -58,8 +58,8 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     assert config_module.load(home).trust.root == root
     assert config_module.load(home).trust.announce_interval == 0
     shown = capsys.readouterr().out
-    code = re.search(r"enrolment code: (\S+)", shown)
-    card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
+    code = re.search(r"tilmeldingskode: (\S+)", shown)
+    card = re.search(r"^kort: +(.+)$", shown, re.MULTILINE)
     assert code and card
     qr = io.StringIO()  # the QR code carries exactly what the coordinator would otherwise type
     segno.make(f"{code[1]} {card[1]}", error="m").terminal(out=qr, compact=True)
@@ -68,7 +68,7 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     wrong = "AAAA-AAAA" if code[1] != "AAAA-AAAA" else "BBBB-BBBB"
     approve = ["enrol", "approve", "-c", str(staff), "--card", card[1], "--role", "care-home"]
     assert main([*approve[:2], wrong, *approve[2:]]) == 2
-    assert "does not match the card" in capsys.readouterr().err
+    assert "passer ikke til kortet" in capsys.readouterr().err
     assert main([*approve[:2], code[1], *approve[2:], "--institution", "Solbakken", "--group", "nord"]) == 0
     assert "roster version 1" in capsys.readouterr().out
 

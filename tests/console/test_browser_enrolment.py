@@ -69,7 +69,7 @@ async def browser() -> AsyncIterator[playwright_api.Browser]:
 def request_enrolment(node: HubProcess, root: str, staff: HubProcess) -> str:
     """``beredt enrol --root KEY --request URL`` on the new node; the code it printed."""
     shown = beredt("enrol", "--config", str(node.config_path), f"--root={root}", "--request", staff.api_url)
-    code = re.search(r"enrolment code: (\S+)", shown)
+    code = re.search(r"tilmeldingskode: (\S+)", shown)
     assert code and "Anmodningen er sendt" in shown, shown
     return code[1]
 

@@ -60,7 +60,7 @@ def test_a_rotated_key_keeps_delivering_and_the_old_one_is_refused_after_the_gra
     b.wait_for("roster version 1", lambda: roster_version(b) == 1)
     old_id, old_url = b.node_id, b.internet_url
     shown = beredt("key", "rotate", "--config", str(b.config_path))
-    statement = re.search(r"^rotation statement: (.+)$", shown, re.MULTILINE)
+    statement = re.search(r"^rotationserklæring: (.+)$", shown, re.MULTILINE)
     assert statement, shown
     assert beredt("key", "rotate", "--config", str(b.config_path)) == shown, "asked again: the same key"
     approved = beredt(

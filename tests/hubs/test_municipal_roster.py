@@ -35,8 +35,8 @@ def enrol(new: HubProcess, staff: HubProcess, institution: str) -> None:
     """``beredt enrol --root KEY`` on the new node, ``beredt enrol approve`` with what it printed on the
     staff hub: no config edited by hand on either."""
     shown = beredt("enrol", "--config", str(new.config_path), f"--root={staff.config['trust']['root']}")
-    code = re.search(r"enrolment code: (\S+)", shown)
-    card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
+    code = re.search(r"tilmeldingskode: (\S+)", shown)
+    card = re.search(r"^kort: +(.+)$", shown, re.MULTILINE)
     assert code and card, shown
     beredt(
         "enrol", "approve", code[1], "--config", str(staff.config_path), "--card", card[1],
