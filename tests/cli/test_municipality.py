@@ -35,7 +35,7 @@ def _root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, str
     assert main(["root", "init", "--out", str(key)]) == 0
     printed = capsys.readouterr().out
     found = re.search(r'root = "([^"]+)"', printed)
-    assert found and "two USB sticks" in printed
+    assert found and "to USB-nøgler" in printed
     return key, found[1]
 
 
@@ -45,7 +45,7 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     key, root = _root(tmp_path, capsys)
     assert key.stat().st_mode & 0o777 == 0o600
     assert main(["root", "init", "--out", str(key)]) == 2, "an existing root key is never overwritten"
-    assert "never overwrite" in capsys.readouterr().err
+    assert "overskriv den aldrig" in capsys.readouterr().err
 
     staff = _config(tmp_path, "staff", "staff", {"root": root, "root_key": str(key)})
     home = _config(tmp_path, "home", "care-home", {})
@@ -70,7 +70,7 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     assert main([*approve[:2], wrong, *approve[2:]]) == 2
     assert "passer ikke til kortet" in capsys.readouterr().err
     assert main([*approve[:2], code[1], *approve[2:], "--institution", "Solbakken", "--group", "nord"]) == 0
-    assert "roster version 1" in capsys.readouterr().out
+    assert "rosterversion 1" in capsys.readouterr().out
 
     staff_config = config_module.load(staff)
     identity = Identity.load(staff_config.identity_path)
