@@ -34,9 +34,9 @@ def test_version_and_help_per_kind() -> None:
     for name in ("resource-request", "resource_request"):  # a dash or an underscore, both work
         help_text = beredt("send", name, "--help")
         assert help_text.returncode == 0, help_text.stderr
-        assert "* resource       one of other, diesel, oxygen, water, staff, transport" in help_text.stdout
+        assert "* resource       en af other, diesel, oxygen, water, staff, transport" in help_text.stdout
         assert "* quantity" in help_text.stdout and "  unit" in help_text.stdout
-    assert "one of Initial, Update, Final" in beredt("send", "sitrep", "--help").stdout
+    assert "en af Initial, Update, Final" in beredt("send", "sitrep", "--help").stdout
 
 
 def test_config_in_the_same_place_for_every_command(two_configs: tuple[Path, Path]) -> None:

@@ -109,11 +109,11 @@ def test_help_belongs_to_the_one_command_tree(config: Path) -> None:
     works after the action as for every other command."""
     log_help = admin(config, "log", "--help")
     assert log_help.returncode == 0, log_help.stderr
-    assert log_help.stdout.startswith("usage: beredt log ")
+    assert log_help.stdout.startswith("brug: beredt log ")
     assert "verify" in log_help.stdout and "export" in log_help.stdout
     assert "beredt log verify --anchor" in log_help.stdout and "user add" not in log_help.stdout
     add_help = admin(config, "user", "add", "--help")
-    assert add_help.stdout.startswith("usage: beredt user add ") and "--password-stdin" in add_help.stdout
+    assert add_help.stdout.startswith("brug: beredt user add ") and "--password-stdin" in add_help.stdout
     after = subprocess.run([sys.executable, "-m", "hub.cli", "user", "list", "-c", str(config)],
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert after.returncode == 0 and after.stdout == "(ingen)\n", after.stderr

@@ -16,6 +16,8 @@ import pytest
 from tests.console.test_hub_process import Browser, add_user
 from tests.hubproc import HubProcess
 
+pytestmark = pytest.mark.timeout(300)
+
 NOTE = "Borger Jens Hansen, Østergade 4, faldet og har brug for ilt"
 
 

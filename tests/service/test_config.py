@@ -112,7 +112,7 @@ def test_help_on_every_command() -> None:
     for command in ("", "init", "run", "send", "inbox", "message", "links", "peers", "roster", "id", "token"):
         result = run_cli(*([command] if command else []), "--help")
         assert result.returncode == 0, command
-        assert "usage: beredt" in result.stdout
+        assert "brug: beredt" in result.stdout
 
 
 def test_example_configs_are_valid() -> None:
