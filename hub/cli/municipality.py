@@ -229,7 +229,7 @@ def _write_trust(config: HubConfig, root: str | None, entry: tuple[str, ...]) ->
     else:
         text = text[: header.end()] + "".join("\n" + line for line in lines) + text[header.end() :]
     write_atomically(config.path, text)
-    print(f"wrote [trust] {' and '.join(line.split(' =')[0] for line in lines)} into {config.path}")
+    print(f"skrev [trust] {' og '.join(line.split(' =')[0] for line in lines)} i {config.path}")
     return config_module.load(config.path)
 
 
