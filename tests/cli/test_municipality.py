@@ -134,11 +134,11 @@ def test_enrol_writes_the_entry_points_into_the_config_and_refuses_bad_or_confli
     assert main(["enrol", "-c", str(rooted), "--entry", relay, "--entry", "https://relae-syd:8471"]) == 0
     capsys.readouterr()
     assert main(["enrol", "-c", str(rooted), "--entry", "http://andet:8471"]) == 2
-    assert "other entry points" in capsys.readouterr().err
+    assert "andre indgange" in capsys.readouterr().err
 
     bad = _config(tmp_path, "bad", "care-home", {})
     assert main(["enrol", "-c", str(bad), f"--root={root}", "--entry", "relae-nord:8471"]) == 2
-    assert "no http(s) address" in capsys.readouterr().err
+    assert "ingen http(s)-adresse" in capsys.readouterr().err
     assert config_module.load(bad).trust.root is None, "nothing is written when one argument is bad"
     broken = _config(tmp_path, "broken", "care-home", {"root": root, "entry": "http://x:1"})
     assert main(["id", "-c", str(broken)]) == 2

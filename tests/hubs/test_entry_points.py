@@ -49,8 +49,8 @@ def _install_care_home(tmp_path: Path, staff: HubProcess, entry: list[HubProcess
     shown = beredt(
         "enrol", "--config", str(home.config_path), f"--root={staff.config['trust']['root']}", *entries
     )
-    code = re.search(r"enrolment code: (\S+)", shown)
-    card = re.search(r"^card: +(.+)$", shown, re.MULTILINE)
+    code = re.search(r"tilmeldingskode: (\S+)", shown)
+    card = re.search(r"^kort: +(.+)$", shown, re.MULTILINE)
     assert code and card, shown
     beredt(
         "enrol", "approve", code[1], "--config", str(staff.config_path), "--card", card[1],
