@@ -114,10 +114,9 @@ def _priority(options: Options, key: str, default: Priority) -> Priority:
 def _retention(table: Options) -> Retention:
     """``days`` for every kind, and a kind's own number of days under its name (``text = 30``)."""
     days = table.integer("days", DEFAULT_RETENTION_DAYS, low=1, high=MAX_RETENTION_DAYS)
-    by_kind = {
+    by_kind = {  # every kind read, so that a misspelt one is refused with the nearest name
         kind.name.lower(): table.integer(kind.name.lower(), days, low=1, high=MAX_RETENTION_DAYS)
         for kind in Kind
-        if kind.name.lower() in table
     }
     table.finish()
     return Retention(days, by_kind)

@@ -58,6 +58,8 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
         (GOOD + "[surprise]\n", "surprise: unknown key"),
         (GOOD + "[console]\nrollcall_retention_days = 0\n", "console.rollcall_retention_days: expected"),
         (GOOD + "[console]\nlogbook_live_days = -1\n", "console.logbook_live_days: expected"),
+        (GOOD + "[retention]\ndays = 0\n", "retention.days: expected an integer"),
+        (GOOD + "[retention]\nstatsu = 30\n", "retention.statsu: unknown key; did you mean 'status'?"),
     ],
 )
 def test_config_errors_name_file_key_and_fix(tmp_path: Path, text: str, expected: str) -> None:
@@ -157,3 +159,10 @@ def test_peers_carry_groups_and_an_expected_contact_interval(tmp_path: Path) -> 
     for bad, expected in (("groups = ['a:b']", "group names"), ("contact_minutes = 0.5", "contact_minutes")):
         with pytest.raises(ConfigError, match=expected):
             config.load(write(tmp_path, base + bad + "\n"))
+
+
+def test_retention_per_kind_falls_back_to_days(tmp_path: Path) -> None:
+    parsed = config.load(write(tmp_path, GOOD + "[retention]\ndays = 30\nstatus = 7\ncitizen_alarm = 365\n"))
+    days = [parsed.retention.days_for(kind) for kind in ("status", "citizen_alarm", "text")]
+    assert days == [7, 365, 30]
+    assert config.load(write(tmp_path, GOOD)).retention.days_for("text") == 60
