@@ -45,6 +45,7 @@ from hub.relay.lanes import frame_rank
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.personal_alarms import PersonalAlarms
+from hub.relay.readdress import readdress
 from hub.relay.roster import DEFAULT_KINDS, Roster
 from hub.relay.roster import Role as NodeRole
 from hub.relay.roster_updates import RosterUpdates
@@ -82,6 +83,8 @@ class Hub:
         self.group_sends = GroupSends(config.data_dir / LEDGER_FILE)
         self.group_sends.load()
         self._announce_now = asyncio.Event()
+        self._readdress_now = asyncio.Event()
+        self._rotated: RosterVersion | None = None
         self.admission = Admission(self.roster, self.clock, self.roster_updates)
         self.health = HealthBoard(on_change=self._publish_health)
         self.store: Store
@@ -209,6 +212,7 @@ class Hub:
             group.create_task(supervised("exercise", self.exercise.expire_forever), name="exercise")
             group.create_task(supervised("time", self.time_challenges.run), name="time")
             group.create_task(supervised("routes", self.routes.run), name="routes")
+            group.create_task(supervised("readdress", self._readdress_forever), name="readdress")
             if self.config.trust.announce_interval > 0:
                 group.create_task(supervised("roster", self._announce_forever), name="roster")
             resumed = asyncio.Event()
@@ -334,13 +338,34 @@ class Hub:
                 routes.pop(recipient)
                 routes[swap.get(recipient, recipient)] = tuple(swap.get(h, h) for h in hops)
             self.router.default_route = tuple(swap.get(h, h) for h in self.router.default_route)
-            log.info(
-                "peer %s rotated its key: links and routes now go to %s; %d deliveries queued to the old"
-                " key are held until they expire",
-                old.hex(),
-                new.hex(),
-                self.router.open_to(old),
-            )
+            log.info("peer %s rotated its key: links and routes now go to %s", old.hex(), new.hex())
+        self._rotated = version
+        self._readdress_now.set()
+
+    async def _readdress_forever(self) -> None:
+        """What this hub sent to a rotated node's old key goes again, sealed to its new key."""
+        while True:
+            await self._readdress_now.wait()
+            self._readdress_now.clear()
+            version = self._rotated
+            if version is None:
+                continue
+            for node in version.nodes:
+                if node.replaces:
+                    moved = await readdress(
+                        self.store,
+                        self.sealing,
+                        self.clock,
+                        self.submit,
+                        version,
+                        node.replaces,
+                        node.node_id,
+                    )
+                    if moved:
+                        log.info(
+                            "%d messages to %s re-sealed and re-addressed to its new key %s",
+                            moved, node.replaces.hex(), node.node_id.hex(),
+                        )  # fmt: skip
 
     async def _inbound_worker(self, name: str, queue: RankedQueue[Received]) -> None:
         """Take what has arrived (up to ``_INBOUND_BATCH``, acks first) and work it as one batch."""

@@ -586,12 +586,26 @@ class Store:
             self.vault.keys.destroy(key_id)
         return len(ids), keys
 
+    async def open_sent_to(self, recipient: bytes) -> list[StoredMessage]:
+        """Messages this hub originated to ``recipient`` that are live and not acknowledged end to end."""
+        async with self._db.execute(
+            f"SELECT {MESSAGE_COLUMNS}, key_id FROM messages"
+            " WHERE recipient=? AND local=1 AND state='active' AND e2e_acked_at IS NULL",
+            (recipient,),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        return [m for m in (self._opened(row) for row in rows) if m is not None]
+
+    async def replace(self, ids: Sequence[bytes]) -> int:
+        """These messages leave every queue: they were sent again under new ids (a key rotation)."""
+        return await self._remove(ids, delete=False, state="replaced")
+
     async def erase(self, ids: Sequence[bytes]) -> int:
         """Erase these messages' frames now (a person's request): the bytes are overwritten and the
         message leaves every queue; its id stays until it expires so a replay is still refused."""
         return await self._remove(ids, delete=False)
 
-    async def _remove(self, ids: Sequence[bytes], *, delete: bool) -> int:
+    async def _remove(self, ids: Sequence[bytes], *, delete: bool, state: str = "erased") -> int:
         found: list[bytes] = []
         for start in range(0, len(ids), PURGE_BATCH):
             part = list(ids[start : start + PURGE_BATCH])
@@ -603,8 +617,8 @@ class Store:
                 rows = list(await cursor.fetchall())
             live = [row for row in rows if row[1] == "active"]
             for message_id, _, size in live:
-                log.warning("store: message %s leaves its queue undelivered (erased)", message_id.hex())
-                self.retire(message_id, "erased", size)
+                log.warning("store: message %s leaves its queue undelivered (%s)", message_id.hex(), state)
+                self.retire(message_id, state, size)
             self.on_evicted([row[0] for row in live])
             found += [row[0] for row in rows]
             undelivered = DeliveryState.EVICTED.value
@@ -619,7 +633,7 @@ class Store:
             else:
                 writes += [
                     ("UPDATE messages SET wire=X'', key_id=?, state=?, for_me=0 WHERE id=?",
-                     (ERASED, "erased", row[0])) for row in rows
+                     (ERASED, state, row[0])) for row in rows
                 ]  # fmt: skip
             await self._write(writes)
         return len(found)

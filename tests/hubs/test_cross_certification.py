@@ -71,8 +71,9 @@ def municipalities(tmp_path: Path) -> Iterator[dict[str, HubProcess]]:
 
 def cross_certify(staff: HubProcess, other: HubProcess, *extra: str) -> str:
     return beredt(
-        "root", "cross-certify", other.config["trust"]["root"], "--config", str(staff.config_path),
+        "root", "cross-certify", "--config", str(staff.config_path),
         "--name", other.name.split()[0] + " Kommune", *extra,
+        "--", other.config["trust"]["root"],  # after "--": a key may start with "-"
     )  # fmt: skip
 
 

@@ -53,6 +53,7 @@ def old_key_frame(old: Identity, to: str, text: bytes) -> bytes:
     return frame.encode()
 
 
+@pytest.mark.timeout(400)  # several hubs and a dozen CLI runs: minutes on a loaded machine
 def test_a_rotated_key_keeps_delivering_and_the_old_one_is_refused_after_the_grace(
     pair: tuple[HubProcess, HubProcess],
 ) -> None:
@@ -93,3 +94,37 @@ def test_a_rotated_key_keeps_delivering_and_the_old_one_is_refused_after_the_gra
         return refused(a, "expired") > seen
 
     a.wait_for("the old key refused after the grace", old_key_refused, timeout=GRACE_MINUTES * 60 + 60)
+
+
+@pytest.mark.timeout(400)
+def test_a_message_queued_to_the_old_key_is_re_sealed_to_the_new_one(
+    pair: tuple[HubProcess, HubProcess],
+) -> None:
+    a, b = pair
+    b.wait_for("roster version 1", lambda: roster_version(b) == 1)
+    b.kill()  # away: what A sends now waits in A's queue, sealed to B's current key
+    held = a.send(b.node_id, "text", "Til Solbakken mens nøglen skiftes")
+    rotated = beredt("key", "rotate", "--config", str(b.config_path))
+    statement = re.search(r"^rotation statement: (.+)$", rotated, re.MULTILINE)
+    assert statement
+    approved = beredt("key", "approve", statement[1], "--config", str(a.config_path))
+    new_id = re.search(r"signerer nu som ([0-9a-f]{16}) i roster-version 2", approved)
+    assert new_id, approved
+    resealed = re.compile(rf"message {held} re-sealed to {b.node_id}'s new key as ([0-9a-f]{{32}})")
+    a.wait_for(
+        "the held message re-sealed", lambda: resealed.search(a.log_tail(5000)) is not None, timeout=120
+    )
+    found = resealed.search(a.log_tail(5000))
+    assert found
+    again = found[1]
+    assert not a.request("GET", f"/v1/messages/{held}")[1].get("end_to_end_acked"), "the old one is not acked"
+
+    b.start()  # still the old key: it learns of the approval from the roster version it now gets
+    b.wait_for("roster version 2", lambda: roster_version(b) == 2, timeout=120)
+    b.kill()
+    b.start()  # takes the approved key at start, then gets the re-sealed message
+    b.node_id = new_id[1]
+    b.wait_for("the re-sealed message", lambda: any(m["id"] == again for m in b.inbox()), timeout=240)
+    text = next(m for m in b.inbox() if m["id"] == again)
+    assert "Til Solbakken mens nøglen skiftes" in str(text), text
+    a.wait_for("B's end-to-end ack of it", lambda: a.message(again)["end_to_end_acked"], timeout=240)

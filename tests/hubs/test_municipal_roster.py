@@ -83,6 +83,7 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess
             hub.kill()
 
 
+@pytest.mark.timeout(400)  # several hubs and a dozen CLI runs: minutes on a loaded machine
 def test_enrol_trust_and_revoke_without_editing_a_file(
     network: tuple[HubProcess, HubProcess, HubProcess],
 ) -> None:
@@ -118,6 +119,7 @@ def test_enrol_trust_and_revoke_without_editing_a_file(
     assert c.node_id not in beredt("roster", "list", "--config", str(b.config_path))
 
 
+@pytest.mark.timeout(400)  # several hubs and a dozen CLI runs: minutes on a loaded machine
 def test_forged_and_replayed_rosters_are_refused(
     network: tuple[HubProcess, HubProcess, HubProcess], tmp_path: Path
 ) -> None:
@@ -147,6 +149,7 @@ def test_forged_and_replayed_rosters_are_refused(
     b.wait_for("C still trusted", lambda: any(m["id"] == from_c for m in b.inbox()))
 
 
+@pytest.mark.timeout(400)  # several hubs and a dozen CLI runs: minutes on a loaded machine
 def test_a_hub_offline_during_a_revocation_catches_up_and_keeps_its_version(
     network: tuple[HubProcess, HubProcess, HubProcess],
 ) -> None:
