@@ -251,11 +251,20 @@ class ConsoleClient:
             self.csrf = body["csrf"]
 
     async def post(self, path: str, body: Any) -> Any:
-        async with self.session.post(self.base + path, json=body, headers={"X-CSRF-Token": self.csrf}) as r:
-            data = await r.json()
-            if r.status >= 300:
-                raise SystemExit(f"console {path}: HTTP {r.status} {data}")
-            return data
+        for attempt in range(2):
+            try:
+                async with self.session.post(
+                    self.base + path, json=body, headers={"X-CSRF-Token": self.csrf}
+                ) as r:
+                    data = await r.json()
+                    if r.status >= 300:
+                        raise SystemExit(f"console {path}: HTTP {r.status} {data}")
+                    return data
+            except aiohttp.ServerDisconnectedError:
+                # a kept-alive connection the server closed as it was reused: sent again on a new one
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     async def fetch(self, path: str) -> Any:
         start = time.perf_counter()
@@ -502,6 +511,10 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
             distinct[homes.kinds[frame_id]] += 1
             resent[homes.kinds[frame_id]] += copies - 1
         flood_fig["resent_of"] = [(kind, n, distinct[kind]) for kind, n in resent.most_common()]
+    except BaseException:
+        alive = hub.process is not None and hub.process.poll() is None
+        print(f"the run failed; the hub is {'running' if alive else 'gone'}; its log ends:\n{hub.log_tail()}")
+        raise
     finally:
         watcher.cancel()
         await console.close()
