@@ -27,6 +27,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from hub.core.clock import PLAUSIBLE_EPOCH
 from hub.core.errors import ConfigError, DataErased, SealError, StoreError
 
 KEY_FOLDER = "at-rest-keys"
@@ -56,12 +57,28 @@ class DataKeys:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._keys: dict[str, ChaCha20Poly1305] = {}
+        self._floor: float | None = None
+        """Data is never filed under a day before this: the newest day key held, or 2025."""
+
+    def key_for(self, when: float, keep_days: int) -> str:
+        """The key for data written at ``when`` on a clock that may be wrong: a Pi without a real-time
+        clock boots in 1970, and data filed under 1970 would be destroyed as soon as the clock is set. So
+        the day never goes back before the newest day already used (or 2025)."""
+        if self._floor is None:
+            self._floor = max([PLAUSIBLE_EPOCH, *(self.starts(k) for k in self.held())])
+        self._floor = max(self._floor, when)
+        return self.key_id(self._floor, keep_days)
 
     @staticmethod
     def key_id(when: float, keep_days: int) -> str:
         """The key for data written at ``when`` (Unix seconds) and kept ``keep_days`` days."""
         day = datetime.datetime.fromtimestamp(max(when, 0), datetime.UTC).date()
         return f"{day.isoformat()}.{keep_days}d"
+
+    @staticmethod
+    def starts(key_id: str) -> float:
+        """The start of the UTC day a key serves."""
+        return datetime.datetime.fromisoformat(key_id[:10]).replace(tzinfo=datetime.UTC).timestamp()
 
     @staticmethod
     def ends(key_id: str) -> float | None:
@@ -163,7 +180,7 @@ class DocumentSealer:
         self._now = now
 
     def seal(self, document: Any, place: str) -> bytes:
-        key_id = self.keys.key_id(self._now(), self.keep_days)
+        key_id = self.keys.key_for(self._now(), self.keep_days)
         plain = json.dumps(document, separators=(",", ":")).encode()
         return key_id.encode() + b"\n" + self.keys.seal(key_id, plain, place.encode())
 

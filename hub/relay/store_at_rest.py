@@ -44,7 +44,7 @@ class FrameVault:
     def seal(self, frame: Frame, wire: bytes, now: float) -> tuple[str, bytes]:
         """The day key's id and the sealed bytes. The day is the later of now and the frame's stamp:
         a hub whose clock has not been set yet would otherwise file everything under 1970."""
-        key_id = self.keys.key_id(max(now, frame.created), self.retention.days_for(kind_name(frame.kind)))
+        key_id = self.keys.key_for(max(now, frame.created), self.retention.days_for(kind_name(frame.kind)))
         return key_id, self.keys.seal(key_id, wire, frame.id)
 
     def opened(self, message_id: bytes, key_id: str | None, stored: bytes) -> tuple[bytes | None, str | None]:
@@ -103,7 +103,7 @@ async def reseal_legacy(
             break
         writes: list[Write] = []
         for message_id, wire, kind, created, accepted_at in rows:
-            key_id = vault.keys.key_id(max(accepted_at, created), vault.retention.days_for(kind_name(kind)))
+            key_id = vault.keys.key_for(max(accepted_at, created), vault.retention.days_for(kind_name(kind)))
             sealed = vault.keys.seal(key_id, wire, message_id)
             writes.append(
                 (

@@ -134,3 +134,13 @@ async def test_a_lost_day_key_quarantines_its_messages_instead_of_deleting_them(
         (reason,) = db.execute("SELECT reason FROM quarantine").fetchone()
     db.close()
     assert "is missing" in reason and KEY_FOLDER in reason
+
+
+def test_a_clock_that_reads_1970_never_files_data_under_a_day_that_is_long_over(tmp_path: Path) -> None:
+    keys = DataKeys(tmp_path / KEY_FOLDER)
+    today = keys.key_for(time.time(), 60)
+    keys.seal(today, b"x", b"place")
+    assert keys.key_for(3600.0, 60) == today, "a Pi booted without its clock keeps today's day"
+    fresh = DataKeys(tmp_path / "other")
+    assert fresh.key_for(3600.0, 60) == "2025-01-01.60d"  # nothing held yet: no earlier than 2025
+    assert DataKeys(tmp_path / KEY_FOLDER).key_for(0.0, 60) == today  # read back from the folder
