@@ -167,6 +167,9 @@ class RouteTable:
             return self._channel[neighbour]
         return neighbour if neighbour in self._pace else None
 
+    def _members(self, channel: str) -> set[bytes]:
+        return {n for n, c in self._channel.items() if c == channel}
+
     def _leave(self, neighbour: bytes) -> None:
         """Stop telling ``neighbour`` where it is told now; a channel nobody is on any more goes."""
         channel = self._channel.pop(neighbour, None)
@@ -288,15 +291,16 @@ class RouteTable:
         """What ``target`` may hear about ``dests``, and what it must forget: our best route, unless it
         runs through the neighbour (then, if it changed, a withdrawal: poisoned reverse) or is the
         neighbour itself; over radio only routes whose first hop is itself a radio neighbour (what only
-        radio reaches), and withdrawals only of what was offered there (airtime). On a channel every
-        route goes out as it is: a receiver refuses a path holding itself."""
+        radio reaches), and withdrawals only of what was offered there (airtime). On a channel a route
+        goes out unless it runs through every neighbour there: a receiver refuses a path holding itself."""
         entries: list[RouteEntry] = []
         poisoned: list[bytes] = []
+        listeners = {target} if isinstance(target, bytes) else self._members(target)
         for dest in sorted(dests):
             if dest == target:
                 continue
             route = self._best[dest][0]
-            if isinstance(target, bytes) and target in route.path:
+            if listeners <= set(route.path):  # every listener would refuse it: airtime for nothing
                 if dest in pace.pending:
                     poisoned.append(dest)
             elif len(route.path) < MAX_PATH and (not pace.radio or self._radio(route.path[0])):

@@ -274,4 +274,6 @@ def test_a_relay_with_several_lora_homes_spends_one_frame_per_announcement() -> 
     assert mesh.sent_by[nodes[1]]["lora"].frames == 1  # the relay: one broadcast heard by all five
     mesh.run(3 * 3600)
     assert mesh.sent_by[nodes[1]]["lora"].frames <= 2
+    # a home offers nothing it reaches only through the relay, its one listener: no frame for that
+    assert all(mesh.sent_by[home]["lora"].frames == 1 for home in homes)
     assert mesh.loops([*nodes, *homes]) == []
