@@ -105,7 +105,7 @@ def test_a_message_queued_to_the_old_key_is_re_sealed_to_the_new_one(
     b.kill()  # away: what A sends now waits in A's queue, sealed to B's current key
     held = a.send(b.node_id, "text", "Til Solbakken mens nøglen skiftes")
     rotated = beredt("key", "rotate", "--config", str(b.config_path))
-    statement = re.search(r"^rotation statement: (.+)$", rotated, re.MULTILINE)
+    statement = re.search(r"^rotationserklæring: (.+)$", rotated, re.MULTILINE)
     assert statement
     approved = beredt("key", "approve", statement[1], "--config", str(a.config_path))
     new_id = re.search(r"signerer nu som ([0-9a-f]{16}) i roster-version 2", approved)
