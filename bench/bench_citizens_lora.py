@@ -1,7 +1,7 @@
 """Follow-up lists and visits on LoRa: bytes and airtime per team list, and time from outage to first list.
 
 Part 1 (computed on real sealed, signed frames): for a team list of 5 to 120 citizens, the payload, the
-frame, the LoRa packets after fragmenting to Beredt's 200-byte MTU, and bytes and seconds on air with
+frame, the LoRa packets after fragmenting to Beredt's 216-byte MTU, and bytes and seconds on air with
 the radios' routing ACKs (LONG_FAST); the same for one VISIT.
 
 Part 2 (measured): three hubs in this process, each on a fake Meshtastic radio driven by the real

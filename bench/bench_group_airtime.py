@@ -7,7 +7,7 @@ Sealing is per reader, so a group message can travel two ways:
   mesh floods to every node, members or not, and which no radio acknowledges.
 
 For a short text, an institution status and an alert to groups of 3, 5, 10 and 20 members this prints
-the packets, bytes and seconds on air of each (LONG_FAST, Beredt's 200-byte MTU). Each member's signed
+the packets, bytes and seconds on air of each (LONG_FAST, Beredt's 216-byte MTU). Each member's signed
 end-to-end ack costs the same either way and is left out.
 
     .venv/bin/python bench/bench_group_airtime.py

@@ -1,9 +1,10 @@
 """Bytes and seconds on air per delivered message over LoRa (EU 868, LONG_FAST), against JSON.
 
-For an institution status, a situation report and a short text, this script prints:
+For an institution status (typical, and fully filled), a situation report and a short text, this script
+prints:
 - the signed Beredt frame size, in clear (marked public) and sealed to one recipient as it is sent by
   default; the status and the sitrep also sealed as a broadcast to 10 readers (one wrapped key each);
-- the mesh packets it takes at Beredt's 200-byte MTU;
+- the mesh packets it takes at Beredt's 216-byte LoRa MTU;
 - bytes on air (with Meshtastic's packet header and data overhead);
 - time on air for the packets, plus the routing ACK the radio sends back for each;
 - how many such messages fit in one legal hour (360 s of airtime at the default 90 % share Beredt allows
@@ -51,6 +52,23 @@ MESSAGES: dict[str, tuple[Kind, object]] = {
             "residents": {"total": 42, "present": 40, "power_dependent": 3, "needing_help": 2},
             "needs": ["oxygen", "heat"],
             "text": "Generator kører, ilt til 2 døgn",
+        },
+    ),
+    "full status": (
+        Kind.STATUS,
+        {  # every field at its limit; the free text's 48 bytes in two-byte Danish letters
+            "facility": "Compromised",
+            "staffing": "Insufficient",
+            "operations": "Adequate",
+            "power": "generator",
+            "fuel_hours": 9999,
+            "water_days": 99,
+            "food_days": 99,
+            "medicine_days": 99,
+            "residents": {"total": 9999, "present": 9999, "power_dependent": 9999, "needing_help": 9999},
+            "needs": ["oxygen", "dialysis", "heat", "water", "food", "medicine", "transport", "staff"],
+            "text": "ø" * 24,
+            "rollcall": "a1b2c3d4",
         },
     ),
     "situation report": (

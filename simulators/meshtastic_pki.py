@@ -28,6 +28,10 @@ NEVER_PKI = frozenset(
     {PortNum.TRACEROUTE_APP, PortNum.NODEINFO_APP, PortNum.ROUTING_APP, PortNum.POSITION_APP}
 )
 """Ports ``wouldEncryptWithPKC`` never encrypts with PKI."""
+MAX_LORA_PAYLOAD_LEN = 255
+MESHTASTIC_HEADER_LENGTH = 16
+MESHTASTIC_PKC_OVERHEAD = 12
+"""PKI's 8-byte AES-CCM tag and 4-byte extra nonce (``RadioInterface.h``)."""
 
 
 def new_public_key() -> bytes:
@@ -49,6 +53,19 @@ def seal_outgoing(packet: mesh_pb2.MeshPacket, own_key: bytes | None, dest_key: 
     packet.pki_encrypted = True
     packet.public_key = own_key  # stands for "encrypted with the sender's private key"
     packet.channel = 0
+
+
+def mark_bitfield(packet: mesh_pb2.MeshPacket) -> None:
+    """``perhapsEncode`` gives every packet a node originates a ``bitfield`` (ok-to-MQTT, want-response
+    bits), so it is always encoded: two bytes of the Data protobuf that the host did not send."""
+    packet.decoded.bitfield = packet.decoded.bitfield | (int(packet.decoded.want_response) << 1)
+
+
+def too_large(packet: mesh_pb2.MeshPacket) -> bool:
+    """``perhapsEncode``'s TOO_LARGE: the encoded Data, the 16-byte header and, for PKI, the 12 bytes of
+    tag and nonce must fit one 255-byte LoRa packet (the 233-byte payload limit alone is not enough)."""
+    overhead = MESHTASTIC_HEADER_LENGTH + (MESHTASTIC_PKC_OVERHEAD if packet.pki_encrypted else 0)
+    return len(packet.decoded.SerializeToString()) + overhead > MAX_LORA_PAYLOAD_LEN
 
 
 def open_incoming(packet: mesh_pb2.MeshPacket, my_node: int, sender_key: bytes | None) -> bool:

@@ -16,7 +16,8 @@ the ``meshtastic`` package ships, and behaves as the firmware's routers and modu
 * requests with ``want_response`` are answered (traceroute, position, telemetry, node info); relays
   record themselves in a traceroute;
 * ``DUTY_CYCLE_LIMIT`` with the firmware's notice when the node's rolling hour is spent, ``TOO_LARGE``
-  above the 233-byte ``Data`` payload.
+  above the 233-byte ``Data`` payload, or when the encoded ``Data`` with the header (and PKI's 12 bytes)
+  does not fit one 255-byte LoRa packet (``perhapsEncode``).
 
 ``mute`` hangs the radio with its cable in (a hung firmware, or a dead PA as far as the mesh can tell):
 the TCP connection or the pty stays open and every byte from the host is read, but nothing is acted
@@ -47,7 +48,14 @@ from meshtastic.protobuf import admin_pb2, mesh_pb2, portnums_pb2
 from hub.core.tasks import cancel_and_wait
 from simulators.meshtastic_framing import FrameReader, frame
 from simulators.meshtastic_node import ANSWERED_PORTS, NodeSettings, record_hop
-from simulators.meshtastic_pki import forged_dm, new_public_key, open_incoming, seal_outgoing
+from simulators.meshtastic_pki import (
+    forged_dm,
+    mark_bitfield,
+    new_public_key,
+    open_incoming,
+    seal_outgoing,
+    too_large,
+)
 from simulators.pty_device import PtyDevice
 from simulators.rf_medium import RFMedium
 
@@ -342,6 +350,7 @@ class FakeMeshtasticRadio:
     def _enqueue(self, packet: mesh_pb2.MeshPacket) -> bool:
         setattr(packet, "from", self.node_num)
         seal_outgoing(packet, self.public_key, self.known_key(packet.to))
+        mark_bitfield(packet)
         packet.hop_limit = packet.hop_limit or self.hop_limit
         if packet.want_ack and packet.to == BROADCAST_NUM:
             # Someone must rebroadcast a broadcast for its implicit ACK (ReliableRouter::send).
@@ -362,7 +371,7 @@ class FakeMeshtasticRadio:
             packet = await self._tx_queue.get()
             if self.mute:
                 continue  # queued before the hang: never goes on the air, never reported
-            if len(packet.decoded.payload) > mesh_pb2.Constants.DATA_PAYLOAD_LEN:
+            if len(packet.decoded.payload) > mesh_pb2.Constants.DATA_PAYLOAD_LEN or too_large(packet):
                 self._report(packet, RouteError.TOO_LARGE)
                 continue
             await self._send_reliably(packet)

@@ -75,8 +75,11 @@ from transports.lora_send import AckWaiter, PriorityGate, ResponseWaiter, drop_r
 from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
 from transports.lora_watch import CONNECTION_LOST, RadioWatch
 
-MTU = 200
-"""Bytes per mesh packet: under the 233-byte Data payload, with room for PKI's 12-byte overhead."""
+MTU = 216
+"""Bytes of Beredt frame per mesh packet. The firmware refuses (TOO_LARGE) a packet whose encoded ``Data``
+plus the 16-byte header and, for a PKI direct message, 12 bytes of tag and nonce exceed 255 bytes;
+``Data`` wraps our bytes in 8 (portnum 256: 3, payload length: 3, the bitfield the firmware adds: 2), so
+219 fit; 216 leaves 3 spare, and a fully filled status sealed to one recipient (212) goes in one packet."""
 ADDRESS = re.compile(r"^![0-9a-fA-F]{8}$")
 POSITION_APP = 3
 ROUTING_APP = 5

@@ -31,8 +31,9 @@ from hub.core.frame import Priority
 
 MESH_HEADER_LEN = 16
 """Meshtastic's on-air packet header (dest, sender, id, flags, channel hash, next hop, relay node)."""
-DATA_OVERHEAD = 6
-"""Protobuf tags and lengths of ``Data{portnum, payload}`` around an application payload (<= 233 bytes)."""
+DATA_OVERHEAD = 8
+"""Protobuf tags and lengths of ``Data{portnum, payload, bitfield}`` around an application payload of
+128-233 bytes (the firmware adds the two-byte bitfield to every packet a node originates)."""
 EU868_HOURLY_LIMIT = 360.0
 """Seconds of transmission per rolling hour a node may use on EU 868 (10 % duty cycle)."""
 WINDOW = 3600.0

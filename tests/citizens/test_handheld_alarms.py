@@ -48,7 +48,7 @@ async def test_alarms_are_matched_flagged_acknowledged_and_survive_a_restart(tmp
         first = by_handheld["!000000d1"].id
         stored = await hub.store.message(bytes.fromhex(first))
         assert stored is not None
-        print(f"sealed CITIZEN_ALARM with a 13-byte text: {len(stored.wire)} bytes signed (LoRa MTU 200)")
+        print(f"sealed CITIZEN_ALARM with a 13-byte text: {len(stored.wire)} bytes signed (LoRa MTU 216)")
         assert len(stored.wire) <= 200  # one LoRa packet
         assert alarms.acknowledge(first, "hansen") and not alarms.acknowledge(first, "hansen")
         assert [row["id"] for row in alarms.rows()][-1] == first  # handled ones go to the bottom

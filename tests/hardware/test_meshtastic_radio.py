@@ -188,6 +188,18 @@ async def test_oversize_payload_is_naked_too_large(net: Net) -> None:
     assert routing_error(await a.packet()) == Error.TOO_LARGE
 
 
+async def test_a_pki_direct_message_must_fit_one_lora_packet_with_its_overhead(net: Net) -> None:
+    """``perhapsEncode``: Data{portnum 256 (3 bytes), bitfield (2), payload (3 + n)} + 16-byte header +
+    12 bytes of PKI tag and nonce <= 255, so 219 payload bytes fit a direct message and 220 do not,
+    though both are under the 233-byte payload limit; Beredt's 216-byte LoRa MTU leaves 3 spare."""
+    a, b = await net.host(A), await net.host(B)
+    await a.send(dm(B, b"\x01" * 219, packet_id=1))
+    assert len((await b.packet()).decoded.payload) == 219
+    assert routing_error(await a.packet()) == Error.NONE  # B's ACK
+    await a.send(dm(B, b"\x01" * 220, packet_id=2))
+    assert routing_error(await a.packet()) == Error.TOO_LARGE
+
+
 async def test_resent_packet_id_goes_on_air_once(net: Net) -> None:
     a, b = await net.host(A), await net.host(B)
     await a.send(dm(B, b"\x01once", packet_id=5))
@@ -462,11 +474,12 @@ async def test_transcript_of_a_pki_direct_message_as_the_destination_hands_it_ov
     packet = await hub.packet()
     for heard_only in ("rx_time", "rx_snr", "rx_rssi"):  # the air's own values: not part of the transcript
         packet.ClearField(heard_only)
-    # MeshPacket{from: 0xa1, to: 0xb2, decoded{portnum: 1, payload: 'HJ'}, id: 0xbeef, hop_limit: 3,
+    # MeshPacket{from: 0xa1, to: 0xb2, decoded{portnum: 1, payload: 'HJ', bitfield (field 9): 0, which the
+    # sender's perhapsEncode adds}, id: 0xbeef, hop_limit: 3,
     # want_ack, hop_start: 3, public_key (field 16): the sender's key, pki_encrypted (field 17): true};
     # no channel field: index 0, the default.
     assert packet.SerializeToString() == (
-        b"\x0d\xa1\x00\x00\x00\x15\xb2\x00\x00\x00\x22\x06\x08\x01\x12\x02HJ\x35\xef\xbe\x00\x00"
+        b"\x0d\xa1\x00\x00\x00\x15\xb2\x00\x00\x00\x22\x08\x08\x01\x12\x02HJ\x48\x00\x35\xef\xbe\x00\x00"
         b"\x48\x03\x50\x01\x78\x03\x82\x01\x20" + key + b"\x88\x01\x01"
     )
     # The host's own copy went to the air marked the same way, and the radio still ACKed it.

@@ -15,14 +15,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.core.errors import BudgetExhausted, ConfigError, DeliveryRefused, FrameTooLarge, LinkDown
-from hub.core.frame import Priority
+from hub.core.frame import Priority, decode_frame
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import BROADCAST_ADDRESS, Cost, LinkChanged, TimeHint, TransportContext
 from simulators.meshtastic_radio import FakeMeshtasticRadio
 from simulators.rf_medium import RFMedium
+from tests.core.kinds.test_kinds import FULL_STATUS
 from tests.hubproc import HubProcess, free_port
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.lora import ROUTING_APP, LoraTransport, open_transport
+from transports.lora import MTU, ROUTING_APP, LoraTransport, open_transport
 from transports.lora_airtime import PRIORITY_CEILING, AirtimeBudget, ModemPreset, packet_airtime, time_on_air
 from transports.lora_peers import RECHECK_DOWN, PeerBook
 from transports.lora_settings import LoraSettings
@@ -121,7 +122,7 @@ async def test_frame_is_a_want_ack_dm_on_the_private_port(mesh: Mesh) -> None:
     assert {"rxSnr", "rxRssi", "hopStart", "hopLimit"} <= set(got.meta)
     (packet,) = mesh.radios[A].from_host
     assert (packet.to, packet.want_ack, packet.decoded.portnum) == (B, True, 300)
-    assert a.capabilities.link_ack and a.capabilities.cost is Cost.METERED and a.capabilities.mtu == 200
+    assert a.capabilities.link_ack and a.capabilities.cost is Cost.METERED and a.capabilities.mtu == MTU
 
 
 async def test_broadcast_reaches_everyone_without_ack_and_other_ports_are_ignored(mesh: Mesh) -> None:
@@ -147,7 +148,7 @@ async def test_bad_addresses_and_oversize_frames_are_refused_before_the_radio(me
     with pytest.raises(DeliveryRefused):
         await a.send("relay-nord", b"\x01x")
     with pytest.raises(FrameTooLarge):
-        await a.send(ADDR[B], b"\x01" * 201)
+        await a.send(ADDR[B], b"\x01" * (MTU + 1))
     with pytest.raises(LinkDown):
         await a.probe("0badbeef")
     assert mesh.radios[A].from_host == []
@@ -296,7 +297,7 @@ async def test_waiting_senders_get_the_radio_by_priority(tmp_path: Path) -> None
         status = a.status()
         assert status["queue_depth"] == 3
         assert status["drain_seconds"] == pytest.approx(
-            3 * packet_airtime(200, ModemPreset.LONG_FAST), rel=0.01
+            3 * packet_airtime(MTU, ModemPreset.LONG_FAST), rel=0.01
         )
         await asyncio.wait_for(asyncio.gather(first, routine, flash), 20)
         assert [p.decoded.payload for p in mesh.radios[A].from_host] == [
@@ -609,26 +610,19 @@ def arrived(hub: HubProcess, message_id: str) -> dict[str, Any] | None:
     return next((m for m in hub.inbox() if m["id"] == message_id), None)
 
 
-def test_signed_institution_status_crosses_the_mesh_in_one_packet(
+def test_a_fully_filled_sealed_status_crosses_the_mesh_in_one_packet(
     hubs: tuple[HubProcess, HubProcess, MeshInBackground],
 ) -> None:
     staff, home, mesh = hubs
     before = len(mesh.frames_from(B))
-    status = {
-        "facility": "Compromised",
-        "power": "generator",
-        "fuel_hours": 14,
-        "residents": {"total": 42, "present": 40, "power_dependent": 3, "needing_help": 2},
-        "needs": ["oxygen", "heat"],
-        "text": "Generator kører, ilt til 14 timer",
-    }
-    message_id = home.send(staff.node_id, "status", status, priority="urgent")
+    message_id = home.send(staff.node_id, "status", FULL_STATUS, priority="urgent")
     staff.wait_for("the status over LoRa", lambda: arrived(staff, message_id) is not None)
     got = arrived(staff, message_id)
-    assert got is not None and got["from"] == home.node_id and got["body"]["fuel_hours"] == 14
+    assert got is not None and got["from"] == home.node_id and got["body"] == FULL_STATUS
     first_frame = mesh.frames_from(B)[before]
     assert first_frame[0] == 1, "a whole frame (version 1), not a fragment"
-    print(f"institution status on the air: {len(first_frame)} bytes in one mesh packet")
+    assert decode_frame(first_frame).sealed, "sent sealed, as by default"
+    print(f"fully filled sealed status on the air: {len(first_frame)} bytes in one mesh packet")
     home.wait_for("the end-to-end ack", lambda: home.message(message_id)["end_to_end_acked"])
     lora = [row for row in staff.get("/v1/links")["links"] if row["link"] == "lora"]
     assert lora and lora[0]["details"]["airtime_used_s"] > 0

@@ -9,10 +9,9 @@ original's identifier, sender, sent and references, area geometry, parameters, e
 of its other languages; ``hub.console.cap`` turns it into a full CAP document. RESOURCE_REQUEST and
 COMMITMENT follow EDXL-RM's request/commit pair.
 
-The size budget drives the limits: a fully filled STATUS with its free text at the limit still fits one
-LoRa packet (200 bytes, signed frame included) and a minimal one fits a SINE SDS (140 bytes). Sealed to
-one recipient, as it is sent by default, it is 17 bytes larger: still one Meshtastic packet (233 bytes),
-though over Beredt's 200-byte LoRa MTU, so it goes as two fragments there. Wire keys
+The size budget drives the limits: a fully filled STATUS with its free text at the limit, sealed to one
+recipient as it is sent by default, still fits one LoRa packet (212 of Beredt's 216-byte LoRa MTU,
+signed frame included; 195 public) and a minimal one fits a SINE SDS (140 bytes). Wire keys
 and enum orders are append-only (see ``hub.core.kinds.fields``).
 """
 

@@ -6,8 +6,8 @@ citizen. ``handheld`` is the node number as 8 hex digits (``a1b2c3d4`` for ``!a1
 fingerprint of the public key the radio's firmware decrypted it with, ``text`` the canned message or
 typed text (the alert button sends the firmware's bell text), ``port`` which of the two it came on and
 ``heard`` when the radio hub heard it. Sealed and signed it is 139 bytes plus the text (152 with a
-13-byte canned message, measured in ``tests/citizens/test_handheld_alarms.py``): one 200-byte LoRa packet
-for a text up to 60 bytes, two for a longer one.
+13-byte canned message, measured in ``tests/citizens/test_handheld_alarms.py``): one 216-byte LoRa packet
+for a text up to 77 bytes, two for a longer one.
 """
 
 from __future__ import annotations
