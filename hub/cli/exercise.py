@@ -15,6 +15,8 @@ from hub.cli.remote import EXIT_OK, api_call, load_config, local_time
 from hub.exercise.scenario import load
 
 STATES = {"running": "kører", "paused": "på pause", "ended": "slut"}
+TIMELINE_TYPES = {"phase": "forløb", "inject": "inject", "note": "note", "answer": "svar"}
+"""The timeline's item types (the API's names) as the CLI shows them to people."""
 
 DESCRIPTION = "Kør en øvelse på de rigtige hubs ud fra en scenariefil (TOML), følg den og evaluér den."
 EPILOG = """\
@@ -78,7 +80,8 @@ def _print(view: dict[str, Any], *, limit: int) -> None:
     for item in view.get("upcoming", [])[:5]:
         print(f"  kommer {local_time(item['due'])}  {item['text']}")
     for item in view.get("timeline", [])[:limit]:
-        print(f"  {local_time(item['time'])}  {item['type']:<6} {item['text']}  ({item['author']})")
+        kind = TIMELINE_TYPES.get(item["type"], item["type"])
+        print(f"  {local_time(item['time'])}  {kind:<6} {item['text']}  ({item['author']})")
 
 
 def add_exercise_commands(

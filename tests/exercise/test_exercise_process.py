@@ -171,3 +171,4 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
     )
     status = staff.cli("exercise", "status", "--id", view["shown"]["id"])
     assert "Solbakken svarede hurtigt" in status
+    assert "forløb Øvelsen kører" in status and " phase " not in status  # Danish for people
