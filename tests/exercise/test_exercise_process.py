@@ -6,12 +6,18 @@ messages wait, is delivered before them; and ending the exercise restores the li
 
 from __future__ import annotations
 
+import csv
+import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
+from hub.core.frame import Status, decode_frame
+from hub.relay.store_at_rest import FrameVault
 from tests.hubproc import HubProcess
 
 SCENARIO = """
@@ -172,3 +178,38 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
     status = staff.cli("exercise", "status", "--id", view["shown"]["id"])
     assert "Solbakken svarede hurtigt" in status
     assert "forløb Øvelsen kører" in status and " phase " not in status  # Danish for people
+
+    # the after-action report from the coordinator's folder, while the hub runs: its messages are the
+    # store's exercise messages (the real one left out), each delivered as the store recorded it
+    store = sqlite3.connect(staff.dir / "data" / "store.db")
+    vault = FrameVault(DataKeys(staff.dir / "data" / KEY_FOLDER), Retention())
+
+    def exercise_messages() -> dict[str, float | None]:
+        found: dict[str, float | None] = {}
+        for i, stored, acked, key_id in store.execute(
+            "SELECT id, wire, e2e_acked_at, key_id FROM messages WHERE local = 1 AND kind IN (1, 4)"
+        ):
+            opened = vault.open(bytes(i), key_id, bytes(stored))
+            assert opened is not None
+            if decode_frame(opened).status is Status.EXERCISE:
+                found[bytes(i).hex()] = acked
+        return found
+
+    staff.wait_for("every exercise message acknowledged", lambda: None not in exercise_messages().values())
+    report_dir = tmp_path / "evaluering"
+    staff.cli("exercise", "report", view["shown"]["id"], "--out", str(report_dir), timeout=300)
+    with (report_dir / "csv" / "beskeder.csv").open(encoding="utf-8-sig", newline="") as table:
+        reported = {row["id"]: row for row in csv.DictReader(table)}
+    recorded = exercise_messages()
+    assert set(reported) == set(recorded) and len(recorded) == 7  # six injected, one typed during it
+    accepted = dict(store.execute("SELECT hex(id), accepted_at FROM messages WHERE local = 1"))
+    for message_id, acked in recorded.items():
+        assert acked is not None
+        delay = str(round(acked - accepted[message_id.upper()]))
+        assert reported[message_id]["leveringstid_s"] == delay
+    assert {row["forbindelse"] for row in reported.values()} <= {"internet", "reserve"}
+    pages = subprocess.run(
+        ["pdftoppm", "-r", "30", "-png", str(report_dir / "rapport.pdf"), str(tmp_path / "side")],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert pages.returncode == 0 and len(list(tmp_path.glob("side-*.png"))) >= 3
