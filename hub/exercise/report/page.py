@@ -66,10 +66,22 @@ def render_html(
     )
 
 
+class _ScreenOnlyRules(logging.Filter):
+    """WeasyPrint reads media types only, so it warns that it skips the page's phone rule (a screen media
+    query); skipping it is right for print, and the warning would only puzzle whoever runs the report."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "media type" not in record.getMessage()
+
+
+SCREEN_ONLY_RULES = _ScreenOnlyRules()
+
+
 def write_pdf(html_file: Path, pdf_file: Path) -> None:
     """Print the page (with its chart files beside it) to PDF."""
     for name in ("weasyprint", "weasyprint.progress", "fontTools"):  # their step-by-step progress is not news
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("weasyprint").addFilter(SCREEN_ONLY_RULES)  # the same filter is added only once
     import weasyprint  # imported here: its Pango binding loads native libraries at import
 
     weasyprint.HTML(filename=str(html_file), base_url=str(html_file.parent)).write_pdf(str(pdf_file))
