@@ -215,8 +215,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
             addresses.text(link_name, what="the peer's address on that link as a string")
         groups = peer.names("groups", valid=valid_group_name, what='group names such as "distrikt-syd"')
         contact = peer.integer("contact_minutes", 0, low=0, high=MAX_CONTACT_MINUTES)
-        name = peer.text("name", node_id.hex())
-        peers.append(PeerConfig(node_id, name, dict(addresses.table), groups, contact))
+        peer_name = peer.text("name", node_id.hex())
+        peers.append(PeerConfig(node_id, peer_name, dict(addresses.table), groups, contact))
         peer.finish()
 
     _check_internet_reachable(links, peers, file)

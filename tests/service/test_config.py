@@ -166,3 +166,12 @@ def test_retention_per_kind_falls_back_to_days(tmp_path: Path) -> None:
     days = [parsed.retention.days_for(kind) for kind in ("status", "citizen_alarm", "text")]
     assert days == [7, 365, 30]
     assert config.load(write(tmp_path, GOOD)).retention.days_for("text") == 60
+
+
+def test_the_hubs_name_is_its_own_not_its_last_peers(tmp_path: Path) -> None:
+    peers = "[[peers]]\nnode = '0011223344556677'\nname = 'Relay Nord'\n"
+    path = write(tmp_path, GOOD + f"data_dir = '{tmp_path / 'data'}'\n" + peers)
+    assert config.load(path).name == "Aarhus"
+    made = run_cli("init", "--config", str(path))  # the identity, and so the card, carries the name
+    assert made.returncode == 0, made.stderr
+    assert ":Aarhus:staff:" in made.stdout and "Relay Nord" not in made.stdout
