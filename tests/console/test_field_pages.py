@@ -4,6 +4,8 @@ A nurse on a phone records two visits with the network off, reloads the page whi
 comes back online: both visits reach the hub once (measured: the sync time). The coordinator's district
 board shows the counts, the soonest run-out first, and handhelds' personal alarms live (a registered
 one with the citizen's name and address), and passes axe-core's WCAG 2.1 A/AA checks at phone width.
+Both pages switch to English with their language button, remember the choice like the console, and
+speak one language at a time.
 """
 
 from __future__ import annotations
@@ -132,15 +134,42 @@ def _english() -> set[str]:
     return _english_words() | (set(re.findall(r"[a-z]{4,}", codes)) - set(re.findall(r"\w+", danish)))
 
 
+PAGE_TEXT = """() => {
+  const words = (table) => JSON.stringify(table).replace(/"[a-z_]+":/g, " ").replace(/\\{\\w+\\}/g, " ");
+  return typeof TEXT === "undefined" ? ["", ""] : [words(TEXT.da), words(TEXT.en)];
+}"""
+"""The page's own word tables (its keys and placeholders left out), for pages that carry them."""
+VISIBLE_OWN_TEXT = VISIBLE_DANISH_TEXT.replace(
+    "node.closest('.sr-only')", "node.closest('.sr-only') || node.closest('[lang]:not(html)')"
+)
+"""The visible words in the page's language: the language button and the hub's own words are marked."""
+FIXTURE_WORDS = {"borger", "nord"}
+"""Names and places of the test's citizens, which no language table translates."""
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-zæøåÆØÅ][a-zæøå]{3,}", text)}
+
+
 async def _fits_and_speaks_danish(page: playwright_api.Page) -> list[str]:
     """No sideways scrolling at phone width and no English word in the rendered page."""
+    return await _fits_and_speaks(page, "da")
+
+
+async def _fits_and_speaks(page: playwright_api.Page, lang: str) -> list[str]:
+    """No sideways scrolling at phone width, and no word of the other language in the rendered page:
+    English words are the console's and the page's own; Danish words are the page's own."""
     problems = []
     scroll, inner = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     if scroll > inner:
         problems.append(f"scrollWidth {scroll} > innerWidth {inner}")
-    seen = {w.lower() for w in re.findall(r"[A-Za-z][a-z]{3,}", await page.evaluate(VISIBLE_DANISH_TEXT))}
-    if leaked := sorted(seen & _english()):
-        problems.append(f"English in the Danish page: {leaked}")
+    if await page.evaluate("document.documentElement.lang") != lang:
+        problems.append(f"the page is not marked lang={lang}")
+    danish, english = (_words(text) for text in await page.evaluate(PAGE_TEXT))
+    danish |= _words(" ".join([*EQUIPMENT_DANISH.values(), *OUTCOME_DANISH.values()]))  # the hub's words
+    foreign = (_english() | english) - danish if lang == "da" else danish - english - FIXTURE_WORDS
+    if leaked := sorted(_words(await page.evaluate(VISIBLE_OWN_TEXT)) & foreign):
+        problems.append(f"{'English' if lang == 'da' else 'Danish'} in the {lang} page: {leaked}")
     return problems
 
 
@@ -254,3 +283,54 @@ async def test_district_board_counts_sorts_and_shows_a_handheld_alarm_live(
     await expect(alarm).to_contain_text("Borger 2, Vej 2, Nord")
     await expect(alarm).to_contain_text("alarmknap")
     assert await _fits_and_speaks_danish(page) == []
+
+
+async def test_field_page_and_district_board_in_english_remember_the_choice(
+    site: Site, browser: playwright_api.Browser
+) -> None:
+    page = await _page(browser, Outside(), **PHONE)
+    await page.goto(site.url + "/console/field")
+    await _login(page, "anna")
+    await expect(page.locator("#list > li")).to_have_count(4)
+    await expect(page.locator("#lang")).to_have_text("English")
+    await page.click("#lang")
+    await expect(page.locator("#field h1")).to_have_text("Citizens to visit")
+    first = page.locator("#list > li").first
+    await expect(first).to_contain_text("oxygen: ")  # the equipment code worded in English
+    await expect(first.locator("button[data-outcome=needs_oxygen]")).to_have_text("needs oxygen")
+    await page.click("#list > li[data-citizen='00000001'] button[data-outcome=seen_ok]")
+    await expect(page.locator("#queue")).to_have_text("All visits have reached the hub")
+    await expect(page.locator("#list > li[data-citizen='00000001'] .state")).to_have_text(
+        "Last visit: seen, OK"
+    )
+    await expect(page.locator("#net")).to_have_text("Connected")
+    assert await _axe(page) == []
+    assert await _fits_and_speaks(page, "en") == []
+
+    await page.reload()  # the choice is remembered, as the console remembers it
+    await expect(page.locator("#field h1")).to_have_text("Citizens to visit")
+    assert await _fits_and_speaks(page, "en") == []
+
+    await page.goto(site.url + "/console/districts")  # the same choice carries to the board
+    rows = page.locator("#districts tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(page.locator("#alarms-box h1")).to_have_text("Emergency calls from handhelds")
+    await expect(page.locator("#live")).to_have_text("Live")
+    await site.follow_up.hub.personal_alarms.forward(
+        "lora", PersonalAlarm(0xD1, b"\x01" * 32, "Hjælp", "text")
+    )
+    alarm = page.locator("#alarms > li.open")
+    await expect(alarm).to_contain_text("UNKNOWN handheld")
+    await expect(alarm.locator("button")).to_have_text("Acknowledge: someone is on it")
+    await expect(rows.nth(0).locator("td").last).to_contain_text(" h ")
+    assert await _axe(page) == []
+    assert await _fits_and_speaks(page, "en") == []
+
+    await page.click("#lang")  # back to Danish, on the open board
+    await expect(page.locator("#alarms-box h1")).to_have_text("Nødkald fra håndsendere")
+    await expect(alarm).to_contain_text("UKENDT håndsender")
+    await expect(page.locator("#live")).to_have_text("Direkte")
+    assert await _axe(page) == []
+    assert await _fits_and_speaks(page, "da") == []
+    await page.goto(site.url + "/console/field")
+    await expect(page.locator("#field h1")).to_have_text("Borgere der skal besøges")
