@@ -35,12 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import os
-import random
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from pubsub import pub
@@ -70,6 +67,15 @@ from hub.core.transport import (
 from transports.blocking import run_blocking
 from transports.lora_airtime import AirtimeBudget, packet_airtime
 from transports.lora_alarm import ALARM_PORTS, AlarmGate
+from transports.lora_interface import (
+    backoff,
+    close_interface,
+    my_id,
+    my_node_num,
+    node_num,
+    open_interface,
+    plugged_in,
+)
 from transports.lora_peers import PeerWatch, TraceOutcome
 from transports.lora_send import AckWaiter, PriorityGate, ResponseWaiter, drop_response_handlers
 from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
@@ -96,11 +102,6 @@ DUTY_NOTICE = re.compile(r"send again in (\d+) min")
 """The firmware's notice before a duty-cycle NAK: "... You can send again in N mins" (Router.cpp)."""
 LINK_DOWN_REASONS = {"NO_ROUTE", "MAX_RETRANSMIT", "TIMEOUT"}
 BUDGET_REASONS = {"DUTY_CYCLE_LIMIT": DUTY_CYCLE_BACKOFF, "RATE_LIMIT_EXCEEDED": 60.0}
-
-
-def _plugged_in(device: str) -> bool:
-    """Whether the radio's device node exists (a stat of /dev: it does not block the loop)."""
-    return os.path.exists(device)
 
 
 class LoraTransport:
@@ -165,7 +166,7 @@ class LoraTransport:
         """
         self._supervisor = asyncio.create_task(self._supervise(), name=f"lora-{self.name}-supervisor")
         device = self.settings.device
-        if device is not None and not _plugged_in(device):
+        if device is not None and not plugged_in(device):
             self._log.info("no radio at %s yet: the link comes up when one is plugged in", device)
             return
         with contextlib.suppress(TimeoutError):
@@ -314,7 +315,7 @@ class LoraTransport:
                 while True:
                     answer = await waiter.next_answer()
                     routing = answer.get("decoded", {}).get("routing", {})
-                    if routing.get("errorReason", "NONE") != "NONE" or answer.get("from") == _node_num(dest):
+                    if routing.get("errorReason", "NONE") != "NONE" or answer.get("from") == node_num(dest):
                         return answer
                     # A relay repeated it: the radio stopped retransmitting, the real ACK is to follow.
                     relayed = True
@@ -410,7 +411,7 @@ class LoraTransport:
         if interface is not self._iface or self._iface is None:
             return
         message = str(getattr(notification, "message", ""))
-        self._log.warning("radio %s says: %s", _my_id(interface), message)
+        self._log.warning("radio %s says: %s", my_id(interface), message)
         if match := DUTY_NOTICE.search(message):
             now, seconds = time.monotonic(), max(60.0, 60.0 * int(match.group(1)))
             self._duty_notice = (now, seconds)
@@ -438,10 +439,10 @@ class LoraTransport:
             }
             self._put(Received(source=f"!{sender:08x}", data=bytes(packet["decoded"]["payload"]), meta=meta))
         elif portnum in ALARM_PORTS and self.alarms is not None:
-            if (alarm := self.alarms.judge(packet, _my_node_num(interface))) is not None:
+            if (alarm := self.alarms.judge(packet, my_node_num(interface))) is not None:
                 self._log.warning("personal alarm from handheld !%08x (%s)", sender, alarm.port)
                 self._put(alarm)
-        elif portnum == POSITION_APP and sender == _my_node_num(interface):
+        elif portnum == POSITION_APP and sender == my_node_num(interface):
             gps_time = packet.get("decoded", {}).get("position", {}).get("time")
             if isinstance(gps_time, int) and gps_time > 0:
                 self._put(TimeHint(unix_time=float(gps_time), source="meshtastic-gps"))
@@ -488,7 +489,7 @@ class LoraTransport:
         finally:
             drop_response_handlers(iface, trace)
         reason = answer.get("decoded", {}).get("routing", {}).get("errorReason", "NONE")
-        if reason != "NONE" or answer.get("from") != _node_num(dest):
+        if reason != "NONE" or answer.get("from") != node_num(dest):
             return f"traceroute answered {reason if reason != 'NONE' else 'by another node'}"
         return None
 
@@ -522,83 +523,32 @@ class LoraTransport:
             self._iface = iface
             self._lost.clear()
             self._up.set()
-            self._report(True, f"radio {_my_id(iface)} connected")
-            reason = await self._watch.until_lost(iface, _my_node_num(iface), self._lost)
+            self._report(True, f"radio {my_id(iface)} connected")
+            reason = await self._watch.until_lost(iface, my_node_num(iface), self._lost)
             self._up.clear()
             for waiter in list(self._waiters):
                 waiter.fail(LinkDown(reason, transport=self.name))
             if reason != CONNECTION_LOST:
-                self._log.warning("radio %s: %s; connecting again", _my_id(iface), reason)
+                self._log.warning("radio %s: %s; connecting again", my_id(iface), reason)
             self._report(False, reason)
             await self._close_interface()
 
     async def _connect_with_backoff(self) -> Any:
         """A fresh back-off sequence for each loss: the first retry after a loss comes quickly."""
-        for delay in _backoff(self.settings.reconnect_max):
+        for delay in backoff(self.settings.reconnect_max):
             try:
-                return await self._open_interface()
+                return await open_interface(self.settings, self.name)
             except LinkDown as exc:
                 self._report(False, str(exc))
                 self._log.warning("cannot reach the radio: %s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable: the back-off sequence is endless")
 
-    async def _open_interface(self) -> Any:
-        settings = self.settings
-        timeout = settings.connect_timeout
-
-        def build() -> Any:
-            # Imported here so that sites without a radio never import the library.
-            if settings.device is not None:
-                from meshtastic.serial_interface import SerialInterface
-
-                return SerialInterface(devPath=settings.device, timeout=int(timeout))
-            from meshtastic.tcp_interface import TCPInterface
-
-            return TCPInterface(settings.host, portNumber=settings.tcp_port, timeout=int(timeout))
-
-        try:
-            return await run_blocking(
-                build, deadline=timeout, orphan=_close_quietly, name="beredt-lora-connect"
-            )
-        except TimeoutError:
-            raise LinkDown(f"radio handshake took over {timeout:.0f} s", transport=self.name) from None
-        except Exception as exc:  # serial, socket and library errors while opening
-            raise LinkDown(f"cannot open the radio: {exc}", transport=self.name) from exc
-
     async def _close_interface(self) -> None:
         iface, self._iface = self._iface, None
         self._up.clear()
         if iface is not None:
-            with contextlib.suppress(TimeoutError, Exception):
-                await asyncio.shield(
-                    run_blocking(lambda: _close_quietly(iface), deadline=10.0, name="beredt-lora-close")
-                )
-
-
-def _backoff(cap: float) -> Iterator[float]:
-    """Exponential back-off from 0.5 s up to ``cap``, each delay jittered down by up to half."""
-    for attempt in itertools.count():
-        yield min(cap, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
-
-
-def _close_quietly(iface: Any) -> None:
-    with contextlib.suppress(Exception):  # a dead port may fail its final flush; it is closed regardless
-        iface.close()
-
-
-def _node_num(address: str) -> int:
-    return int(address[1:], 16)
-
-
-def _my_node_num(iface: Any) -> int | None:
-    info = getattr(iface, "myInfo", None)
-    return getattr(info, "my_node_num", None)
-
-
-def _my_id(iface: Any) -> str:
-    num = _my_node_num(iface)
-    return f"!{num:08x}" if isinstance(num, int) else "?"
+            await close_interface(iface)
 
 
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> LoraTransport:
