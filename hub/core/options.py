@@ -24,8 +24,8 @@ from hub.core.errors import ConfigError
 
 @dataclass(frozen=True, slots=True)
 class Wording:
-    """The words of the errors ``Options`` raises: English for the hub's config (read by its operator
-    next to English logs), Danish for files people in the municipality write (an exercise scenario)."""
+    """The words of the errors ``Options`` raises: Danish for files people in the municipality write (the
+    hub's config, an exercise scenario), English where a module reads a table of its own without one."""
 
     required: str = "is required; {hint}"
     expected: str = "expected {what}, got {value!r}"
@@ -39,6 +39,8 @@ class Wording:
     list_of: str = "a list of "
     and_: str = "and"
     from_to: str = "{kind} from {low:g} to {high:g}"
+    address: str = "expected 'host:port' (port 0..65535) such as {example!r}"
+    got: str = "{expected}, got {value!r}"
 
 
 ENGLISH = Wording()
@@ -55,6 +57,8 @@ DANISH = Wording(
     list_of="en liste af ",
     and_="og",
     from_to="{kind} fra {low:g} til {high:g}",
+    address="forventede 'vært:port' (port 0..65535), fx {example!r}",
+    got="{expected}, ikke {value!r}",
 )
 
 
@@ -249,12 +253,12 @@ class Options:
 
     def address(self, name: str, default: str | None = None, *, example: str) -> tuple[str, int]:
         """``"host:port"`` (port 0..65535; an IPv6 host may be in brackets), as host and port."""
-        expected = f"expected 'host:port' (port 0..65535) such as {example!r}"
+        expected = self.words.address.format(example=example)
         text = self.raw(name, default) if self._present(name, None if default else expected) else default
         host, _, port = text.rpartition(":") if isinstance(text, str) else ("", "", "")
         host = host.strip("[]")
         if not host or not port.isdigit() or int(port) > 65535:
-            raise self.error(name, f"{expected}, got {text!r}")
+            raise self.error(name, self.words.got.format(expected=expected, value=text))
         return host, int(port)
 
     def table_of(self, name: str, *, what: str, known: Iterable[str] | None = None) -> Options:

@@ -10,6 +10,7 @@ picks the module), which validate their own options the same way. With no file a
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -23,9 +24,9 @@ from hub.core.at_rest import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, Retenti
 from hub.core.errors import ConfigError
 from hub.core.frame import NODE_ID_SIZE, Kind, Priority
 from hub.core.kinds.roster import MAX_CONTACT_MINUTES, parse_root_public
-from hub.core.options import Options
+from hub.core.options import DANISH, Options
 from hub.relay.policy import DEFAULT_ORDER, Policy
-from hub.relay.roster import Role, parse_role, valid_group_name
+from hub.relay.roster import Role, valid_group_name
 from hub.relay.settings import LinkConfig, PeerConfig, Timing, TrustSettings
 from transports.internet_settings import base_url, is_loopback
 
@@ -36,6 +37,7 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
     "links": {"internet": {"kind": "internet", "listen": "127.0.0.1:8471"}},
 }
 
+_TOML_AT = re.compile(r"at line (?P<line>\d+), column (?P<column>\d+)")
 _SECTIONS = {
     "node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust",
     "personal_alarm", "citizens", "console", "retention",
@@ -100,7 +102,7 @@ def parse_node_id(value: object, file: str, key: str) -> bytes:
         raw = b""
     if len(raw) != NODE_ID_SIZE:
         raise ConfigError(
-            f"expected a node id of 16 hex digits (see 'beredt id'), got {text!r}", file=file, key=key
+            f"forventede et node-id på 16 hex-cifre (se 'beredt id'), ikke {text!r}", file=file, key=key
         )
     return raw
 
@@ -138,9 +140,9 @@ def _check_internet_reachable(links: list[LinkConfig], peers: list[PeerConfig], 
             url = base_url(peer.links.get(link.name, ""))
             if url is not None and url.host is not None and not is_loopback(url.host):
                 raise ConfigError(
-                    f"listens on {host}, which only this machine reaches, but peer {peer.name!r} is at "
-                    f'{url.host}: listen on "0.0.0.0:PORT" (peers then answer to the address this hub\'s '
-                    "connections come from) or set public_url to the address the peers reach this hub at",
+                    f"lytter på {host}, som kun denne maskine når, men naboen {peer.name!r} er på "
+                    f'{url.host}: lyt på "0.0.0.0:PORT" (naboerne svarer så til den adresse, hubbens '
+                    "forbindelser kommer fra), eller sæt public_url til den adresse, naboerne når hubben på",
                     file=file,
                     key=f"links.{link.name}.listen",
                 )
@@ -157,63 +159,79 @@ def load(path: Path | None) -> HubConfig:
             "filen findes ikke; lav en med 'beredt init --config FIL'", file=str(path)
         ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+        raise ConfigError(f"kan ikke læses ({exc.strerror}); ret filens rettigheder", file=str(path)) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+        raise ConfigError(_toml_error(str(exc)), file=str(path)) from exc
     config = parse(data, file=str(path), base=path.resolve().parent)
     return HubConfig(**{f: getattr(config, f) for f in config.__dataclass_fields__ if f != "path"}, path=path)
 
 
-def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
-    top = Options(data, file=file, known=_SECTIONS)
+def _toml_error(parser: str) -> str:
+    """The parser's complaint for a person: where it is, in Danish (the parser words it in English)."""
+    where = _TOML_AT.search(parser)
+    at = f" i linje {where['line']}, kolonne {where['column']}" if where else ""
+    if not where and "end of document" in parser:
+        at = " ved filens slutning"
+    return (
+        f'ikke gyldig TOML{at}; ret syntaksen dér: tekst i anførselstegn (navn = "Solbakken"), '
+        "tabeller i firkantede parenteser ([node]), hver nøgle én gang"
+    )
 
-    node = top.table_of("node", what="a table [node]")
-    name = node.required_text("name", 'the hub\'s name, e.g. name = "Plejecenter Solbakken"')
+
+def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
+    top = Options(data, file=file, known=_SECTIONS, words=DANISH)
+
+    node = top.table_of("node", what="en tabel [node]")
+    name = node.required_text("name", 'hubbens navn, fx name = "Plejecenter Solbakken"')
     if ":" in name:
-        raise node.error("name", f"{name!r} contains ':', which separates the parts of a node card; use '-'")
-    role = parse_role(node.text("role", "staff"), file=file, key="node.role")
+        raise node.error("name", f"{name!r} indeholder ':', som adskiller delene af et nodekort; brug '-'")
+    role = Role(node.choice("role", "staff", [r.value for r in Role]))
     data_dir = Path(os.path.expanduser(node.text("data_dir", "data")))
     node.finish()
 
-    api = top.table_of("api", what="a table [api]")
+    api = top.table_of("api", what="en tabel [api]")
     api_host, api_port = api.address("listen", "127.0.0.1:8470", example="127.0.0.1:8470")
     api_socket = api.text("socket")
     api_hosts = api.names(
         "hosts",
         valid=lambda h: h and "/" not in h and ":" not in h,
-        what='host names such as "beredt.solbakken.local"',
+        what='værtsnavne som "beredt.solbakken.local"',
     )
     tls_cert, tls_key = api.text("tls_cert"), api.text("tls_key")
     if (tls_cert is None) != (tls_key is None):
-        raise api.error("tls_cert", "tls_cert and tls_key go together: give both PEM files or neither")
+        raise api.error(
+            "tls_cert", "tls_cert og tls_key hører sammen: angiv begge PEM-filer eller ingen af dem"
+        )
     api.finish()
 
     links = []
-    link_tables = top.table_of("links", what="tables such as [links.internet]")
+    link_tables = top.table_of("links", what="tabeller som [links.internet]")
     for link_name in link_tables.table:
-        table = link_tables.table_of(link_name, what="a table such as [links.internet]")
-        kind = table.required_text("kind", "the link's kind: memory, internet, mqtt, lora, sine or satellite")
+        table = link_tables.table_of(link_name, what="en tabel som [links.internet]")
+        kind = table.required_text(
+            "kind", "forbindelsens slags: memory, internet, mqtt, lora, sine eller satellite"
+        )
         links.append(LinkConfig(link_name, kind, table.table))
 
     link_names = {link.name for link in links}
     peers = []
-    for index, item in enumerate(top.listing("peers", what="[[peers]] tables")):
+    for index, item in enumerate(top.listing("peers", what="[[peers]]-tabeller")):
         if not isinstance(item, Mapping):
-            raise top.error(f"peers[{index}]", "expected a [[peers]] table")
-        peer = Options(item, f"peers[{index}]", file=file)
+            raise top.error(f"peers[{index}]", "forventede en [[peers]]-tabel")
+        peer = Options(item, f"peers[{index}]", file=file, words=DANISH)
         node_id = parse_node_id(
-            peer.required_text("node", "the peer's node id (see 'beredt id')"), file, peer.key("node")
+            peer.required_text("node", "naboens node-id (se 'beredt id')"), file, peer.key("node")
         )
-        addresses = peer.table_of("links", what="a table of link name = address")
+        addresses = peer.table_of("links", what="en tabel med forbindelsesnavn = adresse")
         for link_name in addresses.table:
             if link_name not in link_names:
                 raise addresses.error(
-                    link_name, f"no link named {link_name!r}; defined: {sorted(link_names)}"
+                    link_name, f"ingen forbindelse hedder {link_name!r}; defineret: {sorted(link_names)}"
                 )
-            addresses.text(link_name, what="the peer's address on that link as a string")
-        groups = peer.names("groups", valid=valid_group_name, what='group names such as "distrikt-syd"')
+            addresses.text(link_name, what="naboens adresse på den forbindelse som tekst")
+        groups = peer.names("groups", valid=valid_group_name, what='gruppenavne som "distrikt-syd"')
         contact = peer.integer("contact_minutes", 0, low=0, high=MAX_CONTACT_MINUTES)
         peer_name = peer.text("name", node_id.hex())
         peers.append(PeerConfig(node_id, peer_name, dict(addresses.table), groups, contact))
@@ -223,22 +241,22 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
     routes: dict[bytes, tuple[bytes, ...]] = {}
     default_route: tuple[bytes, ...] = ()
-    route_table = top.table_of("routes", what="a table of destination = [next hops]")
+    route_table = top.table_of("routes", what="en tabel med modtager = [næste hop]")
     for dest in route_table.table:
-        hops = route_table.listing(dest, what="a list of next-hop node ids")
+        hops = route_table.listing(dest, what="en liste af node-id'er for næste hop")
         parsed = tuple(parse_node_id(h, file, route_table.key(dest)) for h in hops)
         for hop in parsed:
             if hop not in {p.node_id for p in peers}:
                 raise route_table.error(
-                    dest, f"next hop {hop.hex()} is not in [[peers]]; add it with its link addresses"
+                    dest, f"næste hop {hop.hex()} står ikke i [[peers]]; tilføj det med dets adresser"
                 )
         if dest == "default":
             default_route = parsed
         else:
             routes[parse_node_id(dest, file, route_table.key(dest))] = parsed
 
-    policy_table = top.table_of("policy", what="a table [policy]")
-    order = policy_table.names("order", valid=bool, what="link names or kinds") or DEFAULT_ORDER
+    policy_table = top.table_of("policy", what="en tabel [policy]")
+    order = policy_table.names("order", valid=bool, what="forbindelsesnavne eller -slags") or DEFAULT_ORDER
     policy = Policy(
         order=tuple(order),
         metered_min=_priority(policy_table, "metered_min_priority", Priority.NORMAL),
@@ -247,12 +265,12 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     )
     policy_table.finish()
 
-    store = top.table_of("store", what="a table [store]")
+    store = top.table_of("store", what="en tabel [store]")
     max_messages = store.integer("max_messages", 200_000, low=1)
     max_bytes = int(store.number("max_megabytes", 512, above=0) * 1024 * 1024)
     store.finish()
 
-    timing_table = top.table_of("timing", what="a table [timing]")
+    timing_table = top.table_of("timing", what="en tabel [timing]")
     defaults = Timing()
     timing = Timing(
         hop_ack_timeout=timing_table.number("hop_ack_timeout", defaults.hop_ack_timeout, above=0),
@@ -264,24 +282,26 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     )
     timing_table.finish()
 
-    trust = _trust(top.table_of("trust", what="a table [trust]"), base)
+    trust = _trust(top.table_of("trust", what="en tabel [trust]"), base)
 
-    log_table = top.table_of("log", what="a table [log]")
+    log_table = top.table_of("log", what="en tabel [log]")
     level = log_table.text("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise log_table.error("level", f"expected one of debug, info, warning, error, got {level.lower()!r}")
+        raise log_table.error(
+            "level", f"forventede en af debug, info, warning, error, ikke {level.lower()!r}"
+        )
     log_table.finish()
 
-    retention = _retention(top.table_of("retention", what="a table [retention]"))
+    retention = _retention(top.table_of("retention", what="en tabel [retention]"))
 
-    console = top.table_of("console", what="a table [console]")
+    console = top.table_of("console", what="en tabel [console]")
     rollcall_retention_days = console.number("rollcall_retention_days", 90.0, above=0)
     logbook_live_days = console.number("logbook_live_days", 7.0, above=0)
     console.finish()
 
     power = power_report_to = None
     if "power" in data:
-        power_table = top.table_of("power", what="a table [power]")
+        power_table = top.table_of("power", what="en tabel [power]")
         report_to = power_table.raw("report_to")
         if report_to is not None:
             power_report_to = parse_node_id(report_to, file, "power.report_to")
@@ -289,7 +309,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
             {k: v for k, v in power_table.table.items() if k != "report_to"}, file=file
         )
 
-    alarm_table = top.table_of("personal_alarm", what="a table [personal_alarm]")
+    alarm_table = top.table_of("personal_alarm", what="en tabel [personal_alarm]")
     alarm_to = alarm_table.raw("report_to")
     alarm_report_to = None if alarm_to is None else parse_node_id(alarm_to, file, "personal_alarm.report_to")
     alarm_table.finish()
@@ -297,7 +317,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     citizens = None
     if "citizens" in data:
         citizens = CitizensConfig.from_options(
-            top.table_of("citizens", what="a table [citizens]").table, file
+            top.table_of("citizens", what="en tabel [citizens]").table, file
         )
 
     return HubConfig(
@@ -331,25 +351,27 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
 
 def _trust(table: Options, base: Path) -> TrustSettings:
-    root = table.text("root", what="the root's public key, printed by 'beredt root init'")
+    root = table.text("root", what="rodens offentlige nøgle, som 'beredt root init' skriver")
     if root is not None:
         try:
             parse_root_public(root)
         except ValueError as exc:
             raise table.error("root", str(exc)) from None
-    root_key = table.text("root_key", what="the root key file (on the hub that approves enrolments)")
+    root_key = table.text("root_key", what="rodnøglens fil (på hubben, der godkender tilmeldinger)")
     if root_key is not None and root is None:
-        raise table.error("root_key", "root_key needs root = the key's public half ('beredt root init')")
+        raise table.error(
+            "root_key", "root_key kræver root = nøglens offentlige halvdel ('beredt root init')"
+        )
     default_interval = DEFAULT_ANNOUNCE_INTERVAL if root_key is not None else 0.0
     interval = table.number("announce_interval", default_interval, low=0)
     entry = table.raw("entry")
     if entry is None:
         entry = []
     if not isinstance(entry, list) or not all(isinstance(e, str) for e in entry):
-        raise table.error("entry", 'expected a list of addresses, e.g. entry = ["http://relae-nord:8471"]')
+        raise table.error("entry", 'forventede en liste af adresser, fx entry = ["http://relae-nord:8471"]')
     for address in entry:
         if base_url(address) is None:
-            raise table.error("entry", f"{address!r} is no http(s) address like http://relae-nord:8471")
+            raise table.error("entry", f"{address!r} er ingen http(s)-adresse som http://relae-nord:8471")
     table.finish()
     return TrustSettings(
         root=root,

@@ -31,35 +31,42 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[node\nname = 1", "not valid TOML"),
-        (GOOD + "colour = 'red'\n", "node.colour: unknown key"),
-        (GOOD + "[api]\nlisten = 8470\n", "api.listen: expected 'host:port'"),
-        (GOOD + "[api]\nlisten = 'localhost'\n", "expected 'host:port'"),
-        (GOOD + "[api]\ntls_cert = 'c.pem'\n", "tls_cert and tls_key go together"),
-        (GOOD + "[api]\nhosts = ['http://x/']\n", "api.hosts: expected a list of host names"),
-        ('[node]\nrole = "staff"\n', "node.name: is required"),
-        (GOOD.replace("staff", "mayor"), "unknown role 'mayor'"),
-        (GOOD + "[routes]\ndefault = ['xyz']\n", "routes.default: expected a node id of 16 hex digits"),
-        (GOOD + "[routes]\ndefault = ['0011223344556677']\n", "is not in [[peers]]"),
-        (GOOD + "[[peers]]\nnode = '0011223344556677'\nlinks = { lora = '!1' }\n", "no link named 'lora'"),
-        (GOOD + "[timing]\nhop_ack_timeout = 0\n", "timing.hop_ack_timeout: expected a number > 0"),
+        ("[node\nname = 1", "ikke gyldig TOML i linje 1, kolonne 6; ret syntaksen dér"),
+        (GOOD + "colour = 'red'\n", "node.colour: ukendt nøgle; fjern den eller brug en af de kendte nøgler"),
+        (GOOD + "[api]\nlisten = 8470\n", "api.listen: forventede 'vært:port' (port 0..65535), fx"),
+        (
+            GOOD + "[api]\nlisten = 'localhost'\n",
+            "forventede 'vært:port' (port 0..65535), fx '127.0.0.1:8470', ikke",
+        ),
+        (GOOD + "[api]\ntls_cert = 'c.pem'\n", "tls_cert og tls_key hører sammen"),
+        (GOOD + "[api]\nhosts = ['http://x/']\n", "api.hosts: forventede en liste af værtsnavne"),
+        ('[node]\nrole = "staff"\n', 'node.name: mangler; hubbens navn, fx name = "Plejecenter Solbakken"'),
+        (GOOD.replace("staff", "mayor"), "node.role: forventede en af 'staff', "),
+        (GOOD + "[routes]\ndefault = ['xyz']\n", "routes.default: forventede et node-id på 16 hex-cifre"),
+        (GOOD + "[routes]\ndefault = ['0011223344556677']\n", "står ikke i [[peers]]; tilføj det"),
+        (
+            GOOD + "[[peers]]\nnode = '0011223344556677'\nlinks = { lora = '!1' }\n",
+            "ingen forbindelse hedder 'lora'",
+        ),
+        (GOOD + "[timing]\nhop_ack_timeout = 0\n", "timing.hop_ack_timeout: forventede et tal > 0, ikke 0"),
         (
             GOOD + "[policy]\npaid_min_priority = 'vip'\n",
-            "paid_min_priority: expected one of 'routine', 'normal', 'urgent', 'life-safety', got 'vip'",
+            "paid_min_priority: forventede en af 'routine', 'normal', 'urgent', 'life-safety', ikke 'vip'",
         ),
-        (GOOD + "[links.x]\nlisten = '1:2'\n", "links.x.kind: is required"),
+        (GOOD + "[links.x]\nlisten = '1:2'\n", "links.x.kind: mangler; forbindelsens slags"),
         (
             GOOD + "[links.net]\nkind = 'internet'\nlisten = '127.0.0.1:8471'\n"
             "[[peers]]\nnode = '0011223344556677'\nname = 'Relay Nord'\n"
             "links = { net = 'http://192.0.2.7:8471' }\n",
-            "links.net.listen: listens on 127.0.0.1, which only this machine reaches, but peer 'Relay Nord'"
-            ' is at 192.0.2.7: listen on "0.0.0.0:PORT"',
+            "links.net.listen: lytter på 127.0.0.1, som kun denne maskine når, men naboen 'Relay Nord'"
+            ' er på 192.0.2.7: lyt på "0.0.0.0:PORT"',
         ),
-        (GOOD + "[surprise]\n", "surprise: unknown key"),
-        (GOOD + "[console]\nrollcall_retention_days = 0\n", "console.rollcall_retention_days: expected"),
-        (GOOD + "[console]\nlogbook_live_days = -1\n", "console.logbook_live_days: expected"),
-        (GOOD + "[retention]\ndays = 0\n", "retention.days: expected an integer"),
-        (GOOD + "[retention]\nstatsu = 30\n", "retention.statsu: unknown key; did you mean 'status'?"),
+        (GOOD + "[surprise]\n", "surprise: ukendt nøgle"),
+        (GOOD + "[console]\nrollcall_retention_days = 0\n", "console.rollcall_retention_days: forventede"),
+        (GOOD + "[console]\nlogbook_live_days = -1\n", "console.logbook_live_days: forventede"),
+        (GOOD + "[retention]\ndays = 0\n", "retention.days: forventede et heltal fra 1 til"),
+        (GOOD + "[retention]\nstatsu = 30\n", "retention.statsu: ukendt nøgle; mente du 'status'?"),
+        (GOOD + "[store]\nmax_messages = true\n", "store.max_messages: forventede et heltal >= 1, ikke True"),
     ],
 )
 def test_config_errors_name_file_key_and_fix(tmp_path: Path, text: str, expected: str) -> None:
@@ -78,9 +85,9 @@ def test_cli_exits_2_on_missing_file(tmp_path: Path) -> None:
 
 def test_cli_exits_2_on_bad_toml_unknown_key_and_wrong_type(tmp_path: Path) -> None:
     for text, expected in (
-        ("[node", "not valid TOML"),
-        (GOOD + "x = 1\n", "unknown key"),
-        (GOOD + "[store]\nmax_messages = 'many'\n", "expected an integer"),
+        ("[node", "ikke gyldig TOML ved filens slutning; ret syntaksen dér"),
+        (GOOD + "x = 1\n", "node.x: ukendt nøgle"),
+        (GOOD + "[store]\nmax_messages = 'many'\n", "forventede et heltal >= 1, ikke 'many'"),
     ):
         result = run_cli("run", "--config", str(write(tmp_path, text)))
         assert result.returncode == 2, result.stderr
@@ -156,7 +163,7 @@ def test_peers_carry_groups_and_an_expected_contact_interval(tmp_path: Path) -> 
         write(tmp_path, base + "groups = ['distrikt-syd', 'botilbud']\ncontact_minutes = 30\n")
     )
     assert loaded.peers[0].groups == ("distrikt-syd", "botilbud") and loaded.peers[0].contact_minutes == 30
-    for bad, expected in (("groups = ['a:b']", "group names"), ("contact_minutes = 0.5", "contact_minutes")):
+    for bad, expected in (("groups = ['a:b']", "gruppenavne"), ("contact_minutes = 0.5", "contact_minutes")):
         with pytest.raises(ConfigError, match=expected):
             config.load(write(tmp_path, base + bad + "\n"))
 
