@@ -18,7 +18,13 @@ from hub.cli.remote import EXIT_OK, api_call, load_config, local_time, print_tab
 from hub.console.subject_access import Finding, export_csv, export_json
 from hub.core.errors import UsageError
 
-PLACES = {"message": "besked", "sent": "sendt", "board": "statustavle", "rollcall": "statusrunde"}
+PLACES = {
+    "message": "besked",
+    "sent": "sendt",
+    "board": "statustavle",
+    "rollcall": "statusrunde",
+    "logbook": "logbog",
+}
 
 
 def add_data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -81,7 +87,7 @@ def cmd_data(args: argparse.Namespace) -> int:
             return EXIT_OK
     done = api_call(config, "POST", "/v1/data/erase", {"term": args.term, "by": args.by})
     print(f"slettet: {done['messages']} beskeder, {done['sent']} sendte, {done['board']} statusser,"
-          f" {done['rollcall']} svar på statusrunder")  # fmt: skip
+          f" {done['rollcall']} svar på statusrunder, {done['notes']} logbogstekster")  # fmt: skip
     return EXIT_OK
 
 

@@ -38,6 +38,7 @@ import aiosqlite
 
 from hub.console import logbook_archive as archive
 from hub.console.note_texts import NoteTexts, referenced
+from hub.core.at_rest import DEFAULT_RETENTION_DAYS, KEY_FOLDER, DataKeys, DocumentSealer
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock
 from hub.core.errors import StoreError
 
@@ -132,10 +133,15 @@ class LogBook:
     one write transaction that reads the head and adds the entries, so writers never share a seq."""
 
     def __init__(
-        self, db: aiosqlite.Connection, clock: Clock, node: str, archive: Path | None = None
+        self,
+        db: aiosqlite.Connection,
+        clock: Clock,
+        node: str,
+        sealer: DocumentSealer,
+        archive: Path | None = None,
     ) -> None:
         self._db = db  # its own connection: an append's write transaction is never mixed with other work
-        self.notes = NoteTexts(db)
+        self.notes = NoteTexts(db, sealer)
         self._clock = clock
         self.node = node
         self.archive = archive
@@ -148,8 +154,11 @@ class LogBook:
         self._synchronous = "FULL"  # SQLite's default; see append_many
 
     @classmethod
-    async def open(cls, path: Path | str, clock: Clock, node: str) -> LogBook:
-        """Open (creating if needed) the log book in the database at ``path``; ``aclose`` closes it."""
+    async def open(
+        cls, path: Path | str, clock: Clock, node: str, sealer: DocumentSealer | None = None
+    ) -> LogBook:
+        """Open (creating if needed) the log book in the database at ``path``; ``aclose`` closes it.
+        ``sealer`` seals typed texts at rest; by default under the day keys of the database's folder."""
         if not Path(path).parent.is_dir():
             # checked up front: a failed aiosqlite connect leaves its worker thread racing the loop's close
             raise StoreError(
@@ -163,7 +172,10 @@ class LogBook:
             await db.execute("PRAGMA journal_mode=WAL")
         except Exception as exc:
             raise StoreError(f"cannot open log book database {path}: {exc}") from exc
-        book = cls(db, clock, node, Path(path).parent / archive.FOLDER)
+        folder = Path(path).parent
+        if sealer is None:
+            sealer = DocumentSealer(DataKeys(folder / KEY_FOLDER), DEFAULT_RETENTION_DAYS, clock.time)
+        book = cls(db, clock, node, sealer, folder / archive.FOLDER)
         try:
             await book.create()
         except BaseException:
@@ -201,6 +213,17 @@ class LogBook:
         """The console's view of these entries, each typed one with its text while that is held."""
         held = await self.notes.held(e.text for e in entries)
         return [e.view(held.get(referenced(e.text) or "")) for e in entries]
+
+    async def typed(self) -> list[tuple[LogEntry, str]]:
+        """Every typed entry whose text is still held, with that text (a subject access search)."""
+        entries = [e for e in await self.entries() if referenced(e.text)]
+        held = await self.notes.held(e.text for e in entries)
+        return [(e, held[d]) for e in entries if (d := referenced(e.text) or "") in held]
+
+    async def forget(self, entries: Sequence[LogEntry]) -> int:
+        """Erase the texts these typed entries stand for; the entries and the chain stay as they are."""
+        async with self._lock:  # not inside an append's write transaction on this connection
+            return await self.notes.forget(d for e in entries if (d := referenced(e.text)))
 
     async def append_many(
         self, items: Sequence[tuple[EntryType, str, str]], *, durable: bool = True

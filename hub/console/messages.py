@@ -134,8 +134,9 @@ def decode_message(hub: Hub, message: StoredMessage) -> dict[str, Any]:
 def received_line(item: dict[str, Any]) -> str:
     """The log book's line for a received message: who sent what kind, over which link, its id, and what it
     says only where that cannot be about a person (a status's state and needs, a roll-call's question, an
-    alert's headline, a sitrep, a resource). A text or a citizen's alarm text is counted, not copied, and
-    a read receipt's reader is left out: the message itself stays sealed in the store under its id."""
+    alert's headline, a resource). A text, a sitrep's summary (it may name residents) or a citizen's alarm
+    text is counted, not copied, and a read receipt's reader is left out: the message itself stays sealed
+    in the store under its id."""
     heard = f"{kind_name(item['kind'])} fra {item['from_name']} via {item['via_kind']}"
     body = item["body"]
     match item["kind"]:
@@ -146,6 +147,9 @@ def received_line(item: dict[str, Any]) -> str:
             said = f"håndsender !{body.get('handheld')} ({how})"
         case "read_receipt" if isinstance(body, dict):
             said = f"læst og forstået: {body.get('message')}"
+        case "sitrep" if isinstance(body, dict):
+            phase = PHASE_NAMES.get(str(body.get("phase")), str(body.get("phase")))
+            said = f"nr. {body.get('number')} ({phase}), resumé på {len(str(body.get('summary', '')))} tegn"
         case _:
             said = summary(item)
     return f"{heard}: {said} [id {item['id']}]" if said else f"{heard} [id {item['id']}]"

@@ -7,6 +7,11 @@ the same ``console.db``, which is an ordinary table: a text can be erased (a dat
 end of the retention period) without breaking the book's chain, and with the salt gone the digest says
 nothing about what the text was. Until then the console and the exports show the text next to its entry,
 and anyone holding the row can check it against the digest the chain protects.
+
+The text is sealed at rest under the data folder's day key (``hub.core.at_rest``), like the console's
+other records: a copied ``console.db`` reads nothing of it, and when the key's retention ends the text is
+gone with it (the entry then reads as erased). A TEXT value is a note written before notes were sealed,
+read as it is.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from collections.abc import Iterable
 
 import aiosqlite
 
+from hub.core.at_rest import DocumentSealer
 from hub.core.errors import StoreError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS note_texts (
     digest TEXT PRIMARY KEY,
     salt BLOB NOT NULL,
-    text TEXT NOT NULL
+    text NOT NULL  -- the sealed text (BLOB); TEXT in a book written before notes were sealed
 );
 """
 _REFERENCE = re.compile(r"tekst ([0-9a-f]{32}) \(\d+ tegn\)")
@@ -44,8 +50,9 @@ def referenced(entry_text: str) -> str | None:
 class NoteTexts:
     """The ``note_texts`` table on the log book's own connection (one writer, no mixed transactions)."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, sealer: DocumentSealer) -> None:
         self._db = db
+        self._sealer = sealer
 
     async def create(self) -> None:
         try:
@@ -59,9 +66,10 @@ class NoteTexts:
         before the entry is written, so the book never refers to a text that was not kept."""
         salt = os.urandom(16)
         digest = digest_of(salt, text)
+        sealed = self._sealer.seal(text, _place(digest))
         try:
             await self._db.execute(
-                "INSERT INTO note_texts (digest, salt, text) VALUES (?, ?, ?)", (digest, salt, text)
+                "INSERT INTO note_texts (digest, salt, text) VALUES (?, ?, ?)", (digest, salt, sealed)
             )
             await self._db.commit()
         except aiosqlite.Error as exc:
@@ -70,7 +78,8 @@ class NoteTexts:
 
     async def held(self, entry_texts: Iterable[str]) -> dict[str, str]:
         """The texts still held for the digests these entry texts refer to, by digest; each is checked
-        against its digest, so a text changed in the table is not shown as the one the book recorded."""
+        against its digest, so a text changed in the table is not shown as the one the book recorded; a
+        text whose day key was destroyed is no longer held."""
         digests = sorted({d for t in entry_texts if (d := referenced(t)) is not None})
         found: dict[str, str] = {}
         for start in range(0, len(digests), 500):  # SQLite's limit on bound parameters
@@ -78,7 +87,30 @@ class NoteTexts:
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT digest, salt, text FROM note_texts WHERE digest IN ({marks})"
             async with self._db.execute(sql, chunk) as cursor:
-                async for digest, salt, text in cursor:
-                    if digest_of(bytes(salt), text) == digest:
+                async for digest, salt, stored in cursor:
+                    text = self._sealer.open(stored, _place(digest))
+                    if isinstance(text, str) and digest_of(bytes(salt), text) == digest:
                         found[digest] = text
         return found
+
+    async def forget(self, digests: Iterable[str]) -> int:
+        """Erase the texts kept under these digests (a data subject's request); how many there were. The
+        freed pages are overwritten, so the database file keeps no copy of the sealed text."""
+        wanted = sorted(set(digests))
+        erased = 0
+        try:
+            await self._db.execute("PRAGMA secure_delete=ON")
+            for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cursor = await self._db.execute(f"DELETE FROM note_texts WHERE digest IN ({marks})", chunk)
+                erased += cursor.rowcount
+            await self._db.commit()
+        except aiosqlite.Error as exc:
+            raise StoreError(f"cannot erase note texts: {exc}") from exc
+        return erased
+
+
+def _place(digest: str) -> str:
+    """The associated data a sealed text is bound to: its row, so it cannot be moved to another."""
+    return f"note_texts:{digest}"

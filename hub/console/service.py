@@ -117,7 +117,8 @@ class Console:
         path = options.db_path or hub.config.data_dir / CONSOLE_DB
         if not path.parent.is_dir():
             raise StoreError(f"cannot open console database {path}: folder {path.parent} does not exist")
-        logbook = await LogBook.open(path, hub.clock, hub.identity.node_id.hex())
+        sealer = DocumentSealer(hub.store.vault.keys, hub.config.retention.days, hub.clock.time)
+        logbook = await LogBook.open(path, hub.clock, hub.identity.node_id.hex(), sealer)
         try:
             db = await aiosqlite.connect(path)
         except BaseException:

@@ -2,11 +2,13 @@
 
 A coordinator gives a search term (a name, a CPR number). ``search`` reads every message in the store
 that this hub can open (sealed ones opened, as the console shows them) and the console's own records (what
-was sent and its summary, the status board, roll-call answers) and returns each place the term occurs in.
+was sent and its summary, the status board, roll-call answers, the texts staff typed into the log book)
+and returns each place the term occurs in.
 A CPR number matches with or without its dash or spaces; a name matches in any letter case. ``erase``
 erases what ``search`` found: the store's frames are overwritten and leave every queue (``Store.erase``),
-the console's records keep their place but the matching text becomes ``ERASED``. The log book is not
-touched (it holds metadata and hashes, and must stay verifiable); it records that an erasure happened,
+the console's records keep their place but the matching text becomes ``ERASED``, and a typed log-book
+text that matches is erased whole (``hub.console.note_texts``). The log book's entries are not touched
+(they hold metadata and digests, and must stay verifiable); it records that an erasure happened,
 by whom and how much, never the term. The citizen register has its own erasure (``beredt citizens
 erase``).
 """
@@ -36,10 +38,11 @@ _SEPARATORS = re.compile(r"[\s\-]")
 @dataclass(frozen=True, slots=True)
 class Finding:
     place: str
-    """``message`` (the store), ``sent`` (what the console sent), ``board`` (a status on the board) or
-    ``rollcall`` (a roll-call answer)."""
+    """``message`` (the store), ``sent`` (what the console sent), ``board`` (a status on the board),
+    ``rollcall`` (a roll-call answer) or ``logbook`` (a text typed into the log book)."""
     id: str
-    """The message id; for the board the institution's node id; for a roll-call ``request/institution``."""
+    """The message id; for the board the institution's node id; for a roll-call ``request/institution``;
+    for the log book the entry's number."""
     time: float
     kind: str
     sender: str
@@ -100,6 +103,10 @@ async def search(console: Console, term: str) -> list[Finding]:
         if match(content := _text(answer.get("body", {}))):
             found.append(Finding("rollcall", f"{request}/{institution}", float(answer.get("at", 0.0)),
                                  "status", console.name_of(institution), me, content))  # fmt: skip
+    for entry, text in await console.logbook.typed():
+        if match(text):
+            found.append(Finding("logbook", str(entry.seq), float(entry.time), entry.type.value,
+                                 entry.author, me, text))  # fmt: skip
     return found
 
 
@@ -109,6 +116,7 @@ class Erasure:
     sent: int
     board: int
     rollcall: int
+    notes: int
 
 
 async def erase(console: Console, term: str, *, author: str) -> Erasure:
@@ -131,13 +139,15 @@ async def erase(console: Console, term: str, *, author: str) -> Erasure:
     rollcall = await rollcall_rows.redact_targets(
         console.db, console.sealer, lambda doc: redacted(doc, match)
     )
+    noted = {int(f.id) for f in findings if f.place == "logbook"}
+    notes = await console.logbook.forget([e for e, _ in await console.logbook.typed() if e.seq in noted])
     await console.save_outbox()
     await console.save_board()
-    erasure = Erasure(messages, sent, board, rollcall)
+    erasure = Erasure(messages, sent, board, rollcall, notes)
     await console.note(
         EntryType.ACTION,
         f"Personoplysninger slettet efter anmodning: {messages} beskeder, {sent} sendte, {board} statusser,"
-        f" {rollcall} svar på statusrunder (søgeordet logges ikke)",
+        f" {rollcall} svar på statusrunder, {notes} logbogstekster (søgeordet logges ikke)",
         author=author,
     )
     console.emit("message")

@@ -7,6 +7,7 @@ the chain.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,16 +48,28 @@ def test_a_typed_note_is_kept_beside_the_book_and_can_be_erased(staff: HubProces
     with sqlite3.connect(database) as db:
         book = " ".join(row[0] for row in db.execute("SELECT text FROM logbook"))
     assert "Hansen" not in book and "Østergade" not in book
+    # the text kept beside the book is sealed under a day key outside the database: a copied
+    # console.db (with its WAL) reads nothing of it
+    copied = b"".join(p.read_bytes() for p in database.parent.glob("console.db*"))
+    assert b"Hansen" not in copied and "Østergade".encode() not in copied
 
     exported = staff.cli("log", "export", "--format", "csv")
     assert NOTE in exported  # the export shows the text while it is held
 
-    # erased (a data subject's request): the chain still holds, the entry stays, its words are gone
+    # a data subject's request finds the text typed into the book and erases it: the chain still holds,
+    # the entry stays, its words are gone
+    (finding,) = json.loads(staff.cli("data", "search", "jens hansen", "--json"))
+    assert finding["place"] == "logbook" and finding["id"] == str(entry["seq"]) and finding["content"] == NOTE
+    assert "logbog" in staff.cli("data", "search", "Østergade")
+    out = staff.cli("data", "erase", "Jens Hansen", "--yes", "--by", "hansen")
+    assert "1 logbogstekster" in out, out
+    assert json.loads(staff.cli("data", "search", "Jens Hansen", "--json")) == []
     with sqlite3.connect(database) as db:
-        db.execute("DELETE FROM note_texts")
+        assert db.execute("SELECT COUNT(*) FROM note_texts").fetchone() == (0,)
     assert staff.cli("log", "verify").startswith("intakt")
     after = coordinator.call("GET", "logbook")[1]
-    assert after["broken"] is None and after["entries"][0]["note"] is None
-    assert after["entries"][0]["text"] == entry["text"]
+    assert after["broken"] is None
+    erased = next(e for e in after["entries"] if e["seq"] == entry["seq"])
+    assert erased["note"] is None and erased["text"] == entry["text"]
     report = staff.cli("log", "export", "--format", "html")
     assert "(teksten er slettet)" in report and "Hansen" not in report

@@ -51,6 +51,8 @@ def test_reports_use_danish_time_with_its_offset() -> None:
          "Birgit"),
         ("status", {"facility": "Compromised", "needs": ["heat"], "text": "Hr. Hansen har feber"},
          "påvirket, mangler varme", "Hansen"),
+        ("sitrep", {"number": 3, "phase": "Update", "summary": "Karen Holm (CPR 010150-1234) på hjemmeilt"},
+         "situationsrapport fra Lindely via internet: nr. 3 (opdatering), resumé på 41 tegn", "Holm"),
     ],
 )  # fmt: skip
 def test_the_log_book_line_of_a_received_message_holds_no_personal_text(
