@@ -208,6 +208,7 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
         delay = str(round(acked - accepted[message_id.upper()]))
         assert reported[message_id]["leveringstid_s"] == delay
     assert {row["forbindelse"] for row in reported.values()} <= {"internet", "reserve"}
+    assert "ledet fra Kommune ·" in (report_dir / "rapport.html").read_text(encoding="utf-8")
     pages = subprocess.run(
         ["pdftoppm", "-r", "30", "-png", str(report_dir / "rapport.pdf"), str(tmp_path / "side")],
         check=True, capture_output=True, timeout=120,
