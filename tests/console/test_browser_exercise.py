@@ -82,4 +82,5 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     await expect(staff.locator("#exercise-banner")).to_be_hidden()
     await expect(care.locator("#exercise-banner")).to_be_hidden()
     await expect(staff.locator("#exercise-timeline")).to_contain_text("Øvelsen er slut")
+    await expect(staff.locator("#exercise-upcoming")).to_have_text("Ingen injects tilbage.")
     assert outside.requests == []

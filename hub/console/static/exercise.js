@@ -41,7 +41,7 @@ async function renderExercise() {
   report.hidden = !["coordinator", "viewer"].includes(state.me.role) || !shown;
   if (shown) report.href = `/console/api/exercise-report/${encodeURIComponent(shown.id)}/rapport.html`;
   const upcoming = view.upcoming.map((i) => el("li", {}, el("span", { class: "meta" }, clock(i.due)), el("div", {}, i.text)));
-  $("#exercise-upcoming").replaceChildren(...(upcoming.length ? upcoming : [el("li", {}, t("exercise_nothing"))]));
+  $("#exercise-upcoming").replaceChildren(...(upcoming.length ? upcoming : [el("li", {}, t("exercise_no_upcoming"))]));
   const timeline = view.timeline.map(exerciseItem);
   $("#exercise-timeline").replaceChildren(...(timeline.length ? timeline : [el("li", {}, t("exercise_nothing"))]));
 }
