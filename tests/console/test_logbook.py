@@ -250,3 +250,38 @@ async def test_two_writers_on_one_database_both_land_in_one_chain(tmp_path: Path
     finally:
         await first.aclose()
         await second.aclose()
+
+
+def recompute(path: Path) -> None:
+    """The forger's last step: every hash recomputed over the rows as they now stand."""
+    with sqlite3.connect(path) as db:
+        previous = GENESIS
+        rows = db.execute("SELECT seq, time, author, node, type, text FROM logbook ORDER BY seq").fetchall()
+        for row in rows:
+            previous = chain_hash(previous, canonical_bytes(*row))
+            db.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
+
+
+@pytest.mark.parametrize(
+    ("statements", "reported"),
+    [
+        # edit "vi evakuerer" into its opposite
+        (["UPDATE logbook SET text = 'Diesel prioriteres IKKE til Lindely' WHERE seq = 2"], 5),
+        # delete an entry and renumber the rest to hide the gap
+        (["DELETE FROM logbook WHERE seq = 3", "UPDATE logbook SET seq = seq - 1 WHERE seq > 3"], 5),
+        # cut the tail
+        (["DELETE FROM logbook WHERE seq >= 4"], 4),
+        # drop the triggers (tamper always does) and append an entry of one's own after an edit
+        (["UPDATE logbook SET text = 'ændret' WHERE seq = 1",
+          "INSERT INTO logbook SELECT 6, time, author, node, type, 'tilføjet', hash FROM logbook WHERE seq = 5"], 5),
+    ],
+)  # fmt: skip
+async def test_each_rewrite_with_recomputed_hashes_is_caught_by_the_witnessed_head(
+    book: LogBook, tmp_path: Path, statements: list[str], reported: int
+) -> None:
+    witnessed = await book.head()  # what the witnesses hold: the head as it was sent
+    assert witnessed is not None and witnessed[0] == len(TEXTS)
+    tamper(tmp_path / "store.db", *statements)
+    recompute(tmp_path / "store.db")
+    assert await book.verify() is None  # consistent on its own: the forger recomputed every hash
+    assert await book.verify(anchor=witnessed) == reported
