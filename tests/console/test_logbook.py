@@ -273,7 +273,8 @@ def recompute(path: Path) -> None:
         (["DELETE FROM logbook WHERE seq >= 4"], 4),
         # drop the triggers (tamper always does) and append an entry of one's own after an edit
         (["UPDATE logbook SET text = 'ændret' WHERE seq = 1",
-          "INSERT INTO logbook SELECT 6, time, author, node, type, 'tilføjet', hash FROM logbook WHERE seq = 5"], 5),
+          "INSERT INTO logbook SELECT 6, time, author, node, type, 'tilføjet', hash"
+          " FROM logbook WHERE seq = 5"], 5),
     ],
 )  # fmt: skip
 async def test_each_rewrite_with_recomputed_hashes_is_caught_by_the_witnessed_head(
