@@ -209,9 +209,10 @@ class LogBook:
             raise ValueError("text: en logbogspost skal have tekst")
         return await self.append(type, await self.notes.keep(text), author=author)
 
-    async def views(self, entries: Sequence[LogEntry]) -> list[dict[str, Any]]:
-        """The console's view of these entries, each typed one with its text while that is held."""
-        held = await self.notes.held(e.text for e in entries)
+    async def views(self, entries: Sequence[LogEntry], *, notes: bool = True) -> list[dict[str, Any]]:
+        """The console's view of these entries, each typed one with its text while that is held (and
+        ``notes``: the reader's role may see personal data)."""
+        held = await self.notes.held(e.text for e in entries) if notes else {}
         return [e.view(held.get(referenced(e.text) or "")) for e in entries]
 
     async def typed(self) -> list[tuple[LogEntry, str]]:

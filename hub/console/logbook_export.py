@@ -12,27 +12,37 @@ from datetime import UTC, datetime, tzinfo
 from hub.console.logbook import GENESIS, LogBook
 from hub.console.note_texts import referenced
 
+WITHHELD = "(udeladt: kun koordinatorer ser personalets tekster)"
+"""In place of a typed text, for a reader whose role may not see personal data."""
+HOLDS_PERSONAL = (
+    "Rapporten viser de tekster personalet har skrevet: de kan indeholde personoplysninger."
+    " Opbevar og videregiv den derefter."
+)
+WITHOUT_PERSONAL = "Personalets tekster er udeladt: din rolle må ikke se personoplysninger."
 
-async def export_csv(book: LogBook, tz: tzinfo = UTC) -> str:
+
+async def export_csv(book: LogBook, tz: tzinfo = UTC, *, notes: bool = True) -> str:
     """All entries as CSV (seq, ISO 8601 time, author, node, type, text, hash), text exactly as stored,
-    then ``note``: a typed entry's text while it is still held beside the book (``note_texts``)."""
+    then ``note``: a typed entry's text while it is still held beside the book (``note_texts``), or
+    ``WITHHELD`` without ``notes`` (a role that may not see personal data)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["seq", "time", "author", "node", "type", "text", "hash", "note"])
     entries = await book.entries()
-    held = await book.notes.held(e.text for e in entries)
+    held = await book.notes.held(e.text for e in entries) if notes else {}
     for e in entries:
-        note = held.get(referenced(e.text) or "", "")
+        note = held.get(referenced(e.text) or "", "") if notes else WITHHELD if referenced(e.text) else ""
         writer.writerow([e.seq, _iso(e.time, tz), e.author, e.node, e.type, e.text, e.hash.hex(), note])
     return out.getvalue()
 
 
-async def export_html(book: LogBook, *, title: str = "Logbog", tz: tzinfo = UTC) -> str:
-    """A self-contained printable report (Danish), ending with the verification result and head hash."""
+async def export_html(book: LogBook, *, title: str = "Logbog", tz: tzinfo = UTC, notes: bool = True) -> str:
+    """A self-contained printable report (Danish), ending with the verification result and head hash;
+    it says whether it shows the staff's typed texts (``notes``) or leaves them out."""
     entries = await book.entries()
     broken = await book.verify()
     head = entries[-1].hash.hex() if entries else GENESIS.hex()
-    held = await book.notes.held(e.text for e in entries)
+    held = await book.notes.held(e.text for e in entries) if notes else None
     verdict = (
         "Kæden er intakt: ingen poster er ændret, byttet om eller slettet."
         if broken is None
@@ -50,6 +60,7 @@ async def export_html(book: LogBook, *, title: str = "Logbog", tz: tzinfo = UTC)
         node=html.escape(book.node),
         count=len(entries),
         rows=rows,
+        personal=html.escape(HOLDS_PERSONAL if notes else WITHOUT_PERSONAL),
         verdict=html.escape(verdict),
         verdict_class="ok" if broken is None else "broken",
         head=head,
@@ -57,11 +68,14 @@ async def export_html(book: LogBook, *, title: str = "Logbog", tz: tzinfo = UTC)
     )
 
 
-def _shown(text: str, held: dict[str, str]) -> str:
-    """An entry's text for the printed report: a typed text still held follows its digest."""
+def _shown(text: str, held: dict[str, str] | None) -> str:
+    """An entry's text for the printed report: a typed text still held follows its digest (``held`` is
+    None for a reader who may not see it)."""
     digest = referenced(text)
     if digest is None:
         return text
+    if held is None:
+        return f"{text}: {WITHHELD}"
     return f"{text}: {held[digest]}" if digest in held else f"{text}: (teksten er slettet)"
 
 
@@ -89,6 +103,7 @@ tr.t-decision td, tr.t-omission td {{ font-weight: bold; }}
 <body>
 <h1>{title}</h1>
 <p>Knude: {node} &middot; {count} poster</p>
+<p class="personal">{personal}</p>
 <table>
 <thead><tr><th>Nr.</th><th>Tid</th><th>Type</th><th>Forfatter</th><th>Tekst</th><th>Hash</th></tr></thead>
 <tbody>

@@ -304,6 +304,10 @@ async def _events(request: web.Request, console: Console, session: Session) -> w
             # who may not read the log book hears that it changed, not what it says
             private = event.topic == "logbook" and session.user.role not in LOGBOOK_READERS
             shown = {} if private else event.data
+            if event.topic == "logbook" and not private and session.user.role not in STAFF:
+                # a reader who may not see personal data gets the entries without the staff's texts
+                entries = [{**entry, "note": None} for entry in event.data.get("entries", [])]
+                shown = {**event.data, "entries": entries}
             data = json.dumps(dict(shown), separators=(",", ":"))
             await response.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
     except ConnectionResetError:
@@ -516,7 +520,7 @@ async def _logbook(request: web.Request, console: Console, session: Session) -> 
     before = _int_param(request, "before", None)
     entries = await book.page(before=before, limit=_int_param(request, "limit", 100) or 100)
     return web.json_response({
-        "entries": await book.views(entries),
+        "entries": await book.views(entries, notes=session.user.role in STAFF),
         "more": bool(entries) and entries[-1].seq > 1,
         "broken": await book.verify_new(), "head": await book.head(),
     })  # fmt: skip
@@ -548,12 +552,13 @@ async def _log_entry(request: web.Request, console: Console, session: Session) -
 
 
 async def _logbook_html(request: web.Request, console: Console, session: Session) -> web.Response:
-    report = await export_html(console.logbook, title=f"Logbog – {console.hub.identity.name}", tz=LOCAL)
+    title = f"Logbog – {console.hub.identity.name}"
+    report = await export_html(console.logbook, title=title, tz=LOCAL, notes=session.user.role in STAFF)
     return web.Response(text=report, content_type="text/html")
 
 
 async def _logbook_csv(request: web.Request, console: Console, session: Session) -> web.Response:
-    report = await export_csv(console.logbook, tz=LOCAL)
+    report = await export_csv(console.logbook, tz=LOCAL, notes=session.user.role in STAFF)
     return web.Response(text=report, content_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="logbog.csv"'})  # fmt: skip
 

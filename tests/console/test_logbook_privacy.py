@@ -26,11 +26,18 @@ NOTE = "Borger Jens Hansen, Østergade 4, faldet og har brug for ilt"
 def staff(tmp_path: Path) -> Iterator[HubProcess]:
     hub = HubProcess.create(tmp_path / "staff", "Aarhus krisestab", "staff")
     add_user(hub, "hansen", "coordinator")
+    add_user(hub, "tilskuer", "viewer")
     hub.start(timeout=120)
     try:
         yield hub
     finally:
         hub.kill()
+
+
+def fetch(browser: Browser, path: str) -> str:
+    """A console export as the browser downloads it."""
+    with browser.opener.open(browser.base + path, timeout=15) as response:
+        return str(response.read().decode())
 
 
 def test_a_typed_note_is_kept_beside_the_book_and_can_be_erased(staff: HubProcess) -> None:
@@ -55,6 +62,17 @@ def test_a_typed_note_is_kept_beside_the_book_and_can_be_erased(staff: HubProces
 
     exported = staff.cli("log", "export", "--format", "csv")
     assert NOTE in exported  # the export shows the text while it is held
+
+    # a viewer reads the book and exports it, without the staff's texts, and is told so
+    viewer = Browser(staff)
+    viewer.login("tilskuer")
+    seen = next(e for e in viewer.call("GET", "logbook")[1]["entries"] if e["seq"] == entry["seq"])
+    assert seen["note"] is None and seen["text"] == entry["text"]
+    for reader, shows in ((coordinator, True), (viewer, False)):
+        report, table = fetch(reader, "logbook.html"), fetch(reader, "logbook.csv")
+        assert (NOTE in report) is shows and (NOTE in table) is shows
+        assert ("kan indeholde personoplysninger" in report) is shows
+        assert ("din rolle må ikke se personoplysninger" in report) is not shows
 
     # a data subject's request finds the text typed into the book and erases it: the chain still holds,
     # the entry stays, its words are gone
