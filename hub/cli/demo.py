@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +211,9 @@ async def _demo(folder: Path, port: int) -> int:
     for proxy, hub in zip(proxies, everyone, strict=True):
         proxy.port = hub.proxy_port
         await proxy.switch_on()
+    demo = asyncio.current_task()
+    if demo is not None:  # 'kill' stops the demo as Ctrl-C does: its hubs and broker go with it
+        loop.add_signal_handler(signal.SIGTERM, demo.cancel)
     try:
         await loop.run_in_executor(None, _launch, everyone)
         print(f"Beredt-demo kører i {folder} (adgangskode for alle: {PASSWORD})")
@@ -225,7 +229,7 @@ async def _demo(folder: Path, port: int) -> int:
         print("Skriv i + Enter for at afbryde eller genoprette internettet, r + Enter for relæet,"
               " q + Enter for at stoppe.", flush=True)  # fmt: skip
         await _commands(relay, proxies, broker is not None)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     finally:
         for hub in everyone:
@@ -249,8 +253,16 @@ async def _demo(folder: Path, port: int) -> int:
 async def _commands(relay: DemoHub, proxies: list[SwitchableProxy], mqtt: bool) -> None:
     """Read i, r and q from standard input until q or its end."""
     loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:  # a daemon thread: a demo stopped by SIGTERM must not wait for the next line
+        while line := sys.stdin.readline():
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, "")
+
+    threading.Thread(target=read, name="demo-stdin", daemon=True).start()
     relay_cut = internet_cut = False
-    while line := await loop.run_in_executor(None, sys.stdin.readline):
+    while line := await lines.get():
         command = line.strip().lower()
         if command == "q":
             return

@@ -96,3 +96,21 @@ def test_demo_fails_over_from_internet_to_mqtt_and_cuts_the_relay(tmp_path: Path
                 demo.kill()
     leftover = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True)
     assert leftover.stdout == "", "hubs or the broker still running after 'q'"
+
+
+@pytest.mark.timeout(400)
+def test_demo_stopped_with_sigterm_takes_its_hubs_and_broker_along(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    with subprocess.Popen([*BEREDT, "demo", "--dir", str(folder), "--port", "0"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True, cwd=REPO) as demo:  # fmt: skip
+        assert demo.stdout is not None
+        try:
+            _read_until(demo.stdout, "Skriv i", demo)
+            demo.terminate()
+            assert demo.wait(90) == 0
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+    leftover = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True)
+    assert leftover.stdout == "", "hubs or the broker still running after SIGTERM"
