@@ -552,12 +552,14 @@ async def _log_entry(request: web.Request, console: Console, session: Session) -
 
 
 async def _logbook_html(request: web.Request, console: Console, session: Session) -> web.Response:
+    await console.witness.send_head()  # the head an export prints is witnessed as well
     title = f"Logbog – {console.hub.identity.name}"
     report = await export_html(console.logbook, title=title, tz=LOCAL, notes=session.user.role in STAFF)
     return web.Response(text=report, content_type="text/html")
 
 
 async def _logbook_csv(request: web.Request, console: Console, session: Session) -> web.Response:
+    await console.witness.send_head()
     report = await export_csv(console.logbook, tz=LOCAL, notes=session.user.role in STAFF)
     return web.Response(text=report, content_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="logbog.csv"'})  # fmt: skip

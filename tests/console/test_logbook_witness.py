@@ -1,5 +1,6 @@
-"""A hub's log-book head is witnessed by the staff hub: a care home's log book rewritten later, its hashes
-recomputed so that it verifies on its own, no longer matches the anchor the witness holds."""
+"""A hub's log-book head is witnessed by the staff hub, at intervals and on every export: a care home's log
+book rewritten later, its hashes recomputed so that it verifies on its own, no longer matches the anchor
+the witness holds."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import asyncio
 import re
 import sqlite3
 
+import aiohttp
 import pytest
 
 from hub.console.logbook import GENESIS, EntryType, LogBook, canonical_bytes, chain_hash
 from hub.console.options import ConsoleOptions
+from hub.console.users import Role
 from hub.core.clock import ManualClock
-from tests.console.conftest import Pair
+from tests.console.conftest import PASSWORD, Pair
 
 ANCHOR = re.compile(r"anker (\d+):([0-9a-f]{64})")
 
@@ -57,3 +60,29 @@ async def test_a_rewritten_log_book_verifies_alone_but_not_against_its_witnessed
         assert await book.verify(anchor=(seq, digest)) == seq  # the witness's anchor tells
     finally:
         await book.aclose()
+
+
+@pytest.mark.parametrize("console_options", [ConsoleOptions(tick_interval=0.1, witness_interval=3600.0)])
+async def test_an_export_sends_the_head_it_prints_to_the_witness(pair: Pair) -> None:
+    care, staff = pair.care.console, pair.staff.console
+    await care.users.add("leder", PASSWORD, Role.COORDINATOR)
+    await care.note(EntryType.DECISION, "Beboer flyttet til stuen", author="lindely")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        login = {"username": "leder", "password": PASSWORD}
+        async with session.post(f"{pair.care.url}/console/api/login", json=login) as response:
+            assert response.status == 200
+        async with session.get(f"{pair.care.url}/console/api/logbook.html") as response:
+            assert response.status == 200
+            report = await response.text()
+    printed = re.search(r"Sidste post (\d+), SHA-256: ([0-9a-f]{64})", report)
+    assert printed is not None
+    exported = (int(printed[1]), printed[2])
+
+    async def witnessed() -> list[tuple[int, str]]:
+        return [(int(m[1]), m[2]) for e in await staff.logbook.entries() if (m := ANCHOR.search(e.text))]
+
+    # the interval is an hour: only the export can have sent it
+    deadline = asyncio.get_running_loop().time() + 60
+    while exported not in await witnessed():
+        assert asyncio.get_running_loop().time() < deadline, "the exported head never reached the witness"
+        await asyncio.sleep(0.1)
