@@ -84,6 +84,7 @@ def add_citizens_commands(
         "evacuate", parents=[common], help="bed evakueringscentret om transport (kræver den kørende hub)"
     )
     evacuate.add_argument("citizen", nargs="+", help="register-id på borgere på en opfølgningsliste")
+    evacuate.set_defaults(trailing="citizen")  # ids after -c FILE belong to the list too
     evacuate.add_argument(
         "--centre", help="centrets hub: node-id eller navn (standard: [citizens.centres] for distriktet)"
     )

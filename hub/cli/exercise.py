@@ -112,6 +112,7 @@ def add_exercise_commands(
     status.add_argument("--id", help="id på en tidligere øvelse i stedet for den igangværende")
     note = actions.add_parser("note", parents=[common, output, person], help="tilføj en observatørs note")
     note.add_argument("text", nargs="+", help="noten")
+    note.set_defaults(trailing="text")  # words after -c FILE belong to the note too
     note.add_argument("--id", help="id på en tidligere øvelse i stedet for den igangværende")
     for action in actions.choices.values():
         if action.get_default("func") is None:

@@ -407,7 +407,7 @@ def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
             formatter_class=DanishFormatter,
             help="fri tekst" if kind is Kind.TEXT else f"felterne i {SCHEMAS[kind].title}",
         )
-        command.set_defaults(func=cmd_send, kind=name)
+        command.set_defaults(func=cmd_send, kind=name, trailing="fields")
 
 
 CONFIG_HELP = "hubbens opsætningsfil (TOML); standard: $BEREDT_CONFIG eller den indbyggede"
@@ -507,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollcall.add_argument("--question", default="Meld status")
     rollcall.add_argument("--minutes", type=int, default=30, help="frist i minutter (standard 30)")
     rollcall.add_argument("--json", action="store_true", help="list: JSON til scripts i stedet for en tabel")
-    rollcall.set_defaults(func=cmd_rollcall)
+    rollcall.set_defaults(func=cmd_rollcall, trailing="institutions")
 
     add_admin_commands(sub, common)
     add_citizens_commands(sub, common)
@@ -591,7 +591,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # 'send text X -c FILE more words': argparse stops a list at an option; the words after it still
+        # belong to the command's trailing list (an unknown option is still an error)
+        trailing = getattr(args, "trailing", None)
+        unknown = [word for word in extra if word.startswith("-")] if trailing else extra
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        getattr(args, trailing).extend(extra)
     os.umask(0o077)  # keys, stores, console users and the log book: readable by this user only
     try:
         code: int = args.func(args)

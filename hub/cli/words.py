@@ -18,6 +18,8 @@ STATE_DANISH = {
     "sending": "sendes",
     "sent": "sendt",
     "hop-acked": "modtaget af næste hop",
+    "done": "afsluttet (alle hop har kvitteret)",
+    "replaced": "erstattet (sendt igen til en ny nøgle)",
     # roll-call answers
     "pending": "afventer",
     "answered": "svaret",

@@ -52,6 +52,17 @@ def test_config_in_the_same_place_for_every_command(two_configs: tuple[Path, Pat
     assert "hansen" in beredt("user", "list", "-c", str(kommune)).stdout
 
 
+def test_config_between_the_fields_of_a_message(two_configs: tuple[Path, Path]) -> None:
+    """'-c FILE' between a message's fields: the fields after it are still fields, not 'unknown'."""
+    kommune, _ = two_configs
+    after = beredt("send", "status", "0123456789abcdef", "facility", "-c", str(kommune))
+    between = beredt("send", "status", "0123456789abcdef", "-c", str(kommune), "facility")
+    assert after.returncode == between.returncode == 2
+    assert "forventede felt=værdi" in between.stderr and "ukendte argumenter" not in between.stderr
+    unknown = beredt("send", "text", "0123456789abcdef", "-c", str(kommune), "hej", "--bogus")
+    assert unknown.returncode == 2 and "ukendte argumenter: --bogus" in unknown.stderr
+
+
 def test_usage_mistakes_are_not_configuration_errors(two_configs: tuple[Path, Path]) -> None:
     kommune, _ = two_configs
     wrong = beredt("send", "status", "0123456789abcdef", "facility", "-c", str(kommune))
