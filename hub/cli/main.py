@@ -596,9 +596,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         # 'send text X -c FILE more words': argparse stops a list at an option; the words after it still
         # belong to the command's trailing list (an unknown option is still an error)
-        trailing = getattr(args, "trailing", None)
-        unknown = [word for word in extra if word.startswith("-")] if trailing else extra
-        if unknown:
+        trailing: str | None = getattr(args, "trailing", None)
+        unknown = [word for word in extra if trailing is None or word.startswith("-")]
+        if trailing is None or unknown:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         getattr(args, trailing).extend(extra)
     os.umask(0o077)  # keys, stores, console users and the log book: readable by this user only
