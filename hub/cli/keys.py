@@ -38,12 +38,17 @@ def add_key_commands(
         "rotate",
         parents=[common],
         help="på noden: lav et nyt nøglepar, og skriv erklæringen, koordinatoren godkender",
+        description="På noden: lav et nyt nøglepar og skriv en erklæring signeret med den nuværende nøgle."
+        " Koordinatoren kører 'beredt key approve ERKLÆRING' på stabens hub; genstart noden, når"
+        " 'beredt roster list' viser det nye id.",
     )
     rotate.set_defaults(func=cmd_key_rotate)
     approve = actions.add_parser(
         "approve",
         parents=[common],
         help="på stabens hub: signér nodens nye nøgle ind i næste rosterversion",
+        description="På stabens hub: signér nodens nye nøgle ind i næste rosterversion i den gamles sted"
+        " (institution, grupper og rolle beholdes).",
     )
     approve.add_argument("statement", help="linjen, 'beredt key rotate' skrev (beredt-rotation1:...)")
     approve.add_argument(

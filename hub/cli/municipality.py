@@ -99,11 +99,17 @@ def add_municipality_commands(
     enrol.set_defaults(func=cmd_enrol)
     enrol_actions = enrol.add_subparsers(dest="enrol_command", metavar="HANDLING")
     approve = enrol_actions.add_parser(
-        "approve", parents=[common], help="på stabens hub: signér noden ind i næste rosterversion"
+        "approve",
+        parents=[common],
+        help="på stabens hub: signér noden ind i næste rosterversion",
+        description="På stabens hub (med [trust] root_key): signér den nye node ind i næste rosterversion"
+        " med koden og kortet, den skrev. Kører hubben, rundsender den versionen straks til alle hubber.",
     )
     approve.add_argument("code", help="koden, den nye node skrev, fx ABCD-EFGH")
     approve.add_argument("--card", required=True, help="kortet, den nye node skrev")
-    approve.add_argument("--role", required=True, choices=[r.value for r in Role])
+    approve.add_argument(
+        "--role", required=True, choices=[r.value for r in Role], help="nodens rolle, fx care-home"
+    )
     approve.add_argument("--institution", default="", help='fx "Plejecenter Solbakken"')
     approve.add_argument(
         "--contact-minutes",
