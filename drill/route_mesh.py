@@ -37,6 +37,8 @@ class Sent:
 class RouteMesh:
     latency: float = 0.05
     now: float = 0.0
+    radio_pace: tuple[float, float] = RADIO_PACE
+    """(interval, gap) over radio links; a bench may compress it to simulate a radio interval sooner."""
     tables: dict[bytes, RouteTable] = field(default_factory=dict)
     links: dict[frozenset[bytes], str] = field(default_factory=dict)
     dead: set[bytes] = field(default_factory=set)
@@ -69,7 +71,7 @@ class RouteMesh:
             table.neighbour_down(other)
             return
         radio = hop_cost(kind) >= hop_cost("lora")
-        interval, gap = RADIO_PACE if radio else FREE_PACE
+        interval, gap = self.radio_pace if radio else FREE_PACE
         pace = Pace(interval, gap, radio=radio, next_full=self.now)
         table.neighbour_up(other, hop_cost(kind), pace, channel=kind if radio else None)
 
