@@ -70,6 +70,14 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
                                capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
     assert too_short.returncode != 0 and "mindst 4" in too_short.stderr
 
+    # a kind the care home's role may not send: refused by its own hub with the reason, no id printed
+    # (-c between the fields: the fields after it are still fields)
+    refused = subprocess.run([*BEREDT, "send", "sitrep", staff.node_id, "number=1", "-c",
+                              str(home.config_path), "phase=Initial", "summary=Strømsvigt"],
+                             capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
+    assert refused.returncode == 1 and refused.stdout == "", refused.stdout
+    assert "en care-home-node må ikke sende sitrep-beskeder" in refused.stderr, refused.stderr
+
 
 def test_a_second_hub_on_the_same_data_folder_is_refused(
     staff_and_home: tuple[HubProcess, HubProcess],
