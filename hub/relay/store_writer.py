@@ -1,0 +1,142 @@
+"""The store's one writer: group commit, fsynced only when a transaction holds a durable write.
+
+Every write that arrives while a commit is under way joins the next transaction, one ``executemany`` per
+statement, and each caller is answered after the commit that holds its write. Writes nobody awaits wait
+up to ``background_delay`` for company (see ``hub.relay.store``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from hub.core.errors import StoreError, StoreFull
+from hub.core.tasks import cancel_and_wait
+from hub.relay.store_at_rest import Write
+
+log = logging.getLogger("beredt.store")
+
+BACKGROUND_DELAY = 5.0
+"""Seconds a commit of nothing but state updates waits for company: at a received status every few seconds
+(80 care homes every 5 minutes), the updates of one status's end-to-end ack (sent, hop-acked, retired)
+ride on the next status's commit instead of a commit of their own."""
+UPDATE_DELIVERY = (
+    "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
+    " WHERE message_id=? AND hop=?"
+)
+_Queued = tuple[list[Write], "asyncio.Future[None] | None", bool]
+"""Writes, the future of whoever awaits them (None: nobody), and whether they must be fsynced."""
+
+
+class GroupCommit:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self.commits = 0
+        self.syncs = 0
+        """Commits that were fsynced (``commits`` counts them all)."""
+        self.background_delay = BACKGROUND_DELAY
+        self._synchronous = "FULL"
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+        """Set when the store closes: from then on writes are refused."""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="store-writer")
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop; later writes raise ``StoreError``."""
+        self.closed = True
+        if self._task is not None:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            await self._queue.put(([], done, True))
+            await done
+            await cancel_and_wait(self._task)
+
+    async def write(self, writes: list[Write], *, durable: bool = True) -> None:
+        """Return once ``writes`` are committed (fsynced when ``durable``)."""
+        if self.closed:
+            raise StoreError("store is closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((writes, future, durable))
+        await future
+
+    def write_later(self, writes: list[Write]) -> None:
+        """Queue ``writes`` without waiting for them (not fsynced on their own)."""
+        if not self.closed:
+            self._queue.put_nowait((writes, None, False))
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            # Background-only updates wait for company: fewer commits, less SD-card wear. A write somebody
+            # awaits ends the wait at once.
+            deadline = loop.time() + self.background_delay
+            while batch[-1][1] is None and (remaining := deadline - loop.time()) > 0:
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop an item it already got
+                    async with asyncio.timeout(remaining):
+                        item = await self._queue.get()
+                except TimeoutError:
+                    break
+                batch.append(item)
+            while not self._queue.empty() and len(batch) < 512:
+                batch.append(self._queue.get_nowait())
+            error: BaseException | None = None
+            try:
+                await self._synchronous_for(any(durable for _, _, durable in batch))
+                for sql, rows in _grouped(batch):
+                    await self._db.executemany(sql, rows)
+                await self._db.commit()
+                self.commits += 1
+                self.syncs += self._synchronous == "FULL"
+            except sqlite3.Error as exc:
+                error = _mapped(exc)
+                try:
+                    await self._db.rollback()
+                except sqlite3.Error:
+                    log.exception("rollback failed")
+            for _, future, _ in batch:
+                if future is None or future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+            if error is not None and any(f is None for _, f, _ in batch):
+                log.error("store: background state update lost: %s", error)
+
+    async def _synchronous_for(self, durable: bool) -> None:
+        """FULL (fsync at commit) for a transaction that holds a durable write, NORMAL for the rest."""
+        wanted = "FULL" if durable else "NORMAL"
+        if wanted != self._synchronous:
+            await self._db.execute(f"PRAGMA synchronous={wanted}")
+            self._synchronous = wanted
+
+
+def _mapped(exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "full" in text:
+        return StoreFull(f"disk or database full: {text}")
+    return StoreError(text)
+
+
+def _grouped(batch: list[_Queued]) -> list[tuple[str, list[Sequence[Any]]]]:
+    """All writes of one statement become one ``executemany`` (one trip to the database thread).
+
+    Inserts run before updates, each statement's rows in arrival order, so an update never overtakes
+    the insert of the row it changes. A delivery's state update sets every column, so only the last one
+    per (message, hop) in a batch is kept."""
+    groups: dict[str, list[Sequence[Any]]] = {}
+    for writes, _, _ in batch:
+        for sql, params in writes:
+            groups.setdefault(sql, []).append(params)
+    rows = groups.get(UPDATE_DELIVERY)
+    if rows is not None and len(rows) > 1:
+        groups[UPDATE_DELIVERY] = list({tuple(r[-2:]): r for r in rows}.values())
+    return sorted(groups.items(), key=lambda item: not item[0].startswith("INSERT"))
