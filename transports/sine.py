@@ -103,7 +103,7 @@ class SineTransport:
         self._down_reason = ""
         """Why a present radio is not usable: not registered, or not answering commands."""
         self._peers_down: dict[str, float] = {}  # ISSI -> loop time its last SDS failed
-        self.peer_hold = 300.0
+        self.peer_hold = options.peer_hold
         """Seconds ``probe`` reports a failed peer as down before letting the router try it again."""
         self._closed = False
         self._runner: asyncio.Task[None] | None = None

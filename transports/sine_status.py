@@ -82,7 +82,7 @@ class StatusPlan:
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 _KEYS = {
     "kind", "device", "baud", "pid", "status_plan", "max_per_minute", "timeout", "mtu",
-    "max_queue_seconds", "health_interval", "pid_fallback", "busy_seconds", "command_timeout",
+    "max_queue_seconds", "health_interval", "pid_fallback", "busy_seconds", "command_timeout", "peer_hold",
 }  # fmt: skip
 
 
@@ -107,6 +107,10 @@ class SineOptions:
     """Seconds an AT command may go unanswered before the radio counts as mute (default ``min(10,
     timeout)``): a frame's ``AT+CMGS`` or a health check's ``AT+CREG?`` left unanswered this long takes
     the link down."""
+
+    peer_hold: float = 300.0
+    """Seconds a peer counts as down after its SDS failed (not registered, not reachable, or no delivery
+    report within ``timeout``), unless it is heard from sooner."""
 
     @property
     def command_deadline(self) -> float:
@@ -149,4 +153,5 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
         pid_fallback=tuple(steps),
         busy_seconds=table.number("busy_seconds", 20.0, above=0),
         command_timeout=table.number("command_timeout", min(10.0, timeout), above=0),
+        peer_hold=table.number("peer_hold", 300.0, above=0),
     )

@@ -265,6 +265,34 @@ async def test_a_far_radio_gone_mute_fails_the_frame_after_timeout_not_after_the
     await a.transport.probe("1002")
 
 
+async def test_the_hold_on_a_peer_without_a_report_ends_after_peer_hold(sites: Sites) -> None:
+    """One missing report holds the peer down for ``peer_hold`` seconds only: after it, the router may
+    try SINE again (the peer is reported up), so a peer reached only by SINE is not cut off for good."""
+    a, b = await sites.add("1001", timeout=1, peer_hold=3), await sites.add("1002")
+    b.radio.mute = True
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(LinkDown, match="no delivery report within 1 s"):
+        async with asyncio.timeout(60):
+            await a.transport.send("1002", b"\x01x")
+    down = await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and e.peer == "1002")
+    assert not down.up and "no delivery report" in down.reason
+    with pytest.raises(LinkDown, match="last SDS to this radio failed"):
+        await a.transport.probe("1002")
+    b.radio.mute = False
+    while True:  # the router probes a failing peer every round; here, every 0.1 s
+        try:
+            await a.transport.probe("1002")
+            break
+        except LinkDown:
+            assert loop.time() - started < 60, "the hold never ended"
+            await asyncio.sleep(0.1)
+    assert loop.time() - started >= 3.9  # the report deadline (1 s), then the whole hold (3 s)
+    back = await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and e.peer == "1002")
+    assert back.up and back.reason == "hold after failure expired"
+    await a.transport.send("1002", b"\x01y")
+
+
 @given(st.binary(max_size=8))
 def test_status_data_decodes_or_raises_protocol_error(data: bytes) -> None:
     try:
@@ -322,6 +350,7 @@ async def test_a_silent_radio_is_link_down_and_the_link_recovers(sites: Sites) -
         ({"device": "/dev/x", "mtu": 1000}, "links.s.mtu"),
         ({"device": "/dev/x", "colour": "red"}, "links.s.colour"),
         ({"device": "/dev/x", "command_timeout": 0}, "links.s.command_timeout"),
+        ({"device": "/dev/x", "peer_hold": 0}, "links.s.peer_hold"),
     ],
 )
 async def test_config_errors_name_the_key(options: dict[str, Any], key: str, tmp_path: Path) -> None:
