@@ -244,7 +244,7 @@ async def group_message(request: web.Request) -> web.Response:
 
 def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
     frame = decode_frame(message.wire)
-    sender = hub.roster.get(frame.sender)
+    sender, recipient = hub.roster.get(frame.sender), hub.roster.get(frame.recipient)
     body: Any
     try:
         body = decode_payload(frame.kind, hub.open_payload(frame))
@@ -258,6 +258,7 @@ def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
         "from": frame.sender.hex(),
         "from_name": sender.name if sender else None,
         "to": frame.recipient.hex(),
+        "to_name": recipient.name if recipient else None,
         "priority": frame.priority.name.lower().replace("_", "-"),
         "status": frame.status.name.lower(),
         "created": frame.created,

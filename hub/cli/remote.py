@@ -196,8 +196,9 @@ def cmd_message(args: argparse.Namespace) -> int:
         return EXIT_OK
     acked = message.get("end_to_end_acked_at")
     for label, value in (
-        ("id", message["id"]), ("slags", message["kind"]), ("fra", message["from_name"] or message["from"]),
-        ("til", message["to"]), ("prioritet", message["priority"]), ("status", message["status"]),
+        ("id", message["id"]), ("slags", message["kind"]),
+        ("fra", message["from_name"] or message["from"]), ("til", message.get("to_name") or message["to"]),
+        ("prioritet", message["priority"]), ("status", message["status"]),
         ("oprettet", local_time(message["created"])), ("gemt", local_time(message["received"])),
         ("tilstand", danish(message.get("state", "-"))),
         ("modtager", f"kvitteret {local_time(acked)}" if acked else "ikke kvitteret endnu"),

@@ -64,6 +64,7 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     # a sent message by its short id too, as 'send' suggests following it
     shown = staff.cli("message", sent[:12])
     assert f"id:         {sent}" in shown and "Brændstof kommer kl. 14" in shown
+    assert "til:        Plejehjemmet Solgaarden" in shown  # the recipient by name, as the sender by name
     # once the hop has acknowledged it, its state reads in Danish too ('done' is the store's word)
     staff.wait_for("the state in words", lambda: "tilstand:   afsluttet" in staff.cli("message", sent[:12]))
     too_short = subprocess.run([*BEREDT, "message", sent[:3], "-c", str(staff.config_path)],
