@@ -15,21 +15,19 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
-from hub.core.clock import PLAUSIBLE_EPOCH, Clock, SystemClock
-from hub.core.errors import RoutingError, SealError
-from hub.core.frame import BROADCAST, MAX_PAYLOAD, MAX_TTL_MINUTES, Frame, Kind, Priority, Status
+from hub.core.clock import Clock, SystemClock
+from hub.core.errors import RoutingError
+from hub.core.frame import BROADCAST, MAX_TTL_MINUTES, Frame, Kind, Priority, Status
 from hub.core.identity import Identity
 from hub.core.kinds import decode_payload, encode_payload, sealed_by_default
-from hub.core.kinds.roster import RosterVersion, parse_root_public
-from hub.core.ranked import URGENT_RANK, RankedQueue
+from hub.core.kinds.roster import parse_root_public
 from hub.core.seal import Context, SealingKey
 from hub.core.tasks import supervised
-from hub.core.transport import LinkChanged, PersonalAlarm, Received, TimeHint, Transport
+from hub.core.transport import Transport
 from hub.relay import link_view
 from hub.relay.acks import AckBatcher
 from hub.relay.admission import Admission
@@ -41,13 +39,12 @@ from hub.relay.group_sends import LEDGER_FILE, GroupSend, GroupSends
 from hub.relay.groups import Groups
 from hub.relay.health import HealthBoard, HealthChanged
 from hub.relay.inbound import Inbound
-from hub.relay.lanes import frame_rank
-from hub.relay.link_reasons import Reason, Why
+from hub.relay.link_reading import INBOUND_WORKERS, inbound_queue, read_link, work_inbound
 from hub.relay.links import LinkSet
+from hub.relay.own_messages import check_may_send, open_payload, seal_payload
 from hub.relay.personal_alarms import PersonalAlarms
-from hub.relay.readdress import readdress
-from hub.relay.roster import DEFAULT_KINDS, Roster
-from hub.relay.roster import Role as NodeRole
+from hub.relay.roster import Roster
+from hub.relay.roster_follow import RosterFollowUp
 from hub.relay.roster_updates import RosterUpdates
 from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
@@ -58,12 +55,6 @@ from hub.relay.time_challenge import TimeChallenges
 from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.hub")
-
-_INBOUND_WORKERS = 4
-"""Batches worked at once per link: while one waits for its commit, the next is being verified."""
-_INBOUND_BATCH = 64
-"""Frames a worker takes from its link's queue at once: checked one by one, committed together."""
-_INBOUND_PER_RANK = 2048  # frames read from a link and waiting for a worker, per rank
 
 
 class Hub:
@@ -82,9 +73,6 @@ class Hub:
         self.groups = Groups(lambda: self.roster, identity.node_id, config.peers)
         self.group_sends = GroupSends(config.data_dir / LEDGER_FILE)
         self.group_sends.load()
-        self._announce_now = asyncio.Event()
-        self._readdress_now = asyncio.Event()
-        self._rotated: RosterVersion | None = None
         self.admission = Admission(self.roster, self.clock, self.roster_updates)
         self.health = HealthBoard(on_change=self._publish_health)
         self.store: Store
@@ -93,6 +81,7 @@ class Hub:
         self.acks: AckBatcher
         self.inbound: Inbound
         self.exercise: ExerciseState
+        self.roster_follow: RosterFollowUp
         self.ready = asyncio.Event()
         self.personal_alarms = PersonalAlarms(self._submit_alarm, self.clock, report_to=identity.node_id)
         self.enrolment_requests = EnrolmentRequests(config.data_dir) if config.trust.root_key else None
@@ -193,10 +182,20 @@ class Hub:
         )
         self.inbound.exercise = self.exercise
         self.inbound.routes = self.routes
-        self.roster_updates.on_revoked = self._report_revoked
-        self.roster_updates.on_adopted = self._follow_rotations
+        self.roster_follow = RosterFollowUp(
+            self.roster_updates,
+            self.links,
+            self.router,
+            self.store,
+            self.sealing,
+            self.clock,
+            self.submit,
+            announce_interval=config.trust.announce_interval,
+        )
+        self.roster_updates.on_revoked = self.roster_follow.report_revoked
+        self.roster_updates.on_adopted = self.roster_follow.follow_rotations
         if self.roster.version is not None:  # a rotation approved while this hub was down
-            self._follow_rotations(self.roster.version)
+            self.roster_follow.follow_rotations(self.roster.version)
 
     async def run(self) -> None:
         """Run every loop until cancelled; ``ready`` once the first of the pending deliveries are resumed
@@ -212,19 +211,27 @@ class Hub:
             group.create_task(supervised("exercise", self.exercise.expire_forever), name="exercise")
             group.create_task(supervised("time", self.time_challenges.run), name="time")
             group.create_task(supervised("routes", self.routes.run), name="routes")
-            group.create_task(supervised("readdress", self._readdress_forever), name="readdress")
+            group.create_task(supervised("readdress", self.roster_follow.readdress_forever), name="readdress")
             if self.config.trust.announce_interval > 0:
-                group.create_task(supervised("roster", self._announce_forever), name="roster")
+                group.create_task(supervised("roster", self.roster_follow.announce_forever), name="roster")
             resumed = asyncio.Event()
             group.create_task(self.router.resume(resumed), name="resume")
             for name, transport in self.links.transports.items():
-                # Acks first, then data by priority: an ack stuck behind a flood of data would miss the
-                # sender's hop-ack deadline and make it resend the very flood we are working through.
-                queue: RankedQueue[Received] = RankedQueue(URGENT_RANK + 1, maxsize=_INBOUND_PER_RANK)
-                reader = functools.partial(self._read_link, name, transport, queue)
+                queue = inbound_queue()
+                reader = functools.partial(
+                    read_link,
+                    name,
+                    transport,
+                    queue,
+                    links=self.links,
+                    health=self.health,
+                    clock=self.clock,
+                    neighbour_time=self.neighbour_time,
+                    personal_alarms=self.personal_alarms,
+                )
                 group.create_task(supervised(f"link {name}", reader), name=f"read-{name}")
-                for n in range(_INBOUND_WORKERS):
-                    group.create_task(self._inbound_worker(name, queue), name=f"inbound-{name}-{n}")
+                for n in range(INBOUND_WORKERS):
+                    group.create_task(work_inbound(self.inbound, name, queue), name=f"inbound-{name}-{n}")
             await resumed.wait()
             self.ready.set()
             log.info(
@@ -233,35 +240,6 @@ class Hub:
                 self.node_id.hex(),
                 ", ".join(self.links.transports) or "none",
             )
-
-    async def _read_link(self, name: str, transport: Transport, queue: RankedQueue[Received]) -> None:
-        async for event in transport.events():
-            match event:
-                case Received(data=data):
-                    await queue.put(event, frame_rank(data))
-                case LinkChanged(up=up, reason=reason, peer=address):
-                    peer = None
-                    if address is not None:
-                        node = self.links.peer_at(name, address)
-                        if node is None:  # an address no peer has (a sender's claimed reply-to, say)
-                            log.debug("%s: %s %s (%s)", name, address, "up" if up else "down", reason)
-                            continue
-                        peer = node.hex()
-                    now = self.clock.monotonic()
-                    if up:
-                        self.health.success(name, peer, now, Reason(Why.LINK_UP, reason), hard=True)
-                    else:
-                        self.health.failure(name, peer, now, Reason(Why.LINK_DOWN, reason), hard=True)
-                case PersonalAlarm():
-                    await self.personal_alarms.forward(name, event)
-                case TimeHint(unix_time=when, source=source):
-                    if when < PLAUSIBLE_EPOCH:
-                        log.warning("ignored implausible time %.0f from %s", when, source)
-                    elif not self.clock.trusted or self.neighbour_time.owns_clock:
-                        log.warning("clock untrusted or set by neighbours; taking time from %s", source)
-                        self.clock.correct(when, source)
-                        self.neighbour_time.outside_hint()
-        log.info("link %s closed", name)
 
     async def _maintain_forever(self, interval: float = 600.0) -> None:
         """Forget finished messages past expiry, so the store and its id index stay bounded, and erase what
@@ -285,98 +263,6 @@ class Hub:
             log.info(
                 "retention ended: erased %d stored messages, destroyed day keys %s", shredded, ", ".join(keys)
             )
-
-    async def _announce_forever(self) -> None:
-        """Broadcast the signed roster at once when a version is new here, and again every
-        ``announce_interval``, so a hub that was offline, or is new, catches up within one interval.
-
-        A new version goes out urgent (a revocation may use metered radio, not paid links) and lives as
-        long as any message, queued for hubs that are away; the repeats are routine (so they keep off
-        metered and paid links) and live two intervals, since the next one supersedes them."""
-        interval = self.config.trust.announce_interval
-        announced = 0
-        while True:
-            self._announce_now.clear()
-            version, payloads = self.roster_updates.version, self.roster_updates.payloads
-            new = version != announced
-            try:
-                for payload in payloads:  # one frame per page
-                    await self.submit(
-                        Kind.ROSTER,
-                        BROADCAST,
-                        payload,
-                        priority=Priority.URGENT if new else Priority.ROUTINE,
-                        ttl_minutes=None if new else max(1, math.ceil(2 * interval / 60)),
-                    )
-                announced = version
-            except RoutingError as exc:
-                log.warning("roster version %d not announced: %s", version, exc)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._announce_now.wait()
-
-    def _report_revoked(self, node_id: bytes) -> None:
-        """What is queued to a node just revoked stays held (its hop acks are refused now) until it
-        expires; say how much, so staff can resend it another way."""
-        log.warning(
-            "node %s revoked by roster version %d: frames from it are refused; %d deliveries queued to it"
-            " are held until they expire",
-            node_id.hex(),
-            self.roster_updates.version,
-            self.router.open_to(node_id),
-        )
-
-    def _follow_rotations(self, version: RosterVersion) -> None:
-        """A peer whose new key the root approved is the same peer: its links and routes move over."""
-        for node in version.nodes:
-            old, new = node.replaces, node.node_id
-            if not old or not self.links.rename(old, new):
-                continue
-            swap = {old: new}
-            routes = self.router.routes
-            for recipient, hops in list(routes.items()):
-                routes.pop(recipient)
-                routes[swap.get(recipient, recipient)] = tuple(swap.get(h, h) for h in hops)
-            self.router.default_route = tuple(swap.get(h, h) for h in self.router.default_route)
-            log.info("peer %s rotated its key: links and routes now go to %s", old.hex(), new.hex())
-        self._rotated = version
-        self._readdress_now.set()
-
-    async def _readdress_forever(self) -> None:
-        """What this hub sent to a rotated node's old key goes again, sealed to its new key."""
-        while True:
-            await self._readdress_now.wait()
-            self._readdress_now.clear()
-            version = self._rotated
-            if version is None:
-                continue
-            for node in version.nodes:
-                if node.replaces:
-                    moved = await readdress(
-                        self.store,
-                        self.sealing,
-                        self.clock,
-                        self.submit,
-                        version,
-                        node.replaces,
-                        node.node_id,
-                    )
-                    if moved:
-                        log.info(
-                            "%d messages to %s re-sealed and re-addressed to its new key %s",
-                            moved, node.replaces.hex(), node.node_id.hex(),
-                        )  # fmt: skip
-
-    async def _inbound_worker(self, name: str, queue: RankedQueue[Received]) -> None:
-        """Take what has arrived (up to ``_INBOUND_BATCH``, acks first) and work it as one batch."""
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < _INBOUND_BATCH and queue.qsize():
-                batch.append(queue.get_nowait())
-            try:
-                await self.inbound.handle_batch(name, batch)
-            except Exception:  # a bug in one batch must not stop a link
-                log.exception("inbound batch of %d frames on %s failed", len(batch), name)
 
     def _publish_health(self, change: HealthChanged) -> None:
         self.events.publish(
@@ -452,7 +338,7 @@ class Hub:
         public: bool = False,
     ) -> Incoming:
         """A message of this hub's, sealed if it may carry personal data, signed and routed; not stored."""
-        self._check_may_send(kind)
+        check_may_send(self.identity, kind)
         to_self = recipient == self.node_id
         hops = [] if to_self else self.router.delivery_hops(recipient)
         if not hops and not to_self:
@@ -465,7 +351,7 @@ class Hub:
         sealed = sealed_by_default(kind, public=public)
         context = Context(self.node_id, recipient, kind, int(self.clock.time()), secrets.randbits(32))
         if sealed:
-            payload = self._seal(payload, context)
+            payload = seal_payload(self.sealing, self.roster, payload, context)
         frame = self.identity.sign(
             kind,
             recipient,
@@ -497,7 +383,7 @@ class Hub:
         if not members:
             known = ", ".join(self.groups.names()) or "ingen"
             raise RoutingError(f"gruppen {group!r} har ingen medlemmer i rosteren; grupper: {known}")
-        self._check_may_send(kind)
+        check_may_send(self.identity, kind)
         unroutable = [m.hex() for m in members if not self.router.delivery_hops(m)]
         if unroutable:
             raise RoutingError(
@@ -528,55 +414,10 @@ class Hub:
         self.exercise.act(decoded, self.node_id.hex())
         return message_id
 
-    def _check_may_send(self, kind: Kind) -> None:
-        """Refuse now what every receiver would refuse for ever: a kind this node's role may not send."""
-        try:
-            role = NodeRole(self.identity.role)
-        except ValueError:
-            return  # an unknown role is refused at admission with its own reason
-        allowed = DEFAULT_KINDS[role]
-        if kind not in allowed:
-            may = ", ".join(sorted(k.name.lower() for k in allowed if k not in (Kind.ACK, Kind.HOP_ACK)))
-            raise RoutingError(
-                f"en {role.value}-node må ikke sende {kind.name.lower()}-beskeder (dens rolle i rosteren"
-                f" tillader {may}); de modtagende hubber ville afvise dem"
-            )
-
-    def _seal(self, payload: bytes, context: Context) -> bytes:
-        if context.recipient != BROADCAST:
-            entry = self.roster.get(context.recipient)
-            if entry is None:
-                raise SealError(
-                    f"{context.recipient.hex()} er ikke i rosteren og kunne ikke åbne en forseglet besked:"
-                    " tilføj dens kort med 'beredt roster add', eller send beskeden som offentlig"
-                )
-            return self.sealing.seal_direct(payload, entry.card.sealing_key, context)
-        # a broadcast is read by every hub in the roster that has people at it; relays only forward
-        readers = [
-            (e.node_id, e.card.sealing_key)
-            for e in self.roster
-            if e.node_id != self.node_id and e.role is not NodeRole.RELAY
-        ]
-        if not readers:
-            raise SealError(
-                "ingen i rosteren kunne åbne en forseglet rundsending: tilføj de andre hubbers kort med"
-                " 'beredt roster add', eller send beskeden som offentlig"
-            )
-        sealed = self.sealing.seal_wrapped(payload, readers, context)
-        if len(sealed) > MAX_PAYLOAD:
-            raise SealError(
-                f"forseglet til {len(readers)} læsere fylder beskeden {len(sealed)} bytes, mere end grænsen"
-                f" på {MAX_PAYLOAD} bytes: gør den kortere, eller send den til færre modtagere"
-            )
-        return sealed
-
     def open_payload(self, frame: Frame) -> bytes:
         """The payload of ``frame`` in clear, opened if it was sealed; ``SealError`` if this hub is not
         among those it was sealed to (nor its sender)."""
-        if not frame.sealed:
-            return frame.payload
-        keys = {entry.node_id: entry.card.sealing_key for entry in self.roster}
-        return self.sealing.open(frame.payload, Context.of(frame), keys)
+        return open_payload(self.sealing, self.roster, frame)
 
     async def _submit_alarm(self, kind: Kind, recipient: bytes, payload: bytes, priority: Priority) -> bytes:
         return await self.submit(kind, recipient, payload, priority=priority)
@@ -600,7 +441,7 @@ class Hub:
         self.roster_updates.rebind(fresh)
         self.roster = self.admission.roster = fresh
         if self.roster_updates.load():
-            self._announce_now.set()
+            self.roster_follow.announce_now.set()
         log.info("roster reloaded: %d nodes", len(fresh))
         return len(fresh)
 

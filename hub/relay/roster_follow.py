@@ -1,0 +1,131 @@
+"""What the engine does as its roster changes: it announces a signed version (at once when new, then
+every ``announce_interval``), moves a rotated peer's links and routes to its new key and sends again,
+sealed to that key, what it had sent to the old one, and says how much is held for a node just revoked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+
+from hub.core.clock import Clock
+from hub.core.errors import RoutingError
+from hub.core.frame import BROADCAST, Kind, Priority
+from hub.core.kinds.roster import RosterVersion
+from hub.core.seal import SealingKey
+from hub.relay.links import LinkSet
+from hub.relay.readdress import Submit, readdress
+from hub.relay.roster_updates import RosterUpdates
+from hub.relay.router import Router
+from hub.relay.store import Store
+
+log = logging.getLogger("beredt.hub")
+
+
+class RosterFollowUp:
+    def __init__(
+        self,
+        roster_updates: RosterUpdates,
+        links: LinkSet,
+        router: Router,
+        store: Store,
+        sealing: SealingKey,
+        clock: Clock,
+        submit: Submit,
+        *,
+        announce_interval: float,
+    ) -> None:
+        self._roster_updates = roster_updates
+        self._links = links
+        self._router = router
+        self._store = store
+        self._sealing = sealing
+        self._clock = clock
+        self._submit = submit
+        self._announce_interval = announce_interval
+        self.announce_now = asyncio.Event()
+        """Set to announce the signed version now rather than at the end of the interval."""
+        self._readdress_now = asyncio.Event()
+        self._rotated: RosterVersion | None = None
+
+    async def announce_forever(self) -> None:
+        """Broadcast the signed roster at once when a version is new here, and again every
+        ``announce_interval``, so a hub that was offline, or is new, catches up within one interval.
+
+        A new version goes out urgent (a revocation may use metered radio, not paid links) and lives as
+        long as any message, queued for hubs that are away; the repeats are routine (so they keep off
+        metered and paid links) and live two intervals, since the next one supersedes them."""
+        interval = self._announce_interval
+        announced = 0
+        while True:
+            self.announce_now.clear()
+            version, payloads = self._roster_updates.version, self._roster_updates.payloads
+            new = version != announced
+            try:
+                for payload in payloads:  # one frame per page
+                    await self._submit(
+                        Kind.ROSTER,
+                        BROADCAST,
+                        payload,
+                        priority=Priority.URGENT if new else Priority.ROUTINE,
+                        ttl_minutes=None if new else max(1, math.ceil(2 * interval / 60)),
+                    )
+                announced = version
+            except RoutingError as exc:
+                log.warning("roster version %d not announced: %s", version, exc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.announce_now.wait()
+
+    def report_revoked(self, node_id: bytes) -> None:
+        """What is queued to a node just revoked stays held (its hop acks are refused now) until it
+        expires; say how much, so staff can resend it another way."""
+        log.warning(
+            "node %s revoked by roster version %d: frames from it are refused; %d deliveries queued to it"
+            " are held until they expire",
+            node_id.hex(),
+            self._roster_updates.version,
+            self._router.open_to(node_id),
+        )
+
+    def follow_rotations(self, version: RosterVersion) -> None:
+        """A peer whose new key the root approved is the same peer: its links and routes move over."""
+        for node in version.nodes:
+            old, new = node.replaces, node.node_id
+            if not old or not self._links.rename(old, new):
+                continue
+            swap = {old: new}
+            routes = self._router.routes
+            for recipient, hops in list(routes.items()):
+                routes.pop(recipient)
+                routes[swap.get(recipient, recipient)] = tuple(swap.get(h, h) for h in hops)
+            self._router.default_route = tuple(swap.get(h, h) for h in self._router.default_route)
+            log.info("peer %s rotated its key: links and routes now go to %s", old.hex(), new.hex())
+        self._rotated = version
+        self._readdress_now.set()
+
+    async def readdress_forever(self) -> None:
+        """What this hub sent to a rotated node's old key goes again, sealed to its new key."""
+        while True:
+            await self._readdress_now.wait()
+            self._readdress_now.clear()
+            version = self._rotated
+            if version is None:
+                continue
+            for node in version.nodes:
+                if node.replaces:
+                    moved = await readdress(
+                        self._store,
+                        self._sealing,
+                        self._clock,
+                        self._submit,
+                        version,
+                        node.replaces,
+                        node.node_id,
+                    )
+                    if moved:
+                        log.info(
+                            "%d messages to %s re-sealed and re-addressed to its new key %s",
+                            moved, node.replaces.hex(), node.node_id.hex(),
+                        )  # fmt: skip
