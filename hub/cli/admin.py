@@ -88,7 +88,7 @@ async def _users(args: argparse.Namespace, db: Path, config: HubConfig) -> int:
                     keys = ("username", "role", "display_name", "institution")
                     print(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2))
                 else:
-                    print_table(("USER", "ROLE", "NAME", "INSTITUTION"), rows)
+                    print_table(("BRUGER", "ROLLE", "NAVN", "INSTITUTION"), rows)
     finally:
         await users.aclose()
     return 0

@@ -104,13 +104,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(new_config(args, path))
-        print(f"wrote {path}")
+        print(f"skrev {path}")
     config = config_module.load(path)
     existed = config.identity_path.exists()
     identity = load_identity(config, create=True)
-    print(f"{'identity exists' if existed else 'created identity'}: {config.identity_path}")
-    print(f"node id: {identity.node_id.hex()}")
-    print(f"card:    {identity.card.encode()}")
+    print(f"{'identiteten findes' if existed else 'oprettede identiteten'}: {config.identity_path}")
+    print(f"node-id: {identity.node_id.hex()}")
+    print(f"kort:    {identity.card.encode()}")
     print("Giv kortet til de hubber, der skal stole på denne ('beredt roster add KORT').")
     return EXIT_OK
 

@@ -296,7 +296,7 @@ def issue_version(config: HubConfig, change: Callable[[RosterVersion], RosterVer
     rows = [
         (n.node_id.hex(), n.card.role, n.card.name, n.institution, ",".join(n.groups)) for n in issued.nodes
     ]
-    print_table(("NODE", "ROLE", "NAME", "INSTITUTION", "GROUPS"), rows)
+    print_table(("NODE", "ROLLE", "NAVN", "INSTITUTION", "GRUPPER"), rows)
     for cert in issued.cross:
         scope = ", ".join(cert.roles) + (f" i grupperne {', '.join(cert.groups)}" if cert.groups else "")
         print(f"krydscertificeret: {cert.name} ({scope}) indtil {local_time(cert.valid_until)}")

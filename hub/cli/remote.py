@@ -20,12 +20,13 @@ from typing import Any
 from hub.api import local
 from hub.api.local import Unreachable as Unreachable  # re-exported: the commands catch it
 from hub.cli.words import danish
-from hub.console.messages import link_reason, local_zone
+from hub.console.messages import local_zone
 from hub.core.errors import BeredtError, UsageError
 from hub.core.frame import Kind
 from hub.core.kinds import SCHEMAS
 from hub.core.kinds.fields import Choice, HexId, Schema, Text
 from hub.relay.groups import group_address, group_key
+from hub.relay.link_reasons import link_reason
 from hub.service import config as config_module
 from hub.service.config import HubConfig
 

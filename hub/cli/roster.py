@@ -89,7 +89,7 @@ def cmd_roster_list(args: argparse.Namespace) -> int:
         keys = ("node", "role", "name", "groups", "kinds")
         print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2, ensure_ascii=False))
     else:
-        print_table(("NODE", "ROLE", "NAME", "GROUPS", "MAY SEND"), rows)
+        print_table(("NODE", "ROLLE", "NAVN", "GRUPPER", "MÅ SENDE"), rows)
     return EXIT_OK
 
 

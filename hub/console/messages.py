@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from hub.core.errors import ProtocolError, SealError
 from hub.core.frame import decode_frame
 from hub.core.kinds import decode_payload
-from hub.relay.link_reasons import Why
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
@@ -50,32 +49,6 @@ NEED_NAMES = {
 RESOURCE_NAMES = {**NEED_NAMES, "diesel": "diesel", "other": "andet"}
 PHASE_NAMES = {"Initial": "første", "Update": "opdatering", "Final": "afsluttende"}
 LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
-
-
-REASON_DANISH = {
-    Why.NOT_USED: "ikke brugt endnu",
-    Why.PROBE_ANSWERED: "svarede på prøve",
-    Why.PROBE_FAILED: "svarede ikke på prøve",
-    Why.PROBE_SILENT: "intet svar på prøve inden for {seconds} s",
-    Why.FRAME_SENT: "sendte en besked",
-    Why.SEND_FAILED: "afsendelse mislykkedes",
-    Why.HOP_ACK: "næste hop kvitterede",
-    Why.NO_HOP_ACK: "næste hop kvitterede ikke i tide",
-    Why.PROBATION: "på prøve efter fejl",
-    Why.LINK_UP: "forbindelsen meldt oppe",
-    Why.LINK_DOWN: "forbindelsen meldt nede",
-    Why.SIMULATED: "ØVELSE {exercise}: simuleret udfald",
-    Why.SIMULATED_LIFTED: "øvelsens simulerede udfald ophævet",
-}
-
-
-def link_reason(code: str, params: dict[str, str] | None = None) -> str:
-    """A link health reason in the staff's words, from its code; the transport's own text stays in the
-    hub's log."""
-    try:
-        return REASON_DANISH[Why(code)].format_map(params or {})
-    except (ValueError, KeyError):
-        return "detaljer i hubbens log"
 
 
 def kind_name(kind: str) -> str:

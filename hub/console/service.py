@@ -33,7 +33,6 @@ from hub.console.messages import (
     decode_message,
     kind_name,
     link_label,
-    link_reason,
     name_of,
     received_line,
     summary,
@@ -57,6 +56,7 @@ from hub.relay.events import (
     Overflow,
     RadioStatus,
 )
+from hub.relay.link_reasons import link_reason
 from hub.relay.roster import Role as NodeRole
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
-"""Why a link's health changed: a stable code (with its few parameters) that the console and the CLI word
-in the reader's language, and the transport's own English detail, which only the hub's log and the API's
-``reason`` text carry (a person never reads raw library text such as an aiohttp error).
-"""
+"""Why a link's health changed: a stable code (with its few parameters) that the console, the CLI and the
+after-action report word in the reader's language, and the transport's own English detail, which only
+the hub's log and the API's ``reason`` text carry (a person never reads raw library text such as an
+aiohttp error)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,31 @@ ENGLISH = {
     Why.SIMULATED: "exercise {exercise}: simulated outage",
     Why.SIMULATED_LIFTED: "simulated outage lifted",
 }
+
+DANISH = {
+    Why.NOT_USED: "ikke brugt endnu",
+    Why.PROBE_ANSWERED: "svarede på prøve",
+    Why.PROBE_FAILED: "svarede ikke på prøve",
+    Why.PROBE_SILENT: "intet svar på prøve inden for {seconds} s",
+    Why.FRAME_SENT: "sendte en besked",
+    Why.SEND_FAILED: "afsendelse mislykkedes",
+    Why.HOP_ACK: "næste hop kvitterede",
+    Why.NO_HOP_ACK: "næste hop kvitterede ikke i tide",
+    Why.PROBATION: "på prøve efter fejl",
+    Why.LINK_UP: "forbindelsen meldt oppe",
+    Why.LINK_DOWN: "forbindelsen meldt nede",
+    Why.SIMULATED: "ØVELSE {exercise}: simuleret udfald",
+    Why.SIMULATED_LIFTED: "øvelsens simulerede udfald ophævet",
+}
+
+
+def link_reason(code: str | None, params: dict[str, str] | None = None) -> str:
+    """A link health reason in the staff's words, from its code; the transport's own text stays in the
+    hub's log."""
+    try:
+        return DANISH[Why(code or "")].format_map(params or {})
+    except (ValueError, KeyError):
+        return "detaljer i hubbens log"
 
 
 @dataclass(frozen=True, slots=True)

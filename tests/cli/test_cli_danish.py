@@ -109,3 +109,43 @@ def test_common_error_paths_answer_in_danish(args: list[str], tmp_path: Path) ->
     assert said.strip(), argv
     leaked = _leaks(said, _vocabulary(build_parser()))
     assert leaked == [], f"{argv}: {leaked}\n{said}"
+
+
+PEOPLE_WORDS = {"wrote", "created", "identity", "exists", "role", "user", "groups", "send", "expected", "got",
+                "unknown", "mean", "valid", "line", "column", "table", "integer"}  # fmt: skip
+"""Words of labels, table headers and config errors that the help texts never needed."""
+
+
+def _said(*args: str, stdin: str | None = None) -> str:
+    """What the command says to people: its log lines (English, timestamped) and the card, id and path
+    tokens (made of random letters) left out."""
+    done = subprocess.run([*BEREDT, *args], capture_output=True, text=True, cwd=REPO, timeout=60, input=stdin)
+    lines = [
+        line for line in (done.stdout + done.stderr).splitlines() if not re.match(r"\d{4}-\d\d-\d\d ", line)
+    ]
+    return "\n".join(
+        " ".join(w for w in line.split(" ") if not re.search(r"[:/]\S|\d{3}", w)) for line in lines
+    )
+
+
+def test_labels_tables_and_config_errors_are_danish(tmp_path: Path) -> None:
+    config, other = tmp_path / "beredt.toml", tmp_path / "anden" / "beredt.toml"
+    made = _said("init", "-c", str(config), "--name", "Test")
+    assert "node-id:" in made and "kort:" in made, made
+    _said("init", "-c", str(other), "--name", "Anden")
+    card = _said("id", "--card-only", "-c", str(other)).strip()
+    _said("roster", "add", card, "-c", str(config))
+    _said("user", "add", "hansen", "--role", "coordinator", "--password-stdin", "-c", str(config),
+          stdin="korrekt-hest-batteri\n")  # fmt: skip
+    broken = tmp_path / "broken.toml"
+    said = [made, _said("roster", "list", "-c", str(config)), _said("user", "list", "-c", str(config))]
+    assert "ROLLE" in said[1] and "MÅ SENDE" in said[1] and "BRUGER" in said[2], said
+    for text in ("[node\nname = 1", '[node]\nname = "T"\nrol = "staff"\n', '[timing]\nretry_cap = "x"\n'):
+        broken.write_text(text)
+        said.append(_said("run", "-c", str(broken)))
+        assert "fejl i opsætningen" in said[-1], said[-1]  # the file is named: tests/service/test_config.py
+    vocabulary = _vocabulary(build_parser()) - PEOPLE_WORDS
+    for text in (t.split("kendte nøgler:")[0] for t in said):  # the known keys are the file's vocabulary
+        unquoted = re.sub(r"'[^'\n]*'|\"[^\"\n]*\"", " ", text).lower()  # examples and suggested keys
+        english = set(re.findall(r"[a-z]{3,}", unquoted)) & (ENGLISH | PEOPLE_WORDS) - DANISH_TOO
+        assert _leaks(text, vocabulary) == [] and english - vocabulary == set(), text

@@ -111,7 +111,7 @@ def test_peer_added_from_its_card_writes_roster_and_peer(two_configs: tuple[Path
 def test_institution_user_on_its_own_care_home_hub_needs_no_node_id(tmp_path: Path) -> None:
     home = tmp_path / "home.toml"
     made = beredt("init", "-c", str(home), "--name", "Plejehjemmet Solgaarden", "--role", "care-home")
-    node = next(line.split()[-1] for line in made.stdout.splitlines() if line.startswith("node id:"))
+    node = next(line.split()[-1] for line in made.stdout.splitlines() if line.startswith("node-id:"))
     added = beredt("user", "add", "nattevagt", "--role", "institution", "--password-stdin", "-c", str(home),
                    stdin="korrekt-hest-batteri\n")  # fmt: skip
     assert added.returncode == 0, added.stderr

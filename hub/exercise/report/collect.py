@@ -21,6 +21,7 @@ Where each figure comes from:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +49,7 @@ from hub.exercise.report.model import (
 from hub.exercise.report.receipts import read_receipts
 from hub.exercise.report.rollcalls import Opener, inject_rollcalls
 from hub.relay.exercise_usage import read_usage
+from hub.relay.link_reasons import link_reason
 from hub.relay.store_at_rest import FrameVault
 
 LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
@@ -316,9 +318,11 @@ def _with_receipt(message: SentMessage, receipt: tuple[str, float] | None) -> Se
 def _link_events(
     db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str]
 ) -> list[LinkEvent]:
-    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'link_changes'").fetchone()
-    if not has_table:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(link_changes)")}
+    if not columns:
         return []
+    # the reason in Danish from its code; a row from before the code was kept has none
+    coded = "reason_code, reason_params" if "reason_code" in columns else "NULL, NULL"
     return [
         LinkEvent(
             at,
@@ -326,10 +330,10 @@ def _link_events(
             None if peer is None else name(peer),
             new,
             f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}",
-            reason=reason,
+            reason=link_reason(code, json.loads(params) if params else None),
         )
-        for at, link, peer, old, new, reason in db.execute(
-            "SELECT time, link, peer, old, new, reason FROM link_changes WHERE time BETWEEN ? AND ?"
+        for at, link, peer, old, new, code, params in db.execute(
+            f"SELECT time, link, peer, old, new, {coded} FROM link_changes WHERE time BETWEEN ? AND ?"
             " ORDER BY time",
             (start, end),
         )

@@ -124,7 +124,7 @@ class LinkEvent:
     """The change in Danish (``oppe → nede``)."""
     simulated: bool = False
     reason: str = ""
-    """The transport's own words for why (technical, English), empty for a simulated outage."""
+    """Why, in Danish from the reason's code (``svarede ikke på prøve``), empty for a simulated outage."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from hub.cli.main import main
 from hub.core.at_rest import KEY_FOLDER, DataKeys, DocumentSealer, Retention
 from hub.core.frame import Status, decode_frame
 from hub.relay.exercise_usage import USAGE_FILE
+from hub.relay.link_reasons import link_reason
 from hub.relay.store_at_rest import FrameVault
 from tests.exercise.report.conftest import ROLLCALL_REQUEST, Played
 
@@ -117,18 +118,26 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
 
     assert played.report.ended is not None
     recorded = console.execute(
-        "SELECT time, link, peer, new FROM link_changes WHERE time BETWEEN ? AND ? ORDER BY time",
+        "SELECT time, link, peer, new, reason_code, reason_params FROM link_changes"
+        " WHERE time BETWEEN ? AND ? ORDER BY time",
         (played.report.started, played.report.ended + 1),  # the journal's last second counts whole
     ).fetchall()
-    assert [link for _, link, peer, new in recorded if peer is None and new == "down"] == ["memory", "backup"]
+    assert [link for _, link, peer, new, *_ in recorded if peer is None and new == "down"] == [
+        "memory",
+        "backup",
+    ]
     events = [e for e in rows(played.files.html.parent / "csv" / "forbindelser.csv") if e["simuleret"] == "0"]
     names = {None: "", played.care_id: played.care_name}
-    shown = [(e["forbindelse"], e["modpart"], e["tilstand"]) for e in events]
-    expected = [(link, names.get(peer, peer), new) for _, link, peer, new in recorded]
+    shown = [(e["forbindelse"], e["modpart"], e["tilstand"], e["aarsag"]) for e in events]
+    expected = [  # the reason worded in Danish from its code, not the transport's English text
+        (link, names.get(peer, peer), new, link_reason(code, json.loads(params)))
+        for _, link, peer, new, code, params in recorded
+    ]
     # rows are only added: a peer's change still being written as the report was collected (its probe
     # failing after the unplug) may be missing from the report, never out of order or different
     assert shown == expected[: len(shown)]
-    assert [link for link, peer, new in shown if peer == "" and new == "down"] == ["memory", "backup"]
+    assert [link for link, peer, new, _ in shown if peer == "" and new == "down"] == ["memory", "backup"]
+    assert all(code for *_, code, _ in recorded) and "detaljer i hubbens log" not in {e[3] for e in shown}
     (usage,) = [
         u for u in rows(played.files.html.parent / "csv" / "forbrug.csv") if u["forbindelse"] == "backup"
     ]
