@@ -106,9 +106,9 @@ class HubProcess:
         hub.write_config()
         out = hub.cli("init")
         hub.card = next(
-            line.partition(":")[2].strip() for line in out.splitlines() if line.startswith("card:")
+            line.partition(":")[2].strip() for line in out.splitlines() if line.startswith("kort:")
         )
-        hub.node_id = next(line.split()[-1] for line in out.splitlines() if line.startswith("node id:"))
+        hub.node_id = next(line.split()[-1] for line in out.splitlines() if line.startswith("node-id:"))
         return hub
 
     def write_config(self) -> None:
