@@ -50,9 +50,13 @@ class DanishParser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", DanishFormatter)
         add_help = kwargs.pop("add_help", True)
         kwargs["add_help"] = False  # argparse's own -h is English
+        parents = kwargs.pop("parents", [])  # added once the titles are Danish: one "tilvalg", not two
         super().__init__(*args, **kwargs)
         self._positionals.title = "argumenter"
         self._optionals.title = "tilvalg"
+        for parent in parents:
+            self._add_container_actions(parent)
+            self._defaults.update(parent._defaults)
         if add_help:
             self.add_argument("-h", "--help", action="help", help="vis denne hjælp og afslut")
 

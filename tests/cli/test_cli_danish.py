@@ -83,6 +83,9 @@ def test_every_help_is_danish() -> None:
     problems = [f"{prog}: {leaked}" for prog, each in _parsers(parser)
                 if (leaked := _leaks(each.format_help(), vocabulary))]  # fmt: skip
     assert problems == [], "\n".join(problems)
+    # -c comes from a shared parent: it sits in the same "tilvalg" section as the rest, not in a second one
+    twice = [prog for prog, each in _parsers(parser) if each.format_help().count("\ntilvalg:") > 1]
+    assert twice == [], twice
 
 
 @pytest.mark.parametrize(
