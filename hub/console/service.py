@@ -5,11 +5,12 @@ One ``Console`` per hub. ``run()`` owns three named loops in a TaskGroup: one re
 new messages into the log book (one commit per batch, written first, so whatever the board shows is
 already on record), the status board, roll-call answers and live events for the browsers; the third
 ticks the roll-call workflow (``hub.console.rollcall_flow``: send again, over the next link first;
-escalate; each decision written to the log book) and saves the board now and then. Everything the
-staff or an institution does through the console goes through ``Hub.submit`` like any API client, so
-it is signed, stored durably and routed like every other message. Browsers get live updates through
-``listen()``: small topic events (``message``, ``rollcall``, ``board``, ``link``, ``logbook``) on a
-bounded queue per browser that drops the oldest rather than slowing the hub.
+escalate; each decision written to the log book) and saves the board now and then. The first and the
+third live in ``hub.console.loops``. Everything the staff or an institution does through the console
+goes through ``Hub.submit`` like any API client, so it is signed, stored durably and routed like every
+other message. Browsers get live updates through ``listen()``: small topic events (``message``,
+``rollcall``, ``board``, ``link``, ``logbook``) on a bounded queue per browser that drops the oldest
+rather than slowing the hub.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from hub.console import link_history, rollcall_rows, state, views
+from hub.console import loops, rollcall_rows, state, views
 from hub.console.board import StatusBoard
 from hub.console.contact import ContactIntervals
 from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook, LogEntry
-from hub.console.logbook_upkeep import Witness, archive_old
+from hub.console.logbook_upkeep import Witness
 from hub.console.messages import (
-    LINK_STATES,
     decode_message,
     kind_name,
     link_label,
@@ -40,23 +40,12 @@ from hub.console.messages import (
 from hub.console.options import ConsoleOptions
 from hub.console.outbox import Outbox, Sent
 from hub.console.rollcall import RollCallBoard, Target
-from hub.console.rollcall_flow import RollCallFlow, guarded
+from hub.console.rollcall_flow import RollCallFlow
 from hub.console.users import Users
 from hub.core.at_rest import DocumentSealer
 from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import BROADCAST, Kind, Priority, Status
 from hub.core.kinds import encode_payload
-from hub.relay.events import (
-    DeliveryChanged,
-    EndToEndAcked,
-    ExerciseChanged,
-    LinkHealthChanged,
-    MessageReceived,
-    MessageSent,
-    Overflow,
-    RadioStatus,
-)
-from hub.relay.link_reasons import link_reason
 from hub.relay.roster import Role as NodeRole
 
 if TYPE_CHECKING:
@@ -100,16 +89,16 @@ class Console:
             retention=options.rollcall_retention, purge_every=options.archive_purge_interval,
         )  # fmt: skip
         self.sitrep_number = 0  # the newest sitrep number sent from this hub: numbering survives logins
-        self._outbox_dirty = False
+        self.outbox_dirty = False
         self._listeners: set[asyncio.Queue[ConsoleEvent | None]] = set()
-        self._inbox_changed = asyncio.Event()
+        self.inbox_changed = asyncio.Event()
         self._watermark = 0.0  # accepted_at of the newest message folded in
         self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
-        self._sent_here: set[str] = set()
+        self.sent_here: set[str] = set()
         """Ids the console sent itself (logged with their author); others came through the API or CLI."""
         self._board_saved_at = 0.0  # the inbox watermark when the board rows were last saved
         self._closed = False
-        self.witness = Witness(hub, logbook, options.witnesses, self._sent_here)
+        self.witness = Witness(hub, logbook, options.witnesses, self.sent_here)
 
     @classmethod
     async def open(cls, hub: Hub, options: ConsoleOptions | None = None) -> Console:
@@ -175,7 +164,7 @@ class Console:
 
     async def save_outbox(self) -> None:
         """What this hub sent and what became of it, and the newest sitrep number (survives restarts)."""
-        self._outbox_dirty = False
+        self.outbox_dirty = False
         await state.save(
             self.db, self.sealer, outbox=self.outbox.snapshot(), sitrep_number=self.sitrep_number
         )
@@ -204,11 +193,11 @@ class Console:
         await self.logbook.aclose()
 
     async def run(self) -> None:
-        self._inbox_changed.set()  # catch what arrived between open() and the first event
+        self.inbox_changed.set()  # catch what arrived between open() and the first event
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._pump_events(), name="console-events")
+            group.create_task(loops.follow_hub(self), name="console-events")
             group.create_task(self._drain_inbox(), name="console-inbox")
-            group.create_task(self._tick(), name="console-rollcalls")
+            group.create_task(loops.tick(self), name="console-rollcalls")
 
     # ---- live view ----------------------------------------------------------------------------------
 
@@ -322,7 +311,7 @@ class Console:
         if item["kind"] == "read_receipt" and isinstance(body, dict):
             read_at = body.get("read_at") or item["received"]
             if self.outbox.receipt(str(body.get("message")), str(body.get("by") or name), float(read_at)):
-                self._outbox_dirty = True
+                self.outbox_dirty = True
         if item["kind"] == "status" and isinstance(body, dict) and "facility" in body:
             self.board.status(node, name, body, item["priority"], item["received"])
             request = body.get("rollcall")
@@ -333,74 +322,11 @@ class Console:
                 return [(request, call.targets[node])]
         return []
 
-    async def _pump_events(self) -> None:
-        async for event in self.hub.subscribe():
-            try:
-                match event:
-                    case MessageReceived() | Overflow():
-                        # the inbox is read in batches, so relayed traffic and lost events cost nothing extra
-                        self._inbox_changed.set()
-                    case MessageSent(id=message_id, to=to, kind=kind, priority=priority, status=status):
-                        if message_id in self._sent_here:
-                            self._sent_here.discard(message_id)
-                        else:
-                            self.outbox.add(Sent(message_id, to, kind, priority.replace("_", "-"),
-                                                 self.hub.clock.time(), "api"))  # fmt: skip
-                            self._outbox_dirty = True
-                            self.emit("delivery", id=message_id)
-                            if kind == "status":
-                                await self.rollcall_flow.answered_elsewhere(message_id)
-                            target = "alle" if to == BROADCAST.hex() else self.name_of(to)
-                            text = f"{kind_name(kind)} til {target} ({priority}, {message_id[:12]})"
-                            text = EXERCISE_MARK + text if status == "exercise" else text
-                            await self.note(EntryType.SENT, text, author="api")
-                    case ExerciseChanged():
-                        self.emit("exercise")
-                        self.emit("board")
-                    case RadioStatus(link=link, source=source, peer=peer, status=status, value=value):
-                        await self._on_radio_status(link, source, peer, status, value)
-                    case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
-                        who = f" til {self.name_of(peer)}" if peer else ""
-                        change = f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}"
-                        why = link_reason(reason.code, reason.params)
-                        text = f"{self.link_kind(link)}{who}: {change} ({why})"
-                        await self.note(EntryType.LINK, text)
-                        await link_history.record(self.db, self.hub.clock.time(), event)
-                        self.emit("link", link=link, peer=peer, state=new)
-                        self.emit("board")
-                        self.emit("delivery")
-                    case EndToEndAcked(id=message_id):
-                        if self.outbox.delivered(message_id, self.hub.clock.time()):
-                            self._outbox_dirty = True
-                            self.emit("delivery", id=message_id)
-                            self.emit("board")
-                    case DeliveryChanged(id=message_id):
-                        if message_id in self.outbox:
-                            self.emit("delivery", id=message_id)
-                            self.emit("board")
-            except BeredtError:
-                log.exception("console could not handle %s", event)
-
-    async def _on_radio_status(
-        self, link: str, source: str, peer: str | None, status: str | None, value: int
-    ) -> None:
-        """A SINE status SDS: two bytes from the radio's status plan, vouched for by the network only."""
-        node = peer or f"{link}:{source}"
-        name = self.name_of(peer) if peer else f"{self.link_kind(link)} {source}"
-        now = self.hub.clock.time()
-        meaning = status or "uden for statusplanen"
-        await self.note(
-            EntryType.RECEIVED, f"{self.link_kind(link)}-status fra {name}: {meaning} (0x{value:04X})"
-        )
-        self.board.heard(node, name, now, link, self.link_kind(link))
-        self.board.radio(node, name, status, value, now)
-        self.emit("board")
-
     async def _drain_inbox(self) -> None:
         """Fold newly stored messages for this node into the views and the log book, one batch at a time."""
         while True:
-            await self._inbox_changed.wait()
-            self._inbox_changed.clear()
+            await self.inbox_changed.wait()
+            self.inbox_changed.clear()
             now = self.hub.clock.time()
             if now < self._watermark:
                 # the hub's clock was set back (it ran fast until GPS or a peer corrected it): start over
@@ -434,7 +360,7 @@ class Console:
                 log.exception("console could not read the inbox")
                 continue
             if fresh:
-                if self._outbox_dirty:
+                if self.outbox_dirty:
                     await self.save_outbox()
                 self._emit_changes(items, answered)
                 if any(item.get("status") == "exercise" for item in items):
@@ -490,7 +416,7 @@ class Console:
         message_id = await self.hub.submit(
             kind, to, payload, priority=priority, ttl_minutes=ttl, status=status, via=via
         )
-        self._sent_here.add(message_id.hex())  # before any await: the hub's MessageSent event comes later
+        self.sent_here.add(message_id.hex())  # before any await: the hub's MessageSent event comes later
         text = summary({"kind": kind.name.lower(), "body": body})
         self.outbox.add(Sent(message_id.hex(), to.hex(), kind.name.lower(),
                              priority.name.lower().replace("_", "-"), self.hub.clock.time(), author,
@@ -511,39 +437,6 @@ class Console:
         self, question: str, minutes: int, institutions: list[str], *, author: str
     ) -> str:
         return await self.rollcall_flow.start(question, minutes, institutions, author=author)
-
-    async def _tick(self) -> None:
-        """Roll-calls due now, and the saves that wait for a quiet moment."""
-        loop = asyncio.get_running_loop()
-        next_board_save = loop.time() + self.options.board_save_interval
-        next_sync = loop.time() + self.options.logbook_sync_interval
-        next_rotation = loop.time()
-        next_witness = loop.time() + self.options.witness_interval  # a fresh start has nothing to witness yet
-        while True:
-            await asyncio.sleep(self.options.tick_interval)
-            if loop.time() >= next_board_save:
-                next_board_save = loop.time() + self.options.board_save_interval
-                await guarded(self.save_board(), "save the status board")
-            if loop.time() >= next_sync:
-                next_sync = loop.time() + self.options.logbook_sync_interval
-                await guarded(self.logbook.sync(), "sync the log book")
-            if loop.time() >= next_witness:
-                next_witness = loop.time() + self.options.witness_interval
-                await self.witness.send_head()
-            if loop.time() >= next_rotation:
-                next_rotation = loop.time() + self.options.archive_purge_interval
-                await guarded(
-                    archive_old(
-                        self.logbook,
-                        self.options.logbook_live_entries,
-                        self.options.logbook_live_age,
-                        self.hub.clock.time(),
-                    ),
-                    "archive old log-book entries",
-                )
-            await self.rollcall_flow.tick()
-            if self._outbox_dirty:
-                await guarded(self.save_outbox(), "save the sent messages")
 
     async def rollcall_view(self, limit: int) -> list[dict[str, Any]]:
         return await self.rollcall_flow.view(limit)

@@ -1,0 +1,163 @@
+"""Two of the console's three loops (``Console.run``): following the hub's events, and the tick that runs
+roll-calls due now and the saves, log-book syncs, witness messages and archiving that wait for a quiet
+moment. The third, reading the inbox, stays with the console's views in ``hub.console.service``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiosqlite
+
+from hub.console import link_history
+from hub.console.board import StatusBoard
+from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook
+from hub.console.logbook_upkeep import Witness, archive_old
+from hub.console.messages import LINK_STATES, kind_name
+from hub.console.options import ConsoleOptions
+from hub.console.outbox import Outbox, Sent
+from hub.console.rollcall_flow import RollCallFlow, guarded
+from hub.core.errors import BeredtError
+from hub.core.frame import BROADCAST
+from hub.relay.events import (
+    DeliveryChanged,
+    EndToEndAcked,
+    ExerciseChanged,
+    LinkHealthChanged,
+    MessageReceived,
+    MessageSent,
+    Overflow,
+    RadioStatus,
+)
+from hub.relay.link_reasons import link_reason
+
+if TYPE_CHECKING:
+    from hub.relay.hub import Hub
+
+log = logging.getLogger("beredt.console")
+
+
+class ConsoleSide(Protocol):
+    """What the loops use of their console (``hub.console.service.Console``)."""
+
+    hub: Hub
+    db: aiosqlite.Connection
+    options: ConsoleOptions
+    logbook: LogBook
+    board: StatusBoard
+    outbox: Outbox
+    outbox_dirty: bool
+    sent_here: set[str]
+    inbox_changed: asyncio.Event
+    rollcall_flow: RollCallFlow
+    witness: Witness
+
+    def name_of(self, node: str) -> str: ...
+    def link_kind(self, link: str | None) -> str | None: ...
+    def emit(self, topic: str, **data: Any) -> None: ...
+    async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None: ...
+    async def save_board(self) -> None: ...
+    async def save_outbox(self) -> None: ...
+
+
+async def follow_hub(console: ConsoleSide) -> None:
+    """The hub's events: news in the inbox, messages sent through the API or CLI, exercise and link
+    changes, radio status messages and end-to-end acks, each noted and passed on to the browsers."""
+    async for event in console.hub.subscribe():
+        try:
+            match event:
+                case MessageReceived() | Overflow():
+                    # the inbox is read in batches, so relayed traffic and lost events cost nothing extra
+                    console.inbox_changed.set()
+                case MessageSent(id=message_id, to=to, kind=kind, priority=priority, status=status):
+                    if message_id in console.sent_here:
+                        console.sent_here.discard(message_id)
+                    else:
+                        console.outbox.add(Sent(message_id, to, kind, priority.replace("_", "-"),
+                                             console.hub.clock.time(), "api"))  # fmt: skip
+                        console.outbox_dirty = True
+                        console.emit("delivery", id=message_id)
+                        if kind == "status":
+                            await console.rollcall_flow.answered_elsewhere(message_id)
+                        target = "alle" if to == BROADCAST.hex() else console.name_of(to)
+                        text = f"{kind_name(kind)} til {target} ({priority}, {message_id[:12]})"
+                        text = EXERCISE_MARK + text if status == "exercise" else text
+                        await console.note(EntryType.SENT, text, author="api")
+                case ExerciseChanged():
+                    console.emit("exercise")
+                    console.emit("board")
+                case RadioStatus(link=link, source=source, peer=peer, status=status, value=value):
+                    await _radio_status(console, link, source, peer, status, value)
+                case LinkHealthChanged(link=link, peer=peer, old=old, new=new, reason=reason):
+                    who = f" til {console.name_of(peer)}" if peer else ""
+                    change = f"{LINK_STATES.get(old, old)} → {LINK_STATES.get(new, new)}"
+                    why = link_reason(reason.code, reason.params)
+                    text = f"{console.link_kind(link)}{who}: {change} ({why})"
+                    await console.note(EntryType.LINK, text)
+                    await link_history.record(console.db, console.hub.clock.time(), event)
+                    console.emit("link", link=link, peer=peer, state=new)
+                    console.emit("board")
+                    console.emit("delivery")
+                case EndToEndAcked(id=message_id):
+                    if console.outbox.delivered(message_id, console.hub.clock.time()):
+                        console.outbox_dirty = True
+                        console.emit("delivery", id=message_id)
+                        console.emit("board")
+                case DeliveryChanged(id=message_id):
+                    if message_id in console.outbox:
+                        console.emit("delivery", id=message_id)
+                        console.emit("board")
+        except BeredtError:
+            log.exception("console could not handle %s", event)
+
+
+async def _radio_status(
+    console: ConsoleSide, link: str, source: str, peer: str | None, status: str | None, value: int
+) -> None:
+    """A SINE status SDS: two bytes from the radio's status plan, vouched for by the network only."""
+    node = peer or f"{link}:{source}"
+    name = console.name_of(peer) if peer else f"{console.link_kind(link)} {source}"
+    now = console.hub.clock.time()
+    meaning = status or "uden for statusplanen"
+    await console.note(
+        EntryType.RECEIVED, f"{console.link_kind(link)}-status fra {name}: {meaning} (0x{value:04X})"
+    )
+    console.board.heard(node, name, now, link, console.link_kind(link))
+    console.board.radio(node, name, status, value, now)
+    console.emit("board")
+
+
+async def tick(console: ConsoleSide) -> None:
+    """Roll-calls due now, and the saves that wait for a quiet moment."""
+    loop = asyncio.get_running_loop()
+    next_board_save = loop.time() + console.options.board_save_interval
+    next_sync = loop.time() + console.options.logbook_sync_interval
+    next_rotation = loop.time()
+    next_witness = loop.time() + console.options.witness_interval  # a fresh start has nothing to witness yet
+    while True:
+        await asyncio.sleep(console.options.tick_interval)
+        if loop.time() >= next_board_save:
+            next_board_save = loop.time() + console.options.board_save_interval
+            await guarded(console.save_board(), "save the status board")
+        if loop.time() >= next_sync:
+            next_sync = loop.time() + console.options.logbook_sync_interval
+            await guarded(console.logbook.sync(), "sync the log book")
+        if loop.time() >= next_witness:
+            next_witness = loop.time() + console.options.witness_interval
+            await console.witness.send_head()
+        if loop.time() >= next_rotation:
+            next_rotation = loop.time() + console.options.archive_purge_interval
+            await guarded(
+                archive_old(
+                    console.logbook,
+                    console.options.logbook_live_entries,
+                    console.options.logbook_live_age,
+                    console.hub.clock.time(),
+                ),
+                "archive old log-book entries",
+            )
+        await console.rollcall_flow.tick()
+        if console.outbox_dirty:
+            await guarded(console.save_outbox(), "save the sent messages")
