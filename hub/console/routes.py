@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import math
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -25,21 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hub.console import enrolment, exercise_report, exercises, rollcall_rows, state, subject_page
+from hub.console import enrolment, exercise_report, exercises, rollcall_rows, sending, state, subject_page
 from hub.console.exchange import export_cap, import_and_send
 from hub.console.exercises import EXERCISE_KEY
 from hub.console.logbook import EXERCISE_MARK, EntryType
 from hub.console.logbook_export import export_csv, export_html
 from hub.console.messages import local_zone
 from hub.console.options import ConsoleOptions
+from hub.console.request_body import int_param, json_body
 from hub.console.service import Console, ConsoleEvent
 from hub.console.users import Role, Session
 from hub.core.bounded_http import source_of
 from hub.core.errors import AuthError, BeredtError, RoutingError, StoreError, UsageError
-from hub.core.frame import BROADCAST, Kind, Priority, Status
-from hub.core.kinds import encode_payload
 from hub.core.tasks import cancel_and_wait
-from hub.relay.groups import group_address
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
@@ -55,11 +52,6 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
     " form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-PRESETS: dict[str, tuple[dict[str, Any], Priority]] = {
-    "ok": ({"facility": "Normal"}, Priority.NORMAL),
-    "help": ({"facility": "Compromised"}, Priority.URGENT),
-    "emergency": ({"facility": "Compromised"}, Priority.LIFE_SAFETY),
-}
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Guarded = Callable[[web.Request, Console, Session], Awaitable[web.StreamResponse]]
 STAFF = (Role.COORDINATOR,)
@@ -119,13 +111,13 @@ def setup_console(app: web.Application, hub: Hub, options: ConsoleOptions | None
         ("GET", "me", _me, ANYONE),
         ("GET", "events", _events, ANYONE),
         ("GET", "board", _board, ANYONE),
-        ("GET", "messages", _messages, ANYONE),
-        ("POST", "messages", _compose, STAFF),
-        ("GET", "sent", _sent, ANYONE),
+        ("GET", "messages", sending.messages, ANYONE),
+        ("POST", "messages", sending.compose, STAFF),
+        ("GET", "sent", sending.sent, ANYONE),
         ("GET", "rollcalls", _rollcalls, ANYONE),
         ("POST", "rollcalls", _start_rollcall, STAFF),
-        ("POST", "status", _send_status, (Role.INSTITUTION, Role.COORDINATOR)),
-        ("POST", "read/{id}", _read, (Role.INSTITUTION, Role.COORDINATOR)),
+        ("POST", "status", sending.send_status, (Role.INSTITUTION, Role.COORDINATOR)),
+        ("POST", "read/{id}", sending.read, (Role.INSTITUTION, Role.COORDINATOR)),
         ("GET", "links", _links, ANYONE),
         ("POST", "contact-interval", _set_contact_interval, STAFF),
         ("GET", "logbook", _logbook, LOGBOOK_READERS),
@@ -200,16 +192,6 @@ def _guard(handler: _Guarded, roles: tuple[Role, ...]) -> _Handler:
     return guarded
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # nested too deep: not a 500
-        raise ValueError("body: ikke gyldig JSON") from None
-    if not isinstance(body, dict):
-        raise ValueError("body: forventede et JSON-objekt")
-    return body
-
-
 async def _redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/")
 
@@ -222,7 +204,7 @@ async def _login(request: web.Request) -> web.Response:
     console = request.app[CONSOLE_KEY]
     source = source_of(request.transport) if request.transport is not None else "local"
     try:
-        body = await _json_body(request)
+        body = await json_body(request)
         session = await console.users.login(
             str(body.get("username", "")), str(body.get("password", "")), source=source
         )
@@ -326,7 +308,7 @@ async def _board(request: web.Request, console: Console, session: Session) -> we
 async def _set_contact_interval(request: web.Request, console: Console, session: Session) -> web.Response:
     """How often one institution must be heard from before the board says TAVS (null: its roster's or
     the default); saved in console.db and written to the log book."""
-    body = await _json_body(request)
+    body = await json_body(request)
     node = str(body.get("node", ""))
     if node not in console.institutions():
         raise ValueError(f"node: {node!r} er ikke en institution i rosteren")
@@ -340,140 +322,16 @@ async def _set_contact_interval(request: web.Request, console: Console, session:
     return web.json_response({"node": node, "expected_interval": seconds, "interval_source": source})
 
 
-async def _messages(request: web.Request, console: Console, session: Session) -> web.Response:
-    items = [console.message_view(m) for m in console.messages]
-    return web.json_response({"messages": items, "open_rollcall": console.open_rollcall()})
-
-
-def _priority(value: object) -> Priority:
-    try:
-        return Priority[str(value).upper().replace("-", "_")]
-    except KeyError:
-        raise ValueError(f"priority: ukendt værdi {value!r}") from None
-
-
-def _status(value: object) -> Status:
-    try:
-        return Status[str(value).upper()]
-    except KeyError:
-        raise ValueError(f"status: ukendt værdi {value!r}; forventede actual, exercise eller test") from None
-
-
-def _status_or_default(console: Console, value: object) -> Status:
-    """The status the person chose, or (none chosen) Exercise while this hub takes part in an exercise:
-    a real message during an exercise is only ever an explicit choice."""
-    return console.hub.exercise.default_status() if value in (None, "") else _status(value)
-
-
-def _recipient(value: object) -> bytes:
-    if value in ("*", "all"):
-        return BROADCAST
-    try:
-        raw = bytes.fromhex(str(value))
-    except ValueError:
-        raw = b""
-    if len(raw) != 8:
-        raise ValueError(f"to: forventede et node-id på 16 hex-cifre eller '*', fik {value!r}")
-    return raw
-
-
-def _recipients(console: Console, value: object) -> list[bytes]:
-    """One node, or every institution ('*', 'all' or 'care-homes'): one message each, so every
-    recipient gets its own end-to-end ack and read receipt."""
-    if value in ("*", "all", "care-homes"):
-        nodes = [bytes.fromhex(n) for n in console.institutions()]
-        if not nodes:
-            raise ValueError("to: ingen institutioner i rosteren at sende til")
-        return nodes
-    node = _recipient(value)
-    if console.hub.roster.get(node) is None:
-        raise RoutingError(f"to: {value} er ikke i rosteren; tilføj først dens kort")
-    return [node]
-
-
-async def _compose(request: web.Request, console: Console, session: Session) -> web.Response:
-    body = await _json_body(request)
-    kind_name = str(body.get("kind", "text")).replace("-", "_")
-    if kind_name not in ("text", "sitrep", "alert", "resource_request", "commitment"):
-        raise ValueError(f"kind: {kind_name!r} kan ikke skrives her")
-    kind = Kind[kind_name.upper()]
-    content = body.get("body")
-    encode_payload(kind, content)  # refuse a malformed body before anything is signed or stored
-    group = group_address(str(body.get("to", "")))
-    recipients = [] if group is not None else _recipients(console, body.get("to"))
-    priority = _priority(body.get("priority", "normal"))
-    status = _status_or_default(console, body.get("status"))
-    if (
-        kind is Kind.SITREP
-        and isinstance(content, dict)
-        and content.get("number", 0) <= console.sitrep_number
-    ):
-        raise ValueError(
-            f"number: situationsrapport {content.get('number')} er allerede sendt; den næste er"
-            f" {console.sitrep_number + 1}"
-        )
-    if group is not None:
-        return await _compose_to_group(console, session, group, kind, content, priority, status)
-    batch = secrets.token_hex(4)
-    ids = [
-        await console.send(kind, node, content, author=session.user.username, priority=priority,
-                           status=status, batch=batch)
-        for node in recipients
-    ]  # fmt: skip
-    return web.json_response({"ids": ids, "batch": batch}, status=202)
-
-
-async def _compose_to_group(
-    console: Console,
-    session: Session,
-    group: str,
-    kind: Kind,
-    content: object,
-    priority: Priority,
-    status: Status,
-) -> web.Response:
-    """One message per member the group has now, recorded as one group message (see hub.relay.groups)."""
-    hub = console.hub
-    members = hub.groups.members(group)
-    if not members:
-        raise RoutingError(f"to: gruppen {group!r} har ingen medlemmer i rosteren")
-    name = hub.groups.canonical(group) or group
-    send_id = secrets.token_hex(8)
-
-    async def one(node: bytes) -> bytes:
-        sent = await console.send(
-            kind,
-            node,
-            content,
-            author=session.user.username,
-            priority=priority,
-            status=status,
-            batch=send_id,
-            group=name,
-        )
-        return bytes.fromhex(sent)
-
-    sent = await hub.group_sends.send(
-        name, members, one, kind=kind.name.lower(), now=hub.clock.time(), send_id=send_id
-    )
-    return web.json_response({"ids": [m for _, m in sent.members], "batch": send_id, "group": name},
-                             status=202)  # fmt: skip
-
-
-async def _sent(request: web.Request, console: Console, session: Session) -> web.Response:
-    return web.json_response({"sent": await console.sent_view(), "now": console.hub.clock.time()})
-
-
 async def _rollcalls(request: web.Request, console: Console, session: Session) -> web.Response:
     """The newest roll-calls, open ones first, then closed ones from the archive; ``?limit=`` up to 50."""
-    limit = _int_param(request, "limit", 10) or 10
+    limit = int_param(request, "limit", 10) or 10
     if not 1 <= limit <= rollcall_rows.MAX_PAGE:
         raise ValueError(f"limit: forventede 1 til {rollcall_rows.MAX_PAGE} statusrunder")
     return web.json_response({"rollcalls": await console.rollcall_view(limit)})
 
 
 async def _start_rollcall(request: web.Request, console: Console, session: Session) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     question = body.get("question") or "Meld status"
     minutes = body.get("minutes", 30)
     institutions = body.get("institutions") or []
@@ -487,27 +345,6 @@ async def _start_rollcall(request: web.Request, console: Console, session: Sessi
     return web.json_response({"request": request_id}, status=202)
 
 
-async def _send_status(request: web.Request, console: Console, session: Session) -> web.Response:
-    body = await _json_body(request)
-    preset = body.pop("preset", "ok")
-    if preset not in PRESETS:
-        raise ValueError(f"preset: forventede en af {', '.join(PRESETS)}")
-    chosen = body.pop("status", None)
-    cap_status = None if chosen in (None, "") else _status(chosen)  # None: the hub's default
-    base, priority = PRESETS[preset]
-    status = {**base, **{k: v for k, v in body.items() if v not in (None, "", [])}}
-    message_id = await console.quick_status(
-        status, priority, author=session.user.username, preset=preset, cap_status=cap_status
-    )
-    return web.json_response({"id": message_id}, status=202)
-
-
-async def _read(request: web.Request, console: Console, session: Session) -> web.Response:
-    receipt = await console.confirm_read(request.match_info["id"], author=session.user.username,
-                                         by=session.user.display_name)  # fmt: skip
-    return web.json_response({"id": receipt}, status=202)
-
-
 async def _links(request: web.Request, console: Console, session: Session) -> web.Response:
     return web.json_response(
         {"links": await console.hub.links_summary(), "peers": console.hub.peers_summary()}
@@ -517,8 +354,8 @@ async def _links(request: web.Request, console: Console, session: Session) -> we
 async def _logbook(request: web.Request, console: Console, session: Session) -> web.Response:
     """A window of the log book, newest first: ``?before=SEQ`` pages back, ``?limit=`` up to 200."""
     book = console.logbook
-    before = _int_param(request, "before", None)
-    entries = await book.page(before=before, limit=_int_param(request, "limit", 100) or 100)
+    before = int_param(request, "before", None)
+    entries = await book.page(before=before, limit=int_param(request, "limit", 100) or 100)
     return web.json_response({
         "entries": await book.views(entries, notes=session.user.role in STAFF),
         "more": bool(entries) and entries[-1].seq > 1,
@@ -526,18 +363,8 @@ async def _logbook(request: web.Request, console: Console, session: Session) -> 
     })  # fmt: skip
 
 
-def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name}: forventede et helt tal, fik {raw!r}") from None
-
-
 async def _log_entry(request: web.Request, console: Console, session: Session) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     try:
         type_ = EntryType(str(body.get("type")))
     except ValueError:
@@ -580,7 +407,7 @@ async def _exercise_action(request: web.Request, console: Console, session: Sess
         return _error(503, exercises.unavailable())
     runner = request.app[EXERCISE_KEY]
     action = request.match_info.get("action", "note")
-    body = await _json_body(request) if request.body_exists else {}
+    body = await json_body(request) if request.body_exists else {}
     try:
         exercise = await exercises.act(runner, action, body, session.user.username)
     except BeredtError as exc:
@@ -598,7 +425,7 @@ async def _enrolment(request: web.Request, console: Console, session: Session) -
 
 async def _enrolment_action(request: web.Request, console: Console, session: Session) -> web.Response:
     try:
-        text = await enrolment.act(console.hub, request.match_info["action"], await _json_body(request))
+        text = await enrolment.act(console.hub, request.match_info["action"], await json_body(request))
     except UsageError as exc:
         return _error(400, str(exc))
     await console.note(EntryType.ACTION, text, author=session.user.username)
