@@ -26,12 +26,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tomli_w
 
-from drill.proxy import SwitchableProxy
-from drill.sims import Broker
-from drill.topology import free_port
 from hub.console.service import CONSOLE_DB
 from hub.console.users import Role as UserRole
 from hub.console.users import Users
@@ -40,6 +38,9 @@ from hub.core.errors import UsageError
 from hub.relay.roster import Roster
 from hub.service import config as config_module
 from hub.service.assembly import load_identity
+
+if TYPE_CHECKING:
+    from drill.proxy import SwitchableProxy
 
 DESCRIPTION = """\
 Fem rigtige 'beredt run'-processer på denne maskine: kommunens stabshub, et relæ og tre plejehjem, der når
@@ -108,6 +109,8 @@ class DemoHub:
 
 def _municipality(folder: Path, port: int) -> tuple[DemoHub, DemoHub, list[DemoHub]]:
     """The five hubs; consoles on ``port``, ``port + 1``... and links 100 above (free ports if 0)."""
+    from drill.topology import free_port  # the drill's harness loads only when a demo runs
+
     staff = DemoHub("kommune", "Kommunens krisestab", "staff", folder, user="hansen")
     relay = DemoHub("relay", "Relay Nord", "relay", folder)
     homes = [DemoHub(f"plejehjem{i}", name, "care-home", folder, user=f"plejehjem{i}")
@@ -199,6 +202,11 @@ def _launch(hubs: list[DemoHub]) -> None:
 
 
 async def _demo(folder: Path, port: int) -> int:
+    # The drill's harness (simulators, brokers, proxies) loads only when a demo runs: every other
+    # command starts without it.
+    from drill.proxy import SwitchableProxy
+    from drill.sims import Broker
+
     loop = asyncio.get_running_loop()
     broker = Broker(folder / "mosquitto") if mosquitto() else None
     if broker is not None:
