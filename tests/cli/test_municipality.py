@@ -111,7 +111,7 @@ def test_clear_refusals_for_a_missing_or_exposed_key_and_a_bad_trust_table(
     assert "trust.root: a root key is 43 characters" in capsys.readouterr().err
     orphan = _config(tmp_path, "orphan", "staff", {"root_key": str(key)})
     assert main(["id", "-c", str(orphan)]) == 2
-    assert "root_key needs root" in capsys.readouterr().err
+    assert "root_key kræver root" in capsys.readouterr().err
 
 
 def test_enrol_writes_the_entry_points_into_the_config_and_refuses_bad_or_conflicting_ones(
@@ -142,4 +142,4 @@ def test_enrol_writes_the_entry_points_into_the_config_and_refuses_bad_or_confli
     assert config_module.load(bad).trust.root is None, "nothing is written when one argument is bad"
     broken = _config(tmp_path, "broken", "care-home", {"root": root, "entry": "http://x:1"})
     assert main(["id", "-c", str(broken)]) == 2
-    assert "trust.entry: expected a list" in capsys.readouterr().err
+    assert "trust.entry: forventede en liste" in capsys.readouterr().err

@@ -84,6 +84,6 @@ def test_a_name_with_quotes_a_newline_and_danish_letters_round_trips(tmp_path: P
 def test_a_name_with_a_colon_is_refused_with_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "beredt.toml"
     path.write_text('[node]\nname = "Plejecenter: Solbakken"\n')
-    with pytest.raises(ConfigError, match="separates the parts of a node card") as caught:
+    with pytest.raises(ConfigError, match="adskiller delene af et nodekort") as caught:
         config_module.load(path)
     assert (caught.value.file, caught.value.key) == (str(path), "node.name")
