@@ -10,6 +10,13 @@ from hub.core.seal import Context, SealingKey
 from hub.relay.roster import DEFAULT_KINDS, Roster
 from hub.relay.roster import Role as NodeRole
 
+ROLE_IN_DANISH = {
+    NodeRole.STAFF: "en stabshub",
+    NodeRole.CARE_HOME: "en institutions hub",
+    NodeRole.RELAY: "et relæ",
+    NodeRole.REGION: "en regionshub",
+}
+
 
 def check_may_send(identity: Identity, kind: Kind) -> None:
     """Refuse now what every receiver would refuse for ever: a kind this node's role may not send."""
@@ -21,8 +28,8 @@ def check_may_send(identity: Identity, kind: Kind) -> None:
     if kind not in allowed:
         may = ", ".join(sorted(k.name.lower() for k in allowed if k not in (Kind.ACK, Kind.HOP_ACK)))
         raise RoutingError(
-            f"en {role.value}-node må ikke sende {kind.name.lower()}-beskeder (dens rolle i rosteren"
-            f" tillader {may}); de modtagende hubber ville afvise dem"
+            f"{ROLE_IN_DANISH[role]} må ikke sende {kind.name.lower()}-beskeder (rollen {role.value} i"
+            f" rosteren tillader {may}); de modtagende hubber ville afvise dem"
         )
 
 

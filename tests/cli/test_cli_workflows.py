@@ -77,7 +77,7 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
                               str(home.config_path), "phase=Initial", "summary=Strømsvigt"],
                              capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
     assert refused.returncode == 1 and refused.stdout == "", refused.stdout
-    assert "en care-home-node må ikke sende sitrep-beskeder" in refused.stderr, refused.stderr
+    assert "en institutions hub må ikke sende sitrep-beskeder" in refused.stderr, refused.stderr
 
 
 def test_a_second_hub_on_the_same_data_folder_is_refused(

@@ -70,7 +70,7 @@ async def test_a_kind_the_role_may_not_send_is_refused_before_it_is_stored(pair:
     care = pair.care.hub
     before = care.store.live_messages
     payload = encode_payload(Kind.SITREP, {"number": 1, "phase": "Initial", "summary": "x"})
-    with pytest.raises(RoutingError, match="en care-home-node må ikke sende sitrep-beskeder"):
+    with pytest.raises(RoutingError, match="en institutions hub må ikke sende sitrep-beskeder"):
         await care.submit(Kind.SITREP, pair.staff.hub.node_id, payload)
     assert care.store.live_messages == before
 
