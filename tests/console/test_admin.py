@@ -36,7 +36,7 @@ def test_add_list_passwd_remove_users(config: Path) -> None:
     assert added.returncode == 0, added.stderr
     assert added.stdout == "tilføjede hansen (coordinator)\n"
     listed = admin(config, "user", "list")
-    assert listed.stdout.splitlines() == ["USER    ROLE         NAME              INSTITUTION",
+    assert listed.stdout.splitlines() == ["BRUGER  ROLLE        NAVN              INSTITUTION",
                                           "hansen  coordinator  Vagtleder Hansen"]  # fmt: skip
     as_json = json.loads(admin(config, "user", "list", "--json").stdout)
     assert as_json == [{"username": "hansen", "role": "coordinator", "display_name": "Vagtleder Hansen",

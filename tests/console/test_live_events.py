@@ -13,12 +13,15 @@ from tests.console.conftest import Pair
 from tests.console.test_routes import Client, clients  # noqa: F401 (a fixture)
 
 
-async def read_events(stream: aiohttp.ClientResponse, until: str) -> dict[str, Any]:
-    """Events (topic -> data of its latest) until ``until`` has come."""
+async def read_events(
+    stream: aiohttp.ClientResponse, until: str, *, carrying: str | None = None
+) -> dict[str, Any]:
+    """Events (topic -> data of its latest) until ``until`` has come (with the key ``carrying`` in its
+    data, if given: a link's health change also tells the board to refresh, with no rows)."""
     seen: dict[str, Any] = {}
     topic = ""
-    async with asyncio.timeout(20):
-        while until not in seen:
+    async with asyncio.timeout(60):
+        while until not in seen or (carrying is not None and carrying not in seen[until]):
             line = (await stream.content.readline()).decode()
             if line.startswith("event: "):
                 topic = line[7:].strip()
@@ -49,7 +52,7 @@ async def test_a_received_status_event_carries_its_board_row_and_message(
     await care.login("lindely")
     async with staff.session.get(f"{pair.staff.url}/console/api/events") as stream:
         await care.ok("POST", "status", {"preset": "help"})
-        events = await read_events(stream, "board")
+        events = await read_events(stream, "board", carrying="rows")
     node = pair.care.hub.node_id.hex()
     (row,) = events["board"]["rows"]
     assert row["node"] == node and row["concern"] == "help" and row["contact"]["last_heard"] is not None
