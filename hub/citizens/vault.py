@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from hub.core.errors import ConfigError, SealError
+from hub.core.files import secret_key
 
 KEY_FILE = "citizens.key"
 KEY_SIZE = 32
@@ -43,28 +42,13 @@ class Vault:
     @classmethod
     def load(cls, path: Path, *, create: bool = False) -> Vault:
         """The vault for the key in ``path`` (0600); with ``create`` a missing key file is made."""
-        if create and not path.exists():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(KEY_SIZE))
-                handle.flush()
-                os.fsync(handle.fileno())
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise ConfigError(
+
+        def not_found() -> ConfigError:
+            return ConfigError(
                 "register key not found; it is made by the first 'beredt citizens import'", file=str(path)
-            ) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"register key is readable by others (mode {stat.S_IMODE(mode):o}); run 'chmod 600 {path}'",
-                file=str(path),
             )
-        key = path.read_bytes()
-        if len(key) != KEY_SIZE:
-            raise ConfigError(f"register key is {len(key)} bytes, not {KEY_SIZE}; restore it from its backup",
-                              file=str(path))  # fmt: skip
+
+        key = secret_key(path, "register key", size=KEY_SIZE, create=create, missing=not_found)
         return cls(key)
 
     def cpr_tag(self, cpr: str) -> bytes:

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from hub.core.clock import PLAUSIBLE_EPOCH
-from hub.core.errors import ConfigError, DataErased, SealError, StoreError
+from hub.core.errors import DataErased, SealError, StoreError
+from hub.core.files import secret_key
 
 KEY_FOLDER = "at-rest-keys"
 KEY_SIZE = 32
@@ -137,32 +137,10 @@ class DataKeys:
         return aead
 
     def _load(self, key_id: str, create: bool) -> bytes:
-        path = self._path(key_id)
-        if create and not path.exists():
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(secrets.token_bytes(KEY_SIZE))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise DataErased(f"day key {key_id} is destroyed: what it encrypted is erased") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"day key is readable by others (mode {stat.S_IMODE(mode):o}); run 'chmod 600 {path}'",
-                file=str(path),
-            )
-        key = path.read_bytes()
-        if len(key) != KEY_SIZE:
-            raise ConfigError(f"day key is {len(key)} bytes, not {KEY_SIZE}; restore it from its backup",
-                              file=str(path))  # fmt: skip
-        return key
+        def destroyed() -> DataErased:
+            return DataErased(f"day key {key_id} is destroyed: what it encrypted is erased")
+
+        return secret_key(self._path(key_id), "day key", size=KEY_SIZE, create=create, missing=destroyed)
 
 
 class DocumentSealer:

@@ -1,4 +1,5 @@
-"""Small files that must survive a power cut whole: the identity key, the roster, credit counters.
+"""Small files that must survive a power cut whole: the identity key, the roster, credit counters, and
+the secret keys that encrypt data at rest.
 
 ``write_atomically`` leaves either the old file or the new one, never half of one and never neither:
 it writes a temporary file beside the target, fsyncs it, renames it over the target and fsyncs the
@@ -8,7 +9,12 @@ folder, because the rename is recorded in the folder and is lost with it otherwi
 from __future__ import annotations
 
 import os
+import secrets
+import stat
+from collections.abc import Callable
 from pathlib import Path
+
+from hub.core.errors import BeredtError, ConfigError
 
 
 def write_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
@@ -26,3 +32,37 @@ def write_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def secret_key(
+    path: Path, what: str, *, size: int, create: bool, missing: Callable[[], BeredtError]
+) -> bytes:
+    """The ``size`` random bytes kept in ``path`` (0600 in a 0700 folder); with ``create`` a missing file is
+    made first (two makers at once keep the first). ``missing()`` is raised when there is none; a file
+    others may read, or of the wrong size, is refused naming the fix."""
+    if create and not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(size))
+                handle.flush()
+                os.fsync(handle.fileno())
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise missing() from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{what} is readable by others (mode {stat.S_IMODE(mode):o}); run 'chmod 600 {path}'",
+            file=str(path),
+        )
+    key = path.read_bytes()
+    if len(key) != size:
+        raise ConfigError(
+            f"{what} is {len(key)} bytes, not {size}; restore it from its backup", file=str(path)
+        )
+    return key
