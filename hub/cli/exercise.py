@@ -15,7 +15,7 @@ from hub.cli.remote import EXIT_OK, api_call, load_config, local_time
 from hub.exercise.scenario import load
 
 STATES = {"running": "kører", "paused": "på pause", "ended": "slut"}
-TIMELINE_TYPES = {"phase": "forløb", "inject": "inject", "note": "note", "answer": "svar"}
+TIMELINE_TYPES = {"phase": "forløb", "inject": "indspil", "note": "note", "answer": "svar"}
 """The timeline's item types (the API's names) as the CLI shows them to people."""
 
 DESCRIPTION = "Kør en øvelse på de rigtige hubs ud fra en scenariefil (TOML), følg den og evaluér den."
@@ -23,7 +23,7 @@ EPILOG = """\
 eksempler:
   beredt exercise check config/exercises/power-outage.toml    # læs scenariet og vis dets plan
   beredt exercise start config/exercises/power-outage.toml    # start øvelsen nu
-  beredt exercise status                                     # tidslinje og kommende injects
+  beredt exercise status                                     # tidslinje og kommende indspil
   beredt exercise note "Solbakken svarede først over LoRa"   # observatørens notat
   beredt exercise pause | resume | end
   beredt exercise report ID --out evaluering/                 # evalueringsrapporten bagefter
@@ -59,7 +59,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
 def _check(file: str) -> int:
     scenario, _ = load(file)
-    print(f"{scenario.name}: {len(scenario.injects)} injects over {scenario.duration // 60} minutter")
+    print(f"{scenario.name}: {len(scenario.injects)} indspil over {scenario.duration // 60} minutter")
     for inject in scenario.injects:
         print(f"  {inject.at!s:>12}  {inject.describe()}")
     return EXIT_OK

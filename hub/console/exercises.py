@@ -111,7 +111,7 @@ async def timeline(hub: Hub, runner: ExerciseRunner, exercise: Exercise) -> list
         sent = f" (sendt til {count})" if count else ""
         label = {"message": "Besked", "rollcall": "Statusrunde"}.get(inject.kind, "")
         text = f"{label}: {inject.text}" if label else inject.text
-        items.append({"time": inject.sent, "type": "inject", "text": f"Inject {inject.number}. {text}{sent}",
+        items.append({"time": inject.sent, "type": "inject", "text": f"Indspil {inject.number}. {text}{sent}",
                       "author": "øvelsen"})  # fmt: skip
     for note in await runner.record.notes(exercise.id):
         items.append({"time": note.time, "type": "note", "text": note.text, "author": note.author})

@@ -198,7 +198,7 @@ class ExerciseRunner:
             return []
         return [
             {"number": p.inject.number, "kind": p.inject.kind.value, "due": int(p.due + running.shift),
-             "text": p.inject.describe()}
+             "text": p.inject.describe(self._outage_end(running, p), self.zone)}
             for p in running.plan if p.inject.number not in running.sent
         ]  # fmt: skip
 
@@ -228,16 +228,16 @@ class ExerciseRunner:
         exercise_id = running.exercise.id
         due = planned.due + running.shift
         if inject.kind == InjectKind.OUTAGE:
-            assert planned.ends is not None
+            ends = self._outage_end(running, planned)
+            assert ends is not None
             node = (
                 self.hub.node_id if self._is_me(inject.hub) else audience.node_by_name(self.hub, inject.hub)
             )
-            ends = min(planned.ends + running.shift, running.end)
             await self._control("outage", node=node.hex(), link=inject.link, until=int(ends))
             await self.record.outage_applied(exercise_id, number=inject.number, hub=inject.hub,
                                              link=inject.link, starts=due, ends=ends)  # fmt: skip
             await self.record.inject_sent(exercise_id, number=inject.number, kind=inject.kind.value,
-                                          text=inject.describe(), due=due)  # fmt: skip
+                                          text=inject.describe(ends, self.zone), due=due)  # fmt: skip
             return
         targets = audience.recipients(self.hub, inject, running.participants)
         if inject.kind == InjectKind.ROLLCALL:
@@ -256,6 +256,11 @@ class ExerciseRunner:
         await self.record.inject_sent(exercise_id, number=inject.number, kind=inject.kind.value,
                                       text=inject.text, due=due, message_ids=ids,
                                       recipients=[n.hex() for n in targets])  # fmt: skip
+
+    @staticmethod
+    def _outage_end(running: _Running, planned: Planned) -> float | None:
+        """When an outage ends in this run: moved by the pauses, and never after the exercise."""
+        return None if planned.ends is None else min(planned.ends + running.shift, running.end)
 
     def _is_me(self, name: str) -> bool:
         return name.strip().casefold() in (self.hub.identity.name.casefold(), self.hub.node_id.hex())

@@ -57,6 +57,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from hub.core.errors import ConfigError, UsageError
 from hub.core.frame import Priority
 from hub.core.options import DANISH, Options
+from hub.core.reading_errors import os_error, toml_where
 
 MAX_INJECTS = 500
 MAX_NAME = 80
@@ -153,10 +154,17 @@ class Inject:
     until: When | None = None
     """For an outage: when the link comes back."""
 
-    def describe(self) -> str:
-        """One Danish line for the timeline and the CLI."""
+    def describe(self, ends: float | None = None, zone: tzinfo | None = None) -> str:
+        """One Danish line for the timeline and the CLI. An outage placed in a run shows its end as the
+        local clock time ``ends`` (Unix seconds) in ``zone``; unplaced, as the scenario gives it."""
         if self.kind == InjectKind.OUTAGE:
-            return f"Simuleret udfald: {self.link} hos {self.hub} til {self.until}"
+            if ends is not None and zone is not None:
+                until = "kl. " + datetime.fromtimestamp(ends, zone).strftime("%H:%M")
+            elif self.until is not None and self.until.offset is not None:
+                until = f"{self.until} efter start"
+            else:
+                until = f"kl. {self.until}"
+            return f"Simuleret udfald: {self.link} hos {self.hub} til {until}"
         label = "Statusrunde" if self.kind == InjectKind.ROLLCALL else "Besked"
         return f"{label}: {self.text}"
 
@@ -191,12 +199,12 @@ class Scenario:
             ends = inject.until.resolve(start, zone) if inject.until is not None else None
             if not start <= due <= end:
                 raise UsageError(
-                    f"inject {inject.number} kl. {inject.at} ligger uden for øvelsen ({_local(start, zone)} "
+                    f"indspil {inject.number} kl. {inject.at} ligger uden for øvelsen ({_local(start, zone)} "
                     f"til {_local(end, zone)}); start på et andet tidspunkt eller ret 'at'"
                 )
             if ends is not None and not due < ends <= end:
                 raise UsageError(
-                    f"inject {inject.number}: udfaldet skal slutte efter det begynder og senest ved "
+                    f"indspil {inject.number}: udfaldet skal slutte efter det begynder og senest ved "
                     f"øvelsens slut ({_local(end, zone)}), ikke {_local(ends, zone)}"
                 )
             planned.append(Planned(inject, due, ends))
@@ -209,7 +217,7 @@ def load(path: str) -> tuple[Scenario, str]:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise ConfigError(f"kan ikke læse scenariet: {exc.strerror}", file=path) from None
+        raise ConfigError(f"kan ikke læse scenariet: {os_error(exc)}", file=path) from None
     except UnicodeDecodeError:
         raise ConfigError("scenariet er ikke UTF-8-tekst", file=path) from None
     return parse(text, file=path), text
@@ -220,7 +228,11 @@ def parse(text: str, *, file: str | None = None) -> Scenario:
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"ikke gyldig TOML: {exc}", file=file) from None
+        raise ConfigError(
+            f"ikke gyldig TOML{toml_where(str(exc))}; ret syntaksen dér: tekst i anførselstegn "
+            '(text = "Strømmen er gået"), tabeller i firkantede parenteser ([[injects]]), hver nøgle én gang',
+            file=file,
+        ) from None
     top = Options(table, file=file, words=DANISH)
     name = _short(top, "name", required='fx name = "Strømsvigt i tre døgn"')
     description = top.text("description", "")
@@ -242,7 +254,7 @@ def parse(text: str, *, file: str | None = None) -> Scenario:
         "injects", what="en liste af [[injects]]-tabeller", required="tilføj [[injects]]"
     )
     if len(raw_injects) > MAX_INJECTS:
-        raise top.error("injects", f"højst {MAX_INJECTS} injects i ét scenarie")
+        raise top.error("injects", f"højst {MAX_INJECTS} indspil i ét scenarie")
     injects = tuple(
         _inject(number, raw, file, participants) for number, raw in enumerate(raw_injects, start=1)
     )

@@ -10,7 +10,6 @@ picks the module), which validate their own options the same way. With no file a
 from __future__ import annotations
 
 import os
-import re
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from hub.core.errors import ConfigError
 from hub.core.frame import NODE_ID_SIZE, Kind, Priority
 from hub.core.kinds.roster import MAX_CONTACT_MINUTES, parse_root_public
 from hub.core.options import DANISH, Options
+from hub.core.reading_errors import os_error, toml_where
 from hub.relay.policy import DEFAULT_ORDER, Policy
 from hub.relay.roster import Role, valid_group_name
 from hub.relay.settings import LinkConfig, PeerConfig, Timing, TrustSettings
@@ -37,7 +37,6 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
     "links": {"internet": {"kind": "internet", "listen": "127.0.0.1:8471"}},
 }
 
-_TOML_AT = re.compile(r"at line (?P<line>\d+), column (?P<column>\d+)")
 _SECTIONS = {
     "node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust",
     "personal_alarm", "citizens", "console", "retention",
@@ -159,7 +158,7 @@ def load(path: Path | None) -> HubConfig:
             "filen findes ikke; lav en med 'beredt init --config FIL'", file=str(path)
         ) from None
     except OSError as exc:
-        raise ConfigError(f"kan ikke læses ({exc.strerror}); ret filens rettigheder", file=str(path)) from exc
+        raise ConfigError(f"kan ikke læses: {os_error(exc)}", file=str(path)) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -170,13 +169,9 @@ def load(path: Path | None) -> HubConfig:
 
 def _toml_error(parser: str) -> str:
     """The parser's complaint for a person: where it is, in Danish (the parser words it in English)."""
-    where = _TOML_AT.search(parser)
-    at = f" i linje {where['line']}, kolonne {where['column']}" if where else ""
-    if not where and "end of document" in parser:
-        at = " ved filens slutning"
     return (
-        f'ikke gyldig TOML{at}; ret syntaksen dér: tekst i anførselstegn (navn = "Solbakken"), '
-        "tabeller i firkantede parenteser ([node]), hver nøgle én gang"
+        f"ikke gyldig TOML{toml_where(parser)}; ret syntaksen dér: tekst i anførselstegn "
+        '(navn = "Solbakken"), tabeller i firkantede parenteser ([node]), hver nøgle én gang'
     )
 
 

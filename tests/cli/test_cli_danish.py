@@ -152,3 +152,15 @@ def test_labels_tables_and_config_errors_are_danish(tmp_path: Path) -> None:
         unquoted = re.sub(r"'[^'\n]*'|\"[^\"\n]*\"", " ", text).lower()  # examples and suggested keys
         english = set(re.findall(r"[a-z]{3,}", unquoted)) & (ENGLISH | PEOPLE_WORDS) - DANISH_TOO
         assert _leaks(text, vocabulary) == [] and english - vocabulary == set(), text
+
+
+def test_the_exercise_commands_say_indspil_never_inject() -> None:
+    """The scenario's key is ``injects``, but people read the Danish word: one word in every help text."""
+    (exercise,) = [p for prog, p in _parsers(build_parser()) if prog.endswith(" exercise")]
+    helps = {prog: each.format_help() for prog, each in _parsers(exercise)}
+    helps[exercise.prog] += "".join(  # each sub-command's line in 'beredt exercise -h'
+        str(a.help) for a in exercise._actions if isinstance(a, argparse._SubParsersAction)
+        for a in a._choices_actions
+    )  # fmt: skip
+    assert not [prog for prog, text in helps.items() if re.search(r"\binjects?\b", text, re.IGNORECASE)]
+    assert "indspillene tilbage" in helps[exercise.prog] and "kommende indspil" in helps[exercise.prog]

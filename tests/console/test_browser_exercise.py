@@ -51,7 +51,7 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     await staff.click("#exercise-start button[type=submit]")
     banner = staff.locator("#exercise-banner")
     await expect(banner).to_contain_text("ØVELSE – Strømsvigt i distrikt Syd")
-    await expect(staff.locator("#exercise-timeline")).to_contain_text("Inject 1. Besked: Strømmen er gået")
+    await expect(staff.locator("#exercise-timeline")).to_contain_text("Indspil 1. Besked: Strømmen er gået")
     await expect(staff.locator("#exercise-upcoming")).to_contain_text("Statusrunde: Er der varme nok")
     await expect(staff.locator("#exercise-start")).to_be_hidden()
 
@@ -82,5 +82,5 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     await expect(staff.locator("#exercise-banner")).to_be_hidden()
     await expect(care.locator("#exercise-banner")).to_be_hidden()
     await expect(staff.locator("#exercise-timeline")).to_contain_text("Øvelsen er slut")
-    await expect(staff.locator("#exercise-upcoming")).to_have_text("Ingen injects tilbage.")
+    await expect(staff.locator("#exercise-upcoming")).to_have_text("Ingen indspil tilbage.")
     assert outside.requests == []

@@ -134,7 +134,7 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
 
     # both links "down": the last inject waits at the staff hub, and so does a real message after it
     def last_inject_sent() -> bool:
-        return any(i["text"].startswith("Inject 8.") for i in staff.get("/v1/exercise")["timeline"])
+        return any(i["text"].startswith("Indspil 8.") for i in staff.get("/v1/exercise")["timeline"])
 
     staff.wait_for("the last inject", last_inject_sent, timeout=30)
     # what a person sends during the exercise is an exercise message, and the CLI says so; a real one

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -125,9 +126,27 @@ async def test_injects_go_out_at_their_time_marked_exercise_and_are_journaled(tm
         ]
         (outage,) = await runner.record.outages(exercise.id)
         assert (outage.hub, outage.link, outage.ends - outage.starts) == ("Solbakken", "memory", 30 * 60)
+        assert injects[2].text == f"Simuleret udfald: memory hos Solbakken til kl. {local_clock(outage.ends)}"
         assert outage.lifted is None  # it had run its course (20-50 min) before the end
         everything = [i for x in injects for i in x.message_ids]
         assert {status for _, status, _ in await frames(hub, everything)} == {Status.EXERCISE}
+
+
+async def test_an_outage_shows_its_end_as_the_local_clock_time(tmp_path: Path) -> None:
+    async with coordinator(tmp_path) as (_, runner, clock):
+        exercise = await runner.start(SCENARIO, by="hansen")
+        ends = exercise.started + 50 * 60  # at 20m for 30m
+        (outage,) = [u for u in runner.upcoming() if u["kind"] == "outage"]
+        assert outage["text"] == f"Simuleret udfald: memory hos Solbakken til kl. {local_clock(ends)}"
+        await runner.pause(by="hansen")
+        clock.advance(7 * 60)
+        await runner.resume(by="hansen")  # the pause moves the end too
+        (outage,) = [u for u in runner.upcoming() if u["kind"] == "outage"]
+        assert outage["text"].endswith(f"til kl. {local_clock(ends + 7 * 60)}")
+
+
+def local_clock(unix: float) -> str:
+    return datetime.fromtimestamp(unix, ZONE).strftime("%H:%M")
 
 
 async def test_the_exercise_ends_by_itself_when_its_time_is_over(tmp_path: Path) -> None:

@@ -106,6 +106,7 @@ duration = "3h"
     start = datetime(2026, 12, 6, 21, 0, tzinfo=ZONE).timestamp()
     (planned,) = scenario.timeline(start, ZONE)
     assert planned.ends is not None and planned.ends - planned.due == 3 * 3600
+    assert planned.inject.describe(planned.ends, ZONE) == "Simuleret udfald: lora hos Solbakken til kl. 01:00"
 
 
 @pytest.mark.parametrize(
@@ -150,6 +151,32 @@ def test_the_top_level_is_checked() -> None:
         parse("name = ")
     with pytest.raises(ConfigError, match="duration"):
         parse(MINIMAL.replace('"4h"', '"0m"'))
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('name = "Øvelse\nduration = "4h"\n', "ikke gyldig TOML i linje 1, kolonne 15; ret syntaksen dér"),
+        ("name = ", "ikke gyldig TOML ved filens slutning; ret syntaksen dér"),
+    ],
+)
+def test_a_toml_mistake_is_placed_in_danish(text: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, file="s.toml")
+    assert says in str(caught.value) and "Illegal" not in str(caught.value)
+    assert "Expected" not in str(caught.value) and "line" not in str(caught.value)
+
+
+def test_an_unreadable_scenario_file_is_said_in_danish(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(str(tmp_path / "mangler.toml"))
+    assert "kan ikke læse scenariet: filen findes ikke" in str(caught.value)
+    assert "No such" not in str(caught.value)
+    with pytest.raises(ConfigError, match="kan ikke læse scenariet: det er en mappe, ikke en fil"):
+        load(str(tmp_path))
+    (tmp_path / "latin1.toml").write_bytes('name = "Øvelse"'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="ikke UTF-8"):
+        load(str(tmp_path / "latin1.toml"))
 
 
 def test_durations_round_trip() -> None:

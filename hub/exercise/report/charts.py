@@ -115,7 +115,7 @@ def status_chart(report: ReportInput) -> Figure | None:
             for i in injects]  # fmt: skip
     figure, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
     _dot_rows(ax, rows, [status_target(report, i) for i in injects], "status")
-    ax.set_title("Tid til første status efter hvert inject")
+    ax.set_title("Tid til første status efter hvert indspil")
     return figure
 
 

@@ -128,8 +128,8 @@ def comparisons(report: ReportInput) -> list[Comparison]:
             _within(calls, targets.rollcall_answer) if calls else None,
         ),
         Comparison(
-            "Første status efter inject (median; langsomste)",
-            f"{duration(median(statuses))}; {_slowest(statuses)}" if statuses else "ingen injects",
+            "Første status efter indspil (median; langsomste)",
+            f"{duration(median(statuses))}; {_slowest(statuses)}" if statuses else "ingen indspil",
             _status_target_text(report),
             _statuses_met(report) if statuses else None,
         ),
@@ -180,7 +180,7 @@ def _status_target_text(report: ReportInput) -> str:
         return "—"
     if len(limits) == 1:
         return _target(limits.pop())
-    return "injectets egen frist"
+    return "indspillets egen frist"
 
 
 def _statuses_met(report: ReportInput) -> bool | None:

@@ -38,7 +38,7 @@ def test_a_missing_answer_is_not_met_however_fast_the_others() -> None:
     r = report(Targets(rollcall_answer=600, first_status=60), lindely_answers=False, lindely_status=None)
     got = verdicts(r)
     assert got["Svar på statusrunder"] is False
-    assert got["Første status efter inject"] is False
+    assert got["Første status efter indspil"] is False
     (lindely,) = [i for i in figures.institution_figures(r) if i.institution == "Lindely"]
     assert lindely.findings[:2] == (
         "Svarede ikke på statusrunden «Har I varme?» (eskaleret: ingen kontakt; forsøgt via internet, LoRa).",
@@ -49,7 +49,7 @@ def test_a_missing_answer_is_not_met_however_fast_the_others() -> None:
 def test_the_injects_own_deadline_beats_the_scenarios_target() -> None:
     # 9 minutes: late by the scenario's first_status (60 s) but within the inject's own deadline (600 s)
     r = report(Targets(rollcall_answer=600, first_status=60), lindely_answers=True, lindely_status=T0 + 540)
-    assert verdicts(r)["Første status efter inject"] is True
+    assert verdicts(r)["Første status efter indspil"] is True
     (solbakken, lindely) = figures.institution_figures(r)
     assert solbakken.findings == ("Ingen afvigelser: svarede og modtog inden for målene.",)
     assert lindely.findings == ("Ingen afvigelser: svarede og modtog inden for målene.",)
@@ -59,7 +59,7 @@ def test_no_target_no_verdict() -> None:
     r = report(Targets(), lindely_answers=True, lindely_status=T0 + 540)
     r = ReportInput(**{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "injects": ()})
     got = verdicts(r)
-    assert got["Svar på statusrunder"] is None and got["Første status efter inject"] is None
+    assert got["Svar på statusrunder"] is None and got["Første status efter indspil"] is None
     assert all(c.target == "—" for c in figures.comparisons(r))
 
 
