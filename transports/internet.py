@@ -38,7 +38,7 @@ from aiohttp import web
 from yarl import URL
 
 from hub.core.address_card import MAX_CARD_TEXT
-from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp
+from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp, source_of
 from hub.core.errors import (
     BudgetExhausted,
     ConfigError,
@@ -237,9 +237,13 @@ class InternetTransport:
         # Where to answer: a hint that changes no state. Addresses are learned only from the signed card.
         reply_to = answer_address(request.headers.get(REPLY_TO_HEADER, ""), request.remote)
         if reply_to is None:
-            return web.Response(status=400, text=f"{REPLY_TO_HEADER} must be the sender's http(s) base URL")
+            return self._refuse(
+                400, "bad_reply_to", f"{REPLY_TO_HEADER} must be the sender's http(s) base URL"
+            )
         if request.content_length is not None and request.content_length > self._max_body:
-            return web.Response(status=413, text=f"body of {request.content_length} bytes > {self._max_body}")
+            return self._refuse(
+                413, "body_too_large", f"body of {request.content_length} bytes > {self._max_body}"
+            )
         decoder = BatchDecoder(self._options.mtu)
         frames: list[bytes] = []
         size = 0
@@ -249,17 +253,17 @@ class InternetTransport:
                 async for chunk in request.content.iter_any():
                     size += len(chunk)
                     if size > self._max_body:
-                        return web.Response(status=413, text=f"body exceeds {self._max_body} bytes")
+                        return self._refuse(413, "body_too_large", f"body exceeds {self._max_body} bytes")
                     frames += decoder.receive_data(chunk)
             decoder.end()
         except TimeoutError:
-            return web.Response(status=408, text=f"body not received within {self._options.timeout} s")
+            return self._refuse(408, "body_timeout", f"body not received within {self._options.timeout} s")
         except ConnectionResetError:  # the sender vanished mid-body: nothing to deliver, nobody to answer
-            return web.Response(status=400, text="connection lost inside the body")
+            return self._refuse(400, "body_incomplete", "connection lost inside the body")
         except FrameTooLarge as exc:
-            return web.Response(status=413, text=str(exc))
+            return self._refuse(413, "frame_too_large", str(exc))
         except ProtocolError as exc:
-            return web.Response(status=400, text=str(exc))
+            return self._refuse(400, "bad_batch", str(exc))
         ranks = [self._rank(data) for data in frames]
         data_only = max(ranks, default=0) < URGENT_RANK
         queued = self._events.qsize()
@@ -270,13 +274,15 @@ class InternetTransport:
         busy = data_only and data_queued > 0 and data_queued + len(frames) > self._high_water
         if busy or (queued and queued + len(frames) > self._options.receive_queue):
             self.stats.refused_busy += 1
+            self.guard.refused["receive_queue_full"] += 1
             self._logger.warning(
                 "%s: %d frames waiting for the hub; refusing %s with 503", self.name, queued, reply_to
             )
             return web.Response(
                 status=503, text="receive queue full", headers={"Retry-After": str(RETRY_AFTER)}
             )
-        details = {"remote": request.remote or ""}
+        # the connection's address, not the claimed reply-to: unsigned state is counted against it
+        details = {"remote": source_of(request.transport) if request.transport is not None else ""}
         card = request.headers.get(CARD_HEADER)
         if card is not None and len(card) <= MAX_CARD_TEXT:  # checked by the hub; a longer one is ignored
             details["card"] = card
@@ -287,6 +293,12 @@ class InternetTransport:
         self.stats.frames_received += len(frames)
         self.stats.largest_batch_received = max(self.stats.largest_batch_received, len(frames))
         return web.Response(status=204)
+
+    def _refuse(self, status: int, reason: str, text: str) -> web.Response:
+        """An answer to a POST the link will not take, counted by reason with the connection refusals
+        (``/healthz`` -> ``link_http_refused``)."""
+        self.guard.refused[reason] += 1
+        return web.Response(status=status, text=text)
 
     async def _handle_probe(self, request: web.Request) -> web.Response:
         headers = {}

@@ -58,7 +58,10 @@ class Received:
     data: bytes
     meta: Mapping[str, Any] = field(default_factory=dict)
     """Link details worth logging (RSSI, SNR, hop count, arrival topic); never trusted for security,
-    except a signed address card (``"card"``) once the hub has checked its signature."""
+    except a signed address card (``"card"``) once the hub has checked its signature. ``"remote"`` is
+    the connection's source address where the link has one (an IPv6 address as its /64): what the hub
+    holds for unsigned bytes (fragments) is counted against it, because ``source`` may be the sender's
+    own claim."""
 
 
 @dataclass(frozen=True, slots=True)

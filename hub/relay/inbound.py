@@ -154,7 +154,7 @@ class Inbound:
         if is_fragment(data):
             try:
                 whole = self.reassembler.add(
-                    f"{link}|{received.source}", decode_fragment(data), self.clock.monotonic()
+                    fragment_source(link, received), decode_fragment(data), self.clock.monotonic()
                 )
             except ProtocolError as exc:
                 self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
@@ -426,3 +426,10 @@ class _Pending:
 def _ack_priority(frame: Frame) -> Priority:
     """A hop ack goes at its frame's priority, an exercise's at routine: it spends no real budget."""
     return frame.priority if frame.status is Status.ACTUAL else Priority.ROUTINE
+
+
+def fragment_source(link: str, received: Received) -> str:
+    """Whom a fragment's share of the reassembler counts against: the connection's address where the
+    link knows it, else the link's source. An internet sender's reply-to is its own claim: a flood naming
+    a new one per POST would otherwise be a new source each time and push out other senders' sets."""
+    return f"{link}|{received.meta.get('remote') or received.source}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hub.core.fragment import Reassembler
 from tests.attacker import fragment_flood, peak_rss_mb
 from tests.hubproc import staff_and_care_home
 
@@ -21,7 +22,7 @@ def test_128_never_completed_fragment_sets_stay_within_budget(tmp_path: Path) ->
         with peak_rss_mb(staff) as peak:
             # Sets as large as the internet link carries (the old reassembler held 4 MB per set) ...
             assert fragment_flood(staff, sets=128, fragments=40, chunk=16_000) > 0
-            # ... and sets shaped to pass the per-set limit, from 128 made-up sources.
+            # ... and sets shaped to pass the per-set limit, each under its own made-up reply-to.
             fragment_flood(staff, sets=128, fragments=3, chunk=1_000, count=4)
             health = staff.get("/healthz")
 
@@ -29,6 +30,10 @@ def test_128_never_completed_fragment_sets_stay_within_budget(tmp_path: Path) ->
         assert health["refused"]["reassembly-limit"] >= 128 * 40, health["refused"]
         assert reassembly["refused"] >= 128 * 40
         assert 0 < reassembly["bytes"] <= reassembly["budget_bytes"], reassembly
+        # The reply-to is the sender's claim: all 128 sets came from one address and count as one source,
+        # which keeps only its own share and cannot push out other senders' sets.
+        share = Reassembler().max_sets_per_source
+        assert reassembly["sets"] <= share and reassembly["evicted"] >= 128 - share, reassembly
         assert peak.value <= RSS_BUDGET_MB, f"peak resident memory {peak.value:.1f} MB"
 
         message_id = staff.send(home.node_id, "text", "Vand til fløj B")

@@ -199,22 +199,23 @@ async def test_higher_priority_goes_first(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "headers", "reason"),
+    ("body", "headers", "reason", "counted"),
     [
-        (b"", None, "empty body"),
-        (b"\x00\x05abc", None, "ends inside a frame"),
-        (b"\x00\x02ok\x00", None, "ends inside a frame"),
-        (b"\x00\x00", None, "length zero"),
-        (b"\x00\x02ok", {}, REPLY_TO_HEADER),
-        (b"\x00\x02ok", {REPLY_TO_HEADER: "ftp://somewhere"}, REPLY_TO_HEADER),
+        (b"", None, "empty body", "bad_batch"),
+        (b"\x00\x05abc", None, "ends inside a frame", "bad_batch"),
+        (b"\x00\x02ok\x00", None, "ends inside a frame", "bad_batch"),
+        (b"\x00\x00", None, "length zero", "bad_batch"),
+        (b"\x00\x02ok", {}, REPLY_TO_HEADER, "bad_reply_to"),
+        (b"\x00\x02ok", {REPLY_TO_HEADER: "ftp://somewhere"}, REPLY_TO_HEADER, "bad_reply_to"),
     ],
 )
-async def test_malformed_post_is_400_and_delivers_nothing(
-    tmp_path: Path, body: bytes, headers: dict[str, str] | None, reason: str
+async def test_malformed_post_is_400_counted_and_delivers_nothing(
+    tmp_path: Path, body: bytes, headers: dict[str, str] | None, reason: str, counted: str
 ) -> None:
     async with hub_link(tmp_path, NODE_B) as b:
         status, text = await raw_post(b.public_url, body, headers)
         assert (status, reason in text) == (400, True), text
+        assert b.guard.refused == {counted: 1}
         assert await raw_post(b.public_url, encode_batch([b"\x01good"])) == (204, "")
         assert (await next_received(b, 10)).data == b"\x01good"
         assert b.stats.frames_received == 1
@@ -238,6 +239,7 @@ async def test_sender_stalling_mid_body_gets_408_and_delivers_nothing(tmp_path: 
         assert answer.startswith(b"HTTP/1.1 408")
         assert b"body not received within 0.5 s" in answer
         assert b.stats.frames_received == 0
+        assert b.guard.refused["body_timeout"] == 1
 
 
 async def test_sender_vanishing_mid_body_delivers_nothing_and_the_server_lives_on(
@@ -263,6 +265,7 @@ async def test_oversize_frame_and_oversize_body_are_413(tmp_path: Path) -> None:
         assert status == 413
         assert "body" in text
         assert b.stats.frames_received == 0
+        assert b.guard.refused == {"frame_too_large": 1, "body_too_large": 1}
 
 
 async def test_frame_above_peer_mtu_raises_frame_too_large_and_spares_its_batch(tmp_path: Path) -> None:
@@ -397,6 +400,7 @@ async def test_busy_receiver_answers_503_retry_after_and_the_sender_waits_withou
         third = asyncio.create_task(a.send(b.public_url, b"\x01three"))
         await eventually(lambda: a.stats.busy_answers >= 1)  # refused while the hub side has not read
         assert not third.done() and b.stats.refused_busy >= 1
+        assert b.guard.refused["receive_queue_full"] == b.stats.refused_busy
         received = [(await next_received(b, 10)).data for _ in range(3)]
         assert received == [b"\x01one", b"\x01two", b"\x01three"]
         await asyncio.wait_for(third, 30)  # retried after Retry-After, not failed
