@@ -338,7 +338,7 @@ class Hub:
         public: bool = False,
     ) -> Incoming:
         """A message of this hub's, sealed if it may carry personal data, signed and routed; not stored."""
-        check_may_send(self.identity, kind)
+        check_may_send(self.identity, self.roster, kind)
         to_self = recipient == self.node_id
         hops = [] if to_self else self.router.delivery_hops(recipient)
         if not hops and not to_self:
@@ -383,7 +383,7 @@ class Hub:
         if not members:
             known = ", ".join(self.groups.names()) or "ingen"
             raise RoutingError(f"gruppen {group!r} har ingen medlemmer i rosteren; grupper: {known}")
-        check_may_send(self.identity, kind)
+        check_may_send(self.identity, self.roster, kind)
         unroutable = [m.hex() for m in members if not self.router.delivery_hops(m)]
         if unroutable:
             raise RoutingError(

@@ -18,19 +18,27 @@ ROLE_IN_DANISH = {
 }
 
 
-def check_may_send(identity: Identity, kind: Kind) -> None:
-    """Refuse now what every receiver would refuse for ever: a kind this node's role may not send."""
+def check_may_send(identity: Identity, roster: Roster, kind: Kind) -> None:
+    """Refuse now what every receiver would refuse for ever: a kind this node may not send, by the rule
+    admission applies to it elsewhere (the roster's ``kinds`` for it when it names them, else its
+    role's defaults)."""
     try:
         role = NodeRole(identity.role)
     except ValueError:
         return  # an unknown role is refused at admission with its own reason
-    allowed = DEFAULT_KINDS[role]
-    if kind not in allowed:
-        may = ", ".join(sorted(k.name.lower() for k in allowed if k not in (Kind.ACK, Kind.HOP_ACK)))
-        raise RoutingError(
-            f"{ROLE_IN_DANISH[role]} må ikke sende {kind.name.lower()}-beskeder (rollen {role.value} i"
-            f" rosteren tillader {may}); de modtagende hubber ville afvise dem"
-        )
+    allowed = roster.own_kinds if roster.own_kinds is not None else DEFAULT_KINDS[role]
+    if kind in allowed:
+        return
+    may = ", ".join(sorted(k.name.lower() for k in allowed if k not in (Kind.ACK, Kind.HOP_ACK))) or "ingen"
+    rule = (
+        f"rosterens kinds for {identity.card.name} tillader {may}"
+        if roster.own_kinds is not None
+        else f"rollen {role.value} i rosteren tillader {may}"
+    )
+    raise RoutingError(
+        f"{ROLE_IN_DANISH[role]} må ikke sende {kind.name.lower()}-beskeder ({rule});"
+        " de modtagende hubber ville afvise dem"
+    )
 
 
 def seal_payload(sealing: SealingKey, roster: Roster, payload: bytes, context: Context) -> bytes:

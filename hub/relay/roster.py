@@ -169,6 +169,9 @@ class Roster:
     def __init__(self, own: PublicCard, path: Path | None = None) -> None:
         self.path = path
         self._own = RosterEntry.from_card(own, frozenset(Kind))
+        # what the local file says this node may send, as the other hubs' copies of it say: None
+        # when it names no kinds for it (then its role's defaults hold)
+        self.own_kinds: frozenset[Kind] | None = None
         self._entries: dict[bytes, RosterEntry] = {own.node_id: self._own}
         self._signed: dict[bytes, RosterEntry] = {}
         self._retired: frozenset[bytes] = frozenset()  # old ids of rotated keys, still in their grace
@@ -308,6 +311,8 @@ class Roster:
             parse_role(card.role, file=str(path), key=f"{key}.card")
             if card.node_id != roster._own.node_id:
                 roster.add(card, kinds, tuple(g.strip() for g in groups), contact)
+            else:
+                roster.own_kinds = kinds
         return roster
 
     def save(self, path: Path | None = None) -> None:
@@ -315,6 +320,11 @@ class Roster:
         if target is None:
             raise ValueError("roster has no file")
         nodes: list[dict[str, Any]] = []
+        if self.own_kinds is not None:  # kept, or the next send would fall back to the role's defaults
+            own = self._own
+            nodes.append(
+                {"card": own.card.encode(), "kinds": [k.name.lower() for k in sorted(self.own_kinds)]}
+            )
         for entry in self._entries.values():
             if entry is self._own:
                 continue
