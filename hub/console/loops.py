@@ -15,7 +15,7 @@ from hub.console import link_history
 from hub.console.board import StatusBoard
 from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook
 from hub.console.logbook_upkeep import Witness, archive_old
-from hub.console.messages import LINK_STATES, kind_name
+from hub.console.messages import LINK_STATES, decode_message, kind_name, summary
 from hub.console.options import ConsoleOptions
 from hub.console.outbox import Outbox, Sent
 from hub.console.rollcall_flow import RollCallFlow, guarded
@@ -62,6 +62,13 @@ class ConsoleSide(Protocol):
     async def save_outbox(self) -> None: ...
 
 
+async def _said(hub: Hub, message_id: str) -> str:
+    """What a message sent through the API or CLI says, as the sent view shows it for one sent from the
+    console: read back from the store (the hub opens what it sealed itself)."""
+    stored = await hub.store.message(bytes.fromhex(message_id))
+    return "" if stored is None else summary(decode_message(hub, stored))
+
+
 async def follow_hub(console: ConsoleSide) -> None:
     """The hub's events: news in the inbox, messages sent through the API or CLI, exercise and link
     changes, radio status messages and end-to-end acks, each noted and passed on to the browsers."""
@@ -76,7 +83,8 @@ async def follow_hub(console: ConsoleSide) -> None:
                         console.sent_here.discard(message_id)
                     else:
                         console.outbox.add(Sent(message_id, to, kind, priority.replace("_", "-"),
-                                             console.hub.clock.time(), "api"))  # fmt: skip
+                                             console.hub.clock.time(), "api",
+                                             await _said(console.hub, message_id)))  # fmt: skip
                         console.outbox_dirty = True
                         console.emit("delivery", id=message_id)
                         if kind == "status":
