@@ -2,7 +2,9 @@
 
 No token: the new node has none yet. The body is ``{"card": CARD, "signature": BASE64}``, the signature
 made with the card's own key (``hub.relay.enrolment_requests``). It only puts the card on the list the
-coordinator sees in the console; it trusts nothing. A hub without ``[trust] root_key`` answers 404.
+coordinator sees in the console; it trusts nothing. A hub without ``[trust] root_key`` answers 404. Every
+refusal is counted with the API's (``/healthz`` -> ``http_refused``): ``enrol_invalid`` for a request
+that is not one, ``enrol_busy`` (429) while the list takes no more for now.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 
 from aiohttp import web
 
 from hub.api.exercise_routes import HUB as HUB_KEY
+from hub.api.gate import GATE_KEY
+from hub.core.bounded_http import source_of
 from hub.core.errors import UsageError
 
 MAX_REQUEST = 2048
@@ -21,17 +26,28 @@ MAX_REQUEST = 2048
 
 async def enrol(request: web.Request) -> web.Response:
     requests = request.app[HUB_KEY].enrolment_requests
+    refusals = request.app[GATE_KEY].refusals
     if requests is None:
         return _answer(404, "denne hub godkender ikke tilmeldinger (den har ingen [trust] root_key)")
     if request.content_type != "application/json" or (request.content_length or 0) > MAX_REQUEST:
+        refusals["enrol_invalid"] += 1
         return _answer(400, "forventede en lille JSON-anmodning fra 'beredt enrol --request'")
+    wait = requests.wait()
+    if wait > 0:
+        refusals["enrol_busy"] += 1
+        response = _answer(429, "hubben modtager mange tilmeldinger lige nu: prøv igen om lidt")
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
+    source = source_of(request.transport) if request.transport is not None else "local"
     try:
         body = json.loads(await request.read())
         card, signature = str(body["card"]), base64.b64decode(str(body["signature"]), validate=True)
-        pending = requests.add(card, signature)
+        pending = requests.add(card, signature, source=source)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        refusals["enrol_invalid"] += 1
         return _answer(400, f"ikke en tilmeldingsanmodning: {exc}")
     except UsageError as exc:
+        refusals["enrol_invalid"] += 1
         return _answer(400, str(exc))
     return web.json_response({"code": pending.code}, status=202)
 

@@ -140,6 +140,10 @@ class Gate:
         return authorized
 
 
+GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
+"""The app's gate, whose ``refusals`` ``/healthz`` shows; handlers outside the gate count theirs there."""
+
+
 async def _audited(request: web.Request, who: str, handler: Handler) -> web.StreamResponse:
     """Run ``handler``; a state-changing request is logged with who made it (the hub's audit trail)."""
     response = await handler(request)

@@ -23,7 +23,7 @@ from hub.api.data_routes import data_erase, data_search
 from hub.api.enrolment import enrol
 from hub.api.exercise_routes import HUB, exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
-from hub.api.gate import Gate, Handler, host_names
+from hub.api.gate import GATE_KEY, Gate, Handler, host_names
 from hub.api.tokens import Scope, TokenStore
 from hub.citizens.service import FollowUp
 from hub.console.routes import CONSOLE_KEY, ConsoleOptions, console_status, setup_console
@@ -55,7 +55,6 @@ _HTTP_DA = {
     405: "Metoden er ikke tilladt på denne adresse",
 }
 HUB_KEY = HUB
-GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
 GUARDS_KEY: web.AppKey[tuple[ConnectionGuard, ...]] = web.AppKey("guards", tuple)
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 

@@ -5,7 +5,12 @@ A new node sends its card with ``beredt enrol --request URL`` (``POST /enrol`` o
 hold. The request only puts the card on a list: nothing is trusted until a coordinator approves it in the
 console (or with ``beredt enrol approve``), after comparing the code the list shows with the code on the new
 node's screen. The list lives in ``enrolment-requests.json`` in the data folder, at most ``MAX_PENDING``
-requests (one per card; the oldest go first), so a stranger sending cards cannot fill the disk.
+requests (one per card), so a stranger sending cards cannot fill the disk. Anyone can make a card and
+sign for it, so the list is also shared out by where requests come from: one address holds at most
+``MAX_PER_SOURCE`` (its own oldest go first), and a full list drops the oldest request of the address
+holding the most, so a flood from one address cannot push out a genuine request from another. Taking a
+request writes the file, so at most ``RATE`` a second are taken (bursts of ``BURST``); ``wait`` says how
+long the next one must wait.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +36,9 @@ log = logging.getLogger("beredt.roster")
 FILE_NAME = "enrolment-requests.json"
 ENROL_PATH = "/enrol"  # where the hub holding the root key takes requests (hub.api.enrolment)
 MAX_PENDING = 50
+MAX_PER_SOURCE = 5
+RATE = 0.5  # requests taken a second, sustained
+BURST = 10
 STATEMENT = STATEMENT_TAG + b"enrolment-request v1\n"
 
 
@@ -41,6 +51,7 @@ def request_statement(card: PublicCard) -> bytes:
 class EnrolmentRequest:
     card: PublicCard
     received: float  # Unix seconds
+    source: str = ""  # the address it came from (hub.core.bounded_http.source_of)
 
     @property
     def code(self) -> str:
@@ -48,14 +59,18 @@ class EnrolmentRequest:
 
 
 class EnrolmentRequests:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = data_dir / FILE_NAME
         self._pending: dict[str, EnrolmentRequest] = {}  # by code
+        self._clock = clock
+        self._tokens, self._at = float(BURST), clock()
         if self.path.exists():
             try:
                 for item in json.loads(self.path.read_text()):
                     card = PublicCard.decode(str(item["card"]))
-                    self._pending[enrolment_code(card)] = EnrolmentRequest(card, float(item["received"]))
+                    self._pending[enrolment_code(card)] = EnrolmentRequest(
+                        card, float(item["received"]), str(item.get("source", ""))
+                    )
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("%s is damaged (%s): the list of enrolment requests starts empty", self.path, exc)
 
@@ -63,8 +78,17 @@ class EnrolmentRequests:
         """Newest first."""
         return sorted(self._pending.values(), key=lambda r: r.received, reverse=True)
 
-    def add(self, card_text: str, signature: bytes, *, now: float | None = None) -> EnrolmentRequest:
-        """Put a card on the list if its own key signed the request; ``UsageError`` otherwise."""
+    def wait(self) -> float:
+        """Seconds until the list takes another request (0: now)."""
+        now = self._clock()
+        self._tokens, self._at = min(BURST, self._tokens + (now - self._at) * RATE), now
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / RATE
+
+    def add(
+        self, card_text: str, signature: bytes, *, source: str = "", now: float | None = None
+    ) -> EnrolmentRequest:
+        """Put a card on the list if its own key signed the request; ``UsageError`` otherwise. ``source``
+        is where it came from; the caller checks ``wait`` first."""
         try:
             card = PublicCard.decode(card_text)
         except ValueError as exc:
@@ -73,13 +97,23 @@ class EnrolmentRequests:
             Ed25519PublicKey.from_public_bytes(card.signing_key).verify(signature, request_statement(card))
         except (InvalidSignature, ValueError):
             raise UsageError("signature: not made with the card's own key") from None
-        request = EnrolmentRequest(card, time.time() if now is None else now)
+        self.wait()
+        self._tokens = max(0.0, self._tokens - 1)
+        request = EnrolmentRequest(card, time.time() if now is None else now, source)
         self._pending[request.code] = request
+        while (held := self._held_by(source)) and len(held) > MAX_PER_SOURCE:
+            del self._pending[held[0].code]
         while len(self._pending) > MAX_PENDING:
-            del self._pending[min(self._pending.values(), key=lambda r: r.received).code]
+            counts = Counter(r.source for r in self._pending.values())
+            greedy = max(counts, key=lambda s: (counts[s], -min(r.received for r in self._held_by(s))))
+            del self._pending[self._held_by(greedy)[0].code]
         self._save()
         log.info("enrolment request from %s (%s), code %s", card.name, card.node_id.hex(), request.code)
         return request
+
+    def _held_by(self, source: str) -> list[EnrolmentRequest]:
+        """The requests from ``source``, oldest first."""
+        return sorted((r for r in self._pending.values() if r.source == source), key=lambda r: r.received)
 
     def get(self, code: str) -> EnrolmentRequest:
         request = self._pending.get(code.strip().upper())
@@ -94,5 +128,8 @@ class EnrolmentRequests:
         return request
 
     def _save(self) -> None:
-        items = [{"card": r.card.encode(), "received": r.received} for r in self._pending.values()]
+        items = [
+            {"card": r.card.encode(), "received": r.received, "source": r.source}
+            for r in self._pending.values()
+        ]
         write_atomically(self.path, json.dumps(items, ensure_ascii=False))
