@@ -10,7 +10,13 @@ team per district. The time is from ``mark_outage`` to the moment each team's hu
 The simulated medium does not hold a packet for its airtime, so add part 1's seconds on air for a
 real radio.
 
-    .venv/bin/python bench/bench_citizens_lora.py [--people 200]
+Part 3 (measured, same mesh): the Nord team's radio is cut off from the others, a nurse records
+``--visits`` visits on the team's hub, the team's link finds the staff hub's radio down (its sends go
+unacknowledged, a traceroute goes unanswered), then the mesh heals. The time is from the heal to the
+moment the staff hub holds every visit, with the link's default peer checks (a down peer is probed
+again every 60 s) and the count of visits the staff hub recorded (each must count once).
+
+    .venv/bin/python bench/bench_citizens_lora.py [--people 200] [--visits 5]
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from transports.lora import MTU
 
 SIZES = (5, 10, 20, 40, 80, 120)
 COORDINATOR = Reader("bench", "coordinator")
+NURSE = Reader("bench", "nurse")
 
 
 def computed() -> None:
@@ -112,7 +119,7 @@ async def _hub(
         await radio.aclose()
 
 
-async def measured(people: int) -> None:
+async def measured(people: int, visits: int) -> None:
     staff = Identity.generate("Krisestab", "staff")
     nord, syd = (
         Identity.generate("Hjemmepleje Nord", "care-home"),
@@ -142,20 +149,47 @@ async def measured(people: int) -> None:
                 if time.monotonic() - began > 300:
                     raise SystemExit("the lists did not arrive within 5 minutes")
                 await asyncio.sleep(0.02)
+            airtime = medium.airtime_used(0xA1) - before
+            synced, counted = await _offline_visits(medium, hq, team_nord, visits)
     times = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(arrived.items()))
-    airtime = medium.airtime_used(0xA1) - before
     print(f"\n{people} citizens in two districts: list payloads {[s['bytes'] for s in sent]} B;"
           f" outage to whole list on each team's hub: {times}; staff radio airtime meanwhile {airtime:.1f} s"
           " (lists, fragments and link probes; the simulated medium does not wait out airtime)")  # fmt: skip
+    print(f"{visits} visits recorded on the Nord team's hub while its radio was cut off: all on the staff"
+          f" hub {synced:.1f} s after the mesh healed; the staff hub counted {counted}")  # fmt: skip
+
+
+async def _offline_visits(medium: RFMedium, hq: FollowUp, team: FollowUp, count: int) -> tuple[float, int]:
+    """Visits recorded while the team's radio hears nobody; seconds from the heal until the staff hub
+    holds them all, and how many visits it counted."""
+    medium.partition([0xB2], [0xA1, 0xC3])
+    rows = (await team.followup_view(NURSE))[:count]
+    for row in rows:
+        await team.record_visit(str(row["id"]), "seen_ok", by=NURSE)
+    link = team.hub.links.transports["lora"]
+    cut = time.monotonic()
+    while "!000000a1" not in link.status()["peers_down"]:  # type: ignore[attr-defined]
+        if time.monotonic() - cut > 300:
+            raise SystemExit("the team's link did not find the staff radio down within 5 minutes")
+        await asyncio.sleep(0.1)
+    healed = time.monotonic()
+    medium.heal()
+    want = {str(row["id"]) for row in rows}
+    while want - {str(r["id"]) for r in await hq.followup_view(COORDINATOR) if r["seen"]}:
+        if time.monotonic() - healed > 600:
+            raise SystemExit("the visits did not arrive within 10 minutes of the heal")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - healed, len(await hq.incidents.visits())
 
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--people", type=int, default=200)
+    parser.add_argument("--visits", type=int, default=5)
     args = parser.parse_args()
     computed()
-    asyncio.run(measured(args.people))
+    asyncio.run(measured(args.people, args.visits))
 
 
 if __name__ == "__main__":
