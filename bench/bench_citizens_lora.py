@@ -2,7 +2,8 @@
 
 Part 1 (computed on real sealed, signed frames): for a team list of 5 to 120 citizens, the payload, the
 frame, the LoRa packets after fragmenting to Beredt's 216-byte MTU, and bytes and seconds on air with
-the radios' routing ACKs (LONG_FAST); the same for one VISIT.
+the radios' routing ACKs (LONG_FAST), and the SINE SDS the same frame takes (a 1,120-bit SDS, a
+handheld's usual maximum); the same for one VISIT.
 
 Part 2 (measured): three hubs in this process, each on a fake Meshtastic radio driven by the real
 meshtastic library over a simulated mesh; a register of ``--people`` citizens in two districts, one
@@ -51,6 +52,9 @@ from hub.service.config import HubConfig
 from simulators.meshtastic_radio import FakeMeshtasticRadio
 from simulators.rf_medium import RFMedium
 from transports.lora import MTU
+from transports.sine import pei_mtu
+
+SINE_MTU = pei_mtu(1120)
 
 SIZES = (5, 10, 20, 40, 80, 120)
 COORDINATOR = Reader("bench", "coordinator")
@@ -61,7 +65,8 @@ def computed() -> None:
     staff, team = Identity.generate("Krisestab", "staff"), Identity.generate("Hjemmepleje", "care-home")
     outage = Outage("0000cafe", 1_800_000_000.0)
     print(f"preset {PRESET.name}, MTU {MTU} B; frames sealed to one team hub, with routing ACKs\n")
-    print(f"{'citizens':>9}{'payload B':>11}{'frame B':>9}{'packets':>9}{'B on air':>10}{'s on air':>10}")
+    print(f"{'citizens':>9}{'payload B':>11}{'frame B':>9}{'packets':>9}{'B on air':>10}{'s on air':>10}"
+          f"{'SINE SDS':>10}")  # fmt: skip
     for size in SIZES:
         entries = [Entry(f"{n:08x}", outage.id, "Nord", outage.started + (n + 1) * 900.0, ("oxygen",), None)
                    for n in range(size)]  # fmt: skip
@@ -70,14 +75,15 @@ def computed() -> None:
         frame = signed(staff, Kind.FOLLOWUP_LIST, payload, [team]).encode()
         packets = [len(p) for p in split(frame, MTU)]
         air_bytes, seconds = on_air(packets)
-        print(f"{size:>9}{len(payload):>11}{len(frame):>9}{len(packets):>9}{air_bytes:>10}{seconds:>10.2f}")
+        sds = len(split(frame, SINE_MTU))
+        print(f"{size:>9}{len(payload):>11}{len(frame):>9}{len(packets):>9}{air_bytes:>10}{seconds:>10.2f}"
+              f"{sds:>10}")  # fmt: skip
     visit = {"citizen": "0a0b0c0d", "outcome": "needs_oxygen", "at": 1_800_003_600, "outage": "0000cafe"}
     payload = encode_payload(Kind.VISIT, visit)
     frame = signed(team, Kind.VISIT, payload, [staff]).encode()
     air_bytes, seconds = on_air([len(p) for p in split(frame, MTU)])
-    print(
-        f"\nVISIT: payload {len(payload)} B, frame {len(frame)} B, {air_bytes} B and {seconds:.2f} s on air"
-    )
+    print(f"\nVISIT: payload {len(payload)} B, frame {len(frame)} B, {air_bytes} B and {seconds:.2f} s"
+          f" on air, {len(split(frame, SINE_MTU))} SINE SDS")  # fmt: skip
 
 
 @contextlib.asynccontextmanager

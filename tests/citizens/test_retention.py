@@ -1,9 +1,11 @@
 """Retention and erasure of incident data, and the evacuation request, on a real in-process hub with a
-manual clock: rows go when the outage's retention has passed, a person's erasure takes their visits and
-alarms with them, and the evacuation centre gets a sealed RESOURCE_REQUEST naming ids, not people."""
+manual clock: rows go when the outage's retention has passed (on a team's hub, which never learns the
+end, that long after 30 days past the start), a person's erasure takes their visits and alarms with
+them, and the evacuation centre gets a sealed RESOURCE_REQUEST naming ids, not people."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from hub.core.clock import ManualClock
 from hub.core.frame import Kind, decode_frame
 from hub.core.identity import Identity
 from hub.core.kinds import decode_payload, encode_payload
+from hub.relay.roster import Role
 from tests.citizens.conftest import follow_up
 from tests.citizens.test_followup import _until
 from tests.inproc import hub_config, medium_name, peer, running
@@ -105,3 +108,45 @@ async def test_evacuation_request_goes_to_the_districts_centre_without_names(
         await _until(refused)
         assert await staff.hub.store.message(sent) is not None
         assert await staff.incidents.entries() == before and await staff.incidents.source_of(outage) == ""
+
+
+async def test_a_teams_hub_forgets_a_list_whose_end_it_never_learns(tmp_path: Path) -> None:
+    """The team's hub is not told that the power came back: it deletes the outage's rows 30 days plus
+    its retention period after the outage began, on its own (manual) clock."""
+    team_identity = Identity.generate("Hjemmepleje Nord", "care-home")
+    clock = ManualClock(time.time())  # the staff hub's frames carry the real time
+    medium = medium_name()
+    settings = CitizensConfig(teams={"Nord": (team_identity.node_id.hex(),)})
+    staff_config = hub_config(tmp_path / "staff", STAFF.name, medium,
+                              peers=(peer(team_identity, team_identity.name),))  # fmt: skip
+    team_config = hub_config(tmp_path / "team", team_identity.name, medium, role=Role.CARE_HOME,
+                             peers=(peer(STAFF, STAFF.name),))  # fmt: skip
+    async with (
+        follow_up(staff_config, STAFF, settings) as staff,
+        follow_up(team_config, team_identity, CitizensConfig(retention_days=10), clock) as team,
+    ):
+        staff.hub.roster.add(team_identity.card)
+        team.hub.roster.add(STAFF.card)
+        await staff.register.import_csv(to_csv(_people()), COORDINATOR)
+        await team.register.import_csv(to_csv(_people()), COORDINATOR)
+        outage = await staff.mark_outage(COORDINATOR, districts=["Nord"], started=clock.time())
+
+        async def listed() -> bool:
+            return len(await team.incidents.entries()) == 2
+
+        await _until(listed)
+        await team.record_visit("00000001", "seen_ok", by=COORDINATOR)
+        clock.advance(40 * DAY - 60)  # 30 days after the start, then 10 of retention: not yet
+        await team.tick()
+        assert [o.id for o in await team.incidents.outages()] == [outage]
+        assert len(await team.incidents.visits()) == 1
+        clock.advance(120)
+
+        async def forgotten() -> bool:  # the hub's own tick deletes it (a test's tick could race it)
+            return await team.incidents.outages() == []
+
+        await _until(forgotten)
+        assert await team.incidents.entries(active_only=False) == []
+        assert len(await team.incidents.visits()) == 0
+        assert await team.register.count() == 2  # the register stays
+        assert await staff.incidents.outages() != []  # the staff hub keeps it until it is ended
