@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.citizens.followup import CRITICALITY
 from hub.citizens.records import Citizen, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.sample import sample_citizens
@@ -67,7 +68,11 @@ async def test_outage_in_two_districts_gives_each_team_its_sorted_list(
         view = await staff.followup_view(COORDINATOR)
         assert {r["district"] for r in view} == {"Nord", "Syd"}  # Øst still has power
         assert len(view) == sum(p.district != "Øst" for p in people)
-        assert [r["hours_left"] for r in view] == sorted(r["hours_left"] for r in view)
+        # soonest run-out first; at the same moment the ventilator before oxygen, dialysis and suction
+        urgency = [(r["runs_out"], min(CRITICALITY.index(e) for e in r["equipment"])) for r in view]
+        assert urgency == sorted(urgency)
+        tied = {u[0] for u in urgency if any(v[0] == u[0] and v[1] != u[1] for v in urgency)}
+        assert tied  # the sample has citizens who run out together with different equipment
         sent = await staff.incidents.lists_sent(outage)
         assert {s["team"] for s in sent} == {NORD.node_id.hex(), SYD.node_id.hex()}
 
