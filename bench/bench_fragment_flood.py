@@ -1,11 +1,13 @@
 """Memory of a relay under a keyless fragment flood (budget: RSS <= 100 MB).
 
 The attack: fragment sets that never complete, as large as the internet link carries (255 fragments of
-16,000 bytes each, of which all but one are sent), each set from its own made-up reply-to address. No key
-is needed: fragments are reassembled before any signature can be checked. The relay is a real
+16,000 bytes each, of which all but one are sent), each set under its own made-up reply-to address. No
+key is needed: fragments are reassembled before any signature can be checked. The relay is a real
 ``beredt run`` process with a care-home peer; its resident memory is read from ``/proc/<pid>`` every 0.1 s
 while the flood runs. Then a second flood, four times as many sets shaped to pass the per-set limit (four
-fragments of 1,000 bytes, three sent), fills the reassembler to its bounds. The figures printed are: RSS
+fragments of 1,000 bytes, three sent), from 16 loopback addresses (each holds at most its own share of
+32 sets, together more than the 256 the reassembler holds), fills the reassembler to its bounds. The
+figures printed are: RSS
 idle before the flood (the floor, same run), peak RSS during each flood, the bytes the reassembler held
 and its budget, and the refusals and evictions ``/healthz`` counted.
 
@@ -28,6 +30,7 @@ from tests.attacker import fragment_flood, peak_rss_mb, rss_mb  # noqa: E402 - t
 from tests.hubproc import HubProcess, staff_and_care_home  # noqa: E402
 
 RSS_BUDGET_MB = 100.0
+ADDRESSES = 16  # sources of the second flood: 16 x 32 sets is more than the reassembler's 256
 
 
 def flood_peak(relay: HubProcess, **flood: int) -> tuple[float, float]:
@@ -53,7 +56,9 @@ def main() -> int:
             idle = rss_mb(relay)
             big, big_seconds = flood_peak(relay, sets=args.sets, fragments=args.fragments, chunk=16_000)
             sent_mb = args.sets * args.fragments * 16_007 / 2**20
-            small, small_seconds = flood_peak(relay, sets=4 * args.sets, fragments=3, chunk=1_000, count=4)
+            small, small_seconds = flood_peak(
+                relay, sets=4 * args.sets, fragments=3, chunk=1_000, count=4, addresses=ADDRESSES
+            )
             health = relay.get("/healthz")
             message_id = relay.send(home.node_id, "text", "efter angrebet")
             home.wait_for(
@@ -69,7 +74,10 @@ def main() -> int:
         f"peak RSS, {args.sets} sets x {args.fragments} x 16,000 B:   {big:6.1f} MB"
         f"  ({sent_mb:.0f} MB sent in {big_seconds:.0f} s)"
     )
-    print(f"peak RSS, {4 * args.sets} sets shaped to pass:       {small:6.1f} MB  ({small_seconds:.0f} s)")
+    print(
+        f"peak RSS, {4 * args.sets} sets shaped to pass, {ADDRESSES} addresses: {small:6.1f} MB"
+        f"  ({small_seconds:.0f} s)"
+    )
     print(
         f"reassembler holds {reassembly['bytes']:,} B in {reassembly['sets']} sets"
         f" (budget {reassembly['budget_bytes']:,} B)"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -59,20 +59,31 @@ def card_as(hub: HubProcess, address: str, *, issued: float | None = None, kind:
     return dataclasses.replace(unsigned, signature=signature).encode()
 
 
-def post_frames(victim: HubProcess, wires: Sequence[bytes], reply_to: str, card: str | None = None) -> int:
+def post_frames(
+    victim: HubProcess,
+    wires: Sequence[bytes],
+    reply_to: str,
+    card: str | None = None,
+    *,
+    source: str | None = None,
+) -> int:
     """POST encoded frames (or fragments) to the victim's internet link, with ``card`` as the address
-    card header if given; return the HTTP status."""
+    card header if given, from the loopback address ``source`` if given; return the HTTP status."""
     headers = {REPLY_TO_HEADER: reply_to, "Content-Type": "application/octet-stream"}
     if card is not None:
         headers[CARD_HEADER] = card
-    request = urllib.request.Request(
-        victim.internet_url + FRAMES_PATH, data=encode_batch(list(wires)), method="POST", headers=headers
+    target = urllib.parse.urlsplit(victim.internet_url)
+    assert target.hostname is not None and target.port is not None
+    connection = http.client.HTTPConnection(
+        target.hostname, target.port, timeout=15, source_address=(source, 0) if source else None
     )
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        connection.request("POST", FRAMES_PATH, encode_batch(list(wires)), headers)
+        response = connection.getresponse()
+        response.read()
+        return int(response.status)
+    finally:
+        connection.close()
 
 
 def rss_mb(hub: HubProcess) -> float:
@@ -110,10 +121,13 @@ def peak_rss_mb(hub: HubProcess, every: float = 0.1) -> Iterator[Peak]:
         peak.value = max(peak.value, rss_mb(hub))
 
 
-def fragment_flood(victim: HubProcess, *, sets: int, fragments: int, chunk: int, count: int = 255) -> int:
+def fragment_flood(
+    victim: HubProcess, *, sets: int, fragments: int, chunk: int, count: int = 255, addresses: int = 1
+) -> int:
     """Start ``sets`` fragment sets of ``count`` fragments that never complete (``fragments`` of each are
-    sent, ``chunk`` bytes apiece), each set from its own made-up source. No key is needed. Returns how many
-    POSTs were answered 204."""
+    sent, ``chunk`` bytes apiece), each set under its own made-up reply-to, the sets spread over
+    ``addresses`` loopback addresses (127.0.0.2 and up; one: the default address). No key is needed.
+    Returns how many POSTs were answered 204."""
     per_post = max(1, (BATCH_BYTES - 2) // (FRAGMENT_HEADER + chunk + 2))
     accepted = 0
     for n in range(sets):
@@ -122,6 +136,8 @@ def fragment_flood(victim: HubProcess, *, sets: int, fragments: int, chunk: int,
             for index in range(fragments)
         ]
         for start in range(0, len(pieces), per_post):
-            status = post_frames(victim, pieces[start : start + per_post], f"http://flood-{n}.invalid:1")
+            source = f"127.0.0.{2 + n % addresses}" if addresses > 1 else None
+            reply_to = f"http://flood-{n}.invalid:1"
+            status = post_frames(victim, pieces[start : start + per_post], reply_to, source=source)
             accepted += status == 204
     return accepted
