@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 import ssl
 from collections import Counter
@@ -30,11 +31,14 @@ from typing import Any
 from aiohttp import web
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A tablet's browser may show these: the stable code in English, the words for people in Danish.
+_BUSY_BODY = json.dumps(
+    {"code": "too_many_connections", "error": "Hubben har for mange forbindelser lige nu: prøv igen om lidt"}
+).encode()
 _BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 34\r\n"
-    b"Retry-After: 5\r\nConnection: close\r\n\r\n"
-    b'{"error": "too many connections"}\n'
-)
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nRetry-After: 5\r\nConnection: close\r\n\r\n%s"
+) % (len(_BUSY_BODY), _BUSY_BODY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +201,11 @@ class ConnectionGuard:
                 except TimeoutError:
                     self.refused["body_timeout"] += 1
                     response = web.json_response(
-                        {"error": f"body not received within {self.limits.body_timeout:g} s"}, status=408
+                        {
+                            "code": "body_timeout",
+                            "error": f"Indholdet kom ikke frem inden for {self.limits.body_timeout:g} s",
+                        },
+                        status=408,
                     )
                     response.force_close()
                     return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -73,7 +74,10 @@ async def test_connections_over_the_per_source_cap_are_refused_and_others_still_
 ) -> None:
     held = [await _connect(server.port) for _ in range(LIMITS.per_source)]
     reader, writer = await _connect(server.port)
-    assert (await _answer(reader)).startswith(b"HTTP/1.1 503"), "the fourth from one source is refused"
+    answer = await _answer(reader)
+    assert answer.startswith(b"HTTP/1.1 503"), "the fourth from one source is refused"
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert body["code"] == "too_many_connections" and "prøv igen" in body["error"], body
     writer.close()
     other, other_writer = await _connect(server.port, "127.0.0.2")
     other_writer.write(GET)
@@ -115,7 +119,9 @@ async def test_a_kept_alive_connection_closes_quietly_after_serving(server: Serv
 async def test_a_body_that_does_not_arrive_is_408(server: Server) -> None:
     reader, writer = await _connect(server.port)
     writer.write(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nonly a few bytes")
-    assert (await _answer(reader)).startswith(b"HTTP/1.1 408")
+    answer = await _answer(reader)
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert "Indholdet kom ikke frem" in answer.decode()
     assert server.guard.refused["body_timeout"] == 1
     writer.close()
 
