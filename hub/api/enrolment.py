@@ -28,29 +28,36 @@ async def enrol(request: web.Request) -> web.Response:
     requests = request.app[HUB_KEY].enrolment_requests
     refusals = request.app[GATE_KEY].refusals
     if requests is None:
-        return _answer(404, "denne hub godkender ikke tilmeldinger (den har ingen [trust] root_key)")
+        return _answer(
+            404, "not_enrolling", "denne hub godkender ikke tilmeldinger (den har ingen [trust] root_key)"
+        )
     if request.content_type != "application/json" or (request.content_length or 0) > MAX_REQUEST:
         refusals["enrol_invalid"] += 1
-        return _answer(400, "forventede en lille JSON-anmodning fra 'beredt enrol --request'")
+        return _answer(
+            400, "invalid_request", "forventede en lille JSON-anmodning fra 'beredt enrol --request'"
+        )
     wait = requests.wait()
     if wait > 0:
         refusals["enrol_busy"] += 1
-        response = _answer(429, "hubben modtager mange tilmeldinger lige nu: prøv igen om lidt")
+        response = _answer(429, "busy", "hubben modtager mange tilmeldinger lige nu: prøv igen om lidt")
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return response
     source = source_of(request.transport) if request.transport is not None else "local"
     try:
-        body = json.loads(await request.read())
+        raw = await request.read()  # a chunked body has no Content-Length: its size is checked here
+        if len(raw) > MAX_REQUEST:
+            raise ValueError(f"mere end {MAX_REQUEST} bytes")
+        body = json.loads(raw)
         card, signature = str(body["card"]), base64.b64decode(str(body["signature"]), validate=True)
         pending = requests.add(card, signature, source=source)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         refusals["enrol_invalid"] += 1
-        return _answer(400, f"ikke en tilmeldingsanmodning: {exc}")
+        return _answer(400, "invalid_request", f"ikke en tilmeldingsanmodning: {exc}")
     except UsageError as exc:
         refusals["enrol_invalid"] += 1
-        return _answer(400, str(exc))
+        return _answer(400, "invalid_request", str(exc))
     return web.json_response({"code": pending.code}, status=202)
 
 
-def _answer(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _answer(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "error": message}, status=status)
