@@ -14,6 +14,7 @@ import asyncio
 import getpass
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import datetime
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.citizens.desk import Desk
-from hub.citizens.followup import OUTCOME_DANISH
+from hub.citizens.followup import OUTCOME_DANISH, Entry
 from hub.citizens.records import EQUIPMENT_DANISH, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.sample import sample_csv
@@ -176,11 +177,27 @@ async def _outage(args: argparse.Namespace, desk: Desk) -> int:
     outage = await desk.mark_outage(
         _reader(), districts=args.district, addresses=args.address, started=started
     )
-    count = len([r for r in await desk.followup_view(_reader()) if r["outage"] == outage])
+    entries = await desk.incidents.entries(outage=outage)
     within = _number(desk.config.tick_interval)
-    print(f"Strømsvigt {outage} registreret: {count} borgere på opfølgningslisten. Hubben sender holdene"
-          f" deres lister inden for {within} sekunder (hvis den kører).")  # fmt: skip
+    print(f"Strømsvigt {outage} registreret: {len(entries)} borgere på opfølgningslisten. Hubben sender"
+          f" holdene deres lister inden for {within} sekunder (hvis den kører).")  # fmt: skip
+    _warn_unsent(args.district, entries)
     return EXIT_OK
+
+
+def _warn_unsent(districts: list[str], entries: list[Entry]) -> None:
+    """Say which citizens no team will be sent, and which marked districts hold nobody (a misspelling
+    finds no one and would otherwise pass in silence)."""
+    without_team = Counter(e.district for e in entries if e.team is None)
+    for district, count in sorted(without_team.items()):
+        print(f"Advarsel: intet hold for distrikt {district} i [citizens.teams]: {count} borgere får ingen"
+              " liste sendt. Tilføj holdets hub i konfigurationen, eller besøg dem på anden måde.",
+              file=sys.stderr)  # fmt: skip
+    hit = {e.district.casefold() for e in entries}
+    for district in dict.fromkeys(districts):
+        if district.casefold() not in hit:
+            print(f"Advarsel: ingen borgere i registret i distrikt {district}: er navnet stavet som i"
+                  " registret?", file=sys.stderr)  # fmt: skip
 
 
 async def _list(args: argparse.Namespace, desk: Desk) -> int:

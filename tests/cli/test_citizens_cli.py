@@ -102,3 +102,21 @@ def test_an_evacuation_needs_a_list_a_centre_and_the_running_hub(
     assert "hub" in capsys.readouterr().err  # no hub runs here: it says so, and nothing is logged as sent
     assert main(["citizens", "log", "-c", str(config)]) == 0
     assert "evakuering anmodet" not in capsys.readouterr().out
+
+
+def test_an_outage_says_who_no_team_will_be_sent_and_a_district_with_nobody(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(config.read_text() + '[citizens.teams]\n"Nord" = ["0123456789abcdef"]\n')
+    people = sample_citizens(6, ["Nord", "Syd"])
+    export = config.parent / "eksport.csv"
+    export.write_text(to_csv(people))
+    assert main(["citizens", "import", str(export), "-c", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["citizens", "outage", "--district", "nord", "--district", "Syd", "--district", "Nort",
+                 "-c", str(config)]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    assert "6 borgere på opfølgningslisten" in out
+    assert "intet hold for distrikt Syd i [citizens.teams]: 3 borgere får ingen liste sendt" in err
+    assert "ingen borgere i registret i distrikt Nort" in err  # a misspelling finds nobody
+    assert "Nord" not in err and "distrikt nord" not in err  # a district with its team: nothing to say
