@@ -2,14 +2,15 @@
 
 Every hub serves ``POST /v1/frames`` and ``GET /v1/probe`` and keeps one client session for its peers. A
 peer's address is its base URL (``http://relay-nord.example:8471``). Sends to one URL are gathered by a
-single pump task per destination: the first frame waits ``batch_delay`` for company, everything queued
-while a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its
-frame got 2xx. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
-codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
-which becomes ``Received.source`` (a wildcard host there stands for the connection's source address): where
-hop acks go, a hint only. The ``X-Beredt-Address-Card`` header carries the sender's signed address card
-(``Received.meta["card"]``), the only thing the hub learns a peer's address from.
-A 204 only says the frames sit in the receiver's memory, so the link gives no hop ack
+single pump task per destination: the first frame waits ``batch_delay`` for company, everything queued while
+a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its frame got
+2xx. ``send_batch`` hands many frames to one destination under one deadline (the hub's router sends a batch
+per next hop this way) and reports each frame's outcome. The body is each frame prefixed by its length as a
+2-byte big-endian integer (the sans-IO codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To``
+header carries the sender's base URL, which becomes ``Received.source`` (a wildcard host there stands for
+the connection's source address): where hop acks go, a hint only. The ``X-Beredt-Address-Card`` header
+carries the sender's signed address card (``Received.meta["card"]``), the only thing the hub learns a
+peer's address from. A 204 only says the frames sit in the receiver's memory, so the link gives no hop ack
 (``link_ack=False``). Peer reachability changes are reported once per change as
 ``LinkChanged(peer=url)``.
 
@@ -29,7 +30,7 @@ import copy as copy_module
 import ssl
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +53,15 @@ from hub.core.errors import (
 from hub.core.ranked import URGENT_RANK, RankedQueue
 from hub.core.tasks import cancel_and_wait
 from hub.core.time_answer import MAX_ROUND_TRIP, NONCE_SIZE
-from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
+from hub.core.transport import (
+    Capabilities,
+    Cost,
+    LinkChanged,
+    OutFrame,
+    Received,
+    TransportContext,
+    TransportEvent,
+)
 
 # The codec and the options live in modules of their own; re-exported so that they stay importable from here.
 from transports.internet_codec import MAX_MTU as MAX_MTU
@@ -85,7 +94,41 @@ MAX_DESTINATIONS = (
 SERVER_LIMITS = ConnectionLimits(total=1024, per_source=64, idle_timeout=30.0, body_timeout=None)
 
 
-_Item = tuple[bytes, "asyncio.Future[None]", int]  # a frame, its sender's future, its send lane
+class _Waiter:
+    """The frames of one ``send_batch``: one future for all of them, each frame's outcome apart."""
+
+    __slots__ = ("future", "outcomes", "pending", "settled")
+
+    def __init__(self, future: asyncio.Future[None], count: int) -> None:
+        self.future = future
+        self.outcomes: list[TransportError | None] = [None] * count
+        self.settled = bytearray(count)
+        self.pending = count
+
+    def done(self) -> bool:
+        """Its sender stopped waiting (cancelled or timed out), or every frame has its outcome."""
+        return self.future.done()
+
+    def settle(self, index: int, error: TransportError | None) -> None:
+        if self.future.done() or self.settled[index]:
+            return
+        self.settled[index] = 1
+        self.outcomes[index] = error
+        self.pending -= 1
+        if not self.pending:
+            self.future.set_result(None)
+
+    def give_up(self, error: TransportError) -> None:
+        """The sender stops waiting: ``error`` for every frame still without an outcome. A frame of it
+        still queued is skipped by the pump; one in a POST under way may yet arrive (acks settle that)."""
+        for index, settled in enumerate(self.settled):
+            if not settled:
+                self.outcomes[index] = error
+        if not self.future.done():
+            self.future.cancel()
+
+
+_Item = tuple[bytes, _Waiter, int, int]  # a frame, its sender's waiter, its index there, its send lane
 
 
 @dataclass(eq=False, slots=True)
@@ -354,37 +397,65 @@ class InternetTransport:
         }
 
     async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
+        (error,) = await self.send_batch(dest, [(data, priority)])
+        if error is not None:
+            raise error
+
+    async def send_batch(self, dest: str, frames: Sequence[OutFrame]) -> list[TransportError | None]:
+        """Queue ``frames`` for ``dest`` and wait, under one deadline, until the POSTs carrying them are
+        answered; each frame's outcome in order (``SendsBatches``)."""
+        if not frames:
+            return []
         if self._closed:
-            raise TransportClosed("send after close", transport=self.name, peer=dest)
-        if len(data) > self.capabilities.mtu:
-            raise FrameTooLarge(
-                f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
-            )
-        if not data:
-            raise DeliveryRefused("empty frame", transport=self.name, peer=dest, reason="empty")
-        peer = await self._peer(dest)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        urgent = self._rank(data) >= URGENT_RANK
-        lane = URGENT_RANK if urgent else min(max(priority, 0), PRIORITY_LANES - 1)
-        peer.lanes[lane].append((data, future, lane))
-        peer.wakeup.set()
-        if peer.pump is None or peer.pump.done():
-            peer.pump = asyncio.create_task(self._pump(peer), name=f"{self.name} pump -> {dest}")
-        # Bounded: a batch delay, the POST ahead of ours and our own, each capped by the timeout.
+            return self._all(frames, TransportClosed("send after close", transport=self.name, peer=dest))
         try:
-            async with asyncio.timeout(self._options.batch_delay + 2 * self._options.timeout + 1.0):
-                await future
+            peer = await self._peer(dest)
+        except DeliveryRefused as exc:
+            return self._all(frames, exc)
+        waiter = _Waiter(asyncio.get_running_loop().create_future(), len(frames))
+        mtu, queued = self.capabilities.mtu, 0
+        for index, (data, priority) in enumerate(frames):
+            if len(data) > mtu:
+                waiter.settle(
+                    index, FrameTooLarge(f"{len(data)} bytes > MTU {mtu}", transport=self.name, peer=dest)
+                )
+            elif not data:
+                waiter.settle(
+                    index, DeliveryRefused("empty frame", transport=self.name, peer=dest, reason="empty")
+                )
+            else:
+                urgent = self._rank(data) >= URGENT_RANK
+                lane = URGENT_RANK if urgent else min(max(priority, 0), PRIORITY_LANES - 1)
+                peer.lanes[lane].append((data, waiter, index, lane))
+                queued += 1
+        if queued:
+            peer.wakeup.set()
+            if peer.pump is None or peer.pump.done():
+                peer.pump = asyncio.create_task(self._pump(peer), name=f"{self.name} pump -> {dest}")
+        # Bounded: a batch delay, the POST ahead of ours and our own ones, each capped by the timeout.
+        posts = -(-queued // self._options.batch_max)
+        try:
+            async with asyncio.timeout(self._options.batch_delay + (1 + posts) * self._options.timeout + 1.0):
+                await waiter.future
         except TimeoutError:
+            late: TransportError
             if peer.busy:  # the peer keeps asking us to wait: not a failure of the link
-                raise BudgetExhausted(
+                late = BudgetExhausted(
                     "peer busy: frame still queued at its deadline",
                     transport=self.name,
                     peer=dest,
                     retry_after=RETRY_AFTER,
-                ) from None
-            raise LinkDown(
-                "peer too slow: frame still queued at its deadline", transport=self.name, peer=dest
-            ) from None
+                )
+            else:
+                late = LinkDown(
+                    "peer too slow: frame still queued at its deadline", transport=self.name, peer=dest
+                )
+            waiter.give_up(late)
+        return waiter.outcomes
+
+    @staticmethod
+    def _all(frames: Sequence[OutFrame], error: TransportError) -> list[TransportError | None]:
+        return [error] * len(frames)
 
     async def _pump(self, peer: _Peer) -> None:
         """Send everything queued for ``peer``, a batch per POST, one POST at a time."""
@@ -402,8 +473,8 @@ class InternetTransport:
         size = 0
         for lane in reversed(peer.lanes):  # highest priority first
             while lane and len(batch) < self._options.batch_max:
-                data, future, _ = lane[0]
-                if future.done():  # its sender was cancelled or timed out
+                data, waiter, _, _ = lane[0]
+                if waiter.done():  # its sender was cancelled or timed out
                     lane.popleft()
                     continue
                 if batch and size + len(data) + 2 > BATCH_BYTES:
@@ -414,7 +485,7 @@ class InternetTransport:
 
     async def _deliver(self, peer: _Peer, batch: list[_Item]) -> None:
         try:
-            await self._post(peer, encode_batch([data for data, _, _ in batch]))
+            await self._post(peer, encode_batch([item[0] for item in batch]))
         except BudgetExhausted as exc:
             # The peer is up but its queue is full of data: put the batch back in front of its lanes and
             # wait as told. Acks queued meanwhile lead the next batch, and the peer takes those.
@@ -423,7 +494,7 @@ class InternetTransport:
             self._mark(peer, up=True, reason="peer answered")
             for item in reversed(batch):
                 if not item[1].done():
-                    peer.lanes[item[2]].appendleft(item)
+                    peer.lanes[item[3]].appendleft(item)
             await asyncio.sleep(exc.retry_after)
             return
         except LinkDown as exc:
@@ -439,7 +510,10 @@ class InternetTransport:
             self._mark(peer, up=True, reason="peer answered")
             if len(batch) > 1:  # the peer's MTU is below ours: find the culprit, let the rest through
                 for item in batch:
-                    if not item[1].done():  # else a LinkDown on an earlier one already failed it
+                    waiter, index = item[1], item[2]
+                    if (
+                        not waiter.done() and not waiter.settled[index]
+                    ):  # else a LinkDown on an earlier one failed it
                         await self._deliver(peer, [item])
                 return
             self._fail(batch, exc)
@@ -453,9 +527,8 @@ class InternetTransport:
         self._mark(peer, up=True, reason="POST accepted")
         self.stats.posts_sent += 1
         self.stats.frames_sent += len(batch)
-        for _, future, _ in batch:
-            if not future.done():
-                future.set_result(None)
+        for _, waiter, index, _ in batch:
+            waiter.settle(index, None)
 
     async def _post(self, peer: _Peer, body: bytes) -> None:
         """One POST; its outcome mapped to our errors (2xx returns, 413 / 4xx / 5xx / no answer raise)."""
@@ -489,11 +562,11 @@ class InternetTransport:
     @staticmethod
     def _fail(items: list[_Item], error: TransportError) -> None:
         """Raise a copy of ``error`` in every waiting ``send`` (copies: waiters must not share tracebacks)."""
-        for _, future, _ in items:
-            if not future.done():
+        for _, waiter, index, _ in items:
+            if not waiter.done():
                 copy = copy_module.copy(error)
                 copy.__cause__ = error.__cause__
-                future.set_exception(copy)
+                waiter.settle(index, copy)
 
     def _mark(self, peer: _Peer, *, up: bool, reason: str) -> None:
         """Record reachability; report only changes (the first failure, the first success after it)."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from hub.core.errors import TransportError
 from hub.core.ranked import FrameRank, unranked
 
 
@@ -126,6 +127,23 @@ class Transport(Protocol):
     async def probe(self, dest: str) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+OutFrame = tuple[bytes, int]
+"""A frame to send and its priority, as ``Transport.send`` takes them."""
+
+
+@runtime_checkable
+class SendsBatches(Protocol):
+    """A transport that carries many frames to one address in one go (the internet link: one POST).
+
+    ``send_batch`` hands over ``frames`` (each within the MTU) at once, waits for all of them under one
+    deadline and returns each frame's outcome in order: None when the link took it (as ``send``
+    returning), else the ``TransportError`` that ``send`` would have raised for it. It raises nothing
+    for a frame: one refused frame or a failed batch fails only the frames it concerns, and the others
+    are reported as sent. Cancelled, it may or may not have put some of them on the wire."""
+
+    async def send_batch(self, dest: str, frames: Sequence[OutFrame]) -> list[TransportError | None]: ...
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ from hub.core.clock import Clock
 from hub.core.errors import BudgetExhausted, LinkDown, TransportError
 from hub.core.fragment import split
 from hub.core.metering import Tally, charged_to
-from hub.core.transport import Capabilities, Cost, Transport
+from hub.core.transport import Capabilities, Cost, OutFrame, SendsBatches, Transport
 from hub.relay.health import HealthBoard, LinkState
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.policy import Candidate
@@ -65,11 +65,16 @@ class LinkSet:
         self.last_failover: dict[str, str] = {}
         self.probes_skipped = 0
         """Probes left out because traffic had just shown the pair working."""
+        self._batching = {link for link, t in self.transports.items() if isinstance(t, SendsBatches)}
         self.account: Callable[[str, bytes], Tally | None] = _no_account
         """The tally what a link spends on a frame is charged to (``hub.relay.exercise_usage``)."""
 
     def capabilities(self, link: str) -> Capabilities:
         return self.transports[link].capabilities
+
+    def batches(self, link: str) -> bool:
+        """Whether ``link`` carries many frames to one address in one go (``send_batch``)."""
+        return link in self._batching
 
     def kind_of(self, link: str) -> str:
         return self.kinds[link]
@@ -128,6 +133,37 @@ class LinkSet:
             for piece in split(wire, transport.capabilities.mtu):
                 await transport.send(address, piece, priority=priority)
         self.sent_bytes[link] += len(wire)
+
+    async def send_batch(
+        self, link: str, address: str, frames: Sequence[OutFrame]
+    ) -> list[TransportError | None]:
+        """Send encoded frames to one address, in one go where the link can (``batches``); each frame's
+        outcome in order: None when sent, else the ``TransportError`` ``send`` would have raised for it.
+        A frame that must be fragmented, or whose cost an exercise is charged, goes alone as ``send``."""
+        transport = self.transports[link]
+        outcomes: list[TransportError | None] = [None] * len(frames)
+        alone = list(range(len(frames)))
+        if isinstance(transport, SendsBatches) and link in self._batching:
+            mtu = transport.capabilities.mtu
+            together = [
+                i
+                for i, (wire, _) in enumerate(frames)
+                if len(wire) <= mtu and self.account(link, wire) is None
+            ]
+            if together:
+                sent = await transport.send_batch(address, [frames[i] for i in together])
+                for i, error in zip(together, sent, strict=True):
+                    outcomes[i] = error
+                    if error is None:
+                        self.sent_bytes[link] += len(frames[i][0])
+                alone = sorted(set(alone).difference(together))
+        for i in alone:
+            wire, priority = frames[i]
+            try:
+                await self.send(link, address, wire, priority)
+            except TransportError as exc:
+                outcomes[i] = exc
+        return outcomes
 
     async def probe_forever(self, interval: float) -> None:
         """Probe every (link, peer) pair, a round every ``interval`` seconds from the start of the last;

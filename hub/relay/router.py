@@ -3,11 +3,13 @@
 Every open (message, next hop) delivery lives in a timer heap. When it falls due the dispatcher plans
 the attempt (``hub.relay.planning``: the policy's usable links to its next hops, the configured route's
 hops in order, the first the primary and later ones alternatives, skipping those already tried in this
-round) and hands it to that link's workers. Slow links get one worker and a priority queue, so
-life-safety frames overtake routine ones, and every real frame overtakes an exercise's (CAP status
-Exercise or Test: ``Delivery.order``); free links get many workers. A send that fails, an attempt
-that breaks after its send, or a hop ack that does not come in time marks that link tried and the
-delivery is due again at once on the next link: that is the failover. When every link has been tried
+round) and queues it for that link (``hub.relay.outbound``): best first, so life-safety frames overtake
+routine ones and every real frame overtakes an exercise's (CAP status Exercise or Test:
+``Delivery.order``). A link takes from its queue in batches where it can carry many frames at once (one
+POST on the internet link), else one at a time; a slow link has one batch out at a time, a free link
+many. A batch's frames that await a hop ack share one deadline (one timer). A send that fails, an
+attempt that breaks after its send, or a hop ack that does not come in time marks that link tried and
+the delivery is due again at once on the next link: that is the failover. When every link has been tried
 the round starts over after a capped, jittered back-off. Health changes for the better wake parked
 deliveries, so traffic returns to a link as it heals.
 
@@ -24,7 +26,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hub.core.clock import Clock
-from hub.core.errors import BudgetExhausted, TransportError
 from hub.core.frame import BROADCAST, Priority
 from hub.core.transport import Cost
 from hub.relay.delivery import Backoff, Delivery, DeliveryState
@@ -33,6 +34,7 @@ from hub.relay.health import HealthChanged, LinkState
 from hub.relay.lanes import is_drill
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
+from hub.relay.outbound import LinkQueues
 from hub.relay.planning import Attempt, plan, tried_key
 from hub.relay.policy import Policy
 from hub.relay.settings import Timing
@@ -41,7 +43,8 @@ from hub.relay.store_records import PendingDelivery
 
 log = logging.getLogger("beredt.router")
 
-_FREE_WORKERS = 64
+FREE_LINK_BATCHES = 64
+"""Batches a free link (internet, MQTT) has out at once; a metered or paid one has one."""
 PARKED_RECHECK = 5.0
 """A delivery with no usable link looks again after 2.5-5 s, or at once when a link's health improves.
 Only a fallback (an address learned, a budget that ran out): re-planning thousands of parked deliveries
@@ -105,20 +108,18 @@ class Router:
         self._park = Backoff(initial=PARKED_RECHECK, cap=PARKED_RECHECK)
         self._deliveries: dict[bytes, list[Delivery]] = {}
         self._sizes: dict[bytes, int] = {}
-        self._heap: list[tuple[float, tuple[int, int], int, Delivery]] = []
+        self._heap: list[tuple[float, tuple[int, int], int, tuple[Delivery, ...]]] = []
+        """Timers: (due, order, seq, the deliveries it is for: a batch sent together shares one)."""
         self._timer_of: dict[int, int] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._parked_deliveries: dict[int, Delivery] = {}
-        self._blocked_until: dict[str, float] = {}
         self._resumed: dict[bytes, set[bytes]] = {}
         """Per next hop whose queue is being resumed: the ids of its resumed messages still open."""
         self._resume_room: dict[bytes, asyncio.Event] = {}
         self.resume_window = RESUME_WINDOW
         self.resume_page = RESUME_PAGE
-        self._queues: dict[str, asyncio.PriorityQueue[tuple[tuple[int, int], int, Attempt]]] = {
-            link: asyncio.PriorityQueue() for link in links.transports
-        }
+        self.outbound = LinkQueues(links, clock)
         links.health.listen(self._on_health)
         store.on_evicted = self._drop_messages
 
@@ -260,7 +261,7 @@ class Router:
         return sum(1 for ds in self._deliveries.values() for d in ds if d.open and d.hop == hop)
 
     def queue_depth(self, link: str) -> int:
-        return self._queues[link].qsize()
+        return self.outbound.depth(link)
 
     def progress(self, message_id: bytes) -> list[DeliveryProgress]:
         """The open deliveries of one message (none once every hop has settled). Scans the timer heap,
@@ -269,7 +270,7 @@ class Router:
         if not open_:
             return []
         wanted = {id(d): self._timer_of.get(id(d), -1) for d in open_}
-        due = {seq: when for when, _, seq, d in self._heap if wanted.get(id(d)) == seq}
+        due = {seq: when for when, _, seq, ds in self._heap for d in ds if wanted.get(id(d)) == seq}
         offset = self.clock.time() - self.clock.monotonic()
         out = []
         for d in open_:
@@ -280,9 +281,14 @@ class Router:
         return out
 
     def _schedule(self, delivery: Delivery, due: float) -> None:
+        self._schedule_all((delivery,), due)
+
+    def _schedule_all(self, deliveries: tuple[Delivery, ...], due: float) -> None:
+        """One timer for ``deliveries`` (best first); settling one of them leaves the others' due."""
         seq = next(self._seq)
-        self._timer_of[id(delivery)] = seq
-        heapq.heappush(self._heap, (due, delivery.order, seq, delivery))
+        for delivery in deliveries:
+            self._timer_of[id(delivery)] = seq
+        heapq.heappush(self._heap, (due, deliveries[0].order, seq, deliveries))
         self._wake.set()
 
     # ---- acknowledgements ---------------------------------------------------------------------------
@@ -364,23 +370,24 @@ class Router:
     # ---- the loops ----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Dispatcher and link workers; returns only by cancellation."""
+        """Dispatcher and link senders; returns only by cancellation."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._dispatch_forever(), name="router-dispatch")
             for link, transport in self.links.transports.items():
-                workers = _FREE_WORKERS if transport.capabilities.cost is Cost.FREE else 1
-                for n in range(workers):
-                    group.create_task(self._work_forever(link), name=f"router-{link}-{n}")
+                free = transport.capabilities.cost is Cost.FREE
+                slots = asyncio.Semaphore(FREE_LINK_BATCHES if free else 1)
+                group.create_task(self._send_forever(link, slots, group), name=f"router-{link}")
 
     def dispatch_due(self) -> None:
         """Act on every delivery whose time has come: the dispatcher's step, also for a test that moved a
         manual clock."""
         now = self.clock.monotonic()
         while self._heap and self._heap[0][0] <= now:
-            _, _, seq, delivery = heapq.heappop(self._heap)
-            if self._timer_of.get(id(delivery)) == seq:
-                del self._timer_of[id(delivery)]
-                self._due(delivery, now)
+            _, _, seq, deliveries = heapq.heappop(self._heap)
+            for delivery in deliveries:
+                if self._timer_of.get(id(delivery)) == seq:
+                    del self._timer_of[id(delivery)]
+                    self._due(delivery, now)
 
     async def _dispatch_forever(self) -> None:
         while True:
@@ -418,9 +425,8 @@ class Router:
                 link=delivery.link,
                 error=str(reason),
             )
-        attempts = plan(
-            delivery, self.policy, self.links, lambda link: self._blocked(link, delivery.drill, now)
-        )
+        blocked = self.outbound.blocked
+        attempts = plan(delivery, self.policy, self.links, lambda link: blocked(link, delivery.drill, now))
         if not attempts:
             if delivery.tried:
                 delivery.tried.clear()
@@ -434,51 +440,69 @@ class Router:
         delivery.attempts += 1
         delivery.inflight = len(attempts)
         for attempt in attempts:
-            self._queues[attempt.candidate.link].put_nowait((delivery.order, next(self._seq), attempt))
+            self.outbound.put(attempt)
 
-    def _blocked(self, link: str, drill: bool, now: float) -> bool:
-        """Whether ``link``'s budget is spent for real traffic, or, for a drill, for drills."""
-        until = self._blocked_until.get(link, 0.0)
-        if drill:
-            until = max(until, self._blocked_until.get(_budget_key(link, True), 0.0))
-        return until > now
-
-    async def _work_forever(self, link: str) -> None:
-        queue = self._queues[link]
+    async def _send_forever(self, link: str, slots: asyncio.Semaphore, group: asyncio.TaskGroup) -> None:
+        """Take ``link``'s queue a batch at a time, each sent in a task of its own while a slot is free."""
         while True:
-            _, _, attempt = await queue.get()
+            await slots.acquire()
             try:
-                await self._attempt(attempt)
-            except Exception as exc:  # a bug must not stop the router, nor strand the delivery
-                log.exception("delivery attempt over %s failed unexpectedly; it will be retried", link)
-                self._recover(attempt, exc)
+                batch = await self.outbound.take(link)
+            except BaseException:
+                slots.release()
+                raise
+            group.create_task(self._send_batch(link, batch, slots))
 
-    async def _attempt(self, attempt: Attempt) -> None:
-        delivery, link = attempt.delivery, attempt.candidate.link
-        if not delivery.open:  # settled meanwhile (acked by a fan-out sibling, expired, evicted)
-            delivery.inflight -= 1
-            return
-        peer = attempt.hop.hex()
-        delivery.handed_to.add(attempt.hop)  # before the send: its hop ack may overtake our return
+    async def _send_batch(self, link: str, batch: list[Attempt], slots: asyncio.Semaphore) -> None:
         try:
-            error = await self._send(attempt, peer)
+            await self._attempt(link, batch)
+        except Exception as exc:  # a bug must not stop the router, nor strand a delivery
+            log.exception("delivery attempt over %s failed unexpectedly; it will be retried", link)
+            for attempt in batch:
+                self._recover(attempt, exc)
         finally:
-            delivery.inflight -= 1
+            slots.release()
+
+    async def _attempt(self, link: str, batch: list[Attempt]) -> None:
+        """Send ``batch`` over ``link``, then move each delivery on by its own outcome."""
+        going: list[Attempt] = []
+        for attempt in batch:
+            if attempt.delivery.open:
+                attempt.delivery.handed_to.add(attempt.hop)  # before the send: its hop ack may overtake it
+                going.append(attempt)
+            else:  # settled meanwhile (acked by a fan-out sibling, expired, evicted)
+                attempt.delivery.inflight -= 1
+        if not going:
+            return
+        try:
+            errors = await self.outbound.send(link, going)
+        finally:
+            for attempt in going:
+                attempt.delivery.inflight -= 1
         now = self.clock.monotonic()
-        if error is None:
-            self.links.health.success(link, peer, now, Reason(Why.FRAME_SENT))
+        caps = self.links.capabilities(link)
+        size = sum(len(attempt.delivery.wire) for attempt in going)
+        deadline = now + self.timing.hop_ack_timeout + 2 * size / caps.bytes_per_second
+        sent = Reason(Why.FRAME_SENT)
+        waiting: list[Delivery] = []
+        for attempt, error in zip(going, errors, strict=True):
+            delivery = attempt.delivery
+            if error is not None:
+                self._send_failed(attempt, error, now)
+                continue
+            self.links.health.success(link, attempt.hop.hex(), now, sent)
             if delivery.state is not DeliveryState.SENDING:
-                return
+                continue
             if delivery.link not in (None, link):
-                self.links.last_failover[peer] = f"{delivery.link} -> {link}: {delivery.last_error}"
-            delivery.link = attempt.candidate.link
+                self.links.last_failover[attempt.hop.hex()] = (
+                    f"{delivery.link} -> {link}: {delivery.last_error}"
+                )
+            delivery.link = link
             delivery.carrier = attempt.hop
-            if self.links.capabilities(link).link_ack:
+            if caps.link_ack:
                 self._settle(delivery, DeliveryState.HOP_ACKED, f"link ack on {link}")
-                return
+                continue
             delivery.move(DeliveryState.SENT)
-            caps = self.links.capabilities(link)
-            deadline = now + self.timing.hop_ack_timeout + 2 * len(delivery.wire) / caps.bytes_per_second
             self.store.record_delivery(
                 delivery.message_id,
                 delivery.hop,
@@ -489,34 +513,20 @@ class Router:
                 next_hop=attempt.hop,
             )
             self.events.publish(DeliveryChanged(delivery.message_id.hex(), delivery.hop.hex(), "sent", link))
-            self._schedule(delivery, deadline)
-            return
+            waiting.append(delivery)
+        if waiting:
+            self._schedule_all(tuple(waiting), deadline)
+
+    def _send_failed(self, attempt: Attempt, error: str, now: float) -> None:
+        delivery, link = attempt.delivery, attempt.candidate.link
         delivery.last_error = error
-        log.info("send of %s to %s over %s failed: %s", delivery.message_id.hex(), peer, link, error)
+        log.info(
+            "send of %s to %s over %s failed: %s", delivery.message_id.hex(), attempt.hop.hex(), link, error
+        )
         delivery.tried.add(tried_key(link, attempt.hop))
         if delivery.inflight == 0 and delivery.state is DeliveryState.SENDING:
             delivery.move(DeliveryState.QUEUED)
             self._schedule(delivery, now)
-
-    async def _send(self, attempt: Attempt, peer: str) -> str | None:
-        """Hand the frame to the link; return why it failed, or None."""
-        delivery, link = attempt.delivery, attempt.candidate.link
-        try:
-            await self.links.send(link, attempt.candidate.address, delivery.wire, int(delivery.send_priority))
-        except (
-            BudgetExhausted
-        ) as exc:  # a drill's share being spent holds back drills only, never real traffic
-            self._blocked_until[_budget_key(link, delivery.drill)] = self.clock.monotonic() + exc.retry_after
-            return str(exc)
-        except TransportError as exc:
-            self.links.health.failure(link, peer, self.clock.monotonic(), Reason(Why.SEND_FAILED, str(exc)))
-            return str(exc)
-        except Exception as exc:  # a transport that breaks its contract counts as a failed send
-            log.exception("link %s raised outside its contract", link)
-            failed = Reason(Why.SEND_FAILED, f"internal error: {exc!r}")
-            self.links.health.failure(link, peer, self.clock.monotonic(), failed)
-            return f"internal error: {exc!r}"
-        return None
 
     def _recover(self, attempt: Attempt, exc: Exception) -> None:
         """An attempt broke outside the send's own error handling (a listener, a bug): treat it as a failed
@@ -541,7 +551,3 @@ class Router:
             self._parked_deliveries.clear()
         if change.new is LinkState.DOWN:
             log.warning("link %s to %s down: %s", change.link, change.peer or "all peers", change.reason)
-
-
-def _budget_key(link: str, drill: bool) -> str:
-    return f"{link}#drill" if drill else link

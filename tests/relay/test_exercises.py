@@ -61,8 +61,8 @@ async def test_a_real_routine_frame_is_queued_before_a_life_safety_exercise_fram
             for wire, priority in ((drill, Priority.LIFE_SAFETY), (real, Priority.ROUTINE)):
                 router.track(wire[:16], wire, PEER.node_id, priority, 1_900_000_000, [PEER.node_id])
             router.dispatch_due()  # both due at once: the router's worker queue decides who goes first
-            queue = router._queues["slow"]
-            first, second = queue.get_nowait()[2].delivery, queue.get_nowait()[2].delivery
+            first = (await router.outbound.take("slow"))[0].delivery  # a radio takes one at a time
+            second = (await router.outbound.take("slow"))[0].delivery
             assert (first.wire, second.wire) == (real, drill)
             assert second.policy_priority == Priority.NORMAL and second.send_priority == Priority.ROUTINE
         finally:
