@@ -187,6 +187,29 @@ async def test_batches_respect_batch_max(tmp_path: Path) -> None:
         assert a.stats.posts_sent == 5
 
 
+async def test_a_batch_goes_in_one_post_under_one_deadline_and_reports_each_frame(tmp_path: Path) -> None:
+    async with hub_link(tmp_path, NODE_A, mtu=1000) as a, hub_link(tmp_path, NODE_B, mtu=500) as b:
+        good = [bytes([1, i]) * 10 for i in range(40)]
+        outcomes = await a.send_batch(b.public_url, [(data, 1) for data in good])
+        assert outcomes == [None] * 40 and a.stats.posts_sent == 1
+        assert {(await next_received(b, 10)).data for _ in good} == set(good)
+
+        mixed = [(b"\x01first", 1), (b"", 1), (b"\x01" * 2000, 1), (b"\x01" * 700, 3), (b"\x01last", 0)]
+        first, empty, above_ours, above_peers, last = await a.send_batch(b.public_url, mixed)
+        assert first is None and last is None
+        assert isinstance(empty, DeliveryRefused) and isinstance(above_ours, FrameTooLarge)
+        assert isinstance(above_peers, FrameTooLarge) and "413" in str(above_peers)
+        assert {(await next_received(b, 10)).data for _ in range(2)} == {b"\x01first", b"\x01last"}
+        assert await a.send_batch(b.public_url, []) == []
+
+    port = free_port()
+    async with hub_link(tmp_path, NODE_A) as a:
+        down = await a.send_batch(f"http://127.0.0.1:{port}", [(b"\x01one", 1), (b"\x01two", 1)])
+        assert all(isinstance(error, LinkDown) for error in down) and down[0] is not down[1]
+        refused = await a.send_batch("ftp://nowhere", [(b"\x01one", 1)])
+        assert isinstance(refused[0], DeliveryRefused)
+
+
 async def test_higher_priority_goes_first(tmp_path: Path) -> None:
     async with hub_link(tmp_path, NODE_A, batch_max=1) as a, hub_link(tmp_path, NODE_B) as b:
         sends = [a.send(b.public_url, bytes([1, i]), priority=0) for i in range(5)]
