@@ -51,7 +51,7 @@ from hub.core.errors import (
 )
 from hub.core.frame import Priority
 from hub.core.handhelds import FILE_NAME as HANDHELDS_FILE
-from hub.core.handhelds import load_handhelds
+from hub.core.handhelds import load_handhelds, node_label
 from hub.core.metering import AIRTIME, charge
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import (
@@ -59,6 +59,7 @@ from hub.core.transport import (
     Capabilities,
     Cost,
     LinkChanged,
+    PersonalAlarm,
     Received,
     TimeHint,
     TransportContext,
@@ -66,7 +67,7 @@ from hub.core.transport import (
 )
 from transports.blocking import run_blocking
 from transports.lora_airtime import AirtimeBudget, packet_airtime
-from transports.lora_alarm import ALARM_PORTS, AlarmGate
+from transports.lora_alarm import ALARM_PORTS, TEXT_MESSAGE_APP, AlarmGate, clip
 from transports.lora_interface import (
     backoff,
     close_interface,
@@ -150,7 +151,9 @@ class LoraTransport:
                 self._log.warning(
                     "personal alarms on, but %s lists no handhelds", ctx.data_dir / HANDHELDS_FILE
                 )
-            self.alarms = AlarmGate(handhelds, interval=settings.alarm_interval, log=self._log)
+            self.alarms = AlarmGate(
+                handhelds, interval=settings.alarm_interval, log=self._log, answer=self._answer_handheld
+            )
         # Pubsub keeps weak references: bound methods of this transport live as long as it does.
         pub.subscribe(self._on_receive_thread, "meshtastic.receive")
         pub.subscribe(self._on_lost_thread, "meshtastic.connection.lost")
@@ -213,6 +216,30 @@ class LoraTransport:
             if answer.get("decoded", {}).get("routing", {}).get("errorReason") == "DUTY_CYCLE_LIMIT":
                 await self._await_duty_notice()
             self._settle_answer(dest, answer, airtime)
+
+    async def _answer_handheld(self, node: int, text: str) -> None:
+        """A short direct text to a team's handheld (the answer to its coded visit), inside the airtime
+        budget at urgent priority; the firmware encrypts it with the handheld's public key. Returns once
+        the radio has it: the answer is a courtesy, and the nurse sends again if none comes."""
+        dest, data = node_label(node), clip(text).encode("utf-8")
+        async with self._gate.turn(Priority.URGENT):
+            airtime = packet_airtime(len(data), self.settings.preset)
+            self._check_budget(dest, airtime, Priority.URGENT)
+            iface = self._iface
+            if iface is None or not self._up.is_set():
+                raise LinkDown("radio not connected", transport=self.name, peer=dest)
+
+            def call() -> Any:
+                return iface.sendData(data, destinationId=dest, portNum=TEXT_MESSAGE_APP, wantAck=True,
+                                      channelIndex=0, hopLimit=self.settings.hop_limit)  # fmt: skip
+
+            try:
+                await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-answer")
+            except Exception as exc:  # timeout, MeshInterfaceError, serial and socket errors
+                raise LinkDown(
+                    f"radio did not take the answer: {exc}", transport=self.name, peer=dest
+                ) from exc
+            self._spend(airtime)
 
     async def events(self) -> AsyncIterator[TransportEvent]:
         while True:
@@ -439,9 +466,10 @@ class LoraTransport:
             }
             self._put(Received(source=f"!{sender:08x}", data=bytes(packet["decoded"]["payload"]), meta=meta))
         elif portnum in ALARM_PORTS and self.alarms is not None:
-            if (alarm := self.alarms.judge(packet, my_node_num(interface))) is not None:
-                self._log.warning("personal alarm from handheld !%08x (%s)", sender, alarm.port)
-                self._put(alarm)
+            if isinstance(heard := self.alarms.judge(packet, my_node_num(interface)), PersonalAlarm):
+                self._log.warning("personal alarm from handheld !%08x (%s)", sender, heard.port)
+            if heard is not None:
+                self._put(heard)
         elif portnum == POSITION_APP and sender == my_node_num(interface):
             gps_time = packet.get("decoded", {}).get("position", {}).get("time")
             if isinstance(gps_time, int) and gps_time > 0:

@@ -12,7 +12,12 @@ in ``raw``, whose ``public_key`` holds the key bytes.
 ``AlarmGate.judge`` accepts a packet on those two ports only if all of this holds, and the sender's node
 id is in the handheld register with exactly that key, and the node's last accepted alarm is at least
 ``interval`` old. Everything else on those ports is refused and counted by reason; nothing from an
-unknown sender is kept, so the state is bounded by the register.
+unknown sender is kept, so the state is bounded by the register. Nothing is ever answered from here.
+
+A handheld registered to a home-care team (``team`` in the register) passes the same checks, but its
+text is a coded visit, not an alarm: it comes out as a ``TeamText`` (not rate-limited: a nurse sends
+several visits in a row) whose ``reply`` the link answers the handheld with. Its alert button is still
+an alarm: a pressed button is somebody in trouble.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 from hub.core.handhelds import Handheld, node_label
-from hub.core.transport import PersonalAlarm
+from hub.core.transport import PersonalAlarm, TeamText
 
 TEXT_MESSAGE_APP = 1
 ALERT_APP = 11
@@ -33,6 +39,9 @@ BROADCAST_NUM = 0xFFFFFFFF
 TEXT_MAX_BYTES = 100
 """What the CITIZEN_ALARM frame carries of the text; canned messages are far shorter."""
 REASONS = ("broadcast", "not_to_us", "not_pki", "unknown_node", "key_mismatch", "rate_limited")
+
+Answer = Callable[[int, str], Awaitable[None]]
+"""Sends a short direct text to a node: how the link answers a team's handheld."""
 
 
 class AlarmGate:
@@ -44,24 +53,26 @@ class AlarmGate:
         *,
         interval: float,
         log: logging.Logger,
+        answer: Answer,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.handhelds = dict(handhelds)
+        self._answer = answer
         self.interval = interval
         self._log = log
         self._clock = clock
         self._last: dict[int, float] = {}
         """Per registered node, when its last alarm was accepted (bounded by the register)."""
-        self.counters: dict[str, int] = {"accepted": 0, **dict.fromkeys(REASONS, 0)}
+        self.counters: dict[str, int] = {"accepted": 0, "team_texts": 0, **dict.fromkeys(REASONS, 0)}
 
-    def judge(self, packet: Mapping[str, Any], my_node: int | None) -> PersonalAlarm | None:
-        """The alarm ``packet`` carries, or None (refused and counted) when it is not one."""
+    def judge(self, packet: Mapping[str, Any], my_node: int | None) -> PersonalAlarm | TeamText | None:
+        """The alarm or team text ``packet`` carries, or None (refused and counted) when it is neither."""
         raw: Any = packet.get("raw")
         port = ALARM_PORTS.get(int(getattr(getattr(raw, "decoded", None), "portnum", -1)))
         sender = packet.get("from")
         if port is None or not isinstance(sender, int):
             return None
-        reason = self._refusal(packet, raw, sender, my_node)
+        reason = self._refusal(packet, raw, sender, my_node, port)
         if reason is not None:
             self.counters[reason] += 1
             if reason in ("key_mismatch", "not_pki") and sender in self.handhelds:
@@ -69,12 +80,19 @@ class AlarmGate:
                     "refused an alarm from registered handheld %s: %s", node_label(sender), reason
                 )
             return None
+        text = clip(bytes(getattr(raw.decoded, "payload", b"")).decode("utf-8", errors="replace").strip())
+        team = self.handhelds[sender].team
+        if team is not None and port == "text":
+            self.counters["team_texts"] += 1
+            key = f"{node_label(sender)}/{packet.get('id', '')}"
+            return TeamText(node_label(sender), team, text, key, partial(self._answer, sender))
         self.counters["accepted"] += 1
         self._last[sender] = self._clock()
-        text = bytes(getattr(raw.decoded, "payload", b"")).decode("utf-8", errors="replace")
-        return PersonalAlarm(sender, bytes(raw.public_key), _clip(text.strip()), port)
+        return PersonalAlarm(sender, bytes(raw.public_key), text, port)
 
-    def _refusal(self, packet: Mapping[str, Any], raw: Any, sender: int, my_node: int | None) -> str | None:
+    def _refusal(
+        self, packet: Mapping[str, Any], raw: Any, sender: int, my_node: int | None, port: str
+    ) -> str | None:
         to = packet.get("to")
         if to == BROADCAST_NUM:
             return "broadcast"
@@ -87,12 +105,14 @@ class AlarmGate:
             return "unknown_node"
         if not hmac.compare_digest(bytes(getattr(raw, "public_key", b"")), handheld.public_key):
             return "key_mismatch"
+        if handheld.team is not None and port == "text":
+            return None  # a team's texts are visits, several in a row
         last = self._last.get(sender)
         if last is not None and self._clock() - last < self.interval:
             return "rate_limited"
         return None
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
     """``text`` cut to ``TEXT_MAX_BYTES`` of UTF-8 without splitting a character."""
     return text.encode("utf-8")[:TEXT_MAX_BYTES].decode("utf-8", errors="ignore")

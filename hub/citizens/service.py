@@ -16,7 +16,8 @@ started. Everything personal is read through ``Register`` with a ``Reader`` whos
 The small API other parts build on (the console's field and board pages):
 
 - ``mark_outage(reader, districts=..., addresses=..., started=None)`` → outage id
-- ``record_visit(citizen, outcome, by=reader, at=None, outage=None)`` → True if new
+- ``record_visit(citizen, outcome, by=reader, at=None, outage=None)`` → True if new (also what a coded
+  visit from a team's handheld becomes, ``hub.citizens.field_visits``)
 - ``followup_view(reader, district=None)`` → rows, most urgent first
 - ``district_summary(reader)`` → one row per district
 - ``request_evacuation(reader, citizens, centre=None)`` → the RESOURCE_REQUEST's request id
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hub.citizens.desk import Desk
+from hub.citizens.field_visits import FieldVisits
 from hub.citizens.followup import (
     Entry,
     Outage,
@@ -92,6 +94,8 @@ class FollowUp(Desk):
         self._reporting = asyncio.Lock()
         self._generation: tuple[int, float] | None = None  # the register as last built into lists
         self._upkept_at = float("-inf")  # hub time of the last retention and access-log upkeep
+        self.field_visits = FieldVisits(self)
+        hub.team_texts.read_with(self.field_visits.read)  # coded visits from teams' handhelds
 
     @classmethod
     async def open_for(cls, hub: Hub, config: CitizensConfig | None = None) -> FollowUp:

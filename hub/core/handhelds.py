@@ -10,7 +10,15 @@ unless a link names another::
     public_key = "base64 of 32 bytes"       # its public key, as 'meshtastic --info' prints it
     citizen = "0a0b0c0d"                    # the citizen's id in the register (municipality hub only)
 
+    [[handheld]]
+    node = "!b1b2c3d4"
+    public_key = "base64 of 32 bytes"
+    team = "Nord"                           # a home-care team's handheld: the district it covers
+
 The hub that owns the radio needs ``node`` and ``public_key``; the municipality's hub also ``citizen``.
+A handheld names a ``citizen`` (its messages are personal alarms) or a ``team`` (its texts are coded
+visits, ``hub.citizens.visit_codes``), never both. A team is named by its district, as in
+``[citizens.teams]``.
 A sealed CITIZEN_ALARM names the handheld and the first 8 bytes of SHA-256 over its key (``fingerprint``),
 so the municipality's hub can tell when the two registers disagree about a handheld.
 """
@@ -40,6 +48,8 @@ class Handheld:
     node: int
     public_key: bytes
     citizen: str | None = None
+    team: str | None = None
+    """The district of the home-care team carrying it: its texts are coded visits, not alarms."""
 
     @property
     def node_id(self) -> str:
@@ -106,10 +116,10 @@ def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handh
         key = f"handheld[{index}]"
         if not isinstance(entry, Mapping):
             raise ConfigError("expected a [[handheld]] table", file=file, key=key)
-        extra = set(entry) - {"node", "public_key", "citizen"}
+        extra = set(entry) - {"node", "public_key", "citizen", "team"}
         if extra:
             raise ConfigError(
-                f"unknown keys {sorted(extra)}; known: node, public_key, citizen", file=file, key=key
+                f"unknown keys {sorted(extra)}; known: node, public_key, citizen, team", file=file, key=key
             )
         try:
             node = parse_node(entry.get("node"))
@@ -119,7 +129,14 @@ def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handh
         citizen = entry.get("citizen")
         if citizen is not None and (not isinstance(citizen, str) or not citizen.strip()):
             raise ConfigError("citizen: expected the citizen's id as a string", file=file, key=key)
+        team = entry.get("team")
+        if team is not None and (not isinstance(team, str) or not team.strip()):
+            raise ConfigError("team: expected the team's district as a string", file=file, key=key)
+        if citizen is not None and team is not None:
+            raise ConfigError("a handheld belongs to a citizen or to a team, not both", file=file, key=key)
         if node in out:
             raise ConfigError(f"{node_label(node)} is listed twice", file=file, key=key)
-        out[node] = Handheld(node, public_key, citizen.strip() if citizen else None)
+        out[node] = Handheld(
+            node, public_key, citizen.strip() if citizen else None, team.strip() if team else None
+        )
     return out

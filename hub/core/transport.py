@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -97,7 +97,26 @@ class PersonalAlarm:
     """``text`` (a canned or typed message) or ``alert`` (the firmware's alert button)."""
 
 
-TransportEvent = Received | LinkChanged | TimeHint | PersonalAlarm
+@dataclass(frozen=True, slots=True)
+class TeamText:
+    """A short text from a home-care team's registered handheld (LoRa) or terminal (SINE).
+
+    Not a frame and not signed by a hub: the link checked the sender against its register of team
+    devices as far as its network authenticates senders (a PKI direct message from the registered node
+    and key; a TETRA terminal's ISSI). The citizens' follow-up reads it as a coded visit
+    (``hub.citizens.visit_codes``) and answers through ``reply``, on the same link, to the same device."""
+
+    sender: str
+    """The device as its network names it: ``!a1b2c3d4`` or a TETRA ISSI."""
+    team: str
+    """The district of the team the device is registered to."""
+    text: str
+    key: str
+    """The message's own identity on its network (sender and packet id): a repeat has the same key."""
+    reply: Callable[[str], Awaitable[None]]
+
+
+TransportEvent = Received | LinkChanged | TimeHint | PersonalAlarm | TeamText
 
 
 @runtime_checkable
@@ -110,11 +129,10 @@ class Transport(Protocol):
     the far side refuses for good, and ``TransportClosed`` after ``aclose``. A cancelled ``send`` may or
     may not have put the bytes on the air; the hub's acks settle which.
 
-    ``events`` yields every ``Received``, ``LinkChanged``, ``TimeHint`` and ``PersonalAlarm`` until the
-    transport closes;
-    there is one consumer (the hub). ``probe`` checks cheaply whether ``dest`` is reachable now and raises
-    ``LinkDown`` if not; it never spends paid credit. ``aclose`` is idempotent, releases ports and
-    devices even when cancelled, and ends ``events``.
+    ``events`` yields every ``Received``, ``LinkChanged``, ``TimeHint``, ``PersonalAlarm`` and
+    ``TeamText`` until the transport closes; there is one consumer (the hub). ``probe`` checks cheaply
+    whether ``dest`` is reachable now and raises ``LinkDown`` if not; it never spends paid credit.
+    ``aclose`` is idempotent, releases ports and devices even when cancelled, and ends ``events``.
     """
 
     name: str

@@ -51,6 +51,7 @@ from hub.relay.router import Router
 from hub.relay.settings import RelaySettings
 from hub.relay.store import Store
 from hub.relay.store_records import Incoming
+from hub.relay.team_texts import TeamTexts
 from hub.relay.time_challenge import TimeChallenges
 from hub.relay.timesync import NeighbourTime
 
@@ -84,6 +85,7 @@ class Hub:
         self.roster_follow: RosterFollowUp
         self.ready = asyncio.Event()
         self.personal_alarms = PersonalAlarms(self._submit_alarm, self.clock, report_to=identity.node_id)
+        self.team_texts = TeamTexts()
         self.enrolment_requests = EnrolmentRequests(config.data_dir) if config.trust.root_key else None
         """Cards waiting for a coordinator's approval, on the hub that holds the root key."""
 
@@ -211,6 +213,7 @@ class Hub:
             group.create_task(supervised("exercise", self.exercise.expire_forever), name="exercise")
             group.create_task(supervised("time", self.time_challenges.run), name="time")
             group.create_task(supervised("routes", self.routes.run), name="routes")
+            group.create_task(supervised("team texts", self.team_texts.run), name="team-texts")
             group.create_task(supervised("readdress", self.roster_follow.readdress_forever), name="readdress")
             if self.config.trust.announce_interval > 0:
                 group.create_task(supervised("roster", self.roster_follow.announce_forever), name="roster")
@@ -228,6 +231,7 @@ class Hub:
                     clock=self.clock,
                     neighbour_time=self.neighbour_time,
                     personal_alarms=self.personal_alarms,
+                    team_texts=self.team_texts,
                 )
                 group.create_task(supervised(f"link {name}", reader), name=f"read-{name}")
                 for n in range(INBOUND_WORKERS):

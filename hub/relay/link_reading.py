@@ -1,4 +1,5 @@
-"""Reading the links: what each link's transport reports (frames, its state, personal alarms, the time),
+"""Reading the links: what each link's transport reports (frames, its state, personal alarms, teams'
+texts, the time),
 and the workers that take the received frames off its queue in batches."""
 
 from __future__ import annotations
@@ -7,13 +8,14 @@ import logging
 
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock
 from hub.core.ranked import URGENT_RANK, RankedQueue
-from hub.core.transport import LinkChanged, PersonalAlarm, Received, TimeHint, Transport
+from hub.core.transport import LinkChanged, PersonalAlarm, Received, TeamText, TimeHint, Transport
 from hub.relay.health import HealthBoard
 from hub.relay.inbound import Inbound
 from hub.relay.lanes import frame_rank
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.personal_alarms import PersonalAlarms
+from hub.relay.team_texts import TeamTexts
 from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.hub")
@@ -42,6 +44,7 @@ async def read_link(
     clock: Clock,
     neighbour_time: NeighbourTime,
     personal_alarms: PersonalAlarms,
+    team_texts: TeamTexts,
 ) -> None:
     async for event in transport.events():
         match event:
@@ -62,6 +65,8 @@ async def read_link(
                     health.failure(name, peer, now, Reason(Why.LINK_DOWN, reason), hard=True)
             case PersonalAlarm():
                 await personal_alarms.forward(name, event)
+            case TeamText():
+                team_texts.take(name, event)
             case TimeHint(unix_time=when, source=source):
                 if when < PLAUSIBLE_EPOCH:
                     log.warning("ignored implausible time %.0f from %s", when, source)

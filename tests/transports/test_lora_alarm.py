@@ -192,6 +192,7 @@ async def test_everything_else_on_the_alarm_ports_is_refused_and_counted(
     await eventually(lambda: counters["broadcast"] == 2, DEADLINE)
     assert counters == {
         "accepted": 1,
+        "team_texts": 0,
         "broadcast": 2,
         "not_to_us": 0,
         "not_pki": 1,

@@ -1,0 +1,100 @@
+"""Coded visits from home-care teams' handhelds, recorded as a visit from the field page is.
+
+The link has already checked the device against its register of team devices and hands over a
+``TeamText`` (``hub.relay.team_texts``). Here, in this order:
+
+1. a text heard before (same key: the same packet again) gets the first answer again and changes nothing;
+2. the text is read as a code (``hub.citizens.visit_codes``); a text that is none gets the Danish reason;
+3. the citizen must be on a running follow-up list held here; on the hub that built the lists (it knows
+   each citizen's district) also on the list of the device's team; a team's hub holds only its own;
+4. the same citizen and outcome from the same device within ``RESEND_WINDOW`` is the nurse sending again
+   because the answer was slow: answered, not recorded twice;
+5. the visit is recorded in the nurse role, named by team and device, at the moment it was heard; a
+   team's hub sends it on as a signed VISIT to the hub that sent the list, like every visit recorded there.
+
+Each text gets one short answer on the link it came by: ``OK B 0a1b2c3d registreret: mangler ilt``, or why
+not. An answer that cannot be sent (the radio busy or out of airtime) is logged; the visit stands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING, TypeVar
+
+from hub.citizens.followup import OUTCOME_DANISH
+from hub.citizens.register import Reader
+from hub.citizens.visit_codes import CodedVisit, parse_code
+from hub.core.errors import TransportError, UsageError
+from hub.core.transport import TeamText
+
+if TYPE_CHECKING:
+    from hub.citizens.desk import Desk
+
+log = logging.getLogger("beredt.citizens")
+K = TypeVar("K")
+V = TypeVar("V")
+
+RESEND_WINDOW = 15 * 60.0
+"""Seconds in which the same report from the same device is taken for a resend, not a second visit."""
+KEEP = 1000
+"""Answers remembered (by packet and by report) to recognise repeats; a few days of a team's visits."""
+
+
+class FieldVisits:
+    def __init__(self, desk: Desk) -> None:
+        self._desk = desk
+        self._answers: OrderedDict[str, str] = OrderedDict()
+        """The answer given to each text, by its key."""
+        self._recent: OrderedDict[tuple[str, str, str], tuple[float, str]] = OrderedDict()
+        """(device, citizen, outcome) -> when recorded and the answer given."""
+        self.counters = {"recorded": 0, "repeated": 0, "refused": 0}
+
+    async def read(self, link: str, text: TeamText) -> None:
+        answer = self._answers.get(text.key)
+        if answer is None:
+            answer = await self._take(text)
+            _remember(self._answers, text.key, answer)
+        else:
+            self.counters["repeated"] += 1
+        try:
+            await text.reply(answer)
+        except TransportError as exc:
+            log.warning("answer to team device %s on %s not sent: %s", text.sender, link, exc)
+
+    async def _take(self, text: TeamText) -> str:
+        try:
+            visit = parse_code(text.text)
+            await self._check_list(visit, text.team)
+        except UsageError as exc:
+            self.counters["refused"] += 1
+            log.info("text from team device %s (%s) refused: %s", text.sender, text.team, exc)
+            return str(exc)
+        now = self._desk.clock.time()
+        recent = self._recent.get((text.sender, visit.citizen, visit.outcome))
+        if recent is not None and now - recent[0] < RESEND_WINDOW:
+            self.counters["repeated"] += 1
+            return recent[1]
+        by = Reader(f"hold {text.team} {text.sender}", "nurse")
+        await self._desk.record_visit(visit.citizen, visit.outcome, by=by, at=int(now))
+        self.counters["recorded"] += 1
+        log.info("visit for %s from team device %s (%s): %s", visit.citizen, text.sender, text.team,
+                 visit.outcome)  # fmt: skip
+        answer = f"OK {visit.label} registreret: {OUTCOME_DANISH[visit.outcome]}"
+        _remember(self._recent, (text.sender, visit.citizen, visit.outcome), (now, answer))
+        return answer
+
+    async def _check_list(self, visit: CodedVisit, team: str) -> None:
+        entries = [e for e in await self._desk.incidents.entries() if e.citizen == visit.citizen]
+        if not entries:
+            raise UsageError(f"{visit.label} er ikke på nogen aktuel opfølgningsliste; tjek id'et")
+        districts = {e.district.casefold() for e in entries}
+        if "" not in districts and team.casefold() not in districts:
+            raise UsageError(f"{visit.label} er ikke på hold {team}s liste; ikke registreret")
+
+
+def _remember(memory: OrderedDict[K, V], key: K, value: V) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > KEEP:
+        memory.popitem(last=False)
