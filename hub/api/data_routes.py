@@ -1,7 +1,9 @@
-"""``/v1/data``: subject access and erasure (``hub.console.subject_access``), as ``beredt data`` uses them.
+"""``/v1/data``: subject access and erasure (``hub.console.subject_access``), as ``beredt data`` uses them;
+and the log-book heads this hub witnessed for another, as ``beredt log verify --witness`` fetches them.
 
     POST /v1/data/search   {"term": "Jens Hansen"}                 → {"findings": [...]}
     POST /v1/data/erase    {"term": "010203-1234", "by": "hansen"}  → {"messages": n, "sent": n, ...}
+    GET /v1/logbook/witnessed/{node}                               → {"heads": [{"seq": n, "hash": hex}]}
 
 POST, not GET, so that a name or a CPR number never stands in a URL or an access log. Admin scope on the
 network port (the CLI socket is the machine's own). A term shorter than three characters answers 400.
@@ -15,6 +17,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from hub.console import subject_access
+from hub.console.logbook_upkeep import witnessed_heads
 from hub.console.routes import CONSOLE_KEY, console_status
 
 
@@ -42,6 +45,18 @@ async def data_erase(request: web.Request) -> web.Response:
     except ValueError as exc:
         return _error(400, "bad_term", str(exc))
     return web.json_response(asdict(erasure))
+
+
+async def logbook_witnessed(request: web.Request) -> web.Response:
+    """The heads of another hub's log book that this hub's log book records it received, oldest first."""
+    if CONSOLE_KEY not in request.app:
+        why = console_status(request.app)
+        return _error(503, "console_unavailable", f"Logbogen kræver konsollen, som ikke kører ({why})")
+    node = request.match_info["node"].lower()
+    if len(node) != 16 or any(c not in "0123456789abcdef" for c in node):
+        return _error(400, "bad_node", "node: forventede et node-id på 16 hextegn")
+    heads = await witnessed_heads(request.app[CONSOLE_KEY].logbook, node)
+    return web.json_response({"heads": [{"seq": seq, "hash": digest} for seq, digest in heads]})
 
 
 async def _body(request: web.Request) -> tuple[str, str, web.Response | None]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.api.data_routes import data_erase, data_search
+from hub.api.data_routes import data_erase, data_search, logbook_witnessed
 from hub.api.enrolment import enrol
 from hub.api.exercise_routes import HUB, exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
@@ -522,6 +522,7 @@ ROUTES: tuple[tuple[str, str, Handler, Scope | None], ...] = (
     ("POST", "/v1/exercise/{action}", exercise_action, Scope.SEND),
     ("POST", "/v1/data/search", data_search, Scope.ADMIN),
     ("POST", "/v1/data/erase", data_erase, Scope.ADMIN),
+    ("GET", "/v1/logbook/witnessed/{node}", logbook_witnessed, Scope.READ),
 )
 """Every ``/v1`` route with the token scope it needs on the network port (None: any valid token)."""
 

@@ -3,8 +3,9 @@
 ``beredt user add hansen --role coordinator -c beredt.toml`` and friends work
 on the same ``console.db`` the running hub uses (SQLite in WAL mode lets both open it), so a user added
 here can log in at once. Passwords are read from standard input (``--password-stdin``, for scripts) or
-asked for twice without echo. ``log verify`` recomputes the hash chain and exits non-zero if it is
-broken; ``log export`` prints the CSV or the printable HTML report for an FOI request or evaluation.
+asked for twice without echo. ``log verify`` recomputes the hash chain, holds it against the heads its
+witnesses hold (``hub.cli.logbook_verify``) and exits non-zero if it is broken; ``log export`` prints
+the CSV or the printable HTML report for an FOI request or evaluation.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from hub.cli import logbook_verify
 from hub.cli.danish_argparse import DanishFormatter
 from hub.cli.remote import load_config, print_table
 from hub.console.logbook import LogBook
@@ -94,25 +96,18 @@ async def _users(args: argparse.Namespace, db: Path, config: HubConfig) -> int:
     return 0
 
 
-async def _logbook(args: argparse.Namespace, db: Path, node: str) -> int:
-    book = await LogBook.open(db, SystemClock(), node)
+async def _logbook(args: argparse.Namespace, db: Path, config: HubConfig) -> int:
+    book = await LogBook.open(db, SystemClock(), config.name)
     try:
         if args.action == "export":
             sys.stdout.write(await export_csv(book) if args.format == "csv" else await export_html(book))
             return 0
-        anchor = None
-        if args.anchor:
-            seq, _, digest = args.anchor.partition(":")
-            if not seq.isdigit() or len(digest) != 64:
-                raise ValueError("--anchor: forventede NR:HASH som trykt nederst i en rapport")
-            anchor = (int(seq), digest.lower())
-        broken = await book.verify(anchor)
-        head = await book.head()
-        if broken is None:
-            print(f"intakt: {head[0] if head else 0} indførsler, seneste {head[1] if head else '-'}")
-            return 0
-        print(f"BRUDT ved indførsel {broken}: logbogen er ændret, efter den blev skrevet", file=sys.stderr)
-        return 3
+        node = ""
+        if args.witness:
+            from hub.service.assembly import load_identity
+
+            node = load_identity(config, create=False).node_id.hex()
+        return await logbook_verify.verify(args, book, node)
     finally:
         await book.aclose()
 
@@ -159,15 +154,16 @@ def add_admin_commands(
         help="den manipulationssikre logbog: verify, export",
         formatter_class=DanishFormatter,
         epilog="eksempler:\n  beredt log verify --anchor 118:9f2c... -c beredt.toml\n"
+        "  beredt log verify --witness http://krisestab:8470 --token-file vidne.token -c beredt.toml\n"
         "  beredt log export --format html -c beredt.toml > logbog.html",
     )
     book_actions = book.add_subparsers(dest="action", required=True, metavar="HANDLING")
     verify = book_actions.add_parser(
-        "verify", parents=[common], help="genberegn hashkæden; afslutningskode 3, hvis den er brudt"
+        "verify",
+        parents=[common],
+        help="genberegn hashkæden og hold den op mod vidnernes hoveder; afslutningskode 3, hvis den er brudt",
     )
-    verify.add_argument(
-        "--anchor", help="NR:HASH fra en tidligere rapport: fanger også poster skåret af enden"
-    )
+    logbook_verify.add_verify_arguments(verify)
     export = book_actions.add_parser("export", parents=[common], help="skriv logbogen ud")
     export.add_argument("--format", choices=["csv", "html"], default="csv")
     book.set_defaults(func=cmd_log)
@@ -178,7 +174,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    return _run_admin(args, lambda db, config: _logbook(args, db, config.name))
+    return _run_admin(args, lambda db, config: _logbook(args, db, config))
 
 
 def _run_admin(args: argparse.Namespace, work: Callable[[Path, HubConfig], Coroutine[Any, Any, int]]) -> int:

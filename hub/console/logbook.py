@@ -2,14 +2,17 @@
 
 Danish crisis staffs keep a log of every message, action, decision and omission; after the event it is
 read by evaluators and may be released under the freedom-of-information act, so it must be possible to
-show that nobody changed it afterwards. Each entry carries ``hash = SHA-256(previous hash || canonical
-bytes of the entry)`` (the first entry chains from 32 zero bytes), with canonical bytes being the compact
-UTF-8 JSON array ``[seq, time, author, node, type, text]``, so an auditor can recompute the chain with
-any tool. Changing any field, reordering or deleting an entry breaks the chain from that entry on, and
-``verify`` names the first broken seq. Cutting entries off the *end* leaves a shorter valid chain: that
-is caught by checking an anchor (a seq and hash printed on an earlier report, or sent to a peer) with
-``verify(anchor=...)``. SQLite triggers refuse UPDATE and DELETE, so accidents fail loudly; a deliberate
-forger with file access is caught by the chain, not stopped by the triggers.
+show that nobody changed it afterwards. Each entry carries ``hash = HMAC-SHA256(chain key, previous hash
+|| canonical bytes of the entry)`` (the first entry chains from 32 zero bytes), with canonical bytes being
+the compact UTF-8 JSON array ``[seq, time, author, node, type, text]``; the key is kept in the key folder,
+not in the database (``hub.console.logbook_chain``, which also says how the plain SHA-256 links of a book
+begun before the key stay verifiable). An auditor with the key file can recompute the chain with any tool.
+Changing any field, reordering or deleting an entry breaks the chain from that entry on, and ``verify``
+names the first broken seq; without the key a forger cannot recompute the hashes after a change. Cutting
+entries off the *end* leaves a shorter valid chain: that is caught by checking heads sent to witnesses or
+printed on an earlier report with ``verify(anchor=...)``. SQLite triggers refuse UPDATE and DELETE, so
+accidents fail loudly; a deliberate forger with file access is caught by the chain, not stopped by the
+triggers.
 
 Durability: an entry is committed when ``append`` returns. Entries a person writes, and every entry by
 default, are fsynced at once (``synchronous=FULL``). The entries that record received messages are
@@ -27,9 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from typing import Any
 import aiosqlite
 
 from hub.console import logbook_archive as archive
+from hub.console.logbook_chain import ChainKey, plain_link
 from hub.console.note_texts import NoteTexts, referenced
 from hub.core.at_rest import DEFAULT_RETENTION_DAYS, KEY_FOLDER, DataKeys, DocumentSealer
 from hub.core.clock import PLAUSIBLE_EPOCH, Clock
@@ -124,8 +127,9 @@ def canonical_bytes(seq: int, time: int, author: str, node: str, type: str, text
     ).encode()
 
 
-def chain_hash(previous: bytes, canonical: bytes) -> bytes:
-    return hashlib.sha256(previous + canonical).digest()
+chain_hash = plain_link
+"""The unkeyed link: what entries of a book begun before the chain key carry, and what a forger without
+the key can compute."""
 
 
 class LogBook:
@@ -138,14 +142,19 @@ class LogBook:
         clock: Clock,
         node: str,
         sealer: DocumentSealer,
+        chain: ChainKey,
         archive: Path | None = None,
+        keys: Path | None = None,
     ) -> None:
         self._db = db  # its own connection: an append's write transaction is never mixed with other work
         self.notes = NoteTexts(db, sealer)
         self._clock = clock
         self.node = node
+        self.chain = chain
         self.archive = archive
         """The folder of archive segments (``hub.console.logbook_archive``); None: nothing is archived."""
+        self.keys = keys
+        """The key folder that holds the chain key and the record of heads sent to witnesses."""
         self._lock = asyncio.Lock()
         self._closed = False
         self._verified: tuple[int, bytes] = (0, GENESIS)
@@ -175,8 +184,10 @@ class LogBook:
         folder = Path(path).parent
         if sealer is None:
             sealer = DocumentSealer(DataKeys(folder / KEY_FOLDER), DEFAULT_RETENTION_DAYS, clock.time)
-        book = cls(db, clock, node, sealer, folder / archive.FOLDER)
         try:
+            head = await _newest_seq(db, folder / archive.FOLDER)
+            chain = await asyncio.to_thread(ChainKey.load, folder / KEY_FOLDER, head)
+            book = cls(db, clock, node, sealer, chain, folder / archive.FOLDER, folder / KEY_FOLDER)
             await book.create()
         except BaseException:
             await db.close()
@@ -252,7 +263,8 @@ class LogBook:
                 time = int(self._clock.time())
                 for type, text, author in items:
                     seq += 1
-                    previous = chain_hash(previous, canonical_bytes(seq, time, author, self.node, type, text))
+                    canonical = canonical_bytes(seq, time, author, self.node, type, text)
+                    previous = self.chain.link(seq, previous, canonical)
                     entries.append(LogEntry(seq, time, author, self.node, type, text, previous))
                 await self._db.executemany(
                     "INSERT INTO logbook (seq, time, author, node, type, text, hash) VALUES (?,?,?,?,?,?,?)",
@@ -320,7 +332,7 @@ class LogBook:
             ) as cur:
                 rows = [(*raw[:6], bytes(raw[6])) for raw in await cur.fetchall()]
             for raw in rows:
-                if _check(raw, seq + 1, previous) is not None:
+                if _check(self.chain, raw, seq + 1, previous) is not None:
                     raise StoreError(f"log book entry {seq + 1} breaks the chain: nothing archived")
                 seq, previous = raw[0], raw[6]
             if rows:
@@ -375,7 +387,7 @@ class LogBook:
             f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq", (seq,)
         ) as cur:
             async for raw in cur:
-                broken = _check(raw, expected, previous)
+                broken = _check(self.chain, raw, expected, previous)
                 if broken is not None:
                     return broken
                 previous, expected = bytes(raw[6]), expected + 1
@@ -388,34 +400,54 @@ class LogBook:
             row = await cur.fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]).hex())
 
-    async def verify(self, anchor: tuple[int, str] | None = None) -> int | None:
-        """Recompute the chain; return the first seq that is broken or missing, None if all is intact.
+    async def verify(
+        self, anchor: tuple[int, str] | None = None, *, anchors: Iterable[tuple[int, str]] = ()
+    ) -> int | None:
+        """Recompute the chain; return the first seq that is broken, missing or differs from a head held
+        elsewhere, None if all is intact.
 
-        ``anchor`` is a (seq, hash hex) seen earlier: if that entry is gone or differs, its seq is returned,
-        which is how entries cut off the end are found.
+        ``anchor`` and ``anchors`` are (seq, hash hex) heads seen earlier (printed on a report, sent to a
+        witness): where the book holds that seq with another hash, that seq differs (the chain itself
+        names an earlier entry if one was changed); where it ends before that seq, the first missing entry
+        does, which is how entries cut off the end are found.
         """
+        held: dict[int, set[str]] = {}
+        for seq, seen in [*([anchor] if anchor else []), *anchors]:
+            held.setdefault(seq, set()).add(seen.lower())
         previous, expected = GENESIS, 1
         for raw in await self._rows():
-            broken = _check(raw, expected, previous)
+            broken = _check(self.chain, raw, expected, previous)
             if broken is not None:
                 return broken
             digest = bytes(raw[6])
-            if anchor is not None and raw[0] == anchor[0] and digest.hex() != anchor[1]:
+            if held.get(raw[0], {digest.hex()}) != {digest.hex()}:
                 return int(raw[0])
             previous, expected = digest, expected + 1
-        if anchor is not None and anchor[0] >= expected:
+        if held and max(held) >= expected:
             return expected
         return None
 
 
-def _check(raw: Sequence[Any], expected: int, previous: bytes) -> int | None:
+async def _newest_seq(db: aiosqlite.Connection, folder: Path) -> int:
+    """The newest seq in the book at ``db`` (0 for a new one), live or archived."""
+    async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'logbook'") as cur:
+        exists = await cur.fetchone() is not None
+    live = 0
+    if exists:
+        async with db.execute("SELECT coalesce(max(seq), 0) FROM logbook") as cur:
+            (live,) = await cur.fetchone() or (0,)
+    archived = await asyncio.to_thread(archive.head, folder)
+    return max(int(live), archived[0] if archived else 0)
+
+
+def _check(chain: ChainKey, raw: Sequence[Any], expected: int, previous: bytes) -> int | None:
     """The seq at which this stored row breaks the chain (``expected`` if it is missing), else None."""
     seq, time, author, node, type_, text, stored = raw
     if seq != expected:
         return expected
     if not isinstance(time, int) or not isinstance(text, str):
         return int(seq)
-    if chain_hash(previous, canonical_bytes(seq, time, author, node, type_, text)) != bytes(stored):
+    if chain.link(seq, previous, canonical_bytes(seq, time, author, node, type_, text)) != bytes(stored):
         return int(seq)
     return None
 

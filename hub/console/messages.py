@@ -120,6 +120,9 @@ def received_line(item: dict[str, Any]) -> str:
             said = f"håndsender !{body.get('handheld')} ({how})"
         case "read_receipt" if isinstance(body, dict):
             said = f"læst og forstået: {body.get('message')}"
+        case "logbook_head" if isinstance(body, dict):
+            # the sender's node id as well: its name may change, the witnessed heads are looked up by id
+            said = f"{summary(item)} (node {item['from']})"
         case "sitrep" if isinstance(body, dict):
             phase = PHASE_NAMES.get(str(body.get("phase")), str(body.get("phase")))
             said = f"nr. {body.get('number')} ({phase}), resumé på {len(str(body.get('summary', '')))} tegn"

@@ -1,5 +1,5 @@
-"""The console's settings: intervals, retention and who witnesses its log book (from ``[console]`` in
-the hub's config, or given directly in tests)."""
+"""The console's settings: intervals, retention and who witnesses its log book (from ``[console]`` and
+``[logbook]`` in the hub's config, or given directly in tests)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class ConsoleOptions:
     witness_interval: float = 3600.0
     """How often the log book's head is sent to its witnesses (when it changed since the last time)."""
     witnesses: tuple[str, ...] | None = None
-    """Node ids that keep this hub's log-book heads; None: the staff hubs in the roster (not this one)."""
+    """Roster names (or node ids) of the hubs that keep this hub's log-book heads; None: the staff hubs in
+    the roster (not this one) and one more peer."""
     logbook_live_entries: int = 20_000
     """Log-book entries kept in console.db; older ones move to archive segments (``logbook_archive``)."""
     logbook_live_age: float = 7 * 86400.0

@@ -39,7 +39,7 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
 
 _SECTIONS = {
     "node", "api", "links", "peers", "routes", "policy", "store", "timing", "log", "power", "trust",
-    "personal_alarm", "citizens", "console", "retention",
+    "personal_alarm", "citizens", "console", "logbook", "retention",
 }  # fmt: skip
 DEFAULT_ANNOUNCE_INTERVAL = 600.0  # seconds; the hub holding the root key re-broadcasts the roster
 
@@ -73,6 +73,8 @@ class HubConfig:
     rollcall_retention_days: float = 90.0  # closed roll-calls are deleted from console.db after this
     retention: Retention = Retention()  # days personal content is kept at rest, per kind ([retention])
     logbook_live_days: float = 7.0  # log-book entries older than this move from console.db to the archive
+    witness_interval_minutes: float = 60.0  # how often the log book's head goes to its witnesses
+    witnesses: tuple[str, ...] | None = None  # roster names; None: the staff hubs and one more peer
     path: Path | None = None
 
     @property
@@ -294,6 +296,17 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     logbook_live_days = console.number("logbook_live_days", 7.0, above=0)
     console.finish()
 
+    logbook = top.table_of("logbook", what="en tabel [logbook]")
+    witness_minutes = logbook.number("witness_interval_minutes", 60.0, above=0)
+    witnesses = (
+        logbook.names(
+            "witnesses", valid=lambda n: bool(n.strip()), what='hubnavne fra rosteren, fx "Aarhus krisestab"'
+        )
+        if "witnesses" in logbook.table
+        else None
+    )
+    logbook.finish()
+
     power = power_report_to = None
     if "power" in data:
         power_table = top.table_of("power", what="en tabel [power]")
@@ -342,6 +355,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         rollcall_retention_days=rollcall_retention_days,
         retention=retention,
         logbook_live_days=logbook_live_days,
+        witness_interval_minutes=witness_minutes,
+        witnesses=witnesses,
     )
 
 

@@ -72,6 +72,8 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
         console = ConsoleOptions(
             rollcall_retention=config.rollcall_retention_days * 86400,
             logbook_live_age=config.logbook_live_days * 86400,
+            witness_interval=config.witness_interval_minutes * 60,
+            witnesses=config.witnesses,
         )
         app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local), console=console)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

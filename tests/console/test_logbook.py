@@ -1,9 +1,11 @@
-"""Log book: the hash chain detects every kind of after-the-fact change; exports are faithful."""
+"""Log book: the keyed hash chain detects every kind of after-the-fact change, and a forger without the key
+cannot recompute it; an older book's plain links stay verifiable; exports are faithful."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import hmac
 import io
 import sqlite3
 from collections.abc import AsyncIterator
@@ -13,7 +15,9 @@ import aiosqlite
 import pytest
 
 from hub.console.logbook import GENESIS, EntryType, LogBook, canonical_bytes, chain_hash
+from hub.console.logbook_chain import KEY_FILE, PLAIN_UNTIL_FILE
 from hub.console.logbook_export import export_csv, export_html
+from hub.core.at_rest import KEY_FOLDER
 from hub.core.clock import ManualClock
 from hub.core.errors import StoreError
 
@@ -46,17 +50,23 @@ def tamper(path: Path, *statements: str) -> None:
             db.execute(statement)
 
 
-async def test_intact_chain_verifies_and_hashes_are_recomputable(book: LogBook) -> None:
+async def test_intact_chain_verifies_and_hashes_are_recomputable_with_the_key(
+    book: LogBook, tmp_path: Path
+) -> None:
     assert await book.verify() is None
     entries = await book.entries()
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    key_file = tmp_path / KEY_FOLDER / KEY_FILE
+    assert key_file.stat().st_mode & 0o777 == 0o600  # apart from the database, readable by the hub alone
+    key = key_file.read_bytes()
     previous = GENESIS
     for e in entries:
-        # an auditor's recomputation from the documented canonical form
+        # an auditor's recomputation from the documented canonical form and the key file
         canonical = f'[{e.seq},{e.time},"{e.author}","{e.node}","{e.type}","{e.text}"]'.encode()
         assert canonical == canonical_bytes(e.seq, e.time, e.author, e.node, e.type, e.text)
-        previous = chain_hash(previous, canonical)
+        previous = hmac.digest(key, previous + canonical, "sha256")
         assert previous == e.hash
+        assert chain_hash(GENESIS if e.seq == 1 else entries[e.seq - 2].hash, canonical) != e.hash
     assert await book.head() == (5, entries[-1].hash.hex())
 
 
@@ -99,12 +109,12 @@ async def test_tampering_is_detected_at_the_first_broken_seq(
     assert await book.verify() == broken
 
 
-async def test_a_forger_who_rehashes_one_entry_still_breaks_the_next(book: LogBook, tmp_path: Path) -> None:
+async def test_a_forger_without_the_key_cannot_rehash_an_entry(book: LogBook, tmp_path: Path) -> None:
     entries = await book.entries()
     forged = canonical_bytes(2, entries[1].time, entries[1].author, entries[1].node, "decision", "ændret")
-    new_hash = chain_hash(entries[0].hash, forged).hex()
+    new_hash = chain_hash(entries[0].hash, forged).hex()  # the plain link: all one can make without the key
     tamper(tmp_path / "store.db", f"UPDATE logbook SET text = 'ændret', hash = x'{new_hash}' WHERE seq = 2")
-    assert await book.verify() == 3
+    assert await book.verify() == 2
 
 
 async def test_cutting_off_the_end_is_caught_by_an_anchor(book: LogBook, tmp_path: Path) -> None:
@@ -252,37 +262,73 @@ async def test_two_writers_on_one_database_both_land_in_one_chain(tmp_path: Path
         await second.aclose()
 
 
-def recompute(path: Path) -> None:
-    """The forger's last step: every hash recomputed over the rows as they now stand."""
+def recompute(path: Path, start: int) -> None:
+    """The forger's last step: every hash from ``start`` on recomputed over the rows as they now stand,
+    with the plain links that were all a forger needed before the chain was keyed."""
     with sqlite3.connect(path) as db:
-        previous = GENESIS
-        rows = db.execute("SELECT seq, time, author, node, type, text FROM logbook ORDER BY seq").fetchall()
+        found = db.execute("SELECT hash FROM logbook WHERE seq = ?", (start - 1,)).fetchone()
+        previous = bytes(found[0]) if found else GENESIS
+        rows = db.execute(
+            "SELECT seq, time, author, node, type, text FROM logbook WHERE seq >= ? ORDER BY seq", (start,)
+        ).fetchall()
         for row in rows:
             previous = chain_hash(previous, canonical_bytes(*row))
             db.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
 
 
 @pytest.mark.parametrize(
-    ("statements", "reported"),
+    ("statements", "changed", "reported"),
     [
         # edit "vi evakuerer" into its opposite
-        (["UPDATE logbook SET text = 'Diesel prioriteres IKKE til Lindely' WHERE seq = 2"], 5),
+        (["UPDATE logbook SET text = 'Diesel prioriteres IKKE til Lindely' WHERE seq = 2"], 2, 2),
         # delete an entry and renumber the rest to hide the gap
-        (["DELETE FROM logbook WHERE seq = 3", "UPDATE logbook SET seq = seq - 1 WHERE seq > 3"], 5),
-        # cut the tail
-        (["DELETE FROM logbook WHERE seq >= 4"], 4),
+        (["DELETE FROM logbook WHERE seq = 3", "UPDATE logbook SET seq = seq - 1 WHERE seq > 3"], 3, 3),
+        # cut the tail: a shorter chain is still a chain; only the witnessed head tells
+        (["DELETE FROM logbook WHERE seq >= 4"], 4, 4),
         # drop the triggers (tamper always does) and append an entry of one's own after an edit
         (["UPDATE logbook SET text = 'ændret' WHERE seq = 1",
           "INSERT INTO logbook SELECT 6, time, author, node, type, 'tilføjet', hash"
-          " FROM logbook WHERE seq = 5"], 5),
+          " FROM logbook WHERE seq = 5"], 1, 1),
     ],
 )  # fmt: skip
-async def test_each_rewrite_with_recomputed_hashes_is_caught_by_the_witnessed_head(
-    book: LogBook, tmp_path: Path, statements: list[str], reported: int
+async def test_each_rewrite_with_recomputed_hashes_is_caught_at_the_first_entry_changed(
+    book: LogBook, tmp_path: Path, statements: list[str], changed: int, reported: int
 ) -> None:
     witnessed = await book.head()  # what the witnesses hold: the head as it was sent
     assert witnessed is not None and witnessed[0] == len(TEXTS)
     tamper(tmp_path / "store.db", *statements)
-    recompute(tmp_path / "store.db")
-    assert await book.verify() is None  # consistent on its own: the forger recomputed every hash
-    assert await book.verify(anchor=witnessed) == reported
+    recompute(tmp_path / "store.db", changed)
+    assert await book.verify(anchors=[witnessed]) == reported
+    if changed <= len(await book.entries()):
+        assert await book.verify() == reported  # the keyed chain alone tells where
+
+
+async def test_an_older_book_keeps_its_plain_links_and_continues_keyed(tmp_path: Path) -> None:
+    path = tmp_path / "console.db"
+    previous = GENESIS
+    with sqlite3.connect(path) as db:  # a book written before the chain was keyed
+        db.execute(
+            "CREATE TABLE logbook (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, author TEXT NOT NULL,"
+            " node TEXT NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL, hash BLOB NOT NULL)"
+        )
+        for seq, (type_, text) in enumerate(TEXTS, 1):
+            previous = chain_hash(previous, canonical_bytes(seq, 1_800_000_000, "x", "n", type_, text))
+            db.execute("INSERT INTO logbook VALUES (?,?,?,?,?,?,?)",
+                       (seq, 1_800_000_000, "x", "n", str(type_), text, previous))  # fmt: skip
+    book = await LogBook.open(path, ManualClock(), "n")
+    try:
+        assert book.chain.plain_until == len(TEXTS)
+        assert (tmp_path / KEY_FOLDER / PLAIN_UNTIL_FILE).read_text().strip() == "5"
+        new = await book.append(EntryType.NOTE, "efter nøglen", author="x")
+        assert new.hash != chain_hash(previous, new.canonical())  # keyed from here on
+        assert await book.verify() is None
+    finally:
+        await book.aclose()
+    # the keyed entry made plain again, as a forger without the key would: refused
+    tamper(path, f"UPDATE logbook SET hash = x'{chain_hash(previous, new.canonical()).hex()}' WHERE seq = 6")
+    again = await LogBook.open(path, ManualClock(), "n")
+    try:
+        assert again.chain.plain_until == len(TEXTS)  # reopening does not move the boundary
+        assert await again.verify() == 6
+    finally:
+        await again.aclose()

@@ -64,6 +64,10 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
         (GOOD + "[surprise]\n", "surprise: ukendt nøgle"),
         (GOOD + "[console]\nrollcall_retention_days = 0\n", "console.rollcall_retention_days: forventede"),
         (GOOD + "[console]\nlogbook_live_days = -1\n", "console.logbook_live_days: forventede"),
+        (GOOD + "[logbook]\nwitness_interval_minutes = 0\n", "logbook.witness_interval_minutes: forventede"),
+        (GOOD + "[logbook]\nwitnesses = 'Aarhus'\n", "logbook.witnesses: forventede"),
+        (GOOD + "[logbook]\nwitnesses = ['']\n", "logbook.witnesses: forventede"),
+        (GOOD + "[logbook]\nwitness = ['Aarhus']\n", "logbook.witness: ukendt nøgle"),
         (GOOD + "[retention]\ndays = 0\n", "retention.days: forventede et heltal fra 1 til"),
         (GOOD + "[retention]\nstatsu = 30\n", "retention.statsu: ukendt nøgle; mente du 'status'?"),
         (GOOD + "[store]\nmax_messages = true\n", "store.max_messages: forventede et heltal >= 1, ikke True"),
@@ -154,6 +158,14 @@ def test_console_log_book_age_is_read_in_days(tmp_path: Path) -> None:
     assert config.load(write(tmp_path, GOOD)).logbook_live_days == 7
     month = config.load(write(tmp_path, GOOD + "[console]\nlogbook_live_days = 30\n"))
     assert month.logbook_live_days == 30
+
+
+def test_log_book_witnesses_and_their_interval(tmp_path: Path) -> None:
+    default = config.load(write(tmp_path, GOOD))
+    assert (default.witness_interval_minutes, default.witnesses) == (60, None)  # staff hubs + one more peer
+    text = "[logbook]\nwitness_interval_minutes = 15\nwitnesses = ['Aarhus krisestab', 'Relay Nord']\n"
+    chosen = config.load(write(tmp_path, GOOD + text))
+    assert (chosen.witness_interval_minutes, chosen.witnesses) == (15, ("Aarhus krisestab", "Relay Nord"))
 
 
 def test_peers_carry_groups_and_an_expected_contact_interval(tmp_path: Path) -> None:
