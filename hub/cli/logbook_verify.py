@@ -14,8 +14,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-import aiohttp
-
 from hub.cli.remote import local_time
 from hub.console.logbook import LogBook
 from hub.console.logbook_chain import sent_heads
@@ -56,6 +54,8 @@ def _anchor(text: str) -> tuple[int, str]:
 
 async def _fetch(url: str, node: str, token: str) -> list[tuple[int, str]]:
     """The heads of ``node``'s book that the witness at ``url`` holds."""
+    import aiohttp  # here, not at the top: every other ``beredt`` command starts without it
+
     address = f"{url.rstrip('/')}/v1/logbook/witnessed/{node}"
     timeout = aiohttp.ClientTimeout(total=_FETCH_TIMEOUT)
     try:
