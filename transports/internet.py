@@ -224,7 +224,7 @@ class InternetTransport:
         except OSError as exc:
             await self._runner.cleanup()
             raise ConfigError(
-                f"cannot listen on {opts.host}:{opts.port} ({exc.strerror or exc}); pick a free port",
+                f"kan ikke lytte på {opts.host}:{opts.port} ({exc.strerror or exc}); vælg en ledig port",
                 key=f"links.{self.name}.listen",
             ) from exc
         port = self._runner.addresses[0][1]
@@ -253,7 +253,8 @@ class InternetTransport:
             context.load_cert_chain(opts.tls_cert, opts.tls_key)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
-                f"cannot load certificate {opts.tls_cert} with key {opts.tls_key}: {exc}; expected PEM files",
+                f"kan ikke indlæse certifikatet {opts.tls_cert} med nøglen {opts.tls_key}: {exc};"
+                " forventede PEM-filer",
                 key=f"links.{self.name}.tls_cert",
             ) from exc
         return context
@@ -268,7 +269,7 @@ class InternetTransport:
             return ssl.create_default_context(cafile=str(opts.tls_ca))
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
-                f"cannot load CA file {opts.tls_ca}: {exc}; expected a PEM file",
+                f"kan ikke indlæse CA-filen {opts.tls_ca}: {exc}; forventede en PEM-fil",
                 key=f"links.{self.name}.tls_ca",
             ) from exc
 

@@ -98,32 +98,32 @@ def parse_options(name: str, options: Mapping[str, Any], base_dir: Path) -> Inte
     if public_url is not None:
         url = base_url(public_url)
         if url is None or url.host is None:
-            raise table.error("public_url", f"expected an http(s) URL, got {public_url!r}")
+            raise table.error("public_url", f"forventede en http(s)-adresse, ikke {public_url!r}")
         if is_wildcard(url.host) or (is_wildcard(host) and is_loopback(url.host)):
             raise table.error(
                 "public_url",
-                f"{public_url} is not an address other hubs can reach: set it to this hub's address as its "
-                'peers see it (e.g. "https://plejecenter.example.dk:8471"), or leave public_url out to let '
-                "peers answer to the address this hub's connections come from",
+                f"{public_url} er ikke en adresse, andre hubber kan nå: sæt den til hubbens adresse,"
+                ' som dens naboer ser den (fx "https://plejecenter.example.dk:8471"), eller udelad'
+                " public_url, så naboerne svarer til den adresse, hubbens forbindelser kommer fra",
             )
     paths: dict[str, Path] = {}
     for key in ("tls_cert", "tls_key", "tls_ca"):
-        text = table.text(key, what="a PEM file path")
+        text = table.text(key, what="stien til en PEM-fil")
         if text is not None:
             path = Path(text) if Path(text).is_absolute() else base_dir / text
             if not path.is_file():
-                raise table.error(key, f"file {path} not found; expected a PEM file path")
+                raise table.error(key, f"filen {path} findes ikke; forventede stien til en PEM-fil")
             paths[key] = path
     if ("tls_cert" in paths) != ("tls_key" in paths):
-        raise table.error("tls_cert", "tls_cert and tls_key go together to serve HTTPS")
+        raise table.error("tls_cert", "tls_cert og tls_key hører sammen for at tilbyde HTTPS")
     defaults = InternetOptions("", 0)
     return InternetOptions(
         host=host,
         port=port,
         public_url=public_url,
-        timeout=table.number("timeout", defaults.timeout, above=0, high=3600, what="seconds > 0"),
+        timeout=table.number("timeout", defaults.timeout, above=0, high=3600, what="sekunder > 0"),
         batch_max=table.integer("batch_max", defaults.batch_max, low=1, high=10_000),
-        batch_delay=table.number("batch_delay", defaults.batch_delay, low=0, high=1, what="seconds, 0..1"),
+        batch_delay=table.number("batch_delay", defaults.batch_delay, low=0, high=1, what="sekunder, 0..1"),
         receive_queue=table.integer("receive_queue", defaults.receive_queue, low=1, high=10_000_000),
         mtu=table.integer("mtu", defaults.mtu, low=64, high=MAX_MTU),
         tls_cert=paths.get("tls_cert"),

@@ -90,7 +90,7 @@ def preset_from_name(name: str) -> ModemPreset:
         return ModemPreset[name.upper()]
     except KeyError:
         valid = ", ".join(p.name for p in ModemPreset)
-        raise ValueError(f"unknown modem preset {name!r}; expected one of {valid}") from None
+        raise ValueError(f"ukendt modem-preset {name!r}; forventede en af {valid}") from None
 
 
 # Share of the hourly budget each priority may fill before it has to wait; the rest is kept for higher

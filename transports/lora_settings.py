@@ -48,13 +48,13 @@ class LoraSettings:
         device, host = table.text("device"), table.text("host")
         if (device is None) == (host is None):
             raise table.error(
-                "device", 'set exactly one of device = "/dev/ttyUSB0" or host = "radio.local:4403"'
+                "device", 'sæt præcis én af device = "/dev/ttyUSB0" eller host = "radio.local:4403"'
             )
         tcp_port = 4403
         if host is not None:
             hostname, _, port_text = host.rpartition(":") if ":" in host else (host, "", "4403")
             if not hostname or not port_text.isdigit():
-                raise table.error("host", f'expected "host:port", got {host!r}')
+                raise table.error("host", f'forventede "vært:port", ikke {host!r}')
             host, tcp_port = hostname, int(port_text)
         try:
             preset = preset_from_name(table.text("preset", "LONG_FAST"))

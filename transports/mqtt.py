@@ -396,7 +396,9 @@ async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportCo
         if not path.is_absolute() and ctx.config_dir is not None:
             path = ctx.config_dir / path
         if not path.is_file():
-            raise ConfigError(f"no such file {str(path)!r}; expected a PEM file", key=f"links.{name}.{key}")
+            raise ConfigError(
+                f"filen {str(path)!r} findes ikke; forventede en PEM-fil", key=f"links.{name}.{key}"
+            )
         return path
 
     parsed = dataclasses.replace(

@@ -159,19 +159,19 @@ _KNOWN = {
 
 
 def _broker(table: Options, text: object) -> Broker:
-    expected = "expected 'mqtt://host:port' or 'mqtts://host:port'"
+    expected = "forventede 'mqtt://vært:port' eller 'mqtts://vært:port'"
     try:
         parts = urlsplit(text) if isinstance(text, str) else None
         port = parts.port if parts else None
     except ValueError as exc:
-        raise table.error("brokers", f"{expected}, got {text!r} ({exc})") from exc
+        raise table.error("brokers", f"{expected}, ikke {text!r} ({exc})") from exc
     if (
         parts is None
         or parts.scheme not in ("mqtt", "mqtts")
         or not parts.hostname
         or parts.path not in ("", "/")
     ):
-        raise table.error("brokers", f"{expected}, got {text!r}")
+        raise table.error("brokers", f"{expected}, ikke {text!r}")
     tls = parts.scheme == "mqtts"
     return Broker(parts.hostname, port if port is not None else (8883 if tls else 1883), tls)
 
@@ -179,23 +179,23 @@ def _broker(table: Options, text: object) -> Broker:
 def parse_options(name: str, options: Mapping[str, Any], node_id: str) -> MqttOptions:
     """Validate the options of link ``name``; ``ConfigError`` names the key and what it expects."""
     table = Options(options, f"links.{name}", known=_KNOWN)
-    raw = table.listing("brokers", what="a non-empty list of broker URLs like 'mqtt://host:1883'")
+    raw = table.listing("brokers", what="en liste af broker-adresser som 'mqtt://vært:1883'")
     if not raw:
-        raise table.error("brokers", "expected a non-empty list of broker URLs like 'mqtt://host:1883'")
+        raise table.error("brokers", "forventede en liste af mindst én broker-adresse som 'mqtt://vært:1883'")
     brokers = tuple(_broker(table, text) for text in raw)
     prefix = table.text("prefix", "beredt")
     if not all(_PREFIX_LEVEL.fullmatch(level) for level in prefix.split("/")):
         raise table.error(
-            "prefix", f"expected topic levels of letters, digits, '_', '.', '-', got {prefix!r}"
+            "prefix", f"forventede emneniveauer af bogstaver, cifre, '_', '.', '-', ikke {prefix!r}"
         )
     paths = {key: table.text(key) for key in ("tls_ca", "tls_cert", "tls_key")}
     if (paths["tls_cert"] is None) != (paths["tls_key"] is None):
-        raise table.error("tls_cert", "tls_cert and tls_key go together (a client certificate and its key)")
+        raise table.error("tls_cert", "tls_cert og tls_key hører sammen (et klientcertifikat og dets nøgle)")
     if any(paths.values()) and not any(b.tls for b in brokers):
-        raise table.error("brokers", "TLS files are set but no broker uses mqtts://")
+        raise table.error("brokers", "TLS-filerne er sat, men ingen broker bruger mqtts://")
     username, password = table.text("username"), table.text("password")
     if password is not None and username is None:
-        raise table.error("username", "a password needs a username")
+        raise table.error("username", "en adgangskode kræver et brugernavn (username)")
     defaults = MqttOptions((), "")
     return MqttOptions(
         brokers=brokers,
@@ -208,10 +208,10 @@ def parse_options(name: str, options: Mapping[str, Any], node_id: str) -> MqttOp
         tls_key=Path(paths["tls_key"]) if paths["tls_key"] else None,
         keepalive=table.integer("keepalive", defaults.keepalive, low=1, high=65535),
         groups=table.names(
-            "groups", valid=_GROUP.fullmatch, what="group names (letters, digits, '_', '.', '-')"
+            "groups", valid=_GROUP.fullmatch, what="gruppenavne (bogstaver, cifre, '_', '.', '-')"
         ),
         peers=tuple(
-            p.lower() for p in table.names("peers", valid=_ANY_CASE_NODE_ID.fullmatch, what="node ids")
+            p.lower() for p in table.names("peers", valid=_ANY_CASE_NODE_ID.fullmatch, what="node-id'er")
         ),
         mtu=table.integer("mtu", defaults.mtu, low=64, high=65536),
         session_expiry=table.integer("session_expiry", defaults.session_expiry, low=0, high=2**32 - 1),

@@ -30,7 +30,7 @@ async def open_transport(
     module_name = KINDS.get(kind)
     if module_name is None:
         raise ConfigError(
-            f"unknown link kind {kind!r}; expected one of {', '.join(sorted(KINDS))}",
+            f"ukendt forbindelsestype {kind!r}; forventede en af {', '.join(sorted(KINDS))}",
             key=f"links.{name}.kind",
         )
     module = importlib.import_module(module_name)

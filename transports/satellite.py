@@ -360,7 +360,7 @@ async def open_transport(
     if ("device" in options) == ("webhook_listen" in options):
         raise table.error(
             "",
-            "set exactly one of 'device' (a local 9603 modem) or 'webhook_listen' (the provider's webhook)",
+            "sæt præcis én af 'device' (et lokalt 9603-modem) eller 'webhook_listen' (udbyderens webhook)",
         )
     clock = clock or SystemClock()
     daily = table.integer("daily_credit_budget", 100, low=0, high=1_000_000)
@@ -370,9 +370,7 @@ async def open_transport(
     if "device" in options:
         stray = set(options) & _WEBHOOK
         if stray:
-            raise table.error(
-                "", f"webhook option(s) {', '.join(sorted(stray))} do not apply to the modem role"
-            )
+            raise table.error("", f"webhook-nøglerne {', '.join(sorted(stray))} gælder ikke for modem-rollen")
         soon = table.number("retry_soon_seconds", 5.0, low=0.001, high=3600)
         later = table.number("retry_later_seconds", 180.0, low=0.001, high=86400)
         # Back-off doubles from the configured first delay up to 12x (soon) or 5x (later) of it.
@@ -385,13 +383,13 @@ async def open_transport(
         )
         transport = SatelliteModemTransport(
             name,
-            device=table.required_text("device", "the modem's serial device, e.g. /dev/serial/by-id/..."),
+            device=table.required_text("device", "modemets serielle enhed, fx /dev/serial/by-id/..."),
             baud=table.integer("baud", 19200, low=300, high=460800),
             budget=budget,
             logger=ctx.logger,
             min_priority=min_priority,
             serial=table.optional_integer(
-                "serial", low=0, high=9_999_999, what="the modem's RockBLOCK serial (up to 7 digits)"
+                "serial", low=0, high=9_999_999, what="modemets RockBLOCK-serienummer (op til 7 cifre)"
             ),
             mailbox_check_minutes=table.number("mailbox_check_minutes", 0, low=0, high=10080),
             retry=retry,
@@ -403,5 +401,5 @@ async def open_transport(
         return transport
     stray = set(options) & _MODEM
     if stray:
-        raise table.error("", f"modem option(s) {', '.join(sorted(stray))} do not apply to the webhook role")
+        raise table.error("", f"modem-nøglerne {', '.join(sorted(stray))} gælder ikke for webhook-rollen")
     return await open_webhook_role(table, ctx, budget, min_priority)

@@ -296,16 +296,16 @@ async def open_webhook_role(
     host, port = table.address("webhook_listen", example="0.0.0.0:8480")
     path = table.text("webhook_path", "/iridium/mo")
     if not path.startswith("/"):
-        raise table.error("webhook_path", f"expected a path starting with '/', got {path!r}")
-    imeis = table.names("imeis", valid=is_imei, what="15-digit IMEI strings")
+        raise table.error("webhook_path", f"forventede en sti, der begynder med '/', ikke {path!r}")
+    imeis = table.names("imeis", valid=is_imei, what="IMEI-numre på 15 cifre")
     mt_url = table.text("mt_url")
     mt: MtClient | None = None
     if mt_url is not None:
         if not mt_url.startswith(("http://", "https://")):
-            raise table.error("mt_url", f"expected an http(s) URL, got {mt_url!r}")
+            raise table.error("mt_url", f"forventede en http(s)-adresse, ikke {mt_url!r}")
         username, password = table.text("mt_username"), table.text("mt_password")
         if username is None or password is None:
-            raise table.error("", "mt_url needs mt_username and mt_password (the provider account)")
+            raise table.error("", "mt_url kræver mt_username og mt_password (kontoen hos udbyderen)")
         mt = MtClient(mt_url, username, password, transport=name)
     webhook = SatelliteWebhookTransport(
         name,
@@ -323,5 +323,7 @@ async def open_webhook_role(
         await webhook.start()
     except OSError as exc:
         await webhook.aclose()
-        raise table.error("webhook_listen", f"cannot listen on {host}:{port}: {exc}") from exc
+        raise table.error(
+            "webhook_listen", f"kan ikke lytte på {host}:{port}: {exc}; vælg en ledig port"
+        ) from exc
     return webhook

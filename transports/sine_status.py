@@ -56,10 +56,12 @@ class StatusPlan:
         values: dict[str, int] = {}
         for name in table.table:
             value = table.integer(
-                name, 0, low=0x8000, high=0xFFFF, what="a user status value 0x8000 to 0xFFFF"
+                name, 0, low=0x8000, high=0xFFFF, what="en brugerstatusværdi fra 0x8000 til 0xFFFF"
             )
             if value in values.values():
-                raise table.error(name, f"value 0x{value:04X} is used twice; give each status its own value")
+                raise table.error(
+                    name, f"værdien 0x{value:04X} er brugt to gange; giv hver status sin egen værdi"
+                )
             values[str(name)] = value
         return cls(values)
 
@@ -119,13 +121,13 @@ class SineOptions:
 
 def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
     table = Options(options, f"links.{name}", known=_KEYS)
-    device = table.required_text("device", "the radio's serial device path, e.g. /dev/serial/by-id/...")
+    device = table.required_text("device", "radioens serielle enhed, fx /dev/serial/by-id/...")
     baud = table.raw("baud", "auto")
     if baud != "auto" and baud not in BAUD_RATES:
         raise table.error(
-            "baud", f'expected "auto" or one of {", ".join(map(str, BAUD_RATES))}, got {baud!r}'
+            "baud", f'forventede "auto" eller en af {", ".join(map(str, BAUD_RATES))}, ikke {baud!r}'
         )
-    plan = table.table_of("status_plan", what="a table of name = 0x8000..0xFFFF")
+    plan = table.table_of("status_plan", what="en tabel med navn = 0x8000..0xFFFF")
     timeout = table.number("timeout", 90.0, above=0)
     fallback = table.raw("pid_fallback", ["range"])
     steps: list[PidStep] = []
@@ -135,19 +137,19 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
         ):
             raise table.error(
                 "pid_fallback",
-                f'expected a list of "range" and PIDs 0-255, e.g. ["range", 130], got {fallback!r}',
+                f'forventede en liste af "range" og PID-numre 0-255, fx ["range", 130], ikke {fallback!r}',
             )
         steps.append("range" if step == "range" else step)
     return SineOptions(
         device=device,
         baud=None if baud == "auto" else int(baud),
         pid=table.integer(
-            "pid", 0xC8, low=0xC0, high=0xFE, what="a private SDS-TL protocol id 0xC0-0xFE (192-254)"
+            "pid", 0xC8, low=0xC0, high=0xFE, what="et privat SDS-TL-protokol-id 0xC0-0xFE (192-254)"
         ),
         status_plan=StatusPlan.from_options(plan),
         max_per_minute=table.number("max_per_minute", 4.0, above=0),
         timeout=timeout,
-        mtu=table.optional_integer("mtu", low=16, high=252, what="an integer 16-252 (bytes)"),
+        mtu=table.optional_integer("mtu", low=16, high=252, what="et heltal 16-252 (bytes)"),
         max_queue_seconds=table.number("max_queue_seconds", 600.0, above=0),
         health_interval=table.number("health_interval", 30.0, above=0),
         pid_fallback=tuple(steps),

@@ -113,26 +113,28 @@ class PowerConfig:
         def pin(where: Options, name: str) -> Pin:
             value: object = where.raw(name)
             if isinstance(value, bool) or not isinstance(value, int | str):
-                raise where.error(name, f"expected a BCM pin number or a name like 'GPIO17', got {value!r}")
+                raise where.error(
+                    name, f"forventede et BCM-bennummer eller et navn som 'GPIO17', ikke {value!r}"
+                )
             return value
 
         def optional_pin(name: str) -> Pin | None:
             return None if table.raw(name) is None else pin(table, name)
 
         buttons: dict[Button, Pin] = {}
-        button_table = table.table_of("buttons", what="a table of button = pin")
+        button_table = table.table_of("buttons", what="en tabel med knap = ben")
         for name in button_table.table:
             try:
                 button = Button(str(name).replace("_", "-"))
             except ValueError:
                 names = ", ".join(b.value.replace("-", "_") for b in Button)
-                raise button_table.error(name, f"unknown button; expected {names}") from None
+                raise button_table.error(name, f"ukendt knap; forventede en af {names}") from None
             buttons[button] = pin(button_table, name)
-        led_table = table.table_of("leds", what="a table of link name = pin")
+        led_table = table.table_of("leds", what="en tabel med forbindelsesnavn = ben")
         leds = {str(name): pin(led_table, name) for name in led_table.table}
         ups = table.raw("ups")
         if ups is not None and ups != "waveshare-ina219":
-            raise table.error("ups", f"unsupported UPS {ups!r}; expected 'waveshare-ina219'")
+            raise table.error("ups", f"UPS'en {ups!r} understøttes ikke; forventede 'waveshare-ina219'")
         return cls(
             mains_pin=optional_pin("mains_pin"),
             generator_pin=optional_pin("generator_pin"),
@@ -262,7 +264,9 @@ class PowerMonitor:
         try:
             import gpiozero  # type: ignore[import-untyped]
         except ImportError as exc:
-            raise ConfigError("power inputs need gpiozero: pip install 'beredt[pi]'", key="power") from exc
+            raise ConfigError(
+                "strømindgangene kræver gpiozero: pip install 'beredt[pi]'", key="power"
+            ) from exc
         factory = pin_factory if pin_factory is not None else _default_pin_factory(gpiozero)
         config = self.config
 
@@ -270,7 +274,7 @@ class PowerMonitor:
             try:
                 device = kind(pin, pin_factory=factory, **kwargs)
             except Exception as exc:  # gpiozero and its backends (lgpio, RPi.GPIO) raise their own types
-                raise ConfigError(f"cannot use pin {pin!r}: {exc}", key=key) from exc
+                raise ConfigError(f"kan ikke bruge ben {pin!r}: {exc}", key=key) from exc
             self._devices.append(device)
             return device
 
@@ -299,7 +303,7 @@ class PowerMonitor:
             self._reading = await asyncio.wait_for(asyncio.to_thread(ups.read), READ_TIMEOUT)
         except (OSError, ProtocolError, TimeoutError) as exc:
             raise ConfigError(
-                f"no UPS answers at I2C address {config.ups_address:#04x} on bus {config.ups_bus}: {exc}",
+                f"ingen UPS svarer på I2C-adressen {config.ups_address:#04x} på bus {config.ups_bus}: {exc}",
                 key="power.ups_address",
             ) from exc
 
@@ -370,8 +374,8 @@ def _default_pin_factory(gpiozero: Any) -> Any:
             gpiozero.Device.ensure_pin_factory()
         except gpiozero.exc.BadPinFactory as exc:
             raise ConfigError(
-                "no GPIO driver could be loaded: run on a Raspberry Pi with python3-lgpio (or pip install "
-                "lgpio), or remove the pins from [power]",
+                "ingen GPIO-driver kunne indlæses: kør på en Raspberry Pi med python3-lgpio (eller"
+                " pip install lgpio), eller fjern benene fra [power]",
                 key="power",
             ) from exc
     return gpiozero.Device.pin_factory

@@ -107,15 +107,15 @@ def open_smbus(bus: int) -> SMBusLike:
     try:
         from smbus2 import SMBus
     except ImportError as exc:
-        raise ConfigError("power.ups needs smbus2: pip install 'beredt[pi]'", key="power.ups") from exc
+        raise ConfigError("power.ups kræver smbus2: pip install 'beredt[pi]'", key="power.ups") from exc
     try:
         return SMBus(bus)
     except FileNotFoundError as exc:
         raise ConfigError(
-            f"I2C bus /dev/i2c-{bus} not found: enable I2C (raspi-config nonint do_i2c 0) and reboot",
+            f"I2C-bussen /dev/i2c-{bus} findes ikke: slå I2C til (raspi-config nonint do_i2c 0) og genstart",
             key="power.ups_bus",
         ) from exc
     except PermissionError as exc:
         raise ConfigError(
-            f"no access to /dev/i2c-{bus}: add the beredt user to group i2c", key="power.ups_bus"
+            f"ingen adgang til /dev/i2c-{bus}: føj brugeren beredt til gruppen i2c", key="power.ups_bus"
         ) from exc

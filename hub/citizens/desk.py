@@ -43,8 +43,8 @@ class Desk:
         if create and not key.exists() and db.exists():
             # a new key would open nothing already in the register: never make one beside old data
             raise ConfigError(
-                f"{db} exists but its register key {key} is missing; restore the key from its backup"
-                " (without it the register cannot be read)",
+                f"{db} findes, men dens registernøgle {key} mangler; hent nøglen fra sikkerhedskopien"
+                " (uden den kan registret ikke læses)",
                 file=str(key),
             )
         vault = Vault.load(key, create=create)

@@ -33,8 +33,8 @@ class CitizensConfig:
     @classmethod
     def from_options(cls, options: Mapping[str, Any], file: str | None = None) -> CitizensConfig:
         table = Options(options, "citizens", file=file)
-        teams = _districts(table.table_of("teams", what="a table of district = [node ids]"))
-        centres = _districts(table.table_of("centres", what="a table of district = [node ids]"))
+        teams = _districts(table.table_of("teams", what="en tabel med distrikt = [node-id'er]"))
+        centres = _districts(table.table_of("centres", what="en tabel med distrikt = [node-id'er]"))
         alarm = table.number("alarm_hours", 2.0, low=0.0, high=72.0)
         retention = table.number("retention_days", 30.0, low=0.0, high=3650.0)
         access = table.number("access_log_days", 365.0, low=1.0, high=3650.0)
@@ -49,7 +49,7 @@ def _districts(table: Options) -> dict[str, tuple[str, ...]]:
         nodes = table.names(
             district,
             valid=lambda v: len(v) == NODE_HEX and all(c in "0123456789abcdef" for c in v.lower()),
-            what="node ids of 16 hex digits (see 'beredt id')",
+            what="node-id'er på 16 hex-cifre (se 'beredt id')",
         )
         out[str(district)] = tuple(n.lower() for n in nodes)
     return out

@@ -34,7 +34,7 @@ class Vault:
 
     def __init__(self, register_key: bytes) -> None:
         if len(register_key) != KEY_SIZE:
-            raise ConfigError(f"a register key is {KEY_SIZE} bytes, got {len(register_key)}")
+            raise ConfigError(f"en registernøgle fylder {KEY_SIZE} bytes, ikke {len(register_key)}")
         self._wrap = ChaCha20Poly1305(_derive(register_key, b"wrap"))
         self._incident = ChaCha20Poly1305(_derive(register_key, b"incident"))
         self._tag_key = _derive(register_key, b"cpr-tag")
@@ -45,10 +45,11 @@ class Vault:
 
         def not_found() -> ConfigError:
             return ConfigError(
-                "register key not found; it is made by the first 'beredt citizens import'", file=str(path)
+                "registrets nøgle findes ikke; den laves af den første 'beredt citizens import'",
+                file=str(path),
             )
 
-        key = secret_key(path, "register key", size=KEY_SIZE, create=create, missing=not_found)
+        key = secret_key(path, "registrets nøgle", size=KEY_SIZE, create=create, missing=not_found)
         return cls(key)
 
     def cpr_tag(self, cpr: str) -> bytes:

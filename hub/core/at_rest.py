@@ -140,7 +140,7 @@ class DataKeys:
         def destroyed() -> DataErased:
             return DataErased(f"day key {key_id} is destroyed: what it encrypted is erased")
 
-        return secret_key(self._path(key_id), "day key", size=KEY_SIZE, create=create, missing=destroyed)
+        return secret_key(self._path(key_id), "dagsnøglen", size=KEY_SIZE, create=create, missing=destroyed)
 
 
 class DocumentSealer:

@@ -57,12 +57,12 @@ def secret_key(
         raise missing() from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            f"{what} is readable by others (mode {stat.S_IMODE(mode):o}); run 'chmod 600 {path}'",
+            f"{what} kan læses af andre (rettigheder {stat.S_IMODE(mode):o}); kør 'chmod 600 {path}'",
             file=str(path),
         )
     key = path.read_bytes()
     if len(key) != size:
         raise ConfigError(
-            f"{what} is {len(key)} bytes, not {size}; restore it from its backup", file=str(path)
+            f"{what} fylder {len(key)} bytes, ikke {size}; hent den fra sikkerhedskopien", file=str(path)
         )
     return key

@@ -9,64 +9,38 @@ looks like a typo, so a misspelt option stops the hub at start instead of being 
 
 Two ways to declare the known keys: pass ``known`` (checked at once, before any value: right for a
 transport whose keys depend on its role), or read every key and call ``finish()``, which refuses the keys
-that nothing read.
+that nothing read. The errors are Danish: these are files people in the municipality write.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, overload
 
 from hub.core.errors import ConfigError
 
-
-@dataclass(frozen=True, slots=True)
-class Wording:
-    """The words of the errors ``Options`` raises: Danish for files people in the municipality write (the
-    hub's config, an exercise scenario), English where a module reads a table of its own without one."""
-
-    required: str = "is required; {hint}"
-    expected: str = "expected {what}, got {value!r}"
-    unknown: str = "unknown key; {hint}remove it or use one of the known keys: {known}"
-    near: str = "did you mean {name!r}? "
-    text: str = "a non-empty string"
-    integer: str = "an integer"
-    number: str = "a number"
-    flag: str = "true or false"
-    one_of: str = "one of "
-    list_of: str = "a list of "
-    and_: str = "and"
-    from_to: str = "{kind} from {low:g} to {high:g}"
-    address: str = "expected 'host:port' (port 0..65535) such as {example!r}"
-    got: str = "{expected}, got {value!r}"
+# The words of the errors ``Options`` raises: every table it reads is one a person in the municipality
+# writes (the hub's config with its links, power and citizens sections; an exercise scenario), so Danish.
+REQUIRED = "mangler; {hint}"
+EXPECTED = "forventede {what}, ikke {value!r}"
+UNKNOWN = "ukendt nøgle; {hint}fjern den eller brug en af de kendte nøgler: {known}"
+NEAR = "mente du {name!r}? "
+TEXT = "en tekst, der ikke er tom"
+INTEGER = "et heltal"
+NUMBER = "et tal"
+FLAG = "true eller false"
+ONE_OF = "en af "
+LIST_OF = "en liste af "
+ADDRESS = "forventede 'vært:port' (port 0..65535), fx {example!r}"
+GOT = "{expected}, ikke {value!r}"
 
 
-ENGLISH = Wording()
-DANISH = Wording(
-    required="mangler; {hint}",
-    expected="forventede {what}, ikke {value!r}",
-    unknown="ukendt nøgle; {hint}fjern den eller brug en af de kendte nøgler: {known}",
-    near="mente du {name!r}? ",
-    text="en tekst, der ikke er tom",
-    integer="et heltal",
-    number="et tal",
-    flag="true eller false",
-    one_of="en af ",
-    list_of="en liste af ",
-    and_="og",
-    from_to="{kind} fra {low:g} til {high:g}",
-    address="forventede 'vært:port' (port 0..65535), fx {example!r}",
-    got="{expected}, ikke {value!r}",
-)
-
-
-def _range(words: Wording, kind: str, low: float | None, high: float | None, above: float | None) -> str:
+def _range(kind: str, low: float | None, high: float | None, above: float | None) -> str:
     if above is not None:
-        return f"{kind} > {above:g}" + (f" {words.and_} <= {high:g}" if high is not None else "")
+        return f"{kind} > {above:g}" + (f" og <= {high:g}" if high is not None else "")
     if low is not None and high is not None:
-        return words.from_to.format(kind=kind, low=low, high=high)
+        return f"{kind} fra {low:g} til {high:g}"
     if low is not None:
         return f"{kind} >= {low:g}"
     if high is not None:
@@ -84,12 +58,10 @@ class Options:
         *,
         file: str | None = None,
         known: Iterable[str] | None = None,
-        words: Wording = ENGLISH,
     ) -> None:
         self.table = table
         self.where = where
         self.file = file
-        self.words = words
         self._read: set[str] = set()
         self._known = frozenset(known) if known is not None else None
         if self._known is not None:
@@ -123,19 +95,19 @@ class Options:
             return
         name = unknown[0]
         near = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = self.words.near.format(name=near[0]) if near else ""
-        raise self.error(name, self.words.unknown.format(hint=hint, known=", ".join(sorted(known))))
+        hint = NEAR.format(name=near[0]) if near else ""
+        raise self.error(name, UNKNOWN.format(hint=hint, known=", ".join(sorted(known))))
 
     def _present(self, name: str, required: str | None) -> bool:
         self._read.add(name)
         if name in self.table:
             return True
         if required is not None:
-            raise self.error(name, self.words.required.format(hint=required))
+            raise self.error(name, REQUIRED.format(hint=required))
         return False
 
     def _expected(self, name: str, what: str) -> ConfigError:
-        return self.error(name, self.words.expected.format(what=what, value=self.table[name]))
+        return self.error(name, EXPECTED.format(what=what, value=self.table[name]))
 
     # -- values ----------------------------------------------------------------------------------------
 
@@ -146,14 +118,14 @@ class Options:
         self, name: str, default: None = None, *, required: str | None = None, what: str = ...
     ) -> str | None: ...
     def text(
-        self, name: str, default: str | None = None, *, required: str | None = None, what: str = "a string"
+        self, name: str, default: str | None = None, *, required: str | None = None, what: str = TEXT
     ) -> str | None:
         """A non-empty string. ``required`` makes it mandatory and says how to fill it in."""
         if not self._present(name, required):
             return default
         value = self.table[name]
         if not isinstance(value, str) or not value:
-            raise self._expected(name, what if what != "a string" else self.words.text)
+            raise self._expected(name, what)
         return value
 
     def required_text(self, name: str, hint: str) -> str:
@@ -187,7 +159,7 @@ class Options:
             or (low is not None and value < low)
             or (high is not None and value > high)
         ):
-            raise self._expected(name, what or _range(self.words, self.words.integer, low, high, None))
+            raise self._expected(name, what or _range(INTEGER, low, high, None))
         return value
 
     def number(
@@ -211,7 +183,7 @@ class Options:
             or (high is not None and value > high)
             or (above is not None and value <= above)
         ):
-            raise self._expected(name, what or _range(self.words, self.words.number, low, high, above))
+            raise self._expected(name, what or _range(NUMBER, low, high, above))
         return float(value)
 
     def flag(self, name: str, default: bool) -> bool:
@@ -219,7 +191,7 @@ class Options:
             return default
         value = self.table[name]
         if not isinstance(value, bool):
-            raise self._expected(name, self.words.flag)
+            raise self._expected(name, FLAG)
         return value
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
@@ -228,7 +200,7 @@ class Options:
             return default
         value = self.table[name]
         if value not in choices:
-            raise self._expected(name, self.words.one_of + ", ".join(repr(c) for c in choices))
+            raise self._expected(name, ONE_OF + ", ".join(repr(c) for c in choices))
         return str(value)
 
     def names(self, name: str, *, valid: Callable[[str], object], what: str) -> tuple[str, ...]:
@@ -239,7 +211,7 @@ class Options:
         if not isinstance(value, list | tuple) or not all(
             isinstance(item, str) and valid(item) for item in value
         ):
-            raise self._expected(name, self.words.list_of + what)
+            raise self._expected(name, LIST_OF + what)
         return tuple(value)
 
     def listing(self, name: str, *, what: str, required: str | None = None) -> list[Any]:
@@ -253,12 +225,12 @@ class Options:
 
     def address(self, name: str, default: str | None = None, *, example: str) -> tuple[str, int]:
         """``"host:port"`` (port 0..65535; an IPv6 host may be in brackets), as host and port."""
-        expected = self.words.address.format(example=example)
+        expected = ADDRESS.format(example=example)
         text = self.raw(name, default) if self._present(name, None if default else expected) else default
         host, _, port = text.rpartition(":") if isinstance(text, str) else ("", "", "")
         host = host.strip("[]")
         if not host or not port.isdigit() or int(port) > 65535:
-            raise self.error(name, self.words.got.format(expected=expected, value=text))
+            raise self.error(name, GOT.format(expected=expected, value=text))
         return host, int(port)
 
     def table_of(self, name: str, *, what: str, known: Iterable[str] | None = None) -> Options:
@@ -267,4 +239,4 @@ class Options:
         value = self.table.get(name, {})
         if not isinstance(value, Mapping):
             raise self._expected(name, what)
-        return Options(value, self.key(name), file=self.file, known=known, words=self.words)
+        return Options(value, self.key(name), file=self.file, known=known)

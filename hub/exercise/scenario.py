@@ -56,7 +56,7 @@ from datetime import datetime, time, timedelta, tzinfo
 
 from hub.core.errors import ConfigError, UsageError
 from hub.core.frame import Priority
-from hub.core.options import DANISH, Options
+from hub.core.options import Options
 from hub.core.reading_errors import os_error, toml_where
 
 MAX_INJECTS = 500
@@ -233,7 +233,7 @@ def parse(text: str, *, file: str | None = None) -> Scenario:
             '(text = "Strømmen er gået"), tabeller i firkantede parenteser ([[injects]]), hver nøgle én gang',
             file=file,
         ) from None
-    top = Options(table, file=file, words=DANISH)
+    top = Options(table, file=file)
     name = _short(top, "name", required='fx name = "Strømsvigt i tre døgn"')
     description = top.text("description", "")
     duration = _duration(top, "duration", required='fx duration = "10h"')
@@ -285,7 +285,7 @@ def _inject(number: int, raw: object, file: str | None, participants: Audience) 
     where = f"injects[{number}]"
     if not isinstance(raw, Mapping):
         raise ConfigError("forventede en [[injects]]-tabel", file=file, key=where)
-    o = Options(raw, where, file=file, words=DANISH)
+    o = Options(raw, where, file=file)
     if "kind" not in o:
         raise o.error("kind", "mangler: " + " | ".join(k.value for k in InjectKind))
     kind = InjectKind(o.choice("kind", "", [k.value for k in InjectKind]))

@@ -23,7 +23,7 @@ from hub.core.at_rest import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, Retenti
 from hub.core.errors import ConfigError
 from hub.core.frame import NODE_ID_SIZE, Kind, Priority
 from hub.core.kinds.roster import MAX_CONTACT_MINUTES, parse_root_public
-from hub.core.options import DANISH, Options
+from hub.core.options import Options
 from hub.core.reading_errors import os_error, toml_where
 from hub.relay.policy import DEFAULT_ORDER, Policy
 from hub.relay.roster import Role, valid_group_name
@@ -178,7 +178,7 @@ def _toml_error(parser: str) -> str:
 
 
 def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
-    top = Options(data, file=file, known=_SECTIONS, words=DANISH)
+    top = Options(data, file=file, known=_SECTIONS)
 
     node = top.table_of("node", what="en tabel [node]")
     name = node.required_text("name", 'hubbens navn, fx name = "Plejecenter Solbakken"')
@@ -217,7 +217,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     for index, item in enumerate(top.listing("peers", what="[[peers]]-tabeller")):
         if not isinstance(item, Mapping):
             raise top.error(f"peers[{index}]", "forventede en [[peers]]-tabel")
-        peer = Options(item, f"peers[{index}]", file=file, words=DANISH)
+        peer = Options(item, f"peers[{index}]", file=file)
         node_id = parse_node_id(
             peer.required_text("node", "naboens node-id (se 'beredt id')"), file, peer.key("node")
         )

@@ -116,16 +116,16 @@ def test_config_reads_a_full_power_table() -> None:
 @pytest.mark.parametrize(
     ("options", "key", "text"),
     [
-        ({"mains": 17}, "power.mains", "unknown key"),
-        ({"mains_pin": True}, "power.mains_pin", "BCM pin"),
+        ({"mains": 17}, "power.mains", "ukendt nøgle"),
+        ({"mains_pin": True}, "power.mains_pin", "BCM-bennummer"),
         ({"buttons": {"panic": 5}}, "power.buttons.panic", "all_ok, need_help, emergency"),
-        ({"buttons": 5}, "power.buttons", "table"),
-        ({"leds": {"lora": 2.5}}, "power.leds.lora", "BCM pin"),
+        ({"buttons": 5}, "power.buttons", "tabel"),
+        ({"leds": {"lora": 2.5}}, "power.leds.lora", "BCM-bennummer"),
         ({"ups": "apc"}, "power.ups", "waveshare-ina219"),
         ({"battery_poll_seconds": 0}, "power.battery_poll_seconds", ">= 0.1"),
-        ({"ups_cells": "two"}, "power.ups_cells", "an integer >= 1"),
-        ({"ups_address": 66.5}, "power.ups_address", "an integer >= 3"),
-        ({"active_low": "no"}, "power.active_low", "true or false"),
+        ({"ups_cells": "two"}, "power.ups_cells", "et heltal >= 1"),
+        ({"ups_address": 66.5}, "power.ups_address", "et heltal >= 3"),
+        ({"active_low": "no"}, "power.active_low", "true eller false"),
     ],
 )
 def test_config_errors_name_the_file_and_key(options: dict[str, object], key: str, text: str) -> None:
@@ -301,12 +301,12 @@ async def test_close_is_idempotent_ends_events_and_releases_pins(factory: MockFa
 
 async def test_no_gpio_driver_is_a_clear_config_error() -> None:
     assert gpiozero.Device.pin_factory is None  # no test may install a global factory
-    with pytest.raises(ConfigError, match="no GPIO driver could be loaded"):
+    with pytest.raises(ConfigError, match="ingen GPIO-driver kunne indlæses"):
         await PowerMonitor.open(PowerConfig(mains_pin=17))
 
 
 async def test_missing_i2c_bus_is_a_clear_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"/dev/i2c-99 not found: enable I2C") as caught:
+    with pytest.raises(ConfigError, match=r"I2C-bussen /dev/i2c-99 findes ikke: slå I2C til") as caught:
         await PowerMonitor.open(PowerConfig(ups="waveshare-ina219", ups_bus=99))
     assert caught.value.key == "power.ups_bus"
 
@@ -314,7 +314,7 @@ async def test_missing_i2c_bus_is_a_clear_config_error() -> None:
 async def test_ups_not_answering_is_a_clear_config_error_and_frees_the_pins(factory: MockFactory) -> None:
     bus = FakeUpsBus(address=0x43)
     config = PowerConfig(mains_pin=17, ups="waveshare-ina219", ups_address=0x42)
-    with pytest.raises(ConfigError, match="no UPS answers at I2C address 0x42 on bus 1") as caught:
+    with pytest.raises(ConfigError, match="ingen UPS svarer på I2C-adressen 0x42 på bus 1") as caught:
         await PowerMonitor.open(config, pin_factory=factory, bus_factory=lambda number: bus)
     assert caught.value.key == "power.ups_address"
     assert bus.closed
@@ -331,7 +331,7 @@ async def test_ups_not_answering_is_a_clear_config_error_and_frees_the_pins(fact
     ],
 )
 async def test_unusable_pins_name_the_key(factory: MockFactory, config: PowerConfig, key: str) -> None:
-    with pytest.raises(ConfigError, match="cannot use pin") as caught:
+    with pytest.raises(ConfigError, match="kan ikke bruge ben") as caught:
         await PowerMonitor.open(config, pin_factory=factory)
     assert caught.value.key == key
 

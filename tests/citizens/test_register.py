@@ -84,7 +84,7 @@ async def test_a_lost_key_is_never_replaced_by_a_new_one(tmp_path: Path) -> None
     await desk.register.import_csv(to_csv(PEOPLE[:3]), NURSE)
     await desk.aclose()
     (tmp_path / KEY_FILE).unlink()
-    with pytest.raises(ConfigError, match="restore the key"):
+    with pytest.raises(ConfigError, match="hent nøglen fra sikkerhedskopien"):
         await Desk.open(tmp_path, ManualClock(), create=True)
     assert not (tmp_path / KEY_FILE).exists()
     (tmp_path / KEY_FILE).write_bytes(b"short")

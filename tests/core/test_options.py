@@ -1,4 +1,5 @@
-"""The option reader: every kind of value and its range; errors name the file, the key and the fix."""
+"""The option reader: every kind of value and its range; errors (Danish: people write these files) name
+the file, the key and the fix."""
 
 from __future__ import annotations
 
@@ -42,34 +43,39 @@ def test_values_within_range_are_returned_and_missing_ones_default() -> None:
             {"port": 512},
             lambda o: o.integer("port", 256, low=256, high=511),
             "port",
-            "an integer from 256 to 511",
+            "et heltal fra 256 til 511",
         ),
-        ({"port": 300.5}, lambda o: o.integer("port", 256), "port", "expected an integer, got 300.5"),
-        ({"port": True}, lambda o: o.integer("port", 256), "port", "got True"),
-        ({"t": "5"}, lambda o: o.number("t", 1, above=0), "t", "expected a number > 0, got '5'"),
-        ({"t": 0}, lambda o: o.number("t", 1, above=0), "t", "a number > 0"),
-        ({"on": "yes"}, lambda o: o.flag("on", True), "on", "expected true or false"),
-        ({"name": ""}, lambda o: o.text("name"), "name", "a non-empty string"),
+        ({"port": 300.5}, lambda o: o.integer("port", 256), "port", "forventede et heltal, ikke 300.5"),
+        ({"port": True}, lambda o: o.integer("port", 256), "port", "ikke True"),
+        ({"t": "5"}, lambda o: o.number("t", 1, above=0), "t", "forventede et tal > 0, ikke '5'"),
+        ({"t": 0}, lambda o: o.number("t", 1, above=0), "t", "et tal > 0"),
+        ({"on": "yes"}, lambda o: o.flag("on", True), "on", "forventede true eller false"),
+        ({"name": ""}, lambda o: o.text("name"), "name", "en tekst, der ikke er tom"),
         (
             {},
-            lambda o: o.required_text("device", 'e.g. "/dev/ttyUSB0"'),
+            lambda o: o.required_text("device", 'fx "/dev/ttyUSB0"'),
             "device",
-            'is required; e.g. "/dev/ttyUSB0"',
+            'mangler; fx "/dev/ttyUSB0"',
         ),
         (
             {"level": "loud"},
             lambda o: o.choice("level", "info", ["info"]),
             "level",
-            "one of 'info', got 'loud'",
+            "en af 'info', ikke 'loud'",
         ),
-        ({"ids": "ab"}, lambda o: o.names("ids", valid=bool, what="node ids"), "ids", "a list of node ids"),
-        ({"listen": "8471"}, lambda o: o.address("listen", example="0.0.0.0:8471"), "listen", "'host:port'"),
-        ({"listen": 8471}, lambda o: o.address("listen", example="0.0.0.0:8471"), "listen", "got 8471"),
+        (
+            {"ids": "ab"},
+            lambda o: o.names("ids", valid=bool, what="node-id'er"),
+            "ids",
+            "en liste af node-id'er",
+        ),
+        ({"listen": "8471"}, lambda o: o.address("listen", example="0.0.0.0:8471"), "listen", "'vært:port'"),
+        ({"listen": 8471}, lambda o: o.address("listen", example="0.0.0.0:8471"), "listen", "ikke 8471"),
         (
             {"plan": 5},
-            lambda o: o.table_of("plan", what="a table of name = value"),
+            lambda o: o.table_of("plan", what="en tabel med navn = værdi"),
             "plan",
-            "a table of name",
+            "en tabel med navn",
         ),
     ],
 )
@@ -85,19 +91,19 @@ def test_errors_name_the_file_the_key_and_what_is_expected(
 def test_unknown_keys_are_refused_with_the_known_ones_and_the_nearest() -> None:
     error = refused(lambda: Options({"devcie": "x"}, "links.radio", known=["kind", "device", "host"]))
     assert error.key == "links.radio.devcie"
-    assert "did you mean 'device'?" in str(error)
-    assert "known keys: device, host, kind" in str(error)
+    assert "mente du 'device'?" in str(error)
+    assert "kendte nøgler: device, host, kind" in str(error)
 
 
 def test_finish_refuses_keys_nothing_read() -> None:
     options = table(port=300, colour="red")
     options.integer("port", 256)
     error = refused(options.finish)
-    assert error.key == "links.radio.colour" and "known keys: port" in str(error)
+    assert error.key == "links.radio.colour" and "kendte nøgler: port" in str(error)
 
 
 def test_sub_tables_carry_the_dotted_key_and_the_file() -> None:
-    plan = table(status_plan={"ok": 1}).table_of("status_plan", what="a table")
+    plan = table(status_plan={"ok": 1}).table_of("status_plan", what="en tabel")
     error = refused(lambda: plan.integer("ok", 0, low=0x8000, high=0xFFFF))
     assert (error.file, error.key) == ("beredt.toml", "links.radio.status_plan.ok")
 

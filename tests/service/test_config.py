@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from hub.core.errors import ConfigError
 from hub.service import config
+from tests.cli.test_cli_danish import DANISH_TOO, ENGLISH, PEOPLE_WORDS
 from tests.hubproc import REPO
 
 
@@ -102,7 +104,7 @@ def test_unknown_link_kind_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "data_dir = 'd'\n[links.radio]\nkind = 'pigeon'\n")
     result = run_cli("run", "--config", str(path))
     assert result.returncode == 2
-    assert "links.radio.kind" in result.stderr and "unknown link kind 'pigeon'" in result.stderr
+    assert "links.radio.kind" in result.stderr and "ukendt forbindelsestype 'pigeon'" in result.stderr
 
 
 def test_a_link_option_error_names_the_config_file(tmp_path: Path) -> None:
@@ -111,7 +113,7 @@ def test_a_link_option_error_names_the_config_file(tmp_path: Path) -> None:
     )
     result = run_cli("run", "--config", str(path))
     assert result.returncode == 2
-    assert f"{path}: links.net.mtu: expected an integer from 64 to 65535, got 9" in result.stderr
+    assert f"{path}: links.net.mtu: forventede et heltal fra 64 til 65535, ikke 9" in result.stderr
 
 
 def test_embedded_default_parses() -> None:
@@ -194,3 +196,70 @@ def test_the_hubs_name_is_its_own_not_its_last_peers(tmp_path: Path) -> None:
     made = run_cli("init", "--config", str(path))  # the identity, and so the card, carries the name
     assert made.returncode == 0, made.stderr
     assert ":Aarhus:staff:" in made.stdout and "Relay Nord" not in made.stdout
+
+
+def _english_in(said: str) -> set[str]:
+    """English words in what ``beredt`` said to a person: its log lines (English, timestamped), the
+    known keys it lists (the file's own vocabulary) and quoted examples left out."""
+    lines = [line for line in said.splitlines() if not re.match(r"\d{4}-\d\d-\d\d ", line)]
+    text = re.sub(r"'[^'\n]*'|\"[^\"\n]*\"|\S*/\S*", " ", "\n".join(lines).split("kendte nøgler:")[0])
+    return set(re.findall(r"[a-z]{3,}", text.lower())) & (ENGLISH | PEOPLE_WORDS) - DANISH_TOO
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "expected"),
+    [
+        ("[links.net]\nkind = 'internet'\nlisten = '127.0.0.1:0'\ntimeout = 'lang'\n", "links.net.timeout",
+         "forventede sekunder > 0, ikke 'lang'"),
+        ("[links.net]\nkind = 'internet'\nlisten = '127.0.0.1:0'\nlisne = 1\n", "links.net.lisne",
+         "ukendt nøgle; mente du 'listen'?"),
+        ("[links.radio]\nkind = 'lora'\n", "links.radio.device", 'sæt præcis én af device = "/dev/ttyUSB0"'),
+        ("[links.radio]\nkind = 'lora'\ndevice = '/dev/null'\npreset = 'FAST'\n", "links.radio.preset",
+         "ukendt modem-preset 'FAST'; forventede en af"),
+        ("[links.mq]\nkind = 'mqtt'\nbrokers = ['http://x:1']\n", "links.mq.brokers",
+         "forventede 'mqtt://vært:port' eller 'mqtts://vært:port', ikke 'http://x:1'"),
+        ("[links.tetra]\nkind = 'sine'\ndevice = '/dev/null'\nbaud = 7\n", "links.tetra.baud",
+         'forventede "auto" eller en af'),
+        ("[links.tetra]\nkind = 'sine'\n", "links.tetra.device", "mangler; radioens serielle enhed"),
+        ("[links.sat]\nkind = 'satellite'\n", "links.sat", "sæt præcis én af 'device'"),
+        ("[links.radio]\nkind = 'pigeon'\n", "links.radio.kind", "ukendt forbindelsestype 'pigeon'"),
+        ("[power]\nmains_pin = true\n", "power.mains_pin", "forventede et BCM-bennummer"),
+        ("[power]\nbuttons = { panic = 5 }\n", "power.buttons.panic", "ukendt knap; forventede en af"),
+        ("[power]\nups = 'apc'\n", "power.ups", "UPS'en 'apc' understøttes ikke"),
+        ("[power]\nups_cells = 'to'\n", "power.ups_cells", "forventede et heltal >= 1, ikke 'to'"),
+        ("[citizens]\nalarm_hours = 100\n", "citizens.alarm_hours",
+         "forventede et tal fra 0 til 72, ikke 100"),
+        ("[citizens]\nteams = { syd = ['xyz'] }\n", "citizens.teams.syd",
+         "forventede en liste af node-id'er på 16 hex-cifre"),
+        ("[citizens]\nteams = 5\n", "citizens.teams", "forventede en tabel med distrikt"),
+        ("[citizens]\ncolour = 'red'\n", "citizens.colour", "ukendt nøgle"),
+    ],
+)  # fmt: skip
+def test_links_power_and_citizens_errors_are_danish(
+    tmp_path: Path, section: str, key: str, expected: str
+) -> None:
+    path = write(tmp_path, GOOD + "data_dir = 'd'\n" + section)
+    result = run_cli("run", "--config", str(path))
+    assert result.returncode == 2, result.stderr
+    assert f"fejl i opsætningen: {path}: {key}: " in result.stderr, result.stderr
+    assert expected in result.stderr, result.stderr
+    assert _english_in(result.stderr) == set(), result.stderr
+
+
+def test_a_key_file_others_may_read_or_of_the_wrong_size_is_refused_in_danish(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "data_dir = 'd'\n")
+    key = tmp_path / "d" / "citizens.key"  # the citizen register's key, checked as every key file is
+    key.parent.mkdir(mode=0o700)
+    key.write_bytes(bytes(32))
+    key.chmod(0o644)
+    said = run_cli("citizens", "list", "-c", str(path))
+    assert said.returncode == 2, said.stderr
+    assert (
+        f"{key}: registrets nøgle kan læses af andre (rettigheder 644); kør 'chmod 600 {key}'" in said.stderr
+    )
+    key.chmod(0o600)
+    key.write_bytes(bytes(5))
+    said = run_cli("citizens", "list", "-c", str(path))
+    assert said.returncode == 2, said.stderr
+    assert f"{key}: registrets nøgle fylder 5 bytes, ikke 32; hent den fra sikkerhedskopien" in said.stderr
+    assert _english_in(said.stderr) == set(), said.stderr

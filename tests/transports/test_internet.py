@@ -549,8 +549,8 @@ async def test_an_unreachable_public_url_stops_the_hub_and_says_how_to_fix_it(
     with pytest.raises(ConfigError) as error:
         await open_transport("net", {"listen": listen, "public_url": public_url}, context(tmp_path))
     assert error.value.key == "links.net.public_url"
-    assert "is not an address other hubs can reach" in str(error.value)
-    assert "leave public_url out" in str(error.value)
+    assert "er ikke en adresse, andre hubber kan nå" in str(error.value)
+    assert "udelad public_url" in str(error.value)
 
 
 # --- HTTPS ------------------------------------------------------------------------------------------
@@ -636,22 +636,26 @@ async def test_https_with_a_private_ca(tmp_path: Path, pki: dict[str, str]) -> N
 @pytest.mark.parametrize(
     ("options", "key", "words"),
     [
-        ({"listen": "127.0.0.1:0", "listne": "x"}, "links.net.listne", "unknown key; did you mean 'listen'?"),
-        ({}, "links.net.listen", "is required; expected 'host:port'"),
-        ({"listen": 8471}, "links.net.listen", ", got 8471"),
-        ({"listen": "localhost"}, "links.net.listen", "expected 'host:port'"),
+        ({"listen": "127.0.0.1:0", "listne": "x"}, "links.net.listne", "ukendt nøgle; mente du 'listen'?"),
+        ({}, "links.net.listen", "mangler; forventede 'vært:port'"),
+        ({"listen": 8471}, "links.net.listen", ", ikke 8471"),
+        ({"listen": "localhost"}, "links.net.listen", "forventede 'vært:port'"),
         ({"listen": "127.0.0.1:99999"}, "links.net.listen", "port 0..65535"),
-        ({"listen": "127.0.0.1:0", "timeout": "5"}, "links.net.timeout", "expected seconds > 0, got '5'"),
-        ({"listen": "127.0.0.1:0", "timeout": 0}, "links.net.timeout", "expected seconds > 0"),
+        ({"listen": "127.0.0.1:0", "timeout": "5"}, "links.net.timeout", "forventede sekunder > 0, ikke '5'"),
+        ({"listen": "127.0.0.1:0", "timeout": 0}, "links.net.timeout", "forventede sekunder > 0"),
         (
             {"listen": "127.0.0.1:0", "batch_max": 2.5},
             "links.net.batch_max",
-            "expected an integer from 1 to 10000",
+            "forventede et heltal fra 1 til 10000",
         ),
-        ({"listen": "127.0.0.1:0", "mtu": 70000}, "links.net.mtu", "expected an integer from 64 to 65535"),
-        ({"listen": "127.0.0.1:0", "tls_verify": "no"}, "links.net.tls_verify", "expected true or false"),
-        ({"listen": "127.0.0.1:0", "public_url": "beredt.dk"}, "links.net.public_url", "http(s) URL"),
-        ({"listen": "127.0.0.1:0", "tls_ca": "missing.pem"}, "links.net.tls_ca", "missing.pem not found"),
+        ({"listen": "127.0.0.1:0", "mtu": 70000}, "links.net.mtu", "forventede et heltal fra 64 til 65535"),
+        (
+            {"listen": "127.0.0.1:0", "tls_verify": "no"},
+            "links.net.tls_verify",
+            "forventede true eller false",
+        ),
+        ({"listen": "127.0.0.1:0", "public_url": "beredt.dk"}, "links.net.public_url", "http(s)-adresse"),
+        ({"listen": "127.0.0.1:0", "tls_ca": "missing.pem"}, "links.net.tls_ca", "missing.pem findes ikke"),
     ],
 )
 async def test_config_errors_name_the_key_and_what_is_expected(
@@ -667,10 +671,10 @@ async def test_tls_cert_without_key_and_garbage_pem_are_config_errors(tmp_path: 
     (tmp_path / "cert.pem").write_text("not a certificate")
     (tmp_path / "key.pem").write_text("not a key")
     ctx = context(tmp_path)  # relative paths resolve from the data directory's folder
-    with pytest.raises(ConfigError, match="go together") as error:
+    with pytest.raises(ConfigError, match="hører sammen") as error:
         await open_transport("net", {"listen": "127.0.0.1:0", "tls_cert": "cert.pem"}, ctx)
     assert error.value.key == "links.net.tls_cert"
-    with pytest.raises(ConfigError, match="cannot load certificate") as error:
+    with pytest.raises(ConfigError, match="kan ikke indlæse certifikatet") as error:
         await open_transport(
             "net", {"listen": "127.0.0.1:0", "tls_cert": "cert.pem", "tls_key": "key.pem"}, ctx
         )
@@ -680,7 +684,7 @@ async def test_tls_cert_without_key_and_garbage_pem_are_config_errors(tmp_path: 
 async def test_port_in_use_is_a_config_error(tmp_path: Path) -> None:
     async with hub_link(tmp_path, NODE_A) as a:
         port = a.bound_url.rsplit(":", 1)[1]
-        with pytest.raises(ConfigError, match=r"cannot listen on 127\.0\.0\.1") as error:
+        with pytest.raises(ConfigError, match=r"kan ikke lytte på 127\.0\.0\.1") as error:
             await open_transport("net", {"listen": f"127.0.0.1:{port}"}, context(tmp_path))
         assert error.value.key == "links.net.listen"
 

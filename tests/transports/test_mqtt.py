@@ -375,21 +375,21 @@ def outside_publish(
 @pytest.mark.parametrize(
     ("options", "key", "says"),
     [
-        ({}, "links.m.brokers", "non-empty list"),
-        ({"brokers": "mqtt://h:1"}, "links.m.brokers", "non-empty list"),
-        ({"brokers": ["http://h:1"]}, "links.m.brokers", "mqtt://host:port"),
-        ({"brokers": ["mqtt://h:99999"]}, "links.m.brokers", "mqtt://host:port"),
-        ({"brokers": ["mqtt://h:1"], "keepalive": 0}, "links.m.keepalive", "from 1 to 65535"),
-        ({"brokers": ["mqtt://h:1"], "keepalive": "15"}, "links.m.keepalive", "integer"),
-        ({"brokers": ["mqtt://h:1"], "mtu": 10}, "links.m.mtu", "from 64"),
-        ({"brokers": ["mqtt://h:1"], "keepalive": 2.5}, "links.m.keepalive", "an integer from 1"),
-        ({"brokers": ["mqtt://h:1"], "peers": ["xyz"]}, "links.m.peers", "node ids"),
-        ({"brokers": ["mqtt://h:1"], "groups": ["a/b"]}, "links.m.groups", "group names"),
-        ({"brokers": ["mqtt://h:1"], "prefix": "a/+"}, "links.m.prefix", "topic levels"),
-        ({"brokers": ["mqtt://h:1"], "password": "x"}, "links.m.username", "needs a username"),
-        ({"brokers": ["mqtts://h:1"], "tls_cert": "c.pem"}, "links.m.tls_cert", "go together"),
-        ({"brokers": ["mqtt://h:1"], "tls_ca": "ca.pem"}, "links.m.brokers", "no broker uses mqtts"),
-        ({"brokers": ["mqtt://h:1"], "qos": 2}, "links.m.qos", "unknown key"),
+        ({}, "links.m.brokers", "mindst én broker-adresse"),
+        ({"brokers": "mqtt://h:1"}, "links.m.brokers", "en liste af broker-adresser"),
+        ({"brokers": ["http://h:1"]}, "links.m.brokers", "mqtt://vært:port"),
+        ({"brokers": ["mqtt://h:99999"]}, "links.m.brokers", "mqtt://vært:port"),
+        ({"brokers": ["mqtt://h:1"], "keepalive": 0}, "links.m.keepalive", "fra 1 til 65535"),
+        ({"brokers": ["mqtt://h:1"], "keepalive": "15"}, "links.m.keepalive", "heltal"),
+        ({"brokers": ["mqtt://h:1"], "mtu": 10}, "links.m.mtu", "fra 64"),
+        ({"brokers": ["mqtt://h:1"], "keepalive": 2.5}, "links.m.keepalive", "et heltal fra 1"),
+        ({"brokers": ["mqtt://h:1"], "peers": ["xyz"]}, "links.m.peers", "node-id'er"),
+        ({"brokers": ["mqtt://h:1"], "groups": ["a/b"]}, "links.m.groups", "gruppenavne"),
+        ({"brokers": ["mqtt://h:1"], "prefix": "a/+"}, "links.m.prefix", "emneniveauer"),
+        ({"brokers": ["mqtt://h:1"], "password": "x"}, "links.m.username", "kræver et brugernavn"),
+        ({"brokers": ["mqtts://h:1"], "tls_cert": "c.pem"}, "links.m.tls_cert", "hører sammen"),
+        ({"brokers": ["mqtt://h:1"], "tls_ca": "ca.pem"}, "links.m.brokers", "ingen broker bruger mqtts"),
+        ({"brokers": ["mqtt://h:1"], "qos": 2}, "links.m.qos", "ukendt nøgle"),
     ],
 )
 async def test_bad_options_name_the_key(options: dict[str, Any], key: str, says: str) -> None:
@@ -611,7 +611,7 @@ async def test_tls_files_are_found_next_to_the_config_or_named_as_missing(tmp_pa
         assert isinstance(link, MqttTransport) and link.options.tls_ca == tmp_path / "ca.pem"
     finally:
         await link.aclose()
-    with pytest.raises(ConfigError, match="no such file") as caught:
+    with pytest.raises(ConfigError, match="findes ikke") as caught:
         await open_transport("m", {**options, "tls_ca": "nope.pem"}, ctx)
     assert caught.value.key == "links.m.tls_ca" and str(tmp_path / "nope.pem") in str(caught.value)
 

@@ -408,7 +408,7 @@ async def test_config_errors_name_the_key(tmp_path: Path, options: dict[str, Any
 
 async def test_webhook_port_in_use_is_a_config_error(world: World, tmp_path: Path) -> None:
     central = await world.webhook()
-    with pytest.raises(ConfigError, match="cannot listen"):
+    with pytest.raises(ConfigError, match="kan ikke lytte på"):
         await open_transport(
             "sat", {"webhook_listen": f"127.0.0.1:{central.receiver.port}"}, context(tmp_path, "other")
         )
