@@ -2,17 +2,17 @@
 
 Every hub serves ``POST /v1/frames`` and ``GET /v1/probe`` and keeps one client session for its peers. A
 peer's address is its base URL (``http://relay-nord.example:8471``). Sends to one URL are gathered by a
-single pump task per destination: the first frame waits ``batch_delay`` for company, everything queued while
-a POST is in flight rides in the next one, and each ``send`` returns when the POST carrying its frame got
-2xx. ``send_batch`` hands many frames to one destination under one deadline (the hub's router sends a batch
-per next hop this way) and reports each frame's outcome. The body is each frame prefixed by its length as a
-2-byte big-endian integer (the sans-IO codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To``
-header carries the sender's base URL, which becomes ``Received.source`` (a wildcard host there stands for
-the connection's source address): where hop acks go, a hint only. The ``X-Beredt-Address-Card`` header
-carries the sender's signed address card (``Received.meta["card"]``), the only thing the hub learns a
-peer's address from. A 204 only says the frames sit in the receiver's memory, so the link gives no hop ack
-(``link_ack=False``). Peer reachability changes are reported once per change as
-``LinkChanged(peer=url)``.
+single pump task per destination (its lanes in ``transports.internet_outbox``): the first frame waits
+``batch_delay`` for company, everything queued while a POST is in flight rides in the next one, and each
+``send`` returns when the POST carrying its frame got 2xx. ``send_batch`` hands many frames to one
+destination under one deadline (the hub's router sends a batch per next hop this way) and reports each
+frame's outcome. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
+codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
+which becomes ``Received.source`` (a wildcard host there stands for the connection's source address): where
+hop acks go, a hint only. The ``X-Beredt-Address-Card`` header carries the sender's signed address card
+(``Received.meta["card"]``), the only thing the hub learns a peer's address from. A 204 only says the frames
+sit in the receiver's memory, so the link gives no hop ack (``link_ack=False``). Peer reachability changes
+are reported once per change as ``LinkChanged(peer=url)``.
 
 Acks go first both ways. The hub hands in ``TransportContext.frame_rank`` (acks rank above any data,
 data ranks by priority), so this module orders frames without knowing message kinds: received frames
@@ -29,14 +29,12 @@ import asyncio
 import copy as copy_module
 import ssl
 import types
-from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from yarl import URL
 
 from hub.core.address_card import MAX_CARD_TEXT
 from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite, listen_tcp, source_of
@@ -67,6 +65,16 @@ from hub.core.transport import (
 from transports.internet_codec import MAX_MTU as MAX_MTU
 from transports.internet_codec import BatchDecoder as BatchDecoder
 from transports.internet_codec import encode_batch as encode_batch
+from transports.internet_outbox import (
+    BATCH_BYTES,
+    PRIORITY_LANES,
+    Destination,
+    Item,
+    Waiter,
+    describe,
+    parse_retry_after,
+    take_batch,
+)
 from transports.internet_settings import InternetOptions as InternetOptions
 from transports.internet_settings import answer_address, base_url, is_wildcard
 from transports.internet_settings import parse_options as parse_options
@@ -76,13 +84,7 @@ PROBE_PATH = "/v1/probe"
 REPLY_TO_HEADER = "X-Beredt-Reply-To"  # where to send hop acks: a hint, never learned
 CARD_HEADER = "X-Beredt-Address-Card"  # the sender's signed address card (hub.core.address_card)
 TIME_HEADER = "X-Beredt-Time"  # a probe's signed answer to a time challenge (hub.core.time_answer)
-BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
-PRIORITY_LANES = 4  # hub.core.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
-SEND_LANES = (
-    URGENT_RANK + 1
-)  # the priority lanes and, above them, acks (ranked by TransportContext.frame_rank)
 RETRY_AFTER = 1  # seconds a busy receiver asks data-only batches to wait
-MAX_RETRY_AFTER = 30.0  # a longer Retry-After from a peer is cut to this
 PROBE_TIMEOUT_CAP = 2.0  # probes must answer fast: the health monitor relies on them
 SHUTDOWN_GRACE = 2.0  # seconds aclose waits for request handlers still running
 MAX_DESTINATIONS = (
@@ -92,58 +94,6 @@ MAX_DESTINATIONS = (
 # peer never POSTs into a connection this side is closing. 64 per address leaves room for a dozen hubs behind
 # one NAT (each holds a few). Bodies are timed by the handler itself.
 SERVER_LIMITS = ConnectionLimits(total=1024, per_source=64, idle_timeout=30.0, body_timeout=None)
-
-
-class _Waiter:
-    """The frames of one ``send_batch``: one future for all of them, each frame's outcome apart."""
-
-    __slots__ = ("future", "outcomes", "pending", "settled")
-
-    def __init__(self, future: asyncio.Future[None], count: int) -> None:
-        self.future = future
-        self.outcomes: list[TransportError | None] = [None] * count
-        self.settled = bytearray(count)
-        self.pending = count
-
-    def done(self) -> bool:
-        """Its sender stopped waiting (cancelled or timed out), or every frame has its outcome."""
-        return self.future.done()
-
-    def settle(self, index: int, error: TransportError | None) -> None:
-        if self.future.done() or self.settled[index]:
-            return
-        self.settled[index] = 1
-        self.outcomes[index] = error
-        self.pending -= 1
-        if not self.pending:
-            self.future.set_result(None)
-
-    def give_up(self, error: TransportError) -> None:
-        """The sender stops waiting: ``error`` for every frame still without an outcome. A frame of it
-        still queued is skipped by the pump; one in a POST under way may yet arrive (acks settle that)."""
-        for index, settled in enumerate(self.settled):
-            if not settled:
-                self.outcomes[index] = error
-        if not self.future.done():
-            self.future.cancel()
-
-
-_Item = tuple[bytes, _Waiter, int, int]  # a frame, its sender's waiter, its index there, its send lane
-
-
-@dataclass(eq=False, slots=True)
-class _Peer:
-    """Client-side state of one destination URL: its send lanes, its pump and what we last saw of it."""
-
-    url: str
-    frames_url: URL
-    probe_url: URL
-    lanes: tuple[deque[_Item], ...] = field(default_factory=lambda: tuple(deque() for _ in range(SEND_LANES)))
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    in_flight: list[_Item] = field(default_factory=list)
-    pump: asyncio.Task[None] | None = None
-    up: bool | None = None  # None until the first answer or failure
-    busy: bool = False  # its last answer was 503 with Retry-After: we wait, it is not down
 
 
 @dataclass(slots=True)
@@ -157,20 +107,6 @@ class InternetStats:
     largest_batch_received: int = 0
     refused_busy: int = 0
     busy_answers: int = 0  # 503 with Retry-After received as a sender: waited and retried
-
-
-def _describe(exc: BaseException, timeout: float | None) -> str:
-    """A short reason for logs and ``LinkChanged``: aiohttp's reprs carry whole connection keys."""
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout} s"
-    return str(exc) or type(exc).__name__
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header in delta-seconds form (capped); None if absent or a date."""
-    if value is None or not value.strip().isdigit():
-        return None
-    return min(float(value.strip()), MAX_RETRY_AFTER)
 
 
 class InternetTransport:
@@ -197,7 +133,7 @@ class InternetTransport:
         # Received frames by rank, link changes above them; None (the end mark) is queued last of all.
         self._events: RankedQueue[TransportEvent | None] = RankedQueue(URGENT_RANK + 2)
         self._high_water = max(1, options.receive_queue // 2)
-        self._peers: dict[str, _Peer] = {}
+        self._peers: dict[str, Destination] = {}
         self._closed = False
         self._max_body = max(BATCH_BYTES, options.mtu + 2)
         self._runner: web.AppRunner | None = None
@@ -366,7 +302,7 @@ class InternetTransport:
 
     # --- outbound --------------------------------------------------------------------------------
 
-    async def _peer(self, dest: str) -> _Peer:
+    async def _peer(self, dest: str) -> Destination:
         """The client-side state of ``dest``, made on first use. Destinations come from senders' reply-to
         headers too (hop acks go there), so at most ``MAX_DESTINATIONS`` are kept: beyond that the least
         recently used idle one is forgotten, its pump stopped."""
@@ -377,7 +313,9 @@ class InternetTransport:
                 raise DeliveryRefused(
                     "address is not an http(s) base URL", transport=self.name, peer=dest, reason="bad-address"
                 )
-            peer = _Peer(dest, url.joinpath(FRAMES_PATH.lstrip("/")), url.joinpath(PROBE_PATH.lstrip("/")))
+            peer = Destination(
+                dest, url.joinpath(FRAMES_PATH.lstrip("/")), url.joinpath(PROBE_PATH.lstrip("/"))
+            )
             excess = len(self._peers) + 1 - MAX_DESTINATIONS
             if excess > 0:
                 # Chosen and removed without an await, so none of them can take a frame meanwhile.
@@ -413,7 +351,7 @@ class InternetTransport:
             peer = await self._peer(dest)
         except DeliveryRefused as exc:
             return self._all(frames, exc)
-        waiter = _Waiter(asyncio.get_running_loop().create_future(), len(frames))
+        waiter = Waiter(asyncio.get_running_loop().create_future(), len(frames))
         mtu, queued = self.capabilities.mtu, 0
         for index, (data, priority) in enumerate(frames):
             if len(data) > mtu:
@@ -458,33 +396,18 @@ class InternetTransport:
     def _all(frames: Sequence[OutFrame], error: TransportError) -> list[TransportError | None]:
         return [error] * len(frames)
 
-    async def _pump(self, peer: _Peer) -> None:
+    async def _pump(self, peer: Destination) -> None:
         """Send everything queued for ``peer``, a batch per POST, one POST at a time."""
         while True:
             await peer.wakeup.wait()
             await asyncio.sleep(self._options.batch_delay)  # let concurrent sends join the first POST
-            while batch := self._take(peer):
+            while batch := take_batch(peer, self._options.batch_max):
                 peer.in_flight = batch
                 await self._deliver(peer, batch)
                 peer.in_flight = []
             peer.wakeup.clear()  # no await since _take found the lanes empty: no wake-up is lost
 
-    def _take(self, peer: _Peer) -> list[_Item]:
-        batch: list[_Item] = []
-        size = 0
-        for lane in reversed(peer.lanes):  # highest priority first
-            while lane and len(batch) < self._options.batch_max:
-                data, waiter, _, _ = lane[0]
-                if waiter.done():  # its sender was cancelled or timed out
-                    lane.popleft()
-                    continue
-                if batch and size + len(data) + 2 > BATCH_BYTES:
-                    return batch
-                batch.append(lane.popleft())
-                size += len(data) + 2
-        return batch
-
-    async def _deliver(self, peer: _Peer, batch: list[_Item]) -> None:
+    async def _deliver(self, peer: Destination, batch: list[Item]) -> None:
         try:
             await self._post(peer, encode_batch([item[0] for item in batch]))
         except BudgetExhausted as exc:
@@ -531,7 +454,7 @@ class InternetTransport:
         for _, waiter, index, _ in batch:
             waiter.settle(index, None)
 
-    async def _post(self, peer: _Peer, body: bytes) -> None:
+    async def _post(self, peer: Destination, body: bytes) -> None:
         """One POST; its outcome mapped to our errors (2xx returns, 413 / 4xx / 5xx / no answer raise)."""
         assert self._session is not None
         try:
@@ -541,9 +464,9 @@ class InternetTransport:
                 if response.status < 300:
                     return
                 status, text = response.status, (await response.text(errors="replace"))[:200]
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
         except (TimeoutError, aiohttp.ClientError) as exc:
-            why = f"POST failed: {_describe(exc, self._options.timeout)}"
+            why = f"POST failed: {describe(exc, self._options.timeout)}"
             raise LinkDown(why, transport=self.name, peer=peer.url) from exc
         message = f"HTTP {status}: {text}"
         if status == 503 and retry_after is not None:  # busy, not down: it asks us to come back
@@ -561,7 +484,7 @@ class InternetTransport:
         return {**self._headers, CARD_HEADER: self._address_card("internet", self.public_url)}
 
     @staticmethod
-    def _fail(items: list[_Item], error: TransportError) -> None:
+    def _fail(items: list[Item], error: TransportError) -> None:
         """Raise a copy of ``error`` in every waiting ``send`` (copies: waiters must not share tracebacks)."""
         for _, waiter, index, _ in items:
             if not waiter.done():
@@ -569,7 +492,7 @@ class InternetTransport:
                 copy.__cause__ = error.__cause__
                 waiter.settle(index, copy)
 
-    def _mark(self, peer: _Peer, *, up: bool, reason: str) -> None:
+    def _mark(self, peer: Destination, *, up: bool, reason: str) -> None:
         """Record reachability; report only changes (the first failure, the first success after it)."""
         changed = peer.up is not up and (up is False or peer.up is False)
         peer.up = up
@@ -588,7 +511,7 @@ class InternetTransport:
                 status = response.status
                 await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            why = f"probe failed: {_describe(exc, timeout.total)}"
+            why = f"probe failed: {describe(exc, timeout.total)}"
             self._mark(peer, up=False, reason=why)
             raise LinkDown(why, transport=self.name, peer=dest) from exc
         if status != 200:
@@ -613,7 +536,7 @@ class InternetTransport:
                 await response.read()
                 return response.headers.get(TIME_HEADER) if response.status == 200 else None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            why = f"time challenge failed: {_describe(exc, timeout.total)}"
+            why = f"time challenge failed: {describe(exc, timeout.total)}"
             raise LinkDown(why, transport=self.name, peer=dest) from exc
 
     async def aclose(self) -> None:
