@@ -13,7 +13,12 @@ Later messages from that origin within ``e2e_delay`` are batched as before, so a
 more than it did, not one per message.
 
 Each link has its own hop-ack loop: a hop ack waiting for an Iridium session or a LoRa duty-cycle slot
-must not hold back the internet's, or the internet's senders time out and fail over for nothing.
+must not hold back the internet's, or the internet's senders time out and fail over for nothing. For the
+same reason one destination never holds back another's: each destination's hop ack goes out in its own
+task, and ids for a destination whose hop ack is still under way wait to go out together after it. An
+internet sender's reply-to is its own claim, so a replayed frame can name any address, one that never
+answers included; at most ``MAX_STRANGER_HOP_ACKS`` hop acks are under way at once to addresses that
+belong to no peer, and one beyond that is dropped (counted as failed: a real sender retries).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ log = logging.getLogger("beredt.acks")
 MAX_IDS_PER_ACK = 48
 HOP_ACK_TTL_MINUTES = 10
 HOP_ACK_DELAY = 0.005
+MAX_STRANGER_HOP_ACKS = 16
 
 
 def encode_ids(ids: list[bytes]) -> bytes:
@@ -86,9 +92,12 @@ class AckBatcher:
         """Per link: (source address, previous hop, CAP status) -> ids to acknowledge there. An exercise's
         frames are acknowledged apart, in hop acks marked as the exercise's."""
         self._hop_ready = {link: asyncio.Event() for link in links.transports}
+        self._hop_busy: dict[str, set[tuple[str, bytes, Status]]] = {link: set() for link in links.transports}
+        """Per link: the destinations (keys of ``_hop``) whose hop ack is under way."""
         self._e2e: dict[tuple[bytes, Status], _Batch] = {}
         """Per (origin, CAP status): an exercise's acks travel as the exercise's, behind real traffic."""
         self._e2e_ready = asyncio.Event()
+        self._strangers_acked = 0  # hop acks under way to addresses that belong to no peer
         self.hop_acks_sent = 0
         self.hop_acks_failed = 0
         self.e2e_acks_sent = 0
@@ -153,22 +162,42 @@ class AckBatcher:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             for link in self._hop:
-                group.create_task(self._hop_forever(link), name=f"acks-hop-{link}")
+                group.create_task(self._hop_forever(link, group), name=f"acks-hop-{link}")
             group.create_task(self._e2e_forever(), name="acks-e2e")
 
-    async def _hop_forever(self, link: str) -> None:
+    async def _hop_forever(self, link: str, group: asyncio.TaskGroup) -> None:
         ready = self._hop_ready[link]
         while True:
             await ready.wait()
             await asyncio.sleep(HOP_ACK_DELAY)
             ready.clear()
             batches, self._hop[link] = self._hop[link], {}
-            await asyncio.gather(
-                *(
-                    self._send_hop(link, source, previous, status, batch)
-                    for (source, previous, status), batch in batches.items()
-                )
-            )
+            busy = self._hop_busy[link]
+            for key, batch in batches.items():
+                if key in busy:  # its hop ack is under way: these ids go out after it, together
+                    self._hop[link][key] = batch
+                    continue
+                stranger = self.links.peer_at(link, key[0]) is None
+                if stranger and self._strangers_acked >= MAX_STRANGER_HOP_ACKS:
+                    self.hop_acks_failed += 1
+                    log.debug("hop ack to %s on %s dropped: too many to unknown addresses", key[0], link)
+                    continue
+                busy.add(key)
+                self._strangers_acked += stranger
+                group.create_task(self._send_hop_to(link, key, batch, stranger))
+
+    async def _send_hop_to(
+        self, link: str, key: tuple[str, bytes, Status], batch: _Batch, stranger: bool
+    ) -> None:
+        """One destination's hop ack; then, if ids for it came in meanwhile, wake the loop for them."""
+        source, previous, status = key
+        try:
+            await self._send_hop(link, source, previous, status, batch)
+        finally:
+            self._hop_busy[link].discard(key)
+            self._strangers_acked -= stranger
+            if key in self._hop[link]:
+                self._hop_ready[link].set()
 
     async def _send_hop(self, link: str, source: str, previous: bytes, status: Status, batch: _Batch) -> None:
         for start in range(0, len(batch.ids), MAX_IDS_PER_ACK):

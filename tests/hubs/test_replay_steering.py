@@ -1,10 +1,12 @@
 """Nothing unsigned, and nothing replayed, steers a real hub: a recorded frame three days old teaches no
 address, and a flood of made-up reply-to URLs leaves no state behind. The staff hub knows the care home
 only by its key (no configured URL), so it must learn the address, which is what an attacker would
-steer."""
+steer. A reply-to that takes the hop ack's connection and never answers holds back no other hop ack."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from hub.core.frame import Kind
+from hub.relay.acks import MAX_STRANGER_HOP_ACKS
 from tests.attacker import post_frames, sign_as
-from tests.hubproc import HubProcess
+from tests.hubproc import HubProcess, staff_and_care_home
 from transports.internet import MAX_DESTINATIONS
 
 THREE_DAYS = 3 * 24 * 3600
@@ -93,3 +96,49 @@ def test_a_replayed_old_frame_and_a_reply_to_flood_steer_nothing(
     assert log.count("learned address of") == 1, "the address was learned once, from the fresh frame"
     # Over 500 replays are counted, not logged: a recorded frame sent again and again must not fill the log.
     assert log.count("duplicate ") < 10, f"{log.count('duplicate ')} log lines for replayed frames"
+
+
+@contextlib.contextmanager
+def tarpit() -> Iterator[int]:
+    """The port of a server on every loopback address that takes connections (the kernel's listen queue)
+    and never answers."""
+    listener = socket.create_server(("0.0.0.0", 0), backlog=64)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def test_a_reply_to_that_never_answers_holds_back_no_other_hop_ack(tmp_path: Path) -> None:
+    staff, home = staff_and_care_home(tmp_path)
+    staff.config["links"]["internet"]["timeout"] = 120  # a hop ack to the tarpit hangs for minutes
+    staff.write_config()
+    staff.start()
+    home.start()
+    try:
+        with tarpit() as port:
+            # Any frame the care home signed, sent again and again, each time with another reply-to at
+            # the tarpit: more hop acks to addresses of no peer than may be under way at once.
+            recorded = sign_as(home, Kind.TEXT, staff.node_id, b"Ring til os her")
+            assert post_frames(staff, [recorded.encode()], reply_to=home.internet_url) == 204
+            staff.wait_for(
+                "the frame stored", lambda: any(m["id"] == recorded.id.hex() for m in staff.inbox())
+            )
+            for n in range(MAX_STRANGER_HOP_ACKS + 4):
+                copy = recorded.encode()
+                assert post_frames(staff, [copy], reply_to=f"http://127.0.0.{2 + n}:{port}") == 204
+            staff.wait_for(
+                "the hop acks beyond the bound dropped",
+                lambda: staff.get("/healthz")["hop_acks_failed"] >= 4,
+            )
+            before = staff.get("/healthz")["hop_acks_sent"]
+            sent = home.send(staff.node_id, "text", "Vand til fløj B")
+            staff.wait_for("the message", lambda: any(m["id"] == sent for m in staff.inbox()))
+            staff.wait_for(
+                "the care home's hop ack, while the tarpit holds its own",
+                lambda: staff.get("/healthz")["hop_acks_sent"] > before,
+                timeout=90,
+            )
+    finally:
+        staff.kill()
+        home.kill()
