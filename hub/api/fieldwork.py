@@ -128,6 +128,7 @@ def _guard(handler: _Handler) -> Callable[[web.Request], Awaitable[web.StreamRes
             console.users.require(session, *READERS)
             return await handler(request, console, session)
         except AuthError as exc:
+            console.users.refused["console_forbidden" if exc.forbidden else "console_no_session"] += 1
             return _error(403 if exc.forbidden else 401, str(exc))
         except (UsageError, ValueError) as exc:
             return _error(400, str(exc))

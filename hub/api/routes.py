@@ -334,6 +334,8 @@ async def healthz(request: web.Request) -> web.Response:
     refused = request.app[GATE_KEY].refusals.copy()
     for api_guard in guards:
         refused.update(api_guard.refused)
+    if CONSOLE_KEY in request.app:
+        refused.update(request.app[CONSOLE_KEY].users.refused)
     link_guards = {name: getattr(t, "guard", None) for name, t in hub.links.transports.items()}
     return web.json_response(
         {

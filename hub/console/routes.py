@@ -178,6 +178,7 @@ def _guard(handler: _Guarded, roles: tuple[Role, ...]) -> _Handler:
                 console.users.check_csrf(session, request.headers.get("X-CSRF-Token"))
             console.users.require(session, *roles)
         except AuthError as exc:
+            console.users.refused["console_forbidden" if exc.forbidden else "console_no_session"] += 1
             return _error(403 if exc.forbidden else 401, str(exc))
         try:
             return await handler(request, console, session)

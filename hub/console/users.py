@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +121,9 @@ class Users:
         self._sessions: dict[bytes, Session] = {}  # keyed by SHA-256 of the token
         self.throttle = LoginThrottle(clock)
         self.hashing = HashBudget(clock)
+        self.refused: Counter[str] = Counter()
+        """Console API requests refused before their handler: ``console_no_session`` (no or an expired
+        session) and ``console_forbidden`` (no CSRF token, or a role that may not); for ``/healthz``."""
         # a real hash to check against for unknown names, so timing does not reveal which names exist
         self._decoy = hash_password(secrets.token_hex(16), n=scrypt_n)
         self._closed = False

@@ -96,8 +96,12 @@ def test_unauthenticated_api_call_is_refused(hubs: Hubs) -> None:
     status, answer = home.http("POST", "/v1/messages", hubs.text("uden token"), JSON)
     assert status == 401 and "beredt token add" in answer["error"]
     assert home.http("GET", "/v1/inbox")[0] == 401
+    # The console's own API without a login: refused and counted too.
+    assert home.http("GET", "/console/api/messages")[0] == 401
+    assert home.http("POST", "/console/api/messages", hubs.text("uden login"), JSON)[0] == 401
     assert hubs.accepted() == before
-    assert home.get("/healthz")["http_refused"]["unauthenticated"] >= 2
+    refused = home.get("/healthz")["http_refused"]
+    assert refused["unauthenticated"] >= 2 and refused["console_no_session"] >= 2, refused
 
 
 def test_a_token_from_the_cli_works_until_revoked(hubs: Hubs) -> None:
