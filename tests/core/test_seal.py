@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hub.core.errors import SealError
 from hub.core.frame import BROADCAST, Frame, Kind, Priority, decode_frame
@@ -122,3 +124,30 @@ def test_every_kind_but_the_hubs_own_traffic_is_sealed_unless_public() -> None:
     for kind in Kind:
         assert sealed_by_default(kind) is (kind not in NO_PERSONAL_DATA)
         assert not sealed_by_default(kind, public=True)
+
+
+def _fixed(seed: int) -> tuple[X25519PrivateKey, bytes]:
+    private = X25519PrivateKey.from_private_bytes(bytes(range(seed, seed + 32)))
+    return private, private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+# sealed by the previous implementation (one keyed HMAC per derivation), from the keys above
+_OLD_DIRECT = "010feae689f28f99067e6a05824e5b8c9c99cad1557289b9d8545f820d35e143277986781f4fb041"
+_OLD_WRAPPED = (
+    "02022441337341454ea1cac81d6586bacc678960aa154174d7bdef968aea7a011b1089752d68f579be3e51da68e2c2a0ad18cd2e"
+    "75bfd41a10b6e302d8826e36fd1bf022"
+)
+
+
+def test_payloads_sealed_before_the_cached_pad_states_still_open_and_seal_the_same() -> None:
+    (a, _), (b, b_public), (c, c_public) = _fixed(0), _fixed(32), _fixed(64)
+    sender, first, second = b"A" * 8, b"B" * 8, b"C" * 8
+    keys = {sender: _fixed(0)[1], first: b_public, second: c_public}
+    direct = Context(sender, first, 3, 1_795_000_000, 7)
+    wrapped = Context(sender, BROADCAST, 4, 1_795_000_000, 8)
+    assert SealingKey(b, first).open(bytes.fromhex(_OLD_DIRECT), direct, keys) == b"Jens Hansen 010203-1234"
+    for private, node in ((b, first), (c, second), (a, sender)):
+        assert SealingKey(private, node).open(bytes.fromhex(_OLD_WRAPPED), wrapped, keys) == b"Beboer med ilt"
+    # DIRECT is deterministic: the same key schedule gives the same bytes
+    resealed = SealingKey(a, sender).seal_direct(b"Jens Hansen 010203-1234", b_public, direct)
+    assert resealed.hex() == _OLD_DIRECT
