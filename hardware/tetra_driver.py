@@ -18,8 +18,10 @@
   with back-off for ``busy_seconds`` before the ``CmeError`` is raised.
 * ``await driver.registered()`` -> whether the radio is registered on the network (``AT+CREG?``).
 * ``await driver.next_event()`` -> ``SdsReceived`` (an SDS-TL transfer under our PID), ``ReportReceived``
-  or ``StatusReceived``; ``source`` is None when the radio left out the calling party. Other PIDs and
-  unreadable URCs are logged and skipped.
+  or ``StatusReceived``; with ``texts=True`` also ``TextReceived`` (a text message typed on a terminal,
+  PID 0x82, routed at set-up; a radio that refuses to route it is logged and still carries frames).
+  ``source`` is None when the radio left out the calling party. Other PIDs and unreadable URCs are
+  logged and skipped.
 * ``await driver.reopen(deadline)`` waits for an unplugged radio and runs the set-up again;
   ``driver.gone`` is set while it is away; ``aclose()`` is idempotent.
 
@@ -77,6 +79,15 @@ class SdsReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class TextReceived:
+    """A text message typed on a terminal (PID 0x82), read only when the driver was opened with ``texts``."""
+
+    source: str | None
+    pdu: pei.Transfer
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReportReceived:
     source: str | None
     report: pei.Report
@@ -88,7 +99,7 @@ class StatusReceived:
     value: int
 
 
-RadioEvent = SdsReceived | ReportReceived | StatusReceived
+RadioEvent = SdsReceived | TextReceived | ReportReceived | StatusReceived
 
 
 class TetraDriver:
@@ -104,6 +115,7 @@ class TetraDriver:
         confirm_deadline: float = 30.0,
         busy_seconds: float = 20.0,
         rates: Sequence[int] = COMMON_RATES,
+        texts: bool = False,
     ) -> None:
         if pid not in pei.PRIVATE_PIDS:
             raise ValueError(f"PID 0x{pid:02X} is not a private SDS-TL protocol id (0xC0-0xFE)")
@@ -119,6 +131,8 @@ class TetraDriver:
         self.confirm_deadline = confirm_deadline
         self.busy_seconds = busy_seconds
         self.rates = tuple(rates)
+        self.texts = texts
+        """Also route and read text messages (PID 0x82) typed on terminals."""
         self.info: RadioInfo | None = None
         self.busy_retries = 0
         self._send_pid = pid
@@ -176,6 +190,8 @@ class TetraDriver:
         self._forget_awaited()
         await self._command("ATE0")
         self._send_pid = await self._route_sdstl()
+        if self.texts:
+            await self._route_texts()
         await self._register(pei.CTSP_STATUS)
         await self._select(pei.SDS_TYPE4, pei.CALLED_SSI)
         issi = pei.parse_cnumf((await self._command(pei.CNUMF_QUERY)).info)
@@ -213,6 +229,16 @@ class TetraDriver:
             return pid
         assert refused is not None
         raise refused
+
+    async def _route_texts(self) -> None:
+        """Route text messages to the PEI too; a radio that refuses still carries our frames."""
+        if self._send_pid == pei.TEXT_PID:
+            log.warning("%s: frames go out under the text PID: typed texts cannot be told apart", self.device)
+            return
+        try:
+            await self._register(pei.ctsp_sdstl(pei.TEXT_PID))
+        except CmeError as exc:
+            log.warning("%s: radio refused to route text messages (%s): none will be read", self.device, exc)
 
     async def _max_bits(self) -> tuple[int, bool]:
         try:
@@ -382,6 +408,8 @@ class TetraDriver:
         if indication.ai_service != pei.SDS_TYPE4:
             return None
         pdu = pei.decode_sdstl(indication.payload)
+        if self.texts and pdu.pid == pei.TEXT_PID != self._send_pid and isinstance(pdu, pei.Transfer):
+            return TextReceived(indication.calling, pdu, pei.decode_text(pdu.data))
         if pdu.pid not in (self.pid, self._send_pid):
             log.info("%s: ignored SDS-TL with PID 0x%02X from %s", self.device, pdu.pid, indication.calling)
             return None

@@ -28,6 +28,10 @@ temporary error (the network keeps trying), 0x40-0x5F failed for good (0x4B dest
 0x4D too long, 0x5A destination not reachable), 0x60-0x7F flow control. Status SDS carry one 16-bit
 value; 0x8000-0xFFFF are free for a network's user status plan.
 
+Text messages typed on a terminal's keypad travel as SDS-TL under PID 0x82 (text messaging, §29.5.4):
+the TRANSFER's user data starts with one octet, timestamp-used (1 bit) and text coding scheme (7 bits;
+1 is ISO/IEC 8859-1 Latin 1, table 29.29), then a 24-bit timestamp when used, then the text.
+
 Every parser raises ``ProtocolError`` for input it cannot read, and nothing else.
 """
 
@@ -53,6 +57,8 @@ BUSY_ERRORS = frozenset({36, 37, 42})
 PRIVATE_PIDS = range(0xC0, 0xFF)
 USER_STATUS = range(0x8000, 0x10000)
 SDSTL_HEADER = 3  # PID, message type + flags, message reference
+TEXT_PID = 0x82
+LATIN_1 = 0x01  # text coding scheme
 
 
 class ReportRequest(enum.IntEnum):
@@ -255,6 +261,23 @@ def decode_sdstl(data: bytes) -> SdsTl:
             return Report(pid, data[3], data[2])
         case other:
             raise ProtocolError(f"unsupported SDS-TL message type {other}")
+
+
+def encode_text(text: str) -> bytes:
+    """A text message's user data: no timestamp, Latin 1 (a character outside it becomes ``?``)."""
+    return bytes([LATIN_1]) + text.encode("latin-1", errors="replace")
+
+
+def decode_text(data: bytes) -> str:
+    """The text of a text message's user data; ``ProtocolError`` for a coding scheme other than Latin 1."""
+    if not data:
+        raise ProtocolError("text SDS without its coding scheme")
+    start = 4 if data[0] & 0x80 else 1  # after the timestamp, when one is used
+    if data[0] & 0x7F != LATIN_1:
+        raise ProtocolError(f"text coding scheme {data[0] & 0x7F} not supported (Latin 1 only)")
+    if len(data) < start:
+        raise ProtocolError("text SDS timestamp truncated")
+    return data[start:].decode("latin-1")
 
 
 # --- responses and URCs ------------------------------------------------------------------------------------

@@ -146,6 +146,9 @@ class TetraRadio:
         self.routed_pids: set[int] = set()
         self.routed_ranges: set[int] = set()
         self.status_routed = False
+        self.consumed: collections.deque[tuple[str, bytes]] = collections.deque(maxlen=100)
+        """SDS type 4 the radio kept for itself, not routed to the PEI (calling ISSI, the SDS-TL PDU):
+        what a terminal shows on its screen, such as a text message (PID 0x82)."""
         self.ai_service = SDS_TYPE4
         self.called_type = CALLED_SSI
         self.sent_times: collections.deque[float] = collections.deque()
@@ -201,7 +204,8 @@ class TetraRadio:
         if ai_service == STATUS and not self.status_routed:
             return
         if ai_service == SDS_TYPE4 and (not payload or not self.routes(payload[0])):
-            return  # the radio itself would consume it (e.g. show a text message)
+            self.consumed.append((calling, payload))  # the radio itself consumes it (shows a text message)
+            return
         parties = f"{tsi(calling)},1,{tsi(self.issi)},1" if self.calling_party else f"{tsi(self.issi)},1"
         header = f"+CTSDSR: {ai_service},{parties},{bits}"
         self._out += f"\r\n{header}\r\n{payload.hex().upper()}\r\n".encode()

@@ -43,6 +43,7 @@ from hardware.tetra_driver import (
     SdsReceived,
     StatusReceived,
     TetraDriver,
+    TextReceived,
 )
 from hub.core.errors import (
     BudgetExhausted,
@@ -57,9 +58,12 @@ from hub.core.errors import (
     TransportClosed,
     TransportError,
 )
+from hub.core.handhelds import FILE_NAME as HANDHELDS_FILE
+from hub.core.handhelds import load_terminals
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
 from transports.sine_status import SineOptions, StatusPlan, encode_status, parse_options
+from transports.sine_texts import TEXT_CHARS, TerminalGate
 
 REPORT_PRIORITY = 1_000  # our delivery reports go before any frame: a late report costs the sender a resend
 _UNREACHABLE = {pei.DeliveryStatus.DESTINATION_NOT_REGISTERED, pei.DeliveryStatus.DESTINATION_NOT_REACHABLE}
@@ -109,6 +113,8 @@ class SineTransport:
         self._runner: asyncio.Task[None] | None = None
         self.info: RadioInfo | None = None
         self.counters = {"sent": 0, "received": 0, "reports_sent": 0, "refused": 0, "events_dropped": 0}
+        self.terminals: TerminalGate | None = None
+        """Reads texts typed on team terminals (``team_texts = true``); ``open_transport`` sets it."""
 
     def _capabilities(self, mtu: int) -> Capabilities:
         return Capabilities(
@@ -367,14 +373,13 @@ class SineTransport:
                     self._emit(Received("", pdu.data, {"sds_ref": pdu.ref}))
                 case SdsReceived(source=str() as source, pdu=pdu):
                     self._peer_up(source)
-                    if pdu.report is not pei.ReportRequest.NONE:
-                        status = pei.DeliveryStatus.CONSUMED
-                        if pdu.report is not pei.ReportRequest.CONSUMED:
-                            status = pei.DeliveryStatus.RECEIVED
-                        report = pei.Report(pdu.pid, pdu.ref, status)
-                        self._push(_Job(source, report, None), REPORT_PRIORITY)
+                    self._report_back(source, pdu)
                     self.counters["received"] += 1
                     self._emit(Received(source, pdu.data, {"sds_ref": pdu.ref}))
+                case TextReceived(source=source, pdu=pdu, text=text) if self.terminals is not None:
+                    if (heard := self.terminals.judge(source, pdu.ref, text)) is not None:
+                        self._report_back(heard.sender, pdu)  # only to a terminal we know
+                        self._emit(heard)
                 case ReportReceived(source=source, report=report):
                     self._on_report(source, report)
                 case StatusReceived(source=source, value=value):
@@ -383,6 +388,22 @@ class SineTransport:
                         self._emit(Received(source or "", encode_status(value), meta))
                     else:
                         self._log.info("%s: ignored network status 0x%04X from %s", self.name, value, source)
+
+    def _report_back(self, source: str, pdu: pei.Transfer) -> None:
+        """The SDS-REPORT ``pdu`` asked for, before anything else we send."""
+        if pdu.report is not pei.ReportRequest.NONE:
+            status = pei.DeliveryStatus.CONSUMED
+            if pdu.report is not pei.ReportRequest.CONSUMED:
+                status = pei.DeliveryStatus.RECEIVED
+            self._push(_Job(source, pei.Report(pdu.pid, pdu.ref, status), None), REPORT_PRIORITY)
+
+    async def answer_terminal(self, dest: str, text: str) -> None:
+        """A text SDS to a team's terminal (the answer to its coded visit): after our reports, before frames;
+        no report asked. Returns once queued: the nurse sends again if no answer comes."""
+        self._check_usable(dest)
+        data = pei.encode_text(text[:TEXT_CHARS])
+        pdu = pei.Transfer(pei.TEXT_PID, self._allocate_ref(pei.ssi_of(dest)), data, pei.ReportRequest.NONE)
+        self._push(_Job(dest, pdu, None), REPORT_PRIORITY - 1)
 
     def _on_report(self, source: str | None, report: pei.Report) -> None:
         if source is None:
@@ -500,6 +521,7 @@ class SineTransport:
             "drain_seconds": round(len(self._queue) * self._interval, 1),
             "awaiting_reports": len(self._pending),
             **self.counters,
+            **({"team_texts": dict(self.terminals.counters)} if self.terminals is not None else {}),
         }
 
     def _fail_everything(self, error: TransportError) -> None:
@@ -550,8 +572,12 @@ async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportCo
         deadline=parsed.command_deadline,
         confirm_deadline=min(30.0, parsed.timeout),
         busy_seconds=parsed.busy_seconds,
+        texts=parsed.team_texts,
     )
     transport = SineTransport(name, driver, parsed, ctx.logger.getChild(f"sine.{name}"))
+    if parsed.team_texts:
+        terminals = load_terminals(ctx.data_dir / HANDHELDS_FILE)
+        transport.terminals = TerminalGate(terminals, answer=transport.answer_terminal, log=transport._log)
     await transport.start()
     return transport
 

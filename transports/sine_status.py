@@ -85,6 +85,7 @@ BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 _KEYS = {
     "kind", "device", "baud", "pid", "status_plan", "max_per_minute", "timeout", "mtu",
     "max_queue_seconds", "health_interval", "pid_fallback", "busy_seconds", "command_timeout", "peer_hold",
+    "team_texts",
 }  # fmt: skip
 
 
@@ -113,6 +114,8 @@ class SineOptions:
     peer_hold: float = 300.0
     """Seconds a peer counts as down after its SDS failed (not registered, not reachable, or no delivery
     report within ``timeout``), unless it is heard from sooner."""
+    team_texts: bool = False
+    """Read text messages typed on team terminals listed in ``handhelds.toml`` (``transports.sine_texts``)."""
 
     @property
     def command_deadline(self) -> float:
@@ -156,4 +159,5 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
         busy_seconds=table.number("busy_seconds", 20.0, above=0),
         command_timeout=table.number("command_timeout", min(10.0, timeout), above=0),
         peer_hold=table.number("peer_hold", 300.0, above=0),
+        team_texts=table.flag("team_texts", False),
     )

@@ -1,4 +1,5 @@
-"""The register of Meshtastic handhelds at citizens' homes: node id and public key -> citizen id.
+"""The register of Meshtastic handhelds at citizens' homes (node id and public key -> citizen id), and of
+home-care teams' handhelds and TETRA terminals (-> the team).
 
 A personal alarm (a press of the handheld's button or a canned message) counts only from a handheld
 listed here, and only when the radio's firmware decrypted it with the public key listed for that node
@@ -14,6 +15,10 @@ unless a link names another::
     node = "!b1b2c3d4"
     public_key = "base64 of 32 bytes"
     team = "Nord"                           # a home-care team's handheld: the district it covers
+
+    [[terminal]]
+    issi = "2001234"                        # a team's SINE/TETRA terminal (its ISSI)
+    team = "Nord"
 
 The hub that owns the radio needs ``node`` and ``public_key``; the municipality's hub also ``citizen``.
 A handheld names a ``citizen`` (its messages are personal alarms) or a ``team`` (its texts are coded
@@ -41,6 +46,7 @@ MAX_HANDHELDS = 10_000
 """More than any municipality hands out; keeps the file's cost bounded."""
 KEY_SIZE = 32
 NODE_ID = re.compile(r"^![0-9a-f]{8}$")
+ISSI_DIGITS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,15 @@ def parse_key(value: object) -> bytes:
 
 def load_handhelds(path: Path) -> dict[int, Handheld]:
     """The handhelds listed in ``path`` by node number; an absent file is an empty register."""
+    return parse_handhelds(_read(path), file=str(path))
+
+
+def load_terminals(path: Path) -> dict[str, str]:
+    """The team terminals listed in ``path``: ISSI (without leading zeros) -> team; absent file: none."""
+    return parse_terminals(_read(path), file=str(path))
+
+
+def _read(path: Path) -> dict[str, object]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -96,17 +111,18 @@ def load_handhelds(path: Path) -> dict[int, Handheld]:
     except OSError as exc:
         raise ConfigError(f"cannot read the handheld register: {exc.strerror}", file=str(path)) from exc
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
-    return parse_handhelds(data, file=str(path))
 
 
 def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handheld]:
     entries = data.get("handheld", [])
-    unknown = set(data) - {"handheld"}
+    unknown = set(data) - {"handheld", "terminal"}
     if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)}; expected [[handheld]] tables", file=file)
+        raise ConfigError(
+            f"unknown keys {sorted(unknown)}; expected [[handheld]] and [[terminal]] tables", file=file
+        )
     if not isinstance(entries, list):
         raise ConfigError("expected [[handheld]] tables", file=file, key="handheld")
     if len(entries) > MAX_HANDHELDS:
@@ -139,4 +155,26 @@ def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handh
         out[node] = Handheld(
             node, public_key, citizen.strip() if citizen else None, team.strip() if team else None
         )
+    return out
+
+
+def parse_terminals(data: Mapping[str, object], *, file: str) -> dict[str, str]:
+    entries = data.get("terminal", [])
+    if not isinstance(entries, list) or len(entries) > MAX_HANDHELDS:
+        raise ConfigError(f"expected at most {MAX_HANDHELDS} [[terminal]] tables", file=file, key="terminal")
+    out: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        key = f"terminal[{index}]"
+        if not isinstance(entry, Mapping) or set(entry) != {"issi", "team"}:
+            raise ConfigError("expected a [[terminal]] table with issi and team", file=file, key=key)
+        issi, team = str(entry["issi"]).strip(), entry["team"]
+        if not issi.isdigit() or not 1 <= len(issi) <= ISSI_DIGITS or int(issi) == 0:
+            raise ConfigError(
+                f"issi: expected the terminal's ISSI (1-8 digits), got {issi!r}", file=file, key=key
+            )
+        if not isinstance(team, str) or not team.strip():
+            raise ConfigError("team: expected the team's district as a string", file=file, key=key)
+        if str(int(issi)) in out:
+            raise ConfigError(f"ISSI {issi} is listed twice", file=file, key=key)
+        out[str(int(issi))] = team.strip()
     return out

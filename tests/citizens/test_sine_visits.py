@@ -32,7 +32,12 @@ NURSE = Reader("anna", "nurse")
 
 @contextlib.asynccontextmanager
 async def _sine_hub(
-    tmp_path: Path, network: TetraNetwork, identity: Identity, other: Identity, settings: CitizensConfig
+    tmp_path: Path,
+    network: TetraNetwork,
+    identity: Identity,
+    other: Identity,
+    settings: CitizensConfig,
+    **options: object,
 ) -> AsyncIterator[FollowUp]:
     issi = ISSI[identity.name]
     pty = PtyDevice(network.add_radio(issi, max_bits=1120), tmp_path / f"tty{issi}", baud=38400)
@@ -43,6 +48,7 @@ async def _sine_hub(
         "baud": 38400,
         "max_per_minute": 6000,
         "timeout": 10,
+        **options,
     }
     peers = (PeerConfig(other.node_id, other.name, {"sine": ISSI[other.name]}),)
     role = Role.STAFF if identity is STAFF else Role.CARE_HOME

@@ -166,3 +166,13 @@ def test_any_urc_text_parses_or_raises_protocol_error(line: str, data: str | Non
 def test_transfer_round_trip_property(data: bytes, ref: int, report: pei.ReportRequest) -> None:
     pdu = pei.Transfer(0xC0, ref, data, report)
     assert pei.decode_sdstl(pei.encode_transfer(pdu)) == pdu
+
+
+def test_text_messages_read_latin_1_with_or_without_a_timestamp() -> None:
+    assert pei.encode_text("B 42 STRØM") == b"\x01B 42 STR\xd8M"
+    assert pei.decode_text(b"\x01B 42 STR\xd8M") == "B 42 STRØM"
+    assert pei.decode_text(b"\x81\x12\x34\x56B 42 OK") == "B 42 OK"  # timestamp used: three octets skipped
+    assert pei.encode_text("OK ☺") == b"\x01OK ?"  # outside Latin 1
+    for bad in (b"", b"\x00B 42 OK", b"\x1aB", b"\x81\x12"):  # empty, 7-bit or other schemes, short timestamp
+        with pytest.raises(ProtocolError):
+            pei.decode_text(bad)

@@ -1,0 +1,52 @@
+"""Texts typed on home-care teams' SINE/TETRA terminals: which text SDS count as a team's coded visit.
+
+A SINE link with ``team_texts = true`` has its radio route text messages (SDS-TL PID 0x82) to the PEI
+(``hardware.tetra_driver``). ``TerminalGate.judge`` lets one through only from a calling party whose ISSI
+is listed as a team terminal in ``handhelds.toml`` (``[[terminal]]``, ``hub.core.handhelds``); it becomes
+a ``TeamText`` whose ``reply`` sends a text SDS back to that terminal. The calling party is what the
+TETRA network says: it authenticates terminals to the network, so the ISSI is the network's word, not the
+sender's claim (see docs/security.md for what that does not cover). Everything else is refused and counted
+(``no_caller``: the radio left out the calling party; ``unknown_terminal``); nothing is answered and
+nothing is kept of an unlisted sender.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+
+from hardware import tetra_pei as pei
+from hub.core.errors import ProtocolError
+from hub.core.transport import TeamText
+
+Answer = Callable[[str, str], Awaitable[None]]
+"""Sends a text SDS to a terminal (its identity as the network gave it)."""
+TEXT_CHARS = 100
+"""What is read of a text and sent in an answer: a coded visit is a few words."""
+
+
+class TerminalGate:
+    def __init__(self, terminals: Mapping[str, str], *, answer: Answer, log: logging.Logger) -> None:
+        self.terminals = dict(terminals)
+        """ISSI without leading zeros -> the team's district."""
+        self._answer = answer
+        self._log = log
+        self.counters = {"team_texts": 0, "no_caller": 0, "unknown_terminal": 0}
+
+    def judge(self, source: str | None, ref: int, text: str) -> TeamText | None:
+        """The team text a text SDS from ``source`` is, or None (refused and counted)."""
+        try:
+            issi = pei.ssi_of(source or "")
+        except ProtocolError:  # no calling party: nobody to check, nobody to answer
+            self.counters["no_caller"] += 1
+            return None
+        team = self.terminals.get(issi)
+        if team is None:
+            self.counters["unknown_terminal"] += 1
+            self._log.info("text SDS from ISSI %s refused: not a registered team terminal", issi)
+            return None
+        self.counters["team_texts"] += 1
+        text = text.strip()[:TEXT_CHARS]
+        # the SDS-TL reference repeats every 256 messages: with the text it tells a resend from a new one
+        return TeamText(issi, team, text, f"{issi}/{ref}/{text}", partial(self._answer, source or issi))
