@@ -41,10 +41,11 @@ from hub.relay.health import HealthBoard, HealthChanged
 from hub.relay.inbound import Inbound
 from hub.relay.link_reading import INBOUND_WORKERS, inbound_queue, read_link, work_inbound
 from hub.relay.links import LinkSet
-from hub.relay.own_messages import check_may_send, open_payload, seal_payload
+from hub.relay.own_messages import check_may_send, may_send, open_payload, seal_payload
 from hub.relay.personal_alarms import PersonalAlarms
 from hub.relay.roster import Roster
 from hub.relay.roster_follow import RosterFollowUp
+from hub.relay.roster_handoff import RosterHandoff
 from hub.relay.roster_updates import RosterUpdates
 from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
@@ -83,6 +84,7 @@ class Hub:
         self.inbound: Inbound
         self.exercise: ExerciseState
         self.roster_follow: RosterFollowUp
+        self.roster_handoff: RosterHandoff
         self.ready = asyncio.Event()
         self.personal_alarms = PersonalAlarms(self._submit_alarm, self.clock, report_to=identity.node_id)
         self.team_texts = TeamTexts()
@@ -194,6 +196,17 @@ class Hub:
             self.submit,
             announce_interval=config.trust.announce_interval,
         )
+        self.roster_handoff = RosterHandoff(
+            self.node_id,
+            self.roster_updates,
+            lambda node: self.roster.get(node) is not None,
+            self.submit,
+            self.clock,
+        )
+        if may_send(
+            self.identity, self.roster, Kind.ROSTER
+        ):  # a care home's would be refused: it leaves it to relays
+            self.routes.on_new_neighbour = self.roster_handoff.offer
         self.roster_updates.on_revoked = self.roster_follow.report_revoked
         self.roster_updates.on_adopted = self.roster_follow.follow_rotations
         if self.roster.version is not None:  # a rotation approved while this hub was down
@@ -215,6 +228,7 @@ class Hub:
             group.create_task(supervised("routes", self.routes.run), name="routes")
             group.create_task(supervised("team texts", self.team_texts.run), name="team-texts")
             group.create_task(supervised("readdress", self.roster_follow.readdress_forever), name="readdress")
+            group.create_task(supervised("roster hand-off", self.roster_handoff.run), name="roster-handoff")
             if self.config.trust.announce_interval > 0:
                 group.create_task(supervised("roster", self.roster_follow.announce_forever), name="roster")
             resumed = asyncio.Event()

@@ -18,6 +18,15 @@ ROLE_IN_DANISH = {
 }
 
 
+def may_send(identity: Identity, roster: Roster, kind: Kind) -> bool:
+    """Whether receivers take ``kind`` from this node (``check_may_send`` without the reason)."""
+    try:
+        check_may_send(identity, roster, kind)
+    except RoutingError:
+        return False
+    return True
+
+
 def check_may_send(identity: Identity, roster: Roster, kind: Kind) -> None:
     """Refuse now what every receiver would refuse for ever: a kind this node may not send, by the rule
     admission applies to it elsewhere (the roster's ``kinds`` for it when it names them, else its

@@ -55,8 +55,10 @@ DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
         Kind.VISIT,
         Kind.CITIZEN_ALARM,
     },
-    # A relay's radio may hear a citizen's handheld (transports.lora_alarm): it passes the alarm on.
-    Role.RELAY: _ALWAYS | {Kind.TEXT, Kind.STATUS, Kind.CITIZEN_ALARM},
+    # A relay's radio may hear a citizen's handheld (transports.lora_alarm): it passes the alarm on. It
+    # hands the root's roster to a hub it just learned (hub.relay.roster_handoff): the root's signature
+    # inside each page, not the relay's on the frame, is what makes a page trusted.
+    Role.RELAY: _ALWAYS | {Kind.TEXT, Kind.STATUS, Kind.CITIZEN_ALARM, Kind.ROSTER},
 }
 
 

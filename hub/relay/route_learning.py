@@ -15,9 +15,10 @@ A hub that knows no neighbour on an internet link yet (a new care home, configur
 root key and its municipality's *entry points*, ``[trust] entry``) announces itself to each entry point
 there, an empty announcement to everyone, at once and then every interval until it has one. The relay
 at that address takes it like any announcement from a roster-trusted hub: it learns the care home's
-address from its signed address card and starts telling it its routes, which is how the care home in
-turn learns the relay. When its last neighbour there is lost, it starts again (a relay replaced or
-moved is found at another entry point).
+address from its signed address card, hands it the roster (``hub.relay.roster_handoff``: until it holds
+one the care home takes no frame) and starts telling it its routes, which is how the care home in turn
+learns the relay. When its last neighbour there is lost, it starts again (a relay replaced or moved is
+found at another entry point).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class RouteLearning:
         self.sent_frames = 0
         self.sent_bytes = 0
         self.refused = 0
+        self.on_new_neighbour: Callable[[bytes], None] | None = None
+        """Told a neighbour learned from the announcement just taken (``hub.relay.roster_handoff``)."""
 
     def next_hops(self, destination: bytes) -> list[bytes]:
         return self.table.next_hops(destination)
@@ -184,7 +187,8 @@ class RouteLearning:
         """Take an admitted ROUTE frame; return why it was refused, or None."""
         if frame.recipient not in (me, BROADCAST) or frame.hops != 0:
             return "a route announcement is for one neighbour, never relayed"
-        if frame.sender not in self._via and frame.sender in self.links.peers:
+        new = frame.sender not in self._via
+        if new and frame.sender in self.links.peers:
             self.refresh()  # a neighbour just learned from this very frame
         if frame.sender not in self._via:
             return f"{frame.sender.hex()} is not a neighbour with a usable link"
@@ -197,4 +201,6 @@ class RouteLearning:
         self._newest[frame.sender] = frame.created
         shared = frame.recipient == BROADCAST
         self.refused += self.table.hear(frame.sender, announcement, self.clock.monotonic(), shared=shared)
+        if new and self.on_new_neighbour is not None:
+            self.on_new_neighbour(frame.sender)
         return None

@@ -21,7 +21,9 @@ from tests.hubproc import HubProcess
 from tests.hubs.test_municipal_roster import beredt, enrol, roster_version
 
 
-def _municipality(tmp_path: Path, relays: int) -> tuple[HubProcess, list[HubProcess]]:
+def _municipality(
+    tmp_path: Path, relays: int, *, announce_interval: float = 2.0
+) -> tuple[HubProcess, list[HubProcess]]:
     out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
     root = re.search(r'root = "([^"]+)"', out)
     assert root, out
@@ -29,7 +31,7 @@ def _municipality(tmp_path: Path, relays: int) -> tuple[HubProcess, list[HubProc
     staff.config["trust"] = {
         "root": root[1],
         "root_key": str(tmp_path / "usb" / "root.key"),
-        "announce_interval": 2.0,
+        "announce_interval": announce_interval,
     }
     staff.write_config()
     relay_hubs = []
@@ -97,6 +99,26 @@ def test_a_care_home_joins_through_its_entry_point_with_no_peers_configured(tmp_
         _delivered(home, staff, "Solbakken er med")
         learned = {p["node"]: p for p in home.get("/v1/peers")["peers"]}
         assert relay.node_id in learned
+    finally:
+        for hub in (home, relay, staff):
+            hub.stop()
+
+
+@pytest.mark.timeout(400)  # three real hubs on a loaded 2-core machine
+def test_a_relay_hands_its_roster_to_a_care_home_it_just_learned(tmp_path: Path) -> None:
+    """The staff hub re-broadcasts its roster only hourly here, and the relay passed the one broadcast on
+    before the care home ran: only the relay's hand-off to its new neighbour can give the care home the
+    roster it needs to take anyone's frames."""
+    staff, (relay,) = _municipality(tmp_path, 1, announce_interval=3600.0)
+    home = _install_care_home(tmp_path, staff, [relay])
+    try:
+        staff.start()
+        relay.start()
+        relay.wait_for("the roster with the care home", lambda: roster_version(relay) >= 2, timeout=120)
+        home.start()
+        home.wait_for("the roster from the relay", lambda: roster_version(home) >= 2, timeout=120)
+        assert "handed to new neighbour " + home.node_id in relay.log_tail(400)
+        _delivered(home, staff, "Solbakken er med")
     finally:
         for hub in (home, relay, staff):
             hub.stop()
