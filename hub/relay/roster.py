@@ -179,6 +179,8 @@ class Roster:
         self._retired: frozenset[bytes] = frozenset()  # old ids of rotated keys, still in their grace
         self._foreign: dict[bytes, _Foreign] = {}  # cross-certified root -> its roster
         self.version: RosterVersion | None = None
+        self._ahead: tuple[int, frozenset[bytes]] = (0, frozenset())
+        """A newer version's number and revocation list, from a page of it, until that version applies."""
 
     def get(self, node_id: bytes) -> RosterEntry | None:
         if node_id == self._own.node_id:
@@ -220,11 +222,23 @@ class Roster:
             yield from (e for n, e in part.entries.items() if not self.is_ours(n))
 
     def is_revoked(self, node_id: bytes) -> bool:
-        return self.version is not None and node_id in self.version.revoked
+        return (self.version is not None and node_id in self.version.revoked) or node_id in self._ahead[1]
+
+    def revoke_ahead(self, version: int, revoked: frozenset[bytes]) -> frozenset[bytes]:
+        """Refuse now the nodes a newer version (``version``, from one root-signed page of it) revokes,
+        before all its pages are here: every page carries the whole list, so a revocation takes effect
+        with the first page, not the last. Return the nodes revoked by this call."""
+        if self.version is not None and version <= self.version.version:
+            return frozenset()
+        new = frozenset(n for n in revoked if not self.is_revoked(n) and n != self._own.node_id)
+        self._ahead = (max(version, self._ahead[0]), self._ahead[1] | new)
+        return new
 
     def apply(self, version: RosterVersion) -> None:
         """Trust exactly the nodes of ``version`` (besides the local file's); its revocations win."""
         self.version = version
+        if version.version >= self._ahead[0]:
+            self._ahead = (0, frozenset())
         self._signed = {n.node_id: RosterEntry.from_node(n) for n in version.nodes}
         self._retired = frozenset(n.replaces for n in version.nodes if n.replaces)
         certs = {c.root: c for c in version.cross}  # a cross-certificate no longer signed ends here

@@ -78,14 +78,14 @@ class RosterFollowUp:
                 async with asyncio.timeout(interval):
                     await self.announce_now.wait()
 
-    def report_revoked(self, node_id: bytes) -> None:
+    def report_revoked(self, node_id: bytes, version: int) -> None:
         """What is queued to a node just revoked stays held (its hop acks are refused now) until it
         expires; say how much, so staff can resend it another way."""
         log.warning(
             "node %s revoked by roster version %d: frames from it are refused; %d deliveries queued to it"
             " are held until they expire",
             node_id.hex(),
-            self._roster_updates.version,
+            version,
             self._router.open_to(node_id),
         )
 

@@ -6,7 +6,10 @@ every start, so a file edited by hand is refused, not trusted). ``check`` decide
 payload is worth before it is stored or forwarded: forged (not the root's) and stale (older than ours)
 pages are refused, so neither travels further; the same version again is harmless and is passed on (a
 neighbour may still lack it). ``apply`` collects the pages of a newer version (those of one version only,
-at most ``MAX_PAGES``), and once it has them all moves the roster forward and persists it.
+at most ``MAX_PAGES``), and once it has them all moves the roster forward and persists it. Every page
+carries the version's whole revocation list, so the first page of a newer version already revokes
+(``Roster.revoke_ahead``): a stolen Pi is refused as soon as any page of the version that revokes it is
+here, not once the last is. A page is verified and decoded once (``_checked``), however often it comes.
 
 Distribution rides on the relay engine: each page travels as a ROSTER broadcast, which every hub stores,
 hop-acks and floods to its peers; a hub that is offline gets it from its neighbours' queues when it
@@ -32,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hub.core.errors import ConfigError, ProtocolError, RefusalReason, TrustError
 from hub.core.files import write_atomically
 from hub.core.kinds.cross_cert import CrossCertificate
-from hub.core.kinds.roster import RosterPage, RosterVersion, assemble, verify
+from hub.core.kinds.roster import MAX_PAGES, RosterPage, RosterVersion, assemble, verify
 from hub.relay.roster import Roster, RosterEntry, scoped_entry
 
 log = logging.getLogger("beredt.roster")
@@ -80,9 +83,13 @@ class RosterUpdates:
         self.payloads: list[bytes] = []
         """The pages of the version held, as signed by the root: what the hub announces."""
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
+        self._checked: dict[bytes, RosterPage] = {}
+        """Payloads whose root signature held, decoded: a page is verified and decoded once here, not
+        again when the same page comes by another link, as a repeat, or is looked at twice (admission)."""
         self._saving = asyncio.Lock()
-        self.on_revoked: Callable[[bytes], None] | None = None
-        """Told each node a newly applied version revokes (the hub reports what is queued to it)."""
+        self.on_revoked: Callable[[bytes, int], None] | None = None
+        """Told each node a newer version revokes, and that version's number, as soon as one page of it
+        is here (the hub reports what is queued to it)."""
         self.on_adopted: Callable[[RosterVersion], None] | None = None
         """Told each version applied (the hub moves a rotated peer's links to its new key)."""
 
@@ -134,10 +141,15 @@ class RosterUpdates:
         """The page in ``payload`` if it is the root's and not older than ours, else ``TrustError``."""
         if self.root is None:
             raise TrustError(RefusalReason.NOT_ALLOWED, "this hub has no [trust] root to check rosters with")
-        try:
-            page = verify(payload, self.root)
-        except ProtocolError as exc:
-            raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
+        page = self._checked.get(payload)
+        if page is None:
+            try:
+                page = verify(payload, self.root)
+            except ProtocolError as exc:
+                raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
+            if len(self._checked) >= 2 * MAX_PAGES:  # the pages of two versions: ours and the next
+                self._checked.clear()
+            self._checked[payload] = page
         if page.version.version < self.version:
             raise TrustError(
                 RefusalReason.ROSTER_STALE,
@@ -173,6 +185,9 @@ class RosterUpdates:
         number = page.version.version
         if number <= self.version:
             return None
+        if not self.cross:  # another root's revocations count only within its version (``_Foreign``)
+            for node_id in self.roster.revoke_ahead(number, page.version.revoked):
+                self._revoked(node_id, number)
         held = next(iter(self._pending.values()), None)
         if held is not None and (held[0].version.version, held[0].count) != (number, page.count):
             if held[0].version.version > number:
@@ -207,7 +222,7 @@ class RosterUpdates:
                 sum(1 for n in version.nodes if self.roster.get(n.node_id) is not None),
             )
             return
-        before = self.roster.version.revoked if self.roster.version else frozenset()
+        already = frozenset(n for n in version.revoked if self.roster.is_revoked(n))
         self.roster.apply(version)
         self._follow_cross(version)
         log.info(
@@ -216,11 +231,14 @@ class RosterUpdates:
             len(version.nodes),
             len(version.revoked),
         )
-        if self.on_revoked is not None:
-            for node_id in version.revoked - before:
-                self.on_revoked(node_id)
+        for node_id in version.revoked - already:
+            self._revoked(node_id, version.version)
         if self.on_adopted is not None:
             self.on_adopted(version)
+
+    def _revoked(self, node_id: bytes, version: int) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked(node_id, version)
 
     def _follow_cross(self, version: RosterVersion) -> None:
         """Collect the rosters of the roots ``version`` cross-certifies; forget those it no longer does."""

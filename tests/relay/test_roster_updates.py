@@ -173,3 +173,29 @@ def test_groups_and_contact_interval_travel_in_the_signed_roster_and_in_roster_t
     (tmp_path / "bad.toml").write_text(f'[[node]]\ncard = "{HOME.card.encode()}"\ngroups = ["a:b"]\n')
     with pytest.raises(ConfigError, match="group names"):
         Roster.load(ME.card, tmp_path / "bad.toml")
+
+
+def test_a_revocation_takes_effect_with_the_first_page_of_its_version(tmp_path: Path) -> None:
+    roster, updates, _ = _hub(tmp_path)
+    told: list[tuple[bytes, int]] = []
+    updates.on_revoked = lambda node, number: told.append((node, number))
+    homes = [Identity.generate(f"Plejehjem {i:02}", "care-home") for i in range(80)]
+    v1 = _version(1, RosterNode(STAFF.card), *(RosterNode(h.card) for h in homes))
+    assert _apply(updates, v1) and roster.get(homes[5].node_id) is not None
+
+    pages = v1.with_revoked(homes[5].node_id, now=CLOCK.time()).sign(ROOT)
+    assert len(pages) == 2
+    assert not updates.apply(updates.check(pages[1]), pages[1]), "one page of two applies nothing"
+    assert updates.version == 1 and roster.get(homes[5].node_id) is None, "but its revocation counts now"
+    assert roster.get(homes[6].node_id) is not None
+    assert told == [(homes[5].node_id, 2)]
+    assert updates.apply(updates.check(pages[0]), pages[0])
+    assert updates.version == 2 and roster.is_revoked(homes[5].node_id)
+    assert told == [(homes[5].node_id, 2)], "reported once, when it took effect"
+
+    forged = Ed25519PrivateKey.generate()
+    with pytest.raises(TrustError):  # only a page the root signed revokes anyone
+        updates.check(v1.with_revoked(homes[6].node_id).sign(forged)[0])
+    stale = v1.with_revoked(homes[6].node_id).sign(ROOT)[0]  # version 2 again, but revoking another
+    assert not updates.apply(updates.check(stale), stale)
+    assert roster.get(homes[6].node_id) is not None, "a version not newer than ours revokes nothing"
