@@ -49,6 +49,9 @@ from hub.relay.store_records import StoredMessage
 
 MAX_BODY = 64 * 1024
 MESSAGE_ID = re.compile(r"[0-9a-f]{4,32}")
+REVOKED_REASON = (
+    "Modtageren er tilbagekaldt af kommunen og kan ikke længere modtage beskeder: send den til en anden"
+)
 """A message id, or a short id: its first digits, as the CLI and the console show them."""
 _HTTP_DA = {
     404: "Ukendt adresse i API'et (se /v1/openapi.yaml)",
@@ -290,6 +293,7 @@ async def get_message(request: web.Request) -> web.Response:
         {
             "local": message.local,
             "state": message.state,
+            "reason": REVOKED_REASON if message.state == "revoked" else None,
             "end_to_end_acked": message.e2e_acked_at is not None,
             "end_to_end_acked_at": message.e2e_acked_at,
             "hops": [

@@ -201,7 +201,7 @@ def cmd_message(args: argparse.Namespace) -> int:
         ("fra", message["from_name"] or message["from"]), ("til", message.get("to_name") or message["to"]),
         ("prioritet", message["priority"]), ("status", message["status"]),
         ("oprettet", local_time(message["created"])), ("gemt", local_time(message["received"])),
-        ("tilstand", danish(message.get("state", "-"))),
+        ("tilstand", message.get("reason") or danish(message.get("state", "-"))),
         ("modtager", f"kvitteret {local_time(acked)}" if acked else "ikke kvitteret endnu"),
         ("indhold", _body_text(message["body"])),
     ):  # fmt: skip

@@ -20,6 +20,7 @@ STATE_DANISH = {
     "hop-acked": "modtaget af næste hop",
     "done": "afsluttet (alle hop har kvitteret)",
     "replaced": "erstattet (sendt igen til en ny nøgle)",
+    "revoked": "ikke leveret: modtageren er tilbagekaldt af kommunen",
     # roll-call answers
     "pending": "afventer",
     "answered": "svaret",

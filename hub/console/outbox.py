@@ -10,7 +10,7 @@ button that sent it) and the receipts; ``recipient_state`` folds the three sourc
     carried    the next hop (a relay) has it and carries it on; the recipient has not confirmed
     delivered  the recipient's signed end-to-end ack came back
     read       the recipient confirmed "read and understood" (``read_by``)
-    failed     expired or evicted before it got through
+    failed     expired or evicted before it got through, or its recipient was revoked (``why``)
 
 Only ``delivered`` and ``read`` mean the recipient has it; the console says "not confirmed" for the rest.
 States are codes with parameters, never sentences, so the Danish and the English console word them alike.
@@ -154,6 +154,9 @@ async def recipient_state(hub: Hub, sent: Sent, receipt: Receipt | None) -> dict
         if receipt is None:
             out["state"] = "delivered"
     if out["state"] in ("read", "delivered"):
+        return out
+    if stored is not None and stored.state == "revoked":  # withdrawn from every queue: it never arrives
+        out.update(state="failed", why="revoked")
         return out
     open_ = hub.router.progress(message_id)
     if open_:

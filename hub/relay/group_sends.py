@@ -5,7 +5,7 @@ members at the moment of sending (``hub.relay.groups``) and submits one ordinary
 is sealed to its member, routed, retried and acknowledged on its own. This ledger remembers which
 message went to which member under one group message id, so the API, the CLI and the console can say
 "3 af 5 har modtaget". A member enrolled later gets nothing of an earlier group message; a member revoked
-afterwards drops out of the count (its copy is held until it expires, as for any revoked node).
+afterwards drops out of the count (its copy is withdrawn, as for any revoked node).
 
 The ledger is a small JSON file in the data folder (``group-sends.json``), replaced atomically after each
 group message and bounded to the newest ``KEEP``. The member messages themselves are in the store like

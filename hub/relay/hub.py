@@ -228,6 +228,7 @@ class Hub:
             group.create_task(supervised("routes", self.routes.run), name="routes")
             group.create_task(supervised("team texts", self.team_texts.run), name="team-texts")
             group.create_task(supervised("readdress", self.roster_follow.readdress_forever), name="readdress")
+            group.create_task(supervised("revoked", self.roster_follow.withdraw_forever), name="revoked")
             group.create_task(supervised("roster hand-off", self.roster_handoff.run), name="roster-handoff")
             if self.config.trust.announce_interval > 0:
                 group.create_task(supervised("roster", self.roster_follow.announce_forever), name="roster")

@@ -1,6 +1,7 @@
 """What the engine does as its roster changes: it announces a signed version (at once when new, then
 every ``announce_interval``), moves a rotated peer's links and routes to its new key and sends again,
-sealed to that key, what it had sent to the old one, and says how much is held for a node just revoked."""
+sealed to that key, what it had sent to the old one, and withdraws and reports what was queued to a node
+just revoked."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ class RosterFollowUp:
         self.announce_now = asyncio.Event()
         """Set to announce the signed version now rather than at the end of the interval."""
         self._readdress_now = asyncio.Event()
+        self._revoked: list[tuple[bytes, int]] = []
+        """Nodes just revoked (and the version that did it) whose messages are still to withdraw."""
+        self._withdraw_now = asyncio.Event()
         self._rotated: RosterVersion | None = None
 
     async def announce_forever(self) -> None:
@@ -79,15 +83,31 @@ class RosterFollowUp:
                     await self.announce_now.wait()
 
     def report_revoked(self, node_id: bytes, version: int) -> None:
-        """What is queued to a node just revoked stays held (its hop acks are refused now) until it
-        expires; say how much, so staff can resend it another way."""
-        log.warning(
-            "node %s revoked by roster version %d: frames from it are refused; %d deliveries queued to it"
-            " are held until they expire",
-            node_id.hex(),
-            version,
-            self._router.open_to(node_id),
-        )
+        """Withdraw what is queued to a node just revoked (``withdraw_forever``)."""
+        self._revoked.append((node_id, version))
+        self._withdraw_now.set()
+
+    async def withdraw_forever(self) -> None:
+        """Messages to a revoked node can never be delivered (no hub takes its frames, hop acks included):
+        they leave the queues at once, and those this hub sent are marked ``revoked`` so its console, API
+        and CLI say why, and staff can send them to someone else. Relayed ones are reported by their
+        senders, which get the same revocation."""
+        while True:
+            await self._withdraw_now.wait()
+            self._withdraw_now.clear()
+            while self._revoked:
+                node_id, version = self._revoked.pop(0)
+                own, relayed = await self._store.withdraw_revoked(node_id)
+                for message_id in own:
+                    log.warning(
+                        "message %s to %s not delivered: its recipient was revoked by roster version %d",
+                        message_id.hex(), node_id.hex(), version,
+                    )  # fmt: skip
+                log.warning(
+                    "node %s revoked by roster version %d: frames from it are refused; %d messages from"
+                    " this hub to it reported undeliverable, %d relayed for others dropped",
+                    node_id.hex(), version, len(own), relayed,
+                )  # fmt: skip
 
     def follow_rotations(self, version: RosterVersion) -> None:
         """A peer whose new key the root approved is the same peer: its links and routes move over."""

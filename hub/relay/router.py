@@ -256,10 +256,6 @@ class Router:
     def open_count(self) -> int:
         return sum(1 for ds in self._deliveries.values() for d in ds if d.open)
 
-    def open_to(self, hop: bytes) -> int:
-        """Open deliveries whose next hop is ``hop`` (those a revoked node can no longer settle)."""
-        return sum(1 for ds in self._deliveries.values() for d in ds if d.open and d.hop == hop)
-
     def queue_depth(self, link: str) -> int:
         return self.outbound.depth(link)
 

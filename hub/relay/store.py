@@ -378,6 +378,29 @@ class Store(StoreQueries):
         """These messages leave every queue: they were sent again under new ids (a key rotation)."""
         return await self._remove(ids, delete=False, state="replaced")
 
+    async def withdraw_revoked(self, recipient: bytes) -> tuple[list[bytes], int]:
+        """Messages to ``recipient``, just revoked by the root, that it never confirmed: they leave every
+        queue (no hub will take them from it again) and keep their frames, with state ``revoked``, so the
+        sender sees why they were not delivered. Returns the ids this hub originated (queued here or
+        already carried by a relay) and how many it was relaying for others (their senders report them)."""
+        async with self._db.execute(
+            "SELECT id, state, size, local FROM messages WHERE recipient=? AND e2e_acked_at IS NULL"
+            " AND (state='active' OR (state='done' AND local=1))",
+            (recipient,),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        live = [row for row in rows if row[1] == "active"]
+        for message_id, _, size, _ in live:
+            self.retire(message_id, "revoked", size)
+        self.on_evicted([row[0] for row in live])
+        await self._writes.write(
+            [("UPDATE deliveries SET state='revoked' WHERE message_id=? AND state IN ('queued','sent')",
+              (row[0],)) for row in live]
+            + [("UPDATE messages SET state='revoked' WHERE id=?", (row[0],)) for row in rows]
+        )  # fmt: skip
+        own = [row[0] for row in rows if row[3]]
+        return own, len(rows) - len(own)
+
     async def erase(self, ids: Sequence[bytes]) -> int:
         """Erase these messages' frames now (a person's request): the bytes are overwritten and the
         message leaves every queue; its id stays until it expires so a replay is still refused."""

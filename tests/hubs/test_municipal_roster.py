@@ -166,3 +166,47 @@ def test_a_hub_offline_during_a_revocation_catches_up_and_keeps_its_version(
     b.wait_for("the revocation after being offline", lambda: roster_version(b) == 3, timeout=ANNOUNCE * 10)
     post_frames(b, [sign_as(c, Kind.TEXT, b.node_id, b"efter genstart").encode()], c.internet_url)
     b.wait_for("the revoked node refused", lambda: refused(b, "revoked") >= 1)
+
+
+@pytest.mark.timeout(300)  # one real hub and a few CLI runs on a loaded machine
+def test_messages_queued_to_a_revoked_node_are_reported_undeliverable(tmp_path: Path) -> None:
+    """The sender's API, CLI, console and log say the message will never arrive, and why, at once: not
+    after it expires."""
+    from tests.console.test_hub_process import Browser, add_user
+
+    out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
+    root = re.search(r'root = "([^"]+)"', out)
+    assert root, out
+    a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff")
+    c = HubProcess.create(tmp_path / "c", "Bofælleskabet Lyngen", "care-home")  # never runs
+    a.config["trust"] = {
+        "root": root[1],
+        "root_key": str(tmp_path / "usb" / "root.key"),
+        "announce_interval": 600.0,
+    }
+    a.add_peer(c, {"internet": c.internet_url})
+    enrol(c, a, "Bofælleskabet Lyngen")
+    add_user(a, "hansen", "coordinator")
+    try:
+        a.start()
+        queued = a.send(c.node_id, "text", "Husk medicinlisten")
+        assert a.message(queued)["state"] == "active"
+
+        beredt("revoke", c.node_id, "--config", str(a.config_path))
+        a.wait_for("the message withdrawn", lambda: a.message(queued)["state"] == "revoked")
+        message = a.message(queued)
+        assert "tilbagekaldt" in message["reason"] and message["end_to_end_acked"] is False
+        assert [h["state"] for h in message["hops"]] == ["revoked"], "it left every queue"
+        shown = a.cli("message", queued)
+        assert message["reason"] in shown and "ikke leveret: modtageren er tilbagekaldt" in shown, shown
+        console = Browser(a)
+        console.login("hansen")
+        status, body = console.call("GET", "sent")
+        assert status == 200, body
+        row = next(r for r in body["sent"] if r["id"] == queued)
+        assert (row["state"], row["why"]) == ("failed", "revoked")
+        log = a.log_tail(200)
+        assert f"message {queued} to {c.node_id} not delivered: its recipient was revoked" in log
+        assert "1 messages from this hub to it reported undeliverable" in log
+    finally:
+        a.kill()
