@@ -224,6 +224,11 @@ class Roster:
     def is_revoked(self, node_id: bytes) -> bool:
         return (self.version is not None and node_id in self.version.revoked) or node_id in self._ahead[1]
 
+    @property
+    def revoked_ahead(self) -> tuple[int, frozenset[bytes]]:
+        """What ``revoke_ahead`` holds: the newer version's number and the nodes it revoked early."""
+        return self._ahead
+
     def revoke_ahead(self, version: int, revoked: frozenset[bytes]) -> frozenset[bytes]:
         """Refuse now the nodes a newer version (``version``, from one root-signed page of it) revokes,
         before all its pages are here: every page carries the whole list, so a revocation takes effect

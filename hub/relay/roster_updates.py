@@ -108,6 +108,7 @@ class RosterUpdates:
             return
         if old.version is not None:
             roster.apply(old.version)
+        roster.revoke_ahead(*old.revoked_ahead)
         for child in self.foreign.values():
             child.rebind(roster)
 

@@ -189,6 +189,10 @@ def test_a_revocation_takes_effect_with_the_first_page_of_its_version(tmp_path: 
     assert updates.version == 1 and roster.get(homes[5].node_id) is None, "but its revocation counts now"
     assert roster.get(homes[6].node_id) is not None
     assert told == [(homes[5].node_id, 2)]
+    reloaded = Roster(ME.card)  # the local file read again (``Hub.reload_roster``): still refused
+    updates.rebind(reloaded)
+    assert reloaded.get(homes[5].node_id) is None and reloaded.get(homes[6].node_id) is not None
+    roster = reloaded
     assert updates.apply(updates.check(pages[0]), pages[0])
     assert updates.version == 2 and roster.is_revoked(homes[5].node_id)
     assert told == [(homes[5].node_id, 2)], "reported once, when it took effect"
