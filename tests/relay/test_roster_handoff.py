@@ -1,0 +1,63 @@
+"""Handing the roster to a new neighbour: the page listing this hub first, once per neighbour per GAP,
+never to a node the roster does not trust. The real exchange between hubs is in
+tests/hubs/test_entry_points.py; here the pages handed are recorded where ``Hub.submit`` would sign them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.core.clock import ManualClock
+from hub.core.frame import Kind, Priority
+from hub.core.identity import Identity
+from hub.core.kinds.roster import RosterNode, RosterVersion, verify
+from hub.relay.roster import Roster
+from hub.relay.roster_handoff import GAP, RosterHandoff
+from hub.relay.roster_updates import RosterUpdates
+from tests.inproc import eventually
+
+ROOT = Ed25519PrivateKey.generate()
+RELAY = Identity.generate("Relæ Nord", "relay")
+STRANGER = Identity.generate("Ukendt", "care-home")
+
+
+async def test_a_new_neighbour_gets_the_pages_ours_first_once_per_gap(tmp_path: Path) -> None:
+    clock = ManualClock()
+    roster = Roster(RELAY.card)
+    updates = RosterUpdates(roster, ROOT.public_key(), tmp_path)
+    homes = [Identity.generate(f"Plejehjem {i:02}", "care-home") for i in range(80)]
+    # the relay is listed last, so on the last page: a care home with no roster needs that page first
+    version = RosterVersion(
+        1, int(clock.time()), (*(RosterNode(h.card) for h in homes), RosterNode(RELAY.card))
+    )
+    pages = version.sign(ROOT)
+    assert len(pages) > 1 and verify(pages[-1], ROOT.public_key()).version.node(RELAY.node_id)
+    for page in pages:
+        updates.apply(updates.check(page), page)
+    sent: list[tuple[bytes, bytes, dict[str, Any]]] = []
+
+    async def send(kind: Kind, recipient: bytes, payload: bytes, **options: Any) -> bytes:
+        assert kind is Kind.ROSTER
+        sent.append((recipient, payload, options))
+        return b"\x00" * 16
+
+    handoff = RosterHandoff(RELAY.node_id, updates, lambda n: roster.get(n) is not None, send, clock)
+    runner = asyncio.create_task(handoff.run())
+    try:
+        handoff.offer(homes[0].node_id)
+        handoff.offer(homes[0].node_id)  # heard again at once: not again
+        handoff.offer(STRANGER.node_id)  # not in the roster: nothing
+        await eventually(lambda: handoff.handed == 1)
+        assert [p for _, p, _ in sent] == [pages[-1], *pages[:-1]]
+        assert {r for r, _, _ in sent} == {homes[0].node_id}
+        assert all(o["priority"] is Priority.ROUTINE for _, _, o in sent), "routine: free links only"
+
+        clock.advance(GAP)
+        handoff.offer(homes[0].node_id)  # gone and back after the gap: handed again
+        await eventually(lambda: handoff.handed == 2)
+        assert len(sent) == 2 * len(pages)
+    finally:
+        runner.cancel()
