@@ -84,7 +84,8 @@ class AlarmGate:
         team = self.handhelds[sender].team
         if team is not None and port == "text":
             self.counters["team_texts"] += 1
-            key = f"{node_label(sender)}/{packet.get('id', '')}"
+            # a repeat of the packet has its id; the text too, in case a packet comes without one
+            key = f"{node_label(sender)}/{packet.get('id', '')}/{text}"
             return TeamText(node_label(sender), team, text, key, partial(self._answer, sender))
         self.counters["accepted"] += 1
         self._last[sender] = self._clock()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ from simulators.meshtastic_radio import FakeMeshtasticRadio
 from simulators.rf_medium import RFMedium
 from tests.citizens.test_followup import _until
 from tests.citizens.test_lora_lists import COORDINATOR, NORD, NURSE, RADIO, STAFF, SYD, _mesh_hub
+from transports.lora_airtime import ModemPreset, packet_airtime
 from transports.lora_alarm import TEXT_MESSAGE_APP
 
 NURSE_HANDHELD, STRANGER, OLD_FIRMWARE = 0xD1, 0xD2, 0xD3
 DEADLINE = 30.0
+LONG_FAST = ModemPreset.LONG_FAST
 
 
 class Handheld:
@@ -127,7 +130,9 @@ async def test_a_nurse_reports_visits_from_a_handheld_and_gets_an_answer(tmp_pat
             team_radio, staff_radio = RADIO[NORD.name], RADIO[STAFF.name]
 
             # The team's hub records the visit and sends it on; the staff hub's board counts it once.
+            began = time.monotonic()
             answer = await nurse.ask(f"B {north[0]} ILT", team_radio)
+            answered = time.monotonic() - began
             assert answer == f"OK B {north[0]} registreret: mangler ilt"
             assert await nurse.ask(f"b {north[0]} ilt", team_radio) == answer  # sent again: same visit
             number = north[1].lstrip("0")  # leading zeros left out
@@ -141,6 +146,11 @@ async def test_a_nurse_reports_visits_from_a_handheld_and_gets_an_answer(tmp_pat
                 }
 
             await _until(on_the_board, timeout=120)
+            airtime = packet_airtime(len(answer.encode()), LONG_FAST)
+            print(f"\ncoded visit over LoRa (simulated mesh: airtime counted, not waited for): answer"
+                  f" on the handheld {answered:.1f} s after sending ({len(answer.encode())} bytes of text,"
+                  f" {airtime:.2f} s on the air at LONG_FAST); both visits on the staff hub's board"
+                  f" {time.monotonic() - began:.1f} s after the first was sent")  # fmt: skip
             assert len(await nord.incidents.visits()) == 2 == len(await staff.incidents.visits())
             nord_board = {s["district"]: s for s in await staff.district_summary(COORDINATOR)}["Nord"]
             assert (nord_board["seen"], nord_board["needs_help"], nord_board["not_seen"]) == (2, 1, 1)
