@@ -199,7 +199,7 @@ class Hub:
         self.roster_handoff = RosterHandoff(
             self.node_id,
             self.roster_updates,
-            lambda node: self.roster.get(node) is not None,
+            self._ours,
             self.submit,
             self.clock,
         )
@@ -282,6 +282,10 @@ class Hub:
             log.info(
                 "retention ended: erased %d stored messages, destroyed day keys %s", shredded, ", ".join(keys)
             )
+
+    def _ours(self, node: bytes) -> bool:
+        """A node our own roster trusts: another municipality's would refuse our roster as forged."""
+        return self.roster.get(node) is not None and self.roster.is_ours(node)
 
     def _publish_health(self, change: HealthChanged) -> None:
         self.events.publish(

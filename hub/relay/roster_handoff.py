@@ -10,7 +10,8 @@ page from the card in a page it already holds (``Admission``). Staff and relay h
 home's role may not send ROSTER frames, so it leaves that to them.
 
 Only a neighbour whose announcement passed admission (signed by a node the roster trusts) is offered,
-and one that still is when its turn comes; each at most once per ``GAP``, so a neighbour that comes and
+and handed the pages only if our own roster trusts it (not another municipality's node: it would refuse
+our root's pages as forged) when its turn comes; each at most once per ``GAP``, so a neighbour that comes and
 goes does not keep drawing the whole roster. The pages go routine, so they keep to free links (internet,
 MQTT): on radio and paid links a hub catches up from the broadcasts, as before. A neighbour that already
 holds the version stores the pages and acts on none of them.
