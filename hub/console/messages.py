@@ -104,12 +104,25 @@ def decode_message(hub: Hub, message: StoredMessage) -> dict[str, Any]:
     }
 
 
-def received_line(item: dict[str, Any]) -> str:
+def typed_text(item: dict[str, Any]) -> str | None:
+    """The words in a received message that someone typed and that may be about a person: a roll-call's
+    question ("Er hr. Jensen kommet med?") or an alert's headline (a missing person's name). The log book
+    keeps them beside the chain, as it keeps typed notes (``hub.console.note_texts``), not in it."""
+    body = item["body"]
+    if not isinstance(body, dict):
+        return None
+    field = {"rollcall": "question", "alert": "headline"}.get(item["kind"])
+    words = body.get(field) if field else None
+    return str(words) if words else None
+
+
+def received_line(item: dict[str, Any], kept: str | None = None) -> str:
     """The log book's line for a received message: who sent what kind, over which link, its id, and what it
-    says only where that cannot be about a person (a status's state and needs, a roll-call's question, an
-    alert's headline, a resource). A text, a sitrep's summary (it may name residents) or a citizen's alarm
-    text is counted, not copied, and a read receipt's reader is left out: the message itself stays sealed
-    in the store under its id."""
+    says only where that cannot be about a person (a status's state and needs, an alert's event, a
+    resource). A text, a sitrep's summary (it may name residents) or a citizen's alarm text is counted, not
+    copied, and a read receipt's reader is left out: the message itself stays sealed in the store under its
+    id. A roll-call's question and an alert's headline (``typed_text``) stand as ``kept``, the reference
+    to where the note texts keep them, or are counted when nothing kept them."""
     heard = f"{kind_name(item['kind'])} fra {item['from_name']} via {item['via_kind']}"
     body = item["body"]
     match item["kind"]:
@@ -126,6 +139,13 @@ def received_line(item: dict[str, Any]) -> str:
         case "sitrep" if isinstance(body, dict):
             phase = PHASE_NAMES.get(str(body.get("phase")), str(body.get("phase")))
             said = f"nr. {body.get('number')} ({phase}), resumé på {len(str(body.get('summary', '')))} tegn"
+        case "rollcall" if isinstance(body, dict):
+            question = kept or f"spørgsmål på {len(typed_text(item) or '')} tegn"
+            said = f"{question} (statusrunde {body.get('request')})"
+        case "alert" if isinstance(body, dict):
+            headline = typed_text(item)
+            words = (kept or f"overskrift på {len(headline)} tegn") if headline else None
+            said = f"{body.get('event')}: {words}" if words else str(body.get("event"))
         case _:
             said = summary(item)
     return f"{heard}: {said} [id {item['id']}]" if said else f"{heard} [id {item['id']}]"

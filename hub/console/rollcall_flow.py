@@ -20,7 +20,7 @@ import aiosqlite
 
 from hub.console import rollcall_rows
 from hub.console.board import StatusBoard
-from hub.console.logbook import EntryType
+from hub.console.logbook import EntryType, LogBook
 from hub.console.rollcall import Escalate, Resend, RollCallBoard
 from hub.core.at_rest import DocumentSealer
 from hub.core.clock import Clock
@@ -48,6 +48,7 @@ class ConsoleSide(Protocol):
     hub: Hub
     db: aiosqlite.Connection
     sealer: DocumentSealer
+    logbook: LogBook
     board: StatusBoard
     rollcalls: RollCallBoard
     messages: collections.deque[dict[str, Any]]
@@ -88,11 +89,10 @@ class RollCallFlow:
         call = console.rollcalls.start(request, question, deadline, chosen)
         await rollcall_rows.save_call(console.db, console.sealer, call)
         body = {"request": request, "deadline": deadline, "question": question}
+        kept = await console.logbook.notes.keep(question)  # typed words: beside the book, not in it
         for node in chosen:
             console.board.rollcall(node, console.name_of(node), "pending")
-            await self._send(
-                node, body, author, f"Statusrunde {request} til {console.name_of(node)}: {question}"
-            )
+            await self._send(node, body, author, f"Statusrunde {request} til {console.name_of(node)}: {kept}")
         console.emit("rollcall")
         console.emit("board")
         return request

@@ -218,9 +218,7 @@ async def _login(request: web.Request) -> web.Response:
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return response
     try:
-        await console.note(
-            EntryType.NOTE, f"{session.user.display_name} logget ind", author=session.user.username
-        )
+        await console.note(EntryType.NOTE, "logget ind", author=session.user.username)
     except StoreError as exc:
         # the log book must show every login: no record (a full disk), no session
         console.users.logout(session.token)

@@ -36,6 +36,7 @@ from hub.console.messages import (
     name_of,
     received_line,
     summary,
+    typed_text,
 )
 from hub.console.options import ConsoleOptions
 from hub.console.outbox import Outbox, Sent
@@ -343,7 +344,8 @@ class Console:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
                 for item in items:
-                    text = received_line(item)
+                    typed = typed_text(item)
+                    text = received_line(item, await self.logbook.notes.keep(typed) if typed else None)
                     text = EXERCISE_MARK + text if item.get("status") == "exercise" else text
                     notes.append((EntryType.RECEIVED, text[:4000], "hub"))
                 if notes:

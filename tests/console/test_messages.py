@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.console.messages import received_line, summary
+from hub.console.messages import received_line, summary, typed_text
 
 
 @pytest.mark.parametrize(
@@ -53,6 +53,10 @@ def test_reports_use_danish_time_with_its_offset() -> None:
          "påvirket, mangler varme", "Hansen"),
         ("sitrep", {"number": 3, "phase": "Update", "summary": "Karen Holm (CPR 010150-1234) på hjemmeilt"},
          "situationsrapport fra Lindely via internet: nr. 3 (opdatering), resumé på 41 tegn", "Holm"),
+        ("rollcall", {"request": "a1b2c3d4", "deadline": 0, "question": "Er hr. Jensen kommet med?"},
+         "spørgsmål på 25 tegn (statusrunde a1b2c3d4)", "Jensen"),
+        ("alert", {"event": "Savnet person", "headline": "Eftersøgning: Karl Holm, 84 år"},
+         "Savnet person: overskrift på 30 tegn", "Holm"),
     ],
 )  # fmt: skip
 def test_the_log_book_line_of_a_received_message_holds_no_personal_text(
@@ -62,3 +66,13 @@ def test_the_log_book_line_of_a_received_message_holds_no_personal_text(
         {"kind": kind, "from_name": "Lindely", "via_kind": "internet", "body": body, "id": "cd" * 16}
     )
     assert logged in line and kept_out not in line and line.endswith(f"[id {'cd' * 16}]")
+
+
+def test_a_question_or_headline_kept_beside_the_book_stands_as_its_reference() -> None:
+    item = {"kind": "alert", "from_name": "DMI", "via_kind": "internet", "id": "cd" * 16,
+            "body": {"event": "Savnet person", "headline": "Eftersøgning: Karl Holm, 84 år"}}  # fmt: skip
+    assert typed_text(item) == "Eftersøgning: Karl Holm, 84 år"
+    kept = "tekst " + "ab" * 16 + " (30 tegn)"
+    assert f"Savnet person: {kept} [id" in received_line(item, kept)
+    quiet = {**item, "body": {"event": "Stormflod"}}
+    assert typed_text(quiet) is None and "varsel fra DMI via internet: Stormflod" in received_line(quiet)

@@ -1,0 +1,43 @@
+"""A roll-call's question and an alert's headline are typed words that may name a person: both log books,
+the sender's and the recipient's, record a reference to them, kept beside the chain like a typed note,
+and the console shows the words while they are held."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub.console.logbook import EntryType, LogBook
+from hub.core.frame import Kind
+from tests.console.conftest import Pair
+
+QUESTION = "Er hr. Jensen fra stue 4 kommet med?"
+HEADLINE = "Eftersøgning: Karl Holm, 84 år"
+
+
+async def entries_naming(book: LogBook, words: str) -> list[str]:
+    return [e.text for e in await book.entries() if words in e.text]
+
+
+async def test_a_question_and_a_headline_stay_beside_both_books(pair: Pair) -> None:
+    staff, care = pair.staff.console, pair.care.console
+    care_id = pair.care.hub.identity.node_id.hex()
+    await staff.start_rollcall(QUESTION, 30, [care_id], author="hansen")
+    alert = {"event": "Savnet person", "urgency": "Immediate", "severity": "Severe", "certainty": "Observed",
+             "headline": HEADLINE}  # fmt: skip
+    await staff.send(Kind.ALERT, bytes.fromhex(care_id), alert, author="hansen")
+
+    async def received() -> list[str]:
+        return [e.text for e in await care.logbook.entries() if e.type is EntryType.RECEIVED]
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not any("Savnet person" in t for t in await received()) or not any(
+        "statusrunde" in t for t in await received()
+    ):
+        assert asyncio.get_running_loop().time() < deadline, await received()
+        await asyncio.sleep(0.1)
+    for book in (staff.logbook, care.logbook):
+        assert not await entries_naming(book, "Jensen") and not await entries_naming(book, "Holm")
+        shown = {view["note"] for view in await book.views(await book.entries())}
+        assert QUESTION in shown  # the console shows the words while they are held
+    assert HEADLINE in {view["note"] for view in await care.logbook.views(await care.logbook.entries())}
+    assert await staff.logbook.verify() is None and await care.logbook.verify() is None
