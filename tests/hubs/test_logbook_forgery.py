@@ -20,6 +20,8 @@ from hub.console.logbook_chain import KEY_FILE
 from hub.core.at_rest import KEY_FOLDER
 from tests.hubproc import HubError, HubProcess, staff_and_care_home
 
+pytestmark = pytest.mark.timeout(300)  # the first test carries the two hubs' start and the witnessing
+
 TEXTS = ("Beboer A flyttet til stuen", "Vi evakuerer IKKE", "Generator startet", "Diesel bestilt")
 
 
@@ -63,7 +65,9 @@ def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnessed]:
             return [(h["seq"], h["hash"]) for h in found]
 
         # the care home logs each text it receives; its head then goes to the staff hub on its own tick
-        staff.wait_for("a witnessed head past the texts", lambda: any(s >= len(TEXTS) for s, _ in heads()))
+        staff.wait_for(
+            "a witnessed head past the texts", lambda: any(s >= len(TEXTS) for s, _ in heads()), timeout=180
+        )
         home.stop()
         db = home.config_path.parent / "data" / "console.db"
         pristine = folder / "pristine.db"
