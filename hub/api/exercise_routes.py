@@ -3,6 +3,7 @@
     GET  /v1/exercise              banner, current exercise, timeline, upcoming injects (?id= a past one)
     POST /v1/exercise/start        {"scenario": "<TOML text>", "file": "name.toml", "by": "hansen"}
     POST /v1/exercise/pause        {"by": "..."}      (also resume, end)
+    POST /v1/exercise/collect      {"exercise": "<id, optional>"}  every hub sends its own account
     POST /v1/exercise/note         {"text": "...", "by": "...", "exercise": "<id, optional>"}
 
 ``by`` names the person for the journal and the log book ("api" when left out). A broken scenario answers

@@ -26,6 +26,7 @@ eksempler:
   beredt exercise status                                     # tidslinje og kommende indspil
   beredt exercise note "Solbakken svarede først over LoRa"   # observatørens notat
   beredt exercise pause | resume | end
+  beredt exercise collect                                    # hver hubs egne forbindelsestal nu
   beredt exercise report ID --out evaluering/                 # evalueringsrapporten bagefter
 
 Alt hvad øvelsen sender, er mærket ØVELSE (CAP-status Exercise) og går efter al rigtig trafik.
@@ -48,6 +49,13 @@ def cmd_exercise(args: argparse.Namespace) -> int:
         view = api_call(config, "POST", "/v1/exercise/note", note)
     elif action == "status":
         view = api_call(config, "GET", f"/v1/exercise?id={args.id}" if args.id else "/v1/exercise")
+    elif action == "collect":
+        view = api_call(
+            config, "POST", "/v1/exercise/collect", {"by": by, **({"exercise": args.id} if args.id else {})}
+        )
+        print(
+            "bedt alle hubs i øvelsen om deres egne forbindelsestal; de kommer i rapporten, når de er fremme"
+        )
     else:
         view = api_call(config, "POST", f"/v1/exercise/{action}", {"by": by})
     if args.json:
@@ -114,6 +122,12 @@ def add_exercise_commands(
     note.add_argument("text", nargs="+", help="noten")
     note.set_defaults(trailing="text")  # words after -c FILE belong to the note too
     note.add_argument("--id", help="id på en tidligere øvelse i stedet for den igangværende")
+    collect = actions.add_parser(
+        "collect", parents=[common, output, person],
+        help="bed hver hub i øvelsen om dens egne forbindelsesskift og -forbrug nu (de sender dem også"
+        " ved slut)",
+    )  # fmt: skip
+    collect.add_argument("--id", help="id på en netop afsluttet øvelse i stedet for den igangværende")
     for action in actions.choices.values():
         if action.get_default("func") is None:
             action.set_defaults(func=cmd_exercise)

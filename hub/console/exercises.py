@@ -27,6 +27,7 @@ from hub.core.tasks import cancel_and_wait, supervised
 from hub.exercise.entries import Exercise
 from hub.exercise.record import ExerciseRecord
 from hub.exercise.runner import ExerciseRunner
+from hub.exercise.summary import send_forever
 from hub.relay.hub import Hub
 
 log = logging.getLogger("beredt.console")
@@ -42,10 +43,22 @@ PHASES_DA = {"running": "Øvelsen kører", "paused": "Øvelsen er sat på pause"
 
 
 def lifecycle(hub: Hub) -> Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]:
-    """An aiohttp cleanup context: open the journal, pick up a running exercise, run the injects."""
+    """An aiohttp cleanup context: open the journal, pick up a running exercise, run the injects; and
+    send the coordinator of each exercise this hub takes part in its own account of it."""
 
     @contextlib.asynccontextmanager
     async def running(app: web.Application) -> AsyncIterator[None]:
+        summaries = asyncio.create_task(
+            supervised("exercise summaries", lambda: send_forever(hub)), name="exercise-summaries"
+        )
+        try:
+            async with _runner(app):
+                yield
+        finally:
+            await cancel_and_wait(summaries)
+
+    @contextlib.asynccontextmanager
+    async def _runner(app: web.Application) -> AsyncIterator[None]:
         try:
             record = await ExerciseRecord.open(hub.config.data_dir / EXERCISES_DB, hub.clock)
         except StoreError as exc:  # the relay matters more than its exercises: they alone are off
@@ -130,7 +143,7 @@ async def timeline(hub: Hub, runner: ExerciseRunner, exercise: Exercise) -> list
 
 
 async def act(runner: ExerciseRunner, action: str, body: dict[str, Any], author: str) -> Exercise | None:
-    """Carry out ``action`` (start, pause, resume, end, note) for ``author``; ``UsageError`` or
+    """Carry out ``action`` (start, pause, resume, end, note, collect) for ``author``; ``UsageError`` or
     ``ConfigError`` say what is wrong with the request."""
     match action:
         case "start":
@@ -149,6 +162,12 @@ async def act(runner: ExerciseRunner, action: str, body: dict[str, Any], author:
             if not isinstance(text, str) or (exercise is not None and not isinstance(exercise, str)):
                 raise UsageError('body skal være {"text": "...", "exercise": "<id, valgfri>"}')
             await runner.note(text, author=author, exercise_id=exercise)
+            return None
+        case "collect":
+            exercise = body.get("exercise")
+            if exercise is not None and not isinstance(exercise, str):
+                raise UsageError('body skal være {"exercise": "<id, valgfri>"}')
+            await runner.ask_for_summaries(exercise)
             return None
     raise UsageError(f"ukendt handling {action!r}")
 

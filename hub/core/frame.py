@@ -84,6 +84,8 @@ class Kind(enum.IntEnum):
     CITIZEN_ALARM = 15
     LOGBOOK_HEAD = 16
     """The newest entry of the sender's log book (seq and hash), for a witness to keep (docs/security.md)."""
+    EXERCISE_SUMMARY = 17
+    """A participating hub tells the coordinator's hub its own link changes and link use in an exercise."""
     ROUTE = 20
     """What a hub can reach, told to its direct neighbours only (``hub.core.kinds.routes``)."""
 

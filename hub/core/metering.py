@@ -28,6 +28,8 @@ class Tally:
 
     airtime_s: float = 0.0
     credits: int = 0
+    refused: int = 0
+    """Exercise frames kept off the link because the exercise may not use it (a paid link)."""
 
     def add(self, what: str, amount: float) -> None:
         if what == AIRTIME:

@@ -117,7 +117,8 @@ class ExerciseRunner:
                 scenario.name, scenario_text, names, coordinator=by, planned_end=now + scenario.duration
             )
             self._running = _Running(exercise, scenario, participants, plan)
-            await self._control("start", name=scenario.name, until=int(self._running.end))
+            paid = 1 if scenario.allow_satellite else None  # left out: paid links stay closed
+            await self._control("start", name=scenario.name, until=int(self._running.end), paid=paid)
             log.warning("exercise %s (%s) started by %s", exercise.id, scenario.name, by)
         await self.step()
         self._wake.set()
@@ -154,6 +155,17 @@ class ExerciseRunner:
         if target is None:
             raise UsageError("ingen øvelse er i gang; angiv hvilken øvelse notatet gælder (--id)")
         await self.record.note(target, author=author, text=text)
+
+    async def ask_for_summaries(self, exercise_id: str | None = None) -> str:
+        """Ask every hub in ``exercise_id`` (the current exercise by default; one just over too) for its own
+        account of its links in it; each sends it as an EXERCISE_SUMMARY. Returns the exercise's id."""
+        target = exercise_id or (self._running.exercise.id if self._running else None)
+        if target is None:
+            raise UsageError("ingen øvelse er i gang; angiv hvilken øvelse (--id)")
+        if await self.record.exercise(target) is None:
+            raise UsageError(f"ingen øvelse {target!r}")
+        await self._control("summary", exercise_id=target)
+        return target
 
     async def step(self) -> int:
         """Send every inject that is due now, and end the exercise when its time is over; how many went."""

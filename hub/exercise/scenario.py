@@ -9,6 +9,7 @@ exercise starts (``Scenario.timeline``). The format (``docs/exercises.md`` shows
     name = "Strømsvigt i tre døgn"          # required, at most 80 characters
     description = "Dag 1 af ..."            # optional
     duration = "10h"                        # required: the exercise ends by itself after this long
+    allow_satellite = false                 # optional: true lets its urgent frames spend satellite credit
 
     [participants]                          # at least one group or node (names as the roster has them)
     groups = ["plejehjem", "botilbud"]
@@ -186,6 +187,8 @@ class Scenario:
     injects: tuple[Inject, ...]
     targets: Targets = Targets()
     description: str = ""
+    allow_satellite: bool = False
+    """The exercise's frames may use paid links (satellite) as real traffic of their priority does."""
 
     def timeline(self, start: float, zone: tzinfo) -> list[Planned]:
         """The injects placed in time for an exercise started at ``start``, in the order they fall due.
@@ -258,8 +261,9 @@ def parse(text: str, *, file: str | None = None) -> Scenario:
     injects = tuple(
         _inject(number, raw, file, participants) for number, raw in enumerate(raw_injects, start=1)
     )
+    allow_satellite = top.flag("allow_satellite", False)
     top.finish()
-    return Scenario(name, duration, participants, injects, targets, description)
+    return Scenario(name, duration, participants, injects, targets, description, allow_satellite)
 
 
 def parse_duration(text: str) -> int:

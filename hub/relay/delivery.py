@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass, field
 
 from hub.core.frame import Priority
+from hub.core.transport import Cost
 
 _RANDOM = random.Random()
 
@@ -100,7 +101,13 @@ class Delivery:
     inflight: int = 0
     """Attempts handed to links and not yet finished (several at once for life-safety fan-out)."""
     drill: bool = False
-    """An exercise's or a test's frame: queued behind every real one, and never on a paid link."""
+    """An exercise's or a test's frame: queued behind every real one, and never on a paid link unless its
+    exercise allows it (``paid``)."""
+    paid: bool = False
+    """A drill made while its exercise's scenario allowed the satellite link: there it may spend credit
+    as real traffic of its priority does (it still never fans out)."""
+    refused_paid: bool = False
+    """Its refusal of a paid link is on the exercise's account already (``hub.relay.planning``)."""
 
     @property
     def order(self) -> tuple[int, int]:
@@ -110,13 +117,17 @@ class Delivery:
     @property
     def policy_priority(self) -> Priority:
         """The priority the link policy sees: a drill may use free and metered links (so an exercise fails
-        over for real), never paid credit, and never fans out."""
-        return min(self.priority, Priority.NORMAL) if self.drill else self.priority
+        over for real), never paid credit unless its exercise allows it, and never fans out."""
+        if not self.drill:
+            return self.priority
+        return min(self.priority, Priority.URGENT if self.paid else Priority.NORMAL)
 
-    @property
-    def send_priority(self) -> Priority:
-        """The priority a link's own queue and budget see: routine for a drill, so it waits behind real
-        frames and fills only the routine share of a radio's airtime."""
+    def send_priority(self, cost: Cost) -> Priority:
+        """The priority a link (of ``cost``) and its own queue and budget see: routine for a drill, so it
+        waits behind real frames and fills only the routine share of a radio's airtime; on a paid link its
+        exercise allows, the priority the policy saw, which the link's own floor judges as for real."""
+        if self.paid and cost is Cost.PAID:
+            return self.policy_priority
         return Priority.ROUTINE if self.drill else self.priority
 
     @property

@@ -48,7 +48,10 @@ class ExerciseUsage:
         try:
             saved = json.loads(self.path.read_text(encoding="utf-8"))
             self.tallies = {
-                exercise: {link: Tally(float(t["airtime_s"]), int(t["credits"])) for link, t in links.items()}
+                exercise: {
+                    link: Tally(float(t["airtime_s"]), int(t["credits"]), int(t.get("refused", 0)))
+                    for link, t in links.items()
+                }
                 for exercise, links in saved.items()
             }
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:

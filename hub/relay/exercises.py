@@ -10,6 +10,11 @@ senders only: admission refuses anyone else). Every hub that admits one applies 
             Nothing is closed: the health board reports the pair down, so the router fails over for real,
             and frames arriving over it are ignored, so senders fail over too.
     end     the exercise is over: every outage it imposed is lifted at once
+    summary the coordinator asks for this hub's own account of the exercise (also for the one just over)
+
+A hub that takes part in another hub's exercise owes that coordinator a summary of its own link changes
+and link use (``SummaryDue`` in ``summaries_due``; ``hub.exercise.summary`` sends it): when the exercise is
+over here, and whenever the coordinator asks.
 
 Outages and the exercise itself also end on their own at ``until`` (``expire``, run every second by the
 hub), so a lost "end" cannot leave a hub cut off. A control for another exercise than the active one, or
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -67,12 +73,32 @@ class ActiveExercise:
     """Hex id of the hub that started it."""
     paused: bool = False
     outages: list[Outage] = field(default_factory=list)
+    started: float = 0.0
+    """When this hub learnt of the start (its own clock): its summary counts from here."""
+    paid: bool = False
+    """The scenario lets the exercise's frames use paid links (satellite), as real traffic of their
+    priority does; by default they never do."""
 
     def view(self) -> dict[str, object]:
         """JSON for the console banner and the API."""
         outages = [{"link": o.link, "node": o.node, "until": int(o.until)} for o in self.outages]
         return {"id": self.id, "name": self.name, "until": int(self.until), "paused": self.paused,
                 "coordinator": self.coordinator, "outages": outages}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryDue:
+    """This hub owes ``coordinator`` (hex id) its account of ``exercise`` from ``started`` until now."""
+
+    exercise: str
+    coordinator: str
+    started: float
+    final: bool
+    """The exercise is over here (else the coordinator asked while it runs)."""
+
+
+MAX_DUE = 16
+"""Summaries waiting to be sent: a coordinator asking again and again cannot pile them up."""
 
 
 class ExerciseState:
@@ -99,10 +125,19 @@ class ExerciseState:
         """What this hub's links spent on each exercise's frames, metered."""
         self.ignored = 0
         """Controls that named no active exercise or were not marked Exercise."""
+        self.last: ActiveExercise | None = None
+        """The exercise this hub took part in last, once over: its coordinator may still ask for a summary."""
+        self.summaries_due: deque[SummaryDue] = deque(maxlen=MAX_DUE)
+        self.summary_wanted = asyncio.Event()
+        """Set when a summary is due (``summaries_due``)."""
 
     def taking_part(self) -> bool:
         """True while this hub is in an active exercise (its time window not yet over)."""
         return self.active is not None and self.clock.time() < self.active.until
+
+    def may_pay(self) -> bool:
+        """Whether the exercise this hub takes part in lets its frames use a paid link (satellite)."""
+        return self.taking_part() and self.active is not None and self.active.paid
 
     def default_status(self) -> Status:
         """The CAP status of a message a person creates here without choosing one: Exercise while this hub
@@ -159,11 +194,20 @@ class ExerciseState:
                 self._finish(now, "replaced by a newer exercise")
             if self.active is None:
                 until = min(until, now + MAX_WINDOW)
-                self.active = ActiveExercise(exercise, str(body.get("name", "")), until, sender)
+                self.active = ActiveExercise(
+                    exercise,
+                    str(body.get("name", "")),
+                    until,
+                    sender,
+                    started=now,
+                    paid=bool(body.get("paid")),
+                )
                 self.usage.begin(exercise)
                 log.warning("exercise %s (%s) started by %s", exercise, self.active.name, sender)
             self._publish()
             return True
+        if action == "summary":
+            return self._summary_asked(exercise, sender)
         active = self.active
         if active is None or active.id != exercise:
             self.ignored += 1
@@ -176,6 +220,20 @@ class ExerciseState:
             return self._outage(active, body, until, now)
         self._publish()
         return True
+
+    def _summary_asked(self, exercise: str, sender: str) -> bool:
+        asked = next((e for e in (self.active, self.last) if e is not None and e.id == exercise), None)
+        if asked is None or asked.coordinator != sender:
+            self.ignored += 1
+            return False
+        self._owe(asked, final=asked is self.last)
+        return True
+
+    def _owe(self, exercise: ActiveExercise, *, final: bool) -> None:
+        if exercise.coordinator == self.me:
+            return  # the coordinator's report reads its own files
+        self.summaries_due.append(SummaryDue(exercise.id, exercise.coordinator, exercise.started, final))
+        self.summary_wanted.set()
 
     def _outage(self, active: ActiveExercise, body: dict[str, object], until: float, now: float) -> bool:
         node, link = str(body.get("node", "")), str(body.get("link", ""))
@@ -231,6 +289,8 @@ class ExerciseState:
             self._lift(outage)
         log.warning("exercise %s (%s) is over: %s", active.id, active.name, why)
         self.active = None
+        self.last = active
+        self._owe(active, final=True)
 
     def _lift(self, outage: Outage) -> None:
         if not any(o.link == outage.link and o.peer == outage.peer for o in self._others(outage)):

@@ -180,6 +180,7 @@ class Hub:
         )
         self.exercise.load()
         self.links.account = self.exercise.usage.account
+        self.router.drills_may_pay = self.exercise.may_pay
         self.neighbour_time = NeighbourTime(self.clock)
         self.time_challenges = TimeChallenges(
             self.links, lambda: self.roster, self.clock, self.neighbour_time
@@ -427,14 +428,18 @@ class Hub:
         """Broadcast a signed EXERCISE_CONTROL (CAP status Exercise) to every hub, and act on it here too:
         the coordinator's own hub takes part in its exercise like any other."""
         payload = encode_payload(Kind.EXERCISE_CONTROL, body)
-        if body.get("action") == "start":  # what the links spend on this control is the exercise's already
-            self.exercise.usage.begin(str(body["exercise"]))
+        decoded = decode_payload(Kind.EXERCISE_CONTROL, payload)
+        assert isinstance(decoded, dict)
+        # a start is in force here before its control goes, an end after: the control is the exercise's
+        # frame either way (what the links spend on it, and whether it may use a paid link)
+        starts = body.get("action") == "start"
+        if starts:
+            self.exercise.act(decoded, self.node_id.hex())
         message_id = await self.submit(
             Kind.EXERCISE_CONTROL, BROADCAST, payload, priority=Priority.URGENT, status=Status.EXERCISE
         )
-        decoded = decode_payload(Kind.EXERCISE_CONTROL, payload)
-        assert isinstance(decoded, dict)
-        self.exercise.act(decoded, self.node_id.hex())
+        if not starts:
+            self.exercise.act(decoded, self.node_id.hex())
         return message_id
 
     def open_payload(self, frame: Frame) -> bytes:

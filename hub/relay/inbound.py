@@ -52,6 +52,7 @@ _NOT_FOR_PEOPLE = (
     Kind.ACK,
     Kind.ROSTER,
     Kind.EXERCISE_CONTROL,
+    Kind.EXERCISE_SUMMARY,
 )  # handled by the hub itself, never shown in an inbox
 STATUS_MARKER = b"\x00"  # first byte of link-level status data, never of a frame (see hub/core/frame.py)
 
@@ -379,8 +380,8 @@ class Inbound:
         if frame.kind is Kind.ACK:
             await self._e2e_ack(frame, link, source)
             return
-        if frame.kind is Kind.ROSTER:  # applied on its commit; no one's inbox
-            return
+        if frame.kind in (Kind.ROSTER, Kind.EXERCISE_SUMMARY):  # applied on its commit, or read by the
+            return  # after-action report from the store: no one's inbox
         if frame.kind is Kind.EXERCISE_CONTROL:  # the console's banner shows it, not the inbox
             if self.exercise is not None:
                 self.exercise.apply(frame)

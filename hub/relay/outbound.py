@@ -98,7 +98,8 @@ class LinkQueues:
         indices: list[int],
         outcomes: list[str | None],
     ) -> None:
-        frames = [(batch[i].delivery.wire, int(batch[i].delivery.send_priority)) for i in indices]
+        cost = self.links.capabilities(link).cost
+        frames = [(batch[i].delivery.wire, int(batch[i].delivery.send_priority(cost))) for i in indices]
         try:
             errors: Sequence[TransportError | Exception | None] = await self.links.send_batch(
                 link, address, frames

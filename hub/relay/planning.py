@@ -8,12 +8,17 @@ receiver deduplicates). An empty plan means nothing is usable now: the router ba
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hub.core.transport import Cost
 from hub.relay.delivery import Delivery
+from hub.relay.health import LinkState
 from hub.relay.links import LinkSet
 from hub.relay.policy import Candidate, Policy
+
+log = logging.getLogger("beredt.router")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +58,27 @@ def plan(delivery: Delivery, policy: Policy, links: LinkSet, blocked: Callable[[
         if attempts:
             return attempts
     return attempts
+
+
+def note_paid_refusal(delivery: Delivery, policy: Policy, links: LinkSet) -> None:
+    """A drill nothing can carry now, though a paid link that is up would take real traffic of its
+    priority: its exercise does not allow paid links, so the refusal goes on the exercise's account
+    (``Tally.refused``, once per delivery) for the after-action report to show."""
+    if not delivery.drill or delivery.paid or delivery.refused_paid:
+        return
+    for hop in delivery.candidates:
+        for option in links.options(hop):
+            caps = links.capabilities(option.link)
+            if (
+                caps.cost is Cost.PAID
+                and policy.allowed(caps, delivery.priority)
+                and links.state(option.link, hop) is not LinkState.DOWN
+            ):
+                tally = links.account(option.link, delivery.wire)
+                if tally is not None:
+                    tally.refused += 1
+                delivery.refused_paid = True
+                log.info(
+                    "exercise frame %s kept off the paid link %s", delivery.message_id.hex(), option.link
+                )
+                return

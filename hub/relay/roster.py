@@ -39,8 +39,9 @@ class Role(enum.StrEnum):
     REGION = "region"
 
 
-# every hub's log book has a witness; every hub tells its neighbours what it reaches
-_ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.LOGBOOK_HEAD, Kind.ROUTE})
+# every hub's log book has a witness; every hub tells its neighbours what it reaches, and tells an
+# exercise's coordinator what its links did in the exercise
+_ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.LOGBOOK_HEAD, Kind.ROUTE, Kind.EXERCISE_SUMMARY})
 DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     Role.STAFF: frozenset(Kind),
     Role.REGION: frozenset(Kind),

@@ -35,7 +35,7 @@ from hub.relay.lanes import is_drill
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.outbound import LinkQueues
-from hub.relay.planning import Attempt, plan, tried_key
+from hub.relay.planning import Attempt, note_paid_refusal, plan, tried_key
 from hub.relay.policy import Policy
 from hub.relay.settings import Timing
 from hub.relay.store import Store
@@ -104,6 +104,8 @@ class Router:
         self.default_route = default_route
         self.learned = learned
         """Learned next hops per destination (``hub.relay.route_learning``); configured routes win."""
+        self.drills_may_pay: Callable[[], bool] = bool
+        """Whether the exercise this hub takes part in lets its frames use a paid link (``bool()``: no)."""
         self.backoff = Backoff(initial=timing.retry_initial, cap=timing.retry_cap)
         self._park = Backoff(initial=PARKED_RECHECK, cap=PARKED_RECHECK)
         self._deliveries: dict[bytes, list[Delivery]] = {}
@@ -172,6 +174,7 @@ class Router:
                 preferred=prefer,
                 drill=is_drill(wire),
             )
+            delivery.paid = delivery.drill and self.drills_may_pay()  # as allowed when it was made
             delivery.candidates = [hop, *(a for a in alternatives if a != hop)]
             self._deliveries.setdefault(message_id, []).append(delivery)
             self._sizes[message_id] = len(wire)
@@ -424,6 +427,7 @@ class Router:
         blocked = self.outbound.blocked
         attempts = plan(delivery, self.policy, self.links, lambda link: blocked(link, delivery.drill, now))
         if not attempts:
+            note_paid_refusal(delivery, self.policy, self.links)
             if delivery.tried:
                 delivery.tried.clear()
                 delay = self.backoff.delay(delivery.attempts)

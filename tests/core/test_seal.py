@@ -118,6 +118,7 @@ def test_every_kind_but_the_hubs_own_traffic_is_sealed_unless_public() -> None:
         Kind.HOP_ACK,
         Kind.ROSTER,
         Kind.EXERCISE_CONTROL,
+        Kind.EXERCISE_SUMMARY,
         Kind.LOGBOOK_HEAD,
         Kind.ROUTE,
     } == NO_PERSONAL_DATA

@@ -6,8 +6,12 @@ the outage's start is moved from five minutes to a few seconds, so the test need
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import sqlite3
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +19,72 @@ import pytest
 
 from hub.api import local
 from hub.cli.demo import HOMES, SAMPLE_EXERCISE
+from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
+from hub.core.frame import Kind, Status, decode_frame
+from hub.relay.store_at_rest import FrameVault
 from tests.cli.test_demo import _read_until
 from tests.hubproc import BEREDT, REPO
 
 SOLBAKKEN = HOMES.index("Plejehjemmet Solbakken") + 1
 """Its number in the demo's file names (plejehjem2.toml)."""
+BOOKKEEPING = {Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.READ_RECEIPT, Kind.EXERCISE_CONTROL,
+               Kind.EXERCISE_SUMMARY}  # fmt: skip
+"""Frames the hubs make for themselves, not messages a person sent."""
 
 
 def api(socket: Path, method: str, path: str, body: Any = None) -> Any:
     status, answer = local.request(socket, method, path, body)
     assert status < 300, answer
     return answer
+
+
+def summaries_from(data: Path) -> set[bytes]:
+    """The hubs whose EXERCISE_SUMMARY the hub with data folder ``data`` has received."""
+    with contextlib.closing(sqlite3.connect(f"file:{data / 'store.db'}?mode=ro", uri=True)) as db:
+        rows = db.execute(
+            "SELECT DISTINCT sender FROM messages WHERE kind = ? AND local = 0", (int(Kind.EXERCISE_SUMMARY),)
+        )
+        return {bytes(sender) for (sender,) in rows}
+
+
+def links_used(data: Path, since: float, until: float) -> dict[str, tuple[int, int, int]]:
+    """Per link, from a hub's own store: how many exercise messages it sent left by that link, their sends
+    and bytes (a message's size for each send)."""
+    vault = FrameVault(DataKeys(data / KEY_FOLDER), Retention())
+    ids: dict[str, set[bytes]] = {}
+    sends: dict[str, int] = {}
+    sent_bytes: dict[str, int] = {}
+    with contextlib.closing(sqlite3.connect(f"file:{data / 'store.db'}?mode=ro", uri=True)) as db:
+        for message_id, stored, key_id, size in db.execute(
+            "SELECT id, wire, key_id, size FROM messages WHERE local = 1 AND accepted_at BETWEEN ? AND ?",
+            (since, until),
+        ).fetchall():
+            wire = vault.open(bytes(message_id), key_id, bytes(stored))
+            assert wire is not None
+            frame = decode_frame(wire)
+            if frame.status is not Status.EXERCISE or frame.kind in BOOKKEEPING:
+                continue
+            for link, attempts in db.execute(
+                "SELECT link, attempts FROM deliveries WHERE message_id = ? AND attempts > 0", (message_id,)
+            ):
+                ids.setdefault(link, set()).add(bytes(message_id))
+                sends[link] = sends.get(link, 0) + attempts
+                sent_bytes[link] = sent_bytes.get(link, 0) + attempts * size
+    return {link: (len(ids[link]), sends[link], sent_bytes[link]) for link in ids}
+
+
+def link_changes(data: Path, since: float, until: float) -> list[tuple[float, str, str, str]]:
+    """(time, link, new state, reason code) of every change a hub's console recorded of its links."""
+    with contextlib.closing(sqlite3.connect(f"file:{data / 'console.db'}?mode=ro", uri=True)) as db:
+        return db.execute(
+            "SELECT time, link, new, reason_code FROM link_changes WHERE time BETWEEN ? AND ? ORDER BY time",
+            (since, until),
+        ).fetchall()
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def wait(what: str, check: Any, timeout: float = 120) -> None:
@@ -97,6 +156,36 @@ def test_the_sample_exercise_fails_a_demo_home_over_to_mqtt(tmp_path: Path) -> N
             assert ended.returncode == 0, ended.stderr
             wait("the outage lifted", lambda: not any(
                 r["simulated"] for r in api(solbakken, "GET", "/v1/links")["links"]))  # fmt: skip
+
+            # behind the relay, only Solbakken knows its answer left by MQTT: at the end each home sends
+            # the coordinator its own account, and the report shows it as Solbakken's, with the numbers
+            # Solbakken's own store and console recorded
+            exercise = api(staff, "GET", "/v1/exercise")["exercises"][0]["id"]
+            kommune = folder / "kommune-data"
+            wait(
+                "every home's summary at the coordinator", lambda: len(summaries_from(kommune)) >= len(HOMES)
+            )
+            out = tmp_path / "rapport"
+            report = subprocess.run([*BEREDT, "exercise", "report", exercise, "--out", str(out),
+                                     *command[4:]], capture_output=True, text=True, cwd=REPO,
+                                    timeout=300)  # fmt: skip
+            assert report.returncode == 0, report.stderr
+            used = csv_rows(out / "csv" / "meldt_forbrug.csv")
+            changes = csv_rows(out / "csv" / "meldte_forbindelser.csv")
+            reported = [u for u in used if u["hub"] == "Plejehjemmet Solbakken"]
+            since, until = (datetime.fromisoformat(reported[0][k]).timestamp() for k in ("fra", "til"))
+            home_dir = folder / f"plejehjem{SOLBAKKEN}-data"
+            recorded = links_used(home_dir, since, until)
+            assert recorded["mqtt"][0] >= 1  # the answer above
+            assert {u["forbindelse"]: (int(u["beskeder"]), int(u["afsendelser"]), int(u["bytes"]))
+                    for u in reported} == recorded  # fmt: skip
+            home_changes = link_changes(home_dir, since, until)
+            assert ("internet", "down", "simulated") in {(c[1], c[2], c[3]) for c in home_changes}
+            assert [(int(datetime.fromisoformat(c["tid"]).timestamp()), c["forbindelse"], c["tilstand"])
+                    for c in changes if c["hub"] == "Plejehjemmet Solbakken"] == [
+                        (int(at), link, new) for at, link, new, _ in home_changes]  # fmt: skip
+            page = (out / "rapport.html").read_text(encoding="utf-8")
+            assert "meldt af Plejehjemmet Solbakken" in page and "ingen opgørelse modtaget" not in page
             demo.stdin.write("q\n")
             demo.stdin.flush()
             assert demo.wait(60) == 0

@@ -10,8 +10,9 @@ import pytest
 from hub.core.clock import ManualClock
 from hub.core.frame import Kind, Priority, Status
 from hub.core.ranked import URGENT_RANK
+from hub.core.transport import Cost
 from hub.relay.events import EventBus
-from hub.relay.exercises import MAX_OUTAGES, MAX_WINDOW, ExerciseState
+from hub.relay.exercises import MAX_OUTAGES, MAX_WINDOW, ExerciseState, SummaryDue
 from hub.relay.health import HealthBoard, LinkState
 from hub.relay.lanes import frame_rank, is_drill
 from hub.relay.policy import Policy
@@ -64,7 +65,10 @@ async def test_a_real_routine_frame_is_queued_before_a_life_safety_exercise_fram
             first = (await router.outbound.take("slow"))[0].delivery  # a radio takes one at a time
             second = (await router.outbound.take("slow"))[0].delivery
             assert (first.wire, second.wire) == (real, drill)
-            assert second.policy_priority == Priority.NORMAL and second.send_priority == Priority.ROUTINE
+            assert (
+                second.policy_priority == Priority.NORMAL
+                and second.send_priority(Cost.FREE) == Priority.ROUTINE
+            )
         finally:
             await store.close()
 
@@ -172,3 +176,32 @@ def test_only_staff_may_control_an_exercise() -> None:
                         status=Status.EXERCISE)  # fmt: skip
     with pytest.raises(TrustError, match="not-allowed"):
         Admission(roster, ManualClock()).check(control, "internet:x")
+
+
+async def test_a_participant_owes_its_coordinator_a_summary_at_the_end_and_on_request() -> None:
+    clock = ManualClock()
+    async with wired({"internet": MemoryMedium()}) as wiring:
+        state = ExerciseState(ME.node_id, wiring.links.health, wiring.links, clock, EventBus())
+        coordinator = PEER.node_id.hex()
+        state.act({"exercise": "0000abcd", "action": "start", "name": "Øvelse",
+                   "until": int(clock.time()) + 3600}, coordinator)  # fmt: skip
+        started = clock.time()
+        clock.advance(60)
+        assert not state.act({"exercise": "0000abcd", "action": "summary"}, "someone-else")
+        assert not state.act({"exercise": "ffff0000", "action": "summary"}, coordinator)
+        assert not state.summaries_due and not state.summary_wanted.is_set()
+        assert state.act({"exercise": "0000abcd", "action": "summary"}, coordinator)
+        assert list(state.summaries_due) == [SummaryDue("0000abcd", coordinator, started, final=False)]
+        assert state.summary_wanted.is_set()
+        state.summaries_due.clear()
+        state.act({"exercise": "0000abcd", "action": "end"}, coordinator)
+        assert list(state.summaries_due) == [SummaryDue("0000abcd", coordinator, started, final=True)]
+        # asked again once it is over: the exercise just over is still answered for
+        assert state.act({"exercise": "0000abcd", "action": "summary"}, coordinator)
+        assert len(state.summaries_due) == 2 and state.summaries_due[-1].final
+
+        own = ExerciseState(ME.node_id, wiring.links.health, wiring.links, clock, EventBus())
+        mine = ME.node_id.hex()  # the coordinator's own hub: its report reads its own files
+        own.act({"exercise": "0000abcd", "action": "start", "until": int(clock.time()) + 60}, mine)
+        own.act({"exercise": "0000abcd", "action": "end"}, mine)
+        assert not own.summaries_due

@@ -33,6 +33,7 @@ SCHEMAS: dict[Kind, Schema] = {
     Kind.VISIT: followup.VISIT,
     Kind.CITIZEN_ALARM: CITIZEN_ALARM,
     Kind.LOGBOOK_HEAD: catalog.LOGBOOK_HEAD,
+    Kind.EXERCISE_SUMMARY: catalog.EXERCISE_SUMMARY,
 }
 
 _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)
@@ -40,7 +41,15 @@ _ID_LIST_KINDS = (Kind.ACK, Kind.HOP_ACK)
 # The kinds that cannot carry personal data: message ids and public cards, made by the hubs themselves.
 # Every other kind, including any added later, may name a citizen and is sealed unless marked public.
 NO_PERSONAL_DATA = frozenset(
-    {Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.EXERCISE_CONTROL, Kind.LOGBOOK_HEAD, Kind.ROUTE}
+    {
+        Kind.ACK,
+        Kind.HOP_ACK,
+        Kind.ROSTER,
+        Kind.EXERCISE_CONTROL,
+        Kind.EXERCISE_SUMMARY,
+        Kind.LOGBOOK_HEAD,
+        Kind.ROUTE,
+    }
 )
 
 

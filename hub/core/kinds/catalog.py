@@ -237,7 +237,7 @@ READ_RECEIPT = Schema(
 # An exercise's control, from a coordinator's hub (staff) to every participating hub. It changes state
 # (a simulated outage makes a hub treat a link as down), so it is signed like every frame, always carries
 # CAP status Exercise, and acts only within the exercise it names.
-EXERCISE_ACTION = Choice(("start", "pause", "resume", "end", "outage"))
+EXERCISE_ACTION = Choice(("start", "pause", "resume", "end", "outage", "summary"))
 # The head of the sender's log book hash chain, sent now and then to a hub that keeps it in its own log
 # book: a sender's book rewritten later (a stolen Pi) no longer matches what the witness holds.
 LOGBOOK_HEAD = Schema(
@@ -258,5 +258,49 @@ EXERCISE_CONTROL = Schema(
         Entry(4, "until", Time()),
         Entry(5, "node", HexId(8)),
         Entry(6, "link", Text(32)),
+        Entry(7, "paid", UInt(high=1)),
+    ),
+)
+
+# A participating hub's own account of an exercise, to the coordinator's hub: every change of its links'
+# health (the coordinator sees only the last hop) and what each link carried and spent for the exercise.
+# Sent at the exercise's end and when the coordinator asks (EXERCISE_CONTROL "summary"); carries CAP
+# status Exercise and nothing about people.
+MAX_SUMMARY_CHANGES = 40
+"""Link changes one summary carries (the earliest); how many more there were goes in ``left_out``."""
+LINK_HEALTH = Choice(("up", "degraded", "down"))
+LINK_CHANGE = Schema(
+    "link_change",
+    (
+        Entry(1, "at", Time(), required=True),
+        Entry(2, "link", Text(32), required=True),
+        Entry(3, "peer", HexId(8)),
+        Entry(4, "old", LINK_HEALTH, required=True),
+        Entry(5, "new", LINK_HEALTH, required=True),
+        Entry(6, "reason", Text(40)),
+    ),
+)
+LINK_USE = Schema(
+    "link_use",
+    (
+        Entry(1, "link", Text(32), required=True),
+        Entry(2, "messages", UInt(high=2**32)),
+        Entry(3, "sends", UInt(high=2**32)),
+        Entry(4, "bytes", UInt(high=2**53)),
+        Entry(5, "airtime_ms", UInt(high=2**53)),
+        Entry(6, "credits", UInt(high=2**32)),
+        Entry(7, "refused", UInt(high=2**32)),
+    ),
+)
+EXERCISE_SUMMARY = Schema(
+    "exercise_summary",
+    (
+        Entry(1, "exercise", REQUEST_ID, required=True),
+        Entry(2, "from", Time(), required=True),
+        Entry(3, "until", Time(), required=True),
+        Entry(4, "final", UInt(high=1)),
+        Entry(5, "changes", Items(MAX_SUMMARY_CHANGES, LINK_CHANGE)),
+        Entry(6, "left_out", UInt(high=2**32)),
+        Entry(7, "use", Items(16, LINK_USE)),
     ),
 )

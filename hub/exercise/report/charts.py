@@ -216,8 +216,8 @@ def receipts_chart(report: ReportInput) -> Figure | None:
         sent = [m for m in report.messages if m.to == name and expects_receipt(m)]
         if sent:
             rows.append((name, sent))
-    if not rows:
-        return None
+    if not any(m.delivered_at is not None for _, sent in rows for m in sent):
+        return None  # nothing reached anyone: no times to draw (the lists below the chart say so)
     figure, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
     seen: set[str] = set()
     for y, (_, sent) in enumerate(rows):

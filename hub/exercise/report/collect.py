@@ -15,6 +15,7 @@ Where each figure comes from:
   receipts``; a receipt's time has whole seconds, so one read within the second of sending counts as read
   then);
 - link changes: ``console.db`` ``link_changes``; simulated outages from the exercise's own facts;
+- each hub's own link changes and link use, as it reported them (``hub.exercise.report.reported``);
 - airtime and credits: metered, as this hub's LoRa and satellite links counted them for the exercise's
   frames (``hub.relay.exercise_usage``; every frame marked Exercise, acknowledgements too).
 """
@@ -47,13 +48,21 @@ from hub.exercise.report.model import (
     Usage,
 )
 from hub.exercise.report.receipts import read_receipts
+from hub.exercise.report.reported import read_reported
 from hub.exercise.report.rollcalls import Opener, inject_rollcalls
 from hub.relay.exercise_usage import read_usage
 from hub.relay.link_reasons import link_reason
 from hub.relay.store_at_rest import FrameVault
 
 LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
-NOT_MESSAGES = (Kind.ACK, Kind.HOP_ACK, Kind.ROSTER, Kind.READ_RECEIPT, Kind.EXERCISE_CONTROL)
+NOT_MESSAGES = (
+    Kind.ACK,
+    Kind.HOP_ACK,
+    Kind.ROSTER,
+    Kind.READ_RECEIPT,
+    Kind.EXERCISE_CONTROL,
+    Kind.EXERCISE_SUMMARY,
+)
 """Kinds that are bookkeeping, not something a person sent (an exercise's controls steer the hubs)."""
 
 
@@ -113,7 +122,7 @@ class HubFacts:
 
 
 @contextmanager
-def _read(path: Path, what: str) -> Iterator[sqlite3.Connection]:
+def read_db(path: Path, what: str) -> Iterator[sqlite3.Connection]:
     if not path.is_file():
         raise StoreError(f"{what} {path} findes ikke: lav rapporten på den hub, øvelsen blev kørt fra")
     try:
@@ -148,9 +157,12 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     injected: list[RollCallResult] = []
     keys = DataKeys(hub.store.with_name(KEY_FOLDER))  # both databases are sealed at rest with these
     frames, documents = FrameVault(keys, Retention()), DocumentSealer(keys, DEFAULT_RETENTION_DAYS, time.time)
-    with _read(hub.store, "lageret") as db:
-        messages = _sent_messages(db, exercise.started, end, name, frames)
+    with read_db(hub.store, "lageret") as db:
+        messages = sent_messages(db, exercise.started, end, name, frames)
         statuses = _statuses(db, exercise.started, end)
+        reports = read_reported(
+            db, frames, exercise.id, exercise.name, exercise.started, name, dict(hub.link_kinds)
+        )
         if hub.open_payload is not None:
             injected = inject_rollcalls(db, asked, exercise.started, end, name, hub.open_payload, frames)
             ids = {m.id for m in messages}
@@ -168,7 +180,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     rollcalls: tuple[RollCallResult, ...] = ()
     events: list[LinkEvent] = []
     if hub.console.is_file():
-        with _read(hub.console, "konsollens database") as db:
+        with read_db(hub.console, "konsollens database") as db:
             rollcalls = _rollcalls(db, exercise.started, end, name, documents)
             events = _link_events(db, exercise.started, end, name)
     else:
@@ -203,12 +215,14 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
         link_events=tuple(sorted(events, key=lambda e: e.at)),
         usage=tuple(usage(messages, hub.link_kinds, metered)),
         notes=tuple(sorted(exercise.notes, key=lambda n: n.at)),
+        reported=tuple(sorted(reports.values(), key=lambda r: r.hub)),
+        unreported=tuple(name(p) for p in exercise.participants if p not in reports and name(p) != hub.name),
         link_kinds=dict(hub.link_kinds),
         gaps=tuple(gaps),
     )
 
 
-def _sent_messages(
+def sent_messages(
     db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str], frames: FrameVault
 ) -> list[SentMessage]:
     rows = db.execute(
@@ -362,5 +376,5 @@ def usage(
         tally = (metered or {}).get(link, Tally())
         airtime = tally.airtime_s if metered is not None and kind == "lora" else None
         credits = tally.credits if metered is not None and kind == "satellite" else None
-        out.append(Usage(link, kind, len(ids), attempts, size, airtime, credits))
+        out.append(Usage(link, kind, len(ids), attempts, size, airtime, credits, tally.refused))
     return out

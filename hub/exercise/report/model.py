@@ -141,6 +141,26 @@ class Usage:
     """Seconds on air (LoRa) spent on the exercise's frames, as the link metered them."""
     credits: int | None = None
     """Satellite credits spent on the exercise's frames, as the link metered them."""
+    refused: int = 0
+    """The exercise's frames kept off this paid link because the scenario does not allow it, metered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What a hub in the exercise reported of its own links (its signed EXERCISE_SUMMARY): the links its
+    exercise messages left it by, what each link carried and spent, and every change of their health."""
+
+    hub: str
+    since: float
+    """From when it counts: when that hub learnt of the start (its own clock)."""
+    until: float
+    """Up to when it counts."""
+    final: bool
+    """Sent when the exercise was over there (else while it ran, on request)."""
+    usage: tuple[Usage, ...] = ()
+    link_events: tuple[LinkEvent, ...] = ()
+    left_out: int = 0
+    """Link changes beyond those the summary could carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +189,10 @@ class ReportInput:
     link_events: tuple[LinkEvent, ...] = ()
     usage: tuple[Usage, ...] = ()
     notes: tuple[Note, ...] = ()
+    reported: tuple[Reported, ...] = ()
+    """Each hub's own account of its links, as it reported it to this hub."""
+    unreported: tuple[str, ...] = ()
+    """Participating institutions whose account never arrived."""
     link_kinds: dict[str, str] = field(default_factory=dict)
     """Link name -> its kind (internet, mqtt, lora, sine, satellite), from the hub's configuration."""
     gaps: tuple[str, ...] = field(default=())

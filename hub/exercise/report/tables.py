@@ -37,8 +37,8 @@ def write_all(report: ReportInput, folder: Path) -> list[Path]:
               took(c.started, a.answered_at), a.link or "", " ".join(a.links_tried), int(a.escalated))
              for c in report.rollcalls for a in c.answers],
         ),
-        "injects.csv": (
-            ("inject", "art", "sendt", "institution", "foerste_status", "tid_til_status_s"),
+        "indspil.csv": (
+            ("indspil", "art", "sendt", "institution", "foerste_status", "tid_til_status_s"),
             [(i.label, i.kind, at(i.sent_at), name, at(first), took(i.sent_at, first))
              for i in report.injects for name, first in i.first_status.items()],
         ),
@@ -54,10 +54,23 @@ def write_all(report: ReportInput, folder: Path) -> list[Path]:
             [(at(e.at), e.link, e.peer or "", e.state, int(e.simulated), e.text, e.reason)
              for e in report.link_events],
         ),
+        "meldt_forbrug.csv": (
+            ("hub", "fra", "til", "forbindelse", "beskeder", "afsendelser", "bytes", "sendetid_s",
+             "kreditter", "afvist"),
+            [(r.hub, at(r.since), at(r.until), u.link, u.messages, u.attempts, u.bytes,
+              "" if u.airtime is None else f"{u.airtime:.3f}", _blank(u.credits), u.refused)
+             for r in report.reported for u in r.usage],
+        ),
+        "meldte_forbindelser.csv": (
+            ("hub", "tid", "forbindelse", "modpart", "tilstand", "simuleret", "tekst", "aarsag"),
+            [(r.hub, at(e.at), e.link, e.peer or "", e.state, int(e.simulated), e.text, e.reason)
+             for r in report.reported for e in r.link_events],
+        ),
         "forbrug.csv": (
-            ("forbindelse", "art", "beskeder", "afsendelser", "bytes", "sendetid_s", "kreditter"),
+            ("forbindelse", "art", "beskeder", "afsendelser", "bytes", "sendetid_s", "kreditter", "afvist"),
             [(u.link, u.kind, u.messages, u.attempts, u.bytes,
-              "" if u.airtime is None else f"{u.airtime:.3f}", _blank(u.credits)) for u in report.usage],
+              "" if u.airtime is None else f"{u.airtime:.3f}", _blank(u.credits), u.refused)
+             for u in report.usage],
         ),
         "noter.csv": (("tid", "observatoer", "note"), [(at(n.at), n.author, n.text) for n in report.notes]),
         "fund.csv": (

@@ -82,6 +82,16 @@ BODIES: dict[Kind, object] = {
     Kind.CITIZEN_ALARM: {"handheld": "a1b2c3d4", "key": "0011223344556677", "heard": NOW, "port": "text",
                          "text": "Jeg er faldet og kan ikke rejse mig"},
     Kind.LOGBOOK_HEAD: {"seq": 74_112, "hash": "9f" * 32, "at": NOW},
+    Kind.EXERCISE_SUMMARY: {
+        "exercise": "0a1b2c3d", "from": NOW - 3600, "until": NOW, "final": 1,
+        "changes": [{"at": NOW - 1800, "link": "internet", "peer": "00112233aabbccdd", "old": "up",
+                     "new": "down", "reason": "simulated"},
+                    {"at": NOW - 1700, "link": "mqtt", "old": "down", "new": "up"}],
+        "left_out": 3,
+        "use": [{"link": "mqtt", "messages": 4, "sends": 5, "bytes": 1320},
+                {"link": "lora", "messages": 1, "sends": 1, "bytes": 180, "airtime_ms": 1483},
+                {"link": "iridium", "credits": 2}],
+    },
 }  # fmt: skip
 
 

@@ -113,7 +113,7 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
         "SELECT min(accepted_at) FROM messages WHERE kind = 3 AND local = 0 AND accepted_at >= ?",
         (inject.sent_at,),
     ).fetchone()
-    inject_row, _ = rows(played.files.html.parent / "csv" / "injects.csv")  # the message, the roll-call
+    inject_row, _ = rows(played.files.html.parent / "csv" / "indspil.csv")  # the message, the roll-call
     assert inject_row["tid_til_status_s"] == str(round(first_status - inject.sent_at))
 
     assert played.report.ended is not None
@@ -207,7 +207,7 @@ def test_cli_writes_the_same_report_from_the_hub_folder(
     assert (out / "rapport.pdf").stat().st_size > 10_000 and (out / "figurer" / "timeline.png").is_file()
     # printing skips the page's phone rule without a warning that would puzzle the coordinator
     assert not [r.getMessage() for r in caplog.records if r.name.startswith("weasyprint")]
-    for table in ("beskeder.csv", "statusrunder.csv", "injects.csv", "noter.csv"):
+    for table in ("beskeder.csv", "statusrunder.csv", "indspil.csv", "noter.csv"):
         assert rows(out / "csv" / table) == rows(played.files.html.parent / "csv" / table)
     assert main(["exercise", "report", "nosuchid", "--out", str(out), "-c", str(config)]) == 2
 
@@ -219,3 +219,12 @@ def test_cli_says_how_to_install_the_report_libraries(
     assert main(["exercise", "report", "x", "--out", str(tmp_path)]) == 2
     assert "pip install 'beredt[report]'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_participant_whose_summary_never_came_is_named_not_invented(played: Played) -> None:
+    """The care home was never told of the exercise, so it sent no account of its own links: the report
+    says so and shows no figures for it."""
+    assert played.report.reported == () and played.report.unreported == (played.care_name,)
+    page = played.files.html.read_text(encoding="utf-8")
+    assert f"{played.care_name}: ingen opgørelse modtaget" in page
+    assert rows(played.files.html.parent / "csv" / "meldt_forbrug.csv") == []
