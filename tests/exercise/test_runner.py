@@ -4,6 +4,7 @@ the journal records it all, and every frame the exercise makes is marked Exercis
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -11,16 +12,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
 from hub.core.clock import ManualClock
 from hub.core.errors import ConfigError, UsageError
-from hub.core.frame import Kind, Status, decode_frame
+from hub.core.frame import BROADCAST, Kind, Status, decode_frame
 from hub.core.identity import Identity
+from hub.core.kinds import decode_payload
 from hub.exercise.entries import State
 from hub.exercise.record import ExerciseRecord
 from hub.exercise.runner import ExerciseRunner
 from hub.relay.hub import Hub
 from hub.relay.roster import Role
 from hub.relay.settings import PeerConfig
+from hub.relay.store_at_rest import FrameVault
 from hub.service.assembly import open_hub
 from tests.inproc import hub_config, medium_name
 
@@ -188,3 +192,30 @@ async def test_a_restarted_coordinator_picks_up_where_it_was(tmp_path: Path) -> 
         clock.advance(5 * 60)  # 20 min of scenario time have passed: the outage is due
         assert await again.step() == 1
         assert [i.number for i in await again.record.injects(exercise.id)] == [1, 2, 3]
+
+
+async def test_the_coordinator_asks_every_hub_for_its_own_account(tmp_path: Path) -> None:
+    async with coordinator(tmp_path) as (hub, runner, _):
+        exercise = await runner.start(SCENARIO, by="hansen")
+        assert await runner.ask_for_summaries() == exercise.id
+        await runner.end(by="hansen")
+        assert await runner.ask_for_summaries(exercise.id) == exercise.id  # the one just over too
+        with pytest.raises(UsageError, match="ingen øvelse"):
+            await runner.ask_for_summaries("ffffffff")
+        await hub.store.flush()
+        vault = FrameVault(DataKeys(hub.config.data_dir / KEY_FOLDER), Retention())
+        with contextlib.closing(sqlite3.connect(hub.config.data_dir / "store.db")) as db:
+            rows = db.execute(
+                "SELECT id, wire, key_id FROM messages WHERE kind = ? ORDER BY accepted_at, rowid",
+                (int(Kind.EXERCISE_CONTROL),),
+            ).fetchall()
+        actions = []
+        for message_id, stored, key_id in rows:
+            wire = vault.open(bytes(message_id), key_id, bytes(stored))
+            assert wire is not None
+            frame = decode_frame(wire)
+            body = decode_payload(Kind.EXERCISE_CONTROL, frame.payload)
+            assert isinstance(body, dict) and body["exercise"] == exercise.id
+            assert frame.status is Status.EXERCISE and frame.recipient == BROADCAST
+            actions.append(body["action"])
+        assert actions == ["start", "summary", "end", "summary"]

@@ -5,15 +5,17 @@ institutions, each reachable over two in-memory links named ``internet`` and ``l
 them as those kinds; the memory links carry the frames as a real link would, and ``lora`` is as slow as a
 LoRa radio, so the report's metered airtime is that medium's time on air for the exercise's frames). Every
 message, status, receipt, roll-call and link change is real: sent, stored, acknowledged and recorded by
-the hubs and consoles. Only the hours between the injects are skipped, by moving the shared wall clock
-forward (the hubs' timers run on the monotonic clock, so nothing else notices). The report goes to OUT;
-the pages shown in docs/exercises.md were rendered from it with ``pdftoppm``.
+the hubs and consoles; every hub takes part through the signed start and end controls, so each
+institution reports its own links at the end. Only the hours between the injects are skipped, by moving
+the shared wall clock forward (the hubs' timers run on the monotonic clock, so nothing else notices). The
+report goes to OUT; the pages shown in docs/exercises.md were rendered from it with ``pdftoppm -r 90``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -106,6 +108,14 @@ async def _hub(folder: Path, identity: Identity, peers: list[Identity], clock: S
             await asyncio.gather(task, return_exceptions=True)
 
 
+def summaries(hub: Hub) -> int:
+    """The institutions whose account of their links (EXERCISE_SUMMARY) the hub has stored."""
+    with contextlib.closing(sqlite3.connect(hub.config.data_dir / "store.db")) as db:
+        query = "SELECT count(DISTINCT sender) FROM messages WHERE kind = ? AND local = 0"
+        (count,) = db.execute(query, (int(Kind.EXERCISE_SUMMARY),)).fetchone()
+    return int(count)
+
+
 def _received(home: Site, message_id: str) -> bool:
     return any(m["id"] == message_id for m in home.console.messages)
 
@@ -153,14 +163,17 @@ async def play(folder: Path) -> ReportFiles:
             "Strømsvigt i distrikt Syd", SCENARIO, [Participant(i.node_id.hex(), i.name) for i in home_ids],
             coordinator="vagtleder", planned_end=clock.time() + 3 * 3600,
         )  # fmt: skip
-        # the coordinator's hub takes part, as the start control makes it: its links meter the exercise
+        # every hub takes part, as the signed start control makes it: the links meter the exercise, and
+        # each institution reports its own links at the end
         start = {
             "exercise": exercise.id,
             "action": "start",
             "name": exercise.name,
-            "until": clock.time() + 3 * 3600,
+            "until": int(clock.time()) + 3 * 3600,
         }
-        staff_hub.exercise.act(start, staff_id.node_id.hex())
+        await staff_hub.send_exercise_control(start)
+        for home in homes:
+            await eventually(home.hub.exercise.taking_part, 30)
 
         async def inject(number: int, text: str) -> list[str]:
             ids = [await staff.console.send(Kind.TEXT, i.node_id, text, author="vagtleder",
@@ -181,10 +194,13 @@ async def play(folder: Path) -> ReportFiles:
             node = home.hub.identity.node_id.hex()
             return sum(m["from"] == node and m["kind"] == "status" for m in staff.console.messages)
 
-        async def status(home: Site, facility: str) -> None:
-            """Send a status and wait until the staff's console has it (before the clock moves on)."""
+        async def status(home: Site, facility: str, answer: Status | None = None) -> None:
+            """Send a status (marked Exercise unless ``answer`` says otherwise) and wait until the staff's
+            console has it (before the clock moves on)."""
             before = heard_from(home)
-            await home.console.quick_status({"facility": facility}, Priority.NORMAL, author="nattevagt")
+            await home.console.quick_status(
+                {"facility": facility}, Priority.NORMAL, author="nattevagt", cap_status=answer
+            )
             await eventually(lambda: heard_from(home) > before, 30)
 
         async def read(home: Site, message_id: str) -> None:
@@ -208,10 +224,10 @@ async def play(folder: Path) -> ReportFiles:
                                            author="vagtleder")  # fmt: skip
         for home in homes:
             await eventually(partial(_asked, home), 30)
-        skip(2)
-        await status(solbakken, "Compromised")
+        skip(2)  # the console's roll-call is a real one: only a real status answers it
+        await status(solbakken, "Compromised", Status.ACTUAL)
         skip(6)
-        await status(lindely, "Evacuating")
+        await status(lindely, "Evacuating", Status.ACTUAL)
         await note(
             "Observatør Hansen", "Lindely evakuerer én fløj: nødstrømmen startede ikke; tekniker sendt."
         )
@@ -235,9 +251,12 @@ async def play(folder: Path) -> ReportFiles:
         await note("Observatør Jensen", "Nordly svarede over LoRa, efter at internettet var faldet ud.")
         skip(20)
         await status(lindely, "Compromised")
-        await staff_hub.store.flush()
         await record.end(exercise.id, by="vagtleder")
-        facts, names = await exercise_facts(record, exercise.id)
+        await staff_hub.send_exercise_control({"exercise": exercise.id, "action": "end"})
+        await eventually(lambda: summaries(staff_hub) == len(homes), 30)
+        await staff_hub.store.flush()
+        facts, participants = await exercise_facts(record, exercise.id)
+        names = {entry.node_id.hex(): entry.name for entry in staff_hub.roster} | participants  # as the CLI
         await record.aclose()
         staff_dir = folder / staff_id.name
         staff_hub.exercise.usage.save_if_changed()  # as the hub does each second
