@@ -68,6 +68,7 @@ from hub.core.transport import (
 from transports.blocking import run_blocking
 from transports.lora_airtime import AirtimeBudget, packet_airtime
 from transports.lora_alarm import ALARM_PORTS, TEXT_MESSAGE_APP, AlarmGate, clip
+from transports.lora_duty import DUTY_CYCLE_BACKOFF, RadioDutyCycle
 from transports.lora_interface import (
     backoff,
     close_interface,
@@ -97,10 +98,6 @@ START_WAIT = 5.0
 """Seconds ``open_transport`` waits for the radio before returning with the link still coming up."""
 RETRANSMISSIONS = 3
 """What the firmware spends on a lost ``want_ack`` packet beyond the first transmission."""
-DUTY_CYCLE_BACKOFF = 600.0
-"""Seconds to stay off the air after the radio refused for duty cycle without saying for how long."""
-DUTY_NOTICE = re.compile(r"send again in (\d+) min")
-"""The firmware's notice before a duty-cycle NAK: "... You can send again in N mins" (Router.cpp)."""
 LINK_DOWN_REASONS = {"NO_ROUTE", "MAX_RETRANSMIT", "TIMEOUT"}
 BUDGET_REASONS = {"DUTY_CYCLE_LIMIT": DUTY_CYCLE_BACKOFF, "RATE_LIMIT_EXCEEDED": 60.0}
 
@@ -122,10 +119,7 @@ class LoraTransport:
         self._log = ctx.logger.getChild(f"lora.{name}")
         self._loop = asyncio.get_running_loop()
         self._budget = AirtimeBudget(settings.airtime_budget_seconds)
-        self._radio_refuses_until = 0.0
-        self._duty_notice: tuple[float, float] | None = None
-        """When the radio last said how long it will refuse (monotonic time, seconds)."""
-        self._notice_arrived = asyncio.Event()
+        self._duty = RadioDutyCycle()
         self._gate = PriorityGate()
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
         self._iface: Any = None
@@ -214,7 +208,7 @@ class LoraTransport:
                 self._waiters.discard(waiter)
                 drop_response_handlers(iface, waiter)
             if answer.get("decoded", {}).get("routing", {}).get("errorReason") == "DUTY_CYCLE_LIMIT":
-                await self._await_duty_notice()
+                await self._duty.await_notice()
             self._settle_answer(dest, answer, airtime)
 
     async def _answer_handheld(self, node: int, text: str) -> None:
@@ -318,12 +312,9 @@ class LoraTransport:
 
     def _check_budget(self, dest: str, airtime: float, priority: int) -> None:
         now = time.monotonic()
-        if now < self._radio_refuses_until:
+        if (refusing := self._duty.refusing_for(now)) > 0:
             raise BudgetExhausted(
-                "the radio refused for duty cycle",
-                transport=self.name,
-                peer=dest,
-                retry_after=self._radio_refuses_until - now,
+                "the radio refused for duty cycle", transport=self.name, peer=dest, retry_after=refusing
             )
         decision = self._budget.decide(now, airtime, priority)
         if not decision.allowed:
@@ -383,18 +374,6 @@ class LoraTransport:
         except Exception as exc:  # MeshInterfaceError, serial and socket errors: the radio is not usable
             raise LinkDown(f"radio refused the packet: {exc}", transport=self.name, peer=dest) from exc
 
-    def _fresh_duty_notice(self) -> float | None:
-        notice = self._duty_notice
-        return notice[1] if notice is not None and time.monotonic() - notice[0] < 10.0 else None
-
-    async def _await_duty_notice(self) -> None:
-        """The firmware sends its notice just before the NAK, but pubsub's thread may deliver it after."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1.0):
-                while self._fresh_duty_notice() is None:
-                    self._notice_arrived.clear()
-                    await self._notice_arrived.wait()
-
     def _settle_answer(self, dest: str, answer: dict[str, Any], airtime: float) -> None:
         decoded = answer.get("decoded", {})
         reason = str(decoded.get("routing", {}).get("errorReason", "NONE"))
@@ -407,12 +386,7 @@ class LoraTransport:
             self._peers.suspect(self._peers.key(dest))
             raise LinkDown(f"radio reports {reason}", transport=self.name, peer=dest)
         if reason in BUDGET_REASONS:
-            retry_after = BUDGET_REASONS[reason]
-            if reason == "DUTY_CYCLE_LIMIT":
-                retry_after = (
-                    self._fresh_duty_notice() or retry_after
-                )  # the radio's own figure, if it gave one
-                self._radio_refuses_until = time.monotonic() + retry_after
+            retry_after = self._duty.refused() if reason == "DUTY_CYCLE_LIMIT" else BUDGET_REASONS[reason]
             raise BudgetExhausted(
                 f"radio reports {reason}", transport=self.name, peer=dest, retry_after=retry_after
             )
@@ -439,11 +413,7 @@ class LoraTransport:
             return
         message = str(getattr(notification, "message", ""))
         self._log.warning("radio %s says: %s", my_id(interface), message)
-        if match := DUTY_NOTICE.search(message):
-            now, seconds = time.monotonic(), max(60.0, 60.0 * int(match.group(1)))
-            self._duty_notice = (now, seconds)
-            self._radio_refuses_until = now + seconds
-            self._notice_arrived.set()
+        self._duty.heard(message)
 
     def _on_packet(self, packet: dict[str, Any], interface: Any) -> None:
         if interface is not self._iface or self._iface is None:
