@@ -26,6 +26,7 @@ import pytest
 import tomli_w
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.console.test_cap import OUTSIDE
 from tests.console.test_hub_process import PASSWORD, add_user
 from tests.hubproc import REPO, HubProcess
 
@@ -328,3 +329,63 @@ def test_tabs_follow_the_arrow_keys_and_say_which_is_selected(town: Municipality
     staff.keyboard.press("ArrowRight")
     expect(staff.locator("#tabbtn-board")).to_be_focused()
     staff.context.close()
+
+
+def shows_its_words(field: Any, words: dict[str, str], label: str) -> None:
+    """A file field's label, its button and "no file chosen", each in the console's language."""
+    expect(field.locator(":scope > span").first).to_have_text(words[label])
+    expect(field.locator(".file-button")).to_have_text(words["file_choose"])
+    expect(field.locator(".file-name")).to_have_text(words["file_none"])
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_file_fields_speak_the_console_language_and_still_send(
+    town: Municipality, browser: Browser, lang: str
+) -> None:
+    """The CAP import and the exercise scenario fields show the console's words, not Chromium's own
+    "Choose File / No file chosen"; they open from the keyboard, name the chosen file, and the chosen CAP
+    file is sent to the care homes."""
+    words = json.loads((I18N / f"{lang}.json").read_text())
+    staff = open_page(browser, town.staff, "hansen", lang=lang)
+    staff.click("#tabbtn-write")
+    shows_its_words(staff.locator("#cap-form .file-pick"), words, "cap_import")
+    native = staff.locator("#cap-form input[type=file]")
+    assert native.evaluate("n => n.getBoundingClientRect().width") <= 1  # the browser's own words unseen
+    expect(staff.get_by_label(words["cap_import"])).to_have_attribute("type", "file")  # labelled
+    staff.click("#cap-form button[type=submit]")  # nothing chosen: said in the console's language
+    expect(staff.locator("#cap-form .error")).to_have_text(words["file_missing"])
+    expect(native).to_be_focused()
+    problems = [f"{lang} write: axe {v}" for v in _axe(staff)]
+
+    document = OUTSIDE.replace("DMI-2026-0042", f"DMI-2026-{lang}").replace("DESCRIPTION", "Vandet stiger")
+    home = open_page(browser, town.homes[0], "lindely")
+    alerts = home.locator("#instructions li[data-kind=alert]")
+    before = alerts.count()
+    staff.bring_to_front()  # the care home's page opened last has the window's focus
+    native.focus()
+    with staff.expect_file_chooser() as chosen:  # from the keyboard, as a person without a mouse opens it
+        staff.keyboard.press("Space")
+    assert chosen.value.element.get_attribute("name") == "file"  # the CAP field's own input
+    native.set_input_files({"name": "dmi.xml", "mimeType": "application/xml", "buffer": document.encode()})
+    expect(staff.locator("#cap-form .file-name")).to_have_text("dmi.xml")
+    staff.click("#cap-form button[type=submit]")
+    expect(staff.locator("#cap-form .error")).to_have_text("")
+    expect(alerts).to_have_count(before + 1, timeout=45_000)  # the chosen file reached the care home
+    expect(staff.locator("#cap-form .file-name")).to_have_text(words["file_none"])  # the form is reset
+
+    staff.click("#tabbtn-exercise")
+    scenario = staff.locator("#exercise-start .file-pick")
+    expect(scenario).to_be_visible()  # no exercise under way in this town: the start form is shown
+    shows_its_words(scenario, words, "exercise_file")
+    with staff.expect_file_chooser() as chosen:  # a click on the drawn button opens the same field
+        staff.click("#exercise-start .file-button")
+    assert chosen.value.element.get_attribute("accept") == ".toml,text/plain"  # the scenario's input
+    scenario.locator("input[type=file]").set_input_files(
+        {"name": "storm.toml", "mimeType": "text/plain", "buffer": b'name = "Storm"\n'}
+    )
+    expect(staff.locator("#exercise-start .file-name")).to_have_text("storm.toml")
+    expect(staff.locator("#exercise-start textarea[name=scenario]")).to_have_value('name = "Storm"\n')
+    problems += [f"{lang} exercise: axe {v}" for v in _axe(staff)]
+    staff.context.close()
+    home.context.close()
+    assert problems == [], "\n".join(problems)
