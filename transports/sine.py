@@ -13,11 +13,12 @@ frame is refused with ``BudgetExhausted``; the link stays up.
 
 SDS ride the control channel, which tolerates a few messages per minute per radio and no bursts: every
 SDS this radio sends (frames, reports, status) is spaced ``60 / max_per_minute`` seconds apart, queued
-highest priority first (our reports first of all); a frame that would wait longer than
-``max_queue_seconds`` is refused at once with ``BudgetExhausted(retry_after)``. A radio that vanishes
-(unplugged) fails what is queued with ``LinkDown``, reports ``LinkChanged(up=False)`` and is reopened with
-back-off; registration is polled with ``AT+CREG?`` every ``health_interval`` seconds. Status SDS (the
-operator's 16-bit status plan, see ``transports.sine_status``) go out with ``send_status`` and arrive as
+highest priority first (our reports first of all; the queue is ``transports.sine_queue``); a frame
+that would wait longer than ``max_queue_seconds`` is refused at once with ``BudgetExhausted``
+(``retry_after``). A radio that vanishes (unplugged) fails what is queued with ``LinkDown``, reports
+``LinkChanged(up=False)`` and is reopened with back-off; registration is polled with ``AT+CREG?``
+every ``health_interval`` seconds. Status SDS (the operator's 16-bit status plan, see
+``transports.sine_status``) go out with ``send_status`` and arrive as
 ``Received(data=b"\\x00" + value, meta={"status": name, "value": value})``. Options: see ``open_transport``
 and docs/sine.md.
 """
@@ -26,12 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from hardware import tetra_pei as pei
@@ -62,25 +60,12 @@ from hub.core.handhelds import FILE_NAME as HANDHELDS_FILE
 from hub.core.handhelds import load_terminals
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
+from transports.sine_queue import SdsJob, SdsQueue, sds_address, settle
 from transports.sine_status import SineOptions, StatusPlan, encode_status, parse_options
 from transports.sine_texts import TEXT_CHARS, TerminalGate
 
 REPORT_PRIORITY = 1_000  # our delivery reports go before any frame: a late report costs the sender a resend
 _UNREACHABLE = {pei.DeliveryStatus.DESTINATION_NOT_REGISTERED, pei.DeliveryStatus.DESTINATION_NOT_REACHABLE}
-
-
-@dataclass(slots=True)
-class _Job:
-    dest: str
-    """The address dialled: an SSI, or a 17-digit TSI for a radio of another network."""
-    payload: pei.Transfer | pei.Report | int  # an int is a status value
-    future: asyncio.Future[None] | None
-    ref: int = 0
-    """The reference the frame's report will carry: ours, or the radio's own once it gives one."""
-
-    @property
-    def peer(self) -> str:
-        return pei.ssi_of(self.dest)
 
 
 class SineTransport:
@@ -96,12 +81,9 @@ class SineTransport:
         # Until the radio tells its maximum (AT+CMGS=?), assume the 140 bytes most SINE radios take.
         self.capabilities = self._capabilities(options.mtu or pei_mtu(1120))
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
-        self._queue: list[tuple[int, int, _Job]] = []
-        self._queued = asyncio.Event()
-        self._seq = itertools.count()
+        self._queue = SdsQueue(self._interval)
         self._pending: dict[tuple[str, int], asyncio.Future[None]] = {}
         self._next_ref = random.randrange(256)
-        self._last_sent = float("-inf")
         self._present = False
         self._registered = True
         self._down_reason = ""
@@ -194,7 +176,7 @@ class SineTransport:
 
     async def send(self, dest: str, data: bytes, *, priority: int = 1) -> None:
         self._check_usable(dest)
-        address = _address(dest, self.name)
+        address = sds_address(dest, self.name)
         peer = pei.ssi_of(address)
         self._check_peer(peer)
         if len(data) > self.capabilities.mtu:
@@ -202,7 +184,7 @@ class SineTransport:
                 f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
             )
         ref = self._allocate_ref(peer)
-        job = _Job(address, pei.Transfer(self._driver.send_pid, ref, data), None, ref)
+        job = SdsJob(address, pei.Transfer(self._driver.send_pid, ref, data), None, ref)
         future = self._enqueue(job, priority)
         self._pending[(peer, ref)] = future
         try:
@@ -219,14 +201,14 @@ class SineTransport:
     async def send_status(self, dest: str, name: str, *, priority: int = 2) -> None:
         """Send the status ``name`` of the plan as a status SDS; returns once the radio has sent it."""
         self._check_usable(dest)
-        dest = _address(dest, self.name)
+        dest = sds_address(dest, self.name)
         try:
             value = self.plan.value(name)
         except KeyError as exc:
             raise DeliveryRefused(
                 str(exc.args[0]), transport=self.name, peer=dest, reason="unknown-status"
             ) from exc
-        future = self._enqueue(_Job(dest, value, None), priority)
+        future = self._enqueue(SdsJob(dest, value, None), priority)
         try:
             async with asyncio.timeout(self._options.max_queue_seconds + self._options.timeout):
                 await future
@@ -253,11 +235,9 @@ class SineTransport:
 
     def drain_seconds(self, priority: int) -> float:
         """How long a new SDS of ``priority`` would wait for its turn on the control channel."""
-        loop = asyncio.get_running_loop()
-        ahead = sum(1 for key, _, _ in self._queue if -key >= priority)
-        return max(0.0, self._last_sent + self._interval - loop.time()) + ahead * self._interval
+        return self._queue.wait_seconds(priority)
 
-    def _enqueue(self, job: _Job, priority: int) -> asyncio.Future[None]:
+    def _enqueue(self, job: SdsJob, priority: int) -> asyncio.Future[None]:
         """Queue a frame or status SDS (refused when it would wait too long); its future settles its fate."""
         wait = self.drain_seconds(priority)
         if wait > self._options.max_queue_seconds:
@@ -269,39 +249,33 @@ class SineTransport:
         self._push(job, priority)
         return job.future
 
-    def _push(self, job: _Job, priority: int) -> None:
-        heapq.heappush(self._queue, (-priority, next(self._seq), job))
-        self._queued.set()
+    def _push(self, job: SdsJob, priority: int) -> None:
+        self._queue.push(job, priority)
 
     async def _send_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            while not self._queue:
-                self._queued.clear()
-                await self._queued.wait()
-            await asyncio.sleep(max(0.0, self._last_sent + self._interval - loop.time()))
-            _, _, job = heapq.heappop(self._queue)
+            job = await self._queue.next_due()
             if job.future is not None and job.future.done():
                 continue  # the caller gave up while it waited
             try:
                 await self._transmit(job)
             finally:
-                self._last_sent = loop.time()
+                self._queue.sent_now()
 
-    async def _transmit(self, job: _Job) -> None:
+    async def _transmit(self, job: SdsJob) -> None:
         try:
             if isinstance(job.payload, int):
                 submission = await self._driver.send_status(job.dest, job.payload)
             else:
                 submission = await self._driver.send_sdstl(job.dest, job.payload)
         except DeviceGone:
-            _settle(job.future, LinkDown("radio unplugged mid-send", transport=self.name, peer=job.dest))
+            settle(job.future, LinkDown("radio unplugged mid-send", transport=self.name, peer=job.dest))
             raise
         except CommandTimeout as exc:
             # Plugged in but mute: nothing else would tell us, so the command deadline does. The link goes
             # down at once (what waits goes elsewhere); the health check brings it back once it answers.
             reason = f"radio not answering: {exc}"
-            _settle(job.future, LinkDown(reason, transport=self.name, peer=job.dest))
+            settle(job.future, LinkDown(reason, transport=self.name, peer=job.dest))
             self._set_usable(False, reason)
             return
         except CmeError as exc:
@@ -310,14 +284,12 @@ class SineTransport:
                 busy = BudgetExhausted(
                     f"radio busy: {exc}", transport=self.name, peer=job.dest, retry_after=2 * self._interval
                 )
-                _settle(job.future, busy)
+                settle(job.future, busy)
             else:
-                _settle(
-                    job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest)
-                )
+                settle(job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest))
             return
         except (ModemError, ProtocolError) as exc:  # no answer, an unreadable +CMGS
-            _settle(job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest))
+            settle(job.future, LinkDown(f"radio did not send: {exc}", transport=self.name, peer=job.dest))
             return
         if isinstance(job.payload, pei.Report):
             self.counters["reports_sent"] += 1
@@ -326,19 +298,19 @@ class SineTransport:
             self._adopt_radio_ref(job, submission.ref)
         submission.sent.add_done_callback(lambda sent: self._on_sent(job, sent))
 
-    def _adopt_radio_ref(self, job: _Job, radio_ref: int) -> None:
+    def _adopt_radio_ref(self, job: SdsJob, radio_ref: int) -> None:
         """The radio put its own SDS-TL reference on the frame: its report will come back under that one."""
         future = self._pending.pop((job.peer, job.ref), None)
         job.ref = radio_ref
         if future is not None:
             self._pending[(job.peer, radio_ref)] = future
 
-    def _on_sent(self, job: _Job, sent: asyncio.Future[bool]) -> None:
+    def _on_sent(self, job: SdsJob, sent: asyncio.Future[bool]) -> None:
         """The radio's over-the-air result: a status is done once sent; a frame still awaits its report,
         for ``timeout`` seconds (a far radio that went mute or lost its network sends none)."""
         if sent.cancelled() or sent.result():
             if isinstance(job.payload, int):
-                _settle(job.future, None)
+                settle(job.future, None)
             elif job.future is not None and not job.future.done():
                 deadline = asyncio.get_running_loop().call_later(self._options.timeout, self._no_report, job)
                 job.future.add_done_callback(lambda _: deadline.cancel())
@@ -350,14 +322,14 @@ class SineTransport:
             peer=job.dest,
             retry_after=2 * self._interval,
         )
-        _settle(job.future, busy)
+        settle(job.future, busy)
 
-    def _no_report(self, job: _Job) -> None:
+    def _no_report(self, job: SdsJob) -> None:
         """A sent frame's report did not come: the far radio is mute or off its network. It counts as
         down like an unreachable one, so what waits for it here takes another way at once."""
         reason = f"no delivery report within {self._options.timeout:g} s"
         self._peer_down(job.peer, reason)
-        _settle(job.future, LinkDown(reason, transport=self.name, peer=job.dest))
+        settle(job.future, LinkDown(reason, transport=self.name, peer=job.dest))
 
     # --- receiving -----------------------------------------------------------------------------------------
 
@@ -395,7 +367,7 @@ class SineTransport:
             status = pei.DeliveryStatus.CONSUMED
             if pdu.report is not pei.ReportRequest.CONSUMED:
                 status = pei.DeliveryStatus.RECEIVED
-            self._push(_Job(source, pei.Report(pdu.pid, pdu.ref, status), None), REPORT_PRIORITY)
+            self._push(SdsJob(source, pei.Report(pdu.pid, pdu.ref, status), None), REPORT_PRIORITY)
 
     async def answer_terminal(self, dest: str, text: str) -> None:
         """A text SDS to a team's terminal (the answer to its coded visit): after our reports, before frames;
@@ -403,7 +375,7 @@ class SineTransport:
         self._check_usable(dest)
         data = pei.encode_text(text[:TEXT_CHARS])
         pdu = pei.Transfer(pei.TEXT_PID, self._allocate_ref(pei.ssi_of(dest)), data, pei.ReportRequest.NONE)
-        self._push(_Job(dest, pdu, None), REPORT_PRIORITY - 1)
+        self._push(SdsJob(dest, pdu, None), REPORT_PRIORITY - 1)
 
     def _on_report(self, source: str | None, report: pei.Report) -> None:
         if source is None:
@@ -500,7 +472,7 @@ class SineTransport:
         A peer whose SDS failed (not registered, not reachable) counts as down for ``peer_hold`` seconds
         or until it is heard from; then the router may try it again, since only a send can tell."""
         self._check_usable(dest)
-        self._check_peer(pei.ssi_of(_address(dest, self.name)))
+        self._check_peer(pei.ssi_of(sds_address(dest, self.name)))
 
     def _check_peer(self, peer: str) -> None:
         """``LinkDown`` while ``peer`` is held down after a failed SDS (frames queued for it before then
@@ -525,39 +497,15 @@ class SineTransport:
         }
 
     def _fail_everything(self, error: TransportError) -> None:
-        for _, _, job in self._queue:
-            _settle(job.future, error)
-        self._queue.clear()
+        for job in self._queue.clear():
+            settle(job.future, error)
         for future in self._pending.values():
-            _settle(future, error)
+            settle(future, error)
 
 
 def pei_mtu(max_bits: int) -> int:
     """Largest frame in one SDS-TL transfer for a radio whose ``AT+CMGS=?`` maximum is ``max_bits``."""
     return min(max_bits, 2047) // 8 - pei.SDSTL_HEADER
-
-
-def _settle(future: asyncio.Future[None] | None, error: BaseException | None) -> None:
-    if future is None or future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
-
-
-def _address(dest: str, name: str) -> str:
-    """``dest`` as the radio dials it: an SSI without leading zeros, or a 17-digit TSI as given."""
-    if dest.isdigit() and len(dest) == pei.TSI_DIGITS:
-        return dest
-    if dest.isdigit() and 1 <= len(dest) <= pei.SSI_DIGITS:
-        return str(int(dest))
-    raise DeliveryRefused(
-        f"{dest!r} is not an ISSI (1-8 digits) or TSI (17 digits)",
-        transport=name,
-        peer=dest,
-        reason="bad-address",
-    )
 
 
 async def open_transport(name: str, options: Mapping[str, Any], ctx: TransportContext) -> SineTransport:
