@@ -25,6 +25,9 @@ from hub.core.kinds.followup import OUTCOME
 
 log = logging.getLogger("beredt.citizens")
 
+REQUEST_TEXT = 200
+"""Characters in a RESOURCE_REQUEST's text (``hub.core.kinds.catalog``): about 15 ids with the equipment."""
+
 
 class Desk:
     def __init__(
@@ -178,30 +181,43 @@ class Desk:
         self, reader: Reader, citizens: Sequence[str], *, centre: str | None = None
     ) -> tuple[str, dict[str, Any]]:
         """The evacuation centre's node id and the RESOURCE_REQUEST body asking it for transport for
-        ``citizens`` (ids and equipment, not the people); the centre is the one configured for their
-        district unless named. The caller sends it (the running hub, or the CLI through the hub's API)
-        and then calls ``evacuation_sent``."""
+        ``citizens`` (ids and equipment, not the people). Unless ``centre`` names one, the citizens must
+        share a district, and the centre is the first configured for it (district names match whatever
+        their case): the planner lists the nearest first. The caller sends it (the running hub, or the
+        CLI through the hub's API) and then calls ``evacuation_sent``. A request that cannot go as asked
+        (an id on no running list, citizens of several districts) is refused whole: nobody is left out
+        of it unnoticed, nor sent to another district's centre."""
         reader.check()
         wanted = set(citizens)
         chosen = [e for e in merge([await self.incidents.entries()]) if e.citizen in wanted]
         if not chosen:
             raise UsageError("ingen af de valgte borgere er på en opfølgningsliste")
+        missing = sorted(wanted - {e.citizen for e in chosen})
+        if missing:
+            raise UsageError(f"ikke på nogen aktuel opfølgningsliste: {', '.join(missing)}; intet sendt")
         if centre is None:
-            districts = {e.district for e in chosen}
-            nodes = [n for d in districts for n in self.config.centres.get(d, ())]
+            districts = sorted({e.district for e in chosen}, key=str.casefold)
+            if len({d.casefold() for d in districts}) > 1:
+                raise UsageError(f"borgerne bor i flere distrikter ({', '.join(districts)}): send én"
+                                 " anmodning pr. distrikt, eller vælg centret (--centre)")  # fmt: skip
+            by_district = {d.casefold(): nodes for d, nodes in self.config.centres.items()}
+            nodes = by_district.get(districts[0].casefold(), ())
             if not nodes:
-                raise UsageError(f"intet evakueringscenter er sat op for {', '.join(sorted(districts))}"
+                raise UsageError(f"intet evakueringscenter er sat op for {districts[0]}"
                                  " ([citizens.centres] i konfigurationen)")  # fmt: skip
             centre = nodes[0]
         equipment = sorted({EQUIPMENT_DANISH.get(e, e) for c in chosen for e in c.equipment})
+        text = (f"Evakuering af {len(chosen)} strømafhængige borgere ({', '.join(equipment)}):"
+                f" {' '.join(e.citizen for e in chosen)}")  # fmt: skip
+        if len(text) > REQUEST_TEXT:  # the centre must read every id it is asked to fetch
+            raise UsageError(f"{len(chosen)} borgere fylder for meget i én anmodning: del dem i flere")
         body = {
             "request": secrets.token_hex(4),
             "resource": "transport",
             "quantity": len(chosen),
             "unit": "borgere",
             "needed_by": int(min(e.runs_out for e in chosen)),
-            "text": f"Evakuering af {len(chosen)} strømafhængige borgere ({', '.join(equipment)}):"
-            f" {' '.join(e.citizen for e in chosen)}"[:200],
+            "text": text,
         }
         return centre, body
 

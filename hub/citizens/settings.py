@@ -5,7 +5,7 @@ alarm_hours = 2            # alarm the coordinator when a citizen not yet seen h
 retention_days = 30        # incident data is kept this long after an outage ends, then deleted
 [citizens.teams]           # district = the node ids (16 hex digits) of the team's hubs
 "Nord" = ["0123456789abcdef"]
-[citizens.centres]         # district = the node id of its nearest evacuation centre's hub
+[citizens.centres]         # district = its evacuation centres' hubs, nearest first (the first is asked)
 "Nord" = ["fedcba9876543210"]
 """
 

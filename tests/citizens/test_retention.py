@@ -1,7 +1,8 @@
 """Retention and erasure of incident data, and the evacuation request, on a real in-process hub with a
 manual clock: rows go when the outage's retention has passed (on a team's hub, which never learns the
 end, that long after 30 days past the start), a person's erasure takes their visits and alarms with
-them, and the evacuation centre gets a sealed RESOURCE_REQUEST naming ids, not people."""
+them, and the evacuation centre gets a sealed RESOURCE_REQUEST naming ids, not people (the first centre
+configured for the citizens' district; a request that cannot go as asked is refused whole)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hub.citizens.records import Citizen, to_csv
 from hub.citizens.register import Reader
 from hub.citizens.settings import CitizensConfig
 from hub.core.clock import ManualClock
+from hub.core.errors import UsageError
 from hub.core.frame import Kind, decode_frame
 from hub.core.identity import Identity
 from hub.core.kinds import decode_payload, encode_payload
@@ -150,3 +152,36 @@ async def test_a_teams_hub_forgets_a_list_whose_end_it_never_learns(tmp_path: Pa
         assert len(await team.incidents.visits()) == 0
         assert await team.register.count() == 2  # the register stays
         assert await staff.incidents.outages() != []  # the staff hub keeps it until it is ended
+
+
+async def test_an_evacuation_request_goes_whole_to_the_one_districts_first_centre_or_not_at_all(
+    tmp_path: Path,
+) -> None:
+    """Citizens of one district go to the centre listed first for it (the nearest), whatever the case of
+    the district's name; citizens of two districts, an id on no list, or more ids than the request's
+    text can name are refused with a Danish reason, never sent in part or to another district's centre."""
+    nord, syd, spare = "a" * 16, "b" * 16, "c" * 16
+    settings = CitizensConfig(centres={"nord": (nord,), "Syd": (syd, spare)})
+    syd_ids = [f"{0x100 + i:08x}" for i in range(20)]
+    people = _people() + [
+        Citizen(f"Borger {i}", f"0001{50 + i:02d}-{i:04d}", f"Åvej {i}", "Syd", ("suction",), 4.0, "", "", id)
+        for i, id in enumerate(syd_ids)
+    ]
+    config = hub_config(tmp_path / "staff", STAFF.name, medium_name())
+    async with follow_up(config, STAFF, settings, ManualClock(), run=False) as staff:
+        await staff.register.import_csv(to_csv(people), COORDINATOR)
+        await staff.mark_outage(COORDINATOR, districts=["Nord", "Syd"])
+        centre, body = await staff.evacuation(COORDINATOR, ["00000001", "00000002"])
+        assert (centre, body["quantity"]) == (nord, 2)
+        assert body["text"].endswith(": 00000001 00000002")
+        assert (await staff.evacuation(COORDINATOR, ["00000100"]))[0] == syd
+        assert (await staff.evacuation(COORDINATOR, ["00000001", "00000100"], centre=spare))[0] == spare
+
+        with pytest.raises(UsageError, match=r"flere distrikter \(Nord, Syd\)"):
+            await staff.evacuation(COORDINATOR, ["00000001", "00000100"])
+        with pytest.raises(UsageError, match="ikke på nogen aktuel opfølgningsliste: 0000dead; intet sendt"):
+            await staff.evacuation(COORDINATOR, ["00000001", "0000dead"])
+        with pytest.raises(UsageError, match="20 borgere fylder for meget i én anmodning"):
+            await staff.evacuation(COORDINATOR, syd_ids)
+        centre, body = await staff.evacuation(COORDINATOR, syd_ids[:12])
+        assert centre == syd and all(i in body["text"] for i in syd_ids[:12])
