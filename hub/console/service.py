@@ -313,7 +313,10 @@ class Console:
             read_at = body.get("read_at") or item["received"]
             if self.outbox.receipt(str(body.get("message")), str(body.get("by") or name), float(read_at)):
                 self.outbox_dirty = True
-        if item["kind"] == "status" and isinstance(body, dict) and "facility" in body:
+        real = item["status"] != Status.EXERCISE.name.lower()
+        # an exercise status is the exercise's (timeline, report): on the real board it would be taken
+        # for real, and the console's roll-calls are real ones it cannot answer
+        if item["kind"] == "status" and real and isinstance(body, dict) and "facility" in body:
             self.board.status(node, name, body, item["priority"], item["received"])
             request = body.get("rollcall")
             if request and self.rollcalls.answer(node, request, link=item["via"] or "?", body=body):

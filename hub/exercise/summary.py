@@ -130,6 +130,7 @@ async def send_forever(hub: Hub) -> None:
             except (BeredtError, sqlite3.Error, OSError) as exc:  # the coordinator can ask again
                 log.error("could not send the summary of exercise %s: %s", due.exercise, exc)
                 continue
+            state.summary_sent(due)
             log.info(
                 "summary of exercise %s sent to %s as %s", due.exercise, due.coordinator, message_id.hex()
             )

@@ -21,7 +21,11 @@ hub), so a lost "end" cannot leave a hub cut off. A control for another exercise
 one that is not EXERCISE status, changes nothing. At most ``MAX_OUTAGES`` outages are held per exercise.
 
 The state is kept in ``exercise.json`` in the data folder, so a hub restarted mid-exercise still shows the
-banner and still treats the simulated links as down (until their end, checked again at load).
+banner and still treats the simulated links as down (until their end, checked again at load). The file
+also keeps the exercise this hub took part in last and whether its final summary is still unsent, so a
+restart between an exercise's end and the summary's sending sends it after all, and the coordinator can
+ask for it (``collect``) after a restart; an exercise whose window ended while the hub was stopped is
+over at load, and its final summary falls due then.
 """
 
 from __future__ import annotations
@@ -128,6 +132,8 @@ class ExerciseState:
         self.last: ActiveExercise | None = None
         """The exercise this hub took part in last, once over: its coordinator may still ask for a summary."""
         self.summaries_due: deque[SummaryDue] = deque(maxlen=MAX_DUE)
+        self.final_unsent: str | None = None
+        """The exercise (``last``) whose final summary is due and not yet sent."""
         self.summary_wanted = asyncio.Event()
         """Set when a summary is due (``summaries_due``)."""
 
@@ -151,16 +157,25 @@ class ExerciseState:
             return
         try:
             saved = json.loads(self.path.read_text(encoding="utf-8"))
-            outages = [Outage(**o) for o in saved.pop("outages")]
-            active = ActiveExercise(**saved)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+            if "id" in saved:  # written before the file kept the last exercise: the active one alone
+                saved = {"active": saved}
+            active, outages = _exercise(saved.get("active"))
+            last, _ = _exercise(saved.get("last"))
+            unsent = saved.get("final_unsent")
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             log.error("ignoring the saved exercise state %s: %s", self.path, exc)
             return
-        now = self.clock.time()
-        if active.until <= now:
-            self._save_state(None)
+        self.last = last
+        if last is not None and unsent == last.id:
+            self._owe(last, final=True)
+        if active is None:
             return
+        now = self.clock.time()
         self.active = active
+        if active.until <= now:
+            self._finish(now, "its time window ended while the hub was stopped")
+            self._save_state()
+            return
         if self.usage.latest() != active.id:
             self.usage.begin(active.id)
         for outage in outages:
@@ -234,6 +249,14 @@ class ExerciseState:
             return  # the coordinator's report reads its own files
         self.summaries_due.append(SummaryDue(exercise.id, exercise.coordinator, exercise.started, final))
         self.summary_wanted.set()
+        if final:
+            self.final_unsent = exercise.id
+
+    def summary_sent(self, due: SummaryDue) -> None:
+        """``due`` reached the store to be sent: a final one is no longer owed after a restart."""
+        if due.final and self.final_unsent == due.exercise:
+            self.final_unsent = None
+            self._save_state()
 
     def _outage(self, active: ActiveExercise, body: dict[str, object], until: float, now: float) -> bool:
         node, link = str(body.get("node", "")), str(body.get("link", ""))
@@ -300,16 +323,30 @@ class ExerciseState:
         return [o for o in (self.active.outages if self.active else []) if o is not outage]
 
     def _publish(self) -> None:
-        self._save_state(self.active)
+        self._save_state()
         self.events.publish(ExerciseChanged(None if self.active is None else self.active.view()))
 
-    def _save_state(self, active: ActiveExercise | None) -> None:
+    def _save_state(self) -> None:
         if self.path is None:
             return
+        saved = {
+            "active": None if self.active is None else asdict(self.active),
+            "last": None if self.last is None else asdict(self.last),
+            "final_unsent": self.final_unsent,
+        }
         try:
-            if active is None:
+            if not any(saved.values()):
                 self.path.unlink(missing_ok=True)
             else:
-                write_atomically(self.path, json.dumps(asdict(active)), mode=0o600)
+                write_atomically(self.path, json.dumps(saved), mode=0o600)
         except OSError as exc:  # the exercise goes on; only a restart would forget it
             log.error("could not save the exercise state to %s: %s", self.path, exc)
+
+
+def _exercise(saved: dict[str, object] | None) -> tuple[ActiveExercise | None, list[Outage]]:
+    """An exercise as ``_save_state`` wrote it (outages apart: the caller decides which still hold)."""
+    if saved is None:
+        return None, []
+    fields = dict(saved)
+    outages = [Outage(**o) for o in fields.pop("outages")]  # type: ignore[attr-defined]
+    return ActiveExercise(**fields), outages  # type: ignore[arg-type]

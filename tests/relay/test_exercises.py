@@ -4,6 +4,7 @@ fail over for real without closing a link, lifted by the exercise's end."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,7 +162,7 @@ async def test_the_state_survives_a_restart_and_outages_stay_bounded(tmp_path: P
         assert wiring.links.health.state("internet", None) is LinkState.DOWN
         clock.advance(3600)
         again.expire()
-        assert again.active is None and not path.exists()
+        assert again.active is None and again.last is not None and again.last.id == "0000abcd"
         assert wiring.links.health.state("internet", None) is LinkState.UP
 
 
@@ -205,3 +206,45 @@ async def test_a_participant_owes_its_coordinator_a_summary_at_the_end_and_on_re
         own.act({"exercise": "0000abcd", "action": "start", "until": int(clock.time()) + 60}, mine)
         own.act({"exercise": "0000abcd", "action": "end"}, mine)
         assert not own.summaries_due
+
+
+async def test_a_summary_owed_or_asked_for_survives_a_restart(tmp_path: Path) -> None:
+    """The final summary is owed until it was handed to the store, across restarts; the exercise just
+    over is still answered for after one; and one whose window ended while the hub was stopped is over
+    at load, its final summary due."""
+    clock = ManualClock()
+    path = tmp_path / "exercise.json"
+    coordinator = PEER.node_id.hex()
+
+    def restarted(wiring: Any) -> ExerciseState:
+        state = ExerciseState(ME.node_id, wiring.links.health, wiring.links, clock, EventBus(), path)
+        state.load()
+        return state
+
+    async with wired({"internet": MemoryMedium()}) as wiring:
+        state = restarted(wiring)
+        state.act({"exercise": "0000abcd", "action": "start", "name": "Øvelse",
+                   "until": int(clock.time()) + 3600}, coordinator)  # fmt: skip
+        started = clock.time()
+        clock.advance(60)
+        state.act({"exercise": "0000abcd", "action": "end"}, coordinator)
+        final = SummaryDue("0000abcd", coordinator, started, final=True)
+        assert list(state.summaries_due) == [final]
+
+        again = restarted(wiring)  # stopped before the summary was sent: it is sent after the restart
+        assert list(again.summaries_due) == [final] and again.summary_wanted.is_set()
+        again.summary_sent(again.summaries_due.popleft())
+
+        third = restarted(wiring)  # sent: not again, but the coordinator may still ask
+        assert not third.summaries_due
+        assert third.act({"exercise": "0000abcd", "action": "summary"}, coordinator)
+        assert list(third.summaries_due) == [final]
+        third.summary_sent(third.summaries_due.popleft())
+
+        third.act({"exercise": "1111abcd", "action": "start", "name": "Nat",
+                   "until": int(clock.time()) + 600}, coordinator)  # fmt: skip
+        later = clock.time()
+        clock.advance(601)  # the window ends while the hub is stopped
+        fourth = restarted(wiring)
+        assert fourth.active is None and fourth.last is not None and fourth.last.id == "1111abcd"
+        assert list(fourth.summaries_due) == [SummaryDue("1111abcd", coordinator, later, final=True)]
