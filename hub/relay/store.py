@@ -70,7 +70,15 @@ _INSERT_MESSAGE = (
     " expires, size, local, for_me, state, accepted_at, via, key_id)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-_INSERT_DELIVERY = "INSERT OR IGNORE INTO deliveries(message_id, hop, state, updated) VALUES (?,?,?,?)"
+_INSERT_DELIVERY = (
+    "INSERT OR IGNORE INTO deliveries(message_row, hop, state, updated) SELECT row, ?, ?, ? FROM messages"
+    " WHERE id=?"
+)
+_DELETE_DELIVERIES = "DELETE FROM deliveries WHERE message_row=(SELECT row FROM messages WHERE id=?)"
+_UNFINISHED_DELIVERIES_END = (
+    "UPDATE deliveries SET state=? WHERE message_row=(SELECT row FROM messages WHERE id=?)"
+    " AND state IN ('queued','sent')"
+)
 
 
 class Store(StoreQueries):
@@ -235,7 +243,7 @@ class Store(StoreQueries):
         )  # fmt: skip
         return [
             (_INSERT_MESSAGE, message),
-            *((_INSERT_DELIVERY, (frame.id, hop, DeliveryState.QUEUED.value, now)) for hop in item.hops),
+            *((_INSERT_DELIVERY, (hop, DeliveryState.QUEUED.value, now, frame.id)) for hop in item.hops),
         ]
 
     def record_delivery(
@@ -324,7 +332,7 @@ class Store(StoreQueries):
             writes.append(("UPDATE messages SET state=? WHERE id=?", (state, message_id)))
             writes.append(
                 (
-                    "UPDATE deliveries SET state=? WHERE message_id=? AND state IN ('queued','sent')",
+                    _UNFINISHED_DELIVERIES_END,
                     (
                         DeliveryState.EVICTED.value if state == "evicted" else DeliveryState.EXPIRED.value,
                         message_id,
@@ -351,7 +359,7 @@ class Store(StoreQueries):
             if not ids:
                 return removed
             await self._writes.write(
-                [("DELETE FROM deliveries WHERE message_id=?", (i,)) for i in ids]
+                [(_DELETE_DELIVERIES, (i,)) for i in ids]
                 + [("DELETE FROM messages WHERE id=?", (i,)) for i in ids]
             )
             self._ids.difference_update(ids)
@@ -424,11 +432,10 @@ class Store(StoreQueries):
             found += [row[0] for row in rows]
             undelivered = DeliveryState.EVICTED.value
             writes: list[Write] = [
-                ("UPDATE deliveries SET state=? WHERE message_id=? AND state IN ('queued','sent')",
-                 (undelivered, row[0])) for row in live
+                (_UNFINISHED_DELIVERIES_END, (undelivered, row[0])) for row in live
             ]  # fmt: skip
             if delete:
-                writes += [("DELETE FROM deliveries WHERE message_id=?", (row[0],)) for row in rows]
+                writes += [(_DELETE_DELIVERIES, (row[0],)) for row in rows]
                 writes += [("DELETE FROM messages WHERE id=?", (row[0],)) for row in rows]
                 self._ids.difference_update(row[0] for row in rows)
             else:

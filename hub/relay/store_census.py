@@ -64,10 +64,12 @@ async def take_census(db: aiosqlite.Connection, vault: FrameVault) -> Census:
             "INSERT INTO quarantine(message_id, wire, reason, quarantined_at) VALUES (?,?,?,?)",
             (message_id, wire, reason, now),
         )
-        await db.execute("DELETE FROM deliveries WHERE message_id=?", (message_id,))
+        await db.execute("DELETE FROM deliveries WHERE message_row=?", (rowid,))
         await db.execute("DELETE FROM messages WHERE rowid=?", (rowid,))
     for message_id in gone:  # their key was destroyed before they were deleted (a stop in between)
-        await db.execute("DELETE FROM deliveries WHERE message_id=?", (message_id,))
+        await db.execute(
+            "DELETE FROM deliveries WHERE message_row=(SELECT row FROM messages WHERE id=?)", (message_id,)
+        )
         await db.execute("DELETE FROM messages WHERE id=?", (message_id,))
     if gone:
         log.info("store: deleted %d messages whose retention had ended", len(gone))

@@ -97,10 +97,10 @@ class StoreQueries:
             " m.position, m.key_id FROM (SELECT id, recipient, wire, expires, e2e_acked_at, accepted_at,"
             " rowid AS position, key_id FROM messages"
             " WHERE state = 'active' AND priority = ? AND rowid <= ? AND (accepted_at, rowid) > (?, ?)"
-            " AND (SELECT min(hop) FROM deliveries WHERE message_id = messages.id"
+            " AND (SELECT min(hop) FROM deliveries WHERE message_row = messages.row"
             " AND state IN ('queued','sent')) = ?"
             " ORDER BY accepted_at, rowid LIMIT ?) m"
-            " JOIN deliveries d ON d.message_id = m.id AND d.state IN ('queued','sent')"
+            " JOIN deliveries d ON d.message_row = m.position AND d.state IN ('queued','sent')"
             " ORDER BY m.accepted_at, m.position",
             (int(priority), upto, *after, hop, limit),
         ) as cursor:
@@ -135,7 +135,7 @@ class StoreQueries:
     async def deliveries(self, message_id: bytes) -> list[DeliveryRow]:
         async with self._db.execute(
             "SELECT hop, state, attempts, link, last_error, updated, next_hop FROM deliveries"
-            " WHERE message_id=?",
+            " WHERE message_row=(SELECT row FROM messages WHERE id=?)",
             (message_id,),
         ) as cursor:
             return [DeliveryRow(*row) async for row in cursor]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -11,15 +12,18 @@ from hub.core.errors import StoreError
 from hub.relay.store_at_rest import add_key_column
 from hub.relay.store_upkeep import WAL_TRUNCATE_AT
 
+log = logging.getLogger("beredt.store")
+
 BUSY_TIMEOUT_MS = 30_000
 """How long a commit waits for the checkpointer's lock; a TRUNCATE of 16 MiB on a slow card takes seconds."""
 PAGE_SIZE = 1024
 """Bytes per page of a store made now: a commit writes each page it changed whole, and most of ours change
 a small row of each table and index (an older store keeps 4096)."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages(
-    id BLOB PRIMARY KEY,
+MESSAGES = """
+CREATE TABLE IF NOT EXISTS {name}(
+    row INTEGER PRIMARY KEY,
+    id BLOB,
     wire BLOB NOT NULL,
     sender BLOB NOT NULL,
     recipient BLOB NOT NULL,
@@ -33,12 +37,14 @@ CREATE TABLE IF NOT EXISTS messages(
     state TEXT NOT NULL,
     accepted_at REAL NOT NULL,
     via TEXT,
-    e2e_acked_at REAL
-);
-CREATE INDEX IF NOT EXISTS messages_inbox ON messages(accepted_at) WHERE for_me = 1;
-CREATE INDEX IF NOT EXISTS messages_live ON messages(priority, accepted_at) WHERE state = 'active';
-CREATE TABLE IF NOT EXISTS deliveries(
-    message_id BLOB NOT NULL,
+    e2e_acked_at REAL,
+    key_id TEXT
+)"""
+"""Messages in the order they were stored: ``row`` only grows, so a new message and the updates of recent
+ones change the newest pages; the random ``id`` is in its own unique index, ``messages_id``."""
+DELIVERIES = """
+CREATE TABLE IF NOT EXISTS {name}(
+    message_row INTEGER NOT NULL,
     hop BLOB NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -47,9 +53,17 @@ CREATE TABLE IF NOT EXISTS deliveries(
     next_hop BLOB,
     last_error TEXT,
     updated REAL NOT NULL,
-    PRIMARY KEY (message_id, hop)
-);
+    PRIMARY KEY (message_row, hop)
+) WITHOUT ROWID"""
+"""One row per (message, next hop), keyed by the message's ``row``: the rows of new messages are
+appended, and one b-tree holds them (no second index of random message ids to write)."""
+INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages(id);
+CREATE INDEX IF NOT EXISTS messages_inbox ON messages(accepted_at) WHERE for_me = 1;
+CREATE INDEX IF NOT EXISTS messages_live ON messages(priority, accepted_at) WHERE state = 'active';
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state) WHERE state IN ('queued', 'sent');
+"""
+_QUARANTINE = """
 CREATE TABLE IF NOT EXISTS quarantine(
     message_id BLOB,
     wire BLOB,
@@ -79,12 +93,11 @@ async def open_database(path: Path) -> aiosqlite.Connection:
         await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_AT}")
         await db.execute("PRAGMA secure_delete=ON")  # an erased or resealed frame leaves zeros behind
-        await db.executescript(_SCHEMA)
-        await add_key_column(db)
-        async with db.execute("PRAGMA table_info(deliveries)") as cursor:
-            columns = {row[1] async for row in cursor}
-        if "next_hop" not in columns:  # a store written before deliveries recorded their carrier
-            await db.execute("ALTER TABLE deliveries ADD COLUMN next_hop BLOB")
+        await db.executescript(
+            f"{MESSAGES.format(name='messages')};\n{DELIVERIES.format(name='deliveries')};\n{_QUARANTINE}"
+        )
+        await bring_up_to_date(db)
+        await db.executescript(INDEXES)
         await db.commit()
         async with db.execute("PRAGMA quick_check") as cursor:
             row = await cursor.fetchone()
@@ -95,3 +108,52 @@ async def open_database(path: Path) -> aiosqlite.Connection:
         await db.close()
         raise StoreError(f"store {path} failed its integrity check: {row}")
     return db
+
+
+_MESSAGE_FIELDS = (
+    "id, wire, sender, recipient, kind, priority, created, expires, size, local, for_me, state, accepted_at,"
+    " via, e2e_acked_at, key_id"
+)
+_DELIVERY_FIELDS = "hop, state, attempts, next_attempt, link, next_hop, last_error, updated"
+
+
+async def bring_up_to_date(db: aiosqlite.Connection) -> None:
+    """Give a store written by an earlier version the columns and keys of this one (raises
+    ``sqlite3.Error``). Its messages get a ``row`` (their rowid, so their order is kept) and its deliveries
+    are keyed by it, in one transaction: a stop halfway leaves the old tables, and the next open starts
+    again. Deliveries of a message no longer stored are dropped (nothing could resume them)."""
+    await add_key_column(db)
+    async with db.execute("PRAGMA table_info(deliveries)") as cursor:
+        columns = {row[1] async for row in cursor}
+    if "message_row" in columns:
+        return
+    if "next_hop" not in columns:  # a store written before deliveries recorded their carrier
+        await db.execute("ALTER TABLE deliveries ADD COLUMN next_hop BLOB")
+    async with db.execute("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM deliveries)") as cur:
+        counts = await cur.fetchone()
+    messages, deliveries = counts if counts else (0, 0)
+    log.info(
+        "store: keying %d messages and %d deliveries by row (once, for this version)", messages, deliveries
+    )
+    await db.execute("BEGIN IMMEDIATE")
+    await db.execute(MESSAGES.format(name="messages_keyed"))
+    await db.execute(
+        f"INSERT INTO messages_keyed(row, {_MESSAGE_FIELDS}) SELECT rowid, {_MESSAGE_FIELDS} FROM messages"
+    )
+    await db.execute(DELIVERIES.format(name="deliveries_keyed"))
+    await db.execute(
+        f"INSERT OR IGNORE INTO deliveries_keyed(message_row, {_DELIVERY_FIELDS})"
+        f" SELECT m.row, {', '.join('d.' + f for f in _DELIVERY_FIELDS.split(', '))}"
+        " FROM deliveries d JOIN messages_keyed m ON m.id = d.message_id"
+    )
+    for table in ("deliveries", "messages"):
+        await db.execute(f"DROP TABLE {table}")
+        await db.execute(f"ALTER TABLE {table}_keyed RENAME TO {table}")
+    async with db.execute("SELECT count(*) FROM deliveries") as cursor:
+        kept = await cursor.fetchone()
+    await db.commit()
+    dropped = deliveries - (kept[0] if kept else 0)
+    log.info(
+        "store: keyed by row%s",
+        f"; {dropped} deliveries of messages no longer stored dropped" if dropped else "",
+    )

@@ -244,8 +244,8 @@ def sent_messages(
         hops = tuple(
             Carried(bytes(hop).hex(), link, state, attempts, updated if state == "hop-acked" else None)
             for hop, link, state, attempts, updated in db.execute(
-                "SELECT hop, link, state, attempts, updated FROM deliveries WHERE message_id = ?"
-                " ORDER BY hop",
+                "SELECT hop, link, state, attempts, updated FROM deliveries"
+                " WHERE message_row = (SELECT row FROM messages WHERE id = ?) ORDER BY hop",
                 (message_id,),
             )
         )

@@ -58,7 +58,8 @@ def inject_rollcalls(
         links = tuple(
             str(link)
             for (link,) in db.execute(
-                "SELECT link FROM deliveries WHERE message_id = ? AND link IS NOT NULL",
+                "SELECT link FROM deliveries WHERE message_row = (SELECT row FROM messages WHERE id = ?)"
+                " AND link IS NOT NULL",
                 (bytes.fromhex(message_id),),
             )
         )
