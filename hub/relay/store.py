@@ -66,18 +66,14 @@ PURGE_BATCH = 500
 """Finished messages deleted per transaction: a short pause for the writer, not one long one."""
 
 _INSERT_MESSAGE = (
-    "INSERT OR IGNORE INTO messages(id, wire, sender, recipient, kind, priority, created,"
+    "INSERT INTO messages(row, id, wire, sender, recipient, kind, priority, created,"
     " expires, size, local, for_me, state, accepted_at, via, key_id)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-_INSERT_DELIVERY = (
-    "INSERT OR IGNORE INTO deliveries(message_row, hop, state, updated) SELECT row, ?, ?, ? FROM messages"
-    " WHERE id=?"
-)
-_DELETE_DELIVERIES = "DELETE FROM deliveries WHERE message_row=(SELECT row FROM messages WHERE id=?)"
+_INSERT_DELIVERY = "INSERT OR IGNORE INTO deliveries(message_row, hop, state, updated) VALUES (?,?,?,?)"
+_DELETE_DELIVERIES = "DELETE FROM deliveries WHERE message_row=?"
 _UNFINISHED_DELIVERIES_END = (
-    "UPDATE deliveries SET state=? WHERE message_row=(SELECT row FROM messages WHERE id=?)"
-    " AND state IN ('queued','sent')"
+    "UPDATE deliveries SET state=? WHERE message_row=? AND state IN ('queued','sent')"
 )
 
 
@@ -105,6 +101,11 @@ class Store(StoreQueries):
         never choose the same victim (the database still shows it active until the eviction commits)."""
         self._retired_meanwhile: set[bytes] = set()
         """Messages retired while an eviction held ``_room``: never its victims (counted out already)."""
+        self._last_row = 0
+        """The row given to the newest message: rows are handed out here, so a message's deliveries and
+        later updates name its row without a lookup."""
+        self._uncommitted: dict[bytes, int] = {}
+        """Rows handed out to messages whose commit is under way: a second copy joins the first."""
 
     @property
     def commits(self) -> int:
@@ -146,8 +147,9 @@ class Store(StoreQueries):
         except sqlite3.Error as exc:
             await db.close()
             raise StoreError(f"cannot read store {path}: {exc}") from exc
-        store._ids, store.live_messages, store.live_bytes = (
-            census.ids,
+        store._rows, store._last_row, store.live_messages, store.live_bytes = (
+            census.rows,
+            census.last_row,
             census.live_messages,
             census.live_bytes,
         )
@@ -205,6 +207,7 @@ class Store(StoreQueries):
         outcome: list[StoreError | None] = [None] * len(batch)
         writes: list[Write] = []
         counted = [0, 0]
+        handed_out: dict[bytes, int] = {}
         try:
             async with self._room:
                 for index, item in enumerate(batch):
@@ -218,7 +221,7 @@ class Store(StoreQueries):
                         self.live_bytes += len(item.wire)
                         counted[0] += 1
                         counted[1] += len(item.wire)
-                    writes += self._accept_writes(item, now)
+                    writes += self._accept_writes(item, now, handed_out)
             if writes:
                 await self._writes.write(writes, durable=durable)
         except StoreError as exc:
@@ -229,22 +232,36 @@ class Store(StoreQueries):
             self.live_messages -= counted[0]
             self.live_bytes -= counted[1]
             raise
-        self._ids.update(item.frame.id for item, error in zip(batch, outcome, strict=True) if error is None)
+        finally:
+            for message_id in handed_out:
+                del self._uncommitted[message_id]
+        self._rows.update(handed_out)
         return outcome
 
-    def _accept_writes(self, item: Incoming, now: float) -> list[Write]:
-        """The message row (its frame sealed at rest), and a queued delivery row per next hop."""
+    def _accept_writes(self, item: Incoming, now: float, handed_out: dict[bytes, int]) -> list[Write]:
+        """The message row (its frame sealed at rest) under the next row, and a queued delivery row per next
+        hop. A message stored already (or being stored) is not stored again; new next hops join it."""
         frame, wire = item.frame, item.wire
+        row = self._row(frame.id)
+        if row is not None:
+            return [(_INSERT_DELIVERY, (row, hop, DeliveryState.QUEUED.value, now)) for hop in item.hops]
+        self._last_row += 1
+        row = handed_out[frame.id] = self._uncommitted[frame.id] = self._last_row
         key_id, sealed = self.vault.seal(frame, wire, now)
         message = (
-            frame.id, sealed, frame.sender, frame.recipient, int(frame.kind), int(frame.priority),
+            row, frame.id, sealed, frame.sender, frame.recipient, int(frame.kind), int(frame.priority),
             frame.created, frame.expires, len(wire), int(item.local), int(item.for_me),
             "active" if item.hops else "delivered", now, item.via, key_id,
         )  # fmt: skip
         return [
             (_INSERT_MESSAGE, message),
-            *((_INSERT_DELIVERY, (hop, DeliveryState.QUEUED.value, now, frame.id)) for hop in item.hops),
+            *((_INSERT_DELIVERY, (row, hop, DeliveryState.QUEUED.value, now)) for hop in item.hops),
         ]
+
+    def _row(self, message_id: bytes) -> int | None:
+        """The row of a message stored or being stored, None for one the store does not hold."""
+        row = self._rows.get(message_id)
+        return self._uncommitted.get(message_id) if row is None else row
 
     def record_delivery(
         self,
@@ -258,15 +275,19 @@ class Store(StoreQueries):
         next_hop: bytes | None = None,
         error: str | None = None,
     ) -> None:
-        """Write a delivery's new state behind the caller's back (see module docstring)."""
-        row = (state.value, attempts, next_attempt, link, next_hop, error, time.time(), message_id, hop)
-        self._writes.write_later([(UPDATE_DELIVERY, row)])
+        """Write a delivery's new state behind the caller's back (see module docstring); nothing for a
+        message no longer stored."""
+        row = self._row(message_id)
+        if row is not None:
+            update = (state.value, attempts, next_attempt, link, next_hop, error, time.time(), row, hop)
+            self._writes.write_later([(UPDATE_DELIVERY, update)])
 
     def record_e2e_ack(self, ids: Iterable[bytes], when: float) -> None:
+        rows = [row for i in ids if (row := self._row(i)) is not None]
         self._writes.write_later(
             [
-                ("UPDATE messages SET e2e_acked_at=? WHERE id=? AND e2e_acked_at IS NULL", (when, i))
-                for i in ids
+                ("UPDATE messages SET e2e_acked_at=? WHERE row=? AND e2e_acked_at IS NULL", (when, r))
+                for r in rows
             ]
         )
 
@@ -276,9 +297,11 @@ class Store(StoreQueries):
             self._retired_meanwhile.add(message_id)
         self.live_messages -= 1
         self.live_bytes -= size
-        self._writes.write_later(
-            [("UPDATE messages SET state=? WHERE id=? AND state='active'", (state, message_id))]
-        )
+        row = self._row(message_id)
+        if row is not None:
+            self._writes.write_later(
+                [("UPDATE messages SET state=? WHERE row=? AND state='active'", (state, row))]
+            )
 
     async def flush(self) -> None:
         """Wait until every write queued so far is committed."""
@@ -293,7 +316,7 @@ class Store(StoreQueries):
         try:
             await self.flush()
             async with self._db.execute(
-                "SELECT id, size, priority, CASE WHEN expires <= ? THEN 'expired' ELSE 'evicted' END"
+                "SELECT id, size, priority, CASE WHEN expires <= ? THEN 'expired' ELSE 'evicted' END, row"
                 " FROM messages"
                 " WHERE state='active' AND (expires <= ? OR priority < ?)"
                 " ORDER BY expires <= ? DESC, priority ASC, accepted_at ASC LIMIT 1000",
@@ -304,13 +327,13 @@ class Store(StoreQueries):
             # settled while the query ran is already counted out and is no victim.
             need_count = self.live_messages + 1 - self.max_messages
             need_bytes = self.live_bytes + size - self.max_bytes
-            victims: list[tuple[bytes, int, int, str]] = []
+            victims: list[tuple[bytes, int, int, str, int]] = []
             for row in rows:
                 if need_count <= 0 and need_bytes <= 0:
                     break
                 if row[0] in self._retired_meanwhile:
                     continue
-                victims.append((row[0], row[1], row[2], row[3]))
+                victims.append((row[0], row[1], row[2], row[3], row[4]))
                 need_count -= 1
                 need_bytes -= row[1]
         finally:
@@ -321,7 +344,7 @@ class Store(StoreQueries):
                 f" lower priority than {priority.name.lower()} can be evicted"
             )
         writes: list[Write] = []
-        for message_id, victim_size, victim_priority, state in victims:
+        for message_id, victim_size, victim_priority, state, victim_row in victims:
             log.warning(
                 "store over quota: %s message %s (priority %s, %d bytes)",
                 state,
@@ -329,13 +352,13 @@ class Store(StoreQueries):
                 Priority(victim_priority).name.lower(),
                 victim_size,
             )
-            writes.append(("UPDATE messages SET state=? WHERE id=?", (state, message_id)))
+            writes.append(("UPDATE messages SET state=? WHERE row=?", (state, victim_row)))
             writes.append(
                 (
                     _UNFINISHED_DELIVERIES_END,
                     (
                         DeliveryState.EVICTED.value if state == "evicted" else DeliveryState.EXPIRED.value,
-                        message_id,
+                        victim_row,
                     ),
                 )
             )
@@ -352,20 +375,21 @@ class Store(StoreQueries):
         removed = 0
         while True:
             async with self._db.execute(
-                "SELECT id FROM messages WHERE state != 'active' AND expires < ? LIMIT ?",
+                "SELECT row, id FROM messages WHERE state != 'active' AND expires < ? LIMIT ?",
                 (int(now), PURGE_BATCH),
             ) as cursor:
-                ids = [row[0] async for row in cursor]
-            if not ids:
+                found = [(row[0], row[1]) async for row in cursor]
+            if not found:
                 return removed
             await self._writes.write(
-                [(_DELETE_DELIVERIES, (i,)) for i in ids]
-                + [("DELETE FROM messages WHERE id=?", (i,)) for i in ids]
+                [(_DELETE_DELIVERIES, (row,)) for row, _ in found]
+                + [("DELETE FROM messages WHERE row=?", (row,)) for row, _ in found]
             )
-            self._ids.difference_update(ids)
-            removed += len(ids)
+            for _, message_id in found:
+                self._rows.pop(message_id, None)
+            removed += len(found)
             self.upkeep.vacuum_due = True  # the checkpointer frees the pages, beside the writer
-            if len(ids) < PURGE_BATCH:
+            if len(found) < PURGE_BATCH:
                 return removed
 
     async def shred(self, now: float) -> tuple[int, list[str]]:
@@ -416,32 +440,34 @@ class Store(StoreQueries):
 
     async def _remove(self, ids: Sequence[bytes], *, delete: bool, state: str = "erased") -> int:
         found: list[bytes] = []
-        for start in range(0, len(ids), PURGE_BATCH):
-            part = list(ids[start : start + PURGE_BATCH])
+        stored = [known for i in ids if (known := self._rows.get(i)) is not None]
+        for start in range(0, len(stored), PURGE_BATCH):
+            part = stored[start : start + PURGE_BATCH]
             marks = ",".join("?" * len(part))
             async with self._db.execute(
-                f"SELECT id, state, size FROM messages WHERE id IN ({marks}) AND key_id IS NOT ?",
+                f"SELECT id, state, size, row FROM messages WHERE row IN ({marks}) AND key_id IS NOT ?",
                 (*part, ERASED),
             ) as cursor:
                 rows = list(await cursor.fetchall())
             live = [row for row in rows if row[1] == "active"]
-            for message_id, _, size in live:
+            for message_id, _, size, _ in live:
                 log.warning("store: message %s leaves its queue undelivered (%s)", message_id.hex(), state)
                 self.retire(message_id, state, size)
             self.on_evicted([row[0] for row in live])
             found += [row[0] for row in rows]
             undelivered = DeliveryState.EVICTED.value
             writes: list[Write] = [
-                (_UNFINISHED_DELIVERIES_END, (undelivered, row[0])) for row in live
+                (_UNFINISHED_DELIVERIES_END, (undelivered, row[3])) for row in live
             ]  # fmt: skip
             if delete:
-                writes += [(_DELETE_DELIVERIES, (row[0],)) for row in rows]
-                writes += [("DELETE FROM messages WHERE id=?", (row[0],)) for row in rows]
-                self._ids.difference_update(row[0] for row in rows)
+                writes += [(_DELETE_DELIVERIES, (row[3],)) for row in rows]
+                writes += [("DELETE FROM messages WHERE row=?", (row[3],)) for row in rows]
+                for row in rows:
+                    del self._rows[row[0]]
             else:
                 writes += [
-                    ("UPDATE messages SET wire=X'', key_id=?, state=?, for_me=0 WHERE id=?",
-                     (ERASED, state, row[0])) for row in rows
+                    ("UPDATE messages SET wire=X'', key_id=?, state=?, for_me=0 WHERE row=?",
+                     (ERASED, state, row[3])) for row in rows
                 ]  # fmt: skip
             await self._writes.write(writes)
         return len(found)

@@ -95,20 +95,20 @@ async def reseal_legacy(
     done = 0
     while True:
         async with db.execute(
-            "SELECT id, wire, kind, created, accepted_at FROM messages WHERE key_id IS NULL LIMIT ?",
+            "SELECT id, wire, kind, created, accepted_at, row FROM messages WHERE key_id IS NULL LIMIT ?",
             (RESEAL_BATCH,),
         ) as cursor:
             rows = list(await cursor.fetchall())
         if not rows:
             break
         writes: list[Write] = []
-        for message_id, wire, kind, created, accepted_at in rows:
+        for message_id, wire, kind, created, accepted_at, row in rows:
             key_id = vault.keys.key_for(max(accepted_at, created), vault.retention.days_for(kind_name(kind)))
             sealed = vault.keys.seal(key_id, wire, message_id)
             writes.append(
                 (
-                    "UPDATE messages SET wire=?, key_id=? WHERE id=? AND key_id IS NULL",
-                    (sealed, key_id, message_id),
+                    "UPDATE messages SET wire=?, key_id=? WHERE row=? AND key_id IS NULL",
+                    (sealed, key_id, row),
                 )
             )
         await write(writes)

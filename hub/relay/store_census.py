@@ -18,8 +18,10 @@ log = logging.getLogger("beredt.store")
 
 @dataclass(slots=True)
 class Census:
-    ids: set[bytes]
-    """Every message id still in the store (an erased one too: it still refuses a replay)."""
+    rows: dict[bytes, int]
+    """The row of every message id still in the store (an erased one too: it still refuses a replay)."""
+    last_row: int
+    """The largest row ever read (0: none): new messages get rows after it."""
     live_messages: int
     live_bytes: int
     quarantined: int
@@ -32,26 +34,27 @@ async def take_census(db: aiosqlite.Connection, vault: FrameVault) -> Census:
     serving all the others. Each is logged as an error. The intact ones give the live counts and the
     id index. Raises ``sqlite3.Error``."""
     damaged: list[tuple[int, Any, Any, str]] = []
-    gone: list[bytes] = []
-    ids: set[bytes] = set()
-    live_messages = live_bytes = 0
-    async with db.execute("SELECT rowid, id, wire, priority, state, size, key_id FROM messages") as cursor:
-        while rows := await cursor.fetchmany(10_000):  # a trip to the database thread per batch, not row
-            for rowid, message_id, stored, priority, state, size, key_id in rows:
+    gone: list[int] = []
+    rows: dict[bytes, int] = {}
+    last_row = live_messages = live_bytes = 0
+    async with db.execute("SELECT row, id, wire, priority, state, size, key_id FROM messages") as cursor:
+        while batch := await cursor.fetchmany(10_000):  # a trip to the database thread per batch, not row
+            for rowid, message_id, stored, priority, state, size, key_id in batch:
+                last_row = max(last_row, rowid)
                 if key_id == ERASED:
-                    ids.add(message_id)  # erased on request: its id still refuses a replay
+                    rows[message_id] = rowid  # erased on request: its id still refuses a replay
                     continue
                 wire, reason = stored, None
                 if isinstance(message_id, bytes) and isinstance(stored, bytes):
                     wire, reason = vault.opened(message_id, key_id, stored)
                 if reason == GONE:
-                    gone.append(message_id)
+                    gone.append(rowid)
                     continue
                 reason = reason or damage(message_id, wire, priority)
                 if reason is not None:
                     damaged.append((rowid, message_id, stored, reason))
                     continue
-                ids.add(message_id)
+                rows[message_id] = rowid
                 if state == "active":
                     live_messages += 1
                     live_bytes += size
@@ -65,16 +68,14 @@ async def take_census(db: aiosqlite.Connection, vault: FrameVault) -> Census:
             (message_id, wire, reason, now),
         )
         await db.execute("DELETE FROM deliveries WHERE message_row=?", (rowid,))
-        await db.execute("DELETE FROM messages WHERE rowid=?", (rowid,))
-    for message_id in gone:  # their key was destroyed before they were deleted (a stop in between)
-        await db.execute(
-            "DELETE FROM deliveries WHERE message_row=(SELECT row FROM messages WHERE id=?)", (message_id,)
-        )
-        await db.execute("DELETE FROM messages WHERE id=?", (message_id,))
+        await db.execute("DELETE FROM messages WHERE row=?", (rowid,))
+    for rowid in gone:  # their key was destroyed before they were deleted (a stop in between)
+        await db.execute("DELETE FROM deliveries WHERE message_row=?", (rowid,))
+        await db.execute("DELETE FROM messages WHERE row=?", (rowid,))
     if gone:
         log.info("store: deleted %d messages whose retention had ended", len(gone))
     if damaged or gone:
         await db.commit()
     async with db.execute("SELECT count(*) FROM quarantine") as cursor:
         row = await cursor.fetchone()
-    return Census(ids, live_messages, live_bytes, int(row[0]) if row else 0)
+    return Census(rows, last_row, live_messages, live_bytes, int(row[0]) if row else 0)

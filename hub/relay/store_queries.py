@@ -26,11 +26,12 @@ class StoreQueries:
     def __init__(self, db: aiosqlite.Connection, vault: FrameVault) -> None:
         self._db = db
         self.vault = vault
-        self._ids: set[bytes] = set()
-        """Every message id still in the store: deduplication without a trip to the database thread."""
+        self._rows: dict[bytes, int] = {}
+        """The row of every message id still in the store: deduplication without a trip to the database
+        thread, and the way from an id to its row (the table has no index of its random ids)."""
 
     def has(self, message_id: bytes) -> bool:
-        return message_id in self._ids
+        return message_id in self._rows
 
     async def open_sent_to(self, recipient: bytes) -> list[StoredMessage]:
         """Messages this hub originated to ``recipient`` that are live and not acknowledged end to end."""
@@ -44,12 +45,12 @@ class StoreQueries:
 
     async def recipients(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
         """The recipient of each stored message among ``ids`` (ids not stored are left out)."""
-        known = [i for i in ids if i in self._ids]
+        known = [row for i in ids if (row := self._rows.get(i)) is not None]
         if not known:
             return {}
         marks = ",".join("?" * len(known))
         async with self._db.execute(
-            f"SELECT id, recipient FROM messages WHERE id IN ({marks})", known
+            f"SELECT id, recipient FROM messages WHERE row IN ({marks})", known
         ) as cur:
             return {row[0]: row[1] async for row in cur}
 
@@ -114,8 +115,11 @@ class StoreQueries:
 
     async def message(self, message_id: bytes) -> StoredMessage | None:
         """The stored message, or None when it is not stored, erased or past its retention."""
+        stored = self._rows.get(message_id)
+        if stored is None:
+            return None
         async with self._db.execute(
-            f"SELECT {MESSAGE_COLUMNS}, key_id FROM messages WHERE id=?", (message_id,)
+            f"SELECT {MESSAGE_COLUMNS}, key_id FROM messages WHERE row=?", (stored,)
         ) as cur:
             row = await cur.fetchone()
         return self._opened(row) if row else None
@@ -128,15 +132,16 @@ class StoreQueries:
         """Stored message ids that begin with the hex ``prefix`` (sent, received or relayed), at most
         ``limit``: a short id as people copy it is unique when exactly one comes back."""
         low, high = bytes.fromhex(prefix.ljust(32, "0")), bytes.fromhex(prefix.ljust(32, "f"))
-        sql = "SELECT id FROM messages WHERE id BETWEEN ? AND ? LIMIT ?"
-        async with self._db.execute(sql, (low, high, limit)) as cursor:
-            return [row[0] async for row in cursor]
+        return sorted(i for i in self._rows if low <= i <= high)[:limit]  # a pass in memory, no index
 
     async def deliveries(self, message_id: bytes) -> list[DeliveryRow]:
+        row = self._rows.get(message_id)
+        if row is None:
+            return []
         async with self._db.execute(
             "SELECT hop, state, attempts, link, last_error, updated, next_hop FROM deliveries"
-            " WHERE message_row=(SELECT row FROM messages WHERE id=?)",
-            (message_id,),
+            " WHERE message_row=?",
+            (row,),
         ) as cursor:
             return [DeliveryRow(*row) async for row in cursor]
 

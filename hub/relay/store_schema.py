@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS {name}(
     key_id TEXT
 )"""
 """Messages in the order they were stored: ``row`` only grows, so a new message and the updates of recent
-ones change the newest pages; the random ``id`` is in its own unique index, ``messages_id``."""
+ones change the newest pages. There is no index of the random ``id``: one would take a write at a random
+place per message. The store keeps each id's row in memory (``store_census`` reads them at open) and
+reaches rows by it; a tool reading the file finds a message by id with a scan."""
 DELIVERIES = """
 CREATE TABLE IF NOT EXISTS {name}(
     message_row INTEGER NOT NULL,
@@ -58,7 +60,6 @@ CREATE TABLE IF NOT EXISTS {name}(
 """One row per (message, next hop), keyed by the message's ``row``: the rows of new messages are
 appended, and one b-tree holds them (no second index of random message ids to write)."""
 INDEXES = """
-CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages(id);
 CREATE INDEX IF NOT EXISTS messages_inbox ON messages(accepted_at) WHERE for_me = 1;
 CREATE INDEX IF NOT EXISTS messages_live ON messages(priority, accepted_at) WHERE state = 'active';
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state) WHERE state IN ('queued', 'sent');
@@ -126,6 +127,7 @@ async def bring_up_to_date(db: aiosqlite.Connection) -> None:
     async with db.execute("PRAGMA table_info(deliveries)") as cursor:
         columns = {row[1] async for row in cursor}
     if "message_row" in columns:
+        await db.execute("DROP INDEX IF EXISTS messages_id")  # a store of the version that had one
         return
     if "next_hop" not in columns:  # a store written before deliveries recorded their carrier
         await db.execute("ALTER TABLE deliveries ADD COLUMN next_hop BLOB")
@@ -143,8 +145,8 @@ async def bring_up_to_date(db: aiosqlite.Connection) -> None:
     await db.execute(DELIVERIES.format(name="deliveries_keyed"))
     await db.execute(
         f"INSERT OR IGNORE INTO deliveries_keyed(message_row, {_DELIVERY_FIELDS})"
-        f" SELECT m.row, {', '.join('d.' + f for f in _DELIVERY_FIELDS.split(', '))}"
-        " FROM deliveries d JOIN messages_keyed m ON m.id = d.message_id"
+        f" SELECT m.rowid, {', '.join('d.' + f for f in _DELIVERY_FIELDS.split(', '))}"
+        " FROM deliveries d JOIN messages m ON m.id = d.message_id"  # the old table's index of ids
     )
     for table in ("deliveries", "messages"):
         await db.execute(f"DROP TABLE {table}")

@@ -27,7 +27,7 @@ BACKGROUND_DELAY = 5.0
 ride on the next status's commit instead of a commit of their own."""
 UPDATE_DELIVERY = (
     "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
-    " WHERE message_row=(SELECT row FROM messages WHERE id=?) AND hop=?"
+    " WHERE message_row=? AND hop=?"
 )
 _Queued = tuple[list[Write], "asyncio.Future[None] | None", bool]
 """Writes, the future of whoever awaits them (None: nobody), and whether they must be fsynced."""

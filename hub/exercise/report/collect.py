@@ -158,6 +158,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     keys = DataKeys(hub.store.with_name(KEY_FOLDER))  # both databases are sealed at rest with these
     frames, documents = FrameVault(keys, Retention()), DocumentSealer(keys, DEFAULT_RETENTION_DAYS, time.time)
     with read_db(hub.store, "lageret") as db:
+        _message_rows(db)
         messages = sent_messages(db, exercise.started, end, name, frames)
         statuses = _statuses(db, exercise.started, end)
         reports = read_reported(
@@ -222,17 +223,25 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     )
 
 
+def _message_rows(db: sqlite3.Connection) -> None:
+    """Each message id's row, in a temporary table of this connection (``message_rows``): the store has no
+    index of its random ids, and the report looks messages up by id."""
+    db.execute("CREATE TEMP TABLE message_rows(id BLOB PRIMARY KEY, row INTEGER NOT NULL)")
+    db.execute("INSERT OR IGNORE INTO message_rows SELECT id, row FROM messages WHERE id IS NOT NULL")
+
+
 def sent_messages(
     db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str], frames: FrameVault
 ) -> list[SentMessage]:
     rows = db.execute(
-        "SELECT id, wire, recipient, kind, priority, size, accepted_at, e2e_acked_at, key_id FROM messages"
+        "SELECT id, wire, recipient, kind, priority, size, accepted_at, e2e_acked_at, key_id, row"
+        " FROM messages"
         " WHERE local = 1 AND accepted_at BETWEEN ? AND ?"
         f" AND kind NOT IN ({','.join('?' * len(NOT_MESSAGES))}) ORDER BY accepted_at",
         (start, end, *map(int, NOT_MESSAGES)),
     )  # read row by row: an exercise's messages are never all in memory at once as frames
     out = []
-    for message_id, stored, recipient, kind, priority, size, accepted_at, acked_at, key_id in rows:
+    for message_id, stored, recipient, kind, priority, size, accepted_at, acked_at, key_id, row in rows:
         wire = frames.open(bytes(message_id), key_id, bytes(stored))
         if wire is None:
             continue  # erased on request, or past its retention
@@ -244,9 +253,9 @@ def sent_messages(
         hops = tuple(
             Carried(bytes(hop).hex(), link, state, attempts, updated if state == "hop-acked" else None)
             for hop, link, state, attempts, updated in db.execute(
-                "SELECT hop, link, state, attempts, updated FROM deliveries"
-                " WHERE message_row = (SELECT row FROM messages WHERE id = ?) ORDER BY hop",
-                (message_id,),
+                "SELECT hop, link, state, attempts, updated FROM deliveries WHERE message_row = ?"
+                " ORDER BY hop",
+                (row,),
             )
         )
         out.append(

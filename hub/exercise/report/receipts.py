@@ -25,7 +25,7 @@ def read_receipts(
     db: sqlite3.Connection, frames: FrameVault, messages: Set[str], start: float, open_payload: Opener
 ) -> dict[str, tuple[str, float]]:
     """Message id (hex) -> (who read it, or "" when the reader gave no name; when: Unix seconds) for
-    the ids in ``messages``."""
+    the ids in ``messages``. ``db`` holds ``message_rows`` (``collect``: each id's row)."""
     out: dict[str, tuple[str, float]] = {}
     if not messages:
         return out
@@ -52,5 +52,8 @@ def read_receipts(
 
 
 def _from_recipient(db: sqlite3.Connection, message: str, signer: bytes) -> bool:
-    row = db.execute("SELECT recipient FROM messages WHERE id = ?", (bytes.fromhex(message),)).fetchone()
+    row = db.execute(
+        "SELECT recipient FROM messages WHERE row = (SELECT row FROM message_rows WHERE id = ?)",
+        (bytes.fromhex(message),),
+    ).fetchone()
     return row is not None and bytes(row[0]) in (signer, BROADCAST)

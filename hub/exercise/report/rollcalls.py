@@ -44,11 +44,12 @@ def inject_rollcalls(
     frames: FrameVault,
 ) -> list[RollCallResult]:
     """One result per request id among the ROLLCALL messages ``message_ids`` (hex), with each recipient's
-    first answer up to ``end``."""
+    first answer up to ``end``. ``db`` holds ``message_rows`` (``collect``: each id's row)."""
     asked: dict[str, tuple[str, float, list[tuple[str, tuple[str, ...]]]]] = {}
     for message_id in message_ids:
         row = db.execute(
-            "SELECT wire, recipient, accepted_at, key_id FROM messages WHERE id = ? AND kind = ?",
+            "SELECT wire, recipient, accepted_at, key_id FROM messages"
+            " WHERE row = (SELECT row FROM message_rows WHERE id = ?) AND kind = ?",
             (bytes.fromhex(message_id), int(Kind.ROLLCALL)),
         ).fetchone()
         wire = None if row is None else frames.open(bytes.fromhex(message_id), row[3], bytes(row[0]))
@@ -58,7 +59,7 @@ def inject_rollcalls(
         links = tuple(
             str(link)
             for (link,) in db.execute(
-                "SELECT link FROM deliveries WHERE message_row = (SELECT row FROM messages WHERE id = ?)"
+                "SELECT link FROM deliveries WHERE message_row = (SELECT row FROM message_rows WHERE id = ?)"
                 " AND link IS NOT NULL",
                 (bytes.fromhex(message_id),),
             )
