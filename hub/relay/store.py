@@ -66,7 +66,7 @@ PURGE_BATCH = 500
 """Finished messages deleted per transaction: a short pause for the writer, not one long one."""
 
 _INSERT_MESSAGE = (
-    "INSERT INTO messages(row, id, wire, sender, recipient, kind, priority, created,"
+    "INSERT OR IGNORE INTO messages(row, id, wire, sender, recipient, kind, priority, created,"
     " expires, size, local, for_me, state, accepted_at, via, key_id)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
@@ -234,19 +234,24 @@ class Store(StoreQueries):
             raise
         finally:
             for message_id in handed_out:
-                del self._uncommitted[message_id]
+                self._uncommitted.pop(message_id, None)
         self._rows.update(handed_out)
         return outcome
 
     def _accept_writes(self, item: Incoming, now: float, handed_out: dict[bytes, int]) -> list[Write]:
         """The message row (its frame sealed at rest) under the next row, and a queued delivery row per next
-        hop. A message stored already (or being stored) is not stored again; new next hops join it."""
+        hop. A message stored already is not stored again: new next hops join it. A copy of one whose commit
+        is under way is written under the same row (the first commit to hold it wins, and if that one
+        fails the copy's own commit stores it)."""
         frame, wire = item.frame, item.wire
-        row = self._row(frame.id)
+        row = self._rows.get(frame.id)
         if row is not None:
             return [(_INSERT_DELIVERY, (row, hop, DeliveryState.QUEUED.value, now)) for hop in item.hops]
-        self._last_row += 1
-        row = handed_out[frame.id] = self._uncommitted[frame.id] = self._last_row
+        row = self._uncommitted.get(frame.id)
+        if row is None:
+            self._last_row += 1
+            row = self._uncommitted[frame.id] = self._last_row
+        handed_out[frame.id] = row
         key_id, sealed = self.vault.seal(frame, wire, now)
         message = (
             row, frame.id, sealed, frame.sender, frame.recipient, int(frame.kind), int(frame.priority),

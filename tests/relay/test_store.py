@@ -306,3 +306,23 @@ async def test_commits_wait_for_a_truncating_checkpoint_instead_of_failing(tmp_p
             accepted += 8
     assert len(await all_pending(store)) == accepted
     await store.close()
+
+
+async def test_copies_of_one_message_in_flight_together_are_stored_once(tmp_path: Path) -> None:
+    """The store hands out rows itself (there is no unique index of ids): a copy that arrives while the
+    first is being committed joins its row, with its own next hop."""
+    import sqlite3
+
+    other = bytes.fromhex("00112233445566bb")
+    store = await Store.open(tmp_path / "s.db")
+    wire = frame(payload=b"twice")
+    decoded = decode_frame(wire)
+    await asyncio.gather(
+        store.accept(decoded, wire, hops=[HOP], local=False, for_me=False, via=None),
+        store.accept(decoded, wire, hops=[other], local=False, for_me=False, via=None),
+    )
+    await store.accept(decoded, wire, hops=[HOP], local=False, for_me=False, via=None)  # stored already
+    assert sorted(r.hop for r in await store.deliveries(decoded.id)) == sorted([HOP, other])
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        assert db.execute("SELECT count(*), count(DISTINCT row) FROM messages").fetchone() == (1, 1)
