@@ -83,6 +83,10 @@ class Homes:
         self.busy = 0
         self.sent = 0
         self.session: aiohttp.ClientSession | None = None
+        self.ack_session: aiohttp.ClientSession | None = None
+        """The homes' hop acks (and roll-call answers) have connections of their own: a home's hub sends
+        acks ahead of its data (``transports.internet``), so they never wait behind the homes' statuses
+        for one of the shared connections."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.retry_after: list[float] = []
 
@@ -96,9 +100,12 @@ class Homes:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        # all 80 homes come from 127.0.0.1 here: stay under the hub's connections-per-source cap
+        # all 80 homes come from 127.0.0.1 here: 32 + 16 connections stay under the hub's per-source cap (64)
         self.session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=60), connector=aiohttp.TCPConnector(limit=32)
+        )
+        self.ack_session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=60), connector=aiohttp.TCPConnector(limit=16)
         )
         return runner
 
@@ -150,7 +157,7 @@ class Homes:
             .encode()
             for n in range(0, len(acks), MAX_IDS_PER_ACK)
         ]
-        await self.post(i, frames + answers)
+        await self.post(i, frames + answers, acks=True)
 
     def status(self, i: int, *, rollcall: str | None = None, n: int = 0) -> bytes:
         body: dict[str, Any] = {"facility": "Normal", "power": "generator", "fuel_hours": 40 + n % 30}
@@ -166,13 +173,15 @@ class Homes:
         )
         return frame.encode()
 
-    async def post(self, i: int, frames: list[bytes]) -> None:
-        """POST as a home's hub does: a 503 is waited out for its Retry-After, then sent again."""
-        assert self.session is not None
+    async def post(self, i: int, frames: list[bytes], *, acks: bool = False) -> None:
+        """POST as a home's hub does: a 503 is waited out for its Retry-After, then sent again; a batch that
+        leads with ``acks`` goes on the acks' own connections."""
+        session = self.ack_session if acks else self.session
+        assert session is not None
         headers = {REPLY_TO_HEADER: self.url(i), "Content-Type": "application/octet-stream"}
         body = encode_batch(frames)
         while True:
-            async with self.session.post(self.hub_url + FRAMES_PATH, data=body, headers=headers) as response:
+            async with session.post(self.hub_url + FRAMES_PATH, data=body, headers=headers) as response:
                 if response.status < 300:
                     self.sent += len(frames)
                     return
@@ -187,8 +196,9 @@ class Homes:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.session is not None:
-            await self.session.close()
+        for session in (self.session, self.ack_session):
+            if session is not None:
+                await session.close()
 
 
 class Process:
