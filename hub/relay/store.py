@@ -421,19 +421,19 @@ class Store(StoreQueries):
         sender sees why they were not delivered. Returns the ids this hub originated (queued here or
         already carried by a relay) and how many it was relaying for others (their senders report them)."""
         async with self._db.execute(
-            "SELECT id, state, size, local FROM messages WHERE recipient=? AND e2e_acked_at IS NULL"
+            "SELECT id, state, size, local, row FROM messages WHERE recipient=? AND e2e_acked_at IS NULL"
             " AND (state='active' OR (state='done' AND local=1))",
             (recipient,),
         ) as cursor:
             rows = list(await cursor.fetchall())
         live = [row for row in rows if row[1] == "active"]
-        for message_id, _, size, _ in live:
+        for message_id, _, size, _, _ in live:
             self.retire(message_id, "revoked", size)
         self.on_evicted([row[0] for row in live])
         await self._writes.write(
-            [("UPDATE deliveries SET state='revoked' WHERE message_id=? AND state IN ('queued','sent')",
-              (row[0],)) for row in live]
-            + [("UPDATE messages SET state='revoked' WHERE id=?", (row[0],)) for row in rows]
+            [("UPDATE deliveries SET state='revoked' WHERE message_row=? AND state IN ('queued','sent')",
+              (row[4],)) for row in live]
+            + [("UPDATE messages SET state='revoked' WHERE row=?", (row[4],)) for row in rows]
         )  # fmt: skip
         own = [row[0] for row in rows if row[3]]
         return own, len(rows) - len(own)

@@ -326,3 +326,18 @@ async def test_copies_of_one_message_in_flight_together_are_stored_once(tmp_path
     await store.close()
     with sqlite3.connect(tmp_path / "s.db") as db:
         assert db.execute("SELECT count(*), count(DISTINCT row) FROM messages").fetchone() == (1, 1)
+
+
+async def test_messages_to_a_revoked_node_leave_their_queues_with_their_deliveries(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    queued = await accept(store, frame(payload=b"q"))
+    acked = await accept(store, frame(payload=b"a"))
+    store.record_e2e_ack([acked], time.time())
+    await store.flush()
+    own, relayed = await store.withdraw_revoked(HOP)
+    assert (own, relayed) == ([queued], 0)
+    assert [r.state for r in await store.deliveries(queued)] == ["revoked"]
+    assert (await store.message(queued)).state == "revoked"  # type: ignore[union-attr]
+    assert [r.state for r in await store.deliveries(acked)] == ["queued"]
+    assert store.live_messages == 1 and await store.open_deliveries() == 1
+    await store.close()
