@@ -57,8 +57,9 @@ def links_used(data: Path, since: float, until: float) -> dict[str, tuple[int, i
     sends: dict[str, int] = {}
     sent_bytes: dict[str, int] = {}
     with contextlib.closing(sqlite3.connect(f"file:{data / 'store.db'}?mode=ro", uri=True)) as db:
-        for message_id, stored, key_id, size in db.execute(
-            "SELECT id, wire, key_id, size FROM messages WHERE local = 1 AND accepted_at BETWEEN ? AND ?",
+        for message_id, stored, key_id, size, row in db.execute(
+            "SELECT id, wire, key_id, size, row FROM messages"
+            " WHERE local = 1 AND accepted_at BETWEEN ? AND ?",
             (since, until),
         ).fetchall():
             wire = vault.open(bytes(message_id), key_id, bytes(stored))
@@ -67,7 +68,7 @@ def links_used(data: Path, since: float, until: float) -> dict[str, tuple[int, i
             if frame.status is not Status.EXERCISE or frame.kind in BOOKKEEPING:
                 continue
             for link, attempts in db.execute(
-                "SELECT link, attempts FROM deliveries WHERE message_id = ? AND attempts > 0", (message_id,)
+                "SELECT link, attempts FROM deliveries WHERE message_row = ? AND attempts > 0", (row,)
             ):
                 ids.setdefault(link, set()).add(bytes(message_id))
                 sends[link] = sends.get(link, 0) + attempts

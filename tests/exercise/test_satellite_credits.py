@@ -140,7 +140,7 @@ async def unsent_frames(hub: Hub) -> dict[Status, int]:
     out: dict[Status, int] = {}
     with contextlib.closing(sqlite3.connect(hub.config.data_dir / "store.db")) as db:
         for message_id, stored, key_id in db.execute(
-            "SELECT m.id, m.wire, m.key_id FROM messages m JOIN deliveries d ON d.message_id = m.id"
+            "SELECT m.id, m.wire, m.key_id FROM messages m JOIN deliveries d ON d.message_row = m.row"
             " WHERE m.local = 1 AND d.attempts = 0"
         ).fetchall():
             wire = vault.open(bytes(message_id), key_id, bytes(stored))
