@@ -65,6 +65,7 @@ from transports.sine_status import SineOptions, StatusPlan, encode_status, parse
 from transports.sine_texts import TEXT_CHARS, TerminalGate
 
 REPORT_PRIORITY = 1_000  # our delivery reports go before any frame: a late report costs the sender a resend
+ANSWER_PRIORITY = REPORT_PRIORITY - 1  # a team terminal's answer: after reports, before frames
 _UNREACHABLE = {pei.DeliveryStatus.DESTINATION_NOT_REGISTERED, pei.DeliveryStatus.DESTINATION_NOT_REACHABLE}
 
 
@@ -371,11 +372,19 @@ class SineTransport:
 
     async def answer_terminal(self, dest: str, text: str) -> None:
         """A text SDS to a team's terminal (the answer to its coded visit): after our reports, before frames;
-        no report asked. Returns once queued: the nurse sends again if no answer comes."""
+        no report asked. Returns once queued: the nurse sends again if no answer comes. Answers that would
+        wait longer than ``max_queue_seconds`` are refused (``BudgetExhausted``) like frames: a terminal
+        that keeps sending cannot fill the queue and hold the control channel with answers."""
         self._check_usable(dest)
+        wait = self.drain_seconds(ANSWER_PRIORITY)
+        if wait > self._options.max_queue_seconds:
+            self.counters["refused"] += 1
+            raise BudgetExhausted(
+                f"SDS queue needs {wait:.0f} s", transport=self.name, peer=dest, retry_after=wait
+            )
         data = pei.encode_text(text[:TEXT_CHARS])
         pdu = pei.Transfer(pei.TEXT_PID, self._allocate_ref(pei.ssi_of(dest)), data, pei.ReportRequest.NONE)
-        self._push(SdsJob(dest, pdu, None), REPORT_PRIORITY - 1)
+        self._push(SdsJob(dest, pdu, None), ANSWER_PRIORITY)
 
     def _on_report(self, source: str | None, report: pei.Report) -> None:
         if source is None:

@@ -23,6 +23,7 @@ from hub.core.transport import LinkChanged, Received, Transport, TransportContex
 from simulators.pty_device import PtyDevice
 from simulators.tetra import TetraNetwork, TetraRadio
 from tests.hubproc import REPO, HubProcess
+from tests.inproc import eventually
 from tests.transports.contract import LinkPair, TransportContract, next_received
 from transports.sine import SineTransport, open_transport, pei_mtu
 from transports.sine_status import decode_status, encode_status, parse_options
@@ -160,6 +161,22 @@ async def test_a_queue_too_long_is_refused_with_retry_after(sites: Sites) -> Non
     refused = [r for r in results if isinstance(r, BudgetExhausted)]
     assert [r for r in results if r is not None and not isinstance(r, BudgetExhausted)] == []
     assert len(refused) == 2 and min(r.retry_after for r in refused) >= 1.2
+
+
+async def test_answers_to_a_terminal_that_keeps_sending_are_bounded_like_frames(sites: Sites) -> None:
+    """Answers to a team terminal go before frames, so they too are refused once they would wait longer
+    than ``max_queue_seconds``: a terminal sending text after text cannot hold the control channel."""
+    a, _ = await sites.add("1001", max_per_minute=120, max_queue_seconds=1.2), await sites.add("1002")
+    refused: list[BudgetExhausted] = []
+    for i in range(6):  # nothing in between lets the queue drain: each answer waits 0.5 s longer
+        try:
+            await a.transport.answer_terminal("1002", f"svar {i}")
+        except BudgetExhausted as exc:
+            refused.append(exc)
+    assert len(refused) == 3 and min(r.retry_after for r in refused) > 1.2
+    assert a.transport.status()["refused"] == 3
+    await eventually(lambda: a.transport.status()["queue"] == 0, timeout=60)  # the answers went out
+    await a.transport.send("1002", b"\x01after the answers")
 
 
 async def test_unplug_mid_send_is_link_down_then_the_radio_returns(sites: Sites) -> None:
