@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hub.citizens.desk import Desk
-from hub.citizens.field_visits import FieldVisits
+from hub.citizens.field_visits import STATE_FILE, FieldVisits
 from hub.citizens.followup import (
     Entry,
     Outage,
@@ -94,7 +94,7 @@ class FollowUp(Desk):
         self._reporting = asyncio.Lock()
         self._generation: tuple[int, float] | None = None  # the register as last built into lists
         self._upkept_at = float("-inf")  # hub time of the last retention and access-log upkeep
-        self.field_visits = FieldVisits(self)
+        self.field_visits = FieldVisits(self, hub.config.data_dir / STATE_FILE)
         hub.team_texts.read_with(self.field_visits.read)  # coded visits from teams' handhelds
 
     @classmethod

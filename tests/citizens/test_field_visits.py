@@ -3,7 +3,8 @@ real meshtastic library, and a nurse's handheld (another fake radio, the library
 phone app or the handheld's keyboard would). The team's hub records the visit, sends it on as a signed
 VISIT, and answers the handheld with a PKI direct message; a resend counts once; bad codes, unknown
 citizens and other teams' citizens are answered in Danish; unregistered, forged and channel-encrypted
-senders are refused, counted and never answered."""
+senders are refused, counted and never answered; a packet played back after the hub restarted is not a
+new visit."""
 
 from __future__ import annotations
 
@@ -17,14 +18,19 @@ from typing import Any
 from meshtastic.tcp_interface import TCPInterface
 from pubsub import pub
 
+from hub.citizens.field_visits import FieldVisits
 from hub.citizens.records import to_csv
 from hub.citizens.sample import sample_citizens
 from hub.citizens.settings import CitizensConfig
+from hub.core.clock import ManualClock
 from hub.core.handhelds import FILE_NAME
+from hub.core.transport import TeamText
 from simulators.meshtastic_radio import FakeMeshtasticRadio
 from simulators.rf_medium import RFMedium
+from tests.citizens.conftest import follow_up
 from tests.citizens.test_followup import _until
 from tests.citizens.test_lora_lists import COORDINATOR, NORD, NURSE, RADIO, STAFF, SYD, _mesh_hub
+from tests.inproc import hub_config, medium_name
 from transports.lora_airtime import ModemPreset, packet_airtime
 from transports.lora_alarm import TEXT_MESSAGE_APP
 
@@ -193,3 +199,39 @@ async def test_a_nurse_reports_visits_from_a_handheld_and_gets_an_answer(tmp_pat
     finally:
         for handheld in (nurse, stranger, old):
             await handheld.aclose()
+
+
+async def test_a_text_played_back_after_a_restart_is_not_a_new_visit(tmp_path: Path) -> None:
+    """Someone records the nurse's "needs oxygen" on the air and plays it back hours later, after the
+    hub restarted and after the nurse reported the citizen OK: the answer repeats, nothing is recorded,
+    and the board still shows OK. The file that remembers the texts holds only their digests."""
+    people = sample_citizens(4, ["Nord"])
+    clock = ManualClock()
+    config = hub_config(tmp_path / "staff", STAFF.name, medium_name())
+    async with follow_up(config, STAFF, CitizensConfig(), clock, run=False) as staff:
+        await staff.register.import_csv(to_csv(people), COORDINATOR)
+        await staff.mark_outage(COORDINATOR, districts=["Nord"])
+        citizen = people[0].id
+        answers: list[str] = []
+
+        async def reply(answer: str) -> None:
+            answers.append(answer)
+
+        def heard(packet: int, code: str) -> TeamText:
+            text = f"B {citizen} {code}"
+            return TeamText("!000000d1", "Nord", text, f"!000000d1/{packet}/{text}", reply)
+
+        state = tmp_path / "team-texts.json"
+        await FieldVisits(staff, state).read("lora", heard(77, "ILT"))
+        clock.advance(600)
+        await FieldVisits(staff, state).read("lora", heard(78, "OK"))  # the hub restarted in between
+        clock.advance(3 * 3600)
+        await FieldVisits(staff, state).read("lora", heard(77, "ILT"))  # and again: the playback
+
+        assert answers == [f"OK B {citizen} registreret: mangler ilt", f"OK B {citizen} registreret: set, OK",
+                           "Beskeden er modtaget før; intet nyt registreret"]  # fmt: skip
+        assert len(await staff.incidents.visits()) == 2
+        (row,) = [r for r in await staff.followup_view(COORDINATOR) if r["id"] == citizen]
+        assert row["outcome"] == "seen_ok"
+        kept = state.read_text()
+        assert citizen not in kept and "!000000d1" not in kept and "ILT" not in kept
