@@ -99,7 +99,9 @@ class DataKeys:
         try:
             return self._aead(key_id, create=False).decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], context)
         except InvalidTag:
-            raise SealError(f"stored data does not open with day key {key_id} (damaged row)") from None
+            raise SealError(
+                f"de gemte data kan ikke åbnes med dagsnøglen {key_id} (en beskadiget række)"
+            ) from None
 
     def held(self) -> list[str]:
         """The key ids on disk, oldest first."""
@@ -126,7 +128,7 @@ class DataKeys:
 
     def _path(self, key_id: str) -> Path:
         if _KEY_NAME.match(key_id) is None:
-            raise SealError(f"{key_id!r} is not the name of a day key")
+            raise SealError(f"{key_id!r} er ikke navnet på en dagsnøgle")
         return self.folder / f"{key_id}.key"
 
     def _aead(self, key_id: str, *, create: bool) -> ChaCha20Poly1305:
@@ -138,7 +140,7 @@ class DataKeys:
 
     def _load(self, key_id: str, create: bool) -> bytes:
         def destroyed() -> DataErased:
-            return DataErased(f"day key {key_id} is destroyed: what it encrypted is erased")
+            return DataErased(f"dagsnøglen {key_id} er destrueret: det, den krypterede, er slettet")
 
         return secret_key(self._path(key_id), "dagsnøglen", size=KEY_SIZE, create=create, missing=destroyed)
 
@@ -174,4 +176,4 @@ class DocumentSealer:
         except DataErased:
             return None
         except (SealError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StoreError(f"{place} in the database is damaged: {exc}") from exc
+            raise StoreError(f"{place} i databasen er beskadiget: {exc}") from exc

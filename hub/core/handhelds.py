@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.core.errors import ConfigError
+from hub.core.reading_errors import os_error, toml_where
 
 FILE_NAME = "handhelds.toml"
 MAX_HANDHELDS = 10_000
@@ -76,7 +77,7 @@ def parse_node(value: object) -> int:
     """``!a1b2c3d4`` (case ignored) as a node number; ``ValueError`` says what was expected."""
     text = str(value).strip().lower()
     if not NODE_ID.match(text):
-        raise ValueError(f"expected a node id like !a1b2c3d4, got {value!r}")
+        raise ValueError(f"node: forventede et node-id som !a1b2c3d4 ('meshtastic --info'), ikke {value!r}")
     return int(text[1:], 16)
 
 
@@ -88,7 +89,8 @@ def parse_key(value: object) -> bytes:
         raw = b""
     if len(raw) != KEY_SIZE:
         raise ValueError(
-            "expected the handheld's public key: base64 of 32 bytes, as 'meshtastic --info' shows"
+            "public_key: forventede håndsættets offentlige nøgle: base64 af 32 bytes, som 'meshtastic --info'"
+            " viser den"
         )
     return raw
 
@@ -109,11 +111,15 @@ def _read(path: Path) -> dict[str, object]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read the handheld register: {exc.strerror}", file=str(path)) from exc
+        raise ConfigError(f"håndsætregistret kan ikke læses: {os_error(exc)}", file=str(path)) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+        raise ConfigError(
+            f"ikke gyldig TOML{toml_where(str(exc))}; ret syntaksen dér: tekst i anførselstegn"
+            ' (team = "Nord"), tabeller i dobbelte firkantede parenteser ([[handheld]])',
+            file=str(path),
+        ) from exc
 
 
 def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handheld]:
@@ -121,21 +127,21 @@ def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handh
     unknown = set(data) - {"handheld", "terminal"}
     if unknown:
         raise ConfigError(
-            f"unknown keys {sorted(unknown)}; expected [[handheld]] and [[terminal]] tables", file=file
+            f"ukendte nøgler {sorted(unknown)}; forventede [[handheld]]- og [[terminal]]-tabeller", file=file
         )
     if not isinstance(entries, list):
-        raise ConfigError("expected [[handheld]] tables", file=file, key="handheld")
+        raise ConfigError("forventede [[handheld]]-tabeller", file=file, key="handheld")
     if len(entries) > MAX_HANDHELDS:
-        raise ConfigError(f"{len(entries)} handhelds: at most {MAX_HANDHELDS}", file=file, key="handheld")
+        raise ConfigError(f"{len(entries)} håndsæt: højst {MAX_HANDHELDS}", file=file, key="handheld")
     out: dict[int, Handheld] = {}
     for index, entry in enumerate(entries):
         key = f"handheld[{index}]"
         if not isinstance(entry, Mapping):
-            raise ConfigError("expected a [[handheld]] table", file=file, key=key)
+            raise ConfigError("forventede en [[handheld]]-tabel", file=file, key=key)
         extra = set(entry) - {"node", "public_key", "citizen", "team"}
         if extra:
             raise ConfigError(
-                f"unknown keys {sorted(extra)}; known: node, public_key, citizen, team", file=file, key=key
+                f"ukendte nøgler {sorted(extra)}; kendte: node, public_key, citizen, team", file=file, key=key
             )
         try:
             node = parse_node(entry.get("node"))
@@ -144,14 +150,22 @@ def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handh
             raise ConfigError(str(exc), file=file, key=key) from None
         citizen = entry.get("citizen")
         if citizen is not None and (not isinstance(citizen, str) or not citizen.strip()):
-            raise ConfigError("citizen: expected the citizen's id as a string", file=file, key=key)
+            raise ConfigError(
+                "citizen: forventede borgerens id som tekst i anførselstegn", file=file, key=key
+            )
         team = entry.get("team")
         if team is not None and (not isinstance(team, str) or not team.strip()):
-            raise ConfigError("team: expected the team's district as a string", file=file, key=key)
+            raise ConfigError(
+                "team: forventede teamets distrikt som tekst i anførselstegn", file=file, key=key
+            )
         if citizen is not None and team is not None:
-            raise ConfigError("a handheld belongs to a citizen or to a team, not both", file=file, key=key)
+            raise ConfigError(
+                "et håndsæt hører til en borger (citizen) eller et team (team), ikke begge",
+                file=file,
+                key=key,
+            )
         if node in out:
-            raise ConfigError(f"{node_label(node)} is listed twice", file=file, key=key)
+            raise ConfigError(f"{node_label(node)} står der to gange", file=file, key=key)
         out[node] = Handheld(
             node, public_key, citizen.strip() if citizen else None, team.strip() if team else None
         )
@@ -161,20 +175,24 @@ def parse_handhelds(data: Mapping[str, object], *, file: str) -> dict[int, Handh
 def parse_terminals(data: Mapping[str, object], *, file: str) -> dict[str, str]:
     entries = data.get("terminal", [])
     if not isinstance(entries, list) or len(entries) > MAX_HANDHELDS:
-        raise ConfigError(f"expected at most {MAX_HANDHELDS} [[terminal]] tables", file=file, key="terminal")
+        raise ConfigError(
+            f"forventede højst {MAX_HANDHELDS} [[terminal]]-tabeller", file=file, key="terminal"
+        )
     out: dict[str, str] = {}
     for index, entry in enumerate(entries):
         key = f"terminal[{index}]"
         if not isinstance(entry, Mapping) or set(entry) != {"issi", "team"}:
-            raise ConfigError("expected a [[terminal]] table with issi and team", file=file, key=key)
+            raise ConfigError("forventede en [[terminal]]-tabel med netop issi og team", file=file, key=key)
         issi, team = str(entry["issi"]).strip(), entry["team"]
         if not issi.isdigit() or not 1 <= len(issi) <= ISSI_DIGITS or int(issi) == 0:
             raise ConfigError(
-                f"issi: expected the terminal's ISSI (1-8 digits), got {issi!r}", file=file, key=key
+                f"issi: forventede terminalens ISSI (1-8 cifre), ikke {issi!r}", file=file, key=key
             )
         if not isinstance(team, str) or not team.strip():
-            raise ConfigError("team: expected the team's district as a string", file=file, key=key)
+            raise ConfigError(
+                "team: forventede teamets distrikt som tekst i anførselstegn", file=file, key=key
+            )
         if str(int(issi)) in out:
-            raise ConfigError(f"ISSI {issi} is listed twice", file=file, key=key)
+            raise ConfigError(f"ISSI {issi} står der to gange", file=file, key=key)
         out[str(int(issi))] = team.strip()
     return out

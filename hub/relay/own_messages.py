@@ -7,7 +7,7 @@ from hub.core.errors import RoutingError, SealError
 from hub.core.frame import BROADCAST, MAX_PAYLOAD, Frame, Kind
 from hub.core.identity import Identity
 from hub.core.seal import Context, SealingKey
-from hub.relay.roster import DEFAULT_KINDS, Roster
+from hub.relay.roster import DEFAULT_KINDS, PROTOCOL_KINDS, Roster
 from hub.relay.roster import Role as NodeRole
 
 ROLE_IN_DANISH = {
@@ -38,7 +38,7 @@ def check_may_send(identity: Identity, roster: Roster, kind: Kind) -> None:
     allowed = roster.own_kinds if roster.own_kinds is not None else DEFAULT_KINDS[role]
     if kind in allowed:
         return
-    may = ", ".join(sorted(k.name.lower() for k in allowed if k not in (Kind.ACK, Kind.HOP_ACK))) or "ingen"
+    may = ", ".join(sorted(k.name.lower() for k in allowed - PROTOCOL_KINDS)) or "ingen"
     rule = (
         f"rosterens kinds for {identity.card.name} tillader {may}"
         if roster.own_kinds is not None

@@ -9,7 +9,8 @@ overrides both sources, so a revoked node is refused even where someone once add
 own card is always trusted. Nodes of another municipality's roster are trusted when our root's version
 cross-certifies that municipality's root (``hub.core.kinds.cross_cert``), only within its scope and
 validity, and never in place of a node of our own: our word on a node id always wins. A role decides
-the default kinds a node may originate; ``kinds = [...]`` in its table narrows or widens that.
+the default kinds a node may originate; ``kinds = [...]`` in its table narrows or widens that, always
+on top of the protocol kinds (``PROTOCOL_KINDS``) every hub needs to take part in the network at all.
 """
 
 from __future__ import annotations
@@ -39,14 +40,17 @@ class Role(enum.StrEnum):
     REGION = "region"
 
 
-# every hub's log book has a witness; every hub tells its neighbours what it reaches, and tells an
-# exercise's coordinator what its links did in the exercise
-_ALWAYS = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.LOGBOOK_HEAD, Kind.ROUTE, Kind.EXERCISE_SUMMARY})
+PROTOCOL_KINDS = frozenset({Kind.ACK, Kind.HOP_ACK, Kind.LOGBOOK_HEAD, Kind.ROUTE, Kind.EXERCISE_SUMMARY})
+"""What every hub sends of its own, whatever its role or its roster entry's ``kinds``: it acknowledges
+what it receives and carries, its log book has a witness, it tells its neighbours what it reaches, and it
+tells an exercise's coordinator what its links did in the exercise. None of these carries a person's
+word or changes another hub's trust (ROSTER and EXERCISE_CONTROL do, so they stay with the role), and
+without them a node's own messages are never confirmed: a ``kinds`` list cannot take them away."""
 DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     Role.STAFF: frozenset(Kind),
     Role.REGION: frozenset(Kind),
     # a home-care team's hub is a care-home node: it reports the visits it makes (VISIT)
-    Role.CARE_HOME: _ALWAYS
+    Role.CARE_HOME: PROTOCOL_KINDS
     | {
         Kind.TEXT,
         Kind.STATUS,
@@ -59,8 +63,13 @@ DEFAULT_KINDS: dict[Role, frozenset[Kind]] = {
     # A relay's radio may hear a citizen's handheld (transports.lora_alarm): it passes the alarm on. It
     # hands the root's roster to a hub it just learned (hub.relay.roster_handoff): the root's signature
     # inside each page, not the relay's on the frame, is what makes a page trusted.
-    Role.RELAY: _ALWAYS | {Kind.TEXT, Kind.STATUS, Kind.CITIZEN_ALARM, Kind.ROSTER},
+    Role.RELAY: PROTOCOL_KINDS | {Kind.TEXT, Kind.STATUS, Kind.CITIZEN_ALARM, Kind.ROSTER},
 }
+
+
+def _override_names(kinds: frozenset[Kind]) -> list[str]:
+    """A roster entry's ``kinds`` as saved: the protocol kinds go without saying."""
+    return [k.name.lower() for k in sorted(kinds - PROTOCOL_KINDS)]
 
 
 def valid_group_name(name: str) -> bool:
@@ -108,7 +117,7 @@ class RosterEntry:
         return cls(
             card,
             role,
-            kinds if kinds is not None else DEFAULT_KINDS[role],
+            kinds | PROTOCOL_KINDS if kinds is not None else DEFAULT_KINDS[role],
             Ed25519PublicKey.from_public_bytes(card.signing_key),
             groups=groups,
             contact_minutes=contact_minutes,
@@ -334,7 +343,7 @@ class Roster:
             if card.node_id != roster._own.node_id:
                 roster.add(card, kinds, tuple(g.strip() for g in groups), contact)
             else:
-                roster.own_kinds = kinds
+                roster.own_kinds = None if kinds is None else kinds | PROTOCOL_KINDS
         return roster
 
     def save(self, path: Path | None = None) -> None:
@@ -344,15 +353,13 @@ class Roster:
         nodes: list[dict[str, Any]] = []
         if self.own_kinds is not None:  # kept, or the next send would fall back to the role's defaults
             own = self._own
-            nodes.append(
-                {"card": own.card.encode(), "kinds": [k.name.lower() for k in sorted(self.own_kinds)]}
-            )
+            nodes.append({"card": own.card.encode(), "kinds": _override_names(self.own_kinds)})
         for entry in self._entries.values():
             if entry is self._own:
                 continue
             node: dict[str, Any] = {"card": entry.card.encode()}
             if entry.kinds != DEFAULT_KINDS[entry.role]:
-                node["kinds"] = [k.name.lower() for k in sorted(entry.kinds)]
+                node["kinds"] = _override_names(entry.kinds)
             if entry.groups:
                 node["groups"] = list(entry.groups)
             if entry.contact_minutes:

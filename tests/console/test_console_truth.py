@@ -338,6 +338,22 @@ def shows_its_words(field: Any, words: dict[str, str], label: str) -> None:
     expect(field.locator(".file-name")).to_have_text(words["file_none"])
 
 
+def reached_by_tab(page: Any, before: str, native: Any, after: str) -> None:
+    """A keyboard user reaches the file field with Tab from ``before`` (its place in the form's order), sees
+    the focus ring on the drawn "Vælg fil" button, and goes on with Tab to ``after`` and back."""
+    page.locator(before).evaluate("e => { e.tabIndex = e.tabIndex; e.focus(); }")
+    page.keyboard.press("Tab")
+    expect(native).to_be_focused()
+    button = native.locator("xpath=following-sibling::span[1]/span[contains(@class, 'file-button')]")
+    assert (
+        button.evaluate("b => getComputedStyle(b).outlineStyle") == "solid"
+    )  # the ring shows where focus is
+    page.keyboard.press("Tab")
+    expect(page.locator(after)).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(native).to_be_focused()
+
+
 @pytest.mark.parametrize("lang", ["da", "en"])
 def test_file_fields_speak_the_console_language_and_still_send(
     town: Municipality, browser: Browser, lang: str
@@ -362,7 +378,7 @@ def test_file_fields_speak_the_console_language_and_still_send(
     alerts = home.locator("#instructions li[data-kind=alert]")
     before = alerts.count()
     staff.bring_to_front()  # the care home's page opened last has the window's focus
-    native.focus()
+    reached_by_tab(staff, "#compose-send", native, "#cap-form button[type=submit]")
     with staff.expect_file_chooser() as chosen:  # from the keyboard, as a person without a mouse opens it
         staff.keyboard.press("Space")
     assert chosen.value.element.get_attribute("name") == "file"  # the CAP field's own input
@@ -377,6 +393,12 @@ def test_file_fields_speak_the_console_language_and_still_send(
     scenario = staff.locator("#exercise-start .file-pick")
     expect(scenario).to_be_visible()  # no exercise under way in this town: the start form is shown
     shows_its_words(scenario, words, "exercise_file")
+    reached_by_tab(
+        staff,
+        "#exercise-start h3",
+        scenario.locator("input[type=file]"),
+        "#exercise-start textarea[name=scenario]",
+    )
     with staff.expect_file_chooser() as chosen:  # a click on the drawn button opens the same field
         staff.click("#exercise-start .file-button")
     assert chosen.value.element.get_attribute("accept") == ".toml,text/plain"  # the scenario's input

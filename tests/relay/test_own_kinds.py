@@ -1,10 +1,12 @@
 """The sending hub refuses a kind by the rule its receivers apply to it: the roster's ``kinds`` for it
-when the roster names them (widening or narrowing its role's defaults), else its role's defaults. Two
+when the roster names them (widening or narrowing its role's defaults), else its role's defaults; the
+protocol kinds (acks, routes, log book heads, exercise summaries) always go, whatever a list names. Two
 real hubs on one in-memory medium, each with the same roster file."""
 
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,11 +17,10 @@ from hub.core.frame import Kind
 from hub.core.identity import Identity
 from hub.core.kinds import encode_payload
 from hub.relay.hub import Hub
-from hub.relay.roster import Role
+from hub.relay.own_messages import may_send
+from hub.relay.roster import PROTOCOL_KINDS, Role
 from tests.inproc import hub_config, medium_name, peer, running
 
-# what every hub sends of its own (acks, route announcements, its log book's witness): such a list names it
-OWN_TRAFFIC = ["ack", "hop_ack", "route", "logbook_head"]
 SITREP = encode_payload(Kind.SITREP, {"number": 1, "phase": "Initial", "summary": "Strømsvigt"})
 
 
@@ -46,8 +47,18 @@ async def stored(hub: Hub, message_id: bytes, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def acknowledged(hub: Hub, message_id: bytes, timeout: float = 20.0) -> None:
+    """Wait until ``hub`` holds the end-to-end ack of its own message."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (message := await hub.store.message(message_id)) is None or message.e2e_acked_at is None:
+        assert loop.time() < deadline, f"{hub.identity.name} never had {message_id.hex()} acknowledged"
+        await asyncio.sleep(0.05)
+
+
 async def test_kinds_in_the_roster_widen_what_the_hub_sends_and_receivers_take_it(tmp_path: Path) -> None:
-    staff_id, care_id = identities(tmp_path, [*OWN_TRAFFIC, "text", "status", "sitrep"])
+    # the list names no protocol kind: the care home's acks are taken all the same
+    staff_id, care_id = identities(tmp_path, ["text", "status", "sitrep"])
     medium = medium_name()
     staff_config = hub_config(tmp_path / "staff", "staff", medium, peers=(peer(care_id, "care"),),
                               default_route=(care_id.node_id,))  # fmt: skip
@@ -57,7 +68,13 @@ async def test_kinds_in_the_roster_widen_what_the_hub_sends_and_receivers_take_i
         # a care home's role may not send a sitrep; its roster entry says it may, and so do the receivers'
         message_id = await care.submit(Kind.SITREP, staff.node_id, SITREP)
         await stored(staff, message_id)
+        await acknowledged(care, message_id)
+        # the staff hub's own message is acknowledged end to end by the care home (an ACK frame its list
+        # does not name), and the hop acks on the way were taken too
+        instruction = await staff.submit(Kind.TEXT, care.node_id, "Brændstof kommer kl. 14".encode())
+        await acknowledged(staff, instruction)
         assert staff.admission.refused["not-allowed"] == 0
+        assert care.admission.refused["not-allowed"] == 0
         # what the entry leaves out is refused at once, though the role's defaults would allow it
         with pytest.raises(RoutingError) as refused:
             await care.submit(Kind.RESOURCE_REQUEST, staff.node_id, b"x")
@@ -66,7 +83,7 @@ async def test_kinds_in_the_roster_widen_what_the_hub_sends_and_receivers_take_i
 
 
 async def test_kinds_in_the_roster_narrow_what_the_hub_sends(tmp_path: Path) -> None:
-    staff_id, care_id = identities(tmp_path, [*OWN_TRAFFIC, "status"])
+    staff_id, care_id = identities(tmp_path, ["status"])
     medium = medium_name()
     care_config = hub_config(tmp_path / "care", "care", medium, role=Role.CARE_HOME,
                              peers=(peer(staff_id, "staff"),), default_route=(staff_id.node_id,))  # fmt: skip
@@ -77,14 +94,17 @@ async def test_kinds_in_the_roster_narrow_what_the_hub_sends(tmp_path: Path) -> 
             await care.submit(Kind.TEXT, staff_id.node_id, "Brændstof mangler".encode())
         assert str(refused.value) == (
             "en institutions hub må ikke sende text-beskeder (rosterens kinds for Lindely tillader"
-            " logbook_head, route, status); de modtagende hubber ville afvise dem"
+            " status); de modtagende hubber ville afvise dem"
         )
         assert care.store.live_messages == before
-        # the roster keeps the entry when it is saved again ('beredt roster add' saves it)
+        # an ack, a route announcement, a log book head and an exercise summary are never refused
+        for kind in PROTOCOL_KINDS:
+            assert may_send(care_id, care.roster, kind)
+        # the roster keeps the entry when it is saved again ('beredt roster add' saves it), as written
         care.roster.save()
-        assert care.reload_roster() and care.roster.own_kinds == frozenset(
-            {Kind.STATUS, Kind.ACK, Kind.HOP_ACK, Kind.ROUTE, Kind.LOGBOOK_HEAD}
-        )
+        saved = tomllib.loads((tmp_path / "care" / "roster.toml").read_text())
+        assert [node.get("kinds") for node in saved["node"]] == [["status"], None]
+        assert care.reload_roster() and care.roster.own_kinds == PROTOCOL_KINDS | {Kind.STATUS}
 
 
 async def test_without_kinds_in_the_roster_the_role_decides(tmp_path: Path) -> None:

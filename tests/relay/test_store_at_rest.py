@@ -7,7 +7,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
+from hub.core.errors import DataErased, SealError
 from hub.core.frame import Kind, decode_frame
 from hub.core.identity import Identity
 from hub.relay.store import Store
@@ -144,3 +147,18 @@ def test_a_clock_that_reads_1970_never_files_data_under_a_day_that_is_long_over(
     fresh = DataKeys(tmp_path / "other")
     assert fresh.key_for(3600.0, 60) == "2025-01-01.60d"  # nothing held yet: no earlier than 2025
     assert DataKeys(tmp_path / KEY_FOLDER).key_for(0.0, 60) == today  # read back from the folder
+
+
+def test_what_a_person_may_read_of_a_day_key_failure_is_danish(tmp_path: Path) -> None:
+    keys = DataKeys(tmp_path / KEY_FOLDER)
+    today = keys.key_for(time.time(), 60)
+    sealed = keys.seal(today, b"x", b"place")
+    with pytest.raises(SealError, match=r"^de gemte data kan ikke åbnes med dagsnøglen .*beskadiget række"):
+        keys.open(today, sealed, b"another place")
+    with pytest.raises(SealError, match=r"^'\.\./x' er ikke navnet på en dagsnøgle$"):
+        keys.open("../x", sealed, b"place")
+    keys.destroy(today)
+    with pytest.raises(
+        DataErased, match=rf"^dagsnøglen {today} er destrueret: det, den krypterede, er slettet$"
+    ):
+        DataKeys(tmp_path / KEY_FOLDER).open(today, sealed, b"place")
