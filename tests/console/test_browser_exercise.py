@@ -2,12 +2,18 @@
 exercise tab, both consoles show the permanent ØVELSE banner (the care home's over the live stream, from
 the signed control that reached its hub; both pages with the banner pass axe-core and the care home's
 fits a 390 px phone), an observer adds a note the coordinator sees in the timeline,
-and ending it takes the banner down everywhere."""
+and ending it takes the banner down everywhere; afterwards the coordinator asks every hub for its own
+account of its links again from the tab."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
+
 import playwright.async_api as playwright_api
 
+from hub.core.frame import Kind
 from tests.console.conftest import Pair
 from tests.console.test_browser import ARTIFACTS, Outside, _login, _page, browser, expect
 from tests.console.test_field_pages import _axe
@@ -83,4 +89,26 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     await expect(care.locator("#exercise-banner")).to_be_hidden()
     await expect(staff.locator("#exercise-timeline")).to_contain_text("Øvelsen er slut")
     await expect(staff.locator("#exercise-upcoming")).to_have_text("Ingen indspil tilbage.")
+
+    # the care home sent its own account at the end; the coordinator asks for it again from the tab
+    await wait_for_summaries(pair, 1)
+    await staff.click("#exercise-collect")
+    await expect(staff.locator("#exercise-collected")).to_contain_text("Hubberne er bedt om deres egne tal")
+    await wait_for_summaries(pair, 2)
+    assert await _axe(staff) == []  # the tab after the end, with the collect button and its answer
     assert outside.requests == []
+
+
+async def wait_for_summaries(pair: Pair, count: int) -> None:
+    """Until the staff hub has stored ``count`` EXERCISE_SUMMARY frames from the care home."""
+    sender = pair.care.hub.identity.node_id
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        await pair.staff.hub.store.flush()
+        with contextlib.closing(sqlite3.connect(pair.staff.hub.config.data_dir / "store.db")) as db:
+            query = "SELECT count(*) FROM messages WHERE kind = ? AND sender = ? AND local = 0"
+            (stored,) = db.execute(query, (int(Kind.EXERCISE_SUMMARY), sender)).fetchone()
+        if stored >= count:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{stored} summaries, expected {count}"
+        await asyncio.sleep(0.2)

@@ -34,6 +34,8 @@ async function renderExercise() {
   $("#exercise-pause").hidden = !coordinator || !current || current.state !== "running";
   $("#exercise-resume").hidden = !coordinator || !current || current.state !== "paused";
   $("#exercise-end").hidden = !coordinator || !current;
+  // every hub's own account of its links, asked for again (each hub sends one by itself at the end)
+  $("#exercise-collect").hidden = !coordinator || !shown;
   $("#exercise-start").hidden = !coordinator || Boolean(current) || Boolean(view.banner);
   $("#exercise-note").hidden = !["coordinator", "viewer"].includes(state.me.role) || !shown;
   // the after-action report of the exercise shown, drawn by the hub when opened (hub/console/exercise_report.py)
@@ -73,6 +75,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#exercise-resume").addEventListener("click", (e) => exerciseAction(e.target, "resume"));
   $("#exercise-end").addEventListener("click", (e) => {
     if (window.confirm(t("exercise_end_confirm"))) exerciseAction(e.target, "end");
+  });
+  $("#exercise-collect").addEventListener("click", async (e) => {
+    const asked = await exerciseAction(e.target, "collect", { exercise: exerciseShown });
+    $("#exercise-collected").textContent = asked ? t("exercise_collected") : "";
   });
   $("#exercise-start [name=file]").addEventListener("change", async (event) => {
     const file = event.target.files[0];
