@@ -37,6 +37,7 @@ from hub.relay.links import LinkSet
 from hub.relay.outbound import LinkQueues
 from hub.relay.planning import Attempt, note_paid_refusal, plan, tried_key
 from hub.relay.policy import Policy
+from hub.relay.resumption import Resumption
 from hub.relay.settings import Timing
 from hub.relay.store import Store
 from hub.relay.store_records import PendingDelivery
@@ -49,10 +50,6 @@ PARKED_RECHECK = 5.0
 """A delivery with no usable link looks again after 2.5-5 s, or at once when a link's health improves.
 Only a fallback (an address learned, a budget that ran out): re-planning thousands of parked deliveries
 every second while a link is down would cost a relay more than the traffic it still carries."""
-RESUME_WINDOW = 1024
-"""Messages resumed from the store that each next hop holds in memory at once; the rest of its queue
-waits on disk, in priority order, until these settle (see ``Router.resume``)."""
-RESUME_PAGE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +113,7 @@ class Router:
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._parked_deliveries: dict[int, Delivery] = {}
-        self._resumed: dict[bytes, set[bytes]] = {}
-        """Per next hop whose queue is being resumed: the ids of its resumed messages still open."""
-        self._resume_room: dict[bytes, asyncio.Event] = {}
-        self.resume_window = RESUME_WINDOW
-        self.resume_page = RESUME_PAGE
+        self.resumption = Resumption(store)
         self.outbound = LinkQueues(links, clock)
         links.health.listen(self._on_health)
         store.on_evicted = self._drop_messages
@@ -181,46 +174,10 @@ class Router:
             self._schedule(delivery, self.clock.monotonic())
 
     async def resume(self, loaded: asyncio.Event) -> None:
-        """Track what the store held when it was opened, a page at a time; set ``loaded`` once every next
-        hop has its first ``resume_window`` messages (or all of them) in memory, return when all are.
-
-        Each next hop's queue is resumed highest priority first, oldest first, holding at most
-        ``resume_window`` of its resumed messages in memory: the next page is read as they settle. So a
-        long queue costs neither memory nor start-up time, and a hop that is down holds back only its
-        own queue. Nothing is lost meanwhile: the messages are on disk, and an ack for one still there
-        is recorded and honoured when it is read."""
-        upto = await self.store.resume_bound()
-        hops = await self.store.pending_hops()
-        first_pages = [asyncio.Event() for _ in hops]
-        async with asyncio.TaskGroup() as group:
-            for hop, first in zip(hops, first_pages, strict=True):
-                group.create_task(self._resume_hop(hop, upto, first), name=f"resume-{hop.hex()}")
-            for first in first_pages:
-                await first.wait()
-            loaded.set()
-        self._resumed.clear()
-        self._resume_room.clear()
-
-    async def _resume_hop(self, hop: bytes, upto: int, first: asyncio.Event) -> None:
-        resumed = self._resumed[hop] = set()
-        room = self._resume_room[hop] = asyncio.Event()
-        for priority in sorted(Priority, reverse=True):
-            after = (0.0, 0)
-            while True:
-                while len(resumed) >= self.resume_window:
-                    first.set()
-                    room.clear()
-                    await room.wait()
-                evicted = self.store.evicted
-                limit = min(self.resume_page, self.resume_window - len(resumed))
-                page = await self.store.pending(hop, priority, after=after, upto=upto, limit=limit)
-                if self.store.evicted != evicted:
-                    continue  # the page may hold a message evicted meanwhile: read it again
-                if not page.deliveries:
-                    break
-                after = page.after
-                self._track_resumed(page.deliveries, resumed)
-        first.set()
+        """Track what the store held when it was opened, a page at a time per next hop
+        (``hub.relay.resumption``); set ``loaded`` once every next hop has its first page in memory,
+        return when all are."""
+        await self.resumption.run(loaded, self._track_resumed)
 
     def _track_resumed(self, pending: list[PendingDelivery], resumed: set[bytes]) -> None:
         by_message: dict[bytes, list[PendingDelivery]] = {}
@@ -244,13 +201,6 @@ class Router:
             if first.end_to_end_acked and first.recipient != BROADCAST:
                 for delivery in self.deliveries(message_id):
                     self._settle(delivery, DeliveryState.HOP_ACKED, "end-to-end ack")
-
-    def _forget_resumed(self, message_id: bytes) -> None:
-        for hop, resumed in self._resumed.items():
-            if message_id in resumed:
-                resumed.discard(message_id)
-                self._resume_room[hop].set()
-                return
 
     def deliveries(self, message_id: bytes) -> list[Delivery]:
         """A message's deliveries while any is open (the router forgets them once all are settled)."""
@@ -349,8 +299,7 @@ class Router:
         siblings = self._deliveries.get(delivery.message_id, [])
         if not any(d.open for d in siblings):
             self._deliveries.pop(delivery.message_id, None)
-            if self._resumed:
-                self._forget_resumed(delivery.message_id)
+            self.resumption.forget(delivery.message_id)
             size = self._sizes.pop(delivery.message_id, 0)
             self.store.retire(
                 delivery.message_id, "done" if state is DeliveryState.HOP_ACKED else state.value, size
@@ -363,8 +312,7 @@ class Router:
                     delivery.move(DeliveryState.EVICTED)
                     self._timer_of.pop(id(delivery), None)
             self._sizes.pop(message_id, None)
-            if self._resumed:
-                self._forget_resumed(message_id)
+            self.resumption.forget(message_id)
 
     # ---- the loops ----------------------------------------------------------------------------------
 

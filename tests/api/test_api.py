@@ -15,7 +15,7 @@ from hub.api.tokens import Scope, TokenStore
 from hub.core.frame import Kind
 from hub.core.identity import Identity
 from hub.relay.hub import Hub
-from hub.relay.router import RESUME_PAGE, RESUME_WINDOW
+from hub.relay.resumption import RESUME_PAGE, RESUME_WINDOW
 from tests.inproc import eventually, hub_config, medium_name, peer, running
 
 ME = Identity.generate("Aarhus", "staff")

@@ -33,7 +33,7 @@ async def test_resume_holds_a_window_per_hop_highest_priority_first_and_reads_on
     frames += [message(f"life {n}".encode(), priority=Priority.LIFE_SAFETY) for n in range(2)]
     await fill(tmp_path / "store.db", frames)
     async with engine(tmp_path, {"a": MemoryMedium()}) as e:
-        e.router.resume_window, e.router.resume_page = 3, 2
+        e.router.resumption.window, e.router.resumption.page = 3, 2
         loaded = asyncio.Event()
         resume = asyncio.create_task(e.router.resume(loaded))
         try:
@@ -59,7 +59,7 @@ async def test_an_end_to_end_ack_for_a_message_still_on_disk_settles_it_when_rea
     frames = [message(f"routine {n}".encode()) for n in range(2)]
     await fill(tmp_path / "store.db", frames)
     async with engine(tmp_path, {"a": MemoryMedium()}) as e:
-        e.router.resume_window = 1
+        e.router.resumption.window = 1
         loaded = asyncio.Event()
         resume = asyncio.create_task(e.router.resume(loaded))
         try:
