@@ -8,11 +8,18 @@ TETRA network says: it authenticates terminals to the network, so the ISSI is th
 sender's claim (see docs/security.md for what that does not cover). Everything else is refused and counted
 (``no_caller``: the radio left out the calling party; ``unknown_terminal``); nothing is answered and
 nothing is kept of an unlisted sender.
+
+A text's key (what tells a resend from a new text) is the ISSI, the SDS-TL reference, the text and when
+it was first heard: the reference repeats every 256 messages of a terminal, so the same text under the
+same reference more than ``RESEND_SECONDS`` later is a new text (the nurse reporting the citizen again
+on another day), while the terminal's own resends, within seconds or minutes, keep the first key.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
@@ -24,14 +31,27 @@ Answer = Callable[[str, str], Awaitable[None]]
 """Sends a text SDS to a terminal (its identity as the network gave it)."""
 TEXT_CHARS = 100
 """What is read of a text and sent in an answer: a coded visit is a few words."""
+RESEND_SECONDS = 15 * 60.0
+"""How long the same reference and text from a terminal is taken for its resend."""
+KEEP = 1000
+"""Texts whose first hearing is remembered; a few days of every team's texts."""
 
 
 class TerminalGate:
-    def __init__(self, terminals: Mapping[str, str], *, answer: Answer, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        terminals: Mapping[str, str],
+        *,
+        answer: Answer,
+        log: logging.Logger,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.terminals = dict(terminals)
         """ISSI without leading zeros -> the team's district."""
         self._answer = answer
         self._log = log
+        self._clock = clock
+        self._first_heard: OrderedDict[tuple[str, int, str], float] = OrderedDict()
         self.counters = {"team_texts": 0, "no_caller": 0, "unknown_terminal": 0}
 
     def judge(self, source: str | None, ref: int, text: str) -> TeamText | None:
@@ -48,5 +68,12 @@ class TerminalGate:
             return None
         self.counters["team_texts"] += 1
         text = text.strip()[:TEXT_CHARS]
-        # the SDS-TL reference repeats every 256 messages: with the text it tells a resend from a new one
-        return TeamText(issi, team, text, f"{issi}/{ref}/{text}", partial(self._answer, source or issi))
+        now, heard = self._clock(), (issi, ref, text)
+        first = self._first_heard.get(heard)
+        if first is None or now - first > RESEND_SECONDS:  # not a resend: the reference came round again
+            first = self._first_heard[heard] = now
+            self._first_heard.move_to_end(heard)
+            while len(self._first_heard) > KEEP:
+                self._first_heard.popitem(last=False)
+        key = f"{issi}/{ref}/{text}/{first:.0f}"
+        return TeamText(issi, team, text, key, partial(self._answer, source or issi))
