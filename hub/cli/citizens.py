@@ -179,7 +179,7 @@ async def _outage(args: argparse.Namespace, desk: Desk) -> int:
     )
     entries = await desk.incidents.entries(outage=outage)
     within = _number(desk.config.tick_interval)
-    print(f"Strømsvigt {outage} registreret: {len(entries)} borgere på opfølgningslisten. Hubben sender"
+    print(f"Strømsvigt {outage} registreret: {_citizens(len(entries))} på opfølgningslisten. Hubben sender"
           f" holdene deres lister inden for {within} sekunder (hvis den kører).")  # fmt: skip
     _warn_unsent(args.district, entries)
     return EXIT_OK
@@ -190,7 +190,7 @@ def _warn_unsent(districts: list[str], entries: list[Entry]) -> None:
     finds no one and would otherwise pass in silence)."""
     without_team = Counter(e.district for e in entries if e.team is None)
     for district, count in sorted(without_team.items()):
-        print(f"Advarsel: intet hold for distrikt {district} i [citizens.teams]: {count} borgere får ingen"
+        print(f"Advarsel: intet hold for distrikt {district} i [citizens.teams]: {_citizens(count)} får ingen"
               " liste sendt. Tilføj holdets hub i konfigurationen, eller besøg dem på anden måde.",
               file=sys.stderr)  # fmt: skip
     hit = {e.district.casefold() for e in entries}
@@ -286,6 +286,10 @@ def _moment(text: str, option: str) -> float:
     except ValueError:
         raise UsageError(f"{option}: {text!r} er ikke et ISO 8601-tidspunkt (2026-12-06T14:30)") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=local_zone())).timestamp()
+
+
+def _citizens(count: int) -> str:
+    return f"{count} borger" if count == 1 else f"{count} borgere"
 
 
 def _number(value: float) -> str:

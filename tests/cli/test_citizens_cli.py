@@ -120,3 +120,7 @@ def test_an_outage_says_who_no_team_will_be_sent_and_a_district_with_nobody(
     assert "intet hold for distrikt Syd i [citizens.teams]: 3 borgere får ingen liste sendt" in err
     assert "ingen borgere i registret i distrikt Nort" in err  # a misspelling finds nobody
     assert "Nord" not in err and "distrikt nord" not in err  # a district with its team: nothing to say
+    syd = next(p for p in people if p.district == "Syd")
+    assert main(["citizens", "outage", "--address", syd.address, "-c", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 borger på opfølgningslisten" in out and ": 1 borger får ingen liste sendt" in err
