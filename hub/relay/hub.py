@@ -143,6 +143,7 @@ class Hub:
             lambda node: self.roster.get(node) is not None,
             self.clock,
             entry=config.trust.entry,
+            roster_version=(lambda: self.roster_updates.version) if self.roster_updates.root else None,
         )
         self.router = Router(
             me=self.node_id,
@@ -207,7 +208,7 @@ class Hub:
         if may_send(
             self.identity, self.roster, Kind.ROSTER
         ):  # a care home's would be refused: it leaves it to relays
-            self.routes.on_new_neighbour = self.roster_handoff.offer
+            self.routes.on_needs_roster = self.roster_handoff.offer
         self.roster_updates.on_revoked = self.roster_follow.report_revoked
         self.roster_updates.on_adopted = self.roster_follow.follow_rotations
         if self.roster.version is not None:  # a rotation approved while this hub was down

@@ -19,11 +19,22 @@ address from its signed address card, hands it the roster (``hub.relay.roster_ha
 one the care home takes no frame) and starts telling it its routes, which is how the care home in turn
 learns the relay. When its last neighbour there is lost, it starts again (a relay replaced or moved is
 found at another entry point).
+
+Each announcement also says which roster version its sender holds. A neighbour holding an older one, or
+none (a hub that has only the root key takes no frame until it holds a version, our announcements
+included), is handed ours (``on_needs_roster``, paced by ``hub.relay.roster_handoff``; over radio when
+radio is its only link). A hub that takes its first roster tells all its neighbours again at once, and
+a neighbour that says it has caught up is told our table again at once (on a radio channel: everyone
+there, one frame): so a hub that refused our announcements while it had no roster learns its routes as
+soon as it has one, not at the next full announcement (12 h over radio). The first happens once in a
+hub's life; the second at most once per ``PROMPT_GAP`` per neighbour (``RADIO_GAP`` over radio), and
+only after that neighbour said it was behind, which drew a hand-off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -46,6 +57,9 @@ RADIO_INTERVAL = 12 * 3600.0
 an hour (5 % of the EU868 duty cycle): so a radio neighbour hears our table twice a day, and a change at
 most hourly. Probes, not announcements, notice a radio link lost."""
 RADIO_GAP = 3600.0
+PROMPT_GAP = 600.0
+"""Least time between two announcements out of pace to one neighbour for having caught up with our
+roster (over radio: ``RADIO_GAP``)."""
 
 
 class RouteLearning:
@@ -61,6 +75,7 @@ class RouteLearning:
         radio_interval: float = RADIO_INTERVAL,
         radio_gap: float = RADIO_GAP,
         entry: tuple[str, ...] = (),
+        roster_version: Callable[[], int] | None = None,
     ) -> None:
         self.identity = identity
         self.links = links
@@ -79,8 +94,16 @@ class RouteLearning:
         self.sent_frames = 0
         self.sent_bytes = 0
         self.refused = 0
-        self.on_new_neighbour: Callable[[bytes], None] | None = None
-        """Told a neighbour learned from the announcement just taken (``hub.relay.roster_handoff``)."""
+        self.roster_version = roster_version
+        """The roster version this hub holds; None: it has no root, and says nothing of rosters."""
+        self._held = roster_version() if roster_version is not None else 0
+        self._behind: set[bytes] = set()
+        """Neighbours whose last announcement said they hold an older roster than ours."""
+        self._prompted: dict[bytes, float] = {}
+        """Neighbour -> when it may next be told our table out of pace for having caught up."""
+        self.on_needs_roster: Callable[[bytes, bool], None] | None = None
+        """Told a neighbour that holds an older roster than ours, or is new and does not say, and whether
+        only radio reaches it (``hub.relay.roster_handoff``)."""
 
     def next_hops(self, destination: bytes) -> list[bytes]:
         return self.table.next_hops(destination)
@@ -120,6 +143,7 @@ class RouteLearning:
             self.refresh()
             now = self.clock.monotonic()
             self.table.expire(now)
+            self._follow_roster(now)
             for target, pages in self.table.outgoing(now).items():
                 await self._send(target, pages)
             await self._hello(now)
@@ -158,6 +182,8 @@ class RouteLearning:
     ) -> bool:
         """Sign and send one announcement; False if the link would not take it."""
         priority = Priority.NORMAL if radio else Priority.ROUTINE  # routine traffic may not use radio
+        if self.roster_version is not None:
+            page = dataclasses.replace(page, roster=self.roster_version())
         ttl = max(1, math.ceil(EXPIRY_INTERVALS * page.interval / 60))
         frame = self.identity.sign(
             Kind.ROUTE,
@@ -201,6 +227,35 @@ class RouteLearning:
         self._newest[frame.sender] = frame.created
         shared = frame.recipient == BROADCAST
         self.refused += self.table.hear(frame.sender, announcement, self.clock.monotonic(), shared=shared)
-        if new and self.on_new_neighbour is not None:
-            self.on_new_neighbour(frame.sender)
+        self._compare_rosters(frame.sender, announcement.roster, new=new)
         return None
+
+    def _compare_rosters(self, neighbour: bytes, theirs: int | None, *, new: bool) -> None:
+        """Hand our roster to a neighbour behind (or new and silent about it); tell one that has just
+        caught up our table again."""
+        ours = self.roster_version() if self.roster_version is not None else None
+        behind = theirs is not None and ours is not None and theirs < ours
+        if (behind or (new and theirs is None)) and self.on_needs_roster is not None:
+            self.on_needs_roster(neighbour, self._via[neighbour][2])
+        if behind:
+            self._behind.add(neighbour)
+            return
+        if theirs is None or neighbour not in self._behind:
+            return
+        self._behind.discard(neighbour)
+        now = self.clock.monotonic()
+        if now >= self._prompted.get(neighbour, now):
+            self._prompted[neighbour] = now + (RADIO_GAP if self._via[neighbour][2] else PROMPT_GAP)
+            self.table.tell_again(now, neighbour)
+            log.info("%s holds our roster version now: our routes told again", neighbour.hex())
+
+    def _follow_roster(self, now: float) -> None:
+        """Our first roster: tell every neighbour at once that we hold it. Until now we refused all they
+        said; the one that handed it to us answers with its table (``_compare_rosters``). A later version
+        needs no such round: we took their announcements all along."""
+        if self.roster_version is None or self._held:
+            return
+        self._held = self.roster_version()
+        if self._held:
+            self.table.tell_again(now)
+            log.info("first roster (version %d) taken: our routes told to every neighbour again", self._held)

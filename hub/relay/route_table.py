@@ -154,6 +154,15 @@ class RouteTable:
                 routes[dest] = Route(route.cost - old + cost, route.path, route.expires)
             self._recompute(list(routes))
 
+    def tell_again(self, now: float, neighbour: bytes | None = None) -> None:
+        """The full table to ``neighbour`` (on a channel: to everyone there), or to every neighbour, at the
+        next ``outgoing``, whatever the pace: a hub that has just taken its roster refused what it was
+        told before it held one. The caller bounds how often."""
+        targets = self._pace.keys() if neighbour is None else [self._target(neighbour)]
+        for target in list(targets):
+            if target is not None:
+                self._pace[target].next_full = min(self._pace[target].next_full, now)
+
     def neighbour_down(self, neighbour: bytes) -> None:
         """No link reaches ``neighbour`` now: forget every route through it."""
         if self._cost.pop(neighbour, None) is None:

@@ -13,6 +13,8 @@ into several frames, and the loss of one costs only its own entries until the ne
       3 withdrawn: list of destination node ids the sender can no longer reach
       4 default: true when the sender offers itself as the way to every destination not listed (sent
         over radio links instead of the whole table; see ``hub.relay.route_table``)
+      5 roster: the roster version the sender holds (0: none yet), so a neighbour holding a newer one
+        hands it over (``hub.relay.roster_handoff``); absent from hubs that do not say
 
 Unknown map keys are skipped, so fields may be added. The frame around it is signed by its sender and
 sent with zero hops to one neighbour: a receiver takes it only from a roster-trusted neighbour, never
@@ -55,6 +57,8 @@ class RouteAnnouncement:
     entries: tuple[RouteEntry, ...] = ()
     withdrawn: tuple[bytes, ...] = ()
     default: bool = False
+    roster: int | None = None
+    """The sender's roster version (0: it holds none); None: not said."""
 
 
 def entry_size(entry: RouteEntry) -> int:
@@ -70,6 +74,8 @@ def encode(announcement: RouteAnnouncement) -> bytes:
         body[3] = list(announcement.withdrawn)
     if announcement.default:
         body[4] = True
+    if announcement.roster is not None:
+        body[5] = announcement.roster
     payload = cbor2.dumps(body, canonical=True)
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"route announcement of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
@@ -141,7 +147,10 @@ def decode(payload: bytes) -> RouteAnnouncement:
     default = body.get(4, False)
     if not isinstance(default, bool):
         raise ProtocolError(f"route announcement default {default!r} is not true or false")
-    return RouteAnnouncement(interval, tuple(entries), tuple(withdrawn), default)
+    roster = body.get(5)
+    if roster is not None and not (isinstance(roster, int) and 0 <= roster < 1 << 32):
+        raise ProtocolError(f"route announcement roster version {roster!r} is not 0..2^32-1")
+    return RouteAnnouncement(interval, tuple(entries), tuple(withdrawn), default, roster)
 
 
 def _list(value: object, what: str) -> list[Any]:
