@@ -28,7 +28,8 @@ a neighbour that says it has caught up is told our table again at once (on a rad
 there, one frame): so a hub that refused our announcements while it had no roster learns its routes as
 soon as it has one, not at the next full announcement (12 h over radio). The first happens once in a
 hub's life; the second at most once per ``PROMPT_GAP`` per neighbour (``RADIO_GAP`` over radio), and
-only after that neighbour said it was behind, which drew a hand-off.
+only after that neighbour said it was behind, which drew a hand-off, or the first time it is heard
+(it may have caught up from a broadcast before we heard it behind).
 """
 
 from __future__ import annotations
@@ -224,15 +225,17 @@ class RouteLearning:
             announcement = decode(frame.payload)
         except ProtocolError as exc:
             return str(exc)
+        first = frame.sender not in self._newest
         self._newest[frame.sender] = frame.created
         shared = frame.recipient == BROADCAST
         self.refused += self.table.hear(frame.sender, announcement, self.clock.monotonic(), shared=shared)
-        self._compare_rosters(frame.sender, announcement.roster, new=new)
+        self._compare_rosters(frame.sender, announcement.roster, new=new, first=first)
         return None
 
-    def _compare_rosters(self, neighbour: bytes, theirs: int | None, *, new: bool) -> None:
+    def _compare_rosters(self, neighbour: bytes, theirs: int | None, *, new: bool, first: bool) -> None:
         """Hand our roster to a neighbour behind (or new and silent about it); tell one that has just
-        caught up our table again."""
+        caught up our table again, or one first heard (it may have caught up unheard, from a broadcast,
+        having refused all we said before)."""
         ours = self.roster_version() if self.roster_version is not None else None
         behind = theirs is not None and ours is not None and theirs < ours
         if (behind or (new and theirs is None)) and self.on_needs_roster is not None:
@@ -240,14 +243,14 @@ class RouteLearning:
         if behind:
             self._behind.add(neighbour)
             return
-        if theirs is None or neighbour not in self._behind:
+        if theirs is None or not (first or neighbour in self._behind):
             return
         self._behind.discard(neighbour)
         now = self.clock.monotonic()
         if now >= self._prompted.get(neighbour, now):
             self._prompted[neighbour] = now + (RADIO_GAP if self._via[neighbour][2] else PROMPT_GAP)
             self.table.tell_again(now, neighbour)
-            log.info("%s holds our roster version now: our routes told again", neighbour.hex())
+            log.info("%s holds roster version %d: our routes told again", neighbour.hex(), theirs)
 
     def _follow_roster(self, now: float) -> None:
         """Our first roster: tell every neighbour at once that we hold it. Until now we refused all they

@@ -117,7 +117,7 @@ def test_a_relay_hands_its_roster_to_a_care_home_it_just_learned(tmp_path: Path)
         relay.wait_for("the roster with the care home", lambda: roster_version(relay) >= 2, timeout=120)
         home.start()
         home.wait_for("the roster from the relay", lambda: roster_version(home) >= 2, timeout=120)
-        assert "handed to new neighbour " + home.node_id in relay.log_tail(400)
+        assert "handed to neighbour " + home.node_id in relay.log_tail(400)
         _delivered(home, staff, "Solbakken er med")
     finally:
         for hub in (home, relay, staff):

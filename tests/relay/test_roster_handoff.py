@@ -15,7 +15,7 @@ from hub.core.frame import Kind, Priority
 from hub.core.identity import Identity
 from hub.core.kinds.roster import RosterNode, RosterVersion, verify
 from hub.relay.roster import Roster
-from hub.relay.roster_handoff import GAP, RosterHandoff
+from hub.relay.roster_handoff import GAP, RADIO_GAP, RosterHandoff
 from hub.relay.roster_updates import RosterUpdates
 from tests.inproc import eventually
 
@@ -59,5 +59,16 @@ async def test_a_new_neighbour_gets_the_pages_ours_first_once_per_gap(tmp_path: 
         handoff.offer(homes[0].node_id)  # gone and back after the gap: handed again
         await eventually(lambda: handoff.handed == 2)
         assert len(sent) == 2 * len(pages)
+
+        # a neighbour only radio reaches: normal priority, the least radio takes; paced by the hour
+        handoff.offer(homes[1].node_id, radio=True)
+        await eventually(lambda: handoff.handed == 3)
+        assert all(o["priority"] is Priority.NORMAL for r, _, o in sent if r == homes[1].node_id)
+        clock.advance(GAP)
+        handoff.offer(homes[1].node_id, radio=True)  # still behind after the free links' gap: not yet
+        clock.advance(RADIO_GAP - GAP)
+        handoff.offer(homes[1].node_id, radio=True)
+        await eventually(lambda: handoff.handed == 4)
+        assert len(sent) == 4 * len(pages)
     finally:
         runner.cancel()

@@ -28,6 +28,9 @@ def free_pace() -> Pace:
 def test_announcement_round_trips() -> None:
     sent = RouteAnnouncement(30, (RouteEntry(3, (B, C)), RouteEntry(1, (D,))), (E,), default=True)
     assert decode(encode(sent)) == sent
+    with_roster = RouteAnnouncement(30, roster=0)  # a hub that holds no roster says so
+    assert decode(encode(with_roster)).roster == 0
+    assert decode(encode(RouteAnnouncement(30))).roster is None  # one that does not say
 
 
 @pytest.mark.parametrize(
@@ -38,6 +41,7 @@ def test_announcement_round_trips() -> None:
         (cbor2.dumps({1: 30, 2: [[1, b"\x01"]]}), "not a list of 8-byte"),
         (cbor2.dumps({1: 30, 2: [[-1, A]]}), "cost"),
         (cbor2.dumps({1: 30, 4: 1}), "default"),
+        (cbor2.dumps({1: 30, 5: -1}), "roster version"),
     ],
 )
 def test_bad_payloads_are_refused_with_a_reason(body: bytes, why: str) -> None:
@@ -138,6 +142,20 @@ def test_radio_neighbours_get_a_default_and_only_radio_routes() -> None:
         stub.hear(A, page, now=0)
     assert stub.next_hops(D) == [A]  # through the default
     assert not stub.offers_default  # one default deep: a stub never passes one on
+
+
+def test_told_again_the_whole_channel_gets_the_full_table_once_out_of_pace() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.neighbour_up(C, 10, Pace(12 * 3600, 3600, radio=True), channel="lora")
+    table.neighbour_up(E, 10, Pace(12 * 3600, 3600, radio=True), channel="lora")
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (D,)),)), now=0)
+    assert set(table.outgoing(0)) == {B, "lora"}
+    assert "lora" not in table.outgoing(60)  # the radio pace: nothing for 12 h
+    table.tell_again(60, C)  # C has just caught up: one broadcast everyone on the channel hears
+    again = table.outgoing(61)
+    assert set(again) == {"lora"} and again["lora"][0].default
+    assert not table.outgoing(62), "once, then the radio pace again"
 
 
 # ---- many tables --------------------------------------------------------------------------------------
