@@ -152,13 +152,17 @@ def cmd_send(args: argparse.Namespace) -> int:
     if "group" in answer:
         print(answer["id"])
         print(
-            f"sendt til {len(answer['messages'])} medlemmer af {answer['group']}, én besked hver; følg"
-            f" med: beredt group-message {answer['id']}",
+            f"lagt i kø til {len(answer['messages'])} medlemmer af {answer['group']}, én besked hver;"
+            f" ingen har kvitteret endnu; følg med: beredt group-message {answer['id']}",
             file=sys.stderr,
         )
     else:
         print(answer["id"])
-        print(f"modtaget og gemt; følg leveringen med: beredt message {answer['id'][:12]}", file=sys.stderr)
+        print(
+            "gemt i denne hub og lagt i kø; modtageren har ikke kvitteret endnu; følg leveringen med:"
+            f" beredt message {answer['id'][:12]}",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

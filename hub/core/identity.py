@@ -67,20 +67,20 @@ class PublicCard:
     def encode(self) -> str:
         for part in (self.name, self.role):
             if ":" in part:
-                raise ValueError("name and role may not contain ':'")
+                raise ValueError("navn og rolle må ikke indeholde ':'")
         return ":".join((CARD_PREFIX, self.name, self.role, _b64(self.signing_key), _b64(self.sealing_key)))
 
     @classmethod
     def decode(cls, text: str) -> PublicCard:
         parts = text.strip().split(":")
         if len(parts) != 5 or parts[0] != CARD_PREFIX:
-            raise ValueError(f"a node card looks like '{CARD_PREFIX}:<name>:<role>:<key>:<key>'")
+            raise ValueError(f"et nodekort ser sådan ud: '{CARD_PREFIX}:<navn>:<rolle>:<nøgle>:<nøgle>'")
         try:
             signing, sealing = _unb64(parts[3]), _unb64(parts[4])
         except ValueError as exc:
-            raise ValueError(f"node card keys are not base64: {exc}") from exc
+            raise ValueError("nodekortets nøgler er ikke base64: kopiér hele kortet igen") from exc
         if len(signing) != 32 or len(sealing) != 32:
-            raise ValueError("node card keys must be 32 bytes each")
+            raise ValueError("nodekortets nøgler skal være 32 bytes hver: kopiér hele kortet igen")
         return cls(parts[1], parts[2], signing, sealing)
 
 

@@ -31,6 +31,7 @@ from hub.core.frame import Kind
 from hub.core.identity import PublicCard
 from hub.core.kinds.cross_cert import CrossCertificate
 from hub.core.kinds.roster import MAX_CONTACT_MINUTES, MAX_TEXT, RosterNode, RosterVersion
+from hub.core.reading_errors import toml_where
 
 
 class Role(enum.StrEnum):
@@ -72,6 +73,19 @@ def _override_names(kinds: frozenset[Kind]) -> list[str]:
     return [k.name.lower() for k in sorted(kinds - PROTOCOL_KINDS)]
 
 
+def _parse_kinds(value: object, *, file: str, key: str) -> frozenset[Kind]:
+    """A ``kinds = [...]`` list: kind names, with dash or underscore."""
+    names = ", ".join(k.name.lower() for k in Kind)
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ConfigError(
+            f'forventede en liste af slags, som ["status", "text"]; kendte: {names}', file=file, key=key
+        )
+    try:
+        return frozenset(Kind[name.strip().upper().replace("-", "_")] for name in value)
+    except KeyError as exc:
+        raise ConfigError(f"ukendt slags {exc}; kendte: {names}", file=file, key=key) from None
+
+
 def valid_group_name(name: str) -> bool:
     """A name a group may have: 1-80 characters, not only spaces, no colon (``group:NAME`` addresses it)."""
     return bool(name.strip()) and len(name) <= MAX_TEXT and ":" not in name
@@ -82,7 +96,7 @@ def parse_role(value: str, *, file: str | None = None, key: str = "role") -> Rol
         return Role(value)
     except ValueError:
         choices = ", ".join(r.value for r in Role)
-        raise ConfigError(f"unknown role {value!r}; expected one of {choices}", file=file, key=key) from None
+        raise ConfigError(f"ukendt rolle {value!r}; forventede en af {choices}", file=file, key=key) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,30 +315,30 @@ class Roster:
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+            raise ConfigError(
+                f"ikke gyldig TOML{toml_where(str(exc))}; ret syntaksen dér: tekst i anførselstegn"
+                ' (card = "beredt1:…"), tabeller i dobbelte firkantede parenteser ([[node]])',
+                file=str(path),
+            ) from exc
         for index, table in enumerate(data.get("node", [])):
             key = f"node[{index}]"
             try:
                 card = PublicCard.decode(str(table["card"]))
             except KeyError:
-                raise ConfigError("missing 'card'", file=str(path), key=key) from None
+                raise ConfigError(
+                    "mangler 'card' (nodens kort fra 'beredt id')", file=str(path), key=key
+                ) from None
             except ValueError as exc:
                 raise ConfigError(str(exc), file=str(path), key=f"{key}.card") from exc
             kinds = None
             if "kinds" in table:
-                try:
-                    kinds = frozenset(Kind[name.upper().replace("-", "_")] for name in table["kinds"])
-                except KeyError as exc:
-                    names = ", ".join(k.name.lower() for k in Kind)
-                    raise ConfigError(
-                        f"unknown kind {exc}; expected {names}", file=str(path), key=f"{key}.kinds"
-                    ) from None
+                kinds = _parse_kinds(table["kinds"], file=str(path), key=f"{key}.kinds")
             groups = table.get("groups", [])
             if not isinstance(groups, list) or not all(
                 isinstance(g, str) and valid_group_name(g) for g in groups
             ):
                 raise ConfigError(
-                    'expected a list of group names (no colon), such as ["distrikt-syd", "plejehjem"]',
+                    'forventede en liste af gruppenavne (intet kolon), som ["distrikt-syd", "plejehjem"]',
                     file=str(path),
                     key=f"{key}.groups",
                 )
@@ -335,7 +349,7 @@ class Roster:
                 or not 0 <= contact <= MAX_CONTACT_MINUTES
             ):
                 raise ConfigError(
-                    f"expected whole minutes from 1 to {MAX_CONTACT_MINUTES} (0: the console's default)",
+                    f"forventede hele minutter fra 1 til {MAX_CONTACT_MINUTES} (0: konsollens standard)",
                     file=str(path),
                     key=f"{key}.contact_minutes",
                 )

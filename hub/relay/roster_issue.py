@@ -28,7 +28,7 @@ def current_version(trust: TrustSettings, data_dir: Path) -> RosterVersion:
     """The signed version in the data folder (version 0 if there is none yet)."""
     if trust.root is None:
         raise ConfigError(
-            "no [trust] root in the config: add the line 'beredt root init' printed", key="trust"
+            "ingen [trust] root i konfigurationen: tilføj linjen, som 'beredt root init' skrev", key="trust"
         )
     path = data_dir / FILE_NAME
     if not path.exists():
@@ -57,18 +57,20 @@ def issue(
 def load_root_key(trust: TrustSettings) -> Ed25519PrivateKey:
     path = trust.root_key
     if path is None:
-        raise ConfigError("no root_key in [trust]: this is not the hub that approves enrolments", key="trust")
+        raise ConfigError(
+            "ingen root_key i [trust]: det er ikke denne hub, der godkender tilmeldinger", key="trust"
+        )
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise ConfigError("root key not found: is the USB stick mounted?", file=str(path)) from None
+        raise ConfigError("rodnøglen findes ikke: er USB-nøglen sat i og monteret?", file=str(path)) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"root key is readable by others; run 'chmod 600 {path}'", file=str(path))
+        raise ConfigError(f"rodnøglen kan læses af andre; kør 'chmod 600 {path}'", file=str(path))
     try:
         raw = base64.urlsafe_b64decode(tomllib.loads(path.read_text())["ed25519"])
         key = Ed25519PrivateKey.from_private_bytes(raw)
-    except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
-        raise ConfigError(f"root key file is damaged ({exc}); use the backup copy", file=str(path)) from None
+    except (tomllib.TOMLDecodeError, KeyError, ValueError):
+        raise ConfigError("rodnøglens fil er beskadiget; brug sikkerhedskopien", file=str(path)) from None
     if trust.root and root_public_text(key.public_key()) != trust.root:
-        raise ConfigError("this root key is not the one [trust] root names", file=str(path))
+        raise ConfigError("denne rodnøgle er ikke den, [trust] root angiver", file=str(path))
     return key

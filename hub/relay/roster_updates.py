@@ -49,9 +49,10 @@ def read_signed(path: Path, root: Ed25519PublicKey) -> tuple[RosterVersion, list
         payloads = [base64.b64decode(line, validate=True) for line in path.read_text().split()]
         version = assemble([verify(payload, root) for payload in payloads])
     except (binascii.Error, ValueError, IndexError, ProtocolError) as exc:
+        log.error("signed roster %s does not verify: %s", path, exc or "empty")
         raise ConfigError(
-            f"signed roster does not verify against [trust] root ({exc or 'empty'}); delete it and the hub"
-            " fetches the current version from its neighbours",
+            "den signerede roster kan ikke verificeres med [trust] root (filen er beskadiget, tom eller fra"
+            " en anden kommune); slet den, så henter hubben den gældende version hos sine naboer",
             file=str(path),
         ) from None
     return version, payloads

@@ -59,7 +59,13 @@ def test_rollcall_answered_from_the_cli_shows_on_the_board(
     shown = staff.cli("message", short)
     assert "slags:      status" in shown and "modtager:" in shown and "{" in shown  # the body stays JSON
     # a recipient by its roster name, as people know it
-    sent = staff.cli("send", "text", "Plejehjemmet", "Brændstof kommer kl. 14").splitlines()[0]
+    printed = staff.cli("send", "text", "Plejehjemmet", "Brændstof kommer kl. 14").splitlines()
+    sent = printed[0]
+    # accepted by its own hub is not received: 'send' says it is queued and not yet acknowledged
+    assert printed[1] == (
+        "gemt i denne hub og lagt i kø; modtageren har ikke kvitteret endnu; følg leveringen med:"
+        f" beredt message {sent[:12]}"
+    )
     home.wait_for("the text", lambda: any(m["body"] == "Brændstof kommer kl. 14" for m in home.inbox()))
     # a sent message by its short id too, as 'send' suggests following it
     shown = staff.cli("message", sent[:12])

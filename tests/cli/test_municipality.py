@@ -97,7 +97,7 @@ def test_clear_refusals_for_a_missing_or_exposed_key_and_a_bad_trust_table(
     assert main(["init", "-c", str(home)]) == 0
     capsys.readouterr()
     assert main(["revoke", "0123456789abcdef", "-c", str(home)]) == 2
-    assert "not the hub that approves enrolments" in capsys.readouterr().err
+    assert "det er ikke denne hub, der godkender tilmeldinger" in capsys.readouterr().err
 
     key.chmod(0o644)
     staff = _config(tmp_path, "staff", "staff", {"root": root, "root_key": str(key)})
@@ -108,7 +108,7 @@ def test_clear_refusals_for_a_missing_or_exposed_key_and_a_bad_trust_table(
 
     other = _config(tmp_path, "other", "staff", {"root": "kort"})
     assert main(["id", "-c", str(other)]) == 2
-    assert "trust.root: a root key is 43 characters" in capsys.readouterr().err
+    assert "trust.root: en rodnøgle er 43 tegn base64" in capsys.readouterr().err
     orphan = _config(tmp_path, "orphan", "staff", {"root_key": str(key)})
     assert main(["id", "-c", str(orphan)]) == 2
     assert "root_key kræver root" in capsys.readouterr().err

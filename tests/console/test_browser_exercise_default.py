@@ -62,7 +62,9 @@ async def test_console_sends_exercise_by_default_and_real_only_by_choice(
     await expect(compose.locator("select[name=status]")).to_be_hidden()
     await compose.locator("textarea[name=text]").fill("Tjek nødstrømmen")
     await send.click()
-    await expect(compose.locator(".confirmation")).to_contain_text("Sendt til 1")
+    await expect(compose.locator(".confirmation")).to_contain_text(
+        "Lagt i kø til 1 modtager(e) – ingen har bekræftet endnu"
+    )
     await eventually(lambda: _received(pair.care, "text", "Tjek nødstrømmen"), DEADLINE)
     assert _received(pair.care, "text", "Tjek nødstrømmen")["status"] == "exercise"  # type: ignore[index]
 
@@ -79,7 +81,7 @@ async def test_console_sends_exercise_by_default_and_real_only_by_choice(
 
     staff.once("dialog", accept)
     await compose.locator("#compose-real").click()
-    await expect(compose.locator(".confirmation")).to_contain_text("Sendt som REEL HÆNDELSE til 1")
+    await expect(compose.locator(".confirmation")).to_contain_text("Lagt i kø som REEL HÆNDELSE til 1")
     assert "REEL HÆNDELSE" in dialogs[0]
     await eventually(lambda: _received(pair.care, "text", "Brand i køkkenet"), DEADLINE)
     real = _received(pair.care, "text", "Brand i køkkenet")

@@ -166,7 +166,9 @@ def test_coordinator_writes_to_every_institution_and_sees_each_read(
     staff.fill("#compose-form textarea[name=text]", "Brændstof kommer kl. 14")
     staff.select_option("#compose-form select[name=priority]", "urgent")
     staff.click("#compose-form button[type=submit]")
-    expect(staff.locator("#compose-form .confirmation")).to_contain_text("Sendt til 2 modtager(e)")
+    expect(staff.locator("#compose-form .confirmation")).to_contain_text(
+        "Lagt i kø til 2 modtager(e) – ingen har bekræftet endnu"
+    )
 
     staff.click("#tabbtn-sent")
     sent = staff.locator("#sent > li", has_text="Brændstof kommer kl. 14")
@@ -200,7 +202,9 @@ def test_coordinator_writes_to_a_group_and_sees_how_many_have_it(
     staff.select_option("#compose-to", "group:distrikt-syd")
     staff.fill("#compose-form textarea[name=text]", "Varmestuen i hallen er åben")
     staff.click("#compose-form button[type=submit]")
-    expect(staff.locator("#compose-form .confirmation")).to_contain_text("Sendt til 2 modtager(e)")
+    expect(staff.locator("#compose-form .confirmation")).to_contain_text(
+        "Lagt i kø til 2 modtager(e) – ingen har bekræftet endnu"
+    )
 
     staff.click("#tabbtn-sent")
     sent = staff.locator("#sent > li", has_text="Varmestuen i hallen er åben")

@@ -65,7 +65,7 @@ def test_groups_address_their_members_now(hubs: dict[str, HubProcess]) -> None:
     # by the group's name, as a coordinator types it: one message per member, each acknowledged
     out = staff.cli("send", "text", "distrikt-syd", "Varmestuen i hallen er åben")
     send_id = out.split()[0]
-    assert "2 medlemmer af distrikt-syd" in out
+    assert "lagt i kø til 2 medlemmer af distrikt-syd, én besked hver; ingen har kvitteret endnu" in out
     for home in (h1, h2):
         home.wait_for("the group message", lambda home=home: _has_text(home, "Varmestuen i hallen er åben"))
     staff.wait_for("both acks", lambda: _progress(staff, send_id)["received"] == 2)

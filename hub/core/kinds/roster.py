@@ -220,7 +220,7 @@ def parse_root_public(text: str) -> Ed25519PublicKey:
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        raise ValueError("a root key is 43 characters of base64 (printed by 'beredt root init')")
+        raise ValueError("en rodnøgle er 43 tegn base64 (som 'beredt root init' skriver den)")
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
