@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.core.errors import BeredtError, ConfigError
+from hub.core.reading_errors import os_error
 
 SOCKET_NAME = "api.sock"
 _MAX_ADDRESS = 100  # sun_path holds 108 bytes with the terminating zero; keep a margin
@@ -57,7 +58,7 @@ def bind_private(path: Path) -> socket.socket:
     try:
         staging = Path(tempfile.mkdtemp(prefix=".api-", dir=path.parent))  # mode 0700
     except OSError as exc:
-        raise ConfigError(f"cannot create the API socket in {path.parent}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"API-soklen kan ikke oprettes i {path.parent}: {os_error(exc)}") from exc
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         staged = staging / SOCKET_NAME
@@ -69,7 +70,7 @@ def bind_private(path: Path) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot serve the API socket {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"API-soklen {path} kan ikke åbnes: {os_error(exc)}") from exc
     finally:
         with contextlib.suppress(OSError):
             for leftover in staging.iterdir():

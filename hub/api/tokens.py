@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.core.errors import ConfigError
+from hub.core.reading_errors import os_error
 
 TOKENS_FILE = "api-tokens.json"
 PREFIX = "beredt_"
@@ -60,10 +61,10 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
                 scopes.add(Scope(part))
             except ValueError:
                 raise ConfigError(
-                    f"unknown scope {part!r}; expected send, read or admin", key="--scope"
+                    f"ukendt adgang {part!r}; forventede send, read eller admin", key="--scope"
                 ) from None
     if not scopes:
-        raise ConfigError("give at least one scope: send, read or admin", key="--scope")
+        raise ConfigError("angiv mindst én adgang: send, read eller admin", key="--scope")
     return frozenset(scopes)
 
 
@@ -127,10 +128,10 @@ class TokenStore:
                 for e in entries
             }
         except OSError as exc:
-            raise ConfigError(f"cannot read the API tokens: {exc.strerror}", file=str(self.path)) from exc
+            raise ConfigError(f"API-nøglerne kan ikke læses: {os_error(exc)}", file=str(self.path)) from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
-                f"damaged ({exc}); move it away and make the tokens again", file=str(self.path)
+                "filen er beskadiget; flyt den væk, og lav API-nøglerne igen", file=str(self.path)
             ) from exc
         self._tokens, self._seen = tokens, seen
 

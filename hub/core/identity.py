@@ -163,12 +163,12 @@ class Identity:
             mode = path.stat().st_mode
         except FileNotFoundError:
             raise ConfigError(
-                "identity key file not found; create it with 'beredt init'", file=str(path)
+                "nodens nøglefil findes ikke; lav den med 'beredt init'", file=str(path)
             ) from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"identity key file is readable by others (mode {stat.S_IMODE(mode):o});"
-                f" run 'chmod 600 {path}'",
+                f"nodens nøglefil kan læses af andre (rettigheder {stat.S_IMODE(mode):o});"
+                f" kør 'chmod 600 {path}'",
                 file=str(path),
             )
         try:
@@ -178,5 +178,5 @@ class Identity:
             return cls(signing, sealing, str(data["name"]), str(data["role"]))
         except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
             raise ConfigError(
-                f"identity key file is damaged ({exc}); restore it from backup", file=str(path)
+                "nodens nøglefil er beskadiget; hent den fra sikkerhedskopien", file=str(path)
             ) from exc

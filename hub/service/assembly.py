@@ -76,7 +76,7 @@ def load_identity(config: HubConfig, *, create: bool) -> Identity:
     path = config.identity_path
     if not path.exists():
         if not create:
-            raise ConfigError("no identity yet; run 'beredt init' first", file=str(path))
+            raise ConfigError("noden har ingen nøgler endnu; kør 'beredt init' først", file=str(path))
         identity = Identity.generate(config.name, config.role.value)
         identity.save(path)
         log.info("created identity %s for %s", identity.node_id.hex(), config.name)

@@ -45,7 +45,9 @@ def take_approved_key(config: HubConfig) -> bool:
         return False
     current = config.identity_path
     if not current.exists():
-        raise ConfigError("a new key waits but the current one is missing", file=str(current))
+        raise ConfigError(
+            "en ny nøgle venter, men den nuværende mangler; hent den fra sikkerhedskopien", file=str(current)
+        )
     os.replace(current, config.data_dir / RETIRED_FILE)
     os.replace(waiting, current)
     log.warning(

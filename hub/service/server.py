@@ -138,8 +138,8 @@ def _server_tls(config: HubConfig) -> ssl.SSLContext | None:
         context.load_cert_chain(config.api_tls_cert, config.api_tls_key)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
-            f"cannot load certificate {config.api_tls_cert} with key {config.api_tls_key}: {exc};"
-            " expected PEM files",
+            f"certifikatet {config.api_tls_cert} med nøglen {config.api_tls_key} kan ikke indlæses;"
+            " forventede PEM-filer, der hører sammen",
             key="api.tls_cert",
         ) from exc
     return context

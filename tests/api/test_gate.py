@@ -129,8 +129,12 @@ async def test_a_post_that_is_not_json_is_refused(api: Api) -> None:
 
 def test_scopes_parse_and_say_what_is_wrong() -> None:
     assert parse_scopes(["send,read"]) == {Scope.SEND, Scope.READ}
-    with pytest.raises(ConfigError, match="expected send, read or admin"):
+    with pytest.raises(
+        ConfigError, match=r"^--scope: ukendt adgang 'write'; forventede send, read eller admin$"
+    ):
         parse_scopes(["write"])
+    with pytest.raises(ConfigError, match=r"^--scope: angiv mindst én adgang: send, read eller admin$"):
+        parse_scopes([" , "])
 
 
 def test_openapi_names_the_scope_of_every_route() -> None:

@@ -263,3 +263,25 @@ def test_a_key_file_others_may_read_or_of_the_wrong_size_is_refused_in_danish(tm
     assert said.returncode == 2, said.stderr
     assert f"{key}: registrets nøgle fylder 5 bytes, ikke 32; hent den fra sikkerhedskopien" in said.stderr
     assert _english_in(said.stderr) == set(), said.stderr
+
+
+def test_the_nodes_own_key_file_missing_exposed_or_damaged_is_refused_in_danish(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "data_dir = 'd'\n")
+    key = tmp_path / "d" / "identity.key"
+    said = run_cli("id", "-c", str(path))
+    assert said.returncode == 2, said.stderr
+    assert f"{key}: noden har ingen nøgler endnu; kør 'beredt init' først" in said.stderr
+    assert run_cli("init", "-c", str(path)).returncode == 0
+    key.chmod(0o644)
+    said = run_cli("id", "-c", str(path))
+    assert said.returncode == 2, said.stderr
+    assert (
+        f"{key}: nodens nøglefil kan læses af andre (rettigheder 644); kør 'chmod 600 {key}'" in said.stderr
+    )
+    assert _english_in(said.stderr) == set(), said.stderr
+    key.chmod(0o600)
+    key.write_text('ed25519 = "kort"\n')
+    said = run_cli("id", "-c", str(path))
+    assert said.returncode == 2, said.stderr
+    assert f"{key}: nodens nøglefil er beskadiget; hent den fra sikkerhedskopien" in said.stderr
+    assert _english_in(said.stderr) == set(), said.stderr
