@@ -17,6 +17,8 @@ import time
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from hub.core.fragment import decode_fragment, is_fragment
 from hub.core.frame import decode_frame
 from tests.hubproc import HubProcess
@@ -62,6 +64,7 @@ def _less(now: tuple[int, float] | None, before: tuple[int, float] | None) -> tu
     return count - count0, seconds - seconds0
 
 
+@pytest.mark.timeout(300)  # three real hubs and the mesh; generous for a loaded 2-core machine
 def test_a_lora_only_care_home_gets_the_roster_and_its_route_over_the_radio(tmp_path: Path) -> None:
     out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
     root = re.search(r'root = "([^"]+)"', out)
