@@ -14,10 +14,9 @@ import tomli_w
 from hub.cli.danish_argparse import DanishFormatter
 from hub.cli.remote import EXIT_OK, Unreachable, api_call, config_path, load_config, print_table
 from hub.core.errors import ConfigError, UsageError
-from hub.core.frame import Kind
 from hub.core.identity import PublicCard
 from hub.core.kinds.roster import MAX_CONTACT_MINUTES, parse_root_public
-from hub.relay.roster import Roster, valid_group_name
+from hub.relay.roster import Roster, parse_kinds, valid_group_name
 from hub.relay.roster_updates import RosterUpdates
 from hub.service import config as config_module
 from hub.service.config import HubConfig
@@ -44,11 +43,9 @@ def cmd_roster_add(args: argparse.Namespace) -> int:
     kinds = None
     if args.kinds:
         try:
-            kinds = frozenset(Kind[k.strip().upper().replace("-", "_")] for k in args.kinds.split(","))
-        except KeyError as exc:
-            raise UsageError(
-                f"--kinds: ukendt slags {exc}; kendte: {', '.join(k.name.lower() for k in Kind)}"
-            ) from None
+            kinds = parse_kinds(args.kinds.split(","))
+        except ValueError as exc:
+            raise UsageError(f"--kinds: {exc}") from None
     bad = [g for g in args.group if not valid_group_name(g)]
     if bad:
         raise UsageError(f"--group: {bad[0]!r} er ikke et gruppenavn (1-80 tegn, intet kolon)")
@@ -173,7 +170,11 @@ def add_roster_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "add", parents=[common], help="stol på en node ud fra dens kort ('beredt id' på den)"
     )
     add.add_argument("card")
-    add.add_argument("--kinds", help="kommaseparerede slags, den må sende (standard: efter dens rolle)")
+    add.add_argument(
+        "--kinds",
+        help="kommaseparerede slags, den må sende ud over protokollens egne (kvitteringer, ruter,"
+        " logbogshoveder); standard: efter dens rolle",
+    )
     add.add_argument(
         "--group",
         action="append",

@@ -73,17 +73,27 @@ def _override_names(kinds: frozenset[Kind]) -> list[str]:
     return [k.name.lower() for k in sorted(kinds - PROTOCOL_KINDS)]
 
 
+def parse_kinds(names: list[str]) -> frozenset[Kind]:
+    """Kind names as people write them (any case, dash or underscore); ``ValueError`` names an unknown one
+    as it was written, and the known ones."""
+    kinds = set()
+    for name in names:
+        try:
+            kinds.add(Kind[name.strip().upper().replace("-", "_")])
+        except KeyError:
+            known = ", ".join(k.name.lower() for k in Kind)
+            raise ValueError(f"ukendt slags {name.strip()!r}; kendte: {known}") from None
+    return frozenset(kinds)
+
+
 def _parse_kinds(value: object, *, file: str, key: str) -> frozenset[Kind]:
-    """A ``kinds = [...]`` list: kind names, with dash or underscore."""
-    names = ", ".join(k.name.lower() for k in Kind)
+    """A ``kinds = [...]`` list of a roster entry."""
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-        raise ConfigError(
-            f'forventede en liste af slags, som ["status", "text"]; kendte: {names}', file=file, key=key
-        )
+        raise ConfigError('forventede en liste af slags, som ["status", "text"]', file=file, key=key)
     try:
-        return frozenset(Kind[name.strip().upper().replace("-", "_")] for name in value)
-    except KeyError as exc:
-        raise ConfigError(f"ukendt slags {exc}; kendte: {names}", file=file, key=key) from None
+        return parse_kinds(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=file, key=key) from None
 
 
 def valid_group_name(name: str) -> bool:

@@ -64,12 +64,16 @@ def test_config_between_the_fields_of_a_message(two_configs: tuple[Path, Path]) 
 
 
 def test_usage_mistakes_are_not_configuration_errors(two_configs: tuple[Path, Path]) -> None:
-    kommune, _ = two_configs
+    kommune, relay = two_configs
     wrong = beredt("send", "status", "0123456789abcdef", "facility", "-c", str(kommune))
     assert wrong.returncode == 2
     assert "fejl i opsætningen" not in wrong.stderr and "forventede felt=værdi" in wrong.stderr
     card = beredt("roster", "add", "not-a-card", "-c", str(kommune))
     assert card.returncode == 2 and "fejl i opsætningen" not in card.stderr and "KORT" in card.stderr
+    # 'beredt id' prints the node id, then the card (whose name may hold spaces)
+    relay_card = beredt("id", "-c", str(relay)).stdout.split(maxsplit=1)[1].strip()
+    kinds = beredt("roster", "add", relay_card, "--kinds", "status,Vejr-Melding", "-c", str(kommune))
+    assert kinds.returncode == 2 and "--kinds: ukendt slags 'Vejr-Melding'; kendte: text" in kinds.stderr
     broken = kommune.with_name("broken.toml")
     broken.write_text("[node]\nname = 3\n")
     assert "fejl i opsætningen" in beredt("roster", "list", "-c", str(broken)).stderr

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from hub.core.errors import RoutingError
+from hub.core.errors import ConfigError, RoutingError
 from hub.core.frame import Kind
 from hub.core.identity import Identity
 from hub.core.kinds import encode_payload
 from hub.relay.hub import Hub
 from hub.relay.own_messages import may_send
-from hub.relay.roster import PROTOCOL_KINDS, Role
+from hub.relay.roster import PROTOCOL_KINDS, Role, Roster
 from tests.inproc import hub_config, medium_name, peer, running
 
 SITREP = encode_payload(Kind.SITREP, {"number": 1, "phase": "Initial", "summary": "Strømsvigt"})
@@ -115,3 +115,25 @@ async def test_without_kinds_in_the_roster_the_role_decides(tmp_path: Path) -> N
     async with running(care_config, care_id) as care:
         with pytest.raises(RoutingError, match=r"\(rollen care-home i rosteren tillader .*text"):
             await care.submit(Kind.SITREP, staff_id.node_id, SITREP)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "says"),
+    [
+        (
+            '["status", "Resource-Request", "vejr"]',
+            "node[0].kinds: ukendt slags 'vejr'; kendte: text, sitrep",
+        ),
+        ('"status"', 'node[0].kinds: forventede en liste af slags, som ["status", "text"]'),
+    ],
+)
+def test_a_kinds_list_the_hub_cannot_read_is_named_as_written(tmp_path: Path, kinds: str, says: str) -> None:
+    care = Identity.generate("Lindely", "care-home")
+    path = tmp_path / "roster.toml"
+    path.write_text(f'[[node]]\ncard = "{care.card.encode()}"\nkinds = {kinds}\n')
+    with pytest.raises(ConfigError) as refused:
+        Roster.load(Identity.generate("Aarhus", "staff").card, path)
+    assert str(refused.value).startswith(f"{path}: {says}")
+    path.write_text(f'[[node]]\ncard = "{care.card.encode()}"\nkinds = ["status", "Resource-Request"]\n')
+    entry = Roster.load(Identity.generate("Aarhus", "staff").card, path).get(care.node_id)
+    assert entry is not None and entry.kinds == PROTOCOL_KINDS | {Kind.STATUS, Kind.RESOURCE_REQUEST}
