@@ -114,6 +114,8 @@ class RollCall:
     started: float
     deadline: float
     targets: dict[str, Target]
+    exercise: bool = False
+    """Sent marked Exercise: only statuses marked Exercise answer it, and it stays off the real board."""
 
     @property
     def done(self) -> bool:
@@ -150,6 +152,8 @@ class RollCallBoard:
         question: str,
         deadline: float,
         institutions: Mapping[str, Sequence[str]],
+        *,
+        exercise: bool = False,
     ) -> RollCall:
         """Register a roll-call just sent to each institution over the first of its links."""
         if request in self._calls:
@@ -166,7 +170,7 @@ class RollCallBoard:
             target = Target(institution, tuple(links), deadline)
             target.attempts.append(Attempt(links[0], now))
             targets[institution] = target
-        call = RollCall(request, question, now, deadline, targets)
+        call = RollCall(request, question, now, deadline, targets, exercise)
         self._calls[request] = call
         return call
 
@@ -246,7 +250,7 @@ class RollCallBoard:
                 targets = [_restored_target(request, t) for t in c["targets"]]
                 calls[request] = RollCall(
                     request, str(c["question"]), float(c["started"]), float(c["deadline"]),
-                    {t.institution: t for t in targets},
+                    {t.institution: t for t in targets}, bool(c.get("exercise", False)),
                 )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"roll-call snapshot is damaged: {exc!r}") from exc
@@ -270,6 +274,7 @@ class RollCallBoard:
                     "question": call.question,
                     "started": int(call.started),
                     "deadline": int(call.deadline),
+                    "exercise": call.exercise,
                     "counts": {s.value: sum(t.state is s for t in targets) for s in TargetState},
                     "targets": [_target_json(t) for t in targets],
                 }
@@ -284,6 +289,7 @@ def call_document(c: RollCall) -> dict[str, Any]:
         "question": c.question,
         "started": c.started,
         "deadline": c.deadline,
+        "exercise": c.exercise,
         "targets": [target_document(t) for t in c.targets.values()],
     }
 

@@ -20,12 +20,12 @@ import aiosqlite
 
 from hub.console import rollcall_rows
 from hub.console.board import StatusBoard
-from hub.console.logbook import EntryType, LogBook
+from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook
 from hub.console.rollcall import Escalate, Resend, RollCallBoard
 from hub.core.at_rest import DocumentSealer
 from hub.core.clock import Clock
 from hub.core.errors import BeredtError, StoreError
-from hub.core.frame import Kind, Priority
+from hub.core.frame import Kind, Priority, Status
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
@@ -63,7 +63,7 @@ class ConsoleSide(Protocol):
     async def save_answers(self) -> None: ...
     async def send(
         self, kind: Kind, to: bytes, body: object, *, author: str, priority: Priority = ...,
-        what: str | None = None, via: str | None = None,
+        status: Status = ..., what: str | None = None, via: str | None = None,
     ) -> str: ...  # fmt: skip
 
 
@@ -78,27 +78,52 @@ class RollCallFlow:
         self.purge_every = purge_every
         self._next_purge = 0.0  # loop time
 
-    async def start(self, question: str, minutes: int, institutions: list[str], *, author: str) -> str:
+    async def start(
+        self,
+        question: str,
+        minutes: int,
+        institutions: list[str],
+        *,
+        author: str,
+        status: Status | None = None,
+    ) -> str:
+        """Ask ``institutions`` (every one, if empty). Unless the person chose (``status``), the roll-call
+        is an exercise one while this hub takes part in an exercise, as everything a person sends then:
+        its question says ØVELSE, only exercise statuses answer it, and it stays off the real board."""
         console = self.console
         known = console.institutions()
         chosen = {node: known[node] for node in institutions or known if node in known}
         if not chosen:
             raise ValueError("institutions: ingen plejehjem i rosteren at spørge")
+        if status is None:
+            status = console.hub.exercise.default_status()
+        exercise = status is Status.EXERCISE
+        if exercise and not question.upper().startswith("ØVELSE"):
+            question = EXERCISE_MARK + question
         request = console.rollcalls.new_request_id()
         deadline = int(self.clock.time()) + minutes * 60
-        call = console.rollcalls.start(request, question, deadline, chosen)
+        call = console.rollcalls.start(request, question, deadline, chosen, exercise=exercise)
         await rollcall_rows.save_call(console.db, console.sealer, call)
         body = {"request": request, "deadline": deadline, "question": question}
         kept = await console.logbook.notes.keep(question)  # typed words: beside the book, not in it
         for node in chosen:
-            console.board.rollcall(node, console.name_of(node), "pending")
-            await self._send(node, body, author, f"Statusrunde {request} til {console.name_of(node)}: {kept}")
+            if not exercise:
+                console.board.rollcall(node, console.name_of(node), "pending")
+            await self._send(node, body, author, f"Statusrunde {request} til {console.name_of(node)}: {kept}",
+                             exercise=exercise)  # fmt: skip
         console.emit("rollcall")
         console.emit("board")
         return request
 
     async def _send(
-        self, node: str, body: dict[str, Any], author: str, what: str, via: str | None = None
+        self,
+        node: str,
+        body: dict[str, Any],
+        author: str,
+        what: str,
+        via: str | None = None,
+        *,
+        exercise: bool,
     ) -> None:
         try:
             await self.console.send(
@@ -107,6 +132,7 @@ class RollCallFlow:
                 body,
                 author=author,
                 priority=Priority.URGENT,
+                status=Status.EXERCISE if exercise else Status.ACTUAL,
                 what=what,
                 via=via,
             )
@@ -131,17 +157,21 @@ class RollCallFlow:
         )
         for decision in decisions:
             name = console.name_of(decision.institution)
+            call = console.rollcalls.get(decision.request)
+            exercise = call is not None and call.exercise
+            mark = EXERCISE_MARK if exercise else ""  # an exercise's escalation sends nobody out for real
             match decision:
                 case Resend(
                     request=request, link=link, attempt=attempt, question=question, deadline=deadline
                 ):
-                    console.board.rollcall(decision.institution, name, "overdue")
+                    if not exercise:
+                        console.board.rollcall(decision.institution, name, "overdue")
                     # the board's next link goes first if usable; the router fails over from there
                     text = (
                         f"Intet svar fra {name} på statusrunde {request} inden fristen: sender igen "
                         f"(forsøg {attempt}, næste forbindelse: {console.link_kind(link)})"
                     )
-                    await console.note(EntryType.DECISION, text)
+                    await console.note(EntryType.DECISION, mark + text)
                     body = {"request": request, "deadline": deadline, "question": question}
                     await self._send(
                         decision.institution,
@@ -149,12 +179,14 @@ class RollCallFlow:
                         "hub",
                         f"Statusrunde {request} sendt igen til {name}",
                         via=link if link in console.hub.links.transports else None,
+                        exercise=exercise,
                     )
                 case Escalate(request=request, tried=tried):
-                    console.board.rollcall(decision.institution, name, "escalated")
+                    if not exercise:
+                        console.board.rollcall(decision.institution, name, "escalated")
                     links = ", ".join(str(console.link_kind(t)) for t in tried)
                     text = f"Ingen kontakt med {name} (statusrunde {request}, prøvet {links}): send nogen ud"
-                    await console.note(EntryType.DECISION, text)
+                    await console.note(EntryType.DECISION, mark + text)
             console.emit("rollcall")
             console.emit("board")
 

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS rollcalls (
     question TEXT NOT NULL,
     started REAL NOT NULL,
     deadline REAL NOT NULL,
-    closed_at REAL
+    closed_at REAL,
+    exercise INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS rollcalls_closed ON rollcalls(started) WHERE closed_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rollcall_targets (
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS rollcall_targets (
 async def create(db: aiosqlite.Connection) -> None:
     try:
         await db.executescript(_SCHEMA)
+        async with db.execute("PRAGMA table_info(rollcalls)") as cur:
+            columns = {row[1] async for row in cur}
+        if "exercise" not in columns:  # a table from before exercise roll-calls: all of its were real
+            await db.execute("ALTER TABLE rollcalls ADD COLUMN exercise INTEGER NOT NULL DEFAULT 0")
         await db.commit()
     except aiosqlite.Error as exc:
         raise StoreError(f"cannot create the roll-call tables: {exc}") from exc
@@ -68,9 +73,11 @@ def _target_row(sealer: DocumentSealer, request: str, target: Target) -> tuple[s
 async def save_call(db: aiosqlite.Connection, sealer: DocumentSealer, call: RollCall) -> None:
     """Write a roll-call and all its targets (when it starts, or when it is carried over from old state)."""
     head = (
-        "INSERT OR REPLACE INTO rollcalls (request, question, started, deadline) VALUES (?, ?, ?, ?)",
-        (call.request, sealer.seal(call.question, f"rollcall:{call.request}"), call.started, call.deadline),
-    )
+        "INSERT OR REPLACE INTO rollcalls (request, question, started, deadline, exercise)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (call.request, sealer.seal(call.question, f"rollcall:{call.request}"), call.started, call.deadline,
+         int(call.exercise)),
+    )  # fmt: skip
     await _commit(
         db,
         f"roll-call {call.request}",
@@ -153,11 +160,12 @@ async def _documents(
 ) -> list[dict[str, Any]]:
     """The roll-calls and their targets; a question or answer past its retention is left out."""
     async with db.execute(
-        f"SELECT request, question, started, deadline, closed_at FROM rollcalls WHERE {where}", params
+        f"SELECT request, question, started, deadline, closed_at, exercise FROM rollcalls WHERE {where}",
+        params,
     ) as cur:
         calls = await cur.fetchall()
     out = []
-    for request, question, started, deadline, closed_at in calls:
+    for request, question, started, deadline, closed_at, exercise in calls:
         async with db.execute(
             "SELECT institution, document FROM rollcall_targets WHERE request = ? ORDER BY institution",
             (request,),
@@ -166,5 +174,5 @@ async def _documents(
         targets = [target for target in opened if target is not None]
         question = sealer.open(question, f"rollcall:{request}") if isinstance(question, bytes) else question
         out.append({"request": request, "question": question or "", "started": started, "deadline": deadline,
-                    "closed_at": closed_at, "targets": targets})  # fmt: skip
+                    "closed_at": closed_at, "exercise": bool(exercise), "targets": targets})  # fmt: skip
     return out

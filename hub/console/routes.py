@@ -36,6 +36,7 @@ from hub.console.service import Console, ConsoleEvent
 from hub.console.users import Role, Session
 from hub.core.bounded_http import source_of
 from hub.core.errors import AuthError, BeredtError, RoutingError, StoreError, UsageError
+from hub.core.frame import Status
 from hub.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -340,7 +341,13 @@ async def _start_rollcall(request: web.Request, console: Console, session: Sessi
         raise ValueError("minutes: forventede et helt antal minutter fra 1 til 1440")
     if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
         raise ValueError("institutions: forventede en liste af node-id'er")
-    request_id = await console.start_rollcall(question, minutes, institutions, author=session.user.username)
+    status = body.get("status")
+    if status not in (None, "actual", "exercise"):
+        raise ValueError('status: forventede "actual" (reel) eller "exercise" (øvelse)')
+    chosen = None if status is None else Status[str(status).upper()]
+    request_id = await console.start_rollcall(
+        question, minutes, institutions, author=session.user.username, status=chosen
+    )
     return web.json_response({"request": request_id}, status=202)
 
 

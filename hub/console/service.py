@@ -155,6 +155,8 @@ class Console:
         self.board.load(await state.load_board(self.db, self.sealer))
         self._board_saved_at = float(saved.get("board_saved_at", 0.0))
         for open_call in self.rollcalls.summary():
+            if open_call["exercise"]:
+                continue  # an exercise's roll-call stays off the real board
             for target in open_call["targets"]:
                 node = target["institution"]
                 self.board.rollcall(node, self.name_of(node), target["state"])
@@ -313,16 +315,21 @@ class Console:
             read_at = body.get("read_at") or item["received"]
             if self.outbox.receipt(str(body.get("message")), str(body.get("by") or name), float(read_at)):
                 self.outbox_dirty = True
-        real = item["status"] != Status.EXERCISE.name.lower()
-        # an exercise status is the exercise's (timeline, report): on the real board it would be taken
-        # for real, and the console's roll-calls are real ones it cannot answer
-        if item["kind"] == "status" and real and isinstance(body, dict) and "facility" in body:
-            self.board.status(node, name, body, item["priority"], item["received"])
-            request = body.get("rollcall")
-            if request and self.rollcalls.answer(node, request, link=item["via"] or "?", body=body):
-                self.board.rollcall(node, name, "answered")
-                call = self.rollcalls.get(request)
-                assert call is not None
+        if item["kind"] == "status" and isinstance(body, dict) and "facility" in body:
+            # an exercise status is the exercise's (its timeline, its roll-calls, its report): on the real
+            # board it would be taken for real; a status answers only a roll-call of its own kind
+            exercise = item["status"] == Status.EXERCISE.name.lower()
+            if not exercise:
+                self.board.status(node, name, body, item["priority"], item["received"])
+            request = str(body.get("rollcall") or "")
+            call = self.rollcalls.get(request)
+            if (
+                call is not None
+                and call.exercise == exercise
+                and self.rollcalls.answer(node, request, link=item["via"] or "?", body=body)
+            ):
+                if not exercise:
+                    self.board.rollcall(node, name, "answered")
                 return [(request, call.targets[node])]
         return []
 
@@ -439,9 +446,15 @@ class Console:
         return message_id.hex()
 
     async def start_rollcall(
-        self, question: str, minutes: int, institutions: list[str], *, author: str
+        self,
+        question: str,
+        minutes: int,
+        institutions: list[str],
+        *,
+        author: str,
+        status: Status | None = None,
     ) -> str:
-        return await self.rollcall_flow.start(question, minutes, institutions, author=author)
+        return await self.rollcall_flow.start(question, minutes, institutions, author=author, status=status)
 
     async def rollcall_view(self, limit: int) -> list[dict[str, Any]]:
         return await self.rollcall_flow.view(limit)

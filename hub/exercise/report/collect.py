@@ -9,8 +9,9 @@ Where each figure comes from:
   when the hop acknowledged it (``updated`` of a ``hop-acked`` row);
 - statuses heard and the first status after an inject: the STATUS frames from each participating
   institution accepted in the window, with the link they came over (``via``);
-- roll-calls: those the console ran (``console.db`` ``rollcalls``/``rollcall_targets``) started within
-  the window, and those the exercise sent as injects (``hub.exercise.report.rollcalls``);
+- roll-calls: the exercise roll-calls the console ran (``console.db`` ``rollcalls``/``rollcall_targets``
+  marked ``exercise``; a real roll-call run meanwhile is not the exercise's) started within the window,
+  and those the exercise sent as injects (``hub.exercise.report.rollcalls``);
 - read receipts: the READ_RECEIPT frames the recipients signed, from ``store.db`` (``hub.exercise.report.
   receipts``; a receipt's time has whole seconds, so one read within the second of sending counts as read
   then);
@@ -160,7 +161,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     with read_db(hub.store, "lageret") as db:
         _message_rows(db)
         messages = sent_messages(db, exercise.started, end, name, frames)
-        statuses = _statuses(db, exercise.started, end)
+        statuses = _statuses(db, exercise.started, end, frames)
         reports = read_reported(
             db, frames, exercise.id, exercise.name, exercise.started, name, dict(hub.link_kinds)
         )
@@ -279,14 +280,23 @@ def _priority(value: int) -> str:
     return Priority(value).name.lower().replace("_", "-")
 
 
-def _statuses(db: sqlite3.Connection, start: float, end: float) -> dict[str, list[tuple[float, str | None]]]:
-    """Sender (hex) -> (time, link) of the STATUS frames received from it in the window, oldest first."""
+def _statuses(
+    db: sqlite3.Connection, start: float, end: float, frames: FrameVault
+) -> dict[str, list[tuple[float, str | None]]]:
+    """Sender (hex) -> (time, link) of the STATUS frames marked Exercise received from it in the window,
+    oldest first (a real status sent meanwhile is not the exercise's)."""
     out: dict[str, list[tuple[float, str | None]]] = {}
-    for sender, at, via in db.execute(
-        "SELECT sender, accepted_at, via FROM messages"
+    for message_id, stored, key_id, sender, at, via in db.execute(
+        "SELECT id, wire, key_id, sender, accepted_at, via FROM messages"
         " WHERE kind = ? AND local = 0 AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
         (int(Kind.STATUS), start, end),
     ):
+        wire = frames.open(bytes(message_id), key_id, bytes(stored))
+        try:
+            if wire is None or decode_frame(wire).status is not Status.EXERCISE:
+                continue
+        except ProtocolError:
+            continue  # not a status anyone can read: not one the exercise heard
         out.setdefault(bytes(sender).hex(), []).append((at, via))
     return out
 
@@ -298,9 +308,13 @@ def _first_after(heard: list[tuple[float, str | None]], at: float) -> float | No
 def _rollcalls(
     db: sqlite3.Connection, start: float, end: float, name: Callable[[str], str], documents: DocumentSealer
 ) -> tuple[RollCallResult, ...]:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(rollcalls)")}
+    if "exercise" not in columns:
+        return ()  # a console from before exercise roll-calls ran only real ones
     out = []
     for request, question, started in db.execute(
-        "SELECT request, question, started FROM rollcalls WHERE started BETWEEN ? AND ? ORDER BY started",
+        "SELECT request, question, started FROM rollcalls WHERE started BETWEEN ? AND ? AND exercise = 1"
+        " ORDER BY started",
         (start, end),
     ).fetchall():
         answers = []

@@ -125,17 +125,12 @@ async def play(folder: Path) -> Played:
                 "Strømsvigt i distrikt Syd", SCENARIO, [Participant(to.hex(), care_id.name)],
                 coordinator="leder", planned_end=time.time() + 3600,
             )  # fmt: skip
-            # the coordinator's hub takes part, as the start control makes it (the care home is not told:
-            # its statuses stay real and answer the console's real roll-call below)
-            staff_hub.exercise.act(
-                {
-                    "exercise": exercise.id,
-                    "action": "start",
-                    "name": exercise.name,
-                    "until": time.time() + 3600,
-                },
-                staff_id.node_id.hex(),
-            )
+            # both hubs take part, as the start control makes them: what a person sends is the exercise's
+            # unless they choose real
+            start = {"exercise": exercise.id, "action": "start", "name": exercise.name,
+                     "until": time.time() + 3600}  # fmt: skip
+            for hub in (staff_hub, care_hub):
+                hub.exercise.act(start, staff_id.node_id.hex())
             first = await staff.console.send(Kind.TEXT, to, INJECT, author="leder", status=Status.EXERCISE)
             await record.inject_sent(exercise.id, number=1, kind="message", text=INJECT, due=time.time(),
                                      message_ids=[first], recipients=[to.hex()])  # fmt: skip
@@ -150,10 +145,21 @@ async def play(folder: Path) -> Played:
                 exercise.id, author="observatør Jensen", text="Nattevagten fandt tabletten hurtigt."
             )
 
-            await staff.console.start_rollcall("Meld status", 30, [], author="leder")
+            # the staff hub takes part: its console's roll-call is the exercise's, answered by an exercise
+            # status (the care home answers an exercise roll-call so), and the report counts it
+            drill = await staff.console.start_rollcall("Meld status", 30, [], author="leder")
             await eventually(lambda: care.console.open_rollcall() is not None, WAIT)
             await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
-            await eventually(lambda: staff.console.board_rows()[0]["rollcall"] == "answered", WAIT)
+            await eventually(lambda: _answered(staff, drill), WAIT)
+            # a real roll-call meanwhile is real: answered by a real status, and not in the report
+            real = await staff.console.start_rollcall("Reel: meld status", 30, [], author="leder",
+                                                      status=Status.ACTUAL)  # fmt: skip
+            await eventually(
+                lambda: (care.console.open_rollcall() or {}).get("body", {}).get("request") == real, WAIT
+            )
+            await care.console.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely",
+                                            cap_status=Status.ACTUAL)  # fmt: skip
+            await eventually(lambda: _answered(staff, real), WAIT)
 
             # inject 2 as the exercise runner sends a roll-call: straight through the hub, marked Exercise
             asked = {
@@ -206,3 +212,9 @@ async def play(folder: Path) -> Played:
 def played(tmp_path_factory: pytest.TempPathFactory) -> Played:
     """Played once for these tests (the hubs are closed again); they read the files it left."""
     return asyncio.run(play(tmp_path_factory.mktemp("exercise")))
+
+
+def _answered(site: Site, request: str) -> bool:
+    """The roll-call ``request`` is answered by every institution (or closed into the archive so)."""
+    call = site.console.rollcalls.get(request)
+    return call is None or call.done

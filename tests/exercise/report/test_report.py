@@ -54,7 +54,8 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     assert sorted(i for i, _, _ in exercise_rows) == sorted(played.sent)  # the real message is left out
     by_id = {m["id"]: m for m in rows(played.files.html.parent / "csv" / "beskeder.csv")}
     assert {i for i, row in by_id.items() if row["art"] == "text"} == set(played.sent)
-    assert [row["art"] for row in by_id.values() if row["art"] != "text"] == ["rollcall"]  # inject 2
+    # the console's exercise roll-call and inject 2; the real roll-call run meanwhile is left out
+    assert [row["art"] for row in by_id.values() if row["art"] != "text"] == ["rollcall", "rollcall"]
     (outbox,) = console.execute("SELECT value FROM console_state WHERE key='outbox'").fetchone()
     receipts = documents.open(outbox, "console_state:outbox")
     for message_id, accepted, acked in exercise_rows:
@@ -74,23 +75,25 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     assert by_id[first]["forbindelse"] == "memory" and by_id[second]["forbindelse"] == "backup"
     assert by_id[third]["leveret"] == "" and by_id[first]["laest_af"] == "Nattevagt Birgit"
 
-    (request, started, institution, document) = console.execute(
+    ((request, started, institution, document),) = console.execute(
         "SELECT r.request, r.started, t.institution, t.document FROM rollcalls r"
-        " JOIN rollcall_targets t USING (request)"
-    ).fetchone()
+        " JOIN rollcall_targets t USING (request) WHERE r.exercise = 1"
+    ).fetchall()
+    (real,) = console.execute("SELECT request FROM rollcalls WHERE exercise = 0").fetchone()
     answer = documents.open(document, f"rollcall:{request}:{institution}")["answer"]
     by_call = {r["statusrunde"]: r for r in rows(played.files.html.parent / "csv" / "statusrunder.csv")}
-    assert set(by_call) == {request, ROLLCALL_REQUEST}
+    assert set(by_call) == {request, ROLLCALL_REQUEST} and real not in by_call
     assert by_call[request]["svartid_s"] == str(round(answer["at"] - started))
     assert by_call[request]["svar_via"] == answer["link"]
-    # the roll-call sent as an inject: its answer is the care home's next status (nothing else came between)
-    (asked_at,) = [
+    # the roll-call sent as an inject (the exercise's last): its answer is the care home's next status
+    # (nothing else came between)
+    asked_at = max(
         at
         for i, stored, at, key_id in store.execute(
             "SELECT id, wire, accepted_at, key_id FROM messages WHERE kind = 4 AND local = 1"
         )
         if decode_frame(wire(i, stored, key_id)).status is Status.EXERCISE
-    ]
+    )
     answered_at, via = store.execute(
         "SELECT accepted_at, via FROM messages WHERE kind = 3 AND local = 0 AND accepted_at > ?"
         " ORDER BY accepted_at LIMIT 1",
@@ -100,12 +103,18 @@ def test_numbers_equal_what_the_stores_recorded(played: Played) -> None:
     assert by_call[ROLLCALL_REQUEST]["svar_via"] == via
 
     assert played.report.ended is not None
-    heard = store.execute(
-        "SELECT accepted_at, via FROM messages WHERE kind = 3 AND local = 0 AND sender = ?"
-        " AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
-        (bytes.fromhex(played.care_id), played.report.started, played.report.ended + 1),
-    ).fetchall()
-    assert len(heard) == 3  # the status after the first inject and the two roll-calls' answers
+    heard = [
+        (at, via)
+        for i, stored, key_id, at, via in store.execute(
+            "SELECT id, wire, key_id, accepted_at, via FROM messages WHERE kind = 3 AND local = 0"
+            " AND sender = ? AND accepted_at BETWEEN ? AND ? ORDER BY accepted_at",
+            (bytes.fromhex(played.care_id), played.report.started, played.report.ended + 1),
+        )
+        if decode_frame(wire(i, stored, key_id)).status is Status.EXERCISE
+    ]
+    # the status after the first inject and the two exercise roll-calls' answers; the answer to the real
+    # roll-call is not the exercise's
+    assert len(heard) == 3
     assert [(h.institution, h.at, h.link) for h in played.report.heard] == [
         (played.care_name, at, via) for at, via in heard
     ]
