@@ -60,6 +60,9 @@ async def test_the_exercise_banner_timeline_and_notes(pair: Pair, browser: playw
     await expect(staff.locator("#exercise-timeline")).to_contain_text("Indspil 1. Besked: Strømmen er gået")
     await expect(staff.locator("#exercise-upcoming")).to_contain_text("Statusrunde: Er der varme nok")
     await expect(staff.locator("#exercise-start")).to_be_hidden()
+    await staff.click(".tabs [data-tab=rollcall]")  # a roll-call started now is the exercise's, and says so
+    await expect(staff.locator("#rollcall-form .exercise-note")).to_contain_text("statusrunden er øvelsens")
+    await staff.click(".tabs [data-tab=exercise]")
 
     # the care home's page was not reloaded: its hub applied the signed control and told the page
     await expect(care.locator("#exercise-banner")).to_contain_text("ØVELSE – Strømsvigt i distrikt Syd")
