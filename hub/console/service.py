@@ -422,14 +422,16 @@ class Console:
         preset: str | None = None,
         batch: str | None = None,
         group: str | None = None,
+        shown: str | None = None,
     ) -> str:
+        """Send ``body`` and keep it in the sent view, shown as ``shown`` (default: what the body says)."""
         payload = encode_payload(kind, body)
         ttl = self.options.ttl_minutes
         message_id = await self.hub.submit(
             kind, to, payload, priority=priority, ttl_minutes=ttl, status=status, via=via
         )
         self.sent_here.add(message_id.hex())  # before any await: the hub's MessageSent event comes later
-        text = summary({"kind": kind.name.lower(), "body": body})
+        text = shown or summary({"kind": kind.name.lower(), "body": body})
         self.outbox.add(Sent(message_id.hex(), to.hex(), kind.name.lower(),
                              priority.name.lower().replace("_", "-"), self.hub.clock.time(), author,
                              text, preset, batch, group=group))  # fmt: skip
@@ -528,6 +530,9 @@ class Console:
                 str(item["status"]).upper()
             ],  # a receipt for an exercise's message is the exercise's
             what=f"Læst og forstået: {kind_name(item['kind'])} fra {item['from_name']}",
+            # the message read, by its words as the reader saw them: its id means nothing to a person
+            shown=f"læst og forstået af {by[:60]}: {kind_name(item['kind'])} fra {item['from_name']}"
+            f" – «{summary(item)[:120]}»",
         )
         self.read.add(message_id)
         await self.save_answers()

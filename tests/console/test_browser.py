@@ -175,6 +175,10 @@ async def test_institution_presses_emergency_and_confirms_an_instruction(
     await care.click("button[data-preset=emergency]")
     await expect(care.locator("#sent-confirmation")).to_contain_text("NØDSITUATION")
     await expect(care.locator("button[data-preset=emergency]")).to_contain_text("modtaget af kommunen")
+    # what the home sent names the message it confirmed, by its words (not by its id)
+    await expect(care.locator("#outbox li[data-kind=read_receipt]")).to_contain_text(
+        "læst og forstået af Nattevagt Lindely: varsel fra Aarhus krisestab – «Strømsvigt»"
+    )
     await care.screenshot(path=ARTIFACTS / "console-institution-emergency.png", full_page=True)
 
     staff = await _page(browser, outside, viewport={"width": 1280, "height": 900})
