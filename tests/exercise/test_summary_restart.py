@@ -1,0 +1,90 @@
+"""A participant's account of an exercise survives a restart, with real ``beredt run`` processes: a care
+home stopped while the exercise's window ends sends its final summary when it starts again, and after
+that restart it still answers the coordinator's ``beredt exercise collect``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.core.frame import Kind
+from tests.hubproc import HubProcess
+
+SCENARIO = """
+name = "Kort nattevagt"
+duration = "20s"
+
+[participants]
+groups = ["plejehjem"]
+
+[[injects]]
+at = "0s"
+kind = "message"
+text = "Strømmen er gået"
+"""
+
+
+@pytest.fixture
+def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
+    staff = HubProcess.create(tmp_path / "staff", "Kommune", "staff")
+    home = HubProcess.create(tmp_path / "home", "Solbakken", "care-home")
+    staff.config["peers"].append({"node": home.node_id, "name": home.name, "groups": ["plejehjem"],
+                                  "links": {"internet": home.internet_url}})  # fmt: skip
+    home.add_peer(staff, {"internet": staff.internet_url})
+    staff.set_default_route([home])
+    home.set_default_route([staff])
+    staff.trust(home)
+    home.trust(staff)
+    try:
+        staff.start()
+        home.start()
+        yield staff, home
+    finally:
+        staff.stop()
+        home.stop()
+
+
+def summaries(staff: HubProcess, home: HubProcess) -> int:
+    """EXERCISE_SUMMARY frames from ``home`` in the staff hub's store."""
+    path = staff.dir / "data" / "store.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM messages WHERE kind = ? AND sender = ? AND local = 0",
+            (int(Kind.EXERCISE_SUMMARY), bytes.fromhex(home.node_id)),
+        ).fetchone()
+    return int(count)
+
+
+@pytest.mark.timeout(300)  # two real hubs, restarted, on a loaded 2-core machine
+def test_a_summary_owed_across_a_restart_is_sent_and_collect_is_answered_after_it(
+    hubs: tuple[HubProcess, HubProcess], tmp_path: Path
+) -> None:
+    staff, home = hubs
+    scenario = tmp_path / "nat.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    staff.cli("exercise", "start", str(scenario), "--by", "hansen")
+    home.wait_for("the exercise at the home", lambda: home.get("/v1/exercise")["banner"] is not None)
+    until = home.get("/v1/exercise")["banner"]["until"]
+
+    home.stop()  # stopped while the exercise runs: its window ends meanwhile
+    deadline = time.monotonic() + 120
+    while time.time() <= until + 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)  # waiting out the exercise's own 20 s window on the wall clock, not syncing
+    assert summaries(staff, home) == 0
+    home.start()
+    home.wait_for("the final summary after the restart", lambda: summaries(staff, home) == 1, timeout=90)
+    assert home.get("/v1/exercise")["banner"] is None
+
+    home.restart()  # sent: not owed again, but the coordinator may still ask
+    kept = json.loads((home.dir / "data" / "exercise.json").read_text(encoding="utf-8"))
+    assert kept["final_unsent"] is None and kept["last"]["name"] == "Kort nattevagt"
+    exercise = staff.get("/v1/exercise")["exercises"][0]["id"]
+    staff.cli("exercise", "collect", "--id", exercise, "--by", "hansen")
+    home.wait_for("the summary asked for after a restart", lambda: summaries(staff, home) >= 2, timeout=90)
