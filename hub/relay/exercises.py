@@ -136,6 +136,9 @@ class ExerciseState:
         """The exercise (``last``) whose final summary is due and not yet sent."""
         self.summary_wanted = asyncio.Event()
         """Set when a summary is due (``summaries_due``)."""
+        self._applied: deque[bytes] = deque(maxlen=MAX_DUE)
+        """Ids of the controls applied last: the hub applies one as it arrives and again once stored, and
+        a summary asked for once is sent once."""
 
     def taking_part(self) -> bool:
         """True while this hub is in an active exercise (its time window not yet over)."""
@@ -190,6 +193,9 @@ class ExerciseState:
         if frame.kind is not Kind.EXERCISE_CONTROL or frame.status is not Status.EXERCISE:
             self.ignored += 1
             return False
+        if frame.id in self._applied:
+            return False
+        self._applied.append(frame.id)
         try:
             body = decode_payload(Kind.EXERCISE_CONTROL, frame.payload)
         except ProtocolError as exc:

@@ -88,3 +88,4 @@ def test_a_summary_owed_across_a_restart_is_sent_and_collect_is_answered_after_i
     exercise = staff.get("/v1/exercise")["exercises"][0]["id"]
     staff.cli("exercise", "collect", "--id", exercise, "--by", "hansen")
     home.wait_for("the summary asked for after a restart", lambda: summaries(staff, home) >= 2, timeout=90)
+    assert summaries(staff, home) == 2  # asked once, sent once (the control is applied once)

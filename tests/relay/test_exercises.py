@@ -248,3 +248,21 @@ async def test_a_summary_owed_or_asked_for_survives_a_restart(tmp_path: Path) ->
         fourth = restarted(wiring)
         assert fourth.active is None and fourth.last is not None and fourth.last.id == "1111abcd"
         assert list(fourth.summaries_due) == [SummaryDue("1111abcd", coordinator, later, final=True)]
+
+
+async def test_a_control_applied_again_is_acted_on_once() -> None:
+    """The hub applies a control as it arrives and again once it is stored: one request, one summary."""
+    from hub.core.kinds import encode_payload
+
+    clock = ManualClock()
+    async with wired({"internet": MemoryMedium()}) as wiring:
+        state = ExerciseState(ME.node_id, wiring.links.health, wiring.links, clock, EventBus())
+        coordinator = PEER.node_id.hex()
+        state.act({"exercise": "0000abcd", "action": "start", "name": "Øvelse",
+                   "until": int(clock.time()) + 3600}, coordinator)  # fmt: skip
+        body = encode_payload(Kind.EXERCISE_CONTROL, {"exercise": "0000abcd", "action": "summary"})
+        asked = PEER.sign(Kind.EXERCISE_CONTROL, ME.node_id, body, created=int(clock.time()),
+                          ttl_minutes=60, status=Status.EXERCISE)  # fmt: skip
+        assert state.apply(asked)
+        assert not state.apply(asked)
+        assert len(state.summaries_due) == 1
