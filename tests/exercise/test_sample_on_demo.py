@@ -188,7 +188,10 @@ def test_the_sample_exercise_fails_a_demo_home_over_to_mqtt(tmp_path: Path) -> N
                     for c in changes if c["hub"] == "Plejehjemmet Solbakken"] == [
                         (int(at), link, new) for at, link, new, _ in home_changes]  # fmt: skip
             page = (out / "rapport.html").read_text(encoding="utf-8")
-            assert "meldt af Plejehjemmet Solbakken" in page and "ingen opgørelse modtaget" not in page
+            assert (
+                '<h4>Plejehjemmet Solbakken <span class="detail">(egen opgørelse for' in page
+                and "ingen opgørelse modtaget" not in page
+            )
             demo.stdin.write("q\n")
             demo.stdin.flush()
             assert demo.wait(60) == 0

@@ -27,6 +27,8 @@ from hub.exercise.report.model import ReportInput
 DPI = 150
 MISSING = "#c0392b"
 TARGET = "#444444"
+OUTAGE_LABEL_LEVELS = 3
+"""Lines a row's outage labels are stacked over before the next one goes back to the top."""
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
@@ -110,17 +112,17 @@ def status_chart(report: ReportInput) -> Figure | None:
     """Time to the first status after each inject (one dot per institution that got it)."""
     if not any(inject.first_status for inject in report.injects):
         return None
-    injects = [i for i in report.injects if i.first_status]
-    rows = [(_short(i.label), [None if at is None else at - i.sent_at for at in i.first_status.values()])
-            for i in injects]  # fmt: skip
+    numbered = [(n, i) for n, i in enumerate(report.injects, start=1) if i.first_status]
+    injects = [i for _, i in numbered]
+    # the number and time, not the text: a whole sentence does not fit beside the chart, and the table
+    # under it gives each inject's full text by the same number
+    rows = [(f"Indspil {n}, kl. {_local(report, i.sent_at):%H:%M}",
+             [None if at is None else at - i.sent_at for at in i.first_status.values()])
+            for n, i in numbered]  # fmt: skip
     figure, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
     _dot_rows(ax, rows, [status_target(report, i) for i in injects], "status")
     ax.set_title("Tid til første status efter hvert indspil")
     return figure
-
-
-def _short(text: str, limit: int = 38) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _local(report: ReportInput, at: float) -> datetime:
@@ -159,7 +161,8 @@ def timeline_chart(report: ReportInput) -> Figure | None:
     figure, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.8))
     colours: dict[str, str] = {}
     labelled: set[str] = set()
-    for peer, link, start, end, simulated in outage_spans(report):
+    bands_on_row = [0] * len(rows)
+    for peer, link, start, end, simulated in sorted(outage_spans(report), key=lambda span: span[2]):
         ys = [row_of[peer]] if peer in row_of else list(range(len(rows)))
         label = "Simuleret udfald" if simulated else "Forbindelse nede"
         for y in ys:
@@ -167,8 +170,13 @@ def timeline_chart(report: ReportInput) -> Figure | None:
                     color="#dddddd", hatch="//" if simulated else None, edgecolor="#999999", linewidth=0,
                     label=None if label in labelled else label, zorder=1)  # fmt: skip
             labelled.add(label)
-            ax.text(_day(report, start), y - 0.3, link_name(report, link), fontsize=6,
-                    color="#666666", va="bottom", zorder=2)  # fmt: skip
+            # bands on one row often start minutes apart (a simulated outage, then the link it took
+            # down): each next label sits a line lower, so none is written over another
+            level = bands_on_row[y] % OUTAGE_LABEL_LEVELS
+            bands_on_row[y] += 1
+            ax.text(_day(report, start), y - 0.38 + 0.19 * level, f" {link_name(report, link)}", fontsize=6,
+                    color="#444444", va="top", zorder=2.5,
+                    bbox={"facecolor": "white", "alpha": 0.75, "linewidth": 0, "pad": 0.6})  # fmt: skip
     for message in report.messages:
         row = row_of.get(message.to)
         if row is None:

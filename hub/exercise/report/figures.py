@@ -23,9 +23,14 @@ LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "S
 
 
 def duration(seconds: float | None) -> str:
-    """A duration as people say it: "45 s", "3 min 20 s", "1 t 05 min"; "—" for none."""
+    """A duration as people say it: "0,4 s", "45 s", "3 min 20 s", "1 t 05 min"; "—" for none. Below
+    10 s a fraction keeps one decimal (a Danish comma): a delivery over a fast link takes well under a
+    second, and "0 s" would read as "not measured"."""
     if seconds is None:
         return "—"
+    if seconds < 9.95 and seconds != int(seconds):
+        tenths = round(seconds, 1)
+        return "under 0,1 s" if tenths < 0.1 else f"{tenths:.1f} s".replace(".", ",")
     whole = round(seconds)
     if whole < 60:
         return f"{whole} s"

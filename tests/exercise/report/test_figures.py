@@ -66,6 +66,9 @@ def test_no_target_no_verdict() -> None:
 def test_durations_and_counts_read_as_people_say_them() -> None:
     assert [figures.duration(s) for s in (None, 45, 200, 600, 3900)] == ["—", "45 s", "3 min 20 s", "10 min",
                                                                         "1 t 05 min"]  # fmt: skip
+    # sub-second deliveries over fast links: one decimal, never a "0 s" that reads as unmeasured
+    assert [figures.duration(s) for s in (0.02, 0.38, 2.0, 4.26, 9.97)] == ["under 0,1 s", "0,4 s", "2 s",
+                                                                           "4,3 s", "10 s"]  # fmt: skip
     assert figures.count(1, "besked", "beskeder") == "1 besked"
     assert figures.count(3, "besked", "beskeder") == "3 beskeder"
 
