@@ -22,6 +22,11 @@ PRIORITY_NAMES = {"routine": "rutine", "normal": "normal", "urgent": "haster", "
 LINK_NAMES = {"internet": "internet", "mqtt": "MQTT", "lora": "LoRa", "sine": "SINE", "satellite": "satellit"}
 
 
+def tenths(seconds: float) -> str:
+    """A metered time (airtime) to a tenth of a second, with a Danish comma: "10,9 s"."""
+    return f"{seconds:.1f} s".replace(".", ",")
+
+
 def duration(seconds: float | None) -> str:
     """A duration as people say it: "0,4 s", "45 s", "3 min 20 s", "1 t 05 min"; "—" for none. Below
     10 s a fraction keeps one decimal (a Danish comma): a delivery over a fast link takes well under a
@@ -29,8 +34,7 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     if seconds < 9.95 and seconds != int(seconds):
-        tenths = round(seconds, 1)
-        return "under 0,1 s" if tenths < 0.1 else f"{tenths:.1f} s".replace(".", ",")
+        return "under 0,1 s" if round(seconds, 1) < 0.1 else tenths(seconds)
     whole = round(seconds)
     if whole < 60:
         return f"{whole} s"
@@ -171,7 +175,7 @@ def comparisons(report: ReportInput) -> list[Comparison]:
         out.append(
             Comparison(
                 "LoRa-sendetid brugt (målt)",
-                f"{airtime:.1f} s" if aired else "ikke målt",
+                tenths(airtime) if aired else "ikke målt",
                 "—" if targets.lora_airtime is None else f"højst {targets.lora_airtime:.0f} s",
                 None if targets.lora_airtime is None or not aired else airtime <= targets.lora_airtime,
             )

@@ -44,6 +44,7 @@ def render_html(
     )
     environment.filters["local"] = local
     environment.filters["duration"] = figures.duration
+    environment.filters["tenths"] = figures.tenths
     environment.filters["median"] = figures.median
     environment.filters["link"] = lambda link: figures.link_name(report, link)
     environment.filters["kind"] = lambda kind: figures.KIND_NAMES.get(kind, kind)
