@@ -54,6 +54,24 @@ def staff_and_care_home(
     return staff, home
 
 
+def wait_for_internet_up(folder: Path, timeout: float = 120) -> None:
+    """Until every hub under ``folder`` (a ``beredt demo`` folder) sees each of its internet links up: on a
+    loaded machine a probe made while a neighbour was still starting leaves a link degraded for a while, and
+    a message sent then rightly goes by MQTT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [
+            row["state"]
+            for socket in sorted(folder.glob("*-data/" + local.SOCKET_NAME))
+            for row in local.request(socket, "GET", "/v1/links")[1]["links"]
+            if row["link"] == "internet"
+        ]
+        if states and all(state == "up" for state in states):
+            return
+        assert time.monotonic() < deadline, f"internet links not all up: {states}"
+        time.sleep(0.5)
+
+
 class HubError(AssertionError):
     pass
 

@@ -61,6 +61,7 @@ class ConsoleSide(Protocol):
     def emit(self, topic: str, **data: Any) -> None: ...
     async def note(self, type: EntryType, text: str, *, author: str = "hub") -> None: ...
     async def save_answers(self) -> None: ...
+    async def save_board(self) -> None: ...
     async def send(
         self, kind: Kind, to: bytes, body: object, *, author: str, priority: Priority = ...,
         status: Status = ..., what: str | None = None, via: str | None = None,
@@ -194,6 +195,8 @@ class RollCallFlow:
         console = self.console
         finished = console.rollcalls.finished(self.late_window)
         if finished:
+            # the board's roll-call column first: once closed, a roll-call no longer restores it at start
+            await console.save_board()
             await rollcall_rows.close(console.db, finished, console.hub.clock.time())
             for request in finished:
                 console.rollcalls.close(request)

@@ -15,7 +15,7 @@ import pytest
 
 from hub.api import local
 from hub.cli.demo import PASSWORD
-from tests.hubproc import BEREDT, REPO
+from tests.hubproc import BEREDT, REPO, wait_for_internet_up
 
 
 def _login(url: str, user: str) -> int:
@@ -79,6 +79,7 @@ def test_demo_fails_over_from_internet_to_mqtt_and_cuts_the_relay(tmp_path: Path
             shown = subprocess.run([*BEREDT, "id", "-c", str(folder / "plejehjem1.toml")],
                                    capture_output=True, text=True, cwd=REPO, check=True)  # fmt: skip
             home = shown.stdout.split()[0]  # 'beredt id' prints the node id, then the card
+            wait_for_internet_up(folder)
             assert _delivered_over(staff, home, "Før afbrydelsen") == "internet"
 
             assert _say(demo, "i") == "internettet er afbrudt: beskederne går nu over MQTT"

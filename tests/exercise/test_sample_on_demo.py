@@ -25,7 +25,7 @@ from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
 from hub.core.frame import Kind, Status, decode_frame
 from hub.relay.store_at_rest import FrameVault
 from tests.cli.test_demo import _read_until
-from tests.hubproc import BEREDT, REPO
+from tests.hubproc import BEREDT, REPO, wait_for_internet_up
 
 SOLBAKKEN = HOMES.index("Plejehjemmet Solbakken") + 1
 """Its number in the demo's file names (plejehjem2.toml)."""
@@ -112,6 +112,7 @@ def test_the_sample_exercise_fails_a_demo_home_over_to_mqtt(tmp_path: Path) -> N
             assert command[:4] == ["beredt", "exercise", "start", SAMPLE_EXERCISE]
             sample = (REPO / SAMPLE_EXERCISE).read_text(encoding="utf-8")
             assert sample.count('at = "5m"') == 1
+            wait_for_internet_up(folder)  # the homes not in the outage must be reached by the internet
             scenario = tmp_path / "power-outage.toml"
             scenario.write_text(sample.replace('at = "5m"', 'at = "3s"'), encoding="utf-8")
             started = subprocess.run([*BEREDT, *command[1:3], str(scenario), *command[4:], "--by", "hansen"],
