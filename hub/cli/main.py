@@ -61,22 +61,22 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 EXIT_STORE_MISSING = 3  # the unit's RestartPreventExitStatus: restarting cannot bring the store back
 
 CONFIG_HEADER = """\
-# Beredt hub configuration. Paths are relative to this file's folder.
-# [node]  role: staff | care-home | relay | region; data_dir holds identity.key, roster.toml and store.db.
-# [api]   the web console and token API; 0.0.0.0 lets tablets in (see README). The CLI uses api.sock.
-# [links.internet]  where peer hubs reach this one.
+# Opsætning af en Beredt-hub. Stier regnes fra denne fils mappe.
+# [node]  role: staff | care-home | relay | region; data_dir rummer identity.key, roster.toml og store.db.
+# [api]   konsollen og token-API'et; 0.0.0.0 lukker tablets ind (se README). CLI'en bruger api.sock.
+# [links.internet]  hvor andre hubber når denne.
 
 """
 
 CONFIG_FOOTER = """
-# One [[peers]] table per neighbouring hub, with its address on each link:
+# Én [[peers]]-tabel pr. nabohub, med dens adresse på hver forbindelse:
 # [[peers]]
 # node = "0123456789abcdef"
-# name = "Relay Nord"
+# name = "Relæ Nord"
 # links = { internet = "http://192.0.2.10:8471" }
 #
 # [routes]
-# default = ["0123456789abcdef"]   # destination node id (or default) -> next hops, in order
+# default = ["0123456789abcdef"]   # modtagerens node-id (eller default) -> næste hop, i rækkefølge
 """
 
 
@@ -103,7 +103,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = config_path(args)
     if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_config(args, path))
+        path.write_text(new_config(args, path), encoding="utf-8")
         print(f"skrev {path}")
     config = config_module.load(path)
     existed = config.identity_path.exists()
