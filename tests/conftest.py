@@ -27,7 +27,20 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["BEREDT_SOAK"] = "1"
 
 
+# Folders whose tests start real processes (hubs, brokers, browsers, a venv) and last longest, first: the
+# workers take files in this order, so the long ones start early instead of leaving one worker busy alone
+# at the end while the others idle.
+_LONG_FIRST = ("drill", "deploy", "hubs", "exercise", "citizens", "cli", "console", "service", "transports")
+
+
+def _schedule_rank(item: pytest.Item) -> int:
+    parts = item.path.relative_to(item.config.rootpath).parts
+    folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+    return _LONG_FIRST.index(folder) if folder in _LONG_FIRST else len(_LONG_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_schedule_rank)  # stable: each file keeps its own order
     if config.getoption("--soak") or os.environ.get("BEREDT_SOAK") == "1":
         return
     skip = pytest.mark.skip(reason="soak variant: run with --soak (CI runs the short version)")
