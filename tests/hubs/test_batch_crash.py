@@ -49,6 +49,16 @@ class Sender:
     async def probe(self, request: web.Request) -> web.Response:
         return web.Response(text=self.identity.node_id.hex())
 
+    async def serve(self) -> web.AppRunner:
+        """Listen on ``port`` for the hub's hop acks and probes; the caller cleans the runner up."""
+        app = web.Application()
+        app.router.add_post(FRAMES_PATH, self.frames_in)
+        app.router.add_get(PROBE_PATH, self.probe)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        return runner
+
     async def post_all(self, session: aiohttp.ClientSession, wires: list[bytes], stop: asyncio.Event) -> None:
         """Four POSTs of ``BATCH`` frames in flight, each retried while the hub is busy, until ``stop``."""
         batches = iter(range(0, len(wires), BATCH))
@@ -92,12 +102,7 @@ async def test_a_hub_killed_mid_batch_keeps_every_frame_it_acked(tmp_path: Path)
     ]
     wires = [frame.encode() for frame in frames]
     sender = Sender(source, port, hub)
-    app = web.Application()
-    app.router.add_post(FRAMES_PATH, sender.frames_in)
-    app.router.add_get(PROBE_PATH, sender.probe)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await sender.serve()
     await asyncio.to_thread(hub.start)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from drill.topology import free_port
 from hub.core.frame import Kind
@@ -22,7 +21,6 @@ from hub.core.identity import Identity
 from tests.hubproc import HubProcess
 from tests.hubs.test_batch_crash import Sender, stored_from
 from tests.inproc import eventually
-from transports.internet import FRAMES_PATH, PROBE_PATH
 
 FRAMES = 500
 KILL_AFTER = 100  # frames C has stored before B is killed: B is in the middle of the burst
@@ -60,12 +58,7 @@ async def test_a_burst_through_a_relay_killed_mid_burst_arrives_exactly_once(tmp
     ids = sorted(frame.id for frame in frames)
     wires = [frame.encode() for frame in frames]
     sender = Sender(source, port, b)
-    app = web.Application()
-    app.router.add_post(FRAMES_PATH, sender.frames_in)
-    app.router.add_get(PROBE_PATH, sender.probe)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await sender.serve()
     await asyncio.to_thread(c.start)
     await asyncio.to_thread(b.start)
     try:
