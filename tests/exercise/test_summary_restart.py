@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub.core.frame import Kind
-from tests.hubproc import HubProcess
+from tests.hubproc import HubProcess, staff_and_care_home
 
 SCENARIO = """
 name = "Kort nattevagt"
@@ -32,15 +32,9 @@ text = "Strømmen er gået"
 
 @pytest.fixture
 def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
-    staff = HubProcess.create(tmp_path / "staff", "Kommune", "staff")
-    home = HubProcess.create(tmp_path / "home", "Solbakken", "care-home")
-    staff.config["peers"].append({"node": home.node_id, "name": home.name, "groups": ["plejehjem"],
-                                  "links": {"internet": home.internet_url}})  # fmt: skip
-    home.add_peer(staff, {"internet": staff.internet_url})
-    staff.set_default_route([home])
-    home.set_default_route([staff])
-    staff.trust(home)
-    home.trust(staff)
+    staff, home = staff_and_care_home(tmp_path, "Solbakken")
+    staff.config["peers"][0]["groups"] = ["plejehjem"]  # the scenario's participants
+    staff.write_config()
     try:
         staff.start()
         home.start()
