@@ -52,7 +52,7 @@ async def test_roll_call_state_survives_a_console_restart(pair: Pair) -> None:
 
 async def test_damaged_saved_state_is_reported_in_the_log_book(pair: Pair) -> None:
     db = pair.staff.hub.config.data_dir / "console.db"
-    with sqlite3.connect(db) as raw:
+    with sqlite3.connect(db, timeout=30) as raw:  # the running console may be mid-commit
         raw.execute("INSERT OR REPLACE INTO console_state VALUES ('rollcalls', '[{\"request\": 1}]')")
     again = await Console.open(pair.staff.hub, pair.staff.console.options)
     try:
@@ -78,7 +78,7 @@ async def test_board_comes_back_from_its_rows_after_the_store_forgot_the_message
     db = pair.staff.hub.config.data_dir / "console.db"
 
     def saved() -> bool:
-        with sqlite3.connect(db) as raw:
+        with sqlite3.connect(db, timeout=30) as raw:  # the running console may be mid-commit
             return raw.execute("SELECT count(*) FROM board WHERE node = ?", (node,)).fetchone()[0] == 1
 
     await eventually(saved, timeout=30)
@@ -104,7 +104,7 @@ async def test_finished_roll_calls_move_to_the_archive_a_row_at_a_time(
     await care.quick_status({"facility": "Normal"}, Priority.NORMAL, author="lindely")
     await eventually(lambda: len(staff.rollcalls) == 0, timeout=30)  # answered by all: closed
     db = pair.staff.hub.config.data_dir / "console.db"
-    with sqlite3.connect(db) as raw:
+    with sqlite3.connect(db, timeout=30) as raw:  # the running console may be mid-commit
         (closed_at,) = raw.execute("SELECT closed_at FROM rollcalls WHERE request = ?", (request,)).fetchone()
         institution, document = raw.execute(
             "SELECT institution, document FROM rollcall_targets WHERE request = ?", (request,)
