@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from hub.api.enrolment import enrol
 from hub.api.exercise_routes import HUB, exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
 from hub.api.gate import GATE_KEY, Gate, Handler, host_names
+from hub.api.health import GUARDS_KEY, HEALTH_RATE_KEY, HEALTHZ_BURST, HEALTHZ_RATE, healthz
 from hub.api.tokens import Scope, TokenStore
 from hub.citizens.service import FollowUp
 from hub.console.routes import CONSOLE_KEY, ConsoleOptions, console_status, setup_console
@@ -41,6 +41,7 @@ from hub.core.errors import (
 )
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
+from hub.core.source_rate import SourceRate
 from hub.relay.enrolment_requests import ENROL_PATH
 from hub.relay.group_sends import progress
 from hub.relay.groups import group_address
@@ -58,7 +59,6 @@ _HTTP_DA = {
     405: "Metoden er ikke tilladt på denne adresse",
 }
 HUB_KEY = HUB
-GUARDS_KEY: web.AppKey[tuple[ConnectionGuard, ...]] = web.AppKey("guards", tuple)
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 
@@ -332,58 +332,6 @@ async def peers(request: web.Request) -> web.Response:
     return web.json_response({"peers": request.app[HUB_KEY].peers_summary()})
 
 
-async def healthz(request: web.Request) -> web.Response:
-    hub = request.app[HUB_KEY]
-    guards = request.app[GUARDS_KEY]
-    refused = request.app[GATE_KEY].refusals.copy()
-    for api_guard in guards:
-        refused.update(api_guard.refused)
-    if CONSOLE_KEY in request.app:
-        refused.update(request.app[CONSOLE_KEY].users.refused)
-    link_guards = {name: getattr(t, "guard", None) for name, t in hub.links.transports.items()}
-    return web.json_response(
-        {
-            "ok": hub.ready.is_set(),
-            "node": hub.node_id.hex(),
-            "name": hub.identity.name,
-            "open_deliveries": await hub.store.open_deliveries(),
-            "accepted_inbound": hub.inbound.accepted,
-            "refused": dict(hub.admission.refused),
-            "roster_version": hub.roster_updates.version,
-            "cross_certified": {  # other municipalities our root vouches for: the version of theirs held
-                c.cross.name: c.version for c in hub.roster_updates.foreign.values() if c.cross
-            },
-            "reassembly": hub.inbound.reassembly_status(),
-            "live_messages": hub.store.live_messages,
-            "evicted": hub.store.evicted,
-            "quarantined": hub.store.quarantined,
-            "console": console_status(request.app),
-            "console_logins": _login_status(request.app),
-            "hop_acks_sent": hub.acks.hop_acks_sent,
-            "hop_acks_failed": hub.acks.hop_acks_failed,
-            "e2e_acks_sent": hub.acks.e2e_acks_sent,
-            "bytes_sent": dict(hub.links.sent_bytes),
-            "clock_trusted": hub.clock.trusted,
-            "clock_time": hub.clock.time(),
-            "time_answers": {"taken": hub.time_challenges.answers, "refused": hub.time_challenges.refused},
-            "http_refused": dict(refused),
-            "http_connections": sum(g.open_connections for g in guards),
-            "link_http_refused": {
-                name: dict(g.refused) for name, g in link_guards.items() if isinstance(g, ConnectionGuard)
-            },
-            "time": time.time(),
-        }
-    )
-
-
-def _login_status(app: web.Application) -> dict[str, object] | None:
-    """Console logins refused and counted (None while the console is not running)."""
-    if CONSOLE_KEY not in app:
-        return None
-    users = app[CONSOLE_KEY].users
-    return {**users.throttle.status(), "refused_busy": users.hashing.refused}
-
-
 async def roster_reload(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     try:
@@ -551,6 +499,7 @@ def build_app(
     app[CITIZENS_KEY] = CitizensSlot()
     app[GATE_KEY] = gate
     app[GUARDS_KEY] = guards
+    app[HEALTH_RATE_KEY] = SourceRate(rate=HEALTHZ_RATE, burst=HEALTHZ_BURST)
     for method, path, handler, scope in ROUTES:
         app.router.add_route(method, path, gate.scoped(scope, handler))
     app.router.add_get("/healthz", healthz)
