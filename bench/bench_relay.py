@@ -42,6 +42,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,10 +162,9 @@ async def watch(hub: Hub, current: list[Arrivals]) -> None:
             current[-1].lost_events += event.lost
 
 
-async def phase(
-    a: dict[str, str], b: HubProcess, current: list[Arrivals], count: int, rate: float, tag: str
-) -> tuple[Arrivals, dict[str, Any], float]:
+async def phase(rig: Rig, count: int, rate: float, tag: str) -> tuple[Arrivals, dict[str, Any], float]:
     """Run the generator once; return C's arrivals, the generator's report and its CPU seconds."""
+    a, b, current = rig.a, rig.b, rig.current
     assert b.process is not None
     out = Path(a["dir"]) / f"{tag}.json"
     generator = await asyncio.create_subprocess_exec(
@@ -196,7 +197,20 @@ async def run(args: argparse.Namespace) -> None:
         await measure(args, Path(folder))
 
 
-async def measure(args: argparse.Namespace, work: Path) -> None:
+@dataclass
+class Rig:
+    """The three processes running: A's settings for the generator, B the relay, C the recipient."""
+
+    a: dict[str, str]
+    b: HubProcess
+    c: Hub
+    current: list[Arrivals]
+
+
+@asynccontextmanager
+async def relay_rig(work: Path) -> AsyncIterator[Rig]:
+    """A (not started: each phase starts it) -> B (a `beredt run` relay) -> C (a hub in this process),
+    warmed up with 200 messages; everything stopped on the way out."""
     source = Identity.generate("Kilde", "staff")
     source.save(work / "a.key")
     sink = Identity.generate("Modtager", "care-home")
@@ -235,41 +249,71 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         await asyncio.to_thread(b.start)
         try:
             print("warm-up: 200 messages ...", flush=True)
-            await phase(a, b, current, 200, 0, "warmup")
-            print(
-                f"phase 1: {args.messages:,} messages offered faster than the relay takes them ...",
-                flush=True,
-            )
-            floors = [verify_floor()]
-            resent = c.admission.refused[RefusalReason.REPLAYED.value]
-            flood, flood_report, flood_gen_cpu = await phase(a, b, current, args.messages, 0, "flood")
-            resent = c.admission.refused[RefusalReason.REPLAYED.value] - resent
-            floors.append(verify_floor())
-            total = int(args.rate * args.seconds)
-            commits = await asyncio.to_thread(commit_floor, work)
-            print(f"phase 2: {total:,} messages paced at {args.rate:g}/s ...", flush=True)
-            paced, paced_report, _ = await phase(a, b, current, total, args.rate, "paced")
-            commits += await asyncio.to_thread(commit_floor, work)
+            rig = Rig(a, b, c, current)
+            await phase(rig, 200, 0, "warmup")
+            yield rig
         finally:
             await cancel_and_wait(watch_task)
             await cancel_and_wait(hub_task)
             await asyncio.to_thread(b.stop)
 
-    window = flood.window
-    rate = (len(flood.at) - 1) / window
+
+@dataclass
+class Flood:
+    """Phase 1: messages offered faster than B takes them, and the verify floor just before and after."""
+
+    arrivals: Arrivals
+    report: dict[str, Any]
+    generator_cpu: float
+    resent: int
+    floors: list[tuple[float, float]]
+
+    @property
+    def rate(self) -> float:
+        """Messages C committed per wall-clock second."""
+        return (len(self.arrivals.at) - 1) / self.arrivals.window
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Messages C committed per second of B's CPU time."""
+        return len(self.arrivals.at) / self.arrivals.cpu["relay"]
+
+
+async def flood(rig: Rig, messages: int) -> Flood:
+    print(f"phase 1: {messages:,} messages offered faster than the relay takes them ...", flush=True)
+    floors = [verify_floor()]
+    resent = rig.c.admission.refused[RefusalReason.REPLAYED.value]
+    arrivals, report, generator_cpu = await phase(rig, messages, 0, "flood")
+    resent = rig.c.admission.refused[RefusalReason.REPLAYED.value] - resent
+    floors.append(verify_floor())
+    return Flood(arrivals, report, generator_cpu, resent, floors)
+
+
+async def measure(args: argparse.Namespace, work: Path) -> None:
+    async with relay_rig(work) as rig:
+        saturated = await flood(rig, args.messages)
+        total = int(args.rate * args.seconds)
+        commits = await asyncio.to_thread(commit_floor, work)
+        print(f"phase 2: {total:,} messages paced at {args.rate:g}/s ...", flush=True)
+        paced, paced_report, _ = await phase(rig, total, args.rate, "paced")
+        commits += await asyncio.to_thread(commit_floor, work)
+
+    arrived, floors, resent = saturated.arrivals, saturated.floors, saturated.resent
+    flood_report, flood_gen_cpu = saturated.report, saturated.generator_cpu
+    window = arrived.window
+    rate, per_cpu_second = saturated.rate, saturated.per_cpu_second
     floor = max(wall for wall, _ in floors)  # the better of before and after: the stricter ratio
     floor_cpu = max(cpu for _, cpu in floors)
-    per_cpu_second = len(flood.at) / flood.cpu["relay"]
     latencies = sorted(
         (paced.at[i] - sent) * 1000 for i, sent in paced_report["sent_at"].items() if i in paced.at
     )
     p50 = statistics.median(latencies)
     p99 = percentile(latencies, 0.99)
-    relay_share = flood.cpu["relay"] / window
+    relay_share = arrived.cpu["relay"] / window
     print()
-    report, wait, sink_share = flood_report, flood.cpu["relay_wait"] / window, flood.cpu["sink"] / window
+    report, wait, sink_share = flood_report, arrived.cpu["relay_wait"] / window, arrived.cpu["sink"] / window
     print(
-        f"phase 1: C committed {len(flood.at):,}/{args.messages:,} in {window:.2f} s;"
+        f"phase 1: C committed {len(arrived.at):,}/{args.messages:,} in {window:.2f} s;"
         f" POSTs B refused as busy (503, retried): {report['busy_refusals']};"
         f" hop-acked by B: {report['hop_acked']:,}; end-to-end acks back at A: {report['e2e_acked']:,}"
     )
@@ -283,7 +327,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         print("  with a core of its own; the wall-clock figures are those of this machine at this moment")
     print(
         f"phase 2: C committed {len(latencies):,}/{total:,}; events lost by the watcher:"
-        f" {flood.lost_events + paced.lost_events}"
+        f" {arrived.lost_events + paced.lost_events}"
     )
     before, after = floors[0][0], floors[1][0]
     print(f"verify floor per wall-clock second, before and after phase 1: {before:,.0f}, {after:,.0f}")
