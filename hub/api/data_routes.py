@@ -3,7 +3,9 @@ and the log-book heads this hub witnessed for another, as ``beredt log verify --
 
     POST /v1/data/search   {"term": "Jens Hansen"}                 → {"findings": [...]}
     POST /v1/data/erase    {"term": "010203-1234", "by": "hansen"}  → {"messages": n, "sent": n, ...}
-    GET /v1/logbook/witnessed/{node}                               → {"heads": [{"seq": n, "hash": hex}]}
+    GET /v1/logbook/witnessed/{node}  → {"heads": [{"seq": n, "hash": hex, "witness": id, "entry": n, ...}]}
+
+``witness`` is this hub's node id (whose book records the head), ``entry`` the entry that records it.
 
 POST, not GET, so that a name or a CPR number never stands in a URL or an access log. Admin scope on the
 network port (the CLI socket is the machine's own). A term shorter than three characters answers 400.
@@ -55,8 +57,9 @@ async def logbook_witnessed(request: web.Request) -> web.Response:
     node = request.match_info["node"].lower()
     if len(node) != 16 or any(c not in "0123456789abcdef" for c in node):
         return _error(400, "bad_node", "node: forventede et node-id på 16 hextegn")
-    heads = await witnessed_heads(request.app[CONSOLE_KEY].logbook, node)
-    return web.json_response({"heads": [{"seq": seq, "hash": digest} for seq, digest in heads]})
+    console = request.app[CONSOLE_KEY]
+    heads = await witnessed_heads(console.logbook, node, console.hub)
+    return web.json_response({"heads": [asdict(head) for head in heads]})
 
 
 async def _body(request: web.Request) -> tuple[str, str, web.Response | None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections import Counter
 from pathlib import Path
 
 from hub.cli.remote import local_time
@@ -52,8 +53,9 @@ def _anchor(text: str) -> tuple[int, str]:
     return int(seq), digest.lower()
 
 
-async def _fetch(url: str, node: str, token: str) -> list[tuple[int, str]]:
-    """The heads of ``node``'s book that the witness at ``url`` holds."""
+async def _fetch(url: str, node: str, token: str) -> list[tuple[int, str, str]]:
+    """The heads of ``node``'s book that the witness at ``url`` holds, with the witness's node id (absent
+    from a witness that answers in the older form: then its URL stands for it)."""
     import aiohttp  # here, not at the top: every other ``beredt`` command starts without it
 
     address = f"{url.rstrip('/')}/v1/logbook/witnessed/{node}"
@@ -70,7 +72,7 @@ async def _fetch(url: str, node: str, token: str) -> list[tuple[int, str]]:
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise BeredtError(f"vidnet {url} kunne ikke nås: {exc or type(exc).__name__}") from exc
     try:
-        return [(int(h["seq"]), str(h["hash"]).lower()) for h in body["heads"]]
+        return [(int(h["seq"]), str(h["hash"]).lower(), str(h.get("witness") or url)) for h in body["heads"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise BeredtError(f"vidnet {url} svarede uventet: {exc}") from exc
 
@@ -79,7 +81,7 @@ async def verify(args: argparse.Namespace, book: LogBook, node: str) -> int:
     """Verify ``book`` (this hub's, node id ``node``) against every head given, recorded or fetched."""
     given = [_anchor(text) for text in args.anchor]
     recorded = await asyncio.to_thread(sent_heads, book.keys) if book.keys is not None else []
-    witnessed: list[tuple[int, str]] = []
+    witnessed: list[tuple[int, str, str]] = []
     if args.witness:
         if args.token_file is None:
             raise ValueError("--witness: angiv også --token-file med et token med rettigheden read")
@@ -89,10 +91,13 @@ async def verify(args: argparse.Namespace, book: LogBook, node: str) -> int:
             raise ValueError(f"--token-file: kan ikke læse {args.token_file}: {exc.strerror}") from None
         for url in args.witness:
             witnessed += await _fetch(url, node, token)
-    differs = await book.verify(anchors=[*given, *recorded, *witnessed])
+    differs = await book.verify(anchors=[*given, *recorded, *((seq, digest) for seq, digest, _ in witnessed)])
     head = await book.head()
     held = len(given) + len(recorded) + len(witnessed)
-    against = f"holdt op mod {held} hoveder: {len(witnessed)} fra vidner, {len(recorded)} sendt herfra"
+    per_witness = Counter(witness for _, _, witness in witnessed)
+    named = ", ".join(f"{count} hos {witness}" for witness, count in sorted(per_witness.items()))
+    from_witnesses = f"{len(witnessed)} fra vidner ({named})" if named else "0 fra vidner"
+    against = f"holdt op mod {held} hoveder: {from_witnesses}, {len(recorded)} sendt herfra"
     plain = book.chain.plain_until
     if plain:
         print(f"poster 1-{plain} er skrevet før kædenøglen og kædet uden nøgle (SHA-256)")

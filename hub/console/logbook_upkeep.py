@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hub.console.logbook import LogBook
@@ -27,19 +28,54 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("beredt.console")
 
-_WITNESSED = re.compile(r"anker (\d+):([0-9a-f]{64}) \(node ([0-9a-f]{16})\)")
-"""A received head as the witness's log book records it (``hub.console.messages.received_line``)."""
+_WITNESSED = re.compile(r"anker (\d+):([0-9a-f]{64})(?: \(node ([0-9a-f]{16})\))?")
+"""A received head as the witness's log book records it (``hub.console.messages.received_line``); heads
+logged before the sender's node id was added to the line lack the ``(node …)`` part."""
+_OLD_SENDER = re.compile(r"^(?:\S+ )?[Ll]ogbogsanker fra (.+) via .*\[id ([0-9a-f]{32})\]$")
+"""The sender's name and the message id in such an older line."""
 
 
-async def witnessed_heads(logbook: LogBook, node: str) -> list[tuple[int, str]]:
-    """The heads of ``node``'s log book (node id hex) that this hub witnessed, as (seq, hash hex), oldest
-    first: read from this hub's own log book, whose chain vouches for them."""
+@dataclass(frozen=True, slots=True)
+class WitnessedHead:
+    """A head of another hub's book, as this hub (the witness) logged it in its own book."""
+
+    seq: int
+    hash: str
+    witness: str
+    """This hub's node id (hex): whose book vouches for the head."""
+    entry: int
+    """The entry in the witness's book that records it."""
+    time: int
+    """When the witness logged it (Unix time)."""
+
+
+async def witnessed_heads(logbook: LogBook, node: str, hub: Hub | None = None) -> list[WitnessedHead]:
+    """The heads of ``node``'s log book (node id hex) that this hub witnessed, oldest first: read from this
+    hub's own log book, whose chain vouches for them. A head logged without the sender's node id (by an
+    older version) counts when ``hub``'s store still holds that message from ``node``, or else when
+    ``node`` goes by the logged sender's name in ``hub``'s roster now."""
     node = node.lower()
-    return [
-        (int(found[1]), found[2])
-        for entry in await logbook.entries()
-        if (found := _WITNESSED.search(entry.text)) is not None and found[3] == node
-    ]
+    heads = []
+    for entry in await logbook.entries():
+        found = _WITNESSED.search(entry.text)
+        if found is None:
+            continue
+        if found[3] != node and not (found[3] is None and await _sent_by(entry.text, node, hub)):
+            continue
+        heads.append(WitnessedHead(int(found[1]), found[2], entry.node, entry.seq, entry.time))
+    return heads
+
+
+async def _sent_by(text: str, node: str, hub: Hub | None) -> bool:
+    """Whether an older head line, which names its sender only by name, came from ``node``."""
+    old = _OLD_SENDER.match(text)
+    if old is None or hub is None:
+        return False
+    stored = await hub.store.message(bytes.fromhex(old[2]))
+    if stored is not None:
+        return stored.sender.hex() == node
+    entry = hub.roster.get(bytes.fromhex(node))
+    return entry is not None and entry.name == old[1]
 
 
 class Witness:

@@ -59,7 +59,9 @@ async def test_a_rewritten_log_book_verifies_alone_but_not_against_its_witnessed
     assert not [m for m in staff.messages if m["kind"] == "logbook_head"]  # in the log book only
     # the witness finds them again by the sender's node id (what ``beredt log verify --witness`` asks for)
     care_id = pair.care.hub.identity.node_id.hex()
-    assert (seq, digest) in await witnessed_heads(staff.logbook, care_id)
+    held = await witnessed_heads(staff.logbook, care_id)
+    assert (seq, digest) in [(h.seq, h.hash) for h in held]
+    assert {h.witness for h in held} == {pair.staff.hub.identity.node_id.hex()}  # whose book vouches
     path = str(pair.care.hub.config.data_dir / "console.db")
     book = await LogBook.open(path, ManualClock(), "x")
     try:
@@ -95,3 +97,43 @@ async def test_an_export_sends_the_head_it_prints_to_the_witness(pair: Pair) -> 
     while exported not in await witnessed():
         assert asyncio.get_running_loop().time() < deadline, "the exported head never reached the witness"
         await asyncio.sleep(0.1)
+
+
+async def test_heads_logged_before_the_sender_id_was_in_the_line_are_still_found(pair: Pair) -> None:
+    """A witness's book from before its head lines named the sender's node id: such a line is matched by
+    the message id while the witness's store holds the message, and by the sender's roster name after."""
+    care, staff = pair.care.console, pair.staff.console
+    care_id = pair.care.hub.identity.node_id.hex()
+    await care.note(EntryType.DECISION, "Beboer flyttet til stuen", author="lindely")
+    deadline = asyncio.get_running_loop().time() + 30
+    while not (heads := await witnessed_heads(staff.logbook, care_id)):
+        assert asyncio.get_running_loop().time() < deadline, "no anchor reached the staff hub's log book"
+        await asyncio.sleep(0.1)
+    logged = next(e for e in await staff.logbook.entries() if e.seq == heads[0].entry)
+    found = re.search(r"\[id ([0-9a-f]{32})\]", logged.text)
+    assert found is not None, logged.text
+    stored_id = found[1]
+    assert await pair.staff.hub.store.message(bytes.fromhex(stored_id)) is not None
+    digest = "ab" * 32
+
+    def old_line(name: str, message_id: str, seq: int) -> str:
+        """As the witness wrote it before: the sender by name only."""
+        return f"logbogsanker fra {name} via internet: post {seq}, anker {seq}:{digest} [id {message_id}]"
+
+    gone_id = "0" * 32  # past its retention: the store no longer has it
+    await staff.logbook.append(EntryType.RECEIVED, old_line("Et andet navn", stored_id, 901), author="hub")
+    await staff.logbook.append(
+        EntryType.RECEIVED, old_line("Plejecenter Lindely", gone_id, 902), author="hub"
+    )
+    await staff.logbook.append(EntryType.RECEIVED, old_line("Aarhus krisestab", gone_id, 903), author="hub")
+    await staff.logbook.append(
+        EntryType.RECEIVED, "ØVELSE: " + old_line("Plejecenter Lindely", gone_id, 904), author="hub"
+    )
+
+    without_hub = {h.seq for h in await witnessed_heads(staff.logbook, care_id)}
+    assert not without_hub & {901, 902, 903, 904}  # nothing to tell whose they are
+    with_hub = {h.seq for h in await witnessed_heads(staff.logbook, care_id, pair.staff.hub)}
+    # by the stored message's sender (its logged name aside), then by the name the roster gives the node
+    assert with_hub & {901, 902, 903, 904} == {901, 902, 904}
+    other = pair.staff.hub.identity.node_id.hex()
+    assert not {h.seq for h in await witnessed_heads(staff.logbook, other, pair.staff.hub)} & {901, 902, 904}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hub.core.errors import SealError
@@ -152,3 +155,39 @@ def test_payloads_sealed_before_the_cached_pad_states_still_open_and_seal_the_sa
     # DIRECT is deterministic: the same key schedule gives the same bytes
     resealed = SealingKey(a, sender).seal_direct(b"Jens Hansen 010203-1234", b_public, direct)
     assert resealed.hex() == _OLD_DIRECT
+
+
+def test_wrapped_slots_are_the_rfc_hkdf_derivation_each_reader_computes() -> None:
+    """The written-out loop (cached pad states, all slots XORed at once) gives each reader exactly the
+    slot that plain HKDF-SHA256 from its pair secret gives, computed here with the standard library."""
+    (a, _), readers = _fixed(0), [_fixed(32), _fixed(64), _fixed(96)]
+    ids = [bytes([n]) * 8 for n in range(1, 4)]
+    context = Context(b"A" * 8, BROADCAST, 4, 1_795_000_000, 8)
+    sealed = SealingKey(a, b"A" * 8).seal_wrapped(
+        b"Beboer med ilt", [(node, public) for node, (_, public) in zip(ids, readers, strict=True)], context
+    )
+    content_keys = set()
+    for n, (node, (private, _)) in enumerate(zip(ids, readers, strict=True)):
+        shared = private.exchange(a.public_key())
+        prk = hmac.digest(b"beredt seal v2", shared, "sha256")
+        derived = hmac.digest(prk, b"beredt seal v2 wrap" + context.encode() + node + b"\x01", "sha256")
+        slot = sealed[2 + n * SLOT_SIZE : 2 + (n + 1) * SLOT_SIZE]
+        assert slot[:2] == derived[:2]  # the hint, in clear
+        content_keys.add(bytes(x ^ y for x, y in zip(slot[2:], derived[2:SLOT_SIZE], strict=True)))
+    assert len(content_keys) == 1  # every reader unwraps the same content key
+    body_key = hmac.digest(content_keys.pop(), b"beredt seal v2 content\x01", "sha256")
+    body = sealed[2 + 3 * SLOT_SIZE :]
+    assert ChaCha20Poly1305(body_key).decrypt(bytes(12), body, context.encode()) == b"Beboer med ilt"
+
+
+def test_pair_keys_kept_are_bounded_and_a_dropped_peer_is_derived_again() -> None:
+    sealer = SealingKey(SENDER.sealing_private, SENDER.node_id, keep=3)
+    context = Context(SENDER.node_id, BROADCAST, Kind.SITREP, NOW, 9)
+    readers = [(p.node_id, p.sealing_public) for p in PEOPLE[:5]]
+    sealed = sealer.seal_wrapped(b"Status fra Lindely", readers, context)
+    assert sealer.kept_pairs == 3
+    # the first reader's pair key was dropped (the oldest first); sealing to it again derives it anew
+    again = sealer.seal_wrapped(b"Status fra Lindely", readers[:1], context)
+    assert sealer.kept_pairs == 3
+    for payload in (sealed, again):
+        assert key_of(PEOPLE[0]).open(payload, context, KEYS) == b"Status fra Lindely"

@@ -62,6 +62,7 @@ def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnessed]:
 
         def heads() -> list[tuple[int, str]]:
             found = staff.get(f"/v1/logbook/witnessed/{home.node_id}")["heads"]
+            assert {h["witness"] for h in found} <= {staff.node_id}
             return [(h["seq"], h["hash"]) for h in found]
 
         # the care home logs each text it receives; its head then goes to the staff hub on its own tick
@@ -117,7 +118,10 @@ def test_the_true_book_matches_every_witnessed_head(witnessed: Witnessed) -> Non
     forge(witnessed)  # a fresh copy, nothing changed
     out = witnessed.verify()
     assert out.startswith("intakt:"), out
-    assert re.search(r"holdt op mod \d+ hoveder: [1-9]\d* fra vidner", out), out
+    # each head names the witness whose book holds it: the staff hub's node id
+    assert re.search(
+        rf"holdt op mod \d+ hoveder: [1-9]\d* fra vidner \([1-9]\d* hos {witnessed.staff.node_id}\)", out
+    ), out
 
 
 @pytest.mark.parametrize(
