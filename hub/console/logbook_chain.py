@@ -8,7 +8,9 @@ many hashes they recompute.
 A book begun before the key existed keeps the plain SHA-256 links of its older entries (rehashing them
 would destroy what they prove). When the key is made, the newest entry then in the book is written to
 ``at-rest-keys/logbook-plain-until``: entries up to it verify with plain links, every later one only with
-the key, so a forger cannot turn keyed entries back into plain ones without the key folder either.
+the key, so a forger cannot turn keyed entries back into plain ones without the key folder either. If the
+key is missing while the book has entries past that boundary (``console.db`` restored without the key
+folder), no new key is made: the log book refuses to open, naming the file to restore.
 
 ``logbook-heads-sent.jsonl`` in the same folder lists every head the console sent to its witnesses
 (``hub.console.logbook_upkeep``); ``beredt log verify`` checks the book against it besides the heads the
@@ -57,6 +59,17 @@ class ChainKey:
         the plain links of an older book reach when the key is made here."""
         key_path, until_path = folder / KEY_FILE, folder / PLAIN_UNTIL_FILE
         if not key_path.exists():
+            # entries past the boundary were chained with a key that is gone (console.db restored without
+            # the key folder, or the key file lost): a new key would make them look forged, and rewriting
+            # the boundary would destroy the record of where they start. A crash between writing the
+            # boundary and the key leaves the boundary at the head, which is rewritten below.
+            boundary = _boundary(until_path)
+            if boundary is not None and boundary < head:
+                raise StoreError(
+                    f"logbogens kædenøgle {key_path} mangler, men post {boundary + 1}-{head} er kædet"
+                    " med den: læg logbook-chain.key tilbage fra sikkerhedskopien af at-rest-keys/"
+                    " (en ny nøgle ville få dem til at se forfalskede ud)"
+                )
             # the boundary first: a crash before the key is made leaves a boundary the next start rewrites
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_atomically(until_path, f"{head}\n", mode=0o600)
@@ -65,11 +78,17 @@ class ChainKey:
             return StoreError(f"the log book's chain key {key_path} could not be made")
 
         key = secret_key(key_path, "the log book's chain key", size=_KEY_SIZE, create=True, missing=missing)
-        try:
-            plain_until = int(until_path.read_text(encoding="utf-8")) if until_path.exists() else 0
-        except ValueError as exc:
-            raise StoreError(f"{until_path} is damaged ({exc}); restore it from its backup") from exc
-        return cls(key, plain_until)
+        return cls(key, _boundary(until_path) or 0)
+
+
+def _boundary(until_path: Path) -> int | None:
+    """The newest entry chained without the key, as recorded when the key was made; None: not recorded."""
+    try:
+        return int(until_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise StoreError(f"{until_path} is damaged ({exc}); restore it from its backup") from exc
 
 
 def record_sent(folder: Path, seq: int, digest: str, at: int, witnesses: list[str]) -> None:

@@ -332,3 +332,40 @@ async def test_an_older_book_keeps_its_plain_links_and_continues_keyed(tmp_path:
         assert await again.verify() == 6
     finally:
         await again.aclose()
+
+
+async def test_a_lost_chain_key_is_not_replaced_while_keyed_entries_need_it(tmp_path: Path) -> None:
+    path, keys = tmp_path / "console.db", tmp_path / KEY_FOLDER
+    book = await LogBook.open(path, ManualClock(), "n")
+    try:
+        for type_, text in TEXTS:
+            await book.append(type_, text, author="x")
+    finally:
+        await book.aclose()
+    key = (keys / KEY_FILE).read_bytes()
+    (keys / KEY_FILE).unlink()  # console.db restored from a backup, the key folder not
+    with pytest.raises(StoreError, match=r"kædenøgle .* mangler, men post 1-5 er kædet med den"):
+        await LogBook.open(path, ManualClock(), "n")
+    assert not (keys / KEY_FILE).exists()
+    assert (keys / PLAIN_UNTIL_FILE).read_text().strip() == "0"  # the boundary is left as recorded
+    (keys / KEY_FILE).write_bytes(key)
+    (keys / KEY_FILE).chmod(0o600)
+    book = await LogBook.open(path, ManualClock(), "n")
+    try:
+        assert await book.verify() is None
+    finally:
+        await book.aclose()
+
+
+async def test_a_crash_between_boundary_and_key_makes_the_key_at_the_next_open(tmp_path: Path) -> None:
+    path, keys = tmp_path / "console.db", tmp_path / KEY_FOLDER
+    book = await LogBook.open(path, ManualClock(), "n")
+    await book.aclose()
+    (keys / KEY_FILE).unlink()  # the boundary (0) was written, the key not: nothing was chained with it
+    book = await LogBook.open(path, ManualClock(), "n")
+    try:
+        assert (keys / KEY_FILE).exists()
+        await book.append(EntryType.NOTE, "efter nøglen", author="x")
+        assert await book.verify() is None
+    finally:
+        await book.aclose()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hub.console.logbook import canonical_bytes, chain_hash
-from hub.console.logbook_chain import KEY_FILE
+from hub.console.logbook_chain import KEY_FILE, PLAIN_UNTIL_FILE
 from hub.core.at_rest import KEY_FOLDER
 from tests.hubproc import HubError, HubProcess, staff_and_care_home
 
@@ -158,3 +158,33 @@ def test_a_forger_with_the_key_is_caught_at_the_first_witnessed_head_after_the_c
     )
     seq, _ = broken_at(witnessed)
     assert 2 <= seq <= min(s for s, _ in witnessed.heads if s >= 2)
+
+
+def test_a_book_restored_without_its_chain_key_is_not_given_a_new_one(witnessed: Witnessed) -> None:
+    """console.db back from a backup, the key folder not: neither ``beredt log verify`` nor the hub makes a
+    new key (every keyed entry would then look forged); both name the key file to restore, and once it is
+    back the book verifies against its witness again."""
+    forge(witnessed)  # the true book
+    keys = witnessed.db.parent / KEY_FOLDER
+    key, boundary = keys / KEY_FILE, keys / PLAIN_UNTIL_FILE
+    recorded = boundary.read_text()
+    aside = witnessed.db.parent.parent / "chain-key-backup"
+    shutil.move(key, aside)
+    try:
+        with pytest.raises(HubError, match=r"kædenøgle .*logbook-chain\.key mangler.*sikkerhedskopien"):
+            witnessed.verify()
+        witnessed.home.start()
+        try:
+            # the hub runs and relays; only its console, which needs the book, is off and says why
+            witnessed.home.wait_for(
+                "the console's reason on /healthz",
+                lambda: "kædenøgle" in str(witnessed.home.get("/healthz")["console"]),
+                timeout=60,
+            )
+        finally:
+            witnessed.home.stop()
+        assert not key.exists()
+        assert boundary.read_text() == recorded  # where the keyed entries start is still on record
+    finally:
+        shutil.move(aside, key)
+    assert witnessed.verify().startswith("intakt:")
