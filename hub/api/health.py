@@ -65,6 +65,7 @@ async def healthz(request: web.Request) -> web.Response:
             "hop_acks_failed": hub.acks.hop_acks_failed,
             "e2e_acks_sent": hub.acks.e2e_acks_sent,
             "bytes_sent": dict(hub.links.sent_bytes),
+            "addresses_learned": dict(hub.links.learning),
             "clock_trusted": hub.clock.trusted,
             "clock_time": hub.clock.time(),
             "time_answers": {"taken": hub.time_challenges.answers, "refused": hub.time_challenges.refused},

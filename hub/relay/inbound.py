@@ -252,13 +252,15 @@ class Inbound:
         that were relayed and may be old; what makes it safe is that a replay is never new, and an address
         is taken only from a frame stamped within ``FRESH`` seconds of a clock we trust. On a link that
         carries address cards the address is the one the sender's signed card names (``AddressCards``),
-        never the unsigned source."""
+        never the unsigned source; elsewhere (LoRa) the source, moved only as
+        ``hub.relay.learned_addresses`` allows."""
         if frame.hops != 0:
             return
         if not (self.clock.trusted and abs(self.clock.time() - frame.created) <= FRESH):
             return
         address: str | None = received.source
-        if self.links.capabilities(link).address_cards:
+        vouched = self.links.capabilities(link).address_cards
+        if vouched:
             card = received.meta.get("card")
             if not isinstance(card, str):  # a hub of an older version: only configured addresses
                 return
@@ -268,7 +270,7 @@ class Inbound:
                 self._refuse(link, received.source, exc.reason, str(exc))
                 return
         if address is not None:
-            self.links.learn(frame.sender, link, address, signer.name)
+            self.links.learn(frame.sender, link, address, signer.name, stamped=frame.created, vouched=vouched)
 
     async def _e2e_ack(self, frame: Frame, link: str, source: str) -> None:
         """Settle what the ack's signer may settle: its own messages, its own copy of a broadcast."""

@@ -22,7 +22,8 @@ from hub.core.errors import BudgetExhausted, LinkDown, TransportError
 from hub.core.fragment import split
 from hub.core.metering import Tally, charged_to
 from hub.core.transport import Capabilities, Cost, OutFrame, SendsBatches, Transport
-from hub.relay.health import HealthBoard, LinkState
+from hub.relay.health import HealthBoard, HealthChanged, LinkState
+from hub.relay.learned_addresses import MAX_LEARNED_PEERS, LearnedAddress, Learning
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.policy import Candidate
 from hub.relay.settings import PeerConfig
@@ -36,10 +37,11 @@ class Peer:
     name: str
     addresses: dict[str, str]
     """Link name -> address, from config; learned addresses fill gaps but never override config."""
-    learned: dict[str, str]
+    learned: dict[str, LearnedAddress]
 
     def address(self, link: str) -> str | None:
-        return self.addresses.get(link) or self.learned.get(link)
+        learned = self.learned.get(link)
+        return self.addresses.get(link) or (learned.address if learned is not None else None)
 
 
 def _no_account(link: str, wire: bytes) -> Tally | None:
@@ -68,6 +70,10 @@ class LinkSet:
         self._batching = {link for link, t in self.transports.items() if isinstance(t, SendsBatches)}
         self.account: Callable[[str, bytes], Tally | None] = _no_account
         """The tally what a link spends on a frame is charged to (``hub.relay.exercise_usage``)."""
+        self._configured = len(self.peers)
+        self.learning: dict[str, int] = dict.fromkeys((o.value for o in Learning), 0)
+        """What signed frames did to learned addresses, per ``Learning`` outcome."""
+        health.listen(self._on_health)
 
     def capabilities(self, link: str) -> Capabilities:
         return self.transports[link].capabilities
@@ -88,26 +94,79 @@ class LinkSet:
     def state(self, link: str, hop: bytes) -> LinkState:
         return self.health.state(link, hop.hex())
 
-    def learn(self, node_id: bytes, link: str, address: str, name: str | None = None) -> None:
-        """``node_id`` signed a fresh frame, new to us, that reached us directly from ``address`` on ``link``.
+    def learn(
+        self,
+        node_id: bytes,
+        link: str,
+        address: str,
+        name: str | None = None,
+        *,
+        stamped: int,
+        vouched: bool = False,
+    ) -> Learning | None:
+        """``node_id`` signed a fresh frame, new to us, stamped ``stamped``, that reached us directly from
+        ``address`` on ``link`` (``vouched``: the address is named by the node's signed card).
 
         One address per link, and a configured address always wins. A node that is no configured peer
         becomes one only when the caller names it (it is in the roster): what is learned stays bounded
-        by the config and the roster, whatever arrives."""
+        by the config and the roster, whatever arrives. When an address may move is
+        ``hub.relay.learned_addresses``'s rule. None when nothing was considered (a configured address)."""
         peer = self.peers.get(node_id)
         if peer is None and name is not None:
+            if len(self.peers) - self._configured >= MAX_LEARNED_PEERS:
+                return self._count(Learning.FULL)
             log.info("learned neighbour %s (%s) on %s", name, node_id.hex(), link)
             peer = self.peers[node_id] = Peer(node_id, name, {}, {})
         if peer is None or peer.addresses.get(link):
+            return None
+        current = peer.learned.get(link)
+        if current is None:
+            peer.learned[link] = LearnedAddress(address, stamped)
+            self._by_address[(link, address)] = node_id
+            log.info("learned address of %s on %s: %s", peer.name, link, address)
+            return self._count(Learning.NEW)
+        old = current.address
+        working = self.health.state(link, node_id.hex()) is not LinkState.DOWN
+        outcome = current.offer(address, stamped, vouched=vouched, working=working)
+        if outcome is Learning.MOVED:
+            self._moved(peer, link, old)
+        elif outcome is Learning.HELD:
+            log.warning(
+                "%s signed a later frame from %s on %s, but its confirmed address %s still works: "
+                "kept %s, the other is tried only if it fails",
+                peer.name, address, link, old, old,
+            )  # fmt: skip
+        elif outcome is Learning.STALE:
+            log.warning(
+                "%s's frame came again from %s on %s, no later than the one from %s: address kept",
+                peer.name, address, link, old,
+            )  # fmt: skip
+        return self._count(outcome)
+
+    def _count(self, outcome: Learning) -> Learning:
+        self.learning[outcome.value] += 1
+        return outcome
+
+    def _moved(self, peer: Peer, link: str, old: str) -> None:
+        new = peer.learned[link].address
+        self._by_address.pop((link, old), None)
+        self._by_address[(link, new)] = peer.node_id
+        log.info("learned address of %s on %s: %s (was %s)", peer.name, link, new, old)
+
+    def _on_health(self, change: HealthChanged) -> None:
+        """A learned address that went down gives way to the candidate held for it (a replaced radio)."""
+        if change.peer is None or change.new is not LinkState.DOWN:
             return
-        old = peer.learned.get(link)
-        if old == address:
+        if self.health.simulated(change.link, change.peer) is not None:
+            return  # an exercise's pretend failure moves no address
+        peer = self.peers.get(bytes.fromhex(change.peer))
+        learned = peer.learned.get(change.link) if peer is not None else None
+        if peer is None or learned is None or peer.addresses.get(change.link):
             return
-        if old is not None:
-            self._by_address.pop((link, old), None)
-        log.info("learned address of %s on %s: %s", peer.name, link, address)
-        peer.learned[link] = address
-        self._by_address[(link, address)] = node_id
+        old = learned.address
+        if learned.promote() is not None:
+            self._count(Learning.MOVED)
+            self._moved(peer, change.link, old)
 
     def rename(self, old: bytes, new: bytes) -> bool:
         """The peer ``old`` now signs with the key of ``new`` (a root-approved key rotation): its addresses

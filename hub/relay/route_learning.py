@@ -20,6 +20,13 @@ one the care home takes no frame) and starts telling it its routes, which is how
 learns the relay. When its last neighbour there is lost, it starts again (a relay replaced or moved is
 found at another entry point).
 
+Over a radio channel (LoRa) a hub with no neighbour there does the same without any address to know:
+one empty announcement to everyone on the channel, at once and then every ``radio_gap`` (an hour: one
+frame's airtime, inside the announcement budget) until it has one. A hub there that holds the sender in
+its roster learns it at the radio node it came from (``hub.relay.learned_addresses`` says when that may
+move), hands it the roster and tells it its routes: a LoRa-only care home needs no ``[[peers]]`` line on
+either side.
+
 Each announcement also says which roster version its sender holds. A neighbour holding an older one, or
 none (a hub that has only the root key takes no frame until it holds a version, our announcements
 included), is handed ours (``on_needs_roster``, paced by ``hub.relay.roster_handoff``; over radio when
@@ -151,12 +158,14 @@ class RouteLearning:
             await asyncio.sleep(TICK)
 
     async def _hello(self, now: float) -> None:
-        """Announce ourselves to the entry points over each internet link that has no neighbour."""
-        if not self.entry:
-            return
-        interval = self.free_pace[0]
+        """Announce ourselves over each link that has no neighbour: to the entry points over internet,
+        to everyone on a radio channel (a hub with a root only: its roster decides who may learn it)."""
         for link in self.links.transports:
-            if self.links.kind_of(link) != "internet":
+            if self.links.kind_of(link) == "internet" and self.entry:
+                addresses, interval, radio = self.entry, self.free_pace[0], False
+            elif self._radio_channel(link) and self.roster_version is not None:
+                addresses, interval, radio = (BROADCAST_ADDRESS,), self.radio_pace[1], True
+            else:
                 continue
             if any(via[0] == link for via in self._via.values()):
                 self._next_hello.pop(link, None)  # the next time it has none, at once
@@ -164,8 +173,15 @@ class RouteLearning:
             if now < self._next_hello.get(link, now):
                 continue
             self._next_hello[link] = now + interval
-            for address in self.entry:
-                await self._send_page(link, address, BROADCAST, RouteAnnouncement(max(1, round(interval))))
+            lifetime = self.radio_pace[0] if radio else interval
+            for address in addresses:
+                page = RouteAnnouncement(max(1, round(lifetime)))
+                await self._send_page(link, address, BROADCAST, page, radio=radio)
+
+    def _radio_channel(self, link: str) -> bool:
+        """Whether ``link`` is a metered radio that reaches everyone on its channel at once (LoRa)."""
+        caps = self.links.capabilities(link)
+        return caps.cost is Cost.METERED and caps.broadcast
 
     async def _send(self, target: Target, pages: list[RouteAnnouncement]) -> None:
         """Send ``pages`` to one neighbour, or broadcast them on the radio link named by ``target``."""
