@@ -126,7 +126,8 @@ class LinkSet:
             log.info("learned address of %s on %s: %s", peer.name, link, address)
             return self._count(Learning.NEW)
         old = current.address
-        working = self.health.state(link, node_id.hex()) is not LinkState.DOWN
+        # the peer's own health, not an exercise's pretend failure of it
+        working = self.health.entry(link, node_id.hex()).state is not LinkState.DOWN
         outcome = current.offer(address, stamped, vouched=vouched, working=working)
         if outcome is Learning.MOVED:
             self._moved(peer, link, old)
