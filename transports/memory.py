@@ -2,7 +2,8 @@
 
 A ``MemoryMedium`` is a shared ether where each ``MemoryTransport`` has an address. It models what the
 router must survive on real links: an MTU, latency, random loss, a slow radio (``rate``: a send holds
-the sender's attachment for as long as its bytes take on air), unplugging (a node's link goes
+the sender's attachment for as long as its bytes take on air; ``cost``: metered, so the router sends one
+frame at a time over it, as over LoRa or SINE), unplugging (a node's link goes
 down, sends fail with ``LinkDown`` and frames to it vanish) and plugging back in, and silence (a node
 that answers nothing: frames to it vanish without an error and probes of it never return). Media are found by
 name so several hubs in one process, each opened from config, meet on the same medium.
@@ -21,6 +22,7 @@ from hub.core.options import Options
 from hub.core.transport import (
     BROADCAST_ADDRESS,
     Capabilities,
+    Cost,
     LinkChanged,
     Received,
     TransportContext,
@@ -32,7 +34,7 @@ _MEDIA: dict[str, MemoryMedium] = {}
 
 class MemoryMedium:
     """The shared ether. ``loss`` is a probability in [0, 1); ``latency`` is seconds per delivery;
-    ``rate`` is bytes per second on air (None: no limit)."""
+    ``rate`` is bytes per second on air (None: no limit); ``cost`` is what its links tell the policy."""
 
     def __init__(
         self,
@@ -42,8 +44,10 @@ class MemoryMedium:
         loss: float = 0.0,
         rate: float | None = None,
         seed: int | None = None,
+        cost: Cost = Cost.FREE,
     ) -> None:
         self.mtu = mtu
+        self.cost = cost
         self.latency = latency
         self.loss = loss
         self.rate = rate
@@ -122,7 +126,11 @@ class MemoryTransport:
         self.name = name
         self.address = address
         self.capabilities = Capabilities(
-            mtu=medium.mtu, link_ack=False, broadcast=True, bytes_per_second=medium.rate or 1_000_000.0
+            mtu=medium.mtu,
+            link_ack=False,
+            broadcast=True,
+            bytes_per_second=medium.rate or 1_000_000.0,
+            cost=medium.cost,
         )
         self._medium = medium
         self._air = asyncio.Lock()

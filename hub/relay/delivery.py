@@ -108,11 +108,14 @@ class Delivery:
     as real traffic of its priority does (it still never fans out)."""
     refused_paid: bool = False
     """Its refusal of a paid link is on the exercise's account already (``hub.relay.planning``)."""
+    arrival: int = 0
+    """Its place in line among frames of its order: the router numbers deliveries as it takes them up, so
+    a frame that fails over to another link goes ahead of those that came after it, not behind them."""
 
     @property
-    def order(self) -> tuple[int, int]:
-        """Queue key, smallest first: real before drill, then higher priority first."""
-        return int(self.drill), -int(self.priority)
+    def order(self) -> tuple[int, int, int]:
+        """Queue key, smallest first: real before drill, then higher priority first, then first come."""
+        return int(self.drill), -int(self.priority), self.arrival
 
     @property
     def policy_priority(self) -> Priority:

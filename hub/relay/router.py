@@ -107,10 +107,11 @@ class Router:
         self._park = Backoff(initial=PARKED_RECHECK, cap=PARKED_RECHECK)
         self._deliveries: dict[bytes, list[Delivery]] = {}
         self._sizes: dict[bytes, int] = {}
-        self._heap: list[tuple[float, tuple[int, int], int, tuple[Delivery, ...]]] = []
+        self._heap: list[tuple[float, tuple[int, int, int], int, tuple[Delivery, ...]]] = []
         """Timers: (due, order, seq, the deliveries it is for: a batch sent together shares one)."""
         self._timer_of: dict[int, int] = {}
         self._seq = itertools.count()
+        self._arrivals = itertools.count()
         self._wake = asyncio.Event()
         self._parked_deliveries: dict[int, Delivery] = {}
         self.resumption = Resumption(store)
@@ -166,6 +167,7 @@ class Router:
                 attempts=attempts,
                 preferred=prefer,
                 drill=is_drill(wire),
+                arrival=next(self._arrivals),
             )
             delivery.paid = delivery.drill and self.drills_may_pay()  # as allowed when it was made
             delivery.candidates = [hop, *(a for a in alternatives if a != hop)]

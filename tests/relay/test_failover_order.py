@@ -1,0 +1,53 @@
+"""A frame that fails over keeps its place in line on the next link (in-process, real memory links).
+
+The telecom-collapse drill's stage 6 in small: the first sitrep went out on the preferred link and got
+no hop ack; meanwhile notes that came after it went straight to the slow next link, which sends one
+frame at a time. When the sitrep's hop-ack deadline passes it takes the slow link too, and it must go
+next, not behind every note that arrived after it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.core.frame import Frame
+from hub.core.transport import Cost
+from hub.relay.delivery import DeliveryState
+from tests.inproc import eventually
+from tests.relay.engine_kit import PEER, engine, message, next_frame
+from transports.memory import MemoryMedium
+
+AIR_BYTES_PER_SECOND = 1000.0
+"""The slow link's rate: a note holds the air for a fraction of a second, so the queue behind it builds."""
+
+
+async def test_a_frame_failing_over_goes_ahead_of_later_frames(tmp_path: Path) -> None:
+    media = {
+        "fast": MemoryMedium(),
+        "slow": MemoryMedium(rate=AIR_BYTES_PER_SECOND, cost=Cost.METERED),
+    }
+    async with engine(tmp_path, media) as e:
+        media["fast"].silence(PEER.name)  # the sitrep vanishes on the preferred link, no error
+        sitrep = message(b"sitrep", created=1_800_000_000)
+        first = await e.submit(sitrep)
+        await eventually(lambda: first.state is DeliveryState.SENT and first.link == "fast")
+
+        media["fast"].unplug(PEER.name)  # now the preferred link fails loudly: the notes take the slow one
+        notes: list[Frame] = [message(f"note {n}".encode(), created=1_800_000_001 + n) for n in range(4)]
+        for note in notes:
+            await e.submit(note)
+        # One note holds the slow link's air, three wait for it in the router's queue.
+        await eventually(lambda: e.router.queue_depth("slow") == 3)
+
+        # Just past the sitrep's hop-ack deadline (the note on the air has a later one): it fails over.
+        deadline = e.router.progress(sitrep.id)[0].next_try
+        assert deadline is not None
+        e.clock.advance(deadline - e.clock.time() + 0.01)
+        e.router.dispatch_due()
+        assert e.router.queue_depth("slow") == 4
+
+        arrived = [(await next_frame(e.wiring.far["slow"])).id for _ in range(5)]
+        assert arrived[1] == sitrep.id, "the sitrep waited behind notes that came after it"
+        later = [n.id for n in notes]
+        later.remove(arrived[0])
+        assert arrived[2:] == later
