@@ -8,7 +8,10 @@ prints:
 - bytes on air (with Meshtastic's packet header and data overhead);
 - time on air for the packets, plus the routing ACK the radio sends back for each;
 - how many such messages fit in one legal hour (360 s of airtime at the default 90 % share Beredt allows
-  itself).
+  itself);
+- each sealing budget with the figure it is judged by: bytes sealing adds to a one-recipient frame
+  (<= 32), bytes per extra recipient of a sealed broadcast (<= 24), and whether a fully filled status
+  sealed to one recipient is one packet.
 
 The same content as compact JSON, signed the same way (64-byte Ed25519 signature plus the same header
 fields as JSON), is printed beside, to show what the binary encoding saves on the scarcest link there is.
@@ -170,6 +173,35 @@ def main() -> None:
             f"{name}: sealing to one recipient adds {sealed[2] - public[2]} bytes;"
             f" JSON costs {as_json[5] / sealed[5]:.1f}x the airtime of the sealed Beredt frame"
         )
+    print()
+    print(budgets(by_name))
+
+
+def budgets(by_name: dict[tuple[str, str], tuple[str, str, int, int, int, float, int]]) -> str:
+    """The sealing budgets, each with the figure from the table above that it is judged by."""
+    added = max(by_name[name, "sealed 1"][2] - by_name[name, "public"][2] for name in MESSAGES)
+    per_reader = max(
+        (by_name[name, f"sealed {BROADCAST_READERS}"][2] - by_name[name, "sealed 1"][2])
+        / (BROADCAST_READERS - 1)
+        for name in MESSAGES
+        if (name, f"sealed {BROADCAST_READERS}") in by_name
+    )
+    full = by_name["full status", "sealed 1"]
+
+    def verdict(ok: bool) -> str:
+        return "within budget" if ok else "OVER BUDGET"
+
+    return "\n".join(
+        (
+            f"budget: sealing adds <= 32 bytes to a one-recipient frame: {added} bytes,"
+            f" {verdict(added <= 32)}",
+            f"budget: <= 24 bytes per extra recipient: {per_reader:.1f} bytes"
+            f" ({BROADCAST_READERS} readers against one), {verdict(per_reader <= 24)}",
+            f"budget: a fully filled status sealed to one recipient in one LoRa packet: {full[2]} bytes,"
+            f" {full[3]} packet(s) (Beredt's MTU {MTU} B: what the 233-byte payload leaves a PKI-encrypted"
+            f" direct message), {verdict(full[3] == 1)}",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """A spy on the broker sees no personal data: every kind sent by the console, the API or the CLI, to one
-hub or to all, crosses a real Mosquitto sealed, and the receiving hub still reads it.
+hub, to a group or to all, crosses a real Mosquitto sealed, and the receiving hub still reads it.
 
 The spy is an ordinary MQTT client subscribed to ``#`` on the broker both hubs use, as the broker's
 operator or anyone with its credentials could be. A message marked public is the control: the spy must
@@ -8,6 +8,7 @@ see that one, or it is not listening.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.mosquitto import Mosquitto, running_mosquitto
 NAME = "Karen Jensen"
 CPR = "010203-1234"
 PERSONAL = f"{NAME} {CPR}"  # 24 bytes: fits every free-text field, even a status's
+CARE_HOMES = "group:plejehjem"  # the care home's group, as the staff hub's config names it
 
 
 class Spy:
@@ -68,6 +70,9 @@ def network(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, Spy]]:
             hub.add_peer(other, {"mqtt": other.node_id})
             hub.set_default_route([other])
             hub.trust(other)
+        for hub, group in ((staff, "plejehjem"), (home, "krisestab")):  # each names the other's group
+            hub.config["peers"][0]["groups"] = [group]
+            hub.write_config()
         add_user(staff, "hansen", "coordinator")
         add_user(home, "lindely", "institution", "--institution", home.node_id)
         staff.start()
@@ -87,7 +92,7 @@ def test_a_broker_spy_sees_no_name_or_cpr_number_from_any_kind_or_sender(
     everyone = "*"
     sent: dict[str, HubProcess] = {}  # message id -> the hub that must read it
 
-    # the API: every kind a client may post, to the care home and to everyone
+    # the API: every kind a client may post, to the care home, to its group and to everyone
     bodies: dict[str, Any] = {
         "text": PERSONAL,
         "sitrep": {"number": 1, "phase": "Initial", "summary": f"{PERSONAL} evakueret til Hallen"},
@@ -102,10 +107,20 @@ def test_a_broker_spy_sees_no_name_or_cpr_number_from_any_kind_or_sender(
     for kind, body in bodies.items():
         for to in (home.node_id, everyone):
             sent[staff.send(to, kind, body)] = home
+        status, answer = staff.request("POST", "/v1/messages", {"to": CARE_HOMES, "kind": kind, "body": body})
+        assert status == 202, answer
+        sent.update(dict.fromkeys((m["id"] for m in answer["messages"]), home))
     sent[home.send(staff.node_id, "status", {"facility": "Compromised", "text": PERSONAL})] = staff
     sent[home.send(everyone, "status", {"facility": "Compromised", "text": PERSONAL})] = staff
+    status, answer = home.request(
+        "POST",
+        "/v1/messages",
+        {"to": "group:krisestab", "kind": "status", "body": {"facility": "Compromised", "text": PERSONAL}},
+    )
+    assert status == 202, answer
+    sent.update(dict.fromkeys((m["id"] for m in answer["messages"]), staff))
 
-    # the CLI, to one and to all
+    # the CLI, to one, to a group and to all
     def cli_send(hub: HubProcess, *args: str) -> str:
         printed = re.search(r"\b[0-9a-f]{32}\b", hub.cli("send", *args))
         assert printed, "beredt send printed no message id"
@@ -113,16 +128,27 @@ def test_a_broker_spy_sees_no_name_or_cpr_number_from_any_kind_or_sender(
 
     for to in (home.node_id, everyone):
         sent[cli_send(staff, "text", to, PERSONAL)] = home
+    group_answer = json.loads(staff.cli("send", "sitrep", CARE_HOMES, "--json", "--body", json.dumps(
+        {"number": 2, "phase": "Update", "summary": f"{PERSONAL} er hentet"})))  # fmt: skip
+    sent.update(dict.fromkeys((m["id"] for m in group_answer["messages"]), home))
     sent[cli_send(home, "status", staff.node_id, "facility=Compromised", f"text={PERSONAL}")] = staff
 
-    # the console: the composer to one and to all, and the care home's status button
+    # the console: the composer, every kind it writes, to one, to a group and to all; a roll-call; and
+    # the care home's status button
     coordinator, institution = Browser(staff), Browser(home)
     coordinator.login("hansen")
     institution.login("lindely")
-    for to in (home.node_id, everyone):  # to everyone: one message per institution
-        status, answer = coordinator.call("POST", "messages", {"kind": "text", "to": to, "body": PERSONAL})
-        assert status == 202, answer
-        sent.update(dict.fromkeys(answer["ids"], home))
+    numbers = iter(range(10, 20))  # the console refuses a sitrep number it has sent before
+    for kind in ("text", "sitrep", "alert", "resource-request", "commitment"):
+        for to in (home.node_id, CARE_HOMES, everyone):  # to everyone: one message per institution
+            body = {**bodies[kind], "number": next(numbers)} if kind == "sitrep" else bodies[kind]
+            request = {"kind": kind, "to": to, "body": body}
+            status, answer = coordinator.call("POST", "messages", request)
+            assert status == 202, answer
+            sent.update(dict.fromkeys(answer["ids"], home))
+    question = f"Er {PERSONAL} flyttet til Hallen?"
+    status, answer = coordinator.call("POST", "rollcalls", {"question": question})
+    assert status == 202, answer
     status, answer = institution.call("POST", "status", {"preset": "help", "text": PERSONAL})
     assert status == 202, answer
     sent[answer["id"]] = staff
@@ -138,6 +164,11 @@ def test_a_broker_spy_sees_no_name_or_cpr_number_from_any_kind_or_sender(
         )
 
     home.wait_for("every message opened at the care home", lambda: read_by_recipient(home), timeout=60)
+    home.wait_for(
+        "the console's roll-call opened at the care home",
+        lambda: any(question in str(m["body"]) for m in home.inbox()),
+        timeout=60,
+    )
     staff.wait_for("every message opened at the staff hub", lambda: read_by_recipient(staff), timeout=60)
     staff.wait_for("the spy to see the public control", lambda: spy.saw("Offentlig advarsel"))
     assert len(spy.seen) > len(sent)
