@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub.console.logbook_chain import KEY_FILE, PLAIN_UNTIL_FILE, SENT_FILE
+from tests.console.test_hub_process import Browser, add_user
 from tests.hubproc import HubProcess, staff_and_care_home
 
 NAME, CPR = "Vinterberg", "170345-1234"
@@ -23,6 +24,8 @@ PERSONAL = [NAME, CPR, CPR.replace("-", ""), PUBLIC_NAME, PUBLIC_CPR]
 @pytest.fixture
 def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
     staff, home = staff_and_care_home(tmp_path, "Plejecenter Lindely")
+    add_user(staff, "hansen", "coordinator")
+    add_user(home, "lindely", "institution", "--institution", home.node_id)
     staff.start(timeout=120)
     home.start()
     try:
@@ -72,8 +75,26 @@ def test_copied_database_files_hold_nothing_personal_and_the_hub_still_shows_it(
         home.send(staff.node_id, "status", {"facility": "Compromised", "text": f"{NAME} på iltkoncentrator"}),
         staff.send(home.node_id, "text", f"Hent {NAME} ({CPR.replace('-', '')}) kl. 14", public=True),
     ]
+    # what people type into the consoles: a text and a roll-call's question from the staff, and the care
+    # home's status button with a text (kept in the sent views, the roll-call archive and the board)
+    coordinator, institution = Browser(staff), Browser(home)
+    coordinator.login("hansen")
+    institution.login("lindely")
+    status, answer = coordinator.call(
+        "POST", "messages", {"kind": "text", "to": home.node_id, "body": f"Hent {NAME} ({CPR}) kl. 15"}
+    )
+    assert status == 202, answer
+    ids += answer["ids"]
+    status, answer = coordinator.call("POST", "rollcalls", {"question": f"Er {NAME} flyttet?"})
+    assert status == 202, answer
+    status, answer = institution.call("POST", "status", {"preset": "help", "text": f"{NAME} mangler ilt"})
+    assert status == 202, answer
+    ids.append(answer["id"])
     staff.wait_for("the care home's messages", lambda: set(ids[:3]) <= {m["id"] for m in staff.inbox()})
     home.wait_for("the staff's message", lambda: ids[3] in {m["id"] for m in home.inbox()})
+    home.wait_for("the console's text", lambda: ids[4] in {m["id"] for m in home.inbox()})
+    staff.wait_for("the status button's status", lambda: ids[5] in {m["id"] for m in staff.inbox()})
+    home.wait_for("the roll-call", lambda: any("flyttet" in str(m["body"]) for m in home.inbox()))
     shown = bodies(staff, ids[:3])
     assert NAME in shown and CPR in shown and PUBLIC_NAME in shown and PUBLIC_CPR in shown
 
