@@ -24,9 +24,12 @@ from collections.abc import Sequence
 
 from hub.core.clock import Clock
 from hub.core.errors import BudgetExhausted, TransportError
+from hub.relay.delivery import Delivery, DeliveryState
+from hub.relay.health import HealthChanged, LinkState
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.planning import Attempt
+from hub.relay.policy import Policy
 
 log = logging.getLogger("beredt.router")
 
@@ -50,6 +53,34 @@ class LinkQueues:
 
     def put(self, attempt: Attempt) -> None:
         self._queues[attempt.candidate.link].put_nowait((attempt.delivery.order, next(self._seq), attempt))
+
+    def withdraw_worse(self, change: HealthChanged, policy: Policy) -> list[Delivery]:
+        """``change.link`` just got worse to ``change.peer`` (to every peer, for None): what waits in its
+        queue for that hop was planned when the link looked better, so it leaves the queue instead of
+        waiting its turn to fail there (on a radio each such send can cost seconds of retransmissions).
+        Kept: a life-safety fan-out's attempt on a link that is only degraded (fan-out uses every link
+        that is not down). Returns the deliveries that have no attempt left under way: the router plans
+        them again at once."""
+        hop = bytes.fromhex(change.peer) if change.peer is not None else None
+        down = change.new is LinkState.DOWN
+        queue = self._queues[change.link]
+        kept: list[_Queued] = []
+        replan: list[Delivery] = []
+        while not queue.empty():
+            item = queue.get_nowait()
+            delivery = item[2].delivery
+            if (hop is not None and item[2].hop != hop) or (
+                not down and policy.fan_out(delivery.policy_priority)
+            ):
+                kept.append(item)
+                continue
+            delivery.inflight -= 1
+            if delivery.inflight == 0 and delivery.state is DeliveryState.SENDING:
+                delivery.attempts -= 1  # this plan never went out
+                replan.append(delivery)
+        for item in kept:
+            queue.put_nowait(item)
+        return replan
 
     def depth(self, link: str) -> int:
         return self._queues[link].qsize()

@@ -11,7 +11,8 @@ many. A batch's frames that await a hop ack share one deadline (one timer). A se
 attempt that breaks after its send, or a hop ack that does not come in time marks that link tried and
 the delivery is due again at once on the next link: that is the failover. When every link has been tried
 the round starts over after a capped, jittered back-off. Health changes for the better wake parked
-deliveries, so traffic returns to a link as it heals.
+deliveries, so traffic returns to a link as it heals; a change for the worse takes what waits in that
+link's queue for the hop out again, to be planned at once on what is left.
 
 The router knows policy and state, never sockets: it talks to links only through ``LinkSet``.
 """
@@ -493,6 +494,8 @@ class Router:
             self._schedule(delivery, self.clock.monotonic())
 
     def _on_health(self, change: HealthChanged) -> None:
+        if change.new < change.old:
+            self._replan_queued(change)
         if change.new > change.old:
             now = self.clock.monotonic()
             for delivery in self._parked_deliveries.values():
@@ -501,3 +504,11 @@ class Router:
             self._parked_deliveries.clear()
         if change.new is LinkState.DOWN:
             log.warning("link %s to %s down: %s", change.link, change.peer or "all peers", change.reason)
+
+    def _replan_queued(self, change: HealthChanged) -> None:
+        """What waited in the queue of a link that just got worse is planned again at once
+        (``LinkQueues.withdraw_worse``)."""
+        now = self.clock.monotonic()
+        for delivery in self.outbound.withdraw_worse(change, self.policy):
+            delivery.move(DeliveryState.QUEUED)
+            self._schedule(delivery, now)

@@ -1,9 +1,11 @@
-"""A frame that fails over keeps its place in line on the next link (in-process, real memory links).
+"""Failing over without losing time in queues (in-process, real memory links).
 
-The telecom-collapse drill's stage 6 in small: the first sitrep went out on the preferred link and got
-no hop ack; meanwhile notes that came after it went straight to the slow next link, which sends one
-frame at a time. When the sitrep's hop-ack deadline passes it takes the slow link too, and it must go
-next, not behind every note that arrived after it.
+The telecom-collapse drill's stage 6 in small. A frame that fails over keeps its place in line on the
+next link: the first sitrep went out on the preferred link and got no hop ack; meanwhile notes that
+came after it went straight to the slow next link, which sends one frame at a time. When the sitrep's
+hop-ack deadline passes it takes the slow link too, and it must go next, not behind every note that
+arrived after it. And frames waiting in the queue of a link that goes down to their hop are planned
+again at once, instead of each waiting its turn to fail there.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from hub.core.frame import Frame
 from hub.core.transport import Cost
 from hub.relay.delivery import DeliveryState
+from hub.relay.link_reasons import Reason, Why
 from tests.inproc import eventually
 from tests.relay.engine_kit import PEER, engine, message, next_frame
 from transports.memory import MemoryMedium
@@ -51,3 +54,26 @@ async def test_a_frame_failing_over_goes_ahead_of_later_frames(tmp_path: Path) -
         later = [n.id for n in notes]
         later.remove(arrived[0])
         assert arrived[2:] == later
+
+
+async def test_frames_queued_for_a_link_that_goes_down_take_the_next_at_once(tmp_path: Path) -> None:
+    media = {
+        "mesh": MemoryMedium(rate=AIR_BYTES_PER_SECOND, cost=Cost.METERED),
+        "sds": MemoryMedium(cost=Cost.METERED),
+    }
+    async with engine(tmp_path, media) as e:
+        frames = [message(f"note {n}".encode(), created=1_800_000_000 + n) for n in range(4)]
+        for frame in frames:
+            await e.submit(frame)
+        await eventually(lambda: e.router.queue_depth("mesh") == 3)  # one on the air, three behind it
+
+        # The radio reports the peer gone (as the link reader passes on a transport's LinkChanged).
+        e.wiring.links.health.failure(
+            "mesh", PEER.node_id.hex(), e.clock.monotonic(), Reason(Why.LINK_DOWN, "gone"), hard=True
+        )
+        assert e.router.queue_depth("mesh") == 0
+        on_sds = {(await next_frame(e.wiring.far["sds"])).id for _ in range(3)}
+        assert on_sds == {f.id for f in frames[1:]}
+        for frame in frames[1:]:
+            (delivery,) = e.router.deliveries(frame.id)
+            assert delivery.tried == set() and delivery.attempts == 1, "it never waited to fail on the mesh"
