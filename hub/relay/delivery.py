@@ -143,3 +143,26 @@ class Delivery:
                 f"delivery {self.message_id.hex()} -> {self.hop.hex()}: {self.state} -> {new}"
             )
         self.state = new
+
+
+@dataclass(frozen=True, slots=True)
+class HopAckOutcome:
+    """What one hop ack did: deliveries it settled, and ids its signer was never handed."""
+
+    settled: int
+    refused: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProgress:
+    """An open delivery as the router sees it now, for people watching a message (console, CLI)."""
+
+    hop: bytes
+    state: DeliveryState
+    link: str | None
+    last_error: str | None
+    attempts: int
+    next_try: float | None
+    """Wall-clock time of the next attempt (or of the hop-ack deadline while it is sent)."""
+    no_usable_link: bool
+    """The last round found no link up to any of its next hops."""

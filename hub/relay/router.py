@@ -24,12 +24,11 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from hub.core.clock import Clock
 from hub.core.frame import BROADCAST, Priority
 from hub.core.transport import Cost
-from hub.relay.delivery import Backoff, Delivery, DeliveryState
+from hub.relay.delivery import Backoff, Delivery, DeliveryProgress, DeliveryState, HopAckOutcome
 from hub.relay.events import DeliveryChanged, EndToEndAcked, EventBus
 from hub.relay.health import HealthChanged, LinkState
 from hub.relay.lanes import is_drill
@@ -51,29 +50,6 @@ PARKED_RECHECK = 5.0
 """A delivery with no usable link looks again after 2.5-5 s, or at once when a link's health improves.
 Only a fallback (an address learned, a budget that ran out): re-planning thousands of parked deliveries
 every second while a link is down would cost a relay more than the traffic it still carries."""
-
-
-@dataclass(frozen=True, slots=True)
-class HopAckOutcome:
-    """What one hop ack did: deliveries it settled, and ids its signer was never handed."""
-
-    settled: int
-    refused: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryProgress:
-    """An open delivery as the router sees it now, for people watching a message (console, CLI)."""
-
-    hop: bytes
-    state: DeliveryState
-    link: str | None
-    last_error: str | None
-    attempts: int
-    next_try: float | None
-    """Wall-clock time of the next attempt (or of the hop-ack deadline while it is sent)."""
-    no_usable_link: bool
-    """The last round found no link up to any of its next hops."""
 
 
 class Router:
@@ -443,6 +419,8 @@ class Router:
                 continue
             self.links.health.success(link, attempt.hop.hex(), now, sent)
             if delivery.state is not DeliveryState.SENDING:
+                if delivery.state is DeliveryState.HOP_ACKED and delivery.link is None:
+                    self._carried(delivery, link, attempt.hop)
                 continue
             if delivery.link not in (None, link):
                 self.links.last_failover[attempt.hop.hex()] = (
@@ -467,6 +445,20 @@ class Router:
             waiting.append(delivery)
         if waiting:
             self._schedule_all(tuple(waiting), deadline)
+
+    def _carried(self, delivery: Delivery, link: str, hop: bytes) -> None:
+        """An ack settled ``delivery`` before its own send returned (the recipient's end-to-end ack can
+        overtake the answer to the POST that carried the frame): its record still names the link and hop."""
+        delivery.link, delivery.carrier = link, delivery.carrier or hop
+        self.store.record_delivery(
+            delivery.message_id,
+            delivery.hop,
+            DeliveryState.HOP_ACKED,
+            attempts=delivery.attempts,
+            next_attempt=0,
+            link=link,
+            next_hop=delivery.carrier,
+        )
 
     def _send_failed(self, attempt: Attempt, error: str, now: float) -> None:
         delivery, link = attempt.delivery, attempt.candidate.link

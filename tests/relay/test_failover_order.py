@@ -77,3 +77,22 @@ async def test_frames_queued_for_a_link_that_goes_down_take_the_next_at_once(tmp
         for frame in frames[1:]:
             (delivery,) = e.router.deliveries(frame.id)
             assert delivery.tried == set() and delivery.attempts == 1, "it never waited to fail on the mesh"
+
+
+async def test_an_ack_that_overtakes_its_send_leaves_the_link_on_record(tmp_path: Path) -> None:
+    """The recipient's end-to-end ack may arrive before the send that carried the frame has returned (on a
+    loaded machine the POST's answer comes after the ack): the record must still say which link it took."""
+    media = {"radio": MemoryMedium(rate=AIR_BYTES_PER_SECOND / 10)}
+    async with engine(tmp_path, media) as e:
+        frame = message(b"rollcall")
+        delivery = await e.submit(frame)
+        await eventually(lambda: e.wiring.ours["radio"].on_air == 1)  # the send holds the air
+
+        e.router.e2e_acked([frame.id], PEER.node_id)
+        assert delivery.state is DeliveryState.HOP_ACKED
+
+        await next_frame(e.wiring.far["radio"])  # the send returns
+        await eventually(lambda: delivery.link == "radio")
+        await e.store.flush()
+        (record,) = await e.store.deliveries(frame.id)
+        assert (record.link, record.next_hop) == ("radio", PEER.node_id)

@@ -16,7 +16,7 @@ from hub.core.clock import ManualClock
 from hub.core.frame import Frame, Kind, Priority, decode_frame
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Received, TransportContext
-from hub.relay.delivery import DeliveryState
+from hub.relay.delivery import DeliveryState, HopAckOutcome
 from hub.relay.events import EventBus
 from hub.relay.health import HealthBoard
 from hub.relay.lanes import frame_rank
@@ -24,7 +24,7 @@ from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.outbound import BATCH_BYTES, BATCH_FRAMES
 from hub.relay.policy import Policy
-from hub.relay.router import HopAckOutcome, Router
+from hub.relay.router import Router
 from hub.relay.settings import PeerConfig, Timing
 from hub.relay.store import Store
 from tests.inproc import eventually

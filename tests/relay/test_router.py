@@ -8,14 +8,13 @@ from pathlib import Path
 
 from hub.core.frame import Priority
 from hub.core.tasks import cancel_and_wait
-from hub.relay.delivery import Delivery, DeliveryState
+from hub.relay.delivery import Delivery, DeliveryState, HopAckOutcome
 from hub.relay.events import EndToEndAcked, HubEvent
 from hub.relay.health import HealthBoard, LinkState
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.planning import plan, tried_key
 from hub.relay.policy import Policy
-from hub.relay.router import HopAckOutcome
 from tests.inproc import eventually
 from tests.relay.engine_kit import OTHER, PEER, Engine, engine, message, next_frame, wired
 from transports.memory import MemoryMedium
