@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.console.logbook import canonical_bytes, chain_hash
-from hub.console.logbook_chain import KEY_FILE, PLAIN_UNTIL_FILE
+from hub.console.logbook import GENESIS, canonical_bytes, chain_hash
+from hub.console.logbook_chain import KEY_FILE, PLAIN_UNTIL_FILE, SENT_FILE
 from hub.core.at_rest import KEY_FOLDER
 from tests.hubproc import HubError, HubProcess, staff_and_care_home
 
@@ -187,4 +187,36 @@ def test_a_book_restored_without_its_chain_key_is_not_given_a_new_one(witnessed:
         assert boundary.read_text() == recorded  # where the keyed entries start is still on record
     finally:
         shutil.move(aside, key)
+    assert witnessed.verify().startswith("intakt:")
+
+
+def test_a_forger_who_deletes_the_key_and_its_boundary_is_caught_by_the_witness(witnessed: Witnessed) -> None:
+    """With the key folder writable but the key unknown, a forger can delete the key, the record of where
+    the keyed entries start and the heads sent, and recompute plain SHA-256 links: the book alone then
+    looks like one begun before the key existed. The heads the witness holds do not match it."""
+    keys = witnessed.db.parent / KEY_FOLDER
+    aside = witnessed.db.parent.parent / "key-folder-backup"
+    shutil.copytree(keys, aside)
+    try:
+        for name in (KEY_FILE, PLAIN_UNTIL_FILE, SENT_FILE):
+            (keys / name).unlink(missing_ok=True)
+        forge(witnessed, EDIT)
+        with sqlite3.connect(witnessed.db) as db:  # every link plain, from the first entry on
+            previous = GENESIS
+            rows = db.execute(
+                "SELECT seq, time, author, node, type, text FROM logbook ORDER BY seq"
+            ).fetchall()
+            for row in rows:
+                previous = chain_hash(previous, canonical_bytes(*row))
+                db.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
+        alone = witnessed.home.cli("log", "verify")
+        # the book alone cannot tell: it verifies as one chained without a key from its first entry
+        assert alone.startswith(f"poster 1-{len(rows)} er skrevet før kædenøglen") and "\nintakt:" in alone
+        seq, _ = broken_at(witnessed)
+        assert seq <= min(s for s, _ in witnessed.heads)
+    finally:
+        shutil.rmtree(keys)
+        shutil.copytree(aside, keys)
+        shutil.rmtree(aside)
+    forge(witnessed)
     assert witnessed.verify().startswith("intakt:")
