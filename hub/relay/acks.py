@@ -17,7 +17,10 @@ must not hold back the internet's, or the internet's senders time out and fail o
 same reason one destination never holds back another's: each destination's hop ack goes out in its own
 task, and ids for a destination whose hop ack is still under way wait to go out together after it. An
 internet sender's reply-to is its own claim, so a replayed frame can name any address, one that never
-answers included; at most ``MAX_STRANGER_HOP_ACKS`` hop acks are under way at once to addresses that
+answers included. On a link that carries address cards a hop ack therefore goes to the address we know
+for the previous hop (configured, or learned from its signed card), whatever the frame's POST named; only
+a hop we know no address of (a node just enrolled, a relay not heard from directly yet) is answered at
+the claimed one. At most ``MAX_STRANGER_HOP_ACKS`` hop acks are under way at once to addresses that
 belong to no peer, and one beyond that is dropped (counted as failed: a real sender retries).
 """
 
@@ -113,8 +116,14 @@ class AckBatcher:
     ) -> None:
         """Acknowledge a stored frame to the hub that handed it to us (unless the link acks by itself),
         in a hop ack with the frame's CAP status."""
-        if self.links.capabilities(link).link_ack:
+        capabilities = self.links.capabilities(link)
+        if capabilities.link_ack:
             return
+        if capabilities.address_cards and previous is not None:
+            # The reply-to is the sender's unsigned claim and a replayed frame can name anyone's listener:
+            # a previous hop whose address we know (configured, or proven by its signed card) gets its hop
+            # ack there. Only a hop we know no address of is answered at the claimed one.
+            source = self.links.address_of(previous, link) or source
         batch = self._hop[link].setdefault((source, previous or BROADCAST, status), _Batch())
         batch.ids.append(message_id)
         batch.priority = max(batch.priority, priority)

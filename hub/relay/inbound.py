@@ -5,7 +5,7 @@
       -> seen before? count as replayed, ack again (the sender missed our ack), done
       -> for us / broadcast / to forward? (no route -> refuse, so the sender tries another way)
       -> durable commit (with its end-to-end ack, when one is made at once: ``AckBatcher.reply_now``)
-      -> hop ack to the sender -> track onward deliveries, notify, ack -> learn from it
+      -> learn from it -> hop ack to the sender -> track onward deliveries, notify, ack
 
 Frames read together from a link are worked as a batch (``handle_batch``): each is checked on its own and
 in order, then the batch's new messages are committed in one transaction, and every step after the
@@ -348,7 +348,7 @@ class Inbound:
         return _Pending(incoming, signer, link, received, previous, exclude, for_me, roster_page, reply)
 
     async def _committed(self, item: _Pending) -> None:
-        """A message just committed: hop ack it, pass it on, announce or act on it, learn from it."""
+        """A message just committed: learn from it, hop ack it, pass it on, announce or act on it."""
         frame, link, source = item.incoming.frame, item.link, item.received.source
         message_id, hops, previous = frame.id, item.incoming.hops, item.previous
         self.accepted += 1
@@ -367,6 +367,8 @@ class Inbound:
             adopted = collector.collect(page, frame.payload)
             if adopted is not None:
                 await collector.save(adopted)
+        # Learned before the hop ack is queued: a node that moved gets it where its fresh card says.
+        self._learn(frame, item.signer, link, item.received)
         direct = frame.recipient == self.me and previous == frame.sender
         e2e_covers_hop = direct and frame.kind is not Kind.ACK
         if not (e2e_covers_hop and self.links.capabilities(link).cost is Cost.PAID):
@@ -375,7 +377,6 @@ class Inbound:
             self.acks.hop_ack(link, source, previous, message_id, _ack_priority(frame), frame.status)
         if item.for_me:
             await self._for_me(frame, link, source, item.reply)
-        self._learn(frame, item.signer, link, item.received)
 
     async def _for_me(self, frame: Frame, link: str, source: str, reply: Incoming | None) -> None:
         message_id = frame.id

@@ -183,6 +183,11 @@ class LinkSet:
                 self._by_address[key] = new
         return True
 
+    def address_of(self, node_id: bytes, link: str) -> str | None:
+        """Where ``node_id`` is reached on ``link`` (configured, else learned), or None."""
+        peer = self.peers.get(node_id)
+        return peer.address(link) if peer is not None else None
+
     def peer_at(self, link: str, address: str) -> bytes | None:
         return self._by_address.get((link, address))
 
