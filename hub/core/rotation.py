@@ -44,7 +44,9 @@ class Rotation:
                 self.signature, _message(self.old_id, self.card)
             )
         except InvalidSignature:
-            raise ProtocolError("the rotation statement is not signed by the node's current key") from None
+            raise ProtocolError(  # shown to the coordinator by 'beredt key approve'
+                "rotationserklæringen er ikke signeret med nodens nuværende nøgle"
+            ) from None
 
 
 def sign_rotation(old: Identity, card: PublicCard) -> Rotation:
@@ -62,7 +64,7 @@ def decode(text: str) -> Rotation:
     except ValueError:
         old_id = signature = b""
     if len(old_id) != NODE_ID_SIZE or len(signature) != 64:
-        raise ValueError("the rotation statement's node id or signature is damaged: copy it again")
+        raise ValueError("rotationserklæringens node-id eller signatur er beskadiget: kopiér den igen")
     return Rotation(old_id, PublicCard.decode(parts[3]), signature)
 
 

@@ -92,11 +92,11 @@ class EnrolmentRequests:
         try:
             card = PublicCard.decode(card_text)
         except ValueError as exc:
-            raise UsageError(f"card: {exc}") from None
+            raise UsageError(f"kortet: {exc}") from None
         try:
             Ed25519PublicKey.from_public_bytes(card.signing_key).verify(signature, request_statement(card))
         except (InvalidSignature, ValueError):
-            raise UsageError("signature: not made with the card's own key") from None
+            raise UsageError("signaturen er ikke lavet med kortets egen nøgle") from None
         self.wait()
         self._tokens = max(0.0, self._tokens - 1)
         request = EnrolmentRequest(card, time.time() if now is None else now, source)

@@ -44,7 +44,7 @@ def test_rotate_then_approve_and_the_refusals(tmp_path: Path, capsys: pytest.Cap
     flipped = ("B" if signature[0] != "B" else "C") + signature[1:]  # the first byte of the signature changed
     tampered = f"beredt-rotation1:{old_id}:{flipped}:{rest}"
     assert main(["key", "approve", tampered, "-c", str(staff)]) == 2
-    assert "not signed by the node's current key" in capsys.readouterr().err
+    assert "ikke signeret med nodens nuværende nøgle" in capsys.readouterr().err
     assert main(["key", "approve", "beredt1:x", "-c", str(staff)]) == 2
     assert "en rotationserklæring ser sådan ud" in capsys.readouterr().err
 

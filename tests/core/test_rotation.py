@@ -17,7 +17,7 @@ def test_a_statement_round_trips_and_only_the_old_key_signs_it() -> None:
     parsed = decode(statement.encode())
     assert parsed == statement
     parsed.verify(old.signing_public)
-    with pytest.raises(ProtocolError, match="not signed by the node's current key"):
+    with pytest.raises(ProtocolError, match="ikke signeret med nodens nuværende nøgle"):
         parsed.verify(thief.signing_public)
     forged = sign_rotation(thief, new.card)  # a thief's key cannot speak for the old node id
     with pytest.raises(ProtocolError):
@@ -44,5 +44,5 @@ def test_a_rotated_version_keeps_the_place_and_retires_the_old_key() -> None:
     pruned = held.with_expired_revoked(1_000)
     assert pruned.node(old.node_id) is None and old.node_id in pruned.revoked
     assert held.with_expired_revoked(999) is held
-    with pytest.raises(ValueError, match="not in roster version"):
+    with pytest.raises(ValueError, match="er ikke i rosterversion"):
         first.with_rotated(new.node_id, old.card, 1_000, now=500)

@@ -29,9 +29,9 @@ def test_only_the_cards_own_key_can_ask_and_a_restart_keeps_the_list(tmp_path: P
     requests = EnrolmentRequests(tmp_path)
     home, thief = Identity.generate("Solbakken", "care-home"), Identity.generate("Solbakken", "care-home")
     card, _ = _signed(home)
-    with pytest.raises(UsageError, match="own key"):
+    with pytest.raises(UsageError, match="kortets egen nøgle"):
         requests.add(card, thief.sign_statement(request_statement(home.card)))
-    with pytest.raises(UsageError, match="card"):
+    with pytest.raises(UsageError, match="kortet"):
         requests.add("beredt1:ikke et kort", b"x" * 64)
     added = requests.add(*_signed(home), now=100)
     assert added.code == enrolment_code(home.card)

@@ -100,7 +100,7 @@ class RosterVersion:
     def without_cross(self, root: bytes, *, now: float | None = None) -> RosterVersion:
         """The next version that no longer vouches for ``root``: every hub drops its nodes on applying it."""
         if all(c.root != root for c in self.cross):
-            raise ValueError("this roster holds no cross-certificate for that root key")
+            raise ValueError("rosteren har intet krydscertifikat for den rodnøgle")
         others = tuple(c for c in self.cross if c.root != root)
         return replace(self, version=self.version + 1, issued=int(now or time.time()), cross=others)
 
@@ -118,7 +118,7 @@ class RosterVersion:
         still on their way arrive; ``ValueError`` if ``old_id`` is not a node of this version."""
         old = self.node(old_id)
         if old is None:
-            raise ValueError(f"node {old_id.hex()} is not in roster version {self.version}")
+            raise ValueError(f"noden {old_id.hex()} er ikke i rosterversion {self.version}")
         retiring = replace(old, valid_until=min(old.valid_until or grace_until, grace_until))
         successor = replace(old, card=card, replaces=old_id)
         others = tuple(n for n in self.nodes if n.node_id not in {old_id, card.node_id})
@@ -150,9 +150,10 @@ class RosterVersion:
                 chunks.append([])
             chunks[-1].append(item)
         if len(chunks) > MAX_PAGES:
-            raise ValueError(
-                f"roster version {self.version} needs {len(chunks)} pages, more than {MAX_PAGES}:"
-                f" {len(self.nodes)} nodes and {len(self.revoked)} revocations are too many"
+            raise ValueError(  # shown to the coordinator by the CLI and the console
+                f"rosterversion {self.version} fylder {len(chunks)} sider, men højst {MAX_PAGES} kan"
+                f" rundsendes: {len(self.nodes)} noder og {len(self.revoked)} tilbagekaldte er for mange;"
+                " tilbagekald noder, der ikke bruges mere"
             )
         bodies = [self._body(chunk, index, len(chunks)) for index, chunk in enumerate(chunks)]
         return [root.sign(body) + body for body in bodies]
