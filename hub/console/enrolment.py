@@ -63,7 +63,7 @@ async def act(hub: Hub, action: str, body: dict[str, Any]) -> str:
     if action == "revoke":
         name, version = await revoke(hub, str(body.get("node", "")))
         return f"Tilbagekaldt {name} ({body.get('node')}) i roster-version {version}"
-    raise UsageError(f"action: expected approve, refuse or revoke, not {action!r}")
+    raise UsageError(f"handlingen skal være approve, refuse eller revoke, ikke {action!r}")
 
 
 async def approve(hub: Hub, body: dict[str, Any]) -> tuple[RosterNode, int]:
@@ -73,14 +73,14 @@ async def approve(hub: Hub, body: dict[str, Any]) -> tuple[RosterNode, int]:
     try:
         role = Role(str(body.get("role", "")))
     except ValueError:
-        raise UsageError(f"role: expected one of {', '.join(r.value for r in Role)}") from None
+        raise UsageError(f"rollen skal være en af {', '.join(r.value for r in Role)}") from None
     institution = str(body.get("institution", "")).strip()
     if len(institution) > MAX_TEXT:
-        raise UsageError(f"institution: at most {MAX_TEXT} characters")
+        raise UsageError(f"institutionens navn må højst have {MAX_TEXT} tegn")
     groups = tuple(g.strip() for g in str(body.get("groups", "")).split(",") if g.strip())
     bad = [g for g in groups if not valid_group_name(g)]
     if bad:
-        raise UsageError(f"groups: {bad[0]!r} is no group name (1-80 characters, no colon)")
+        raise UsageError(f"{bad[0]!r} er intet gruppenavn (1-80 tegn, intet kolon)")
     card = PublicCard(request.card.name, role.value, request.card.signing_key, request.card.sealing_key)
     node = RosterNode(card, institution, groups)
     issued = await _issue(hub, lambda current: current.with_node(node))
@@ -100,7 +100,7 @@ async def revoke(hub: Hub, node_hex: str) -> tuple[str, int]:
     version = hub.roster.version
     node = version.node(node_id) if version and len(node_id) == 8 else None
     if node is None:
-        raise UsageError(f"node: {node_hex!r} is no enrolled node")
+        raise UsageError(f"{node_hex!r} er ingen tilmeldt node")
     if node_id == hub.identity.node_id:
         raise RoutingError("denne hub kan ikke tilbagekalde sig selv")
     issued = await _issue(hub, lambda current: current.with_revoked(node_id))

@@ -106,6 +106,11 @@ async def test_a_node_enrolled_from_the_console_becomes_reachable_and_can_be_rev
 
     await request.locator("select[name=role]").select_option("care-home")
     await request.locator("input[name=institution]").fill("Plejecenter Solbakken")
+    # a group name no roster can hold is refused in Danish, and the request stays on the list
+    await request.locator("input[name=groups]").fill("nord:syd")
+    await request.get_by_role("button", name="Godkend").click()
+    await expect(page.locator("#enrol-error")).to_contain_text("'nord:syd' er intet gruppenavn")
+    await expect(request).to_have_count(1)
     await request.locator("input[name=groups]").fill("district-nord, plejehjem")
     await request.get_by_role("button", name="Godkend").click()
     await expect(page.locator("#enrol-done")).to_contain_text("Plejecenter Solbakken er tilmeldt")
