@@ -25,7 +25,10 @@ one empty announcement to everyone on the channel, at once and then every ``radi
 frame's airtime, inside the announcement budget) until it has one. A hub there that holds the sender in
 its roster learns it at the radio node it came from (``hub.relay.learned_addresses`` says when that may
 move), hands it the roster and tells it its routes: a LoRa-only care home needs no ``[[peers]]`` line on
-either side.
+either side. Both kinds of announcement of itself say the sender is *alone* on that link: a neighbour
+that holds it, and whose roster version it holds, answers with its table at once (at most once per
+``PROMPT_GAP``, ``RADIO_GAP`` over radio, and never for a replay of the last one), so a hub restarted,
+or on a new radio, learns its routes again in seconds, not at the next 12 h radio announcement.
 
 Each announcement also says which roster version its sender holds. A neighbour holding an older one, or
 none (a hub that has only the root key takes no frame until it holds a version, our announcements
@@ -109,6 +112,8 @@ class RouteLearning:
         """Neighbours whose last announcement said they hold an older roster than ours."""
         self._prompted: dict[bytes, float] = {}
         """Neighbour -> when it may next be told our table out of pace for having caught up."""
+        self._answered: dict[bytes, float] = {}
+        """Neighbour -> when it may next be told our table out of pace for knowing no neighbour."""
         self.on_needs_roster: Callable[[bytes, bool], None] | None = None
         """Told a neighbour that holds an older roster than ours, or is new and does not say, and whether
         only radio reaches it (``hub.relay.roster_handoff``)."""
@@ -175,7 +180,7 @@ class RouteLearning:
             self._next_hello[link] = now + interval
             lifetime = self.radio_pace[0] if radio else interval
             for address in addresses:
-                page = RouteAnnouncement(max(1, round(lifetime)))
+                page = RouteAnnouncement(max(1, round(lifetime)), alone=True)
                 await self._send_page(link, address, BROADCAST, page, radio=radio)
 
     def _radio_channel(self, link: str) -> bool:
@@ -242,10 +247,13 @@ class RouteLearning:
         except ProtocolError as exc:
             return str(exc)
         first = frame.sender not in self._newest
+        later = frame.created > self._newest.get(frame.sender, 0)  # never a replay of the last one
         self._newest[frame.sender] = frame.created
         shared = frame.recipient == BROADCAST
         self.refused += self.table.hear(frame.sender, announcement, self.clock.monotonic(), shared=shared)
         self._compare_rosters(frame.sender, announcement.roster, new=new, first=first)
+        if announcement.alone and later:
+            self._answer_alone(frame.sender, announcement.roster)
         return None
 
     def _compare_rosters(self, neighbour: bytes, theirs: int | None, *, new: bool, first: bool) -> None:
@@ -267,6 +275,19 @@ class RouteLearning:
             self._prompted[neighbour] = now + (RADIO_GAP if self._via[neighbour][2] else PROMPT_GAP)
             self.table.tell_again(now, neighbour)
             log.info("%s holds roster version %d: our routes told again", neighbour.hex(), theirs)
+
+    def _answer_alone(self, neighbour: bytes, theirs: int | None) -> None:
+        """A neighbour that knows nobody on the link (restarted, or on a new radio) asked for our table.
+        One behind on the roster would refuse it: it gets the roster first and our table when it says
+        it has caught up (``_compare_rosters``)."""
+        ours = self.roster_version() if self.roster_version is not None else None
+        if theirs is not None and ours is not None and theirs < ours:
+            return
+        now = self.clock.monotonic()
+        if now >= self._answered.get(neighbour, now):
+            self._answered[neighbour] = now + (RADIO_GAP if self._via[neighbour][2] else PROMPT_GAP)
+            self.table.tell_again(now, neighbour)
+            log.info("%s knows no neighbour on its link: our routes told again", neighbour.hex())
 
     def _follow_roster(self, now: float) -> None:
         """Our first roster: tell every neighbour at once that we hold it. Until now we refused all they

@@ -12,14 +12,20 @@ C ever sent (all already taken, so nothing is learned), then a status of C's tha
 (C's transmissions are lost on the way): that one is new and later than any before, yet R keeps C's
 confirmed radio node and says it held the other. Staff's next sitrep still goes to C's radio, and R
 puts nothing addressed to D on the air.
+
+Last, C's radio hangs and C is restarted on a new radio E (its link's one line changed, as after a
+hardware swap): R holds E while the old radio seems fine, and moves to it once a sitrep to the old one
+gets no ACK.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +34,10 @@ import pytest
 from simulators.meshtastic_pki import forged_dm
 from tests.hubproc import HubProcess
 from tests.hubs.test_municipal_roster import beredt, roster_version
-from tests.transports.test_lora import ADDR, MeshInBackground
+from tests.transports.test_lora import MeshInBackground
 
-R, C, D = 0xB2, 0xC3, 0xD4
+R, C, D, E = 0xB2, 0xC3, 0xD4, 0xE5
+ADDR = {n: f"!{n:08x}" for n in (R, C, D, E)}
 PORT = 256  # the private port Beredt frames travel on
 SITREP = {"number": 1, "phase": "Initial", "summary": "Strømsvigt i Nord; generatorer kører"}
 STATUS = {"facility": "Normal", "text": "Alt vel"}
@@ -106,24 +113,21 @@ def _arrives(hub: HubProcess, message_id: str, what: str) -> None:
     hub.wait_for(what, lambda: any(m["id"] == message_id for m in hub.inbox()), timeout=120)
 
 
-@pytest.mark.timeout(480)  # three real hubs and the mesh on a loaded 2-core machine
-def test_a_lora_only_care_home_joins_unconfigured_and_a_replaying_radio_steers_nothing(
-    tmp_path: Path,
-) -> None:
+@contextlib.contextmanager
+def _joined(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess, MeshInBackground]]:
+    """Staff A, relay R and care home C installed with the two commands each, started, and a sitrep and a
+    status exchanged; radios D and E are on the air with no hub behind them."""
     out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
     root = re.search(r'root = "([^"]+)"', out)
     assert root, out
-    mesh = MeshInBackground(R, C, D)
+    mesh = MeshInBackground(R, C, D, E)
     a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff")
     r = HubProcess.create(tmp_path / "r", "Relæ Nord", "relay")
     c = HubProcess.create(tmp_path / "c", "Plejecenter Solbakken", "care-home", internet=False)
     a.config["trust"] = {"root": root[1], "root_key": str(tmp_path / "usb" / "root.key")}
     a.write_config()
     for hub, num in ((r, R), (c, C)):  # the radio itself, as the installer sets it up
-        hub.add_link(
-            "lora",
-            {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15, "ack_timeout": 8},
-        )
+        hub.add_link("lora", _radio(mesh, num))
     _install(r, a, a)
     _install(c, a)
     hubs = (a, r, c)
@@ -139,7 +143,22 @@ def test_a_lora_only_care_home_joins_unconfigured_and_a_replaying_radio_steers_n
             assert tomllib.loads(hub.config_path.read_text())["peers"] == [], f"{hub.name} names a peer"
         assert _lora_address(r, c) == ADDR[C] and _lora_address(c, r) == ADDR[R]
         r.wait_for("C's radio confirmed", lambda: _learning(r)["confirmed"] >= 1, timeout=120)
+        yield a, r, c, mesh
+    finally:
+        for hub in hubs:
+            hub.kill()
+        mesh.close()
 
+
+def _radio(mesh: MeshInBackground, num: int) -> dict[str, Any]:
+    return {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15, "ack_timeout": 8}
+
+
+@pytest.mark.timeout(480)  # three real hubs and the mesh on a loaded 2-core machine
+def test_a_lora_only_care_home_joins_unconfigured_and_a_replaying_radio_steers_nothing(
+    tmp_path: Path,
+) -> None:
+    with _joined(tmp_path) as (a, r, c, mesh):
         # everything C ever sent, from D: all of it taken before, so it teaches nothing
         _replay(mesh, _payloads(mesh, C))
         # a status R never heard from C itself: new to R, and later than all C said before (frames are
@@ -160,7 +179,25 @@ def test_a_lora_only_care_home_joins_unconfigured_and_a_replaying_radio_steers_n
         _arrives(c, again, "the next sitrep, at C's own radio")
         to_d = [p for p in list(mesh.radios[R].from_host) if p.to == D]
         assert not to_d, f"R addressed {len(to_d)} packets to the replaying radio"
-    finally:
-        for hub in hubs:
-            hub.kill()
-        mesh.close()
+
+
+@pytest.mark.timeout(480)  # three real hubs, one restarted, and the mesh on a loaded 2-core machine
+def test_a_care_home_whose_radio_is_replaced_is_found_at_the_new_one(tmp_path: Path) -> None:
+    """C's radio hangs and the technician plugs in radio E: R holds E while C's old radio seemed to
+    work, and moves to it once a sitrep to the old one gets no ACK."""
+    with _joined(tmp_path) as (a, r, c, mesh):
+        c.kill()
+
+        async def hang() -> None:
+            mesh.radios[C].mute = True
+
+        mesh.run(hang())
+        c.config["links"]["lora"] = _radio(mesh, E)
+        c.write_config()
+        c.start()
+        r.wait_for("the new radio held", lambda: _learning(r)["held"] >= 1, timeout=120)
+        sitrep = a.send(c.node_id, "sitrep", {**SITREP, "number": 2})
+        _arrives(c, sitrep, "the sitrep at the new radio")
+        assert _lora_address(r, c) == ADDR[E] and _learning(r)["moved"] >= 1
+        status = _sent_when_routed(c, a, "status", {"facility": "Normal", "text": "Ny radio"})
+        _arrives(a, status, "the status from the new radio")

@@ -31,6 +31,8 @@ def test_announcement_round_trips() -> None:
     with_roster = RouteAnnouncement(30, roster=0)  # a hub that holds no roster says so
     assert decode(encode(with_roster)).roster == 0
     assert decode(encode(RouteAnnouncement(30))).roster is None  # one that does not say
+    alone = RouteAnnouncement(43200, roster=2, alone=True)  # a hub that knows no neighbour there yet
+    assert decode(encode(alone)) == alone and not decode(encode(RouteAnnouncement(30))).alone
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,7 @@ def test_announcement_round_trips() -> None:
         (cbor2.dumps({1: 30, 2: [[-1, A]]}), "cost"),
         (cbor2.dumps({1: 30, 4: 1}), "default"),
         (cbor2.dumps({1: 30, 5: -1}), "roster version"),
+        (cbor2.dumps({1: 30, 6: 1}), "alone"),
     ],
 )
 def test_bad_payloads_are_refused_with_a_reason(body: bytes, why: str) -> None:

@@ -15,6 +15,8 @@ into several frames, and the loss of one costs only its own entries until the ne
         over radio links instead of the whole table; see ``hub.relay.route_table``)
       5 roster: the roster version the sender holds (0: none yet), so a neighbour holding a newer one
         hands it over (``hub.relay.roster_handoff``); absent from hubs that do not say
+      6 alone: true when the sender knows no neighbour on the link it sends over (its announcement of
+        itself to entry points or a radio channel): a neighbour that holds it answers with its table
 
 Unknown map keys are skipped, so fields may be added. The frame around it is signed by its sender and
 sent with zero hops to one neighbour: a receiver takes it only from a roster-trusted neighbour, never
@@ -59,6 +61,8 @@ class RouteAnnouncement:
     default: bool = False
     roster: int | None = None
     """The sender's roster version (0: it holds none); None: not said."""
+    alone: bool = False
+    """The sender knows no neighbour on this link yet: tell it our table."""
 
 
 def entry_size(entry: RouteEntry) -> int:
@@ -76,6 +80,8 @@ def encode(announcement: RouteAnnouncement) -> bytes:
         body[4] = True
     if announcement.roster is not None:
         body[5] = announcement.roster
+    if announcement.alone:
+        body[6] = True
     payload = cbor2.dumps(body, canonical=True)
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"route announcement of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
@@ -150,7 +156,10 @@ def decode(payload: bytes) -> RouteAnnouncement:
     roster = body.get(5)
     if roster is not None and not (isinstance(roster, int) and 0 <= roster < 1 << 32):
         raise ProtocolError(f"route announcement roster version {roster!r} is not 0..2^32-1")
-    return RouteAnnouncement(interval, tuple(entries), tuple(withdrawn), default, roster)
+    alone = body.get(6, False)
+    if not isinstance(alone, bool):
+        raise ProtocolError(f"route announcement alone {alone!r} is not true or false")
+    return RouteAnnouncement(interval, tuple(entries), tuple(withdrawn), default, roster, alone)
 
 
 def _list(value: object, what: str) -> list[Any]:
