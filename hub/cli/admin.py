@@ -30,6 +30,7 @@ from hub.core.clock import SystemClock
 from hub.core.errors import BeredtError
 from hub.relay.roster import Role as NodeRole
 from hub.service.config import HubConfig
+from hub.service.node_identity import load_identity
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -52,8 +53,6 @@ def _own_institution(config: HubConfig) -> str | None:
     """On a care home's own hub an institution user reports for that hub: no id to copy by hand."""
     if config.role is not NodeRole.CARE_HOME or not config.identity_path.exists():
         return None
-    from hub.service.assembly import load_identity
-
     return load_identity(config, create=False).node_id.hex()
 
 
@@ -104,8 +103,6 @@ async def _logbook(args: argparse.Namespace, db: Path, config: HubConfig) -> int
             return 0
         node = ""
         if args.witness:
-            from hub.service.assembly import load_identity
-
             node = load_identity(config, create=False).node_id.hex()
         return await logbook_verify.verify(args, book, node)
     finally:

@@ -37,7 +37,7 @@ from hub.core.clock import SystemClock
 from hub.core.errors import UsageError
 from hub.relay.roster import Roster
 from hub.service import config as config_module
-from hub.service.assembly import load_identity
+from hub.service.node_identity import load_identity
 
 if TYPE_CHECKING:
     from drill.proxy import SwitchableProxy

@@ -22,8 +22,8 @@ from hub.exercise.report.collect import collect
 from hub.exercise.report.from_record import EXERCISES_DB, exercise_facts, hub_facts, payload_opener
 from hub.exercise.report.model import ReportInput
 from hub.relay.roster import Roster
-from hub.service.assembly import load_identity
 from hub.service.config import HubConfig
+from hub.service.node_identity import load_identity
 
 EXIT_OK = 0
 

@@ -22,6 +22,7 @@ from hub.core.identity import Identity, PublicCard
 from hub.core.kinds.roster import RosterVersion
 from hub.core.rotation import decode, sign_rotation
 from hub.service.key_rotation import next_key_path
+from hub.service.node_identity import load_identity
 
 EXIT_OK = 0
 DEFAULT_GRACE_MINUTES = 24 * 60
@@ -61,8 +62,6 @@ def add_key_commands(
 
 
 def cmd_key_rotate(args: argparse.Namespace) -> int:
-    from hub.service.assembly import load_identity
-
     config = load_config(args)
     old = load_identity(config, create=False)
     waiting = next_key_path(config)

@@ -16,23 +16,14 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from hub.cli.admin import add_admin_commands
-from hub.cli.citizens import add_citizens_commands
 from hub.cli.danish_argparse import DanishFormatter, DanishParser
-from hub.cli.data import add_data_commands
-from hub.cli.demo import add_demo_command
-from hub.cli.exercise import DESCRIPTION, EPILOG, add_exercise_commands
-from hub.cli.exercise_report import add_report_command
-from hub.cli.federation import add_cross_certify
 from hub.cli.groups import add_group_commands
-from hub.cli.keys import add_key_commands
-from hub.cli.municipality import add_municipality_commands
 from hub.cli.remote import (
     EXIT_OK,
     cmd_board,
@@ -45,15 +36,13 @@ from hub.cli.remote import (
     config_path,
     load_config,
 )
-from hub.cli.roster import add_roster_commands
-from hub.cli.simulate import add_simulate_command
-from hub.cli.tokens import add_token_command
 from hub.core.errors import BeredtError, ConfigError, StoreMissing, UsageError
 from hub.core.frame import Kind
 from hub.core.kinds import SCHEMAS
 from hub.core.kinds.fields import Choice, Flags, HexId, Schema, Text, Time, UInt
 from hub.service import config as config_module
 from hub.service.config import HubConfig
+from hub.service.node_identity import load_identity
 
 log = logging.getLogger("beredt")
 
@@ -98,8 +87,6 @@ def new_config(args: argparse.Namespace, path: Path) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from hub.service.assembly import load_identity
-
     path = config_path(args)
     if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,8 +103,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_id(args: argparse.Namespace) -> int:
-    from hub.service.assembly import load_identity
-
     identity = load_identity(load_config(args), create=False)
     print(identity.card.encode() if args.card_only else f"{identity.node_id.hex()} {identity.card.encode()}")
     return EXIT_OK
@@ -264,7 +249,113 @@ def add_send_command(sub: Any, common: argparse.ArgumentParser) -> None:
 CONFIG_HELP = "hubbens opsætningsfil (TOML); standard: $BEREDT_CONFIG eller den indbyggede"
 
 
-def build_parser() -> argparse.ArgumentParser:
+# ---- command groups, imported only when used --------------------------------------------------------------
+# Every hub start and every 'beredt init' or 'roster add' is a new process: importing all commands' modules
+# (the console, the exercise report, the demo) would cost each of them more than the command itself needs.
+
+Register = Callable[[Any, argparse.ArgumentParser], None]
+
+
+def _admin(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.admin import add_admin_commands
+
+    add_admin_commands(sub, common)
+
+
+def _citizens(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.citizens import add_citizens_commands
+
+    add_citizens_commands(sub, common)
+
+
+def _data(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.data import add_data_commands
+
+    add_data_commands(sub, common)
+
+
+def _roster(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.roster import add_roster_commands
+
+    add_roster_commands(sub, common)
+
+
+def _token(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.tokens import add_token_command
+
+    add_token_command(sub, common)
+
+
+def _exercise(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.exercise import DESCRIPTION, EPILOG, add_exercise_commands
+    from hub.cli.exercise_report import add_report_command
+
+    exercise = sub.add_parser(
+        "exercise",
+        help="øvelser: start et scenarie, sæt på pause, genoptag, afslut, følg med, noter, rapport",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=DanishFormatter,
+    )
+    actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="HANDLING")
+    add_exercise_commands(actions, common)
+    add_report_command(actions, common)
+
+
+def _municipality(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.federation import add_cross_certify
+    from hub.cli.municipality import add_municipality_commands
+
+    add_cross_certify(add_municipality_commands(sub, common), common)
+
+
+def _keys(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.keys import add_key_commands
+
+    add_key_commands(sub, common)
+
+
+def _simulate(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.simulate import add_simulate_command
+
+    add_simulate_command(sub)
+
+
+def _demo(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.cli.demo import add_demo_command
+
+    add_demo_command(sub)
+
+
+# The top-level commands each group adds, in the order 'beredt --help' lists them (tests/cli checks the
+# names against what each group really registers).
+COMMAND_GROUPS: tuple[tuple[tuple[str, ...], Register], ...] = (
+    (("user", "log"), _admin),
+    (("citizens",), _citizens),
+    (("data",), _data),
+    (("roster", "peer"), _roster),
+    (("token",), _token),
+    (("exercise",), _exercise),
+    (("root", "enrol", "revoke"), _municipality),
+    (("key",), _keys),
+    (("simulate",), _simulate),
+    (("demo",), _demo),
+)
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command in ``argv`` (its first word that is neither an option nor -c's value), if any."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-c", "--config"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command, or with ``command`` the built-in ones and only the group that holds ``command``."""
     parser: argparse.ArgumentParser = DanishParser(
         prog="beredt",
         description="Beredt: robuste, signerede beskeder, der gemmes og sendes videre, for kriseledelser.",
@@ -338,9 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("links", cmd_links, "forbindelsernes tilstand pr. forbindelse og nabo"),
         ("peers", cmd_peers, "de opsatte naboer og deres forbindelser"),
     ):
-        command = sub.add_parser(name, parents=[common], help=text)
-        command.add_argument("--json", action="store_true")
-        command.set_defaults(func=func)
+        listing = sub.add_parser(name, parents=[common], help=text)
+        listing.add_argument("--json", action="store_true")
+        listing.set_defaults(func=func)
 
     board = sub.add_parser(
         "board", parents=[common], help="statustavlen over institutioner, mest presserende først"
@@ -360,26 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollcall.add_argument("--json", action="store_true", help="list: JSON til scripts i stedet for en tabel")
     rollcall.set_defaults(func=cmd_rollcall, trailing="institutions")
 
-    add_admin_commands(sub, common)
-    add_citizens_commands(sub, common)
-    add_data_commands(sub, common)
-
-    add_roster_commands(sub, common)
-    add_token_command(sub, common)
-    exercise = sub.add_parser(
-        "exercise",
-        help="øvelser: start et scenarie, sæt på pause, genoptag, afslut, følg med, noter, rapport",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=DanishFormatter,
-    )
-    actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="HANDLING")
-    add_exercise_commands(actions, common)
-    add_report_command(actions, common)
-    add_cross_certify(add_municipality_commands(sub, common), common)
-    add_key_commands(sub, common)
-    add_simulate_command(sub)
-    add_demo_command(sub)
+    groups = [register for names, register in COMMAND_GROUPS if command in names]
+    if command is None or not (groups or command in sub.choices):
+        groups = [register for _, register in COMMAND_GROUPS]  # --help, or a typo: list every command
+    for register in groups:
+        register(sub, common)
     return parser
 
 
@@ -394,8 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(command_word(words))
+    args, extra = parser.parse_known_args(words)
     if extra:
         # 'send text X -c FILE more words': argparse stops a list at an option; the words after it still
         # belong to the command's trailing list (an unknown option is still an error)

@@ -42,6 +42,7 @@ from hub.relay.enrolment_requests import ENROL_PATH, request_statement
 from hub.relay.roster import Role, valid_group_name
 from hub.service import config as config_module
 from hub.service.config import HubConfig
+from hub.service.node_identity import load_identity
 from transports.internet_settings import base_url
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -151,8 +152,6 @@ def cmd_root_init(args: argparse.Namespace) -> int:
 
 
 def cmd_enrol(args: argparse.Namespace) -> int:
-    from hub.service.assembly import load_identity
-
     config = load_config(args)
     root = args.root if args.root and config.trust.root is None else None
     entry = tuple(dict.fromkeys(args.entry))
@@ -284,8 +283,6 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def issue_version(config: HubConfig, change: Callable[[RosterVersion], RosterVersion]) -> RosterVersion:
     """Sign ``change(current)`` with the root key, save it in this hub's data folder, tell the hub."""
-    from hub.service.assembly import load_identity
-
     own = load_identity(config, create=False).card
     issued = roster_issue.issue(config.trust, config.data_dir, own, change)
     try:

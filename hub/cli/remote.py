@@ -29,6 +29,7 @@ from hub.relay.groups import group_address, group_key
 from hub.relay.link_reasons import link_reason
 from hub.service import config as config_module
 from hub.service.config import HubConfig
+from hub.service.node_identity import load_identity
 
 EXIT_OK = 0
 LOCAL = local_zone()
@@ -101,7 +102,6 @@ def recipient(config: HubConfig, value: str) -> str:
     if group_address(value) is not None:
         return value
     from hub.relay.roster import Roster
-    from hub.service.assembly import load_identity
 
     roster = Roster.load(load_identity(config, create=False).card, config.roster_path)
     nodes = [(e.node_id.hex(), e.name) for e in roster]

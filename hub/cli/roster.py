@@ -20,13 +20,12 @@ from hub.relay.roster import Roster, parse_kinds, valid_group_name
 from hub.relay.roster_updates import RosterUpdates
 from hub.service import config as config_module
 from hub.service.config import HubConfig
+from hub.service.node_identity import load_identity
 
 EXIT_FAILED = 1
 
 
 def _roster(config: HubConfig) -> Roster:
-    from hub.service.assembly import load_identity
-
     roster = Roster.load(load_identity(config, create=False).card, config.roster_path)
     if config.trust.root:  # the root-signed nodes too, minus the revoked (only the local part is saved)
         RosterUpdates(roster, parse_root_public(config.trust.root), config.data_dir).load()

@@ -1,5 +1,5 @@
-"""Assemble a hub from its configuration: load or create the identity, open the configured transports
-through the registry, and open the relay engine on them.
+"""Assemble a hub from its configuration: open the configured transports through the registry, and open
+the relay engine on them (the identity file is hub.service.node_identity's).
 
 This is the only place that knows the concrete transports. Links are closed after the engine, each
 on its own, so one faulty link never keeps the others or the store open.
@@ -70,15 +70,3 @@ async def open_hub(
         Hub.open(config, identity, transports, clock, new_store=new_store) as hub,
     ):
         yield hub
-
-
-def load_identity(config: HubConfig, *, create: bool) -> Identity:
-    path = config.identity_path
-    if not path.exists():
-        if not create:
-            raise ConfigError("noden har ingen nøgler endnu; kør 'beredt init' først", file=str(path))
-        identity = Identity.generate(config.name, config.role.value)
-        identity.save(path)
-        log.info("created identity %s for %s", identity.node_id.hex(), config.name)
-        return identity
-    return Identity.load(path)

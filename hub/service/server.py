@@ -31,11 +31,12 @@ from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised
 from hub.relay.hub import Hub
-from hub.service.assembly import load_identity, open_hub
+from hub.service.assembly import open_hub
 from hub.service.clock_offset import hub_clock
 from hub.service.config import HubConfig
 from hub.service.key_rotation import take_approved_key
 from hub.service.log_limit import limited_logging
+from hub.service.node_identity import load_identity
 from hub.service.watchdog import ServiceNotification, SystemdNotifier
 
 log = logging.getLogger("beredt.server")

@@ -12,7 +12,7 @@ from drill.topology import SITES, SimAddresses, create_hubs, write_configs
 from hub.exercise.scenario import InjectKind, load
 from hub.relay.roster import Roster
 from hub.service import config as config_module
-from hub.service.assembly import load_identity
+from hub.service.node_identity import load_identity
 
 SAMPLE = Path(__file__).parents[2] / "config" / "exercises" / "drill.toml"
 
