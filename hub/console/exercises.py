@@ -60,7 +60,9 @@ def lifecycle(hub: Hub) -> Callable[[web.Application], contextlib.AbstractAsyncC
     @contextlib.asynccontextmanager
     async def _runner(app: web.Application) -> AsyncIterator[None]:
         try:
-            record = await ExerciseRecord.open(hub.config.data_dir / EXERCISES_DB, hub.clock)
+            record = await ExerciseRecord.open(
+                hub.config.data_dir / EXERCISES_DB, hub.clock, keep_days=hub.config.retention.days
+            )
         except StoreError as exc:  # the relay matters more than its exercises: they alone are off
             log.critical("exercises are unavailable, the hub relays on: %s", exc)
             yield

@@ -19,6 +19,11 @@ started, so the targets it measures against cannot drift from what ran. Rows are
 changed, except that an exercise's end and an outage's lifting are written once, when they happen.
 At most one exercise is active (running or paused) at a time; ``begin`` refuses a second. What it hands
 back (``Exercise``, ``InjectSent``, ...) is defined in ``hub.exercise.entries``.
+
+An observer's note is typed words that may name a person, so its text is sealed under the day key (the
+key folder beside the journal, ``hub.core.at_rest``), as the console seals its records: a copied
+``exercises.db`` reads none of it, and once the day key is destroyed at the end of its retention the note
+reads as ``NOTE_EXPIRED``. A note written in clear by an older version is read as it is.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from hub.core.at_rest import DEFAULT_RETENTION_DAYS, KEY_FOLDER, DataKeys, DocumentSealer
 from hub.core.clock import Clock
 from hub.core.errors import StoreError, UsageError
 from hub.exercise.entries import (
@@ -48,6 +54,8 @@ from hub.exercise.entries import (
 MAX_NOTE = 2000
 MAX_NOTES = 5000
 """Notes per exercise: observers type, they do not flood; the cap keeps a runaway script bounded."""
+NOTE_EXPIRED = "(notatet er slettet: opbevaringstiden er udløbet)"
+"""In place of a note whose day key was destroyed."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exercises (
@@ -104,14 +112,18 @@ CREATE TABLE IF NOT EXISTS notes (
 class ExerciseRecord:
     """The journal; one writer at a time through a lock, each call committed when it returns."""
 
-    def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
+    def __init__(self, db: aiosqlite.Connection, clock: Clock, sealer: DocumentSealer) -> None:
         self._db = db
         self._clock = clock
+        self._sealer = sealer
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str, clock: Clock) -> ExerciseRecord:
-        """Open (creating if needed) the journal at ``path``; ``aclose`` closes it."""
+    async def open(
+        cls, path: Path | str, clock: Clock, *, keep_days: int = DEFAULT_RETENTION_DAYS
+    ) -> ExerciseRecord:
+        """Open (creating if needed) the journal at ``path``, its notes sealed with the day keys in the key
+        folder beside it and kept ``keep_days`` (the hub's ``[retention] days``); ``aclose`` closes it."""
         if not Path(path).parent.is_dir():
             raise StoreError(f"kan ikke åbne øvelsesjournalen {path}: mappen {Path(path).parent} findes ikke")
         try:
@@ -121,7 +133,8 @@ class ExerciseRecord:
             await db.commit()
         except Exception as exc:
             raise StoreError(f"kan ikke åbne øvelsesjournalen {path}: {exc}") from exc
-        return cls(db, clock)
+        keys = DataKeys(Path(path).parent / KEY_FOLDER)
+        return cls(db, clock, DocumentSealer(keys, keep_days, clock.time))
 
     async def aclose(self) -> None:
         await self._db.close()
@@ -214,9 +227,10 @@ class ExerciseRecord:
         if count >= MAX_NOTES:
             raise UsageError(f"øvelsen har allerede {MAX_NOTES} notater")
         row = Note(int(self._clock.time()), author, text)
+        sealed = await asyncio.to_thread(self._sealer.seal, text, _note_place(exercise_id))
         await self._write(
             [("INSERT INTO notes (exercise, time, author, text) VALUES (?,?,?,?)",
-              (exercise_id, row.time, author, text))]
+              (exercise_id, row.time, author, sealed))]
         )  # fmt: skip
         return row
 
@@ -278,7 +292,14 @@ class ExerciseRecord:
             "SELECT time, author, text FROM notes WHERE exercise = ? ORDER BY time, rowid", (exercise_id,)
         ) as cur:
             rows = await cur.fetchall()
-        return [Note(int(t), str(a), str(x)) for t, a, x in rows]
+        place = _note_place(exercise_id)
+        return [Note(int(t), str(a), self._note_text(x, place)) for t, a, x in rows]
+
+    def _note_text(self, stored: object, place: str) -> str:
+        if not isinstance(stored, bytes):  # written in clear before notes were sealed
+            return str(stored)
+        text = self._sealer.open(stored, place)
+        return NOTE_EXPIRED if text is None else str(text)
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -327,3 +348,8 @@ class ExerciseRecord:
             except aiosqlite.Error as exc:
                 await self._db.rollback()
                 raise StoreError(f"øvelsesjournalen kunne ikke skrives: {exc}") from exc
+
+
+def _note_place(exercise_id: str) -> str:
+    """What a note's sealed text is bound to: its exercise (a note cannot be moved to another one)."""
+    return f"exercise_note:{exercise_id}"

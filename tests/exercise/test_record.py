@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from hub.core.at_rest import KEY_FOLDER, DataKeys
 from hub.core.clock import ManualClock
 from hub.core.errors import StoreError, UsageError
 from hub.exercise.entries import Participant, State
-from hub.exercise.record import ExerciseRecord
+from hub.exercise.record import NOTE_EXPIRED, ExerciseRecord
 
 
 async def test_a_whole_exercise_is_read_back_after_a_reopen(tmp_path: Path) -> None:
@@ -85,3 +88,52 @@ async def test_wrong_moves_are_refused_and_change_nothing(tmp_path: Path) -> Non
 async def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="findes ikke"):
         await ExerciseRecord.open(tmp_path / "nope" / "exercises.db", ManualClock())
+
+
+def _journal_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.glob("exercises.db*"))
+
+
+def _note_in_clear(path: Path, exercise_id: str, at: float, text: str) -> None:
+    """A note as a journal from before notes were sealed holds it."""
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO notes (exercise, time, author, text) VALUES (?, ?, ?, ?)",
+                   (exercise_id, at, "observatør", text))  # fmt: skip
+    db.close()
+
+
+def _destroy_day_keys(folder: Path) -> None:
+    keys = DataKeys(folder / KEY_FOLDER)
+    for key in keys.held():
+        keys.destroy(key)
+
+
+async def test_an_observers_note_is_sealed_in_the_file_and_reads_as_expired_once_its_key_is_gone(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(1_800_000_000)
+    path = tmp_path / "exercises.db"
+    typed = "Fru Karen Jensen 010203-1234 blev glemt"
+    record = await ExerciseRecord.open(path, clock)
+    try:
+        ex = await record.begin("Strømsvigt", "", [], coordinator="hansen", planned_end=clock.time() + 3600)
+        await record.note(ex.id, author="observatør", text=typed)
+        assert [n.text for n in await record.notes(ex.id)] == [typed]
+    finally:
+        await record.aclose()
+    copied = await asyncio.to_thread(_journal_bytes, tmp_path)
+    assert b"Karen Jensen" not in copied and b"010203" not in copied
+
+    await asyncio.to_thread(_note_in_clear, path, ex.id, clock.time() + 1, "Ældre notat")
+    record = await ExerciseRecord.open(path, clock)
+    try:
+        assert [n.text for n in await record.notes(ex.id)] == [typed, "Ældre notat"]
+    finally:
+        await record.aclose()
+
+    await asyncio.to_thread(_destroy_day_keys, tmp_path)  # the end of the note's retention
+    record = await ExerciseRecord.open(path, clock)
+    try:
+        assert [n.text for n in await record.notes(ex.id)] == [NOTE_EXPIRED, "Ældre notat"]
+    finally:
+        await record.aclose()
