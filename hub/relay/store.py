@@ -92,7 +92,7 @@ class Store(StoreQueries):
         """Damaged messages moved aside since the store was made (``store_census``)."""
         self.on_evicted: Callable[[list[bytes]], None] = lambda ids: None
         """Set by the router to drop evicted messages from its queues."""
-        self._writes = GroupCommit(db)
+        self._writes = GroupCommit(path)
         self.upkeep = WalUpkeep(path)
         self._checkpointer: asyncio.Task[None] | None = None
         self._resealer: asyncio.Task[int] | None = None
@@ -154,7 +154,11 @@ class Store(StoreQueries):
             census.live_bytes,
         )
         store.quarantined = census.quarantined
-        store._writes.start()
+        try:
+            await store._writes.start()
+        except StoreError:
+            await db.close()
+            raise
         store._checkpointer = asyncio.create_task(store.upkeep.run(), name="store-checkpointer")
         store._resealer = asyncio.create_task(
             reseal_legacy(db, vault, store._writes.write), name="store-resealer"

@@ -74,6 +74,31 @@ CREATE TABLE IF NOT EXISTS quarantine(
 """
 
 
+CONNECTION_PRAGMAS = (
+    "PRAGMA synchronous=FULL",
+    "PRAGMA wal_autocheckpoint=0",  # checkpoints run on their own connection
+    # a TRUNCATE checkpoint (the WAL past its limit under sustained writes) holds writers off while
+    # it copies: a commit waits for it rather than failing with "database is locked"
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    f"PRAGMA journal_size_limit={WAL_TRUNCATE_AT}",
+    "PRAGMA secure_delete=ON",  # an erased or resealed frame leaves zeros behind
+)
+"""Settings of each connection that writes to the store (they hold per connection)."""
+
+
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """The store writer's own connection to a store ``open_database`` has set up (raises ``sqlite3.Error``).
+    Used from one thread at a time, the writer's."""
+    db = sqlite3.connect(path, check_same_thread=False)
+    try:
+        for pragma in CONNECTION_PRAGMAS:
+            db.execute(pragma)
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
 async def open_database(path: Path) -> aiosqlite.Connection:
     """Connect to the store at ``path``, set it up (or bring an older one up to date) and check its pages;
     ``StoreError`` when it cannot be opened or is damaged."""
@@ -87,13 +112,8 @@ async def open_database(path: Path) -> aiosqlite.Connection:
         await db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own connection
-        # a TRUNCATE checkpoint (the WAL past its limit under sustained writes) holds writers off while
-        # it copies: a commit waits for it rather than failing with "database is locked"
-        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_AT}")
-        await db.execute("PRAGMA secure_delete=ON")  # an erased or resealed frame leaves zeros behind
+        for pragma in CONNECTION_PRAGMAS:  # it writes too: the census's quarantine, the migrations
+            await db.execute(pragma)
         await db.executescript(
             f"{MESSAGES.format(name='messages')};\n{DELIVERIES.format(name='deliveries')};\n{_QUARANTINE}"
         )

@@ -3,6 +3,12 @@
 Every write that arrives while a commit is under way joins the next transaction, one ``executemany`` per
 statement, and each caller is answered after the commit that holds its write. Writes nobody awaits wait
 up to ``background_delay`` for company (see ``hub.relay.store``).
+
+The writer has a connection of its own, used only in its own thread, and a transaction is one trip to
+that thread: its statements and its commit run there in one go. A trip per statement (as through the
+store's reading connection) would wait for the event loop after each one, and every frame waiting for the
+commit would wait with it; on a relay busy verifying frames that was most of a commit's time. Readers
+see a transaction once it is committed (WAL), as before.
 """
 
 from __future__ import annotations
@@ -10,14 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
-
-import aiosqlite
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 
 from hub.core.errors import StoreError, StoreFull
 from hub.core.tasks import cancel_and_wait
 from hub.relay.store_at_rest import Write
+from hub.relay.store_schema import connect_writer
 
 log = logging.getLogger("beredt.store")
 
@@ -31,11 +38,15 @@ UPDATE_DELIVERY = (
 )
 _Queued = tuple[list[Write], "asyncio.Future[None] | None", bool]
 """Writes, the future of whoever awaits them (None: nobody), and whether they must be fsynced."""
+_Grouped = list[tuple[str, list[Sequence[Any]]]]
+_T = TypeVar("_T")
 
 
 class GroupCommit:
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._db: sqlite3.Connection | None = None
         self.commits = 0
         self.syncs = 0
         """Commits that were fsynced (``commits`` counts them all)."""
@@ -46,7 +57,13 @@ class GroupCommit:
         self.closed = False
         """Set when the store closes: from then on writes are refused."""
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Open the writer's connection (``StoreError`` if it cannot be) and start taking writes."""
+        try:
+            self._db = await self._in_thread(connect_writer, self._path)
+        except sqlite3.Error as exc:
+            self._thread.shutdown(wait=False)
+            raise StoreError(f"cannot open store {self._path} for writing: {exc}") from exc
         self._task = asyncio.create_task(self._loop(), name="store-writer")
 
     async def close(self) -> None:
@@ -57,6 +74,9 @@ class GroupCommit:
             await self._queue.put(([], done, True))
             await done
             await cancel_and_wait(self._task)
+        if self._db is not None:
+            await self._in_thread(self._db.close)
+        self._thread.shutdown(wait=False)  # idle by now: its thread ends at once
 
     async def write(self, writes: list[Write], *, durable: bool = True) -> None:
         """Return once ``writes`` are committed (fsynced when ``durable``)."""
@@ -88,19 +108,13 @@ class GroupCommit:
             while not self._queue.empty() and len(batch) < 512:
                 batch.append(self._queue.get_nowait())
             error: BaseException | None = None
+            durable = any(durable for _, _, durable in batch)
             try:
-                await self._synchronous_for(any(durable for _, _, durable in batch))
-                for sql, rows in _grouped(batch):
-                    await self._db.executemany(sql, rows)
-                await self._db.commit()
+                await self._in_thread(self._transaction, _grouped(batch), durable)
                 self.commits += 1
-                self.syncs += self._synchronous == "FULL"
+                self.syncs += durable
             except sqlite3.Error as exc:
                 error = _mapped(exc)
-                try:
-                    await self._db.rollback()
-                except sqlite3.Error:
-                    log.exception("rollback failed")
             for _, future, _ in batch:
                 if future is None or future.done():
                     continue
@@ -111,12 +125,28 @@ class GroupCommit:
             if error is not None and any(f is None for _, f, _ in batch):
                 log.error("store: background state update lost: %s", error)
 
-    async def _synchronous_for(self, durable: bool) -> None:
-        """FULL (fsync at commit) for a transaction that holds a durable write, NORMAL for the rest."""
+    def _transaction(self, groups: _Grouped, durable: bool) -> None:
+        """One transaction, in the writer's thread: fsynced at commit (synchronous FULL) when ``durable``,
+        else NORMAL. Rolled back if any statement fails (``sqlite3.Error`` raised)."""
+        db = self._db
+        assert db is not None, "started before use"
         wanted = "FULL" if durable else "NORMAL"
         if wanted != self._synchronous:
-            await self._db.execute(f"PRAGMA synchronous={wanted}")
+            db.execute(f"PRAGMA synchronous={wanted}")
             self._synchronous = wanted
+        try:
+            for sql, rows in groups:
+                db.executemany(sql, rows)
+            db.commit()
+        except sqlite3.Error:
+            try:
+                db.rollback()
+            except sqlite3.Error:
+                log.exception("rollback failed")
+            raise
+
+    async def _in_thread(self, call: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
 
 
 def _mapped(exc: sqlite3.Error) -> StoreError:
@@ -126,7 +156,7 @@ def _mapped(exc: sqlite3.Error) -> StoreError:
     return StoreError(text)
 
 
-def _grouped(batch: list[_Queued]) -> list[tuple[str, list[Sequence[Any]]]]:
+def _grouped(batch: list[_Queued]) -> _Grouped:
     """All writes of one statement become one ``executemany`` (one trip to the database thread).
 
     Inserts run before updates, each statement's rows in arrival order, so an update never overtakes

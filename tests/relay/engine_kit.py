@@ -137,3 +137,11 @@ async def engine(
             for task in tasks:
                 await cancel_and_wait(task)
             await store.close()
+
+
+async def as_if_disk_full(store: Store) -> None:
+    """From now on the store's database may not grow, as on a full disk. ``max_page_count`` holds per
+    connection, so it is set on the one that writes: the store writer's, in its thread."""
+    writer = store._writes
+    assert writer._db is not None
+    await writer._in_thread(writer._db.execute, "PRAGMA max_page_count = 1")

@@ -12,6 +12,7 @@ from hub.core.identity import Identity
 from hub.relay.delivery import DeliveryState
 from hub.relay.store import Store
 from hub.relay.store_records import PendingDelivery
+from tests.relay.engine_kit import as_if_disk_full
 
 ME = Identity.generate("Aarhus", "staff")
 HOP = bytes.fromhex("00112233445566aa")
@@ -98,7 +99,7 @@ async def test_expired_messages_go_first(tmp_path: Path) -> None:
 async def test_full_disk_refuses_and_keeps_what_was_accepted(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "s.db")
     kept = await accept(store, frame(payload=b"kept"))
-    await store._db.execute("PRAGMA max_page_count = 1")  # the database may not grow: as a full disk
+    await as_if_disk_full(store)
     with pytest.raises(StoreFull, match="full"):
         for i in range(200):
             await accept(store, frame(payload=i.to_bytes(2, "big") * 400))
