@@ -60,6 +60,7 @@ from hub.relay.events import MessageReceived, Overflow
 from hub.relay.hub import Hub
 from hub.relay.roster import Role, Roster
 from hub.relay.settings import LinkConfig, PeerConfig
+from hub.service import heap
 from hub.service.assembly import open_hub
 from hub.service.config import HubConfig
 from tests.hubproc import HubProcess
@@ -246,6 +247,7 @@ async def relay_rig(work: Path) -> AsyncIterator[Rig]:
         hub_task = asyncio.create_task(c.run(), name="sink-hub")
         watch_task = asyncio.create_task(watch(c, current), name="sink-watch")
         await c.ready.wait()
+        heap.settle()  # as `beredt run` does once its hub is ready
         await asyncio.to_thread(b.start)
         try:
             print("warm-up: 200 messages ...", flush=True)

@@ -31,6 +31,7 @@ from hub.core.bounded_http import ConnectionGuard, ConnectionLimits, GuardedSite
 from hub.core.errors import BeredtError, ConfigError
 from hub.core.tasks import supervised
 from hub.relay.hub import Hub
+from hub.service import heap
 from hub.service.assembly import open_hub
 from hub.service.clock_offset import hub_clock
 from hub.service.config import HubConfig
@@ -150,6 +151,7 @@ async def _announce(hub: Hub, config: HubConfig, stop: asyncio.Event) -> None:
     """Tell systemd READY=1 only once the hub is ready (if the hub fails first, the task group cancels
     this before it says anything), then wait for a stop and begin the drain."""
     await hub.ready.wait()
+    heap.settle()
     scheme = "https" if config.api_tls_cert else "http"
     log.info(
         "console and token API on %s://%s:%d, CLI socket %s (node %s)",
