@@ -8,7 +8,8 @@ announces itself on the radio channel, and R learns C at the radio node that sig
 from. A sitrep from A reaches C and C's status reaches A.
 
 Then radio D, no hub behind it, plays C's frames back to R from its own node number: first everything
-C ever sent (all already taken, so nothing is learned), then a status of C's that R never heard from C
+C ever sent (all already taken, so nothing is learned), one of them with a bit changed (refused as a bad
+signature, nothing learned), then a status of C's that R never heard from C
 (C's transmissions are lost on the way): that one is new and later than any before, yet R keeps C's
 confirmed radio node and says it held the other. Staff's next sitrep still goes to C's radio, and R
 puts nothing addressed to D on the air.
@@ -31,9 +32,10 @@ from typing import Any
 
 import pytest
 
+from hub.core.fragment import is_fragment
 from simulators.meshtastic_pki import forged_dm
 from tests.hubproc import HubProcess
-from tests.hubs.test_municipal_roster import beredt, roster_version
+from tests.hubs.test_municipal_roster import beredt, refused, roster_version
 from tests.transports.test_lora import MeshInBackground
 
 R, C, D, E = 0xB2, 0xC3, 0xD4, 0xE5
@@ -161,6 +163,13 @@ def test_a_lora_only_care_home_joins_unconfigured_and_a_replaying_radio_steers_n
     with _joined(tmp_path) as (a, r, c, mesh):
         # everything C ever sent, from D: all of it taken before, so it teaches nothing
         _replay(mesh, _payloads(mesh, C))
+        # a frame of C's with one bit changed, from D: it fails verification and teaches nothing
+        whole = next(p for p in reversed(_payloads(mesh, C)) if not is_fragment(p))
+        learned, forged = _learning(r), refused(r, "bad-signature")
+        _replay(mesh, [whole[:-1] + bytes([whole[-1] ^ 1])])
+        r.wait_for("the altered frame refused", lambda: refused(r, "bad-signature") > forged, timeout=60)
+        steered = ("new", "moved", "held", "stale")  # C's own frames meanwhile may count as "same"
+        assert [_learning(r)[k] for k in steered] == [learned[k] for k in steered]
         # a status R never heard from C itself: new to R, and later than all C said before (frames are
         # stamped in whole seconds: one made in the same second as C's last is no later than it)
         said = time.time()
