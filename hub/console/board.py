@@ -87,6 +87,9 @@ class StatusBoard:
     def __init__(self) -> None:
         self._items: dict[str, Institution] = {}
         self._changed: set[str] = set()
+        self.radio_unsaved = False
+        """A SINE status changed a row since the last ``changed``: the store does not hold it, so a restart
+        could not fold it in again (the console saves such a row sooner)."""
 
     def know(self, node: str, name: str) -> Institution:
         item = self._items.get(node)
@@ -115,6 +118,7 @@ class StatusBoard:
         item = self.know(node, name)
         if item.radio_at is None or at >= item.radio_at:
             self._touch(node, name)
+            self.radio_unsaved = True
             item.radio_status, item.radio_value, item.radio_at = status, value, at
 
     def rollcall(self, node: str, name: str, state: str) -> None:
@@ -137,11 +141,14 @@ class StatusBoard:
         """The institutions changed since the last call, as documents for ``load``; clears the marks."""
         out = {node: asdict(self._items[node]) for node in self._changed}
         self._changed.clear()
+        self.radio_unsaved = False
         return out
 
     def mark_changed(self, nodes: Iterable[str]) -> None:
         """Mark again what ``changed`` handed over but could not be saved."""
+        before = len(self._changed)
         self._changed.update(node for node in nodes if node in self._items)
+        self.radio_unsaved |= len(self._changed) > before  # perhaps a radio row: tried again soon
 
     def load(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
         """Put saved institutions back (unknown fields are ignored, so old documents still load)."""

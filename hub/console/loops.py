@@ -141,13 +141,16 @@ async def tick(console: ConsoleSide) -> None:
     """Roll-calls due now, and the saves that wait for a quiet moment."""
     loop = asyncio.get_running_loop()
     next_board_save = loop.time() + console.options.board_save_interval
+    next_radio_save = loop.time() + console.options.radio_save_interval
     next_sync = loop.time() + console.options.logbook_sync_interval
     next_rotation = loop.time()
     next_witness = loop.time() + console.options.witness_interval  # a fresh start has nothing to witness yet
     while True:
         await asyncio.sleep(console.options.tick_interval)
-        if loop.time() >= next_board_save:
-            next_board_save = loop.time() + console.options.board_save_interval
+        now = loop.time()
+        if now >= next_board_save or (console.board.radio_unsaved and now >= next_radio_save):
+            next_board_save = now + console.options.board_save_interval
+            next_radio_save = now + console.options.radio_save_interval
             await guarded(console.save_board(), "save the status board")
         if loop.time() >= next_sync:
             next_sync = loop.time() + console.options.logbook_sync_interval

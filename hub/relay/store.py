@@ -14,7 +14,7 @@ in WAL mode survives a crash of the process and is fsynced by the next durable c
 power cut before that loses it (an end-to-end ack is then not sent, as if the cut came a moment
 earlier). Each fsync of a half-written WAL page writes that page again, so fewer fsyncs write less.
 
-Disk: the WAL is copied back every few minutes by a PASSIVE checkpoint beside the writer (``store_upkeep``);
+Disk: the WAL is copied back every hour by a PASSIVE checkpoint beside the writer (``store_upkeep``);
 when it passes ``WAL_TRUNCATE_AT``, a TRUNCATE checkpoint waits for a gap between commits and empties it.
 ``journal_size_limit`` shrinks the file back after it was reset. Finished messages are purged in batches
 of ``PURGE_BATCH`` (each its own short transaction, so accepts are not held up), and a store created by

@@ -16,9 +16,10 @@ log = logging.getLogger("beredt.store")
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a commit waits for the checkpointer's lock; a TRUNCATE of 16 MiB on a slow card takes seconds."""
-PAGE_SIZE = 1024
-"""Bytes per page of a store made now: a commit writes each page it changed whole, and most of ours change
-a small row of each table and index (an older store keeps 4096)."""
+PAGE_SIZE = 512
+"""Bytes per page of a store made now (SQLite's smallest): a commit writes each page it changed whole to the
+WAL, and most of ours change a small row of each table and index, so a status's commit writes about half
+the bytes it wrote with 1 KiB pages (an older store keeps the page size it was made with)."""
 
 MESSAGES = """
 CREATE TABLE IF NOT EXISTS {name}(

@@ -3,11 +3,13 @@ hub on a simulated TETRA radio (its own pty), both on one simulated network."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from hub.console import state
 from hub.console.options import ConsoleOptions
 from hub.console.routes import running_console
 from hub.core.identity import Identity
@@ -57,7 +59,9 @@ async def test_status_sds_from_the_care_home_lands_on_the_staff_board(
     )  # fmt: skip
     async with running(staff_config, staff_id) as staff, running(care_config, care_id) as care:
         staff.roster.add(care_id.card)
-        async with running_console(staff, ConsoleOptions(tick_interval=0.1)) as console:
+        # the board's own save is an hour away: a radio status, which the store does not hold, is saved sooner
+        options = ConsoleOptions(tick_interval=0.1, board_save_interval=3600.0, radio_save_interval=0.5)
+        async with running_console(staff, options) as console:
             sine = care.links.transports["sine"]
             await sine.send_status("1001", "needs-power")  # type: ignore[attr-defined]
 
@@ -71,3 +75,10 @@ async def test_status_sds_from_the_care_home_lands_on_the_staff_board(
             assert row["radio"]["status"] == "needs-power" and row["last_link_kind"] == "SINE"
             texts = [e.text for e in await console.logbook.entries() if e.type == "received"]
             assert texts == ["SINE-status fra Plejecenter Lindely: needs-power (0x8002)"]
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:  # polled: the save is the tick's, with no event to wait on
+                saved = await state.load_board(console.db, console.sealer)
+                if saved.get(care_id.node_id.hex(), {}).get("radio_status") == "needs-power":
+                    break
+                assert asyncio.get_running_loop().time() < deadline, "the radio row was not saved"
+                await asyncio.sleep(0.1)
