@@ -5,9 +5,9 @@ PASSIVE checkpoint runs on a second connection instead, every ``CHECKPOINT_EVERY
 the WAL passes ``CHECKPOINT_AT``: a page that many commits changed meanwhile (the newest leaf of each table
 and index, the small indexes of live messages and open deliveries) is copied into the database once, not
 once per commit. The WAL is what makes a commit durable, so the cadence costs no durability, only a
-longer replay after a power cut (at most ``CHECKPOINT_AT`` of WAL, read once at the next open). When sustained writes grow the WAL past
-``WAL_TRUNCATE_AT`` (checked every second), a TRUNCATE checkpoint waits for a gap between commits and
-empties it.
+longer replay after a power cut (the WAL is read once at the next open; at most ``WAL_TRUNCATE_AT``). When
+sustained writes grow the WAL past ``WAL_TRUNCATE_AT`` (checked every second), a TRUNCATE checkpoint waits
+for a gap between commits and empties it.
 """
 
 from __future__ import annotations
