@@ -50,7 +50,7 @@ EXERCISE_MARK = "ØVELSE: "
 """How an entry about an exercise's message begins, so nobody reading the book takes it for real."""
 MAX_PAGE = 200
 """The most entries one ``page`` returns: a view costs the same after three days as after three minutes."""
-PAGE_SIZE = 512  # bytes per database page of a console.db made now (an existing one keeps its own)
+PAGE_SIZE = 1024  # bytes per database page of a console.db made now (an existing one keeps its own)
 _COLUMNS = "seq, time, author, node, type, text, hash"
 
 _SCHEMA = """
