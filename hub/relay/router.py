@@ -1,18 +1,18 @@
 """The router: moves stored messages to their next hops over the best link, until acknowledged.
 
-Every open (message, next hop) delivery lives in a timer heap. When it falls due the dispatcher plans
-the attempt (``hub.relay.planning``: the policy's usable links to its next hops, the configured route's
-hops in order, the first the primary and later ones alternatives, skipping those already tried in this
-round) and queues it for that link (``hub.relay.outbound``): best first, so life-safety frames overtake
-routine ones and every real frame overtakes an exercise's (CAP status Exercise or Test:
-``Delivery.order``). A link takes from its queue in batches where it can carry many frames at once (one
-POST on the internet link), else one at a time; a slow link has one batch out at a time, a free link
-many. A batch's frames that await a hop ack share one deadline (one timer). A send that fails, an
-attempt that breaks after its send, or a hop ack that does not come in time marks that link tried and
-the delivery is due again at once on the next link: that is the failover. When every link has been tried
-the round starts over after a capped, jittered back-off. Health changes for the better wake parked
-deliveries, so traffic returns to a link as it heals; a change for the worse takes what waits in that
-link's queue for the hop out again, to be planned at once on what is left.
+Every open (message, next hop) delivery has a timer (``hub.relay.timers``). When it falls due the
+dispatcher plans the attempt (``hub.relay.planning``: the policy's usable links to its next hops, the
+configured route's hops in order, the first the primary and later ones alternatives, skipping those
+already tried in this round) and queues it for that link (``hub.relay.outbound``): best first, so
+life-safety frames overtake routine ones and every real frame overtakes an exercise's (CAP status Exercise
+or Test: ``Delivery.order``). A link takes from its queue in batches where it can carry many frames at
+once (one POST on the internet link), else one at a time; a slow link has one batch out at a time, a free
+link many. A batch's frames that await a hop ack share one deadline (one timer). A send that fails, an
+attempt that breaks after its send, or a hop ack that does not come in time marks that link tried and the
+delivery is due again at once on the next link: that is the failover. When every link has been tried the
+round starts over after a capped, jittered back-off. Health changes for the better wake parked deliveries,
+so traffic returns to a link as it heals; a change for the worse takes what waits in that link's queue for
+the hop out again, to be planned at once on what is left.
 
 The router knows policy and state, never sockets: it talks to links only through ``LinkSet``.
 """
@@ -20,7 +20,6 @@ The router knows policy and state, never sockets: it talks to links only through
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 from collections.abc import Callable, Iterable
@@ -41,6 +40,7 @@ from hub.relay.resumption import Resumption
 from hub.relay.settings import Timing
 from hub.relay.store import Store
 from hub.relay.store_records import PendingDelivery
+from hub.relay.timers import Timers
 
 log = logging.getLogger("beredt.router")
 
@@ -84,10 +84,8 @@ class Router:
         self._park = Backoff(initial=PARKED_RECHECK, cap=PARKED_RECHECK)
         self._deliveries: dict[bytes, list[Delivery]] = {}
         self._sizes: dict[bytes, int] = {}
-        self._heap: list[tuple[float, tuple[int, int, int], int, tuple[Delivery, ...]]] = []
-        """Timers: (due, order, seq, the deliveries it is for: a batch sent together shares one)."""
-        self._timer_of: dict[int, int] = {}
-        self._seq = itertools.count()
+        self._timers = Timers()
+        """When each open delivery is due next: a batch sent together shares one timer."""
         self._arrivals = itertools.count()
         self._wake = asyncio.Event()
         self._parked_deliveries: dict[int, Delivery] = {}
@@ -197,12 +195,10 @@ class Router:
         open_ = [d for d in self._deliveries.get(message_id, ()) if d.open]
         if not open_:
             return []
-        wanted = {id(d): self._timer_of.get(id(d), -1) for d in open_}
-        due = {seq: when for when, _, seq, ds in self._heap for d in ds if wanted.get(id(d)) == seq}
         offset = self.clock.time() - self.clock.monotonic()
         out = []
         for d in open_:
-            when = due.get(wanted[id(d)])
+            when = self._timers.due(d)
             next_try = None if when is None else when + offset
             parked = id(d) in self._parked_deliveries
             out.append(DeliveryProgress(d.hop, d.state, d.link, d.last_error, d.attempts, next_try, parked))
@@ -213,10 +209,7 @@ class Router:
 
     def _schedule_all(self, deliveries: tuple[Delivery, ...], due: float) -> None:
         """One timer for ``deliveries`` (best first); settling one of them leaves the others' due."""
-        seq = next(self._seq)
-        for delivery in deliveries:
-            self._timer_of[id(delivery)] = seq
-        heapq.heappush(self._heap, (due, deliveries[0].order, seq, deliveries))
+        self._timers.set(deliveries, due)
         self._wake.set()
 
     # ---- acknowledgements ---------------------------------------------------------------------------
@@ -260,7 +253,7 @@ class Router:
 
     def _settle(self, delivery: Delivery, state: DeliveryState, why: str) -> None:
         delivery.move(state)
-        self._timer_of.pop(id(delivery), None)
+        self._timers.cancel(delivery)
         self._parked_deliveries.pop(id(delivery), None)
         self.store.record_delivery(
             delivery.message_id,
@@ -289,7 +282,7 @@ class Router:
             for delivery in self._deliveries.pop(message_id, []):
                 if delivery.open:
                     delivery.move(DeliveryState.EVICTED)
-                    self._timer_of.pop(id(delivery), None)
+                    self._timers.cancel(delivery)
             self._sizes.pop(message_id, None)
             self.resumption.forget(message_id)
 
@@ -308,18 +301,17 @@ class Router:
         """Act on every delivery whose time has come: the dispatcher's step, also for a test that moved a
         manual clock."""
         now = self.clock.monotonic()
-        while self._heap and self._heap[0][0] <= now:
-            _, _, seq, deliveries = heapq.heappop(self._heap)
-            for delivery in deliveries:
-                if self._timer_of.get(id(delivery)) == seq:
-                    del self._timer_of[id(delivery)]
+        while (timer := self._timers.pop(now)) is not None:
+            for delivery in list(timer.deliveries.values()):
+                if self._timers.take(delivery, timer):
                     self._due(delivery, now)
 
     async def _dispatch_forever(self) -> None:
         while True:
             self.dispatch_due()
             self._wake.clear()
-            timeout = self._heap[0][0] - self.clock.monotonic() if self._heap else None
+            due = self._timers.next_due()
+            timeout = None if due is None else due - self.clock.monotonic()
             try:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
@@ -379,6 +371,7 @@ class Router:
                 slots.release()
                 raise
             group.create_task(self._send_batch(link, batch, slots))
+            del batch  # the task has it: kept here, the last batch would outlive its deliveries' settling
 
     async def _send_batch(self, link: str, batch: list[Attempt], slots: asyncio.Semaphore) -> None:
         try:
@@ -482,7 +475,7 @@ class Router:
             return  # settled, or a fan-out sibling still in flight moves it on
         if delivery.state is DeliveryState.SENDING:
             delivery.move(DeliveryState.QUEUED)
-        if id(delivery) not in self._timer_of:
+        if not self._timers.has(delivery):
             self._schedule(delivery, self.clock.monotonic())
 
     def _on_health(self, change: HealthChanged) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from hub.core.clock import ManualClock
 from hub.core.frame import Frame, Kind, Priority, decode_frame
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Received, TransportContext
-from hub.relay.delivery import DeliveryState, HopAckOutcome
+from hub.relay.delivery import Delivery, DeliveryState, HopAckOutcome
 from hub.relay.events import EventBus
 from hub.relay.health import HealthBoard
 from hub.relay.lanes import frame_rank
@@ -138,6 +139,32 @@ async def test_a_burst_goes_out_in_a_few_posts_with_one_timer_per_batch_and_sett
         outcome = r.router.hop_acked([f.id for f in frames], PEER.node_id)  # one hop ack settles them all
         assert outcome == HopAckOutcome(150, 0) and r.router.open_count() == 0
         assert await r.states(frames) == ["hop-acked"] * 150
+
+
+async def test_a_delivery_settled_within_its_batch_is_freed_at_once_and_the_rest_keep_their_deadline(
+    tmp_path: Path,
+) -> None:
+    frames = texts(10)
+    async with far_side(tmp_path) as far, relay(tmp_path, far.link.public_url) as r:
+        await r.burst(frames)
+        await eventually(lambda: all(
+            d.state is DeliveryState.SENT for f in frames for d in r.router.deliveries(f.id)
+        ))  # fmt: skip
+        (deadline,) = {p.next_try for f in frames for p in r.router.progress(f.id)}
+        acked, waiting = frames[:6], frames[6:]
+        assert r.router.hop_acked([f.id for f in acked], PEER.node_id) == HopAckOutcome(6, 0)
+        gc.collect()
+        settled_ids = {f.id for f in acked}
+        alive = [o for o in gc.get_objects() if isinstance(o, Delivery) and o.message_id in settled_ids]
+        assert alive == [], "a settled delivery is not held until its batch's deadline"
+        assert {p.next_try for f in waiting for p in r.router.progress(f.id)} == {deadline}
+
+        r.clock.advance(TIMING.hop_ack_timeout + 1)  # the deadline passes: only the unsettled are due
+        r.router.dispatch_due()
+        assert all(r.router.deliveries(f.id) == [] for f in acked)
+        assert all(
+            d.open and d.state is not DeliveryState.SENT for f in waiting for d in r.router.deliveries(f.id)
+        )
 
 
 async def test_a_batch_is_bounded_and_takes_life_safety_first(tmp_path: Path) -> None:
