@@ -137,6 +137,18 @@ async def _radio_status(
     console.emit("board")
 
 
+def forget_expired_sent(console: ConsoleSide) -> None:
+    """The sent view lets go of messages past their retention, as the store deletes them, and like the
+    store only on a trusted clock (an untrusted one may be far off either way)."""
+    hub = console.hub
+    if not hub.clock.trusted:
+        return
+    forgotten = console.outbox.forget_expired(hub.clock.time(), hub.config.retention)
+    if forgotten:
+        console.outbox_dirty = True  # saved at the end of this tick
+        log.info("retention ended: the sent view forgot %d messages and their summaries", forgotten)
+
+
 async def tick(console: ConsoleSide) -> None:
     """Roll-calls due now, and the saves that wait for a quiet moment."""
     loop = asyncio.get_running_loop()
@@ -160,6 +172,7 @@ async def tick(console: ConsoleSide) -> None:
             await console.witness.send_head()
         if loop.time() >= next_rotation:
             next_rotation = loop.time() + console.options.archive_purge_interval
+            forget_expired_sent(console)
             await guarded(
                 archive_old(
                     console.logbook,

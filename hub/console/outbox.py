@@ -24,12 +24,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from hub.console.messages import link_label, name_of
+from hub.core.at_rest import DAY, Retention
 from hub.relay.delivery import DeliveryState
 
 if TYPE_CHECKING:
     from hub.relay.hub import Hub
 
 KEEP = 300
+"""The most sent messages remembered; each is also forgotten when its retention ends (``forget_expired``)."""
 
 
 @dataclass(slots=True)
@@ -73,6 +75,15 @@ class Outbox:
         while len(self._sent) > KEEP:
             old, _ = self._sent.popitem(last=False)
             self.receipts.pop(old, None)
+
+    def forget_expired(self, now: float, retention: Retention) -> int:
+        """Forget the messages whose retention (``[retention]``, per kind) ended by ``now``, and their
+        receipts: a summary may name a person, and by then the store has deleted the message itself."""
+        ended = [s.id for s in self._sent.values() if s.at + retention.days_for(s.kind) * DAY <= now]
+        for message_id in ended:
+            del self._sent[message_id]
+            self.receipts.pop(message_id, None)
+        return len(ended)
 
     def receipt(self, message_id: str, by: str, at: float) -> bool:
         """A read receipt for one of ours; False for a receipt about something we did not send."""

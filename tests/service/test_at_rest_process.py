@@ -4,11 +4,13 @@ sealed or public; the hub itself still shows every message, also after a restart
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +60,12 @@ def assert_nothing_personal(copies: list[Path]) -> None:
         db.close()
         for word in PERSONAL:
             assert word not in dump, f"{word} in what SQLite reads from {copy.name}"
+
+
+def found(hub: HubProcess, term: str) -> list[dict[str, Any]]:
+    """What ``beredt data search`` finds about ``term``."""
+    findings: list[dict[str, Any]] = json.loads(hub.cli("data", "search", term, "--json"))
+    return findings
 
 
 def bodies(hub: HubProcess, ids: list[str]) -> str:
@@ -117,16 +125,30 @@ def test_a_hub_erases_what_is_past_its_retention_as_it_starts(
     staff, home = hubs
     sent = home.send(staff.node_id, "text", f"Karen {NAME}, CPR {CPR}")
     staff.wait_for("the care home's message", lambda: sent in {m["id"] for m in staff.inbox()})
+    coordinator = Browser(staff)
+    coordinator.login("hansen")
+    status, answer = coordinator.call(
+        "POST", "messages", {"kind": "text", "to": home.node_id, "body": f"Hent {NAME} kl. 14"}
+    )
+    assert status == 202, answer
+    assert {"message", "sent"} <= {f["place"] for f in found(staff, NAME)}  # the console's sent view too
     keys = staff.dir / "data" / "at-rest-keys"
-    assert list(keys.iterdir())
+    book_files = {KEY_FILE, PLAIN_UNTIL_FILE, SENT_FILE}
+    day_keys = {k.name for k in keys.iterdir()} - book_files
+    assert day_keys
     assert staff.stop() == 0
     staff.env["BEREDT_TEST_CLOCK_OFFSET"] = str(62 * 86400)  # two months on: past the 60 days of retention
     staff.start(timeout=120)
     staff.wait_for("the retention purge", lambda: "retention ended" in staff.log_tail(200), timeout=60)
     assert staff.request("GET", f"/v1/messages/{sent}")[0] == 404
-    # every day key is gone; the log book's chain key and its records stay (no personal data in them, and
-    # without the key the book could no longer be verified)
-    assert {k.name for k in keys.iterdir()} <= {KEY_FILE, PLAIN_UNTIL_FILE, SENT_FILE}
+    # the console's sent view lets go of what it sent that day too: nothing names her any more
+    staff.wait_for("the sent view's purge", lambda: "the sent view forgot" in staff.log_tail(200), timeout=60)
+    assert found(staff, NAME) == []
+    # every day key of that day is gone (the sent view, saved again, is sealed under today's); the log
+    # book's chain key and its records stay (no personal data in them, and without the key the book could
+    # no longer be verified)
+    held = {k.name for k in keys.iterdir()}
+    assert not held & day_keys and KEY_FILE in held
     # the care home's message and whatever the hub itself had queued that day (a roster announcement)
     assert re.search(
         r"retention ended: erased [1-9]\d* stored messages, destroyed day keys", staff.log_tail(200)
