@@ -54,6 +54,12 @@ def test_an_enrolment_flood_is_paced_counted_and_cannot_push_out_a_genuine_reque
 
         junk = post_enrol(staff, b'{"card": "beredt1:ikke et kort", "signature": ""}', source=ATTACKER)
         assert junk[0] == 400 and "kortet: et nodekort" in junk[1]["error"], junk
+        # someone else's card, signed with the attacker's own key: refused, in Danish
+        victim, thief = Identity.generate("Plejecenter Lærkely", "care-home"), Identity.generate("x", "relay")
+        stolen = json.loads(request_body(thief))
+        forged = json.dumps({"card": victim.card.encode(), "signature": stolen["signature"]}).encode()
+        refused_forged = post_enrol(staff, forged, source=ATTACKER)
+        assert refused_forged[0] == 400 and "kortets egen nøgle" in refused_forged[1]["error"], refused_forged
         oversized = post_enrol(staff, [b'{"card": "', b"x" * 3000, b'"}'], source=ATTACKER)
         assert oversized[0] == 400 and "2048 bytes" in oversized[1]["error"], oversized
 
@@ -73,6 +79,6 @@ def test_an_enrolment_flood_is_paced_counted_and_cannot_push_out_a_genuine_reque
         }
         assert sum(item["source"] == ATTACKER for item in held) == MAX_PER_SOURCE, held
         refused = staff.get("/healthz")["http_refused"]
-        assert (refused["enrol_busy"], refused["enrol_invalid"]) == (statuses.count(429), 2), refused
+        assert (refused["enrol_busy"], refused["enrol_invalid"]) == (statuses.count(429), 3), refused
     finally:
         staff.kill()
