@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
-import importlib.metadata
 import json
 import logging
 import os
@@ -363,9 +362,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         f"{config_module.DEFAULT_DATA_DIR} (kommandoerne når hubben gennem api.sock dér), konsol og "
         "token-API på 127.0.0.1:8470, internetforbindelse på 127.0.0.1:8471.",
     )
-    parser.add_argument(
-        "--version", action="version", version=f"beredt {_version()}", help="vis versionen og afslut"
-    )
+    parser.add_argument("--version", action=ShowVersion, help="vis versionen og afslut")
     # -c works before the command and after it ('beredt -c x.toml inbox' = 'beredt inbox -c x.toml'); the
     # sub-commands' copy must not overwrite the top-level value with its default, hence SUPPRESS
     parser.add_argument(
@@ -459,11 +456,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("beredt")
-    except importlib.metadata.PackageNotFoundError:
-        return "(not installed)"
+class ShowVersion(argparse.Action):
+    """``--version``, looked up only when asked: the look-up reads the metadata of every installed package,
+    which every other command would pay for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option: str | None = None,
+    ) -> None:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("beredt")
+        except importlib.metadata.PackageNotFoundError:
+            version = "(not installed)"
+        print(f"beredt {version}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
