@@ -114,8 +114,12 @@ class Delivery:
 
     @property
     def order(self) -> tuple[int, int, int]:
-        """Queue key, smallest first: real before drill, then higher priority first, then first come."""
-        return int(self.drill), -int(self.priority), self.arrival
+        """Queue key, smallest first: real before drill, then higher priority first, then (real frames)
+        first come. An exercise's frames go in the order they fall due: when its simulated outages are
+        lifted its "end" control falls due before the older "outage" controls parked by them, and must
+        reach the other hubs first, or a hub would take the outage up after the end and stay deaf to the
+        coordinator until the outage ran out."""
+        return int(self.drill), -int(self.priority), 0 if self.drill else self.arrival
 
     @property
     def policy_priority(self) -> Priority:

@@ -1,9 +1,9 @@
 """The router's link queues: attempts wait here per link, best first, and go out in batches.
 
 Each link has a priority queue of attempts: life-safety first, every real frame before an exercise's
-(``Delivery.order``), in the order the hub took them up: a frame that comes to a link after failing
-on another keeps its place ahead of those that arrived after it (a sitrep bounced off a dead radio
-does not wait behind the notes that came in meanwhile). A link that carries many frames in one go
+(``Delivery.order``), real ones in the order the hub took them up: a frame that comes to a link after
+failing on another keeps its place ahead of those that arrived after it (a sitrep bounced off a dead
+radio does not wait behind the notes that came in meanwhile). A link that carries many frames in one go
 (``LinkSet.batches``: the internet link, one POST) takes what is queued for it at once, up to
 ``BATCH_FRAMES`` frames and ``BATCH_BYTES`` bytes, best first, and hands each next hop's share over in
 one call under one deadline; any other link takes one attempt at a time, so on a slow radio a
