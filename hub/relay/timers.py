@@ -4,7 +4,8 @@ A batch sent together shares one timer (its hop-ack deadline). A delivery leaves
 settles or is given another, so a settled delivery is freed at once instead of staying referenced from
 the heap until the deadline passes: at 500 messages/s and a 5 s hop-ack timeout that held some 2 500
 deliveries, each with its sets and lists, which the garbage collector walked again and again. A timer
-left empty stays in the heap, small, until it falls due.
+left empty stays in the heap until it falls due, unless empty ones come to outnumber the rest: then the
+heap is rebuilt without them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import itertools
 from dataclasses import dataclass
 
 from hub.relay.delivery import Delivery
+
+COMPACT_ABOVE = 64
+"""Empty timers the heap may hold beyond twice the deliveries scheduled before it is rebuilt."""
 
 
 @dataclass(eq=False, slots=True)
@@ -29,6 +33,10 @@ class Timers:
         self._of: dict[int, Timer] = {}
         self._seq = itertools.count()
 
+    def __len__(self) -> int:
+        """Timers held, empty ones included."""
+        return len(self._heap)
+
     def set(self, deliveries: tuple[Delivery, ...], due: float) -> None:
         """One timer for ``deliveries`` (best first), each taken off the timer it had."""
         timer = Timer(due, {})
@@ -37,6 +45,9 @@ class Timers:
             timer.deliveries[id(delivery)] = delivery
             self._of[id(delivery)] = timer
         heapq.heappush(self._heap, (due, deliveries[0].order, next(self._seq), timer))
+        if len(self._heap) > 2 * len(self._of) + COMPACT_ABOVE:  # most of them are empty
+            self._heap = [entry for entry in self._heap if entry[3].deliveries]
+            heapq.heapify(self._heap)
 
     def cancel(self, delivery: Delivery) -> None:
         """``delivery`` has no timer any more (settled, dropped, or about to get another)."""
