@@ -85,7 +85,11 @@ class MqttTransport:
         self.options = options
         self.node_id = node_id
         self.capabilities = Capabilities(
-            mtu=options.mtu, link_ack=False, bytes_per_second=1_000_000.0, broadcast=True
+            mtu=options.mtu,
+            link_ack=False,
+            bytes_per_second=1_000_000.0,
+            broadcast=True,
+            node_id_addresses=True,
         )
         self.topics = TopicLayout(options.prefix, node_id)
         self.malformed = 0

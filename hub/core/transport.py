@@ -46,6 +46,10 @@ class Capabilities:
     """True when the link carries the sender's signed address card with what it receives
     (``Received.meta["card"]``, from ``TransportContext.address_card``): the hub then learns a peer's
     address on it only from a valid card, never from ``Received.source``."""
+    node_id_addresses: bool = False
+    """True when a node's address on the link is its node id (MQTT, where the topic names the node): the
+    hub then takes a peer's address from the signed frame's sender, never from ``Received.source``, which
+    is only what the publisher claims."""
 
 
 BROADCAST_ADDRESS = "*"

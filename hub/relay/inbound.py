@@ -252,15 +252,18 @@ class Inbound:
         that were relayed and may be old; what makes it safe is that a replay is never new, and an address
         is taken only from a frame stamped within ``FRESH`` seconds of a clock we trust. On a link that
         carries address cards the address is the one the sender's signed card names (``AddressCards``),
-        never the unsigned source; elsewhere (LoRa) the source, moved only as
-        ``hub.relay.learned_addresses`` allows."""
+        never the unsigned source; where addresses are node ids (MQTT) the signer's node id; elsewhere
+        (LoRa) the source, moved only as ``hub.relay.learned_addresses`` allows."""
         if frame.hops != 0:
             return
         if not (self.clock.trusted and abs(self.clock.time() - frame.created) <= FRESH):
             return
+        caps = self.links.capabilities(link)
         address: str | None = received.source
-        vouched = self.links.capabilities(link).address_cards
-        if vouched:
+        vouched = caps.address_cards or caps.node_id_addresses
+        if caps.node_id_addresses:  # the address is the signer's own id, whatever the topic claimed
+            address = frame.sender.hex()
+        elif vouched:
             card = received.meta.get("card")
             if not isinstance(card, str):  # a hub of an older version: only configured addresses
                 return

@@ -20,6 +20,11 @@ one the care home takes no frame) and starts telling it its routes, which is how
 learns the relay. When its last neighbour there is lost, it starts again (a relay replaced or moved is
 found at another entry point).
 
+On a shared MQTT broker a hub with no neighbour there announces itself on the broadcast topic, at once
+and then every interval until it has one; a hub that holds it in its roster learns it at its node id
+(the frame's signer, never the topic's sender level, which is only a claim), hands it the roster and
+tells it its routes, as over a radio channel but at the free pace.
+
 Over a radio channel (LoRa) a hub with no neighbour there does the same without any address to know:
 one empty announcement to everyone on the channel, at once and then every ``radio_gap`` (an hour: one
 frame's airtime, inside the announcement budget) until it has one. A hub there that holds the sender in
@@ -164,12 +169,15 @@ class RouteLearning:
 
     async def _hello(self, now: float) -> None:
         """Announce ourselves over each link that has no neighbour: to the entry points over internet,
-        to everyone on a radio channel (a hub with a root only: its roster decides who may learn it)."""
+        to everyone on a radio channel or a shared broker (a hub with a root only: its roster decides who
+        may learn it)."""
         for link in self.links.transports:
             if self.links.kind_of(link) == "internet" and self.entry:
                 addresses, interval, radio = self.entry, self.free_pace[0], False
             elif self._radio_channel(link) and self.roster_version is not None:
                 addresses, interval, radio = (BROADCAST_ADDRESS,), self.radio_pace[1], True
+            elif self._shared_broker(link) and self.roster_version is not None:
+                addresses, interval, radio = (BROADCAST_ADDRESS,), self.free_pace[0], False
             else:
                 continue
             if any(via[0] == link for via in self._via.values()):
@@ -182,6 +190,12 @@ class RouteLearning:
             for address in addresses:
                 page = RouteAnnouncement(max(1, round(lifetime)), alone=True)
                 await self._send_page(link, address, BROADCAST, page, radio=radio)
+
+    def _shared_broker(self, link: str) -> bool:
+        """Whether ``link`` is a free one where everyone is reached at once and a node's address is its
+        node id (MQTT: the broadcast topic of the municipality's broker)."""
+        caps = self.links.capabilities(link)
+        return caps.cost is Cost.FREE and caps.broadcast and caps.node_id_addresses
 
     def _radio_channel(self, link: str) -> bool:
         """Whether ``link`` is a metered radio that reaches everyone on its channel at once (LoRa)."""
