@@ -211,6 +211,9 @@ class ExerciseState:
         now = self.clock.time()
         until = float(body.get("until", 0) or 0)  # type: ignore[arg-type]
         if action == "start":
+            if self.last is not None and self.last.id == exercise:
+                self.ignored += 1  # a start that arrives after its own end (controls may be reordered)
+                return False
             if self.active is not None and self.active.id != exercise:
                 self._finish(now, "replaced by a newer exercise")
             if self.active is None:

@@ -146,8 +146,12 @@ class Inbound:
     def _admit(self, link: str, received: Received) -> _Pending | None:
         """Everything before the store: the message to commit, or None if the frame ends here."""
         data = received.data
-        if self._simulated_out(link, received.source):
-            self.simulated_dropped += 1  # as if it never arrived: the sender gets no hop ack and fails over
+        # An exercise's pretend outage drops what arrives on the link, as if it never arrived: the sender
+        # gets no hop ack and fails over. Only the exercise's own controls pass: an outage control and
+        # the end that lifts it may come in one batch, and the end must not be lost to the outage.
+        simulated_out = self._simulated_out(link, received.source)
+        if simulated_out and (is_fragment(data) or data[:1] == STATUS_MARKER):
+            self.simulated_dropped += 1
             return None
         if data[:1] == STATUS_MARKER and "value" in received.meta:
             self._radio_status(link, received)
@@ -173,6 +177,9 @@ class Inbound:
             frame = decode_frame(data)
         except ProtocolError as exc:
             self._refuse(link, received.source, RefusalReason.MALFORMED, str(exc))
+            return None
+        if simulated_out and frame.kind is not Kind.EXERCISE_CONTROL:
+            self.simulated_dropped += 1
             return None
         try:
             signer = self.admission.check(frame, f"{link}:{received.source}")

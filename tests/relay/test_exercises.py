@@ -142,6 +142,32 @@ async def test_a_simulated_outage_fails_over_for_real_and_the_end_restores_the_l
         assert [m.wire[2] >> 2 & 3 if m else None for m in stored] == [Status.EXERCISE, Status.ACTUAL]
 
 
+async def test_the_end_reaches_a_hub_whose_every_link_the_exercise_took_down(tmp_path: Path) -> None:
+    """A hub deaf on every link by the exercise's outages still hears the exercise's own controls: else
+    the end that lifts them would be dropped by them, and the hub would stay deaf until they ran out."""
+    ca, cb, _, _ = configs(tmp_path)
+    async with running(ca, A) as a, running(cb, B) as b:  # type: ignore[arg-type]
+        a.roster.add(B.card)
+        b.roster.add(A.card)
+        until = int(a.clock.time()) + 3600
+        start = {"exercise": "0a0b0c0e", "action": "start", "name": "Øvelse", "until": until}
+        await a.send_exercise_control(start)
+        await eventually(lambda: b.exercise.active is not None)
+        for link in ("fast", "slow"):  # as if both outage controls had reached b (a's links stay up)
+            outage = {"exercise": "0a0b0c0e", "action": "outage", "node": B.node_id.hex(), "link": link}
+            assert b.exercise.act({**outage, "until": until}, A.node_id.hex())
+        await eventually(lambda: all(b.health.simulated(k, None) is not None for k in ("fast", "slow")))
+        during = await a.submit(Kind.TEXT, B.node_id, b"under udfaldet", status=Status.EXERCISE)
+
+        await a.send_exercise_control({"exercise": "0a0b0c0e", "action": "end"})
+        await eventually(lambda: b.exercise.active is None, timeout=15)
+        assert all(b.health.simulated(k, None) is None for k in ("fast", "slow"))
+        await eventually(lambda: a.router.open_count() == 0, timeout=30)  # the text went after the end
+        assert (await b.store.message(during)) is not None
+        assert not b.exercise.act(start, A.node_id.hex())  # a start that comes after its end: ignored
+        assert b.exercise.active is None
+
+
 async def test_the_state_survives_a_restart_and_outages_stay_bounded(tmp_path: Path) -> None:
     clock = ManualClock()
     path = tmp_path / "exercise.json"
