@@ -36,6 +36,7 @@ from hub.relay.address_cards import AddressCards
 from hub.relay.admission import Admission
 from hub.relay.events import EventBus, FrameRefused, MessageReceived, RadioStatus
 from hub.relay.exercises import ExerciseState
+from hub.relay.lanes import is_exercise_control
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.roster import RosterEntry
@@ -104,10 +105,19 @@ class Inbound:
         await self.handle_batch(link, [received])
 
     async def handle_batch(self, link: str, batch: Sequence[Received]) -> None:
-        """Work frames read together from ``link``. Each is checked on its own and in order, so a bad one
-        refuses only itself and each frame is judged by the state its predecessors left; then every new
-        message among them is committed in one transaction (one fsync for the batch), and only after that
-        commit is any of them hop-acked, passed on or announced."""
+        """Work frames read together from ``link``. An exercise's controls among them go first, as a batch
+        of their own: an end lifts the simulated outage the frames that came with it would otherwise be
+        dropped by. Each is checked on its own and in order, so a bad one refuses only itself and each
+        frame is judged by the state its predecessors left; then every new message among them is
+        committed in one transaction (one fsync for the batch), and only after that commit is any of
+        them hop-acked, passed on or announced."""
+        controls = [r for r in batch if is_exercise_control(r.data)]
+        if controls and len(controls) < len(batch):
+            await self._handle_in_order(link, controls)
+            batch = [r for r in batch if not is_exercise_control(r.data)]
+        await self._handle_in_order(link, batch)
+
+    async def _handle_in_order(self, link: str, batch: Sequence[Received]) -> None:
         pending: list[_Pending] = []
         try:
             for received in batch:

@@ -32,6 +32,12 @@ def frame_rank(data: bytes) -> int:
     return data[2] & _PRIORITY_BITS
 
 
+def is_exercise_control(data: bytes) -> bool:
+    """Whether unchecked bytes claim to be an unfragmented EXERCISE_CONTROL (kind, byte 3): only the
+    order of work depends on it, the frame is verified like any other."""
+    return len(data) >= 4 and data[0] == VERSION and data[3] == Kind.EXERCISE_CONTROL
+
+
 def is_drill(data: bytes) -> bool:
     """Whether a version-1 frame is marked Exercise or Test (flags byte 2, bits 2-3): not the real thing."""
     if len(data) < 4 or data[0] != VERSION:
