@@ -289,7 +289,7 @@ install_file 0644 "$script_dir/README.md" "$opt_dir/README.md"
 install -d -m 0750 "$etc_dir"
 if [[ ! -e $config ]]; then
     install -m 0640 "$script_dir/beredt.toml" "$config"
-    say "installed example configuration $config: edit it (peers, links, routes) before starting"
+    say "installed example configuration $config: set its MQTT broker and radios; enrol it (README)"
 else
     say "keeping configuration $config"
 fi

@@ -12,8 +12,10 @@ import argparse
 import base64
 import datetime
 import json
+import os
 import re
 import shlex
+import stat
 import sys
 import urllib.error
 import urllib.request
@@ -112,6 +114,11 @@ def add_municipality_commands(
         "--role", required=True, choices=[r.value for r in Role], help="nodens rolle, fx care-home"
     )
     approve.add_argument("--institution", default="", help='fx "Plejecenter Solbakken"')
+    approve.add_argument(
+        "--name",
+        help="nodens navn i rosteren, som alle hubber ser det (standard: navnet i dens kort); en Pi fra"
+        " et fælles image får sit navn her, uden at dens opsætning rettes",
+    )
     approve.add_argument(
         "--contact-minutes",
         type=int,
@@ -233,9 +240,20 @@ def _write_trust(config: HubConfig, root: str | None, entry: tuple[str, ...]) ->
         raise ConfigError("har en [trust]-tabel uden root: tilføj root dér", file=str(config.path))
     else:
         text = text[: header.end()] + "".join("\n" + line for line in lines) + text[header.end() :]
-    write_atomically(config.path, text)
+    _rewrite_keeping_owner(config.path, text)
     print(f"skrev [trust] {' og '.join(line.split(' =')[0] for line in lines)} i {config.path}")
     return config_module.load(config.path)
+
+
+def _rewrite_keeping_owner(path: Path, text: str) -> None:
+    """Replace the config file with ``text``, keeping its mode and owner: on a Pi it is root:beredt 0640
+    (it may hold the MQTT password) and ``enrol`` runs as root, so a plain rewrite would leave it
+    world-readable and root's."""
+    before = path.stat()
+    write_atomically(path, text, mode=stat.S_IMODE(before.st_mode))
+    os.chmod(path, stat.S_IMODE(before.st_mode))  # the umask may have narrowed the new file's mode
+    if os.geteuid() == 0:  # only root can give a file away; anyone else wrote it as its owner
+        os.chown(path, before.st_uid, before.st_gid)
 
 
 def cmd_enrol_approve(args: argparse.Namespace) -> int:
@@ -245,7 +263,11 @@ def cmd_enrol_approve(args: argparse.Namespace) -> int:
         raise ConfigError(f"{exc} (den nye node skriver det med 'beredt enrol')", key="--card") from None
     if args.code.strip().upper() != enrolment_code(claimed):
         raise ConfigError("koden passer ikke til kortet: læs begge igen fra den nye nodes skærm", key="CODE")
-    card = PublicCard(claimed.name, args.role, claimed.signing_key, claimed.sealing_key)
+    name = claimed.name if args.name is None else args.name.strip()
+    if not name or ":" in name:
+        raise ConfigError("navnet må ikke være tomt eller indeholde ':'", key="--name")
+    # The roster, not the node's own config, names it to every other hub: the coordinator may rename it.
+    card = PublicCard(name, args.role, claimed.signing_key, claimed.sealing_key)
     valid_until = 0
     if args.valid_days:
         valid_until = int(

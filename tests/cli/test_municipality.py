@@ -69,7 +69,10 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     approve = ["enrol", "approve", "-c", str(staff), "--card", card[1], "--role", "care-home"]
     assert main([*approve[:2], wrong, *approve[2:]]) == 2
     assert "passer ikke til kortet" in capsys.readouterr().err
-    assert main([*approve[:2], code[1], *approve[2:], "--institution", "Solbakken", "--group", "nord"]) == 0
+    assert main([*approve[:2], code[1], *approve[2:], "--name", "Sol:bakken"]) == 2
+    assert "':'" in capsys.readouterr().err, "a name the card format cannot carry is refused"
+    named = ["--name", "Plejecenter Solbakken", "--institution", "Solbakken", "--group", "nord"]
+    assert main([*approve[:2], code[1], *approve[2:], *named]) == 0
     assert "rosterversion 1" in capsys.readouterr().out
 
     staff_config = config_module.load(staff)
@@ -80,6 +83,7 @@ def test_enrol_approve_and_revoke_write_signed_versions(
     home_id = Identity.load(config_module.load(home).identity_path).node_id
     entry = roster.get(home_id)
     assert entry is not None and entry.institution == "Solbakken" and entry.role.value == "care-home"
+    assert entry.name == "Plejecenter Solbakken", "the coordinator names it; its config said 'home'"
     assert roster.version is not None and roster.version.node(identity.node_id) is not None, (
         "the issuing hub signs itself in: hubs trust its ROSTER frames by that card"
     )
@@ -120,7 +124,9 @@ def test_enrol_writes_the_entry_points_into_the_config_and_refuses_bad_or_confli
     _, root = _root(tmp_path, capsys)
     relay = "http://relae-nord.kommune.dk:8471"
     fresh = _config(tmp_path, "fresh", "care-home", {})
+    fresh.chmod(0o640)  # as install.sh leaves it on a Pi: it may hold the MQTT password
     assert main(["enrol", "-c", str(fresh), f"--root={root}", "--entry", relay, "--entry", relay]) == 0
+    assert fresh.stat().st_mode & 0o777 == 0o640, "rewriting [trust] keeps the file's mode"
     trust = config_module.load(fresh).trust
     assert (trust.root, trust.entry) == (root, (relay,))
     capsys.readouterr()

@@ -45,8 +45,9 @@ def _municipality(
 
 
 def _install_care_home(tmp_path: Path, staff: HubProcess, entry: list[HubProcess]) -> HubProcess:
-    """The two commands, and nothing else: no file is edited by hand."""
-    home = HubProcess.create(tmp_path / "c", "Plejecenter Solbakken", "care-home")
+    """The two commands, and nothing else: no file is edited by hand. The Pi's config carries the name
+    every Pi from one image has; the coordinator names it in the roster."""
+    home = HubProcess.create(tmp_path / "c", "Beredt hub", "care-home")
     entries = [arg for relay in entry for arg in ("--entry", relay.internet_url)]
     shown = beredt(
         "enrol", "--config", str(home.config_path), f"--root={staff.config['trust']['root']}", *entries
@@ -54,10 +55,12 @@ def _install_care_home(tmp_path: Path, staff: HubProcess, entry: list[HubProcess
     code = re.search(r"tilmeldingskode: (\S+)", shown)
     card = re.search(r"^kort: +(.+)$", shown, re.MULTILINE)
     assert code and card, shown
-    beredt(
+    approved = beredt(
         "enrol", "approve", code[1], "--config", str(staff.config_path), "--card", card[1],
-        "--role", "care-home", "--institution", "Plejecenter Solbakken",
+        "--role", "care-home", "--institution", "Plejecenter Solbakken", "--name", "Plejecenter Solbakken",
     )  # fmt: skip
+    row = next(line for line in approved.splitlines() if line.startswith(home.node_id))
+    assert "Plejecenter Solbakken" in row and "Beredt hub" not in row, approved
     written = tomllib.loads(home.config_path.read_text())
     assert written["trust"]["entry"] == [relay.internet_url for relay in entry]
     assert written["peers"] == [] and written["routes"] == {}
