@@ -16,9 +16,9 @@ from tests.hubproc import BEREDT, REPO, HubProcess, staff_and_care_home
 @pytest.fixture
 def staff_and_home(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
     staff, home = staff_and_care_home(tmp_path, "Plejehjemmet Solgaarden")
-    staff.start()
-    home.start()
-    try:
+    try:  # a start that times out leaves no hub running for the rest of the run
+        staff.start()
+        home.start()
         yield staff, home
     finally:
         staff.kill()
