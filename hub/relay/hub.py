@@ -368,7 +368,8 @@ class Hub:
         hops = [] if to_self else self.router.delivery_hops(recipient)
         if not hops and not to_self:
             raise RoutingError(
-                f"ingen rute til {recipient.hex()}: tilføj den under [routes], eller sæt en standardrute"
+                f"ingen rute til {recipient.hex()}: ingen nabo melder en vej dertil nu (er den slukket eller"
+                " endnu ikke tilmeldt?); en fast vej står under [routes]"
             )
         ttl = ttl_minutes or self.config.timing.default_ttl_minutes
         if not 0 < ttl <= MAX_TTL_MINUTES:
@@ -412,8 +413,8 @@ class Hub:
         unroutable = [m.hex() for m in members if not self.router.delivery_hops(m)]
         if unroutable:
             raise RoutingError(
-                f"ingen rute til {', '.join(unroutable)} i gruppen {group!r}: tilføj dem under [routes],"
-                " eller sæt en standardrute"
+                f"ingen rute til {', '.join(unroutable)} i gruppen {group!r}: ingen nabo melder en vej dertil"
+                " nu (er de slukket eller endnu ikke tilmeldt?); en fast vej står under [routes]"
             )
 
         def submit_one(member: bytes) -> Awaitable[bytes]:

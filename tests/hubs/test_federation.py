@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.hubproc import REPO, HubProcess
+from tests.hubs.test_entry_points import _sent_when_routed
 from tests.hubs.test_municipal_roster import beredt, enrol, roster_version
 from tests.mosquitto import Mosquitto, wait_for_bridge
 
@@ -87,6 +89,39 @@ def test_messages_and_roster_updates_cross_a_region_of_bridged_brokers(
         beredt("revoke", c.node_id, "--config", str(a.config_path))
         b.wait_for("the revocation across the region", lambda: roster_version(b) == 3, timeout=60)
         assert c.node_id not in beredt("roster", "list", "--config", str(b.config_path))
+    finally:
+        a.kill()
+        b.kill()
+
+
+@pytest.mark.timeout(400)  # two real hubs and three brokers on a loaded machine
+def test_a_care_home_at_another_site_is_learned_across_the_bridges_with_no_peers(
+    tmp_path: Path, region: tuple[Mosquitto, Mosquitto]
+) -> None:
+    """Route announcements cross the federation too: neither hub names the other, each has only its own
+    site's broker, and the care home holds nothing but the root key until the staff hub hands it the
+    roster across two bridges."""
+    one, two = region
+    out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
+    root = re.search(r'root = "([^"]+)"', out)
+    assert root, out
+    a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff", internet=False)
+    b = HubProcess.create(tmp_path / "b", "Plejecenter Solbakken", "care-home", internet=False)
+    a.config["trust"] = {"root": root[1], "root_key": str(tmp_path / "usb" / "root.key")}
+    for hub, site in ((a, one), (b, two)):
+        hub.add_link("mqtt", {"kind": "mqtt", "brokers": [site.url], "keepalive": 5, "reconnect_max": 1.0})
+    enrol(b, a, "Plejecenter Solbakken")
+    try:
+        a.start()
+        b.start()
+        b.wait_for("the roster across the region", lambda: roster_version(b) >= 1, timeout=120)
+        to_b = _sent_when_routed(a, b, "Krisestaben til Solbakken")
+        b.wait_for("the staff's message", lambda: any(m["id"] == to_b for m in b.inbox()), timeout=60)
+        to_a = _sent_when_routed(b, a, "Solbakken melder klar")
+        a.wait_for("the care home's message", lambda: any(m["id"] == to_a for m in a.inbox()), timeout=60)
+        for hub in (a, b):
+            config = tomllib.loads(hub.config_path.read_text())
+            assert config["peers"] == [] and not config.get("routes"), f"{hub.name} names a peer or route"
     finally:
         a.kill()
         b.kill()
