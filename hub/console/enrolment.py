@@ -67,13 +67,17 @@ async def act(hub: Hub, action: str, body: dict[str, Any]) -> str:
 
 
 async def approve(hub: Hub, body: dict[str, Any]) -> tuple[RosterNode, int]:
-    """Sign the requested card into the next version with the role, institution and groups given."""
+    """Sign the requested card into the next version with the name, role, institution and groups given."""
     requests = _requests(hub)
     request = requests.get(str(body.get("code", "")))
     try:
         role = Role(str(body.get("role", "")))
     except ValueError:
         raise UsageError(f"rollen skal være en af {', '.join(r.value for r in Role)}") from None
+    # The roster's name is what every hub shows; Pis from one image all ask under the image's name.
+    name = str(body.get("name", "")).strip() or request.card.name
+    if len(name) > MAX_TEXT or ":" in name:
+        raise UsageError(f"navnet må højst have {MAX_TEXT} tegn og intet kolon")
     institution = str(body.get("institution", "")).strip()
     if len(institution) > MAX_TEXT:
         raise UsageError(f"institutionens navn må højst have {MAX_TEXT} tegn")
@@ -81,7 +85,7 @@ async def approve(hub: Hub, body: dict[str, Any]) -> tuple[RosterNode, int]:
     bad = [g for g in groups if not valid_group_name(g)]
     if bad:
         raise UsageError(f"{bad[0]!r} er intet gruppenavn (1-80 tegn, intet kolon)")
-    card = PublicCard(request.card.name, role.value, request.card.signing_key, request.card.sealing_key)
+    card = PublicCard(name, role.value, request.card.signing_key, request.card.sealing_key)
     node = RosterNode(card, institution, groups)
     issued = await _issue(hub, lambda current: current.with_node(node))
     requests.remove(request.code)

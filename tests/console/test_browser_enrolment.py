@@ -104,6 +104,9 @@ async def test_a_node_enrolled_from_the_console_becomes_reachable_and_can_be_rev
     assert await _axe(page) == []
     assert await _fits_and_speaks_danish(page) == []
 
+    # the name the Pi asked under is offered; the coordinator gives the one every hub will show
+    await expect(request.locator("input[name=name]")).to_have_value("Plejecenter Solbakken")
+    await request.locator("input[name=name]").fill("Plejecenter Solbakken Nord")
     await request.locator("select[name=role]").select_option("care-home")
     await request.locator("input[name=institution]").fill("Plejecenter Solbakken")
     # a group name no roster can hold is refused in Danish, and the request stays on the list
@@ -113,8 +116,9 @@ async def test_a_node_enrolled_from_the_console_becomes_reachable_and_can_be_rev
     await expect(request).to_have_count(1)
     await request.locator("input[name=groups]").fill("district-nord, plejehjem")
     await request.get_by_role("button", name="Godkend").click()
-    await expect(page.locator("#enrol-done")).to_contain_text("Plejecenter Solbakken er tilmeldt")
+    await expect(page.locator("#enrol-done")).to_contain_text("Plejecenter Solbakken Nord er tilmeldt")
     row = page.locator(f"#enrol-nodes tr[data-node='{home.node_id}']")
+    await expect(row).to_contain_text("Plejecenter Solbakken Nord")
     await expect(row).to_contain_text("Plejehjem eller institution")
     await expect(request).to_have_count(0)
 

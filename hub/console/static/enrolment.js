@@ -1,6 +1,6 @@
 "use strict";
 // The enrolment tab, for coordinators on the hub that holds the root key: the cards that asked to be
-// enrolled ('beredt enrol --request'), approved with role, institution and groups or refused, and the
+// enrolled ('beredt enrol --request'), approved with name, role, institution and groups or refused, and the
 // enrolled nodes, each of which can be revoked. Uses the helpers of app.js, loaded first.
 
 const enrolForms = new Map();  // code -> what the coordinator typed, kept across redraws
@@ -13,6 +13,7 @@ function enrolRequest(request, roles) {
   const kept = enrolForms.get(request.code) || {};
   const role = el("select", { name: "role" },
     ...roles.map((r) => el("option", { value: r, selected: (kept.role || request.role) === r }, t(`role_${r}`))));
+  const name = el("input", { name: "name", maxLength: 80, value: kept.name ?? request.name });
   const institution = el("input", { name: "institution", maxLength: 80, value: kept.institution || "" });
   const groups = el("input", { name: "groups", value: kept.groups || "" });
   const form = el("form", { class: "card enrol-request", "data-code": request.code },
@@ -23,6 +24,7 @@ function enrolRequest(request, roles) {
       el("dt", {}, t("enrol_fingerprint")), el("dd", {}, el("code", {}, request.node)),
       el("dt", {}, t("enrol_received")), el("dd", {}, clock(request.received))),
     el("div", { class: "grid" },
+      enrolField(t("enrol_name"), name),
       enrolField(t("enrol_role"), role),
       enrolField(t("enrol_institution"), institution),
       enrolField(t("enrol_groups"), groups)),
@@ -32,11 +34,12 @@ function enrolRequest(request, roles) {
         if (window.confirm(t("enrol_refuse_confirm", { name: request.name }))) enrolAction("refuse", { code: request.code });
       } }, t("enrol_refuse"))));
   form.addEventListener("input", () => enrolForms.set(request.code,
-    { role: role.value, institution: institution.value, groups: groups.value }));
+    { name: name.value, role: role.value, institution: institution.value, groups: groups.value }));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    enrolAction("approve", { code: request.code, role: role.value, institution: institution.value, groups: groups.value },
-      request.name);
+    enrolAction("approve",
+      { code: request.code, name: name.value, role: role.value, institution: institution.value, groups: groups.value },
+      name.value || request.name);
   });
   return form;
 }
