@@ -57,9 +57,10 @@ class RosterFollowUp:
         """Broadcast the signed roster at once when a version is new here, and again every
         ``announce_interval``, so a hub that was offline, or is new, catches up within one interval.
 
-        A new version goes out urgent (a revocation may use metered radio, not paid links) and lives as
-        long as any message, queued for hubs that are away; the repeats are routine (so they keep off
-        metered and paid links) and live two intervals, since the next one supersedes them."""
+        A new version goes out urgent (a revocation may use metered radio, and a paid link where nothing
+        else reaches) and lives as long as any message, queued for hubs that are away; the repeats are
+        routine (so they keep off metered and paid links) and live two intervals, since the next one
+        supersedes them."""
         interval = self._announce_interval
         announced = 0
         while True:
