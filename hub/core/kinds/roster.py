@@ -141,7 +141,7 @@ class RosterVersion:
         needs more than ``MAX_PAGES`` pages."""
         chunks: list[list[dict[int, Any]]] = [[]]
         for node in self.nodes:
-            item = _node_map(node)
+            item = node_to_map(node)
             if (
                 chunks[-1]
                 and len(self._body(chunks[-1] + [item], MAX_PAGES - 1, MAX_PAGES)) + SIGNATURE_SIZE
@@ -188,7 +188,7 @@ def assemble(pages: list[RosterPage]) -> RosterVersion:
     return RosterVersion(first.version, first.issued, nodes, first.revoked, first.cross)
 
 
-def _node_map(node: RosterNode) -> dict[int, Any]:
+def node_to_map(node: RosterNode) -> dict[int, Any]:
     item: dict[int, Any] = {
         1: node.card.signing_key,
         2: node.card.sealing_key,
@@ -248,7 +248,7 @@ def _decode(body: bytes) -> RosterPage:
     try:
         document = cbor2.loads(body)
         version, issued = document[1], document[2]
-        nodes = tuple(_node(item) for item in document.get(3, [])[:MAX_NODES])
+        nodes = tuple(node_from_map(item) for item in document.get(3, [])[:MAX_NODES])
         revoked = frozenset(bytes(r) for r in document.get(4, []))
         index, count = document.get(5, 0), document.get(6, 1)
         cross = tuple(cross_from_map(item, _text) for item in document.get(7, [])[:MAX_CROSS])
@@ -263,7 +263,7 @@ def _decode(body: bytes) -> RosterPage:
     return RosterPage(RosterVersion(version, issued, nodes, revoked, cross), index, count)
 
 
-def _node(item: dict[int, Any]) -> RosterNode:
+def node_from_map(item: dict[int, Any]) -> RosterNode:
     card = PublicCard(_text(item[3]), _text(item[4]), bytes(item[1]), bytes(item[2]))
     if len(card.signing_key) != 32 or len(card.sealing_key) != 32:
         raise ValueError("node keys must be 32 bytes each")
