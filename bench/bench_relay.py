@@ -28,7 +28,10 @@ Figures, each against what it is compared with:
 
 The machine is shared and has two cores: figures are noisy, compare the ratio rather than the rate.
 
-    .venv/bin/python bench/bench_relay.py [--messages 10000] [--rate 500] [--seconds 10]
+With ``--stages`` the latency phase is also broken down by stage for its slowest 1 % (see
+bench/relay_stages.py for what each stamp is).
+
+    .venv/bin/python bench/bench_relay.py [--messages 10000] [--rate 500] [--seconds 10] [--stages]
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.relay_stages import ReceiptClock
+from bench.relay_stages import report as stage_report
 from drill.topology import free_port
 from hub.core.errors import RefusalReason
 from hub.core.identity import Identity
@@ -206,12 +211,14 @@ class Rig:
     b: HubProcess
     c: Hub
     current: list[Arrivals]
+    receipts: ReceiptClock
 
 
 @asynccontextmanager
-async def relay_rig(work: Path) -> AsyncIterator[Rig]:
+async def relay_rig(work: Path, stages: bool) -> AsyncIterator[Rig]:
     """A (not started: each phase starts it) -> B (a `beredt run` relay) -> C (a hub in this process),
-    warmed up with 200 messages; everything stopped on the way out."""
+    warmed up with 200 messages; everything stopped on the way out. With ``stages``, C's link stamps
+    when each frame reaches it."""
     source = Identity.generate("Kilde", "staff")
     source.save(work / "a.key")
     sink = Identity.generate("Modtager", "care-home")
@@ -247,11 +254,14 @@ async def relay_rig(work: Path) -> AsyncIterator[Rig]:
         hub_task = asyncio.create_task(c.run(), name="sink-hub")
         watch_task = asyncio.create_task(watch(c, current), name="sink-watch")
         await c.ready.wait()
+        receipts = ReceiptClock()
+        if stages:
+            receipts.observe(c.links.transports["internet"]._events)  # observed, see ReceiptClock
         heap.settle()  # as `beredt run` does once its hub is ready
         await asyncio.to_thread(b.start)
         try:
             print("warm-up: 200 messages ...", flush=True)
-            rig = Rig(a, b, c, current)
+            rig = Rig(a, b, c, current, receipts)
             await phase(rig, 200, 0, "warmup")
             yield rig
         finally:
@@ -292,13 +302,14 @@ async def flood(rig: Rig, messages: int) -> Flood:
 
 
 async def measure(args: argparse.Namespace, work: Path) -> None:
-    async with relay_rig(work) as rig:
+    async with relay_rig(work, args.stages) as rig:
         saturated = await flood(rig, args.messages)
         total = int(args.rate * args.seconds)
         commits = await asyncio.to_thread(commit_floor, work)
         print(f"phase 2: {total:,} messages paced at {args.rate:g}/s ...", flush=True)
         paced, paced_report, _ = await phase(rig, total, args.rate, "paced")
         commits += await asyncio.to_thread(commit_floor, work)
+        receipts = rig.receipts
 
     arrived, floors, resent = saturated.arrivals, saturated.floors, saturated.resent
     flood_report, flood_gen_cpu = saturated.report, saturated.generator_cpu
@@ -348,6 +359,12 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     floor_label = "commit floor on this disk (one row, synchronous=FULL), ms"
     print(f"{floor_label + ', p50':<60}{percentile(commits, 0.5):>12.1f}")
     print(f"{floor_label + ', p99':<60}{percentile(commits, 0.99):>12.1f}")
+    if args.stages:
+        print()
+        sent = paced_report["sent_at"]
+        taken, hop_acked = paced_report["taken_at"], paced_report["hop_acked_at"]
+        for line in stage_report(sent, taken, hop_acked, receipts, paced.at):
+            print(line)
 
 
 def main() -> None:
@@ -357,6 +374,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000, help="messages in the saturation phase")
     parser.add_argument("--rate", type=float, default=500.0, help="messages/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency phase")
+    parser.add_argument(
+        "--stages", action="store_true", help="stamp each paced message per stage (relay_stages.py)"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

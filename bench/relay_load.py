@@ -10,7 +10,8 @@ measure its own retries).
 Protocol with the benchmark: the generator prints ``ready`` once its frames are signed and its port
 listens, sends on a ``go`` line on stdin, prints ``sent`` when the relay has taken every frame (2xx),
 keeps answering until a ``stop`` line, then writes its report as JSON to ``--out``: the wall-clock time
-each frame left (by id), the POSTs the relay refused as busy (503, retried), and the ids it acked.
+each frame left (by id), when the relay answered the POST carrying it and when its hop ack came, the
+POSTs the relay refused as busy (503, retried), and the ids it acked.
 
     python bench/relay_load.py --key a.key --to <C id> --relay http://127.0.0.1:8581 --port 8580 \\
         --count 10000 [--rate 500] --out result.json
@@ -58,6 +59,8 @@ class Generator:
         ]
         self.wire = [frame.encode() for frame in self.frames]
         self.sent_at: dict[str, float] = {}
+        self.taken_at: dict[str, float] = {}  # when B answered the POST that carried the frame (2xx)
+        self.hop_acked_at: dict[str, float] = {}  # when B's hop ack for the frame reached us
         self.busy = 0
         self.hop_acked: set[bytes] = set()
         self.e2e_acked: set[bytes] = set()
@@ -75,7 +78,11 @@ class Generator:
         for data in frames:
             frame = decode_frame(data)
             if frame.kind is Kind.HOP_ACK:
-                self.hop_acked.update(decode_ids(frame.payload))
+                ids = decode_ids(frame.payload)
+                self.hop_acked.update(ids)
+                now = time.time()
+                for message_id in ids:
+                    self.hop_acked_at.setdefault(message_id.hex(), now)
             elif frame.kind is Kind.ACK:
                 self.e2e_acked.update(decode_ids(frame.payload))
                 acks.append(frame.id)
@@ -121,6 +128,9 @@ class Generator:
         for frame in self.frames[start:end]:
             self.sent_at[frame.id.hex()] = stamp
         await self.post(self.wire[start:end])
+        taken = time.time()
+        for frame in self.frames[start:end]:
+            self.taken_at[frame.id.hex()] = taken
 
     async def flood(self) -> None:
         """As fast as the relay takes them: up to ``IN_FLIGHT`` POSTs of ``BATCH`` frames outstanding."""
@@ -165,6 +175,8 @@ class Generator:
             json.dumps(
                 {
                     "sent_at": self.sent_at,
+                    "taken_at": self.taken_at,
+                    "hop_acked_at": self.hop_acked_at,
                     "busy_refusals": self.busy,
                     "hop_acked": len(self.hop_acked & {f.id for f in self.frames}),
                     "e2e_acked": len(self.e2e_acked & {f.id for f in self.frames}),
