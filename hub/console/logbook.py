@@ -147,7 +147,11 @@ class LogBook:
         keys: Path | None = None,
     ) -> None:
         self._db = db  # its own connection: an append's write transaction is never mixed with other work
-        self.notes = NoteTexts(db, sealer)
+        self._lock = asyncio.Lock()
+        """Held by every write on ``_db`` (the notes' too): Python's sqlite3 opens a transaction at a
+        write's first statement, so a note kept between an append's BEGIN and its commit would otherwise
+        break the append ("cannot start a transaction within a transaction") or join it."""
+        self.notes = NoteTexts(db, sealer, self._lock)
         self._clock = clock
         self.node = node
         self.chain = chain
@@ -155,7 +159,6 @@ class LogBook:
         """The folder of archive segments (``hub.console.logbook_archive``); None: nothing is archived."""
         self.keys = keys
         """The key folder that holds the chain key and the record of heads sent to witnesses."""
-        self._lock = asyncio.Lock()
         self._closed = False
         self._verified: tuple[int, bytes] = (0, GENESIS)
         """The newest (seq, hash) whose chain back to the genesis has been checked by this process."""
@@ -234,8 +237,7 @@ class LogBook:
 
     async def forget(self, entries: Sequence[LogEntry]) -> int:
         """Erase the texts these typed entries stand for; the entries and the chain stay as they are."""
-        async with self._lock:  # not inside an append's write transaction on this connection
-            return await self.notes.forget(d for e in entries if (d := referenced(e.text)))
+        return await self.notes.forget(d for e in entries if (d := referenced(e.text)))
 
     async def append_many(
         self, items: Sequence[tuple[EntryType, str, str]], *, durable: bool = True
@@ -279,7 +281,8 @@ class LogBook:
     async def sync(self) -> None:
         """Make every entry durable: a PASSIVE checkpoint fsyncs the WAL and copies it into the database."""
         try:
-            await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            async with self._lock:  # not inside an append's transaction
+                await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except aiosqlite.Error as exc:
             raise StoreError(f"log book sync failed: {exc}") from exc
 
@@ -294,10 +297,16 @@ class LogBook:
         if (folder := self.archive) is not None:
             archived = await asyncio.to_thread(lambda: list(archive.read(folder, since=since)))
         after = max(since, archived[-1][0] if archived else await self._archived_seq())
-        async with self._db.execute(
+        return archived + await self._read(
             f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq", (after,)
-        ) as cur:
-            return archived + list(await cur.fetchall())
+        )
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a read, in one trip to the connection's thread. A read left open between trips
+        would pin its snapshot: an append's BEGIN IMMEDIATE on this connection in between could not take
+        the write lock once console.db's other connection had committed ("database is locked" at once,
+        without waiting)."""
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _archived_seq(self) -> int:
         found = await self._archived_head()
@@ -360,11 +369,10 @@ class LogBook:
         """Up to ``limit`` (at most ``MAX_PAGE``) entries with seq < ``before``, newest first."""
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit: forventede 1 til {MAX_PAGE} poster")
-        async with self._db.execute(
+        rows = await self._read(
             f"SELECT {_COLUMNS} FROM logbook WHERE seq < ? ORDER BY seq DESC LIMIT ?",
             (before if before is not None else 2**63 - 1, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [_row(row) for row in rows]
 
     async def verify_new(self) -> int | None:
@@ -378,27 +386,22 @@ class LogBook:
         if archived is not None and archived[0] >= seq:
             seq, previous = archived  # the archive is checked by the full walk; the live table chains on
         elif seq:
-            async with self._db.execute("SELECT hash FROM logbook WHERE seq = ?", (seq,)) as cur:
-                row = await cur.fetchone()
-            if row is None or bytes(row[0]) != previous:
+            rows = await self._read("SELECT hash FROM logbook WHERE seq = ?", (seq,))
+            if not rows or bytes(rows[0][0]) != previous:
                 return seq
         expected = seq + 1
-        async with self._db.execute(
-            f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq", (seq,)
-        ) as cur:
-            async for raw in cur:
-                broken = _check(self.chain, raw, expected, previous)
-                if broken is not None:
-                    return broken
-                previous, expected = bytes(raw[6]), expected + 1
+        for raw in await self._read(f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq", (seq,)):
+            broken = _check(self.chain, raw, expected, previous)
+            if broken is not None:
+                return broken
+            previous, expected = bytes(raw[6]), expected + 1
         self._verified = (expected - 1, previous)
         return None
 
     async def head(self) -> tuple[int, str] | None:
         """The newest (seq, hash hex): print or send it somewhere else to anchor the chain."""
-        async with self._db.execute("SELECT seq, hash FROM logbook ORDER BY seq DESC LIMIT 1") as cur:
-            row = await cur.fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]).hex())
+        rows = await self._read("SELECT seq, hash FROM logbook ORDER BY seq DESC LIMIT 1")
+        return (int(rows[0][0]), bytes(rows[0][1]).hex()) if rows else None
 
     async def verify(
         self, anchor: tuple[int, str] | None = None, *, anchors: Iterable[tuple[int, str]] = ()

@@ -16,6 +16,7 @@ read as it is.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -48,11 +49,13 @@ def referenced(entry_text: str) -> str | None:
 
 
 class NoteTexts:
-    """The ``note_texts`` table on the log book's own connection (one writer, no mixed transactions)."""
+    """The ``note_texts`` table on the log book's own connection; ``lock`` is the book's, held by every
+    write on that connection, so a note's transaction and an append's are never mixed."""
 
-    def __init__(self, db: aiosqlite.Connection, sealer: DocumentSealer) -> None:
+    def __init__(self, db: aiosqlite.Connection, sealer: DocumentSealer, lock: asyncio.Lock) -> None:
         self._db = db
         self._sealer = sealer
+        self._lock = lock
 
     async def create(self) -> None:
         try:
@@ -68,10 +71,11 @@ class NoteTexts:
         digest = digest_of(salt, text)
         sealed = self._sealer.seal(text, _place(digest))
         try:
-            await self._db.execute(
-                "INSERT INTO note_texts (digest, salt, text) VALUES (?, ?, ?)", (digest, salt, sealed)
-            )
-            await self._db.commit()
+            async with self._lock:
+                await self._db.execute(
+                    "INSERT INTO note_texts (digest, salt, text) VALUES (?, ?, ?)", (digest, salt, sealed)
+                )
+                await self._db.commit()
         except aiosqlite.Error as exc:
             raise StoreError(f"cannot keep a note's text: {exc}") from exc
         return f"tekst {digest} ({len(text)} tegn)"
@@ -86,11 +90,10 @@ class NoteTexts:
             chunk = digests[start : start + 500]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT digest, salt, text FROM note_texts WHERE digest IN ({marks})"
-            async with self._db.execute(sql, chunk) as cursor:
-                async for digest, salt, stored in cursor:
-                    text = self._sealer.open(stored, _place(digest))
-                    if isinstance(text, str) and digest_of(bytes(salt), text) == digest:
-                        found[digest] = text
+            for digest, salt, stored in await self._db.execute_fetchall(sql, chunk):  # see LogBook._read
+                text = self._sealer.open(stored, _place(digest))
+                if isinstance(text, str) and digest_of(bytes(salt), text) == digest:
+                    found[digest] = text
         return found
 
     async def forget(self, digests: Iterable[str]) -> int:
@@ -99,13 +102,16 @@ class NoteTexts:
         wanted = sorted(set(digests))
         erased = 0
         try:
-            await self._db.execute("PRAGMA secure_delete=ON")
-            for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                cursor = await self._db.execute(f"DELETE FROM note_texts WHERE digest IN ({marks})", chunk)
-                erased += cursor.rowcount
-            await self._db.commit()
+            async with self._lock:
+                await self._db.execute("PRAGMA secure_delete=ON")
+                for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+                    chunk = wanted[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    cursor = await self._db.execute(
+                        f"DELETE FROM note_texts WHERE digest IN ({marks})", chunk
+                    )
+                    erased += cursor.rowcount
+                await self._db.commit()
         except aiosqlite.Error as exc:
             raise StoreError(f"cannot erase note texts: {exc}") from exc
         return erased
