@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.relay_stages import ReceiptClock
+from bench.relay_stages import LoopLag, ReceiptClock, relay_probe
 from bench.relay_stages import report as stage_report
 from drill.topology import free_port
 from hub.core.errors import RefusalReason
@@ -71,6 +71,7 @@ from hub.service.config import HubConfig
 from tests.hubproc import HubProcess
 
 GENERATOR = Path(__file__).resolve().parent / "relay_load.py"
+PROBE = Path(__file__).resolve().parent / "relay_probe"  # its sitecustomize.py, loaded into B
 
 
 def verify_floor(seconds: float = 2.0) -> tuple[float, float]:
@@ -212,6 +213,7 @@ class Rig:
     c: Hub
     current: list[Arrivals]
     receipts: ReceiptClock
+    lag: LoopLag
 
 
 @asynccontextmanager
@@ -231,6 +233,9 @@ async def relay_rig(work: Path, stages: bool) -> AsyncIterator[Rig]:
     b.config["timing"] = {}  # the defaults a deployed hub runs with
     b.config["log"] = {"level": "WARNING"}
     b.write_config()
+    if stages:
+        b.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROBE), os.environ.get("PYTHONPATH")]))
+        b.env["BEREDT_BENCH_PROBE"] = str(work / "relay-probe.txt")
     b.cli("roster", "add", source.card.encode())
     b.cli("roster", "add", sink.card.encode())
     relay_id = bytes.fromhex(b.node_id)
@@ -254,18 +259,20 @@ async def relay_rig(work: Path, stages: bool) -> AsyncIterator[Rig]:
         hub_task = asyncio.create_task(c.run(), name="sink-hub")
         watch_task = asyncio.create_task(watch(c, current), name="sink-watch")
         await c.ready.wait()
-        receipts = ReceiptClock()
+        receipts, lag = ReceiptClock(), LoopLag()
+        lag_task = asyncio.create_task(lag.run(), name="sink-loop-lag") if stages else None
         if stages:
             receipts.observe(c.links.transports["internet"]._events)  # observed, see ReceiptClock
         heap.settle()  # as `beredt run` does once its hub is ready
         await asyncio.to_thread(b.start)
         try:
             print("warm-up: 200 messages ...", flush=True)
-            rig = Rig(a, b, c, current, receipts)
+            rig = Rig(a, b, c, current, receipts, lag)
             await phase(rig, 200, 0, "warmup")
             yield rig
         finally:
             await cancel_and_wait(watch_task)
+            await cancel_and_wait(lag_task)
             await cancel_and_wait(hub_task)
             await asyncio.to_thread(b.stop)
 
@@ -309,7 +316,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         print(f"phase 2: {total:,} messages paced at {args.rate:g}/s ...", flush=True)
         paced, paced_report, _ = await phase(rig, total, args.rate, "paced")
         commits += await asyncio.to_thread(commit_floor, work)
-        receipts = rig.receipts
+        receipts, lag = rig.receipts, rig.lag
 
     arrived, floors, resent = saturated.arrivals, saturated.floors, saturated.resent
     flood_report, flood_gen_cpu = saturated.report, saturated.generator_cpu
@@ -361,9 +368,15 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     print(f"{floor_label + ', p99':<60}{percentile(commits, 0.99):>12.1f}")
     if args.stages:
         print()
+        print(
+            f"phase 2 window ({paced.window:.2f} s): relay B ran {paced.cpu['relay'] / paced.window:.0%} of a"
+            f" core and waited for a CPU {paced.cpu['relay_wait'] / paced.window:.0%} of it"
+        )
         sent = paced_report["sent_at"]
         taken, hop_acked = paced_report["taken_at"], paced_report["hop_acked_at"]
-        for line in stage_report(sent, taken, hop_acked, receipts, paced.at):
+        for line in stage_report(
+            sent, taken, hop_acked, receipts, paced.at, lag, relay_probe(work / "relay-probe.txt")
+        ):
             print(line)
 
 
