@@ -1,8 +1,9 @@
 """The store's one writer: group commit, fsynced only when a transaction holds a durable write.
 
 Every write that arrives while a commit is under way joins the next transaction, one ``executemany`` per
-statement, and each caller is answered after the commit that holds its write. Writes nobody awaits wait
-up to ``background_delay`` for company (see ``hub.relay.store``).
+statement, and each caller is answered after the commit that holds its write. A transaction that a bad
+write rolls back is committed again a caller at a time, so only that write's caller gets the error. Writes
+nobody awaits wait up to ``background_delay`` for company (see ``hub.relay.store``).
 
 The writer has a connection of its own, used only in its own thread, and a transaction is one trip to
 that thread: its statements and its commit run there in one go. A trip per statement (as through the
@@ -107,23 +108,41 @@ class GroupCommit:
                 batch.append(item)
             while not self._queue.empty() and len(batch) < 512:
                 batch.append(self._queue.get_nowait())
-            error: BaseException | None = None
-            durable = any(durable for _, _, durable in batch)
-            try:
-                await self._in_thread(self._transaction, _grouped(batch), durable)
-                self.commits += 1
-                self.syncs += durable
-            except sqlite3.Error as exc:
-                error = _mapped(exc)
-            for _, future, _ in batch:
-                if future is None or future.done():
-                    continue
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
-            if error is not None and any(f is None for _, f, _ in batch):
-                log.error("store: background state update lost: %s", error)
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Queued]) -> None:
+        """Commit ``batch`` in one transaction and answer each caller after it. When a statement fails (a
+        constraint, a value SQLite cannot take), not the database, the batch is committed again one caller
+        at a time: one caller's bad write fails only that caller, not every write that shared its commit."""
+        failure = await self._attempt(batch)
+        if failure is not None and len(batch) > 1 and not isinstance(failure, sqlite3.OperationalError):
+            log.warning("store: a group commit failed (%s): its %d writes committed one by one", failure,
+                        len(batch))  # fmt: skip
+            for item in batch:
+                await self._commit([item])
+            return
+        error = None if failure is None else _mapped(failure)
+        for _, future, _ in batch:
+            if future is None or future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        if error is not None and any(f is None for _, f, _ in batch):
+            log.error("store: background state update lost: %s", error)
+
+    async def _attempt(self, batch: list[_Queued]) -> sqlite3.Error | None:
+        """One transaction of every write in ``batch``; the error that rolled it back, None once committed.
+        An ``OperationalError`` is the database's (locked, full, I/O) and would fail each write alone too."""
+        durable = any(durable for _, _, durable in batch)
+        try:
+            await self._in_thread(self._transaction, _grouped(batch), durable)
+        except sqlite3.Error as exc:
+            return exc
+        self.commits += 1
+        self.syncs += durable
+        return None
 
     def _transaction(self, groups: _Grouped, durable: bool) -> None:
         """One transaction, in the writer's thread: fsynced at commit (synchronous FULL) when ``durable``,

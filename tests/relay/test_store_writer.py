@@ -1,0 +1,37 @@
+"""The store's group commit: writes that share a commit do not share the fate of one bad write."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hub.core.errors import StoreError
+from hub.relay.store_writer import GroupCommit
+
+INSERT = "INSERT INTO notes(n) VALUES (?)"
+
+
+async def test_one_bad_write_fails_only_its_own_caller(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE notes(n INTEGER NOT NULL)")
+    writer = GroupCommit(path)
+    await writer.start()
+    # queued before the writer wakes, so the three share one commit (one executemany of the insert)
+    outcome = await asyncio.gather(
+        writer.write([(INSERT, (1,))]),
+        writer.write([(INSERT, (None,))]),  # the NOT NULL constraint refuses it
+        writer.write([(INSERT, (2,))]),
+        return_exceptions=True,
+    )
+    assert outcome[0] is None and outcome[2] is None, outcome
+    assert isinstance(outcome[1], StoreError) and "NOT NULL" in str(outcome[1])
+    await writer.close()
+    with sqlite3.connect(path) as db:  # answered only once committed: another connection reads them
+        assert sorted(n for (n,) in db.execute("SELECT n FROM notes")) == [1, 2]
+    with pytest.raises(StoreError, match="closed"):
+        await writer.write([(INSERT, (3,))])
