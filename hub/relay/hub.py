@@ -144,6 +144,7 @@ class Hub:
             self.clock,
             entry=config.trust.entry,
             roster_version=(lambda: self.roster_updates.version) if self.roster_updates.root else None,
+            paid_gaps={link.name: link.announce_gap for link in config.links if link.announce_gap},
         )
         self.router = Router(
             me=self.node_id,

@@ -191,10 +191,13 @@ class LinkSet:
     def peer_at(self, link: str, address: str) -> bytes | None:
         return self._by_address.get((link, address))
 
-    async def send(self, link: str, address: str, wire: bytes, priority: int) -> None:
-        """Send an encoded frame, fragmented to the link's MTU; raises TransportError."""
+    async def send(
+        self, link: str, address: str, wire: bytes, priority: int, *, account: Tally | None = None
+    ) -> None:
+        """Send an encoded frame, fragmented to the link's MTU; raises TransportError. What the link
+        spends on it goes on ``account`` when given, else on the exercise it belongs to, if any."""
         transport = self.transports[link]
-        with charged_to(self.account(link, wire)):
+        with charged_to(account if account is not None else self.account(link, wire)):
             for piece in split(wire, transport.capabilities.mtu):
                 await transport.send(address, piece, priority=priority)
         self.sent_bytes[link] += len(wire)

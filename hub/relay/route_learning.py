@@ -2,7 +2,11 @@
 
 Every second the hub looks at its neighbours (the peers ``LinkSet`` knows, configured or learned): a
 neighbour is told over its best usable free link (internet, MQTT) when it has one, else over a metered
-one (LoRa, SINE: the radio pace of ``hub.relay.route_table``), never over a paid one (satellite). A
+one (LoRa, SINE: the radio pace of ``hub.relay.route_table``), and over a paid one (satellite) only when
+that link asks for it (``announce = "changes"``, ``paid_gaps``): then as over radio, what only it reaches
+and a default, at once when the neighbour comes up, its changes at most every ``announce_hours`` and the
+same again weekly (``PAID_INTERVAL``) so what it learned from us does not expire; sent urgent, which a
+satellite link takes, and the credits they cost counted (``paid_spent``). A
 neighbour with no usable link at all is down: every route through it is dropped at once. ROUTE frames are
 signed, sent with zero hops, never stored, queued or retried: a lost one is made good by the next. Over
 a radio link that broadcasts (LoRa) one frame to everyone tells all the neighbours there at once (one
@@ -53,13 +57,14 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from hub.core.clock import Clock
 from hub.core.errors import ProtocolError, TransportError
 from hub.core.frame import BROADCAST, Frame, Kind, Priority
 from hub.core.identity import Identity
-from hub.core.kinds.routes import EXPIRY_INTERVALS, RouteAnnouncement, decode, encode
+from hub.core.kinds.routes import EXPIRY_INTERVALS, MAX_INTERVAL, RouteAnnouncement, decode, encode
+from hub.core.metering import Tally
 from hub.core.transport import BROADCAST_ADDRESS, Cost
 from hub.relay.health import LinkState
 from hub.relay.links import LinkSet
@@ -73,6 +78,9 @@ RADIO_INTERVAL = 12 * 3600.0
 an hour (5 % of the EU868 duty cycle): so a radio neighbour hears our table twice a day, and a change at
 most hourly. Probes, not announcements, notice a radio link lost."""
 RADIO_GAP = 3600.0
+PAID_INTERVAL = float(MAX_INTERVAL)
+"""Over a paid link that asked for announcements: the same again once a week (the longest lifetime an
+announcement may give), so a neighbour there keeps our routes with no change to tell it."""
 PROMPT_GAP = 600.0
 """Least time between two announcements out of pace to one neighbour for having caught up with our
 roster (over radio: ``RADIO_GAP``)."""
@@ -92,6 +100,7 @@ class RouteLearning:
         radio_gap: float = RADIO_GAP,
         entry: tuple[str, ...] = (),
         roster_version: Callable[[], int] | None = None,
+        paid_gaps: Mapping[str, float] | None = None,
     ) -> None:
         self.identity = identity
         self.links = links
@@ -99,8 +108,13 @@ class RouteLearning:
         self.table = RouteTable(identity.node_id, known)
         self.free_pace = (interval, gap)
         self.radio_pace = (radio_interval, radio_gap)
-        self._via: dict[bytes, tuple[str, str, bool]] = {}
-        """Neighbour -> (link, address, radio) that tells it now."""
+        self.paid_gaps = dict(paid_gaps or {})
+        """Paid link that asked for announcements -> least seconds between two of its changes."""
+        self.paid_frames = 0
+        self.paid_spent = Tally()
+        """What announcements over paid links cost, as the links counted it (credits)."""
+        self._via: dict[bytes, tuple[str, str, bool, bool]] = {}
+        """Neighbour -> (link, address, radio, paid) that tells it now; a paid link is told as radio."""
         self.entry = entry
         self._next_hello: dict[str, float] = {}
         """Internet link without a neighbour -> when to announce ourselves to the entry points again."""
@@ -126,16 +140,19 @@ class RouteLearning:
     def next_hops(self, destination: bytes) -> list[bytes]:
         return self.table.next_hops(destination)
 
-    def _best_link(self, neighbour: bytes) -> tuple[str, str, bool, int] | None:
-        """The (link, address, radio, cost) to tell ``neighbour`` over, cheapest usable first."""
-        best: tuple[int, str, str, bool] | None = None
+    def _best_link(self, neighbour: bytes) -> tuple[str, str, Cost, int] | None:
+        """The (link, address, link cost, hop cost) to tell ``neighbour`` over, cheapest usable first;
+        a paid link only if it asked for announcements."""
+        best: tuple[int, str, str, Cost] | None = None
         for option in self.links.options(neighbour):
             caps = self.links.capabilities(option.link)
-            if caps.cost is Cost.PAID or self.links.state(option.link, neighbour) is LinkState.DOWN:
+            if caps.cost is Cost.PAID and option.link not in self.paid_gaps:
+                continue
+            if self.links.state(option.link, neighbour) is LinkState.DOWN:
                 continue
             cost = hop_cost(self.links.kind_of(option.link))
             if best is None or cost < best[0]:
-                best = (cost, option.link, option.address, caps.cost is Cost.METERED)
+                best = (cost, option.link, option.address, caps.cost)
         return None if best is None else (best[1], best[2], best[3], best[0])
 
     def refresh(self) -> None:
@@ -148,10 +165,14 @@ class RouteLearning:
                     log.info("no usable link to %s: routes through it dropped", neighbour.hex())
                 self.table.neighbour_down(neighbour)
                 continue
-            link, address, radio, cost = chosen
-            interval, gap = self.radio_pace if radio else self.free_pace
+            link, address, link_cost, cost = chosen
+            paid, radio = link_cost is Cost.PAID, link_cost is not Cost.FREE
+            if paid:
+                interval, gap = PAID_INTERVAL, self.paid_gaps[link]
+            else:
+                interval, gap = self.radio_pace if radio else self.free_pace
             pace = Pace(interval, gap, radio=radio, next_full=now)  # used only when new or changed
-            self._via[neighbour] = (link, address, radio)
+            self._via[neighbour] = (link, address, radio, paid)
             shared = radio and self.links.capabilities(link).broadcast
             self.table.neighbour_up(neighbour, cost, pace, channel=link if shared else None)
 
@@ -205,19 +226,27 @@ class RouteLearning:
     async def _send(self, target: Target, pages: list[RouteAnnouncement]) -> None:
         """Send ``pages`` to one neighbour, or broadcast them on the radio link named by ``target``."""
         if isinstance(target, str):
-            link, address, radio, recipient = target, BROADCAST_ADDRESS, True, BROADCAST
+            link, address, radio, paid, recipient = target, BROADCAST_ADDRESS, True, False, BROADCAST
         else:
-            link, address, radio = self._via[target]
+            link, address, radio, paid = self._via[target]
             recipient = target
         for page in pages:
-            if not await self._send_page(link, address, recipient, page, radio=radio):
+            if not await self._send_page(link, address, recipient, page, radio=radio, paid=paid):
                 return
 
     async def _send_page(
-        self, link: str, address: str, recipient: bytes, page: RouteAnnouncement, *, radio: bool = False
+        self,
+        link: str,
+        address: str,
+        recipient: bytes,
+        page: RouteAnnouncement,
+        *,
+        radio: bool = False,
+        paid: bool = False,
     ) -> bool:
         """Sign and send one announcement; False if the link would not take it."""
-        priority = Priority.NORMAL if radio else Priority.ROUTINE  # routine traffic may not use radio
+        # Routine traffic may not use radio, nor anything below urgent a satellite link (its min_priority).
+        priority = Priority.URGENT if paid else Priority.NORMAL if radio else Priority.ROUTINE
         if self.roster_version is not None:
             page = dataclasses.replace(page, roster=self.roster_version())
         ttl = max(1, math.ceil(EXPIRY_INTERVALS * page.interval / 60))
@@ -231,7 +260,9 @@ class RouteLearning:
         )
         wire = frame.encode()
         try:
-            await self.links.send(link, address, wire, int(priority))
+            await self.links.send(
+                link, address, wire, int(priority), account=self.paid_spent if paid else None
+            )
         except TransportError as exc:
             who = "everyone" if recipient == BROADCAST else recipient.hex()
             log.debug("route announcement to %s at %s over %s not sent: %s", who, address, link, exc)
@@ -239,6 +270,14 @@ class RouteLearning:
         self.broadcasts += recipient == BROADCAST and radio
         self.sent_frames += 1
         self.sent_bytes += len(wire)
+        if paid:
+            self.paid_frames += 1
+            log.info(
+                "route announcement over paid link %s: %d sent, %d credits so far",
+                link,
+                self.paid_frames,
+                self.paid_spent.credits,
+            )
         return True
 
     def newer(self, frame: Frame) -> bool:

@@ -20,6 +20,9 @@ class LinkConfig:
     name: str
     kind: str
     options: Mapping[str, Any]
+    announce_gap: float | None = None
+    """A paid link (satellite) only: least seconds between two route announcements of changes over it
+    (``announce = "changes"``); None: routes are never announced over it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,29 @@ def _retention(table: Options) -> Retention:
     return Retention(days, by_kind)
 
 
+ANNOUNCE_KEYS = frozenset({"announce", "announce_hours"})
+"""Keys of a ``[links.<name>]`` table the hub reads itself (route announcements), not its transport."""
+PAID_KINDS = frozenset({"satellite"})
+
+
+def _announce_gap(table: Options, kind: str) -> float | None:
+    """``announce = "changes"`` on a paid link: tell the neighbours there our routes, changes at most
+    every ``announce_hours``; absent or ``"never"``: no announcement ever spends credit there."""
+    mode = table.choice("announce", "never", ("never", "changes"))
+    hours = table.number("announce_hours", 24.0, low=1, high=168)
+    if kind not in PAID_KINDS and ANNOUNCE_KEYS & set(table.table):
+        raise table.error(
+            "announce",
+            "gælder kun en betalt forbindelse (satellite); andre forbindelser fortæller altid naboerne"
+            " om ruterne",
+        )
+    if mode == "never":
+        if "announce_hours" in table.table:
+            raise table.error("announce_hours", 'bruges kun sammen med announce = "changes"')
+        return None
+    return hours * 3600.0
+
+
 def _check_internet_reachable(links: list[LinkConfig], peers: list[PeerConfig], file: str) -> None:
     """Refuse an internet link that only this machine can reach while its peers are elsewhere.
 
@@ -210,7 +233,9 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         kind = table.required_text(
             "kind", "forbindelsens slags: memory, internet, mqtt, lora, sine eller satellite"
         )
-        links.append(LinkConfig(link_name, kind, table.table))
+        announce_gap = _announce_gap(table, kind)
+        options = {key: value for key, value in table.table.items() if key not in ANNOUNCE_KEYS}
+        links.append(LinkConfig(link_name, kind, options, announce_gap))
 
     link_names = {link.name for link in links}
     peers = []

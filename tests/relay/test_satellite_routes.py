@@ -1,0 +1,133 @@
+"""Routes over a paid link, on three real engines: the staff hub reaches relay R over a memory medium, and
+R reaches a remote care home only by satellite (R's Iridium 9603 is the simulator on a real pty, the care
+home has the provider's webhook, the simulated provider cloud between them and billing every message).
+No hub has a [routes] table, and the staff hub has no [[peers]] line for the care home.
+
+Without ``announce = "changes"`` on the satellite links no route announcement crosses them, so R never
+learns the care home as a neighbour and the staff hub has no way to it; with it, the staff hub learns
+the care home through R, a message gets there, and the credits the announcements cost are counted by
+the hubs exactly as the provider billed them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.core.frame import Kind, Priority, decode_frame
+from hub.core.identity import Identity
+from hub.relay.events import MessageReceived
+from hub.relay.hub import Hub
+from hub.relay.roster import Role
+from hub.relay.settings import LinkConfig
+from simulators.iridium import Iridium9603
+from simulators.iridium_cloud import IridiumCloud, credits_for
+from simulators.pty_device import PtyDevice
+from tests.inproc import eventually, hub_config, peer, running
+
+IMEI = "300234010753372"
+SECRET = "shared webhook secret"
+WAIT = 60.0
+"""Seconds to wait for the link: generous, for a loaded 2-core machine."""
+ANNOUNCE_HOURS = 6
+
+
+@dataclass
+class Hubs:
+    staff: Hub
+    relay: Hub
+    home: Hub
+    cloud: IridiumCloud
+
+    def route_credits_billed(self) -> int:
+        """Credits the provider billed for the route announcements the relay's modem sent."""
+        return sum(credits_for(len(data)) for _, data in self.cloud.mo_log if _is_route(data))
+
+
+def _is_route(data: bytes) -> bool:
+    return decode_frame(data).kind is Kind.ROUTE
+
+
+@contextlib.asynccontextmanager
+async def three_hubs(folder: Path, *, announce: bool) -> AsyncIterator[Hubs]:
+    cloud = IridiumCloud(session_delay=0.02, webhook_secret=SECRET, seed=5)
+    await cloud.start()
+    modem = Iridium9603(IMEI, cloud)
+    cloud.attach(modem, 2)
+    device = PtyDevice(modem, folder / "iridium", baud=19200)
+    device.start()
+    modem_link = {"kind": "satellite", "device": str(folder / "iridium"), "serial": 2,
+                  "retry_soon_seconds": 0.02, "retry_later_seconds": 0.05}  # fmt: skip
+    webhook_link = {"kind": "satellite", "webhook_listen": "127.0.0.1:0", "webhook_token": SECRET,
+                    "mt_url": cloud.mt_url, "mt_username": "beredt", "mt_password": "secret"}  # fmt: skip
+    gap = 3600.0 * ANNOUNCE_HOURS if announce else None  # announce = "changes", announce_hours = 6
+    medium = f"paid-{folder.name}"
+    ids = {name: Identity.generate(name, "staff") for name in ("Staben", "Relae", "Plejehjemmet Fjord")}
+    staff_id, relay_id, home_id = ids.values()
+    for name in ("staff", "relay", "home"):
+        (folder / name).mkdir()
+    staff_config = hub_config(folder / "staff", "staff", medium, peers=(peer(relay_id, "relay"),))
+    relay_config = hub_config(
+        folder / "relay", "relay", medium,
+        links=(LinkConfig("memory", "memory", {"kind": "memory", "medium": medium, "address": "relay"}),
+               LinkConfig("sat", "satellite", modem_link, gap)),
+        peers=(peer(staff_id, "staff"), peer(home_id, "cloud", ("sat",))),
+    )  # fmt: skip
+    home_config = hub_config(
+        folder / "home", "home", "", role=Role.CARE_HOME,
+        links=(LinkConfig("sat", "satellite", webhook_link, gap),),
+        peers=(peer(relay_id, IMEI, ("sat",)),),
+    )  # fmt: skip
+    try:
+        async with (
+            running(staff_config, staff_id) as staff,
+            running(home_config, home_id) as home,
+        ):
+            cloud.webhook_url = home.links.transports["sat"].receiver.url  # type: ignore[attr-defined]
+            async with running(relay_config, relay_id) as relay:
+                for hub in (staff, relay, home):
+                    for identity in ids.values():
+                        if identity.node_id != hub.node_id:
+                            hub.roster.add(identity.card)
+                yield Hubs(staff, relay, home, cloud)
+    finally:
+        await device.aclose()
+        await cloud.aclose()
+
+
+async def test_a_hub_reached_only_by_satellite_is_learned_when_its_link_asks(tmp_path: Path) -> None:
+    async with three_hubs(tmp_path, announce=True) as hubs:
+        staff, relay, home = hubs.staff, hubs.relay, hubs.home
+        await eventually(lambda: staff.router.route(home.node_id) == [relay.node_id], WAIT)
+        received: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+
+        async def watch() -> None:
+            async for event in home.subscribe():
+                if isinstance(event, MessageReceived) and event.kind == "text":
+                    received.set_result((event.sender, event.link))
+                    return
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0)
+        # Urgent: a satellite link takes nothing less (the default paid_min_priority).
+        await staff.submit(Kind.TEXT, home.node_id, b"Mobilnettet er nede hos jer?", priority=Priority.URGENT)
+        async with asyncio.timeout(WAIT):
+            assert await received == (staff.node_id.hex(), "sat")
+        watcher.cancel()
+        assert relay.routes.paid_frames > 0 and home.routes.paid_frames > 0
+        spent = relay.routes.paid_spent.credits
+        assert spent > 0 and spent == hubs.route_credits_billed()
+        assert staff.routes.paid_frames == 0  # its only link is free
+
+
+async def test_without_the_opt_in_no_announcement_crosses_the_satellite(tmp_path: Path) -> None:
+    async with three_hubs(tmp_path, announce=False) as hubs:
+        staff, relay, home = hubs.staff, hubs.relay, hubs.home
+        # The staff hub learns R (a free link) while R's table is still empty of the care home.
+        await eventually(lambda: staff.routes.table.best(relay.node_id) is not None, WAIT)
+        await eventually(lambda: relay.routes.sent_frames >= 3, WAIT)
+        assert staff.router.route(home.node_id) == []
+        assert relay.routes.paid_frames == home.routes.paid_frames == 0
+        assert hubs.route_credits_billed() == 0 and relay.routes.paid_spent.credits == 0
