@@ -73,6 +73,23 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
         (GOOD + "[retention]\ndays = 0\n", "retention.days: forventede et heltal fra 1 til"),
         (GOOD + "[retention]\nstatsu = 30\n", "retention.statsu: ukendt nøgle; mente du 'status'?"),
         (GOOD + "[store]\nmax_messages = true\n", "store.max_messages: forventede et heltal >= 1, ikke True"),
+        (
+            GOOD + "[links.sat]\nkind = 'satellite'\ndevice = '/dev/null'\nannounce = 'always'\n",
+            "links.sat.announce: forventede en af 'never', 'changes'",
+        ),
+        (
+            GOOD
+            + "[links.sat]\nkind = 'satellite'\ndevice = '/dev/null'\nannounce = 'changes'\nannounce_hours = 0.5\n",
+            "links.sat.announce_hours: forventede et tal fra 1 til 168",
+        ),
+        (
+            GOOD + "[links.sat]\nkind = 'satellite'\ndevice = '/dev/null'\nannounce_hours = 6\n",
+            'links.sat.announce_hours: bruges kun sammen med announce = "changes"',
+        ),
+        (
+            GOOD + "[links.net]\nkind = 'internet'\nannounce = 'changes'\n",
+            "links.net.announce: gælder kun en betalt forbindelse (satellite)",
+        ),
     ],
 )
 def test_config_errors_name_file_key_and_fix(tmp_path: Path, text: str, expected: str) -> None:
