@@ -78,8 +78,8 @@ GOOD = '[node]\nname = "Aarhus"\nrole = "staff"\n'
             "links.sat.announce: forventede en af 'never', 'changes'",
         ),
         (
-            GOOD
-            + "[links.sat]\nkind = 'satellite'\ndevice = '/dev/null'\nannounce = 'changes'\nannounce_hours = 0.5\n",
+            GOOD + "[links.sat]\nkind = 'satellite'\ndevice = '/dev/null'\n"
+            "announce = 'changes'\nannounce_hours = 0.5\n",
             "links.sat.announce_hours: forventede et tal fra 1 til 168",
         ),
         (
