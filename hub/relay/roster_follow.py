@@ -60,21 +60,29 @@ class RosterFollowUp:
         A new version goes out urgent (a revocation may use metered radio, and a paid link where nothing
         else reaches) and lives as long as any message, queued for hubs that are away; the repeats are
         routine (so they keep off metered and paid links) and live two intervals, since the next one
-        supersedes them."""
+        supersedes them. A new version that a root-signed delta made goes urgent as that delta alone, a
+        few hundred bytes; its pages go routine, over free links, for hubs that lack the delta's base
+        (over radio those are handed the whole version, ``hub.relay.roster_handoff``)."""
         interval = self._announce_interval
         announced = 0
         while True:
             self.announce_now.clear()
             version, payloads = self._roster_updates.version, self._roster_updates.payloads
             new = version != announced
+            delta = self._roster_updates.delta if new else None
             try:
-                for payload in payloads:  # one frame per page
+                for payload in payloads:  # one frame per page or delta
+                    urgent = new and payload == delta if delta is not None else new
                     await self._submit(
                         Kind.ROSTER,
                         BROADCAST,
                         payload,
-                        priority=Priority.URGENT if new else Priority.ROUTINE,
-                        ttl_minutes=None if new else max(1, math.ceil(2 * interval / 60)),
+                        priority=Priority.URGENT if urgent else Priority.ROUTINE,
+                        ttl_minutes=None if urgent else max(1, math.ceil(2 * interval / 60)),
+                    )
+                if delta is not None and delta not in payloads:  # the root's: its pages are the new version
+                    await self._submit(
+                        Kind.ROSTER, BROADCAST, delta, priority=Priority.URGENT, ttl_minutes=None
                     )
                 announced = version
             except RoutingError as exc:

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.core.errors import ConfigError
 from hub.core.identity import PublicCard
 from hub.core.kinds.roster import RosterNode, RosterVersion, parse_root_public, root_public_text
-from hub.relay.roster_updates import FILE_NAME, read_signed, write_signed
+from hub.core.kinds.roster_delta import make_delta
+from hub.relay.roster_updates import DELTA_FILE_NAME, FILE_NAME, read_signed, write_signed
 from hub.relay.settings import TrustSettings
 
 
@@ -42,7 +43,7 @@ def issue(
     """Sign ``change(current)`` with the root key and save it in ``data_dir``; ``ConfigError`` if the key
     is missing, readable by others or not ``[trust] root``'s, or the version does not fit."""
     root = load_root_key(trust)
-    current = current_version(trust, data_dir)
+    current = saved = current_version(trust, data_dir)
     if current.node(own.node_id) is None:  # hubs trust a ROSTER frame by its sender's card in it
         current = dataclasses.replace(current, nodes=(*current.nodes, RosterNode(own)))
     issued = change(current).with_expired_revoked(time.time())  # refused even by a hub with no clock yet
@@ -50,7 +51,12 @@ def issue(
         payloads = issued.sign(root)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    # the change alone, for hubs holding the saved version: a few hundred bytes where the pages take KB
+    delta = make_delta(saved, issued) if saved.version else None
+    (data_dir / DELTA_FILE_NAME).unlink(missing_ok=True)  # never announced beside a version not its own
     write_signed(data_dir / FILE_NAME, payloads)
+    if delta is not None:
+        write_signed(data_dir / DELTA_FILE_NAME, [delta.sign(root)])
     return issued
 
 

@@ -36,18 +36,25 @@ from hub.core.errors import ConfigError, ProtocolError, RefusalReason, TrustErro
 from hub.core.files import write_atomically
 from hub.core.kinds.cross_cert import CrossCertificate
 from hub.core.kinds.roster import MAX_PAGES, RosterPage, RosterVersion, assemble, verify
+from hub.core.kinds.roster_delta import RosterDelta, is_delta, verify_delta
 from hub.relay.roster import Roster, RosterEntry, scoped_entry
 
 log = logging.getLogger("beredt.roster")
 
 FILE_NAME = "roster.signed"
+DELTA_FILE_NAME = "roster.delta"
+"""On the root's hub: the delta that made the version in ``FILE_NAME``, announced in place of its pages."""
 
 
 def read_signed(path: Path, root: Ed25519PublicKey) -> tuple[RosterVersion, list[bytes]]:
-    """The version saved at ``path`` and its page payloads; ``ConfigError`` if they do not verify."""
+    """The version saved at ``path`` and its payloads: the pages of a version, then the deltas that led
+    from it to the one held, in order; ``ConfigError`` if they do not verify."""
     try:
         payloads = [base64.b64decode(line, validate=True) for line in path.read_text().split()]
-        version = assemble([verify(payload, root) for payload in payloads])
+        version = assemble([verify(payload, root) for payload in payloads if not is_delta(payload)])
+        for payload in payloads:
+            if is_delta(payload):
+                version = verify_delta(payload, root).apply_to(version)
     except (binascii.Error, ValueError, IndexError, ProtocolError) as exc:
         log.error("signed roster %s does not verify: %s", path, exc or "empty")
         raise ConfigError(
@@ -82,7 +89,12 @@ class RosterUpdates:
         self.foreign: dict[bytes, RosterUpdates] = {}
         """Collectors of the rosters of the roots our version cross-certifies, by root key."""
         self.payloads: list[bytes] = []
-        """The pages of the version held, as signed by the root: what the hub announces."""
+        """The pages of a version, then the deltas that led from it to the one held, as signed by the
+        root: what the hub announces and hands on."""
+        self.delta: bytes | None = None
+        """The delta that made the version held from the one before, if one did: announced at once,
+        where a new version's pages would take most of a radio's airtime."""
+        self._deltas: dict[bytes, RosterDelta] = {}  # checked deltas, as ``_checked`` for pages
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
         self._checked: dict[bytes, RosterPage] = {}
         """Payloads whose root signature held, decoded: a page is verified and decoded once here, not
@@ -137,12 +149,28 @@ class RosterUpdates:
         if version.version <= self.version:
             return False
         self._adopt(version, payloads)
+        self.delta = self._issued_delta(version)
         return True
+
+    def _issued_delta(self, version: RosterVersion) -> bytes | None:
+        """The root hub's delta for ``version`` (``DELTA_FILE_NAME``), if it has one that verifies."""
+        path = self.data_dir / DELTA_FILE_NAME
+        if self.root is None or self.cross or not path.exists():
+            return None
+        try:
+            payload = base64.b64decode(path.read_text().strip(), validate=True)
+            if verify_delta(payload, self.root).version == version.version:
+                return payload
+        except (binascii.Error, ProtocolError) as exc:
+            log.warning("roster delta %s ignored: %s", path, exc)
+        return None
 
     def check(self, payload: bytes) -> RosterPage:
         """The page in ``payload`` if it is the root's and not older than ours, else ``TrustError``."""
         if self.root is None:
             raise TrustError(RefusalReason.NOT_ALLOWED, "this hub has no [trust] root to check rosters with")
+        if is_delta(payload):
+            return self._check_delta(payload)
         page = self._checked.get(payload)
         if page is None:
             try:
@@ -158,6 +186,32 @@ class RosterUpdates:
                 f"version {page.version.version} is older than ours ({self.version})",
             )
         return page
+
+    def _check_delta(self, payload: bytes) -> RosterPage:
+        """A delta as a page: the version it makes of the one held, if that is its base (refused as
+        forged when the result is not the root's version); else a page with only its number and
+        revocations, which revoke at once but adopt nothing (the hub waits for the whole version)."""
+        assert self.root is not None
+        delta = self._deltas.get(payload)
+        if delta is None:
+            try:
+                delta = verify_delta(payload, self.root)
+            except ProtocolError as exc:
+                raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
+            if len(self._deltas) >= 2 * MAX_PAGES:
+                self._deltas.clear()
+            self._deltas[payload] = delta
+        if delta.version < self.version:
+            raise TrustError(
+                RefusalReason.ROSTER_STALE, f"version {delta.version} is older than ours ({self.version})"
+            )
+        held = self.roster.foreign_version(self.cross.root) if self.cross else self.roster.version
+        if held is None or held.version != delta.base:
+            return RosterPage(RosterVersion(delta.version, delta.issued, revoked=delta.revoked))
+        try:
+            return RosterPage(delta.apply_to(held))
+        except ValueError as exc:
+            raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
 
     def vouched(self, page: RosterPage, node_id: bytes) -> RosterEntry | None:
         """``node_id``'s entry in ``page`` or in a page already held of the same version, unless revoked
@@ -190,6 +244,19 @@ class RosterUpdates:
         if not self.cross:  # another root's revocations count only within its version (``_Foreign``)
             for node_id in self.roster.revoke_ahead(number, page.version.revoked):
                 self._revoked(node_id, number)
+        delta = self._deltas.get(payload)
+        if delta is not None:
+            base = self.roster.foreign_version(self.cross.root) if self.cross else self.roster.version
+            try:  # made again from what is held now: the held version may have moved since ``check``
+                version = delta.apply_to(base) if base is not None else None
+            except ValueError:
+                version = None
+            if version is None:
+                return None  # not for the version held: the whole version will come
+            payloads = [*self.payloads, payload]
+            self._adopt(version, payloads)
+            self.delta = payload
+            return payloads
         held = next(iter(self._pending.values()), None)
         if held is not None and (held[0].version.version, held[0].count) != (number, page.count):
             if held[0].version.version > number:
@@ -214,7 +281,7 @@ class RosterUpdates:
                 await asyncio.to_thread(write_signed, self.path, payloads)
 
     def _adopt(self, version: RosterVersion, payloads: list[bytes]) -> None:
-        self.payloads = payloads
+        self.payloads, self.delta = payloads, None
         if self.cross:
             self.roster.apply_foreign(self.cross.root, version)
             log.info(
