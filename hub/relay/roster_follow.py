@@ -60,16 +60,20 @@ class RosterFollowUp:
         A new version goes out urgent (a revocation may use metered radio, and a paid link where nothing
         else reaches) and lives as long as any message, queued for hubs that are away; the repeats are
         routine (so they keep off metered and paid links) and live two intervals, since the next one
-        supersedes them. A new version that a root-signed delta made goes urgent as that delta alone, a
-        few hundred bytes; its pages go routine, over free links, for hubs that lack the delta's base
-        (over radio those are handed the whole version, ``hub.relay.roster_handoff``)."""
+        supersedes them. A version that a root-signed delta made from the one announced before goes
+        urgent as that delta alone, a few hundred bytes; its pages go routine, over free links, for hubs
+        that lack the delta's base (over radio those are handed the whole version,
+        ``hub.relay.roster_handoff``). At start the whole version goes urgent: no neighbour is known to
+        hold the delta's base."""
         interval = self._announce_interval
         announced = 0
         while True:
             self.announce_now.clear()
             version, payloads = self._roster_updates.version, self._roster_updates.payloads
             new = version != announced
-            delta = self._roster_updates.delta if new else None
+            made = self._roster_updates.delta
+            # the delta alone will do only for neighbours that hold what we announced before it
+            delta = made[1] if made and new and announced and made[0] == announced else None
             try:
                 for payload in payloads:  # one frame per page or delta
                     urgent = new and payload == delta if delta is not None else new

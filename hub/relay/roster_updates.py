@@ -10,6 +10,9 @@ at most ``MAX_PAGES``), and once it has them all moves the roster forward and pe
 carries the version's whole revocation list, so the first page of a newer version already revokes
 (``Roster.revoke_ahead``): a stolen Pi is refused as soon as any page of the version that revokes it is
 here, not once the last is. A page is verified and decoded once (``_checked``), however often it comes.
+A root-signed delta (``hub.core.kinds.roster_delta``) moves the roster forward only from the version it
+was made from, and only to the version whose digest the root signed; any other hub takes its revocations
+and waits for the whole version. The deltas applied follow the pages in ``roster.signed``.
 
 Distribution rides on the relay engine: each page travels as a ROSTER broadcast, which every hub stores,
 hop-acks and floods to its peers; a hub that is offline gets it from its neighbours' queues when it
@@ -91,9 +94,9 @@ class RosterUpdates:
         self.payloads: list[bytes] = []
         """The pages of a version, then the deltas that led from it to the one held, as signed by the
         root: what the hub announces and hands on."""
-        self.delta: bytes | None = None
-        """The delta that made the version held from the one before, if one did: announced at once,
-        where a new version's pages would take most of a radio's airtime."""
+        self.delta: tuple[int, bytes] | None = None
+        """The delta that made the version held, if one did, and the version it was made from:
+        announced in place of the pages to neighbours that held that one."""
         self._deltas: dict[bytes, RosterDelta] = {}  # checked deltas, as ``_checked`` for pages
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
         self._checked: dict[bytes, RosterPage] = {}
@@ -152,15 +155,16 @@ class RosterUpdates:
         self.delta = self._issued_delta(version)
         return True
 
-    def _issued_delta(self, version: RosterVersion) -> bytes | None:
+    def _issued_delta(self, version: RosterVersion) -> tuple[int, bytes] | None:
         """The root hub's delta for ``version`` (``DELTA_FILE_NAME``), if it has one that verifies."""
         path = self.data_dir / DELTA_FILE_NAME
         if self.root is None or self.cross or not path.exists():
             return None
         try:
             payload = base64.b64decode(path.read_text().strip(), validate=True)
-            if verify_delta(payload, self.root).version == version.version:
-                return payload
+            delta = verify_delta(payload, self.root)
+            if delta.version == version.version:
+                return delta.base, payload
         except (binascii.Error, ProtocolError) as exc:
             log.warning("roster delta %s ignored: %s", path, exc)
         return None
@@ -254,8 +258,9 @@ class RosterUpdates:
             if version is None:
                 return None  # not for the version held: the whole version will come
             payloads = [*self.payloads, payload]
+            log.info("roster delta %d->%d (%d bytes) applied", delta.base, delta.version, len(payload))
             self._adopt(version, payloads)
-            self.delta = payload
+            self.delta = delta.base, payload
             return payloads
         held = next(iter(self._pending.values()), None)
         if held is not None and (held[0].version.version, held[0].count) != (number, page.count):

@@ -2,8 +2,9 @@
 
 Theory of operation. The municipality holds one Ed25519 *root* key; hubs are configured with its public
 half and trust exactly the nodes the newest root-signed version lists, minus those it revokes. A
-version is a complete snapshot (not a delta), so any one version received over any link is enough for a
-hub that was offline to catch up, and applying one is idempotent. Versions only move forward: a hub keeps
+version is a complete snapshot, so any one version received over any link is enough for a hub that was
+offline to catch up, and applying one is idempotent (the change alone also travels, root-signed, as a
+delta: ``hub.core.kinds.roster_delta``). Versions only move forward: a hub keeps
 the highest it has seen and refuses any lower number, so a replayed old version (one that still trusts a
 stolen Pi) changes nothing.
 

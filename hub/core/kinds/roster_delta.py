@@ -19,7 +19,7 @@ instead of misreading it. Each payload is
       23 digest of the resulting version (``DIGEST_SIZE`` bytes of SHA-256, ``version_digest``)
 
 Cross-certificates do not travel in deltas: a version that changes them goes whole (``make_delta``
-returns None). One added care home is about 215 bytes, one revocation about 110 (``docs/federation.md``).
+returns None). One added care home (institution, a group) is 229 bytes, one revocation 115.
 """
 
 from __future__ import annotations
