@@ -18,7 +18,10 @@ to a neighbour only radio reaches (LoRa) they go at normal priority, the least r
 link's airtime budget like any frame: one hand-off costs about a second of air per page. Each neighbour
 is handed the roster at most once per ``GAP`` (``RADIO_GAP`` over radio), so one that comes and goes, or
 keeps saying it is behind, does not keep drawing the whole roster. A neighbour that already holds the
-version stores the pages and acts on none of them.
+version stores the pages and acts on none of them. A neighbour only radio reaches that says it holds
+the version our root-signed delta was made from is handed that delta alone (one or two LoRa packets
+where the pages take dozens), at most once per ``GAP``; should it not arrive, the neighbour stays behind
+and gets the whole version.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from hub.core.clock import Clock
 from hub.core.errors import BeredtError
 from hub.core.frame import Kind, Priority
 from hub.core.kinds.roster import verify
+from hub.core.kinds.roster_delta import is_delta
 from hub.relay.roster_updates import RosterUpdates
 
 log = logging.getLogger("beredt.roster")
@@ -62,42 +66,54 @@ class RosterHandoff:
         self._clock = clock
         self._last: dict[bytes, float] = {}
         """Neighbour -> when it was last handed the roster (monotonic)."""
-        self._waiting: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue()
+        self._last_delta: dict[bytes, float] = {}
+        """Neighbour -> when it was last handed only the delta (monotonic)."""
+        self._waiting: asyncio.Queue[tuple[bytes, bool, bytes | None]] = asyncio.Queue()
         self.handed = 0
         """Hand-offs made: one per neighbour given a version's pages."""
 
-    def offer(self, neighbour: bytes, radio: bool = False) -> None:
-        """Queue a hand-off to ``neighbour`` (over ``radio`` when only radio reaches it) unless this hub
-        holds no version or gave it one lately."""
+    def offer(self, neighbour: bytes, radio: bool = False, theirs: int | None = None) -> None:
+        """Queue a hand-off to ``neighbour`` (over ``radio`` when only radio reaches it, holding version
+        ``theirs`` if it said) unless this hub holds no version or gave it one lately."""
         if not self._updates.payloads or not self._trusted(neighbour):
             return
         now = self._clock.monotonic()
+        made = self._updates.delta
+        if radio and made is not None and theirs is not None and made[0] == theirs:
+            last = self._last_delta.get(neighbour)
+            if last is None or now - last >= GAP:
+                self._last_delta[neighbour] = now
+                self._waiting.put_nowait((neighbour, radio, made[1]))
+                return
         last = self._last.get(neighbour)
         if last is not None and now - last < (RADIO_GAP if radio else GAP):
             return
         self._last[neighbour] = now
-        self._waiting.put_nowait((neighbour, radio))
+        self._waiting.put_nowait((neighbour, radio, None))
 
     async def run(self) -> None:
         """Hand the roster to each neighbour offered, in turn; never returns."""
         while True:
-            neighbour, radio = await self._waiting.get()
+            neighbour, radio, delta = await self._waiting.get()
             if self._trusted(neighbour):  # it may have been revoked while it waited
-                await self._hand(neighbour, radio)
+                await self._hand(neighbour, radio, delta)
 
-    async def _hand(self, neighbour: bytes, radio: bool) -> None:
+    async def _hand(self, neighbour: bytes, radio: bool, delta: bytes | None) -> None:
         version, payloads = self._updates.version, self._updates.payloads
+        if delta is not None:  # the neighbour holds the delta's base: the change alone will do
+            payloads = [delta]
         priority = Priority.NORMAL if radio else Priority.ROUTINE  # routine traffic may not use radio
         try:
-            for payload in self._ours_first(payloads):
+            for payload in self._ours_first(payloads) if delta is None else payloads:
                 await self._send(Kind.ROSTER, neighbour, payload, priority=priority, ttl_minutes=TTL_MINUTES)
         except BeredtError as exc:
             log.info("roster version %d not handed to %s: %s", version, neighbour.hex(), exc)
             return
         self.handed += 1
         log.info(
-            "roster version %d (%d pages) handed to neighbour %s%s",
-            version, len(payloads), neighbour.hex(), " over radio" if radio else "",
+            "roster version %d (%s) handed to neighbour %s%s",
+            version, "its delta" if delta else f"{len(payloads)} pages", neighbour.hex(),
+            " over radio" if radio else "",
         )  # fmt: skip
 
     def _ours_first(self, payloads: list[bytes]) -> list[bytes]:
@@ -106,6 +122,6 @@ class RosterHandoff:
         if root is None:
             return payloads
         for index, payload in enumerate(payloads):
-            if verify(payload, root).version.node(self._me) is not None:
+            if not is_delta(payload) and verify(payload, root).version.node(self._me) is not None:
                 return [payload, *payloads[:index], *payloads[index + 1 :]]
         return payloads

@@ -133,9 +133,9 @@ class RouteLearning:
         """Neighbour -> when it may next be told our table out of pace for having caught up."""
         self._answered: dict[bytes, float] = {}
         """Neighbour -> when it may next be told our table out of pace for knowing no neighbour."""
-        self.on_needs_roster: Callable[[bytes, bool], None] | None = None
-        """Told a neighbour that holds an older roster than ours, or is new and does not say, and whether
-        only radio reaches it (``hub.relay.roster_handoff``)."""
+        self.on_needs_roster: Callable[[bytes, bool, int | None], None] | None = None
+        """Told a neighbour that holds an older roster than ours, or is new and does not say, whether
+        only radio reaches it, and the version it holds (``hub.relay.roster_handoff``)."""
 
     def next_hops(self, destination: bytes) -> list[bytes]:
         return self.table.next_hops(destination)
@@ -316,7 +316,7 @@ class RouteLearning:
         ours = self.roster_version() if self.roster_version is not None else None
         behind = theirs is not None and ours is not None and theirs < ours
         if (behind or (new and theirs is None)) and self.on_needs_roster is not None:
-            self.on_needs_roster(neighbour, self._via[neighbour][2])
+            self.on_needs_roster(neighbour, self._via[neighbour][2], theirs)
         if behind:
             self._behind.add(neighbour)
             return
