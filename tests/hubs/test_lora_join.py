@@ -30,12 +30,13 @@ ANNOUNCEMENT_BUDGET = 0.05 * 36.0  # seconds an hour: 5 % of the EU868 1 % duty 
 PORT = 256  # the private port Beredt frames travel on
 
 
-def _airtime_by_kind(mesh: MeshInBackground, num: int) -> dict[str, tuple[int, float]]:
+def airtime_by_kind(mesh: MeshInBackground, num: int) -> dict[str, tuple[int, float]]:
     """Per frame kind: how many frames the hub behind radio ``num`` put on the air and their airtime, a
     fragmented frame's fragments put together (its retransmissions counted as often as they went out)."""
     spent: dict[str, tuple[int, float]] = {}
     sets: dict[bytes, dict[int, bytes]] = {}
     air: dict[bytes, float] = {}
+    counts: dict[bytes, int] = {}
     for packet in list(mesh.radios[num].from_host):
         if packet.decoded.portnum != PORT:
             continue
@@ -47,8 +48,11 @@ def _airtime_by_kind(mesh: MeshInBackground, num: int) -> dict[str, tuple[int, f
             continue
         fragment = decode_fragment(data)
         sets.setdefault(fragment.set_id, {})[fragment.index] = fragment.chunk
+        counts[fragment.set_id] = fragment.count
         air[fragment.set_id] = air.get(fragment.set_id, 0.0) + mesh.medium.airtime_of(packet)
     for set_id, chunks in sets.items():
+        if len(chunks) < counts[set_id]:  # still being sent: counted once it is all on the air
+            continue
         kind = decode_frame(b"".join(chunks[i] for i in sorted(chunks))).kind.name
         count, seconds = spent.get(kind, (0, 0.0))
         spent[kind] = (count + 1, seconds + air[set_id])
@@ -56,7 +60,7 @@ def _airtime_by_kind(mesh: MeshInBackground, num: int) -> dict[str, tuple[int, f
 
 
 def _routes_on_air(mesh: MeshInBackground) -> int:
-    return _airtime_by_kind(mesh, R).get("ROUTE", (0, 0.0))[0]
+    return airtime_by_kind(mesh, R).get("ROUTE", (0, 0.0))[0]
 
 
 def _less(now: tuple[int, float] | None, before: tuple[int, float] | None) -> tuple[int, float]:
@@ -98,7 +102,7 @@ def test_a_lora_only_care_home_gets_the_roster_and_its_route_over_the_radio(tmp_
         r.wait_for("the relay's roster", lambda: roster_version(r) >= 2, timeout=60)
         # its first announcement on the channel, and the one saying it now holds a roster
         r.wait_for("the relay's own announcements", lambda: _routes_on_air(mesh) >= 2, timeout=60)
-        before = _airtime_by_kind(mesh, R)
+        before = airtime_by_kind(mesh, R)
         started = time.monotonic()
         c.start()
         c.wait_for("the roster handed over the radio", lambda: roster_version(c) >= 2, timeout=90)
@@ -122,7 +126,7 @@ def test_a_lora_only_care_home_gets_the_roster_and_its_route_over_the_radio(tmp_
         a.wait_for("the care home's status", lambda: any(m["id"] == sent[0] for m in a.inbox()), timeout=90)
         c.wait_for("the end-to-end ack", lambda: c.message(sent[0])["end_to_end_acked"], timeout=90)
 
-        spent = _airtime_by_kind(mesh, R)
+        spent = airtime_by_kind(mesh, R)
         routes, route_air = _less(spent.get("ROUTE"), before.get("ROUTE"))
         pages, roster_air = _less(spent.get("ROSTER"), before.get("ROSTER"))
         print(

@@ -35,7 +35,7 @@ import pytest
 from hub.core.fragment import is_fragment
 from simulators.meshtastic_pki import forged_dm
 from tests.hubproc import HubProcess
-from tests.hubs.test_lora_join import _airtime_by_kind
+from tests.hubs.test_lora_join import airtime_by_kind
 from tests.hubs.test_municipal_roster import beredt, refused, roster_version
 from tests.transports.test_lora import MeshInBackground
 
@@ -147,7 +147,7 @@ def _joined(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess
         assert _lora_address(r, c) == ADDR[C] and _lora_address(c, r) == ADDR[R]
         r.wait_for("C's radio confirmed", lambda: _learning(r)["confirmed"] >= 1, timeout=120)
         print(
-            "on air for the join: care home", _airtime_by_kind(mesh, C), "relay", _airtime_by_kind(mesh, R)
+            "on air for the join: care home", airtime_by_kind(mesh, C), "relay", airtime_by_kind(mesh, R)
         )  # frame kind: (frames, seconds of airtime)
         yield a, r, c, mesh
     finally:
