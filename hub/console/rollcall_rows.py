@@ -43,8 +43,7 @@ CREATE TABLE IF NOT EXISTS rollcall_targets (
 async def create(db: aiosqlite.Connection) -> None:
     try:
         await db.executescript(_SCHEMA)
-        async with db.execute("PRAGMA table_info(rollcalls)") as cur:
-            columns = {row[1] async for row in cur}
+        columns = {row[1] for row in await db.execute_fetchall("PRAGMA table_info(rollcalls)")}
         if "exercise" not in columns:  # a table from before exercise roll-calls: all of its were real
             await db.execute("ALTER TABLE rollcalls ADD COLUMN exercise INTEGER NOT NULL DEFAULT 0")
         await db.commit()
@@ -98,8 +97,7 @@ async def all_targets(
     db: aiosqlite.Connection, sealer: DocumentSealer
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """Every target row, open and archived, as (request, institution, document), past retention left out."""
-    async with db.execute("SELECT request, institution, document FROM rollcall_targets") as cur:
-        rows = await cur.fetchall()
+    rows = await db.execute_fetchall("SELECT request, institution, document FROM rollcall_targets")
     opened = [(str(r[0]), str(r[1]), sealer.open(r[2], f"rollcall:{r[0]}:{r[1]}")) for r in rows]
     return [(request, institution, doc) for request, institution, doc in opened if doc is not None]
 
@@ -129,8 +127,8 @@ async def close(db: aiosqlite.Connection, requests: Iterable[str], at: float) ->
 
 async def purge(db: aiosqlite.Connection, closed_before: float) -> int:
     """Delete roll-calls closed before ``closed_before`` with their targets; returns how many."""
-    async with db.execute("SELECT request FROM rollcalls WHERE closed_at < ?", (closed_before,)) as cur:
-        requests = [str(row[0]) async for row in cur]
+    found = await db.execute_fetchall("SELECT request FROM rollcalls WHERE closed_at < ?", (closed_before,))
+    requests = [str(row[0]) for row in found]
     writes: list[tuple[str, tuple[Any, ...]]] = []
     for request in requests:
         writes += [("DELETE FROM rollcall_targets WHERE request = ?", (request,)),
@@ -159,18 +157,17 @@ async def _documents(
     db: aiosqlite.Connection, sealer: DocumentSealer, where: str, params: tuple[Any, ...]
 ) -> list[dict[str, Any]]:
     """The roll-calls and their targets; a question or answer past its retention is left out."""
-    async with db.execute(
+    calls = await db.execute_fetchall(
         f"SELECT request, question, started, deadline, closed_at, exercise FROM rollcalls WHERE {where}",
         params,
-    ) as cur:
-        calls = await cur.fetchall()
+    )
     out = []
     for request, question, started, deadline, closed_at, exercise in calls:
-        async with db.execute(
+        rows = await db.execute_fetchall(
             "SELECT institution, document FROM rollcall_targets WHERE request = ? ORDER BY institution",
             (request,),
-        ) as cur:
-            opened = [sealer.open(row[1], f"rollcall:{request}:{row[0]}") async for row in cur]
+        )
+        opened = [sealer.open(row[1], f"rollcall:{request}:{row[0]}") for row in rows]
         targets = [target for target in opened if target is not None]
         question = sealer.open(question, f"rollcall:{request}") if isinstance(question, bytes) else question
         out.append({"request": request, "question": question or "", "started": started, "deadline": deadline,

@@ -115,6 +115,8 @@ class Console:
             await logbook.aclose()
             raise
         try:
+            # reads here take all rows in one trip (execute_fetchall): one left open pins its snapshot, and a
+            # write meanwhile fails at once ("database is locked") if the log book's connection committed
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA secure_delete=ON")  # a document sealed again leaves no old copy behind
             console = cls(hub, db, logbook, options)

@@ -34,8 +34,7 @@ async def create(db: aiosqlite.Connection) -> None:
 async def load(db: aiosqlite.Connection, sealer: DocumentSealer) -> dict[str, Any]:
     """Every saved document by key (sealed at rest, ``hub.core.at_rest.DocumentSealer``); a document that
     does not open is reported, not half-read, and one past its retention is left out."""
-    async with db.execute("SELECT key, value FROM console_state") as cursor:
-        rows = await cursor.fetchall()
+    rows = await db.execute_fetchall("SELECT key, value FROM console_state")
     documents = {str(key): sealer.open(value, f"console_state:{key}") for key, value in rows}
     return {key: document for key, document in documents.items() if document is not None}
 
@@ -63,8 +62,7 @@ async def forget(db: aiosqlite.Connection, key: str) -> None:
 
 async def load_board(db: aiosqlite.Connection, sealer: DocumentSealer) -> dict[str, dict[str, Any]]:
     """The saved board rows by node; a damaged row is reported, not half-read."""
-    async with db.execute("SELECT node, document FROM board") as cursor:
-        rows = await cursor.fetchall()
+    rows = await db.execute_fetchall("SELECT node, document FROM board")
     documents = {str(node): sealer.open(document, f"board:{node}") for node, document in rows}
     return {node: document for node, document in documents.items() if document is not None}
 

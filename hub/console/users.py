@@ -215,10 +215,10 @@ class Users:
         return None if row is None else row[0]
 
     async def all(self) -> list[User]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT username, display_name, role, institution FROM users ORDER BY username"
-        ) as cur:
-            return [User(r[0], r[1], Role(r[2]), r[3]) for r in await cur.fetchall()]
+        )
+        return [User(r[0], r[1], Role(r[2]), r[3]) for r in rows]
 
     async def login(self, username: str, password: str, *, source: str = "local") -> Session:
         """Check the password and open a session; ``AuthError`` says why not, without naming which part.
@@ -287,12 +287,11 @@ class Users:
             del self._sessions[key]
 
     async def _row(self, username: str) -> tuple[User, str] | None:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT username, display_name, role, institution, password FROM users WHERE username = ?",
             (username,),
-        ) as cur:
-            r = await cur.fetchone()
-        return None if r is None else (User(r[0], r[1], Role(r[2]), r[3]), str(r[4]))
+        )
+        return next(((User(r[0], r[1], Role(r[2]), r[3]), str(r[4])) for r in rows), None)
 
 
 def _key(token: str) -> bytes:
