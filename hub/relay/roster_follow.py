@@ -61,10 +61,11 @@ class RosterFollowUp:
         else reaches) and lives as long as any message, queued for hubs that are away; the repeats are
         routine (so they keep off metered and paid links) and live two intervals, since the next one
         supersedes them. A version that a root-signed delta made from the one announced before goes
-        urgent as that delta alone, a few hundred bytes; its pages go routine, over free links, for hubs
-        that lack the delta's base (over radio those are handed the whole version,
+        urgent as that delta alone, a few hundred bytes; the root's hub sends its pages routine, over free
+        links, for hubs that lack the delta's base (over radio those are handed the whole version,
         ``hub.relay.roster_handoff``). At start the whole version goes urgent: no neighbour is known to
-        hold the delta's base."""
+        hold the delta's base. A hub that holds its version as an older one's pages and deltas does not
+        repeat them: its neighbours holding its version would refuse those pages as stale."""
         interval = self._announce_interval
         announced = 0
         while True:
@@ -74,19 +75,25 @@ class RosterFollowUp:
             made = self._roster_updates.delta
             # the delta alone will do only for neighbours that hold what we announced before it
             delta = made[1] if made and new and announced and made[0] == announced else None
+            # pages of an older version, then deltas: neighbours holding ours would refuse those pages
+            # as stale, so the root's hub (which holds the pages) repeats the whole version, not this one
+            chain = made is not None and made[1] in payloads
+            if delta is not None:
+                urgent, routine = [delta], [] if chain else payloads
+            else:
+                urgent, routine = (payloads, []) if new else ([], [] if chain else payloads)
             try:
-                for payload in payloads:  # one frame per page or delta
-                    urgent = new and payload == delta if delta is not None else new
+                for payload in urgent:  # one frame per page or delta
+                    await self._submit(
+                        Kind.ROSTER, BROADCAST, payload, priority=Priority.URGENT, ttl_minutes=None
+                    )
+                for payload in routine:
                     await self._submit(
                         Kind.ROSTER,
                         BROADCAST,
                         payload,
-                        priority=Priority.URGENT if urgent else Priority.ROUTINE,
-                        ttl_minutes=None if urgent else max(1, math.ceil(2 * interval / 60)),
-                    )
-                if delta is not None and delta not in payloads:  # the root's: its pages are the new version
-                    await self._submit(
-                        Kind.ROSTER, BROADCAST, delta, priority=Priority.URGENT, ttl_minutes=None
+                        priority=Priority.ROUTINE,
+                        ttl_minutes=max(1, math.ceil(2 * interval / 60)),
                     )
                 announced = version
             except RoutingError as exc:
