@@ -4,13 +4,14 @@ Every second the hub looks at its neighbours (the peers ``LinkSet`` knows, confi
 neighbour is told over its best usable free link (internet, MQTT) when it has one, else over a metered
 one (LoRa, SINE: the radio pace of ``hub.relay.route_table``), and over a paid one (satellite) only when
 that link asks for it (``announce = "changes"``, ``paid_gaps``): then as over radio, what only it reaches
-and a default, at once when the neighbour comes up, its changes at most every ``announce_hours`` and the
-same again weekly (``PAID_INTERVAL``) so what it learned from us does not expire; sent urgent, which a
-satellite link takes, and the credits they cost counted (``paid_spent``). A
-neighbour with no usable link at all is down: every route through it is dropped at once. ROUTE frames are
-signed, sent with zero hops, never stored, queued or retried: a lost one is made good by the next. Over
-a radio link that broadcasts (LoRa) one frame to everyone tells all the neighbours there at once (one
-frame's airtime instead of one per neighbour); elsewhere each goes straight to one neighbour's address.
+and a default, one free interval after the neighbour comes up (so that first one already holds what our
+free neighbours told us), its changes at most every ``announce_hours`` and the same again weekly
+(``PAID_INTERVAL``) so what it learned from us does not expire; sent urgent, which a satellite link
+takes, and the credits they cost counted (``paid_spent``). A neighbour with no usable link at all is
+down: every route through it is dropped at once. ROUTE frames are signed, sent with zero hops, never
+stored, queued or retried: a lost one is made good by the next. Over a radio link that broadcasts (LoRa)
+one frame to everyone tells all the neighbours there at once (one frame's airtime instead of one per
+neighbour); elsewhere each goes straight to one neighbour's address.
 One is taken only when it is addressed to us or to everyone, comes from a neighbour with zero hops, is
 unexpired and is not older than the last one taken from it, so a recorded announcement replayed later
 cannot bring back a route that was withdrawn; a hub never passes one on.
@@ -167,11 +168,12 @@ class RouteLearning:
                 continue
             link, address, link_cost, cost = chosen
             paid, radio = link_cost is Cost.PAID, link_cost is not Cost.FREE
-            if paid:
-                interval, gap = PAID_INTERVAL, self.paid_gaps[link]
+            first = now
+            if paid:  # after one free round: by then our free neighbours have told us their tables
+                interval, gap, first = PAID_INTERVAL, self.paid_gaps[link], now + self.free_pace[0]
             else:
                 interval, gap = self.radio_pace if radio else self.free_pace
-            pace = Pace(interval, gap, radio=radio, next_full=now)  # used only when new or changed
+            pace = Pace(interval, gap, radio=radio, next_full=first)  # used only when new or changed
             self._via[neighbour] = (link, address, radio, paid)
             shared = radio and self.links.capabilities(link).broadcast
             self.table.neighbour_up(neighbour, cost, pace, channel=link if shared else None)

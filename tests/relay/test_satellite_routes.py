@@ -26,11 +26,13 @@ from simulators.iridium import Iridium9603
 from simulators.iridium_cloud import IridiumCloud, credits_for
 from simulators.pty_device import PtyDevice
 from tests.inproc import eventually, hub_config, peer, running
+from tests.relay.test_own_kinds import acknowledged
 
 IMEI = "300234010753372"
 SECRET = "shared webhook secret"
-WAIT = 60.0
-"""Seconds to wait for the link: generous, for a loaded 2-core machine."""
+WAIT = 120.0
+"""Seconds to wait for the link and the first announcement (30 s after a hub starts): generous, for a
+loaded 2-core machine."""
 ANNOUNCE_HOURS = 6
 
 
@@ -101,6 +103,9 @@ async def test_a_hub_reached_only_by_satellite_is_learned_when_its_link_asks(tmp
     async with three_hubs(tmp_path, announce=True) as hubs:
         staff, relay, home = hubs.staff, hubs.relay, hubs.home
         await eventually(lambda: staff.router.route(home.node_id) == [relay.node_id], WAIT)
+        # The way back: R's first announcement over the satellite, one free interval after it came up,
+        # offers the care home everything else through R.
+        await eventually(lambda: home.router.route(staff.node_id) == [relay.node_id], WAIT)
         received: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
 
         async def watch() -> None:
@@ -112,10 +117,13 @@ async def test_a_hub_reached_only_by_satellite_is_learned_when_its_link_asks(tmp
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(0)
         # Urgent: a satellite link takes nothing less (the default paid_min_priority).
-        await staff.submit(Kind.TEXT, home.node_id, b"Mobilnettet er nede hos jer?", priority=Priority.URGENT)
+        sent = await staff.submit(
+            Kind.TEXT, home.node_id, b"Mobilnettet er nede hos jer?", priority=Priority.URGENT
+        )
         async with asyncio.timeout(WAIT):
             assert await received == (staff.node_id.hex(), "sat")
         watcher.cancel()
+        await acknowledged(staff, sent, WAIT)  # the care home's end-to-end ack came back the learned way
         assert relay.routes.paid_frames > 0 and home.routes.paid_frames > 0
         spent = relay.routes.paid_spent.credits
         assert spent > 0 and spent == hubs.route_credits_billed()
