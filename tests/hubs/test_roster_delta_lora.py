@@ -84,7 +84,7 @@ def test_a_revocation_reaches_a_lora_care_home_as_a_delta(
     print(
         f"revocation to a LoRa care home: {sent} ROSTER frame(s), {air:.2f} s of A's airtime; the whole"
         f" version ({_pages(a)} page(s), {_pages_bytes(a)} bytes) took {pages_sent} ROSTER frame(s),"
-        f" {pages_air:.2f} s, broadcast and hand-off together"
+        f" {pages_air:.2f} s, from start (broadcast and any hand-off)"
     )
     assert re.search(rf"roster delta {whole}->{whole + 1} \(\d+ bytes\) applied", b.log_tail(400))
     assert air < pages_air / pages_sent * _pages(a), "less air than one copy of the whole version"
