@@ -242,6 +242,8 @@ def cmd_links(args: argparse.Namespace) -> int:
     print_table(
         ("FORBINDELSE", "SLAGS", "NABO", "TILSTAND", "SIDEN", "SIDST OK", "VENTER", "SIDSTE SKIFT"), rows
     )
+    for link, credits in {r["link"]: r["route_credits"] for r in links if "route_credits" in r}.items():
+        print(f"Ruteannonceringer over {link} har kostet {credits} kreditter, siden hubben startede")
     return EXIT_OK
 
 

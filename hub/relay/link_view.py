@@ -20,6 +20,7 @@ from hub.relay.inbound import Inbound
 from hub.relay.link_reasons import NOT_USED, Reason
 from hub.relay.links import LinkSet
 from hub.relay.roster import Roster
+from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
 from hub.relay.store import Store
 
@@ -34,6 +35,7 @@ class Hub(Protocol):
     clock: Clock
     roster: Roster
     inbound: Inbound
+    routes: RouteLearning
 
 
 log = logging.getLogger("beredt.hub")
@@ -105,7 +107,14 @@ def _row(
         "last_failover": None,
         "simulated": False,
         **_transport_status(transport),
+        **_route_credits(hub, link),
     }
+
+
+def _route_credits(hub: Hub, link: str) -> dict[str, int]:
+    """On a paid link that asked for route announcements: the credits they cost since the hub started."""
+    spent = hub.routes.paid_spent.get(link)
+    return {} if spent is None else {"route_credits": spent.credits}
 
 
 def peers_summary(hub: Hub) -> list[dict[str, Any]]:

@@ -112,8 +112,9 @@ class RouteLearning:
         self.paid_gaps = dict(paid_gaps or {})
         """Paid link that asked for announcements -> least seconds between two of its changes."""
         self.paid_frames = 0
-        self.paid_spent = Tally()
-        """What announcements over paid links cost, as the links counted it (credits)."""
+        self.paid_spent = {link: Tally() for link in self.paid_gaps}
+        """Paid link -> what our announcements over it cost since start, as the link counted it (credits;
+        shown in ``/v1/links`` and ``beredt links``)."""
         self._via: dict[bytes, tuple[str, str, bool, bool]] = {}
         """Neighbour -> (link, address, radio, paid) that tells it now; a paid link is told as radio."""
         self.entry = entry
@@ -263,7 +264,7 @@ class RouteLearning:
         wire = frame.encode()
         try:
             await self.links.send(
-                link, address, wire, int(priority), account=self.paid_spent if paid else None
+                link, address, wire, int(priority), account=self.paid_spent[link] if paid else None
             )
         except TransportError as exc:
             who = "everyone" if recipient == BROADCAST else recipient.hex()
@@ -278,7 +279,7 @@ class RouteLearning:
                 "route announcement over paid link %s: %d sent, %d credits so far",
                 link,
                 self.paid_frames,
-                self.paid_spent.credits,
+                self.paid_spent[link].credits,
             )
         return True
 

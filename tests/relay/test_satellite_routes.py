@@ -125,8 +125,10 @@ async def test_a_hub_reached_only_by_satellite_is_learned_when_its_link_asks(tmp
         watcher.cancel()
         await acknowledged(staff, sent, WAIT)  # the care home's end-to-end ack came back the learned way
         assert relay.routes.paid_frames > 0 and home.routes.paid_frames > 0
-        spent = relay.routes.paid_spent.credits
+        spent = relay.routes.paid_spent["sat"].credits
         assert spent > 0 and spent == hubs.route_credits_billed()
+        shown = {row.get("route_credits") for row in await relay.links_summary() if row["link"] == "sat"}
+        assert shown == {spent}  # what /v1/links shows, and 'beredt links' prints
         assert staff.routes.paid_frames == 0  # its only link is free
 
 
@@ -138,4 +140,4 @@ async def test_without_the_opt_in_no_announcement_crosses_the_satellite(tmp_path
         await eventually(lambda: relay.routes.sent_frames >= 3, WAIT)
         assert staff.router.route(home.node_id) == []
         assert relay.routes.paid_frames == home.routes.paid_frames == 0
-        assert hubs.route_credits_billed() == 0 and relay.routes.paid_spent.credits == 0
+        assert hubs.route_credits_billed() == 0 and relay.routes.paid_spent == {}
