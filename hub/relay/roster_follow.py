@@ -23,6 +23,11 @@ from hub.relay.store import Store
 
 log = logging.getLogger("beredt.hub")
 
+URGENT_TTL_MINUTES = 60
+"""How long a new version's urgent frames live at least: a neighbour that refuses one (stale, it holds a
+newer version) sends no hop ack, so the frame is retried until it expires; the root's hub repeats its
+version every interval for hubs away longer."""
+
 
 class RosterFollowUp:
     def __init__(
@@ -58,14 +63,16 @@ class RosterFollowUp:
         ``announce_interval``, so a hub that was offline, or is new, catches up within one interval.
 
         A new version goes out urgent (a revocation may use metered radio, and a paid link where nothing
-        else reaches) and lives as long as any message, queued for hubs that are away; the repeats are
+        else reaches) and lives an hour (``URGENT_TTL_MINUTES``, or two intervals if longer), queued for
+        hubs that are away; the repeats are
         routine (so they keep off metered and paid links) and live two intervals, since the next one
         supersedes them. A version that a root-signed delta made from the one announced before goes
         urgent as that delta alone, a few hundred bytes; the root's hub sends its pages routine, over free
         links, for hubs that lack the delta's base (over radio those are handed the whole version,
         ``hub.relay.roster_handoff``). At start the whole version goes urgent: no neighbour is known to
         hold the delta's base. A hub that holds its version as an older one's pages and deltas does not
-        repeat them: its neighbours holding its version would refuse those pages as stale."""
+        repeat them, and at start sends only the last delta: its neighbours holding its version would
+        refuse the rest as stale (until the root's pages of the version replace the chain)."""
         interval = self._announce_interval
         announced = 0
         while True:
@@ -80,12 +87,18 @@ class RosterFollowUp:
             chain = made is not None and made[1] in payloads
             if delta is not None:
                 urgent, routine = [delta], [] if chain else payloads
+            elif chain and made is not None:  # at start: only the last delta is not stale for them
+                urgent, routine = ([made[1]] if new else []), []
             else:
                 urgent, routine = (payloads, []) if new else ([], [] if chain else payloads)
             try:
                 for payload in urgent:  # one frame per page or delta
                     await self._submit(
-                        Kind.ROSTER, BROADCAST, payload, priority=Priority.URGENT, ttl_minutes=None
+                        Kind.ROSTER,
+                        BROADCAST,
+                        payload,
+                        priority=Priority.URGENT,
+                        ttl_minutes=max(URGENT_TTL_MINUTES, math.ceil(2 * interval / 60)),
                     )
                 for payload in routine:
                     await self._submit(

@@ -12,7 +12,9 @@ carries the version's whole revocation list, so the first page of a newer versio
 here, not once the last is. A page is verified and decoded once (``_checked``), however often it comes.
 A root-signed delta (``hub.core.kinds.roster_delta``) moves the roster forward only from the version it
 was made from, and only to the version whose digest the root signed; any other hub takes its revocations
-and waits for the whole version. The deltas applied follow the pages in ``roster.signed``.
+and waits for the whole version. The deltas applied follow the pages in ``roster.signed``, until the
+root's pages of the version held come by (the root's hub repeats them every interval): they replace the
+chain, so what a hub holds, saves and hands on stays one version's pages plus at most the deltas since.
 
 Distribution rides on the relay engine: each page travels as a ROSTER broadcast, which every hub stores,
 hop-acks and floods to its peers; a hub that is offline gets it from its neighbours' queues when it
@@ -99,6 +101,7 @@ class RosterUpdates:
         announced in place of the pages to neighbours that held that one."""
         self._deltas: dict[bytes, RosterDelta] = {}  # checked deltas, as ``_checked`` for pages
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
+        self._compacting: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of the version held
         self._checked: dict[bytes, RosterPage] = {}
         """Payloads whose root signature held, decoded: a page is verified and decoded once here, not
         again when the same page comes by another link, as a repeat, or is looked at twice (admission)."""
@@ -152,8 +155,15 @@ class RosterUpdates:
         if version.version <= self.version:
             return False
         self._adopt(version, payloads)
-        self.delta = self._issued_delta(version)
+        self.delta = self._issued_delta(version) or self._last_delta(payloads)
         return True
+
+    def _last_delta(self, payloads: list[bytes]) -> tuple[int, bytes] | None:
+        """The delta that made the version held, when ``payloads`` end with one: a hub that got its
+        version as a chain announces as it did before it restarted (``hub.relay.roster_follow``)."""
+        if self.root is None or not payloads or not is_delta(payloads[-1]):
+            return None
+        return verify_delta(payloads[-1], self.root).base, payloads[-1]
 
     def _issued_delta(self, version: RosterVersion) -> tuple[int, bytes] | None:
         """The root hub's delta for ``version`` (``DELTA_FILE_NAME``), if it has one that verifies."""
@@ -231,8 +241,8 @@ class RosterUpdates:
 
     def apply(self, page: RosterPage, payload: bytes) -> bool:
         """Hold ``page`` of a newer version; once every page is held, trust that version and save it.
-        True if the roster moved forward. Saves on the caller's thread: the hub uses ``collect`` and
-        ``save`` instead."""
+        True if the roster moved forward, or its pages replaced the chain held (``_compact``). Saves on
+        the caller's thread: the hub uses ``collect`` and ``save`` instead."""
         payloads = self.collect(page, payload)
         if payloads is None:
             return False
@@ -241,8 +251,11 @@ class RosterUpdates:
 
     def collect(self, page: RosterPage, payload: bytes) -> list[bytes] | None:
         """Hold ``page`` of a newer version; once every page is held, trust that version at once and
-        return its pages for ``save``. None if the roster did not move."""
+        return its pages for ``save``; the pages of the version held replace a chain the same way
+        (``_compact``). None if nothing held changed."""
         number = page.version.version
+        if number == self.version and not is_delta(payload):
+            return self._compact(page, payload)
         if number <= self.version:
             return None
         if not self.cross:  # another root's revocations count only within its version (``_Foreign``)
@@ -276,6 +289,35 @@ class RosterUpdates:
         payloads = [payload for _, payload in pages]
         self._adopt(version, payloads)
         return payloads
+
+    def _compact(self, page: RosterPage, payload: bytes) -> list[bytes] | None:
+        """Hold ``page`` of the version held while that is held as a chain; once every page is here,
+        they replace the chain (the version is the same: the root signed both) and are returned for
+        ``save``. None while pages are missing, or when the pages held already are that version's."""
+        if not any(is_delta(held) for held in self.payloads):
+            self._compacting.clear()
+            return None
+        held = next(iter(self._compacting.values()), None)
+        if held is not None and (held[0].version.version, held[0].count) != (
+            page.version.version,
+            page.count,
+        ):
+            self._compacting.clear()
+        self._compacting[page.index] = (page, payload)
+        if len(self._compacting) < page.count:
+            return None
+        pages = sorted(self._compacting.values(), key=lambda held: held[0].index)
+        self._compacting.clear()
+        try:
+            assemble([p for p, _ in pages])
+        except ValueError:  # pages that do not make a whole version: keep the chain
+            return None
+        self.payloads = [payload for _, payload in pages]
+        log.info(
+            "roster version %d: its %d pages replace the pages and deltas held",
+            page.version.version, len(self.payloads),
+        )  # fmt: skip
+        return self.payloads
 
     async def save(self, payloads: list[bytes]) -> None:
         """Write a version ``collect`` adopted to the data folder, in a thread: its two fsyncs would
