@@ -182,9 +182,16 @@ def test_a_lora_only_care_home_joins_unconfigured_and_a_replaying_radio_steers_n
         _lose_from_c(mesh, 8)  # the first attempt and its retransmissions, and the next attempt's
         unheard = c.send(a.node_id, "status", {"facility": "Normal", "text": "Stadig alt vel"})
         c.wait_for("the status on C's radio", lambda: len(_payloads(mesh, C)) > sent_before, timeout=60)
+        judged = _learning(r)
         _replay(mesh, _payloads(mesh, C)[sent_before:])
         _arrives(a, unheard, "the status R took from D")
-        r.wait_for("the other radio held", lambda: _learning(r)["held"] >= 1, timeout=60)
+        # held when R never heard the status from C (the usual case); stale when one of C's own
+        # retransmissions still got through first on a loaded machine: either way nothing moves
+        r.wait_for(
+            "the other radio held (or its frame found stale)",
+            lambda: sum(_learning(r)[k] - judged[k] for k in ("held", "stale")) >= 1,
+            timeout=60,
+        )
         assert _lora_address(r, c) == ADDR[C], "a replaying radio took the care home's address"
         assert _learning(r)["moved"] == 0
 
