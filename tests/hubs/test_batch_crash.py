@@ -21,7 +21,7 @@ from tests.hubproc import HubProcess
 from tests.inproc import eventually
 from transports.internet import FRAMES_PATH, PROBE_PATH, REPLY_TO_HEADER, BatchDecoder, encode_batch
 
-FRAMES = 3000
+FRAMES = 12000  # enough that a hub answering fast still has most of the stream ahead of it at the kill
 BATCH = 64
 KILL_AFTER = 300  # hop-acked frames before the kill: the hub is busy with the rest when it dies
 
