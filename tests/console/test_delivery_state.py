@@ -43,6 +43,12 @@ async def test_each_recipient_goes_from_sent_to_delivered_to_read(
     assert row["to_name"] == "Plejecenter Lindely" and row["delivered_at"] is not None
     assert row["summary"] == "Brændstof kommer kl. 14" and row["batch"] == sent["batch"]
 
+    # the care home's console lists a message once it has opened and logged it, which may be a moment
+    # after the hub's end-to-end ack went back: read it from the list, as a person would
+    deadline = asyncio.get_running_loop().time() + 20
+    while message_id not in [m["id"] for m in (await care.ok("GET", "messages"))["messages"]]:
+        assert asyncio.get_running_loop().time() < deadline, "the care home's console never listed it"
+        await asyncio.sleep(0.05)
     await care.ok("POST", f"read/{message_id}")
 
     assert (await until("read"))["read_by"] == "Nattevagt Lindely"
