@@ -17,49 +17,26 @@ from pathlib import Path
 import pytest
 
 from tests.hubproc import HubProcess
+from tests.hubs.lora_roster_mesh import STAFF as A
+from tests.hubs.lora_roster_mesh import staff_and_homes
 from tests.hubs.test_municipal_roster import beredt, enrol, refused, roster_version
 from tests.transports.test_lora import ADDR, MeshInBackground
 
-A, B, C = 0xA1, 0xB2, 0xC3
+B, C = 0xB2, 0xC3
 REVOCATION_BOUND = 120.0  # seconds: generous for a loaded machine; the measured time is printed
 
 
 @pytest.fixture
 def mesh_hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, HubProcess, MeshInBackground]]:
-    out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
-    root = re.search(r'root = "([^"]+)"', out)
-    assert root, out
-    mesh = MeshInBackground(A, B, C)
-    a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff", internet=False)
-    b = HubProcess.create(tmp_path / "b", "Plejecenter Solbakken", "care-home", internet=False)
-    c = HubProcess.create(tmp_path / "c", "Bofælleskabet Lyngen", "care-home", internet=False)
-    for hub, num in ((a, A), (b, B), (c, C)):
-        hub.add_link(
-            "lora",
-            {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15, "ack_timeout": 8},
-        )
-    a.config["trust"] = {
-        "root": root[1],
-        "root_key": str(tmp_path / "usb" / "root.key"),
-        "announce_interval": 600,  # only new versions go out during the test
-    }
-    for home, num in ((b, B), (c, C)):
-        a.add_peer(home, {"lora": ADDR[num]})
-        home.add_peer(a, {"lora": ADDR[A]})
-        home.set_default_route([a])
-    c.add_peer(b, {"lora": ADDR[B]})
-    c.set_route(b, [b])  # the stolen Pi talks to B directly, not through the staff hub
-    enrol(b, a, "Plejecenter Solbakken")
-    enrol(c, a, "Bofælleskabet Lyngen")
-    hubs = (a, b, c)
-    try:
+    homes = {"Plejecenter Solbakken": B, "Bofælleskabet Lyngen": C}
+    with staff_and_homes(tmp_path, homes) as (a, (b, c), mesh):
+        c.add_peer(b, {"lora": ADDR[B]})
+        c.set_route(b, [b])  # the stolen Pi talks to B directly, not through the staff hub
+        for home, name in zip((b, c), homes, strict=True):
+            enrol(home, a, name)
         for hub in (b, c, a):  # a radio acks what its hub is not yet connected to hear: homes first
             hub.start()
         yield a, b, c, mesh
-    finally:
-        for hub in hubs:
-            hub.kill()
-        mesh.close()
 
 
 @pytest.mark.timeout(600)  # LoRa retries to the unreachable node; generous for a loaded 2-core machine

@@ -19,50 +19,30 @@ import pytest
 from hub.core.identity import Identity
 from hub.core.kinds.roster import enrolment_code
 from tests.hubproc import HubProcess
+from tests.hubs.lora_roster_mesh import STAFF as A
+from tests.hubs.lora_roster_mesh import staff_and_homes
 from tests.hubs.test_lora_join import airtime_by_kind
 from tests.hubs.test_municipal_roster import beredt, enrol, roster_version
-from tests.transports.test_lora import ADDR, MeshInBackground
+from tests.transports.test_lora import MeshInBackground
 
-A, B = 0xA1, 0xB2
+B = 0xB2
 HOMES = 12  # care homes enrolled besides B: a roster whose whole version spans a dozen LoRa packets
 
 
 @pytest.fixture
 def mesh_pair(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess, MeshInBackground, list[str]]]:
-    out = beredt("root", "init", "--out", str(tmp_path / "usb" / "root.key"))
-    root = re.search(r'root = "([^"]+)"', out)
-    assert root, out
-    mesh = MeshInBackground(A, B)
-    a = HubProcess.create(tmp_path / "a", "Aarhus krisestab", "staff", internet=False)
-    b = HubProcess.create(tmp_path / "b", "Plejecenter Solbakken", "care-home", internet=False)
-    for hub, num in ((a, A), (b, B)):
-        hub.add_link(
-            "lora",
-            {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15, "ack_timeout": 8},
-        )
-    a.config["trust"] = {
-        "root": root[1],
-        "root_key": str(tmp_path / "usb" / "root.key"),
-        "announce_interval": 600,  # only new versions go out during the test
-    }
-    a.add_peer(b, {"lora": ADDR[B]})
-    b.add_peer(a, {"lora": ADDR[A]})
-    b.set_default_route([a])
-    enrol(b, a, "Plejecenter Solbakken")
-    homes = [Identity.generate(f"Plejecenter {i:02d}", "care-home").card for i in range(HOMES)]
-    for card in homes:
-        beredt(
-            "enrol", "approve", enrolment_code(card), "--config", str(a.config_path), "--card", card.encode(),
-            "--role", "care-home", "--institution", f"{card.name} i Aarhus", "--group", "district-nord",
-        )  # fmt: skip
-    try:
+    with staff_and_homes(tmp_path, {"Plejecenter Solbakken": B}) as (a, (b,), mesh):
+        enrol(b, a, "Plejecenter Solbakken")
+        homes = [Identity.generate(f"Plejecenter {i:02d}", "care-home").card for i in range(HOMES)]
+        for card in homes:
+            beredt(
+                "enrol", "approve", enrolment_code(card), "--config", str(a.config_path),
+                "--card", card.encode(), "--role", "care-home",
+                "--institution", f"{card.name} i Aarhus", "--group", "district-nord",
+            )  # fmt: skip
         for hub in (b, a):  # a radio acks what its hub is not yet connected to hear: the home first
             hub.start()
         yield a, b, mesh, [card.node_id.hex() for card in homes]
-    finally:
-        for hub in (a, b):
-            hub.kill()
-        mesh.close()
 
 
 @pytest.mark.timeout(600)  # LoRa retries; generous for a loaded 2-core machine
