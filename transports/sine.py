@@ -17,10 +17,11 @@ highest priority first (our reports first of all; the queue is ``transports.sine
 that would wait longer than ``max_queue_seconds`` is refused at once with ``BudgetExhausted``
 (``retry_after``). A radio that vanishes (unplugged) fails what is queued with ``LinkDown``, reports
 ``LinkChanged(up=False)`` and is reopened with back-off; registration is polled with ``AT+CREG?``
-every ``health_interval`` seconds. Status SDS (the operator's 16-bit status plan, see
-``transports.sine_status``) go out with ``send_status`` and arrive as
-``Received(data=b"\\x00" + value, meta={"status": name, "value": value})``. Options: see ``open_transport``
-and docs/sine.md.
+every ``health_interval`` seconds. Reports are matched to their frames by ``transports.sine_reports``;
+a peer whose SDS failed is held down by ``transports.sine_peers``. Status SDS (the operator's 16-bit
+status plan, see ``transports.sine_status``) go out with ``send_status`` and arrive as
+``Received(data=b"\\x00" + value, meta={"status": name, "value": value})``. Options: see
+``open_transport`` and docs/sine.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -60,13 +60,14 @@ from hub.core.handhelds import FILE_NAME as HANDHELDS_FILE
 from hub.core.handhelds import load_terminals
 from hub.core.tasks import cancel_and_wait
 from hub.core.transport import Capabilities, Cost, LinkChanged, Received, TransportContext, TransportEvent
+from transports.sine_peers import PeerHold
 from transports.sine_queue import SdsJob, SdsQueue, sds_address, settle
+from transports.sine_reports import ReportBook
 from transports.sine_status import SineOptions, StatusPlan, encode_status, parse_options
 from transports.sine_texts import TEXT_CHARS, TerminalGate
 
 REPORT_PRIORITY = 1_000  # our delivery reports go before any frame: a late report costs the sender a resend
 ANSWER_PRIORITY = REPORT_PRIORITY - 1  # a team terminal's answer: after reports, before frames
-_UNREACHABLE = {pei.DeliveryStatus.DESTINATION_NOT_REGISTERED, pei.DeliveryStatus.DESTINATION_NOT_REACHABLE}
 
 
 class SineTransport:
@@ -83,15 +84,12 @@ class SineTransport:
         self.capabilities = self._capabilities(options.mtu or pei_mtu(1120))
         self._events: asyncio.Queue[TransportEvent | None] = asyncio.Queue(maxsize=1000)
         self._queue = SdsQueue(self._interval)
-        self._pending: dict[tuple[str, int], asyncio.Future[None]] = {}
-        self._next_ref = random.randrange(256)
         self._present = False
         self._registered = True
         self._down_reason = ""
         """Why a present radio is not usable: not registered, or not answering commands."""
-        self._peers_down: dict[str, float] = {}  # ISSI -> loop time its last SDS failed
-        self.peer_hold = options.peer_hold
-        """Seconds ``probe`` reports a failed peer as down before letting the router try it again."""
+        self.peers = PeerHold(name, options.peer_hold, self._emit)
+        self._reports = ReportBook(name, self.peers, logger)
         self._closed = False
         self._runner: asyncio.Task[None] | None = None
         self.info: RadioInfo | None = None
@@ -179,23 +177,22 @@ class SineTransport:
         self._check_usable(dest)
         address = sds_address(dest, self.name)
         peer = pei.ssi_of(address)
-        self._check_peer(peer)
+        self.peers.check(peer)
         if len(data) > self.capabilities.mtu:
             raise FrameTooLarge(
                 f"{len(data)} bytes > MTU {self.capabilities.mtu}", transport=self.name, peer=dest
             )
-        ref = self._allocate_ref(peer)
+        ref = self._reports.allocate(peer, self._interval)
         job = SdsJob(address, pei.Transfer(self._driver.send_pid, ref, data), None, ref)
         future = self._enqueue(job, priority)
-        self._pending[(peer, ref)] = future
+        self._reports.wait(peer, ref, future)
         try:
             async with asyncio.timeout(self._options.max_queue_seconds + self._options.timeout):
                 await future
         except TimeoutError as exc:
             raise LinkDown("no delivery report in time", transport=self.name, peer=dest) from exc
         finally:
-            if self._pending.get((peer, job.ref)) is future:
-                del self._pending[(peer, job.ref)]
+            self._reports.forget(peer, job.ref, future)
             future.cancel()
         self.counters["sent"] += 1
 
@@ -224,15 +221,6 @@ class SineTransport:
         if not self.up:
             reason = self._down_reason if self._present else "radio unplugged"
             raise LinkDown(reason, transport=self.name, peer=dest)
-
-    def _allocate_ref(self, dest: str) -> int:
-        for _ in range(256):
-            self._next_ref = (self._next_ref + 1) % 256
-            if (dest, self._next_ref) not in self._pending:
-                return self._next_ref
-        raise BudgetExhausted(
-            "256 frames await reports", transport=self.name, peer=dest, retry_after=self._interval
-        )
 
     def drain_seconds(self, priority: int) -> float:
         """How long a new SDS of ``priority`` would wait for its turn on the control channel."""
@@ -296,15 +284,9 @@ class SineTransport:
             self.counters["reports_sent"] += 1
             return
         if isinstance(job.payload, pei.Transfer) and submission.ref is not None and submission.ref != job.ref:
-            self._adopt_radio_ref(job, submission.ref)
+            self._reports.rekey(job.peer, job.ref, submission.ref)
+            job.ref = submission.ref
         submission.sent.add_done_callback(lambda sent: self._on_sent(job, sent))
-
-    def _adopt_radio_ref(self, job: SdsJob, radio_ref: int) -> None:
-        """The radio put its own SDS-TL reference on the frame: its report will come back under that one."""
-        future = self._pending.pop((job.peer, job.ref), None)
-        job.ref = radio_ref
-        if future is not None:
-            self._pending[(job.peer, radio_ref)] = future
 
     def _on_sent(self, job: SdsJob, sent: asyncio.Future[bool]) -> None:
         """The radio's over-the-air result: a status is done once sent; a frame still awaits its report,
@@ -329,7 +311,7 @@ class SineTransport:
         """A sent frame's report did not come: the far radio is mute or off its network. It counts as
         down like an unreachable one, so what waits for it here takes another way at once."""
         reason = f"no delivery report within {self._options.timeout:g} s"
-        self._peer_down(job.peer, reason)
+        self.peers.down(job.peer, reason)
         settle(job.future, LinkDown(reason, transport=self.name, peer=job.dest))
 
     # --- receiving -----------------------------------------------------------------------------------------
@@ -345,7 +327,7 @@ class SineTransport:
                     self.counters["received"] += 1
                     self._emit(Received("", pdu.data, {"sds_ref": pdu.ref}))
                 case SdsReceived(source=str() as source, pdu=pdu):
-                    self._peer_up(source)
+                    self.peers.up(source)
                     self._report_back(source, pdu)
                     self.counters["received"] += 1
                     self._emit(Received(source, pdu.data, {"sds_ref": pdu.ref}))
@@ -354,7 +336,7 @@ class SineTransport:
                         self._report_back(heard.sender, pdu)  # only to a terminal we know
                         self._emit(heard)
                 case ReportReceived(source=source, report=report):
-                    self._on_report(source, report)
+                    self._reports.on_report(source, report)
                 case StatusReceived(source=source, value=value):
                     if value in pei.USER_STATUS:
                         meta = {"status": self.plan.name(value), "value": value}
@@ -383,46 +365,9 @@ class SineTransport:
                 f"SDS queue needs {wait:.0f} s", transport=self.name, peer=dest, retry_after=wait
             )
         data = pei.encode_text(text[:TEXT_CHARS])
-        pdu = pei.Transfer(pei.TEXT_PID, self._allocate_ref(pei.ssi_of(dest)), data, pei.ReportRequest.NONE)
+        ref = self._reports.allocate(pei.ssi_of(dest), self._interval)
+        pdu = pei.Transfer(pei.TEXT_PID, ref, data, pei.ReportRequest.NONE)
         self._push(SdsJob(dest, pdu, None), ANSWER_PRIORITY)
-
-    def _on_report(self, source: str | None, report: pei.Report) -> None:
-        if source is None:
-            # A report without its calling party: the reference alone decides when it names one frame.
-            waiting = [peer for peer, ref in self._pending if ref == report.ref]
-            if len(waiting) != 1:
-                self._log.info("%s: report for ref %d without a calling party", self.name, report.ref)
-                return
-            source = waiting[0]
-        future = self._pending.get((source, report.ref))
-        if future is None or future.done():
-            if pei.outcome(report.status) is pei.Outcome.DELIVERED:
-                self._peer_up(source, "a late delivery report came")  # it is alive after all
-            self._log.debug("%s: report for no waiting frame: %s from %s", self.name, report, source)
-            return
-        name = pei.status_name(report.status)
-        match pei.outcome(report.status):
-            case pei.Outcome.DELIVERED:
-                self._peer_up(source)
-                future.set_result(None)
-            case pei.Outcome.TEMPORARY:
-                self._log.info("%s: %s to %s delayed: %s", self.name, report.ref, source, name)
-            case pei.Outcome.FLOW_CONTROL:
-                future.set_exception(LinkDown(f"destination busy: {name}", transport=self.name, peer=source))
-            case pei.Outcome.FAILED if report.status in _UNREACHABLE:
-                self._peer_down(source, name)
-                future.set_exception(LinkDown(name, transport=self.name, peer=source))
-            case pei.Outcome.FAILED:
-                future.set_exception(DeliveryRefused(name, transport=self.name, peer=source, reason=name))
-
-    def _peer_up(self, peer: str, reason: str = "peer answered") -> None:
-        if self._peers_down.pop(peer, None) is not None:
-            self._emit(LinkChanged(up=True, reason=reason, peer=peer))
-
-    def _peer_down(self, peer: str, reason: str) -> None:
-        if peer not in self._peers_down:
-            self._emit(LinkChanged(up=False, reason=reason, peer=peer))
-        self._peers_down[peer] = asyncio.get_running_loop().time()
 
     async def _health_loop(self) -> None:
         while True:
@@ -481,18 +426,7 @@ class SineTransport:
         A peer whose SDS failed (not registered, not reachable) counts as down for ``peer_hold`` seconds
         or until it is heard from; then the router may try it again, since only a send can tell."""
         self._check_usable(dest)
-        self._check_peer(pei.ssi_of(sds_address(dest, self.name)))
-
-    def _check_peer(self, peer: str) -> None:
-        """``LinkDown`` while ``peer`` is held down after a failed SDS (frames queued for it before then
-        included: each would otherwise wait out its own report deadline)."""
-        failed_at = self._peers_down.get(peer)
-        if failed_at is None:
-            return
-        if asyncio.get_running_loop().time() - failed_at >= self.peer_hold:
-            self._peer_up(peer, "hold after failure expired")
-            return
-        raise LinkDown("last SDS to this radio failed", transport=self.name, peer=peer)
+        self.peers.check(pei.ssi_of(sds_address(dest, self.name)))
 
     def status(self) -> dict[str, Any]:
         return {
@@ -500,7 +434,7 @@ class SineTransport:
             "up": self.up,
             "queue": len(self._queue),
             "drain_seconds": round(len(self._queue) * self._interval, 1),
-            "awaiting_reports": len(self._pending),
+            "awaiting_reports": len(self._reports),
             **self.counters,
             **({"team_texts": dict(self.terminals.counters)} if self.terminals is not None else {}),
         }
@@ -508,8 +442,7 @@ class SineTransport:
     def _fail_everything(self, error: TransportError) -> None:
         for job in self._queue.clear():
             settle(job.future, error)
-        for future in self._pending.values():
-            settle(future, error)
+        self._reports.fail_all(error)
 
 
 def pei_mtu(max_bits: int) -> int:

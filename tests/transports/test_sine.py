@@ -225,7 +225,7 @@ async def test_unregistered_destination_is_link_down_for_that_peer(sites: Sites)
     with pytest.raises(LinkDown):
         await a.transport.probe("1002")
     b.radio.registered = True
-    a.transport.peer_hold = 0.0  # only a send can tell whether the peer is back: probing lets it try
+    a.transport.peers.hold = 0.0  # only a send can tell whether the peer is back: probing lets it try
     await a.transport.probe("1002")
     back = await next_event(a.transport, lambda e: isinstance(e, LinkChanged) and e.peer == "1002")
     assert back.up
