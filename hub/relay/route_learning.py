@@ -4,11 +4,15 @@ Every second the hub looks at its neighbours (the peers ``LinkSet`` knows, confi
 neighbour is told over its best usable free link (internet, MQTT) when it has one, else over a metered
 one (LoRa, SINE: the radio pace of ``hub.relay.route_table``), and over a paid one (satellite) only when
 that link asks for it (``announce = "changes"``, ``paid_gaps``): then as over radio, what only it reaches
-and a default, one free interval after the neighbour comes up (so that first one already holds what our
+and a default, the first one free interval after the neighbour comes up (so it already holds what our
 free neighbours told us), its changes at most every ``announce_hours`` and the same again weekly
 (``PAID_INTERVAL``) so what it learned from us does not expire; sent urgent, which a satellite link
-takes, and the credits they cost counted (``paid_spent``). A neighbour with no usable link at all is
-down: every route through it is dropped at once. ROUTE frames are signed, sent with zero hops, never
+takes, and the credits they cost counted (``paid_spent``). Two announcements to one neighbour over a
+paid link are never closer than ``announce_hours``, whatever asks for the second: a change, a full
+table, the neighbour back after an outage, its link switching from a free or radio one, a prompt for
+our table. When we last announced over one is kept for as long as the hub runs (``_paid_sent``), so
+only the first after a start goes without waiting. A neighbour with no usable link at all is down:
+every route through it is dropped at once. ROUTE frames are signed, sent with zero hops, never
 stored, queued or retried: a lost one is made good by the next. Over a radio link that broadcasts (LoRa)
 one frame to everyone tells all the neighbours there at once (one frame's airtime instead of one per
 neighbour); elsewhere each goes straight to one neighbour's address.
@@ -115,6 +119,9 @@ class RouteLearning:
         self.paid_spent = {link: Tally() for link in self.paid_gaps}
         """Paid link -> what our announcements over it cost since start, as the link counted it (credits;
         shown in ``/v1/links`` and ``beredt links``)."""
+        self._paid_sent: dict[bytes, float] = {}
+        """Neighbour -> when (monotonic) an announcement over a paid link last reached it; kept when it
+        goes down or over another link, so the gap holds when it is back."""
         self._via: dict[bytes, tuple[str, str, bool, bool]] = {}
         """Neighbour -> (link, address, radio, paid) that tells it now; a paid link is told as radio."""
         self.entry = entry
@@ -169,27 +176,34 @@ class RouteLearning:
                 continue
             link, address, link_cost, cost = chosen
             paid, radio = link_cost is Cost.PAID, link_cost is not Cost.FREE
-            first = now
+            first, last = now, -math.inf
             if paid:  # after one free round: by then our free neighbours have told us their tables
                 interval, gap, first = PAID_INTERVAL, self.paid_gaps[link], now + self.free_pace[0]
+                last = self._paid_sent.get(neighbour, last)
             else:
                 interval, gap = self.radio_pace if radio else self.free_pace
-            pace = Pace(interval, gap, radio=radio, next_full=first)  # used only when new or changed
+            # used only when new or changed
+            pace = Pace(interval, gap, radio=radio, paid=paid, next_full=first, last_sent=last)
             self._via[neighbour] = (link, address, radio, paid)
-            shared = radio and self.links.capabilities(link).broadcast
+            # never a channel over a paid link: each neighbour's announcements go urgent and are counted
+            shared = radio and not paid and self.links.capabilities(link).broadcast
             self.table.neighbour_up(neighbour, cost, pace, channel=link if shared else None)
 
     async def run(self) -> None:
-        """Announce what is due, forget what is stale, every second; never returns."""
+        """A ``tick`` every second; never returns."""
         while True:
-            self.refresh()
-            now = self.clock.monotonic()
-            self.table.expire(now)
-            self._follow_roster(now)
-            for target, pages in self.table.outgoing(now).items():
-                await self._send(target, pages)
-            await self._hello(now)
+            await self.tick()
             await asyncio.sleep(TICK)
+
+    async def tick(self) -> None:
+        """Bring the neighbours in line with the links, forget what is stale, announce what is due."""
+        self.refresh()
+        now = self.clock.monotonic()
+        self.table.expire(now)
+        self._follow_roster(now)
+        for target, pages in self.table.outgoing(now).items():
+            await self._send(target, pages)
+        await self._hello(now)
 
     async def _hello(self, now: float) -> None:
         """Announce ourselves over each link that has no neighbour: to the entry points over internet,
@@ -236,6 +250,8 @@ class RouteLearning:
         for page in pages:
             if not await self._send_page(link, address, recipient, page, radio=radio, paid=paid):
                 return
+            if paid:
+                self._paid_sent[recipient] = self.clock.monotonic()
 
     async def _send_page(
         self,

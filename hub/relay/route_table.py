@@ -16,7 +16,8 @@ link that broadcasts (LoRa) that is one announcement for all its neighbours ther
 horizon then falls to the receivers, which refuse any path holding their own id and drop their route
 through us for it (the poisoned reverse a unicast withdrawal would have told them).
 A default is taken only from a hub that has no default of its own, so a chain of defaults is one hop long
-and cannot loop; explicit routes always come first. Paid links (satellite) carry no announcements.
+and cannot loop; explicit routes always come first. A paid link (satellite) is told the same way, and
+never twice within its gap (``Pace.paid``).
 
 The cost of a hop is the cost of the cheapest link kind that reaches that neighbour
 (``LINK_COSTS``); among equal costs the shorter path wins, then the lower neighbour id, so every hub
@@ -65,11 +66,13 @@ Target = bytes | str
 @dataclass(slots=True)
 class Pace:
     """How often one neighbour is told our table: in full every ``interval``, changes at most every
-    ``gap``; over a ``radio`` link only the radio part and a default."""
+    ``gap``; over a ``radio`` link only the radio part and a default. Over a ``paid`` one nothing at all
+    goes sooner than ``gap`` after the last, a full table included, whatever asked for it."""
 
     interval: float
     gap: float
     radio: bool = False
+    paid: bool = False
     told_default: bool = False
     offered: set[bytes] = field(default_factory=set)
     """Over radio: the destinations this neighbour was offered, the only ones worth withdrawing there."""
@@ -143,7 +146,7 @@ class RouteTable:
                 current.next_full = min(
                     current.next_full, max(pace.next_full, current.last_sent + current.gap)
                 )
-        elif self._pace[target].radio != pace.radio:  # its best link changed kind: a full table now
+        elif _kind(self._pace[target]) != _kind(pace):  # its best link changed kind: a full table now
             pace.pending = self._pace[target].pending
             self._pace[target] = pace
         old = self._cost.get(neighbour)
@@ -267,6 +270,8 @@ class RouteTable:
         for target, pace in self._pace.items():
             if pace.radio and pace.told_default != offers_default:
                 pace.pending.add(self.me)  # radio neighbours learn it at their next gap
+            if pace.paid and now < pace.last_sent + pace.gap:
+                continue  # credits: a full table waits for the gap like the changes
             if now >= pace.next_full:
                 dests: Iterable[bytes] = self._best.keys()
                 pace.next_full = now + pace.interval
@@ -322,6 +327,10 @@ class RouteTable:
         pace.offered.difference_update(gone)
         pace.offered.update(offered)
         return entries, gone
+
+
+def _kind(pace: Pace) -> tuple[bool, bool]:
+    return pace.radio, pace.paid
 
 
 def _head(routes: list[Route] | None) -> tuple[int, tuple[bytes, ...]] | None:

@@ -21,8 +21,8 @@ class LinkConfig:
     kind: str
     options: Mapping[str, Any]
     announce_gap: float | None = None
-    """A paid link (satellite) only: least seconds between two route announcements of changes over it
-    (``announce = "changes"``); None: routes are never announced over it."""
+    """A paid link (satellite) only: least seconds between two route announcements to one neighbour
+    over it, a full table included (``announce = "changes"``); None: routes are never announced over it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,8 +131,9 @@ PAID_KINDS = frozenset({"satellite"})
 
 
 def _announce_gap(table: Options, kind: str) -> float | None:
-    """``announce = "changes"`` on a paid link: tell the neighbours there our routes, changes at most
-    every ``announce_hours``; absent or ``"never"``: no announcement ever spends credit there."""
+    """``announce = "changes"`` on a paid link: tell the neighbours there our routes, one announcement to
+    a neighbour at most every ``announce_hours``; absent or ``"never"``: no announcement ever spends
+    credit there."""
     mode = table.choice("announce", "never", ("never", "changes"))
     hours = table.number("announce_hours", 24.0, low=1, high=168)
     if kind not in PAID_KINDS and ANNOUNCE_KEYS & set(table.table):

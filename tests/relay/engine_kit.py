@@ -46,13 +46,16 @@ async def wired(
     *,
     peers: tuple[Identity, ...] = (PEER,),
     health: HealthBoard | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Wiring]:
-    """A link per medium: ours at address "me", each peer's at its name (only the first peer listens)."""
+    """A link per medium: ours at address "me", each peer's at its name (only the first peer listens).
+    ``kinds``: what kind of link each medium stands for (what a hop over it costs); "memory" if not given."""
     ours = {name: medium.attach("me", name) for name, medium in media.items()}
     far = {name: medium.attach(peers[0].name, name) for name, medium in media.items()}
     clock = ManualClock()
     configs = [PeerConfig(p.node_id, p.name, dict.fromkeys(media, p.name)) for p in peers]
-    links = LinkSet(ours, dict.fromkeys(media, "memory"), configs, health or HealthBoard(), clock)
+    kinds = kinds or dict.fromkeys(media, "memory")
+    links = LinkSet(ours, kinds, configs, health or HealthBoard(), clock)
     try:
         yield Wiring(links, clock, ours, far)
     finally:
