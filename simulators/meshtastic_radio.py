@@ -1,7 +1,9 @@
 """A fake Meshtastic radio that the real ``meshtastic`` library and CLI can talk to, over TCP or a pty.
 
-It speaks the device side of the client API (``simulators.meshtastic_framing``) with the protobuf classes
-the ``meshtastic`` package ships, and behaves as the firmware's routers and modules do:
+It speaks the device side of the client API (``simulators.meshtastic_framing``, one
+``simulators.meshtastic_host`` session per connection) with the protobuf classes the ``meshtastic``
+package ships, makes its own packets as the firmware does (``simulators.meshtastic_packets``), and
+behaves as the firmware's routers and modules do:
 
 * the config handshake in ``PhoneAPI`` order: ``my_info``, own ``node_info``, ``metadata``, eight
   channels, config, module config, the other nodes, ``config_complete_id``;
@@ -43,11 +45,22 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from meshtastic.protobuf import admin_pb2, mesh_pb2, portnums_pb2
+from meshtastic.protobuf import admin_pb2, mesh_pb2
 
 from hub.core.tasks import cancel_and_wait
-from simulators.meshtastic_framing import FrameReader, frame
+from simulators.meshtastic_framing import frame
+from simulators.meshtastic_host import HostCable, HostSession
 from simulators.meshtastic_node import ANSWERED_PORTS, NodeSettings, record_hop
+from simulators.meshtastic_packets import (
+    BROADCAST_NUM,
+    PortNum,
+    duty_cycle_notice,
+    node_info,
+    own_position,
+    reply,
+    routing,
+    routing_to_host,
+)
 from simulators.meshtastic_pki import (
     forged_dm,
     mark_bitfield,
@@ -56,26 +69,14 @@ from simulators.meshtastic_pki import (
     seal_outgoing,
     too_large,
 )
-from simulators.pty_device import PtyDevice
 from simulators.rf_medium import RFMedium
 
-BROADCAST_NUM = 0xFFFFFFFF
 TX_QUEUE_LEN = 16
 RETRANSMISSIONS = 3
 """``NUM_RELIABLE_RETX`` less the first transmission."""
 QUIET_WAIT = 2.0
 """Longest a radio waits for the air to fall quiet before it decides an answer is not coming."""
 RouteError = mesh_pb2.Routing.Error
-PortNum = portnums_pb2.PortNum
-
-
-class _HostSession:
-    """One host connection (a TCP client or the pty): its frame reader and how to write to it."""
-
-    def __init__(self, write: Callable[[bytes], None]) -> None:
-        self.reader = FrameReader()
-        self.write = write
-        self.configured = False
 
 
 class FakeMeshtasticRadio:
@@ -113,20 +114,13 @@ class FakeMeshtasticRadio:
         """Seconds the radio takes to answer the config handshake (a big node DB makes it slow)."""
         self._ids = random.Random(node_num)
         self._watchers: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
-        self._sessions: list[_HostSession] = []
         self._seen: deque[tuple[int, int]] = deque(maxlen=256)
         self._local_ids: deque[int] = deque(maxlen=TX_QUEUE_LEN)
         self._pending: dict[int, asyncio.Event] = {}
         """Our ``want_ack`` packets waiting for an answer, by id (the firmware's retransmission list)."""
         self._tx_queue: asyncio.Queue[mesh_pb2.MeshPacket] = asyncio.Queue(maxsize=TX_QUEUE_LEN)
         self._tx_task: asyncio.Task[None] | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._tcp_host = "127.0.0.1"
-        self._tcp_port = 0
-        self._client_tasks: set[asyncio.Task[None]] = set()
-        self._pty: PtyDevice | None = None
-        self._pty_host = _PtyHost(self)
-        self.plugged = False
+        self.cable = HostCable(self._on_host_bytes, self._changed)
         self.mute = False
         """Hung with the cable in: reads everything, does and says nothing (see the module)."""
         medium.join(self)
@@ -144,9 +138,13 @@ class FakeMeshtasticRadio:
         return self.settings.hop_limit
 
     @property
+    def plugged(self) -> bool:
+        return self.cable.plugged
+
+    @property
     def host_connections(self) -> int:
         """Host connections open now (TCP clients, or 1 for a plugged pty)."""
-        return len(self._sessions)
+        return len(self.cable.sessions)
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
         """Wait until ``condition()`` holds after a host connects, disconnects or sends (caller bounds it)."""
@@ -167,7 +165,7 @@ class FakeMeshtasticRadio:
     def reboot(self) -> None:
         """Tell the hosts the radio rebooted, as the firmware does after a crash or a config change."""
         message = frame(mesh_pb2.FromRadio(rebooted=True).SerializeToString())
-        for session in self._sessions:
+        for session in self.cable.sessions:
             session.configured = False
             session.write(message)
 
@@ -180,40 +178,23 @@ class FakeMeshtasticRadio:
 
     async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve the stream protocol on TCP like a network radio; returns the bound port."""
-        self._tcp_host, self._tcp_port = host, port
-        await self._open_tcp()
+        port = await self.cable.start_tcp(host, port)
         self._start_tx()
-        return self._tcp_port
+        return port
 
     async def start_pty(self, link: Path) -> Path:
         """Serve over a new pty reachable as the symlink ``link`` (what the host opens); returns it."""
-        self._pty = PtyDevice(self._pty_host, link)
-        self._open_pty()
+        self.cable.start_pty(link)
         self._start_tx()
         return link
 
     async def unplug(self) -> None:
         """Pull the cable: the TCP server and its connections close, or the pty goes away."""
-        self.plugged = False
-        if self._server is not None:
-            self._server.close()
-            for session_task in list(self._client_tasks):
-                session_task.cancel()
-            await asyncio.gather(*self._client_tasks, return_exceptions=True)
-            self._server = None
-        if self._pty is not None:
-            self._pty.unplug()
-        self._sessions.clear()
-        self._changed()
+        await self.cable.unplug()
 
     async def plug(self) -> None:
         """Put the cable back: the same TCP port or the same symlink path serves again."""
-        if self.plugged:
-            return
-        if self._pty is not None:
-            self._open_pty()
-        else:
-            await self._open_tcp()
+        await self.cable.plug()
 
     async def aclose(self) -> None:
         """Unplug for good and stop the transmitter; idempotent."""
@@ -226,46 +207,15 @@ class FakeMeshtasticRadio:
         if self._tx_task is None:
             self._tx_task = asyncio.create_task(self._transmitter(), name=f"fake-radio-tx-{self.user_id}")
 
-    async def _open_tcp(self) -> None:
-        self._server = await asyncio.start_server(self._serve_client, self._tcp_host, self._tcp_port)
-        self._tcp_port = self._server.sockets[0].getsockname()[1]
-        self.plugged = True
-
-    def _open_pty(self) -> None:
-        assert self._pty is not None
-        self._sessions.append(self._pty_host.new_session())
-        self._pty.start()
-        self._changed()
-        self.plugged = True
-
-    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._client_tasks.add(task)
-        session = _HostSession(writer.write)
-        self._sessions.append(session)
-        self._changed()
-        try:
-            while data := await reader.read(4096):
-                self._on_host_bytes(session, data)
-        except ConnectionError:
-            pass  # the host hung up; a cancel (unplug) ends the task as cancelled, as asked
-        finally:
-            self._client_tasks.discard(task)
-            with contextlib.suppress(ValueError):
-                self._sessions.remove(session)
-            self._changed()
-            writer.transport.abort()
-
     # -- host protocol ------------------------------------------------------------------------------
 
-    def _on_host_bytes(self, session: _HostSession, data: bytes) -> None:
+    def _on_host_bytes(self, session: HostSession, data: bytes) -> None:
         if self.mute:
             return  # read off the wire and lost
         for payload in session.reader.feed(data):
             self._on_to_radio(session, payload)
 
-    def _on_to_radio(self, session: _HostSession, payload: bytes) -> None:
+    def _on_to_radio(self, session: HostSession, payload: bytes) -> None:
         to_radio = mesh_pb2.ToRadio()
         try:
             to_radio.ParseFromString(payload)
@@ -281,7 +231,7 @@ class FakeMeshtasticRadio:
             case _:
                 pass  # heartbeats and the rest need no answer
 
-    def _send_config(self, session: _HostSession, config_id: int) -> None:
+    def _send_config(self, session: HostSession, config_id: int) -> None:
         settings = self.settings
         out: list[mesh_pb2.FromRadio] = [
             mesh_pb2.FromRadio(my_info=mesh_pb2.MyNodeInfo(my_node_num=self.node_num, min_app_version=30200)),
@@ -291,7 +241,7 @@ class FakeMeshtasticRadio:
         ]
         # Like a radio that has been on the air a while, it knows the other nodes of the mesh.
         out += [
-            mesh_pb2.FromRadio(node_info=_node_info(num, f"Beredt sim {num:08x}", self.known_key(num)))
+            mesh_pb2.FromRadio(node_info=node_info(num, f"Beredt sim {num:08x}", self.known_key(num)))
             for num in self.medium.node_nums()
             if num != self.node_num
         ]
@@ -302,12 +252,12 @@ class FakeMeshtasticRadio:
         else:
             self._answer_config(session, frames)
 
-    def _answer_config(self, session: _HostSession, frames: bytes) -> None:
-        if session in self._sessions:  # the host may have given up waiting and gone
+    def _answer_config(self, session: HostSession, frames: bytes) -> None:
+        if session in self.cable.sessions:  # the host may have given up waiting and gone
             session.configured = True
             session.write(frames)
 
-    def _accept_packet(self, session: _HostSession, packet: mesh_pb2.MeshPacket) -> None:
+    def _accept_packet(self, session: HostSession, packet: mesh_pb2.MeshPacket) -> None:
         # The library resends a packet whose queueStatus it has not seen yet: send each id once.
         local = packet.to == self.node_num
         recent = self._local_ids if local else [p.id for p in self.from_host[-TX_QUEUE_LEN:]]
@@ -332,7 +282,8 @@ class FakeMeshtasticRadio:
             with contextlib.suppress(Exception):  # a malformed admin message is ignored, as the firmware does
                 answer = self.settings.admin(admin_pb2.AdminMessage.FromString(packet.decoded.payload))
         if answer is not None:
-            self._to_host(self._reply(packet, PortNum.ADMIN_APP, answer.SerializeToString(), hops=0))
+            admin = answer.SerializeToString()
+            self._to_host(reply(packet, self.node_num, self._new_id(), PortNum.ADMIN_APP, admin, hops=0))
         elif packet.want_ack:
             self._routing_to_host(packet.id, RouteError.NONE)
 
@@ -403,14 +354,8 @@ class FakeMeshtasticRadio:
             self._pending.pop(packet.id, None)
 
     def _refuse_for_duty_cycle(self, packet: mesh_pb2.MeshPacket) -> None:
-        # The firmware explains a duty-cycle refusal before it NAKs (Router.cpp).
         minutes = self.medium.silent_minutes(self.node_num, packet)
-        notice = mesh_pb2.ClientNotification(
-            reply_id=packet.id,
-            level=mesh_pb2.LogRecord.Level.WARNING,
-            message=f"Duty cycle limit exceeded. You can send again in {minutes} mins",
-        )
-        self._to_host_message(mesh_pb2.FromRadio(clientNotification=notice))
+        self._to_host_message(duty_cycle_notice(packet.id, minutes))
         if packet.want_ack:
             self._report(packet, RouteError.DUTY_CYCLE_LIMIT)
 
@@ -420,25 +365,11 @@ class FakeMeshtasticRadio:
 
     def _routing_to_host(self, request_id: int, error: int) -> None:
         """A routing ACK/NAK generated by this radio for its own host (``from`` is this radio)."""
-        answer = mesh_pb2.MeshPacket(
-            to=self.node_num, id=self._new_id(), priority=mesh_pb2.MeshPacket.Priority.ACK
-        )
-        setattr(answer, "from", self.node_num)
-        answer.decoded.portnum = PortNum.ROUTING_APP
-        answer.decoded.request_id = request_id
-        answer.decoded.payload = _routing(error)
-        self._to_host(answer)
+        self._to_host(routing_to_host(self.node_num, self._new_id(), request_id, error))
 
     def report_position(self, unix_time: int, latitude: float = 56.1572, longitude: float = 10.2107) -> None:
         """Pass the host a position of this radio's own GPS, as the firmware does with a fix."""
-        packet = mesh_pb2.MeshPacket(to=BROADCAST_NUM, id=(unix_time & 0xFFFFFF) or 1)
-        setattr(packet, "from", self.node_num)
-        packet.decoded.portnum = PortNum.POSITION_APP
-        position = mesh_pb2.Position(
-            latitude_i=round(latitude * 1e7), longitude_i=round(longitude * 1e7), time=unix_time
-        )
-        packet.decoded.payload = position.SerializeToString()
-        self._to_host(packet)
+        self._to_host(own_position(self.node_num, unix_time, latitude, longitude))
 
     # -- medium side --------------------------------------------------------------------------------
 
@@ -462,7 +393,7 @@ class FakeMeshtasticRadio:
         repeat = (sender, packet.id) in self._seen
         replies = to_us and packet.decoded.want_response and packet.decoded.portnum in ANSWERED_PORTS
         if to_us and packet.want_ack and (repeat or not replies):
-            self._answer(packet, PortNum.ROUTING_APP, _routing(RouteError.NONE))
+            self._answer(packet, PortNum.ROUTING_APP, routing(RouteError.NONE))
         if repeat:
             return
         self._seen.append((sender, packet.id))
@@ -487,25 +418,9 @@ class FakeMeshtasticRadio:
     def _answer(self, request: mesh_pb2.MeshPacket, port: int, payload: bytes) -> None:
         """Put an ACK or a module's reply to ``request`` on the air."""
         hops = self.settings.response_hop_limit(request)
-        self.medium.launch(self.node_num, self._reply(request, port, payload, hops=hops))
-
-    def _reply(
-        self, request: mesh_pb2.MeshPacket, port: int, payload: bytes, *, hops: int
-    ) -> mesh_pb2.MeshPacket:
-        reply = mesh_pb2.MeshPacket(
-            to=getattr(request, "from"),
-            id=self._new_id(),
-            channel=request.channel,
-            hop_limit=hops,
-            hop_start=hops,
+        self.medium.launch(
+            self.node_num, reply(request, self.node_num, self._new_id(), port, payload, hops=hops)
         )
-        setattr(reply, "from", self.node_num)
-        if port == PortNum.ROUTING_APP:
-            reply.priority = mesh_pb2.MeshPacket.Priority.ACK
-        reply.decoded.portnum = port
-        reply.decoded.request_id = request.id
-        reply.decoded.payload = payload
-        return reply
 
     def _new_id(self) -> int:
         return self._ids.getrandbits(32) or 1
@@ -517,52 +432,9 @@ class FakeMeshtasticRadio:
         if self.mute:
             return
         data = frame(message.SerializeToString())
-        for session in self._sessions:
+        for session in self.cable.sessions:
             if session.configured:
                 session.write(data)
-
-
-def _routing(error: int) -> bytes:
-    """``Routing{error_reason}``: a oneof member, so NONE is on the wire too (the library reads it)."""
-    routing = mesh_pb2.Routing()
-    routing.error_reason = mesh_pb2.Routing.Error.ValueType(error)
-    return bytes(routing.SerializeToString())
-
-
-def _node_info(num: int, long_name: str, public_key: bytes | None) -> mesh_pb2.NodeInfo:
-    user = mesh_pb2.User(
-        id=f"!{num:08x}", long_name=long_name, short_name=f"{num & 0xFFFF:04x}", public_key=public_key or b""
-    )
-    return mesh_pb2.NodeInfo(num=num, user=user)
-
-
-class _PtyHost:
-    """The radio's side of its pty, as the sans-IO device model that the shared ``PtyDevice`` serves."""
-
-    def __init__(self, radio: FakeMeshtasticRadio) -> None:
-        self.wakeup: Callable[[], None] | None = None
-        self._radio = radio
-        self._out = bytearray()
-        self._session = self.new_session()
-
-    def new_session(self) -> _HostSession:
-        """A fresh parser for a freshly plugged cable; output still queued for the old one is lost."""
-        self._out.clear()
-        self._session = _HostSession(self._queue)
-        return self._session
-
-    def receive_data(self, data: bytes) -> None:
-        self._radio._on_host_bytes(self._session, data)
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
-    def _queue(self, data: bytes) -> None:
-        self._out += data
-        if self.wakeup is not None:
-            self.wakeup()
 
 
 async def _serve_demo(args: argparse.Namespace) -> None:

@@ -393,7 +393,7 @@ async def test_admin_set_takes_effect_in_the_getter_and_the_next_handshake(net: 
     await a.send(admin(A, admin_pb2.AdminMessage(get_config_request=5), packet_id=0x62))
     answer = admin_pb2.AdminMessage.FromString((await a.packet()).decoded.payload)
     assert answer.get_config_response.lora.hop_limit == 5
-    again = await Host.connect(net.radios[A]._tcp_port)
+    again = await Host.connect(net.radios[A].cable.tcp_port)
     try:
         lora = next(m.config.lora for m in await again.handshake() if m.config.HasField("lora"))
         assert lora.hop_limit == 5

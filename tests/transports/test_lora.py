@@ -38,7 +38,7 @@ def context(tmp_path: Path) -> TransportContext:
 
 
 async def tcp_link(radio: FakeMeshtasticRadio, tmp_path: Path, **options: Any) -> LoraTransport:
-    port = await radio.start_tcp() if not radio.plugged else radio._tcp_port
+    port = await radio.start_tcp() if not radio.plugged else radio.cable.tcp_port
     opts = {"kind": "lora", "host": f"127.0.0.1:{port}", "connect_timeout": 15, "reconnect_max": 1, **options}
     return await open_transport("lora", opts, context(tmp_path))
 
