@@ -1,5 +1,6 @@
 """Real hubs that trust the municipality's root key, not each other's cards: enrolment with one command on
-each side, revocation, and forged or replayed roster versions refused.
+each side, revocation, and forged or replayed roster versions refused, deltas too (a delta signed by
+another key, or the root's signature over a body that was changed).
 
 Topology: staff hub A (holds the root key) with care homes B and C as its peers; B and C route through A.
 Nothing is added with ``beredt roster add``: every hub trusts only what the root signed.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.core.frame import BROADCAST, Kind
 from hub.core.identity import PublicCard
-from hub.core.kinds.roster import RosterNode, RosterVersion
+from hub.core.kinds.roster import SIGNATURE_SIZE, RosterNode, RosterVersion
+from hub.core.kinds.roster_delta import make_delta
+from hub.relay.roster_issue import load_root_key
+from hub.relay.roster_updates import read_signed
+from hub.relay.settings import TrustSettings
 from tests.attacker import post_frames, sign_as
 from tests.hubproc import BEREDT, REPO, HubProcess
 
@@ -155,6 +161,47 @@ def test_forged_and_replayed_rosters_are_refused(
     assert roster_version(b) == 2
     from_c = c.send(b.node_id, "text", "stadig betroet")
     b.wait_for("C still trusted", lambda: any(m["id"] == from_c for m in b.inbox()))
+
+
+@pytest.mark.timeout(400)  # several hubs and a dozen CLI runs: minutes on a loaded machine
+def test_forged_and_tampered_roster_deltas_are_refused(
+    network: tuple[HubProcess, HubProcess, HubProcess], tmp_path: Path
+) -> None:
+    a, b, c = network
+    enrol(c, a, "Bofælleskabet Lyngen")
+    c.start()
+    b.wait_for("roster version 2", lambda: roster_version(b) == 2)
+    root = load_root_key(TrustSettings(a.config["trust"]["root"], tmp_path / "usb" / "root.key"))
+    held, _ = read_signed(b.dir / "data" / "roster.signed", root.public_key())
+    # The next version as a thief of the staff hub's key (not the root key) would have it: an intruder
+    # trusted as staff, C revoked. A delta from the version B holds, as the root's hub sends them.
+    intruder = PublicCard("Indtrænger", "staff", b"\x01" * 32, b"\x02" * 32)
+    wanted = held.with_node(RosterNode(intruder), now=int(time.time())).with_revoked(
+        bytes.fromhex(c.node_id), now=int(time.time())
+    )
+    delta = make_delta(held, wanted)
+    assert delta is not None
+    genuine = delta.sign(root)  # never sent: its signature is what the tampered one borrows
+    forged = delta.sign(Ed25519PrivateKey.generate())
+    # The root's signature on a delta that only adds the intruder, over a body that also revokes C.
+    harmless = make_delta(held, held.with_node(RosterNode(intruder), now=int(time.time())))
+    assert harmless is not None
+    tampered = harmless.sign(root)[:SIGNATURE_SIZE] + genuine[SIGNATURE_SIZE:]
+
+    for n, payload in enumerate((forged, tampered), start=1):
+        frame = sign_as(a, Kind.ROSTER, BROADCAST.hex(), payload)
+        assert post_frames(b, [frame.encode()], a.internet_url) == 204
+        b.wait_for(f"refused delta {n}", lambda n=n: refused(b, "roster-forged") == n)  # type: ignore[misc]
+    assert "roster delta not signed by this municipality's root key" in b.log_tail(200)
+    assert roster_version(b) == 2 and refused(b, "revoked") == 0
+    listed = beredt("roster", "list", "--config", str(b.config_path))
+    assert intruder.node_id.hex() not in listed and c.node_id in listed
+    # B keeps working: C is still trusted there, and A still reaches it.
+    from_c = c.send(b.node_id, "text", "stadig betroet")
+    b.wait_for("C's message", lambda: any(m["id"] == from_c for m in b.inbox()))
+    from_a = a.send(b.node_id, "text", "krisestaben her")
+    b.wait_for("A's message", lambda: any(m["id"] == from_a for m in b.inbox()))
+    assert refused(b, "revoked") == 0 and roster_version(b) == 2
 
 
 @pytest.mark.timeout(400)  # several hubs and a dozen CLI runs: minutes on a loaded machine
