@@ -34,6 +34,7 @@ import binascii
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -45,6 +46,8 @@ from hub.core.kinds.roster_delta import RosterDelta, is_delta, verify_delta
 from hub.relay.roster import Roster, RosterEntry, scoped_entry
 
 log = logging.getLogger("beredt.roster")
+
+_Checked = TypeVar("_Checked", RosterPage, RosterDelta)
 
 FILE_NAME = "roster.signed"
 DELTA_FILE_NAME = "roster.delta"
@@ -184,41 +187,42 @@ class RosterUpdates:
         if self.root is None:
             raise TrustError(RefusalReason.NOT_ALLOWED, "this hub has no [trust] root to check rosters with")
         if is_delta(payload):
-            return self._check_delta(payload)
-        page = self._checked.get(payload)
-        if page is None:
-            try:
-                page = verify(payload, self.root)
-            except ProtocolError as exc:
-                raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
-            if len(self._checked) >= 2 * MAX_PAGES:  # the pages of two versions: ours and the next
-                self._checked.clear()
-            self._checked[payload] = page
-        if page.version.version < self.version:
-            raise TrustError(
-                RefusalReason.ROSTER_STALE,
-                f"version {page.version.version} is older than ours ({self.version})",
-            )
+            return self._check_delta(self._verified(payload, self._deltas, verify_delta))
+        page = self._verified(payload, self._checked, verify)
+        self._not_older(page.version.version)
         return page
 
-    def _check_delta(self, payload: bytes) -> RosterPage:
+    def _verified(
+        self,
+        payload: bytes,
+        checked: dict[bytes, _Checked],
+        check: Callable[[bytes, Ed25519PublicKey], _Checked],
+    ) -> _Checked:
+        """``payload`` as ``check`` decodes it once its root signature held, from ``checked`` when it was
+        seen before (kept for two versions' worth: ours and the next); ``TrustError`` if forged."""
+        assert self.root is not None
+        found = checked.get(payload)
+        if found is None:
+            try:
+                found = check(payload, self.root)
+            except ProtocolError as exc:
+                raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
+            if len(checked) >= 2 * MAX_PAGES:
+                checked.clear()
+            checked[payload] = found
+        return found
+
+    def _not_older(self, number: int) -> None:
+        if number < self.version:
+            raise TrustError(
+                RefusalReason.ROSTER_STALE, f"version {number} is older than ours ({self.version})"
+            )
+
+    def _check_delta(self, delta: RosterDelta) -> RosterPage:
         """A delta as a page: the version it makes of the one held, if that is its base (refused as
         forged when the result is not the root's version); else a page with only its number and
         revocations, which revoke at once but adopt nothing (the hub waits for the whole version)."""
-        assert self.root is not None
-        delta = self._deltas.get(payload)
-        if delta is None:
-            try:
-                delta = verify_delta(payload, self.root)
-            except ProtocolError as exc:
-                raise TrustError(RefusalReason.ROSTER_FORGED, str(exc)) from None
-            if len(self._deltas) >= 2 * MAX_PAGES:
-                self._deltas.clear()
-            self._deltas[payload] = delta
-        if delta.version < self.version:
-            raise TrustError(
-                RefusalReason.ROSTER_STALE, f"version {delta.version} is older than ours ({self.version})"
-            )
+        self._not_older(delta.version)
         held = self.roster.foreign_version(self.cross.root) if self.cross else self.roster.version
         if held is None or held.version != delta.base:
             return RosterPage(RosterVersion(delta.version, delta.issued, revoked=delta.revoked))
