@@ -24,11 +24,11 @@ the radio's own EU 868 duty-cycle refusal is never provoked in normal operation 
 leaves room for life-safety traffic.
 
 The library is thread-based and blocking: every call into it runs on a thread of its own with a deadline
-(``transports.blocking``), and its pubsub callbacks (bound methods of the transport, which pubsub holds
-only weakly; filtered on the ``interface`` argument because pubsub is process-global) reach the event
-loop only through ``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio
-is lost it closes the interface, backs off (capped, jittered) and builds a new one, emitting
-``LinkChanged``.
+(``transports.blocking``; the packets handed to it are in ``transports.lora_packets``), and its pubsub
+callbacks (bound methods of the transport, which pubsub holds only weakly; filtered on the ``interface``
+argument because pubsub is process-global) reach the event loop only through
+``loop.call_soon_threadsafe``. A supervisor task owns the connection: when the radio is lost it closes
+the interface, backs off (capped, jittered) and builds a new one, emitting ``LinkChanged``.
 """
 
 from __future__ import annotations
@@ -65,9 +65,8 @@ from hub.core.transport import (
     TransportContext,
     TransportEvent,
 )
-from transports.blocking import run_blocking
 from transports.lora_airtime import AirtimeBudget, packet_airtime
-from transports.lora_alarm import ALARM_PORTS, TEXT_MESSAGE_APP, AlarmGate, clip
+from transports.lora_alarm import ALARM_PORTS, AlarmGate, clip
 from transports.lora_duty import DUTY_CYCLE_BACKOFF, RadioDutyCycle
 from transports.lora_interface import (
     backoff,
@@ -78,9 +77,17 @@ from transports.lora_interface import (
     open_interface,
     plugged_in,
 )
+from transports.lora_packets import (
+    POSITION_APP,
+    ROUTING_APP,
+    TRACE_BYTES,
+    send_frame,
+    send_text,
+    traceroute,
+)
 from transports.lora_peers import PeerWatch, TraceOutcome
-from transports.lora_send import AckWaiter, PriorityGate, ResponseWaiter, drop_response_handlers
-from transports.lora_settings import LoraSettings as LoraSettings  # re-exported: its name before the split
+from transports.lora_send import AckWaiter, PriorityGate, drop_response_handlers
+from transports.lora_settings import LoraSettings
 from transports.lora_watch import CONNECTION_LOST, RadioWatch
 
 MTU = 216
@@ -89,11 +96,6 @@ plus the 16-byte header and, for a PKI direct message, 12 bytes of tag and nonce
 ``Data`` wraps our bytes in 8 (portnum 256: 3, payload length: 3, the bitfield the firmware adds: 2), so
 219 fit; 216 leaves 3 spare, and a fully filled status sealed to one recipient (212) goes in one packet."""
 ADDRESS = re.compile(r"^![0-9a-fA-F]{8}$")
-POSITION_APP = 3
-ROUTING_APP = 5
-TRACEROUTE_APP = 70
-TRACE_BYTES = 24
-"""A traceroute request with room for the hops relays add (budgeted as one packet of this size)."""
 START_WAIT = 5.0
 """Seconds ``open_transport`` waits for the radio before returning with the link still coming up."""
 RETRANSMISSIONS = 3
@@ -193,13 +195,13 @@ class LoraTransport:
             if iface is None or not self._up.is_set():
                 raise LinkDown("radio not connected", transport=self.name, peer=dest)
             if dest == BROADCAST_ADDRESS:
-                await self._send_packet(iface, dest, data, None)
+                await send_frame(iface, self.settings, self.name, dest, data, None)
                 self._spend(airtime)
                 return
             waiter = AckWaiter(self._loop)
             self._waiters.add(waiter)
             try:
-                sent = await self._send_packet(iface, dest, data, waiter)
+                sent = await send_frame(iface, self.settings, self.name, dest, data, waiter)
                 if waiter.packet_id is None and isinstance(getattr(sent, "id", None), int):
                     waiter.packet_id = sent.id
                 self._spend(airtime)  # the radio has it: it will go on the air
@@ -222,17 +224,7 @@ class LoraTransport:
             iface = self._iface
             if iface is None or not self._up.is_set():
                 raise LinkDown("radio not connected", transport=self.name, peer=dest)
-
-            def call() -> Any:
-                return iface.sendData(data, destinationId=dest, portNum=TEXT_MESSAGE_APP, wantAck=True,
-                                      channelIndex=0, hopLimit=self.settings.hop_limit)  # fmt: skip
-
-            try:
-                await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-answer")
-            except Exception as exc:  # timeout, MeshInterfaceError, serial and socket errors
-                raise LinkDown(
-                    f"radio did not take the answer: {exc}", transport=self.name, peer=dest
-                ) from exc
+            await send_text(iface, self.settings, self.name, dest, data)
             self._spend(airtime)
 
     async def events(self) -> AsyncIterator[TransportEvent]:
@@ -353,27 +345,6 @@ class LoraTransport:
                 f"no ACK within {self.settings.ack_timeout:.0f} s", transport=self.name, peer=dest
             ) from None
 
-    async def _send_packet(self, iface: Any, dest: str, data: bytes, waiter: AckWaiter | None) -> Any:
-        """Hand one packet to the radio; returns the library's ``MeshPacket`` (its id is ours to match)."""
-
-        def call() -> Any:
-            return iface.sendData(
-                data,
-                destinationId="^all" if waiter is None else dest,
-                portNum=self.settings.port,
-                wantAck=waiter is not None,
-                onResponse=None if waiter is None else waiter.onAckNak,
-                channelIndex=self.settings.channel,
-                hopLimit=self.settings.hop_limit,
-            )
-
-        try:
-            return await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-send")
-        except TimeoutError:
-            raise LinkDown("radio did not take the packet in time", transport=self.name, peer=dest) from None
-        except Exception as exc:  # MeshInterfaceError, serial and socket errors: the radio is not usable
-            raise LinkDown(f"radio refused the packet: {exc}", transport=self.name, peer=dest) from exc
-
     def _settle_answer(self, dest: str, answer: dict[str, Any], airtime: float) -> None:
         decoded = answer.get("decoded", {})
         reason = str(decoded.get("routing", {}).get("errorReason", "NONE"))
@@ -455,41 +426,13 @@ class LoraTransport:
         )
 
     async def _trace(self, dest: str) -> TraceOutcome:
-        """Traceroute ``dest``: its radio's answer proves the mesh reaches it; silence or a NAK does not."""
-        trace = ResponseWaiter(self._loop)
+        """Traceroute ``dest`` (``transports.lora_packets.traceroute``), its airtime counted once sent."""
         iface = self._iface
         if iface is None:
             return ""
-
-        def call() -> Any:
-            return iface.sendData(
-                b"",  # an empty RouteDiscovery: the relays and the destination fill it in
-                destinationId=dest,
-                portNum=TRACEROUTE_APP,
-                wantAck=True,
-                wantResponse=True,
-                onResponse=trace.on_response,
-                channelIndex=self.settings.channel,
-                hopLimit=self.settings.hop_limit,
-            )
-
-        try:
-            try:
-                await run_blocking(call, deadline=self.settings.connect_timeout, name="beredt-lora-trace")
-            except Exception:  # the radio itself is failing; its supervisor reports that, not the peer
-                return ""
-            self._budget.record(time.monotonic(), self._trace_airtime)
-            try:
-                async with asyncio.timeout(self.settings.ack_timeout):
-                    answer = await trace.future
-            except TimeoutError:
-                return "no answer to a traceroute"
-        finally:
-            drop_response_handlers(iface, trace)
-        reason = answer.get("decoded", {}).get("routing", {}).get("errorReason", "NONE")
-        if reason != "NONE" or answer.get("from") != node_num(dest):
-            return f"traceroute answered {reason if reason != 'NONE' else 'by another node'}"
-        return None
+        return await traceroute(
+            iface, self.settings, dest, lambda: self._budget.record(time.monotonic(), self._trace_airtime)
+        )
 
     def _on_lost(self, interface: Any) -> None:
         if interface is self._iface and interface is not None:

@@ -23,8 +23,9 @@ from simulators.rf_medium import RFMedium
 from tests.core.kinds.test_kinds import FULL_STATUS
 from tests.hubproc import HubProcess, free_port
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.lora import MTU, ROUTING_APP, LoraTransport, open_transport
+from transports.lora import MTU, LoraTransport, open_transport
 from transports.lora_airtime import PRIORITY_CEILING, AirtimeBudget, ModemPreset, packet_airtime, time_on_air
+from transports.lora_packets import ROUTING_APP
 from transports.lora_peers import RECHECK_DOWN, PeerBook
 from transports.lora_settings import LoraSettings
 
