@@ -12,9 +12,10 @@ carries the version's whole revocation list, so the first page of a newer versio
 here, not once the last is. A page is verified and decoded once (``_checked``), however often it comes.
 A root-signed delta (``hub.core.kinds.roster_delta``) moves the roster forward only from the version it
 was made from, and only to the version whose digest the root signed; any other hub takes its revocations
-and waits for the whole version. The deltas applied follow the pages in ``roster.signed``, until the
-root's pages of the version held come by (the root's hub repeats them every interval): they replace the
-chain, so what a hub holds, saves and hands on stays one version's pages plus at most the deltas since.
+and waits for the whole version (logged once per delta, not refused: it is the root's). The deltas
+applied follow the pages in ``roster.signed``, until the root's pages of the version held come by (the
+root's hub repeats them every interval): they replace the chain, so what a hub holds, saves and hands
+on stays one version's pages plus at most the deltas since.
 
 Distribution rides on the relay engine: each page travels as a ROSTER broadcast, which every hub stores,
 hop-acks and floods to its peers; a hub that is offline gets it from its neighbours' queues when it
@@ -103,6 +104,8 @@ class RosterUpdates:
         """The delta that made the version held, if one did, and the version it was made from:
         announced in place of the pages to neighbours that held that one."""
         self._deltas: dict[bytes, RosterDelta] = {}  # checked deltas, as ``_checked`` for pages
+        self._unapplied: tuple[int, int] | None = None
+        """The last delta (base, version) that could not be applied here: logged once, not per copy."""
         self._pending: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of a newer version
         self._compacting: dict[int, tuple[RosterPage, bytes]] = {}  # page index -> page of the version held
         self._checked: dict[bytes, RosterPage] = {}
@@ -273,7 +276,8 @@ class RosterUpdates:
             except ValueError:
                 version = None
             if version is None:
-                return None  # not for the version held: the whole version will come
+                self._not_applied(delta, base)
+                return None
             payloads = [*self.payloads, payload]
             log.info("roster delta %d->%d (%d bytes) applied", delta.base, delta.version, len(payload))
             self._adopt(version, payloads)
@@ -293,6 +297,24 @@ class RosterUpdates:
         payloads = [payload for _, payload in pages]
         self._adopt(version, payloads)
         return payloads
+
+    def _not_applied(self, delta: RosterDelta, held: RosterVersion | None) -> None:
+        """Say, once per delta, that a genuine delta was made from a version this hub does not hold:
+        not forged, just of no use here until the whole version comes."""
+        if self._unapplied == (delta.base, delta.version):
+            return
+        self._unapplied = delta.base, delta.version
+        log.info(
+            "roster delta%s %d->%d not applied: this hub holds %s, not version %d; waiting for the whole "
+            "version %d%s",
+            f" of {self.cross.name}" if self.cross else "",
+            delta.base,
+            delta.version,
+            f"version {held.version}" if held is not None else "no version",
+            delta.base,
+            delta.version,
+            "" if self.cross else " (its revocations count already)",
+        )
 
     def _compact(self, page: RosterPage, payload: bytes) -> list[bytes] | None:
         """Hold ``page`` of the version held while that is held as a chain; once every page is here,

@@ -4,6 +4,7 @@ it, refused when forged or when their result is not the root's version, revoking
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -54,13 +55,32 @@ def test_a_delta_on_the_held_version_is_adopted_and_survives_a_restart(tmp_path:
     assert restarted.payloads == updates.payloads and len(restarted.payloads) == 3  # V1's page, 2 deltas
 
 
-def test_a_delta_for_a_version_not_held_adopts_nothing_but_its_revocation_counts(tmp_path: Path) -> None:
+def test_a_delta_for_a_version_not_held_adopts_nothing_but_its_revocation_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     updates = _hub(tmp_path)
-    assert not _offer(updates, _delta(V2, V3))
+    with caplog.at_level(logging.INFO, "beredt.roster"):
+        for _ in range(3):  # the root's hub repeats it every interval
+            assert not _offer(updates, _delta(V2, V3))
     assert updates.version == 1
     assert updates.roster.is_revoked(HOME.node_id)  # root-signed: refused now, the whole version follows
+    said = "roster delta 2->3 not applied: this hub holds version 1, not version 2; waiting for the whole"
+    assert [r.getMessage() for r in caplog.records if said in r.getMessage()] == [
+        f"{said} version 3 (its revocations count already)"
+    ]  # once, and not as forged
+    assert "forged" not in caplog.text
     assert _offer(updates, V3.sign(ROOT)[0])  # the whole version still catches the hub up
     assert updates.version == 3 and updates.delta is None
+
+
+def test_a_delta_reaching_a_hub_with_no_version_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    updates = _hub(tmp_path, None)
+    with caplog.at_level(logging.INFO, "beredt.roster"):
+        assert not _offer(updates, _delta(V1, V2))
+    assert updates.version == 0
+    assert "roster delta 1->2 not applied: this hub holds no version, not version 1" in caplog.text
 
 
 def test_a_forged_delta_is_refused(tmp_path: Path) -> None:
