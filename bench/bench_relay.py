@@ -1,7 +1,8 @@
 """What one relay hub sustains, and how long a message takes through it, in three processes:
 
     A  load generator (bench/relay_load.py, its own process): frames signed before the run, POSTed to
-       B's internet link port as a peer hub would, B's hop acks taken, C's end-to-end acks hop-acked
+       B's internet link port (paced: through a hub's own internet link, which makes the POSTs as in a
+       hub), B's hop acks taken, C's end-to-end acks hop-acked
     B  the relay: a real `beredt run` process, durable store; the hub being measured
     C  the recipient: a hub in this process, so its commit can be timed where it happens
 
@@ -14,9 +15,11 @@ Figures, each against what it is compared with:
   at least one verify, so the ratio says how close B gets to its crypto bound. Budget >= 30 %. The same
   ratio per CPU second (messages per second of B's CPU time, verifies per second of CPU time) is printed
   too: it does not depend on how much of a core the shared machine gave B.
-- latency: A paces messages at --rate per second; each is timed from the moment A hands it to B's link
-  port to C's ``MessageReceived`` event, which the hub publishes only after C's store has committed the
-  message (synchronous=FULL). Budget p99 <= 50 ms at 500 messages/s.
+- latency: A paces messages at --rate per second; each is timed from the moment A hands it to its own
+  internet link (whose pump may hold a normal-priority frame up to ``batch_delay`` for company and
+  POSTs one batch at a time to B's link port) to C's ``MessageReceived`` event, which the hub
+  publishes only after C's store has committed the message (synchronous=FULL). Budget p99 <= 50 ms at
+  500 messages/s.
 - commit floor: how long one durable commit of one small row takes on the disk the stores are on
   (SQLite, WAL, synchronous=FULL, as the store commits), measured just before and just after phase 2. A
   message is committed twice on its way (at B and at C) and group commit makes a frame that arrives

@@ -1,11 +1,17 @@
 """Load generator for ``bench_relay.py``: a peer hub reduced to its wire, in a process of its own.
 
 It signs every frame *before* the measured run, then POSTs them to the relay's internet link port
-(``POST /v1/frames``, length-prefixed batches, ``X-Beredt-Reply-To`` naming its own URL) exactly as a
-peer hub would, so the relay pays for verifying, storing and forwarding each frame and the sender pays
-only for HTTP. It answers the relay the way a hub does: it serves ``/v1/probe``, takes the relay's hop
-acks, and hop-acks the end-to-end acks the relay brings back (otherwise the relay would resend them and
-measure its own retries).
+(``POST /v1/frames``, length-prefixed batches, ``X-Beredt-Reply-To`` naming its own URL), so the relay
+pays for verifying, storing and forwarding each frame and the sender pays only for HTTP. Paced, the frames
+go through a hub's own internet link (``transports.internet``, default options): each frame is handed to
+it when it falls due, the link's pump makes the POSTs as it does in a hub (a frame arriving at an idle
+pump waits ``batch_delay`` for company, one POST at a time, what queued meanwhile rides in the next).
+Flooded, up to ``IN_FLIGHT`` POSTs of ``BATCH`` frames are outstanding at once, more than one link
+sends, so that the relay, not the sender, is the limit. It answers the relay the way a hub does: it
+serves ``/v1/probe``, takes the relay's hop acks, and hop-acks the end-to-end acks the relay brings
+back (otherwise the relay would resend them and measure its own retries). Its stamps: ``sent_at``
+when a frame was handed to the link (paced) or its POST began (flooded), ``taken_at`` when the relay
+answered the POST carrying it.
 
 Protocol with the benchmark: the generator prints ``ready`` once its frames are signed and its port
 listens, sends on a ``go`` line on stdin, prints ``sent`` when the relay has taken every frame (2xx),
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -33,12 +40,22 @@ from aiohttp import web
 
 from hub.core.frame import Kind, Priority, decode_frame
 from hub.core.identity import Identity
+from hub.core.transport import TransportContext
 from hub.relay.acks import MAX_IDS_PER_ACK, decode_ids, encode_ids
-from transports.internet import FRAMES_PATH, PROBE_PATH, REPLY_TO_HEADER, BatchDecoder, encode_batch
+from hub.relay.lanes import frame_rank
+from transports.internet import (
+    FRAMES_PATH,
+    PROBE_PATH,
+    REPLY_TO_HEADER,
+    BatchDecoder,
+    InternetOptions,
+    InternetTransport,
+    encode_batch,
+)
 
 BATCH = 64  # frames per POST, the internet link's default batch_max
 IN_FLIGHT = 4  # POSTs outstanding at once when sending as fast as the relay takes them
-TICK = 0.002  # paced mode gathers what is due every 2 ms, the link's default batch_delay
+TICK = 0.001  # paced mode hands the link what fell due every millisecond
 
 
 class Generator:
@@ -123,6 +140,20 @@ class Generator:
             self.busy += 1
             await asyncio.sleep(0.05)
 
+    async def hand_to_link(self, link: InternetTransport, start: int, end: int) -> None:
+        """Frames ``start:end`` handed to ``link`` at once, as a hub's router hands it a batch."""
+        stamp = time.time()
+        for frame in self.frames[start:end]:
+            self.sent_at[frame.id.hex()] = stamp
+        errors = await link.send_batch(
+            self.relay, [(data, int(Priority.NORMAL)) for data in self.wire[start:end]]
+        )
+        if any(errors):
+            raise SystemExit(f"the link could not send to the relay: {next(e for e in errors if e)}")
+        taken = time.time()
+        for frame in self.frames[start:end]:
+            self.taken_at[frame.id.hex()] = taken
+
     async def post_stamped(self, start: int, end: int) -> None:
         stamp = time.time()
         for frame in self.frames[start:end]:
@@ -145,16 +176,28 @@ class Generator:
                 group.create_task(worker())
 
     async def paced(self) -> None:
-        """``rate`` frames per second: every tick, one POST with the frames that fell due."""
-        start = time.monotonic()
-        done = 0
-        async with asyncio.TaskGroup() as group:
-            while done < len(self.wire):
-                due = min(len(self.wire), int((time.monotonic() - start) * self.rate) + 1)
-                if due > done:
-                    group.create_task(self.post_stamped(done, due))
-                    done = due
-                await asyncio.sleep(TICK)
+        """``rate`` frames per second, handed to a hub's internet link as they fall due (checked every
+        ``TICK``); the link decides how they share POSTs."""
+        context = TransportContext(
+            self.identity.node_id.hex(), Path(), logging.getLogger("relay_load"), frame_rank=frame_rank
+        )
+        # Its own listener is not used: the reply-to names ours, where the relay's hop acks are counted.
+        # A POST may take 30 s, as flooded: a hub would resend what failed, the benchmark would stop.
+        options = InternetOptions("127.0.0.1", 0, public_url=self.url, timeout=30.0)
+        link = InternetTransport("internet", options, context)
+        await link.start()
+        try:
+            start = time.monotonic()
+            done = 0
+            async with asyncio.TaskGroup() as group:
+                while done < len(self.wire):
+                    due = min(len(self.wire), int((time.monotonic() - start) * self.rate) + 1)
+                    if due > done:
+                        group.create_task(self.hand_to_link(link, done, due))
+                        done = due
+                    await asyncio.sleep(TICK)
+        finally:
+            await link.aclose()
 
     async def run(self, out: Path) -> None:
         app = web.Application()

@@ -2,7 +2,7 @@
 
 Each paced message is stamped, all on this machine's wall clock:
 
-    sent      A hands the POST carrying it to B's link port (the generator, before the POST)
+    sent      A hands it to its internet link (the link's pump then POSTs it to B's link port)
     taken     B answered that POST (2xx): B's link has read the body and queued the frame
     hop ack   B's hop ack for it reached A: B has committed it (B acks only after its commit), plus
               B's hop-ack gathering delay and the ack's POST back to A

@@ -2,9 +2,10 @@
 
 Every hub serves ``POST /v1/frames`` and ``GET /v1/probe`` and keeps one client session for its peers. A
 peer's address is its base URL (``http://relay-nord.example:8471``). Sends to one URL are gathered by a
-single pump task per destination (its lanes in ``transports.internet_outbox``): the first frame waits
-``batch_delay`` for company, everything queued while a POST is in flight rides in the next one, and each
-``send`` returns when the POST carrying its frame got 2xx. ``send_batch`` hands many frames to one
+single pump task per destination (its lanes in ``transports.internet_outbox``): a routine or normal frame
+reaching an idle pump waits up to ``batch_delay`` for company (an urgent or life-safety frame or an ack
+ends the wait: those never wait), everything queued while a POST is in flight rides in the next one, and
+each ``send`` returns when the POST carrying its frame got 2xx. ``send_batch`` hands many frames to one
 destination under one deadline (the hub's router sends a batch per next hop this way) and reports each
 frame's outcome. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
 codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
@@ -26,6 +27,7 @@ the batch, without reporting the peer down. Options are checked by ``transports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy as copy_module
 import ssl
 import types
@@ -68,11 +70,13 @@ from transports.internet_codec import encode_batch as encode_batch
 from transports.internet_outbox import (
     BATCH_BYTES,
     PRIORITY_LANES,
+    PROMPT_LANE,
     Destination,
     Item,
     Waiter,
     describe,
     parse_retry_after,
+    prompt_queued,
     take_batch,
 )
 from transports.internet_settings import InternetOptions as InternetOptions
@@ -367,6 +371,8 @@ class InternetTransport:
                 lane = URGENT_RANK if urgent else min(max(priority, 0), PRIORITY_LANES - 1)
                 peer.lanes[lane].append((data, waiter, index, lane))
                 queued += 1
+                if lane >= PROMPT_LANE:
+                    peer.prompt.set()
         if queued:
             peer.wakeup.set()
             if peer.pump is None or peer.pump.done():
@@ -400,12 +406,23 @@ class InternetTransport:
         """Send everything queued for ``peer``, a batch per POST, one POST at a time."""
         while True:
             await peer.wakeup.wait()
-            await asyncio.sleep(self._options.batch_delay)  # let concurrent sends join the first POST
+            await self._gather(peer)
             while batch := take_batch(peer, self._options.batch_max):
                 peer.in_flight = batch
                 await self._deliver(peer, batch)
                 peer.in_flight = []
             peer.wakeup.clear()  # no await since _take found the lanes empty: no wake-up is lost
+
+    async def _gather(self, peer: Destination) -> None:
+        """Let frames sent about now join the first POST: up to ``batch_delay``, over at once when an
+        urgent or life-safety frame or an ack is queued. Paced routine traffic then shares POSTs (each
+        costs both ends far more CPU than a frame in it) while urgent traffic never waits for company."""
+        if prompt_queued(peer):
+            return
+        peer.prompt.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._options.batch_delay):
+                await peer.prompt.wait()
 
     async def _deliver(self, peer: Destination, batch: list[Item]) -> None:
         try:

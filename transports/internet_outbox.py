@@ -20,6 +20,7 @@ from hub.core.ranked import URGENT_RANK
 BATCH_BYTES = 64 * 1024  # a batch body stays under this unless one frame alone is larger
 PRIORITY_LANES = 4  # hub.core.frame.Priority ROUTINE..LIFE_SAFETY; transports never import message kinds
 SEND_LANES = URGENT_RANK + 1  # the priority lanes and, above them, acks
+PROMPT_LANE = 2  # hub.core.frame.Priority.URGENT: this lane and those above go without waiting for company
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After from a peer is cut to this
 
 
@@ -69,10 +70,17 @@ class Destination:
     probe_url: URL
     lanes: tuple[deque[Item], ...] = field(default_factory=lambda: tuple(deque() for _ in range(SEND_LANES)))
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    prompt: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a frame of ``PROMPT_LANE`` or above is queued: it ends the wait for company."""
     in_flight: list[Item] = field(default_factory=list)
     pump: asyncio.Task[None] | None = None
     up: bool | None = None  # None until the first answer or failure
     busy: bool = False  # its last answer was 503 with Retry-After: we wait, it is not down
+
+
+def prompt_queued(peer: Destination) -> bool:
+    """Whether an urgent or life-safety frame, or an ack, is waiting for ``peer``."""
+    return any(peer.lanes[lane] for lane in range(PROMPT_LANE, SEND_LANES))
 
 
 def take_batch(peer: Destination, batch_max: int) -> list[Item]:

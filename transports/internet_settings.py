@@ -30,7 +30,7 @@ class InternetOptions:
     public_url: str | None = None
     timeout: float = 5.0
     batch_max: int = 64
-    batch_delay: float = 0.002
+    batch_delay: float = 0.005
     receive_queue: int = 10_000
     mtu: int = 16384
     tls_cert: Path | None = None

@@ -38,7 +38,7 @@ from hub.relay.lanes import frame_rank
 from tests.hubproc import HubProcess
 from tests.inproc import eventually
 from tests.transports.contract import LinkPair, TransportContract, next_received
-from transports.internet import REPLY_TO_HEADER, InternetTransport, open_transport
+from transports.internet import REPLY_TO_HEADER, InternetOptions, InternetTransport, open_transport
 from transports.internet_codec import MAX_MTU, BatchDecoder, encode_batch
 from transports.internet_settings import answer_address
 
@@ -216,6 +216,47 @@ async def test_higher_priority_goes_first(tmp_path: Path) -> None:
         sends.append(a.send(b.public_url, b"\x01flash", priority=3))
         await asyncio.gather(*sends)
         assert (await next_received(b, 10)).data == b"\x01flash"
+
+
+@contextlib.asynccontextmanager
+async def patient_link(tmp_path: Path, rank: FrameRank = unranked) -> AsyncIterator[InternetTransport]:
+    """A link whose lone routine frame waits a minute for company (longer than options allow): whatever
+    goes out sooner did not wait."""
+    options = InternetOptions("127.0.0.1", 0, batch_delay=60.0)
+    transport = InternetTransport("internet", options, context(tmp_path, NODE_A, rank))
+    await transport.start()
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.parametrize("priority", [Priority.URGENT, Priority.LIFE_SAFETY])
+async def test_routine_frames_wait_for_company_and_an_urgent_one_ends_the_wait(
+    tmp_path: Path, priority: Priority
+) -> None:
+    async with patient_link(tmp_path) as a, hub_link(tmp_path, NODE_B) as b:
+        waiting = [
+            asyncio.create_task(a.send(b.public_url, bytes([1, p]), priority=p))
+            for p in (Priority.ROUTINE, Priority.NORMAL)
+        ]
+        await asyncio.sleep(0.05)  # the pump waits for company (were it later, the result is the same)
+        assert not any(task.done() for task in waiting)
+        await asyncio.wait_for(a.send(b.public_url, b"\x01flash", priority=int(priority)), 10)
+        await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert a.stats.posts_sent == 1
+        assert {(await next_received(b, 10)).data for _ in range(3)} == {
+            b"\x01\x00",
+            b"\x01\x01",
+            b"\x01flash",
+        }
+
+
+async def test_an_ack_goes_without_waiting_for_company(tmp_path: Path) -> None:
+    ack = bytes([1, 0, 0, Kind.HOP_ACK]) + b"ack"  # ranked by its kind byte alone
+    async with patient_link(tmp_path, frame_rank) as a, hub_link(tmp_path, NODE_B) as b:
+        await asyncio.wait_for(a.send(b.public_url, ack, priority=0), 10)
+        assert (await next_received(b, 10)).data == ack
 
 
 # --- what the server refuses ------------------------------------------------------------------------
