@@ -70,11 +70,17 @@ class GroupCommit:
     async def close(self) -> None:
         """Commit what is queued, then stop; later writes raise ``StoreError``."""
         self.closed = True
-        if self._task is not None:
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            await self._queue.put(([], done, True))
-            await done
-            await cancel_and_wait(self._task)
+        task = self._task
+        if task is not None:
+            try:
+                if not task.done():
+                    # The writer answers this marker once everything queued before it is committed. One
+                    # that has ended (cancelled along with every other task at a shutdown) never will.
+                    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    self._queue.put_nowait(([], done, True))
+                    await asyncio.wait((done, task), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                await cancel_and_wait(task)
         if self._db is not None:
             await self._in_thread(self._db.close)
         self._thread.shutdown(wait=False)  # idle by now: its thread ends at once

@@ -35,3 +35,24 @@ async def test_one_bad_write_fails_only_its_own_caller(tmp_path: Path) -> None:
         assert sorted(n for (n,) in db.execute("SELECT n FROM notes")) == [1, 2]
     with pytest.raises(StoreError, match="closed"):
         await writer.write([(INSERT, (3,))])
+
+
+async def test_close_finishes_when_the_writer_task_has_already_ended(tmp_path: Path) -> None:
+    """At a shutdown that cancels every task at once (an event loop's teardown), the writer can end
+    before the store is closed; closing must not wait for it to answer."""
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE notes(n INTEGER NOT NULL)")
+    writer = GroupCommit(path)
+    await writer.start()
+    await writer.write([(INSERT, (1,))])
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "store-writer"]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    async with asyncio.timeout(60):  # generous: it ends at once, or not at all
+        await writer.close()
+    with sqlite3.connect(path) as db:
+        assert [n for (n,) in db.execute("SELECT n FROM notes")] == [1]
+    with pytest.raises(StoreError, match="closed"):
+        await writer.write([(INSERT, (2,))])
