@@ -2,6 +2,8 @@
 
 Archiving: entries beyond the newest ``keep``, and entries older than ``max_age`` (``[console]
 logbook_live_days``), move to archive segments (``hub.console.logbook``).
+Checking: the live entries not yet verified are walked after each archiving (after a start, the whole live
+table), so the first view of the log book after a start has only the newest entries to walk.
 Witnessed heads: the console sends its log book's newest number and hash to witnesses (``[logbook]
 witnesses`` in the config, by name; by default the staff hubs in its roster and one more peer), who keep it
 in their own log books, so a book rewritten later (a stolen Pi, every hash recomputed) no longer matches
@@ -16,9 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import aiosqlite
+
 from hub.console.logbook import LogBook
 from hub.console.logbook_chain import record_sent
-from hub.core.errors import BeredtError
+from hub.core.errors import BeredtError, StoreError
 from hub.core.frame import Kind, Priority
 from hub.core.kinds import encode_payload
 from hub.relay.roster import Role as NodeRole
@@ -124,6 +128,16 @@ class Witness:
         if reached and self.logbook.keys is not None:
             await asyncio.to_thread(record_sent, self.logbook.keys, head[0], head[1], at, reached)
         self.last = head
+
+
+async def check_new(logbook: LogBook) -> None:
+    """Verify the live entries added since the last check; a break is logged here and shown in the view."""
+    try:
+        broken = await logbook.verify_new()
+    except aiosqlite.Error as exc:
+        raise StoreError(f"cannot read the log book to verify it: {exc}") from exc
+    if broken is not None:
+        log.error("the log book's chain is broken at entry %d: run `beredt log verify`", broken)
 
 
 async def archive_old(logbook: LogBook, keep: int, max_age: float, now: float) -> None:

@@ -14,7 +14,7 @@ import aiosqlite
 from hub.console import link_history
 from hub.console.board import StatusBoard
 from hub.console.logbook import EXERCISE_MARK, EntryType, LogBook
-from hub.console.logbook_upkeep import Witness, archive_old
+from hub.console.logbook_upkeep import Witness, archive_old, check_new
 from hub.console.messages import LINK_STATES, decode_message, kind_name, summary
 from hub.console.options import ConsoleOptions
 from hub.console.outbox import Outbox, Sent
@@ -182,6 +182,7 @@ async def tick(console: ConsoleSide) -> None:
                 ),
                 "archive old log-book entries",
             )
+            await guarded(check_new(console.logbook), "verify the log book")
         await console.rollcall_flow.tick()
         if console.outbox_dirty:
             await guarded(console.save_outbox(), "save the sent messages")

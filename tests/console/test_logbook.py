@@ -7,6 +7,7 @@ import asyncio
 import csv
 import hmac
 import io
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,9 +15,17 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from hub.console.logbook import GENESIS, EntryType, LogBook, canonical_bytes, chain_hash
+from hub.console.logbook import (
+    GENESIS,
+    VERIFY_CHUNK,
+    EntryType,
+    LogBook,
+    canonical_bytes,
+    chain_hash,
+)
 from hub.console.logbook_chain import KEY_FILE, PLAIN_UNTIL_FILE
 from hub.console.logbook_export import export_csv, export_html
+from hub.console.logbook_upkeep import check_new
 from hub.core.at_rest import KEY_FOLDER
 from hub.core.clock import ManualClock
 from hub.core.errors import StoreError
@@ -238,6 +247,45 @@ async def test_incremental_verification_notices_the_verified_head_removed(
     assert await book.verify_new() is None
     tamper(tmp_path / "store.db", "DELETE FROM logbook WHERE seq=5")
     assert await book.verify_new() == 5
+
+
+async def test_incremental_verification_of_a_long_book_walks_it_a_chunk_at_a_time(tmp_path: Path) -> None:
+    # the first view after a start checks the whole live table: chunk by chunk, a break in a later
+    # chunk is still found, and the chunks checked before it stay verified
+    path = tmp_path / "console.db"
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718")
+    entries = [(EntryType.RECEIVED, f"Status nr. {n}", "hub") for n in range(1, 2 * VERIFY_CHUNK + 501)]
+    await book.append_many(entries, durable=False)
+    await book.aclose()
+    tamper(path, f"UPDATE logbook SET text='ændret' WHERE seq={2 * VERIFY_CHUNK + 345}")
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718")
+    try:
+        assert await book.verify_new() == 2 * VERIFY_CHUNK + 345
+        tamper(path, "DELETE FROM logbook WHERE seq=1")  # below the chunks already verified: not walked again
+        assert await book.verify_new() == 2 * VERIFY_CHUNK + 345
+        assert await book.verify() == 1
+    finally:
+        await book.aclose()
+
+
+async def test_the_upkeep_check_verifies_the_live_entries_ahead_of_the_first_view(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "console.db"
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718")
+    try:
+        await book.append_many([(EntryType.RECEIVED, f"Status nr. {n}", "hub") for n in range(1, 601)])
+        await check_new(book)
+        tamper(path, "UPDATE logbook SET text='ændret' WHERE seq=10")
+        assert await book.verify_new() is None  # already checked: the view walks only what came after
+        await book.append(EntryType.NOTE, "efter kontrollen", author="x")
+        with sqlite3.connect(path) as db:  # the triggers are already gone
+            db.execute("UPDATE logbook SET text='ændret' WHERE seq=601")
+        with caplog.at_level(logging.ERROR, logger="beredt.console"):
+            await check_new(book)
+        assert "broken at entry 601" in caplog.text
+    finally:
+        await book.aclose()
 
 
 async def test_two_writers_on_one_database_both_land_in_one_chain(tmp_path: Path) -> None:
