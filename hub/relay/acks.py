@@ -4,7 +4,10 @@ Hop acks tell the previous hub "I have stored these ids"; they travel straight b
 frames came in on, are signed (so nobody can stop a retry by forging one), never stored and never
 forwarded. End-to-end acks tell the originator "the recipient has it"; they are ordinary ACK messages,
 stored and routed back like any other. Both collect ids for a short delay and go out as one frame per
-destination, carrying the highest priority among what they acknowledge.
+destination, carrying the highest priority among what they acknowledge. A hop ack of urgent or
+life-safety frames leaves ``HOP_ACK_DELAY`` after its first id; one of routine or normal frames only
+waits longer (``ROUTINE_HOP_ACK_DELAY``): a relay taking a few hundred frames a second from a sender
+then pays for one ack frame and one POST per several of them, and the sender's deadline is seconds.
 
 An end-to-end ack to an origin nothing was acknowledged to within the last ``e2e_delay`` is made at once
 instead (``reply_now``) and stored in the same transaction as the message it acknowledges: at a status
@@ -27,6 +30,7 @@ belong to no peer, and one beyond that is dropped (counted as failed: a real sen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -44,6 +48,7 @@ log = logging.getLogger("beredt.acks")
 MAX_IDS_PER_ACK = 48
 HOP_ACK_TTL_MINUTES = 10
 HOP_ACK_DELAY = 0.005
+ROUTINE_HOP_ACK_DELAY = 0.02
 MAX_STRANGER_HOP_ACKS = 16
 
 
@@ -62,6 +67,7 @@ class _Batch:
     ids: list[bytes] = field(default_factory=list)
     priority: Priority = Priority.ROUTINE
     ttl_minutes: int = HOP_ACK_TTL_MINUTES
+    due: float = 0.0  # event-loop time the hop ack goes out (end-to-end acks: unused)
 
 
 Submit = Callable[[Kind, bytes, bytes, Priority, int, Status], Awaitable[bytes]]
@@ -124,10 +130,18 @@ class AckBatcher:
             # a previous hop whose address we know (configured, or proven by its signed card) gets its hop
             # ack there. Only a hop we know no address of is answered at the claimed one.
             source = self.links.address_of(previous, link) or source
-        batch = self._hop[link].setdefault((source, previous or BROADCAST, status), _Batch())
+        delay = HOP_ACK_DELAY if priority >= Priority.URGENT else ROUTINE_HOP_ACK_DELAY
+        due = asyncio.get_running_loop().time() + delay
+        key = (source, previous or BROADCAST, status)
+        batch = self._hop[link].get(key)
+        if batch is None:
+            batch = self._hop[link][key] = _Batch(due=due)
+            self._hop_ready[link].set()
+        elif due < batch.due:  # an urgent frame's hop ack does not wait for routine company
+            batch.due = due
+            self._hop_ready[link].set()
         batch.ids.append(message_id)
         batch.priority = max(batch.priority, priority)
-        self._hop_ready[link].set()
 
     def e2e_ack(
         self,
@@ -175,25 +189,39 @@ class AckBatcher:
             group.create_task(self._e2e_forever(), name="acks-e2e")
 
     async def _hop_forever(self, link: str, group: asyncio.TaskGroup) -> None:
-        ready = self._hop_ready[link]
+        """Send each destination's hop ack when it is due; woken by a new (or an earlier) due time and by
+        a hop ack that finished while ids for its destination waited."""
+        ready, loop = self._hop_ready[link], asyncio.get_running_loop()
         while True:
             await ready.wait()
-            await asyncio.sleep(HOP_ACK_DELAY)
-            ready.clear()
-            batches, self._hop[link] = self._hop[link], {}
-            busy = self._hop_busy[link]
-            for key, batch in batches.items():
-                if key in busy:  # its hop ack is under way: these ids go out after it, together
-                    self._hop[link][key] = batch
+            while True:
+                ready.clear()
+                busy = self._hop_busy[link]
+                # ids for a destination whose hop ack is under way go out after it, together
+                due = min((b.due for k, b in self._hop[link].items() if k not in busy), default=None)
+                if due is None:
+                    break
+                if due > loop.time():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(due):
+                            await ready.wait()
                     continue
-                stranger = self.links.peer_at(link, key[0]) is None
-                if stranger and self._strangers_acked >= MAX_STRANGER_HOP_ACKS:
-                    self.hop_acks_failed += 1
-                    log.debug("hop ack to %s on %s dropped: too many to unknown addresses", key[0], link)
-                    continue
-                busy.add(key)
-                self._strangers_acked += stranger
-                group.create_task(self._send_hop_to(link, key, batch, stranger))
+                self._send_due(link, group, loop.time())
+
+    def _send_due(self, link: str, group: asyncio.TaskGroup, now: float) -> None:
+        busy = self._hop_busy[link]
+        for key, batch in list(self._hop[link].items()):
+            if key in busy or batch.due > now:
+                continue
+            del self._hop[link][key]
+            stranger = self.links.peer_at(link, key[0]) is None
+            if stranger and self._strangers_acked >= MAX_STRANGER_HOP_ACKS:
+                self.hop_acks_failed += 1
+                log.debug("hop ack to %s on %s dropped: too many to unknown addresses", key[0], link)
+                continue
+            busy.add(key)
+            self._strangers_acked += stranger
+            group.create_task(self._send_hop_to(link, key, batch, stranger))
 
     async def _send_hop_to(
         self, link: str, key: tuple[str, bytes, Status], batch: _Batch, stranger: bool

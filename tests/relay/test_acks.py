@@ -1,5 +1,5 @@
-"""Hop acks over real in-memory links: batched per (link, source), split at the id limit, and one
-link's slow send never holds back another link's acks."""
+"""Hop acks over real in-memory links: batched per (link, source), routine ones longer than urgent ones,
+split at the id limit, and one link's slow send never holds back another link's acks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from hub.core.frame import Kind, Priority, Status
 from hub.core.tasks import cancel_and_wait
+from hub.relay import acks
 from hub.relay.acks import MAX_IDS_PER_ACK, AckBatcher, decode_ids
 from tests.inproc import eventually
 from tests.relay.engine_kit import ME, PEER, Wiring, next_frame, wired
@@ -48,6 +49,20 @@ async def test_hop_acks_are_signed_batched_and_addressed_to_the_previous_hop(
     assert decode_ids(ack.payload) == IDS[:3]
     assert ack.priority is Priority.URGENT
     assert batcher.hop_acks_sent == 1
+
+
+async def test_routine_ids_wait_for_company_and_an_urgent_one_takes_them_along(
+    fast_and_slow: tuple[Wiring, AckBatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wiring, batcher = fast_and_slow
+    monkeypatch.setattr(acks, "ROUTINE_HOP_ACK_DELAY", 60.0)  # whatever goes sooner did not wait for it
+    batcher.hop_ack("fast", PEER.name, PEER.node_id, IDS[0], Priority.ROUTINE)
+    batcher.hop_ack("fast", PEER.name, PEER.node_id, IDS[1], Priority.NORMAL)
+    await asyncio.sleep(0.05)  # the routine ids wait (were the urgent one sooner, the result is the same)
+    assert batcher.hop_acks_sent == 0
+    batcher.hop_ack("fast", PEER.name, PEER.node_id, IDS[2], Priority.LIFE_SAFETY)
+    ack = await next_frame(wiring.far["fast"])
+    assert decode_ids(ack.payload) == IDS[:3] and ack.priority is Priority.LIFE_SAFETY
 
 
 async def test_many_ids_are_split_at_the_limit(fast_and_slow: tuple[Wiring, AckBatcher]) -> None:
