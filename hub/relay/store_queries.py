@@ -62,8 +62,8 @@ class StoreQueries:
         return int(row[0]) if row else 0
 
     async def open_deliveries(self) -> int:
-        """Deliveries not yet settled, on disk or in memory: a count over the ``deliveries_open`` index, so
-        it costs the open deliveries only, never the history. Background state updates land within
+        """Deliveries not yet settled, on disk or in memory: a scan of the deliveries table (no index of open
+        ones: see ``store_schema.INDEXES``). Background state updates land within
         ``background_delay``, so a delivery settled a moment ago may still be counted."""
         async with self._db.execute(
             "SELECT count(*) FROM deliveries WHERE state IN ('queued','sent')"

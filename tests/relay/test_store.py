@@ -273,6 +273,29 @@ async def test_a_new_store_has_small_pages_and_an_old_one_keeps_its_own(tmp_path
             assert raw.execute("PRAGMA page_size").fetchone()[0] == size
 
 
+async def test_open_deliveries_are_counted_without_an_index_of_their_own(tmp_path: Path) -> None:
+    """A delivery settled writes no index page: the open ones are counted by a scan, also in a store whose
+    earlier version had an index of them (dropped when it opens)."""
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    store = await Store.open(path)
+    ids = [await accept(store, frame(payload=bytes([i]))) for i in range(3)]
+    await store.close()
+    with sqlite3.connect(path) as raw:  # as the earlier version left it
+        raw.execute("CREATE INDEX deliveries_open ON deliveries(state) WHERE state IN ('queued', 'sent')")
+    store = await Store.open(path)
+    store.record_delivery(ids[0], HOP, DeliveryState.HOP_ACKED, attempts=1, next_attempt=0, link="internet")
+    store.record_delivery(ids[1], HOP, DeliveryState.SENT, attempts=1, next_attempt=0, link="internet")
+    await store.flush()
+    assert await store.open_deliveries() == 2
+    assert await store.open_by_hop() == {HOP: 2}
+    await store.close()
+    with sqlite3.connect(path) as raw:
+        indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"messages_inbox", "messages_live"} <= indexes and "deliveries_open" not in indexes
+
+
 async def test_only_transactions_holding_an_accepted_message_are_fsynced(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "s.db")
     first = await accept(store, frame(payload=b"a"))
