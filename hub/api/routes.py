@@ -46,6 +46,7 @@ from hub.relay.enrolment_requests import ENROL_PATH
 from hub.relay.group_sends import progress
 from hub.relay.groups import group_address
 from hub.relay.hub import Hub
+from hub.relay.route_view import routes_summary
 from hub.relay.store_records import StoredMessage
 
 MAX_BODY = 64 * 1024
@@ -332,6 +333,10 @@ async def peers(request: web.Request) -> web.Response:
     return web.json_response({"peers": request.app[HUB_KEY].peers_summary()})
 
 
+async def learned_routes(request: web.Request) -> web.Response:
+    return web.json_response(routes_summary(request.app[HUB_KEY]))
+
+
 async def roster_reload(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     try:
@@ -463,6 +468,7 @@ ROUTES: tuple[tuple[str, str, Handler, Scope | None], ...] = (
     ("GET", "/v1/inbox", inbox, Scope.READ),
     ("GET", "/v1/links", links, Scope.READ),
     ("GET", "/v1/peers", peers, Scope.READ),
+    ("GET", "/v1/routes", learned_routes, Scope.READ),
     ("POST", "/v1/roster/reload", roster_reload, Scope.ADMIN),
     ("GET", "/v1/groups", groups, Scope.READ),
     ("GET", "/v1/group-messages", group_messages, Scope.READ),

@@ -31,6 +31,7 @@ from hub.cli.remote import (
     cmd_message,
     cmd_peers,
     cmd_rollcall,
+    cmd_routes,
     cmd_send,
     config_path,
     load_config,
@@ -425,6 +426,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, func, text in (
         ("links", cmd_links, "forbindelsernes tilstand pr. forbindelse og nabo"),
         ("peers", cmd_peers, "de opsatte naboer og deres forbindelser"),
+        ("routes", cmd_routes, "de lærte ruter: hvem hver modtager nås igennem, og over hvilken forbindelse"),
     ):
         listing = sub.add_parser(name, parents=[common], help=text)
         listing.add_argument("--json", action="store_true")

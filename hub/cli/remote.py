@@ -1,8 +1,8 @@
 """The ``beredt`` commands that talk to a running hub through its local HTTP API, over the hub's Unix
 socket (``hub.api.local``): whoever may use the socket may use the API, so the CLI needs no token.
 
-send, inbox, message, links, peers, board and roll-call print tables (or JSON with ``--json``); a hub that
-does not answer gives a message that says how to start one.
+send, inbox, message, links, peers, routes, board and roll-call print tables (or JSON with ``--json``); a
+hub that does not answer gives a message that says how to start one.
 """
 
 from __future__ import annotations
@@ -273,6 +273,33 @@ def cmd_peers(args: argparse.Namespace) -> int:
         for p in peers
     ]
     print_table(("NODE", "NAVN", "BETROET", "FORBINDELSER"), rows)
+    return EXIT_OK
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    shown = api_call(load_config(args), "GET", "/v1/routes")
+    if args.json:
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    names = {r["destination"]: r["name"] for r in shown["routes"]} | {
+        d["next_hop"]: d["name"] for d in shown["defaults"]
+    }
+    rows = [
+        (
+            names[r["destination"]] or r["destination"],
+            names.get(v["next_hop"]) or v["next_hop"],
+            v["link"] or "-",
+            str(v["cost"]),
+            str(len(v["path"])),
+            _ago(v["heard"]),
+        )
+        for r in shown["routes"]
+        for v in r["via"]
+    ]
+    print_table(("TIL", "VIA", "FORBINDELSE", "PRIS", "HOP", "SIDST FORTALT"), rows)
+    for default in shown["defaults"]:
+        who = default["name"] or default["next_hop"]
+        print(f"Alt andet går via {who} over {default['link'] or '-'}")
     return EXIT_OK
 
 

@@ -149,6 +149,11 @@ class RouteLearning:
     def next_hops(self, destination: bytes) -> list[bytes]:
         return self.table.next_hops(destination)
 
+    def link_to(self, neighbour: bytes) -> str | None:
+        """The link ``neighbour`` is told over now (its cheapest usable one), or None: down."""
+        via = self._via.get(neighbour)
+        return None if via is None else via[0]
+
     def _best_link(self, neighbour: bytes) -> tuple[str, str, Cost, int] | None:
         """The (link, address, link cost, hop cost) to tell ``neighbour`` over, cheapest usable first;
         a paid link only if it asked for announcements."""

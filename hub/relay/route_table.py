@@ -53,6 +53,8 @@ class Route:
     path: tuple[bytes, ...]
     """From us: the next hop first, the destination last."""
     expires: float
+    heard: float
+    """When its neighbour last told it to us (``now`` of ``hear``)."""
 
     @property
     def rank(self) -> tuple[int, int, bytes]:
@@ -106,8 +108,7 @@ class RouteTable:
         none reaches it."""
         hops = [route.path[0] for route in self._best.get(destination, ())]
         if destination != self.me and self._defaults and self.known(destination):
-            by_cost = sorted(self._defaults, key=lambda n: (self._cost[n], n))
-            hops += [n for n in by_cost if n not in hops]
+            hops += [n for n in self.defaults() if n not in hops]
         return hops
 
     @property
@@ -118,6 +119,14 @@ class RouteTable:
     def best(self, destination: bytes) -> Route | None:
         routes = self._best.get(destination)
         return routes[0] if routes else None
+
+    def routes(self, destination: bytes) -> list[Route]:
+        """Every route we hold to ``destination``, best first."""
+        return list(self._best.get(destination, ()))
+
+    def defaults(self) -> list[bytes]:
+        """Neighbours offering themselves as the way to everything else, best first."""
+        return sorted(self._defaults, key=lambda n: (self._cost[n], n))
 
     def destinations(self) -> list[bytes]:
         return list(self._best)
@@ -154,7 +163,7 @@ class RouteTable:
         routes = self._heard.get(neighbour)
         if old is not None and old != cost and routes:
             for dest, route in list(routes.items()):
-                routes[dest] = Route(route.cost - old + cost, route.path, route.expires)
+                routes[dest] = Route(route.cost - old + cost, route.path, route.expires, route.heard)
             self._recompute(list(routes))
 
     def tell_again(self, now: float, neighbour: bytes | None = None) -> None:
@@ -203,7 +212,7 @@ class RouteTable:
         routes = self._heard.setdefault(neighbour, {})
         expires = now + EXPIRY_INTERVALS * announcement.interval
         self._next_expiry = min(self._next_expiry, expires)
-        routes[neighbour] = Route(cost, (neighbour,), expires)
+        routes[neighbour] = Route(cost, (neighbour,), expires, now)
         touched: list[bytes] = [neighbour]
         refused = 0
         for entry in announcement.entries:
@@ -215,7 +224,7 @@ class RouteTable:
                     del routes[dest]
                     touched.append(dest)
                 continue
-            routes[dest] = Route(cost + entry.cost, path, expires)
+            routes[dest] = Route(cost + entry.cost, path, expires, now)
             touched.append(dest)
         for dest in announcement.withdrawn:
             if dest != neighbour and routes.pop(dest, None) is not None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from aiohttp.test_utils import TestClient, TestServer
+
+from hub.api.routes import build_app
+from hub.api.tokens import Scope, TokenStore
 from hub.core.frame import Kind
 from hub.core.identity import Identity
 from hub.core.kinds.routes import RouteAnnouncement, RouteEntry, encode
@@ -161,3 +166,31 @@ async def test_traffic_goes_around_a_lost_relay(tmp_path: Path) -> None:
         await staff.submit(Kind.TEXT, home.node_id, b"omvej")
         async with asyncio.timeout(60):
             assert await waiting == staff.node_id.hex()
+
+
+async def test_the_learned_routes_are_shown_best_first_with_their_link_and_when_they_were_told(
+    tmp_path: Path,
+) -> None:
+    names = ["raadhus", "relae-a", "relae-b", "plejehjem"]
+    async with chain(tmp_path, names, [(0, 1), (0, 2), (1, 3), (2, 3)]) as hubs:
+        staff, relay_a, relay_b, home = hubs
+        started = time.time()
+        await until(lambda: len(staff.routes.next_hops(home.node_id)) == 2)
+        tokens = TokenStore(tmp_path)
+        secret = tokens.add("tavle", frozenset({Scope.READ}))
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with TestClient(TestServer(build_app(staff, tokens=tokens)), headers=headers) as http:
+            response = await http.get("/v1/routes")
+            assert response.status == 200
+            shown = await response.json()
+        row = next(r for r in shown["routes"] if r["destination"] == home.node_id.hex())
+        assert row["name"] == "plejehjem"
+        # equal cost and length: the lower neighbour id first, as every hub decides
+        relays = sorted((relay_a.node_id, relay_b.node_id))
+        assert [(v["next_hop"], v["path"], v["cost"], v["link"]) for v in row["via"]] == [
+            (relay.hex(), [relay.hex(), home.node_id.hex()], 2, "memory") for relay in relays
+        ]
+        assert all(started - 1 <= v["heard"] <= time.time() for v in row["via"])
+        neighbours = {r["destination"] for r in shown["routes"] if len(r["via"][0]["path"]) == 1}
+        assert neighbours == {relay_a.node_id.hex(), relay_b.node_id.hex()}
+        assert shown["defaults"] == []  # memory links are free: no hub offers itself as a default

@@ -73,6 +73,23 @@ def test_a_large_table_is_cut_into_self_contained_pages() -> None:
 # ---- one table ----------------------------------------------------------------------------------------
 
 
+def test_a_route_keeps_when_it_was_told_until_told_again_even_when_its_hop_changes_cost() -> None:
+    table = RouteTable(A)
+    table.neighbour_up(B, 1, free_pace())
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (C,)),)), now=10)
+    assert [(r.path, r.cost, r.heard) for r in table.routes(C)] == [((B, C), 2, 10)]
+    table.neighbour_up(B, 2, free_pace())  # now reached over a dearer link: what it told still holds
+    assert [(r.cost, r.heard) for r in table.routes(C)] == [(3, 10)]
+    table.hear(B, RouteAnnouncement(30, (RouteEntry(1, (C,)),)), now=40)
+    assert [(r.cost, r.heard) for r in table.routes(C)] == [(3, 40)]
+    assert table.routes(D) == [] and table.defaults() == []
+    table.neighbour_up(D, 10, free_pace())
+    table.neighbour_up(E, 5, free_pace())
+    for neighbour in (D, E):
+        table.hear(neighbour, RouteAnnouncement(30, default=True), now=41)
+    assert table.defaults() == [E, D]  # the cheaper first
+
+
 def test_a_path_through_ourselves_is_refused_and_drops_the_route_through_that_neighbour() -> None:
     table = RouteTable(A)
     table.neighbour_up(B, 1, free_pace())
