@@ -68,8 +68,9 @@ Target = bytes | str
 @dataclass(slots=True)
 class Pace:
     """How often one neighbour is told our table: in full every ``interval``, changes at most every
-    ``gap``; over a ``radio`` link only the radio part and a default. Over a ``paid`` one nothing at all
-    goes sooner than ``gap`` after the last, a full table included, whatever asked for it."""
+    ``gap``; over a ``radio`` link only the radio part and a default. Over a ``paid`` one nothing goes
+    before the first full table (``next_full``), nor sooner than ``gap`` after the last, a full table
+    included, whatever asked for it."""
 
     interval: float
     gap: float
@@ -279,8 +280,12 @@ class RouteTable:
         for target, pace in self._pace.items():
             if pace.radio and pace.told_default != offers_default:
                 pace.pending.add(self.me)  # radio neighbours learn it at their next gap
-            if pace.paid and now < pace.last_sent + pace.gap:
-                continue  # credits: a full table waits for the gap like the changes
+            if pace.paid:
+                # Credits: the first is the full table one free interval after it came up (changes sent
+                # before would hold that back for the whole gap); then nothing sooner than the gap.
+                opens = pace.next_full if pace.last_sent == float("-inf") else pace.last_sent + pace.gap
+                if now < opens:
+                    continue
             if now >= pace.next_full:
                 dests: Iterable[bytes] = self._best.keys()
                 pace.next_full = now + pace.interval

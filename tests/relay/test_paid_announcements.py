@@ -126,3 +126,18 @@ def test_a_neighbour_moving_from_a_radio_link_to_a_paid_one_is_told_at_the_paid_
         table.tell_again(hours * 3600.0, neighbour)
         assert table.outgoing(hours * 3600.0) == {}
     assert list(table.outgoing(FREE + day)) == [neighbour]
+
+
+def test_a_paid_neighbour_hears_nothing_before_its_first_full_table() -> None:
+    # A free neighbour announces itself just after the satellite neighbour came up: that change (and the
+    # default it lets us offer) must wait for the first full table, or it would go alone and hold that
+    # table back for the whole gap.
+    me, far, near = (bytes(7) + bytes([n]) for n in (1, 2, 3))
+    table = RouteTable(me)
+    table.neighbour_up(far, 100, Pace(PAID_INTERVAL, GAP, radio=True, paid=True, next_full=FREE))
+    table.neighbour_up(near, 1, Pace(FREE, 5.0))
+    table.hear(near, RouteAnnouncement(int(FREE)), 1.0)
+    assert far not in table.outgoing(2.0)
+    assert far not in table.outgoing(FREE - 1)
+    assert far in table.outgoing(FREE)
+    assert far not in table.outgoing(FREE + GAP - 1)
