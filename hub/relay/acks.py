@@ -15,6 +15,10 @@ every few seconds that is one commit per status instead of two, and the ack leav
 Later messages from that origin within ``e2e_delay`` are batched as before, so a burst costs one ack
 more than it did, not one per message.
 
+An end-to-end ack with no route back to its origin yet is kept and tried again every ``NO_ROUTE_RETRY``
+while it would still live: a LoRa-only care home may take a message its relay brought a moment before it
+hears that relay's announcement (its way back), and the ack would otherwise be lost for good.
+
 Each link has its own hop-ack loop: a hop ack waiting for an Iridium session or a LoRa duty-cycle slot
 must not hold back the internet's, or the internet's senders time out and fail over for nothing. For the
 same reason one destination never holds back another's: each destination's hop ack goes out in its own
@@ -37,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from hub.core.clock import Clock
-from hub.core.errors import BeredtError, ProtocolError, TransportError
+from hub.core.errors import BeredtError, ProtocolError, RoutingError, TransportError
 from hub.core.frame import BROADCAST, ID_SIZE, Kind, Priority, Status
 from hub.core.identity import Identity
 from hub.relay.links import LinkSet
@@ -50,6 +54,7 @@ HOP_ACK_TTL_MINUTES = 10
 HOP_ACK_DELAY = 0.005
 ROUTINE_HOP_ACK_DELAY = 0.02
 MAX_STRANGER_HOP_ACKS = 16
+NO_ROUTE_RETRY = 2.0
 
 
 def encode_ids(ids: list[bytes]) -> bytes:
@@ -68,6 +73,7 @@ class _Batch:
     priority: Priority = Priority.ROUTINE
     ttl_minutes: int = HOP_ACK_TTL_MINUTES
     due: float = 0.0  # event-loop time the hop ack goes out (end-to-end acks: unused)
+    until: float = math.inf  # end-to-end acks: when one still without a route is given up (monotonic)
 
 
 Submit = Callable[[Kind, bytes, bytes, Priority, int, Status], Awaitable[bytes]]
@@ -155,6 +161,7 @@ class AckBatcher:
         batch.ids.append(message_id)
         batch.priority = max(batch.priority, priority)
         batch.ttl_minutes = max(batch.ttl_minutes, min(remaining_minutes, 0xFFFF))
+        batch.until = min(batch.until, self.clock.monotonic() + 60 * batch.ttl_minutes)
         self._e2e_ready.set()
 
     def reply_now(
@@ -270,5 +277,24 @@ class AckBatcher:
                             Kind.ACK, origin, payload, batch.priority, batch.ttl_minutes, status
                         )
                         self.e2e_acks_sent += 1
+                    except RoutingError as exc:
+                        self._no_route_yet(
+                            origin, status, batch, batch.ids[start : start + MAX_IDS_PER_ACK], exc
+                        )
                     except BeredtError:
                         log.exception("could not queue end-to-end ack to %s", origin.hex())
+
+    def _no_route_yet(
+        self, origin: bytes, status: Status, batch: _Batch, ids: list[bytes], exc: RoutingError
+    ) -> None:
+        """Keep ``ids`` to try again in ``NO_ROUTE_RETRY``, unless the ack would have expired by then."""
+        if self.clock.monotonic() + NO_ROUTE_RETRY >= batch.until:
+            log.warning("end-to-end ack to %s given up: %s", origin.hex(), exc)
+            return
+        log.debug("end-to-end ack to %s waits for a route: %s", origin.hex(), exc)
+        kept = self._e2e.setdefault((origin, status), _Batch())
+        kept.ids[:0] = ids
+        kept.priority = max(kept.priority, batch.priority)
+        kept.ttl_minutes = max(kept.ttl_minutes, batch.ttl_minutes)
+        kept.until = min(kept.until, batch.until)
+        asyncio.get_running_loop().call_later(NO_ROUTE_RETRY, self._e2e_ready.set)

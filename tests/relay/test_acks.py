@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from hub.core.errors import RoutingError
 from hub.core.frame import Kind, Priority, Status
 from hub.core.tasks import cancel_and_wait
 from hub.relay import acks
@@ -116,3 +117,62 @@ async def test_end_to_end_acks_are_batched_per_originator_with_the_highest_prior
         (Kind.ACK, PEER.node_id, IDS[2:3], Priority.URGENT, 60, Status.EXERCISE),
     ]
     assert batcher.e2e_acks_sent == 2
+
+
+async def test_an_end_to_end_ack_with_no_route_back_yet_waits_for_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A LoRa care home can take a message before it hears its relay's announcement: the ack goes once it
+    has a way back, not never."""
+    monkeypatch.setattr(acks, "NO_ROUTE_RETRY", 0.05)
+    tries: list[list[bytes]] = []
+    done = asyncio.Event()
+
+    async def submit(
+        kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int, status: Status
+    ) -> bytes:
+        tries.append(decode_ids(payload))
+        if len(tries) < 3:
+            raise RoutingError(f"ingen rute til {recipient.hex()}")
+        done.set()
+        return b"\x00" * 16
+
+    async with wired({"fast": MemoryMedium()}) as wiring:
+        batcher = AckBatcher(ME, wiring.links, wiring.clock, submit, e2e_delay=0.01)
+        batcher.e2e_ack(PEER.node_id, IDS[0], Priority.NORMAL, remaining_minutes=30)
+        task = asyncio.create_task(batcher.run())
+        try:
+            async with asyncio.timeout(10):
+                await done.wait()
+        finally:
+            await cancel_and_wait(task)
+    assert tries == [IDS[:1]] * 3
+    assert batcher.e2e_acks_sent == 1
+
+
+async def test_an_end_to_end_ack_with_no_route_is_given_up_when_it_would_have_expired(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(acks, "NO_ROUTE_RETRY", 0.05)
+    tries: list[float] = []
+
+    async with wired({"fast": MemoryMedium()}) as wiring:
+
+        async def submit(
+            kind: Kind, recipient: bytes, payload: bytes, priority: Priority, ttl: int, status: Status
+        ) -> bytes:
+            tries.append(wiring.clock.monotonic())
+            raise RoutingError(f"ingen rute til {recipient.hex()}")
+
+        batcher = AckBatcher(ME, wiring.links, wiring.clock, submit, e2e_delay=0.01)
+        batcher.e2e_ack(PEER.node_id, IDS[0], Priority.NORMAL, remaining_minutes=10)
+        task = asyncio.create_task(batcher.run())
+        try:
+            await eventually(lambda: len(tries) >= 2, timeout=10)  # kept, and tried again
+            wiring.clock.advance(600)  # the ack's ten minutes are up
+            await eventually(lambda: "given up" in caplog.text, timeout=10)
+            given_up = len(tries)
+            await asyncio.sleep(0.3)  # six retry periods: nothing more is tried
+        finally:
+            await cancel_and_wait(task)
+    assert len(tries) == given_up and batcher.e2e_acks_sent == 0
