@@ -18,6 +18,7 @@ from dataclasses import asdict
 
 from aiohttp import web
 
+from hub.api.common import api_error
 from hub.console import subject_access
 from hub.console.logbook_upkeep import witnessed_heads
 from hub.console.routes import CONSOLE_KEY, console_status
@@ -32,7 +33,7 @@ async def data_search(request: web.Request) -> web.Response:
     try:
         findings = await subject_access.search(request.app[CONSOLE_KEY], term)
     except ValueError as exc:
-        return _error(400, "bad_term", str(exc))
+        return api_error(400, "bad_term", str(exc))
     return web.json_response({"findings": [asdict(f) for f in findings]})
 
 
@@ -45,7 +46,7 @@ async def data_erase(request: web.Request) -> web.Response:
     try:
         erasure = await subject_access.erase(request.app[CONSOLE_KEY], term, author=by)
     except ValueError as exc:
-        return _error(400, "bad_term", str(exc))
+        return api_error(400, "bad_term", str(exc))
     return web.json_response(asdict(erasure))
 
 
@@ -53,10 +54,10 @@ async def logbook_witnessed(request: web.Request) -> web.Response:
     """The heads of another hub's log book that this hub's log book records it received, oldest first."""
     if CONSOLE_KEY not in request.app:
         why = console_status(request.app)
-        return _error(503, "console_unavailable", f"Logbogen kræver konsollen, som ikke kører ({why})")
+        return api_error(503, "console_unavailable", f"Logbogen kræver konsollen, som ikke kører ({why})")
     node = request.match_info["node"].lower()
     if len(node) != 16 or any(c not in "0123456789abcdef" for c in node):
-        return _error(400, "bad_node", "node: forventede et node-id på 16 hextegn")
+        return api_error(400, "bad_node", "node: forventede et node-id på 16 hextegn")
     console = request.app[CONSOLE_KEY]
     heads = await witnessed_heads(console.logbook, node, console.hub)
     return web.json_response({"heads": [asdict(head) for head in heads]})
@@ -66,19 +67,17 @@ async def _body(request: web.Request) -> tuple[str, str, web.Response | None]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return "", "", _error(400, "bad_json", "Indholdet er ikke gyldig JSON")
+        return "", "", api_error(400, "bad_json", "Indholdet er ikke gyldig JSON")
     if not isinstance(body, dict) or not isinstance(body.get("term"), str):
-        return "", "", _error(400, "bad_body", 'Forventede {"term": "navn eller CPR-nummer"}')
+        return "", "", api_error(400, "bad_body", 'Forventede {"term": "navn eller CPR-nummer"}')
     by = body.get("by") or "api"
     if not isinstance(by, str) or len(by) > 60:
-        return "", "", _error(400, "bad_body", "by: et navn på højst 60 tegn")
+        return "", "", api_error(400, "bad_body", "by: et navn på højst 60 tegn")
     return body["term"], by, None
 
 
 def _unavailable(request: web.Request) -> web.Response:
     why = console_status(request.app)
-    return _error(503, "console_unavailable", f"Søgning og sletning kræver konsollen, som ikke kører ({why})")
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "error": message}, status=status)
+    return api_error(
+        503, "console_unavailable", f"Søgning og sletning kræver konsollen, som ikke kører ({why})"
+    )

@@ -16,7 +16,7 @@ import math
 
 from aiohttp import web
 
-from hub.api.exercise_routes import HUB as HUB_KEY
+from hub.api.common import HUB
 from hub.api.gate import GATE_KEY
 from hub.core.bounded_http import source_of
 from hub.core.errors import UsageError
@@ -25,7 +25,7 @@ MAX_REQUEST = 2048
 
 
 async def enrol(request: web.Request) -> web.Response:
-    requests = request.app[HUB_KEY].enrolment_requests
+    requests = request.app[HUB].enrolment_requests
     refusals = request.app[GATE_KEY].refusals
     if requests is None:
         return _answer(

@@ -17,54 +17,47 @@ import json
 
 from aiohttp import web
 
+from hub.api.common import HUB, api_error
 from hub.console import exercises
 from hub.console.exercises import EXERCISE_KEY
 from hub.console.logbook import EXERCISE_MARK, EntryType
 from hub.console.routes import CONSOLE_KEY
 from hub.core.errors import BeredtError, UsageError
-from hub.relay.hub import Hub
-
-HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
 
 
 async def exercise_state(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     if EXERCISE_KEY not in request.app:
-        return _error(503, "unavailable", exercises.unavailable())
+        return api_error(503, "unavailable", exercises.unavailable())
     try:
         view = await exercises.state(hub, request.app[EXERCISE_KEY], request.query.get("id"))
     except UsageError as exc:
-        return _error(404, "not-found", str(exc))
+        return api_error(404, "not-found", str(exc))
     return web.json_response(view)
 
 
 async def exercise_action(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     if EXERCISE_KEY not in request.app:
-        return _error(503, "unavailable", exercises.unavailable())
+        return api_error(503, "unavailable", exercises.unavailable())
     runner = request.app[EXERCISE_KEY]
     try:
         body = await request.json() if request.body_exists else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, "bad-json", f"body is not valid JSON: {exc}")
+        return api_error(400, "bad-json", f"Indholdet er ikke gyldig JSON: {exc}")
     if not isinstance(body, dict):
-        return _error(400, "bad-body", "body must be a JSON object")
+        return api_error(400, "bad-body", "Indholdet skal være et JSON-objekt")
     by = body.get("by") or "api"
     if not isinstance(by, str) or len(by) > 60:
-        return _error(400, "bad-body", "by: expected a name of at most 60 characters")
+        return api_error(400, "bad-body", "by: forventede et navn på højst 60 tegn")
     try:
         exercise = await exercises.act(runner, request.match_info["action"], body, by)
     except BeredtError as exc:
         status = exercises.error_status(exc)
-        return _error(status, {400: "bad-scenario", 409: "conflict"}.get(status, "unavailable"), str(exc))
+        return api_error(status, {400: "bad-scenario", 409: "conflict"}.get(status, "unavailable"), str(exc))
     if exercise is not None and CONSOLE_KEY in request.app:
         console = request.app[CONSOLE_KEY]
         text = f"{exercises.PHASES_DA[exercise.state.value]}: {exercise.name} ({exercise.id})"
         await console.note(EntryType.ACTION, EXERCISE_MARK + text, author=by)
         console.emit("exercise")
     return web.json_response(await exercises.state(hub, runner, exercise.id if exercise else None))
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    """As every /v1 error: a stable code for programs beside the text for people."""
-    return web.json_response({"code": code, "error": message}, status=status)

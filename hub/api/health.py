@@ -12,7 +12,7 @@ import time
 
 from aiohttp import web
 
-from hub.api.exercise_routes import HUB as HUB_KEY
+from hub.api.common import HUB
 from hub.api.gate import GATE_KEY, refuse, via_socket
 from hub.console.routes import CONSOLE_KEY, console_status
 from hub.core.bounded_http import ConnectionGuard, source_of
@@ -26,7 +26,7 @@ HEALTH_RATE_KEY: web.AppKey[SourceRate] = web.AppKey("health_rate", SourceRate)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     gate = request.app[GATE_KEY]
     if not via_socket(request) and request.transport is not None:
         wait = request.app[HEALTH_RATE_KEY].take(source_of(request.transport), hub.clock.monotonic())

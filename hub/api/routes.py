@@ -18,26 +18,26 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.api.board_routes import board, rollcalls, start_rollcall
+from hub.api.common import HUB, api_error
 from hub.api.data_routes import data_erase, data_search, logbook_witnessed
 from hub.api.enrolment import enrol
-from hub.api.exercise_routes import HUB, exercise_action, exercise_state
+from hub.api.exercise_routes import exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
 from hub.api.gate import GATE_KEY, Gate, Handler, host_names
 from hub.api.health import GUARDS_KEY, HEALTH_RATE_KEY, HEALTHZ_BURST, HEALTHZ_RATE, healthz
+from hub.api.radio_status import send_radio_status
 from hub.api.tokens import Scope, TokenStore
 from hub.citizens.service import FollowUp
-from hub.console.routes import CONSOLE_KEY, ConsoleOptions, console_status, setup_console
+from hub.console.routes import ConsoleOptions, setup_console
 from hub.core.bounded_http import ConnectionGuard
 from hub.core.errors import (
-    BudgetExhausted,
     ConfigError,
-    DeliveryRefused,
     ProtocolError,
     RoutingError,
     SealError,
     StoreError,
     StoreFull,
-    TransportError,
 )
 from hub.core.frame import BROADCAST, Kind, Priority, Status, decode_frame
 from hub.core.kinds import decode_payload, encode_payload
@@ -59,7 +59,6 @@ _HTTP_DA = {
     404: "Ukendt adresse i API'et (se /v1/openapi.yaml)",
     405: "Metoden er ikke tilladt på denne adresse",
 }
-HUB_KEY = HUB
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 
@@ -72,11 +71,6 @@ class CitizensSlot:
 
 
 CITIZENS_KEY: web.AppKey[CitizensSlot] = web.AppKey("citizens", CitizensSlot)
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    """An error for a program (``code``: stable, English) and for a person (``error``: Danish)."""
-    return web.json_response({"code": code, "error": message}, status=status)
 
 
 def _enum(value: Any, enum: type[Priority] | type[Status], field: str) -> Any:
@@ -103,16 +97,18 @@ def parse_recipient(value: Any) -> bytes:
 
 
 async def send_message(request: web.Request) -> web.Response:
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     try:
         body = await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, "invalid_json", f"Indholdet er ikke gyldig JSON: {exc}")
+        return api_error(400, "invalid_json", f"Indholdet er ikke gyldig JSON: {exc}")
     if not isinstance(body, dict):
-        return _error(400, "invalid_request", "Indholdet skal være et JSON-objekt med 'to', 'kind' og 'body'")
+        return api_error(
+            400, "invalid_request", "Indholdet skal være et JSON-objekt med 'to', 'kind' og 'body'"
+        )
     unknown = set(body) - {"to", "kind", "body", "priority", "ttl_minutes", "status", "public"}
     if unknown:
-        return _error(400, "unknown_field", f"Ukendte felter: {', '.join(sorted(unknown))}")
+        return api_error(400, "unknown_field", f"Ukendte felter: {', '.join(sorted(unknown))}")
     group = group_address(body["to"]) if isinstance(body.get("to"), str) else None
     try:
         recipient = BROADCAST if group is not None else parse_recipient(body.get("to"))
@@ -143,11 +139,11 @@ async def send_message(request: web.Request) -> web.Response:
                 "public: forventede true (kan læses af alle hubber på vejen) eller false (forseglet)"
             )
     except ValueError as exc:
-        return _error(400, "invalid_request", str(exc))
+        return api_error(400, "invalid_request", str(exc))
     if group is not None:
         return await _send_to_group(hub, group, kind, payload, priority, ttl, status, public)
     if recipient != BROADCAST and hub.roster.get(recipient) is None:
-        return _error(
+        return api_error(
             422,
             "unknown_recipient",
             f"Ukendt modtager {recipient.hex()}: ikke i rosteren; tilføj dens kort med 'beredt roster add'"
@@ -167,16 +163,18 @@ async def send_message(request: web.Request) -> web.Response:
 def _not_accepted(exc: RoutingError | SealError | StoreError) -> web.Response:
     """Why the hub did not accept a message (for a group: members sent before are in its group message)."""
     if isinstance(exc, SealError):
-        return _error(422, "cannot_seal", str(exc))
+        return api_error(422, "cannot_seal", str(exc))
     if isinstance(exc, RoutingError):
-        return _error(422, "cannot_send", str(exc))
+        return api_error(422, "cannot_send", str(exc))
     if isinstance(exc, StoreFull):
-        return _error(
+        return api_error(
             507, "store_full",
             "Ikke modtaget: hubbens lager er fuldt, og der kunne ikke gøres plads (livsvigtige beskeder"
             " ryddes aldrig); se hubbens log",
         )  # fmt: skip
-    return _error(503, "store_failed", "Ikke modtaget: hubbens lager svigtede; se hubbens log og prøv igen")
+    return api_error(
+        503, "store_failed", "Ikke modtaget: hubbens lager svigtede; se hubbens log og prøv igen"
+    )
 
 
 async def _send_to_group(
@@ -218,7 +216,7 @@ def name_of_node(hub: Hub, node: str) -> str | None:
 
 async def groups(request: web.Request) -> web.Response:
     """Every group with at least one trusted member, and its members now."""
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     out = []
     for name, count in hub.groups.names().items():
         members = [{"node": m.hex(), "name": name_of_node(hub, m.hex())} for m in hub.groups.members(name)]
@@ -228,20 +226,20 @@ async def groups(request: web.Request) -> web.Response:
 
 async def group_messages(request: web.Request) -> web.Response:
     """The newest group messages sent from this hub, each with how many members have received it."""
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     try:
         limit = max(1, min(int(request.query.get("limit", "50")), 500))
     except ValueError:
-        return _error(400, "invalid_query", "limit skal være et tal")
+        return api_error(400, "invalid_query", "limit skal være et tal")
     sends = hub.group_sends.newest(limit)
     return web.json_response({"group_messages": await progress(sends, hub.store, hub.roster)})
 
 
 async def group_message(request: web.Request) -> web.Response:
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     sent = hub.group_sends.get(request.match_info["id"])
     if sent is None:
-        return _error(404, "not_found", f"Ingen gruppebesked {request.match_info['id']}")
+        return api_error(404, "not_found", f"Ingen gruppebesked {request.match_info['id']}")
     return web.json_response((await progress([sent], hub.store, hub.roster))[0])
 
 
@@ -275,18 +273,18 @@ def _message_json(hub: Hub, message: StoredMessage) -> dict[str, Any]:
 
 async def get_message(request: web.Request) -> web.Response:
     """One message by its id, or by a short id (its first 4 to 31 hex digits) that only it begins with."""
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     wanted = request.match_info["id"].lower()
     if not MESSAGE_ID.fullmatch(wanted):
-        return _error(400, "invalid_id", "Et besked-id er 32 hex-cifre, eller de første (mindst 4) af dem")
+        return api_error(400, "invalid_id", "Et besked-id er 32 hex-cifre, eller de første (mindst 4) af dem")
     found = await hub.store.ids_starting(wanted)
     if len(found) > 1:
-        return _error(
+        return api_error(
             409, "ambiguous_id", f"Flere beskeder begynder med {wanted}: giv flere cifre af besked-id'et"
         )
     message = await hub.store.message(found[0]) if found else None
     if message is None:
-        return _error(404, "not_found", f"Ingen besked {wanted}")
+        return api_error(404, "not_found", f"Ingen besked {wanted}")
     message_id = message.id
     deliveries = await hub.store.deliveries(message_id)
     out = _message_json(hub, message)
@@ -315,135 +313,35 @@ async def get_message(request: web.Request) -> web.Response:
 
 
 async def inbox(request: web.Request) -> web.Response:
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     try:
         limit = int(request.query.get("limit", "100"))
         since = float(request.query.get("since", "0"))
     except ValueError:
-        return _error(400, "invalid_query", "limit og since skal være tal")
+        return api_error(400, "invalid_query", "limit og since skal være tal")
     messages = await hub.store.inbox(limit=max(1, min(limit, 1000)), since=since)
     return web.json_response({"messages": [_message_json(hub, m) for m in messages]})
 
 
 async def links(request: web.Request) -> web.Response:
-    return web.json_response({"links": await request.app[HUB_KEY].links_summary()})
+    return web.json_response({"links": await request.app[HUB].links_summary()})
 
 
 async def peers(request: web.Request) -> web.Response:
-    return web.json_response({"peers": request.app[HUB_KEY].peers_summary()})
+    return web.json_response({"peers": request.app[HUB].peers_summary()})
 
 
 async def learned_routes(request: web.Request) -> web.Response:
-    return web.json_response(routes_summary(request.app[HUB_KEY]))
+    return web.json_response(routes_summary(request.app[HUB]))
 
 
 async def roster_reload(request: web.Request) -> web.Response:
-    hub = request.app[HUB_KEY]
+    hub = request.app[HUB]
     try:
         count = hub.reload_roster()
     except ConfigError as exc:
-        return _error(400, "invalid_roster", f"Rosteren blev ikke genindlæst: {exc}")
+        return api_error(400, "invalid_roster", f"Rosteren blev ikke genindlæst: {exc}")
     return web.json_response({"nodes": count})
-
-
-async def send_radio_status(request: web.Request) -> web.Response:
-    """Send a status-plan value (a SINE status SDS) to a peer: the cheapest, most robust report there is."""
-    hub = request.app[HUB_KEY]
-    link = request.match_info["link"]
-    transport = hub.links.transports.get(link)
-    if transport is None:
-        return _error(404, "unknown_link", f"Ingen forbindelse ved navn {link!r}")
-    send_status = getattr(transport, "send_status", None)
-    if send_status is None:
-        return _error(
-            409, "no_status_messages",
-            f"Forbindelsen {link!r} ({hub.links.kind_of(link)}) kan ikke sende statusbeskeder;"
-            " brug en SINE-forbindelse",
-        )  # fmt: skip
-    try:
-        body = await request.json()
-        to, status = body["to"], body["status"]
-        if not isinstance(to, str) or not isinstance(status, str):
-            raise TypeError
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return _error(
-            400, "invalid_request",
-            'Indholdet skal være {"to": "<node-id eller adresse>", "status": "<navn fra statusplanen>"}',
-        )  # fmt: skip
-    address = to
-    try:
-        peer = hub.links.peers.get(bytes.fromhex(to))
-    except ValueError:
-        peer = None
-    if peer is not None:
-        address = peer.address(link) or ""
-        if not address:
-            return _error(422, "no_address", f"{peer.name} har ingen adresse på forbindelsen {link!r}")
-    try:
-        await send_status(address, status, priority=int(Priority.URGENT))
-    except DeliveryRefused as exc:
-        return _error(409, "refused_by_link", f"Forbindelsen afviste statusbeskeden: {exc}")
-    except BudgetExhausted as exc:
-        return web.json_response(
-            {"code": "budget_exhausted", "retry_after": exc.retry_after,
-             "error": f"Forbindelsens sendebudget er brugt; prøv igen om {exc.retry_after:.0f} s"},
-            status=503,
-        )  # fmt: skip
-    except TransportError as exc:
-        return _error(503, "link_failed", f"Forbindelsen svigtede: {exc}")
-    return web.json_response({"link": link, "to": address, "status": status, "state": "sent"}, status=202)
-
-
-def _console_unavailable(request: web.Request) -> web.Response:
-    return _error(
-        503, "console_unavailable",
-        f"Statustavle og statusrunder bor i konsollen, som ikke kører ({console_status(request.app)})",
-    )  # fmt: skip
-
-
-async def board(request: web.Request) -> web.Response:
-    """The status board of institutions, as the console shows it (for `beredt board` and local apps)."""
-    if CONSOLE_KEY not in request.app:
-        return _console_unavailable(request)
-    return web.json_response({"institutions": request.app[CONSOLE_KEY].board_rows()})
-
-
-async def rollcalls(request: web.Request) -> web.Response:
-    if CONSOLE_KEY not in request.app:
-        return _console_unavailable(request)
-    return web.json_response({"rollcalls": request.app[CONSOLE_KEY].rollcalls.summary()})
-
-
-async def start_rollcall(request: web.Request) -> web.Response:
-    """Ask institutions to report status by a deadline; overdue ones are re-sent to, then escalated."""
-    if CONSOLE_KEY not in request.app:
-        return _console_unavailable(request)
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as exc:
-        return _error(400, "invalid_json", f"Indholdet er ikke gyldig JSON: {exc}")
-    if not isinstance(body, dict):
-        return _error(
-            400,
-            "invalid_request",
-            'Indholdet skal være {"question": ..., "minutes": ..., "institutions": [...]}',
-        )
-    question = body.get("question") or "Meld status"
-    minutes = body.get("minutes", 30)
-    institutions = body.get("institutions") or []
-    if not isinstance(question, str) or len(question.encode()) > 200:
-        return _error(400, "invalid_request", "question: forventede tekst på højst 200 bytes")
-    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
-        return _error(400, "invalid_request", "minutes: forventede et helt antal minutter fra 1 til 1440")
-    if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
-        return _error(400, "invalid_request", "institutions: forventede en liste af node-id'er")
-    try:
-        request_id = await request.app[CONSOLE_KEY].start_rollcall(
-            question, minutes, institutions, author="api"
-        )
-    except ValueError as exc:
-        return _error(422, "rollcall_refused", str(exc))
-    return web.json_response({"request": request_id}, status=202)
 
 
 async def openapi(request: web.Request) -> web.FileResponse:
@@ -455,10 +353,10 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, "too_large", f"Indholdet er større end {MAX_BODY} bytes")
+        return api_error(413, "too_large", f"Indholdet er større end {MAX_BODY} bytes")
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return _error(exc.status, f"http_{exc.status}", _HTTP_DA.get(exc.status, exc.reason))
+            return api_error(exc.status, f"http_{exc.status}", _HTTP_DA.get(exc.status, exc.reason))
         raise
 
 
@@ -501,7 +399,7 @@ def build_app(
     ``console`` is the console's options (from the config's ``[console]`` table)."""
     gate = Gate(tokens, host_names(hosts))
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors, gate.middleware])
-    app[HUB_KEY] = hub
+    app[HUB] = hub
     app[CITIZENS_KEY] = CitizensSlot()
     app[GATE_KEY] = gate
     app[GUARDS_KEY] = guards
