@@ -68,9 +68,9 @@ Target = bytes | str
 @dataclass(slots=True)
 class Pace:
     """How often one neighbour is told our table: in full every ``interval``, changes at most every
-    ``gap``; over a ``radio`` link only the radio part and a default. Over a ``paid`` one nothing goes
-    before the first full table (``next_full``), nor sooner than ``gap`` after the last, a full table
-    included, whatever asked for it."""
+    ``gap``; over a ``radio`` link only the radio part and a default. Over a ``paid`` one the first after
+    the neighbour came up is the full table, at ``next_full`` at the earliest, and nothing goes sooner
+    than ``gap`` after the last, a full table included, whatever asked for it."""
 
     interval: float
     gap: float
@@ -81,6 +81,8 @@ class Pace:
     """Over radio: the destinations this neighbour was offered, the only ones worth withdrawing there."""
     next_full: float = 0.0
     last_sent: float = float("-inf")
+    told_full: bool = False
+    """Whether this neighbour was told the full table since it came up (over this kind of link)."""
     pending: set[bytes] = field(default_factory=set)
 
 
@@ -281,15 +283,18 @@ class RouteTable:
             if pace.radio and pace.told_default != offers_default:
                 pace.pending.add(self.me)  # radio neighbours learn it at their next gap
             if pace.paid:
-                # Credits: the first is the full table one free interval after it came up (changes sent
-                # before would hold that back for the whole gap); then nothing sooner than the gap.
-                opens = pace.next_full if pace.last_sent == float("-inf") else pace.last_sent + pace.gap
+                # Credits: nothing sooner than the gap, and the first after it came up (after a start, or
+                # back after an outage that forgot our routes there) is the full table: changes sent
+                # before it would hold it back for another gap.
+                opens = pace.last_sent + pace.gap
+                if not pace.told_full:
+                    opens = max(opens, pace.next_full)
                 if now < opens:
                     continue
             if now >= pace.next_full:
                 dests: Iterable[bytes] = self._best.keys()
                 pace.next_full = now + pace.interval
-                full = True
+                pace.told_full = full = True
             elif pace.pending and now >= pace.last_sent + pace.gap:
                 dests = pace.pending & self._best.keys()
                 full = False

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from hub.core.frame import Kind, Priority
-from hub.core.kinds.routes import RouteAnnouncement, encode
+from hub.core.kinds.routes import RouteAnnouncement, RouteEntry, encode
 from hub.core.transport import Cost
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.route_learning import PAID_INTERVAL, RADIO_GAP, RADIO_INTERVAL, RouteLearning
@@ -141,3 +141,24 @@ def test_a_paid_neighbour_hears_nothing_before_its_first_full_table() -> None:
     assert far not in table.outgoing(FREE - 1)
     assert far in table.outgoing(FREE)
     assert far not in table.outgoing(FREE + GAP - 1)
+
+
+def test_a_paid_neighbour_back_after_more_than_the_gap_hears_the_full_table_first() -> None:
+    # Back after an outage longer than the gap, the far end has forgotten every route through us. A change
+    # noticed before its first full table (a radio neighbour's new home) must not go alone: it would hold
+    # the full table, and so every home that did not change, back for another gap.
+    me, far, radio, old_home, new_home = (bytes(7) + bytes([n]) for n in (1, 2, 3, 4, 5))
+    table = RouteTable(me)
+    table.neighbour_up(far, 100, Pace(PAID_INTERVAL, GAP, radio=True, paid=True, next_full=FREE))
+    table.neighbour_up(radio, 10, Pace(RADIO_INTERVAL, RADIO_GAP, radio=True))
+    table.hear(radio, RouteAnnouncement(int(RADIO_INTERVAL), (RouteEntry(1, (old_home,)),)), 1.0)
+    assert far in table.outgoing(FREE)
+    table.neighbour_down(far)
+    back = FREE + 2 * GAP
+    table.neighbour_up(far, 100, Pace(PAID_INTERVAL, GAP, radio=True, paid=True, next_full=back + FREE,
+                                      last_sent=FREE))  # fmt: skip
+    homes = (RouteEntry(1, (old_home,)), RouteEntry(1, (new_home,)))
+    table.hear(radio, RouteAnnouncement(int(RADIO_INTERVAL), homes), back + 1)
+    assert far not in table.outgoing(back + 2)
+    told = table.outgoing(back + FREE)[far]
+    assert {e.destination for page in told for e in page.entries} >= {old_home, new_home}
