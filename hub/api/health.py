@@ -4,11 +4,16 @@ No token: monitoring and the Pi's own checks read it. An answer costs a query of
 network port each source address (an IPv6 network as its /64) may ask ``HEALTHZ_RATE`` times a second, in
 bursts of ``HEALTHZ_BURST``; beyond that it gets 429 with ``Retry-After``, counted with the API's refusals
 (``http_refused`` -> ``healthz_busy``). The Unix socket (the CLI, the hub's own user) is not limited.
+The query, a count of open deliveries, scans the store's deliveries table (it keeps no index of them), so
+every answer within ``OPEN_COUNT_AGE`` of a count shares it: a flood from many addresses costs the store
+one scan a second, not one per address.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -20,9 +25,31 @@ from hub.core.source_rate import SourceRate
 
 HEALTHZ_RATE = 2.0  # answers a second per source address, sustained: a monitor polls every few seconds
 HEALTHZ_BURST = 20
+OPEN_COUNT_AGE = 1.0
+"""Seconds one count of open deliveries answers ``/healthz`` (a monitor polls every few seconds)."""
 
 GUARDS_KEY: web.AppKey[tuple[ConnectionGuard, ...]] = web.AppKey("guards", tuple)
 HEALTH_RATE_KEY: web.AppKey[SourceRate] = web.AppKey("health_rate", SourceRate)
+
+
+class OpenCount:
+    """The store's count of open deliveries, read at most once every ``OPEN_COUNT_AGE`` seconds; requests
+    that come while it is read wait for that read."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._value = 0
+        self._at: float | None = None
+
+    async def read(self, count: Callable[[], Awaitable[int]]) -> int:
+        async with self._lock:  # real seconds, whatever the hub's clock: they bound the store's work
+            if self._at is None or time.monotonic() - self._at >= OPEN_COUNT_AGE:
+                self._value = await count()
+                self._at = time.monotonic()
+            return self._value
+
+
+OPEN_COUNT_KEY: web.AppKey[OpenCount] = web.AppKey("open_count", OpenCount)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -48,7 +75,7 @@ async def healthz(request: web.Request) -> web.Response:
             "ok": hub.ready.is_set(),
             "node": hub.node_id.hex(),
             "name": hub.identity.name,
-            "open_deliveries": await hub.store.open_deliveries(),
+            "open_deliveries": await request.app[OPEN_COUNT_KEY].read(hub.store.open_deliveries),
             "accepted_inbound": hub.inbound.accepted,
             "refused": dict(hub.admission.refused),
             "roster_version": hub.roster_updates.version,

@@ -25,7 +25,15 @@ from hub.api.enrolment import enrol
 from hub.api.exercise_routes import exercise_action, exercise_state
 from hub.api.fieldwork import setup_fieldwork
 from hub.api.gate import GATE_KEY, Gate, Handler, host_names
-from hub.api.health import GUARDS_KEY, HEALTH_RATE_KEY, HEALTHZ_BURST, HEALTHZ_RATE, healthz
+from hub.api.health import (
+    GUARDS_KEY,
+    HEALTH_RATE_KEY,
+    HEALTHZ_BURST,
+    HEALTHZ_RATE,
+    OPEN_COUNT_KEY,
+    OpenCount,
+    healthz,
+)
 from hub.api.radio_status import send_radio_status
 from hub.api.tokens import Scope, TokenStore
 from hub.citizens.service import FollowUp
@@ -404,6 +412,7 @@ def build_app(
     app[GATE_KEY] = gate
     app[GUARDS_KEY] = guards
     app[HEALTH_RATE_KEY] = SourceRate(rate=HEALTHZ_RATE, burst=HEALTHZ_BURST)
+    app[OPEN_COUNT_KEY] = OpenCount()
     for method, path, handler, scope in ROUTES:
         app.router.add_route(method, path, gate.scoped(scope, handler))
     app.router.add_get("/healthz", healthz)

@@ -3,7 +3,7 @@
 A checkpoint inside a commit stalls that commit for tens of milliseconds (the copy and its fsync), so a
 PASSIVE checkpoint runs on a second connection instead, every ``CHECKPOINT_EVERY`` seconds or as soon as
 the WAL passes ``CHECKPOINT_AT``: a page that many commits changed meanwhile (the newest leaf of each table
-and index, the small indexes of live messages and open deliveries) is copied into the database once, not
+and index, the small index of live messages) is copied into the database once, not
 once per commit. The WAL is what makes a commit durable, so the cadence costs no durability, only a
 longer replay after a power cut (the WAL is read once at the next open; at most ``WAL_TRUNCATE_AT``). When
 sustained writes grow the WAL past ``WAL_TRUNCATE_AT`` (checked every second), a TRUNCATE checkpoint waits

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from hub.api.health import HEALTHZ_BURST, OPEN_COUNT_AGE
 from hub.api.routes import OPENAPI_PATH, build_app
 from hub.api.tokens import Scope, TokenStore
 from hub.core.frame import Kind
@@ -203,3 +205,25 @@ async def test_healthz_counts_open_deliveries_on_disk_not_only_the_resumed_windo
             await eventually(lambda: hub.router.open_count() == RESUME_WINDOW, timeout=60)
             health = await (await http.get("/healthz")).json()
             assert health["open_deliveries"] == queued
+
+
+async def test_healthz_answers_share_one_count_of_open_deliveries(tmp_path: Path) -> None:
+    # the count scans the deliveries table: a burst of answers must not scan it once each
+    config = hub_config(
+        tmp_path, "staff", medium_name(), peers=(peer(HOME, "home"),), default_route=(HOME.node_id,)
+    )
+    async with running(config, ME) as hub:
+        hub.roster.add(HOME.card)
+        await hub.submit(Kind.TEXT, HOME.node_id, b"besked", public=True)
+        scans: list[str] = []
+        await hub.store._db.set_trace_callback(
+            lambda sql: scans.append(sql) if "FROM deliveries WHERE state IN" in sql else None
+        )
+        async with TestClient(TestServer(build_app(hub))) as http:
+            start = time.monotonic()
+            answers = await asyncio.gather(*(http.get("/healthz") for _ in range(HEALTHZ_BURST)))
+            counts = {(await a.json())["open_deliveries"] for a in answers}
+            elapsed = time.monotonic() - start
+        await hub.store._db.set_trace_callback(None)
+    assert counts == {1}
+    assert 1 <= len(scans) <= 1 + elapsed // OPEN_COUNT_AGE, (len(scans), elapsed)
