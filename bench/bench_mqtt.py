@@ -60,8 +60,8 @@ from tests.hubproc import HubProcess
 from tests.mosquitto import Mosquitto
 from transports.mqtt import INFLIGHT
 
-BUDGET = 0.25  # design section 7: hub -> hub over MQTT >= 25 % of raw paho QoS 1
-DETECT_BUDGET = 3.0  # design section 7: link death detected within 3 s
+BUDGET = 0.25  # docs/architecture.md, budgets: hub -> hub over MQTT >= 25 % of raw paho QoS 1
+DETECT_BUDGET = 3.0  # docs/architecture.md, budgets: link death detected within 3 s
 
 
 # ---- 3. two hubs --------------------------------------------------------------------------------------
