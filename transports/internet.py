@@ -3,17 +3,17 @@
 Every hub serves ``POST /v1/frames`` and ``GET /v1/probe`` and keeps one client session for its peers. A
 peer's address is its base URL (``http://relay-nord.example:8471``). Sends to one URL are gathered by a
 single pump task per destination (its lanes in ``transports.internet_outbox``): a routine or normal frame
-reaching an idle pump waits up to ``batch_delay`` for company (an urgent or life-safety frame or an ack
-ends the wait: those never wait), everything queued while a POST is in flight rides in the next one, and
-each ``send`` returns when the POST carrying its frame got 2xx. ``send_batch`` hands many frames to one
-destination under one deadline (the hub's router sends a batch per next hop this way) and reports each
-frame's outcome. The body is each frame prefixed by its length as a 2-byte big-endian integer (the sans-IO
-codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's base URL,
-which becomes ``Received.source`` (a wildcard host there stands for the connection's source address): where
-hop acks go, a hint only. The ``X-Beredt-Address-Card`` header carries the sender's signed address card
-(``Received.meta["card"]``), the only thing the hub learns a peer's address from. A 204 only says the frames
-sit in the receiver's memory, so the link gives no hop ack (``link_ack=False``). Peer reachability changes
-are reported once per change as ``LinkChanged(peer=url)``.
+reaching an idle pump waits up to ``batch_delay`` for company (an urgent or life-safety frame, an ack or a
+full POST's worth ends the wait: those never wait), everything queued while a POST is in flight rides in the
+next one, and each ``send`` returns when the POST carrying its frame got 2xx. ``send_batch`` hands many
+frames to one destination under one deadline (the hub's router sends a batch per next hop this way) and
+reports each frame's outcome. The body is each frame prefixed by its length as a 2-byte big-endian integer
+(the sans-IO codec in ``transports.internet_codec``); the ``X-Beredt-Reply-To`` header carries the sender's
+base URL, which becomes ``Received.source`` (a wildcard host there stands for the connection's source
+address): where hop acks go, a hint only. The ``X-Beredt-Address-Card`` header carries the sender's signed
+address card (``Received.meta["card"]``), the only thing the hub learns a peer's address from. A 204 only
+says the frames sit in the receiver's memory, so the link gives no hop ack (``link_ack=False``). Peer
+reachability changes are reported once per change as ``LinkChanged(peer=url)``.
 
 Acks go first both ways. The hub hands in ``TransportContext.frame_rank`` (acks rank above any data,
 data ranks by priority), so this module orders frames without knowing message kinds: received frames
@@ -70,7 +70,6 @@ from transports.internet_codec import encode_batch as encode_batch
 from transports.internet_outbox import (
     BATCH_BYTES,
     PRIORITY_LANES,
-    PROMPT_LANE,
     Destination,
     Item,
     Waiter,
@@ -371,9 +370,9 @@ class InternetTransport:
                 lane = URGENT_RANK if urgent else min(max(priority, 0), PRIORITY_LANES - 1)
                 peer.lanes[lane].append((data, waiter, index, lane))
                 queued += 1
-                if lane >= PROMPT_LANE:
-                    peer.prompt.set()
         if queued:
+            if prompt_queued(peer, self._options.batch_max):
+                peer.prompt.set()
             peer.wakeup.set()
             if peer.pump is None or peer.pump.done():
                 peer.pump = asyncio.create_task(self._pump(peer), name=f"{self.name} pump -> {dest}")
@@ -415,9 +414,10 @@ class InternetTransport:
 
     async def _gather(self, peer: Destination) -> None:
         """Let frames sent about now join the first POST: up to ``batch_delay``, over at once when an
-        urgent or life-safety frame or an ack is queued. Paced routine traffic then shares POSTs (each
-        costs both ends far more CPU than a frame in it) while urgent traffic never waits for company."""
-        if prompt_queued(peer):
+        urgent or life-safety frame or an ack is queued, or a full POST's worth of frames. Paced routine
+        traffic then shares POSTs (each costs both ends far more CPU than a frame in it) while urgent
+        traffic never waits for company."""
+        if prompt_queued(peer, self._options.batch_max):
             return
         peer.prompt.clear()
         with contextlib.suppress(TimeoutError):

@@ -71,16 +71,20 @@ class Destination:
     lanes: tuple[deque[Item], ...] = field(default_factory=lambda: tuple(deque() for _ in range(SEND_LANES)))
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     prompt: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when a frame of ``PROMPT_LANE`` or above is queued: it ends the wait for company."""
+    """Set when a frame of ``PROMPT_LANE`` or above, or a full POST's worth, is queued: it ends the wait
+    for company."""
     in_flight: list[Item] = field(default_factory=list)
     pump: asyncio.Task[None] | None = None
     up: bool | None = None  # None until the first answer or failure
     busy: bool = False  # its last answer was 503 with Retry-After: we wait, it is not down
 
 
-def prompt_queued(peer: Destination) -> bool:
-    """Whether an urgent or life-safety frame, or an ack, is waiting for ``peer``."""
-    return any(peer.lanes[lane] for lane in range(PROMPT_LANE, SEND_LANES))
+def prompt_queued(peer: Destination, batch_max: int) -> bool:
+    """Whether the next POST to ``peer`` goes without waiting for company: an urgent or life-safety
+    frame or an ack is waiting, or ``batch_max`` frames already are (company would not fit in it)."""
+    if any(peer.lanes[lane] for lane in range(PROMPT_LANE, SEND_LANES)):
+        return True
+    return sum(len(lane) for lane in peer.lanes) >= batch_max
 
 
 def take_batch(peer: Destination, batch_max: int) -> list[Item]:

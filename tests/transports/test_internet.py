@@ -252,6 +252,24 @@ async def test_routine_frames_wait_for_company_and_an_urgent_one_ends_the_wait(
         }
 
 
+async def test_a_full_post_of_routine_frames_goes_without_waiting_for_company(tmp_path: Path) -> None:
+    async with patient_link(tmp_path) as a, hub_link(tmp_path, NODE_B) as b:
+        full = InternetOptions("127.0.0.1", 0).batch_max  # patient_link keeps the default
+        # A full POST's worth handed to the idle pump at once: no room for company, no wait.
+        first = [(bytes([1, 0, n]), int(Priority.ROUTINE)) for n in range(full)]
+        assert await asyncio.wait_for(a.send_batch(b.public_url, first), 10) == [None] * full
+        # A lone frame waits for company until the frames sent after it fill its POST.
+        lone = asyncio.create_task(a.send(b.public_url, b"\x01lone", priority=int(Priority.ROUTINE)))
+        await asyncio.sleep(0.05)  # the pump waits for company (were it later, the result is the same)
+        assert not lone.done()
+        rest = [(bytes([1, 1, n]), int(Priority.ROUTINE)) for n in range(full - 1)]
+        assert await asyncio.wait_for(a.send_batch(b.public_url, rest), 10) == [None] * (full - 1)
+        await asyncio.wait_for(lone, 10)
+        assert a.stats.posts_sent == 2
+        got = {(await next_received(b, 10)).data for _ in range(2 * full)}
+        assert got == {data for data, _ in first + rest} | {b"\x01lone"}
+
+
 async def test_an_ack_goes_without_waiting_for_company(tmp_path: Path) -> None:
     ack = bytes([1, 0, 0, Kind.HOP_ACK]) + b"ack"  # ranked by its kind byte alone
     async with patient_link(tmp_path, frame_rank) as a, hub_link(tmp_path, NODE_B) as b:
