@@ -386,7 +386,7 @@ class LogBook:
 
         The remembered head must still be stored with the same hash, so cutting the book back or
         rewriting its newest verified entry is still found; a change deeper in the verified part is
-        found by ``verify`` (the audit, the report and ``beredt logbook verify`` run the full walk)."""
+        found by ``verify`` (the audit, the report and ``beredt log verify`` run the full walk)."""
         seq, previous = self._verified
         archived = await self._archived_head()
         if archived is not None and archived[0] >= seq:

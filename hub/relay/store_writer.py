@@ -81,6 +81,10 @@ class GroupCommit:
                     await asyncio.wait((done, task), return_when=asyncio.FIRST_COMPLETED)
             finally:
                 await cancel_and_wait(task)
+        while not self._queue.empty():  # left by a writer that ended first: never committed, say so
+            _, future, _ = self._queue.get_nowait()
+            if future is not None and not future.done():
+                future.set_exception(StoreError("store closed before the write was committed"))
         if self._db is not None:
             await self._in_thread(self._db.close)
         self._thread.shutdown(wait=False)  # idle by now: its thread ends at once

@@ -56,3 +56,25 @@ async def test_close_finishes_when_the_writer_task_has_already_ended(tmp_path: P
         assert [n for (n,) in db.execute("SELECT n FROM notes")] == [1]
     with pytest.raises(StoreError, match="closed"):
         await writer.write([(INSERT, (2,))])
+
+
+async def test_a_write_the_ended_writer_never_took_fails_at_close(tmp_path: Path) -> None:
+    """A write queued after the writer ended is never committed: closing tells its caller so instead of
+    leaving it waiting for ever."""
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE notes(n INTEGER NOT NULL)")
+    writer = GroupCommit(path)
+    await writer.start()
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "store-writer"]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    stranded = asyncio.create_task(writer.write([(INSERT, (1,))]))
+    await asyncio.sleep(0)  # queued (the queue has room: put does not wait)
+    async with asyncio.timeout(60):  # generous: it ends at once, or not at all
+        await writer.close()
+        with pytest.raises(StoreError, match="before the write was committed"):
+            await stranded
+    with sqlite3.connect(path) as db:
+        assert list(db.execute("SELECT n FROM notes")) == []
