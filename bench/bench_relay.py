@@ -15,11 +15,11 @@ Figures, each against what it is compared with:
   at least one verify, so the ratio says how close B gets to its crypto bound. Budget >= 30 %. The same
   ratio per CPU second (messages per second of B's CPU time, verifies per second of CPU time) is printed
   too: it does not depend on how much of a core the shared machine gave B.
-- latency: A paces messages at --rate per second; each is timed from the moment A hands it to its own
-  internet link (whose pump may hold a normal-priority frame up to ``batch_delay`` for company and
-  POSTs one batch at a time to B's link port) to C's ``MessageReceived`` event, which the hub
-  publishes only after C's store has committed the message (synchronous=FULL). Budget p99 <= 50 ms at
-  500 messages/s.
+- latency: A paces messages at --rate per second; each is timed from the moment it falls due at A
+  (start + its place / rate, so a generator that runs late counts its lateness) and is handed to A's own
+  internet link (whose pump may hold a normal-priority frame up to ``batch_delay`` for company and POSTs
+  one batch at a time to B's link port) to C's ``MessageReceived`` event, which the hub publishes only
+  after C's store has committed the message (synchronous=FULL). Budget p99 <= 50 ms at 500 messages/s.
 - commit floor: how long one durable commit of one small row takes on the disk the stores are on
   (SQLite, WAL, synchronous=FULL, as the store commits), measured just before and just after phase 2. A
   message is committed twice on its way (at B and at C) and group commit makes a frame that arrives
@@ -362,7 +362,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
     print(f"{'Ed25519 verify floor, verifications per CPU second':<60}{floor_cpu:>12,.0f}")
     print(f"{'relay B, messages per CPU second of B':<60}{per_cpu_second:>12,.0f}")
     print(f"{'  as a share of the verify floor per CPU second':<60}{per_cpu_second / floor_cpu:>12.1%}")
-    label = f"latency A hands to B -> C committed @ {args.rate:g}/s, ms"
+    label = f"latency due at A -> C committed @ {args.rate:g}/s, ms"
     print(f"{label + ', p50':<60}{p50:>12.1f}")
     print(f"{label + ', p99':<60}{p99:>12.1f}{'<= 50':>12}")
     print(f"{label + ', max':<60}{latencies[-1]:>12.1f}")

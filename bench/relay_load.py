@@ -10,7 +10,8 @@ Flooded, up to ``IN_FLIGHT`` POSTs of ``BATCH`` frames are outstanding at once, 
 sends, so that the relay, not the sender, is the limit. It answers the relay the way a hub does: it
 serves ``/v1/probe``, takes the relay's hop acks, and hop-acks the end-to-end acks the relay brings
 back (otherwise the relay would resend them and measure its own retries). Its stamps: ``sent_at``
-when a frame was handed to the link (paced) or its POST began (flooded), ``taken_at`` when the relay
+when a frame fell due (paced: the start plus its place over the rate, so a generator running late counts
+its lateness) or its POST began (flooded), ``taken_at`` when the relay
 answered the POST carrying it.
 
 Protocol with the benchmark: the generator prints ``ready`` once its frames are signed and its port
@@ -140,11 +141,12 @@ class Generator:
             self.busy += 1
             await asyncio.sleep(0.05)
 
-    async def hand_to_link(self, link: InternetTransport, start: int, end: int) -> None:
-        """Frames ``start:end`` handed to ``link`` at once, as a hub's router hands it a batch."""
-        stamp = time.time()
-        for frame in self.frames[start:end]:
-            self.sent_at[frame.id.hex()] = stamp
+    async def hand_to_link(self, link: InternetTransport, start: int, end: int, began: float) -> None:
+        """Frames ``start:end`` handed to ``link`` at once, as a hub's router hands it a batch. Each is
+        stamped at the moment it fell due (``began`` + its place / rate), not when this task got to run: a
+        generator that falls behind adds its lateness to the latency instead of hiding it."""
+        for index, frame in enumerate(self.frames[start:end], start):
+            self.sent_at[frame.id.hex()] = began + index / self.rate
         errors = await link.send_batch(
             self.relay, [(data, int(Priority.NORMAL)) for data in self.wire[start:end]]
         )
@@ -187,13 +189,13 @@ class Generator:
         link = InternetTransport("internet", options, context)
         await link.start()
         try:
-            start = time.monotonic()
+            start, began = time.monotonic(), time.time()
             done = 0
             async with asyncio.TaskGroup() as group:
                 while done < len(self.wire):
                     due = min(len(self.wire), int((time.monotonic() - start) * self.rate) + 1)
                     if due > done:
-                        group.create_task(self.hand_to_link(link, done, due))
+                        group.create_task(self.hand_to_link(link, done, due, began))
                         done = due
                     await asyncio.sleep(TICK)
         finally:
