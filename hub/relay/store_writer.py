@@ -156,7 +156,7 @@ class GroupCommit:
 
     def _transaction(self, groups: _Grouped, durable: bool) -> None:
         """One transaction, in the writer's thread: fsynced at commit (synchronous FULL) when ``durable``,
-        else NORMAL. Rolled back if any statement fails (``sqlite3.Error`` raised)."""
+        else NORMAL. Rolled back if any statement fails (``sqlite3.Error`` raised, whatever failed)."""
         db = self._db
         assert db is not None, "started before use"
         wanted = "FULL" if durable else "NORMAL"
@@ -167,12 +167,16 @@ class GroupCommit:
             for sql, rows in groups:
                 db.executemany(sql, rows)
             db.commit()
-        except sqlite3.Error:
+        except (sqlite3.Error, OverflowError, ValueError) as exc:
+            # A value sqlite3 cannot bind (an integer beyond 64 bits) raises outside sqlite3.Error: the
+            # same rollback and the same answer, so the writer goes on and only its caller is refused.
             try:
                 db.rollback()
             except sqlite3.Error:
                 log.exception("rollback failed")
-            raise
+            if isinstance(exc, sqlite3.Error):
+                raise
+            raise sqlite3.DataError(f"a value the database cannot store: {exc}") from exc
 
     async def _in_thread(self, call: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)

@@ -37,6 +37,30 @@ async def test_one_bad_write_fails_only_its_own_caller(tmp_path: Path) -> None:
         await writer.write([(INSERT, (3,))])
 
 
+async def test_a_value_sqlite_cannot_bind_fails_only_its_caller_and_the_writer_goes_on(
+    tmp_path: Path,
+) -> None:
+    # Python's sqlite3 raises OverflowError (not sqlite3.Error) for an integer beyond 64 bits: it must not
+    # end the writer, or every later write would wait for ever.
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE notes(n INTEGER)")
+    writer = GroupCommit(path)
+    await writer.start()
+    outcome = await asyncio.gather(
+        writer.write([(INSERT, (1,))]),
+        writer.write([(INSERT, (2**64,))]),
+        return_exceptions=True,
+    )
+    assert outcome[0] is None, outcome
+    assert isinstance(outcome[1], StoreError), outcome
+    await asyncio.wait_for(writer.write([(INSERT, (3,))]), 60)
+    await writer.close()
+    with sqlite3.connect(path) as db:
+        assert sorted(n for (n,) in db.execute("SELECT n FROM notes")) == [1, 3]
+
+
 async def test_close_finishes_when_the_writer_task_has_already_ended(tmp_path: Path) -> None:
     """At a shutdown that cancels every task at once (an event loop's teardown), the writer can end
     before the store is closed; closing must not wait for it to answer."""
