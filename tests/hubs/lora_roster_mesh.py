@@ -26,28 +26,34 @@ def staff_and_homes(
     root = re.search(r'root = "([^"]+)"', out)
     assert root, out
     mesh = MeshInBackground(STAFF, *homes.values())
-    staff = HubProcess.create(folder / "a", "Aarhus krisestab", "staff", internet=False)
-    cared = [
-        HubProcess.create(folder / chr(ord("b") + i), name, "care-home", internet=False)
-        for i, name in enumerate(homes)
-    ]
-    for hub, num in zip((staff, *cared), (STAFF, *homes.values()), strict=True):
-        hub.add_link(
-            "lora",
-            {"kind": "lora", "host": f"127.0.0.1:{mesh.ports[num]}", "connect_timeout": 15, "ack_timeout": 8},
-        )
-    staff.config["trust"] = {
-        "root": root[1],
-        "root_key": str(folder / "usb" / "root.key"),
-        "announce_interval": 600,  # only new versions go out during the test
-    }
-    for home, num in zip(cared, homes.values(), strict=True):
-        staff.add_peer(home, {"lora": ADDR[num]})
-        home.add_peer(staff, {"lora": ADDR[STAFF]})
-        home.set_default_route([staff])
+    hubs: list[HubProcess] = []  # killed, and the mesh closed, also when the set-up itself fails
     try:
+        staff = HubProcess.create(folder / "a", "Aarhus krisestab", "staff", internet=False)
+        hubs.append(staff)
+        for i, name in enumerate(homes):
+            hubs.append(HubProcess.create(folder / chr(ord("b") + i), name, "care-home", internet=False))
+        cared = hubs[1:]
+        for hub, num in zip(hubs, (STAFF, *homes.values()), strict=True):
+            hub.add_link(
+                "lora",
+                {
+                    "kind": "lora",
+                    "host": f"127.0.0.1:{mesh.ports[num]}",
+                    "connect_timeout": 15,
+                    "ack_timeout": 8,
+                },
+            )
+        staff.config["trust"] = {
+            "root": root[1],
+            "root_key": str(folder / "usb" / "root.key"),
+            "announce_interval": 600,  # only new versions go out during the test
+        }
+        for home, num in zip(cared, homes.values(), strict=True):
+            staff.add_peer(home, {"lora": ADDR[num]})
+            home.add_peer(staff, {"lora": ADDR[STAFF]})
+            home.set_default_route([staff])
         yield staff, cared, mesh
     finally:
-        for hub in (staff, *cared):
+        for hub in hubs:
             hub.kill()
         mesh.close()
