@@ -24,6 +24,7 @@ steps. A successful session proves only that the gateway has the bytes, so ``lin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -78,6 +79,9 @@ class SatelliteModemTransport(SatelliteBase):
         clock: Clock | None = None,
     ) -> None:
         super().__init__(name, MODEM_MTU, budget, min_priority, logger)
+        # Every MO goes to the provider, which hands it to the webhook configured for this modem: a hub
+        # with no neighbour here can still announce itself to whoever holds that webhook.
+        self.capabilities = dataclasses.replace(self.capabilities, entry=(CLOUD,))
         self.device, self.baud, self.serial = device, baud, serial
         self.mailbox_check_minutes = mailbox_check_minutes
         self.retry, self.session_deadline, self.epoch = retry, session_deadline, epoch

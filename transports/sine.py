@@ -103,6 +103,7 @@ class SineTransport:
             link_ack=True,
             cost=Cost.METERED,
             bytes_per_second=mtu / self._interval,
+            entry=self._options.entry,
         )
 
     @property

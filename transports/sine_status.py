@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardware import tetra_pei as pei
 from hardware.tetra_driver import PidStep
 from hub.core.errors import ProtocolError
 from hub.core.options import Options
@@ -85,7 +86,7 @@ BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 _KEYS = {
     "kind", "device", "baud", "pid", "status_plan", "max_per_minute", "timeout", "mtu",
     "max_queue_seconds", "health_interval", "pid_fallback", "busy_seconds", "command_timeout", "peer_hold",
-    "team_texts",
+    "team_texts", "entry",
 }  # fmt: skip
 
 
@@ -116,6 +117,9 @@ class SineOptions:
     report within ``timeout``), unless it is heard from sooner."""
     team_texts: bool = False
     """Read text messages typed on team terminals listed in ``handhelds.toml`` (``transports.sine_texts``)."""
+    entry: tuple[str, ...] = ()
+    """ISSIs (or TSIs) of relay radios a hub with no neighbour on this link announces itself to
+    (``Capabilities.entry``): SDS have no broadcast, so a SINE-only care home is told one at enrolment."""
 
     @property
     def command_deadline(self) -> float:
@@ -160,4 +164,11 @@ def parse_options(name: str, options: Mapping[str, Any]) -> SineOptions:
         command_timeout=table.number("command_timeout", min(10.0, timeout), above=0),
         peer_hold=table.number("peer_hold", 300.0, above=0),
         team_texts=table.flag("team_texts", False),
+        entry=table.names(
+            "entry", valid=_is_radio_address, what="ISSI'er (1-8 cifre) eller TSI'er (17 cifre)"
+        ),
     )
+
+
+def _is_radio_address(value: str) -> bool:
+    return value.isdigit() and (1 <= len(value) <= pei.SSI_DIGITS or len(value) == pei.TSI_DIGITS)

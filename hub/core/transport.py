@@ -50,6 +50,11 @@ class Capabilities:
     """True when a node's address on the link is its node id (MQTT, where the topic names the node): the
     hub then takes a peer's address from the signed frame's sender, never from ``Received.source``, which
     is only what the publisher claims."""
+    entry: tuple[str, ...] = ()
+    """Addresses that reach a neighbour on the link before any is known, where the link has no broadcast:
+    a hub with no neighbour there announces itself to them (``hub.relay.route_learning``). A satellite
+    modem's every MO goes to the provider, which hands it to the webhook configured for that modem
+    (``"cloud"``); a SINE link's ``entry`` ISSIs are the relay radios a care home is enrolled with."""
 
 
 BROADCAST_ADDRESS = "*"

@@ -212,8 +212,9 @@ class RouteLearning:
 
     async def _hello(self, now: float) -> None:
         """Announce ourselves over each link that has no neighbour: to the entry points over internet,
-        to everyone on a radio channel or a shared broker (a hub with a root only: its roster decides who
-        may learn it)."""
+        to everyone on a radio channel or a shared broker, to the addresses a link without broadcast
+        knows (``Capabilities.entry``: a satellite modem's provider, a SINE link's entry radios). To
+        everyone only a hub with a root: its roster decides who may learn it."""
         for link in self.links.transports:
             if self.links.kind_of(link) == "internet" and self.entry:
                 addresses, interval, radio = self.entry, self.free_pace[0], False
@@ -221,6 +222,9 @@ class RouteLearning:
                 addresses, interval, radio = (BROADCAST_ADDRESS,), self.radio_pace[1], True
             elif self._shared_broker(link) and self.roster_version is not None:
                 addresses, interval, radio = (BROADCAST_ADDRESS,), self.free_pace[0], False
+            elif entry := self._link_entry(link):  # addressed, as over internet
+                # over a paid link at most once per announce_hours, as its announcements
+                addresses, interval, radio = entry, self.paid_gaps.get(link, self.radio_pace[1]), True
             else:
                 continue
             if any(via[0] == link for via in self._via.values()):
@@ -230,9 +234,20 @@ class RouteLearning:
                 continue
             self._next_hello[link] = now + interval
             lifetime = self.radio_pace[0] if radio else interval
+            paid, sent = link in self.paid_gaps, False
             for address in addresses:
                 page = RouteAnnouncement(max(1, round(lifetime)), alone=True)
-                await self._send_page(link, address, BROADCAST, page, radio=radio)
+                sent = await self._send_page(link, address, BROADCAST, page, radio=radio, paid=paid) or sent
+            if not sent:  # the link took none (a modem not ready yet): again soon, not an interval later
+                self._next_hello[link] = now + min(interval, self.free_pace[0])
+
+    def _link_entry(self, link: str) -> tuple[str, ...]:
+        """The addresses ``link`` itself knows to reach a neighbour at (a satellite modem's provider, a
+        SINE link's entry radios); none over a paid link that did not ask for announcements."""
+        caps = self.links.capabilities(link)
+        if caps.cost is Cost.PAID and link not in self.paid_gaps:
+            return ()
+        return caps.entry
 
     def _shared_broker(self, link: str) -> bool:
         """Whether ``link`` is a free one where everyone is reached at once and a node's address is its

@@ -383,6 +383,15 @@ def test_the_command_deadline_is_command_timeout_or_at_most_ten_seconds_of_timeo
     assert parse_options("s", {"device": "/dev/x", "command_timeout": 2.5}).command_deadline == 2.5
 
 
+def test_entry_radios_are_issis_or_tsis() -> None:
+    assert parse_options("s", {"device": "/dev/x"}).entry == ()
+    entry = ("2380042", "23802001234567890")
+    assert parse_options("s", {"device": "/dev/x", "entry": list(entry)}).entry == entry
+    for wrong in (["238-0042"], ["123456789"], "2380042"):
+        with pytest.raises(ConfigError, match=r"links\.s\.entry"):
+            parse_options("s", {"device": "/dev/x", "entry": wrong})
+
+
 def test_two_real_hubs_talk_over_sine_only(tmp_path: Path) -> None:
     """Two `beredt run` processes with only a SINE link, radios served by the simulator as a process."""
     radios = tmp_path / "radios"

@@ -1,0 +1,102 @@
+"""A hub with no neighbour on a link without broadcast announces itself to the addresses the link knows
+(``Capabilities.entry``): a SINE link's entry ISSIs, a satellite modem's provider. Our ``RouteLearning``
+over a real in-memory link given those capabilities, on a manual clock; the entry radio listens."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+
+from hub.core.clock import ManualClock
+from hub.core.frame import BROADCAST, Kind
+from hub.core.kinds.routes import decode
+from hub.core.transport import Cost
+from hub.relay.health import HealthBoard
+from hub.relay.links import LinkSet
+from hub.relay.route_learning import RADIO_GAP, RouteLearning
+from tests.relay.engine_kit import ME, PEER, next_frame
+from transports.memory import MemoryMedium, MemoryTransport
+
+ENTRY = "2380042"
+GAP = 6 * 3600.0
+FREE = 30.0
+
+
+@dataclasses.dataclass
+class Setup:
+    routes: RouteLearning
+    clock: ManualClock
+    entry: MemoryTransport
+    """The radio at the entry address."""
+    medium: MemoryMedium
+
+
+@contextlib.asynccontextmanager
+async def alone(
+    cost: Cost, *, paid_gaps: dict[str, float] | None = None, listening: bool = True
+) -> AsyncIterator[Setup]:
+    """Our hub on a link of ``cost`` with no broadcast and ``ENTRY`` as its entry, no neighbour known."""
+    medium = MemoryMedium(cost=cost)
+    ours = medium.attach("me", "sine")
+    ours.capabilities = dataclasses.replace(ours.capabilities, broadcast=False, entry=(ENTRY,))
+    entry = medium.attach(ENTRY if listening else "elsewhere", "sine")
+    clock = ManualClock()
+    links = LinkSet({"sine": ours}, {"sine": "sine"}, [], HealthBoard(), clock)
+    routes = RouteLearning(ME, links, lambda _: True, clock, interval=FREE, paid_gaps=paid_gaps)
+    try:
+        yield Setup(routes, clock, entry, medium)
+    finally:
+        await ours.aclose()
+        await entry.aclose()
+
+
+async def run_for(setup: Setup, seconds: float, step: float = 60.0) -> None:
+    for _ in range(round(seconds / step)):
+        setup.clock.advance(step)
+        await setup.routes.tick()
+
+
+async def test_a_sine_hub_alone_announces_itself_to_its_entry_radio_hourly() -> None:
+    async with alone(Cost.METERED) as setup:
+        await setup.routes.tick()
+        frame = await next_frame(setup.entry)
+        assert frame.kind is Kind.ROUTE and frame.recipient == BROADCAST and frame.sender == ME.node_id
+        assert decode(frame.payload).alone
+        await run_for(setup, RADIO_GAP - 60)
+        assert setup.medium.delivered == 1
+        await run_for(setup, 60)
+        assert setup.medium.delivered == 2
+
+
+async def test_a_hub_with_a_neighbour_there_tells_it_its_routes_but_never_that_it_is_alone() -> None:
+    async with alone(Cost.METERED) as setup:
+        setup.routes.links.learn(PEER.node_id, "sine", ENTRY, PEER.name, stamped=1_800_000_000)
+        await run_for(setup, 2 * RADIO_GAP)
+        told = [await next_frame(setup.entry) for _ in range(setup.medium.delivered)]
+        assert told and all(f.recipient == PEER.node_id and not decode(f.payload).alone for f in told)
+
+
+async def test_a_paid_link_announces_only_when_it_asked_and_at_its_gap() -> None:
+    async with alone(Cost.PAID) as setup:
+        await run_for(setup, 2 * RADIO_GAP)
+        assert setup.medium.delivered == 0 and setup.routes.paid_frames == 0
+    async with alone(Cost.PAID, paid_gaps={"sine": GAP}) as setup:
+        await setup.routes.tick()
+        assert setup.medium.delivered == 1 and setup.routes.paid_frames == 1
+        await run_for(setup, GAP - 60)
+        assert setup.medium.delivered == 1
+        await run_for(setup, 60)
+        assert setup.medium.delivered == 2 and setup.routes.paid_frames == 2
+
+
+async def test_an_announcement_the_link_did_not_take_is_tried_again_soon() -> None:
+    async with alone(Cost.PAID, paid_gaps={"sine": GAP}, listening=False) as setup:
+        await setup.routes.tick()  # no radio at the entry address: the link refuses it
+        assert setup.routes.paid_frames == 0
+        late = setup.medium.attach(ENTRY, "sine")
+        await run_for(setup, FREE - 1, step=1.0)
+        assert setup.medium.delivered == 0
+        await run_for(setup, 1, step=1.0)
+        assert setup.medium.delivered == 1 and setup.routes.paid_frames == 1
+        await late.aclose()
