@@ -126,7 +126,8 @@ class RouteLearning:
         """Neighbour -> (link, address, radio, paid) that tells it now; a paid link is told as radio."""
         self.entry = entry
         self._next_hello: dict[str, float] = {}
-        """Internet link without a neighbour -> when to announce ourselves to the entry points again."""
+        """Link without a neighbour -> when to announce ourselves there again (over a paid link kept while
+        it has one: two go no closer than its gap, however often its neighbour is lost)."""
         self.broadcasts = 0
         """Announcements sent once to every neighbour on a radio link."""
         self._newest: dict[bytes, int] = {}
@@ -228,7 +229,8 @@ class RouteLearning:
             else:
                 continue
             if any(via[0] == link for via in self._via.values()):
-                self._next_hello.pop(link, None)  # the next time it has none, at once
+                if link not in self.paid_gaps:  # the next time it has none, at once; paid: after the gap
+                    self._next_hello.pop(link, None)
                 continue
             if now < self._next_hello.get(link, now):
                 continue

@@ -12,7 +12,7 @@ from hub.core.clock import ManualClock
 from hub.core.frame import BROADCAST, Kind
 from hub.core.kinds.routes import decode
 from hub.core.transport import Cost
-from hub.relay.health import HealthBoard
+from hub.relay.health import HealthBoard, Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.route_learning import RADIO_GAP, RouteLearning
 from tests.relay.engine_kit import ME, PEER, next_frame
@@ -100,3 +100,25 @@ async def test_an_announcement_the_link_did_not_take_is_tried_again_soon() -> No
         await run_for(setup, 1, step=1.0)
         assert setup.medium.delivered == 1 and setup.routes.paid_frames == 1
         await late.aclose()
+
+
+async def test_a_paid_link_that_loses_its_neighbour_announces_itself_no_sooner_than_its_gap() -> None:
+    # a neighbour there going down and up again must not draw a self-announcement each time it goes down
+    async with alone(Cost.PAID, paid_gaps={"sine": GAP}) as setup:
+        await setup.routes.tick()
+        assert decode((await next_frame(setup.entry)).payload).alone
+        links = setup.routes.links
+        links.learn(PEER.node_id, "sine", ENTRY, PEER.name, stamped=1_800_000_000)
+        await run_for(setup, 3600)
+        assert setup.routes.link_to(PEER.node_id) == "sine"
+        told = [decode((await next_frame(setup.entry)).payload) for _ in range(setup.medium.delivered - 1)]
+        assert told and not any(page.alone for page in told)
+        before = setup.medium.delivered
+        now = setup.clock.monotonic()
+        links.health.failure("sine", PEER.node_id.hex(), now, Reason(Why.LINK_DOWN), hard=True)
+        await run_for(setup, GAP - 3600 - 60)
+        assert setup.routes.link_to(PEER.node_id) is None
+        assert setup.medium.delivered == before
+        await run_for(setup, 60)
+        assert setup.medium.delivered == before + 1
+        assert decode((await next_frame(setup.entry)).payload).alone
