@@ -16,6 +16,7 @@ Beredt's transport errors.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from collections import OrderedDict
@@ -207,6 +208,8 @@ class SatelliteWebhookTransport(SatelliteBase):
         imeis: tuple[str, ...] = (),
     ) -> None:
         super().__init__(name, WEBHOOK_MTU, budget, min_priority, logger)
+        # Without the provider's secret any POST may name any IMEI: learn no address from one.
+        self.capabilities = dataclasses.replace(self.capabilities, sources_vouched=token is not None)
         self.receiver = WebhookReceiver(
             receiver_host, receiver_port, self._on_delivery, path=path, secret=token, imeis=imeis
         )

@@ -50,6 +50,10 @@ class Capabilities:
     """True when a node's address on the link is its node id (MQTT, where the topic names the node): the
     hub then takes a peer's address from the signed frame's sender, never from ``Received.source``, which
     is only what the publisher claims."""
+    sources_vouched: bool = True
+    """False when ``Received.source`` is only what anyone who reaches the link claims (a satellite webhook
+    with no provider secret to check): the hub then learns no address from it, since a fresh signed frame
+    seen elsewhere, posted with an address of the poster's choosing, would steer that peer's traffic."""
     entry: tuple[str, ...] = ()
     """Addresses that reach a neighbour on the link before any is known, where the link has no broadcast:
     a hub with no neighbour there announces itself to them (``hub.relay.route_learning``). A satellite

@@ -270,7 +270,8 @@ class Inbound:
         is taken only from a frame stamped within ``FRESH`` seconds of a clock we trust. On a link that
         carries address cards the address is the one the sender's signed card names (``AddressCards``),
         never the unsigned source; where addresses are node ids (MQTT) the signer's node id; elsewhere
-        (LoRa) the source, moved only as ``hub.relay.learned_addresses`` allows."""
+        (LoRa) the source, moved only as ``hub.relay.learned_addresses`` allows, unless the link says
+        anyone may name any source there (``Capabilities.sources_vouched``): then none."""
         if frame.hops != 0:
             return
         if not (self.clock.trusted and abs(self.clock.time() - frame.created) <= FRESH):
@@ -280,6 +281,8 @@ class Inbound:
         vouched = caps.address_cards or caps.node_id_addresses
         if caps.node_id_addresses:  # the address is the signer's own id, whatever the topic claimed
             address = frame.sender.hex()
+        elif not (vouched or caps.sources_vouched):
+            return
         elif vouched:
             card = received.meta.get("card")
             if not isinstance(card, str):  # a hub of an older version: only configured addresses
