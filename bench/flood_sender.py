@@ -202,7 +202,7 @@ class Sender:
         try:
             saturation = await self.saturation()
             cpu1, t1 = time.process_time(), time.monotonic()
-            flood = await self.flood(saturation["rate"] * self.plan.factor)
+            flood = await self.flood(saturation["rate"])  # flood() applies the factor
             flood["cpu"] = (time.process_time() - cpu1) / (time.monotonic() - t1)
         finally:
             await self.session.close()
