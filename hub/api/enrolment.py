@@ -16,7 +16,7 @@ import math
 
 from aiohttp import web
 
-from hub.api.common import HUB
+from hub.api.common import HUB, api_error
 from hub.api.gate import GATE_KEY
 from hub.core.bounded_http import source_of
 from hub.core.errors import UsageError
@@ -28,18 +28,18 @@ async def enrol(request: web.Request) -> web.Response:
     requests = request.app[HUB].enrolment_requests
     refusals = request.app[GATE_KEY].refusals
     if requests is None:
-        return _answer(
+        return api_error(
             404, "not_enrolling", "denne hub godkender ikke tilmeldinger (den har ingen [trust] root_key)"
         )
     if request.content_type != "application/json" or (request.content_length or 0) > MAX_REQUEST:
         refusals["enrol_invalid"] += 1
-        return _answer(
+        return api_error(
             400, "invalid_request", "forventede en lille JSON-anmodning fra 'beredt enrol --request'"
         )
     wait = requests.wait()
     if wait > 0:
         refusals["enrol_busy"] += 1
-        response = _answer(429, "busy", "hubben modtager mange tilmeldinger lige nu: prøv igen om lidt")
+        response = api_error(429, "busy", "hubben modtager mange tilmeldinger lige nu: prøv igen om lidt")
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return response
     source = source_of(request.transport) if request.transport is not None else "local"
@@ -52,12 +52,8 @@ async def enrol(request: web.Request) -> web.Response:
         pending = requests.add(card, signature, source=source)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         refusals["enrol_invalid"] += 1
-        return _answer(400, "invalid_request", f"ikke en tilmeldingsanmodning: {exc}")
+        return api_error(400, "invalid_request", f"ikke en tilmeldingsanmodning: {exc}")
     except UsageError as exc:
         refusals["enrol_invalid"] += 1
-        return _answer(400, "invalid_request", str(exc))
+        return api_error(400, "invalid_request", str(exc))
     return web.json_response({"code": pending.code}, status=202)
-
-
-def _answer(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "error": message}, status=status)

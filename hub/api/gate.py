@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hub.api.common import api_error
 from hub.api.tokens import Scope, TokenStore
 from hub.core.errors import ConfigError
 
@@ -37,7 +38,7 @@ SAME_SITE = frozenset({"same-origin", "none"})
 
 def refuse(refusals: Counter[str], reason: str, status: int, message: str) -> web.Response:
     refusals[reason] += 1
-    return web.json_response({"code": reason, "error": message}, status=status)
+    return api_error(status, reason, message)
 
 
 def via_socket(request: web.Request) -> bool:
