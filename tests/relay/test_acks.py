@@ -39,6 +39,16 @@ async def fast_and_slow() -> AsyncIterator[tuple[Wiring, AckBatcher]]:
             await cancel_and_wait(task)
 
 
+async def run_until(batcher: AckBatcher, done: asyncio.Event) -> None:
+    """The batcher's loop until ``done`` (10 s at most), then cancelled."""
+    task = asyncio.create_task(batcher.run())
+    try:
+        async with asyncio.timeout(10):
+            await done.wait()
+    finally:
+        await cancel_and_wait(task)
+
+
 async def test_hop_acks_are_signed_batched_and_addressed_to_the_previous_hop(
     fast_and_slow: tuple[Wiring, AckBatcher],
 ) -> None:
@@ -106,12 +116,7 @@ async def test_end_to_end_acks_are_batched_per_originator_with_the_highest_prior
         batcher.e2e_ack(PEER.node_id, IDS[1], Priority.URGENT, remaining_minutes=90)
         # an exercise's message gets an exercise's ack, apart, so it queues behind the real ones
         batcher.e2e_ack(PEER.node_id, IDS[2], Priority.URGENT, remaining_minutes=60, status=Status.EXERCISE)
-        task = asyncio.create_task(batcher.run())
-        try:
-            async with asyncio.timeout(10):
-                await done.wait()
-        finally:
-            await cancel_and_wait(task)
+        await run_until(batcher, done)
     assert submitted == [
         (Kind.ACK, PEER.node_id, IDS[:2], Priority.URGENT, 90, Status.ACTUAL),
         (Kind.ACK, PEER.node_id, IDS[2:3], Priority.URGENT, 60, Status.EXERCISE),
@@ -140,12 +145,7 @@ async def test_an_end_to_end_ack_with_no_route_back_yet_waits_for_one(
     async with wired({"fast": MemoryMedium()}) as wiring:
         batcher = AckBatcher(ME, wiring.links, wiring.clock, submit, e2e_delay=0.01)
         batcher.e2e_ack(PEER.node_id, IDS[0], Priority.NORMAL, remaining_minutes=30)
-        task = asyncio.create_task(batcher.run())
-        try:
-            async with asyncio.timeout(10):
-                await done.wait()
-        finally:
-            await cancel_and_wait(task)
+        await run_until(batcher, done)
     assert tries == [IDS[:1]] * 3
     assert batcher.e2e_acks_sent == 1
 

@@ -14,13 +14,19 @@ from hub.relay.store_writer import GroupCommit
 INSERT = "INSERT INTO notes(n) VALUES (?)"
 
 
-async def test_one_bad_write_fails_only_its_own_caller(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+async def started(folder: Path, column: str) -> tuple[Path, GroupCommit]:
+    """A WAL database with a table ``notes(column)`` and a writer started on it."""
+    path = folder / "s.db"
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE notes(n INTEGER NOT NULL)")
+        db.execute(f"CREATE TABLE notes({column})")
     writer = GroupCommit(path)
     await writer.start()
+    return path, writer
+
+
+async def test_one_bad_write_fails_only_its_own_caller(tmp_path: Path) -> None:
+    path, writer = await started(tmp_path, "n INTEGER NOT NULL")
     # queued before the writer wakes, so the three share one commit (one executemany of the insert)
     outcome = await asyncio.gather(
         writer.write([(INSERT, (1,))]),
@@ -42,12 +48,7 @@ async def test_a_value_sqlite_cannot_bind_fails_only_its_caller_and_the_writer_g
 ) -> None:
     # Python's sqlite3 raises OverflowError (not sqlite3.Error) for an integer beyond 64 bits: it must not
     # end the writer, or every later write would wait for ever.
-    path = tmp_path / "s.db"
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE notes(n INTEGER)")
-    writer = GroupCommit(path)
-    await writer.start()
+    path, writer = await started(tmp_path, "n INTEGER")
     outcome = await asyncio.gather(
         writer.write([(INSERT, (1,))]),
         writer.write([(INSERT, (2**64,))]),
@@ -64,12 +65,7 @@ async def test_a_value_sqlite_cannot_bind_fails_only_its_caller_and_the_writer_g
 async def test_close_finishes_when_the_writer_task_has_already_ended(tmp_path: Path) -> None:
     """At a shutdown that cancels every task at once (an event loop's teardown), the writer can end
     before the store is closed; closing must not wait for it to answer."""
-    path = tmp_path / "s.db"
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE notes(n INTEGER NOT NULL)")
-    writer = GroupCommit(path)
-    await writer.start()
+    path, writer = await started(tmp_path, "n INTEGER NOT NULL")
     await writer.write([(INSERT, (1,))])
     (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "store-writer"]
     task.cancel()
@@ -85,12 +81,7 @@ async def test_close_finishes_when_the_writer_task_has_already_ended(tmp_path: P
 async def test_a_write_the_ended_writer_never_took_fails_at_close(tmp_path: Path) -> None:
     """A write queued after the writer ended is never committed: closing tells its caller so instead of
     leaving it waiting for ever."""
-    path = tmp_path / "s.db"
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE notes(n INTEGER NOT NULL)")
-    writer = GroupCommit(path)
-    await writer.start()
+    path, writer = await started(tmp_path, "n INTEGER NOT NULL")
     (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "store-writer"]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
