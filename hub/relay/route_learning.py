@@ -126,6 +126,8 @@ class RouteLearning:
         """Neighbour -> (link, address, radio, paid) that tells it now; a paid link is told as radio."""
         self.entry = entry
         self._next_hello: dict[str, float] = {}
+        self._hello_failed: dict[str, int] = {}
+        """Link -> announcements of ourselves in a row it did not take (the wait doubles with each)."""
         """Link without a neighbour -> when to announce ourselves there again (over a paid link kept while
         it has one: two go no closer than its gap, however often its neighbour is lost)."""
         self.broadcasts = 0
@@ -231,6 +233,7 @@ class RouteLearning:
             if any(via[0] == link for via in self._via.values()):
                 if link not in self.paid_gaps:  # the next time it has none, at once; paid: after the gap
                     self._next_hello.pop(link, None)
+                self._hello_failed.pop(link, None)
                 continue
             if now < self._next_hello.get(link, now):
                 continue
@@ -240,8 +243,12 @@ class RouteLearning:
             for address in addresses:
                 page = RouteAnnouncement(max(1, round(lifetime)), alone=True)
                 sent = await self._send_page(link, address, BROADCAST, page, radio=radio, paid=paid) or sent
-            if not sent:  # the link took none (a modem not ready yet): again soon, not an interval later
-                self._next_hello[link] = now + min(interval, self.free_pace[0])
+            if sent:
+                self._hello_failed.pop(link, None)
+            else:  # the link took none (a modem not ready yet): again soon, not an interval later, but
+                # backing off: an SDS to a radio that is off fails only after it went out
+                failed = self._hello_failed[link] = self._hello_failed.get(link, 0) + 1
+                self._next_hello[link] = now + min(interval, self.free_pace[0] * 2 ** min(failed - 1, 16))
 
     def _link_entry(self, link: str) -> tuple[str, ...]:
         """The addresses ``link`` itself knows to reach a neighbour at (a satellite modem's provider, a

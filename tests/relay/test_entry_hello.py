@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
+
+import pytest
 
 from hub.core.clock import ManualClock
 from hub.core.frame import BROADCAST, Kind
@@ -122,3 +125,16 @@ async def test_a_paid_link_that_loses_its_neighbour_announces_itself_no_sooner_t
         await run_for(setup, 60)
         assert setup.medium.delivered == before + 1
         assert decode((await next_frame(setup.entry)).payload).alone
+
+
+async def test_announcements_no_radio_takes_back_off_to_the_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An entry radio that is switched off fails each SDS only after it went out: tried again soon at
+    # first, then ever more seldom, not every 30 s (each try is one more SDS on the control channel).
+    caplog.set_level(logging.DEBUG, logger="beredt.routes")
+    async with alone(Cost.METERED, listening=False) as setup:
+        await run_for(setup, 2 * RADIO_GAP, step=1.0)
+        tries = sum("not sent" in record.getMessage() for record in caplog.records)
+        # 30, 60, 120, ..., 1920 s, then hourly: 8 or 9 in two hours, where every 30 s made 240
+        assert 6 <= tries <= 10, tries
