@@ -37,7 +37,7 @@ async def start_rollcall(request: web.Request) -> web.Response:
         return _console_unavailable(request)
     try:
         body = await request.json()
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return api_error(400, "invalid_json", f"Indholdet er ikke gyldig JSON: {exc}")
     if not isinstance(body, dict):
         return api_error(

@@ -31,7 +31,7 @@ async def send_radio_status(request: web.Request) -> web.Response:
         to, status = body["to"], body["status"]
         if not isinstance(to, str) or not isinstance(status, str):
             raise TypeError
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         return api_error(
             400, "invalid_request",
             'Indholdet skal være {"to": "<node-id eller adresse>", "status": "<navn fra statusplanen>"}',
