@@ -34,14 +34,12 @@ from hub.relay.hub import Hub
 from hub.relay.roster import Role
 from hub.relay.settings import LinkConfig, PeerConfig
 from hub.relay.store_at_rest import FrameVault
-from simulators.iridium import Iridium9603
 from simulators.iridium_cloud import IridiumCloud, credits_for
-from simulators.pty_device import PtyDevice
 from tests.inproc import eventually, hub_config, running
+from tests.satellite_provider import Provider, provider
 
 ZONE = ZoneInfo("Europe/Copenhagen")
 IMEI = "300234010753371"
-SECRET = "shared webhook secret"
 WAIT = 60.0
 """Seconds to wait for the link: generous, for a loaded 2-core machine."""
 
@@ -94,18 +92,15 @@ def _exercise(data: bytes) -> bool:
 
 @contextlib.asynccontextmanager
 async def sky(folder: Path) -> AsyncIterator[Sky]:
-    cloud = IridiumCloud(session_delay=0.02, webhook_secret=SECRET, seed=3)
-    await cloud.start()
-    modem = Iridium9603(IMEI, cloud)
-    cloud.attach(modem, 1)
-    device = PtyDevice(modem, folder / "iridium", baud=19200)
-    device.start()
+    async with provider(folder, IMEI, 1, seed=3) as satellite, _hubs(folder, satellite) as hubs:
+        yield hubs
+
+
+@contextlib.asynccontextmanager
+async def _hubs(folder: Path, satellite: Provider) -> AsyncIterator[Sky]:
+    cloud, modem_link, webhook_link = satellite.cloud, satellite.modem_link, satellite.webhook_link
     staff_id = Identity.generate("Beredskabsstaben", "staff")
     home_id = Identity.generate("Plejehjemmet Solbakken", "care-home")
-    modem_link = {"kind": "satellite", "device": str(folder / "iridium"), "serial": 1,
-                  "retry_soon_seconds": 0.02, "retry_later_seconds": 0.05}  # fmt: skip
-    webhook_link = {"kind": "satellite", "webhook_listen": "127.0.0.1:0", "webhook_token": SECRET,
-                    "mt_url": cloud.mt_url, "mt_username": "beredt", "mt_password": "secret"}  # fmt: skip
     for name in ("staff", "home"):
         (folder / name).mkdir()
     staff_config = hub_config(
@@ -128,8 +123,6 @@ async def sky(folder: Path) -> AsyncIterator[Sky]:
             yield Sky(staff, home, cloud, ExerciseRunner(staff, record, ZONE), folder)
     finally:
         await record.aclose()
-        await device.aclose()
-        await cloud.aclose()
 
 
 async def unsent_frames(hub: Hub) -> dict[Status, int]:

@@ -28,17 +28,15 @@ from hub.relay.events import MessageReceived
 from hub.relay.hub import Hub
 from hub.relay.roster import Role
 from hub.relay.settings import LinkConfig
-from simulators.iridium import Iridium9603
 from simulators.iridium_cloud import IridiumCloud, credits_for
-from simulators.pty_device import PtyDevice
 from tests.inproc import eventually, hub_config, peer, running
 from tests.relay.test_own_kinds import acknowledged
+from tests.satellite_provider import Provider, provider
 
 # Up to four waits of WAIT seconds each: three engines, the modem and the cloud on a loaded 2-core machine.
 pytestmark = pytest.mark.timeout(600)
 
 IMEI = "300234010753372"
-SECRET = "shared webhook secret"
 WAIT = 120.0
 """Seconds to wait for the link and the first announcement (30 s after a hub starts): generous, for a
 loaded 2-core machine."""
@@ -64,16 +62,16 @@ def _is_route(data: bytes) -> bool:
 @contextlib.asynccontextmanager
 async def three_hubs(folder: Path, *, announce: bool, configured: bool = True) -> AsyncIterator[Hubs]:
     """``configured``: each end of the satellite link has a [[peers]] line for the other."""
-    cloud = IridiumCloud(session_delay=0.02, webhook_secret=SECRET, seed=5)
-    await cloud.start()
-    modem = Iridium9603(IMEI, cloud)
-    cloud.attach(modem, 2)
-    device = PtyDevice(modem, folder / "iridium", baud=19200)
-    device.start()
-    modem_link = {"kind": "satellite", "device": str(folder / "iridium"), "serial": 2,
-                  "retry_soon_seconds": 0.02, "retry_later_seconds": 0.05}  # fmt: skip
-    webhook_link = {"kind": "satellite", "webhook_listen": "127.0.0.1:0", "webhook_token": SECRET,
-                    "mt_url": cloud.mt_url, "mt_username": "beredt", "mt_password": "secret"}  # fmt: skip
+    async with (
+        provider(folder, IMEI, 2, seed=5) as sky,
+        _hubs(folder, sky, announce=announce, configured=configured) as hubs,
+    ):
+        yield hubs
+
+
+@contextlib.asynccontextmanager
+async def _hubs(folder: Path, sky: Provider, *, announce: bool, configured: bool) -> AsyncIterator[Hubs]:
+    cloud, modem_link, webhook_link = sky.cloud, sky.modem_link, sky.webhook_link
     gap = 3600.0 * ANNOUNCE_HOURS if announce else None  # announce = "changes", announce_hours = 6
     medium = f"paid-{folder.name}"
     ids = {name: Identity.generate(name, "staff") for name in ("Staben", "Relae", "Plejehjemmet Fjord")}
@@ -99,18 +97,14 @@ async def three_hubs(folder: Path, *, announce: bool, configured: bool = True) -
     first, then = ((home_config, home_id), (relay_config, relay_id))
     if not configured:
         first, then = then, first
-    try:
-        async with running(staff_config, staff_id) as staff, running(*first) as webhook_end:
-            cloud.webhook_url = webhook_end.links.transports["sat"].receiver.url  # type: ignore[attr-defined]
-            _trust_all(webhook_end, ids.values())  # before the modem's end first announces itself
-            async with running(*then) as modem_end:
-                _trust_all(staff, ids.values())
-                _trust_all(modem_end, ids.values())
-                relay, home = (modem_end, webhook_end) if configured else (webhook_end, modem_end)
-                yield Hubs(staff, relay, home, cloud)
-    finally:
-        await device.aclose()
-        await cloud.aclose()
+    async with running(staff_config, staff_id) as staff, running(*first) as webhook_end:
+        cloud.webhook_url = webhook_end.links.transports["sat"].receiver.url  # type: ignore[attr-defined]
+        _trust_all(webhook_end, ids.values())  # before the modem's end first announces itself
+        async with running(*then) as modem_end:
+            _trust_all(staff, ids.values())
+            _trust_all(modem_end, ids.values())
+            relay, home = (modem_end, webhook_end) if configured else (webhook_end, modem_end)
+            yield Hubs(staff, relay, home, cloud)
 
 
 def _trust_all(hub: Hub, identities: Iterable[Identity]) -> None:
