@@ -15,11 +15,14 @@ accidents fail loudly; a deliberate forger with file access is caught by the cha
 triggers.
 
 Durability: an entry is committed when ``append`` returns. Entries a person writes, and every entry by
-default, are fsynced at once (``synchronous=FULL``). The entries that record received messages are
-written with ``durable=False`` (``synchronous=NORMAL``): they survive a crash of the process at once,
-and a power cut once the next durable entry or ``sync`` (a checkpoint, every few minutes) has run; the
-messages themselves are durable in the store before they are acknowledged. At a status every few seconds
-this saves an fsync, and the half-page of WAL it rewrites, per status.
+default, are fsynced at once (``synchronous=FULL``). The entries that record received messages are held
+(``hold``, stamped when they are held) and written together: with the next append, at ``flush`` (the
+console's tick, when the oldest has waited ``[console] logbook_received_interval``), before a read of the
+whole book, and at a clean stop. They need no fsync of their own (``synchronous=NORMAL``): the messages
+themselves are durable in the store before they are acknowledged, and the console writes an entry again
+at its next start for a message whose entry a crash lost (``received_ids`` finds which have one). At a
+status every few seconds this writes the newest page of the book once a minute instead of once per
+status: on a Raspberry Pi's SD card that was a quarter of the bytes written per status.
 
 The work per view does not grow with the book: ``page`` reads a window of entries newest first by seq,
 and ``verify_new`` remembers the head it last verified and checks only the entries after it (and that
@@ -31,7 +34,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,9 @@ walks the whole live table (tens of thousands of entries after days, ``verify_ne
 10,000; a chunk's hashing holds the loop a few milliseconds, the whole walk of 72,000 over half a second."""
 PAGE_SIZE = 1024  # bytes per database page of a console.db made now (an existing one keeps its own)
 _COLUMNS = "seq, time, author, node, type, text, hash"
+_MESSAGE_ID = re.compile(r"\[id ([0-9a-f]+)\]")
+"""How an entry of a received message names it (``hub.console.messages.received_line``): the last match,
+after anything the sender wrote, and before what a start adds to an entry it writes late."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logbook (
@@ -168,6 +175,12 @@ class LogBook:
         """The newest (seq, hash) whose chain back to the genesis has been checked by this process."""
         self._archived: tuple[int, bytes] | None = None  # see _archived_head
         self._synchronous = "FULL"  # SQLite's default; see append_many
+        self._held: list[tuple[EntryType, str, str, int]] = []
+        """Entries of received messages not yet written (``hold``), each with the time it was held."""
+        self.held_since: float | None = None
+        """The event loop's time when the oldest held entry was held; None: nothing held."""
+        self.on_written: Callable[[list[LogEntry]], None] | None = None
+        """Told of held entries once they are written (the console shows them live)."""
 
     @classmethod
     async def open(
@@ -213,8 +226,31 @@ class LogBook:
     async def aclose(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        await self._db.close()
+        try:
+            await self.flush()
+        finally:
+            self._closed = True
+            await self._db.close()
+
+    def hold(self, items: Sequence[tuple[EntryType, str, str]]) -> None:
+        """Keep (type, text, author) entries, stamped now, to be written with the next write (see the
+        module docstring)."""
+        for _, text, _ in items:
+            if not text.strip():
+                raise ValueError("text: en logbogspost skal have tekst")
+        if items and self.held_since is None:
+            self.held_since = asyncio.get_running_loop().time()
+        now = int(self._clock.time())
+        self._held += [(type, text, author, now) for type, text, author in items]
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    async def flush(self) -> None:
+        """Write the held entries now (``synchronous=NORMAL``: see the module docstring)."""
+        if self._held:
+            await self.append_many([], durable=False)
 
     async def append(self, type: EntryType, text: str, *, author: str) -> LogEntry:
         """Add an entry stamped with the clock's time; durable (committed) when this returns."""
@@ -247,7 +283,8 @@ class LogBook:
         self, items: Sequence[tuple[EntryType, str, str]], *, durable: bool = True
     ) -> list[LogEntry]:
         """Add (type, text, author) entries in order with one commit: busy hours cost one fsync per batch,
-        and with ``durable=False`` none (see the module docstring)."""
+        and with ``durable=False`` none. Held entries (``hold``) are written first, in the same commit, so
+        the book stays in the order things happened; the entries of ``items`` are returned."""
         if self._closed:
             raise StoreError("log book is closed")
         for _, text, _ in items:
@@ -255,6 +292,7 @@ class LogBook:
                 raise ValueError("text: en logbogspost skal have tekst")
         entries: list[LogEntry] = []
         async with self._lock:
+            held, self._held, held_since, self.held_since = self._held, [], self.held_since, None
             try:
                 wanted = "FULL" if durable else "NORMAL"
                 if wanted != self._synchronous:
@@ -266,8 +304,8 @@ class LogBook:
                 async with self._db.execute("SELECT seq, hash FROM logbook ORDER BY seq DESC LIMIT 1") as cur:
                     last = await cur.fetchone()
                 seq, previous = (last[0], bytes(last[1])) if last else (0, GENESIS)
-                time = int(self._clock.time())
-                for type, text, author in items:
+                now = int(self._clock.time())
+                for type, text, author, time in [*held, *((t, x, a, now) for t, x, a in items)]:
                     seq += 1
                     canonical = canonical_bytes(seq, time, author, self.node, type, text)
                     previous = self.chain.link(seq, previous, canonical)
@@ -279,11 +317,15 @@ class LogBook:
                 await self._db.commit()
             except aiosqlite.Error as exc:
                 await self._db.rollback()
+                self._held, self.held_since = held + self._held, held_since  # kept for the next write
                 raise StoreError(f"log book append failed: {exc}") from exc
-        return entries
+        if held and self.on_written is not None:
+            self.on_written(entries[: len(held)])
+        return entries[len(held) :]
 
     async def sync(self) -> None:
         """Make every entry durable: a PASSIVE checkpoint fsyncs the WAL and copies it into the database."""
+        await self.flush()
         try:
             async with self._lock:  # not inside an append's transaction
                 await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -297,6 +339,7 @@ class LogBook:
     async def _rows(self, since: int = 0) -> list[Any]:
         """Archived then live rows with seq > ``since``; a live row the archive already holds (a rotation
         cut short before it let go of it) is the archive's."""
+        await self.flush()  # a walk of the whole book (an export, a verify) includes what is held
         archived: list[Any] = []
         if (folder := self.archive) is not None:
             archived = await asyncio.to_thread(lambda: list(archive.read(folder, since=since)))
@@ -410,6 +453,16 @@ class LogBook:
                     return broken
                 seq, previous = raw[0], bytes(raw[6])
             self._verified = (seq, previous)
+
+    async def received_ids(self, since: float) -> set[str]:
+        """The message ids (hex) that entries of received messages stamped at or after ``since`` name, held
+        ones included: what the console checks at a start before it writes such an entry again."""
+        rows = await self._read(
+            "SELECT text FROM logbook WHERE type = ? AND time >= ?", (EntryType.RECEIVED.value, int(since))
+        )
+        texts = [str(row[0]) for row in rows]
+        texts += [text for type, text, _, _ in self._held if type is EntryType.RECEIVED]
+        return {found[-1] for text in texts if (found := _MESSAGE_ID.findall(text))}
 
     async def head(self) -> tuple[int, str] | None:
         """The newest (seq, hash hex): print or send it somewhere else to anchor the chain."""

@@ -164,6 +164,9 @@ async def tick(console: ConsoleSide) -> None:
             next_board_save = now + console.options.board_save_interval
             next_radio_save = now + console.options.radio_save_interval
             await guarded(console.save_board(), "save the status board")
+        held_since = console.logbook.held_since
+        if held_since is not None and loop.time() - held_since >= console.options.logbook_received_interval:
+            await guarded(console.logbook.flush(), "write the log book's held entries")
         if loop.time() >= next_sync:
             next_sync = loop.time() + console.options.logbook_sync_interval
             await guarded(console.logbook.sync(), "sync the log book")

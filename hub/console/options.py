@@ -26,6 +26,9 @@ class ConsoleOptions:
     radio_save_interval: float = 300.0
     """A row a SINE status changed is saved within this: the store does not hold radio statuses, so a
     restart cannot fold them in."""
+    logbook_received_interval: float = 60.0
+    """The longest the log book holds the entries of received messages before writing them together
+    (``LogBook.hold``): one write of the book's newest page a minute instead of one per status."""
     logbook_sync_interval: float = 300.0
     """How often the log book's entries of received messages, written without an fsync of their own, are
     made durable (``LogBook.sync``): what a power cut can lose of them."""

@@ -59,6 +59,11 @@ HISTORY = 300
 BATCH = 1000
 SEEN = 4 * BATCH
 LIVE_ENTRIES = 50  # log book entries carried by one live event
+HOLD_MOST = 200
+"""Held log-book entries of received messages written at once, without waiting for the interval."""
+UNLOGGED_MARGIN = 120.0
+"""Seconds before the log book's newest entry from which a start looks for messages without an entry."""
+AFTER_RESTART = " (ført ind ved genstart)"
 GAP = f"Over {BATCH} beskeder på én gang: kun de nyeste er set og logget"
 UNLISTED = {"logbook_head"}  # kept in the log book only: nothing for a person to read or answer
 CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
@@ -78,6 +83,7 @@ class Console:
         self.sealer = DocumentSealer(hub.store.vault.keys, hub.config.retention.days, hub.clock.time)
         self.users = Users(db, hub.clock)
         self.logbook = logbook
+        logbook.on_written = self._emit_logged  # held entries of received messages, once written
         self.rollcalls = RollCallBoard(options.clock or hub.clock, resend_window=options.resend_window)
         self.board = StatusBoard()
         self.messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
@@ -176,6 +182,8 @@ class Console:
 
     async def save_board(self) -> None:
         """Write the board rows changed since the last save (see ``hub.console.state``)."""
+        # the held entries first: a start after a crash looks for unlogged messages only past the save
+        await self.logbook.flush()
         changed = self.board.changed()
         if not changed:
             return
@@ -281,15 +289,36 @@ class Console:
         for message in reversed(await self.hub.store.inbox(limit=HISTORY)):
             if (item := self.decode(message))["kind"] not in UNLISTED:
                 self.messages.appendleft(item)
-        since, changed = self._board_saved_at - 1.0, []
+        since, changed, folded = self._board_saved_at - 1.0, [], []
         while batch := await self.hub.store.inbox(limit=BATCH, since=since, oldest_first=True):
             for message in batch:
                 if self._remember(message):
-                    changed += self._fold(self.decode(message))
+                    folded.append(item := self.decode(message))
+                    changed += self._fold(item)
             since = batch[-1].accepted_at
             if len(batch) < BATCH:
                 break
         await rollcall_rows.save_targets(self.db, self.sealer, changed)
+        await self._log_unlogged(folded)
+
+    async def _log_unlogged(self, folded: list[dict[str, Any]]) -> None:
+        """Entries for the messages folded in at this start that the book has none of: held entries a crash
+        (not a clean stop) kept from being written. Only messages received after the book's newest entry
+        (less a margin) are looked for; a new book starts empty."""
+        newest = await self.logbook.page(limit=1)
+        if not folded or not newest:
+            return
+        logged = await self.logbook.received_ids(newest[0].time - UNLOGGED_MARGIN)
+        lost = [
+            item
+            for item in folded
+            if item["received"] >= newest[0].time - UNLOGGED_MARGIN and item["id"] not in logged
+        ]
+        if lost:
+            log.warning(
+                "console: %d received messages had no log-book entry (a crash): written now", len(lost)
+            )
+            await self.logbook.append_many(await self._received_notes(lost, AFTER_RESTART), durable=False)
 
     def _remember(self, message: StoredMessage) -> bool:
         """True the first time a message is seen; advances the inbox watermark."""
@@ -351,20 +380,15 @@ class Console:
                 fresh = [m for m in reversed(batch) if m.id not in self._seen]
                 items = [self.decode(m) for m in fresh]
                 notes: list[tuple[EntryType, str, str]] = []
-                logged: list[LogEntry] = []
                 if len(batch) == BATCH and fresh and batch[-1].id == fresh[0].id:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
-                for item in items:
-                    typed = typed_text(item)
-                    text = received_line(item, await self.logbook.notes.keep(typed) if typed else None)
-                    text = EXERCISE_MARK + text if item.get("status") == "exercise" else text
-                    notes.append((EntryType.RECEIVED, text[:4000], "hub"))
-                if notes:
-                    # the log book first: whatever the board shows is already on record, and a failed
-                    # commit leaves the batch unseen, to be read again at the next event
-                    # the messages are durable in the store: their entries need no fsync of their own
-                    logged = await self.logbook.append_many(notes, durable=False)
+                notes += await self._received_notes(items)
+                # held, written within a minute with whatever the book writes next (see LogBook.hold):
+                # the messages are durable in the store, and a start writes the entries a crash lost
+                self.logbook.hold(notes)
+                if self.logbook.held >= HOLD_MOST or self.options.logbook_received_interval <= 0:
+                    await self.logbook.flush()
                 answered: list[tuple[str, Target]] = []
                 for message, item in zip(fresh, items, strict=True):
                     self._remember(message)
@@ -379,7 +403,19 @@ class Console:
                 self._emit_changes(items, answered)
                 if any(item.get("status") == "exercise" for item in items):
                     self.emit("exercise")  # an answer in the exercise: the lead's timeline shows it live
-            self._emit_logged(logged)
+
+    async def _received_notes(
+        self, items: list[dict[str, Any]], after: str = ""
+    ) -> list[tuple[EntryType, str, str]]:
+        """The log book's entries of received messages (typed texts kept beside the book), ``after``
+        added to each."""
+        notes: list[tuple[EntryType, str, str]] = []
+        for item in items:
+            typed = typed_text(item)
+            text = received_line(item, await self.logbook.notes.keep(typed) if typed else None) + after
+            text = EXERCISE_MARK + text if item.get("status") == "exercise" else text
+            notes.append((EntryType.RECEIVED, text[:4000], "hub"))
+        return notes
 
     def _emit_changes(self, items: list[dict[str, Any]], answered: list[tuple[str, Target]]) -> None:
         """Live events that carry what a batch changed, so browsers patch their views in place; a batch

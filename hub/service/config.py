@@ -74,6 +74,7 @@ class HubConfig:
     retention: Retention = Retention()  # days personal content is kept at rest, per kind ([retention])
     logbook_live_days: float = 7.0  # log-book entries older than this move from console.db to the archive
     witness_interval_minutes: float = 60.0  # how often the log book's head goes to its witnesses
+    logbook_received_seconds: float = 60.0  # the longest entries of received messages are held (LogBook.hold)
     witnesses: tuple[str, ...] | None = None  # roster names; None: the staff hubs and one more peer
     path: Path | None = None
 
@@ -324,6 +325,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
 
     logbook = top.table_of("logbook", what="en tabel [logbook]")
     witness_minutes = logbook.number("witness_interval_minutes", 60.0, above=0)
+    received_seconds = logbook.number("received_hold_seconds", 60.0, low=0.0, high=3600.0)
     witnesses = (
         logbook.names(
             "witnesses", valid=lambda n: bool(n.strip()), what='hubnavne fra rosteren, fx "Aarhus krisestab"'
@@ -382,6 +384,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         retention=retention,
         logbook_live_days=logbook_live_days,
         witness_interval_minutes=witness_minutes,
+        logbook_received_seconds=received_seconds,
         witnesses=witnesses,
     )
 

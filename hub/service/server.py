@@ -75,6 +75,7 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
             rollcall_retention=config.rollcall_retention_days * 86400,
             logbook_live_age=config.logbook_live_days * 86400,
             witness_interval=config.witness_interval_minutes * 60,
+            logbook_received_interval=config.logbook_received_seconds,
             witnesses=config.witnesses,
         )
         app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local), console=console)

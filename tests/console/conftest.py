@@ -53,7 +53,9 @@ class Pair:
 
 @pytest.fixture
 def console_options() -> ConsoleOptions:
-    return ConsoleOptions(tick_interval=0.1)
+    # received messages' log-book entries written at once: these tests read the book right after the board
+    # (holding them is tested in test_logbook_hold.py and test_hub_process.py)
+    return ConsoleOptions(tick_interval=0.1, logbook_received_interval=0.0)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The console on real ``beredt run`` processes: a roll-call answered over the internet link, and a log book
-that survives a SIGKILL intact."""
+that survives a SIGKILL intact, with the entry of a received message it still held written at the start."""
 
 from __future__ import annotations
 
@@ -94,12 +94,22 @@ def test_roll_call_over_the_internet_link_and_log_book_after_sigkill(
     assert target["answer"]["link"] == "internet" and target["answer"]["body"]["fuel_hours"] == 8
 
     before = coordinator.call("GET", "logbook")[1]
+    # the answer's entry is held (written within [logbook] received_hold_seconds, 60 s by default) ...
+    assert not [e for e in before["entries"] if e["type"] == "received"]
     staff.restart()  # SIGKILL, then start again
     coordinator = Browser(staff)
     coordinator.login("hansen")
     after = coordinator.call("GET", "logbook")[1]
     assert after["broken"] is None
     assert after["entries"][-len(before["entries"]) :] == before["entries"]  # newest first
+    # ... and the crash lost it: the start wrote it, once, saying so
+    (caught,) = [e for e in after["entries"] if e["type"] == "received"]
+    assert "fra Plejecenter Lindely" in caught["text"] and caught["text"].endswith("(ført ind ved genstart)")
+    staff.restart()
+    coordinator = Browser(staff)
+    coordinator.login("hansen")
+    again = coordinator.call("GET", "logbook")[1]["entries"]
+    assert [e for e in again if e["type"] == "received"] == [caught]  # not written a second time
     # the board comes back from durable state: the care home's last status and when it was heard
     (row,) = coordinator.call("GET", "board")[1]["institutions"]
     assert row["status"]["fuel_hours"] == 8 and row["last_heard"] is not None

@@ -1,0 +1,131 @@
+"""Entries of received messages are held and written together: in the order things happened, with the
+time they were held, before anything the book writes next, before a walk of the whole book and at a close;
+``received_ids`` finds the messages the book already has an entry for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.console.logbook import EntryType, LogBook, LogEntry
+from hub.console.options import ConsoleOptions
+from hub.core.clock import ManualClock
+from tests.console.conftest import Pair
+from tests.console.test_routes import Client, clients  # noqa: F401 - the fixture
+from tests.inproc import eventually
+
+NODE = "a1b2c3d4e5f60718"
+RECEIVED = [
+    (EntryType.RECEIVED, "Status fra Lindely via internet: Normal [id 0a0b]", "hub"),
+    (EntryType.RECEIVED, "Status fra Solbakken via LoRa: Normal [id 0c0d]", "hub"),
+]
+
+
+async def test_held_entries_are_written_first_with_their_own_time(tmp_path: Path) -> None:
+    clock = ManualClock()
+    book = await LogBook.open(tmp_path / "console.db", clock, NODE)
+    told: list[LogEntry] = []
+    book.on_written = told.extend
+    try:
+        book.hold(RECEIVED)
+        assert book.held == 2 and book.held_since is not None
+        assert await book.page(limit=10) == []  # held, not written
+        clock.advance(30)
+        (decision,) = await book.append_many([(EntryType.DECISION, "Diesel til Lindely", "Hansen")])
+        entries = await book.page(limit=10)
+        assert [(e.seq, e.type) for e in reversed(entries)] == [
+            (1, EntryType.RECEIVED),
+            (2, EntryType.RECEIVED),
+            (3, EntryType.DECISION),
+        ]
+        assert decision.seq == 3 and decision.time == entries[1].time + 30  # held ones keep when held
+        assert told == list(reversed(entries[1:]))  # the console shows them once written
+        assert book.held == 0 and book.held_since is None
+        assert await book.verify() is None
+    finally:
+        await book.aclose()
+
+
+async def test_flush_a_walk_of_the_book_and_a_close_write_what_is_held(tmp_path: Path) -> None:
+    path = tmp_path / "console.db"
+    book = await LogBook.open(path, ManualClock(), NODE)
+    book.hold(RECEIVED[:1])
+    await book.flush()
+    assert [e.text for e in await book.page(limit=10)] == [RECEIVED[0][1]]
+    book.hold(RECEIVED[1:])
+    assert [e.seq for e in await book.entries()] == [1, 2]  # an export or a verify sees everything
+    book.hold([(EntryType.RECEIVED, "Status fra Bakkely via SINE: Normal [id 0e0f]", "hub")])
+    await book.aclose()  # a clean stop writes what is held
+    again = await LogBook.open(path, ManualClock(), NODE)
+    try:
+        assert [e.seq for e in await again.page(limit=10)] == [3, 2, 1]
+        assert await again.verify() is None
+    finally:
+        await again.aclose()
+
+
+async def test_received_ids_names_written_and_held_entries(tmp_path: Path) -> None:
+    clock = ManualClock()
+    book = await LogBook.open(tmp_path / "console.db", clock, NODE)
+    try:
+        book.hold(RECEIVED[:1])
+        await book.flush()
+        clock.advance(600)
+        book.hold(RECEIVED[1:])
+        await book.append(EntryType.NOTE, "Vagtskifte [id ffff] er ikke en modtaget besked", author="Hansen")
+        book.hold(
+            [(EntryType.RECEIVED, "Tekst fra Bakkely: [id 1111] [id 0e0f] (ført ind ved genstart)", "hub")]
+        )
+        assert await book.received_ids(clock.time() - 3600) == {"0a0b", "0c0d", "0e0f"}
+        assert await book.received_ids(clock.time() - 60) == {"0c0d", "0e0f"}  # stamped since then
+    finally:
+        await book.aclose()
+
+
+@pytest.fixture
+def console_options() -> ConsoleOptions:
+    return ConsoleOptions(tick_interval=0.05, logbook_received_interval=0.5)
+
+
+async def test_a_console_writes_a_received_status_within_the_interval_and_shows_it_live(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    staff_console = pair.staff.console
+    events = staff_console.listen()
+    logged: list[dict[str, Any]] = []
+
+    async def collect() -> None:
+        async for event in events:
+            if event.topic == "logbook":
+                logged.extend(event.data["entries"])
+
+    collector = asyncio.get_running_loop().create_task(collect())
+    try:
+        care = clients(pair.care.url)
+        await care.login("lindely")
+        await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+
+        def on_board() -> bool:
+            return [row["status"] is not None for row in staff_console.board_rows()] == [True]
+
+        await eventually(on_board, 60)
+
+        async def in_book() -> list[LogEntry]:
+            return [e for e in await staff_console.logbook.page() if e.type is EntryType.RECEIVED]
+
+        for _ in range(600):  # the tick writes it once it has been held for the interval
+            if await in_book():
+                break
+            await asyncio.sleep(0.1)
+        (entry,) = await in_book()
+        assert "status fra Plejecenter Lindely" in entry.text
+        assert staff_console.logbook.held == 0
+        await eventually(lambda: any(e["seq"] == entry.seq for e in logged), 30)  # the browser is told
+    finally:
+        staff_console.stop_listening()
+        await asyncio.gather(collector, return_exceptions=True)
