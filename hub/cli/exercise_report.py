@@ -1,7 +1,9 @@
 """``beredt exercise report ID --out DIR``: the after-action report of an exercise, from the hub's files.
 
 Run it on the hub the exercise was run from (its data folder holds the exercise journal, ``store.db`` and
-``console.db``); the hub may be running. Writes ``rapport.html``, ``rapport.pdf``, the charts and the CSV
+``console.db``). The running hub holds ``store.db`` for itself alone (``hub.relay.store_file``): beside it
+the command stops at once and says to stop the hub first or to get the report from the console, which
+draws the same report inside the hub. Writes ``rapport.html``, ``rapport.pdf``, the charts and the CSV
 files into DIR. The charts and the PDF need the optional ``report`` extra; without it the command says how
 to install it and exits 2.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from hub.cli.remote import load_config
 from hub.core.clock import SystemClock
-from hub.core.errors import ConfigError
+from hub.core.errors import ConfigError, StoreHeld
 from hub.exercise.record import ExerciseRecord
 from hub.exercise.report import missing_libraries, write_report
 from hub.exercise.report.collect import collect
@@ -26,6 +28,8 @@ from hub.service.config import HubConfig
 from hub.service.node_identity import load_identity
 
 EXIT_OK = 0
+CONSOLE_REPORT = "/console/api/exercise-report/{id}/rapport.html"
+"""Where the console serves the same report (``hub.console.exercise_report``), on the hub's own address."""
 
 
 def add_report_command(
@@ -38,7 +42,8 @@ def add_report_command(
         help="evalueringsrapporten for en øvelse: HTML, PDF og CSV",
         description="Skriver evalueringsrapporten for øvelse ID (se 'beredt exercise status') i en "
         "mappe: rapport.html, rapport.pdf (A4, til beredskabskommissionen), figurer/*.png og "
-        "csv/*.csv (til kommunens egen evaluering). Kør den på den koordinerende hub; den læser kun.",
+        "csv/*.csv (til kommunens egen evaluering). Kør den på den koordinerende hub, når hubben er "
+        "stoppet (den kørende hub låser lageret; konsollen viser den samme rapport); den læser kun.",
         epilog="eksempel: beredt exercise report 3f9a1c2e --out ~/evaluering-stroemsvigt",
     )
     report.add_argument("id", help="øvelsens id")
@@ -54,7 +59,13 @@ def cmd_exercise_report(args: argparse.Namespace) -> int:
             " (på en Pi også: sudo apt install libpango-1.0-0 libpangoft2-1.0-0)"
         )
     config = load_config(args)
-    facts = asyncio.run(_facts(config, args.id))
+    try:
+        facts = asyncio.run(_facts(config, args.id))
+    except StoreHeld as exc:
+        raise StoreHeld(
+            f"{exc}, eller hent rapporten i konsollen: fanen Øvelse, 'Evalueringsrapport'"
+            f" ({CONSOLE_REPORT.format(id=args.id)})"
+        ) from None
     files = write_report(facts, args.out.expanduser())
     print(f"Rapport: {files.html}")
     print(f"PDF:     {files.pdf}")

@@ -12,7 +12,8 @@ only ever catch ours, and each carries structured fields for logs and counters::
     │   └── DataErased          stored data whose day key was destroyed (retention ended, or erased)
     ├── StoreError              the durable store failed
     │   ├── StoreFull           quota or disk exhausted and nothing could be evicted
-    │   └── StoreMissing        the store that held this hub's messages is gone or empty
+    │   ├── StoreMissing        the store that held this hub's messages is gone or empty
+    │   └── StoreHeld           another process (the running hub) holds the store's file
     ├── RoutingError            no route to a recipient, unknown recipient or peer
     ├── TransportError          a link could not carry a frame (transport, peer)
     │   ├── LinkDown            the link or the peer is unreachable now: retry later or elsewhere
@@ -120,6 +121,10 @@ class StoreFull(StoreError):
 
 class StoreMissing(StoreError):
     """The hub had a store, and it is now missing or empty: starting would silently drop what it held."""
+
+
+class StoreHeld(StoreError):
+    """Another process holds the store's file: the running hub opens it for itself alone (``unix-excl``)."""
 
 
 class RoutingError(BeredtError):

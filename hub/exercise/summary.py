@@ -29,7 +29,7 @@ from hub.core.frame import Kind, Status
 from hub.core.kinds import encode_payload
 from hub.core.kinds.catalog import MAX_SUMMARY_CHANGES
 from hub.core.metering import Tally
-from hub.exercise.report.collect import read_db, sent_messages, usage
+from hub.exercise.report.collect import read_db, read_store, sent_messages, usage
 from hub.relay.exercises import SummaryDue
 from hub.relay.hub import Hub
 from hub.relay.store_at_rest import FrameVault
@@ -44,7 +44,7 @@ def build(data_dir: Path, due: SummaryDue, until: float, tallies: Mapping[str, T
     start, end = int(due.started), int(until)  # whole seconds, as the summary says them
     changes = link_changes(data_dir / CONSOLE_DB, start, end)
     frames = FrameVault(DataKeys(data_dir / KEY_FOLDER), Retention())
-    with read_db(data_dir / "store.db", "lageret") as db:
+    with read_store(data_dir / "store.db") as db:
         messages = sent_messages(db, start, end, str, frames)
     use: dict[str, dict[str, object]] = {
         u.link: {"link": u.link, "messages": u.messages, "sends": u.attempts, "bytes": u.bytes}

@@ -22,6 +22,12 @@ this version frees the purged pages with ``incremental_vacuum``; an older store 
 be compacted once with ``sqlite3 store.db 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM'`` while the hub is
 stopped.
 
+File: every connection to the database goes through SQLite's ``unix-excl`` VFS (``store_file``). It keeps
+the WAL index in memory, where the hub's connections share it, instead of in ``store.db-shm``, whose pages
+each commit dirtied and the kernel wrote back to the card (about 3 KB per status); and it holds the file's
+lock while the hub runs, so no other process (``sqlite3 store.db``, ``beredt exercise report``) can open
+the store then: they get "database is locked" at once. Stop the hub first.
+
 Quota: ``max_messages`` and ``max_bytes`` bound the live messages. Over quota, expired messages are
 evicted first, then the lowest priority and oldest, never life-safety; each eviction is logged loudly.
 When nothing can be evicted, or the disk is full, ``StoreFull`` is raised and the message is not accepted.

@@ -1,4 +1,7 @@
-"""Opening the store's database: its pragmas, tables, the migrations of older stores, the integrity check."""
+"""Opening the store's database: its pragmas, tables, the migrations of older stores, the integrity check.
+
+Every connection goes through ``store_file.store_uri`` (SQLite's ``unix-excl`` VFS): no ``store.db-shm`` is
+written on the SD card, and no other process can open the store while the hub runs (see ``store_file``)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import aiosqlite
 
 from hub.core.errors import StoreError
 from hub.relay.store_at_rest import add_key_column
+from hub.relay.store_file import is_held, store_uri
 from hub.relay.store_upkeep import WAL_TRUNCATE_AT
 
 log = logging.getLogger("beredt.store")
@@ -97,7 +101,7 @@ CONNECTION_PRAGMAS = (
 def connect_writer(path: Path) -> sqlite3.Connection:
     """The store writer's own connection to a store ``open_database`` has set up (raises ``sqlite3.Error``).
     Used from one thread at a time, the writer's."""
-    db = sqlite3.connect(path, check_same_thread=False)
+    db = sqlite3.connect(store_uri(path), uri=True, check_same_thread=False)
     try:
         for pragma in CONNECTION_PRAGMAS:
             db.execute(pragma)
@@ -111,7 +115,7 @@ async def open_database(path: Path) -> aiosqlite.Connection:
     """Connect to the store at ``path``, set it up (or bring an older one up to date) and check its pages;
     ``StoreError`` when it cannot be opened or is damaged."""
     try:
-        db = await aiosqlite.connect(path)
+        db = await aiosqlite.connect(store_uri(path), uri=True)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open store {path}: {exc}") from exc
     try:
@@ -132,7 +136,8 @@ async def open_database(path: Path) -> aiosqlite.Connection:
             row = await cursor.fetchone()
     except sqlite3.Error as exc:
         await db.close()  # its worker thread would otherwise outlive us
-        raise StoreError(f"cannot open store {path}: {exc}") from exc
+        held = " (another process holds it: a hub already running on it?)" if is_held(exc) else ""
+        raise StoreError(f"cannot open store {path}: {exc}{held}") from exc
     if row is None or row[0] != "ok":
         await db.close()
         raise StoreError(f"store {path} failed its integrity check: {row}")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from hub.relay.store_file import store_uri
+
 log = logging.getLogger("beredt.store")
 
 WAL_TRUNCATE_AT = 32 * 1024 * 1024
@@ -47,7 +49,7 @@ class WalUpkeep:
         """Copy the WAL back into the database from a second connection, in its own thread: a PASSIVE
         checkpoint every ``checkpoint_every`` seconds or past ``checkpoint_at`` bytes of WAL, the WAL's
         size checked every ``interval``."""
-        opening = asyncio.ensure_future(aiosqlite.connect(self.path))
+        opening = asyncio.ensure_future(aiosqlite.connect(store_uri(self.path), uri=True))
         try:
             connection = await asyncio.shield(opening)
         except asyncio.CancelledError:

@@ -54,6 +54,7 @@ from hub.exercise.report.rollcalls import Opener, inject_rollcalls
 from hub.relay.exercise_usage import read_usage
 from hub.relay.link_reasons import link_reason
 from hub.relay.store_at_rest import FrameVault
+from hub.relay.store_file import held_error, is_held, store_uri
 
 LINK_STATES = {"up": "oppe", "degraded": "svækket", "down": "nede"}
 NOT_MESSAGES = (
@@ -122,6 +123,10 @@ class HubFacts:
     timezone: str = "Europe/Copenhagen"
 
 
+READ_WAIT_MS = 5000
+"""How long a read of the store waits for a lock the hub's own connections hold a moment (a checkpoint)."""
+
+
 @contextmanager
 def read_db(path: Path, what: str) -> Iterator[sqlite3.Connection]:
     if not path.is_file():
@@ -134,6 +139,37 @@ def read_db(path: Path, what: str) -> Iterator[sqlite3.Connection]:
         yield db
     except sqlite3.Error as exc:
         raise StoreError(f"kan ikke læse {what} {path}: {exc}") from exc
+    finally:
+        db.close()
+
+
+@contextmanager
+def read_store(path: Path) -> Iterator[sqlite3.Connection]:
+    """``read_db`` of the hub's store, through the VFS the hub holds it with (``hub.relay.store_file``): in
+    the hub's own process (the console's report, the exercise summary) it reads beside the hub's
+    connections; in another process while the hub runs it raises ``StoreHeld`` at once."""
+    if not path.is_file():
+        raise StoreError(f"lageret {path} findes ikke: lav rapporten på den hub, øvelsen blev kørt fra")
+    try:
+        # read-write as the hub's own connections are, so it shares their hold on the file (a read-only one
+        # would lock and unlock it on its own); it only selects, and writes its own temporary tables. No
+        # wait for the lock: in the hub's process it is held already, in another the hub holds it until it
+        # stops.
+        db = sqlite3.connect(store_uri(path, mode="rw"), uri=True, timeout=0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"kan ikke åbne lageret {path}: {exc}") from exc
+    try:
+        db.execute("PRAGMA schema_version").fetchone()  # takes the lock
+    except sqlite3.Error as exc:
+        db.close()
+        raise (
+            held_error(path) if is_held(exc) else StoreError(f"kan ikke læse lageret {path}: {exc}")
+        ) from exc
+    try:
+        db.execute(f"PRAGMA busy_timeout={READ_WAIT_MS}")  # a checkpoint beside it
+        yield db
+    except sqlite3.Error as exc:
+        raise StoreError(f"kan ikke læse lageret {path}: {exc}") from exc
     finally:
         db.close()
 
@@ -158,7 +194,7 @@ def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInpu
     injected: list[RollCallResult] = []
     keys = DataKeys(hub.store.with_name(KEY_FOLDER))  # both databases are sealed at rest with these
     frames, documents = FrameVault(keys, Retention()), DocumentSealer(keys, DEFAULT_RETENTION_DAYS, time.time)
-    with read_db(hub.store, "lageret") as db:
+    with read_store(hub.store) as db:
         _message_rows(db)
         messages = sent_messages(db, exercise.started, end, name, frames)
         statuses = _statuses(db, exercise.started, end, frames)
