@@ -18,7 +18,7 @@ import pytest
 from hub.core.at_rest import KEY_FOLDER, DataKeys, Retention
 from hub.core.frame import Status, decode_frame
 from hub.relay.store_at_rest import FrameVault
-from tests.hubproc import HubProcess
+from tests.hubproc import BEREDT, REPO, HubProcess
 
 SCENARIO = """
 name = "Strømsvigt i distrikt Syd"
@@ -190,8 +190,28 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
     assert "Solbakken svarede hurtigt" in status
     assert "forløb Øvelsen kører" in status and " phase " not in status  # Danish for people
 
-    # the after-action report from the coordinator's folder, while the hub runs: its messages are the
-    # store's exercise messages (the real one left out), each delivered as the store recorded it
+    # the exercise messages the care home got, each acknowledged end to end at the coordinator (its API)
+    sent = [m["id"] for m in home.inbox() if m["status"] == "exercise" and m["from"] == staff.node_id]
+    staff.wait_for(
+        "every exercise message acknowledged",
+        lambda: all(staff.message(i)["end_to_end_acked"] for i in sent),
+    )
+
+    # the after-action report from the coordinator's folder: beside the running hub, which holds its store,
+    # the command stops at once and says how to get the report; stopped, the report is made
+    report_dir = tmp_path / "evaluering"
+    command = [*BEREDT, "exercise", "report", "--config", str(staff.config_path), view["shown"]["id"]]
+    held = subprocess.run([*command, "--out", str(report_dir)], capture_output=True, text=True, cwd=REPO,
+                          timeout=300)  # fmt: skip
+    assert held.returncode != 0 and "Traceback" not in held.stderr, held.stderr
+    assert "er låst af den kørende hub" in held.stderr and "stop hubben først" in held.stderr
+    assert f"/console/api/exercise-report/{view['shown']['id']}/rapport.html" in held.stderr
+    assert not report_dir.exists()
+    assert staff.stop() == 0
+    staff.cli("exercise", "report", view["shown"]["id"], "--out", str(report_dir), timeout=300)
+
+    # its messages are the store's exercise messages (the real one left out), each delivered as the store
+    # recorded it
     store = sqlite3.connect(staff.dir / "data" / "store.db")
     vault = FrameVault(DataKeys(staff.dir / "data" / KEY_FOLDER), Retention())
 
@@ -206,9 +226,6 @@ def test_an_exercise_on_real_hubs(hubs: tuple[HubProcess, HubProcess], tmp_path:
                 found[bytes(i).hex()] = acked
         return found
 
-    staff.wait_for("every exercise message acknowledged", lambda: None not in exercise_messages().values())
-    report_dir = tmp_path / "evaluering"
-    staff.cli("exercise", "report", view["shown"]["id"], "--out", str(report_dir), timeout=300)
     with (report_dir / "csv" / "beskeder.csv").open(encoding="utf-8-sig", newline="") as table:
         reported = {row["id"]: row for row in csv.DictReader(table)}
     recorded = exercise_messages()

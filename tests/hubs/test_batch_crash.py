@@ -6,6 +6,7 @@ after a restart the sender resends everything and each frame is stored exactly o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -81,7 +82,9 @@ class Sender:
 
 
 def stored_from(hub: HubProcess, sender: Identity) -> list[bytes]:
-    with sqlite3.connect(hub.dir / "data" / "store.db") as db:
+    """Read from a stopped (or killed) hub's store: a running hub holds it for itself alone."""
+    # closed at once: a connection left to the garbage collector would keep the hub from starting again
+    with contextlib.closing(sqlite3.connect(hub.dir / "data" / "store.db")) as db:
         return [row[0] for row in db.execute("SELECT id FROM messages WHERE sender=?", (sender.node_id,))]
 
 
