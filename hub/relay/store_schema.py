@@ -136,7 +136,7 @@ async def open_database(path: Path) -> aiosqlite.Connection:
             row = await cursor.fetchone()
     except sqlite3.Error as exc:
         await db.close()  # its worker thread would otherwise outlive us
-        held = " (another process holds it: a hub already running on it?)" if is_held(exc) else ""
+        held = " (another process has it open: a sqlite3 shell, a report?)" if is_held(exc) else ""
         raise StoreError(f"cannot open store {path}: {exc}{held}") from exc
     if row is None or row[0] != "ok":
         await db.close()

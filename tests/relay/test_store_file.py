@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.core.errors import StoreError
 from hub.exercise.report.collect import read_store
 from hub.relay.delivery import DeliveryState
 from hub.relay.store import Store
@@ -141,3 +142,33 @@ async def test_a_path_with_uri_characters_is_the_file_it_names(tmp_path: Path, f
 def test_the_uri_names_the_vfs_and_the_mode() -> None:
     assert store_uri(Path("/data/a b/store.db")) == "file:/data/a%20b/store.db?vfs=unix-excl"
     assert store_uri(Path("/x/store.db"), mode="rw") == "file:/x/store.db?vfs=unix-excl&mode=rw"
+
+
+HOLD = textwrap.dedent(
+    """
+    import sqlite3, sys
+    db = sqlite3.connect(sys.argv[1])
+    db.execute("BEGIN")
+    db.execute("SELECT count(*) FROM messages").fetchone()
+    print("open", flush=True)
+    sys.stdin.read()
+    """
+)
+"""A ``sqlite3`` shell left open on the store, in a read transaction, until its stdin closes."""
+
+
+async def test_the_store_does_not_open_while_another_process_has_it_open(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    await (await Store.open(path)).close()
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLD, str(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert await holder.stdout.readline() == b"open\n"
+        with pytest.raises(StoreError, match=r"database is locked \(another process has it open"):
+            await Store.open(path)
+    finally:
+        await holder.communicate(b"")
+    reopened = await Store.open(path)  # closed: the hub starts
+    await reopened.close()
