@@ -8,8 +8,9 @@ database's lock for as long as one of them is open. So no other process can open
 runs: ``sqlite3 store.db`` and ``beredt exercise report`` get "database is locked" at once. Stop the hub
 first (``sudo systemctl stop beredt``); the file is an ordinary SQLite database again after that.
 
-Every connection of this process to the store must use the same VFS: a connection through another one
-would keep its own WAL index and its own locks.
+Every connection of this process to the store uses it, read-write (``mode=ro`` turns the hold off): a
+connection that takes and drops the file's locks itself, as the default VFS and a read-only one do, could
+drop the hold the others rely on when it closes.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ VFS = "unix-excl"
 
 
 def store_uri(path: Path, *, mode: str | None = None) -> str:
-    """The SQLite URI of the store at ``path`` through ``VFS`` (connect with ``uri=True``); ``mode``: SQLite's
-    ``ro``, ``rw`` or ``rwc`` (the default). The path is quoted: a space, ``?`` or ``#`` in it is a name."""
+    """The SQLite URI of the store at ``path`` through ``VFS`` (connect with ``uri=True``); ``mode="rw"``: the
+    file must exist (the default creates it). The path is quoted: a space, ``?`` or ``#`` in it is a name."""
     query = f"vfs={VFS}" + (f"&mode={mode}" if mode else "")
     return f"file:{pathname2url(str(path.absolute()))}?{query}"
 
