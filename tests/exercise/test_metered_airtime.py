@@ -123,6 +123,7 @@ def test_the_report_meters_what_the_radio_put_on_the_air_for_the_exercise(
     assert everything > exercise_airtime(mesh.frames_from(B))  # the real message is not the exercise's
 
     out = tmp_path / "rapport"
+    assert staff.stop() == 0  # the running hub holds its store for itself alone: the report comes after
     staff.cli("exercise", "report", exercise, "--out", str(out), timeout=300)
     with (out / "csv" / "forbrug.csv").open(encoding="utf-8-sig", newline="") as file:
         (lora,) = [row for row in csv.DictReader(file) if row["forbindelse"] == "lora"]
