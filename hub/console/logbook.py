@@ -17,7 +17,7 @@ triggers.
 Durability: an entry is committed when ``append`` returns. Entries a person writes, and every entry by
 default, are fsynced at once (``synchronous=FULL``). The entries that record received messages are held
 (``hold``, stamped when they are held) and written together: with the next append, at ``flush`` (the
-console's tick, when the oldest has waited ``[console] logbook_received_interval``), before a read of the
+console's tick, when the oldest has waited ``[logbook] received_hold_seconds``), before a read of the
 whole book, and at a clean stop. They need no fsync of their own (``synchronous=NORMAL``): the messages
 themselves are durable in the store before they are acknowledged, and the console writes an entry again
 at its next start for a message whose entry a crash lost (``received_ids`` finds which have one). At a
@@ -291,8 +291,9 @@ class LogBook:
             if not text.strip():
                 raise ValueError("text: en logbogspost skal have tekst")
         entries: list[LogEntry] = []
+        held: list[tuple[EntryType, str, str, int]] = []
+        held_since: float | None = None
         async with self._lock:
-            held, self._held, held_since, self.held_since = self._held, [], self.held_since, None
             try:
                 wanted = "FULL" if durable else "NORMAL"
                 if wanted != self._synchronous:
@@ -305,6 +306,9 @@ class LogBook:
                     last = await cur.fetchone()
                 seq, previous = (last[0], bytes(last[1])) if last else (0, GENESIS)
                 now = int(self._clock.time())
+                # taken with the time, no await between: an entry held while this write waited for the
+                # database is stamped before ``now`` and goes first, never after a later entry
+                held, self._held, held_since, self.held_since = self._held, [], self.held_since, None
                 for type, text, author, time in [*held, *((t, x, a, now) for t, x, a in items)]:
                     seq += 1
                     canonical = canonical_bytes(seq, time, author, self.node, type, text)
@@ -317,7 +321,8 @@ class LogBook:
                 await self._db.commit()
             except aiosqlite.Error as exc:
                 await self._db.rollback()
-                self._held, self.held_since = held + self._held, held_since  # kept for the next write
+                if held:  # kept for the next write, before any held since
+                    self._held, self.held_since = held + self._held, held_since
                 raise StoreError(f"log book append failed: {exc}") from exc
         if held and self.on_written is not None:
             self.on_written(entries[: len(held)])

@@ -5,6 +5,7 @@ time they were held, before anything the book writes next, before a walk of the 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,31 @@ async def test_flush_a_walk_of_the_book_and_a_close_write_what_is_held(tmp_path:
         assert await again.verify() is None
     finally:
         await again.aclose()
+
+
+async def test_an_entry_held_while_a_write_waits_for_the_database_goes_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "console.db"
+    clock = ManualClock()
+    book = await LogBook.open(path, clock, NODE)
+    other = sqlite3.connect(path, isolation_level=None)  # another writer on the file (a closing console)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        writing = asyncio.get_running_loop().create_task(
+            book.append(EntryType.DECISION, "Diesel til Lindely", author="Hansen")
+        )
+        await eventually(book._lock.locked)  # the write waits for the database
+        book.hold(RECEIVED[:1])
+        clock.advance(5)  # the write is stamped when it gets the database, after the entry was held
+        other.execute("COMMIT")
+        decision = await writing
+        await book.flush()
+        entries = list(reversed(await book.page(limit=10)))
+        assert [e.type for e in entries] == [EntryType.RECEIVED, EntryType.DECISION]
+        assert [e.time for e in entries] == sorted(e.time for e in entries)  # seq order is time order
+        assert decision == entries[1] and book.held == 0
+    finally:
+        other.close()
+        await book.aclose()
 
 
 async def test_received_ids_names_written_and_held_entries(tmp_path: Path) -> None:
