@@ -388,7 +388,12 @@ class Console:
                 # the messages are durable in the store, and a start writes the entries a crash lost
                 self.logbook.hold(notes)
                 if self.logbook.held >= HOLD_MOST or self.options.logbook_received_interval <= 0:
-                    await self.logbook.flush()
+                    try:
+                        await self.logbook.flush()
+                    except StoreError:
+                        # the entries stay held for the next write: the batch is taken all the same, as
+                        # read again it would be held (and written) twice
+                        log.exception("console: the log book's held entries could not be written yet")
                 answered: list[tuple[str, Target]] = []
                 for message, item in zip(fresh, items, strict=True):
                     self._remember(message)

@@ -155,3 +155,40 @@ async def test_a_console_writes_a_received_status_within_the_interval_and_shows_
     finally:
         staff_console.stop_listening()
         await asyncio.gather(collector, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    "console_options", [ConsoleOptions(tick_interval=0.05, logbook_received_interval=0.0)]
+)  # each batch's entries written at once
+async def test_a_batch_whose_entries_could_not_be_written_at_once_is_logged_once(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    staff_console = pair.staff.console
+    path = pair.staff.hub.config.data_dir / "console.db"
+    care = clients(pair.care.url)
+    await care.login("lindely")
+    other = sqlite3.connect(path, isolation_level=None)  # another writer holds the file past the busy wait
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+
+        def write_failed() -> bool:
+            return any("log book append failed" in str(r.exc_info and r.exc_info[1]) for r in caplog.records)
+
+        await eventually(write_failed, 60)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await care.ok("POST", "status", {"preset": "ok", "power": "generator"})
+
+    async def received() -> list[str]:
+        return [e.text for e in await staff_console.logbook.page() if e.type is EntryType.RECEIVED]
+
+    for _ in range(600):
+        if len(await received()) >= 2 and staff_console.logbook.held == 0:
+            break
+        await asyncio.sleep(0.1)
+    texts = await received()
+    assert len(texts) == 2 and len(await staff_console.logbook.received_ids(0)) == 2  # each status once
