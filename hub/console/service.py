@@ -64,6 +64,7 @@ HOLD_MOST = 200
 UNLOGGED_MARGIN = 120.0
 """Seconds before the log book's newest entry from which a start looks for messages without an entry."""
 AFTER_RESTART = " (ført ind ved genstart)"
+ENTRY_MOST = 4000  # characters in the log book's entry of a received message
 GAP = f"Over {BATCH} beskeder på én gang: kun de nyeste er set og logget"
 UNLISTED = {"logbook_head"}  # kept in the log book only: nothing for a person to read or answer
 CONSOLE_DB = "console.db"  # in the hub's data_dir: console users and the log book
@@ -419,7 +420,12 @@ class Console:
             typed = typed_text(item)
             text = received_line(item, await self.logbook.notes.keep(typed) if typed else None) + after
             text = EXERCISE_MARK + text if item.get("status") == "exercise" else text
-            notes.append((EntryType.RECEIVED, text[:4000], "hub"))
+            if len(text) > ENTRY_MOST:
+                # cut in the middle: the message's id stays last, as a start looks entries up by it (a
+                # sender's own "[id ...]" in what is cut must not stand in for it)
+                tail = f" [id {item['id']}]{after}"
+                text = text[: ENTRY_MOST - len(tail) - 1] + "…" + tail
+            notes.append((EntryType.RECEIVED, text, "hub"))
         return notes
 
     def _emit_changes(self, items: list[dict[str, Any]], answered: list[tuple[str, Target]]) -> None:

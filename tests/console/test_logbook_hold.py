@@ -192,3 +192,24 @@ async def test_a_batch_whose_entries_could_not_be_written_at_once_is_logged_once
         await asyncio.sleep(0.1)
     texts = await received()
     assert len(texts) == 2 and len(await staff_console.logbook.received_ids(0)) == 2  # each status once
+
+
+async def test_a_long_entry_keeps_its_message_id_last(pair: Pair) -> None:
+    """A sender's text long enough to be cut names another message's id: the entry still ends with its own,
+    so a start after a crash does not take the other message for logged."""
+    staff_console = pair.staff.console
+    own, other = "1f" * 16, "2e" * 16
+    facility = "Lindely " + "x" * 3000 + f" [id {other}] " + "y" * 3000
+    item = {
+        "kind": "status",
+        "from_name": "Plejecenter Lindely",
+        "via_kind": "internet",
+        "body": {"facility": facility},
+        "id": own,
+        "status": "normal",
+    }
+    (note,) = await staff_console._received_notes([item], " (ført ind ved genstart)")
+    assert len(note[1]) <= 4000 and note[1].endswith(f"[id {own}] (ført ind ved genstart)")
+    staff_console.logbook.hold([note])
+    await staff_console.logbook.flush()
+    assert await staff_console.logbook.received_ids(0) == {own}
