@@ -183,17 +183,18 @@ class Console:
 
     async def save_board(self) -> None:
         """Write the board rows changed since the last save (see ``hub.console.state``)."""
-        # the held entries first: a start after a crash looks for unlogged messages only past the save
-        await self.logbook.flush()
-        changed = self.board.changed()
-        if not changed:
-            return
+        # what the save covers is taken first, then the held entries are written: a start after a crash
+        # looks for unlogged messages only past the save, so none folded in meanwhile may count as saved
+        changed, watermark = self.board.changed(), self._watermark
         try:
-            await state.save_board(self.db, self.sealer, changed, self._watermark)
+            await self.logbook.flush()
+            if changed:
+                await state.save_board(self.db, self.sealer, changed, watermark)
         except StoreError:
             self.board.mark_changed(changed)
             raise
-        self._board_saved_at = self._watermark
+        if changed:
+            self._board_saved_at = watermark
 
     async def aclose(self) -> None:
         if self._closed:

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from hub.console import state
 from hub.console.logbook import EntryType, LogBook, LogEntry
 from hub.console.options import ConsoleOptions
-from hub.core.clock import ManualClock
+from hub.core.clock import ManualClock, SystemClock
 from tests.console.conftest import Pair
 from tests.console.test_routes import Client, clients  # noqa: F401 - the fixture
 from tests.inproc import eventually
@@ -213,3 +214,44 @@ async def test_a_long_entry_keeps_its_message_id_last(pair: Pair) -> None:
     staff_console.logbook.hold([note])
     await staff_console.logbook.flush()
     assert await staff_console.logbook.received_ids(0) == {own}
+
+
+@pytest.mark.parametrize(
+    "console_options", [ConsoleOptions(tick_interval=600, logbook_received_interval=600)]
+)  # nothing written but what the test asks for
+async def test_a_board_save_covers_no_message_whose_entry_is_still_held(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    """Statuses folded in while a board save waits for the log book are not counted as saved: a start after
+    a crash folds them in again and writes their entries."""
+    staff_console, book = pair.staff.console, pair.staff.console.logbook
+    care = clients(pair.care.url)
+    await care.login("lindely")
+
+    def folded(count: int) -> Callable[[], bool]:
+        return lambda: len(staff_console.messages) >= count  # in the console's message list
+
+    await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+    await eventually(folded(1), 60)
+    other = sqlite3.connect(pair.staff.hub.config.data_dir / "console.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the save's write of the held entries waits for the database
+        saving = asyncio.get_running_loop().create_task(staff_console.save_board())
+        await eventually(book._lock.locked)
+        await care.ok("POST", "status", {"preset": "ok", "power": "generator"})
+        await eventually(folded(2), 4)  # within the database's busy wait
+        clock = pair.staff.hub.clock
+        assert isinstance(clock, SystemClock)
+        clock.offset += 5.0  # the next status comes in a later batch, past a start's second of overlap
+        await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+        await eventually(folded(3), 4)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await saving
+    saved_at = float((await state.load(staff_console.db, staff_console.sealer)).get("board_saved_at", 0.0))
+    written = {e.text for e in await book.page() if e.type is EntryType.RECEIVED}
+    for message in await pair.staff.hub.store.inbox(limit=10):
+        if not any(f"[id {staff_console.decode(message)['id']}]" in text for text in written):
+            assert message.accepted_at >= saved_at - 1.0  # a start folds it in and writes its entry
