@@ -109,6 +109,8 @@ class Witness:
 
     async def send_head(self) -> None:
         """Send the log book's head to every witness, if it moved since the last time."""
+        # the held entries first: stamped before now, they must not come after a head witnessed now
+        await self.logbook.flush()
         head = await self.logbook.head()
         if head is None or head == self.last:
             return

@@ -255,3 +255,21 @@ async def test_a_board_save_covers_no_message_whose_entry_is_still_held(
     for message in await pair.staff.hub.store.inbox(limit=10):
         if not any(f"[id {staff_console.decode(message)['id']}]" in text for text in written):
             assert message.accepted_at >= saved_at - 1.0  # a start folds it in and writes its entry
+
+
+@pytest.mark.parametrize(
+    "console_options", [ConsoleOptions(tick_interval=600, logbook_received_interval=600)]
+)  # the status's entry stays held until the head is sent
+async def test_a_witnessed_head_comes_after_the_entries_held_before_it(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    staff_console, book = pair.staff.console, pair.staff.console.logbook
+    care = clients(pair.care.url)
+    await care.login("lindely")
+    await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+    await eventually(lambda: book.held == 1, 60)
+    await staff_console.witness.send_head()
+    (received,) = [e for e in await book.page() if e.type is EntryType.RECEIVED]
+    head = staff_console.witness.last
+    assert head is not None and head[0] >= received.seq  # no entry stamped before the head comes after it
