@@ -130,8 +130,10 @@ class Console:
             await console.users.create()
             await state.create(db)
             await rollcall_rows.create(db)
+            # the book's newest entry before this start writes any (a damaged board's omission note)
+            newest = [entry.time for entry in await logbook.page(limit=1)]
             await console._restore()
-            await console._load_history()
+            await console._load_history(newest[0] if newest else None)
         except BaseException:
             await db.close()
             await logbook.aclose()
@@ -285,9 +287,10 @@ class Console:
     def decode(self, message: StoredMessage) -> dict[str, Any]:
         return decode_message(self.hub, message)
 
-    async def _load_history(self) -> None:
+    async def _load_history(self, newest: float | None) -> None:
         """The newest messages for the list; then everything received since the board was last saved,
-        oldest first, folded into the board and roll-calls (what a crash kept from being saved)."""
+        oldest first, folded into the board and roll-calls (what a crash kept from being saved), and
+        logged if the book has no entry of it though it has entries (``newest``: the time of the last)."""
         for message in reversed(await self.hub.store.inbox(limit=HISTORY)):
             if (item := self.decode(message))["kind"] not in UNLISTED:
                 self.messages.appendleft(item)
@@ -301,20 +304,19 @@ class Console:
             if len(batch) < BATCH:
                 break
         await rollcall_rows.save_targets(self.db, self.sealer, changed)
-        await self._log_unlogged(folded)
+        await self._log_unlogged(folded, newest)
 
-    async def _log_unlogged(self, folded: list[dict[str, Any]]) -> None:
+    async def _log_unlogged(self, folded: list[dict[str, Any]], newest: float | None) -> None:
         """Entries for the messages folded in at this start that the book has none of: held entries a crash
         (not a clean stop) kept from being written. Only messages received after the book's newest entry
         (less a margin) are looked for; a new book starts empty."""
-        newest = await self.logbook.page(limit=1)
-        if not folded or not newest:
+        if not folded or newest is None:
             return
-        logged = await self.logbook.received_ids(newest[0].time - UNLOGGED_MARGIN)
+        logged = await self.logbook.received_ids(newest - UNLOGGED_MARGIN)
         lost = [
             item
             for item in folded
-            if item["received"] >= newest[0].time - UNLOGGED_MARGIN and item["id"] not in logged
+            if item["received"] >= newest - UNLOGGED_MARGIN and item["id"] not in logged
         ]
         if lost:
             log.warning(

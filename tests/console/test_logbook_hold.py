@@ -5,6 +5,7 @@ time they were held, before anything the book writes next, before a walk of the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from hub.console import state
 from hub.console.logbook import EntryType, LogBook, LogEntry
 from hub.console.options import ConsoleOptions
+from hub.console.service import Console
 from hub.core.clock import ManualClock, SystemClock
 from tests.console.conftest import Pair
 from tests.console.test_routes import Client, clients  # noqa: F401 - the fixture
@@ -273,3 +275,37 @@ async def test_a_witnessed_head_comes_after_the_entries_held_before_it(
     (received,) = [e for e in await book.page() if e.type is EntryType.RECEIVED]
     head = staff_console.witness.last
     assert head is not None and head[0] >= received.seq  # no entry stamped before the head comes after it
+
+
+@pytest.mark.parametrize(
+    "console_options", [ConsoleOptions(tick_interval=600, logbook_received_interval=600)]
+)  # the status's entry stays held
+async def test_a_start_that_notes_a_damaged_board_first_still_writes_the_entries_a_crash_lost(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    staff_console = pair.staff.console
+    care = clients(pair.care.url)
+    await care.login("lindely")
+    await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+    await eventually(lambda: staff_console.logbook.held == 1, 60)
+    # what a crash now leaves: console.db without the held entry (a copy beside it, under the same keys),
+    # and here saved roll-calls a start cannot read, so it writes an omission note first
+    crashed = pair.staff.hub.config.data_dir / "crashed.db"
+    with (
+        sqlite3.connect(pair.staff.hub.config.data_dir / "console.db") as live,
+        sqlite3.connect(crashed) as copy,
+    ):
+        live.backup(copy)
+        copy.execute("INSERT OR REPLACE INTO console_state VALUES ('rollcalls', '[{\"request\": 1}]')")
+    clock = pair.staff.hub.clock
+    assert isinstance(clock, SystemClock)
+    clock.offset += 600.0  # the start comes ten minutes later
+    again = await Console.open(pair.staff.hub, dataclasses.replace(staff_console.options, db_path=crashed))
+    try:
+        entries = list(reversed(await again.logbook.page()))
+        assert entries[-2].type is EntryType.OMISSION  # the start's note, newer than anything received
+        (caught,) = [e for e in entries if e.type is EntryType.RECEIVED]
+        assert "Lindely" in caught.text and caught.text.endswith("(ført ind ved genstart)")
+    finally:
+        await again.aclose()
