@@ -248,7 +248,11 @@ class LogBook:
         return len(self._held)
 
     async def flush(self) -> None:
-        """Write the held entries now (``synchronous=NORMAL``: see the module docstring)."""
+        """Write the held entries now (``synchronous=NORMAL``: see the module docstring); returns once a
+        write under way (which may have taken held entries) has finished as well."""
+        if not self._held and self._lock.locked():
+            async with self._lock:
+                pass
         if self._held:
             await self.append_many([], durable=False)
 
@@ -290,6 +294,13 @@ class LogBook:
         for _, text, _ in items:
             if not text.strip():
                 raise ValueError("text: en logbogspost skal have tekst")
+        # a write once begun finishes even when its caller is cancelled (a stop cancels the console's loops
+        # mid-write): the held entries it took are written, not dropped, and no transaction is left open
+        return await asyncio.shield(self._append_many(items, durable))
+
+    async def _append_many(
+        self, items: Sequence[tuple[EntryType, str, str]], durable: bool
+    ) -> list[LogEntry]:
         entries: list[LogEntry] = []
         held: list[tuple[EntryType, str, str, int]] = []
         held_since: float | None = None

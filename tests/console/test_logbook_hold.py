@@ -97,6 +97,31 @@ async def test_an_entry_held_while_a_write_waits_for_the_database_goes_before_it
         await book.aclose()
 
 
+async def test_a_write_cancelled_while_it_waits_for_the_database_still_writes_what_it_took(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "console.db"
+    book = await LogBook.open(path, ManualClock(), NODE)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        book.hold(RECEIVED)
+        flushing = asyncio.get_running_loop().create_task(book.flush())  # the console's tick
+        await eventually(book._lock.locked)
+        flushing.cancel()  # a stop cancels the console's loops, then closes the book
+        await asyncio.gather(flushing, return_exceptions=True)
+        other.execute("COMMIT")
+        await book.aclose()
+    finally:
+        other.close()
+    again = await LogBook.open(path, ManualClock(), NODE)
+    try:
+        assert [e.text for e in reversed(await again.page(limit=10))] == [text for _, text, _ in RECEIVED]
+        assert await again.verify() is None
+    finally:
+        await again.aclose()
+
+
 async def test_received_ids_names_written_and_held_entries(tmp_path: Path) -> None:
     clock = ManualClock()
     book = await LogBook.open(tmp_path / "console.db", clock, NODE)
