@@ -17,12 +17,12 @@ triggers.
 Durability: an entry is committed when ``append`` returns. Entries a person writes, and every entry by
 default, are fsynced at once (``synchronous=FULL``). The entries that record received messages are held
 (``hold``, stamped when they are held) and written together: with the next append, at ``flush`` (the
-console's tick, when the oldest has waited ``[logbook] received_hold_seconds``), before a read of the
-whole book, and at a clean stop. They need no fsync of their own (``synchronous=NORMAL``): the messages
-themselves are durable in the store before they are acknowledged, and the console writes an entry again
-at its next start for a message whose entry a crash lost (``received_ids`` finds which have one). At a
-status every few seconds this writes the newest page of the book once a minute instead of once per
-status: on a Raspberry Pi's SD card that was a quarter of the bytes written per status.
+console's tick, when the oldest has waited ``[logbook] received_hold_seconds``), before a read of the whole
+book, before the head goes to the witnesses, and at a clean stop. They need no fsync of their own
+(``synchronous=NORMAL``): the messages themselves are durable in the store before they are acknowledged, and
+the console writes an entry again at its next start for a message whose entry a crash lost (``received_ids``
+finds which have one). At a status every few seconds this writes the newest page of the book once a minute
+instead of once per status: on a Raspberry Pi's SD card that was a quarter of the bytes written per status.
 
 The work per view does not grow with the book: ``page`` reads a window of entries newest first by seq,
 and ``verify_new`` remembers the head it last verified and checks only the entries after it (and that
