@@ -197,13 +197,18 @@ async def test_a_batch_whose_entries_could_not_be_written_at_once_is_logged_once
     path = pair.staff.hub.config.data_dir / "console.db"
     care = clients(pair.care.url)
     await care.login("lindely")
-    other = sqlite3.connect(path, isolation_level=None)  # another writer holds the file past the busy wait
+    # another writer holds the file past the busy wait
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        other.execute("BEGIN IMMEDIATE")
+        # from a thread: a write of the running console's may be under way, and needs the event loop to end
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
         await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
 
-        def write_failed() -> bool:
-            return any("log book append failed" in str(r.exc_info and r.exc_info[1]) for r in caplog.records)
+        def write_failed() -> bool:  # the inbox's own write of the batch's entries
+            return any(
+                r.funcName == "_drain_inbox" and "log book append failed" in str(r.exc_info and r.exc_info[1])
+                for r in caplog.records
+            )
 
         await eventually(write_failed, 60)
     finally:
@@ -257,13 +262,22 @@ async def test_a_board_save_covers_no_message_whose_entry_is_still_held(
     await care.login("lindely")
 
     def folded(count: int) -> Callable[[], bool]:
-        return lambda: len(staff_console.messages) >= count  # in the console's message list
+        def check() -> bool:
+            # the inbox read now: a link change's entry may hold up the events that would wake it
+            staff_console.inbox_changed.set()
+            return len(staff_console.messages) >= count  # in the console's message list
+
+        return check
 
     await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
     await eventually(folded(1), 60)
-    other = sqlite3.connect(pair.staff.hub.config.data_dir / "console.db", isolation_level=None)
+    path = pair.staff.hub.config.data_dir / "console.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        other.execute("BEGIN IMMEDIATE")  # the save's write of the held entries waits for the database
+        # the save's write of the held entries waits for the database; taken from a thread, as a write of
+        # the running console's may be under way and needs the event loop to end
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
+        book.hold(RECEIVED[:1])  # something held, whether or not a link change wrote the status's entry
         saving = asyncio.get_running_loop().create_task(staff_console.save_board())
         await eventually(book._lock.locked)
         await care.ok("POST", "status", {"preset": "ok", "power": "generator"})
@@ -295,7 +309,12 @@ async def test_a_witnessed_head_comes_after_the_entries_held_before_it(
     care = clients(pair.care.url)
     await care.login("lindely")
     await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
-    await eventually(lambda: book.held == 1, 60)
+
+    def folded() -> bool:
+        staff_console.inbox_changed.set()  # the inbox read now (a link change's entry may hold up events)
+        return len(staff_console.messages) == 1
+
+    await eventually(folded, 60)  # its entry held (unless a link change's entry took it along)
     await staff_console.witness.send_head()
     (received,) = [e for e in await book.page() if e.type is EntryType.RECEIVED]
     head = staff_console.witness.last
@@ -312,25 +331,37 @@ async def test_a_start_that_notes_a_damaged_board_first_still_writes_the_entries
     staff_console = pair.staff.console
     care = clients(pair.care.url)
     await care.login("lindely")
-    await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
-    await eventually(lambda: staff_console.logbook.held == 1, 60)
-    # what a crash now leaves: console.db without the held entry (a copy beside it, under the same keys),
-    # and here saved roll-calls a start cannot read, so it writes an omission note first
-    crashed = pair.staff.hub.config.data_dir / "crashed.db"
-    with (
-        sqlite3.connect(pair.staff.hub.config.data_dir / "console.db") as live,
-        sqlite3.connect(crashed) as copy,
-    ):
-        live.backup(copy)
-        copy.execute("INSERT OR REPLACE INTO console_state VALUES ('rollcalls', '[{\"request\": 1}]')")
+    # what a crash leaves: console.db without a held entry (a copy beside it, under the same keys), and
+    # here saved roll-calls a start cannot read, so it writes an omission note first
+    data = pair.staff.hub.config.data_dir
+    crashed = data / "crashed.db"
+    await staff_console.logbook.append(EntryType.NOTE, "Vagten begynder", author="Hansen")  # not a new book
+    for sent in range(1, 6):  # a link change's entry may take a held one along: then one more status
+        await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+
+        def folded() -> bool:
+            staff_console.inbox_changed.set()  # the inbox read now (a link change's entry may hold up events)
+            return len(staff_console.messages) == sent  # noqa: B023 - checked within this round
+
+        await eventually(folded, 60)
+        crashed.unlink(missing_ok=True)
+        with sqlite3.connect(data / "console.db") as live, sqlite3.connect(crashed) as copy:
+            live.backup(copy)
+            (written,) = copy.execute("SELECT count(*) FROM logbook WHERE type = 'received'").fetchone()
+            copy.execute("INSERT OR REPLACE INTO console_state VALUES ('rollcalls', '[{\"request\": 1}]')")
+        if written < sent:
+            break
+    assert written < sent, "every entry was written before the copy"
     clock = pair.staff.hub.clock
     assert isinstance(clock, SystemClock)
     clock.offset += 600.0  # the start comes ten minutes later
     again = await Console.open(pair.staff.hub, dataclasses.replace(staff_console.options, db_path=crashed))
     try:
-        entries = list(reversed(await again.logbook.page()))
-        assert entries[-2].type is EntryType.OMISSION  # the start's note, newer than anything received
-        (caught,) = [e for e in entries if e.type is EntryType.RECEIVED]
-        assert "Lindely" in caught.text and caught.text.endswith("(ført ind ved genstart)")
+        entries = await again.logbook.page()
+        assert any(e.type is EntryType.OMISSION for e in entries)  # the start's note, written first
+        received = [e.text for e in entries if e.type is EntryType.RECEIVED]
+        assert len(received) == sent and len(await again.logbook.received_ids(0)) == sent  # each once
+        caught = [text for text in received if text.endswith("(ført ind ved genstart)")]
+        assert len(caught) == sent - written  # what the crash lost, written by the start
     finally:
         await again.aclose()
