@@ -8,9 +8,13 @@ database's lock for as long as one of them is open. So no other process can open
 runs: ``sqlite3 store.db`` and ``beredt exercise report`` get "database is locked" at once. Stop the hub
 first (``sudo systemctl stop beredt``); the file is an ordinary SQLite database again after that.
 
-Every connection of this process to the store uses it, read-write (``mode=ro`` turns the hold off): a
-connection that takes and drops the file's locks itself, as the default VFS and a read-only one do, could
-drop the hold the others rely on when it closes.
+Every connection of this process to the store uses it, read-write (``mode=ro`` does not take the hold).
+SQLite keeps one record per file and process, shared by its unix VFSes: the file's locks and its WAL
+index. Whichever connection takes the file's first lock sets that record up: one through this VFS takes
+the hold and keeps the index in memory; one through the default VFS, or a read-only one, maps
+``store.db-shm`` and takes no hold, and the hub's connections opened beside it then share that, so other
+processes open the store as if it were not held. Opened after the hub's, such a connection shares their
+hold and index, and closing it keeps them.
 """
 
 from __future__ import annotations
