@@ -4,14 +4,17 @@ that restart it still answers the coordinator's ``beredt exercise collect``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hub.core.frame import Kind
 from tests.hubproc import HubProcess, staff_and_care_home
 
 SCENARIO = """
@@ -40,6 +43,18 @@ def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
     finally:
         staff.stop()
         home.stop()
+
+
+def stored_summaries(staff: HubProcess, home: HubProcess) -> int:
+    """EXERCISE_SUMMARY frames from ``home`` in the stopped staff hub's store, however they were sent (the
+    running hub holds its store for itself alone)."""
+    path = staff.dir / "data" / "store.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM messages WHERE kind = ? AND sender = ? AND local = 0",
+            (int(Kind.EXERCISE_SUMMARY), bytes.fromhex(home.node_id)),
+        ).fetchone()
+    return int(count)
 
 
 def summaries(staff: HubProcess, home: HubProcess) -> int:
@@ -79,3 +94,6 @@ def test_a_summary_owed_across_a_restart_is_sent_and_collect_is_answered_after_i
     staff.cli("exercise", "collect", "--id", exercise, "--by", "hansen")
     home.wait_for("the summary asked for after a restart", lambda: summaries(staff, home) >= 2, timeout=90)
     assert summaries(staff, home) == 2  # asked once, sent once (the control is applied once)
+    # the home's log names what it sent; the staff hub's store holds all it got, whatever sent it
+    assert home.stop() == 0 and staff.stop() == 0
+    assert stored_summaries(staff, home) == 2
