@@ -94,8 +94,9 @@ def test_roll_call_over_the_internet_link_and_log_book_after_sigkill(
     assert target["answer"]["link"] == "internet" and target["answer"]["body"]["fuel_hours"] == 8
 
     before = coordinator.call("GET", "logbook")[1]
-    # the answer's entry is held (written within [logbook] received_hold_seconds, 60 s by default) ...
-    assert not [e for e in before["entries"] if e["type"] == "received"]
+    # the answer's entry is held (written within [logbook] received_hold_seconds, 60 s by default), unless
+    # an entry of the hub's own (a link that changed) was written meanwhile and took it along
+    held = not [e for e in before["entries"] if e["type"] == "received"]
     staff.restart()  # SIGKILL, then start again
     coordinator = Browser(staff)
     coordinator.login("hansen")
@@ -104,7 +105,8 @@ def test_roll_call_over_the_internet_link_and_log_book_after_sigkill(
     assert after["entries"][-len(before["entries"]) :] == before["entries"]  # newest first
     # ... and the crash lost it: the start wrote it, once, saying so
     (caught,) = [e for e in after["entries"] if e["type"] == "received"]
-    assert "fra Plejecenter Lindely" in caught["text"] and caught["text"].endswith("(ført ind ved genstart)")
+    assert "fra Plejecenter Lindely" in caught["text"]
+    assert caught["text"].endswith("(ført ind ved genstart)") == held
     staff.restart()
     coordinator = Browser(staff)
     coordinator.login("hansen")
