@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import os
 import time
 from pathlib import Path
 
@@ -62,6 +64,11 @@ def cmd_exercise_report(args: argparse.Namespace) -> int:
     try:
         facts = asyncio.run(_facts(config, args.id))
     except StoreHeld as exc:
+        if not hub_running(config):
+            raise StoreHeld(
+                f"lageret {config.store_path} er åbent i et andet program (en sqlite3-skal, en anden"
+                " rapport?); hubben kører ikke: luk det program, og kør kommandoen igen"
+            ) from None
         raise StoreHeld(
             f"{exc}, eller hent rapporten i konsollen: fanen Øvelse, 'Evalueringsrapport'"
             f" ({CONSOLE_REPORT.format(id=args.id)})"
@@ -71,6 +78,25 @@ def cmd_exercise_report(args: argparse.Namespace) -> int:
     print(f"PDF:     {files.pdf}")
     print(f"CSV:     {files.csv[0].parent}/ ({len(files.csv)} filer)")
     return EXIT_OK
+
+
+def hub_running(config: HubConfig) -> bool:
+    """Whether a ``beredt run`` holds this data folder (``HubConfig.lock_path``): when the store is held and
+    no hub runs, another program (a ``sqlite3`` shell, a second report) has it open, and stopping the hub
+    would not help. True when it cannot be told (the lock file unreadable for this user)."""
+    try:
+        fd = os.open(config.lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:  # held: a hub runs
+        return True
+    finally:
+        os.close(fd)  # also lets go of a lock taken here
+    return False
 
 
 async def _facts(config: HubConfig, exercise_id: str) -> ReportInput:

@@ -116,7 +116,7 @@ def lock_data_dir(config: HubConfig) -> int:
     for child in config.data_dir.iterdir():
         if child.is_file() and not child.is_symlink():
             child.chmod(0o600)
-    fd = os.open(config.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(config.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

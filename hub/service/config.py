@@ -91,6 +91,11 @@ class HubConfig:
         return self.data_dir / "store.db"
 
     @property
+    def lock_path(self) -> Path:
+        """What ``beredt run`` holds (``flock``) while it runs on this data folder."""
+        return self.data_dir / ".lock"
+
+    @property
     def socket_path(self) -> Path:
         """The API's Unix socket, which the CLI uses (``hub.api.local``)."""
         return self.api_socket or self.data_dir / "api.sock"

@@ -6,6 +6,7 @@ with pdftoppm; the page loads in Chromium with no errors and every chart image l
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import shutil
 import sqlite3
@@ -23,6 +24,7 @@ from hub.relay.exercise_usage import USAGE_FILE
 from hub.relay.link_reasons import link_reason
 from hub.relay.store_at_rest import FrameVault
 from tests.exercise.report.conftest import ROLLCALL_REQUEST, Played
+from tests.relay.test_store_file import HOLD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.timeout(400)  # the first test plays the exercise (the package's fixture)
@@ -221,6 +223,40 @@ def test_cli_writes_the_same_report_from_the_hub_folder(
     for table in ("beskeder.csv", "statusrunder.csv", "indspil.csv", "noter.csv"):
         assert rows(out / "csv" / table) == rows(played.files.html.parent / "csv" / table)
     assert main(["exercise", "report", "nosuchid", "--out", str(out), "-c", str(config)]) == 2
+
+
+def test_cli_beside_a_held_store_says_whether_the_hub_or_another_program_holds_it(
+    played: Played, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``sqlite3`` shell on the store of a stopped hub: the command says that another program has it open,
+    not to stop a hub that does not run; with ``beredt run``'s hold on the data folder, that the hub does."""
+    config = tmp_path / "beredt.toml"
+    config.write_text(f'[node]\nname = "Beredskabsstaben"\nrole = "staff"\ndata_dir = "{played.staff_dir}"\n')
+    out = tmp_path / "evaluering"
+    command = ["exercise", "report", played.exercise_id, "--out", str(out), "-c", str(config)]
+    lock = played.staff_dir / ".lock"
+    lock.touch()  # left behind by a hub that ran here and stopped
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(played.staff_dir / "store.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "åbent i et andet program" in err and "hubben kører ikke" in err, err
+        assert "stop hubben" not in err and "Traceback" not in err
+        with lock.open("rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # as 'beredt run' holds it while it runs
+            assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "låst af den kørende hub" in err and "stop hubben først" in err, err
+        assert "/console/api/exercise-report/" in err
+    finally:
+        holder.communicate(b"", timeout=60)
+        lock.unlink()
+    assert not out.exists()
 
 
 def test_cli_says_how_to_install_the_report_libraries(
