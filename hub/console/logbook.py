@@ -235,9 +235,7 @@ class LogBook:
     def hold(self, items: Sequence[tuple[EntryType, str, str]]) -> None:
         """Keep (type, text, author) entries, stamped now, to be written with the next write (see the
         module docstring)."""
-        for _, text, _ in items:
-            if not text.strip():
-                raise ValueError("text: en logbogspost skal have tekst")
+        _check_texts(items)
         if items and self.held_since is None:
             self.held_since = asyncio.get_running_loop().time()
         now = int(self._clock.time())
@@ -291,9 +289,7 @@ class LogBook:
         the book stays in the order things happened; the entries of ``items`` are returned."""
         if self._closed:
             raise StoreError("log book is closed")
-        for _, text, _ in items:
-            if not text.strip():
-                raise ValueError("text: en logbogspost skal have tekst")
+        _check_texts(items)
         # a write once begun finishes even when its caller is cancelled (a stop cancels the console's loops
         # mid-write): the held entries it took are written, not dropped, and no transaction is left open
         return await asyncio.shield(self._append_many(items, durable))
@@ -511,6 +507,12 @@ class LogBook:
         if held and max(held) >= expected:
             return expected
         return None
+
+
+def _check_texts(items: Sequence[tuple[EntryType, str, str]]) -> None:
+    """``ValueError`` for an entry without text: the book records what happened, never a blank line."""
+    if any(not text.strip() for _, text, _ in items):
+        raise ValueError("text: en logbogspost skal have tekst")
 
 
 async def _newest_seq(db: aiosqlite.Connection, folder: Path) -> int:

@@ -27,7 +27,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,11 +128,15 @@ READ_WAIT_MS = 5000
 
 
 @contextmanager
-def read_db(path: Path, what: str) -> Iterator[sqlite3.Connection]:
+def read_db(
+    path: Path, what: str, connect: Callable[[Path], sqlite3.Connection] | None = None
+) -> Iterator[sqlite3.Connection]:
+    """A connection that reads the database at ``path`` (read-only unless ``connect`` opens it otherwise);
+    ``StoreError`` naming ``what`` when it is missing or cannot be opened or read."""
     if not path.is_file():
         raise StoreError(f"{what} {path} findes ikke: lav rapporten på den hub, øvelsen blev kørt fra")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = connect(path) if connect else sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise StoreError(f"kan ikke åbne {what} {path}: {exc}") from exc
     try:
@@ -143,35 +147,27 @@ def read_db(path: Path, what: str) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-@contextmanager
-def read_store(path: Path) -> Iterator[sqlite3.Connection]:
+def read_store(path: Path) -> AbstractContextManager[sqlite3.Connection]:
     """``read_db`` of the hub's store, through the VFS the hub holds it with (``hub.relay.store_file``): in
     the hub's own process (the console's report, the exercise summary) it reads beside the hub's
     connections; in another process while the hub runs it raises ``StoreHeld`` at once."""
-    if not path.is_file():
-        raise StoreError(f"lageret {path} findes ikke: lav rapporten på den hub, øvelsen blev kørt fra")
-    try:
-        # read-write as the hub's own connections are, so it shares their hold on the file (a read-only one
-        # would lock and unlock it on its own); it only selects, and writes its own temporary tables. No
-        # wait for the lock: in the hub's process it is held already, in another the hub holds it until it
-        # stops.
-        db = sqlite3.connect(store_uri(path, mode="rw"), uri=True, timeout=0)
-    except sqlite3.Error as exc:
-        raise StoreError(f"kan ikke åbne lageret {path}: {exc}") from exc
+    return read_db(path, "lageret", _connect_store)
+
+
+def _connect_store(path: Path) -> sqlite3.Connection:
+    # read-write as the hub's own connections are, so it shares their hold on the file (a read-only one
+    # would lock and unlock it on its own); it only selects, and writes its own temporary tables. No wait
+    # for the lock: in the hub's process it is held already, in another the hub holds it until it stops.
+    db = sqlite3.connect(store_uri(path, mode="rw"), uri=True, timeout=0)
     try:
         db.execute("PRAGMA schema_version").fetchone()  # takes the lock
-    except sqlite3.Error as exc:
-        db.close()
-        raise (
-            held_error(path) if is_held(exc) else StoreError(f"kan ikke læse lageret {path}: {exc}")
-        ) from exc
-    try:
         db.execute(f"PRAGMA busy_timeout={READ_WAIT_MS}")  # a checkpoint beside it
-        yield db
     except sqlite3.Error as exc:
-        raise StoreError(f"kan ikke læse lageret {path}: {exc}") from exc
-    finally:
         db.close()
+        if is_held(exc):
+            raise held_error(path) from exc
+        raise
+    return db
 
 
 def collect(exercise: ExerciseFacts, hub: HubFacts, *, now: float) -> ReportInput:
