@@ -283,6 +283,13 @@ class ConsoleClient:
         self.times: dict[str, list[float]] = {} if times is None else times
         self.events: Counter[str] = Counter() if events is None else events
 
+    async def again(self, hub: HubProcess) -> ConsoleClient:
+        """A client of ``hub`` started again (logged in anew), keeping these figures."""
+        await self.close()
+        client = ConsoleClient(hub.api_url, times=self.times, events=self.events)
+        await client.login()
+        return client
+
     async def login(self) -> None:
         async with self.session.post(
             self.base + "login", json={"username": "bench", "password": PASSWORD}
@@ -458,6 +465,13 @@ async def flood(args: argparse.Namespace, homes: Homes, keys: Path) -> dict[str,
         return await asyncio.get_running_loop().run_in_executor(pool, flood_sender.run, plan)
 
 
+async def board_rows(console: ConsoleClient) -> list[dict[str, Any]]:
+    """The board's rows, fetched outside the figures (not a fetch on an event)."""
+    rows: list[dict[str, Any]] = (await console.fetch("board"))["institutions"]
+    console.times["board"].pop()
+    return rows
+
+
 def stop_cleanly(hub: HubProcess) -> int:
     """SIGTERM the hub and wait for it to exit; what it wrote from the signal on (``/proc/PID/io`` of the
     exited process, read before it is reaped: the clean stop's checkpoints and saves)."""
@@ -516,9 +530,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         copied = await asyncio.to_thread(stop_cleanly, hub)
         hub.start(timeout=60)
         proc = Process(hub.process.pid)
-        await console.close()
-        console = ConsoleClient(hub.api_url, times=console.times, events=console.events)
-        await console.login()
+        console = await console.again(hub)
         print(f"  a clean stop wrote {copied / 1e6:.1f} MB (the WAL copied); settling for {args.settle:g} s")
         await asyncio.sleep(args.settle / 2)
         cpu0, w0, t0 = proc.cpu(), proc.written(), time.monotonic()
@@ -546,17 +558,21 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
 
         print("phase 3: a start, a status from every home, SIGKILL and start again ...", flush=True)
         hub.start(timeout=60)
+        console = await console.again(hub)
+        posted = time.time()
         await asyncio.gather(*(homes.post(i, [homes.status(i, n=10**6)]) for i in range(HOMES)))
-        await asyncio.sleep(2)  # the console folds them in
+        for _ in range(300):  # until the console has folded every one in
+            if all((row["last_heard"] or 0) >= posted - 1 for row in await board_rows(console)):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise SystemExit("the console had not folded in the homes' last statuses within a minute")
         before_restart = time.monotonic()
         await asyncio.to_thread(hub.restart)  # the homes keep answering meanwhile
         restart_s = time.monotonic() - before_restart
         proc = Process(hub.process.pid)
-        await console.close()
-        console = ConsoleClient(hub.api_url, times=console.times, events=console.events)
-        await console.login()
-        board = (await console.fetch("board"))["institutions"]
-        console.times["board"].pop()  # the first fetch after a start is not a fetch on an event
+        console = await console.again(hub)
+        board = await board_rows(console)
         complete = sum(1 for row in board if row["status"] is not None and row["last_heard"] is not None)
 
         print(
