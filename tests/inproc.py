@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from hub.core.identity import Identity
@@ -60,3 +60,12 @@ async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+async def eventually_async(check: Callable[[], Awaitable[object]], timeout: float = 10.0) -> None:
+    """``eventually`` for a check that reads through the event loop (a database, the API)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)

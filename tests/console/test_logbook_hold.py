@@ -20,7 +20,7 @@ from hub.console.service import Console
 from hub.core.clock import ManualClock, SystemClock
 from tests.console.conftest import Pair
 from tests.console.test_routes import Client, clients  # noqa: F401 - the fixture
-from tests.inproc import eventually
+from tests.inproc import eventually, eventually_async
 
 NODE = "a1b2c3d4e5f60718"
 RECEIVED = [
@@ -172,10 +172,7 @@ async def test_a_console_writes_a_received_status_within_the_interval_and_shows_
         async def in_book() -> list[LogEntry]:
             return [e for e in await staff_console.logbook.page() if e.type is EntryType.RECEIVED]
 
-        for _ in range(600):  # the tick writes it once it has been held for the interval
-            if await in_book():
-                break
-            await asyncio.sleep(0.1)
+        await eventually_async(in_book, 60)  # the tick writes it once it has been held for the interval
         (entry,) = await in_book()
         assert "status fra Plejecenter Lindely" in entry.text
         assert staff_console.logbook.held == 0
@@ -219,10 +216,10 @@ async def test_a_batch_whose_entries_could_not_be_written_at_once_is_logged_once
     async def received() -> list[str]:
         return [e.text for e in await staff_console.logbook.page() if e.type is EntryType.RECEIVED]
 
-    for _ in range(600):
-        if len(await received()) >= 2 and staff_console.logbook.held == 0:
-            break
-        await asyncio.sleep(0.1)
+    async def both_written() -> bool:
+        return len(await received()) >= 2 and staff_console.logbook.held == 0
+
+    await eventually_async(both_written, 60)
     texts = await received()
     assert len(texts) == 2 and len(await staff_console.logbook.received_ids(0)) == 2  # each status once
 
