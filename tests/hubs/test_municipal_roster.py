@@ -170,7 +170,9 @@ def test_forged_and_tampered_roster_deltas_are_refused(
     a, b, c = network
     enrol(c, a, "Bofælleskabet Lyngen")
     c.start()
-    b.wait_for("roster version 2", lambda: roster_version(b) == 2)
+    # C too: it sends to B below, and B is in C's roster only once C holds version 2
+    for hub in (b, c):
+        hub.wait_for("roster version 2", lambda hub=hub: roster_version(hub) == 2)  # type: ignore[misc]
     root = load_root_key(TrustSettings(a.config["trust"]["root"], tmp_path / "usb" / "root.key"))
     held, _ = read_signed(b.dir / "data" / "roster.signed", root.public_key())
     # The next version as a thief of the staff hub's key (not the root key) would have it: an intruder
