@@ -86,6 +86,8 @@ async def healthz(request: web.Request) -> web.Response:
             "live_messages": hub.store.live_messages,
             "evicted": hub.store.evicted,
             "quarantined": hub.store.quarantined,
+            "store_commits": hub.store.commits,
+            "store_fsyncs": hub.store.syncs,
             "console": console_status(request.app),
             "console_logins": _login_status(request.app),
             "hop_acks_sent": hub.acks.hop_acks_sent,

@@ -176,6 +176,7 @@ class Hub:
             events=self.events,
             clock=self.clock,
             roster_updates=self.roster_updates,
+            commit_window=config.timing.commit_window,
         )
         self.exercise = ExerciseState(
             self.node_id, self.health, self.links, self.clock, self.events, config.data_dir / EXERCISE_FILE

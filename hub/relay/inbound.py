@@ -71,8 +71,11 @@ class Inbound:
         events: EventBus,
         clock: Clock,
         roster_updates: RosterUpdates | None = None,
+        commit_window: float = 0.0,
     ) -> None:
         self.me = me
+        self.commit_window = commit_window
+        """Seconds routine and normal messages may wait for company in their commit (``Timing``)."""
         self.roster_updates = roster_updates
         self.admission = admission
         self.store = store
@@ -133,7 +136,9 @@ class Inbound:
             # each message, then its end-to-end ack if one was made at once: one transaction. A message
             # with an ack is for us and takes no quota, so it fails only with the whole commit, ack and all.
             stored = [m for item in pending for m in (item.incoming, item.reply) if m is not None]
-            errors = iter(await self.store.accept_many(stored, self.clock.time()))
+            urgent = any(item.incoming.frame.priority >= Priority.URGENT for item in pending)
+            patience = 0.0 if urgent else self.commit_window
+            errors = iter(await self.store.accept_many(stored, self.clock.time(), patience=patience))
         finally:
             self._accepting.difference_update(item.incoming.frame.id for item in pending)
         for item in pending:
@@ -336,6 +341,7 @@ class Inbound:
         # Claim the id before the commit is awaited: the same frame may arrive over several links at once.
         if message_id in self._accepting:  # no ack yet: the first copy is not committed
             self._duplicate(frame, link, source, None, ack=False)
+            self.store.hurry()  # its sender resends: it waits no longer for our hop ack
             return None
         if self.store.has(message_id):
             self._duplicate(frame, link, source, previous)

@@ -402,7 +402,9 @@ class Router:
         now = self.clock.monotonic()
         caps = self.links.capabilities(link)
         size = sum(len(attempt.delivery.wire) for attempt in going)
-        deadline = now + self.timing.hop_ack_timeout + 2 * size / caps.bytes_per_second
+        # a routine or normal message may wait in the receiver's commit window before it is hop-acked
+        window = self.timing.commit_window if min(a.delivery.priority for a in going) < Priority.URGENT else 0
+        deadline = now + self.timing.hop_ack_timeout + window + 2 * size / caps.bytes_per_second
         sent = Reason(Why.FRAME_SENT)
         waiting: list[Delivery] = []
         for attempt, error in zip(going, errors, strict=True):

@@ -42,6 +42,12 @@ class Timing:
     e2e_ack_delay: float = 0.2
     probe_interval: float = 1.0
     default_ttl_minutes: int = 24 * 60
+    commit_window: float = 0.0
+    """Seconds a received routine or normal message may wait for others to share its fsynced commit (and
+    so its hop ack waits as long): fewer fsyncs, fewer SD-card writes at a slow steady rate. A sender waits
+    ``hop_ack_timeout`` plus this for the hop ack of such a message, so every hub of a network should have
+    the same; a resend of a waiting message ends the wait at once. Urgent and life-safety messages, and
+    what this hub sends itself, are committed at once. 0: at once, always."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,10 @@ class Store(StoreQueries):
         """Commits that were fsynced (``commits`` counts them all)."""
         return self._writes.syncs
 
+    def hurry(self) -> None:
+        """Commit what waits in the commit window now (``GroupCommit.hurry``)."""
+        self._writes.hurry()
+
     @classmethod
     async def open(
         cls,
@@ -204,10 +208,16 @@ class Store(StoreQueries):
             raise error
 
     async def accept_many(
-        self, batch: Sequence[Incoming], now: float | None = None, *, durable: bool = True
+        self,
+        batch: Sequence[Incoming],
+        now: float | None = None,
+        *,
+        durable: bool = True,
+        patience: float = 0.0,
     ) -> list[StoreError | None]:
         """Commit a batch of messages in one transaction (one fsync for all, none with ``durable=False``);
-        return after that commit. A received message and the end-to-end ack this hub made for it
+        return after that commit, which may wait up to ``patience`` seconds for other writes to share it
+        (the commit window, ``store_writer``). A received message and the end-to-end ack this hub made for it
         (``AckBatcher.reply_now``) are one batch: the ack is durable with the message, and sent after it.
 
         Each message is counted against the quota on its own: one that finds no room (``StoreFull``) is
@@ -233,7 +243,12 @@ class Store(StoreQueries):
                         counted[1] += len(item.wire)
                     writes += self._accept_writes(item, now, handed_out)
             if writes:
-                await self._writes.write(writes, durable=durable)
+                await self._writes.write(
+                    writes,
+                    durable=durable,
+                    patience=patience,
+                    messages=max(1, sum(not item.local for item in batch)),
+                )
         except StoreError as exc:
             self.live_messages -= counted[0]
             self.live_bytes -= counted[1]

@@ -5,6 +5,14 @@ statement, and each caller is answered after the commit that holds its write. A 
 write rolls back is committed again a caller at a time, so only that write's caller gets the error. Writes
 nobody awaits wait up to ``background_delay`` for company (see ``hub.relay.store``).
 
+A write may also be given ``patience``: seconds it may wait for company though its caller awaits it (the
+commit window, ``[timing] commit_window``). At 80 care homes every 5 minutes a status arrives every few
+seconds, each fsync of a commit writes at least one whole 4 KiB page of the WAL again, and a status's own
+pages are about 1 KiB: two or three statuses sharing an fsync halve what the card writes per status
+(``bench/bench_commit_floor.py``). A commit waits until the first of its writes' deadlines, until its
+awaited writes hold ``COMPANY`` messages (under load the queue fills on its own; and fewer inbound workers
+than that wait at once, so a link always has one free to read) or until ``hurry`` is called.
+
 The writer has a connection of its own, used only in its own thread, and a transaction is one trip to
 that thread: its statements and its commit run there in one go. A trip per statement (as through the
 store's reading connection) would wait for the event loop after each one, and every frame waiting for the
@@ -19,6 +27,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,8 +46,24 @@ UPDATE_DELIVERY = (
     "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
     " WHERE message_row=? AND hop=?"
 )
-_Queued = tuple[list[Write], "asyncio.Future[None] | None", bool]
-"""Writes, the future of whoever awaits them (None: nobody), and whether they must be fsynced."""
+COMPANY = 3
+"""Received messages in awaited writes that end a commit window: three statuses to an fsync already write
+no more per status than a plain file appended and fsynced (``bench/bench_commit_floor.py``)."""
+
+
+@dataclass(slots=True)
+class _Queued:
+    writes: list[Write]
+    future: asyncio.Future[None] | None
+    """Answered after the commit; None: nobody awaits these writes."""
+    durable: bool
+    """Whether the commit holding them must be fsynced."""
+    due: float
+    """Loop time by which they must be committed."""
+    messages: int = 1
+    """Received messages the writes hold, towards ``COMPANY``."""
+
+
 _Grouped = list[tuple[str, list[Sequence[Any]]]]
 _T = TypeVar("_T")
 
@@ -54,6 +79,7 @@ class GroupCommit:
         self.background_delay = BACKGROUND_DELAY
         self._synchronous = "FULL"
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
+        self._hurried = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.closed = False
         """Set when the store closes: from then on writes are refused."""
@@ -77,48 +103,76 @@ class GroupCommit:
                     # The writer answers this marker once everything queued before it is committed. One
                     # that has ended (cancelled along with every other task at a shutdown) never will.
                     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                    self._queue.put_nowait(([], done, True))
+                    self._queue.put_nowait(_Queued([], done, True, 0.0))
                     await asyncio.wait((done, task), return_when=asyncio.FIRST_COMPLETED)
             finally:
                 await cancel_and_wait(task)
         while not self._queue.empty():  # left by a writer that ended first: never committed, say so
-            _, future, _ = self._queue.get_nowait()
+            future = self._queue.get_nowait().future
             if future is not None and not future.done():
                 future.set_exception(StoreError("store closed before the write was committed"))
         if self._db is not None:
             await self._in_thread(self._db.close)
         self._thread.shutdown(wait=False)  # idle by now: its thread ends at once
 
-    async def write(self, writes: list[Write], *, durable: bool = True) -> None:
-        """Return once ``writes`` are committed (fsynced when ``durable``)."""
+    async def write(
+        self, writes: list[Write], *, durable: bool = True, patience: float = 0.0, messages: int = 1
+    ) -> None:
+        """Return once ``writes`` are committed (fsynced when ``durable``), waiting up to ``patience``
+        seconds for other writes to share the commit; ``writes`` hold ``messages`` messages."""
         if self.closed:
             raise StoreError("store is closed")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((writes, future, durable))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        await self._queue.put(_Queued(writes, future, durable, loop.time() + patience, messages))
         await future
 
     def write_later(self, writes: list[Write]) -> None:
         """Queue ``writes`` without waiting for them (not fsynced on their own)."""
         if not self.closed:
-            self._queue.put_nowait((writes, None, False))
+            due = asyncio.get_running_loop().time() + self.background_delay
+            self._queue.put_nowait(_Queued(writes, None, False, due))
+
+    def hurry(self) -> None:
+        """End the wait of the commit being gathered: someone cannot wait any longer (a sender that
+        resends what waits in the window has stopped waiting for its hop ack)."""
+        self._hurried.set()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            # Background-only updates wait for company: fewer commits, less SD-card wear. A write somebody
-            # awaits ends the wait at once.
-            deadline = loop.time() + self.background_delay
-            while batch[-1][1] is None and (remaining := deadline - loop.time()) > 0:
-                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop an item it already got
-                    async with asyncio.timeout(remaining):
-                        item = await self._queue.get()
-                except TimeoutError:
+            # Fewer commits, less SD-card wear: wait for company until the first write that is due.
+            deadline = batch[0].due
+            while (
+                (remaining := deadline - loop.time()) > 0
+                and not self._hurried.is_set()
+                and sum(item.messages for item in batch if item.future is not None) < COMPANY
+            ):
+                item = await self._next_within(remaining)
+                if item is None:
                     break
                 batch.append(item)
+                deadline = min(deadline, item.due)
             while not self._queue.empty() and len(batch) < 512:
                 batch.append(self._queue.get_nowait())
+            self._hurried.clear()  # a hurry from now on is for the next commit
             await self._commit(batch)
+
+    async def _next_within(self, seconds: float) -> _Queued | None:
+        """The next queued write, or None when ``seconds`` pass or ``hurry`` is called first."""
+        getting = asyncio.ensure_future(self._queue.get())
+        hurried = asyncio.ensure_future(self._hurried.wait())
+        try:
+            await asyncio.wait((getting, hurried), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurried.cancel()
+            if not getting.done():
+                getting.cancel()
+        # a get that completed as it was cancelled keeps its item: never drop a write
+        if getting.done() and not getting.cancelled():
+            return getting.result()
+        return None
 
     async def _commit(self, batch: list[_Queued]) -> None:
         """Commit ``batch`` in one transaction and answer each caller after it. When a statement fails (a
@@ -132,20 +186,21 @@ class GroupCommit:
                 await self._commit([item])
             return
         error = None if failure is None else _mapped(failure)
-        for _, future, _ in batch:
+        for item in batch:
+            future = item.future
             if future is None or future.done():
                 continue
             if error is None:
                 future.set_result(None)
             else:
                 future.set_exception(error)
-        if error is not None and any(f is None for _, f, _ in batch):
+        if error is not None and any(item.future is None for item in batch):
             log.error("store: background state update lost: %s", error)
 
     async def _attempt(self, batch: list[_Queued]) -> sqlite3.Error | None:
         """One transaction of every write in ``batch``; the error that rolled it back, None once committed.
         An ``OperationalError`` is the database's (locked, full, I/O) and would fail each write alone too."""
-        durable = any(durable for _, _, durable in batch)
+        durable = any(item.durable for item in batch)
         try:
             await self._in_thread(self._transaction, _grouped(batch), durable)
         except sqlite3.Error as exc:
@@ -196,8 +251,8 @@ def _grouped(batch: list[_Queued]) -> _Grouped:
     the insert of the row it changes. A delivery's state update sets every column, so only the last one
     per (message, hop) in a batch is kept."""
     groups: dict[str, list[Sequence[Any]]] = {}
-    for writes, _, _ in batch:
-        for sql, params in writes:
+    for item in batch:
+        for sql, params in item.writes:
             groups.setdefault(sql, []).append(params)
     rows = groups.get(UPDATE_DELIVERY)
     if rows is not None and len(rows) > 1:

@@ -308,6 +308,7 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         e2e_ack_delay=timing_table.number("e2e_ack_delay", defaults.e2e_ack_delay, low=0),
         probe_interval=timing_table.number("probe_interval", defaults.probe_interval, above=0),
         default_ttl_minutes=timing_table.integer("default_ttl_minutes", defaults.default_ttl_minutes, low=1),
+        commit_window=timing_table.number("commit_window", defaults.commit_window, low=0, high=60),
     )
     timing_table.finish()
 

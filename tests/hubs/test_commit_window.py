@@ -1,0 +1,87 @@
+"""The commit window (``[timing] commit_window``) between two real ``beredt run`` processes: routine and
+normal messages received a few seconds apart share one fsynced commit, and the sender, waiting
+``hop_ack_timeout`` plus the window for its hop ack, sends each once; an urgent message is committed at
+once and takes what waits with it; a sender that waits less resends, and the resend ends the wait."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.hubproc import HubProcess, staff_and_care_home
+
+WINDOW = 40.0
+"""Long enough that no test below could pass by waiting it out within its own timeouts (30 s)."""
+
+
+def fsyncs(hub: HubProcess) -> int:
+    count: int = hub.get("/healthz")["store_fsyncs"]
+    return count
+
+
+def resends_seen(hub: HubProcess) -> int:
+    count: int = hub.get("/healthz")["refused"].get("replayed", 0)
+    return count
+
+
+def stored(hub: HubProcess, ids: list[str]) -> bool:
+    return set(ids) <= {m["id"] for m in hub.inbox()}
+
+
+@pytest.fixture
+def hubs(tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
+    staff, home = staff_and_care_home(tmp_path)
+    for hub in (staff, home):
+        hub.config["timing"]["commit_window"] = WINDOW
+        hub.write_config()
+    staff.start()
+    home.start()
+    try:
+        yield staff, home
+    finally:
+        home.stop()
+        staff.stop()
+
+
+def test_normal_messages_share_a_commit_and_are_sent_once(hubs: tuple[HubProcess, HubProcess]) -> None:
+    staff, home = hubs
+    before = fsyncs(staff)
+    sent = [
+        home.send(staff.node_id, "status", {"facility": "Normal", "text": f"Runde {n}"}) for n in range(3)
+    ]
+    # three received messages end the window (store_writer.COMPANY): no wait of WINDOW seconds here
+    staff.wait_for("the three statuses stored", lambda: stored(staff, sent))
+    assert fsyncs(staff) - before == 1, "the three statuses shared one fsync"
+    home.wait_for("the end-to-end acks", lambda: all(home.message(m)["end_to_end_acked"] for m in sent))
+    assert [hop["attempts"] for m in sent for hop in home.message(m)["hops"]] == [1, 1, 1]
+    assert resends_seen(staff) == 0, "the sender waited for the hop ack the window holds back"
+
+
+def test_an_urgent_message_is_committed_at_once_with_what_waits(hubs: tuple[HubProcess, HubProcess]) -> None:
+    staff, home = hubs
+    waiting = home.send(staff.node_id, "status", {"facility": "Normal", "text": "Alt vel"})
+    home.wait_for("the status handed over", lambda: home.message(waiting)["hops"][0]["state"] == "sent")
+    assert not stored(staff, [waiting]), "a normal message alone waits in the window"
+    before = fsyncs(staff)
+    urgent = home.send(staff.node_id, "text", "Ilt til 1 time tilbage hos borger", priority="urgent")
+    staff.wait_for("both messages stored", lambda: stored(staff, [waiting, urgent]))
+    assert fsyncs(staff) - before == 1, "the urgent message and the waiting status shared its commit"
+    assert resends_seen(staff) == 0, "the sender waited for the hop ack the window held back"
+
+
+def test_a_resend_from_a_sender_that_waits_less_ends_the_window(tmp_path: Path) -> None:
+    staff, home = staff_and_care_home(tmp_path)
+    staff.config["timing"]["commit_window"] = WINDOW  # the care home keeps none: it waits 2 s for acks
+    staff.write_config()
+    staff.start()
+    home.start()
+    try:
+        sent = home.send(staff.node_id, "status", {"facility": "Normal", "text": "Alt vel"})
+        staff.wait_for("the status stored", lambda: stored(staff, [sent]))
+        home.wait_for("the hop ack", lambda: home.message(sent)["hops"][0]["state"] == "hop-acked")
+        assert resends_seen(staff) >= 1, "stored early only because the resend hurried the commit"
+    finally:
+        home.stop()
+        staff.stop()
