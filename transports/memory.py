@@ -34,7 +34,8 @@ _MEDIA: dict[str, MemoryMedium] = {}
 
 class MemoryMedium:
     """The shared ether. ``loss`` is a probability in [0, 1); ``latency`` is seconds per delivery;
-    ``rate`` is bytes per second on air (None: no limit); ``cost`` is what its links tell the policy."""
+    ``rate`` is bytes per second on air (None: no limit); ``cost`` is what its links tell the policy;
+    ``link_ack`` says its links confirm delivery themselves, as a LoRa routing ack does."""
 
     def __init__(
         self,
@@ -45,9 +46,11 @@ class MemoryMedium:
         rate: float | None = None,
         seed: int | None = None,
         cost: Cost = Cost.FREE,
+        link_ack: bool = False,
     ) -> None:
         self.mtu = mtu
         self.cost = cost
+        self.link_ack = link_ack
         self.latency = latency
         self.loss = loss
         self.rate = rate
@@ -127,7 +130,7 @@ class MemoryTransport:
         self.address = address
         self.capabilities = Capabilities(
             mtu=medium.mtu,
-            link_ack=False,
+            link_ack=medium.link_ack,
             broadcast=True,
             bytes_per_second=medium.rate or 1_000_000.0,
             cost=medium.cost,

@@ -88,6 +88,7 @@ async def healthz(request: web.Request) -> web.Response:
             "quarantined": hub.store.quarantined,
             "store_commits": hub.store.commits,
             "store_fsyncs": hub.store.syncs,
+            "commit_window_impatient": sorted(node.hex() for node in hub.inbound.impatient),
             "console": console_status(request.app),
             "console_logins": _login_status(request.app),
             "hop_acks_sent": hub.acks.hop_acks_sent,

@@ -119,7 +119,6 @@ class Hub:
             new_store=new_store,
             retention=config.retention,
         )
-        hub.store.hold_updates_for(config.timing.commit_window)
         try:
             hub._wire(dict(transports))
             yield hub

@@ -76,6 +76,9 @@ class Inbound:
         self.me = me
         self.commit_window = commit_window
         """Seconds routine and normal messages may wait for company in their commit (``Timing``)."""
+        self.impatient: set[bytes] = set()
+        """Neighbours that resent a message while it waited in the commit window (their window is shorter
+        than ours): their messages are committed at once from then on. At most one per trusted node."""
         self.roster_updates = roster_updates
         self.admission = admission
         self.store = store
@@ -136,8 +139,7 @@ class Inbound:
             # each message, then its end-to-end ack if one was made at once: one transaction. A message
             # with an ack is for us and takes no quota, so it fails only with the whole commit, ack and all.
             stored = [m for item in pending for m in (item.incoming, item.reply) if m is not None]
-            urgent = any(item.incoming.frame.priority >= Priority.URGENT for item in pending)
-            patience = 0.0 if urgent else self.commit_window
+            patience = self.commit_window if self._may_wait(link, pending) else 0.0
             errors = iter(await self.store.accept_many(stored, self.clock.time(), patience=patience))
         finally:
             self._accepting.difference_update(item.incoming.frame.id for item in pending)
@@ -341,7 +343,16 @@ class Inbound:
         # Claim the id before the commit is awaited: the same frame may arrive over several links at once.
         if message_id in self._accepting:  # no ack yet: the first copy is not committed
             self._duplicate(frame, link, source, None, ack=False)
-            self.store.hurry()  # its sender resends: it waits no longer for our hop ack
+            if self.commit_window and previous is not None:  # it waits no longer for our hop ack
+                self.store.hurry()
+                if previous not in self.impatient:
+                    self.impatient.add(previous)
+                    log.warning(
+                        "%s resent %s while it waited in the commit window: its messages are committed at"
+                        " once from now on (is its [timing] commit_window shorter than ours?)",
+                        previous.hex(),
+                        message_id.hex(),
+                    )
             return None
         if self.store.has(message_id):
             self._duplicate(frame, link, source, previous)
@@ -375,6 +386,22 @@ class Inbound:
         # the hub's clock stamps it, as for what it sends: one timeline in the store
         incoming = Incoming(frame, wire, hops, local=False, for_me=for_people, via=link)
         return _Pending(incoming, signer, link, received, previous, exclude, for_me, roster_page, reply)
+
+    def _may_wait(self, link: str, pending: list[_Pending]) -> bool:
+        """Whether these messages may wait in the commit window. Not on a link whose own ack already told
+        the sender they arrived (a LoRa routing ack, an SDS report): the sender has let them go, so until
+        the commit a power cut here would lose them. Not urgent or life-safety ones. Not end-to-end acks:
+        on a paid link the ack to a direct neighbour is its hop ack too, and the sender's deadline has
+        room for one window, the one its message waited in here. Not from a neighbour that has shown it
+        waits less (``impatient``)."""
+        if self.links.capabilities(link).link_ack:
+            return False
+        return all(
+            item.incoming.frame.priority < Priority.URGENT
+            and item.incoming.frame.kind is not Kind.ACK
+            and item.previous not in self.impatient
+            for item in pending
+        )
 
     async def _committed(self, item: _Pending) -> None:
         """A message just committed: learn from it, hop ack it, pass it on, announce or act on it."""

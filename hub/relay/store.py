@@ -62,7 +62,7 @@ from hub.relay.store_queries import StoreQueries
 from hub.relay.store_records import Incoming
 from hub.relay.store_schema import PAGE_SIZE, open_database
 from hub.relay.store_upkeep import WalUpkeep
-from hub.relay.store_writer import BACKGROUND_DELAY, UPDATE_DELIVERY, GroupCommit
+from hub.relay.store_writer import UPDATE_DELIVERY, GroupCommit
 
 __all__ = ["PAGE_SIZE", "PURGE_BATCH", "Store"]
 
@@ -125,11 +125,6 @@ class Store(StoreQueries):
     def hurry(self) -> None:
         """Commit what waits in the commit window now (``GroupCommit.hurry``)."""
         self._writes.hurry()
-
-    def hold_updates_for(self, window: float) -> None:
-        """With a commit window, state updates wait as long as received messages may: waiting less, they
-        would cut each window short with a commit of their own (``store_writer``)."""
-        self._writes.background_delay = max(BACKGROUND_DELAY, window)
 
     @classmethod
     async def open(

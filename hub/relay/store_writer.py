@@ -58,8 +58,9 @@ class _Queued:
     """Answered after the commit; None: nobody awaits these writes."""
     durable: bool
     """Whether the commit holding them must be fsynced."""
-    due: float
-    """Loop time by which they must be committed."""
+    due: float | None
+    """Loop time by which they must be committed; None (state updates): ``background_delay`` after the
+    writer takes them, unless awaited writes share their commit, whose deadline rules then."""
     messages: int = 1
     """Received messages the writes hold, towards ``COMPANY``."""
 
@@ -80,6 +81,8 @@ class GroupCommit:
         self._synchronous = "FULL"
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._hurried = asyncio.Event()
+        self._gathering = False
+        """While a commit waits for company: only then may ``hurry`` end the wait."""
         self._task: asyncio.Task[None] | None = None
         self.closed = False
         """Set when the store closes: from then on writes are refused."""
@@ -130,33 +133,36 @@ class GroupCommit:
     def write_later(self, writes: list[Write]) -> None:
         """Queue ``writes`` without waiting for them (not fsynced on their own)."""
         if not self.closed:
-            due = asyncio.get_running_loop().time() + self.background_delay
-            self._queue.put_nowait(_Queued(writes, None, False, due))
+            self._queue.put_nowait(_Queued(writes, None, False, None))
 
     def hurry(self) -> None:
-        """End the wait of the commit being gathered: someone cannot wait any longer (a sender that
-        resends what waits in the window has stopped waiting for its hop ack)."""
-        self._hurried.set()
+        """End the wait of the commit being gathered, if one is: someone cannot wait any longer (a sender
+        that resends what waits in the window has stopped waiting for its hop ack)."""
+        if self._gathering:
+            self._hurried.set()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            # Fewer commits, less SD-card wear: wait for company until the first write that is due.
-            deadline = batch[0].due
-            while (
-                (remaining := deadline - loop.time()) > 0
-                and not self._hurried.is_set()
-                and sum(item.messages for item in batch if item.future is not None) < COMPANY
-            ):
+            # Fewer commits, less SD-card wear: wait for company until the first awaited write is due (state
+            # updates alone: ``background_delay``), the awaited writes hold COMPANY messages, or a hurry.
+            self._hurried.clear()
+            self._gathering = True
+            background = loop.time() + self.background_delay
+            while True:
+                awaited = [item for item in batch if item.future is not None]
+                deadline = min((item.due or 0.0 for item in awaited), default=background)
+                remaining = deadline - loop.time()
+                if remaining <= 0 or self._hurried.is_set() or sum(i.messages for i in awaited) >= COMPANY:
+                    break
                 item = await self._next_within(remaining)
                 if item is None:
                     break
                 batch.append(item)
-                deadline = min(deadline, item.due)
+            self._gathering = False
             while not self._queue.empty() and len(batch) < 512:
                 batch.append(self._queue.get_nowait())
-            self._hurried.clear()  # a hurry from now on is for the next commit
             await self._commit(batch)
 
     async def _next_within(self, seconds: float) -> _Queued | None:

@@ -5,6 +5,7 @@ once and takes what waits with it; a sender that waits less resends, and the res
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from tests.hubproc import HubProcess, staff_and_care_home
 
 WINDOW = 40.0
 """Long enough that no test below could pass by waiting it out within its own timeouts (30 s)."""
+HOP_ACK_TIMEOUT = 2.0
+"""What the test hubs wait for a hop ack besides the window (``tests.hubproc``)."""
 
 
 def fsyncs(hub: HubProcess) -> int:
@@ -49,8 +52,14 @@ def test_normal_messages_share_a_commit_and_are_sent_once(hubs: tuple[HubProcess
     staff, home = hubs
     before = fsyncs(staff)
     sent = [
-        home.send(staff.node_id, "status", {"facility": "Normal", "text": f"Runde {n}"}) for n in range(3)
+        home.send(staff.node_id, "status", {"facility": "Normal", "text": f"Runde {n}"}) for n in range(2)
     ]
+    home.wait_for(
+        "both handed over", lambda: all(home.message(m)["hops"][0]["state"] == "sent" for m in sent)
+    )
+    time.sleep(3 * HOP_ACK_TIMEOUT)  # past the care home's hop_ack_timeout: without the window it resends
+    assert not stored(staff, sent), "two statuses wait in the window"
+    sent.append(home.send(staff.node_id, "status", {"facility": "Normal", "text": "Runde 2"}))
     # three received messages end the window (store_writer.COMPANY): no wait of WINDOW seconds here
     staff.wait_for("the three statuses stored", lambda: stored(staff, sent))
     assert fsyncs(staff) - before == 1, "the three statuses shared one fsync"
@@ -82,6 +91,12 @@ def test_a_resend_from_a_sender_that_waits_less_ends_the_window(tmp_path: Path) 
         staff.wait_for("the status stored", lambda: stored(staff, [sent]))
         home.wait_for("the hop ack", lambda: home.message(sent)["hops"][0]["state"] == "hop-acked")
         assert resends_seen(staff) >= 1, "stored early only because the resend hurried the commit"
+        assert staff.get("/healthz")["commit_window_impatient"] == [home.node_id]
+        resends = resends_seen(staff)
+        second = home.send(staff.node_id, "status", {"facility": "Normal", "text": "Stadig alt vel"})
+        staff.wait_for("the second status stored", lambda: stored(staff, [second]))
+        home.wait_for("its hop ack", lambda: home.message(second)["hops"][0]["state"] == "hop-acked")
+        assert resends_seen(staff) == resends, "a neighbour that resent once is not held back again"
     finally:
         home.stop()
         staff.stop()

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from hub.relay.store_writer import COMPANY, GroupCommit
+from tests.inproc import eventually
 
 INSERT = "INSERT INTO notes(n) VALUES (?)"
 LONG = 600.0
@@ -61,8 +62,10 @@ async def test_the_window_ends_when_it_holds_enough_messages(tmp_path: Path) -> 
 
 async def test_hurry_ends_the_window_and_the_first_deadline_rules(tmp_path: Path) -> None:
     path, writer = await started(tmp_path)
+    writer.hurry()  # nothing is being gathered: it is for no later commit
     waiting = asyncio.create_task(writer.write([(INSERT, (1,))], patience=LONG))
     await asyncio.sleep(0.2)
+    assert not waiting.done(), "a hurry before the window does not end it"
     writer.hurry()
     await asyncio.wait_for(waiting, 60)
     assert writer.syncs == 1
@@ -82,3 +85,20 @@ async def test_close_commits_what_waits_in_the_window(tmp_path: Path) -> None:
     await asyncio.wait_for(writer.close(), 60)
     await asyncio.wait_for(waiting, 1)
     assert notes(path) == [1]
+
+
+async def test_state_updates_ride_along_and_never_cut_a_window_short(tmp_path: Path) -> None:
+    path, writer = await started(tmp_path)
+    writer.background_delay = 0.1
+    writer.write_later([(INSERT, (1,))])  # a state update nobody awaits: waits 0.1 s alone
+    await asyncio.sleep(0.02)
+    waiting = asyncio.create_task(writer.write([(INSERT, (2,))], patience=LONG))
+    await asyncio.sleep(0.5)
+    assert not waiting.done() and notes(path) == [], "the update waits in the window with the message"
+    await asyncio.wait_for(writer.write([(INSERT, (3,))]), 60)
+    await asyncio.wait_for(waiting, 60)
+    assert (writer.commits, writer.syncs) == (1, 1) and notes(path) == [1, 2, 3]
+    writer.write_later([(INSERT, (4,))])  # alone, it still commits after its own delay
+    await eventually(lambda: notes(path) == [1, 2, 3, 4], 60)
+    assert (writer.commits, writer.syncs) == (2, 1)
+    await writer.close()
