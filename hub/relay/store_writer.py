@@ -8,7 +8,7 @@ nobody awaits wait up to ``background_delay`` for company (see ``hub.relay.store
 A write may also be given ``patience``: seconds it may wait for company though its caller awaits it (the
 commit window, ``[timing] commit_window``). At 80 care homes every 5 minutes a status arrives every few
 seconds, each fsync of a commit writes at least one whole 4 KiB page of the WAL again, and a status's own
-pages are about 1 KiB: two or three statuses sharing an fsync halve what the card writes per status
+pages are about 1 KiB: two or three statuses sharing an fsync more than halve what the card writes per status
 (``bench/bench_commit_floor.py``). A commit waits until the first of its writes' deadlines, until its
 awaited writes hold ``COMPANY`` messages (under load the queue fills on its own; and fewer inbound workers
 than that wait at once, so a link always has one free to read) or until ``hurry`` is called.
