@@ -6,6 +6,7 @@ room for only one window). A neighbour that resends what waits is not held back 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -39,14 +40,7 @@ async def two_hubs(
 
 
 def windowed(seconds: float) -> Timing:
-    return Timing(
-        hop_ack_timeout=FAST.hop_ack_timeout,
-        retry_initial=FAST.retry_initial,
-        retry_cap=FAST.retry_cap,
-        e2e_ack_delay=FAST.e2e_ack_delay,
-        probe_interval=FAST.probe_interval,
-        commit_window=seconds,
-    )
+    return dataclasses.replace(FAST, commit_window=seconds)
 
 
 async def test_a_message_its_link_acked_is_committed_at_once(tmp_path: Path) -> None:
