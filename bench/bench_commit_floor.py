@@ -10,7 +10,8 @@ sealed end-to-end ack (139 bytes) have in a real store. Variants:
 - today: each status in its own fsynced commit, with the hub's end-to-end ack to it (its message row and
   delivery row) and the previous ack's delivery settled, as a staff hub commits them at 80 care homes;
 - without the stored ack: each status alone in its fsynced commit;
-- two and three statuses (with their acks) sharing one fsynced commit, as a commit window would make;
+- two and three statuses (with their acks) sharing one fsynced commit, as the commit window
+  (`[timing] commit_window`) makes at a steady rate;
 - the floor, measured in the same run: the status's bytes appended to a plain file and fsynced, the
   least any durable write per status costs (the kernel writes whole 4 KiB pages).
 
