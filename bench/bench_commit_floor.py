@@ -7,8 +7,9 @@ same tables and indexes, 512-byte pages, ``synchronous=FULL``, opened through ``
 ``--statuses`` statuses, per status. Rows carry random bytes of the sizes a sealed status (132 bytes) and a
 sealed end-to-end ack (139 bytes) have in a real store. Variants:
 
-- today: each status in its own fsynced commit, with the hub's end-to-end ack to it (its message row and
-  delivery row) and the previous ack's delivery settled, as a staff hub commits them at 80 care homes;
+- no commit window: each status in its own fsynced commit, with the hub's end-to-end ack to it (its
+  message row and delivery row) and the previous ack's delivery settled, as a staff hub commits them at 80
+  care homes;
 - without the stored ack: each status alone in its fsynced commit;
 - two and three statuses (with their acks) sharing one fsynced commit, as the commit window
   (`[timing] commit_window`) makes at a steady rate;
@@ -140,7 +141,7 @@ def main() -> None:
     floor = file_floor(n)
     rows = [
         (
-            "today: one status + the hub's end-to-end ack per fsynced commit",
+            "no commit window: one status + the hub's end-to-end ack per fsynced commit",
             per_status(n, ack=True, per_commit=1),
         ),
         (
