@@ -9,9 +9,10 @@ A write may also be given ``patience``: seconds it may wait for company though i
 commit window, ``[timing] commit_window``). At 80 care homes every 5 minutes a status arrives every few
 seconds, each fsync of a commit writes at least one whole 4 KiB page of the WAL again, and a status's own
 pages are about 1 KiB: two or three statuses sharing an fsync more than halve what the card writes per status
-(``bench/bench_commit_floor.py``). A commit waits until the first of its writes' deadlines, until its
-awaited writes hold ``COMPANY`` messages (under load the queue fills on its own; and fewer inbound workers
-than that wait at once, so a link always has one free to read) or until ``hurry`` is called.
+(``bench/bench_commit_floor.py``). A commit waits until the first deadline of its awaited writes (state
+updates ride along and never shorten it), until those hold ``COMPANY`` received messages (under load the
+queue fills the commit on its own; and at most two awaited writes wait at once, fewer than a link's
+inbound workers, so a link always has one free to read) or until ``hurry`` is called.
 
 The writer has a connection of its own, used only in its own thread, and a transaction is one trip to
 that thread: its statements and its commit run there in one go. A trip per statement (as through the
