@@ -170,8 +170,27 @@ class HubProcess:
 
     # ---- process ------------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 30, *, options: Sequence[str] = ()) -> None:
-        """``beredt run`` (with ``options`` such as ``--new-store``) until ``/healthz`` says ready."""
+    def start(self, timeout: float = 30, *, options: Sequence[str] = (), move_api: bool = True) -> None:
+        """``beredt run`` (with ``options`` such as ``--new-store``) until ``/healthz`` says ready.
+
+        The API port was free when it was chosen, but another test's process may have taken it since:
+        then (``move_api``) the hub is started again on a port chosen anew (no other hub names this one's
+        API port)."""
+        for _ in range(3 if move_api else 0):
+            try:
+                self._start(timeout, options)
+                return
+            except HubError as exc:
+                if f"cannot serve the API on 127.0.0.1:{self.api_port}: Address already in use" not in str(
+                    exc
+                ):
+                    raise
+            self.api_port = free_port()
+            self.config["api"]["listen"] = f"127.0.0.1:{self.api_port}"
+            self.write_config()
+        self._start(timeout, options)
+
+    def _start(self, timeout: float, options: Sequence[str]) -> None:
         log = open(self.dir / "hub.log", "ab")  # noqa: SIM115 - owned by the child process
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(

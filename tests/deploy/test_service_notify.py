@@ -84,7 +84,7 @@ def test_a_hub_that_fails_before_ready_never_says_ready(
     squatter.listen()
     try:
         with pytest.raises(HubError, match="exited with"):
-            hub.start()
+            hub.start(move_api=False)
         assert hub.process is not None and hub.process.returncode not in (0, None)
         log = hub.log_tail()
         assert "address already in use" in log.lower(), log
