@@ -11,8 +11,8 @@ sealed end-to-end ack (139 bytes) have in a real store. Variants:
   message row and delivery row) and the previous ack's delivery settled, as a staff hub commits them at 80
   care homes;
 - without the stored ack: each status alone in its fsynced commit;
-- two and three statuses (with their acks) sharing one fsynced commit, as the commit window
-  (`[timing] commit_window`) makes at a steady rate;
+- two, three and six statuses (with their acks) sharing one fsynced commit, as the commit window
+  (`[timing] commit_window`) makes at a steady rate (it ends at six, ``store_writer.COMPANY``);
 - the floor, measured in the same run: the status's bytes appended to a plain file and fsynced, the
   least any durable write per status costs (the kernel writes whole 4 KiB pages).
 
@@ -150,6 +150,7 @@ def main() -> None:
         ),
         ("two statuses (and their acks) per fsynced commit", per_status(n, ack=True, per_commit=2)),
         ("three statuses (and their acks) per fsynced commit", per_status(n, ack=True, per_commit=3)),
+        ("six statuses (and their acks) per fsynced commit", per_status(n, ack=True, per_commit=6)),
     ]
     print(f"store WAL bytes written per status ({n} statuses per variant, after {WARM_UP} of warm-up)")
     print(f"  {'floor: the status appended to a file, fsynced':70} {floor / 1024:5.1f} KB")

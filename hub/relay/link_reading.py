@@ -20,8 +20,10 @@ from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.hub")
 
-INBOUND_WORKERS = 4
-"""Batches worked at once per link: while one waits for its commit, the next is being verified."""
+INBOUND_WORKERS = 8
+"""Batches worked at once per link: while one waits for its commit, the next is being verified. Up to
+``store_writer.COMPANY - 1`` (five) may wait in a commit window at once; the others keep reading the link,
+its hop acks first."""
 _INBOUND_BATCH = 64
 """Frames a worker takes from its link's queue at once: checked one by one, committed together."""
 _INBOUND_PER_RANK = 2048  # frames read from a link and waiting for a worker, per rank

@@ -8,11 +8,12 @@ nobody awaits wait up to ``background_delay`` for company (see ``hub.relay.store
 A write may also be given ``patience``: seconds it may wait for company though its caller awaits it (the
 commit window, ``[timing] commit_window``). At 80 care homes every 5 minutes a status arrives every few
 seconds, each fsync of a commit writes at least one whole 4 KiB page of the WAL again, and a status's own
-pages are about 1 KiB: two or three statuses sharing an fsync more than halve what the card writes per status
-(``bench/bench_commit_floor.py``). A commit waits until the first deadline of its awaited writes (state
-updates ride along and never shorten it), until those hold ``COMPANY`` received messages (under load the
-queue fills the commit on its own; and at most two awaited writes wait at once, fewer than a link's
-inbound workers, so a link always has one free to read) or until ``hurry`` is called.
+pages are about 1 KiB: three statuses sharing an fsync more than halve what the card writes per status, six
+cut it to less than a third (``bench/bench_commit_floor.py``). A commit waits until the first deadline of
+its awaited writes (state updates ride along and never shorten it), until those hold ``COMPANY`` received
+messages (under load the queue fills the commit on its own; and at most ``COMPANY - 1`` awaited writes wait
+at once, fewer than a link's inbound workers, so a link always has workers free to read its acks) or until
+``hurry`` is called.
 
 The writer has a connection of its own, used only in its own thread, and a transaction is one trip to
 that thread: its statements and its commit run there in one go. A trip per statement (as through the
@@ -47,9 +48,10 @@ UPDATE_DELIVERY = (
     "UPDATE deliveries SET state=?, attempts=?, next_attempt=?, link=?, next_hop=?, last_error=?, updated=?"
     " WHERE message_row=? AND hop=?"
 )
-COMPANY = 3
-"""Received messages in awaited writes that end a commit window: three statuses to an fsync already write
-no more per status than a plain file appended and fsynced (``bench/bench_commit_floor.py``)."""
+COMPANY = 6
+"""Received messages in awaited writes that end a commit window: six statuses to an fsync write about 2.6 KB
+of WAL each, three 4.0 KB, one 9.2 KB (``bench/bench_commit_floor.py``). Each awaited write holds at least
+one, so at most five wait at once: ``hub.relay.link_reading.INBOUND_WORKERS`` must stay above that."""
 
 
 @dataclass(slots=True)

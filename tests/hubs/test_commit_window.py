@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.relay.store_writer import COMPANY
 from tests.hubproc import HubProcess, staff_and_care_home
 
 WINDOW = 40.0
@@ -52,19 +53,19 @@ def test_normal_messages_share_a_commit_and_are_sent_once(hubs: tuple[HubProcess
     staff, home = hubs
     before = fsyncs(staff)
     sent = [
-        home.send(staff.node_id, "status", {"facility": "Normal", "text": f"Runde {n}"}) for n in range(2)
+        home.send(staff.node_id, "status", {"facility": "Normal", "text": f"Runde {n}"}) for n in range(COMPANY - 1)
     ]
     home.wait_for(
-        "both handed over", lambda: all(home.message(m)["hops"][0]["state"] == "sent" for m in sent)
+        "every status handed over", lambda: all(home.message(m)["hops"][0]["state"] == "sent" for m in sent)
     )
     time.sleep(3 * HOP_ACK_TIMEOUT)  # past the care home's hop_ack_timeout: without the window it resends
-    assert not stored(staff, sent), "two statuses wait in the window"
-    sent.append(home.send(staff.node_id, "status", {"facility": "Normal", "text": "Runde 2"}))
-    # three received messages end the window (store_writer.COMPANY): no wait of WINDOW seconds here
-    staff.wait_for("the three statuses stored", lambda: stored(staff, sent))
-    assert fsyncs(staff) - before == 1, "the three statuses shared one fsync"
+    assert not any(stored(staff, [m]) for m in sent), "the statuses wait in the window"
+    sent.append(home.send(staff.node_id, "status", {"facility": "Normal", "text": "Sidste runde"}))
+    # COMPANY received messages end the window: no wait of WINDOW seconds here
+    staff.wait_for("every status stored", lambda: stored(staff, sent))
+    assert fsyncs(staff) - before == 1, "the statuses shared one fsync"
     home.wait_for("the end-to-end acks", lambda: all(home.message(m)["end_to_end_acked"] for m in sent))
-    assert [hop["attempts"] for m in sent for hop in home.message(m)["hops"]] == [1, 1, 1]
+    assert [hop["attempts"] for m in sent for hop in home.message(m)["hops"]] == [1] * COMPANY
     assert resends_seen(staff) == 0, "the sender waited for the hop ack the window holds back"
 
 

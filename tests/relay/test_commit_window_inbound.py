@@ -15,6 +15,7 @@ from hub.core.identity import Identity
 from hub.relay.hub import Hub
 from hub.relay.roster import Role
 from hub.relay.settings import Timing
+from hub.relay.store_writer import COMPANY
 from tests.inproc import FAST, eventually, eventually_async, hub_config, medium_name, peer, running
 from transports.memory import MemoryMedium
 
@@ -57,9 +58,9 @@ async def test_a_message_its_link_acked_is_committed_at_once(tmp_path: Path) -> 
 async def test_end_to_end_acks_are_committed_at_once(tmp_path: Path) -> None:
     medium = medium_name()
     async with two_hubs(tmp_path, medium, windowed(LONG), windowed(LONG)) as (staff, home):
-        # three messages end the staff hub's window at once; its end-to-end acks (fewer than three
-        # frames: the later ones are batched) must not wait in the care home's window
-        sent = [await home.submit(Kind.TEXT, STAFF.node_id, f"Runde {n}".encode()) for n in range(3)]
+        # COMPANY messages end the staff hub's window at once; its end-to-end acks (fewer frames: the
+        # later ones are batched) must not wait in the care home's window
+        sent = [await home.submit(Kind.TEXT, STAFF.node_id, f"Runde {n}".encode()) for n in range(COMPANY)]
         await eventually(lambda: all(staff.store.has(m) for m in sent))
 
         async def acked() -> bool:
