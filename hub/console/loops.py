@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import aiosqlite
 
@@ -149,6 +149,20 @@ def forget_expired_sent(console: ConsoleSide) -> None:
         log.info("retention ended: the sent view forgot %d messages and their summaries", forgotten)
 
 
+def logbook_work(
+    now: float, held_since: float | None, next_sync: float, options: ConsoleOptions
+) -> Literal["sync", "flush"] | None:
+    """What the log book needs at loop time ``now``: a sync (held entries written, then a checkpoint) when
+    one is due, a write of its held entries once the oldest has been held ``logbook_received_interval``,
+    or nothing. Held that long or longer than the sync interval, held entries are written only by syncs,
+    so console.db is written in one moment per sync and its WAL index once for both (``ConsoleOptions``)."""
+    hold = options.logbook_received_interval
+    held_due = held_since is not None and now - held_since >= hold
+    if now >= next_sync or (held_due and hold >= options.logbook_sync_interval):
+        return "sync"
+    return "flush" if held_due else None
+
+
 async def tick(console: ConsoleSide) -> None:
     """Roll-calls due now, and the saves that wait for a quiet moment."""
     loop = asyncio.get_running_loop()
@@ -164,12 +178,12 @@ async def tick(console: ConsoleSide) -> None:
             next_board_save = now + console.options.board_save_interval
             next_radio_save = now + console.options.radio_save_interval
             await guarded(console.save_board(), "save the status board")
-        held_since = console.logbook.held_since
-        if held_since is not None and loop.time() - held_since >= console.options.logbook_received_interval:
-            await guarded(console.logbook.flush(), "write the log book's held entries")
-        if loop.time() >= next_sync:
-            next_sync = loop.time() + console.options.logbook_sync_interval
-            await guarded(console.logbook.sync(), "sync the log book")
+        match logbook_work(loop.time(), console.logbook.held_since, next_sync, console.options):
+            case "sync":
+                next_sync = loop.time() + console.options.logbook_sync_interval
+                await guarded(console.logbook.sync(), "sync the log book")
+            case "flush":
+                await guarded(console.logbook.flush(), "write the log book's held entries")
         if loop.time() >= next_witness:
             next_witness = loop.time() + console.options.witness_interval
             await console.witness.send_head()

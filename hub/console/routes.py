@@ -366,6 +366,8 @@ async def _logbook(request: web.Request, console: Console, session: Session) -> 
         "entries": await book.views(entries, notes=session.user.role in STAFF),
         "more": bool(entries) and entries[-1].seq > 1,
         "broken": await book.verify_new(), "head": await book.head(),
+        # received messages whose entries are held, to be written together (LogBook.hold): the tab says so
+        "held": book.held, "hold_seconds": console.options.logbook_received_interval,
     })  # fmt: skip
 
 

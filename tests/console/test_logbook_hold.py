@@ -15,6 +15,7 @@ import pytest
 
 from hub.console import state
 from hub.console.logbook import EntryType, LogBook, LogEntry
+from hub.console.loops import logbook_work
 from hub.console.options import ConsoleOptions
 from hub.console.service import Console
 from hub.core.clock import ManualClock, SystemClock
@@ -362,3 +363,17 @@ async def test_a_start_that_notes_a_damaged_board_first_still_writes_the_entries
         assert len(caught) == sent - written  # what the crash lost, written by the start
     finally:
         await again.aclose()
+
+
+def test_held_entries_are_written_with_the_sync_once_held_as_long() -> None:
+    """Held at least as long as the sync interval, entries are written only by a sync (console.db then
+    written in one moment per sync); held for less, on their own once due."""
+    pi = ConsoleOptions(logbook_received_interval=300, logbook_sync_interval=300)
+    assert logbook_work(1000.0, 700.0, 1100.0, pi) == "sync"  # held 300 s: written, and checkpointed
+    assert logbook_work(1000.0, 800.0, 1100.0, pi) is None
+    assert logbook_work(1100.0, 1090.0, 1100.0, pi) == "sync"  # the sync takes what is held
+    assert logbook_work(1100.0, None, 1100.0, pi) == "sync"
+    default = ConsoleOptions(logbook_received_interval=60, logbook_sync_interval=300)
+    assert logbook_work(1000.0, 940.0, 1100.0, default) == "flush"
+    assert logbook_work(1000.0, 950.0, 1100.0, default) is None
+    assert logbook_work(1100.0, 1090.0, 1100.0, default) == "sync"
