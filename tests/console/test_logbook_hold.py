@@ -377,3 +377,26 @@ def test_held_entries_are_written_with_the_sync_once_held_as_long() -> None:
     assert logbook_work(1000.0, 940.0, 1100.0, default) == "flush"
     assert logbook_work(1000.0, 950.0, 1100.0, default) is None
     assert logbook_work(1100.0, 1090.0, 1100.0, default) == "sync"
+
+
+@pytest.mark.parametrize(
+    "console_options", [ConsoleOptions(tick_interval=600, logbook_received_interval=300)]
+)  # held until the test writes them
+async def test_the_log_book_view_says_how_many_entries_wait(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    staff_console = pair.staff.console
+    staff, care = clients(pair.staff.url), clients(pair.care.url)
+    await staff.login("hansen")
+    await care.login("lindely")
+    await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+    await eventually(lambda: staff_console.logbook.held >= 1, 60)
+    view = await staff.ok("GET", "logbook")
+    assert view["held"] == staff_console.logbook.held >= 1
+    assert view["hold_seconds"] == 300
+    assert not any(e["type"] == "received" and "Lindely" in e["text"] for e in view["entries"])
+    await staff_console.logbook.flush()
+    view = await staff.ok("GET", "logbook")
+    assert view["held"] == 0
+    assert any(e["type"] == "received" and "Lindely" in e["text"] for e in view["entries"])
