@@ -154,8 +154,9 @@ def logbook_work(
 ) -> Literal["sync", "flush"] | None:
     """What the log book needs at loop time ``now``: a sync (held entries written, then a checkpoint) when
     one is due, a write of its held entries once the oldest has been held ``logbook_received_interval``,
-    or nothing. Held that long or longer than the sync interval, held entries are written only by syncs,
-    so console.db is written in one moment per sync and its WAL index once for both (``ConsoleOptions``)."""
+    or nothing. Held that long or longer than the sync interval, the tick writes held entries only with a
+    sync, so console.db is written in one moment per sync and its WAL index once for both
+    (``ConsoleOptions``)."""
     hold = options.logbook_received_interval
     held_due = held_since is not None and now - held_since >= hold
     if now >= next_sync or (held_due and hold >= options.logbook_sync_interval):

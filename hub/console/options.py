@@ -29,10 +29,11 @@ class ConsoleOptions:
     logbook_received_interval: float = 60.0
     """The longest the log book holds the entries of received messages before writing them together
     (``LogBook.hold``): one write of the book's newest page a minute instead of one per status. At
-    ``logbook_sync_interval`` or more, each write of them is also a sync, and a sync writes what is held:
-    console.db is then written in one moment per sync interval, and its WAL index (``console.db-shm``, a
-    mapped file whose dirty pages the kernel writes back within 30 s) is written once for both. The Pi
-    appliance holds them 300 s (``[logbook] received_hold_seconds``)."""
+    ``logbook_sync_interval`` or more, the tick writes them only with a sync, which writes what is held (as
+    does anything else the book writes first: an entry a person writes, a board save, the head sent to the
+    witnesses): at a steady rate console.db is then written in one moment per sync interval, and its WAL
+    index (``console.db-shm``, a mapped file whose dirty pages the kernel writes back within 30 s) is written
+    once for both. The Pi appliance holds them 300 s (``[logbook] received_hold_seconds``)."""
     logbook_sync_interval: float = 300.0
     """How often the log book's entries of received messages, written without an fsync of their own, are
     made durable (``LogBook.sync``): what a power cut can lose of them."""

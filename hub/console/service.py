@@ -388,7 +388,7 @@ class Console:
                     # the store lists newest first: older unseen messages may lie beyond this batch
                     notes.append((EntryType.OMISSION, GAP, "hub"))
                 notes += await self._received_notes(items)
-                # held, written within a minute with whatever the book writes next (see LogBook.hold):
+                # held, written within [logbook] received_hold_seconds with what the book writes next:
                 # the messages are durable in the store, and a start writes the entries a crash lost
                 self.logbook.hold(notes)
                 if self.logbook.held >= HOLD_MOST or self.options.logbook_received_interval <= 0:

@@ -14,7 +14,7 @@ import pytest
 from hub.relay.store_writer import COMPANY
 from tests.hubproc import HubProcess, staff_and_care_home
 
-WINDOW = 40.0
+WINDOW = 60.0
 """Long enough that no test below could pass by waiting it out within its own timeouts (30 s)."""
 HOP_ACK_TIMEOUT = 2.0
 """What the test hubs wait for a hop ack besides the window (``tests.hubproc``)."""
@@ -53,7 +53,8 @@ def test_normal_messages_share_a_commit_and_are_sent_once(hubs: tuple[HubProcess
     staff, home = hubs
     before = fsyncs(staff)
     sent = [
-        home.send(staff.node_id, "status", {"facility": "Normal", "text": f"Runde {n}"}) for n in range(COMPANY - 1)
+        home.send(staff.node_id, "status", {"facility": "Normal", "text": f"Runde {n}"})
+        for n in range(COMPANY - 1)
     ]
     home.wait_for(
         "every status handed over", lambda: all(home.message(m)["hops"][0]["state"] == "sent" for m in sent)

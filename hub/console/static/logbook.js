@@ -22,7 +22,7 @@ async function renderLogbook() {
   verdict.className = data.broken === null ? "confirmation" : "error";
   // entries of received messages are held and written together: say so, so nobody takes them for lost
   $("#logbook-held").textContent = data.hold_seconds > 0
-    ? t("logbook_held", { n: data.held, minutes: Math.max(1, Math.round(data.hold_seconds / 60)) }) : "";
+    ? t("logbook_held", { minutes: Math.max(1, Math.round(data.hold_seconds / 60)) }) : "";
   replaceKeepingFocus($("#logbook tbody"), data.entries.map(logbookRow));
   $("#logbook-older").hidden = !data.more;
 }
