@@ -143,11 +143,20 @@ def add_municipality_commands(
     return actions
 
 
+def new_root_key() -> Ed25519PrivateKey:
+    """A new root key whose public text does not begin with "-": one in 64 would, and written after a
+    command (``beredt root cross-certify ROOT``) it would be read as an option."""
+    key = Ed25519PrivateKey.generate()
+    while root_public_text(key.public_key()).startswith("-"):
+        key = Ed25519PrivateKey.generate()
+    return key
+
+
 def cmd_root_init(args: argparse.Namespace) -> int:
     path: Path = args.out
     if path.exists():
         raise ConfigError("der ligger allerede en rodnøgle dér; overskriv den aldrig", file=str(path))
-    key = Ed25519PrivateKey.generate()
+    key = new_root_key()
     raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     write_atomically(path, tomli_w.dumps({"ed25519": base64.urlsafe_b64encode(raw).decode()}), mode=0o600)
     print(f"skrev rodnøglen {path} (tilstand 0600)")

@@ -15,8 +15,9 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.cli.main import build_parser
+from hub.cli.municipality import new_root_key
 from hub.core.identity import PublicCard
-from hub.core.kinds.roster import RosterNode, RosterVersion, enrolment_code
+from hub.core.kinds.roster import RosterNode, RosterVersion, enrolment_code, root_public_text
 from hub.core.rotation import Rotation
 from hub.relay.roster_issue import load_root_key
 from hub.relay.roster_updates import FILE_NAME, write_signed
@@ -124,3 +125,8 @@ def test_a_damaged_or_forged_rotation_statement_is_refused_in_danish(municipalit
     stranger = PublicCard("Solbakken", "care-home", os.urandom(32), os.urandom(32))
     forged = Rotation(home.node_id, stranger, bytes(64)).encode()
     refused_in_danish(municipality.beredt("key", "approve", forged, "-c", staff), "ikke signeret")
+
+
+def test_a_new_root_never_reads_as_an_option() -> None:
+    """One random root text in 64 begins with "-", which a command line takes for an option."""
+    assert not [t for t in (root_public_text(new_root_key().public_key()) for _ in range(300)) if t[0] == "-"]
