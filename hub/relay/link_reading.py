@@ -15,15 +15,16 @@ from hub.relay.lanes import frame_rank
 from hub.relay.link_reasons import Reason, Why
 from hub.relay.links import LinkSet
 from hub.relay.personal_alarms import PersonalAlarms
+from hub.relay.store_writer import COMPANY
 from hub.relay.team_texts import TeamTexts
 from hub.relay.timesync import NeighbourTime
 
 log = logging.getLogger("beredt.hub")
 
-INBOUND_WORKERS = 8
+INBOUND_WORKERS = COMPANY + 2
 """Batches worked at once per link: while one waits for its commit, the next is being verified. Up to
-``store_writer.COMPANY - 1`` (five) may wait in a commit window at once; the others keep reading the link,
-its hop acks first."""
+``COMPANY - 1`` may wait in a commit window at once (each holds a received message); the other three keep
+reading the link, its hop acks first."""
 _INBOUND_BATCH = 64
 """Frames a worker takes from its link's queue at once: checked one by one, committed together."""
 _INBOUND_PER_RANK = 2048  # frames read from a link and waiting for a worker, per rank

@@ -51,7 +51,7 @@ UPDATE_DELIVERY = (
 COMPANY = 6
 """Received messages in awaited writes that end a commit window: six statuses to an fsync write about 2.6 KB
 of WAL each, three 4.0 KB, one 9.2 KB (``bench/bench_commit_floor.py``). Each awaited write holds at least
-one, so at most five wait at once: ``hub.relay.link_reading.INBOUND_WORKERS`` must stay above that."""
+one, so at most five wait at once; ``hub.relay.link_reading.INBOUND_WORKERS`` is three more than that."""
 
 
 @dataclass(slots=True)

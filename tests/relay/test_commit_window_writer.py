@@ -8,7 +8,6 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from hub.relay.link_reading import INBOUND_WORKERS
 from hub.relay.store_writer import COMPANY, GroupCommit
 from tests.inproc import eventually
 
@@ -103,10 +102,3 @@ async def test_state_updates_ride_along_and_never_cut_a_window_short(tmp_path: P
     await eventually(lambda: notes(path) == [1, 2, 3, 4], 60)
     assert (writer.commits, writer.syncs) == (2, 1)
     await writer.close()
-
-
-def test_a_link_keeps_workers_free_while_a_window_waits() -> None:
-    """Each write waiting in a window holds a received message, so at most ``COMPANY - 1`` wait at once: a
-    link's inbound workers must outnumber them, or its hop acks would queue behind the window and its
-    senders resend (``tests/hubs/test_commit_window.py`` sends fewer batches than that, so it cannot tell)."""
-    assert INBOUND_WORKERS > COMPANY - 1
