@@ -3,10 +3,12 @@
 The homes are simulated in this process, reduced to their wire (as in ``relay_load.py``): each has its own
 identity and its own address on one local HTTP server; every status is signed by its home and POSTed to
 the hub's internet link exactly as a home's hub would, the homes hop-ack whatever the hub sends them and
-answer each roll-call with a status carrying its request id. The hub runs with the ``[timing]`` and
-``[logbook]`` the Pi appliance ships (``deploy/raspberry-pi/beredt.toml``: a commit window of 20 s, so
-statuses arriving a few seconds apart share an fsync, and the log book's entries of received messages
-written with its sync every 5 minutes). Phases:
+answer each roll-call with a status carrying its request id. The hub runs with the ``[timing]``,
+``[logbook]`` and ``[console]`` the Pi appliance ships (``deploy/raspberry-pi/beredt.toml``: a commit
+window of 20 s, so statuses arriving a few seconds apart share an fsync, the log book's entries of received
+messages written with its sync every 10 minutes, the board saved every hour). A probe in the hub
+(``relay_probe/sitecustomize.py``, no timer) writes each of its garbage collections, so a slow fetch can be
+set beside them. Phases:
 
 1. history, accelerated: ``--rounds`` rounds of a status from each of the 80 homes (three days at one
    every 5 minutes is 864 rounds, 69,120 statuses), with a broadcast sitrep every 12 rounds (one an
@@ -89,7 +91,9 @@ HOMES = 80
 PERIOD = 300.0  # a status from each home every 5 minutes at the real rate
 PASSWORD = "bench-korrekt-hest"
 PI_CONFIG = REPO / "deploy" / "raspberry-pi" / "beredt.toml"
-"""The Pi appliance's shipped configuration: the staff hub runs with its ``[timing]`` (the commit window)."""
+"""The Pi appliance's shipped configuration: the staff hub runs with its ``[timing]``, ``[logbook]`` and
+``[console]``."""
+PROBE = Path(__file__).resolve().parent / "relay_probe"  # its sitecustomize.py, loaded into the hub
 PI_FACTOR = 4.0  # assumed: a Raspberry Pi 4 core is about 4x slower than one core of this machine
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -384,6 +388,10 @@ def setup(work: Path, homes: Homes) -> HubProcess:
     pi = tomllib.loads(PI_CONFIG.read_text())
     hub.config["timing"] = pi["timing"]
     hub.config["logbook"] = {**hub.config.get("logbook", {}), **pi["logbook"]}
+    hub.config["console"] = {**hub.config.get("console", {}), **pi["console"]}
+    # the hub's garbage collections, written by a probe (relay_probe/sitecustomize.py) without a timer
+    hub.env |= {"PYTHONPATH": str(PROBE), "BEREDT_BENCH_PROBE": str(work / "gc.txt"),
+                "BEREDT_BENCH_PROBE_LOOP": "0"}  # fmt: skip
     hub.config["log"] = {"level": "WARNING"}
     hub.write_config()
     own = Identity.load(hub.dir / "data" / "identity.key")
@@ -538,6 +546,17 @@ async def start_upkeep(proc: Process, quiet: float = 10.0, most: float = 900.0) 
     return {"written": last, "wall": still - t0}
 
 
+def collections_between(probe: Path, start: float, end: float) -> list[tuple[float, float, int]]:
+    """The hub's garbage collections that ended between wall-clock ``start`` and ``end``, as its probe
+    wrote them: (seconds from ``start``, ms it took, generation)."""
+    found = []
+    for line in probe.read_text().splitlines() if probe.exists() else []:
+        tag, at, took, generation = line.split()
+        if tag == "gc" and start <= float(at) <= end:
+            found.append((float(at) - start, float(took), int(generation)))
+    return found
+
+
 def downs(hub: HubProcess) -> int:
     text = (hub.dir / "hub.log").read_text(errors="replace")
     return text.count("-> down")
@@ -601,7 +620,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         health0 = await asyncio.to_thread(hub.get, "/healthz")
         head0 = (await console.fetch("logbook", timed=False))["head"]
         archived = archived_entries(hub.dir / "data")
-        cpu0, w0, t0 = proc.cpu(), proc.written(), time.monotonic()
+        cpu0, w0, t0, wall0 = proc.cpu(), proc.written(), time.monotonic(), time.time()
         real = asyncio.get_running_loop().create_task(real_rate(args.real, homes))
         slow = console.slow
         while not real.done():
@@ -620,6 +639,7 @@ async def measure(args: argparse.Namespace, work: Path) -> None:
         # what the phase wrote: then it is measured, not estimated
         rate["moved"] = archived_entries(hub.dir / "data") - archived
         rate["slow"] = [(f"{path} at {began - t0:.0f} s: {took * 1e3:.0f} ms") for began, path, took in slow]
+        rate["gc"] = collections_between(work / "gc.txt", wall0, time.time())
         health1 = await asyncio.to_thread(hub.get, "/healthz")
         rate["fsyncs"] = health1["store_fsyncs"] - health0["store_fsyncs"]
         rate["commits"] = health1["store_commits"] - health0["store_commits"]
@@ -761,6 +781,13 @@ def report(
     row("console log-book page fetch, median / max ms", ms(console.times.get("logbook", [])), budget="<= 100")
     if rate["slow"]:
         print(f"  fetches over 100 ms, from the phase's start: {'; '.join(rate['slow'])}")
+    full = [(at, took) for at, took, generation in rate["gc"] if generation == 2]
+    row("  the hub's garbage collections in the phase: all / full", f"{len(rate['gc'])} / {len(full)}")
+    if rate["gc"]:
+        row("  the longest collection, ms", f"{max(took for _, took, _ in rate['gc']):.0f}")
+    if full:
+        listed = "; ".join(f"{at:.0f} s: {took:.0f} ms" for at, took in full)
+        print(f"  full collections, from the phase's start: {listed}")
     for path in ("board", "rollcalls", "messages"):
         row(f"console {path} fetch on an event, median / max ms", ms(console.times.get(path, [])))
     row("console events received at the real rate", f"{sum(console.events.values())}")

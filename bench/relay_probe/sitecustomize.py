@@ -7,6 +7,8 @@ file named by ``BEREDT_BENCH_PROBE``, one line per event-loop stall and per garb
 (5 ms rather than 1 ms: 200 wake-ups a second cost the relay little; a stall shorter than the period
 may end unseen, but the tail's stalls are tens of milliseconds.)
     gc <wall-clock time it ended> <ms it took> <generation>
+
+With ``BEREDT_BENCH_PROBE_LOOP=0`` only the collections are written (no timer: the hub's CPU is measured).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def _install(out: TextIO) -> None:
             )
 
     gc.callbacks.append(on_gc)
+    if os.environ.get("BEREDT_BENCH_PROBE_LOOP") == "0":
+        return
     base = asyncio.get_event_loop_policy()
 
     class Policy(type(base)):  # type: ignore[misc]

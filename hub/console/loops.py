@@ -179,6 +179,9 @@ async def tick(console: ConsoleSide) -> None:
             next_board_save = now + console.options.board_save_interval
             next_radio_save = now + console.options.radio_save_interval
             await guarded(console.save_board(), "save the status board")
+            # the log book's sync checkpoints the board's rows with its entries: console.db and its WAL
+            # index are written in one moment, not two
+            next_sync = now
         match logbook_work(loop.time(), console.logbook.held_since, next_sync, console.options):
             case "sync":
                 next_sync = loop.time() + console.options.logbook_sync_interval

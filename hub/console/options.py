@@ -20,9 +20,10 @@ class ConsoleOptions:
         12 * 3600.0
     )  # a roll-call nobody waits on any more is closed this long after its deadline
     board_save_interval: float = 1800.0
-    """Changed board rows are saved this often (and at a clean stop): at 80 care homes every row changes
-    between saves and a save writes them all, so fewer saves write less; a restart folds in what the store
-    received since the last save."""
+    """Changed board rows are saved this often (and at a clean stop), followed by the log book's sync:
+    at 80 care homes every row changes between saves and a save writes them all, so fewer saves write
+    less; a restart folds in what the store received since the last save. ``[console]
+    board_save_minutes``; the Pi appliance saves every 60."""
     radio_save_interval: float = 300.0
     """A row a SINE status changed is saved within this: the store does not hold radio statuses, so a
     restart cannot fold them in."""
@@ -33,10 +34,11 @@ class ConsoleOptions:
     does anything else the book writes first: an entry a person writes, a board save, the head sent to the
     witnesses): at a steady rate console.db is then written in one moment per sync interval, and its WAL
     index (``console.db-shm``, a mapped file whose dirty pages the kernel writes back within 30 s) is written
-    once for both. The Pi appliance holds them 300 s (``[logbook] received_hold_seconds``)."""
+    once for both. The Pi appliance holds them 600 s (``[logbook] received_hold_seconds``)."""
     logbook_sync_interval: float = 300.0
     """How often the log book's entries of received messages, written without an fsync of their own, are
-    made durable (``LogBook.sync``): what a power cut can lose of them."""
+    made durable (``LogBook.sync``): what a power cut can lose of them, which the next start writes again
+    from the store. ``[logbook] sync_minutes``; the Pi appliance syncs every 10."""
     contact_interval: float = 3600.0
     """An institution silent for longer than this is flagged on the board (roll-calls and status reports
     are expected at least this often)."""

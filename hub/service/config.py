@@ -75,6 +75,8 @@ class HubConfig:
     logbook_live_days: float = 7.0  # log-book entries older than this move from console.db to the archive
     witness_interval_minutes: float = 60.0  # how often the log book's head goes to its witnesses
     logbook_received_seconds: float = 60.0  # the longest entries of received messages are held (LogBook.hold)
+    logbook_sync_minutes: float = 5.0  # how often those entries are made durable (LogBook.sync)
+    board_save_minutes: float = 30.0  # how often the status board's changed rows are saved to console.db
     witnesses: tuple[str, ...] | None = None  # roster names; None: the staff hubs and one more peer
     path: Path | None = None
 
@@ -327,11 +329,13 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
     console = top.table_of("console", what="en tabel [console]")
     rollcall_retention_days = console.number("rollcall_retention_days", 90.0, above=0)
     logbook_live_days = console.number("logbook_live_days", 7.0, above=0)
+    board_save_minutes = console.number("board_save_minutes", 30.0, low=1.0, high=24 * 60.0)
     console.finish()
 
     logbook = top.table_of("logbook", what="en tabel [logbook]")
     witness_minutes = logbook.number("witness_interval_minutes", 60.0, above=0)
     received_seconds = logbook.number("received_hold_seconds", 60.0, low=0.0, high=3600.0)
+    sync_minutes = logbook.number("sync_minutes", 5.0, low=1.0, high=60.0)
     witnesses = (
         logbook.names(
             "witnesses", valid=lambda n: bool(n.strip()), what='hubnavne fra rosteren, fx "Aarhus krisestab"'
@@ -391,6 +395,8 @@ def parse(data: Mapping[str, Any], *, file: str, base: Path) -> HubConfig:
         logbook_live_days=logbook_live_days,
         witness_interval_minutes=witness_minutes,
         logbook_received_seconds=received_seconds,
+        logbook_sync_minutes=sync_minutes,
+        board_save_minutes=board_save_minutes,
         witnesses=witnesses,
     )
 

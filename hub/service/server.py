@@ -76,6 +76,8 @@ async def _serve(config: HubConfig, stop: asyncio.Event, *, new_store: bool) -> 
             logbook_live_age=config.logbook_live_days * 86400,
             witness_interval=config.witness_interval_minutes * 60,
             logbook_received_interval=config.logbook_received_seconds,
+            logbook_sync_interval=config.logbook_sync_minutes * 60,
+            board_save_interval=config.board_save_minutes * 60,
             witnesses=config.witnesses,
         )
         app = build_app(hub, tokens=tokens, hosts=config.api_hosts, guards=(network, local), console=console)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -398,3 +399,42 @@ async def test_the_log_book_view_says_how_many_entries_wait(
     view = await staff.ok("GET", "logbook")
     assert view["held"] == 0
     assert {text for _, text, _ in RECEIVED[:2]} <= {e["text"] for e in view["entries"]}
+
+
+def wal_index(path: Path) -> tuple[int, int]:
+    """(frames in console.db's WAL, frames of them copied into the database), as its WAL index says: read
+    from the mapped file itself, as a checkpoint asked for here would change what it shows."""
+    header = (path.parent / (path.name + "-shm")).read_bytes()[:100]
+    return int.from_bytes(header[16:20], sys.byteorder), int.from_bytes(header[96:100], sys.byteorder)
+
+
+@pytest.mark.parametrize(
+    "console_options",
+    [
+        ConsoleOptions(
+            tick_interval=0.05,
+            board_save_interval=1.0,
+            logbook_received_interval=3600,
+            logbook_sync_interval=3600,
+        )
+    ],
+)  # held until a board save writes them, and no sync due of its own
+async def test_a_board_save_is_checkpointed_with_the_log_books_sync_in_the_same_tick(
+    pair: Pair,
+    clients: Callable[[str], Client],  # noqa: F811
+) -> None:
+    """console.db is written in one moment: the board's rows and the held entries, then the checkpoint that
+    makes them durable (its WAL index dirtied once, not once for the save and again at the next sync)."""
+    staff_console, book = pair.staff.console, pair.staff.console.logbook
+    care = clients(pair.care.url)
+    await care.login("lindely")
+    await care.ok("POST", "status", {"preset": "ok", "power": "mains"})
+    path = pair.staff.hub.config.data_dir / "console.db"
+
+    async def saved_and_checkpointed() -> bool:
+        frames, copied = wal_index(path)
+        saved = (await state.load(staff_console.db, staff_console.sealer)).get("board_saved_at", 0.0)
+        written = [e for e in await book.page() if e.type is EntryType.RECEIVED]
+        return bool(written) and float(saved) > 0 and 0 < frames == copied
+
+    await eventually_async(saved_and_checkpointed, 30)

@@ -179,6 +179,20 @@ def test_console_log_book_age_is_read_in_days(tmp_path: Path) -> None:
     assert month.logbook_live_days == 30
 
 
+def test_board_saves_and_log_book_syncs_are_read_in_minutes_within_bounds(tmp_path: Path) -> None:
+    default = config.load(write(tmp_path, GOOD))
+    assert (default.board_save_minutes, default.logbook_sync_minutes) == (30, 5)
+    text = "[console]\nboard_save_minutes = 60\n[logbook]\nsync_minutes = 10\n"
+    chosen = config.load(write(tmp_path, GOOD + text))
+    assert (chosen.board_save_minutes, chosen.logbook_sync_minutes) == (60, 10)
+    for bad, expected in (
+        ("[console]\nboard_save_minutes = 0.5\n", "board_save_minutes"),
+        ("[logbook]\nsync_minutes = 90\n", "sync_minutes"),
+    ):
+        with pytest.raises(ConfigError, match=expected):
+            config.load(write(tmp_path, GOOD + bad))
+
+
 def test_log_book_witnesses_and_their_interval(tmp_path: Path) -> None:
     default = config.load(write(tmp_path, GOOD))
     assert (default.witness_interval_minutes, default.witnesses) == (60, None)  # staff hubs + one more peer
