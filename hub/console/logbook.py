@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +44,7 @@ from typing import Any
 import aiosqlite
 
 from hub.console import logbook_archive as archive
+from hub.console import logbook_blocks as blocks
 from hub.console.logbook_chain import ChainKey, plain_link
 from hub.console.note_texts import NoteTexts, referenced
 from hub.core.at_rest import DEFAULT_RETENTION_DAYS, KEY_FOLDER, DataKeys, DocumentSealer
@@ -63,23 +65,6 @@ _COLUMNS = "seq, time, author, node, type, text, hash"
 _MESSAGE_ID = re.compile(r"\[id ([0-9a-f]+)\]")
 """How an entry of a received message names it (``hub.console.messages.received_line``): the last match,
 after anything the sender wrote, and before what a start adds to an entry it writes late."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS logbook (
-    seq INTEGER PRIMARY KEY,
-    time INTEGER NOT NULL,
-    author TEXT NOT NULL,
-    node TEXT NOT NULL,
-    type TEXT NOT NULL,
-    text TEXT NOT NULL,
-    hash BLOB NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS logbook_no_update BEFORE UPDATE ON logbook
-BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;
-""" + (
-    _NO_DELETE := """CREATE TRIGGER IF NOT EXISTS logbook_no_delete BEFORE DELETE ON logbook
-BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;"""
-)
 
 
 class EntryType(enum.StrEnum):
@@ -156,6 +141,7 @@ class LogBook:
         chain: ChainKey,
         archive: Path | None = None,
         keys: Path | None = None,
+        block: int = blocks.BLOCK,
     ) -> None:
         self._db = db  # its own connection: an append's write transaction is never mixed with other work
         self._lock = asyncio.Lock()
@@ -170,6 +156,7 @@ class LogBook:
         """The folder of archive segments (``hub.console.logbook_archive``); None: nothing is archived."""
         self.keys = keys
         """The key folder that holds the chain key and the record of heads sent to witnesses."""
+        self.block = block  # entries per block of the live table (``hub.console.logbook_blocks``)
         self._closed = False
         self._verified: tuple[int, bytes] = (0, GENESIS)
         """The newest (seq, hash) whose chain back to the genesis has been checked by this process."""
@@ -184,10 +171,17 @@ class LogBook:
 
     @classmethod
     async def open(
-        cls, path: Path | str, clock: Clock, node: str, sealer: DocumentSealer | None = None
+        cls,
+        path: Path | str,
+        clock: Clock,
+        node: str,
+        sealer: DocumentSealer | None = None,
+        *,
+        block: int = blocks.BLOCK,
     ) -> LogBook:
         """Open (creating if needed) the log book in the database at ``path``; ``aclose`` closes it.
-        ``sealer`` seals typed texts at rest; by default under the day keys of the database's folder."""
+        ``sealer`` seals typed texts at rest; by default under the day keys of the database's folder.
+        ``block``: entries per block of the live table, which the archive moves whole."""
         if not Path(path).parent.is_dir():
             # checked up front: a failed aiosqlite connect leaves its worker thread racing the loop's close
             raise StoreError(
@@ -207,7 +201,7 @@ class LogBook:
         try:
             head = await _newest_seq(db, folder / archive.FOLDER)
             chain = await asyncio.to_thread(ChainKey.load, folder / KEY_FOLDER, head)
-            book = cls(db, clock, node, sealer, chain, folder / archive.FOLDER, folder / KEY_FOLDER)
+            book = cls(db, clock, node, sealer, chain, folder / archive.FOLDER, folder / KEY_FOLDER, block)
             await book.create()
         except BaseException:
             await db.close()
@@ -215,11 +209,16 @@ class LogBook:
         return book
 
     async def create(self) -> None:
-        """Create the table and its append-only triggers if they are missing."""
+        """Make the block the next entry goes in and the view over the blocks, where missing; a book kept
+        in one table (before blocks) keeps it as its oldest block (``hub.console.logbook_blocks``)."""
         try:
-            await self._db.executescript(_SCHEMA)
+            await self._db.execute("BEGIN IMMEDIATE")
+            await blocks.adopt_legacy(self._db)
+            await blocks.guard(self._db)  # triggers dropped by hand (a repair, say) are back
+            await blocks.ensure(self._db, [await _newest_seq(self._db, self.archive) + 1], self.block)
             await self._db.commit()
         except Exception as exc:
+            await self._db.rollback()
             raise StoreError(f"cannot create the log book table: {exc}") from exc
         await self.notes.create()
 
@@ -321,10 +320,12 @@ class LogBook:
                     canonical = canonical_bytes(seq, time, author, self.node, type, text)
                     previous = self.chain.link(seq, previous, canonical)
                     entries.append(LogEntry(seq, time, author, self.node, type, text, previous))
-                await self._db.executemany(
-                    "INSERT INTO logbook (seq, time, author, node, type, text, hash) VALUES (?,?,?,?,?,?,?)",
-                    [(e.seq, e.time, e.author, e.node, str(e.type), e.text, e.hash) for e in entries],
-                )
+                await blocks.ensure(self._db, [e.seq for e in entries], self.block)
+                for table, rows in itertools.groupby(entries, lambda e: blocks.name(e.seq, self.block)):
+                    await self._db.executemany(
+                        f"INSERT INTO {table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                        [(e.seq, e.time, e.author, e.node, str(e.type), e.text, e.hash) for e in rows],
+                    )
                 await self._db.commit()
             except aiosqlite.Error as exc:
                 await self._db.rollback()
@@ -379,26 +380,30 @@ class LogBook:
         return None if self._archived is None or not self._archived[0] else self._archived
 
     async def rotate(self, keep: int, most: int = 10_000, *, older_than: int | None = None) -> int:
-        """Move the oldest live entries into a new archive segment (at most ``most`` at a time): all but the
-        newest ``keep``, and with ``older_than`` (Unix seconds) also every entry up to the newest one written
-        before it, except the newest ``MAX_PAGE`` (the log-book tab always has a page to show). Entries
-        stamped before ``PLAUSIBLE_EPOCH`` (a clock not yet set) do not count as old. Returns how many
-        moved. The entries moved are checked to chain on from the archive first: a broken chain is a
-        ``StoreError`` and nothing moves."""
+        """Move the oldest live entries into a new archive segment, whole blocks at a time
+        (``hub.console.logbook_blocks``; at most ``most`` entries, but at least a block): the blocks that
+        hold only entries before the newest ``keep``, and with ``older_than`` (Unix seconds) also those that
+        hold only entries up to the newest one written before it, except the newest ``MAX_PAGE`` (the
+        log-book tab always has a page to show). Entries stamped before ``PLAUSIBLE_EPOCH`` (a clock not
+        yet set) do not count as old. Returns how many moved. The entries moved are checked to chain on
+        from the archive first: a broken chain is a ``StoreError`` and nothing moves."""
         if self.archive is None or keep < 1:
             raise ValueError("rotate: needs an archive folder and keep >= 1")
         folder = self.archive
         async with self._lock:
             found = await asyncio.to_thread(archive.head, folder)
             seq, previous = found or (0, GENESIS)
-            async with self._db.execute(
-                f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? AND seq <= max((SELECT max(seq) FROM logbook)"
-                " - ?, min((SELECT max(seq) FROM logbook) - ?,"
-                " coalesce((SELECT max(seq) FROM logbook WHERE time < ? AND time >= ?), 0)))"
-                " ORDER BY seq LIMIT ?",
-                (seq, keep, MAX_PAGE, older_than or 0, PLAUSIBLE_EPOCH, most),
-            ) as cur:
-                rows = [(*raw[:6], bytes(raw[6])) for raw in await cur.fetchall()]
+            cut = await self._cut(keep, older_than)
+            due = blocks.due(await blocks.blocks(self._db), cut, seq, most)
+            if not due:
+                return 0
+            upto = max(block.high or 0 for block in due)
+            rows = [
+                (*raw[:6], bytes(raw[6]))
+                for raw in await self._read(
+                    f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? AND seq <= ? ORDER BY seq", (seq, upto)
+                )
+            ]
             for n, raw in enumerate(rows, 1):
                 if _check(self.chain, raw, seq + 1, previous) is not None:
                     raise StoreError(f"log book entry {seq + 1} breaks the chain: nothing archived")
@@ -407,17 +412,17 @@ class LogBook:
                     await asyncio.sleep(0)  # other work runs between chunks (see VERIFY_CHUNK)
             if rows:
                 await asyncio.to_thread(archive.write, folder, rows)
-            else:
-                async with self._db.execute("SELECT min(seq) FROM logbook") as cur:
-                    (oldest,) = await cur.fetchone() or (None,)
-                if oldest is None or oldest > seq:
-                    return 0  # nothing to move, and nothing archived still held
-            try:  # the segment is durable: the live table lets go of it (and of any left by a cut-short run)
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._db.execute("DROP TRIGGER logbook_no_delete")
-                await self._db.execute("DELETE FROM logbook WHERE seq <= ?", (seq,))
-                await self._db.execute(_NO_DELETE)
-                await self._db.commit()
+            # the segment is durable: the live table lets go of those blocks (and of any a cut-short run
+            # left), with its freed pages left as they are (``hub.console.logbook_blocks``)
+            try:
+                (secure,) = (await self._read("PRAGMA secure_delete"))[0]
+                await self._db.execute("PRAGMA secure_delete=OFF")
+                try:
+                    await self._db.execute("BEGIN IMMEDIATE")
+                    await blocks.drop(self._db, [block.name for block in due])
+                    await self._db.commit()
+                finally:
+                    await self._db.execute(f"PRAGMA secure_delete={int(secure)}")
             except aiosqlite.Error as exc:
                 await self._db.rollback()
                 raise StoreError(f"log book rotation failed: {exc}") from exc
@@ -425,6 +430,18 @@ class LogBook:
             if self._verified[0] <= seq:
                 self._verified = (seq, previous)
         return len(rows)
+
+    async def _cut(self, keep: int, older_than: int | None) -> int:
+        """The newest seq ``rotate`` may move (see there)."""
+        newest = await self._read("SELECT seq FROM logbook ORDER BY seq DESC LIMIT 1")
+        if not newest:
+            return 0
+        top = int(newest[0][0])
+        old = await self._read(
+            "SELECT coalesce(max(seq), 0) FROM logbook WHERE time < ? AND time >= ?",
+            (older_than or 0, PLAUSIBLE_EPOCH),
+        )
+        return max(top - keep, min(top - MAX_PAGE, int(old[0][0])))
 
     async def page(self, *, before: int | None = None, limit: int = 100) -> list[LogEntry]:
         """Up to ``limit`` (at most ``MAX_PAGE``) entries with seq < ``before``, newest first."""
@@ -515,15 +532,15 @@ def _check_texts(items: Sequence[tuple[EntryType, str, str]]) -> None:
         raise ValueError("text: en logbogspost skal have tekst")
 
 
-async def _newest_seq(db: aiosqlite.Connection, folder: Path) -> int:
+async def _newest_seq(db: aiosqlite.Connection, folder: Path | None) -> int:
     """The newest seq in the book at ``db`` (0 for a new one), live or archived."""
-    async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'logbook'") as cur:
+    async with db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (blocks.VIEW,)) as cur:
         exists = await cur.fetchone() is not None
     live = 0
-    if exists:
-        async with db.execute("SELECT coalesce(max(seq), 0) FROM logbook") as cur:
+    if exists:  # the view over the blocks, or a book's single table from before blocks
+        async with db.execute(f"SELECT seq FROM {blocks.VIEW} ORDER BY seq DESC LIMIT 1") as cur:
             (live,) = await cur.fetchone() or (0,)
-    archived = await asyncio.to_thread(archive.head, folder)
+    archived = None if folder is None else await asyncio.to_thread(archive.head, folder)
     return max(int(live), archived[0] if archived else 0)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.console.logbook_blocks import BLOCK
 from hub.core.clock import Clock
 
 
@@ -56,6 +57,9 @@ class ConsoleOptions:
     the roster (not this one) and one more peer."""
     logbook_live_entries: int = 20_000
     """Log-book entries kept in console.db; older ones move to archive segments (``logbook_archive``)."""
+    logbook_block: int = BLOCK
+    """Entries per block of the live table, which moves to the archive whole (``logbook_blocks``): the
+    live table holds up to a block more than ``logbook_live_entries``."""
     logbook_live_age: float = 7 * 86400.0
     """Seconds an entry stays in console.db at most (``[console] logbook_live_days``); then it moves to an
     archive segment too, except the newest page of entries."""

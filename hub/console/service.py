@@ -115,7 +115,9 @@ class Console:
         if not path.parent.is_dir():
             raise StoreError(f"cannot open console database {path}: folder {path.parent} does not exist")
         sealer = DocumentSealer(hub.store.vault.keys, hub.config.retention.days, hub.clock.time)
-        logbook = await LogBook.open(path, hub.clock, hub.identity.node_id.hex(), sealer)
+        logbook = await LogBook.open(
+            path, hub.clock, hub.identity.node_id.hex(), sealer, block=options.logbook_block
+        )
         try:
             db = await aiosqlite.connect(path)
         except BaseException:

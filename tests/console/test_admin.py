@@ -98,8 +98,8 @@ def test_logbook_verify_and_export(config: Path) -> None:
     assert "Diesel til Lindely først" in csv.stdout and csv.stdout.startswith("seq,time,author")
     assert "<h1>Logbog</h1>" in admin(config, "log", "export", "--format", "html").stdout
     with sqlite3.connect(db) as raw:
-        raw.execute("DROP TRIGGER logbook_no_update")
-        raw.execute("UPDATE logbook SET text = 'Diesel til Solbakken først' WHERE seq = 1")
+        raw.execute("DROP TRIGGER logbook_000000001_no_update")
+        raw.execute("UPDATE logbook_000000001 SET text = 'Diesel til Solbakken først' WHERE seq = 1")
     broken = admin(config, "log", "verify")
     assert broken.returncode == 3 and "BRUDT ved indførsel 1" in broken.stderr
 

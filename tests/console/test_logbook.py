@@ -53,8 +53,8 @@ async def book(tmp_path: Path) -> AsyncIterator[LogBook]:
 def tamper(path: Path, *statements: str) -> None:
     """What someone with the database file and the sqlite3 tool could do."""
     with sqlite3.connect(path) as db:
-        db.execute("DROP TRIGGER logbook_no_update")
-        db.execute("DROP TRIGGER logbook_no_delete")
+        db.execute("DROP TRIGGER logbook_000000001_no_update")
+        db.execute("DROP TRIGGER logbook_000000001_no_delete")
         for statement in statements:
             db.execute(statement)
 
@@ -82,33 +82,39 @@ async def test_intact_chain_verifies_and_hashes_are_recomputable_with_the_key(
 async def test_triggers_refuse_update_and_delete(book: LogBook, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "store.db") as db:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute("UPDATE logbook SET text = 'x' WHERE seq = 2")
+            db.execute("UPDATE logbook_000000001 SET text = 'x' WHERE seq = 2")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute("DELETE FROM logbook WHERE seq = 2")
+            db.execute("DELETE FROM logbook_000000001 WHERE seq = 2")
 
 
 @pytest.mark.parametrize(
     ("statements", "broken"),
     [
-        (["UPDATE logbook SET text = 'Diesel prioriteres til Solbakken' WHERE seq = 2"], 2),
-        (["UPDATE logbook SET time = time - 3600 WHERE seq = 3"], 3),
-        (["UPDATE logbook SET author = 'Borgmester' WHERE seq = 4"], 4),
-        (["UPDATE logbook SET type = 'note' WHERE seq = 4"], 4),
-        (["UPDATE logbook SET time = 'tidligt' WHERE seq = 1"], 1),
-        (["DELETE FROM logbook WHERE seq = 3"], 3),
+        (["UPDATE logbook_000000001 SET text = 'Diesel prioriteres til Solbakken' WHERE seq = 2"], 2),
+        (["UPDATE logbook_000000001 SET time = time - 3600 WHERE seq = 3"], 3),
+        (["UPDATE logbook_000000001 SET author = 'Borgmester' WHERE seq = 4"], 4),
+        (["UPDATE logbook_000000001 SET type = 'note' WHERE seq = 4"], 4),
+        (["UPDATE logbook_000000001 SET time = 'tidligt' WHERE seq = 1"], 1),
+        (["DELETE FROM logbook_000000001 WHERE seq = 3"], 3),
         # swap the order of entries 2 and 3 (seq is part of what is hashed)
         (
             [
-                "UPDATE logbook SET seq = 100 WHERE seq = 2",
-                "UPDATE logbook SET seq = 2 WHERE seq = 3",
-                "UPDATE logbook SET seq = 3 WHERE seq = 100",
+                "UPDATE logbook_000000001 SET seq = 100 WHERE seq = 2",
+                "UPDATE logbook_000000001 SET seq = 2 WHERE seq = 3",
+                "UPDATE logbook_000000001 SET seq = 3 WHERE seq = 100",
             ],
             2,
         ),
         # delete entry 3 and renumber the rest to hide the gap
-        (["DELETE FROM logbook WHERE seq = 3", "UPDATE logbook SET seq = seq - 1 WHERE seq > 3"], 3),
+        (
+            [
+                "DELETE FROM logbook_000000001 WHERE seq = 3",
+                "UPDATE logbook_000000001 SET seq = seq - 1 WHERE seq > 3",
+            ],
+            3,
+        ),
         # rewrite an entry together with its own hash: the next entry's chain still breaks
-        (["UPDATE logbook SET text = 'ændret', hash = zeroblob(32) WHERE seq = 2"], 2),
+        (["UPDATE logbook_000000001 SET text = 'ændret', hash = zeroblob(32) WHERE seq = 2"], 2),
     ],
 )
 async def test_tampering_is_detected_at_the_first_broken_seq(
@@ -122,14 +128,17 @@ async def test_a_forger_without_the_key_cannot_rehash_an_entry(book: LogBook, tm
     entries = await book.entries()
     forged = canonical_bytes(2, entries[1].time, entries[1].author, entries[1].node, "decision", "ændret")
     new_hash = chain_hash(entries[0].hash, forged).hex()  # the plain link: all one can make without the key
-    tamper(tmp_path / "store.db", f"UPDATE logbook SET text = 'ændret', hash = x'{new_hash}' WHERE seq = 2")
+    tamper(
+        tmp_path / "store.db",
+        f"UPDATE logbook_000000001 SET text = 'ændret', hash = x'{new_hash}' WHERE seq = 2",
+    )
     assert await book.verify() == 2
 
 
 async def test_cutting_off_the_end_is_caught_by_an_anchor(book: LogBook, tmp_path: Path) -> None:
     anchor = await book.head()
     assert anchor is not None
-    tamper(tmp_path / "store.db", "DELETE FROM logbook WHERE seq >= 4")
+    tamper(tmp_path / "store.db", "DELETE FROM logbook_000000001 WHERE seq >= 4")
     assert await book.verify() is None  # a shorter chain is still a chain...
     assert await book.verify(anchor=anchor) == 4  # ...but the printed head is gone
 
@@ -191,12 +200,12 @@ async def test_html_report_escapes_text_and_states_the_verdict(book: LogBook, tm
     report = await export_html(book, title="Logbog, stormflod")
     assert "<script>" not in report and "&lt;script&gt;" in report
     assert "Kæden er intakt" in report and "Beslutning" in report
-    tamper(tmp_path / "store.db", "UPDATE logbook SET text = 'x' WHERE seq = 2")
+    tamper(tmp_path / "store.db", "UPDATE logbook_000000001 SET text = 'x' WHERE seq = 2")
     assert "kæden er brudt ved post 2" in await export_html(book)
 
 
 async def test_a_damaged_row_is_reported_not_misread(book: LogBook, tmp_path: Path) -> None:
-    tamper(tmp_path / "store.db", "UPDATE logbook SET time = 'tidligt' WHERE seq = 2")
+    tamper(tmp_path / "store.db", "UPDATE logbook_000000001 SET time = 'tidligt' WHERE seq = 2")
     with pytest.raises(StoreError, match="log book entry 2 is damaged"):
         await book.entries()
     assert await book.verify() == 2
@@ -236,7 +245,7 @@ async def test_incremental_verification_walks_only_new_entries_yet_sees_a_cut_he
     assert await book.verify_new() is None
     # a change below the verified head is the full walk's to find; a change after it is found at once
     await book.append(EntryType.NOTE, "endnu en", author="x")
-    tamper(tmp_path / "store.db", "UPDATE logbook SET text='ændret' WHERE seq=7")
+    tamper(tmp_path / "store.db", "UPDATE logbook_000000001 SET text='ændret' WHERE seq=7")
     assert await book.verify_new() == 7
     assert await book.verify() == 7
 
@@ -245,7 +254,7 @@ async def test_incremental_verification_notices_the_verified_head_removed(
     book: LogBook, tmp_path: Path
 ) -> None:
     assert await book.verify_new() is None
-    tamper(tmp_path / "store.db", "DELETE FROM logbook WHERE seq=5")
+    tamper(tmp_path / "store.db", "DELETE FROM logbook_000000001 WHERE seq=5")
     assert await book.verify_new() == 5
 
 
@@ -257,11 +266,13 @@ async def test_incremental_verification_of_a_long_book_walks_it_a_chunk_at_a_tim
     entries = [(EntryType.RECEIVED, f"Status nr. {n}", "hub") for n in range(1, 2 * VERIFY_CHUNK + 501)]
     await book.append_many(entries, durable=False)
     await book.aclose()
-    tamper(path, f"UPDATE logbook SET text='ændret' WHERE seq={2 * VERIFY_CHUNK + 345}")
+    tamper(path, f"UPDATE logbook_000000001 SET text='ændret' WHERE seq={2 * VERIFY_CHUNK + 345}")
     book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718")
     try:
         assert await book.verify_new() == 2 * VERIFY_CHUNK + 345
-        tamper(path, "DELETE FROM logbook WHERE seq=1")  # below the chunks already verified: not walked again
+        tamper(
+            path, "DELETE FROM logbook_000000001 WHERE seq=1"
+        )  # below the chunks already verified: not walked again
         assert await book.verify_new() == 2 * VERIFY_CHUNK + 345
         assert await book.verify() == 1
     finally:
@@ -276,11 +287,11 @@ async def test_the_upkeep_check_verifies_the_live_entries_ahead_of_the_first_vie
     try:
         await book.append_many([(EntryType.RECEIVED, f"Status nr. {n}", "hub") for n in range(1, 601)])
         await check_new(book)
-        tamper(path, "UPDATE logbook SET text='ændret' WHERE seq=10")
+        tamper(path, "UPDATE logbook_000000001 SET text='ændret' WHERE seq=10")
         assert await book.verify_new() is None  # already checked: the view walks only what came after
         await book.append(EntryType.NOTE, "efter kontrollen", author="x")
         with sqlite3.connect(path) as db:  # the triggers are already gone
-            db.execute("UPDATE logbook SET text='ændret' WHERE seq=601")
+            db.execute("UPDATE logbook_000000001 SET text='ændret' WHERE seq=601")
         with caplog.at_level(logging.ERROR, logger="beredt.console"):
             await check_new(book)
         assert "broken at entry 601" in caplog.text
@@ -321,21 +332,22 @@ def recompute(path: Path, start: int) -> None:
         ).fetchall()
         for row in rows:
             previous = chain_hash(previous, canonical_bytes(*row))
-            db.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
+            db.execute("UPDATE logbook_000000001 SET hash = ? WHERE seq = ?", (previous, row[0]))
 
 
 @pytest.mark.parametrize(
     ("statements", "changed", "reported"),
     [
         # edit "vi evakuerer" into its opposite
-        (["UPDATE logbook SET text = 'Diesel prioriteres IKKE til Lindely' WHERE seq = 2"], 2, 2),
+        (["UPDATE logbook_000000001 SET text = 'Diesel prioriteres IKKE til Lindely' WHERE seq = 2"], 2, 2),
         # delete an entry and renumber the rest to hide the gap
-        (["DELETE FROM logbook WHERE seq = 3", "UPDATE logbook SET seq = seq - 1 WHERE seq > 3"], 3, 3),
+        (["DELETE FROM logbook_000000001 WHERE seq = 3",
+          "UPDATE logbook_000000001 SET seq = seq - 1 WHERE seq > 3"], 3, 3),
         # cut the tail: a shorter chain is still a chain; only the witnessed head tells
-        (["DELETE FROM logbook WHERE seq >= 4"], 4, 4),
+        (["DELETE FROM logbook_000000001 WHERE seq >= 4"], 4, 4),
         # drop the triggers (tamper always does) and append an entry of one's own after an edit
-        (["UPDATE logbook SET text = 'ændret' WHERE seq = 1",
-          "INSERT INTO logbook SELECT 6, time, author, node, type, 'tilføjet', hash"
+        (["UPDATE logbook_000000001 SET text = 'ændret' WHERE seq = 1",
+          "INSERT INTO logbook_000000001 SELECT 6, time, author, node, type, 'tilføjet', hash"
           " FROM logbook WHERE seq = 5"], 1, 1),
     ],
 )  # fmt: skip
@@ -373,7 +385,10 @@ async def test_an_older_book_keeps_its_plain_links_and_continues_keyed(tmp_path:
     finally:
         await book.aclose()
     # the keyed entry made plain again, as a forger without the key would: refused
-    tamper(path, f"UPDATE logbook SET hash = x'{chain_hash(previous, new.canonical()).hex()}' WHERE seq = 6")
+    tamper(
+        path,
+        f"UPDATE logbook_000000001 SET hash = x'{chain_hash(previous, new.canonical()).hex()}' WHERE seq = 6",
+    )
     again = await LogBook.open(path, ManualClock(), "n")
     try:
         assert again.chain.plain_until == len(TEXTS)  # reopening does not move the boundary

@@ -12,6 +12,7 @@ import pytest
 
 from hub.console import logbook_archive
 from hub.console.logbook import MAX_PAGE, EntryType, LogBook
+from hub.console.logbook_blocks import BLOCK
 from hub.console.logbook_export import export_csv
 from hub.console.options import ConsoleOptions
 from hub.core.clock import ManualClock
@@ -22,7 +23,7 @@ from tests.inproc import eventually
 
 @pytest.fixture
 async def book(tmp_path: Path) -> AsyncIterator[LogBook]:
-    book = await LogBook.open(tmp_path / "console.db", ManualClock(), "a1b2c3d4e5f60718")
+    book = await LogBook.open(tmp_path / "console.db", ManualClock(), "a1b2c3d4e5f60718", block=5)
     await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(1, 31)])
     yield book
     await book.aclose()
@@ -83,8 +84,8 @@ async def test_a_rotation_cut_short_leaves_one_copy_and_is_finished_next_time(
 
 async def test_a_broken_chain_is_not_archived(book: LogBook, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "console.db") as raw:
-        raw.execute("DROP TRIGGER logbook_no_update")
-        raw.execute("UPDATE logbook SET text = 'ændret' WHERE seq = 4")
+        raw.execute("DROP TRIGGER logbook_000000001_no_update")
+        raw.execute("UPDATE logbook_000000001 SET text = 'ændret' WHERE seq = 4")
     with pytest.raises(StoreError, match="entry 4 breaks the chain"):
         await book.rotate(keep=10)
     assert book.archive is not None and logbook_archive.segments(book.archive) == []
@@ -96,7 +97,7 @@ DAY = 86400
 
 async def test_entries_older_than_the_age_move_to_the_archive(tmp_path: Path) -> None:
     clock = ManualClock()
-    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718")
+    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718", block=5)
     try:
         await book.append_many([(EntryType.NOTE, f"gammel {n}", "hansen") for n in range(300)])
         clock.advance(8 * DAY)
@@ -114,7 +115,7 @@ async def test_entries_older_than_the_age_move_to_the_archive(tmp_path: Path) ->
 
 async def test_a_quiet_book_keeps_its_newest_page_live(tmp_path: Path) -> None:
     clock = ManualClock()
-    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718")
+    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718", block=5)
     try:
         await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(MAX_PAGE + 40)])
         clock.advance(30 * DAY)  # nothing written for a month: the console's tab still shows a page
@@ -126,7 +127,7 @@ async def test_a_quiet_book_keeps_its_newest_page_live(tmp_path: Path) -> None:
 
 async def test_entries_from_a_clock_not_yet_set_do_not_count_as_old(tmp_path: Path) -> None:
     clock = ManualClock(start=86_400.0)  # a Pi without a real-time clock boots in 1970
-    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718")
+    book = await LogBook.open(tmp_path / "console.db", clock, "a1b2c3d4e5f60718", block=5)
     try:
         await book.append_many([(EntryType.NOTE, f"før uret {n}", "hub") for n in range(MAX_PAGE + 40)])
         clock.correct(1_800_000_000.0, "gps")
@@ -140,7 +141,11 @@ async def test_entries_from_a_clock_not_yet_set_do_not_count_as_old(tmp_path: Pa
 @pytest.fixture
 def console_options() -> ConsoleOptions:
     return ConsoleOptions(
-        tick_interval=0.1, archive_purge_interval=0.1, logbook_live_entries=5, logbook_live_age=7 * DAY
+        tick_interval=0.1,
+        archive_purge_interval=0.1,
+        logbook_live_entries=5,
+        logbook_live_age=7 * DAY,
+        logbook_block=2,
     )
 
 
@@ -149,8 +154,72 @@ async def test_the_running_console_keeps_its_live_log_book_bounded(pair: Pair) -
     for n in range(12):
         await staff.note(EntryType.NOTE, f"notat {n}", author="hansen")
     db = pair.staff.hub.config.data_dir / "console.db"
-    await eventually(lambda: len(live_seqs(db)) <= 5, timeout=30)
+    await eventually(lambda: len(live_seqs(db)) <= 5 + 1, timeout=30)  # a block more at most
     assert staff.logbook.archive is not None and logbook_archive.segments(staff.logbook.archive)
     texts = [e.text for e in await staff.logbook.entries()]
     assert [f"notat {n}" for n in range(12)] == [t for t in texts if t.startswith("notat")]
     assert await staff.logbook.verify() is None
+
+
+def tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as raw:
+        found = raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'logbook_%'")
+        return sorted(row[0] for row in found if row[0] != "logbook_notes")
+
+
+async def test_the_archive_takes_whole_blocks_and_drops_their_tables(tmp_path: Path) -> None:
+    path = tmp_path / "console.db"
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718")  # blocks of BLOCK (1,000)
+    try:
+        await book.append_many([(EntryType.RECEIVED, f"status {n}", "hub") for n in range(1, 2501)])
+        assert tables(path) == ["logbook_000000001", "logbook_000001001", "logbook_000002001"]
+        # all but the newest 1,000: entries up to 1,500, of which only the first block holds nothing newer
+        assert await book.rotate(keep=1000) == BLOCK
+        assert tables(path) == ["logbook_000001001", "logbook_000002001"]
+        assert live_seqs(path) == list(range(1001, 2501))
+        assert book.archive is not None
+        assert [p.name for p in logbook_archive.segments(book.archive)] == [
+            "segment-000000001-000001000.jsonl"
+        ]
+        assert await book.rotate(keep=1000) == 0  # the next block still holds entries among the newest
+        assert await book.verify() is None and len(await book.entries()) == 2500
+        with sqlite3.connect(path) as raw, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            raw.execute("DELETE FROM logbook_000001001 WHERE seq = 1001")
+    finally:
+        await book.aclose()
+
+
+async def test_a_book_kept_in_one_table_keeps_it_as_its_oldest_block(tmp_path: Path) -> None:
+    path = tmp_path / "console.db"
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)
+    await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(1, 13)])
+    await book.aclose()
+    with sqlite3.connect(path) as raw:  # as books were kept before blocks: one table, named logbook
+        raw.executescript(
+            "CREATE TABLE single (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, author TEXT NOT NULL,"
+            " node TEXT NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL, hash BLOB NOT NULL);"
+            " INSERT INTO single SELECT * FROM logbook; DROP VIEW logbook; DROP TABLE logbook_000000001;"
+            " DROP TABLE logbook_000000006; DROP TABLE logbook_000000011;"
+            " ALTER TABLE single RENAME TO logbook;"
+            " CREATE TRIGGER logbook_no_update BEFORE UPDATE ON logbook"
+            " BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END;"
+        )
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)
+    try:
+        assert await book.verify() is None and [e.seq for e in await book.entries()] == list(range(1, 13))
+        await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(13, 23)])
+        assert tables(path) == [
+            "logbook_000000011",
+            "logbook_000000016",
+            "logbook_000000021",
+            "logbook_legacy",
+        ]
+        with sqlite3.connect(path) as raw, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            raw.execute("UPDATE logbook_legacy SET text = 'ændret' WHERE seq = 2")
+        assert await book.rotate(keep=11, most=3) == 0  # up to 11 may go, but not the old table in part
+        assert await book.rotate(keep=10, most=3) == 12  # now all of it: it goes whole, past ``most``
+        assert live_seqs(path) == list(range(13, 23))
+        assert "logbook_legacy" not in tables(path)
+        assert await book.verify() is None and len(await book.entries()) == 22
+    finally:
+        await book.aclose()

@@ -34,13 +34,13 @@ def rewrite(path: str, seq: int, text: str) -> None:
     """What a thief with the whole SD card can do: change an entry and recompute every hash with the key."""
     key = (Path(path).parent / KEY_FOLDER / KEY_FILE).read_bytes()
     with sqlite3.connect(path) as raw:
-        raw.execute("DROP TRIGGER logbook_no_update")
-        raw.execute("UPDATE logbook SET text = ? WHERE seq = ?", (text, seq))
+        raw.execute("DROP TRIGGER logbook_000000001_no_update")
+        raw.execute("UPDATE logbook_000000001 SET text = ? WHERE seq = ?", (text, seq))
         previous = GENESIS
         rows = raw.execute("SELECT seq, time, author, node, type, text FROM logbook ORDER BY seq").fetchall()
         for row in rows:
             previous = hmac.digest(key, previous + canonical_bytes(*row), "sha256")
-            raw.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
+            raw.execute("UPDATE logbook_000000001 SET hash = ? WHERE seq = ?", (previous, row[0]))
 
 
 async def test_a_rewritten_log_book_verifies_alone_but_not_against_its_witnessed_anchor(pair: Pair) -> None:

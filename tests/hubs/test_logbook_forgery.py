@@ -88,8 +88,8 @@ def forge(w: Witnessed, *statements: str, rehash: Callable[[bytes, bytes], bytes
         stale.unlink(missing_ok=True)
     shutil.copyfile(w.pristine, w.db)
     with sqlite3.connect(w.db) as db:
-        db.execute("DROP TRIGGER logbook_no_update")
-        db.execute("DROP TRIGGER logbook_no_delete")
+        db.execute("DROP TRIGGER logbook_000000001_no_update")
+        db.execute("DROP TRIGGER logbook_000000001_no_delete")
         for statement in statements:
             db.execute(statement)
         if rehash is not None:
@@ -99,7 +99,7 @@ def forge(w: Witnessed, *statements: str, rehash: Callable[[bytes, bytes], bytes
             ).fetchall()
             for row in rows:
                 previous = rehash(bytes(previous), canonical_bytes(*row))
-                db.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
+                db.execute("UPDATE logbook_000000001 SET hash = ? WHERE seq = ?", (previous, row[0]))
 
 
 def broken_at(w: Witnessed) -> tuple[int, str]:
@@ -111,7 +111,7 @@ def broken_at(w: Witnessed) -> tuple[int, str]:
     return int(found[1]), found[2]
 
 
-EDIT = "UPDATE logbook SET text = 'Vi evakuerer alle beboere nu' WHERE seq = 2"
+EDIT = "UPDATE logbook_000000001 SET text = 'Vi evakuerer alle beboere nu' WHERE seq = 2"
 
 
 def test_the_true_book_matches_every_witnessed_head(witnessed: Witnessed) -> None:
@@ -128,10 +128,12 @@ def test_the_true_book_matches_every_witnessed_head(witnessed: Witnessed) -> Non
     ("statements", "rehash", "named"),
     [
         pytest.param([EDIT], None, (2, ", skrevet"), id="edit"),
-        pytest.param(["DELETE FROM logbook WHERE seq = 2", "UPDATE logbook SET seq = seq - 1 WHERE seq > 2"],
+        pytest.param(["DELETE FROM logbook_000000001 WHERE seq = 2",
+                      "UPDATE logbook_000000001 SET seq = seq - 1 WHERE seq > 2"],
                      None, (2, ", skrevet"), id="delete-and-renumber"),
         # a shorter chain is still a chain: only the heads held elsewhere tell
-        pytest.param(["DELETE FROM logbook WHERE seq >= 3"], None, (3, ", som mangler"), id="cut-the-tail"),
+        pytest.param(["DELETE FROM logbook_000000001 WHERE seq >= 3"], None, (3, ", som mangler"),
+                     id="cut-the-tail"),
         # the plain SHA-256 links a forger without the key can compute
         pytest.param([EDIT], chain_hash, (2, ", skrevet"), id="drop-triggers-and-recompute"),
     ],
@@ -208,7 +210,7 @@ def test_a_forger_who_deletes_the_key_and_its_boundary_is_caught_by_the_witness(
             ).fetchall()
             for row in rows:
                 previous = chain_hash(previous, canonical_bytes(*row))
-                db.execute("UPDATE logbook SET hash = ? WHERE seq = ?", (previous, row[0]))
+                db.execute("UPDATE logbook_000000001 SET hash = ? WHERE seq = ?", (previous, row[0]))
         alone = witnessed.home.cli("log", "verify")
         # the book alone cannot tell: it verifies as one chained without a key from its first entry
         assert alone.startswith(f"poster 1-{len(rows)} er skrevet før kædenøglen") and "\nintakt:" in alone
