@@ -59,7 +59,8 @@ MAX_PAGE = 200
 VERIFY_CHUNK = 250
 """Entries checked between two chances for the event loop's other work: the first view after a start
 walks the whole live table (tens of thousands of entries after days, ``verify_new``), a rotation up to
-10,000; a chunk's hashing holds the loop a few milliseconds, the whole walk of 72,000 over half a second."""
+10,000 (a book's single table from before blocks, all of it at once); a chunk's hashing holds the loop a
+few milliseconds, the whole walk of 72,000 over half a second."""
 PAGE_SIZE = 1024  # bytes per database page of a console.db made now (an existing one keeps its own)
 _COLUMNS = "seq, time, author, node, type, text, hash"
 _MESSAGE_ID = re.compile(r"\[id ([0-9a-f]+)\]")
@@ -323,7 +324,7 @@ class LogBook:
                 await blocks.ensure(self._db, [e.seq for e in entries], self.block)
                 for table, rows in itertools.groupby(entries, lambda e: blocks.name(e.seq, self.block)):
                     await self._db.executemany(
-                        f"INSERT INTO {table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                        f'INSERT INTO "{table}" ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)',
                         [(e.seq, e.time, e.author, e.node, str(e.type), e.text, e.hash) for e in rows],
                     )
                 await self._db.commit()
@@ -353,13 +354,14 @@ class LogBook:
         """Archived then live rows with seq > ``since``; a live row the archive already holds (a rotation
         cut short before it let go of it) is the archive's."""
         await self.flush()  # a walk of the whole book (an export, a verify) includes what is held
+        # the live rows first: a rotation (this hub's, beside ``beredt log verify``) between the two reads
+        # then moves rows the archive read still finds, where the other order would miss them
+        live = await self._read(f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq", (since,))
         archived: list[Any] = []
         if (folder := self.archive) is not None:
             archived = await asyncio.to_thread(lambda: list(archive.read(folder, since=since)))
-        after = max(since, archived[-1][0] if archived else await self._archived_seq())
-        return archived + await self._read(
-            f"SELECT {_COLUMNS} FROM logbook WHERE seq > ? ORDER BY seq", (after,)
-        )
+        after = archived[-1][0] if archived else await self._archived_seq()
+        return archived + [row for row in live if row[0] > after]
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a read, in one trip to the connection's thread. A read left open between trips
@@ -413,23 +415,26 @@ class LogBook:
             if rows:
                 await asyncio.to_thread(archive.write, folder, rows)
             # the segment is durable: the live table lets go of those blocks (and of any a cut-short run
-            # left), with its freed pages left as they are (``hub.console.logbook_blocks``)
-            try:
-                (secure,) = (await self._read("PRAGMA secure_delete"))[0]
-                await self._db.execute("PRAGMA secure_delete=OFF")
-                try:
-                    await self._db.execute("BEGIN IMMEDIATE")
-                    await blocks.drop(self._db, [block.name for block in due])
-                    await self._db.commit()
-                finally:
-                    await self._db.execute(f"PRAGMA secure_delete={int(secure)}")
-            except aiosqlite.Error as exc:
-                await self._db.rollback()
-                raise StoreError(f"log book rotation failed: {exc}") from exc
+            # left); finished even when the caller is cancelled (a stop), so no transaction is left open
+            await asyncio.shield(self._drop([block.name for block in due]))
             self._archived = (seq, previous)
             if self._verified[0] <= seq:
                 self._verified = (seq, previous)
         return len(rows)
+
+    async def _drop(self, names: list[str]) -> None:
+        """Drop these blocks, their freed pages left as they are (``hub.console.logbook_blocks``)."""
+        (secure,) = (await self._read("PRAGMA secure_delete"))[0]
+        try:
+            await self._db.execute("PRAGMA secure_delete=OFF")
+            await self._db.execute("BEGIN IMMEDIATE")
+            await blocks.drop(self._db, names)
+            await self._db.commit()
+        except aiosqlite.Error as exc:
+            await self._db.rollback()
+            raise StoreError(f"log book rotation failed: {exc}") from exc
+        finally:
+            await self._db.execute(f"PRAGMA secure_delete={int(secure)}")
 
     async def _cut(self, keep: int, older_than: int | None) -> int:
         """The newest seq ``rotate`` may move (see there)."""

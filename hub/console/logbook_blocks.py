@@ -16,6 +16,7 @@ one more block, ``logbook_legacy``, which moves whole once all its entries are d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import aiosqlite
@@ -26,7 +27,10 @@ it keeps."""
 VIEW = "logbook"
 LEGACY = "logbook_legacy"
 _COLUMNS = "seq, time, author, node, type, text, hash"
-_TABLE = """CREATE TABLE {name} (
+_NAME = re.compile(r"logbook_\d{9,}")
+"""A block's table, and nothing else: a table made by hand beside them (``logbook_000000001_copy``) is not
+one."""
+_TABLE = """CREATE TABLE "{name}" (
     seq INTEGER PRIMARY KEY,
     time INTEGER NOT NULL,
     author TEXT NOT NULL,
@@ -35,7 +39,7 @@ _TABLE = """CREATE TABLE {name} (
     text TEXT NOT NULL,
     hash BLOB NOT NULL
 )"""
-_APPEND_ONLY = """CREATE TRIGGER IF NOT EXISTS {name}_no_{what} BEFORE {what} ON {name}
+_APPEND_ONLY = """CREATE TRIGGER IF NOT EXISTS "{name}_no_{what}" BEFORE {what} ON "{name}"
 BEGIN SELECT RAISE(ABORT, 'the log book is append-only'); END"""
 
 
@@ -54,35 +58,36 @@ def name(seq: int, size: int = BLOCK) -> str:
 async def tables(db: aiosqlite.Connection) -> list[str]:
     """The block tables there are, the legacy one included."""
     rows = await db.execute_fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND (name GLOB 'logbook_[0-9]*' OR name = ?)"
-        " ORDER BY name",
-        (LEGACY,),
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'logbook_*' ORDER BY name"
     )
-    return [str(row[0]) for row in rows]
+    return [str(row[0]) for row in rows if _NAME.fullmatch(row[0]) or row[0] == LEGACY]
 
 
 async def blocks(db: aiosqlite.Connection) -> list[Block]:
-    """Every block with the range of seqs it holds, oldest first (an empty one first of all)."""
+    """Every block with the range of seqs it holds, oldest first (an empty one by where its name puts it;
+    the legacy table first)."""
     found = []
     for table in await tables(db):
-        async with db.execute(f"SELECT min(seq), max(seq) FROM {table}") as cur:
+        # two subqueries: each end is then one look-up in the primary key, not a walk of the block
+        async with db.execute(
+            f'SELECT (SELECT min(seq) FROM "{table}"), (SELECT max(seq) FROM "{table}")'
+        ) as cur:
             low, high = await cur.fetchone() or (None, None)
         found.append(Block(table, low, high))
-    return sorted(found, key=lambda b: b.low or 0)
+    return sorted(found, key=lambda b: b.low or (0 if b.name == LEGACY else int(b.name.split("_")[1])))
 
 
 def due(found: list[Block], cut: int, archived: int, most: int) -> list[Block]:
     """The blocks a rotation moves, of ``found`` (oldest first): each holding only entries up to seq
     ``cut``, as many as hold at most ``most`` entries past ``archived`` (the archive's newest seq) but at
     least one block. An empty block goes only if it is the legacy table: the newest block is empty from
-    the moment it is made until its first entry."""
+    the moment it is made until its first entry, and older ones are not held up by it."""
     chosen: list[Block] = []
     count = 0
     for block in found:
         if block.high is None or block.low is None:
-            if block.name != LEGACY:
-                break
-            chosen.append(block)
+            if block.name == LEGACY:
+                chosen.append(block)
             continue
         if block.high > cut:
             break
@@ -123,7 +128,10 @@ async def adopt_legacy(db: aiosqlite.Connection) -> bool:
     rows = await db.execute_fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VIEW,))
     if not rows:
         return False
-    await db.execute(f"ALTER TABLE {VIEW} RENAME TO {LEGACY}")  # its triggers go with it
+    await db.execute(f"ALTER TABLE {VIEW} RENAME TO {LEGACY}")
+    for what in ("update", "delete"):  # its triggers went with it: named as every block's are (guard)
+        await db.execute(f"DROP TRIGGER IF EXISTS logbook_no_{what}")
+    await _guard(db, LEGACY)
     await view(db)
     return True
 
@@ -131,14 +139,14 @@ async def adopt_legacy(db: aiosqlite.Connection) -> bool:
 async def drop(db: aiosqlite.Connection, names: list[str]) -> None:
     """Drop these blocks and make the view over the rest; within the caller's write transaction."""
     for table in names:
-        await db.execute(f"DROP TABLE {table}")
+        await db.execute(f'DROP TABLE "{table}"')
     await view(db)
 
 
 async def view(db: aiosqlite.Connection) -> None:
     """(Re)make ``logbook`` over every block there is."""
     await db.execute(f"DROP VIEW IF EXISTS {VIEW}")
-    terms = [f"SELECT {_COLUMNS} FROM {table}" for table in await tables(db)]
+    terms = [f'SELECT {_COLUMNS} FROM "{table}"' for table in await tables(db)]
     if terms:
         await db.execute(f"CREATE VIEW {VIEW} AS " + " UNION ALL ".join(terms))
 

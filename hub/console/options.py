@@ -24,7 +24,8 @@ class ConsoleOptions:
     """Changed board rows are saved this often (and at a clean stop), followed by the log book's sync:
     at 80 care homes every row changes between saves and a save writes them all, so fewer saves write
     less; a restart folds in what the store received since the last save. ``[console]
-    board_save_minutes``; the Pi appliance saves every 60."""
+    board_save_minutes``; the Pi appliance saves every 60. A save for a SINE status (``radio_save_interval``)
+    is followed by the sync too."""
     radio_save_interval: float = 300.0
     """A row a SINE status changed is saved within this: the store does not hold radio statuses, so a
     restart cannot fold them in."""

@@ -214,8 +214,12 @@ async def test_a_book_kept_in_one_table_keeps_it_as_its_oldest_block(tmp_path: P
             "logbook_000000021",
             "logbook_legacy",
         ]
-        with sqlite3.connect(path) as raw, pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            raw.execute("UPDATE logbook_legacy SET text = 'ændret' WHERE seq = 2")
+        with sqlite3.connect(path) as raw:
+            triggers = raw.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'logbook_legacy'")
+            assert sorted(row[0] for row in triggers if row[0] != "logbook_legacy") == [
+                "logbook_legacy_no_delete", "logbook_legacy_no_update"]  # fmt: skip
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                raw.execute("UPDATE logbook_legacy SET text = 'ændret' WHERE seq = 2")
         assert await book.rotate(keep=11, most=3) == 0  # up to 11 may go, but not the old table in part
         assert await book.rotate(keep=10, most=3) == 12  # now all of it: it goes whole, past ``most``
         assert live_seqs(path) == list(range(13, 23))
@@ -223,3 +227,27 @@ async def test_a_book_kept_in_one_table_keeps_it_as_its_oldest_block(tmp_path: P
         assert await book.verify() is None and len(await book.entries()) == 22
     finally:
         await book.aclose()
+
+
+async def test_an_empty_newest_block_holds_no_older_one_back(tmp_path: Path) -> None:
+    path = tmp_path / "console.db"
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)
+    await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(1, 16)])
+    await book.aclose()
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)  # makes block 16-20
+    try:
+        assert "logbook_000000016" in tables(path)
+        assert await book.rotate(keep=1) == 10  # 11-15 hold the newest entry
+        assert live_seqs(path) == list(range(11, 16)) and await book.verify() is None
+    finally:
+        await book.aclose()
+
+
+async def test_a_table_made_by_hand_beside_the_blocks_is_not_one(book: LogBook, tmp_path: Path) -> None:
+    path = tmp_path / "console.db"
+    with sqlite3.connect(path) as raw:  # a copy someone kept before a repair
+        raw.execute("CREATE TABLE logbook_000000001_copy AS SELECT * FROM logbook_000000001")
+    await book.append(EntryType.NOTE, "efter kopien", author="hansen")  # the view is made again
+    assert live_seqs(path) == list(range(1, 32))
+    assert await book.rotate(keep=10) == 20
+    assert "logbook_000000001_copy" in tables(path) and await book.verify() is None
