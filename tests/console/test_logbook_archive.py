@@ -189,11 +189,17 @@ async def test_the_archive_takes_whole_blocks_and_drops_their_tables(tmp_path: P
         await book.aclose()
 
 
-async def test_a_book_kept_in_one_table_keeps_it_as_its_oldest_block(tmp_path: Path) -> None:
-    path = tmp_path / "console.db"
+async def closed_book(folder: Path, entries: int) -> Path:
+    """A log book of ``entries`` notes in blocks of 5, closed; the path of its database."""
+    path = folder / "console.db"
     book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)
-    await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(1, 13)])
+    await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(1, entries + 1)])
     await book.aclose()
+    return path
+
+
+async def test_a_book_kept_in_one_table_keeps_it_as_its_oldest_block(tmp_path: Path) -> None:
+    path = await closed_book(tmp_path, 12)
     with sqlite3.connect(path) as raw:  # as books were kept before blocks: one table, named logbook
         raw.executescript(
             "CREATE TABLE single (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, author TEXT NOT NULL,"
@@ -230,10 +236,7 @@ async def test_a_book_kept_in_one_table_keeps_it_as_its_oldest_block(tmp_path: P
 
 
 async def test_an_empty_newest_block_holds_no_older_one_back(tmp_path: Path) -> None:
-    path = tmp_path / "console.db"
-    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)
-    await book.append_many([(EntryType.NOTE, f"post {n}", "hansen") for n in range(1, 16)])
-    await book.aclose()
+    path = await closed_book(tmp_path, 15)
     book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)  # makes block 16-20
     try:
         assert "logbook_000000016" in tables(path)
