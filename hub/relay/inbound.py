@@ -43,6 +43,7 @@ from hub.relay.roster import RosterEntry
 from hub.relay.roster_updates import RosterUpdates
 from hub.relay.route_learning import RouteLearning
 from hub.relay.router import Router
+from hub.relay.settings import may_wait
 from hub.relay.store import Store
 from hub.relay.store_records import Incoming
 
@@ -397,7 +398,7 @@ class Inbound:
         if self.links.capabilities(link).link_ack:
             return False
         return all(
-            item.incoming.frame.priority < Priority.URGENT
+            may_wait(item.incoming.frame.priority)
             and item.incoming.frame.kind is not Kind.ACK
             and item.previous not in self.impatient
             for item in pending

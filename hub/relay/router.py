@@ -403,7 +403,7 @@ class Router:
         caps = self.links.capabilities(link)
         size = sum(len(attempt.delivery.wire) for attempt in going)
         # a routine or normal message may wait in the receiver's commit window before it is hop-acked
-        window = self.timing.commit_window if min(a.delivery.priority for a in going) < Priority.URGENT else 0
+        window = self.timing.window_for(min(a.delivery.priority for a in going))
         deadline = now + self.timing.hop_ack_timeout + window + 2 * size / caps.bytes_per_second
         sent = Reason(Why.FRAME_SENT)
         waiting: list[Delivery] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hub.core.at_rest import Retention
+from hub.core.frame import Priority
 from hub.relay.policy import Policy
 
 
@@ -47,7 +48,17 @@ class Timing:
     so its hop ack waits as long): fewer fsyncs, fewer SD-card writes at a slow steady rate. A sender waits
     ``hop_ack_timeout`` plus this for the hop ack of such a message, so every hub of a network should have
     the same; a resend of a waiting message ends the wait at once. Urgent and life-safety messages, and
-    what this hub sends itself, are committed at once. 0: at once, always."""
+    what this hub sends itself, are committed at once (``may_wait``). 0: at once, always."""
+
+    def window_for(self, priority: Priority) -> float:
+        """How long a received message of this priority may wait in the commit window."""
+        return self.commit_window if may_wait(priority) else 0.0
+
+
+def may_wait(priority: Priority) -> bool:
+    """Whether a received message of this priority may wait in the commit window: routine and normal ones
+    may, urgent and life-safety ones never (the sender's deadline and the receiver's wait agree on it)."""
+    return priority < Priority.URGENT
 
 
 @dataclass(frozen=True, slots=True)
