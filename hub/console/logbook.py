@@ -203,20 +203,23 @@ class LogBook:
             head = await _newest_seq(db, folder / archive.FOLDER)
             chain = await asyncio.to_thread(ChainKey.load, folder / KEY_FOLDER, head)
             book = cls(db, clock, node, sealer, chain, folder / archive.FOLDER, folder / KEY_FOLDER, block)
-            await book.create()
+            await book.create(head)
         except BaseException:
             await db.close()
             raise
         return book
 
-    async def create(self) -> None:
-        """Make the block the next entry goes in and the view over the blocks, where missing; a book kept
-        in one table (before blocks) keeps it as its oldest block (``hub.console.logbook_blocks``)."""
+    async def create(self, newest: int) -> None:
+        """Make the block the entry after ``newest`` goes in and the view over the blocks, where missing;
+        a book kept in one table (before blocks) keeps it as its oldest block
+        (``hub.console.logbook_blocks``)."""
         try:
             await self._db.execute("BEGIN IMMEDIATE")
             await blocks.adopt_legacy(self._db)
             await blocks.guard(self._db)  # triggers dropped by hand (a repair, say) are back
-            await blocks.ensure(self._db, [await _newest_seq(self._db, self.archive) + 1], self.block)
+            await blocks.ensure(self._db, [newest + 1], self.block)
+            if not await blocks.has_view(self._db):  # dropped by hand
+                await blocks.view(self._db)
             await self._db.commit()
         except Exception as exc:
             await self._db.rollback()
@@ -537,7 +540,7 @@ def _check_texts(items: Sequence[tuple[EntryType, str, str]]) -> None:
         raise ValueError("text: en logbogspost skal have tekst")
 
 
-async def _newest_seq(db: aiosqlite.Connection, folder: Path | None) -> int:
+async def _newest_seq(db: aiosqlite.Connection, folder: Path) -> int:
     """The newest seq in the book at ``db`` (0 for a new one), live or archived."""
     async with db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (blocks.VIEW,)) as cur:
         exists = await cur.fetchone() is not None
@@ -545,7 +548,7 @@ async def _newest_seq(db: aiosqlite.Connection, folder: Path | None) -> int:
     if exists:  # the view over the blocks, or a book's single table from before blocks
         async with db.execute(f"SELECT seq FROM {blocks.VIEW} ORDER BY seq DESC LIMIT 1") as cur:
             (live,) = await cur.fetchone() or (0,)
-    archived = None if folder is None else await asyncio.to_thread(archive.head, folder)
+    archived = await asyncio.to_thread(archive.head, folder)
     return max(int(live), archived[0] if archived else 0)
 
 

@@ -100,14 +100,14 @@ def due(found: list[Block], cut: int, archived: int, most: int) -> list[Block]:
 
 
 async def ensure(db: aiosqlite.Connection, seqs: list[int], size: int = BLOCK) -> None:
-    """Make the blocks these seqs go in, and the view over them, where missing; within the caller's write
-    transaction, so a block and the view are made with the entries that need them or not at all."""
-    wanted = {name(seq, size) for seq in seqs}
-    have = set(await tables(db))
-    for table in sorted(wanted - have):
+    """Make the blocks these seqs go in where missing, and the view over them anew if any was; within the
+    caller's write transaction, so a block and the view are made with the entries that need them or not
+    at all."""
+    made = sorted({name(seq, size) for seq in seqs} - set(await tables(db)))
+    for table in made:
         await db.execute(_TABLE.format(name=table))
         await _guard(db, table)
-    if wanted - have or not await _has_view(db):
+    if made:
         await view(db)
 
 
@@ -122,18 +122,16 @@ async def _guard(db: aiosqlite.Connection, table: str) -> None:
         await db.execute(_APPEND_ONLY.format(name=table, what=what))
 
 
-async def adopt_legacy(db: aiosqlite.Connection) -> bool:
-    """Turn a book's single table, as books were kept before blocks, into its oldest block; within the
-    caller's write transaction. Returns whether there was one."""
+async def adopt_legacy(db: aiosqlite.Connection) -> None:
+    """Turn a book's single table, as books were kept before blocks, into its oldest block, without its
+    triggers (``guard`` gives it a block's); within the caller's write transaction."""
     rows = await db.execute_fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VIEW,))
     if not rows:
-        return False
+        return
     await db.execute(f"ALTER TABLE {VIEW} RENAME TO {LEGACY}")
-    for what in ("update", "delete"):  # its triggers went with it: named as every block's are (guard)
+    for what in ("update", "delete"):  # they went with it, under the single table's names
         await db.execute(f"DROP TRIGGER IF EXISTS logbook_no_{what}")
-    await _guard(db, LEGACY)
     await view(db)
-    return True
 
 
 async def drop(db: aiosqlite.Connection, names: list[str]) -> None:
@@ -151,6 +149,6 @@ async def view(db: aiosqlite.Connection) -> None:
         await db.execute(f"CREATE VIEW {VIEW} AS " + " UNION ALL ".join(terms))
 
 
-async def _has_view(db: aiosqlite.Connection) -> bool:
+async def has_view(db: aiosqlite.Connection) -> bool:
     rows = await db.execute_fetchall("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?", (VIEW,))
     return bool(rows)

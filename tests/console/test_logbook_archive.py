@@ -254,3 +254,16 @@ async def test_a_table_made_by_hand_beside_the_blocks_is_not_one(book: LogBook, 
     assert live_seqs(path) == list(range(1, 32))
     assert await book.rotate(keep=10) == 20
     assert "logbook_000000001_copy" in tables(path) and await book.verify() is None
+
+
+async def test_a_start_makes_the_view_again_and_gives_blocks_their_triggers_back(tmp_path: Path) -> None:
+    path = await closed_book(tmp_path, 7)
+    with sqlite3.connect(path) as raw:  # a repair by hand that left the book so
+        raw.executescript("DROP VIEW logbook; DROP TRIGGER logbook_000000006_no_delete;")
+    book = await LogBook.open(path, ManualClock(), "a1b2c3d4e5f60718", block=5)
+    try:
+        assert live_seqs(path) == list(range(1, 8)) and await book.verify() is None
+        with sqlite3.connect(path) as raw, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            raw.execute("DELETE FROM logbook_000000006 WHERE seq = 7")
+    finally:
+        await book.aclose()
